@@ -1,0 +1,81 @@
+// Operating errors as values. A function that can fail for reasons outside our
+// code (bad input, I/O, a peer) returns Result<T>; the caller decides. See
+// docs/errors.md for what each kind means to a caller.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "starling/assert.h"
+
+namespace starling {
+
+enum class ErrorKind {
+  invalid_argument,  // the caller's input is wrong; retrying the same call fails again
+  not_found,         // a file, data set or peer that should exist does not
+  corrupt,           // data failed a format, size or checksum check
+  io,                // the operating system refused (permissions, disk full, ...)
+  unsupported,       // a valid request we do not implement (e.g. a newer file version)
+  disconnected,      // a peer or link went away; recreate the connection
+  overloaded,        // a limit was hit (queue, frame size, connections); back off and retry
+  timeout,           // nothing answered in time; retry later
+  security,          // authentication or integrity failed; drop the peer
+  numerical,         // training diverged (NaN/Inf)
+};
+
+inline const char* to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::invalid_argument: return "invalid argument";
+    case ErrorKind::not_found: return "not found";
+    case ErrorKind::corrupt: return "corrupt";
+    case ErrorKind::io: return "i/o error";
+    case ErrorKind::unsupported: return "unsupported";
+    case ErrorKind::disconnected: return "disconnected";
+    case ErrorKind::overloaded: return "overloaded";
+    case ErrorKind::timeout: return "timeout";
+    case ErrorKind::security: return "security";
+    case ErrorKind::numerical: return "numerical";
+  }
+  return "unknown";
+}
+
+struct Error {
+  ErrorKind kind;
+  std::string message;
+};
+
+inline Error make_error(ErrorKind kind, std::string message) { return Error{kind, std::move(message)}; }
+
+// A value or an Error. Deliberately small: ok(), value(), error(), and
+// operator-> for the value. Reading the wrong alternative is a bug and asserts.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Error error) : state_(std::move(error)) {}    // NOLINT: implicit by design
+
+  bool ok() const { return state_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+
+  T& value() & { STARLING_ASSERT_MSG(ok(), error_message()); return std::get<0>(state_); }
+  const T& value() const& { STARLING_ASSERT_MSG(ok(), error_message()); return std::get<0>(state_); }
+  T&& value() && { STARLING_ASSERT_MSG(ok(), error_message()); return std::get<0>(std::move(state_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+  const Error& error() const { STARLING_ASSERT(!ok()); return std::get<1>(state_); }
+
+ private:
+  const char* error_message() const { return ok() ? "" : std::get<1>(state_).message.c_str(); }
+  std::variant<T, Error> state_;
+};
+
+// Result<void>: success carries nothing.
+struct Ok {};
+using Status = Result<Ok>;
+inline Status ok_status() { return Ok{}; }
+
+}  // namespace starling

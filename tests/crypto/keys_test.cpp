@@ -1,0 +1,194 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <new>
+#include <string>
+#include <unordered_set>
+
+#include "starling/crypto/keys.h"
+#include "starling/crypto/secret.h"
+#include "temp_dir.h"
+
+using namespace starling;
+using namespace starling::crypto;
+using starling::crypto::testing::file_mode;
+using starling::crypto::testing::read_file;
+using starling::crypto::testing::TempDir;
+using starling::crypto::testing::write_file;
+
+namespace {
+
+std::string valid_swarm_file(char digit = 'a') { return "starling-swarm-key v1\n" + std::string(64, digit) + "\n"; }
+
+template <typename T>
+ErrorKind error_kind(const Result<T>& result) {
+  REQUIRE_FALSE(result.ok());
+  return result.error().kind;
+}
+
+}  // namespace
+
+TEST_CASE("SecretBytes wipes itself on destruction", "[crypto][secret]") {
+  // Construct into storage we own, so reading it after the destructor reads
+  // live memory, never freed memory.
+  alignas(SecretBytes<32>) unsigned char storage[sizeof(SecretBytes<32>)];
+  auto* secret = new (storage) SecretBytes<32>();
+  std::fill(secret->data(), secret->data() + 32, std::uint8_t{0xAB});
+  REQUIRE(std::count(storage, storage + sizeof(storage), 0xAB) == 32);
+  secret->~SecretBytes<32>();
+  CHECK(std::count(storage, storage + sizeof(storage), 0) == static_cast<long>(sizeof(storage)));
+}
+
+TEST_CASE("SecretBytes moves wipe the source and clone is explicit", "[crypto][secret]") {
+  SecretBytes<16> original;
+  std::fill(original.data(), original.data() + 16, std::uint8_t{7});
+  SecretBytes<16> copy = original.clone();
+  CHECK(copy.equals(original));
+  SecretBytes<16> moved = std::move(original);
+  CHECK(moved.equals(copy));
+  CHECK(std::all_of(original.data(), original.data() + 16, [](std::uint8_t b) { return b == 0; }));  // NOLINT
+  static_assert(!std::is_copy_constructible_v<SecretBytes<16>>);
+  static_assert(!std::is_copy_assignable_v<SecretBytes<16>>);
+}
+
+TEST_CASE("NodeId is the hash of the public key, with hex forms", "[crypto][keys]") {
+  Identity a = Identity::generate();
+  Identity b = Identity::generate();
+  CHECK(a.node_id() == NodeId::from_public_key(a.public_key()));
+  CHECK(a.node_id() != b.node_id());
+  CHECK(a.node_id().to_hex().size() == 64);
+  CHECK(a.node_id().short_hex().size() == 12);
+  CHECK(a.node_id().to_hex().starts_with(a.node_id().short_hex()));
+  Result<NodeId> parsed = NodeId::from_hex(a.node_id().to_hex());
+  REQUIRE(parsed.ok());
+  CHECK(*parsed == a.node_id());
+  CHECK(error_kind(NodeId::from_hex("abc")) == ErrorKind::invalid_argument);
+  CHECK(error_kind(NodeId::from_hex(std::string(64, 'g'))) == ErrorKind::invalid_argument);
+  std::unordered_set<NodeId> set{a.node_id(), b.node_id(), a.node_id()};
+  CHECK(set.size() == 2);
+}
+
+TEST_CASE("Identity signs and verifies; from_seed is deterministic", "[crypto][keys]") {
+  std::array<std::uint8_t, 32> seed{};
+  seed[0] = 42;
+  Identity a = Identity::from_seed(seed);
+  Identity b = Identity::from_seed(seed);
+  CHECK(a.public_key() == b.public_key());
+  std::string text = "gossip";
+  std::span message(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  Signature signature = a.sign(message);
+  CHECK(verify_signature(a.public_key(), message, signature));
+  signature[3] ^= 1;
+  CHECK_FALSE(verify_signature(a.public_key(), message, signature));
+  CHECK_FALSE(verify_signature(Identity::generate().public_key(), message, a.sign(message)));
+}
+
+TEST_CASE("swarm key files round-trip with mode 0600 and no leftovers", "[crypto][keyfile]") {
+  TempDir dir;
+  SwarmKey key = SwarmKey::generate();
+  CHECK_FALSE(key.is_open());
+  REQUIRE(key.save(dir / "swarm.key").ok());
+  CHECK(file_mode(dir / "swarm.key") == 0600);
+  CHECK(read_file(dir / "swarm.key").starts_with("starling-swarm-key v1\n"));
+  Result<SwarmKey> loaded = SwarmKey::load(dir / "swarm.key");
+  REQUIRE(loaded.ok());
+  CHECK(loaded->secret().equals(key.secret()));
+  CHECK(loaded->fingerprint() == key.fingerprint());
+  CHECK(loaded->fingerprint() != SwarmKey::generate().fingerprint());
+  auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+  CHECK(entries == 1);  // the temp file was renamed or removed
+}
+
+TEST_CASE("identity files round-trip", "[crypto][keyfile]") {
+  TempDir dir;
+  Identity identity = Identity::generate();
+  REQUIRE(identity.save(dir / "id.key").ok());
+  CHECK(file_mode(dir / "id.key") == 0600);
+  Result<Identity> loaded = Identity::load(dir / "id.key");
+  REQUIRE(loaded.ok());
+  CHECK(loaded->node_id() == identity.node_id());
+  std::array<std::uint8_t, 3> message{1, 2, 3};
+  CHECK(loaded->sign(message) == identity.sign(message));
+}
+
+TEST_CASE("key files are never overwritten unless asked", "[crypto][keyfile]") {
+  TempDir dir;
+  SwarmKey first = SwarmKey::generate();
+  SwarmKey second = SwarmKey::generate();
+  REQUIRE(first.save(dir / "swarm.key").ok());
+  Status again = second.save(dir / "swarm.key");
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().kind == ErrorKind::invalid_argument);
+  CHECK_THAT(again.error().message, Catch::Contains("already exists"));
+  CHECK(SwarmKey::load(dir / "swarm.key")->secret().equals(first.secret()));
+  REQUIRE(second.save(dir / "swarm.key", Overwrite::yes).ok());
+  CHECK(SwarmKey::load(dir / "swarm.key")->secret().equals(second.secret()));
+  CHECK(file_mode(dir / "swarm.key") == 0600);
+  auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+  CHECK(entries == 1);
+}
+
+TEST_CASE("key files readable by group or others are refused", "[crypto][keyfile]") {
+  TempDir dir;
+  for (mode_t mode : {0644, 0640, 0604, 0660, 0606}) {
+    INFO("mode " << std::oct << mode);
+    write_file(dir / "swarm.key", valid_swarm_file(), mode);
+    Result<SwarmKey> loaded = SwarmKey::load(dir / "swarm.key");
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().kind == ErrorKind::security);
+    CHECK_THAT(loaded.error().message, Catch::Contains("chmod 600"));
+  }
+  write_file(dir / "swarm.key", valid_swarm_file(), 0400);
+  CHECK(SwarmKey::load(dir / "swarm.key").ok());
+  Identity identity = Identity::generate();
+  REQUIRE(identity.save(dir / "id.key").ok());
+  ::chmod((dir / "id.key").c_str(), 0644);
+  CHECK(error_kind(Identity::load(dir / "id.key")) == ErrorKind::security);
+}
+
+TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]") {
+  TempDir dir;
+  auto load_text = [&](std::string_view text) {
+    write_file(dir / "k", text);
+    return SwarmKey::load(dir / "k");
+  };
+  CHECK(error_kind(SwarmKey::load(dir / "missing")) == ErrorKind::not_found);
+  CHECK(error_kind(SwarmKey::load(dir.path())) == ErrorKind::invalid_argument);  // a directory
+  CHECK(error_kind(load_text("")) == ErrorKind::corrupt);
+  CHECK(error_kind(load_text("starling-swarm-key v1\n" + std::string(62, 'a') + "\n")) == ErrorKind::corrupt);
+  CHECK(error_kind(load_text("starling-swarm-key v1\n" + std::string(66, 'a') + "\n")) == ErrorKind::corrupt);
+  CHECK(error_kind(load_text("starling-swarm-key v1\n" + std::string(63, 'a') + "z\n")) == ErrorKind::corrupt);
+  CHECK(error_kind(load_text("starling-swarm-key v1\n")) == ErrorKind::corrupt);
+  CHECK(error_kind(load_text(valid_swarm_file() + "extra\n")) == ErrorKind::corrupt);
+  CHECK(error_kind(load_text(std::string(32, '\0'))) == ErrorKind::corrupt);  // a raw 32-byte key
+  CHECK(error_kind(load_text(std::string(10000, 'x'))) == ErrorKind::corrupt);
+  CHECK(error_kind(load_text("starling-swarm-key v2\n" + std::string(64, 'a') + "\n")) == ErrorKind::unsupported);
+  CHECK(load_text("starling-swarm-key v1\r\n" + std::string(64, 'A') + "\r\n").ok());
+  CHECK(load_text("starling-swarm-key v1\n" + std::string(64, 'a')).ok());  // no final newline
+
+  Identity identity = Identity::generate();
+  REQUIRE(identity.save(dir / "id.key").ok());
+  Result<SwarmKey> identity_as_swarm = SwarmKey::load(dir / "id.key");
+  CHECK(error_kind(identity_as_swarm) == ErrorKind::invalid_argument);
+  CHECK_THAT(identity_as_swarm.error().message, Catch::Contains("identity"));
+  write_file(dir / "swarm.key", valid_swarm_file());
+  CHECK(error_kind(Identity::load(dir / "swarm.key")) == ErrorKind::invalid_argument);
+
+  // A damaged seed no longer matches the stored public key.
+  std::string text = read_file(dir / "id.key");
+  std::size_t seed_at = text.find("seed ") + 5;
+  text[seed_at] = text[seed_at] == '0' ? '1' : '0';
+  write_file(dir / "id.key", text);
+  Result<Identity> damaged = Identity::load(dir / "id.key");
+  CHECK(error_kind(damaged) == ErrorKind::corrupt);
+  CHECK_THAT(damaged.error().message, Catch::Contains("does not match"));
+  write_file(dir / "id.key", "starling-identity v1\nseed abc\npublic-key def\n");
+  CHECK(error_kind(Identity::load(dir / "id.key")) == ErrorKind::corrupt);
+}
+
+TEST_CASE("the open swarm key is public and flagged", "[crypto][keys]") {
+  SwarmKey open = SwarmKey::open();
+  CHECK(open.is_open());
+  CHECK(std::all_of(open.secret().data(), open.secret().data() + 32, [](std::uint8_t b) { return b == 0; }));
+  CHECK_FALSE(SwarmKey::from_bytes(open.secret().view()).is_open());
+}

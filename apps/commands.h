@@ -18,5 +18,6 @@ struct Command {
 
 Command add_train_command(CLI::App& root);
 Command add_eval_command(CLI::App& root);
+Command add_keygen_command(CLI::App& root);
 
 }  // namespace starling::apps

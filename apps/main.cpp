@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   std::vector<starling::apps::Command> commands = {
       starling::apps::add_train_command(root),
       starling::apps::add_eval_command(root),
+      starling::apps::add_keygen_command(root),
   };
 
   CLI11_PARSE(root, argc, argv);

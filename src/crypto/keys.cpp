@@ -78,15 +78,15 @@ Status check_header(std::string_view first_line, std::string_view expected, std:
                     std::string_view other_kind) {
   if (first_line == expected) return ok_status();
   if (first_line.starts_with(expected_prefix)) {
-    return make_error(ErrorKind::unsupported, path.string() + " is a " + std::string(kind) + " of format '" +
+    return make_error(ErrorKind::unsupported, path.string() + " is " + std::string(kind) + " in format '" +
                                                   std::string(first_line) + "'; this starling reads '" +
                                                   std::string(expected) + "'");
   }
   if (first_line.starts_with(other_prefix)) {
     return make_error(ErrorKind::invalid_argument,
-                      path.string() + " is " + std::string(other_kind) + ", not " + std::string(kind));
+                      path.string() + " is " + std::string(other_kind) + ", not " + std::string(kind) + " file");
   }
-  return make_error(ErrorKind::corrupt, path.string() + " is not a starling " + std::string(kind) +
+  return make_error(ErrorKind::corrupt, path.string() + " is not " + std::string(kind) +
                                             " file (expected the header line '" + std::string(expected) + "')");
 }
 
@@ -167,7 +167,7 @@ Result<SwarmKey> SwarmKey::load(const std::filesystem::path& path) {
   std::vector<std::string_view> lines = split_lines(file.text());
   if (lines.empty()) return corrupt(path, "empty file, not a starling swarm key");
   if (Status status = check_header(lines[0], kSwarmKeyHeader, kSwarmKeyHeaderPrefix, kIdentityHeaderPrefix, path,
-                                   "swarm key", "an identity file");
+                                   "a starling swarm key", "an identity file");
       !status) {
     return status.error();
   }
@@ -226,7 +226,7 @@ Result<Identity> Identity::load(const std::filesystem::path& path) {
   std::vector<std::string_view> lines = split_lines(file.text());
   if (lines.empty()) return corrupt(path, "empty file, not a starling identity");
   if (Status status = check_header(lines[0], kIdentityHeader, kIdentityHeaderPrefix, kSwarmKeyHeaderPrefix, path,
-                                   "identity", "a swarm key file");
+                                   "a starling identity", "a swarm key file");
       !status) {
     return status.error();
   }

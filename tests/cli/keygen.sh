@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# End-to-end test of `starling keygen`: file modes, refusal to overwrite, and
+# clear errors on bad key files. Usage: keygen.sh /path/to/starling
+set -u
+starling=${1:?usage: keygen.sh STARLING_BINARY}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+mode_of() { stat -c %a "$1"; }
+
+# expect_ok DESCRIPTION COMMAND...: the command succeeds; its output is in $out.
+expect_ok() {
+  local what=$1; shift
+  if ! out=$("$@" 2>&1); then fail "$what: exit $? ($out)"; fi
+}
+# expect_error DESCRIPTION PATTERN COMMAND...: fails, and stderr matches PATTERN.
+expect_error() {
+  local what=$1 pattern=$2; shift 2
+  if out=$("$@" 2>&1); then fail "$what: succeeded but should fail ($out)"; return; fi
+  grep -qiE "$pattern" <<<"$out" || fail "$what: error does not match /$pattern/: $out"
+}
+
+# A swarm key: mode 0600, checkable.
+expect_ok "keygen --swarm" "$starling" keygen --swarm "$work/swarm.key"
+[[ $(mode_of "$work/swarm.key") == 600 ]] || fail "swarm key mode is $(mode_of "$work/swarm.key"), want 600"
+head -1 "$work/swarm.key" | grep -qx 'starling-swarm-key v1' || fail "swarm key header"
+expect_ok "check swarm key" "$starling" keygen --check "$work/swarm.key"
+grep -q "swarm key" <<<"$out" || fail "check does not name a swarm key: $out"
+
+# An identity: mode 0600 even under a permissive umask; prints the node id.
+(umask 000 && "$starling" keygen --identity "$work/id.key" >"$work/id.out" 2>&1) || fail "keygen --identity: $(cat "$work/id.out")"
+[[ $(mode_of "$work/id.key") == 600 ]] || fail "identity mode is $(mode_of "$work/id.key"), want 600"
+node_id=$(sed -n 's/^node id: \([0-9a-f]\{64\}\)$/\1/p' "$work/id.out")
+[[ -n $node_id ]] || fail "no node id printed: $(cat "$work/id.out")"
+expect_ok "check identity" "$starling" keygen --check "$work/id.key"
+grep -q "$node_id" <<<"$out" || fail "check prints another node id: $out"
+
+# Refusal to overwrite; --force replaces.
+before=$(cat "$work/swarm.key")
+expect_error "overwrite swarm key" "already exists.*--force" "$starling" keygen --swarm "$work/swarm.key"
+[[ $(cat "$work/swarm.key") == "$before" ]] || fail "refused overwrite still changed the file"
+expect_error "overwrite identity" "already exists" "$starling" keygen --identity "$work/id.key"
+expect_ok "keygen --swarm --force" "$starling" keygen --swarm "$work/swarm.key" --force
+[[ $(cat "$work/swarm.key") != "$before" ]] || fail "--force did not replace the key"
+[[ $(mode_of "$work/swarm.key") == 600 ]] || fail "forced key mode is $(mode_of "$work/swarm.key")"
+[[ $(ls "$work" | grep -c tmp) == 0 ]] || fail "temporary files left behind: $(ls "$work")"
+
+# Bad files give clear errors.
+chmod 644 "$work/swarm.key"
+expect_error "world-readable key" "security.*chmod 600" "$starling" keygen --check "$work/swarm.key"
+printf 'starling-swarm-key v1\nabcd\n' >"$work/short.key" && chmod 600 "$work/short.key"
+expect_error "short key" "corrupt.*64 hex" "$starling" keygen --check "$work/short.key"
+head -c 32 /dev/urandom >"$work/raw.key" && chmod 600 "$work/raw.key"
+expect_error "raw bytes" "corrupt" "$starling" keygen --check "$work/raw.key"
+expect_error "missing file" "not found|does not exist" "$starling" keygen --check "$work/nope.key"
+expect_error "no action" "required" "$starling" keygen
+expect_error "two actions" "" "$starling" keygen --swarm "$work/a" --identity "$work/b"
+
+if ((failures > 0)); then
+  echo "keygen.sh: $failures failure(s)" >&2
+  exit 1
+fi
+echo "keygen.sh: all checks passed"

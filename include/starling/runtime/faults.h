@@ -1,0 +1,122 @@
+// The fault layer: one sans-I/O policy object that decides, per message, what
+// the network does to it: drop, delay (+jitter), duplicate, throttle to a
+// bandwidth, or block it across a partition. Both transports consult it (the
+// libuv one for what it sends, the memory network for every message), and the
+// simulator will too. Time comes in as an argument; randomness comes from the
+// generator given at construction, so a seed replays every decision.
+//
+// Peers are named by PeerKey strings: by convention the text form of a peer's
+// listen address ("127.0.0.1:4000", "node-7:1"), see docs/runtime.md.
+//
+// Thread-safe: a scenario runner may switch faults from another thread while a
+// loop thread asks for decisions. Disabled or empty policies cost one atomic
+// load per message.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace starling::runtime {
+
+using PeerKey = std::string;
+
+// What happens on one directed link. All zero: a perfect link.
+struct LinkFaults {
+  double drop_probability = 0.0;       // each message lost with this probability
+  double duplicate_probability = 0.0;  // each delivered message sent twice with this probability
+  std::uint64_t delay_us = 0;          // added to every delivery
+  std::uint64_t jitter_us = 0;         // plus a uniform extra in [0, jitter_us] (reorders)
+  std::uint64_t bandwidth_bytes_per_second = 0;  // 0: unlimited; else messages queue behind each other
+
+  bool is_perfect() const {
+    return drop_probability <= 0.0 && duplicate_probability <= 0.0 && delay_us == 0 && jitter_us == 0 &&
+           bandwidth_bytes_per_second == 0;
+  }
+  friend bool operator==(const LinkFaults&, const LinkFaults&) = default;
+};
+
+// The fate of one message: deliver `copies` copies (0 = dropped), copy i after
+// delay_us[i] from now.
+struct FaultDecision {
+  static constexpr std::size_t kMaxCopies = 2;
+  std::size_t copies = 1;
+  std::array<std::uint64_t, kMaxCopies> delay_us{};
+  bool partitioned = false;  // dropped because of a partition, not by chance
+
+  bool dropped() const { return copies == 0; }
+};
+
+struct FaultStats {
+  std::uint64_t messages = 0;     // decisions taken while active
+  std::uint64_t dropped = 0;      // by drop_probability
+  std::uint64_t partitioned = 0;  // by a partition or block
+  std::uint64_t duplicated = 0;
+  std::uint64_t delayed = 0;      // delivered later than now
+};
+
+class FaultPolicy {
+ public:
+  explicit FaultPolicy(std::mt19937_64 generator);
+  FaultPolicy(const FaultPolicy&) = delete;
+  FaultPolicy& operator=(const FaultPolicy&) = delete;
+
+  // Which LinkFaults apply to a message from -> to: the link's own if set,
+  // else the sender's outbound, else the receiver's inbound, else the default.
+  void set_default(const LinkFaults& faults);
+  void set_link(const PeerKey& from, const PeerKey& to, const LinkFaults& faults);
+  void set_outbound(const PeerKey& peer, const LinkFaults& faults);
+  void set_inbound(const PeerKey& peer, const LinkFaults& faults);
+  // Both directions of every link that touches peer.
+  void set_peer(const PeerKey& peer, const LinkFaults& faults);
+
+  // Peers in different groups cannot reach each other (both directions);
+  // peers in no group are unaffected. Replaces the previous partition.
+  void partition(const std::vector<std::vector<PeerKey>>& groups);
+  // One-way block: from's messages to `to` are lost, the reverse still flows.
+  void block(const PeerKey& from, const PeerKey& to);
+  // Removes partitions and blocks, keeps link faults.
+  void heal();
+  // Removes everything: a perfect network again.
+  void clear();
+  // Switches the whole layer off (and on) without forgetting its settings.
+  void set_enabled(bool enabled);
+
+  // True when any decision could differ from "deliver one copy now".
+  bool active() const { return active_.load(std::memory_order_acquire); }
+
+  // Decides the fate of one message of `bytes` bytes sent at now_us.
+  FaultDecision decide(const PeerKey& from, const PeerKey& to, std::size_t bytes, std::uint64_t now_us);
+
+  FaultStats stats() const;
+
+ private:
+  bool is_blocked(const PeerKey& from, const PeerKey& to) const;
+  const LinkFaults& faults_for(const PeerKey& from, const PeerKey& to) const;
+  void refresh_active();
+  double uniform();
+
+  mutable std::mutex mutex_;
+  std::atomic<bool> active_{false};
+  bool enabled_ = true;
+  std::mt19937_64 generator_;
+  LinkFaults default_;
+  std::map<std::pair<PeerKey, PeerKey>, LinkFaults> links_;
+  std::map<PeerKey, LinkFaults> outbound_;
+  std::map<PeerKey, LinkFaults> inbound_;
+  std::map<PeerKey, std::size_t> partition_group_;
+  std::set<std::pair<PeerKey, PeerKey>> blocked_;
+  std::map<std::pair<PeerKey, PeerKey>, std::uint64_t> link_busy_until_us_;  // bandwidth queues
+  FaultStats stats_;
+};
+
+}  // namespace starling::runtime

@@ -1,0 +1,63 @@
+// A deterministic in-memory network in virtual time: the second Transport
+// implementation, for the conformance suite and for the simulator. Nothing
+// happens until the owner drives it (step, run_for, run_until); every message
+// crosses the network's FaultPolicy, whose generator is seeded from the
+// network's seed, so a seed replays a run exactly.
+//
+// Connections behave like the libuv ones: reliable and ordered, one frame per
+// send, the same Session logic (handshake, sealing, timeouts, limits).
+// Datagrams are best effort. A perfect link delivers after latency_us.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "starling/runtime/faults.h"
+#include "starling/runtime/security.h"
+#include "starling/runtime/transport.h"
+
+namespace starling::runtime {
+
+struct MemoryTransportOptions {
+  TransportLimits limits;
+  std::shared_ptr<Security> security;  // nullptr: plain
+  std::string name;                    // fault-layer key; empty: its listen address
+};
+
+class MemoryNetwork {
+ public:
+  explicit MemoryNetwork(std::uint64_t seed);
+  // Every transport must be destroyed first (asserted).
+  ~MemoryNetwork();
+  MemoryNetwork(const MemoryNetwork&) = delete;
+  MemoryNetwork& operator=(const MemoryNetwork&) = delete;
+
+  // A transport on host `host` (any name); it listens on host:port.
+  std::unique_ptr<Transport> create_transport(std::string host, MemoryTransportOptions options = {});
+
+  // The faults every message crosses (both directions, all peers).
+  FaultPolicy& faults();
+  // One-way delay of a perfect link. Default 100 us.
+  void set_latency_us(std::uint64_t latency_us);
+
+  std::uint64_t now_us() const;
+  // Runs the next event, moving the clock to it. False when none is pending.
+  bool step();
+  // Runs every event due within duration_us (at most max_events) and moves the
+  // clock to the end of the span. Returns the events run.
+  std::size_t run_for(std::uint64_t duration_us, std::size_t max_events = 10'000'000);
+  // Runs events until done() holds, timeout_us of virtual time passes or
+  // max_events ran; returns done().
+  bool run_until(const std::function<bool()>& done, std::uint64_t timeout_us,
+                 std::size_t max_events = 10'000'000);
+  std::size_t pending_events() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace starling::runtime

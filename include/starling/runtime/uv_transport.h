@@ -1,0 +1,30 @@
+// The real network: TCP connections with length-prefixed frames and one UDP
+// socket, on a libuv EventLoop. See transport.h for the contract and
+// docs/runtime.md for threading and limits.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/faults.h"
+#include "starling/runtime/security.h"
+#include "starling/runtime/transport.h"
+
+namespace starling::runtime {
+
+struct UvTransportOptions {
+  TransportLimits limits;
+  // nullptr: plain (no handshake, nothing sealed).
+  std::shared_ptr<Security> security;
+  // nullptr: no faults. Applied to what this transport sends (frames before
+  // sealing, datagrams), so a sealed stream stays intact while frames vanish.
+  std::shared_ptr<FaultPolicy> faults;
+  // This peer's name for the fault layer; empty: its listen address.
+  std::string name;
+};
+
+// The transport must be destroyed on the loop thread, before the loop.
+std::unique_ptr<Transport> make_uv_transport(EventLoop& loop, UvTransportOptions options = {});
+
+}  // namespace starling::runtime

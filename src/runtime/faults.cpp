@@ -1,0 +1,161 @@
+#include "starling/runtime/faults.h"
+
+#include <algorithm>
+
+namespace starling::runtime {
+
+FaultPolicy::FaultPolicy(std::mt19937_64 generator) : generator_(std::move(generator)) {}
+
+void FaultPolicy::set_default(const LinkFaults& faults) {
+  std::lock_guard lock(mutex_);
+  default_ = faults;
+  refresh_active();
+}
+
+void FaultPolicy::set_link(const PeerKey& from, const PeerKey& to, const LinkFaults& faults) {
+  std::lock_guard lock(mutex_);
+  links_[{from, to}] = faults;
+  refresh_active();
+}
+
+void FaultPolicy::set_outbound(const PeerKey& peer, const LinkFaults& faults) {
+  std::lock_guard lock(mutex_);
+  outbound_[peer] = faults;
+  refresh_active();
+}
+
+void FaultPolicy::set_inbound(const PeerKey& peer, const LinkFaults& faults) {
+  std::lock_guard lock(mutex_);
+  inbound_[peer] = faults;
+  refresh_active();
+}
+
+void FaultPolicy::set_peer(const PeerKey& peer, const LinkFaults& faults) {
+  std::lock_guard lock(mutex_);
+  outbound_[peer] = faults;
+  inbound_[peer] = faults;
+  refresh_active();
+}
+
+void FaultPolicy::partition(const std::vector<std::vector<PeerKey>>& groups) {
+  std::lock_guard lock(mutex_);
+  partition_group_.clear();
+  for (std::size_t group = 0; group < groups.size(); ++group) {
+    for (const PeerKey& peer : groups[group]) partition_group_[peer] = group;
+  }
+  refresh_active();
+}
+
+void FaultPolicy::block(const PeerKey& from, const PeerKey& to) {
+  std::lock_guard lock(mutex_);
+  blocked_.insert({from, to});
+  refresh_active();
+}
+
+void FaultPolicy::heal() {
+  std::lock_guard lock(mutex_);
+  partition_group_.clear();
+  blocked_.clear();
+  refresh_active();
+}
+
+void FaultPolicy::clear() {
+  std::lock_guard lock(mutex_);
+  default_ = {};
+  links_.clear();
+  outbound_.clear();
+  inbound_.clear();
+  partition_group_.clear();
+  blocked_.clear();
+  link_busy_until_us_.clear();
+  refresh_active();
+}
+
+void FaultPolicy::set_enabled(bool enabled) {
+  std::lock_guard lock(mutex_);
+  enabled_ = enabled;
+  refresh_active();
+}
+
+void FaultPolicy::refresh_active() {
+  auto imperfect = [](const auto& entry) { return !entry.second.is_perfect(); };
+  const bool any = !default_.is_perfect() || std::any_of(links_.begin(), links_.end(), imperfect) ||
+                   std::any_of(outbound_.begin(), outbound_.end(), imperfect) ||
+                   std::any_of(inbound_.begin(), inbound_.end(), imperfect) || !partition_group_.empty() ||
+                   !blocked_.empty();
+  active_.store(enabled_ && any, std::memory_order_release);
+}
+
+bool FaultPolicy::is_blocked(const PeerKey& from, const PeerKey& to) const {
+  if (blocked_.count({from, to}) != 0) return true;
+  const auto from_group = partition_group_.find(from);
+  const auto to_group = partition_group_.find(to);
+  return from_group != partition_group_.end() && to_group != partition_group_.end() &&
+         from_group->second != to_group->second;
+}
+
+const LinkFaults& FaultPolicy::faults_for(const PeerKey& from, const PeerKey& to) const {
+  if (auto link = links_.find({from, to}); link != links_.end()) return link->second;
+  if (auto out = outbound_.find(from); out != outbound_.end()) return out->second;
+  if (auto in = inbound_.find(to); in != inbound_.end()) return in->second;
+  return default_;
+}
+
+double FaultPolicy::uniform() {
+  // 53 random bits -> [0, 1): the same value on every platform for a seed.
+  return static_cast<double>(generator_() >> 11) * 0x1.0p-53;
+}
+
+FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::size_t bytes,
+                                  std::uint64_t now_us) {
+  FaultDecision decision;
+  if (!active()) return decision;
+  std::lock_guard lock(mutex_);
+  if (!enabled_) return decision;
+  ++stats_.messages;
+  if (is_blocked(from, to)) {
+    decision.copies = 0;
+    decision.partitioned = true;
+    ++stats_.partitioned;
+    return decision;
+  }
+  const LinkFaults& faults = faults_for(from, to);
+  if (faults.is_perfect()) return decision;
+  if (faults.drop_probability > 0.0 && uniform() < faults.drop_probability) {
+    decision.copies = 0;
+    ++stats_.dropped;
+    return decision;
+  }
+  if (faults.duplicate_probability > 0.0 && uniform() < faults.duplicate_probability) {
+    decision.copies = 2;
+    ++stats_.duplicated;
+  }
+  // A bandwidth cap serialises the link: each copy leaves after the previous
+  // one finished, and takes bytes / rate to cross.
+  std::uint64_t* busy_until_us = nullptr;
+  if (faults.bandwidth_bytes_per_second > 0) busy_until_us = &link_busy_until_us_[{from, to}];
+  bool delayed = false;
+  for (std::size_t copy = 0; copy < decision.copies; ++copy) {
+    std::uint64_t delay_us = faults.delay_us;
+    if (faults.jitter_us > 0) delay_us += generator_() % (faults.jitter_us + 1);
+    if (busy_until_us != nullptr) {
+      const std::uint64_t start_us = std::max(now_us, *busy_until_us);
+      const std::uint64_t transfer_us =
+          (static_cast<std::uint64_t>(bytes) * 1'000'000 + faults.bandwidth_bytes_per_second - 1) /
+          faults.bandwidth_bytes_per_second;
+      *busy_until_us = start_us + transfer_us;
+      delay_us += *busy_until_us - now_us;
+    }
+    decision.delay_us[copy] = delay_us;
+    delayed = delayed || delay_us > 0;
+  }
+  if (delayed) ++stats_.delayed;
+  return decision;
+}
+
+FaultStats FaultPolicy::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace starling::runtime

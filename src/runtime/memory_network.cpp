@@ -1,0 +1,531 @@
+// The in-memory network. Events are closures in one time-ordered queue; they
+// name transports and connections by id and look them up when they run, so a
+// transport or connection that went away in the meantime is simply skipped.
+#include "starling/runtime/memory_network.h"
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "session.h"
+
+namespace starling::runtime {
+
+class MemoryTransport;
+
+struct MemoryNetwork::Impl {
+  explicit Impl(std::uint64_t seed) : faults(std::mt19937_64(seed ^ 0x5EED'F417'0000'0001ULL)) {}
+
+  void schedule(std::uint64_t at_us, std::function<void()> event) {
+    events.emplace(std::make_pair(at_us, next_sequence++), std::move(event));
+  }
+  MemoryTransport* transport(std::uint64_t id) const {
+    auto it = transports.find(id);
+    return it == transports.end() ? nullptr : it->second;
+  }
+  MemoryTransport* bound(const Address& address) const {
+    auto it = bindings.find(to_string(address));
+    return it == bindings.end() ? nullptr : transport(it->second);
+  }
+
+  std::uint64_t now_us = 0;
+  std::uint64_t latency_us = 100;
+  std::uint64_t next_sequence = 0;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::function<void()>> events;  // by (time, sequence)
+  FaultPolicy faults;
+  std::map<std::uint64_t, MemoryTransport*> transports;
+  std::map<std::string, std::uint64_t> bindings;  // address text -> transport id
+  std::uint64_t next_transport_id = 1;
+};
+
+namespace {
+constexpr std::uint16_t kFirstEphemeralPort = 40000;
+}
+
+class MemoryTransport final : public Transport {
+ public:
+  MemoryTransport(MemoryNetwork::Impl& network, std::string host, MemoryTransportOptions options)
+      : network_(network), id_(network.next_transport_id++), host_(std::move(host)), options_(std::move(options)) {
+    if (!options_.security) options_.security = make_plain_security();
+    self_key_ = options_.name;
+    network_.transports.emplace(id_, this);
+  }
+
+  ~MemoryTransport() override {
+    STARLING_ASSERT_MSG(callback_depth_ == 0, "a transport must not be destroyed from its own callback");
+    shutdown();
+    network_.transports.erase(id_);
+  }
+
+  void set_events(TransportEvents events) override { events_ = std::move(events); }
+
+  Result<Address> listen(const Address& address) override {
+    if (listening_) return make_error(ErrorKind::invalid_argument, "already listening");
+    if (address.host != host_)
+      return make_error(ErrorKind::invalid_argument, "cannot listen on " + address.host + " from host " + host_);
+    Address bound = address;
+    if (bound.port == 0) bound.port = next_free_port();
+    if (network_.bindings.count(to_string(bound)) != 0)
+      return make_error(ErrorKind::io, "address in use: " + to_string(bound));
+    unbind_datagrams();
+    network_.bindings[to_string(bound)] = id_;
+    local_ = bound;
+    listening_ = true;
+    if (self_key_.empty()) self_key_ = to_string(bound);
+    return bound;
+  }
+
+  Result<ConnectionId> connect(const Address& remote) override {
+    const ConnectionId id = next_connection_id_++;
+    auto endpoint = std::make_unique<Endpoint>(id, false, remote, *options_.security, options_.limits, now_ms());
+    endpoints_.emplace(id, std::move(endpoint));
+    arm_deadline(*endpoints_.at(id));
+    const Address from = local_address();
+    const std::uint64_t self = id_;
+    network_.schedule(network_.now_us + network_.latency_us, [net = &network_, self, id, remote, from] {
+      MemoryTransport* server = net->bound(remote);
+      if (server == nullptr || !server->listening_) {
+        net->schedule(net->now_us + net->latency_us, [net, self, id] {
+          if (MemoryTransport* client = net->transport(self))
+            client->drop(id, make_error(ErrorKind::disconnected, "connection refused"));
+        });
+        return;
+      }
+      server->on_open(self, id, from);
+    });
+    return id;
+  }
+
+  Status send(ConnectionId id, ByteSpan frame) override {
+    Endpoint* endpoint = find(id);
+    if (endpoint == nullptr) return make_error(ErrorKind::not_found, "no connection " + std::to_string(id));
+    if (frame.size() > options_.limits.max_frame_bytes)
+      return make_error(ErrorKind::invalid_argument, "frame of " + std::to_string(frame.size()) +
+                                                         " bytes exceeds max_frame_bytes");
+    const std::size_t pending = pending_outbound_bytes(id);
+    if (pending > 0 && pending + frame.size() > options_.limits.max_pending_outbound_bytes) {
+      endpoint->overloaded = true;
+      return make_error(ErrorKind::overloaded, "connection " + std::to_string(id) + " has " +
+                                                   std::to_string(pending) + " bytes pending");
+    }
+    if (!endpoint->session.established()) {
+      endpoint->session.queue(frame);
+      return ok_status();
+    }
+    send_application(*endpoint, frame);
+    return ok_status();
+  }
+
+  void close(ConnectionId id) override { forget(id); }
+
+  std::size_t pending_outbound_bytes(ConnectionId id) const override {
+    const Endpoint* endpoint = find(id);
+    if (endpoint == nullptr) return 0;
+    return endpoint->in_flight_bytes + endpoint->delayed_bytes + endpoint->session.queued_bytes();
+  }
+
+  Status send_datagram(const Address& to, ByteSpan datagram) override {
+    if (!listening_ && ephemeral_.port == 0) {
+      ephemeral_ = Address{host_, next_free_port()};
+      network_.bindings[to_string(ephemeral_)] = id_;
+    }
+    Bytes wire(datagram.begin(), datagram.end());
+    if (DatagramCipher* cipher = options_.security->datagram_cipher()) {
+      auto sealed = cipher->seal(datagram, now_ms());
+      if (!sealed) return sealed.error();
+      wire = std::move(sealed.value());
+    }
+    if (wire.size() > options_.limits.max_datagram_bytes)
+      return make_error(ErrorKind::invalid_argument, "datagram of " + std::to_string(wire.size()) +
+                                                         " bytes exceeds max_datagram_bytes");
+    FaultDecision decision = network_.faults.decide(sender_key(), to_string(to), wire.size(), network_.now_us);
+    if (decision.dropped()) {
+      ++stats_.datagrams_dropped_by_faults;
+      return ok_status();
+    }
+    const Address from = local_address();
+    for (std::size_t copy = 0; copy < decision.copies; ++copy) {
+      network_.schedule(network_.now_us + network_.latency_us + decision.delay_us[copy],
+                        [net = &network_, to, from, wire] {
+                          if (MemoryTransport* receiver = net->bound(to)) receiver->on_datagram_wire(from, wire);
+                        });
+      ++stats_.datagrams_sent;
+    }
+    return ok_status();
+  }
+
+  TimerId start_timer(std::uint64_t delay_ms, std::function<void()> callback) override {
+    const TimerId id = next_timer_id_++;
+    timers_.insert(id);
+    network_.schedule(network_.now_us + delay_ms * 1000,
+                      [net = &network_, self = id_, id, callback = std::move(callback)] {
+                        MemoryTransport* transport = net->transport(self);
+                        if (transport == nullptr || transport->timers_.erase(id) == 0) return;
+                        transport->call(callback);
+                      });
+    return id;
+  }
+
+  void cancel_timer(TimerId id) override { timers_.erase(id); }
+  std::uint64_t now_ms() const override { return network_.now_us / 1000; }
+
+  void set_peer_label(ConnectionId id, std::string label) override {
+    if (Endpoint* endpoint = find(id)) endpoint->peer_label = std::move(label);
+  }
+
+  void shutdown() override {
+    while (!endpoints_.empty()) forget(endpoints_.begin()->first);
+    if (listening_) network_.bindings.erase(to_string(local_));
+    listening_ = false;
+    unbind_datagrams();
+    timers_.clear();
+  }
+
+  TransportStats stats() const override { return stats_; }
+  std::size_t connection_count() const override { return endpoints_.size(); }
+
+ private:
+  struct Endpoint {
+    Endpoint(ConnectionId id_, bool inbound_, Address remote_, Security& security, const TransportLimits& limits,
+             std::uint64_t now_ms)
+        : id(id_),
+          inbound(inbound_),
+          remote(std::move(remote_)),
+          peer_label(to_string(remote)),
+          session(security, !inbound_, limits, now_ms) {}
+
+    ConnectionId id;
+    bool inbound;
+    Address remote;
+    std::string peer_label;
+    Session session;
+    std::uint64_t peer_transport = 0;  // 0 until the other end is known
+    ConnectionId peer_connection = 0;
+    std::size_t in_flight_bytes = 0;   // sent, not yet delivered
+    std::size_t delayed_bytes = 0;     // held back by the fault layer
+    bool overloaded = false;
+    std::uint64_t check_scheduled_ms = 0;  // 0: no deadline check pending
+  };
+
+  template <typename Fn, typename... Args>
+  void call(const Fn& callback, Args&&... args) {
+    if (!callback) return;
+    ++callback_depth_;
+    callback(std::forward<Args>(args)...);
+    --callback_depth_;
+  }
+
+  Endpoint* find(ConnectionId id) const {
+    auto it = endpoints_.find(id);
+    return it == endpoints_.end() ? nullptr : it->second.get();
+  }
+
+  std::uint16_t next_free_port() {
+    for (;;) {
+      const auto port = static_cast<std::uint16_t>(kFirstEphemeralPort + (port_counter_++ % 20000));
+      if (network_.bindings.count(to_string(Address{host_, port})) == 0) return port;
+    }
+  }
+
+  Address local_address() const { return listening_ ? local_ : (ephemeral_.port != 0 ? ephemeral_ : Address{host_, 0}); }
+  const std::string& sender_key() {
+    if (self_key_.empty()) fallback_key_ = to_string(local_address());
+    return self_key_.empty() ? fallback_key_ : self_key_;
+  }
+
+  void unbind_datagrams() {
+    if (ephemeral_.port != 0) network_.bindings.erase(to_string(ephemeral_));
+    ephemeral_ = {};
+  }
+
+  // A client knocks: accept it (within the per-host limit) and tell it who we are.
+  void on_open(std::uint64_t client_transport, ConnectionId client_connection, const Address& client_address) {
+    std::size_t& count = inbound_per_host_[client_address.host];
+    if (count >= options_.limits.max_connections_per_address) {
+      ++stats_.connections_rejected;
+      network_.schedule(network_.now_us + network_.latency_us, [net = &network_, client_transport, client_connection] {
+        if (MemoryTransport* client = net->transport(client_transport))
+          client->drop(client_connection, make_error(ErrorKind::disconnected, "connection closed by the peer"));
+      });
+      return;
+    }
+    ++count;
+    const ConnectionId id = next_connection_id_++;
+    auto endpoint =
+        std::make_unique<Endpoint>(id, true, client_address, *options_.security, options_.limits, now_ms());
+    endpoint->peer_transport = client_transport;
+    endpoint->peer_connection = client_connection;
+    endpoints_.emplace(id, std::move(endpoint));
+    network_.schedule(network_.now_us + network_.latency_us,
+                      [net = &network_, client_transport, client_connection, server = id_, id] {
+                        if (MemoryTransport* client = net->transport(client_transport)) {
+                          client->on_accepted(client_connection, server, id);
+                        } else if (MemoryTransport* self = net->transport(server)) {
+                          self->drop(id, make_error(ErrorKind::disconnected, "connection closed by the peer"));
+                        }
+                      });
+    start_session(id);
+  }
+
+  void on_accepted(ConnectionId id, std::uint64_t server_transport, ConnectionId server_connection) {
+    Endpoint* endpoint = find(id);
+    if (endpoint == nullptr) {
+      // We gave up (closed or timed out) before the answer came: hang up.
+      send_fin(server_transport, server_connection);
+      return;
+    }
+    endpoint->peer_transport = server_transport;
+    endpoint->peer_connection = server_connection;
+    start_session(id);
+  }
+
+  void start_session(ConnectionId id) {
+    Endpoint* endpoint = find(id);
+    arm_deadline(*endpoint);
+    auto output = endpoint->session.start();
+    if (!output) {
+      drop(id, output.error());
+      return;
+    }
+    process(id, std::move(output.value()));
+  }
+
+  // Returns false when the connection is gone.
+  bool process(ConnectionId id, Session::Output output) {
+    Endpoint* endpoint = find(id);
+    STARLING_ASSERT(endpoint != nullptr);
+    for (Bytes& frame : output.handshake_frames) transmit(*endpoint, std::move(frame));
+    if (output.established_now) {
+      arm_deadline(*endpoint);
+      for (const Bytes& queued : endpoint->session.take_queued()) send_application(*endpoint, queued);
+      ConnectionInfo info{id, endpoint->remote, endpoint->inbound, endpoint->session.remote_identity()};
+      call(events_.on_connected, info);
+      if (find(id) == nullptr) return false;
+    }
+    if (output.frame) {
+      ++stats_.frames_received;
+      call(events_.on_frame, id, ByteSpan(*output.frame));
+      if (find(id) == nullptr) return false;
+    }
+    return true;
+  }
+
+  // An application frame: through the fault layer, sealed when it leaves.
+  void send_application(Endpoint& endpoint, ByteSpan frame) {
+    const FaultDecision decision =
+        network_.faults.decide(sender_key(), endpoint.peer_label, frame.size(), network_.now_us);
+    if (decision.dropped()) {
+      ++stats_.frames_dropped_by_faults;
+      return;
+    }
+    for (std::size_t copy = 0; copy < decision.copies; ++copy) {
+      if (decision.delay_us[copy] == 0) {
+        transmit_sealed(endpoint, frame);
+        continue;
+      }
+      // Held back before sealing, like the libuv transport's delay line, so
+      // the sealed stream stays in order however the copies are shuffled.
+      endpoint.delayed_bytes += frame.size();
+      network_.schedule(network_.now_us + decision.delay_us[copy],
+                        [net = &network_, self = id_, id = endpoint.id, plaintext = Bytes(frame.begin(), frame.end())] {
+                          MemoryTransport* transport = net->transport(self);
+                          if (transport == nullptr) return;
+                          Endpoint* held = transport->find(id);
+                          if (held == nullptr) return;
+                          held->delayed_bytes -= plaintext.size();
+                          transport->transmit_sealed(*held, plaintext);
+                          transport->check_send_ready(id);
+                        });
+    }
+  }
+
+  void transmit_sealed(Endpoint& endpoint, ByteSpan plaintext) {
+    Bytes wire(endpoint.session.sealed_size(plaintext.size()));
+    if (auto status = endpoint.session.seal(plaintext, wire); !status) {
+      const ConnectionId id = endpoint.id;
+      network_.schedule(network_.now_us, [net = &network_, self = id_, id, error = status.error()] {
+        if (MemoryTransport* transport = net->transport(self)) transport->drop(id, error);
+      });
+      return;
+    }
+    ++stats_.frames_sent;
+    transmit(endpoint, std::move(wire));
+  }
+
+  // Puts wire bytes on the link; they arrive after the link's latency.
+  void transmit(Endpoint& endpoint, Bytes wire) {
+    stats_.bytes_sent += wire.size();
+    endpoint.in_flight_bytes += wire.size();
+    network_.schedule(network_.now_us + network_.latency_us,
+                      [net = &network_, self = id_, id = endpoint.id, to = endpoint.peer_transport,
+                       to_connection = endpoint.peer_connection, wire = std::move(wire)]() mutable {
+                        const std::size_t size = wire.size();
+                        if (MemoryTransport* receiver = net->transport(to)) receiver->on_wire(to_connection, wire);
+                        if (MemoryTransport* sender = net->transport(self)) sender->on_delivered(id, size);
+                      });
+  }
+
+  void on_delivered(ConnectionId id, std::size_t bytes) {
+    Endpoint* endpoint = find(id);
+    if (endpoint == nullptr) return;
+    endpoint->in_flight_bytes -= bytes;
+    check_send_ready(id);
+  }
+
+  void check_send_ready(ConnectionId id) {
+    Endpoint* endpoint = find(id);
+    if (endpoint == nullptr || !endpoint->overloaded) return;
+    if (pending_outbound_bytes(id) > options_.limits.max_pending_outbound_bytes / 2) return;
+    endpoint->overloaded = false;
+    call(events_.on_send_ready, id);
+  }
+
+  void on_wire(ConnectionId id, Bytes& wire) {
+    Endpoint* endpoint = find(id);
+    if (endpoint == nullptr) return;
+    stats_.bytes_received += wire.size();
+    if (wire.size() > endpoint->session.max_incoming_wire_bytes()) {
+      drop(id, make_error(ErrorKind::overloaded, "incoming frame of " + std::to_string(wire.size()) +
+                                                     " bytes exceeds the limit"));
+      return;
+    }
+    auto output = endpoint->session.receive(wire, now_ms());
+    if (!output) {
+      drop(id, output.error());
+      return;
+    }
+    process(id, std::move(output.value()));
+  }
+
+  void on_datagram_wire(const Address& from, const Bytes& wire) {
+    if (wire.size() > options_.limits.max_datagram_bytes) {
+      ++stats_.datagrams_rejected;
+      return;
+    }
+    if (DatagramCipher* cipher = options_.security->datagram_cipher()) {
+      auto opened = cipher->open(wire, now_ms());
+      if (!opened) {
+        ++stats_.datagrams_rejected;
+        return;
+      }
+      ++stats_.datagrams_received;
+      call(events_.on_datagram, from, ByteSpan(opened.value()));
+      return;
+    }
+    ++stats_.datagrams_received;
+    call(events_.on_datagram, from, ByteSpan(wire));
+  }
+
+  void arm_deadline(Endpoint& endpoint) {
+    const std::uint64_t deadline = endpoint.session.deadline_ms();
+    if (deadline == std::numeric_limits<std::uint64_t>::max()) return;
+    // One check per endpoint at a time; a later check re-arms for a moved deadline.
+    if (endpoint.check_scheduled_ms != 0 && endpoint.check_scheduled_ms <= deadline) return;
+    endpoint.check_scheduled_ms = deadline;
+    network_.schedule(deadline * 1000, [net = &network_, self = id_, id = endpoint.id] {
+      MemoryTransport* transport = net->transport(self);
+      if (transport == nullptr) return;
+      Endpoint* checked = transport->find(id);
+      if (checked == nullptr) return;
+      checked->check_scheduled_ms = 0;
+      if (transport->now_ms() >= checked->session.deadline_ms()) {
+        transport->drop(id, checked->session.deadline_error());
+        return;
+      }
+      transport->arm_deadline(*checked);
+    });
+  }
+
+  void send_fin(std::uint64_t transport_id, ConnectionId connection) {
+    network_.schedule(network_.now_us + network_.latency_us, [net = &network_, transport_id, connection] {
+      if (MemoryTransport* peer = net->transport(transport_id))
+        peer->drop(connection, make_error(ErrorKind::disconnected, "connection closed by the peer"));
+    });
+  }
+
+  void forget(ConnectionId id) {
+    auto it = endpoints_.find(id);
+    if (it == endpoints_.end()) return;
+    std::unique_ptr<Endpoint> endpoint = std::move(it->second);
+    endpoints_.erase(it);
+    if (endpoint->inbound) {
+      auto count = inbound_per_host_.find(endpoint->remote.host);
+      if (count != inbound_per_host_.end() && --count->second == 0) inbound_per_host_.erase(count);
+    }
+    if (endpoint->peer_transport != 0) send_fin(endpoint->peer_transport, endpoint->peer_connection);
+  }
+
+  void drop(ConnectionId id, Error reason) {
+    if (find(id) == nullptr) return;
+    forget(id);
+    ++stats_.connections_dropped;
+    call(events_.on_disconnected, id, reason);
+  }
+
+  MemoryNetwork::Impl& network_;
+  std::uint64_t id_;
+  std::string host_;
+  MemoryTransportOptions options_;
+  TransportEvents events_;
+  std::string self_key_;
+  std::string fallback_key_;
+  int callback_depth_ = 0;
+  TransportStats stats_;
+  bool listening_ = false;
+  Address local_;
+  Address ephemeral_;
+  std::uint32_t port_counter_ = 0;
+  std::map<ConnectionId, std::unique_ptr<Endpoint>> endpoints_;
+  std::map<std::string, std::size_t> inbound_per_host_;
+  std::set<TimerId> timers_;
+  ConnectionId next_connection_id_ = 1;
+  TimerId next_timer_id_ = 1;
+};
+
+MemoryNetwork::MemoryNetwork(std::uint64_t seed) : impl_(std::make_unique<Impl>(seed)) {}
+
+MemoryNetwork::~MemoryNetwork() {
+  STARLING_ASSERT_MSG(impl_->transports.empty(), "memory network destroyed before its transports");
+}
+
+std::unique_ptr<Transport> MemoryNetwork::create_transport(std::string host, MemoryTransportOptions options) {
+  return std::make_unique<MemoryTransport>(*impl_, std::move(host), std::move(options));
+}
+
+FaultPolicy& MemoryNetwork::faults() { return impl_->faults; }
+void MemoryNetwork::set_latency_us(std::uint64_t latency_us) { impl_->latency_us = latency_us; }
+std::uint64_t MemoryNetwork::now_us() const { return impl_->now_us; }
+std::size_t MemoryNetwork::pending_events() const { return impl_->events.size(); }
+
+bool MemoryNetwork::step() {
+  if (impl_->events.empty()) return false;
+  auto node = impl_->events.extract(impl_->events.begin());
+  impl_->now_us = std::max(impl_->now_us, node.key().first);
+  node.mapped()();
+  return true;
+}
+
+std::size_t MemoryNetwork::run_for(std::uint64_t duration_us, std::size_t max_events) {
+  const std::uint64_t end_us = impl_->now_us + duration_us;
+  std::size_t ran = 0;
+  while (ran < max_events && !impl_->events.empty() && impl_->events.begin()->first.first <= end_us) {
+    step();
+    ++ran;
+  }
+  impl_->now_us = std::max(impl_->now_us, end_us);
+  return ran;
+}
+
+bool MemoryNetwork::run_until(const std::function<bool()>& done, std::uint64_t timeout_us, std::size_t max_events) {
+  const std::uint64_t end_us = impl_->now_us + timeout_us;
+  for (std::size_t ran = 0; ran < max_events && !done(); ++ran) {
+    if (impl_->events.empty() || impl_->events.begin()->first.first > end_us) {
+      impl_->now_us = std::max(impl_->now_us, end_us);
+      break;
+    }
+    step();
+  }
+  return done();
+}
+
+}  // namespace starling::runtime

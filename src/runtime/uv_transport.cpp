@@ -1,0 +1,635 @@
+// The libuv transport. Each connection pairs a TCP handle with a Session (the
+// sans-I/O protocol state) and a FrameReader. Callbacks into the application
+// may close connections, so after every callback the connection is looked up
+// again by id before anything of it is touched.
+#include "starling/runtime/uv_transport.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "event_loop_impl.h"
+#include "frame_reader.h"
+#include "session.h"
+#include "uv.h"
+
+namespace starling::runtime {
+
+namespace {
+
+constexpr int kListenBacklog = 128;
+constexpr int kUdpBindAttempts = 16;
+
+std::uint64_t wall_clock_ms() {
+  using namespace std::chrono;
+  return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+class UvTransport final : public Transport {
+ public:
+  UvTransport(EventLoop& loop, UvTransportOptions options)
+      : loop_(loop.impl().loop), options_(std::move(options)) {
+    if (!options_.security) options_.security = make_plain_security();
+    self_key_ = options_.name;
+  }
+
+  ~UvTransport() override {
+    STARLING_ASSERT_MSG(callback_depth_ == 0, "a transport must not be destroyed from its own callback");
+    shutdown();
+  }
+
+  void set_events(TransportEvents events) override { events_ = std::move(events); }
+
+  Result<Address> listen(const Address& address) override;
+  Result<ConnectionId> connect(const Address& remote) override;
+  Status send(ConnectionId id, ByteSpan frame) override;
+  void close(ConnectionId id) override;
+  std::size_t pending_outbound_bytes(ConnectionId id) const override;
+  Status send_datagram(const Address& to, ByteSpan datagram) override;
+  TimerId start_timer(std::uint64_t delay_ms, std::function<void()> callback) override;
+  void cancel_timer(TimerId id) override;
+  std::uint64_t now_ms() const override { return loop_.now_ms(); }
+  void set_peer_label(ConnectionId id, std::string label) override;
+  void shutdown() override;
+  TransportStats stats() const override { return stats_; }
+  std::size_t connection_count() const override { return connections_.size(); }
+
+ private:
+  struct Connection {
+    Connection(ConnectionId id_, bool inbound_, Address remote_, Security& security, const TransportLimits& limits,
+               std::uint64_t now_ms)
+        : id(id_),
+          inbound(inbound_),
+          remote(std::move(remote_)),
+          peer_label(to_string(remote)),
+          session(security, !inbound_, limits, now_ms),
+          reader(kMaxHandshakeFrameBytes) {}
+
+    ConnectionId id;
+    bool inbound;
+    Address remote;
+    std::string peer_label;  // fault-layer key of the remote peer
+    Session session;
+    FrameReader reader;
+    uv::Ptr<uv::Tcp> tcp;
+    uv::Ptr<uv::Timer> deadline_timer;
+    bool overloaded = false;         // refused a send; on_send_ready is owed
+    std::size_t delayed_bytes = 0;   // held back by the fault layer
+  };
+
+  struct Delayed {
+    ConnectionId connection = 0;     // 0: a datagram
+    Address datagram_to;
+    Bytes bytes;
+  };
+
+  // Runs an application callback, counting the depth so that destruction from
+  // inside one is caught.
+  template <typename Fn, typename... Args>
+  void call(const Fn& callback, Args&&... args) {
+    if (!callback) return;
+    ++callback_depth_;
+    callback(std::forward<Args>(args)...);
+    --callback_depth_;
+  }
+
+  Connection* find(ConnectionId id) const {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.get();
+  }
+
+  void accept_one();
+  void open_connection(ConnectionId id);
+  void on_read(ConnectionId id, Result<std::size_t> bytes_read);
+  bool process(ConnectionId id, Session::Output output);
+  void on_write_done(ConnectionId id, Status status);
+  void arm_deadline(Connection& connection);
+  void on_deadline(ConnectionId id);
+  void drop(ConnectionId id, Error reason);
+  void defer_drop(ConnectionId id, Error reason);
+  void forget(ConnectionId id);
+  void check_send_ready(Connection& connection);
+
+  Status send_now(Connection& connection, ByteSpan frame);
+  Status write_raw(Connection& connection, ByteSpan payload);
+  Status write_sealed(Connection& connection, ByteSpan plaintext);
+  void hold(std::uint64_t delay_us, Delayed delayed);
+  void release_delayed();
+
+  Status ensure_udp(const Address& like);
+  Status send_datagram_now(const Address& to, ByteSpan wire);
+  void on_datagram_received(Result<ByteSpan> datagram, const sockaddr* from);
+
+  uv::Loop& loop_;
+  UvTransportOptions options_;
+  TransportEvents events_;
+  std::string self_key_;
+  int callback_depth_ = 0;
+  TransportStats stats_;
+
+  uv::Ptr<uv::Tcp> listener_;
+  uv::Ptr<uv::Udp> udp_;
+  std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<std::string, std::size_t> inbound_per_host_;
+  ConnectionId next_connection_id_ = 1;
+
+  std::unordered_map<TimerId, uv::Ptr<uv::Timer>> timers_;
+  TimerId next_timer_id_ = 1;
+
+  std::multimap<std::uint64_t, Delayed> delayed_;  // by due time (loop ms)
+  uv::Ptr<uv::Timer> delay_timer_;
+
+  std::vector<std::pair<ConnectionId, Error>> pending_drops_;
+  uv::Ptr<uv::Timer> drop_timer_;
+};
+
+// ---- listening and connecting ----
+
+Result<Address> UvTransport::listen(const Address& address) {
+  loop_.assert_on_loop_thread();
+  if (listener_) return make_error(ErrorKind::invalid_argument, "already listening");
+  auto sockaddr_or = uv::to_sockaddr(address);
+  if (!sockaddr_or) return sockaddr_or.error();
+  // TCP and UDP share the port number, so a peer has one address. With port 0
+  // the kernel picks a TCP port that may be taken for UDP: try again.
+  Error last_error = make_error(ErrorKind::io, "no port found");
+  for (int attempt = 0; attempt < kUdpBindAttempts; ++attempt) {
+    auto tcp = uv::Tcp::create(loop_);
+    auto* raw = reinterpret_cast<sockaddr*>(&sockaddr_or.value());
+    if (auto status = tcp->bind(raw); !status) return status.error();
+    if (auto status = tcp->listen(kListenBacklog, [this](Status accepted) {
+          if (accepted) accept_one();
+        });
+        !status)
+      return status.error();
+    auto bound = tcp->local_address();
+    if (!bound) return bound.error();
+    auto udp_address = uv::to_sockaddr(*bound);
+    auto udp = uv::Udp::create(loop_);
+    if (auto status = udp->bind(reinterpret_cast<sockaddr*>(&udp_address.value())); !status) {
+      last_error = status.error();
+      if (address.port != 0) return last_error;
+      continue;
+    }
+    if (auto status = udp->receive_start([this](Result<ByteSpan> datagram, const sockaddr* from) {
+          on_datagram_received(std::move(datagram), from);
+        });
+        !status)
+      return status.error();
+    listener_ = std::move(tcp);
+    udp_ = std::move(udp);
+    if (self_key_.empty()) self_key_ = to_string(*bound);
+    return *bound;
+  }
+  return last_error;
+}
+
+void UvTransport::accept_one() {
+  auto tcp = uv::Tcp::create(loop_);
+  if (!listener_->accept(*tcp)) return;
+  auto remote = tcp->peer_address();
+  if (!remote) return;  // the peer already left
+  std::size_t& count = inbound_per_host_[remote->host];
+  if (count >= options_.limits.max_connections_per_address) {
+    ++stats_.connections_rejected;
+    return;  // tcp closes as it goes out of scope
+  }
+  ++count;
+  const ConnectionId id = next_connection_id_++;
+  auto connection =
+      std::make_unique<Connection>(id, true, *remote, *options_.security, options_.limits, loop_.now_ms());
+  connection->tcp = std::move(tcp);
+  connections_.emplace(id, std::move(connection));
+  open_connection(id);
+}
+
+Result<ConnectionId> UvTransport::connect(const Address& remote) {
+  loop_.assert_on_loop_thread();
+  auto sockaddr_or = uv::to_sockaddr(remote);
+  if (!sockaddr_or) return sockaddr_or.error();
+  const ConnectionId id = next_connection_id_++;
+  auto connection =
+      std::make_unique<Connection>(id, false, remote, *options_.security, options_.limits, loop_.now_ms());
+  connection->tcp = uv::Tcp::create(loop_);
+  auto status = connection->tcp->connect(reinterpret_cast<sockaddr*>(&sockaddr_or.value()), [this, id](Status connected) {
+    if (!connected) {
+      drop(id, connected.error());
+      return;
+    }
+    open_connection(id);
+  });
+  if (!status) return status.error();
+  Connection& ref = *connection;
+  connections_.emplace(id, std::move(connection));
+  // The handshake deadline also bounds the TCP connect itself.
+  arm_deadline(ref);
+  return id;
+}
+
+// The socket is connected: start reading and the handshake.
+void UvTransport::open_connection(ConnectionId id) {
+  Connection* connection = find(id);
+  if (connection == nullptr) return;
+  (void)connection->tcp->set_nodelay(true);
+  connection->tcp->set_on_write_done([this, id](Status status, std::size_t) { on_write_done(id, std::move(status)); });
+  auto reading = connection->tcp->read_start(
+      [this, id](std::size_t suggested) -> std::span<std::uint8_t> {
+        Connection* c = find(id);
+        if (c == nullptr) return {};
+        return c->reader.prepare(suggested);
+      },
+      [this, id](Result<std::size_t> bytes_read) { on_read(id, std::move(bytes_read)); });
+  if (!reading) {
+    drop(id, reading.error());
+    return;
+  }
+  arm_deadline(*connection);
+  auto output = connection->session.start();
+  if (!output) {
+    drop(id, output.error());
+    return;
+  }
+  process(id, std::move(output.value()));
+}
+
+// ---- receiving ----
+
+void UvTransport::on_read(ConnectionId id, Result<std::size_t> bytes_read) {
+  Connection* connection = find(id);
+  if (connection == nullptr) return;
+  if (!bytes_read) {
+    drop(id, bytes_read.error());
+    return;
+  }
+  connection->reader.commit(*bytes_read);
+  stats_.bytes_received += *bytes_read;
+  for (;;) {
+    connection->reader.set_max_frame_bytes(connection->session.max_incoming_wire_bytes());
+    auto frame = connection->reader.next();
+    if (!frame) {
+      drop(id, frame.error());
+      return;
+    }
+    if (!frame->has_value()) return;
+    auto output = connection->session.receive(**frame, loop_.now_ms());
+    if (!output) {
+      drop(id, output.error());
+      return;
+    }
+    if (!process(id, std::move(output.value()))) return;
+    connection = find(id);
+    if (connection == nullptr) return;
+  }
+}
+
+// Acts on what the session decided. Returns false when the connection is gone.
+bool UvTransport::process(ConnectionId id, Session::Output output) {
+  Connection* connection = find(id);
+  STARLING_ASSERT(connection != nullptr);
+  for (const Bytes& frame : output.handshake_frames) {
+    if (auto status = write_raw(*connection, frame); !status) {
+      drop(id, status.error());
+      return false;
+    }
+  }
+  if (output.established_now) {
+    arm_deadline(*connection);
+    for (const Bytes& queued : connection->session.take_queued()) {
+      if (auto status = send_now(*connection, queued); !status) {
+        drop(id, status.error());
+        return false;
+      }
+    }
+    ConnectionInfo info{id, connection->remote, connection->inbound, connection->session.remote_identity()};
+    call(events_.on_connected, info);
+    connection = find(id);
+    if (connection == nullptr) return false;
+  }
+  if (output.frame) {
+    ++stats_.frames_received;
+    call(events_.on_frame, id, ByteSpan(*output.frame));
+    if (find(id) == nullptr) return false;
+  }
+  return true;
+}
+
+// ---- sending ----
+
+std::size_t UvTransport::pending_outbound_bytes(ConnectionId id) const {
+  const Connection* connection = find(id);
+  if (connection == nullptr) return 0;
+  const std::size_t in_socket = connection->tcp ? connection->tcp->write_queue_bytes() : 0;
+  return in_socket + connection->session.queued_bytes() + connection->delayed_bytes;
+}
+
+Status UvTransport::send(ConnectionId id, ByteSpan frame) {
+  loop_.assert_on_loop_thread();
+  Connection* connection = find(id);
+  if (connection == nullptr) return make_error(ErrorKind::not_found, "no connection " + std::to_string(id));
+  if (frame.size() > options_.limits.max_frame_bytes)
+    return make_error(ErrorKind::invalid_argument, "frame of " + std::to_string(frame.size()) +
+                                                       " bytes exceeds max_frame_bytes");
+  const std::size_t pending = pending_outbound_bytes(id);
+  if (pending > 0 && pending + frame.size() > options_.limits.max_pending_outbound_bytes) {
+    connection->overloaded = true;
+    return make_error(ErrorKind::overloaded, "connection " + std::to_string(id) + " has " + std::to_string(pending) +
+                                                 " bytes pending");
+  }
+  if (!connection->session.established()) {
+    connection->session.queue(frame);
+    return ok_status();
+  }
+  if (auto status = send_now(*connection, frame); !status) {
+    // Reported as on_disconnected, never from inside send().
+    defer_drop(id, status.error());
+  }
+  return ok_status();
+}
+
+// One established frame through the fault layer and out.
+Status UvTransport::send_now(Connection& connection, ByteSpan frame) {
+  if (options_.faults && options_.faults->active()) {
+    const FaultDecision decision =
+        options_.faults->decide(self_key_, connection.peer_label, frame.size(), loop_.now_ms() * 1000);
+    if (decision.dropped()) {
+      ++stats_.frames_dropped_by_faults;
+      return ok_status();
+    }
+    for (std::size_t copy = 0; copy < decision.copies; ++copy) {
+      if (decision.delay_us[copy] == 0) {
+        if (auto status = write_sealed(connection, frame); !status) return status;
+      } else {
+        connection.delayed_bytes += frame.size();
+        Delayed delayed;
+        delayed.connection = connection.id;
+        delayed.bytes.assign(frame.begin(), frame.end());
+        hold(decision.delay_us[copy], std::move(delayed));
+      }
+    }
+    return ok_status();
+  }
+  return write_sealed(connection, frame);
+}
+
+Status UvTransport::write_sealed(Connection& connection, ByteSpan plaintext) {
+  const std::size_t sealed = connection.session.sealed_size(plaintext.size());
+  const std::size_t total = kFrameHeaderBytes + sealed;
+  auto buffer = uv::allocate_buffer(total);
+  write_frame_header(buffer.get(), sealed);
+  if (auto status = connection.session.seal(plaintext, {buffer.get() + kFrameHeaderBytes, sealed}); !status)
+    return status;
+  if (auto status = connection.tcp->write(std::move(buffer), total); !status) return status;
+  ++stats_.frames_sent;
+  stats_.bytes_sent += total;
+  return ok_status();
+}
+
+Status UvTransport::write_raw(Connection& connection, ByteSpan payload) {
+  const std::size_t total = kFrameHeaderBytes + payload.size();
+  auto buffer = uv::allocate_buffer(total);
+  write_frame_header(buffer.get(), payload.size());
+  if (!payload.empty()) std::memcpy(buffer.get() + kFrameHeaderBytes, payload.data(), payload.size());
+  if (auto status = connection.tcp->write(std::move(buffer), total); !status) return status;
+  stats_.bytes_sent += total;
+  return ok_status();
+}
+
+void UvTransport::on_write_done(ConnectionId id, Status status) {
+  Connection* connection = find(id);
+  if (connection == nullptr) return;
+  if (!status) {
+    drop(id, status.error());
+    return;
+  }
+  check_send_ready(*connection);
+}
+
+void UvTransport::check_send_ready(Connection& connection) {
+  if (!connection.overloaded) return;
+  if (pending_outbound_bytes(connection.id) > options_.limits.max_pending_outbound_bytes / 2) return;
+  connection.overloaded = false;
+  call(events_.on_send_ready, connection.id);
+}
+
+// ---- the fault layer's delay line ----
+
+void UvTransport::hold(std::uint64_t delay_us, Delayed delayed) {
+  const std::uint64_t due_ms = loop_.now_ms() + (delay_us + 999) / 1000;
+  delayed_.emplace(due_ms, std::move(delayed));
+  if (!delay_timer_) delay_timer_ = uv::Timer::create(loop_);
+  const std::uint64_t next_due = delayed_.begin()->first;
+  delay_timer_->start(next_due > loop_.now_ms() ? next_due - loop_.now_ms() : 0, [this] { release_delayed(); });
+}
+
+void UvTransport::release_delayed() {
+  const std::uint64_t now = loop_.now_ms();
+  while (!delayed_.empty() && delayed_.begin()->first <= now) {
+    Delayed item = std::move(delayed_.begin()->second);
+    delayed_.erase(delayed_.begin());
+    if (item.connection == 0) {
+      (void)send_datagram_now(item.datagram_to, item.bytes);
+      continue;
+    }
+    Connection* connection = find(item.connection);
+    if (connection == nullptr) continue;
+    connection->delayed_bytes -= item.bytes.size();
+    if (auto status = write_sealed(*connection, item.bytes); !status) {
+      drop(item.connection, status.error());
+      continue;
+    }
+    check_send_ready(*connection);
+  }
+  if (!delayed_.empty()) {
+    const std::uint64_t next_due = delayed_.begin()->first;
+    delay_timer_->start(next_due > now ? next_due - now : 0, [this] { release_delayed(); });
+  }
+}
+
+// ---- deadlines and closing ----
+
+void UvTransport::arm_deadline(Connection& connection) {
+  const std::uint64_t deadline = connection.session.deadline_ms();
+  if (deadline == std::numeric_limits<std::uint64_t>::max()) {
+    if (connection.deadline_timer) connection.deadline_timer->stop();
+    return;
+  }
+  if (!connection.deadline_timer) connection.deadline_timer = uv::Timer::create(loop_);
+  const std::uint64_t now = loop_.now_ms();
+  const ConnectionId id = connection.id;
+  connection.deadline_timer->start(deadline > now ? deadline - now : 0, [this, id] { on_deadline(id); });
+}
+
+void UvTransport::on_deadline(ConnectionId id) {
+  Connection* connection = find(id);
+  if (connection == nullptr) return;
+  if (loop_.now_ms() >= connection->session.deadline_ms()) {
+    drop(id, connection->session.deadline_error());
+    return;
+  }
+  arm_deadline(*connection);  // traffic arrived meanwhile: wait for the new deadline
+}
+
+void UvTransport::forget(ConnectionId id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  std::unique_ptr<Connection> connection = std::move(it->second);
+  connections_.erase(it);
+  if (connection->inbound) {
+    auto count = inbound_per_host_.find(connection->remote.host);
+    if (count != inbound_per_host_.end() && --count->second == 0) inbound_per_host_.erase(count);
+  }
+  // Dropping the handles closes them; libuv frees them in their close callbacks.
+}
+
+void UvTransport::drop(ConnectionId id, Error reason) {
+  if (find(id) == nullptr) return;
+  forget(id);
+  ++stats_.connections_dropped;
+  call(events_.on_disconnected, id, reason);
+}
+
+void UvTransport::defer_drop(ConnectionId id, Error reason) {
+  pending_drops_.emplace_back(id, std::move(reason));
+  if (!drop_timer_) drop_timer_ = uv::Timer::create(loop_);
+  drop_timer_->start(0, [this] {
+    auto drops = std::exchange(pending_drops_, {});
+    for (auto& [dropped_id, dropped_reason] : drops) drop(dropped_id, std::move(dropped_reason));
+  });
+}
+
+void UvTransport::close(ConnectionId id) {
+  loop_.assert_on_loop_thread();
+  forget(id);
+}
+
+void UvTransport::set_peer_label(ConnectionId id, std::string label) {
+  if (Connection* connection = find(id)) connection->peer_label = std::move(label);
+}
+
+void UvTransport::shutdown() {
+  loop_.assert_on_loop_thread();
+  listener_.reset();
+  udp_.reset();
+  connections_.clear();
+  inbound_per_host_.clear();
+  timers_.clear();
+  delayed_.clear();
+  delay_timer_.reset();
+  pending_drops_.clear();
+  drop_timer_.reset();
+}
+
+// ---- timers ----
+
+TimerId UvTransport::start_timer(std::uint64_t delay_ms, std::function<void()> callback) {
+  loop_.assert_on_loop_thread();
+  const TimerId id = next_timer_id_++;
+  auto timer = uv::Timer::create(loop_);
+  timer->start(delay_ms, [this, id, callback = std::move(callback)] {
+    timers_.erase(id);  // closes the handle; this lambda was moved out of it
+    call(callback);
+  });
+  timers_.emplace(id, std::move(timer));
+  return id;
+}
+
+void UvTransport::cancel_timer(TimerId id) {
+  loop_.assert_on_loop_thread();
+  timers_.erase(id);
+}
+
+// ---- datagrams ----
+
+Status UvTransport::ensure_udp(const Address& like) {
+  if (udp_) return ok_status();
+  const bool ipv6 = like.host.find(':') != std::string::npos;
+  auto any = uv::to_sockaddr(Address{ipv6 ? "::" : "0.0.0.0", 0});
+  auto udp = uv::Udp::create(loop_);
+  if (auto status = udp->bind(reinterpret_cast<sockaddr*>(&any.value())); !status) return status;
+  if (auto status = udp->receive_start([this](Result<ByteSpan> datagram, const sockaddr* from) {
+        on_datagram_received(std::move(datagram), from);
+      });
+      !status)
+    return status;
+  udp_ = std::move(udp);
+  return ok_status();
+}
+
+Status UvTransport::send_datagram(const Address& to, ByteSpan datagram) {
+  loop_.assert_on_loop_thread();
+  if (auto status = ensure_udp(to); !status) return status;
+  Bytes sealed;
+  ByteSpan wire = datagram;
+  if (DatagramCipher* cipher = options_.security->datagram_cipher()) {
+    auto result = cipher->seal(datagram, wall_clock_ms());
+    if (!result) return result.error();
+    sealed = std::move(result.value());
+    wire = sealed;
+  }
+  if (wire.size() > options_.limits.max_datagram_bytes)
+    return make_error(ErrorKind::invalid_argument, "datagram of " + std::to_string(wire.size()) +
+                                                       " bytes exceeds max_datagram_bytes");
+  if (options_.faults && options_.faults->active()) {
+    const FaultDecision decision = options_.faults->decide(self_key_, to_string(to), wire.size(), loop_.now_ms() * 1000);
+    if (decision.dropped()) {
+      ++stats_.datagrams_dropped_by_faults;
+      return ok_status();
+    }
+    for (std::size_t copy = 0; copy < decision.copies; ++copy) {
+      if (decision.delay_us[copy] == 0) {
+        if (auto status = send_datagram_now(to, wire); !status) return status;
+      } else {
+        Delayed delayed;
+        delayed.datagram_to = to;
+        delayed.bytes.assign(wire.begin(), wire.end());
+        hold(decision.delay_us[copy], std::move(delayed));
+      }
+    }
+    return ok_status();
+  }
+  return send_datagram_now(to, wire);
+}
+
+Status UvTransport::send_datagram_now(const Address& to, ByteSpan wire) {
+  if (!udp_) return make_error(ErrorKind::disconnected, "datagram socket closed");
+  auto destination = uv::to_sockaddr(to);
+  if (!destination) return destination.error();
+  if (auto status = udp_->send(reinterpret_cast<sockaddr*>(&destination.value()), wire); !status) return status;
+  ++stats_.datagrams_sent;
+  return ok_status();
+}
+
+void UvTransport::on_datagram_received(Result<ByteSpan> datagram, const sockaddr* from) {
+  if (!datagram || from == nullptr) {
+    ++stats_.datagrams_rejected;
+    return;
+  }
+  if (datagram->size() > options_.limits.max_datagram_bytes) {
+    ++stats_.datagrams_rejected;
+    return;
+  }
+  const Address sender = uv::from_sockaddr(from);
+  if (DatagramCipher* cipher = options_.security->datagram_cipher()) {
+    auto opened = cipher->open(*datagram, wall_clock_ms());
+    if (!opened) {
+      ++stats_.datagrams_rejected;
+      return;
+    }
+    ++stats_.datagrams_received;
+    call(events_.on_datagram, sender, ByteSpan(opened.value()));
+    return;
+  }
+  ++stats_.datagrams_received;
+  call(events_.on_datagram, sender, *datagram);
+}
+
+}  // namespace
+
+std::unique_ptr<Transport> make_uv_transport(EventLoop& loop, UvTransportOptions options) {
+  return std::make_unique<UvTransport>(loop, std::move(options));
+}
+
+}  // namespace starling::runtime

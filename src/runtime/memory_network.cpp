@@ -204,6 +204,7 @@ class MemoryTransport final : public Transport {
     std::size_t in_flight_bytes = 0;   // sent, not yet delivered
     std::size_t delayed_bytes = 0;     // held back by the fault layer
     bool overloaded = false;
+    bool announced = false;  // on_connected fired
     std::uint64_t check_scheduled_ms = 0;  // 0: no deadline check pending
   };
 
@@ -298,6 +299,7 @@ class MemoryTransport final : public Transport {
     if (output.established_now) {
       arm_deadline(*endpoint);
       for (const Bytes& queued : endpoint->session.take_queued()) send_application(*endpoint, queued);
+      endpoint->announced = true;
       ConnectionInfo info{id, endpoint->remote, endpoint->inbound, endpoint->session.remote_identity()};
       call(events_.on_connected, info);
       if (find(id) == nullptr) return false;
@@ -456,10 +458,14 @@ class MemoryTransport final : public Transport {
   }
 
   void drop(ConnectionId id, Error reason) {
-    if (find(id) == nullptr) return;
+    const Endpoint* endpoint = find(id);
+    if (endpoint == nullptr) return;
+    // The application never heard of an inbound connection that failed its
+    // handshake: nothing to tell it.
+    const bool tell = endpoint->announced || !endpoint->inbound;
     forget(id);
     ++stats_.connections_dropped;
-    call(events_.on_disconnected, id, reason);
+    if (tell) call(events_.on_disconnected, id, reason);
   }
 
   MemoryNetwork::Impl& network_;

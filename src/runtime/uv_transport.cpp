@@ -77,6 +77,7 @@ class UvTransport final : public Transport {
     uv::Ptr<uv::Tcp> tcp;
     uv::Ptr<uv::Timer> deadline_timer;
     bool overloaded = false;         // refused a send; on_send_ready is owed
+    bool announced = false;          // on_connected fired
     std::size_t delayed_bytes = 0;   // held back by the fault layer
   };
 
@@ -303,6 +304,7 @@ bool UvTransport::process(ConnectionId id, Session::Output output) {
         return false;
       }
     }
+    connection->announced = true;
     ConnectionInfo info{id, connection->remote, connection->inbound, connection->session.remote_identity()};
     call(events_.on_connected, info);
     connection = find(id);
@@ -485,10 +487,14 @@ void UvTransport::forget(ConnectionId id) {
 }
 
 void UvTransport::drop(ConnectionId id, Error reason) {
-  if (find(id) == nullptr) return;
+  const Connection* connection = find(id);
+  if (connection == nullptr) return;
+  // The application never heard of an inbound connection that failed its
+  // handshake: nothing to tell it.
+  const bool tell = connection->announced || !connection->inbound;
   forget(id);
   ++stats_.connections_dropped;
-  call(events_.on_disconnected, id, reason);
+  if (tell) call(events_.on_disconnected, id, reason);
 }
 
 void UvTransport::defer_drop(ConnectionId id, Error reason) {

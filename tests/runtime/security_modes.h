@@ -4,6 +4,9 @@
 #include <memory>
 
 #include "starling/runtime/security.h"
+#if STARLING_HAVE_CRYPTO
+#include "starling/runtime/crypto_security.h"
+#endif
 
 namespace starling::runtime::testing {
 
@@ -12,5 +15,18 @@ struct PlainMode {
   static constexpr bool kSealed = false;
   std::shared_ptr<Security> make() { return make_plain_security(); }
 };
+
+#if STARLING_HAVE_CRYPTO
+// Every peer has its own identity; all share one swarm key.
+struct SealedMode {
+  static constexpr const char* kName = "sealed";
+  static constexpr bool kSealed = true;
+  crypto::SwarmKey swarm_key = crypto::SwarmKey::generate();
+  std::shared_ptr<Security> make() { return make_crypto_security(crypto::Identity::generate(), swarm_key.clone()); }
+  std::shared_ptr<Security> make_outsider() {
+    return make_crypto_security(crypto::Identity::generate(), crypto::SwarmKey::generate());
+  }
+};
+#endif
 
 }  // namespace starling::runtime::testing

@@ -23,6 +23,13 @@ struct Setup : Net {
 
 using UvPlain = Setup<UvHarness, PlainMode>;
 using MemoryPlain = Setup<MemoryHarness, PlainMode>;
+#if STARLING_HAVE_CRYPTO
+using UvSealed = Setup<UvHarness, SealedMode>;
+using MemorySealed = Setup<MemoryHarness, SealedMode>;
+#define TRANSPORTS UvPlain, MemoryPlain, UvSealed, MemorySealed
+#else
+#define TRANSPORTS UvPlain, MemoryPlain
+#endif
 
 constexpr std::uint64_t kWaitMs = 5'000;
 
@@ -46,8 +53,6 @@ ConnectionId connect_pair(S& setup, Peer& client, Peer& server, ConnectionId* se
 }
 
 }  // namespace
-
-#define TRANSPORTS UvPlain, MemoryPlain
 
 TEMPLATE_TEST_CASE("transport: connect reports both ends", "[runtime][conformance]", TRANSPORTS) {
   TestType setup;

@@ -74,7 +74,8 @@ struct TransportEvents {
   // One whole frame, in order. The bytes are valid only during the call.
   std::function<void(ConnectionId id, ByteSpan frame)> on_frame;
   // The connection is gone (never after close() of the same id). Also fires for
-  // a connect() that failed or whose handshake did not complete.
+  // a connect() that failed or whose handshake did not complete; an inbound
+  // connection that never reached on_connected goes silently (see stats()).
   std::function<void(ConnectionId id, const Error& reason)> on_disconnected;
   // A connection that refused a send with overloaded has drained below half
   // its pending limit: sending may resume.

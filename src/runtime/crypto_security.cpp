@@ -1,0 +1,166 @@
+// Adapts src/crypto's sans-I/O handshake and AEAD objects to the runtime's
+// Security interface. Handshake messages travel as ordinary (unsealed) frames.
+#if STARLING_HAVE_CRYPTO
+
+#include "starling/runtime/crypto_security.h"
+
+#include <variant>
+
+#include "crypto_codec.h"
+#include "starling/crypto/frame.h"
+#include "starling/crypto/handshake.h"
+
+namespace starling::runtime {
+
+namespace {
+
+class CryptoFrameCipher final : public FrameCipher {
+ public:
+  explicit CryptoFrameCipher(const crypto::Session& session)
+      : sealer_(session.make_sealer()), opener_(session.make_opener()) {}
+
+  std::size_t overhead() const override { return crypto::kFrameTagBytes; }
+
+  Status seal(ByteSpan plaintext, std::span<std::uint8_t> out) override {
+    auto sealed = sealer_.seal(plaintext, out);
+    if (!sealed) return sealed.error();
+    return ok_status();
+  }
+
+  Result<std::span<std::uint8_t>> open(std::span<std::uint8_t> sealed) override {
+    return opener_.open_in_place(sealed);
+  }
+
+ private:
+  crypto::FrameSealer sealer_;
+  crypto::FrameOpener opener_;
+};
+
+Bytes node_id_bytes(const crypto::NodeId& id) { return Bytes(id.bytes().begin(), id.bytes().end()); }
+
+class InitiatorHandshake final : public Handshake {
+ public:
+  InitiatorHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key)
+      : initiator_(identity, swarm_key) {}
+
+  Result<HandshakeStep> start() override {
+    HandshakeStep step;
+    step.frames_to_send.push_back(codec::encode(initiator_.start()));
+    return step;
+  }
+
+  Result<HandshakeStep> receive(ByteSpan frame) override {
+    auto reply = codec::decode_reply(frame);
+    if (!reply) return reply.error();
+    auto done = initiator_.on_reply(*reply);
+    if (!done) return done.error();
+    HandshakeStep step;
+    step.frames_to_send.push_back(codec::encode(done->finish));
+    step.complete = true;
+    cipher_ = std::make_unique<CryptoFrameCipher>(done->session);
+    remote_ = node_id_bytes(done->session.peer_id);
+    return step;
+  }
+
+  std::unique_ptr<FrameCipher> take_cipher() override { return std::move(cipher_); }
+  Bytes remote_identity() const override { return remote_; }
+
+ private:
+  crypto::HandshakeInitiator initiator_;
+  std::unique_ptr<FrameCipher> cipher_;
+  Bytes remote_;
+};
+
+class ResponderHandshake final : public Handshake {
+ public:
+  ResponderHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key)
+      : responder_(identity, swarm_key) {}
+
+  Result<HandshakeStep> start() override { return HandshakeStep{}; }
+
+  Result<HandshakeStep> receive(ByteSpan frame) override {
+    HandshakeStep step;
+    if (!hello_seen_) {
+      auto hello = codec::decode_hello(frame);
+      if (!hello) return hello.error();
+      auto reply = responder_.on_hello(*hello);
+      if (!reply) return reply.error();
+      hello_seen_ = true;
+      step.frames_to_send.push_back(codec::encode(*reply));
+      return step;
+    }
+    auto finish = codec::decode_finish(frame);
+    if (!finish) return finish.error();
+    auto session = responder_.on_finish(*finish);
+    if (!session) return session.error();
+    step.complete = true;
+    cipher_ = std::make_unique<CryptoFrameCipher>(*session);
+    remote_ = node_id_bytes(session->peer_id);
+    return step;
+  }
+
+  std::unique_ptr<FrameCipher> take_cipher() override { return std::move(cipher_); }
+  Bytes remote_identity() const override { return remote_; }
+
+ private:
+  crypto::HandshakeResponder responder_;
+  bool hello_seen_ = false;
+  std::unique_ptr<FrameCipher> cipher_;
+  Bytes remote_;
+};
+
+class CryptoDatagramCipher final : public DatagramCipher {
+ public:
+  CryptoDatagramCipher(const crypto::SwarmKey& swarm_key, const crypto::NodeId& self,
+                       const crypto::DatagramLimits& limits)
+      : sealer_(swarm_key, self), opener_(swarm_key, limits) {}
+
+  Result<Bytes> seal(ByteSpan payload, std::uint64_t now_ms) override {
+    return codec::encode(sealer_.seal(payload, now_ms));
+  }
+
+  Result<Bytes> open(ByteSpan sealed, std::uint64_t now_ms) override {
+    auto datagram = codec::decode_datagram(sealed);
+    if (!datagram) return datagram.error();
+    auto payload = opener_.open(*datagram, now_ms);
+    if (!payload) return payload.error();
+    return std::move(payload.value());
+  }
+
+ private:
+  crypto::DatagramSealer sealer_;
+  crypto::DatagramOpener opener_;
+};
+
+class CryptoSecurity final : public Security {
+ public:
+  CryptoSecurity(crypto::Identity identity, crypto::SwarmKey swarm_key, CryptoSecurityOptions options)
+      : identity_(std::move(identity)),
+        swarm_key_(std::move(swarm_key)),
+        datagrams_(swarm_key_, identity_.node_id(), options.datagram_limits) {}
+
+  std::string_view name() const override { return "sealed"; }
+
+  std::unique_ptr<Handshake> new_handshake(bool initiator) override {
+    if (initiator) return std::make_unique<InitiatorHandshake>(identity_, swarm_key_);
+    return std::make_unique<ResponderHandshake>(identity_, swarm_key_);
+  }
+
+  DatagramCipher* datagram_cipher() override { return &datagrams_; }
+
+ private:
+  crypto::Identity identity_;
+  crypto::SwarmKey swarm_key_;
+  CryptoDatagramCipher datagrams_;
+};
+
+}  // namespace
+
+std::shared_ptr<Security> make_crypto_security(crypto::Identity identity, crypto::SwarmKey swarm_key,
+                                               CryptoSecurityOptions options) {
+  return std::make_shared<CryptoSecurity>(std::move(identity), std::move(swarm_key), options);
+}
+
+}  // namespace starling::runtime
+
+#endif  // STARLING_HAVE_CRYPTO

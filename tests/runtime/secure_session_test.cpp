@@ -1,0 +1,220 @@
+// Secure sessions under attack: wrong swarm keys, silent peers, and tampered,
+// truncated, replayed and oversized frames. Each must cost the attacker its
+// connection, on real sockets and in memory alike.
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+#include "security_modes.h"
+
+#if STARLING_HAVE_CRYPTO
+
+using namespace starling;
+using namespace starling::runtime;
+using namespace starling::runtime::testing;
+
+namespace {
+
+constexpr std::uint64_t kWaitMs = 5'000;
+
+// A handshake that says nothing and never finishes: a silent peer.
+class SilentSecurity final : public Security {
+ public:
+  std::string_view name() const override { return "silent"; }
+  std::unique_ptr<Handshake> new_handshake(bool) override {
+    class Silent final : public Handshake {
+     public:
+      Result<HandshakeStep> start() override { return HandshakeStep{}; }
+      Result<HandshakeStep> receive(ByteSpan) override { return HandshakeStep{}; }
+      std::unique_ptr<FrameCipher> take_cipher() override { return nullptr; }
+      Bytes remote_identity() const override { return {}; }
+    };
+    return std::make_unique<Silent>();
+  }
+  DatagramCipher* datagram_cipher() override { return nullptr; }
+};
+
+enum class Attack { flip_bit, truncate, replay };
+
+// Seals honestly through a real session, then damages what goes on the wire.
+class AttackCipher final : public FrameCipher {
+ public:
+  AttackCipher(std::unique_ptr<FrameCipher> inner, Attack attack, int attack_frame)
+      : inner_(std::move(inner)), attack_(attack), attack_frame_(attack_frame) {}
+
+  std::size_t overhead() const override {
+    // Truncation: every frame arrives one byte short of its tag.
+    return attack_ == Attack::truncate ? inner_->overhead() - 1 : inner_->overhead();
+  }
+
+  Status seal(ByteSpan plaintext, std::span<std::uint8_t> out) override {
+    Bytes sealed(plaintext.size() + inner_->overhead());
+    if (auto status = inner_->seal(plaintext, sealed); !status) return status;
+    const int index = frames_++;
+    if (attack_ == Attack::flip_bit && index == attack_frame_) sealed[sealed.size() / 2] ^= 0x10;
+    if (attack_ == Attack::replay && index == attack_frame_) sealed = previous_;
+    previous_ = sealed;
+    std::copy_n(sealed.begin(), out.size(), out.begin());
+    return ok_status();
+  }
+
+  Result<std::span<std::uint8_t>> open(std::span<std::uint8_t> sealed) override { return inner_->open(sealed); }
+
+ private:
+  std::unique_ptr<FrameCipher> inner_;
+  Attack attack_;
+  int attack_frame_;
+  int frames_ = 0;
+  Bytes previous_;
+};
+
+class AttackSecurity final : public Security {
+ public:
+  AttackSecurity(std::shared_ptr<Security> inner, Attack attack, int attack_frame)
+      : inner_(std::move(inner)), attack_(attack), attack_frame_(attack_frame) {}
+  std::string_view name() const override { return "attack"; }
+  std::unique_ptr<Handshake> new_handshake(bool initiator) override {
+    class Wrapped final : public Handshake {
+     public:
+      Wrapped(std::unique_ptr<Handshake> inner, Attack attack, int attack_frame)
+          : inner_(std::move(inner)), attack_(attack), attack_frame_(attack_frame) {}
+      Result<HandshakeStep> start() override { return inner_->start(); }
+      Result<HandshakeStep> receive(ByteSpan frame) override { return inner_->receive(frame); }
+      std::unique_ptr<FrameCipher> take_cipher() override {
+        return std::make_unique<AttackCipher>(inner_->take_cipher(), attack_, attack_frame_);
+      }
+      Bytes remote_identity() const override { return inner_->remote_identity(); }
+
+     private:
+      std::unique_ptr<Handshake> inner_;
+      Attack attack_;
+      int attack_frame_;
+    };
+    return std::make_unique<Wrapped>(inner_->new_handshake(initiator), attack_, attack_frame_);
+  }
+  DatagramCipher* datagram_cipher() override { return inner_->datagram_cipher(); }
+
+ private:
+  std::shared_ptr<Security> inner_;
+  Attack attack_;
+  int attack_frame_;
+};
+
+template <typename Net>
+struct SecureSetup : Net {
+  SealedMode mode;
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("secure: the right swarm key connects and proves identities", "[runtime][secure]", UvHarness,
+                   MemoryHarness) {
+  SecureSetup<TestType> setup;
+  Peer& server = setup.make_peer({}, setup.mode.make());
+  Peer& client = setup.make_peer({}, setup.mode.make());
+  auto id = client.transport->connect(server.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return !client.events.connected.empty() && !server.events.connected.empty(); },
+                          kWaitMs));
+  // Each side learns the other's node id, and they differ.
+  CHECK(client.events.connected[0].remote_identity.size() == 32);
+  CHECK(server.events.connected[0].remote_identity.size() == 32);
+  CHECK(client.events.connected[0].remote_identity != server.events.connected[0].remote_identity);
+  // Sealing costs the tag on the wire.
+  REQUIRE(client.transport->send(*id, Bytes(100, 1)).ok());
+  REQUIRE(setup.run_until([&] { return server.events.frame_count() == 1; }, kWaitMs));
+  CHECK(client.transport->stats().bytes_sent >= 100 + 16 + 4);
+}
+
+TEMPLATE_TEST_CASE("secure: a wrong swarm key is dropped within the handshake timeout", "[runtime][secure]",
+                   UvHarness, MemoryHarness) {
+  SecureSetup<TestType> setup;
+  TransportLimits limits;
+  limits.handshake_timeout_ms = 1'000;
+  Peer& server = setup.make_peer(limits, setup.mode.make());
+  Peer& outsider = setup.make_peer(limits, setup.mode.make_outsider());
+  const std::uint64_t start = setup.now_ms();
+  auto id = outsider.transport->connect(server.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return outsider.events.disconnected_with(*id); }, kWaitMs));
+  CHECK(setup.now_ms() - start <= limits.handshake_timeout_ms + 100);
+  REQUIRE(setup.run_until([&] { return server.events.disconnected.empty() && server.transport->connection_count() == 0; },
+                          kWaitMs));
+  CHECK(outsider.events.connected.empty());
+  CHECK(server.events.connected.empty());
+  CHECK(server.events.frame_count() == 0);
+  // The server noticed the forgery itself (it drops inbound connections it never announced).
+  CHECK(server.transport->stats().connections_dropped == 1);
+
+  // An outsider's datagrams do not get through either.
+  REQUIRE(outsider.transport->send_datagram(server.address, Bytes{1, 2, 3}).ok());
+  REQUIRE(setup.run_until([&] { return server.transport->stats().datagrams_rejected == 1; }, kWaitMs));
+  CHECK(server.events.datagrams.empty());
+}
+
+TEMPLATE_TEST_CASE("secure: a silent peer is dropped at the handshake timeout", "[runtime][secure]", UvHarness,
+                   MemoryHarness) {
+  SecureSetup<TestType> setup;
+  TransportLimits limits;
+  limits.handshake_timeout_ms = 300;
+  Peer& server = setup.make_peer(limits, setup.mode.make());
+  Peer& silent = setup.make_peer({}, std::make_shared<SilentSecurity>());
+  const std::uint64_t start = setup.now_ms();
+  auto id = silent.transport->connect(server.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return silent.events.disconnected_with(*id); }, kWaitMs));
+  const std::uint64_t elapsed = setup.now_ms() - start;
+  CHECK(elapsed >= 290);
+  CHECK(elapsed <= 1'000);
+  CHECK(server.transport->connection_count() == 0);
+  CHECK(server.transport->stats().connections_dropped == 1);
+}
+
+TEMPLATE_TEST_CASE("secure: damaged frames cost the connection", "[runtime][secure]", UvHarness, MemoryHarness) {
+  SecureSetup<TestType> setup;
+  Peer& server = setup.make_peer({}, setup.mode.make());
+  const auto [attack, name] = GENERATE(table<Attack, const char*>(
+      {{Attack::flip_bit, "tampered"}, {Attack::truncate, "truncated"}, {Attack::replay, "replayed"}}));
+  INFO(name);
+  const int attack_frame = attack == Attack::truncate ? 0 : 3;
+  Peer& attacker = setup.make_peer({}, std::make_shared<AttackSecurity>(setup.mode.make(), attack, attack_frame));
+  auto id = attacker.transport->connect(server.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return !server.events.connected.empty(); }, kWaitMs));
+  const ConnectionId server_id = server.events.connected.back().id;
+  for (std::uint8_t i = 0; i < 6; ++i) REQUIRE(attacker.transport->send(*id, Bytes(64, i)).ok());
+  REQUIRE(setup.run_until([&] { return server.events.disconnected_with(server_id); }, kWaitMs));
+  CHECK(server.events.reason_for(server_id)->kind == ErrorKind::security);
+  // Every frame before the damaged one arrived; none after it.
+  CHECK(server.events.frames[server_id].size() == static_cast<std::size_t>(attack_frame));
+  REQUIRE(setup.run_until([&] { return attacker.events.disconnected_with(*id); }, kWaitMs));
+}
+
+TEMPLATE_TEST_CASE("secure: an oversized frame costs the connection", "[runtime][secure]", UvHarness, MemoryHarness) {
+  SecureSetup<TestType> setup;
+  TransportLimits small;
+  small.max_frame_bytes = 64 * 1024;
+  Peer& server = setup.make_peer(small, setup.mode.make());
+  Peer& client = setup.make_peer({}, setup.mode.make());  // allows 16 MiB frames
+  auto id = client.transport->connect(server.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return !server.events.connected.empty(); }, kWaitMs));
+  const ConnectionId server_id = server.events.connected.back().id;
+  REQUIRE(client.transport->send(*id, Bytes(small.max_frame_bytes, 1)).ok());  // at the limit: fine
+  REQUIRE(client.transport->send(*id, Bytes(small.max_frame_bytes + 1, 2)).ok());
+  REQUIRE(setup.run_until([&] { return server.events.disconnected_with(server_id); }, kWaitMs));
+  CHECK(server.events.reason_for(server_id)->kind == ErrorKind::overloaded);
+  CHECK(server.events.frames[server_id].size() == 1);
+}
+
+TEMPLATE_TEST_CASE("secure: replayed datagrams are dropped", "[runtime][secure]", UvHarness, MemoryHarness) {
+  SecureSetup<TestType> setup;
+  Peer& a = setup.make_peer({}, setup.mode.make());
+  Peer& b = setup.make_peer({}, setup.mode.make());
+  // The fault layer's duplication is a perfect replay of the sealed datagram.
+  setup.faults().set_link(a.key(), b.key(), LinkFaults{.duplicate_probability = 1.0});
+  REQUIRE(a.transport->send_datagram(b.address, Bytes{7, 7}).ok());
+  REQUIRE(setup.run_until([&] { return b.transport->stats().datagrams_rejected == 1; }, kWaitMs));
+  CHECK(b.events.datagrams.size() == 1);
+}
+
+#endif  // STARLING_HAVE_CRYPTO

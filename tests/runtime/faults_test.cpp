@@ -1,0 +1,111 @@
+// The fault policy on its own: sans-I/O, so every decision is checked directly.
+#include <catch2/catch.hpp>
+
+#include "starling/runtime/faults.h"
+
+using namespace starling::runtime;
+
+TEST_CASE("faults: a fresh policy is a perfect network and costs nothing", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(1));
+  CHECK_FALSE(policy.active());
+  const FaultDecision decision = policy.decide("a", "b", 100, 0);
+  CHECK(decision.copies == 1);
+  CHECK(decision.delay_us[0] == 0);
+  CHECK(policy.stats().messages == 0);
+}
+
+TEST_CASE("faults: link beats outbound beats inbound beats default", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(1));
+  policy.set_default(LinkFaults{.delay_us = 1});
+  policy.set_inbound("b", LinkFaults{.delay_us = 2});
+  policy.set_outbound("a", LinkFaults{.delay_us = 3});
+  policy.set_link("a", "b", LinkFaults{.delay_us = 4});
+  CHECK(policy.decide("a", "b", 1, 0).delay_us[0] == 4);
+  CHECK(policy.decide("a", "c", 1, 0).delay_us[0] == 3);
+  CHECK(policy.decide("c", "b", 1, 0).delay_us[0] == 2);
+  CHECK(policy.decide("c", "d", 1, 0).delay_us[0] == 1);
+  // Directions are separate.
+  CHECK(policy.decide("b", "a", 1, 0).delay_us[0] == 1);
+}
+
+TEST_CASE("faults: drop and duplicate rates follow their probabilities", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(3));
+  policy.set_link("a", "b", LinkFaults{.drop_probability = 0.3, .duplicate_probability = 0.2});
+  int dropped = 0;
+  int duplicated = 0;
+  const int messages = 20'000;
+  for (int i = 0; i < messages; ++i) {
+    const FaultDecision decision = policy.decide("a", "b", 10, 0);
+    if (decision.dropped()) ++dropped;
+    if (decision.copies == 2) ++duplicated;
+  }
+  CHECK(dropped == Approx(0.3 * messages).epsilon(0.05));
+  CHECK(duplicated == Approx(0.2 * 0.7 * messages).epsilon(0.07));
+  CHECK(policy.stats().dropped == static_cast<std::uint64_t>(dropped));
+  CHECK(policy.stats().duplicated == static_cast<std::uint64_t>(duplicated));
+}
+
+TEST_CASE("faults: the same seed replays the same decisions", "[runtime][faults]") {
+  auto trace = [](std::uint64_t seed) {
+    FaultPolicy policy{std::mt19937_64(seed)};
+    policy.set_default(LinkFaults{.drop_probability = 0.5, .duplicate_probability = 0.5, .jitter_us = 1000});
+    std::vector<std::uint64_t> out;
+    for (int i = 0; i < 500; ++i) {
+      const FaultDecision decision = policy.decide("x", "y", 10, 0);
+      out.push_back(decision.copies * 1'000'000 + decision.delay_us[0] + decision.delay_us[1] * 7);
+    }
+    return out;
+  };
+  CHECK(trace(42) == trace(42));
+  CHECK(trace(42) != trace(43));
+}
+
+TEST_CASE("faults: delay plus jitter stays within bounds", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(5));
+  policy.set_default(LinkFaults{.delay_us = 1000, .jitter_us = 500});
+  std::uint64_t smallest = ~0ULL;
+  std::uint64_t largest = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::uint64_t delay = policy.decide("a", "b", 1, 0).delay_us[0];
+    smallest = std::min(smallest, delay);
+    largest = std::max(largest, delay);
+  }
+  CHECK(smallest >= 1000);
+  CHECK(largest <= 1500);
+  CHECK(largest - smallest > 400);  // the jitter is really used
+}
+
+TEST_CASE("faults: a bandwidth cap queues messages behind each other", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(1));
+  policy.set_link("a", "b", LinkFaults{.bandwidth_bytes_per_second = 1'000'000});  // 1 byte per us
+  CHECK(policy.decide("a", "b", 1000, 0).delay_us[0] == 1000);
+  CHECK(policy.decide("a", "b", 1000, 0).delay_us[0] == 2000);  // waits for the first
+  CHECK(policy.decide("a", "b", 500, 10'000).delay_us[0] == 500);  // link idle again
+  // Other links are not slowed by it.
+  CHECK(policy.decide("b", "a", 1000, 0).delay_us[0] == 0);
+}
+
+TEST_CASE("faults: partitions, one-way blocks, heal and switching off", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(1));
+  policy.partition({{"a", "b"}, {"c"}});
+  CHECK(policy.active());
+  CHECK_FALSE(policy.decide("a", "b", 1, 0).dropped());
+  CHECK(policy.decide("a", "c", 1, 0).dropped());
+  CHECK(policy.decide("c", "b", 1, 0).partitioned);
+  CHECK_FALSE(policy.decide("a", "d", 1, 0).dropped());  // d is in no group
+  policy.heal();
+  CHECK_FALSE(policy.decide("a", "c", 1, 0).dropped());
+  CHECK_FALSE(policy.active());
+
+  policy.block("a", "b");
+  CHECK(policy.decide("a", "b", 1, 0).dropped());
+  CHECK_FALSE(policy.decide("b", "a", 1, 0).dropped());
+  policy.set_enabled(false);
+  CHECK_FALSE(policy.active());
+  CHECK_FALSE(policy.decide("a", "b", 1, 0).dropped());
+  policy.set_enabled(true);
+  CHECK(policy.decide("a", "b", 1, 0).dropped());
+  policy.clear();
+  CHECK_FALSE(policy.active());
+  CHECK(policy.stats().partitioned == 4);
+}

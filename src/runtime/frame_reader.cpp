@@ -8,6 +8,9 @@ namespace starling::runtime {
 
 namespace {
 constexpr std::size_t kMinReadBytes = 64 * 1024;
+// A buffer grown for one huge frame is given back once it is empty, so an
+// idle connection does not keep max_frame_bytes of memory forever.
+constexpr std::size_t kShrinkAboveBytes = 8u << 20;
 }
 
 std::size_t FrameReader::announced_size() const {
@@ -23,6 +26,10 @@ std::span<std::uint8_t> FrameReader::prepare(std::size_t suggested_bytes) {
     const std::size_t frame = announced_size();
     // An oversized announcement is reported by next(); read no more for it.
     if (frame <= max_frame_bytes_) want = std::max(want, kFrameHeaderBytes + frame - std::min(have, kFrameHeaderBytes + frame));
+  }
+  if (have == 0 && buffer_.size() > kShrinkAboveBytes && want < buffer_.size() / 4) {
+    std::vector<std::uint8_t>().swap(buffer_);
+    begin_ = end_ = 0;
   }
   if (buffer_.size() - end_ < want) {
     // Slide the unconsumed tail to the front before growing.

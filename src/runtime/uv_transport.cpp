@@ -1,151 +1,31 @@
-// The libuv transport. Each connection pairs a TCP handle with a Session (the
-// sans-I/O protocol state) and a FrameReader. Callbacks into the application
-// may close connections, so after every callback the connection is looked up
-// again by id before anything of it is touched.
-#include "starling/runtime/uv_transport.h"
-
+// The libuv transport: listening, connecting, frames, deadlines, timers.
+// Datagrams live in uv_transport_datagrams.cpp.
 #include <algorithm>
-#include <chrono>
 #include <cstring>
-#include <map>
 #include <string>
-#include <unordered_map>
 
 #include "event_loop_impl.h"
-#include "frame_reader.h"
-#include "session.h"
-#include "uv.h"
+#include "uv_transport_impl.h"
 
 namespace starling::runtime {
 
-namespace {
+namespace detail {
 
+namespace {
 constexpr int kListenBacklog = 128;
 constexpr int kUdpBindAttempts = 16;
+}  // namespace
 
-std::uint64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+UvTransport::UvTransport(EventLoop& loop, UvTransportOptions options)
+    : loop_(loop.impl().loop), options_(std::move(options)) {
+  if (!options_.security) options_.security = make_plain_security();
+  self_key_ = options_.name;
 }
 
-class UvTransport final : public Transport {
- public:
-  UvTransport(EventLoop& loop, UvTransportOptions options)
-      : loop_(loop.impl().loop), options_(std::move(options)) {
-    if (!options_.security) options_.security = make_plain_security();
-    self_key_ = options_.name;
-  }
-
-  ~UvTransport() override {
-    STARLING_ASSERT_MSG(callback_depth_ == 0, "a transport must not be destroyed from its own callback");
-    shutdown();
-  }
-
-  void set_events(TransportEvents events) override { events_ = std::move(events); }
-
-  Result<Address> listen(const Address& address) override;
-  Result<ConnectionId> connect(const Address& remote) override;
-  Status send(ConnectionId id, ByteSpan frame) override;
-  void close(ConnectionId id) override;
-  std::size_t pending_outbound_bytes(ConnectionId id) const override;
-  Status send_datagram(const Address& to, ByteSpan datagram) override;
-  TimerId start_timer(std::uint64_t delay_ms, std::function<void()> callback) override;
-  void cancel_timer(TimerId id) override;
-  std::uint64_t now_ms() const override { return loop_.now_ms(); }
-  void set_peer_label(ConnectionId id, std::string label) override;
-  void shutdown() override;
-  TransportStats stats() const override { return stats_; }
-  std::size_t connection_count() const override { return connections_.size(); }
-
- private:
-  struct Connection {
-    Connection(ConnectionId id_, bool inbound_, Address remote_, Security& security, const TransportLimits& limits,
-               std::uint64_t now_ms)
-        : id(id_),
-          inbound(inbound_),
-          remote(std::move(remote_)),
-          peer_label(to_string(remote)),
-          session(security, !inbound_, limits, now_ms),
-          reader(kMaxHandshakeFrameBytes) {}
-
-    ConnectionId id;
-    bool inbound;
-    Address remote;
-    std::string peer_label;  // fault-layer key of the remote peer
-    Session session;
-    FrameReader reader;
-    uv::Ptr<uv::Tcp> tcp;
-    uv::Ptr<uv::Timer> deadline_timer;
-    bool overloaded = false;         // refused a send; on_send_ready is owed
-    bool announced = false;          // on_connected fired
-    std::size_t delayed_bytes = 0;   // held back by the fault layer
-  };
-
-  struct Delayed {
-    ConnectionId connection = 0;     // 0: a datagram
-    Address datagram_to;
-    Bytes bytes;
-  };
-
-  // Runs an application callback, counting the depth so that destruction from
-  // inside one is caught.
-  template <typename Fn, typename... Args>
-  void call(const Fn& callback, Args&&... args) {
-    if (!callback) return;
-    ++callback_depth_;
-    callback(std::forward<Args>(args)...);
-    --callback_depth_;
-  }
-
-  Connection* find(ConnectionId id) const {
-    auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : it->second.get();
-  }
-
-  void accept_one();
-  void open_connection(ConnectionId id);
-  void on_read(ConnectionId id, Result<std::size_t> bytes_read);
-  bool process(ConnectionId id, Session::Output output);
-  void on_write_done(ConnectionId id, Status status);
-  void arm_deadline(Connection& connection);
-  void on_deadline(ConnectionId id);
-  void drop(ConnectionId id, Error reason);
-  void defer_drop(ConnectionId id, Error reason);
-  void forget(ConnectionId id);
-  void check_send_ready(Connection& connection);
-
-  Status send_now(Connection& connection, ByteSpan frame);
-  Status write_raw(Connection& connection, ByteSpan payload);
-  Status write_sealed(Connection& connection, ByteSpan plaintext);
-  void hold(std::uint64_t delay_us, Delayed delayed);
-  void release_delayed();
-
-  Status ensure_udp(const Address& like);
-  Status send_datagram_now(const Address& to, ByteSpan wire);
-  void on_datagram_received(Result<ByteSpan> datagram, const sockaddr* from);
-
-  uv::Loop& loop_;
-  UvTransportOptions options_;
-  TransportEvents events_;
-  std::string self_key_;
-  int callback_depth_ = 0;
-  TransportStats stats_;
-
-  uv::Ptr<uv::Tcp> listener_;
-  uv::Ptr<uv::Udp> udp_;
-  std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
-  std::unordered_map<std::string, std::size_t> inbound_per_host_;
-  ConnectionId next_connection_id_ = 1;
-
-  std::unordered_map<TimerId, uv::Ptr<uv::Timer>> timers_;
-  TimerId next_timer_id_ = 1;
-
-  std::multimap<std::uint64_t, Delayed> delayed_;  // by due time (loop ms)
-  uv::Ptr<uv::Timer> delay_timer_;
-
-  std::vector<std::pair<ConnectionId, Error>> pending_drops_;
-  uv::Ptr<uv::Timer> drop_timer_;
-};
+UvTransport::~UvTransport() {
+  STARLING_ASSERT_MSG(callback_depth_ == 0, "a transport must not be destroyed from its own callback");
+  shutdown();
+}
 
 // ---- listening and connecting ----
 
@@ -547,95 +427,10 @@ void UvTransport::cancel_timer(TimerId id) {
   timers_.erase(id);
 }
 
-// ---- datagrams ----
-
-Status UvTransport::ensure_udp(const Address& like) {
-  if (udp_) return ok_status();
-  const bool ipv6 = like.host.find(':') != std::string::npos;
-  auto any = uv::to_sockaddr(Address{ipv6 ? "::" : "0.0.0.0", 0});
-  auto udp = uv::Udp::create(loop_);
-  if (auto status = udp->bind(reinterpret_cast<sockaddr*>(&any.value())); !status) return status;
-  if (auto status = udp->receive_start([this](Result<ByteSpan> datagram, const sockaddr* from) {
-        on_datagram_received(std::move(datagram), from);
-      });
-      !status)
-    return status;
-  udp_ = std::move(udp);
-  return ok_status();
-}
-
-Status UvTransport::send_datagram(const Address& to, ByteSpan datagram) {
-  loop_.assert_on_loop_thread();
-  if (auto status = ensure_udp(to); !status) return status;
-  Bytes sealed;
-  ByteSpan wire = datagram;
-  if (DatagramCipher* cipher = options_.security->datagram_cipher()) {
-    auto result = cipher->seal(datagram, wall_clock_ms());
-    if (!result) return result.error();
-    sealed = std::move(result.value());
-    wire = sealed;
-  }
-  if (wire.size() > options_.limits.max_datagram_bytes)
-    return make_error(ErrorKind::invalid_argument, "datagram of " + std::to_string(wire.size()) +
-                                                       " bytes exceeds max_datagram_bytes");
-  if (options_.faults && options_.faults->active()) {
-    const FaultDecision decision = options_.faults->decide(self_key_, to_string(to), wire.size(), loop_.now_ms() * 1000);
-    if (decision.dropped()) {
-      ++stats_.datagrams_dropped_by_faults;
-      return ok_status();
-    }
-    for (std::size_t copy = 0; copy < decision.copies; ++copy) {
-      if (decision.delay_us[copy] == 0) {
-        if (auto status = send_datagram_now(to, wire); !status) return status;
-      } else {
-        Delayed delayed;
-        delayed.datagram_to = to;
-        delayed.bytes.assign(wire.begin(), wire.end());
-        hold(decision.delay_us[copy], std::move(delayed));
-      }
-    }
-    return ok_status();
-  }
-  return send_datagram_now(to, wire);
-}
-
-Status UvTransport::send_datagram_now(const Address& to, ByteSpan wire) {
-  if (!udp_) return make_error(ErrorKind::disconnected, "datagram socket closed");
-  auto destination = uv::to_sockaddr(to);
-  if (!destination) return destination.error();
-  if (auto status = udp_->send(reinterpret_cast<sockaddr*>(&destination.value()), wire); !status) return status;
-  ++stats_.datagrams_sent;
-  return ok_status();
-}
-
-void UvTransport::on_datagram_received(Result<ByteSpan> datagram, const sockaddr* from) {
-  if (!datagram || from == nullptr) {
-    ++stats_.datagrams_rejected;
-    return;
-  }
-  if (datagram->size() > options_.limits.max_datagram_bytes) {
-    ++stats_.datagrams_rejected;
-    return;
-  }
-  const Address sender = uv::from_sockaddr(from);
-  if (DatagramCipher* cipher = options_.security->datagram_cipher()) {
-    auto opened = cipher->open(*datagram, wall_clock_ms());
-    if (!opened) {
-      ++stats_.datagrams_rejected;
-      return;
-    }
-    ++stats_.datagrams_received;
-    call(events_.on_datagram, sender, ByteSpan(opened.value()));
-    return;
-  }
-  ++stats_.datagrams_received;
-  call(events_.on_datagram, sender, *datagram);
-}
-
-}  // namespace
+}  // namespace detail
 
 std::unique_ptr<Transport> make_uv_transport(EventLoop& loop, UvTransportOptions options) {
-  return std::make_unique<UvTransport>(loop, std::move(options));
+  return std::make_unique<detail::UvTransport>(loop, std::move(options));
 }
 
 }  // namespace starling::runtime

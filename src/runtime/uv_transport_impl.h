@@ -1,0 +1,133 @@
+// The libuv transport's class, shared by its two source files
+// (uv_transport.cpp: connections; uv_transport_datagrams.cpp: UDP). Private
+// to src/runtime. Each connection pairs a TCP handle with a Session (the
+// sans-I/O protocol state) and a FrameReader. Callbacks into the application
+// may close connections, so after every callback the connection is looked up
+// again by id before anything of it is touched.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "frame_reader.h"
+#include "session.h"
+#include "starling/runtime/uv_transport.h"
+#include "uv.h"
+
+namespace starling::runtime::detail {
+
+class UvTransport final : public Transport {
+ public:
+  UvTransport(EventLoop& loop, UvTransportOptions options);
+  ~UvTransport() override;
+
+  void set_events(TransportEvents events) override { events_ = std::move(events); }
+
+  Result<Address> listen(const Address& address) override;
+  Result<ConnectionId> connect(const Address& remote) override;
+  Status send(ConnectionId id, ByteSpan frame) override;
+  void close(ConnectionId id) override;
+  std::size_t pending_outbound_bytes(ConnectionId id) const override;
+  Status send_datagram(const Address& to, ByteSpan datagram) override;
+  TimerId start_timer(std::uint64_t delay_ms, std::function<void()> callback) override;
+  void cancel_timer(TimerId id) override;
+  std::uint64_t now_ms() const override { return loop_.now_ms(); }
+  void set_peer_label(ConnectionId id, std::string label) override;
+  void shutdown() override;
+  TransportStats stats() const override { return stats_; }
+  std::size_t connection_count() const override { return connections_.size(); }
+
+ private:
+  struct Connection {
+    Connection(ConnectionId id_, bool inbound_, Address remote_, Security& security, const TransportLimits& limits,
+               std::uint64_t now_ms)
+        : id(id_),
+          inbound(inbound_),
+          remote(std::move(remote_)),
+          peer_label(to_string(remote)),
+          session(security, !inbound_, limits, now_ms),
+          reader(kMaxHandshakeFrameBytes) {}
+
+    ConnectionId id;
+    bool inbound;
+    Address remote;
+    std::string peer_label;  // fault-layer key of the remote peer
+    Session session;
+    FrameReader reader;
+    uv::Ptr<uv::Tcp> tcp;
+    uv::Ptr<uv::Timer> deadline_timer;
+    bool overloaded = false;         // refused a send; on_send_ready is owed
+    bool announced = false;          // on_connected fired
+    std::size_t delayed_bytes = 0;   // held back by the fault layer
+  };
+
+  struct Delayed {
+    ConnectionId connection = 0;     // 0: a datagram
+    Address datagram_to;
+    Bytes bytes;
+  };
+
+  // Runs an application callback, counting the depth so that destruction from
+  // inside one is caught.
+  template <typename Fn, typename... Args>
+  void call(const Fn& callback, Args&&... args) {
+    if (!callback) return;
+    ++callback_depth_;
+    callback(std::forward<Args>(args)...);
+    --callback_depth_;
+  }
+
+  Connection* find(ConnectionId id) const {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.get();
+  }
+
+  void accept_one();
+  void open_connection(ConnectionId id);
+  void on_read(ConnectionId id, Result<std::size_t> bytes_read);
+  bool process(ConnectionId id, Session::Output output);
+  void on_write_done(ConnectionId id, Status status);
+  void arm_deadline(Connection& connection);
+  void on_deadline(ConnectionId id);
+  void drop(ConnectionId id, Error reason);
+  void defer_drop(ConnectionId id, Error reason);
+  void forget(ConnectionId id);
+  void check_send_ready(Connection& connection);
+
+  Status send_now(Connection& connection, ByteSpan frame);
+  Status write_raw(Connection& connection, ByteSpan payload);
+  Status write_sealed(Connection& connection, ByteSpan plaintext);
+  void hold(std::uint64_t delay_us, Delayed delayed);
+  void release_delayed();
+
+  Status ensure_udp(const Address& like);
+  Status send_datagram_now(const Address& to, ByteSpan wire);
+  void on_datagram_received(Result<ByteSpan> datagram, const sockaddr* from);
+
+  uv::Loop& loop_;
+  UvTransportOptions options_;
+  TransportEvents events_;
+  std::string self_key_;
+  int callback_depth_ = 0;
+  TransportStats stats_;
+
+  uv::Ptr<uv::Tcp> listener_;
+  uv::Ptr<uv::Udp> udp_;
+  std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<std::string, std::size_t> inbound_per_host_;
+  ConnectionId next_connection_id_ = 1;
+
+  std::unordered_map<TimerId, uv::Ptr<uv::Timer>> timers_;
+  TimerId next_timer_id_ = 1;
+
+  std::multimap<std::uint64_t, Delayed> delayed_;  // by due time (loop ms)
+  uv::Ptr<uv::Timer> delay_timer_;
+
+  std::vector<std::pair<ConnectionId, Error>> pending_drops_;
+  uv::Ptr<uv::Timer> drop_timer_;
+};
+
+}  // namespace starling::runtime::detail

@@ -46,6 +46,7 @@ void EventLoop::run() {
       return;
     }
   }
+  STARLING_ASSERT_MSG(!impl.running, "EventLoop::run called from inside the loop (libuv cannot nest)");
   // While run() waits for stop(), the wake-up handle holds the loop open.
   impl.wakeup->ref();
   impl.running = true;
@@ -64,7 +65,9 @@ void EventLoop::run() {
 bool EventLoop::run_until(const std::function<bool()>& done, std::uint64_t timeout_ms) {
   Impl& impl = *impl_;
   impl.loop.become_loop_thread();
+  STARLING_ASSERT_MSG(!impl.running, "EventLoop::run_until called from inside the loop (libuv cannot nest)");
   if (done()) return true;
+  impl.running = true;
   bool expired = false;
   auto watchdog = uv::Timer::create(impl.loop);
   watchdog->start(timeout_ms, [&expired] { expired = true; });
@@ -78,6 +81,7 @@ bool EventLoop::run_until(const std::function<bool()>& done, std::uint64_t timeo
       break;
     }
   }
+  impl.running = false;
   return done();
 }
 

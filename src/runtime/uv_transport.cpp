@@ -20,6 +20,9 @@ UvTransport::UvTransport(EventLoop& loop, UvTransportOptions options)
     : loop_(loop.impl().loop), options_(std::move(options)) {
   if (!options_.security) options_.security = make_plain_security();
   self_key_ = options_.name;
+  // The frame header holds 32 bits; a larger limit is a configuration bug.
+  STARLING_ASSERT_MSG(options_.limits.max_frame_bytes + kMaxSealOverheadBytes <= 0xFFFF'FFFFu,
+                      "max_frame_bytes does not fit the 4-byte frame header");
 }
 
 UvTransport::~UvTransport() {

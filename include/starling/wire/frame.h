@@ -1,0 +1,67 @@
+// Stream framing for TCP connections. A frame carries opaque bytes (normally
+// one AEAD-sealed message); the decoder rebuilds frames from arbitrary read
+// chunks with bounded memory and rejects an oversized frame from its header,
+// before buffering its body. The byte format is Cap'n Proto's own stream
+// framing (see src/wire/frame.cpp); nothing here is hand-packed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "starling/status.h"
+#include "starling/wire/codec.h"
+
+namespace starling::wire {
+
+// Room above a message for the sealing layer (nonce, tag, counters).
+inline constexpr std::size_t kMaxFramePayloadBytes = kMaxMessageBytes + 4096;
+
+struct FrameLimits {
+  // Checked against the size a frame announces in its header, before its
+  // body is buffered. Our frames have one segment; a peer may send more, but
+  // the total (segment table included) stays within framed_size() of this
+  // plus a little slack.
+  std::size_t max_payload_bytes = kMaxFramePayloadBytes;
+};
+
+// Bytes a frame of `payload_bytes` occupies on the wire (for byte accounting).
+std::size_t framed_size(std::size_t payload_bytes);
+
+// Wraps `payload` in one frame. overloaded when it exceeds max_payload_bytes.
+Result<std::vector<std::uint8_t>> frame(std::span<const std::uint8_t> payload, const FrameLimits& limits = {});
+
+// Incremental decoder for one connection's inbound byte stream. Not copyable
+// (it owns the connection's partial-frame buffer). After an error the stream is
+// out of step for good: every later feed() returns the same error and the
+// caller should drop the connection.
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(FrameLimits limits = {});
+  FrameDecoder(const FrameDecoder&) = delete;
+  FrameDecoder& operator=(const FrameDecoder&) = delete;
+  FrameDecoder(FrameDecoder&&) = default;
+  FrameDecoder& operator=(FrameDecoder&&) = default;
+
+  // Consumes all of `bytes` and returns the payloads of the frames it
+  // completed, in order (possibly none). Errors: overloaded when a frame
+  // announces more than max_payload_bytes; corrupt when a frame is malformed.
+  Result<std::vector<std::vector<std::uint8_t>>> feed(std::span<const std::uint8_t> bytes);
+
+  // Bytes held for the frame in progress; never more than one frame's size.
+  std::size_t buffered_bytes() const { return buffered_bytes_; }
+  bool failed() const { return failed_; }
+
+ private:
+  void take_frames(std::span<const std::uint8_t> bytes, std::vector<std::vector<std::uint8_t>>& out);
+  std::size_t max_frame_words() const;
+
+  FrameLimits limits_;
+  std::vector<std::uint64_t> buffer_;  // word-aligned: Cap'n Proto reads words in place
+  std::size_t buffered_bytes_ = 0;
+  bool failed_ = false;
+  Error error_{ErrorKind::corrupt, ""};
+};
+
+}  // namespace starling::wire

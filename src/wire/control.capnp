@@ -1,0 +1,32 @@
+# Status queries (`starling status`) and fault control (scenario runner).
+@0xb1038b8c10c5d0b4;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("starling::wire::schema");
+
+struct StatusQuery {
+  requestId @0 :UInt64;
+}
+
+struct StatusAnswer {
+  requestId @0 :UInt64;
+  json @1 :Text;                 # one JSON object (see `starling status --json`)
+}
+
+enum FaultDirection {
+  both @0;
+  inbound @1;
+  outbound @2;
+}
+
+struct FaultControl {
+  peer @0 :Data;                 # empty: every peer; else exactly 32 bytes
+  direction @1 :FaultDirection;
+  dropProbability @2 :Float64;
+  delayMs @3 :UInt32;
+  jitterMs @4 :UInt32;
+  duplicateProbability @5 :Float64;
+  reorderProbability @6 :Float64;
+  bandwidthBytesPerSecond @7 :UInt64;  # 0: unlimited
+  partitionedFrom @8 :List(Data);      # node ids this peer must not reach
+}

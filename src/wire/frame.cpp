@@ -1,0 +1,163 @@
+// Stream framing.
+//
+// Why Cap'n Proto's own stream format rather than a separate length header:
+// a frame is a standard serialized message (segment table + one segment)
+// whose root struct `Frame` holds the payload as Data. The segment table *is*
+// the length prefix, so there is no second header format to version or get
+// wrong, `capnp::expectedSizeInWordsFromPrefix` tells the decoder how much it
+// needs (and thus lets it reject an oversized frame after at most the segment
+// table, before any body is buffered), and a captured stream can be inspected
+// with `capnp decode frame.capnp Frame`. The price is 24 bytes and at most 7
+// bytes of padding per frame, small next to the AEAD tag and headers.
+#include "starling/wire/frame.h"
+
+#include <algorithm>
+#include <new>
+#include <string>
+
+#include <capnp/serialize.h>
+
+#include "capnp_support.h"
+#include "frame.capnp.h"
+
+namespace starling::wire {
+namespace {
+
+constexpr std::size_t kWordBytes = sizeof(capnp::word);
+// Root pointer + the Frame struct's one pointer; table for one segment.
+constexpr std::size_t kFrameOverheadWords = 2;
+constexpr std::size_t kTableBytes = 8;
+// Leeway for frames from other encoders (extra segments, far pointers).
+constexpr std::size_t kForeignSlackWords = 64;
+// Above this, the partial-frame buffer is released after use rather than kept.
+constexpr std::size_t kKeptBufferWords = (std::size_t{256} << 10) / kWordBytes;
+
+std::size_t payload_words(std::size_t payload_bytes) { return (payload_bytes + kWordBytes - 1) / kWordBytes; }
+
+struct FrameFailure {
+  Error error;
+};
+
+[[noreturn]] void fail(ErrorKind kind, std::string message) { throw FrameFailure{make_error(kind, std::move(message))}; }
+
+}  // namespace
+
+std::size_t framed_size(std::size_t payload_bytes) {
+  return kTableBytes + (kFrameOverheadWords + payload_words(payload_bytes)) * kWordBytes;
+}
+
+Result<std::vector<std::uint8_t>> frame(std::span<const std::uint8_t> payload, const FrameLimits& limits) {
+  if (payload.size() > limits.max_payload_bytes) {
+    return make_error(ErrorKind::overloaded, "frame payload of " + std::to_string(payload.size()) +
+                                                 " bytes exceeds the limit of " +
+                                                 std::to_string(limits.max_payload_bytes));
+  }
+  std::vector<std::uint8_t> out;
+  {
+    detail::InPlaceMessageBuilder builder(out, kFrameOverheadWords + payload_words(payload.size()));
+    auto data = builder.initRoot<schema::Frame>().initPayload(static_cast<unsigned>(payload.size()));
+    if (!payload.empty()) std::memcpy(data.begin(), payload.data(), payload.size());
+    builder.serialize();
+  }
+  STARLING_ASSERT(out.size() == framed_size(payload.size()));
+  return out;
+}
+
+FrameDecoder::FrameDecoder(FrameLimits limits) : limits_(limits) {}
+
+std::size_t FrameDecoder::max_frame_words() const {
+  return framed_size(limits_.max_payload_bytes) / kWordBytes + kForeignSlackWords;
+}
+
+namespace {
+
+// Parses one complete frame of exactly `words` and appends its payload.
+void read_frame(kj::ArrayPtr<const capnp::word> words, const FrameLimits& limits,
+                std::vector<std::vector<std::uint8_t>>& out) {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = words.size() + kForeignSlackWords;
+  options.nestingLimit = 4;
+  capnp::FlatArrayMessageReader reader(words, options);
+  if (reader.getEnd() != words.end()) fail(ErrorKind::corrupt, "frame ends before its announced size");
+  auto payload = reader.getRoot<schema::Frame>().getPayload();
+  if (payload.size() > limits.max_payload_bytes) {
+    fail(ErrorKind::overloaded, "frame payload of " + std::to_string(payload.size()) +
+                                    " bytes exceeds the limit of " + std::to_string(limits.max_payload_bytes));
+  }
+  out.emplace_back(payload.begin(), payload.end());
+}
+
+}  // namespace
+
+void FrameDecoder::take_frames(std::span<const std::uint8_t> bytes, std::vector<std::vector<std::uint8_t>>& out) {
+  const std::size_t max_words = max_frame_words();
+  auto check_announced = [&](std::size_t words) {
+    if (words > max_words) {
+      fail(ErrorKind::overloaded, "frame announces " + std::to_string(words * kWordBytes) +
+                                      " bytes, more than the limit of " + std::to_string(max_words * kWordBytes));
+    }
+  };
+  while (!bytes.empty()) {
+    // Fast path: a whole frame starts word-aligned at the head of the chunk and
+    // is read in place, without passing through the buffer.
+    if (buffered_bytes_ == 0 && bytes.size() >= kWordBytes &&
+        reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
+      auto words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(bytes.data()), bytes.size() / kWordBytes);
+      std::size_t expected = capnp::expectedSizeInWordsFromPrefix(words);
+      check_announced(expected);
+      if (expected <= words.size()) {
+        read_frame(words.slice(0, expected), limits_, out);
+        bytes = bytes.subspan(expected * kWordBytes);
+        continue;
+      }
+    }
+    // Slow path: gather the frame in the buffer. How much is needed is
+    // re-evaluated as the prefix grows (first word, then segment table, then
+    // whole frame), so nothing beyond an accepted size is ever buffered.
+    std::size_t have_words = buffered_bytes_ / kWordBytes;
+    std::size_t need_words =
+        have_words == 0 ? 1
+                        : capnp::expectedSizeInWordsFromPrefix(
+                              kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer_.data()), have_words));
+    check_announced(need_words);
+    std::size_t need_bytes = need_words * kWordBytes;
+    if (buffered_bytes_ < need_bytes) {
+      if (buffer_.size() < need_words) buffer_.resize(need_words);
+      std::size_t take = std::min(need_bytes - buffered_bytes_, bytes.size());
+      std::memcpy(reinterpret_cast<std::uint8_t*>(buffer_.data()) + buffered_bytes_, bytes.data(), take);
+      buffered_bytes_ += take;
+      bytes = bytes.subspan(take);
+      if (buffered_bytes_ < need_bytes) break;  // wait for more input
+      // The prefix grew: the next round re-reads the announced size.
+      std::size_t now = capnp::expectedSizeInWordsFromPrefix(
+          kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer_.data()), need_words));
+      if (now > need_words) continue;
+      if (now < need_words) fail(ErrorKind::corrupt, "frame segment table shrank as it was read");
+    }
+    read_frame(kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer_.data()), need_words), limits_, out);
+    buffered_bytes_ = 0;
+    if (buffer_.size() > kKeptBufferWords) buffer_ = {};
+  }
+}
+
+Result<std::vector<std::vector<std::uint8_t>>> FrameDecoder::feed(std::span<const std::uint8_t> bytes) {
+  if (failed_) return error_;
+  std::vector<std::vector<std::uint8_t>> out;
+  try {
+    take_frames(bytes, out);
+    return out;
+  } catch (const FrameFailure& failure) {
+    error_ = failure.error;
+  } catch (const kj::Exception& exception) {
+    error_ = detail::error_from_kj(exception);
+    error_.message = "malformed frame: " + std::string(exception.getDescription().cStr());
+  } catch (const std::bad_alloc&) {
+    error_ = make_error(ErrorKind::overloaded, "out of memory while buffering a frame");
+  }
+  failed_ = true;
+  buffer_ = {};
+  buffered_bytes_ = 0;
+  return error_;
+}
+
+}  // namespace starling::wire

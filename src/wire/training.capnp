@@ -1,0 +1,85 @@
+# Training links (CHOCO-style delta gossip) and model download (src/node).
+# Float payloads are List(Float32) / List(UInt16): little-endian on the wire,
+# copied in and out with one memcpy on little-endian hosts.
+@0xd87fb0d3a84a391c;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("starling::wire::schema");
+
+enum Precision {
+  f32 @0;
+  bf16 @1;
+  f16 @2;
+}
+
+enum CompressorKind {
+  none @0;
+  topk @1;
+  randk @2;
+  int8 @3;
+  sign @4;
+}
+
+enum ResetReason {
+  unspecified @0;
+  sequenceGap @1;
+  digestMismatch @2;
+  reconnect @3;
+  modelMismatch @4;
+  shutdown @5;
+}
+
+struct LinkHello {
+  linkEpoch @0 :UInt64;
+  parameterCount @1 :UInt64;
+  modelHash @2 :Data;            # exactly 32 bytes: hash of the model description
+  snapshotPrecision @3 :Precision;
+}
+
+struct SnapshotChunk {
+  epoch @0 :UInt64;
+  offset @1 :UInt64;             # first parameter index in this chunk
+  total @2 :UInt64;              # parameters in the whole snapshot
+  values :union {
+    f32 @3 :List(Float32);
+    bf16 @4 :List(UInt16);       # raw bf16 bit patterns
+    f16 @5 :List(UInt16);        # raw IEEE half bit patterns
+  }
+}
+
+struct Delta {
+  epoch @0 :UInt64;
+  seq @1 :UInt64;
+  compressor @2 :CompressorKind;
+  dimension @3 :UInt64;          # length of the dense vector the delta applies to
+  seed @4 :UInt64;               # shared seed (randk)
+  indices @5 :List(UInt32);
+  values @6 :List(Float32);
+  codes @7 :Data;                # packed int8 / sign codes
+  scales @8 :List(Float32);
+}
+
+struct Digest {
+  epoch @0 :UInt64;
+  seq @1 :UInt64;
+  hash @2 :Data;                 # exactly 32 bytes
+}
+
+struct Reset {
+  epoch @0 :UInt64;
+  reason @1 :ResetReason;
+  detail @2 :Text;
+}
+
+struct ModelRequest {
+  snapshotId @0 :UInt64;         # 0: the latest; else resume that snapshot
+  offset @1 :UInt64;             # byte offset to resume from
+  maxBytes @2 :UInt32;           # largest chunk the requester accepts (0: sender's choice)
+}
+
+struct ModelChunk {
+  snapshotId @0 :UInt64;
+  offset @1 :UInt64;
+  total @2 :UInt64;
+  data @3 :Data;
+}

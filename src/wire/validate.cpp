@@ -1,0 +1,85 @@
+#include "validate.h"
+
+#include <cmath>
+
+namespace starling::wire::detail {
+namespace {
+
+using Check = std::optional<Violation>;
+
+Check bad_value(std::string what) { return Violation{false, std::move(what)}; }
+
+Check check_text(std::size_t size, std::size_t limit, const char* field) {
+  if (size <= limit) return std::nullopt;
+  return bad_value(std::string(field) + " is " + std::to_string(size) + " bytes, limit " + std::to_string(limit));
+}
+
+Check check_probability(double p, const char* field) {
+  if (std::isfinite(p) && p >= 0.0 && p <= 1.0) return std::nullopt;
+  return bad_value(std::string(field) + " must be a probability in [0, 1]");
+}
+
+Check check_members(const std::vector<MemberRecord>& members, const Limits& limits, const char* field) {
+  if (auto v = check_count(members.size(), limits.max_members, field)) return v;
+  for (const auto& member : members) {
+    if (auto v = check_text(member.address.size(), limits.max_address_bytes, "member address")) return v;
+  }
+  return std::nullopt;
+}
+
+struct Validator {
+  const Limits& limits;
+
+  Check operator()(const Ping& m) const {
+    if (auto v = check_text(m.source_address.size(), limits.max_address_bytes, "ping source address")) return v;
+    return check_members(m.updates, limits, "ping updates");
+  }
+  Check operator()(const Ack& m) const { return check_members(m.updates, limits, "ack updates"); }
+  Check operator()(const IndirectPing& m) const {
+    if (auto v = check_text(m.target_address.size(), limits.max_address_bytes, "indirect ping target address")) return v;
+    return check_members(m.updates, limits, "indirect ping updates");
+  }
+  Check operator()(const Nack&) const { return std::nullopt; }
+  Check operator()(const Join& m) const {
+    return check_text(m.member.address.size(), limits.max_address_bytes, "join address");
+  }
+  Check operator()(const Leave&) const { return std::nullopt; }
+  Check operator()(const PushPull& m) const { return check_members(m.members, limits, "push-pull members"); }
+  Check operator()(const HandshakeHello& m) const {
+    return check_text(m.nonce.size(), limits.max_nonce_bytes, "handshake nonce");
+  }
+  Check operator()(const LinkHello&) const { return std::nullopt; }
+  Check operator()(const SnapshotChunk& m) const {
+    bool full = m.precision == Precision::f32;
+    if ((full && !m.values_half.empty()) || (!full && !m.values_f32.empty())) {
+      return bad_value("snapshot chunk payload does not match its precision");
+    }
+    return std::nullopt;
+  }
+  Check operator()(const Delta&) const { return std::nullopt; }
+  Check operator()(const Digest&) const { return std::nullopt; }
+  Check operator()(const Reset& m) const { return check_text(m.detail.size(), limits.max_text_bytes, "reset detail"); }
+  Check operator()(const ModelRequest&) const { return std::nullopt; }
+  Check operator()(const ModelChunk&) const { return std::nullopt; }
+  Check operator()(const StatusQuery&) const { return std::nullopt; }
+  Check operator()(const StatusAnswer& m) const {
+    return check_text(m.json.size(), limits.max_json_bytes, "status answer json");
+  }
+  Check operator()(const FaultControl& m) const {
+    if (auto v = check_probability(m.drop_probability, "drop probability")) return v;
+    if (auto v = check_probability(m.duplicate_probability, "duplicate probability")) return v;
+    if (auto v = check_probability(m.reorder_probability, "reorder probability")) return v;
+    return check_count(m.partitioned_from.size(), limits.max_partition_peers, "partitioned peers");
+  }
+};
+
+}  // namespace
+
+Check check_count(std::size_t count, std::size_t limit, const char* field) {
+  if (count <= limit) return std::nullopt;
+  return Violation{true, std::string(field) + ": " + std::to_string(count) + " entries, limit " + std::to_string(limit)};
+}
+
+Check validate(const Message& message, const Limits& limits) { return std::visit(Validator{limits}, message); }
+
+}  // namespace starling::wire::detail

@@ -1,0 +1,294 @@
+// The message codec: round trips, and hostile input giving typed errors.
+//
+// A few tests patch encoded bytes to build inputs a correct encoder never
+// makes (another version, a 31-byte node id). They first check that the bytes
+// they patch hold what they expect, so a layout change fails loudly instead of
+// testing nothing.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include "sample_messages.h"
+#include "starling/wire/codec.h"
+
+using namespace starling;
+using namespace starling::wire;
+
+namespace {
+
+std::vector<std::uint8_t> encoded(const Message& message, const Limits& limits = {}) {
+  auto bytes = encode(message, limits);
+  REQUIRE(bytes.ok());
+  return std::move(bytes).value();
+}
+
+ErrorKind decode_error(std::span<const std::uint8_t> bytes, const Limits& limits = {}) {
+  auto decoded = decode(bytes, limits);
+  REQUIRE_FALSE(decoded.ok());
+  return decoded.error().kind;
+}
+
+// Root struct of a one-segment message: 8 bytes of segment table, 8 of root
+// pointer, then the envelope's data section (version u16, union tag u16).
+constexpr std::size_t kVersionOffset = 16;
+constexpr std::size_t kBodyTagOffset = 18;
+
+std::uint16_t read_u16(const std::vector<std::uint8_t>& bytes, std::size_t offset) {
+  return static_cast<std::uint16_t>(bytes[offset] | (bytes[offset + 1] << 8));
+}
+void write_u16(std::vector<std::uint8_t>& bytes, std::size_t offset, std::uint16_t value) {
+  bytes[offset] = static_cast<std::uint8_t>(value & 0xff);
+  bytes[offset + 1] = static_cast<std::uint8_t>(value >> 8);
+}
+
+template <std::size_t... I>
+std::vector<Message> default_of_each(std::index_sequence<I...>) {
+  return {Message(std::in_place_index<I>)...};
+}
+
+}  // namespace
+
+TEST_CASE("every message kind round-trips with all its fields", "[wire][codec]") {
+  std::set<std::size_t> kinds;
+  for (const Message& message : samples::all()) {
+    INFO(message_name(message));
+    kinds.insert(message.index());
+    auto bytes = encoded(message);
+    CHECK(bytes.size() % 8 == 0);
+    auto decoded = decode(bytes);
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == message);
+    CHECK(std::string(message_name(*decoded)) == message_name(message));
+  }
+  CHECK(kinds.size() == std::variant_size_v<Message>);
+}
+
+TEST_CASE("default-constructed messages round-trip", "[wire][codec]") {
+  for (const Message& message : default_of_each(std::make_index_sequence<std::variant_size_v<Message>>{})) {
+    INFO(message_name(message));
+    auto decoded = decode(encoded(message));
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == message);
+  }
+}
+
+TEST_CASE("large payloads round-trip and encode_into reuses its buffer", "[wire][codec]") {
+  Delta delta = samples::large_delta(std::size_t{1} << 20);
+  std::vector<std::uint8_t> buffer;
+  REQUIRE(encode_into(delta, buffer).ok());
+  CHECK(buffer.size() >= (std::size_t{1} << 20));
+  CHECK(buffer.size() < (std::size_t{1} << 20) + 1024);
+  const auto* storage = buffer.data();
+  REQUIRE(encode_into(delta, buffer).ok());
+  CHECK(buffer.data() == storage);
+  auto decoded = decode(buffer);
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Delta>(*decoded) == delta);
+
+  PushPull many{false, samples::members(5000)};
+  auto pulled = decode(encoded(many));
+  REQUIRE(pulled.ok());
+  CHECK(std::get<PushPull>(*pulled) == many);
+}
+
+TEST_CASE("decoding works from an unaligned buffer", "[wire][codec]") {
+  auto bytes = encoded(samples::all().front());
+  std::vector<std::uint8_t> shifted(bytes.size() + 1);
+  std::memcpy(shifted.data() + 1, bytes.data(), bytes.size());
+  auto decoded = decode(std::span(shifted).subspan(1));
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == samples::all().front());
+}
+
+TEST_CASE("truncated messages are corrupt", "[wire][codec]") {
+  for (const Message& message : samples::all()) {
+    INFO(message_name(message));
+    auto bytes = encoded(message);
+    for (std::size_t size = 0; size < bytes.size(); ++size) {
+      INFO("prefix of " << size << " bytes");
+      CHECK(decode_error(std::span(bytes).first(size)) == ErrorKind::corrupt);
+    }
+  }
+}
+
+TEST_CASE("trailing bytes after a message are corrupt", "[wire][codec]") {
+  auto bytes = encoded(Leave{samples::node_id(1), 3});
+  bytes.resize(bytes.size() + 8, 0);
+  CHECK(decode_error(bytes) == ErrorKind::corrupt);
+}
+
+TEST_CASE("bit flips never crash and only give typed errors", "[wire][codec]") {
+  const std::set<ErrorKind> allowed{ErrorKind::corrupt, ErrorKind::unsupported, ErrorKind::overloaded};
+  std::size_t rejected = 0;
+  for (const Message& message : samples::all()) {
+    auto bytes = encoded(message);
+    for (std::size_t bit = 0; bit < bytes.size() * 8; ++bit) {
+      bytes[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+      auto decoded = decode(bytes);
+      if (!decoded.ok()) {
+        INFO(message_name(message) << " bit " << bit << ": " << decoded.error().message);
+        CHECK(allowed.count(decoded.error().kind) == 1);
+        ++rejected;
+      }
+      bytes[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+    }
+  }
+  CHECK(rejected > 0);
+}
+
+TEST_CASE("specific bit flips give the expected error", "[wire][codec]") {
+  auto bytes = encoded(Nack{1, samples::node_id(1), samples::node_id(2)});
+  SECTION("segment table announcing more than is there") {
+    bytes[4] ^= 0x40;  // first segment's size, low byte
+    CHECK(decode_error(bytes) == ErrorKind::corrupt);
+  }
+  SECTION("root pointer pointing outside the segment") {
+    bytes[8 + 3] ^= 0x40;  // high bits of the root struct pointer's offset
+    CHECK(decode_error(bytes) == ErrorKind::corrupt);
+  }
+}
+
+TEST_CASE("messages over the size limit are overloaded, both ways", "[wire][codec]") {
+  Limits small;
+  small.max_message_bytes = 1024;
+  ModelChunk chunk{1, 0, 4096, std::vector<std::uint8_t>(4096, 0xab)};
+  auto big = encoded(chunk);
+  CHECK(decode_error(big, small) == ErrorKind::overloaded);
+  auto refused = encode(chunk, small);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::overloaded);
+  // Checked on the input size before parsing: garbage of that size too.
+  std::vector<std::uint8_t> garbage(small.max_message_bytes + 8, 0xff);
+  CHECK(decode_error(garbage, small) == ErrorKind::overloaded);
+}
+
+TEST_CASE("lists over their limit are overloaded; the encoder refuses them", "[wire][codec]") {
+  Limits limits;
+  limits.max_members = 5;
+  PushPull crowd{false, samples::members(6)};
+  auto bytes = encoded(crowd);  // default limits allow it
+  CHECK(decode_error(bytes, limits) == ErrorKind::overloaded);
+  auto refused = encode(crowd, limits);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::invalid_argument);
+
+  Limits few_peers;
+  few_peers.max_partition_peers = 1;
+  FaultControl fault;
+  fault.partitioned_from = {samples::node_id(1), samples::node_id(2)};
+  CHECK(decode_error(encoded(fault), few_peers) == ErrorKind::overloaded);
+}
+
+TEST_CASE("text over its limit is corrupt", "[wire][codec]") {
+  Reset reset{1, ResetReason::shutdown, std::string(5000, 'x')};
+  Limits generous;
+  generous.max_text_bytes = 10000;
+  CHECK(decode_error(encoded(reset, generous)) == ErrorKind::corrupt);
+  auto refused = encode(reset);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::invalid_argument);
+}
+
+TEST_CASE("too-deep nesting and traversal overrun are corrupt", "[wire][codec]") {
+  // Our schemas nest at most 5 deep, so a peer cannot exceed the default
+  // limit with a valid message; lowering the limit shows it is enforced.
+  auto bytes = encoded(Ping{1, samples::node_id(1), "a:1", samples::node_id(2), samples::members(2)});
+  Limits shallow;
+  shallow.nesting_limit = 2;
+  CHECK(decode_error(bytes, shallow) == ErrorKind::corrupt);
+  Limits stingy;
+  stingy.traversal_limit_words = 8;
+  CHECK(decode_error(bytes, stingy) == ErrorKind::corrupt);
+}
+
+TEST_CASE("wire version: missing is corrupt, newer is unsupported", "[wire][codec]") {
+  auto bytes = encoded(StatusQuery{7});
+  REQUIRE(read_u16(bytes, kVersionOffset) == kWireVersion);
+  SECTION("newer") {
+    write_u16(bytes, kVersionOffset, kWireVersion + 1);
+    auto decoded = decode(bytes);
+    REQUIRE_FALSE(decoded.ok());
+    CHECK(decoded.error().kind == ErrorKind::unsupported);
+    CHECK_THAT(decoded.error().message, Catch::Contains("version"));
+  }
+  SECTION("missing") {
+    write_u16(bytes, kVersionOffset, 0);
+    CHECK(decode_error(bytes) == ErrorKind::corrupt);
+  }
+}
+
+TEST_CASE("an unknown message kind from a newer peer is unsupported", "[wire][codec]") {
+  auto bytes = encoded(Digest{1, 2, samples::bytes<32>(3)});
+  REQUIRE(read_u16(bytes, kBodyTagOffset) == 11);  // digest is the 12th union member
+  write_u16(bytes, kBodyTagOffset, 200);
+  CHECK(decode_error(bytes) == ErrorKind::unsupported);
+}
+
+TEST_CASE("a node id of the wrong size is corrupt", "[wire][codec]") {
+  auto bytes = encoded(Leave{samples::node_id(1), 9});
+  // Find the Data pointer to the 32-byte node id (list pointer, byte
+  // elements, count 32) and make it announce 31 bytes.
+  const std::uint32_t byte_list_of_32 = (32u << 3) | 2u;
+  std::size_t patched = 0;
+  for (std::size_t offset = 8; offset + 8 <= bytes.size(); offset += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, bytes.data() + offset, 8);
+    if ((word & 3) == 1 && (word >> 32) == byte_list_of_32) {
+      word = (word & 0xffffffffu) | (std::uint64_t{(31u << 3) | 2u} << 32);
+      std::memcpy(bytes.data() + offset, &word, 8);
+      ++patched;
+    }
+  }
+  REQUIRE(patched == 1);
+  auto decoded = decode(bytes);
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.error().kind == ErrorKind::corrupt);
+  CHECK_THAT(decoded.error().message, Catch::Contains("32 bytes"));
+}
+
+TEST_CASE("values no peer may send are refused when encoding", "[wire][codec]") {
+  FaultControl fault;
+  fault.drop_probability = std::numeric_limits<double>::quiet_NaN();
+  CHECK(encode(fault).error().kind == ErrorKind::invalid_argument);
+  fault.drop_probability = 1.5;
+  CHECK(encode(fault).error().kind == ErrorKind::invalid_argument);
+
+  SnapshotChunk mixed{1, 0, 2, Precision::bf16, {1.0f}, {}};
+  CHECK(encode(mixed).error().kind == ErrorKind::invalid_argument);
+
+  MemberRecord record = samples::member(1, MemberState::alive);
+  record.address = std::string(300, 'a');
+  CHECK(encode(Join{record}).error().kind == ErrorKind::invalid_argument);
+
+  HandshakeHello hello;
+  hello.nonce.assign(65, 1);
+  CHECK(encode(hello).error().kind == ErrorKind::invalid_argument);
+}
+
+TEST_CASE("random garbage never crashes the decoder", "[wire][codec]") {
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    std::vector<std::uint8_t> bytes((next() % 64 + 1) * 8);
+    for (auto& b : bytes) b = static_cast<std::uint8_t>(next());
+    // A plausible one-segment table makes the parser go further.
+    if (round % 2 == 0) {
+      std::uint32_t words = static_cast<std::uint32_t>(bytes.size() / 8 - 1);
+      std::memset(bytes.data(), 0, 4);
+      std::memcpy(bytes.data() + 4, &words, 4);
+    }
+    auto decoded = decode(bytes);
+    if (!decoded.ok()) {
+      auto kind = decoded.error().kind;
+      CHECK((kind == ErrorKind::corrupt || kind == ErrorKind::unsupported || kind == ErrorKind::overloaded));
+    }
+  }
+}

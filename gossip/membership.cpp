@@ -1,0 +1,264 @@
+// Construction, the public entry points, message dispatch and sending. Beliefs
+// (alive/suspect/dead rules) live in membership_beliefs.cpp, timers in
+// membership_timers.cpp.
+#include "starling/gossip/membership.h"
+
+#include <algorithm>
+
+#include "starling/assert.h"
+
+namespace starling::gossip {
+
+const char* to_string(EventKind kind) {
+  switch (kind) {
+    case EventKind::joined_swarm: return "joined swarm";
+    case EventKind::join_retry: return "join retry";
+    case EventKind::member_joined: return "member joined";
+    case EventKind::member_suspected: return "member suspected";
+    case EventKind::member_recovered: return "member recovered";
+    case EventKind::member_dead: return "member dead";
+    case EventKind::member_left: return "member left";
+    case EventKind::member_reaped: return "member reaped";
+    case EventKind::self_refuted: return "refuted suspicion of self";
+  }
+  return "unknown";
+}
+
+Membership::Membership(Config config, Identity identity, std::uint64_t random_seed, std::int64_t now_ms)
+    : config_(std::move(config)),
+      start_ms_(now_ms),
+      random_(random_seed),
+      awareness_(config_.awareness_max_multiplier),
+      broadcasts_(config_.retransmit_mult) {
+  STARLING_ASSERT_MSG(config_.validate().ok(), "gossip config must be validated before use");
+  STARLING_ASSERT_MSG(!identity.address.empty(), "a member needs an address");
+  self_ = MemberRecord{identity.node_id, std::move(identity.address), identity.initial_incarnation,
+                       MemberState::alive};
+  // Stagger periodic timers so members started together do not act in lockstep.
+  next_probe_ms_ = now_ms + random_.between(0, config_.probe_interval_ms - 1);
+  next_gossip_ms_ = now_ms + random_.between(0, config_.gossip_interval_ms - 1);
+  next_push_pull_ms_ = now_ms + random_.between(config_.push_pull_interval_ms / 2, config_.push_pull_interval_ms);
+  next_join_ms_ = now_ms;
+  next_rotation_ms_ = now_ms + config_.neighbour_rotation_ms;
+  // Our own alive record waits in the queue until we know someone to tell.
+  broadcasts_.push(Update{self_, self_.node_id});
+}
+
+Actions Membership::join(std::vector<std::string> seeds, std::int64_t now_ms) {
+  seeds_.clear();
+  for (std::string& seed : seeds) {
+    if (seed != self_.address && std::find(seeds_.begin(), seeds_.end(), seed) == seeds_.end()) {
+      seeds_.push_back(std::move(seed));
+    }
+  }
+  if (seeds_.empty()) {
+    if (!joined_) {
+      joined_ = true;
+      emit(EventKind::joined_swarm, self_, self_.node_id);
+    }
+    return take_actions();
+  }
+  join_backoff_ms_ = config_.join_retry_ms;
+  next_join_ms_ = now_ms;
+  run_join(now_ms);
+  return take_actions();
+}
+
+Actions Membership::leave(std::int64_t now_ms) {
+  if (leaving_) return take_actions();
+  leaving_ = true;
+  leave_deadline_ms_ = now_ms + config_.leave_timeout_ms;
+  probe_.active = false;
+  self_.state = MemberState::left;
+  broadcasts_.push(Update{self_, self_.node_id});
+  // Tell a few members directly; the queued update spreads it to the rest.
+  std::vector<NodeId> targets = pick_random(live_ids(), static_cast<std::size_t>(config_.gossip_nodes));
+  for (const NodeId& id : targets) {
+    send_datagram(members_.at(id).record.address, Leave{self_.incarnation});
+  }
+  return take_actions();
+}
+
+bool Membership::leave_complete(std::int64_t now_ms) const {
+  return leaving_ && (live_count_ == 0 || now_ms >= leave_deadline_ms_ || !broadcasts_.contains(self_.node_id));
+}
+
+Actions Membership::on_message(const std::string& from_address, const GossipMessage& message, std::int64_t now_ms) {
+  if (message.sender == self_.node_id) return take_actions();  // our own echo, or an impostor
+  for (const Update& update : message.updates) apply_update(update, now_ms);
+
+  std::visit(
+      [&](const auto& body) {
+        using Body = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<Body, Ping>) {
+          handle_ping(from_address, body);
+        } else if constexpr (std::is_same_v<Body, IndirectPing>) {
+          handle_indirect_ping(from_address, body, now_ms);
+        } else if constexpr (std::is_same_v<Body, Ack>) {
+          handle_ack(body);
+        } else if constexpr (std::is_same_v<Body, Nack>) {
+          handle_nack(body);
+        } else if constexpr (std::is_same_v<Body, Gossip>) {
+          // The piggybacked updates were the whole point.
+        } else if constexpr (std::is_same_v<Body, Leave>) {
+          const auto it = members_.find(message.sender);
+          if (it != members_.end()) {
+            MemberRecord record = it->second.record;
+            record.incarnation = body.incarnation;
+            record.state = MemberState::left;
+            apply_dead(record, message.sender, now_ms);
+          }
+        } else if constexpr (std::is_same_v<Body, Join>) {
+          handle_join(message, body, now_ms);
+        } else if constexpr (std::is_same_v<Body, PushPull>) {
+          handle_push_pull(message, body, now_ms);
+        }
+      },
+      message.body);
+  return take_actions();
+}
+
+void Membership::handle_ping(const std::string& from_address, const Ping& ping) {
+  // A ping meant for a previous owner of our address stays unanswered.
+  if (ping.target != self_.node_id) return;
+  send_datagram(from_address, Ack{ping.sequence});
+}
+
+void Membership::handle_indirect_ping(const std::string& from_address, const IndirectPing& request,
+                                      std::int64_t now_ms) {
+  if (request.target == self_.node_id || request.target_address.empty()) return;
+  const std::uint32_t sequence = next_sequence_++;
+  send_datagram(request.target_address, Ping{sequence, request.target});
+  // Lifeguard: nack at 80% of the probe timeout, so the nack reaches the
+  // requester while it still waits for indirect answers.
+  relays_[sequence] = Relay{from_address, request.sequence, now_ms + config_.probe_timeout_ms * 4 / 5,
+                            request.want_nack};
+}
+
+void Membership::handle_ack(const Ack& ack) {
+  if (probe_.active && ack.sequence == probe_.sequence) {
+    probe_.active = false;
+    awareness_.apply(-1);
+    return;
+  }
+  const auto relay = relays_.find(ack.sequence);
+  if (relay != relays_.end()) {
+    send_datagram(relay->second.requester_address, Ack{relay->second.requester_sequence});
+    relays_.erase(relay);
+  }
+}
+
+void Membership::handle_nack(const Nack& nack) {
+  if (probe_.active && nack.sequence == probe_.sequence) ++probe_.nacks_received;
+}
+
+void Membership::handle_join(const GossipMessage& message, const Join& join, std::int64_t now_ms) {
+  if (leaving_) return;  // let the joiner try another seed
+  if (join.self.node_id != message.sender || join.self.address.empty()) return;
+  MemberRecord record = join.self;
+  record.state = MemberState::alive;
+  apply_alive(record, now_ms);
+  PushPull reply;
+  reply.is_reply = true;
+  reply.is_join_reply = true;
+  reply.members = snapshot();
+  send_stream(join.self.address, std::move(reply));
+}
+
+void Membership::handle_push_pull(const GossipMessage& message, const PushPull& push_pull, std::int64_t now_ms) {
+  merge_state(push_pull.members, message.sender, now_ms);
+  if (!push_pull.is_reply && !leaving_ && !message.sender_address.empty()) {
+    PushPull reply;
+    reply.is_reply = true;
+    reply.members = snapshot();
+    send_stream(message.sender_address, std::move(reply));
+  }
+  if (!joined_ && push_pull.is_reply) {
+    joined_ = true;
+    emit(EventKind::joined_swarm, self_, message.sender);
+  }
+  if (push_pull.is_reply) join_backoff_ms_ = config_.join_retry_ms;
+}
+
+std::vector<MemberRecord> Membership::sample_neighbours(std::size_t fanout) {
+  const std::vector<NodeId>& ids = neighbours_.refresh(live_ids(), fanout, random_);
+  std::vector<MemberRecord> out;
+  out.reserve(ids.size());
+  for (const NodeId& id : ids) out.push_back(members_.at(id).record);
+  return out;
+}
+
+MembershipView Membership::view(std::int64_t now_ms) const {
+  MembershipView view;
+  view.self = self_;
+  view.uptime_ms = now_ms - start_ms_;
+  view.health_score = awareness_.score();
+  view.members.reserve(members_.size());
+  for (const auto& [id, member] : members_) view.members.push_back(MemberView{member.record, member.state_since_ms});
+  return view;
+}
+
+const MemberRecord* Membership::find(const NodeId& node_id) const {
+  if (node_id == self_.node_id) return &self_;
+  const auto it = members_.find(node_id);
+  return it == members_.end() ? nullptr : &it->second.record;
+}
+
+GossipMessage Membership::envelope(MessageBody body) const {
+  GossipMessage message;
+  message.sender = self_.node_id;
+  message.sender_address = self_.address;
+  message.body = std::move(body);
+  return message;
+}
+
+void Membership::send_datagram(const std::string& to_address, MessageBody body) {
+  STARLING_ASSERT(!to_address.empty());
+  GossipMessage message = envelope(std::move(body));
+  message.updates = broadcasts_.take(static_cast<std::size_t>(config_.piggyback_updates_max), cluster_size());
+  out_.sends.push_back(Outgoing{Transport::datagram, to_address, std::move(message)});
+}
+
+void Membership::send_stream(const std::string& to_address, MessageBody body) {
+  STARLING_ASSERT(!to_address.empty());
+  out_.sends.push_back(Outgoing{Transport::stream, to_address, envelope(std::move(body))});
+}
+
+std::vector<MemberRecord> Membership::snapshot() const {
+  std::vector<MemberRecord> records;
+  records.reserve(members_.size() + 1);
+  records.push_back(self_);
+  for (const auto& [id, member] : members_) records.push_back(member.record);
+  return records;
+}
+
+void Membership::emit(EventKind kind, const MemberRecord& member, const NodeId& source) {
+  out_.events.push_back(Event{kind, member, source, 0});
+}
+
+Actions Membership::take_actions() {
+  Actions actions = std::move(out_);
+  out_ = Actions{};
+  return actions;
+}
+
+std::vector<NodeId> Membership::live_ids() const {
+  std::vector<NodeId> ids;
+  ids.reserve(live_count_);
+  for (const auto& [id, member] : members_) {
+    if (member.record.state == MemberState::alive || member.record.state == MemberState::suspect) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::vector<NodeId> Membership::pick_random(std::vector<NodeId> candidates, std::size_t count) {
+  // Partial Fisher-Yates: the first `count` slots end up a uniform sample.
+  const std::size_t take = std::min(count, candidates.size());
+  for (std::size_t i = 0; i < take; ++i) {
+    std::swap(candidates[i], candidates[i + random_.below(candidates.size() - i)]);
+  }
+  candidates.resize(take);
+  return candidates;
+}
+
+}  // namespace starling::gossip

@@ -1,0 +1,237 @@
+// Everything that happens because time passed: probing (SWIM with Lifeguard's
+// nacks and local health), suspicion expiry, gossip rounds, push-pull, join
+// retries, neighbour rotation and reaping of old dead members.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "starling/assert.h"
+#include "starling/gossip/membership.h"
+
+namespace starling::gossip {
+
+Actions Membership::tick(std::int64_t now_ms) {
+  run_relays(now_ms);
+  if (!leaving_) {
+    run_probe(now_ms);
+    run_suspicions(now_ms);
+    run_push_pull(now_ms);
+    run_join(now_ms);
+    run_rotation(now_ms);
+  }
+  run_gossip(now_ms);
+  return take_actions();
+}
+
+std::int64_t Membership::next_deadline_ms() const {
+  std::int64_t next = next_gossip_ms_;
+  for (const auto& [sequence, relay] : relays_) next = std::min(next, relay.nack_deadline_ms);
+  if (leaving_) return next;
+  if (probe_.active) {
+    next = std::min(next, probe_.indirect_sent ? probe_.end_ms : probe_.ack_deadline_ms);
+  } else {
+    next = std::min(next, next_probe_ms_);
+  }
+  for (const auto& [id, suspicion] : suspicions_) next = std::min(next, suspicion.deadline_ms());
+  next = std::min(next, next_push_pull_ms_);
+  if (wants_join()) next = std::min(next, next_join_ms_);
+  if (neighbours_.fanout() > 0) next = std::min(next, next_rotation_ms_);
+  return next;
+}
+
+void Membership::run_relays(std::int64_t now_ms) {
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    if (it->second.nack_deadline_ms <= now_ms) {
+      if (it->second.want_nack) send_datagram(it->second.requester_address, Nack{it->second.requester_sequence});
+      it = relays_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Membership::run_probe(std::int64_t now_ms) {
+  if (probe_.active) {
+    const auto target = members_.find(probe_.target);
+    if (target == members_.end() || target->second.record.state == MemberState::dead ||
+        target->second.record.state == MemberState::left) {
+      probe_.active = false;  // it died or left meanwhile: nothing to conclude
+    } else {
+      if (!probe_.indirect_sent && now_ms >= probe_.ack_deadline_ms) send_indirect_probes();
+      if (now_ms >= probe_.end_ms) finish_failed_probe(now_ms);
+    }
+  }
+  if (!probe_.active && now_ms >= next_probe_ms_) start_probe(now_ms);
+}
+
+std::optional<NodeId> Membership::next_probe_target() {
+  for (std::size_t attempts = 0; attempts <= probe_order_.size() + 1; ++attempts) {
+    if (probe_index_ >= probe_order_.size()) {
+      // A round is over: reshuffle the live members for the next one.
+      probe_order_ = live_ids();
+      random_.shuffle(probe_order_);
+      probe_index_ = 0;
+      if (probe_order_.empty()) return std::nullopt;
+    }
+    const NodeId id = probe_order_[probe_index_++];
+    const auto it = members_.find(id);
+    if (it != members_.end() &&
+        (it->second.record.state == MemberState::alive || it->second.record.state == MemberState::suspect)) {
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+void Membership::start_probe(std::int64_t now_ms) {
+  const std::int64_t interval_ms = awareness_.scale(config_.probe_interval_ms);
+  next_probe_ms_ = now_ms + interval_ms;
+  const std::optional<NodeId> target = next_probe_target();
+  if (!target) return;
+  probe_ = Probe{};
+  probe_.active = true;
+  probe_.sequence = next_sequence_++;
+  probe_.target = *target;
+  probe_.ack_deadline_ms = now_ms + awareness_.scale(config_.probe_timeout_ms);
+  probe_.end_ms = now_ms + interval_ms;
+  send_datagram(members_.at(*target).record.address, Ping{probe_.sequence, *target});
+}
+
+void Membership::send_indirect_probes() {
+  probe_.indirect_sent = true;
+  std::vector<NodeId> helpers;
+  for (const auto& [id, member] : members_) {
+    if (id != probe_.target && member.record.state == MemberState::alive) helpers.push_back(id);
+  }
+  helpers = pick_random(std::move(helpers), static_cast<std::size_t>(config_.indirect_checks));
+  const std::string& target_address = members_.at(probe_.target).record.address;
+  for (const NodeId& helper : helpers) {
+    send_datagram(members_.at(helper).record.address, IndirectPing{probe_.sequence, probe_.target, target_address, true});
+  }
+  probe_.nacks_expected = static_cast<int>(helpers.size());
+}
+
+void Membership::finish_failed_probe(std::int64_t now_ms) {
+  probe_.active = false;
+  // Lifeguard: helpers that did not even nack suggest the trouble is ours.
+  // Without helpers, any failed probe counts against our health.
+  if (probe_.nacks_expected > 0) {
+    awareness_.apply(std::max(0, probe_.nacks_expected - probe_.nacks_received));
+  } else {
+    awareness_.apply(1);
+  }
+  const Member& target = members_.at(probe_.target);
+  MemberRecord accused = target.record;
+  accused.state = MemberState::suspect;
+  apply_suspect(accused, self_.node_id, now_ms);
+}
+
+void Membership::run_suspicions(std::int64_t now_ms) {
+  std::vector<NodeId> expired;
+  for (const auto& [id, suspicion] : suspicions_) {
+    if (suspicion.deadline_ms() <= now_ms) expired.push_back(id);
+  }
+  for (const NodeId& id : expired) {
+    suspicions_.erase(id);
+    Member& member = members_.at(id);
+    if (member.record.state != MemberState::suspect) continue;
+    MemberRecord record = member.record;
+    record.state = MemberState::dead;
+    apply_dead(record, self_.node_id, now_ms);
+  }
+}
+
+void Membership::run_gossip(std::int64_t now_ms) {
+  if (now_ms < next_gossip_ms_) return;
+  next_gossip_ms_ = std::max(next_gossip_ms_ + config_.gossip_interval_ms, now_ms + 1);
+  if (broadcasts_.empty()) return;
+  // Recently dead members get gossip too, so a member wrongly declared dead
+  // hears about it and refutes.
+  std::vector<NodeId> candidates;
+  for (const auto& [id, member] : members_) {
+    const MemberState state = member.record.state;
+    if (state == MemberState::alive || state == MemberState::suspect ||
+        (state == MemberState::dead && now_ms - member.state_since_ms < config_.gossip_to_the_dead_ms)) {
+      candidates.push_back(id);
+    }
+  }
+  for (const NodeId& id : pick_random(std::move(candidates), static_cast<std::size_t>(config_.gossip_nodes))) {
+    if (broadcasts_.empty()) break;
+    send_datagram(members_.at(id).record.address, Gossip{});
+  }
+}
+
+std::int64_t Membership::push_pull_interval_ms() const {
+  // memberlist's pushPullScale: beyond 32 members, stretch the interval by
+  // the extra doublings so the cluster-wide rate of full exchanges stays flat.
+  const std::size_t n = cluster_size();
+  if (n <= 32) return config_.push_pull_interval_ms;
+  const double multiplier = std::ceil(std::log2(static_cast<double>(n)) - std::log2(32.0)) + 1.0;
+  return static_cast<std::int64_t>(multiplier * static_cast<double>(config_.push_pull_interval_ms));
+}
+
+void Membership::run_push_pull(std::int64_t now_ms) {
+  if (now_ms < next_push_pull_ms_) return;
+  next_push_pull_ms_ = now_ms + push_pull_interval_ms();
+  reap(now_ms);
+  std::vector<NodeId> alive;
+  std::vector<NodeId> dead;
+  for (const auto& [id, member] : members_) {
+    if (member.record.state == MemberState::alive) alive.push_back(id);
+    if (member.record.state == MemberState::dead) dead.push_back(id);
+  }
+  PushPull request;
+  request.members = snapshot();
+  if (!alive.empty()) {
+    send_stream(members_.at(alive[random_.below(alive.size())]).record.address, request);
+  }
+  // Also try one member we believe dead: if it is only behind a partition
+  // that healed, the exchange makes both sides refute and merge again.
+  if (!dead.empty()) {
+    send_stream(members_.at(dead[random_.below(dead.size())]).record.address, std::move(request));
+  }
+}
+
+bool Membership::wants_join() const {
+  // Not in yet, or alone: every other member is dead or gone.
+  return !leaving_ && !seeds_.empty() && (!joined_ || live_count_ == 0);
+}
+
+void Membership::run_join(std::int64_t now_ms) {
+  if (!wants_join() || now_ms < next_join_ms_) return;
+  for (const std::string& seed : seeds_) send_stream(seed, Join{self_});
+  // Jitter in [0.5, 1.5) x backoff so a restarted swarm does not retry in step.
+  const std::int64_t delay_ms =
+      join_backoff_ms_ / 2 + static_cast<std::int64_t>(random_.fraction() * static_cast<double>(join_backoff_ms_));
+  next_join_ms_ = now_ms + std::max<std::int64_t>(1, delay_ms);
+  if (!joined_ && now_ms > start_ms_) {
+    out_.events.push_back(Event{EventKind::join_retry, self_, self_.node_id, delay_ms});
+  }
+  join_backoff_ms_ = std::min(join_backoff_ms_ * 2, config_.join_retry_max_ms);
+}
+
+void Membership::run_rotation(std::int64_t now_ms) {
+  if (now_ms < next_rotation_ms_) return;
+  next_rotation_ms_ = now_ms + config_.neighbour_rotation_ms;
+  if (neighbours_.fanout() == 0) return;
+  neighbours_.refresh(live_ids(), neighbours_.fanout(), random_);
+  neighbours_.rotate(live_ids(), random_);
+}
+
+void Membership::reap(std::int64_t now_ms) {
+  for (auto it = members_.begin(); it != members_.end();) {
+    const Member& member = it->second;
+    const std::int64_t age_ms = now_ms - member.state_since_ms;
+    const bool expired = (member.record.state == MemberState::dead && age_ms > config_.dead_retention_ms) ||
+                         (member.record.state == MemberState::left && age_ms > config_.left_retention_ms);
+    if (expired) {
+      emit(EventKind::member_reaped, member.record, self_.node_id);
+      suspicions_.erase(it->first);
+      it = members_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace starling::gossip

@@ -1,0 +1,244 @@
+// SWIM + Lifeguard membership as a sans-I/O state machine.
+//
+// The owner (the libuv runtime, the simulator, a test) feeds it what happened:
+// a message arrived, time passed, the user asked to join or leave. Each call
+// takes the current time and returns Actions: messages to send (a datagram, or
+// a stream exchange for Join/PushPull) and events worth logging. Nothing in
+// here reads a clock, opens a socket or touches a global RNG, so a seed and a
+// message schedule replay a run exactly. docs/membership.md has the protocol.
+//
+// Driving it: after every call, arm one timer for next_deadline_ms() and call
+// tick() when it fires (calling tick early or late is harmless).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "starling/gossip/awareness.h"
+#include "starling/gossip/broadcast_queue.h"
+#include "starling/gossip/config.h"
+#include "starling/gossip/messages.h"
+#include "starling/gossip/neighbour_sampler.h"
+#include "starling/gossip/random.h"
+#include "starling/gossip/suspicion.h"
+
+namespace starling::gossip {
+
+struct Identity {
+  NodeId node_id{};
+  std::string address;  // "host:port" others reach us at
+  // Hook for restarts: the incarnation to start from. A peer that persists
+  // incarnation() (e.g. on every self_refuted event) and restarts from that
+  // value + 1 is believed at once; one that starts from 0 still rejoins,
+  // refuting the old record as soon as a seed tells it what others believe.
+  std::uint64_t initial_incarnation = 0;
+};
+
+enum class Transport : std::uint8_t {
+  datagram,  // unreliable, small: probes, acks, gossip
+  stream,    // reliable exchange (TCP): Join and PushPull; the runtime delivers
+             // a reply to the sender's listening address (GossipMessage::sender_address)
+};
+
+struct Outgoing {
+  Transport transport = Transport::datagram;
+  std::string to_address;
+  GossipMessage message;
+};
+
+enum class EventKind : std::uint8_t {
+  joined_swarm,      // a seed answered (or we are the first member)
+  join_retry,        // no seed answered yet; trying again after Event::retry_after_ms
+  member_joined,     // a new member, or one back from dead/left with a higher incarnation
+  member_suspected,  // member: the suspected record; source: the accuser
+  member_recovered,  // a suspect refuted the suspicion
+  member_dead,       // suspicion expired (ours or someone's): declared dead
+  member_left,       // left gracefully
+  member_reaped,     // dropped from the view after its retention time
+  self_refuted,      // someone suspected us or declared us dead; member: our new record
+};
+
+const char* to_string(EventKind kind);
+
+struct Event {
+  EventKind kind{};
+  MemberRecord member;
+  NodeId source{};
+  std::int64_t retry_after_ms = 0;  // join_retry only
+};
+
+struct Actions {
+  std::vector<Outgoing> sends;
+  std::vector<Event> events;
+};
+
+struct MemberView {
+  MemberRecord record;
+  std::int64_t state_since_ms = 0;  // when this member entered its current state (our clock)
+};
+
+// What `starling status` shows.
+struct MembershipView {
+  MemberRecord self;
+  std::int64_t uptime_ms = 0;
+  int health_score = 0;  // Lifeguard awareness: 0 is healthy
+  std::vector<MemberView> members;  // everyone but self, by node id
+};
+
+class Membership {
+ public:
+  // `config` must pass validate() (a bad config is the caller's bug here; turn
+  // user input into a Config with config_for_profile and validate() first).
+  Membership(Config config, Identity identity, std::uint64_t random_seed, std::int64_t now_ms);
+
+  Membership(const Membership&) = delete;
+  Membership& operator=(const Membership&) = delete;
+  Membership(Membership&&) = default;
+  Membership& operator=(Membership&&) = default;
+  ~Membership() = default;
+
+  // Starts membership through `seeds` ("host:port"; our own address is
+  // skipped). With no seed we are the first member. Without an answer, joins
+  // are retried with jittered exponential backoff until one arrives; they are
+  // also retried whenever we find ourselves alone with no live member.
+  Actions join(std::vector<std::string> seeds, std::int64_t now_ms);
+
+  // Announces that we leave: stops probing and spreads `left` about ourselves.
+  // Keep calling tick() until leave_complete(), then stop.
+  Actions leave(std::int64_t now_ms);
+  bool leave_complete(std::int64_t now_ms) const;
+
+  // A message arrived. `from_address` is where a datagram came from (acks go
+  // back there); stream replies go to message.sender_address.
+  Actions on_message(const std::string& from_address, const GossipMessage& message, std::int64_t now_ms);
+
+  // Time passed: runs every timer that is due.
+  Actions tick(std::int64_t now_ms);
+
+  // The earliest time tick() has work to do.
+  std::int64_t next_deadline_ms() const;
+
+  // A small random set of live (alive or suspect) members for delta gossip,
+  // stable between calls: members that die or leave are replaced, and one
+  // member rotates every neighbour_rotation_ms (during tick()).
+  std::vector<MemberRecord> sample_neighbours(std::size_t fanout);
+
+  MembershipView view(std::int64_t now_ms) const;
+
+  const MemberRecord& self() const { return self_; }
+  std::uint64_t incarnation() const { return self_.incarnation; }
+  bool joined() const { return joined_; }
+  bool leaving() const { return leaving_; }
+  int health_score() const { return awareness_.score(); }
+  // Members other than self that are alive or suspect.
+  std::size_t live_member_count() const { return live_count_; }
+  // nullptr when `node_id` is unknown (or reaped).
+  const MemberRecord* find(const NodeId& node_id) const;
+  const Config& config() const { return config_; }
+
+ private:
+  struct Member {
+    MemberRecord record;
+    std::int64_t state_since_ms = 0;
+  };
+  struct Probe {
+    bool active = false;
+    std::uint32_t sequence = 0;
+    NodeId target{};
+    std::int64_t ack_deadline_ms = 0;  // direct ack missed after this: ask others
+    std::int64_t end_ms = 0;           // no ack at all after this: suspect
+    bool indirect_sent = false;
+    int nacks_expected = 0;
+    int nacks_received = 0;
+  };
+  struct Relay {  // an indirect probe we run for someone else
+    std::string requester_address;
+    std::uint32_t requester_sequence = 0;
+    std::int64_t nack_deadline_ms = 0;
+    bool want_nack = true;
+  };
+
+  // Applying beliefs (from piggybacked updates, PushPull, Join, Leave).
+  void apply_update(const Update& update, std::int64_t now_ms);
+  void apply_alive(const MemberRecord& record, std::int64_t now_ms);
+  void apply_suspect(const MemberRecord& record, const NodeId& source, std::int64_t now_ms);
+  void apply_dead(const MemberRecord& record, const NodeId& source, std::int64_t now_ms);
+  void merge_state(const std::vector<MemberRecord>& records, const NodeId& source, std::int64_t now_ms);
+  void refute(std::uint64_t accused_incarnation);
+  void set_state(Member& member, MemberState state, std::int64_t now_ms);
+
+  // Message handlers.
+  void handle_ping(const std::string& from_address, const Ping& ping);
+  void handle_indirect_ping(const std::string& from_address, const IndirectPing& request, std::int64_t now_ms);
+  void handle_ack(const Ack& ack);
+  void handle_nack(const Nack& nack);
+  void handle_join(const GossipMessage& message, const Join& join, std::int64_t now_ms);
+  void handle_push_pull(const GossipMessage& message, const PushPull& push_pull, std::int64_t now_ms);
+
+  // Timers.
+  void run_relays(std::int64_t now_ms);
+  void run_probe(std::int64_t now_ms);
+  void start_probe(std::int64_t now_ms);
+  void send_indirect_probes();
+  void finish_failed_probe(std::int64_t now_ms);
+  void run_suspicions(std::int64_t now_ms);
+  void run_gossip(std::int64_t now_ms);
+  void run_push_pull(std::int64_t now_ms);
+  void run_join(std::int64_t now_ms);
+  void run_rotation(std::int64_t now_ms);
+  void reap(std::int64_t now_ms);
+  bool wants_join() const;
+
+  // Sending.
+  void send_datagram(const std::string& to_address, MessageBody body);
+  void send_stream(const std::string& to_address, MessageBody body);
+  GossipMessage envelope(MessageBody body) const;
+  std::vector<MemberRecord> snapshot() const;
+  void emit(EventKind kind, const MemberRecord& member, const NodeId& source);
+  Actions take_actions();
+
+  // Helpers.
+  std::size_t cluster_size() const { return live_count_ + 1; }
+  std::optional<NodeId> next_probe_target();
+  std::vector<NodeId> live_ids() const;
+  std::vector<NodeId> pick_random(std::vector<NodeId> candidates, std::size_t count);
+  std::int64_t push_pull_interval_ms() const;
+
+  Config config_;
+  MemberRecord self_;
+  std::int64_t start_ms_;
+  Random random_;
+  Awareness awareness_;
+  BroadcastQueue broadcasts_;
+  NeighbourSampler neighbours_;
+
+  std::map<NodeId, Member> members_;  // everyone but self; ordered so runs replay
+  std::map<NodeId, Suspicion> suspicions_;
+  std::map<std::uint32_t, Relay> relays_;
+  std::size_t live_count_ = 0;
+
+  std::vector<NodeId> probe_order_;  // randomised round-robin
+  std::size_t probe_index_ = 0;
+  Probe probe_;
+  std::uint32_t next_sequence_ = 1;
+
+  std::vector<std::string> seeds_;
+  bool joined_ = false;
+  bool leaving_ = false;
+  std::int64_t leave_deadline_ms_ = 0;
+  std::int64_t join_backoff_ms_ = 0;
+
+  std::int64_t next_probe_ms_;
+  std::int64_t next_gossip_ms_;
+  std::int64_t next_push_pull_ms_;
+  std::int64_t next_join_ms_;
+  std::int64_t next_rotation_ms_;
+
+  Actions out_;
+};
+
+}  // namespace starling::gossip

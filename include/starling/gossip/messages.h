@@ -1,0 +1,112 @@
+// Membership messages as plain values. The wire layer (src/wire) maps each of
+// these structs to a Cap'n Proto struct field by field; nothing here knows how
+// bytes look. Field types are chosen to map one to one: node id = 32 bytes,
+// address = "host:port" text, incarnation = uint64, state = enum.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace starling::gossip {
+
+// Hash of the peer's public key (src/crypto); opaque here.
+using NodeId = std::array<std::uint8_t, 32>;
+
+std::string to_hex(const NodeId& id);
+// The first bytes in hex, for log lines.
+std::string short_hex(const NodeId& id);
+
+enum class MemberState : std::uint8_t { alive = 0, suspect = 1, dead = 2, left = 3 };
+
+// "alive", "suspect", "dead", "left": the spelling `starling status --json` uses.
+const char* to_string(MemberState state);
+
+// What one peer believes about another. Ordered by incarnation: a record with a
+// higher incarnation replaces any older one; at equal incarnation the states
+// order alive < suspect < dead/left.
+struct MemberRecord {
+  NodeId node_id{};
+  std::string address;  // "host:port" the member listens on (datagrams and streams)
+  std::uint64_t incarnation = 0;
+  MemberState state = MemberState::alive;
+
+  friend bool operator==(const MemberRecord&, const MemberRecord&) = default;
+};
+
+// One piggybacked membership update: a record plus who asserted it. `source`
+// matters for suspect (each distinct source is an independent confirmation)
+// and is the subject itself for alive and left.
+struct Update {
+  MemberRecord member;
+  NodeId source{};
+
+  friend bool operator==(const Update&, const Update&) = default;
+};
+
+// Datagram: "are you alive?". `target` names who the sender thinks listens at
+// the address; a peer that is someone else (restarted with a new identity)
+// stays silent, so the old identity is correctly suspected.
+struct Ping {
+  std::uint32_t sequence = 0;
+  NodeId target{};
+};
+
+// Datagram: please ping `target` for me and forward its ack (Lifeguard: send
+// a Nack when it stays silent, so I can tell my own trouble from its).
+struct IndirectPing {
+  std::uint32_t sequence = 0;  // the requester's sequence, echoed in Ack/Nack
+  NodeId target{};
+  std::string target_address;
+  bool want_nack = true;
+};
+
+// Datagram: answer to Ping (directly or forwarded by an indirect prober).
+struct Ack {
+  std::uint32_t sequence = 0;
+};
+
+// Datagram: an indirect prober got no answer from the target in time.
+struct Nack {
+  std::uint32_t sequence = 0;
+};
+
+// Datagram with no request of its own: carries only piggybacked updates.
+struct Gossip {};
+
+// Datagram: the sender leaves the swarm gracefully (also spread as an Update
+// with state `left`; this direct notice just makes it faster).
+struct Leave {
+  std::uint64_t incarnation = 0;
+};
+
+// Stream: a new (or restarted) peer asks a seed to let it in. The seed answers
+// with a PushPull reply holding its whole view.
+struct Join {
+  MemberRecord self;
+};
+
+// Stream: full state exchange. The initiator sends its view, the receiver
+// merges it and answers with its own (is_reply), which the initiator merges.
+struct PushPull {
+  bool is_reply = false;
+  bool is_join_reply = false;  // the reply to a Join: the joiner is now in
+  std::vector<MemberRecord> members;
+};
+
+using MessageBody = std::variant<Ping, IndirectPing, Ack, Nack, Gossip, Leave, Join, PushPull>;
+
+// The envelope every membership message travels in.
+struct GossipMessage {
+  NodeId sender{};
+  std::string sender_address;  // where the sender listens; replies on streams go here
+  MessageBody body;
+  std::vector<Update> updates;  // piggybacked dissemination (datagrams only)
+};
+
+// Name of the body alternative, for logs and tests.
+const char* body_name(const MessageBody& body);
+
+}  // namespace starling::gossip

@@ -1,0 +1,277 @@
+// The state machine driven by hand, one message at a time.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "starling/gossip/membership.h"
+
+using namespace starling::gossip;
+
+namespace {
+NodeId node(std::uint8_t n) {
+  NodeId id{};
+  id[0] = n;
+  return id;
+}
+std::string address(std::uint8_t n) { return "10.0.0." + std::to_string(n) + ":7946"; }
+
+Membership make(std::uint8_t n, std::uint64_t incarnation = 0) {
+  return Membership(lan_config(), Identity{node(n), address(n), incarnation}, n, 0);
+}
+
+template <typename Body>
+const Outgoing* find_send(const Actions& actions, const std::string& to) {
+  for (const Outgoing& out : actions.sends) {
+    if (out.to_address == to && std::holds_alternative<Body>(out.message.body)) return &out;
+  }
+  return nullptr;
+}
+
+bool has_event(const Actions& actions, EventKind kind, const NodeId& about) {
+  return std::any_of(actions.events.begin(), actions.events.end(),
+                     [&](const Event& e) { return e.kind == kind && e.member.node_id == about; });
+}
+
+// Delivers every send of `actions` addressed to `to` into `machine`, returning what it answers.
+Actions deliver(const Actions& actions, const std::string& from, Membership& machine, std::int64_t now) {
+  Actions replies;
+  for (const Outgoing& out : actions.sends) {
+    if (out.to_address != machine.self().address) continue;
+    Actions more = machine.on_message(from, out.message, now);
+    for (auto& s : more.sends) replies.sends.push_back(std::move(s));
+    for (auto& e : more.events) replies.events.push_back(std::move(e));
+  }
+  return replies;
+}
+
+// Joins b into a's swarm by hand: Join, then the PushPull reply.
+void join_pair(Membership& a, Membership& b) {
+  Actions join = b.join({a.self().address}, 0);
+  REQUIRE(find_send<Join>(join, a.self().address) != nullptr);
+  REQUIRE(find_send<Join>(join, a.self().address)->transport == Transport::stream);
+  Actions reply = deliver(join, b.self().address, a, 1);
+  CHECK(has_event(reply, EventKind::member_joined, b.self().node_id));
+  const Outgoing* push_pull = find_send<PushPull>(reply, b.self().address);
+  REQUIRE(push_pull != nullptr);
+  CHECK(std::get<PushPull>(push_pull->message.body).is_join_reply);
+  Actions joined = deliver(reply, a.self().address, b, 2);
+  CHECK(has_event(joined, EventKind::joined_swarm, b.self().node_id));
+  CHECK(has_event(joined, EventKind::member_joined, a.self().node_id));
+  CHECK(b.joined());
+}
+}  // namespace
+
+TEST_CASE("a first member needs no seed; a joiner gets in through one", "[gossip][membership]") {
+  Membership a = make(1);
+  Actions first = a.join({}, 0);
+  CHECK(a.joined());
+  CHECK(first.sends.empty());
+  Membership b = make(2);
+  join_pair(a, b);
+  CHECK(a.live_member_count() == 1);
+  CHECK(b.live_member_count() == 1);
+  CHECK(b.find(node(1))->state == MemberState::alive);
+}
+
+TEST_CASE("probe: ping is acked only by the member it names", "[gossip][membership]") {
+  Membership a = make(1);
+  Membership b = make(2);
+  (void)a.join({}, 0);
+  join_pair(a, b);
+  const std::int64_t t = a.next_deadline_ms();
+  Actions probe;
+  for (std::int64_t now = t; now <= 1000 && !find_send<Ping>(probe, address(2)); now += 10) probe = a.tick(now);
+  const Outgoing* ping = find_send<Ping>(probe, address(2));
+  REQUIRE(ping != nullptr);
+  CHECK(std::get<Ping>(ping->message.body).target == node(2));
+
+  Actions ack = b.on_message(address(1), ping->message, 1100);
+  const Outgoing* reply = find_send<Ack>(ack, address(1));
+  REQUIRE(reply != nullptr);
+  CHECK(std::get<Ack>(reply->message.body).sequence == std::get<Ping>(ping->message.body).sequence);
+
+  // A ping for someone who used to live at this address goes unanswered.
+  GossipMessage stale = ping->message;
+  std::get<Ping>(stale.body).target = node(9);
+  CHECK(b.on_message(address(1), stale, 1101).sends.empty());
+}
+
+TEST_CASE("missed probe: indirect pings, then suspicion, then death", "[gossip][membership]") {
+  Membership a = make(1);
+  Membership b = make(2);
+  Membership c = make(3);
+  (void)a.join({}, 0);
+  join_pair(a, b);
+  join_pair(a, c);
+  // b has crashed; a and c talk with instant delivery. Record what a sees.
+  bool indirect_to_c = false;
+  bool nack_from_c = false;
+  std::int64_t suspected_at = -1;
+  std::int64_t dead_at = -1;
+  std::vector<std::pair<std::string, Outgoing>> in_flight;  // (from, message)
+  auto collect = [&](const std::string& from, Actions actions) {
+    for (Outgoing& out : actions.sends) in_flight.emplace_back(from, std::move(out));
+    return actions.events;
+  };
+  std::int64_t now = 10;
+  while (dead_at < 0 && now < 60000) {
+    now = std::min(a.next_deadline_ms(), c.next_deadline_ms());
+    std::vector<Event> events_at_a;
+    if (a.next_deadline_ms() <= now) events_at_a = collect(address(1), a.tick(now));
+    if (c.next_deadline_ms() <= now) (void)collect(address(3), c.tick(now));
+    while (!in_flight.empty()) {
+      auto [from, out] = std::move(in_flight.back());
+      in_flight.pop_back();
+      if (out.to_address == address(3)) {
+        if (std::holds_alternative<IndirectPing>(out.message.body)) indirect_to_c = true;
+        (void)collect(address(3), c.on_message(from, out.message, now));
+      } else if (out.to_address == address(1)) {
+        if (std::holds_alternative<Nack>(out.message.body)) nack_from_c = true;
+        for (Event& e : collect(address(1), a.on_message(from, out.message, now))) events_at_a.push_back(e);
+      }
+    }
+    for (const Event& e : events_at_a) {
+      if (e.member.node_id != node(2)) continue;
+      if (e.kind == EventKind::member_suspected && suspected_at < 0) suspected_at = now;
+      if (e.kind == EventKind::member_dead) dead_at = now;
+    }
+  }
+  CHECK(indirect_to_c);
+  CHECK(nack_from_c);
+  REQUIRE(suspected_at >= 0);
+  REQUIRE(dead_at >= 0);
+  CHECK(a.find(node(2))->state == MemberState::dead);
+  CHECK(a.find(node(3))->state == MemberState::alive);
+  CHECK(a.health_score() == 0);  // c's nacks showed the fault was not ours
+  // Three members cannot confirm (K = 0): the minimum timeout, 4 s, applies.
+  CHECK(dead_at - suspected_at >= 4000);
+  CHECK(dead_at - suspected_at <= 4100);
+}
+
+TEST_CASE("a suspected member refutes with a higher incarnation", "[gossip][membership]") {
+  Membership a = make(1);
+  Membership b = make(2);
+  (void)a.join({}, 0);
+  join_pair(a, b);
+  GossipMessage rumour;
+  rumour.sender = node(1);
+  rumour.sender_address = address(1);
+  rumour.body = Gossip{};
+  rumour.updates.push_back(Update{MemberRecord{node(2), address(2), 0, MemberState::suspect}, node(1)});
+  Actions refuted = b.on_message(address(1), rumour, 100);
+  CHECK(has_event(refuted, EventKind::self_refuted, node(2)));
+  CHECK(b.incarnation() == 1);
+  CHECK(b.health_score() == 1);
+
+  // The refutation rides on b's next datagram and clears the suspicion at a.
+  GossipMessage suspect_at_a = rumour;
+  suspect_at_a.sender = node(3);  // a third member spread the rumour to a as well
+  suspect_at_a.sender_address = address(3);
+  (void)a.on_message(address(3), suspect_at_a, 100);
+  REQUIRE(a.find(node(2))->state == MemberState::suspect);
+  Actions ack = b.on_message(address(1), GossipMessage{node(1), address(1), Ping{42, node(2)}, {}}, 101);
+  const Outgoing* reply = find_send<Ack>(ack, address(1));
+  REQUIRE(reply != nullptr);
+  const auto& updates = reply->message.updates;
+  CHECK(std::any_of(updates.begin(), updates.end(), [](const Update& u) {
+    return u.member.node_id == node(2) && u.member.incarnation == 1 && u.member.state == MemberState::alive;
+  }));
+  Actions recovered = a.on_message(address(2), reply->message, 102);
+  CHECK(has_event(recovered, EventKind::member_recovered, node(2)));
+  CHECK(a.find(node(2))->state == MemberState::alive);
+  CHECK(a.find(node(2))->incarnation == 1);
+}
+
+TEST_CASE("dead members reject stale alive records", "[gossip][membership]") {
+  Membership a = make(1);
+  Membership b = make(2);
+  (void)a.join({}, 0);
+  join_pair(a, b);
+  GossipMessage news;
+  news.sender = node(3);
+  news.sender_address = address(3);
+  news.body = Gossip{};
+  news.updates.push_back(Update{MemberRecord{node(2), address(2), 4, MemberState::dead}, node(3)});
+  Actions dead = a.on_message(address(3), news, 10);
+  CHECK(has_event(dead, EventKind::member_dead, node(2)));
+  news.updates = {Update{MemberRecord{node(2), address(2), 4, MemberState::alive}, node(2)}};
+  (void)a.on_message(address(3), news, 11);
+  CHECK(a.find(node(2))->state == MemberState::dead);
+  news.updates = {Update{MemberRecord{node(2), address(2), 5, MemberState::alive}, node(2)}};
+  Actions back = a.on_message(address(3), news, 12);
+  CHECK(has_event(back, EventKind::member_joined, node(2)));
+  CHECK(a.find(node(2))->state == MemberState::alive);
+}
+
+TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][membership]") {
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  GossipMessage news;
+  news.sender = node(3);
+  news.sender_address = address(3);
+  news.body = PushPull{true, true, {MemberRecord{node(1), address(1), 6, MemberState::alive}}};
+  Actions actions = a.on_message(address(3), news, 10);
+  CHECK(has_event(actions, EventKind::self_refuted, node(1)));
+  CHECK(a.incarnation() == 7);
+
+  // The persistence hook: starting above the old value needs no refutation.
+  Membership restarted = make(1, 8);
+  Actions quiet = restarted.on_message(address(3), news, 10);
+  CHECK_FALSE(has_event(quiet, EventKind::self_refuted, node(1)));
+  CHECK(restarted.incarnation() == 8);
+}
+
+TEST_CASE("leave spreads `left` and completes once drained", "[gossip][membership]") {
+  Membership a = make(1);
+  Membership b = make(2);
+  (void)a.join({}, 0);
+  join_pair(a, b);
+  Actions bye = b.leave(100);
+  const Outgoing* leave = find_send<Leave>(bye, address(1));
+  REQUIRE(leave != nullptr);
+  Actions seen = a.on_message(address(2), leave->message, 101);
+  CHECK(has_event(seen, EventKind::member_left, node(2)));
+  CHECK(a.find(node(2))->state == MemberState::left);
+  CHECK(a.live_member_count() == 0);
+  std::int64_t now = 100;
+  while (!b.leave_complete(now)) {
+    now = std::max(now + 1, b.next_deadline_ms());
+    (void)b.tick(now);
+  }
+  CHECK(now < 100 + lan_config().leave_timeout_ms);
+  // A leaving member does not refute its own departure.
+  GossipMessage dead{node(1), address(1), Gossip{}, {Update{MemberRecord{node(2), address(2), 0, MemberState::dead}, node(1)}}};
+  CHECK(b.on_message(address(1), dead, now).events.empty());
+}
+
+TEST_CASE("joins are retried with growing jittered delays", "[gossip][membership]") {
+  Membership b = make(2);
+  Actions first = b.join({address(1), address(2)}, 0);  // our own address is skipped
+  CHECK(first.sends.size() == 1);
+  std::vector<std::int64_t> delays;
+  std::int64_t now = 0;
+  while (delays.size() < 5) {
+    now = b.next_deadline_ms();
+    for (const Event& e : b.tick(now).events) {
+      if (e.kind == EventKind::join_retry) delays.push_back(e.retry_after_ms);
+    }
+  }
+  CHECK(delays.front() >= 1000);
+  CHECK(delays.back() > delays.front());
+  CHECK(delays.back() <= lan_config().join_retry_max_ms * 3 / 2);
+  CHECK_FALSE(b.joined());
+}
+
+TEST_CASE("view shows self and members for status", "[gossip][membership]") {
+  Membership a = make(1, 3);
+  Membership b = make(2);
+  (void)a.join({}, 0);
+  join_pair(a, b);
+  const MembershipView view = a.view(5000);
+  CHECK(view.self.node_id == node(1));
+  CHECK(view.self.incarnation == 3);
+  CHECK(view.uptime_ms == 5000);
+  REQUIRE(view.members.size() == 1);
+  CHECK(view.members[0].record.address == address(2));
+  CHECK(std::string(to_string(view.members[0].record.state)) == "alive");
+}

@@ -1,0 +1,178 @@
+#include "sim_swarm.h"
+
+#include <algorithm>
+
+#include "starling/assert.h"
+
+namespace starling::gossip::testing {
+
+namespace {
+bool later(const auto& a, const auto& b) {
+  if (a.time_ms != b.time_ms) return a.time_ms > b.time_ms;
+  return a.order > b.order;
+}
+}  // namespace
+
+Config test_config() { return lan_config(); }
+
+SimSwarm::SimSwarm(std::uint64_t seed, Config config, NetworkFaults faults)
+    : config_(std::move(config)), faults_(faults), random_(seed) {}
+
+std::size_t SimSwarm::add_nodes(std::size_t count) {
+  const std::size_t first = peers_.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    Peer peer;
+    for (std::uint8_t& byte : peer.id) byte = static_cast<std::uint8_t>(random_.next());
+    const std::size_t index = peers_.size();
+    peer.address = "10.0." + std::to_string(index / 250) + "." + std::to_string(index % 250 + 1) + ":7946";
+    index_of_address_[peer.address] = index;
+    peers_.push_back(std::move(peer));
+  }
+  return first;
+}
+
+void SimSwarm::start(std::size_t index, const std::vector<std::size_t>& seeds, std::uint64_t initial_incarnation) {
+  Peer& peer = peers_.at(index);
+  STARLING_ASSERT(peer.machine == nullptr);
+  ++peer.generation;
+  peer.armed_ms = std::numeric_limits<std::int64_t>::max();
+  peer.machine = std::make_unique<Membership>(config_, Identity{peer.id, peer.address, initial_incarnation},
+                                              random_.next(), now_ms_);
+  std::vector<std::string> seed_addresses;
+  for (std::size_t seed : seeds) seed_addresses.push_back(peers_.at(seed).address);
+  apply(index, peer.machine->join(seed_addresses, now_ms_));
+}
+
+void SimSwarm::start_all(std::optional<std::size_t> seed) {
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    if (running(i)) continue;
+    if (seed && *seed != i) {
+      start(i, {*seed});
+    } else {
+      start(i, {});
+    }
+  }
+}
+
+void SimSwarm::crash(std::size_t index) { peers_.at(index).machine.reset(); }
+
+void SimSwarm::leave(std::size_t index) { apply(index, node(index).leave(now_ms_)); }
+
+Membership& SimSwarm::node(std::size_t index) {
+  STARLING_ASSERT(running(index));
+  return *peers_.at(index).machine;
+}
+
+void SimSwarm::push(Pending pending) {
+  pending.order = next_order_++;
+  queue_.push_back(std::move(pending));
+  std::push_heap(queue_.begin(), queue_.end(), [](const Pending& a, const Pending& b) { return later(a, b); });
+}
+
+bool SimSwarm::blocked(std::size_t from, std::size_t to) const {
+  if (groups_.empty()) return false;
+  return groups_.at(from) != groups_.at(to);
+}
+
+std::optional<std::size_t> SimSwarm::index_of(const std::string& address) const {
+  const auto it = index_of_address_.find(address);
+  if (it == index_of_address_.end()) return std::nullopt;
+  return it->second;
+}
+
+void SimSwarm::apply(std::size_t index, Actions actions) {
+  for (Event& event : actions.events) events_.push_back(LoggedEvent{now_ms_, index, std::move(event)});
+  for (Outgoing& out : actions.sends) {
+    const std::optional<std::size_t> to = index_of(out.to_address);
+    if (out.transport == Transport::datagram) ++datagrams_sent_;
+    bool drop = !to || blocked(index, *to) || (drop_rule && drop_rule(index, *to, out.message));
+    if (!drop && out.transport == Transport::datagram && faults_.loss > 0.0) drop = random_.fraction() < faults_.loss;
+    if (drop) {
+      if (out.transport == Transport::datagram) ++datagrams_dropped_;
+      continue;
+    }
+    Pending pending;
+    pending.time_ms = now_ms_ + random_.between(faults_.delay_min_ms, faults_.delay_max_ms);
+    pending.to = *to;
+    pending.from_address = peers_[index].address;
+    pending.message = std::move(out.message);
+    push(std::move(pending));
+  }
+  rearm(index);
+}
+
+void SimSwarm::rearm(std::size_t index) {
+  Peer& peer = peers_.at(index);
+  if (!peer.machine) return;
+  const std::int64_t deadline = std::max(now_ms_, peer.machine->next_deadline_ms());
+  if (deadline >= peer.armed_ms) return;
+  peer.armed_ms = deadline;
+  Pending timer;
+  timer.time_ms = deadline;
+  timer.is_timer = true;
+  timer.to = index;
+  timer.generation = peer.generation;
+  push(std::move(timer));
+}
+
+void SimSwarm::run_until(std::int64_t time_ms) {
+  const auto cmp = [](const Pending& a, const Pending& b) { return later(a, b); };
+  while (!queue_.empty() && queue_.front().time_ms <= time_ms) {
+    std::pop_heap(queue_.begin(), queue_.end(), cmp);
+    Pending pending = std::move(queue_.back());
+    queue_.pop_back();
+    now_ms_ = pending.time_ms;
+    Peer& peer = peers_.at(pending.to);
+    if (!peer.machine) continue;  // crashed: timers die, messages are lost
+    if (pending.is_timer) {
+      if (pending.generation != peer.generation || pending.time_ms != peer.armed_ms) continue;  // superseded
+      peer.armed_ms = std::numeric_limits<std::int64_t>::max();
+      apply(pending.to, peer.machine->tick(now_ms_));
+    } else {
+      apply(pending.to, peer.machine->on_message(pending.from_address, pending.message, now_ms_));
+    }
+  }
+  now_ms_ = std::max(now_ms_, time_ms);
+}
+
+std::optional<std::int64_t> SimSwarm::run_until_true(const std::function<bool()>& done, std::int64_t limit_ms,
+                                                     std::int64_t step_ms) {
+  const std::int64_t start = now_ms_;
+  while (!done()) {
+    if (now_ms_ - start >= limit_ms) return std::nullopt;
+    run_for(step_ms);
+  }
+  return now_ms_ - start;
+}
+
+std::optional<MemberRecord> SimSwarm::belief(std::size_t observer, std::size_t subject) const {
+  const Peer& peer = peers_.at(observer);
+  if (!peer.machine) return std::nullopt;
+  const MemberRecord* record = peer.machine->find(peers_.at(subject).id);
+  if (!record) return std::nullopt;
+  return *record;
+}
+
+bool SimSwarm::all_see(std::size_t subject, MemberState state) const {
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    if (i == subject || !running(i)) continue;
+    const std::optional<MemberRecord> record = belief(i, subject);
+    if (!record || record->state != state) return false;
+  }
+  return true;
+}
+
+bool SimSwarm::converged() const {
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    if (running(i) && !all_see(i, MemberState::alive)) return false;
+  }
+  return true;
+}
+
+std::size_t SimSwarm::count_events(EventKind kind, std::optional<std::size_t> about) const {
+  return static_cast<std::size_t>(std::count_if(events_.begin(), events_.end(), [&](const LoggedEvent& logged) {
+    return logged.event.kind == kind && (!about || logged.event.member.node_id == peers_.at(*about).id);
+  }));
+}
+
+}  // namespace starling::gossip::testing

@@ -97,23 +97,28 @@ void FrameDecoder::take_frames(std::span<const std::uint8_t> bytes, std::vector<
                                       " bytes, more than the limit of " + std::to_string(max_words * kWordBytes));
     }
   };
-  while (!bytes.empty()) {
-    // Fast path: a whole frame starts word-aligned at the head of the chunk and
-    // is read in place, without passing through the buffer.
-    if (buffered_bytes_ == 0 && bytes.size() >= kWordBytes &&
-        reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
-      auto words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(bytes.data()), bytes.size() / kWordBytes);
-      std::size_t expected = capnp::expectedSizeInWordsFromPrefix(words);
-      check_announced(expected);
-      if (expected <= words.size()) {
-        read_frame(words.slice(0, expected), limits_, out);
-        bytes = bytes.subspan(expected * kWordBytes);
-        continue;
+  for (;;) {
+    if (buffered_bytes_ == 0) {
+      if (bytes.empty()) return;
+      // Fast path: a whole frame starts word-aligned at the head of the
+      // chunk and is read in place, without passing through the buffer.
+      if (bytes.size() >= kWordBytes && reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
+        auto words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(bytes.data()), bytes.size() / kWordBytes);
+        std::size_t expected = capnp::expectedSizeInWordsFromPrefix(words);
+        check_announced(expected);
+        if (expected <= words.size()) {
+          read_frame(words.slice(0, expected), limits_, out);
+          bytes = bytes.subspan(expected * kWordBytes);
+          continue;
+        }
       }
     }
-    // Slow path: gather the frame in the buffer. How much is needed is
-    // re-evaluated as the prefix grows (first word, then segment table, then
-    // whole frame), so nothing beyond an accepted size is ever buffered.
+    // Slow path: gather the frame in the buffer. The announced size is
+    // re-read from every complete word held (first word, then more of the
+    // segment table, then the whole frame). It only grows as the prefix grows,
+    // so checking it each time rejects an oversized frame as early as the
+    // bytes allow, whatever the chunking, and nothing beyond an accepted size
+    // is ever buffered.
     std::size_t have_words = buffered_bytes_ / kWordBytes;
     std::size_t need_words =
         have_words == 0 ? 1
@@ -121,22 +126,19 @@ void FrameDecoder::take_frames(std::span<const std::uint8_t> bytes, std::vector<
                               kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer_.data()), have_words));
     check_announced(need_words);
     std::size_t need_bytes = need_words * kWordBytes;
-    if (buffered_bytes_ < need_bytes) {
-      if (buffer_.size() < need_words) buffer_.resize(need_words);
-      std::size_t take = std::min(need_bytes - buffered_bytes_, bytes.size());
-      std::memcpy(reinterpret_cast<std::uint8_t*>(buffer_.data()) + buffered_bytes_, bytes.data(), take);
-      buffered_bytes_ += take;
-      bytes = bytes.subspan(take);
-      if (buffered_bytes_ < need_bytes) break;  // wait for more input
-      // The prefix grew: the next round re-reads the announced size.
-      std::size_t now = capnp::expectedSizeInWordsFromPrefix(
-          kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer_.data()), need_words));
-      if (now > need_words) continue;
-      if (now < need_words) fail(ErrorKind::corrupt, "frame segment table shrank as it was read");
+    if (buffered_bytes_ == need_bytes) {
+      read_frame(kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer_.data()), need_words), limits_, out);
+      buffered_bytes_ = 0;
+      if (buffer_.size() > kKeptBufferWords) buffer_ = {};
+      continue;
     }
-    read_frame(kj::arrayPtr(reinterpret_cast<const capnp::word*>(buffer_.data()), need_words), limits_, out);
-    buffered_bytes_ = 0;
-    if (buffer_.size() > kKeptBufferWords) buffer_ = {};
+    if (buffered_bytes_ > need_bytes) fail(ErrorKind::corrupt, "frame segment table shrank as it was read");
+    if (bytes.empty()) return;  // wait for more input
+    if (buffer_.size() < need_words) buffer_.resize(need_words);
+    std::size_t take = std::min(need_bytes - buffered_bytes_, bytes.size());
+    std::memcpy(reinterpret_cast<std::uint8_t*>(buffer_.data()) + buffered_bytes_, bytes.data(), take);
+    buffered_bytes_ += take;
+    bytes = bytes.subspan(take);
   }
 }
 

@@ -226,3 +226,29 @@ TEST_CASE("encode, frame, unframe, decode: the whole path", "[wire][frame][codec
     CHECK(*decoded == messages[i]);
   }
 }
+
+TEST_CASE("an oversized entry further down the segment table is caught whatever the chunking", "[wire][frame]") {
+  // Found by fuzz_frame_decoder: a 257-segment table whose first segment is
+  // empty and whose second is huge. Fed all at once or bytewise, the decoder
+  // must reach the same verdict once it holds the same bytes.
+  std::vector<std::uint8_t> stream(40, 0);
+  stream[1] = 0x01;                                       // segment count - 1 = 256
+  std::memset(stream.data() + 8, 0xff, 4);                // second segment: 2^32-1 words
+  FrameLimits limits;
+  limits.max_payload_bytes = 2048;
+  FrameDecoder whole(limits);
+  auto at_once = whole.feed(stream);
+  REQUIRE_FALSE(at_once.ok());
+  CHECK(at_once.error().kind == ErrorKind::overloaded);
+  FrameDecoder bytewise(limits);
+  bool failed = false;
+  for (std::size_t i = 0; i < stream.size() && !failed; ++i) {
+    auto got = bytewise.feed(std::span(stream).subspan(i, 1));
+    if (!got.ok()) {
+      CHECK(got.error().kind == ErrorKind::overloaded);
+      CHECK(i == 15);  // as soon as the word holding the second entry is complete
+      failed = true;
+    }
+  }
+  CHECK(failed);
+}

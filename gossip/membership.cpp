@@ -127,12 +127,11 @@ void Membership::handle_ping(const std::string& from_address, const Ping& ping) 
 void Membership::handle_indirect_ping(const std::string& from_address, const IndirectPing& request,
                                       std::int64_t now_ms) {
   if (request.target == self_.node_id || request.target_address.empty()) return;
-  const std::uint32_t sequence = next_sequence_++;
+  const std::uint64_t sequence = next_sequence_++;
   send_datagram(request.target_address, Ping{sequence, request.target});
   // Lifeguard: nack at 80% of the probe timeout, so the nack reaches the
   // requester while it still waits for indirect answers.
-  relays_[sequence] = Relay{from_address, request.sequence, now_ms + config_.probe_timeout_ms * 4 / 5,
-                            request.want_nack};
+  relays_[sequence] = Relay{from_address, request.sequence, now_ms + config_.probe_timeout_ms * 4 / 5};
 }
 
 void Membership::handle_ack(const Ack& ack) {

@@ -58,6 +58,18 @@ void Membership::refute(std::uint64_t accused_incarnation) {
   emit(EventKind::self_refuted, self_, self_.node_id);
 }
 
+void Membership::accused_self(std::uint64_t accused_incarnation) {
+  if (leaving_) return;  // we are going anyway
+  if (accused_incarnation >= self_.incarnation) {
+    refute(accused_incarnation);
+  } else if (!broadcasts_.contains(self_.node_id)) {
+    // An accusation older than our last refutation is still circulating, so
+    // that refutation did not reach everyone (it may have spent its budget
+    // while our datagrams were being lost). Spread it again.
+    broadcasts_.push(Update{self_, self_.node_id});
+  }
+}
+
 void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
   if (record.node_id == self_.node_id) {
     // Our own record with a higher incarnation than ours comes from a previous
@@ -100,7 +112,7 @@ void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
 
 void Membership::apply_suspect(const MemberRecord& record, const NodeId& source, std::int64_t now_ms) {
   if (record.node_id == self_.node_id) {
-    if (!leaving_ && record.incarnation >= self_.incarnation) refute(record.incarnation);
+    accused_self(record.incarnation);
     return;
   }
   const auto it = members_.find(record.node_id);
@@ -133,7 +145,7 @@ void Membership::apply_suspect(const MemberRecord& record, const NodeId& source,
 void Membership::apply_dead(const MemberRecord& record, const NodeId& source, std::int64_t now_ms) {
   const bool left = record.state == MemberState::left || source == record.node_id;
   if (record.node_id == self_.node_id) {
-    if (!leaving_ && record.incarnation >= self_.incarnation) refute(record.incarnation);
+    accused_self(record.incarnation);
     return;
   }
   const auto it = members_.find(record.node_id);

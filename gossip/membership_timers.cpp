@@ -42,7 +42,7 @@ std::int64_t Membership::next_deadline_ms() const {
 void Membership::run_relays(std::int64_t now_ms) {
   for (auto it = relays_.begin(); it != relays_.end();) {
     if (it->second.nack_deadline_ms <= now_ms) {
-      if (it->second.want_nack) send_datagram(it->second.requester_address, Nack{it->second.requester_sequence});
+      send_datagram(it->second.requester_address, Nack{it->second.requester_sequence});
       it = relays_.erase(it);
     } else {
       ++it;
@@ -94,7 +94,18 @@ void Membership::start_probe(std::int64_t now_ms) {
   probe_.target = *target;
   probe_.ack_deadline_ms = now_ms + awareness_.scale(config_.probe_timeout_ms);
   probe_.end_ms = now_ms + interval_ms;
-  send_datagram(members_.at(*target).record.address, Ping{probe_.sequence, *target});
+  const MemberRecord& record = members_.at(*target).record;
+  send_datagram(record.address, Ping{probe_.sequence, *target});
+  if (record.state == MemberState::suspect) {
+    // Hand the accusation to the accused with every probe: its refutation may
+    // have been lost (or spent its retransmit budget while its own datagrams
+    // were dropped), and the suspect update itself may be gone from every
+    // queue. Hearing it again makes it announce its refutation once more.
+    std::vector<Update>& updates = out_.sends.back().message.updates;
+    if (std::none_of(updates.begin(), updates.end(), [&](const Update& u) { return u.member.node_id == *target; })) {
+      updates.push_back(Update{record, self_.node_id});
+    }
+  }
 }
 
 void Membership::send_indirect_probes() {
@@ -106,7 +117,7 @@ void Membership::send_indirect_probes() {
   helpers = pick_random(std::move(helpers), static_cast<std::size_t>(config_.indirect_checks));
   const std::string& target_address = members_.at(probe_.target).record.address;
   for (const NodeId& helper : helpers) {
-    send_datagram(members_.at(helper).record.address, IndirectPing{probe_.sequence, probe_.target, target_address, true});
+    send_datagram(members_.at(helper).record.address, IndirectPing{probe_.sequence, probe_.target, target_address});
   }
   probe_.nacks_expected = static_cast<int>(helpers.size());
 }

@@ -147,7 +147,7 @@ class Membership {
   };
   struct Probe {
     bool active = false;
-    std::uint32_t sequence = 0;
+    std::uint64_t sequence = 0;
     NodeId target{};
     std::int64_t ack_deadline_ms = 0;  // direct ack missed after this: ask others
     std::int64_t end_ms = 0;           // no ack at all after this: suspect
@@ -157,9 +157,8 @@ class Membership {
   };
   struct Relay {  // an indirect probe we run for someone else
     std::string requester_address;
-    std::uint32_t requester_sequence = 0;
+    std::uint64_t requester_sequence = 0;
     std::int64_t nack_deadline_ms = 0;
-    bool want_nack = true;
   };
 
   // Applying beliefs (from piggybacked updates, PushPull, Join, Leave).
@@ -169,6 +168,7 @@ class Membership {
   void apply_dead(const MemberRecord& record, const NodeId& source, std::int64_t now_ms);
   void merge_state(const std::vector<MemberRecord>& records, const NodeId& source, std::int64_t now_ms);
   void refute(std::uint64_t accused_incarnation);
+  void accused_self(std::uint64_t accused_incarnation);
   void set_state(Member& member, MemberState state, std::int64_t now_ms);
 
   // Message handlers.
@@ -218,13 +218,13 @@ class Membership {
 
   std::map<NodeId, Member> members_;  // everyone but self; ordered so runs replay
   std::map<NodeId, Suspicion> suspicions_;
-  std::map<std::uint32_t, Relay> relays_;
+  std::map<std::uint64_t, Relay> relays_;
   std::size_t live_count_ = 0;
 
   std::vector<NodeId> probe_order_;  // randomised round-robin
   std::size_t probe_index_ = 0;
   Probe probe_;
-  std::uint32_t next_sequence_ = 1;
+  std::uint64_t next_sequence_ = 1;
 
   std::vector<std::string> seeds_;
   bool joined_ = false;

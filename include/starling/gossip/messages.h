@@ -50,27 +50,27 @@ struct Update {
 // the address; a peer that is someone else (restarted with a new identity)
 // stays silent, so the old identity is correctly suspected.
 struct Ping {
-  std::uint32_t sequence = 0;
+  std::uint64_t sequence = 0;
   NodeId target{};
 };
 
-// Datagram: please ping `target` for me and forward its ack (Lifeguard: send
-// a Nack when it stays silent, so I can tell my own trouble from its).
+// Datagram: please ping `target` for me and forward its ack (Lifeguard: the
+// helper always sends a Nack when the target stays silent, so the requester
+// can tell its own trouble from the target's).
 struct IndirectPing {
-  std::uint32_t sequence = 0;  // the requester's sequence, echoed in Ack/Nack
+  std::uint64_t sequence = 0;  // the requester's sequence, echoed in Ack/Nack
   NodeId target{};
   std::string target_address;
-  bool want_nack = true;
 };
 
 // Datagram: answer to Ping (directly or forwarded by an indirect prober).
 struct Ack {
-  std::uint32_t sequence = 0;
+  std::uint64_t sequence = 0;
 };
 
 // Datagram: an indirect prober got no answer from the target in time.
 struct Nack {
-  std::uint32_t sequence = 0;
+  std::uint64_t sequence = 0;
 };
 
 // Datagram with no request of its own: carries only piggybacked updates.

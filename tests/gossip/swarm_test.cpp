@@ -1,0 +1,354 @@
+// Whole swarms in virtual time (sim_swarm.h). Every case is deterministic by
+// its seed; timings are printed with WARN so a run reports them.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "sim_swarm.h"
+
+using namespace starling::gossip;
+using namespace starling::gossip::testing;
+
+namespace {
+constexpr std::int64_t second = 1000;
+
+double seconds(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
+// N peers joined through peer 0, run until everyone sees everyone.
+std::int64_t form_swarm(SimSwarm& swarm, std::size_t n) {
+  swarm.add_nodes(n);
+  swarm.start_all(0);
+  const auto took = swarm.run_until_true([&] { return swarm.converged(); }, 120 * second);
+  REQUIRE(took.has_value());
+  return *took;
+}
+
+std::int64_t first_event_time(const SimSwarm& swarm, EventKind kind, std::size_t about, std::int64_t after) {
+  for (const LoggedEvent& logged : swarm.events()) {
+    if (logged.time_ms >= after && logged.event.kind == kind && logged.event.member.node_id == swarm.id(about)) {
+      return logged.time_ms;
+    }
+  }
+  return -1;
+}
+}  // namespace
+
+TEST_CASE("a crashed member is detected by everyone", "[gossip][swarm]") {
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    SimSwarm swarm(seed, test_config());
+    const std::int64_t formed = form_swarm(swarm, 16);
+    swarm.run_for(10 * second);
+    const std::size_t victim = 5;
+    const std::int64_t crashed_at = swarm.now_ms();
+    swarm.crash(victim);
+    const auto detected = swarm.run_until_true([&] { return swarm.all_see(victim, MemberState::dead); }, 60 * second);
+    REQUIRE(detected.has_value());
+    const std::int64_t suspected_at = first_event_time(swarm, EventKind::member_suspected, victim, crashed_at);
+    const std::int64_t first_dead_at = first_event_time(swarm, EventKind::member_dead, victim, crashed_at);
+    WARN("seed " << seed << ", 16 peers: formed in " << seconds(formed) << " s; crash -> first suspicion "
+                 << seconds(suspected_at - crashed_at) << " s, first dead " << seconds(first_dead_at - crashed_at)
+                 << " s, dead everywhere " << seconds(*detected) << " s");
+    CHECK(*detected <= 20 * second);
+    // Nobody else was harmed.
+    for (std::size_t i = 0; i < swarm.size(); ++i) {
+      if (i != victim) CHECK(swarm.count_events(EventKind::member_dead, i) == 0);
+    }
+  }
+}
+
+TEST_CASE("a falsely suspected member refutes and stays alive", "[gossip][swarm]") {
+  SimSwarm swarm(11, test_config());
+  form_swarm(swarm, 8);
+  swarm.run_for(5 * second);
+  // Peer 3 goes mute for 2.5 s (its outgoing datagrams vanish), long enough
+  // to miss probes, far shorter than the suspicion timeout.
+  const std::size_t mute = 3;
+  const std::int64_t mute_from = swarm.now_ms();
+  swarm.drop_rule = [&](std::size_t from, std::size_t, const GossipMessage&) {
+    return from == mute && swarm.now_ms() < mute_from + 2500;
+  };
+  swarm.run_for(30 * second);
+  CHECK(swarm.count_events(EventKind::member_suspected, mute) > 0);
+  CHECK(swarm.count_events(EventKind::self_refuted, mute) > 0);
+  CHECK(swarm.count_events(EventKind::member_dead, mute) == 0);
+  CHECK(swarm.node(mute).incarnation() >= 1);
+  for (std::size_t i = 0; i < swarm.size(); ++i) {
+    if (i == mute) continue;
+    const auto record = swarm.belief(i, mute);
+    REQUIRE(record.has_value());
+    CHECK(record->state == MemberState::alive);
+    CHECK(record->incarnation == swarm.node(mute).incarnation());
+  }
+  const std::int64_t suspected = first_event_time(swarm, EventKind::member_suspected, mute, mute_from);
+  const std::int64_t refuted = first_event_time(swarm, EventKind::self_refuted, mute, mute_from);
+  WARN("false suspicion at +" << seconds(suspected - mute_from) << " s, refuted at +" << seconds(refuted - mute_from)
+                              << " s");
+  CHECK(swarm.converged());
+}
+
+namespace {
+void run_lossy(std::uint64_t seed, std::size_t peers, std::int64_t duration_ms) {
+  SimSwarm swarm(seed, test_config(), NetworkFaults{0.05, 1, 10});
+  form_swarm(swarm, peers);
+  swarm.run_for(duration_ms);
+  const std::size_t suspicions = swarm.count_events(EventKind::member_suspected);
+  const std::size_t refutations = swarm.count_events(EventKind::self_refuted);
+  WARN("seed " << seed << ", " << peers << " peers, 5% loss, " << seconds(duration_ms) << " s: " << suspicions
+               << " suspicion events, " << refutations << " refutations, "
+               << swarm.count_events(EventKind::member_dead) << " deaths, " << swarm.datagrams_dropped() << " of "
+               << swarm.datagrams_sent() << " datagrams lost");
+  CHECK(swarm.count_events(EventKind::member_dead) == 0);
+  CHECK(swarm.converged());
+}
+}  // namespace
+
+TEST_CASE("no false death under 5% datagram loss", "[gossip][swarm]") { run_lossy(21, 16, 10 * 60 * second); }
+
+TEST_CASE("no false death under 5% datagram loss, long runs", "[gossip][swarm][slow]") {
+  for (std::uint64_t seed : {22u, 23u, 24u}) run_lossy(seed, 16, 60 * 60 * second);
+  run_lossy(25, 64, 20 * 60 * second);
+}
+
+namespace {
+// A newcomer's arrival is news that starts at one member (its seed); measure
+// how long until all of a formed swarm has it.
+std::int64_t dissemination_ms(std::uint64_t seed, std::size_t peers) {
+  SimSwarm swarm(seed, test_config());
+  const std::int64_t formed = form_swarm(swarm, peers);
+  swarm.run_for(40 * second);  // let the formation news drain from the queues
+  const std::size_t newcomer = swarm.add_nodes(1);
+  swarm.start(newcomer, {7});
+  const auto took = swarm.run_until_true(
+      [&] {
+        for (std::size_t i = 0; i < peers; ++i) {
+          const auto record = swarm.belief(i, newcomer);
+          if (!record || record->state != MemberState::alive) return false;
+        }
+        return true;
+      },
+      60 * second, 10);
+  REQUIRE(took.has_value());
+  WARN("seed " << seed << ", " << peers << " peers: formed in " << seconds(formed) << " s; newcomer known to all in "
+               << seconds(*took) << " s = " << static_cast<double>(*took) / static_cast<double>(test_config().probe_interval_ms)
+               << " probe periods (log2 N = " << std::log2(static_cast<double>(peers)) << ")");
+  return *took;
+}
+}  // namespace
+
+TEST_CASE("news reaches all of 64 members within O(log N) probe periods", "[gossip][swarm]") {
+  for (std::uint64_t seed : {31u, 32u}) {
+    const std::int64_t took = dissemination_ms(seed, 64);
+    CHECK(took <= static_cast<std::int64_t>(std::ceil(std::log2(64.0))) * test_config().probe_interval_ms);
+  }
+}
+
+TEST_CASE("dissemination time grows like log N", "[gossip][swarm][slow]") {
+  for (std::size_t n : {16u, 64u, 256u}) {
+    const std::int64_t took = dissemination_ms(40 + n, n);
+    CHECK(took <= static_cast<std::int64_t>(std::ceil(std::log2(static_cast<double>(n)))) *
+                      test_config().probe_interval_ms);
+  }
+}
+
+TEST_CASE("a restarted member rejoins with a higher incarnation", "[gossip][swarm]") {
+  SimSwarm swarm(51, test_config());
+  form_swarm(swarm, 8);
+  const std::size_t peer = 4;
+
+  SECTION("after it was declared dead, starting from incarnation 0") {
+    swarm.crash(peer);
+    REQUIRE(swarm.run_until_true([&] { return swarm.all_see(peer, MemberState::dead); }, 60 * second));
+    const std::uint64_t old_incarnation = swarm.belief(0, peer)->incarnation;
+    swarm.start(peer, {0});
+    const auto took = swarm.run_until_true([&] { return swarm.converged(); }, 30 * second);
+    REQUIRE(took.has_value());
+    WARN("restart after death: back alive everywhere in " << seconds(*took) << " s");
+    CHECK(swarm.node(peer).incarnation() > old_incarnation);
+    CHECK(swarm.belief(1, peer)->incarnation == swarm.node(peer).incarnation());
+  }
+  SECTION("before anyone noticed, through a non-seed member") {
+    swarm.crash(peer);
+    swarm.run_for(200);
+    swarm.start(peer, {6});
+    const auto took = swarm.run_until_true([&] { return swarm.converged(); }, 30 * second);
+    REQUIRE(took.has_value());
+    swarm.run_for(30 * second);
+    CHECK(swarm.converged());
+    CHECK(swarm.count_events(EventKind::member_dead, peer) == 0);
+  }
+  SECTION("with a persisted incarnation nobody needs to refute") {
+    const std::uint64_t persisted = swarm.node(peer).incarnation();
+    swarm.crash(peer);
+    swarm.run_for(200);
+    const std::size_t refutations_before = swarm.count_events(EventKind::self_refuted, peer);
+    swarm.start(peer, {0}, persisted + 1);
+    REQUIRE(swarm.run_until_true([&] { return swarm.converged(); }, 30 * second));
+    CHECK(swarm.count_events(EventKind::self_refuted, peer) == refutations_before);
+    CHECK(swarm.belief(0, peer)->incarnation == persisted + 1);
+  }
+}
+
+TEST_CASE("a partition heals through push-pull", "[gossip][swarm]") {
+  SimSwarm swarm(61, test_config());
+  form_swarm(swarm, 16);
+  std::vector<int> halves(16);
+  for (std::size_t i = 0; i < 16; ++i) halves[i] = i < 8 ? 0 : 1;
+  swarm.partition(halves);
+  // Long enough that each half declares the other dead and stops gossiping
+  // to it (gossip_to_the_dead_ms): only push-pull can bring them back.
+  swarm.run_for(20 * 60 * second);
+  for (std::size_t i = 0; i < 8; ++i) {
+    for (std::size_t j = 8; j < 16; ++j) {
+      CHECK(swarm.belief(i, j)->state == MemberState::dead);
+      CHECK(swarm.belief(j, i)->state == MemberState::dead);
+    }
+  }
+  swarm.heal();
+  const auto took = swarm.run_until_true([&] { return swarm.converged(); }, 5 * 60 * second, 100);
+  REQUIRE(took.has_value());
+  WARN("partition of 16 into 8+8 for 20 min healed in " << seconds(*took) << " s");
+  CHECK(*took <= 2 * test_config().push_pull_interval_ms + 10 * second);
+}
+
+TEST_CASE("a graceful leave shows `left` everywhere", "[gossip][swarm]") {
+  SimSwarm swarm(71, test_config());
+  form_swarm(swarm, 16);
+  const std::size_t peer = 9;
+  const std::int64_t left_at = swarm.now_ms();
+  swarm.leave(peer);
+  REQUIRE(swarm.run_until_true([&] { return swarm.node(peer).leave_complete(swarm.now_ms()); }, 10 * second, 10));
+  const std::int64_t drained = swarm.now_ms() - left_at;
+  swarm.crash(peer);  // the process exits
+  const auto took = swarm.run_until_true([&] { return swarm.all_see(peer, MemberState::left); }, 10 * second, 10);
+  REQUIRE(took.has_value());
+  WARN("leave drained in " << seconds(drained) << " s; `left` everywhere " << seconds(swarm.now_ms() - left_at)
+                           << " s after leave()");
+  CHECK(swarm.now_ms() - left_at <= 5 * second);
+  swarm.run_for(60 * second);
+  CHECK(swarm.all_see(peer, MemberState::left));
+  CHECK(swarm.count_events(EventKind::member_dead, peer) == 0);
+  CHECK(swarm.count_events(EventKind::member_suspected, peer) == 0);
+}
+
+TEST_CASE("the seed may die after bootstrap; anyone can be a seed", "[gossip][swarm]") {
+  SimSwarm swarm(81, test_config());
+  form_swarm(swarm, 8);
+  swarm.crash(0);
+  REQUIRE(swarm.run_until_true([&] { return swarm.all_see(0, MemberState::dead); }, 60 * second));
+  for (std::size_t i = 1; i < 8; ++i) {
+    for (std::size_t j = 1; j < 8; ++j) {
+      if (i != j) CHECK(swarm.belief(i, j)->state == MemberState::alive);
+    }
+  }
+  const std::size_t newcomer = swarm.add_nodes(1);
+  swarm.start(newcomer, {5});
+  REQUIRE(swarm.run_until_true([&] { return swarm.all_see(newcomer, MemberState::alive); }, 10 * second));
+  for (std::size_t j = 1; j < 8; ++j) CHECK(swarm.belief(newcomer, j)->state == MemberState::alive);
+}
+
+TEST_CASE("joins retry until a seed comes up", "[gossip][swarm]") {
+  SimSwarm swarm(91, test_config());
+  swarm.add_nodes(3);
+  swarm.start(1, {0});
+  swarm.start(2, {0});
+  swarm.run_for(20 * second);
+  CHECK_FALSE(swarm.node(1).joined());
+  CHECK(swarm.count_events(EventKind::join_retry) >= 4);
+  swarm.start(0, {});
+  const auto took = swarm.run_until_true([&] { return swarm.converged(); }, 30 * second);
+  REQUIRE(took.has_value());
+  WARN("seed up after 20 s; swarm of 3 formed " << seconds(*took) << " s later");
+}
+
+TEST_CASE("neighbour samples hold only live members and stay stable", "[gossip][swarm]") {
+  SimSwarm swarm(101, test_config());
+  form_swarm(swarm, 16);
+  const std::size_t fanout = 4;
+  const std::vector<MemberRecord> first = swarm.node(0).sample_neighbours(fanout);
+  REQUIRE(first.size() == fanout);
+  std::set<NodeId> distinct;
+  for (const MemberRecord& record : first) {
+    distinct.insert(record.node_id);
+    CHECK(record.node_id != swarm.id(0));
+    CHECK(record.state == MemberState::alive);
+  }
+  CHECK(distinct.size() == fanout);
+  CHECK(swarm.node(0).sample_neighbours(fanout) == first);  // stable between calls
+
+  // One neighbour crashes: it is replaced once dead, the others stay.
+  std::size_t victim = 0;
+  for (std::size_t i = 1; i < 16; ++i) {
+    if (swarm.id(i) == first[0].node_id) victim = i;
+  }
+  REQUIRE(victim != 0);
+  swarm.crash(victim);
+  REQUIRE(swarm.run_until_true([&] { return swarm.all_see(victim, MemberState::dead); }, 60 * second));
+  const std::vector<MemberRecord> after = swarm.node(0).sample_neighbours(fanout);
+  CHECK(after.size() == fanout);
+  std::size_t kept = 0;
+  for (const MemberRecord& record : after) {
+    CHECK(record.node_id != swarm.id(victim));
+    CHECK((record.state == MemberState::alive || record.state == MemberState::suspect));
+    kept += std::count_if(first.begin(), first.end(), [&](const MemberRecord& r) { return r.node_id == record.node_id; });
+  }
+  CHECK(kept >= fanout - 2);  // the dead one replaced, at most one rotation besides
+
+  // Over time one member rotates per period, so the overlay keeps mixing.
+  std::set<NodeId> ever;
+  std::vector<MemberRecord> previous = swarm.node(0).sample_neighbours(fanout);
+  for (int period = 0; period < 20; ++period) {
+    swarm.run_for(test_config().neighbour_rotation_ms);
+    const std::vector<MemberRecord> now = swarm.node(0).sample_neighbours(fanout);
+    std::size_t changed = 0;
+    for (const MemberRecord& record : now) {
+      ever.insert(record.node_id);
+      changed += std::none_of(previous.begin(), previous.end(), [&](const MemberRecord& r) { return r.node_id == record.node_id; });
+    }
+    CHECK(changed <= 1);
+    previous = now;
+  }
+  CHECK(ever.size() >= 10);  // it wandered over most of the 14 live members
+}
+
+TEST_CASE("a run replays exactly from its seed", "[gossip][swarm]") {
+  auto run = [](std::uint64_t seed) {
+    SimSwarm swarm(seed, test_config(), NetworkFaults{0.05, 1, 10});
+    swarm.add_nodes(12);
+    swarm.start_all(0);
+    swarm.run_for(20 * second);
+    swarm.crash(3);
+    swarm.run_for(40 * second);
+    std::vector<std::tuple<std::int64_t, std::size_t, int, NodeId>> log;
+    for (const LoggedEvent& e : swarm.events()) {
+      log.emplace_back(e.time_ms, e.observer, static_cast<int>(e.event.kind), e.event.member.node_id);
+    }
+    return std::make_pair(log, swarm.datagrams_sent());
+  };
+  const auto a = run(7);
+  const auto b = run(7);
+  const auto c = run(8);
+  CHECK(a == b);
+  CHECK(a != c);
+}
+
+TEST_CASE("the wan profile detects a crash on its slower clock", "[gossip][swarm]") {
+  const Config wan = wan_config();
+  SimSwarm swarm(111, wan, NetworkFaults{0.01, 20, 150});
+  swarm.add_nodes(16);
+  swarm.start_all(0);
+  REQUIRE(swarm.run_until_true([&] { return swarm.converged(); }, 120 * second));
+  swarm.run_for(60 * second);
+  const std::int64_t crashed_at = swarm.now_ms();
+  swarm.crash(2);
+  const auto detected = swarm.run_until_true([&] { return swarm.all_see(2, MemberState::dead); }, 10 * 60 * second, 100);
+  REQUIRE(detected.has_value());
+  WARN("wan profile, 16 peers, 20-150 ms links: dead everywhere " << seconds(*detected) << " s after the crash (first "
+                                                                   "suspicion "
+                                                                   << seconds(first_event_time(swarm, EventKind::member_suspected, 2, crashed_at) - crashed_at)
+                                                                   << " s)");
+  // min suspicion = 6 * log10(16) * 5 s = 36 s; max = 6 x that.
+  CHECK(*detected >= 36 * second);
+  CHECK(swarm.count_events(EventKind::member_dead) == swarm.size() - 1);
+}

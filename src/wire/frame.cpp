@@ -30,7 +30,7 @@ constexpr std::size_t kTableBytes = 8;
 // Leeway for frames from other encoders (extra segments, far pointers).
 constexpr std::size_t kForeignSlackWords = 64;
 // Above this, the partial-frame buffer is released after use rather than kept.
-constexpr std::size_t kKeptBufferWords = (std::size_t{256} << 10) / kWordBytes;
+constexpr std::size_t kKeptBufferWords = (std::size_t{2} << 20) / kWordBytes;
 
 std::size_t payload_words(std::size_t payload_bytes) { return (payload_bytes + kWordBytes - 1) / kWordBytes; }
 

@@ -61,7 +61,7 @@ void join_pair(Membership& a, Membership& b) {
 }
 }  // namespace
 
-TEST_CASE("a first member needs no seed; a joiner gets in through one", "[gossip][membership]") {
+TEST_CASE("a first member needs no seed, a joiner gets in through one", "[gossip][membership]") {
   Membership a = make(1);
   Actions first = a.join({}, 0);
   CHECK(a.joined());

@@ -232,7 +232,7 @@ TEST_CASE("a graceful leave shows `left` everywhere", "[gossip][swarm]") {
   CHECK(swarm.count_events(EventKind::member_suspected, peer) == 0);
 }
 
-TEST_CASE("the seed may die after bootstrap; anyone can be a seed", "[gossip][swarm]") {
+TEST_CASE("the seed may die after bootstrap and anyone can be a seed", "[gossip][swarm]") {
   SimSwarm swarm(81, test_config());
   form_swarm(swarm, 8);
   swarm.crash(0);

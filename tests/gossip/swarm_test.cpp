@@ -352,3 +352,26 @@ TEST_CASE("the wan profile detects a crash on its slower clock", "[gossip][swarm
   CHECK(*detected >= 36 * second);
   CHECK(swarm.count_events(EventKind::member_dead) == swarm.size() - 1);
 }
+
+TEST_CASE("a sick peer slows itself instead of killing healthy ones", "[gossip][swarm]") {
+  SimSwarm swarm(121, test_config());
+  form_swarm(swarm, 16);
+  // Peer 0 loses 60% of what it receives (an overloaded host): its probes
+  // mostly fail. Lifeguard's local health must keep it from getting others
+  // declared dead.
+  const std::size_t sick = 0;
+  Random loss(5);
+  swarm.drop_rule = [&](std::size_t, std::size_t to, const GossipMessage&) { return to == sick && loss.fraction() < 0.6; };
+  int max_health = 0;
+  for (int i = 0; i < 300; ++i) {
+    swarm.run_for(second);
+    max_health = std::max(max_health, swarm.node(sick).health_score());
+  }
+  std::size_t healthy_deaths = 0;
+  for (std::size_t i = 1; i < swarm.size(); ++i) healthy_deaths += swarm.count_events(EventKind::member_dead, i);
+  WARN("sick peer (60% inbound loss) for 5 min: its health score peaked at " << max_health << ", "
+       << swarm.count_events(EventKind::member_suspected) << " suspicion events, " << healthy_deaths
+       << " deaths of healthy peers");
+  CHECK(max_health > 0);
+  CHECK(healthy_deaths == 0);
+}

@@ -1,0 +1,126 @@
+// Dataset basics, resolving --data, the train/test split of single-file data
+// sets, and standardisation.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "shuffle.h"
+#include "starling/ml/dataset.h"
+
+namespace starling::ml {
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
+  Dataset out;
+  out.classes = classes;
+  out.features.resize(features.rows(), Eigen::Index(indices.size()));
+  out.labels.resize(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    STARLING_ASSERT(indices[i] < size());
+    out.features.col(Eigen::Index(i)) = features.col(Eigen::Index(indices[i]));
+    out.labels[i] = labels[indices[i]];
+  }
+  return out;
+}
+
+Result<TrainTest> load_debian_dataset(const std::string& name, const std::string& datasets_dir) {
+  const std::string folder = datasets_dir + "/" + name;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec)) {
+    if (name == "fashion-mnist") {
+      return make_error(ErrorKind::not_found,
+                        "data set 'fashion-mnist' not found in " + folder +
+                            ": install Debian's dataset-fashion-mnist package "
+                            "(sudo apt-get install dataset-fashion-mnist)");
+    }
+    // Debian ships no MNIST package (only dataset-fashion-mnist).
+    return make_error(ErrorKind::not_found,
+                      "data set '" + name + "' not found: " + folder +
+                          " is missing and no Debian package provides it; put the four IDX files "
+                          "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in a folder and pass --data FOLDER");
+  }
+  return load_idx_folder(folder);
+}
+
+Result<TrainTest> split_train_test(const Dataset& all, double test_fraction, std::uint64_t seed) {
+  if (!(test_fraction > 0.0 && test_fraction < 1.0)) {
+    return make_error(ErrorKind::invalid_argument,
+                      "test fraction must be in (0, 1), got " + std::to_string(test_fraction));
+  }
+  if (all.size() < 2) {
+    return make_error(ErrorKind::invalid_argument,
+                      "cannot split " + std::to_string(all.size()) + " sample(s) into training and test sets");
+  }
+  std::vector<std::size_t> order(all.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::mt19937_64 rng(seed);
+  detail::seeded_shuffle(order, rng);
+  // At least one sample on each side.
+  auto test_count = std::size_t(std::llround(test_fraction * double(all.size())));
+  test_count = std::clamp<std::size_t>(test_count, 1, all.size() - 1);
+  std::vector<std::size_t> test(order.begin(), order.begin() + std::ptrdiff_t(test_count));
+  std::vector<std::size_t> train(order.begin() + std::ptrdiff_t(test_count), order.end());
+  std::sort(test.begin(), test.end());  // keep the file's order within each side
+  std::sort(train.begin(), train.end());
+  return TrainTest{all.subset(train), all.subset(test)};
+}
+
+Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, double test_fraction) {
+  if (spec == "fashion-mnist" || spec == "mnist") return load_debian_dataset(spec, kDebianDatasetsDir);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(spec, ec);
+  if (fs::is_directory(status)) return load_idx_folder(spec);
+  if (!fs::exists(status)) {
+    return make_error(ErrorKind::not_found,
+                      "--data '" + spec + "' is neither a known data set (fashion-mnist, mnist) nor an existing "
+                                          "folder or file");
+  }
+  std::string name = spec;
+  if (ends_with(name, ".gz")) name.resize(name.size() - 3);
+  Result<Dataset> all = make_error(ErrorKind::invalid_argument, "");
+  if (ends_with(name, ".csv")) {
+    all = load_csv(spec);
+  } else if (ends_with(name, ".libsvm") || ends_with(name, ".svm")) {
+    all = load_libsvm(spec);
+  } else {
+    return make_error(ErrorKind::invalid_argument,
+                      "--data '" + spec + "': unknown file type (expected .csv, .libsvm or .svm, optionally .gz, "
+                                          "or a folder of IDX files)");
+  }
+  if (!all) return all.error();
+  return split_train_test(*all, test_fraction, seed);
+}
+
+std::pair<float, float> standardize(TrainTest& data) {
+  const Eigen::MatrixXf& train = data.train.features;
+  const double count = double(train.size());
+  if (count == 0) return {0.0f, 1.0f};
+  double sum = 0.0;
+  double sum_squares = 0.0;
+  for (Eigen::Index c = 0; c < train.cols(); ++c) {
+    // In double: 47M pixels summed in float would lose digits.
+    const auto column = train.col(c).cast<double>();
+    sum += column.sum();
+    sum_squares += column.squaredNorm();
+  }
+  const double mean = sum / count;
+  const double variance = std::max(0.0, sum_squares / count - mean * mean);
+  double deviation = std::sqrt(variance);
+  if (!(deviation > 1e-12)) deviation = 1.0;  // constant features: centre only
+  const auto mean_f = float(mean);
+  const auto scale = float(1.0 / deviation);
+  for (Dataset* part : {&data.train, &data.test}) {
+    part->features.array() = (part->features.array() - mean_f) * scale;
+  }
+  return {mean_f, float(deviation)};
+}
+
+}  // namespace starling::ml

@@ -1,0 +1,144 @@
+// IDX files (the MNIST format): a big-endian header (magic, then one 32-bit
+// size per dimension) followed by the unsigned bytes of the body.
+#include <arpa/inet.h>  // ntohl: IDX header integers are big-endian
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "gz_file.h"
+#include "starling/ml/dataset.h"
+
+namespace starling::ml {
+namespace {
+
+constexpr std::uint32_t kImagesMagic = 0x00000803;  // unsigned bytes, 3 dimensions
+constexpr std::uint32_t kLabelsMagic = 0x00000801;  // unsigned bytes, 1 dimension
+// A body larger than this is not a data set we can hold as floats in memory.
+constexpr std::uint64_t kMaxBodyBytes = std::uint64_t{1} << 32;
+// Reserve at most this much before the bytes are actually there, so a lying
+// header in a tiny file cannot make us allocate gigabytes.
+constexpr std::size_t kMaxReserveBytes = std::size_t{256} << 20;
+
+// The one place IDX's byte order is handled.
+std::uint32_t big_endian_u32(const std::uint8_t* bytes) {
+  std::uint32_t value;
+  std::memcpy(&value, bytes, sizeof value);
+  return ntohl(value);
+}
+
+struct IdxFile {
+  std::vector<std::uint32_t> dims;
+  std::vector<std::uint8_t> body;
+};
+
+Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size_t rank) {
+  auto file = detail::open_gz(path);
+  if (!file) return file.error();
+
+  std::vector<std::uint8_t> header;
+  const std::size_t header_bytes = 4 * (1 + rank);
+  if (auto status = detail::read_gz(file->get(), path, header_bytes, header); !status) return status.error();
+  if (header.size() < 4) return make_error(ErrorKind::corrupt, path + ": not an IDX file (shorter than its magic number)");
+  const std::uint32_t found_magic = big_endian_u32(header.data());
+  if (found_magic != magic) {
+    char text[96];
+    std::snprintf(text, sizeof text, ": bad IDX magic 0x%08x (expected 0x%08x, %zu-dimensional unsigned bytes)",
+                  found_magic, magic, rank);
+    return make_error(ErrorKind::corrupt, path + text);
+  }
+  if (header.size() < header_bytes) return make_error(ErrorKind::corrupt, path + ": truncated IDX header");
+
+  IdxFile idx;
+  std::uint64_t body_bytes = 1;
+  for (std::size_t d = 0; d < rank; ++d) {
+    const std::uint32_t dim = big_endian_u32(header.data() + 4 * (1 + d));
+    idx.dims.push_back(dim);
+    body_bytes *= dim;  // at most 3 factors below 2^32 each: checked against the cap as we go
+    if (body_bytes > kMaxBodyBytes) {
+      return make_error(ErrorKind::corrupt, path + ": IDX header announces more than 4 GiB of data");
+    }
+  }
+
+  idx.body.reserve(std::min<std::size_t>(body_bytes, kMaxReserveBytes));
+  if (auto status = detail::read_gz(file->get(), path, body_bytes, idx.body); !status) return status.error();
+  if (idx.body.size() < body_bytes) {
+    return make_error(ErrorKind::corrupt, path + ": truncated IDX body: header announces " + std::to_string(body_bytes) +
+                                              " bytes, file holds " + std::to_string(idx.body.size()));
+  }
+  std::uint8_t extra;
+  if (gzread(file->get(), &extra, 1) != 0) {
+    return make_error(ErrorKind::corrupt, path + ": data past the end announced by the IDX header");
+  }
+  return idx;
+}
+
+}  // namespace
+
+Result<Dataset> load_idx(const std::string& images_path, const std::string& labels_path) {
+  auto images = read_idx(images_path, kImagesMagic, 3);
+  if (!images) return images.error();
+  auto labels = read_idx(labels_path, kLabelsMagic, 1);
+  if (!labels) return labels.error();
+
+  const std::size_t count = images->dims[0];
+  const std::size_t pixels = std::size_t{images->dims[1]} * images->dims[2];
+  if (labels->dims[0] != count) {
+    return make_error(ErrorKind::corrupt, images_path + " holds " + std::to_string(count) + " images but " +
+                                              labels_path + " holds " + std::to_string(labels->dims[0]) + " labels");
+  }
+  if (count == 0 || pixels == 0) {
+    return make_error(ErrorKind::corrupt, images_path + ": empty IDX image file (" + std::to_string(count) + " images of " +
+                                              std::to_string(pixels) + " pixels)");
+  }
+
+  Dataset data;
+  // Each image's bytes are contiguous: they become one column.
+  const Eigen::Map<const Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic>> bytes(
+      images->body.data(), Eigen::Index(pixels), Eigen::Index(count));
+  data.features = bytes.cast<float>() * (1.0f / 255.0f);
+  data.labels.assign(labels->body.begin(), labels->body.end());  // bytes, so always < 256
+  data.classes = 1 + *std::max_element(data.labels.begin(), data.labels.end());
+  return data;
+}
+
+Result<TrainTest> load_idx_folder(const std::string& folder) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return make_error(ErrorKind::not_found, folder + ": no such folder");
+
+  // Debian and the original site use "train-images-idx3-ubyte[.gz]"; some
+  // archives unpack to "train-images.idx3-ubyte".
+  auto find = [&](const std::string& prefix, const std::string& kind) -> Result<std::string> {
+    for (const char* separator : {"-", "."}) {
+      for (const char* suffix : {".gz", ""}) {
+        const fs::path candidate = fs::path(folder) / (prefix + separator + kind + "-ubyte" + suffix);
+        if (fs::exists(candidate, ec)) return candidate.string();
+      }
+    }
+    return make_error(ErrorKind::not_found,
+                      folder + ": no " + prefix + "-" + kind + "-ubyte[.gz] (expected the four IDX files "
+                               "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])");
+  };
+
+  TrainTest data;
+  for (auto [prefix, target] : {std::pair{"train", &data.train}, std::pair{"t10k", &data.test}}) {
+    auto images = find(prefix, "images-idx3");
+    if (!images) return images.error();
+    auto labels = find(prefix, "labels-idx1");
+    if (!labels) return labels.error();
+    auto loaded = load_idx(*images, *labels);
+    if (!loaded) return loaded.error();
+    *target = std::move(*loaded);
+  }
+  if (data.train.inputs() != data.test.inputs()) {
+    return make_error(ErrorKind::corrupt, folder + ": training images have " + std::to_string(data.train.inputs()) +
+                                              " pixels, test images " + std::to_string(data.test.inputs()));
+  }
+  data.train.classes = data.test.classes = std::max(data.train.classes, data.test.classes);
+  return data;
+}
+
+}  // namespace starling::ml

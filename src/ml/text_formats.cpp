@@ -1,0 +1,232 @@
+// CSV and libsvm loaders. Both read the whole file through zlib (so a .gz works
+// too), walk it line by line and report errors as "file:line: what".
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <string_view>
+
+#include "gz_file.h"
+#include "starling/ml/dataset.h"
+
+namespace starling::ml {
+namespace {
+
+constexpr std::size_t kMaxTextBytes = std::size_t{2} << 30;
+// The dense feature matrix we are willing to build (floats): 1 GiB.
+constexpr std::uint64_t kMaxDenseElements = std::uint64_t{1} << 28;
+
+std::string_view trim(std::string_view text) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// A finite number, the whole of `text`. from_chars rejects leading '+', which
+// libsvm files use for labels ("+1"), so one is skipped.
+bool parse_finite(std::string_view text, double& value) {
+  if (text.size() > 1 && text.front() == '+' && text[1] != '-') text.remove_prefix(1);
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end && std::isfinite(value);
+}
+
+// Whether `text` is written as a number at all, finite or not: a first line of
+// such fields is data (and "nan" in it an error), anything else a header.
+bool looks_numeric(std::string_view text) {
+  if (text.size() > 1 && text.front() == '+' && text[1] != '-') text.remove_prefix(1);
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return (ec == std::errc() || ec == std::errc::result_out_of_range) && ptr == end;
+}
+
+std::string describe_bad_number(std::string_view text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec == std::errc() && ptr == end && !std::isfinite(value)) {
+    return "'" + std::string(text) + "' is not finite (NaN/Inf features are rejected)";
+  }
+  if (ec == std::errc::result_out_of_range) return "'" + std::string(text) + "' is out of range for a float";
+  return "'" + std::string(text) + "' is not a number";
+}
+
+// Calls `line_fn(line_number, line)` for each line; stops at the first error.
+template <typename LineFn>
+Status for_each_line(const std::vector<std::uint8_t>& content, LineFn&& line_fn) {
+  std::string_view rest(reinterpret_cast<const char*>(content.data()), content.size());
+  std::size_t line_number = 0;
+  while (!rest.empty()) {
+    ++line_number;
+    const std::size_t newline = rest.find('\n');
+    const std::string_view line = rest.substr(0, newline);
+    rest.remove_prefix(newline == std::string_view::npos ? rest.size() : newline + 1);
+    if (auto status = line_fn(line_number, line); !status) return status;
+  }
+  return ok_status();
+}
+
+Error line_error(const std::string& path, std::size_t line, const std::string& what) {
+  return make_error(ErrorKind::corrupt, path + ":" + std::to_string(line) + ": " + what);
+}
+
+// Maps raw label values to 0..C-1 in sorted order of the values.
+void map_labels(const std::vector<double>& raw, Dataset& data) {
+  std::map<double, std::int32_t> classes;
+  for (double value : raw) classes.emplace(value, 0);
+  std::int32_t next = 0;
+  for (auto& [value, index] : classes) index = next++;
+  data.labels.resize(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) data.labels[i] = classes[raw[i]];
+  data.classes = next;
+}
+
+}  // namespace
+
+Result<Dataset> load_csv(const std::string& path) {
+  auto content = detail::read_whole_file(path, kMaxTextBytes);
+  if (!content) return content.error();
+
+  std::vector<double> raw_labels;
+  std::vector<float> values;  // sample after sample: the column-major feature matrix
+  std::size_t columns = 0;    // of the first data line; every line must match
+  std::size_t header_columns = 0;
+  bool seen_first_line = false;
+  std::vector<std::string_view> fields;
+
+  auto status = for_each_line(*content, [&](std::size_t line_number, std::string_view line) -> Status {
+    line = trim(line);
+    if (line.empty()) return ok_status();
+    fields.clear();
+    for (std::size_t start = 0;;) {
+      const std::size_t comma = line.find(',', start);
+      fields.push_back(trim(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+    const bool first_line = !seen_first_line;
+    seen_first_line = true;
+
+    double label = 0;
+    const bool label_ok = parse_finite(fields[0], label);
+    if (first_line) {
+      const bool all_numbers = std::all_of(fields.begin(), fields.end(), looks_numeric);
+      if (!all_numbers) {  // a header: names of the columns
+        header_columns = fields.size();
+        return ok_status();
+      }
+    }
+    if (fields.size() < 2) return line_error(path, line_number, "a sample needs a label and at least one feature");
+    if (columns == 0) {
+      columns = fields.size();
+      if (header_columns != 0 && header_columns != columns) {
+        return line_error(path, line_number,
+                          std::to_string(columns) + " columns but the header has " + std::to_string(header_columns));
+      }
+    } else if (fields.size() != columns) {
+      return line_error(path, line_number,
+                        std::to_string(fields.size()) + " columns, expected " + std::to_string(columns) +
+                            " like the first sample");
+    }
+    if (!label_ok) return line_error(path, line_number, "label " + describe_bad_number(fields[0]));
+    raw_labels.push_back(label);
+    for (std::size_t c = 1; c < fields.size(); ++c) {
+      double value = 0;
+      if (!parse_finite(fields[c], value) || !std::isfinite(float(value))) {
+        return line_error(path, line_number, "column " + std::to_string(c + 1) + ": " + describe_bad_number(fields[c]));
+      }
+      values.push_back(float(value));
+    }
+    return ok_status();
+  });
+  if (!status) return status.error();
+  if (raw_labels.empty()) return make_error(ErrorKind::corrupt, path + ": no samples");
+
+  Dataset data;
+  const auto inputs = Eigen::Index(columns - 1);
+  data.features = Eigen::Map<const Eigen::MatrixXf>(values.data(), inputs, Eigen::Index(raw_labels.size()));
+  map_labels(raw_labels, data);
+  return data;
+}
+
+Result<Dataset> load_libsvm(const std::string& path, int inputs) {
+  if (inputs < 0) return make_error(ErrorKind::invalid_argument, "libsvm: inputs must be >= 0 (0 infers the width)");
+  auto content = detail::read_whole_file(path, kMaxTextBytes);
+  if (!content) return content.error();
+
+  struct Entry {
+    std::size_t sample;
+    std::uint32_t index;  // 0-based
+    float value;
+  };
+  std::vector<Entry> entries;
+  std::vector<double> raw_labels;
+  std::uint64_t width = std::uint64_t(inputs);
+
+  auto status = for_each_line(*content, [&](std::size_t line_number, std::string_view line) -> Status {
+    line = trim(line.substr(0, line.find('#')));  // '#' starts a comment
+    if (line.empty()) return ok_status();
+    std::uint64_t previous_index = 0;
+    bool first_token = true;
+    while (!line.empty()) {
+      const std::size_t space = line.find_first_of(" \t");
+      const std::string_view token = line.substr(0, space);
+      line = trim(line.substr(space == std::string_view::npos ? line.size() : space));
+      if (first_token) {
+        first_token = false;
+        double label = 0;
+        if (!parse_finite(token, label)) return line_error(path, line_number, "label " + describe_bad_number(token));
+        raw_labels.push_back(label);
+        continue;
+      }
+      const std::size_t colon = token.find(':');
+      if (colon == std::string_view::npos) {
+        return line_error(path, line_number, "expected index:value, got '" + std::string(token) + "'");
+      }
+      const std::string_view index_text = token.substr(0, colon);
+      if (index_text == "qid") continue;  // ranking data: the query id is not a feature
+      std::uint64_t index = 0;
+      auto [ptr, ec] = std::from_chars(index_text.data(), index_text.data() + index_text.size(), index);
+      if (ec != std::errc() || ptr != index_text.data() + index_text.size() || index == 0 || index > 0xffffffffu) {
+        return line_error(path, line_number,
+                          "bad feature index '" + std::string(index_text) + "' (indices are integers from 1)");
+      }
+      if (index <= previous_index) {
+        return line_error(path, line_number,
+                          "feature index " + std::to_string(index) + " after " + std::to_string(previous_index) +
+                              " (indices must increase along a line)");
+      }
+      if (inputs > 0 && index > std::uint64_t(inputs)) {
+        return line_error(path, line_number,
+                          "feature index " + std::to_string(index) + " exceeds the " + std::to_string(inputs) +
+                              " inputs asked for");
+      }
+      previous_index = index;
+      const std::string_view value_text = token.substr(colon + 1);
+      double value = 0;
+      if (!parse_finite(value_text, value) || !std::isfinite(float(value))) {
+        return line_error(path, line_number, "feature " + std::to_string(index) + ": " + describe_bad_number(value_text));
+      }
+      width = std::max(width, index);
+      entries.push_back({raw_labels.size() - 1, std::uint32_t(index - 1), float(value)});
+    }
+    return ok_status();
+  });
+  if (!status) return status.error();
+  if (raw_labels.empty()) return make_error(ErrorKind::corrupt, path + ": no samples");
+  if (width == 0) return make_error(ErrorKind::corrupt, path + ": no features in any sample");
+  if (width * raw_labels.size() > kMaxDenseElements) {
+    return make_error(ErrorKind::unsupported, path + ": " + std::to_string(raw_labels.size()) + " samples x " +
+                                                  std::to_string(width) + " features is too large for a dense matrix");
+  }
+
+  Dataset data;
+  data.features = Eigen::MatrixXf::Zero(Eigen::Index(width), Eigen::Index(raw_labels.size()));
+  for (const Entry& entry : entries) data.features(Eigen::Index(entry.index), Eigen::Index(entry.sample)) = entry.value;
+  map_labels(raw_labels, data);
+  return data;
+}
+
+}  // namespace starling::ml

@@ -1,0 +1,118 @@
+// Data sets, loaders, partitioning and minibatches. Features are stored
+// column-major, one sample per column, so a minibatch is a gather of contiguous
+// columns and feeds the model's GEMMs directly.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "starling/status.h"
+
+namespace starling::ml {
+
+struct Dataset {
+  Eigen::MatrixXf features;           // inputs x samples
+  std::vector<std::int32_t> labels;   // one per sample, in [0, classes)
+  int classes = 0;
+
+  int inputs() const { return int(features.rows()); }
+  std::size_t size() const { return labels.size(); }
+  // The samples at `indices`, in that order.
+  Dataset subset(const std::vector<std::size_t>& indices) const;
+};
+
+struct TrainTest {
+  Dataset train;
+  Dataset test;
+};
+
+// IDX (MNIST/Fashion-MNIST) image + label files, gzipped or not (zlib reads
+// both). Pixels are scaled to [0, 1]. Errors: not_found, corrupt (bad magic,
+// header, truncated body, image/label count mismatch, label >= 256).
+Result<Dataset> load_idx(const std::string& images_path, const std::string& labels_path);
+
+// A folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
+Result<TrainTest> load_idx_folder(const std::string& folder);
+
+// Text formats. CSV: one sample per line, label first, then features; a first
+// line that does not parse as numbers is taken as a header. libsvm: "label
+// index:value ..." with 1-based indices. Labels are mapped to 0..C-1 in sorted
+// order of their values. `inputs` = 0 infers the width (libsvm: max index).
+Result<Dataset> load_csv(const std::string& path);
+Result<Dataset> load_libsvm(const std::string& path, int inputs = 0);
+
+// Resolves the --data argument: "fashion-mnist" or "mnist" (Debian's packages
+// under /usr/share/datasets), a folder of IDX files, or a .csv/.libsvm/.svm
+// file (split `test_fraction` off as the test set, reproducibly by `seed`).
+Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed = 1, double test_fraction = 0.1);
+
+// Where Debian's dataset-* packages put their files.
+inline constexpr const char* kDebianDatasetsDir = "/usr/share/datasets";
+
+// A named data set from DATASETS_DIR/NAME (IDX files). When the folder is
+// missing: not_found, saying which Debian package to install.
+Result<TrainTest> load_debian_dataset(const std::string& name, const std::string& datasets_dir = kDebianDatasetsDir);
+
+// Splits one data set in two, reproducibly by `seed`; 0 < test_fraction < 1,
+// and each side gets at least one sample (invalid_argument otherwise).
+Result<TrainTest> split_train_test(const Dataset& all, double test_fraction, std::uint64_t seed);
+
+// Standardises features with one mean and standard deviation computed over the
+// training set (applied to both), as the PyTorch reference does. Returns them.
+std::pair<float, float> standardize(TrainTest& data);
+
+// Which samples a peer trains on: --shard I/N --partition iid|dirichlet:ALPHA.
+struct Partition {
+  enum class Kind { iid, dirichlet } kind = Kind::iid;
+  double alpha = 0.0;  // Dirichlet concentration (smaller = more label skew)
+
+  static Result<Partition> parse(const std::string& text);
+  std::string to_string() const;
+};
+
+struct ShardSpec {
+  int index = 0;  // 0-based
+  int count = 1;
+  static Result<ShardSpec> parse(const std::string& text);  // "I/N", 0 <= I < N
+};
+
+// Indices of shard `shard.index` of `shard.count`, reproducible from `seed`:
+// every peer computing the split with the same seed gets disjoint shards that
+// cover the data set. IID: a seeded shuffle cut in N near-equal parts.
+// Dirichlet(alpha): per class, proportions drawn from Dir(alpha) over shards.
+std::vector<std::size_t> shard_indices(const Dataset& data, const ShardSpec& shard, const Partition& partition,
+                                       std::uint64_t seed);
+
+// Shuffling minibatch iterator over a data set (or a shard of one). Each epoch
+// is a fresh seeded permutation; the last partial batch of an epoch is kept.
+class Batcher {
+ public:
+  Batcher(const Dataset& data, std::vector<std::size_t> indices, int batch_size, std::uint64_t seed);
+
+  // Gathers the next batch into features()/labels(); returns its size.
+  int next();
+  const Eigen::MatrixXf& features() const { return features_; }
+  const std::int32_t* labels() const { return labels_.data(); }
+  std::uint64_t epoch() const { return epoch_; }
+  std::size_t position() const { return position_; }  // within the current epoch
+  std::size_t size() const { return indices_.size(); }
+  int batch_size() const { return batch_size_; }
+
+ private:
+  void reshuffle();
+
+  const Dataset& data_;
+  std::vector<std::size_t> indices_;
+  int batch_size_;
+  std::mt19937_64 rng_;
+  std::uint64_t epoch_ = 0;
+  std::size_t position_ = 0;
+  Eigen::MatrixXf features_;
+  std::vector<std::int32_t> labels_;
+};
+
+}  // namespace starling::ml

@@ -1,0 +1,536 @@
+// Data sets: IDX/CSV/libsvm loaders on small files made here, partitions,
+// shards and the minibatch iterator. One test ([fashion]) reads the real
+// Fashion-MNIST from Debian's package when it is installed.
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <set>
+
+#include "starling/ml/dataset.h"
+
+namespace fs = std::filesystem;
+using namespace starling;
+using namespace starling::ml;
+
+namespace {
+
+// A fresh folder per test, removed at the end.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("starling_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+void put_u32(std::vector<std::uint8_t>& out, std::uint32_t value) {
+  std::uint8_t bytes[4];
+  const std::uint32_t big = htonl(value);  // IDX is big-endian
+  std::memcpy(bytes, &big, 4);
+  for (std::uint8_t byte : bytes) out.push_back(byte);
+}
+
+std::vector<std::uint8_t> idx_images(std::uint32_t count, std::uint32_t rows, std::uint32_t cols) {
+  std::vector<std::uint8_t> out;
+  put_u32(out, 0x803);
+  put_u32(out, count);
+  put_u32(out, rows);
+  put_u32(out, cols);
+  for (std::uint32_t i = 0; i < count * rows * cols; ++i) out.push_back(std::uint8_t((i * 7 + 3) % 256));
+  return out;
+}
+
+std::vector<std::uint8_t> idx_labels(std::uint32_t count, int classes) {
+  std::vector<std::uint8_t> out;
+  put_u32(out, 0x801);
+  put_u32(out, count);
+  for (std::uint32_t i = 0; i < count; ++i) out.push_back(std::uint8_t(i % std::uint32_t(classes)));
+  return out;
+}
+
+void write_plain(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  REQUIRE(out.good());
+}
+
+void write_gz(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  gzFile file = gzopen(path.c_str(), "wb");
+  REQUIRE(file != nullptr);
+  REQUIRE(gzwrite(file, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
+  REQUIRE(gzclose(file) == Z_OK);
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  REQUIRE(out.good());
+}
+
+// Labels 0..classes-1, `per_class` samples each, one input holding the index.
+Dataset labelled(int classes, int per_class) {
+  Dataset data;
+  data.classes = classes;
+  const int n = classes * per_class;
+  data.features.resize(3, n);
+  for (int i = 0; i < n; ++i) {
+    data.features.col(i).setConstant(float(i));
+    data.labels.push_back(std::int32_t(i % classes));
+  }
+  return data;
+}
+
+std::vector<std::vector<std::size_t>> all_shards(const Dataset& data, int count, const Partition& partition,
+                                                  std::uint64_t seed) {
+  std::vector<std::vector<std::size_t>> out;
+  for (int i = 0; i < count; ++i) out.push_back(shard_indices(data, ShardSpec{i, count}, partition, seed));
+  return out;
+}
+
+void require_disjoint_cover(const std::vector<std::vector<std::size_t>>& shards, std::size_t samples) {
+  std::vector<int> seen(samples, 0);
+  for (const auto& shard : shards) {
+    REQUIRE(!shard.empty());
+    for (std::size_t index : shard) {
+      REQUIRE(index < samples);
+      ++seen[index];
+    }
+  }
+  REQUIRE(std::all_of(seen.begin(), seen.end(), [](int times) { return times == 1; }));
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("IDX round trip of a tiny file, gzipped and plain alike", "[data][idx]") {
+  TempDir dir;
+  const auto images = idx_images(5, 2, 3);
+  const auto labels = idx_labels(5, 3);
+  write_plain(dir.file("images"), images);
+  write_plain(dir.file("labels"), labels);
+  write_gz(dir.file("images.gz"), images);
+  write_gz(dir.file("labels.gz"), labels);
+
+  auto plain = load_idx(dir.file("images"), dir.file("labels"));
+  REQUIRE(plain.ok());
+  REQUIRE(plain->size() == 5);
+  REQUIRE(plain->inputs() == 6);
+  REQUIRE(plain->classes == 3);
+  REQUIRE(plain->labels == std::vector<std::int32_t>{0, 1, 2, 0, 1});
+  // Sample s, pixel p is body byte s*6+p, scaled to [0, 1].
+  for (int s = 0; s < 5; ++s) {
+    for (int p = 0; p < 6; ++p) {
+      const int byte = ((s * 6 + p) * 7 + 3) % 256;
+      REQUIRE(plain->features(p, s) == Approx(byte / 255.0f));
+    }
+  }
+  REQUIRE(plain->features.minCoeff() >= 0.0f);
+  REQUIRE(plain->features.maxCoeff() <= 1.0f);
+
+  auto gz = load_idx(dir.file("images.gz"), dir.file("labels.gz"));
+  REQUIRE(gz.ok());
+  REQUIRE(gz->features == plain->features);
+  REQUIRE(gz->labels == plain->labels);
+}
+
+TEST_CASE("IDX errors: truncated body, bad magic, count mismatch, missing file", "[data][idx]") {
+  TempDir dir;
+  const auto images = idx_images(4, 2, 2);
+  write_plain(dir.file("labels"), idx_labels(4, 2));
+
+  SECTION("truncated body, plain and gzipped") {
+    auto cut = images;
+    cut.resize(cut.size() - 1);
+    write_plain(dir.file("cut"), cut);
+    write_gz(dir.file("cut.gz"), cut);
+    for (const char* name : {"cut", "cut.gz"}) {
+      auto result = load_idx(dir.file(name), dir.file("labels"));
+      REQUIRE(!result.ok());
+      REQUIRE(result.error().kind == ErrorKind::corrupt);
+      REQUIRE(contains(result.error().message, "truncated"));
+    }
+  }
+  SECTION("truncated header") {
+    write_plain(dir.file("short"), std::vector<std::uint8_t>(images.begin(), images.begin() + 7));
+    auto result = load_idx(dir.file("short"), dir.file("labels"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+  }
+  SECTION("bad magic: labels file given as images") {
+    auto result = load_idx(dir.file("labels"), dir.file("labels"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+    REQUIRE(contains(result.error().message, "magic 0x00000801"));
+  }
+  SECTION("a lying header does not allocate what it announces") {
+    std::vector<std::uint8_t> lie;
+    put_u32(lie, 0x803);
+    put_u32(lie, 0xffffffffu);
+    put_u32(lie, 0xffffffffu);
+    put_u32(lie, 1);
+    write_plain(dir.file("lie"), lie);
+    auto result = load_idx(dir.file("lie"), dir.file("labels"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+  }
+  SECTION("trailing data") {
+    auto longer = images;
+    longer.push_back(0);
+    write_plain(dir.file("long"), longer);
+    auto result = load_idx(dir.file("long"), dir.file("labels"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+  }
+  SECTION("image and label counts differ") {
+    write_plain(dir.file("images"), images);
+    write_plain(dir.file("labels3"), idx_labels(3, 2));
+    auto result = load_idx(dir.file("images"), dir.file("labels3"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+    REQUIRE(contains(result.error().message, "4 images but"));
+  }
+  SECTION("garbage that is not gzip is read as plain bytes and fails the magic check") {
+    write_text(dir.file("text"), "hello, this is not an IDX file");
+    auto result = load_idx(dir.file("text"), dir.file("labels"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+  }
+  SECTION("missing file") {
+    auto result = load_idx(dir.file("nope"), dir.file("labels"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::not_found);
+    REQUIRE(contains(result.error().message, "nope"));
+  }
+}
+
+TEST_CASE("IDX folder and --data resolution", "[data][idx]") {
+  TempDir dir;
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, 2, 2));
+  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(6, 3));
+  write_plain(dir.file("t10k-images-idx3-ubyte"), idx_images(2, 2, 2));
+  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
+
+  auto data = load_dataset(dir.path.string());
+  REQUIRE(data.ok());
+  REQUIRE(data->train.size() == 6);
+  REQUIRE(data->test.size() == 2);
+  REQUIRE(data->train.classes == 3);
+  REQUIRE(data->test.classes == 3);  // the union of both splits
+
+  auto unknown = load_dataset(dir.file("no-such-thing"));
+  REQUIRE(!unknown.ok());
+  REQUIRE(unknown.error().kind == ErrorKind::not_found);
+  REQUIRE(contains(unknown.error().message, "neither a known data set"));
+
+  write_text(dir.file("data.bin"), "x");
+  auto bad_type = load_dataset(dir.file("data.bin"));
+  REQUIRE(!bad_type.ok());
+  REQUIRE(bad_type.error().kind == ErrorKind::invalid_argument);
+
+  TempDir empty;
+  auto missing_package = load_debian_dataset("fashion-mnist", empty.path.string());
+  REQUIRE(!missing_package.ok());
+  REQUIRE(missing_package.error().kind == ErrorKind::not_found);
+  REQUIRE(contains(missing_package.error().message,
+                   "install Debian's dataset-fashion-mnist package (sudo apt-get install dataset-fashion-mnist)"));
+  auto missing_mnist = load_debian_dataset("mnist", empty.path.string());
+  REQUIRE(!missing_mnist.ok());
+  REQUIRE(missing_mnist.error().kind == ErrorKind::not_found);
+
+  auto missing_files = load_idx_folder(empty.path.string());
+  REQUIRE(!missing_files.ok());
+  REQUIRE(missing_files.error().kind == ErrorKind::not_found);
+}
+
+TEST_CASE("CSV: header, values, label mapping, errors with line numbers", "[data][csv]") {
+  TempDir dir;
+  SECTION("with a header") {
+    write_text(dir.file("a.csv"), "label,x,y\r\n7,0.5,-1\n\n-2,1e-3,+2\n7, 3 ,4\n");
+    auto data = load_csv(dir.file("a.csv"));
+    REQUIRE(data.ok());
+    REQUIRE(data->size() == 3);
+    REQUIRE(data->inputs() == 2);
+    REQUIRE(data->classes == 2);
+    REQUIRE(data->labels == std::vector<std::int32_t>{1, 0, 1});  // -2 -> 0, 7 -> 1
+    REQUIRE(data->features(0, 0) == 0.5f);
+    REQUIRE(data->features(1, 0) == -1.0f);
+    REQUIRE(data->features(0, 1) == Approx(1e-3f));
+    REQUIRE(data->features(1, 1) == 2.0f);
+    REQUIRE(data->features(0, 2) == 3.0f);
+  }
+  SECTION("without a header") {
+    write_text(dir.file("b.csv"), "0,1,2\n1,3,4");
+    auto data = load_csv(dir.file("b.csv"));
+    REQUIRE(data.ok());
+    REQUIRE(data->size() == 2);
+    REQUIRE(data->features(1, 1) == 4.0f);
+  }
+  SECTION("inconsistent columns name the line") {
+    write_text(dir.file("c.csv"), "label,x,y\n0,1,2\n1,3,4\n\n1,5\n");
+    auto data = load_csv(dir.file("c.csv"));
+    REQUIRE(!data.ok());
+    REQUIRE(data.error().kind == ErrorKind::corrupt);
+    REQUIRE(contains(data.error().message, dir.file("c.csv") + ":5: "));
+  }
+  SECTION("NaN and Inf are rejected, also on the first line") {
+    write_text(dir.file("d.csv"), "0,1,2\n1,nan,4\n");
+    auto data = load_csv(dir.file("d.csv"));
+    REQUIRE(!data.ok());
+    REQUIRE(contains(data.error().message, "d.csv:2: "));
+    REQUIRE(contains(data.error().message, "not finite"));
+    write_text(dir.file("e.csv"), "0,inf,2\n1,3,4\n");
+    data = load_csv(dir.file("e.csv"));
+    REQUIRE(!data.ok());
+    REQUIRE(contains(data.error().message, "e.csv:1: "));
+    write_text(dir.file("f.csv"), "0,1e999,2\n");
+    REQUIRE(!load_csv(dir.file("f.csv")).ok());
+  }
+  SECTION("garbage after the header") {
+    write_text(dir.file("g.csv"), "a,b\n0,1\n1,x1\n");
+    auto data = load_csv(dir.file("g.csv"));
+    REQUIRE(!data.ok());
+    REQUIRE(contains(data.error().message, "g.csv:3: column 2: 'x1' is not a number"));
+  }
+  SECTION("empty and header-only files") {
+    write_text(dir.file("h.csv"), "");
+    REQUIRE(load_csv(dir.file("h.csv")).error().kind == ErrorKind::corrupt);
+    write_text(dir.file("i.csv"), "label,x\n");
+    REQUIRE(load_csv(dir.file("i.csv")).error().kind == ErrorKind::corrupt);
+  }
+}
+
+TEST_CASE("libsvm: sparse rows, label mapping, index errors", "[data][libsvm]") {
+  TempDir dir;
+  write_text(dir.file("a.svm"), "+1 1:0.5 3:2 # comment\n-1 2:-1\n\n+1\n");
+  auto data = load_libsvm(dir.file("a.svm"));
+  REQUIRE(data.ok());
+  REQUIRE(data->size() == 3);
+  REQUIRE(data->inputs() == 3);
+  REQUIRE(data->classes == 2);
+  REQUIRE(data->labels == std::vector<std::int32_t>{1, 0, 1});
+  Eigen::MatrixXf expected(3, 3);
+  expected << 0.5f, 0, 0,  //
+      0, -1, 0,            //
+      2, 0, 0;
+  REQUIRE(data->features == expected);
+
+  auto wider = load_libsvm(dir.file("a.svm"), 5);
+  REQUIRE(wider.ok());
+  REQUIRE(wider->inputs() == 5);
+  auto narrower = load_libsvm(dir.file("a.svm"), 2);
+  REQUIRE(!narrower.ok());
+  REQUIRE(contains(narrower.error().message, "a.svm:1: "));
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"0 0:1\n", ":1: bad feature index '0'"},
+      {"0 1:1\n1 -2:1\n", ":2: bad feature index '-2'"},
+      {"0 2:1 2:3\n", ":1: feature index 2 after 2"},
+      {"0 3:1 1:3\n", ":1: feature index 1 after 3"},
+      {"0 1:nan\n", ":1: feature 1: 'nan' is not finite"},
+      {"0 1\n", ":1: expected index:value"},
+      {"x 1:1\n", ":1: label 'x' is not a number"},
+  };
+  for (auto [text, message] : bad) {
+    write_text(dir.file("bad.svm"), text);
+    auto result = load_libsvm(dir.file("bad.svm"));
+    INFO(text);
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+    INFO(result.error().message);
+    REQUIRE(contains(result.error().message, std::string("bad.svm") + message));
+  }
+
+  auto split = load_dataset(dir.file("a.svm"), 3, 0.34);
+  REQUIRE(split.ok());
+  REQUIRE(split->train.size() + split->test.size() == 3);
+  REQUIRE(split->test.size() == 1);
+}
+
+TEST_CASE("split and standardize", "[data]") {
+  const Dataset all = labelled(4, 25);
+  auto a = split_train_test(all, 0.2, 9);
+  auto b = split_train_test(all, 0.2, 9);
+  REQUIRE(a.ok());
+  REQUIRE(a->test.size() == 20);
+  REQUIRE(a->train.size() == 80);
+  REQUIRE(a->test.features == b->test.features);
+  REQUIRE(!split_train_test(all, 1.0, 9).ok());
+  REQUIRE(!split_train_test(all, 0.0, 9).ok());
+
+  TrainTest data = *a;
+  const auto [mean, deviation] = standardize(data);
+  REQUIRE(mean > 0.0f);
+  REQUIRE(deviation > 0.0f);
+  const Eigen::ArrayXf train = Eigen::Map<const Eigen::ArrayXf>(data.train.features.data(), data.train.features.size());
+  REQUIRE(std::abs(train.mean()) < 1e-4);
+  REQUIRE(std::sqrt((train - train.mean()).square().mean()) == Approx(1.0).epsilon(1e-4));
+  // The test set gets the training set's transform.
+  REQUIRE(data.test.features(0, 0) == Approx((a->test.features(0, 0) - mean) / deviation));
+}
+
+TEST_CASE("partition and shard parsing", "[data][partition]") {
+  REQUIRE(Partition::parse("iid")->kind == Partition::Kind::iid);
+  auto dirichlet = Partition::parse("dirichlet:0.1");
+  REQUIRE(dirichlet.ok());
+  REQUIRE(dirichlet->kind == Partition::Kind::dirichlet);
+  REQUIRE(dirichlet->alpha == 0.1);
+  REQUIRE(dirichlet->to_string() == "dirichlet:0.1");
+  REQUIRE(Partition::parse(dirichlet->to_string())->alpha == 0.1);
+  for (const char* bad : {"", "IID", "dirichlet", "dirichlet:", "dirichlet:0", "dirichlet:-1", "dirichlet:nan",
+                          "dirichlet:inf", "dirichlet:0.1x", "zipf:2"}) {
+    INFO(bad);
+    auto result = Partition::parse(bad);
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::invalid_argument);
+  }
+
+  auto shard = ShardSpec::parse("2/5");
+  REQUIRE(shard.ok());
+  REQUIRE(shard->index == 2);
+  REQUIRE(shard->count == 5);
+  REQUIRE(ShardSpec::parse("0/1").ok());
+  for (const char* bad : {"", "1", "/", "5/5", "6/5", "-1/5", "1/0", "1/-3", "a/b", "1/5/7", " 1/5", "1/5 "}) {
+    INFO(bad);
+    auto result = ShardSpec::parse(bad);
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::invalid_argument);
+  }
+  REQUIRE(contains(ShardSpec::parse("5/5").error().message, "0-based"));
+}
+
+TEST_CASE("shards are disjoint, cover the data and follow the seed", "[data][partition]") {
+  const Dataset data = labelled(10, 50);
+  for (const auto& text : {"iid", "dirichlet:0.1", "dirichlet:1", "dirichlet:100"}) {
+    INFO(text);
+    const Partition partition = *Partition::parse(text);
+    for (int count : {1, 3, 7, 16}) {
+      INFO(count);
+      const auto shards = all_shards(data, count, partition, 42);
+      require_disjoint_cover(shards, data.size());
+      REQUIRE(shards == all_shards(data, count, partition, 42));
+      if (count > 1) REQUIRE(shards != all_shards(data, count, partition, 43));
+    }
+  }
+  // IID parts differ in size by at most one.
+  const auto iid = all_shards(data, 7, Partition{}, 1);
+  const auto [smallest, largest] = std::minmax_element(iid.begin(), iid.end(),
+                                                       [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  REQUIRE(largest->size() - smallest->size() <= 1);
+}
+
+TEST_CASE("dirichlet shards with small alpha are label-skewed, never empty", "[data][partition]") {
+  const Dataset data = labelled(10, 100);
+  const int count = 10;
+  const auto skewed = all_shards(data, count, *Partition::parse("dirichlet:0.1"), 7);
+  const auto uniform = all_shards(data, count, *Partition::parse("iid"), 7);
+  // Share of each shard's most common label: ~0.1-0.2 for IID, most of the
+  // shard for Dir(0.1).
+  auto mean_top_share = [&](const std::vector<std::vector<std::size_t>>& shards) {
+    double total = 0;
+    for (const auto& shard : shards) {
+      std::vector<int> per_class(10, 0);
+      for (std::size_t i : shard) ++per_class[std::size_t(data.labels[i])];
+      total += double(*std::max_element(per_class.begin(), per_class.end())) / double(shard.size());
+    }
+    return total / double(shards.size());
+  };
+  CAPTURE(mean_top_share(skewed), mean_top_share(uniform));
+  REQUIRE(mean_top_share(skewed) > 0.5);
+  REQUIRE(mean_top_share(uniform) < 0.3);
+
+  // Tiny alpha puts nearly everything in few shards; still no shard is empty.
+  const Dataset small = labelled(2, 10);
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    require_disjoint_cover(all_shards(small, 20, *Partition::parse("dirichlet:0.001"), seed), small.size());
+  }
+}
+
+TEST_CASE("Batcher gathers each sample once per epoch and reshuffles", "[data][batcher]") {
+  const Dataset data = labelled(3, 7);  // 21 samples
+  std::vector<std::size_t> indices;
+  for (std::size_t i = 0; i < data.size(); i += 2) indices.push_back(i);  // 11 of them
+  Batcher batcher(data, indices, 4, 5);
+  REQUIRE(batcher.size() == 11);
+
+  std::vector<std::vector<std::size_t>> orders;
+  for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+    std::vector<std::size_t> order;
+    std::vector<int> sizes;
+    while (order.size() < indices.size()) {
+      const int count = batcher.next();
+      REQUIRE(batcher.epoch() == epoch);
+      sizes.push_back(count);
+      REQUIRE(batcher.features().cols() == count);
+      REQUIRE(batcher.features().rows() == 3);
+      for (int k = 0; k < count; ++k) {
+        const auto sample = std::size_t(batcher.features()(0, k));  // the input holds the index
+        REQUIRE(batcher.features().col(k) == data.features.col(Eigen::Index(sample)));
+        REQUIRE(batcher.labels()[k] == data.labels[sample]);
+        order.push_back(sample);
+      }
+    }
+    REQUIRE(sizes == std::vector<int>{4, 4, 3});  // the last partial batch is kept
+    REQUIRE(batcher.position() == indices.size());
+    auto sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    REQUIRE(sorted == indices);
+    orders.push_back(order);
+  }
+  REQUIRE(orders[0] != orders[1]);
+  REQUIRE(orders[1] != orders[2]);
+  REQUIRE(batcher.next() == 4);
+  REQUIRE(batcher.epoch() == 3);
+
+  // Same seed, same batches.
+  Batcher again(data, indices, 4, 5);
+  std::vector<std::size_t> first;
+  for (int b = 0; b < 3; ++b) {
+    const int count = again.next();
+    for (int k = 0; k < count; ++k) first.push_back(std::size_t(again.features()(0, k)));
+  }
+  REQUIRE(first == orders[0]);
+}
+
+TEST_CASE("Fashion-MNIST from Debian's package", "[data][fashion]") {
+  const std::string folder = std::string(kDebianDatasetsDir) + "/fashion-mnist";
+  if (!fs::exists(folder)) {
+    WARN("skipped: " << folder << " is missing (install Debian's dataset-fashion-mnist package)");
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto data = load_dataset("fashion-mnist");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(data.ok());
+  WARN("loaded Fashion-MNIST train+test in " << seconds << " s");
+  REQUIRE(data->train.size() == 60000);
+  REQUIRE(data->test.size() == 10000);
+  REQUIRE(data->train.inputs() == 784);
+  REQUIRE(data->test.inputs() == 784);
+  REQUIRE(data->train.classes == 10);
+  REQUIRE(data->test.classes == 10);
+  REQUIRE(data->train.features.minCoeff() == 0.0f);
+  REQUIRE(data->train.features.maxCoeff() == 1.0f);
+  // Fashion-MNIST is balanced: 6000 training images per class.
+  std::vector<int> per_class(10, 0);
+  for (auto label : data->train.labels) ++per_class[std::size_t(label)];
+  REQUIRE(std::all_of(per_class.begin(), per_class.end(), [](int n) { return n == 6000; }));
+}

@@ -39,14 +39,6 @@ MemberState from_schema(s::MemberState state) {
   }
   unknown_enum("member state", static_cast<unsigned>(state));
 }
-HandshakeRole from_schema(s::HandshakeRole role) {
-  switch (role) {
-    case s::HandshakeRole::UNSPECIFIED: return HandshakeRole::unspecified;
-    case s::HandshakeRole::INITIATOR: return HandshakeRole::initiator;
-    case s::HandshakeRole::RESPONDER: return HandshakeRole::responder;
-  }
-  unknown_enum("handshake role", static_cast<unsigned>(role));
-}
 Precision from_schema(s::Precision precision) {
   switch (precision) {
     case s::Precision::F32: return Precision::f32;
@@ -97,10 +89,16 @@ class BodyReader {
       case s::Message::Body::ACK: return read_ack(body.getAck());
       case s::Message::Body::INDIRECT_PING: return read_indirect_ping(body.getIndirectPing());
       case s::Message::Body::NACK: return read_nack(body.getNack());
-      case s::Message::Body::JOIN: return Join{member(body.getJoin().getMember())};
+      case s::Message::Body::GOSSIP: return read_gossip(body.getGossip());
+      case s::Message::Body::JOIN: return read_join(body.getJoin());
       case s::Message::Body::LEAVE: return read_leave(body.getLeave());
       case s::Message::Body::PUSH_PULL: return read_push_pull(body.getPushPull());
       case s::Message::Body::HANDSHAKE_HELLO: return read_handshake_hello(body.getHandshakeHello());
+      case s::Message::Body::HANDSHAKE_REPLY: return read_handshake_reply(body.getHandshakeReply());
+      case s::Message::Body::HANDSHAKE_FINISH:
+        return HandshakeFinish{fixed<kSealedSignatureBytes>(body.getHandshakeFinish().getSealedSignature(),
+                                                            "handshake sealed signature")};
+      case s::Message::Body::SEALED_DATAGRAM: return read_sealed_datagram(body.getSealedDatagram());
       case s::Message::Body::LINK_HELLO: return read_link_hello(body.getLinkHello());
       case s::Message::Body::SNAPSHOT_CHUNK: return read_snapshot_chunk(body.getSnapshotChunk());
       case s::Message::Body::DELTA: return read_delta(body.getDelta());
@@ -156,60 +154,87 @@ class BodyReader {
     return out;
   }
 
+  // The three fields every membership message starts with. `kind` names the
+  // message in errors.
+  template <typename Plain, typename Reader>
+  Plain membership(Reader in, const char* kind) const {
+    Plain out;
+    out.source = fixed<32>(in.getSource(), kind);
+    out.source_address = text(in.getSourceAddress(), limits_.max_address_bytes, "source address");
+    auto list = in.getUpdates();
+    check_count(list.size(), limits_.max_members, "updates");
+    out.updates.reserve(list.size());
+    for (auto update : list) out.updates.push_back(Update{member(update.getMember()), fixed<32>(update.getSource(), "update source")});
+    return out;
+  }
+
   Ping read_ping(s::Ping::Reader in) const {
-    Ping out;
+    auto out = membership<Ping>(in, "ping source");
     out.seq = in.getSeq();
-    out.source = fixed<32>(in.getSource(), "ping source");
-    out.source_address = text(in.getSourceAddress(), limits_.max_address_bytes, "ping source address");
     out.target = fixed<32>(in.getTarget(), "ping target");
-    out.updates = members(in.getUpdates(), "ping updates");
     return out;
   }
   Ack read_ack(s::Ack::Reader in) const {
-    Ack out;
+    auto out = membership<Ack>(in, "ack source");
     out.seq = in.getSeq();
-    out.source = fixed<32>(in.getSource(), "ack source");
-    out.updates = members(in.getUpdates(), "ack updates");
     return out;
   }
   IndirectPing read_indirect_ping(s::IndirectPing::Reader in) const {
-    IndirectPing out;
+    auto out = membership<IndirectPing>(in, "indirect ping source");
     out.seq = in.getSeq();
-    out.source = fixed<32>(in.getSource(), "indirect ping source");
     out.target = fixed<32>(in.getTarget(), "indirect ping target");
     out.target_address = text(in.getTargetAddress(), limits_.max_address_bytes, "indirect ping target address");
-    out.updates = members(in.getUpdates(), "indirect ping updates");
     return out;
   }
   Nack read_nack(s::Nack::Reader in) const {
-    Nack out;
+    auto out = membership<Nack>(in, "nack source");
     out.seq = in.getSeq();
-    out.source = fixed<32>(in.getSource(), "nack source");
-    out.target = fixed<32>(in.getTarget(), "nack target");
+    return out;
+  }
+  Gossip read_gossip(s::Gossip::Reader in) const { return membership<Gossip>(in, "gossip source"); }
+  Join read_join(s::Join::Reader in) const {
+    auto out = membership<Join>(in, "join source");
+    out.member = member(in.getMember());
     return out;
   }
   Leave read_leave(s::Leave::Reader in) const {
-    return Leave{fixed<32>(in.getNodeId(), "leave node id"), in.getIncarnation()};
+    auto out = membership<Leave>(in, "leave source");
+    out.incarnation = in.getIncarnation();
+    return out;
   }
   PushPull read_push_pull(s::PushPull::Reader in) const {
-    PushPull out;
-    out.join = in.getJoin();
+    auto out = membership<PushPull>(in, "push-pull source");
+    out.reply = in.getReply();
+    out.join_reply = in.getJoinReply();
     out.members = members(in.getMembers(), "push-pull members");
     return out;
   }
   HandshakeHello read_handshake_hello(s::HandshakeHello::Reader in) const {
     HandshakeHello out;
-    out.protocol_version = in.getProtocolVersion();
-    out.ephemeral_public_key = fixed<32>(in.getEphemeralPublicKey(), "ephemeral public key");
-    out.identity_public_key = fixed<32>(in.getIdentityPublicKey(), "identity public key");
-    out.signature = fixed<64>(in.getSignature(), "handshake signature");
-    auto nonce = in.getNonce();
-    if (nonce.size() > limits_.max_nonce_bytes) {
-      fail(ErrorKind::corrupt, "handshake nonce is " + std::to_string(nonce.size()) + " bytes, limit " +
-                                   std::to_string(limits_.max_nonce_bytes));
+    out.version = in.getVersion();
+    out.ephemeral_public_key = fixed<32>(in.getEphemeralPublicKey(), "hello ephemeral public key");
+    out.sealed_identity = fixed<kSealedIdentityBytes>(in.getSealedIdentity(), "hello sealed identity");
+    return out;
+  }
+  HandshakeReply read_handshake_reply(s::HandshakeReply::Reader in) const {
+    HandshakeReply out;
+    out.version = in.getVersion();
+    out.ephemeral_public_key = fixed<32>(in.getEphemeralPublicKey(), "reply ephemeral public key");
+    out.sealed_identity_proof = fixed<kSealedIdentityProofBytes>(in.getSealedIdentityProof(), "reply sealed identity proof");
+    return out;
+  }
+  SealedDatagram read_sealed_datagram(s::SealedDatagram::Reader in) const {
+    SealedDatagram out;
+    out.nonce = fixed<kDatagramNonceBytes>(in.getNonce(), "datagram nonce");
+    out.sender = fixed<32>(in.getSender(), "datagram sender");
+    out.timestamp_ms = in.getTimestampMs();
+    out.counter = in.getCounter();
+    auto ciphertext = in.getCiphertext();
+    if (ciphertext.size() > limits_.max_ciphertext_bytes) {
+      fail(ErrorKind::corrupt, "datagram ciphertext is " + std::to_string(ciphertext.size()) + " bytes, limit " +
+                                   std::to_string(limits_.max_ciphertext_bytes));
     }
-    out.nonce.assign(nonce.begin(), nonce.end());
-    out.role = from_schema(in.getRole());
+    out.ciphertext.assign(ciphertext.begin(), ciphertext.end());
     return out;
   }
   LinkHello read_link_hello(s::LinkHello::Reader in) const {

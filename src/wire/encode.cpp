@@ -34,14 +34,6 @@ s::MemberState to_schema(MemberState state) {
   }
   STARLING_ASSERT_MSG(false, "unknown MemberState");
 }
-s::HandshakeRole to_schema(HandshakeRole role) {
-  switch (role) {
-    case HandshakeRole::unspecified: return s::HandshakeRole::UNSPECIFIED;
-    case HandshakeRole::initiator: return s::HandshakeRole::INITIATOR;
-    case HandshakeRole::responder: return s::HandshakeRole::RESPONDER;
-  }
-  STARLING_ASSERT_MSG(false, "unknown HandshakeRole");
-}
 s::Precision to_schema(Precision precision) {
   switch (precision) {
     case Precision::f32: return s::Precision::F32;
@@ -91,57 +83,85 @@ void fill_members(capnp::List<s::MemberRecord>::Builder out, const std::vector<M
   for (unsigned i = 0; i < in.size(); ++i) fill_member(out[i], in[i]);
 }
 
+// The three fields every membership message starts with.
+template <typename Builder, typename Plain>
+void fill_membership_header(Builder out, const Plain& in) {
+  out.setSource(bytes_of(in.source));
+  out.setSourceAddress(text_of(in.source_address));
+  auto updates = out.initUpdates(static_cast<unsigned>(in.updates.size()));
+  for (unsigned i = 0; i < in.updates.size(); ++i) {
+    fill_member(updates[i].initMember(), in.updates[i].member);
+    updates[i].setSource(bytes_of(in.updates[i].source));
+  }
+}
+
 // Fills the envelope's union with one message.
 struct BodyWriter {
   s::Message::Body::Builder body;
 
   void operator()(const Ping& m) {
     auto out = body.initPing();
+    fill_membership_header(out, m);
     out.setSeq(m.seq);
-    out.setSource(bytes_of(m.source));
-    out.setSourceAddress(text_of(m.source_address));
     out.setTarget(bytes_of(m.target));
-    fill_members(out.initUpdates(static_cast<unsigned>(m.updates.size())), m.updates);
   }
   void operator()(const Ack& m) {
     auto out = body.initAck();
+    fill_membership_header(out, m);
     out.setSeq(m.seq);
-    out.setSource(bytes_of(m.source));
-    fill_members(out.initUpdates(static_cast<unsigned>(m.updates.size())), m.updates);
   }
   void operator()(const IndirectPing& m) {
     auto out = body.initIndirectPing();
+    fill_membership_header(out, m);
     out.setSeq(m.seq);
-    out.setSource(bytes_of(m.source));
     out.setTarget(bytes_of(m.target));
     out.setTargetAddress(text_of(m.target_address));
-    fill_members(out.initUpdates(static_cast<unsigned>(m.updates.size())), m.updates);
   }
   void operator()(const Nack& m) {
     auto out = body.initNack();
+    fill_membership_header(out, m);
     out.setSeq(m.seq);
-    out.setSource(bytes_of(m.source));
-    out.setTarget(bytes_of(m.target));
   }
-  void operator()(const Join& m) { fill_member(body.initJoin().initMember(), m.member); }
+  void operator()(const Gossip& m) { fill_membership_header(body.initGossip(), m); }
+  void operator()(const Join& m) {
+    auto out = body.initJoin();
+    fill_membership_header(out, m);
+    fill_member(out.initMember(), m.member);
+  }
   void operator()(const Leave& m) {
     auto out = body.initLeave();
-    out.setNodeId(bytes_of(m.node_id));
+    fill_membership_header(out, m);
     out.setIncarnation(m.incarnation);
   }
   void operator()(const PushPull& m) {
     auto out = body.initPushPull();
-    out.setJoin(m.join);
+    fill_membership_header(out, m);
+    out.setReply(m.reply);
+    out.setJoinReply(m.join_reply);
     fill_members(out.initMembers(static_cast<unsigned>(m.members.size())), m.members);
   }
   void operator()(const HandshakeHello& m) {
     auto out = body.initHandshakeHello();
-    out.setProtocolVersion(m.protocol_version);
+    out.setVersion(m.version);
     out.setEphemeralPublicKey(bytes_of(m.ephemeral_public_key));
-    out.setIdentityPublicKey(bytes_of(m.identity_public_key));
-    out.setSignature(bytes_of(m.signature));
-    if (!m.nonce.empty()) out.setNonce(bytes_of(m.nonce));
-    out.setRole(to_schema(m.role));
+    out.setSealedIdentity(bytes_of(m.sealed_identity));
+  }
+  void operator()(const HandshakeReply& m) {
+    auto out = body.initHandshakeReply();
+    out.setVersion(m.version);
+    out.setEphemeralPublicKey(bytes_of(m.ephemeral_public_key));
+    out.setSealedIdentityProof(bytes_of(m.sealed_identity_proof));
+  }
+  void operator()(const HandshakeFinish& m) {
+    body.initHandshakeFinish().setSealedSignature(bytes_of(m.sealed_signature));
+  }
+  void operator()(const SealedDatagram& m) {
+    auto out = body.initSealedDatagram();
+    out.setNonce(bytes_of(m.nonce));
+    out.setSender(bytes_of(m.sender));
+    out.setTimestampMs(m.timestamp_ms);
+    out.setCounter(m.counter);
+    out.setCiphertext(bytes_of(m.ciphertext));
   }
   void operator()(const LinkHello& m) {
     auto out = body.initLinkHello();
@@ -233,14 +253,25 @@ struct SizeEstimate {
     for (const auto& r : records) bytes += 80 + r.address.size();
     return bytes;
   }
-  std::size_t operator()(const Ping& m) const { return m.source_address.size() + members(m.updates); }
-  std::size_t operator()(const Ack& m) const { return members(m.updates); }
-  std::size_t operator()(const IndirectPing& m) const { return m.target_address.size() + members(m.updates); }
-  std::size_t operator()(const Nack&) const { return 0; }
-  std::size_t operator()(const Join& m) const { return m.member.address.size(); }
-  std::size_t operator()(const Leave&) const { return 0; }
-  std::size_t operator()(const PushPull& m) const { return members(m.members); }
-  std::size_t operator()(const HandshakeHello& m) const { return m.nonce.size(); }
+  // source, address and updates (each update: a member record plus a source).
+  template <typename Plain>
+  static std::size_t header(const Plain& m) {
+    std::size_t bytes = 48 + m.source_address.size();
+    for (const auto& u : m.updates) bytes += 128 + u.member.address.size();
+    return bytes;
+  }
+  std::size_t operator()(const Ping& m) const { return header(m); }
+  std::size_t operator()(const Ack& m) const { return header(m); }
+  std::size_t operator()(const IndirectPing& m) const { return header(m) + m.target_address.size(); }
+  std::size_t operator()(const Nack& m) const { return header(m); }
+  std::size_t operator()(const Gossip& m) const { return header(m); }
+  std::size_t operator()(const Join& m) const { return header(m) + m.member.address.size(); }
+  std::size_t operator()(const Leave& m) const { return header(m); }
+  std::size_t operator()(const PushPull& m) const { return header(m) + members(m.members); }
+  std::size_t operator()(const HandshakeHello&) const { return 0; }
+  std::size_t operator()(const HandshakeReply&) const { return kSealedIdentityProofBytes; }
+  std::size_t operator()(const HandshakeFinish&) const { return 0; }
+  std::size_t operator()(const SealedDatagram& m) const { return m.ciphertext.size(); }
   std::size_t operator()(const LinkHello&) const { return 0; }
   std::size_t operator()(const SnapshotChunk& m) const { return m.values_f32.size() * 4 + m.values_half.size() * 2; }
   std::size_t operator()(const Delta& m) const {

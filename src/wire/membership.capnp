@@ -1,5 +1,10 @@
-# SWIM membership and discovery (gossip/). Node ids are Data of exactly 32
-# bytes (hash of the Ed25519 identity key); the codec rejects any other size.
+# SWIM membership and discovery (gossip/; src/runtime's gossip_codec maps
+# gossip/messages.h to these). Node ids are Data of exactly 32 bytes (hash of
+# the Ed25519 identity key); the codec rejects any other size.
+#
+# Every membership message begins with the same three fields: who sent it
+# (source), where the sender listens (sourceAddress, "host:port"; may be
+# empty) and the piggybacked updates it disseminates.
 @0x9b30083fac4e321c;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -19,44 +24,79 @@ struct MemberRecord {
   state @3 :MemberState;
 }
 
-struct Ping {
-  seq @0 :UInt64;
-  source @1 :Data;           # node id of the sender
-  sourceAddress @2 :Text;    # where to answer, when it differs from the datagram's source
-  target @3 :Data;           # node id the sender believes it is probing
-  updates @4 :List(MemberRecord);  # piggybacked dissemination
-}
-
-struct Ack {
-  seq @0 :UInt64;
-  source @1 :Data;
-  updates @2 :List(MemberRecord);
-}
-
-struct IndirectPing {
-  seq @0 :UInt64;
-  source @1 :Data;
-  target @2 :Data;
-  targetAddress @3 :Text;
-  updates @4 :List(MemberRecord);
-}
-
-struct Nack {
-  seq @0 :UInt64;
-  source @1 :Data;
-  target @2 :Data;
-}
-
-struct Join {
+# One piggybacked update: a record plus who asserted it (for suspect, each
+# distinct source is an independent confirmation).
+struct Update {
   member @0 :MemberRecord;
+  source @1 :Data;           # exactly 32 bytes
 }
 
+# "Are you alive?" `target` names who the sender believes listens there.
+struct Ping {
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+  seq @3 :UInt64;
+  target @4 :Data;
+}
+
+# Answer to a ping (directly or forwarded by an indirect prober).
+struct Ack {
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+  seq @3 :UInt64;
+}
+
+# "Probe target for me" (SWIM ping-req). The helper always answers with an
+# ack or a nack (Lifeguard), so there is no want-nack flag.
+struct IndirectPing {
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+  seq @3 :UInt64;            # the requester's sequence, echoed in Ack/Nack
+  target @4 :Data;
+  targetAddress @5 :Text;
+}
+
+# An indirect prober got no answer from the target in time.
+struct Nack {
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+  seq @3 :UInt64;
+}
+
+# No request of its own: carries only piggybacked updates.
+struct Gossip {
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+}
+
+# A new (or restarted) peer asks a seed to let it in (stream).
+struct Join {
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+  member @3 :MemberRecord;   # the joiner's own record
+}
+
+# The sender leaves the swarm gracefully.
 struct Leave {
-  nodeId @0 :Data;
-  incarnation @1 :UInt64;
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+  incarnation @3 :UInt64;
 }
 
+# Full state exchange (stream). The receiver of a request answers with its
+# own view (reply); the answer to a Join also sets joinReply.
 struct PushPull {
-  join @0 :Bool;             # true when the sender is joining through this exchange
-  members @1 :List(MemberRecord);
+  source @0 :Data;
+  sourceAddress @1 :Text;
+  updates @2 :List(Update);
+  reply @3 :Bool;
+  joinReply @4 :Bool;
+  members @5 :List(MemberRecord);
 }

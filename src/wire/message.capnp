@@ -32,5 +32,9 @@ struct Message {
     statusQuery @16 :Control.StatusQuery;
     statusAnswer @17 :Control.StatusAnswer;
     faultControl @18 :Control.FaultControl;
+    gossip @19 :Membership.Gossip;
+    handshakeReply @20 :Handshake.HandshakeReply;
+    handshakeFinish @21 :Handshake.HandshakeFinish;
+    sealedDatagram @22 :Handshake.SealedDatagram;
   }
 }

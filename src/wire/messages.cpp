@@ -8,10 +8,14 @@ struct Name {
   const char* operator()(const Ack&) const { return "ack"; }
   const char* operator()(const IndirectPing&) const { return "indirect_ping"; }
   const char* operator()(const Nack&) const { return "nack"; }
+  const char* operator()(const Gossip&) const { return "gossip"; }
   const char* operator()(const Join&) const { return "join"; }
   const char* operator()(const Leave&) const { return "leave"; }
   const char* operator()(const PushPull&) const { return "push_pull"; }
   const char* operator()(const HandshakeHello&) const { return "handshake_hello"; }
+  const char* operator()(const HandshakeReply&) const { return "handshake_reply"; }
+  const char* operator()(const HandshakeFinish&) const { return "handshake_finish"; }
+  const char* operator()(const SealedDatagram&) const { return "sealed_datagram"; }
   const char* operator()(const LinkHello&) const { return "link_hello"; }
   const char* operator()(const SnapshotChunk&) const { return "snapshot_chunk"; }
   const char* operator()(const Delta&) const { return "delta"; }

@@ -27,26 +27,42 @@ Check check_members(const std::vector<MemberRecord>& members, const Limits& limi
   return std::nullopt;
 }
 
+// source address and updates, common to every membership message.
+template <typename Plain>
+Check check_membership(const Plain& m, const Limits& limits) {
+  if (auto v = check_text(m.source_address.size(), limits.max_address_bytes, "source address")) return v;
+  if (auto v = check_count(m.updates.size(), limits.max_members, "updates")) return v;
+  for (const auto& update : m.updates) {
+    if (auto v = check_text(update.member.address.size(), limits.max_address_bytes, "member address")) return v;
+  }
+  return std::nullopt;
+}
+
 struct Validator {
   const Limits& limits;
 
-  Check operator()(const Ping& m) const {
-    if (auto v = check_text(m.source_address.size(), limits.max_address_bytes, "ping source address")) return v;
-    return check_members(m.updates, limits, "ping updates");
-  }
-  Check operator()(const Ack& m) const { return check_members(m.updates, limits, "ack updates"); }
+  Check operator()(const Ping& m) const { return check_membership(m, limits); }
+  Check operator()(const Ack& m) const { return check_membership(m, limits); }
   Check operator()(const IndirectPing& m) const {
     if (auto v = check_text(m.target_address.size(), limits.max_address_bytes, "indirect ping target address")) return v;
-    return check_members(m.updates, limits, "indirect ping updates");
+    return check_membership(m, limits);
   }
-  Check operator()(const Nack&) const { return std::nullopt; }
+  Check operator()(const Nack& m) const { return check_membership(m, limits); }
+  Check operator()(const Gossip& m) const { return check_membership(m, limits); }
   Check operator()(const Join& m) const {
-    return check_text(m.member.address.size(), limits.max_address_bytes, "join address");
+    if (auto v = check_text(m.member.address.size(), limits.max_address_bytes, "join address")) return v;
+    return check_membership(m, limits);
   }
-  Check operator()(const Leave&) const { return std::nullopt; }
-  Check operator()(const PushPull& m) const { return check_members(m.members, limits, "push-pull members"); }
-  Check operator()(const HandshakeHello& m) const {
-    return check_text(m.nonce.size(), limits.max_nonce_bytes, "handshake nonce");
+  Check operator()(const Leave& m) const { return check_membership(m, limits); }
+  Check operator()(const PushPull& m) const {
+    if (auto v = check_membership(m, limits)) return v;
+    return check_members(m.members, limits, "push-pull members");
+  }
+  Check operator()(const HandshakeHello&) const { return std::nullopt; }
+  Check operator()(const HandshakeReply&) const { return std::nullopt; }
+  Check operator()(const HandshakeFinish&) const { return std::nullopt; }
+  Check operator()(const SealedDatagram& m) const {
+    return check_text(m.ciphertext.size(), limits.max_ciphertext_bytes, "datagram ciphertext");
   }
   Check operator()(const LinkHello&) const { return std::nullopt; }
   Check operator()(const SnapshotChunk& m) const {

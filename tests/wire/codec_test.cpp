@@ -88,7 +88,7 @@ TEST_CASE("large payloads round-trip and encode_into reuses its buffer", "[wire]
   REQUIRE(decoded.ok());
   CHECK(std::get<Delta>(*decoded) == delta);
 
-  PushPull many{false, samples::members(5000)};
+  PushPull many{samples::node_id(1), "a:1", samples::updates(5000), false, false, samples::members(5000)};
   auto pulled = decode(encoded(many));
   REQUIRE(pulled.ok());
   CHECK(std::get<PushPull>(*pulled) == many);
@@ -115,7 +115,7 @@ TEST_CASE("truncated messages are corrupt", "[wire][codec]") {
 }
 
 TEST_CASE("trailing bytes after a message are corrupt", "[wire][codec]") {
-  auto bytes = encoded(Leave{samples::node_id(1), 3});
+  auto bytes = encoded(Leave{samples::node_id(1), "a:1", {}, 3});
   bytes.resize(bytes.size() + 8, 0);
   CHECK(decode_error(bytes) == ErrorKind::corrupt);
 }
@@ -140,7 +140,7 @@ TEST_CASE("bit flips never crash and only give typed errors", "[wire][codec]") {
 }
 
 TEST_CASE("specific bit flips give the expected error", "[wire][codec]") {
-  auto bytes = encoded(Nack{1, samples::node_id(1), samples::node_id(2)});
+  auto bytes = encoded(Nack{samples::node_id(1), "a:1", {}, 1});
   SECTION("segment table announcing more than is there") {
     bytes[4] ^= 0x40;  // first segment's size, low byte
     CHECK(decode_error(bytes) == ErrorKind::corrupt);
@@ -168,7 +168,7 @@ TEST_CASE("messages over the size limit are overloaded, both ways", "[wire][code
 TEST_CASE("lists over their limit are overloaded; the encoder refuses them", "[wire][codec]") {
   Limits limits;
   limits.max_members = 5;
-  PushPull crowd{false, samples::members(6)};
+  PushPull crowd{samples::node_id(1), "a:1", {}, false, false, samples::members(6)};
   auto bytes = encoded(crowd);  // default limits allow it
   CHECK(decode_error(bytes, limits) == ErrorKind::overloaded);
   auto refused = encode(crowd, limits);
@@ -195,7 +195,7 @@ TEST_CASE("text over its limit is corrupt", "[wire][codec]") {
 TEST_CASE("too-deep nesting and traversal overrun are corrupt", "[wire][codec]") {
   // Our schemas nest at most 5 deep, so a peer cannot exceed the default
   // limit with a valid message; lowering the limit shows it is enforced.
-  auto bytes = encoded(Ping{1, samples::node_id(1), "a:1", samples::node_id(2), samples::members(2)});
+  auto bytes = encoded(Ping{samples::node_id(1), "a:1", samples::updates(2), 1, samples::node_id(2)});
   Limits shallow;
   shallow.nesting_limit = 2;
   CHECK(decode_error(bytes, shallow) == ErrorKind::corrupt);
@@ -227,26 +227,64 @@ TEST_CASE("an unknown message kind from a newer peer is unsupported", "[wire][co
   CHECK(decode_error(bytes) == ErrorKind::unsupported);
 }
 
-TEST_CASE("a node id of the wrong size is corrupt", "[wire][codec]") {
-  auto bytes = encoded(Leave{samples::node_id(1), 9});
-  // Find the Data pointer to the 32-byte node id (list pointer, byte
-  // elements, count 32) and make it announce 31 bytes.
-  const std::uint32_t byte_list_of_32 = (32u << 3) | 2u;
+// Finds the Data pointers announcing `size` bytes (list pointer, byte
+// elements) and makes them announce one byte less. Returns how many it patched.
+static std::size_t shrink_data_fields(std::vector<std::uint8_t>& bytes, std::uint32_t size) {
+  const std::uint32_t byte_list = (size << 3) | 2u;
   std::size_t patched = 0;
   for (std::size_t offset = 8; offset + 8 <= bytes.size(); offset += 8) {
     std::uint64_t word;
     std::memcpy(&word, bytes.data() + offset, 8);
-    if ((word & 3) == 1 && (word >> 32) == byte_list_of_32) {
-      word = (word & 0xffffffffu) | (std::uint64_t{(31u << 3) | 2u} << 32);
+    if ((word & 3) == 1 && (word >> 32) == byte_list) {
+      word = (word & 0xffffffffu) | (std::uint64_t{((size - 1) << 3) | 2u} << 32);
       std::memcpy(bytes.data() + offset, &word, 8);
       ++patched;
     }
   }
-  REQUIRE(patched == 1);
+  return patched;
+}
+
+TEST_CASE("a node id of the wrong size is corrupt", "[wire][codec]") {
+  auto bytes = encoded(Leave{samples::node_id(1), "", {}, 9});
+  REQUIRE(shrink_data_fields(bytes, 32) == 1);
   auto decoded = decode(bytes);
   REQUIRE_FALSE(decoded.ok());
   CHECK(decoded.error().kind == ErrorKind::corrupt);
   CHECK_THAT(decoded.error().message, Catch::Contains("32 bytes"));
+}
+
+TEST_CASE("handshake and datagram fields of the wrong size are corrupt", "[wire][codec]") {
+  struct Case {
+    Message message;
+    std::uint32_t size;
+  };
+  const std::vector<Case> cases{
+      {HandshakeHello{1, samples::bytes<32>(1), samples::bytes<kSealedIdentityBytes>(2)}, kSealedIdentityBytes},
+      {HandshakeReply{1, samples::bytes<32>(1), samples::bytes<kSealedIdentityProofBytes>(2)},
+       kSealedIdentityProofBytes},
+      {HandshakeFinish{samples::bytes<kSealedSignatureBytes>(2)}, kSealedSignatureBytes},
+      {HandshakeHello{1, samples::bytes<32>(1), samples::bytes<kSealedIdentityBytes>(2)}, 32},
+      {SealedDatagram{samples::bytes<kDatagramNonceBytes>(1), samples::node_id(2), 1, 2, {1, 2, 3}},
+       kDatagramNonceBytes},
+      {SealedDatagram{samples::bytes<kDatagramNonceBytes>(1), samples::node_id(2), 1, 2, {1, 2, 3}}, 32},
+  };
+  for (const auto& c : cases) {
+    INFO(message_name(c.message) << " field of " << c.size << " bytes");
+    auto bytes = encoded(c.message);
+    REQUIRE(shrink_data_fields(bytes, c.size) == 1);
+    auto decoded = decode(bytes);
+    REQUIRE_FALSE(decoded.ok());
+    CHECK(decoded.error().kind == ErrorKind::corrupt);
+    CHECK_THAT(decoded.error().message, Catch::Contains(std::to_string(c.size) + " bytes"));
+  }
+}
+
+TEST_CASE("a datagram ciphertext over its limit is corrupt", "[wire][codec]") {
+  SealedDatagram datagram{samples::bytes<kDatagramNonceBytes>(1), samples::node_id(2), 1, 2,
+                          std::vector<std::uint8_t>(100, 7)};
+  Limits small;
+  small.max_ciphertext_bytes = 99;
+  CHECK(decode_error(encoded(datagram), small) == ErrorKind::corrupt);
 }
 
 TEST_CASE("values no peer may send are refused when encoding", "[wire][codec]") {
@@ -261,11 +299,13 @@ TEST_CASE("values no peer may send are refused when encoding", "[wire][codec]") 
 
   MemberRecord record = samples::member(1, MemberState::alive);
   record.address = std::string(300, 'a');
-  CHECK(encode(Join{record}).error().kind == ErrorKind::invalid_argument);
+  CHECK(encode(Join{samples::node_id(1), "", {}, record}).error().kind == ErrorKind::invalid_argument);
+  CHECK(encode(Gossip{samples::node_id(1), "", {Update{record, samples::node_id(2)}}}).error().kind ==
+        ErrorKind::invalid_argument);
 
-  HandshakeHello hello;
-  hello.nonce.assign(65, 1);
-  CHECK(encode(hello).error().kind == ErrorKind::invalid_argument);
+  SealedDatagram datagram;
+  datagram.ciphertext.assign(Limits{}.max_ciphertext_bytes + 1, 1);
+  CHECK(encode(datagram).error().kind == ErrorKind::invalid_argument);
 }
 
 TEST_CASE("random garbage never crashes the decoder", "[wire][codec]") {

@@ -37,16 +37,33 @@ inline std::vector<MemberRecord> members(std::size_t count) {
   return out;
 }
 
+// Piggybacked updates, each asserted by a different source.
+inline std::vector<Update> updates(std::size_t count) {
+  std::vector<Update> out;
+  for (const MemberRecord& record : members(count)) {
+    out.push_back(Update{record, node_id(static_cast<std::uint8_t>(200 + out.size()))});
+  }
+  return out;
+}
+
+inline std::string address(std::uint8_t seed) { return "127.0.0." + std::to_string(seed) + ":7000"; }
+
 inline std::vector<Message> all() {
   std::vector<Message> out;
-  out.push_back(Ping{1, node_id(1), "127.0.0.1:7000", node_id(2), members(3)});
-  out.push_back(Ack{2, node_id(3), members(2)});
-  out.push_back(IndirectPing{3, node_id(4), node_id(5), "[::1]:7001", members(1)});
-  out.push_back(Nack{4, node_id(6), node_id(7)});
-  out.push_back(Join{member(8, MemberState::alive)});
-  out.push_back(Leave{node_id(9), 42});
-  out.push_back(PushPull{true, members(4)});
-  out.push_back(HandshakeHello{1, bytes<32>(1), bytes<32>(2), bytes<64>(3), {9, 8, 7, 6}, HandshakeRole::initiator});
+  out.push_back(Ping{node_id(1), address(1), updates(3), 1, node_id(2)});
+  out.push_back(Ack{node_id(3), address(3), updates(2), 2});
+  out.push_back(IndirectPing{node_id(4), "[::1]:7001", updates(1), 3, node_id(5), "10.0.0.5:7946"});
+  out.push_back(Nack{node_id(6), address(6), {}, 4});
+  out.push_back(Gossip{node_id(7), address(7), updates(4)});
+  out.push_back(Join{node_id(8), address(8), {}, member(8, MemberState::alive)});
+  out.push_back(Leave{node_id(9), address(9), updates(1), 42});
+  out.push_back(PushPull{node_id(10), address(10), {}, true, false, members(4)});
+  out.push_back(PushPull{node_id(11), address(11), {}, true, true, members(2)});
+  out.push_back(HandshakeHello{1, bytes<32>(1), bytes<kSealedIdentityBytes>(2)});
+  out.push_back(HandshakeReply{1, bytes<32>(3), bytes<kSealedIdentityProofBytes>(4)});
+  out.push_back(HandshakeFinish{bytes<kSealedSignatureBytes>(5)});
+  out.push_back(SealedDatagram{bytes<kDatagramNonceBytes>(6), node_id(12), 1700000000123, 0x1234'5678'9abc,
+                               std::vector<std::uint8_t>(90, 0x5a)});
   out.push_back(LinkHello{5, 235146, bytes<32>(4), Precision::bf16});
   out.push_back(SnapshotChunk{5, 1024, 235146, Precision::f32, {1.5f, -2.25f, 3.0e-8f}, {}});
   out.push_back(SnapshotChunk{5, 2048, 235146, Precision::bf16, {}, {0x3f80, 0xbf80, 0x0001}});

@@ -31,7 +31,8 @@ struct Limits {
   std::size_t max_address_bytes = 255;
   std::size_t max_text_bytes = 4096;         // Reset::detail
   std::size_t max_json_bytes = std::size_t{1} << 20;
-  std::size_t max_nonce_bytes = 64;
+  // SealedDatagram::ciphertext: above any UDP datagram, far below a frame.
+  std::size_t max_ciphertext_bytes = std::size_t{64} << 10;
 };
 
 // Encodes into Cap'n Proto's standard stream format (segment table +

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,7 +23,11 @@ using Hash32 = std::array<std::uint8_t, 32>;
 using PublicKey32 = std::array<std::uint8_t, 32>;
 using Signature64 = std::array<std::uint8_t, 64>;
 
-// ---- membership (gossip/) --------------------------------------------------
+// ---- membership (gossip/; src/runtime/gossip_codec maps gossip's structs) ---
+//
+// Every membership message starts with the same three fields: source (the
+// sender's node id), source_address (where it listens, "host:port"; may be
+// empty) and the piggybacked updates it disseminates.
 
 enum class MemberState : std::uint8_t { alive, suspect, dead, left };
 
@@ -34,70 +39,124 @@ struct MemberRecord {
   bool operator==(const MemberRecord&) const = default;
 };
 
-struct Ping {
-  std::uint64_t seq = 0;
+// A piggybacked update: a record plus who asserted it.
+struct Update {
+  MemberRecord member;
   NodeId source{};
-  std::string source_address;  // may be empty: answer to the datagram's source
-  NodeId target{};
-  std::vector<MemberRecord> updates;  // piggybacked dissemination
+  bool operator==(const Update&) const = default;
+};
+
+struct Ping {
+  NodeId source{};
+  std::string source_address;
+  std::vector<Update> updates;
+  std::uint64_t seq = 0;
+  NodeId target{};  // who the sender believes listens at the address
   bool operator==(const Ping&) const = default;
 };
 
 struct Ack {
-  std::uint64_t seq = 0;
   NodeId source{};
-  std::vector<MemberRecord> updates;
+  std::string source_address;
+  std::vector<Update> updates;
+  std::uint64_t seq = 0;
   bool operator==(const Ack&) const = default;
 };
 
-// "Probe target for me" (SWIM ping-req).
+// "Probe target for me" (SWIM ping-req); always answered with Ack or Nack.
 struct IndirectPing {
-  std::uint64_t seq = 0;
   NodeId source{};
+  std::string source_address;
+  std::vector<Update> updates;
+  std::uint64_t seq = 0;
   NodeId target{};
   std::string target_address;
-  std::vector<MemberRecord> updates;
   bool operator==(const IndirectPing&) const = default;
 };
 
 // Sent by an indirect prober that got no answer from the target (Lifeguard).
 struct Nack {
-  std::uint64_t seq = 0;
   NodeId source{};
-  NodeId target{};
+  std::string source_address;
+  std::vector<Update> updates;
+  std::uint64_t seq = 0;
   bool operator==(const Nack&) const = default;
 };
 
+// Only piggybacked updates, no request of its own.
+struct Gossip {
+  NodeId source{};
+  std::string source_address;
+  std::vector<Update> updates;
+  bool operator==(const Gossip&) const = default;
+};
+
+// A new (or restarted) peer asks a seed to let it in (stream).
 struct Join {
-  MemberRecord member;
+  NodeId source{};
+  std::string source_address;
+  std::vector<Update> updates;
+  MemberRecord member;  // the joiner's own record
   bool operator==(const Join&) const = default;
 };
 
 struct Leave {
-  NodeId node_id{};
+  NodeId source{};
+  std::string source_address;
+  std::vector<Update> updates;
   std::uint64_t incarnation = 0;
   bool operator==(const Leave&) const = default;
 };
 
-// Full state exchange (push-pull), over TCP.
+// Full state exchange (push-pull), over a stream. `reply`: the answer to a
+// request; `join_reply`: the answer to a Join.
 struct PushPull {
-  bool join = false;
+  NodeId source{};
+  std::string source_address;
+  std::vector<Update> updates;
+  bool reply = false;
+  bool join_reply = false;
   std::vector<MemberRecord> members;
   bool operator==(const PushPull&) const = default;
 };
 
-// ---- handshake (src/crypto maps these to its own structs) -------------------
+// ---- handshake and sealed datagrams (src/crypto fills and checks them) ------
+//
+// Fixed sizes match src/crypto's structs; src/runtime asserts that at compile
+// time where it maps one to the other.
 
-enum class HandshakeRole : std::uint8_t { unspecified, initiator, responder };
+inline constexpr std::size_t kSealedIdentityBytes = 32 + 16;             // identity key + tag
+inline constexpr std::size_t kSealedIdentityProofBytes = 32 + 64 + 16;   // identity key + signature + tag
+inline constexpr std::size_t kSealedSignatureBytes = 64 + 16;            // signature + tag
+inline constexpr std::size_t kDatagramNonceBytes = 24;
 
 struct HandshakeHello {
-  std::uint16_t protocol_version = 0;
+  std::uint32_t version = 0;  // handshake protocol version
   PublicKey32 ephemeral_public_key{};
-  PublicKey32 identity_public_key{};
-  Signature64 signature{};
-  std::vector<std::uint8_t> nonce;  // optional, at most DecodeLimits::max_nonce_bytes
-  HandshakeRole role = HandshakeRole::unspecified;
+  std::array<std::uint8_t, kSealedIdentityBytes> sealed_identity{};
   bool operator==(const HandshakeHello&) const = default;
+};
+
+struct HandshakeReply {
+  std::uint32_t version = 0;
+  PublicKey32 ephemeral_public_key{};
+  std::array<std::uint8_t, kSealedIdentityProofBytes> sealed_identity_proof{};
+  bool operator==(const HandshakeReply&) const = default;
+};
+
+struct HandshakeFinish {
+  std::array<std::uint8_t, kSealedSignatureBytes> sealed_signature{};
+  bool operator==(const HandshakeFinish&) const = default;
+};
+
+// One UDP datagram: an encoded Message sealed by src/crypto.
+struct SealedDatagram {
+  std::array<std::uint8_t, kDatagramNonceBytes> nonce{};
+  NodeId sender{};
+  std::uint64_t timestamp_ms = 0;
+  std::uint64_t counter = 0;
+  std::vector<std::uint8_t> ciphertext;  // at most Limits::max_ciphertext_bytes
+  bool operator==(const SealedDatagram&) const = default;
 };
 
 // ---- training links and model download (src/node) --------------------------
@@ -155,7 +214,7 @@ struct Digest {
 struct Reset {
   std::uint64_t epoch = 0;
   ResetReason reason = ResetReason::unspecified;
-  std::string detail;  // human-readable, at most DecodeLimits::max_text_bytes
+  std::string detail;  // human-readable, at most Limits::max_text_bytes
   bool operator==(const Reset&) const = default;
 };
 
@@ -183,7 +242,7 @@ struct StatusQuery {
 
 struct StatusAnswer {
   std::uint64_t request_id = 0;
-  std::string json;  // one JSON object, at most DecodeLimits::max_json_bytes
+  std::string json;  // one JSON object, at most Limits::max_json_bytes
   bool operator==(const StatusAnswer&) const = default;
 };
 
@@ -206,9 +265,9 @@ struct FaultControl {
 
 // The order of alternatives is not the wire format (the schema's union
 // ordinals are), so it may change; match with std::get_if / std::visit.
-using Message = std::variant<Ping, Ack, IndirectPing, Nack, Join, Leave, PushPull, HandshakeHello,
-                             LinkHello, SnapshotChunk, Delta, Digest, Reset, ModelRequest, ModelChunk,
-                             StatusQuery, StatusAnswer, FaultControl>;
+using Message = std::variant<Ping, Ack, IndirectPing, Nack, Gossip, Join, Leave, PushPull, HandshakeHello,
+                             HandshakeReply, HandshakeFinish, SealedDatagram, LinkHello, SnapshotChunk, Delta,
+                             Digest, Reset, ModelRequest, ModelChunk, StatusQuery, StatusAnswer, FaultControl>;
 
 // Short stable name of the message kind ("ping", "delta", ...) for logs and metrics.
 const char* message_name(const Message& message);

@@ -169,6 +169,15 @@ TEST_CASE("IDX errors: truncated body, bad magic, count mismatch, missing file",
       REQUIRE(contains(result.error().message, "truncated"));
     }
   }
+  SECTION("a gzip stream cut short") {
+    write_gz(dir.file("whole.gz"), images);
+    const auto size = fs::file_size(dir.file("whole.gz"));
+    fs::copy_file(dir.file("whole.gz"), dir.file("cut.gz"));
+    fs::resize_file(dir.file("cut.gz"), size - 10);  // loses the gzip trailer and some data
+    auto result = load_idx(dir.file("cut.gz"), dir.file("labels"));
+    REQUIRE(!result.ok());
+    REQUIRE(result.error().kind == ErrorKind::corrupt);
+  }
   SECTION("truncated header") {
     write_plain(dir.file("short"), std::vector<std::uint8_t>(images.begin(), images.begin() + 7));
     auto result = load_idx(dir.file("short"), dir.file("labels"));

@@ -1,0 +1,199 @@
+// `starling train`: one replica, no network. The reference the swarm is
+// measured against, and the main job until a local swarm exists.
+#include <CLI/CLI.hpp>
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "commands.h"
+#include "starling/ml/checkpoint.h"
+#include "starling/ml/dataset.h"
+#include "starling/ml/fpu.h"
+#include "starling/ml/trainer.h"
+#include "training_options.h"
+
+namespace starling::apps {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TrainArgs {
+  TrainingOptions training;
+  int epochs = 5;
+  std::int64_t eval_every_steps = 0;  // 0: after every epoch
+  std::string checkpoint;
+  bool resume = false;
+  bool json = false;
+  bool quiet = false;
+};
+
+int fail(const Error& error) {
+  std::fprintf(stderr, "starling train: error: %s\n", error.message.c_str());
+  return error.kind == ErrorKind::invalid_argument ? 2 : 1;
+}
+
+int run_train(const TrainArgs& args) {
+  auto setup = prepare_training(args.training);
+  if (!setup) return fail(setup.error());
+  TrainingSetup& s = *setup;
+  ml::enable_flush_to_zero();
+
+  ml::Optimizer optimizer(s.optimizer_config, s.model->parameter_count());
+  ml::Batcher batcher(s.data.train, s.shard, args.training.batch, args.training.seed + 17);
+  ml::LrSchedule schedule = s.schedule;
+  const std::int64_t steps_per_epoch =
+      (std::int64_t(s.shard.size()) + args.training.batch - 1) / args.training.batch;
+  schedule.steps_per_epoch = steps_per_epoch;
+  schedule.total_steps = steps_per_epoch * args.epochs;
+  ml::Trainer trainer(*s.model, optimizer, batcher, schedule);
+
+  if (args.resume && !args.checkpoint.empty() && std::filesystem::exists(args.checkpoint)) {
+    auto loaded = ml::load_checkpoint(args.checkpoint);
+    if (!loaded) return fail(loaded.error());
+    if (loaded->spec.to_string() != s.model->spec().to_string() || loaded->inputs != s.model->inputs() ||
+        loaded->classes != s.model->classes()) {
+      return fail(make_error(ErrorKind::invalid_argument,
+                             "checkpoint " + args.checkpoint + " holds model " + loaded->spec.to_string() +
+                                 ", not " + s.model->spec().to_string() + " on this data"));
+    }
+    s.model->parameters() = loaded->parameters;
+    auto state = optimizer.state();
+    if (state.size() != loaded->optimizer_state.size()) {
+      return fail(make_error(ErrorKind::invalid_argument, "checkpoint optimizer differs from --optimizer"));
+    }
+    for (std::size_t i = 0; i < state.size(); ++i) *state[i] = loaded->optimizer_state[i];
+    optimizer.set_steps(loaded->optimizer_steps);
+    trainer.restore_counters(loaded->step, loaded->samples);
+    std::fprintf(stderr, "resumed from %s at step %lld\n", args.checkpoint.c_str(), (long long)loaded->step);
+  }
+
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  const std::int64_t total_steps = steps_per_epoch * args.epochs;
+  const auto start = Clock::now();
+  double train_seconds = 0.0;
+  double last_accuracy = -1.0, last_loss = 0.0;
+  double loss_window = 0.0;
+  std::int64_t window_samples = 0;
+  std::int64_t samples_at_start = trainer.samples();
+  auto last_progress = Clock::now();
+
+  auto save = [&]() -> Status {
+    if (args.checkpoint.empty()) return ok_status();
+    ml::Checkpoint checkpoint;
+    checkpoint.spec = s.model->spec();
+    checkpoint.inputs = s.model->inputs();
+    checkpoint.classes = s.model->classes();
+    checkpoint.parameters = s.model->parameters();
+    checkpoint.optimizer = optimizer.config();
+    for (auto* v : optimizer.state()) checkpoint.optimizer_state.push_back(*v);
+    checkpoint.optimizer_steps = optimizer.steps();
+    checkpoint.step = trainer.steps();
+    checkpoint.samples = trainer.samples();
+    checkpoint.epoch = trainer.epoch();
+    checkpoint.data_mean = s.data_mean;
+    checkpoint.data_std = s.data_std;
+    checkpoint.metadata = {{"data", args.training.data}, {"seed", std::to_string(args.training.seed)}};
+    return ml::save_checkpoint(args.checkpoint, checkpoint);
+  };
+
+  auto evaluate_now = [&] {
+    const ml::Evaluation eval = ml::evaluate(*s.model, s.data.test);
+    last_accuracy = eval.accuracy;
+    last_loss = eval.loss;
+    const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    if (args.json) {
+      nlohmann::json line = {{"event", "evaluation"},
+                             {"step", trainer.steps()},
+                             {"epoch", trainer.epoch()},
+                             {"test_accuracy", eval.accuracy},
+                             {"test_loss", eval.loss},
+                             {"train_loss", window_samples ? loss_window / double(window_samples) : 0.0},
+                             {"train_seconds", train_seconds},
+                             {"wall_seconds", wall}};
+      std::printf("%s\n", line.dump().c_str());
+      std::fflush(stdout);
+    }
+    if (!args.quiet) {
+      std::fprintf(stderr, "%sepoch %.2f  step %lld  test accuracy %.2f%%  test loss %.4f%s", tty ? "\r\033[K" : "",
+                   trainer.epoch(), (long long)trainer.steps(), 100.0 * eval.accuracy, eval.loss, "\n");
+    }
+  };
+
+  while (trainer.steps() < total_steps) {
+    const auto t0 = Clock::now();
+    auto stats = trainer.step();
+    train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!stats) {
+      if (!args.quiet && tty) std::fprintf(stderr, "\n");
+      return fail(stats.error());
+    }
+    loss_window += stats->loss_sum;
+    window_samples += stats->count;
+    const bool epoch_end = trainer.steps() % steps_per_epoch == 0;
+    const bool eval_due = args.eval_every_steps > 0 ? trainer.steps() % args.eval_every_steps == 0 : epoch_end;
+    if (eval_due || trainer.steps() == total_steps) {
+      evaluate_now();
+      loss_window = 0.0;
+      window_samples = 0;
+      if (epoch_end) {
+        if (auto saved = save(); !saved) return fail(saved.error());
+      }
+    } else if (!args.quiet && tty && Clock::now() - last_progress > std::chrono::milliseconds(200)) {
+      last_progress = Clock::now();
+      const double rate = double(trainer.samples() - samples_at_start) / std::max(train_seconds, 1e-9);
+      std::fprintf(stderr, "\r\033[Kepoch %.2f/%d  step %lld/%lld  %.1fk samples/s  loss %.4f  last test accuracy %s",
+                   trainer.epoch(), args.epochs, (long long)trainer.steps(), (long long)total_steps, rate / 1000.0,
+                   window_samples ? loss_window / double(window_samples) : 0.0,
+                   last_accuracy < 0 ? "-" : (std::to_string(int(last_accuracy * 1000) / 10.0).substr(0, 4) + "%").c_str());
+    }
+  }
+  if (auto saved = save(); !saved) return fail(saved.error());
+
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  const double rate = double(trainer.samples() - samples_at_start) / std::max(train_seconds, 1e-9);
+  if (args.json) {
+    nlohmann::json summary = {{"event", "summary"},
+                              {"model", s.model->spec().to_string()},
+                              {"parameters", s.model->parameter_count()},
+                              {"test_accuracy", last_accuracy},
+                              {"test_loss", last_loss},
+                              {"epochs", trainer.epoch()},
+                              {"steps", trainer.steps()},
+                              {"samples_per_second", rate},
+                              {"train_seconds", train_seconds},
+                              {"wall_seconds", wall}};
+    std::printf("%s\n", summary.dump().c_str());
+  }
+  if (!args.quiet) {
+    std::fprintf(stderr, "done: %s, %.2f epochs, test accuracy %.2f%%, %.1fk samples/s, %.1f s\n",
+                 s.model->spec().to_string().c_str(), trainer.epoch(), 100.0 * last_accuracy, rate / 1000.0, wall);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_train_command(CLI::App& root) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* app = root.add_subcommand("train", "Train one replica locally (no network) and report test accuracy");
+  add_training_options(*app, args->training);
+  app->add_option("--epochs", args->epochs, "Passes over the (shard of the) training set")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app->add_option("--eval-every", args->eval_every_steps, "Evaluate every N steps (0: after every epoch)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--checkpoint", args->checkpoint, "Write a checkpoint here after every epoch and at the end");
+  app->add_flag("--resume", args->resume, "Continue from --checkpoint if it exists");
+  app->add_flag("--json", args->json, "One JSON object per evaluation and a final summary on stdout");
+  app->add_flag("-q,--quiet", args->quiet, "No progress on stderr");
+  return {app, [args] { return run_train(*args); }};
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,54 @@
+// Command-line options shared by every command that trains (train, and later
+// peer): data, model, optimizer, schedule, shard. One place, so they stay alike.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "starling/ml/dataset.h"
+#include "starling/ml/model.h"
+#include "starling/ml/optimizer.h"
+#include "starling/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace starling::apps {
+
+struct TrainingOptions {
+  std::string data = "fashion-mnist";
+  std::string model = "mlp:256,128";
+  int batch = 64;
+  double lr = 0.02;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  std::string optimizer = "sgd";
+  std::int64_t warmup_steps = 0;
+  std::string lr_decay = "none";
+  int threads = 1;
+  std::uint64_t seed = 1;
+  std::string shard = "0/1";
+  std::string partition = "iid";
+};
+
+void add_training_options(CLI::App& app, TrainingOptions& options);
+
+struct TrainingSetup {
+  ml::TrainTest data;
+  float data_mean = 0.0f;
+  float data_std = 1.0f;
+  std::unique_ptr<ml::Mlp> model;
+  std::vector<std::size_t> shard;  // indices of the training samples this replica uses
+  ml::OptimizerConfig optimizer_config;
+  ml::LrSchedule schedule;
+};
+
+// Validates the options, loads and standardises the data, builds and
+// initialises the model. Every failure is an Error with a message for the user.
+Result<TrainingSetup> prepare_training(const TrainingOptions& options);
+
+}  // namespace starling::apps

@@ -1,0 +1,49 @@
+// Checkpoints: model + optimizer state + metadata in one versioned file with
+// checksums, written atomically (temp file, fsync, rename, fsync of the folder).
+// A truncated or corrupted file is an Error(corrupt), never a crash or a silent
+// load. Format (docs/checkpoints.md):
+//   line 1: "starling-checkpoint 1"
+//   line 2: "<header bytes> <crc32 of header, hex>"
+//   header: JSON (model, shapes, optimizer, counters, payload crc32)
+//   payload: the flat float32 vectors, little-endian, back to back.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "starling/ml/model.h"
+#include "starling/ml/optimizer.h"
+#include "starling/status.h"
+
+namespace starling::ml {
+
+struct Checkpoint {
+  ModelSpec spec;
+  int inputs = 0;
+  int classes = 0;
+  Eigen::VectorXf parameters;
+  OptimizerConfig optimizer;
+  std::vector<Eigen::VectorXf> optimizer_state;  // as Optimizer::state()
+  std::int64_t optimizer_steps = 0;
+  std::int64_t step = 0;          // training steps taken
+  std::int64_t samples = 0;       // training samples seen
+  double epoch = 0.0;             // fractional epochs completed
+  float data_mean = 0.0f;         // feature standardisation used in training
+  float data_std = 1.0f;
+  std::map<std::string, std::string> metadata;  // free-form (data spec, seed, ...)
+};
+
+inline constexpr int kCheckpointVersion = 1;
+
+Status save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+Result<Checkpoint> load_checkpoint(const std::string& path);
+
+// Writes `bytes` to `path` atomically: a reader sees the old file or the new
+// one, never a mix, also across a crash. Shared by everything that persists.
+Status write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace starling::ml

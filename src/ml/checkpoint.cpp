@@ -1,0 +1,223 @@
+#include "starling/ml/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace starling::ml {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "checkpoints store little-endian float32; add byte swapping for big-endian hosts");
+
+constexpr const char* kMagic = "starling-checkpoint";
+// Refuse absurd headers before allocating for them.
+constexpr std::size_t kMaxHeaderBytes = 1 << 20;
+
+std::uint32_t crc32_of(const void* data, std::size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto* bytes = static_cast<const Bytef*>(data);
+  while (size > 0) {
+    const uInt chunk = uInt(std::min<std::size_t>(size, 1u << 30));
+    crc = crc32(crc, bytes, chunk);
+    bytes += chunk;
+    size -= chunk;
+  }
+  return std::uint32_t(crc);
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+Error corrupt(const std::string& path, const std::string& why) {
+  return make_error(ErrorKind::corrupt, "checkpoint " + path + " is corrupt: " + why);
+}
+
+const char* kind_name(OptimizerConfig::Kind kind) { return kind == OptimizerConfig::Kind::sgd ? "sgd" : "adam"; }
+
+}  // namespace
+
+Status write_file_atomically(const std::string& path, const std::string& bytes) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string temp = (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(ErrorKind::io, "cannot create " + temp + ": " + errno_text());
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string why = errno_text();
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return make_error(ErrorKind::io, "cannot write " + temp + ": " + why);
+    }
+    written += std::size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string why = errno_text();
+    ::unlink(temp.c_str());
+    return make_error(ErrorKind::io, "cannot flush " + temp + ": " + why);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(temp.c_str());
+    return make_error(ErrorKind::io, "cannot rename " + temp + " to " + path + ": " + why);
+  }
+  // Make the rename itself durable.
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return ok_status();
+}
+
+Status save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
+  STARLING_ASSERT(checkpoint.parameters.size() > 0);
+  std::string payload;
+  std::vector<std::int64_t> counts;
+  auto append = [&](const Eigen::VectorXf& v) {
+    counts.push_back(v.size());
+    payload.append(reinterpret_cast<const char*>(v.data()), std::size_t(v.size()) * sizeof(float));
+  };
+  append(checkpoint.parameters);
+  for (const auto& state : checkpoint.optimizer_state) append(state);
+
+  nlohmann::json header = {
+      {"version", kCheckpointVersion},
+      {"model", checkpoint.spec.to_string()},
+      {"inputs", checkpoint.inputs},
+      {"classes", checkpoint.classes},
+      {"optimizer",
+       {{"kind", kind_name(checkpoint.optimizer.kind)},
+        {"momentum", checkpoint.optimizer.momentum},
+        {"nesterov", checkpoint.optimizer.nesterov},
+        {"weight_decay", checkpoint.optimizer.weight_decay},
+        {"beta1", checkpoint.optimizer.beta1},
+        {"beta2", checkpoint.optimizer.beta2},
+        {"epsilon", checkpoint.optimizer.epsilon},
+        {"steps", checkpoint.optimizer_steps}}},
+      {"step", checkpoint.step},
+      {"samples", checkpoint.samples},
+      {"epoch", checkpoint.epoch},
+      {"data_mean", checkpoint.data_mean},
+      {"data_std", checkpoint.data_std},
+      {"metadata", checkpoint.metadata},
+      {"vectors", counts},
+      {"payload_bytes", payload.size()},
+      {"payload_crc32", crc32_of(payload.data(), payload.size())},
+  };
+  const std::string header_text = header.dump();
+  std::ostringstream out;
+  out << kMagic << ' ' << kCheckpointVersion << '\n'
+      << header_text.size() << ' ' << std::hex << crc32_of(header_text.data(), header_text.size()) << '\n'
+      << header_text;
+  std::string bytes = out.str();
+  bytes += payload;
+  return write_file_atomically(path, bytes);
+}
+
+Result<Checkpoint> load_checkpoint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error(std::filesystem::exists(path) ? ErrorKind::io : ErrorKind::not_found,
+                      "cannot open checkpoint " + path + ": " + errno_text());
+  }
+  std::string magic_line, size_line;
+  if (!std::getline(in, magic_line) || !std::getline(in, size_line)) return corrupt(path, "missing header lines");
+  std::istringstream magic_stream(magic_line);
+  std::string magic;
+  int version = 0;
+  if (!(magic_stream >> magic >> version) || magic != kMagic) return corrupt(path, "not a starling checkpoint");
+  if (version != kCheckpointVersion) {
+    return make_error(ErrorKind::unsupported, "checkpoint " + path + " has format version " + std::to_string(version) +
+                                                  "; this starling reads version " +
+                                                  std::to_string(kCheckpointVersion));
+  }
+  std::istringstream size_stream(size_line);
+  std::size_t header_bytes = 0;
+  std::uint32_t header_crc = 0;
+  if (!(size_stream >> header_bytes >> std::hex >> header_crc) || header_bytes == 0 || header_bytes > kMaxHeaderBytes) {
+    return corrupt(path, "bad header size line");
+  }
+  std::string header_text(header_bytes, '\0');
+  if (!in.read(header_text.data(), std::streamsize(header_bytes))) return corrupt(path, "truncated header");
+  if (crc32_of(header_text.data(), header_text.size()) != header_crc) return corrupt(path, "header checksum mismatch");
+
+  Checkpoint checkpoint;
+  std::vector<std::int64_t> counts;
+  std::size_t payload_bytes = 0;
+  std::uint32_t payload_crc = 0;
+  try {
+    const auto header = nlohmann::json::parse(header_text);
+    auto spec = ModelSpec::parse(header.at("model").get<std::string>());
+    if (!spec) return corrupt(path, spec.error().message);
+    checkpoint.spec = *spec;
+    checkpoint.inputs = header.at("inputs").get<int>();
+    checkpoint.classes = header.at("classes").get<int>();
+    const auto& opt = header.at("optimizer");
+    auto kind = OptimizerConfig::parse_kind(opt.at("kind").get<std::string>());
+    if (!kind) return corrupt(path, kind.error().message);
+    checkpoint.optimizer.kind = *kind;
+    checkpoint.optimizer.momentum = opt.at("momentum").get<double>();
+    checkpoint.optimizer.nesterov = opt.at("nesterov").get<bool>();
+    checkpoint.optimizer.weight_decay = opt.at("weight_decay").get<double>();
+    checkpoint.optimizer.beta1 = opt.at("beta1").get<double>();
+    checkpoint.optimizer.beta2 = opt.at("beta2").get<double>();
+    checkpoint.optimizer.epsilon = opt.at("epsilon").get<double>();
+    checkpoint.optimizer_steps = opt.at("steps").get<std::int64_t>();
+    checkpoint.step = header.at("step").get<std::int64_t>();
+    checkpoint.samples = header.at("samples").get<std::int64_t>();
+    checkpoint.epoch = header.at("epoch").get<double>();
+    checkpoint.data_mean = header.at("data_mean").get<float>();
+    checkpoint.data_std = header.at("data_std").get<float>();
+    checkpoint.metadata = header.at("metadata").get<std::map<std::string, std::string>>();
+    counts = header.at("vectors").get<std::vector<std::int64_t>>();
+    payload_bytes = header.at("payload_bytes").get<std::size_t>();
+    payload_crc = header.at("payload_crc32").get<std::uint32_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return corrupt(path, std::string("bad header: ") + e.what());
+  }
+  if (checkpoint.inputs <= 0 || checkpoint.classes < 2 || counts.empty()) return corrupt(path, "bad model shape");
+  const Mlp shape_check(checkpoint.spec, checkpoint.inputs, checkpoint.classes);
+  std::size_t expected_bytes = 0;
+  for (std::int64_t count : counts) {
+    if (count != std::int64_t(shape_check.parameter_count())) {
+      return corrupt(path, "a stored vector has " + std::to_string(count) + " values, the model needs " +
+                               std::to_string(shape_check.parameter_count()));
+    }
+    expected_bytes += std::size_t(count) * sizeof(float);
+  }
+  if (expected_bytes != payload_bytes) return corrupt(path, "payload size disagrees with the vectors it holds");
+
+  std::string payload(payload_bytes, '\0');
+  if (!in.read(payload.data(), std::streamsize(payload_bytes))) {
+    return corrupt(path, "truncated payload (expected " + std::to_string(payload_bytes) + " bytes)");
+  }
+  if (in.peek() != std::char_traits<char>::eof()) return corrupt(path, "trailing bytes after the payload");
+  if (crc32_of(payload.data(), payload.size()) != payload_crc) return corrupt(path, "payload checksum mismatch");
+
+  std::size_t offset = 0;
+  auto take = [&](std::int64_t count) {
+    Eigen::VectorXf v(count);
+    std::memcpy(v.data(), payload.data() + offset, std::size_t(count) * sizeof(float));
+    offset += std::size_t(count) * sizeof(float);
+    return v;
+  };
+  checkpoint.parameters = take(counts[0]);
+  for (std::size_t i = 1; i < counts.size(); ++i) checkpoint.optimizer_state.push_back(take(counts[i]));
+  if (!checkpoint.parameters.allFinite()) return corrupt(path, "parameters contain NaN or Inf");
+  return checkpoint;
+}
+
+}  // namespace starling::ml

@@ -2,144 +2,110 @@
 
 #include "crypto_codec.h"
 
-#include <cstring>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include "starling/wire/codec.h"
+#include "starling/wire/messages.h"
 
 namespace starling::runtime::codec {
 
 namespace {
 
-enum class Type : std::uint8_t { hello = 1, reply = 2, finish = 3, datagram = 4 };
+// The wire schema fixes these sizes; they must be crypto's.
+static_assert(sizeof(wire::HandshakeHello::ephemeral_public_key) == sizeof(crypto::EphemeralPublicKey));
+static_assert(sizeof(wire::HandshakeHello::sealed_identity) == sizeof(crypto::HandshakeHello::sealed_identity));
+static_assert(sizeof(wire::HandshakeReply::sealed_identity_proof) ==
+              sizeof(crypto::HandshakeReply::sealed_identity_proof));
+static_assert(sizeof(wire::HandshakeFinish::sealed_signature) == sizeof(crypto::HandshakeFinish::sealed_signature));
+static_assert(sizeof(wire::SealedDatagram::nonce) == sizeof(crypto::SealedDatagram::nonce));
+static_assert(sizeof(wire::NodeId) == sizeof(crypto::NodeId::Bytes));
+static_assert(std::is_same_v<decltype(wire::HandshakeHello::version), decltype(crypto::HandshakeHello::version)>);
 
-class Writer {
- public:
-  explicit Writer(Type type) { bytes_.push_back(static_cast<std::uint8_t>(type)); }
-  template <std::size_t N>
-  void put(const std::array<std::uint8_t, N>& field) { bytes_.insert(bytes_.end(), field.begin(), field.end()); }
-  void put(std::uint64_t value, int size) {
-    for (int i = size - 1; i >= 0; --i) bytes_.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-  }
-  void put(ByteSpan rest) { bytes_.insert(bytes_.end(), rest.begin(), rest.end()); }
-  Bytes take() { return std::move(bytes_); }
+Bytes encode_message(const wire::Message& message) {
+  auto bytes = wire::encode(message);
+  // Fixed-size handshake messages always fit: a failure is a bug.
+  STARLING_ASSERT_MSG(bytes.ok(), bytes.error().message.c_str());
+  return std::move(bytes).value();
+}
 
- private:
-  Bytes bytes_;
-};
-
-class Reader {
- public:
-  Reader(ByteSpan bytes, Type type) : bytes_(bytes) {
-    ok_ = !bytes_.empty() && bytes_[0] == static_cast<std::uint8_t>(type);
-    offset_ = 1;
+// Decodes one message and insists on its kind.
+template <typename Expected>
+Result<Expected> decode_as(ByteSpan bytes, const char* expected_name) {
+  auto message = wire::decode(bytes);
+  if (!message) return message.error();
+  auto* wanted = std::get_if<Expected>(&*message);
+  if (wanted == nullptr) {
+    return make_error(ErrorKind::corrupt, std::string("expected ") + expected_name + ", got " +
+                                              wire::message_name(*message));
   }
-  template <std::size_t N>
-  void get(std::array<std::uint8_t, N>& field) {
-    if (!ok_ || bytes_.size() - offset_ < N) {
-      ok_ = false;
-      return;
-    }
-    std::memcpy(field.data(), bytes_.data() + offset_, N);
-    offset_ += N;
-  }
-  std::uint64_t get(int size) {
-    if (!ok_ || bytes_.size() - offset_ < static_cast<std::size_t>(size)) {
-      ok_ = false;
-      return 0;
-    }
-    std::uint64_t value = 0;
-    for (int i = 0; i < size; ++i) value = (value << 8) | bytes_[offset_++];
-    return value;
-  }
-  ByteSpan rest() {
-    ByteSpan tail = ok_ ? bytes_.subspan(offset_) : ByteSpan{};
-    offset_ = bytes_.size();
-    return tail;
-  }
-  // Everything read, nothing left over.
-  bool complete() const { return ok_ && offset_ == bytes_.size(); }
-
- private:
-  ByteSpan bytes_;
-  std::size_t offset_ = 0;
-  bool ok_ = false;
-};
-
-Error malformed(const char* what) { return make_error(ErrorKind::corrupt, std::string("malformed ") + what); }
+  return std::move(*wanted);
+}
 
 }  // namespace
 
 Bytes encode(const crypto::HandshakeHello& hello) {
-  Writer writer(Type::hello);
-  writer.put(hello.version, 4);
-  writer.put(hello.ephemeral_public_key);
-  writer.put(hello.sealed_identity);
-  return writer.take();
+  return encode_message(wire::HandshakeHello{hello.version, hello.ephemeral_public_key, hello.sealed_identity});
 }
 
 Bytes encode(const crypto::HandshakeReply& reply) {
-  Writer writer(Type::reply);
-  writer.put(reply.version, 4);
-  writer.put(reply.ephemeral_public_key);
-  writer.put(reply.sealed_identity_proof);
-  return writer.take();
+  return encode_message(
+      wire::HandshakeReply{reply.version, reply.ephemeral_public_key, reply.sealed_identity_proof});
 }
 
 Bytes encode(const crypto::HandshakeFinish& finish) {
-  Writer writer(Type::finish);
-  writer.put(finish.sealed_signature);
-  return writer.take();
+  return encode_message(wire::HandshakeFinish{finish.sealed_signature});
 }
 
-Bytes encode(const crypto::SealedDatagram& datagram) {
-  Writer writer(Type::datagram);
-  writer.put(datagram.nonce);
-  writer.put(datagram.sender.bytes());
-  writer.put(datagram.timestamp_ms, 8);
-  writer.put(datagram.counter, 8);
-  writer.put(datagram.ciphertext);
-  return writer.take();
+Result<Bytes> encode(const crypto::SealedDatagram& datagram) {
+  wire::SealedDatagram out;
+  out.nonce = datagram.nonce;
+  out.sender = datagram.sender.bytes();
+  out.timestamp_ms = datagram.timestamp_ms;
+  out.counter = datagram.counter;
+  out.ciphertext = datagram.ciphertext;
+  return wire::encode(out);
 }
 
 Result<crypto::HandshakeHello> decode_hello(ByteSpan bytes) {
-  Reader reader(bytes, Type::hello);
-  crypto::HandshakeHello hello;
-  hello.version = static_cast<std::uint32_t>(reader.get(4));
-  reader.get(hello.ephemeral_public_key);
-  reader.get(hello.sealed_identity);
-  if (!reader.complete()) return malformed("handshake hello");
-  return hello;
+  auto hello = decode_as<wire::HandshakeHello>(bytes, "handshake_hello");
+  if (!hello) return hello.error();
+  crypto::HandshakeHello out;
+  out.version = hello->version;
+  out.ephemeral_public_key = hello->ephemeral_public_key;
+  out.sealed_identity = hello->sealed_identity;
+  return out;
 }
 
 Result<crypto::HandshakeReply> decode_reply(ByteSpan bytes) {
-  Reader reader(bytes, Type::reply);
-  crypto::HandshakeReply reply;
-  reply.version = static_cast<std::uint32_t>(reader.get(4));
-  reader.get(reply.ephemeral_public_key);
-  reader.get(reply.sealed_identity_proof);
-  if (!reader.complete()) return malformed("handshake reply");
-  return reply;
+  auto reply = decode_as<wire::HandshakeReply>(bytes, "handshake_reply");
+  if (!reply) return reply.error();
+  crypto::HandshakeReply out;
+  out.version = reply->version;
+  out.ephemeral_public_key = reply->ephemeral_public_key;
+  out.sealed_identity_proof = reply->sealed_identity_proof;
+  return out;
 }
 
 Result<crypto::HandshakeFinish> decode_finish(ByteSpan bytes) {
-  Reader reader(bytes, Type::finish);
-  crypto::HandshakeFinish finish;
-  reader.get(finish.sealed_signature);
-  if (!reader.complete()) return malformed("handshake finish");
-  return finish;
+  auto finish = decode_as<wire::HandshakeFinish>(bytes, "handshake_finish");
+  if (!finish) return finish.error();
+  crypto::HandshakeFinish out;
+  out.sealed_signature = finish->sealed_signature;
+  return out;
 }
 
 Result<crypto::SealedDatagram> decode_datagram(ByteSpan bytes) {
-  Reader reader(bytes, Type::datagram);
-  crypto::SealedDatagram datagram;
-  reader.get(datagram.nonce);
-  crypto::NodeId::Bytes sender{};
-  reader.get(sender);
-  datagram.sender = crypto::NodeId(sender);
-  datagram.timestamp_ms = reader.get(8);
-  datagram.counter = reader.get(8);
-  const ByteSpan ciphertext = reader.rest();
-  if (!reader.complete() || ciphertext.size() < crypto::kDatagramTagBytes) return malformed("sealed datagram");
-  datagram.ciphertext.assign(ciphertext.begin(), ciphertext.end());
-  return datagram;
+  auto datagram = decode_as<wire::SealedDatagram>(bytes, "sealed_datagram");
+  if (!datagram) return datagram.error();
+  crypto::SealedDatagram out;
+  out.nonce = datagram->nonce;
+  out.sender = crypto::NodeId(datagram->sender);
+  out.timestamp_ms = datagram->timestamp_ms;
+  out.counter = datagram->counter;
+  out.ciphertext = std::move(datagram->ciphertext);
+  return out;
 }
 
 }  // namespace starling::runtime::codec

@@ -1,7 +1,6 @@
-// Bytes for the crypto layer's handshake messages and sealed datagrams.
-// TODO(wire): these belong to src/wire's Cap'n Proto codec. Until that layer
-// lands, a fixed layout (one type byte, then the fixed-size fields) keeps the
-// runtime unblocked; only crypto_codec.cpp changes when wire arrives.
+// Maps the crypto layer's handshake messages and sealed datagrams to the wire
+// layer's messages and back, and encodes them with the one wire codec
+// (src/wire). Nothing here packs bytes itself.
 #pragma once
 
 #include "starling/crypto/datagram.h"
@@ -11,12 +10,16 @@
 
 namespace starling::runtime::codec {
 
+// Handshake messages are tiny and fixed-size: encoding cannot fail.
 Bytes encode(const crypto::HandshakeHello& hello);
 Bytes encode(const crypto::HandshakeReply& reply);
 Bytes encode(const crypto::HandshakeFinish& finish);
-Bytes encode(const crypto::SealedDatagram& datagram);
+// Fails (invalid_argument) when the ciphertext is over the wire limit.
+Result<Bytes> encode(const crypto::SealedDatagram& datagram);
 
-// Errors: corrupt (wrong type, wrong size).
+// Errors: those of wire::decode (corrupt: malformed or a field of the wrong
+// size; unsupported: a newer wire version), and corrupt for a well-formed
+// message of another kind.
 Result<crypto::HandshakeHello> decode_hello(ByteSpan bytes);
 Result<crypto::HandshakeReply> decode_reply(ByteSpan bytes);
 Result<crypto::HandshakeFinish> decode_finish(ByteSpan bytes);

@@ -173,8 +173,7 @@ namespace {
 
 struct WriteRequest {
   uv_write_t request{};
-  std::unique_ptr<std::uint8_t[]> data;
-  std::size_t size = 0;
+  Bytes data;
 };
 
 struct ConnectRequest {
@@ -279,23 +278,23 @@ Status Tcp::set_nodelay(bool enabled) {
   return ok_status();
 }
 
-Status Tcp::write(std::unique_ptr<std::uint8_t[]> data, std::size_t size) {
+Status Tcp::write(Bytes data) {
   loop_.assert_on_loop_thread();
   STARLING_ASSERT(!closing_);
   auto request = std::make_unique<WriteRequest>();
   request->data = std::move(data);
-  request->size = size;
   request->request.data = request.get();
-  uv_buf_t buffer = uv_buf_init(reinterpret_cast<char*>(request->data.get()), static_cast<unsigned>(size));
+  uv_buf_t buffer =
+      uv_buf_init(reinterpret_cast<char*>(request->data.data()), static_cast<unsigned>(request->data.size()));
   const int rc = uv_write(&request->request, reinterpret_cast<uv_stream_t*>(&handle_), &buffer, 1,
                           [](uv_write_t* raw, int status) {
                             std::unique_ptr<WriteRequest> taken(static_cast<WriteRequest*>(raw->data));
                             Tcp& tcp = self<Tcp>(reinterpret_cast<uv_tcp_t*>(raw->handle));
                             if (tcp.closing_ || !tcp.on_write_done_) return;
                             if (status < 0) {
-                              tcp.on_write_done_(make_error_from(status, "tcp write"), taken->size);
+                              tcp.on_write_done_(make_error_from(status, "tcp write"), taken->data.size());
                             } else {
-                              tcp.on_write_done_(ok_status(), taken->size);
+                              tcp.on_write_done_(ok_status(), taken->data.size());
                             }
                           });
   if (rc != 0) return make_error_from(rc, "tcp write");

@@ -30,12 +30,6 @@
 
 namespace starling::runtime::uv {
 
-// An uninitialised byte buffer (make_unique_for_overwrite): frames are filled
-// completely right after allocation, so zeroing them first would cost a pass.
-inline std::unique_ptr<std::uint8_t[]> allocate_buffer(std::size_t size) {
-  return std::make_unique_for_overwrite<std::uint8_t[]>(size);
-}
-
 // A libuv error code as an Error: "what: message (NAME)".
 Error make_error_from(int code, std::string_view what);
 
@@ -164,7 +158,7 @@ class Tcp final : public Handle<uv_tcp_t> {
     on_write_done_ = std::move(on_write_done);
   }
   // Writes all of buffer; the request owns it until its callback.
-  Status write(std::unique_ptr<std::uint8_t[]> buffer, std::size_t size);
+  Status write(Bytes buffer);
   // Bytes accepted by write() that the kernel has not taken yet.
   std::size_t write_queue_bytes() const { return handle_.write_queue_size; }
 

@@ -1,7 +1,6 @@
 // The libuv transport: listening, connecting, frames, deadlines, timers.
 // Datagrams live in uv_transport_datagrams.cpp.
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "event_loop_impl.h"
@@ -20,9 +19,10 @@ UvTransport::UvTransport(EventLoop& loop, UvTransportOptions options)
     : loop_(loop.impl().loop), options_(std::move(options)) {
   if (!options_.security) options_.security = make_plain_security();
   self_key_ = options_.name;
-  // The frame header holds 32 bits; a larger limit is a configuration bug.
-  STARLING_ASSERT_MSG(options_.limits.max_frame_bytes + kMaxSealOverheadBytes <= 0xFFFF'FFFFu,
-                      "max_frame_bytes does not fit the 4-byte frame header");
+  // A frame's payload is one Cap'n Proto Data list (under 2^29 bytes); a
+  // larger limit is a configuration bug.
+  STARLING_ASSERT_MSG(options_.limits.max_frame_bytes + kMaxSealOverheadBytes < (std::size_t{1} << 29),
+                      "max_frame_bytes does not fit one wire frame");
 }
 
 UvTransport::~UvTransport() {
@@ -151,7 +151,7 @@ void UvTransport::on_read(ConnectionId id, Result<std::size_t> bytes_read) {
   connection->reader.commit(*bytes_read);
   stats_.bytes_received += *bytes_read;
   for (;;) {
-    connection->reader.set_max_frame_bytes(connection->session.max_incoming_wire_bytes());
+    connection->reader.set_limits(wire::FrameLimits{connection->session.max_incoming_wire_bytes()});
     auto frame = connection->reader.next();
     if (!frame) {
       drop(id, frame.error());
@@ -259,25 +259,25 @@ Status UvTransport::send_now(Connection& connection, ByteSpan frame) {
   return write_sealed(connection, frame);
 }
 
+// Seals straight into the frame's payload: one pass over the bytes.
 Status UvTransport::write_sealed(Connection& connection, ByteSpan plaintext) {
   const std::size_t sealed = connection.session.sealed_size(plaintext.size());
-  const std::size_t total = kFrameHeaderBytes + sealed;
-  auto buffer = uv::allocate_buffer(total);
-  write_frame_header(buffer.get(), sealed);
-  if (auto status = connection.session.seal(plaintext, {buffer.get() + kFrameHeaderBytes, sealed}); !status)
-    return status;
-  if (auto status = connection.tcp->write(std::move(buffer), total); !status) return status;
+  Bytes buffer;
+  auto payload = wire::frame_in_place(sealed, buffer, outgoing_frame_limits());
+  if (!payload) return payload.error();
+  if (auto status = connection.session.seal(plaintext, *payload); !status) return status;
+  const std::size_t total = buffer.size();
+  if (auto status = connection.tcp->write(std::move(buffer)); !status) return status;
   ++stats_.frames_sent;
   stats_.bytes_sent += total;
   return ok_status();
 }
 
 Status UvTransport::write_raw(Connection& connection, ByteSpan payload) {
-  const std::size_t total = kFrameHeaderBytes + payload.size();
-  auto buffer = uv::allocate_buffer(total);
-  write_frame_header(buffer.get(), payload.size());
-  if (!payload.empty()) std::memcpy(buffer.get() + kFrameHeaderBytes, payload.data(), payload.size());
-  if (auto status = connection.tcp->write(std::move(buffer), total); !status) return status;
+  auto framed = wire::frame(payload, outgoing_frame_limits());
+  if (!framed) return framed.error();
+  const std::size_t total = framed->size();
+  if (auto status = connection.tcp->write(std::move(framed).value()); !status) return status;
   stats_.bytes_sent += total;
   return ok_status();
 }

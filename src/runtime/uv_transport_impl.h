@@ -1,7 +1,7 @@
 // The libuv transport's class, shared by its two source files
 // (uv_transport.cpp: connections; uv_transport_datagrams.cpp: UDP). Private
 // to src/runtime. Each connection pairs a TCP handle with a Session (the
-// sans-I/O protocol state) and a FrameReader. Callbacks into the application
+// sans-I/O protocol state) and a wire::FrameDecoder that libuv reads into. Callbacks into the application
 // may close connections, so after every callback the connection is looked up
 // again by id before anything of it is touched.
 #pragma once
@@ -12,9 +12,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "frame_reader.h"
 #include "session.h"
 #include "starling/runtime/uv_transport.h"
+#include "starling/wire/frame.h"
 #include "uv.h"
 
 namespace starling::runtime::detail {
@@ -49,14 +49,14 @@ class UvTransport final : public Transport {
           remote(std::move(remote_)),
           peer_label(to_string(remote)),
           session(security, !inbound_, limits, now_ms),
-          reader(kMaxHandshakeFrameBytes) {}
+          reader(wire::FrameLimits{kMaxHandshakeFrameBytes}) {}
 
     ConnectionId id;
     bool inbound;
     Address remote;
     std::string peer_label;  // fault-layer key of the remote peer
     Session session;
-    FrameReader reader;
+    wire::FrameDecoder reader;  // cuts the stream into frames, in place
     uv::Ptr<uv::Tcp> tcp;
     uv::Ptr<uv::Timer> deadline_timer;
     bool overloaded = false;         // refused a send; on_send_ready is owed
@@ -100,6 +100,9 @@ class UvTransport final : public Transport {
   Status send_now(Connection& connection, ByteSpan frame);
   Status write_raw(Connection& connection, ByteSpan payload);
   Status write_sealed(Connection& connection, ByteSpan plaintext);
+  wire::FrameLimits outgoing_frame_limits() const {
+    return wire::FrameLimits{options_.limits.max_frame_bytes + kMaxSealOverheadBytes};
+  }
   void hold(std::uint64_t delay_us, Delayed delayed);
   void release_delayed();
 

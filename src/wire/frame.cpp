@@ -31,6 +31,11 @@ constexpr std::size_t kTableBytes = 8;
 constexpr std::size_t kForeignSlackWords = 64;
 // Above this, the partial-frame buffer is released after use rather than kept.
 constexpr std::size_t kKeptBufferWords = (std::size_t{2} << 20) / kWordBytes;
+// Zero-copy reads: the smallest read offered, and the size above which an
+// emptied read buffer is given back (an idle connection must not keep the
+// memory of one huge frame).
+constexpr std::size_t kMinReadBytes = 64 * 1024;
+constexpr std::size_t kShrinkReadBufferBytes = std::size_t{8} << 20;
 
 std::size_t payload_words(std::size_t payload_bytes) { return (payload_bytes + kWordBytes - 1) / kWordBytes; }
 
@@ -46,20 +51,32 @@ std::size_t framed_size(std::size_t payload_bytes) {
   return kTableBytes + (kFrameOverheadWords + payload_words(payload_bytes)) * kWordBytes;
 }
 
-Result<std::vector<std::uint8_t>> frame(std::span<const std::uint8_t> payload, const FrameLimits& limits) {
-  if (payload.size() > limits.max_payload_bytes) {
-    return make_error(ErrorKind::overloaded, "frame payload of " + std::to_string(payload.size()) +
+Result<std::span<std::uint8_t>> frame_in_place(std::size_t payload_bytes, std::vector<std::uint8_t>& out,
+                                               const FrameLimits& limits) {
+  out.clear();
+  if (payload_bytes > limits.max_payload_bytes) {
+    return make_error(ErrorKind::overloaded, "frame payload of " + std::to_string(payload_bytes) +
                                                  " bytes exceeds the limit of " +
                                                  std::to_string(limits.max_payload_bytes));
   }
-  std::vector<std::uint8_t> out;
+  std::size_t payload_offset = 0;
   {
-    detail::InPlaceMessageBuilder builder(out, kFrameOverheadWords + payload_words(payload.size()));
-    auto data = builder.initRoot<schema::Frame>().initPayload(static_cast<unsigned>(payload.size()));
-    if (!payload.empty()) std::memcpy(data.begin(), payload.data(), payload.size());
+    detail::InPlaceMessageBuilder builder(out, kFrameOverheadWords + payload_words(payload_bytes));
+    auto data = builder.initRoot<schema::Frame>().initPayload(static_cast<unsigned>(payload_bytes));
+    payload_offset = static_cast<std::size_t>(data.begin() - out.data());
     builder.serialize();
   }
-  STARLING_ASSERT(out.size() == framed_size(payload.size()));
+  // One segment sized for the frame: the payload stayed where it was built.
+  STARLING_ASSERT(out.size() == framed_size(payload_bytes));
+  STARLING_ASSERT(payload_offset + payload_bytes <= out.size());
+  return std::span<std::uint8_t>(out.data() + payload_offset, payload_bytes);
+}
+
+Result<std::vector<std::uint8_t>> frame(std::span<const std::uint8_t> payload, const FrameLimits& limits) {
+  std::vector<std::uint8_t> out;
+  auto room = frame_in_place(payload.size(), out, limits);
+  if (!room) return room.error();
+  if (!payload.empty()) std::memcpy(room->data(), payload.data(), payload.size());
   return out;
 }
 
@@ -140,6 +157,85 @@ void FrameDecoder::take_frames(std::span<const std::uint8_t> bytes, std::vector<
     buffered_bytes_ += take;
     bytes = bytes.subspan(take);
   }
+}
+
+std::span<std::uint8_t> FrameDecoder::prepare(std::size_t suggested_bytes) {
+  auto* base = reinterpret_cast<std::uint8_t*>(read_buffer_.data());
+  const std::size_t have = read_end_ - read_begin_;
+  std::size_t want = std::max(suggested_bytes, kMinReadBytes);
+  if (!failed_ && have >= kWordBytes) {
+    auto words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(base + read_begin_), have / kWordBytes);
+    const std::size_t frame_bytes = capnp::expectedSizeInWordsFromPrefix(words) * kWordBytes;
+    // An oversized announcement is reported by next(); read no more for it.
+    if (frame_bytes <= max_frame_words() * kWordBytes && frame_bytes > have) want = std::max(want, frame_bytes - have);
+  }
+  const std::size_t capacity = read_buffer_.size() * kWordBytes;
+  if (have == 0 && capacity > kShrinkReadBufferBytes && want < capacity / 4) {
+    read_buffer_ = {};
+    read_begin_ = read_end_ = 0;
+  }
+  if (read_buffer_.size() * kWordBytes - read_end_ < want) {
+    // Slide the unconsumed tail (it starts on a word boundary) to the front.
+    if (read_begin_ > 0) {
+      if (have > 0) std::memmove(base, base + read_begin_, have);
+      read_begin_ = 0;
+      read_end_ = have;
+    }
+    if (read_buffer_.size() * kWordBytes - read_end_ < want) {
+      read_buffer_.resize((read_end_ + want + kWordBytes - 1) / kWordBytes);
+    }
+  }
+  base = reinterpret_cast<std::uint8_t*>(read_buffer_.data());
+  return {base + read_end_, read_buffer_.size() * kWordBytes - read_end_};
+}
+
+void FrameDecoder::commit(std::size_t bytes) {
+  STARLING_ASSERT(read_end_ + bytes <= read_buffer_.size() * kWordBytes);
+  read_end_ += bytes;
+}
+
+Result<std::optional<std::span<std::uint8_t>>> FrameDecoder::next() {
+  if (failed_) return error_;
+  const std::size_t have = read_end_ - read_begin_;
+  if (have < kWordBytes) {
+    if (have == 0) read_begin_ = read_end_ = 0;
+    return std::optional<std::span<std::uint8_t>>{};
+  }
+  auto* base = reinterpret_cast<std::uint8_t*>(read_buffer_.data());
+  try {
+    auto words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(base + read_begin_), have / kWordBytes);
+    const std::size_t expected = capnp::expectedSizeInWordsFromPrefix(words);
+    if (expected > max_frame_words()) {
+      fail(ErrorKind::overloaded, "frame announces " + std::to_string(expected * kWordBytes) +
+                                      " bytes, more than the limit of " +
+                                      std::to_string(max_frame_words() * kWordBytes));
+    }
+    if (expected > words.size()) return std::optional<std::span<std::uint8_t>>{};
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = expected + kForeignSlackWords;
+    options.nestingLimit = 4;
+    capnp::FlatArrayMessageReader reader(words.slice(0, expected), options);
+    if (reader.getEnd() != words.slice(0, expected).end()) fail(ErrorKind::corrupt, "frame ends before its announced size");
+    auto payload = reader.getRoot<schema::Frame>().getPayload();
+    if (payload.size() > limits_.max_payload_bytes) {
+      fail(ErrorKind::overloaded, "frame payload of " + std::to_string(payload.size()) +
+                                      " bytes exceeds the limit of " + std::to_string(limits_.max_payload_bytes));
+    }
+    // The reader bounds-checked the payload inside this frame's words, which
+    // are our own (writable) buffer.
+    auto* first = const_cast<std::uint8_t*>(payload.begin());
+    read_begin_ += expected * kWordBytes;
+    return std::optional<std::span<std::uint8_t>>{std::span<std::uint8_t>(first, payload.size())};
+  } catch (const FrameFailure& failure) {
+    error_ = failure.error;
+  } catch (const kj::Exception& exception) {
+    error_ = detail::error_from_kj(exception);
+    error_.message = "malformed frame: " + std::string(exception.getDescription().cStr());
+  }
+  failed_ = true;
+  read_buffer_ = {};
+  read_begin_ = read_end_ = 0;
+  return error_;
 }
 
 Result<std::vector<std::vector<std::uint8_t>>> FrameDecoder::feed(std::span<const std::uint8_t> bytes) {

@@ -2,6 +2,7 @@
 // oversized or malformed frames rejected.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 
@@ -251,4 +252,113 @@ TEST_CASE("an oversized entry further down the segment table is caught whatever 
     }
   }
   CHECK(failed);
+}
+
+// ---- zero-copy use: prepare / commit / next --------------------------------
+
+namespace {
+
+// Writes `bytes` into the decoder `chunk` bytes at a time (each read as big
+// as the decoder offers, at most chunk) and takes every whole frame.
+Result<Payloads> pull_all(FrameDecoder& decoder, std::span<const std::uint8_t> bytes, std::size_t chunk) {
+  Payloads out;
+  while (!bytes.empty()) {
+    auto room = decoder.prepare(chunk);
+    const std::size_t take = std::min({chunk, room.size(), bytes.size()});
+    std::memcpy(room.data(), bytes.data(), take);
+    decoder.commit(take);
+    bytes = bytes.subspan(take);
+    for (;;) {
+      auto next = decoder.next();
+      if (!next) return next.error();
+      if (!next->has_value()) break;
+      out.emplace_back((*next)->begin(), (*next)->end());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("frame_in_place builds the same frame as frame()", "[wire][frame]") {
+  for (std::size_t size : {0, 1, 9, 4096}) {
+    auto payload = payload_of(size, 9);
+    std::vector<std::uint8_t> out{1, 2, 3};
+    auto room = frame_in_place(size, out);
+    REQUIRE(room.ok());
+    REQUIRE(room->size() == size);
+    if (size > 0) std::memcpy(room->data(), payload.data(), size);
+    CHECK(out == framed(payload));
+  }
+  FrameLimits limits;
+  limits.max_payload_bytes = 10;
+  std::vector<std::uint8_t> out;
+  auto refused = frame_in_place(11, out, limits);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::overloaded);
+  CHECK(out.empty());
+}
+
+TEST_CASE("zero-copy reads rebuild frames from any chunking", "[wire][frame]") {
+  Stream stream = make_stream({0, 5, 4096, 70000, 17, 200000, 8});
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{4097}, std::size_t{1} << 20}) {
+    INFO("chunk " << chunk);
+    FrameDecoder decoder;
+    auto payloads = pull_all(decoder, stream.bytes, chunk);
+    REQUIRE(payloads.ok());
+    CHECK(*payloads == stream.payloads);
+    CHECK(decoder.buffered_bytes() == 0);
+  }
+}
+
+TEST_CASE("zero-copy reads apply the limit current when each frame is taken", "[wire][frame]") {
+  Stream stream = make_stream({100, 5000});
+  FrameDecoder decoder(FrameLimits{200});
+  auto room = decoder.prepare(stream.bytes.size());
+  REQUIRE(room.size() >= stream.bytes.size());
+  std::memcpy(room.data(), stream.bytes.data(), stream.bytes.size());
+  decoder.commit(stream.bytes.size());
+  auto first = decoder.next();
+  REQUIRE(first.ok());
+  REQUIRE(first->has_value());
+  CHECK(std::vector<std::uint8_t>((*first)->begin(), (*first)->end()) == stream.payloads[0]);
+  SECTION("raised after the first frame: the second passes") {
+    decoder.set_limits(FrameLimits{8000});
+    auto second = decoder.next();
+    REQUIRE(second.ok());
+    REQUIRE(second->has_value());
+    CHECK((*second)->size() == 5000);
+  }
+  SECTION("kept: the second is overloaded, and the decoder stays failed") {
+    auto second = decoder.next();
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().kind == ErrorKind::overloaded);
+    CHECK(decoder.failed());
+    CHECK_FALSE(decoder.next().ok());
+  }
+}
+
+TEST_CASE("zero-copy reads reject an oversized frame from its segment table", "[wire][frame]") {
+  auto big = framed(payload_of(100000, 1));
+  FrameDecoder decoder(FrameLimits{1000});
+  auto room = decoder.prepare(8);
+  std::memcpy(room.data(), big.data(), 8);  // the segment table alone
+  decoder.commit(8);
+  auto next = decoder.next();
+  REQUIRE_FALSE(next.ok());
+  CHECK(next.error().kind == ErrorKind::overloaded);
+}
+
+TEST_CASE("zero-copy reads: garbage gives a typed error, never a crash", "[wire][frame]") {
+  std::vector<std::uint8_t> garbage(4096);
+  std::uint32_t state = 12345;
+  for (auto& b : garbage) {
+    state = state * 1664525u + 1013904223u;
+    b = static_cast<std::uint8_t>(state >> 24);
+  }
+  FrameDecoder decoder(FrameLimits{1 << 20});
+  auto result = pull_all(decoder, garbage, 100);
+  if (!result.ok()) {
+    CHECK((result.error().kind == ErrorKind::corrupt || result.error().kind == ErrorKind::overloaded));
+  }
 }

@@ -2,7 +2,8 @@
 // how the rest is cut into chunks, so split points are fuzzed too. Properties:
 // any chunking gives the same frames (or the same error) as feeding all at
 // once; the buffer never holds more than one maximal frame; every payload
-// re-frames and decodes to itself.
+// re-frames and decodes to itself; the zero-copy reads (prepare / commit /
+// next) agree with feed().
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -70,6 +71,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   if (*all_at_once != chunked) property_failed("chunking changed the frames");
+
+  // Zero-copy reads, in chunks of the same sizes.
+  FrameDecoder in_place(limits());
+  std::vector<std::vector<std::uint8_t>> pulled;
+  rng = chunking * 2654435761u + 1;
+  for (std::size_t at = 0; at < stream.size();) {
+    rng = rng * 1664525u + 1013904223u;
+    std::size_t take = chunking == 0 ? stream.size() : 1 + (rng >> 16) % (chunking % 64 + 1);
+    take = std::min(take, stream.size() - at);
+    auto room = in_place.prepare(take);
+    take = std::min(take, room.size());
+    std::copy_n(stream.data() + at, take, room.data());
+    in_place.commit(take);
+    at += take;
+    for (;;) {
+      auto next = in_place.next();
+      if (!next.ok()) property_failed("zero-copy reads failed where feed() did not");
+      if (!next->has_value()) break;
+      pulled.emplace_back((*next)->begin(), (*next)->end());
+    }
+  }
+  if (pulled != chunked) property_failed("zero-copy reads gave other frames");
   if (whole.buffered_bytes() != pieces.buffered_bytes()) property_failed("chunking changed the buffered bytes");
   for (const auto& payload : chunked) {
     auto framed = frame(payload, limits());

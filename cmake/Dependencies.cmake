@@ -18,3 +18,17 @@ endif()
 if(STARLING_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+
+# OpenBLAS, serial build: Eigen calls it for GEMMs (EIGEN_USE_BLAS) and it never
+# starts threads of its own, so each training thread stays on its core.
+if(STARLING_OPENBLAS)
+  find_library(OPENBLAS_SERIAL openblas PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-serial NO_DEFAULT_PATH)
+  if(NOT OPENBLAS_SERIAL)
+    message(FATAL_ERROR "STARLING_OPENBLAS is on but libopenblas-serial-dev is missing (run scripts/install-deps.sh, or -DSTARLING_OPENBLAS=OFF)")
+  endif()
+  add_library(starling_blas INTERFACE)
+  target_link_libraries(starling_blas INTERFACE ${OPENBLAS_SERIAL})
+  target_compile_definitions(starling_blas INTERFACE EIGEN_USE_BLAS)
+else()
+  add_library(starling_blas INTERFACE)
+endif()

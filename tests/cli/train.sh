@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# End-to-end: `starling train` and `starling eval` on a small generated data
+# set, and a clear message with a non-zero exit for each kind of bad input.
+set -euo pipefail
+starling=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Two separable classes in 4-D, as CSV with a header (label first).
+awk 'BEGIN { srand(7); print "label,a,b,c,d";
+  for (i = 0; i < 600; i++) { c = i % 2; printf "%d", c;
+    for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' > "$work/toy.csv"
+
+# Training reports JSON lines and a summary with the promised fields.
+"$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 3 --batch 16 --lr 0.05 \
+  --checkpoint "$work/toy.ckpt" --json -q > "$work/out.jsonl"
+summary=$(tail -n 1 "$work/out.jsonl")
+for field in test_accuracy epochs samples_per_second wall_seconds; do
+  grep -q "\"$field\"" <<<"$summary" || fail "summary lacks $field: $summary"
+done
+accuracy=$(sed -E 's/.*"test_accuracy":([0-9.]+).*/\1/' <<<"$summary")
+awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.95) }' || fail "toy accuracy too low: $accuracy"
+[[ $(grep -c '"event":"evaluation"' "$work/out.jsonl") -eq 3 ]] || fail "expected one evaluation per epoch"
+
+# The checkpoint evaluates to the same accuracy.
+eval_out=$("$starling" eval "$work/toy.ckpt" --data "$work/toy.csv" --json)
+grep -q "\"test_accuracy\":$accuracy" <<<"$eval_out" || fail "eval disagrees: $eval_out vs $accuracy"
+
+# Resume continues from the saved step instead of starting over.
+"$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 4 --batch 16 --lr 0.05 \
+  --checkpoint "$work/toy.ckpt" --resume --json -q > "$work/resumed.jsonl" 2> "$work/resumed.err"
+grep -q "resumed from" "$work/resumed.err" || fail "resume did not say so"
+[[ $(grep -c '"event":"evaluation"' "$work/resumed.jsonl") -eq 1 ]] || fail "resume re-ran finished epochs"
+
+# Bad input: clear message, non-zero exit, no crash (exit codes 1 or 2, not a signal).
+expect_error() {
+  local pattern=$1; shift
+  set +e
+  "$@" > "$work/err.out" 2>&1
+  local code=$?
+  set -e
+  [[ $code -ne 0 && $code -lt 128 ]] || fail "expected a clean failure (got exit $code) from: $*"
+  grep -qi -- "$pattern" "$work/err.out" || fail "expected '$pattern' from: $* ; got: $(cat "$work/err.out")"
+}
+expect_error "unknown model spec" "$starling" train --data "$work/toy.csv" --model cnn:3
+expect_error "neither a known data set" "$starling" train --data "$work/missing-folder"
+expect_error "dirichlet\|partition" "$starling" train --data "$work/toy.csv" --partition zipf
+expect_error "shard" "$starling" train --data "$work/toy.csv" --shard 4/4
+expect_error "diverged" "$starling" train --data "$work/toy.csv" --lr 1e6 --epochs 3
+printf 'garbage' > "$work/bad.ckpt"
+expect_error "corrupt" "$starling" eval "$work/bad.ckpt" --data "$work/toy.csv"
+head -c 300 "$work/toy.ckpt" > "$work/cut.ckpt"
+expect_error "corrupt" "$starling" eval "$work/cut.ckpt" --data "$work/toy.csv"
+# IDX folder whose label files are fine but whose image header is cut short.
+mkdir -p "$work/idx"
+for split in train t10k; do
+  printf '\x00\x00\x08\x01\x00\x00\x00\x03\x01\x02\x03' | gzip > "$work/idx/$split-labels-idx1-ubyte.gz"
+  printf '\x00\x00\x08\x03\x00\x00\x00\x03\x00\x00' | gzip > "$work/idx/$split-images-idx3-ubyte.gz"
+done
+expect_error "corrupt\|truncated\|header" "$starling" train --data "$work/idx"
+echo "cli train: all checks passed"

@@ -1,0 +1,132 @@
+// Checkpoints: exact round trip, and a clear error for every kind of damage.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "starling/ml/checkpoint.h"
+
+using namespace starling;
+using namespace starling::ml;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("starling-ckpt-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+Checkpoint sample() {
+  Checkpoint c;
+  c.spec = *ModelSpec::parse("mlp:4");
+  c.inputs = 3;
+  c.classes = 2;
+  Mlp model(c.spec, c.inputs, c.classes);
+  model.initialize(3);
+  c.parameters = model.parameters();
+  c.optimizer.kind = OptimizerConfig::Kind::adam;
+  c.optimizer_state = {Eigen::VectorXf::Random(c.parameters.size()), Eigen::VectorXf::Random(c.parameters.size())};
+  c.optimizer_steps = 11;
+  c.step = 11;
+  c.samples = 704;
+  c.epoch = 1.5;
+  c.data_mean = 0.25f;
+  c.data_std = 0.5f;
+  c.metadata = {{"data", "fashion-mnist"}};
+  return c;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void write_all(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint round trip is exact") {
+  TempDir dir;
+  const auto path = (dir.path / "a.ckpt").string();
+  const Checkpoint saved = sample();
+  REQUIRE(save_checkpoint(path, saved).ok());
+  auto loaded = load_checkpoint(path);
+  REQUIRE(loaded.ok());
+  CHECK(loaded->parameters == saved.parameters);
+  REQUIRE(loaded->optimizer_state.size() == 2);
+  CHECK(loaded->optimizer_state[1] == saved.optimizer_state[1]);
+  CHECK(loaded->spec.to_string() == "mlp:4");
+  CHECK(loaded->optimizer.kind == OptimizerConfig::Kind::adam);
+  CHECK(loaded->step == 11);
+  CHECK(loaded->samples == 704);
+  CHECK(loaded->epoch == 1.5);
+  CHECK(loaded->data_std == 0.5f);
+  CHECK(loaded->metadata.at("data") == "fashion-mnist");
+  // Atomic write leaves no temporary file behind.
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 1);
+}
+
+TEST_CASE("damaged checkpoints give a clear error, never a silent load") {
+  TempDir dir;
+  const auto good = dir.path / "good.ckpt";
+  REQUIRE(save_checkpoint(good.string(), sample()).ok());
+  const std::string bytes = read_all(good);
+  const auto bad = dir.path / "bad.ckpt";
+
+  SECTION("missing file") {
+    auto r = load_checkpoint((dir.path / "nope.ckpt").string());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == ErrorKind::not_found);
+  }
+  SECTION("every truncation") {
+    for (std::size_t cut = 0; cut < bytes.size(); cut += std::max<std::size_t>(1, bytes.size() / 97)) {
+      write_all(bad, bytes.substr(0, cut));
+      auto r = load_checkpoint(bad.string());
+      INFO("cut at " << cut);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().kind == ErrorKind::corrupt);
+    }
+  }
+  SECTION("a flipped byte anywhere") {
+    for (std::size_t at = 0; at < bytes.size(); at += 7) {
+      std::string damaged = bytes;
+      damaged[at] = char(damaged[at] ^ 0x01);
+      write_all(bad, damaged);
+      auto r = load_checkpoint(bad.string());
+      INFO("flip at " << at);
+      REQUIRE_FALSE(r.ok());
+      CHECK((r.error().kind == ErrorKind::corrupt || r.error().kind == ErrorKind::unsupported));
+    }
+  }
+  SECTION("trailing bytes") {
+    write_all(bad, bytes + "x");
+    CHECK(load_checkpoint(bad.string()).error().kind == ErrorKind::corrupt);
+  }
+  SECTION("a newer format version") {
+    std::string newer = bytes;
+    newer.replace(newer.find(" 1\n"), 3, " 2\n");
+    write_all(bad, newer);
+    auto r = load_checkpoint(bad.string());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == ErrorKind::unsupported);
+  }
+  SECTION("not a checkpoint at all") {
+    write_all(bad, "hello\nworld\n");
+    CHECK(load_checkpoint(bad.string()).error().kind == ErrorKind::corrupt);
+  }
+}
+
+TEST_CASE("saving into a missing folder is an i/o error") {
+  auto r = save_checkpoint("/nonexistent-folder-starling/x.ckpt", sample());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == ErrorKind::io);
+}

@@ -147,10 +147,11 @@ int run_train(const TrainArgs& args) {
     } else if (!args.quiet && tty && Clock::now() - last_progress > std::chrono::milliseconds(200)) {
       last_progress = Clock::now();
       const double rate = double(trainer.samples() - samples_at_start) / std::max(train_seconds, 1e-9);
+      char accuracy_text[16] = "-";
+      if (last_accuracy >= 0) std::snprintf(accuracy_text, sizeof accuracy_text, "%.2f%%", 100.0 * last_accuracy);
       std::fprintf(stderr, "\r\033[Kepoch %.2f/%d  step %lld/%lld  %.1fk samples/s  loss %.4f  last test accuracy %s",
                    trainer.epoch(), args.epochs, (long long)trainer.steps(), (long long)total_steps, rate / 1000.0,
-                   window_samples ? loss_window / double(window_samples) : 0.0,
-                   last_accuracy < 0 ? "-" : (std::to_string(int(last_accuracy * 1000) / 10.0).substr(0, 4) + "%").c_str());
+                   window_samples ? loss_window / double(window_samples) : 0.0, accuracy_text);
     }
   }
   if (auto saved = save(); !saved) return fail(saved.error());

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 
+#include "starling/ml/fpu.h"
+
 namespace starling::apps {
 
 void add_training_options(CLI::App& app, TrainingOptions& o) {
@@ -40,13 +42,14 @@ Result<TrainingSetup> prepare_training(const TrainingOptions& o) {
   auto partition = ml::Partition::parse(o.partition);
   if (!partition) return partition.error();
 
+  if (auto threads = ml::set_math_threads(o.threads); !threads) return threads.error();
+
   auto data = ml::load_dataset(o.data, o.seed);
   if (!data) return data.error();
   setup.data = std::move(*data);
   if (setup.data.train.size() == 0) return make_error(ErrorKind::invalid_argument, "the training set is empty");
   std::tie(setup.data_mean, setup.data_std) = ml::standardize(setup.data);
 
-  Eigen::setNbThreads(o.threads);
   setup.model = std::make_unique<ml::Mlp>(*spec, setup.data.train.inputs(), setup.data.train.classes);
   setup.model->initialize(o.seed);
   setup.shard = ml::shard_indices(setup.data.train, *shard, *partition, o.seed);

@@ -1,0 +1,114 @@
+// Runs gossip/'s sans-I/O Membership over a Transport: datagrams carry
+// probes, acks and gossip; a short-lived connection carries each stream
+// message (Join, PushPull); one timer is armed for next_deadline_ms(). The
+// same connections answer `starling status` (StatusQuery -> StatusAnswer).
+// Used on the libuv transport by `starling peer`, and works on the memory
+// network too. Everything runs on the transport's thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "starling/gossip/membership.h"
+#include "starling/runtime/transport.h"
+
+namespace starling::runtime {
+
+enum class DriverLogLevel : std::uint8_t { info, warning, error };
+
+struct MembershipDriverOptions {
+  gossip::Config config;  // must pass validate()
+  std::uint64_t random_seed = 0;
+  // Every membership event (joins, suspicions, deaths, leaves, join retries).
+  std::function<void(const gossip::Event& event)> on_event;
+  // What the driver itself has to say: unreachable seeds, failed handshakes,
+  // undeliverable messages.
+  std::function<void(DriverLogLevel level, const std::string& message)> on_log;
+  // Our incarnation changed (at start and after every refutation): persist it
+  // so a restart rejoins above it.
+  std::function<void(std::uint64_t incarnation)> on_incarnation;
+  // The JSON object a StatusQuery is answered with.
+  std::function<std::string()> status_json;
+  // A stream connection still open after this is closed (the receiver closes
+  // it once it has read the one frame it carries).
+  std::uint64_t stream_timeout_ms = 10'000;
+  // While not joined, this many consecutive failed handshakes (security) make
+  // the driver say, as an error, that the swarm keys differ.
+  int handshake_failures_reported = 3;
+};
+
+// Membership messages only (not status queries), counted as encoded wire
+// messages before sealing and framing.
+struct MembershipTraffic {
+  std::uint64_t messages_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t bytes_received = 0;
+};
+
+class MembershipDriver {
+ public:
+  // Takes over the transport's events; call before transport.listen().
+  MembershipDriver(Transport& transport, MembershipDriverOptions options);
+  ~MembershipDriver();
+  MembershipDriver(const MembershipDriver&) = delete;
+  MembershipDriver& operator=(const MembershipDriver&) = delete;
+
+  // Starts membership once the transport listens. `self.address` must be the
+  // address others reach us at (the bound listen address).
+  void start(gossip::Identity self, std::vector<std::string> seeds);
+
+  // Graceful leave: announces it, keeps ticking until the broadcast drained
+  // (or the profile's leave timeout), then calls on_complete once.
+  void leave(std::function<void()> on_complete);
+
+  bool started() const { return membership_.has_value(); }
+  // Only after start().
+  const gossip::Membership& membership() const;
+  gossip::MembershipView view() const;
+  std::uint64_t now_ms() const { return transport_.now_ms(); }
+  const MembershipTraffic& traffic() const { return traffic_; }
+
+ private:
+  struct StreamState {
+    bool outbound = false;
+    bool connected = false;
+    std::string peer;  // the dialled address (outbound) or remote socket
+    TimerId timeout_timer = 0;
+  };
+
+  std::int64_t now() const { return static_cast<std::int64_t>(transport_.now_ms()); }
+  void process(gossip::Actions actions);
+  void send(const gossip::Outgoing& outgoing);
+  void arm_timer();
+  void on_timer();
+  void check_leave_complete();
+
+  void on_connected(const ConnectionInfo& info);
+  void on_frame(ConnectionId id, ByteSpan frame);
+  void on_disconnected(ConnectionId id, const Error& reason);
+  void on_datagram(const Address& from, ByteSpan datagram);
+  void answer_status(ConnectionId id, std::uint64_t request_id);
+  void forget_stream(ConnectionId id);
+  void log(DriverLogLevel level, const std::string& message) const;
+
+  Transport& transport_;
+  MembershipDriverOptions options_;
+  std::optional<gossip::Membership> membership_;
+  std::uint64_t last_incarnation_ = 0;
+  std::optional<TimerId> timer_;
+  std::int64_t timer_deadline_ms_ = 0;
+  std::map<ConnectionId, StreamState> streams_;
+  std::set<std::string> seeds_;
+  int handshake_failures_ = 0;  // consecutive, while not joined
+  std::function<void()> on_leave_complete_;
+  bool leave_reported_ = false;
+  MembershipTraffic traffic_;
+};
+
+}  // namespace starling::runtime

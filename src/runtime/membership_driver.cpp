@@ -1,0 +1,263 @@
+// MembershipDriver: gossip/'s Membership on a Transport. See membership_driver.h.
+#include "starling/runtime/membership_driver.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "starling/assert.h"
+#include "starling/runtime/gossip_codec.h"
+#include "starling/wire/codec.h"
+
+namespace starling::runtime {
+namespace {
+
+// While leaving, check for completion at least this often.
+constexpr std::int64_t kLeavePollMs = 50;
+
+}  // namespace
+
+MembershipDriver::MembershipDriver(Transport& transport, MembershipDriverOptions options)
+    : transport_(transport), options_(std::move(options)) {
+  STARLING_ASSERT_MSG(options_.config.validate().ok(), "MembershipDriver needs a validated gossip::Config");
+  TransportEvents events;
+  events.on_connected = [this](const ConnectionInfo& info) { on_connected(info); };
+  events.on_frame = [this](ConnectionId id, ByteSpan frame) { on_frame(id, frame); };
+  events.on_disconnected = [this](ConnectionId id, const Error& reason) { on_disconnected(id, reason); };
+  events.on_datagram = [this](const Address& from, ByteSpan datagram) { on_datagram(from, datagram); };
+  transport_.set_events(std::move(events));
+}
+
+MembershipDriver::~MembershipDriver() {
+  if (timer_) transport_.cancel_timer(*timer_);
+  for (auto& [id, stream] : streams_) {
+    transport_.cancel_timer(stream.timeout_timer);
+    transport_.close(id);
+  }
+  transport_.set_events({});
+}
+
+void MembershipDriver::start(gossip::Identity self, std::vector<std::string> seeds) {
+  STARLING_ASSERT_MSG(!membership_, "MembershipDriver::start called twice");
+  seeds_ = std::set<std::string>(seeds.begin(), seeds.end());
+  last_incarnation_ = self.initial_incarnation;
+  membership_.emplace(options_.config, std::move(self), options_.random_seed, now());
+  if (options_.on_incarnation) options_.on_incarnation(last_incarnation_);
+  process(membership_->join(std::move(seeds), now()));
+}
+
+void MembershipDriver::leave(std::function<void()> on_complete) {
+  STARLING_ASSERT(membership_);
+  on_leave_complete_ = std::move(on_complete);
+  if (!membership_->leaving()) process(membership_->leave(now()));
+  check_leave_complete();
+}
+
+const gossip::Membership& MembershipDriver::membership() const {
+  STARLING_ASSERT(membership_);
+  return *membership_;
+}
+
+gossip::MembershipView MembershipDriver::view() const {
+  STARLING_ASSERT(membership_);
+  return membership_->view(now());
+}
+
+// ---- actions out -----------------------------------------------------------
+
+void MembershipDriver::process(gossip::Actions actions) {
+  for (const auto& outgoing : actions.sends) send(outgoing);
+  for (const auto& event : actions.events) {
+    if (event.kind == gossip::EventKind::joined_swarm) handshake_failures_ = 0;
+    if (options_.on_event) options_.on_event(event);
+  }
+  if (membership_->incarnation() != last_incarnation_) {
+    last_incarnation_ = membership_->incarnation();
+    if (options_.on_incarnation) options_.on_incarnation(last_incarnation_);
+  }
+  arm_timer();
+  check_leave_complete();
+}
+
+void MembershipDriver::send(const gossip::Outgoing& outgoing) {
+  auto address = parse_address(outgoing.to_address);
+  if (!address) {
+    log(DriverLogLevel::warning, "cannot send to '" + outgoing.to_address + "': " + address.error().message);
+    return;
+  }
+  auto bytes = encode_gossip(outgoing.message);
+  if (!bytes) {
+    log(DriverLogLevel::warning, std::string("cannot encode ") + gossip::body_name(outgoing.message.body) +
+                                     " for " + outgoing.to_address + ": " + bytes.error().message);
+    return;
+  }
+  ++traffic_.messages_sent;
+  traffic_.bytes_sent += bytes->size();
+  if (outgoing.transport == gossip::Transport::datagram) {
+    // Best effort by design: a refused datagram is a lost datagram, which
+    // SWIM already tolerates.
+    (void)transport_.send_datagram(*address, *bytes);
+    return;
+  }
+  auto id = transport_.connect(*address);
+  if (!id) {
+    log(DriverLogLevel::warning, "cannot connect to " + outgoing.to_address + ": " + id.error().message);
+    return;
+  }
+  StreamState stream;
+  stream.outbound = true;
+  stream.peer = outgoing.to_address;
+  stream.timeout_timer = transport_.start_timer(options_.stream_timeout_ms, [this, conn = *id] {
+    auto found = streams_.find(conn);
+    if (found == streams_.end()) return;
+    found->second.timeout_timer = 0;
+    transport_.close(conn);
+    streams_.erase(found);
+  });
+  streams_[*id] = std::move(stream);
+  // Queued until the handshake completes; the receiver closes after reading it.
+  if (auto sent = transport_.send(*id, *bytes); !sent) {
+    log(DriverLogLevel::warning, "cannot send to " + outgoing.to_address + ": " + sent.error().message);
+    transport_.close(*id);
+    forget_stream(*id);
+  }
+}
+
+void MembershipDriver::arm_timer() {
+  if (!membership_) return;
+  std::int64_t deadline = membership_->next_deadline_ms();
+  if (membership_->leaving()) deadline = std::min(deadline, now() + kLeavePollMs);
+  if (timer_ && deadline == timer_deadline_ms_) return;
+  if (timer_) transport_.cancel_timer(*timer_);
+  const std::int64_t delay = std::max<std::int64_t>(0, deadline - now());
+  timer_deadline_ms_ = deadline;
+  timer_ = transport_.start_timer(static_cast<std::uint64_t>(delay), [this] {
+    timer_.reset();
+    on_timer();
+  });
+}
+
+void MembershipDriver::on_timer() { process(membership_->tick(now())); }
+
+void MembershipDriver::check_leave_complete() {
+  if (leave_reported_ || !on_leave_complete_ || !membership_->leave_complete(now())) return;
+  leave_reported_ = true;
+  auto done = std::move(on_leave_complete_);
+  on_leave_complete_ = nullptr;
+  done();
+}
+
+// ---- events in -------------------------------------------------------------
+
+void MembershipDriver::on_connected(const ConnectionInfo& info) {
+  auto found = streams_.find(info.id);
+  if (found != streams_.end()) {
+    found->second.connected = true;
+    if (!membership_ || !membership_->joined()) handshake_failures_ = 0;
+    return;
+  }
+  // Inbound: it carries one stream message or a status query. Bound its life.
+  StreamState stream;
+  stream.connected = true;
+  stream.peer = to_string(info.remote);
+  stream.timeout_timer = transport_.start_timer(options_.stream_timeout_ms, [this, conn = info.id] {
+    auto it = streams_.find(conn);
+    if (it == streams_.end()) return;
+    it->second.timeout_timer = 0;
+    transport_.close(conn);
+    streams_.erase(it);
+  });
+  streams_[info.id] = std::move(stream);
+}
+
+void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
+  auto message = wire::decode(frame);
+  if (!message) {
+    log(DriverLogLevel::warning, "dropping a connection that sent a bad message: " + message.error().message);
+    transport_.close(id);
+    forget_stream(id);
+    return;
+  }
+  if (const auto* query = std::get_if<wire::StatusQuery>(&*message)) {
+    // The client closes once it has the answer.
+    answer_status(id, query->request_id);
+    return;
+  }
+  auto gossip_message = from_wire(std::move(*message));
+  // One stream message per connection: it has done its job either way.
+  transport_.close(id);
+  forget_stream(id);
+  if (!gossip_message || !membership_) return;
+  ++traffic_.messages_received;
+  traffic_.bytes_received += frame.size();
+  const std::string from = gossip_message->sender_address;
+  process(membership_->on_message(from, *gossip_message, now()));
+}
+
+void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
+  auto found = streams_.find(id);
+  if (found == streams_.end()) return;
+  const StreamState stream = found->second;
+  forget_stream(id);
+  if (!stream.outbound || stream.connected) return;  // closed after delivery: normal
+  const bool to_seed = seeds_.count(stream.peer) > 0;
+  const bool joining = membership_ && !membership_->joined();
+  // The TCP connection came up but the secure session did not: either our
+  // check failed (security), or the other side's did and it hung up (a closed
+  // or reset connection that is not a failed connect).
+  const bool rejected_by_peer = reason.kind == ErrorKind::disconnected && reason.message.rfind("connect:", 0) != 0;
+  if (reason.kind == ErrorKind::security || reason.kind == ErrorKind::unsupported ||
+      reason.kind == ErrorKind::corrupt || rejected_by_peer) {
+    ++handshake_failures_;
+    const std::string what = "secure handshake with " + stream.peer + " failed (" + to_string(reason.kind) +
+                             ": " + reason.message + ")";
+    if (joining && handshake_failures_ >= options_.handshake_failures_reported) {
+      log(DriverLogLevel::error, what + ": cannot join the swarm; " + std::to_string(handshake_failures_) +
+                                     " handshakes failed in a row, so that peer most likely uses a different "
+                                     "swarm key (compare the fingerprints printed at start; --swarm-key)");
+    } else {
+      log(DriverLogLevel::warning, what);
+    }
+    return;
+  }
+  if (joining && to_seed) {
+    log(DriverLogLevel::warning, "seed " + stream.peer + " unreachable (" + reason.message + ")");
+  } else {
+    log(DriverLogLevel::info, "stream to " + stream.peer + " failed (" + reason.message + ")");
+  }
+}
+
+void MembershipDriver::on_datagram(const Address& from, ByteSpan datagram) {
+  if (!membership_) return;
+  auto message = decode_gossip(datagram);
+  if (!message) return;  // hostile or from a newer peer: counted nowhere, ignored
+  ++traffic_.messages_received;
+  traffic_.bytes_received += datagram.size();
+  process(membership_->on_message(to_string(from), *message, now()));
+}
+
+void MembershipDriver::answer_status(ConnectionId id, std::uint64_t request_id) {
+  wire::StatusAnswer answer;
+  answer.request_id = request_id;
+  answer.json = options_.status_json ? options_.status_json() : std::string("{}");
+  auto bytes = wire::encode(wire::Message{std::move(answer)});
+  if (!bytes) {
+    log(DriverLogLevel::warning, "cannot encode the status answer: " + bytes.error().message);
+    return;
+  }
+  if (auto sent = transport_.send(id, *bytes); !sent) {
+    log(DriverLogLevel::warning, "cannot send the status answer: " + sent.error().message);
+  }
+}
+
+void MembershipDriver::forget_stream(ConnectionId id) {
+  auto found = streams_.find(id);
+  if (found == streams_.end()) return;
+  if (found->second.timeout_timer != 0) transport_.cancel_timer(found->second.timeout_timer);
+  streams_.erase(found);
+}
+
+void MembershipDriver::log(DriverLogLevel level, const std::string& message) const {
+  if (options_.on_log) options_.on_log(level, message);
+}
+
+}  // namespace starling::runtime

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
       starling::apps::add_train_command(root),
       starling::apps::add_eval_command(root),
       starling::apps::add_keygen_command(root),
+      starling::apps::add_peer_command(root),
+      starling::apps::add_status_command(root),
   };
 
   CLI11_PARSE(root, argc, argv);

@@ -1,0 +1,299 @@
+// `starling peer`: joins (or starts) a swarm and keeps its membership until
+// SIGINT/SIGTERM, then leaves gracefully. Training comes with a later issue.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "commands.h"
+#include "starling/crypto/keys.h"
+#include "starling/gossip/config.h"
+#include "starling/runtime/crypto_security.h"
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/membership_driver.h"
+#include "starling/runtime/uv_transport.h"
+
+namespace starling::apps {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct PeerOptions {
+  std::string listen;
+  std::vector<std::string> seeds;
+  std::string swarm_key_path;
+  std::string identity_path;
+  std::string data_dir;
+  std::string profile = "lan";
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "starling peer: error: %s\n", message.c_str());
+  return 1;
+}
+
+// Where a peer keeps its identity and incarnation when --data-dir is not given:
+// one folder per listen port, so peers on one machine do not share a name.
+fs::path default_data_dir(const runtime::Address& listen) {
+  const char* state = std::getenv("XDG_STATE_HOME");
+  const char* home = std::getenv("HOME");
+  fs::path base = state && *state ? fs::path(state) : fs::path(home && *home ? home : ".") / ".local" / "state";
+  return base / "starling" / ("peer-" + std::to_string(listen.port));
+}
+
+// The identity: --identity FILE, else DATA_DIR/identity.key, made on first start.
+Result<crypto::Identity> load_or_create_identity(const PeerOptions& options, const fs::path& data_dir,
+                                                 spdlog::logger& log) {
+  if (!options.identity_path.empty()) return crypto::Identity::load(options.identity_path);
+  const fs::path path = data_dir / "identity.key";
+  std::error_code ec;
+  if (fs::exists(path, ec)) return crypto::Identity::load(path);
+  crypto::Identity identity = crypto::Identity::generate();
+  if (auto saved = identity.save(path); !saved) return saved.error();
+  log.info("created identity {} (mode 0600)", path.string());
+  return identity;
+}
+
+// The incarnation we ran with last time, if any.
+std::optional<std::uint64_t> read_incarnation(const fs::path& path) {
+  std::ifstream in(path);
+  std::uint64_t value = 0;
+  if (in >> value) return value;
+  return std::nullopt;
+}
+
+// Written atomically (temp file + rename), so a crash never leaves half a number.
+bool write_incarnation(const fs::path& path, std::uint64_t incarnation) {
+  const fs::path temp = path.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << incarnation << '\n';
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  return !ec;
+}
+
+nlohmann::json status_json(const runtime::MembershipDriver& driver, const runtime::Transport& transport,
+                           bool swarm_open) {
+  const gossip::MembershipView view = driver.view();
+  const runtime::TransportStats stats = transport.stats();
+  nlohmann::json members = nlohmann::json::array();
+  for (const auto& member : view.members) {
+    members.push_back({{"node_id", gossip::to_hex(member.record.node_id)},
+                       {"address", member.record.address},
+                       {"state", gossip::to_string(member.record.state)},
+                       {"incarnation", member.record.incarnation},
+                       {"state_age_seconds",
+                        static_cast<double>(static_cast<std::int64_t>(driver.now_ms()) - member.state_since_ms) /
+                            1000.0}});
+  }
+  return {{"node_id", gossip::to_hex(view.self.node_id)},
+          {"address", view.self.address},
+          {"state", gossip::to_string(view.self.state)},
+          {"incarnation", view.self.incarnation},
+          {"uptime_seconds", static_cast<double>(view.uptime_ms) / 1000.0},
+          {"joined", driver.membership().joined()},
+          {"health_score", view.health_score},
+          {"profile", driver.membership().config().profile},
+          {"swarm_open", swarm_open},
+          {"bytes_sent", stats.bytes_sent},
+          {"bytes_received", stats.bytes_received},
+          {"datagrams_sent", stats.datagrams_sent},
+          {"datagrams_received", stats.datagrams_received},
+          {"datagrams_rejected", stats.datagrams_rejected},
+          {"membership_messages_sent", driver.traffic().messages_sent},
+          {"membership_bytes_sent", driver.traffic().bytes_sent},
+          {"membership_messages_received", driver.traffic().messages_received},
+          {"membership_bytes_received", driver.traffic().bytes_received},
+          {"members", std::move(members)}};
+}
+
+void log_event(spdlog::logger& log, const gossip::Event& event) {
+  const std::string who = gossip::short_hex(event.member.node_id) + " (" + event.member.address + ", incarnation " +
+                          std::to_string(event.member.incarnation) + ")";
+  switch (event.kind) {
+    case gossip::EventKind::joined_swarm: log.info("joined the swarm"); break;
+    case gossip::EventKind::join_retry:
+      log.warn("no seed answered yet; retrying in {} ms (seeds unreachable, or not started yet)",
+               event.retry_after_ms);
+      break;
+    case gossip::EventKind::member_joined: log.info("member joined: {}", who); break;
+    case gossip::EventKind::member_suspected:
+      log.warn("member suspected: {} by {}", who, gossip::short_hex(event.source));
+      break;
+    case gossip::EventKind::member_recovered: log.info("member recovered: {}", who); break;
+    case gossip::EventKind::member_dead: log.warn("member dead: {}", who); break;
+    case gossip::EventKind::member_left: log.info("member left: {}", who); break;
+    case gossip::EventKind::member_reaped: log.info("member forgotten: {}", who); break;
+    case gossip::EventKind::self_refuted:
+      log.warn("refuted a suspicion about us; incarnation now {}", event.member.incarnation);
+      break;
+  }
+}
+
+int run_peer(const PeerOptions& options) {
+  auto log = std::make_shared<spdlog::logger>("peer", std::make_shared<spdlog::sinks::stderr_sink_st>());
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+
+  // Everything the user typed is checked before anything starts.
+  auto listen = runtime::parse_address(options.listen);
+  if (!listen) return fail("--listen: " + listen.error().message + " (want IP:PORT, e.g. 127.0.0.1:7946)");
+  if (listen->port == 0) return fail("--listen: give a port other than 0; others reach this peer at it");
+  for (const auto& seed : options.seeds) {
+    auto parsed = runtime::parse_address(seed);
+    if (!parsed) return fail("--seed: " + parsed.error().message + " (want IP:PORT)");
+  }
+  auto config = gossip::config_for_profile(options.profile);
+  if (!config) return fail("--profile: " + config.error().message);
+
+  crypto::SwarmKey swarm_key = crypto::SwarmKey::open();
+  if (!options.swarm_key_path.empty()) {
+    auto loaded = crypto::SwarmKey::load(options.swarm_key_path);
+    if (!loaded) {
+      return fail("cannot use swarm key " + options.swarm_key_path + " (" + to_string(loaded.error().kind) +
+                  "): " + loaded.error().message);
+    }
+    swarm_key = std::move(*loaded);
+  }
+
+  const fs::path data_dir = options.data_dir.empty() ? default_data_dir(*listen) : fs::path(options.data_dir);
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return fail("cannot create data dir " + data_dir.string() + ": " + ec.message());
+  fs::permissions(data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+
+  auto identity = load_or_create_identity(options, data_dir, *log);
+  if (!identity) {
+    return fail("cannot use identity (" + std::string(to_string(identity.error().kind)) +
+                "): " + identity.error().message);
+  }
+  const gossip::NodeId node_id = identity->node_id().bytes();
+
+  const fs::path incarnation_path = data_dir / "incarnation";
+  const std::optional<std::uint64_t> last_incarnation = read_incarnation(incarnation_path);
+  const std::uint64_t initial_incarnation = last_incarnation ? *last_incarnation + 1 : 0;
+
+  runtime::EventLoop loop;
+  runtime::UvTransportOptions transport_options;
+  transport_options.limits.idle_timeout_ms = 30'000;  // connections here are short-lived
+  transport_options.security = runtime::make_crypto_security(std::move(*identity), swarm_key.clone());
+  std::unique_ptr<runtime::Transport> transport = runtime::make_uv_transport(loop, std::move(transport_options));
+
+  const bool swarm_open = swarm_key.is_open();
+  std::unique_ptr<runtime::MembershipDriver> driver;
+  runtime::MembershipDriverOptions driver_options;
+  driver_options.config = *config;
+  driver_options.random_seed = std::random_device{}();
+  driver_options.on_event = [&](const gossip::Event& event) { log_event(*log, event); };
+  driver_options.on_log = [&](runtime::DriverLogLevel level, const std::string& message) {
+    switch (level) {
+      case runtime::DriverLogLevel::info: log->info("{}", message); break;
+      case runtime::DriverLogLevel::warning: log->warn("{}", message); break;
+      case runtime::DriverLogLevel::error: log->error("{}", message); break;
+    }
+  };
+  driver_options.on_incarnation = [&](std::uint64_t incarnation) {
+    if (!write_incarnation(incarnation_path, incarnation))
+      log->warn("cannot write {}: a restart may rejoin below our incarnation", incarnation_path.string());
+  };
+  driver_options.status_json = [&] { return status_json(*driver, *transport, swarm_open).dump(); };
+  driver = std::make_unique<runtime::MembershipDriver>(*transport, std::move(driver_options));
+
+  auto bound = transport->listen(*listen);
+  if (!bound) {
+    driver.reset();
+    transport.reset();
+    return fail("cannot listen on " + options.listen + ": " + bound.error().message +
+                (bound.error().message.find("in use") != std::string::npos
+                     ? " (another process holds this port; pick another --listen port)"
+                     : ""));
+  }
+
+  if (swarm_key.is_open()) {
+    log->warn("**************************************************************************");
+    log->warn("* NO SWARM KEY: this swarm is OPEN. Anyone who can reach this port can  *");
+    log->warn("* join it and read its traffic. Make a key with `starling keygen --swarm *");
+    log->warn("* FILE` and start every peer with --swarm-key FILE.                      *");
+    log->warn("**************************************************************************");
+  } else {
+    log->info("swarm key fingerprint {}", swarm_key.fingerprint());
+  }
+
+  bool leaving = false;
+  if (auto handled = loop.on_shutdown_signal([&](int signal_number) {
+        if (leaving) {
+          log->warn("second signal: exiting without waiting for the leave to spread");
+          loop.stop();
+          return;
+        }
+        leaving = true;
+        log->info("signal {}: leaving the swarm", signal_number);
+        // The leave broadcast drains within the profile's leave timeout; a hard
+        // deadline above it guarantees we exit.
+        transport->start_timer(static_cast<std::uint64_t>(config->leave_timeout_ms) + 2000, [&] {
+          log->warn("leave did not complete in time; exiting");
+          loop.stop();
+        });
+        driver->leave([&] {
+          log->info("left the swarm; draining");
+          transport->start_timer(200, [&] { loop.stop(); });
+        });
+      });
+      !handled) {
+    log->warn("no graceful leave on SIGINT/SIGTERM: {}", handled.error().message);
+  }
+
+  gossip::Identity self;
+  self.node_id = node_id;
+  self.address = runtime::to_string(*bound);
+  self.initial_incarnation = initial_incarnation;
+  log->info("peer {} listening on {} (profile {}, incarnation {}, data dir {})", gossip::to_hex(node_id),
+            self.address, config->profile, initial_incarnation, data_dir.string());
+  if (options.seeds.empty()) log->info("no --seed: starting a new swarm");
+  driver->start(std::move(self), options.seeds);
+
+  loop.run();
+  driver.reset();
+  transport->shutdown();
+  transport.reset();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+Command add_peer_command(CLI::App& root) {
+  auto options = std::make_shared<PeerOptions>();
+  CLI::App* app = root.add_subcommand("peer", "Join a swarm (or start one) and keep its membership until stopped");
+  app->add_option("--listen", options->listen, "Address to listen on (TCP and UDP), e.g. 127.0.0.1:7946")
+      ->type_name("HOST:PORT")
+      ->required();
+  app->add_option("--seed", options->seeds, "A member to join through (repeatable; none: start a new swarm)")
+      ->type_name("HOST:PORT");
+  app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file (starling keygen --swarm); none: OPEN swarm")
+      ->type_name("FILE");
+  app->add_option("--identity", options->identity_path, "Identity file (default: DATA_DIR/identity.key, made if missing)")
+      ->type_name("FILE");
+  app->add_option("--data-dir", options->data_dir,
+                  "Folder for the identity and incarnation (default: ~/.local/state/starling/peer-PORT)")
+      ->type_name("DIR");
+  app->add_option("--profile", options->profile, "Membership timing: lan or wan")
+      ->check(CLI::IsMember({"lan", "wan"}))
+      ->default_str("lan");
+  return Command{app, [options] { return run_peer(*options); }};
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,149 @@
+// `starling status HOST:PORT`: asks a running peer who it is and whom it sees,
+// over a secure session like the peers' own (with an ephemeral identity).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "commands.h"
+#include "starling/crypto/keys.h"
+#include "starling/runtime/crypto_security.h"
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/uv_transport.h"
+#include "starling/wire/codec.h"
+
+namespace starling::apps {
+namespace {
+
+struct StatusOptions {
+  std::string address;
+  std::string swarm_key_path;
+  bool json = false;
+  double timeout_seconds = 5.0;
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "starling status: error: %s\n", message.c_str());
+  return 1;
+}
+
+std::string short_id(const std::string& hex) { return hex.substr(0, 12); }
+
+// The readable form: who answered, then one line per member.
+void print_table(const nlohmann::json& status) {
+  std::printf("node      %s\n", status.value("node_id", "?").c_str());
+  std::printf("address   %s\n", status.value("address", "?").c_str());
+  std::printf("uptime    %.1f s   incarnation %llu   health %d   %s\n", status.value("uptime_seconds", 0.0),
+              static_cast<unsigned long long>(status.value("incarnation", 0ull)), status.value("health_score", 0),
+              status.value("joined", false) ? "joined" : "not joined yet");
+  std::printf("traffic   %llu bytes sent, %llu received\n",
+              static_cast<unsigned long long>(status.value("bytes_sent", 0ull)),
+              static_cast<unsigned long long>(status.value("bytes_received", 0ull)));
+  const auto members = status.value("members", nlohmann::json::array());
+  std::printf("\n%-14s %-24s %-8s %11s %9s\n", "MEMBER", "ADDRESS", "STATE", "INCARNATION", "SINCE(s)");
+  for (const auto& member : members) {
+    std::printf("%-14s %-24s %-8s %11llu %9.1f\n", short_id(member.value("node_id", "?")).c_str(),
+                member.value("address", "?").c_str(), member.value("state", "?").c_str(),
+                static_cast<unsigned long long>(member.value("incarnation", 0ull)),
+                member.value("state_age_seconds", 0.0));
+  }
+  std::printf("(%zu members besides this peer)\n", members.size());
+}
+
+int run_status(const StatusOptions& options) {
+  auto address = runtime::parse_address(options.address);
+  if (!address) return fail(address.error().message + " (want IP:PORT of a running peer)");
+
+  crypto::SwarmKey swarm_key = crypto::SwarmKey::open();
+  if (!options.swarm_key_path.empty()) {
+    auto loaded = crypto::SwarmKey::load(options.swarm_key_path);
+    if (!loaded) {
+      return fail("cannot use swarm key " + options.swarm_key_path + " (" + to_string(loaded.error().kind) +
+                  "): " + loaded.error().message);
+    }
+    swarm_key = std::move(*loaded);
+  }
+
+  runtime::EventLoop loop;
+  runtime::UvTransportOptions transport_options;
+  // An ephemeral identity: the handshake needs one, nobody needs to know it.
+  transport_options.security = runtime::make_crypto_security(crypto::Identity::generate(), std::move(swarm_key));
+  auto transport = runtime::make_uv_transport(loop, std::move(transport_options));
+
+  constexpr std::uint64_t kRequestId = 1;
+  std::optional<std::string> answer;
+  std::optional<Error> failure;
+  runtime::TransportEvents events;
+  events.on_frame = [&](runtime::ConnectionId, runtime::ByteSpan frame) {
+    auto message = wire::decode(frame);
+    if (!message) {
+      failure = make_error(message.error().kind, "bad answer: " + message.error().message);
+      return;
+    }
+    const auto* status = std::get_if<wire::StatusAnswer>(&*message);
+    if (!status || status->request_id != kRequestId) {
+      failure = make_error(ErrorKind::corrupt, std::string("unexpected answer: ") + wire::message_name(*message));
+      return;
+    }
+    answer = status->json;
+  };
+  events.on_disconnected = [&](runtime::ConnectionId, const Error& reason) {
+    if (!answer) failure = reason;
+  };
+  transport->set_events(std::move(events));
+
+  auto id = transport->connect(*address);
+  if (!id) return fail("cannot connect to " + options.address + ": " + id.error().message);
+  auto query = wire::encode(wire::Message{wire::StatusQuery{kRequestId}});
+  STARLING_ASSERT(query.ok());
+  if (auto sent = transport->send(*id, *query); !sent) return fail("cannot send the query: " + sent.error().message);
+
+  const auto timeout_ms = static_cast<std::uint64_t>(options.timeout_seconds * 1000.0);
+  loop.run_until([&] { return answer.has_value() || failure.has_value(); }, timeout_ms);
+  transport->shutdown();
+  transport.reset();
+
+  if (!answer) {
+    if (!failure) {
+      return fail("no answer from " + options.address + " within " + std::to_string(timeout_ms) +
+                  " ms (is a starling peer running there?)");
+    }
+    // A failed connect says "connect: ..."; anything else that ends the
+    // connection before an answer means the peer refused our handshake.
+    const bool refused_handshake =
+        failure->kind == ErrorKind::disconnected && failure->message.rfind("connect:", 0) != 0;
+    if (failure->kind == ErrorKind::security || refused_handshake) {
+      return fail("secure handshake with " + options.address + " failed: " + failure->message +
+                  " (does --swarm-key match the peer's?)");
+    }
+    return fail("cannot reach " + options.address + " (" + to_string(failure->kind) + "): " + failure->message);
+  }
+  if (options.json) {
+    std::printf("%s\n", answer->c_str());
+    return 0;
+  }
+  auto parsed = nlohmann::json::parse(*answer, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) return fail("the peer answered with malformed JSON");
+  print_table(parsed);
+  return 0;
+}
+
+}  // namespace
+
+Command add_status_command(CLI::App& root) {
+  auto options = std::make_shared<StatusOptions>();
+  CLI::App* app = root.add_subcommand("status", "Ask a running peer for its view of the swarm");
+  app->add_option("address", options->address, "The peer's listen address")->type_name("HOST:PORT")->required();
+  app->add_flag("--json", options->json, "Print the peer's answer as one JSON object");
+  app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file the peer uses (none: open swarm)")
+      ->type_name("FILE");
+  app->add_option("--timeout", options->timeout_seconds, "Seconds to wait for the answer")
+      ->check(CLI::PositiveNumber)
+      ->default_str("5");
+  return Command{app, [options] { return run_status(*options); }};
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `starling peer` / `starling status` on bad input: each a clear message and a
+# non-zero exit (or, for a peer that keeps retrying, a clear log line), never a
+# crash. Also: a restart rejoins with a higher incarnation, files are 0600.
+# Usage: swarm_errors.sh /path/to/starling
+set -u
+starling=${1:?usage: swarm_errors.sh STARLING_BINARY}
+work=$(mktemp -d)
+declare -a pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect_error DESCRIPTION PATTERN COMMAND...: fails (not by a signal), stderr matches PATTERN.
+expect_error() {
+  local what=$1 pattern=$2; shift 2
+  local out rc
+  out=$(timeout 10 "$@" 2>&1); rc=$?
+  if ((rc == 0)); then fail "$what: succeeded but should fail ($out)"; return; fi
+  ((rc >= 124)) && fail "$what: exit $rc (timeout or crash): $out"
+  grep -qiE -- "$pattern" <<<"$out" || fail "$what: error does not match /$pattern/: $out"
+}
+# wait_log FILE PATTERN SECONDS: FILE gets a line matching PATTERN in time.
+wait_log() {
+  local deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+"$starling" keygen --swarm "$work/k1" >/dev/null && "$starling" keygen --swarm "$work/k2" >/dev/null || fail "keygen"
+
+# A listening peer with key k1, on a port free for both TCP and UDP.
+port=$((20000 + ($$ * 97) % 39000))
+for attempt in 1 2 3 4 5 6 7 8; do
+  : >"$work/a.log"
+  "$starling" peer --listen "127.0.0.1:$port" --data-dir "$work/a" --swarm-key "$work/k1" 2>"$work/a.log" &
+  pid=$!
+  if wait_log "$work/a.log" "listening on|error" 5 && grep -q "listening on" "$work/a.log"; then pids+=("$pid"); break; fi
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  port=$((port + 1))
+done
+grep -q "listening on" "$work/a.log" || { echo "FAIL: no peer started: $(cat "$work/a.log")" >&2; exit 1; }
+address="127.0.0.1:$port"
+other=$((port + 1))
+
+[[ $(stat -c %a "$work/a") == 700 ]] || fail "data dir mode $(stat -c %a "$work/a"), want 700"
+[[ $(stat -c %a "$work/a/identity.key") == 600 ]] || fail "identity mode $(stat -c %a "$work/a/identity.key"), want 600"
+grep -q "swarm key fingerprint" "$work/a.log" || fail "no fingerprint logged"
+
+expect_error "address in use" "address already in use.*another" \
+  "$starling" peer --listen "$address" --data-dir "$work/x" --swarm-key "$work/k1"
+expect_error "host name" "numeric" "$starling" peer --listen "localhost:$other" --data-dir "$work/x"
+expect_error "bad port" "bad port" "$starling" peer --listen "127.0.0.1:99999" --data-dir "$work/x"
+expect_error "bad seed" "--seed.*HOST:PORT" "$starling" peer --listen "127.0.0.1:$other" --seed nowhere --data-dir "$work/x"
+expect_error "missing key" "swarm key.*not found" \
+  "$starling" peer --listen "127.0.0.1:$other" --swarm-key "$work/none" --data-dir "$work/x"
+cp "$work/k1" "$work/k_open" && chmod 644 "$work/k_open"
+expect_error "world-readable key" "security.*chmod 600" \
+  "$starling" peer --listen "127.0.0.1:$other" --swarm-key "$work/k_open" --data-dir "$work/x"
+expect_error "bad profile" "profile" "$starling" peer --listen "127.0.0.1:$other" --profile moon --data-dir "$work/x"
+
+# status: works with the key, fails clearly without it or with another one.
+out=$("$starling" status "$address" --swarm-key "$work/k1" 2>&1) || fail "status: $out"
+grep -q "MEMBER" <<<"$out" || fail "status table: $out"
+json=$("$starling" status "$address" --swarm-key "$work/k1" --json) || fail "status --json"
+for field in node_id address uptime_seconds incarnation members bytes_sent bytes_received; do
+  grep -q "\"$field\"" <<<"$json" || fail "status JSON lacks $field: $json"
+done
+expect_error "status, wrong key" "handshake.*failed.*swarm-key" "$starling" status "$address" --swarm-key "$work/k2"
+expect_error "status, open vs keyed" "handshake.*failed.*swarm-key" "$starling" status "$address"
+expect_error "status, nothing there" "cannot reach.*refused" "$starling" status "127.0.0.1:$other" --timeout 2
+expect_error "status, bad address" "HOST:PORT" "$starling" status "nowhere"
+
+# A peer with the wrong swarm key says it cannot join (after 3 handshakes, ~3 s).
+: >"$work/b.log"
+"$starling" peer --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/b" --swarm-key "$work/k2" 2>"$work/b.log" &
+b=$!; pids+=("$b")
+wait_log "$work/b.log" "cannot join the swarm.*different swarm key" 12 || fail "wrong key not reported: $(cat "$work/b.log")"
+kill -TERM "$b"; wait "$b" || fail "wrong-key peer did not exit 0 on SIGTERM"
+
+# Unreachable seed: keeps retrying and says so.
+: >"$work/c.log"
+"$starling" peer --listen "127.0.0.1:$other" --seed "127.0.0.1:$((port + 2))" --data-dir "$work/c" 2>"$work/c.log" &
+c=$!; pids+=("$c")
+wait_log "$work/c.log" "retrying in" 6 || fail "no retry message: $(cat "$work/c.log")"
+grep -q "OPEN" "$work/c.log" || fail "no open-swarm warning: $(cat "$work/c.log")"
+grep -q "unreachable" "$work/c.log" || fail "seed not called unreachable: $(cat "$work/c.log")"
+kill -TERM "$c"; wait "$c" || fail "retrying peer did not exit 0 on SIGTERM"
+
+# Restart with the same data dir: same node id, higher incarnation, accepted.
+: >"$work/d.log"
+"$starling" peer --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/d" --swarm-key "$work/k1" 2>"$work/d.log" &
+d=$!; pids+=("$d")
+wait_log "$work/d.log" "joined the swarm" 10 || fail "peer d did not join: $(cat "$work/d.log")"
+id_before=$(sed -n 's/.*peer \([0-9a-f]\{64\}\) listening.*/\1/p' "$work/d.log")
+kill -TERM "$d"; wait "$d" || fail "peer d did not exit 0"
+[[ $(cat "$work/d/incarnation") == 0 ]] || fail "incarnation file holds $(cat "$work/d/incarnation"), want 0"
+: >"$work/d2.log"
+"$starling" peer --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/d" --swarm-key "$work/k1" 2>"$work/d2.log" &
+d=$!; pids+=("$d")
+wait_log "$work/d2.log" "joined the swarm" 10 || fail "peer d did not rejoin: $(cat "$work/d2.log")"
+grep -q "peer $id_before listening.*incarnation 1," "$work/d2.log" || fail "restart: $(head -3 "$work/d2.log")"
+deadline=$((SECONDS + 5)); seen=
+while ((SECONDS < deadline)); do
+  seen=$("$starling" status "$address" --swarm-key "$work/k1" --json | jq -r --arg a "127.0.0.1:$other" \
+    '.members[] | select(.address == $a) | "\(.state) \(.incarnation)"' 2>/dev/null)
+  [[ $seen == "alive 1" ]] && break
+  sleep 0.2
+done
+[[ $seen == "alive 1" ]] || fail "the seed lists the restarted peer as '$seen', want 'alive 1'"
+kill -TERM "$d"; wait "$d"
+
+grep -qE "Assertion|terminate called" "$work"/*.log && fail "a peer crashed: $(grep -hE "Assertion|terminate" "$work"/*.log)"
+((failures == 0)) || exit 1
+echo "PASS swarm_errors"

@@ -135,7 +135,7 @@ BatchStats Mlp::evaluate(const Eigen::Ref<const Matrix>& features, const std::in
 }
 
 BatchStats Mlp::forward_backward(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels,
-                                 Eigen::Ref<Vector> gradient) {
+                                 Eigen::Ref<Vector> gradient, float gradient_decay) {
   STARLING_ASSERT(gradient.size() == parameters_.size());
   BatchStats stats = forward(features, labels);
   const int batch = int(features.cols());
@@ -148,12 +148,15 @@ BatchStats Mlp::forward_backward(const Eigen::Ref<const Matrix>& features, const
     const DenseShape& layer = layers_[i];
     Eigen::Map<Matrix> grad_w(gradient.data() + layer.offset, layer.out, layer.in);
     Eigen::Map<Vector> grad_b(gradient.data() + layer.bias_offset(), layer.out);
-    if (i == 0) {
-      grad_w.noalias() = delta_ * features.transpose();
+    const auto& layer_input = i == 0 ? features : Eigen::Ref<const Matrix>(activations_[i - 1]);
+    if (gradient_decay == 0.0f) {
+      grad_w.noalias() = delta_ * layer_input.transpose();
+      grad_b.noalias() = delta_.rowwise().sum();
     } else {
-      grad_w.noalias() = delta_ * activations_[i - 1].transpose();
+      grad_w *= gradient_decay;
+      grad_w.noalias() += delta_ * layer_input.transpose();
+      grad_b = gradient_decay * grad_b + delta_.rowwise().sum();
     }
-    grad_b.noalias() = delta_.rowwise().sum();
     if (i == 0) break;  // no gradient w.r.t. the input data: saves a whole GEMM
     delta_next_.noalias() = weights(parameters_, layer).transpose() * delta_;
     // ReLU backward: pass the gradient only where the unit was active.

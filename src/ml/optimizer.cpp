@@ -22,6 +22,18 @@ double LrSchedule::at(std::int64_t step) const {
   return lr;
 }
 
+void Optimizer::step_with_velocity(Eigen::Ref<Eigen::VectorXf> parameters, float lr) {
+  STARLING_ASSERT(fuses_momentum() && parameters.size() == first_.size());
+  ++steps_;
+  // The backward pass already made v = mu v + g; weight decay joins here, in
+  // the same pass that updates the parameters.
+  const float wd = float(config_.weight_decay);
+  auto p = parameters.array();
+  auto v = first_.array();
+  if (wd != 0.0f) v += wd * p;
+  p -= lr * v;
+}
+
 Result<LrSchedule::Decay> LrSchedule::parse_decay(const std::string& text, double* gamma) {
   if (text == "none") return Decay::none;
   if (text == "cosine") return Decay::cosine;

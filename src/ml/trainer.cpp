@@ -26,19 +26,29 @@ Evaluation evaluate(Mlp& model, const Dataset& data, int batch) {
 
 Trainer::Trainer(Mlp& model, Optimizer& optimizer, Batcher& batcher, LrSchedule schedule)
     : model_(model), optimizer_(optimizer), batcher_(batcher), schedule_(schedule) {
-  gradient_ = Eigen::VectorXf::Zero(Eigen::Index(model.parameter_count()));
+  if (!optimizer.fuses_momentum()) gradient_ = Eigen::VectorXf::Zero(Eigen::Index(model.parameter_count()));
 }
 
 Result<BatchStats> Trainer::step() {
   const int count = batcher_.next();
-  const BatchStats stats = model_.forward_backward(batcher_.features(), batcher_.labels(), gradient_);
+  const float lr = float(schedule_.at(steps_));
+  const bool fused = optimizer_.fuses_momentum();
+  const BatchStats stats =
+      fused ? model_.forward_backward(batcher_.features(), batcher_.labels(), optimizer_.velocity(),
+                                      float(optimizer_.config().momentum))
+            : model_.forward_backward(batcher_.features(), batcher_.labels(), gradient_);
   if (!std::isfinite(stats.loss_sum)) {
     // The forward pass already saw NaN/Inf: do not let it into the parameters.
+    // (Fused SGD has touched its velocity by now; training stops here anyway.)
     return make_error(ErrorKind::numerical,
                       "training diverged: loss is " + std::to_string(stats.loss_sum / std::max(1, count)) +
                           " at step " + std::to_string(steps_) + " (try a smaller --lr)");
   }
-  optimizer_.step(model_.parameters(), gradient_, float(schedule_.at(steps_)));
+  if (fused) {
+    optimizer_.step_with_velocity(model_.parameters(), lr);
+  } else {
+    optimizer_.step(model_.parameters(), gradient_, lr);
+  }
   ++steps_;
   samples_ += count;
   return stats;

@@ -69,3 +69,28 @@ TEST_CASE("a NaN loss stops training with a numerical error and leaves the param
   CHECK(result.error().kind == ErrorKind::numerical);
   CHECK(model.parameters() == before);
 }
+
+TEST_CASE("fused SGD (gradient accumulated into the velocity) equals the plain update") {
+  const Dataset train = blobs(64, 7);
+  OptimizerConfig config;
+  config.momentum = 0.9;
+  config.weight_decay = 1e-3;
+  Mlp fused_model(*ModelSpec::parse("mlp:12,6"), 5, 3), plain_model(*ModelSpec::parse("mlp:12,6"), 5, 3);
+  fused_model.initialize(3);
+  plain_model.initialize(3);
+  Optimizer fused_optimizer(config, fused_model.parameter_count()), plain_optimizer(config, plain_model.parameter_count());
+  REQUIRE(fused_optimizer.fuses_momentum());
+  Batcher fused_batcher(train, all_indices(train), 16, 9), plain_batcher(train, all_indices(train), 16, 9);
+  LrSchedule schedule;
+  schedule.lr = 0.05;
+  Trainer trainer(fused_model, fused_optimizer, fused_batcher, schedule);
+  Vector gradient = Vector::Zero(Eigen::Index(plain_model.parameter_count()));
+  for (int i = 0; i < 40; ++i) {
+    REQUIRE(trainer.step().ok());
+    plain_batcher.next();
+    plain_model.forward_backward(plain_batcher.features(), plain_batcher.labels(), gradient);
+    plain_optimizer.step(plain_model.parameters(), gradient, 0.05f);
+  }
+  CHECK(fused_model.parameters().isApprox(plain_model.parameters(), 1e-5f));
+  CHECK(fused_model.parameters() != Mlp(*ModelSpec::parse("mlp:12,6"), 5, 3).parameters());
+}

@@ -54,10 +54,13 @@ class Mlp {
   void initialize(std::uint64_t seed);
 
   // Forward + backward on a batch (features: inputs x B, labels: B entries in
-  // [0, classes)). Writes the mean-loss gradient into `gradient` (same length as
-  // parameters) and returns loss/accuracy of the forward pass.
+  // [0, classes)). Sets gradient = gradient_decay * gradient + d(mean loss)/dθ
+  // (same length as the parameters) and returns loss/accuracy of the forward
+  // pass. With gradient_decay 0 the old contents are ignored; a non-zero decay
+  // lets SGD accumulate straight into its velocity (v = μv + g) inside the
+  // matrix products, saving a pass over the parameters per step.
   BatchStats forward_backward(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels,
-                              Eigen::Ref<Vector> gradient);
+                              Eigen::Ref<Vector> gradient, float gradient_decay = 0.0f);
 
   // Forward only: accumulates loss and accuracy over a batch.
   BatchStats evaluate(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels);

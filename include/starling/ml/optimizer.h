@@ -48,6 +48,16 @@ class Optimizer {
   // parameters -= update(gradient) with learning rate `lr`.
   void step(Eigen::Ref<Eigen::VectorXf> parameters, const Eigen::Ref<const Eigen::VectorXf>& gradient, float lr);
 
+  // Fused SGD: when true, the caller may let the backward pass accumulate the
+  // gradient into velocity() with decay momentum (forward_backward's
+  // gradient_decay) and then call step_with_velocity(): the same update as
+  // step(), without a separate gradient vector. Plain SGD with momentum only.
+  bool fuses_momentum() const {
+    return config_.kind == OptimizerConfig::Kind::sgd && !config_.nesterov && config_.momentum > 0.0;
+  }
+  Eigen::VectorXf& velocity() { return first_; }
+  void step_with_velocity(Eigen::Ref<Eigen::VectorXf> parameters, float lr);
+
   const OptimizerConfig& config() const { return config_; }
   std::int64_t steps() const { return steps_; }
   // Flat state buffers (SGD: velocity; Adam: first and second moments), for checkpoints.

@@ -1,0 +1,121 @@
+// Compressors for CHOCO delta gossip (DESIGN.md, "Learning"): q = C(x - x̂) is
+// sent, and both ends add q to their public copy x̂. Decoding must therefore give
+// the same floats on both ends, bit for bit: it uses only float additions and
+// multiplications in a fixed order (no fused multiply-add: the library is built
+// with -ffp-contract=off), and flushes subnormals explicitly so a thread with
+// flush-to-zero and one without agree.
+//
+// Payload per kind, with n_e exact and n_c compressed coordinates (Layout):
+//   none   values: the whole vector, flat order.
+//   topk   values: n_e exact values, then k values; indices: k flat indices,
+//          strictly increasing.
+//   randk  values: n_e exact values, then k values; seed: the receiver draws
+//          the same k distinct coordinates of the compressed part from it.
+//   int8   values: n_e exact values; codes: n_c int8 (two's complement, -128
+//          never used); scales: one per block of kBlockSize within each
+//          compressed segment, value = code * scale.
+//   sign   values: n_e exact values; codes: n_c sign bits, LSB first, 1 =
+//          negative, unused bits of the last byte zero; scales: one per block,
+//          value = ±scale with scale = mean |x| of the block.
+// Exact values follow the layout's exact segments in order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "starling/compress/layout.h"
+#include "starling/compress/random.h"
+#include "starling/compress/spec.h"
+#include "starling/status.h"
+
+namespace starling::compress {
+
+// Part of the payload format: int8 and sign keep one scale per block of this
+// many values, blocks restarting at each compressed segment.
+inline constexpr std::size_t kBlockSize = 256;
+
+// Scales an int8 or sign delta carries for this layout.
+std::size_t block_count(const Layout& layout);
+
+// Fields map one to one onto wire::Delta (minus epoch and seq).
+struct CompressedDelta {
+  CompressorKind kind = CompressorKind::none;
+  std::uint64_t dimension = 0;
+  std::uint64_t seed = 0;
+  std::vector<std::uint32_t> indices;
+  std::vector<float> values;
+  std::vector<std::uint8_t> codes;
+  std::vector<float> scales;
+  bool operator==(const CompressedDelta&) const = default;
+};
+
+// Payload bytes of a delta (the same count wire's size estimate uses), for
+// bytes-per-step accounting; framing and crypto come on top.
+std::size_t wire_bytes(const CompressedDelta& delta);
+
+// One sender's compressor for one link. Holds the random stream (random-k
+// seeds, int8 rounding), the round count for warm-up, and scratch memory, so a
+// warmed-up call allocates nothing but the output. Not thread-safe.
+class Compressor {
+ public:
+  Compressor(CompressorSpec spec, Layout layout, std::uint64_t seed, SparsityWarmup warmup = {});
+
+  // q = C(x). x.size() must equal the layout's dimension (else invalid_argument);
+  // a NaN or infinity in x is numerical. Every call is one round of warm-up.
+  Result<CompressedDelta> compress(std::span<const float> x);
+
+  // Same, reusing out's buffers.
+  Status compress_into(std::span<const float> x, CompressedDelta& out);
+
+  // q = C(x - x_hat) without a temporary for the difference.
+  Status compress_difference(std::span<const float> x, std::span<const float> x_hat, CompressedDelta& out);
+
+  const CompressorSpec& spec() const { return spec_; }
+  const Layout& layout() const { return layout_; }
+  std::uint64_t rounds() const { return rounds_; }
+  // The fraction the next compress() will use (top-k/random-k).
+  double current_fraction() const;
+
+ private:
+  Status check_size(std::span<const float> x) const;
+  void encode(CompressedDelta& out);
+  void encode_exact(CompressedDelta& out) const;
+  void encode_topk(CompressedDelta& out, double fraction);
+  void encode_randk(CompressedDelta& out, double fraction);
+  void encode_int8(CompressedDelta& out);
+  void encode_sign(CompressedDelta& out);
+
+  CompressorSpec spec_;
+  Layout layout_;
+  SparsityWarmup warmup_;
+  SplitMix64 random_;
+  std::uint64_t rounds_ = 0;
+  std::span<const float> source_;  // the vector being compressed: x, or input_
+  std::vector<float> input_;       // x - x_hat for compress_difference
+  std::vector<float> scratch_;  // top-k magnitudes
+  std::vector<std::uint32_t> chosen_;
+  std::vector<std::uint64_t> bitmap_;
+};
+
+// k of n coordinates: ceil(fraction * n), at least 1 when n > 0, at most n.
+std::size_t sparse_count(double fraction, std::size_t n);
+
+// The k distinct coordinates of [0, n) a random-k delta with this seed sends,
+// ascending. Both ends call it; integer arithmetic only.
+void random_coordinates(std::uint64_t seed, std::size_t n, std::size_t k, std::vector<std::uint32_t>& out,
+                        std::vector<std::uint64_t>& bitmap);
+
+// target += scale * decode(delta). Checks the payload against the layout first
+// (sizes, index range and order, finite values and scales, valid codes) and
+// returns corrupt without touching target if anything is off; invalid_argument
+// if target's size is not the layout's dimension. Deterministic: the same
+// delta, layout, target and scale give the same bits everywhere.
+Status decompress_add(const Layout& layout, const CompressedDelta& delta, std::span<float> target,
+                      float scale = 1.0f);
+
+// For a vector with no exact segments (Layout::whole(target.size())).
+Status decompress_add(const CompressedDelta& delta, std::span<float> target, float scale = 1.0f);
+
+}  // namespace starling::compress

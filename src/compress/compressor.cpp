@@ -1,0 +1,240 @@
+// The sending side: q = C(x). Only the sender runs this code, so it may use any
+// arithmetic; what the receiver must reproduce lives in decode.cpp and
+// random_coordinates.cpp.
+#include "starling/compress/compressor.h"
+
+#include <algorithm>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+
+namespace starling::compress {
+
+namespace {
+
+// Index of the first NaN or infinity, or size() if all are finite. Checks bits
+// rather than std::isfinite so the loop vectorizes.
+std::size_t first_non_finite(std::span<const float> x) {
+  std::uint32_t any = 0;
+  for (float v : x) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    any |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (!any) return x.size();
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i])) return i;
+  return x.size();
+}
+
+Status non_finite_error(std::span<const float> x, std::size_t index) {
+  return make_error(ErrorKind::numerical, "compress: value " + std::to_string(index) + " of " +
+                                              std::to_string(x.size()) + " is " +
+                                              (std::isnan(x[index]) ? "NaN" : "infinite"));
+}
+
+// A uniform float in [0, 1) with 24 random bits.
+float uniform01(SplitMix64& random) { return float(random.next() >> 40) * 0x1p-24f; }
+
+}  // namespace
+
+std::size_t wire_bytes(const CompressedDelta& delta) {
+  return (delta.indices.size() + delta.values.size() + delta.scales.size()) * 4 + delta.codes.size();
+}
+
+std::size_t block_count(const Layout& layout) {
+  std::size_t blocks = 0;
+  for (const Segment& segment : layout.compressed()) blocks += (segment.length + kBlockSize - 1) / kBlockSize;
+  return blocks;
+}
+
+std::size_t sparse_count(double fraction, std::size_t n) {
+  if (n == 0) return 0;
+  const double wanted = std::ceil(fraction * double(n));
+  if (!(wanted >= 1.0)) return 1;
+  if (wanted >= double(n)) return n;
+  return std::size_t(wanted);
+}
+
+Compressor::Compressor(CompressorSpec spec, Layout layout, std::uint64_t seed, SparsityWarmup warmup)
+    : spec_(spec), layout_(std::move(layout)), warmup_(warmup), random_(seed) {}
+
+double Compressor::current_fraction() const { return warmup_.fraction_at(spec_.fraction, rounds_); }
+
+Status Compressor::check_size(std::span<const float> x) const {
+  if (x.size() != layout_.dimension())
+    return make_error(ErrorKind::invalid_argument, "compress: vector of " + std::to_string(x.size()) +
+                                                       " values for a layout of " +
+                                                       std::to_string(layout_.dimension()));
+  return ok_status();
+}
+
+Result<CompressedDelta> Compressor::compress(std::span<const float> x) {
+  CompressedDelta out;
+  if (auto status = compress_into(x, out); !status) return status.error();
+  return out;
+}
+
+Status Compressor::compress_into(std::span<const float> x, CompressedDelta& out) {
+  if (auto status = check_size(x); !status) return status;
+  if (const std::size_t bad = first_non_finite(x); bad != x.size()) return non_finite_error(x, bad);
+  source_ = x;
+  encode(out);
+  return ok_status();
+}
+
+Status Compressor::compress_difference(std::span<const float> x, std::span<const float> x_hat,
+                                       CompressedDelta& out) {
+  if (auto status = check_size(x); !status) return status;
+  if (auto status = check_size(x_hat); !status) return status;
+  input_.resize(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) input_[i] = x[i] - x_hat[i];
+  if (const std::size_t bad = first_non_finite(input_); bad != input_.size()) return non_finite_error(input_, bad);
+  source_ = input_;
+  encode(out);
+  return ok_status();
+}
+
+void Compressor::encode(CompressedDelta& out) {
+  out.kind = spec_.kind;
+  out.dimension = layout_.dimension();
+  out.seed = 0;
+  out.indices.clear();
+  out.values.clear();
+  out.codes.clear();
+  out.scales.clear();
+  const double fraction = current_fraction();
+  switch (spec_.kind) {
+    case CompressorKind::none: out.values.assign(source_.begin(), source_.end()); break;
+    case CompressorKind::topk: encode_topk(out, fraction); break;
+    case CompressorKind::randk: encode_randk(out, fraction); break;
+    case CompressorKind::int8: encode_int8(out); break;
+    case CompressorKind::sign: encode_sign(out); break;
+  }
+  ++rounds_;
+}
+
+void Compressor::encode_exact(CompressedDelta& out) const {
+  for (const Segment& segment : layout_.exact())
+    out.values.insert(out.values.end(), source_.begin() + std::ptrdiff_t(segment.offset),
+                      source_.begin() + std::ptrdiff_t(segment.offset + segment.length));
+}
+
+// The k largest |x| of the compressed segments; among equal magnitudes the
+// lowest index wins, so the choice is a function of x alone.
+void Compressor::encode_topk(CompressedDelta& out, double fraction) {
+  const std::size_t n = layout_.compressed_count();
+  const std::size_t k = sparse_count(fraction, n);
+  out.values.reserve(layout_.exact_count() + k);
+  out.indices.reserve(k);
+  encode_exact(out);
+  if (k == 0) return;
+
+  scratch_.resize(n);
+  std::size_t at = 0;
+  for (const Segment& segment : layout_.compressed())
+    for (std::size_t i = 0; i < segment.length; ++i) scratch_[at++] = std::fabs(source_[segment.offset + i]);
+  float threshold = 0.0f;
+  std::size_t ties_left = n;  // k == n: take everything
+  if (k < n) {
+    std::nth_element(scratch_.begin(), scratch_.begin() + std::ptrdiff_t(k - 1), scratch_.end(),
+                     std::greater<float>());
+    threshold = scratch_[k - 1];
+    // After nth_element, [0, k-1) holds values >= threshold, the rest <= it.
+    std::size_t above = 0;
+    for (std::size_t i = 0; i < k - 1; ++i) above += scratch_[i] > threshold;
+    ties_left = k - above;
+  }
+  for (const Segment& segment : layout_.compressed()) {
+    for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) {
+      const float magnitude = std::fabs(source_[i]);
+      if (magnitude > threshold || (magnitude == threshold && ties_left > 0)) {
+        if (!(magnitude > threshold)) --ties_left;
+        out.indices.push_back(std::uint32_t(i));
+        out.values.push_back(source_[i]);
+      }
+    }
+  }
+  STARLING_ASSERT(out.indices.size() == k);
+}
+
+void Compressor::encode_randk(CompressedDelta& out, double fraction) {
+  const std::size_t n = layout_.compressed_count();
+  const std::size_t k = sparse_count(fraction, n);
+  out.seed = random_.next();
+  out.values.reserve(layout_.exact_count() + k);
+  encode_exact(out);
+  random_coordinates(out.seed, n, k, chosen_, bitmap_);
+  // chosen_ is ascending in the compressed coordinates; walk the segments along.
+  auto segment = layout_.compressed().begin();
+  std::size_t segment_start = 0;
+  for (const std::uint32_t coordinate : chosen_) {
+    while (coordinate >= segment_start + segment->length) segment_start += (segment++)->length;
+    out.values.push_back(source_[segment->offset + (coordinate - segment_start)]);
+  }
+}
+
+// QSGD-style: per block, scale = max|x| / 127, and x / scale is rounded up or
+// down at random with the probabilities that make the code unbiased.
+void Compressor::encode_int8(CompressedDelta& out) {
+  out.values.reserve(layout_.exact_count());
+  encode_exact(out);
+  out.codes.resize(layout_.compressed_count());
+  out.scales.reserve(block_count(layout_));
+  std::size_t at = 0;
+  for (const Segment& segment : layout_.compressed()) {
+    for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
+      const std::size_t length = std::min(kBlockSize, segment.length - start);
+      const float* block = source_.data() + segment.offset + start;
+      float largest = 0.0f;
+      for (std::size_t i = 0; i < length; ++i) largest = std::max(largest, std::fabs(block[i]));
+      float scale = largest / 127.0f;
+      // A subnormal scale would decode differently under flush-to-zero; what is
+      // not sent stays in x - x̂ (a block this small is noise anyway).
+      if (!(scale >= FLT_MIN)) scale = 0.0f;
+      for (std::size_t i = 0; i < length; ++i) {
+        int code = 0;
+        if (scale > 0.0f) {
+          const float scaled = block[i] / scale;
+          const float lower = std::floor(scaled);
+          code = int(lower) + (uniform01(random_) < scaled - lower ? 1 : 0);
+          code = std::clamp(code, -127, 127);
+        }
+        out.codes[at + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(code));
+      }
+      out.scales.push_back(scale);
+      at += length;
+    }
+  }
+}
+
+// Scaled sign: per block, ±mean|x|, the scale that minimises the squared error
+// of a sign code, so ||x - q||² = ||x||² - ||x||₁²/n < ||x||² for x != 0.
+void Compressor::encode_sign(CompressedDelta& out) {
+  out.values.reserve(layout_.exact_count());
+  encode_exact(out);
+  out.codes.assign((layout_.compressed_count() + 7) / 8, 0);
+  out.scales.reserve(block_count(layout_));
+  std::size_t at = 0;
+  for (const Segment& segment : layout_.compressed()) {
+    for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
+      const std::size_t length = std::min(kBlockSize, segment.length - start);
+      const float* block = source_.data() + segment.offset + start;
+      double sum = 0.0;
+      for (std::size_t i = 0; i < length; ++i) sum += std::fabs(block[i]);
+      float scale = float(sum / double(length));
+      if (!(scale >= FLT_MIN)) scale = 0.0f;
+      if (scale > 0.0f) {
+        for (std::size_t i = 0; i < length; ++i)
+          if (block[i] < 0.0f) out.codes[(at + i) >> 3] |= std::uint8_t(1u << ((at + i) & 7));
+      }
+      out.scales.push_back(scale);
+      at += length;
+    }
+  }
+}
+
+}  // namespace starling::compress

@@ -1,0 +1,196 @@
+// The receiving side, also run by the sender on its own copy of x̂: both must
+// end with the same bits. Everything here is a float multiply or add in a fixed
+// order (built with -ffp-contract=off), subnormals flushed explicitly so that
+// flush-to-zero/denormals-are-zero settings of the calling thread do not matter,
+// and the payload is checked in full before the target is touched.
+#include <cfloat>
+#include <cmath>
+#include <string>
+
+#include "starling/compress/compressor.h"
+
+namespace starling::compress {
+
+namespace {
+
+// Zero for subnormals (and -0), the value otherwise. Gives the same answer
+// whether or not the CPU treats subnormal inputs as zero.
+inline float flushed(float v) { return std::fabs(v) < FLT_MIN ? 0.0f : v; }
+
+// target += scale * value, the one formula every kind uses.
+inline void add_to(float& target, float value, float scale) {
+  target = flushed(flushed(target) + flushed(scale * flushed(value)));
+}
+
+Status corrupt(const CompressedDelta& delta, const std::string& why) {
+  return make_error(ErrorKind::corrupt, std::string("delta (") + to_string(delta.kind) + "): " + why);
+}
+
+Status expect_size(const CompressedDelta& delta, const char* field, std::size_t actual, std::size_t expected) {
+  if (actual == expected) return ok_status();
+  return corrupt(delta, std::string(field) + " has " + std::to_string(actual) + " entries, expected " +
+                            std::to_string(expected));
+}
+
+bool all_finite(const std::vector<float>& values) {
+  bool finite = true;
+  for (float v : values) finite &= std::isfinite(v);
+  return finite;
+}
+
+Status check_scales(const CompressedDelta& delta, const Layout& layout) {
+  if (auto status = expect_size(delta, "scales", delta.scales.size(), block_count(layout)); !status) return status;
+  for (float scale : delta.scales)
+    if (!(scale >= 0.0f) || !std::isfinite(scale)) return corrupt(delta, "a scale is negative or not finite");
+  return ok_status();
+}
+
+// Everything a payload must satisfy before any of it is applied.
+Status validate(const Layout& layout, const CompressedDelta& delta) {
+  if (delta.dimension != layout.dimension())
+    return corrupt(delta, "dimension " + std::to_string(delta.dimension) + ", expected " +
+                              std::to_string(layout.dimension()));
+  if (!all_finite(delta.values)) return corrupt(delta, "a value is NaN or infinite");
+  const std::size_t exact = layout.exact_count();
+  const std::size_t compressed = layout.compressed_count();
+  switch (delta.kind) {
+    case CompressorKind::none:
+      if (auto s = expect_size(delta, "values", delta.values.size(), layout.dimension()); !s) return s;
+      if (!delta.indices.empty() || !delta.codes.empty() || !delta.scales.empty())
+        return corrupt(delta, "unexpected indices, codes or scales");
+      return ok_status();
+    case CompressorKind::topk: {
+      if (delta.values.size() < exact || delta.indices.size() != delta.values.size() - exact ||
+          delta.indices.size() > compressed)
+        return corrupt(delta, std::to_string(delta.indices.size()) + " indices and " +
+                                  std::to_string(delta.values.size()) + " values do not fit " +
+                                  std::to_string(exact) + " exact and " + std::to_string(compressed) +
+                                  " compressed coordinates");
+      if (!delta.codes.empty() || !delta.scales.empty()) return corrupt(delta, "unexpected codes or scales");
+      std::uint64_t next = 0;  // smallest acceptable index
+      for (const std::uint32_t index : delta.indices) {
+        if (index < next || index >= layout.dimension())
+          return corrupt(delta, "index " + std::to_string(index) + " out of order or out of range");
+        next = std::uint64_t(index) + 1;
+      }
+      return ok_status();
+    }
+    case CompressorKind::randk:
+      if (delta.values.size() < exact || delta.values.size() - exact > compressed)
+        return corrupt(delta, std::to_string(delta.values.size()) + " values do not fit " + std::to_string(exact) +
+                                  " exact and " + std::to_string(compressed) + " compressed coordinates");
+      if (!delta.indices.empty() || !delta.codes.empty() || !delta.scales.empty())
+        return corrupt(delta, "unexpected indices, codes or scales");
+      return ok_status();
+    case CompressorKind::int8:
+      if (auto s = expect_size(delta, "values", delta.values.size(), exact); !s) return s;
+      if (auto s = expect_size(delta, "codes", delta.codes.size(), compressed); !s) return s;
+      if (!delta.indices.empty()) return corrupt(delta, "unexpected indices");
+      for (const std::uint8_t code : delta.codes)
+        if (code == 0x80) return corrupt(delta, "int8 code -128 is not used");
+      return check_scales(delta, layout);
+    case CompressorKind::sign:
+      if (auto s = expect_size(delta, "values", delta.values.size(), exact); !s) return s;
+      if (auto s = expect_size(delta, "codes", delta.codes.size(), (compressed + 7) / 8); !s) return s;
+      if (!delta.indices.empty()) return corrupt(delta, "unexpected indices");
+      if (compressed % 8 != 0 && (delta.codes.back() >> (compressed % 8)) != 0)
+        return corrupt(delta, "unused sign bits are set");
+      return check_scales(delta, layout);
+  }
+  return corrupt(delta, "unknown compressor kind " + std::to_string(int(delta.kind)));
+}
+
+void apply_exact(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+  std::size_t at = 0;
+  for (const Segment& segment : layout.exact())
+    for (std::size_t i = 0; i < segment.length; ++i) add_to(target[segment.offset + i], delta.values[at++], scale);
+}
+
+void apply_randk(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+  const std::size_t exact = layout.exact_count();
+  std::vector<std::uint32_t> coordinates;
+  std::vector<std::uint64_t> bitmap;
+  random_coordinates(delta.seed, layout.compressed_count(), delta.values.size() - exact, coordinates, bitmap);
+  auto segment = layout.compressed().begin();
+  std::size_t segment_start = 0;
+  std::size_t at = exact;
+  for (const std::uint32_t coordinate : coordinates) {
+    while (coordinate >= segment_start + segment->length) segment_start += (segment++)->length;
+    add_to(target[segment->offset + (coordinate - segment_start)], delta.values[at++], scale);
+  }
+}
+
+void apply_int8(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+  std::size_t at = 0;
+  std::size_t block = 0;
+  for (const Segment& segment : layout.compressed()) {
+    for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
+      const std::size_t length = std::min(kBlockSize, segment.length - start);
+      const float block_scale = delta.scales[block++];
+      float* out = target.data() + segment.offset + start;
+      for (std::size_t i = 0; i < length; ++i) {
+        const float code = float(static_cast<std::int8_t>(delta.codes[at + i]));
+        add_to(out[i], code * block_scale, scale);
+      }
+      at += length;
+    }
+  }
+}
+
+void apply_sign(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+  std::size_t at = 0;
+  std::size_t block = 0;
+  for (const Segment& segment : layout.compressed()) {
+    for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
+      const std::size_t length = std::min(kBlockSize, segment.length - start);
+      const float block_scale = delta.scales[block++];
+      float* out = target.data() + segment.offset + start;
+      for (std::size_t i = 0; i < length; ++i) {
+        const bool negative = (delta.codes[(at + i) >> 3] >> ((at + i) & 7)) & 1u;
+        add_to(out[i], negative ? -block_scale : block_scale, scale);
+      }
+      at += length;
+    }
+  }
+}
+
+}  // namespace
+
+Status decompress_add(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+  if (target.size() != layout.dimension())
+    return make_error(ErrorKind::invalid_argument, "decompress: target of " + std::to_string(target.size()) +
+                                                       " values for a layout of " +
+                                                       std::to_string(layout.dimension()));
+  if (!std::isfinite(scale)) return make_error(ErrorKind::invalid_argument, "decompress: scale is not finite");
+  if (auto status = validate(layout, delta); !status) return status;
+  switch (delta.kind) {
+    case CompressorKind::none:
+      for (std::size_t i = 0; i < target.size(); ++i) add_to(target[i], delta.values[i], scale);
+      break;
+    case CompressorKind::topk: {
+      apply_exact(layout, delta, target, scale);
+      const float* values = delta.values.data() + layout.exact_count();
+      for (std::size_t j = 0; j < delta.indices.size(); ++j) add_to(target[delta.indices[j]], values[j], scale);
+      break;
+    }
+    case CompressorKind::randk:
+      apply_exact(layout, delta, target, scale);
+      apply_randk(layout, delta, target, scale);
+      break;
+    case CompressorKind::int8:
+      apply_exact(layout, delta, target, scale);
+      apply_int8(layout, delta, target, scale);
+      break;
+    case CompressorKind::sign:
+      apply_exact(layout, delta, target, scale);
+      apply_sign(layout, delta, target, scale);
+      break;
+  }
+  return ok_status();
+}
+
+Status decompress_add(const CompressedDelta& delta, std::span<float> target, float scale) {
+  return decompress_add(Layout::whole(target.size()), delta, target, scale);
+}
+
+}  // namespace starling::compress

@@ -5,6 +5,7 @@
 // and the payload is checked in full before the target is touched.
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "starling/compress/compressor.h"
@@ -145,9 +146,15 @@ void apply_sign(const Layout& layout, const CompressedDelta& delta, std::span<fl
       const std::size_t length = std::min(kBlockSize, segment.length - start);
       const float block_scale = delta.scales[block++];
       float* out = target.data() + segment.offset + start;
+      std::uint32_t scale_bits;
+      std::memcpy(&scale_bits, &block_scale, sizeof scale_bits);
       for (std::size_t i = 0; i < length; ++i) {
-        const bool negative = (delta.codes[(at + i) >> 3] >> ((at + i) & 7)) & 1u;
-        add_to(out[i], negative ? -block_scale : block_scale, scale);
+        // The sign bit set from the code, without a branch (signs are random).
+        const std::uint32_t negative = (delta.codes[(at + i) >> 3] >> ((at + i) & 7)) & 1u;
+        const std::uint32_t bits = scale_bits | (negative << 31);
+        float value;
+        std::memcpy(&value, &bits, sizeof value);
+        add_to(out[i], value, scale);
       }
       at += length;
     }

@@ -94,7 +94,8 @@ class Compressor {
   std::uint64_t rounds_ = 0;
   std::span<const float> source_;  // the vector being compressed: x, or input_
   std::vector<float> input_;       // x - x_hat for compress_difference
-  std::vector<float> scratch_;  // top-k magnitudes
+  std::vector<std::size_t> histogram_;  // top-k radix selection
+  std::vector<std::uint32_t> keys_;     // top-k candidates for the threshold
   std::vector<std::uint32_t> chosen_;
   std::vector<std::uint64_t> bitmap_;
 };

@@ -2,6 +2,7 @@
 #include "starling/runtime/membership_driver.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "starling/assert.h"
@@ -93,9 +94,7 @@ void MembershipDriver::send(const gossip::Outgoing& outgoing) {
   ++traffic_.messages_sent;
   traffic_.bytes_sent += bytes->size();
   if (outgoing.transport == gossip::Transport::datagram) {
-    // Best effort by design: a refused datagram is a lost datagram, which
-    // SWIM already tolerates.
-    (void)transport_.send_datagram(*address, *bytes);
+    send_datagram(*address, outgoing.message, std::move(*bytes));
     return;
   }
   auto id = transport_.connect(*address);
@@ -119,6 +118,33 @@ void MembershipDriver::send(const gossip::Outgoing& outgoing) {
     log(DriverLogLevel::warning, "cannot send to " + outgoing.to_address + ": " + sent.error().message);
     transport_.close(*id);
     forget_stream(*id);
+  }
+}
+
+void MembershipDriver::send_datagram(const Address& to, const gossip::GossipMessage& message, Bytes bytes) {
+  // Piggybacked updates (up to the profile's piggyback_updates_max) can push a
+  // sealed datagram past max_datagram_bytes. Losing the probe with them would
+  // cause false suspicions, so shed updates from the tail until it fits; the
+  // shed ones still go out with later messages, from us or from others.
+  std::optional<gossip::GossipMessage> trimmed;
+  for (;;) {
+    auto sent = transport_.send_datagram(to, bytes);
+    if (sent.ok()) return;
+    const gossip::GossipMessage& current = trimmed ? *trimmed : message;
+    if (sent.error().kind != ErrorKind::invalid_argument || current.updates.empty()) {
+      // Best effort by design: a refused datagram is a lost datagram, which
+      // SWIM tolerates. Say so once in a while.
+      if (++datagrams_refused_ % 100 == 1)
+        log(DriverLogLevel::warning, "datagram to " + to_string(to) + " refused: " + sent.error().message);
+      return;
+    }
+    gossip::GossipMessage smaller = current;
+    smaller.updates.resize(smaller.updates.size() / 2);
+    trimmed = std::move(smaller);
+    auto encoded = encode_gossip(*trimmed);
+    if (!encoded) return;
+    bytes = std::move(*encoded);
+    ++traffic_.updates_shed;
   }
 }
 

@@ -49,6 +49,7 @@ struct MembershipTraffic {
   std::uint64_t bytes_sent = 0;
   std::uint64_t messages_received = 0;
   std::uint64_t bytes_received = 0;
+  std::uint64_t updates_shed = 0;  // datagrams re-encoded with fewer updates to fit max_datagram_bytes
 };
 
 class MembershipDriver {
@@ -85,6 +86,7 @@ class MembershipDriver {
   std::int64_t now() const { return static_cast<std::int64_t>(transport_.now_ms()); }
   void process(gossip::Actions actions);
   void send(const gossip::Outgoing& outgoing);
+  void send_datagram(const Address& to, const gossip::GossipMessage& message, Bytes bytes);
   void arm_timer();
   void on_timer();
   void check_leave_complete();
@@ -109,6 +111,7 @@ class MembershipDriver {
   std::function<void()> on_leave_complete_;
   bool leave_reported_ = false;
   MembershipTraffic traffic_;
+  std::uint64_t datagrams_refused_ = 0;
 };
 
 }  // namespace starling::runtime

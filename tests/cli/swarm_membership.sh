@@ -15,7 +15,17 @@ cleanup() {
   if [[ ${keep_logs:-0} == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; keep_logs=1; for i in "${!ports[@]}"; do echo "--- peer $i log tail:" >&2; tail -n 15 "$work/p$i.log" >&2 2>/dev/null; done; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  keep_logs=1
+  local i
+  for i in "${!ports[@]}"; do
+    echo "--- peer $i (port ${ports[$i]}, pid ${pids[$i]:-gone}) log tail:" >&2
+    tail -n 15 "$work/p$i.log" >&2 2>/dev/null
+    [[ -n ${pids[$i]:-} ]] && "$starling" status "127.0.0.1:${ports[$i]}" "${key[@]}" --timeout 2 >&2 2>&1
+  done
+  exit 1
+}
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 

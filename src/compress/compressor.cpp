@@ -36,9 +36,6 @@ Status non_finite_error(std::span<const float> x, std::size_t index) {
                                               (std::isnan(x[index]) ? "NaN" : "infinite"));
 }
 
-// A uniform float in [0, 1) with 24 random bits.
-float uniform01(SplitMix64& random) { return float(random.next() >> 40) * 0x1p-24f; }
-
 }  // namespace
 
 std::size_t wire_bytes(const CompressedDelta& delta) {
@@ -218,15 +215,25 @@ void Compressor::encode_int8(CompressedDelta& out) {
       // not sent stays in x - x̂ (a block this small is noise anyway).
       if (!(scale >= FLT_MIN)) scale = 0.0f;
       const float inverse = scale > 0.0f ? 127.0f / largest : 0.0f;
-      for (std::size_t i = 0; i < length; ++i) {
-        int code = 0;
-        if (scale > 0.0f) {
+      std::uint8_t* codes = out.codes.data() + at;
+      if (scale == 0.0f) {
+        std::fill(codes, codes + length, std::uint8_t{0});
+      } else {
+        // Random thresholds first, two 24-bit uniforms in [0, 1) per 64 bits,
+        // so the rounding loop below is branch-free and vectorizes.
+        float uniform[kBlockSize];
+        for (std::size_t i = 0; i < length; i += 2) {
+          const std::uint64_t bits = random_.next();
+          uniform[i] = float(bits >> 40) * 0x1p-24f;
+          if (i + 1 < length) uniform[i + 1] = float((bits >> 8) & 0xffffffu) * 0x1p-24f;
+        }
+        for (std::size_t i = 0; i < length; ++i) {
           const float scaled = block[i] * inverse;
           const float lower = std::floor(scaled);
-          code = int(lower) + (uniform01(random_) < scaled - lower ? 1 : 0);
-          code = std::clamp(code, -127, 127);
+          const float rounded = lower + (uniform[i] < scaled - lower ? 1.0f : 0.0f);
+          const float clamped = std::min(127.0f, std::max(-127.0f, rounded));
+          codes[i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(int(clamped)));
         }
-        out.codes[at + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(code));
       }
       out.scales.push_back(scale);
       at += length;

@@ -68,10 +68,15 @@ Status validate(const Layout& layout, const CompressedDelta& delta) {
                                   std::to_string(exact) + " exact and " + std::to_string(compressed) +
                                   " compressed coordinates");
       if (!delta.codes.empty() || !delta.scales.empty()) return corrupt(delta, "unexpected codes or scales");
+      // Strictly increasing and inside the compressed segments (an index in an
+      // exact segment would add that value twice: the layouts disagree).
       std::uint64_t next = 0;  // smallest acceptable index
+      auto segment = layout.compressed().begin();
       for (const std::uint32_t index : delta.indices) {
-        if (index < next || index >= layout.dimension())
-          return corrupt(delta, "index " + std::to_string(index) + " out of order or out of range");
+        if (index < next) return corrupt(delta, "index " + std::to_string(index) + " out of order");
+        while (segment != layout.compressed().end() && index >= segment->offset + segment->length) ++segment;
+        if (segment == layout.compressed().end() || index < segment->offset)
+          return corrupt(delta, "index " + std::to_string(index) + " is not in a compressed segment");
         next = std::uint64_t(index) + 1;
       }
       return ok_status();

@@ -3,6 +3,7 @@
 // refused rather than applied.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -375,6 +376,10 @@ TEST_CASE("corrupt payloads are refused and leave the target alone", "[compress]
   CHECK(refused(topk));
   topk = delta("topk:0.1");
   topk.indices.back() = std::uint32_t(layout.dimension());
+  CHECK(refused(topk));
+  topk = delta("topk:0.1");
+  topk.indices.back() = 3050;  // inside an exact segment
+  std::sort(topk.indices.begin(), topk.indices.end());
   CHECK(refused(topk));
   topk = delta("topk:0.1");
   topk.indices.pop_back();

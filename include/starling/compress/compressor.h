@@ -8,7 +8,7 @@
 // Payload per kind, with n_e exact and n_c compressed coordinates (Layout):
 //   none   values: the whole vector, flat order.
 //   topk   values: n_e exact values, then k values; indices: k flat indices,
-//          strictly increasing.
+//          strictly increasing, all inside compressed segments.
 //   randk  values: n_e exact values, then k values; seed: the receiver draws
 //          the same k distinct coordinates of the compressed part from it.
 //   int8   values: n_e exact values; codes: n_c int8 (two's complement, -128

@@ -17,7 +17,10 @@ if(STARLING_SANITIZE)
 endif()
 if(STARLING_FUZZ)
   # Code under test gets coverage instrumentation; only fuzz executables link the fuzzer.
-  target_compile_options(starling_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  # No recovery: clang's UBSan otherwise only prints a finding and carries on,
+  # so libFuzzer would neither stop nor save the input.
+  target_compile_options(starling_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                         -fno-sanitize-recover=all -fno-omit-frame-pointer)
   target_link_options(starling_options INTERFACE -fsanitize=address,undefined)
 endif()
 # Release builds keep assertions: STARLING_ASSERT is ours, but plain assert() stays

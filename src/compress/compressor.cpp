@@ -4,7 +4,6 @@
 #include "starling/compress/compressor.h"
 
 #include <algorithm>
-#include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstring>

@@ -153,14 +153,15 @@ void apply_sign(const Layout& layout, const CompressedDelta& delta, std::span<fl
       float* out = target.data() + segment.offset + start;
       std::uint32_t scale_bits;
       std::memcpy(&scale_bits, &block_scale, sizeof scale_bits);
+      // Signed scales first (the sign bit set from the code, no branch: signs
+      // are random), then the same vectorizable add as every other kind.
+      float staged[kBlockSize];
       for (std::size_t i = 0; i < length; ++i) {
-        // The sign bit set from the code, without a branch (signs are random).
         const std::uint32_t negative = (delta.codes[(at + i) >> 3] >> ((at + i) & 7)) & 1u;
         const std::uint32_t bits = scale_bits | (negative << 31);
-        float value;
-        std::memcpy(&value, &bits, sizeof value);
-        add_to(out[i], value, scale);
+        std::memcpy(&staged[i], &bits, sizeof bits);
       }
+      for (std::size_t i = 0; i < length; ++i) add_to(out[i], staged[i], scale);
       at += length;
     }
   }

@@ -118,7 +118,7 @@ nlohmann::json status_json(const runtime::MembershipDriver& driver, const runtim
           {"membership_bytes_sent", driver.traffic().bytes_sent},
           {"membership_messages_received", driver.traffic().messages_received},
           {"membership_bytes_received", driver.traffic().bytes_received},
-          {"membership_updates_shed", driver.traffic().updates_shed},
+          {"membership_datagrams_split", driver.traffic().datagrams_split},
           {"members", std::move(members)}};
 }
 

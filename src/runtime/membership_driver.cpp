@@ -2,7 +2,7 @@
 #include "starling/runtime/membership_driver.h"
 
 #include <algorithm>
-#include <optional>
+#include <cstddef>
 #include <utility>
 
 #include "starling/assert.h"
@@ -122,30 +122,32 @@ void MembershipDriver::send(const gossip::Outgoing& outgoing) {
 }
 
 void MembershipDriver::send_datagram(const Address& to, const gossip::GossipMessage& message, Bytes bytes) {
-  // Piggybacked updates (up to the profile's piggyback_updates_max) can push a
-  // sealed datagram past max_datagram_bytes. Losing the probe with them would
-  // cause false suspicions, so shed updates from the tail until it fits; the
-  // shed ones still go out with later messages, from us or from others.
-  std::optional<gossip::GossipMessage> trimmed;
-  for (;;) {
-    auto sent = transport_.send_datagram(to, bytes);
-    if (sent.ok()) return;
-    const gossip::GossipMessage& current = trimmed ? *trimmed : message;
-    if (sent.error().kind != ErrorKind::invalid_argument || current.updates.empty()) {
-      // Best effort by design: a refused datagram is a lost datagram, which
-      // SWIM tolerates. Say so once in a while.
-      if (++datagrams_refused_ % 100 == 1)
-        log(DriverLogLevel::warning, "datagram to " + to_string(to) + " refused: " + sent.error().message);
-      return;
+  auto sent = transport_.send_datagram(to, bytes);
+  if (sent.ok()) return;
+  if (sent.error().kind == ErrorKind::invalid_argument && message.updates.size() > 1) {
+    // The piggybacked updates (up to the profile's piggyback_updates_max)
+    // pushed the sealed datagram past max_datagram_bytes. Gossip counted them
+    // as sent, so none may be lost: keep half on this message and carry the
+    // other half in a Gossip datagram of its own to the same member.
+    const auto half = static_cast<std::ptrdiff_t>(message.updates.size() / 2);
+    gossip::GossipMessage first = message;
+    first.updates.assign(message.updates.begin(), message.updates.begin() + half);
+    gossip::GossipMessage rest;
+    rest.sender = message.sender;
+    rest.sender_address = message.sender_address;
+    rest.body = gossip::Gossip{};
+    rest.updates.assign(message.updates.begin() + half, message.updates.end());
+    ++traffic_.datagrams_split;
+    for (gossip::GossipMessage* part : {&first, &rest}) {
+      auto encoded = encode_gossip(*part);
+      if (encoded) send_datagram(to, *part, std::move(*encoded));
     }
-    gossip::GossipMessage smaller = current;
-    smaller.updates.resize(smaller.updates.size() / 2);
-    trimmed = std::move(smaller);
-    auto encoded = encode_gossip(*trimmed);
-    if (!encoded) return;
-    bytes = std::move(*encoded);
-    ++traffic_.updates_shed;
+    return;
   }
+  // Best effort by design: a refused datagram is a lost datagram, which SWIM
+  // tolerates. Say so once in a while.
+  if (++datagrams_refused_ % 100 == 1)
+    log(DriverLogLevel::warning, "datagram to " + to_string(to) + " refused: " + sent.error().message);
 }
 
 void MembershipDriver::arm_timer() {

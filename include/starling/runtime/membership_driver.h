@@ -43,13 +43,14 @@ struct MembershipDriverOptions {
 };
 
 // Membership messages only (not status queries), counted as encoded wire
-// messages before sealing and framing.
+// messages before sealing and framing (as gossip/ produced them, before any
+// split into two datagrams).
 struct MembershipTraffic {
   std::uint64_t messages_sent = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t messages_received = 0;
   std::uint64_t bytes_received = 0;
-  std::uint64_t updates_shed = 0;  // datagrams re-encoded with fewer updates to fit max_datagram_bytes
+  std::uint64_t datagrams_split = 0;  // too many updates for max_datagram_bytes: sent as two datagrams
 };
 
 class MembershipDriver {

@@ -39,9 +39,10 @@ void print_table(const nlohmann::json& status) {
   std::printf("uptime    %.1f s   incarnation %llu   health %d   %s\n", status.value("uptime_seconds", 0.0),
               static_cast<unsigned long long>(status.value("incarnation", 0ull)), status.value("health_score", 0),
               status.value("joined", false) ? "joined" : "not joined yet");
-  std::printf("traffic   %llu bytes sent, %llu received\n",
+  std::printf("traffic   %llu bytes sent, %llu received, %llu datagrams rejected\n",
               static_cast<unsigned long long>(status.value("bytes_sent", 0ull)),
-              static_cast<unsigned long long>(status.value("bytes_received", 0ull)));
+              static_cast<unsigned long long>(status.value("bytes_received", 0ull)),
+              static_cast<unsigned long long>(status.value("datagrams_rejected", 0ull)));
   const auto members = status.value("members", nlohmann::json::array());
   std::printf("\n%-14s %-24s %-8s %11s %9s\n", "MEMBER", "ADDRESS", "STATE", "INCARNATION", "SINCE(s)");
   for (const auto& member : members) {

@@ -137,7 +137,10 @@ kill -9 "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids[0]=
 t_seed=$(now)
 start_peer 8 3
 t_new=$(now)
-wait_for 10 "newcomer known to all and knowing all" all_alive 1 2 3 4 5 8
+# No deadline in the issue for this one: a member that misses the newcomer's
+# piggybacked announcement (budget 4 below 10 members) learns it by the next
+# push-pull (30 s LAN), so allow that.
+wait_for 35 "newcomer known to all and knowing all" all_alive 1 2 3 4 5 8
 echo "dissemination: newcomer (via a non-seed) alive everywhere after $(since "$t_new") s"
 
 # 6. The seed's death changes nothing else: it ends up dead, the rest stay alive.

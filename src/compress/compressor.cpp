@@ -35,6 +35,29 @@ Status non_finite_error(std::span<const float> x, std::size_t index) {
                                               (std::isnan(x[index]) ? "NaN" : "infinite"));
 }
 
+// The bits of |v|: for finite floats, ordering these integers orders |v|.
+inline std::uint32_t magnitude_key(float v) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits & 0x7fffffffu;
+}
+
+// Stochastic rounding of one int8 block: floor(x * inverse), plus one when the
+// uniform draw falls below the fractional part, so E[code] = x * inverse.
+void round_block(const float* block, const float* uniform, float inverse, std::size_t length,
+                 std::uint8_t* codes) {
+  for (std::size_t i = 0; i < length; ++i) {
+    const float scaled = block[i] * inverse;
+    // floor() by truncation: |scaled| <= 127 fits, and unlike std::floor it vectorizes.
+    const float truncated = float(static_cast<std::int32_t>(scaled));
+    const float lower = truncated > scaled ? truncated - 1.0f : truncated;
+    float code = lower + (uniform[i] < scaled - lower ? 1.0f : 0.0f);
+    code = code > 127.0f ? 127.0f : code;  // |scaled| can pass 127 by an ulp
+    code = code < -127.0f ? -127.0f : code;
+    codes[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(code) & 0xff);
+  }
+}
+
 }  // namespace
 
 std::size_t wire_bytes(const CompressedDelta& delta) {
@@ -119,13 +142,6 @@ void Compressor::encode_exact(CompressedDelta& out) const {
                       source_.begin() + std::ptrdiff_t(segment.offset + segment.length));
 }
 
-// The bits of |v|: for finite floats, ordering these integers orders |v|.
-inline std::uint32_t magnitude_key(float v) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return bits & 0x7fffffffu;
-}
-
 // The k largest |x| of the compressed segments; among equal magnitudes the
 // lowest index wins, so the choice is a function of x alone. The k-th largest
 // magnitude is found by radix selection: a histogram of the top bits of the
@@ -207,8 +223,10 @@ void Compressor::encode_int8(CompressedDelta& out) {
     for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
       const std::size_t length = std::min(kBlockSize, segment.length - start);
       const float* block = source_.data() + segment.offset + start;
-      float largest = 0.0f;
-      for (std::size_t i = 0; i < length; ++i) largest = std::max(largest, std::fabs(block[i]));
+      std::uint32_t largest_key = 0;  // integer max vectorizes, a float max does not
+      for (std::size_t i = 0; i < length; ++i) largest_key = std::max(largest_key, magnitude_key(block[i]));
+      float largest;
+      std::memcpy(&largest, &largest_key, sizeof largest);
       float scale = largest / 127.0f;
       // A subnormal scale would decode differently under flush-to-zero; what is
       // not sent stays in x - x̂ (a block this small is noise anyway).
@@ -226,13 +244,7 @@ void Compressor::encode_int8(CompressedDelta& out) {
           uniform[i] = float(bits >> 40) * 0x1p-24f;
           if (i + 1 < length) uniform[i + 1] = float((bits >> 8) & 0xffffffu) * 0x1p-24f;
         }
-        for (std::size_t i = 0; i < length; ++i) {
-          const float scaled = block[i] * inverse;
-          const float lower = std::floor(scaled);
-          const float rounded = lower + (uniform[i] < scaled - lower ? 1.0f : 0.0f);
-          const float clamped = std::min(127.0f, std::max(-127.0f, rounded));
-          codes[i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(int(clamped)));
-        }
+        round_block(block, uniform, inverse, length, codes);
       }
       out.scales.push_back(scale);
       at += length;

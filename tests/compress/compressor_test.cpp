@@ -403,3 +403,20 @@ TEST_CASE("corrupt payloads are refused and leave the target alone", "[compress]
   std::vector<float> wrong_size(10, 0.0f);
   CHECK(decompress_add(layout, delta("none"), wrong_size).error().kind == ErrorKind::invalid_argument);
 }
+
+TEST_CASE("sign and int8 keep each value's sign on segments of odd lengths", "[compress]") {
+  // Compressed segments whose lengths are not multiples of 8 or of the block size.
+  const Layout layout =
+      Layout::make(4000, {{0, 1027}, {1027, 5}, {1032, 2963}, {3995, 5}}, LayoutPolicy{16}).value();
+  const auto x = random_vector(layout.dimension(), 18);
+  for (const char* text : {"sign", "int8"}) {
+    INFO(text);
+    Compressor compressor(spec_of(text), layout, 53);
+    std::vector<float> decoded(x.size(), 0.0f);
+    REQUIRE(decompress_add(layout, compressor.compress(x).value(), decoded).ok());
+    std::size_t mismatched = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      mismatched += decoded[i] != 0.0f && (decoded[i] < 0.0f) != (x[i] < 0.0f);
+    CHECK(mismatched == 0);
+  }
+}

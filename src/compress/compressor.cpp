@@ -154,8 +154,6 @@ void Compressor::encode_topk(CompressedDelta& out, double fraction) {
   out.indices.reserve(k);
   encode_exact(out);
   if (k == 0) return;
-  // Locals, not members: stores through them cannot alias, so loops stay tight.
-  const float* x = source_.data();
 
   std::uint32_t threshold = 0;
   std::size_t ties_left = n;  // k == n: take everything
@@ -163,10 +161,9 @@ void Compressor::encode_topk(CompressedDelta& out, double fraction) {
     constexpr int kShift = 20;  // 2048 buckets: sign-less exponent and 3 mantissa bits
     std::vector<std::size_t>& histogram = histogram_;
     histogram.assign(std::size_t{1} << (31 - kShift), 0);
-    std::size_t* counts = histogram.data();
     for (const Segment& segment : layout_.compressed())
       for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i)
-        ++counts[magnitude_key(x[i]) >> kShift];
+        ++histogram[magnitude_key(source_[i]) >> kShift];
     std::size_t bucket = histogram.size();
     std::size_t above_bucket = 0;  // keys in buckets above `bucket`
     while (above_bucket + histogram[bucket - 1] < k) above_bucket += histogram[--bucket];
@@ -174,7 +171,7 @@ void Compressor::encode_topk(CompressedDelta& out, double fraction) {
     keys_.clear();
     for (const Segment& segment : layout_.compressed())
       for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) {
-        const std::uint32_t key = magnitude_key(x[i]);
+        const std::uint32_t key = magnitude_key(source_[i]);
         if ((key >> kShift) == bucket) keys_.push_back(key);
       }
     const std::size_t rank = k - above_bucket;  // 1-based rank of the threshold inside the bucket
@@ -185,43 +182,17 @@ void Compressor::encode_topk(CompressedDelta& out, double fraction) {
     for (std::size_t i = 0; i + 1 < rank; ++i) above += keys_[i] > threshold;
     ties_left = k - above;
   }
-  if (k <= n / 16) {
-    // Few chosen: the branch is almost never taken, so it predicts well.
-    for (const Segment& segment : layout_.compressed()) {
-      for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) {
-        const std::uint32_t key = magnitude_key(x[i]);
-        if (key > threshold || (key == threshold && ties_left > 0)) {
-          if (key == threshold) --ties_left;
-          out.indices.push_back(std::uint32_t(i));
-          out.values.push_back(x[i]);
-        }
+  for (const Segment& segment : layout_.compressed()) {
+    for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) {
+      const std::uint32_t key = magnitude_key(source_[i]);
+      if (key > threshold || (key == threshold && ties_left > 0)) {
+        if (key == threshold) --ties_left;
+        out.indices.push_back(std::uint32_t(i));
+        out.values.push_back(source_[i]);
       }
     }
-    STARLING_ASSERT(out.indices.size() == k);
-    return;
   }
-  // Many chosen: a branch would mispredict constantly. Every candidate is
-  // written and the position only advances for chosen ones; one spare slot
-  // takes the writes after the last choice.
-  const std::size_t first_value = out.values.size();
-  out.indices.resize(k + 1);
-  out.values.resize(first_value + k + 1);
-  std::uint32_t* indices = out.indices.data();
-  float* values = out.values.data() + first_value;
-  std::size_t chosen = 0;
-  for (const Segment& segment : layout_.compressed()) {
-    for (std::size_t i = segment.offset; i < segment.offset + segment.length && chosen < k; ++i) {
-      const std::uint32_t key = magnitude_key(x[i]);
-      const bool tie = key == threshold && ties_left > 0;
-      indices[chosen] = std::uint32_t(i);
-      values[chosen] = x[i];
-      chosen += std::size_t(key > threshold || tie);
-      ties_left -= std::size_t(tie);
-    }
-  }
-  STARLING_ASSERT(chosen == k);
-  out.indices.resize(k);
-  out.values.resize(first_value + k);
+  STARLING_ASSERT(out.indices.size() == k);
 }
 
 void Compressor::encode_randk(CompressedDelta& out, double fraction) {

@@ -115,6 +115,6 @@ done
 [[ $seen == "alive 1" ]] || fail "the seed lists the restarted peer as '$seen', want 'alive 1'"
 kill -TERM "$d"; wait "$d"
 
-grep -qE "Assertion|terminate called" "$work"/*.log && fail "a peer crashed: $(grep -hE "Assertion|terminate" "$work"/*.log)"
+grep -qE "Assertion|terminate called|Sanitizer|runtime error" "$work"/*.log && fail "a peer crashed: $(grep -hE "Assertion|terminate" "$work"/*.log)"
 ((failures == 0)) || exit 1
 echo "PASS swarm_errors"

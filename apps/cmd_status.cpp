@@ -51,7 +51,7 @@ void print_table(const nlohmann::json& status) {
                 static_cast<unsigned long long>(member.value("incarnation", 0ull)),
                 member.value("state_age_seconds", 0.0));
   }
-  std::printf("(%zu members besides this peer)\n", members.size());
+  std::printf("(%zu other member%s)\n", members.size(), members.size() == 1 ? "" : "s");
 }
 
 int run_status(const StatusOptions& options) {

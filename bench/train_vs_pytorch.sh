@@ -15,6 +15,9 @@ mkdir -p "$out"
 rounds=${ROUNDS:-3}
 epochs=${EPOCHS:-10}
 py=/usr/bin/python3
+# One thread for the reference too: torch.set_num_threads does not bind
+# OpenBLAS's own pool, which would otherwise take the second core.
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 echo "== step throughput (samples/s, best of $rounds interleaved rounds, 1 thread) =="
 : > "$out/throughput.jsonl"

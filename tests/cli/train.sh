@@ -23,6 +23,10 @@ accuracy=$(sed -E 's/.*"test_accuracy":([0-9.]+).*/\1/' <<<"$summary")
 awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.95) }' || fail "toy accuracy too low: $accuracy"
 [[ $(grep -c '"event":"evaluation"' "$work/out.jsonl") -eq 3 ]] || fail "expected one evaluation per epoch"
 
+# A later flag overrides an earlier one (scripts/demo.sh relies on it).
+"$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 3 --epochs 1 --batch 16 --json -q > "$work/override.jsonl"
+[[ $(grep -c '"event":"evaluation"' "$work/override.jsonl") -eq 1 ]] || fail "--epochs 1 after --epochs 3 did not win"
+
 # The checkpoint evaluates to the same accuracy.
 eval_out=$("$starling" eval "$work/toy.ckpt" --data "$work/toy.csv" --json)
 grep -q "\"test_accuracy\":$accuracy" <<<"$eval_out" || fail "eval disagrees: $eval_out vs $accuracy"

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "swarm_key_option.h"
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/runtime/crypto_security.h"
@@ -160,15 +161,9 @@ int run_peer(const PeerOptions& options) {
   auto config = gossip::config_for_profile(options.profile);
   if (!config) return fail("--profile: " + config.error().message);
 
-  crypto::SwarmKey swarm_key = crypto::SwarmKey::open();
-  if (!options.swarm_key_path.empty()) {
-    auto loaded = crypto::SwarmKey::load(options.swarm_key_path);
-    if (!loaded) {
-      return fail("cannot use swarm key " + options.swarm_key_path + " (" + to_string(loaded.error().kind) +
-                  "): " + loaded.error().message);
-    }
-    swarm_key = std::move(*loaded);
-  }
+  auto loaded_key = load_swarm_key_option(options.swarm_key_path);
+  if (!loaded_key) return fail(loaded_key.error().message);
+  crypto::SwarmKey swarm_key = std::move(*loaded_key);
 
   const fs::path data_dir = options.data_dir.empty() ? default_data_dir(*listen) : fs::path(options.data_dir);
   std::error_code ec;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands.h"
+#include "swarm_key_option.h"
 #include "starling/crypto/keys.h"
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/event_loop.h"
@@ -58,15 +59,9 @@ int run_status(const StatusOptions& options) {
   auto address = runtime::parse_address(options.address);
   if (!address) return fail(address.error().message + " (want IP:PORT of a running peer)");
 
-  crypto::SwarmKey swarm_key = crypto::SwarmKey::open();
-  if (!options.swarm_key_path.empty()) {
-    auto loaded = crypto::SwarmKey::load(options.swarm_key_path);
-    if (!loaded) {
-      return fail("cannot use swarm key " + options.swarm_key_path + " (" + to_string(loaded.error().kind) +
-                  "): " + loaded.error().message);
-    }
-    swarm_key = std::move(*loaded);
-  }
+  auto loaded_key = load_swarm_key_option(options.swarm_key_path);
+  if (!loaded_key) return fail(loaded_key.error().message);
+  crypto::SwarmKey swarm_key = std::move(*loaded_key);
 
   runtime::EventLoop loop;
   runtime::UvTransportOptions transport_options;

@@ -1,0 +1,231 @@
+#include "starling/node/link.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <span>
+#include <utility>
+
+namespace starling::node {
+
+float bf16_round(float value) {
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
+  if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x007FFFFFu) != 0) {
+    // NaN: keep sign and the top of the payload, force it quiet so it stays NaN.
+    return std::bit_cast<float>((bits | 0x00400000u) & 0xFFFF0000u);
+  }
+  // Round to nearest, ties to even: add 0x7FFF plus the lowest kept bit. A
+  // carry into the exponent is correct (rounds up to the next binade or to inf).
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return std::bit_cast<float>(bits & 0xFFFF0000u);
+}
+
+std::uint64_t copy_digest(const Eigen::VectorXf& values) {
+  constexpr std::uint64_t kOffset = 0xcbf29ce484222325ULL;
+  constexpr std::uint64_t kPrime = 0x100000001b3ULL;
+  std::uint64_t h = kOffset;
+  auto mix = [&h](std::uint64_t word, int bytes) {
+    for (int b = 0; b < bytes; ++b) {
+      h ^= (word >> (8 * b)) & 0xFFu;
+      h *= kPrime;
+    }
+  };
+  mix(std::uint64_t(values.size()), 8);
+  for (Eigen::Index k = 0; k < values.size(); ++k) mix(std::bit_cast<std::uint32_t>(values[k]), 4);
+  return h;
+}
+
+AdaptiveClip::AdaptiveClip(Config config) : config_(config) {
+  STARLING_ASSERT(config_.window > 0 && config_.min_samples <= config_.window && config_.multiplier > 0.0);
+  history_.reserve(config_.window);
+}
+
+double AdaptiveClip::radius() const {
+  if (history_.size() < std::max<std::size_t>(config_.min_samples, 1)) return config_.initial_radius;
+  std::vector<double> sorted = history_;
+  const std::size_t mid = sorted.size() / 2;
+  std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(mid), sorted.end());
+  return config_.multiplier * sorted[mid];
+}
+
+void AdaptiveClip::observe(double correction_norm) {
+  if (!std::isfinite(correction_norm)) correction_norm = std::numeric_limits<double>::max();
+  const double kept = std::min(correction_norm, radius());
+  if (history_.size() < config_.window) {
+    history_.push_back(kept);
+  } else {
+    history_[next_] = kept;
+    next_ = (next_ + 1) % config_.window;
+  }
+}
+
+LinkState::LinkState(compress::Layout layout, compress::CompressorSpec spec, std::uint64_t seed,
+                     compress::SparsityWarmup warmup)
+    : layout_(layout),
+      compressor_(spec, std::move(layout), seed, warmup),
+      out_copy_(Eigen::VectorXf::Zero(Eigen::Index(layout_.dimension()))),
+      in_copy_(Eigen::VectorXf::Zero(Eigen::Index(layout_.dimension()))) {}
+
+Error LinkState::fail(ErrorKind kind, std::string message) {
+  sending_ = false;
+  receiving_ = false;
+  last_error_ = message;
+  return make_error(kind, std::move(message));
+}
+
+Result<LinkSnapshot> LinkState::start(const Eigen::VectorXf& x_i, std::uint64_t new_epoch) {
+  if (std::size_t(x_i.size()) != dimension()) {
+    return make_error(ErrorKind::invalid_argument, "link start: model has " + std::to_string(x_i.size()) +
+                                                       " values, link expects " + std::to_string(dimension()));
+  }
+  if (new_epoch < epoch_) {
+    return make_error(ErrorKind::invalid_argument, "link start: epoch " + std::to_string(new_epoch) +
+                                                       " is older than the link's " + std::to_string(epoch_));
+  }
+  if (new_epoch > epoch_) receiving_ = false;  // the neighbour's old-epoch copy is void
+  epoch_ = new_epoch;
+  LinkSnapshot snapshot;
+  snapshot.epoch = new_epoch;
+  snapshot.values.resize(dimension());
+  for (std::size_t k = 0; k < dimension(); ++k) {
+    snapshot.values[k] = bf16_round(x_i[Eigen::Index(k)]);
+    out_copy_[Eigen::Index(k)] = snapshot.values[k];
+  }
+  next_send_seq_ = 0;
+  sending_ = true;
+  return snapshot;
+}
+
+Status LinkState::on_snapshot(const LinkSnapshot& snapshot) {
+  if (snapshot.epoch < epoch_) {
+    return make_error(ErrorKind::invalid_argument, "link snapshot: stale epoch " + std::to_string(snapshot.epoch) +
+                                                       " (link is at " + std::to_string(epoch_) + ")");
+  }
+  if (snapshot.values.size() != dimension()) {
+    return fail(ErrorKind::corrupt, "link snapshot: " + std::to_string(snapshot.values.size()) +
+                                        " values, expected " + std::to_string(dimension()));
+  }
+  for (float v : snapshot.values) {
+    if (!std::isfinite(v) || (std::bit_cast<std::uint32_t>(v) & 0xFFFFu) != 0) {
+      return fail(ErrorKind::corrupt, "link snapshot: a value is not finite or not bf16-rounded");
+    }
+  }
+  if (snapshot.epoch > epoch_) {
+    sending_ = false;  // our out copy belongs to the old epoch: answer with start()
+    epoch_ = snapshot.epoch;
+  }
+  for (std::size_t k = 0; k < dimension(); ++k) in_copy_[Eigen::Index(k)] = snapshot.values[k];
+  next_receive_seq_ = 0;
+  receiving_ = true;
+  return ok_status();
+}
+
+Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i) {
+  if (!sending_) return make_error(ErrorKind::disconnected, "link delta: link not started (send a snapshot first)");
+  if (std::size_t(x_i.size()) != dimension()) {
+    return make_error(ErrorKind::invalid_argument, "link delta: model size does not match the link");
+  }
+  LinkDelta out;
+  out.epoch = epoch_;
+  out.seq = next_send_seq_;
+  const std::span<const float> x(x_i.data(), dimension());
+  const std::span<const float> x_hat(out_copy_.data(), dimension());
+  if (Status s = compressor_.compress_difference(x, x_hat, out.delta); !s) return s.error();
+  if (Status s = compress::decompress_add(layout_, out.delta, std::span<float>(out_copy_.data(), dimension())); !s) {
+    return fail(s.error().kind, "link delta: own delta failed to decode: " + s.error().message);
+  }
+  ++next_send_seq_;
+  return out;
+}
+
+Status LinkState::on_delta(const LinkDelta& delta) {
+  if (!receiving_) return fail(ErrorKind::corrupt, "link delta: no snapshot for this epoch yet");
+  if (delta.epoch != epoch_) {
+    return fail(ErrorKind::corrupt, "link delta: epoch " + std::to_string(delta.epoch) + ", link is at " +
+                                        std::to_string(epoch_));
+  }
+  if (delta.seq != next_receive_seq_) {
+    const char* what = delta.seq < next_receive_seq_ ? "duplicate or replayed" : "gap (lost delta)";
+    return fail(ErrorKind::corrupt, std::string("link delta: ") + what + ": seq " + std::to_string(delta.seq) +
+                                        ", expected " + std::to_string(next_receive_seq_));
+  }
+  if (Status s = compress::decompress_add(layout_, delta.delta, std::span<float>(in_copy_.data(), dimension())); !s) {
+    return fail(ErrorKind::corrupt, "link delta: " + s.error().message);
+  }
+  ++next_receive_seq_;
+  return ok_status();
+}
+
+LinkDigest LinkState::make_digest() const { return LinkDigest{epoch_, next_send_seq_, copy_digest(out_copy_)}; }
+
+Status LinkState::on_digest(const LinkDigest& digest) {
+  if (!receiving_) return fail(ErrorKind::corrupt, "link digest: no snapshot for this epoch yet");
+  if (digest.epoch != epoch_ || digest.seq != next_receive_seq_) {
+    return fail(ErrorKind::corrupt, "link digest: for epoch " + std::to_string(digest.epoch) + " seq " +
+                                        std::to_string(digest.seq) + ", link is at epoch " + std::to_string(epoch_) +
+                                        " seq " + std::to_string(next_receive_seq_));
+  }
+  if (digest.hash != copy_digest(in_copy_)) {
+    return fail(ErrorKind::corrupt, "link digest: copies differ (epoch " + std::to_string(epoch_) + " seq " +
+                                        std::to_string(digest.seq) + ")");
+  }
+  return ok_status();
+}
+
+LinkReset LinkState::make_reset(std::string reason) {
+  sending_ = false;
+  receiving_ = false;
+  last_error_ = reason;
+  return LinkReset{epoch_, std::move(reason)};
+}
+
+void LinkState::on_reset(const LinkReset& reset) {
+  if (reset.epoch < epoch_) return;  // about an epoch already replaced
+  sending_ = false;
+  receiving_ = false;
+  last_error_ = "reset by neighbour: " + reset.reason;
+}
+
+Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamma, float weight,
+                                                double clip_radius) const {
+  if (!ready()) return make_error(ErrorKind::disconnected, "consensus step: link not ready");
+  if (std::size_t(x_i.size()) != dimension()) {
+    return make_error(ErrorKind::invalid_argument, "consensus step: model size does not match the link");
+  }
+  ConsensusStep step;
+  // Norm in double so huge corrections do not overflow the check.
+  double sq = 0.0;
+  for (Eigen::Index k = 0; k < x_i.size(); ++k) {
+    const double d = double(in_copy_[k]) - double(out_copy_[k]);
+    sq += d * d;
+  }
+  step.correction_norm = std::sqrt(sq);
+  float factor = gamma * weight;
+  double applied = std::abs(double(factor)) * step.correction_norm;
+  if (step.correction_norm > clip_radius) {
+    // Scale so that the clipped correction has norm clip_radius (slightly
+    // less, so float rounding of the update cannot overshoot it).
+    const double shrink = clip_radius / step.correction_norm * (1.0 - 1e-6);
+    factor = float(double(factor) * shrink);
+    applied = std::abs(double(factor)) * step.correction_norm;
+    step.clipped = true;
+  }
+  x_i.noalias() += factor * (in_copy_ - out_copy_);
+  step.applied_norm = applied;
+  return step;
+}
+
+Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamma, float weight,
+                                                AdaptiveClip& clip) const {
+  Result<ConsensusStep> step = consensus_step(x_i, gamma, weight, clip.radius());
+  if (step) clip.observe(step->correction_norm);
+  return step;
+}
+
+double LinkState::tracking_error(const Eigen::VectorXf& x_i) const {
+  const double norm = double(x_i.squaredNorm());
+  if (norm == 0.0) return 0.0;
+  return double((x_i - out_copy_).squaredNorm()) / norm;
+}
+
+}  // namespace starling::node

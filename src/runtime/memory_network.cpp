@@ -185,26 +185,12 @@ class MemoryTransport final : public Transport {
   std::size_t connection_count() const override { return endpoints_.size(); }
 
  private:
-  struct Endpoint {
-    Endpoint(ConnectionId id_, bool inbound_, Address remote_, Security& security, const TransportLimits& limits,
-             std::uint64_t now_ms)
-        : id(id_),
-          inbound(inbound_),
-          remote(std::move(remote_)),
-          peer_label(to_string(remote)),
-          session(security, !inbound_, limits, now_ms) {}
+  struct Endpoint : ConnectionCore {
+    using ConnectionCore::ConnectionCore;
 
-    ConnectionId id;
-    bool inbound;
-    Address remote;
-    std::string peer_label;
-    Session session;
     std::uint64_t peer_transport = 0;  // 0 until the other end is known
     ConnectionId peer_connection = 0;
     std::size_t in_flight_bytes = 0;   // sent, not yet delivered
-    std::size_t delayed_bytes = 0;     // held back by the fault layer
-    bool overloaded = false;
-    bool announced = false;  // on_connected fired
     std::uint64_t check_scheduled_ms = 0;  // 0: no deadline check pending
   };
 

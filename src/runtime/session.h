@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "starling/runtime/security.h"
@@ -75,6 +76,27 @@ class Session {
   Bytes remote_identity_;
   std::deque<Bytes> queued_;
   std::size_t queued_bytes_ = 0;
+};
+
+// What every transport keeps per connection besides its I/O handles: who the
+// remote is, its Session, and the flags behind on_connected/on_send_ready.
+struct ConnectionCore {
+  ConnectionCore(ConnectionId id_, bool inbound_, Address remote_, Security& security, const TransportLimits& limits,
+                 std::uint64_t now_ms)
+      : id(id_),
+        inbound(inbound_),
+        remote(std::move(remote_)),
+        peer_label(to_string(remote)),
+        session(security, !inbound_, limits, now_ms) {}
+
+  ConnectionId id;
+  bool inbound;
+  Address remote;
+  std::string peer_label;         // fault-layer key of the remote peer
+  Session session;
+  bool overloaded = false;        // refused a send; on_send_ready is owed
+  bool announced = false;         // on_connected fired
+  std::size_t delayed_bytes = 0;  // held back by the fault layer
 };
 
 }  // namespace starling::runtime

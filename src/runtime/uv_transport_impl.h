@@ -41,27 +41,15 @@ class UvTransport final : public Transport {
   std::size_t connection_count() const override { return connections_.size(); }
 
  private:
-  struct Connection {
+  struct Connection : ConnectionCore {
     Connection(ConnectionId id_, bool inbound_, Address remote_, Security& security, const TransportLimits& limits,
                std::uint64_t now_ms)
-        : id(id_),
-          inbound(inbound_),
-          remote(std::move(remote_)),
-          peer_label(to_string(remote)),
-          session(security, !inbound_, limits, now_ms),
+        : ConnectionCore(id_, inbound_, std::move(remote_), security, limits, now_ms),
           reader(wire::FrameLimits{kMaxHandshakeFrameBytes}) {}
 
-    ConnectionId id;
-    bool inbound;
-    Address remote;
-    std::string peer_label;  // fault-layer key of the remote peer
-    Session session;
     wire::FrameDecoder reader;  // cuts the stream into frames, in place
     uv::Ptr<uv::Tcp> tcp;
     uv::Ptr<uv::Timer> deadline_timer;
-    bool overloaded = false;         // refused a send; on_send_ready is owed
-    bool announced = false;          // on_connected fired
-    std::size_t delayed_bytes = 0;   // held back by the fault layer
   };
 
   struct Delayed {

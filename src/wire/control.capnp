@@ -30,3 +30,18 @@ struct FaultControl {
   bandwidthBytesPerSecond @7 :UInt64;  # 0: unlimited
   partitionedFrom @8 :List(Data);      # node ids this peer must not reach
 }
+
+enum ByzantineMode {
+  none @0;
+  randomDeltas @1;     # sends random corrections instead of its own
+  scaledDeltas @2;     # sends its corrections multiplied by byzantineScale
+  garbageFrames @3;    # sends frames that do not decode
+}
+
+# Training behaviour of the receiving peer (scenario runner): replaces the
+# previous settings.
+struct TrainingControl {
+  slowdown @0 :Float64;          # 1: normal speed; 10: each step takes 10x as long
+  byzantine @1 :ByzantineMode;
+  byzantineScale @2 :Float64;    # factor for scaledDeltas (also the size of randomDeltas)
+}

@@ -76,6 +76,15 @@ FaultDirection from_schema(s::FaultDirection direction) {
   }
   unknown_enum("fault direction", static_cast<unsigned>(direction));
 }
+ByzantineMode from_schema(s::ByzantineMode mode) {
+  switch (mode) {
+    case s::ByzantineMode::NONE: return ByzantineMode::none;
+    case s::ByzantineMode::RANDOM_DELTAS: return ByzantineMode::random_deltas;
+    case s::ByzantineMode::SCALED_DELTAS: return ByzantineMode::scaled_deltas;
+    case s::ByzantineMode::GARBAGE_FRAMES: return ByzantineMode::garbage_frames;
+  }
+  unknown_enum("byzantine mode", static_cast<unsigned>(mode));
+}
 
 // Reads the body of the envelope. Each getX() of a pointer field is called
 // once, so the traversal limit (about the message size) is never spent twice.
@@ -109,6 +118,7 @@ class BodyReader {
       case s::Message::Body::STATUS_QUERY: return StatusQuery{body.getStatusQuery().getRequestId()};
       case s::Message::Body::STATUS_ANSWER: return read_status_answer(body.getStatusAnswer());
       case s::Message::Body::FAULT_CONTROL: return read_fault_control(body.getFaultControl());
+      case s::Message::Body::TRAINING_CONTROL: return read_training_control(body.getTrainingControl());
     }
     fail(ErrorKind::unsupported, "unknown message kind " + std::to_string(static_cast<unsigned>(body.which())));
   }
@@ -324,6 +334,13 @@ class BodyReader {
     check_count(peers.size(), limits_.max_partition_peers, "partitioned peers");
     out.partitioned_from.reserve(peers.size());
     for (auto id : peers) out.partitioned_from.push_back(fixed<32>(id, "partitioned peer"));
+    return out;
+  }
+  static TrainingControl read_training_control(s::TrainingControl::Reader in) {
+    TrainingControl out;
+    out.slowdown = in.getSlowdown();
+    out.byzantine = from_schema(in.getByzantine());
+    out.byzantine_scale = in.getByzantineScale();
     return out;
   }
 

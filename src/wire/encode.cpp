@@ -71,6 +71,15 @@ s::FaultDirection to_schema(FaultDirection direction) {
   }
   STARLING_ASSERT_MSG(false, "unknown FaultDirection");
 }
+s::ByzantineMode to_schema(ByzantineMode mode) {
+  switch (mode) {
+    case ByzantineMode::none: return s::ByzantineMode::NONE;
+    case ByzantineMode::random_deltas: return s::ByzantineMode::RANDOM_DELTAS;
+    case ByzantineMode::scaled_deltas: return s::ByzantineMode::SCALED_DELTAS;
+    case ByzantineMode::garbage_frames: return s::ByzantineMode::GARBAGE_FRAMES;
+  }
+  STARLING_ASSERT_MSG(false, "unknown ByzantineMode");
+}
 
 void fill_member(s::MemberRecord::Builder out, const MemberRecord& in) {
   out.setNodeId(bytes_of(in.node_id));
@@ -243,6 +252,12 @@ struct BodyWriter {
     auto peers = out.initPartitionedFrom(static_cast<unsigned>(m.partitioned_from.size()));
     for (unsigned i = 0; i < m.partitioned_from.size(); ++i) peers.set(i, bytes_of(m.partitioned_from[i]));
   }
+  void operator()(const TrainingControl& m) {
+    auto out = body.initTrainingControl();
+    out.setSlowdown(m.slowdown);
+    out.setByzantine(to_schema(m.byzantine));
+    out.setByzantineScale(m.byzantine_scale);
+  }
 };
 
 // An upper estimate of the encoded size, so the whole message lands in one
@@ -284,6 +299,7 @@ struct SizeEstimate {
   std::size_t operator()(const StatusQuery&) const { return 0; }
   std::size_t operator()(const StatusAnswer& m) const { return m.json.size(); }
   std::size_t operator()(const FaultControl& m) const { return m.partitioned_from.size() * 48; }
+  std::size_t operator()(const TrainingControl&) const { return 0; }
 };
 
 constexpr std::size_t kFixedOverheadBytes = 512;  // envelope, pointers, padding of every list

@@ -36,5 +36,6 @@ struct Message {
     handshakeReply @20 :Handshake.HandshakeReply;
     handshakeFinish @21 :Handshake.HandshakeFinish;
     sealedDatagram @22 :Handshake.SealedDatagram;
+    trainingControl @23 :Control.TrainingControl;
   }
 }

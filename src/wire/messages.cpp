@@ -26,6 +26,7 @@ struct Name {
   const char* operator()(const StatusQuery&) const { return "status_query"; }
   const char* operator()(const StatusAnswer&) const { return "status_answer"; }
   const char* operator()(const FaultControl&) const { return "fault_control"; }
+  const char* operator()(const TrainingControl&) const { return "training_control"; }
 };
 
 }  // namespace

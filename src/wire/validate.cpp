@@ -87,6 +87,16 @@ struct Validator {
     if (auto v = check_probability(m.reorder_probability, "reorder probability")) return v;
     return check_count(m.partitioned_from.size(), limits.max_partition_peers, "partitioned peers");
   }
+  Check operator()(const TrainingControl& m) const {
+    // A straggler is slowed, never sped up; 1000x is already a stopped peer.
+    if (!(std::isfinite(m.slowdown) && m.slowdown >= 1.0 && m.slowdown <= 1000.0)) {
+      return bad_value("training slowdown must be in [1, 1000]");
+    }
+    if (!(std::isfinite(m.byzantine_scale) && std::abs(m.byzantine_scale) <= 1e6)) {
+      return bad_value("byzantine scale must be finite and at most 1e6 in magnitude");
+    }
+    return std::nullopt;
+  }
 };
 
 }  // namespace

@@ -294,6 +294,17 @@ TEST_CASE("values no peer may send are refused when encoding", "[wire][codec]") 
   fault.drop_probability = 1.5;
   CHECK(encode(fault).error().kind == ErrorKind::invalid_argument);
 
+  TrainingControl training;
+  training.slowdown = 0.5;  // a straggler factor below 1 would speed a peer up
+  CHECK(encode(training).error().kind == ErrorKind::invalid_argument);
+  training.slowdown = std::numeric_limits<double>::infinity();
+  CHECK(encode(training).error().kind == ErrorKind::invalid_argument);
+  training.slowdown = 2.0;
+  training.byzantine_scale = std::numeric_limits<double>::quiet_NaN();
+  CHECK(encode(training).error().kind == ErrorKind::invalid_argument);
+  training.byzantine_scale = -10.0;
+  CHECK(encode(training).ok());
+
   SnapshotChunk mixed{1, 0, 2, Precision::bf16, {1.0f}, {}};
   CHECK(encode(mixed).error().kind == ErrorKind::invalid_argument);
 

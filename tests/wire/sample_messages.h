@@ -79,6 +79,9 @@ inline std::vector<Message> all() {
   out.push_back(FaultControl{node_id(10), FaultDirection::outbound, 0.05, 20, 5, 0.01, 0.02, 1 << 20,
                              {node_id(11), node_id(12)}});
   out.push_back(FaultControl{});
+  out.push_back(TrainingControl{10.0, ByzantineMode::scaled_deltas, -4.5});
+  out.push_back(TrainingControl{});
+  out.push_back(TrainingControl{1.0, ByzantineMode::garbage_frames, 1.0});
   return out;
 }
 

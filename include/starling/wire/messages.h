@@ -263,11 +263,23 @@ struct FaultControl {
   bool operator==(const FaultControl&) const = default;
 };
 
+enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames };
+
+// Replaces the receiving peer's training behaviour (scenario runner): a
+// straggler factor and what, if anything, it does wrong on purpose.
+struct TrainingControl {
+  double slowdown = 1.0;  // 1: normal; F > 1: each training step takes F times as long
+  ByzantineMode byzantine = ByzantineMode::none;
+  double byzantine_scale = 1.0;  // scaled_deltas: factor on its corrections; random_deltas: their scale
+  bool operator==(const TrainingControl&) const = default;
+};
+
 // The order of alternatives is not the wire format (the schema's union
 // ordinals are), so it may change; match with std::get_if / std::visit.
 using Message = std::variant<Ping, Ack, IndirectPing, Nack, Gossip, Join, Leave, PushPull, HandshakeHello,
                              HandshakeReply, HandshakeFinish, SealedDatagram, LinkHello, SnapshotChunk, Delta,
-                             Digest, Reset, ModelRequest, ModelChunk, StatusQuery, StatusAnswer, FaultControl>;
+                             Digest, Reset, ModelRequest, ModelChunk, StatusQuery, StatusAnswer, FaultControl,
+                             TrainingControl>;
 
 // Short stable name of the message kind ("ping", "delta", ...) for logs and metrics.
 const char* message_name(const Message& message);

@@ -1,0 +1,187 @@
+// A swarm peer's training thread and its hand-off with the gossip loop thread.
+//
+// Threading contract
+// ------------------
+// The worker thread owns the model: only it writes the parameter vector (and
+// the optimizer state, batcher and counters). Every other thread talks to it
+// through four cheap, non-blocking doors, checked once per step at the step
+// boundary (between two optimizer steps):
+//
+//   add_correction(c)   any thread. c is added under a mutex to a pending
+//                       accumulator (one pass over c; no allocation) and an
+//                       atomic flag is raised. At the next step boundary the
+//                       worker adds the accumulated sum to its parameters and
+//                       clears it. Corrections are never lost or applied
+//                       twice; their sum is what lands.
+//   request_publish()   any thread; an atomic flag. At the next step boundary
+//                       the worker copies its parameters (after applying the
+//                       pending corrections) and calls on_publish(copy, step)
+//                       ON THE WORKER THREAD. Several requests before one
+//                       boundary give one publish. Nothing is copied per step
+//                       unless asked.
+//   progress()          any thread; a consistent snapshot under a small mutex.
+//   parameters_copy()   any thread; the worker holds a mutex only while it
+//                       writes the parameters (a step, applying corrections),
+//                       so the copy is always of a step boundary. The worker
+//                       steps aside at its next boundary when a reader waits,
+//                       so readers cannot starve.
+//
+// Evaluation (ml::evaluate on the test split) and checkpoints (atomic
+// ml::save_checkpoint) run on the worker thread between steps. Callbacks
+// (on_publish, on_log) run on the worker thread with no lock of ours held, so
+// they may call add_correction(), request_publish(), progress() and
+// parameters_copy() — but not stop(), which joins the worker thread. Keep them
+// short: the loop thread should be posted to, not waited on, from a callback.
+//
+// Lifecycle: "idle" after construction (options invalid: "failed" at once),
+// "training" after start(), "stopped" after stop(). A step whose loss is
+// NaN/Inf leaves the parameters as they were and is skipped (logged, rate
+// limited; a momentum buffer that took the NaN is reset); 100 in a row and the
+// worker enters "failed" and its thread ends (no more steps, publishes or
+// checkpoints). stop() asks, wakes the thread from any slowdown sleep, joins it
+// (it finishes at most the step or evaluation under way), and the thread's last
+// act is the final checkpoint when a path is set and the state is not
+// "failed". stop() is idempotent and callable from any thread but the worker's;
+// the destructor calls it. Nothing is detached.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "starling/ml/checkpoint.h"
+#include "starling/ml/dataset.h"
+#include "starling/ml/model.h"
+#include "starling/ml/optimizer.h"
+#include "starling/status.h"
+
+namespace starling::runtime {
+
+struct TrainingWorkerOptions {
+  std::unique_ptr<ml::Mlp> model;            // initial parameters inside; the worker owns it
+  ml::OptimizerConfig optimizer;
+  ml::LrSchedule schedule;                   // used as given (set steps_per_epoch/total_steps for decay)
+  std::shared_ptr<const ml::TrainTest> data; // train + test split (already standardised)
+  std::vector<std::size_t> shard;            // training sample indices of this peer
+  int batch = 64;
+  std::uint64_t seed = 1;                    // batch order
+  double eval_every_seconds = 5.0;           // test-split evaluation on the worker thread; 0: never
+  std::string checkpoint_path;               // empty: no checkpoints
+  double checkpoint_every_seconds = 0.0;     // 0: only the final one at stop() (if a path is set)
+  std::map<std::string, std::string> checkpoint_metadata;
+  float data_mean = 0, data_std = 1;         // stored in checkpoints
+  // Restores parameters, optimizer state and steps, and the step/sample
+  // counters (as `starling train --resume`), in the constructor: progress()
+  // and parameters_copy() show the resumed state before start(). A checkpoint
+  // of another model or optimizer makes the worker "failed".
+  std::optional<ml::Checkpoint> resume;
+  // Called ON THE WORKER THREAD with a copy of the parameters, after a request_publish().
+  std::function<void(Eigen::VectorXf parameters, std::int64_t step)> on_publish;
+  std::function<void(const std::string& message)> on_log;  // worker thread; warnings (checkpoint failed, NaN...)
+};
+
+struct TrainingProgress {  // a consistent snapshot
+  std::int64_t step = 0, samples = 0;
+  double epoch = 0;
+  double train_loss = std::numeric_limits<double>::quiet_NaN();  // mean loss over the last 50 steps
+  bool evaluated = false;
+  double test_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double test_loss = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t evaluated_at_step = 0;
+  double steps_per_second = 0;  // recent (wall clock, slowdown sleeps included)
+  std::int64_t corrections_applied = 0;
+  std::string state = "idle";  // "idle", "training", "stopped", "failed"
+  std::string error;           // why failed
+
+  // Counters since construction (exact, for tests and status):
+  std::int64_t steps_this_run = 0;        // steps taken by this worker (not restored from a checkpoint)
+  std::int64_t publishes = 0;             // on_publish calls
+  std::int64_t evaluations = 0;
+  std::int64_t checkpoints_written = 0;   // periodic and final
+  std::int64_t checkpoint_failures = 0;
+  std::int64_t nan_steps_skipped = 0;
+  double slowdown_factor = 1.0;
+  double step_seconds = 0;      // time spent in steps (and applying corrections)
+  double slowdown_seconds = 0;  // time slept for set_slowdown(); tracks (factor-1) x step time
+};
+
+class TrainingWorker {
+ public:
+  explicit TrainingWorker(TrainingWorkerOptions options);
+  ~TrainingWorker();  // stop()s
+  TrainingWorker(const TrainingWorker&) = delete;
+  TrainingWorker& operator=(const TrainingWorker&) = delete;
+
+  void start();  // launches the thread; once (later calls, and calls after stop(), do nothing)
+  // Asks, joins, writes the final checkpoint if configured; idempotent; any thread but the worker's.
+  void stop();
+  // Any thread; the worker copies its parameters at its next step boundary and calls on_publish.
+  void request_publish();
+  // Any thread; accumulated; added to the parameters before the next step.
+  // Refuses a wrong size (invalid_argument) or a non-finite entry (numerical).
+  Status add_correction(const Eigen::VectorXf& correction);
+  // Any thread; >= 1 (smaller or non-finite values are taken as 1); the worker
+  // sleeps (factor-1) x its step time after each step (straggler simulation).
+  void set_slowdown(double factor);
+  TrainingProgress progress() const;        // any thread
+  Eigen::VectorXf parameters_copy() const;  // any thread; the parameters at a step boundary
+  std::size_t parameter_count() const { return parameter_count_; }
+
+ private:
+  struct Engine;  // model, optimizer, batcher, trainer: worker-thread state
+
+  void run();
+  // Step boundary: applies pending corrections, serves publish requests and
+  // waiting parameter readers. Worker thread only.
+  void serve_boundary();
+  void apply_corrections();
+  void step_aside_for_readers();
+  void sleep_for_slowdown(double seconds);
+  void maybe_evaluate(bool force);
+  bool save_checkpoint(const char* why);
+  void log(const std::string& message);
+  void set_state(const char* state, const std::string& error = {});
+
+  TrainingWorkerOptions options_;
+  std::size_t parameter_count_ = 0;
+  std::unique_ptr<Engine> engine_;  // null when the options were invalid
+
+  // Lifecycle (start/stop) and the worker's interruptible sleeps.
+  std::mutex lifecycle_mutex_;
+  std::thread thread_;
+  bool started_ = false;
+  std::atomic<bool> stop_requested_{false};
+  mutable std::mutex wake_mutex_;
+  mutable std::condition_variable wake_;
+
+  // Parameters: written by the worker under params_mutex_, read by others under it.
+  mutable std::mutex params_mutex_;
+  mutable std::atomic<int> params_readers_{0};          // waiting or copying
+  mutable std::atomic<std::uint64_t> params_copies_{0};  // copies done, so the worker steps aside once
+
+  // Corrections: a pending sum under corrections_mutex_, flagged by an atomic.
+  std::mutex corrections_mutex_;
+  Eigen::VectorXf pending_correction_;
+  std::int64_t pending_count_ = 0;
+  std::atomic<bool> correction_pending_{false};
+  Eigen::VectorXf spare_correction_;  // worker thread: swapped with the pending sum, zero between uses
+
+  std::atomic<bool> publish_requested_{false};
+  std::atomic<double> slowdown_factor_{1.0};
+
+  mutable std::mutex progress_mutex_;
+  TrainingProgress progress_;
+};
+
+}  // namespace starling::runtime

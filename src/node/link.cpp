@@ -20,19 +20,12 @@ float bf16_round(float value) {
   return std::bit_cast<float>(bits & 0xFFFF0000u);
 }
 
-std::uint64_t copy_digest(const Eigen::VectorXf& values) {
-  constexpr std::uint64_t kOffset = 0xcbf29ce484222325ULL;
-  constexpr std::uint64_t kPrime = 0x100000001b3ULL;
-  std::uint64_t h = kOffset;
-  auto mix = [&h](std::uint64_t word, int bytes) {
-    for (int b = 0; b < bytes; ++b) {
-      h ^= (word >> (8 * b)) & 0xFFu;
-      h *= kPrime;
-    }
-  };
-  mix(std::uint64_t(values.size()), 8);
-  for (Eigen::Index k = 0; k < values.size(); ++k) mix(std::bit_cast<std::uint32_t>(values[k]), 4);
-  return h;
+crypto::Hash256 copy_digest(const Eigen::VectorXf& values) {
+  // The float bytes as they are in memory: the wire carries floats
+  // little-endian, so both ends hash the same bytes.
+  static_assert(std::endian::native == std::endian::little, "copy_digest hashes little-endian floats");
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(values.data());
+  return crypto::hash256(std::span<const std::uint8_t>(bytes, std::size_t(values.size()) * sizeof(float)));
 }
 
 AdaptiveClip::AdaptiveClip(Config config) : config_(config) {

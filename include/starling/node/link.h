@@ -25,6 +25,7 @@
 #include "starling/compress/compressor.h"
 #include "starling/compress/layout.h"
 #include "starling/compress/spec.h"
+#include "starling/crypto/hash.h"
 #include "starling/status.h"
 
 namespace starling::node {
@@ -34,10 +35,10 @@ namespace starling::node {
 // NaN stays NaN (quiet); values that round past the largest bf16 become ±inf.
 float bf16_round(float value);
 
-// 64-bit FNV-1a over the bit patterns of the floats (and the length). An
-// integrity check against bugs and silent divergence of the two copies, not a
-// security measure: anyone can forge it (the wire's AEAD covers tampering).
-std::uint64_t copy_digest(const Eigen::VectorXf& values);
+// BLAKE2b-256 over the floats' little-endian bytes (the length is implied:
+// both ends know the dimension). An integrity check against bugs and silent
+// divergence of the two copies; tampering is the wire AEAD's job.
+crypto::Hash256 copy_digest(const Eigen::VectorXf& values);
 
 // Start of an epoch in one direction: the sender's model rounded to bf16. Both
 // ends set the copy to exactly `values` (whose low 16 bits are zero each).
@@ -59,7 +60,7 @@ struct LinkDelta {
 struct LinkDigest {
   std::uint64_t epoch = 0;
   std::uint64_t seq = 0;
-  std::uint64_t hash = 0;
+  crypto::Hash256 hash{};
 };
 
 // The sender broke the link (or wants a restart): the receiver drops both

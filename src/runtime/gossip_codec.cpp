@@ -146,6 +146,13 @@ struct FromWire {
 
 wire::Message to_wire(const gossip::GossipMessage& message) { return std::visit(ToWire{message}, message.body); }
 
+bool is_membership_message(const wire::Message& message) {
+  return std::holds_alternative<wire::Ping>(message) || std::holds_alternative<wire::Ack>(message) ||
+         std::holds_alternative<wire::IndirectPing>(message) || std::holds_alternative<wire::Nack>(message) ||
+         std::holds_alternative<wire::Gossip>(message) || std::holds_alternative<wire::Join>(message) ||
+         std::holds_alternative<wire::Leave>(message) || std::holds_alternative<wire::PushPull>(message);
+}
+
 Result<gossip::GossipMessage> from_wire(wire::Message message) {
   return std::visit(FromWire{wire::message_name(message)}, message);
 }

@@ -25,6 +25,7 @@ MembershipDriver::MembershipDriver(Transport& transport, MembershipDriverOptions
   events.on_frame = [this](ConnectionId id, ByteSpan frame) { on_frame(id, frame); };
   events.on_disconnected = [this](ConnectionId id, const Error& reason) { on_disconnected(id, reason); };
   events.on_datagram = [this](const Address& from, ByteSpan datagram) { on_datagram(from, datagram); };
+  events.on_send_ready = [this](ConnectionId id) { on_send_ready(id); };
   transport_.set_events(std::move(events));
 }
 
@@ -34,6 +35,8 @@ MembershipDriver::~MembershipDriver() {
     transport_.cancel_timer(stream.timeout_timer);
     transport_.close(id);
   }
+  // Other components close their own connections (transport shutdown does it
+  // at the latest); their events stop here.
   transport_.set_events({});
 }
 
@@ -51,6 +54,21 @@ void MembershipDriver::leave(std::function<void()> on_complete) {
   on_leave_complete_ = std::move(on_complete);
   if (!membership_->leaving()) process(membership_->leave(now()));
   check_leave_complete();
+}
+
+Result<ConnectionId> MembershipDriver::connect_other(const Address& remote) {
+  auto id = transport_.connect(remote);
+  if (id) others_.insert(*id);
+  return id;
+}
+
+void MembershipDriver::close_other(ConnectionId id) {
+  if (others_.erase(id) > 0) transport_.close(id);
+}
+
+std::vector<gossip::MemberRecord> MembershipDriver::sample_neighbours(std::size_t fanout) {
+  STARLING_ASSERT(membership_);
+  return membership_->sample_neighbours(fanout);
 }
 
 const gossip::Membership& MembershipDriver::membership() const {
@@ -177,6 +195,10 @@ void MembershipDriver::check_leave_complete() {
 // ---- events in -------------------------------------------------------------
 
 void MembershipDriver::on_connected(const ConnectionInfo& info) {
+  if (others_.count(info.id)) {
+    if (options_.other_connections.on_connected) options_.other_connections.on_connected(info);
+    return;
+  }
   auto found = streams_.find(info.id);
   if (found != streams_.end()) {
     found->second.connected = true;
@@ -187,6 +209,7 @@ void MembershipDriver::on_connected(const ConnectionInfo& info) {
   StreamState stream;
   stream.connected = true;
   stream.peer = to_string(info.remote);
+  stream.info = info;
   stream.timeout_timer = transport_.start_timer(options_.stream_timeout_ms, [this, conn = info.id] {
     auto it = streams_.find(conn);
     if (it == streams_.end()) return;
@@ -198,6 +221,10 @@ void MembershipDriver::on_connected(const ConnectionInfo& info) {
 }
 
 void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
+  if (others_.count(id)) {
+    if (options_.other_connections.on_frame) options_.other_connections.on_frame(id, frame);
+    return;
+  }
   auto message = wire::decode(frame);
   if (!message) {
     log(DriverLogLevel::warning, "dropping a connection that sent a bad message: " + message.error().message);
@@ -208,6 +235,26 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
   if (const auto* query = std::get_if<wire::StatusQuery>(&*message)) {
     // The client closes once it has the answer.
     answer_status(id, query->request_id);
+    return;
+  }
+  if (std::holds_alternative<wire::FaultControl>(*message)) {
+    // The client follows with a StatusQuery on this connection: its answer
+    // tells it the control took effect.
+    if (options_.on_control) options_.on_control(*message);
+    return;
+  }
+  if (!is_membership_message(*message)) {
+    auto found = streams_.find(id);
+    const bool inbound = found != streams_.end() && !found->second.outbound;
+    if (inbound && options_.claim_connection) {
+      const ConnectionInfo info = found->second.info;
+      forget_stream(id);
+      others_.insert(id);
+      if (options_.claim_connection(info, *message)) return;
+      others_.erase(id);
+    }
+    transport_.close(id);
+    forget_stream(id);
     return;
   }
   auto gossip_message = from_wire(std::move(*message));
@@ -222,6 +269,10 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
 }
 
 void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
+  if (others_.erase(id) > 0) {
+    if (options_.other_connections.on_disconnected) options_.other_connections.on_disconnected(id, reason);
+    return;
+  }
   auto found = streams_.find(id);
   if (found == streams_.end()) return;
   const StreamState stream = found->second;
@@ -261,6 +312,10 @@ void MembershipDriver::on_datagram(const Address& from, ByteSpan datagram) {
   ++traffic_.messages_received;
   traffic_.bytes_received += datagram.size();
   process(membership_->on_message(to_string(from), *message, now()));
+}
+
+void MembershipDriver::on_send_ready(ConnectionId id) {
+  if (others_.count(id) && options_.other_connections.on_send_ready) options_.other_connections.on_send_ready(id);
 }
 
 void MembershipDriver::answer_status(ConnectionId id, std::uint64_t request_id) {

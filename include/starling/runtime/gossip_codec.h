@@ -22,6 +22,10 @@ wire::Message to_wire(const gossip::GossipMessage& message);
 // handshake message where membership was expected).
 Result<gossip::GossipMessage> from_wire(wire::Message message);
 
+// True for the messages gossip/ speaks (probes, acks, gossip, join, leave,
+// push-pull): what from_wire accepts.
+bool is_membership_message(const wire::Message& message);
+
 // to_wire + wire::encode. Errors: those of wire::encode (invalid_argument for
 // an address over the limit or too many updates, overloaded when too big).
 Result<Bytes> encode_gossip(const gossip::GossipMessage& message, const wire::Limits& limits = {});

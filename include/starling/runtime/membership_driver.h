@@ -16,6 +16,7 @@
 
 #include "starling/gossip/membership.h"
 #include "starling/runtime/transport.h"
+#include "starling/wire/messages.h"
 
 namespace starling::runtime {
 
@@ -34,6 +35,17 @@ struct MembershipDriverOptions {
   std::function<void(std::uint64_t incarnation)> on_incarnation;
   // The JSON object a StatusQuery is answered with.
   std::function<std::string()> status_json;
+  // Control messages (wire::FaultControl, wire::TrainingControl) that arrive
+  // on a status connection, before the StatusQuery the client sends after
+  // them; unset: ignored.
+  std::function<void(const wire::Message& control)> on_control;
+  // Connections that belong to another component on the same transport (the
+  // training links). Their events go here instead of to membership.
+  TransportEvents other_connections;
+  // The first frame of an inbound connection is neither membership nor
+  // status: return true to take the connection over (then its later frames
+  // and its end go to other_connections); false closes it.
+  std::function<bool(const ConnectionInfo& info, const wire::Message& first)> claim_connection;
   // A stream connection still open after this is closed (the receiver closes
   // it once it has read the one frame it carries).
   std::uint64_t stream_timeout_ms = 10'000;
@@ -69,6 +81,16 @@ class MembershipDriver {
   // (or the profile's leave timeout), then calls on_complete once.
   void leave(std::function<void()> on_complete);
 
+  // A long-lived connection for another component (see other_connections):
+  // its events are routed there from the start.
+  Result<ConnectionId> connect_other(const Address& remote);
+  // Closes a connection of another component; no callback follows.
+  void close_other(ConnectionId id);
+
+  // A small, slowly rotating random set of live members (see
+  // gossip::Membership::sample_neighbours). Only after start().
+  std::vector<gossip::MemberRecord> sample_neighbours(std::size_t fanout);
+
   bool started() const { return membership_.has_value(); }
   // Only after start().
   const gossip::Membership& membership() const;
@@ -81,6 +103,7 @@ class MembershipDriver {
     bool outbound = false;
     bool connected = false;
     std::string peer;  // the dialled address (outbound) or remote socket
+    ConnectionInfo info;  // inbound only
     TimerId timeout_timer = 0;
   };
 
@@ -96,6 +119,7 @@ class MembershipDriver {
   void on_frame(ConnectionId id, ByteSpan frame);
   void on_disconnected(ConnectionId id, const Error& reason);
   void on_datagram(const Address& from, ByteSpan datagram);
+  void on_send_ready(ConnectionId id);
   void answer_status(ConnectionId id, std::uint64_t request_id);
   void forget_stream(ConnectionId id);
   void log(DriverLogLevel level, const std::string& message) const;
@@ -107,6 +131,7 @@ class MembershipDriver {
   std::optional<TimerId> timer_;
   std::int64_t timer_deadline_ms_ = 0;
   std::map<ConnectionId, StreamState> streams_;
+  std::set<ConnectionId> others_;  // owned by other_connections
   std::set<std::string> seeds_;
   int handshake_failures_ = 0;  // consecutive, while not joined
   std::function<void()> on_leave_complete_;

@@ -1,0 +1,223 @@
+// Runs the per-link CHOCO delta gossip (node/link.h) over a Transport, next to
+// the MembershipDriver on the same transport and the same (loop) thread.
+// See docs/learning.md ("The swarm") for the protocol and the defaults.
+//
+// What it does, each on a timer of the transport:
+// - neighbours: dials a small random sample of live members (re-sampled
+//   slowly by membership), accepts links from others up to a cap, drops links
+//   to members that died or left;
+// - links: LinkHello (model hash and size must match), then bf16 snapshots
+//   each way, then per round a compressed delta per link, a digest every few
+//   deltas; a gap, a duplicate, a bad payload or a digest mismatch resets the
+//   link with a snapshot of a new epoch;
+// - consensus: after each round's deltas, the sum over ready links of
+//   γ·w·clip(x̂(j→i) − x̂(i→j)) goes to the model host as a correction;
+// - joining: before training, the model is downloaded from a neighbour in
+//   chunks (ModelRequest/ModelChunk), resumable across a lost connection.
+//
+// The model itself lives with a ModelHost (the training thread in `starling
+// peer`, a plain vector in tests): the driver asks it for the parameters once
+// per round and hands it corrections. Nothing here blocks on training.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "starling/compress/layout.h"
+#include "starling/compress/spec.h"
+#include "starling/node/link.h"
+#include "starling/runtime/membership_driver.h"
+#include "starling/runtime/transport.h"
+#include "starling/wire/messages.h"
+
+namespace starling::runtime {
+
+// The model side of a peer, as the driver sees it. Calls come on the loop thread.
+class ModelHost {
+ public:
+  virtual ~ModelHost() = default;
+  // Start training from `initial` (a downloaded model) or, when null, from
+  // the host's own parameters. Called once.
+  virtual void start_training(const Eigen::VectorXf* initial) = 0;
+  // Ask for the current parameters; the answer comes later (or at once) as
+  // TrainingDriver::on_parameters on the loop thread.
+  virtual void request_parameters() = 0;
+  // Add `correction` to the parameters (at the next step boundary).
+  virtual void add_correction(const Eigen::VectorXf& correction) = 0;
+};
+
+enum class ClipMode : std::uint8_t { off, fixed, adaptive };
+
+// Misbehaviour on purpose, for fault-injection scenarios (wire::TrainingControl).
+enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames };
+
+struct TrainingDriverOptions {
+  compress::Layout layout = compress::Layout::whole(0);
+  compress::CompressorSpec compressor;
+  compress::SparsityWarmup warmup;
+  // Hash of the model description; links to peers with another model are refused.
+  wire::Hash32 model_hash{};
+  // Consensus step γ; 0 picks the compressor's default (docs/learning.md).
+  float gamma = 0.0f;
+  // Links dialled to sampled members; more come in from others.
+  std::size_t neighbours = 3;
+  // Links kept at most (dialled + accepted). The mixing weight is
+  // w = 1/(max_links + 1) on every link, so both ends of a link agree on it
+  // and γ·w·degree < 1 whatever the degree.
+  std::size_t max_links = 8;
+  std::uint64_t round_interval_ms = 100;
+  std::uint64_t digest_every = 16;  // deltas between digests on a link
+  ClipMode clip = ClipMode::adaptive;
+  double clip_radius = 0.0;         // ClipMode::fixed
+  node::AdaptiveClip::Config adaptive_clip;
+  // Neighbour upkeep (dial, drop, re-sample) at this interval.
+  std::uint64_t neighbour_check_ms = 500;
+  // Join by downloading a neighbour's model first; false: train at once from
+  // the host's own parameters (the first peer of a swarm, or --resume).
+  bool download_model = true;
+  // No neighbour could serve a model by then: train from our own parameters.
+  std::uint64_t download_timeout_ms = 20'000;
+  std::size_t snapshot_chunk_values = 1u << 17;  // bf16 values per SnapshotChunk
+  std::uint32_t model_chunk_bytes = 1u << 20;    // bytes per ModelChunk
+  // A link whose outbound queue holds more than this skips the round (its
+  // delta waits: error feedback keeps what was not sent).
+  std::size_t max_link_backlog_bytes = 4u << 20;
+  std::uint64_t random_seed = 0;
+  std::function<void(DriverLogLevel level, const std::string& message)> on_log;
+};
+
+struct NeighbourStatus {
+  gossip::NodeId node_id{};
+  std::string address;
+  bool outbound = false;
+  bool ready = false;
+  std::uint64_t link_epoch = 0;
+  double tracking_error = 0.0;  // ‖x_i − x̂(i→j)‖² / ‖x_i‖²
+  std::uint64_t deltas_sent = 0;
+  std::uint64_t deltas_received = 0;
+  std::uint64_t resets = 0;
+};
+
+struct TrainingDriverStatus {
+  std::string state;  // "downloading", "training", "stopped"
+  std::uint64_t rounds = 0;
+  std::uint64_t deltas_sent = 0;
+  std::uint64_t deltas_received = 0;
+  std::uint64_t delta_bytes_sent = 0;  // encoded training messages (before framing and sealing)
+  std::uint64_t link_resets = 0;
+  std::uint64_t corrections_clipped = 0;
+  std::uint64_t model_bytes_downloaded = 0;
+  std::uint64_t model_bytes_served = 0;
+  // Estimate of ‖x_i − x̄‖²/‖x̄‖², x̄ the mean of x_i and the neighbours'
+  // copies; nullopt without a ready link.
+  std::optional<double> consensus_distance;
+  float gamma = 0.0f;
+  float mixing_weight = 0.0f;
+  std::vector<NeighbourStatus> neighbours;
+};
+
+class TrainingDriver {
+ public:
+  // `membership` must route its other connections here (route_training()).
+  TrainingDriver(Transport& transport, MembershipDriver& membership, ModelHost& host, TrainingDriverOptions options);
+  ~TrainingDriver();
+  TrainingDriver(const TrainingDriver&) = delete;
+  TrainingDriver& operator=(const TrainingDriver&) = delete;
+
+  // After membership started. `joining`: download a model before training
+  // (when options.download_model is set); else train at once.
+  void start(bool joining);
+  // Tells every neighbour we leave (Reset shutdown), closes the links, stops timers.
+  void stop();
+
+  // The host's answer to request_parameters().
+  void on_parameters(Eigen::VectorXf parameters);
+
+  void set_byzantine(ByzantineMode mode, double scale);
+
+  TrainingDriverStatus status() const;
+  const std::optional<Eigen::VectorXf>& last_parameters() const { return parameters_; }
+
+  // MembershipDriver hooks (route_training wires them).
+  bool claim(const ConnectionInfo& info, const wire::Message& first);
+  void on_connected(const ConnectionInfo& info);
+  void on_frame(ConnectionId id, ByteSpan frame);
+  void on_disconnected(ConnectionId id, const Error& reason);
+
+ private:
+  struct Link;
+  struct ServedModel {
+    Eigen::VectorXf values;
+    std::uint64_t expires_ms = 0;
+  };
+  struct Download {
+    std::uint64_t snapshot_id = 0;
+    std::uint64_t total_bytes = 0;
+    std::vector<std::uint8_t> bytes;
+    ConnectionId from = 0;  // link the current request went to (0: none in flight)
+    std::uint64_t requested_ms = 0;
+  };
+
+  void on_round();
+  void on_neighbour_check();
+  void dial(const gossip::MemberRecord& member);
+  void handle(Link& link, wire::Message message);
+  void on_hello(Link& link, const wire::LinkHello& hello);
+  void on_snapshot_chunk(Link& link, const wire::SnapshotChunk& chunk);
+  void on_delta(Link& link, const wire::Delta& delta);
+  void on_digest(Link& link, const wire::Digest& digest);
+  void on_reset(Link& link, const wire::Reset& reset);
+  void on_model_request(Link& link, const wire::ModelRequest& request);
+  void on_model_chunk(Link& link, const wire::ModelChunk& chunk);
+  void request_model();
+  void finish_download(const Eigen::VectorXf* model, const std::string& why);
+  void maybe_start(Link& link);
+  void break_link(Link& link, wire::ResetReason reason, const std::string& detail);
+  bool send(Link& link, const wire::Message& message);
+  void send_hello(Link& link);
+  void drop_link(ConnectionId id, const std::string& why);
+  Eigen::VectorXf poisoned(const Eigen::VectorXf& x);
+  std::size_t live_link_count() const;
+  void log(DriverLogLevel level, const std::string& message) const;
+
+  Transport& transport_;
+  MembershipDriver& membership_;
+  ModelHost& host_;
+  TrainingDriverOptions options_;
+  float gamma_ = 0.0f;
+  float weight_ = 0.0f;
+  std::mt19937_64 random_;
+  std::map<ConnectionId, std::unique_ptr<Link>> links_;
+  std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
+  std::optional<Eigen::VectorXf> parameters_;                // last published x_i
+  bool parameters_requested_ = false;
+  bool round_due_ = false;
+  std::string state_ = "stopped";
+  std::optional<TimerId> round_timer_;
+  std::optional<TimerId> neighbour_timer_;
+  std::optional<TimerId> download_timer_;
+  std::optional<Download> download_;
+  std::map<std::uint64_t, ServedModel> served_;
+  ByzantineMode byzantine_ = ByzantineMode::none;
+  double byzantine_scale_ = 1.0;
+  TrainingDriverStatus counters_;
+};
+
+// Points the membership driver's other-connection hooks at *slot (set it
+// once the TrainingDriver exists; until then such connections are refused).
+void route_training(MembershipDriverOptions& options, TrainingDriver** slot);
+
+// The hash both ends of a link compare: of a model description such as
+// "mlp:256,128 784->10 layout:..." (any text that pins the parameter meaning).
+wire::Hash32 model_hash(const std::string& description);
+
+}  // namespace starling::runtime

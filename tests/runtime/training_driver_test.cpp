@@ -1,0 +1,349 @@
+// TrainingDriver on the in-memory network, in virtual time, with sealed
+// connections (real identities): swarms of membership + delta gossip whose
+// models are plain vectors, so every property is checked exactly.
+#include <catch2/catch.hpp>
+
+#include <Eigen/Core>
+
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "starling/compress/layout.h"
+#include "starling/crypto/keys.h"
+#include "starling/gossip/config.h"
+#include "starling/runtime/crypto_security.h"
+#include "starling/runtime/memory_network.h"
+#include "starling/runtime/membership_driver.h"
+#include "starling/runtime/training_driver.h"
+
+using namespace starling;
+using namespace starling::runtime;
+
+namespace {
+
+constexpr std::uint64_t kSecondUs = 1'000'000;
+constexpr std::size_t kDimension = 3000;
+
+// A model host whose "training" is optional noise: the parameters are a plain
+// vector; parameter requests are answered asynchronously, like the thread's.
+struct VectorHost : ModelHost {
+  Transport* transport = nullptr;
+  TrainingDriver** driver = nullptr;
+  Eigen::VectorXf x;
+  bool started = false;
+  bool downloaded = false;
+  Eigen::VectorXf first_model;
+  Eigen::VectorXf corrections = Eigen::VectorXf::Zero(kDimension);
+
+  void start_training(const Eigen::VectorXf* initial) override {
+    started = true;
+    if (initial) {
+      x = *initial;
+      downloaded = true;
+    }
+    first_model = x;
+  }
+  void request_parameters() override {
+    transport->start_timer(1, [this] {
+      if (*driver) (*driver)->on_parameters(x);
+    });
+  }
+  void add_correction(const Eigen::VectorXf& correction) override {
+    x += correction;
+    corrections += correction;
+  }
+};
+
+struct SwarmPeer {
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<MembershipDriver> membership;
+  std::unique_ptr<TrainingDriver> training;
+  TrainingDriver* slot = nullptr;
+  VectorHost host;
+  std::string address;
+  std::vector<std::string> log;
+
+  ~SwarmPeer() { stop(); }
+  void stop() {
+    slot = nullptr;
+    if (training) training->stop();
+    training.reset();
+    membership.reset();
+    if (transport) transport->shutdown();
+    transport.reset();
+  }
+};
+
+struct SwarmConfig {
+  compress::CompressorSpec compressor;
+  ClipMode clip = ClipMode::off;
+  std::string model = "test-model";
+  std::uint32_t model_chunk_bytes = 1u << 20;
+};
+
+class Swarm {
+ public:
+  explicit Swarm(std::uint64_t seed) : network_(seed), random_(seed) { network_.set_latency_us(500); }
+  ~Swarm() { peers.clear(); }
+
+  SwarmPeer& add(const SwarmConfig& config, std::vector<int> seeds, bool joining, Eigen::VectorXf initial) {
+    auto peer = std::make_unique<SwarmPeer>();
+    const int index = int(peers.size());
+    crypto::Identity identity = crypto::Identity::generate();
+    gossip::Identity self;
+    std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
+    MemoryTransportOptions transport_options;
+    transport_options.security = make_crypto_security(std::move(identity), swarm_key_.clone());
+    const std::string host = "n" + std::to_string(index);
+    peer->transport = network_.create_transport(host, std::move(transport_options));
+
+    MembershipDriverOptions membership_options;
+    membership_options.config = gossip::lan_config();
+    membership_options.random_seed = 1000 + std::uint64_t(index);
+    route_training(membership_options, &peer->slot);
+    peer->membership = std::make_unique<MembershipDriver>(*peer->transport, std::move(membership_options));
+    auto bound = peer->transport->listen(Address{host, 7000});
+    REQUIRE(bound.ok());
+    peer->address = to_string(*bound);
+
+    peer->host.transport = peer->transport.get();
+    peer->host.driver = &peer->slot;
+    peer->host.x = std::move(initial);
+
+    TrainingDriverOptions options;
+    options.layout = compress::Layout::whole(kDimension);
+    options.compressor = config.compressor;
+    options.model_hash = model_hash(config.model);
+    options.clip = config.clip;
+    options.model_chunk_bytes = config.model_chunk_bytes;
+    options.random_seed = 77 + std::uint64_t(index);
+    SwarmPeer* raw = peer.get();
+    options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
+    peer->training = std::make_unique<TrainingDriver>(*peer->transport, *peer->membership, peer->host, options);
+    peer->slot = peer->training.get();
+
+    std::vector<std::string> seed_addresses;
+    for (int s : seeds) seed_addresses.push_back(peers[std::size_t(s)]->address);
+    self.address = peer->address;
+    peer->membership->start(self, seed_addresses);
+    peer->training->start(joining);
+    peers.push_back(std::move(peer));
+    return *peers.back();
+  }
+
+  Eigen::VectorXf random_model(float scale = 1.0f) {
+    std::normal_distribution<float> normal(0.0f, scale);
+    Eigen::VectorXf x(kDimension);
+    for (auto& v : x) v = 1.0f + normal(random_);
+    return x;
+  }
+
+  bool run_until(const std::function<bool()>& done, std::uint64_t seconds) {
+    return network_.run_until(done, seconds * kSecondUs, 50'000'000);
+  }
+  void run_for(std::uint64_t seconds) { network_.run_for(seconds * kSecondUs, 50'000'000); }
+  MemoryNetwork& network() { return network_; }
+
+  Eigen::VectorXf mean() const {
+    Eigen::VectorXf sum = Eigen::VectorXf::Zero(kDimension);
+    int count = 0;
+    for (const auto& peer : peers) {
+      if (!peer->transport) continue;
+      sum += peer->host.x;
+      ++count;
+    }
+    return sum / float(count);
+  }
+  // Mean over live peers of ‖x_k − x̄‖² / ‖x̄‖².
+  double consensus_distance() const {
+    const Eigen::VectorXf m = mean();
+    double total = 0.0;
+    int count = 0;
+    for (const auto& peer : peers) {
+      if (!peer->transport) continue;
+      total += double((peer->host.x - m).squaredNorm()) / double(m.squaredNorm());
+      ++count;
+    }
+    return total / count;
+  }
+  bool all_links_ready(std::size_t at_least) const {
+    for (const auto& peer : peers) {
+      if (!peer->training) continue;
+      std::size_t ready = 0;
+      for (const auto& n : peer->training->status().neighbours) ready += n.ready ? 1 : 0;
+      if (ready < at_least) return false;
+    }
+    return true;
+  }
+
+  std::vector<std::unique_ptr<SwarmPeer>> peers;
+
+ private:
+  MemoryNetwork network_;
+  std::mt19937_64 random_;
+  crypto::SwarmKey swarm_key_ = crypto::SwarmKey::generate();
+};
+
+void build_swarm(Swarm& swarm, const SwarmConfig& config, int n) {
+  for (int i = 0; i < n; ++i) {
+    swarm.add(config, i == 0 ? std::vector<int>{} : std::vector<int>{0}, false, swarm.random_model());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("training driver: with no training the swarm average is kept and consensus falls, every compressor",
+          "[runtime][training]") {
+  struct Case {
+    const char* compressor;
+    double shrink;  // required fall of the consensus distance within the run
+  };
+  const Case cases[] = {{"none", 1e-6}, {"int8", 1e-4}, {"topk:0.1", 1e-3}, {"randk:0.1", 1e-2}, {"sign", 1e-1}};
+  for (const Case& c : cases) {
+    DYNAMIC_SECTION(c.compressor) {
+      Swarm swarm(11);
+      SwarmConfig config;
+      config.compressor = *compress::CompressorSpec::parse(c.compressor);
+      build_swarm(swarm, config, 4);
+      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+      const Eigen::VectorXf mean_before = swarm.mean();
+      const double before = swarm.consensus_distance();
+      swarm.run_for(40);
+      const double after = swarm.consensus_distance();
+      const double drift = double((swarm.mean() - mean_before).norm()) / double(mean_before.norm());
+      INFO("compressor " << c.compressor << ": distance " << before << " -> " << after << ", drift " << drift);
+      CHECK(after < before * c.shrink);
+      // In flight the two ends of a link see slightly different copies, so
+      // the average is kept up to that lag (and float rounding), not exactly.
+      CHECK(drift < 1e-3);
+      for (const auto& peer : swarm.peers) {
+        const auto status = peer->training->status();
+        CHECK(status.state == "training");
+        CHECK(status.deltas_sent > 100);
+        CHECK(status.link_resets == 0);
+        REQUIRE(status.consensus_distance.has_value());
+      }
+    }
+  }
+}
+
+TEST_CASE("training driver: lost and duplicated deltas are detected and the link recovers with a snapshot",
+          "[runtime][training]") {
+  for (const char* fault : {"drop", "duplicate"}) {
+    DYNAMIC_SECTION(fault) {
+      Swarm swarm(12);
+      SwarmConfig config;
+      config.compressor = *compress::CompressorSpec::parse("topk:0.1");
+      build_swarm(swarm, config, 3);
+      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+      LinkFaults faults;
+      if (std::string(fault) == "drop") faults.drop_probability = 0.05;
+      else faults.duplicate_probability = 0.05;
+      // Frames of peer 1 only, so membership stays healthy elsewhere.
+      swarm.network().faults().set_outbound(swarm.peers[1]->address, faults);
+      swarm.run_for(3);
+      swarm.network().faults().clear();
+      std::uint64_t resets = 0;
+      for (const auto& peer : swarm.peers) resets += peer->training->status().link_resets;
+      CHECK(resets > 0);
+      bool reported = false;
+      for (const auto& peer : swarm.peers)
+        for (const auto& line : peer->log)
+          if (line.find(std::string(fault) == "drop" ? "gap" : "duplicate") != std::string::npos) reported = true;
+      CHECK(reported);
+      // Healed: links come back and consensus carries on.
+      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 10));
+      const double before = swarm.consensus_distance();
+      swarm.run_for(20);
+      CHECK(swarm.consensus_distance() < before * 0.1);
+    }
+  }
+}
+
+TEST_CASE("training driver: a joining peer starts from its neighbour's model, downloaded in chunks",
+          "[runtime][training]") {
+  Swarm swarm(13);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("topk:0.1");
+  config.model_chunk_bytes = 1000;  // 12 chunks for 3000 floats
+  const Eigen::VectorXf first_model = swarm.random_model();
+  SwarmPeer& first = swarm.add(config, {}, false, first_model);
+  swarm.run_for(1);
+  SwarmPeer& joiner = swarm.add(config, {0}, true, swarm.random_model());
+  CHECK(joiner.training->status().state == "downloading");
+  // A lossy network on the way: lost chunks are asked for again, from where
+  // the download stands.
+  LinkFaults lossy;
+  lossy.drop_probability = 0.2;
+  swarm.network().faults().set_outbound(first.address, lossy);
+  REQUIRE(swarm.run_until([&] { return joiner.host.started; }, 60));
+  swarm.network().faults().clear();
+  for (const auto& line : joiner.log) UNSCOPED_INFO(line);
+  CHECK(joiner.host.downloaded);
+  // The first peer is alone until the joiner arrives, so its model is what it
+  // served: the joiner's first model is that model, bit for bit.
+  CHECK(joiner.host.first_model == first_model);
+  CHECK(joiner.training->status().model_bytes_downloaded >= kDimension * sizeof(float));
+  CHECK(joiner.training->status().state == "training");
+}
+
+TEST_CASE("training driver: the first peer of a swarm trains without waiting; a joiner with nobody to ask "
+          "gives up after the timeout",
+          "[runtime][training]") {
+  Swarm swarm(14);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  SwarmPeer& lone = swarm.add(config, {}, true, swarm.random_model());
+  REQUIRE(swarm.run_until([&] { return lone.host.started; }, 30));
+  CHECK_FALSE(lone.host.downloaded);
+  bool said = false;
+  for (const auto& line : lone.log) said = said || line.find("no neighbour served a model") != std::string::npos;
+  CHECK(said);
+}
+
+TEST_CASE("training driver: peers with different models refuse to link", "[runtime][training]") {
+  Swarm swarm(15);
+  SwarmConfig a;
+  a.compressor = *compress::CompressorSpec::parse("none");
+  SwarmConfig b = a;
+  b.model = "another-model";
+  swarm.add(a, {}, false, swarm.random_model());
+  swarm.add(b, {0}, false, swarm.random_model());
+  swarm.run_for(10);
+  for (const auto& peer : swarm.peers) {
+    for (const auto& n : peer->training->status().neighbours) CHECK_FALSE(n.ready);
+    bool said = false;
+    for (const auto& line : peer->log) said = said || line.find("different model") != std::string::npos;
+    CHECK(said);
+  }
+}
+
+TEST_CASE("training driver: clipping bounds what a byzantine neighbour does to honest peers", "[runtime][training]") {
+  auto honest_damage = [](ClipMode clip) {
+    Swarm swarm(16);
+    SwarmConfig config;
+    config.compressor = *compress::CompressorSpec::parse("none");
+    config.clip = clip;
+    build_swarm(swarm, config, 4);
+    REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+    swarm.run_for(10);  // honest consensus, and the adaptive radius learns normal corrections
+    Eigen::VectorXf honest_mean = Eigen::VectorXf::Zero(kDimension);
+    for (int i = 0; i < 3; ++i) honest_mean += swarm.peers[std::size_t(i)]->host.x / 3.0f;
+    swarm.peers[3]->training->set_byzantine(ByzantineMode::scaled_deltas, -20.0);
+    swarm.run_for(10);
+    double damage = 0.0;
+    for (int i = 0; i < 3; ++i)
+      damage = std::max(damage, double((swarm.peers[std::size_t(i)]->host.x - honest_mean).norm() / honest_mean.norm()));
+    return damage;
+  };
+  const double unclipped = honest_damage(ClipMode::off);
+  const double clipped = honest_damage(ClipMode::adaptive);
+  INFO("relative damage to honest peers: clipping off " << unclipped << ", adaptive " << clipped);
+  CHECK(unclipped > 1.0);
+  CHECK(clipped < 0.2);
+  CHECK(clipped * 10 < unclipped);
+}

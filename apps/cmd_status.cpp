@@ -5,16 +5,11 @@
 
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "commands.h"
 #include "swarm_key_option.h"
-#include "starling/crypto/keys.h"
-#include "starling/runtime/crypto_security.h"
-#include "starling/runtime/event_loop.h"
-#include "starling/runtime/uv_transport.h"
-#include "starling/wire/codec.h"
+#include "starling/runtime/control_client.h"
 
 namespace starling::apps {
 namespace {
@@ -61,62 +56,11 @@ int run_status(const StatusOptions& options) {
 
   auto loaded_key = load_swarm_key_option(options.swarm_key_path);
   if (!loaded_key) return fail(loaded_key.error().message);
-  crypto::SwarmKey swarm_key = std::move(*loaded_key);
-
-  runtime::EventLoop loop;
-  runtime::UvTransportOptions transport_options;
-  // An ephemeral identity: the handshake needs one, nobody needs to know it.
-  transport_options.security = runtime::make_crypto_security(crypto::Identity::generate(), std::move(swarm_key));
-  auto transport = runtime::make_uv_transport(loop, std::move(transport_options));
-
-  constexpr std::uint64_t kRequestId = 1;
-  std::optional<std::string> answer;
-  std::optional<Error> failure;
-  runtime::TransportEvents events;
-  events.on_frame = [&](runtime::ConnectionId, runtime::ByteSpan frame) {
-    auto message = wire::decode(frame);
-    if (!message) {
-      failure = make_error(message.error().kind, "bad answer: " + message.error().message);
-      return;
-    }
-    const auto* status = std::get_if<wire::StatusAnswer>(&*message);
-    if (!status || status->request_id != kRequestId) {
-      failure = make_error(ErrorKind::corrupt, std::string("unexpected answer: ") + wire::message_name(*message));
-      return;
-    }
-    answer = status->json;
-  };
-  events.on_disconnected = [&](runtime::ConnectionId, const Error& reason) {
-    if (!answer) failure = reason;
-  };
-  transport->set_events(std::move(events));
-
-  auto id = transport->connect(*address);
-  if (!id) return fail("cannot connect to " + options.address + ": " + id.error().message);
-  auto query = wire::encode(wire::Message{wire::StatusQuery{kRequestId}});
-  STARLING_ASSERT(query.ok());
-  if (auto sent = transport->send(*id, *query); !sent) return fail("cannot send the query: " + sent.error().message);
 
   const auto timeout_ms = static_cast<std::uint64_t>(options.timeout_seconds * 1000.0);
-  loop.run_until([&] { return answer.has_value() || failure.has_value(); }, timeout_ms);
-  transport->shutdown();
-  transport.reset();
-
-  if (!answer) {
-    if (!failure) {
-      return fail("no answer from " + options.address + " within " + std::to_string(timeout_ms) +
-                  " ms (is a starling peer running there?)");
-    }
-    // A failed connect says "connect: ..."; anything else that ends the
-    // connection before an answer means the peer refused our handshake.
-    const bool refused_handshake =
-        failure->kind == ErrorKind::disconnected && failure->message.rfind("connect:", 0) != 0;
-    if (failure->kind == ErrorKind::security || refused_handshake) {
-      return fail("secure handshake with " + options.address + " failed: " + failure->message +
-                  " (does --swarm-key match the peer's?)");
-    }
-    return fail("cannot reach " + options.address + " (" + to_string(failure->kind) + "): " + failure->message);
-  }
+  runtime::ControlClient client(std::move(*loaded_key));
+  auto answer = client.status(*address, timeout_ms);
+  if (!answer) return fail(answer.error().message);
   if (options.json) {
     std::printf("%s\n", answer->c_str());
     return 0;

@@ -1,0 +1,145 @@
+#include "starling/runtime/control_client.h"
+
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "starling/runtime/crypto_security.h"
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/uv_transport.h"
+#include "starling/wire/codec.h"
+
+namespace starling::runtime {
+
+struct ControlClient::State {
+  EventLoop loop;
+  std::unique_ptr<Transport> transport;
+  std::uint64_t next_request_id = 1;
+};
+
+ControlClient::ControlClient(crypto::SwarmKey swarm_key) : state_(std::make_unique<State>()) {
+  UvTransportOptions options;
+  // An ephemeral identity: the handshake needs one, nobody needs to know it.
+  options.security = make_crypto_security(crypto::Identity::generate(), std::move(swarm_key));
+  state_->transport = make_uv_transport(state_->loop, std::move(options));
+}
+
+ControlClient::~ControlClient() {
+  // The transport goes before its loop (uv_transport.h).
+  state_->transport->shutdown();
+  state_->transport.reset();
+}
+
+namespace {
+
+// What the caller sees when a connection ended before the answer came.
+Error explain(const std::string& where, const Error& reason) {
+  // A failed connect says "connect: ..."; anything else that ends the
+  // connection before an answer means the peer refused our handshake.
+  const bool refused_handshake = reason.kind == ErrorKind::disconnected && reason.message.rfind("connect:", 0) != 0;
+  if (reason.kind == ErrorKind::security || refused_handshake) {
+    return make_error(ErrorKind::security, "secure handshake with " + where + " failed: " + reason.message +
+                                               " (does --swarm-key match the peer's?)");
+  }
+  return make_error(reason.kind, "cannot reach " + where + " (" + to_string(reason.kind) + "): " + reason.message);
+}
+
+}  // namespace
+
+std::vector<Result<std::string>> ControlClient::exchange(const std::vector<ControlRequest>& requests,
+                                                         std::uint64_t timeout_ms) {
+  struct Pending {
+    std::size_t index = 0;
+    std::uint64_t request_id = 0;
+  };
+  std::vector<std::optional<Result<std::string>>> results(requests.size());
+  std::map<ConnectionId, Pending> pending;
+  std::size_t finished = 0;
+  auto finish = [&](std::size_t index, Result<std::string> result) {
+    if (results[index]) return;
+    results[index] = std::move(result);
+    ++finished;
+  };
+
+  Transport& transport = *state_->transport;
+  TransportEvents events;
+  events.on_frame = [&](ConnectionId id, ByteSpan frame) {
+    auto found = pending.find(id);
+    if (found == pending.end()) return;
+    const Pending request = found->second;
+    const std::string where = to_string(requests[request.index].address);
+    auto message = wire::decode(frame);
+    if (!message) {
+      finish(request.index,
+             make_error(message.error().kind, "bad answer from " + where + ": " + message.error().message));
+    } else if (const auto* answer = std::get_if<wire::StatusAnswer>(&*message);
+               answer && answer->request_id == request.request_id) {
+      finish(request.index, answer->json);
+    } else {
+      finish(request.index, make_error(ErrorKind::corrupt, "unexpected answer from " + where + ": " +
+                                                               wire::message_name(*message)));
+    }
+    pending.erase(found);
+    transport.close(id);
+  };
+  events.on_disconnected = [&](ConnectionId id, const Error& reason) {
+    auto found = pending.find(id);
+    if (found == pending.end()) return;
+    finish(found->second.index, explain(to_string(requests[found->second.index].address), reason));
+    pending.erase(found);
+  };
+  transport.set_events(std::move(events));
+
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const std::string where = to_string(requests[i].address);
+    auto id = transport.connect(requests[i].address);
+    if (!id) {
+      finish(i, make_error(id.error().kind, "cannot connect to " + where + ": " + id.error().message));
+      continue;
+    }
+    const std::uint64_t request_id = state_->next_request_id++;
+    pending[*id] = Pending{i, request_id};
+    std::vector<wire::Message> messages = requests[i].controls;
+    messages.push_back(wire::StatusQuery{request_id});
+    for (const wire::Message& message : messages) {
+      auto bytes = wire::encode(message);
+      if (!bytes) {
+        finish(i, make_error(ErrorKind::invalid_argument, std::string("cannot encode ") +
+                                                              wire::message_name(message) + ": " +
+                                                              bytes.error().message));
+        break;
+      }
+      if (auto sent = transport.send(*id, *bytes); !sent) {
+        finish(i, make_error(sent.error().kind, "cannot send to " + where + ": " + sent.error().message));
+        break;
+      }
+    }
+    if (results[i]) {
+      pending.erase(*id);
+      transport.close(*id);
+    }
+  }
+
+  state_->loop.run_until([&] { return finished == requests.size(); }, timeout_ms);
+  for (const auto& [id, request] : pending) {
+    transport.close(id);
+    finish(request.index,
+           make_error(ErrorKind::timeout, "no answer from " + to_string(requests[request.index].address) +
+                                              " within " + std::to_string(timeout_ms) +
+                                              " ms (is a starling peer running there?)"));
+  }
+  pending.clear();
+  transport.set_events({});  // the callbacks above refer to this frame
+
+  std::vector<Result<std::string>> out;
+  out.reserve(results.size());
+  for (auto& result : results) out.push_back(std::move(*result));
+  return out;
+}
+
+Result<std::string> ControlClient::status(const Address& address, std::uint64_t timeout_ms) {
+  auto results = exchange({ControlRequest{address, {}}}, timeout_ms);
+  return std::move(results.front());
+}
+
+}  // namespace starling::runtime

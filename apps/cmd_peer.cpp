@@ -1,5 +1,6 @@
-// `starling peer`: joins (or starts) a swarm and keeps its membership until
-// SIGINT/SIGTERM, then leaves gracefully. Training comes with a later issue.
+// `starling peer`: joins (or starts) a swarm, trains its replica on its own
+// thread and gossips compressed deltas with its neighbours until SIGINT/SIGTERM,
+// then leaves gracefully. --no-train keeps membership only (a bootstrap node).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -17,11 +18,14 @@
 #include <vector>
 
 #include "commands.h"
+#include "peer_training.h"
 #include "swarm_key_option.h"
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/event_loop.h"
+#include "starling/runtime/faults.h"
+#include "starling/runtime/training_driver.h"
 #include "starling/runtime/membership_driver.h"
 #include "starling/runtime/uv_transport.h"
 
@@ -37,6 +41,7 @@ struct PeerOptions {
   std::string identity_path;
   std::string data_dir;
   std::string profile = "lan";
+  PeerTrainingOptions training;
 };
 
 int fail(const std::string& message) {
@@ -147,7 +152,7 @@ void log_event(spdlog::logger& log, const gossip::Event& event) {
 }
 
 int run_peer(const PeerOptions& options) {
-  auto log = std::make_shared<spdlog::logger>("peer", std::make_shared<spdlog::sinks::stderr_sink_st>());
+  auto log = std::make_shared<spdlog::logger>("peer", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
 
   // Everything the user typed is checked before anything starts.
@@ -178,12 +183,31 @@ int run_peer(const PeerOptions& options) {
   }
   const gossip::NodeId node_id = identity->node_id().bytes();
 
+  // Training: options checked and data loaded before the network starts.
+  std::unique_ptr<PeerTraining> training;
+  if (!options.training.no_train) {
+    log->info("loading {} ...", options.training.training.data);
+    auto prepared = PeerTraining::prepare(options.training, data_dir, log);
+    if (!prepared) return fail(prepared.error().message);
+    training = std::move(*prepared);
+    std::uint64_t batch_seed = options.training.training.seed;
+    for (std::size_t i = 0; i < 8; ++i) batch_seed = batch_seed * 131 + node_id[i];
+    training->set_batch_seed(batch_seed);
+  } else {
+    log->info("--no-train: membership only");
+  }
+
   const fs::path incarnation_path = data_dir / "incarnation";
   const std::optional<std::uint64_t> last_incarnation = read_incarnation(incarnation_path);
   const std::uint64_t initial_incarnation = last_incarnation ? *last_incarnation + 1 : 0;
 
+  runtime::TrainingDriver* training_slot = nullptr;  // outlives the loop: posted closures read it
   runtime::EventLoop loop;
+  auto faults = std::make_shared<runtime::FaultPolicy>(std::mt19937_64(std::random_device{}()));
+  const std::string self_key = runtime::to_string(*listen);
   runtime::UvTransportOptions transport_options;
+  transport_options.faults = faults;
+  transport_options.name = self_key;
   transport_options.limits.idle_timeout_ms = 30'000;  // connections here are short-lived
   transport_options.security = runtime::make_crypto_security(std::move(*identity), swarm_key.clone());
   std::unique_ptr<runtime::Transport> transport = runtime::make_uv_transport(loop, std::move(transport_options));
@@ -205,7 +229,20 @@ int run_peer(const PeerOptions& options) {
     if (!write_incarnation(incarnation_path, incarnation))
       log->warn("cannot write {}: a restart may rejoin below our incarnation", incarnation_path.string());
   };
-  driver_options.status_json = [&] { return status_json(*driver, *transport, swarm_open).dump(); };
+  driver_options.status_json = [&] {
+    nlohmann::json status = status_json(*driver, *transport, swarm_open);
+    if (training) status["training"] = training->status_json(*transport);
+    return status.dump();
+  };
+  driver_options.on_control = [&](const wire::Message& control) {
+    if (const auto* fault = std::get_if<wire::FaultControl>(&control)) {
+      apply_fault_control(*fault, *faults, self_key, *driver, *log);
+    } else if (const auto* train = std::get_if<wire::TrainingControl>(&control)) {
+      if (training) training->apply(*train);
+      else log->warn("training control ignored: this peer does not train (--no-train)");
+    }
+  };
+  route_training(driver_options, &training_slot);
   driver = std::make_unique<runtime::MembershipDriver>(*transport, std::move(driver_options));
 
   auto bound = transport->listen(*listen);
@@ -237,6 +274,11 @@ int run_peer(const PeerOptions& options) {
         }
         leaving = true;
         log->info("signal {}: leaving the swarm", signal_number);
+        if (training) {
+          log->info("stopping training (final checkpoint)");
+          training->stop();
+          log->info("{}", "training stopped");
+        }
         // The leave broadcast drains within the profile's leave timeout; a hard
         // deadline above it guarantees we exit.
         transport->start_timer(static_cast<std::uint64_t>(config->leave_timeout_ms) + 2000, [&] {
@@ -260,8 +302,21 @@ int run_peer(const PeerOptions& options) {
             self.address, config->profile, initial_incarnation, data_dir.string());
   if (options.seeds.empty()) log->info("no --seed: starting a new swarm");
   driver->start(std::move(self), options.seeds);
+  std::function<void()> report_progress;
+  if (training) {
+    training->start(loop, *transport, *driver, &training_slot, !options.seeds.empty());
+    const auto every_ms = static_cast<std::uint64_t>(std::max(2.0, training->eval_every_seconds()) * 1000);
+    report_progress = [&, every_ms] {
+      if (leaving) return;
+      log->info("{}", training->progress_line());
+      transport->start_timer(every_ms, report_progress);
+    };
+    transport->start_timer(every_ms, report_progress);
+  }
 
   loop.run();
+  if (training) training->stop();
+  training.reset();
   driver.reset();
   transport->shutdown();
   transport.reset();
@@ -273,7 +328,8 @@ int run_peer(const PeerOptions& options) {
 
 Command add_peer_command(CLI::App& root) {
   auto options = std::make_shared<PeerOptions>();
-  CLI::App* app = root.add_subcommand("peer", "Join a swarm (or start one) and keep its membership until stopped");
+  CLI::App* app = root.add_subcommand(
+      "peer", "Join a swarm (or start one) and train with it until stopped (SIGINT/SIGTERM leaves gracefully)");
   app->add_option("--listen", options->listen, "Address to listen on (TCP and UDP), e.g. 127.0.0.1:7946")
       ->type_name("HOST:PORT")
       ->required();
@@ -284,11 +340,12 @@ Command add_peer_command(CLI::App& root) {
   app->add_option("--identity", options->identity_path, "Identity file (default: DATA_DIR/identity.key, made if missing)")
       ->type_name("FILE");
   app->add_option("--data-dir", options->data_dir,
-                  "Folder for the identity and incarnation (default: ~/.local/state/starling/peer-PORT)")
+                  "Folder for the identity, incarnation and checkpoints (default: ~/.local/state/starling/peer-PORT)")
       ->type_name("DIR");
   app->add_option("--profile", options->profile, "Membership timing: lan or wan")
       ->check(CLI::IsMember({"lan", "wan"}))
       ->default_str("lan");
+  add_peer_training_options(*app, options->training);
   return Command{app, [options] { return run_peer(*options); }};
 }
 

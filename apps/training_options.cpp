@@ -7,7 +7,7 @@
 
 namespace starling::apps {
 
-void add_training_options(CLI::App& app, TrainingOptions& o) {
+void add_training_options(CLI::App& app, TrainingOptions& o, const char* seed_flag) {
   app.add_option("--data", o.data,
                  "fashion-mnist | mnist | a folder of IDX files | a .csv or .libsvm file")
       ->capture_default_str();
@@ -23,7 +23,7 @@ void add_training_options(CLI::App& app, TrainingOptions& o) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--lr-decay", o.lr_decay, "none | cosine | exp:GAMMA (per epoch)")->capture_default_str();
   app.add_option("--threads", o.threads, "Math threads for this replica")->capture_default_str()->check(CLI::Range(1, 256));
-  app.add_option("--seed", o.seed, "Seed for initialisation, shuffling and shards")->capture_default_str();
+  app.add_option(seed_flag, o.seed, "Seed for initialisation, shuffling and shards")->capture_default_str();
   app.add_option("--shard", o.shard, "Train on shard I of N (0-based), e.g. 2/4")->capture_default_str();
   app.add_option("--partition", o.partition, "iid | dirichlet:ALPHA (label-skewed shards)")->capture_default_str();
 }

@@ -35,7 +35,9 @@ struct TrainingOptions {
   std::string partition = "iid";
 };
 
-void add_training_options(CLI::App& app, TrainingOptions& options);
+// `seed_flag` names the seed option ("--seed"; `peer` uses --seed for a seed
+// node and calls this one "--random-seed").
+void add_training_options(CLI::App& app, TrainingOptions& options, const char* seed_flag = "--seed");
 
 struct TrainingSetup {
   ml::TrainTest data;

@@ -1,0 +1,91 @@
+// The training half of `starling peer`: its options, the training thread
+// (runtime::TrainingWorker) behind the driver's ModelHost door, the gossip
+// driver (runtime::TrainingDriver), checkpoints, the `training` status object
+// and the scenario runner's controls. cmd_peer.cpp owns membership and the loop.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/faults.h"
+#include "starling/runtime/membership_driver.h"
+#include "starling/runtime/training_driver.h"
+#include "starling/runtime/training_worker.h"
+#include "starling/status.h"
+#include "training_options.h"
+
+namespace CLI {
+class App;
+}
+
+namespace starling::apps {
+
+struct PeerTrainingOptions {
+  bool no_train = false;
+  TrainingOptions training;
+  std::string compress = "topk:0.01";
+  double gamma = 0.0;  // 0: the compressor's default
+  std::string clip = "auto";
+  int neighbours = 3;
+  int max_links = 8;
+  int gossip_interval_ms = 100;
+  double eval_every = 5.0;
+  double checkpoint_every = 60.0;
+  bool resume = false;
+};
+
+void add_peer_training_options(CLI::App& app, PeerTrainingOptions& options);
+
+class PeerTraining {
+ public:
+  // Checks the options and loads the data (before the network starts), so a
+  // bad flag or a missing data set fails fast with a clear message.
+  static Result<std::unique_ptr<PeerTraining>> prepare(const PeerTrainingOptions& options,
+                                                       const std::filesystem::path& data_dir,
+                                                       std::shared_ptr<spdlog::logger> log);
+  ~PeerTraining();
+
+  // Batch order (and the driver's randomness): mix the node id in, so peers
+  // on the same shard still see different batches.
+  void set_batch_seed(std::uint64_t seed);
+
+  // Once the transport and membership exist: makes the driver and starts it.
+  // `joining`: the peer was given seeds (download a model first, unless resumed).
+  void start(runtime::EventLoop& loop, runtime::Transport& transport, runtime::MembershipDriver& membership,
+             runtime::TrainingDriver** slot, bool joining);
+  // Joins the training thread (final checkpoint) and closes the links. Loop thread.
+  void stop();
+
+  nlohmann::json status_json(const runtime::Transport& transport) const;
+  // A line for the log: step, loss, accuracy, neighbours, consensus.
+  std::string progress_line() const;
+  double eval_every_seconds() const { return options_.eval_every; }
+
+  void apply(const wire::TrainingControl& control);
+
+ private:
+  PeerTraining() = default;
+  class Host;
+
+  PeerTrainingOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::filesystem::path checkpoint_path_;
+  std::unique_ptr<Host> host_;
+  std::unique_ptr<runtime::TrainingDriver> driver_;
+  runtime::TrainingDriver** slot_ = nullptr;
+  runtime::TrainingDriverOptions driver_options_;
+  bool resumed_ = false;
+};
+
+// Applies a scenario runner's FaultControl to what this peer sends.
+// `self_key` is this peer's fault-layer name (its listen address).
+void apply_fault_control(const wire::FaultControl& control, runtime::FaultPolicy& policy, const std::string& self_key,
+                         const runtime::MembershipDriver& membership, spdlog::logger& log);
+
+}  // namespace starling::apps

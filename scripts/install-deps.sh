@@ -12,7 +12,7 @@ packages=(
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then
-  packages+=(python3-torch libopenblas0)
+  packages+=(python3-torch libopenblas0 python3-matplotlib)
 fi
 if [[ "${STARLING_WITH_FUZZ:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)

@@ -237,7 +237,7 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
     answer_status(id, query->request_id);
     return;
   }
-  if (std::holds_alternative<wire::FaultControl>(*message)) {
+  if (std::holds_alternative<wire::FaultControl>(*message) || std::holds_alternative<wire::TrainingControl>(*message)) {
     // The client follows with a StatusQuery on this connection: its answer
     // tells it the control took effect.
     if (options_.on_control) options_.on_control(*message);

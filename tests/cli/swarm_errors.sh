@@ -38,7 +38,7 @@ wait_log() {
 port=$((20000 + ($$ * 97) % 39000))
 for attempt in 1 2 3 4 5 6 7 8; do
   : >"$work/a.log"
-  "$starling" peer --listen "127.0.0.1:$port" --data-dir "$work/a" --swarm-key "$work/k1" 2>"$work/a.log" &
+  "$starling" peer --no-train --listen "127.0.0.1:$port" --data-dir "$work/a" --swarm-key "$work/k1" 2>"$work/a.log" &
   pid=$!
   if wait_log "$work/a.log" "listening on|error" 5 && grep -q "listening on" "$work/a.log"; then pids+=("$pid"); break; fi
   kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
@@ -53,16 +53,21 @@ other=$((port + 1))
 grep -q "swarm key fingerprint" "$work/a.log" || fail "no fingerprint logged"
 
 expect_error "address in use" "address already in use.*another" \
-  "$starling" peer --listen "$address" --data-dir "$work/x" --swarm-key "$work/k1"
-expect_error "host name" "numeric" "$starling" peer --listen "localhost:$other" --data-dir "$work/x"
-expect_error "bad port" "bad port" "$starling" peer --listen "127.0.0.1:99999" --data-dir "$work/x"
-expect_error "bad seed" "--seed.*HOST:PORT" "$starling" peer --listen "127.0.0.1:$other" --seed nowhere --data-dir "$work/x"
+  "$starling" peer --no-train --listen "$address" --data-dir "$work/x" --swarm-key "$work/k1"
+expect_error "host name" "numeric" "$starling" peer --no-train --listen "localhost:$other" --data-dir "$work/x"
+expect_error "bad port" "bad port" "$starling" peer --no-train --listen "127.0.0.1:99999" --data-dir "$work/x"
+expect_error "bad seed" "--seed.*HOST:PORT" "$starling" peer --no-train --listen "127.0.0.1:$other" --seed nowhere --data-dir "$work/x"
 expect_error "missing key" "swarm key.*not found" \
-  "$starling" peer --listen "127.0.0.1:$other" --swarm-key "$work/none" --data-dir "$work/x"
+  "$starling" peer --no-train --listen "127.0.0.1:$other" --swarm-key "$work/none" --data-dir "$work/x"
 cp "$work/k1" "$work/k_open" && chmod 644 "$work/k_open"
 expect_error "world-readable key" "security.*chmod 600" \
-  "$starling" peer --listen "127.0.0.1:$other" --swarm-key "$work/k_open" --data-dir "$work/x"
-expect_error "bad profile" "profile" "$starling" peer --listen "127.0.0.1:$other" --profile moon --data-dir "$work/x"
+  "$starling" peer --no-train --listen "127.0.0.1:$other" --swarm-key "$work/k_open" --data-dir "$work/x"
+expect_error "bad profile" "profile" "$starling" peer --no-train --listen "127.0.0.1:$other" --profile moon --data-dir "$work/x"
+# Training flags are checked (and the data loaded) before the network starts.
+expect_error "bad compressor" "--compress" "$starling" peer --listen "127.0.0.1:$other" --compress zip:3 --data-dir "$work/x"
+expect_error "bad clip" "--clip.*radius" "$starling" peer --listen "127.0.0.1:$other" --clip -1 --data-dir "$work/x"
+expect_error "missing data" "nowhere" "$starling" peer --listen "127.0.0.1:$other" --data "$work/nowhere.csv" --data-dir "$work/x"
+expect_error "bad model" "model" "$starling" peer --listen "127.0.0.1:$other" --model mlp:abc --data-dir "$work/x"
 
 # status: works with the key, fails clearly without it or with another one.
 out=$("$starling" status "$address" --swarm-key "$work/k1" 2>&1) || fail "status: $out"
@@ -78,14 +83,14 @@ expect_error "status, bad address" "HOST:PORT" "$starling" status "nowhere"
 
 # A peer with the wrong swarm key says it cannot join (after 3 handshakes, ~3 s).
 : >"$work/b.log"
-"$starling" peer --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/b" --swarm-key "$work/k2" 2>"$work/b.log" &
+"$starling" peer --no-train --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/b" --swarm-key "$work/k2" 2>"$work/b.log" &
 b=$!; pids+=("$b")
 wait_log "$work/b.log" "cannot join the swarm.*different swarm key" 12 || fail "wrong key not reported: $(cat "$work/b.log")"
 kill -TERM "$b"; wait "$b" || fail "wrong-key peer did not exit 0 on SIGTERM"
 
 # Unreachable seed: keeps retrying and says so.
 : >"$work/c.log"
-"$starling" peer --listen "127.0.0.1:$other" --seed "127.0.0.1:$((port + 2))" --data-dir "$work/c" 2>"$work/c.log" &
+"$starling" peer --no-train --listen "127.0.0.1:$other" --seed "127.0.0.1:$((port + 2))" --data-dir "$work/c" 2>"$work/c.log" &
 c=$!; pids+=("$c")
 wait_log "$work/c.log" "retrying in" 6 || fail "no retry message: $(cat "$work/c.log")"
 grep -q "OPEN" "$work/c.log" || fail "no open-swarm warning: $(cat "$work/c.log")"
@@ -94,14 +99,14 @@ kill -TERM "$c"; wait "$c" || fail "retrying peer did not exit 0 on SIGTERM"
 
 # Restart with the same data dir: same node id, higher incarnation, accepted.
 : >"$work/d.log"
-"$starling" peer --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/d" --swarm-key "$work/k1" 2>"$work/d.log" &
+"$starling" peer --no-train --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/d" --swarm-key "$work/k1" 2>"$work/d.log" &
 d=$!; pids+=("$d")
 wait_log "$work/d.log" "joined the swarm" 10 || fail "peer d did not join: $(cat "$work/d.log")"
 id_before=$(sed -n 's/.*peer \([0-9a-f]\{64\}\) listening.*/\1/p' "$work/d.log")
 kill -TERM "$d"; wait "$d" || fail "peer d did not exit 0"
 [[ $(cat "$work/d/incarnation") == 0 ]] || fail "incarnation file holds $(cat "$work/d/incarnation"), want 0"
 : >"$work/d2.log"
-"$starling" peer --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/d" --swarm-key "$work/k1" 2>"$work/d2.log" &
+"$starling" peer --no-train --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/d" --swarm-key "$work/k1" 2>"$work/d2.log" &
 d=$!; pids+=("$d")
 wait_log "$work/d2.log" "joined the swarm" 10 || fail "peer d did not rejoin: $(cat "$work/d2.log")"
 grep -q "peer $id_before listening.*incarnation 1," "$work/d2.log" || fail "restart: $(head -3 "$work/d2.log")"

@@ -43,7 +43,7 @@ start_peer() {
     local port=$next_port
     : >"$work/p$index.log"
     next_port=$((next_port + 1))
-    "$starling" peer --listen "127.0.0.1:$port" --data-dir "$work/d$index" "${key[@]}" "${seeds[@]}" \
+    "$starling" peer --no-train --listen "127.0.0.1:$port" --data-dir "$work/d$index" "${key[@]}" "${seeds[@]}" \
       2>"$work/p$index.log" &
     local pid=$!
     local deadline=$((SECONDS + 5))

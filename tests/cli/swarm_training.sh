@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Decentralized training end to end with real processes on loopback: three
+# peers learn Fashion-MNIST with topk:0.01 delta gossip; a fourth joins late
+# and must start from the swarm's model (downloaded) and catch up; one peer is
+# killed (-9) and the others keep improving; a graceful stop writes a
+# checkpoint that --resume continues from. Every wait is bounded; every
+# started process is killed on exit. Usage: swarm_training.sh STARLING_BINARY
+set -u
+starling=${1:?usage: swarm_training.sh STARLING_BINARY}
+command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
+[[ -d /usr/share/datasets/fashion-mnist || -d /usr/share/dataset-fashion-mnist ]] ||
+  { echo "SKIP: dataset-fashion-mnist not installed"; exit 0; }
+work=$(mktemp -d)
+declare -a pids=() ports=()
+cleanup() {
+  for pid in "${pids[@]}"; do [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  if [[ ${keep_logs:-0} == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  keep_logs=1
+  local i
+  for i in "${!ports[@]}"; do
+    echo "--- peer $i (port ${ports[$i]}) log tail:" >&2
+    tail -n 8 "$work/p$i.log" >&2 2>/dev/null
+  done
+  exit 1
+}
+next_port=$((20000 + ($$ * 137 + 7) % 39000))
+flags=(--compress topk:0.01 --eval-every 1 --batch 64 --lr 0.02 --checkpoint-every 0)
+
+# start_peer INDEX [SEED_INDEX]: a training peer on a fresh port.
+start_peer() {
+  local index=$1 seed=${2:-}
+  local seeds=()
+  [[ -n $seed ]] && seeds=(--seed "127.0.0.1:${ports[$seed]}")
+  for attempt in 1 2 3 4 5; do
+    local port=$next_port
+    next_port=$((next_port + 1))
+    : >"$work/p$index.log"
+    "$starling" peer --listen "127.0.0.1:$port" --data-dir "$work/d$index" "${seeds[@]}" "${flags[@]}" "${@:3}" \
+      2>>"$work/p$index.log" &
+    local pid=$!
+    local deadline=$((SECONDS + 20))
+    while ((SECONDS < deadline)); do
+      if grep -q "listening on" "$work/p$index.log"; then pids[$index]=$pid; ports[$index]=$port; return 0; fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    grep -q "in use" "$work/p$index.log" || fail "peer $index did not start: $(tail -3 "$work/p$index.log")"
+  done
+  fail "no free port for peer $index"
+}
+training() { "$starling" status "127.0.0.1:${ports[$1]}" --json --timeout 3 2>/dev/null | jq -c '.training'; }
+accuracy() { training "$1" | jq -r '.test_accuracy // 0'; }
+# wait_until SECONDS COMMAND...: polls every 0.5 s.
+wait_until() {
+  local deadline=$((SECONDS + $1)); shift
+  while ((SECONDS < deadline)); do "$@" && return 0; sleep 0.5; done
+  return 1
+}
+above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+all_above() {
+  local i
+  for i in "${@:2}"; do above "$(accuracy "$i")" "$1" || return 1; done
+}
+
+start=$SECONDS
+start_peer 0
+start_peer 1 0
+start_peer 2 0
+wait_until 60 all_above 0.82 0 1 2 || fail "three peers did not all reach 82% test accuracy within 60 s"
+echo "three peers >= 82% test accuracy after $((SECONDS - start)) s"
+for i in 0 1 2; do
+  t=$(training "$i")
+  jq -e '.state == "training" and .link_resets == 0 and .bytes_sent > 0 and ([.neighbours[] | select(.ready)] | length) >= 1' \
+    <<<"$t" >/dev/null || fail "peer $i status: $t"
+done
+grep -q "downloaded the model" "$work/p1.log" || fail "peer 1 did not download the swarm model on join"
+
+# A late joiner starts from the swarm's model: its first evaluation is already
+# close to the others (a fresh model scores about 10%).
+start_peer 3 1
+wait_until 30 grep -q "downloaded the model" "$work/p3.log" || fail "late joiner did not download the model"
+wait_until 30 above "$(accuracy 3)" 0.01 || true
+wait_until 30 all_above 0.80 3 || fail "late joiner not at 80% within 30 s of joining"
+echo "late joiner at $(accuracy 3) (others: $(accuracy 0), $(accuracy 1))"
+
+# Crash one: the rest keep training and improving.
+before=$(training 0 | jq -r '.step')
+kill -9 "${pids[2]}"; wait "${pids[2]}" 2>/dev/null; pids[2]=""
+sleep 6
+after=$(training 0 | jq -r '.step')
+((after > before)) || fail "peer 0 stopped training after a neighbour crashed ($before -> $after)"
+all_above 0.82 0 1 3 || fail "accuracy fell below 82% after the crash"
+
+# Graceful stop writes a checkpoint; --resume continues from its step.
+saved_step=$(training 1 | jq -r '.step')
+kill -TERM "${pids[1]}"; wait "${pids[1]}" 2>/dev/null; pids[1]=""
+[[ -s $work/d1/model.ckpt ]] || fail "no checkpoint after a graceful stop"
+"$starling" eval "$work/d1/model.ckpt" --data fashion-mnist --json >"$work/eval.txt" 2>&1 || fail "eval: $(cat "$work/eval.txt")"
+above "$(jq -r '.accuracy // .test_accuracy' "$work/eval.txt")" 0.80 || fail "checkpoint evaluates below 80%: $(cat "$work/eval.txt")"
+start_peer 1 0 --resume
+wait_until 20 grep -q "resuming from" "$work/p1.log" || fail "no resume"
+resumed=$(training 1 | jq -r '.step')
+((resumed >= ${saved_step:-0})) || fail "resumed at step $resumed, below the saved $saved_step"
+echo "PASS in $((SECONDS - start)) s"

@@ -27,7 +27,38 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
+// The ticket lock behind MathTurn: each taker draws a ticket and waits
+// (futex, no spinning) until it is served, so turns go in arrival order and a
+// worker that steps again at once cannot starve the others.
+std::atomic<std::uint64_t> math_next_ticket{0};
+std::atomic<std::uint64_t> math_now_serving{0};
+
 }  // namespace
+
+bool math_turns_needed() {
+#if defined(EIGEN_USE_BLAS)
+  return true;
+#else
+  return false;
+#endif
+}
+
+MathTurn::MathTurn() {
+  if (!math_turns_needed()) return;
+  const std::uint64_t ticket = math_next_ticket.fetch_add(1, std::memory_order_relaxed);
+  for (;;) {
+    const std::uint64_t serving = math_now_serving.load(std::memory_order_acquire);
+    if (serving == ticket) break;
+    math_now_serving.wait(serving, std::memory_order_acquire);
+  }
+  held_ = true;
+}
+
+MathTurn::~MathTurn() {
+  if (!held_) return;
+  math_now_serving.fetch_add(1, std::memory_order_release);
+  math_now_serving.notify_all();
+}
 
 // Worker-thread state: touched only by the worker thread once it runs (and by
 // the constructor before). The model itself lives in options_.model.
@@ -303,7 +334,10 @@ void TrainingWorker::maybe_evaluate(bool force) {
   if (!force && (options_.eval_every_seconds <= 0.0 || seconds_between(e.last_eval, now) < options_.eval_every_seconds)) {
     return;
   }
-  const ml::Evaluation eval = ml::evaluate(e.model, options_.data->test);
+  const ml::Evaluation eval = [&] {
+    MathTurn turn;
+    return ml::evaluate(e.model, options_.data->test);
+  }();
   e.last_eval = Clock::now();
   std::lock_guard lock(progress_mutex_);
   progress_.evaluated = true;
@@ -358,12 +392,17 @@ void TrainingWorker::run() {
     }
     if (stop_requested_.load(std::memory_order_acquire)) break;
 
-    const auto t0 = Clock::now();
+    // The turn first (a reader may copy the parameters while we wait for it);
+    // the step time is the step's own, without the wait.
+    Clock::time_point t0, t1;
     Result<ml::BatchStats> stats = [&] {
+      MathTurn turn;
+      t0 = Clock::now();
       std::lock_guard lock(params_mutex_);
-      return e.trainer.step();
+      Result<ml::BatchStats> result = e.trainer.step();
+      t1 = Clock::now();
+      return result;
     }();
-    const auto t1 = Clock::now();
     const double step_time = seconds_between(t0, t1);
     e.step_seconds += step_time;
 

@@ -9,10 +9,12 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <condition_variable>
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -99,6 +101,33 @@ double accuracy_of(const Eigen::VectorXf& parameters, const ml::Dataset& test) {
   model.parameters() = parameters;
   return ml::evaluate(model, test).accuracy;
 }
+
+// The same training as make_options(0.05) (with `seed`), on this thread.
+struct Replay {
+  std::unique_ptr<ml::Mlp> model;
+  ml::Optimizer optimizer;
+  ml::Batcher batcher;
+  ml::Trainer trainer;
+
+  static ml::LrSchedule schedule() {
+    ml::LrSchedule s;
+    s.lr = 0.05;
+    return s;
+  }
+  Replay(const ml::TrainTest& data, std::uint64_t seed, const char* spec = "mlp:8")
+      : model(make_model(spec)),
+        optimizer(ml::OptimizerConfig{}, model->parameter_count()),
+        batcher(data.train, all_indices(data.train.size()), 32, seed),
+        trainer(*model, optimizer, batcher, schedule()) {
+    ml::enable_flush_to_zero();  // as the worker thread does
+  }
+  Eigen::VectorXf parameters_at(std::int64_t step) {
+    while (trainer.steps() < step) {
+      if (!trainer.step().ok()) break;
+    }
+    return model->parameters();
+  }
+};
 
 struct TempDir {
   fs::path path;
@@ -205,17 +234,29 @@ TEST_CASE("training worker: runs exactly the steps a single-threaded trainer run
   CHECK(step >= 20);
   CHECK(worker.progress().publishes == 1);
 
-  ml::enable_flush_to_zero();  // as the worker thread does
-  auto model = make_model();
-  ml::Optimizer optimizer(ml::OptimizerConfig{}, model->parameter_count());
-  ml::Batcher batcher(data->train, all_indices(data->train.size()), 32, 5);
-  ml::LrSchedule schedule;
-  schedule.lr = 0.05;
-  ml::Trainer trainer(*model, optimizer, batcher, schedule);
-  while (trainer.steps() < step) REQUIRE(trainer.step().ok());
-  CHECK(model->parameters() == parameters);
-  while (trainer.steps() < final_step) REQUIRE(trainer.step().ok());
-  CHECK(model->parameters() == final_parameters);
+  Replay replay(*data, 5);
+  CHECK(replay.parameters_at(step) == parameters);
+  CHECK(replay.parameters_at(final_step) == final_parameters);
+}
+
+TEST_CASE("training worker: two workers in one process train independently", "[runtime][worker]") {
+  // A local swarm runs one worker per peer in one process: each must be
+  // exactly its own single-threaded run (no shared scratch state, BLAS included).
+  auto data = blob_data();
+  TrainingWorkerOptions oa = make_options(0.05, data);
+  TrainingWorkerOptions ob = make_options(0.05, data);
+  ob.seed = 9;
+  oa.model = make_model("mlp:32");
+  ob.model = make_model("mlp:32");
+  TrainingWorker a(std::move(oa));
+  TrainingWorker b(std::move(ob));
+  a.start();
+  b.start();
+  REQUIRE(wait_until([&] { return a.progress().step >= 200 && b.progress().step >= 200; }));
+  a.stop();
+  b.stop();
+  CHECK(Replay(*data, 5, "mlp:32").parameters_at(a.progress().step) == a.parameters_copy());
+  CHECK(Replay(*data, 9, "mlp:32").parameters_at(b.progress().step) == b.parameters_copy());
 }
 
 TEST_CASE("training worker: with lr 0 the parameters are the initial ones plus every correction", "[runtime][worker]") {
@@ -590,4 +631,41 @@ TEST_CASE("training worker: invalid options leave it failed, with the reason", "
   empty.shard.clear();
   TrainingWorker idle(std::move(empty));
   CHECK(idle.progress().state == "failed");
+}
+
+TEST_CASE("training worker: math turn makes ml math on two threads exact", "[runtime][worker]") {
+  // Debian 12's serial OpenBLAS (STARLING_OPENBLAS builds) sometimes returns
+  // wrong small products when two threads call it at once (the first layer's
+  // gradient off by up to 0.4): without the turn this test failed in 1 run out
+  // of 10 to 1 out of 2, depending on the machine's load; with it, 0 out of 40.
+  // Set STARLING_NO_MATH_TURN=1 to run without the turn. The pthread flavour
+  // of the same OpenBLAS (LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread,
+  // OPENBLAS_NUM_THREADS=1) does not show it.
+  const bool no_turn = std::getenv("STARLING_NO_MATH_TURN") != nullptr;
+  const ml::Dataset train = blobs(16, 1);
+  const Eigen::MatrixXf& features = train.features;
+  const std::vector<std::int32_t>& labels = train.labels;
+  auto run = [&](std::uint64_t seed, int& wrong) {
+    ml::enable_flush_to_zero();
+    auto model = make_model("mlp:32", seed);
+    Eigen::VectorXf expected(model->parameter_count()), gradient(model->parameter_count());
+    {
+      MathTurn turn;
+      model->forward_backward(features, labels.data(), expected);
+    }
+    for (int i = 0; i < 3000; ++i) {
+      std::optional<MathTurn> turn;
+      if (!no_turn) turn.emplace();
+      model->forward_backward(features, labels.data(), gradient);
+      turn.reset();
+      if (gradient != expected) ++wrong;
+    }
+  };
+  int wrong_a = 0, wrong_b = 0;
+  std::thread a(run, 5, std::ref(wrong_a));
+  std::thread b(run, 9, std::ref(wrong_b));
+  a.join();
+  b.join();
+  CHECK(wrong_a == 0);
+  CHECK(wrong_b == 0);
 }

@@ -43,6 +43,16 @@
 // act is the final checkpoint when a path is set and the state is not
 // "failed". stop() is idempotent and callable from any thread but the worker's;
 // the destructor calls it. Nothing is detached.
+//
+// Several workers in one process (a local swarm): builds with STARLING_OPENBLAS
+// route GEMMs to Debian 12's serial OpenBLAS 0.3.21, which is not safe to call
+// from two threads at once: small products (e.g. mlp:32 on 4 inputs) then come
+// out wrong now and then, silently (tests/runtime/training_worker_test.cpp,
+// "math turn"). So each worker runs its steps and evaluations inside a
+// MathTurn: a process-wide, first-come-first-served turn. One worker per
+// process never waits; N workers in one process share one core's worth of
+// math. Any other thread of the process that runs ml math (ml::evaluate of a
+// swarm average, say) must take a MathTurn as well.
 #pragma once
 
 #include <Eigen/Core>
@@ -67,6 +77,23 @@
 #include "starling/status.h"
 
 namespace starling::runtime {
+
+// True when ml math (Eigen GEMMs) goes to a BLAS that is not thread-safe, so
+// MathTurn serialises it; false in -DSTARLING_OPENBLAS=OFF builds (pure Eigen,
+// one thread per product), where a MathTurn costs two atomic operations.
+bool math_turns_needed();
+
+// A process-wide, FIFO-fair turn for ml math (RAII). Not reentrant.
+class MathTurn {
+ public:
+  MathTurn();
+  ~MathTurn();
+  MathTurn(const MathTurn&) = delete;
+  MathTurn& operator=(const MathTurn&) = delete;
+
+ private:
+  bool held_ = false;
+};
 
 struct TrainingWorkerOptions {
   std::unique_ptr<ml::Mlp> model;            // initial parameters inside; the worker owns it

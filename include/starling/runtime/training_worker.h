@@ -4,15 +4,17 @@
 // ------------------
 // The worker thread owns the model: only it writes the parameter vector (and
 // the optimizer state, batcher and counters). Every other thread talks to it
-// through four cheap, non-blocking doors, checked once per step at the step
-// boundary (between two optimizer steps):
+// through four cheap doors, served once per step at the step boundary
+// (between two optimizer steps):
 //
 //   add_correction(c)   any thread. c is added under a mutex to a pending
-//                       accumulator (one pass over c; no allocation) and an
-//                       atomic flag is raised. At the next step boundary the
-//                       worker adds the accumulated sum to its parameters and
-//                       clears it. Corrections are never lost or applied
-//                       twice; their sum is what lands.
+//                       accumulator (a finiteness check and one add; no
+//                       allocation) and an atomic flag is raised. At the next
+//                       step boundary the worker adds the accumulated sum to
+//                       its parameters and clears it (it swaps buffers, so a
+//                       caller never waits for that). Corrections are never
+//                       lost or applied twice; their sum is what lands. Those
+//                       pending at stop() land before the final checkpoint.
 //   request_publish()   any thread; an atomic flag. At the next step boundary
 //                       the worker copies its parameters (after applying the
 //                       pending corrections) and calls on_publish(copy, step)
@@ -20,18 +22,20 @@
 //                       boundary give one publish. Nothing is copied per step
 //                       unless asked.
 //   progress()          any thread; a consistent snapshot under a small mutex.
-//   parameters_copy()   any thread; the worker holds a mutex only while it
-//                       writes the parameters (a step, applying corrections),
-//                       so the copy is always of a step boundary. The worker
-//                       steps aside at its next boundary when a reader waits,
-//                       so readers cannot starve.
+//   parameters_copy()   any thread; may wait for the step under way. The
+//                       worker holds a mutex only while it writes the
+//                       parameters (a step, applying corrections), so the copy
+//                       is always of a step boundary. The worker steps aside at
+//                       its next boundary when a reader waits, so readers
+//                       cannot starve.
 //
 // Evaluation (ml::evaluate on the test split) and checkpoints (atomic
 // ml::save_checkpoint) run on the worker thread between steps. Callbacks
 // (on_publish, on_log) run on the worker thread with no lock of ours held, so
 // they may call add_correction(), request_publish(), progress() and
 // parameters_copy() — but not stop(), which joins the worker thread. Keep them
-// short: the loop thread should be posted to, not waited on, from a callback.
+// short and non-throwing: the loop thread should be posted to, not waited on,
+// from a callback.
 //
 // Lifecycle: "idle" after construction (options invalid: "failed" at once),
 // "training" after start(), "stopped" after stop(). A step whose loss is

@@ -230,7 +230,6 @@ Status TrainingWorker::add_correction(const Eigen::VectorXf& correction) {
 
 void TrainingWorker::set_slowdown(double factor) {
   if (!(factor >= 1.0) || !std::isfinite(factor)) factor = 1.0;
-  slowdown_factor_.store(factor);
   std::lock_guard lock(progress_mutex_);
   progress_.slowdown_factor = factor;
 }
@@ -448,6 +447,16 @@ void TrainingWorker::run() {
     }
     {
       std::lock_guard lock(progress_mutex_);
+      // The factor is read in the same critical section that publishes the
+      // step, so a snapshot taken after set_slowdown() returned sees every
+      // later step charged at the new factor: slept + debt moves by exactly
+      // (factor-1) x the step time the snapshot shows.
+      const double factor = progress_.slowdown_factor;
+      if (factor > 1.0) {
+        e.slowdown_debt += (factor - 1.0) * step_time;
+      } else {
+        e.slowdown_debt = 0.0;
+      }
       progress_.step = e.trainer.steps();
       progress_.samples = e.trainer.samples();
       progress_.epoch = e.trainer.epoch();
@@ -457,19 +466,15 @@ void TrainingWorker::run() {
       progress_.nan_steps_skipped = e.nan_total;
       progress_.step_seconds = e.step_seconds;
       progress_.slowdown_seconds = e.slowdown_seconds;
+      progress_.slowdown_debt_seconds = e.slowdown_debt;
     }
     if (failed) break;
 
-    const double factor = slowdown_factor_.load();
-    if (factor > 1.0) {
-      e.slowdown_debt += (factor - 1.0) * step_time;
-      if (e.slowdown_debt >= kSlowdownMinSleep) {
-        sleep_for_slowdown(e.slowdown_debt);
-        std::lock_guard lock(progress_mutex_);
-        progress_.slowdown_seconds = e.slowdown_seconds;
-      }
-    } else {
-      e.slowdown_debt = 0.0;
+    if (e.slowdown_debt >= kSlowdownMinSleep) {
+      sleep_for_slowdown(e.slowdown_debt);
+      std::lock_guard lock(progress_mutex_);
+      progress_.slowdown_seconds = e.slowdown_seconds;
+      progress_.slowdown_debt_seconds = e.slowdown_debt;
     }
   }
 

@@ -144,7 +144,11 @@ struct TrainingProgress {  // a consistent snapshot
   std::int64_t nan_steps_skipped = 0;
   double slowdown_factor = 1.0;
   double step_seconds = 0;      // time spent in steps (and applying corrections)
-  double slowdown_seconds = 0;  // time slept for set_slowdown(); tracks (factor-1) x step time
+  double slowdown_seconds = 0;  // time slept for set_slowdown() (clock-measured)
+  // Sleep owed and not slept yet (below 2 ms it waits for more; negative after
+  // oversleeping). slowdown_seconds + slowdown_debt_seconds grows by exactly
+  // (factor-1) x each step's time while the factor is above 1.
+  double slowdown_debt_seconds = 0;
 };
 
 class TrainingWorker {
@@ -209,10 +213,9 @@ class TrainingWorker {
   Eigen::VectorXf spare_correction_;  // worker thread: swapped with the pending sum, zero between uses
 
   std::atomic<bool> publish_requested_{false};
-  std::atomic<double> slowdown_factor_{1.0};
 
   mutable std::mutex progress_mutex_;
-  TrainingProgress progress_;
+  TrainingProgress progress_;  // also holds the slowdown factor the worker reads
 };
 
 }  // namespace starling::runtime

@@ -22,6 +22,7 @@ constexpr double kRateWindow = 0.5;            // seconds per steps_per_second w
 constexpr double kSlowdownMinSleep = 0.002;    // sleep debt below this is carried to the next step
 constexpr auto kSleepChunk = std::chrono::milliseconds(20);  // boundary service during long sleeps
 constexpr auto kStepAsideLimit = std::chrono::milliseconds(20);
+constexpr double kMaxSleep = 3600.0;           // seconds, per sleep
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -310,6 +311,7 @@ void TrainingWorker::serve_boundary() {
 }
 
 void TrainingWorker::sleep_for_slowdown(double seconds) {
+  seconds = std::min(seconds, kMaxSleep);  // a huge factor must not overflow the clock
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (!stop_requested_.load()) {
@@ -326,13 +328,10 @@ void TrainingWorker::sleep_for_slowdown(double seconds) {
   engine_->slowdown_seconds += slept;
 }
 
-void TrainingWorker::maybe_evaluate(bool force) {
+void TrainingWorker::maybe_evaluate() {
   Engine& e = *engine_;
-  if (options_.data->test.size() == 0) return;
-  const auto now = Clock::now();
-  if (!force && (options_.eval_every_seconds <= 0.0 || seconds_between(e.last_eval, now) < options_.eval_every_seconds)) {
-    return;
-  }
+  if (options_.data->test.size() == 0 || options_.eval_every_seconds <= 0.0) return;
+  if (seconds_between(e.last_eval, Clock::now()) < options_.eval_every_seconds) return;
   const ml::Evaluation eval = [&] {
     MathTurn turn;
     return ml::evaluate(e.model, options_.data->test);
@@ -384,7 +383,7 @@ void TrainingWorker::run() {
 
   while (!stop_requested_.load(std::memory_order_acquire)) {
     serve_boundary();
-    maybe_evaluate(false);
+    maybe_evaluate();
     if (!options_.checkpoint_path.empty() && options_.checkpoint_every_seconds > 0.0 &&
         seconds_between(e.last_checkpoint, Clock::now()) >= options_.checkpoint_every_seconds) {
       save_checkpoint("periodic");

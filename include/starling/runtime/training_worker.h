@@ -183,7 +183,7 @@ class TrainingWorker {
   void apply_corrections();
   void step_aside_for_readers();
   void sleep_for_slowdown(double seconds);
-  void maybe_evaluate(bool force);
+  void maybe_evaluate();
   bool save_checkpoint(const char* why);
   void log(const std::string& message);
   void set_state(const char* state, const std::string& error = {});

@@ -1,0 +1,152 @@
+// `starling scenario FILE`: runs a whole swarm on this machine, breaks it as
+// the file says, checks what must hold and writes a report (docs/scenarios.md).
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "scenario_runner.h"
+#include "starling/scenario/expectations.h"
+#include "starling/scenario/parse.h"
+#include "starling/scenario/report.h"
+
+namespace starling::apps {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Exit codes: 0 every expectation held; 1 one failed (or the runner could not
+// do what the file says); 2 bad input; 130 interrupted.
+constexpr int kExitFailed = 1;
+constexpr int kExitBadInput = 2;
+constexpr int kExitInterrupted = 130;
+
+struct ScenarioOptions {
+  std::string file;
+  std::string out_dir;
+  std::optional<std::uint64_t> seed;
+  double speed = 1.0;
+};
+
+// Set from the signal handler; the runner polls it. A process-wide flag is
+// the one thing a signal handler may touch.
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+
+void install_interrupt_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(signal_number, &action, nullptr);
+}
+
+fs::path default_out_dir(const std::string& name) {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  ::localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return fs::path("scenario-runs") / (name + "-" + stamp);
+}
+
+std::string replay_command(const ScenarioOptions& options, std::uint64_t seed) {
+  std::string command = "starling scenario " + options.file + " --seed " + std::to_string(seed);
+  if (options.speed != 1.0) {
+    char speed[32];
+    std::snprintf(speed, sizeof speed, " --speed %g", options.speed);
+    command += speed;
+  }
+  return command;
+}
+
+int run(const ScenarioOptions& options) {
+  auto loaded = scenario::load_scenario(options.file);
+  if (!loaded) {
+    std::fprintf(stderr, "starling scenario: error: %s\n", loaded.error().message.c_str());
+    return kExitBadInput;
+  }
+  const scenario::Scenario file_scenario = std::move(*loaded);
+  const scenario::Scenario run_scenario_spec = scenario::scaled(file_scenario, options.speed);
+  const std::uint64_t seed = options.seed.value_or(file_scenario.seed);
+  const fs::path out = options.out_dir.empty() ? default_out_dir(file_scenario.name) : fs::path(options.out_dir);
+
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    std::fprintf(stderr, "starling scenario: error: cannot find our own binary (/proc/self/exe): %s\n",
+                 ec.message().c_str());
+    return kExitFailed;
+  }
+
+  std::fprintf(stderr, "scenario %s (%s): %d peers, %.0f s, seed %llu, speed %g, report in %s\n",
+               file_scenario.name.c_str(), options.file.c_str(), file_scenario.swarm.peers,
+               run_scenario_spec.duration_seconds, static_cast<unsigned long long>(seed), options.speed,
+               out.string().c_str());
+  install_interrupt_handlers();
+  RunnerOptions runner_options;
+  runner_options.executable = self;
+  runner_options.out_dir = out;
+  runner_options.seed = seed;
+  runner_options.live_progress_tty = ::isatty(STDERR_FILENO) == 1;
+  runner_options.interrupted = &g_interrupted;
+  const auto started = std::chrono::steady_clock::now();
+  RunResult result = run_scenario(run_scenario_spec, runner_options);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  std::vector<scenario::Outcome> outcomes = scenario::evaluate(run_scenario_spec, result.observations);
+  for (const std::string& problem : result.problems) {
+    outcomes.push_back(scenario::Outcome{"runner", "the runner does everything the file says", problem, false, 0});
+  }
+  bool passed = !result.observations.interrupted;
+  for (const auto& outcome : outcomes) passed = passed && outcome.passed;
+
+  scenario::RunSummary summary{seed, options.speed, replay_command(options, seed), passed};
+  if (auto written = scenario::write_report(out, run_scenario_spec, result.observations, outcomes, summary);
+      !written) {
+    std::fprintf(stderr, "starling scenario: error: %s\n", written.error().message.c_str());
+    passed = false;
+  }
+
+  int failed = 0;
+  for (const auto& outcome : outcomes) failed += !outcome.passed;
+  std::printf("\nscenario %s: %s in %.0f s (%zu expectations, %d failed)\n", file_scenario.name.c_str(),
+              result.observations.interrupted ? "INTERRUPTED" : passed ? "PASSED" : "FAILED", wall,
+              run_scenario_spec.expectations.size(), failed);
+  for (const auto& outcome : outcomes) {
+    std::printf("  %s  %s: %s\n        measured: %s\n", outcome.passed ? "ok  " : "FAIL", outcome.name.c_str(),
+                outcome.requirement.c_str(), outcome.measured.c_str());
+  }
+  std::printf("report: %s\n", (out / "report.html").string().c_str());
+  if (!passed) std::printf("replay: %s\n", summary.command.c_str());
+  std::fflush(stdout);
+  if (result.observations.interrupted) return kExitInterrupted;
+  return passed ? 0 : kExitFailed;
+}
+
+}  // namespace
+
+Command add_scenario_command(CLI::App& root) {
+  auto options = std::make_shared<ScenarioOptions>();
+  CLI::App* app = root.add_subcommand(
+      "scenario", "Run a whole swarm on this machine with injected faults, check expectations, write a report");
+  app->add_option("file", options->file, "Scenario file (TOML, see docs/scenarios.md)")->required();
+  app->add_option("--out", options->out_dir, "Report folder (default: scenario-runs/NAME-TIMESTAMP)")
+      ->type_name("DIR");
+  app->add_option("--seed", options->seed, "Replay with this seed (default: the file's)");
+  app->add_option("--speed", options->speed, "Run every time in the file FACTOR times faster")
+      ->type_name("FACTOR")
+      ->check(CLI::Range(0.01, 100.0))
+      ->default_str("1");
+  return Command{app, [options] { return run(*options); }};
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,38 @@
+// Checks a scenario's `expect` entries against what the runner observed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "starling/scenario/observations.h"
+#include "starling/scenario/scenario.h"
+
+namespace starling::scenario {
+
+struct Outcome {
+  std::string name;         // the expectation kind
+  std::string requirement;  // "min accuracy of live peers at the end >= 0.850"
+  std::string measured;     // "0.812 (peer 3); short by 0.038"
+  bool passed = false;
+  int line = 0;             // in the scenario file
+};
+
+std::vector<Outcome> evaluate(const Scenario& scenario, const Observations& observations);
+
+// Helpers the live progress line and the report share.
+// Live peers of a round: running and answered.
+std::vector<const Sample*> live_samples(const Round& round);
+// Min, mean of the accuracies of the live peers that report one.
+struct AccuracySummary {
+  int live = 0;
+  int reporting = 0;
+  double min = 0.0;
+  double mean = 0.0;
+  double max = 0.0;
+};
+AccuracySummary summarize_accuracy(const Round& round);
+// Mean consensus distance of the live peers that report one.
+std::optional<double> mean_consensus_distance(const Round& round);
+
+}  // namespace starling::scenario

@@ -1,0 +1,391 @@
+#include "starling/scenario/expectations.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace starling::scenario {
+
+const char* to_string(PeerPhase phase) {
+  switch (phase) {
+    case PeerPhase::running: return "running";
+    case PeerPhase::paused: return "paused";
+    case PeerPhase::down: return "down";
+  }
+  return "?";
+}
+
+std::vector<const Sample*> live_samples(const Round& round) {
+  std::vector<const Sample*> out;
+  for (const Sample& s : round.samples) {
+    if (s.phase == PeerPhase::running && s.answered) out.push_back(&s);
+  }
+  return out;
+}
+
+AccuracySummary summarize_accuracy(const Round& round) {
+  AccuracySummary out;
+  double sum = 0.0;
+  for (const Sample* s : live_samples(round)) {
+    ++out.live;
+    if (!s->accuracy) continue;
+    const double a = *s->accuracy;
+    if (out.reporting == 0) out.min = out.max = a;
+    out.min = std::min(out.min, a);
+    out.max = std::max(out.max, a);
+    sum += a;
+    ++out.reporting;
+  }
+  if (out.reporting > 0) out.mean = sum / out.reporting;
+  return out;
+}
+
+std::optional<double> mean_consensus_distance(const Round& round) {
+  double sum = 0.0;
+  int count = 0;
+  for (const Sample* s : live_samples(round)) {
+    if (!s->consensus_distance) continue;
+    sum += *s->consensus_distance;
+    ++count;
+  }
+  if (count == 0) return std::nullopt;
+  return sum / count;
+}
+
+namespace {
+
+std::string fmt(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+std::string num(double value) { return fmt("%.3f", value); }
+std::string secs(double value) { return fmt("%.1f s", value); }
+
+// The peer's latest accuracy at or before t (any life), if any.
+std::optional<double> accuracy_at(const Observations& obs, int peer, double t) {
+  std::optional<double> found;
+  for (const Round& round : obs.rounds) {
+    if (round.t > t + 1e-9) break;
+    for (const Sample& s : round.samples) {
+      if (s.peer == peer && s.answered && s.accuracy) found = s.accuracy;
+    }
+  }
+  return found;
+}
+
+const Sample* sample_of(const Round& round, int peer) {
+  for (const Sample& s : round.samples) {
+    if (s.peer == peer) return &s;
+  }
+  return nullptr;
+}
+
+// Why a round is not converged, or "" when it is: every live peer lists every
+// other live peer alive and every departed process dead or left (or has
+// forgotten it); every running peer answered.
+std::string convergence_gap(const Round& round) {
+  std::set<std::string> departed(round.departed_ids.begin(), round.departed_ids.end());
+  std::vector<const Sample*> live;
+  for (const Sample& s : round.samples) {
+    if (s.phase == PeerPhase::running && !s.answered) return "peer " + std::to_string(s.peer) + " did not answer";
+    if (s.phase == PeerPhase::running) live.push_back(&s);
+  }
+  for (const Sample* viewer : live) {
+    std::map<std::string, std::string> seen;
+    for (const MemberSeen& m : viewer->members) seen[m.node_id] = m.state;
+    for (const Sample* other : live) {
+      if (other == viewer) continue;
+      auto found = seen.find(other->node_id);
+      if (found == seen.end()) {
+        return "peer " + std::to_string(viewer->peer) + " does not list peer " + std::to_string(other->peer);
+      }
+      if (found->second != "alive") {
+        return "peer " + std::to_string(viewer->peer) + " sees peer " + std::to_string(other->peer) + " as " +
+               found->second;
+      }
+    }
+    for (const auto& [id, state] : seen) {
+      if (departed.count(id) && state != "dead" && state != "left") {
+        return "peer " + std::to_string(viewer->peer) + " sees departed " + id.substr(0, 12) + " as " + state;
+      }
+    }
+  }
+  return "";
+}
+
+std::vector<int> selected(const std::optional<PeerSelector>& selector, const Observations& obs, bool default_unfaulted) {
+  std::vector<int> out;
+  const int total = static_cast<int>(obs.started_at.size());
+  if (selector && selector->kind == PeerSelector::Kind::list) {
+    for (int p : selector->peers) {
+      if (p < total) out.push_back(p);
+    }
+    return out;
+  }
+  for (int p = 0; p < total; ++p) {
+    if (obs.started_at[static_cast<std::size_t>(p)] < 0.0) continue;
+    if (!selector && default_unfaulted && obs.faulted[static_cast<std::size_t>(p)]) continue;
+    out.push_back(p);
+  }
+  return out;
+}
+
+class Evaluator {
+ public:
+  Evaluator(const Scenario& s, const Observations& o) : s_(s), obs_(o) {}
+
+  Outcome run(const Expectation& x) {
+    Outcome out;
+    out.name = to_string(x.kind);
+    out.line = x.line;
+    if (obs_.rounds.empty()) {
+      out.requirement = out.name;
+      out.measured = "no observations (the run ended before the first poll)";
+      return out;
+    }
+    const Round& end = obs_.rounds.back();
+    switch (x.kind) {
+      case ExpectKind::min_accuracy:
+      case ExpectKind::mean_accuracy:
+      case ExpectKind::max_accuracy_spread: {
+        const bool is_min = x.kind == ExpectKind::min_accuracy;
+        const bool is_mean = x.kind == ExpectKind::mean_accuracy;
+        out.requirement = std::string(is_min ? "lowest" : is_mean ? "mean" : "spread (highest - lowest) of") +
+                          " test accuracy of live peers at the end " + (is_min || is_mean ? ">= " : "<= ") +
+                          num(x.value);
+        const AccuracySummary a = summarize_accuracy(end);
+        if (a.live == 0) {
+          out.measured = "no live peer answered at the end";
+          return out;
+        }
+        if (a.reporting < a.live) {
+          out.measured = std::to_string(a.live - a.reporting) + " of " + std::to_string(a.live) +
+                         " live peers reported no test accuracy (do they train?)";
+          return out;
+        }
+        const double v = is_min ? a.min : is_mean ? a.mean : a.max - a.min;
+        out.passed = is_min || is_mean ? v >= x.value : v <= x.value;
+        out.measured = num(v) + " over " + std::to_string(a.live) + " peers";
+        if (!out.passed) out.measured += (is_min || is_mean ? "; short by " : "; over by ") + num(std::abs(v - x.value));
+        return out;
+      }
+      case ExpectKind::peer_accuracy: {
+        const double at = x.at_seconds.value_or(obs_.end_seconds);
+        out.requirement = "test accuracy of each selected peer at " + secs(at) + " >= " + num(x.value);
+        std::string worst;
+        double worst_value = 2.0;
+        int checked = 0;
+        for (int p : selected(x.peers, obs_, false)) {
+          auto a = accuracy_at(obs_, p, at);
+          ++checked;
+          if (!a) {
+            out.measured = "peer " + std::to_string(p) + " reported no accuracy by " + secs(at);
+            return out;
+          }
+          if (*a < worst_value) {
+            worst_value = *a;
+            worst = "peer " + std::to_string(p);
+          }
+        }
+        if (checked == 0) {
+          out.measured = "no selected peer was ever started";
+          return out;
+        }
+        out.passed = worst_value >= x.value;
+        out.measured = "lowest " + num(worst_value) + " (" + worst + ")";
+        if (!out.passed) out.measured += "; short by " + num(x.value - worst_value);
+        return out;
+      }
+      case ExpectKind::keeps_improving: {
+        out.requirement = "every peer live at " + secs(x.after_seconds) + " and at the end gains >= " +
+                          num(x.value) + " accuracy in between";
+        int checked = 0;
+        double worst_gain = 2.0;
+        int worst_peer = -1;
+        for (const Sample* s : live_samples(end)) {
+          auto before = accuracy_at(obs_, s->peer, x.after_seconds);
+          const Sample* earlier = nullptr;
+          for (const Round& round : obs_.rounds) {
+            if (round.t > x.after_seconds + 1e-9) break;
+            earlier = sample_of(round, s->peer);
+          }
+          // Only peers that were up then, in the same process, are compared.
+          if (!before || !s->accuracy || earlier == nullptr || earlier->life != s->life ||
+              earlier->phase != PeerPhase::running) {
+            continue;
+          }
+          ++checked;
+          const double gain = *s->accuracy - *before;
+          if (gain < worst_gain) {
+            worst_gain = gain;
+            worst_peer = s->peer;
+          }
+        }
+        if (checked == 0) {
+          out.measured = "no peer reported accuracy both at " + secs(x.after_seconds) + " and at the end";
+          return out;
+        }
+        out.passed = worst_gain >= x.value;
+        out.measured = "smallest gain " + fmt("%+.3f", worst_gain) + " (peer " + std::to_string(worst_peer) + ", " +
+                       std::to_string(checked) + " peers compared)";
+        return out;
+      }
+      case ExpectKind::catch_up: return catch_up(x);
+      case ExpectKind::max_consensus_distance: {
+        out.requirement = "mean consensus distance of live peers at the end <= " + fmt("%.3g", x.value);
+        auto d = mean_consensus_distance(end);
+        if (!d) {
+          out.measured = "no live peer reported a consensus distance";
+          return out;
+        }
+        out.passed = *d <= x.value;
+        out.measured = fmt("%.3g", *d);
+        if (!out.passed) out.measured += fmt(" (%.1fx the bound)", *d / std::max(x.value, 1e-300));
+        return out;
+      }
+      case ExpectKind::membership_converged: {
+        const double from = obs_.last_event_seconds;
+        out.requirement = "membership converged within " + secs(x.within_seconds) + " of the last event (at " +
+                          secs(from) + ")";
+        std::string last_gap = "no poll after the last event";
+        for (const Round& round : obs_.rounds) {
+          if (round.t + 1e-9 < from) continue;
+          const std::string gap = convergence_gap(round);
+          if (gap.empty()) {
+            const double took = round.t - from;
+            out.passed = took <= x.within_seconds;
+            out.measured = "converged " + secs(took) + " after it";
+            if (!out.passed) out.measured += "; late by " + secs(took - x.within_seconds);
+            return out;
+          }
+          last_gap = gap;
+        }
+        out.measured = "not converged by the end (" + secs(obs_.end_seconds) + "): " + last_gap;
+        return out;
+      }
+      case ExpectKind::never_dead: {
+        const std::vector<int> protect = selected(x.peers, obs_, true);
+        std::string names;
+        for (int p : protect) names += (names.empty() ? "" : ",") + std::to_string(p);
+        out.requirement = "no live peer ever lists peers [" + names + "] as dead while they run";
+        int violations = 0;
+        std::string first;
+        for (const Round& round : obs_.rounds) {
+          std::map<std::string, int> protected_ids;
+          for (int p : protect) {
+            const Sample* s = sample_of(round, p);
+            if (s != nullptr && s->phase == PeerPhase::running && !s->node_id.empty()) protected_ids[s->node_id] = p;
+          }
+          for (const Sample* viewer : live_samples(round)) {
+            for (const MemberSeen& m : viewer->members) {
+              auto found = protected_ids.find(m.node_id);
+              if (found == protected_ids.end() || m.state != "dead") continue;
+              if (violations++ == 0) {
+                first = "at " + secs(round.t) + " peer " + std::to_string(viewer->peer) + " listed peer " +
+                        std::to_string(found->second) + " as dead";
+              }
+            }
+          }
+        }
+        out.passed = violations == 0;
+        out.measured = out.passed ? "never" : std::to_string(violations) + " sightings; first " + first;
+        return out;
+      }
+      case ExpectKind::no_crash: {
+        out.requirement = "no peer process exited unless the scenario stopped it";
+        out.passed = obs_.crashes.empty();
+        if (out.passed) {
+          out.measured = "none";
+        } else {
+          for (const Crash& c : obs_.crashes) {
+            out.measured += (out.measured.empty() ? "" : "; ") + std::string("peer ") + std::to_string(c.peer) +
+                            " at " + secs(c.t) + ": " + c.detail;
+          }
+        }
+        return out;
+      }
+      case ExpectKind::max_bytes_per_peer: {
+        out.requirement = "bytes sent by each peer over the run <= " + fmt("%.0f", x.value);
+        // Counters restart with each process: sum each life's highest value.
+        std::map<std::pair<int, int>, std::uint64_t> per_life;
+        for (const Round& round : obs_.rounds) {
+          for (const Sample& s : round.samples) {
+            if (!s.answered) continue;
+            auto& v = per_life[{s.peer, s.life}];
+            v = std::max(v, s.bytes_sent);
+          }
+        }
+        std::map<int, double> per_peer;
+        for (const auto& [key, bytes] : per_life) per_peer[key.first] += static_cast<double>(bytes);
+        if (per_peer.empty()) {
+          out.measured = "no peer answered";
+          return out;
+        }
+        auto worst = std::max_element(per_peer.begin(), per_peer.end(),
+                                      [](const auto& a, const auto& b) { return a.second < b.second; });
+        out.passed = worst->second <= x.value;
+        out.measured = fmt("%.0f", worst->second) + " bytes (peer " + std::to_string(worst->first) + ")";
+        if (!out.passed) out.measured += fmt("; %.2fx the bound", worst->second / std::max(x.value, 1.0));
+        return out;
+      }
+    }
+    return out;
+  }
+
+ private:
+  Outcome catch_up(const Expectation& x) {
+    Outcome out;
+    out.name = to_string(x.kind);
+    out.line = x.line;
+    out.requirement = "peer " + std::to_string(x.peer) + " reaches the other live peers' mean accuracy minus " +
+                      num(x.value) + " within " + secs(x.within_seconds) + " of starting";
+    const std::size_t index = static_cast<std::size_t>(x.peer);
+    if (index >= obs_.started_at.size() || obs_.started_at[index] < 0.0) {
+      out.measured = "peer " + std::to_string(x.peer) + " never started";
+      return out;
+    }
+    const double start = obs_.started_at[index];
+    std::optional<double> last_gap;
+    for (const Round& round : obs_.rounds) {
+      if (round.t < start) continue;
+      if (round.t > start + x.within_seconds + 1e-9) break;
+      const Sample* mine = sample_of(round, x.peer);
+      if (mine == nullptr || !mine->answered || !mine->accuracy) continue;
+      double sum = 0.0;
+      int count = 0;
+      for (const Sample* s : live_samples(round)) {
+        if (s->peer == x.peer || !s->accuracy) continue;
+        sum += *s->accuracy;
+        ++count;
+      }
+      if (count == 0) continue;
+      const double gap = sum / count - *mine->accuracy;
+      last_gap = gap;
+      if (gap <= x.value) {
+        out.passed = true;
+        out.measured = "within " + num(std::max(gap, 0.0)) + " after " + secs(round.t - start);
+        return out;
+      }
+    }
+    out.measured = last_gap ? "still " + num(*last_gap) + " behind at the end of the window"
+                            : "no accuracy from it (or the others) within the window";
+    return out;
+  }
+
+  const Scenario& s_;
+  const Observations& obs_;
+};
+
+}  // namespace
+
+std::vector<Outcome> evaluate(const Scenario& scenario, const Observations& observations) {
+  Evaluator evaluator(scenario, observations);
+  std::vector<Outcome> out;
+  for (const Expectation& x : scenario.expectations) out.push_back(evaluator.run(x));
+  return out;
+}
+
+}  // namespace starling::scenario

@@ -1,0 +1,533 @@
+#include "starling/scenario/parse.h"
+
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+namespace starling::scenario {
+namespace {
+
+std::string seconds(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g s", value);
+  return buffer;
+}
+
+// An error at a place in the file; thrown inside this file only and turned
+// into a Result at the boundary.
+struct ParseFailure {
+  std::string message;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const toml::node* node, const std::string& what) const {
+    if (node != nullptr) fail_at(node->source().begin.line, node->source().begin.column, what);
+    throw ParseFailure{source_ + ": " + what};
+  }
+  [[noreturn]] void fail_at(std::uint32_t line, std::uint32_t column, const std::string& what) const {
+    throw ParseFailure{source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what};
+  }
+
+  // Refuses keys the format does not know: a typo must not be silently ignored.
+  void only_keys(const toml::table& table, std::initializer_list<const char*> known, const std::string& where) const {
+    std::set<std::string> allowed(known.begin(), known.end());
+    for (const auto& [key, value] : table) {
+      if (!allowed.count(std::string(key.str()))) {
+        std::string list;
+        for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
+        fail(&value, "unknown key '" + std::string(key.str()) + "' in " + where + " (known: " + list + ")");
+      }
+    }
+  }
+
+  double number(const toml::table& table, const char* key, double fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (auto v = node->value<double>(); v && (node->is_floating_point() || node->is_integer())) {
+      if (!std::isfinite(*v)) fail(node, std::string("'") + key + "' must be a finite number");
+      return *v;
+    }
+    fail(node, std::string("'") + key + "' must be a number");
+  }
+  std::optional<double> optional_number(const toml::table& table, const char* key) const {
+    if (!table.contains(key)) return std::nullopt;
+    return number(table, key, 0.0);
+  }
+  std::int64_t integer(const toml::table& table, const char* key, std::int64_t fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_integer()) fail(node, std::string("'") + key + "' must be an integer");
+    return *node->value<std::int64_t>();
+  }
+  std::string text(const toml::table& table, const char* key, std::string fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_string()) fail(node, std::string("'") + key + "' must be a string");
+    return *node->value<std::string>();
+  }
+  bool boolean(const toml::table& table, const char* key, bool fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_boolean()) fail(node, std::string("'") + key + "' must be true or false");
+    return *node->value<bool>();
+  }
+  std::vector<int> index_list(const toml::node& node, const char* key) const {
+    const toml::array* array = node.as_array();
+    if (array == nullptr) fail(&node, std::string("'") + key + "' must be a list of peer indices");
+    std::vector<int> out;
+    for (const toml::node& item : *array) {
+      if (!item.is_integer()) fail(&item, std::string("'") + key + "' must hold peer indices (integers)");
+      const std::int64_t index = *item.value<std::int64_t>();
+      if (index < 0 || index > 100000) fail(&item, "peer index " + std::to_string(index) + " is out of range");
+      out.push_back(static_cast<int>(index));
+    }
+    return out;
+  }
+
+  // `peer = 2`, `peers = [0, 1]`, `peers = "all"` or `fraction = 0.25`.
+  std::optional<PeerSelector> selector(const toml::table& table) const {
+    const int given = table.contains("peer") + table.contains("peers") + table.contains("fraction");
+    if (given > 1) fail(&table, "give only one of 'peer', 'peers' and 'fraction'");
+    PeerSelector out;
+    if (const toml::node* node = table.get("peer")) {
+      if (!node->is_integer()) fail(node, "'peer' must be a peer index (integer)");
+      const std::int64_t index = *node->value<std::int64_t>();
+      if (index < 0 || index > 100000) fail(node, "peer index " + std::to_string(index) + " is out of range");
+      out.kind = PeerSelector::Kind::list;
+      out.peers = {static_cast<int>(index)};
+      return out;
+    }
+    if (const toml::node* node = table.get("peers")) {
+      if (node->is_string()) {
+        if (*node->value<std::string>() != "all") fail(node, "'peers' must be a list of indices or \"all\"");
+        out.kind = PeerSelector::Kind::all;
+        return out;
+      }
+      out.kind = PeerSelector::Kind::list;
+      out.peers = index_list(*node, "peers");
+      if (out.peers.empty()) fail(node, "'peers' is empty");
+      return out;
+    }
+    if (const toml::node* node = table.get("fraction")) {
+      out.kind = PeerSelector::Kind::fraction;
+      out.fraction = number(table, "fraction", 0.0);
+      if (!(out.fraction > 0.0 && out.fraction <= 1.0)) fail(node, "'fraction' must be in (0, 1]");
+      return out;
+    }
+    return std::nullopt;
+  }
+
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+};
+
+std::optional<EventKind> event_kind(const std::string& name) {
+  static const std::pair<const char*, EventKind> kinds[] = {
+      {"kill", EventKind::kill},           {"stop", EventKind::stop},
+      {"restart", EventKind::restart},     {"join", EventKind::join},
+      {"partition", EventKind::partition}, {"heal", EventKind::heal},
+      {"loss", EventKind::loss},           {"delay", EventKind::delay},
+      {"duplicate", EventKind::duplicate}, {"bandwidth", EventKind::bandwidth},
+      {"clear_faults", EventKind::clear_faults}, {"pause", EventKind::pause},
+      {"straggler", EventKind::straggler}, {"byzantine", EventKind::byzantine},
+      {"seed_down", EventKind::seed_down},
+  };
+  for (const auto& [text, kind] : kinds) {
+    if (name == text) return kind;
+  }
+  return std::nullopt;
+}
+
+std::optional<ExpectKind> expect_kind(const std::string& name) {
+  static const std::pair<const char*, ExpectKind> kinds[] = {
+      {"min_accuracy", ExpectKind::min_accuracy},
+      {"mean_accuracy", ExpectKind::mean_accuracy},
+      {"max_accuracy_spread", ExpectKind::max_accuracy_spread},
+      {"peer_accuracy", ExpectKind::peer_accuracy},
+      {"keeps_improving", ExpectKind::keeps_improving},
+      {"catch_up", ExpectKind::catch_up},
+      {"max_consensus_distance", ExpectKind::max_consensus_distance},
+      {"membership_converged", ExpectKind::membership_converged},
+      {"never_dead", ExpectKind::never_dead},
+      {"no_crash", ExpectKind::no_crash},
+      {"max_bytes_per_peer", ExpectKind::max_bytes_per_peer},
+  };
+  for (const auto& [text, kind] : kinds) {
+    if (name == text) return kind;
+  }
+  return std::nullopt;
+}
+
+SwarmSpec read_swarm(const Reader& r, const toml::table& t) {
+  r.only_keys(t,
+              {"peers", "train", "data", "model", "compress", "lr", "batch", "partition", "eval_every", "clip",
+               "gamma", "neighbours", "profile", "extra_args"},
+              "[swarm]");
+  SwarmSpec s;
+  s.peers = static_cast<int>(r.integer(t, "peers", s.peers));
+  if (s.peers < 1 || s.peers > 64) r.fail(t.get("peers"), "'peers' must be 1..64 (one machine)");
+  s.train = r.boolean(t, "train", s.train);
+  s.data = r.text(t, "data", s.data);
+  s.model = r.text(t, "model", s.model);
+  s.compress = r.text(t, "compress", s.compress);
+  s.lr = r.number(t, "lr", s.lr);
+  if (!(s.lr > 0.0)) r.fail(t.get("lr"), "'lr' must be > 0");
+  s.batch = static_cast<int>(r.integer(t, "batch", s.batch));
+  if (s.batch < 1) r.fail(t.get("batch"), "'batch' must be >= 1");
+  s.partition = r.text(t, "partition", s.partition);
+  s.eval_every_seconds = r.number(t, "eval_every", s.eval_every_seconds);
+  if (!(s.eval_every_seconds > 0.0)) r.fail(t.get("eval_every"), "'eval_every' must be > 0 seconds");
+  s.clip = r.text(t, "clip", s.clip);
+  s.gamma = r.optional_number(t, "gamma");
+  if (t.contains("neighbours")) {
+    s.neighbours = static_cast<int>(r.integer(t, "neighbours", 0));
+    if (*s.neighbours < 1) r.fail(t.get("neighbours"), "'neighbours' must be >= 1");
+  }
+  s.profile = r.text(t, "profile", s.profile);
+  if (const toml::node* node = t.get("extra_args")) {
+    const toml::array* array = node->as_array();
+    if (array == nullptr) r.fail(node, "'extra_args' must be a list of strings");
+    for (const toml::node& item : *array) {
+      if (!item.is_string()) r.fail(&item, "'extra_args' must be a list of strings");
+      s.extra_args.push_back(*item.value<std::string>());
+    }
+  }
+  return s;
+}
+
+Event read_event(const Reader& r, const toml::table& t) {
+  Event e;
+  e.line = static_cast<int>(t.source().begin.line);
+  const toml::node* kind_node = t.get("kind");
+  if (kind_node == nullptr || !kind_node->is_string()) r.fail(&t, "an event needs kind = \"...\"");
+  const std::string kind_name = *kind_node->value<std::string>();
+  auto kind = event_kind(kind_name);
+  if (!kind) {
+    r.fail(kind_node, "unknown event kind '" + kind_name +
+                          "' (known: kill, stop, restart, join, partition, heal, loss, delay, duplicate, bandwidth, "
+                          "clear_faults, pause, straggler, byzantine, seed_down)");
+  }
+  e.kind = *kind;
+  const toml::node* at = t.get("at");
+  if (at == nullptr) r.fail(&t, "event '" + kind_name + "' needs at = SECONDS");
+  e.at_seconds = r.number(t, "at", 0.0);
+  if (e.at_seconds < 0.0) r.fail(at, "event time " + seconds(e.at_seconds) + " is in the past (before 0)");
+
+  const bool takes_targets = e.kind != EventKind::join && e.kind != EventKind::partition &&
+                             e.kind != EventKind::heal && e.kind != EventKind::seed_down;
+  switch (e.kind) {
+    case EventKind::kill:
+    case EventKind::stop:
+    case EventKind::clear_faults:
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction"}, "a " + kind_name + " event");
+      break;
+    case EventKind::restart:
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "identity"}, "a restart event");
+      {
+        const std::string identity = r.text(t, "identity", "same");
+        if (identity != "same" && identity != "new") r.fail(t.get("identity"), "'identity' must be \"same\" or \"new\"");
+        e.new_identity = identity == "new";
+      }
+      break;
+    case EventKind::join:
+      r.only_keys(t, {"at", "kind", "count"}, "a join event");
+      e.count = static_cast<int>(r.integer(t, "count", 1));
+      if (e.count < 1 || e.count > 64) r.fail(t.get("count"), "'count' must be 1..64");
+      break;
+    case EventKind::partition: {
+      r.only_keys(t, {"at", "kind", "groups", "from", "to", "duration"}, "a partition event");
+      const bool one_way = t.contains("from") || t.contains("to");
+      if (one_way == t.contains("groups")) {
+        r.fail(&t, "a partition needs either groups = [[...], [...]] (symmetric) or from = [...] and to = [...] "
+                   "(one-way)");
+      }
+      if (one_way) {
+        if (!t.contains("from") || !t.contains("to")) r.fail(&t, "a one-way partition needs both 'from' and 'to'");
+        e.one_way = true;
+        e.groups = {r.index_list(*t.get("from"), "from"), r.index_list(*t.get("to"), "to")};
+        if (e.groups[0].empty() || e.groups[1].empty()) r.fail(&t, "'from' and 'to' must not be empty");
+      } else {
+        const toml::array* groups = t.get("groups")->as_array();
+        if (groups == nullptr || groups->size() < 2) r.fail(t.get("groups"), "'groups' must be a list of >= 2 lists");
+        for (const toml::node& group : *groups) {
+          e.groups.push_back(r.index_list(group, "groups"));
+          if (e.groups.back().empty()) r.fail(&group, "a partition group is empty");
+        }
+      }
+      std::set<int> seen;
+      for (const auto& group : e.groups) {
+        for (int p : group) {
+          if (!seen.insert(p).second) r.fail(&t, "peer " + std::to_string(p) + " is in two partition groups");
+        }
+      }
+      break;
+    }
+    case EventKind::heal: r.only_keys(t, {"at", "kind"}, "a heal event"); break;
+    case EventKind::loss:
+    case EventKind::duplicate:
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "percent", "duration"}, "a " + kind_name + " event");
+      if (!t.contains("percent")) r.fail(&t, "a " + kind_name + " event needs percent = 0..100");
+      e.percent = r.number(t, "percent", 0.0);
+      if (e.percent < 0.0 || e.percent > 100.0) r.fail(t.get("percent"), "'percent' must be 0..100");
+      break;
+    case EventKind::delay:
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "ms", "jitter_ms", "duration"}, "a delay event");
+      if (!t.contains("ms")) r.fail(&t, "a delay event needs ms = MILLISECONDS");
+      e.delay_ms = r.number(t, "ms", 0.0);
+      e.jitter_ms = r.number(t, "jitter_ms", 0.0);
+      if (e.delay_ms < 0.0 || e.delay_ms > 60000.0) r.fail(t.get("ms"), "'ms' must be 0..60000");
+      if (e.jitter_ms < 0.0 || e.jitter_ms > 60000.0) r.fail(t.get("jitter_ms"), "'jitter_ms' must be 0..60000");
+      break;
+    case EventKind::bandwidth: {
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "bytes_per_second", "duration"},
+                  "a bandwidth event");
+      const std::int64_t rate = r.integer(t, "bytes_per_second", 0);
+      if (rate < 1) r.fail(t.contains("bytes_per_second") ? t.get("bytes_per_second") : &t,
+                           "a bandwidth event needs bytes_per_second >= 1");
+      e.bytes_per_second = static_cast<std::uint64_t>(rate);
+      break;
+    }
+    case EventKind::pause:
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "duration"}, "a pause event");
+      if (!t.contains("duration")) r.fail(&t, "a pause event needs duration = SECONDS");
+      break;
+    case EventKind::straggler:
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "factor", "duration"}, "a straggler event");
+      e.factor = r.number(t, "factor", 10.0);
+      if (e.factor < 1.0 || e.factor > 1000.0) r.fail(t.get("factor"), "'factor' must be 1..1000");
+      break;
+    case EventKind::byzantine: {
+      r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "mode", "scale", "duration"}, "a byzantine event");
+      const std::string mode = r.text(t, "mode", "random");
+      if (mode == "random") e.mode = ByzantineMode::random_deltas;
+      else if (mode == "scaled") e.mode = ByzantineMode::scaled_deltas;
+      else if (mode == "garbage") e.mode = ByzantineMode::garbage_frames;
+      else r.fail(t.get("mode"), "'mode' must be \"random\", \"scaled\" or \"garbage\"");
+      e.scale = r.number(t, "scale", e.mode == ByzantineMode::scaled_deltas ? -10.0 : 1.0);
+      if (std::abs(e.scale) > 1e6) r.fail(t.get("scale"), "'scale' must be at most 1e6 in magnitude");
+      break;
+    }
+    case EventKind::seed_down: r.only_keys(t, {"at", "kind"}, "a seed_down event"); break;
+  }
+  if (takes_targets) {
+    auto selector = r.selector(t);
+    if (!selector) r.fail(&t, "event '" + kind_name + "' needs peer = I, peers = [...] / \"all\", or fraction = F");
+    e.targets = *selector;
+  }
+  e.duration_seconds = r.number(t, "duration", 0.0);
+  if (e.duration_seconds < 0.0) r.fail(t.get("duration"), "'duration' must be >= 0 seconds");
+  if (e.kind == EventKind::pause && !(e.duration_seconds > 0.0)) r.fail(t.get("duration"), "'duration' must be > 0");
+  return e;
+}
+
+Expectation read_expectation(const Reader& r, const toml::table& t) {
+  Expectation x;
+  x.line = static_cast<int>(t.source().begin.line);
+  const toml::node* kind_node = t.get("kind");
+  if (kind_node == nullptr || !kind_node->is_string()) r.fail(&t, "an expectation needs kind = \"...\"");
+  const std::string name = *kind_node->value<std::string>();
+  auto kind = expect_kind(name);
+  if (!kind) {
+    r.fail(kind_node, "unknown expectation kind '" + name +
+                          "' (known: min_accuracy, mean_accuracy, max_accuracy_spread, peer_accuracy, "
+                          "keeps_improving, catch_up, max_consensus_distance, membership_converged, never_dead, "
+                          "no_crash, max_bytes_per_peer)");
+  }
+  x.kind = *kind;
+  auto need_value = [&](double low, double high) {
+    if (!t.contains("value")) r.fail(&t, "expectation '" + name + "' needs value = NUMBER");
+    x.value = r.number(t, "value", 0.0);
+    if (x.value < low || x.value > high) {
+      r.fail(t.get("value"), "'value' must be in [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+    }
+  };
+  auto need_within = [&] {
+    if (!t.contains("within")) r.fail(&t, "expectation '" + name + "' needs within = SECONDS");
+    x.within_seconds = r.number(t, "within", 0.0);
+    if (x.within_seconds < 0.0) r.fail(t.get("within"), "'within' must be >= 0 seconds");
+  };
+  switch (x.kind) {
+    case ExpectKind::min_accuracy:
+    case ExpectKind::mean_accuracy:
+    case ExpectKind::max_accuracy_spread:
+      r.only_keys(t, {"kind", "value"}, "expectation '" + name + "'");
+      need_value(0.0, 1.0);
+      break;
+    case ExpectKind::peer_accuracy:
+      r.only_keys(t, {"kind", "value", "at", "peer", "peers"}, "expectation 'peer_accuracy'");
+      need_value(0.0, 1.0);
+      x.at_seconds = r.optional_number(t, "at");
+      x.peers = r.selector(t);
+      break;
+    case ExpectKind::keeps_improving:
+      r.only_keys(t, {"kind", "value", "after"}, "expectation 'keeps_improving'");
+      x.value = r.number(t, "value", 0.0);
+      if (x.value < 0.0 || x.value > 1.0) r.fail(t.get("value"), "'value' must be in [0, 1]");
+      if (!t.contains("after")) r.fail(&t, "expectation 'keeps_improving' needs after = SECONDS");
+      x.after_seconds = r.number(t, "after", 0.0);
+      break;
+    case ExpectKind::catch_up:
+      r.only_keys(t, {"kind", "value", "within", "peer"}, "expectation 'catch_up'");
+      need_value(0.0, 1.0);
+      need_within();
+      if (!t.contains("peer")) r.fail(&t, "expectation 'catch_up' needs peer = INDEX");
+      x.peer = static_cast<int>(r.integer(t, "peer", -1));
+      if (x.peer < 0) r.fail(t.get("peer"), "'peer' must be a peer index");
+      break;
+    case ExpectKind::max_consensus_distance:
+      r.only_keys(t, {"kind", "value"}, "expectation 'max_consensus_distance'");
+      need_value(0.0, 1e30);
+      break;
+    case ExpectKind::membership_converged:
+      r.only_keys(t, {"kind", "within"}, "expectation 'membership_converged'");
+      need_within();
+      break;
+    case ExpectKind::never_dead:
+      r.only_keys(t, {"kind", "peer", "peers"}, "expectation 'never_dead'");
+      x.peers = r.selector(t);
+      if (x.peers && x.peers->kind == PeerSelector::Kind::fraction) r.fail(&t, "'never_dead' takes peer or peers");
+      break;
+    case ExpectKind::no_crash: r.only_keys(t, {"kind"}, "expectation 'no_crash'"); break;
+    case ExpectKind::max_bytes_per_peer:
+      r.only_keys(t, {"kind", "value"}, "expectation 'max_bytes_per_peer'");
+      need_value(0.0, 1e18);
+      break;
+  }
+  if (x.peers && x.peers->kind == PeerSelector::Kind::fraction) r.fail(&t, "expectations take peer or peers");
+  return x;
+}
+
+void check_index(const Reader& r, int index, int existing, const std::string& what, int line) {
+  if (index >= existing) {
+    r.fail_at(static_cast<std::uint32_t>(line), 1,
+              what + " names peer " + std::to_string(index) + ", but only peers 0.." + std::to_string(existing - 1) +
+                  " exist by then");
+  }
+}
+
+// Cross-field checks: time order, peer indices against the peers that exist
+// at each event, durations inside the run.
+void validate(const Reader& r, const Scenario& s) {
+  double previous = 0.0;
+  int previous_line = 0;
+  for (std::size_t i = 0; i < s.events.size(); ++i) {
+    const Event& e = s.events[i];
+    if (e.at_seconds < previous) {
+      r.fail_at(static_cast<std::uint32_t>(e.line), 1,
+                "event at " + seconds(e.at_seconds) + " comes after one at " + seconds(previous) +
+                    " (line " + std::to_string(previous_line) + "): list events in time order");
+    }
+    previous = e.at_seconds;
+    previous_line = e.line;
+    if (e.at_seconds + e.duration_seconds > s.duration_seconds) {
+      r.fail_at(static_cast<std::uint32_t>(e.line), 1,
+                std::string(to_string(e.kind)) + " event ends at " + seconds(e.at_seconds + e.duration_seconds) +
+                    ", after the scenario's duration (" + seconds(s.duration_seconds) + ")");
+    }
+    const int existing = s.peers_started_by(e.at_seconds, i);
+    const std::string what = std::string(to_string(e.kind)) + " event at " + seconds(e.at_seconds);
+    for (int p : e.targets.peers) check_index(r, p, existing, what, e.line);
+    for (const auto& group : e.groups) {
+      for (int p : group) check_index(r, p, existing, what, e.line);
+    }
+  }
+  const int total = s.total_peers();
+  for (const Expectation& x : s.expectations) {
+    const std::string what = std::string("expectation '") + to_string(x.kind) + "'";
+    if (x.peer >= 0) check_index(r, x.peer, total, what, x.line);
+    if (x.peers) {
+      for (int p : x.peers->peers) check_index(r, p, total, what, x.line);
+    }
+    if (x.at_seconds && (*x.at_seconds < 0.0 || *x.at_seconds > s.duration_seconds)) {
+      r.fail_at(static_cast<std::uint32_t>(x.line), 1, what + ": 'at' must be within 0..duration");
+    }
+    if (x.kind == ExpectKind::keeps_improving && (x.after_seconds < 0.0 || x.after_seconds >= s.duration_seconds)) {
+      r.fail_at(static_cast<std::uint32_t>(x.line), 1, what + ": 'after' must be within 0..duration");
+    }
+  }
+}
+
+Scenario read(const Reader& r, const toml::table& root) {
+  r.only_keys(root, {"name", "description", "duration", "seed", "poll_interval", "swarm", "events", "expect"},
+              "the top level");
+  Scenario s;
+  s.source = r.source();
+  s.name = r.text(root, "name", "");
+  if (s.name.empty()) r.fail(nullptr, "a scenario needs name = \"...\"");
+  s.description = r.text(root, "description", "");
+  if (!root.contains("duration")) r.fail(nullptr, "a scenario needs duration = SECONDS");
+  s.duration_seconds = r.number(root, "duration", 0.0);
+  if (!(s.duration_seconds > 0.0 && s.duration_seconds <= 86400.0)) {
+    r.fail(root.get("duration"), "'duration' must be in (0, 86400] seconds");
+  }
+  const std::int64_t seed = r.integer(root, "seed", 1);
+  if (seed < 0) r.fail(root.get("seed"), "'seed' must be >= 0");
+  s.seed = static_cast<std::uint64_t>(seed);
+  s.poll_interval_seconds = r.number(root, "poll_interval", s.poll_interval_seconds);
+  if (!(s.poll_interval_seconds >= 0.1 && s.poll_interval_seconds <= 60.0)) {
+    r.fail(root.get("poll_interval"), "'poll_interval' must be 0.1..60 seconds");
+  }
+  if (const toml::node* swarm = root.get("swarm")) {
+    if (!swarm->is_table()) r.fail(swarm, "[swarm] must be a table");
+    s.swarm = read_swarm(r, *swarm->as_table());
+  }
+  if (const toml::node* events = root.get("events")) {
+    const toml::array* array = events->as_array();
+    if (array == nullptr) r.fail(events, "events must be written as [[events]] tables");
+    for (const toml::node& item : *array) {
+      if (!item.is_table()) r.fail(&item, "events must be written as [[events]] tables");
+      s.events.push_back(read_event(r, *item.as_table()));
+    }
+  }
+  if (const toml::node* expect = root.get("expect")) {
+    const toml::array* array = expect->as_array();
+    if (array == nullptr) r.fail(expect, "expectations must be written as [[expect]] tables");
+    for (const toml::node& item : *array) {
+      if (!item.is_table()) r.fail(&item, "expectations must be written as [[expect]] tables");
+      s.expectations.push_back(read_expectation(r, *item.as_table()));
+    }
+  }
+  validate(r, s);
+  return s;
+}
+
+}  // namespace
+
+Result<Scenario> parse_scenario(std::string_view text, const std::string& source) {
+  Reader reader(source);
+  try {
+    toml::table root = toml::parse(text, source);
+    return read(reader, root);
+  } catch (const toml::parse_error& error) {
+    const auto& begin = error.source().begin;
+    return make_error(ErrorKind::invalid_argument, source + ":" + std::to_string(begin.line) + ":" +
+                                                       std::to_string(begin.column) + ": malformed TOML: " +
+                                                       std::string(error.description()));
+  } catch (const ParseFailure& failure) {
+    return make_error(ErrorKind::invalid_argument, failure.message);
+  }
+}
+
+Result<Scenario> load_scenario(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return make_error(ErrorKind::not_found, "scenario file " + path.string() + " not found");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in.good() && !in.eof()) return make_error(ErrorKind::io, "cannot read " + path.string());
+  return parse_scenario(text.str(), path.string());
+}
+
+}  // namespace starling::scenario

@@ -1,0 +1,155 @@
+#include "starling/scenario/report.h"
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <system_error>
+
+namespace starling::scenario {
+
+std::string escape_html(const std::string& text);  // svg_plot.cpp
+
+namespace {
+
+std::string cell(const std::optional<double>& v) {
+  if (!v) return "";
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%.6g", *v);
+  return buffer;
+}
+
+std::string fixed(double v, const char* format = "%.1f") {
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, format, v);
+  return buffer;
+}
+
+int members_alive(const Sample& s) {
+  int count = 0;
+  for (const MemberSeen& m : s.members) count += m.state == "alive";
+  return count;
+}
+
+std::vector<Marker> markers(const Observations& obs) {
+  std::vector<Marker> out;
+  for (const LoggedEvent& e : obs.events) {
+    if (e.marker) out.push_back(Marker{e.t, e.label});
+  }
+  return out;
+}
+
+// One series per peer index from a sample field.
+template <typename Get>
+std::vector<Series> per_peer(const Observations& obs, Get get) {
+  std::map<int, Series> series;
+  for (const Round& round : obs.rounds) {
+    for (const Sample& s : round.samples) {
+      Series& line = series[s.peer];
+      line.name = "peer " + std::to_string(s.peer);
+      if (s.phase != PeerPhase::running || !s.answered) continue;
+      if (auto v = get(s)) line.points.emplace_back(round.t, *v);
+    }
+  }
+  std::vector<Series> out;
+  for (auto& [peer, line] : series) out.push_back(std::move(line));
+  return out;
+}
+
+}  // namespace
+
+std::string events_jsonl(const Observations& obs) {
+  std::string out;
+  for (const LoggedEvent& e : obs.events) out += e.json + "\n";
+  return out;
+}
+
+std::string metrics_csv(const Observations& obs) {
+  std::string out =
+      "time_s,peer,life,phase,answered,node_id,accuracy,loss,consensus_distance,step,bytes_sent,bytes_received,"
+      "members_alive,training_state\n";
+  for (const Round& round : obs.rounds) {
+    for (const Sample& s : round.samples) {
+      out += fixed(round.t, "%.3f") + "," + std::to_string(s.peer) + "," + std::to_string(s.life) + "," +
+             to_string(s.phase) + "," + (s.answered ? "1" : "0") + "," + s.node_id + "," + cell(s.accuracy) + "," +
+             cell(s.loss) + "," + cell(s.consensus_distance) + "," + (s.step ? std::to_string(*s.step) : "") + "," +
+             (s.answered ? std::to_string(s.bytes_sent) : "") + "," +
+             (s.answered ? std::to_string(s.bytes_received) : "") + "," +
+             (s.answered ? std::to_string(members_alive(s)) : "") + "," + s.training_state + "\n";
+    }
+  }
+  return out;
+}
+
+std::string report_html(const Scenario& scenario, const Observations& obs, const std::vector<Outcome>& outcomes,
+                        const RunSummary& summary) {
+  const std::vector<Marker> marks = markers(obs);
+  const double x_max = std::max(obs.end_seconds, scenario.duration_seconds);
+  std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>starling scenario " +
+                     escape_html(scenario.name) + "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:"
+                     "1000px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:"
+                     "left;vertical-align:top}.pass{color:#080}.fail{color:#c00;font-weight:bold}code{background:"
+                     "#f4f4f4;padding:1px 4px}</style></head><body>\n";
+  html += "<h1>Scenario " + escape_html(scenario.name) + ": <span class=\"" + (summary.passed ? "pass\">PASSED" : "fail\">FAILED") +
+          "</span></h1>\n";
+  if (!scenario.description.empty()) html += "<p>" + escape_html(scenario.description) + "</p>\n";
+  html += "<p>File <code>" + escape_html(scenario.source) + "</code>, seed " + std::to_string(summary.seed) +
+          ", speed " + fixed(summary.speed, "%g") + ", ran " + fixed(obs.end_seconds) + " s of " +
+          fixed(scenario.duration_seconds) + " s, " + std::to_string(obs.started_at.size()) + " peers" +
+          (obs.interrupted ? " <b>(interrupted)</b>" : "") + ". Replay: <code>" + escape_html(summary.command) +
+          "</code></p>\n";
+
+  html += "<h2>Expectations</h2>\n<table><tr><th></th><th>kind</th><th>requirement</th><th>measured</th></tr>\n";
+  for (const Outcome& o : outcomes) {
+    html += std::string("<tr><td class=\"") + (o.passed ? "pass\">pass" : "fail\">FAIL") + "</td><td>" +
+            escape_html(o.name) + " (line " + std::to_string(o.line) + ")</td><td>" + escape_html(o.requirement) +
+            "</td><td>" + escape_html(o.measured) + "</td></tr>\n";
+  }
+  if (outcomes.empty()) html += "<tr><td colspan=\"4\">none</td></tr>\n";
+  html += "</table>\n";
+
+  html += "<h2>Plots</h2>\n";
+  auto accuracy = per_peer(obs, [](const Sample& s) { return s.accuracy; });
+  html += svg_plot(PlotSpec{"Test accuracy of every peer (dashed: events)", "accuracy", false, x_max}, accuracy, marks);
+  std::vector<Series> consensus = per_peer(obs, [](const Sample& s) { return s.consensus_distance; });
+  Series swarm{"swarm mean", {}};
+  for (const Round& round : obs.rounds) {
+    if (auto d = mean_consensus_distance(round)) swarm.points.emplace_back(round.t, *d);
+  }
+  consensus.insert(consensus.begin(), std::move(swarm));
+  html += svg_plot(PlotSpec{"Consensus distance (log scale)", "distance", true, x_max}, consensus, marks);
+  auto bytes = per_peer(obs, [](const Sample& s) { return std::optional<double>(static_cast<double>(s.bytes_sent)); });
+  html += svg_plot(PlotSpec{"Bytes sent by every peer (counters restart with the process)", "bytes", false, x_max},
+                   bytes, marks);
+  auto alive = per_peer(obs, [](const Sample& s) { return std::optional<double>(members_alive(s)); });
+  html += svg_plot(PlotSpec{"Members each peer sees alive", "members", false, x_max}, alive, marks);
+  auto loss = per_peer(obs, [](const Sample& s) { return s.loss; });
+  html += svg_plot(PlotSpec{"Training loss", "loss", false, x_max}, loss, marks);
+
+  html += "<h2>Events</h2>\n<table><tr><th>t (s)</th><th>event</th></tr>\n";
+  for (const LoggedEvent& e : obs.events) {
+    html += "<tr><td>" + fixed(e.t) + "</td><td><code>" + escape_html(e.json) + "</code></td></tr>\n";
+  }
+  html += "</table>\n<p>Data: <a href=\"metrics.csv\">metrics.csv</a>, <a href=\"events.jsonl\">events.jsonl</a>, "
+          "peer logs in <code>logs/</code>.</p>\n</body></html>\n";
+  return html;
+}
+
+Status write_report(const std::filesystem::path& dir, const Scenario& scenario, const Observations& obs,
+                    const std::vector<Outcome>& outcomes, const RunSummary& summary) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error(ErrorKind::io, "cannot create " + dir.string() + ": " + ec.message());
+  const std::pair<const char*, std::string> files[] = {
+      {"events.jsonl", events_jsonl(obs)},
+      {"metrics.csv", metrics_csv(obs)},
+      {"report.html", report_html(scenario, obs, outcomes, summary)},
+  };
+  for (const auto& [name, text] : files) {
+    std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) return make_error(ErrorKind::io, "cannot write " + (dir / name).string());
+  }
+  return ok_status();
+}
+
+}  // namespace starling::scenario

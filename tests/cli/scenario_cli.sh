@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# `starling scenario`: bad input (exit 2, file:line, no peer started), a
+# failed expectation (exit 1, what failed, the replay seed, the report), and
+# cleanup: after Ctrl-C, and after the runner itself is killed (-9), no peer
+# process is left. Every wait is bounded. Usage: scenario_cli.sh STARLING
+set -u
+starling=${1:?usage: scenario_cli.sh STARLING_BINARY}
+work=$(mktemp -d)
+runner=""
+cleanup() {
+  [[ -n $runner ]] && kill -9 "$runner" 2>/dev/null
+  # Anything still running with our folder on its command line is ours.
+  local pid
+  for pid in $(pgrep -f -- "$work/"); do kill -9 "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+peers_left() { pgrep -f -- "peer --listen .*--data-dir $1" | wc -l; }
+
+header='name = "t"
+duration = 4
+poll_interval = 0.5
+[swarm]
+peers = 2
+train = false
+'
+# expect_bad NAME PATTERN BODY: exit 2, message matching PATTERN, no peers dir.
+expect_bad() {
+  local name=$1 pattern=$2 body=$3
+  printf '%s' "$body" >"$work/$name.toml"
+  out=$("$starling" scenario "$work/$name.toml" --out "$work/out-$name" 2>&1)
+  local rc=$?
+  [[ $rc == 2 ]] || fail "$name: exit $rc, want 2: $out"
+  grep -Eq -- "$pattern" <<<"$out" || fail "$name: message does not match '$pattern': $out"
+  [[ ! -e $work/out-$name/peers ]] || fail "$name: peers were started"
+  echo "ok: $name -> $(head -n 1 <<<"$out")"
+}
+expect_bad unknown-event "unknown-event.toml:10:8: unknown event kind 'explode'" "$header
+[[events]]
+at = 1
+kind = \"explode\"
+peer = 0
+"
+expect_bad out-of-range "out-of-range.toml:8:1: kill event at 1 s names peer 5, but only peers 0..1 exist" "$header
+[[events]]
+at = 1
+kind = \"kill\"
+peer = 5
+"
+expect_bad past "past.toml:9:6: event time -3 s is in the past" "$header
+[[events]]
+at = -3
+kind = \"kill\"
+peer = 1
+"
+expect_bad out-of-order "out-of-order.toml:12:1: event at 1 s comes after one at 2 s \(line 8\)" "$header
+[[events]]
+at = 2
+kind = \"kill\"
+peer = 1
+[[events]]
+at = 1
+kind = \"kill\"
+peer = 0
+"
+expect_bad malformed "malformed.toml:3:.*malformed TOML" 'name = "t"
+duration = 4
+[swarm
+peers = 2
+'
+out=$("$starling" scenario "$work/missing.toml" 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "not found" <<<"$out" || fail "missing file: exit $rc: $out"
+
+# A failed expectation: membership-only peers report no accuracy.
+printf '%s' "$header
+[[expect]]
+kind = \"min_accuracy\"
+value = 0.5
+[[expect]]
+kind = \"no_crash\"
+" >"$work/fails.toml"
+out=$(timeout 60 "$starling" scenario "$work/fails.toml" --out "$work/out-fails" --seed 42 2>&1); rc=$?
+[[ $rc == 1 ]] || fail "failed expectation: exit $rc, want 1: $out"
+grep -q "FAIL  min_accuracy" <<<"$out" || fail "no FAIL line: $out"
+grep -q "ok    no_crash" <<<"$out" || fail "no ok line: $out"
+grep -q "replay: starling scenario $work/fails.toml --seed 42" <<<"$out" || fail "no replay line: $out"
+for f in report.html metrics.csv events.jsonl; do [[ -s $work/out-fails/$f ]] || fail "no $f"; done
+grep -q "<svg" "$work/out-fails/report.html" || fail "report without plots"
+[[ $(peers_left "$work/out-fails") == 0 ]] || fail "peers left after a normal run"
+echo "ok: failed expectation -> exit 1, report written"
+
+# start_long NAME: a 60 s membership scenario in the background; waits until its peers are up.
+start_long() {
+  printf 'name = "long"\nduration = 60\n[swarm]\npeers = 3\ntrain = false\n[[expect]]\nkind = "no_crash"\n' \
+    >"$work/long.toml"
+  "$starling" scenario "$work/long.toml" --out "$work/$1" >"$work/$1.log" 2>&1 &
+  runner=$!
+  local deadline=$((SECONDS + 30))
+  until grep -q "peers up" "$work/$1.log" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "$1: peers did not come up: $(cat "$work/$1.log")"
+    sleep 0.2
+  done
+  [[ $(peers_left "$work/$1") == 3 ]] || fail "$1: want 3 peer processes, have $(peers_left "$work/$1")"
+}
+
+# Ctrl-C: the runner stops every peer, writes the (partial) report, exits 130.
+start_long int
+kill -INT "$runner"
+for _ in $(seq 1 100); do kill -0 "$runner" 2>/dev/null || break; sleep 0.1; done
+wait "$runner"; rc=$?; runner=""
+[[ $rc == 130 ]] || fail "Ctrl-C: exit $rc, want 130: $(cat "$work/int.log")"
+[[ $(peers_left "$work/int") == 0 ]] || fail "Ctrl-C: peers left running"
+[[ -s $work/int/report.html ]] || fail "Ctrl-C: no report"
+echo "ok: Ctrl-C -> exit 130, no peer left, report written"
+
+# The runner killed outright: the kernel ends its peers (PR_SET_PDEATHSIG).
+start_long killed
+kill -9 "$runner"; wait "$runner" 2>/dev/null; runner=""
+for _ in $(seq 1 50); do [[ $(peers_left "$work/killed") == 0 ]] && break; sleep 0.1; done
+[[ $(peers_left "$work/killed") == 0 ]] || fail "runner killed: peers left running"
+echo "ok: runner killed -> no peer left"
+echo "PASS scenario_cli"

@@ -1,0 +1,222 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "starling/scenario/parse.h"
+#include "starling/scenario/timeline.h"
+
+using namespace starling::scenario;
+using starling::ErrorKind;
+
+namespace {
+
+const char* kGood = R"(
+name = "crash-one"
+description = "kill one peer mid-run"
+duration = 120
+seed = 7
+
+[swarm]
+peers = 4
+compress = "topk:0.01"
+lr = 0.1
+
+[[events]]
+at = 30
+kind = "kill"
+peer = 2
+
+[[events]]
+at = 40
+kind = "join"
+count = 2
+
+[[events]]
+at = 50
+kind = "pause"
+peers = [4, 5]
+duration = 20
+
+[[events]]
+at = 60
+kind = "partition"
+groups = [[0, 1], [3, 4, 5]]
+duration = 30
+
+[[events]]
+at = 60
+kind = "loss"
+fraction = 0.5
+percent = 20
+
+[[expect]]
+kind = "min_accuracy"
+value = 0.8
+
+[[expect]]
+kind = "membership_converged"
+within = 20
+)";
+
+// The error message of parsing `text`, which must fail.
+std::string error_of(const std::string& text) {
+  auto parsed = parse_scenario(text, "x.toml");
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.error().kind == ErrorKind::invalid_argument);
+  return parsed.error().message;
+}
+
+std::string with_event(const std::string& event) {
+  return "name = \"t\"\nduration = 60\n[swarm]\npeers = 3\n\n" + event;
+}
+
+}  // namespace
+
+TEST_CASE("a complete scenario parses with every field", "[scenario]") {
+  auto parsed = parse_scenario(kGood, "good.toml");
+  REQUIRE(parsed.ok());
+  const Scenario& s = *parsed;
+  CHECK(s.name == "crash-one");
+  CHECK(s.duration_seconds == 120.0);
+  CHECK(s.seed == 7);
+  CHECK(s.swarm.peers == 4);
+  CHECK(s.swarm.compress == "topk:0.01");
+  CHECK(s.swarm.lr == 0.1);
+  CHECK(s.swarm.train);
+  REQUIRE(s.events.size() == 5);
+  CHECK(s.events[0].kind == EventKind::kill);
+  CHECK(s.events[0].targets.peers == std::vector<int>{2});
+  CHECK(s.events[0].line == 12);
+  CHECK(s.events[1].count == 2);
+  CHECK(s.events[2].duration_seconds == 20.0);
+  CHECK(s.events[3].groups.size() == 2);
+  CHECK_FALSE(s.events[3].one_way);
+  CHECK(s.events[4].targets.kind == PeerSelector::Kind::fraction);
+  CHECK(s.events[4].percent == 20.0);
+  CHECK(s.total_peers() == 6);
+  REQUIRE(s.expectations.size() == 2);
+  CHECK(s.expectations[1].within_seconds == 20.0);
+}
+
+TEST_CASE("the timeline adds undos and puts them before events at the same time", "[scenario]") {
+  auto s = parse_scenario(kGood, "good.toml");
+  REQUIRE(s.ok());
+  auto actions = make_timeline(*s);
+  REQUIRE(actions.size() == 7);
+  CHECK(actions[0].at_seconds == 30.0);
+  CHECK(actions[3].at_seconds == 60.0);
+  CHECK(actions[5].undo);  // pause ends at 70
+  CHECK(actions[5].at_seconds == 70.0);
+  CHECK(actions[6].at_seconds == 90.0);
+  CHECK(last_action_seconds(*s) == 90.0);
+  // A fault that ends at t does not cancel one that starts at t.
+  auto back_to_back = parse_scenario(with_event("[[events]]\nat = 5\nkind = \"loss\"\npeers = \"all\"\npercent = 10\n"
+                                                "duration = 5\n[[events]]\nat = 10\nkind = \"loss\"\npeers = \"all\"\n"
+                                                "percent = 20\n"),
+                                     "x");
+  REQUIRE(back_to_back.ok());
+  auto two = make_timeline(*back_to_back);
+  REQUIRE(two.size() == 3);
+  CHECK(two[1].undo);
+  CHECK_FALSE(two[2].undo);
+}
+
+TEST_CASE("scaled divides every time by the speed", "[scenario]") {
+  auto s = parse_scenario(kGood, "good.toml");
+  REQUIRE(s.ok());
+  Scenario fast = scaled(*s, 2.0);
+  CHECK(fast.duration_seconds == 60.0);
+  CHECK(fast.events[2].at_seconds == 25.0);
+  CHECK(fast.events[2].duration_seconds == 10.0);
+  CHECK(fast.expectations[1].within_seconds == 10.0);
+}
+
+TEST_CASE("fractions draw at least one live peer, replayably", "[scenario]") {
+  PeerSelector half{PeerSelector::Kind::fraction, {}, 0.5};
+  std::vector<int> live{0, 1, 2, 3, 5, 8};
+  std::mt19937_64 a(42), b(42);
+  auto first = resolve(half, live, a);
+  CHECK(first.size() == 3);
+  CHECK(first == resolve(half, live, b));
+  for (int p : first) CHECK(std::find(live.begin(), live.end(), p) != live.end());
+  PeerSelector tiny{PeerSelector::Kind::fraction, {}, 0.01};
+  CHECK(resolve(tiny, live, a).size() == 1);
+  CHECK(resolve(tiny, {}, a).empty());
+  CHECK(resolve(PeerSelector{PeerSelector::Kind::all, {}, 0.0}, live, a) == live);
+}
+
+TEST_CASE("bad input names the file and line", "[scenario]") {
+  SECTION("malformed TOML") {
+    auto message = error_of("name = \"t\"\nduration = 60\n[swarm\npeers = 3\n");
+    CHECK(message.rfind("x.toml:3:", 0) == 0);
+    CHECK(message.find("malformed TOML") != std::string::npos);
+  }
+  SECTION("unknown event") {
+    auto message = error_of(with_event("[[events]]\nat = 5\nkind = \"explode\"\npeer = 1\n"));
+    CHECK(message.rfind("x.toml:8:", 0) == 0);
+    CHECK(message.find("unknown event kind 'explode'") != std::string::npos);
+  }
+  SECTION("peer index out of range") {
+    auto message = error_of(with_event("[[events]]\nat = 5\nkind = \"kill\"\npeer = 3\n"));
+    CHECK(message.rfind("x.toml:6:", 0) == 0);
+    CHECK(message.find("peer 3") != std::string::npos);
+    CHECK(message.find("0..2") != std::string::npos);
+  }
+  SECTION("a joined peer exists only after its join") {
+    CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"kill\"\npeer = 3\n[[events]]\nat = 9\nkind = \"join\"\n"))
+              .find("peer 3") != std::string::npos);
+    CHECK(parse_scenario(with_event("[[events]]\nat = 5\nkind = \"join\"\n[[events]]\nat = 9\nkind = \"kill\"\n"
+                                    "peer = 3\n"),
+                         "x")
+              .ok());
+  }
+  SECTION("time in the past") {
+    auto message = error_of(with_event("[[events]]\nat = -1\nkind = \"kill\"\npeer = 1\n"));
+    CHECK(message.rfind("x.toml:7:", 0) == 0);
+    CHECK(message.find("in the past") != std::string::npos);
+  }
+  SECTION("time out of order") {
+    auto message = error_of(
+        with_event("[[events]]\nat = 20\nkind = \"kill\"\npeer = 1\n[[events]]\nat = 10\nkind = \"kill\"\npeer = 2\n"));
+    CHECK(message.rfind("x.toml:10:", 0) == 0);
+    CHECK(message.find("time order") != std::string::npos);
+  }
+  SECTION("after the end") {
+    CHECK(error_of(with_event("[[events]]\nat = 50\nkind = \"pause\"\npeer = 1\nduration = 20\n"))
+              .find("after the scenario's duration") != std::string::npos);
+  }
+  SECTION("unknown keys and wrong types") {
+    CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"kill\"\npeer = 1\nsignal = 9\n"))
+              .find("unknown key 'signal'") != std::string::npos);
+    CHECK(error_of("name = \"t\"\nduration = \"long\"\n").find("'duration' must be a number") != std::string::npos);
+    CHECK(error_of("name = \"t\"\nduration = 10\nspeed = 3\n").find("unknown key 'speed'") != std::string::npos);
+    CHECK(error_of(with_event("[[expect]]\nkind = \"vibes\"\n")).find("unknown expectation kind") != std::string::npos);
+    CHECK(error_of(with_event("[[expect]]\nkind = \"catch_up\"\npeer = 9\nvalue = 0.01\nwithin = 5\n"))
+              .find("peer 9") != std::string::npos);
+    CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"kill\"\n")).find("needs peer") != std::string::npos);
+    CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"pause\"\npeer = 1\n")).find("duration") !=
+          std::string::npos);
+    CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"partition\"\ngroups = [[0, 1], [1, 2]]\n"))
+              .find("two partition groups") != std::string::npos);
+  }
+  SECTION("missing file") {
+    auto loaded = load_scenario("/nonexistent/x.toml");
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().kind == ErrorKind::not_found);
+  }
+}
+
+TEST_CASE("every scenario in the library parses", "[scenario]") {
+  const std::filesystem::path dir = std::filesystem::path(STARLING_SOURCE_DIR) / "scenarios";
+  int count = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path().string());
+    auto loaded = load_scenario(entry.path());
+    if (!loaded.ok()) FAIL(loaded.error().message);
+    CHECK_FALSE(loaded->expectations.empty());
+    ++count;
+  }
+  CHECK(count >= 12);
+}

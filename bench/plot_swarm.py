@@ -87,6 +87,8 @@ def table(runs, target):
             "steps": med([s.get("steps") for s in sums]),
             "bytes_per_step": med([s.get("bytes_per_proc_per_step", s.get("bytes_per_peer_per_step")) for s in sums]),
             "lo_bytes_per_step": med([s.get("lo_bytes_per_peer_per_step") for s in sums]),
+            "bytes_per_second": med([s.get("bytes_per_proc_per_second", s.get("bytes_per_peer_per_second"))
+                                     for s in sums]),
             "ring_bytes_per_step": med([s.get("ring_allreduce_bytes_per_proc_per_step") for s in sums]),
             "crashed": sorted({p for s in sums for p in (s.get("crashed_peers") or [])}),
             "procs": (sums[0] if sums else rs[0]["curve"][0])["procs"],
@@ -101,7 +103,7 @@ def table(runs, target):
         row["vs_single_train"] = (row["t88_train"] / ref["t88_train"]
                                   if ref and ref["t88_train"] and row["t88_train"] else None)
     head = (f"{'configuration':<30} {'n':>3} {'t88 wall':>9} {'t88 train':>9} {'final acc':>9} {'steps':>7} "
-            f"{'B/peer/step':>12} {'lo B/step':>11} {'DDP/this':>9} {'t/pt1 wall':>10} {'t/pt1 train':>11}")
+            f"{'B/peer/step':>12} {'lo B/step':>11} {'B/peer/s':>11} {'DDP/this':>9} {'t/pt1 wall':>10} {'t/pt1 train':>11}")
     print(head)
     print("-" * len(head))
     for name in sorted(rows, key=order_key):
@@ -109,7 +111,8 @@ def table(runs, target):
         print(f"{name:<30} {r['rounds']:>3} {fmt(r['t88'], '{:.1f}s', 'never'):>9} "
               f"{fmt(r['t88_train'], '{:.1f}s', 'never'):>9} {fmt(r['final_accuracy'], '{:.2%}'):>9} "
               f"{fmt(r['steps'], '{:.0f}'):>7} {fmt(r['bytes_per_step'], '{:,.0f}'):>12} "
-              f"{fmt(r['lo_bytes_per_step'], '{:,.0f}'):>11} {fmt(r['ddp_bytes_ratio'], '{:.1f}x'):>9} "
+              f"{fmt(r['lo_bytes_per_step'], '{:,.0f}'):>11} {fmt(r['bytes_per_second'], '{:,.0f}'):>11} "
+              f"{fmt(r['ddp_bytes_ratio'], '{:.1f}x'):>9} "
               f"{fmt(r['vs_single'], '{:.2f}'):>10} {fmt(r['vs_single_train'], '{:.2f}'):>11}"
               + (f"  crashed peers: {r['crashed']}" if r["crashed"] else "")
               + (f"  reached in {r['reached_rounds']}/{r['rounds']} rounds"
@@ -124,7 +127,10 @@ def table(runs, target):
           "(start-up, data loading and evaluations included); 'train' is the training clock "
           "(PyTorch: evaluation excluded; starling: from the last poll at which some peer had not stepped yet).")
     print("B/peer/step: starling = status bytes_sent / step (framing and crypto included); "
-          "DDP = loopback tx bytes / procs / step. DDP/this = DDP's B/step with as many processes / this one's.")
+          "DDP = loopback tx bytes / procs / step. lo B/step: starling's whole loopback traffic (private "
+          "namespace: membership, model download and status polls included) / peers / step. B/peer/s: per second "
+          "of run (starling: since launch; DDP: training clock). DDP/this = DDP's B/step with as many processes / "
+          "this one's.")
     checks = []
     if ref:
         for name in sorted(rows, key=order_key):

@@ -176,6 +176,7 @@ def worker(rank, args, port, lo_shared):
                    "final_accuracy": last_acc, "steps": step, "params": params,
                    "bytes_per_proc": sent / args.procs,
                    "bytes_per_proc_per_step": sent / args.procs / max(step, 1),
+                   "bytes_per_proc_per_second": sent / args.procs / max(train_t, 1e-9),
                    "ring_allreduce_bytes_per_proc_per_step": ring,
                    "bytes_source": ("loopback tx bytes, shared with other programs" if lo_shared else
                                     "loopback tx bytes of a private network namespace (TCP/IP headers included)")

@@ -208,6 +208,11 @@ def run_swarm(args, procs, private):
                          "accuracy": tr.get("test_accuracy"), "evaluated_at_step": tr.get("evaluated_at_step"),
                          "bytes_sent": tr.get("bytes_sent"), "bytes_received": tr.get("bytes_received"),
                          "transport_bytes_sent": (a or {}).get("bytes_sent"),
+                         "gossip_bytes_sent": tr.get("gossip_bytes_sent"),
+                         "model_bytes_downloaded": tr.get("model_bytes_downloaded"),
+                         "model_bytes_served": tr.get("model_bytes_served"), "state": tr.get("state"),
+                         "steps_per_second": tr.get("steps_per_second"), "rounds": tr.get("rounds"),
+                         "link_resets": tr.get("link_resets"),
                          "train_loss": tr.get("train_loss"), "consensus_distance": tr.get("consensus_distance"),
                          "neighbours": len(tr.get("neighbours") or [])})
         live = [r for r in rows if r["live"]]
@@ -239,6 +244,9 @@ def run_swarm(args, procs, private):
         f.close()
     live = [r for r in (last or []) if r["live"]]
     per_step = [r["bytes_sent"] / r["step"] for r in live if r["step"] and r["bytes_sent"] is not None]
+    gossip_per_step = [r["gossip_bytes_sent"] / r["step"] for r in live
+                       if r["step"] and r["gossip_bytes_sent"] is not None]
+    per_second = [r["bytes_sent"] / last_t for r in live if r["bytes_sent"] is not None and last_t > 0]
     mean_steps = sum(r["step"] or 0 for r in live) / max(len(live), 1)
     accs = [r["accuracy"] for r in live if r["accuracy"] is not None]
     crashed = [r["peer"] for r in (last or []) if r["exited"] not in (None, 0, -signal.SIGTERM)]
@@ -250,6 +258,10 @@ def run_swarm(args, procs, private):
           "steps": mean_steps, "live_peers": len(live), "crashed_peers": crashed,
           "bytes_per_peer_per_step": sum(per_step) / len(per_step) if per_step else None,
           "bytes_source": "training.bytes_sent of each peer's status (framing and crypto included)",
+          "gossip_bytes_per_peer_per_step": sum(gossip_per_step) / len(gossip_per_step) if gossip_per_step else None,
+          "bytes_per_peer_per_second": sum(per_second) / len(per_second) if per_second else None,
+          "gossip_interval_ms": next((a.split("=")[1] for a in args.peer_arg if a.startswith("--gossip-interval=")),
+                                     "peer default"),
           "lo_bytes_per_peer_per_step": (lo_sent / args.peers / mean_steps) if private and mean_steps else None,
           "lo_note": "private-namespace loopback: all peer traffic incl. membership and status polls, IP headers"
           if private else "not measured (no private network namespace)",

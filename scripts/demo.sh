@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The README's main command: installs what is needed, builds, and runs the main
-# job. Until the swarm exists this is one replica learning Fashion-MNIST with
-# live progress; extra arguments go to `starling train`.
+# The README's main command: installs what is needed, builds, and runs the
+# quickstart scenario — four peers on this machine learn Fashion-MNIST together
+# with compressed delta gossip, with live progress (accuracy per peer), and
+# stop by themselves after 90 s with a summary and a report
+# (scenario-runs/quickstart/report.html). Extra arguments go to
+# `starling scenario` (e.g. --speed 2, --out DIR).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 echo "building (first time: a few minutes on 2 cores)..."
 "$root/scripts/build.sh"
 build=${STARLING_BUILD_DIR:-$root/build}
-exec "$build/apps/starling" train --data fashion-mnist --model mlp:256,128 --epochs 10 --batch 64 --lr 0.02 "$@"
+exec "$build/apps/starling" scenario "$root/scenarios/quickstart.toml" --out "$root/scenario-runs/quickstart" "$@"

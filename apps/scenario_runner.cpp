@@ -118,6 +118,18 @@ class Runner {
 
   Status prepare() {
     std::error_code ec;
+    // A folder from an earlier run is reused: its peers' identities, models
+    // and logs go, so runs do not leak into each other. Anything else that
+    // merely has these names is not ours to delete.
+    for (const char* ours : {"peers", "logs"}) {
+      if (!fs::exists(o_.out_dir / ours, ec)) continue;
+      if (!fs::exists(o_.out_dir / "events.jsonl", ec)) {
+        return make_error(ErrorKind::invalid_argument, (o_.out_dir / ours).string() +
+                                                           " exists but is not from a scenario run; choose another --out");
+      }
+      fs::remove_all(o_.out_dir / ours, ec);
+      if (ec) return make_error(ErrorKind::io, "cannot clear " + (o_.out_dir / ours).string() + ": " + ec.message());
+    }
     fs::create_directories(o_.out_dir / "logs", ec);
     if (ec) return make_error(ErrorKind::io, "cannot create " + (o_.out_dir / "logs").string() + ": " + ec.message());
     fs::create_directories(o_.out_dir / "peers", ec);
@@ -212,6 +224,7 @@ class Runner {
     auto pid = processes_.start(peer_args(slot, seeds), log_path);
     if (!pid) return pid.error();
     slot.pid = *pid;
+    slot.stop_deadline = 0.0;  // a deadline of the previous process must not hit this one
     ++slot.life;
     slot.phase = PeerPhase::running;
     slot.expect_exit = false;
@@ -307,7 +320,14 @@ class Runner {
     for (double& started : result_.observations.started_at) {
       if (started >= 0.0) started = 0.0;
     }
-    for (LoggedEvent& e : result_.observations.events) e.t = 0.0;
+    for (LoggedEvent& e : result_.observations.events) {
+      // Start-up happened before t = 0; keep when, relative to the first start.
+      json record = json::parse(e.json);
+      record["startup_t"] = record["t"];
+      record["t"] = 0.0;
+      e.json = record.dump();
+      e.t = 0.0;
+    }
     log_event("swarm_ready", "", json{{"peers", s_.swarm.peers}, {"startup_seconds", startup}}, false);
     return true;
   }
@@ -351,8 +371,9 @@ class Runner {
       const double sleep = std::clamp(wake - now(), 0.0, 0.1);
       if (sleep > 0.0) std::this_thread::sleep_for(std::chrono::duration<double>(sleep));
     }
-    // The final round: what the expectations "at the end" read.
-    poll(now());
+    // The final round: what the expectations "at the end" read. A lossy peer
+    // may lose its answer, so the ones missing are asked again.
+    poll(now(), 4);
     progress(timeline_.size());
     if (o_.live_progress_tty) std::fprintf(stderr, "\n");
   }
@@ -380,6 +401,7 @@ class Runner {
     const bool expected = slot->expect_exit;
     if (slot->phase != PeerPhase::down || !expected) depart(*slot);
     slot->pid = 0;
+    slot->stop_deadline = 0.0;
     log_event("peer_exited", expected ? "" : "crash " + std::to_string(slot->index),
               json{{"peer", slot->index}, {"how", exit.how}, {"expected", expected}}, !expected);
     if (!expected) {
@@ -656,7 +678,7 @@ class Runner {
 
   // ---- polling -----------------------------------------------------------------
 
-  void poll(double t) {
+  void poll(double t, int attempts = 1) {
     std::vector<runtime::ControlRequest> requests;
     std::vector<int> order;
     for (Slot& s : slots_) {
@@ -676,15 +698,23 @@ class Runner {
     if (next_action_ < timeline_.size()) until_next = timeline_[next_action_].at_seconds - now();
     const auto timeout_ms = static_cast<std::uint64_t>(
         std::clamp(until_next * 1000.0, 500.0, static_cast<double>(kPollTimeoutMs)));
-    auto answers = client_->exchange(requests, timeout_ms);
     std::map<int, json> statuses;
-    for (std::size_t i = 0; i < answers.size(); ++i) {
-      if (!answers[i]) continue;
-      auto status = json::parse(*answers[i], nullptr, false);
-      if (!status.is_object()) continue;
-      Slot& s = slot(order[i]);
-      s.resend_controls = false;
-      statuses[order[i]] = std::move(status);
+    for (int attempt = 0; attempt < attempts && !requests.empty(); ++attempt) {
+      auto answers = client_->exchange(requests, timeout_ms);
+      std::vector<runtime::ControlRequest> missing;
+      std::vector<int> missing_order;
+      for (std::size_t i = 0; i < answers.size(); ++i) {
+        json status = answers[i] ? json::parse(*answers[i], nullptr, false) : json();
+        if (!status.is_object()) {
+          missing.push_back(requests[i]);
+          missing_order.push_back(order[i]);
+          continue;
+        }
+        slot(order[i]).resend_controls = false;
+        statuses[order[i]] = std::move(status);
+      }
+      requests = std::move(missing);
+      order = std::move(missing_order);
     }
 
     scenario::Round round;

@@ -157,6 +157,12 @@ class Evaluator {
                           " test accuracy of live peers at the end " + (is_min || is_mean ? ">= " : "<= ") +
                           num(x.value);
         const AccuracySummary a = summarize_accuracy(end);
+        for (const Sample& sample : end.samples) {
+          if (sample.phase == PeerPhase::running && !sample.answered) {
+            out.measured = "peer " + std::to_string(sample.peer) + " runs but did not answer at the end";
+            return out;
+          }
+        }
         if (a.live == 0) {
           out.measured = "no live peer answered at the end";
           return out;
@@ -169,7 +175,9 @@ class Evaluator {
         const double v = is_min ? a.min : is_mean ? a.mean : a.max - a.min;
         out.passed = is_min || is_mean ? v >= x.value : v <= x.value;
         out.measured = num(v) + " over " + std::to_string(a.live) + " peers";
-        if (!out.passed) out.measured += (is_min || is_mean ? "; short by " : "; over by ") + num(std::abs(v - x.value));
+        if (!out.passed) {
+          out.measured += (is_min || is_mean ? "; short by " : "; over by ") + fmt("%.4f", std::abs(v - x.value));
+        }
         return out;
       }
       case ExpectKind::peer_accuracy: {

@@ -80,6 +80,14 @@ TEST_CASE("accuracy expectations at the end pass and fail by their bound", "[sce
   auto missing = check(obs, expect(ExpectKind::min_accuracy, 0.1));
   CHECK_FALSE(missing.passed);
   CHECK(missing.measured.find("no test accuracy") != std::string::npos);
+
+  // A running peer that did not answer the final poll fails them too: it is
+  // not silently left out.
+  obs.rounds.back().samples[1].accuracy = 0.9;
+  obs.rounds.back().samples[1].answered = false;
+  auto silent = check(obs, expect(ExpectKind::min_accuracy, 0.1));
+  CHECK_FALSE(silent.passed);
+  CHECK(silent.measured.find("peer 1 runs but did not answer") != std::string::npos);
 }
 
 TEST_CASE("peer_accuracy, keeps_improving and catch_up", "[scenario]") {

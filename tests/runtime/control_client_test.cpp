@@ -1,0 +1,158 @@
+// ControlClient against a stand-in peer on its own loop thread: controls
+// arrive before the status query, in order, on the same connection; failures
+// (no listener, a silent listener, another swarm key) come back as errors of
+// the right kind within the timeout.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "starling/runtime/control_client.h"
+#include "starling/runtime/crypto_security.h"
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/uv_transport.h"
+#include "starling/wire/codec.h"
+
+namespace starling::runtime {
+namespace {
+
+// Answers a StatusQuery with the names of the messages that came before it
+// on that connection ("fault_control,training_control"); `silent`: never answers.
+class StandInPeer {
+ public:
+  StandInPeer(crypto::SwarmKey key, bool silent) {
+    std::promise<Address> bound;
+    auto ready = bound.get_future();
+    thread_ = std::thread([this, &bound, key = std::move(key), silent]() mutable {
+      EventLoop loop;
+      UvTransportOptions options;
+      options.security = make_crypto_security(crypto::Identity::generate(), std::move(key));
+      auto transport = make_uv_transport(loop, std::move(options));
+      std::map<ConnectionId, std::string> seen;
+      TransportEvents events;
+      events.on_frame = [&](ConnectionId id, ByteSpan frame) {
+        auto message = wire::decode(frame);
+        if (!message) {
+          broken_ = true;  // Catch2 asserts only on the test's thread
+          return;
+        }
+        if (const auto* query = std::get_if<wire::StatusQuery>(&*message)) {
+          if (silent) return;
+          auto answer = wire::encode(wire::Message{wire::StatusAnswer{query->request_id, seen[id]}});
+          if (!answer || !transport->send(id, *answer)) broken_ = true;
+          return;
+        }
+        seen[id] += std::string(seen[id].empty() ? "" : ",") + wire::message_name(*message);
+        std::lock_guard lock(mutex_);
+        if (const auto* fault = std::get_if<wire::FaultControl>(&*message)) faults_.push_back(*fault);
+      };
+      transport->set_events(std::move(events));
+      auto address = transport->listen(Address{"127.0.0.1", 0});
+      loop_ = &loop;
+      bound.set_value(address ? *address : Address{});
+      loop.run_until([&] { return stop_.load(); }, 60'000);
+      transport->shutdown();
+      transport.reset();
+    });
+    address_ = ready.get();
+    REQUIRE(address_.port != 0);
+  }
+  ~StandInPeer() {
+    stop_ = true;
+    loop_->stop();
+    thread_.join();
+    CHECK_FALSE(broken_.load());
+  }
+  const Address& address() const { return address_; }
+  std::vector<wire::FaultControl> faults() {
+    std::lock_guard lock(mutex_);
+    return faults_;
+  }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> broken_{false};
+  EventLoop* loop_ = nullptr;
+  Address address_;
+  std::mutex mutex_;
+  std::vector<wire::FaultControl> faults_;
+};
+
+}  // namespace
+
+TEST_CASE("controls arrive in order before the status query; many peers at once", "[runtime][control]") {
+  crypto::SwarmKey key = crypto::SwarmKey::generate();
+  StandInPeer a(key.clone(), false), b(key.clone(), false);
+  ControlClient client(key.clone());
+
+  wire::FaultControl fault;
+  fault.drop_probability = 0.25;
+  fault.delay_ms = 50;
+  wire::TrainingControl training{10.0, wire::ByzantineMode::random_deltas, 1.0};
+  auto answers = client.exchange({ControlRequest{a.address(), {fault, training}}, ControlRequest{b.address(), {}}},
+                                 5'000);
+  REQUIRE(answers.size() == 2);
+  REQUIRE(answers[0].ok());
+  CHECK(*answers[0] == "fault_control,training_control");
+  REQUIRE(answers[1].ok());
+  CHECK(*answers[1] == "");
+  REQUIRE(a.faults().size() == 1);
+  CHECK(a.faults()[0] == fault);
+  CHECK(b.faults().empty());
+
+  // The client is reusable.
+  auto again = client.status(b.address(), 5'000);
+  REQUIRE(again.ok());
+}
+
+TEST_CASE("control failures are errors of the right kind, within the timeout", "[runtime][control]") {
+  crypto::SwarmKey key = crypto::SwarmKey::generate();
+  ControlClient client(key.clone());
+
+  SECTION("nobody listens") {
+    // A port that was free a moment ago.
+    Address nowhere;
+    {
+      StandInPeer gone(key.clone(), false);
+      nowhere = gone.address();
+    }
+    auto answer = client.status(nowhere, 5'000);
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().kind == ErrorKind::disconnected);
+    CHECK(answer.error().message.find("cannot reach") != std::string::npos);
+  }
+  SECTION("a peer that never answers") {
+    StandInPeer silent(key.clone(), true);
+    const auto start = std::chrono::steady_clock::now();
+    auto answer = client.status(silent.address(), 300);
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().kind == ErrorKind::timeout);
+    CHECK(took < std::chrono::seconds(3));
+  }
+  SECTION("another swarm key") {
+    StandInPeer other(crypto::SwarmKey::generate(), false);
+    auto answer = client.status(other.address(), 5'000);
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().kind == ErrorKind::security);
+    CHECK(answer.error().message.find("--swarm-key") != std::string::npos);
+  }
+  SECTION("a control no peer may send is refused before sending") {
+    StandInPeer peer(key.clone(), false);
+    wire::FaultControl bad;
+    bad.drop_probability = 2.0;
+    auto answers = client.exchange({ControlRequest{peer.address(), {bad}}}, 5'000);
+    REQUIRE_FALSE(answers[0].ok());
+    CHECK(answers[0].error().kind == ErrorKind::invalid_argument);
+    CHECK(peer.faults().empty());
+  }
+}
+
+}  // namespace starling::runtime

@@ -34,7 +34,7 @@ struct PeerTrainingOptions {
   std::string clip = "auto";
   int neighbours = 3;
   int max_links = 8;
-  int gossip_interval_ms = 100;
+  int gossip_interval_ms = 50;
   double eval_every = 5.0;
   double checkpoint_every = 60.0;
   bool resume = false;

@@ -24,12 +24,13 @@ constexpr std::uint64_t kModelRefusedRetryMs = 1'000;
 constexpr std::uint64_t kHandshakeStallMs = 5'000;
 constexpr std::uint64_t kModelChunkStallMs = 3'000;
 
-// γ defaults measured in docs/learning.md (gossip-only, per compressor).
+// γ defaults measured in docs/learning.md (per compressor; top-k from swarm
+// runs with training, where 0.2 let the replicas drift apart).
 float default_gamma(compress::CompressorKind kind) {
   switch (kind) {
     case compress::CompressorKind::none:
     case compress::CompressorKind::int8: return 0.5f;
-    case compress::CompressorKind::topk: return 0.2f;
+    case compress::CompressorKind::topk: return 0.1f;
     case compress::CompressorKind::randk:
     case compress::CompressorKind::sign: return 0.1f;
   }

@@ -74,7 +74,7 @@ struct TrainingDriverOptions {
   // w = 1/(max_links + 1) on every link, so both ends of a link agree on it
   // and γ·w·degree < 1 whatever the degree.
   std::size_t max_links = 8;
-  std::uint64_t round_interval_ms = 100;
+  std::uint64_t round_interval_ms = 50;
   std::uint64_t digest_every = 16;  // deltas between digests on a link
   ClipMode clip = ClipMode::adaptive;
   double clip_radius = 0.0;         // ClipMode::fixed

@@ -90,8 +90,7 @@ struct TrainingDriver::Link {
         outbound(outbound_),
         node_id(node),
         address(std::move(address_)),
-        state(o.layout, o.compressor, seed, o.warmup),
-        clip(o.adaptive_clip) {}
+        state(o.layout, o.compressor, seed, o.warmup) {}
 
   ConnectionId id;
   bool outbound;
@@ -101,7 +100,6 @@ struct TrainingDriver::Link {
   bool hello_sent = false;
   bool hello_received = false;
   node::LinkState state;
-  node::AdaptiveClip clip;
   std::optional<std::uint64_t> start_epoch;  // start(x, epoch) is due once we have parameters
   std::vector<float> snapshot;               // reassembly of the neighbour's snapshot
   std::uint64_t snapshot_epoch = 0;
@@ -120,7 +118,8 @@ struct TrainingDriver::Link {
 TrainingDriver::TrainingDriver(Transport& transport, MembershipDriver& membership, ModelHost& host,
                                TrainingDriverOptions options)
     : transport_(transport), membership_(membership), host_(host), options_(std::move(options)),
-      random_(options_.random_seed) {
+      random_(options_.random_seed),
+      clip_(options_.adaptive_clip) {
   STARLING_ASSERT(options_.max_links >= 1);
   gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor.kind);
   weight_ = 1.0f / float(options_.max_links + 1);
@@ -249,7 +248,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
     switch (options_.clip) {
       case ClipMode::off: step = link.state.consensus_step(correction, gamma_, weight_); break;
       case ClipMode::fixed: step = link.state.consensus_step(correction, gamma_, weight_, options_.clip_radius); break;
-      case ClipMode::adaptive: step = link.state.consensus_step(correction, gamma_, weight_, link.clip); break;
+      case ClipMode::adaptive: step = link.state.consensus_step(correction, gamma_, weight_, clip_); break;
     }
     if (!step) continue;
     any = true;

@@ -196,6 +196,10 @@ class TrainingDriver {
   float gamma_ = 0.0f;
   float weight_ = 0.0f;
   std::mt19937_64 random_;
+  // One adaptive radius over every link's corrections: its median is set by
+  // the honest majority of neighbours, so one neighbour cannot talk it up
+  // (a radius per link would grow geometrically under a persistent attacker).
+  node::AdaptiveClip clip_;
   std::map<ConnectionId, std::unique_ptr<Link>> links_;
   std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i

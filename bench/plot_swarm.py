@@ -28,7 +28,8 @@ def label(r):
         return f"pytorch DDP {r['procs']} procs"
     if r["procs"] == 1:
         return "starling 1 replica (train)"
-    return f"starling {r['procs']} peers {r['compress']}"
+    extra = " ".join(r.get("peer_args") or [])
+    return f"starling {r['procs']} peers {r['compress']}" + (f" [{extra}]" if extra else "")
 
 
 def order_key(name):
@@ -44,7 +45,7 @@ def order_key(name):
 def load(results):
     runs = {}
     for path in sorted(glob.glob(os.path.join(results, "runs", "*.jsonl"))):
-        curve, summary = [], None
+        curve, summary, load = [], None, None
         with open(path) as f:
             for line in f:
                 line = line.strip()
@@ -55,10 +56,12 @@ def load(results):
                     summary = r
                 elif r.get("event") == "evaluation":
                     curve.append(r)
+                elif r.get("event") == "load":
+                    load = r
         if summary is None and not curve:
             continue
-        name = label(summary or curve[0])
-        runs.setdefault(name, []).append({"path": path, "curve": curve, "summary": summary})
+        name = label(summary or curve[0])  # a run cut short has no summary: its label omits PEER_ARGS
+        runs.setdefault(name, []).append({"path": path, "curve": curve, "summary": summary, "load": load})
     return runs
 
 
@@ -90,6 +93,8 @@ def table(runs, target):
             "bytes_per_second": med([s.get("bytes_per_proc_per_second", s.get("bytes_per_peer_per_second"))
                                      for s in sums]),
             "ring_bytes_per_step": med([s.get("ring_allreduce_bytes_per_proc_per_step") for s in sums]),
+            "load": med([max(r["load"]["loadavg_1min_before"], r["load"]["loadavg_1min_after"])
+                         for r in rs if r.get("load")]),
             "crashed": sorted({p for s in sums for p in (s.get("crashed_peers") or [])}),
             "procs": (sums[0] if sums else rs[0]["curve"][0])["procs"],
             "impl": (sums[0] if sums else rs[0]["curve"][0])["impl"],
@@ -102,18 +107,20 @@ def table(runs, target):
         row["vs_single"] = row["t88"] / ref["t88"] if ref and ref["t88"] and row["t88"] else None
         row["vs_single_train"] = (row["t88_train"] / ref["t88_train"]
                                   if ref and ref["t88_train"] and row["t88_train"] else None)
-    head = (f"{'configuration':<30} {'n':>3} {'t88 wall':>9} {'t88 train':>9} {'final acc':>9} {'steps':>7} "
-            f"{'B/peer/step':>12} {'lo B/step':>11} {'B/peer/s':>11} {'DDP/this':>9} {'t/pt1 wall':>10} {'t/pt1 train':>11}")
+    width = max([30] + [len(n) for n in rows])
+    head = (f"{'configuration':<{width}} {'n':>3} {'t88 wall':>9} {'t88 train':>9} {'final acc':>9} {'steps':>7} "
+            f"{'B/peer/step':>12} {'lo B/step':>11} {'B/peer/s':>11} {'DDP/this':>9} {'t/pt1 wall':>10} {'t/pt1 train':>11} {'load':>5}")
     print(head)
     print("-" * len(head))
     for name in sorted(rows, key=order_key):
         r = rows[name]
-        print(f"{name:<30} {r['rounds']:>3} {fmt(r['t88'], '{:.1f}s', 'never'):>9} "
+        print(f"{name:<{width}} {r['rounds']:>3} {fmt(r['t88'], '{:.1f}s', 'never'):>9} "
               f"{fmt(r['t88_train'], '{:.1f}s', 'never'):>9} {fmt(r['final_accuracy'], '{:.2%}'):>9} "
               f"{fmt(r['steps'], '{:.0f}'):>7} {fmt(r['bytes_per_step'], '{:,.0f}'):>12} "
               f"{fmt(r['lo_bytes_per_step'], '{:,.0f}'):>11} {fmt(r['bytes_per_second'], '{:,.0f}'):>11} "
               f"{fmt(r['ddp_bytes_ratio'], '{:.1f}x'):>9} "
-              f"{fmt(r['vs_single'], '{:.2f}'):>10} {fmt(r['vs_single_train'], '{:.2f}'):>11}"
+              f"{fmt(r['vs_single'], '{:.2f}'):>10} {fmt(r['vs_single_train'], '{:.2f}'):>11} "
+              f"{fmt(r['load'], '{:.1f}'):>5}"
               + (f"  crashed peers: {r['crashed']}" if r["crashed"] else "")
               + (f"  reached in {r['reached_rounds']}/{r['rounds']} rounds"
                  if 0 < r["reached_rounds"] < r["rounds"] else ""))
@@ -130,7 +137,8 @@ def table(runs, target):
           "DDP = loopback tx bytes / procs / step. lo B/step: starling's whole loopback traffic (private "
           "namespace: membership, model download and status polls included) / peers / step. B/peer/s: per second "
           "of run (starling: since launch; DDP: training clock). DDP/this = DDP's B/step with as many processes / "
-          "this one's.")
+          "this one's. load: median over rounds of the higher 1-minute load average before/after the run "
+          "(cores: %d)." % os.cpu_count())
     checks = []
     if ref:
         for name in sorted(rows, key=order_key):

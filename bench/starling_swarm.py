@@ -265,7 +265,8 @@ def run_swarm(args, procs, private):
           "lo_bytes_per_peer_per_step": (lo_sent / args.peers / mean_steps) if private and mean_steps else None,
           "lo_note": "private-namespace loopback: all peer traffic incl. membership and status polls, IP headers"
           if private else "not measured (no private network namespace)",
-          "batch": args.batch, "lr": args.lr, "eval_every": args.eval_every, "poll": args.poll, "workdir": work})
+          "batch": args.batch, "lr": args.lr, "eval_every": args.eval_every, "poll": args.poll,
+          "peer_args": args.peer_arg, "workdir": work})
 
 
 def main():

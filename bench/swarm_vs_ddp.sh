@@ -21,8 +21,14 @@
 #   EVAL_EVERY   seconds between evaluations (default 1; peers: --eval-every)
 #   POLL         seconds between status polls of every peer (default 1)
 #   TARGET       accuracy target (default 0.88)
+#   PEER_ARGS    extra flags for every starling peer, e.g. "--gossip-interval=50"
+#                (use the --flag=value form; default: the peer's own defaults)
 #   STARLING_BUILD_DIR  build folder (default ./build)
 #   SKIP_INSTALL=1, SKIP_BUILD=1  skip those steps
+# Each run's file ends with the 1-minute load average before and after it:
+# other work on the machine slows every configuration, the multi-process ones most.
+# Each run's file ends with the 1-minute load average before and after it:
+# other work on the machine slows every configuration, the multi-process ones most.
 # Output: bench/results/swarm/runs/*.jsonl (one per run), peer logs in
 # bench/results/swarm/work/, bench/results/swarm/summary.json, and the plot
 # bench/results/swarm_vs_ddp.png (+ .svg). Runs use a private network namespace
@@ -49,6 +55,8 @@ target=${TARGET:-0.88}
 all="pytorch-1 starling-2-none ddp-2 starling-2-topk:0.01 starling-1 starling-2-int8 ddp-4 starling-2-sign
      starling-4-none starling-4-topk:0.01 starling-4-int8 starling-4-sign"
 configs=${CONFIGS:-$all}
+peer_args=()
+for a in ${PEER_ARGS:-}; do peer_args+=("--peer-arg=$a"); done
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
@@ -82,11 +90,19 @@ run() {  # run NAME FILE -- COMMAND...: bounded, in its own process group, outpu
   local name=$1 file=$2
   shift 3
   echo "swarm_vs_ddp: round $round: $name" >&2
+  # The machine's load before and after, so a reader can tell a quiet run from a contended one.
+  local load_before
+  load_before=$(cut -d' ' -f1 /proc/loadavg)
+  # The machine's load before and after, so a reader can tell a quiet run from a contended one.
+  local load_before
+  load_before=$(cut -d' ' -f1 /proc/loadavg)
   timeout --kill-after=15 "$((duration + 90))" "$@" > "$file" &
   current=$!
   local rc=0
   wait "$current" || rc=$?
   current=""
+  echo "{\"event\": \"load\", \"loadavg_1min_before\": $load_before, \"loadavg_1min_after\": $(cut -d' ' -f1 /proc/loadavg), \"cores\": $(nproc)}" >> "$file"
+  echo "{\"event\": \"load\", \"loadavg_1min_before\": $load_before, \"loadavg_1min_after\": $(cut -d' ' -f1 /proc/loadavg), \"cores\": $(nproc)}" >> "$file"
   if [[ $rc -ne 0 ]]; then
     echo "swarm_vs_ddp: $name failed (exit $rc); its partial output stays in $file" >&2
   fi
@@ -123,7 +139,7 @@ for round in $(seq "$rounds"); do
         run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers "$peers" \
           --compress "$compress" --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" \
           --eval-every "$eval_every" --poll "$poll" --random-seed "$round" \
-          --workdir "$out/work/r$round-${config//:/_}" ;;
+          --workdir "$out/work/r$round-${config//:/_}" ${peer_args[@]+"${peer_args[@]}"} ;;
       *) echo "swarm_vs_ddp: unknown configuration '$config'" >&2; exit 2 ;;
     esac
   done

@@ -370,7 +370,9 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       x.peers = r.selector(t);
       break;
     case ExpectKind::keeps_improving:
-      r.only_keys(t, {"kind", "value", "after"}, "expectation 'keeps_improving'");
+      r.only_keys(t, {"kind", "value", "after", "window"}, "expectation 'keeps_improving'");
+      x.window_seconds = r.number(t, "window", x.window_seconds);
+      if (x.window_seconds < 0.0) r.fail(t.get("window"), "'window' must be >= 0 seconds");
       x.value = r.number(t, "value", 0.0);
       if (x.value < 0.0 || x.value > 1.0) r.fail(t.get("value"), "'value' must be in [0, 1]");
       if (!t.contains("after")) r.fail(&t, "expectation 'keeps_improving' needs after = SECONDS");

@@ -63,6 +63,7 @@ Scenario scaled(Scenario s, double speed) {
   for (Expectation& x : s.expectations) {
     if (x.at_seconds) *x.at_seconds /= speed;
     x.after_seconds /= speed;
+    x.window_seconds /= speed;
     x.within_seconds /= speed;
   }
   return s;

@@ -100,8 +100,15 @@ TEST_CASE("peer_accuracy, keeps_improving and catch_up", "[scenario]") {
 
   Expectation improving = expect(ExpectKind::keeps_improving, 0.14);
   improving.after_seconds = 5.0;  // +0.15 by the end
+  improving.window_seconds = 0.0;
   CHECK(check(obs, improving).passed);
   improving.value = 0.16;
+  CHECK_FALSE(check(obs, improving).passed);
+  // Windows of 2 s: mean of t = 3..5 (0.62) against t = 8..10 (0.77).
+  improving.window_seconds = 2.0;
+  improving.value = 0.149;
+  CHECK(check(obs, improving).passed);
+  improving.value = 0.151;
   CHECK_FALSE(check(obs, improving).passed);
 
   // Peer 3 starts at t = 4 at 0.2 and gains 0.11 per second: within 0.01 of the

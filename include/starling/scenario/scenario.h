@@ -83,7 +83,7 @@ enum class ExpectKind : std::uint8_t {
   mean_accuracy,           // mean test accuracy of the live peers at the end >= value
   max_accuracy_spread,     // highest minus lowest accuracy of the live peers at the end <= value
   peer_accuracy,           // each selected peer's accuracy at `at` >= value
-  keeps_improving,         // each peer live at `after` and at the end gains >= value accuracy in between
+  keeps_improving,         // each peer live at `after` and at the end gains >= value mean accuracy (over `window`)
   catch_up,                // `peer` reaches the others' mean accuracy minus value within `within` s of starting
   max_consensus_distance,  // mean consensus distance of the live peers at the end <= value
   membership_converged,    // live peers see each other alive and the dead dead, within `within` s of the last event
@@ -99,6 +99,7 @@ struct Expectation {
   double value = 0.0;
   std::optional<double> at_seconds;     // peer_accuracy: when (default: the end)
   double after_seconds = 0.0;           // keeps_improving
+  double window_seconds = 10.0;         // keeps_improving: accuracies averaged over this long
   double within_seconds = 0.0;          // catch_up, membership_converged
   int peer = -1;                        // catch_up
   std::optional<PeerSelector> peers;    // peer_accuracy, never_dead

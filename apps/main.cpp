@@ -1,12 +1,17 @@
 // starling: a peer-to-peer decentralized trainer.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  // A write to a socket whose other end just closed must fail with EPIPE (an
+  // error the transport handles), not kill the process: the scenario `pause`
+  // saw a peer die of SIGPIPE when a frozen neighbour came back.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App root{"starling: peer-to-peer decentralized training with compressed delta gossip"};
   root.require_subcommand(1);
   root.set_version_flag("--version", "starling 0.1.0");

@@ -316,6 +316,9 @@ void apply_fault_control(const wire::FaultControl& control, runtime::FaultPolicy
   } else {
     policy.set_default(faults);
   }
+  // The runner's own connection (status answers) stays perfect: the faults
+  // are for the swarm, not for the observer.
+  policy.set_link(self_key, runtime::kControlPeerLabel, runtime::LinkFaults{});
   policy.heal();
   for (const auto& id : control.partitioned_from) {
     auto address = address_of(id);

@@ -234,12 +234,14 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
   }
   if (const auto* query = std::get_if<wire::StatusQuery>(&*message)) {
     // The client closes once it has the answer.
+    transport_.set_peer_label(id, kControlPeerLabel);
     answer_status(id, query->request_id);
     return;
   }
   if (std::holds_alternative<wire::FaultControl>(*message) || std::holds_alternative<wire::TrainingControl>(*message)) {
     // The client follows with a StatusQuery on this connection: its answer
     // tells it the control took effect.
+    transport_.set_peer_label(id, kControlPeerLabel);
     if (options_.on_control) options_.on_control(*message);
     return;
   }

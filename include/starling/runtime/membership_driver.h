@@ -20,6 +20,11 @@
 
 namespace starling::runtime {
 
+// The fault-layer name the driver gives a connection that carries status
+// queries or control messages, so a peer's injected faults can spare its
+// answers to the scenario runner (FaultPolicy::set_link(self, this, {})).
+inline constexpr const char* kControlPeerLabel = "control";
+
 enum class DriverLogLevel : std::uint8_t { info, warning, error };
 
 struct MembershipDriverOptions {

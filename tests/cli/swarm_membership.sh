@@ -7,56 +7,13 @@
 set -u
 starling=${1:?usage: swarm_membership.sh STARLING_BINARY}
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
-work=$(mktemp -d)
-declare -a pids=() ports=()
-cleanup() {
-  for pid in "${pids[@]}"; do [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  if [[ ${keep_logs:-0} == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  keep_logs=1
-  local i
-  for i in "${!ports[@]}"; do
-    echo "--- peer $i (port ${ports[$i]}, pid ${pids[$i]:-gone}) log tail:" >&2
-    tail -n 15 "$work/p$i.log" >&2 2>/dev/null
-    [[ -n ${pids[$i]:-} ]] && "$starling" status "127.0.0.1:${ports[$i]}" "${key[@]}" --timeout 2 >&2 2>&1
-  done
-  exit 1
-}
+source "$(dirname "$0")/lib/peers.sh"
+peer_flags=(--no-train)
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 "$starling" keygen --swarm "$work/swarm.key" >/dev/null || fail "keygen"
 key=(--swarm-key "$work/swarm.key")
-next_port=$((20000 + ($$ * 131) % 39000))
-
-# start_peer INDEX [SEED_INDEX...]: starts peer INDEX on a fresh port; a port
-# already in use (another test, another user) is skipped.
-start_peer() {
-  local index=$1; shift
-  local seeds=() s
-  for s in "$@"; do seeds+=(--seed "127.0.0.1:${ports[$s]}"); done
-  for attempt in 1 2 3 4 5; do
-    local port=$next_port
-    : >"$work/p$index.log"
-    next_port=$((next_port + 1))
-    "$starling" peer --no-train --listen "127.0.0.1:$port" --data-dir "$work/d$index" "${key[@]}" "${seeds[@]}" \
-      2>"$work/p$index.log" &
-    local pid=$!
-    local deadline=$((SECONDS + 5))
-    while ((SECONDS < deadline)); do
-      if grep -q "listening on" "$work/p$index.log"; then pids[$index]=$pid; ports[$index]=$port; return 0; fi
-      if ! kill -0 "$pid" 2>/dev/null; then break; fi
-      sleep 0.05
-    done
-    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-    grep -q "in use" "$work/p$index.log" || fail "peer $index did not start: $(cat "$work/p$index.log")"
-  done
-  fail "no free port for peer $index"
-}
 
 status() { "$starling" status "127.0.0.1:${ports[$1]}" --json "${key[@]}" --timeout 2 2>/dev/null; }
 # state_of OBSERVER SUBJECT: what OBSERVER believes about SUBJECT ("" if unknown).

@@ -10,50 +10,9 @@ starling=${1:?usage: swarm_training.sh STARLING_BINARY}
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 [[ -d /usr/share/datasets/fashion-mnist || -d /usr/share/dataset-fashion-mnist ]] ||
   { echo "SKIP: dataset-fashion-mnist not installed"; exit 0; }
-work=$(mktemp -d)
-declare -a pids=() ports=()
-cleanup() {
-  for pid in "${pids[@]}"; do [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  if [[ ${keep_logs:-0} == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  keep_logs=1
-  local i
-  for i in "${!ports[@]}"; do
-    echo "--- peer $i (port ${ports[$i]}) log tail:" >&2
-    tail -n 8 "$work/p$i.log" >&2 2>/dev/null
-  done
-  exit 1
-}
-next_port=$((20000 + ($$ * 137 + 7) % 39000))
-flags=(--compress topk:0.01 --eval-every 1 --batch 64 --lr 0.02 --checkpoint-every 0)
-
-# start_peer INDEX [SEED_INDEX]: a training peer on a fresh port.
-start_peer() {
-  local index=$1 seed=${2:-}
-  local seeds=()
-  [[ -n $seed ]] && seeds=(--seed "127.0.0.1:${ports[$seed]}")
-  for attempt in 1 2 3 4 5; do
-    local port=$next_port
-    next_port=$((next_port + 1))
-    : >"$work/p$index.log"
-    "$starling" peer --listen "127.0.0.1:$port" --data-dir "$work/d$index" "${seeds[@]}" "${flags[@]}" "${@:3}" \
-      2>>"$work/p$index.log" &
-    local pid=$!
-    local deadline=$((SECONDS + 20))
-    while ((SECONDS < deadline)); do
-      if grep -q "listening on" "$work/p$index.log"; then pids[$index]=$pid; ports[$index]=$port; return 0; fi
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-    grep -q "in use" "$work/p$index.log" || fail "peer $index did not start: $(tail -3 "$work/p$index.log")"
-  done
-  fail "no free port for peer $index"
-}
+source "$(dirname "$0")/lib/peers.sh"
+peer_flags=(--compress topk:0.01 --eval-every 1 --batch 64 --lr 0.02 --checkpoint-every 0)
+start_timeout=20  # loading Fashion-MNIST comes first
 training() { "$starling" status "127.0.0.1:${ports[$1]}" --json --timeout 3 2>/dev/null | jq -c '.training'; }
 accuracy() { training "$1" | jq -r '.test_accuracy // 0'; }
 # wait_until SECONDS COMMAND...: polls every 0.5 s.
@@ -103,7 +62,7 @@ kill -TERM "${pids[1]}"; wait "${pids[1]}" 2>/dev/null; pids[1]=""
 [[ -s $work/d1/model.ckpt ]] || fail "no checkpoint after a graceful stop"
 "$starling" eval "$work/d1/model.ckpt" --data fashion-mnist --json >"$work/eval.txt" 2>&1 || fail "eval: $(cat "$work/eval.txt")"
 above "$(jq -r '.accuracy // .test_accuracy' "$work/eval.txt")" 0.80 || fail "checkpoint evaluates below 80%: $(cat "$work/eval.txt")"
-start_peer 1 0 --resume
+start_peer 1 0 -- --resume
 wait_until 20 grep -q "resuming from" "$work/p1.log" || fail "no resume"
 resumed=$(training 1 | jq -r '.step')
 ((resumed >= ${saved_step:-0})) || fail "resumed at step $resumed, below the saved $saved_step"

@@ -571,10 +571,9 @@ void TrainingDriver::on_delta(Link& link, const wire::Delta& delta) {
   // Deltas of an epoch we already left, or sent before the neighbour saw our
   // reset, are expected after a restart: not an error.
   if (delta.epoch < link.state.epoch() || !link.state.receiving()) return;
+  const bool out_of_sequence = delta.epoch == link.state.epoch() && delta.seq != link.state.next_receive_seq();
   if (const Status applied = link.state.on_delta(from_wire(delta)); !applied) {
-    const bool gap = applied.error().message.find("gap") != std::string::npos ||
-                     applied.error().message.find("duplicate") != std::string::npos;
-    break_link(link, gap ? wire::ResetReason::sequence_gap : wire::ResetReason::unspecified, applied.error().message);
+    break_link(link, out_of_sequence ? wire::ResetReason::sequence_gap : wire::ResetReason::unspecified, applied.error().message);
     return;
   }
   ++link.deltas_received;

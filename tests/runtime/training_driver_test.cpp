@@ -37,7 +37,6 @@ struct VectorHost : ModelHost {
   bool started = false;
   bool downloaded = false;
   Eigen::VectorXf first_model;
-  Eigen::VectorXf corrections = Eigen::VectorXf::Zero(kDimension);
 
   void start_training(const Eigen::VectorXf* initial) override {
     started = true;
@@ -54,7 +53,6 @@ struct VectorHost : ModelHost {
   }
   void add_correction(const Eigen::VectorXf& correction) override {
     x += correction;
-    corrections += correction;
   }
 };
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "json_text.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
@@ -46,7 +47,7 @@ int run_eval(const EvalArgs& args) {
     nlohmann::json out = {{"checkpoint", args.checkpoint}, {"model", checkpoint->spec.to_string()},
                           {"test_accuracy", eval.accuracy}, {"test_loss", eval.loss},
                           {"samples", eval.samples},       {"step", checkpoint->step}};
-    std::printf("%s\n", out.dump().c_str());
+    std::printf("%s\n", to_json_text(out).c_str());
   } else {
     std::printf("%s (%s, step %lld): test accuracy %.2f%%, test loss %.4f over %zu samples\n",
                 args.checkpoint.c_str(), checkpoint->spec.to_string().c_str(), (long long)checkpoint->step,

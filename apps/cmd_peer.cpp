@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "commands.h"
+#include "json_text.h"
+#include "peer_status.h"
 #include "peer_training.h"
 #include "swarm_key_option.h"
 #include "starling/crypto/keys.h"
@@ -90,42 +92,6 @@ bool write_incarnation(const fs::path& path, std::uint64_t incarnation) {
   std::error_code ec;
   fs::rename(temp, path, ec);
   return !ec;
-}
-
-nlohmann::json status_json(const runtime::MembershipDriver& driver, const runtime::Transport& transport,
-                           bool swarm_open) {
-  const gossip::MembershipView view = driver.view();
-  const runtime::TransportStats stats = transport.stats();
-  nlohmann::json members = nlohmann::json::array();
-  for (const auto& member : view.members) {
-    members.push_back({{"node_id", gossip::to_hex(member.record.node_id)},
-                       {"address", member.record.address},
-                       {"state", gossip::to_string(member.record.state)},
-                       {"incarnation", member.record.incarnation},
-                       {"state_age_seconds",
-                        static_cast<double>(static_cast<std::int64_t>(driver.now_ms()) - member.state_since_ms) /
-                            1000.0}});
-  }
-  return {{"node_id", gossip::to_hex(view.self.node_id)},
-          {"address", view.self.address},
-          {"state", gossip::to_string(view.self.state)},
-          {"incarnation", view.self.incarnation},
-          {"uptime_seconds", static_cast<double>(view.uptime_ms) / 1000.0},
-          {"joined", driver.membership().joined()},
-          {"health_score", view.health_score},
-          {"profile", driver.membership().config().profile},
-          {"swarm_open", swarm_open},
-          {"bytes_sent", stats.bytes_sent},
-          {"bytes_received", stats.bytes_received},
-          {"datagrams_sent", stats.datagrams_sent},
-          {"datagrams_received", stats.datagrams_received},
-          {"datagrams_rejected", stats.datagrams_rejected},
-          {"membership_messages_sent", driver.traffic().messages_sent},
-          {"membership_bytes_sent", driver.traffic().bytes_sent},
-          {"membership_messages_received", driver.traffic().messages_received},
-          {"membership_bytes_received", driver.traffic().bytes_received},
-          {"membership_datagrams_split", driver.traffic().datagrams_split},
-          {"members", std::move(members)}};
 }
 
 void log_event(spdlog::logger& log, const gossip::Event& event) {
@@ -232,7 +198,7 @@ int run_peer(const PeerOptions& options) {
   driver_options.status_json = [&] {
     nlohmann::json status = status_json(*driver, *transport, swarm_open);
     if (training) status["training"] = training->status_json(*transport);
-    return status.dump();
+    return to_json_text(status);
   };
   driver_options.on_control = [&](const wire::Message& control) {
     if (const auto* fault = std::get_if<wire::FaultControl>(&control)) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "json_text.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
@@ -115,7 +116,7 @@ int run_train(const TrainArgs& args) {
                              {"train_loss", window_samples ? loss_window / double(window_samples) : 0.0},
                              {"train_seconds", train_seconds},
                              {"wall_seconds", wall}};
-      std::printf("%s\n", line.dump().c_str());
+      std::printf("%s\n", to_json_text(line).c_str());
       std::fflush(stdout);
     }
     if (!args.quiet) {
@@ -168,7 +169,7 @@ int run_train(const TrainArgs& args) {
                               {"samples_per_second", rate},
                               {"train_seconds", train_seconds},
                               {"wall_seconds", wall}};
-    std::printf("%s\n", summary.dump().c_str());
+    std::printf("%s\n", to_json_text(summary).c_str());
   }
   if (!args.quiet) {
     std::fprintf(stderr, "done: %s, %.2f epochs, test accuracy %.2f%%, %.1fk samples/s, %.1f s\n",

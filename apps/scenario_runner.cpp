@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "json_text.h"
 #include "scenario_processes.h"
 #include "starling/crypto/keys.h"
 #include "starling/runtime/control_client.h"
@@ -325,7 +326,7 @@ class Runner {
       json record = json::parse(e.json);
       record["startup_t"] = record["t"];
       record["t"] = 0.0;
-      e.json = record.dump();
+      e.json = to_json_text(record);
       e.t = 0.0;
     }
     log_event("swarm_ready", "", json{{"peers", s_.swarm.peers}, {"startup_seconds", startup}}, false);
@@ -826,7 +827,7 @@ class Runner {
     const double t = t0_.time_since_epoch().count() == 0 ? 0.0 : now();
     record["t"] = std::round(t * 1000.0) / 1000.0;
     if (!record.contains("event")) record["event"] = kind;
-    result_.observations.events.push_back(LoggedEvent{t, kind, label, record.dump(), marker});
+    result_.observations.events.push_back(LoggedEvent{t, kind, label, to_json_text(record), marker});
   }
 
   static bool log_mentions(const fs::path& path, const std::string& text) {

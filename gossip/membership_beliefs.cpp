@@ -7,6 +7,7 @@
 
 #include "starling/assert.h"
 #include "starling/gossip/membership.h"
+#include "starling/text.h"
 
 namespace starling::gossip {
 
@@ -77,7 +78,9 @@ void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
     if (!leaving_ && record.incarnation > self_.incarnation) refute(record.incarnation);
     return;
   }
-  if (record.address.empty()) return;  // malformed: nobody could reach it
+  // Malformed: nobody could reach it. The wire codec already refuses such
+  // records; this keeps gossip/ safe when it is fed some other way.
+  if (!is_host_port(record.address)) return;
   auto it = members_.find(record.node_id);
   if (it == members_.end()) {
     Member member{record, now_ms};

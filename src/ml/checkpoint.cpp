@@ -117,7 +117,9 @@ Status save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
       {"payload_bytes", payload.size()},
       {"payload_crc32", crc32_of(payload.data(), payload.size())},
   };
-  const std::string header_text = header.dump();
+  // Metadata may hold file names in any encoding: replace what is not UTF-8
+  // rather than throw.
+  const std::string header_text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::ostringstream out;
   out << kMagic << ' ' << kCheckpointVersion << '\n'
       << header_text.size() << ' ' << std::hex << crc32_of(header_text.data(), header_text.size()) << '\n'

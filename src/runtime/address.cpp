@@ -1,7 +1,7 @@
-#include <charconv>
 #include <string>
 
 #include "starling/runtime/transport.h"
+#include "starling/text.h"
 
 namespace starling::runtime {
 
@@ -13,30 +13,19 @@ std::string to_string(const Address& address) {
   return text;
 }
 
+// The syntax is starling::split_host_port's (text.h), the one the wire codec
+// checks every advertised address against: what parses here is what a peer
+// may advertise, and the other way round.
 Result<Address> parse_address(std::string_view text) {
-  Address address;
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return make_error(ErrorKind::invalid_argument, "expected [IPv6]:PORT, got '" + std::string(text) + "'");
-    address.host = std::string(text.substr(1, close - 1));
-    port_text = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0)
-      return make_error(ErrorKind::invalid_argument, "expected HOST:PORT, got '" + std::string(text) + "'");
-    address.host = std::string(text.substr(0, colon));
-    port_text = text.substr(colon + 1);
-    if (address.host.find(':') != std::string::npos)
-      return make_error(ErrorKind::invalid_argument, "IPv6 addresses need brackets: '" + std::string(text) + "'");
-  }
-  unsigned port = 0;
-  const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (error != std::errc{} || end != port_text.data() + port_text.size() || port > 65535 || port_text.empty())
-    return make_error(ErrorKind::invalid_argument, "bad port in '" + std::string(text) + "'");
-  address.port = static_cast<std::uint16_t>(port);
-  return address;
+  auto parsed = split_host_port(text);
+  if (parsed) return Address{std::string(parsed->host), parsed->port};
+  // Say what is wrong without echoing bytes that may not be printable.
+  const bool printable = is_valid_utf8(text) && text.size() <= 300 &&
+                         text.find_first_of(std::string_view("\0\n\r\t", 4)) == std::string_view::npos;
+  const std::string shown = printable ? "'" + std::string(text) + "'" : "(" + std::to_string(text.size()) + " bytes, not printable)";
+  if (!text.empty() && text.front() != '[' && text.find(':') != text.rfind(':'))
+    return make_error(ErrorKind::invalid_argument, "IPv6 addresses need brackets: " + shown);
+  return make_error(ErrorKind::invalid_argument, "expected HOST:PORT or [IPv6]:PORT, got " + shown);
 }
 
 }  // namespace starling::runtime

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "starling/text.h"
+
 namespace starling::wire::detail {
 namespace {
 
@@ -9,9 +11,26 @@ using Check = std::optional<Violation>;
 
 Check bad_value(std::string what) { return Violation{false, std::move(what)}; }
 
-Check check_text(std::size_t size, std::size_t limit, const char* field) {
+Check check_size(std::size_t size, std::size_t limit, const char* field) {
   if (size <= limit) return std::nullopt;
   return bad_value(std::string(field) + " is " + std::to_string(size) + " bytes, limit " + std::to_string(limit));
+}
+
+// Human-readable text: bounded and valid UTF-8, so that a log line, a JSON
+// document or a terminal that shows it never chokes on it.
+Check check_text(const std::string& text, std::size_t limit, const char* field) {
+  if (auto v = check_size(text.size(), limit, field)) return v;
+  if (!is_valid_utf8(text)) return bad_value(std::string(field) + " is not valid UTF-8");
+  return std::nullopt;
+}
+
+// An address a member advertises: bounded and HOST:PORT (text.h), or empty
+// for "not given" (gossip/ ignores records without one). Peers dial it,
+// print it and put it in status JSON; nothing else may pass.
+Check check_address(const std::string& address, std::size_t limit, const char* field) {
+  if (auto v = check_size(address.size(), limit, field)) return v;
+  if (!address.empty() && !is_host_port(address)) return bad_value(std::string(field) + " is not HOST:PORT");
+  return std::nullopt;
 }
 
 Check check_probability(double p, const char* field) {
@@ -22,7 +41,7 @@ Check check_probability(double p, const char* field) {
 Check check_members(const std::vector<MemberRecord>& members, const Limits& limits, const char* field) {
   if (auto v = check_count(members.size(), limits.max_members, field)) return v;
   for (const auto& member : members) {
-    if (auto v = check_text(member.address.size(), limits.max_address_bytes, "member address")) return v;
+    if (auto v = check_address(member.address, limits.max_address_bytes, "member address")) return v;
   }
   return std::nullopt;
 }
@@ -30,10 +49,10 @@ Check check_members(const std::vector<MemberRecord>& members, const Limits& limi
 // source address and updates, common to every membership message.
 template <typename Plain>
 Check check_membership(const Plain& m, const Limits& limits) {
-  if (auto v = check_text(m.source_address.size(), limits.max_address_bytes, "source address")) return v;
+  if (auto v = check_address(m.source_address, limits.max_address_bytes, "source address")) return v;
   if (auto v = check_count(m.updates.size(), limits.max_members, "updates")) return v;
   for (const auto& update : m.updates) {
-    if (auto v = check_text(update.member.address.size(), limits.max_address_bytes, "member address")) return v;
+    if (auto v = check_address(update.member.address, limits.max_address_bytes, "member address")) return v;
   }
   return std::nullopt;
 }
@@ -44,13 +63,13 @@ struct Validator {
   Check operator()(const Ping& m) const { return check_membership(m, limits); }
   Check operator()(const Ack& m) const { return check_membership(m, limits); }
   Check operator()(const IndirectPing& m) const {
-    if (auto v = check_text(m.target_address.size(), limits.max_address_bytes, "indirect ping target address")) return v;
+    if (auto v = check_address(m.target_address, limits.max_address_bytes, "indirect ping target address")) return v;
     return check_membership(m, limits);
   }
   Check operator()(const Nack& m) const { return check_membership(m, limits); }
   Check operator()(const Gossip& m) const { return check_membership(m, limits); }
   Check operator()(const Join& m) const {
-    if (auto v = check_text(m.member.address.size(), limits.max_address_bytes, "join address")) return v;
+    if (auto v = check_address(m.member.address, limits.max_address_bytes, "join address")) return v;
     return check_membership(m, limits);
   }
   Check operator()(const Leave& m) const { return check_membership(m, limits); }
@@ -62,7 +81,7 @@ struct Validator {
   Check operator()(const HandshakeReply&) const { return std::nullopt; }
   Check operator()(const HandshakeFinish&) const { return std::nullopt; }
   Check operator()(const SealedDatagram& m) const {
-    return check_text(m.ciphertext.size(), limits.max_ciphertext_bytes, "datagram ciphertext");
+    return check_size(m.ciphertext.size(), limits.max_ciphertext_bytes, "datagram ciphertext");
   }
   Check operator()(const LinkHello&) const { return std::nullopt; }
   Check operator()(const SnapshotChunk& m) const {
@@ -74,12 +93,12 @@ struct Validator {
   }
   Check operator()(const Delta&) const { return std::nullopt; }
   Check operator()(const Digest&) const { return std::nullopt; }
-  Check operator()(const Reset& m) const { return check_text(m.detail.size(), limits.max_text_bytes, "reset detail"); }
+  Check operator()(const Reset& m) const { return check_text(m.detail, limits.max_text_bytes, "reset detail"); }
   Check operator()(const ModelRequest&) const { return std::nullopt; }
   Check operator()(const ModelChunk&) const { return std::nullopt; }
   Check operator()(const StatusQuery&) const { return std::nullopt; }
   Check operator()(const StatusAnswer& m) const {
-    return check_text(m.json.size(), limits.max_json_bytes, "status answer json");
+    return check_text(m.json, limits.max_json_bytes, "status answer json");
   }
   Check operator()(const FaultControl& m) const {
     if (auto v = check_probability(m.drop_probability, "drop probability")) return v;

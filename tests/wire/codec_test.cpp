@@ -6,6 +6,7 @@
 // testing nothing.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -257,6 +258,7 @@ TEST_CASE("handshake and datagram fields of the wrong size are corrupt", "[wire]
   struct Case {
     Message message;
     std::uint32_t size;
+    std::size_t fields = 1;  // how many fields of that size the message holds
   };
   const std::vector<Case> cases{
       {HandshakeHello{1, samples::bytes<32>(1), samples::bytes<kSealedIdentityBytes>(2)}, kSealedIdentityBytes},
@@ -266,12 +268,14 @@ TEST_CASE("handshake and datagram fields of the wrong size are corrupt", "[wire]
       {HandshakeHello{1, samples::bytes<32>(1), samples::bytes<kSealedIdentityBytes>(2)}, 32},
       {SealedDatagram{samples::bytes<kDatagramNonceBytes>(1), samples::node_id(2), 1, 2, {1, 2, 3}},
        kDatagramNonceBytes},
-      {SealedDatagram{samples::bytes<kDatagramNonceBytes>(1), samples::node_id(2), 1, 2, {1, 2, 3}}, 32},
+      // The sender id and the sender's public key are both 32 bytes.
+      {SealedDatagram{samples::bytes<kDatagramNonceBytes>(1), samples::node_id(2), 1, 2, {1, 2, 3}}, 32, 2},
+      {SealedDatagram{samples::bytes<kDatagramNonceBytes>(1), samples::node_id(2), 1, 2, {1, 2, 3}}, 64},
   };
   for (const auto& c : cases) {
     INFO(message_name(c.message) << " field of " << c.size << " bytes");
     auto bytes = encoded(c.message);
-    REQUIRE(shrink_data_fields(bytes, c.size) == 1);
+    REQUIRE(shrink_data_fields(bytes, c.size) == c.fields);
     auto decoded = decode(bytes);
     REQUIRE_FALSE(decoded.ok());
     CHECK(decoded.error().kind == ErrorKind::corrupt);
@@ -342,4 +346,59 @@ TEST_CASE("random garbage never crashes the decoder", "[wire][codec]") {
       CHECK((kind == ErrorKind::corrupt || kind == ErrorKind::unsupported || kind == ErrorKind::overloaded));
     }
   }
+}
+
+namespace {
+
+// Overwrites the one occurrence of `from` in bytes with `to` (same length).
+void patch_text(std::vector<std::uint8_t>& bytes, std::string_view from, std::string_view to) {
+  REQUIRE(from.size() == to.size());
+  auto at = std::search(bytes.begin(), bytes.end(), from.begin(), from.end());
+  REQUIRE(at != bytes.end());  // the layout still stores the text as is
+  std::copy(to.begin(), to.end(), at);
+}
+
+}  // namespace
+
+// Regression: any non-empty address used to pass, and a peer put it into its
+// status JSON; a non-UTF-8 one made nlohmann's dump() throw inside a libuv
+// callback. Addresses off the wire must be HOST:PORT, texts valid UTF-8.
+TEST_CASE("a decoded address that is not HOST:PORT or not UTF-8 is refused", "[wire][codec]") {
+  const std::string good = "127.0.0.9:7000";
+  for (std::string_view bad : {std::string_view("\xff\xfe" "7.0.0.9:7000"), std::string_view("127.0.0.9 7000"),
+                               std::string_view("127.0.0.9:70x0"), std::string_view("127.0.0\n9:7000")}) {
+    INFO(bad);
+    std::vector<Message> carriers;
+    carriers.push_back(Ping{samples::node_id(1), good, {}, 1, samples::node_id(2)});
+    MemberRecord record = samples::member(3, MemberState::alive);
+    record.address = good;
+    carriers.push_back(Gossip{samples::node_id(1), "127.0.0.1:7000", {Update{record, samples::node_id(2)}}});
+    carriers.push_back(PushPull{samples::node_id(1), "127.0.0.1:7000", {}, true, false, {record}});
+    carriers.push_back(Join{samples::node_id(1), "127.0.0.1:7000", {}, record});
+    carriers.push_back(IndirectPing{samples::node_id(1), "127.0.0.1:7000", {}, 5, samples::node_id(3), good});
+    for (const Message& message : carriers) {
+      auto bytes = encoded(message);
+      patch_text(bytes, good, bad);
+      CHECK(decode_error(bytes) == ErrorKind::corrupt);
+    }
+  }
+}
+
+TEST_CASE("decoded human-readable text must be valid UTF-8", "[wire][codec]") {
+  Reset reset;
+  reset.detail = "peer stopping";
+  auto bytes = encoded(reset);
+  patch_text(bytes, "stopping", "st\xc3(ping");  // a two-byte sequence cut short
+  CHECK(decode_error(bytes) == ErrorKind::corrupt);
+
+  StatusAnswer answer{1, R"({"address":"10.0.0.1:1"})"};
+  bytes = encoded(answer);
+  patch_text(bytes, "10.0.0.1", "10.0.\xed\xa0\x80");  // an encoded surrogate
+  CHECK(decode_error(bytes) == ErrorKind::corrupt);
+
+  // And nothing of the kind leaves either.
+  reset.detail = "\xff";
+  CHECK(encode(reset).error().kind == ErrorKind::invalid_argument);
+  CHECK(encode(Ping{samples::node_id(1), "not an address", {}, 1, samples::node_id(2)}).error().kind ==
+        ErrorKind::invalid_argument);
 }

@@ -62,7 +62,7 @@ void seal_and_open_frame(benchmark::State& state) {
 void seal_and_open_datagram(benchmark::State& state) {
   std::size_t size = static_cast<std::size_t>(state.range(0));
   SwarmKey swarm_key = SwarmKey::generate();
-  NodeId sender = Identity::generate().node_id();
+  Identity sender = Identity::generate();
   DatagramSealer sealer(swarm_key, sender);
   DatagramOpener opener(swarm_key);
   std::vector<std::uint8_t> payload(size, 1);

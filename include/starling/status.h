@@ -3,6 +3,7 @@
 // docs/errors.md for what each kind means to a caller.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -40,12 +41,35 @@ inline const char* to_string(ErrorKind kind) {
   return "unknown";
 }
 
+// Why a connection ended, where the kind alone cannot say: set by the
+// transport that saw it happen, so callers decide on it and never on the
+// message text (which is for people and may change).
+enum class Reason : std::uint8_t {
+  none,              // nothing more specific than the kind
+  connect_refused,   // the connection never came up: nobody listens there, or no route
+  handshake_failed,  // it came up, but the secure handshake failed or the other side hung up during it
+  timeout,           // the connect, the handshake or an idle connection ran out of time
+};
+
+inline const char* to_string(Reason reason) {
+  switch (reason) {
+    case Reason::none: return "none";
+    case Reason::connect_refused: return "connect refused";
+    case Reason::handshake_failed: return "handshake failed";
+    case Reason::timeout: return "timeout";
+  }
+  return "unknown";
+}
+
 struct Error {
   ErrorKind kind;
   std::string message;
+  Reason reason = Reason::none;
 };
 
-inline Error make_error(ErrorKind kind, std::string message) { return Error{kind, std::move(message)}; }
+inline Error make_error(ErrorKind kind, std::string message, Reason reason = Reason::none) {
+  return Error{kind, std::move(message), reason};
+}
 
 // A value or an Error. Deliberately small: ok(), value(), error(), and
 // operator-> for the value. Reading the wrong alternative is a bug and asserts.

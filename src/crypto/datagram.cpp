@@ -46,12 +46,36 @@ AssociatedData associated_data(const NodeId& sender, std::uint64_t timestamp_ms,
 
 std::uint64_t distance(std::uint64_t a, std::uint64_t b) { return a > b ? a - b : b - a; }
 
+constexpr std::string_view kSignatureLabel = "starling/datagram-signature/v1";
+
+// What the sender signs: a label, then every field a receiver acts on, the
+// ciphertext (with its tag) last. Fixed-size fields before the one variable
+// one, so the layout is unambiguous.
+using SignedHeader = std::array<std::uint8_t, kSignatureLabel.size() + kDatagramNonceBytes + NodeId::kSize + 16>;
+
+std::vector<std::uint8_t> signed_bytes(const SealedDatagram& datagram) {
+  SignedHeader header{};
+  std::uint8_t* at = header.data();
+  std::memcpy(at, kSignatureLabel.data(), kSignatureLabel.size());
+  at += kSignatureLabel.size();
+  std::memcpy(at, datagram.nonce.data(), kDatagramNonceBytes);
+  at += kDatagramNonceBytes;
+  std::memcpy(at, datagram.sender.bytes().data(), NodeId::kSize);
+  at += NodeId::kSize;
+  internal::store_le64(at, datagram.timestamp_ms);
+  internal::store_le64(at + 8, datagram.counter);
+  std::vector<std::uint8_t> out(header.size() + datagram.ciphertext.size());
+  std::copy(header.begin(), header.end(), out.begin());
+  std::copy(datagram.ciphertext.begin(), datagram.ciphertext.end(), out.begin() + std::ptrdiff_t(header.size()));
+  return out;
+}
+
 }  // namespace
 
 // ---- DatagramSealer -----------------------------------------------------------
 
-DatagramSealer::DatagramSealer(const SwarmKey& swarm_key, const NodeId& sender)
-    : key_(derive_datagram_key(swarm_key)), sender_(sender) {}
+DatagramSealer::DatagramSealer(const SwarmKey& swarm_key, const Identity& identity)
+    : key_(derive_datagram_key(swarm_key)), identity_(identity) {}
 
 SealedDatagram DatagramSealer::seal(std::span<const std::uint8_t> payload, std::uint64_t now_ms) {
   std::uint64_t counter = last_counter_ + 1;
@@ -60,19 +84,21 @@ SealedDatagram DatagramSealer::seal(std::span<const std::uint8_t> payload, std::
   last_counter_ = counter;
 
   SealedDatagram datagram;
-  datagram.sender = sender_;
+  datagram.sender = identity_.node_id();
   datagram.timestamp_ms = now_ms;
   datagram.counter = counter;
   // Random 192-bit nonces never collide in practice, and need no state shared
   // between a sender's restarts.
   randombytes_buf(datagram.nonce.data(), datagram.nonce.size());
   datagram.ciphertext.resize(payload.size() + kDatagramTagBytes);
-  AssociatedData authenticated = associated_data(sender_, now_ms, counter);
+  AssociatedData authenticated = associated_data(datagram.sender, now_ms, counter);
   unsigned long long written = 0;
   int result = crypto_aead_xchacha20poly1305_ietf_encrypt(
       datagram.ciphertext.data(), &written, payload.data(), payload.size(), authenticated.data(),
       authenticated.size(), nullptr, datagram.nonce.data(), key_.data());
   STARLING_ASSERT(result == 0 && written == datagram.ciphertext.size());
+  datagram.sender_key = identity_.public_key();
+  datagram.signature = identity_.sign(signed_bytes(datagram));
   return datagram;
 }
 
@@ -110,6 +136,17 @@ Result<std::vector<std::uint8_t>> DatagramOpener::open(const SealedDatagram& dat
   if (result != 0 || written != payload.size()) {
     return make_error(ErrorKind::security,
                       "datagram failed authentication (different swarm key, or altered in transit)");
+  }
+  // Only a member gets here (it held the swarm key). Now: is it who it says?
+  // The id check is one hash; the signature check (the expensive one) only
+  // runs for datagrams that passed every cheaper test.
+  if (NodeId::from_public_key(datagram.sender_key) != datagram.sender) {
+    return make_error(ErrorKind::security, "datagram claims sender " + datagram.sender.short_hex() +
+                                               " but carries another identity's key (a member posing as another)");
+  }
+  if (!verify_signature(datagram.sender_key, signed_bytes(datagram), datagram.signature)) {
+    return make_error(ErrorKind::security,
+                      "datagram from " + datagram.sender.short_hex() + " has a bad signature (altered, or forged)");
   }
   remember(datagram.sender, datagram.counter, now_ms);
   return payload;

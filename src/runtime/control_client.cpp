@@ -34,10 +34,8 @@ namespace {
 
 // What the caller sees when a connection ended before the answer came.
 Error explain(const std::string& where, const Error& reason) {
-  // A failed connect says "connect: ..."; anything else that ends the
-  // connection before an answer means the peer refused our handshake.
-  const bool refused_handshake = reason.kind == ErrorKind::disconnected && reason.message.rfind("connect:", 0) != 0;
-  if (reason.kind == ErrorKind::security || refused_handshake) {
+  // The transport tells a refused connect from a refused handshake (Reason).
+  if (reason.reason == Reason::handshake_failed) {
     return make_error(ErrorKind::security, "secure handshake with " + where + " failed: " + reason.message +
                                                " (does --swarm-key match the peer's?)");
   }

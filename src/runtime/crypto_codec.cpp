@@ -21,6 +21,8 @@ static_assert(sizeof(wire::HandshakeReply::sealed_identity_proof) ==
 static_assert(sizeof(wire::HandshakeFinish::sealed_signature) == sizeof(crypto::HandshakeFinish::sealed_signature));
 static_assert(sizeof(wire::SealedDatagram::nonce) == sizeof(crypto::SealedDatagram::nonce));
 static_assert(sizeof(wire::NodeId) == sizeof(crypto::NodeId::Bytes));
+static_assert(sizeof(wire::SealedDatagram::sender_key) == sizeof(crypto::PublicKey));
+static_assert(sizeof(wire::SealedDatagram::signature) == sizeof(crypto::Signature));
 static_assert(std::is_same_v<decltype(wire::HandshakeHello::version), decltype(crypto::HandshakeHello::version)>);
 
 Bytes encode_message(const wire::Message& message) {
@@ -65,6 +67,8 @@ Result<Bytes> encode(const crypto::SealedDatagram& datagram) {
   out.timestamp_ms = datagram.timestamp_ms;
   out.counter = datagram.counter;
   out.ciphertext = datagram.ciphertext;
+  out.sender_key = datagram.sender_key;
+  out.signature = datagram.signature;
   return wire::encode(out);
 }
 
@@ -105,6 +109,8 @@ Result<crypto::SealedDatagram> decode_datagram(ByteSpan bytes) {
   out.timestamp_ms = datagram->timestamp_ms;
   out.counter = datagram->counter;
   out.ciphertext = std::move(datagram->ciphertext);
+  out.sender_key = datagram->sender_key;
+  out.signature = datagram->signature;
   return out;
 }
 

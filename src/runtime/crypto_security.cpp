@@ -111,7 +111,8 @@ class ResponderHandshake final : public Handshake {
 
 class CryptoDatagramCipher final : public DatagramCipher {
  public:
-  CryptoDatagramCipher(const crypto::SwarmKey& swarm_key, const crypto::NodeId& self,
+  // `self` must outlive the cipher (CryptoSecurity owns both).
+  CryptoDatagramCipher(const crypto::SwarmKey& swarm_key, const crypto::Identity& self,
                        const crypto::DatagramLimits& limits)
       : sealer_(swarm_key, self), opener_(swarm_key, limits) {}
 
@@ -119,12 +120,12 @@ class CryptoDatagramCipher final : public DatagramCipher {
     return codec::encode(sealer_.seal(payload, now_ms));
   }
 
-  Result<Bytes> open(ByteSpan sealed, std::uint64_t now_ms) override {
+  Result<OpenedDatagram> open(ByteSpan sealed, std::uint64_t now_ms) override {
     auto datagram = codec::decode_datagram(sealed);
     if (!datagram) return datagram.error();
     auto payload = opener_.open(*datagram, now_ms);
     if (!payload) return payload.error();
-    return std::move(payload.value());
+    return OpenedDatagram{std::move(payload.value()), node_id_bytes(datagram->sender)};
   }
 
  private:
@@ -137,7 +138,7 @@ class CryptoSecurity final : public Security {
   CryptoSecurity(crypto::Identity identity, crypto::SwarmKey swarm_key, CryptoSecurityOptions options)
       : identity_(std::move(identity)),
         swarm_key_(std::move(swarm_key)),
-        datagrams_(swarm_key_, identity_.node_id(), options.datagram_limits) {}
+        datagrams_(swarm_key_, identity_, options.datagram_limits) {}
 
   std::string_view name() const override { return "sealed"; }
 

@@ -1,6 +1,7 @@
 #include <csignal>
 
 #include "event_loop_impl.h"
+#include "guard.h"
 
 namespace starling::runtime {
 
@@ -18,7 +19,8 @@ void EventLoop::Impl::drain_posted() {
     work.swap(posted);
     stop = stop_requested;
   }
-  for (auto& item : work) item();
+  // One posted item that throws must not cost the others their turn.
+  for (auto& item : work) guarded("work posted to the loop", item);
   if (stop) uv_stop(loop.get());
 }
 

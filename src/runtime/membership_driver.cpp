@@ -24,7 +24,9 @@ MembershipDriver::MembershipDriver(Transport& transport, MembershipDriverOptions
   events.on_connected = [this](const ConnectionInfo& info) { on_connected(info); };
   events.on_frame = [this](ConnectionId id, ByteSpan frame) { on_frame(id, frame); };
   events.on_disconnected = [this](ConnectionId id, const Error& reason) { on_disconnected(id, reason); };
-  events.on_datagram = [this](const Address& from, ByteSpan datagram) { on_datagram(from, datagram); };
+  events.on_datagram = [this](const Address& from, ByteSpan datagram, const Bytes& sender_identity) {
+    on_datagram(from, datagram, sender_identity);
+  };
   events.on_send_ready = [this](ConnectionId id) { on_send_ready(id); };
   transport_.set_events(std::move(events));
 }
@@ -202,6 +204,7 @@ void MembershipDriver::on_connected(const ConnectionInfo& info) {
   auto found = streams_.find(info.id);
   if (found != streams_.end()) {
     found->second.connected = true;
+    found->second.info = info;
     if (!membership_ || !membership_->joined()) handshake_failures_ = 0;
     return;
   }
@@ -260,10 +263,17 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
     return;
   }
   auto gossip_message = from_wire(std::move(*message));
+  Bytes identity;
+  std::string via = "a stream";
+  if (auto found = streams_.find(id); found != streams_.end()) {
+    identity = found->second.info.remote_identity;
+    via = "a stream from " + found->second.peer;
+  }
   // One stream message per connection: it has done its job either way.
   transport_.close(id);
   forget_stream(id);
   if (!gossip_message || !membership_) return;
+  if (!sender_is_authenticated(*gossip_message, identity, via)) return;
   ++traffic_.messages_received;
   traffic_.bytes_received += frame.size();
   const std::string from = gossip_message->sender_address;
@@ -282,12 +292,10 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
   if (!stream.outbound || stream.connected) return;  // closed after delivery: normal
   const bool to_seed = seeds_.count(stream.peer) > 0;
   const bool joining = membership_ && !membership_->joined();
-  // The TCP connection came up but the secure session did not: either our
-  // check failed (security), or the other side's did and it hung up (a closed
-  // or reset connection that is not a failed connect).
-  const bool rejected_by_peer = reason.kind == ErrorKind::disconnected && reason.message.rfind("connect:", 0) != 0;
-  if (reason.kind == ErrorKind::security || reason.kind == ErrorKind::unsupported ||
-      reason.kind == ErrorKind::corrupt || rejected_by_peer) {
+  // The connection came up but the secure session did not: either our check
+  // failed, or the other side's did and it hung up. The transport says which
+  // it was (Reason); a refused connect or a timeout is not a key mismatch.
+  if (reason.reason == Reason::handshake_failed) {
     ++handshake_failures_;
     const std::string what = "secure handshake with " + stream.peer + " failed (" + to_string(reason.kind) +
                              ": " + reason.message + ")";
@@ -307,10 +315,27 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
   }
 }
 
-void MembershipDriver::on_datagram(const Address& from, ByteSpan datagram) {
+bool MembershipDriver::sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity,
+                                               const std::string& via) {
+  if (identity.empty()) return true;  // plain mode: nothing was proven, nothing to compare
+  if (std::equal(identity.begin(), identity.end(), message.sender.begin(), message.sender.end())) return true;
+  if (++traffic_.messages_refused_sender % 100 == 1) {
+    gossip::NodeId sender{};
+    std::copy_n(identity.begin(), std::min(identity.size(), sender.size()), sender.begin());
+    log(DriverLogLevel::warning, std::string("dropped a ") + gossip::body_name(message.body) + " on " + via +
+                                     " that claims to come from " + gossip::short_hex(message.sender) +
+                                     " but was sent by " + gossip::short_hex(sender) +
+                                     " (a member speaking for another; " +
+                                     std::to_string(traffic_.messages_refused_sender) + " so far)");
+  }
+  return false;
+}
+
+void MembershipDriver::on_datagram(const Address& from, ByteSpan datagram, const Bytes& sender_identity) {
   if (!membership_) return;
   auto message = decode_gossip(datagram);
   if (!message) return;  // hostile or from a newer peer: counted nowhere, ignored
+  if (!sender_is_authenticated(*message, sender_identity, "a datagram from " + to_string(from))) return;
   ++traffic_.messages_received;
   traffic_.bytes_received += datagram.size();
   process(membership_->on_message(to_string(from), *message, now()));

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "guard.h"
 #include "session.h"
 
 namespace starling::runtime {
@@ -161,7 +162,7 @@ class MemoryTransport final : public Transport {
                       [net = &network_, self = id_, id, callback = std::move(callback)] {
                         MemoryTransport* transport = net->transport(self);
                         if (transport == nullptr || transport->timers_.erase(id) == 0) return;
-                        transport->call(callback);
+                        transport->call(0, callback);
                       });
     return id;
   }
@@ -194,12 +195,16 @@ class MemoryTransport final : public Transport {
     std::uint64_t check_scheduled_ms = 0;  // 0: no deadline check pending
   };
 
+  // Like the libuv transport: an exception escaping a handler is reported
+  // and drops the connection it was about (`about`, 0 for none).
   template <typename Fn, typename... Args>
-  void call(const Fn& callback, Args&&... args) {
+  void call(ConnectionId about, const Fn& callback, Args&&... args) {
     if (!callback) return;
     ++callback_depth_;
-    callback(std::forward<Args>(args)...);
+    const bool returned = guarded("a transport event handler", [&] { callback(std::forward<Args>(args)...); });
     --callback_depth_;
+    if (!returned && about != 0)
+      drop(about, make_error(ErrorKind::io, "dropped after an internal error (an exception escaped a handler; a bug)"));
   }
 
   Endpoint* find(ConnectionId id) const {
@@ -268,6 +273,7 @@ class MemoryTransport final : public Transport {
 
   void start_session(ConnectionId id) {
     Endpoint* endpoint = find(id);
+    endpoint->opened = true;
     arm_deadline(*endpoint);
     auto output = endpoint->session.start();
     if (!output) {
@@ -283,16 +289,21 @@ class MemoryTransport final : public Transport {
     STARLING_ASSERT(endpoint != nullptr);
     for (Bytes& frame : output.handshake_frames) transmit(*endpoint, std::move(frame));
     if (output.established_now) {
+      if (!identities_.admit(*endpoint, options_.limits.max_connections_per_identity)) {
+        ++stats_.connections_rejected;
+        drop(id, make_error(ErrorKind::overloaded, "too many connections from one identity"));
+        return false;
+      }
       arm_deadline(*endpoint);
       for (const Bytes& queued : endpoint->session.take_queued()) send_application(*endpoint, queued);
       endpoint->announced = true;
       ConnectionInfo info{id, endpoint->remote, endpoint->inbound, endpoint->session.remote_identity()};
-      call(events_.on_connected, info);
+      call(id, events_.on_connected, info);
       if (find(id) == nullptr) return false;
     }
     if (output.frame) {
       ++stats_.frames_received;
-      call(events_.on_frame, id, ByteSpan(*output.frame));
+      call(id, events_.on_frame, id, ByteSpan(*output.frame));
       if (find(id) == nullptr) return false;
     }
     return true;
@@ -365,7 +376,7 @@ class MemoryTransport final : public Transport {
     if (endpoint == nullptr || !endpoint->overloaded) return;
     if (pending_outbound_bytes(id) > options_.limits.max_pending_outbound_bytes / 2) return;
     endpoint->overloaded = false;
-    call(events_.on_send_ready, id);
+    call(id, events_.on_send_ready, id);
   }
 
   void on_wire(ConnectionId id, Bytes& wire) {
@@ -397,11 +408,11 @@ class MemoryTransport final : public Transport {
         return;
       }
       ++stats_.datagrams_received;
-      call(events_.on_datagram, from, ByteSpan(opened.value()));
+      call(0, events_.on_datagram, from, ByteSpan(opened->payload), opened->sender_identity);
       return;
     }
     ++stats_.datagrams_received;
-    call(events_.on_datagram, from, ByteSpan(wire));
+    call(0, events_.on_datagram, from, ByteSpan(wire), Bytes{});
   }
 
   void arm_deadline(Endpoint& endpoint) {
@@ -436,6 +447,7 @@ class MemoryTransport final : public Transport {
     if (it == endpoints_.end()) return;
     std::unique_ptr<Endpoint> endpoint = std::move(it->second);
     endpoints_.erase(it);
+    identities_.release(*endpoint);
     if (endpoint->inbound) {
       auto count = inbound_per_host_.find(endpoint->remote.host);
       if (count != inbound_per_host_.end() && --count->second == 0) inbound_per_host_.erase(count);
@@ -449,9 +461,10 @@ class MemoryTransport final : public Transport {
     // The application never heard of an inbound connection that failed its
     // handshake: nothing to tell it.
     const bool tell = endpoint->announced || !endpoint->inbound;
+    reason = with_drop_reason(*endpoint, std::move(reason));
     forget(id);
     ++stats_.connections_dropped;
-    if (tell) call(events_.on_disconnected, id, reason);
+    if (tell) call(0, events_.on_disconnected, id, reason);
   }
 
   MemoryNetwork::Impl& network_;
@@ -469,6 +482,7 @@ class MemoryTransport final : public Transport {
   std::uint32_t port_counter_ = 0;
   std::map<ConnectionId, std::unique_ptr<Endpoint>> endpoints_;
   std::map<std::string, std::size_t> inbound_per_host_;
+  IdentityCounter identities_;
   std::set<TimerId> timers_;
   ConnectionId next_connection_id_ = 1;
   TimerId next_timer_id_ = 1;

@@ -92,4 +92,16 @@ Error Session::deadline_error() const {
                     "nothing received for " + std::to_string(limits_.idle_timeout_ms) + " ms (idle timeout)");
 }
 
+Error with_drop_reason(const ConnectionCore& connection, Error reason) {
+  if (reason.reason != Reason::none) return reason;
+  if (reason.kind == ErrorKind::timeout) {
+    reason.reason = Reason::timeout;
+  } else if (!connection.opened) {
+    reason.reason = Reason::connect_refused;
+  } else if (!connection.session.established()) {
+    reason.reason = Reason::handshake_failed;
+  }
+  return reason;
+}
+
 }  // namespace starling::runtime

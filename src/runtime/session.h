@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -96,7 +97,48 @@ struct ConnectionCore {
   Session session;
   bool overloaded = false;        // refused a send; on_send_ready is owed
   bool announced = false;         // on_connected fired
+  bool opened = false;            // the byte stream is up (TCP connected); the handshake runs
+  bool counted_identity = false;  // counts towards its identity's inbound limit
   std::size_t delayed_bytes = 0;  // held back by the fault layer
 };
+
+// Inbound connections per authenticated identity (TransportLimits::
+// max_connections_per_identity), shared by both transports.
+class IdentityCounter {
+ public:
+  // Call when an inbound connection completes its handshake. False: over the
+  // limit, drop it (nothing was counted).
+  bool admit(ConnectionCore& connection, std::size_t limit) {
+    const Bytes& identity = connection.session.remote_identity();
+    if (!connection.inbound || identity.empty()) return true;
+    const std::string key = key_of(identity);
+    std::size_t& count = counts_[key];
+    if (count >= limit) {
+      if (count == 0) counts_.erase(key);
+      return false;
+    }
+    ++count;
+    connection.counted_identity = true;
+    return true;
+  }
+  // Call when any connection goes.
+  void release(const ConnectionCore& connection) {
+    if (!connection.counted_identity) return;
+    auto found = counts_.find(key_of(connection.session.remote_identity()));
+    if (found != counts_.end() && --found->second == 0) counts_.erase(found);
+  }
+  void clear() { counts_.clear(); }
+
+ private:
+  static std::string key_of(const Bytes& identity) { return std::string(identity.begin(), identity.end()); }
+  std::map<std::string, std::size_t> counts_;  // node id bytes -> inbound connections
+};
+
+// Gives the error that ends a connection its Reason from the state the
+// connection was in, unless the code that produced it set one: a connection
+// that never opened was refused, one that opened but never finished its
+// handshake failed it, and timeouts stay timeouts (a silent host is not a
+// peer with another swarm key).
+Error with_drop_reason(const ConnectionCore& connection, Error reason);
 
 }  // namespace starling::runtime

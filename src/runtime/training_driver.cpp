@@ -156,6 +156,9 @@ void TrainingDriver::stop() {
     if (*timer) transport_.cancel_timer(**timer);
     timer->reset();
   }
+  // Every timer this driver armed captures `this`: none may outlive it.
+  for (const auto& [id, timer] : closing_timers_) transport_.cancel_timer(timer);
+  closing_timers_.clear();
   for (auto& [id, link] : links_) {
     wire::Reset reset;
     reset.epoch = link->state.epoch();
@@ -488,7 +491,12 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
     send(link, wire::Message{reset});
     log(DriverLogLevel::warning, "refusing a link with " + link.address + ": " + problem);
     // Close after the reset has had a chance to go out.
-    transport_.start_timer(200, [this, id = link.id] { drop_link(id, "model mismatch"); });
+    const ConnectionId id = link.id;
+    if (auto armed = closing_timers_.find(id); armed != closing_timers_.end()) transport_.cancel_timer(armed->second);
+    closing_timers_[id] = transport_.start_timer(200, [this, id] {
+      closing_timers_.erase(id);
+      drop_link(id, "model mismatch");
+    });
     link.hello_received = false;
     return;
   }

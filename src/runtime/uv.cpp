@@ -1,5 +1,7 @@
 #include "uv.h"
 
+#include "guard.h"
+
 #include <cstring>
 #include <string>
 
@@ -119,7 +121,7 @@ void Timer::start(std::uint64_t timeout_ms, std::function<void()> callback) {
         // Moved out first: the callback may restart this timer with a new one.
         auto due = std::move(timer.callback_);
         timer.callback_ = nullptr;
-        if (due) due();
+        if (due) guarded("a timer callback", due);
       },
       timeout_ms, 0);
 }
@@ -138,7 +140,7 @@ Ptr<Async> Async::create(Loop& loop, std::function<void()> callback) {
   async->callback_ = std::move(callback);
   const int rc = uv_async_init(loop.get(), &async->handle_, [](uv_async_t* handle) {
     Async& self_ = self<Async>(handle);
-    if (!self_.closing_ && self_.callback_) self_.callback_();
+    if (!self_.closing_ && self_.callback_) guarded("a wake-up (async) callback", self_.callback_);
   });
   STARLING_ASSERT_MSG(rc == 0, "uv_async_init failed");
   return async;
@@ -160,7 +162,7 @@ Status Signal::start(int signal_number, std::function<void(int)> callback) {
       &handle_,
       [](uv_signal_t* handle, int number) {
         Signal& signal = self<Signal>(handle);
-        if (!signal.closing_ && signal.callback_) signal.callback_(number);
+        if (!signal.closing_ && signal.callback_) guarded("a signal callback", [&] { signal.callback_(number); });
       },
       signal_number);
   if (rc != 0) return make_error_from(rc, "uv_signal_start");
@@ -207,11 +209,13 @@ Status Tcp::listen(int backlog, std::function<void(Status)> on_connection) {
   const int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle_), backlog, [](uv_stream_t* stream, int status) {
     Tcp& tcp = self<Tcp>(reinterpret_cast<uv_tcp_t*>(stream));
     if (tcp.closing_ || !tcp.on_connection_) return;
-    if (status < 0) {
-      tcp.on_connection_(make_error_from(status, "accept"));
-    } else {
-      tcp.on_connection_(ok_status());
-    }
+    guarded("an accept callback", [&] {
+      if (status < 0) {
+        tcp.on_connection_(make_error_from(status, "accept"));
+      } else {
+        tcp.on_connection_(ok_status());
+      }
+    });
   });
   if (rc != 0) return make_error_from(rc, "tcp listen");
   return ok_status();
@@ -232,11 +236,13 @@ Status Tcp::connect(const sockaddr* address, std::function<void(Status)> on_conn
     std::unique_ptr<ConnectRequest> taken(reinterpret_cast<ConnectRequest*>(raw));
     Tcp& tcp = self<Tcp>(reinterpret_cast<uv_tcp_t*>(raw->handle));
     if (tcp.closing_ || !tcp.on_connected_) return;
-    if (status < 0) {
-      tcp.on_connected_(make_error_from(status, "connect"));
-    } else {
-      tcp.on_connected_(ok_status());
-    }
+    guarded("a connect callback", [&] {
+      if (status < 0) {
+        tcp.on_connected_(make_error_from(status, "connect"));
+      } else {
+        tcp.on_connected_(ok_status());
+      }
+    });
   });
   if (rc != 0) return make_error_from(rc, "tcp connect");
   request.release();  // libuv owns it until the callback takes it back
@@ -252,19 +258,21 @@ Status Tcp::read_start(AllocateFn allocate, ReadFn on_read) {
       [](uv_handle_t* handle, std::size_t suggested, uv_buf_t* buffer) {
         Tcp& tcp = self<Tcp>(reinterpret_cast<uv_tcp_t*>(handle));
         std::span<std::uint8_t> space;
-        if (!tcp.closing_) space = tcp.allocate_(suggested);
+        if (!tcp.closing_) guarded("a read buffer callback", [&] { space = tcp.allocate_(suggested); });
         *buffer = uv_buf_init(reinterpret_cast<char*>(space.data()), static_cast<unsigned>(space.size()));
       },
       [](uv_stream_t* stream, ssize_t bytes_read, const uv_buf_t*) {
         Tcp& tcp = self<Tcp>(reinterpret_cast<uv_tcp_t*>(stream));
         if (tcp.closing_) return;
-        if (bytes_read > 0) {
-          tcp.on_read_(static_cast<std::size_t>(bytes_read));
-        } else if (bytes_read == UV_EOF) {
-          tcp.on_read_(make_error(ErrorKind::disconnected, "connection closed by the peer"));
-        } else if (bytes_read < 0) {
-          tcp.on_read_(make_error_from(static_cast<int>(bytes_read), "tcp read"));
-        }
+        guarded("a read callback", [&] {
+          if (bytes_read > 0) {
+            tcp.on_read_(static_cast<std::size_t>(bytes_read));
+          } else if (bytes_read == UV_EOF) {
+            tcp.on_read_(make_error(ErrorKind::disconnected, "connection closed by the peer"));
+          } else if (bytes_read < 0) {
+            tcp.on_read_(make_error_from(static_cast<int>(bytes_read), "tcp read"));
+          }
+        });
         // bytes_read == 0: nothing to read after all (EAGAIN).
       });
   if (rc != 0) return make_error_from(rc, "tcp read start");
@@ -291,11 +299,13 @@ Status Tcp::write(Bytes data) {
                             std::unique_ptr<WriteRequest> taken(static_cast<WriteRequest*>(raw->data));
                             Tcp& tcp = self<Tcp>(reinterpret_cast<uv_tcp_t*>(raw->handle));
                             if (tcp.closing_ || !tcp.on_write_done_) return;
-                            if (status < 0) {
-                              tcp.on_write_done_(make_error_from(status, "tcp write"), taken->data.size());
-                            } else {
-                              tcp.on_write_done_(ok_status(), taken->data.size());
-                            }
+                            guarded("a write callback", [&] {
+                              if (status < 0) {
+                                tcp.on_write_done_(make_error_from(status, "tcp write"), taken->data.size());
+                              } else {
+                                tcp.on_write_done_(ok_status(), taken->data.size());
+                              }
+                            });
                           });
   if (rc != 0) return make_error_from(rc, "tcp write");
   request.release();
@@ -347,16 +357,18 @@ Status Udp::receive_start(ReceiveFn on_receive) {
       [](uv_udp_t* handle, ssize_t bytes_read, const uv_buf_t*, const sockaddr* from, unsigned flags) {
         Udp& udp = self<Udp>(handle);
         if (udp.closing_ || !udp.on_receive_) return;
-        if (bytes_read < 0) {
-          udp.on_receive_(make_error_from(static_cast<int>(bytes_read), "udp receive"), from);
-          return;
-        }
-        if (from == nullptr) return;  // nothing more to read this round
-        if ((flags & UV_UDP_PARTIAL) != 0) {
-          udp.on_receive_(make_error(ErrorKind::overloaded, "datagram larger than the receive buffer"), from);
-          return;
-        }
-        udp.on_receive_(ByteSpan(udp.receive_buffer_.get(), static_cast<std::size_t>(bytes_read)), from);
+        guarded("a datagram callback", [&] {
+          if (bytes_read < 0) {
+            udp.on_receive_(make_error_from(static_cast<int>(bytes_read), "udp receive"), from);
+            return;
+          }
+          if (from == nullptr) return;  // nothing more to read this round
+          if ((flags & UV_UDP_PARTIAL) != 0) {
+            udp.on_receive_(make_error(ErrorKind::overloaded, "datagram larger than the receive buffer"), from);
+            return;
+          }
+          udp.on_receive_(ByteSpan(udp.receive_buffer_.get(), static_cast<std::size_t>(bytes_read)), from);
+        });
       });
   if (rc != 0) return make_error_from(rc, "udp receive start");
   return ok_status();

@@ -11,7 +11,9 @@
 // - Every call asserts it runs on the loop thread; other threads go through
 //   uv_async (EventLoop::post).
 // - No exception crosses a libuv callback: callbacks receive Status/Result
-//   values, and the project builds nothing that throws on these paths.
+//   values, and every trampoline below runs its user callback through
+//   guarded() (guard.h), the last line of defence; the transports guard their
+//   own calls into the application too, so they can drop the connection.
 #pragma once
 
 #include <uv.h>

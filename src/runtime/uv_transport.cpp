@@ -117,6 +117,7 @@ Result<ConnectionId> UvTransport::connect(const Address& remote) {
 void UvTransport::open_connection(ConnectionId id) {
   Connection* connection = find(id);
   if (connection == nullptr) return;
+  connection->opened = true;
   (void)connection->tcp->set_nodelay(true);
   connection->tcp->set_on_write_done([this, id](Status status, std::size_t) { on_write_done(id, std::move(status)); });
   auto reading = connection->tcp->read_start(
@@ -125,7 +126,9 @@ void UvTransport::open_connection(ConnectionId id) {
         if (c == nullptr) return {};
         return c->reader.prepare(suggested);
       },
-      [this, id](Result<std::size_t> bytes_read) { on_read(id, std::move(bytes_read)); });
+      [this, id](Result<std::size_t> bytes_read) {
+        if (!guarded("the transport's read path", [&] { on_read(id, std::move(bytes_read)); })) drop(id, internal_error());
+      });
   if (!reading) {
     drop(id, reading.error());
     return;
@@ -180,6 +183,11 @@ bool UvTransport::process(ConnectionId id, Session::Output output) {
     }
   }
   if (output.established_now) {
+    if (!identities_.admit(*connection, options_.limits.max_connections_per_identity)) {
+      ++stats_.connections_rejected;
+      drop(id, make_error(ErrorKind::overloaded, "too many connections from one identity"));
+      return false;
+    }
     arm_deadline(*connection);
     for (const Bytes& queued : connection->session.take_queued()) {
       if (auto status = send_now(*connection, queued); !status) {
@@ -189,13 +197,13 @@ bool UvTransport::process(ConnectionId id, Session::Output output) {
     }
     connection->announced = true;
     ConnectionInfo info{id, connection->remote, connection->inbound, connection->session.remote_identity()};
-    call(events_.on_connected, info);
+    call(id, events_.on_connected, info);
     connection = find(id);
     if (connection == nullptr) return false;
   }
   if (output.frame) {
     ++stats_.frames_received;
-    call(events_.on_frame, id, ByteSpan(*output.frame));
+    call(id, events_.on_frame, id, ByteSpan(*output.frame));
     if (find(id) == nullptr) return false;
   }
   return true;
@@ -296,7 +304,7 @@ void UvTransport::check_send_ready(Connection& connection) {
   if (!connection.overloaded) return;
   if (pending_outbound_bytes(connection.id) > options_.limits.max_pending_outbound_bytes / 2) return;
   connection.overloaded = false;
-  call(events_.on_send_ready, connection.id);
+  call(connection.id, events_.on_send_ready, connection.id);
 }
 
 // ---- the fault layer's delay line ----
@@ -362,6 +370,7 @@ void UvTransport::forget(ConnectionId id) {
   if (it == connections_.end()) return;
   std::unique_ptr<Connection> connection = std::move(it->second);
   connections_.erase(it);
+  identities_.release(*connection);
   if (connection->inbound) {
     auto count = inbound_per_host_.find(connection->remote.host);
     if (count != inbound_per_host_.end() && --count->second == 0) inbound_per_host_.erase(count);
@@ -375,9 +384,10 @@ void UvTransport::drop(ConnectionId id, Error reason) {
   // The application never heard of an inbound connection that failed its
   // handshake: nothing to tell it.
   const bool tell = connection->announced || !connection->inbound;
+  reason = with_drop_reason(*connection, std::move(reason));
   forget(id);
   ++stats_.connections_dropped;
-  if (tell) call(events_.on_disconnected, id, reason);
+  if (tell) call(0, events_.on_disconnected, id, reason);
 }
 
 void UvTransport::defer_drop(ConnectionId id, Error reason) {
@@ -404,6 +414,7 @@ void UvTransport::shutdown() {
   udp_.reset();
   connections_.clear();
   inbound_per_host_.clear();
+  identities_.clear();
   timers_.clear();
   delayed_.clear();
   delay_timer_.reset();
@@ -419,7 +430,7 @@ TimerId UvTransport::start_timer(std::uint64_t delay_ms, std::function<void()> c
   auto timer = uv::Timer::create(loop_);
   timer->start(delay_ms, [this, id, callback = std::move(callback)] {
     timers_.erase(id);  // closes the handle; this lambda was moved out of it
-    call(callback);
+    call(0, callback);
   });
   timers_.emplace(id, std::move(timer));
   return id;

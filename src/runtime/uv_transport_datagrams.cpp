@@ -96,11 +96,11 @@ void UvTransport::on_datagram_received(Result<ByteSpan> datagram, const sockaddr
       return;
     }
     ++stats_.datagrams_received;
-    call(events_.on_datagram, sender, ByteSpan(opened.value()));
+    call(0, events_.on_datagram, sender, ByteSpan(opened->payload), opened->sender_identity);
     return;
   }
   ++stats_.datagrams_received;
-  call(events_.on_datagram, sender, *datagram);
+  call(0, events_.on_datagram, sender, *datagram, Bytes{});
 }
 
 }  // namespace starling::runtime::detail

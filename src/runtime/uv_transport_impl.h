@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "guard.h"
 #include "session.h"
 #include "starling/runtime/uv_transport.h"
 #include "starling/wire/frame.h"
@@ -59,13 +60,19 @@ class UvTransport final : public Transport {
   };
 
   // Runs an application callback, counting the depth so that destruction from
-  // inside one is caught.
+  // inside one is caught. An exception escaping it is a bug in the
+  // application: guarded() reports it and the connection the callback was
+  // about (`about`, 0 for none) is dropped. Nothing unwinds into libuv.
   template <typename Fn, typename... Args>
-  void call(const Fn& callback, Args&&... args) {
+  void call(ConnectionId about, const Fn& callback, Args&&... args) {
     if (!callback) return;
     ++callback_depth_;
-    callback(std::forward<Args>(args)...);
+    const bool returned = guarded("a transport event handler", [&] { callback(std::forward<Args>(args)...); });
     --callback_depth_;
+    if (!returned && about != 0) drop(about, internal_error());
+  }
+  static Error internal_error() {
+    return make_error(ErrorKind::io, "dropped after an internal error (an exception escaped a handler; a bug)");
   }
 
   Connection* find(ConnectionId id) const {
@@ -109,6 +116,7 @@ class UvTransport final : public Transport {
   uv::Ptr<uv::Udp> udp_;
   std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, std::size_t> inbound_per_host_;
+  IdentityCounter identities_;
   ConnectionId next_connection_id_ = 1;
 
   std::unordered_map<TimerId, uv::Ptr<uv::Timer>> timers_;

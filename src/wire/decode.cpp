@@ -245,6 +245,8 @@ class BodyReader {
                                    std::to_string(limits_.max_ciphertext_bytes));
     }
     out.ciphertext.assign(ciphertext.begin(), ciphertext.end());
+    out.sender_key = fixed<32>(in.getSenderKey(), "datagram sender key");
+    out.signature = fixed<64>(in.getSignature(), "datagram signature");
     return out;
   }
   LinkHello read_link_hello(s::LinkHello::Reader in) const {

@@ -171,6 +171,8 @@ struct BodyWriter {
     out.setTimestampMs(m.timestamp_ms);
     out.setCounter(m.counter);
     out.setCiphertext(bytes_of(m.ciphertext));
+    out.setSenderKey(bytes_of(m.sender_key));
+    out.setSignature(bytes_of(m.signature));
   }
   void operator()(const LinkHello& m) {
     auto out = body.initLinkHello();

@@ -36,4 +36,6 @@ struct SealedDatagram {
   timestampMs @2 :UInt64;        # sender's wall clock when sealed
   counter @3 :UInt64;            # strictly increasing per sender
   ciphertext @4 :Data;           # sealed message + 16-byte tag, at most Limits::max_ciphertext_bytes
+  senderKey @5 :Data;            # exactly 32 bytes: the sender's Ed25519 public key (sender = its hash)
+  signature @6 :Data;            # exactly 64 bytes: senderKey's signature over the fields above
 }

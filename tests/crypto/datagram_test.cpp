@@ -23,11 +23,13 @@ ErrorKind rejection(DatagramOpener& opener, const SealedDatagram& datagram, std:
 
 TEST_CASE("datagrams round-trip and fail under another swarm key", "[crypto][datagram]") {
   SwarmKey key = SwarmKey::generate();
-  NodeId sender = Identity::generate().node_id();
-  DatagramSealer sealer(key, sender);
+  Identity identity = Identity::generate();
+  const NodeId sender = identity.node_id();
+  DatagramSealer sealer(key, identity);
   DatagramOpener opener(key);
   SealedDatagram datagram = sealer.seal(payload(7), kNow);
   CHECK(datagram.sender == sender);
+  CHECK(datagram.sender_key == identity.public_key());
   CHECK(datagram.timestamp_ms == kNow);
   Result<std::vector<std::uint8_t>> opened = opener.open(datagram, kNow + 5);
   REQUIRE(opened.ok());
@@ -40,7 +42,8 @@ TEST_CASE("datagrams round-trip and fail under another swarm key", "[crypto][dat
 
 TEST_CASE("datagram metadata and contents are authenticated", "[crypto][datagram]") {
   SwarmKey key = SwarmKey::generate();
-  DatagramSealer sealer(key, Identity::generate().node_id());
+  Identity identity = Identity::generate();
+  DatagramSealer sealer(key, identity);
   DatagramOpener opener(key);
   SealedDatagram original = sealer.seal(payload(1), kNow);
   SealedDatagram changed = original;
@@ -67,7 +70,8 @@ TEST_CASE("datagram metadata and contents are authenticated", "[crypto][datagram
 
 TEST_CASE("replayed datagrams are rejected; reordered ones are accepted once", "[crypto][datagram]") {
   SwarmKey key = SwarmKey::generate();
-  DatagramSealer sealer(key, Identity::generate().node_id());
+  Identity identity = Identity::generate();
+  DatagramSealer sealer(key, identity);
   DatagramOpener opener(key);
   SealedDatagram first = sealer.seal(payload(1), kNow);
   SealedDatagram second = sealer.seal(payload(2), kNow + 1);
@@ -86,7 +90,8 @@ TEST_CASE("datagrams older than the replay window are rejected", "[crypto][datag
   SwarmKey key = SwarmKey::generate();
   DatagramLimits limits;
   limits.replay_window = 8;
-  DatagramSealer sealer(key, Identity::generate().node_id());
+  Identity identity = Identity::generate();
+  DatagramSealer sealer(key, identity);
   DatagramOpener opener(key, limits);
   SealedDatagram held_back = sealer.seal(payload(0), kNow);
   for (int i = 0; i < 20; ++i) REQUIRE(opener.open(sealer.seal(payload(1), kNow), kNow).ok());
@@ -95,7 +100,8 @@ TEST_CASE("datagrams older than the replay window are rejected", "[crypto][datag
 
 TEST_CASE("stale and future datagrams are rejected by the freshness window", "[crypto][datagram]") {
   SwarmKey key = SwarmKey::generate();
-  DatagramSealer sealer(key, Identity::generate().node_id());
+  Identity identity = Identity::generate();
+  DatagramSealer sealer(key, identity);
   DatagramOpener opener(key);  // 30 s window
   SealedDatagram datagram = sealer.seal(payload(1), kNow);
   Result<std::vector<std::uint8_t>> stale = opener.open(datagram, kNow + 30'001);
@@ -113,7 +119,7 @@ TEST_CASE("stale and future datagrams are rejected by the freshness window", "[c
 
 TEST_CASE("a restarted sender is accepted even though it forgot its counter", "[crypto][datagram]") {
   SwarmKey key = SwarmKey::generate();
-  NodeId sender = Identity::generate().node_id();
+  Identity sender = Identity::generate();
   DatagramOpener opener(key);
   {
     DatagramSealer before(key, sender);
@@ -129,7 +135,8 @@ TEST_CASE("replay state is bounded in the number of senders", "[crypto][datagram
   limits.max_senders = 4;
   DatagramOpener opener(key, limits);
   for (int i = 0; i < 10; ++i) {
-    DatagramSealer sealer(key, Identity::generate().node_id());
+    Identity identity = Identity::generate();
+    DatagramSealer sealer(key, identity);
     REQUIRE(opener.open(sealer.seal(payload(1), kNow + static_cast<std::uint64_t>(i)), kNow + static_cast<std::uint64_t>(i)).ok());
     CHECK(opener.tracked_senders() <= 4);
   }
@@ -137,9 +144,47 @@ TEST_CASE("replay state is bounded in the number of senders", "[crypto][datagram
 
 TEST_CASE("datagrams work in an open swarm, and do not cross into a keyed one", "[crypto][datagram]") {
   SwarmKey open = SwarmKey::open();
-  DatagramSealer sealer(open, Identity::generate().node_id());
+  Identity identity = Identity::generate();
+  DatagramSealer sealer(open, identity);
   DatagramOpener opener(open);
   CHECK(opener.open(sealer.seal(payload(1), 0), 0).ok());  // simulated time may start at zero
   DatagramOpener keyed(SwarmKey::generate());
   CHECK(rejection(keyed, sealer.seal(payload(2), 1), 1) == ErrorKind::security);
+}
+
+// Regression: every member holds the datagram key, so before datagrams were
+// signed any member could put another member's node id on a datagram and be
+// believed. Now the id must be the hash of the carried key, and that key must
+// have signed the datagram.
+TEST_CASE("a datagram speaks only for its signer", "[crypto][datagram]") {
+  SwarmKey key = SwarmKey::generate();
+  Identity honest = Identity::generate();
+  Identity liar = Identity::generate();
+  DatagramSealer liar_sealer(key, liar);
+  DatagramOpener opener(key);
+
+  // A member rewrites the sender to an honest member's id. The AEAD alone
+  // would let it re-seal with the shared key; here it cannot sign for them.
+  SealedDatagram posing = liar_sealer.seal(payload(1), kNow);
+  posing.sender = honest.node_id();
+  CHECK(rejection(opener, posing, kNow) == ErrorKind::security);
+
+  // Same, and it also swaps in the honest member's public key: the id matches
+  // the key now, but the signature is the liar's.
+  posing.sender_key = honest.public_key();
+  CHECK(rejection(opener, posing, kNow) == ErrorKind::security);
+
+  // A signature by another identity over an otherwise untouched datagram.
+  SealedDatagram resigned = liar_sealer.seal(payload(2), kNow);
+  Identity other = Identity::generate();
+  resigned.signature = other.sign(std::vector<std::uint8_t>{1, 2, 3});
+  CHECK(rejection(opener, resigned, kNow) == ErrorKind::security);
+  resigned = liar_sealer.seal(payload(3), kNow);
+  resigned.signature[0] ^= 1;
+  CHECK(rejection(opener, resigned, kNow) == ErrorKind::security);
+
+  // None of that left state behind, and the liar speaking as itself is fine.
+  CHECK(opener.tracked_senders() == 0);
+  SealedDatagram own = liar_sealer.seal(payload(4), kNow);
+  CHECK(opener.open(own, kNow).ok());
 }

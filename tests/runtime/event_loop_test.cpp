@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <stdexcept>
 #include <thread>
 
 #include "starling/runtime/event_loop.h"
@@ -93,7 +94,7 @@ TEST_CASE("event loop: a runtime on a helper thread takes work posted by others"
     auto sender = make_uv_transport(loop);
     auto receiver = make_uv_transport(loop);
     TransportEvents events;
-    events.on_datagram = [&](const Address&, ByteSpan) { ++received; };
+    events.on_datagram = [&](const Address&, ByteSpan, const Bytes&) { ++received; };
     receiver->set_events(events);
     auto address = receiver->listen(Address{"127.0.0.1", 0});
     if (address.ok()) {
@@ -113,4 +114,12 @@ TEST_CASE("event loop: a runtime on a helper thread takes work posted by others"
   done_posting = true;
   runner.join();
   CHECK(received.load() == 10);
+}
+
+TEST_CASE("event loop: posted work that throws is reported and the rest still runs", "[runtime][loop][exceptions]") {
+  starling::runtime::EventLoop loop;
+  int ran = 0;
+  loop.post([] { throw std::runtime_error("posted bug"); });
+  loop.post([&] { ++ran; });
+  CHECK(loop.run_until([&] { return ran == 1; }, 2'000));
 }

@@ -28,6 +28,7 @@ struct Recorder {
   std::vector<std::pair<ConnectionId, Error>> disconnected;
   std::vector<ConnectionId> send_ready;
   std::vector<std::pair<Address, Bytes>> datagrams;
+  std::vector<Bytes> datagram_senders;  // the proven sender of each datagram (empty in plain mode)
 
   std::size_t frame_count() const {
     std::size_t count = 0;
@@ -63,8 +64,9 @@ inline TransportEvents recording_events(Recorder& recorder) {
     recorder.disconnected.emplace_back(id, reason);
   };
   events.on_send_ready = [&recorder](ConnectionId id) { recorder.send_ready.push_back(id); };
-  events.on_datagram = [&recorder](const Address& from, ByteSpan datagram) {
+  events.on_datagram = [&recorder](const Address& from, ByteSpan datagram, const Bytes& sender_identity) {
     recorder.datagrams.emplace_back(from, Bytes(datagram.begin(), datagram.end()));
+    recorder.datagram_senders.push_back(sender_identity);
   };
   return events;
 }

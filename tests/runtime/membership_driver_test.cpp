@@ -4,12 +4,16 @@
 // (tests/cli/swarm_membership.sh) does the same with real processes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
+#include "starling/runtime/crypto_security.h"
+#include "starling/runtime/gossip_codec.h"
 #include "starling/runtime/membership_driver.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/wire/codec.h"
@@ -127,4 +131,146 @@ TEST_CASE("membership driver: join, crash, leave and status on the memory networ
       if (observer != subject) CHECK(state_of(peers[observer], peers[subject].address) == gossip::MemberState::alive);
   }
   for (auto& peer : peers) stop(peer);
+}
+
+namespace {
+
+// A peer whose driver logs into `log`, sealed with `swarm_key`, seeded at `seed`.
+struct LoggingPeer {
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<MembershipDriver> driver;
+  std::vector<std::string> log;
+  gossip::NodeId id{};
+  bool said(const std::string& text) const {
+    for (const auto& line : log)
+      if (line.find(text) != std::string::npos) return true;
+    return false;
+  }
+};
+
+std::unique_ptr<LoggingPeer> make_logging_peer(MemoryNetwork& network, const std::string& host,
+                                               const crypto::SwarmKey& swarm_key, std::vector<std::string> seeds) {
+  auto peer = std::make_unique<LoggingPeer>();
+  crypto::Identity identity = crypto::Identity::generate();
+  gossip::Identity self;
+  std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
+  MemoryTransportOptions transport_options;
+  transport_options.security = make_crypto_security(std::move(identity), swarm_key.clone());
+  peer->transport = network.create_transport(host, std::move(transport_options));
+  MembershipDriverOptions options;
+  options.config = gossip::lan_config();
+  LoggingPeer* raw = peer.get();
+  options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
+  peer->driver = std::make_unique<MembershipDriver>(*peer->transport, std::move(options));
+  auto bound = peer->transport->listen(Address{host, 7946});
+  REQUIRE(bound.ok());
+  self.address = to_string(*bound);
+  peer->id = self.node_id;
+  peer->driver->start(self, std::move(seeds));
+  return peer;
+}
+
+}  // namespace
+
+// Regression: the driver told a refused connect from a refused handshake by
+// the text "connect:", which only libuv's errors start with; on the memory
+// network every unreachable seed counted as a failed handshake, and after
+// three the peer blamed a different swarm key.
+TEST_CASE("membership driver: an unreachable seed is not a handshake failure; a wrong swarm key is",
+          "[runtime][driver]") {
+  MemoryNetwork network(9);
+  const crypto::SwarmKey key = crypto::SwarmKey::generate();
+
+  auto lonely = make_logging_peer(network, "lonely", key, {"nobody:7946"});
+  network.run_for(30 * kSecondUs, 10'000'000);
+  CHECK(lonely->said("seed nobody:7946 unreachable"));
+  CHECK_FALSE(lonely->said("handshake"));
+  CHECK_FALSE(lonely->said("different swarm key"));
+
+  auto seed = make_logging_peer(network, "seed", key, {});
+  auto stranger = make_logging_peer(network, "stranger", crypto::SwarmKey::generate(), {"seed:7946"});
+  CHECK(network.run_until([&] { return stranger->said("different swarm key"); }, 30 * kSecondUs, 10'000'000));
+  CHECK_FALSE(stranger->said("unreachable"));
+  for (auto* peer : {&lonely, &seed, &stranger}) {
+    (*peer)->driver.reset();
+    (*peer)->transport.reset();
+  }
+}
+
+// gossip/ trusts GossipMessage::sender (the members branch builds on it), so
+// the driver must hand it only messages whose sender is who authenticated the
+// datagram (its signature) or the connection (its handshake).
+TEST_CASE("membership driver: an envelope claiming another member's id is dropped before gossip sees it",
+          "[runtime][driver][security]") {
+  MemoryNetwork network(11);
+  const crypto::SwarmKey key = crypto::SwarmKey::generate();
+  auto victim = make_logging_peer(network, "victim", key, {});
+  const crypto::Identity impersonated = crypto::Identity::generate();
+  gossip::NodeId impersonated_id{};
+  std::copy(impersonated.node_id().bytes().begin(), impersonated.node_id().bytes().end(), impersonated_id.begin());
+
+  // The attacker is a member: it holds the swarm key and an identity of its own.
+  crypto::Identity attacker_identity = crypto::Identity::generate();
+  gossip::NodeId attacker_id{};
+  std::copy(attacker_identity.node_id().bytes().begin(), attacker_identity.node_id().bytes().end(),
+            attacker_id.begin());
+  MemoryTransportOptions options;
+  options.security = make_crypto_security(std::move(attacker_identity), key.clone());
+  auto attacker = network.create_transport("attacker", std::move(options));
+  std::size_t acks = 0;
+  TransportEvents events;
+  events.on_datagram = [&](const Address&, ByteSpan bytes, const Bytes&) {
+    auto message = decode_gossip(bytes);
+    if (message && std::holds_alternative<gossip::Ack>(message->body)) ++acks;
+  };
+  attacker->set_events(std::move(events));
+  REQUIRE(attacker->listen(Address{"attacker", 7946}).ok());
+  const Address victim_address{"victim", 7946};
+
+  auto envelope = [&](const gossip::NodeId& sender, gossip::MessageBody body) {
+    gossip::GossipMessage message;
+    message.sender = sender;
+    message.sender_address = "attacker:7946";
+    message.body = std::move(body);
+    auto bytes = encode_gossip(message);
+    REQUIRE(bytes.ok());
+    return std::move(bytes).value();
+  };
+  auto knows = [&](const gossip::NodeId& id) {
+    for (const auto& member : victim->driver->view().members)
+      if (member.record.node_id == id) return true;
+    return false;
+  };
+
+  // Datagram: a ping in another member's name is dropped, one in its own is answered.
+  REQUIRE(attacker->send_datagram(victim_address, envelope(impersonated_id, gossip::Ping{1, victim->id})).ok());
+  network.run_for(kSecondUs / 10);
+  CHECK(victim->driver->traffic().messages_refused_sender == 1);
+  CHECK(victim->driver->traffic().messages_received == 0);
+  CHECK(acks == 0);
+  REQUIRE(attacker->send_datagram(victim_address, envelope(attacker_id, gossip::Ping{2, victim->id})).ok());
+  CHECK(network.run_until([&] { return acks == 1; }, kSecondUs));
+  CHECK(victim->driver->traffic().messages_refused_sender == 1);
+
+  // Stream: a Join in another member's name is dropped, one in its own joins.
+  auto join = [&](const gossip::NodeId& who) {
+    gossip::MemberRecord record;
+    record.node_id = who;
+    record.address = "attacker:7946";
+    record.incarnation = 1;
+    auto connection = attacker->connect(victim_address);
+    REQUIRE(connection.ok());
+    REQUIRE(attacker->send(*connection, envelope(who, gossip::Join{record})).ok());
+  };
+  join(impersonated_id);
+  CHECK(network.run_until([&] { return victim->driver->traffic().messages_refused_sender == 2; }, kSecondUs));
+  CHECK_FALSE(knows(impersonated_id));
+  CHECK(victim->said("claims to come from"));
+  join(attacker_id);
+  CHECK(network.run_until([&] { return knows(attacker_id); }, kSecondUs));
+  CHECK(victim->driver->traffic().messages_refused_sender == 2);
+
+  attacker.reset();
+  victim->driver.reset();
+  victim->transport.reset();
 }

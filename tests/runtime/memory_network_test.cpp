@@ -26,7 +26,7 @@ std::string run_scenario(std::uint64_t seed) {
     host += std::to_string(i);
     peers.push_back(network.create_transport(host));
     TransportEvents events;
-    events.on_datagram = [&trace, &network, i](const Address& from, ByteSpan datagram) {
+    events.on_datagram = [&trace, &network, i](const Address& from, ByteSpan datagram, const Bytes&) {
       trace << network.now_us() << ' ' << i << '<' << to_string(from) << ':' << int(datagram[0]) << '\n';
     };
     events.on_frame = [&trace, &network, i](ConnectionId id, ByteSpan frame) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,8 +57,50 @@ struct VectorHost : ModelHost {
   }
 };
 
+// Forwards to a transport and keeps the books on timers: which ones a
+// component armed are still pending. A component destroyed with one pending
+// would be called back on freed memory.
+class TimerLedger final : public Transport {
+ public:
+  explicit TimerLedger(Transport& inner) : inner_(inner) {}
+  void set_events(TransportEvents events) override { inner_.set_events(std::move(events)); }
+  Result<Address> listen(const Address& address) override { return inner_.listen(address); }
+  Result<ConnectionId> connect(const Address& remote) override { return inner_.connect(remote); }
+  Status send(ConnectionId id, ByteSpan frame) override { return inner_.send(id, frame); }
+  void close(ConnectionId id) override { inner_.close(id); }
+  std::size_t pending_outbound_bytes(ConnectionId id) const override { return inner_.pending_outbound_bytes(id); }
+  Status send_datagram(const Address& to, ByteSpan datagram) override { return inner_.send_datagram(to, datagram); }
+  TimerId start_timer(std::uint64_t delay_ms, std::function<void()> callback) override {
+    auto pending = pending_;
+    auto slot = std::make_shared<TimerId>(0);
+    const TimerId id = inner_.start_timer(delay_ms, [pending, slot, callback = std::move(callback)] {
+      pending->erase(*slot);
+      callback();
+    });
+    *slot = id;
+    pending_->insert(id);
+    return id;
+  }
+  void cancel_timer(TimerId id) override {
+    pending_->erase(id);
+    inner_.cancel_timer(id);
+  }
+  std::uint64_t now_ms() const override { return inner_.now_ms(); }
+  void set_peer_label(ConnectionId id, std::string label) override { inner_.set_peer_label(id, std::move(label)); }
+  void shutdown() override { inner_.shutdown(); }
+  TransportStats stats() const override { return inner_.stats(); }
+  std::size_t connection_count() const override { return inner_.connection_count(); }
+
+  std::size_t pending_timers() const { return pending_->size(); }
+
+ private:
+  Transport& inner_;
+  std::shared_ptr<std::set<TimerId>> pending_ = std::make_shared<std::set<TimerId>>();
+};
+
 struct SwarmPeer {
   std::unique_ptr<Transport> transport;
+  std::unique_ptr<TimerLedger> ledger;  // the training driver's view of transport
   std::unique_ptr<MembershipDriver> membership;
   std::unique_ptr<TrainingDriver> training;
   TrainingDriver* slot = nullptr;
@@ -121,7 +164,8 @@ class Swarm {
     options.random_seed = 77 + std::uint64_t(index);
     SwarmPeer* raw = peer.get();
     options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
-    peer->training = std::make_unique<TrainingDriver>(*peer->transport, *peer->membership, peer->host, options);
+    peer->ledger = std::make_unique<TimerLedger>(*peer->transport);
+    peer->training = std::make_unique<TrainingDriver>(*peer->ledger, *peer->membership, peer->host, options);
     peer->slot = peer->training.get();
 
     std::vector<std::string> seed_addresses;
@@ -318,6 +362,36 @@ TEST_CASE("training driver: peers with different models refuse to link", "[runti
     for (const auto& line : peer->log) said = said || line.find("different model") != std::string::npos;
     CHECK(said);
   }
+}
+
+// Regression: a link refused for a model mismatch is closed by a 200 ms timer
+// that captured `this` and was never cancelled; `starling peer` destroys the
+// driver on shutdown while the loop keeps running to finish the leave, so the
+// timer fired on freed memory (ASan: heap-use-after-free).
+TEST_CASE("training driver: stopped inside the close window of a refused link, no timer outlives it",
+          "[runtime][training]") {
+  Swarm swarm(17);
+  SwarmConfig a;
+  a.compressor = *compress::CompressorSpec::parse("none");
+  SwarmConfig b = a;
+  b.model = "another-model";
+  swarm.add(a, {}, false, swarm.random_model());
+  swarm.add(b, {0}, false, swarm.random_model());
+  auto refused = [&] {
+    for (const auto& peer : swarm.peers) {
+      for (const auto& line : peer->log)
+        if (line.find("refusing a link") != std::string::npos) return true;
+    }
+    return false;
+  };
+  // Small steps, so we stop well inside the 200 ms window.
+  REQUIRE(swarm.network().run_until(refused, 10 * kSecondUs, 50'000'000));
+  for (auto& peer : swarm.peers) {
+    peer->slot = nullptr;
+    peer->training.reset();  // what PeerTraining::stop does; membership and transport live on
+    CHECK(peer->ledger->pending_timers() == 0);
+  }
+  swarm.run_for(2);  // the loop keeps running to finish the leave
 }
 
 TEST_CASE("training driver: clipping bounds what a byzantine neighbour does to honest peers", "[runtime][training]") {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <random>
+#include <stdexcept>
 
 #include "harness.h"
 #include "security_modes.h"
@@ -374,4 +375,83 @@ TEMPLATE_TEST_CASE("transport: fault layer drops, duplicates, delays and partiti
     REQUIRE(client.transport->send(client_id, Bytes{6}).ok());
     REQUIRE(setup.run_until([&] { return received.size() == 1 && server.events.datagrams.size() == 1; }, kWaitMs));
   }
+}
+
+// No exception crosses a transport callback (so none reaches libuv): one that
+// escapes a handler is reported, the connection it was about is dropped, and
+// the loop and every other connection carry on.
+TEMPLATE_TEST_CASE("transport: a handler that throws drops its connection, not the process",
+                   "[runtime][conformance][exceptions]", TRANSPORTS) {
+  TestType setup;
+  Peer& server = setup.peer();
+  Peer& client = setup.peer();
+  Peer& bystander = setup.peer();
+  ConnectionId server_side = 0;
+  const ConnectionId thrower = connect_pair(setup, client, server, &server_side);
+  ConnectionId bystander_server_side = 0;
+  const ConnectionId calm = connect_pair(setup, bystander, server, &bystander_server_side);
+
+  // From now on a frame on `server_side` throws out of the read path.
+  TransportEvents events = recording_events(server.events);
+  auto record = events.on_frame;
+  events.on_frame = [&, record](ConnectionId id, ByteSpan frame) {
+    if (id == server_side) throw std::runtime_error("handler bug");
+    record(id, frame);
+  };
+  server.transport->set_events(std::move(events));
+
+  const Bytes payload{1, 2, 3};
+  REQUIRE(client.transport->send(thrower, payload).ok());
+  CHECK(setup.run_until([&] { return client.events.disconnected_with(thrower); }, kWaitMs));
+  CHECK(server.transport->connection_count() == 1);  // the bystander's
+
+  // The loop still runs and the other connection still works.
+  REQUIRE(bystander.transport->send(calm, payload).ok());
+  CHECK(setup.run_until([&] { return server.events.frames[bystander_server_side].size() == 1; }, kWaitMs));
+
+  // A timer callback that throws costs nothing but itself.
+  bool later = false;
+  server.transport->start_timer(1, [] { throw std::logic_error("timer bug"); });
+  server.transport->start_timer(5, [&] { later = true; });
+  CHECK(setup.run_until([&] { return later; }, kWaitMs));
+}
+
+// The per-address cap cannot tell members apart behind one address (NAT,
+// loopback) and misses a member that dials from many; the per-identity cap
+// counts what the handshake proved.
+TEMPLATE_TEST_CASE("transport: connections per authenticated identity are capped", "[runtime][conformance]",
+                   TRANSPORTS) {
+  TestType setup;
+  TransportLimits limits;
+  limits.max_connections_per_identity = 2;
+  Peer& server = setup.peer(limits);
+  Peer& client = setup.peer();
+  Peer& other = setup.peer();
+  std::vector<ConnectionId> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto id = client.transport->connect(server.address);
+    REQUIRE(id.ok());
+    ids.push_back(*id);
+  }
+  if (!TestType::Security::kSealed) {
+    // Plain mode proves no identity: only the per-address cap applies.
+    REQUIRE(setup.run_until([&] { return server.events.connected.size() == 3; }, kWaitMs));
+    return;
+  }
+  REQUIRE(setup.run_until(
+      [&] { return server.events.connected.size() == 2 && client.events.disconnected.size() == 1; }, kWaitMs));
+  setup.run_for(50);
+  CHECK(server.events.connected.size() == 2);
+  CHECK(server.transport->connection_count() == 2);
+  CHECK(server.transport->stats().connections_rejected == 1);
+  // Another identity from the same address is not affected.
+  connect_pair(setup, other, server);
+  CHECK(server.transport->connection_count() == 3);
+  // A slot frees up when a connection of that identity goes.
+  ConnectionId kept = 0;
+  for (ConnectionId id : ids)
+    if (!client.events.disconnected_with(id)) kept = id;
+  client.transport->close(kept);
+  REQUIRE(setup.run_until([&] { return server.transport->connection_count() == 2; }, kWaitMs));
+  connect_pair(setup, client, server);
 }

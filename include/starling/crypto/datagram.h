@@ -6,9 +6,14 @@
 // clock and datagrams it has already accepted (per-sender replay window, with
 // bounded memory). Time always comes in as an argument.
 //
-// Note: every swarm member holds the datagram key, so `sender` is only as
-// trustworthy as the swarm's members; outsiders can neither read, forge nor
-// successfully replay a datagram.
+// Every member holds the datagram key, so the AEAD alone would let any member
+// write another member's node id into `sender`. Each datagram is therefore
+// also signed with the sender's Ed25519 identity: it carries the public key
+// and a signature over nonce, sender, timestamp, counter and ciphertext, and
+// the opener accepts it only if `sender` is the BLAKE2b hash of that key (how
+// a node id is defined) and the signature verifies. A member can only speak
+// for itself; outsiders can neither read, forge nor successfully replay a
+// datagram. docs/security.md has the cost.
 #pragma once
 
 #include <array>
@@ -36,17 +41,20 @@ struct SealedDatagram {
   // issues a counter below timestamp_ms * 2^16.
   std::uint64_t counter = 0;
   std::vector<std::uint8_t> ciphertext;  // payload followed by the 16-byte tag
+  PublicKey sender_key{};   // the sender's identity key; sender == NodeId::from_public_key(sender_key)
+  Signature signature{};    // sender_key's signature over all of the above (see datagram.cpp)
 };
 
 class DatagramSealer {
  public:
-  DatagramSealer(const SwarmKey& swarm_key, const NodeId& sender);
+  // Seals and signs as `identity`, which must outlive the sealer.
+  DatagramSealer(const SwarmKey& swarm_key, const Identity& identity);
 
   SealedDatagram seal(std::span<const std::uint8_t> payload, std::uint64_t now_ms);
 
  private:
   SymmetricKey key_;
-  NodeId sender_;
+  const Identity& identity_;
   std::uint64_t last_counter_ = 0;
 };
 
@@ -60,9 +68,11 @@ class DatagramOpener {
  public:
   explicit DatagramOpener(const SwarmKey& swarm_key, DatagramLimits limits = {});
 
-  // Returns the payload. Errors (the datagram is dropped, nothing else changes):
-  // security for a stale or future timestamp, a replay, a counter too old for
-  // the window, or a datagram that fails authentication; corrupt for one too
+  // Returns the payload; datagram.sender is then proven (the sender signed
+  // it). Errors (the datagram is dropped, nothing else changes): security for
+  // a stale or future timestamp, a replay, a counter too old for the window, a
+  // datagram that fails authentication, a sender id that is not the hash of
+  // the carried key, or a signature that does not verify; corrupt for one too
   // short to hold a tag.
   Result<std::vector<std::uint8_t>> open(const SealedDatagram& datagram, std::uint64_t now_ms);
 

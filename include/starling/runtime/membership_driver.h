@@ -4,6 +4,11 @@
 // same connections answer `starling status` (StatusQuery -> StatusAnswer).
 // Used on the libuv transport by `starling peer`, and works on the memory
 // network too. Everything runs on the transport's thread.
+//
+// In secure mode gossip/ may trust GossipMessage::sender: the driver hands it
+// only messages whose sender is the identity that signed the datagram or
+// authenticated the connection they came on; the rest are dropped and counted
+// (MembershipTraffic::messages_refused_sender). Plain mode proves nothing.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +73,10 @@ struct MembershipTraffic {
   std::uint64_t messages_received = 0;
   std::uint64_t bytes_received = 0;
   std::uint64_t datagrams_split = 0;  // too many updates for max_datagram_bytes: sent as two datagrams
+  // Messages dropped before gossip saw them because their envelope's sender
+  // was not the identity that authenticated the datagram or the connection
+  // (a member speaking for another). Secure mode only.
+  std::uint64_t messages_refused_sender = 0;
 };
 
 class MembershipDriver {
@@ -108,7 +117,7 @@ class MembershipDriver {
     bool outbound = false;
     bool connected = false;
     std::string peer;  // the dialled address (outbound) or remote socket
-    ConnectionInfo info;  // inbound only
+    ConnectionInfo info;  // once connected: who the remote proved to be
     TimerId timeout_timer = 0;
   };
 
@@ -123,7 +132,10 @@ class MembershipDriver {
   void on_connected(const ConnectionInfo& info);
   void on_frame(ConnectionId id, ByteSpan frame);
   void on_disconnected(ConnectionId id, const Error& reason);
-  void on_datagram(const Address& from, ByteSpan datagram);
+  void on_datagram(const Address& from, ByteSpan datagram, const Bytes& sender_identity);
+  // False (and counted, logged now and then) when an authenticated identity
+  // is known and the envelope names someone else.
+  bool sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity, const std::string& via);
   void on_send_ready(ConnectionId id);
   void answer_status(ConnectionId id, std::uint64_t request_id);
   void forget_stream(ConnectionId id);

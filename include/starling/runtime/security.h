@@ -50,13 +50,19 @@ class Handshake {
   virtual Bytes remote_identity() const = 0;
 };
 
+// A datagram that passed the security layer, and who provably sent it.
+struct OpenedDatagram {
+  Bytes payload;
+  Bytes sender_identity;  // the sender's proven node id (it signed the datagram)
+};
+
 // Seals datagrams for the wire and opens (authenticates, checks freshness and
-// replay) the ones that arrive.
+// replay, proves the sender) the ones that arrive.
 class DatagramCipher {
  public:
   virtual ~DatagramCipher() = default;
   virtual Result<Bytes> seal(ByteSpan payload, std::uint64_t now_ms) = 0;
-  virtual Result<Bytes> open(ByteSpan sealed, std::uint64_t now_ms) = 0;
+  virtual Result<OpenedDatagram> open(ByteSpan sealed, std::uint64_t now_ms) = 0;
 };
 
 class Security {

@@ -209,6 +209,9 @@ class TrainingDriver {
   std::optional<TimerId> round_timer_;
   std::optional<TimerId> neighbour_timer_;
   std::optional<TimerId> download_timer_;
+  // Links refused for a model mismatch are closed a little later (so the
+  // Reset can go out); each such timer captures `this`, so stop() cancels them.
+  std::map<ConnectionId, TimerId> closing_timers_;
   std::optional<Download> download_;
   std::map<std::uint64_t, ServedModel> served_;
   ByzantineMode byzantine_ = ByzantineMode::none;

@@ -50,6 +50,11 @@ struct TransportLimits {
   std::size_t max_pending_outbound_bytes = 32u << 20;
   // Inbound connections from one remote host (IP); extra ones are closed at once.
   std::size_t max_connections_per_address = 16;
+  // Inbound connections from one authenticated identity (secure mode), counted
+  // once the handshake proved who it is; extra ones are closed before the
+  // application hears of them. Bounds a member that dials from many addresses,
+  // or many members behind one address when they share it (NAT, loopback).
+  std::size_t max_connections_per_identity = 8;
   // A connection that has not completed its secure handshake by then is dropped.
   std::uint64_t handshake_timeout_ms = 5'000;
   // An established connection that received nothing for this long is dropped.
@@ -81,7 +86,9 @@ struct TransportEvents {
   // its pending limit: sending may resume.
   std::function<void(ConnectionId id)> on_send_ready;
   // One datagram that passed the security layer. Valid only during the call.
-  std::function<void(const Address& from, ByteSpan datagram)> on_datagram;
+  // sender_identity: the node id that provably sent it (it signed it) in
+  // secure mode; empty in plain mode.
+  std::function<void(const Address& from, ByteSpan datagram, const Bytes& sender_identity)> on_datagram;
 };
 
 struct TransportStats {
@@ -92,7 +99,7 @@ struct TransportStats {
   std::uint64_t datagrams_sent = 0;
   std::uint64_t datagrams_received = 0;
   std::uint64_t datagrams_rejected = 0;  // failed to open, oversized, malformed
-  std::uint64_t connections_rejected = 0;  // over max_connections_per_address
+  std::uint64_t connections_rejected = 0;  // over max_connections_per_address or _per_identity
   std::uint64_t connections_dropped = 0;   // for any error (timeouts, bad frames, ...)
   std::uint64_t frames_dropped_by_faults = 0;
   std::uint64_t datagrams_dropped_by_faults = 0;

@@ -156,6 +156,8 @@ struct SealedDatagram {
   std::uint64_t timestamp_ms = 0;
   std::uint64_t counter = 0;
   std::vector<std::uint8_t> ciphertext;  // at most Limits::max_ciphertext_bytes
+  std::array<std::uint8_t, 32> sender_key{};  // Ed25519 public key; `sender` is its hash
+  std::array<std::uint8_t, 64> signature{};   // by sender_key over the fields above (src/crypto/datagram)
   bool operator==(const SealedDatagram&) const = default;
 };
 

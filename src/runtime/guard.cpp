@@ -8,9 +8,9 @@ void report_escaped_exception(const char* where, const char* what) noexcept {
   // stdio, not the application's logger: this must work whatever state the
   // code that threw left behind, and allocates nothing.
   std::fprintf(stderr,
-               "starling: internal error: an exception escaped %s: %s. The connection it concerned (if any) was "
-               "dropped and the peer keeps running. This is a bug: please report it with this line and the log "
-               "around it.\n",
+               "starling: internal error: an exception escaped %s: %s. The peer keeps running; the connection it "
+               "concerned, if any, is dropped. This is a bug: please report it with this line and the log around "
+               "it.\n",
                where, what);
   std::fflush(stderr);
 }

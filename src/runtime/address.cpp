@@ -25,6 +25,9 @@ Result<Address> parse_address(std::string_view text) {
   const std::string shown = printable ? "'" + std::string(text) + "'" : "(" + std::to_string(text.size()) + " bytes, not printable)";
   if (!text.empty() && text.front() != '[' && text.find(':') != text.rfind(':'))
     return make_error(ErrorKind::invalid_argument, "IPv6 addresses need brackets: " + shown);
+  const auto colon = text.rfind(':');
+  if (colon != std::string_view::npos && colon > 0 && split_host_port(std::string(text.substr(0, colon)) + ":1"))
+    return make_error(ErrorKind::invalid_argument, "bad port in " + shown + " (want 0-65535)");
   return make_error(ErrorKind::invalid_argument, "expected HOST:PORT or [IPv6]:PORT, got " + shown);
 }
 

@@ -21,3 +21,14 @@ TEST_CASE("addresses print and parse for IPv4 and IPv6", "[runtime][address]") {
     CHECK(parsed.error().kind == ErrorKind::invalid_argument);
   }
 }
+
+TEST_CASE("addresses with bytes no host name holds are refused, and the error says what is wrong",
+          "[runtime][address]") {
+  for (const char* bad : {"\xff\xfe:80", "a b:80", "host\n:80", "h\xc3\xa9:80", "[::1%eth0]:80", "[xyz::1]:80"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_address(bad).ok());
+  }
+  CHECK_THAT(parse_address("127.0.0.1:99999").error().message, Catch::Contains("bad port"));
+  CHECK_THAT(parse_address("\xff:1").error().message, Catch::Contains("not printable"));
+  CHECK(parse_address("peer-1.example_net:7946").ok());  // host names pass the syntax (the memory network uses them)
+}

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "sample_messages.h"
+#include "starling/text.h"
 #include "starling/wire/codec.h"
 
 using namespace starling;
@@ -401,4 +402,16 @@ TEST_CASE("decoded human-readable text must be valid UTF-8", "[wire][codec]") {
   CHECK(encode(reset).error().kind == ErrorKind::invalid_argument);
   CHECK(encode(Ping{samples::node_id(1), "not an address", {}, 1, samples::node_id(2)}).error().kind ==
         ErrorKind::invalid_argument);
+}
+
+TEST_CASE("UTF-8 validation follows RFC 3629", "[wire][text]") {
+  for (const char* good : {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e", "\xef\xbf\xbd"}) {
+    INFO(good);
+    CHECK(is_valid_utf8(good));
+  }
+  for (const char* bad : {"\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+                          "\x80", "\xc3", "\xe2\x82", "\xf0\x9d\x84", "\xe2\x28\xa1", "\xff"}) {
+    INFO(bad);
+    CHECK_FALSE(is_valid_utf8(bad));
+  }
 }

@@ -264,16 +264,16 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
   }
   auto gossip_message = from_wire(std::move(*message));
   Bytes identity;
-  std::string via = "a stream";
+  std::string peer;
   if (auto found = streams_.find(id); found != streams_.end()) {
     identity = found->second.info.remote_identity;
-    via = "a stream from " + found->second.peer;
+    peer = found->second.peer;
   }
   // One stream message per connection: it has done its job either way.
   transport_.close(id);
   forget_stream(id);
   if (!gossip_message || !membership_) return;
-  if (!sender_is_authenticated(*gossip_message, identity, via)) return;
+  if (!sender_is_authenticated(*gossip_message, identity, "stream", peer)) return;
   ++traffic_.messages_received;
   traffic_.bytes_received += frame.size();
   const std::string from = gossip_message->sender_address;
@@ -316,14 +316,14 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
 }
 
 bool MembershipDriver::sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity,
-                                               const std::string& via) {
+                                               const char* channel, const std::string& peer) {
   if (identity.empty()) return true;  // plain mode: nothing was proven, nothing to compare
   if (std::equal(identity.begin(), identity.end(), message.sender.begin(), message.sender.end())) return true;
   if (++traffic_.messages_refused_sender % 100 == 1) {
     gossip::NodeId sender{};
     std::copy_n(identity.begin(), std::min(identity.size(), sender.size()), sender.begin());
-    log(DriverLogLevel::warning, std::string("dropped a ") + gossip::body_name(message.body) + " on " + via +
-                                     " that claims to come from " + gossip::short_hex(message.sender) +
+    log(DriverLogLevel::warning, std::string("dropped a ") + gossip::body_name(message.body) + " (" + channel +
+                                     " from " + peer + ") that claims to come from " + gossip::short_hex(message.sender) +
                                      " but was sent by " + gossip::short_hex(sender) +
                                      " (a member speaking for another; " +
                                      std::to_string(traffic_.messages_refused_sender) + " so far)");
@@ -335,10 +335,11 @@ void MembershipDriver::on_datagram(const Address& from, ByteSpan datagram, const
   if (!membership_) return;
   auto message = decode_gossip(datagram);
   if (!message) return;  // hostile or from a newer peer: counted nowhere, ignored
-  if (!sender_is_authenticated(*message, sender_identity, "a datagram from " + to_string(from))) return;
+  const std::string from_text = to_string(from);
+  if (!sender_is_authenticated(*message, sender_identity, "datagram", from_text)) return;
   ++traffic_.messages_received;
   traffic_.bytes_received += datagram.size();
-  process(membership_->on_message(to_string(from), *message, now()));
+  process(membership_->on_message(from_text, *message, now()));
 }
 
 void MembershipDriver::on_send_ready(ConnectionId id) {

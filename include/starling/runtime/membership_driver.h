@@ -135,7 +135,8 @@ class MembershipDriver {
   void on_datagram(const Address& from, ByteSpan datagram, const Bytes& sender_identity);
   // False (and counted, logged now and then) when an authenticated identity
   // is known and the envelope names someone else.
-  bool sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity, const std::string& via);
+  bool sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity, const char* channel,
+                               const std::string& peer);
   void on_send_ready(ConnectionId id);
   void answer_status(ConnectionId id, std::uint64_t request_id);
   void forget_stream(ConnectionId id);

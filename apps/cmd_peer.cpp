@@ -27,6 +27,7 @@
 #include "starling/runtime/faults.h"
 #include "starling/runtime/training_driver.h"
 #include "starling/runtime/membership_driver.h"
+#include "starling/runtime/record_authority.h"
 #include "starling/runtime/uv_transport.h"
 
 namespace starling::apps {
@@ -124,7 +125,13 @@ nlohmann::json status_json(const runtime::MembershipDriver& driver, const runtim
           {"membership_bytes_sent", driver.traffic().bytes_sent},
           {"membership_messages_received", driver.traffic().messages_received},
           {"membership_bytes_received", driver.traffic().bytes_received},
-          {"membership_datagrams_split", driver.traffic().datagrams_split},
+          {"membership_datagrams_oversize", driver.traffic().datagrams_oversize},
+          {"membership_ignored_accusers", view.ignored_accusers},
+          {"membership_rejected_records", view.rejected_records},
+          {"membership_rejected_accusations", view.rejected_accusations},
+          {"membership_dropped_accusations", view.dropped_accusations},
+          {"membership_candidates", view.candidates},
+          {"membership_candidates_refused", view.candidates_refused},
           {"members", std::move(members)}};
 }
 
@@ -209,6 +216,7 @@ int run_peer(const PeerOptions& options) {
   transport_options.faults = faults;
   transport_options.name = self_key;
   transport_options.limits.idle_timeout_ms = 30'000;  // connections here are short-lived
+  auto record_authority = runtime::make_record_authority(identity->clone());
   transport_options.security = runtime::make_crypto_security(std::move(*identity), swarm_key.clone());
   std::unique_ptr<runtime::Transport> transport = runtime::make_uv_transport(loop, std::move(transport_options));
 
@@ -298,6 +306,7 @@ int run_peer(const PeerOptions& options) {
   self.node_id = node_id;
   self.address = runtime::to_string(*bound);
   self.initial_incarnation = initial_incarnation;
+  self.authority = std::move(record_authority);
   log->info("peer {} listening on {} (profile {}, incarnation {}, data dir {})", gossip::to_hex(node_id),
             self.address, config->profile, initial_incarnation, data_dir.string());
   if (options.seeds.empty()) log->info("no --seed: starting a new swarm");

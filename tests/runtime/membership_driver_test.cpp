@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/runtime/membership_driver.h"
+#include "starling/runtime/record_authority.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/wire/codec.h"
 
@@ -41,7 +43,9 @@ TestPeer make_peer(MemoryNetwork& network, int index, std::vector<std::string> s
   REQUIRE(bound.ok());
   peer.address = to_string(*bound);
   gossip::Identity self;
-  self.node_id[0] = static_cast<std::uint8_t>(index + 1);
+  crypto::Identity identity = crypto::Identity::generate();
+  self.node_id = identity.node_id().bytes();
+  self.authority = make_record_authority(std::move(identity));
   self.address = peer.address;
   peer.driver->start(self, std::move(seeds));
   return peer;

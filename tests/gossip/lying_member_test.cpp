@@ -264,3 +264,37 @@ TEST_CASE("a liar accusing everyone never gets an honest member declared dead", 
                                                                       << " s (crashed at " << crashed_at << " ms)");
   }
 }
+
+TEST_CASE("a member heard of second-hand is listed only once it answers", "[gossip][flood]") {
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(3, 0), node(3), {}}}), 1);
+  // 3 tells a about 2.
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(2, 0), node(2), {}}}), 2);
+  CHECK(a.find(node(2)) == nullptr);
+  CHECK(a.live_member_count() == 1);
+  CHECK(a.view(2).candidates == 1);
+  // a pings the candidate on its next round ...
+  const Outgoing* ping = nullptr;
+  Actions round;
+  for (std::int64_t now = 3; now < 1000 && ping == nullptr; now = std::max(now + 1, a.next_deadline_ms())) {
+    round = a.tick(now);
+    for (const Outgoing& out : round.sends) {
+      if (out.to_address == address(2) && std::holds_alternative<Ping>(out.message.body)) ping = &out;
+    }
+  }
+  REQUIRE(ping != nullptr);
+  CHECK(std::get<Ping>(ping->message.body).target == node(2));
+  // ... and lists it when it answers itself.
+  Actions listed = a.on_message(address(2), GossipMessage{node(2), address(2), Ack{std::get<Ping>(ping->message.body).sequence}, {}}, 1001);
+  CHECK(has_event(listed, EventKind::member_joined, node(2)));
+  CHECK(a.live_member_count() == 2);
+  CHECK(a.view(1001).candidates == 0);
+  // A candidate that never answers is dropped after its pings.
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(5, 0), node(5), {}}}), 1002);
+  REQUIRE(a.view(1002).candidates == 1);
+  for (std::int64_t now = 1003; now < 20000; now = std::max(now + 1, a.next_deadline_ms())) (void)a.tick(now);
+  CHECK(a.view(20000).candidates == 0);
+  CHECK(a.view(20000).candidates_expired == 1);
+  CHECK(a.find(node(5)) == nullptr);
+}

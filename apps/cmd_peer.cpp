@@ -29,6 +29,7 @@
 #include "starling/runtime/faults.h"
 #include "starling/runtime/training_driver.h"
 #include "starling/runtime/membership_driver.h"
+#include "starling/runtime/record_authority.h"
 #include "starling/runtime/uv_transport.h"
 
 namespace starling::apps {
@@ -175,6 +176,7 @@ int run_peer(const PeerOptions& options) {
   transport_options.faults = faults;
   transport_options.name = self_key;
   transport_options.limits.idle_timeout_ms = 30'000;  // connections here are short-lived
+  auto record_authority = runtime::make_record_authority(identity->clone());
   transport_options.security = runtime::make_crypto_security(std::move(*identity), swarm_key.clone());
   std::unique_ptr<runtime::Transport> transport = runtime::make_uv_transport(loop, std::move(transport_options));
 
@@ -264,6 +266,7 @@ int run_peer(const PeerOptions& options) {
   self.node_id = node_id;
   self.address = runtime::to_string(*bound);
   self.initial_incarnation = initial_incarnation;
+  self.authority = std::move(record_authority);
   log->info("peer {} listening on {} (profile {}, incarnation {}, data dir {})", gossip::to_hex(node_id),
             self.address, config->profile, initial_incarnation, data_dir.string());
   if (options.seeds.empty()) log->info("no --seed: starting a new swarm");

@@ -7,23 +7,44 @@ namespace starling::gossip {
 
 void BroadcastQueue::push(Update update) {
   std::erase_if(entries_, [&](const Entry& entry) { return entry.update.member.node_id == update.member.node_id; });
+  if (entries_.size() >= entries_max_ && !entries_.empty()) {
+    // Full: the entry sent most often has done most of its work already.
+    const auto most_sent = std::max_element(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+      if (a.transmits != b.transmits) return a.transmits < b.transmits;
+      return a.order > b.order;  // among equals, drop the oldest
+    });
+    entries_.erase(most_sent);
+    ++dropped_;
+  }
   entries_.push_back(Entry{std::move(update), 0, next_order_++});
 }
 
-std::vector<Update> BroadcastQueue::take(std::size_t count_max, std::size_t cluster_size) {
+std::size_t BroadcastQueue::estimated_bytes(const Update& update) {
+  // Words of Cap'n Proto: Update = list element of 3 pointers (24) + source
+  // (32) + accusation (64 when set); MemberRecord = 2 data words + 4 pointers
+  // (48) + node id (32) + public key (32) + signature (64) + address text
+  // (its bytes plus NUL, padded to a word).
+  const bool accusation = update.member.state == MemberState::suspect || update.member.state == MemberState::dead;
+  const std::size_t address = (update.member.address.size() + 1 + 7) / 8 * 8;
+  return 24 + 32 + (accusation ? 64 : 0) + 48 + 32 + 32 + 64 + address;
+}
+
+std::vector<Update> BroadcastQueue::take(std::size_t bytes_max, std::size_t cluster_size) {
   std::vector<Update> out;
-  if (entries_.empty() || count_max == 0) return out;
+  if (entries_.empty() || bytes_max == 0) return out;
   // Least transmitted first; among equals, newest first.
   std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
     if (a.transmits != b.transmits) return a.transmits < b.transmits;
     return a.order > b.order;
   });
   const int limit = transmit_limit(retransmit_mult_, cluster_size);
-  const std::size_t count = std::min(count_max, entries_.size());
-  out.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    out.push_back(entries_[i].update);
-    ++entries_[i].transmits;
+  std::size_t bytes = 0;
+  for (Entry& entry : entries_) {
+    const std::size_t size = estimated_bytes(entry.update);
+    if (bytes + size > bytes_max) continue;  // a smaller one further on may still fit
+    bytes += size;
+    out.push_back(entry.update);
+    ++entry.transmits;
   }
   std::erase_if(entries_, [&](const Entry& entry) { return entry.transmits >= limit; });
   return out;

@@ -40,8 +40,17 @@ Status Config::validate() const {
   if (gossip_interval_ms <= 0) return bad("gossip_interval_ms must be positive");
   if (gossip_nodes < 1) return bad("gossip_nodes must be at least 1");
   if (gossip_to_the_dead_ms < 0) return bad("gossip_to_the_dead_ms must not be negative");
-  if (piggyback_updates_max < 1) return bad("piggyback_updates_max must be at least 1");
+  if (piggyback_bytes_max < 512) return bad("piggyback_bytes_max must be at least 512 (one signed update)");
+  if (broadcast_queue_max < 16) return bad("broadcast_queue_max must be at least 16");
+  if (accuser_strike_limit < 1) return bad("accuser_strike_limit must be at least 1");
+  if (accuser_strike_window_ms <= 0 || accuser_ignore_ms < 0)
+    return bad("accuser_strike_window_ms must be positive and accuser_ignore_ms not negative");
+  if (accusations_per_minute < 1 || accusation_burst < 1)
+    return bad("accusations_per_minute and accusation_burst must be at least 1");
   if (push_pull_interval_ms <= 0) return bad("push_pull_interval_ms must be positive");
+  if (candidates_max < 1 || candidates_per_source_max < 1 || members_learned_per_source_per_minute < 1 ||
+      candidate_ping_attempts < 1 || candidate_pings_per_round < 1)
+    return bad("candidate limits must be at least 1");
   if (join_retry_ms <= 0 || join_retry_max_ms < join_retry_ms)
     return bad("join_retry_ms must be positive and at most join_retry_max_ms");
   if (leave_timeout_ms < 0) return bad("leave_timeout_ms must not be negative");

@@ -26,14 +26,21 @@ const char* to_string(EventKind kind) {
 
 Membership::Membership(Config config, Identity identity, std::uint64_t random_seed, std::int64_t now_ms)
     : config_(std::move(config)),
+      authority_(std::move(identity.authority)),
       start_ms_(now_ms),
       random_(random_seed),
       awareness_(config_.awareness_max_multiplier),
-      broadcasts_(config_.retransmit_mult) {
+      broadcasts_(config_.retransmit_mult, static_cast<std::size_t>(config_.broadcast_queue_max)),
+      accusers_(config_),
+      candidates_(config_) {
   STARLING_ASSERT_MSG(config_.validate().ok(), "gossip config must be validated before use");
   STARLING_ASSERT_MSG(!identity.address.empty(), "a member needs an address");
+  STARLING_ASSERT_MSG(authority_ != nullptr, "a member needs a RecordAuthority");
+  STARLING_ASSERT_MSG(authority_->node_id() == identity.node_id, "the identity's node id is not the authority's");
   self_ = MemberRecord{identity.node_id, std::move(identity.address), identity.initial_incarnation,
                        MemberState::alive};
+  self_.public_key = authority_->public_key();
+  sign_self();
   // Stagger periodic timers so members started together do not act in lockstep.
   next_probe_ms_ = now_ms + random_.between(0, config_.probe_interval_ms - 1);
   next_gossip_ms_ = now_ms + random_.between(0, config_.gossip_interval_ms - 1);
@@ -41,7 +48,7 @@ Membership::Membership(Config config, Identity identity, std::uint64_t random_se
   next_join_ms_ = now_ms;
   next_rotation_ms_ = now_ms + config_.neighbour_rotation_ms;
   // Our own alive record waits in the queue until we know someone to tell.
-  broadcasts_.push(Update{self_, self_.node_id});
+  broadcasts_.push(Update{self_, self_.node_id, {}});
 }
 
 Actions Membership::join(std::vector<std::string> seeds, std::int64_t now_ms) {
@@ -70,7 +77,8 @@ Actions Membership::leave(std::int64_t now_ms) {
   leave_deadline_ms_ = now_ms + config_.leave_timeout_ms;
   probe_.active = false;
   self_.state = MemberState::left;
-  broadcasts_.push(Update{self_, self_.node_id});
+  sign_self();
+  broadcasts_.push(Update{self_, self_.node_id, {}});
   // Tell every live member directly: a leave happens once per peer lifetime,
   // and the piggyback budget alone (retransmit_mult * ceil(log10(n + 1)), only
   // 4 below 10 members) missed one member in about one 8-peer run in ten.
@@ -86,8 +94,12 @@ bool Membership::leave_complete(std::int64_t now_ms) const {
 }
 
 Actions Membership::on_message(const std::string& from_address, const GossipMessage& message, std::int64_t now_ms) {
-  if (message.sender == self_.node_id) return take_actions();  // our own echo, or an impostor
-  for (const Update& update : message.updates) apply_update(update, now_ms);
+  // The runtime delivers only messages whose sender is authenticated, so
+  // message.sender is who really sent it.
+  if (message.sender == self_.node_id) return take_actions();  // our own echo
+  // A candidate speaking for itself has proved it runs.
+  if (std::optional<MemberRecord> proven = candidates_.confirm(message.sender, now_ms)) apply_alive(*proven, now_ms);
+  for (const Update& update : message.updates) apply_update(update, message.sender, now_ms);
 
   std::visit(
       [&](const auto& body) {
@@ -103,12 +115,15 @@ Actions Membership::on_message(const std::string& from_address, const GossipMess
         } else if constexpr (std::is_same_v<Body, Gossip>) {
           // The piggybacked updates were the whole point.
         } else if constexpr (std::is_same_v<Body, Leave>) {
+          // The sender is authenticated, so it speaks for itself; its signed
+          // `left` record travels piggybacked (and is what we pass on).
           const auto it = members_.find(message.sender);
-          if (it != members_.end()) {
-            MemberRecord record = it->second.record;
-            record.incarnation = body.incarnation;
-            record.state = MemberState::left;
-            apply_dead(record, message.sender, now_ms);
+          if (it != members_.end() && body.incarnation >= it->second.record.incarnation &&
+              it->second.record.state != MemberState::left) {
+            set_state(it->second, MemberState::left, now_ms);
+            suspicions_.erase(message.sender);
+            accusations_.erase(message.sender);
+            emit(EventKind::member_left, it->second.record, message.sender);
           }
         } else if constexpr (std::is_same_v<Body, Join>) {
           handle_join(message, body, now_ms);
@@ -155,10 +170,8 @@ void Membership::handle_nack(const Nack& nack) {
 
 void Membership::handle_join(const GossipMessage& message, const Join& join, std::int64_t now_ms) {
   if (leaving_) return;  // let the joiner try another seed
-  if (join.self.node_id != message.sender || join.self.address.empty()) return;
-  MemberRecord record = join.self;
-  record.state = MemberState::alive;
-  apply_alive(record, now_ms);
+  if (join.self.node_id != message.sender || join.self.state != MemberState::alive) return;
+  apply_signed(join.self, message.sender, false, now_ms);
   PushPull reply;
   reply.is_reply = true;
   reply.is_join_reply = true;
@@ -167,7 +180,10 @@ void Membership::handle_join(const GossipMessage& message, const Join& join, std
 }
 
 void Membership::handle_push_pull(const GossipMessage& message, const PushPull& push_pull, std::int64_t now_ms) {
-  merge_state(push_pull.members, message.sender, now_ms);
+  // The join reply we wait for comes from a seed we chose: its view is not
+  // held to the per-source quota (only to the total bound on candidates).
+  const bool exempt = push_pull.is_join_reply && !joined_;
+  merge_state(push_pull.members, message.sender, exempt, now_ms);
   if (!push_pull.is_reply && !leaving_ && !message.sender_address.empty()) {
     PushPull reply;
     reply.is_reply = true;
@@ -176,6 +192,12 @@ void Membership::handle_push_pull(const GossipMessage& message, const PushPull& 
   }
   if (!joined_ && push_pull.is_reply) {
     joined_ = true;
+    // One early full exchange a few probe periods after joining: news about
+    // members that joined at the same time may have spent its piggyback
+    // budget before it reached us (candidates wait for proof before passing
+    // news on), and this repairs that without waiting a whole period.
+    next_push_pull_ms_ = std::min(next_push_pull_ms_, now_ms + random_.between(2 * config_.probe_interval_ms,
+                                                                                 5 * config_.probe_interval_ms));
     emit(EventKind::joined_swarm, self_, message.sender);
   }
   if (push_pull.is_reply) join_backoff_ms_ = config_.join_retry_ms;
@@ -194,6 +216,13 @@ MembershipView Membership::view(std::int64_t now_ms) const {
   view.self = self_;
   view.uptime_ms = now_ms - start_ms_;
   view.health_score = awareness_.score();
+  view.ignored_accusers = accusers_.ignored_count(now_ms);
+  view.rejected_records = rejected_records_;
+  view.rejected_accusations = rejected_accusations_;
+  view.dropped_accusations = accusers_.dropped_total();
+  view.candidates = candidates_.size();
+  view.candidates_refused = candidates_.refused();
+  view.candidates_expired = candidates_.expired();
   view.members.reserve(members_.size());
   for (const auto& [id, member] : members_) view.members.push_back(MemberView{member.record, member.state_since_ms});
   return view;
@@ -216,8 +245,21 @@ GossipMessage Membership::envelope(MessageBody body) const {
 void Membership::send_datagram(const std::string& to_address, MessageBody body) {
   STARLING_ASSERT(!to_address.empty());
   GossipMessage message = envelope(std::move(body));
-  message.updates = broadcasts_.take(static_cast<std::size_t>(config_.piggyback_updates_max), cluster_size());
+  message.updates = broadcasts_.take(static_cast<std::size_t>(config_.piggyback_bytes_max), cluster_size());
   out_.sends.push_back(Outgoing{Transport::datagram, to_address, std::move(message)});
+}
+
+void Membership::attach(GossipMessage& message, Update update) const {
+  // One extra update (an accusation for its target) within the byte budget:
+  // piggybacked news makes room (it goes out again with later messages).
+  std::erase_if(message.updates, [&](const Update& u) { return u.member.node_id == update.member.node_id; });
+  std::size_t bytes = BroadcastQueue::estimated_bytes(update);
+  for (const Update& u : message.updates) bytes += BroadcastQueue::estimated_bytes(u);
+  while (!message.updates.empty() && bytes > static_cast<std::size_t>(config_.piggyback_bytes_max)) {
+    bytes -= BroadcastQueue::estimated_bytes(message.updates.back());
+    message.updates.pop_back();
+  }
+  message.updates.push_back(std::move(update));
 }
 
 void Membership::send_stream(const std::string& to_address, MessageBody body) {

@@ -2,7 +2,16 @@
 // the current record when its incarnation is higher, or when it is equal and
 // the state is "worse" (alive < suspect < dead/left); only the member itself
 // raises its incarnation, which is how it refutes. The rules follow memberlist's
-// aliveNode/suspectNode/deadNode.
+// aliveNode/suspectNode/deadNode, hardened against lying members
+// (docs/membership.md, "Lying members"):
+//   - alive and left count only with the member's own signature, so nobody
+//     can move a member, raise its incarnation or make it leave;
+//   - suspect and dead need the accuser's signature, checked with the key of
+//     the accuser's verified record, at an incarnation the member signed;
+//   - another member's `dead` is only a suspicion to us: we declare a member
+//     dead when our own suspicion timer runs out unrefuted;
+//   - accusers whose accusations keep being refuted are ignored for a while,
+//     and each accuser's new accusations pass a token bucket.
 #include <algorithm>
 
 #include "starling/assert.h"
@@ -28,81 +37,150 @@ void Membership::set_state(Member& member, MemberState state, std::int64_t now_m
   member.record.state = state;
 }
 
-void Membership::apply_update(const Update& update, std::int64_t now_ms) {
+void Membership::sign_self() { self_.signature = authority_->sign_record(self_); }
+
+const PublicKey* Membership::key_of(const NodeId& node_id) const {
+  if (node_id == self_.node_id) return &self_.public_key;
+  const auto it = members_.find(node_id);
+  return it == members_.end() ? nullptr : &it->second.record.public_key;
+}
+
+Update Membership::accuse(const MemberRecord& record, MemberState state) const {
+  Update update;
+  update.member = record;
+  update.member.state = state;
+  update.source = self_.node_id;
+  update.accusation = authority_->sign_accusation(record.node_id, record.incarnation, state);
+  return update;
+}
+
+void Membership::apply_update(const Update& update, const NodeId& told_by, std::int64_t now_ms) {
   switch (update.member.state) {
-    case MemberState::alive: apply_alive(update.member, now_ms); break;
-    case MemberState::suspect: apply_suspect(update.member, update.source, now_ms); break;
-    case MemberState::dead:
-    case MemberState::left: apply_dead(update.member, update.source, now_ms); break;
+    case MemberState::alive:
+    case MemberState::left: apply_signed(update.member, told_by, false, now_ms); break;
+    case MemberState::suspect:
+    case MemberState::dead: apply_accusation(update, now_ms); break;
   }
 }
 
-void Membership::merge_state(const std::vector<MemberRecord>& records, const NodeId& source, std::int64_t now_ms) {
+void Membership::merge_state(const std::vector<MemberRecord>& records, const NodeId& told_by, bool exempt,
+                             std::int64_t now_ms) {
   for (const MemberRecord& record : records) {
     switch (record.state) {
-      case MemberState::alive: apply_alive(record, now_ms); break;
-      // Someone else's "dead" is only a suspicion to us: we give the member
-      // the chance to refute rather than trusting a possibly stale view. This
-      // is also what heals a partition: each side learns it was declared dead
-      // and refutes.
+      case MemberState::alive:
+      case MemberState::left: apply_signed(record, told_by, exempt, now_ms); break;
       case MemberState::suspect:
-      case MemberState::dead: apply_suspect(record, source, now_ms); break;
-      case MemberState::left: apply_dead(record, record.node_id, now_ms); break;
+      case MemberState::dead:
+        // A full-state record carries no accuser's signature, so it is no
+        // evidence against anyone else. About ourselves it is worth a
+        // refutation: that is what heals a partition (each side learns it
+        // was declared dead and refutes). An incarnation we never signed is
+        // ignored: we only refute claims about a record that is ours.
+        if (record.node_id == self_.node_id && record.incarnation <= self_.incarnation) {
+          accused_self(record.incarnation, true, now_ms);
+        }
+        break;
     }
   }
 }
 
-void Membership::refute(std::uint64_t accused_incarnation) {
+void Membership::apply_signed(const MemberRecord& record, const NodeId& told_by, bool exempt, std::int64_t now_ms) {
+  if (record.node_id == self_.node_id) {
+    // Our own record with a higher incarnation than ours comes from a previous
+    // life (we restarted): supersede it. Only if it really is ours.
+    if (!leaving_ && record.incarnation > self_.incarnation && authority_->verify_record(record)) {
+      refute(record.incarnation, false, now_ms);
+    }
+    return;
+  }
+  // Cheap checks first: most updates repeat what we know, and verifying a
+  // signature is the expensive step.
+  const auto it = members_.find(record.node_id);
+  const bool known = it != members_.end();
+  if (known) {
+    const MemberRecord& current = it->second.record;
+    if (record.incarnation < current.incarnation) return;
+    if (record.incarnation == current.incarnation &&
+        (record.state == MemberState::alive || current.state == MemberState::left)) {
+      return;
+    }
+  } else if (record.state == MemberState::left && !candidates_.contains(record.node_id)) {
+    return;  // never listed: nothing to forget
+  }
+  // Second-hand news of a member we do not list: probation until it answers
+  // us itself (flood defence, candidates.h). The source's quota is charged
+  // before the signature is checked, so a flood costs it, not our CPU.
+  const bool second_hand = !known && record.state == MemberState::alive && told_by != record.node_id;
+  if (second_hand && !candidates_.wants(record, told_by, exempt, now_ms)) return;
+  if (record.address.empty() || !authority_->verify_record(record)) {
+    ++rejected_records_;
+    return;
+  }
+  if (record.state == MemberState::left) {
+    candidates_.drop(record.node_id);
+    if (known) apply_left(record, now_ms);
+  } else if (second_hand) {
+    candidates_.add(record, told_by, now_ms);
+  } else {
+    candidates_.drop(record.node_id);
+    apply_alive(record, now_ms);
+  }
+}
+
+void Membership::refute(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms) {
   self_.incarnation = std::max(self_.incarnation, accused_incarnation) + 1;
-  broadcasts_.push(Update{self_, self_.node_id});
-  awareness_.apply(1);  // being suspected hints that we are the slow one
+  sign_self();
+  last_refute_ms_ = now_ms;
+  broadcasts_.push(Update{self_, self_.node_id, {}});
+  if (health_hint) awareness_.apply(1);  // being suspected hints that we are the slow one
   emit(EventKind::self_refuted, self_, self_.node_id);
 }
 
-void Membership::accused_self(std::uint64_t accused_incarnation) {
+void Membership::accused_self(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms) {
   if (leaving_) return;  // we are going anyway
   if (accused_incarnation >= self_.incarnation) {
-    refute(accused_incarnation);
+    refute(accused_incarnation, health_hint, now_ms);
   } else if (!broadcasts_.contains(self_.node_id)) {
     // An accusation older than our last refutation is still circulating, so
     // that refutation did not reach everyone (it may have spent its budget
     // while our datagrams were being lost). Spread it again.
-    broadcasts_.push(Update{self_, self_.node_id});
+    broadcasts_.push(Update{self_, self_.node_id, {}});
   }
 }
 
+// `record` is verified, alive, and newer than what we hold.
 void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
-  if (record.node_id == self_.node_id) {
-    // Our own record with a higher incarnation than ours comes from a previous
-    // life (we restarted): supersede it.
-    if (!leaving_ && record.incarnation > self_.incarnation) refute(record.incarnation);
-    return;
-  }
   // Malformed: nobody could reach it. The wire codec already refuses such
   // records; this keeps gossip/ safe when it is fed some other way.
   if (!is_host_port(record.address)) return;
   auto it = members_.find(record.node_id);
   if (it == members_.end()) {
     Member member{record, now_ms};
-    member.record.state = MemberState::alive;
     it = members_.emplace(record.node_id, std::move(member)).first;
     ++live_count_;
     // New members join the probe round at a random place so they are probed soon.
     const std::size_t remaining = probe_order_.size() - std::min(probe_index_, probe_order_.size());
     probe_order_.insert(probe_order_.begin() + static_cast<std::ptrdiff_t>(probe_index_ + random_.below(remaining + 1)),
                         record.node_id);
-    broadcasts_.push(Update{it->second.record, record.node_id});
-    emit(EventKind::member_joined, it->second.record, record.node_id);
+    broadcasts_.push(Update{record, record.node_id, {}});
+    emit(EventKind::member_joined, record, record.node_id);
     return;
   }
   Member& member = it->second;
-  if (record.incarnation <= member.record.incarnation) return;  // stale or already known
   const MemberState before = member.record.state;
-  member.record.incarnation = record.incarnation;
-  member.record.address = record.address;
+  member.record = record;
+  member.record.state = before;
   set_state(member, MemberState::alive, now_ms);
-  suspicions_.erase(record.node_id);
-  broadcasts_.push(Update{member.record, record.node_id});
+  const auto suspicion = suspicions_.find(record.node_id);
+  if (suspicion != suspicions_.end()) {
+    // Refuted while pending: a strike for everyone who made this accusation.
+    for (const NodeId& accuser : suspicion->second.sources()) {
+      if (accuser != self_.node_id) accusers_.strike(accuser, now_ms);
+    }
+    suspicions_.erase(suspicion);
+  }
+  accusations_.erase(record.node_id);
+  broadcasts_.push(Update{member.record, record.node_id, {}});
   if (before == MemberState::suspect) {
     emit(EventKind::member_recovered, member.record, record.node_id);
   } else if (before == MemberState::dead || before == MemberState::left) {
@@ -113,58 +191,115 @@ void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
   }
 }
 
-void Membership::apply_suspect(const MemberRecord& record, const NodeId& source, std::int64_t now_ms) {
+// `record` is verified and in state left: the member itself said it leaves.
+void Membership::apply_left(const MemberRecord& record, std::int64_t now_ms) {
+  const auto it = members_.find(record.node_id);
+  if (it == members_.end()) return;  // never knew it: nothing to forget
+  Member& member = it->second;
+  const MemberState before = member.record.state;
+  member.record = record;
+  member.record.state = before;
+  set_state(member, MemberState::left, now_ms);
+  suspicions_.erase(record.node_id);
+  accusations_.erase(record.node_id);
+  broadcasts_.push(Update{member.record, record.node_id, {}});
+  emit(EventKind::member_left, member.record, record.node_id);
+}
+
+void Membership::apply_accusation(const Update& accusation, std::int64_t now_ms, bool ours) {
+  const MemberRecord& record = accusation.member;
+  const NodeId& accuser = accusation.source;
+  if (accuser == record.node_id) return;  // a member does not accuse itself; it leaves
+  const PublicKey* key = key_of(accuser);
   if (record.node_id == self_.node_id) {
-    accused_self(record.incarnation);
+    // About us: a genuine accusation of our current incarnation is refuted.
+    // An unsigned or unknown one is dropped (we would refute anyone's
+    // forgery otherwise, and an incarnation above ours we never signed).
+    if (key == nullptr || record.incarnation > self_.incarnation ||
+        !authority_->verify_accusation(*key, record.node_id, record.incarnation, record.state,
+                                       accusation.accusation)) {
+      ++rejected_accusations_;
+      return;
+    }
+    if (accusers_.ignored(accuser, now_ms)) {
+      // A member we ignore for accusing falsely: others may not ignore it
+      // yet, so still refute, but at most once per probe interval, and it
+      // is no hint that we are the slow one (Lifeguard's +1 would let a liar
+      // slow every honest member's probing, and so its failure detection).
+      if (record.incarnation < self_.incarnation || now_ms < last_refute_ms_ + config_.probe_interval_ms) return;
+      accused_self(record.incarnation, false, now_ms);
+      return;
+    }
+    if (record.incarnation == self_.incarnation && !leaving_) accusers_.strike(accuser, now_ms);
+    accused_self(record.incarnation, true, now_ms);
     return;
   }
   const auto it = members_.find(record.node_id);
   if (it == members_.end()) return;
   Member& member = it->second;
-  if (record.incarnation < member.record.incarnation) return;
-
+  if (record.incarnation < member.record.incarnation) return;  // stale: it refuted already
+  if (!is_live(member.record.state)) return;                    // already dead or gone
+  if (record.incarnation > member.record.incarnation) {
+    // Newer than the highest incarnation we know the member signed. The
+    // accused record carries the member's own signature at that incarnation:
+    // with it we learn that record first (as if its alive had reached us);
+    // without it the member never had that incarnation.
+    if (ours || !authority_->verify_record(record)) {
+      ++rejected_accusations_;
+      return;
+    }
+    MemberRecord signed_alive = record;
+    signed_alive.state = MemberState::alive;
+    apply_alive(signed_alive, now_ms);
+  }
   const auto suspicion = suspicions_.find(record.node_id);
-  if (suspicion != suspicions_.end() && record.incarnation == member.record.incarnation) {
+  if (suspicion != suspicions_.end() && suspicion->second.has_source(accuser)) return;  // heard it already
+  // Our own fresh accusation needs no check; anything that arrived does,
+  // even in our name (an echo verifies, a forgery does not).
+  if (!ours) {
+    if (key == nullptr || !authority_->verify_accusation(*key, record.node_id, record.incarnation, record.state,
+                                                          accusation.accusation)) {
+      ++rejected_accusations_;
+      return;
+    }
+    if (accuser != self_.node_id && !accusers_.admit(accuser, now_ms)) return;
+  }
+  suspect(member, accusation, now_ms);
+}
+
+// A verified, admitted accusation of `member` at its current incarnation.
+// Suspect or dead alike start (or confirm) our own suspicion.
+void Membership::suspect(Member& member, const Update& accusation, std::int64_t now_ms) {
+  const NodeId& id = member.record.node_id;
+  // When we accuse, we also tell the accused ourselves until it refutes:
+  // others may ignore us (see accusers.h), and then only we can tell it.
+  if (accusation.source == self_.node_id) reminders_.try_emplace(id, now_ms);
+  const auto suspicion = suspicions_.find(id);
+  if (suspicion != suspicions_.end()) {
     // Another member suspects it too: an independent confirmation shortens
     // the timeout; pass it on so others count it as well.
-    if (suspicion->second.confirm(source)) broadcasts_.push(Update{member.record, source});
+    if (suspicion->second.confirm(accusation.source)) broadcasts_.push(accusation);
     return;
   }
-  if (member.record.state == MemberState::dead || member.record.state == MemberState::left) return;
-
-  member.record.incarnation = record.incarnation;
   set_state(member, MemberState::suspect, now_ms);
   const std::size_t n = cluster_size();
   int expected = config_.suspicion_mult - 2;
   if (static_cast<int>(n) - 2 < expected) expected = 0;  // too few members to ever confirm
   const std::int64_t min_ms = Suspicion::min_timeout_ms(config_.suspicion_mult, n, config_.probe_interval_ms);
   const std::int64_t max_ms = min_ms * config_.suspicion_max_timeout_mult;
-  suspicions_.erase(record.node_id);
-  suspicions_.emplace(record.node_id, Suspicion(source, expected, min_ms, max_ms, now_ms));
-  broadcasts_.push(Update{member.record, source});
-  emit(EventKind::member_suspected, member.record, source);
+  suspicions_.emplace(id, Suspicion(accusation.source, expected, min_ms, max_ms, now_ms));
+  accusations_.insert_or_assign(id, accusation);
+  broadcasts_.push(accusation);
+  emit(EventKind::member_suspected, member.record, accusation.source);
 }
 
-void Membership::apply_dead(const MemberRecord& record, const NodeId& source, std::int64_t now_ms) {
-  const bool left = record.state == MemberState::left || source == record.node_id;
-  if (record.node_id == self_.node_id) {
-    accused_self(record.incarnation);
-    return;
-  }
-  const auto it = members_.find(record.node_id);
-  if (it == members_.end()) return;
-  Member& member = it->second;
-  if (record.incarnation < member.record.incarnation) return;
-  if (member.record.state == MemberState::left) return;
-  // A graceful leave heard after we declared the member dead still upgrades
-  // it to `left`: that is the more precise news.
-  if (member.record.state == MemberState::dead && !left) return;
-
-  member.record.incarnation = record.incarnation;
-  set_state(member, left ? MemberState::left : MemberState::dead, now_ms);
-  suspicions_.erase(record.node_id);
-  broadcasts_.push(Update{member.record, source});
-  emit(left ? EventKind::member_left : EventKind::member_dead, member.record, source);
+// Our own suspicion ran out unrefuted: now we say it is dead, signed by us.
+void Membership::declare_dead(Member& member, std::int64_t now_ms) {
+  set_state(member, MemberState::dead, now_ms);
+  suspicions_.erase(member.record.node_id);
+  accusations_.erase(member.record.node_id);
+  broadcasts_.push(accuse(member.record, MemberState::dead));
+  emit(EventKind::member_dead, member.record, self_.node_id);
 }
 
 }  // namespace starling::gossip

@@ -13,8 +13,10 @@ namespace starling::gossip {
 Actions Membership::tick(std::int64_t now_ms) {
   run_relays(now_ms);
   if (!leaving_) {
+    run_candidates(now_ms);
     run_probe(now_ms);
     run_suspicions(now_ms);
+    remind_accused(now_ms);
     run_push_pull(now_ms);
     run_join(now_ms);
     run_rotation(now_ms);
@@ -33,6 +35,10 @@ std::int64_t Membership::next_deadline_ms() const {
     next = std::min(next, next_probe_ms_);
   }
   for (const auto& [id, suspicion] : suspicions_) next = std::min(next, suspicion.deadline_ms());
+  for (const auto& [id, remind_ms] : reminders_) next = std::min(next, remind_ms);
+  if (const std::optional<std::int64_t> ping_ms = candidates_.next_ping_ms()) {
+    next = std::min(next, std::max(*ping_ms, next_candidate_round_ms_));
+  }
   next = std::min(next, next_push_pull_ms_);
   if (wants_join()) next = std::min(next, next_join_ms_);
   if (neighbours_.fanout() > 0) next = std::min(next, next_rotation_ms_);
@@ -48,6 +54,16 @@ void Membership::run_relays(std::int64_t now_ms) {
       ++it;
     }
   }
+}
+
+void Membership::run_candidates(std::int64_t now_ms) {
+  if (now_ms < next_candidate_round_ms_) return;
+  const std::vector<MemberRecord> due =
+      candidates_.due(now_ms, static_cast<std::size_t>(config_.candidate_pings_per_round));
+  if (due.empty()) return;
+  next_candidate_round_ms_ = now_ms + config_.gossip_interval_ms;
+  // Its ack (or any message from it) confirms it, in on_message.
+  for (const MemberRecord& candidate : due) send_datagram(candidate.address, Ping{next_sequence_++, candidate.node_id});
 }
 
 void Membership::run_probe(std::int64_t now_ms) {
@@ -101,9 +117,11 @@ void Membership::start_probe(std::int64_t now_ms) {
     // have been lost (or spent its retransmit budget while its own datagrams
     // were dropped), and the suspect update itself may be gone from every
     // queue. Hearing it again makes it announce its refutation once more.
-    std::vector<Update>& updates = out_.sends.back().message.updates;
-    if (std::none_of(updates.begin(), updates.end(), [&](const Update& u) { return u.member.node_id == *target; })) {
-      updates.push_back(Update{record, self_.node_id});
+    const std::vector<Update>& updates = out_.sends.back().message.updates;
+    const auto accusation = accusations_.find(*target);
+    if (accusation != accusations_.end() &&
+        std::none_of(updates.begin(), updates.end(), [&](const Update& u) { return u.member.node_id == *target; })) {
+      attach(out_.sends.back().message, accusation->second);
     }
   }
 }
@@ -132,9 +150,7 @@ void Membership::finish_failed_probe(std::int64_t now_ms) {
     awareness_.apply(1);
   }
   const Member& target = members_.at(probe_.target);
-  MemberRecord accused = target.record;
-  accused.state = MemberState::suspect;
-  apply_suspect(accused, self_.node_id, now_ms);
+  apply_accusation(accuse(target.record, MemberState::suspect), now_ms, true);
 }
 
 void Membership::run_suspicions(std::int64_t now_ms) {
@@ -146,9 +162,27 @@ void Membership::run_suspicions(std::int64_t now_ms) {
     suspicions_.erase(id);
     Member& member = members_.at(id);
     if (member.record.state != MemberState::suspect) continue;
-    MemberRecord record = member.record;
-    record.state = MemberState::dead;
-    apply_dead(record, self_.node_id, now_ms);
+    declare_dead(member, now_ms);
+  }
+}
+
+void Membership::remind_accused(std::int64_t now_ms) {
+  for (auto it = reminders_.begin(); it != reminders_.end();) {
+    const auto member = members_.find(it->first);
+    if (member == members_.end() || member->second.record.state != MemberState::suspect ||
+        suspicions_.count(it->first) == 0) {
+      it = reminders_.erase(it);  // refuted, dead or gone
+      continue;
+    }
+    if (it->second <= now_ms) {
+      // Our signed accusation, straight to the accused, once per (scaled)
+      // probe interval: its refutation then spreads like any news.
+      const MemberRecord& record = member->second.record;
+      send_datagram(record.address, Gossip{});
+      attach(out_.sends.back().message, accuse(record, MemberState::suspect));
+      it->second = now_ms + awareness_.scale(config_.probe_interval_ms);
+    }
+    ++it;
   }
 }
 
@@ -238,6 +272,8 @@ void Membership::reap(std::int64_t now_ms) {
     if (expired) {
       emit(EventKind::member_reaped, member.record, self_.node_id);
       suspicions_.erase(it->first);
+      accusations_.erase(it->first);
+      accusers_.forget(it->first);
       it = members_.erase(it);
     } else {
       ++it;

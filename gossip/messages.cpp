@@ -28,6 +28,10 @@ const char* to_string(MemberState state) {
   return "unknown";
 }
 
+MemberState signed_state(MemberState state) {
+  return state == MemberState::left ? MemberState::left : MemberState::alive;
+}
+
 const char* body_name(const MessageBody& body) {
   struct Namer {
     const char* operator()(const Ping&) const { return "ping"; }

@@ -198,6 +198,14 @@ Identity Identity::from_seed(std::span<const std::uint8_t, 32> seed) {
   return identity;
 }
 
+Identity Identity::clone() const {
+  Identity copy;
+  copy.secret_key_ = secret_key_.clone();
+  copy.public_key_ = public_key_;
+  copy.node_id_ = node_id_;
+  return copy;
+}
+
 Signature Identity::sign(std::span<const std::uint8_t> message) const {
   Signature signature{};
   int result = crypto_sign_detached(signature.data(), nullptr, message.data(), message.size(), secret_key_.data());

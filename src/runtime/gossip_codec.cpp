@@ -1,5 +1,6 @@
 #include "starling/runtime/gossip_codec.h"
 
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -23,7 +24,7 @@ wire::MemberState to_wire(gossip::MemberState state) {
 }
 
 wire::MemberRecord to_wire(const gossip::MemberRecord& in) {
-  return wire::MemberRecord{in.node_id, in.address, in.incarnation, to_wire(in.state)};
+  return wire::MemberRecord{in.node_id, in.address, in.incarnation, to_wire(in.state), in.public_key, in.signature};
 }
 
 template <typename Out>
@@ -32,7 +33,14 @@ Out with_header(const gossip::GossipMessage& in) {
   out.source = in.sender;
   out.source_address = in.sender_address;
   out.updates.reserve(in.updates.size());
-  for (const gossip::Update& update : in.updates) out.updates.push_back(wire::Update{to_wire(update.member), update.source});
+  for (const gossip::Update& update : in.updates) {
+    // Only suspect/dead updates carry an accusation; alive/left send none.
+    std::optional<wire::Signature64> accusation;
+    if (update.member.state == gossip::MemberState::suspect || update.member.state == gossip::MemberState::dead) {
+      accusation = update.accusation;
+    }
+    out.updates.push_back(wire::Update{to_wire(update.member), update.source, accusation});
+  }
   return out;
 }
 
@@ -96,7 +104,8 @@ gossip::MemberState from_wire(wire::MemberState state) {
 }
 
 gossip::MemberRecord from_wire(wire::MemberRecord in) {
-  return gossip::MemberRecord{in.node_id, std::move(in.address), in.incarnation, from_wire(in.state)};
+  return gossip::MemberRecord{in.node_id,    std::move(in.address), in.incarnation, from_wire(in.state),
+                              in.public_key, in.signature};
 }
 
 template <typename In>
@@ -106,7 +115,11 @@ gossip::GossipMessage envelope(In& in, gossip::MessageBody body) {
   out.sender_address = std::move(in.source_address);
   out.body = std::move(body);
   out.updates.reserve(in.updates.size());
-  for (wire::Update& update : in.updates) out.updates.push_back(gossip::Update{from_wire(std::move(update.member)), update.source});
+  for (wire::Update& update : in.updates) {
+    // A missing accusation stays all zero: it never verifies.
+    out.updates.push_back(gossip::Update{from_wire(std::move(update.member)), update.source,
+                                         update.accusation.value_or(gossip::Signature{})});
+  }
   return out;
 }
 

@@ -114,7 +114,7 @@ void MembershipDriver::send(const gossip::Outgoing& outgoing) {
   ++traffic_.messages_sent;
   traffic_.bytes_sent += bytes->size();
   if (outgoing.transport == gossip::Transport::datagram) {
-    send_datagram(*address, outgoing.message, std::move(*bytes));
+    send_datagram(*address, std::move(*bytes));
     return;
   }
   auto id = transport_.connect(*address);
@@ -141,29 +141,12 @@ void MembershipDriver::send(const gossip::Outgoing& outgoing) {
   }
 }
 
-void MembershipDriver::send_datagram(const Address& to, const gossip::GossipMessage& message, Bytes bytes) {
+void MembershipDriver::send_datagram(const Address& to, Bytes bytes) {
   auto sent = transport_.send_datagram(to, bytes);
   if (sent.ok()) return;
-  if (sent.error().kind == ErrorKind::invalid_argument && message.updates.size() > 1) {
-    // The piggybacked updates (up to the profile's piggyback_updates_max)
-    // pushed the sealed datagram past max_datagram_bytes. Gossip counted them
-    // as sent, so none may be lost: keep half on this message and carry the
-    // other half in a Gossip datagram of its own to the same member.
-    const auto half = static_cast<std::ptrdiff_t>(message.updates.size() / 2);
-    gossip::GossipMessage first = message;
-    first.updates.assign(message.updates.begin(), message.updates.begin() + half);
-    gossip::GossipMessage rest;
-    rest.sender = message.sender;
-    rest.sender_address = message.sender_address;
-    rest.body = gossip::Gossip{};
-    rest.updates.assign(message.updates.begin() + half, message.updates.end());
-    ++traffic_.datagrams_split;
-    for (gossip::GossipMessage* part : {&first, &rest}) {
-      auto encoded = encode_gossip(*part);
-      if (encoded) send_datagram(to, *part, std::move(*encoded));
-    }
-    return;
-  }
+  // gossip/ keeps piggybacked updates within piggyback_bytes_max, so this
+  // should not happen; count it so status shows if the budget is wrong.
+  if (sent.error().kind == ErrorKind::invalid_argument) ++traffic_.datagrams_oversize;
   // Best effort by design: a refused datagram is a lost datagram, which SWIM
   // tolerates. Say so once in a while.
   if (++datagrams_refused_ % 100 == 1)

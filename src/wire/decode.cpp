@@ -153,7 +153,14 @@ class BodyReader {
     out.address = text(in.getAddress(), limits_.max_address_bytes, "member address");
     out.incarnation = in.getIncarnation();
     out.state = from_schema(in.getState());
+    out.public_key = fixed<32>(in.getPublicKey(), "member public key");
+    out.signature = fixed<64>(in.getSignature(), "member signature");
     return out;
+  }
+
+  static std::optional<Signature64> accusation(capnp::Data::Reader data) {
+    if (data.size() == 0) return std::nullopt;
+    return fixed<64>(data, "update accusation");
   }
 
   std::vector<MemberRecord> members(capnp::List<s::MemberRecord>::Reader list, const char* field) const {
@@ -174,7 +181,10 @@ class BodyReader {
     auto list = in.getUpdates();
     check_count(list.size(), limits_.max_members, "updates");
     out.updates.reserve(list.size());
-    for (auto update : list) out.updates.push_back(Update{member(update.getMember()), fixed<32>(update.getSource(), "update source")});
+    for (auto update : list) {
+      out.updates.push_back(Update{member(update.getMember()), fixed<32>(update.getSource(), "update source"),
+                                   accusation(update.getAccusation())});
+    }
     return out;
   }
 

@@ -86,6 +86,8 @@ void fill_member(s::MemberRecord::Builder out, const MemberRecord& in) {
   out.setAddress(text_of(in.address));
   out.setIncarnation(in.incarnation);
   out.setState(to_schema(in.state));
+  out.setPublicKey(bytes_of(in.public_key));
+  out.setSignature(bytes_of(in.signature));
 }
 
 void fill_members(capnp::List<s::MemberRecord>::Builder out, const std::vector<MemberRecord>& in) {
@@ -101,6 +103,7 @@ void fill_membership_header(Builder out, const Plain& in) {
   for (unsigned i = 0; i < in.updates.size(); ++i) {
     fill_member(updates[i].initMember(), in.updates[i].member);
     updates[i].setSource(bytes_of(in.updates[i].source));
+    if (in.updates[i].accusation) updates[i].setAccusation(bytes_of(*in.updates[i].accusation));
   }
 }
 
@@ -267,14 +270,14 @@ struct BodyWriter {
 struct SizeEstimate {
   static std::size_t members(const std::vector<MemberRecord>& records) {
     std::size_t bytes = 0;
-    for (const auto& r : records) bytes += 80 + r.address.size();
+    for (const auto& r : records) bytes += 176 + r.address.size();
     return bytes;
   }
   // source, address and updates (each update: a member record plus a source).
   template <typename Plain>
   static std::size_t header(const Plain& m) {
     std::size_t bytes = 48 + m.source_address.size();
-    for (const auto& u : m.updates) bytes += 128 + u.member.address.size();
+    for (const auto& u : m.updates) bytes += 320 + u.member.address.size();
     return bytes;
   }
   std::size_t operator()(const Ping& m) const { return header(m); }

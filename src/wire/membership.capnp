@@ -22,6 +22,8 @@ struct MemberRecord {
   address @1 :Text;          # "host:port" the member listens on
   incarnation @2 :UInt64;
   state @3 :MemberState;
+  publicKey @4 :Data;        # the member's Ed25519 key, exactly 32 bytes; hashes to nodeId
+  signature @5 :Data;        # exactly 64 bytes: the member's signature of RecordStatement
 }
 
 # One piggybacked update: a record plus who asserted it (for suspect, each
@@ -29,6 +31,25 @@ struct MemberRecord {
 struct Update {
   member @0 :MemberRecord;
   source @1 :Data;           # exactly 32 bytes
+  accusation @2 :Data;       # suspect/dead: 64 bytes, source's signature of AccusationStatement; else empty
+}
+
+# What a member signs about itself (canonical Cap'n Proto encoding). Never
+# sent: each side rebuilds it from the record's fields to check a signature.
+struct RecordStatement {
+  label @0 :Text;            # "starling membership record v1"
+  nodeId @1 :Data;
+  address @2 :Text;
+  incarnation @3 :UInt64;
+  state @4 :MemberState;     # alive or left
+}
+
+# What an accuser signs (canonical encoding, never sent).
+struct AccusationStatement {
+  label @0 :Text;            # "starling membership accusation v1"
+  accused @1 :Data;
+  incarnation @2 :UInt64;
+  state @3 :MemberState;     # suspect or dead
 }
 
 # "Are you alive?" `target` names who the sender believes listens there.

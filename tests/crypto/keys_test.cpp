@@ -81,6 +81,11 @@ TEST_CASE("Identity signs and verifies; from_seed is deterministic", "[crypto][k
   signature[3] ^= 1;
   CHECK_FALSE(verify_signature(a.public_key(), message, signature));
   CHECK_FALSE(verify_signature(Identity::generate().public_key(), message, a.sign(message)));
+  // clone() is a second handle on the same key (membership signs with one,
+  // the transport's sessions use the other).
+  Identity c = a.clone();
+  CHECK(c.node_id() == a.node_id());
+  CHECK(verify_signature(a.public_key(), message, c.sign(message)));
 }
 
 TEST_CASE("swarm key files round-trip with mode 0600 and no leftovers", "[crypto][keyfile]") {

@@ -2,21 +2,34 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 
+#include "fake_authority.h"
 #include "starling/gossip/membership.h"
 
 using namespace starling::gossip;
+using starling::gossip::testing::FakeAuthority;
 
 namespace {
-NodeId node(std::uint8_t n) {
-  NodeId id{};
-  id[0] = n;
-  return id;
+std::shared_ptr<const FakeAuthority> authority(std::uint8_t n) {
+  static std::map<std::uint8_t, std::shared_ptr<const FakeAuthority>> all;
+  auto& slot = all[n];
+  if (!slot) slot = starling::gossip::testing::fake_authority(n);
+  return slot;
 }
+NodeId node(std::uint8_t n) { return authority(n)->node_id(); }
 std::string address(std::uint8_t n) { return "10.0.0." + std::to_string(n) + ":7946"; }
+// Member n's own signed record.
+MemberRecord record(std::uint8_t n, std::uint64_t incarnation, MemberState state = MemberState::alive) {
+  return authority(n)->record(address(n), incarnation, state);
+}
+// Member `by`'s signed accusation of member n.
+Update accusation(std::uint8_t by, std::uint8_t n, std::uint64_t incarnation, MemberState state) {
+  return authority(by)->accusation(record(n, incarnation), state);
+}
 
 Membership make(std::uint8_t n, std::uint64_t incarnation = 0) {
-  return Membership(lan_config(), Identity{node(n), address(n), incarnation}, n, 0);
+  return Membership(lan_config(), Identity{node(n), address(n), incarnation, authority(n)}, n, 0);
 }
 
 template <typename Body>
@@ -157,7 +170,7 @@ TEST_CASE("a suspected member refutes with a higher incarnation", "[gossip][memb
   rumour.sender = node(1);
   rumour.sender_address = address(1);
   rumour.body = Gossip{};
-  rumour.updates.push_back(Update{MemberRecord{node(2), address(2), 0, MemberState::suspect}, node(1)});
+  rumour.updates.push_back(accusation(1, 2, 0, MemberState::suspect));
   Actions refuted = b.on_message(address(1), rumour, 100);
   CHECK(has_event(refuted, EventKind::self_refuted, node(2)));
   CHECK(b.incarnation() == 1);
@@ -188,17 +201,26 @@ TEST_CASE("dead members reject stale alive records", "[gossip][membership]") {
   (void)a.join({}, 0);
   join_pair(a, b);
   GossipMessage news;
-  news.sender = node(3);
-  news.sender_address = address(3);
+  news.sender = node(2);
+  news.sender_address = address(2);
   news.body = Gossip{};
-  news.updates.push_back(Update{MemberRecord{node(2), address(2), 4, MemberState::dead}, node(3)});
-  Actions dead = a.on_message(address(3), news, 10);
-  CHECK(has_event(dead, EventKind::member_dead, node(2)));
-  news.updates = {Update{MemberRecord{node(2), address(2), 4, MemberState::alive}, node(2)}};
-  (void)a.on_message(address(3), news, 11);
+  news.updates.push_back(Update{record(2, 4), node(2), {}});
+  (void)a.on_message(address(2), news, 10);
+  REQUIRE(a.find(node(2))->incarnation == 4);
+  // a's own suspicion runs out unrefuted: a declares b dead.
+  news.updates = {accusation(1, 2, 4, MemberState::suspect)};
+  (void)a.on_message(address(2), news, 11);
+  REQUIRE(a.find(node(2))->state == MemberState::suspect);
+  bool dead = false;
+  for (std::int64_t now = 12; now < 100000 && !dead; now = std::max(now + 1, a.next_deadline_ms())) {
+    dead = has_event(a.tick(now), EventKind::member_dead, node(2));
+  }
+  REQUIRE(dead);
+  news.updates = {Update{record(2, 4), node(2), {}}};
+  (void)a.on_message(address(2), news, 100001);
   CHECK(a.find(node(2))->state == MemberState::dead);
-  news.updates = {Update{MemberRecord{node(2), address(2), 5, MemberState::alive}, node(2)}};
-  Actions back = a.on_message(address(3), news, 12);
+  news.updates = {Update{record(2, 5), node(2), {}}};
+  Actions back = a.on_message(address(2), news, 100002);
   CHECK(has_event(back, EventKind::member_joined, node(2)));
   CHECK(a.find(node(2))->state == MemberState::alive);
 }
@@ -209,7 +231,7 @@ TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][members
   GossipMessage news;
   news.sender = node(3);
   news.sender_address = address(3);
-  news.body = PushPull{true, true, {MemberRecord{node(1), address(1), 6, MemberState::alive}}};
+  news.body = PushPull{true, true, {record(1, 6)}};
   Actions actions = a.on_message(address(3), news, 10);
   CHECK(has_event(actions, EventKind::self_refuted, node(1)));
   CHECK(a.incarnation() == 7);
@@ -240,7 +262,7 @@ TEST_CASE("leave spreads `left` and completes once drained", "[gossip][membershi
   }
   CHECK(now < 100 + lan_config().leave_timeout_ms);
   // A leaving member does not refute its own departure.
-  GossipMessage dead{node(1), address(1), Gossip{}, {Update{MemberRecord{node(2), address(2), 0, MemberState::dead}, node(1)}}};
+  GossipMessage dead{node(1), address(1), Gossip{}, {accusation(1, 2, 0, MemberState::dead)}};
   CHECK(b.on_message(address(1), dead, now).events.empty());
 }
 

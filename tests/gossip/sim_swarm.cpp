@@ -22,7 +22,8 @@ std::size_t SimSwarm::add_nodes(std::size_t count) {
   const std::size_t first = peers_.size();
   for (std::size_t i = 0; i < count; ++i) {
     Peer peer;
-    for (std::uint8_t& byte : peer.id) byte = static_cast<std::uint8_t>(random_.next());
+    peer.authority = fake_authority(random_.next());
+    peer.id = peer.authority->node_id();
     const std::size_t index = peers_.size();
     peer.address = "10.0." + std::to_string(index / 250) + "." + std::to_string(index % 250 + 1) + ":7946";
     index_of_address_[peer.address] = index;
@@ -36,7 +37,7 @@ void SimSwarm::start(std::size_t index, const std::vector<std::size_t>& seeds, s
   STARLING_ASSERT(peer.machine == nullptr);
   ++peer.generation;
   peer.armed_ms = std::numeric_limits<std::int64_t>::max();
-  peer.machine = std::make_unique<Membership>(config_, Identity{peer.id, peer.address, initial_incarnation},
+  peer.machine = std::make_unique<Membership>(config_, Identity{peer.id, peer.address, initial_incarnation, peer.authority},
                                               random_.next(), now_ms_);
   std::vector<std::string> seed_addresses;
   for (std::size_t seed : seeds) seed_addresses.push_back(peers_.at(seed).address);
@@ -85,6 +86,8 @@ void SimSwarm::apply(std::size_t index, Actions actions) {
   for (Outgoing& out : actions.sends) {
     const std::optional<std::size_t> to = index_of(out.to_address);
     if (out.transport == Transport::datagram) ++datagrams_sent_;
+    if (!to && out.transport == Transport::datagram) ++datagrams_unroutable_;
+    if (to && tamper) tamper(index, *to, out.message);
     bool drop = !to || blocked(index, *to) || (drop_rule && drop_rule(index, *to, out.message));
     if (!drop && out.transport == Transport::datagram && faults_.loss > 0.0) drop = random_.fraction() < faults_.loss;
     if (drop) {

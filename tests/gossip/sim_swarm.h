@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_authority.h"
 #include "starling/gossip/membership.h"
 
 namespace starling::gossip::testing {
@@ -51,6 +52,10 @@ class SimSwarm {
   void set_faults(NetworkFaults faults) { faults_ = faults; }
   // Extra per-message drop rule (e.g. an asymmetric fault): return true to drop.
   std::function<bool(std::size_t from, std::size_t to, const GossipMessage&)> drop_rule;
+  // A lying peer: rewrite what `from` sends (add forged updates, ...). The
+  // envelope's sender stays authenticated: the runtime would drop a message
+  // whose sender is not the one that signed the datagram.
+  std::function<void(std::size_t from, std::size_t to, GossipMessage&)> tamper;
 
   void run_until(std::int64_t time_ms);
   void run_for(std::int64_t duration_ms) { run_until(now_ms_ + duration_ms); }
@@ -64,6 +69,7 @@ class SimSwarm {
   bool running(std::size_t index) const { return peers_.at(index).machine != nullptr; }
   Membership& node(std::size_t index);
   const NodeId& id(std::size_t index) const { return peers_.at(index).id; }
+  const FakeAuthority& authority(std::size_t index) const { return *peers_.at(index).authority; }
   const std::string& address(std::size_t index) const { return peers_.at(index).address; }
 
   // What `observer` believes about `subject` (nullopt: unknown).
@@ -78,10 +84,13 @@ class SimSwarm {
 
   std::uint64_t datagrams_sent() const { return datagrams_sent_; }
   std::uint64_t datagrams_dropped() const { return datagrams_dropped_; }
+  // Datagrams sent to an address no peer listens at (e.g. a made-up member).
+  std::uint64_t datagrams_unroutable() const { return datagrams_unroutable_; }
 
  private:
   struct Peer {
     NodeId id{};
+    std::shared_ptr<const FakeAuthority> authority;
     std::string address;
     std::unique_ptr<Membership> machine;
     std::uint64_t generation = 0;  // bumps on every (re)start: stale timers are ignored
@@ -115,6 +124,7 @@ class SimSwarm {
   std::vector<LoggedEvent> events_;
   std::uint64_t datagrams_sent_ = 0;
   std::uint64_t datagrams_dropped_ = 0;
+  std::uint64_t datagrams_unroutable_ = 0;
 };
 
 // Test configs: memberlist LAN defaults.

@@ -20,7 +20,7 @@ NodeId node(std::uint8_t n) {
   return id;
 }
 Update alive_update(std::uint8_t n, std::uint64_t incarnation = 0) {
-  return Update{MemberRecord{node(n), "h:" + std::to_string(n), incarnation, MemberState::alive}, node(n)};
+  return Update{MemberRecord{node(n), "h:" + std::to_string(n), incarnation, MemberState::alive, {}, {}}, node(n), {}};
 }
 }  // namespace
 
@@ -82,13 +82,14 @@ TEST_CASE("broadcast queue spends a log(n) budget, freshest first", "[gossip][br
   CHECK(BroadcastQueue::transmit_limit(4, 64) == 8);
   CHECK(BroadcastQueue::transmit_limit(4, 1000) == 16);
 
-  BroadcastQueue queue(4);
+  BroadcastQueue queue(4, 1024);
   queue.push(alive_update(1));
   queue.push(alive_update(2));
-  auto first = queue.take(1, 5);
+  const std::size_t one = BroadcastQueue::estimated_bytes(alive_update(1));
+  auto first = queue.take(one, 5);
   REQUIRE(first.size() == 1);
   CHECK(first[0].member.node_id == node(2));  // newest first among the unsent
-  auto second = queue.take(1, 5);
+  auto second = queue.take(one, 5);
   CHECK(second[0].member.node_id == node(1));  // then the least sent
 
   // A newer update about the same member replaces the queued one.
@@ -96,7 +97,7 @@ TEST_CASE("broadcast queue spends a log(n) budget, freshest first", "[gossip][br
   CHECK(queue.size() == 2);
   int sent_about_one = 0;
   while (!queue.empty()) {
-    for (const Update& update : queue.take(10, 5)) {
+    for (const Update& update : queue.take(10 * one, 5)) {
       if (update.member.node_id == node(1)) {
         CHECK(update.member.incarnation == 7);
         ++sent_about_one;

@@ -15,6 +15,7 @@
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/gossip_codec.h"
 #include "starling/runtime/membership_driver.h"
+#include "starling/runtime/record_authority.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/wire/codec.h"
 
@@ -45,7 +46,9 @@ TestPeer make_peer(MemoryNetwork& network, int index, std::vector<std::string> s
   REQUIRE(bound.ok());
   peer.address = to_string(*bound);
   gossip::Identity self;
-  self.node_id[0] = static_cast<std::uint8_t>(index + 1);
+  crypto::Identity identity = crypto::Identity::generate();
+  self.node_id = identity.node_id().bytes();
+  self.authority = make_record_authority(std::move(identity));
   self.address = peer.address;
   peer.driver->start(self, std::move(seeds));
   return peer;

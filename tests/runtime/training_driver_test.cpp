@@ -19,6 +19,7 @@
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/runtime/membership_driver.h"
+#include "starling/runtime/record_authority.h"
 #include "starling/runtime/training_driver.h"
 
 using namespace starling;
@@ -137,6 +138,7 @@ class Swarm {
     crypto::Identity identity = crypto::Identity::generate();
     gossip::Identity self;
     std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
+    self.authority = make_record_authority(identity.clone());
     MemoryTransportOptions transport_options;
     transport_options.security = make_crypto_security(std::move(identity), swarm_key_.clone());
     const std::string host = "n" + std::to_string(index);

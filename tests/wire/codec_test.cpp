@@ -316,7 +316,7 @@ TEST_CASE("values no peer may send are refused when encoding", "[wire][codec]") 
   MemberRecord record = samples::member(1, MemberState::alive);
   record.address = std::string(300, 'a');
   CHECK(encode(Join{samples::node_id(1), "", {}, record}).error().kind == ErrorKind::invalid_argument);
-  CHECK(encode(Gossip{samples::node_id(1), "", {Update{record, samples::node_id(2)}}}).error().kind ==
+  CHECK(encode(Gossip{samples::node_id(1), "", {Update{record, samples::node_id(2), std::nullopt}}}).error().kind ==
         ErrorKind::invalid_argument);
 
   SealedDatagram datagram;
@@ -414,4 +414,24 @@ TEST_CASE("UTF-8 validation follows RFC 3629", "[wire][text]") {
     INFO(bad);
     CHECK_FALSE(is_valid_utf8(bad));
   }
+}
+
+TEST_CASE("member keys, signatures and accusations of the wrong size are corrupt", "[wire][codec]") {
+  // A Join's record holds the only 64-byte field: the member's signature.
+  auto join = encoded(Join{samples::node_id(1), "", {}, samples::member(1, MemberState::alive)});
+  REQUIRE(shrink_data_fields(join, 64) == 1);
+  auto decoded = decode(join);
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.error().kind == ErrorKind::corrupt);
+  CHECK_THAT(decoded.error().message, Catch::Contains("64 bytes"));
+  // A suspect update: the record's signature and the accusation.
+  Update suspect{samples::member(2, MemberState::suspect), samples::node_id(3), samples::bytes<64>(9)};
+  auto gossip = encoded(Gossip{samples::node_id(1), "", {suspect}});
+  REQUIRE(shrink_data_fields(gossip, 64) == 2);
+  CHECK(decode_error(gossip) == ErrorKind::corrupt);
+  // An accusation is optional: absent round-trips as absent.
+  suspect.accusation.reset();
+  auto plain = decode(encoded(Gossip{samples::node_id(1), "", {suspect}}));
+  REQUIRE(plain.ok());
+  CHECK_FALSE(std::get<Gossip>(plain.value()).updates.at(0).accusation.has_value());
 }

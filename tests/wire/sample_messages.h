@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,7 +27,8 @@ std::array<std::uint8_t, N> bytes(std::uint8_t seed) {
 }
 
 inline MemberRecord member(std::uint8_t seed, MemberState state) {
-  return MemberRecord{node_id(seed), "10.0.0." + std::to_string(seed) + ":7946", 100u + seed, state};
+  return MemberRecord{node_id(seed),         "10.0.0." + std::to_string(seed) + ":7946", 100u + seed, state,
+                      bytes<32>(seed),       bytes<64>(static_cast<std::uint8_t>(seed + 1))};
 }
 
 inline std::vector<MemberRecord> members(std::size_t count) {
@@ -41,7 +43,12 @@ inline std::vector<MemberRecord> members(std::size_t count) {
 inline std::vector<Update> updates(std::size_t count) {
   std::vector<Update> out;
   for (const MemberRecord& record : members(count)) {
-    out.push_back(Update{record, node_id(static_cast<std::uint8_t>(200 + out.size()))});
+    // Suspect and dead updates carry their accuser's signature.
+    std::optional<Signature64> accusation;
+    if (record.state == MemberState::suspect || record.state == MemberState::dead) {
+      accusation = bytes<64>(static_cast<std::uint8_t>(90 + out.size()));
+    }
+    out.push_back(Update{record, node_id(static_cast<std::uint8_t>(200 + out.size())), accusation});
   }
   return out;
 }

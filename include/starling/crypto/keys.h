@@ -97,6 +97,10 @@ class Identity {
   Identity(const Identity&) = delete;
   Identity& operator=(const Identity&) = delete;
 
+  // A second handle on the same key (e.g. one for the transport's sessions,
+  // one for signing membership records). Explicit, like SecretBytes::clone.
+  Identity clone() const;
+
   const PublicKey& public_key() const { return public_key_; }
   const NodeId& node_id() const { return node_id_; }
 

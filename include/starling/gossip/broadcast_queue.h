@@ -2,6 +2,9 @@
 // times (retransmit_mult * ceil(log10(n + 1)), memberlist's budget, about
 // λ·log N), least-sent first so fresh news overtakes old. A newer update about
 // a member replaces the queued one: only the latest belief is worth sending.
+// Bounded twice: at most `entries_max` pending updates (a full queue drops the
+// most-sent entry), and each message takes updates up to a byte budget, by
+// an estimate of their encoded size, so a datagram never outgrows one MTU.
 #pragma once
 
 #include <cstddef>
@@ -14,14 +17,21 @@ namespace starling::gossip {
 
 class BroadcastQueue {
  public:
-  explicit BroadcastQueue(int retransmit_mult) : retransmit_mult_(retransmit_mult) {}
+  BroadcastQueue(int retransmit_mult, std::size_t entries_max)
+      : retransmit_mult_(retransmit_mult), entries_max_(entries_max) {}
 
   // Queues `update`, dropping any queued update about the same member.
   void push(Update update);
 
-  // Takes up to `count_max` updates for one outgoing message and counts the
-  // transmission; updates that reached the budget for `cluster_size` leave.
-  std::vector<Update> take(std::size_t count_max, std::size_t cluster_size);
+  // Takes updates whose estimated encoded sizes add up to at most `bytes_max`
+  // for one outgoing message and counts the transmission; updates that
+  // reached the budget for `cluster_size` leave.
+  std::vector<Update> take(std::size_t bytes_max, std::size_t cluster_size);
+
+  // An upper estimate of one update's Cap'n Proto encoding (src/wire's
+  // membership.capnp): fixed struct and Data sizes plus the address text.
+  static std::size_t estimated_bytes(const Update& update);
+  std::uint64_t dropped() const { return dropped_; }
 
   // True while an update about `node_id` is still queued.
   bool contains(const NodeId& node_id) const;
@@ -40,6 +50,8 @@ class BroadcastQueue {
   std::vector<Entry> entries_;
   std::uint64_t next_order_ = 0;
   int retransmit_mult_;
+  std::size_t entries_max_;
+  std::uint64_t dropped_ = 0;
 };
 
 }  // namespace starling::gossip

@@ -29,8 +29,30 @@ struct Config {
   std::int64_t gossip_interval_ms = 200;     // send queued updates this often ...
   int gossip_nodes = 3;                      // ... to this many random members
   std::int64_t gossip_to_the_dead_ms = 30000;  // dead members still get gossip this long, so they can refute
-  int piggyback_updates_max = 10;            // updates per datagram (keeps it under one MTU)
+  // Piggybacked updates per datagram, by estimated encoded bytes (each signed
+  // update is ~250-320 bytes): 900 keeps a sealed membership datagram under
+  // the transport's 1400-byte max_datagram_bytes with room for the envelope.
+  std::int64_t piggyback_bytes_max = 900;
+  int broadcast_queue_max = 1024;            // pending updates; beyond it the most-sent one is dropped
   std::int64_t push_pull_interval_ms = 30000;  // full state exchange with one random member
+
+  // Lying members (docs/membership.md, "Lying members"). An accuser whose
+  // accusations were refuted accuser_strike_limit times within
+  // accuser_strike_window_ms is ignored for accuser_ignore_ms; and every
+  // accuser's new accusations pass a token bucket.
+  int accuser_strike_limit = 3;
+  std::int64_t accuser_strike_window_ms = 300000;
+  std::int64_t accuser_ignore_ms = 600000;
+  int accusations_per_minute = 120;  // refill of each accuser's bucket (an honest one makes <= 1 per probe)
+  int accusation_burst = 10;         // bucket size
+
+  // Floods: members learned second-hand wait as candidates until they answer
+  // us themselves (docs/membership.md, "Floods").
+  int candidates_max = 1024;                         // in all
+  int candidates_per_source_max = 64;                // pending from one source; also its bucket size
+  int members_learned_per_source_per_minute = 60;    // bucket refill; confirmed candidates refund
+  int candidate_ping_attempts = 3;                   // pings (probe_interval_ms apart) before giving up
+  int candidate_pings_per_round = 8;                 // pings to candidates per gossip_interval_ms
 
   // Discovery and lifetime.
   std::int64_t join_retry_ms = 1000;      // first retry while no seed answers (then doubles, jittered)

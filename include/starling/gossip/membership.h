@@ -14,16 +14,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "starling/gossip/accusers.h"
 #include "starling/gossip/awareness.h"
 #include "starling/gossip/broadcast_queue.h"
+#include "starling/gossip/candidates.h"
 #include "starling/gossip/config.h"
 #include "starling/gossip/messages.h"
 #include "starling/gossip/neighbour_sampler.h"
 #include "starling/gossip/random.h"
+#include "starling/gossip/record_authority.h"
 #include "starling/gossip/suspicion.h"
 
 namespace starling::gossip {
@@ -36,6 +40,9 @@ struct Identity {
   // value + 1 is believed at once; one that starts from 0 still rejoins,
   // refuting the old record as soon as a seed tells it what others believe.
   std::uint64_t initial_incarnation = 0;
+  // Signs our record and accusations and checks everyone else's (required;
+  // its node_id() must equal node_id). Shared so a driver can keep using it.
+  std::shared_ptr<const RecordAuthority> authority;
 };
 
 enum class Transport : std::uint8_t {
@@ -86,6 +93,13 @@ struct MembershipView {
   MemberRecord self;
   std::int64_t uptime_ms = 0;
   int health_score = 0;  // Lifeguard awareness: 0 is healthy
+  std::size_t ignored_accusers = 0;       // accusers in their cool-down now
+  std::uint64_t rejected_records = 0;     // alive/left records whose signature failed
+  std::uint64_t rejected_accusations = 0;  // bad signature, unknown accuser, unsigned incarnation
+  std::uint64_t dropped_accusations = 0;  // from ignored or rate-limited accusers
+  std::size_t candidates = 0;             // members heard of second-hand, not yet confirmed
+  std::uint64_t candidates_refused = 0;   // over a source's quota or the total bound
+  std::uint64_t candidates_expired = 0;   // never answered our pings
   std::vector<MemberView> members;  // everyone but self, by node id
 };
 
@@ -162,13 +176,23 @@ class Membership {
   };
 
   // Applying beliefs (from piggybacked updates, PushPull, Join, Leave).
-  void apply_update(const Update& update, std::int64_t now_ms);
+  // membership_beliefs.cpp: only signed statements change what we believe.
+  // `told_by` is the authenticated sender of the message the news came in.
+  void apply_update(const Update& update, const NodeId& told_by, std::int64_t now_ms);
+  void apply_signed(const MemberRecord& record, const NodeId& told_by, bool exempt, std::int64_t now_ms);
   void apply_alive(const MemberRecord& record, std::int64_t now_ms);
-  void apply_suspect(const MemberRecord& record, const NodeId& source, std::int64_t now_ms);
-  void apply_dead(const MemberRecord& record, const NodeId& source, std::int64_t now_ms);
-  void merge_state(const std::vector<MemberRecord>& records, const NodeId& source, std::int64_t now_ms);
-  void refute(std::uint64_t accused_incarnation);
-  void accused_self(std::uint64_t accused_incarnation);
+  void apply_left(const MemberRecord& record, std::int64_t now_ms);
+  // `ours`: made just now by this member (a failed probe), not received.
+  void apply_accusation(const Update& accusation, std::int64_t now_ms, bool ours = false);
+  void suspect(Member& member, const Update& accusation, std::int64_t now_ms);
+  void declare_dead(Member& member, std::int64_t now_ms);
+  const PublicKey* key_of(const NodeId& node_id) const;
+  Update accuse(const MemberRecord& record, MemberState state) const;
+  void merge_state(const std::vector<MemberRecord>& records, const NodeId& told_by, bool exempt, std::int64_t now_ms);
+  void sign_self();
+  // health_hint: count the accusation against our local health (Lifeguard).
+  void refute(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms);
+  void accused_self(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms);
   void set_state(Member& member, MemberState state, std::int64_t now_ms);
 
   // Message handlers.
@@ -181,11 +205,13 @@ class Membership {
 
   // Timers.
   void run_relays(std::int64_t now_ms);
+  void run_candidates(std::int64_t now_ms);
   void run_probe(std::int64_t now_ms);
   void start_probe(std::int64_t now_ms);
   void send_indirect_probes();
   void finish_failed_probe(std::int64_t now_ms);
   void run_suspicions(std::int64_t now_ms);
+  void remind_accused(std::int64_t now_ms);
   void run_gossip(std::int64_t now_ms);
   void run_push_pull(std::int64_t now_ms);
   void run_join(std::int64_t now_ms);
@@ -197,6 +223,7 @@ class Membership {
   void send_datagram(const std::string& to_address, MessageBody body);
   void send_stream(const std::string& to_address, MessageBody body);
   GossipMessage envelope(MessageBody body) const;
+  void attach(GossipMessage& message, Update update) const;
   std::vector<MemberRecord> snapshot() const;
   void emit(EventKind kind, const MemberRecord& member, const NodeId& source);
   Actions take_actions();
@@ -209,6 +236,7 @@ class Membership {
   std::int64_t push_pull_interval_ms() const;
 
   Config config_;
+  std::shared_ptr<const RecordAuthority> authority_;
   MemberRecord self_;
   std::int64_t start_ms_;
   Random random_;
@@ -218,6 +246,14 @@ class Membership {
 
   std::map<NodeId, Member> members_;  // everyone but self; ordered so runs replay
   std::map<NodeId, Suspicion> suspicions_;
+  std::map<NodeId, Update> accusations_;  // the signed accusation behind each suspicion
+  std::map<NodeId, std::int64_t> reminders_;  // our own pending accusations: next time we tell the accused
+  AccuserLimits accusers_;
+  Candidates candidates_;
+  std::int64_t next_candidate_round_ms_ = 0;
+  std::int64_t last_refute_ms_ = -1000000000;
+  std::uint64_t rejected_records_ = 0;
+  std::uint64_t rejected_accusations_ = 0;
   std::map<std::uint64_t, Relay> relays_;
   std::size_t live_count_ = 0;
 

@@ -14,6 +14,10 @@ namespace starling::gossip {
 
 // Hash of the peer's public key (src/crypto); opaque here.
 using NodeId = std::array<std::uint8_t, 32>;
+// A member's identity public key (Ed25519 in the runtime) and a signature by
+// it. gossip/ never computes either: a RecordAuthority does (record_authority.h).
+using PublicKey = std::array<std::uint8_t, 32>;
+using Signature = std::array<std::uint8_t, 64>;
 
 std::string to_hex(const NodeId& id);
 // The first bytes in hex, for log lines.
@@ -27,21 +31,36 @@ const char* to_string(MemberState state);
 // What one peer believes about another. Ordered by incarnation: a record with a
 // higher incarnation replaces any older one; at equal incarnation the states
 // order alive < suspect < dead/left.
+//
+// `signature` is the member's own signature (by `public_key`, which hashes to
+// `node_id`) over (node_id, address, incarnation, alive-or-left): only the
+// member itself can move its address, raise its incarnation or say it left.
+// A suspect or dead record keeps the member's last alive signature; those
+// states are other members' claims, carried by a signed Update.
 struct MemberRecord {
   NodeId node_id{};
   std::string address;  // "host:port" the member listens on (datagrams and streams)
   std::uint64_t incarnation = 0;
   MemberState state = MemberState::alive;
+  PublicKey public_key{};
+  Signature signature{};
 
   friend bool operator==(const MemberRecord&, const MemberRecord&) = default;
 };
 
+// The state a member's own signature covers: left when it left, else alive.
+MemberState signed_state(MemberState state);
+
 // One piggybacked membership update: a record plus who asserted it. `source`
 // matters for suspect (each distinct source is an independent confirmation)
-// and is the subject itself for alive and left.
+// and is the subject itself for alive and left. A suspect or dead update
+// carries `accusation`: the source's signature over (accused node id,
+// incarnation, state), so nobody can accuse in someone else's name. All zero
+// for alive and left (the record's own signature covers those).
 struct Update {
   MemberRecord member;
   NodeId source{};
+  Signature accusation{};
 
   friend bool operator==(const Update&, const Update&) = default;
 };

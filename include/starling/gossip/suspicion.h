@@ -24,6 +24,9 @@ class Suspicion {
 
   // When the suspected member is declared dead unless it refutes first.
   std::int64_t deadline_ms() const;
+  // Everyone who made or confirmed this accusation.
+  const std::set<NodeId>& sources() const { return sources_; }
+  bool has_source(const NodeId& source) const { return sources_.count(source) > 0; }
   int confirmations() const { return confirmations_; }
 
   // The formula above, exposed for tests and docs.

@@ -65,14 +65,14 @@ struct MembershipDriverOptions {
 };
 
 // Membership messages only (not status queries), counted as encoded wire
-// messages before sealing and framing (as gossip/ produced them, before any
-// split into two datagrams).
+// messages before sealing and framing (as gossip/ produced them; gossip/ caps
+// piggybacked updates by bytes, so a datagram is never split).
 struct MembershipTraffic {
   std::uint64_t messages_sent = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t messages_received = 0;
   std::uint64_t bytes_received = 0;
-  std::uint64_t datagrams_split = 0;  // too many updates for max_datagram_bytes: sent as two datagrams
+  std::uint64_t datagrams_oversize = 0;  // refused for exceeding max_datagram_bytes (gossip's byte budget failed)
   // Messages dropped before gossip saw them because their envelope's sender
   // was not the identity that authenticated the datagram or the connection
   // (a member speaking for another). Secure mode only.
@@ -124,7 +124,7 @@ class MembershipDriver {
   std::int64_t now() const { return static_cast<std::int64_t>(transport_.now_ms()); }
   void process(gossip::Actions actions);
   void send(const gossip::Outgoing& outgoing);
-  void send_datagram(const Address& to, const gossip::GossipMessage& message, Bytes bytes);
+  void send_datagram(const Address& to, Bytes bytes);
   void arm_timer();
   void on_timer();
   void check_leave_complete();

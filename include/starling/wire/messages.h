@@ -36,13 +36,17 @@ struct MemberRecord {
   std::string address;  // "host:port" the member listens on
   std::uint64_t incarnation = 0;
   MemberState state = MemberState::alive;
+  PublicKey32 public_key{};  // the member's identity key
+  Signature64 signature{};   // the member's signature of its record statement
   bool operator==(const MemberRecord&) const = default;
 };
 
-// A piggybacked update: a record plus who asserted it.
+// A piggybacked update: a record plus who asserted it. accusation: the
+// source's signature for suspect/dead updates (sent only when present).
 struct Update {
   MemberRecord member;
   NodeId source{};
+  std::optional<Signature64> accusation;
   bool operator==(const Update&) const = default;
 };
 

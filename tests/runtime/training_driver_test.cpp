@@ -19,6 +19,7 @@
 #include "starling/runtime/memory_network.h"
 #include "starling/runtime/membership_driver.h"
 #include "starling/runtime/training_driver.h"
+#include "starling/wire/codec.h"
 
 using namespace starling;
 using namespace starling::runtime;
@@ -81,6 +82,25 @@ struct SwarmConfig {
   ClipMode clip = ClipMode::off;
   std::string model = "test-model";
   std::uint32_t model_chunk_bytes = 1u << 20;
+  std::size_t max_link_backlog_bytes = 4u << 20;
+};
+
+// A bare member (a real identity, the swarm key) that speaks the training
+// protocol by hand: for the flood tests.
+struct RawMember {
+  std::unique_ptr<Transport> transport;
+  std::optional<ConnectionId> connection;
+  bool connected = false;
+  std::vector<wire::ModelChunk> chunks;
+
+  ~RawMember() {
+    if (transport) transport->shutdown();
+  }
+  void send(const wire::Message& message) {
+    auto bytes = wire::encode(message);
+    REQUIRE(bytes.ok());
+    REQUIRE(transport->send(*connection, *bytes).ok());
+  }
 };
 
 class Swarm {
@@ -118,6 +138,7 @@ class Swarm {
     options.model_hash = model_hash(config.model);
     options.clip = config.clip;
     options.model_chunk_bytes = config.model_chunk_bytes;
+    options.max_link_backlog_bytes = config.max_link_backlog_bytes;
     options.random_seed = 77 + std::uint64_t(index);
     SwarmPeer* raw = peer.get();
     options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
@@ -131,6 +152,32 @@ class Swarm {
     peer->training->start(joining);
     peers.push_back(std::move(peer));
     return *peers.back();
+  }
+
+  // Connects a RawMember to `to` and says a link hello for `model`.
+  std::unique_ptr<RawMember> raw_member(const std::string& name, const SwarmPeer& to, const std::string& model) {
+    auto member = std::make_unique<RawMember>();
+    MemoryTransportOptions transport_options;
+    transport_options.security = make_crypto_security(crypto::Identity::generate(), swarm_key_.clone());
+    member->transport = network_.create_transport(name, std::move(transport_options));
+    RawMember* raw = member.get();
+    TransportEvents events;
+    events.on_connected = [raw](const ConnectionInfo&) { raw->connected = true; };
+    events.on_frame = [raw](ConnectionId, ByteSpan frame) {
+      auto message = wire::decode(frame);
+      if (message && std::holds_alternative<wire::ModelChunk>(*message))
+        raw->chunks.push_back(std::get<wire::ModelChunk>(*message));
+    };
+    member->transport->set_events(std::move(events));
+    REQUIRE(member->transport->listen(Address{name, 7000}).ok());
+    auto id = member->transport->connect(*parse_address(to.address));
+    REQUIRE(id.ok());
+    member->connection = *id;
+    wire::LinkHello hello;
+    hello.parameter_count = kDimension;
+    hello.model_hash = model_hash(model);
+    member->send(wire::Message{hello});
+    return member;
   }
 
   Eigen::VectorXf random_model(float scale = 1.0f) {
@@ -344,4 +391,77 @@ TEST_CASE("training driver: clipping bounds what a byzantine neighbour does to h
   CHECK(unclipped > 1.0);
   CHECK(clipped < 0.2);
   CHECK(clipped * 10 < unclipped);
+}
+
+TEST_CASE("training driver: a member asking for the model without reading makes us queue at most the backlog limit",
+          "[runtime][training][limits]") {
+  Swarm swarm(17);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.model_chunk_bytes = 1000;
+  config.max_link_backlog_bytes = 8000;
+  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  auto flooder = swarm.raw_member("flooder", server, "test-model");
+  REQUIRE(swarm.run_until([&] { return flooder->connected; }, 5));
+  // What the server sends the flooder crawls (1 kB/s), and the flooder asks
+  // for 200 chunks at once: unbounded, that is 200 kB queued.
+  LinkFaults slow;
+  slow.bandwidth_bytes_per_second = 1000;
+  swarm.network().faults().set_outbound(server.address, slow);
+  for (int k = 0; k < 200; ++k) {
+    wire::ModelRequest request;
+    request.max_bytes = 1000;
+    flooder->send(wire::Message{request});
+  }
+  swarm.run_for(2);
+  const TrainingDriverStatus status = server.training->status();
+  INFO("served " << status.model_bytes_served << " bytes, refused " << status.model_requests_refused);
+  // The limit plus one chunk, plus the link's own frames (hello, snapshot).
+  CHECK(status.model_bytes_served <= config.max_link_backlog_bytes + config.model_chunk_bytes);
+  CHECK(status.model_requests_refused >= 150);
+}
+
+TEST_CASE("training driver: at most max_downloads_served joiners are served at once; the others hear none",
+          "[runtime][training][limits]") {
+  Swarm swarm(18);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.model_chunk_bytes = 1000;
+  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  std::vector<std::unique_ptr<RawMember>> joiners;
+  for (int k = 0; k < 5; ++k) joiners.push_back(swarm.raw_member("joiner" + std::to_string(k), server, "test-model"));
+  REQUIRE(swarm.run_until([&] {
+    return std::all_of(joiners.begin(), joiners.end(), [](const auto& j) { return j->connected; });
+  }, 5));
+  for (auto& joiner : joiners) {
+    wire::ModelRequest request;
+    request.max_bytes = 1000;
+    joiner->send(wire::Message{request});
+  }
+  REQUIRE(swarm.run_until([&] {
+    return std::all_of(joiners.begin(), joiners.end(), [](const auto& j) { return !j->chunks.empty(); });
+  }, 5));
+  int served = 0, refused = 0;
+  for (const auto& joiner : joiners) {
+    REQUIRE(joiner->chunks.size() == 1);
+    if (joiner->chunks[0].total > 0) ++served;
+    else ++refused;
+  }
+  CHECK(served == 2);  // TrainingDriverOptions::max_downloads_served
+  CHECK(refused == 3);
+  CHECK(server.training->status().model_requests_refused == 3);
+  // A served joiner keeps being served; a refused one is served once the
+  // others went quiet for the stall time.
+  swarm.run_for(4);
+  for (auto& joiner : joiners) {
+    joiner->chunks.clear();
+    wire::ModelRequest request;
+    request.max_bytes = 1000;
+    joiner->send(wire::Message{request});
+    REQUIRE(swarm.run_until([&] { return !joiner->chunks.empty(); }, 5));
+    CHECK(joiner->chunks[0].total == kDimension * sizeof(float));
+    swarm.run_for(4);
+  }
 }

@@ -177,6 +177,10 @@ class LinkState {
   // Same with an adaptive radius: uses clip.radius(), then records the norm.
   Result<ConsensusStep> consensus_step(Eigen::VectorXf& x_i, float gamma, float weight, AdaptiveClip& clip) const;
 
+  // ‖x̂(j→i) − x̂(i→j)‖ in double (the correction before γ·w and clipping);
+  // requires ready(), else disconnected.
+  Result<double> correction_norm() const;
+
   // ‖x_i − x̂(i→j)‖² / ‖x_i‖² (0 for a zero model): how far j's view of us lags.
   double tracking_error(const Eigen::VectorXf& x_i) const;
 

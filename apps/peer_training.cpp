@@ -244,6 +244,7 @@ nlohmann::json PeerTraining::status_json(const runtime::Transport& transport) co
                           {"deltas_received", n.deltas_received},
                           {"resets", n.resets},
                           {"correction_norm", number_or_null(n.correction_norm)},
+                          {"trust_rounds", n.trust_rounds},
                           {"corrections_clipped", n.corrections_clipped},
                           {"clipped_share", n.clipped_share},
                           {"trust", n.trust}});

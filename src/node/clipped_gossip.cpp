@@ -6,23 +6,57 @@
 #include <vector>
 
 namespace starling::node {
+namespace {
 
-double clipped_gossip_radius(std::span<const double> norms, double own_displacement,
-                             const ClippedGossipConfig& config) {
-  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// multiplier × the lower median: with L norms, the element at (L-1)/2. Up to
+// L/2 huge norms leave it at or below the largest honest one.
+double median_bound(std::span<const double> norms, const ClippedGossipConfig& config) {
   if (norms.empty()) return kInfinity;
   std::vector<double> sorted(norms.begin(), norms.end());
   for (double& n : sorted) {
     if (std::isnan(n)) n = kInfinity;
   }
-  // The lower median: with L links, the element at (L-1)/2. Up to L/2 links
-  // with huge norms leave it at or below the largest honest norm.
   const std::size_t middle = (sorted.size() - 1) / 2;
   std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(middle), sorted.end());
-  double radius = config.multiplier * sorted[middle];
-  if (own_displacement > 0.0 && config.own_multiplier > 0.0 && std::isfinite(own_displacement))
-    radius = std::min(radius, config.own_multiplier * own_displacement);
-  return radius;
+  return config.multiplier * sorted[middle];
+}
+
+double model_bound(const OwnState& own, const ClippedGossipConfig& config) {
+  if (!(own.model_norm > 0.0) || !std::isfinite(own.model_norm) || !(config.model_fraction > 0.0)) return kInfinity;
+  return config.model_fraction * own.model_norm;
+}
+
+double displacement_bound(const OwnState& own, const ClippedGossipConfig& config) {
+  if (!(own.displacement > 0.0) || !std::isfinite(own.displacement) || !(config.own_multiplier > 0.0)) return kInfinity;
+  return config.own_multiplier * own.displacement;
+}
+
+}  // namespace
+
+double clipped_gossip_radius(std::span<const double> norms, const OwnState& own, const ClippedGossipConfig& config) {
+  return std::min({median_bound(norms, config), model_bound(own, config), displacement_bound(own, config)});
+}
+
+ClippedGossipRound clipped_gossip_round(std::span<const double> norms, std::span<LinkTrust* const> trust,
+                                        const OwnState& own, const ClippedGossipConfig& config) {
+  ClippedGossipRound round;
+  round.weights.reserve(norms.size());
+  std::vector<double> trusted;
+  for (std::size_t k = 0; k < norms.size(); ++k) {
+    round.weights.push_back(trust[k]->weight(config));
+    if (round.weights.back() > 0.0) trusted.push_back(norms[k]);
+  }
+  const std::span<const double> basis = trusted.empty() ? norms : std::span<const double>(trusted);
+  round.trust_radius = std::min(median_bound(basis, config), model_bound(own, config));
+  round.radius = std::min(round.trust_radius, displacement_bound(own, config));
+  for (std::size_t k = 0; k < norms.size(); ++k) {
+    const bool finite = std::isfinite(norms[k]);
+    trust[k]->observe(!finite || norms[k] > round.trust_radius, config);
+    if (!finite || norms[k] > round.radius) ++round.clipped;
+  }
+  return round;
 }
 
 void LinkTrust::observe(bool clipped, const ClippedGossipConfig& config) {
@@ -35,21 +69,6 @@ double LinkTrust::weight(const ClippedGossipConfig& config) const {
   if (clipped_share_ <= config.share_full) return 1.0;
   if (clipped_share_ >= config.share_zero || config.share_zero <= config.share_full) return 0.0;
   return (config.share_zero - clipped_share_) / (config.share_zero - config.share_full);
-}
-
-ClippedGossipRound clipped_gossip_round(std::span<const double> norms, std::span<LinkTrust* const> trust,
-                                        double own_displacement, const ClippedGossipConfig& config) {
-  ClippedGossipRound round;
-  round.majority_radius = clipped_gossip_radius(norms, 0.0, config);
-  round.radius = clipped_gossip_radius(norms, own_displacement, config);
-  round.weights.reserve(norms.size());
-  for (std::size_t k = 0; k < norms.size(); ++k) {
-    round.weights.push_back(trust[k]->weight(config));
-    const bool past_majority = !(norms[k] <= round.majority_radius);  // NaN counts as past
-    trust[k]->observe(past_majority, config);
-    if (!(norms[k] <= round.radius)) ++round.clipped;
-  }
-  return round;
 }
 
 void OwnDisplacement::observe(double displacement) {

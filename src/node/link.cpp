@@ -187,6 +187,11 @@ Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamm
   }
   ConsensusStep step;
   step.correction_norm = *correction_norm();
+  // A copy that overflowed (a neighbour's deltas summed past float range)
+  // would turn x_i into NaN/Inf whatever the clip or weight: refuse it.
+  if (!std::isfinite(step.correction_norm)) {
+    return make_error(ErrorKind::numerical, "consensus step: the correction is not finite");
+  }
   float factor = gamma * weight;
   double applied = std::abs(double(factor)) * step.correction_norm;
   if (step.correction_norm > clip_radius) {

@@ -268,7 +268,8 @@ std::optional<Eigen::VectorXf> TrainingDriver::consensus(const Eigen::VectorXf& 
   std::vector<node::LinkTrust*> trust;
   for (Link* link : ready) trust.push_back(&trust_of(link->node_id));
   const node::ClippedGossipRound round =
-      node::clipped_gossip_round(norms, trust, own_displacement_.value(), options_.clipped_gossip);
+      node::clipped_gossip_round(norms, trust, node::OwnState{double(x.norm()), own_displacement_.value()},
+                                 options_.clipped_gossip);
   double radius = std::numeric_limits<double>::infinity();
   if (options_.clip == ClipMode::fixed) radius = options_.clip_radius;
   if (options_.clip == ClipMode::adaptive) radius = round.radius;
@@ -281,6 +282,7 @@ std::optional<Eigen::VectorXf> TrainingDriver::consensus(const Eigen::VectorXf& 
     const double weight = options_.clip == ClipMode::adaptive ? round.weights[k] : 1.0;
     if (weight < 1.0) ++distrusted;
     link.last_correction_norm = norms[k];
+    if (weight <= 0.0) continue;
     Result<node::ConsensusStep> step =
         link.state.consensus_step(correction, gamma_, float(double(weight_) * weight), radius);
     if (step && step->clipped) ++counters_.corrections_clipped;
@@ -822,6 +824,7 @@ TrainingDriverStatus TrainingDriver::status() const {
     n.resets = link->resets;
     n.correction_norm = link->last_correction_norm;
     if (auto trust = trust_.find(link->node_id); trust != trust_.end()) {
+      n.trust_rounds = trust->second.rounds();
       n.corrections_clipped = trust->second.clipped_rounds();
       n.clipped_share = trust->second.clipped_share();
       n.trust = options_.clip == ClipMode::adaptive ? trust->second.weight(options_.clipped_gossip) : 1.0;

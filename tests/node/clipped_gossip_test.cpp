@@ -19,8 +19,10 @@
 using starling::node::clipped_gossip_radius;
 using starling::node::clipped_gossip_round;
 using starling::node::ClippedGossipConfig;
+using starling::node::ClippedGossipRound;
 using starling::node::LinkTrust;
 using starling::node::OwnDisplacement;
+using starling::node::OwnState;
 
 namespace {
 
@@ -49,7 +51,7 @@ struct SimConfig {
 
 struct SimResult {
   double error = 0.0;           // max over honest peers of ‖x − x*‖ / ‖x*‖, mean of the last 500 rounds
-  double max_step_ratio = 0.0;  // max over rounds of ‖correction‖ / (γ·w·L·own_multiplier·own displacement)
+  double max_step_ratio = 0.0;  // only with the own cap on  // max over rounds of ‖correction‖ / (γ·w·L·own_multiplier·own displacement)
   double min_honest_trust = 1.0;
   double max_attacker_trust = 0.0;  // at the end
 };
@@ -111,7 +113,8 @@ SimResult simulate(const SimConfig& c) {
         link_trust.push_back(&trust[i][j]);
         peers.push_back(j);
       }
-      const auto decision = clipped_gossip_round(norms, link_trust, own[i].value(), c.gossip);
+      const auto decision =
+          clipped_gossip_round(norms, link_trust, OwnState{double(x[i].norm()), own[i].value()}, c.gossip);
       const double radius = c.clip ? decision.radius : kInfinity;
       Eigen::VectorXf correction = Eigen::VectorXf::Zero(kDimension);
       for (std::size_t k = 0; k < peers.size(); ++k) {
@@ -119,7 +122,7 @@ SimResult simulate(const SimConfig& c) {
         const double shrink = norms[k] > radius ? radius / norms[k] : 1.0;
         correction += float(kGamma * double(weight) * w * shrink) * (sent[peers[k]] - x[i]);
       }
-      if (c.clip && own[i].value() > 0) {
+      if (c.clip && c.gossip.own_multiplier > 0 && own[i].value() > 0) {
         const double bound = kGamma * double(weight) * double(links) * c.gossip.own_multiplier * own[i].value();
         result.max_step_ratio = std::max(result.max_step_ratio, double(correction.norm()) / bound);
       }
@@ -172,21 +175,25 @@ TEST_CASE("clipped gossip: the radius comes from the honest links while attacker
         for (std::size_t k = 0; k < attackers; ++k) norms.push_back(std::isnan(attack) ? attack : std::abs(attack - 1.0) * 30.0);
         std::shuffle(norms.begin(), norms.end(), rng);
         INFO(links << " links, " << attackers << " attackers sending " << attack);
-        const double radius = clipped_gossip_radius(norms, 0.0, config);
+        const double radius = clipped_gossip_radius(norms, OwnState{}, config);
         CHECK(radius <= config.multiplier * largest_honest);
         CHECK(radius > 0.0);
       }
     }
   }
-  CHECK(clipped_gossip_radius({}, 1.0, config) == kInfinity);
+  CHECK(clipped_gossip_radius({}, OwnState{}, config) == kInfinity);
 }
 
 TEST_CASE("clipped gossip: our own displacement caps the radius even when attackers are the majority", "[node][clip]") {
-  const ClippedGossipConfig config;  // own_multiplier 8
+  ClippedGossipConfig config;
+  config.own_multiplier = 8.0;
   const std::vector<double> norms{0.5, 1e6, 1e6, 1e6};
-  CHECK(clipped_gossip_radius(norms, 0.0, config) == Approx(3e6));  // 0: unknown, no cap
-  CHECK(clipped_gossip_radius(norms, 0.25, config) == Approx(2.0));
-  CHECK(clipped_gossip_radius(norms, kInfinity, config) == Approx(3e6));
+  CHECK(clipped_gossip_radius(norms, OwnState{}, config) == Approx(3e6));  // 0: unknown, no cap
+  CHECK(clipped_gossip_radius(norms, OwnState{0.0, 0.25}, config) == Approx(2.0));
+  CHECK(clipped_gossip_radius(norms, OwnState{0.0, kInfinity}, config) == Approx(3e6));
+  // And by our own model's norm (model_fraction 1).
+  CHECK(clipped_gossip_radius(norms, OwnState{40.0, 0.0}, config) == Approx(40.0));
+  CHECK(clipped_gossip_radius(norms, OwnState{40.0, 0.25}, config) == Approx(2.0));
 
   OwnDisplacement own;
   CHECK(own.value() == 0.0);
@@ -211,7 +218,7 @@ TEST_CASE("clipped gossip: links clipped persistently lose their weight, honest 
       std::vector<double> norms = honest_norms(rng, links - attackers);
       // The attackers: scaled by ±10 / ±1000, alternating, or random.
       for (std::size_t k = 0; k < attackers; ++k) norms.push_back(k % 2 ? 11.0 * 30.0 : 999.0 * 30.0);
-      const auto decision = clipped_gossip_round(norms, pointers, 0.3, config);
+      const auto decision = clipped_gossip_round(norms, pointers, OwnState{}, config);
       for (std::size_t k = 0; k < links - attackers; ++k) min_honest = std::min(min_honest, decision.weights[k]);
       bool all_out = true;
       for (std::size_t k = links - attackers; k < links; ++k) all_out = all_out && trust[k].weight(config) == 0.0;
@@ -254,20 +261,28 @@ TEST_CASE("clipped gossip: simulated swarm, honest peers stay at the fault-free 
       config.attack = c.attack;
       config.scale = c.scale;
       const SimResult clipped = simulate(config);
+      config.gossip.own_multiplier = 8.0;
+      const SimResult with_cap = simulate(config);
       config.gossip.own_multiplier = 0.0;
-      const SimResult no_cap = simulate(config);
       config.clip = false;
       const SimResult unclipped = simulate(config);
       const double share = double(attackers) / double(attackers + base.honest - 1);
-      std::printf("[clip] %s %g, %d of %d links (%.0f%%): worst error %.4f (x%.2f of fault-free); without the own "
-                  "cap %.4g; unclipped %.4g; step/bound %.2f, honest trust >= %.2f, attacker trust <= %.2f\n",
+      std::printf("[clip] %s %g, %d of %d links (%.0f%%): worst error %.4f (x%.2f of fault-free); with the own "
+                  "cap (x8) %.4g; unclipped %.4g; honest trust >= %.2f, attacker trust <= %.2f\n",
                   attack_name(c.attack), c.scale, attackers, attackers + base.honest - 1, 100 * share, clipped.error,
-                  clipped.error / fault_free, no_cap.error, unclipped.error, clipped.max_step_ratio,
-                  clipped.min_honest_trust, clipped.max_attacker_trust);
+                  clipped.error / fault_free, with_cap.error, unclipped.error, clipped.min_honest_trust,
+                  clipped.max_attacker_trust);
       INFO(attack_name(c.attack) << " " << c.scale << ", " << attackers << " attackers");
-      CHECK(clipped.max_step_ratio <= 1.0 + 1e-6);  // the own cap holds whatever the attackers send
-      if (share <= 0.5) {
-        CHECK(clipped.error <= 1.5 * fault_free);
+      CHECK(with_cap.max_step_ratio <= 1.0 + 1e-6);  // the own cap holds whatever the attackers send
+      // Past half, only what is longer than the peer's own model is found:
+      // scaled by a factor s with |s − 1| > 1, or noise above the model's RMS.
+      const bool gross = (c.attack == Attack::scaled && std::abs(c.scale - 1.0) > 1.5) ||
+                         (c.attack == Attack::random && c.scale > 1.5);
+      if (share <= 0.5 || gross) {
+        // The attackers' links dilute the honest ones (w = 1/(L+1)), so
+        // consensus is slower with more of them: up to x1.25 at half, x1.55
+        // at 75% measured.
+        CHECK(clipped.error <= (share <= 0.5 ? 1.3 : 1.6) * fault_free);
         CHECK(clipped.min_honest_trust == 1.0);
         CHECK(clipped.max_attacker_trust == 0.0);
       }
@@ -296,4 +311,45 @@ TEST_CASE("clipped gossip: simulated swarm, an attacker inside the honest spread
     CHECK(clipped.error <= unclipped.error * 1.01);
     CHECK(clipped.min_honest_trust == 1.0);
   }
+}
+
+TEST_CASE("clipped gossip: links found out while a minority stay out of the median when they become the majority",
+          "[node][clip]") {
+  const ClippedGossipConfig config;
+  std::vector<LinkTrust> trust(5);
+  std::vector<LinkTrust*> pointers;
+  for (auto& t : trust) pointers.push_back(&t);
+  // Two attackers among five links: found out.
+  for (int round = 0; round < 30; ++round)
+    clipped_gossip_round(std::vector<double>{1.0, 1.1, 0.9, 500.0, 900.0}, pointers, OwnState{}, config);
+  CHECK(trust[3].weight(config) == 0.0);
+  CHECK(trust[4].weight(config) == 0.0);
+  // Two honest links go: the attackers are now two of three.
+  std::vector<LinkTrust*> now{pointers[0], pointers[3], pointers[4]};
+  const auto round = clipped_gossip_round(std::vector<double>{1.0, 500.0, 900.0}, now, OwnState{}, config);
+  CHECK(round.radius == Approx(3.0));
+  CHECK(round.weights[0] == 1.0);
+  CHECK(trust[3].weight(config) == 0.0);
+}
+
+TEST_CASE("clipped gossip: corrections longer than our own model count against trust even from a majority",
+          "[node][clip]") {
+  const ClippedGossipConfig config;
+  std::vector<LinkTrust> trust(3);
+  std::vector<LinkTrust*> pointers;
+  for (auto& t : trust) pointers.push_back(&t);
+  ClippedGossipRound decision;
+  for (int k = 0; k < 30; ++k)
+    decision = clipped_gossip_round(std::vector<double>{1.0, 300.0, 400.0}, pointers, OwnState{30.0, 0.0}, config);
+  CHECK(decision.radius == Approx(3.0));  // the attackers left the median once distrusted
+  CHECK(trust[0].weight(config) == 1.0);
+  CHECK(trust[1].weight(config) == 0.0);
+  CHECK(trust[2].weight(config) == 0.0);
+  // A norm that is not finite is always past, even when the median is infinite too.
+  LinkTrust a, b;
+  std::vector<LinkTrust*> two{&a, &b};
+  for (int k = 0; k < 30; ++k)
+    clipped_gossip_round(std::vector<double>{kInfinity, std::nan("")}, two, OwnState{}, config);
+  CHECK(a.weight(config) == 0.0);
+  CHECK(b.weight(config) == 0.0);
 }

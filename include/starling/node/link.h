@@ -167,7 +167,8 @@ class LinkState {
 
   // x_i += γ·w·clip_τ(x̂(j→i) − x̂(i→j)), where clip_τ scales the correction
   // down to norm τ if it is longer (τ = infinity: no clipping). Requires
-  // ready() (else disconnected, x_i untouched). Without clipping the two ends
+  // ready() (else disconnected, x_i untouched); a correction that is not
+  // finite is refused (numerical, x_i untouched). Without clipping the two ends
   // apply opposite corrections, so the pair's sum (and the swarm average) is
   // preserved up to float rounding; clipping gives that up for the clipped
   // step on purpose.

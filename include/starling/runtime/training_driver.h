@@ -116,7 +116,8 @@ struct NeighbourStatus {
   std::uint64_t resets = 0;
   // Robust aggregation (ClipMode::adaptive; the share is also kept otherwise):
   double correction_norm = 0.0;   // ‖x̂(j→i) − x̂(i→j)‖ in the last round
-  std::uint64_t corrections_clipped = 0;  // rounds this node's correction was clipped (kept per node id)
+  std::uint64_t trust_rounds = 0;         // rounds this node's correction was judged (kept per node id)
+  std::uint64_t corrections_clipped = 0;  // of those, rounds it was past the trust radius
   double clipped_share = 0.0;     // recent share of rounds clipped (EWMA)
   double trust = 1.0;             // factor on this link's mixing weight, in [0, 1]
 };

@@ -21,7 +21,7 @@
 //   largest honest norm, never past it). A median over a history of norms, as
 //   before, let persistent attackers fill it.
 // - A correction longer than the peer's whole model cannot come from an honest
-//   neighbour (honest replicas differ by a few percent of their norm), and
+//   neighbour (honest replicas sit ~6% of the norm from their mean), and
 //   that test needs no honest majority: it finds gross attackers (scaled by a
 //   factor far from 1, heavy noise) even where they hold most of a peer's
 //   links.

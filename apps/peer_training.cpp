@@ -242,7 +242,12 @@ nlohmann::json PeerTraining::status_json(const runtime::Transport& transport) co
                           {"tracking_error", n.tracking_error},
                           {"deltas_sent", n.deltas_sent},
                           {"deltas_received", n.deltas_received},
-                          {"resets", n.resets}});
+                          {"resets", n.resets},
+                          {"correction_norm", number_or_null(n.correction_norm)},
+                          {"trust_rounds", n.trust_rounds},
+                          {"corrections_clipped", n.corrections_clipped},
+                          {"clipped_share", n.clipped_share},
+                          {"trust", n.trust}});
   }
   std::string state = progress.state;
   if (d.state == "downloading") state = "downloading";
@@ -266,9 +271,13 @@ nlohmann::json PeerTraining::status_json(const runtime::Transport& transport) co
           {"deltas_received", d.deltas_received},
           {"link_resets", d.link_resets},
           {"corrections_clipped", d.corrections_clipped},
+          {"clip_radius", number_or_null(d.clip_radius)},
+          {"own_displacement", d.own_displacement},
+          {"links_distrusted", d.links_distrusted},
           {"corrections_applied", progress.corrections_applied},
           {"model_bytes_downloaded", d.model_bytes_downloaded},
           {"model_bytes_served", d.model_bytes_served},
+          {"model_requests_refused", d.model_requests_refused},
           {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
           {"compressor", driver_options_.compressor.to_string()},
           {"gamma", d.gamma},

@@ -186,13 +186,12 @@ Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamm
     return make_error(ErrorKind::invalid_argument, "consensus step: model size does not match the link");
   }
   ConsensusStep step;
-  // Norm in double so huge corrections do not overflow the check.
-  double sq = 0.0;
-  for (Eigen::Index k = 0; k < x_i.size(); ++k) {
-    const double d = double(in_copy_[k]) - double(out_copy_[k]);
-    sq += d * d;
+  step.correction_norm = *correction_norm();
+  // A copy that overflowed (a neighbour's deltas summed past float range)
+  // would turn x_i into NaN/Inf whatever the clip or weight: refuse it.
+  if (!std::isfinite(step.correction_norm)) {
+    return make_error(ErrorKind::numerical, "consensus step: the correction is not finite");
   }
-  step.correction_norm = std::sqrt(sq);
   float factor = gamma * weight;
   double applied = std::abs(double(factor)) * step.correction_norm;
   if (step.correction_norm > clip_radius) {
@@ -213,6 +212,17 @@ Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamm
   Result<ConsensusStep> step = consensus_step(x_i, gamma, weight, clip.radius());
   if (step) clip.observe(step->correction_norm);
   return step;
+}
+
+Result<double> LinkState::correction_norm() const {
+  if (!ready()) return make_error(ErrorKind::disconnected, "correction norm: link not ready");
+  // In double so huge corrections do not overflow.
+  double sq = 0.0;
+  for (Eigen::Index k = 0; k < in_copy_.size(); ++k) {
+    const double d = double(in_copy_[k]) - double(out_copy_[k]);
+    sq += d * d;
+  }
+  return std::sqrt(sq);
 }
 
 double LinkState::tracking_error(const Eigen::VectorXf& x_i) const {

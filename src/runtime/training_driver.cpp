@@ -111,6 +111,7 @@ struct TrainingDriver::Link {
   std::uint64_t model_retry_at_ms = 0;  // it had no model to serve; ask again after this
   std::uint64_t created_ms = 0;
   std::uint64_t epoch_started_ms = 0;   // when we last sent a snapshot
+  double last_correction_norm = 0.0;    // ‖x̂(j→i) − x̂(i→j)‖ at the last consensus step
 
   bool hello_done() const { return hello_sent && hello_received; }
 };
@@ -118,8 +119,7 @@ struct TrainingDriver::Link {
 TrainingDriver::TrainingDriver(Transport& transport, MembershipDriver& membership, ModelHost& host,
                                TrainingDriverOptions options)
     : transport_(transport), membership_(membership), host_(host), options_(std::move(options)),
-      random_(options_.random_seed),
-      clip_(options_.adaptive_clip) {
+      random_(options_.random_seed) {
   STARLING_ASSERT(options_.max_links >= 1);
   gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor.kind);
   weight_ = 1.0f / float(options_.max_links + 1);
@@ -242,22 +242,76 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
   for (ConnectionId id : broken) drop_link(id, "send failed");
 
   // The consensus step, summed over ready links, goes to the host as one correction.
-  Eigen::VectorXf correction = Eigen::VectorXf::Zero(x.size());
-  bool any = false;
+  std::optional<Eigen::VectorXf> correction = consensus(x);
+  if (correction) host_.add_correction(*correction);
+}
+
+std::optional<Eigen::VectorXf> TrainingDriver::consensus(const Eigen::VectorXf& x) {
+  // Our own displacement since the last round: what training did, with the
+  // correction we handed the host taken out. No neighbour can change it.
+  if (expected_parameters_ && expected_parameters_->size() == x.size())
+    own_displacement_.observe(double((x - *expected_parameters_).norm()));
+  counters_.own_displacement = own_displacement_.value();
+
+  std::vector<Link*> ready;
+  std::vector<double> norms;
   for (auto& [id, link_ptr] : links_) {
-    Link& link = *link_ptr;
-    if (!link.state.ready()) continue;
-    Result<node::ConsensusStep> step = make_error(ErrorKind::disconnected, "");
-    switch (options_.clip) {
-      case ClipMode::off: step = link.state.consensus_step(correction, gamma_, weight_); break;
-      case ClipMode::fixed: step = link.state.consensus_step(correction, gamma_, weight_, options_.clip_radius); break;
-      case ClipMode::adaptive: step = link.state.consensus_step(correction, gamma_, weight_, clip_); break;
-    }
-    if (!step) continue;
-    any = true;
-    if (step->clipped) ++counters_.corrections_clipped;
+    if (!link_ptr->state.ready()) continue;
+    const Result<double> norm = link_ptr->state.correction_norm();
+    if (!norm) continue;
+    ready.push_back(link_ptr.get());
+    norms.push_back(*norm);
   }
-  if (any) host_.add_correction(correction);
+  expected_parameters_ = x;
+  if (ready.empty()) return std::nullopt;
+
+  // The radius and the weights (docs/learning.md, "Robust aggregation").
+  // Trust is recorded in every mode, so status shows who would be distrusted;
+  // only the adaptive mode acts on it.
+  std::vector<node::LinkTrust*> trust;
+  for (Link* link : ready) trust.push_back(&trust_of(link->node_id));
+  const node::ClippedGossipRound round =
+      node::clipped_gossip_round(norms, trust, node::OwnState{double(x.norm()), own_displacement_.value()},
+                                 options_.clipped_gossip);
+  double radius = std::numeric_limits<double>::infinity();
+  if (options_.clip == ClipMode::fixed) radius = options_.clip_radius;
+  if (options_.clip == ClipMode::adaptive) radius = round.radius;
+  counters_.clip_radius = radius;
+
+  Eigen::VectorXf correction = Eigen::VectorXf::Zero(x.size());
+  std::uint64_t distrusted = 0;
+  for (std::size_t k = 0; k < ready.size(); ++k) {
+    Link& link = *ready[k];
+    const double weight = options_.clip == ClipMode::adaptive ? round.weights[k] : 1.0;
+    if (weight < 1.0) ++distrusted;
+    link.last_correction_norm = norms[k];
+    if (weight <= 0.0) continue;
+    Result<node::ConsensusStep> step =
+        link.state.consensus_step(correction, gamma_, float(double(weight_) * weight), radius);
+    if (step && step->clipped) ++counters_.corrections_clipped;
+  }
+  counters_.links_distrusted = distrusted;
+  *expected_parameters_ += correction;
+  return correction;
+}
+
+node::LinkTrust& TrainingDriver::trust_of(const gossip::NodeId& node) {
+  auto found = trust_.find(node);
+  if (found != trust_.end()) return found->second;
+  // Bounded: forget the records of nodes we have no link to (the best
+  // trusted first: forgetting a distrusted node would clear its record).
+  constexpr std::size_t kMaxTrustRecords = 256;
+  if (trust_.size() >= kMaxTrustRecords) {
+    auto victim = trust_.end();
+    for (auto it = trust_.begin(); it != trust_.end(); ++it) {
+      const bool linked = std::any_of(links_.begin(), links_.end(),
+                                      [&](const auto& entry) { return entry.second->node_id == it->first; });
+      if (linked) continue;
+      if (victim == trust_.end() || it->second.clipped_share() < victim->second.clipped_share()) victim = it;
+    }
+    if (victim != trust_.end()) trust_.erase(victim);
+  }
+  return trust_[node];
 }
 
 Eigen::VectorXf TrainingDriver::poisoned(const Eigen::VectorXf& x) {
@@ -633,11 +687,28 @@ void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std:
 void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& request) {
   const std::uint64_t now = transport_.now_ms();
   std::erase_if(served_, [now](const auto& entry) { return entry.second.expires_ms < now; });
-  wire::ModelChunk chunk;
-  if (state_ != "training" || !parameters_) {
-    send(link, wire::Message{chunk});  // total 0: nothing to serve yet
+  // Bounds against a member that asks without reading (docs/security.md):
+  // while the link's outbound queue holds more than the backlog limit, the
+  // request is ignored (an honest joiner asks again after its stall timeout),
+  // so what one link makes us queue is the limit plus one chunk.
+  if (transport_.pending_outbound_bytes(link.id) > options_.max_link_backlog_bytes) {
+    ++counters_.model_requests_refused;
     return;
   }
+  // At most max_downloads_served links are served at once; a link counts as
+  // served while it asked within the chunk stall time. Others hear "none"
+  // and ask another neighbour.
+  std::erase_if(serving_, [&](const auto& entry) {
+    return entry.second + kModelChunkStallMs < now || links_.find(entry.first) == links_.end();
+  });
+  wire::ModelChunk chunk;
+  const bool busy = !serving_.count(link.id) && serving_.size() >= options_.max_downloads_served;
+  if (state_ != "training" || !parameters_ || busy) {
+    if (busy) ++counters_.model_requests_refused;
+    send(link, wire::Message{chunk});  // total 0: nothing to serve (now)
+    return;
+  }
+  serving_[link.id] = now;
   auto found = request.snapshot_id != 0 ? served_.find(request.snapshot_id) : served_.end();
   std::uint64_t offset = request.offset;
   if (found == served_.end()) {
@@ -759,6 +830,13 @@ TrainingDriverStatus TrainingDriver::status() const {
     n.deltas_sent = link->deltas_sent;
     n.deltas_received = link->deltas_received;
     n.resets = link->resets;
+    n.correction_norm = link->last_correction_norm;
+    if (auto trust = trust_.find(link->node_id); trust != trust_.end()) {
+      n.trust_rounds = trust->second.rounds();
+      n.corrections_clipped = trust->second.clipped_rounds();
+      n.clipped_share = trust->second.clipped_share();
+      n.trust = options_.clip == ClipMode::adaptive ? trust->second.weight(options_.clipped_gossip) : 1.0;
+    }
     out.neighbours.push_back(std::move(n));
     if (parameters_ && link->state.receiving()) {
       mean += link->state.in_copy();

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -326,4 +327,23 @@ TEST_CASE("tracking error falls as deltas flow", "[node][link]") {
   CHECK(a.tracking_error(x) == Approx(1.0));
   for (int r = 0; r < 10; ++r) (void)a.make_delta(x).value();
   CHECK(a.tracking_error(x) < 1e-6);
+}
+
+TEST_CASE("link: a neighbour copy that overflowed is refused by the consensus step, x_i untouched", "[node][link]") {
+  const auto spec = CompressorSpec::parse("none").value();
+  std::mt19937_64 rng(31);
+  Eigen::VectorXf xi = random_vector(rng, 1.0f, 0.1f);
+  LinkState mine(test_layout(), spec, 1), theirs(test_layout(), spec, 2);
+  REQUIRE(theirs.on_snapshot(mine.start(xi, 1).value()).ok());
+  REQUIRE(mine.on_snapshot(theirs.start(random_vector(rng, 1.0f, 0.1f), 1).value()).ok());
+  mine.mutable_in_copy_for_test()[5] = std::numeric_limits<float>::infinity();
+  const Eigen::VectorXf before = xi;
+  for (double radius : {std::numeric_limits<double>::infinity(), 1.0, 0.0}) {
+    for (float weight : {0.5f, 0.0f}) {
+      auto step = mine.consensus_step(xi, 0.5f, weight, radius);
+      REQUIRE_FALSE(step.ok());
+      CHECK(step.error().kind == starling::ErrorKind::numerical);
+      CHECK(xi == before);
+    }
+  }
 }

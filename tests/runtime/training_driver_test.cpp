@@ -21,6 +21,7 @@
 #include "starling/runtime/membership_driver.h"
 #include "starling/runtime/record_authority.h"
 #include "starling/runtime/training_driver.h"
+#include "starling/wire/codec.h"
 
 using namespace starling;
 using namespace starling::runtime;
@@ -39,6 +40,12 @@ struct VectorHost : ModelHost {
   bool started = false;
   bool downloaded = false;
   Eigen::VectorXf first_model;
+  // Optional "training": per parameter request, x ← x − rate·(x − target) + noise,
+  // so honest peers keep disagreeing a little, as SGD makes them.
+  std::optional<Eigen::VectorXf> target;
+  float rate = 0.0f;
+  float noise = 0.0f;
+  std::mt19937_64 random{3};
 
   void start_training(const Eigen::VectorXf* initial) override {
     started = true;
@@ -49,6 +56,11 @@ struct VectorHost : ModelHost {
     first_model = x;
   }
   void request_parameters() override {
+    if (target) {
+      std::normal_distribution<float> normal(0.0f, noise);
+      x -= rate * (x - *target);
+      for (auto& v : x) v += normal(random);
+    }
     transport->start_timer(1, [this] {
       if (*driver) (*driver)->on_parameters(x);
     });
@@ -125,6 +137,25 @@ struct SwarmConfig {
   ClipMode clip = ClipMode::off;
   std::string model = "test-model";
   std::uint32_t model_chunk_bytes = 1u << 20;
+  std::size_t max_link_backlog_bytes = 4u << 20;
+};
+
+// A bare member (a real identity, the swarm key) that speaks the training
+// protocol by hand: for the flood tests.
+struct RawMember {
+  std::unique_ptr<Transport> transport;
+  std::optional<ConnectionId> connection;
+  bool connected = false;
+  std::vector<wire::ModelChunk> chunks;
+
+  ~RawMember() {
+    if (transport) transport->shutdown();
+  }
+  void send(const wire::Message& message) {
+    auto bytes = wire::encode(message);
+    REQUIRE(bytes.ok());
+    REQUIRE(transport->send(*connection, *bytes).ok());
+  }
 };
 
 class Swarm {
@@ -163,6 +194,7 @@ class Swarm {
     options.model_hash = model_hash(config.model);
     options.clip = config.clip;
     options.model_chunk_bytes = config.model_chunk_bytes;
+    options.max_link_backlog_bytes = config.max_link_backlog_bytes;
     options.random_seed = 77 + std::uint64_t(index);
     SwarmPeer* raw = peer.get();
     options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
@@ -177,6 +209,32 @@ class Swarm {
     peer->training->start(joining);
     peers.push_back(std::move(peer));
     return *peers.back();
+  }
+
+  // Connects a RawMember to `to` and says a link hello for `model`.
+  std::unique_ptr<RawMember> raw_member(const std::string& name, const SwarmPeer& to, const std::string& model) {
+    auto member = std::make_unique<RawMember>();
+    MemoryTransportOptions transport_options;
+    transport_options.security = make_crypto_security(crypto::Identity::generate(), swarm_key_.clone());
+    member->transport = network_.create_transport(name, std::move(transport_options));
+    RawMember* raw = member.get();
+    TransportEvents events;
+    events.on_connected = [raw](const ConnectionInfo&) { raw->connected = true; };
+    events.on_frame = [raw](ConnectionId, ByteSpan frame) {
+      auto message = wire::decode(frame);
+      if (message && std::holds_alternative<wire::ModelChunk>(*message))
+        raw->chunks.push_back(std::get<wire::ModelChunk>(*message));
+    };
+    member->transport->set_events(std::move(events));
+    REQUIRE(member->transport->listen(Address{name, 7000}).ok());
+    auto id = member->transport->connect(*parse_address(to.address));
+    REQUIRE(id.ok());
+    member->connection = *id;
+    wire::LinkHello hello;
+    hello.parameter_count = kDimension;
+    hello.model_hash = model_hash(model);
+    member->send(wire::Message{hello});
+    return member;
   }
 
   Eigen::VectorXf random_model(float scale = 1.0f) {
@@ -420,4 +478,167 @@ TEST_CASE("training driver: clipping bounds what a byzantine neighbour does to h
   CHECK(unclipped > 1.0);
   CHECK(clipped < 0.2);
   CHECK(clipped * 10 < unclipped);
+}
+
+TEST_CASE("training driver: a member asking for the model without reading makes us queue at most the backlog limit",
+          "[runtime][training][limits]") {
+  Swarm swarm(17);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.model_chunk_bytes = 1000;
+  config.max_link_backlog_bytes = 8000;
+  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  auto flooder = swarm.raw_member("flooder", server, "test-model");
+  REQUIRE(swarm.run_until([&] { return flooder->connected; }, 5));
+  // What the server sends the flooder crawls (1 kB/s), and the flooder asks
+  // for 200 chunks at once: unbounded, that is 200 kB queued.
+  LinkFaults slow;
+  slow.bandwidth_bytes_per_second = 1000;
+  swarm.network().faults().set_outbound(server.address, slow);
+  for (int k = 0; k < 200; ++k) {
+    wire::ModelRequest request;
+    request.max_bytes = 1000;
+    flooder->send(wire::Message{request});
+  }
+  swarm.run_for(2);
+  const TrainingDriverStatus status = server.training->status();
+  INFO("served " << status.model_bytes_served << " bytes, refused " << status.model_requests_refused);
+  // The limit plus one chunk, plus the link's own frames (hello, snapshot).
+  CHECK(status.model_bytes_served <= config.max_link_backlog_bytes + config.model_chunk_bytes);
+  CHECK(status.model_requests_refused >= 150);
+}
+
+TEST_CASE("training driver: at most max_downloads_served joiners are served at once; the others hear none",
+          "[runtime][training][limits]") {
+  Swarm swarm(18);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.model_chunk_bytes = 1000;
+  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  std::vector<std::unique_ptr<RawMember>> joiners;
+  for (int k = 0; k < 5; ++k) joiners.push_back(swarm.raw_member("joiner" + std::to_string(k), server, "test-model"));
+  REQUIRE(swarm.run_until([&] {
+    return std::all_of(joiners.begin(), joiners.end(), [](const auto& j) { return j->connected; });
+  }, 5));
+  for (auto& joiner : joiners) {
+    wire::ModelRequest request;
+    request.max_bytes = 1000;
+    joiner->send(wire::Message{request});
+  }
+  REQUIRE(swarm.run_until([&] {
+    return std::all_of(joiners.begin(), joiners.end(), [](const auto& j) { return !j->chunks.empty(); });
+  }, 5));
+  int served = 0, refused = 0;
+  for (const auto& joiner : joiners) {
+    REQUIRE(joiner->chunks.size() == 1);
+    if (joiner->chunks[0].total > 0) ++served;
+    else ++refused;
+  }
+  CHECK(served == 2);  // TrainingDriverOptions::max_downloads_served
+  CHECK(refused == 3);
+  CHECK(server.training->status().model_requests_refused == 3);
+  // A served joiner keeps being served; a refused one is served once the
+  // others went quiet for the stall time.
+  swarm.run_for(4);
+  for (auto& joiner : joiners) {
+    joiner->chunks.clear();
+    wire::ModelRequest request;
+    request.max_bytes = 1000;
+    joiner->send(wire::Message{request});
+    REQUIRE(swarm.run_until([&] { return !joiner->chunks.empty(); }, 5));
+    CHECK(joiner->chunks[0].total == kDimension * sizeof(float));
+    swarm.run_for(4);
+  }
+}
+
+namespace {
+
+// Six peers trained towards one target; peers 4 and 5 send their model scaled
+// by `scale` from 10 s on. Returns the honest peers' worst relative distance
+// to the target after 20 s of attack, and the swarm for inspection.
+double two_attackers_damage(Swarm& swarm, double scale, bool attack) {
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("topk:0.1");
+  config.clip = ClipMode::adaptive;
+  std::mt19937_64 random(4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Eigen::VectorXf target(kDimension);
+  for (auto& v : target) v = normal(random);
+  for (int i = 0; i < 6; ++i) {
+    SwarmPeer& peer = swarm.add(config, i == 0 ? std::vector<int>{} : std::vector<int>{0}, false, target);
+    peer.host.target = target;
+    peer.host.rate = 0.05f;
+    peer.host.noise = 0.01f;
+    peer.host.random.seed(std::uint64_t(i) + 100);
+  }
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+  swarm.run_for(10);
+  if (attack) {
+    for (int i : {4, 5}) swarm.peers[std::size_t(i)]->training->set_byzantine(ByzantineMode::scaled_deltas, scale);
+  }
+  swarm.run_for(20);
+  double damage = 0.0;
+  for (int i = 0; i < 4; ++i)
+    damage = std::max(damage, double((swarm.peers[std::size_t(i)]->host.x - target).norm() / target.norm()));
+  return damage;
+}
+
+}  // namespace
+
+TEST_CASE("training driver: two attackers sending scaled deltas do not move honest peers beyond the fault-free spread",
+          "[runtime][training][clip]") {
+  double fault_free = 0.0;
+  {
+    Swarm swarm(21);
+    fault_free = two_attackers_damage(swarm, 1.0, false);
+  }
+  for (double scale : {-10.0, 10.0, -1000.0, 1000.0}) {
+    Swarm swarm(21);
+    const double damage = two_attackers_damage(swarm, scale, true);
+    INFO("scale " << scale << ": honest peers' worst distance to the target " << damage << ", fault-free "
+                  << fault_free);
+    CHECK(damage < 2.0 * fault_free + 1e-3);
+  }
+}
+
+TEST_CASE("training driver: a neighbour whose corrections keep being clipped loses its weight, shown in status",
+          "[runtime][training][clip]") {
+  Swarm swarm(22);
+  two_attackers_damage(swarm, -10.0, true);
+  std::vector<gossip::NodeId> attackers;
+  for (int i : {4, 5}) attackers.push_back(swarm.peers[std::size_t(i)]->membership->membership().self().node_id);
+  auto is_attacker = [&](const NeighbourStatus& n) {
+    return std::find(attackers.begin(), attackers.end(), n.node_id) != attackers.end();
+  };
+  int attacker_links = 0;
+  for (int i = 0; i < 4; ++i) {
+    const TrainingDriverStatus status = swarm.peers[std::size_t(i)]->training->status();
+    std::size_t ready = 0, attacking = 0;
+    for (const NeighbourStatus& n : status.neighbours) {
+      ready += n.ready ? 1 : 0;
+      attacking += n.ready && is_attacker(n) ? 1 : 0;
+    }
+    // Identities are random, so is the overlay: a peer whose links the
+    // attackers hold the majority of is past what the rule withstands.
+    if (2 * attacking > ready) continue;
+    for (const NeighbourStatus& n : status.neighbours) {
+      if (!n.ready || n.trust_rounds < 40) continue;  // a link that (re)started just now
+      const bool attacker = is_attacker(n);
+      INFO("peer " << i << " link to " << n.address << (attacker ? " (attacker)" : " (honest)") << ": trust "
+                   << n.trust << ", clipped share " << n.clipped_share << ", norm " << n.correction_norm);
+      if (attacker) {
+        ++attacker_links;
+        CHECK(n.trust == 0.0);
+        CHECK(n.clipped_share > 0.9);
+        CHECK(n.corrections_clipped > 20);
+      } else {
+        CHECK(n.trust == 1.0);
+        CHECK(n.clipped_share < 0.25);
+      }
+    }
+    CHECK(std::isfinite(status.clip_radius));
+  }
+  CHECK(attacker_links >= 2);
 }

@@ -167,7 +167,8 @@ class LinkState {
 
   // x_i += γ·w·clip_τ(x̂(j→i) − x̂(i→j)), where clip_τ scales the correction
   // down to norm τ if it is longer (τ = infinity: no clipping). Requires
-  // ready() (else disconnected, x_i untouched). Without clipping the two ends
+  // ready() (else disconnected, x_i untouched); a correction that is not
+  // finite is refused (numerical, x_i untouched). Without clipping the two ends
   // apply opposite corrections, so the pair's sum (and the swarm average) is
   // preserved up to float rounding; clipping gives that up for the clipped
   // step on purpose.
@@ -176,6 +177,10 @@ class LinkState {
 
   // Same with an adaptive radius: uses clip.radius(), then records the norm.
   Result<ConsensusStep> consensus_step(Eigen::VectorXf& x_i, float gamma, float weight, AdaptiveClip& clip) const;
+
+  // ‖x̂(j→i) − x̂(i→j)‖ in double (the correction before γ·w and clipping);
+  // requires ready(), else disconnected.
+  Result<double> correction_norm() const;
 
   // ‖x_i − x̂(i→j)‖² / ‖x_i‖² (0 for a zero model): how far j's view of us lags.
   double tracking_error(const Eigen::VectorXf& x_i) const;

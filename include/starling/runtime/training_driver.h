@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,7 @@
 
 #include "starling/compress/layout.h"
 #include "starling/compress/spec.h"
+#include "starling/node/clipped_gossip.h"
 #include "starling/node/link.h"
 #include "starling/runtime/membership_driver.h"
 #include "starling/runtime/transport.h"
@@ -76,9 +78,12 @@ struct TrainingDriverOptions {
   std::size_t max_links = 8;
   std::uint64_t round_interval_ms = 50;
   std::uint64_t digest_every = 16;  // deltas between digests on a link
+  // adaptive: ClippedGossip with a radius from the honest majority of this
+  // round's links, capped by our own displacement, and links that keep being
+  // clipped down-weighted (node/clipped_gossip.h, docs/learning.md).
   ClipMode clip = ClipMode::adaptive;
   double clip_radius = 0.0;         // ClipMode::fixed
-  node::AdaptiveClip::Config adaptive_clip;
+  node::ClippedGossipConfig clipped_gossip;
   // Neighbour upkeep (dial, drop, re-sample) at this interval.
   std::uint64_t neighbour_check_ms = 500;
   // Join by downloading a neighbour's model first; false: train at once from
@@ -90,7 +95,11 @@ struct TrainingDriverOptions {
   std::uint32_t model_chunk_bytes = 1u << 20;    // bytes per ModelChunk
   // A link whose outbound queue holds more than this skips the round (its
   // delta waits: error feedback keeps what was not sent).
+  // Model requests are ignored on such a link too, so a member asking for
+  // chunks without reading them makes us queue at most this plus one chunk.
   std::size_t max_link_backlog_bytes = 4u << 20;
+  // Joiners served a model at once; others are told "none" and ask elsewhere.
+  std::size_t max_downloads_served = 2;
   std::uint64_t random_seed = 0;
   std::function<void(DriverLogLevel level, const std::string& message)> on_log;
 };
@@ -105,6 +114,12 @@ struct NeighbourStatus {
   std::uint64_t deltas_sent = 0;
   std::uint64_t deltas_received = 0;
   std::uint64_t resets = 0;
+  // Robust aggregation (ClipMode::adaptive; the share is also kept otherwise):
+  double correction_norm = 0.0;   // ‖x̂(j→i) − x̂(i→j)‖ in the last round
+  std::uint64_t trust_rounds = 0;         // rounds this node's correction was judged (kept per node id)
+  std::uint64_t corrections_clipped = 0;  // of those, rounds it was past the trust radius
+  double clipped_share = 0.0;     // recent share of rounds clipped (EWMA)
+  double trust = 1.0;             // factor on this link's mixing weight, in [0, 1]
 };
 
 struct TrainingDriverStatus {
@@ -115,8 +130,15 @@ struct TrainingDriverStatus {
   std::uint64_t delta_bytes_sent = 0;  // encoded training messages (before framing and sealing)
   std::uint64_t link_resets = 0;
   std::uint64_t corrections_clipped = 0;
+  // Last round's clipping radius (infinity: none) and our own displacement
+  // per round (the radius's cap; 0 while unknown).
+  double clip_radius = std::numeric_limits<double>::infinity();
+  double own_displacement = 0.0;
+  // Links weighed at less than full trust right now.
+  std::uint64_t links_distrusted = 0;
   std::uint64_t model_bytes_downloaded = 0;
   std::uint64_t model_bytes_served = 0;
+  std::uint64_t model_requests_refused = 0;  // busy (max_downloads_served) or backlog full
   // Estimate of ‖x_i − x̄‖²/‖x̄‖², x̄ the mean of x_i and the neighbours'
   // copies; nullopt without a ready link.
   std::optional<double> consensus_distance;
@@ -186,6 +208,9 @@ class TrainingDriver {
   void send_hello(Link& link);
   void drop_link(ConnectionId id, const std::string& why);
   Eigen::VectorXf poisoned(const Eigen::VectorXf& x);
+  // The consensus step of one round: the correction the host gets.
+  std::optional<Eigen::VectorXf> consensus(const Eigen::VectorXf& x);
+  node::LinkTrust& trust_of(const gossip::NodeId& node);
   std::size_t live_link_count() const;
   void log(DriverLogLevel level, const std::string& message) const;
 
@@ -196,10 +221,12 @@ class TrainingDriver {
   float gamma_ = 0.0f;
   float weight_ = 0.0f;
   std::mt19937_64 random_;
-  // One adaptive radius over every link's corrections: its median is set by
-  // the honest majority of neighbours, so one neighbour cannot talk it up
-  // (a radius per link would grow geometrically under a persistent attacker).
-  node::AdaptiveClip clip_;
+  // Per node id (not per connection), so reconnecting does not clear a record.
+  std::map<gossip::NodeId, node::LinkTrust> trust_;
+  // Our own training's displacement per round: x now minus (x and the
+  // correction of the last round).
+  node::OwnDisplacement own_displacement_;
+  std::optional<Eigen::VectorXf> expected_parameters_;
   std::map<ConnectionId, std::unique_ptr<Link>> links_;
   std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i
@@ -214,6 +241,7 @@ class TrainingDriver {
   std::map<ConnectionId, TimerId> closing_timers_;
   std::optional<Download> download_;
   std::map<std::uint64_t, ServedModel> served_;
+  std::map<ConnectionId, std::uint64_t> serving_;  // link -> time of its last model request
   ByzantineMode byzantine_ = ByzantineMode::none;
   double byzantine_scale_ = 1.0;
   TrainingDriverStatus counters_;

@@ -164,12 +164,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const Eigen::VectorXf before = x;
         auto step = link.consensus_step(x, gamma, weight, radius);
         if (!step.ok()) break;
-        const double moved = double((x - before).norm());
+        // In double: a float norm of a large (finite) vector overflows to inf.
+        const double moved = (x - before).cast<double>().norm();
         // Float rounding of x itself (its ulps) may add to what moved.
-        const double slack = 1e-4 + 1e-5 * double(before.norm());
+        const double slack = 1e-4 + 1e-5 * before.cast<double>().norm();
         if (was_finite && std::isfinite(step->correction_norm)) {
           if (!finite(x)) fuzz::property_failed(kTarget, "a consensus step made a finite model non-finite");
-          if (moved > step->applied_norm * 1.001 + slack) fuzz::property_failed(kTarget, "a step moved the model further than it reports");
+          if (moved > step->applied_norm * 1.001 + slack) {
+            fuzz::property_failed(kTarget, "a step moved the model by " + std::to_string(moved) + ", reports " +
+                                               std::to_string(step->applied_norm) + " (correction " +
+                                               std::to_string(step->correction_norm) + ", gamma*weight " +
+                                               std::to_string(gamma * weight) + (step->clipped ? ", clipped)" : ")"));
+          }
           if (step->clipped && moved > radius * double(gamma * weight) * 1.001 + slack) {
             fuzz::property_failed(kTarget, "a clipped step moved the model beyond the radius");
           }

@@ -19,8 +19,11 @@ if(STARLING_FUZZ)
   # Code under test gets coverage instrumentation; only fuzz executables link the fuzzer.
   # No recovery: clang's UBSan otherwise only prints a finding and carries on,
   # so libFuzzer would neither stop nor save the input.
+  # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION (libFuzzer's convention): checksums
+  # that guard files against damage are not enforced, so fuzzers get past them.
   target_compile_options(starling_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
-                         -fno-sanitize-recover=all -fno-omit-frame-pointer)
+                         -fno-sanitize-recover=all -fno-omit-frame-pointer
+                         -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
   target_link_options(starling_options INTERFACE -fsanitize=address,undefined)
 endif()
 # Release builds keep assertions: STARLING_ASSERT is ours, but plain assert() stays

@@ -9,6 +9,9 @@ namespace starling::ml::detail {
 namespace {
 // zlib's gzread takes an unsigned length and returns an int: stay well below.
 constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
+// Reads start this small and grow with what was read: a tiny file (or a
+// lying header) does not cost a zeroed 8 MiB buffer per read.
+constexpr std::size_t kFirstChunkBytes = std::size_t{64} << 10;
 }  // namespace
 
 Result<GzHandle> open_gz(const std::string& path) {
@@ -25,7 +28,7 @@ Result<GzHandle> open_gz(const std::string& path) {
 
 Status read_gz(gzFile_s* file, const std::string& path, std::size_t bytes, std::vector<std::uint8_t>& out) {
   while (bytes > 0) {
-    const std::size_t want = std::min(bytes, kChunkBytes);
+    const std::size_t want = std::min({bytes, kChunkBytes, std::max(kFirstChunkBytes, out.size())});
     const std::size_t old_size = out.size();
     out.resize(old_size + want);
     const int got = gzread(file, out.data() + old_size, static_cast<unsigned>(want));

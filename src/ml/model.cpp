@@ -41,6 +41,18 @@ std::string ModelSpec::to_string() const {
   return out;
 }
 
+std::size_t Mlp::parameter_count_for(const ModelSpec& spec, int inputs, int classes) {
+  std::size_t count = 0;
+  int in = inputs;
+  std::vector<int> widths = spec.hidden;
+  widths.push_back(classes);
+  for (int out : widths) {
+    count += DenseShape{in, out, 0}.weight_count() + std::size_t(out);
+    in = out;
+  }
+  return count;
+}
+
 Mlp::Mlp(const ModelSpec& spec, int inputs, int classes) : spec_(spec), inputs_(inputs), classes_(classes) {
   STARLING_ASSERT(inputs > 0 && classes > 1);
   std::size_t offset = 0;

@@ -135,7 +135,7 @@ void TrainingDriver::start(bool joining) {
   neighbour_timer_ = transport_.start_timer(0, [this] { on_neighbour_check(); });
   if (joining && options_.download_model) {
     state_ = "downloading";
-    download_.emplace();
+    download_ = Download{};  // not emplace(): clang 14 (the fuzz build) rejects it for this nested struct
     download_timer_ = transport_.start_timer(options_.download_timeout_ms, [this] {
       download_timer_.reset();
       finish_download(nullptr, "no neighbour served a model within " +
@@ -370,8 +370,10 @@ void TrainingDriver::on_neighbour_check() {
   std::vector<ConnectionId> rotated;
   for (const auto& [id, link] : links_) {
     if (!link->outbound) continue;
+    // A copy, not the binding: clang 14 (the fuzz build) cannot capture structured bindings.
+    const gossip::NodeId node_id = link->node_id;
     const bool wanted = std::any_of(sample.begin(), sample.end(),
-                                    [&](const gossip::MemberRecord& m) { return m.node_id == link->node_id; });
+                                    [&](const gossip::MemberRecord& m) { return m.node_id == node_id; });
     if (!wanted) rotated.push_back(id);
   }
   for (ConnectionId id : rotated) drop_link(id, "neighbour rotated out of the sample");

@@ -1,6 +1,9 @@
 // Checkpoints: exact round trip, and a clear error for every kind of damage.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <zlib.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -129,4 +132,38 @@ TEST_CASE("saving into a missing folder is an i/o error") {
   auto r = save_checkpoint("/nonexistent-folder-starling/x.ckpt", sample());
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().kind == ErrorKind::io);
+}
+
+// Found by fuzz_checkpoint (tests/fuzz/regressions/fuzz_checkpoint): a header
+// with a correct checksum (a checksum guards against damage, not crafting)
+// announcing a huge model made the loader build that model before looking at
+// the payload: an allocation of 10^14 floats, std::bad_alloc, a crash.
+TEST_CASE("a checkpoint announcing a huge model is corrupt, not an allocation") {
+  TempDir dir;
+  const std::string path = (dir.path / "huge.ckpt").string();
+  REQUIRE(save_checkpoint(path, sample()).ok());
+  std::ifstream in(path, std::ios::binary);
+  std::string magic_line, size_line;
+  std::getline(in, magic_line);
+  std::getline(in, size_line);
+  const std::size_t header_bytes = std::stoul(size_line.substr(0, size_line.find(' ')));
+  std::string header(header_bytes, '\0');
+  in.read(header.data(), std::streamsize(header_bytes));
+  const std::string payload((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+
+  for (const auto& [inputs, model] : {std::pair{2'000'000'000, "mlp:65536"}, std::pair{100'000, "mlp:65536,65536"}}) {
+    auto json = nlohmann::json::parse(header);
+    json["inputs"] = inputs;
+    json["model"] = model;
+    const std::string forged = json.dump();
+    char crc[16];
+    std::snprintf(crc, sizeof crc, "%lx", crc32(0L, reinterpret_cast<const Bytef*>(forged.data()), uInt(forged.size())));
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << magic_line << '\n' << forged.size() << ' ' << crc << '\n' << forged << payload;
+    out.close();
+    auto loaded = load_checkpoint(path);
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().kind == ErrorKind::corrupt);
+  }
 }

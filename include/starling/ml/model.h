@@ -50,6 +50,10 @@ class Mlp {
  public:
   Mlp(const ModelSpec& spec, int inputs, int classes);
 
+  // The parameter count of this shape, without allocating it: for checking a
+  // shape read from a file before building it (inputs > 0, classes > 1).
+  static std::size_t parameter_count_for(const ModelSpec& spec, int inputs, int classes);
+
   // Deterministic initialisation from a seed (He-uniform weights, zero biases).
   void initialize(std::uint64_t seed);
 

@@ -1,0 +1,145 @@
+// libFuzzer target for the status/control request path, without I/O: a peer's
+// MembershipDriver on the in-memory network (src/runtime/memory_network) gets
+// frames on a control connection and datagrams from a stranger. Steps:
+//   0: a length-prefixed chunk sent as one frame on the control connection
+//      (StatusQuery, FaultControl, TrainingControl, or anything else: the
+//      driver's real routing and decoding decide);
+//   1: a chunk sent as a datagram (membership messages, which then show up in
+//      the status answer);   2: virtual time passes;   3: a new connection.
+// The status writer and the FaultControl handler of `starling peer` live in
+// apps/ (cmd_peer.cpp, peer_training.cpp: CLI11, spdlog), which a fuzz target
+// cannot link; this target mirrors their pure parts: the status JSON lists
+// every member's address (written with nlohmann's replacing dump, as the
+// status writer must), and a FaultControl is applied to the network's
+// FaultPolicy field by field as apply_fault_control does, so hostile values
+// (NaN, huge delays and rates) reach the real fault layer.
+// Properties: every StatusAnswer carries one valid JSON object; the virtual
+// network stays bounded (no event storm from one control message).
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "fuzz_input.h"
+#include "starling/gossip/config.h"
+#include "starling/runtime/membership_driver.h"
+#include "starling/runtime/memory_network.h"
+#include "starling/wire/codec.h"
+
+using namespace starling;
+using namespace starling::runtime;
+
+namespace {
+
+constexpr const char* kTarget = "fuzz_control";
+constexpr std::size_t kMaxEventsPerStep = 20'000;
+
+// Mirrors the member list of apps/cmd_peer.cpp status_json.
+std::string status_json(const MembershipDriver& driver) {
+  nlohmann::json members = nlohmann::json::array();
+  for (const auto& member : driver.view().members) {
+    members.push_back({{"node_id", gossip::to_hex(member.record.node_id)},
+                       {"address", member.record.address},
+                       {"state", gossip::to_string(member.record.state)},
+                       {"incarnation", member.record.incarnation}});
+  }
+  nlohmann::json status = {{"joined", driver.membership().joined()}, {"members", std::move(members)}};
+  return status.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Mirrors apps/peer_training.cpp apply_fault_control (field mapping only).
+void apply_fault_control(const wire::FaultControl& control, FaultPolicy& policy, const std::string& self_key,
+                         const MembershipDriver& driver) {
+  LinkFaults faults;
+  faults.drop_probability = control.drop_probability;
+  faults.duplicate_probability = control.duplicate_probability;
+  faults.delay_us = std::uint64_t(control.delay_ms) * 1000;
+  faults.jitter_us = std::uint64_t(control.jitter_ms) * 1000;
+  faults.bandwidth_bytes_per_second = control.bandwidth_bytes_per_second;
+  auto address_of = [&](const wire::NodeId& id) -> std::optional<std::string> {
+    const gossip::MemberRecord* record = driver.membership().find(id);
+    if (!record) return std::nullopt;
+    return record->address;
+  };
+  if (control.peer) {
+    auto address = address_of(*control.peer);
+    if (!address) return;
+    policy.set_link(self_key, *address, faults);
+  } else {
+    policy.set_default(faults);
+  }
+  policy.set_link(self_key, kControlPeerLabel, LinkFaults{});
+  policy.heal();
+  for (const auto& id : control.partitioned_from) {
+    if (auto address = address_of(id)) policy.block(self_key, *address);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  fuzz::Input in(data, size);
+  MemoryNetwork network(1);
+  auto victim = network.create_transport("victim");
+  auto client = network.create_transport("client");
+  std::unique_ptr<MembershipDriver> driver;
+  const std::string self_key = "victim:7946";
+
+  MembershipDriverOptions options;
+  options.config = gossip::lan_config();
+  options.random_seed = 3;
+  options.status_json = [&] { return status_json(*driver); };
+  options.on_control = [&](const wire::Message& control) {
+    if (const auto* fault = std::get_if<wire::FaultControl>(&control)) {
+      apply_fault_control(*fault, network.faults(), self_key, *driver);
+    }
+  };
+  driver = std::make_unique<MembershipDriver>(*victim, std::move(options));
+  TransportEvents events;
+  events.on_frame = [&](ConnectionId, ByteSpan frame) {
+    auto message = wire::decode(frame);
+    if (!message.ok()) fuzz::property_failed(kTarget, "the peer sent a frame that does not decode");
+    if (const auto* answer = std::get_if<wire::StatusAnswer>(&*message)) {
+      auto parsed = nlohmann::json::parse(answer->json, nullptr, /*allow_exceptions=*/false);
+      if (!parsed.is_object()) fuzz::property_failed(kTarget, "a status answer that is not one JSON object");
+    }
+  };
+  client->set_events(std::move(events));
+  if (!victim->listen(Address{"victim", 7946}).ok() || !client->listen(Address{"client", 7946}).ok()) {
+    fuzz::property_failed(kTarget, "cannot listen on the memory network");
+  }
+  gossip::Identity self;
+  self.node_id[0] = 1;
+  self.address = self_key;
+  driver->start(self, {});
+
+  const Address victim_address{"victim", 7946};
+  std::optional<ConnectionId> connection;
+  for (int steps = 0; !in.empty() && steps < 64; ++steps) {
+    switch (in.u8() % 4) {
+      case 0: {
+        if (!connection) {
+          auto connected = client->connect(victim_address);
+          if (!connected.ok()) break;
+          connection = *connected;
+        }
+        if (!client->send(*connection, in.chunk()).ok()) connection.reset();
+        break;
+      }
+      case 1: (void)client->send_datagram(victim_address, in.chunk()); break;
+      case 2: network.run_for(std::uint64_t(in.u16()) * 1000, kMaxEventsPerStep); break;
+      case 3:
+        if (connection) client->close(*connection);
+        connection.reset();
+        break;
+    }
+    network.run_for(5'000, kMaxEventsPerStep);
+  }
+  network.run_for(1'000'000, kMaxEventsPerStep);
+  client.reset();
+  driver.reset();
+  victim.reset();
+  return 0;
+}

@@ -52,21 +52,23 @@ std::vector<gossip::Outgoing> HostileMembership::rewrite(const gossip::Outgoing&
   std::vector<gossip::Outgoing> out{outgoing};
   if (mode_ == HostileMembershipMode::none) return out;
   std::vector<gossip::Update> extra;
+  std::string extra_to = outgoing.to_address;
   if (mode_ == HostileMembershipMode::lies) lie(out.front(), view, extra);
-  if (mode_ == HostileMembershipMode::flood) flood(out.front(), view.self, extra);
+  if (mode_ == HostileMembershipMode::flood) extra_to = flood(out.front(), view, extra);
   if (out.front().transport == gossip::Transport::stream) return out;  // streams carry views, not extras
 
   // Fill the message itself up to a datagram's worth, then more Gossip
-  // datagrams to the same member.
+  // datagrams to the same member (or to the real member a flood chose).
   gossip::GossipMessage& first = out.front().message;
   std::size_t next = 0;
-  while (next < extra.size() && first.updates.size() < options_.updates_per_datagram) {
+  while (extra_to == outgoing.to_address && next < extra.size() &&
+         first.updates.size() < options_.updates_per_datagram) {
     first.updates.push_back(extra[next++]);
   }
   while (next < extra.size()) {
     gossip::Outgoing more;
     more.transport = gossip::Transport::datagram;
-    more.to_address = outgoing.to_address;
+    more.to_address = extra_to;
     more.message.sender = first.sender;
     more.message.sender_address = first.sender_address;
     more.message.body = gossip::Gossip{};
@@ -166,6 +168,7 @@ FakeMember HostileMembership::make_fake(const gossip::MemberRecord& self) {
 const FakeMember& HostileMembership::next_fake(const gossip::MemberRecord& self) {
   if (fakes_.size() < options_.fake_members_max) {
     fakes_.push_back(make_fake(self));
+    fake_ids_.insert(fakes_.back().record.node_id);
     return fakes_.back();
   }
   // All made: announce the oldest again, one incarnation up, which also
@@ -176,18 +179,32 @@ const FakeMember& HostileMembership::next_fake(const gossip::MemberRecord& self)
   return fake;
 }
 
-void HostileMembership::flood(gossip::Outgoing& outgoing, const gossip::MemberRecord& self,
-                              std::vector<gossip::Update>& extra) {
+std::string HostileMembership::flood(gossip::Outgoing& outgoing, const gossip::MembershipView& view,
+                                    std::vector<gossip::Update>& extra) {
   if (auto* push_pull = std::get_if<gossip::PushPull>(&outgoing.message.body)) {
-    if (fakes_.empty()) (void)next_fake(self);
+    if (fakes_.empty()) (void)next_fake(view.self);
     for (const FakeMember& fake : fakes_) push_pull->members.push_back(fake.record);
-    return;
+    return outgoing.to_address;
   }
-  if (outgoing.transport == gossip::Transport::stream) return;
+  if (outgoing.transport == gossip::Transport::stream) return outgoing.to_address;
   for (std::size_t i = 0; i < options_.fake_updates_per_message; ++i) {
-    const FakeMember& fake = next_fake(self);
+    const FakeMember& fake = next_fake(view.self);
     extra.push_back(gossip::Update{fake.record, fake.record.node_id});  // "announced" by the fake itself
   }
+  // Our own view fills with our fakes (the others relay them back), so most
+  // of what gossip/ sends goes to fakes. An attacker sends its announcements
+  // to real members: to the recipient when it is one, else to a random one.
+  std::vector<const gossip::MemberRecord*> real;
+  for (const gossip::MemberView& member : view.members) {
+    if (fake_ids_.count(member.record.node_id)) continue;
+    if (member.record.state != gossip::MemberState::alive && member.record.state != gossip::MemberState::suspect) {
+      continue;
+    }
+    if (member.record.address == outgoing.to_address) return outgoing.to_address;
+    real.push_back(&member.record);
+  }
+  if (real.empty()) return outgoing.to_address;
+  return real[random_.below(real.size())]->address;
 }
 
 }  // namespace starling::runtime

@@ -165,6 +165,19 @@ TEST_CASE("hostile membership: a flood announces fresh members, then revives the
   CHECK(revived.member.node_id == hostile.fakes()[9].record.node_id);
   CHECK(revived.member.incarnation == 1);
 
+  // Its own view has learned its fakes back: what gossip/ sends to a fake
+  // goes as it is, and the announcements go to a real member instead.
+  gossip::MembershipView polluted = liar_view();
+  polluted.members.push_back({hostile.fakes()[0].record, 0});
+  gossip::Outgoing to_fake = gossip_to_1();
+  to_fake.to_address = hostile.fakes()[0].record.address;
+  const auto redirected = hostile.rewrite(to_fake, polluted);
+  REQUIRE(redirected.size() == 4);  // 20 announcements in 3 datagrams of up to 8
+  CHECK(redirected[0].to_address == to_fake.to_address);
+  CHECK(redirected[0].message.updates == to_fake.message.updates);
+  const std::set<std::string> real{record(1, 0).address, record(2, 0).address, record(3, 0).address};
+  for (std::size_t i = 1; i < redirected.size(); ++i) CHECK(real.count(redirected[i].to_address) == 1);
+
   // A push-pull view carries every made-up member.
   gossip::Outgoing push;
   push.transport = gossip::Transport::stream;

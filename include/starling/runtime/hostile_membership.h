@@ -13,7 +13,8 @@
 //        honest updates it would relay about others (refutations included) are
 //        dropped. Its push-pull views say the same.
 // flood: every message it sends is followed by announcements of made-up
-//        members: fresh node ids (each the hash of a real Ed25519 key, as an
+//        members, sent to a real member (the recipient, or a random real
+//        member when the recipient is one of its fakes): fresh node ids (each the hash of a real Ed25519 key, as an
 //        attacker's would be) at plausible addresses (its own host, random
 //        ports), up to fake_members_max of them; then it cycles through them
 //        again one incarnation higher, reviving those declared dead. Its
@@ -27,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,7 +47,7 @@ struct HostileMembershipOptions {
   // Flood: distinct made-up members before it starts cycling through them.
   std::size_t fake_members_max = 4000;
   // Flood: made-up members announced after each message it sends.
-  std::size_t fake_updates_per_message = 32;
+  std::size_t fake_updates_per_message = 128;
   // Updates per datagram it builds (lies spill into extra Gossip datagrams to
   // the same member), so each fits max_datagram_bytes like gossip/'s own
   // (piggyback_updates_max is 10).
@@ -79,7 +81,8 @@ class HostileMembership {
 
  private:
   void lie(gossip::Outgoing& outgoing, const gossip::MembershipView& view, std::vector<gossip::Update>& extra);
-  void flood(gossip::Outgoing& outgoing, const gossip::MemberRecord& self, std::vector<gossip::Update>& extra);
+  // Returns where the extra announcements go: a real member.
+  std::string flood(gossip::Outgoing& outgoing, const gossip::MembershipView& view, std::vector<gossip::Update>& extra);
   // One accusation by the liar: `victim` is dead, one incarnation above what we know.
   gossip::Update accusation(const gossip::MemberRecord& victim, const gossip::MemberRecord& self) const;
   // `victim` "announces" that it moved to the liar's address, one incarnation up.
@@ -94,6 +97,7 @@ class HostileMembership {
   gossip::Random random_;
   std::map<gossip::NodeId, std::string> real_addresses_;  // lies: where each member really listens
   std::vector<FakeMember> fakes_;
+  std::set<gossip::NodeId> fake_ids_;
   std::size_t next_fake_ = 0;
 };
 

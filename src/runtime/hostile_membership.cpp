@@ -59,18 +59,20 @@ std::vector<gossip::Outgoing> HostileMembership::rewrite(const gossip::Outgoing&
 
   // Fill the message itself up to a datagram's worth, then more Gossip
   // datagrams to the same member (or to the real member a flood chose).
-  gossip::GossipMessage& first = out.front().message;
   std::size_t next = 0;
-  while (extra_to == outgoing.to_address && next < extra.size() &&
-         first.updates.size() < options_.updates_per_datagram) {
-    first.updates.push_back(extra[next++]);
+  {
+    gossip::GossipMessage& first = out.front().message;  // only until out grows
+    while (extra_to == outgoing.to_address && next < extra.size() &&
+           first.updates.size() < options_.updates_per_datagram) {
+      first.updates.push_back(extra[next++]);
+    }
   }
   while (next < extra.size()) {
     gossip::Outgoing more;
     more.transport = gossip::Transport::datagram;
     more.to_address = extra_to;
-    more.message.sender = first.sender;
-    more.message.sender_address = first.sender_address;
+    more.message.sender = outgoing.message.sender;
+    more.message.sender_address = outgoing.message.sender_address;
     more.message.body = gossip::Gossip{};
     while (next < extra.size() && more.message.updates.size() < options_.updates_per_datagram) {
       more.message.updates.push_back(extra[next++]);

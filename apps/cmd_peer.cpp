@@ -27,6 +27,7 @@
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/faults.h"
+#include "starling/runtime/hostile_membership.h"
 #include "starling/runtime/training_driver.h"
 #include "starling/runtime/membership_driver.h"
 #include "starling/runtime/record_authority.h"
@@ -181,6 +182,12 @@ int run_peer(const PeerOptions& options) {
   std::unique_ptr<runtime::Transport> transport = runtime::make_uv_transport(loop, std::move(transport_options));
 
   const bool swarm_open = swarm_key.is_open();
+  // Scenario fault injection: lies or floods in the membership messages this
+  // peer sends, when a TrainingControl asks for it; inert otherwise.
+  // Declared before the driver, which calls it, so it outlives it.
+  runtime::HostileMembershipOptions hostile_options;
+  hostile_options.random_seed = std::random_device{}();
+  runtime::HostileMembership hostile(hostile_options);
   std::unique_ptr<runtime::MembershipDriver> driver;
   runtime::MembershipDriverOptions driver_options;
   driver_options.config = *config;
@@ -197,8 +204,13 @@ int run_peer(const PeerOptions& options) {
     if (!write_incarnation(incarnation_path, incarnation))
       log->warn("cannot write {}: a restart may rejoin below our incarnation", incarnation_path.string());
   };
+  driver_options.rewrite_outgoing = [&](const gossip::Outgoing& outgoing) {
+    if (!hostile.active()) return std::vector<gossip::Outgoing>{outgoing};
+    return hostile.rewrite(outgoing, driver->view());
+  };
   driver_options.status_json = [&] {
     nlohmann::json status = status_json(*driver, *transport, swarm_open);
+    if (hostile.active()) status["membership_fault"] = runtime::to_string(hostile.mode());
     if (training) status["training"] = training->status_json(*transport);
     return to_json_text(status);
   };
@@ -206,8 +218,17 @@ int run_peer(const PeerOptions& options) {
     if (const auto* fault = std::get_if<wire::FaultControl>(&control)) {
       apply_fault_control(*fault, *faults, self_key, *driver, *log);
     } else if (const auto* train = std::get_if<wire::TrainingControl>(&control)) {
+      const auto mode = train->byzantine == wire::ByzantineMode::membership_lies    ? runtime::HostileMembershipMode::lies
+                        : train->byzantine == wire::ByzantineMode::membership_flood ? runtime::HostileMembershipMode::flood
+                                                                                    : runtime::HostileMembershipMode::none;
+      if (mode != hostile.mode()) {
+        hostile.set_mode(mode);
+        log->warn("control: membership fault {} (this peer now {} on purpose)", runtime::to_string(mode),
+                  mode == runtime::HostileMembershipMode::none ? "tells the truth again" : "misbehaves");
+      }
       if (training) training->apply(*train);
-      else log->warn("training control ignored: this peer does not train (--no-train)");
+      else if (mode == runtime::HostileMembershipMode::none)
+        log->warn("training control ignored: this peer does not train (--no-train)");
     }
   };
   route_training(driver_options, &training_slot);

@@ -213,6 +213,10 @@ void PeerTraining::apply(const wire::TrainingControl& control) {
     case wire::ByzantineMode::random_deltas: mode = runtime::ByzantineMode::random_deltas; break;
     case wire::ByzantineMode::scaled_deltas: mode = runtime::ByzantineMode::scaled_deltas; break;
     case wire::ByzantineMode::garbage_frames: mode = runtime::ByzantineMode::garbage_frames; break;
+    // A membership liar or flooder trains honestly: only its membership
+    // messages lie (cmd_peer hands those modes to HostileMembership).
+    case wire::ByzantineMode::membership_lies:
+    case wire::ByzantineMode::membership_flood: mode = runtime::ByzantineMode::none; break;
   }
   if (driver_) driver_->set_byzantine(mode, control.byzantine_scale);
   log_->warn("control: slowdown x{:.1f}, byzantine mode {} (scale {})", slowdown, int(control.byzantine),

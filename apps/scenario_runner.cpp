@@ -64,6 +64,8 @@ wire::ByzantineMode to_wire(scenario::ByzantineMode mode) {
     case scenario::ByzantineMode::random_deltas: return wire::ByzantineMode::random_deltas;
     case scenario::ByzantineMode::scaled_deltas: return wire::ByzantineMode::scaled_deltas;
     case scenario::ByzantineMode::garbage_frames: return wire::ByzantineMode::garbage_frames;
+    case scenario::ByzantineMode::membership_lies: return wire::ByzantineMode::membership_lies;
+    case scenario::ByzantineMode::membership_flood: return wire::ByzantineMode::membership_flood;
   }
   return wire::ByzantineMode::none;
 }
@@ -152,6 +154,7 @@ class Runner {
     }
     result_.observations.started_at.assign(static_cast<std::size_t>(total), -1.0);
     result_.observations.faulted.assign(static_cast<std::size_t>(total), false);
+    result_.observations.byzantine.assign(static_cast<std::size_t>(total), false);
     return ok_status();
   }
 
@@ -457,6 +460,7 @@ class Runner {
     for (int p : targets) {
       if (e.kind != EventKind::join && e.kind != EventKind::restart && p < static_cast<int>(slots_.size())) {
         result_.observations.faulted[static_cast<std::size_t>(p)] = true;
+        if (e.kind == EventKind::byzantine) result_.observations.byzantine[static_cast<std::size_t>(p)] = true;
       }
     }
     std::string name = action.undo ? undo_name(e.kind) : kind;
@@ -730,6 +734,7 @@ class Runner {
       auto found = statuses.find(s.index);
       if (found != statuses.end()) read_status(found->second, s, sample);
       sample.node_id = s.node_id;
+      sample.address = address(s);
       if (s.phase != PeerPhase::down && !s.node_id.empty()) running_ids.insert(s.node_id);
       round.samples.push_back(std::move(sample));
     }
@@ -757,7 +762,9 @@ class Runner {
     sample.bytes_received = status.value("bytes_received", std::uint64_t{0});
     if (auto members = status.find("members"); members != status.end() && members->is_array()) {
       for (const json& m : *members) {
-        if (m.is_object()) sample.members.push_back({m.value("node_id", ""), m.value("state", "")});
+        if (!m.is_object()) continue;
+        sample.members.push_back({m.value("node_id", ""), m.value("state", ""), m.value("address", ""),
+                                  number(m, "state_age_seconds")});
       }
     }
     if (auto training = status.find("training"); training != status.end() && training->is_object()) {
@@ -806,15 +813,16 @@ class Runner {
       line += " | acc -";
     }
     if (consensus) line += fmt(" | consensus %.2e", *consensus);
-    if (!s_.swarm.train) {
-      int min_alive = 1 << 30;
-      for (const auto* sample : scenario::live_samples(round)) {
-        int alive = 0;
-        for (const auto& m : sample->members) alive += m.state == "alive";
-        min_alive = std::min(min_alive, alive);
-      }
-      if (min_alive != (1 << 30)) line += " | fewest members seen alive " + std::to_string(min_alive);
+    int min_alive = 1 << 30, max_alive = 0;
+    for (const auto* sample : scenario::live_samples(round)) {
+      int alive = 0;
+      for (const auto& m : sample->members) alive += m.state == "alive";
+      min_alive = std::min(min_alive, alive);
+      max_alive = std::max(max_alive, alive);
     }
+    if (!s_.swarm.train && min_alive != (1 << 30)) line += " | fewest members seen alive " + std::to_string(min_alive);
+    // More than there are processes: made-up members (a flood) got in.
+    if (max_alive > running + paused - 1) line += " | most members seen alive " + std::to_string(max_alive);
     if (o_.live_progress_tty) {
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
     } else {

@@ -100,6 +100,14 @@ void MembershipDriver::process(gossip::Actions actions) {
 }
 
 void MembershipDriver::send(const gossip::Outgoing& outgoing) {
+  if (!options_.rewrite_outgoing) {
+    send_one(outgoing);
+    return;
+  }
+  for (const gossip::Outgoing& rewritten : options_.rewrite_outgoing(outgoing)) send_one(rewritten);
+}
+
+void MembershipDriver::send_one(const gossip::Outgoing& outgoing) {
   auto address = parse_address(outgoing.to_address);
   if (!address) {
     log(DriverLogLevel::warning, "cannot send to '" + outgoing.to_address + "': " + address.error().message);

@@ -1,5 +1,7 @@
 #include "starling/scenario/expectations.h"
 
+#include "membership_checks.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -56,6 +58,9 @@ std::optional<double> mean_consensus_distance(const Round& round) {
 
 namespace {
 
+using detail::sample_of;
+using detail::selected;
+
 std::string fmt(const char* format, double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, format, value);
@@ -74,13 +79,6 @@ std::optional<double> accuracy_at(const Observations& obs, int peer, double t) {
     }
   }
   return found;
-}
-
-const Sample* sample_of(const Round& round, int peer) {
-  for (const Sample& s : round.samples) {
-    if (s.peer == peer) return &s;
-  }
-  return nullptr;
 }
 
 // Why a round is not converged, or "" when it is: every live peer lists every
@@ -114,23 +112,6 @@ std::string convergence_gap(const Round& round) {
     }
   }
   return "";
-}
-
-std::vector<int> selected(const std::optional<PeerSelector>& selector, const Observations& obs, bool default_unfaulted) {
-  std::vector<int> out;
-  const int total = static_cast<int>(obs.started_at.size());
-  if (selector && selector->kind == PeerSelector::Kind::list) {
-    for (int p : selector->peers) {
-      if (p < total) out.push_back(p);
-    }
-    return out;
-  }
-  for (int p = 0; p < total; ++p) {
-    if (obs.started_at[static_cast<std::size_t>(p)] < 0.0) continue;
-    if (!selector && default_unfaulted && obs.faulted[static_cast<std::size_t>(p)]) continue;
-    out.push_back(p);
-  }
-  return out;
 }
 
 class Evaluator {
@@ -271,33 +252,15 @@ class Evaluator {
         out.measured = "not converged by the end (" + secs(obs_.end_seconds) + "): " + last_gap;
         return out;
       }
-      case ExpectKind::never_dead: {
-        const std::vector<int> protect = selected(x.peers, obs_, true);
-        std::string names;
-        for (int p : protect) names += (names.empty() ? "" : ",") + std::to_string(p);
-        out.requirement = "no live peer ever lists peers [" + names + "] as dead while they run";
-        int violations = 0;
-        std::string first;
-        for (const Round& round : obs_.rounds) {
-          std::map<std::string, int> protected_ids;
-          for (int p : protect) {
-            const Sample* s = sample_of(round, p);
-            if (s != nullptr && s->phase == PeerPhase::running && !s->node_id.empty()) protected_ids[s->node_id] = p;
-          }
-          for (const Sample* viewer : live_samples(round)) {
-            for (const MemberSeen& m : viewer->members) {
-              auto found = protected_ids.find(m.node_id);
-              if (found == protected_ids.end() || m.state != "dead") continue;
-              if (violations++ == 0) {
-                first = "at " + secs(round.t) + " peer " + std::to_string(viewer->peer) + " listed peer " +
-                        std::to_string(found->second) + " as dead";
-              }
-            }
-          }
-        }
-        out.passed = violations == 0;
-        out.measured = out.passed ? "never" : std::to_string(violations) + " sightings; first " + first;
-        return out;
+      case ExpectKind::never_dead:
+      case ExpectKind::addresses_stable:
+      case ExpectKind::true_alive_count: {
+        Outcome found = x.kind == ExpectKind::never_dead         ? detail::check_never_dead(x, obs_)
+                        : x.kind == ExpectKind::addresses_stable ? detail::check_addresses_stable(x, obs_)
+                                                                 : detail::check_true_alive_count(x, obs_);
+        found.name = out.name;
+        found.line = out.line;
+        return found;
       }
       case ExpectKind::no_crash: {
         out.requirement = "no peer process exited unless the scenario stopped it";

@@ -92,8 +92,9 @@ class Reader {
     return out;
   }
 
-  // `peer = 2`, `peers = [0, 1]`, `peers = "all"` or `fraction = 0.25`.
-  std::optional<PeerSelector> selector(const toml::table& table) const {
+  // `peer = 2`, `peers = [0, 1]`, `peers = "all"` or `fraction = 0.25`; in
+  // expectations also `peers = "honest"`.
+  std::optional<PeerSelector> selector(const toml::table& table, bool expectation = false) const {
     const int given = table.contains("peer") + table.contains("peers") + table.contains("fraction");
     if (given > 1) fail(&table, "give only one of 'peer', 'peers' and 'fraction'");
     PeerSelector out;
@@ -107,7 +108,15 @@ class Reader {
     }
     if (const toml::node* node = table.get("peers")) {
       if (node->is_string()) {
-        if (*node->value<std::string>() != "all") fail(node, "'peers' must be a list of indices or \"all\"");
+        const std::string name = *node->value<std::string>();
+        if (expectation && name == "honest") {
+          out.kind = PeerSelector::Kind::honest;
+          return out;
+        }
+        if (name != "all") {
+          fail(node, expectation ? "'peers' must be a list of indices, \"all\" or \"honest\""
+                                 : "'peers' must be a list of indices or \"all\"");
+        }
         out.kind = PeerSelector::Kind::all;
         return out;
       }
@@ -159,6 +168,8 @@ std::optional<ExpectKind> expect_kind(const std::string& name) {
       {"max_consensus_distance", ExpectKind::max_consensus_distance},
       {"membership_converged", ExpectKind::membership_converged},
       {"never_dead", ExpectKind::never_dead},
+      {"addresses_stable", ExpectKind::addresses_stable},
+      {"true_alive_count", ExpectKind::true_alive_count},
       {"no_crash", ExpectKind::no_crash},
       {"max_bytes_per_peer", ExpectKind::max_bytes_per_peer},
   };
@@ -312,7 +323,14 @@ Event read_event(const Reader& r, const toml::table& t) {
       if (mode == "random") e.mode = ByzantineMode::random_deltas;
       else if (mode == "scaled") e.mode = ByzantineMode::scaled_deltas;
       else if (mode == "garbage") e.mode = ByzantineMode::garbage_frames;
-      else r.fail(t.get("mode"), "'mode' must be \"random\", \"scaled\" or \"garbage\"");
+      else if (mode == "membership_lies") e.mode = ByzantineMode::membership_lies;
+      else if (mode == "membership_flood") e.mode = ByzantineMode::membership_flood;
+      else {
+        r.fail(t.get("mode"), "'mode' must be \"random\", \"scaled\", \"garbage\", \"membership_lies\" or "
+                              "\"membership_flood\"");
+      }
+      const bool membership = e.mode == ByzantineMode::membership_lies || e.mode == ByzantineMode::membership_flood;
+      if (membership && t.contains("scale")) r.fail(t.get("scale"), "'scale' applies to modes random and scaled only");
       e.scale = r.number(t, "scale", e.mode == ByzantineMode::scaled_deltas ? -10.0 : 1.0);
       if (std::abs(e.scale) > 1e6) r.fail(t.get("scale"), "'scale' must be at most 1e6 in magnitude");
       break;
@@ -341,7 +359,7 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
     r.fail(kind_node, "unknown expectation kind '" + name +
                           "' (known: min_accuracy, mean_accuracy, max_accuracy_spread, peer_accuracy, "
                           "keeps_improving, catch_up, max_consensus_distance, membership_converged, never_dead, "
-                          "no_crash, max_bytes_per_peer)");
+                          "addresses_stable, true_alive_count, no_crash, max_bytes_per_peer)");
   }
   x.kind = *kind;
   auto need_value = [&](double low, double high) {
@@ -367,7 +385,7 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       r.only_keys(t, {"kind", "value", "at", "peer", "peers"}, "expectation 'peer_accuracy'");
       need_value(0.0, 1.0);
       x.at_seconds = r.optional_number(t, "at");
-      x.peers = r.selector(t);
+      x.peers = r.selector(t, true);
       break;
     case ExpectKind::keeps_improving:
       r.only_keys(t, {"kind", "value", "after", "window"}, "expectation 'keeps_improving'");
@@ -395,9 +413,15 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       need_within();
       break;
     case ExpectKind::never_dead:
-      r.only_keys(t, {"kind", "peer", "peers"}, "expectation 'never_dead'");
-      x.peers = r.selector(t);
-      if (x.peers && x.peers->kind == PeerSelector::Kind::fraction) r.fail(&t, "'never_dead' takes peer or peers");
+      r.only_keys(t, {"kind", "peer", "peers", "max_seconds"}, "expectation 'never_dead'");
+      x.peers = r.selector(t, true);
+      x.max_seconds = r.number(t, "max_seconds", 0.0);
+      if (x.max_seconds < 0.0) r.fail(t.get("max_seconds"), "'max_seconds' must be >= 0 seconds");
+      break;
+    case ExpectKind::addresses_stable:
+    case ExpectKind::true_alive_count:
+      r.only_keys(t, {"kind", "peer", "peers"}, "expectation '" + name + "'");
+      x.peers = r.selector(t, true);
       break;
     case ExpectKind::no_crash: r.only_keys(t, {"kind"}, "expectation 'no_crash'"); break;
     case ExpectKind::max_bytes_per_peer:

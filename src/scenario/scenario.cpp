@@ -36,6 +36,8 @@ const char* to_string(ExpectKind kind) {
     case ExpectKind::max_consensus_distance: return "max_consensus_distance";
     case ExpectKind::membership_converged: return "membership_converged";
     case ExpectKind::never_dead: return "never_dead";
+    case ExpectKind::addresses_stable: return "addresses_stable";
+    case ExpectKind::true_alive_count: return "true_alive_count";
     case ExpectKind::no_crash: return "no_crash";
     case ExpectKind::max_bytes_per_peer: return "max_bytes_per_peer";
   }
@@ -65,6 +67,8 @@ Scenario scaled(Scenario s, double speed) {
     x.after_seconds /= speed;
     x.window_seconds /= speed;
     x.within_seconds /= speed;
+    // max_seconds stays: it is a protocol time (a suspicion timeout), and
+    // protocol timeouts do not scale with --speed.
   }
   return s;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "starling/assert.h"
+
 namespace starling::scenario {
 
 std::vector<Action> make_timeline(const Scenario& scenario) {
@@ -30,6 +32,9 @@ std::vector<int> resolve(const PeerSelector& selector, const std::vector<int>& l
   switch (selector.kind) {
     case PeerSelector::Kind::list: return selector.peers;
     case PeerSelector::Kind::all: return live;
+    case PeerSelector::Kind::honest:
+      STARLING_ASSERT_MSG(false, "events cannot target \"honest\" peers (the parser refuses it)");
+      return {};
     case PeerSelector::Kind::fraction: {
       if (live.empty()) return {};
       auto count = static_cast<std::size_t>(std::lround(selector.fraction * static_cast<double>(live.size())));

@@ -36,6 +36,9 @@ enum ByzantineMode {
   randomDeltas @1;     # sends random corrections instead of its own
   scaledDeltas @2;     # sends its corrections multiplied by byzantineScale
   garbageFrames @3;    # sends frames that do not decode
+  membershipLies @4;   # trains normally; its membership messages accuse every
+                       # other member of being dead and move them to its address
+  membershipFlood @5;  # trains normally; announces thousands of made-up members
 }
 
 # Training behaviour of the receiving peer (scenario runner): replaces the

@@ -82,6 +82,8 @@ ByzantineMode from_schema(s::ByzantineMode mode) {
     case s::ByzantineMode::RANDOM_DELTAS: return ByzantineMode::random_deltas;
     case s::ByzantineMode::SCALED_DELTAS: return ByzantineMode::scaled_deltas;
     case s::ByzantineMode::GARBAGE_FRAMES: return ByzantineMode::garbage_frames;
+    case s::ByzantineMode::MEMBERSHIP_LIES: return ByzantineMode::membership_lies;
+    case s::ByzantineMode::MEMBERSHIP_FLOOD: return ByzantineMode::membership_flood;
   }
   unknown_enum("byzantine mode", static_cast<unsigned>(mode));
 }

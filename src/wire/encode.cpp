@@ -77,6 +77,8 @@ s::ByzantineMode to_schema(ByzantineMode mode) {
     case ByzantineMode::random_deltas: return s::ByzantineMode::RANDOM_DELTAS;
     case ByzantineMode::scaled_deltas: return s::ByzantineMode::SCALED_DELTAS;
     case ByzantineMode::garbage_frames: return s::ByzantineMode::GARBAGE_FRAMES;
+    case ByzantineMode::membership_lies: return s::ByzantineMode::MEMBERSHIP_LIES;
+    case ByzantineMode::membership_flood: return s::ByzantineMode::MEMBERSHIP_FLOOD;
   }
   STARLING_ASSERT_MSG(false, "unknown ByzantineMode");
 }

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,7 +33,8 @@ struct TestPeer {
 
 constexpr std::uint64_t kSecondUs = 1'000'000;
 
-TestPeer make_peer(MemoryNetwork& network, int index, std::vector<std::string> seeds) {
+TestPeer make_peer(MemoryNetwork& network, int index, std::vector<std::string> seeds,
+                   std::function<std::vector<gossip::Outgoing>(const gossip::Outgoing&)> rewrite = nullptr) {
   TestPeer peer;
   std::string host = "n";
   host += std::to_string(index);
@@ -41,6 +43,7 @@ TestPeer make_peer(MemoryNetwork& network, int index, std::vector<std::string> s
   options.config = gossip::lan_config();
   options.random_seed = 100 + static_cast<std::uint64_t>(index);
   options.status_json = [index] { return "{\"index\":" + std::to_string(index) + "}"; };
+  options.rewrite_outgoing = std::move(rewrite);
   peer.driver = std::make_unique<MembershipDriver>(*peer.transport, std::move(options));
   auto bound = peer.transport->listen(Address{host, 7946});
   REQUIRE(bound.ok());
@@ -276,4 +279,31 @@ TEST_CASE("membership driver: an envelope claiming another member's id is droppe
   attacker.reset();
   victim->driver.reset();
   victim->transport.reset();
+TEST_CASE("membership driver: rewrite_outgoing decides what is sent instead of each message", "[runtime][driver]") {
+  MemoryNetwork network(11);
+  network.set_latency_us(1000);
+  std::vector<TestPeer> peers;
+  peers.push_back(make_peer(network, 0, {}));
+  // A peer whose hook swallows everything never gets in, though gossip/ tried.
+  int swallowed = 0;
+  peers.push_back(make_peer(network, 1, {peers[0].address}, [&](const gossip::Outgoing&) {
+    ++swallowed;
+    return std::vector<gossip::Outgoing>{};
+  }));
+  // One whose hook sends each message twice joins, and the driver counts what
+  // it really sent.
+  int doubled = 0;
+  peers.push_back(make_peer(network, 2, {peers[0].address}, [&](const gossip::Outgoing& outgoing) {
+    ++doubled;
+    return std::vector<gossip::Outgoing>{outgoing, outgoing};
+  }));
+  CHECK(network.run_until([&] { return state_of(peers[0], peers[2].address) == gossip::MemberState::alive; },
+                          5 * kSecondUs));
+  network.run_for(2 * kSecondUs);
+  CHECK(swallowed > 0);
+  CHECK(peers[1].driver->traffic().messages_sent == 0);
+  CHECK_FALSE(state_of(peers[0], peers[1].address).has_value());
+  CHECK(doubled > 0);
+  CHECK(peers[2].driver->traffic().messages_sent == 2 * static_cast<std::uint64_t>(doubled));
+  for (auto& peer : peers) stop(peer);
 }

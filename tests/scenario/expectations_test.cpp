@@ -29,7 +29,7 @@ Round converged_round(double t, double accuracy) {
   for (int i = 0; i < 3; ++i) {
     std::vector<MemberSeen> members;
     for (int j = 0; j < 3; ++j) {
-      if (j != i) members.push_back({"id" + std::to_string(j), "alive"});
+      if (j != i) members.push_back({"id" + std::to_string(j), "alive", "", std::nullopt});
     }
     r.samples.push_back(peer(i, accuracy + 0.01 * i, members));
   }
@@ -135,7 +135,7 @@ TEST_CASE("membership convergence counts from the last event and needs dead depa
   // Until t = 7 peer 0 still sees peer 2 as suspect, and a departed id as alive until 8.
   for (Round& r : obs.rounds) {
     r.departed_ids = {"gone"};
-    r.samples[0].members.push_back({"gone", r.t < 8.0 ? "alive" : "dead"});
+    r.samples[0].members.push_back({"gone", r.t < 8.0 ? "alive" : "dead", "", std::nullopt});
     if (r.t < 7.0) r.samples[0].members[1].state = "suspect";
   }
   Expectation x;
@@ -209,4 +209,143 @@ TEST_CASE("svg plots draw lines, log scales and say when there is no data", "[sc
   CHECK(log_svg.find("1e-4") != std::string::npos);
   CHECK(log_svg.find("1e-2") != std::string::npos);
   CHECK(svg_plot(PlotSpec{"x", "y", false, 1.0}, {}, {}).find("no data") != std::string::npos);
+}
+
+namespace {
+
+// three_peers() with real addresses, where each peer lists each other at its own.
+Observations three_peers_with_addresses() {
+  Observations obs = three_peers();
+  obs.byzantine = {false, false, false};
+  for (Round& r : obs.rounds) {
+    for (Sample& s : r.samples) {
+      s.address = "127.0.0.1:" + std::to_string(7000 + s.peer);
+      for (MemberSeen& m : s.members) m.address = "127.0.0.1:700" + m.node_id.substr(2);
+    }
+  }
+  return obs;
+}
+
+Expectation membership_expect(ExpectKind kind) {
+  Expectation x;
+  x.kind = kind;
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("never_dead with max_seconds bounds each stretch a peer is listed dead", "[scenario]") {
+  Observations obs = three_peers_with_addresses();
+  Expectation x = membership_expect(ExpectKind::never_dead);
+  x.max_seconds = 4.0;
+  // Peer 1 lists peer 0 dead at t = 3..5 (as the peer says: 0.5, 1.5, 2.5 s).
+  for (int t = 3; t <= 5; ++t) {
+    MemberSeen& m = obs.rounds[static_cast<std::size_t>(t - 1)].samples[1].members[0];
+    m.state = "dead";
+    m.state_age_seconds = t - 2.5;
+  }
+  auto short_stretch = check(obs, x);
+  CHECK(short_stretch.passed);
+  CHECK(short_stretch.measured.find("dead for 2.5 s") != std::string::npos);
+  x.max_seconds = 0.0;  // never: any sighting fails
+  CHECK_FALSE(check(obs, x).passed);
+
+  // Listed dead from t = 3 to the end: 7.5 s at t = 10 by its own age.
+  x.max_seconds = 4.0;
+  for (int t = 6; t <= 10; ++t) {
+    MemberSeen& m = obs.rounds[static_cast<std::size_t>(t - 1)].samples[1].members[0];
+    m.state = "dead";
+    m.state_age_seconds = t - 2.5;
+  }
+  auto long_stretch = check(obs, x);
+  CHECK_FALSE(long_stretch.passed);
+  CHECK(long_stretch.measured.find("peer 1 listed peer 0 dead for 7.5 s at 10.0 s") != std::string::npos);
+
+  // Without reported ages the stretch is counted from the first poll that saw it.
+  for (Round& r : obs.rounds) r.samples[1].members[0].state_age_seconds.reset();
+  auto by_polls = check(obs, x);
+  CHECK_FALSE(by_polls.passed);
+  CHECK(by_polls.measured.find("dead for 7.0 s") != std::string::npos);
+
+  // A byzantine peer's view is not evidence: the same lists from peer 1 count
+  // for nothing once peer 1 is the liar.
+  obs.byzantine[1] = true;
+  obs.faulted[1] = true;
+  CHECK(check(obs, x).passed);
+}
+
+TEST_CASE("addresses_stable catches an honest peer listed at another address", "[scenario]") {
+  Observations obs = three_peers_with_addresses();
+  Expectation x = membership_expect(ExpectKind::addresses_stable);
+  auto fine = check(obs, x);
+  CHECK(fine.passed);
+  CHECK(fine.measured == "always their own");
+
+  // Peer 2 (the liar) moved peer 0 to its own address in peer 1's view.
+  obs.byzantine[2] = true;
+  obs.faulted[2] = true;
+  obs.rounds[4].samples[1].members[0].address = "127.0.0.1:7002";
+  obs.rounds[4].samples[1].members[0].state = "dead";
+  auto moved = check(obs, x);
+  CHECK_FALSE(moved.passed);
+  CHECK(moved.measured.find("peer 1 listed peer 0 at 127.0.0.1:7002 (dead; really 127.0.0.1:7000)") !=
+        std::string::npos);
+
+  // What the liar itself lists, or says about itself, is not checked.
+  obs.rounds[4].samples[1].members[0].address = "127.0.0.1:7000";
+  obs.rounds[6].samples[2].members[0].address = "10.0.0.1:1";  // the liar's own view
+  obs.rounds[6].samples[0].members[1].address = "10.0.0.1:2";  // peer 0's view of the liar
+  CHECK(check(obs, x).passed);
+  // Unless the expectation names the liar.
+  x.peers = PeerSelector{PeerSelector::Kind::list, {2}, 0.0};
+  CHECK_FALSE(check(obs, x).passed);
+}
+
+TEST_CASE("true_alive_count: never more alive than processes up, exactly the running ones at the end",
+          "[scenario]") {
+  Observations obs = three_peers_with_addresses();
+  Expectation x = membership_expect(ExpectKind::true_alive_count);
+  auto fine = check(obs, x);
+  CHECK(fine.passed);
+  CHECK(fine.measured.find("equal at the end (3 peers)") != std::string::npos);
+
+  // Peer 0 learns 2000 made-up members at t = 4 and forgets them by t = 8.
+  for (int t = 4; t < 8; ++t) {
+    auto& members = obs.rounds[static_cast<std::size_t>(t - 1)].samples[0].members;
+    for (int f = 0; f < 2000; ++f) members.push_back({"fake" + std::to_string(f), "alive", "", std::nullopt});
+  }
+  auto flooded = check(obs, x);
+  CHECK_FALSE(flooded.passed);
+  CHECK(flooded.measured.find("4 polls above the true count; worst peer 0 listed 2002 alive at 4.0 s (2 others up)") !=
+        std::string::npos);
+  CHECK(flooded.measured.find("equal at the end") != std::string::npos);
+
+  // Fewer than run at the end fails too: peer 1 lists peer 0 suspect.
+  for (Round& r : obs.rounds) {
+    auto& members = r.samples[0].members;
+    members.resize(2);
+  }
+  obs.rounds.back().samples[1].members[0].state = "suspect";
+  auto short_end = check(obs, x);
+  CHECK_FALSE(short_end.passed);
+  CHECK(short_end.measured == "at the end peer 1 listed 1 alive, 2 others run");
+
+  // A peer that is paused still counts as up (it may be listed alive) but is
+  // not expected alive at the end.
+  obs.rounds.back().samples[1].members[0].state = "alive";
+  obs.rounds.back().samples[2].phase = PeerPhase::paused;
+  obs.rounds.back().samples[0].members[1].state = "suspect";
+  obs.rounds.back().samples[1].members[1].state = "suspect";
+  CHECK(check(obs, x).passed);
+}
+
+TEST_CASE("the honest selector leaves out every peer a byzantine event targeted", "[scenario]") {
+  Observations obs = three_peers_with_addresses();  // end accuracies 0.80, 0.81, 0.82
+  obs.byzantine[0] = true;
+  obs.faulted[0] = true;
+  Expectation x = expect(ExpectKind::peer_accuracy, 0.805);
+  x.peers = PeerSelector{PeerSelector::Kind::honest, {}, 0.0};
+  CHECK(check(obs, x).passed);
+  x.peers = PeerSelector{PeerSelector::Kind::all, {}, 0.0};
+  CHECK_FALSE(check(obs, x).passed);
 }

@@ -220,3 +220,66 @@ TEST_CASE("every scenario in the library parses", "[scenario]") {
   }
   CHECK(count >= 12);
 }
+
+TEST_CASE("membership byzantine modes and the honest-peer expectations parse", "[scenario]") {
+  auto parsed = parse_scenario(with_event(R"(
+[[events]]
+at = 5
+kind = "byzantine"
+peer = 2
+mode = "membership_lies"
+
+[[events]]
+at = 6
+kind = "byzantine"
+peer = 1
+mode = "membership_flood"
+duration = 10
+
+[[expect]]
+kind = "never_dead"
+max_seconds = 4
+
+[[expect]]
+kind = "addresses_stable"
+
+[[expect]]
+kind = "true_alive_count"
+peers = [0, 1]
+
+[[expect]]
+kind = "peer_accuracy"
+peers = "honest"
+value = 0.8
+)"),
+                               "x.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->events.size() == 2);
+  CHECK(parsed->events[0].mode == ByzantineMode::membership_lies);
+  CHECK(parsed->events[1].mode == ByzantineMode::membership_flood);
+  REQUIRE(parsed->expectations.size() == 4);
+  CHECK(parsed->expectations[0].kind == ExpectKind::never_dead);
+  CHECK(parsed->expectations[0].max_seconds == 4.0);
+  CHECK_FALSE(parsed->expectations[0].peers);  // default: never-faulted peers
+  CHECK(parsed->expectations[1].kind == ExpectKind::addresses_stable);
+  CHECK(parsed->expectations[2].kind == ExpectKind::true_alive_count);
+  CHECK(parsed->expectations[2].peers->peers == std::vector<int>{0, 1});
+  CHECK(parsed->expectations[3].peers->kind == PeerSelector::Kind::honest);
+  // max_seconds is a protocol time (a suspicion timeout): --speed keeps it.
+  CHECK(scaled(*parsed, 2.0).expectations[0].max_seconds == 4.0);
+
+  const std::string lies = "[[events]]\nat = 5\nkind = \"byzantine\"\npeer = 1\nmode = \"membership_lies\"\n";
+  CHECK(error_of(with_event(lies + "scale = 2\n")).find("'scale' applies to modes random and scaled only") !=
+        std::string::npos);
+  CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"byzantine\"\npeer = 1\nmode = \"gossip_lies\"\n"))
+            .find("\"membership_flood\"") != std::string::npos);
+  // "honest" is known only after the run: events cannot target it.
+  CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"kill\"\npeers = \"honest\"\n"))
+            .find("a list of indices or \"all\"") != std::string::npos);
+  CHECK(error_of(with_event("[[expect]]\nkind = \"never_dead\"\nmax_seconds = -1\n"))
+            .find("'max_seconds' must be >= 0") != std::string::npos);
+  CHECK(error_of(with_event("[[expect]]\nkind = \"addresses_stable\"\nvalue = 1\n")).find("unknown key 'value'") !=
+        std::string::npos);
+  CHECK(error_of(with_event("[[expect]]\nkind = \"true_alive_count\"\nfraction = 0.5\n"))
+            .find("unknown key 'fraction'") != std::string::npos);
+}

@@ -89,6 +89,8 @@ inline std::vector<Message> all() {
   out.push_back(TrainingControl{10.0, ByzantineMode::scaled_deltas, -4.5});
   out.push_back(TrainingControl{});
   out.push_back(TrainingControl{1.0, ByzantineMode::garbage_frames, 1.0});
+  out.push_back(TrainingControl{1.0, ByzantineMode::membership_lies, 1.0});
+  out.push_back(TrainingControl{1.0, ByzantineMode::membership_flood, 1.0});
   return out;
 }
 

@@ -49,6 +49,12 @@ struct MembershipDriverOptions {
   // on a status connection, before the StatusQuery the client sends after
   // them; unset: ignored.
   std::function<void(const wire::Message& control)> on_control;
+  // Fault injection (off when unset): every membership message gossip/
+  // produces passes through here just before it is encoded, and what it
+  // returns is sent instead (none, the message, or the message rewritten plus
+  // more to the same or other members). The scenario runner's lying and
+  // flooding members (runtime/hostile_membership.h) use it.
+  std::function<std::vector<gossip::Outgoing>(const gossip::Outgoing& outgoing)> rewrite_outgoing;
   // Connections that belong to another component on the same transport (the
   // training links). Their events go here instead of to membership.
   TransportEvents other_connections;
@@ -124,6 +130,7 @@ class MembershipDriver {
   std::int64_t now() const { return static_cast<std::int64_t>(transport_.now_ms()); }
   void process(gossip::Actions actions);
   void send(const gossip::Outgoing& outgoing);
+  void send_one(const gossip::Outgoing& outgoing);
   void send_datagram(const Address& to, Bytes bytes);
   void arm_timer();
   void on_timer();

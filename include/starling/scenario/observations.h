@@ -22,7 +22,9 @@ const char* to_string(PeerPhase phase);
 // One member as a peer lists it in `starling status --json`.
 struct MemberSeen {
   std::string node_id;
-  std::string state;  // alive, suspect, dead, left
+  std::string state;    // alive, suspect, dead, left
+  std::string address;  // where the viewer believes it listens ("host:port")
+  std::optional<double> state_age_seconds;  // how long the viewer has listed it in this state
 };
 
 // One peer in one poll round.
@@ -32,6 +34,7 @@ struct Sample {
   PeerPhase phase = PeerPhase::down;
   bool answered = false;  // its status came back this round
   std::string node_id;    // hex; the last one known, also while down
+  std::string address;    // where it really listens ("host:port", the runner's --listen)
   std::optional<double> accuracy;            // test accuracy 0..1
   std::optional<double> loss;                // training loss
   std::optional<double> consensus_distance;  // as the peer reports it
@@ -71,6 +74,7 @@ struct Observations {
   std::vector<Crash> crashes;
   std::vector<double> started_at;   // per peer index: when its first process started (or -1)
   std::vector<bool> faulted;        // per peer index: some event targeted it
+  std::vector<bool> byzantine;      // per peer index: a byzantine event targeted it (not honest)
   double last_event_seconds = 0.0;  // when the runner executed the last timeline action
   double end_seconds = 0.0;
   bool interrupted = false;         // Ctrl-C or a runner failure cut the run short

@@ -31,7 +31,9 @@ struct SwarmSpec {
 // Which peers an event or expectation is about. Peer indices are 0-based in
 // order of start: 0..peers-1 at t = 0, then each join adds the next ones.
 struct PeerSelector {
-  enum class Kind : std::uint8_t { list, all, fraction };
+  // honest (expectations only): every peer ever started that no byzantine
+  // event targeted.
+  enum class Kind : std::uint8_t { list, all, fraction, honest };
   Kind kind = Kind::all;
   std::vector<int> peers;   // Kind::list
   double fraction = 0.0;    // Kind::fraction: this share of the live peers, at least one, drawn with the seed
@@ -51,13 +53,20 @@ enum class EventKind : std::uint8_t {
   clear_faults,  // every network fault of these peers off (partitions too)
   pause,         // SIGSTOP, then SIGCONT after `duration`
   straggler,     // training steps take `factor` times as long
-  byzantine,     // sends random deltas, scaled deltas or garbage frames
+  byzantine,     // sends random deltas, scaled deltas or garbage frames; or lies or floods in membership
   seed_down,     // SIGKILL peer 0, the seed everybody joined through
 };
 
 const char* to_string(EventKind kind);
 
-enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames };
+enum class ByzantineMode : std::uint8_t {
+  none,
+  random_deltas,
+  scaled_deltas,
+  garbage_frames,
+  membership_lies,   // trains normally; accuses every member of being dead, forges their records
+  membership_flood,  // trains normally; announces thousands of made-up members
+};
 
 struct Event {
   double at_seconds = 0.0;
@@ -87,7 +96,9 @@ enum class ExpectKind : std::uint8_t {
   catch_up,                // `peer` reaches the others' mean accuracy minus value within `within` s of starting
   max_consensus_distance,  // mean consensus distance of the live peers at the end <= value
   membership_converged,    // live peers see each other alive and the dead dead, within `within` s of the last event
-  never_dead,              // no live peer ever lists a selected peer (default: never faulted ones) as dead
+  never_dead,              // no honest live peer lists a selected peer (default: never faulted ones) as dead (for longer than max_seconds)
+  addresses_stable,        // no honest live peer lists a selected peer at an address other than its real one
+  true_alive_count,        // no selected live peer lists more members alive than run; at the end exactly those that run
   no_crash,                // no peer process exited that the runner did not stop
   max_bytes_per_peer,      // bytes each peer sent over the run <= value
 };
@@ -101,8 +112,9 @@ struct Expectation {
   double after_seconds = 0.0;           // keeps_improving
   double window_seconds = 10.0;         // keeps_improving: accuracies averaged over this long
   double within_seconds = 0.0;          // catch_up, membership_converged
+  double max_seconds = 0.0;             // never_dead: longest a peer may be listed dead at a stretch (0: never)
   int peer = -1;                        // catch_up
-  std::optional<PeerSelector> peers;    // peer_accuracy, never_dead
+  std::optional<PeerSelector> peers;    // peer_accuracy, never_dead, addresses_stable, true_alive_count
   int line = 0;
 };
 

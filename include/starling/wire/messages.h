@@ -269,7 +269,17 @@ struct FaultControl {
   bool operator==(const FaultControl&) const = default;
 };
 
-enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames };
+// The first three act on training links; the membership ones on the
+// membership messages it sends (runtime/hostile_membership.h), while it keeps
+// training normally.
+enum class ByzantineMode : std::uint8_t {
+  none,
+  random_deltas,
+  scaled_deltas,
+  garbage_frames,
+  membership_lies,
+  membership_flood,
+};
 
 // Replaces the receiving peer's training behaviour (scenario runner): a
 // straggler factor and what, if anything, it does wrong on purpose.

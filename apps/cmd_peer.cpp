@@ -187,6 +187,7 @@ int run_peer(const PeerOptions& options) {
   // Declared before the driver, which calls it, so it outlives it.
   runtime::HostileMembershipOptions hostile_options;
   hostile_options.random_seed = std::random_device{}();
+  hostile_options.authority = record_authority;  // a liar signs its own accusations
   runtime::HostileMembership hostile(hostile_options);
   std::unique_ptr<runtime::MembershipDriver> driver;
   runtime::MembershipDriverOptions driver_options;

@@ -9,6 +9,7 @@
 #include "starling/assert.h"
 #if STARLING_HAVE_CRYPTO
 #include "starling/crypto/keys.h"
+#include "starling/runtime/record_authority.h"
 #endif
 
 namespace starling::runtime {
@@ -86,12 +87,16 @@ std::vector<gossip::Outgoing> HostileMembership::rewrite(const gossip::Outgoing&
 
 gossip::Update HostileMembership::accusation(const gossip::MemberRecord& victim,
                                              const gossip::MemberRecord& self) const {
+  // The strongest lie a member can tell since records and accusations are
+  // signed: the victim's real, signed record, declared dead by the liar in
+  // its own name (an incarnation the victim never signed would be dropped).
   gossip::Update update;
   update.member = victim;
-  update.member.address = self.address;
-  update.member.incarnation = victim.incarnation + 1;
   update.member.state = gossip::MemberState::dead;
-  update.source = self.node_id;  // the liar speaks for itself here: a signed accusation would be its own
+  update.source = self.node_id;
+  if (options_.authority) {
+    update.accusation = options_.authority->sign_accusation(victim.node_id, victim.incarnation, gossip::MemberState::dead);
+  }
   return update;
 }
 
@@ -139,8 +144,8 @@ void HostileMembership::lie(gossip::Outgoing& outgoing, const gossip::Membership
     return;
   }
   if (outgoing.transport == gossip::Transport::stream) return;
-  // The forged move first, then the accusation at the same incarnation: a
-  // receiver that takes both lists the victim dead at our address.
+  // The forged move (refused wherever records are checked), then the signed
+  // accusation of the victim's real record.
   for (const gossip::MemberRecord& victim : victims) {
     extra.push_back(forged_alive(victim, self));
     extra.push_back(accusation(victim, self));
@@ -164,7 +169,20 @@ FakeMember HostileMembership::make_fake(const gossip::MemberRecord& self) {
   fake.record.address = host_of(self.address) + ":" + port;
   fake.record.incarnation = 0;
   fake.record.state = gossip::MemberState::alive;
+  sign_fake(fake);
   return fake;
+}
+
+void HostileMembership::sign_fake(FakeMember& fake) {
+#if STARLING_HAVE_CRYPTO
+  if (!fake.authority) {
+    fake.authority = make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(fake.key_seed)));
+  }
+  fake.record.public_key = fake.authority->public_key();
+  fake.record.signature = fake.authority->sign_record(fake.record);
+#else
+  (void)fake;
+#endif
 }
 
 const FakeMember& HostileMembership::next_fake(const gossip::MemberRecord& self) {
@@ -178,6 +196,7 @@ const FakeMember& HostileMembership::next_fake(const gossip::MemberRecord& self)
   FakeMember& fake = fakes_[next_fake_];
   next_fake_ = (next_fake_ + 1) % fakes_.size();
   ++fake.record.incarnation;
+  sign_fake(fake);
   return fake;
 }
 

@@ -17,15 +17,19 @@
 // network stays bounded (no event storm from one control message).
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "fuzz_input.h"
+#include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/runtime/membership_driver.h"
 #include "starling/runtime/memory_network.h"
+#include "starling/runtime/record_authority.h"
 #include "starling/wire/codec.h"
 
 using namespace starling;
@@ -46,7 +50,11 @@ std::string status_json(const MembershipDriver& driver) {
                        {"incarnation", member.record.incarnation}});
   }
   nlohmann::json status = {{"joined", driver.membership().joined()}, {"members", std::move(members)}};
-  return status.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Strict on purpose (the peer itself writes with a replacing handler): the
+  // wire codec must keep every string that reaches the view valid UTF-8, so
+  // this never throws; if it does, an invalid string got in
+  // (regressions/fuzz_control/non_utf8_member_address_in_status).
+  return status.dump();
 }
 
 // Mirrors apps/peer_training.cpp apply_fault_control (field mapping only).
@@ -110,8 +118,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!victim->listen(Address{"victim", 7946}).ok() || !client->listen(Address{"client", 7946}).ok()) {
     fuzz::property_failed(kTarget, "cannot listen on the memory network");
   }
+  static const auto authority = [] {  // derived once per process, not per input
+    std::array<std::uint8_t, 32> seed{};
+    seed[0] = 1;
+    return make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(seed)));
+  }();
   gossip::Identity self;
-  self.node_id[0] = 1;
+  self.node_id = authority->node_id();
+  self.authority = authority;
   self.address = self_key;
   driver->start(self, {});
 

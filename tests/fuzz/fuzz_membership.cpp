@@ -9,14 +9,18 @@
 // with live_member_count(), never lists ourselves, the neighbour sample holds
 // only distinct live members, and everything the state machine sends encodes
 // (a peer must never relay something its neighbours cannot decode).
+#include <array>
 #include <cstdint>
+#include <span>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "fuzz_input.h"
 #include "starling/gossip/membership.h"
+#include "starling/crypto/keys.h"
 #include "starling/runtime/gossip_codec.h"
+#include "starling/runtime/record_authority.h"
 
 using namespace starling;
 
@@ -24,17 +28,20 @@ namespace {
 
 constexpr const char* kTarget = "fuzz_membership";
 
-gossip::NodeId node(std::uint8_t n) {
-  gossip::NodeId id{};
-  id[0] = n;
-  id[31] = 0x5a;
-  return id;
-}
-
 // The one place the Membership under test is built (its constructor is
 // changing: keep every argument here).
 gossip::Membership make_membership(std::int64_t now_ms) {
-  gossip::Identity self{node(1), "10.0.0.1:7946", 0};
+  // Signing our own record needs a real authority; one identity for the whole
+  // run (keys are derived once, not per input).
+  static const auto authority = [] {
+    std::array<std::uint8_t, 32> seed{};
+    seed[0] = 1;
+    return runtime::make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(seed)));
+  }();
+  gossip::Identity self;
+  self.node_id = authority->node_id();
+  self.address = "10.0.0.1:7946";
+  self.authority = authority;
   return gossip::Membership(gossip::lan_config(), self, /*random_seed=*/42, now_ms);
 }
 

@@ -87,7 +87,8 @@ TEST_CASE("hostile membership: lies accuse and move every member but the recipie
   for (int victim : {2, 3}) {
     const auto incarnation = static_cast<std::uint64_t>(victim) + 1;
     const gossip::MemberRecord moved{id(victim), record(9, 0).address, incarnation, gossip::MemberState::alive};
-    const gossip::MemberRecord dead{id(victim), record(9, 0).address, incarnation, gossip::MemberState::dead};
+    // The accusation names the victim's real record at the incarnation it signed.
+    const gossip::MemberRecord dead = record(victim, incarnation - 1, gossip::MemberState::dead);
     const auto at = static_cast<std::size_t>(1 + 2 * (victim - 2));
     CHECK(updates[at] == gossip::Update{moved, id(victim)});  // forged: "announced" by the victim
     CHECK(updates[at + 1] == gossip::Update{dead, id(9)});    // accused by the liar itself
@@ -124,7 +125,7 @@ TEST_CASE("hostile membership: a liar's push-pull view forges every other member
   REQUIRE(members.size() == 5);  // itself, then members 1 and 2 twice (3 is the recipient)
   CHECK(members[0] == record(9, 2));
   CHECK(members[1] == gossip::MemberRecord{id(1), record(9, 0).address, 2, gossip::MemberState::alive});
-  CHECK(members[2] == gossip::MemberRecord{id(1), record(9, 0).address, 2, gossip::MemberState::dead});
+  CHECK(members[2] == record(1, 1, gossip::MemberState::dead));  // its real record, accused
   CHECK(members[3].node_id == id(2));
   CHECK(members[3].address == record(9, 0).address);
 }

@@ -160,6 +160,7 @@ std::unique_ptr<LoggingPeer> make_logging_peer(MemoryNetwork& network, const std
   crypto::Identity identity = crypto::Identity::generate();
   gossip::Identity self;
   std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
+  self.authority = make_record_authority(identity.clone());
   MemoryTransportOptions transport_options;
   transport_options.security = make_crypto_security(std::move(identity), swarm_key.clone());
   peer->transport = network.create_transport(host, std::move(transport_options));
@@ -220,6 +221,7 @@ TEST_CASE("membership driver: an envelope claiming another member's id is droppe
   gossip::NodeId attacker_id{};
   std::copy(attacker_identity.node_id().bytes().begin(), attacker_identity.node_id().bytes().end(),
             attacker_id.begin());
+  const auto attacker_authority = make_record_authority(attacker_identity.clone());
   MemoryTransportOptions options;
   options.security = make_crypto_security(std::move(attacker_identity), key.clone());
   auto attacker = network.create_transport("attacker", std::move(options));
@@ -264,6 +266,10 @@ TEST_CASE("membership driver: an envelope claiming another member's id is droppe
     record.node_id = who;
     record.address = "attacker:7946";
     record.incarnation = 1;
+    if (who == attacker_id) {  // its own record it can sign; another's it cannot
+      record.public_key = attacker_authority->public_key();
+      record.signature = attacker_authority->sign_record(record);
+    }
     auto connection = attacker->connect(victim_address);
     REQUIRE(connection.ok());
     REQUIRE(attacker->send(*connection, envelope(who, gossip::Join{record})).ok());
@@ -279,6 +285,8 @@ TEST_CASE("membership driver: an envelope claiming another member's id is droppe
   attacker.reset();
   victim->driver.reset();
   victim->transport.reset();
+}
+
 TEST_CASE("membership driver: rewrite_outgoing decides what is sent instead of each message", "[runtime][driver]") {
   MemoryNetwork network(11);
   network.set_latency_us(1000);

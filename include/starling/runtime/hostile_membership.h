@@ -6,8 +6,9 @@
 // tells others lies. Off (mode none) it passes every message through as is.
 //
 // lies:  every message it sends accuses every other member it knows (but the
-//        recipient, who would refute at once) of being dead, one incarnation
-//        above the one it knows, and carries a forged `alive` record for that
+//        recipient, who would refute at once) of being dead at the incarnation
+//        it last signed, with an accusation signed by the liar's own key
+//        (options.authority), and carries a forged `alive` record for that
 //        member: the member's node id with the liar's own address, also one
 //        incarnation higher, as if the member had announced it moved. The
 //        honest updates it would relay about others (refutations included) are
@@ -28,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,6 +37,7 @@
 #include "starling/gossip/membership.h"
 #include "starling/gossip/messages.h"
 #include "starling/gossip/random.h"
+#include "starling/gossip/record_authority.h"
 
 namespace starling::runtime {
 
@@ -44,6 +47,10 @@ const char* to_string(HostileMembershipMode mode);
 
 struct HostileMembershipOptions {
   std::uint64_t random_seed = 0;
+  // The liar's own signing authority (its real identity): a member can sign
+  // its own accusations, so the liar does, as a real attacker would. Unset:
+  // its accusations go out unsigned (and are refused by every peer).
+  std::shared_ptr<const gossip::RecordAuthority> authority;
   // Flood: distinct made-up members before it starts cycling through them.
   std::size_t fake_members_max = 4000;
   // Flood: made-up members announced after each message it sends.
@@ -59,7 +66,8 @@ struct HostileMembershipOptions {
 // record signed with it would verify like a real member's.
 struct FakeMember {
   std::array<std::uint8_t, 32> key_seed{};
-  gossip::MemberRecord record;  // its current announcement (alive)
+  gossip::MemberRecord record;  // its current announcement (alive), signed by its own key
+  std::shared_ptr<const gossip::RecordAuthority> authority;  // the made-up member's key
 };
 
 class HostileMembership {
@@ -83,7 +91,8 @@ class HostileMembership {
   void lie(gossip::Outgoing& outgoing, const gossip::MembershipView& view, std::vector<gossip::Update>& extra);
   // Returns where the extra announcements go: a real member.
   std::string flood(gossip::Outgoing& outgoing, const gossip::MembershipView& view, std::vector<gossip::Update>& extra);
-  // One accusation by the liar: `victim` is dead, one incarnation above what we know.
+  // One accusation by the liar, signed by it: `victim`, at the incarnation it
+  // signed last, is dead.
   gossip::Update accusation(const gossip::MemberRecord& victim, const gossip::MemberRecord& self) const;
   // `victim` "announces" that it moved to the liar's address, one incarnation up.
   gossip::Update forged_alive(const gossip::MemberRecord& victim, const gossip::MemberRecord& self) const;
@@ -91,6 +100,9 @@ class HostileMembership {
   // then the oldest again, one incarnation higher.
   const FakeMember& next_fake(const gossip::MemberRecord& self);
   FakeMember make_fake(const gossip::MemberRecord& self);
+  // Signs the fake's current record with its own key, as a real attacker
+  // with a keypair per made-up member would.
+  static void sign_fake(FakeMember& fake);
 
   HostileMembershipOptions options_;
   HostileMembershipMode mode_ = HostileMembershipMode::none;

@@ -7,13 +7,7 @@
 
 namespace starling::runtime {
 
-namespace {
-
-static_assert(std::is_same_v<gossip::NodeId, wire::NodeId>, "node ids map one to one");
-
-// ---- gossip -> wire ----
-
-wire::MemberState to_wire(gossip::MemberState state) {
+wire::MemberState to_wire_state(gossip::MemberState state) {
   switch (state) {
     case gossip::MemberState::alive: return wire::MemberState::alive;
     case gossip::MemberState::suspect: return wire::MemberState::suspect;
@@ -23,8 +17,15 @@ wire::MemberState to_wire(gossip::MemberState state) {
   STARLING_ASSERT_MSG(false, "unknown gossip::MemberState");
 }
 
+
+namespace {
+
+static_assert(std::is_same_v<gossip::NodeId, wire::NodeId>, "node ids map one to one");
+
+// ---- gossip -> wire ----
+
 wire::MemberRecord to_wire(const gossip::MemberRecord& in) {
-  return wire::MemberRecord{in.node_id, in.address, in.incarnation, to_wire(in.state), in.public_key, in.signature};
+  return wire::MemberRecord{in.node_id, in.address, in.incarnation, to_wire_state(in.state), in.public_key, in.signature};
 }
 
 template <typename Out>

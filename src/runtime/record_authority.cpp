@@ -1,5 +1,7 @@
 #include "starling/runtime/record_authority.h"
 
+#include "starling/runtime/gossip_codec.h"
+
 #include <optional>
 
 #include "starling/assert.h"
@@ -7,16 +9,6 @@
 
 namespace starling::runtime {
 namespace {
-
-wire::MemberState to_wire_state(gossip::MemberState state) {
-  switch (state) {
-    case gossip::MemberState::alive: return wire::MemberState::alive;
-    case gossip::MemberState::suspect: return wire::MemberState::suspect;
-    case gossip::MemberState::dead: return wire::MemberState::dead;
-    case gossip::MemberState::left: return wire::MemberState::left;
-  }
-  STARLING_ASSERT_MSG(false, "unknown gossip::MemberState");
-}
 
 class Ed25519Authority final : public gossip::RecordAuthority {
  public:

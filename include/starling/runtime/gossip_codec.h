@@ -17,6 +17,8 @@
 namespace starling::runtime {
 
 wire::Message to_wire(const gossip::GossipMessage& message);
+// One member state as the wire spells it (also what signed statements carry).
+wire::MemberState to_wire_state(gossip::MemberState state);
 
 // Errors: corrupt when `message` is not a membership message (a training or
 // handshake message where membership was expected).

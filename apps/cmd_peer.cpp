@@ -26,11 +26,11 @@
 #include "starling/gossip/config.h"
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/event_loop.h"
-#include "starling/runtime/faults.h"
-#include "starling/runtime/hostile_membership.h"
-#include "starling/runtime/training_driver.h"
-#include "starling/runtime/membership_driver.h"
-#include "starling/runtime/record_authority.h"
+#include "starling/runtime/transport.h"
+#include "starling/node/hostile_membership.h"
+#include "starling/node/training_driver.h"
+#include "starling/node/membership_driver.h"
+#include "starling/node/record_authority.h"
 #include "starling/runtime/uv_transport.h"
 
 namespace starling::apps {
@@ -55,7 +55,7 @@ int fail(const std::string& message) {
 
 // Where a peer keeps its identity and incarnation when --data-dir is not given:
 // one folder per listen port, so peers on one machine do not share a name.
-fs::path default_data_dir(const runtime::Address& listen) {
+fs::path default_data_dir(const node::Address& listen) {
   const char* state = std::getenv("XDG_STATE_HOME");
   const char* home = std::getenv("HOME");
   fs::path base = state && *state ? fs::path(state) : fs::path(home && *home ? home : ".") / ".local" / "state";
@@ -124,11 +124,11 @@ int run_peer(const PeerOptions& options) {
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
 
   // Everything the user typed is checked before anything starts.
-  auto listen = runtime::parse_address(options.listen);
+  auto listen = node::parse_address(options.listen);
   if (!listen) return fail("--listen: " + listen.error().message + " (want IP:PORT, e.g. 127.0.0.1:7946)");
   if (listen->port == 0) return fail("--listen: give a port other than 0; others reach this peer at it");
   for (const auto& seed : options.seeds) {
-    auto parsed = runtime::parse_address(seed);
+    auto parsed = node::parse_address(seed);
     if (!parsed) return fail("--seed: " + parsed.error().message + " (want IP:PORT)");
   }
   auto config = gossip::config_for_profile(options.profile);
@@ -169,36 +169,36 @@ int run_peer(const PeerOptions& options) {
   const std::optional<std::uint64_t> last_incarnation = read_incarnation(incarnation_path);
   const std::uint64_t initial_incarnation = last_incarnation ? *last_incarnation + 1 : 0;
 
-  runtime::TrainingDriver* training_slot = nullptr;  // outlives the loop: posted closures read it
+  node::TrainingDriver* training_slot = nullptr;  // outlives the loop: posted closures read it
   runtime::EventLoop loop;
-  auto faults = std::make_shared<runtime::FaultPolicy>(std::mt19937_64(std::random_device{}()));
-  const std::string self_key = runtime::to_string(*listen);
+  auto faults = std::make_shared<node::FaultPolicy>(std::mt19937_64(std::random_device{}()));
+  const std::string self_key = node::to_string(*listen);
   runtime::UvTransportOptions transport_options;
   transport_options.faults = faults;
   transport_options.name = self_key;
   transport_options.limits.idle_timeout_ms = 30'000;  // connections here are short-lived
-  auto record_authority = runtime::make_record_authority(identity->clone());
+  auto record_authority = node::make_record_authority(identity->clone());
   transport_options.security = runtime::make_crypto_security(std::move(*identity), swarm_key.clone());
-  std::unique_ptr<runtime::Transport> transport = runtime::make_uv_transport(loop, std::move(transport_options));
+  std::unique_ptr<node::Transport> transport = runtime::make_uv_transport(loop, std::move(transport_options));
 
   const bool swarm_open = swarm_key.is_open();
   // Scenario fault injection: lies or floods in the membership messages this
   // peer sends, when a TrainingControl asks for it; inert otherwise.
   // Declared before the driver, which calls it, so it outlives it.
-  runtime::HostileMembershipOptions hostile_options;
+  node::HostileMembershipOptions hostile_options;
   hostile_options.random_seed = std::random_device{}();
   hostile_options.authority = record_authority;  // a liar signs its own accusations
-  runtime::HostileMembership hostile(hostile_options);
-  std::unique_ptr<runtime::MembershipDriver> driver;
-  runtime::MembershipDriverOptions driver_options;
+  node::HostileMembership hostile(hostile_options);
+  std::unique_ptr<node::MembershipDriver> driver;
+  node::MembershipDriverOptions driver_options;
   driver_options.config = *config;
   driver_options.random_seed = std::random_device{}();
   driver_options.on_event = [&](const gossip::Event& event) { log_event(*log, event); };
-  driver_options.on_log = [&](runtime::DriverLogLevel level, const std::string& message) {
+  driver_options.on_log = [&](node::DriverLogLevel level, const std::string& message) {
     switch (level) {
-      case runtime::DriverLogLevel::info: log->info("{}", message); break;
-      case runtime::DriverLogLevel::warning: log->warn("{}", message); break;
-      case runtime::DriverLogLevel::error: log->error("{}", message); break;
+      case node::DriverLogLevel::info: log->info("{}", message); break;
+      case node::DriverLogLevel::warning: log->warn("{}", message); break;
+      case node::DriverLogLevel::error: log->error("{}", message); break;
     }
   };
   driver_options.on_incarnation = [&](std::uint64_t incarnation) {
@@ -211,7 +211,7 @@ int run_peer(const PeerOptions& options) {
   };
   driver_options.status_json = [&] {
     nlohmann::json status = status_json(*driver, *transport, swarm_open);
-    if (hostile.active()) status["membership_fault"] = runtime::to_string(hostile.mode());
+    if (hostile.active()) status["membership_fault"] = node::to_string(hostile.mode());
     if (training) status["training"] = training->status_json(*transport);
     return to_json_text(status);
   };
@@ -219,21 +219,21 @@ int run_peer(const PeerOptions& options) {
     if (const auto* fault = std::get_if<wire::FaultControl>(&control)) {
       apply_fault_control(*fault, *faults, self_key, *driver, *log);
     } else if (const auto* train = std::get_if<wire::TrainingControl>(&control)) {
-      const auto mode = train->byzantine == wire::ByzantineMode::membership_lies    ? runtime::HostileMembershipMode::lies
-                        : train->byzantine == wire::ByzantineMode::membership_flood ? runtime::HostileMembershipMode::flood
-                                                                                    : runtime::HostileMembershipMode::none;
+      const auto mode = train->byzantine == wire::ByzantineMode::membership_lies    ? node::HostileMembershipMode::lies
+                        : train->byzantine == wire::ByzantineMode::membership_flood ? node::HostileMembershipMode::flood
+                                                                                    : node::HostileMembershipMode::none;
       if (mode != hostile.mode()) {
         hostile.set_mode(mode);
-        log->warn("control: membership fault {} (this peer now {} on purpose)", runtime::to_string(mode),
-                  mode == runtime::HostileMembershipMode::none ? "tells the truth again" : "misbehaves");
+        log->warn("control: membership fault {} (this peer now {} on purpose)", node::to_string(mode),
+                  mode == node::HostileMembershipMode::none ? "tells the truth again" : "misbehaves");
       }
       if (training) training->apply(*train);
-      else if (mode == runtime::HostileMembershipMode::none)
+      else if (mode == node::HostileMembershipMode::none)
         log->warn("training control ignored: this peer does not train (--no-train)");
     }
   };
   route_training(driver_options, &training_slot);
-  driver = std::make_unique<runtime::MembershipDriver>(*transport, std::move(driver_options));
+  driver = std::make_unique<node::MembershipDriver>(*transport, std::move(driver_options));
 
   auto bound = transport->listen(*listen);
   if (!bound) {
@@ -286,7 +286,7 @@ int run_peer(const PeerOptions& options) {
 
   gossip::Identity self;
   self.node_id = node_id;
-  self.address = runtime::to_string(*bound);
+  self.address = node::to_string(*bound);
   self.initial_incarnation = initial_incarnation;
   self.authority = std::move(record_authority);
   log->info("peer {} listening on {} (profile {}, incarnation {}, data dir {})", gossip::to_hex(node_id),

@@ -51,7 +51,7 @@ void print_table(const nlohmann::json& status) {
 }
 
 int run_status(const StatusOptions& options) {
-  auto address = runtime::parse_address(options.address);
+  auto address = node::parse_address(options.address);
   if (!address) return fail(address.error().message + " (want IP:PORT of a running peer)");
 
   auto loaded_key = load_swarm_key_option(options.swarm_key_path);

@@ -14,10 +14,10 @@ nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now
   return members;
 }
 
-nlohmann::json status_json(const runtime::MembershipDriver& driver, const runtime::Transport& transport,
+nlohmann::json status_json(const node::MembershipDriver& driver, const node::Transport& transport,
                            bool swarm_open) {
   const gossip::MembershipView view = driver.view();
-  const runtime::TransportStats stats = transport.stats();
+  const node::TransportStats stats = transport.stats();
   return {{"node_id", gossip::to_hex(view.self.node_id)},
           {"address", view.self.address},
           {"state", gossip::to_string(view.self.state)},

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "starling/gossip/membership.h"
-#include "starling/runtime/membership_driver.h"
+#include "starling/node/membership_driver.h"
 #include "starling/runtime/transport.h"
 
 namespace starling::apps {
@@ -17,7 +17,7 @@ namespace starling::apps {
 // One entry per member of view, ages relative to now_ms.
 nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now_ms);
 
-nlohmann::json status_json(const runtime::MembershipDriver& driver, const runtime::Transport& transport,
+nlohmann::json status_json(const node::MembershipDriver& driver, const node::Transport& transport,
                            bool swarm_open);
 
 }  // namespace starling::apps

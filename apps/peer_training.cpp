@@ -49,12 +49,12 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
 
 // ---- the training thread behind the driver's door ------------------------------------------
 
-class PeerTraining::Host : public runtime::ModelHost {
+class PeerTraining::Host : public node::ModelHost {
  public:
   runtime::TrainingWorkerOptions worker_options;  // consumed by start_training
   std::unique_ptr<runtime::TrainingWorker> worker;
   runtime::EventLoop* loop = nullptr;
-  runtime::TrainingDriver** slot = nullptr;
+  node::TrainingDriver** slot = nullptr;
   std::shared_ptr<spdlog::logger> log;
   double pending_slowdown = 1.0;
   bool downloaded = false;
@@ -66,7 +66,7 @@ class PeerTraining::Host : public runtime::ModelHost {
       downloaded = true;
     }
     runtime::EventLoop* l = loop;
-    runtime::TrainingDriver** s = slot;
+    node::TrainingDriver** s = slot;
     // Worker thread -> loop thread: the copy travels in the posted closure.
     worker_options.on_publish = [l, s](Eigen::VectorXf parameters, std::int64_t) {
       l->post([s, parameters = std::move(parameters)]() mutable {
@@ -94,16 +94,16 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
                                                             std::shared_ptr<spdlog::logger> log) {
   auto compressor = compress::CompressorSpec::parse(options.compress);
   if (!compressor) return make_error(ErrorKind::invalid_argument, "--compress: " + compressor.error().message);
-  runtime::ClipMode clip = runtime::ClipMode::adaptive;
+  node::ClipMode clip = node::ClipMode::adaptive;
   double clip_radius = 0.0;
   if (options.clip == "off") {
-    clip = runtime::ClipMode::off;
+    clip = node::ClipMode::off;
   } else if (options.clip != "auto") {
     char* end = nullptr;
     clip_radius = std::strtod(options.clip.c_str(), &end);
     if (end == options.clip.c_str() || *end != '\0' || !(clip_radius > 0.0) || !std::isfinite(clip_radius))
       return make_error(ErrorKind::invalid_argument, "--clip: want auto, off or a positive radius, got '" + options.clip + "'");
-    clip = runtime::ClipMode::fixed;
+    clip = node::ClipMode::fixed;
   }
   if (options.training.threads != 1)
     return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
@@ -159,21 +159,21 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   }
   w.model = std::move(setup->model);
 
-  runtime::TrainingDriverOptions& d = self->driver_options_;
+  node::TrainingDriverOptions& d = self->driver_options_;
   d.layout = layout;
   d.compressor = *compressor;
-  d.model_hash = runtime::model_hash(description);
+  d.model_hash = node::model_hash(description);
   d.gamma = float(options.gamma);
   d.neighbours = std::size_t(options.neighbours);
   d.max_links = std::size_t(options.max_links);
   d.round_interval_ms = std::uint64_t(options.gossip_interval_ms);
   d.clip = clip;
   d.clip_radius = clip_radius;
-  d.on_log = [log](runtime::DriverLogLevel level, const std::string& message) {
+  d.on_log = [log](node::DriverLogLevel level, const std::string& message) {
     switch (level) {
-      case runtime::DriverLogLevel::info: log->info("gossip: {}", message); break;
-      case runtime::DriverLogLevel::warning: log->warn("gossip: {}", message); break;
-      case runtime::DriverLogLevel::error: log->error("gossip: {}", message); break;
+      case node::DriverLogLevel::info: log->info("gossip: {}", message); break;
+      case node::DriverLogLevel::warning: log->warn("gossip: {}", message); break;
+      case node::DriverLogLevel::error: log->error("gossip: {}", message); break;
     }
   };
   self->host_ = std::move(host);
@@ -184,13 +184,13 @@ PeerTraining::~PeerTraining() { stop(); }
 
 void PeerTraining::set_batch_seed(std::uint64_t seed) { host_->worker_options.seed = seed; }
 
-void PeerTraining::start(runtime::EventLoop& loop, runtime::Transport& transport, runtime::MembershipDriver& membership,
-                         runtime::TrainingDriver** slot, bool joining) {
+void PeerTraining::start(runtime::EventLoop& loop, node::Transport& transport, node::MembershipDriver& membership,
+                         node::TrainingDriver** slot, bool joining) {
   slot_ = slot;
   host_->loop = &loop;
   host_->slot = slot;
   driver_options_.random_seed = host_->worker_options.seed;
-  driver_ = std::make_unique<runtime::TrainingDriver>(transport, membership, *host_, driver_options_);
+  driver_ = std::make_unique<node::TrainingDriver>(transport, membership, *host_, driver_options_);
   *slot = driver_.get();
   if (resumed_ && joining) log_->info("resumed from a checkpoint: not downloading the swarm's model");
   driver_->start(joining && !resumed_);
@@ -207,16 +207,16 @@ void PeerTraining::apply(const wire::TrainingControl& control) {
   const double slowdown = std::isfinite(control.slowdown) ? std::max(1.0, control.slowdown) : 1.0;
   host_->pending_slowdown = slowdown;
   if (host_->worker) host_->worker->set_slowdown(slowdown);
-  runtime::ByzantineMode mode = runtime::ByzantineMode::none;
+  node::ByzantineMode mode = node::ByzantineMode::none;
   switch (control.byzantine) {
-    case wire::ByzantineMode::none: mode = runtime::ByzantineMode::none; break;
-    case wire::ByzantineMode::random_deltas: mode = runtime::ByzantineMode::random_deltas; break;
-    case wire::ByzantineMode::scaled_deltas: mode = runtime::ByzantineMode::scaled_deltas; break;
-    case wire::ByzantineMode::garbage_frames: mode = runtime::ByzantineMode::garbage_frames; break;
+    case wire::ByzantineMode::none: mode = node::ByzantineMode::none; break;
+    case wire::ByzantineMode::random_deltas: mode = node::ByzantineMode::random_deltas; break;
+    case wire::ByzantineMode::scaled_deltas: mode = node::ByzantineMode::scaled_deltas; break;
+    case wire::ByzantineMode::garbage_frames: mode = node::ByzantineMode::garbage_frames; break;
     // A membership liar or flooder trains honestly: only its membership
     // messages lie (cmd_peer hands those modes to HostileMembership).
     case wire::ByzantineMode::membership_lies:
-    case wire::ByzantineMode::membership_flood: mode = runtime::ByzantineMode::none; break;
+    case wire::ByzantineMode::membership_flood: mode = node::ByzantineMode::none; break;
   }
   if (driver_) driver_->set_byzantine(mode, control.byzantine_scale);
   log_->warn("control: slowdown x{:.1f}, byzantine mode {} (scale {})", slowdown, int(control.byzantine),
@@ -231,11 +231,11 @@ nlohmann::json number_or_null(double value) {
 
 }  // namespace
 
-nlohmann::json PeerTraining::status_json(const runtime::Transport& transport) const {
+nlohmann::json PeerTraining::status_json(const node::Transport& transport) const {
   runtime::TrainingProgress progress;
   if (host_->worker) progress = host_->worker->progress();
-  const runtime::TrainingDriverStatus d = driver_ ? driver_->status() : runtime::TrainingDriverStatus{};
-  const runtime::TransportStats stats = transport.stats();
+  const node::TrainingDriverStatus d = driver_ ? driver_->status() : node::TrainingDriverStatus{};
+  const node::TransportStats stats = transport.stats();
   nlohmann::json neighbours = nlohmann::json::array();
   for (const auto& n : d.neighbours) {
     neighbours.push_back({{"node_id", gossip::to_hex(n.node_id)},
@@ -293,7 +293,7 @@ nlohmann::json PeerTraining::status_json(const runtime::Transport& transport) co
 std::string PeerTraining::progress_line() const {
   runtime::TrainingProgress progress;
   if (host_->worker) progress = host_->worker->progress();
-  const runtime::TrainingDriverStatus d = driver_ ? driver_->status() : runtime::TrainingDriverStatus{};
+  const node::TrainingDriverStatus d = driver_ ? driver_->status() : node::TrainingDriverStatus{};
   std::size_t ready = 0;
   for (const auto& n : d.neighbours) ready += n.ready ? 1 : 0;
   if (d.state == "downloading") return "downloading the swarm's model from a neighbour";
@@ -305,9 +305,9 @@ std::string PeerTraining::progress_line() const {
                      d.consensus_distance ? fmt::format("{:.2e}", *d.consensus_distance) : std::string("-"));
 }
 
-void apply_fault_control(const wire::FaultControl& control, runtime::FaultPolicy& policy, const std::string& self_key,
-                         const runtime::MembershipDriver& membership, spdlog::logger& log) {
-  runtime::LinkFaults faults;
+void apply_fault_control(const wire::FaultControl& control, node::FaultPolicy& policy, const std::string& self_key,
+                         const node::MembershipDriver& membership, spdlog::logger& log) {
+  node::LinkFaults faults;
   faults.drop_probability = control.drop_probability;
   faults.duplicate_probability = control.duplicate_probability;
   faults.delay_us = std::uint64_t(control.delay_ms) * 1000;
@@ -331,7 +331,7 @@ void apply_fault_control(const wire::FaultControl& control, runtime::FaultPolicy
   }
   // The runner's own connection (status answers) stays perfect: the faults
   // are for the swarm, not for the observer.
-  policy.set_link(self_key, runtime::kControlPeerLabel, runtime::LinkFaults{});
+  policy.set_link(self_key, node::kControlPeerLabel, node::LinkFaults{});
   policy.heal();
   for (const auto& id : control.partitioned_from) {
     auto address = address_of(id);

@@ -1,6 +1,6 @@
 // The training half of `starling peer`: its options, the training thread
 // (runtime::TrainingWorker) behind the driver's ModelHost door, the gossip
-// driver (runtime::TrainingDriver), checkpoints, the `training` status object
+// driver (node::TrainingDriver), checkpoints, the `training` status object
 // and the scenario runner's controls. cmd_peer.cpp owns membership and the loop.
 #pragma once
 
@@ -13,9 +13,9 @@
 #include <string>
 
 #include "starling/runtime/event_loop.h"
-#include "starling/runtime/faults.h"
-#include "starling/runtime/membership_driver.h"
-#include "starling/runtime/training_driver.h"
+#include "starling/runtime/transport.h"
+#include "starling/node/membership_driver.h"
+#include "starling/node/training_driver.h"
 #include "starling/runtime/training_worker.h"
 #include "starling/status.h"
 #include "training_options.h"
@@ -57,12 +57,12 @@ class PeerTraining {
 
   // Once the transport and membership exist: makes the driver and starts it.
   // `joining`: the peer was given seeds (download a model first, unless resumed).
-  void start(runtime::EventLoop& loop, runtime::Transport& transport, runtime::MembershipDriver& membership,
-             runtime::TrainingDriver** slot, bool joining);
+  void start(runtime::EventLoop& loop, node::Transport& transport, node::MembershipDriver& membership,
+             node::TrainingDriver** slot, bool joining);
   // Joins the training thread (final checkpoint) and closes the links. Loop thread.
   void stop();
 
-  nlohmann::json status_json(const runtime::Transport& transport) const;
+  nlohmann::json status_json(const node::Transport& transport) const;
   // A line for the log: step, loss, accuracy, neighbours, consensus.
   std::string progress_line() const;
   double eval_every_seconds() const { return options_.eval_every; }
@@ -77,15 +77,15 @@ class PeerTraining {
   std::shared_ptr<spdlog::logger> log_;
   std::filesystem::path checkpoint_path_;
   std::unique_ptr<Host> host_;
-  std::unique_ptr<runtime::TrainingDriver> driver_;
-  runtime::TrainingDriver** slot_ = nullptr;
-  runtime::TrainingDriverOptions driver_options_;
+  std::unique_ptr<node::TrainingDriver> driver_;
+  node::TrainingDriver** slot_ = nullptr;
+  node::TrainingDriverOptions driver_options_;
   bool resumed_ = false;
 };
 
 // Applies a scenario runner's FaultControl to what this peer sends.
 // `self_key` is this peer's fault-layer name (its listen address).
-void apply_fault_control(const wire::FaultControl& control, runtime::FaultPolicy& policy, const std::string& self_key,
-                         const runtime::MembershipDriver& membership, spdlog::logger& log);
+void apply_fault_control(const wire::FaultControl& control, node::FaultPolicy& policy, const std::string& self_key,
+                         const node::MembershipDriver& membership, spdlog::logger& log);
 
 }  // namespace starling::apps

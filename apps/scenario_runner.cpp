@@ -274,7 +274,7 @@ class Runner {
       std::vector<runtime::ControlRequest> requests;
       std::vector<int> order;
       for (int index : waiting) {
-        auto parsed = runtime::parse_address(address(slots_[static_cast<std::size_t>(index)]));
+        auto parsed = node::parse_address(address(slots_[static_cast<std::size_t>(index)]));
         requests.push_back(runtime::ControlRequest{*parsed, {}});
         order.push_back(index);
       }
@@ -647,7 +647,7 @@ class Runner {
         s.resend_controls = true;
         continue;
       }
-      auto parsed = runtime::parse_address(address(s));
+      auto parsed = node::parse_address(address(s));
       wire::Message control = training ? wire::Message{training_control(s)} : wire::Message{fault_control(s)};
       requests.push_back(runtime::ControlRequest{*parsed, {std::move(control)}});
       order.push_back(p);
@@ -688,7 +688,7 @@ class Runner {
     std::vector<int> order;
     for (Slot& s : slots_) {
       if (s.phase != PeerPhase::running || s.pid == 0) continue;
-      auto parsed = runtime::parse_address(address(s));
+      auto parsed = node::parse_address(address(s));
       runtime::ControlRequest request{*parsed, {}};
       if (s.resend_controls) {
         if (s.network_faulted()) request.controls.push_back(fault_control(s));

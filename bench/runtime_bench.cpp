@@ -24,6 +24,7 @@
 
 using namespace starling;
 using namespace starling::runtime;
+using namespace starling::node;
 
 namespace {
 

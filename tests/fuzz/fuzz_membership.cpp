@@ -1,7 +1,7 @@
 // libFuzzer target for the membership state machine (gossip::Membership),
 // structure-aware: the input is a program of steps. Each step is one of
 //   0, 1: a length-prefixed chunk decoded with the real codec
-//         (runtime::decode_gossip) and, if it decodes, fed to on_message from
+//         (node::decode_gossip) and, if it decodes, fed to on_message from
 //         the sender's address (0) or from an unrelated address (1);
 //   2:    time advances by up to ~65 s (scaled by a byte) and tick() runs;
 //   3:    the owner acts: leave(), sample_neighbours(), or a rejoin.
@@ -19,8 +19,8 @@
 #include "fuzz_input.h"
 #include "starling/gossip/membership.h"
 #include "starling/crypto/keys.h"
-#include "starling/runtime/gossip_codec.h"
-#include "starling/runtime/record_authority.h"
+#include "starling/node/gossip_codec.h"
+#include "starling/node/record_authority.h"
 
 using namespace starling;
 
@@ -36,7 +36,7 @@ gossip::Membership make_membership(std::int64_t now_ms) {
   static const auto authority = [] {
     std::array<std::uint8_t, 32> seed{};
     seed[0] = 1;
-    return runtime::make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(seed)));
+    return node::make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(seed)));
   }();
   gossip::Identity self;
   self.node_id = authority->node_id();
@@ -51,7 +51,7 @@ bool is_live(gossip::MemberState state) {
 
 void check(gossip::Membership& membership, const gossip::Actions& actions, std::int64_t now_ms) {
   for (const auto& out : actions.sends) {
-    auto bytes = runtime::encode_gossip(out.message);
+    auto bytes = node::encode_gossip(out.message);
     if (!bytes.ok() && bytes.error().kind != ErrorKind::overloaded) {
       fuzz::property_failed(kTarget, std::string("an outgoing ") + gossip::body_name(out.message.body) +
                                          " does not encode: " + bytes.error().message);
@@ -93,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 0:
       case 1: {
         const bool from_sender = in.u8() % 2 == 0;
-        auto message = runtime::decode_gossip(in.chunk());
+        auto message = node::decode_gossip(in.chunk());
         if (!message.ok()) continue;
         const std::string from = from_sender ? message->sender_address : std::string("10.9.9.9:1");
         actions = membership.on_message(from, *message, now_ms);

@@ -23,7 +23,7 @@
 #include "starling/gossip/messages.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/model.h"
-#include "starling/runtime/gossip_codec.h"
+#include "starling/node/gossip_codec.h"
 #include "starling/scenario/parse.h"
 #include "starling/wire/codec.h"
 #include "starling/wire/frame.h"
@@ -123,7 +123,7 @@ gossip::GossipMessage from(std::uint8_t n, gossip::MessageBody body, std::vector
 void deliver(Bytes& program, const gossip::GossipMessage& message) {
   program.push_back(0);
   program.push_back(0);
-  fuzz::put_chunk(program, must(runtime::encode_gossip(message)));
+  fuzz::put_chunk(program, must(node::encode_gossip(message)));
 }
 
 void pass_time(Bytes& program, std::uint16_t ms, std::uint8_t scale = 0) {
@@ -207,7 +207,7 @@ void control_seeds(const fs::path& dir) {
   Bytes member_then_status;
   member_then_status.push_back(1);  // a datagram that makes a member known
   fuzz::put_chunk(member_then_status,
-                  must(runtime::encode_gossip(from(2, gossip::Gossip{}, {{grecord(2, gossip::MemberState::alive), gnode(2)}}))));
+                  must(node::encode_gossip(from(2, gossip::Gossip{}, {{grecord(2, gossip::MemberState::alive), gnode(2)}}))));
   append(member_then_status, {2, 100, 0});
   frame_step(member_then_status, StatusQuery{8});
   write(dir / "member_then_status", member_then_status);

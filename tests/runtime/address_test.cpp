@@ -4,6 +4,7 @@
 
 using namespace starling;
 using namespace starling::runtime;
+using namespace starling::node;
 
 TEST_CASE("addresses print and parse for IPv4 and IPv6", "[runtime][address]") {
   CHECK(to_string(Address{"127.0.0.1", 9000}) == "127.0.0.1:9000");

@@ -1,9 +1,10 @@
 // The fault policy on its own: sans-I/O, so every decision is checked directly.
 #include <catch2/catch.hpp>
 
-#include "starling/runtime/faults.h"
+#include "starling/runtime/transport.h"
 
 using namespace starling::runtime;
+using namespace starling::node;
 
 TEST_CASE("faults: a fresh policy is a perfect network and costs nothing", "[runtime][faults]") {
   FaultPolicy policy(std::mt19937_64(1));

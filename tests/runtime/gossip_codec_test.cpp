@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "starling/runtime/gossip_codec.h"
+#include "starling/node/gossip_codec.h"
 
 using namespace starling;
-using namespace starling::runtime;
+using namespace starling::node;
 
 namespace {
 

@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "starling/runtime/event_loop.h"
-#include "starling/runtime/faults.h"
+#include "starling/runtime/transport.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/runtime/security.h"
-#include "starling/runtime/transport.h"
 #include "starling/runtime/uv_transport.h"
 
 namespace starling::runtime::testing {

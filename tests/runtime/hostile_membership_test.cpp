@@ -7,14 +7,14 @@
 #include <variant>
 #include <vector>
 
-#include "starling/runtime/gossip_codec.h"
-#include "starling/runtime/hostile_membership.h"
+#include "starling/node/gossip_codec.h"
+#include "starling/node/hostile_membership.h"
 #if STARLING_HAVE_CRYPTO
 #include "starling/crypto/keys.h"
 #endif
 
 using namespace starling;
-using namespace starling::runtime;
+using namespace starling::node;
 
 namespace {
 

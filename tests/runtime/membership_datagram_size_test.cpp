@@ -7,8 +7,8 @@
 
 #include "starling/crypto/keys.h"
 #include "starling/gossip/membership.h"
-#include "starling/runtime/gossip_codec.h"
-#include "starling/runtime/record_authority.h"
+#include "starling/node/gossip_codec.h"
+#include "starling/node/record_authority.h"
 #include "starling/runtime/transport.h"
 #include "starling/wire/codec.h"
 
@@ -19,18 +19,18 @@ TEST_CASE("membership datagrams fit max_datagram_bytes when sealed", "[runtime][
   auto address = [](int n) { return "[2001:db8:ffff:ffff:ffff:ffff:ffff:" + std::to_string(1000 + n) + "]:65535"; };
   crypto::Identity self_identity = crypto::Identity::generate();
   gossip::Identity self{self_identity.node_id().bytes(), address(0), 0,
-                        runtime::make_record_authority(self_identity.clone())};
+                        node::make_record_authority(self_identity.clone())};
   gossip::Membership membership(gossip::lan_config(), std::move(self), 7, 0);
   (void)membership.join({}, 0);
   for (int n = 1; n <= 40; ++n) {
     crypto::Identity identity = crypto::Identity::generate();
     gossip::MemberRecord record{identity.node_id().bytes(), address(n), 0, gossip::MemberState::alive,
                                 identity.public_key(), {}};
-    record.signature = runtime::make_record_authority(identity.clone())->sign_record(record);
+    record.signature = node::make_record_authority(identity.clone())->sign_record(record);
     (void)membership.on_message(address(n), gossip::GossipMessage{record.node_id, address(n), gossip::Gossip{}, {{record, record.node_id, {}}}}, 1);
   }
   REQUIRE(membership.live_member_count() == 40);
-  const std::size_t max_bytes = runtime::TransportLimits{}.max_datagram_bytes;
+  const std::size_t max_bytes = node::TransportLimits{}.max_datagram_bytes;
   // Nobody answers: every member is suspected, then declared dead, and all of
   // that news is piggybacked.
   std::size_t datagrams = 0;
@@ -39,7 +39,7 @@ TEST_CASE("membership datagrams fit max_datagram_bytes when sealed", "[runtime][
   for (std::int64_t now = 2; now < 120000; now = std::max(now + 1, membership.next_deadline_ms())) {
     for (const gossip::Outgoing& out : membership.tick(now).sends) {
       if (out.transport != gossip::Transport::datagram) continue;
-      auto payload = runtime::encode_gossip(out.message);
+      auto payload = node::encode_gossip(out.message);
       REQUIRE(payload.ok());
       // Sealing adds a nonce, the sender, timestamp, counter and a 16-byte tag.
       wire::SealedDatagram sealed;

@@ -14,14 +14,15 @@
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/runtime/crypto_security.h"
-#include "starling/runtime/gossip_codec.h"
-#include "starling/runtime/membership_driver.h"
-#include "starling/runtime/record_authority.h"
+#include "starling/node/gossip_codec.h"
+#include "starling/node/membership_driver.h"
+#include "starling/node/record_authority.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/wire/codec.h"
 
 using namespace starling;
 using namespace starling::runtime;
+using namespace starling::node;
 
 namespace {
 

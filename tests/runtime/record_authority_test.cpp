@@ -5,14 +5,14 @@
 
 #include "starling/crypto/keys.h"
 #include "starling/gossip/membership.h"
-#include "starling/runtime/record_authority.h"
+#include "starling/node/record_authority.h"
 
 using namespace starling;
 
 namespace {
 struct Member {
   crypto::Identity identity = crypto::Identity::generate();
-  std::shared_ptr<const gossip::RecordAuthority> authority = runtime::make_record_authority(identity.clone());
+  std::shared_ptr<const gossip::RecordAuthority> authority = node::make_record_authority(identity.clone());
   gossip::NodeId id() const { return identity.node_id().bytes(); }
   gossip::MemberRecord record(const std::string& address, std::uint64_t incarnation,
                               gossip::MemberState state = gossip::MemberState::alive) const {
@@ -28,7 +28,7 @@ gossip::GossipMessage gossip_from(const Member& sender, std::vector<gossip::Upda
 
 TEST_CASE("Ed25519 records: only the member can sign its record", "[runtime][membership][security]") {
   Member a, b, liar;
-  const auto verifier = runtime::make_record_verifier();
+  const auto verifier = node::make_record_verifier();
   const gossip::MemberRecord genuine = b.record("127.0.0.2:7946", 3);
   CHECK(verifier->verify_record(genuine));
   gossip::MemberRecord moved = genuine;

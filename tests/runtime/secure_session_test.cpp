@@ -10,6 +10,7 @@
 
 using namespace starling;
 using namespace starling::runtime;
+using namespace starling::node;
 using namespace starling::runtime::testing;
 
 namespace {

@@ -18,13 +18,14 @@
 #include "starling/gossip/config.h"
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/memory_network.h"
-#include "starling/runtime/membership_driver.h"
-#include "starling/runtime/record_authority.h"
-#include "starling/runtime/training_driver.h"
+#include "starling/node/membership_driver.h"
+#include "starling/node/record_authority.h"
+#include "starling/node/training_driver.h"
 #include "starling/wire/codec.h"
 
 using namespace starling;
 using namespace starling::runtime;
+using namespace starling::node;
 
 namespace {
 

@@ -5,6 +5,7 @@
 
 using namespace starling;
 using namespace starling::runtime;
+using namespace starling::node;
 using namespace starling::runtime::testing;
 
 TEST_CASE("uv transport: IPv6 loopback works for frames and datagrams", "[runtime][uv]") {

@@ -14,9 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "starling/runtime/faults.h"
-#include "starling/runtime/security.h"
 #include "starling/runtime/transport.h"
+#include "starling/runtime/security.h"
 
 namespace starling::runtime {
 

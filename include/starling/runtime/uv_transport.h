@@ -7,9 +7,8 @@
 #include <string>
 
 #include "starling/runtime/event_loop.h"
-#include "starling/runtime/faults.h"
-#include "starling/runtime/security.h"
 #include "starling/runtime/transport.h"
+#include "starling/runtime/security.h"
 
 namespace starling::runtime {
 

@@ -10,7 +10,7 @@
 #include "starling/crypto/keys.h"
 #include "starling/gossip/record_authority.h"
 
-namespace starling::runtime {
+namespace starling::node {
 
 // Takes the identity (use crypto::Identity::clone() when the transport's
 // security needs it too).
@@ -20,4 +20,4 @@ std::shared_ptr<const gossip::RecordAuthority> make_record_authority(crypto::Ide
 // its sign_* functions are a bug to call.
 std::shared_ptr<const gossip::RecordAuthority> make_record_verifier();
 
-}  // namespace starling::runtime
+}  // namespace starling::node

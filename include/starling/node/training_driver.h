@@ -37,11 +37,11 @@
 #include "starling/compress/spec.h"
 #include "starling/node/clipped_gossip.h"
 #include "starling/node/link.h"
-#include "starling/runtime/membership_driver.h"
-#include "starling/runtime/transport.h"
+#include "starling/node/membership_driver.h"
+#include "starling/node/transport.h"
 #include "starling/wire/messages.h"
 
-namespace starling::runtime {
+namespace starling::node {
 
 // The model side of a peer, as the driver sees it. Calls come on the loop thread.
 class ModelHost {
@@ -255,4 +255,4 @@ void route_training(MembershipDriverOptions& options, TrainingDriver** slot);
 // "mlp:256,128 784->10 layout:..." (any text that pins the parameter meaning).
 wire::Hash32 model_hash(const std::string& description);
 
-}  // namespace starling::runtime
+}  // namespace starling::node

@@ -1,13 +1,13 @@
-#include "starling/runtime/record_authority.h"
+#include "starling/node/record_authority.h"
 
-#include "starling/runtime/gossip_codec.h"
+#include "starling/node/gossip_codec.h"
 
 #include <optional>
 
 #include "starling/assert.h"
 #include "starling/wire/statements.h"
 
-namespace starling::runtime {
+namespace starling::node {
 namespace {
 
 class Ed25519Authority final : public gossip::RecordAuthority {
@@ -64,4 +64,4 @@ std::shared_ptr<const gossip::RecordAuthority> make_record_verifier() {
   return std::make_shared<Ed25519Authority>(std::nullopt);
 }
 
-}  // namespace starling::runtime
+}  // namespace starling::node

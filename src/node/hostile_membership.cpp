@@ -1,29 +1,22 @@
 // HostileMembership: a lying or flooding member for scenarios. See
 // hostile_membership.h.
-#include "starling/runtime/hostile_membership.h"
+#include "starling/node/hostile_membership.h"
 
 #include <algorithm>
 #include <utility>
 #include <variant>
 
 #include "starling/assert.h"
-#if STARLING_HAVE_CRYPTO
 #include "starling/crypto/keys.h"
-#include "starling/runtime/record_authority.h"
-#endif
+#include "starling/node/record_authority.h"
 
-namespace starling::runtime {
+namespace starling::node {
 namespace {
 
 // The node id a made-up member would have: the hash of the public key of the
-// identity grown from key_seed, exactly as a real peer's (without the crypto
-// layer, the seed itself: as random as a hash).
+// identity grown from key_seed, exactly as a real peer's.
 gossip::NodeId fake_node_id(const std::array<std::uint8_t, 32>& key_seed) {
-#if STARLING_HAVE_CRYPTO
   return crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(key_seed)).node_id().bytes();
-#else
-  return key_seed;
-#endif
 }
 
 std::string host_of(const std::string& address) {
@@ -174,15 +167,11 @@ FakeMember HostileMembership::make_fake(const gossip::MemberRecord& self) {
 }
 
 void HostileMembership::sign_fake(FakeMember& fake) {
-#if STARLING_HAVE_CRYPTO
   if (!fake.authority) {
     fake.authority = make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(fake.key_seed)));
   }
   fake.record.public_key = fake.authority->public_key();
   fake.record.signature = fake.authority->sign_record(fake.record);
-#else
-  (void)fake;
-#endif
 }
 
 const FakeMember& HostileMembership::next_fake(const gossip::MemberRecord& self) {
@@ -228,4 +217,4 @@ std::string HostileMembership::flood(gossip::Outgoing& outgoing, const gossip::M
   return real[random_.below(real.size())]->address;
 }
 
-}  // namespace starling::runtime
+}  // namespace starling::node

@@ -1,11 +1,11 @@
-#include "starling/runtime/gossip_codec.h"
+#include "starling/node/gossip_codec.h"
 
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
 
-namespace starling::runtime {
+namespace starling::node {
 
 wire::MemberState to_wire_state(gossip::MemberState state) {
   switch (state) {
@@ -181,4 +181,4 @@ Result<gossip::GossipMessage> decode_gossip(ByteSpan bytes, const wire::Limits& 
   return from_wire(std::move(message).value());
 }
 
-}  // namespace starling::runtime
+}  // namespace starling::node

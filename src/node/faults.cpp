@@ -1,8 +1,8 @@
-#include "starling/runtime/faults.h"
+#include "starling/node/faults.h"
 
 #include <algorithm>
 
-namespace starling::runtime {
+namespace starling::node {
 
 FaultPolicy::FaultPolicy(std::mt19937_64 generator) : generator_(std::move(generator)) {}
 
@@ -158,4 +158,4 @@ FaultStats FaultPolicy::stats() const {
   return stats_;
 }
 
-}  // namespace starling::runtime
+}  // namespace starling::node

@@ -1,9 +1,9 @@
 #include <string>
 
-#include "starling/runtime/transport.h"
+#include "starling/node/transport.h"
 #include "starling/text.h"
 
-namespace starling::runtime {
+namespace starling::node {
 
 std::string to_string(const Address& address) {
   const bool ipv6 = address.host.find(':') != std::string::npos;
@@ -31,4 +31,4 @@ Result<Address> parse_address(std::string_view text) {
   return make_error(ErrorKind::invalid_argument, "expected HOST:PORT or [IPv6]:PORT, got " + shown);
 }
 
-}  // namespace starling::runtime
+}  // namespace starling::node

@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-namespace starling::runtime {
+namespace starling::node {
 
 using PeerKey = std::string;
 
@@ -119,4 +119,4 @@ class FaultPolicy {
   FaultStats stats_;
 };
 
-}  // namespace starling::runtime
+}  // namespace starling::node

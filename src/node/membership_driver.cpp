@@ -1,15 +1,15 @@
 // MembershipDriver: gossip/'s Membership on a Transport. See membership_driver.h.
-#include "starling/runtime/membership_driver.h"
+#include "starling/node/membership_driver.h"
 
 #include <algorithm>
 #include <cstddef>
 #include <utility>
 
 #include "starling/assert.h"
-#include "starling/runtime/gossip_codec.h"
+#include "starling/node/gossip_codec.h"
 #include "starling/wire/codec.h"
 
-namespace starling::runtime {
+namespace starling::node {
 namespace {
 
 // While leaving, check for completion at least this often.
@@ -362,4 +362,4 @@ void MembershipDriver::log(DriverLogLevel level, const std::string& message) con
   if (options_.on_log) options_.on_log(level, message);
 }
 
-}  // namespace starling::runtime
+}  // namespace starling::node

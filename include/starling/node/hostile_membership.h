@@ -39,7 +39,7 @@
 #include "starling/gossip/random.h"
 #include "starling/gossip/record_authority.h"
 
-namespace starling::runtime {
+namespace starling::node {
 
 enum class HostileMembershipMode : std::uint8_t { none, lies, flood };
 
@@ -113,4 +113,4 @@ class HostileMembership {
   std::size_t next_fake_ = 0;
 };
 
-}  // namespace starling::runtime
+}  // namespace starling::node

@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "starling/gossip/membership.h"
-#include "starling/runtime/transport.h"
+#include "starling/node/transport.h"
 #include "starling/wire/messages.h"
 
-namespace starling::runtime {
+namespace starling::node {
 
 // The fault-layer name the driver gives a connection that carries status
 // queries or control messages, so a peer's injected faults can spare its
@@ -165,4 +165,4 @@ class MembershipDriver {
   std::uint64_t datagrams_refused_ = 0;
 };
 
-}  // namespace starling::runtime
+}  // namespace starling::node

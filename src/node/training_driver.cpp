@@ -1,6 +1,6 @@
 // TrainingDriver: CHOCO delta gossip between neighbours over a Transport. See
 // training_driver.h and docs/learning.md ("The swarm").
-#include "starling/runtime/training_driver.h"
+#include "starling/node/training_driver.h"
 
 #include <algorithm>
 #include <bit>
@@ -12,7 +12,7 @@
 #include "starling/crypto/hash.h"
 #include "starling/wire/codec.h"
 
-namespace starling::runtime {
+namespace starling::node {
 namespace {
 
 constexpr std::uint64_t kDialBackoffMs = 3'000;
@@ -874,4 +874,4 @@ void route_training(MembershipDriverOptions& options, TrainingDriver** slot) {
 
 wire::Hash32 model_hash(const std::string& description) { return crypto::hash256(description); }
 
-}  // namespace starling::runtime
+}  // namespace starling::node

@@ -9,12 +9,12 @@
 #pragma once
 
 #include "starling/gossip/messages.h"
-#include "starling/runtime/transport.h"
+#include "starling/node/transport.h"
 #include "starling/status.h"
 #include "starling/wire/codec.h"
 #include "starling/wire/messages.h"
 
-namespace starling::runtime {
+namespace starling::node {
 
 wire::Message to_wire(const gossip::GossipMessage& message);
 // One member state as the wire spells it (also what signed statements carry).
@@ -36,4 +36,4 @@ Result<Bytes> encode_gossip(const gossip::GossipMessage& message, const wire::Li
 // message of another kind.
 Result<gossip::GossipMessage> decode_gossip(ByteSpan bytes, const wire::Limits& limits = {});
 
-}  // namespace starling::runtime
+}  // namespace starling::node

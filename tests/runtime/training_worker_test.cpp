@@ -298,6 +298,28 @@ TEST_CASE("training worker: a correction that arrives after the last step still 
   CHECK(worker.parameters_copy() == initial + c);
 }
 
+TEST_CASE("training worker: a correction sum that overflows is dropped and logged", "[runtime][worker]") {
+  // Each correction is finite, so add_correction() takes it; their sum in the
+  // mailbox is not, and the loop refuses it rather than poison the model.
+  TrainingWorkerOptions o = make_options(0.0);
+  const Eigen::VectorXf initial = o.model->parameters();
+  Logs logs;
+  logs.attach(o);
+  TrainingWorker worker(std::move(o));
+  const Eigen::VectorXf big = Eigen::VectorXf::Constant(initial.size(), 3e38f);
+  REQUIRE(worker.add_correction(big).ok());
+  REQUIRE(worker.add_correction(big).ok());  // both land at the first boundary
+  worker.start();
+  REQUIRE(wait_until([&] { return worker.progress().steps_this_run >= 5; }));
+  const Eigen::VectorXf c = Eigen::VectorXf::Constant(initial.size(), 0.5f);
+  REQUIRE(worker.add_correction(c).ok());  // the mailbox works on after a refusal
+  REQUIRE(wait_until([&] { return worker.progress().corrections_applied == 1; }));
+  worker.stop();
+  CHECK(worker.progress().corrections_applied == 1);
+  CHECK(worker.parameters_copy() == initial + c);
+  CHECK(logs.contains("2 corrections dropped"));
+}
+
 TEST_CASE("training worker: publishes only on request, with a step-boundary copy", "[runtime][worker]") {
   TrainingWorkerOptions o = make_options(0.0);
   make_dyadic(*o.model);

@@ -141,6 +141,21 @@ Status Compressor::compress_difference(std::span<const float> x, std::span<const
   return ok_status();
 }
 
+Status Compressor::compress_difference(std::span<const float> x, std::span<const float> x_hat,
+                                       CompressedDelta& out, std::span<float> scratch) {
+  if (auto status = check_size(x); !status) return status;
+  if (auto status = check_size(x_hat); !status) return status;
+  if (scratch.size() != x.size())
+    return make_error(ErrorKind::invalid_argument, "compress: scratch of " + std::to_string(scratch.size()) +
+                                                       " values for a layout of " + std::to_string(x.size()));
+  for (std::size_t i = 0; i < x.size(); ++i) scratch[i] = x[i] - x_hat[i];
+  const Plain source{scratch.data()};
+  if (const std::size_t bad = first_non_finite(source, x.size()); bad != x.size())
+    return non_finite_error(x.size(), bad, source[bad]);
+  encode(source, out);
+  return ok_status();
+}
+
 std::size_t Compressor::scratch_bytes() const {
   return chosen_.capacity() * sizeof(std::uint32_t) + bitmap_.capacity() * sizeof(std::uint64_t);
 }

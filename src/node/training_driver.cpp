@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <utility>
 
 #include "starling/assert.h"
@@ -221,6 +222,11 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
   const Eigen::VectorXf& x_send = poison ? sent_model : x;
 
+  // Each delta's difference x − x̂ goes through correction_: the last round's
+  // correction was used above (displacement) and this round's is made after
+  // the deltas, so one buffer is the round's only scratch.
+  if (correction_.size() != x.size()) correction_.resize(x.size());
+  const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   std::vector<ConnectionId> broken;
   for (auto& [id, link_ptr] : links_) {
     Link& link = *link_ptr;
@@ -232,7 +238,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
       if (!transport_.send(id, garbage)) broken.push_back(id);
       continue;
     }
-    auto delta = link.state.make_delta(x_send);
+    auto delta = link.state.make_delta(x_send, scratch);
     if (!delta) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
       continue;

@@ -76,6 +76,12 @@ class Compressor {
   // the float x[i] - x_hat[i], computed where it is read, so the result is bit
   // for bit that of compress(x - x_hat).
   Status compress_difference(std::span<const float> x, std::span<const float> x_hat, CompressedDelta& out);
+  // Same result, bit for bit, with the difference written to the caller's
+  // `scratch` (the layout's dimension) and compressed from there: top-k then
+  // reads one vector per pass instead of two (about 20% faster). A peer
+  // passes one buffer for all its links (they compress one after another).
+  Status compress_difference(std::span<const float> x, std::span<const float> x_hat, CompressedDelta& out,
+                             std::span<float> scratch);
 
   // Bytes of scratch this compressor keeps between calls (random-k's
   // coordinates and bitmap; top-k keeps none between calls), for memory

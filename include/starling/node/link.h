@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -159,8 +160,10 @@ class LinkState {
   Status on_snapshot(const LinkSnapshot& snapshot);
 
   // q = C(x_i − x̂(i→j)); x̂(i→j) += q. Fails (disconnected) if the out
-  // direction is not started, numerical on NaN/Inf in x_i.
-  Result<LinkDelta> make_delta(const Eigen::VectorXf& x_i);
+  // direction is not started, numerical on NaN/Inf in x_i. `scratch`: empty,
+  // or dimension() floats of the caller's for the difference (faster; one
+  // buffer can serve all of a peer's links); the delta is the same either way.
+  Result<LinkDelta> make_delta(const Eigen::VectorXf& x_i, std::span<float> scratch = {});
 
   // x̂(j→i) += q after checking epoch and sequence. Any mismatch (wrong epoch,
   // a gap, a duplicate, a payload that fails validation) returns corrupt and

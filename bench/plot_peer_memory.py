@@ -54,8 +54,7 @@ def main():
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="black"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
              f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">peers</text>',
-             f'<text x="16" y="{(top + height - bottom) / 2}" text-anchor="middle" '
-             f'transform="rotate(-90 16 {(top + height - bottom) / 2})">peak RSS (MiB)</text>']
+             f'<text x="{left - 8}" y="{top - 10}" text-anchor="middle">MiB</text>']
     step = 200 if max_mib > 600 else 100
     for mib in range(0, int(max_mib) + 1, step):
         parts.append(f'<line x1="{left - 4}" y1="{py(mib):.1f}" x2="{left}" y2="{py(mib):.1f}" stroke="black"/>')
@@ -68,9 +67,17 @@ def main():
         for r in rows:
             x, y = px(r["peers"]), py(r["maxrss_kb"] / 1024)
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colours[label]}"/>')
-            parts.append(f'<text x="{x - 6:.1f}" y="{y - 8:.1f}" text-anchor="end" fill="{colours[label]}">'
-                         f'{r["peak_model_vectors_per_peer"]:.1f} vec/peer</text>')
-        parts.append(f'<text x="{left + 20}" y="{top + 20 + 16 * i}" fill="{colours[label]}">{label}</text>')
+            # before: above-left of its point; after: below-right (they sit close at small N).
+            tx, ty, anchor = (x - 6, y - 8, "end") if label == "before" else (x + 6, y + 16, "start")
+            if label == "after" and x > width - right - 80:
+                tx, anchor = x - 6, "end"
+            parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" style="fill:{colours[label]}">'
+                         f'{r["peak_model_vectors_per_peer"]:.1f} vectors/peer</text>')
+        ly = top + 20 + 18 * i
+        parts.append(f'<line x1="{left + 16}" y1="{ly - 4}" x2="{left + 36}" y2="{ly - 4}" stroke="{colours[label]}" '
+                     f'stroke-width="3"/>')
+        parts.append(f'<text x="{left + 42}" y="{ly}" style="fill:{colours[label]}">{label}'
+                     f'{" (main 47b6b8d)" if label == "before" else " (branch mem)"}</text>')
     parts.append("</svg>")
     out = os.path.join(folder, "peer_memory.svg")
     with open(out, "w") as f:

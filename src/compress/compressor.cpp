@@ -8,31 +8,55 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <string>
 
 namespace starling::compress {
 
 namespace {
 
-// Index of the first NaN or infinity, or size() if all are finite. Checks bits
+// The vector being compressed, read by index: x itself...
+struct Plain {
+  const float* x;
+  float operator[](std::size_t i) const { return x[i]; }
+  // Values [offset, offset + length) as a pointer (`buffer` unused).
+  const float* block(std::size_t offset, std::size_t, float*) const { return x + offset; }
+};
+
+// ...or x - x_hat, computed where it is read (no model-sized temporary). Each
+// value is the same float subtraction a stored difference would hold, so the
+// encoding is bit for bit that of the stored difference.
+struct Difference {
+  const float* x;
+  const float* x_hat;
+  float operator[](std::size_t i) const { return x[i] - x_hat[i]; }
+  // Values [offset, offset + length) written to `buffer` (length <= kBlockSize).
+  const float* block(std::size_t offset, std::size_t length, float* buffer) const {
+    for (std::size_t i = 0; i < length; ++i) buffer[i] = x[offset + i] - x_hat[offset + i];
+    return buffer;
+  }
+};
+
+// Index of the first NaN or infinity, or n if all are finite. Checks bits
 // rather than std::isfinite so the loop vectorizes.
-std::size_t first_non_finite(std::span<const float> x) {
+template <class Source>
+std::size_t first_non_finite(const Source& source, std::size_t n) {
   std::uint32_t any = 0;
-  for (float v : x) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = source[i];
     std::uint32_t bits;
     std::memcpy(&bits, &v, sizeof bits);
     any |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
   }
-  if (!any) return x.size();
-  for (std::size_t i = 0; i < x.size(); ++i)
-    if (!std::isfinite(x[i])) return i;
-  return x.size();
+  if (!any) return n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(source[i])) return i;
+  return n;
 }
 
-Status non_finite_error(std::span<const float> x, std::size_t index) {
+Status non_finite_error(std::size_t n, std::size_t index, float value) {
   return make_error(ErrorKind::numerical, "compress: value " + std::to_string(index) + " of " +
-                                              std::to_string(x.size()) + " is " +
-                                              (std::isnan(x[index]) ? "NaN" : "infinite"));
+                                              std::to_string(n) + " is " + (std::isnan(value) ? "NaN" : "infinite"));
 }
 
 // The bits of |v|: for finite floats, ordering these integers orders |v|.
@@ -99,9 +123,10 @@ Result<CompressedDelta> Compressor::compress(std::span<const float> x) {
 
 Status Compressor::compress_into(std::span<const float> x, CompressedDelta& out) {
   if (auto status = check_size(x); !status) return status;
-  if (const std::size_t bad = first_non_finite(x); bad != x.size()) return non_finite_error(x, bad);
-  source_ = x;
-  encode(out);
+  const Plain source{x.data()};
+  if (const std::size_t bad = first_non_finite(source, x.size()); bad != x.size())
+    return non_finite_error(x.size(), bad, source[bad]);
+  encode(source, out);
   return ok_status();
 }
 
@@ -109,15 +134,34 @@ Status Compressor::compress_difference(std::span<const float> x, std::span<const
                                        CompressedDelta& out) {
   if (auto status = check_size(x); !status) return status;
   if (auto status = check_size(x_hat); !status) return status;
-  input_.resize(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) input_[i] = x[i] - x_hat[i];
-  if (const std::size_t bad = first_non_finite(input_); bad != input_.size()) return non_finite_error(input_, bad);
-  source_ = input_;
-  encode(out);
+  const Difference source{x.data(), x_hat.data()};
+  if (const std::size_t bad = first_non_finite(source, x.size()); bad != x.size())
+    return non_finite_error(x.size(), bad, source[bad]);
+  encode(source, out);
   return ok_status();
 }
 
-void Compressor::encode(CompressedDelta& out) {
+Status Compressor::compress_difference(std::span<const float> x, std::span<const float> x_hat,
+                                       CompressedDelta& out, std::span<float> scratch) {
+  if (auto status = check_size(x); !status) return status;
+  if (auto status = check_size(x_hat); !status) return status;
+  if (scratch.size() != x.size())
+    return make_error(ErrorKind::invalid_argument, "compress: scratch of " + std::to_string(scratch.size()) +
+                                                       " values for a layout of " + std::to_string(x.size()));
+  for (std::size_t i = 0; i < x.size(); ++i) scratch[i] = x[i] - x_hat[i];
+  const Plain source{scratch.data()};
+  if (const std::size_t bad = first_non_finite(source, x.size()); bad != x.size())
+    return non_finite_error(x.size(), bad, source[bad]);
+  encode(source, out);
+  return ok_status();
+}
+
+std::size_t Compressor::scratch_bytes() const {
+  return chosen_.capacity() * sizeof(std::uint32_t) + bitmap_.capacity() * sizeof(std::uint64_t);
+}
+
+template <class Source>
+void Compressor::encode(const Source& source, CompressedDelta& out) {
   out.kind = spec_.kind;
   out.dimension = layout_.dimension();
   out.seed = 0;
@@ -127,19 +171,22 @@ void Compressor::encode(CompressedDelta& out) {
   out.scales.clear();
   const double fraction = current_fraction();
   switch (spec_.kind) {
-    case CompressorKind::none: out.values.assign(source_.begin(), source_.end()); break;
-    case CompressorKind::topk: encode_topk(out, fraction); break;
-    case CompressorKind::randk: encode_randk(out, fraction); break;
-    case CompressorKind::int8: encode_int8(out); break;
-    case CompressorKind::sign: encode_sign(out); break;
+    case CompressorKind::none:
+      out.values.resize(layout_.dimension());
+      for (std::size_t i = 0; i < out.values.size(); ++i) out.values[i] = source[i];
+      break;
+    case CompressorKind::topk: encode_topk(source, out, fraction); break;
+    case CompressorKind::randk: encode_randk(source, out, fraction); break;
+    case CompressorKind::int8: encode_int8(source, out); break;
+    case CompressorKind::sign: encode_sign(source, out); break;
   }
   ++rounds_;
 }
 
-void Compressor::encode_exact(CompressedDelta& out) const {
+template <class Source>
+void Compressor::encode_exact(const Source& source, CompressedDelta& out) const {
   for (const Segment& segment : layout_.exact())
-    out.values.insert(out.values.end(), source_.begin() + std::ptrdiff_t(segment.offset),
-                      source_.begin() + std::ptrdiff_t(segment.offset + segment.length));
+    for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) out.values.push_back(source[i]);
 }
 
 // The k largest |x| of the compressed segments; among equal magnitudes the
@@ -147,82 +194,90 @@ void Compressor::encode_exact(CompressedDelta& out) const {
 // magnitude is found by radix selection: a histogram of the top bits of the
 // magnitude keys picks the bucket that holds it, and nth_element runs on that
 // bucket only (about 3x faster than nth_element over everything).
-void Compressor::encode_topk(CompressedDelta& out, double fraction) {
+template <class Source>
+void Compressor::encode_topk(const Source& source, CompressedDelta& out, double fraction) {
   const std::size_t n = layout_.compressed_count();
   const std::size_t k = sparse_count(fraction, n);
   out.values.reserve(layout_.exact_count() + k);
   out.indices.reserve(k);
-  encode_exact(out);
+  encode_exact(source, out);
   if (k == 0) return;
 
   std::uint32_t threshold = 0;
   std::size_t ties_left = n;  // k == n: take everything
   if (k < n) {
     constexpr int kShift = 20;  // 2048 buckets: sign-less exponent and 3 mantissa bits
-    std::vector<std::size_t>& histogram = histogram_;
-    histogram.assign(std::size_t{1} << (31 - kShift), 0);
+    std::uint32_t histogram[std::size_t{1} << (31 - kShift)] = {};  // n < 2^32: indices are 32-bit
     for (const Segment& segment : layout_.compressed())
       for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i)
-        ++histogram[magnitude_key(source_[i]) >> kShift];
-    std::size_t bucket = histogram.size();
+        ++histogram[magnitude_key(source[i]) >> kShift];
+    std::size_t bucket = std::size(histogram);
     std::size_t above_bucket = 0;  // keys in buckets above `bucket`
     while (above_bucket + histogram[bucket - 1] < k) above_bucket += histogram[--bucket];
     --bucket;  // the bucket that holds the k-th largest key
-    keys_.clear();
+    // The bucket's keys, in a buffer of exactly their count that lives only
+    // for this call: a peer's links compress one after another, so they
+    // share one such buffer's worth of memory instead of each keeping its
+    // own (a few percent of the model per link) between rounds.
+    std::vector<std::uint32_t> keys;
+    keys.reserve(histogram[bucket]);
     for (const Segment& segment : layout_.compressed())
       for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) {
-        const std::uint32_t key = magnitude_key(source_[i]);
-        if ((key >> kShift) == bucket) keys_.push_back(key);
+        const std::uint32_t key = magnitude_key(source[i]);
+        if ((key >> kShift) == bucket) keys.push_back(key);
       }
     const std::size_t rank = k - above_bucket;  // 1-based rank of the threshold inside the bucket
-    std::nth_element(keys_.begin(), keys_.begin() + std::ptrdiff_t(rank - 1), keys_.end(),
+    std::nth_element(keys.begin(), keys.begin() + std::ptrdiff_t(rank - 1), keys.end(),
                      std::greater<std::uint32_t>());
-    threshold = keys_[rank - 1];
+    threshold = keys[rank - 1];
     std::size_t above = above_bucket;
-    for (std::size_t i = 0; i + 1 < rank; ++i) above += keys_[i] > threshold;
+    for (std::size_t i = 0; i + 1 < rank; ++i) above += keys[i] > threshold;
     ties_left = k - above;
   }
   for (const Segment& segment : layout_.compressed()) {
     for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) {
-      const std::uint32_t key = magnitude_key(source_[i]);
+      const std::uint32_t key = magnitude_key(source[i]);
       if (key > threshold || (key == threshold && ties_left > 0)) {
         if (key == threshold) --ties_left;
         out.indices.push_back(std::uint32_t(i));
-        out.values.push_back(source_[i]);
+        out.values.push_back(source[i]);
       }
     }
   }
   STARLING_ASSERT(out.indices.size() == k);
 }
 
-void Compressor::encode_randk(CompressedDelta& out, double fraction) {
+template <class Source>
+void Compressor::encode_randk(const Source& source, CompressedDelta& out, double fraction) {
   const std::size_t n = layout_.compressed_count();
   const std::size_t k = sparse_count(fraction, n);
   out.seed = random_.next();
   out.values.reserve(layout_.exact_count() + k);
-  encode_exact(out);
+  encode_exact(source, out);
   random_coordinates(out.seed, n, k, chosen_, bitmap_);
   // chosen_ is ascending in the compressed coordinates; walk the segments along.
   auto segment = layout_.compressed().begin();
   std::size_t segment_start = 0;
   for (const std::uint32_t coordinate : chosen_) {
     while (coordinate >= segment_start + segment->length) segment_start += (segment++)->length;
-    out.values.push_back(source_[segment->offset + (coordinate - segment_start)]);
+    out.values.push_back(source[segment->offset + (coordinate - segment_start)]);
   }
 }
 
 // QSGD-style: per block, scale = max|x| / 127, and x / scale is rounded up or
 // down at random with the probabilities that make the code unbiased.
-void Compressor::encode_int8(CompressedDelta& out) {
+template <class Source>
+void Compressor::encode_int8(const Source& source, CompressedDelta& out) {
   out.values.reserve(layout_.exact_count());
-  encode_exact(out);
+  encode_exact(source, out);
   out.codes.resize(layout_.compressed_count());
   out.scales.reserve(block_count(layout_));
   std::size_t at = 0;
   for (const Segment& segment : layout_.compressed()) {
     for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
       const std::size_t length = std::min(kBlockSize, segment.length - start);
-      const float* block = source_.data() + segment.offset + start;
+      float buffer[kBlockSize];
+      const float* block = source.block(segment.offset + start, length, buffer);
       std::uint32_t largest_key = 0;  // integer max vectorizes, a float max does not
       for (std::size_t i = 0; i < length; ++i) largest_key = std::max(largest_key, magnitude_key(block[i]));
       float largest;
@@ -254,16 +309,18 @@ void Compressor::encode_int8(CompressedDelta& out) {
 
 // Scaled sign: per block, ±mean|x|, the scale that minimises the squared error
 // of a sign code, so ||x - q||² = ||x||² - ||x||₁²/n < ||x||² for x != 0.
-void Compressor::encode_sign(CompressedDelta& out) {
+template <class Source>
+void Compressor::encode_sign(const Source& source, CompressedDelta& out) {
   out.values.reserve(layout_.exact_count());
-  encode_exact(out);
+  encode_exact(source, out);
   out.codes.assign((layout_.compressed_count() + 7) / 8, 0);
   out.scales.reserve(block_count(layout_));
   std::size_t at = 0;
   for (const Segment& segment : layout_.compressed()) {
     for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
       const std::size_t length = std::min(kBlockSize, segment.length - start);
-      const float* block = source_.data() + segment.offset + start;
+      float buffer[kBlockSize];
+      const float* block = source.block(segment.offset + start, length, buffer);
       // Eight running sums instead of one: no serial add chain, and they vectorize.
       float partial[8] = {};
       std::size_t tail = 0;

@@ -55,13 +55,22 @@ void AdaptiveClip::observe(double correction_norm) {
 LinkState::LinkState(compress::Layout layout, compress::CompressorSpec spec, std::uint64_t seed,
                      compress::SparsityWarmup warmup)
     : layout_(layout),
-      compressor_(spec, std::move(layout), seed, warmup),
-      out_copy_(Eigen::VectorXf::Zero(Eigen::Index(layout_.dimension()))),
-      in_copy_(Eigen::VectorXf::Zero(Eigen::Index(layout_.dimension()))) {}
+      compressor_(spec, std::move(layout), seed, warmup) {}
+
+std::size_t LinkState::model_bytes_held() const {
+  return std::size_t(out_copy_.size() + in_copy_.size()) * sizeof(float);
+}
+
+void LinkState::drop_copies() {
+  // Swap with empty vectors: resize(0) may keep the allocation.
+  Eigen::VectorXf().swap(out_copy_);
+  Eigen::VectorXf().swap(in_copy_);
+}
 
 Error LinkState::fail(ErrorKind kind, std::string message) {
   sending_ = false;
   receiving_ = false;
+  drop_copies();
   last_error_ = message;
   return make_error(kind, std::move(message));
 }
@@ -80,6 +89,7 @@ Result<LinkSnapshot> LinkState::start(const Eigen::VectorXf& x_i, std::uint64_t 
   LinkSnapshot snapshot;
   snapshot.epoch = new_epoch;
   snapshot.values.resize(dimension());
+  out_copy_.resize(Eigen::Index(dimension()));
   for (std::size_t k = 0; k < dimension(); ++k) {
     snapshot.values[k] = bf16_round(x_i[Eigen::Index(k)]);
     out_copy_[Eigen::Index(k)] = snapshot.values[k];
@@ -107,13 +117,14 @@ Status LinkState::on_snapshot(const LinkSnapshot& snapshot) {
     sending_ = false;  // our out copy belongs to the old epoch: answer with start()
     epoch_ = snapshot.epoch;
   }
+  in_copy_.resize(Eigen::Index(dimension()));
   for (std::size_t k = 0; k < dimension(); ++k) in_copy_[Eigen::Index(k)] = snapshot.values[k];
   next_receive_seq_ = 0;
   receiving_ = true;
   return ok_status();
 }
 
-Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i) {
+Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<float> scratch) {
   if (!sending_) return make_error(ErrorKind::disconnected, "link delta: link not started (send a snapshot first)");
   if (std::size_t(x_i.size()) != dimension()) {
     return make_error(ErrorKind::invalid_argument, "link delta: model size does not match the link");
@@ -123,7 +134,9 @@ Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i) {
   out.seq = next_send_seq_;
   const std::span<const float> x(x_i.data(), dimension());
   const std::span<const float> x_hat(out_copy_.data(), dimension());
-  if (Status s = compressor_.compress_difference(x, x_hat, out.delta); !s) return s.error();
+  const Status compressed = scratch.empty() ? compressor_.compress_difference(x, x_hat, out.delta)
+                                            : compressor_.compress_difference(x, x_hat, out.delta, scratch);
+  if (!compressed) return compressed.error();
   if (Status s = compress::decompress_add(layout_, out.delta, std::span<float>(out_copy_.data(), dimension())); !s) {
     return fail(s.error().kind, "link delta: own delta failed to decode: " + s.error().message);
   }
@@ -168,6 +181,7 @@ Status LinkState::on_digest(const LinkDigest& digest) {
 LinkReset LinkState::make_reset(std::string reason) {
   sending_ = false;
   receiving_ = false;
+  drop_copies();
   last_error_ = reason;
   return LinkReset{epoch_, std::move(reason)};
 }
@@ -176,6 +190,7 @@ void LinkState::on_reset(const LinkReset& reset) {
   if (reset.epoch < epoch_) return;  // about an epoch already replaced
   sending_ = false;
   receiving_ = false;
+  drop_copies();
   last_error_ = "reset by neighbour: " + reset.reason;
 }
 
@@ -228,6 +243,7 @@ Result<double> LinkState::correction_norm() const {
 double LinkState::tracking_error(const Eigen::VectorXf& x_i) const {
   const double norm = double(x_i.squaredNorm());
   if (norm == 0.0) return 0.0;
+  if (out_copy_.size() != x_i.size()) return 1.0;  // no copy: as far as a zero one
   return double((x_i - out_copy_).squaredNorm()) / norm;
 }
 

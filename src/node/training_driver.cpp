@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <utility>
 
 #include "starling/assert.h"
@@ -23,6 +24,10 @@ constexpr std::uint64_t kModelRefusedRetryMs = 1'000;
 // redone, and a model chunk not answered in this time is asked for again.
 constexpr std::uint64_t kHandshakeStallMs = 5'000;
 constexpr std::uint64_t kModelChunkStallMs = 3'000;
+// A served model copy is kept this long after its last chunk went out (in
+// case that chunk is lost and asked for again), not the whole lifetime: a
+// full copy of the model per joiner must not outlive the download.
+constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
 
 // γ defaults measured in docs/learning.md (per compressor; top-k from swarm
 // runs with training, where 0.2 let the replicas drift apart).
@@ -175,6 +180,7 @@ void TrainingDriver::stop() {
 
 void TrainingDriver::on_round() {
   round_timer_ = transport_.start_timer(options_.round_interval_ms, [this] { on_round(); });
+  expire_served_models(transport_.now_ms());
   if (state_ != "training") return;
   round_due_ = true;
   // One request in flight at a time: a busy host answers late, rounds do not pile up.
@@ -190,6 +196,15 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
     log(DriverLogLevel::error, "model host returned " + std::to_string(parameters.size()) + " parameters, expected " +
                                    std::to_string(options_.layout.dimension()));
     return;
+  }
+  if (round_due_) {
+    // Our own displacement since the last round: what training did, with the
+    // correction we handed the host taken out. No neighbour can change it.
+    // The last round's x and correction are still here: x_prev + c is summed
+    // per value as a stored "expected" vector would be, without storing it.
+    if (round_base_) own_displacement_.observe(double((parameters - (*parameters_ + correction_)).norm()));
+  } else {
+    round_base_ = false;  // the last round's x is replaced: no base for the next displacement
   }
   parameters_ = std::move(parameters);
   std::vector<ConnectionId> ids;
@@ -207,6 +222,11 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
   const Eigen::VectorXf& x_send = poison ? sent_model : x;
 
+  // Each delta's difference x − x̂ goes through correction_: the last round's
+  // correction was used above (displacement) and this round's is made after
+  // the deltas, so one buffer is the round's only scratch.
+  if (correction_.size() != x.size()) correction_.resize(x.size());
+  const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   std::vector<ConnectionId> broken;
   for (auto& [id, link_ptr] : links_) {
     Link& link = *link_ptr;
@@ -218,7 +238,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
       if (!transport_.send(id, garbage)) broken.push_back(id);
       continue;
     }
-    auto delta = link.state.make_delta(x_send);
+    auto delta = link.state.make_delta(x_send, scratch);
     if (!delta) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
       continue;
@@ -242,15 +262,10 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
   for (ConnectionId id : broken) drop_link(id, "send failed");
 
   // The consensus step, summed over ready links, goes to the host as one correction.
-  std::optional<Eigen::VectorXf> correction = consensus(x);
-  if (correction) host_.add_correction(*correction);
+  if (consensus(x)) host_.add_correction(correction_);
 }
 
-std::optional<Eigen::VectorXf> TrainingDriver::consensus(const Eigen::VectorXf& x) {
-  // Our own displacement since the last round: what training did, with the
-  // correction we handed the host taken out. No neighbour can change it.
-  if (expected_parameters_ && expected_parameters_->size() == x.size())
-    own_displacement_.observe(double((x - *expected_parameters_).norm()));
+bool TrainingDriver::consensus(const Eigen::VectorXf& x) {
   counters_.own_displacement = own_displacement_.value();
 
   std::vector<Link*> ready;
@@ -262,8 +277,12 @@ std::optional<Eigen::VectorXf> TrainingDriver::consensus(const Eigen::VectorXf& 
     ready.push_back(link_ptr.get());
     norms.push_back(*norm);
   }
-  expected_parameters_ = x;
-  if (ready.empty()) return std::nullopt;
+  // This round's x (parameters_) and correction_ are the next round's
+  // displacement base; the correction is zero without a ready link.
+  round_base_ = true;
+  if (correction_.size() != x.size()) correction_.resize(x.size());
+  correction_.setZero();
+  if (ready.empty()) return false;
 
   // The radius and the weights (docs/learning.md, "Robust aggregation").
   // Trust is recorded in every mode, so status shows who would be distrusted;
@@ -278,7 +297,6 @@ std::optional<Eigen::VectorXf> TrainingDriver::consensus(const Eigen::VectorXf& 
   if (options_.clip == ClipMode::adaptive) radius = round.radius;
   counters_.clip_radius = radius;
 
-  Eigen::VectorXf correction = Eigen::VectorXf::Zero(x.size());
   std::uint64_t distrusted = 0;
   for (std::size_t k = 0; k < ready.size(); ++k) {
     Link& link = *ready[k];
@@ -287,12 +305,15 @@ std::optional<Eigen::VectorXf> TrainingDriver::consensus(const Eigen::VectorXf& 
     link.last_correction_norm = norms[k];
     if (weight <= 0.0) continue;
     Result<node::ConsensusStep> step =
-        link.state.consensus_step(correction, gamma_, float(double(weight_) * weight), radius);
+        link.state.consensus_step(correction_, gamma_, float(double(weight_) * weight), radius);
     if (step && step->clipped) ++counters_.corrections_clipped;
   }
   counters_.links_distrusted = distrusted;
-  *expected_parameters_ += correction;
-  return correction;
+  return true;
+}
+
+void TrainingDriver::expire_served_models(std::uint64_t now_ms) {
+  std::erase_if(served_, [now_ms](const auto& entry) { return entry.second.expires_ms < now_ms; });
 }
 
 node::LinkTrust& TrainingDriver::trust_of(const gossip::NodeId& node) {
@@ -688,7 +709,7 @@ void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std:
 
 void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& request) {
   const std::uint64_t now = transport_.now_ms();
-  std::erase_if(served_, [now](const auto& entry) { return entry.second.expires_ms < now; });
+  expire_served_models(now);
   // Bounds against a member that asks without reading (docs/security.md):
   // while the link's outbound queue holds more than the backlog limit, the
   // request is ignored (an honest joiner asks again after its stall timeout),
@@ -729,6 +750,7 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   const std::uint64_t limit = request.max_bytes == 0 ? options_.model_chunk_bytes
                                                      : std::min<std::uint64_t>(request.max_bytes, options_.model_chunk_bytes);
   const std::uint64_t size = std::min<std::uint64_t>(total - offset, std::max<std::uint64_t>(limit, 4));
+  if (offset + size == total) found->second.expires_ms = now + kServedModelTailMs;  // the download is done
   chunk.snapshot_id = found->first;
   chunk.offset = offset;
   chunk.total = total;
@@ -845,6 +867,15 @@ TrainingDriverStatus TrainingDriver::status() const {
       ++ready;
     }
   }
+  out.model_bytes_held = std::uint64_t(correction_.size()) * sizeof(float);
+  if (parameters_) out.model_bytes_held += std::uint64_t(parameters_->size()) * sizeof(float);
+  for (const auto& [id, link] : links_) {
+    out.model_bytes_held += link->state.model_bytes_held() + link->snapshot.capacity() * sizeof(float);
+    out.compressor_scratch_bytes += link->state.scratch_bytes();
+  }
+  for (const auto& [id, served] : served_) out.model_bytes_held += std::uint64_t(served.values.size()) * sizeof(float);
+  if (download_) out.model_bytes_held += download_->bytes.capacity();
+  out.host_model_bytes_held = host_.model_bytes_held();
   if (parameters_ && ready > 0) {
     mean /= float(ready + 1);
     const double denominator = double(mean.squaredNorm());

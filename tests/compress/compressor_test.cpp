@@ -420,3 +420,34 @@ TEST_CASE("sign and int8 keep each value's sign on segments of odd lengths", "[c
     CHECK(mismatched == 0);
   }
 }
+
+TEST_CASE("compress_difference on the fly, through a scratch buffer and of a stored difference agree bit for bit",
+          "[compress]") {
+  // The peer's memory work (docs/learning.md, "Memory per peer") reads x - x̂
+  // on the fly or through a shared scratch instead of a per-link buffer: the
+  // deltas, and so the protocol, must not change. Ties in top-k included.
+  const Layout layout = mixed_layout();
+  auto x = random_vector(layout.dimension(), 21);
+  const auto x_hat = random_vector(layout.dimension(), 22);
+  for (std::size_t i = 0; i < 400; ++i) x[i] = x_hat[i] + 0.25f;  // equal magnitudes of x - x̂
+  std::vector<float> difference(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) difference[i] = x[i] - x_hat[i];
+  for (const char* spec : {"none", "topk:0.01", "topk:0.1", "randk:0.1", "int8", "sign"}) {
+    INFO(spec);
+    Compressor stored(spec_of(spec), layout, 5), on_the_fly(spec_of(spec), layout, 5), scratched(spec_of(spec), layout, 5);
+    std::vector<float> scratch(x.size(), -1.0f);
+    for (int round = 0; round < 3; ++round) {
+      CompressedDelta a, b, c;
+      REQUIRE(stored.compress_into(difference, a).ok());
+      REQUIRE(on_the_fly.compress_difference(x, x_hat, b).ok());
+      REQUIRE(scratched.compress_difference(x, x_hat, c, scratch).ok());
+      CHECK(a == b);
+      CHECK(a == c);
+    }
+    CHECK(on_the_fly.scratch_bytes() < x.size());  // no buffer of the model's size kept
+  }
+  Compressor compressor(spec_of("topk:0.1"), layout, 5);
+  std::vector<float> short_scratch(10);
+  CompressedDelta q;
+  CHECK(compressor.compress_difference(x, x_hat, q, short_scratch).error().kind == ErrorKind::invalid_argument);
+}

@@ -347,3 +347,53 @@ TEST_CASE("link: a neighbour copy that overflowed is refused by the consensus st
     }
   }
 }
+
+TEST_CASE("link: copies exist only while the link is started, and a scratch gives the same delta", "[node][link]") {
+  // docs/learning.md, "Memory per peer": a link that is not ready holds no
+  // copy it does not need; the compressor keeps no model-sized buffer.
+  std::mt19937_64 rng(9);
+  const Eigen::VectorXf xa = random_vector(rng, 0.0f, 1.0f), xb = random_vector(rng, 0.0f, 1.0f);
+  const auto spec = CompressorSpec::parse("topk:0.1").value();
+  LinkState a(test_layout(), spec, 1), b(test_layout(), spec, 2), twin(test_layout(), spec, 1);
+  const std::size_t copy_bytes = kDim * sizeof(float);
+  CHECK(a.model_bytes_held() == 0);  // before any snapshot
+  auto sa = a.start(xa, 1);
+  REQUIRE(sa.ok());
+  CHECK(a.model_bytes_held() == copy_bytes);  // out copy only
+  REQUIRE(twin.start(xa, 1).ok());
+  REQUIRE(b.on_snapshot(*sa).ok());
+  auto sb = b.start(xb, b.epoch());
+  REQUIRE(sb.ok());
+  REQUIRE(a.on_snapshot(*sb).ok());
+  REQUIRE(a.ready());
+  CHECK(a.model_bytes_held() == 2 * copy_bytes);
+
+  // The delta through a caller's scratch equals the one without.
+  std::vector<float> scratch(kDim);
+  const Eigen::VectorXf moved = xa + random_vector(rng, 0.0f, 0.1f);
+  const LinkDelta with_scratch = a.make_delta(moved, scratch).value();
+  const LinkDelta without = twin.make_delta(moved).value();
+  CHECK(with_scratch.delta == without.delta);
+  CHECK(a.out_copy() == twin.out_copy());
+  CHECK(a.scratch_bytes() < copy_bytes / 2);
+
+  SECTION("a reset frees both copies; a restart brings them back") {
+    (void)a.make_reset("test");
+    CHECK(a.model_bytes_held() == 0);
+    CHECK(a.tracking_error(xa) == 1.0);  // no copy: as far as a zero one
+    b.on_reset(starling::node::LinkReset{a.epoch(), "test"});
+    CHECK(b.model_bytes_held() == 0);
+    auto again = a.start(xa, a.epoch() + 1);
+    REQUIRE(again.ok());
+    REQUIRE(b.on_snapshot(*again).ok());
+    REQUIRE(b.start(xb, b.epoch()).ok());
+    CHECK(b.model_bytes_held() == 2 * copy_bytes);
+  }
+  SECTION("a link broken by a bad delta frees both copies") {
+    LinkDelta gap = a.make_delta(moved).value();
+    gap.seq += 5;
+    REQUIRE(!b.on_delta(gap).ok());
+    CHECK(b.model_bytes_held() == 0);
+    CHECK(!b.ready());
+  }
+}

@@ -12,6 +12,12 @@
 // mismatch, a gap, a duplicate, a corrupt payload or a digest mismatch breaks
 // the link, which then refuses deltas until it is restarted with snapshots.
 // Nothing is ever patched silently.
+//
+// Memory: the two copies are the link's only model-sized buffers, and they
+// exist only while they mean something: x̂(i→j) from start() until the link
+// breaks or is reset, x̂(j→i) from the neighbour's snapshot until then. A
+// link that is not ready (handshake, broken, waiting for a snapshot) holds
+// what it needs and no more; the compressor keeps no model-sized scratch.
 #pragma once
 
 #include <Eigen/Core>
@@ -19,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -126,8 +133,16 @@ class LinkState {
   // Why the link last broke (empty if it never did).
   const std::string& last_error() const { return last_error_; }
 
-  const Eigen::VectorXf& out_copy() const { return out_copy_; }  // x̂(i→j)
-  const Eigen::VectorXf& in_copy() const { return in_copy_; }    // x̂(j→i)
+  // x̂(i→j): empty until start(), and again once the link broke or was reset.
+  const Eigen::VectorXf& out_copy() const { return out_copy_; }
+  // x̂(j→i): empty until the neighbour's snapshot, and again once the link
+  // broke or was reset.
+  const Eigen::VectorXf& in_copy() const { return in_copy_; }
+  // Bytes of the copies this link holds now, for the peer's memory accounting.
+  std::size_t model_bytes_held() const;
+  // Bytes of the compressor's scratch (small: a histogram and the top-k
+  // candidates or random-k coordinates; no model-sized buffer).
+  std::size_t scratch_bytes() const { return compressor_.scratch_bytes(); }
   // For tests of the integrity checks only.
   Eigen::VectorXf& mutable_out_copy_for_test() { return out_copy_; }
   Eigen::VectorXf& mutable_in_copy_for_test() { return in_copy_; }
@@ -145,8 +160,10 @@ class LinkState {
   Status on_snapshot(const LinkSnapshot& snapshot);
 
   // q = C(x_i − x̂(i→j)); x̂(i→j) += q. Fails (disconnected) if the out
-  // direction is not started, numerical on NaN/Inf in x_i.
-  Result<LinkDelta> make_delta(const Eigen::VectorXf& x_i);
+  // direction is not started, numerical on NaN/Inf in x_i. `scratch`: empty,
+  // or dimension() floats of the caller's for the difference (faster; one
+  // buffer can serve all of a peer's links); the delta is the same either way.
+  Result<LinkDelta> make_delta(const Eigen::VectorXf& x_i, std::span<float> scratch = {});
 
   // x̂(j→i) += q after checking epoch and sequence. Any mismatch (wrong epoch,
   // a gap, a duplicate, a payload that fails validation) returns corrupt and
@@ -182,11 +199,14 @@ class LinkState {
   // requires ready(), else disconnected.
   Result<double> correction_norm() const;
 
-  // ‖x_i − x̂(i→j)‖² / ‖x_i‖² (0 for a zero model): how far j's view of us lags.
+  // ‖x_i − x̂(i→j)‖² / ‖x_i‖² (0 for a zero model): how far j's view of us
+  // lags; 1 while the out direction holds no copy (as against a zero copy).
   double tracking_error(const Eigen::VectorXf& x_i) const;
 
  private:
   Error fail(ErrorKind kind, std::string message);
+  // The link stopped in both directions: free both copies.
+  void drop_copies();
 
   compress::Layout layout_;
   compress::Compressor compressor_;

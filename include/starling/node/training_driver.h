@@ -55,6 +55,11 @@ class ModelHost {
   virtual void request_parameters() = 0;
   // Add `correction` to the parameters (at the next step boundary).
   virtual void add_correction(const Eigen::VectorXf& correction) = 0;
+  // Bytes the host holds that grow with the model (parameters, optimizer
+  // state, correction buffers), for the peer's memory accounting
+  // (TrainingDriverStatus::host_model_bytes_held; docs/learning.md, "Memory
+  // per peer"). 0: not reported.
+  virtual std::size_t model_bytes_held() const { return 0; }
 };
 
 enum class ClipMode : std::uint8_t { off, fixed, adaptive };
@@ -142,6 +147,15 @@ struct TrainingDriverStatus {
   // Estimate of ‖x_i − x̄‖²/‖x̄‖², x̄ the mean of x_i and the neighbours'
   // copies; nullopt without a ready link.
   std::optional<double> consensus_distance;
+  // Memory that grows with the model (docs/learning.md, "Memory per peer"):
+  // the model values the driver holds now (link copies, the published
+  // parameters, the round's correction, snapshot reassembly, served and
+  // downloaded models) and what the model host reports; divide by 4 x the
+  // parameter count for "vectors of the model's size". The compressors'
+  // scratch (histograms, top-k candidates) is counted apart.
+  std::uint64_t model_bytes_held = 0;
+  std::uint64_t host_model_bytes_held = 0;
+  std::uint64_t compressor_scratch_bytes = 0;
   float gamma = 0.0f;
   float mixing_weight = 0.0f;
   std::vector<NeighbourStatus> neighbours;
@@ -208,8 +222,11 @@ class TrainingDriver {
   void send_hello(Link& link);
   void drop_link(ConnectionId id, const std::string& why);
   Eigen::VectorXf poisoned(const Eigen::VectorXf& x);
-  // The consensus step of one round: the correction the host gets.
-  std::optional<Eigen::VectorXf> consensus(const Eigen::VectorXf& x);
+  // The consensus step of one round: fills correction_ with what the host
+  // gets; false when there is nothing to hand over (no ready link).
+  bool consensus(const Eigen::VectorXf& x);
+  // Forgets served models whose download window has passed.
+  void expire_served_models(std::uint64_t now_ms);
   node::LinkTrust& trust_of(const gossip::NodeId& node);
   std::size_t live_link_count() const;
   void log(DriverLogLevel level, const std::string& message) const;
@@ -224,9 +241,15 @@ class TrainingDriver {
   // Per node id (not per connection), so reconnecting does not clear a record.
   std::map<gossip::NodeId, node::LinkTrust> trust_;
   // Our own training's displacement per round: x now minus (x and the
-  // correction of the last round).
+  // correction of the last round). parameters_ and correction_ still hold the
+  // last round's x and correction when the next round's x arrives, so no
+  // third vector is needed for "where the host should be now".
   node::OwnDisplacement own_displacement_;
-  std::optional<Eigen::VectorXf> expected_parameters_;
+  // The last round's correction (zero when it had no ready link), kept until
+  // the next round: the one scratch vector of the round (docs/learning.md).
+  Eigen::VectorXf correction_;
+  // parameters_ is the x of the last round (the base of the displacement).
+  bool round_base_ = false;
   std::map<ConnectionId, std::unique_ptr<Link>> links_;
   std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i

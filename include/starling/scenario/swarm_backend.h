@@ -73,9 +73,11 @@ class SwarmBackend {
   virtual ~SwarmBackend() = default;
 
   // ---- time ---------------------------------------------------------------
-  // Seconds of scenario time. t = 0 is when start_swarm returned; before
-  // that (during start-up) the value counts from the start of start_swarm.
-  // Never goes backwards.
+  // The backend's own clock in seconds, from its creation; never goes
+  // backwards. Every time the executor passes in (advance_to,
+  // SampleRequest) is on this clock: the executor takes the value when
+  // start_swarm returns as the scenario's t = 0 and converts, so start-up
+  // may take any time and a backend never resets its clock.
   virtual double now_seconds() const = 0;
   // Lets time pass until now_seconds() >= seconds, running the swarm
   // meanwhile (processes: sleep and reap exits; simulation: run virtual time

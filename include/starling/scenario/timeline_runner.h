@@ -28,6 +28,8 @@ struct TimelineOptions {
   std::uint64_t seed = 1;  // draws `fraction` selectors
   // Asked between steps; true ends the run early (Observations::interrupted).
   std::function<bool()> stop_requested;
+  // Once the swarm is up (t = 0), with how long start-up took on the backend's clock.
+  std::function<void(double startup_seconds)> on_ready;
   // After every sampled round (the caller throttles what it prints).
   std::function<void(const Progress&)> on_progress;
   // Before each action: its time, "kill 1,2" / "resume 3", and its line.

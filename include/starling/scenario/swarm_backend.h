@@ -9,13 +9,16 @@
 // flags, departed node ids, problems. A backend owns its peers and its clock.
 //
 // Conventions for every method:
-// - Peer indices are 0-based in order of start (scenario.h). The executor only
-//   passes indices < Scenario::total_peers(), and only ones that were started
-//   (start_swarm, join) except for join itself.
-// - Event methods are called at the action's time (now_seconds() >= its
-//   at_seconds) and return promptly; they return the problems they met (a
+// - Peer indices are 0-based in order of start (scenario.h), always <
+//   Scenario::total_peers(). join gets never-started indices; the other
+//   methods may name a peer that is down (killing a dead peer does nothing;
+//   restart is meant for them). A peer list is never empty.
+// - Event methods are called once the backend's clock has reached the
+//   action's time (now_seconds() >= at_seconds + the start-up offset, see
+//   now_seconds) and return promptly; they return the problems they met (a
 //   peer that would not start, a control that was not confirmed): the run goes
-//   on and fails at the end with these reasons. An empty vector: all done.
+//   on and fails at the end with these reasons, each labelled with the event.
+//   An empty vector: all done.
 // - Fault setters carry the peer's whole new value for that fault, never a
 //   difference: the executor calls them again with the neutral value (0, 1,
 //   none) to end a timed fault. A peer that is not running (down or paused)

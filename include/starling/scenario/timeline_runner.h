@@ -5,6 +5,7 @@
 // clock and starts no thread: time is the backend's.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>

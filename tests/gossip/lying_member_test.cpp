@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "fake_authority.h"
 #include "sim_swarm.h"
@@ -297,4 +298,34 @@ TEST_CASE("a member heard of second-hand is listed only once it answers", "[goss
   CHECK(a.view(20000).candidates == 0);
   CHECK(a.view(20000).candidates_expired == 1);
   CHECK(a.find(node(5)) == nullptr);
+}
+
+TEST_CASE("a candidate learns who pings it from the ping itself", "[gossip][flood]") {
+  // a lists 3, and its own alive update has long spent its retransmit budget
+  // (sized for a tiny cluster) on gossip to 3.
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(3, 0), node(3), {}}}), 1);
+  std::int64_t now = 2;
+  for (; now < 10 * second; now = std::max(now + 1, a.next_deadline_ms())) (void)a.tick(now);
+  // 3 tells a about 2, which has never heard of a.
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(2, 0), node(2), {}}}), now);
+  const std::int64_t told_ms = now;
+  std::optional<GossipMessage> ping;
+  for (; now < told_ms + second && !ping; now = std::max(now + 1, a.next_deadline_ms())) {
+    for (const Outgoing& out : a.tick(now).sends) {
+      if (out.to_address == address(2) && std::holds_alternative<Ping>(out.message.body)) ping = out.message;
+    }
+  }
+  REQUIRE(ping.has_value());
+  // The ping carries a's own signed record, so 2 lists a first-hand at once
+  // (and its ack then confirms 2 to a): otherwise 2 would answer a sender it
+  // cannot list and wait for gossip or a push-pull to name it.
+  Membership b = make(2);
+  (void)b.join({}, now);
+  const Actions answer = b.on_message(address(1), *ping, now);
+  CHECK(has_event(answer, EventKind::member_joined, node(1)));
+  REQUIRE(b.find(node(1)) != nullptr);
+  CHECK(b.find(node(1))->state == MemberState::alive);
+  CHECK(b.view(now).candidates == 0);
 }

@@ -190,7 +190,16 @@ TEST_CASE("piggybacked updates stay within the byte budget", "[gossip][bounds]")
                                                                          node(static_cast<std::uint8_t>(n)), {}}}),
                        2);
   }
+  // And members heard of second-hand: their candidate pings carry our own
+  // record on top of the queued news, still within the budget.
+  for (int n = 60; n < 70; ++n) {
+    (void)a.on_message(address(10),
+                       gossip_from(10, {Update{record(static_cast<std::uint8_t>(n), 0), node(static_cast<std::uint8_t>(n)), {}}}),
+                       2);
+  }
+  REQUIRE(a.view(2).candidates == 10);
   std::size_t most = 0;
+  std::size_t candidate_pings = 0;
   for (std::int64_t now = 3; now < 3000; now = std::max(now + 1, a.next_deadline_ms())) {
     for (const Outgoing& out : a.tick(now).sends) {
       if (out.transport != Transport::datagram) continue;
@@ -198,9 +207,16 @@ TEST_CASE("piggybacked updates stay within the byte budget", "[gossip][bounds]")
       for (const Update& u : out.message.updates) bytes += BroadcastQueue::estimated_bytes(u);
       CHECK(bytes <= static_cast<std::size_t>(lan_config().piggyback_bytes_max));
       most = std::max(most, out.message.updates.size());
+      const auto* ping = std::get_if<Ping>(&out.message.body);
+      if (ping != nullptr && a.find(ping->target) == nullptr) {
+        ++candidate_pings;
+        CHECK(std::any_of(out.message.updates.begin(), out.message.updates.end(),
+                          [&](const Update& u) { return u.member.node_id == node(1); }));
+      }
     }
   }
   CHECK(most >= 2);
+  CHECK(candidate_pings >= 10);
 }
 
 TEST_CASE("a liar accusing everyone never gets an honest member declared dead", "[gossip][lying][swarm]") {

@@ -345,3 +345,29 @@ TEST_CASE("a candidate learns who pings it from the ping itself", "[gossip][floo
   CHECK(b.find(node(1))->state == MemberState::alive);
   CHECK(b.view(now).candidates == 0);
 }
+
+TEST_CASE("a candidate two members vouch for gets more pings before it is dropped", "[gossip][flood]") {
+  // Under loss all of a candidate's pings or their acks can be lost; a real
+  // member is usually passed on by several members (honest ones pass on only
+  // members that answered them), a flooder's fakes only by the flooder.
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(3, 0), node(3), {}}}), 1);
+  (void)a.on_message(address(4), gossip_from(4, {Update{record(4, 0), node(4), {}}}), 1);
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(2, 0), node(2), {}}}), 2);  // 2: from 3 only
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(5, 0), node(5), {}}}), 2);  // 5: from 3 ...
+  (void)a.on_message(address(4), gossip_from(4, {Update{record(5, 0), node(5), {}}}), 3);  // ... and 4
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(5, 0), node(5), {}}}), 3);  // 3 again: no more
+  REQUIRE(a.view(3).candidates == 2);
+  std::map<std::string, int> pings;
+  for (std::int64_t now = 4; now < 30 * second; now = std::max(now + 1, a.next_deadline_ms())) {
+    for (const Outgoing& out : a.tick(now).sends) {
+      if (std::holds_alternative<Ping>(out.message.body)) ++pings[out.to_address];
+    }
+  }
+  const int attempts = lan_config().candidate_ping_attempts;
+  CHECK(pings[address(2)] == attempts);
+  CHECK(pings[address(5)] == 2 * attempts);
+  CHECK(a.view(30 * second).candidates == 0);
+  CHECK(a.view(30 * second).candidates_expired == 2);
+}

@@ -28,9 +28,14 @@ Candidates::Source& Candidates::source(const NodeId& id, std::int64_t now_ms) {
 bool Candidates::wants(const MemberRecord& record, const NodeId& told_by, bool exempt, std::int64_t now_ms) {
   const auto known = candidates_.find(record.node_id);
   if (known != candidates_.end()) {
-    // A second member vouching for it: honest members pass on only members
-    // that answered them, so it is likely real, and worth more pings.
-    if (told_by != known->second.told_by) known->second.corroborated = true;
+    // A second member passing on the same signed record: honest members pass
+    // on only members that answered them, so it is likely real, and worth
+    // more pings. (The same signature as the verified one we hold: no
+    // signature check needed.)
+    if (told_by != known->second.told_by && record.incarnation == known->second.record.incarnation &&
+        record.signature == known->second.record.signature) {
+      known->second.corroborated = true;
+    }
     return record.incarnation > known->second.record.incarnation;
   }
   if (candidates_.size() >= max_) {

@@ -358,7 +358,12 @@ TEST_CASE("a candidate two members vouch for gets more pings before it is droppe
   (void)a.on_message(address(3), gossip_from(3, {Update{record(5, 0), node(5), {}}}), 2);  // 5: from 3 ...
   (void)a.on_message(address(4), gossip_from(4, {Update{record(5, 0), node(5), {}}}), 3);  // ... and 4
   (void)a.on_message(address(3), gossip_from(3, {Update{record(5, 0), node(5), {}}}), 3);  // 3 again: no more
-  REQUIRE(a.view(3).candidates == 2);
+  // 6: from 3, and 4 passes on a record with a signature 6 never made.
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(6, 0), node(6), {}}}), 3);
+  MemberRecord forged = record(6, 0);
+  forged.signature[0] ^= 0xff;
+  (void)a.on_message(address(4), gossip_from(4, {Update{forged, node(6), {}}}), 3);
+  REQUIRE(a.view(3).candidates == 3);
   std::map<std::string, int> pings;
   for (std::int64_t now = 4; now < 30 * second; now = std::max(now + 1, a.next_deadline_ms())) {
     for (const Outgoing& out : a.tick(now).sends) {
@@ -368,6 +373,7 @@ TEST_CASE("a candidate two members vouch for gets more pings before it is droppe
   const int attempts = lan_config().candidate_ping_attempts;
   CHECK(pings[address(2)] == attempts);
   CHECK(pings[address(5)] == 2 * attempts);
+  CHECK(pings[address(6)] == attempts);
   CHECK(a.view(30 * second).candidates == 0);
-  CHECK(a.view(30 * second).candidates_expired == 2);
+  CHECK(a.view(30 * second).candidates_expired == 3);
 }

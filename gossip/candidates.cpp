@@ -27,7 +27,17 @@ Candidates::Source& Candidates::source(const NodeId& id, std::int64_t now_ms) {
 
 bool Candidates::wants(const MemberRecord& record, const NodeId& told_by, bool exempt, std::int64_t now_ms) {
   const auto known = candidates_.find(record.node_id);
-  if (known != candidates_.end()) return record.incarnation > known->second.record.incarnation;
+  if (known != candidates_.end()) {
+    // A second member passing on the same signed record: honest members pass
+    // on only members that answered them, so it is likely real, and worth
+    // more pings. (The same signature as the verified one we hold: no
+    // signature check needed.)
+    if (told_by != known->second.told_by && record.incarnation == known->second.record.incarnation &&
+        record.signature == known->second.record.signature) {
+      known->second.corroborated = true;
+    }
+    return record.incarnation > known->second.record.incarnation;
+  }
   if (candidates_.size() >= max_) {
     ++refused_;
     return false;
@@ -83,7 +93,7 @@ std::vector<MemberRecord> Candidates::due(std::int64_t now_ms, std::size_t count
       ++it;
       continue;
     }
-    if (c.pings >= attempts_) {
+    if (c.pings >= (c.corroborated ? 2 * attempts_ : attempts_)) {
       ++expired_;
       release(c);
       it = candidates_.erase(it);

@@ -62,8 +62,18 @@ void Membership::run_candidates(std::int64_t now_ms) {
       candidates_.due(now_ms, static_cast<std::size_t>(config_.candidate_pings_per_round));
   if (due.empty()) return;
   next_candidate_round_ms_ = now_ms + config_.gossip_interval_ms;
-  // Its ack (or any message from it) confirms it, in on_message.
-  for (const MemberRecord& candidate : due) send_datagram(candidate.address, Ping{next_sequence_++, candidate.node_id});
+  // Its ack (or any message from it) confirms it, in on_message. The ping
+  // carries our own signed record: we heard of the candidate second-hand, so
+  // it may not know us either (a newcomer pinging the members its seed
+  // listed), and a message from a sender it does not list, without that
+  // sender's record, teaches it nothing. Our own alive update may have spent
+  // its retransmit budget long ago (a newcomer's is sized for a cluster of
+  // one: it lists nobody until its candidates answer), so the gossip queue
+  // cannot be relied on to carry it.
+  for (const MemberRecord& candidate : due) {
+    send_datagram(candidate.address, Ping{next_sequence_++, candidate.node_id});
+    attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
+  }
 }
 
 void Membership::run_probe(std::int64_t now_ms) {

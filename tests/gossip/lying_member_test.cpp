@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "fake_authority.h"
 #include "sim_swarm.h"
@@ -189,7 +190,16 @@ TEST_CASE("piggybacked updates stay within the byte budget", "[gossip][bounds]")
                                                                          node(static_cast<std::uint8_t>(n)), {}}}),
                        2);
   }
+  // And members heard of second-hand: their candidate pings carry our own
+  // record on top of the queued news, still within the budget.
+  for (int n = 60; n < 70; ++n) {
+    (void)a.on_message(address(10),
+                       gossip_from(10, {Update{record(static_cast<std::uint8_t>(n), 0), node(static_cast<std::uint8_t>(n)), {}}}),
+                       2);
+  }
+  REQUIRE(a.view(2).candidates == 10);
   std::size_t most = 0;
+  std::size_t candidate_pings = 0;
   for (std::int64_t now = 3; now < 3000; now = std::max(now + 1, a.next_deadline_ms())) {
     for (const Outgoing& out : a.tick(now).sends) {
       if (out.transport != Transport::datagram) continue;
@@ -197,9 +207,16 @@ TEST_CASE("piggybacked updates stay within the byte budget", "[gossip][bounds]")
       for (const Update& u : out.message.updates) bytes += BroadcastQueue::estimated_bytes(u);
       CHECK(bytes <= static_cast<std::size_t>(lan_config().piggyback_bytes_max));
       most = std::max(most, out.message.updates.size());
+      const auto* ping = std::get_if<Ping>(&out.message.body);
+      if (ping != nullptr && a.find(ping->target) == nullptr) {
+        ++candidate_pings;
+        CHECK(std::any_of(out.message.updates.begin(), out.message.updates.end(),
+                          [&](const Update& u) { return u.member.node_id == node(1); }));
+      }
     }
   }
   CHECK(most >= 2);
+  CHECK(candidate_pings >= 10);
 }
 
 TEST_CASE("a liar accusing everyone never gets an honest member declared dead", "[gossip][lying][swarm]") {
@@ -297,4 +314,66 @@ TEST_CASE("a member heard of second-hand is listed only once it answers", "[goss
   CHECK(a.view(20000).candidates == 0);
   CHECK(a.view(20000).candidates_expired == 1);
   CHECK(a.find(node(5)) == nullptr);
+}
+
+TEST_CASE("a candidate learns who pings it from the ping itself", "[gossip][flood]") {
+  // a lists 3, and its own alive update has long spent its retransmit budget
+  // (sized for a tiny cluster) on gossip to 3.
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(3, 0), node(3), {}}}), 1);
+  std::int64_t now = 2;
+  for (; now < 10 * second; now = std::max(now + 1, a.next_deadline_ms())) (void)a.tick(now);
+  // 3 tells a about 2, which has never heard of a.
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(2, 0), node(2), {}}}), now);
+  const std::int64_t told_ms = now;
+  std::optional<GossipMessage> ping;
+  for (; now < told_ms + second && !ping; now = std::max(now + 1, a.next_deadline_ms())) {
+    for (const Outgoing& out : a.tick(now).sends) {
+      if (out.to_address == address(2) && std::holds_alternative<Ping>(out.message.body)) ping = out.message;
+    }
+  }
+  REQUIRE(ping.has_value());
+  // The ping carries a's own signed record, so 2 lists a first-hand at once
+  // (and its ack then confirms 2 to a): otherwise 2 would answer a sender it
+  // cannot list and wait for gossip or a push-pull to name it.
+  Membership b = make(2);
+  (void)b.join({}, now);
+  const Actions answer = b.on_message(address(1), *ping, now);
+  CHECK(has_event(answer, EventKind::member_joined, node(1)));
+  REQUIRE(b.find(node(1)) != nullptr);
+  CHECK(b.find(node(1))->state == MemberState::alive);
+  CHECK(b.view(now).candidates == 0);
+}
+
+TEST_CASE("a candidate two members vouch for gets more pings before it is dropped", "[gossip][flood]") {
+  // Under loss all of a candidate's pings or their acks can be lost; a real
+  // member is usually passed on by several members (honest ones pass on only
+  // members that answered them), a flooder's fakes only by the flooder.
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(3, 0), node(3), {}}}), 1);
+  (void)a.on_message(address(4), gossip_from(4, {Update{record(4, 0), node(4), {}}}), 1);
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(2, 0), node(2), {}}}), 2);  // 2: from 3 only
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(5, 0), node(5), {}}}), 2);  // 5: from 3 ...
+  (void)a.on_message(address(4), gossip_from(4, {Update{record(5, 0), node(5), {}}}), 3);  // ... and 4
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(5, 0), node(5), {}}}), 3);  // 3 again: no more
+  // 6: from 3, and 4 passes on a record with a signature 6 never made.
+  (void)a.on_message(address(3), gossip_from(3, {Update{record(6, 0), node(6), {}}}), 3);
+  MemberRecord forged = record(6, 0);
+  forged.signature[0] ^= 0xff;
+  (void)a.on_message(address(4), gossip_from(4, {Update{forged, node(6), {}}}), 3);
+  REQUIRE(a.view(3).candidates == 3);
+  std::map<std::string, int> pings;
+  for (std::int64_t now = 4; now < 30 * second; now = std::max(now + 1, a.next_deadline_ms())) {
+    for (const Outgoing& out : a.tick(now).sends) {
+      if (std::holds_alternative<Ping>(out.message.body)) ++pings[out.to_address];
+    }
+  }
+  const int attempts = lan_config().candidate_ping_attempts;
+  CHECK(pings[address(2)] == attempts);
+  CHECK(pings[address(5)] == 2 * attempts);
+  CHECK(pings[address(6)] == attempts);
+  CHECK(a.view(30 * second).candidates == 0);
+  CHECK(a.view(30 * second).candidates_expired == 3);
 }

@@ -16,7 +16,37 @@ bool later(const auto& a, const auto& b) {
 Config test_config() { return lan_config(); }
 
 SimSwarm::SimSwarm(std::uint64_t seed, Config config, NetworkFaults faults)
-    : config_(std::move(config)), faults_(faults), random_(seed) {}
+    : config_(std::move(config)),
+      random_(seed),
+      datagram_faults_(std::mt19937_64(seed ^ 0x6461746167726d73ull)),
+      stream_faults_(std::mt19937_64(seed ^ 0x73747265616d7373ull)) {
+  set_faults(faults);
+}
+
+void SimSwarm::set_faults(NetworkFaults faults) {
+  STARLING_ASSERT(faults.delay_min_ms >= 0 && faults.delay_max_ms >= faults.delay_min_ms);
+  node::LinkFaults link;
+  link.delay_us = static_cast<std::uint64_t>(faults.delay_min_ms) * 1000;
+  link.jitter_us = static_cast<std::uint64_t>(faults.delay_max_ms - faults.delay_min_ms) * 1000;
+  stream_faults_.set_default(link);
+  link.drop_probability = faults.loss;
+  datagram_faults_.set_default(link);
+}
+
+void SimSwarm::partition(const std::vector<int>& group_of_peer) {
+  STARLING_ASSERT(group_of_peer.size() == peers_.size());
+  std::map<int, std::vector<node::PeerKey>> members;
+  for (std::size_t i = 0; i < group_of_peer.size(); ++i) members[group_of_peer[i]].push_back(peers_[i].address);
+  std::vector<std::vector<node::PeerKey>> groups;
+  for (auto& [group, addresses] : members) groups.push_back(std::move(addresses));
+  datagram_faults_.partition(groups);
+  stream_faults_.partition(groups);
+}
+
+void SimSwarm::heal() {
+  datagram_faults_.heal();
+  stream_faults_.heal();
+}
 
 std::size_t SimSwarm::add_nodes(std::size_t count) {
   const std::size_t first = peers_.size();
@@ -70,11 +100,6 @@ void SimSwarm::push(Pending pending) {
   std::push_heap(queue_.begin(), queue_.end(), [](const Pending& a, const Pending& b) { return later(a, b); });
 }
 
-bool SimSwarm::blocked(std::size_t from, std::size_t to) const {
-  if (groups_.empty()) return false;
-  return groups_.at(from) != groups_.at(to);
-}
-
 std::optional<std::size_t> SimSwarm::index_of(const std::string& address) const {
   const auto it = index_of_address_.find(address);
   if (it == index_of_address_.end()) return std::nullopt;
@@ -88,18 +113,27 @@ void SimSwarm::apply(std::size_t index, Actions actions) {
     if (out.transport == Transport::datagram) ++datagrams_sent_;
     if (!to && out.transport == Transport::datagram) ++datagrams_unroutable_;
     if (to && tamper) tamper(index, *to, out.message);
-    bool drop = !to || blocked(index, *to) || (drop_rule && drop_rule(index, *to, out.message));
-    if (!drop && out.transport == Transport::datagram && faults_.loss > 0.0) drop = random_.fraction() < faults_.loss;
-    if (drop) {
-      if (out.transport == Transport::datagram) ++datagrams_dropped_;
+    const bool datagram = out.transport == Transport::datagram;
+    node::FaultDecision fate;
+    fate.copies = 0;
+    if (to && !(drop_rule && drop_rule(index, *to, out.message))) {
+      node::FaultPolicy& faults = datagram ? datagram_faults_ : stream_faults_;
+      // Sizes do not matter here (no bandwidth caps): the codec is skipped.
+      fate = faults.decide(peers_[index].address, peers_[*to].address, 0, static_cast<std::uint64_t>(now_ms_) * 1000);
+    }
+    if (fate.dropped()) {
+      if (datagram) ++datagrams_dropped_;
       continue;
     }
-    Pending pending;
-    pending.time_ms = now_ms_ + random_.between(faults_.delay_min_ms, faults_.delay_max_ms);
-    pending.to = *to;
-    pending.from_address = peers_[index].address;
-    pending.message = std::move(out.message);
-    push(std::move(pending));
+    for (std::size_t copy = 0; copy < fate.copies; ++copy) {
+      Pending pending;
+      // Whole milliseconds, rounded up: the harness's clock is in ms.
+      pending.time_ms = now_ms_ + static_cast<std::int64_t>((fate.delay_us[copy] + 999) / 1000);
+      pending.to = *to;
+      pending.from_address = peers_[index].address;
+      pending.message = copy + 1 < fate.copies ? out.message : std::move(out.message);
+      push(std::move(pending));
+    }
   }
   rearm(index);
 }

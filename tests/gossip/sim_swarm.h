@@ -2,7 +2,9 @@
 // in virtual time, driven by one seed. Datagrams can be lost and delayed;
 // streams (Join, PushPull) are reliable but, like datagrams, cut by
 // partitions and crashed peers. Everything is a discrete-event queue, so a
-// run with the same seed is the same run.
+// run with the same seed is the same run. What the network does to a message
+// is decided by node::FaultPolicy, the fault model the runtime and the
+// simulator use too; this harness only skips the codec and the transport.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,7 @@
 
 #include "fake_authority.h"
 #include "starling/gossip/membership.h"
+#include "starling/node/faults.h"
 
 namespace starling::gossip::testing {
 
@@ -47,9 +50,9 @@ class SimSwarm {
   void leave(std::size_t index);
 
   // Peers in different groups cannot reach each other; group of each peer.
-  void partition(std::vector<int> group_of_peer) { groups_ = std::move(group_of_peer); }
-  void heal() { groups_.clear(); }
-  void set_faults(NetworkFaults faults) { faults_ = faults; }
+  void partition(const std::vector<int>& group_of_peer);
+  void heal();
+  void set_faults(NetworkFaults faults);
   // Extra per-message drop rule (e.g. an asymmetric fault): return true to drop.
   std::function<bool(std::size_t from, std::size_t to, const GossipMessage&)> drop_rule;
   // A lying peer: rewrite what `from` sends (add forged updates, ...). The
@@ -109,15 +112,16 @@ class SimSwarm {
   void apply(std::size_t index, Actions actions);
   void rearm(std::size_t index);
   void push(Pending pending);
-  bool blocked(std::size_t from, std::size_t to) const;
   std::optional<std::size_t> index_of(const std::string& address) const;
 
   Config config_;
-  NetworkFaults faults_;
   Random random_;
+  // Datagrams cross the first, streams the second: the same delays and
+  // partitions, but streams are reliable (TCP retransmits) so never lost.
+  node::FaultPolicy datagram_faults_;
+  node::FaultPolicy stream_faults_;
   std::vector<Peer> peers_;
   std::map<std::string, std::size_t> index_of_address_;
-  std::vector<int> groups_;
   std::vector<Pending> queue_;  // a heap on (time, order)
   std::uint64_t next_order_ = 0;
   std::int64_t now_ms_ = 0;

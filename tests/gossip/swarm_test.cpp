@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <map>
 
 #include "sim_swarm.h"
 
@@ -138,10 +139,23 @@ std::int64_t dissemination_ms(std::uint64_t seed, std::size_t peers) {
 }  // namespace
 
 TEST_CASE("news reaches all of 64 members within O(log N) probe periods", "[gossip][swarm]") {
-  for (std::uint64_t seed : {31u, 32u}) {
-    const std::int64_t took = dissemination_ms(seed, 64);
-    CHECK(took <= static_cast<std::int64_t>(std::ceil(std::log2(64.0))) * test_config().probe_interval_ms);
+  const Config config = test_config();
+  std::vector<std::int64_t> took;
+  for (std::uint64_t seed = 31; seed < 43; ++seed) {
+    took.push_back(dissemination_ms(seed, 64));
+    CHECK(took.back() <= static_cast<std::int64_t>(std::ceil(std::log2(64.0))) * config.probe_interval_ms);
   }
+  // The tail, not just each run: a member that misses every piggybacked copy
+  // of the news must not be left to the next push-pull (tens of seconds).
+  // Without loss the newcomer's own candidate pings, each carrying its
+  // record, reach all 64 within ceil(64 / candidate_pings_per_round) gossip
+  // intervals (1.6 s) of its join, whatever gossip does: two probe periods.
+  std::sort(took.begin(), took.end());
+  const std::int64_t p50 = took[took.size() / 2];
+  const std::int64_t p99 = took[static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(took.size()))) - 1];
+  WARN("64 peers, " << took.size() << " seeds: newcomer known to all in p50 " << seconds(p50) << " s, p99 "
+                    << seconds(p99) << " s, max " << seconds(took.back()) << " s");
+  CHECK(p99 <= 2 * config.probe_interval_ms);
 }
 
 TEST_CASE("dissemination time grows like log N", "[gossip][swarm][slow]") {
@@ -375,3 +389,4 @@ TEST_CASE("a sick peer slows itself instead of killing healthy ones", "[gossip][
   CHECK(max_health > 0);
   CHECK(healthy_deaths == 0);
 }
+

@@ -9,7 +9,10 @@
 //     from any one source (the authenticated sender that told us);
 //   - each source has a token bucket of new members per minute; a candidate
 //     that turns out real gives its token back, so honest news is not slowed;
-//   - a candidate unanswered after `candidate_ping_attempts` pings is dropped.
+//   - a candidate unanswered after `candidate_ping_attempts` pings is dropped;
+//     one that a second source also told us about gets twice as many (under
+//     loss, three pings and their acks can all be lost, and then a real
+//     member waits for a push-pull; a lone flooder cannot corroborate itself).
 #pragma once
 
 #include <cstddef>
@@ -42,7 +45,8 @@ class Candidates {
   bool contains(const NodeId& node_id) const { return candidates_.count(node_id) > 0; }
 
   // Up to `count` candidates to ping now (each pinged at most attempts times,
-  // retry_ms apart); candidates out of attempts are dropped.
+  // twice that when corroborated, retry_ms apart); candidates out of attempts
+  // are dropped.
   std::vector<MemberRecord> due(std::int64_t now_ms, std::size_t count);
   std::optional<std::int64_t> next_ping_ms() const;
 
@@ -56,6 +60,7 @@ class Candidates {
     NodeId told_by{};
     int pings = 0;
     std::int64_t next_ping_ms = 0;
+    bool corroborated = false;  // another source told us too
   };
   struct Source {
     std::size_t pending = 0;

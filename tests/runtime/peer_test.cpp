@@ -320,3 +320,16 @@ TEST_CASE("peer: restarted with its incarnation store, a peer rejoins above its 
   CHECK(seen_by_seed()->incarnation > before);
   CHECK_FALSE(peer.said("refuted"));  // believed at once: no refutation was needed
 }
+
+TEST_CASE("router: an inbound connection's first message names its route", "[runtime][peer]") {
+  CHECK(route_of_first(wire::Message{wire::Join{}}) == Route::membership);
+  CHECK(route_of_first(wire::Message{wire::PushPull{}}) == Route::membership);
+  CHECK(route_of_first(wire::Message{wire::StatusQuery{1}}) == Route::control);
+  CHECK(route_of_first(wire::Message{wire::FaultControl{}}) == Route::control);
+  CHECK(route_of_first(wire::Message{wire::TrainingControl{}}) == Route::control);
+  CHECK(route_of_first(wire::Message{wire::LinkHello{}}) == Route::training);
+  // Messages that only follow a hello on an established link start nothing.
+  CHECK_FALSE(route_of_first(wire::Message{wire::Delta{}}));
+  CHECK_FALSE(route_of_first(wire::Message{wire::ModelRequest{}}));
+  CHECK_FALSE(route_of_first(wire::Message{wire::StatusAnswer{}}));
+}

@@ -14,38 +14,42 @@ nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now
   return members;
 }
 
-nlohmann::json status_json(const node::MembershipDriver& driver, const node::Transport& transport,
-                           bool swarm_open) {
-  const gossip::MembershipView view = driver.view();
-  const node::TransportStats stats = transport.stats();
-  return {{"node_id", gossip::to_hex(view.self.node_id)},
+nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
+  const gossip::MembershipView& view = status.view;
+  const node::TransportStats& stats = status.transport;
+  const node::MembershipTraffic& traffic = status.membership_traffic;
+  nlohmann::json out = {{"node_id", gossip::to_hex(view.self.node_id)},
           {"address", view.self.address},
           {"state", gossip::to_string(view.self.state)},
           {"incarnation", view.self.incarnation},
           {"uptime_seconds", static_cast<double>(view.uptime_ms) / 1000.0},
-          {"joined", driver.membership().joined()},
+          {"joined", status.joined},
           {"health_score", view.health_score},
-          {"profile", driver.membership().config().profile},
+          {"profile", status.profile},
           {"swarm_open", swarm_open},
           {"bytes_sent", stats.bytes_sent},
           {"bytes_received", stats.bytes_received},
           {"datagrams_sent", stats.datagrams_sent},
           {"datagrams_received", stats.datagrams_received},
           {"datagrams_rejected", stats.datagrams_rejected},
-          {"membership_messages_sent", driver.traffic().messages_sent},
-          {"membership_bytes_sent", driver.traffic().bytes_sent},
-          {"membership_messages_received", driver.traffic().messages_received},
-          {"membership_bytes_received", driver.traffic().bytes_received},
-          {"membership_datagrams_oversize", driver.traffic().datagrams_oversize},
+          {"membership_messages_sent", traffic.messages_sent},
+          {"membership_bytes_sent", traffic.bytes_sent},
+          {"membership_messages_received", traffic.messages_received},
+          {"membership_bytes_received", traffic.bytes_received},
+          {"membership_datagrams_oversize", traffic.datagrams_oversize},
           {"membership_ignored_accusers", view.ignored_accusers},
           {"membership_rejected_records", view.rejected_records},
           {"membership_rejected_accusations", view.rejected_accusations},
           {"membership_dropped_accusations", view.dropped_accusations},
           {"membership_candidates", view.candidates},
           {"membership_candidates_refused", view.candidates_refused},
-          {"membership_messages_refused_sender", driver.traffic().messages_refused_sender},
+          {"membership_messages_refused_sender", traffic.messages_refused_sender},
           {"connections_rejected", stats.connections_rejected},
-          {"members", members_json(view, static_cast<std::int64_t>(driver.now_ms()))}};
+          {"connections_refused_first_frame", status.router.refused_unknown_first_frame + status.router.refused_no_handler},
+          {"members", members_json(view, static_cast<std::int64_t>(status.now_ms))}};
+  if (status.membership_fault != node::HostileMembershipMode::none)
+    out["membership_fault"] = node::to_string(status.membership_fault);
+  return out;
 }
 
 }  // namespace starling::apps

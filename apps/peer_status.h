@@ -9,15 +9,14 @@
 #include <string>
 
 #include "starling/gossip/membership.h"
-#include "starling/node/membership_driver.h"
-#include "starling/runtime/transport.h"
+#include "starling/node/peer.h"
 
 namespace starling::apps {
 
 // One entry per member of view, ages relative to now_ms.
 nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now_ms);
 
-nlohmann::json status_json(const node::MembershipDriver& driver, const node::Transport& transport,
-                           bool swarm_open);
+// The membership part of a peer's status (node::Peer::status()).
+nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open);
 
 }  // namespace starling::apps

@@ -47,14 +47,14 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_flag("--resume", o.resume, "Continue from DATA_DIR/model.ckpt if it exists (no model download)");
 }
 
-// ---- the training thread behind the driver's door ------------------------------------------
+// ---- the training thread behind the peer's door ------------------------------------------
 
 class PeerTraining::Host : public node::ModelHost {
  public:
   runtime::TrainingWorkerOptions worker_options;  // consumed by start_training
   std::unique_ptr<runtime::TrainingWorker> worker;
   runtime::EventLoop* loop = nullptr;
-  node::TrainingDriver** slot = nullptr;
+  node::Peer** slot = nullptr;
   std::shared_ptr<spdlog::logger> log;
   double pending_slowdown = 1.0;
   bool downloaded = false;
@@ -66,7 +66,7 @@ class PeerTraining::Host : public node::ModelHost {
       downloaded = true;
     }
     runtime::EventLoop* l = loop;
-    node::TrainingDriver** s = slot;
+    node::Peer** s = slot;
     // Worker thread -> loop thread: the copy travels in the posted closure.
     worker_options.on_publish = [l, s](Eigen::VectorXf parameters, std::int64_t) {
       l->post([s, parameters = std::move(parameters)]() mutable {
@@ -169,13 +169,6 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   d.round_interval_ms = std::uint64_t(options.gossip_interval_ms);
   d.clip = clip;
   d.clip_radius = clip_radius;
-  d.on_log = [log](node::DriverLogLevel level, const std::string& message) {
-    switch (level) {
-      case node::DriverLogLevel::info: log->info("gossip: {}", message); break;
-      case node::DriverLogLevel::warning: log->warn("gossip: {}", message); break;
-      case node::DriverLogLevel::error: log->error("gossip: {}", message); break;
-    }
-  };
   self->host_ = std::move(host);
   return self;
 }
@@ -184,41 +177,28 @@ PeerTraining::~PeerTraining() { stop(); }
 
 void PeerTraining::set_batch_seed(std::uint64_t seed) { host_->worker_options.seed = seed; }
 
-void PeerTraining::start(runtime::EventLoop& loop, node::Transport& transport, node::MembershipDriver& membership,
-                         node::TrainingDriver** slot, bool joining) {
+node::ModelHost& PeerTraining::host() { return *host_; }
+
+void PeerTraining::attach(runtime::EventLoop& loop, node::Peer** slot) {
   slot_ = slot;
   host_->loop = &loop;
   host_->slot = slot;
-  driver_options_.random_seed = host_->worker_options.seed;
-  driver_ = std::make_unique<node::TrainingDriver>(transport, membership, *host_, driver_options_);
-  *slot = driver_.get();
+}
+
+bool PeerTraining::download_on_join(bool joining) const {
   if (resumed_ && joining) log_->info("resumed from a checkpoint: not downloading the swarm's model");
-  driver_->start(joining && !resumed_);
+  return joining && !resumed_;
 }
 
 void PeerTraining::stop() {
   if (host_ && host_->worker) host_->worker->stop();  // joins; writes the final checkpoint
   if (slot_) *slot_ = nullptr;
-  if (driver_) driver_->stop();
-  driver_.reset();
 }
 
 void PeerTraining::apply(const wire::TrainingControl& control) {
   const double slowdown = std::isfinite(control.slowdown) ? std::max(1.0, control.slowdown) : 1.0;
   host_->pending_slowdown = slowdown;
   if (host_->worker) host_->worker->set_slowdown(slowdown);
-  node::ByzantineMode mode = node::ByzantineMode::none;
-  switch (control.byzantine) {
-    case wire::ByzantineMode::none: mode = node::ByzantineMode::none; break;
-    case wire::ByzantineMode::random_deltas: mode = node::ByzantineMode::random_deltas; break;
-    case wire::ByzantineMode::scaled_deltas: mode = node::ByzantineMode::scaled_deltas; break;
-    case wire::ByzantineMode::garbage_frames: mode = node::ByzantineMode::garbage_frames; break;
-    // A membership liar or flooder trains honestly: only its membership
-    // messages lie (cmd_peer hands those modes to HostileMembership).
-    case wire::ByzantineMode::membership_lies:
-    case wire::ByzantineMode::membership_flood: mode = node::ByzantineMode::none; break;
-  }
-  if (driver_) driver_->set_byzantine(mode, control.byzantine_scale);
   log_->warn("control: slowdown x{:.1f}, byzantine mode {} (scale {})", slowdown, int(control.byzantine),
              control.byzantine_scale);
 }
@@ -231,11 +211,11 @@ nlohmann::json number_or_null(double value) {
 
 }  // namespace
 
-nlohmann::json PeerTraining::status_json(const node::Transport& transport) const {
+nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
   runtime::TrainingProgress progress;
   if (host_->worker) progress = host_->worker->progress();
-  const node::TrainingDriverStatus d = driver_ ? driver_->status() : node::TrainingDriverStatus{};
-  const node::TransportStats stats = transport.stats();
+  const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
+  const node::TransportStats& stats = status.transport;
   nlohmann::json neighbours = nlohmann::json::array();
   for (const auto& n : d.neighbours) {
     neighbours.push_back({{"node_id", gossip::to_hex(n.node_id)},
@@ -290,10 +270,10 @@ nlohmann::json PeerTraining::status_json(const node::Transport& transport) const
           {"neighbours", std::move(neighbours)}};
 }
 
-std::string PeerTraining::progress_line() const {
+std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
   runtime::TrainingProgress progress;
   if (host_->worker) progress = host_->worker->progress();
-  const node::TrainingDriverStatus d = driver_ ? driver_->status() : node::TrainingDriverStatus{};
+  const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   std::size_t ready = 0;
   for (const auto& n : d.neighbours) ready += n.ready ? 1 : 0;
   if (d.state == "downloading") return "downloading the swarm's model from a neighbour";

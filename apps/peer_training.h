@@ -1,7 +1,7 @@
 // The training half of `starling peer`: its options, the training thread
-// (runtime::TrainingWorker) behind the driver's ModelHost door, the gossip
-// driver (node::TrainingDriver), checkpoints, the `training` status object
-// and the scenario runner's controls. cmd_peer.cpp owns membership and the loop.
+// (runtime::TrainingWorker) behind node::Peer's ModelHost door, the delta
+// gossip options, checkpoints, the `training` status object and the training
+// speed control. node::Peer owns the TrainingDriver; runtime_peer.h assembles.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,8 +13,9 @@
 #include <string>
 
 #include "starling/runtime/event_loop.h"
-#include "starling/runtime/transport.h"
+#include "starling/node/faults.h"
 #include "starling/node/membership_driver.h"
+#include "starling/node/peer.h"
 #include "starling/node/training_driver.h"
 #include "starling/runtime/training_worker.h"
 #include "starling/status.h"
@@ -55,18 +56,24 @@ class PeerTraining {
   // on the same shard still see different batches.
   void set_batch_seed(std::uint64_t seed);
 
-  // Once the transport and membership exist: makes the driver and starts it.
-  // `joining`: the peer was given seeds (download a model first, unless resumed).
-  void start(runtime::EventLoop& loop, node::Transport& transport, node::MembershipDriver& membership,
-             node::TrainingDriver** slot, bool joining);
-  // Joins the training thread (final checkpoint) and closes the links. Loop thread.
+  // The door node::Peer trains through, and the delta gossip options for it.
+  node::ModelHost& host();
+  const node::TrainingDriverOptions& driver_options() const { return driver_options_; }
+  // Published parameters reach *slot on the loop thread (null: dropped).
+  void attach(runtime::EventLoop& loop, node::Peer** slot);
+  // `joining`: the peer was given seeds; a resumed peer does not download.
+  bool download_on_join(bool joining) const;
+  // Joins the training thread (final checkpoint); the caller stops the
+  // peer's delta gossip. Loop thread.
   void stop();
 
-  nlohmann::json status_json(const node::Transport& transport) const;
+  nlohmann::json status_json(const node::PeerStatus& status) const;
   // A line for the log: step, loss, accuracy, neighbours, consensus.
-  std::string progress_line() const;
+  std::string progress_line(const node::PeerStatus& status) const;
   double eval_every_seconds() const { return options_.eval_every; }
 
+  // The training-speed part of a TrainingControl (node::Peer applies the
+  // byzantine modes).
   void apply(const wire::TrainingControl& control);
 
  private:
@@ -77,8 +84,7 @@ class PeerTraining {
   std::shared_ptr<spdlog::logger> log_;
   std::filesystem::path checkpoint_path_;
   std::unique_ptr<Host> host_;
-  std::unique_ptr<node::TrainingDriver> driver_;
-  node::TrainingDriver** slot_ = nullptr;
+  node::Peer** slot_ = nullptr;
   node::TrainingDriverOptions driver_options_;
   bool resumed_ = false;
 };

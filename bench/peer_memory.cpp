@@ -26,7 +26,7 @@
 #include "starling/gossip/config.h"
 #include "starling/ml/model.h"
 #include "starling/ml/optimizer.h"
-#include "starling/node/membership_driver.h"
+#include "starling/node/peer.h"
 #include "starling/node/record_authority.h"
 #include "starling/node/training_driver.h"
 #include "starling/runtime/crypto_security.h"
@@ -53,7 +53,7 @@ long current_rss_kb() {
 
 struct MomentumHost : ModelHost {
   Transport* transport = nullptr;
-  TrainingDriver** driver = nullptr;
+  node::Peer** driver = nullptr;
   Eigen::VectorXf x;
   std::unique_ptr<ml::Optimizer> optimizer;
 
@@ -72,18 +72,17 @@ struct MomentumHost : ModelHost {
   void add_correction(const Eigen::VectorXf& correction) override { x += correction; }
 };
 
-struct Peer {
+struct SwarmPeer {
   std::unique_ptr<Transport> transport;
-  std::unique_ptr<MembershipDriver> membership;
-  std::unique_ptr<TrainingDriver> training;
-  TrainingDriver* slot = nullptr;
+  MemoryIncarnationStore incarnations;
   std::unique_ptr<MomentumHost> host;
+  std::unique_ptr<node::Peer> node;
+  node::Peer* slot = nullptr;
   std::string address;
-  ~Peer() {
+  ~SwarmPeer() {
     slot = nullptr;
-    if (training) training->stop();
-    training.reset();
-    membership.reset();
+    if (node) node->stop();
+    node.reset();
     if (transport) transport->shutdown();
   }
 };
@@ -106,25 +105,17 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> normal(0.0f, 0.1f);
   const long baseline_kb = current_rss_kb();
 
-  std::vector<std::unique_ptr<Peer>> peers;
+  std::vector<std::unique_ptr<SwarmPeer>> peers;
   for (int index = 0; index < peer_count; ++index) {
-    auto peer = std::make_unique<Peer>();
+    auto peer = std::make_unique<SwarmPeer>();
     crypto::Identity identity = crypto::Identity::generate();
-    gossip::Identity self;
-    std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
-    self.authority = make_record_authority(identity.clone());
+    PeerOptions peer_options;
+    std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), peer_options.node_id.begin());
+    peer_options.authority = make_record_authority(identity.clone());
     MemoryTransportOptions transport_options;
     transport_options.security = make_crypto_security(std::move(identity), swarm_key.clone());
     const std::string name = "p" + std::to_string(index);
     peer->transport = network.create_transport(name, std::move(transport_options));
-    MembershipDriverOptions membership_options;
-    membership_options.config = gossip::lan_config();
-    membership_options.random_seed = 700 + std::uint64_t(index);
-    route_training(membership_options, &peer->slot);
-    peer->membership = std::make_unique<MembershipDriver>(*peer->transport, std::move(membership_options));
-    auto bound = peer->transport->listen(Address{name, 7000});
-    if (!bound) return 1;
-    peer->address = to_string(*bound);
     Eigen::VectorXf initial(static_cast<Eigen::Index>(n));
     for (auto& v : initial) v = normal(random);
     peer->host = std::make_unique<MomentumHost>(std::move(initial));
@@ -135,12 +126,15 @@ int main(int argc, char** argv) {
     options.compressor = *compress::CompressorSpec::parse("topk:0.01");
     options.model_hash = model_hash("peer-memory-bench");
     options.max_links = std::size_t(max_links);
-    options.random_seed = 40 + std::uint64_t(index);
-    peer->training = std::make_unique<TrainingDriver>(*peer->transport, *peer->membership, *peer->host, options);
-    peer->slot = peer->training.get();
-    self.address = peer->address;
-    peer->membership->start(self, index == 0 ? std::vector<std::string>{} : std::vector<std::string>{peers[0]->address});
-    peer->training->start(false);
+    peer_options.membership = gossip::lan_config();
+    peer_options.training = options;
+    peer_options.random_seed = 700 + std::uint64_t(index);
+    peer->node = std::make_unique<node::Peer>(*peer->transport, peer->host.get(), peer->incarnations, std::move(peer_options));
+    peer->slot = peer->node.get();
+    auto bound = peer->node->listen(Address{name, 7000});
+    if (!bound) return 1;
+    peer->address = to_string(*bound);
+    peer->node->start(index == 0 ? std::vector<std::string>{} : std::vector<std::string>{peers[0]->address}, false);
     peers.push_back(std::move(peer));
   }
   network.run_for(std::uint64_t(seconds) * 1'000'000, 500'000'000);
@@ -148,7 +142,7 @@ int main(int argc, char** argv) {
   double ready_links = 0;
   std::uint64_t rounds = 0;
   for (const auto& peer : peers) {
-    const TrainingDriverStatus status = peer->training->status();
+    const TrainingDriverStatus status = peer->node->training()->status();
     for (const auto& neighbour : status.neighbours) ready_links += neighbour.ready ? 1 : 0;
     rounds += status.rounds;
   }

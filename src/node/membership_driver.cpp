@@ -17,29 +17,28 @@ constexpr std::int64_t kLeavePollMs = 50;
 
 }  // namespace
 
-MembershipDriver::MembershipDriver(Transport& transport, MembershipDriverOptions options)
-    : transport_(transport), options_(std::move(options)) {
+MembershipDriver::MembershipDriver(ConnectionRouter& router, MembershipDriverOptions options)
+    : router_(router), transport_(router.transport()), options_(std::move(options)) {
   STARLING_ASSERT_MSG(options_.config.validate().ok(), "MembershipDriver needs a validated gossip::Config");
-  TransportEvents events;
-  events.on_connected = [this](const ConnectionInfo& info) { on_connected(info); };
-  events.on_frame = [this](ConnectionId id, ByteSpan frame) { on_frame(id, frame); };
-  events.on_disconnected = [this](ConnectionId id, const Error& reason) { on_disconnected(id, reason); };
-  events.on_datagram = [this](const Address& from, ByteSpan datagram, const Bytes& sender_identity) {
+  RouteHandler handler;
+  handler.on_inbound = [this](const ConnectionInfo& info, ByteSpan first) { return on_inbound(info, first); };
+  handler.on_connected = [this](const ConnectionInfo& info) { on_connected(info); };
+  handler.on_frame = [this](ConnectionId id, ByteSpan frame) { on_frame(id, frame); };
+  handler.on_disconnected = [this](ConnectionId id, const Error& reason) { on_disconnected(id, reason); };
+  router_.set_handler(Route::membership, std::move(handler));
+  router_.set_datagram_handler([this](const Address& from, ByteSpan datagram, const Bytes& sender_identity) {
     on_datagram(from, datagram, sender_identity);
-  };
-  events.on_send_ready = [this](ConnectionId id) { on_send_ready(id); };
-  transport_.set_events(std::move(events));
+  });
 }
 
 MembershipDriver::~MembershipDriver() {
   if (timer_) transport_.cancel_timer(*timer_);
   for (auto& [id, stream] : streams_) {
     transport_.cancel_timer(stream.timeout_timer);
-    transport_.close(id);
+    router_.close(id);
   }
-  // Other components close their own connections (transport shutdown does it
-  // at the latest); their events stop here.
-  transport_.set_events({});
+  router_.clear_handler(Route::membership);
+  router_.set_datagram_handler(nullptr);
 }
 
 void MembershipDriver::start(gossip::Identity self, std::vector<std::string> seeds) {
@@ -56,16 +55,6 @@ void MembershipDriver::leave(std::function<void()> on_complete) {
   on_leave_complete_ = std::move(on_complete);
   if (!membership_->leaving()) process(membership_->leave(now()));
   check_leave_complete();
-}
-
-Result<ConnectionId> MembershipDriver::connect_other(const Address& remote) {
-  auto id = transport_.connect(remote);
-  if (id) others_.insert(*id);
-  return id;
-}
-
-void MembershipDriver::close_other(ConnectionId id) {
-  if (others_.erase(id) > 0) transport_.close(id);
 }
 
 std::vector<gossip::MemberRecord> MembershipDriver::sample_neighbours(std::size_t fanout) {
@@ -125,7 +114,7 @@ void MembershipDriver::send_one(const gossip::Outgoing& outgoing) {
     send_datagram(*address, std::move(*bytes));
     return;
   }
-  auto id = transport_.connect(*address);
+  auto id = router_.connect(Route::membership, *address);
   if (!id) {
     log(DriverLogLevel::warning, "cannot connect to " + outgoing.to_address + ": " + id.error().message);
     return;
@@ -137,14 +126,14 @@ void MembershipDriver::send_one(const gossip::Outgoing& outgoing) {
     auto found = streams_.find(conn);
     if (found == streams_.end()) return;
     found->second.timeout_timer = 0;
-    transport_.close(conn);
+    router_.close(conn);
     streams_.erase(found);
   });
   streams_[*id] = std::move(stream);
   // Queued until the handshake completes; the receiver closes after reading it.
   if (auto sent = transport_.send(*id, *bytes); !sent) {
     log(DriverLogLevel::warning, "cannot send to " + outgoing.to_address + ": " + sent.error().message);
-    transport_.close(*id);
+    router_.close(*id);
     forget_stream(*id);
   }
 }
@@ -187,69 +176,31 @@ void MembershipDriver::check_leave_complete() {
 
 // ---- events in -------------------------------------------------------------
 
-void MembershipDriver::on_connected(const ConnectionInfo& info) {
-  if (others_.count(info.id)) {
-    if (options_.other_connections.on_connected) options_.other_connections.on_connected(info);
-    return;
-  }
-  auto found = streams_.find(info.id);
-  if (found != streams_.end()) {
-    found->second.connected = true;
-    found->second.info = info;
-    if (!membership_ || !membership_->joined()) handshake_failures_ = 0;
-    return;
-  }
-  // Inbound: it carries one stream message or a status query. Bound its life.
+bool MembershipDriver::on_inbound(const ConnectionInfo& info, ByteSpan first_frame) {
+  // An inbound stream carries one membership message: read it, close it.
   StreamState stream;
   stream.connected = true;
   stream.peer = to_string(info.remote);
   stream.info = info;
-  stream.timeout_timer = transport_.start_timer(options_.stream_timeout_ms, [this, conn = info.id] {
-    auto it = streams_.find(conn);
-    if (it == streams_.end()) return;
-    it->second.timeout_timer = 0;
-    transport_.close(conn);
-    streams_.erase(it);
-  });
   streams_[info.id] = std::move(stream);
+  on_frame(info.id, first_frame);
+  return true;
+}
+
+void MembershipDriver::on_connected(const ConnectionInfo& info) {
+  auto found = streams_.find(info.id);
+  if (found == streams_.end()) return;
+  found->second.connected = true;
+  found->second.info = info;
+  if (!membership_ || !membership_->joined()) handshake_failures_ = 0;
 }
 
 void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
-  if (others_.count(id)) {
-    if (options_.other_connections.on_frame) options_.other_connections.on_frame(id, frame);
-    return;
-  }
   auto message = wire::decode(frame);
-  if (!message) {
-    log(DriverLogLevel::warning, "dropping a connection that sent a bad message: " + message.error().message);
-    transport_.close(id);
-    forget_stream(id);
-    return;
-  }
-  if (const auto* query = std::get_if<wire::StatusQuery>(&*message)) {
-    // The client closes once it has the answer.
-    transport_.set_peer_label(id, kControlPeerLabel);
-    answer_status(id, query->request_id);
-    return;
-  }
-  if (std::holds_alternative<wire::FaultControl>(*message) || std::holds_alternative<wire::TrainingControl>(*message)) {
-    // The client follows with a StatusQuery on this connection: its answer
-    // tells it the control took effect.
-    transport_.set_peer_label(id, kControlPeerLabel);
-    if (options_.on_control) options_.on_control(*message);
-    return;
-  }
-  if (!is_membership_message(*message)) {
-    auto found = streams_.find(id);
-    const bool inbound = found != streams_.end() && !found->second.outbound;
-    if (inbound && options_.claim_connection) {
-      const ConnectionInfo info = found->second.info;
-      forget_stream(id);
-      others_.insert(id);
-      if (options_.claim_connection(info, *message)) return;
-      others_.erase(id);
-    }
-    transport_.close(id);
+  if (!message || !is_membership_message(*message)) {
+    if (!message)
+      log(DriverLogLevel::warning, "dropping a connection that sent a bad message: " + message.error().message);
+    router_.close(id);
     forget_stream(id);
     return;
   }
@@ -261,7 +212,7 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
     peer = found->second.peer;
   }
   // One stream message per connection: it has done its job either way.
-  transport_.close(id);
+  router_.close(id);
   forget_stream(id);
   if (!gossip_message || !membership_) return;
   if (!sender_is_authenticated(*gossip_message, identity, "stream", peer)) return;
@@ -272,10 +223,6 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
 }
 
 void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
-  if (others_.erase(id) > 0) {
-    if (options_.other_connections.on_disconnected) options_.other_connections.on_disconnected(id, reason);
-    return;
-  }
   auto found = streams_.find(id);
   if (found == streams_.end()) return;
   const StreamState stream = found->second;
@@ -331,24 +278,6 @@ void MembershipDriver::on_datagram(const Address& from, ByteSpan datagram, const
   ++traffic_.messages_received;
   traffic_.bytes_received += datagram.size();
   process(membership_->on_message(from_text, *message, now()));
-}
-
-void MembershipDriver::on_send_ready(ConnectionId id) {
-  if (others_.count(id) && options_.other_connections.on_send_ready) options_.other_connections.on_send_ready(id);
-}
-
-void MembershipDriver::answer_status(ConnectionId id, std::uint64_t request_id) {
-  wire::StatusAnswer answer;
-  answer.request_id = request_id;
-  answer.json = options_.status_json ? options_.status_json() : std::string("{}");
-  auto bytes = wire::encode(wire::Message{std::move(answer)});
-  if (!bytes) {
-    log(DriverLogLevel::warning, "cannot encode the status answer: " + bytes.error().message);
-    return;
-  }
-  if (auto sent = transport_.send(id, *bytes); !sent) {
-    log(DriverLogLevel::warning, "cannot send the status answer: " + sent.error().message);
-  }
 }
 
 void MembershipDriver::forget_stream(ConnectionId id) {

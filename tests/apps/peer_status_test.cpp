@@ -27,3 +27,38 @@ TEST_CASE("status JSON built from a view holding invalid UTF-8 does not throw", 
   // What the old writer did with the same document:
   CHECK_THROWS(status.dump());
 }
+
+TEST_CASE("status JSON is written from node::PeerStatus", "[apps][status]") {
+  node::PeerStatus status;
+  status.started = true;
+  status.joined = true;
+  status.profile = "lan";
+  status.now_ms = 5000;
+  status.view.self.address = "10.0.0.1:7946";
+  status.view.self.incarnation = 3;
+  gossip::MemberView member;
+  member.record.address = "10.0.0.2:7946";
+  member.record.state = gossip::MemberState::suspect;
+  member.state_since_ms = 4000;
+  status.view.members.push_back(member);
+  status.membership_traffic.messages_sent = 11;
+  status.transport.bytes_sent = 1234;
+  status.router.refused_unknown_first_frame = 2;
+  status.router.refused_no_handler = 1;
+
+  nlohmann::json json = apps::status_json(status, false);
+  CHECK(json["joined"] == true);
+  CHECK(json["address"] == "10.0.0.1:7946");
+  CHECK(json["incarnation"] == 3);
+  CHECK(json["profile"] == "lan");
+  CHECK(json["membership_messages_sent"] == 11);
+  CHECK(json["bytes_sent"] == 1234);
+  CHECK(json["connections_refused_first_frame"] == 3);
+  REQUIRE(json["members"].size() == 1);
+  CHECK(json["members"][0]["state"] == "suspect");
+  CHECK(json["members"][0]["state_age_seconds"] == 1.0);
+  CHECK_FALSE(json.contains("membership_fault"));
+
+  status.membership_fault = node::HostileMembershipMode::flood;
+  CHECK(apps::status_json(status, false)["membership_fault"] == "membership_flood");
+}

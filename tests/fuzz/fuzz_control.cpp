@@ -1,9 +1,9 @@
-// libFuzzer target for the status/control request path, without I/O: a peer's
-// MembershipDriver on the in-memory network (src/runtime/memory_network) gets
+// libFuzzer target for the status/control request path, without I/O: a
+// membership-only node::Peer on the in-memory network (src/runtime/memory_network) gets
 // frames on a control connection and datagrams from a stranger. Steps:
 //   0: a length-prefixed chunk sent as one frame on the control connection
 //      (StatusQuery, FaultControl, TrainingControl, or anything else: the
-//      driver's real routing and decoding decide);
+//      peer's real router and decoding decide);
 //   1: a chunk sent as a datagram (membership messages, which then show up in
 //      the status answer);   2: virtual time passes;   3: a new connection.
 // The status writer and the FaultControl handler of `starling peer` live in
@@ -27,7 +27,7 @@
 #include "fuzz_input.h"
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
-#include "starling/node/membership_driver.h"
+#include "starling/node/peer.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/node/record_authority.h"
 #include "starling/wire/codec.h"
@@ -42,15 +42,15 @@ constexpr const char* kTarget = "fuzz_control";
 constexpr std::size_t kMaxEventsPerStep = 20'000;
 
 // Mirrors the member list of apps/cmd_peer.cpp status_json.
-std::string status_json(const MembershipDriver& driver) {
+std::string status_json(const PeerStatus& peer) {
   nlohmann::json members = nlohmann::json::array();
-  for (const auto& member : driver.view().members) {
+  for (const auto& member : peer.view.members) {
     members.push_back({{"node_id", gossip::to_hex(member.record.node_id)},
                        {"address", member.record.address},
                        {"state", gossip::to_string(member.record.state)},
                        {"incarnation", member.record.incarnation}});
   }
-  nlohmann::json status = {{"joined", driver.membership().joined()}, {"members", std::move(members)}};
+  nlohmann::json status = {{"joined", peer.joined}, {"members", std::move(members)}};
   // Strict on purpose (the peer itself writes with a replacing handler): the
   // wire codec must keep every string that reaches the view valid UTF-8, so
   // this never throws; if it does, an invalid string got in
@@ -93,19 +93,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   MemoryNetwork network(1);
   auto victim = network.create_transport("victim");
   auto client = network.create_transport("client");
-  std::unique_ptr<MembershipDriver> driver;
+  std::unique_ptr<Peer> peer;
+  MemoryIncarnationStore incarnations;
   const std::string self_key = "victim:7946";
+  static const auto authority = [] {  // derived once per process, not per input
+    std::array<std::uint8_t, 32> seed{};
+    seed[0] = 1;
+    return make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(seed)));
+  }();
 
-  MembershipDriverOptions options;
-  options.config = gossip::lan_config();
+  PeerOptions options;
+  options.membership = gossip::lan_config();
   options.random_seed = 3;
-  options.status_json = [&] { return status_json(*driver); };
+  options.node_id = authority->node_id();
+  options.authority = authority;
+  options.status_answer = [](const PeerStatus& status) { return status_json(status); };
   options.on_control = [&](const wire::Message& control) {
     if (const auto* fault = std::get_if<wire::FaultControl>(&control)) {
-      apply_fault_control(*fault, network.faults(), self_key, *driver);
+      apply_fault_control(*fault, network.faults(), self_key, peer->membership());
     }
   };
-  driver = std::make_unique<MembershipDriver>(*victim, std::move(options));
+  peer = std::make_unique<Peer>(*victim, nullptr, incarnations, std::move(options));
   TransportEvents events;
   events.on_frame = [&](ConnectionId, ByteSpan frame) {
     auto message = wire::decode(frame);
@@ -116,19 +124,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   };
   client->set_events(std::move(events));
-  if (!victim->listen(Address{"victim", 7946}).ok() || !client->listen(Address{"client", 7946}).ok()) {
+  if (!peer->listen(Address{"victim", 7946}).ok() || !client->listen(Address{"client", 7946}).ok()) {
     fuzz::property_failed(kTarget, "cannot listen on the memory network");
   }
-  static const auto authority = [] {  // derived once per process, not per input
-    std::array<std::uint8_t, 32> seed{};
-    seed[0] = 1;
-    return make_record_authority(crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(seed)));
-  }();
-  gossip::Identity self;
-  self.node_id = authority->node_id();
-  self.authority = authority;
-  self.address = self_key;
-  driver->start(self, {});
+  peer->start({}, false);
 
   const Address victim_address{"victim", 7946};
   std::optional<ConnectionId> connection;
@@ -154,7 +153,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   network.run_for(1'000'000, kMaxEventsPerStep);
   client.reset();
-  driver.reset();
+  peer.reset();
   victim.reset();
   return 0;
 }

@@ -1,6 +1,7 @@
 // MembershipDriver on the in-memory network, in virtual time: a swarm forms
 // through one seed, a crashed peer is declared dead, a leaving one is `left`,
-// and a StatusQuery on a connection gets the status JSON back. The CLI test
+// and a StatusQuery to a bare driver (no control route) is closed by the
+// router. node::Peer answers status queries (tests/runtime/peer_test.cpp). The CLI test
 // (tests/cli/swarm_membership.sh) does the same with real processes.
 #include <catch2/catch.hpp>
 
@@ -28,6 +29,7 @@ namespace {
 
 struct TestPeer {
   std::unique_ptr<Transport> transport;
+  std::unique_ptr<ConnectionRouter> router;
   std::unique_ptr<MembershipDriver> driver;
   std::string address;
 };
@@ -43,9 +45,9 @@ TestPeer make_peer(MemoryNetwork& network, int index, std::vector<std::string> s
   MembershipDriverOptions options;
   options.config = gossip::lan_config();
   options.random_seed = 100 + static_cast<std::uint64_t>(index);
-  options.status_json = [index] { return "{\"index\":" + std::to_string(index) + "}"; };
   options.rewrite_outgoing = std::move(rewrite);
-  peer.driver = std::make_unique<MembershipDriver>(*peer.transport, std::move(options));
+  peer.router = std::make_unique<ConnectionRouter>(*peer.transport);
+  peer.driver = std::make_unique<MembershipDriver>(*peer.router, std::move(options));
   auto bound = peer.transport->listen(Address{host, 7946});
   REQUIRE(bound.ok());
   peer.address = to_string(*bound);
@@ -74,6 +76,7 @@ bool everyone_sees(const std::vector<TestPeer>& peers, const std::vector<int>& o
 
 void stop(TestPeer& peer) {
   peer.driver.reset();
+  peer.router.reset();
   peer.transport.reset();
 }
 
@@ -100,21 +103,21 @@ TEST_CASE("membership driver: join, crash, leave and status on the memory networ
       10 * kSecondUs));
   for (const auto& peer : peers) CHECK(peer.driver->traffic().messages_sent > 0);
 
-  // A StatusQuery on a connection is answered with the status JSON.
-  std::optional<std::string> answer;
+  // A StatusQuery to a bare driver: nobody serves the control route, so the
+  // router closes the connection (a Peer answers it).
+  bool answered = false;
+  bool closed = false;
   auto client = network.create_transport("client");
   TransportEvents events;
-  events.on_frame = [&](ConnectionId, ByteSpan frame) {
-    auto message = wire::decode(frame);
-    REQUIRE(message.ok());
-    if (const auto* status = std::get_if<wire::StatusAnswer>(&*message)) answer = status->json;
-  };
+  events.on_frame = [&](ConnectionId, ByteSpan) { answered = true; };
+  events.on_disconnected = [&](ConnectionId, const Error&) { closed = true; };
   client->set_events(std::move(events));
   auto connection = client->connect(*parse_address(peers[2].address));
   REQUIRE(connection.ok());
   REQUIRE(client->send(*connection, *wire::encode(wire::Message{wire::StatusQuery{5}})).ok());
-  REQUIRE(network.run_until([&] { return answer.has_value(); }, kSecondUs));
-  CHECK(*answer == "{\"index\":2}");
+  REQUIRE(network.run_until([&] { return closed; }, kSecondUs));
+  CHECK_FALSE(answered);
+  CHECK(peers[2].router->stats().refused_no_handler == 1);
   client.reset();
 
   // Crash: the transport vanishes without a word; dead everywhere within 20 s.
@@ -145,6 +148,7 @@ namespace {
 // A peer whose driver logs into `log`, sealed with `swarm_key`, seeded at `seed`.
 struct LoggingPeer {
   std::unique_ptr<Transport> transport;
+  std::unique_ptr<ConnectionRouter> router;
   std::unique_ptr<MembershipDriver> driver;
   std::vector<std::string> log;
   gossip::NodeId id{};
@@ -169,7 +173,8 @@ std::unique_ptr<LoggingPeer> make_logging_peer(MemoryNetwork& network, const std
   options.config = gossip::lan_config();
   LoggingPeer* raw = peer.get();
   options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
-  peer->driver = std::make_unique<MembershipDriver>(*peer->transport, std::move(options));
+  peer->router = std::make_unique<ConnectionRouter>(*peer->transport);
+  peer->driver = std::make_unique<MembershipDriver>(*peer->router, std::move(options));
   auto bound = peer->transport->listen(Address{host, 7946});
   REQUIRE(bound.ok());
   self.address = to_string(*bound);
@@ -201,6 +206,7 @@ TEST_CASE("membership driver: an unreachable seed is not a handshake failure; a 
   CHECK_FALSE(stranger->said("unreachable"));
   for (auto* peer : {&lonely, &seed, &stranger}) {
     (*peer)->driver.reset();
+    (*peer)->router.reset();
     (*peer)->transport.reset();
   }
 }
@@ -285,6 +291,7 @@ TEST_CASE("membership driver: an envelope claiming another member's id is droppe
 
   attacker.reset();
   victim->driver.reset();
+  victim->router.reset();
   victim->transport.reset();
 }
 

@@ -16,7 +16,7 @@
 #include "starling/gossip/config.h"
 #include "starling/ml/model.h"
 #include "starling/ml/optimizer.h"
-#include "starling/node/membership_driver.h"
+#include "starling/node/peer.h"
 #include "starling/node/record_authority.h"
 #include "starling/node/training_driver.h"
 #include "starling/runtime/crypto_security.h"
@@ -36,7 +36,7 @@ constexpr std::uint64_t kSecondUs = 1'000'000;
 // corrections land directly in the parameters.
 struct MomentumHost : ModelHost {
   Transport* transport = nullptr;
-  TrainingDriver** driver = nullptr;
+  node::Peer** driver = nullptr;
   Eigen::VectorXf x;
   std::unique_ptr<ml::Optimizer> optimizer;  // SGD, momentum 0.9 (the defaults)
 
@@ -61,44 +61,36 @@ struct MomentumHost : ModelHost {
   }
 };
 
-struct Peer {
+struct SwarmPeer {
   std::unique_ptr<Transport> transport;
-  std::unique_ptr<MembershipDriver> membership;
-  std::unique_ptr<TrainingDriver> training;
-  TrainingDriver* slot = nullptr;
+  MemoryIncarnationStore incarnations;
   std::unique_ptr<MomentumHost> host;
+  std::unique_ptr<node::Peer> node;
+  node::Peer* slot = nullptr;
   std::string address;
+  TrainingDriver* training = nullptr;
 
-  ~Peer() {
+  ~SwarmPeer() {
     slot = nullptr;
-    if (training) training->stop();
-    training.reset();
-    membership.reset();
+    if (node) node->stop();
+    node.reset();
     if (transport) transport->shutdown();
   }
 };
 
 // One peer of the swarm on `network`; `seed_address` empty for the first.
-std::unique_ptr<Peer> make_peer(MemoryNetwork& network, const crypto::SwarmKey& swarm_key, int index,
-                                const compress::Layout& layout, Eigen::VectorXf initial,
-                                const std::string& seed_address, bool joining) {
-  auto peer = std::make_unique<Peer>();
+std::unique_ptr<SwarmPeer> make_peer(MemoryNetwork& network, const crypto::SwarmKey& swarm_key, int index,
+                                    const compress::Layout& layout, Eigen::VectorXf initial,
+                                    const std::string& seed_address, bool joining) {
+  auto peer = std::make_unique<SwarmPeer>();
   crypto::Identity identity = crypto::Identity::generate();
-  gossip::Identity self;
-  std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
-  self.authority = make_record_authority(identity.clone());
+  PeerOptions peer_options;
+  std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), peer_options.node_id.begin());
+  peer_options.authority = make_record_authority(identity.clone());
   MemoryTransportOptions transport_options;
   transport_options.security = make_crypto_security(std::move(identity), swarm_key.clone());
   const std::string name = "m" + std::to_string(index);
   peer->transport = network.create_transport(name, std::move(transport_options));
-  MembershipDriverOptions membership_options;
-  membership_options.config = gossip::lan_config();
-  membership_options.random_seed = 500 + std::uint64_t(index);
-  route_training(membership_options, &peer->slot);
-  peer->membership = std::make_unique<MembershipDriver>(*peer->transport, std::move(membership_options));
-  auto bound = peer->transport->listen(Address{name, 7000});
-  REQUIRE(bound.ok());
-  peer->address = to_string(*bound);
   peer->host = std::make_unique<MomentumHost>(std::move(initial));
   peer->host->transport = peer->transport.get();
   peer->host->driver = &peer->slot;
@@ -108,12 +100,16 @@ std::unique_ptr<Peer> make_peer(MemoryNetwork& network, const crypto::SwarmKey& 
   options.compressor = *compress::CompressorSpec::parse("topk:0.01");  // the peer's default
   options.model_hash = model_hash("memory-test mlp:256,128");
   options.neighbours = 3;
-  options.random_seed = 90 + std::uint64_t(index);
-  peer->training = std::make_unique<TrainingDriver>(*peer->transport, *peer->membership, *peer->host, options);
-  peer->slot = peer->training.get();
-  self.address = peer->address;
-  peer->membership->start(self, seed_address.empty() ? std::vector<std::string>{} : std::vector<std::string>{seed_address});
-  peer->training->start(joining);
+  peer_options.membership = gossip::lan_config();
+  peer_options.training = options;
+  peer_options.random_seed = 500 + std::uint64_t(index);
+  peer->node = std::make_unique<node::Peer>(*peer->transport, peer->host.get(), peer->incarnations, std::move(peer_options));
+  peer->slot = peer->node.get();
+  peer->training = peer->node->training();
+  auto bound = peer->node->listen(Address{name, 7000});
+  REQUIRE(bound.ok());
+  peer->address = to_string(*bound);
+  peer->node->start(seed_address.empty() ? std::vector<std::string>{} : std::vector<std::string>{seed_address}, joining);
   return peer;
 }
 
@@ -133,7 +129,7 @@ TEST_CASE("peer memory: an MLP peer with 3 ready links holds at most 10 vectors 
   const crypto::SwarmKey swarm_key = crypto::SwarmKey::generate();
   std::mt19937_64 random(5);
   std::normal_distribution<float> normal(0.0f, 0.1f);
-  std::vector<std::unique_ptr<Peer>> peers;
+  std::vector<std::unique_ptr<SwarmPeer>> peers;
   for (int index = 0; index < 4; ++index) {
     Eigen::VectorXf initial(static_cast<Eigen::Index>(n));
     for (auto& v : initial) v = normal(random);
@@ -181,7 +177,7 @@ TEST_CASE("peer memory: a served model copy goes soon after the joiner's downloa
   MemoryNetwork network(6);
   network.set_latency_us(500);
   const crypto::SwarmKey swarm_key = crypto::SwarmKey::generate();
-  std::vector<std::unique_ptr<Peer>> peers;
+  std::vector<std::unique_ptr<SwarmPeer>> peers;
   peers.push_back(make_peer(network, swarm_key, 0, layout, Eigen::VectorXf::Constant(Eigen::Index(n), 0.5f), "", false));
   REQUIRE(network.run_until([&] { return peers[0]->training->status().rounds > 2; }, 5 * kSecondUs, 50'000'000));
   peers.push_back(make_peer(network, swarm_key, 1, layout, Eigen::VectorXf::Zero(Eigen::Index(n)), peers[0]->address, true));

@@ -1,6 +1,7 @@
 // TrainingDriver on the in-memory network, in virtual time, with sealed
-// connections (real identities): swarms of membership + delta gossip whose
-// models are plain vectors, so every property is checked exactly.
+// connections (real identities): swarms of node::Peer (membership + delta
+// gossip + the router) whose models are plain vectors, so every property is
+// checked exactly.
 #include <catch2/catch.hpp>
 
 #include <Eigen/Core>
@@ -19,6 +20,7 @@
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/node/membership_driver.h"
+#include "starling/node/peer.h"
 #include "starling/node/record_authority.h"
 #include "starling/node/training_driver.h"
 #include "starling/wire/codec.h"
@@ -36,7 +38,7 @@ constexpr std::size_t kDimension = 3000;
 // vector; parameter requests are answered asynchronously, like the thread's.
 struct VectorHost : ModelHost {
   Transport* transport = nullptr;
-  TrainingDriver** driver = nullptr;
+  Peer** driver = nullptr;
   Eigen::VectorXf x;
   bool started = false;
   bool downloaded = false;
@@ -114,20 +116,21 @@ class TimerLedger final : public Transport {
 
 struct SwarmPeer {
   std::unique_ptr<Transport> transport;
-  std::unique_ptr<TimerLedger> ledger;  // the training driver's view of transport
-  std::unique_ptr<MembershipDriver> membership;
-  std::unique_ptr<TrainingDriver> training;
-  TrainingDriver* slot = nullptr;
+  std::unique_ptr<TimerLedger> ledger;  // the peer's view of transport
+  MemoryIncarnationStore incarnations;
+  std::unique_ptr<Peer> node;
+  Peer* slot = nullptr;
   VectorHost host;
   std::string address;
   std::vector<std::string> log;
 
+  TrainingDriver* training() { return node ? node->training() : nullptr; }
+  MembershipDriver& membership() { return node->membership(); }
+
   ~SwarmPeer() { stop(); }
   void stop() {
     slot = nullptr;
-    if (training) training->stop();
-    training.reset();
-    membership.reset();
+    node.reset();
     if (transport) transport->shutdown();
     transport.reset();
   }
@@ -176,15 +179,6 @@ class Swarm {
     const std::string host = "n" + std::to_string(index);
     peer->transport = network_.create_transport(host, std::move(transport_options));
 
-    MembershipDriverOptions membership_options;
-    membership_options.config = gossip::lan_config();
-    membership_options.random_seed = 1000 + std::uint64_t(index);
-    route_training(membership_options, &peer->slot);
-    peer->membership = std::make_unique<MembershipDriver>(*peer->transport, std::move(membership_options));
-    auto bound = peer->transport->listen(Address{host, 7000});
-    REQUIRE(bound.ok());
-    peer->address = to_string(*bound);
-
     peer->host.transport = peer->transport.get();
     peer->host.driver = &peer->slot;
     peer->host.x = std::move(initial);
@@ -196,18 +190,24 @@ class Swarm {
     options.clip = config.clip;
     options.model_chunk_bytes = config.model_chunk_bytes;
     options.max_link_backlog_bytes = config.max_link_backlog_bytes;
-    options.random_seed = 77 + std::uint64_t(index);
+    PeerOptions peer_options;
+    peer_options.membership = gossip::lan_config();
+    peer_options.training = options;
+    peer_options.random_seed = 1000 + std::uint64_t(index);
+    peer_options.node_id = self.node_id;
+    peer_options.authority = self.authority;
     SwarmPeer* raw = peer.get();
-    options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
+    peer_options.log = [raw](LogLevel, std::string_view, const std::string& message) { raw->log.push_back(message); };
     peer->ledger = std::make_unique<TimerLedger>(*peer->transport);
-    peer->training = std::make_unique<TrainingDriver>(*peer->ledger, *peer->membership, peer->host, options);
-    peer->slot = peer->training.get();
+    peer->node = std::make_unique<Peer>(*peer->ledger, &peer->host, peer->incarnations, std::move(peer_options));
+    peer->slot = peer->node.get();
+    auto bound = peer->node->listen(Address{host, 7000});
+    REQUIRE(bound.ok());
+    peer->address = to_string(*bound);
 
     std::vector<std::string> seed_addresses;
     for (int s : seeds) seed_addresses.push_back(peers[std::size_t(s)]->address);
-    self.address = peer->address;
-    peer->membership->start(self, seed_addresses);
-    peer->training->start(joining);
+    peer->node->start(seed_addresses, joining);
     peers.push_back(std::move(peer));
     return *peers.back();
   }
@@ -275,9 +275,9 @@ class Swarm {
   }
   bool all_links_ready(std::size_t at_least) const {
     for (const auto& peer : peers) {
-      if (!peer->training) continue;
+      if (!peer->training()) continue;
       std::size_t ready = 0;
-      for (const auto& n : peer->training->status().neighbours) ready += n.ready ? 1 : 0;
+      for (const auto& n : peer->training()->status().neighbours) ready += n.ready ? 1 : 0;
       if (ready < at_least) return false;
     }
     return true;
@@ -324,7 +324,7 @@ TEST_CASE("training driver: with no training the swarm average is kept and conse
       // the average is kept up to that lag (and float rounding), not exactly.
       CHECK(drift < 1e-3);
       for (const auto& peer : swarm.peers) {
-        const auto status = peer->training->status();
+        const auto status = peer->training()->status();
         CHECK(status.state == "training");
         CHECK(status.deltas_sent > 100);
         CHECK(status.link_resets == 0);
@@ -351,7 +351,7 @@ TEST_CASE("training driver: lost and duplicated deltas are detected and the link
       swarm.run_for(3);
       swarm.network().faults().clear();
       std::uint64_t resets = 0;
-      for (const auto& peer : swarm.peers) resets += peer->training->status().link_resets;
+      for (const auto& peer : swarm.peers) resets += peer->training()->status().link_resets;
       CHECK(resets > 0);
       bool reported = false;
       for (const auto& peer : swarm.peers)
@@ -377,7 +377,7 @@ TEST_CASE("training driver: a joining peer starts from its neighbour's model, do
   SwarmPeer& first = swarm.add(config, {}, false, first_model);
   swarm.run_for(1);
   SwarmPeer& joiner = swarm.add(config, {0}, true, swarm.random_model());
-  CHECK(joiner.training->status().state == "downloading");
+  CHECK(joiner.training()->status().state == "downloading");
   // A lossy network on the way: lost chunks are asked for again, from where
   // the download stands.
   LinkFaults lossy;
@@ -390,8 +390,8 @@ TEST_CASE("training driver: a joining peer starts from its neighbour's model, do
   // The first peer is alone until the joiner arrives, so its model is what it
   // served: the joiner's first model is that model, bit for bit.
   CHECK(joiner.host.first_model == first_model);
-  CHECK(joiner.training->status().model_bytes_downloaded >= kDimension * sizeof(float));
-  CHECK(joiner.training->status().state == "training");
+  CHECK(joiner.training()->status().model_bytes_downloaded >= kDimension * sizeof(float));
+  CHECK(joiner.training()->status().state == "training");
 }
 
 TEST_CASE("training driver: the first peer of a swarm trains without waiting; a joiner with nobody to ask "
@@ -418,7 +418,7 @@ TEST_CASE("training driver: peers with different models refuse to link", "[runti
   swarm.add(b, {0}, false, swarm.random_model());
   swarm.run_for(10);
   for (const auto& peer : swarm.peers) {
-    for (const auto& n : peer->training->status().neighbours) CHECK_FALSE(n.ready);
+    for (const auto& n : peer->training()->status().neighbours) CHECK_FALSE(n.ready);
     bool said = false;
     for (const auto& line : peer->log) said = said || line.find("different model") != std::string::npos;
     CHECK(said);
@@ -449,7 +449,7 @@ TEST_CASE("training driver: stopped inside the close window of a refused link, n
   REQUIRE(swarm.network().run_until(refused, 10 * kSecondUs, 50'000'000));
   for (auto& peer : swarm.peers) {
     peer->slot = nullptr;
-    peer->training.reset();  // what PeerTraining::stop does; membership and transport live on
+    peer->node.reset();  // the transport lives on, as the loop does in `starling peer`
     CHECK(peer->ledger->pending_timers() == 0);
   }
   swarm.run_for(2);  // the loop keeps running to finish the leave
@@ -466,7 +466,7 @@ TEST_CASE("training driver: clipping bounds what a byzantine neighbour does to h
     swarm.run_for(10);  // honest consensus, and the adaptive radius learns normal corrections
     Eigen::VectorXf honest_mean = Eigen::VectorXf::Zero(kDimension);
     for (int i = 0; i < 3; ++i) honest_mean += swarm.peers[std::size_t(i)]->host.x / 3.0f;
-    swarm.peers[3]->training->set_byzantine(ByzantineMode::scaled_deltas, -20.0);
+    swarm.peers[3]->training()->set_byzantine(ByzantineMode::scaled_deltas, -20.0);
     swarm.run_for(10);
     double damage = 0.0;
     for (int i = 0; i < 3; ++i)
@@ -503,7 +503,7 @@ TEST_CASE("training driver: a member asking for the model without reading makes 
     flooder->send(wire::Message{request});
   }
   swarm.run_for(2);
-  const TrainingDriverStatus status = server.training->status();
+  const TrainingDriverStatus status = server.training()->status();
   INFO("served " << status.model_bytes_served << " bytes, refused " << status.model_requests_refused);
   // The limit plus one chunk, plus the link's own frames (hello, snapshot).
   CHECK(status.model_bytes_served <= config.max_link_backlog_bytes + config.model_chunk_bytes);
@@ -539,7 +539,7 @@ TEST_CASE("training driver: at most max_downloads_served joiners are served at o
   }
   CHECK(served == 2);  // TrainingDriverOptions::max_downloads_served
   CHECK(refused == 3);
-  CHECK(server.training->status().model_requests_refused == 3);
+  CHECK(server.training()->status().model_requests_refused == 3);
   // A served joiner keeps being served; a refused one is served once the
   // others went quiet for the stall time.
   swarm.run_for(4);
@@ -577,7 +577,7 @@ double two_attackers_damage(Swarm& swarm, double scale, bool attack) {
   REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
   swarm.run_for(10);
   if (attack) {
-    for (int i : {4, 5}) swarm.peers[std::size_t(i)]->training->set_byzantine(ByzantineMode::scaled_deltas, scale);
+    for (int i : {4, 5}) swarm.peers[std::size_t(i)]->training()->set_byzantine(ByzantineMode::scaled_deltas, scale);
   }
   swarm.run_for(20);
   double damage = 0.0;
@@ -609,13 +609,13 @@ TEST_CASE("training driver: a neighbour whose corrections keep being clipped los
   Swarm swarm(22);
   two_attackers_damage(swarm, -10.0, true);
   std::vector<gossip::NodeId> attackers;
-  for (int i : {4, 5}) attackers.push_back(swarm.peers[std::size_t(i)]->membership->membership().self().node_id);
+  for (int i : {4, 5}) attackers.push_back(swarm.peers[std::size_t(i)]->membership().membership().self().node_id);
   auto is_attacker = [&](const NeighbourStatus& n) {
     return std::find(attackers.begin(), attackers.end(), n.node_id) != attackers.end();
   };
   int attacker_links = 0;
   for (int i = 0; i < 4; ++i) {
-    const TrainingDriverStatus status = swarm.peers[std::size_t(i)]->training->status();
+    const TrainingDriverStatus status = swarm.peers[std::size_t(i)]->training()->status();
     std::size_t ready = 0, attacking = 0;
     for (const NeighbourStatus& n : status.neighbours) {
       ready += n.ready ? 1 : 0;

@@ -1,9 +1,10 @@
 // Runs gossip/'s sans-I/O Membership over a Transport: datagrams carry
 // probes, acks and gossip; a short-lived connection carries each stream
-// message (Join, PushPull); one timer is armed for next_deadline_ms(). The
-// same connections answer `starling status` (StatusQuery -> StatusAnswer).
-// Used on the libuv transport by `starling peer`, and works on the memory
-// network too. Everything runs on the transport's thread.
+// message (Join, PushPull); one timer is armed for next_deadline_ms(). It
+// serves the ConnectionRouter's membership route (connections that open with
+// a membership message, and every datagram); status queries and controls are
+// the router's control route (node::Peer answers them). Works on the libuv
+// transport and on the memory network. Everything runs on the transport's thread.
 //
 // In secure mode gossip/ may trust GossipMessage::sender: the driver hands it
 // only messages whose sender is the identity that signed the datagram or
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "starling/gossip/membership.h"
+#include "starling/node/connection_router.h"
 #include "starling/node/transport.h"
 #include "starling/wire/messages.h"
 
@@ -43,25 +45,12 @@ struct MembershipDriverOptions {
   // Our incarnation changed (at start and after every refutation): persist it
   // so a restart rejoins above it.
   std::function<void(std::uint64_t incarnation)> on_incarnation;
-  // The JSON object a StatusQuery is answered with.
-  std::function<std::string()> status_json;
-  // Control messages (wire::FaultControl, wire::TrainingControl) that arrive
-  // on a status connection, before the StatusQuery the client sends after
-  // them; unset: ignored.
-  std::function<void(const wire::Message& control)> on_control;
   // Fault injection (off when unset): every membership message gossip/
   // produces passes through here just before it is encoded, and what it
   // returns is sent instead (none, the message, or the message rewritten plus
   // more to the same or other members). The scenario runner's lying and
   // flooding members (runtime/hostile_membership.h) use it.
   std::function<std::vector<gossip::Outgoing>(const gossip::Outgoing& outgoing)> rewrite_outgoing;
-  // Connections that belong to another component on the same transport (the
-  // training links). Their events go here instead of to membership.
-  TransportEvents other_connections;
-  // The first frame of an inbound connection is neither membership nor
-  // status: return true to take the connection over (then its later frames
-  // and its end go to other_connections); false closes it.
-  std::function<bool(const ConnectionInfo& info, const wire::Message& first)> claim_connection;
   // A stream connection still open after this is closed (the receiver closes
   // it once it has read the one frame it carries).
   std::uint64_t stream_timeout_ms = 10'000;
@@ -87,8 +76,9 @@ struct MembershipTraffic {
 
 class MembershipDriver {
  public:
-  // Takes over the transport's events; call before transport.listen().
-  MembershipDriver(Transport& transport, MembershipDriverOptions options);
+  // Serves the router's membership route and its datagrams; make it before
+  // transport.listen().
+  MembershipDriver(ConnectionRouter& router, MembershipDriverOptions options);
   ~MembershipDriver();
   MembershipDriver(const MembershipDriver&) = delete;
   MembershipDriver& operator=(const MembershipDriver&) = delete;
@@ -100,12 +90,6 @@ class MembershipDriver {
   // Graceful leave: announces it, keeps ticking until the broadcast drained
   // (or the profile's leave timeout), then calls on_complete once.
   void leave(std::function<void()> on_complete);
-
-  // A long-lived connection for another component (see other_connections):
-  // its events are routed there from the start.
-  Result<ConnectionId> connect_other(const Address& remote);
-  // Closes a connection of another component; no callback follows.
-  void close_other(ConnectionId id);
 
   // A small, slowly rotating random set of live members (see
   // gossip::Membership::sample_neighbours). Only after start().
@@ -136,6 +120,7 @@ class MembershipDriver {
   void on_timer();
   void check_leave_complete();
 
+  bool on_inbound(const ConnectionInfo& info, ByteSpan first_frame);
   void on_connected(const ConnectionInfo& info);
   void on_frame(ConnectionId id, ByteSpan frame);
   void on_disconnected(ConnectionId id, const Error& reason);
@@ -144,11 +129,10 @@ class MembershipDriver {
   // is known and the envelope names someone else.
   bool sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity, const char* channel,
                                const std::string& peer);
-  void on_send_ready(ConnectionId id);
-  void answer_status(ConnectionId id, std::uint64_t request_id);
   void forget_stream(ConnectionId id);
   void log(DriverLogLevel level, const std::string& message) const;
 
+  ConnectionRouter& router_;
   Transport& transport_;
   MembershipDriverOptions options_;
   std::optional<gossip::Membership> membership_;
@@ -156,7 +140,6 @@ class MembershipDriver {
   std::optional<TimerId> timer_;
   std::int64_t timer_deadline_ms_ = 0;
   std::map<ConnectionId, StreamState> streams_;
-  std::set<ConnectionId> others_;  // owned by other_connections
   std::set<std::string> seeds_;
   int handshake_failures_ = 0;  // consecutive, while not joined
   std::function<void()> on_leave_complete_;

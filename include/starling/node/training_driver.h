@@ -1,5 +1,8 @@
 // Runs the per-link CHOCO delta gossip (node/link.h) over a Transport, next to
-// the MembershipDriver on the same transport and the same (loop) thread.
+// the MembershipDriver on the same transport and the same (loop) thread; the
+// ConnectionRouter gives it the connections whose first frame is a LinkHello.
+// The code is split by job: training_neighbours.cpp, training_link_setup.cpp,
+// training_download.cpp, training_rounds.cpp (src/node).
 // See docs/learning.md ("The swarm") for the protocol and the defaults.
 //
 // What it does, each on a timer of the transport:
@@ -36,6 +39,7 @@
 #include "starling/compress/layout.h"
 #include "starling/compress/spec.h"
 #include "starling/node/clipped_gossip.h"
+#include "starling/node/connection_router.h"
 #include "starling/node/link.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/transport.h"
@@ -163,8 +167,9 @@ struct TrainingDriverStatus {
 
 class TrainingDriver {
  public:
-  // `membership` must route its other connections here (route_training()).
-  TrainingDriver(Transport& transport, MembershipDriver& membership, ModelHost& host, TrainingDriverOptions options);
+  // Serves the router's training route (inbound LinkHello connections) and
+  // dials its links through it. node::Peer assembles it with membership.
+  TrainingDriver(ConnectionRouter& router, MembershipDriver& membership, ModelHost& host, TrainingDriverOptions options);
   ~TrainingDriver();
   TrainingDriver(const TrainingDriver&) = delete;
   TrainingDriver& operator=(const TrainingDriver&) = delete;
@@ -183,12 +188,6 @@ class TrainingDriver {
   TrainingDriverStatus status() const;
   const std::optional<Eigen::VectorXf>& last_parameters() const { return parameters_; }
 
-  // MembershipDriver hooks (route_training wires them).
-  bool claim(const ConnectionInfo& info, const wire::Message& first);
-  void on_connected(const ConnectionInfo& info);
-  void on_frame(ConnectionId id, ByteSpan frame);
-  void on_disconnected(ConnectionId id, const Error& reason);
-
  private:
   struct Link;
   struct ServedModel {
@@ -202,6 +201,13 @@ class TrainingDriver {
     ConnectionId from = 0;  // link the current request went to (0: none in flight)
     std::uint64_t requested_ms = 0;
   };
+
+  // The router's training route.
+  bool on_inbound(const ConnectionInfo& info, ByteSpan first_frame);
+  bool claim(const ConnectionInfo& info, const wire::Message& first);
+  void on_connected(const ConnectionInfo& info);
+  void on_frame(ConnectionId id, ByteSpan frame);
+  void on_disconnected(ConnectionId id, const Error& reason);
 
   void on_round();
   void on_neighbour_check();
@@ -231,6 +237,7 @@ class TrainingDriver {
   std::size_t live_link_count() const;
   void log(DriverLogLevel level, const std::string& message) const;
 
+  ConnectionRouter& router_;
   Transport& transport_;
   MembershipDriver& membership_;
   ModelHost& host_;
@@ -269,10 +276,6 @@ class TrainingDriver {
   double byzantine_scale_ = 1.0;
   TrainingDriverStatus counters_;
 };
-
-// Points the membership driver's other-connection hooks at *slot (set it
-// once the TrainingDriver exists; until then such connections are refused).
-void route_training(MembershipDriverOptions& options, TrainingDriver** slot);
 
 // The hash both ends of a link compare: of a model description such as
 // "mlp:256,128 784->10 layout:..." (any text that pins the parameter meaning).

@@ -1,0 +1,66 @@
+// How `starling peer` assembles a node::Peer: the libuv transport (with the
+// scenario fault layer and the secure session), the incarnation in a file,
+// the training thread as the model host, spdlog as the log sink, and the
+// status answer as JSON. The simulator assembles the same node::Peer from
+// its own parts (memory transport, memory incarnation store, stepped
+// trainer); everything between the parts is node::Peer's.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "peer_training.h"
+#include "starling/crypto/keys.h"
+#include "starling/gossip/config.h"
+#include "starling/node/faults.h"
+#include "starling/node/peer.h"
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/incarnation_file.h"
+#include "starling/status.h"
+
+namespace starling::apps {
+
+struct RuntimePeerConfig {
+  node::Address listen;
+  gossip::Config membership;
+  std::filesystem::path data_dir;  // holds the incarnation file
+  PeerTraining* training = nullptr;  // null: membership only (--no-train)
+  std::shared_ptr<spdlog::logger> log;
+  // Where published parameters find the peer from the loop thread; must
+  // outlive the loop's posted work (declare it before the loop).
+  node::Peer** slot = nullptr;
+};
+
+class RuntimePeer {
+ public:
+  // Makes the transport, the store and the peer, and listens on config.listen.
+  // Errors: those of listening (io, invalid_argument).
+  static Result<std::unique_ptr<RuntimePeer>> create(runtime::EventLoop& loop, RuntimePeerConfig config,
+                                                     crypto::Identity identity, crypto::SwarmKey swarm_key);
+  ~RuntimePeer();
+
+  node::Peer& peer() { return *peer_; }
+  node::Transport& transport() { return *transport_; }
+  const std::string& address() const { return peer_->address(); }
+
+ private:
+  RuntimePeer() = default;
+  void log(node::LogLevel level, const std::string& message) const;
+
+  std::shared_ptr<spdlog::logger> log_;
+  PeerTraining* training_ = nullptr;
+  node::Peer** slot_ = nullptr;
+  std::shared_ptr<node::FaultPolicy> faults_;
+  std::string self_key_;
+  bool swarm_open_ = false;
+  std::unique_ptr<runtime::FileIncarnationStore> incarnations_;
+  std::unique_ptr<node::Transport> transport_;
+  std::unique_ptr<node::Peer> peer_;
+};
+
+}  // namespace starling::apps

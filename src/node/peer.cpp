@@ -1,0 +1,281 @@
+// node::Peer: membership + delta gossip + the connection router, assembled
+// once for the runtime and the simulator. See peer.h.
+#include "starling/node/peer.h"
+
+#include <utility>
+#include <variant>
+
+#include "starling/assert.h"
+#include "starling/wire/codec.h"
+
+namespace starling::node {
+namespace {
+
+// One seed per generator the peer runs, all from the one it is given
+// (splitmix64: neighbouring seeds give unrelated streams).
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+HostileMembershipMode hostile_mode_of(wire::ByzantineMode mode) {
+  if (mode == wire::ByzantineMode::membership_lies) return HostileMembershipMode::lies;
+  if (mode == wire::ByzantineMode::membership_flood) return HostileMembershipMode::flood;
+  return HostileMembershipMode::none;
+}
+
+ByzantineMode training_mode_of(wire::ByzantineMode mode) {
+  switch (mode) {
+    case wire::ByzantineMode::none: return ByzantineMode::none;
+    case wire::ByzantineMode::random_deltas: return ByzantineMode::random_deltas;
+    case wire::ByzantineMode::scaled_deltas: return ByzantineMode::scaled_deltas;
+    case wire::ByzantineMode::garbage_frames: return ByzantineMode::garbage_frames;
+    // A membership liar or flooder trains honestly: only its membership messages lie.
+    case wire::ByzantineMode::membership_lies:
+    case wire::ByzantineMode::membership_flood: return ByzantineMode::none;
+  }
+  return ByzantineMode::none;
+}
+
+HostileMembershipOptions hostile_options(const PeerOptions& options) {
+  HostileMembershipOptions out;
+  out.random_seed = derive_seed(options.random_seed, 2);
+  out.authority = options.authority;  // a liar signs its own accusations
+  out.fake_members_max = options.hostile_fake_members_max;
+  return out;
+}
+
+}  // namespace
+
+Peer::Peer(Transport& transport, ModelHost* host, IncarnationStore& incarnations, PeerOptions options)
+    : transport_(transport), host_(host), incarnations_(incarnations), options_(std::move(options)),
+      hostile_(hostile_options(options_)) {
+  STARLING_ASSERT_MSG(options_.authority, "Peer needs a record authority (its identity)");
+  ConnectionRouterOptions router_options;
+  router_options.first_frame_timeout_ms = options_.stream_timeout_ms;
+  router_options.on_refused = [this](const std::string& message) { log(LogLevel::info, "router", message); };
+  router_ = std::make_unique<ConnectionRouter>(transport_, std::move(router_options));
+
+  MembershipDriverOptions membership;
+  membership.config = options_.membership;
+  membership.random_seed = derive_seed(options_.random_seed, 0);
+  membership.stream_timeout_ms = options_.stream_timeout_ms;
+  membership.on_event = [this](const gossip::Event& event) {
+    const EventLine line = describe(event);
+    log(line.level, line.event, line.message);
+    if (options_.on_membership_event) options_.on_membership_event(event);
+  };
+  membership.on_log = [this](LogLevel level, const std::string& message) { log(level, "membership", message); };
+  membership.on_incarnation = [this](std::uint64_t incarnation) {
+    incarnation_ = incarnation;
+    if (Status saved = incarnations_.save(incarnation); !saved)
+      log(LogLevel::warning, "incarnation",
+          "cannot save incarnation " + std::to_string(incarnation) + " (" + saved.error().message +
+              "): a restart may rejoin below it");
+  };
+  membership.rewrite_outgoing = [this](const gossip::Outgoing& outgoing) {
+    if (!hostile_.active()) return std::vector<gossip::Outgoing>{outgoing};
+    return hostile_.rewrite(outgoing, membership_->view());
+  };
+  membership_ = std::make_unique<MembershipDriver>(*router_, std::move(membership));
+
+  if (host_ && options_.training) {
+    TrainingDriverOptions training = *options_.training;
+    training.random_seed = derive_seed(options_.random_seed, 1);
+    training.on_log = [this](LogLevel level, const std::string& message) { log(level, "gossip", "gossip: " + message); };
+    training_ = std::make_unique<TrainingDriver>(*router_, *membership_, *host_, std::move(training));
+  }
+
+  RouteHandler control;
+  control.on_inbound = [this](const ConnectionInfo& info, ByteSpan first) {
+    // The scenario runner's connection: its injected faults spare it.
+    transport_.set_peer_label(info.id, kControlPeerLabel);
+    ControlConnection connection;
+    connection.timer = transport_.start_timer(options_.stream_timeout_ms, [this, id = info.id] {
+      auto found = controls_.find(id);
+      if (found == controls_.end()) return;
+      controls_.erase(found);
+      router_->close(id);
+    });
+    controls_[info.id] = connection;
+    on_control_frame(info.id, first);
+    return true;
+  };
+  control.on_frame = [this](ConnectionId id, ByteSpan frame) { on_control_frame(id, frame); };
+  control.on_disconnected = [this](ConnectionId id, const Error&) { forget_control(id); };
+  router_->set_handler(Route::control, std::move(control));
+}
+
+Peer::~Peer() {
+  stop();
+  training_.reset();
+  membership_.reset();
+  router_.reset();
+}
+
+Result<Address> Peer::listen(const Address& at) {
+  auto bound = transport_.listen(at);
+  if (bound) address_ = to_string(*bound);
+  return bound;
+}
+
+void Peer::start(std::vector<std::string> seeds, bool joining) {
+  STARLING_ASSERT_MSG(!address_.empty(), "Peer::start before listen()");
+  STARLING_ASSERT_MSG(!started_, "Peer::start called twice");
+  started_ = true;
+  const std::optional<std::uint64_t> last = incarnations_.load();
+  gossip::Identity self;
+  self.node_id = options_.node_id;
+  self.address = address_;
+  self.initial_incarnation = last ? *last + 1 : 0;
+  self.authority = options_.authority;
+  incarnation_ = self.initial_incarnation;
+  membership_->start(std::move(self), std::move(seeds));
+  if (training_) training_->start(joining);
+}
+
+void Peer::leave(std::function<void()> on_complete) {
+  STARLING_ASSERT(started_);
+  stop_training();
+  membership_->leave(std::move(on_complete));
+}
+
+void Peer::stop_training() {
+  if (training_) training_->stop();
+}
+
+void Peer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_training();
+  for (auto& [id, connection] : controls_) {
+    transport_.cancel_timer(connection.timer);
+    router_->close(id);
+  }
+  controls_.clear();
+  router_->clear_handler(Route::control);
+}
+
+void Peer::on_parameters(Eigen::VectorXf parameters) {
+  if (training_) training_->on_parameters(std::move(parameters));
+}
+
+void Peer::set_byzantine(ByzantineMode mode, double scale) {
+  if (training_) training_->set_byzantine(mode, scale);
+}
+
+void Peer::set_hostile_membership(HostileMembershipMode mode) {
+  if (mode == hostile_.mode()) return;
+  hostile_.set_mode(mode);
+  log(LogLevel::warning, "control",
+      std::string("control: membership fault ") + to_string(mode) + " (this peer now " +
+          (mode == HostileMembershipMode::none ? "tells the truth again" : "misbehaves") + " on purpose)");
+}
+
+void Peer::apply_control(const wire::Message& control) {
+  if (const auto* train = std::get_if<wire::TrainingControl>(&control)) {
+    const HostileMembershipMode mode = hostile_mode_of(train->byzantine);
+    set_hostile_membership(mode);
+    if (training_) {
+      set_byzantine(training_mode_of(train->byzantine), train->byzantine_scale);
+    } else if (mode == HostileMembershipMode::none) {
+      log(LogLevel::warning, "control", "training control ignored: this peer does not train (--no-train)");
+    }
+  }
+  if (options_.on_control) options_.on_control(control);
+}
+
+void Peer::on_control_frame(ConnectionId id, ByteSpan frame) {
+  auto message = wire::decode(frame);
+  if (!message) {
+    log(LogLevel::warning, "control", "dropping a control connection that sent a bad message: " + message.error().message);
+    forget_control(id);
+    router_->close(id);
+    return;
+  }
+  if (const auto* query = std::get_if<wire::StatusQuery>(&*message)) {
+    answer_status(id, query->request_id);  // the client closes once it has the answer
+    return;
+  }
+  if (std::holds_alternative<wire::FaultControl>(*message) || std::holds_alternative<wire::TrainingControl>(*message)) {
+    // The client follows with a StatusQuery on this connection: its answer
+    // tells it the control took effect.
+    apply_control(*message);
+    return;
+  }
+  forget_control(id);
+  router_->close(id);
+}
+
+void Peer::answer_status(ConnectionId id, std::uint64_t request_id) {
+  wire::StatusAnswer answer;
+  answer.request_id = request_id;
+  answer.json = options_.status_answer ? options_.status_answer(status()) : std::string("{}");
+  auto bytes = wire::encode(wire::Message{std::move(answer)});
+  if (!bytes) {
+    log(LogLevel::warning, "control", "cannot encode the status answer: " + bytes.error().message);
+    return;
+  }
+  if (auto sent = transport_.send(id, *bytes); !sent)
+    log(LogLevel::warning, "control", "cannot send the status answer: " + sent.error().message);
+}
+
+void Peer::forget_control(ConnectionId id) {
+  auto found = controls_.find(id);
+  if (found == controls_.end()) return;
+  transport_.cancel_timer(found->second.timer);
+  controls_.erase(found);
+}
+
+PeerStatus Peer::status() const {
+  PeerStatus out;
+  out.started = membership_->started();
+  out.now_ms = transport_.now_ms();
+  out.profile = options_.membership.profile;
+  if (out.started) {
+    out.joined = membership_->membership().joined();
+    out.view = membership_->view();
+  }
+  out.membership_traffic = membership_->traffic();
+  out.transport = transport_.stats();
+  out.router = router_->stats();
+  out.membership_fault = hostile_.mode();
+  if (training_) out.training = training_->status();
+  return out;
+}
+
+std::uint64_t Peer::incarnation() const {
+  return membership_->started() ? membership_->membership().incarnation() : incarnation_;
+}
+
+void Peer::log(LogLevel level, std::string_view event, const std::string& message) const {
+  if (options_.log) options_.log(level, event, message);
+}
+
+EventLine describe(const gossip::Event& event) {
+  const std::string who = gossip::short_hex(event.member.node_id) + " (" + event.member.address + ", incarnation " +
+                          std::to_string(event.member.incarnation) + ")";
+  switch (event.kind) {
+    case gossip::EventKind::joined_swarm: return {LogLevel::info, "joined_swarm", "joined the swarm"};
+    case gossip::EventKind::join_retry:
+      return {LogLevel::warning, "join_retry",
+              "no seed answered yet; retrying in " + std::to_string(event.retry_after_ms) +
+                  " ms (seeds unreachable, or not started yet)"};
+    case gossip::EventKind::member_joined: return {LogLevel::info, "member_joined", "member joined: " + who};
+    case gossip::EventKind::member_suspected:
+      return {LogLevel::warning, "member_suspected",
+              "member suspected: " + who + " by " + gossip::short_hex(event.source)};
+    case gossip::EventKind::member_recovered: return {LogLevel::info, "member_recovered", "member recovered: " + who};
+    case gossip::EventKind::member_dead: return {LogLevel::warning, "member_dead", "member dead: " + who};
+    case gossip::EventKind::member_left: return {LogLevel::info, "member_left", "member left: " + who};
+    case gossip::EventKind::member_reaped: return {LogLevel::info, "member_reaped", "member forgotten: " + who};
+    case gossip::EventKind::self_refuted:
+      return {LogLevel::warning, "self_refuted",
+              "refuted a suspicion about us; incarnation now " + std::to_string(event.member.incarnation)};
+  }
+  return {LogLevel::info, "membership", "membership event"};
+}
+
+}  // namespace starling::node

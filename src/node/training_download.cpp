@@ -1,0 +1,148 @@
+// TrainingDriver, model download: a joiner asks a neighbour for the model in
+// chunks (ModelRequest/ModelChunk), resumable across lost links; a trained
+// peer serves a frozen copy to a few joiners at once. See training_driver.h.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "starling/assert.h"
+#include "starling/wire/codec.h"
+
+#include "training_internal.h"
+
+namespace starling::node {
+using namespace training_detail;
+
+// ---- model download ----------------------------------------------------------------
+
+void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& request) {
+  const std::uint64_t now = transport_.now_ms();
+  expire_served_models(now);
+  // Bounds against a member that asks without reading (docs/security.md):
+  // while the link's outbound queue holds more than the backlog limit, the
+  // request is ignored (an honest joiner asks again after its stall timeout),
+  // so what one link makes us queue is the limit plus one chunk.
+  if (transport_.pending_outbound_bytes(link.id) > options_.max_link_backlog_bytes) {
+    ++counters_.model_requests_refused;
+    return;
+  }
+  // At most max_downloads_served links are served at once; a link counts as
+  // served while it asked within the chunk stall time. Others hear "none"
+  // and ask another neighbour.
+  std::erase_if(serving_, [&](const auto& entry) {
+    return entry.second + kModelChunkStallMs < now || links_.find(entry.first) == links_.end();
+  });
+  wire::ModelChunk chunk;
+  const bool busy = !serving_.count(link.id) && serving_.size() >= options_.max_downloads_served;
+  if (state_ != "training" || !parameters_ || busy) {
+    if (busy) ++counters_.model_requests_refused;
+    send(link, wire::Message{chunk});  // total 0: nothing to serve (now)
+    return;
+  }
+  serving_[link.id] = now;
+  auto found = request.snapshot_id != 0 ? served_.find(request.snapshot_id) : served_.end();
+  std::uint64_t offset = request.offset;
+  if (found == served_.end()) {
+    // A new snapshot, frozen so that a resumed download continues the same bytes.
+    std::uint64_t id = 0;
+    while (id == 0 || served_.count(id)) id = random_();
+    if (served_.size() >= 2) served_.erase(served_.begin());
+    found = served_.emplace(id, ServedModel{*parameters_, now + kServedModelLifetimeMs}).first;
+    offset = 0;
+  }
+  found->second.expires_ms = now + kServedModelLifetimeMs;
+  const Eigen::VectorXf& values = found->second.values;
+  static_assert(std::endian::native == std::endian::little, "models are served as little-endian floats");
+  const std::uint64_t total = std::uint64_t(values.size()) * sizeof(float);
+  if (offset > total) offset = 0;
+  const std::uint64_t limit = request.max_bytes == 0 ? options_.model_chunk_bytes
+                                                     : std::min<std::uint64_t>(request.max_bytes, options_.model_chunk_bytes);
+  const std::uint64_t size = std::min<std::uint64_t>(total - offset, std::max<std::uint64_t>(limit, 4));
+  if (offset + size == total) found->second.expires_ms = now + kServedModelTailMs;  // the download is done
+  chunk.snapshot_id = found->first;
+  chunk.offset = offset;
+  chunk.total = total;
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(values.data());
+  chunk.data.assign(bytes + offset, bytes + offset + size);
+  if (send(link, wire::Message{std::move(chunk)})) counters_.model_bytes_served += size;
+}
+
+void TrainingDriver::request_model() {
+  if (!download_ || download_->from != 0) return;
+  const std::uint64_t now = transport_.now_ms();
+  for (auto& [id, link] : links_) {
+    if (!link->hello_done() || link->model_retry_at_ms > now) continue;
+    wire::ModelRequest request;
+    request.snapshot_id = download_->snapshot_id;
+    request.offset = download_->bytes.size();
+    request.max_bytes = options_.model_chunk_bytes;
+    if (!send(*link, wire::Message{request})) continue;
+    download_->from = id;
+    download_->requested_ms = now;
+    return;
+  }
+}
+
+void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
+  if (!download_ || download_->from != link.id) return;  // late or unasked
+  download_->from = 0;
+  const std::uint64_t expected_total = std::uint64_t(options_.layout.dimension()) * sizeof(float);
+  if (chunk.total == 0) {
+    link.model_retry_at_ms = transport_.now_ms() + kModelRefusedRetryMs;
+    request_model();
+    return;
+  }
+  if (chunk.total != expected_total) {
+    log(DriverLogLevel::warning, link.address + " served a model of " + std::to_string(chunk.total) +
+                                     " bytes, expected " + std::to_string(expected_total));
+    link.model_retry_at_ms = transport_.now_ms() + kServedModelLifetimeMs;
+    request_model();
+    return;
+  }
+  if (chunk.snapshot_id != download_->snapshot_id) {
+    if (download_->snapshot_id != 0)
+      log(DriverLogLevel::info, "model download restarts: " + link.address + " serves another snapshot");
+    download_->snapshot_id = chunk.snapshot_id;
+    download_->bytes.clear();
+  }
+  if (chunk.offset != download_->bytes.size() || chunk.offset + chunk.data.size() > expected_total ||
+      chunk.data.empty()) {
+    request_model();  // ask again from where we are
+    return;
+  }
+  download_->bytes.insert(download_->bytes.end(), chunk.data.begin(), chunk.data.end());
+  counters_.model_bytes_downloaded += chunk.data.size();
+  if (download_->bytes.size() < expected_total) {
+    request_model();
+    return;
+  }
+  Eigen::VectorXf model(Eigen::Index(options_.layout.dimension()));
+  std::memcpy(model.data(), download_->bytes.data(), expected_total);
+  if (!model.allFinite()) {
+    log(DriverLogLevel::warning, link.address + " served a model with NaN/Inf; asking another neighbour");
+    download_->snapshot_id = 0;
+    download_->bytes.clear();
+    link.model_retry_at_ms = transport_.now_ms() + kServedModelLifetimeMs;
+    request_model();
+    return;
+  }
+  finish_download(&model, "downloaded the model (" + std::to_string(expected_total) + " bytes) from " + link.address);
+}
+
+void TrainingDriver::finish_download(const Eigen::VectorXf* model, const std::string& why) {
+  if (!download_) return;
+  if (download_timer_) transport_.cancel_timer(*download_timer_);
+  download_timer_.reset();
+  download_.reset();
+  log(model ? DriverLogLevel::info : DriverLogLevel::warning, why);
+  state_ = "training";
+  host_.start_training(model);
+  if (!parameters_requested_) {
+    parameters_requested_ = true;
+    host_.request_parameters();
+  }
+}
+
+}  // namespace starling::node

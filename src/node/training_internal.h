@@ -1,0 +1,125 @@
+// Private to the TrainingDriver's files (src/node/training_*.cpp): the
+// per-link record and the helpers they share. Not a public header.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "starling/crypto/hash.h"
+#include "starling/node/training_driver.h"
+
+namespace starling::node {
+namespace training_detail {
+
+
+inline constexpr std::uint64_t kDialBackoffMs = 3'000;
+inline constexpr std::uint64_t kServedModelLifetimeMs = 60'000;
+inline constexpr std::uint64_t kModelRefusedRetryMs = 1'000;
+// Frames can vanish (the fault layer drops them; a real network only delays
+// them): a link whose hello or snapshot does not complete in this time is
+// redone, and a model chunk not answered in this time is asked for again.
+inline constexpr std::uint64_t kHandshakeStallMs = 5'000;
+inline constexpr std::uint64_t kModelChunkStallMs = 3'000;
+// A served model copy is kept this long after its last chunk went out (in
+// case that chunk is lost and asked for again), not the whole lifetime: a
+// full copy of the model per joiner must not outlive the download.
+inline constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
+
+// γ defaults measured in docs/learning.md (per compressor; top-k from swarm
+// runs with training, where 0.2 let the replicas drift apart).
+inline float default_gamma(compress::CompressorKind kind) {
+  switch (kind) {
+    case compress::CompressorKind::none:
+    case compress::CompressorKind::int8: return 0.5f;
+    case compress::CompressorKind::topk: return 0.1f;
+    case compress::CompressorKind::randk:
+    case compress::CompressorKind::sign: return 0.1f;
+  }
+  return 0.1f;
+}
+
+inline wire::Delta to_wire(const node::LinkDelta& in) {
+  wire::Delta out;
+  out.epoch = in.epoch;
+  out.seq = in.seq;
+  out.compressor = static_cast<wire::CompressorKind>(in.delta.kind);
+  out.dimension = in.delta.dimension;
+  out.seed = in.delta.seed;
+  out.indices = in.delta.indices;
+  out.values = in.delta.values;
+  out.codes = in.delta.codes;
+  out.scales = in.delta.scales;
+  return out;
+}
+
+inline node::LinkDelta from_wire(const wire::Delta& in) {
+  node::LinkDelta out;
+  out.epoch = in.epoch;
+  out.seq = in.seq;
+  out.delta.kind = static_cast<compress::CompressorKind>(in.compressor);
+  out.delta.dimension = in.dimension;
+  out.delta.seed = in.seed;
+  out.delta.indices = in.indices;
+  out.delta.values = in.values;
+  out.delta.codes = in.codes;
+  out.delta.scales = in.scales;
+  return out;
+}
+static_assert(int(compress::CompressorKind::sign) == int(wire::CompressorKind::sign));
+
+inline gossip::NodeId identity_of(const ConnectionInfo& info) {
+  gossip::NodeId id{};
+  if (info.remote_identity.size() == id.size()) {
+    std::copy(info.remote_identity.begin(), info.remote_identity.end(), id.begin());
+  } else {
+    // Plain mode (tests): no proven identity; name the link by its address.
+    id = crypto::hash256(to_string(info.remote));
+  }
+  return id;
+}
+
+inline bool is_live(gossip::MemberState state) {
+  return state == gossip::MemberState::alive || state == gossip::MemberState::suspect;
+}
+
+
+}  // namespace training_detail
+
+struct TrainingDriver::Link {
+  Link(ConnectionId id_, bool outbound_, gossip::NodeId node, std::string address_, const TrainingDriverOptions& o,
+       std::uint64_t seed)
+      : id(id_),
+        outbound(outbound_),
+        node_id(node),
+        address(std::move(address_)),
+        state(o.layout, o.compressor, seed, o.warmup) {}
+
+  ConnectionId id;
+  bool outbound;
+  gossip::NodeId node_id;
+  std::string address;
+  bool connected = false;
+  bool hello_sent = false;
+  bool hello_received = false;
+  node::LinkState state;
+  std::optional<std::uint64_t> start_epoch;  // start(x, epoch) is due once we have parameters
+  std::vector<float> snapshot;               // reassembly of the neighbour's snapshot
+  std::uint64_t snapshot_epoch = 0;
+  std::uint64_t snapshot_filled = 0;
+  std::uint64_t deltas_since_digest = 0;
+  std::uint64_t deltas_sent = 0;
+  std::uint64_t deltas_received = 0;
+  std::uint64_t resets = 0;
+  std::uint64_t model_retry_at_ms = 0;  // it had no model to serve; ask again after this
+  std::uint64_t created_ms = 0;
+  std::uint64_t epoch_started_ms = 0;   // when we last sent a snapshot
+  double last_correction_norm = 0.0;    // ‖x̂(j→i) − x̂(i→j)‖ at the last consensus step
+
+  bool hello_done() const { return hello_sent && hello_received; }
+};
+
+}  // namespace starling::node

@@ -1,0 +1,197 @@
+// TrainingDriver, link set-up: sending on a link, LinkHello, snapshots of a
+// new epoch each way, resets. See training_driver.h and docs/learning.md.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "starling/assert.h"
+#include "starling/wire/codec.h"
+
+#include "training_internal.h"
+
+namespace starling::node {
+using namespace training_detail;
+
+// ---- link protocol ---------------------------------------------------------------
+
+bool TrainingDriver::send(Link& link, const wire::Message& message) {
+  auto bytes = wire::encode(message);
+  if (!bytes) {
+    log(DriverLogLevel::error, std::string("cannot encode ") + wire::message_name(message) + ": " + bytes.error().message);
+    return false;
+  }
+  if (auto sent = transport_.send(link.id, *bytes); !sent) {
+    log(DriverLogLevel::warning, "cannot send to " + link.address + ": " + sent.error().message);
+    return false;
+  }
+  counters_.delta_bytes_sent += bytes->size();
+  return true;
+}
+
+void TrainingDriver::send_hello(Link& link) {
+  if (link.hello_sent) return;
+  wire::LinkHello hello;
+  hello.link_epoch = link.state.epoch();
+  hello.parameter_count = options_.layout.dimension();
+  hello.model_hash = options_.model_hash;
+  hello.snapshot_precision = wire::Precision::bf16;
+  if (send(link, wire::Message{hello})) link.hello_sent = true;
+}
+
+void TrainingDriver::handle(Link& link, wire::Message message) {
+  if (auto* hello = std::get_if<wire::LinkHello>(&message)) return on_hello(link, *hello);
+  if (auto* reset = std::get_if<wire::Reset>(&message)) return on_reset(link, *reset);
+  if (!link.hello_received) {
+    drop_link(link.id, std::string("expected a link hello, got ") + wire::message_name(message));
+    return;
+  }
+  if (auto* chunk = std::get_if<wire::SnapshotChunk>(&message)) return on_snapshot_chunk(link, *chunk);
+  if (auto* delta = std::get_if<wire::Delta>(&message)) return on_delta(link, *delta);
+  if (auto* digest = std::get_if<wire::Digest>(&message)) return on_digest(link, *digest);
+  if (auto* request = std::get_if<wire::ModelRequest>(&message)) return on_model_request(link, *request);
+  if (auto* model = std::get_if<wire::ModelChunk>(&message)) return on_model_chunk(link, *model);
+  drop_link(link.id, std::string("unexpected ") + wire::message_name(message) + " on a training link");
+}
+
+void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
+  if (link.hello_received) {
+    drop_link(link.id, "second link hello");
+    return;
+  }
+  std::string problem;
+  if (hello.parameter_count != options_.layout.dimension()) {
+    problem = "the neighbour's model has " + std::to_string(hello.parameter_count) + " parameters, ours " +
+              std::to_string(options_.layout.dimension());
+  } else if (hello.model_hash != options_.model_hash) {
+    problem = "the neighbour trains a different model (model hash differs: check --model and --data)";
+  } else if (hello.snapshot_precision != wire::Precision::bf16) {
+    problem = "the neighbour wants a snapshot precision other than bf16";
+  }
+  if (!problem.empty()) {
+    wire::Reset reset;
+    reset.reason = wire::ResetReason::model_mismatch;
+    reset.detail = problem;
+    send(link, wire::Message{reset});
+    log(DriverLogLevel::warning, "refusing a link with " + link.address + ": " + problem);
+    // Close after the reset has had a chance to go out.
+    const ConnectionId id = link.id;
+    if (auto armed = closing_timers_.find(id); armed != closing_timers_.end()) transport_.cancel_timer(armed->second);
+    closing_timers_[id] = transport_.start_timer(200, [this, id] {
+      closing_timers_.erase(id);
+      drop_link(id, "model mismatch");
+    });
+    link.hello_received = false;
+    return;
+  }
+  link.hello_received = true;
+  send_hello(link);
+  if (link.outbound) link.start_epoch = link.state.epoch() + 1;  // the dialler opens epoch 1
+  maybe_start(link);
+  if (download_) request_model();
+}
+
+void TrainingDriver::maybe_start(Link& link) {
+  if (!parameters_ || !link.hello_done() || !link.start_epoch || link.state.sending()) return;
+  const std::uint64_t epoch = std::max(*link.start_epoch, link.state.epoch());
+  link.start_epoch.reset();
+  auto snapshot = link.state.start(*parameters_, epoch);
+  if (!snapshot) {
+    log(DriverLogLevel::error, "cannot start the link to " + link.address + ": " + snapshot.error().message);
+    return;
+  }
+  link.deltas_since_digest = 0;
+  link.epoch_started_ms = transport_.now_ms();
+  const std::size_t total = snapshot->values.size();
+  const std::size_t chunk_values = std::max<std::size_t>(1, options_.snapshot_chunk_values);
+  for (std::size_t offset = 0; offset < total || offset == 0; offset += chunk_values) {
+    wire::SnapshotChunk chunk;
+    chunk.epoch = snapshot->epoch;
+    chunk.offset = offset;
+    chunk.total = total;
+    chunk.precision = wire::Precision::bf16;
+    const std::size_t end = std::min(total, offset + chunk_values);
+    chunk.values_half.reserve(end - offset);
+    for (std::size_t k = offset; k < end; ++k)
+      chunk.values_half.push_back(static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(snapshot->values[k]) >> 16));
+    if (!send(link, wire::Message{std::move(chunk)})) {
+      drop_link(link.id, "cannot send the snapshot");
+      return;
+    }
+    if (total == 0) break;
+  }
+}
+
+void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& chunk) {
+  const std::size_t dimension = options_.layout.dimension();
+  if (chunk.epoch < link.state.epoch()) return;  // superseded by a newer epoch already
+  if (chunk.precision != wire::Precision::bf16 || chunk.total != dimension ||
+      chunk.offset + chunk.values_half.size() > dimension) {
+    break_link(link, wire::ResetReason::unspecified, "malformed snapshot chunk");
+    return;
+  }
+  if (chunk.offset == 0) {
+    link.snapshot.assign(dimension, 0.0f);
+    link.snapshot_epoch = chunk.epoch;
+    link.snapshot_filled = 0;
+  }
+  if (chunk.epoch != link.snapshot_epoch || chunk.offset != link.snapshot_filled) {
+    break_link(link, wire::ResetReason::sequence_gap, "snapshot chunks out of order");
+    return;
+  }
+  for (std::size_t k = 0; k < chunk.values_half.size(); ++k)
+    link.snapshot[chunk.offset + k] = std::bit_cast<float>(std::uint32_t(chunk.values_half[k]) << 16);
+  link.snapshot_filled += chunk.values_half.size();
+  if (link.snapshot_filled < dimension) return;
+
+  node::LinkSnapshot snapshot{link.snapshot_epoch, std::move(link.snapshot)};
+  link.snapshot = {};
+  link.snapshot_filled = 0;
+  const Status accepted = link.state.on_snapshot(snapshot);
+  if (!accepted) {
+    if (accepted.error().kind == ErrorKind::invalid_argument) return;  // stale
+    break_link(link, wire::ResetReason::unspecified, accepted.error().message);
+    return;
+  }
+  if (!link.state.sending()) {
+    link.start_epoch = link.state.epoch();
+    maybe_start(link);
+  }
+}
+
+
+void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
+  if (reset.reason == wire::ResetReason::shutdown || reset.reason == wire::ResetReason::model_mismatch) {
+    if (reset.reason == wire::ResetReason::model_mismatch)
+      log(DriverLogLevel::warning, "link to " + link.address + " refused: " + reset.detail);
+    drop_link(link.id, "neighbour closed the link (" + reset.detail + ")");
+    return;
+  }
+  log(DriverLogLevel::info, "link to " + link.address + " reset by the neighbour: " + reset.detail);
+  ++link.resets;
+  ++counters_.link_resets;
+  link.state.on_reset(node::LinkReset{reset.epoch, reset.detail});
+  // The neighbour restarts with a snapshot of a newer epoch; we answer it.
+}
+
+void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std::string& detail) {
+  log(DriverLogLevel::warning, "link to " + link.address + " broken (" + detail + "): resetting with a snapshot");
+  ++link.resets;
+  ++counters_.link_resets;
+  const node::LinkReset reset = link.state.make_reset(detail);
+  wire::Reset out;
+  out.epoch = reset.epoch;
+  out.reason = reason;
+  out.detail = detail.substr(0, 1024);
+  if (!send(link, wire::Message{out})) {
+    drop_link(link.id, "cannot send a reset");
+    return;
+  }
+  link.snapshot = {};
+  link.snapshot_filled = 0;
+  link.start_epoch = link.state.epoch() + 1;
+  maybe_start(link);
+}
+
+}  // namespace starling::node

@@ -1,0 +1,177 @@
+// TrainingDriver, neighbours: dial a sample of live members, accept links
+// from others up to the cap, drop links to dead or rotated-out members and
+// stalled ones. See training_driver.h.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "starling/assert.h"
+#include "starling/wire/codec.h"
+
+#include "training_internal.h"
+
+namespace starling::node {
+using namespace training_detail;
+
+// ---- neighbours ----------------------------------------------------------------
+
+std::size_t TrainingDriver::live_link_count() const { return links_.size(); }
+
+void TrainingDriver::on_neighbour_check() {
+  neighbour_timer_ = transport_.start_timer(options_.neighbour_check_ms, [this] { on_neighbour_check(); });
+  if (!membership_.started() || state_ == "stopped") return;
+  const gossip::Membership& members = membership_.membership();
+
+  // Links to members that died or left go; their contributions stay applied.
+  std::vector<ConnectionId> gone;
+  for (const auto& [id, link] : links_) {
+    const gossip::MemberRecord* record = members.find(link->node_id);
+    if (record && !is_live(record->state)) gone.push_back(id);
+  }
+  for (ConnectionId id : gone) drop_link(id, "member is no longer alive");
+
+  const std::uint64_t now = transport_.now_ms();
+  std::vector<ConnectionId> stalled;
+  std::vector<ConnectionId> unanswered;
+  for (const auto& [id, link] : links_) {
+    if (!link->hello_done() && now > link->created_ms + kHandshakeStallMs) stalled.push_back(id);
+    else if (link->state.sending() && !link->state.receiving() && now > link->epoch_started_ms + kHandshakeStallMs)
+      unanswered.push_back(id);
+  }
+  for (ConnectionId id : stalled) drop_link(id, "link hello did not complete");
+  for (ConnectionId id : unanswered) {
+    if (auto found = links_.find(id); found != links_.end())
+      break_link(*found->second, wire::ResetReason::unspecified, "no snapshot from the neighbour");
+  }
+  if (download_ && download_->from != 0 && now > download_->requested_ms + kModelChunkStallMs) {
+    download_->from = 0;  // asked again below, from where the download stands
+  }
+
+  const std::vector<gossip::MemberRecord> sample = membership_.sample_neighbours(options_.neighbours);
+  // Dialled links to members that rotated out of the sample are closed.
+  std::vector<ConnectionId> rotated;
+  for (const auto& [id, link] : links_) {
+    if (!link->outbound) continue;
+    // A copy, not the binding: clang 14 (the fuzz build) cannot capture structured bindings.
+    const gossip::NodeId node_id = link->node_id;
+    const bool wanted = std::any_of(sample.begin(), sample.end(),
+                                    [&](const gossip::MemberRecord& m) { return m.node_id == node_id; });
+    if (!wanted) rotated.push_back(id);
+  }
+  for (ConnectionId id : rotated) drop_link(id, "neighbour rotated out of the sample");
+
+  for (const gossip::MemberRecord& member : sample) {
+    if (live_link_count() >= options_.max_links) break;
+    const bool linked = std::any_of(links_.begin(), links_.end(),
+                                    [&](const auto& entry) { return entry.second->node_id == member.node_id; });
+    if (linked) continue;
+    dial(member);
+  }
+  if (download_) request_model();
+}
+
+void TrainingDriver::dial(const gossip::MemberRecord& member) {
+  const std::uint64_t now = transport_.now_ms();
+  auto backoff = dial_backoff_until_.find(member.address);
+  if (backoff != dial_backoff_until_.end() && backoff->second > now) return;
+  auto address = parse_address(member.address);
+  if (!address) return;
+  auto id = router_.connect(Route::training, *address);
+  if (!id) {
+    dial_backoff_until_[member.address] = now + kDialBackoffMs;
+    log(DriverLogLevel::info, "cannot dial " + member.address + ": " + id.error().message);
+    return;
+  }
+  auto link = std::make_unique<Link>(*id, true, member.node_id, member.address, options_, random_());
+  link->created_ms = now;
+  links_[*id] = std::move(link);
+}
+
+bool TrainingDriver::on_inbound(const ConnectionInfo& info, ByteSpan first_frame) {
+  auto first = wire::decode(first_frame);
+  return first && claim(info, *first);
+}
+
+bool TrainingDriver::claim(const ConnectionInfo& info, const wire::Message& first) {
+  if (state_ == "stopped" || !std::holds_alternative<wire::LinkHello>(first)) return false;
+  const gossip::NodeId node = identity_of(info);
+  std::string address = to_string(info.remote);
+  if (membership_.started()) {
+    if (const gossip::MemberRecord* record = membership_.membership().find(node)) address = record->address;
+  }
+  // Both ends dialled each other: keep the link dialled by the smaller node id.
+  for (auto it = links_.begin(); it != links_.end(); ++it) {
+    if (it->second->node_id != node) continue;
+    const bool ours_wins = membership_.started() && membership_.membership().self().node_id < node;
+    if (it->second->outbound && ours_wins) return false;
+    if (it->second->outbound) {
+      drop_link(it->first, "duplicate link (the neighbour's dial wins)");
+      break;
+    }
+    return false;  // a second inbound link from the same node
+  }
+  if (live_link_count() >= options_.max_links) {
+    log(DriverLogLevel::info, "refusing a link from " + address + ": already at --max-links");
+    return false;
+  }
+  auto link = std::make_unique<Link>(info.id, false, node, address, options_, random_());
+  link->connected = true;
+  link->created_ms = transport_.now_ms();
+  transport_.set_peer_label(info.id, address);  // the fault layer names peers by listen address
+  Link& ref = *link;
+  links_[info.id] = std::move(link);
+  handle(ref, first);
+  return true;
+}
+
+void TrainingDriver::on_connected(const ConnectionInfo& info) {
+  auto found = links_.find(info.id);
+  if (found == links_.end()) return;
+  Link& link = *found->second;
+  if (info.remote_identity.size() == link.node_id.size() &&
+      !std::equal(info.remote_identity.begin(), info.remote_identity.end(), link.node_id.begin())) {
+    drop_link(info.id, "the peer at " + link.address + " is not the member we dialled");
+    return;
+  }
+  link.connected = true;
+  send_hello(link);
+}
+
+void TrainingDriver::on_frame(ConnectionId id, ByteSpan frame) {
+  auto found = links_.find(id);
+  if (found == links_.end()) return;
+  auto message = wire::decode(frame);
+  if (!message) {
+    drop_link(id, "undecodable frame (" + message.error().message + ")");
+    return;
+  }
+  handle(*found->second, std::move(*message));
+}
+
+void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
+  auto found = links_.find(id);
+  if (found == links_.end()) return;
+  if (!found->second->connected) dial_backoff_until_[found->second->address] = transport_.now_ms() + kDialBackoffMs;
+  log(DriverLogLevel::info, "link to " + found->second->address + " closed (" + reason.message + ")");
+  links_.erase(found);
+  if (download_ && download_->from == id) {
+    download_->from = 0;
+    request_model();  // resume from another neighbour (or this one, once back)
+  }
+}
+
+void TrainingDriver::drop_link(ConnectionId id, const std::string& why) {
+  auto found = links_.find(id);
+  if (found == links_.end()) return;
+  log(DriverLogLevel::info, "closing link to " + found->second->address + ": " + why);
+  links_.erase(found);
+  router_.close(id);
+  if (download_ && download_->from == id) {
+    download_->from = 0;
+    request_model();
+  }
+}
+
+}  // namespace starling::node

@@ -60,6 +60,11 @@ void Candidates::add(const MemberRecord& record, const NodeId& told_by, std::int
   }
   ++source(told_by, now_ms).pending;
   candidates_.emplace(record.node_id, Candidate{record, told_by, 0, now_ms});
+  if (earliest_valid_) earliest_ping_ms_ = earliest_ping_ms_ ? std::min(*earliest_ping_ms_, now_ms) : now_ms;
+}
+
+void Candidates::removed(const Candidate& candidate) {
+  if (earliest_valid_ && earliest_ping_ms_ && candidate.next_ping_ms <= *earliest_ping_ms_) earliest_valid_ = false;
 }
 
 void Candidates::release(const Candidate& candidate) {
@@ -74,6 +79,7 @@ std::optional<MemberRecord> Candidates::confirm(const NodeId& node_id, std::int6
   Source& s = source(it->second.told_by, now_ms);
   s.tokens = std::min(burst_, s.tokens + 1.0);  // it was real: no charge
   release(it->second);
+  removed(it->second);
   candidates_.erase(it);
   return record;
 }
@@ -82,14 +88,22 @@ void Candidates::drop(const NodeId& node_id) {
   const auto it = candidates_.find(node_id);
   if (it == candidates_.end()) return;
   release(it->second);
+  removed(it->second);
   candidates_.erase(it);
 }
 
 std::vector<MemberRecord> Candidates::due(std::int64_t now_ms, std::size_t count) {
   std::vector<MemberRecord> out;
+  // Nothing due: nothing to ping or expire. (Skipping the source pruning
+  // below changes nothing: a pruned source and a kept one with nothing
+  // pending and a full bucket behave the same.)
+  const std::optional<std::int64_t> earliest = next_ping_ms();
+  if (!earliest || *earliest > now_ms) return out;
+  std::optional<std::int64_t> next;
   for (auto it = candidates_.begin(); it != candidates_.end();) {
     Candidate& c = it->second;
     if (c.next_ping_ms > now_ms) {
+      if (!next || c.next_ping_ms < *next) next = c.next_ping_ms;
       ++it;
       continue;
     }
@@ -104,8 +118,11 @@ std::vector<MemberRecord> Candidates::due(std::int64_t now_ms, std::size_t count
       ++c.pings;
       c.next_ping_ms = now_ms + retry_ms_;
     }
+    if (!next || c.next_ping_ms < *next) next = c.next_ping_ms;
     ++it;
   }
+  earliest_ping_ms_ = next;
+  earliest_valid_ = true;
   std::erase_if(sources_, [&](const auto& kv) {
     return kv.second.pending == 0 &&
            kv.second.tokens + static_cast<double>(now_ms - kv.second.refilled_ms) * tokens_per_ms_ >= burst_;
@@ -114,10 +131,13 @@ std::vector<MemberRecord> Candidates::due(std::int64_t now_ms, std::size_t count
 }
 
 std::optional<std::int64_t> Candidates::next_ping_ms() const {
+  if (earliest_valid_) return earliest_ping_ms_;
   std::optional<std::int64_t> next;
   for (const auto& [id, c] : candidates_) {
     if (!next || c.next_ping_ms < *next) next = c.next_ping_ms;
   }
+  earliest_ping_ms_ = next;
+  earliest_valid_ = true;
   return next;
 }
 

@@ -31,6 +31,8 @@ class BroadcastQueue {
   // An upper estimate of one update's Cap'n Proto encoding (src/wire's
   // membership.capnp): fixed struct and Data sizes plus the address text.
   static std::size_t estimated_bytes(const Update& update);
+  // The least estimated_bytes can return (an alive update, empty address).
+  static std::size_t min_estimated_bytes();
   std::uint64_t dropped() const { return dropped_; }
 
   // True while an update about `node_id` is still queued.

@@ -80,6 +80,13 @@ class Candidates {
   std::map<NodeId, Source> sources_;  // pruned once a source has nothing pending and a full bucket
   std::uint64_t refused_ = 0;
   std::uint64_t expired_ = 0;
+  // The earliest next_ping_ms (nullopt: no candidate), kept while valid:
+  // next_ping_ms() runs after every message (the driver re-arms its timer),
+  // and a full scan of up to candidates_max entries there dominated 1024-peer
+  // runs. Exact: recomputed by a scan whenever a removal may have raised it.
+  mutable std::optional<std::int64_t> earliest_ping_ms_;
+  mutable bool earliest_valid_ = true;
+  void removed(const Candidate& candidate);
 };
 
 }  // namespace starling::gossip

@@ -96,12 +96,6 @@ bool wait_until(Predicate predicate, double seconds = 20.0) {
   return true;
 }
 
-double accuracy_of(const Eigen::VectorXf& parameters, const ml::Dataset& test) {
-  ml::Mlp model = *make_model();
-  model.parameters() = parameters;
-  return ml::evaluate(model, test).accuracy;
-}
-
 // The same training as make_options(0.05) (with `seed`), on this thread.
 struct Replay {
   std::unique_ptr<ml::Mlp> model;
@@ -181,9 +175,10 @@ struct Logs {
 
 }  // namespace
 
-TEST_CASE("training worker: learns a separable problem on its own thread", "[runtime][worker]") {
-  auto data = blob_data();
-  TrainingWorkerOptions o = make_options(0.05, data);
+TEST_CASE("training worker: trains and evaluates on its own thread and clock", "[runtime][worker]") {
+  // What it learns is the loop's business (tests/node/training_loop_test.cpp);
+  // here: the thread runs, feeds the loop its steady clock, and shows progress.
+  TrainingWorkerOptions o = make_options(0.05);
   o.eval_every_seconds = 0.02;
   const Eigen::VectorXf initial = o.model->parameters();
   TrainingWorker worker(std::move(o));
@@ -193,7 +188,7 @@ TEST_CASE("training worker: learns a separable problem on its own thread", "[run
   CHECK(worker.progress().state == "training");
   REQUIRE(wait_until([&] {
     const TrainingProgress p = worker.progress();
-    return p.steps_this_run >= 600 && p.evaluated && p.evaluated_at_step >= 300;
+    return p.steps_this_run >= 100 && p.evaluations >= 2;
   }));
   worker.stop();
   const TrainingProgress p = worker.progress();
@@ -201,11 +196,14 @@ TEST_CASE("training worker: learns a separable problem on its own thread", "[run
   CHECK(p.error.empty());
   CHECK(p.step == p.steps_this_run);
   CHECK(p.epoch == Approx(double(p.samples) / 400.0));
-  CHECK(p.train_loss < 0.3);
-  CHECK(p.test_accuracy > 0.9);
+  CHECK(p.evaluated);
+  CHECK(p.test_accuracy >= 0.0);
+  CHECK(p.evaluated_at_step <= p.step);
+  CHECK(std::isfinite(p.train_loss));
   CHECK(p.steps_per_second > 0.0);
+  CHECK(p.step_seconds > 0.0);
   CHECK(p.nan_steps_skipped == 0);
-  CHECK(accuracy_of(worker.parameters_copy(), data->test) > 0.95);
+  CHECK(worker.parameters_copy() != initial);
 }
 
 TEST_CASE("training worker: runs exactly the steps a single-threaded trainer runs", "[runtime][worker]") {
@@ -579,26 +577,8 @@ TEST_CASE("training worker: a failing checkpoint is logged, never fatal", "[runt
   CHECK(logs.contains("checkpoint"));
 }
 
-TEST_CASE("training worker: NaN steps are skipped; 100 in a row fail the worker", "[runtime][worker]") {
-  SECTION("an occasional NaN sample") {
-    auto data = std::make_shared<ml::TrainTest>(*blob_data());
-    data->train.features(0, 7) = std::numeric_limits<float>::quiet_NaN();
-    TrainingWorkerOptions o = make_options(0.05, data);
-    Logs logs;
-    logs.attach(o);
-    TrainingWorker worker(std::move(o));
-    worker.start();
-    // One batch in 13 holds the bad sample: some steps skipped, training goes on.
-    REQUIRE(wait_until([&] {
-      const TrainingProgress p = worker.progress();
-      return p.nan_steps_skipped >= 3 && p.steps_this_run >= 100;
-    }));
-    worker.stop();
-    CHECK(worker.progress().state == "stopped");
-    CHECK(worker.parameters_copy().allFinite());
-    CHECK(logs.contains("step skipped"));
-    CHECK(accuracy_of(worker.parameters_copy(), data->test) > 0.9);
-  }
+TEST_CASE("training worker: 100 NaN steps in a row fail the worker and end its thread", "[runtime][worker]") {
+  // Skipping and its rate-limited warnings are the loop's (training_loop_test.cpp).
   SECTION("every sample NaN") {
     auto data = std::make_shared<ml::TrainTest>(*blob_data());
     data->train.features.setConstant(std::numeric_limits<float>::quiet_NaN());

@@ -1,8 +1,19 @@
-// A swarm peer's training thread and its hand-off with the gossip loop thread.
+// A swarm peer's training thread and its hand-off with the gossip loop thread:
+// a thin thread around a node::TrainingLoop (the pure, single-threaded
+// training engine: model, optimizer, batcher, NaN skips, evaluation). The
+// worker adds what needs a thread, a clock or a disk: the pending-correction
+// mailbox, publish requests, parameter copies for other threads, slowdown
+// sleeps, the MathTurn, and checkpoint files. It passes its steady clock into
+// the loop, so evaluations and steps_per_second follow wall time here and
+// virtual time in the simulator.
+//
+// Memory: the loop's model-sized vectors (parameters, optimizer state, a
+// gradient unless SGD with momentum fuses it; node/training_loop.h) plus two
+// here: the pending correction sum and its zeroed spare. Default SGD: 4 x P.
 //
 // Threading contract
 // ------------------
-// The worker thread owns the model: only it writes the parameter vector (and
+// The worker thread owns the loop: only it writes the parameter vector (and
 // the optimizer state, batcher and counters). Every other thread talks to it
 // through four cheap doors, served once per step at the step boundary
 // (between two optimizer steps):
@@ -10,11 +21,13 @@
 //   add_correction(c)   any thread. c is added under a mutex to a pending
 //                       accumulator (a finiteness check and one add; no
 //                       allocation) and an atomic flag is raised. At the next
-//                       step boundary the worker adds the accumulated sum to
-//                       its parameters and clears it (it swaps buffers, so a
-//                       caller never waits for that). Corrections are never
-//                       lost or applied twice; their sum is what lands. Those
-//                       pending at stop() land before the final checkpoint.
+//                       step boundary the worker hands the accumulated sum to
+//                       TrainingLoop::add_correction and clears it (it swaps
+//                       buffers, so a caller never waits for that).
+//                       Corrections are never lost or applied twice; their sum
+//                       is what lands (a sum that overflows to Inf is refused
+//                       by the loop and logged). Those pending at stop() land
+//                       before the final checkpoint.
 //   request_publish()   any thread; an atomic flag. At the next step boundary
 //                       the worker copies its parameters (after applying the
 //                       pending corrections) and calls on_publish(copy, step)
@@ -29,7 +42,8 @@
 //                       its next boundary when a reader waits, so readers
 //                       cannot starve.
 //
-// Evaluation (ml::evaluate on the test split) and checkpoints (atomic
+// Evaluation (TrainingLoop::evaluate, when due by the worker's clock) and
+// checkpoints (TrainingLoop::checkpoint written by atomic
 // ml::save_checkpoint) run on the worker thread between steps. Callbacks
 // (on_publish, on_log) run on the worker thread with no lock of ours held, so
 // they may call add_correction(), request_publish(), progress() and
@@ -39,8 +53,8 @@
 //
 // Lifecycle: "idle" after construction (options invalid: "failed" at once),
 // "training" after start(), "stopped" after stop(). A step whose loss is
-// NaN/Inf leaves the parameters as they were and is skipped (logged, rate
-// limited; a momentum buffer that took the NaN is reset); 100 in a row and the
+// NaN/Inf leaves the parameters as they were and is skipped (the loop's
+// warning is logged, rate limited); 100 in a row and the loop fails, the
 // worker enters "failed" and its thread ends (no more steps, publishes or
 // checkpoints). stop() asks, wakes the thread from any slowdown sleep, joins it
 // (it finishes at most the step or evaluation under way), and the thread's last
@@ -78,6 +92,7 @@
 #include "starling/ml/dataset.h"
 #include "starling/ml/model.h"
 #include "starling/ml/optimizer.h"
+#include "starling/node/training_loop.h"
 #include "starling/status.h"
 
 namespace starling::runtime {
@@ -107,7 +122,7 @@ struct TrainingWorkerOptions {
   std::vector<std::size_t> shard;            // training sample indices of this peer
   int batch = 64;
   std::uint64_t seed = 1;                    // batch order
-  double eval_every_seconds = 5.0;           // test-split evaluation on the worker thread; 0: never
+  double eval_every_seconds = 5.0;           // test-split evaluation on the worker thread (steady clock); 0: never
   std::string checkpoint_path;               // empty: no checkpoints
   double checkpoint_every_seconds = 0.0;     // 0: only the final one at stop() (if a path is set)
   std::map<std::string, std::string> checkpoint_metadata;
@@ -115,41 +130,16 @@ struct TrainingWorkerOptions {
   // Restores parameters, optimizer state and steps, and the step/sample
   // counters (as `starling train --resume`), in the constructor: progress()
   // and parameters_copy() show the resumed state before start(). A checkpoint
-  // of another model or optimizer makes the worker "failed".
+  // of another model or optimizer makes the worker "failed". Handed to the
+  // loop, which drops it once copied in.
   std::optional<ml::Checkpoint> resume;
   // Called ON THE WORKER THREAD with a copy of the parameters, after a request_publish().
   std::function<void(Eigen::VectorXf parameters, std::int64_t step)> on_publish;
   std::function<void(const std::string& message)> on_log;  // worker thread; warnings (checkpoint failed, NaN...)
 };
 
-struct TrainingProgress {  // a consistent snapshot
-  std::int64_t step = 0, samples = 0;
-  double epoch = 0;
-  double train_loss = std::numeric_limits<double>::quiet_NaN();  // mean loss over the last 50 steps
-  bool evaluated = false;
-  double test_accuracy = std::numeric_limits<double>::quiet_NaN();
-  double test_loss = std::numeric_limits<double>::quiet_NaN();
-  std::int64_t evaluated_at_step = 0;
-  double steps_per_second = 0;  // recent (wall clock, slowdown sleeps included)
-  std::int64_t corrections_applied = 0;
-  std::string state = "idle";  // "idle", "training", "stopped", "failed"
-  std::string error;           // why failed
-
-  // Counters since construction (exact, for tests and status):
-  std::int64_t steps_this_run = 0;        // steps taken by this worker (not restored from a checkpoint)
-  std::int64_t publishes = 0;             // on_publish calls
-  std::int64_t evaluations = 0;
-  std::int64_t checkpoints_written = 0;   // periodic and final
-  std::int64_t checkpoint_failures = 0;
-  std::int64_t nan_steps_skipped = 0;
-  double slowdown_factor = 1.0;
-  double step_seconds = 0;      // time spent in steps (and applying corrections)
-  double slowdown_seconds = 0;  // time slept for set_slowdown() (clock-measured)
-  // Sleep owed and not slept yet (below 2 ms it waits for more; negative after
-  // oversleeping). slowdown_seconds + slowdown_debt_seconds grows by exactly
-  // (factor-1) x each step's time while the factor is above 1.
-  double slowdown_debt_seconds = 0;
-};
+// The snapshot type lives with the loop; the worker fills its "worker" fields.
+using TrainingProgress = node::TrainingProgress;
 
 class TrainingWorker {
  public:
@@ -174,8 +164,6 @@ class TrainingWorker {
   std::size_t parameter_count() const { return parameter_count_; }
 
  private:
-  struct Engine;  // model, optimizer, batcher, trainer: worker-thread state
-
   void run();
   // Step boundary: applies pending corrections, serves publish requests and
   // waiting parameter readers. Worker thread only.
@@ -183,14 +171,17 @@ class TrainingWorker {
   void apply_corrections();
   void step_aside_for_readers();
   void sleep_for_slowdown(double seconds);
-  void maybe_evaluate();
-  bool save_checkpoint(const char* why);
+  void maybe_evaluate(double now_seconds);
+  void save_checkpoint(const char* why);
   void log(const std::string& message);
   void set_state(const char* state, const std::string& error = {});
 
+  // What the loop does not take: periods, checkpoint path, callbacks.
   TrainingWorkerOptions options_;
   std::size_t parameter_count_ = 0;
-  std::unique_ptr<Engine> engine_;  // null when the options were invalid
+  // Built in the constructor, then touched by the worker thread only, except
+  // parameters() which readers copy under params_mutex_.
+  std::unique_ptr<node::TrainingLoop> loop_;
 
   // Lifecycle (start/stop) and the worker's interruptible sleeps.
   std::mutex lifecycle_mutex_;
@@ -214,8 +205,12 @@ class TrainingWorker {
 
   std::atomic<bool> publish_requested_{false};
 
+  // Worker thread: slowdown bookkeeping and the periodic checkpoint's clock.
+  double slowdown_debt_seconds_ = 0;
+  double last_checkpoint_seconds_ = 0;
+
   mutable std::mutex progress_mutex_;
-  TrainingProgress progress_;  // also holds the slowdown factor the worker reads
+  TrainingProgress progress_;  // the loop's fields copied after each step; holds the slowdown factor the worker reads
 };
 
 }  // namespace starling::runtime

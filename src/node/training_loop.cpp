@@ -1,0 +1,255 @@
+#include "starling/node/training_loop.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "starling/assert.h"
+
+namespace starling::node {
+namespace {
+
+constexpr int kMaxConsecutiveNan = 100;  // then failed
+constexpr double kNanWarningInterval = 5.0;  // seconds between skip summaries
+constexpr double kRateWindow = 0.5;          // seconds per steps_per_second window
+
+// Why the options cannot train, or empty.
+std::string invalid_options(const TrainingLoopOptions& o) {
+  const ml::TrainTest& data = *o.data;
+  if (o.batch < 1) return "batch must be at least 1";
+  if (o.shard.empty()) return "the shard holds no training samples";
+  for (std::size_t index : o.shard) {
+    if (index >= data.train.size()) {
+      return "shard index " + std::to_string(index) + " is outside the training set of " +
+             std::to_string(data.train.size()) + " samples";
+    }
+  }
+  if (o.model->inputs() != data.train.inputs()) {
+    return "model takes " + std::to_string(o.model->inputs()) + " inputs, the data has " +
+           std::to_string(data.train.inputs());
+  }
+  if (data.test.size() > 0 && data.test.inputs() != data.train.inputs()) {
+    return "test split has " + std::to_string(data.test.inputs()) + " inputs, the training split " +
+           std::to_string(data.train.inputs());
+  }
+  if (o.model->classes() < std::max(data.train.classes, data.test.classes)) {
+    return "model has " + std::to_string(o.model->classes()) + " classes, the data " +
+           std::to_string(std::max(data.train.classes, data.test.classes));
+  }
+  if (!o.model->parameters().allFinite()) return "initial parameters are not finite";
+  return {};
+}
+
+}  // namespace
+
+struct TrainingLoop::Engine {
+  ml::Optimizer optimizer;
+  ml::Batcher batcher;
+  ml::Trainer trainer;
+
+  explicit Engine(const TrainingLoopOptions& o)
+      : optimizer(o.optimizer, o.model->parameter_count()),
+        batcher(o.data->train, o.shard, o.batch, o.seed),
+        trainer(*o.model, optimizer, batcher, o.schedule) {}
+
+  // Why `c` cannot resume this engine's model and optimizer, or empty.
+  std::string cannot_resume(const ml::Checkpoint& c, const ml::Mlp& model, const ml::OptimizerConfig& config) {
+    const auto state = optimizer.state();
+    if (c.spec.to_string() != model.spec().to_string() || c.inputs != model.inputs() ||
+        c.classes != model.classes() || c.parameters.size() != model.parameters().size()) {
+      return "checkpoint holds model " + c.spec.to_string() + " (" + std::to_string(c.inputs) + " inputs, " +
+             std::to_string(c.classes) + " classes), not " + model.spec().to_string() + " (" +
+             std::to_string(model.inputs()) + ", " + std::to_string(model.classes()) + ")";
+    }
+    if (c.optimizer.kind != config.kind || c.optimizer_state.size() != state.size()) {
+      return "checkpoint optimizer differs from the configured one";
+    }
+    if (!c.parameters.allFinite()) return "checkpoint parameters are not finite";
+    for (std::size_t i = 0; i < state.size(); ++i) {
+      if (c.optimizer_state[i].size() != state[i]->size()) return "checkpoint optimizer state has the wrong size";
+    }
+    return {};
+  }
+};
+
+TrainingLoop::TrainingLoop(TrainingLoopOptions options) : options_(std::move(options)) {
+  STARLING_ASSERT_MSG(options_.model != nullptr, "TrainingLoopOptions::model is required");
+  STARLING_ASSERT_MSG(options_.data != nullptr, "TrainingLoopOptions::data is required");
+  if (std::string why = invalid_options(options_); !why.empty()) {
+    error_ = std::move(why);
+    return;
+  }
+  engine_ = std::make_unique<Engine>(options_);
+  if (!options_.resume) return;
+
+  const ml::Checkpoint& c = *options_.resume;
+  if (std::string why = engine_->cannot_resume(c, *options_.model, options_.optimizer); !why.empty()) {
+    engine_.reset();
+    error_ = "cannot resume: " + why;
+    return;
+  }
+  options_.model->parameters() = c.parameters;
+  const auto state = engine_->optimizer.state();
+  for (std::size_t i = 0; i < state.size(); ++i) *state[i] = c.optimizer_state[i];
+  engine_->optimizer.set_steps(c.optimizer_steps);
+  engine_->trainer.restore_counters(c.step, c.samples);
+  options_.resume.reset();  // its vectors were copied in: do not hold a second model
+}
+
+TrainingLoop::~TrainingLoop() = default;
+
+const Eigen::VectorXf& TrainingLoop::parameters() const { return options_.model->parameters(); }
+
+std::int64_t TrainingLoop::steps() const { return engine_ ? engine_->trainer.steps() : 0; }
+
+void TrainingLoop::fix_origin(double now_seconds) {
+  if (origin_seconds_) return;
+  origin_seconds_ = now_seconds;
+  last_eval_seconds_ = rate_mark_seconds_ = now_seconds;
+}
+
+StepResult TrainingLoop::step(double now_seconds) {
+  STARLING_ASSERT_MSG(!failed(), "TrainingLoop::step() on a failed loop");
+  fix_origin(now_seconds);
+  Engine& e = *engine_;
+
+  // steps_per_second: steps completed between the window's mark and now.
+  const double rate_elapsed = now_seconds - rate_mark_seconds_;
+  if (rate_elapsed >= kRateWindow) {
+    steps_per_second_ = double(steps_this_run_ - rate_mark_steps_) / rate_elapsed;
+    rate_mark_seconds_ = now_seconds;
+    rate_mark_steps_ = steps_this_run_;
+    first_rate_window_ = false;
+  } else if (first_rate_window_ && rate_elapsed > 0.0) {
+    steps_per_second_ = double(steps_this_run_) / rate_elapsed;  // first window: since the origin
+  }
+
+  StepResult result;
+  Result<ml::BatchStats> stats = e.trainer.step();
+  if (stats) {
+    consecutive_nan_ = 0;
+    ++steps_this_run_;
+    record_loss(*stats);
+    result.stats = *stats;
+    return result;
+  }
+
+  result.kind = StepResult::Kind::skipped;
+  ++consecutive_nan_;
+  ++nan_total_;
+  // The trainer left the parameters alone, but fused SGD has already folded
+  // the bad gradient into its velocity: drop a momentum buffer that holds
+  // NaN/Inf, or the next good step would carry it into the parameters.
+  bool reset = false;
+  for (Eigen::VectorXf* buffer : e.optimizer.state()) {
+    if (!buffer->allFinite()) {
+      buffer->setZero();
+      reset = true;
+    }
+  }
+  if (consecutive_nan_ >= kMaxConsecutiveNan) {
+    error_ = "training diverged: " + std::to_string(kMaxConsecutiveNan) +
+             " steps in a row had a NaN/Inf loss; last: " + stats.error().message;
+    result.kind = StepResult::Kind::failed;
+    result.warning = error_;
+  } else if (!last_nan_warning_seconds_ || now_seconds - *last_nan_warning_seconds_ >= kNanWarningInterval) {
+    result.warning = "step skipped (" + stats.error().message + "); " +
+                     std::to_string(nan_total_ - nan_at_last_warning_) + " skipped since the last warning, " +
+                     std::to_string(nan_total_) + " in all" + (reset ? "; optimizer state reset" : "");
+    last_nan_warning_seconds_ = now_seconds;
+    nan_at_last_warning_ = nan_total_;
+  }
+  return result;
+}
+
+Status TrainingLoop::add_correction(const Eigen::VectorXf& correction) {
+  Eigen::VectorXf& parameters = options_.model->parameters();
+  if (correction.size() != parameters.size()) {
+    return make_error(ErrorKind::invalid_argument, "correction has " + std::to_string(correction.size()) +
+                                                       " entries, the model " + std::to_string(parameters.size()));
+  }
+  if (!correction.allFinite()) return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
+  parameters += correction;
+  ++corrections_applied_;
+  return ok_status();
+}
+
+bool TrainingLoop::evaluation_due(double now_seconds) {
+  fix_origin(now_seconds);
+  if (failed() || options_.data->test.size() == 0 || options_.eval_every_seconds <= 0.0) return false;
+  return now_seconds - last_eval_seconds_ >= options_.eval_every_seconds;
+}
+
+ml::Evaluation TrainingLoop::evaluate(double now_seconds) {
+  fix_origin(now_seconds);
+  last_evaluation_ = ml::evaluate(*options_.model, options_.data->test);
+  last_eval_seconds_ = now_seconds;
+  evaluated_at_step_ = steps();
+  ++evaluations_;
+  return *last_evaluation_;
+}
+
+void TrainingLoop::record_loss(const ml::BatchStats& stats) {
+  loss_sum_[loss_next_] = stats.loss_sum;
+  loss_count_[loss_next_] = stats.count;
+  loss_next_ = (loss_next_ + 1) % kLossWindow;
+  loss_filled_ = std::min(loss_filled_ + 1, kLossWindow);
+}
+
+double TrainingLoop::mean_loss() const {
+  double sum = 0.0;
+  std::int64_t count = 0;
+  for (int i = 0; i < loss_filled_; ++i) {
+    sum += loss_sum_[i];
+    count += loss_count_[i];
+  }
+  return count > 0 ? sum / double(count) : std::numeric_limits<double>::quiet_NaN();
+}
+
+void TrainingLoop::progress_into(TrainingProgress& p) const {
+  p.step = steps();
+  p.samples = engine_ ? engine_->trainer.samples() : 0;
+  p.epoch = engine_ ? engine_->trainer.epoch() : 0.0;
+  p.train_loss = mean_loss();
+  p.evaluated = last_evaluation_.has_value();
+  if (last_evaluation_) {
+    p.test_accuracy = last_evaluation_->accuracy;
+    p.test_loss = last_evaluation_->loss;
+  }
+  p.evaluated_at_step = evaluated_at_step_;
+  p.steps_per_second = steps_per_second_;
+  p.steps_this_run = steps_this_run_;
+  p.evaluations = evaluations_;
+  p.nan_steps_skipped = nan_total_;
+}
+
+TrainingProgress TrainingLoop::progress() const {
+  TrainingProgress p;
+  progress_into(p);
+  p.corrections_applied = corrections_applied_;
+  p.state = failed() ? "failed" : origin_seconds_ ? "training" : "idle";
+  p.error = error_;
+  return p;
+}
+
+ml::Checkpoint TrainingLoop::checkpoint() const {
+  STARLING_ASSERT_MSG(!failed(), "TrainingLoop::checkpoint() on a failed loop");
+  const ml::Mlp& model = *options_.model;
+  Engine& e = *engine_;
+  ml::Checkpoint c;
+  c.spec = model.spec();
+  c.inputs = model.inputs();
+  c.classes = model.classes();
+  c.parameters = model.parameters();
+  c.optimizer = e.optimizer.config();
+  for (const Eigen::VectorXf* v : e.optimizer.state()) c.optimizer_state.push_back(*v);
+  c.optimizer_steps = e.optimizer.steps();
+  c.step = e.trainer.steps();
+  c.samples = e.trainer.samples();
+  c.epoch = e.trainer.epoch();
+  c.data_mean = options_.data_mean;
+  c.data_std = options_.data_std;
+  c.metadata = options_.checkpoint_metadata;
+  return c;
+}
+
+}  // namespace starling::node

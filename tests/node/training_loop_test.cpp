@@ -1,0 +1,392 @@
+// The training loop, single-threaded, on small generated data. Every time is
+// passed in by the test: nothing here sleeps or reads a clock.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "starling/ml/fpu.h"
+#include "starling/ml/trainer.h"
+#include "starling/node/training_loop.h"
+
+using namespace starling;
+using namespace starling::node;
+
+namespace {
+
+constexpr int kInputs = 4;
+
+// Two Gaussian blobs in 4-D, centred at -1 and +1 on every axis: separable.
+ml::Dataset blobs(int per_class, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 0.5f);
+  ml::Dataset data;
+  data.classes = 2;
+  data.features.resize(kInputs, 2 * per_class);
+  for (int i = 0; i < per_class; ++i) {
+    for (int c = 0; c < 2; ++c) {
+      const int col = 2 * i + c;
+      for (int r = 0; r < kInputs; ++r) data.features(r, col) = (c == 0 ? -1.0f : 1.0f) + noise(rng);
+      data.labels.push_back(c);
+    }
+  }
+  return data;
+}
+
+std::shared_ptr<const ml::TrainTest> blob_data() {
+  auto data = std::make_shared<ml::TrainTest>();
+  data->train = blobs(200, 1);
+  data->test = blobs(100, 2);
+  return data;
+}
+
+std::vector<std::size_t> all_indices(std::size_t n) {
+  std::vector<std::size_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+std::unique_ptr<ml::Mlp> make_model(const char* spec = "mlp:8", std::uint64_t seed = 3) {
+  auto model = std::make_unique<ml::Mlp>(*ml::ModelSpec::parse(spec), kInputs, 2);
+  model->initialize(seed);
+  return model;
+}
+
+TrainingLoopOptions make_options(double lr, std::shared_ptr<const ml::TrainTest> data = blob_data()) {
+  ml::enable_flush_to_zero();  // as the worker thread does
+  TrainingLoopOptions o;
+  o.model = make_model();
+  o.schedule.lr = lr;
+  o.data = std::move(data);
+  o.shard = all_indices(o.data->train.size());
+  o.batch = 32;
+  o.seed = 5;
+  o.eval_every_seconds = 0.0;
+  return o;
+}
+
+// Rounds every parameter to a multiple of 1/16 (|x| < 8), so sums with other
+// multiples of 1/16 are exact in float whatever their order.
+void make_dyadic(ml::Mlp& model) {
+  for (float& x : model.parameters()) x = std::round(x * 16.0f) / 16.0f;
+}
+
+double accuracy_of(const Eigen::VectorXf& parameters, const ml::Dataset& test) {
+  ml::Mlp model = *make_model();
+  model.parameters() = parameters;
+  return ml::evaluate(model, test).accuracy;
+}
+
+}  // namespace
+
+TEST_CASE("training loop: learns a separable problem, evaluating on the passed clock", "[node][loop]") {
+  auto data = blob_data();
+  TrainingLoopOptions o = make_options(0.05, data);
+  o.eval_every_seconds = 1.0;
+  TrainingLoop loop(std::move(o));
+  REQUIRE_FALSE(loop.failed());
+  CHECK(loop.progress().state == "idle");
+  // 600 steps, 1/64 s apart on the test's clock (exact in binary):
+  // evaluations due at 1, 2, ... 9 s.
+  for (int i = 0; i < 600; ++i) {
+    const double now = i / 64.0;
+    if (loop.evaluation_due(now)) loop.evaluate(now);
+    REQUIRE(loop.step(now).kind == StepResult::Kind::stepped);
+  }
+  const TrainingProgress p = loop.progress();
+  CHECK(p.state == "training");
+  CHECK(p.step == 600);
+  CHECK(p.steps_this_run == 600);
+  // An epoch of 400 samples is 12 batches of 32 and one of 16: 600 steps are
+  // 46 epochs and 2 batches.
+  CHECK(p.samples == 46 * 400 + 2 * 32);
+  CHECK(p.epoch == Approx(46.0 + 64.0 / 400.0));
+  CHECK(p.evaluations == 9);
+  CHECK(p.evaluated);
+  CHECK(p.evaluated_at_step == 9 * 64);
+  CHECK(p.train_loss < 0.3);
+  CHECK(p.test_accuracy > 0.9);
+  CHECK(p.steps_per_second == Approx(64.0));
+  CHECK(p.nan_steps_skipped == 0);
+  CHECK(accuracy_of(loop.parameters(), data->test) > 0.95);
+}
+
+TEST_CASE("training loop: the evaluation schedule follows only the times passed in", "[node][loop]") {
+  TrainingLoopOptions o = make_options(0.05);
+  o.eval_every_seconds = 2.0;
+  TrainingLoop loop(std::move(o));
+  CHECK_FALSE(loop.evaluation_due(100.0));  // the first time seen is the origin
+  CHECK_FALSE(loop.evaluation_due(101.999));
+  CHECK(loop.evaluation_due(102.0));
+  CHECK(loop.evaluation_due(102.0));  // asking does not evaluate
+  loop.step(102.0);
+  loop.step(102.1);
+  const ml::Evaluation first = loop.evaluate(102.5);
+  CHECK(first.samples == 200);
+  TrainingProgress p = loop.progress();
+  CHECK(p.evaluations == 1);
+  CHECK(p.evaluated_at_step == 2);
+  CHECK(p.test_accuracy == first.accuracy);
+  CHECK(p.test_loss == first.loss);
+  CHECK_FALSE(loop.evaluation_due(104.4));  // due 2 s after the evaluation
+  CHECK(loop.evaluation_due(104.5));
+  CHECK(loop.progress().evaluations == 1);
+
+  SECTION("period 0: never") {
+    TrainingLoop never(make_options(0.05));
+    CHECK_FALSE(never.evaluation_due(0.0));
+    CHECK_FALSE(never.evaluation_due(1e9));
+  }
+  SECTION("no test split: never") {
+    auto data = std::make_shared<ml::TrainTest>(*blob_data());
+    data->test = ml::Dataset{};
+    TrainingLoopOptions n = make_options(0.05, data);
+    n.eval_every_seconds = 1.0;
+    TrainingLoop no_test(std::move(n));
+    CHECK_FALSE(no_test.evaluation_due(0.0));
+    CHECK_FALSE(no_test.evaluation_due(1e9));
+  }
+}
+
+TEST_CASE("training loop: steps_per_second comes from the passed times", "[node][loop]") {
+  TrainingLoop loop(make_options(0.05));
+  // 20 steps per second for 1 s, then 5 per second for 2 s.
+  double now = 10.0;
+  for (int i = 0; i < 20; ++i, now += 0.05) loop.step(now);
+  CHECK(loop.progress().steps_per_second == Approx(20.0));
+  for (int i = 0; i < 10; ++i, now += 0.2) loop.step(now);
+  CHECK(loop.progress().steps_per_second == Approx(5.0));
+  CHECK(loop.progress().steps_this_run == 30);
+}
+
+TEST_CASE("training loop: corrections land at once, exactly", "[node][loop]") {
+  SECTION("lr 0: initial parameters plus every correction") {
+    TrainingLoopOptions o = make_options(0.0);
+    make_dyadic(*o.model);
+    const Eigen::VectorXf initial = o.model->parameters();
+    const Eigen::Index n = initial.size();
+    TrainingLoop loop(std::move(o));
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> sixteenths(-16, 16);
+    Eigen::VectorXf sum = Eigen::VectorXf::Zero(n);
+    for (int k = 0; k < 200; ++k) {
+      Eigen::VectorXf c(n);
+      for (auto& x : c) x = float(sixteenths(rng)) / 16.0f;
+      REQUIRE(loop.add_correction(c).ok());
+      sum += c;
+      CHECK(loop.parameters() == initial + sum);  // at once, not at the next step
+      if (k % 3 == 0) loop.step(0.001 * k);
+    }
+    CHECK(loop.parameters() == initial + sum);
+    CHECK(loop.progress().corrections_applied == 200);
+  }
+  SECTION("while learning: the correction is added to the current parameters") {
+    TrainingLoop loop(make_options(0.05));
+    for (int i = 0; i < 10; ++i) loop.step(i);
+    const Eigen::VectorXf before = loop.parameters();
+    const Eigen::VectorXf c = Eigen::VectorXf::LinSpaced(before.size(), -0.5f, 0.5f);
+    REQUIRE(loop.add_correction(c).ok());
+    CHECK(loop.parameters() == before + c);
+  }
+}
+
+TEST_CASE("training loop: refuses a correction of the wrong size or with NaN/Inf", "[node][loop]") {
+  TrainingLoop loop(make_options(0.05));
+  loop.step(0.0);
+  const Eigen::VectorXf before = loop.parameters();
+  const Eigen::Index n = before.size();
+
+  const Status wrong_size = loop.add_correction(Eigen::VectorXf::Ones(n + 1));
+  REQUIRE_FALSE(wrong_size.ok());
+  CHECK(wrong_size.error().kind == ErrorKind::invalid_argument);
+  CHECK(loop.add_correction(Eigen::VectorXf()).error().kind == ErrorKind::invalid_argument);
+
+  Eigen::VectorXf nan = Eigen::VectorXf::Ones(n);
+  nan[n / 2] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(loop.add_correction(nan).error().kind == ErrorKind::numerical);
+  Eigen::VectorXf inf = Eigen::VectorXf::Ones(n);
+  inf[n - 1] = -std::numeric_limits<float>::infinity();
+  CHECK(loop.add_correction(inf).error().kind == ErrorKind::numerical);
+
+  CHECK(loop.parameters() == before);
+  CHECK(loop.progress().corrections_applied == 0);
+}
+
+TEST_CASE("training loop: NaN steps are skipped; 100 in a row fail the loop", "[node][loop]") {
+  SECTION("an occasional NaN sample: skipped, summarised once per 5 s of passed time") {
+    auto data = std::make_shared<ml::TrainTest>(*blob_data());
+    data->train.features(0, 7) = std::numeric_limits<float>::quiet_NaN();
+    TrainingLoop loop(make_options(0.05, data));
+    int skipped = 0, warnings = 0;
+    double last_warning = -1e9;
+    for (int i = 0; i < 1300; ++i) {  // 100 epochs of 13 batches at 10 ms: 13 s
+      const double now = 0.01 * i;
+      const StepResult r = loop.step(now);
+      REQUIRE(r.kind != StepResult::Kind::failed);
+      if (r.kind == StepResult::Kind::skipped) ++skipped;
+      if (!r.warning.empty()) {
+        ++warnings;
+        CHECK(r.kind == StepResult::Kind::skipped);
+        CHECK(r.warning.find("step skipped") != std::string::npos);
+        CHECK(now - last_warning >= 5.0);
+        last_warning = now;
+      }
+      REQUIRE(loop.parameters().allFinite());
+    }
+    // One batch in 13 holds the bad sample: one skip per epoch.
+    CHECK(skipped == 100);
+    CHECK(warnings == 3);  // at 0-0.13 s, then 5 s and 10 s later
+    const TrainingProgress p = loop.progress();
+    CHECK(p.nan_steps_skipped == 100);
+    CHECK(p.steps_this_run == 1200);
+    CHECK(p.step == 1200);
+    CHECK(accuracy_of(loop.parameters(), data->test) > 0.9);
+  }
+  SECTION("every sample NaN") {
+    auto data = std::make_shared<ml::TrainTest>(*blob_data());
+    data->train.features.setConstant(std::numeric_limits<float>::quiet_NaN());
+    TrainingLoopOptions o = make_options(0.05, data);
+    const Eigen::VectorXf initial = o.model->parameters();
+    TrainingLoop loop(std::move(o));
+    for (int i = 0; i < 99; ++i) REQUIRE(loop.step(i).kind == StepResult::Kind::skipped);
+    CHECK_FALSE(loop.failed());
+    const StepResult last = loop.step(99);
+    CHECK(last.kind == StepResult::Kind::failed);
+    CHECK(last.warning.find("diverged") != std::string::npos);
+    CHECK(loop.failed());
+    CHECK(loop.error().find("100 steps in a row") != std::string::npos);
+    const TrainingProgress p = loop.progress();
+    CHECK(p.state == "failed");
+    CHECK(p.nan_steps_skipped == 100);
+    CHECK(p.steps_this_run == 0);
+    CHECK(loop.parameters() == initial);
+  }
+}
+
+TEST_CASE("training loop: same seed, same calls, bit-identical parameters", "[node][loop]") {
+  auto data = blob_data();
+  auto run = [&](std::uint64_t seed, const char* optimizer) {
+    TrainingLoopOptions o = make_options(0.05, data);
+    o.seed = seed;
+    o.optimizer.kind = *ml::OptimizerConfig::parse_kind(optimizer);
+    auto loop = std::make_unique<TrainingLoop>(std::move(o));
+    const Eigen::VectorXf c = Eigen::VectorXf::Constant(Eigen::Index(loop->parameter_count()), 0.01f);
+    for (int i = 0; i < 120; ++i) {
+      loop->step(0.01 * i);
+      if (i % 10 == 0) REQUIRE(loop->add_correction(c).ok());
+    }
+    return loop;
+  };
+  for (const char* optimizer : {"sgd", "adam"}) {
+    CAPTURE(optimizer);
+    const auto a = run(5, optimizer);
+    const auto b = run(5, optimizer);
+    const auto other = run(6, optimizer);
+    CHECK(a->parameters() == b->parameters());
+    CHECK(a->parameters() != other->parameters());
+    CHECK(a->checkpoint().optimizer_state == b->checkpoint().optimizer_state);
+  }
+
+  // And the loop's steps are exactly a plain ml::Trainer's on the same seed.
+  auto model = make_model();
+  ml::Optimizer optimizer(ml::OptimizerConfig{}, model->parameter_count());
+  ml::Batcher batcher(data->train, all_indices(data->train.size()), 32, 5);
+  ml::LrSchedule schedule;
+  schedule.lr = 0.05;
+  ml::Trainer trainer(*model, optimizer, batcher, schedule);
+  TrainingLoop loop(make_options(0.05, data));
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(trainer.step().ok());
+    loop.step(i);
+  }
+  CHECK(loop.parameters() == model->parameters());
+}
+
+TEST_CASE("training loop: checkpoint and resume round trip", "[node][loop]") {
+  TrainingLoopOptions o = make_options(0.05);
+  o.checkpoint_metadata = {{"peer", "p1"}};
+  o.data_mean = 0.5f;
+  o.data_std = 2.0f;
+  TrainingLoop loop(std::move(o));
+  for (int i = 0; i < 30; ++i) loop.step(i);
+  const ml::Checkpoint saved = loop.checkpoint();
+  CHECK(saved.step == 30);
+  CHECK(saved.samples == 2 * 400 + 4 * 32);  // 2 epochs of 13 batches, and 4
+  CHECK(saved.optimizer_steps == 30);
+  CHECK(saved.parameters == loop.parameters());
+  CHECK(saved.optimizer_state.size() == 1);  // SGD with momentum: the velocity
+  CHECK(saved.spec.to_string() == "mlp:8");
+  CHECK(saved.metadata.at("peer") == "p1");
+  CHECK(saved.data_mean == 0.5f);
+  CHECK(saved.data_std == 2.0f);
+
+  TrainingLoopOptions r = make_options(0.05);
+  r.checkpoint_metadata = {{"peer", "p1"}};
+  r.data_mean = 0.5f;
+  r.data_std = 2.0f;
+  r.resume = saved;
+  TrainingLoop resumed(std::move(r));
+  REQUIRE_FALSE(resumed.failed());
+  CHECK(resumed.parameters() == saved.parameters);
+  CHECK(resumed.steps() == 30);
+  CHECK(resumed.progress().step == 30);
+  CHECK(resumed.progress().steps_this_run == 0);
+  const ml::Checkpoint again = resumed.checkpoint();  // nothing lost or changed in between
+  CHECK(again.parameters == saved.parameters);
+  CHECK(again.optimizer_state == saved.optimizer_state);
+  CHECK(again.optimizer_steps == saved.optimizer_steps);
+  CHECK(again.step == saved.step);
+  CHECK(again.samples == saved.samples);
+  CHECK(again.epoch == saved.epoch);
+  CHECK(again.metadata == saved.metadata);
+
+  for (int i = 0; i < 10; ++i) resumed.step(i);
+  CHECK(resumed.progress().step == 40);
+  CHECK(resumed.progress().steps_this_run == 10);
+  CHECK(resumed.checkpoint().optimizer_steps == 40);
+
+  SECTION("a checkpoint of another model or optimizer is refused") {
+    ml::Checkpoint other = saved;
+    other.spec = *ml::ModelSpec::parse("mlp:5");
+    other.parameters = ml::Mlp(other.spec, kInputs, 2).parameters();
+    TrainingLoopOptions m = make_options(0.05);
+    m.resume = other;
+    TrainingLoop wrong_model(std::move(m));
+    CHECK(wrong_model.failed());
+    CHECK(wrong_model.error().find("cannot resume") != std::string::npos);
+    CHECK(wrong_model.progress().state == "failed");
+
+    TrainingLoopOptions a = make_options(0.05);
+    a.optimizer.kind = ml::OptimizerConfig::Kind::adam;
+    a.resume = saved;
+    TrainingLoop wrong_optimizer(std::move(a));
+    CHECK(wrong_optimizer.error().find("optimizer") != std::string::npos);
+
+    ml::Checkpoint nan = saved;
+    nan.parameters[0] = std::numeric_limits<float>::quiet_NaN();
+    TrainingLoopOptions n = make_options(0.05);
+    n.resume = nan;
+    CHECK(TrainingLoop(std::move(n)).error().find("not finite") != std::string::npos);
+  }
+}
+
+TEST_CASE("training loop: invalid options leave it failed, with the reason", "[node][loop]") {
+  TrainingLoopOptions o = make_options(0.05);
+  o.shard.push_back(400);  // one past the training set
+  const Eigen::VectorXf initial = o.model->parameters();
+  TrainingLoop loop(std::move(o));
+  CHECK(loop.failed());
+  CHECK(loop.error().find("outside the training set") != std::string::npos);
+  CHECK(loop.progress().state == "failed");
+  CHECK(loop.parameters() == initial);
+  CHECK_FALSE(loop.evaluation_due(1e9));
+
+  TrainingLoopOptions empty = make_options(0.05);
+  empty.shard.clear();
+  CHECK(TrainingLoop(std::move(empty)).error().find("no training samples") != std::string::npos);
+
+  TrainingLoopOptions wide = make_options(0.05);
+  wide.model = std::make_unique<ml::Mlp>(*ml::ModelSpec::parse("mlp:8"), kInputs + 1, 2);
+  CHECK(TrainingLoop(std::move(wide)).error().find("inputs") != std::string::npos);
+}

@@ -26,7 +26,8 @@ struct ParseFailure {
 
 class Reader {
  public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
+  Reader(std::string source, ParseOptions options) : source_(std::move(source)), options_(options) {}
+  const ParseOptions& options() const { return options_; }
 
   [[noreturn]] void fail(const toml::node* node, const std::string& what) const {
     if (node != nullptr) fail_at(node->source().begin.line, node->source().begin.column, what);
@@ -138,6 +139,7 @@ class Reader {
 
  private:
   std::string source_;
+  ParseOptions options_;
 };
 
 std::optional<EventKind> event_kind(const std::string& name) {
@@ -186,13 +188,19 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t) {
               "[swarm]");
   SwarmSpec s;
   s.peers = static_cast<int>(r.integer(t, "peers", s.peers));
-  if (s.peers < 1 || s.peers > 64) r.fail(t.get("peers"), "'peers' must be 1..64 (one machine)");
+  if (r.options().peers) s.peers = *r.options().peers;
+  const int max_peers = r.options().max_peers;
+  if (s.peers < 1 || s.peers > max_peers) {
+    r.fail(t.get("peers"), "'peers' must be 1.." + std::to_string(max_peers) +
+                               (max_peers == 64 ? " (one machine)" : ""));
+  }
   s.train = r.boolean(t, "train", s.train);
   s.data = r.text(t, "data", s.data);
   s.model = r.text(t, "model", s.model);
   s.compress = r.text(t, "compress", s.compress);
   s.lr = r.number(t, "lr", s.lr);
-  if (!(s.lr > 0.0)) r.fail(t.get("lr"), "'lr' must be > 0");
+  // 0: consensus only (the simulator's average-preservation check uses it).
+  if (!(s.lr >= 0.0)) r.fail(t.get("lr"), "'lr' must be >= 0");
   s.batch = static_cast<int>(r.integer(t, "batch", s.batch));
   if (s.batch < 1) r.fail(t.get("batch"), "'batch' must be >= 1");
   s.partition = r.text(t, "partition", s.partition);
@@ -253,7 +261,8 @@ Event read_event(const Reader& r, const toml::table& t) {
     case EventKind::join:
       r.only_keys(t, {"at", "kind", "count"}, "a join event");
       e.count = static_cast<int>(r.integer(t, "count", 1));
-      if (e.count < 1 || e.count > 64) r.fail(t.get("count"), "'count' must be 1..64");
+      if (e.count < 1 || e.count > r.options().max_peers)
+        r.fail(t.get("count"), "'count' must be 1.." + std::to_string(r.options().max_peers));
       break;
     case EventKind::partition: {
       r.only_keys(t, {"at", "kind", "groups", "from", "to", "duration"}, "a partition event");
@@ -529,8 +538,8 @@ Scenario read(const Reader& r, const toml::table& root) {
 
 }  // namespace
 
-Result<Scenario> parse_scenario(std::string_view text, const std::string& source) {
-  Reader reader(source);
+Result<Scenario> parse_scenario(std::string_view text, const std::string& source, ParseOptions options) {
+  Reader reader(source, options);
   try {
     toml::table root = toml::parse(text, source);
     return read(reader, root);
@@ -544,7 +553,7 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
   }
 }
 
-Result<Scenario> load_scenario(const std::filesystem::path& path) {
+Result<Scenario> load_scenario(const std::filesystem::path& path, ParseOptions options) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     return make_error(ErrorKind::not_found, "scenario file " + path.string() + " not found");
@@ -553,7 +562,7 @@ Result<Scenario> load_scenario(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (!in.good() && !in.eof()) return make_error(ErrorKind::io, "cannot read " + path.string());
-  return parse_scenario(text.str(), path.string());
+  return parse_scenario(text.str(), path.string(), options);
 }
 
 }  // namespace starling::scenario

@@ -17,6 +17,7 @@
 #include "starling/scenario/expectations.h"
 #include "starling/scenario/parse.h"
 #include "starling/scenario/report.h"
+#include "starling/scenario/summary.h"
 
 namespace starling::apps {
 namespace {
@@ -34,6 +35,8 @@ struct ScenarioOptions {
   std::string out_dir;
   std::optional<std::uint64_t> seed;
   double speed = 1.0;
+  std::optional<int> peers;  // replaces the file's [swarm] peers
+  bool json = false;         // end stdout with one summary object
 };
 
 // Set from the signal handler; the runner polls it. A process-wide flag is
@@ -65,11 +68,15 @@ std::string replay_command(const ScenarioOptions& options, std::uint64_t seed) {
     std::snprintf(speed, sizeof speed, " --speed %g", options.speed);
     command += speed;
   }
+  if (options.peers) command += " --peers " + std::to_string(*options.peers);
   return command;
 }
 
 int run(const ScenarioOptions& options) {
-  auto loaded = scenario::load_scenario(options.file);
+  const auto started = std::chrono::steady_clock::now();
+  scenario::ParseOptions parse_options;  // the process backend's limit
+  parse_options.peers = options.peers;
+  auto loaded = scenario::load_scenario(options.file, parse_options);
   if (!loaded) {
     std::fprintf(stderr, "starling scenario: error: %s\n", loaded.error().message.c_str());
     return kExitBadInput;
@@ -98,7 +105,6 @@ int run(const ScenarioOptions& options) {
   runner_options.seed = seed;
   runner_options.live_progress_tty = ::isatty(STDERR_FILENO) == 1;
   runner_options.interrupted = &g_interrupted;
-  const auto started = std::chrono::steady_clock::now();
   RunResult result = run_scenario(run_scenario_spec, runner_options);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
@@ -118,15 +124,25 @@ int run(const ScenarioOptions& options) {
 
   int failed = 0;
   for (const auto& outcome : outcomes) failed += !outcome.passed;
-  std::printf("\nscenario %s: %s in %.0f s (%zu expectations, %d failed)\n", file_scenario.name.c_str(),
+  std::printf("\nscenario %s: %s in %.0f s (%zu expectations, %d failed; seed %llu)\n", file_scenario.name.c_str(),
               result.observations.interrupted ? "INTERRUPTED" : passed ? "PASSED" : "FAILED", wall,
-              run_scenario_spec.expectations.size(), failed);
+              run_scenario_spec.expectations.size(), failed, static_cast<unsigned long long>(seed));
   for (const auto& outcome : outcomes) {
     std::printf("  %s  %s: %s\n        measured: %s\n", outcome.passed ? "ok  " : "FAIL", outcome.name.c_str(),
                 outcome.requirement.c_str(), outcome.measured.c_str());
   }
   std::printf("report: %s\n", (out / "report.html").string().c_str());
   if (!passed) std::printf("replay: %s\n", summary.command.c_str());
+  if (options.json) {
+    scenario::RunFigures figures;
+    figures.seed = seed;
+    figures.peers = run_scenario_spec.swarm.peers;
+    figures.virtual_seconds = result.observations.end_seconds;
+    figures.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    figures.passed = passed;
+    figures.interrupted = result.observations.interrupted;
+    std::printf("%s\n", scenario::summary_json(figures, outcomes).c_str());
+  }
   std::fflush(stdout);
   if (result.observations.interrupted) return kExitInterrupted;
   return passed ? 0 : kExitFailed;
@@ -146,6 +162,9 @@ Command add_scenario_command(CLI::App& root) {
       ->type_name("FACTOR")
       ->check(CLI::Range(0.01, 100.0))
       ->default_str("1");
+  app->add_option("--peers", options->peers, "Run N peers at t = 0 instead of the file's [swarm] peers (checked as if written there)")
+      ->type_name("N");
+  app->add_flag("--json", options->json, "End stdout with one JSON summary object (seed, times, peers, expectations)");
   return Command{app, [options] { return run(*options); }};
 }
 

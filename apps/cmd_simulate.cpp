@@ -28,7 +28,6 @@ using nlohmann::json;
 
 constexpr int kExitFailed = 1;
 constexpr int kExitBadInput = 2;
-constexpr int kMaxSimulatedPeers = 100'000;
 
 struct SimulateCliOptions {
   std::string file;
@@ -139,7 +138,8 @@ sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t see
 
 int run_file(const SimulateCliOptions& o) {
   scenario::ParseOptions parse;
-  parse.max_peers = kMaxSimulatedPeers;
+  parse.max_peers = scenario::kMaxSimulatedPeers;
+  parse.limit_reason = "the simulator";
   parse.peers = o.peers;
   auto loaded = scenario::load_scenario(o.file, parse);
   if (!loaded) {
@@ -171,7 +171,8 @@ int run_random(const SimulateCliOptions& o) {
       return kExitFailed;
     }
     scenario::ParseOptions parse;
-    parse.max_peers = kMaxSimulatedPeers;
+    parse.max_peers = scenario::kMaxSimulatedPeers;
+    parse.limit_reason = "the simulator";
     auto loaded = scenario::load_scenario(file, parse);
     if (!loaded) {
       std::fprintf(stderr, "starling simulate: error: a drawn scenario does not parse (a bug): %s\n",
@@ -205,7 +206,7 @@ Command add_simulate_command(CLI::App& root) {
   app->add_option("file", options->file, "Scenario file (TOML, see docs/scenarios.md)");
   app->add_option("--seed", options->seed, "Run with this seed (default: the file's; --random: the first seed)");
   app->add_option("--peers", options->peers, "Replace the file's [swarm] peers")
-      ->check(CLI::Range(1, kMaxSimulatedPeers));
+      ->check(CLI::Range(1, scenario::kMaxSimulatedPeers));
   app->add_option("--out", options->out_dir, "Report folder (default: scenario-runs/NAME-sim-TIMESTAMP)")
       ->type_name("DIR");
   app->add_flag("--json", options->json_summary, "End with one JSON summary object on stdout");

@@ -1,13 +1,13 @@
-// Runs a scenario with real peer processes on loopback: starts the swarm,
-// executes the timeline (signals for kill/stop/pause, control messages for
-// network and training faults), polls every peer's status, prints live
-// progress, and leaves observations for the expectations and the report.
+// Runs a scenario with real peer processes on loopback: the timeline
+// executor (starling/scenario/timeline_runner.h) over the process backend
+// (process_backend.h), with live progress on stderr.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "starling/scenario/observations.h"
 #include "starling/scenario/scenario.h"

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -26,8 +27,7 @@ struct ParseFailure {
 
 class Reader {
  public:
-  Reader(std::string source, ParseOptions options) : source_(std::move(source)), options_(options) {}
-  const ParseOptions& options() const { return options_; }
+  explicit Reader(std::string source) : source_(std::move(source)) {}
 
   [[noreturn]] void fail(const toml::node* node, const std::string& what) const {
     if (node != nullptr) fail_at(node->source().begin.line, node->source().begin.column, what);
@@ -139,7 +139,6 @@ class Reader {
 
  private:
   std::string source_;
-  ParseOptions options_;
 };
 
 std::optional<EventKind> event_kind(const std::string& name) {
@@ -181,19 +180,18 @@ std::optional<ExpectKind> expect_kind(const std::string& name) {
   return std::nullopt;
 }
 
-SwarmSpec read_swarm(const Reader& r, const toml::table& t) {
+SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& options) {
   r.only_keys(t,
               {"peers", "train", "data", "model", "compress", "lr", "batch", "partition", "eval_every", "clip",
                "gamma", "neighbours", "profile", "extra_args"},
               "[swarm]");
   SwarmSpec s;
-  s.peers = static_cast<int>(r.integer(t, "peers", s.peers));
-  if (r.options().peers) s.peers = *r.options().peers;
-  const int max_peers = r.options().max_peers;
-  if (s.peers < 1 || s.peers > max_peers) {
-    r.fail(t.get("peers"), "'peers' must be 1.." + std::to_string(max_peers) +
-                               (max_peers == 64 ? " (one machine)" : ""));
+  // Range-checked as read, before it narrows to int; an override replaces it (read()).
+  const std::int64_t peers = r.integer(t, "peers", s.peers);
+  if (!options.peers && (peers < 1 || peers > options.max_peers)) {
+    r.fail(t.get("peers"), "'peers' must be 1.." + std::to_string(options.max_peers) + " (" + options.limit_reason + ")");
   }
+  s.peers = static_cast<int>(std::clamp<std::int64_t>(peers, 1, options.max_peers));
   s.train = r.boolean(t, "train", s.train);
   s.data = r.text(t, "data", s.data);
   s.model = r.text(t, "model", s.model);
@@ -261,8 +259,7 @@ Event read_event(const Reader& r, const toml::table& t) {
     case EventKind::join:
       r.only_keys(t, {"at", "kind", "count"}, "a join event");
       e.count = static_cast<int>(r.integer(t, "count", 1));
-      if (e.count < 1 || e.count > r.options().max_peers)
-        r.fail(t.get("count"), "'count' must be 1.." + std::to_string(r.options().max_peers));
+      if (e.count < 1 || e.count > 64) r.fail(t.get("count"), "'count' must be 1..64");
       break;
     case EventKind::partition: {
       r.only_keys(t, {"at", "kind", "groups", "from", "to", "duration"}, "a partition event");
@@ -492,7 +489,7 @@ void validate(const Reader& r, const Scenario& s) {
   }
 }
 
-Scenario read(const Reader& r, const toml::table& root) {
+Scenario read(const Reader& r, const toml::table& root, const ParseOptions& options) {
   r.only_keys(root, {"name", "description", "duration", "seed", "poll_interval", "swarm", "events", "expect"},
               "the top level");
   Scenario s;
@@ -514,7 +511,16 @@ Scenario read(const Reader& r, const toml::table& root) {
   }
   if (const toml::node* swarm = root.get("swarm")) {
     if (!swarm->is_table()) r.fail(swarm, "[swarm] must be a table");
-    s.swarm = read_swarm(r, *swarm->as_table());
+    s.swarm = read_swarm(r, *swarm->as_table(), options);
+  }
+  // Before events and expectations are read and checked: they must see the
+  // peers that will really run (an event naming peer 7 needs 8 peers).
+  if (options.peers) {
+    if (*options.peers < 1 || *options.peers > options.max_peers) {
+      r.fail(nullptr, "the peer count given instead of the file's (" + std::to_string(*options.peers) +
+                          ") must be 1.." + std::to_string(options.max_peers) + " (" + options.limit_reason + ")");
+    }
+    s.swarm.peers = *options.peers;
   }
   if (const toml::node* events = root.get("events")) {
     const toml::array* array = events->as_array();
@@ -538,11 +544,11 @@ Scenario read(const Reader& r, const toml::table& root) {
 
 }  // namespace
 
-Result<Scenario> parse_scenario(std::string_view text, const std::string& source, ParseOptions options) {
-  Reader reader(source, options);
+Result<Scenario> parse_scenario(std::string_view text, const std::string& source, const ParseOptions& options) {
+  Reader reader(source);
   try {
     toml::table root = toml::parse(text, source);
-    return read(reader, root);
+    return read(reader, root, options);
   } catch (const toml::parse_error& error) {
     const auto& begin = error.source().begin;
     return make_error(ErrorKind::invalid_argument, source + ":" + std::to_string(begin.line) + ":" +
@@ -553,7 +559,7 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
   }
 }
 
-Result<Scenario> load_scenario(const std::filesystem::path& path, ParseOptions options) {
+Result<Scenario> load_scenario(const std::filesystem::path& path, const ParseOptions& options) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     return make_error(ErrorKind::not_found, "scenario file " + path.string() + " not found");

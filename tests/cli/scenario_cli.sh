@@ -90,6 +90,31 @@ grep -q "<svg" "$work/out-fails/report.html" || fail "report without plots"
 [[ $(peers_left "$work/out-fails") == 0 ]] || fail "peers left after a normal run"
 echo "ok: failed expectation -> exit 1, report written"
 
+# --peers replaces the file's count before the file is checked; --json ends stdout with one summary object.
+expect_bad_peers() {
+  out=$("$starling" scenario "$work/out-of-range.toml" --peers 5 --out "$work/out-peers5" 2>&1); local rc=$?
+  [[ $rc == 2 ]] || fail "--peers 5: exit $rc, want 2: $out"
+  grep -q "names peer 5, but only peers 0..4 exist" <<<"$out" || fail "--peers 5: $out"
+  out=$("$starling" scenario "$work/out-of-range.toml" --peers 65 --out "$work/out-peers65" 2>&1); rc=$?
+  [[ $rc == 2 ]] && grep -q "must be 1..64" <<<"$out" || fail "--peers 65: exit $rc: $out"
+}
+expect_bad_peers
+out=$(timeout 60 "$starling" scenario "$work/fails.toml" --out "$work/out-json" --seed 42 --peers 3 --json 2>/dev/null); rc=$?
+[[ $rc == 1 ]] || fail "--json: exit $rc, want 1: $out"
+grep -q "replay: starling scenario $work/fails.toml --seed 42 --peers 3" <<<"$out" || fail "no --peers in replay: $out"
+grep -q "FAILED .*seed 42)" <<<"$out" || fail "failing run without its seed: $out"
+tail -n 1 <<<"$out" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["seed"] == 42 and s["peers"] == 3 and s["passed"] is False and s["trace_hash"] is None, s
+assert 3.5 <= s["virtual_seconds"] <= 6 and s["wall_seconds"] >= s["virtual_seconds"], s
+kinds = [(e["kind"], e["ok"]) for e in s["expectations"]]
+assert kinds == [("min_accuracy", False), ("no_crash", True)], kinds
+assert all(isinstance(e["measured"], str) for e in s["expectations"]), s
+' || fail "--json summary: $(tail -n 1 <<<"$out")"
+[[ $(grep -c '"peer":2' "$work/out-json/events.jsonl") -ge 1 ]] || fail "--peers 3 did not start peer 2"
+echo "ok: --peers checked before the file, --json summary"
+
 # start_long NAME: a 60 s membership scenario in the background; waits until its peers are up.
 start_long() {
   printf 'name = "long"\nduration = 60\n[swarm]\npeers = 3\ntrain = false\n[[expect]]\nkind = "no_crash"\n' \

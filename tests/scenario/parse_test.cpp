@@ -283,3 +283,56 @@ value = 0.8
   CHECK(error_of(with_event("[[expect]]\nkind = \"true_alive_count\"\nfraction = 0.5\n"))
             .find("unknown key 'fraction'") != std::string::npos);
 }
+
+TEST_CASE("the peer count is limited per backend and --peers replaces it before the file is checked", "[scenario]") {
+  const std::string names_peer_5 = with_event("[[events]]\nat = 5\nkind = \"kill\"\npeer = 5\n");  // file: 3 peers
+  SECTION("the file's count is checked against the backend's limit") {
+    const std::string big = "name = \"t\"\nduration = 60\n[swarm]\npeers = 65\n";
+    CHECK(error_of(big).find("'peers' must be 1..64 (one machine)") != std::string::npos);
+    ParseOptions simulated;
+    simulated.max_peers = kMaxSimulatedPeers;
+    simulated.limit_reason = "simulated";
+    auto parsed = parse_scenario(big, "x.toml", simulated);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->swarm.peers == 65);
+    const std::string too_big = "name = \"t\"\nduration = 60\n[swarm]\npeers = 100001\n";
+    auto refused = parse_scenario(too_big, "x.toml", simulated);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("1..100000 (simulated)") != std::string::npos);
+  }
+  SECTION("an event naming peer 5 passes with 6 peers and fails with 5") {
+    CHECK(error_of(names_peer_5).find("names peer 5, but only peers 0..2 exist") != std::string::npos);
+    ParseOptions six;
+    six.peers = 6;
+    auto parsed = parse_scenario(names_peer_5, "x.toml", six);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->swarm.peers == 6);
+    CHECK(parsed->total_peers() == 6);
+    ParseOptions five;
+    five.peers = 5;
+    auto refused = parse_scenario(names_peer_5, "x.toml", five);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("names peer 5, but only peers 0..4 exist") != std::string::npos);
+  }
+  SECTION("the override replaces an out-of-range file value and is range-checked itself") {
+    ParseOptions two;
+    two.peers = 2;
+    auto parsed = parse_scenario("name = \"t\"\nduration = 60\n[swarm]\npeers = 500\n", "x.toml", two);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->swarm.peers == 2);
+    ParseOptions many;
+    many.peers = 65;
+    auto refused = parse_scenario("name = \"t\"\nduration = 60\n", "x.toml", many);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message == "x.toml: the peer count given instead of the file's (65) must be 1..64 (one machine)");
+    many.peers = 0;
+    CHECK_FALSE(parse_scenario("name = \"t\"\nduration = 60\n", "x.toml", many).ok());
+  }
+  SECTION("without a [swarm] table the override still applies") {
+    ParseOptions seven;
+    seven.peers = 7;
+    auto parsed = parse_scenario("name = \"t\"\nduration = 60\n", "x.toml", seven);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->swarm.peers == 7);
+  }
+}

@@ -14,8 +14,16 @@ using namespace starling::sim;
 
 namespace {
 
+scenario::ParseOptions simulator_limits(std::optional<int> peers = std::nullopt, int max_peers = 100'000) {
+  scenario::ParseOptions options;
+  options.max_peers = max_peers;
+  options.limit_reason = "the simulator";
+  options.peers = peers;
+  return options;
+}
+
 scenario::Scenario parse(const std::string& text) {
-  auto parsed = scenario::parse_scenario(text, "test.toml", scenario::ParseOptions{100'000, std::nullopt});
+  auto parsed = scenario::parse_scenario(text, "test.toml", simulator_limits());
   INFO((parsed ? std::string() : parsed.error().message));
   REQUIRE(parsed.ok());
   return *parsed;
@@ -183,13 +191,13 @@ peer = 2
 }
 
 TEST_CASE("simulate: --peers scale, up to the simulator's limit", "[sim]") {
-  auto parsed = scenario::parse_scenario(kMembership, "test.toml", scenario::ParseOptions{100'000, 100'001});
+  auto parsed = scenario::parse_scenario(kMembership, "test.toml", simulator_limits(100'001));
   CHECK_FALSE(parsed.ok());
-  parsed = scenario::parse_scenario(kMembership, "test.toml", scenario::ParseOptions{100'000, 40});
+  parsed = scenario::parse_scenario(kMembership, "test.toml", simulator_limits(40));
   REQUIRE(parsed.ok());
   CHECK(parsed->swarm.peers == 40);
   // The process backend keeps its own limit.
-  CHECK_FALSE(scenario::parse_scenario(kMembership, "test.toml", scenario::ParseOptions{64, 65}).ok());
+  CHECK_FALSE(scenario::parse_scenario(kMembership, "test.toml", simulator_limits(65, 64)).ok());
 }
 
 TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][random]") {
@@ -198,7 +206,7 @@ TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][rando
   CHECK(a.toml != draw_random_run(18).toml);
   for (std::uint64_t seed = 1; seed <= 30; ++seed) {
     const RandomRun run = draw_random_run(seed, 12);
-    auto parsed = scenario::parse_scenario(run.toml, "random.toml", scenario::ParseOptions{100'000, std::nullopt});
+    auto parsed = scenario::parse_scenario(run.toml, "random.toml", simulator_limits());
     INFO(run.toml);
     REQUIRE(parsed.ok());
     CHECK(parsed->swarm.peers == 12);
@@ -210,7 +218,7 @@ TEST_CASE("simulate: the saved regressions replay and pass", "[sim][regressions]
   int replayed = 0;
   for (const auto& entry : std::filesystem::directory_iterator(folder)) {
     if (entry.path().extension() != ".toml") continue;
-    auto loaded = scenario::load_scenario(entry.path(), scenario::ParseOptions{100'000, std::nullopt});
+    auto loaded = scenario::load_scenario(entry.path(), simulator_limits());
     INFO(entry.path().string());
     REQUIRE(loaded.ok());
     SimulateOptions options;

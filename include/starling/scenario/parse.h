@@ -12,20 +12,28 @@
 
 namespace starling::scenario {
 
-// What a backend accepts: the process runner hosts at most 64 peers on one
-// machine; the simulator up to 100,000. `peers` replaces [swarm] peers before
-// the file is checked (`starling simulate --peers N`).
+// How many peers a backend runs at t = 0: processes on one machine, or
+// simulated peers in one process.
+inline constexpr int kMaxProcessPeers = 64;
+inline constexpr int kMaxSimulatedPeers = 100'000;
+
 struct ParseOptions {
-  int max_peers = 64;
+  // The most `[swarm] peers` (or `peers` below) may be; `limit_reason` says
+  // why in the error message.
+  int max_peers = kMaxProcessPeers;
+  std::string limit_reason = "one machine";
+  // Replaces the file's `[swarm] peers` (`--peers N`) before the events and
+  // expectations are checked, so they are checked against this count.
   std::optional<int> peers;
 };
 
 // Parses and validates. `source` names the text in messages. Errors:
 // invalid_argument (malformed TOML, unknown key or event, bad value, peer
-// index out of range, times in the past or out of order).
-Result<Scenario> parse_scenario(std::string_view text, const std::string& source, ParseOptions options = {});
+// count out of 1..max_peers, peer index out of range, times in the past or
+// out of order).
+Result<Scenario> parse_scenario(std::string_view text, const std::string& source, const ParseOptions& options = {});
 
 // Reads the file, then parse_scenario. Errors: not_found, io, and the above.
-Result<Scenario> load_scenario(const std::filesystem::path& path, ParseOptions options = {});
+Result<Scenario> load_scenario(const std::filesystem::path& path, const ParseOptions& options = {});
 
 }  // namespace starling::scenario

@@ -1,0 +1,54 @@
+// The live progress line both `starling scenario` and `starling simulate` print.
+#include <algorithm>
+#include <cstdio>
+
+#include "starling/scenario/expectations.h"
+#include "starling/scenario/timeline_runner.h"
+
+namespace starling::scenario {
+namespace {
+
+std::string fmt(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+
+}  // namespace
+
+std::string progress_line(const Scenario& scenario, const Progress& progress) {
+  if (progress.round == nullptr) return {};
+  const Round& round = *progress.round;
+  const auto accuracy = summarize_accuracy(round);
+  const auto consensus = mean_consensus_distance(round);
+  std::string line = fmt("t %6.1f", round.t) + fmt("/%.0f s", scenario.duration_seconds);
+  line += progress.next_action.empty() ? " | no more events" : " | next: " + progress.next_action;
+  line += " | peers " + std::to_string(accuracy.live) + " answering, " + std::to_string(progress.running) + " running";
+  if (progress.paused > 0) line += ", " + std::to_string(progress.paused) + " paused";
+  if (accuracy.reporting > 0) {
+    line += fmt(" | acc min %.3f", accuracy.min) + fmt(" mean %.3f", accuracy.mean) + " [";
+    std::string per_peer;
+    for (const auto& sample : round.samples) {
+      if (!sample.answered) continue;
+      per_peer += (per_peer.empty() ? "" : " ") + std::to_string(sample.peer) + ":" +
+                  (sample.accuracy ? fmt("%.2f", *sample.accuracy) : std::string("-"));
+    }
+    line += per_peer + "]";
+  } else if (scenario.swarm.train) {
+    line += " | acc -";
+  }
+  if (consensus) line += fmt(" | consensus %.2e", *consensus);
+  int min_alive = 1 << 30, max_alive = 0;
+  for (const auto* sample : live_samples(round)) {
+    int alive = 0;
+    for (const auto& m : sample->members) alive += m.state == "alive";
+    min_alive = std::min(min_alive, alive);
+    max_alive = std::max(max_alive, alive);
+  }
+  if (!scenario.swarm.train && min_alive != (1 << 30)) line += " | fewest members seen alive " + std::to_string(min_alive);
+  // More than there are peers: made-up members (a flood) got in.
+  if (max_alive > progress.running + progress.paused - 1) line += " | most members seen alive " + std::to_string(max_alive);
+  return line;
+}
+
+}  // namespace starling::scenario

@@ -1,0 +1,350 @@
+#include "starling/scenario/timeline_runner.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+
+#include "starling/scenario/timeline.h"
+
+namespace starling::scenario {
+namespace {
+
+using nlohmann::json;
+
+// Never throws: a record may quote text a peer reported (invalid UTF-8).
+std::string json_text(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string fmt(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+
+std::string list_text(const std::vector<int>& peers) {
+  std::string out;
+  for (int p : peers) out += (out.empty() ? "" : ",") + std::to_string(p);
+  return out;
+}
+
+class Executor final : public SwarmLog {
+ public:
+  Executor(const Scenario& s, SwarmBackend& b, const TimelineOptions& o)
+      : s_(s), b_(b), o_(o), rng_(o.seed), timeline_(make_timeline(s)), next_join_(s.swarm.peers) {
+    const auto total = static_cast<std::size_t>(s.total_peers());
+    obs().started_at.assign(total, -1.0);
+    obs().faulted.assign(total, false);
+    obs().byzantine.assign(total, false);
+    phase_.assign(total, PeerPhase::down);
+  }
+
+  TimelineResult run() {
+    if (start()) loop();
+    finish();
+    return std::move(result_);
+  }
+
+  // ---- SwarmLog --------------------------------------------------------------
+
+  void note(const std::string& kind, const std::string& label, const std::string& fields_json, bool marker) override {
+    json record = json::parse(fields_json, nullptr, false);
+    if (!record.is_object()) record = json{{"fields", fields_json}};
+    log(kind, label, std::move(record), marker);
+  }
+
+  void crashed(int peer, const std::string& detail) override {
+    obs().crashes.push_back(Crash{peer, now(), detail});
+    if (peer >= 0 && peer < static_cast<int>(phase_.size())) phase_[static_cast<std::size_t>(peer)] = PeerPhase::down;
+  }
+
+  void problem(const std::string& what, const std::string& why) override {
+    const std::string text = what + " at " + fmt("%.1f s", now()) + ": " + why;
+    result_.problems.push_back(text);
+    if (o_.on_problem) o_.on_problem(text);
+    log("runner_problem", "", json{{"what", what}, {"why", why}}, false);
+  }
+
+ private:
+  Observations& obs() { return result_.observations; }
+  // Scenario time: the backend's clock from the moment the swarm was ready.
+  double now() const { return b_.now_seconds() - origin_; }
+  bool stop_requested() const { return o_.stop_requested && o_.stop_requested(); }
+
+  void log(const std::string& kind, const std::string& label, json record, bool marker) {
+    const double t = now();
+    record["t"] = std::round(t * 1000.0) / 1000.0;
+    if (!record.contains("event")) record["event"] = kind;
+    obs().events.push_back(LoggedEvent{t, kind, label, json_text(record), marker});
+  }
+
+  // Peers 0..peers-1; t = 0 once all are ready.
+  bool start() {
+    const Problems problems = b_.start_swarm(s_.swarm.peers, *this);
+    if (!problems.empty()) {
+      for (const Problem& p : problems) result_.problems.push_back(p.why);
+      return false;
+    }
+    const double startup = b_.now_seconds();
+    origin_ = startup;
+    for (int p = 0; p < s_.swarm.peers; ++p) {
+      obs().started_at[static_cast<std::size_t>(p)] = 0.0;
+      phase_[static_cast<std::size_t>(p)] = PeerPhase::running;
+    }
+    // Start-up happened before t = 0; its records keep when, relative to the first start.
+    for (LoggedEvent& e : obs().events) {
+      json record = json::parse(e.json);
+      record["startup_t"] = record["t"];
+      record["t"] = 0.0;
+      e.json = json_text(record);
+      e.t = 0.0;
+    }
+    if (o_.on_ready) o_.on_ready(startup);
+    log("swarm_ready", "", json{{"peers", s_.swarm.peers}, {"startup_seconds", startup}}, false);
+    return true;
+  }
+
+  void loop() {
+    double next_poll = 0.0;
+    while (true) {
+      if (stop_requested()) {
+        obs().interrupted = true;
+        log("interrupted", "interrupted", json::object(), true);
+        return;
+      }
+      const double t = now();
+      while (next_ < timeline_.size() && timeline_[next_].at_seconds <= t) {
+        execute(timeline_[next_]);
+        obs().last_event_seconds = now();
+        ++next_;
+      }
+      if (t >= s_.duration_seconds) break;
+      if (t >= next_poll) {
+        sample(t, false);
+        next_poll += s_.poll_interval_seconds;
+        if (next_poll < now()) next_poll = now() + s_.poll_interval_seconds / 2;  // rounds never pile up
+      }
+      double wake = std::min(next_poll, s_.duration_seconds);
+      if (next_ < timeline_.size()) wake = std::min(wake, timeline_[next_].at_seconds);
+      b_.advance_to(wake + origin_);
+    }
+    // The final round: what the expectations "at the end" read.
+    sample(now(), true);
+  }
+
+  void finish() {
+    obs().end_seconds = now();
+    b_.shutdown();
+    log("end", "", json{{"interrupted", obs().interrupted}, {"problems", result_.problems}}, false);
+  }
+
+  // ---- sampling ----------------------------------------------------------------
+
+  void sample(double t, bool final_round) {
+    SampleRequest request;
+    request.final_round = final_round;
+    if (next_ < timeline_.size()) request.next_action_seconds = timeline_[next_].at_seconds + origin_;
+    Round round;
+    round.t = t;
+    round.samples = b_.sample(request);
+    // A node id once seen and now not held by a peer that runs (or is
+    // paused) belongs to a process that ended or was replaced by a new identity.
+    std::set<std::string> held;
+    Progress progress;
+    for (const Sample& s : round.samples) {
+      if (s.node_id.empty()) continue;
+      seen_ids_.insert(s.node_id);
+      if (s.phase != PeerPhase::down) held.insert(s.node_id);
+    }
+    for (const std::string& id : seen_ids_) {
+      if (!held.count(id)) round.departed_ids.push_back(id);
+    }
+    for (const Sample& s : round.samples) {
+      progress.running += s.phase == PeerPhase::running;
+      progress.paused += s.phase == PeerPhase::paused;
+    }
+    obs().rounds.push_back(std::move(round));
+    if (!o_.on_progress) return;
+    progress.round = &obs().rounds.back();
+    progress.final_round = final_round;
+    if (next_ < timeline_.size()) {
+      const Action& a = timeline_[next_];
+      progress.next_action = action_name(s_.events[a.event].kind, a.undo) + fmt(" at %.0f s", a.at_seconds);
+    }
+    o_.on_progress(progress);
+  }
+
+  // ---- events ------------------------------------------------------------------
+
+  std::vector<int> live() const {
+    std::vector<int> out;
+    for (std::size_t i = 0; i < phase_.size(); ++i) {
+      if (phase_[i] == PeerPhase::running) out.push_back(static_cast<int>(i));
+    }
+    return out;
+  }
+
+  void set_phase(const std::vector<int>& peers, PeerPhase to, const Problems& failed) {
+    std::set<int> skip;
+    for (const Problem& p : failed) skip.insert(p.peer);
+    for (int p : peers) {
+      if (!skip.count(p)) phase_[static_cast<std::size_t>(p)] = to;
+    }
+  }
+
+  std::vector<int> targets_of(const Action& action, const Event& e) {
+    std::vector<int> targets;
+    if (action.undo) return resolved_[action.event];
+    switch (e.kind) {
+      case EventKind::seed_down: targets = {0}; break;
+      case EventKind::partition:
+        for (const auto& group : e.groups) targets.insert(targets.end(), group.begin(), group.end());
+        break;
+      case EventKind::join:
+        for (int i = 0; i < e.count; ++i) targets.push_back(next_join_ + i);
+        break;
+      case EventKind::heal: break;  // whoever holds a block (below)
+      default: targets = resolve(e.targets, live(), rng_);
+    }
+    resolved_[action.event] = targets;
+    return targets;
+  }
+
+  void execute(const Action& action) {
+    const Event& e = s_.events[action.event];
+    const std::vector<int> targets = targets_of(action, e);
+    for (int p : targets) {
+      if (e.kind == EventKind::join || e.kind == EventKind::restart || p >= static_cast<int>(phase_.size())) continue;
+      obs().faulted[static_cast<std::size_t>(p)] = true;
+      if (e.kind == EventKind::byzantine) obs().byzantine[static_cast<std::size_t>(p)] = true;
+    }
+    const std::string name = action_name(e.kind, action.undo);
+    const std::string label = name + (targets.empty() ? "" : " " + list_text(targets));
+    if (o_.on_action) o_.on_action(now(), label, e.line);
+    json record{{"peers", targets}, {"line", e.line}};
+    const Problems problems = apply(action, e, targets, record);
+    for (const Problem& p : problems) problem(label, p.why);
+    record["event"] = name;
+    log(name, label, std::move(record), true);
+  }
+
+  // Carries the action out on the backend; adds what it means to `record`.
+  Problems apply(const Action& action, const Event& e, const std::vector<int>& targets, json& record) {
+    const bool undo = action.undo;
+    if (e.kind == EventKind::heal) {
+      const std::vector<int> healed(blocking_.begin(), blocking_.end());
+      blocking_.clear();
+      record["peers"] = healed;
+      return healed.empty() ? Problems{} : b_.heal(healed);
+    }
+    if (targets.empty()) return {};
+    switch (e.kind) {
+      case EventKind::kill:
+      case EventKind::seed_down:
+        set_phase(targets, PeerPhase::down, {});
+        return b_.kill(targets);
+      case EventKind::stop:
+        set_phase(targets, PeerPhase::down, {});
+        return b_.stop(targets);
+      case EventKind::restart: {
+        Problems problems = b_.restart(targets, e.new_identity);
+        set_phase(targets, PeerPhase::running, problems);
+        return problems;
+      }
+      case EventKind::join: {
+        const double t = std::max(0.0, now());
+        Problems problems = b_.join(targets);
+        set_phase(targets, PeerPhase::running, problems);
+        for (int p : targets) {
+          auto& started = obs().started_at[static_cast<std::size_t>(p)];
+          if (started < 0.0 && phase_[static_cast<std::size_t>(p)] == PeerPhase::running) started = t;
+        }
+        next_join_ += e.count;
+        return problems;
+      }
+      case EventKind::pause: {
+        std::vector<int> change;
+        const PeerPhase from = undo ? PeerPhase::paused : PeerPhase::running;
+        for (int p : targets) {
+          if (phase_[static_cast<std::size_t>(p)] == from) change.push_back(p);
+        }
+        if (change.empty()) return {};
+        Problems problems = undo ? b_.resume(change) : b_.pause(change);
+        set_phase(change, undo ? PeerPhase::running : PeerPhase::paused, problems);
+        return problems;
+      }
+      case EventKind::partition:
+        record["groups"] = e.groups;
+        record["one_way"] = e.one_way;
+        if (undo) {
+          for (int p : targets) blocking_.erase(p);
+          return b_.heal(targets);
+        }
+        if (e.one_way) {
+          blocking_.insert(e.groups[0].begin(), e.groups[0].end());
+        } else if (e.groups.size() > 1) {
+          blocking_.insert(targets.begin(), targets.end());
+        }
+        return b_.partition(e.groups, e.one_way);
+      case EventKind::heal: return {};  // above
+      case EventKind::loss:
+        record["percent"] = e.percent;
+        return b_.set_loss(targets, undo ? 0.0 : e.percent / 100.0);
+      case EventKind::duplicate:
+        record["percent"] = e.percent;
+        return b_.set_duplicate(targets, undo ? 0.0 : e.percent / 100.0);
+      case EventKind::delay:
+        record["ms"] = e.delay_ms;
+        record["jitter_ms"] = e.jitter_ms;
+        return undo ? b_.set_delay(targets, 0.0, 0.0) : b_.set_delay(targets, e.delay_ms, e.jitter_ms);
+      case EventKind::bandwidth:
+        record["bytes_per_second"] = e.bytes_per_second;
+        return b_.set_bandwidth(targets, undo ? 0 : e.bytes_per_second);
+      case EventKind::clear_faults:
+        for (int p : targets) blocking_.erase(p);
+        return b_.clear_faults(targets);
+      case EventKind::straggler:
+        record["factor"] = e.factor;
+        return b_.set_straggler(targets, undo ? 1.0 : e.factor);
+      case EventKind::byzantine:
+        record["scale"] = e.scale;
+        return b_.set_byzantine(targets, undo ? ByzantineMode::none : e.mode, e.scale);
+    }
+    return {};
+  }
+
+  const Scenario& s_;
+  SwarmBackend& b_;
+  const TimelineOptions& o_;
+  std::mt19937_64 rng_;
+  std::vector<Action> timeline_;
+  std::size_t next_ = 0;
+  int next_join_ = 0;
+  double origin_ = 0.0;
+  std::vector<PeerPhase> phase_;                       // as the executor's actions left them
+  std::map<std::size_t, std::vector<int>> resolved_;   // event index -> peers it applied to
+  std::set<int> blocking_;                             // peers that hold a partition block
+  std::set<std::string> seen_ids_;
+  TimelineResult result_;
+};
+
+}  // namespace
+
+std::string action_name(EventKind kind, bool undo) {
+  if (!undo) return to_string(kind);
+  switch (kind) {
+    case EventKind::pause: return "resume";
+    case EventKind::partition: return "heal";
+    default: return std::string("end_") + to_string(kind);
+  }
+}
+
+TimelineResult run_timeline(const Scenario& scenario, SwarmBackend& backend, const TimelineOptions& options) {
+  Executor executor(scenario, backend, options);
+  return executor.run();
+}
+
+}  // namespace starling::scenario

@@ -1,0 +1,374 @@
+// The timeline executor over a fake in-memory backend: no processes, no
+// clock. The fake records every call with the scenario time it came at.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "starling/scenario/expectations.h"
+#include "starling/scenario/parse.h"
+#include "starling/scenario/timeline_runner.h"
+
+using namespace starling::scenario;
+
+namespace {
+
+constexpr double kStartupSeconds = 3.0;  // the fake's start-up, before t = 0
+
+std::string list(const std::vector<int>& peers) {
+  std::string out;
+  for (int p : peers) out += (out.empty() ? "" : ",") + std::to_string(p);
+  return out;
+}
+
+class FakeBackend final : public SwarmBackend {
+ public:
+  // What the fake does on its own.
+  double accuracy = 0.9;                 // every running peer reports this
+  double crash_at = -1.0;                // scenario time: peer 1 crashes then
+  Problems start_problems;               // start_swarm returns these
+  std::map<std::string, Problems> fail;  // method name -> what it returns
+
+  std::vector<std::string> calls;        // "t kind peers..." in scenario time
+  std::vector<double> sampled_at;        // scenario times of sample()
+  std::vector<SampleRequest> requests;
+  double furthest_advance = 0.0;
+  bool shut_down = false;
+
+  double now_seconds() const override { return clock_; }
+
+  void advance_to(double seconds) override {
+    REQUIRE(seconds >= clock_ - 1e-9);  // the executor never asks to go back
+    furthest_advance = std::max(furthest_advance, seconds);
+    if (crash_at >= 0.0 && !crashed_ && seconds - kStartupSeconds >= crash_at) {
+      clock_ = crash_at + kStartupSeconds;
+      crashed_ = true;
+      phase_[1] = PeerPhase::down;
+      log_->note("peer_exited", "crash 1", R"({"peer":1})", true);
+      log_->crashed(1, "signal 11");
+    }
+    clock_ = seconds;
+  }
+
+  Problems start_swarm(int peers, SwarmLog& log) override {
+    log_ = &log;
+    for (int i = 0; i < peers; ++i) start(i);
+    (void)record("start_swarm", {peers});
+    clock_ = 1.0;
+    log.note("start", "", R"({"peer":0})", false);
+    clock_ = kStartupSeconds;
+    return start_problems;
+  }
+  void shutdown() override { shut_down = true; }
+
+  Problems kill(const std::vector<int>& p) override { return down("kill", p); }
+  Problems stop(const std::vector<int>& p) override { return down("stop", p); }
+  Problems restart(const std::vector<int>& p, bool new_identity) override {
+    for (int i : p) {
+      if (new_identity) ++generation_[i];
+      start(i);
+    }
+    return record(new_identity ? "restart_new" : "restart", p);
+  }
+  Problems join(const std::vector<int>& p) override {
+    for (int i : p) start(i);
+    return record("join", p);
+  }
+  Problems pause(const std::vector<int>& p) override {
+    for (int i : p) phase_[i] = PeerPhase::paused;
+    return record("pause", p);
+  }
+  Problems resume(const std::vector<int>& p) override {
+    for (int i : p) phase_[i] = PeerPhase::running;
+    return record("resume", p);
+  }
+  Problems partition(const std::vector<std::vector<int>>& groups, bool one_way) override {
+    std::string text;
+    for (const auto& g : groups) text += "[" + list(g) + "]";
+    return record(std::string(one_way ? "partition_one_way " : "partition ") + text, {});
+  }
+  Problems heal(const std::vector<int>& p) override { return record("heal", p); }
+  Problems set_loss(const std::vector<int>& p, double f) override { return record("loss=" + num(f), p); }
+  Problems set_duplicate(const std::vector<int>& p, double f) override { return record("dup=" + num(f), p); }
+  Problems set_delay(const std::vector<int>& p, double ms, double jitter) override {
+    return record("delay=" + num(ms) + "+" + num(jitter), p);
+  }
+  Problems set_bandwidth(const std::vector<int>& p, std::uint64_t bps) override {
+    return record("bandwidth=" + std::to_string(bps), p);
+  }
+  Problems clear_faults(const std::vector<int>& p) override { return record("clear", p); }
+  Problems set_straggler(const std::vector<int>& p, double factor) override {
+    return record("straggler=" + num(factor), p);
+  }
+  Problems set_byzantine(const std::vector<int>& p, ByzantineMode mode, double scale) override {
+    return record("byzantine=" + std::to_string(static_cast<int>(mode)) + "x" + num(scale), p);
+  }
+
+  std::vector<Sample> sample(const SampleRequest& request) override {
+    sampled_at.push_back(clock_ - kStartupSeconds);
+    requests.push_back(request);
+    std::vector<Sample> out;
+    for (const auto& [peer, phase] : phase_) {
+      Sample s;
+      s.peer = peer;
+      s.phase = phase;
+      s.answered = phase == PeerPhase::running;
+      s.node_id = id(peer);
+      s.address = "sim:" + std::to_string(peer);
+      if (s.answered) {
+        s.accuracy = accuracy;
+        for (const auto& [other, other_phase] : phase_) {
+          if (other != peer) s.members.push_back({id(other), other_phase == PeerPhase::down ? "dead" : "alive",
+                                                  "sim:" + std::to_string(other), std::nullopt});
+        }
+      }
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+ private:
+  static std::string num(double v) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%g", v);
+    return buffer;
+  }
+  std::string id(int peer) const {
+    return "id" + std::to_string(peer) + (generation_.count(peer) ? "g" + std::to_string(generation_.at(peer)) : "");
+  }
+  void start(int peer) { phase_[peer] = PeerPhase::running; }
+  Problems down(const std::string& name, const std::vector<int>& p) {
+    for (int i : p) phase_[i] = PeerPhase::down;
+    return record(name, p);
+  }
+  Problems record(const std::string& what, const std::vector<int>& peers) {
+    char t[32];
+    std::snprintf(t, sizeof t, "%g", clock_ - kStartupSeconds);
+    calls.push_back(std::string(t) + " " + what + (peers.empty() ? "" : " " + list(peers)));
+    auto found = fail.find(what);
+    return found == fail.end() ? Problems{} : found->second;
+  }
+
+  double clock_ = 0.0;
+  bool crashed_ = false;
+  SwarmLog* log_ = nullptr;
+  std::map<int, PeerPhase> phase_;
+  std::map<int, int> generation_;
+};
+
+Scenario scenario_from(const std::string& text) {
+  auto parsed = parse_scenario(text, "t.toml");
+  INFO((parsed.ok() ? std::string() : parsed.error().message));
+  REQUIRE(parsed.ok());
+  return *parsed;
+}
+
+const char* kTimeline = R"(
+name = "t"
+duration = 10
+poll_interval = 1
+[swarm]
+peers = 3
+train = false
+
+[[events]]
+at = 2
+kind = "pause"
+peer = 2
+duration = 3
+
+[[events]]
+at = 4
+kind = "loss"
+peers = "all"
+percent = 10
+duration = 2
+
+[[events]]
+at = 5
+kind = "kill"
+peer = 1
+
+[[events]]
+at = 6
+kind = "partition"
+groups = [[0], [2]]
+duration = 1
+
+[[events]]
+at = 7
+kind = "join"
+count = 1
+
+[[events]]
+at = 8
+kind = "restart"
+peer = 1
+identity = "new"
+
+[[events]]
+at = 9
+kind = "byzantine"
+peer = 3
+mode = "scaled"
+scale = 4
+
+[[expect]]
+kind = "min_accuracy"
+value = 0.8
+
+[[expect]]
+kind = "no_crash"
+)";
+
+const Outcome& outcome(const std::vector<Outcome>& outcomes, const std::string& name) {
+  auto found = std::find_if(outcomes.begin(), outcomes.end(), [&](const Outcome& o) { return o.name == name; });
+  REQUIRE(found != outcomes.end());
+  return *found;
+}
+
+}  // namespace
+
+TEST_CASE("timeline executor: events reach the backend in order, at their time, with resolved peers", "[scenario]") {
+  const Scenario s = scenario_from(kTimeline);
+  FakeBackend backend;
+  std::vector<std::string> actions;
+  TimelineOptions options;
+  options.on_action = [&](double t, const std::string& label, int) { actions.push_back(std::to_string(int(t)) + " " + label); };
+  const TimelineResult result = run_timeline(s, backend, options);
+
+  // Undos of timed events come before events at the same time; "all" is
+  // resolved to the peers running then (2 is paused at 4 s).
+  const std::vector<std::string> want = {
+      "-3 start_swarm 3",          "2 pause 2",   "4 loss=0.1 0,1",     "5 resume 2",
+      "5 kill 1",                  "6 loss=0 0,1", "6 partition [0][2]", "7 heal 0,2",
+      "7 join 3",                  "8 restart_new 1", "9 byzantine=2x4 3"};
+  CHECK(backend.calls == want);
+  CHECK(actions.front() == "2 pause 2");
+  CHECK(actions.back() == "9 byzantine 3");
+  CHECK(backend.shut_down);
+  CHECK(result.problems.empty());
+  CHECK_FALSE(result.observations.interrupted);
+  CHECK(result.observations.last_event_seconds == Approx(9.0));
+  CHECK(result.observations.end_seconds == Approx(10.0));
+  // Targets of faults are flagged; a join or restart alone is not a fault.
+  CHECK(result.observations.faulted == std::vector<bool>{true, true, true, true});
+  CHECK(result.observations.byzantine == std::vector<bool>{false, false, false, true});
+  // The joined peer started at 7 s; start-up events are moved to t = 0.
+  CHECK(result.observations.started_at == std::vector<double>{0.0, 0.0, 0.0, 7.0});
+  REQUIRE_FALSE(result.observations.events.empty());
+  CHECK(result.observations.events.front().kind == "start");
+  CHECK(result.observations.events.front().json.find("\"startup_t\":1.0") != std::string::npos);
+  CHECK(result.observations.events.front().t == 0.0);
+}
+
+TEST_CASE("timeline executor: samples every poll interval and once more at the end", "[scenario]") {
+  const Scenario s = scenario_from(kTimeline);
+  FakeBackend backend;
+  int progress_calls = 0;
+  bool last_was_final = false;
+  TimelineOptions options;
+  options.on_progress = [&](const Progress& p) {
+    ++progress_calls;
+    last_was_final = p.final_round;
+    REQUIRE(p.round != nullptr);
+    CHECK_FALSE(progress_line(s, p).empty());
+  };
+  const TimelineResult result = run_timeline(s, backend, options);
+
+  const std::vector<double> want = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  CHECK(backend.sampled_at == want);
+  REQUIRE(result.observations.rounds.size() == want.size());
+  CHECK(result.observations.rounds[3].t == 3.0);
+  CHECK(progress_calls == 11);
+  CHECK(last_was_final);
+  CHECK(backend.requests.back().final_round);
+  CHECK_FALSE(backend.requests.front().final_round);
+  // The first round knows the pause at 2 s is next (backend time: + start-up).
+  CHECK(backend.requests.front().next_action_seconds == Approx(2.0 + kStartupSeconds));
+  // Peer 1 is killed at 5 s: its id is departed until its new identity runs;
+  // then the old id stays departed and the new one is held.
+  const Round& after_kill = result.observations.rounds[6];
+  CHECK(after_kill.departed_ids == std::vector<std::string>{"id1"});
+  CHECK(after_kill.samples.size() == 3);
+  const Round& last = result.observations.rounds.back();
+  CHECK(last.departed_ids == std::vector<std::string>{"id1"});
+  CHECK(last.samples.size() == 4);
+  CHECK(last.samples[1].node_id == "id1g1");
+}
+
+TEST_CASE("timeline executor: expectations read what was sampled", "[scenario]") {
+  const Scenario s = scenario_from(kTimeline);
+  SECTION("accurate peers, no crash: every expectation holds") {
+    FakeBackend backend;
+    const TimelineResult result = run_timeline(s, backend, {});
+    const auto outcomes = evaluate(s, result.observations);
+    CHECK(outcome(outcomes, "min_accuracy").passed);
+    CHECK(outcome(outcomes, "no_crash").passed);
+  }
+  SECTION("low accuracy and a crash reported from advance_to: both fail") {
+    FakeBackend backend;
+    backend.accuracy = 0.7;
+    backend.crash_at = 3.5;
+    const TimelineResult result = run_timeline(s, backend, {});
+    REQUIRE(result.observations.crashes.size() == 1);
+    CHECK(result.observations.crashes[0].peer == 1);
+    CHECK(result.observations.crashes[0].t == Approx(3.5));
+    CHECK(result.observations.crashes[0].detail == "signal 11");
+    const auto outcomes = evaluate(s, result.observations);
+    CHECK_FALSE(outcome(outcomes, "min_accuracy").passed);
+    CHECK_FALSE(outcome(outcomes, "no_crash").passed);
+    // A crashed peer is no longer live: "all" at 4 s means peer 0 only.
+    CHECK(std::find(backend.calls.begin(), backend.calls.end(), "4 loss=0.1 0") != backend.calls.end());
+  }
+}
+
+TEST_CASE("timeline executor: problems are collected and a failed start ends the run", "[scenario]") {
+  const Scenario s = scenario_from(kTimeline);
+  SECTION("an event method's problems carry the action's label and time; the run goes on") {
+    FakeBackend backend;
+    backend.fail["loss=0.1"] = {Problem{1, "peer 1 did not confirm"}};
+    std::vector<std::string> printed;
+    TimelineOptions options;
+    options.on_problem = [&](const std::string& text) { printed.push_back(text); };
+    const TimelineResult result = run_timeline(s, backend, options);
+    REQUIRE(result.problems.size() == 1);
+    CHECK(result.problems[0] == "loss 0,1 at 4.0 s: peer 1 did not confirm");
+    CHECK(printed == result.problems);
+    CHECK(result.observations.end_seconds == Approx(10.0));
+    const auto& events = result.observations.events;
+    CHECK(std::any_of(events.begin(), events.end(), [](const LoggedEvent& e) { return e.kind == "runner_problem"; }));
+  }
+  SECTION("start_swarm's problems abort before any event or round") {
+    FakeBackend backend;
+    backend.start_problems = {Problem{0, "cannot start peer 0: no binary"}};
+    const TimelineResult result = run_timeline(s, backend, {});
+    CHECK(result.problems == std::vector<std::string>{"cannot start peer 0: no binary"});
+    CHECK(backend.calls == std::vector<std::string>{"-3 start_swarm 3"});
+    CHECK(result.observations.rounds.empty());
+    CHECK(backend.shut_down);
+  }
+}
+
+TEST_CASE("timeline executor: a stop request ends the run early, without a final round", "[scenario]") {
+  const Scenario s = scenario_from(kTimeline);
+  FakeBackend backend;
+  TimelineOptions options;
+  options.stop_requested = [&] { return backend.now_seconds() - kStartupSeconds >= 4.5; };
+  const TimelineResult result = run_timeline(s, backend, options);
+  CHECK(result.observations.interrupted);
+  CHECK(backend.shut_down);
+  CHECK(backend.sampled_at.back() < 5.0);
+  CHECK(std::none_of(backend.calls.begin(), backend.calls.end(), [](const std::string& c) { return c == "5 kill 1"; }));
+  CHECK(std::none_of(backend.requests.begin(), backend.requests.end(),
+                     [](const SampleRequest& r) { return r.final_round; }));
+}
+
+TEST_CASE("action names: the end of a timed event", "[scenario]") {
+  CHECK(action_name(EventKind::pause, true) == "resume");
+  CHECK(action_name(EventKind::partition, true) == "heal");
+  CHECK(action_name(EventKind::loss, true) == "end_loss");
+  CHECK(action_name(EventKind::kill, false) == "kill");
+}

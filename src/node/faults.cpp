@@ -1,6 +1,7 @@
 #include "starling/node/faults.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace starling::node {
 
@@ -52,10 +53,23 @@ void FaultPolicy::block(const PeerKey& from, const PeerKey& to) {
   refresh_active();
 }
 
+void FaultPolicy::clog(const PeerKey& peer, std::uint64_t until_us) {
+  std::lock_guard lock(mutex_);
+  clogged_until_us_[peer] = until_us;
+  refresh_active();
+}
+
+void FaultPolicy::unclog(const PeerKey& peer) {
+  std::lock_guard lock(mutex_);
+  clogged_until_us_.erase(peer);
+  refresh_active();
+}
+
 void FaultPolicy::heal() {
   std::lock_guard lock(mutex_);
   partition_group_.clear();
   blocked_.clear();
+  clogged_until_us_.clear();
   refresh_active();
 }
 
@@ -67,6 +81,7 @@ void FaultPolicy::clear() {
   inbound_.clear();
   partition_group_.clear();
   blocked_.clear();
+  clogged_until_us_.clear();
   link_busy_until_us_.clear();
   refresh_active();
 }
@@ -82,7 +97,7 @@ void FaultPolicy::refresh_active() {
   const bool any = !default_.is_perfect() || std::any_of(links_.begin(), links_.end(), imperfect) ||
                    std::any_of(outbound_.begin(), outbound_.end(), imperfect) ||
                    std::any_of(inbound_.begin(), inbound_.end(), imperfect) || !partition_group_.empty() ||
-                   !blocked_.empty();
+                   !blocked_.empty() || !clogged_until_us_.empty();
   active_.store(enabled_ && any, std::memory_order_release);
 }
 
@@ -99,6 +114,15 @@ const LinkFaults& FaultPolicy::faults_for(const PeerKey& from, const PeerKey& to
   if (auto out = outbound_.find(from); out != outbound_.end()) return out->second;
   if (auto in = inbound_.find(to); in != inbound_.end()) return in->second;
   return default_;
+}
+
+std::uint64_t FaultPolicy::clog_delay_us(const PeerKey& from, const PeerKey& to, std::uint64_t now_us) const {
+  std::uint64_t until_us = 0;
+  for (const PeerKey* peer : {&from, &to}) {
+    if (auto clog = clogged_until_us_.find(*peer); clog != clogged_until_us_.end())
+      until_us = std::max(until_us, clog->second);
+  }
+  return until_us > now_us ? until_us - now_us : 0;
 }
 
 double FaultPolicy::uniform() {
@@ -120,7 +144,13 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
     return decision;
   }
   const LinkFaults& faults = faults_for(from, to);
-  if (faults.is_perfect()) return decision;
+  const std::uint64_t clog_us = clog_delay_us(from, to, now_us);
+  if (clog_us > 0) ++stats_.clogged;
+  if (faults.is_perfect()) {
+    decision.delay_us[0] = clog_us;
+    if (clog_us > 0) ++stats_.delayed;
+    return decision;
+  }
   if (faults.drop_probability > 0.0 && uniform() < faults.drop_probability) {
     decision.copies = 0;
     ++stats_.dropped;
@@ -138,6 +168,14 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
   for (std::size_t copy = 0; copy < decision.copies; ++copy) {
     std::uint64_t delay_us = faults.delay_us;
     if (faults.jitter_us > 0) delay_us += generator_() % (faults.jitter_us + 1);
+    if (faults.delay_mean_us > faults.delay_us) {
+      // Exponential tail by inversion, from the policy's own generator.
+      const double tail_mean_us = static_cast<double>(faults.delay_mean_us - faults.delay_us);
+      delay_us += static_cast<std::uint64_t>(-tail_mean_us * std::log1p(-uniform()));
+    }
+    // A clogged path holds the message until the clog ends; the link's own
+    // delay then starts from there.
+    delay_us += clog_us;
     if (busy_until_us != nullptr) {
       const std::uint64_t start_us = std::max(now_us, *busy_until_us);
       const std::uint64_t transfer_us =

@@ -210,6 +210,7 @@ void TrainingDriver::on_delta(Link& link, const wire::Delta& delta) {
 void TrainingDriver::on_digest(Link& link, const wire::Digest& digest) {
   if (digest.epoch < link.state.epoch() || !link.state.receiving()) return;
   if (const Status ok = link.state.on_digest(node::LinkDigest{digest.epoch, digest.seq, digest.hash}); !ok) {
+    ++counters_.digest_mismatches;
     break_link(link, wire::ResetReason::digest_mismatch, ok.error().message);
   }
 }

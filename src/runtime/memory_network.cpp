@@ -17,8 +17,17 @@ class MemoryTransport;
 struct MemoryNetwork::Impl {
   explicit Impl(std::uint64_t seed) : faults(std::mt19937_64(seed ^ 0x5EED'F417'0000'0001ULL)) {}
 
-  void schedule(std::uint64_t at_us, std::function<void()> event) {
-    events.emplace(std::make_pair(at_us, next_sequence++), std::move(event));
+  // `target`: the transport the event acts on (0: none in particular); a
+  // paused target's events are held until it resumes.
+  void schedule(std::uint64_t at_us, std::function<void()> event, std::uint64_t target = 0) {
+    events.emplace(std::make_pair(at_us, next_sequence++), Scheduled{target, std::move(event)});
+  }
+  std::uint64_t bound_id(const Address& address) const {
+    auto it = bindings.find(to_string(address));
+    return it == bindings.end() ? 0 : it->second;
+  }
+  void observe(const std::string& from, const std::string& to, ByteSpan bytes, bool datagram) const {
+    if (observer) observer(MemoryDelivery{from, to, now_us, bytes, datagram});
   }
   MemoryTransport* transport(std::uint64_t id) const {
     auto it = transports.find(id);
@@ -32,7 +41,13 @@ struct MemoryNetwork::Impl {
   std::uint64_t now_us = 0;
   std::uint64_t latency_us = 100;
   std::uint64_t next_sequence = 0;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::function<void()>> events;  // by (time, sequence)
+  struct Scheduled {
+    std::uint64_t target = 0;
+    std::function<void()> run;
+  };
+  std::map<std::pair<std::uint64_t, std::uint64_t>, Scheduled> events;  // by (time, sequence)
+  std::map<std::uint64_t, std::vector<std::function<void()>>> held;  // paused transport -> its events, in order
+  std::function<void(const MemoryDelivery&)> observer;
   FaultPolicy faults;
   std::map<std::uint64_t, MemoryTransport*> transports;
   std::map<std::string, std::uint64_t> bindings;  // address text -> transport id
@@ -56,6 +71,7 @@ class MemoryTransport final : public Transport {
     STARLING_ASSERT_MSG(callback_depth_ == 0, "a transport must not be destroyed from its own callback");
     shutdown();
     network_.transports.erase(id_);
+    network_.held.erase(id_);
   }
 
   void set_events(TransportEvents events) override { events_ = std::move(events); }
@@ -89,11 +105,11 @@ class MemoryTransport final : public Transport {
         net->schedule(net->now_us + net->latency_us, [net, self, id] {
           if (MemoryTransport* client = net->transport(self))
             client->drop(id, make_error(ErrorKind::disconnected, "connection refused"));
-        });
+        }, self);
         return;
       }
       server->on_open(self, id, from);
-    });
+    }, network_.bound_id(remote));
     return id;
   }
 
@@ -147,9 +163,13 @@ class MemoryTransport final : public Transport {
     const Address from = local_address();
     for (std::size_t copy = 0; copy < decision.copies; ++copy) {
       network_.schedule(network_.now_us + network_.latency_us + decision.delay_us[copy],
-                        [net = &network_, to, from, wire] {
-                          if (MemoryTransport* receiver = net->bound(to)) receiver->on_datagram_wire(from, wire);
-                        });
+                        [net = &network_, to, from, wire, sender = host_] {
+                          if (MemoryTransport* receiver = net->bound(to)) {
+                            net->observe(sender, receiver->host_, ByteSpan(wire), true);
+                            receiver->on_datagram_wire(from, wire);
+                          }
+                        },
+                        network_.bound_id(to));
       ++stats_.datagrams_sent;
     }
     return ok_status();
@@ -163,7 +183,8 @@ class MemoryTransport final : public Transport {
                         MemoryTransport* transport = net->transport(self);
                         if (transport == nullptr || transport->timers_.erase(id) == 0) return;
                         transport->call(0, callback);
-                      });
+                      },
+                      id_);
     return id;
   }
 
@@ -238,7 +259,7 @@ class MemoryTransport final : public Transport {
       network_.schedule(network_.now_us + network_.latency_us, [net = &network_, client_transport, client_connection] {
         if (MemoryTransport* client = net->transport(client_transport))
           client->drop(client_connection, make_error(ErrorKind::disconnected, "connection closed by the peer"));
-      });
+      }, client_transport);
       return;
     }
     ++count;
@@ -255,7 +276,8 @@ class MemoryTransport final : public Transport {
                         } else if (MemoryTransport* self = net->transport(server)) {
                           self->drop(id, make_error(ErrorKind::disconnected, "connection closed by the peer"));
                         }
-                      });
+                      },
+                      client_transport);
     start_session(id);
   }
 
@@ -344,7 +366,7 @@ class MemoryTransport final : public Transport {
       const ConnectionId id = endpoint.id;
       network_.schedule(network_.now_us, [net = &network_, self = id_, id, error = status.error()] {
         if (MemoryTransport* transport = net->transport(self)) transport->drop(id, error);
-      });
+      }, id_);
       return;
     }
     ++stats_.frames_sent;
@@ -355,13 +377,19 @@ class MemoryTransport final : public Transport {
   void transmit(Endpoint& endpoint, Bytes wire) {
     stats_.bytes_sent += wire.size();
     endpoint.in_flight_bytes += wire.size();
+    const std::uint64_t to = endpoint.peer_transport;
     network_.schedule(network_.now_us + network_.latency_us,
-                      [net = &network_, self = id_, id = endpoint.id, to = endpoint.peer_transport,
-                       to_connection = endpoint.peer_connection, wire = std::move(wire)]() mutable {
+                      [net = &network_, self = id_, id = endpoint.id, to, to_connection = endpoint.peer_connection,
+                       wire = std::move(wire), sender_host = host_]() mutable {
                         const std::size_t size = wire.size();
-                        if (MemoryTransport* receiver = net->transport(to)) receiver->on_wire(to_connection, wire);
+                        if (MemoryTransport* receiver = net->transport(to)) {
+                          if (receiver->find(to_connection) != nullptr)
+                            net->observe(sender_host, receiver->host_, ByteSpan(wire), false);
+                          receiver->on_wire(to_connection, wire);
+                        }
                         if (MemoryTransport* sender = net->transport(self)) sender->on_delivered(id, size);
-                      });
+                      },
+                      to);
   }
 
   void on_delivered(ConnectionId id, std::size_t bytes) {
@@ -432,14 +460,14 @@ class MemoryTransport final : public Transport {
         return;
       }
       transport->arm_deadline(*checked);
-    });
+    }, id_);
   }
 
   void send_fin(std::uint64_t transport_id, ConnectionId connection) {
     network_.schedule(network_.now_us + network_.latency_us, [net = &network_, transport_id, connection] {
       if (MemoryTransport* peer = net->transport(transport_id))
         peer->drop(connection, make_error(ErrorKind::disconnected, "connection closed by the peer"));
-    });
+    }, transport_id);
   }
 
   void forget(ConnectionId id) {
@@ -503,11 +531,49 @@ void MemoryNetwork::set_latency_us(std::uint64_t latency_us) { impl_->latency_us
 std::uint64_t MemoryNetwork::now_us() const { return impl_->now_us; }
 std::size_t MemoryNetwork::pending_events() const { return impl_->events.size(); }
 
+void MemoryNetwork::set_delivery_observer(std::function<void(const MemoryDelivery&)> observer) {
+  impl_->observer = std::move(observer);
+}
+
+namespace {
+std::uint64_t id_of(const MemoryNetwork::Impl& impl, const Transport& transport) {
+  for (const auto& [id, candidate] : impl.transports) {
+    if (static_cast<const Transport*>(candidate) == &transport) return id;
+  }
+  STARLING_ASSERT_MSG(false, "not a transport of this memory network");
+  return 0;
+}
+}  // namespace
+
+void MemoryNetwork::pause(const Transport& transport) {
+  impl_->held.try_emplace(id_of(*impl_, transport));
+}
+
+void MemoryNetwork::resume(const Transport& transport) {
+  auto held = impl_->held.find(id_of(*impl_, transport));
+  if (held == impl_->held.end()) return;
+  std::vector<std::function<void()>> events = std::move(held->second);
+  impl_->held.erase(held);
+  // Everything that came due while it was stopped runs now, in its order.
+  for (auto& event : events) impl_->schedule(impl_->now_us, std::move(event));
+}
+
+bool MemoryNetwork::paused(const Transport& transport) const {
+  return impl_->held.count(id_of(*impl_, transport)) != 0;
+}
+
 bool MemoryNetwork::step() {
   if (impl_->events.empty()) return false;
   auto node = impl_->events.extract(impl_->events.begin());
   impl_->now_us = std::max(impl_->now_us, node.key().first);
-  node.mapped()();
+  Impl::Scheduled& event = node.mapped();
+  if (event.target != 0) {
+    if (auto held = impl_->held.find(event.target); held != impl_->held.end()) {
+      held->second.push_back(std::move(event.run));
+      return true;
+    }
+  }
+  event.run();
   return true;
 }
 

@@ -197,7 +197,8 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   s.model = r.text(t, "model", s.model);
   s.compress = r.text(t, "compress", s.compress);
   s.lr = r.number(t, "lr", s.lr);
-  if (!(s.lr > 0.0)) r.fail(t.get("lr"), "'lr' must be > 0");
+  // 0: consensus only (the simulator's average-preservation check uses it).
+  if (!(s.lr >= 0.0)) r.fail(t.get("lr"), "'lr' must be >= 0");
   s.batch = static_cast<int>(r.integer(t, "batch", s.batch));
   if (s.batch < 1) r.fail(t.get("batch"), "'batch' must be >= 1");
   s.partition = r.text(t, "partition", s.partition);

@@ -110,3 +110,46 @@ TEST_CASE("faults: partitions, one-way blocks, heal and switching off", "[runtim
   CHECK_FALSE(policy.active());
   CHECK(policy.stats().partitioned == 4);
 }
+
+TEST_CASE("faults: a clog holds every message from or to a peer until it ends", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(5));
+  policy.clog("a", 5'000);
+  CHECK(policy.active());
+  CHECK(policy.decide("a", "b", 10, 1'000).delay_us[0] == 4'000);  // from the clogged peer
+  CHECK(policy.decide("c", "a", 10, 2'000).delay_us[0] == 3'000);  // to it
+  CHECK(policy.decide("b", "c", 10, 2'000).delay_us[0] == 0);      // elsewhere: untouched
+  CHECK(policy.decide("a", "b", 10, 5'000).delay_us[0] == 0);      // over
+  CHECK_FALSE(policy.decide("a", "b", 10, 1'000).dropped());       // held, never lost
+  // The link's own delay starts when the clog ends.
+  policy.set_link("a", "b", LinkFaults{.delay_us = 300});
+  CHECK(policy.decide("a", "b", 10, 4'000).delay_us[0] == 1'300);
+  CHECK(policy.stats().clogged == 4);
+  policy.unclog("a");
+  CHECK(policy.decide("c", "a", 10, 1'000).delay_us[0] == 0);
+  policy.clog("b", 9'000);
+  policy.heal();
+  CHECK(policy.decide("c", "b", 10, 1'000).delay_us[0] == 0);
+}
+
+TEST_CASE("faults: delay min and mean give a long tail above the minimum", "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(9));
+  policy.set_default(LinkFaults{.delay_us = 1'000, .delay_mean_us = 5'000});
+  CHECK(policy.active());
+  const int messages = 20'000;
+  double sum_us = 0.0;
+  std::uint64_t lowest_us = ~0ULL, highest_us = 0;
+  for (int i = 0; i < messages; ++i) {
+    const std::uint64_t delay_us = policy.decide("a", "b", 10, 0).delay_us[0];
+    sum_us += double(delay_us);
+    lowest_us = std::min(lowest_us, delay_us);
+    highest_us = std::max(highest_us, delay_us);
+  }
+  CHECK(lowest_us >= 1'000);
+  CHECK(lowest_us < 1'100);
+  CHECK(sum_us / messages == Approx(5'000).epsilon(0.03));
+  CHECK(highest_us > 20'000);  // exponential: e^-4.75 of the mass lies past 20 ms
+  // A mean at or below the minimum is no tail at all.
+  FaultPolicy flat(std::mt19937_64(9));
+  flat.set_default(LinkFaults{.delay_us = 1'000, .delay_mean_us = 1'000});
+  CHECK(flat.decide("a", "b", 10, 0).delay_us[0] == 1'000);
+}

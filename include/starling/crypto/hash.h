@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -14,5 +15,25 @@ using Hash256 = std::array<std::uint8_t, 32>;
 
 Hash256 hash256(std::span<const std::uint8_t> bytes);
 Hash256 hash256(std::string_view text);
+
+// The same hash fed piece by piece: update() any number of times, then
+// finish() once. hash256 of the concatenation equals finish() of the pieces.
+// The simulator hashes its event trace with it as the run goes.
+class Hasher {
+ public:
+  Hasher();
+  ~Hasher();
+  Hasher(Hasher&&) noexcept;
+  Hasher& operator=(Hasher&&) noexcept;
+
+  void update(std::span<const std::uint8_t> bytes);
+  // A bug to call twice, or update() after it.
+  Hash256 finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  bool finished_ = false;
+};
 
 }  // namespace starling::crypto

@@ -37,10 +37,14 @@ struct LinkFaults {
   std::uint64_t delay_us = 0;          // added to every delivery
   std::uint64_t jitter_us = 0;         // plus a uniform extra in [0, jitter_us] (reorders)
   std::uint64_t bandwidth_bytes_per_second = 0;  // 0: unlimited; else messages queue behind each other
+  // Mean one-way delay when above delay_us: delay_us is then the minimum and
+  // an exponential tail with mean (delay_mean_us - delay_us) is added, the
+  // long-tailed latency of real paths (TigerBeetle's one_way_delay_min/mean).
+  std::uint64_t delay_mean_us = 0;
 
   bool is_perfect() const {
     return drop_probability <= 0.0 && duplicate_probability <= 0.0 && delay_us == 0 && jitter_us == 0 &&
-           bandwidth_bytes_per_second == 0;
+           bandwidth_bytes_per_second == 0 && delay_mean_us <= delay_us;
   }
   friend bool operator==(const LinkFaults&, const LinkFaults&) = default;
 };
@@ -62,6 +66,7 @@ struct FaultStats {
   std::uint64_t partitioned = 0;  // by a partition or block
   std::uint64_t duplicated = 0;
   std::uint64_t delayed = 0;      // delivered later than now
+  std::uint64_t clogged = 0;      // held by a clog
 };
 
 class FaultPolicy {
@@ -84,7 +89,12 @@ class FaultPolicy {
   void partition(const std::vector<std::vector<PeerKey>>& groups);
   // One-way block: from's messages to `to` are lost, the reverse still flows.
   void block(const PeerKey& from, const PeerKey& to);
-  // Removes partitions and blocks, keeps link faults.
+  // Clogging: every message from or to `peer` decided before until_us is
+  // held and delivered at until_us (nothing is lost; order is kept), as when a
+  // path stalls. A later clog of the same peer replaces the earlier one.
+  void clog(const PeerKey& peer, std::uint64_t until_us);
+  void unclog(const PeerKey& peer);
+  // Removes partitions, blocks and clogs, keeps link faults.
   void heal();
   // Removes everything: a perfect network again.
   void clear();
@@ -104,6 +114,7 @@ class FaultPolicy {
   const LinkFaults& faults_for(const PeerKey& from, const PeerKey& to) const;
   void refresh_active();
   double uniform();
+  std::uint64_t clog_delay_us(const PeerKey& from, const PeerKey& to, std::uint64_t now_us) const;
 
   mutable std::mutex mutex_;
   std::atomic<bool> active_{false};
@@ -115,6 +126,7 @@ class FaultPolicy {
   std::map<PeerKey, LinkFaults> inbound_;
   std::map<PeerKey, std::size_t> partition_group_;
   std::set<std::pair<PeerKey, PeerKey>> blocked_;
+  std::map<PeerKey, std::uint64_t> clogged_until_us_;
   std::map<std::pair<PeerKey, PeerKey>, std::uint64_t> link_busy_until_us_;  // bandwidth queues
   FaultStats stats_;
 };

@@ -138,6 +138,9 @@ struct TrainingDriverStatus {
   std::uint64_t deltas_received = 0;
   std::uint64_t delta_bytes_sent = 0;  // encoded training messages (before framing and sealing)
   std::uint64_t link_resets = 0;
+  // Digests that did not match our copy: the two ends of a link disagreed.
+  // Only corrupt or hostile input explains one (the simulator's invariant).
+  std::uint64_t digest_mismatches = 0;
   std::uint64_t corrections_clipped = 0;
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).

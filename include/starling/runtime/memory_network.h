@@ -25,6 +25,16 @@ struct MemoryTransportOptions {
   std::string name;                    // fault-layer key; empty: its listen address
 };
 
+// One message handed to its receiver (for the simulator's trace): the hosts
+// of both ends, the virtual time, the bytes as they crossed the network.
+struct MemoryDelivery {
+  const std::string& from_host;
+  const std::string& to_host;
+  std::uint64_t at_us = 0;
+  ByteSpan bytes;
+  bool datagram = false;
+};
+
 class MemoryNetwork {
  public:
   explicit MemoryNetwork(std::uint64_t seed);
@@ -40,6 +50,17 @@ class MemoryNetwork {
   FaultPolicy& faults();
   // One-way delay of a perfect link. Default 100 us.
   void set_latency_us(std::uint64_t latency_us);
+
+  // Called for every frame and datagram as it reaches a live receiver.
+  void set_delivery_observer(std::function<void(const MemoryDelivery&)> observer);
+
+  // A stopped process (SIGSTOP): nothing reaches the transport and none of
+  // its timers fire while paused; all of it is held, in order, and runs at
+  // resume(). What it sent before stays in flight. `transport` must come
+  // from this network.
+  void pause(const Transport& transport);
+  void resume(const Transport& transport);
+  bool paused(const Transport& transport) const;
 
   std::uint64_t now_us() const;
   // Runs the next event, moving the clock to it. False when none is pending.

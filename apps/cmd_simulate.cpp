@@ -1,0 +1,237 @@
+// `starling simulate FILE`: the scenario in the deterministic simulator
+// (docs/simulator.md): the same file, expectations and report as `starling
+// scenario`, in virtual time from one seed, plus the invariants and a hash of
+// the event trace. `--random --seeds N` draws fault mixes and runs them.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "commands.h"
+#include "json_text.h"
+#include "starling/scenario/expectations.h"
+#include "starling/scenario/parse.h"
+#include "starling/scenario/report.h"
+#include "starling/scenario/summary.h"
+#include "starling/sim/random_scenario.h"
+#include "starling/sim/simulate.h"
+
+namespace starling::apps {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kExitFailed = 1;
+constexpr int kExitBadInput = 2;
+
+struct SimulateCliOptions {
+  std::string file;
+  std::string out_dir;
+  std::optional<std::uint64_t> seed;
+  std::optional<int> peers;
+  bool json_summary = false;
+  bool random = false;
+  int seeds = 10;
+  double step_ms = 10.0;
+  double heterogeneity = 0.0;
+};
+
+fs::path default_out_dir(const std::string& name) {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  ::localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return fs::path("scenario-runs") / (name + "-sim-" + stamp);
+}
+
+std::string replay_command(const SimulateCliOptions& o, const std::string& file, std::uint64_t seed) {
+  std::string command = "starling simulate " + file + " --seed " + std::to_string(seed);
+  if (o.peers) command += " --peers " + std::to_string(*o.peers);
+  if (o.step_ms != 10.0) command += " --step-ms " + std::to_string(o.step_ms);
+  if (o.heterogeneity != 0.0) command += " --heterogeneity " + std::to_string(o.heterogeneity);
+  return command;
+}
+
+struct RunOutcome {
+  bool passed = false;
+  std::string summary;  // scenario::summary_json, shared with `starling scenario --json`
+};
+
+// One simulated run of `scenario`: report, text, and the summary object.
+RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenario, const std::string& file,
+                   sim::SimulateOptions sim_options, const fs::path& out, bool quiet) {
+  const std::uint64_t seed = sim_options.seed;
+  if (!quiet) {
+    std::fprintf(stderr, "simulate %s (%s): %d peers, %.0f virtual s, seed %llu, report in %s\n",
+                 scenario.name.c_str(), file.c_str(), scenario.swarm.peers, scenario.duration_seconds,
+                 static_cast<unsigned long long>(seed), out.string().c_str());
+    sim_options.progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
+  }
+  const auto started = std::chrono::steady_clock::now();
+  sim::SimulateResult result = sim::simulate(scenario, sim_options);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  std::vector<scenario::Outcome> outcomes = scenario::evaluate(scenario, result.observations);
+  for (const std::string& problem : result.problems)
+    outcomes.push_back(scenario::Outcome{"runner", "the simulator does everything the file says", problem, false, 0});
+  std::map<std::string, std::vector<const sim::Violation*>> by_invariant;
+  for (const auto& violation : result.violations) by_invariant[violation.invariant].push_back(&violation);
+  for (const auto& [invariant, list] : by_invariant) {
+    char first[64];
+    std::snprintf(first, sizeof first, " (first at %.2f s)", list.front()->t);
+    outcomes.push_back(scenario::Outcome{"invariant", "invariant " + invariant + " holds",
+                                         std::to_string(list.size()) + " violation(s)" + first + ": " +
+                                             list.front()->what,
+                                         false, 0});
+  }
+  bool passed = true;
+  for (const auto& outcome : outcomes) passed = passed && outcome.passed;
+
+  const std::string command = replay_command(o, file, seed);
+  scenario::RunSummary summary{seed, 1.0, command, passed};
+  if (auto written = scenario::write_report(out, scenario, result.observations, outcomes, summary); !written) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", written.error().message.c_str());
+    passed = false;
+  }
+
+  int failed = 0;
+  for (const auto& outcome : outcomes) failed += !outcome.passed;
+  std::printf("\nsimulate %s: %s in %.1f s wall for %.1f virtual s (%d peers, %zu expectations, %d failed)\n",
+              scenario.name.c_str(), passed ? "PASSED" : "FAILED", wall, result.virtual_seconds, result.peers,
+              scenario.expectations.size(), failed);
+  for (const auto& outcome : outcomes) {
+    std::printf("  %s  %s: %s\n        measured: %s\n", outcome.passed ? "ok  " : "FAIL", outcome.name.c_str(),
+                outcome.requirement.c_str(), outcome.measured.c_str());
+  }
+  std::printf("trace: %s (%llu messages, %llu bytes, %llu peer events)\n", result.trace_hash.c_str(),
+              static_cast<unsigned long long>(result.messages), static_cast<unsigned long long>(result.message_bytes),
+              static_cast<unsigned long long>(result.trace_events));
+  std::printf("report: %s\n", (out / "report.html").string().c_str());
+  if (!passed) std::printf("seed: %llu\nreplay: %s\n", static_cast<unsigned long long>(seed), command.c_str());
+  std::fflush(stdout);
+
+  RunOutcome run;
+  run.passed = passed;
+  scenario::RunFigures figures;
+  figures.seed = seed;
+  figures.peers = result.peers;
+  figures.virtual_seconds = result.virtual_seconds;
+  figures.wall_seconds = wall;
+  figures.passed = passed;
+  figures.trace_hash = result.trace_hash;
+  run.summary = scenario::summary_json(figures, outcomes);
+  return run;
+}
+
+sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t seed) {
+  sim::SimulateOptions options;
+  options.seed = seed;
+  options.step_seconds = o.step_ms / 1000.0;
+  options.heterogeneity_sigma = o.heterogeneity;
+  return options;
+}
+
+int run_file(const SimulateCliOptions& o) {
+  scenario::ParseOptions parse;
+  parse.max_peers = scenario::kMaxSimulatedPeers;
+  parse.limit_reason = "the simulator";
+  parse.peers = o.peers;
+  auto loaded = scenario::load_scenario(o.file, parse);
+  if (!loaded) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", loaded.error().message.c_str());
+    return kExitBadInput;
+  }
+  const scenario::Scenario& s = *loaded;
+  const std::uint64_t seed = o.seed.value_or(s.seed);
+  const fs::path out = o.out_dir.empty() ? default_out_dir(s.name) : fs::path(o.out_dir);
+  RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);
+  if (o.json_summary) std::printf("%s\n", run.summary.c_str());
+  return run.passed ? 0 : kExitFailed;
+}
+
+int run_random(const SimulateCliOptions& o) {
+  const std::uint64_t first = o.seed.value_or(1);
+  const fs::path out = o.out_dir.empty() ? default_out_dir("random") : fs::path(o.out_dir);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  int failures = 0;
+  std::string runs;
+  for (int i = 0; i < o.seeds; ++i) {
+    const std::uint64_t seed = first + std::uint64_t(i);
+    sim::RandomRun drawn = sim::draw_random_run(seed, o.peers);
+    const fs::path file = out / ("random-" + std::to_string(seed) + ".toml");
+    // Written before the run, so a crash still leaves the file to replay.
+    if (auto saved = sim::save_random_run(drawn, file); !saved) {
+      std::fprintf(stderr, "starling simulate: error: %s\n", saved.error().message.c_str());
+      return kExitFailed;
+    }
+    scenario::ParseOptions parse;
+    parse.max_peers = scenario::kMaxSimulatedPeers;
+    parse.limit_reason = "the simulator";
+    auto loaded = scenario::load_scenario(file, parse);
+    if (!loaded) {
+      std::fprintf(stderr, "starling simulate: error: a drawn scenario does not parse (a bug): %s\n",
+                   loaded.error().message.c_str());
+      return kExitFailed;
+    }
+    std::fprintf(stderr, "random seed %llu: %s\n", static_cast<unsigned long long>(seed), drawn.summary.c_str());
+    sim::SimulateOptions options = base_options(o, seed);
+    sim::apply_network(drawn, options);
+    RunOutcome run = run_one(o, *loaded, file.string(), options, out / ("run-" + std::to_string(seed)), true);
+    if (!run.passed) {
+      ++failures;
+      std::printf("FAILED seed %llu: scenario saved as %s (copy it to tests/sim/regressions/ to keep it)\n",
+                  static_cast<unsigned long long>(seed), file.string().c_str());
+    } else {
+      fs::remove(file, ec);
+    }
+    runs += (runs.empty() ? "" : ",") + run.summary;
+  }
+  std::printf("\nrandom: %d of %d seeds failed\n", failures, o.seeds);
+  if (o.json_summary) {
+    const json summary{{"runs", json::parse("[" + runs + "]")}, {"failed", failures}};
+    std::printf("%s\n", to_json_text(summary).c_str());
+  }
+  return failures == 0 ? 0 : kExitFailed;
+}
+
+}  // namespace
+
+Command add_simulate_command(CLI::App& root) {
+  auto options = std::make_shared<SimulateCliOptions>();
+  CLI::App* app = root.add_subcommand(
+      "simulate", "Run a scenario in the deterministic simulator (virtual time, up to 100,000 peers, one seed)");
+  app->add_option("file", options->file, "Scenario file (TOML, see docs/scenarios.md)");
+  app->add_option("--seed", options->seed, "Run with this seed (default: the file's; --random: the first seed)");
+  app->add_option("--peers", options->peers, "Replace the file's [swarm] peers")
+      ->check(CLI::Range(1, scenario::kMaxSimulatedPeers));
+  app->add_option("--out", options->out_dir, "Report folder (default: scenario-runs/NAME-sim-TIMESTAMP)")
+      ->type_name("DIR");
+  app->add_flag("--json", options->json_summary, "End with one JSON summary object on stdout");
+  app->add_flag("--random", options->random, "Draw a fault mix per seed (docs/simulator.md) and run them in a row");
+  app->add_option("--seeds", options->seeds, "How many seeds --random runs")->check(CLI::Range(1, 100000));
+  app->add_option("--step-ms", options->step_ms, "Modelled compute time of one training step at speed 1")
+      ->check(CLI::Range(0.001, 10000.0))
+      ->capture_default_str();
+  app->add_option("--heterogeneity", options->heterogeneity,
+                  "Spread of per-peer speed factors: lognormal sigma (0: all alike)")
+      ->check(CLI::Range(0.0, 3.0))
+      ->capture_default_str();
+  return Command{app, [options] {
+                   if (options->random) return run_random(*options);
+                   if (options->file.empty()) {
+                     std::fprintf(stderr, "starling simulate: error: give a scenario FILE, or --random\n");
+                     return kExitBadInput;
+                   }
+                   return run_file(*options);
+                 }};
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,79 @@
+// Runs a scenario file (docs/scenarios.md) in the simulated world instead of
+// with processes: the same timeline, the same observations (so the same
+// expectations and the same report), in virtual time, from one seed. Also
+// checks the invariants (invariants.h) all along and hashes the trace.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "starling/ml/dataset.h"
+#include "starling/node/faults.h"
+#include "starling/scenario/observations.h"
+#include "starling/scenario/scenario.h"
+#include "starling/sim/invariants.h"
+#include "starling/sim/trainer.h"
+#include "starling/status.h"
+
+namespace starling::sim {
+
+// A peer's traffic held for a span (node::FaultPolicy::clog); random mode.
+struct Clog {
+  double at_seconds = 0.0;
+  double duration_seconds = 0.0;
+  int peer = 0;
+};
+
+// Deliberately broken set-ups, so tests can show each invariant fires.
+enum class Breakage : std::uint8_t {
+  none,
+  unrecorded_block,     // peer 1 cannot send to anyone, and the invariants are not told
+  skewed_corrections,   // every peer applies 1.5x its consensus correction (moves the average)
+  lost_incarnation_store,  // a restart with the same identity forgets its incarnation
+};
+
+struct SimulateOptions {
+  std::uint64_t seed = 1;
+  // Compute model: one step at speed 1; speeds ~ lognormal(0, sigma) per peer.
+  double step_seconds = 0.01;
+  double heterogeneity_sigma = 0.0;
+  // Network model: every link's minimum one-way delay, plus faults on every
+  // link for the whole run (random mode: delay mean, jitter, loss, ...).
+  std::uint64_t latency_us = 500;
+  node::LinkFaults background;
+  std::vector<Clog> clogs;
+  // data = "synthetic" or "synthetic:DIM": this objective instead of a data set.
+  SyntheticObjective synthetic;
+  // A data set already loaded (random mode runs many seeds over one).
+  std::shared_ptr<const ml::TrainTest> data;
+  InvariantOptions invariants;
+  Breakage breakage = Breakage::none;
+  // Poll rounds list every member only up to this many peers (memory: N² per
+  // round); above it only the final round does. 0: always.
+  int members_every_round_max = 256;
+  // A line now and then (every tenth of the duration).
+  std::function<void(const std::string& line)> progress;
+};
+
+struct SimulateResult {
+  scenario::Observations observations;
+  std::vector<std::string> problems;  // the set-up failed (unknown data set, bad model spec, ...)
+  std::vector<Violation> violations;
+  std::string trace_hash;  // BLAKE2b-256 hex of the trace
+  double virtual_seconds = 0.0;
+  std::uint64_t messages = 0;
+  std::uint64_t message_bytes = 0;
+  std::uint64_t trace_events = 0;
+  int peers = 0;  // peers ever started
+};
+
+SimulateResult simulate(const scenario::Scenario& scenario, const SimulateOptions& options);
+
+// Loads and standardises the scenario's data set (not "synthetic"), for reuse
+// across runs. Errors: as ml::load_dataset.
+Result<std::shared_ptr<const ml::TrainTest>> load_scenario_data(const scenario::Scenario& scenario);
+
+}  // namespace starling::sim

@@ -1,0 +1,111 @@
+// The simulator's stepped trainer: the ModelHost a simulated peer gives its
+// TrainingDriver. The math of every step is real (node::TrainingLoop on a
+// real model and data set, or a synthetic quadratic objective for scale);
+// only its duration is modelled: each step is scheduled on the peer's
+// transport timer `step_seconds x speed x slowdown` after the previous one,
+// so a paused peer stops stepping and a straggler falls behind in virtual
+// time exactly as a slow CPU would. Everything runs on the world's thread.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "starling/ml/dataset.h"
+#include "starling/ml/model.h"
+#include "starling/ml/optimizer.h"
+#include "starling/node/training_driver.h"
+
+namespace starling::node {
+class Peer;
+}
+#include "starling/node/training_loop.h"
+#include "starling/node/transport.h"
+
+namespace starling::sim {
+
+// A synthetic objective for swarms too big for a real model: f_i(x) =
+// ½‖x − target_i‖², each peer its own target (a heterogeneous data split in
+// miniature), SGD with Gaussian gradient noise. The swarm optimum is the mean
+// target; "accuracy" is 1 / (1 + ‖x − mean target‖² / ‖mean target‖²).
+struct SyntheticObjective {
+  std::size_t dimension = 1000;
+  float target_spread = 1.0f;  // std-dev of the per-peer targets around the swarm's mean target
+  float gradient_noise = 0.1f;
+  float initial_spread = 0.0f;  // >0: each peer starts at its own random point (lr 0 checks need it)
+};
+
+struct TrainerOptions {
+  double step_seconds = 0.01;   // one step's compute time at speed 1
+  double speed_factor = 1.0;    // this peer's hardware: >1 is slower (multiplies step_seconds)
+  double eval_every_seconds = 5.0;
+  double lr = 0.05;
+  std::uint64_t seed = 1;       // batches, noise, initial point
+  // Exactly one of the two: a real model on real data, or the synthetic objective.
+  std::optional<node::TrainingLoopOptions> loop;
+  std::optional<SyntheticObjective> synthetic;
+  // Synthetic only: the swarm's mean target and this peer's offset from it.
+  std::shared_ptr<const Eigen::VectorXf> mean_target;
+  // 1 in every honest run. Other values break the consensus step on purpose
+  // (the simulator's invariant tests: the swarm average must then move).
+  float correction_scale = 1.0f;
+};
+
+class SteppedTrainer final : public node::ModelHost {
+ public:
+  // `driver` is the slot the peer's TrainingDriver lives in (answers go there).
+  SteppedTrainer(node::Transport& transport, node::Peer** driver, TrainerOptions options);
+  ~SteppedTrainer() override;
+  SteppedTrainer(const SteppedTrainer&) = delete;
+  SteppedTrainer& operator=(const SteppedTrainer&) = delete;
+
+  void start_training(const Eigen::VectorXf* initial) override;
+  void request_parameters() override;
+  void add_correction(const Eigen::VectorXf& correction) override;
+
+  // Straggler faults: steps take `factor` times as long from now on.
+  void set_slowdown(double factor) { slowdown_ = factor; }
+
+  const Eigen::VectorXf& parameters() const;
+  std::size_t parameter_count() const;
+  bool training() const { return started_; }
+  bool failed() const;
+  std::string error() const;
+  std::int64_t steps() const { return steps_; }
+  std::optional<double> accuracy() const { return accuracy_; }
+  std::optional<double> loss() const { return loss_; }
+
+ private:
+  void schedule_next();
+  void on_step_timer();
+  void step_once(double now_seconds);
+  double now_seconds() const { return double(transport_.now_ms()) / 1000.0; }
+
+  node::Transport& transport_;
+  node::Peer** driver_;
+  TrainerOptions options_;
+  std::unique_ptr<node::TrainingLoop> loop_;
+  // Synthetic objective state.
+  Eigen::VectorXf x_;
+  Eigen::VectorXf target_;
+  std::mt19937_64 random_;
+  bool started_ = false;
+  double slowdown_ = 1.0;
+  double next_step_seconds_ = 0.0;
+  double next_eval_seconds_ = 0.0;
+  std::optional<node::TimerId> step_timer_;
+  std::vector<node::TimerId> answer_timers_;
+  std::int64_t steps_ = 0;
+  std::optional<double> accuracy_;
+  std::optional<double> loss_;
+};
+
+// The synthetic objective's swarm-wide mean target, drawn from `seed`.
+std::shared_ptr<const Eigen::VectorXf> synthetic_mean_target(const SyntheticObjective& objective, std::uint64_t seed);
+
+}  // namespace starling::sim

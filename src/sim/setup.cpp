@@ -1,0 +1,131 @@
+#include "setup.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "starling/compress/mlp_layout.h"
+#include "starling/compress/spec.h"
+#include "starling/gossip/config.h"
+
+namespace starling::sim::detail {
+
+bool is_synthetic(const scenario::SwarmSpec& swarm) { return swarm.data.rfind("synthetic", 0) == 0; }
+
+namespace {
+
+Result<std::size_t> synthetic_dimension(const std::string& data, std::size_t fallback) {
+  if (data == "synthetic") return fallback;
+  if (data.rfind("synthetic:", 0) != 0) return make_error(ErrorKind::invalid_argument, "not synthetic: " + data);
+  char* end = nullptr;
+  const long long dimension = std::strtoll(data.c_str() + 10, &end, 10);
+  if (end == data.c_str() + 10 || *end != '\0' || dimension < 1 || dimension > (1LL << 26))
+    return make_error(ErrorKind::invalid_argument, "data = \"synthetic:DIM\" wants 1 <= DIM <= 2^26, got '" + data + "'");
+  return std::size_t(dimension);
+}
+
+}  // namespace
+
+Status configure_world(const scenario::Scenario& s, const SimulateOptions& options,
+                       std::shared_ptr<const ml::TrainTest> data, WorldOptions& world) {
+  const scenario::SwarmSpec& swarm = s.swarm;
+  auto config = gossip::config_for_profile(swarm.profile);
+  if (!config) return config.error();
+  world.membership = *config;
+  world.seed = options.seed;
+  world.latency_us = options.latency_us;
+  world.heterogeneity_sigma = options.heterogeneity_sigma;
+  world.train = swarm.train;
+  if (!swarm.train) return ok_status();
+
+  auto compressor = compress::CompressorSpec::parse(swarm.compress);
+  if (!compressor) return make_error(ErrorKind::invalid_argument, "compress: " + compressor.error().message);
+  node::TrainingDriverOptions& d = world.driver;
+  d.compressor = *compressor;
+  d.clip = node::ClipMode::adaptive;
+  if (swarm.clip == "off") {
+    d.clip = node::ClipMode::off;
+  } else if (swarm.clip != "auto") {
+    char* end = nullptr;
+    d.clip_radius = std::strtod(swarm.clip.c_str(), &end);
+    if (end == swarm.clip.c_str() || *end != '\0' || !(d.clip_radius > 0.0) || !std::isfinite(d.clip_radius))
+      return make_error(ErrorKind::invalid_argument, "clip: want auto, off or a positive radius, got '" + swarm.clip + "'");
+    d.clip = node::ClipMode::fixed;
+  }
+  d.gamma = float(swarm.gamma.value_or(0.0));
+  d.neighbours = std::size_t(swarm.neighbours.value_or(3));
+  d.max_links = 8;
+  d.round_interval_ms = 50;  // `starling peer`'s --gossip-interval default
+  // lr 0 is a consensus-only run: every replica keeps its own starting point
+  // instead of downloading, so the swarm average means something.
+  if (swarm.lr == 0.0) d.download_model = false;
+
+  const double lr = swarm.lr;
+  const double eval_every = swarm.eval_every_seconds;
+  const double step_seconds = options.step_seconds;
+  const float correction_scale = options.breakage == Breakage::skewed_corrections ? 1.5f : 1.0f;
+  const std::uint64_t run_seed = options.seed;
+
+  if (is_synthetic(swarm)) {
+    auto dimension = synthetic_dimension(swarm.data, options.synthetic.dimension);
+    if (!dimension) return dimension.error();
+    SyntheticObjective objective = options.synthetic;
+    objective.dimension = *dimension;
+    if (lr == 0.0 && objective.initial_spread <= 0.0f) objective.initial_spread = 1.0f;
+    d.layout = compress::Layout::whole(objective.dimension);
+    d.model_hash = node::model_hash("starling-sim synthetic " + std::to_string(objective.dimension));
+    auto mean_target = synthetic_mean_target(objective, run_seed);
+    world.trainer = [=](int, std::uint64_t seed) {
+      TrainerOptions t;
+      t.step_seconds = step_seconds;
+      t.eval_every_seconds = eval_every;
+      t.lr = lr;
+      t.seed = seed;
+      t.synthetic = objective;
+      t.mean_target = mean_target;
+      t.correction_scale = correction_scale;
+      return t;
+    };
+    return ok_status();
+  }
+
+  if (!data) return make_error(ErrorKind::invalid_argument, "no data set loaded for " + swarm.data);
+  auto spec = ml::ModelSpec::parse(swarm.model);
+  if (!spec) return make_error(ErrorKind::invalid_argument, "model: " + spec.error().message);
+  auto partition = ml::Partition::parse(swarm.partition);
+  if (!partition) return make_error(ErrorKind::invalid_argument, "partition: " + partition.error().message);
+  const int inputs = data->train.inputs();
+  const int classes = data->train.classes;
+  ml::Mlp probe(*spec, inputs, classes);
+  d.layout = compress::layout_for(probe);
+  // The same description `starling peer` hashes, so the links agree.
+  d.model_hash = node::model_hash("starling-model-1 " + probe.spec().to_string() + " inputs " +
+                                  std::to_string(inputs) + " classes " + std::to_string(classes) + " params " +
+                                  std::to_string(probe.parameter_count()));
+  const int shards = s.total_peers();
+  const int batch = swarm.batch;
+  const ml::ModelSpec model_spec = *spec;
+  const ml::Partition split = *partition;
+  world.trainer = [=](int index, std::uint64_t seed) {
+    TrainerOptions t;
+    t.step_seconds = step_seconds;
+    t.eval_every_seconds = eval_every;
+    t.lr = lr;
+    t.seed = seed;
+    t.correction_scale = correction_scale;
+    node::TrainingLoopOptions loop;
+    loop.model = std::make_unique<ml::Mlp>(model_spec, inputs, classes);
+    loop.model->initialize(run_seed);  // one --random-seed for the whole swarm, as the runner passes
+    loop.schedule.lr = lr;
+    loop.shard = ml::shard_indices(data->train, ml::ShardSpec{index, shards}, split, run_seed);
+    loop.schedule.steps_per_epoch = std::max<std::int64_t>(1, (std::int64_t(loop.shard.size()) + batch - 1) / batch);
+    loop.data = data;
+    loop.batch = batch;
+    loop.seed = seed;
+    loop.eval_every_seconds = eval_every;
+    t.loop = std::move(loop);
+    return t;
+  };
+  return ok_status();
+}
+
+}  // namespace starling::sim::detail

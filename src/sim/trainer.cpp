@@ -1,0 +1,142 @@
+#include "starling/sim/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "starling/assert.h"
+#include "starling/node/peer.h"
+
+namespace starling::sim {
+
+std::shared_ptr<const Eigen::VectorXf> synthetic_mean_target(const SyntheticObjective& objective,
+                                                             std::uint64_t seed) {
+  std::mt19937_64 random(seed ^ 0x7A26'E7A2'6E7A'0001ULL);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto target = std::make_shared<Eigen::VectorXf>(Eigen::Index(objective.dimension));
+  for (auto& v : *target) v = normal(random);
+  return target;
+}
+
+SteppedTrainer::SteppedTrainer(node::Transport& transport, node::Peer** driver, TrainerOptions options)
+    : transport_(transport), driver_(driver), options_(std::move(options)), random_(options_.seed) {
+  STARLING_ASSERT(options_.loop.has_value() != options_.synthetic.has_value());
+  if (options_.loop) {
+    loop_ = std::make_unique<node::TrainingLoop>(std::move(*options_.loop));
+    options_.loop.reset();
+    return;
+  }
+  const SyntheticObjective& objective = *options_.synthetic;
+  STARLING_ASSERT(options_.mean_target && std::size_t(options_.mean_target->size()) == objective.dimension);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  target_ = *options_.mean_target;
+  for (auto& v : target_) v += objective.target_spread * normal(random_);
+  x_ = Eigen::VectorXf::Zero(Eigen::Index(objective.dimension));
+  if (objective.initial_spread > 0.0f) {
+    for (auto& v : x_) v = objective.initial_spread * normal(random_);
+  }
+}
+
+SteppedTrainer::~SteppedTrainer() {
+  if (step_timer_) transport_.cancel_timer(*step_timer_);
+  for (node::TimerId id : answer_timers_) transport_.cancel_timer(id);
+}
+
+const Eigen::VectorXf& SteppedTrainer::parameters() const { return loop_ ? loop_->parameters() : x_; }
+std::size_t SteppedTrainer::parameter_count() const { return std::size_t(parameters().size()); }
+bool SteppedTrainer::failed() const { return loop_ && loop_->failed(); }
+std::string SteppedTrainer::error() const { return loop_ ? loop_->error() : std::string(); }
+
+void SteppedTrainer::start_training(const Eigen::VectorXf* initial) {
+  STARLING_ASSERT(!started_);
+  started_ = true;
+  if (initial != nullptr) {
+    if (loop_) {
+      // The downloaded model replaces ours: the loop adds the difference.
+      const Eigen::VectorXf difference = *initial - loop_->parameters();
+      (void)loop_->add_correction(difference);
+    } else {
+      x_ = *initial;
+    }
+  }
+  if (failed()) return;
+  const double now = now_seconds();
+  next_step_seconds_ = now;
+  next_eval_seconds_ = now;
+  schedule_next();
+}
+
+void SteppedTrainer::request_parameters() {
+  // Answered on the next turn of the world, like the training thread's post.
+  auto id = std::make_shared<node::TimerId>(0);
+  *id = transport_.start_timer(0, [this, id] {
+    answer_timers_.erase(std::remove(answer_timers_.begin(), answer_timers_.end(), *id), answer_timers_.end());
+    if (*driver_ != nullptr) (*driver_)->on_parameters(parameters());
+  });
+  answer_timers_.push_back(*id);
+}
+
+void SteppedTrainer::add_correction(const Eigen::VectorXf& correction) {
+  if (options_.correction_scale != 1.0f) {
+    const Eigen::VectorXf scaled = options_.correction_scale * correction;
+    if (loop_) (void)loop_->add_correction(scaled);
+    else if (scaled.size() == x_.size() && scaled.allFinite()) x_ += scaled;
+    return;
+  }
+  if (loop_) {
+    (void)loop_->add_correction(correction);  // a NaN correction is refused, as the worker does
+    return;
+  }
+  if (correction.size() == x_.size() && correction.allFinite()) x_ += correction;
+}
+
+void SteppedTrainer::schedule_next() {
+  if (failed() || options_.lr <= 0.0) return;  // lr 0: nothing to compute, parameters move only by consensus
+  const double now = now_seconds();
+  const double wait_ms = std::max(0.0, (next_step_seconds_ - now) * 1000.0);
+  step_timer_ = transport_.start_timer(std::uint64_t(std::ceil(wait_ms)), [this] {
+    step_timer_.reset();
+    on_step_timer();
+  });
+}
+
+void SteppedTrainer::on_step_timer() {
+  const double now = now_seconds();
+  const double step_seconds = std::max(1e-6, options_.step_seconds * options_.speed_factor * slowdown_);
+  // Steps shorter than the timer's millisecond all run on one tick; their
+  // modelled durations still add up exactly.
+  int guard = 0;
+  while (next_step_seconds_ <= now + 1e-9 && !failed() && guard++ < 100'000) {
+    step_once(next_step_seconds_);
+    next_step_seconds_ += step_seconds;
+  }
+  if (next_step_seconds_ < now) next_step_seconds_ = now;
+  schedule_next();
+}
+
+void SteppedTrainer::step_once(double now_seconds) {
+  ++steps_;
+  if (loop_) {
+    const node::StepResult result = loop_->step(now_seconds);
+    if (result.kind == node::StepResult::Kind::stepped && result.stats.count > 0)
+      loss_ = result.stats.loss_sum / result.stats.count;
+    if (!loop_->failed() && loop_->evaluation_due(now_seconds)) {
+      const ml::Evaluation evaluation = loop_->evaluate(now_seconds);
+      accuracy_ = evaluation.accuracy;
+    }
+    return;
+  }
+  const SyntheticObjective& objective = *options_.synthetic;
+  std::normal_distribution<float> normal(0.0f, objective.gradient_noise);
+  const float lr = float(options_.lr);
+  Eigen::VectorXf gradient = x_ - target_;
+  loss_ = 0.5 * double(gradient.squaredNorm());
+  for (auto& g : gradient) g += normal(random_);
+  x_ -= lr * gradient;
+  if (now_seconds >= next_eval_seconds_ && options_.eval_every_seconds > 0.0) {
+    next_eval_seconds_ = now_seconds + options_.eval_every_seconds;
+    const double reference = std::max(1e-12, double(options_.mean_target->squaredNorm()));
+    accuracy_ = 1.0 / (1.0 + double((x_ - *options_.mean_target).squaredNorm()) / reference);
+  }
+}
+
+}  // namespace starling::sim

@@ -1,0 +1,230 @@
+// Scenario files in the simulator: determinism of the trace hash, the
+// invariants firing on deliberately broken set-ups, and the saved regressions.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "starling/scenario/expectations.h"
+#include "starling/scenario/parse.h"
+#include "starling/sim/random_scenario.h"
+#include "starling/sim/simulate.h"
+
+using namespace starling;
+using namespace starling::sim;
+
+namespace {
+
+scenario::ParseOptions simulator_limits(std::optional<int> peers = std::nullopt, int max_peers = 100'000) {
+  scenario::ParseOptions options;
+  options.max_peers = max_peers;
+  options.limit_reason = "the simulator";
+  options.peers = peers;
+  return options;
+}
+
+scenario::Scenario parse(const std::string& text) {
+  auto parsed = scenario::parse_scenario(text, "test.toml", simulator_limits());
+  INFO((parsed ? std::string() : parsed.error().message));
+  REQUIRE(parsed.ok());
+  return *parsed;
+}
+
+const char* kMembership = R"(
+name = "membership"
+duration = 30
+[swarm]
+peers = 6
+train = false
+[[events]]
+at = 4
+kind = "kill"
+peer = 3
+[[events]]
+at = 6
+kind = "pause"
+peer = 1
+duration = 3
+[[events]]
+at = 12
+kind = "loss"
+peers = "all"
+percent = 10
+duration = 4
+[[expect]]
+kind = "membership_converged"
+within = 12
+[[expect]]
+kind = "never_dead"
+)";
+
+const char* kConsensus = R"(
+name = "consensus"
+duration = 20
+[swarm]
+peers = 5
+data = "synthetic:50"
+lr = 0
+clip = "off"
+compress = "none"
+)";
+
+bool has_violation(const SimulateResult& result, const std::string& invariant) {
+  for (const auto& v : result.violations)
+    if (v.invariant == invariant) return true;
+  return false;
+}
+
+bool all_passed(const scenario::Scenario& s, const SimulateResult& result) {
+  bool passed = result.problems.empty() && result.violations.empty();
+  for (const auto& outcome : scenario::evaluate(s, result.observations)) {
+    INFO(outcome.name << ": " << outcome.measured);
+    CHECK(outcome.passed);
+    passed = passed && outcome.passed;
+  }
+  for (const auto& v : result.violations) UNSCOPED_INFO(v.invariant << " at " << v.t << ": " << v.what);
+  return passed;
+}
+
+}  // namespace
+
+TEST_CASE("simulate: the same seed gives the same trace hash, another seed another", "[sim]") {
+  const scenario::Scenario s = parse(kMembership);
+  SimulateOptions options;
+  options.seed = 5;
+  const SimulateResult first = simulate(s, options);
+  CHECK(all_passed(s, first));
+  CHECK(first.messages > 100);
+  CHECK(first.virtual_seconds == Approx(30.0));
+  const SimulateResult again = simulate(s, options);
+  CHECK(again.trace_hash == first.trace_hash);
+  CHECK(again.observations.rounds.size() == first.observations.rounds.size());
+  options.seed = 6;
+  CHECK(simulate(s, options).trace_hash != first.trace_hash);
+}
+
+TEST_CASE("simulate: a training swarm on the synthetic objective learns and replays", "[sim]") {
+  const scenario::Scenario s = parse(R"(
+name = "synthetic"
+duration = 20
+[swarm]
+peers = 6
+data = "synthetic:100"
+compress = "topk:0.1"
+eval_every = 1
+[[events]]
+at = 8
+kind = "straggler"
+peer = 2
+factor = 3
+duration = 5
+[[expect]]
+kind = "min_accuracy"
+value = 0.5
+[[expect]]
+kind = "no_crash"
+)");
+  SimulateOptions options;
+  const SimulateResult first = simulate(s, options);
+  CHECK(all_passed(s, first));
+  CHECK(simulate(s, options).trace_hash == first.trace_hash);
+}
+
+// Known to fail today (hence [!mayfail]; do not loosen the tolerance): each
+// end of a link applies its half of the pairwise correction on its own round
+// timer, so while links come up one end has applied a round the other has
+// not, and the average moves by about one round's correction per link
+// (measured: 0.19 against an initial spread of 6.3 with 5 peers, in the first
+// second; docs/simulator.md). Preserving it needs rounds paired per link.
+TEST_CASE("simulate: with lr 0 and no clipping the swarm average holds", "[sim][invariants][!mayfail]") {
+  const scenario::Scenario s = parse(kConsensus);
+  const SimulateResult honest = simulate(s, SimulateOptions{});
+  CHECK(all_passed(s, honest));
+}
+
+TEST_CASE("simulate: each invariant fires on a deliberately broken set-up", "[sim][invariants]") {
+  SECTION("skewed consensus corrections move the swarm average") {
+    SimulateOptions options;
+    options.breakage = Breakage::skewed_corrections;
+    const SimulateResult result = simulate(parse(kConsensus), options);
+    CHECK(has_violation(result, "average"));
+  }
+  SECTION("a peer that cannot send, unknown to the bookkeeping, is a false death") {
+    SimulateOptions options;
+    options.breakage = Breakage::unrecorded_block;
+    const SimulateResult result = simulate(parse(R"(
+name = "silent"
+duration = 20
+[swarm]
+peers = 4
+train = false
+)"), options);
+    CHECK(has_violation(result, "false_death"));
+  }
+  SECTION("a restart that lost its incarnation store goes back in incarnation") {
+    SimulateOptions options;
+    options.breakage = Breakage::lost_incarnation_store;
+    const scenario::Scenario s = parse(R"(
+name = "forgetful"
+duration = 40
+[swarm]
+peers = 4
+train = false
+[[events]]
+at = 3
+kind = "pause"
+peer = 2
+duration = 6
+[[events]]
+at = 20
+kind = "kill"
+peer = 2
+[[events]]
+at = 21
+kind = "restart"
+peer = 2
+)");
+    const SimulateResult result = simulate(s, options);
+    CHECK(has_violation(result, "incarnation"));
+    // The same run with the store kept is clean.
+    CHECK_FALSE(has_violation(simulate(s, SimulateOptions{}), "incarnation"));
+  }
+}
+
+TEST_CASE("simulate: --peers scale, up to the simulator's limit", "[sim]") {
+  auto parsed = scenario::parse_scenario(kMembership, "test.toml", simulator_limits(100'001));
+  CHECK_FALSE(parsed.ok());
+  parsed = scenario::parse_scenario(kMembership, "test.toml", simulator_limits(40));
+  REQUIRE(parsed.ok());
+  CHECK(parsed->swarm.peers == 40);
+  // The process backend keeps its own limit.
+  CHECK_FALSE(scenario::parse_scenario(kMembership, "test.toml", simulator_limits(65, 64)).ok());
+}
+
+TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][random]") {
+  const RandomRun a = draw_random_run(17);
+  CHECK(a.toml == draw_random_run(17).toml);
+  CHECK(a.toml != draw_random_run(18).toml);
+  for (std::uint64_t seed = 1; seed <= 30; ++seed) {
+    const RandomRun run = draw_random_run(seed, 12);
+    auto parsed = scenario::parse_scenario(run.toml, "random.toml", simulator_limits());
+    INFO(run.toml);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->swarm.peers == 12);
+  }
+}
+
+TEST_CASE("simulate: the saved regressions replay and pass", "[sim][regressions]") {
+  const std::filesystem::path folder = std::filesystem::path(STARLING_SOURCE_DIR) / "tests/sim/regressions";
+  int replayed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.path().extension() != ".toml") continue;
+    auto loaded = scenario::load_scenario(entry.path(), simulator_limits());
+    INFO(entry.path().string());
+    REQUIRE(loaded.ok());
+    SimulateOptions options;
+    options.seed = loaded->seed;
+    CHECK(all_passed(*loaded, simulate(*loaded, options)));
+    ++replayed;
+  }
+  CHECK(replayed > 0);
+}

@@ -1,5 +1,7 @@
 #include "starling/sim/world.h"
 
+#include "claimed_identity.h"
+
 #include <cmath>
 
 #include "starling/assert.h"
@@ -58,12 +60,15 @@ void World::start(int index, const std::vector<int>& seeds, bool joining) {
   p.slowdown = 1.0;
   trace_event("start life " + std::to_string(p.life), index);
 
-  runtime::MemoryTransportOptions transport_options;  // plain security
-  transport_options.limits.idle_timeout_ms = 30'000;  // as `starling peer`
-  p.transport = network_.create_transport(p.host, std::move(transport_options));
-
   crypto::Identity identity = identity_for(options_.seed, index, p.identity_generation);
   std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), p.node_id.begin());
+
+  runtime::MemoryTransportOptions transport_options;
+  // Connections know who is at the other end, as after the real handshake
+  // (claimed_identity.h); datagrams and frames travel unsealed.
+  transport_options.security = make_claimed_identity_security(p.node_id);
+  transport_options.limits.idle_timeout_ms = 30'000;  // as `starling peer`
+  p.transport = network_.create_transport(p.host, std::move(transport_options));
   node::PeerOptions peer_options;
   peer_options.node_id = p.node_id;
   peer_options.authority = node::make_record_authority(std::move(identity));

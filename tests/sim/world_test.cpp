@@ -3,6 +3,9 @@
 // replays a run exactly.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <vector>
+
 #include "starling/sim/world.h"
 
 using namespace starling;
@@ -142,4 +145,50 @@ TEST_CASE("world: peers with different speed factors under heterogeneity", "[sim
   world.run_until(5 * kSecondUs);
   CHECK(double(world.peer(0).trainer->steps()) ==
         Approx(5.0 / (0.02 * world.peer(0).speed_factor)).margin(2));
+}
+
+// In a swarm smaller than the neighbour sample every pair dials each other;
+// the driver keeps one link per pair only if a connection says who is at the
+// other end. Under plain security (no identity) each peer held 6 links with 3
+// neighbours and sent every delta twice: 2.5 MB/s per peer instead of ~1.2 in
+// scenarios/sim/training-scale.toml (docs/simulator.md, "Known findings").
+TEST_CASE("world: a pair that dialled each other keeps one training link", "[sim][world]") {
+  constexpr int kPeers = 4;
+  constexpr std::size_t kDimension = 50;
+  WorldOptions options;
+  options.train = true;
+  options.driver.layout = compress::Layout::whole(kDimension);
+  options.driver.model_hash = node::model_hash("world test synthetic");
+  options.driver.neighbours = 3;
+  options.driver.round_interval_ms = 50;
+  SyntheticObjective objective;
+  objective.dimension = kDimension;
+  auto mean_target = synthetic_mean_target(objective, 1);
+  options.trainer = [=](int, std::uint64_t seed) {
+    TrainerOptions t;
+    t.seed = seed;
+    t.synthetic = objective;
+    t.mean_target = mean_target;
+    return t;
+  };
+  World world(std::move(options));
+  world.reserve_peers(kPeers);
+  world.start(0, {}, false);
+  for (int i = 1; i < kPeers; ++i) world.start(i, {0}, true);
+  world.run_until(10 * kSecondUs);
+
+  for (int i = 0; i < kPeers; ++i) {
+    INFO("peer " << i);
+    REQUIRE(world.peer(i).training != nullptr);
+    const node::TrainingDriverStatus status = world.peer(i).training->status();
+    CHECK(status.state == "training");
+    std::vector<gossip::NodeId> ids;
+    for (const auto& neighbour : status.neighbours) ids.push_back(neighbour.node_id);
+    std::sort(ids.begin(), ids.end());
+    CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());  // no node twice
+    CHECK(status.neighbours.size() == std::size_t(kPeers - 1));
+    // One delta per link per round, three links once they are up.
+    CHECK(status.deltas_sent <= 3 * status.rounds);
+    CHECK(status.deltas_sent >= 3 * (status.rounds - 20));
+  }
 }

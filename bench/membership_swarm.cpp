@@ -93,7 +93,7 @@ std::size_t MembershipSwarm::add_peer(const std::vector<std::size_t>& seeds) {
   }
   crypto::Identity identity = crypto::Identity::from_seed(key_seed);
   options.node_id = identity.node_id().bytes();
-  options.authority = node::make_record_authority(std::move(identity));
+  options.authority = node::make_record_authority(std::move(identity), verified_);
   peer->driver = std::make_unique<node::Peer>(*peer->lossy, nullptr, peer->incarnations, std::move(options));
   auto bound = peer->driver->listen(Address{host, 7946});
   STARLING_ASSERT(bound.ok());

@@ -21,6 +21,7 @@
 
 #include "starling/gossip/config.h"
 #include "starling/node/peer.h"
+#include "starling/node/verified_statements.h"
 #include "starling/runtime/memory_network.h"
 
 namespace starling::bench {
@@ -84,6 +85,9 @@ class MembershipSwarm {
   void set_listed(std::size_t observer, std::size_t subject, Listed state);
 
   runtime::MemoryNetwork network_;
+  // One memo of verified signatures for the whole swarm: each signed record
+  // is verified once, not once per peer that hears it.
+  std::shared_ptr<node::VerifiedStatements> verified_ = std::make_shared<node::VerifiedStatements>();
   gossip::Config config_;
   std::mt19937_64 random_;
   std::vector<std::unique_ptr<Peer>> peers_;

@@ -288,8 +288,8 @@ Actions Membership::take_actions() {
 std::vector<NodeId> Membership::live_ids() const {
   std::vector<NodeId> ids;
   ids.reserve(live_count_);
-  for (const auto& [id, member] : members_) {
-    if (member.record.state == MemberState::alive || member.record.state == MemberState::suspect) ids.push_back(id);
+  for (const RosterEntry& member : roster_) {
+    if (member.state == MemberState::alive || member.state == MemberState::suspect) ids.push_back(member.id);
   }
   return ids;
 }

@@ -35,6 +35,16 @@ void Membership::set_state(Member& member, MemberState state, std::int64_t now_m
   }
   if (member.record.state != state) member.state_since_ms = now_ms;
   member.record.state = state;
+  RosterEntry& entry = roster_entry(member.record.node_id);
+  entry.state = state;
+  entry.state_since_ms = member.state_since_ms;
+}
+
+Membership::RosterEntry& Membership::roster_entry(const NodeId& id) {
+  const auto it = std::lower_bound(roster_.begin(), roster_.end(), id,
+                                   [](const RosterEntry& entry, const NodeId& key) { return entry.id < key; });
+  STARLING_ASSERT(it != roster_.end() && it->id == id);
+  return *it;
 }
 
 void Membership::sign_self() { self_.signature = authority_->sign_record(self_); }
@@ -157,6 +167,9 @@ void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
   if (it == members_.end()) {
     Member member{record, now_ms};
     it = members_.emplace(record.node_id, std::move(member)).first;
+    roster_.insert(std::lower_bound(roster_.begin(), roster_.end(), record.node_id,
+                                    [](const RosterEntry& entry, const NodeId& key) { return entry.id < key; }),
+                   RosterEntry{record.node_id, it->second.record.state, now_ms});
     ++live_count_;
     // New members join the probe round at a random place so they are probed soon.
     const std::size_t remaining = probe_order_.size() - std::min(probe_index_, probe_order_.size());

@@ -139,8 +139,8 @@ void Membership::start_probe(std::int64_t now_ms) {
 void Membership::send_indirect_probes() {
   probe_.indirect_sent = true;
   std::vector<NodeId> helpers;
-  for (const auto& [id, member] : members_) {
-    if (id != probe_.target && member.record.state == MemberState::alive) helpers.push_back(id);
+  for (const RosterEntry& member : roster_) {
+    if (member.id != probe_.target && member.state == MemberState::alive) helpers.push_back(member.id);
   }
   helpers = pick_random(std::move(helpers), static_cast<std::size_t>(config_.indirect_checks));
   const std::string& target_address = members_.at(probe_.target).record.address;
@@ -203,11 +203,12 @@ void Membership::run_gossip(std::int64_t now_ms) {
   // Recently dead members get gossip too, so a member wrongly declared dead
   // hears about it and refutes.
   std::vector<NodeId> candidates;
-  for (const auto& [id, member] : members_) {
-    const MemberState state = member.record.state;
+  candidates.reserve(roster_.size());
+  for (const RosterEntry& member : roster_) {
+    const MemberState state = member.state;
     if (state == MemberState::alive || state == MemberState::suspect ||
         (state == MemberState::dead && now_ms - member.state_since_ms < config_.gossip_to_the_dead_ms)) {
-      candidates.push_back(id);
+      candidates.push_back(member.id);
     }
   }
   for (const NodeId& id : pick_random(std::move(candidates), static_cast<std::size_t>(config_.gossip_nodes))) {
@@ -231,9 +232,9 @@ void Membership::run_push_pull(std::int64_t now_ms) {
   reap(now_ms);
   std::vector<NodeId> alive;
   std::vector<NodeId> dead;
-  for (const auto& [id, member] : members_) {
-    if (member.record.state == MemberState::alive) alive.push_back(id);
-    if (member.record.state == MemberState::dead) dead.push_back(id);
+  for (const RosterEntry& member : roster_) {
+    if (member.state == MemberState::alive) alive.push_back(member.id);
+    if (member.state == MemberState::dead) dead.push_back(member.id);
   }
   PushPull request;
   request.members = snapshot();
@@ -284,6 +285,8 @@ void Membership::reap(std::int64_t now_ms) {
       suspicions_.erase(it->first);
       accusations_.erase(it->first);
       accusers_.forget(it->first);
+      roster_.erase(std::lower_bound(roster_.begin(), roster_.end(), it->first,
+                                     [](const RosterEntry& entry, const NodeId& key) { return entry.id < key; }));
       it = members_.erase(it);
     } else {
       ++it;

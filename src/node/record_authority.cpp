@@ -1,6 +1,7 @@
 #include "starling/node/record_authority.h"
 
 #include "starling/node/gossip_codec.h"
+#include "starling/node/verified_statements.h"
 
 #include <optional>
 
@@ -12,7 +13,10 @@ namespace {
 
 class Ed25519Authority final : public gossip::RecordAuthority {
  public:
-  explicit Ed25519Authority(std::optional<crypto::Identity> identity) : identity_(std::move(identity)) {}
+  Ed25519Authority(std::optional<crypto::Identity> identity, std::shared_ptr<VerifiedStatements> verified)
+      : identity_(std::move(identity)), verified_(std::move(verified)) {
+    if (!verified_) verified_ = std::make_shared<VerifiedStatements>(kOwnMemoEntries);
+  }
 
   gossip::NodeId node_id() const override {
     STARLING_ASSERT_MSG(identity_.has_value(), "a verifier has no identity");
@@ -29,8 +33,15 @@ class Ed25519Authority final : public gossip::RecordAuthority {
   }
 
   bool verify_record(const gossip::MemberRecord& record) const override {
+    // The memo key holds the statement, which holds node_id, and the public
+    // key: a hit means this very key was checked to hash to this node id.
+    const std::vector<std::uint8_t> statement = record_bytes(record);
+    std::string key = VerifiedStatements::key('r', record.public_key, record.signature, statement);
+    if (verified_->contains(key)) return true;
     if (crypto::NodeId::from_public_key(record.public_key).bytes() != record.node_id) return false;
-    return crypto::verify_signature(record.public_key, record_bytes(record), record.signature);
+    if (!crypto::verify_signature(record.public_key, statement, record.signature)) return false;
+    verified_->insert(std::move(key));
+    return true;
   }
 
   gossip::Signature sign_accusation(const gossip::NodeId& accused, std::uint64_t incarnation,
@@ -41,8 +52,12 @@ class Ed25519Authority final : public gossip::RecordAuthority {
 
   bool verify_accusation(const gossip::PublicKey& accuser, const gossip::NodeId& accused, std::uint64_t incarnation,
                          gossip::MemberState state, const gossip::Signature& signature) const override {
-    return crypto::verify_signature(accuser, wire::accusation_statement(accused, incarnation, to_wire_state(state)),
-                                    signature);
+    const std::vector<std::uint8_t> statement = wire::accusation_statement(accused, incarnation, to_wire_state(state));
+    std::string key = VerifiedStatements::key('a', accuser, signature, statement);
+    if (verified_->contains(key)) return true;
+    if (!crypto::verify_signature(accuser, statement, signature)) return false;
+    verified_->insert(std::move(key));
+    return true;
   }
 
  private:
@@ -51,17 +66,23 @@ class Ed25519Authority final : public gossip::RecordAuthority {
                                   to_wire_state(gossip::signed_state(record.state)));
   }
 
+  // A peer's own memo, when none is shared: its distinct records and
+  // accusations in flight (a few per member).
+  static constexpr std::size_t kOwnMemoEntries = 1 << 14;
+
   std::optional<crypto::Identity> identity_;
+  std::shared_ptr<VerifiedStatements> verified_;
 };
 
 }  // namespace
 
-std::shared_ptr<const gossip::RecordAuthority> make_record_authority(crypto::Identity identity) {
-  return std::make_shared<Ed25519Authority>(std::move(identity));
+std::shared_ptr<const gossip::RecordAuthority> make_record_authority(crypto::Identity identity,
+                                                                     std::shared_ptr<VerifiedStatements> verified) {
+  return std::make_shared<Ed25519Authority>(std::move(identity), std::move(verified));
 }
 
-std::shared_ptr<const gossip::RecordAuthority> make_record_verifier() {
-  return std::make_shared<Ed25519Authority>(std::nullopt);
+std::shared_ptr<const gossip::RecordAuthority> make_record_verifier(std::shared_ptr<VerifiedStatements> verified) {
+  return std::make_shared<Ed25519Authority>(std::nullopt, std::move(verified));
 }
 
 }  // namespace starling::node

@@ -71,7 +71,7 @@ void World::start(int index, const std::vector<int>& seeds, bool joining) {
   p.transport = network_.create_transport(p.host, std::move(transport_options));
   node::PeerOptions peer_options;
   peer_options.node_id = p.node_id;
-  peer_options.authority = node::make_record_authority(std::move(identity));
+  peer_options.authority = node::make_record_authority(std::move(identity), verified_);
   peer_options.membership = options_.membership;
   peer_options.random_seed = generator_();
   peer_options.on_membership_event = [this, index](const gossip::Event& event) {

@@ -87,3 +87,56 @@ TEST_CASE("Ed25519 records under Membership: forgeries change nothing", "[runtim
   const gossip::MembershipView view = membership.view(3);
   CHECK(view.rejected_records == 2);
 }
+
+TEST_CASE("Ed25519 records: a memoised verification accepts only the same bytes", "[runtime][membership][security]") {
+  Member b, liar;
+  const auto memo = std::make_shared<node::VerifiedStatements>();
+  const auto first = node::make_record_verifier(memo);
+  const auto second = node::make_record_verifier(memo);  // shares the memo, as the simulator's peers do
+  const gossip::MemberRecord genuine = b.record("127.0.0.2:7946", 3);
+  REQUIRE(first->verify_record(genuine));
+  CHECK(memo->size() == 1);
+  CHECK(second->verify_record(genuine));
+  CHECK(memo->size() == 1);  // a hit: nothing new to remember
+  // Each field differing from the memoised record misses and fails.
+  gossip::MemberRecord moved = genuine;
+  moved.address = "127.0.0.66:7946";
+  CHECK_FALSE(second->verify_record(moved));
+  gossip::MemberRecord bumped = genuine;
+  bumped.incarnation = 4;
+  CHECK_FALSE(second->verify_record(bumped));
+  gossip::MemberRecord left = genuine;
+  left.state = gossip::MemberState::left;
+  CHECK_FALSE(second->verify_record(left));
+  gossip::MemberRecord flipped = genuine;
+  flipped.signature[0] ^= 1;
+  CHECK_FALSE(second->verify_record(flipped));
+  gossip::MemberRecord other_key = genuine;
+  other_key.public_key = liar.identity.public_key();
+  CHECK_FALSE(second->verify_record(other_key));
+  CHECK(memo->size() == 1);  // failures are never remembered
+
+  const gossip::Signature accusation = liar.authority->sign_accusation(b.id(), 3, gossip::MemberState::dead);
+  REQUIRE(first->verify_accusation(liar.identity.public_key(), b.id(), 3, gossip::MemberState::dead, accusation));
+  CHECK(memo->size() == 2);
+  CHECK(second->verify_accusation(liar.identity.public_key(), b.id(), 3, gossip::MemberState::dead, accusation));
+  CHECK_FALSE(second->verify_accusation(b.identity.public_key(), b.id(), 3, gossip::MemberState::dead, accusation));
+  CHECK_FALSE(second->verify_accusation(liar.identity.public_key(), b.id(), 3, gossip::MemberState::suspect,
+                                        accusation));
+  CHECK_FALSE(second->verify_accusation(liar.identity.public_key(), b.id(), 2, gossip::MemberState::dead, accusation));
+  // A record statement never stands in for an accusation (and back).
+  CHECK_FALSE(second->verify_accusation(b.identity.public_key(), b.id(), 3, gossip::MemberState::suspect,
+                                        genuine.signature));
+}
+
+TEST_CASE("Verified statements: bounded, emptied when full", "[runtime][membership]") {
+  node::VerifiedStatements memo(2);
+  memo.insert("a");
+  memo.insert("b");
+  CHECK(memo.contains("a"));
+  CHECK(memo.contains("b"));
+  memo.insert("c");
+  CHECK(memo.size() == 1);
+  CHECK(memo.contains("c"));
+  CHECK_FALSE(memo.contains("a"));
+}

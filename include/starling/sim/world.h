@@ -28,6 +28,7 @@
 #include "starling/node/faults.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/peer.h"
+#include "starling/node/verified_statements.h"
 #include "starling/node/training_driver.h"
 #include "starling/runtime/memory_network.h"
 #include "starling/sim/trace.h"
@@ -146,6 +147,8 @@ class World {
   WorldOptions options_;
   std::mt19937_64 generator_;
   runtime::MemoryNetwork network_;
+  // Signatures verified once for every peer of the world (node/verified_statements.h).
+  std::shared_ptr<node::VerifiedStatements> verified_ = std::make_shared<node::VerifiedStatements>();
   TraceHash trace_;
   std::vector<std::unique_ptr<SimPeer>> peers_;
   std::vector<int> finished_leaves_;  // left gracefully; torn down between events

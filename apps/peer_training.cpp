@@ -31,10 +31,20 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_option("--neighbours", o.neighbours, "Links this peer dials (others dial it too)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  app.add_option("--max-links", o.max_links, "Links kept at most; sets the mixing weight 1/(max-links+1)")
+  app.add_option("--max-links", o.max_links, "Links kept at most (dialled and accepted)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  app.add_option("--gossip-interval", o.gossip_interval_ms, "Milliseconds between delta rounds")
+  app.add_option("--mixing", o.mixing,
+                 "How a round mixes: neighbourhood (all links, Metropolis-Hastings weights) | pairwise (one random "
+                 "neighbour, mirrored pull)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"neighbourhood", "pairwise"}));
+  app.add_option("--round-steps", o.round_steps,
+                 "SGD steps between delta rounds (0: the compressor's default, see docs/learning.md)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100'000));
+  app.add_option("--gossip-interval", o.gossip_interval_ms,
+                 "Longest time between delta rounds in ms (a slow or stalled peer still mixes)")
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
   app.add_option("--eval-every", o.eval_every, "Seconds between test-set evaluations (0: never)")
@@ -46,6 +56,12 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::Range(0.0, 1e7));
   app.add_flag("--resume", o.resume, "Continue from DATA_DIR/model.ckpt if it exists (no model download)");
 }
+
+namespace {
+const char* options_mixing_name(node::Mixing mixing) {
+  return mixing == node::Mixing::pairwise ? "pairwise" : "neighbourhood";
+}
+}  // namespace
 
 // ---- the training thread behind the peer's door ------------------------------------------
 
@@ -68,9 +84,9 @@ class PeerTraining::Host : public node::ModelHost {
     runtime::EventLoop* l = loop;
     node::Peer** s = slot;
     // Worker thread -> loop thread: the copy travels in the posted closure.
-    worker_options.on_publish = [l, s](Eigen::VectorXf parameters, std::int64_t) {
-      l->post([s, parameters = std::move(parameters)]() mutable {
-        if (*s) (*s)->on_parameters(std::move(parameters));
+    worker_options.on_publish = [l, s](Eigen::VectorXf parameters, std::int64_t step) {
+      l->post([s, step, parameters = std::move(parameters)]() mutable {
+        if (*s) (*s)->on_parameters(std::move(parameters), step);
       });
     };
     worker_options.on_log = [lg = log](const std::string& message) { lg->warn("training: {}", message); };
@@ -79,8 +95,8 @@ class PeerTraining::Host : public node::ModelHost {
     worker->start();
     log->info("training started ({})", downloaded ? "from the downloaded swarm model" : "from our own parameters");
   }
-  void request_parameters() override {
-    if (worker) worker->request_publish();
+  void request_parameters(std::int64_t at_step) override {
+    if (worker) worker->request_publish(at_step);
   }
   void add_correction(const Eigen::VectorXf& correction) override {
     if (!worker) return;
@@ -166,7 +182,10 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   d.gamma = float(options.gamma);
   d.neighbours = std::size_t(options.neighbours);
   d.max_links = std::size_t(options.max_links);
-  d.round_interval_ms = std::uint64_t(options.gossip_interval_ms);
+  d.round_every_steps = std::uint64_t(options.round_steps);
+  d.mixing = options.mixing == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
+  d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
+  d.round_min_interval_ms = std::min<std::uint64_t>(d.round_min_interval_ms, d.round_max_interval_ms);
   d.clip = clip;
   d.clip_radius = clip_radius;
   self->host_ = std::move(host);
@@ -266,6 +285,9 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
           {"compressor", driver_options_.compressor.to_string()},
           {"gamma", d.gamma},
           {"mixing_weight", d.mixing_weight},
+          {"round_every_steps", d.round_every_steps},
+          {"mixing", options_mixing_name(driver_options_.mixing)},
+          {"pair_mirrors", d.pair_mirrors},
           {"checkpoints_written", progress.checkpoints_written},
           {"neighbours", std::move(neighbours)}};
 }

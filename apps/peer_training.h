@@ -35,7 +35,9 @@ struct PeerTrainingOptions {
   std::string clip = "auto";
   int neighbours = 3;
   int max_links = 8;
-  int gossip_interval_ms = 50;
+  int round_steps = 0;            // 0: the compressor's default
+  std::string mixing = "neighbourhood";
+  int gossip_interval_ms = 1000;  // longest time between rounds
   double eval_every = 5.0;
   double checkpoint_every = 60.0;
   bool resume = false;

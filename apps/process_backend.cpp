@@ -163,6 +163,14 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
         "--clip",        w.clip,
     };
     args.insert(args.end(), training.begin(), training.end());
+    if (w.mixing) {
+      args.push_back("--mixing");
+      args.push_back(*w.mixing);
+    }
+    if (w.round_steps) {
+      args.push_back("--round-steps");
+      args.push_back(std::to_string(*w.round_steps));
+    }
     if (w.gamma) {
       args.push_back("--gamma");
       args.push_back(fmt("%g", *w.gamma));

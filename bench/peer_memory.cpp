@@ -62,7 +62,7 @@ struct MomentumHost : ModelHost {
   void start_training(const Eigen::VectorXf* initial) override {
     if (initial) x = *initial;
   }
-  void request_parameters() override {
+  void request_parameters(std::int64_t) override {
     optimizer->velocity() = 0.9f * optimizer->velocity() + 1e-3f * x;
     optimizer->step_with_velocity(x, 0.01f);
     transport->start_timer(1, [this] {

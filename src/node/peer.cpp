@@ -158,8 +158,8 @@ void Peer::stop() {
   router_->clear_handler(Route::control);
 }
 
-void Peer::on_parameters(Eigen::VectorXf parameters) {
-  if (training_) training_->on_parameters(std::move(parameters));
+void Peer::on_parameters(Eigen::VectorXf parameters, std::int64_t step) {
+  if (training_) training_->on_parameters(std::move(parameters), step);
 }
 
 void Peer::set_byzantine(ByzantineMode mode, double scale) {

@@ -139,10 +139,7 @@ void TrainingDriver::finish_download(const Eigen::VectorXf* model, const std::st
   log(model ? DriverLogLevel::info : DriverLogLevel::warning, why);
   state_ = "training";
   host_.start_training(model);
-  if (!parameters_requested_) {
-    parameters_requested_ = true;
-    host_.request_parameters();
-  }
+  request_parameters(0);
 }
 
 }  // namespace starling::node

@@ -26,10 +26,10 @@ TrainingDriver::TrainingDriver(ConnectionRouter& router, MembershipDriver& membe
     : router_(router), transport_(router.transport()), membership_(membership), host_(host),
       options_(std::move(options)), random_(options_.random_seed) {
   STARLING_ASSERT(options_.max_links >= 1);
+  STARLING_ASSERT(options_.round_min_interval_ms <= options_.round_max_interval_ms);
   gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor.kind);
-  weight_ = 1.0f / float(options_.max_links + 1);
   counters_.gamma = gamma_;
-  counters_.mixing_weight = weight_;
+  counters_.round_every_steps = round_steps();
   RouteHandler handler;
   handler.on_inbound = [this](const ConnectionInfo& info, ByteSpan first) { return on_inbound(info, first); };
   handler.on_connected = [this](const ConnectionInfo& info) { on_connected(info); };
@@ -45,7 +45,7 @@ TrainingDriver::~TrainingDriver() {
 
 void TrainingDriver::start(bool joining) {
   STARLING_ASSERT_MSG(state_ == "stopped" && !round_timer_, "TrainingDriver::start called twice");
-  round_timer_ = transport_.start_timer(options_.round_interval_ms, [this] { on_round(); });
+  arm_round_timer(options_.round_interval_ms);
   neighbour_timer_ = transport_.start_timer(0, [this] { on_neighbour_check(); });
   if (joining && options_.download_model) {
     state_ = "downloading";
@@ -61,8 +61,7 @@ void TrainingDriver::start(bool joining) {
   }
   state_ = "training";
   host_.start_training(nullptr);
-  host_.request_parameters();
-  parameters_requested_ = true;
+  request_parameters(0);
 }
 
 void TrainingDriver::stop() {
@@ -105,6 +104,8 @@ TrainingDriverStatus TrainingDriver::status() const {
     n.deltas_received = link->deltas_received;
     n.resets = link->resets;
     n.correction_norm = link->last_correction_norm;
+    n.degree = link->peer_degree;
+    n.mixing_weight = link->mixing_weight;
     if (auto trust = trust_.find(link->node_id); trust != trust_.end()) {
       n.trust_rounds = trust->second.rounds();
       n.corrections_clipped = trust->second.clipped_rounds();

@@ -29,17 +29,32 @@ inline constexpr std::uint64_t kModelChunkStallMs = 3'000;
 // full copy of the model per joiner must not outlive the download.
 inline constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
 
-// γ defaults measured in docs/learning.md (per compressor; top-k from swarm
-// runs with training, where 0.2 let the replicas drift apart).
+// γ defaults (docs/learning.md, "Mixing"): with Metropolis-Hastings
+// weights and copies that track the model closely (none, int8) γ = 1 is
+// plain gossip averaging; sparse or sign deltas leave the copies lagging, and
+// a smaller γ keeps the pull on stale copies from overshooting.
 inline float default_gamma(compress::CompressorKind kind) {
   switch (kind) {
     case compress::CompressorKind::none:
-    case compress::CompressorKind::int8: return 0.5f;
+    case compress::CompressorKind::int8: return 1.0f;
     case compress::CompressorKind::topk: return 0.1f;
     case compress::CompressorKind::randk:
     case compress::CompressorKind::sign: return 0.1f;
   }
   return 0.1f;
+}
+
+// SGD steps between rounds per compressor (docs/learning.md, "When a peer
+// gossips"): dense deltas cost the model's size per link and round.
+inline std::uint64_t default_round_steps(compress::CompressorKind kind) {
+  switch (kind) {
+    case compress::CompressorKind::none: return 4;
+    case compress::CompressorKind::int8: return 4;
+    case compress::CompressorKind::topk:
+    case compress::CompressorKind::randk:
+    case compress::CompressorKind::sign: return 1;
+  }
+  return 1;
 }
 
 inline wire::Delta to_wire(const node::LinkDelta& in) {
@@ -118,6 +133,14 @@ struct TrainingDriver::Link {
   std::uint64_t created_ms = 0;
   std::uint64_t epoch_started_ms = 0;   // when we last sent a snapshot
   double last_correction_norm = 0.0;    // ‖x̂(j→i) − x̂(i→j)‖ at the last consensus step
+  std::uint16_t peer_degree = 0;        // the neighbour's ready links, from its last delta (0: unknown)
+  float mixing_weight = 0.0f;           // its Metropolis-Hastings weight at the last round
+  // Pairwise: we sent it a pair delta and its next delta (the reply, or its
+  // own pair delta that crossed ours) has not come yet.
+  // A reply that never comes (its backlog was full) stops counting after
+  // the longest round interval.
+  bool awaiting_pair_reply = false;
+  std::uint64_t pair_sent_ms = 0;
 
   bool hello_done() const { return hello_sent && hello_received; }
 };

@@ -172,6 +172,7 @@ void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
   ++link.resets;
   ++counters_.link_resets;
   link.state.on_reset(node::LinkReset{reset.epoch, reset.detail});
+  link.awaiting_pair_reply = false;
   // The neighbour restarts with a snapshot of a newer epoch; we answer it.
 }
 
@@ -179,6 +180,7 @@ void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std:
   log(DriverLogLevel::warning, "link to " + link.address + " broken (" + detail + "): resetting with a snapshot");
   ++link.resets;
   ++counters_.link_resets;
+  link.awaiting_pair_reply = false;
   const node::LinkReset reset = link.state.make_reset(detail);
   wire::Reset out;
   out.epoch = reset.epoch;

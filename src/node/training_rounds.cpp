@@ -20,59 +20,112 @@ using namespace training_detail;
 
 // ---- rounds ------------------------------------------------------------------
 
-void TrainingDriver::on_round() {
-  round_timer_ = transport_.start_timer(options_.round_interval_ms, [this] { on_round(); });
-  expire_served_models(transport_.now_ms());
-  if (state_ != "training") return;
-  round_due_ = true;
-  // One request in flight at a time: a busy host answers late, rounds do not pile up.
-  if (parameters_requested_) return;
-  parameters_requested_ = true;
-  host_.request_parameters();
+void TrainingDriver::arm_round_timer(std::uint64_t delay_ms) {
+  if (round_timer_) transport_.cancel_timer(*round_timer_);
+  round_timer_ = transport_.start_timer(delay_ms, [this] {
+    round_timer_.reset();
+    on_round_timer();
+  });
 }
 
-void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
-  parameters_requested_ = false;
+void TrainingDriver::on_round_timer() {
+  expire_served_models(transport_.now_ms());
+  arm_round_timer(host_counts_steps_ ? options_.round_max_interval_ms : options_.round_interval_ms);
+  if (state_ != "training") return;
+  round_forced_ = true;
+  request_parameters(0);
+}
+
+void TrainingDriver::request_parameters(std::int64_t at_step) { host_.request_parameters(at_step); }
+
+std::uint64_t TrainingDriver::round_steps() const {
+  return options_.round_every_steps > 0 ? options_.round_every_steps : default_round_steps(options_.compressor.kind);
+}
+
+void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step) {
   if (state_ == "stopped") return;
   if (std::size_t(parameters.size()) != options_.layout.dimension()) {
     log(DriverLogLevel::error, "model host returned " + std::to_string(parameters.size()) + " parameters, expected " +
                                    std::to_string(options_.layout.dimension()));
     return;
   }
-  if (round_due_) {
-    // Our own displacement since the last round: what training did, with the
-    // correction we handed the host taken out. No neighbour can change it.
-    // The last round's x and correction are still here: x_prev + c is summed
-    // per value as a stored "expected" vector would be, without storing it.
-    if (round_base_) own_displacement_.observe(double((parameters - (*parameters_ + correction_)).norm()));
-  } else {
-    round_base_ = false;  // the last round's x is replaced: no base for the next displacement
+  const std::uint64_t now = transport_.now_ms();
+  if (step != kNoStep && !host_counts_steps_) {
+    host_counts_steps_ = true;
+    arm_round_timer(options_.round_max_interval_ms);
   }
+  const bool due = round_forced_ || (step != kNoStep && step >= next_round_step_);
+  const bool too_soon = !round_forced_ && counters_.rounds > 0 && now < last_round_ms_ + options_.round_min_interval_ms;
+  if (due && !too_soon && state_ == "training") {
+    // Our own displacement since the last round: what training did (the
+    // last round's correction is inside parameters_). No neighbour can change it.
+    if (round_base_) own_displacement_.observe(double((parameters - *parameters_).norm()));
+    parameters_ = std::move(parameters);
+    run_round(step);
+    return;
+  }
+  // Not a round (a link needed fresh parameters, or the round is early):
+  // keep them for snapshots; the displacement base is gone.
+  round_base_ = false;
   parameters_ = std::move(parameters);
+  std::vector<ConnectionId> ids;
+  for (const auto& entry : links_) ids.push_back(entry.first);
+  for (ConnectionId id : ids) {
+    if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
+  }
+  if (state_ != "training") return;
+  if (due && too_soon) {
+    // A fast host: wait out the floor, then take that moment's parameters.
+    round_forced_ = true;
+    arm_round_timer(last_round_ms_ + options_.round_min_interval_ms - now);
+    return;
+  }
+  // A host without steps is asked again by the round timer only.
+  if (host_counts_steps_) request_parameters(next_round_step_);
+}
+
+void TrainingDriver::run_round(std::int64_t step) {
+  last_round_ms_ = transport_.now_ms();
+  round_forced_ = false;
+  expire_served_models(last_round_ms_);
+  arm_round_timer(host_counts_steps_ ? options_.round_max_interval_ms : options_.round_interval_ms);
+  next_round_step_ = (step == kNoStep ? 0 : step) + std::int64_t(round_steps());
+  ++counters_.rounds;
+  Eigen::VectorXf& x = *parameters_;
+
+  // CHOCO order: the consensus correction from the copies as they are, added
+  // to x here and handed to the host, then the deltas of the corrected x, so
+  // a neighbour's copy of us includes this round's correction.
+  Link* partner = options_.mixing == Mixing::pairwise ? pick_partner() : nullptr;
+  const bool corrected = consensus(x, partner);
+  if (corrected) {
+    host_.add_correction(correction_);
+    x += correction_;
+  }
+  round_base_ = true;
+
   std::vector<ConnectionId> ids;
   for (const auto& entry : links_) ids.push_back(entry.first);
   for (ConnectionId id : ids) {
     // maybe_start may drop a link whose snapshot cannot be sent.
     if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
   }
-  if (!round_due_) return;
-  round_due_ = false;
-  ++counters_.rounds;
 
-  const Eigen::VectorXf& x = *parameters_;
   const bool poison = byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
   const Eigen::VectorXf& x_send = poison ? sent_model : x;
+  const auto degree = std::uint16_t(std::min<std::size_t>(ready_link_count(), 0xffff));
 
-  // Each delta's difference x − x̂ goes through correction_: the last round's
-  // correction was used above (displacement) and this round's is made after
-  // the deltas, so one buffer is the round's only scratch.
+  // Each delta's difference x − x̂ goes through correction_ (handed over
+  // above), so one buffer is the round's only scratch.
   if (correction_.size() != x.size()) correction_.resize(x.size());
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   std::vector<ConnectionId> broken;
   for (auto& [id, link_ptr] : links_) {
     Link& link = *link_ptr;
     if (!link.connected || !link.state.sending()) continue;
+    // Pairwise: only the partner, and links not ready yet (their first deltas).
+    if (options_.mixing == Mixing::pairwise && &link != partner && link.state.ready()) continue;
     if (transport_.pending_outbound_bytes(id) > options_.max_link_backlog_bytes) continue;
     if (byzantine_ == ByzantineMode::garbage_frames) {
       Bytes garbage(256);
@@ -85,7 +138,14 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
       continue;
     }
-    if (!send(link, wire::Message{to_wire(*delta)})) {
+    wire::Delta out = to_wire(*delta);
+    out.degree = degree;
+    out.pair = &link == partner && corrected;
+    if (out.pair) {
+      link.awaiting_pair_reply = true;
+      link.pair_sent_ms = transport_.now_ms();
+    }
+    if (!send(link, wire::Message{std::move(out)})) {
       broken.push_back(id);
       continue;
     }
@@ -94,34 +154,91 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
     if (++link.deltas_since_digest >= options_.digest_every) {
       link.deltas_since_digest = 0;
       const node::LinkDigest digest = link.state.make_digest();
-      wire::Digest out;
-      out.epoch = digest.epoch;
-      out.seq = digest.seq;
-      out.hash = digest.hash;
-      if (!send(link, wire::Message{out})) broken.push_back(id);
+      wire::Digest out_digest;
+      out_digest.epoch = digest.epoch;
+      out_digest.seq = digest.seq;
+      out_digest.hash = digest.hash;
+      if (!send(link, wire::Message{out_digest})) broken.push_back(id);
     }
   }
   for (ConnectionId id : broken) drop_link(id, "send failed");
-
-  // The consensus step, summed over ready links, goes to the host as one correction.
-  if (consensus(x)) host_.add_correction(correction_);
+  if (state_ == "training" && host_counts_steps_) request_parameters(next_round_step_);
 }
 
-bool TrainingDriver::consensus(const Eigen::VectorXf& x) {
+std::size_t TrainingDriver::ready_link_count() const {
+  std::size_t ready = 0;
+  for (const auto& [id, link] : links_) ready += link->state.ready() ? 1 : 0;
+  return ready;
+}
+
+float TrainingDriver::mixing_weight(const Link& link) const {
+  // Metropolis-Hastings: both ends use the larger of the two degrees. A
+  // neighbour that has not said its degree yet is taken at our link cap.
+  const std::size_t own = ready_link_count();
+  const std::size_t theirs = link.peer_degree > 0 ? link.peer_degree : options_.max_links;
+  return 1.0f / float(1 + std::max(own, theirs));
+}
+
+TrainingDriver::Link* TrainingDriver::pick_partner() {
+  std::vector<Link*> ready;
+  for (auto& [id, link] : links_) {
+    const bool awaiting =
+        link->awaiting_pair_reply && transport_.now_ms() < link->pair_sent_ms + options_.round_max_interval_ms;
+    if (link->connected && link->state.ready() && !awaiting &&
+        transport_.pending_outbound_bytes(id) <= options_.max_link_backlog_bytes)
+      ready.push_back(link.get());
+  }
+  if (ready.empty()) return nullptr;
+  return ready[std::uniform_int_distribution<std::size_t>(0, ready.size() - 1)(random_)];
+}
+
+void TrainingDriver::mirror_pair(Link& link) {
+  if (!link.state.ready() || state_ != "training") return;
+  // The sender pulled by γ/2·clip(x̂(j→i) − x̂(i→j)) on its side from the
+  // copies before this delta; the same copies here give exactly the
+  // opposite pull (no delta of ours in flight to it: pairwise rounds send
+  // one delta per round, to the partner only).
+  const auto dimension = Eigen::Index(options_.layout.dimension());
+  if (correction_.size() != dimension) correction_.resize(dimension);
+  correction_.setZero();
+  const double radius = options_.clip == ClipMode::off ? std::numeric_limits<double>::infinity() : counters_.clip_radius;
+  const double trust = options_.clip == ClipMode::adaptive ? trust_of(link.node_id).weight(options_.clipped_gossip) : 1.0;
+  if (trust <= 0.0) return;
+  Result<node::ConsensusStep> step = link.state.consensus_step(correction_, gamma_, float(0.5 * trust), radius);
+  if (!step) return;
+  if (step->clipped) ++counters_.corrections_clipped;
+  ++counters_.pair_mirrors;
+  host_.add_correction(correction_);
+  if (!parameters_ || parameters_->size() != correction_.size()) return;
+  *parameters_ += correction_;
+  // Answer with our own delta, so the neighbour's copy of us holds the
+  // mirrored pull before it pairs with us again (else it would pull us back
+  // towards where we were).
+  if (!link.connected || !link.state.sending()) return;
+  if (transport_.pending_outbound_bytes(link.id) > options_.max_link_backlog_bytes) return;
+  const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
+  auto reply = link.state.make_delta(*parameters_, scratch);
+  if (!reply) return;
+  wire::Delta out = to_wire(*reply);
+  out.degree = std::uint16_t(std::min<std::size_t>(ready_link_count(), 0xffff));
+  if (!send(link, wire::Message{std::move(out)})) return;  // a failed send drops the link
+  ++link.deltas_sent;
+  ++counters_.deltas_sent;
+}
+
+bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
   counters_.own_displacement = own_displacement_.value();
 
   std::vector<Link*> ready;
   std::vector<double> norms;
   for (auto& [id, link_ptr] : links_) {
     if (!link_ptr->state.ready()) continue;
+    if (options_.mixing == Mixing::pairwise && link_ptr.get() != partner) continue;
     const Result<double> norm = link_ptr->state.correction_norm();
     if (!norm) continue;
     ready.push_back(link_ptr.get());
     norms.push_back(*norm);
   }
-  // This round's x (parameters_) and correction_ are the next round's
-  // displacement base; the correction is zero without a ready link.
-  round_base_ = true;
   if (correction_.size() != x.size()) correction_.resize(x.size());
   correction_.setZero();
   if (ready.empty()) return false;
@@ -140,17 +257,22 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x) {
   counters_.clip_radius = radius;
 
   std::uint64_t distrusted = 0;
+  double total_weight = 0.0;
   for (std::size_t k = 0; k < ready.size(); ++k) {
     Link& link = *ready[k];
+    const float mixing = options_.mixing == Mixing::pairwise ? 0.5f : mixing_weight(link);
+    link.mixing_weight = mixing;
     const double weight = options_.clip == ClipMode::adaptive ? round.weights[k] : 1.0;
     if (weight < 1.0) ++distrusted;
     link.last_correction_norm = norms[k];
     if (weight <= 0.0) continue;
     Result<node::ConsensusStep> step =
-        link.state.consensus_step(correction_, gamma_, float(double(weight_) * weight), radius);
+        link.state.consensus_step(correction_, gamma_, float(double(mixing) * weight), radius);
     if (step && step->clipped) ++counters_.corrections_clipped;
+    total_weight += double(mixing) * weight;
   }
   counters_.links_distrusted = distrusted;
+  counters_.mixing_weight = float(total_weight);
   return true;
 }
 
@@ -199,12 +321,20 @@ void TrainingDriver::on_delta(Link& link, const wire::Delta& delta) {
   // reset, are expected after a restart: not an error.
   if (delta.epoch < link.state.epoch() || !link.state.receiving()) return;
   const bool out_of_sequence = delta.epoch == link.state.epoch() && delta.seq != link.state.next_receive_seq();
+  // The mirror uses the copies before this delta (those the sender pulled
+  // with). A pair delta that crossed ours (we await its reply) is not
+  // mirrored: both ends pulled from the same copies already, opposite ways.
+  const bool crossed = link.awaiting_pair_reply;
+  link.awaiting_pair_reply = false;
+  if (delta.pair && !crossed && !out_of_sequence && delta.epoch == link.state.epoch()) mirror_pair(link);
+  if (delta.pair && crossed) ++counters_.pair_crossings;
   if (const Status applied = link.state.on_delta(from_wire(delta)); !applied) {
     break_link(link, out_of_sequence ? wire::ResetReason::sequence_gap : wire::ResetReason::unspecified, applied.error().message);
     return;
   }
   ++link.deltas_received;
   ++counters_.deltas_received;
+  if (delta.degree > 0) link.peer_degree = delta.degree;
 }
 
 void TrainingDriver::on_digest(Link& link, const wire::Digest& digest) {

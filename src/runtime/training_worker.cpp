@@ -117,7 +117,9 @@ void TrainingWorker::stop() {
   if (progress_.state != "failed") progress_.state = "stopped";
 }
 
-void TrainingWorker::request_publish() { publish_requested_.store(true, std::memory_order_release); }
+void TrainingWorker::request_publish(std::int64_t at_step) {
+  publish_at_step_.store(std::max<std::int64_t>(at_step, 0), std::memory_order_release);
+}
 
 Status TrainingWorker::add_correction(const Eigen::VectorXf& correction) {
   if (std::size_t(correction.size()) != parameter_count_) {
@@ -207,7 +209,10 @@ void TrainingWorker::step_aside_for_readers() {
 
 void TrainingWorker::serve_boundary() {
   if (correction_pending_.load(std::memory_order_acquire)) apply_corrections();
-  if (publish_requested_.exchange(false, std::memory_order_acq_rel)) {
+  std::int64_t target = publish_at_step_.load(std::memory_order_acquire);
+  // Only this thread clears a request; a newer one stored meanwhile survives the failed exchange.
+  if (target != kNoPublish && loop_->steps() >= target &&
+      publish_at_step_.compare_exchange_strong(target, kNoPublish, std::memory_order_acq_rel)) {
     if (options_.on_publish) {
       // Only this thread writes the parameters: no lock needed to read them.
       Eigen::VectorXf copy = loop_->parameters();

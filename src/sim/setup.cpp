@@ -54,7 +54,9 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   d.gamma = float(swarm.gamma.value_or(0.0));
   d.neighbours = std::size_t(swarm.neighbours.value_or(3));
   d.max_links = 8;
-  d.round_interval_ms = 50;  // `starling peer`'s --gossip-interval default
+  d.round_every_steps = std::uint64_t(swarm.round_steps.value_or(0));
+  d.mixing = swarm.mixing.value_or("") == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
+  d.round_max_interval_ms = 1000;  // `starling peer`'s --gossip-interval default
   // lr 0 is a consensus-only run: every replica keeps its own starting point
   // instead of downloading, so the swarm average means something.
   if (swarm.lr == 0.0) d.download_model = false;

@@ -65,12 +65,23 @@ void SteppedTrainer::start_training(const Eigen::VectorXf* initial) {
   schedule_next();
 }
 
-void SteppedTrainer::request_parameters() {
-  // Answered on the next turn of the world, like the training thread's post.
+void SteppedTrainer::request_parameters(std::int64_t at_step) {
+  // A future step waits for the step (a newer request replaces it); a due
+  // one is answered on the next turn of the world, like the training
+  // thread's post.
+  if (at_step > steps_) {
+    publish_at_step_ = at_step;
+    return;
+  }
+  publish_at_step_.reset();
+  answer();
+}
+
+void SteppedTrainer::answer() {
   auto id = std::make_shared<node::TimerId>(0);
   *id = transport_.start_timer(0, [this, id] {
     answer_timers_.erase(std::remove(answer_timers_.begin(), answer_timers_.end(), *id), answer_timers_.end());
-    if (*driver_ != nullptr) (*driver_)->on_parameters(parameters());
+    if (*driver_ != nullptr) (*driver_)->on_parameters(parameters(), steps_);
   });
   answer_timers_.push_back(*id);
 }
@@ -115,6 +126,10 @@ void SteppedTrainer::on_step_timer() {
 
 void SteppedTrainer::step_once(double now_seconds) {
   ++steps_;
+  if (publish_at_step_ && steps_ >= *publish_at_step_) {
+    publish_at_step_.reset();
+    answer();
+  }
   if (loop_) {
     const node::StepResult result = loop_->step(now_seconds);
     if (result.kind == node::StepResult::Kind::stepped && result.stats.count > 0)

@@ -303,6 +303,8 @@ class BodyReader {
     auto codes = in.getCodes();
     out.codes.assign(codes.begin(), codes.end());
     detail::copy_list<float>(in.getScales(), out.scales);
+    out.degree = in.getDegree();
+    out.pair = in.getPair();
     return out;
   }
   Digest read_digest(s::Digest::Reader in) const {

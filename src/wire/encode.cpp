@@ -214,6 +214,8 @@ struct BodyWriter {
     if (!m.values.empty()) fill_list<float>(out.initValues(static_cast<unsigned>(m.values.size())), m.values);
     if (!m.codes.empty()) out.setCodes(bytes_of(m.codes));
     if (!m.scales.empty()) fill_list<float>(out.initScales(static_cast<unsigned>(m.scales.size())), m.scales);
+    out.setDegree(m.degree);
+    out.setPair(m.pair);
   }
   void operator()(const Digest& m) {
     auto out = body.initDigest();

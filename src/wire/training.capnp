@@ -57,6 +57,8 @@ struct Delta {
   values @6 :List(Float32);
   codes @7 :Data;                # packed int8 / sign codes
   scales @8 :List(Float32);
+  degree @9 :UInt16;             # the sender's ready links now (0: not said); Metropolis-Hastings weights
+  pair @10 :Bool;                # pairwise mixing: the receiver mirrors the sender's correction
 }
 
 struct Digest {

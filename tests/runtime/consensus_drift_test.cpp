@@ -41,7 +41,7 @@ struct ConsensusHost : ModelHost {
   void start_training(const Eigen::VectorXf* initial) override {
     if (initial) x = *initial;
   }
-  void request_parameters() override {
+  void request_parameters(std::int64_t) override {
     transport->start_timer(1, [this] {
       if (*driver) (*driver)->on_parameters(x);
     });

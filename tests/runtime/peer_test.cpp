@@ -43,7 +43,7 @@ struct VectorHost final : ModelHost {
     started = true;
     if (initial) x = *initial;
   }
-  void request_parameters() override {
+  void request_parameters(std::int64_t) override {
     x -= 0.05f * (x - target);
     transport->start_timer(1, [this] {
       if (*peer) (*peer)->on_parameters(x);

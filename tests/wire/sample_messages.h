@@ -75,7 +75,7 @@ inline std::vector<Message> all() {
   out.push_back(SnapshotChunk{5, 1024, 235146, Precision::f32, {1.5f, -2.25f, 3.0e-8f}, {}});
   out.push_back(SnapshotChunk{5, 2048, 235146, Precision::bf16, {}, {0x3f80, 0xbf80, 0x0001}});
   out.push_back(SnapshotChunk{5, 4096, 235146, Precision::f16, {}, {0x3c00, 0x7bff}});
-  out.push_back(Delta{5, 17, CompressorKind::topk, 235146, 0, {3, 99, 235145}, {0.5f, -0.25f, 1e-3f}, {}, {}});
+  out.push_back(Delta{5, 17, CompressorKind::topk, 235146, 0, {3, 99, 235145}, {0.5f, -0.25f, 1e-3f}, {}, {}, 3});
   out.push_back(Delta{5, 18, CompressorKind::int8, 235146, 77, {}, {}, {1, 2, 255, 128}, {0.01f, 0.02f}});
   out.push_back(Digest{5, 19, bytes<32>(5)});
   out.push_back(Reset{6, ResetReason::digest_mismatch, "digest differs at seq 19"});
@@ -96,7 +96,7 @@ inline std::vector<Message> all() {
 
 // A top-k delta whose encoding is about `bytes` long (indices + values).
 inline Delta large_delta(std::size_t bytes) {
-  Delta delta{7, 1, CompressorKind::topk, 1u << 24, 0, {}, {}, {}, {}};
+  Delta delta{7, 1, CompressorKind::topk, 1u << 24, 0, {}, {}, {}, {}, 5};
   std::size_t entries = bytes / 8;
   delta.indices.resize(entries);
   delta.values.resize(entries);

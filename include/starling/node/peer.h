@@ -133,7 +133,7 @@ class Peer {
   void stop();
 
   // The ModelHost's answer to request_parameters().
-  void on_parameters(Eigen::VectorXf parameters);
+  void on_parameters(Eigen::VectorXf parameters, std::int64_t step = -1);
   // Handles a control message as if it came on a control connection.
   void apply_control(const wire::Message& control);
   void set_byzantine(ByzantineMode mode, double scale);

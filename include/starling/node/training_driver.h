@@ -54,9 +54,13 @@ class ModelHost {
   // Start training from `initial` (a downloaded model) or, when null, from
   // the host's own parameters. Called once.
   virtual void start_training(const Eigen::VectorXf* initial) = 0;
-  // Ask for the current parameters; the answer comes later (or at once) as
-  // TrainingDriver::on_parameters on the loop thread.
-  virtual void request_parameters() = 0;
+  // Ask for the parameters once the host has taken `at_step` SGD steps in
+  // all (at its next step boundary, or at once, if it already has; 0: now).
+  // The answer comes later (or at once) as TrainingDriver::on_parameters on
+  // the loop thread, with the step count. A newer request replaces an older
+  // one. A host that is not stepping may hold a future request: the driver's
+  // round timer asks again with 0.
+  virtual void request_parameters(std::int64_t at_step) = 0;
   // Add `correction` to the parameters (at the next step boundary).
   virtual void add_correction(const Eigen::VectorXf& correction) = 0;
   // Bytes the host holds that grow with the model (parameters, optimizer
@@ -67,6 +71,13 @@ class ModelHost {
 };
 
 enum class ClipMode : std::uint8_t { off, fixed, adaptive };
+
+// How a round mixes (docs/learning.md, "Mixing"). neighbourhood: a delta to
+// every link and a pull towards all of them with Metropolis-Hastings weights.
+// pairwise (AD-PSGD style): a delta to ONE random ready neighbour and a pull
+// of weight 1/2 towards it, which that neighbour mirrors on receipt, so a
+// pair's sum is kept exactly and a round costs one delta whatever the degree.
+enum class Mixing : std::uint8_t { neighbourhood, pairwise };
 
 // Misbehaviour on purpose, for fault-injection scenarios (wire::TrainingControl).
 enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames };
@@ -81,10 +92,22 @@ struct TrainingDriverOptions {
   float gamma = 0.0f;
   // Links dialled to sampled members; more come in from others.
   std::size_t neighbours = 3;
-  // Links kept at most (dialled + accepted). The mixing weight is
-  // w = 1/(max_links + 1) on every link, so both ends of a link agree on it
-  // and γ·w·degree < 1 whatever the degree.
+  // Links kept at most (dialled + accepted). Mixing weights are
+  // Metropolis-Hastings: w(i,j) = 1/(1 + max(d_i, d_j)) with d the ready links
+  // of each end (each delta carries its sender's), so both ends of a link
+  // agree on it and the weights of a peer sum to at most d_i/(d_i + 1) < 1.
   std::size_t max_links = 8;
+  // When rounds happen (docs/learning.md, "When a peer gossips"). A host
+  // that counts steps (on_parameters with a step) gossips after every
+  // `round_every_steps` of its SGD steps (0: the compressor's default,
+  // default_round_steps), no sooner than round_min_interval_ms after the
+  // last round and at least every round_max_interval_ms (a stalled or idle
+  // host still mixes). A host that does not count steps gossips every
+  // round_interval_ms.
+  std::uint64_t round_every_steps = 0;
+  Mixing mixing = Mixing::neighbourhood;
+  std::uint64_t round_min_interval_ms = 2;
+  std::uint64_t round_max_interval_ms = 1000;
   std::uint64_t round_interval_ms = 50;
   std::uint64_t digest_every = 16;  // deltas between digests on a link
   // adaptive: ClippedGossip with a radius from the honest majority of this
@@ -125,6 +148,8 @@ struct NeighbourStatus {
   std::uint64_t resets = 0;
   // Robust aggregation (ClipMode::adaptive; the share is also kept otherwise):
   double correction_norm = 0.0;   // ‖x̂(j→i) − x̂(i→j)‖ in the last round
+  std::uint16_t degree = 0;       // its ready links, as its last delta said (0: not yet)
+  float mixing_weight = 0.0f;     // 1/(1 + max(our degree, its degree)) at the last round
   std::uint64_t trust_rounds = 0;         // rounds this node's correction was judged (kept per node id)
   std::uint64_t corrections_clipped = 0;  // of those, rounds it was past the trust radius
   double clipped_share = 0.0;     // recent share of rounds clipped (EWMA)
@@ -142,6 +167,8 @@ struct TrainingDriverStatus {
   // Only corrupt or hostile input explains one (the simulator's invariant).
   std::uint64_t digest_mismatches = 0;
   std::uint64_t corrections_clipped = 0;
+  std::uint64_t pair_mirrors = 0;  // pairwise: pulls mirrored for a neighbour that paired with us
+  std::uint64_t pair_crossings = 0;  // pairwise: pairings that crossed ours (both pulled; no mirror)
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).
   double clip_radius = std::numeric_limits<double>::infinity();
@@ -164,7 +191,9 @@ struct TrainingDriverStatus {
   std::uint64_t host_model_bytes_held = 0;
   std::uint64_t compressor_scratch_bytes = 0;
   float gamma = 0.0f;
+  // The sum of the last round's neighbour weights (the self weight is 1 minus it).
   float mixing_weight = 0.0f;
+  std::uint64_t round_every_steps = 0;
   std::vector<NeighbourStatus> neighbours;
 };
 
@@ -183,8 +212,10 @@ class TrainingDriver {
   // Tells every neighbour we leave (Reset shutdown), closes the links, stops timers.
   void stop();
 
-  // The host's answer to request_parameters().
-  void on_parameters(Eigen::VectorXf parameters);
+  // The host's answer to request_parameters(): its parameters after `step`
+  // SGD steps in all (kNoStep: a host that does not count steps).
+  static constexpr std::int64_t kNoStep = -1;
+  void on_parameters(Eigen::VectorXf parameters, std::int64_t step = kNoStep);
 
   void set_byzantine(ByzantineMode mode, double scale);
 
@@ -212,7 +243,18 @@ class TrainingDriver {
   void on_frame(ConnectionId id, ByteSpan frame);
   void on_disconnected(ConnectionId id, const Error& reason);
 
-  void on_round();
+  // The round timer: a round is overdue (round_max_interval_ms, or
+  // round_interval_ms for a host without steps): ask for parameters now.
+  void on_round_timer();
+  void arm_round_timer(std::uint64_t delay_ms);
+  // Asks the host for its parameters at `at_step` (0: now).
+  void request_parameters(std::int64_t at_step);
+  // One round on fresh parameters x: consensus correction, then deltas of
+  // the corrected model (CHOCO order), then the correction to the host.
+  void run_round(std::int64_t step);
+  std::uint64_t round_steps() const;
+  std::size_t ready_link_count() const;
+  float mixing_weight(const Link& link) const;
   void on_neighbour_check();
   void dial(const gossip::MemberRecord& member);
   void handle(Link& link, wire::Message message);
@@ -233,7 +275,11 @@ class TrainingDriver {
   Eigen::VectorXf poisoned(const Eigen::VectorXf& x);
   // The consensus step of one round: fills correction_ with what the host
   // gets; false when there is nothing to hand over (no ready link).
-  bool consensus(const Eigen::VectorXf& x);
+  bool consensus(const Eigen::VectorXf& x, Link* partner);
+  // Pairwise: the ready link a round pairs with (null: none ready).
+  Link* pick_partner();
+  // Pairwise: a neighbour paired with us; apply the mirror of its pull.
+  void mirror_pair(Link& link);
   // Forgets served models whose download window has passed.
   void expire_served_models(std::uint64_t now_ms);
   node::LinkTrust& trust_of(const gossip::NodeId& node);
@@ -246,25 +292,25 @@ class TrainingDriver {
   ModelHost& host_;
   TrainingDriverOptions options_;
   float gamma_ = 0.0f;
-  float weight_ = 0.0f;
+  std::int64_t next_round_step_ = 0;   // the step the next round waits for
+  std::uint64_t last_round_ms_ = 0;
+  bool round_forced_ = false;          // the round timer fired: the next answer makes a round
+  bool host_counts_steps_ = false;
   std::mt19937_64 random_;
   // Per node id (not per connection), so reconnecting does not clear a record.
   std::map<gossip::NodeId, node::LinkTrust> trust_;
-  // Our own training's displacement per round: x now minus (x and the
-  // correction of the last round). parameters_ and correction_ still hold the
-  // last round's x and correction when the next round's x arrives, so no
+  // Our own training's displacement per round: x now minus the last round's
+  // corrected x (parameters_ holds x + correction after a round), so no
   // third vector is needed for "where the host should be now".
   node::OwnDisplacement own_displacement_;
-  // The last round's correction (zero when it had no ready link), kept until
-  // the next round: the one scratch vector of the round (docs/learning.md).
+  // The round's correction, then the round's scratch for the deltas'
+  // differences: the one scratch vector of a round (docs/learning.md).
   Eigen::VectorXf correction_;
-  // parameters_ is the x of the last round (the base of the displacement).
+  // parameters_ is the last round's corrected x (the base of the displacement).
   bool round_base_ = false;
   std::map<ConnectionId, std::unique_ptr<Link>> links_;
   std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i
-  bool parameters_requested_ = false;
-  bool round_due_ = false;
   std::string state_ = "stopped";
   std::optional<TimerId> round_timer_;
   std::optional<TimerId> neighbour_timer_;

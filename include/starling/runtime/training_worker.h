@@ -28,12 +28,13 @@
 //                       is what lands (a sum that overflows to Inf is refused
 //                       by the loop and logged). Those pending at stop() land
 //                       before the final checkpoint.
-//   request_publish()   any thread; an atomic flag. At the next step boundary
-//                       the worker copies its parameters (after applying the
-//                       pending corrections) and calls on_publish(copy, step)
-//                       ON THE WORKER THREAD. Several requests before one
-//                       boundary give one publish. Nothing is copied per step
-//                       unless asked.
+//   request_publish(s)  any thread; an atomic step target. At the first step
+//                       boundary with s steps taken (0: the next) the worker
+//                       copies its parameters (after applying the pending
+//                       corrections) and calls on_publish(copy, step) ON THE
+//                       WORKER THREAD. A newer request replaces an older
+//                       one; several before one boundary give one publish.
+//                       Nothing is copied per step unless asked.
 //   progress()          any thread; a consistent snapshot under a small mutex.
 //   parameters_copy()   any thread; may wait for the step under way. The
 //                       worker holds a mutex only while it writes the
@@ -151,8 +152,10 @@ class TrainingWorker {
   void start();  // launches the thread; once (later calls, and calls after stop(), do nothing)
   // Asks, joins, writes the final checkpoint if configured; idempotent; any thread but the worker's.
   void stop();
-  // Any thread; the worker copies its parameters at its next step boundary and calls on_publish.
-  void request_publish();
+  // Any thread; the worker copies its parameters at the first step boundary
+  // where it has taken `at_step` steps in all (0: the next) and calls
+  // on_publish. A newer request replaces an older one.
+  void request_publish(std::int64_t at_step = 0);
   // Any thread; accumulated; added to the parameters before the next step.
   // Refuses a wrong size (invalid_argument) or a non-finite entry (numerical).
   Status add_correction(const Eigen::VectorXf& correction);
@@ -203,7 +206,8 @@ class TrainingWorker {
   std::atomic<bool> correction_pending_{false};
   Eigen::VectorXf spare_correction_;  // worker thread: swapped with the pending sum, zero between uses
 
-  std::atomic<bool> publish_requested_{false};
+  static constexpr std::int64_t kNoPublish = std::numeric_limits<std::int64_t>::max();
+  std::atomic<std::int64_t> publish_at_step_{kNoPublish};
 
   // Worker thread: slowdown bookkeeping and the periodic checkpoint's clock.
   double slowdown_debt_seconds_ = 0;

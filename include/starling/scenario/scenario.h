@@ -24,6 +24,8 @@ struct SwarmSpec {
   std::string clip = "auto";         // off | auto | RADIUS
   std::optional<double> gamma;       // consensus step size; unset: the peer's default
   std::optional<int> neighbours;     // delta-gossip fanout; unset: the peer's default
+  std::optional<std::string> mixing; // "neighbourhood" | "pairwise"; unset: the peer's default
+  std::optional<int> round_steps;    // SGD steps between delta rounds; unset: the compressor's default
   std::string profile = "lan";       // membership timing profile
   std::vector<std::string> extra_args;  // appended to every `starling peer` command line
 };

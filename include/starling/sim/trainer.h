@@ -65,7 +65,7 @@ class SteppedTrainer final : public node::ModelHost {
   SteppedTrainer& operator=(const SteppedTrainer&) = delete;
 
   void start_training(const Eigen::VectorXf* initial) override;
-  void request_parameters() override;
+  void request_parameters(std::int64_t at_step) override;
   void add_correction(const Eigen::VectorXf& correction) override;
 
   // Straggler faults: steps take `factor` times as long from now on.
@@ -82,6 +82,7 @@ class SteppedTrainer final : public node::ModelHost {
 
  private:
   void schedule_next();
+  void answer();
   void on_step_timer();
   void step_once(double now_seconds);
   double now_seconds() const { return double(transport_.now_ms()) / 1000.0; }
@@ -101,6 +102,7 @@ class SteppedTrainer final : public node::ModelHost {
   std::optional<node::TimerId> step_timer_;
   std::vector<node::TimerId> answer_timers_;
   std::int64_t steps_ = 0;
+  std::optional<std::int64_t> publish_at_step_;
   std::optional<double> accuracy_;
   std::optional<double> loss_;
 };

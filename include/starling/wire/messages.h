@@ -207,6 +207,12 @@ struct Delta {
   std::vector<float> values;
   std::vector<std::uint8_t> codes;
   std::vector<float> scales;
+  // The sender's ready links when it sent this (0: not said): both ends of a
+  // link weigh it 1/(1 + max(degrees)) (Metropolis-Hastings, docs/learning.md).
+  std::uint16_t degree = 0;
+  // Pairwise mixing: the sender pulled towards the receiver this round; the
+  // receiver applies the mirrored pull from its copies before this delta.
+  bool pair = false;
   bool operator==(const Delta&) const = default;
 };
 

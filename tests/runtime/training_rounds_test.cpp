@@ -1,0 +1,175 @@
+// When a TrainingDriver gossips and how it weighs its neighbours: rounds
+// paced by the host's SGD steps (with a floor and a ceiling in time),
+// Metropolis-Hastings weights carried on the deltas, and pairwise mixing
+// with mirrored pulls. Swarms of node::Peer on the in-memory network
+// (training_swarm.h), in virtual time.
+#include <catch2/catch.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+
+#include "starling/compress/spec.h"
+#include "starling/node/training_driver.h"
+
+#include "training_swarm.h"
+
+using namespace starling;
+using namespace starling::node;
+using namespace starling::test_training;
+
+namespace {
+
+SwarmConfig stepping_config(const char* compressor, std::uint64_t step_every_ms) {
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse(compressor);
+  config.step_every_ms = step_every_ms;
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("training rounds: a round follows every k steps of the host, whatever the clock",
+          "[runtime][training][rounds]") {
+  for (std::uint64_t k : {1u, 5u}) {
+    DYNAMIC_SECTION("k = " << k) {
+      Swarm swarm(21);
+      SwarmConfig config = stepping_config("int8", 4);  // a step every 4 ms
+      config.round_every_steps = k;
+      build_swarm(swarm, config, 3);
+      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+      std::map<int, std::pair<std::uint64_t, std::int64_t>> before;
+      for (int i = 0; i < 3; ++i)
+        before[i] = {swarm.peers[std::size_t(i)]->training()->status().rounds, swarm.peers[std::size_t(i)]->host.steps};
+      swarm.run_for(10);
+      for (int i = 0; i < 3; ++i) {
+        SwarmPeer& peer = *swarm.peers[std::size_t(i)];
+        const auto status = peer.training()->status();
+        const std::uint64_t rounds = status.rounds - before[i].first;
+        const std::int64_t steps = peer.host.steps - before[i].second;
+        INFO("peer " << i << ": " << rounds << " rounds in " << steps << " steps");
+        CHECK(status.round_every_steps == k);
+        // One round per k steps, give or take the round in flight at each end
+        // (an answer comes 1 ms after the step it was asked for).
+        CHECK(double(rounds) >= double(steps) / double(k) * 0.8 - 2);
+        CHECK(double(rounds) <= double(steps) / double(k) + 2);
+      }
+    }
+  }
+}
+
+TEST_CASE("training rounds: a stalled host still mixes at the longest interval; a fast one waits for the shortest",
+          "[runtime][training][rounds]") {
+  Swarm swarm(22);
+  SwarmConfig config = stepping_config("none", 1);
+  config.round_every_steps = 1;
+  config.round_min_interval_ms = 10;
+  config.round_max_interval_ms = 200;
+  build_swarm(swarm, config, 2);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 20));
+
+  // A step every ms asks for a round every ms: the floor holds it to one per 10 ms.
+  std::uint64_t rounds = swarm.peers[0]->training()->status().rounds;
+  swarm.run_for(2);
+  const std::uint64_t fast_rounds = swarm.peers[0]->training()->status().rounds - rounds;
+  INFO("fast host: " << fast_rounds << " rounds in 2 s");
+  CHECK(fast_rounds <= 2000 / 10 + 1);
+  CHECK(fast_rounds >= 2000 / 10 / 2);
+
+  // Stalled: no step, so no step-due round, but the ceiling keeps mixing.
+  for (auto& peer : swarm.peers) peer->host.stepping = false;
+  swarm.run_for(1);
+  rounds = swarm.peers[0]->training()->status().rounds;
+  swarm.run_for(4);
+  const std::uint64_t stalled_rounds = swarm.peers[0]->training()->status().rounds - rounds;
+  INFO("stalled host: " << stalled_rounds << " rounds in 4 s");
+  CHECK(stalled_rounds >= 4000 / 200 - 2);
+  CHECK(stalled_rounds <= 4000 / 200 + 2);
+}
+
+TEST_CASE("training rounds: Metropolis-Hastings weights from both ends' degrees, equal at both ends of a link",
+          "[runtime][training][rounds]") {
+  Swarm swarm(23);
+  SwarmConfig config = stepping_config("none", 2);
+  build_swarm(swarm, config, 5);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+  swarm.run_for(3);
+  std::map<std::string, std::size_t> degree;  // address -> ready links
+  for (const auto& peer : swarm.peers) {
+    std::size_t ready = 0;
+    for (const auto& n : peer->training()->status().neighbours) ready += n.ready ? 1 : 0;
+    degree[peer->address] = ready;
+  }
+  for (const auto& peer : swarm.peers) {
+    const auto status = peer->training()->status();
+    double total = 0.0;
+    for (const auto& n : status.neighbours) {
+      if (!n.ready) continue;
+      INFO(peer->address << " -> " << n.address);
+      REQUIRE(degree.count(n.address) == 1);
+      CHECK(n.degree == degree[n.address]);
+      const double expected = 1.0 / double(1 + std::max(degree[peer->address], degree[n.address]));
+      CHECK(n.mixing_weight == Approx(expected));
+      total += n.mixing_weight;
+    }
+    // The weights a peer gives its neighbours leave itself a positive share.
+    CHECK(total < 1.0);
+    CHECK(status.mixing_weight == Approx(total));
+  }
+}
+
+TEST_CASE("training rounds: with no training every mixing keeps the swarm average and reaches consensus",
+          "[runtime][training][rounds]") {
+  for (Mixing mixing : {Mixing::neighbourhood, Mixing::pairwise}) {
+    for (const char* compressor : {"none", "int8"}) {
+      DYNAMIC_SECTION((mixing == Mixing::pairwise ? "pairwise " : "neighbourhood ") << compressor) {
+        Swarm swarm(24);
+        SwarmConfig config = stepping_config(compressor, 2);
+        config.mixing = mixing;
+        config.round_every_steps = 1;
+        build_swarm(swarm, config, 5);
+        REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+        const Eigen::VectorXf mean_before = swarm.mean();
+        const double before = swarm.consensus_distance();
+        swarm.run_for(10);
+        const double after = swarm.consensus_distance();
+        const double drift = double((swarm.mean() - mean_before).norm()) / double(mean_before.norm());
+        INFO("distance " << before << " -> " << after << ", drift " << drift);
+        CHECK(after < before * 1e-4);
+        CHECK(drift < 1e-3);
+        std::uint64_t mirrors = 0;
+        for (const auto& peer : swarm.peers) mirrors += peer->training()->status().pair_mirrors;
+        if (mixing == Mixing::pairwise) CHECK(mirrors > 100);
+        else CHECK(mirrors == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("training rounds: pairwise rounds send one delta per pairing, not one per link",
+          "[runtime][training][rounds]") {
+  std::map<Mixing, double> deltas_per_round;
+  for (Mixing mixing : {Mixing::neighbourhood, Mixing::pairwise}) {
+    Swarm swarm(25);
+    SwarmConfig config = stepping_config("int8", 2);
+    config.mixing = mixing;
+    config.round_every_steps = 1;
+    build_swarm(swarm, config, 6);
+    REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(3); }, 20));
+    swarm.run_for(5);
+    std::uint64_t total_rounds = 0, total_deltas = 0;
+    for (const auto& peer : swarm.peers) {
+      total_rounds += peer->training()->status().rounds;
+      total_deltas += peer->training()->status().deltas_sent;
+    }
+    deltas_per_round[mixing] = double(total_deltas) / double(total_rounds);
+  }
+  INFO("deltas per round: neighbourhood " << deltas_per_round[Mixing::neighbourhood] << ", pairwise "
+                                          << deltas_per_round[Mixing::pairwise]);
+  // Every peer has >= 3 ready links: a neighbourhood round sends >= 3 deltas;
+  // a pairwise round sends one, and each pairing one reply.
+  CHECK(deltas_per_round[Mixing::neighbourhood] >= 3.0);
+  CHECK(deltas_per_round[Mixing::pairwise] <= 2.2);
+}

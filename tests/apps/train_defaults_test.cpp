@@ -50,7 +50,7 @@ std::string noisy_blobs_csv() {
 
 }  // namespace
 
-TEST_CASE("train's defaults decay the rate over the run; the shared (peer) defaults do not") {
+TEST_CASE("the train defaults decay the rate over the run, the shared peer defaults do not") {
   const TrainingOptions train = train_defaults();
   const TrainingOptions shared;
   CHECK(train.lr_decay == "cosine");
@@ -77,7 +77,7 @@ TEST_CASE("train's defaults decay the rate over the run; the shared (peer) defau
   CHECK(schedule.at(937) < 1e-4 * train.lr);
 }
 
-TEST_CASE("on a small noisy problem, the decayed default ends with a better model than a constant rate") {
+TEST_CASE("on a small noisy problem the decayed default ends with a better model than a constant rate") {
   TrainingOptions decayed = train_defaults();
   decayed.data = noisy_blobs_csv();
   decayed.model = "mlp:32";
@@ -93,7 +93,7 @@ TEST_CASE("on a small noisy problem, the decayed default ends with a better mode
   CHECK(with_decay.loss < without.loss);
 }
 
-TEST_CASE("train's defaults reach 85% on Fashion-MNIST after one epoch", "[slow]") {
+TEST_CASE("the train defaults reach 85% on Fashion-MNIST after one epoch", "[slow]") {
   // Seed 1 ends at 86.3% (bench/train_defaults.sh); the constant rate it
   // replaced ended at 84.2%.
   const ml::Evaluation eval = train_for(train_defaults(), 1);

@@ -24,7 +24,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct TrainArgs {
-  TrainingOptions training;
+  TrainingOptions training = train_defaults();
   int epochs = 5;
   std::int64_t eval_every_steps = 0;  // 0: after every epoch
   std::string checkpoint;
@@ -49,8 +49,7 @@ int run_train(const TrainArgs& args) {
   ml::LrSchedule schedule = s.schedule;
   const std::int64_t steps_per_epoch =
       (std::int64_t(s.shard.size()) + args.training.batch - 1) / args.training.batch;
-  schedule.steps_per_epoch = steps_per_epoch;
-  schedule.total_steps = steps_per_epoch * args.epochs;
+  fit_schedule_to_run(schedule, steps_per_epoch, args.epochs);
   ml::Trainer trainer(*s.model, optimizer, batcher, schedule);
 
   if (args.resume && !args.checkpoint.empty() && std::filesystem::exists(args.checkpoint)) {

@@ -7,6 +7,17 @@
 
 namespace starling::apps {
 
+TrainingOptions train_defaults() {
+  TrainingOptions options;
+  options.lr_decay = "cosine";
+  return options;
+}
+
+void fit_schedule_to_run(ml::LrSchedule& schedule, std::int64_t steps_per_epoch, std::int64_t epochs) {
+  schedule.steps_per_epoch = steps_per_epoch;
+  schedule.total_steps = steps_per_epoch * epochs;
+}
+
 void add_training_options(CLI::App& app, TrainingOptions& o, const char* seed_flag) {
   app.add_option("--data", o.data,
                  "fashion-mnist | mnist | a folder of IDX files | a .csv or .libsvm file")
@@ -21,7 +32,7 @@ void add_training_options(CLI::App& app, TrainingOptions& o, const char* seed_fl
   app.add_option("--warmup-steps", o.warmup_steps, "Linear learning-rate warm-up")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--lr-decay", o.lr_decay, "none | cosine | exp:GAMMA (per epoch)")->capture_default_str();
+  app.add_option("--lr-decay", o.lr_decay, "none | cosine (to 0 over the run: train only) | exp:GAMMA (per epoch)")->capture_default_str();
   app.add_option("--threads", o.threads, "Math threads for this replica")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option(seed_flag, o.seed, "Seed for initialisation, shuffling and shards")->capture_default_str();
   app.add_option("--shard", o.shard, "Train on shard I of N (0-based), e.g. 2/4")->capture_default_str();

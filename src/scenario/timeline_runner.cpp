@@ -124,6 +124,7 @@ class Executor final : public SwarmLog {
       if (t >= s_.duration_seconds) break;
       if (t >= next_poll) {
         sample(t, false);
+        if (o_.end_early && o_.end_early()) break;
         next_poll += s_.poll_interval_seconds;
         if (next_poll < now()) next_poll = now() + s_.poll_interval_seconds / 2;  // rounds never pile up
       }

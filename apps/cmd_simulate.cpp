@@ -40,6 +40,8 @@ struct SimulateCliOptions {
   int seeds = 10;
   double step_ms = 10.0;
   double heterogeneity = 0.0;
+  std::optional<double> stop_at_accuracy;
+  int stop_window = 1;
 };
 
 fs::path default_out_dir(const std::string& name) {
@@ -56,6 +58,10 @@ std::string replay_command(const SimulateCliOptions& o, const std::string& file,
   if (o.peers) command += " --peers " + std::to_string(*o.peers);
   if (o.step_ms != 10.0) command += " --step-ms " + std::to_string(o.step_ms);
   if (o.heterogeneity != 0.0) command += " --heterogeneity " + std::to_string(o.heterogeneity);
+  if (o.stop_at_accuracy) {
+    command += " --stop-at-accuracy " + std::to_string(*o.stop_at_accuracy) + " --stop-window " +
+               std::to_string(o.stop_window);
+  }
   return command;
 }
 
@@ -99,6 +105,9 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
   if (auto written = scenario::write_report(out, scenario, result.observations, outcomes, summary); !written) {
     std::fprintf(stderr, "starling simulate: error: %s\n", written.error().message.c_str());
     passed = false;
+  } else if (auto records = sim::write_training_records(out.string(), result); !records) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", records.error().message.c_str());
+    passed = false;
   }
 
   int failed = 0;
@@ -110,6 +119,9 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
     std::printf("  %s  %s: %s\n        measured: %s\n", outcome.passed ? "ok  " : "FAIL", outcome.name.c_str(),
                 outcome.requirement.c_str(), outcome.measured.c_str());
   }
+  if (result.stopped_early)
+    std::printf("stopped early at %.1f virtual s: every training peer reached accuracy %.4g (moving average of %d)\n",
+                result.virtual_seconds, *sim_options.stop_at_accuracy, sim_options.stop_window);
   std::printf("trace: %s (%llu messages, %llu bytes, %llu peer events)\n", result.trace_hash.c_str(),
               static_cast<unsigned long long>(result.messages), static_cast<unsigned long long>(result.message_bytes),
               static_cast<unsigned long long>(result.trace_events));
@@ -135,6 +147,8 @@ sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t see
   options.seed = seed;
   options.step_seconds = o.step_ms / 1000.0;
   options.heterogeneity_sigma = o.heterogeneity;
+  options.stop_at_accuracy = o.stop_at_accuracy;
+  options.stop_window = o.stop_window;
   return options;
 }
 
@@ -223,6 +237,13 @@ Command add_simulate_command(CLI::App& root) {
   app->add_option("--heterogeneity", options->heterogeneity,
                   "Spread of per-peer speed factors: lognormal sigma (0: all alike)")
       ->check(CLI::Range(0.0, 3.0))
+      ->capture_default_str();
+  app->add_option("--stop-at-accuracy", options->stop_at_accuracy,
+                  "End early once every training peer's own model reached this test accuracy (see --stop-window)")
+      ->check(CLI::Range(0.0, 1.0));
+  app->add_option("--stop-window", options->stop_window,
+                  "--stop-at-accuracy judges the mean of each peer's last this many evaluations")
+      ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   return Command{app, [options] {
                    if (options->random) return run_random(*options);

@@ -7,8 +7,11 @@
 #include <set>
 #include <string>
 
+#include "crypto_codec.h"
 #include "guard.h"
 #include "session.h"
+#include "starling/crypto/frame.h"
+#include "starling/wire/frame.h"
 
 namespace starling::runtime {
 
@@ -25,6 +28,19 @@ struct MemoryNetwork::Impl {
   std::uint64_t bound_id(const Address& address) const {
     auto it = bindings.find(to_string(address));
     return it == bindings.end() ? 0 : it->second;
+  }
+  // What a datagram of `payload_bytes` weighs as the real DatagramCipher
+  // seals it (the SealedDatagram envelope, encoded by the one codec);
+  // remembered per size, as membership datagrams come in a few sizes.
+  std::size_t sealed_datagram_bytes(std::size_t payload_bytes) {
+    auto found = sealed_datagram_sizes.find(payload_bytes);
+    if (found != sealed_datagram_sizes.end()) return found->second;
+    crypto::SealedDatagram envelope;
+    envelope.ciphertext.resize(payload_bytes + crypto::kDatagramTagBytes);
+    auto encoded = codec::encode(envelope);
+    const std::size_t size = encoded ? encoded->size() : envelope.ciphertext.size();
+    sealed_datagram_sizes.emplace(payload_bytes, size);
+    return size;
   }
   void observe(const std::string& from, const std::string& to, ByteSpan bytes, bool datagram) const {
     if (observer) observer(MemoryDelivery{from, to, now_us, bytes, datagram});
@@ -48,6 +64,7 @@ struct MemoryNetwork::Impl {
   std::map<std::pair<std::uint64_t, std::uint64_t>, Scheduled> events;  // by (time, sequence)
   std::map<std::uint64_t, std::vector<std::function<void()>>> held;  // paused transport -> its events, in order
   std::function<void(const MemoryDelivery&)> observer;
+  std::map<std::size_t, std::size_t> sealed_datagram_sizes;  // payload bytes -> sealed envelope bytes
   FaultPolicy faults;
   std::map<std::uint64_t, MemoryTransport*> transports;
   std::map<std::string, std::uint64_t> bindings;  // address text -> transport id
@@ -171,6 +188,9 @@ class MemoryTransport final : public Transport {
                         },
                         network_.bound_id(to));
       ++stats_.datagrams_sent;
+      stats_.datagram_bytes_sent += wire.size();
+      stats_.secure_wire_bytes_sent +=
+          options_.security->datagram_cipher() != nullptr ? wire.size() : network_.sealed_datagram_bytes(wire.size());
     }
     return ok_status();
   }
@@ -309,7 +329,7 @@ class MemoryTransport final : public Transport {
   bool process(ConnectionId id, Session::Output output) {
     Endpoint* endpoint = find(id);
     STARLING_ASSERT(endpoint != nullptr);
-    for (Bytes& frame : output.handshake_frames) transmit(*endpoint, std::move(frame));
+    for (Bytes& frame : output.handshake_frames) transmit(*endpoint, std::move(frame), 0);
     if (output.established_now) {
       if (!identities_.admit(*endpoint, options_.limits.max_connections_per_identity)) {
         ++stats_.connections_rejected;
@@ -370,12 +390,17 @@ class MemoryTransport final : public Transport {
       return;
     }
     ++stats_.frames_sent;
-    transmit(endpoint, std::move(wire));
+    // A session without a cipher (plain, the simulator's) seals nothing: the
+    // real one adds its tag to every application frame.
+    const std::size_t missing_tag = endpoint.session.sealed_size(0) == 0 ? crypto::kFrameTagBytes : 0;
+    transmit(endpoint, std::move(wire), missing_tag);
   }
 
   // Puts wire bytes on the link; they arrive after the link's latency.
-  void transmit(Endpoint& endpoint, Bytes wire) {
+  // `missing_tag_bytes`: what sealing would have added (byte accounting only).
+  void transmit(Endpoint& endpoint, Bytes wire, std::size_t missing_tag_bytes) {
     stats_.bytes_sent += wire.size();
+    stats_.secure_wire_bytes_sent += wire::framed_size(wire.size() + missing_tag_bytes);
     endpoint.in_flight_bytes += wire.size();
     const std::uint64_t to = endpoint.peer_transport;
     network_.schedule(network_.now_us + network_.latency_us,

@@ -278,6 +278,7 @@ Status UvTransport::write_sealed(Connection& connection, ByteSpan plaintext) {
   if (auto status = connection.tcp->write(std::move(buffer)); !status) return status;
   ++stats_.frames_sent;
   stats_.bytes_sent += total;
+  stats_.secure_wire_bytes_sent += total;
   return ok_status();
 }
 
@@ -287,6 +288,7 @@ Status UvTransport::write_raw(Connection& connection, ByteSpan payload) {
   const std::size_t total = framed->size();
   if (auto status = connection.tcp->write(std::move(framed).value()); !status) return status;
   stats_.bytes_sent += total;
+  stats_.secure_wire_bytes_sent += total;
   return ok_status();
 }
 

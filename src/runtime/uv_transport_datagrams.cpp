@@ -76,6 +76,8 @@ Status UvTransport::send_datagram_now(const Address& to, ByteSpan wire) {
   if (!destination) return destination.error();
   if (auto status = udp_->send(reinterpret_cast<sockaddr*>(&destination.value()), wire); !status) return status;
   ++stats_.datagrams_sent;
+  stats_.datagram_bytes_sent += wire.size();
+  stats_.secure_wire_bytes_sent += wire.size();
   return ok_status();
 }
 

@@ -31,6 +31,9 @@ std::string list_text(const std::vector<int>& peers) {
   return out;
 }
 
+// Below the backends' clock resolution (the simulator counts microseconds).
+constexpr double kClockSlackSeconds = 1e-7;
+
 class Executor final : public SwarmLog {
  public:
   Executor(const Scenario& s, SwarmBackend& b, const TimelineOptions& o)
@@ -115,7 +118,11 @@ class Executor final : public SwarmLog {
         log("interrupted", "interrupted", json::object(), true);
         return;
       }
-      const double t = now();
+      // now() is the backend's clock minus the start-up time: after
+      // advance_to(x + origin_) it may read a hair below x (floating point;
+      // seen with 200 simulated peers, whose start-up took 0.199 s), and the
+      // loop would then wait for x forever. Within a microsecond is there.
+      const double t = now() + kClockSlackSeconds;
       while (next_ < timeline_.size() && timeline_[next_].at_seconds <= t) {
         execute(timeline_[next_]);
         obs().last_event_seconds = now();
@@ -123,7 +130,8 @@ class Executor final : public SwarmLog {
       }
       if (t >= s_.duration_seconds) break;
       if (t >= next_poll) {
-        sample(t, false);
+        sample(now(), false);
+        if (o_.end_early && o_.end_early()) break;
         next_poll += s_.poll_interval_seconds;
         if (next_poll < now()) next_poll = now() + s_.poll_interval_seconds / 2;  // rounds never pile up
       }

@@ -56,6 +56,10 @@ SimulateResult simulate(const scenario::Scenario& scenario, const SimulateOption
       options.progress(scenario::progress_line(scenario, progress));
     };
   }
+  bool stopped_early = false;
+  if (options.stop_at_accuracy) {
+    timeline.end_early = [&backend, &stopped_early] { return stopped_early = backend.every_peer_reached(); };
+  }
   scenario::TimelineResult run = scenario::run_timeline(scenario, backend, timeline);
   SimulateResult result;
   result.observations = std::move(run.observations);
@@ -67,6 +71,9 @@ SimulateResult simulate(const scenario::Scenario& scenario, const SimulateOption
   result.trace_events = backend.trace_events();
   result.trace_hash = backend.finish_trace();
   result.peers = backend.peers_started();
+  result.evaluations = backend.evaluations();
+  result.spread = backend.spread();
+  result.stopped_early = stopped_early;
   return result;
 }
 

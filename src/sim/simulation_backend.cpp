@@ -27,12 +27,15 @@ SimulationBackend::SimulationBackend(const scenario::Scenario& s, const Simulate
   world.on_incarnation = [this](int peer, std::uint64_t incarnation) {
     checker_.persisted_incarnation(now(), peer, world_->peer(peer).identity_generation, incarnation);
   };
+  world.on_evaluation = [this](int peer, std::int64_t step, double accuracy) { on_evaluation(peer, step, accuracy); };
   world_ = std::make_unique<World>(std::move(world));
   seeds_random_.seed(world_->generator()());
   for (const auto& e : s_.events) byzantine_run_ = byzantine_run_ || e.kind == scenario::EventKind::byzantine;
   const int total = s_.total_peers();
   world_->reserve_peers(total);
   faults_.resize(std::size_t(total));
+  recent_accuracy_.resize(std::size_t(total));
+  reached_.assign(std::size_t(total), false);
   if (!o_.background.is_perfect()) {
     world_->faults().set_default(o_.background);
     if (o_.background.drop_probability > 0.0 || o_.background.duplicate_probability > 0.0)
@@ -126,6 +129,8 @@ void SimulationBackend::shutdown() {
 
 void SimulationBackend::start_peer(int index, const std::vector<int>& seeds, bool joining) {
   if (world_->peer(index).up()) return;
+  recent_accuracy_.at(std::size_t(index)).clear();  // a new life is judged on its own evaluations
+  reached_.at(std::size_t(index)) = false;
   world_->start(index, seeds, joining);
   node_ids_[world_->peer(index).node_id] = index;
   apply_training_faults(index);
@@ -379,7 +384,69 @@ std::vector<scenario::Sample> SimulationBackend::sample(const scenario::SampleRe
   }
   if (s_.swarm.train && s_.swarm.lr == 0.0 && s_.swarm.clip == "off" && !byzantine_run_)
     checker_.swarm_average(t, replicas);
+  if (!replicas.empty()) record_spread(t, replicas);
   return samples;
+}
+
+void SimulationBackend::record_spread(
+    double t, const std::vector<std::pair<std::pair<int, int>, const Eigen::VectorXf*>>& replicas) {
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(replicas.front().second->size());
+  for (const auto& [who, x] : replicas) {
+    if (x->size() != mean.size()) return;
+    mean += x->cast<double>();
+  }
+  mean /= double(replicas.size());
+  double spread = 0.0;
+  for (const auto& [who, x] : replicas) spread += (x->cast<double>() - mean).squaredNorm();
+  std::vector<std::pair<int, int>> members;
+  for (const auto& [who, x] : replicas) members.push_back(who);
+  if (members != spread_members_) {
+    spread_members_ = std::move(members);
+    spread_reference_ = mean.cast<float>();
+  }
+  SpreadRecord record;
+  record.t = t;
+  record.replicas = int(replicas.size());
+  record.spread = spread / double(replicas.size());
+  record.mean_norm = mean.norm();
+  record.mean_moved = (mean - spread_reference_.cast<double>()).norm();
+  spread_.push_back(record);
+}
+
+// ---- evaluations and the early stop -------------------------------------------------
+
+void SimulationBackend::on_evaluation(int peer, std::int64_t step, double accuracy) {
+  const SimPeer& p = world_->peer(peer);
+  EvaluationRecord record;
+  record.peer = peer;
+  record.life = p.life;
+  record.t = now();
+  record.step = step;
+  record.accuracy = accuracy;
+  if (p.transport) record.traffic = p.transport->stats();
+  evaluations_.push_back(record);
+  // The reach test (SimulateOptions::stop_at_accuracy): the mean of this
+  // life's last stop_window evaluations, latched once it reached the target.
+  std::vector<double>& recent = recent_accuracy_.at(std::size_t(peer));
+  recent.push_back(accuracy);
+  const std::size_t window = std::size_t(std::max(1, o_.stop_window));
+  if (recent.size() > window) recent.erase(recent.begin());
+  if (o_.stop_at_accuracy && recent.size() == window) {
+    double sum = 0.0;
+    for (double a : recent) sum += a;
+    if (sum / double(window) >= *o_.stop_at_accuracy) reached_.at(std::size_t(peer)) = true;
+  }
+}
+
+bool SimulationBackend::every_peer_reached() const {
+  bool any = false;
+  for (int i = 0; i < world_->peer_count(); ++i) {
+    const SimPeer& p = world_->peer(i);
+    if (p.phase != PeerPhase::running || !p.trainer) continue;
+    if (!reached_.at(std::size_t(i))) return false;
+    any = true;
+  }
+  return any;
 }
 
 void SimulationBackend::read_peer(const SimPeer& p, scenario::Sample& sample, bool members) {

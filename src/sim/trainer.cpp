@@ -137,6 +137,7 @@ void SteppedTrainer::step_once(double now_seconds) {
     if (!loop_->failed() && loop_->evaluation_due(now_seconds)) {
       const ml::Evaluation evaluation = loop_->evaluate(now_seconds);
       accuracy_ = evaluation.accuracy;
+      if (options_.on_evaluation) options_.on_evaluation(steps_, *accuracy_);
     }
     return;
   }
@@ -151,6 +152,7 @@ void SteppedTrainer::step_once(double now_seconds) {
     next_eval_seconds_ = now_seconds + options_.eval_every_seconds;
     const double reference = std::max(1e-12, double(options_.mean_target->squaredNorm()));
     accuracy_ = 1.0 / (1.0 + double((x_ - *options_.mean_target).squaredNorm()) / reference);
+    if (options_.on_evaluation) options_.on_evaluation(steps_, *accuracy_);
   }
 }
 

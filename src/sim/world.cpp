@@ -88,6 +88,11 @@ void World::start(int index, const std::vector<int>& seeds, bool joining) {
   if (options_.train) {
     TrainerOptions trainer = options_.trainer(index, generator_());
     trainer.speed_factor = p.speed_factor;
+    if (options_.on_evaluation) {
+      trainer.on_evaluation = [this, index](std::int64_t step, double accuracy) {
+        options_.on_evaluation(index, step, accuracy);
+      };
+    }
     p.trainer = std::make_unique<SteppedTrainer>(*p.transport, &p.slot, std::move(trainer));
     peer_options.training = options_.driver;
   }

@@ -36,11 +36,14 @@ class FakeBackend final : public SwarmBackend {
   std::vector<SampleRequest> requests;
   double furthest_advance = 0.0;
   bool shut_down = false;
+  double startup = kStartupSeconds;  // clock at t = 0
+  int advances = 0;
 
   double now_seconds() const override { return clock_; }
 
   void advance_to(double seconds) override {
     REQUIRE(seconds >= clock_ - 1e-9);  // the executor never asks to go back
+    REQUIRE(++advances < 100'000);       // nor spins in place
     furthest_advance = std::max(furthest_advance, seconds);
     if (crash_at >= 0.0 && !crashed_ && seconds - kStartupSeconds >= crash_at) {
       clock_ = crash_at + kStartupSeconds;
@@ -58,7 +61,7 @@ class FakeBackend final : public SwarmBackend {
     (void)record("start_swarm", {peers});
     clock_ = 1.0;
     log.note("start", "", R"({"peer":0})", false);
-    clock_ = kStartupSeconds;
+    clock_ = startup;
     return start_problems;
   }
   void shutdown() override { shut_down = true; }
@@ -107,7 +110,7 @@ class FakeBackend final : public SwarmBackend {
   }
 
   std::vector<Sample> sample(const SampleRequest& request) override {
-    sampled_at.push_back(clock_ - kStartupSeconds);
+    sampled_at.push_back(clock_ - startup);
     requests.push_back(request);
     std::vector<Sample> out;
     for (const auto& [peer, phase] : phase_) {
@@ -364,6 +367,29 @@ TEST_CASE("timeline executor: a stop request ends the run early, without a final
   CHECK(std::none_of(backend.calls.begin(), backend.calls.end(), [](const std::string& c) { return c == "5 kill 1"; }));
   CHECK(std::none_of(backend.requests.begin(), backend.requests.end(),
                      [](const SampleRequest& r) { return r.final_round; }));
+}
+
+// The simulator's start-up of 200 peers took 0.199 s: (2 + 0.199) - 0.199 is
+// a hair below 2 in floating point, and the executor waited for t = 2 forever.
+TEST_CASE("timeline executor: a start-up time that does not subtract exactly still moves on", "[scenario]") {
+  const Scenario s = scenario_from(kTimeline);
+  FakeBackend backend;
+  backend.startup = 0.199;
+  const TimelineResult result = run_timeline(s, backend, TimelineOptions{});
+  CHECK(backend.sampled_at.size() == 11);
+  CHECK(result.observations.rounds.back().t == Approx(10.0));
+}
+
+TEST_CASE("timeline executor: end_early ends the run at a round, with a final round", "[scenario]") {
+  const Scenario s = scenario_from(kTimeline);
+  FakeBackend backend;
+  TimelineOptions options;
+  options.end_early = [&] { return backend.now_seconds() - kStartupSeconds >= 3.0; };
+  const TimelineResult result = run_timeline(s, backend, options);
+  CHECK_FALSE(result.observations.interrupted);
+  CHECK(backend.sampled_at == std::vector<double>{0, 1, 2, 3, 3});
+  CHECK(backend.requests.back().final_round);
+  CHECK(result.observations.end_seconds == Approx(3.0));
 }
 
 TEST_CASE("action names: the end of a timed event", "[scenario]") {

@@ -94,9 +94,17 @@ struct TransportEvents {
 struct TransportStats {
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
-  std::uint64_t bytes_sent = 0;          // wire bytes, framing and sealing included
+  std::uint64_t bytes_sent = 0;          // stream wire bytes, framing and sealing included (not datagrams)
   std::uint64_t bytes_received = 0;
   std::uint64_t datagrams_sent = 0;
+  std::uint64_t datagram_bytes_sent = 0;  // wire bytes of the datagrams sent, sealing included
+  // Every byte as the real secure session puts it on the wire: AEAD-sealed
+  // frames in Cap'n Proto stream framing, handshake frames, sealed datagram
+  // envelopes. On the libuv transport it is bytes_sent + datagram_bytes_sent;
+  // the memory network neither frames nor (with plain security, as the
+  // simulator runs) seals, so it adds what framing, the 16-byte frame tag and
+  // the SealedDatagram envelope would weigh (docs/simulator.md, "Bytes").
+  std::uint64_t secure_wire_bytes_sent = 0;
   std::uint64_t datagrams_received = 0;
   std::uint64_t datagrams_rejected = 0;  // failed to open, oversized, malformed
   std::uint64_t connections_rejected = 0;  // over max_connections_per_address or _per_identity

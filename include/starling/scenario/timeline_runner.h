@@ -29,6 +29,10 @@ struct TimelineOptions {
   std::uint64_t seed = 1;  // draws `fraction` selectors
   // Asked between steps; true ends the run early (Observations::interrupted).
   std::function<bool()> stop_requested;
+  // Asked after every sampled round; true ends the run there as if its
+  // duration were over (the final round is taken, nothing is interrupted):
+  // a goal was met (the simulator's --stop-at-accuracy).
+  std::function<bool()> end_early;
   // Once the swarm is up (t = 0), with how long start-up took on the backend's clock.
   std::function<void(double startup_seconds)> on_ready;
   // After every sampled round (the caller throttles what it prints).

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,28 @@ enum class Breakage : std::uint8_t {
   lost_incarnation_store,  // a restart with the same identity forgets its incarnation
 };
 
+// One evaluation of a training peer's own model, with what the peer had sent
+// by then (the bench's steps-to-target and bytes per step: bench/README.md).
+struct EvaluationRecord {
+  int peer = 0;
+  int life = 0;
+  double t = 0.0;          // scenario seconds
+  std::int64_t step = 0;   // the peer's SGD steps so far (this life)
+  double accuracy = 0.0;
+  node::TransportStats traffic;  // the peer's transport counters at that moment (this life)
+};
+
+// The training replicas at one poll round: spread = mean over replicas of
+// ||x_i - mean||^2; mean_moved = ||mean - mean at the first round with the
+// same replicas|| (a join or crash starts a new reference).
+struct SpreadRecord {
+  double t = 0.0;
+  int replicas = 0;
+  double spread = 0.0;
+  double mean_norm = 0.0;
+  double mean_moved = 0.0;
+};
+
 struct SimulateOptions {
   std::uint64_t seed = 1;
   // Compute model: one step at speed 1; speeds ~ lognormal(0, sigma) per peer.
@@ -54,6 +77,11 @@ struct SimulateOptions {
   // Poll rounds list every member only up to this many peers (memory: N² per
   // round); above it only the final round does. 0: always.
   int members_every_round_max = 256;
+  // Ends the run early (at a poll round, then the final round) once every
+  // training peer's own model reached this accuracy as a moving average over
+  // its last `stop_window` evaluations. Unset: the file's whole duration.
+  std::optional<double> stop_at_accuracy;
+  int stop_window = 1;
   // A line now and then (every tenth of the duration).
   std::function<void(const std::string& line)> progress;
 };
@@ -68,7 +96,14 @@ struct SimulateResult {
   std::uint64_t message_bytes = 0;
   std::uint64_t trace_events = 0;
   int peers = 0;  // peers ever started
+  std::vector<EvaluationRecord> evaluations;  // in time order
+  std::vector<SpreadRecord> spread;           // one per poll round with training replicas
+  bool stopped_early = false;                 // stop_at_accuracy was met before the duration
 };
+
+// Writes evaluations.csv and spread.csv (columns as the records above) into
+// `dir`, which must exist. Errors: io.
+Status write_training_records(const std::string& dir, const SimulateResult& result);
 
 SimulateResult simulate(const scenario::Scenario& scenario, const SimulateOptions& options);
 

@@ -54,6 +54,13 @@ class SimulationBackend final : public scenario::SwarmBackend {
   std::uint64_t message_bytes() const { return world_->trace().message_bytes(); }
   std::uint64_t trace_events() const { return world_->trace().events(); }
   int peers_started() const;
+  // Every evaluation of a peer's own model, and the replicas' spread per poll round.
+  const std::vector<EvaluationRecord>& evaluations() const { return evaluations_; }
+  const std::vector<SpreadRecord>& spread() const { return spread_; }
+  // Every running training peer's life has had stop_window evaluations in a
+  // row averaging at least stop_at_accuracy (SimulateOptions); false when no
+  // peer trains or no target is set.
+  bool every_peer_reached() const;
 
  private:
   // Network faults of one peer, on what it sends (as the runtime's FaultControl).
@@ -75,6 +82,8 @@ class SimulationBackend final : public scenario::SwarmBackend {
   void on_member_event(int observer, const gossip::Event& event);
   void run_side_schedule();
   void read_peer(const SimPeer& p, scenario::Sample& sample, bool members);
+  void on_evaluation(int peer, std::int64_t step, double accuracy);
+  void record_spread(double t, const std::vector<std::pair<std::pair<int, int>, const Eigen::VectorXf*>>& replicas);
 
   const scenario::Scenario& s_;
   const SimulateOptions& o_;
@@ -94,6 +103,13 @@ class SimulationBackend final : public scenario::SwarmBackend {
   bool fault_free_ = true;
   bool previous_round_quiet_ = true;
   bool shut_down_ = false;
+  // Evaluation records, and per peer the reach test's state for its current life.
+  std::vector<EvaluationRecord> evaluations_;
+  std::vector<std::vector<double>> recent_accuracy_;  // per peer: this life's last stop_window accuracies
+  std::vector<bool> reached_;                         // per peer: this life reached the stop target
+  std::vector<SpreadRecord> spread_;
+  std::vector<std::pair<int, int>> spread_members_;
+  Eigen::VectorXf spread_reference_;
 };
 
 }  // namespace starling::sim

@@ -10,6 +10,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -54,6 +55,9 @@ struct TrainerOptions {
   // 1 in every honest run. Other values break the consensus step on purpose
   // (the simulator's invariant tests: the swarm average must then move).
   float correction_scale = 1.0f;
+  // Called after every evaluation with the step count and the accuracy
+  // (the simulator's evaluation records, simulate.h).
+  std::function<void(std::int64_t step, double accuracy)> on_evaluation;
 };
 
 class SteppedTrainer final : public node::ModelHost {

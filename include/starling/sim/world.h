@@ -96,6 +96,8 @@ struct WorldOptions {
   // incarnation it persists, every peer lifecycle event.
   std::function<void(int peer, const gossip::Event& event)> on_member_event;
   std::function<void(int peer, std::uint64_t incarnation)> on_incarnation;
+  // Every evaluation of a training peer's own model (step count, accuracy).
+  std::function<void(int peer, std::int64_t step, double accuracy)> on_evaluation;
 };
 
 class World {

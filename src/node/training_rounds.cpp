@@ -85,7 +85,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
       continue;
     }
-    if (!send(link, wire::Message{to_wire(*delta)})) {
+    if (!send(link, wire::Message{to_wire(std::move(*delta))})) {
       broken.push_back(id);
       continue;
     }
@@ -194,12 +194,12 @@ void TrainingDriver::set_byzantine(ByzantineMode mode, double scale) {
     log(DriverLogLevel::warning, "byzantine mode on (fault injection): this peer now misbehaves on purpose");
 }
 
-void TrainingDriver::on_delta(Link& link, const wire::Delta& delta) {
+void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
   // Deltas of an epoch we already left, or sent before the neighbour saw our
   // reset, are expected after a restart: not an error.
   if (delta.epoch < link.state.epoch() || !link.state.receiving()) return;
   const bool out_of_sequence = delta.epoch == link.state.epoch() && delta.seq != link.state.next_receive_seq();
-  if (const Status applied = link.state.on_delta(from_wire(delta)); !applied) {
+  if (const Status applied = link.state.on_delta(from_wire(std::move(delta))); !applied) {
     break_link(link, out_of_sequence ? wire::ResetReason::sequence_gap : wire::ResetReason::unspecified, applied.error().message);
     return;
   }

@@ -16,13 +16,26 @@ Error version_error(std::uint32_t version) {
                                                 std::to_string(kHandshakeVersion));
 }
 
+// What an end offers: ChaCha20-Poly1305 always (the common ground), AES-256-GCM
+// only where this CPU can run it.
+std::uint32_t usable_offer(std::uint32_t wanted) {
+  std::uint32_t offer = kFrameAeadChaCha20Poly1305;
+  if ((wanted & kFrameAeadAes256Gcm) != 0 && aes256gcm_available()) offer |= kFrameAeadAes256Gcm;
+  return offer;
+}
+
+Error offer_error(std::uint32_t offer) {
+  return make_error(ErrorKind::unsupported, "handshake: peer does not offer ChaCha20-Poly1305 frames (offer " +
+                                                std::to_string(offer) + ")");
+}
+
 }  // namespace
 
 // ---- HandshakeInitiator -------------------------------------------------------
 
 HandshakeInitiator::HandshakeInitiator(const Identity& identity, const SwarmKey& swarm_key,
-                                       std::optional<NodeId> expected_peer)
-    : identity_(identity), swarm_key_(swarm_key), expected_peer_(expected_peer) {
+                                       std::optional<NodeId> expected_peer, std::uint32_t frame_aeads)
+    : identity_(identity), swarm_key_(swarm_key), expected_peer_(expected_peer), frame_aeads_(usable_offer(frame_aeads)) {
   internal::ensure_sodium();
 }
 
@@ -43,6 +56,7 @@ HandshakeHello HandshakeInitiator::start() {
   HandshakeHello hello;
   hello.version = kHandshakeVersion;
   hello.ephemeral_public_key = ephemeral_public_;
+  hello.frame_aeads = frame_aeads_;
   internal::seal_hello_identity(swarm_key_, hello, identity_.public_key());
   state_ = State::awaiting_reply;
   return hello;
@@ -56,6 +70,10 @@ Result<InitiatorDone> HandshakeInitiator::on_reply(const HandshakeReply& reply) 
     state_ = State::failed;
     return version_error(reply.version);
   }
+  if ((reply.frame_aeads & kFrameAeadChaCha20Poly1305) == 0) {
+    state_ = State::failed;
+    return offer_error(reply.frame_aeads);
+  }
   internal::EphemeralKeypair own;
   own.public_key = ephemeral_public_;
   own.secret_key = std::move(ephemeral_secret_);  // used once, then wiped with `own`
@@ -63,8 +81,12 @@ Result<InitiatorDone> HandshakeInitiator::on_reply(const HandshakeReply& reply) 
   if (!internal::initiator_kx(own, reply.ephemeral_public_key, kx)) {
     return fail(ErrorKind::security, "responder sent a degenerate ephemeral key");
   }
+  // Our own offer as we sent it, the responder's as received: a change to
+  // either in flight makes the two pre-transcripts differ, and the reply
+  // below fails to open.
   internal::Hash pre = internal::pre_transcript(swarm_key_, kHandshakeVersion, ephemeral_public_,
-                                                reply.ephemeral_public_key, identity_.public_key());
+                                                reply.ephemeral_public_key, identity_.public_key(),
+                                                internal::FrameAeadOffers{frame_aeads_, reply.frame_aeads});
   SymmetricKey reply_key = internal::handshake_key(swarm_key_, Direction::responder_to_initiator, kx, pre);
   PublicKey peer_public_key{};
   Signature peer_signature{};
@@ -94,6 +116,7 @@ Result<InitiatorDone> HandshakeInitiator::on_reply(const HandshakeReply& reply) 
   done.session.peer_public_key = peer_public_key;
   done.session.peer_id = peer_id;
   done.session.open_swarm = swarm_key_.is_open();
+  done.session.frame_aead = choose_frame_aead(frame_aeads_, reply.frame_aeads);
   done.session.transcript_hash = transcript;
   state_ = State::done;
   return done;
@@ -101,8 +124,9 @@ Result<InitiatorDone> HandshakeInitiator::on_reply(const HandshakeReply& reply) 
 
 // ---- HandshakeResponder -------------------------------------------------------
 
-HandshakeResponder::HandshakeResponder(const Identity& identity, const SwarmKey& swarm_key)
-    : identity_(identity), swarm_key_(swarm_key) {
+HandshakeResponder::HandshakeResponder(const Identity& identity, const SwarmKey& swarm_key,
+                                       std::uint32_t frame_aeads)
+    : identity_(identity), swarm_key_(swarm_key), frame_aeads_(usable_offer(frame_aeads)) {
   internal::ensure_sodium();
 }
 
@@ -124,6 +148,10 @@ Result<HandshakeReply> HandshakeResponder::on_hello(const HandshakeHello& hello)
     state_ = State::failed;
     return version_error(hello.version);
   }
+  if ((hello.frame_aeads & kFrameAeadChaCha20Poly1305) == 0) {
+    state_ = State::failed;
+    return offer_error(hello.frame_aeads);
+  }
   PublicKey peer_public_key{};
   if (!internal::open_hello_identity(swarm_key_, hello, peer_public_key)) {
     // Nothing goes back: a peer without our swarm key learns nothing.
@@ -139,12 +167,14 @@ Result<HandshakeReply> HandshakeResponder::on_hello(const HandshakeHello& hello)
     return fail(ErrorKind::security, "initiator sent a degenerate ephemeral key");
   }
   internal::Hash pre = internal::pre_transcript(swarm_key_, kHandshakeVersion, hello.ephemeral_public_key,
-                                                own.public_key, peer_public_key);
+                                                own.public_key, peer_public_key,
+                                                internal::FrameAeadOffers{hello.frame_aeads, frame_aeads_});
   internal::Hash transcript = internal::full_transcript(swarm_key_, pre, identity_.public_key());
 
   HandshakeReply reply;
   reply.version = kHandshakeVersion;
   reply.ephemeral_public_key = own.public_key;
+  reply.frame_aeads = frame_aeads_;
   Signature own_signature = internal::sign_transcript(identity_, Role::responder, transcript);
   SymmetricKey reply_key = internal::handshake_key(swarm_key_, Direction::responder_to_initiator, kx, pre);
   internal::seal_identity_proof(reply_key, pre, identity_.public_key(), own_signature, reply);
@@ -152,6 +182,7 @@ Result<HandshakeReply> HandshakeResponder::on_hello(const HandshakeHello& hello)
   // Keep only what on_finish needs; the ephemeral secret dies with `own`.
   peer_public_key_ = peer_public_key;
   transcript_hash_ = transcript;
+  frame_aead_ = choose_frame_aead(hello.frame_aeads, frame_aeads_);
   handshake_key_from_initiator_ = internal::handshake_key(swarm_key_, Direction::initiator_to_responder, kx, pre);
   session_key_send_ = internal::session_key(swarm_key_, Direction::responder_to_initiator, kx, transcript);
   session_key_receive_ = internal::session_key(swarm_key_, Direction::initiator_to_responder, kx, transcript);
@@ -176,6 +207,7 @@ Result<Session> HandshakeResponder::on_finish(const HandshakeFinish& finish) {
   session.peer_public_key = peer_public_key_;
   session.peer_id = NodeId::from_public_key(peer_public_key_);
   session.open_swarm = swarm_key_.is_open();
+  session.frame_aead = frame_aead_;
   session.transcript_hash = transcript_hash_;
   handshake_key_from_initiator_.wipe();
   state_ = State::done;

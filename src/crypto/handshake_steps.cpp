@@ -50,12 +50,15 @@ SymmetricKey hello_key(const SwarmKey& swarm_key, const EphemeralPublicKey& init
   return key;
 }
 
-// The hello's associated data: version and ephemeral key travel in the clear
-// but cannot be changed without breaking the sealed identity.
-std::array<std::uint8_t, 4 + kEphemeralKeyBytes> hello_associated_data(const HandshakeHello& hello) {
-  std::array<std::uint8_t, 4 + kEphemeralKeyBytes> data{};
+// The hello's associated data: version, ephemeral key and frame-AEAD offer
+// travel in the clear but cannot be changed without breaking the sealed
+// identity (the offer is in the transcript as well).
+std::array<std::uint8_t, 8 + kEphemeralKeyBytes> hello_associated_data(const HandshakeHello& hello) {
+  std::array<std::uint8_t, 8 + kEphemeralKeyBytes> data{};
   for (int i = 0; i < 4; ++i) data[i] = static_cast<std::uint8_t>(hello.version >> (8 * i));
   std::memcpy(data.data() + 4, hello.ephemeral_public_key.data(), kEphemeralKeyBytes);
+  for (int i = 0; i < 4; ++i)
+    data[4 + kEphemeralKeyBytes + i] = static_cast<std::uint8_t>(hello.frame_aeads >> (8 * i));
   return data;
 }
 
@@ -104,13 +107,16 @@ bool responder_kx(const EphemeralKeypair& own, const EphemeralPublicKey& initiat
 }
 
 Hash pre_transcript(const SwarmKey& swarm_key, std::uint32_t version, const EphemeralPublicKey& initiator_ephemeral,
-                    const EphemeralPublicKey& responder_ephemeral, const PublicKey& initiator_identity) {
+                    const EphemeralPublicKey& responder_ephemeral, const PublicKey& initiator_identity,
+                    FrameAeadOffers offers) {
   return KeyedHash(swarm_key.secret())
       .update("starling/handshake/v1/pre-transcript")
       .update_u32(version)
       .update(initiator_ephemeral)
       .update(responder_ephemeral)
       .update(initiator_identity)
+      .update_u32(offers.initiator)
+      .update_u32(offers.responder)
       .finish();
 }
 

@@ -38,9 +38,17 @@ bool open_hello_identity(const SwarmKey& swarm_key, const HandshakeHello& hello,
 bool initiator_kx(const EphemeralKeypair& own, const EphemeralPublicKey& responder, KxKeys& out);
 bool responder_kx(const EphemeralKeypair& own, const EphemeralPublicKey& initiator, KxKeys& out);
 
+// The frame-AEAD sets each end offered (kFrameAead* bits), as they travelled.
+struct FrameAeadOffers {
+  std::uint32_t initiator = 0;
+  std::uint32_t responder = 0;
+};
+
 // Transcript before the responder's identity is known, then the full one.
+// Both offers are in it, so both signatures and every key cover them.
 Hash pre_transcript(const SwarmKey& swarm_key, std::uint32_t version, const EphemeralPublicKey& initiator_ephemeral,
-                    const EphemeralPublicKey& responder_ephemeral, const PublicKey& initiator_identity);
+                    const EphemeralPublicKey& responder_ephemeral, const PublicKey& initiator_identity,
+                    FrameAeadOffers offers);
 Hash full_transcript(const SwarmKey& swarm_key, const Hash& pre, const PublicKey& responder_identity);
 
 // Keys for the encrypted handshake messages and for the session itself.

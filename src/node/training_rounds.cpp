@@ -138,7 +138,7 @@ void TrainingDriver::run_round(std::int64_t step) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
       continue;
     }
-    wire::Delta out = to_wire(*delta);
+    wire::Delta out = to_wire(std::move(*delta));
     out.degree = degree;
     out.pair = &link == partner && corrected;
     if (out.pair) {
@@ -219,7 +219,7 @@ void TrainingDriver::mirror_pair(Link& link) {
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   auto reply = link.state.make_delta(*parameters_, scratch);
   if (!reply) return;
-  wire::Delta out = to_wire(*reply);
+  wire::Delta out = to_wire(std::move(*reply));
   out.degree = std::uint16_t(std::min<std::size_t>(ready_link_count(), 0xffff));
   if (!send(link, wire::Message{std::move(out)})) return;  // a failed send drops the link
   ++link.deltas_sent;
@@ -316,7 +316,7 @@ void TrainingDriver::set_byzantine(ByzantineMode mode, double scale) {
     log(DriverLogLevel::warning, "byzantine mode on (fault injection): this peer now misbehaves on purpose");
 }
 
-void TrainingDriver::on_delta(Link& link, const wire::Delta& delta) {
+void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
   // Deltas of an epoch we already left, or sent before the neighbour saw our
   // reset, are expected after a restart: not an error.
   if (delta.epoch < link.state.epoch() || !link.state.receiving()) return;
@@ -328,13 +328,14 @@ void TrainingDriver::on_delta(Link& link, const wire::Delta& delta) {
   link.awaiting_pair_reply = false;
   if (delta.pair && !crossed && !out_of_sequence && delta.epoch == link.state.epoch()) mirror_pair(link);
   if (delta.pair && crossed) ++counters_.pair_crossings;
-  if (const Status applied = link.state.on_delta(from_wire(delta)); !applied) {
+  const std::uint16_t degree = delta.degree;
+  if (const Status applied = link.state.on_delta(from_wire(std::move(delta))); !applied) {
     break_link(link, out_of_sequence ? wire::ResetReason::sequence_gap : wire::ResetReason::unspecified, applied.error().message);
     return;
   }
   ++link.deltas_received;
   ++counters_.deltas_received;
-  if (delta.degree > 0) link.peer_degree = delta.degree;
+  if (degree > 0) link.peer_degree = degree;
 }
 
 void TrainingDriver::on_digest(Link& link, const wire::Digest& digest) {

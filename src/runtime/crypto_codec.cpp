@@ -48,12 +48,13 @@ Result<Expected> decode_as(ByteSpan bytes, const char* expected_name) {
 }  // namespace
 
 Bytes encode(const crypto::HandshakeHello& hello) {
-  return encode_message(wire::HandshakeHello{hello.version, hello.ephemeral_public_key, hello.sealed_identity});
+  return encode_message(
+      wire::HandshakeHello{hello.version, hello.ephemeral_public_key, hello.sealed_identity, hello.frame_aeads});
 }
 
 Bytes encode(const crypto::HandshakeReply& reply) {
   return encode_message(
-      wire::HandshakeReply{reply.version, reply.ephemeral_public_key, reply.sealed_identity_proof});
+      wire::HandshakeReply{reply.version, reply.ephemeral_public_key, reply.sealed_identity_proof, reply.frame_aeads});
 }
 
 Bytes encode(const crypto::HandshakeFinish& finish) {
@@ -79,6 +80,7 @@ Result<crypto::HandshakeHello> decode_hello(ByteSpan bytes) {
   out.version = hello->version;
   out.ephemeral_public_key = hello->ephemeral_public_key;
   out.sealed_identity = hello->sealed_identity;
+  out.frame_aeads = hello->frame_aeads;
   return out;
 }
 
@@ -89,6 +91,7 @@ Result<crypto::HandshakeReply> decode_reply(ByteSpan bytes) {
   out.version = reply->version;
   out.ephemeral_public_key = reply->ephemeral_public_key;
   out.sealed_identity_proof = reply->sealed_identity_proof;
+  out.frame_aeads = reply->frame_aeads;
   return out;
 }
 

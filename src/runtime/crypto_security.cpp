@@ -20,6 +20,7 @@ class CryptoFrameCipher final : public FrameCipher {
       : sealer_(session.make_sealer()), opener_(session.make_opener()) {}
 
   std::size_t overhead() const override { return crypto::kFrameTagBytes; }
+  std::string_view name() const override { return crypto::frame_aead_name(sealer_.aead()); }
 
   Status seal(ByteSpan plaintext, std::span<std::uint8_t> out) override {
     auto sealed = sealer_.seal(plaintext, out);
@@ -40,8 +41,8 @@ Bytes node_id_bytes(const crypto::NodeId& id) { return Bytes(id.bytes().begin(),
 
 class InitiatorHandshake final : public Handshake {
  public:
-  InitiatorHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key)
-      : initiator_(identity, swarm_key) {}
+  InitiatorHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key, std::uint32_t frame_aeads)
+      : initiator_(identity, swarm_key, std::nullopt, frame_aeads) {}
 
   Result<HandshakeStep> start() override {
     HandshakeStep step;
@@ -73,8 +74,8 @@ class InitiatorHandshake final : public Handshake {
 
 class ResponderHandshake final : public Handshake {
  public:
-  ResponderHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key)
-      : responder_(identity, swarm_key) {}
+  ResponderHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key, std::uint32_t frame_aeads)
+      : responder_(identity, swarm_key, frame_aeads) {}
 
   Result<HandshakeStep> start() override { return HandshakeStep{}; }
 
@@ -138,13 +139,14 @@ class CryptoSecurity final : public Security {
   CryptoSecurity(crypto::Identity identity, crypto::SwarmKey swarm_key, CryptoSecurityOptions options)
       : identity_(std::move(identity)),
         swarm_key_(std::move(swarm_key)),
+        frame_aeads_(options.allow_aes_gcm ? crypto::local_frame_aeads() : crypto::kFrameAeadChaCha20Poly1305),
         datagrams_(swarm_key_, identity_, options.datagram_limits) {}
 
   std::string_view name() const override { return "sealed"; }
 
   std::unique_ptr<Handshake> new_handshake(bool initiator) override {
-    if (initiator) return std::make_unique<InitiatorHandshake>(identity_, swarm_key_);
-    return std::make_unique<ResponderHandshake>(identity_, swarm_key_);
+    if (initiator) return std::make_unique<InitiatorHandshake>(identity_, swarm_key_, frame_aeads_);
+    return std::make_unique<ResponderHandshake>(identity_, swarm_key_, frame_aeads_);
   }
 
   DatagramCipher* datagram_cipher() override { return &datagrams_; }
@@ -152,6 +154,7 @@ class CryptoSecurity final : public Security {
  private:
   crypto::Identity identity_;
   crypto::SwarmKey swarm_key_;
+  std::uint32_t frame_aeads_;  // offered in every handshake
   CryptoDatagramCipher datagrams_;
 };
 

@@ -236,6 +236,7 @@ class BodyReader {
     out.version = in.getVersion();
     out.ephemeral_public_key = fixed<32>(in.getEphemeralPublicKey(), "hello ephemeral public key");
     out.sealed_identity = fixed<kSealedIdentityBytes>(in.getSealedIdentity(), "hello sealed identity");
+    out.frame_aeads = in.getFrameAeads();
     return out;
   }
   HandshakeReply read_handshake_reply(s::HandshakeReply::Reader in) const {
@@ -243,6 +244,7 @@ class BodyReader {
     out.version = in.getVersion();
     out.ephemeral_public_key = fixed<32>(in.getEphemeralPublicKey(), "reply ephemeral public key");
     out.sealed_identity_proof = fixed<kSealedIdentityProofBytes>(in.getSealedIdentityProof(), "reply sealed identity proof");
+    out.frame_aeads = in.getFrameAeads();
     return out;
   }
   SealedDatagram read_sealed_datagram(s::SealedDatagram::Reader in) const {

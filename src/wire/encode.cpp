@@ -159,12 +159,14 @@ struct BodyWriter {
     out.setVersion(m.version);
     out.setEphemeralPublicKey(bytes_of(m.ephemeral_public_key));
     out.setSealedIdentity(bytes_of(m.sealed_identity));
+    out.setFrameAeads(m.frame_aeads);
   }
   void operator()(const HandshakeReply& m) {
     auto out = body.initHandshakeReply();
     out.setVersion(m.version);
     out.setEphemeralPublicKey(bytes_of(m.ephemeral_public_key));
     out.setSealedIdentityProof(bytes_of(m.sealed_identity_proof));
+    out.setFrameAeads(m.frame_aeads);
   }
   void operator()(const HandshakeFinish& m) {
     body.initHandshakeFinish().setSealedSignature(bytes_of(m.sealed_signature));

@@ -13,6 +13,7 @@ struct HandshakeHello {
   version @0 :UInt32;            # handshake protocol version (crypto::kHandshakeVersion)
   ephemeralPublicKey @1 :Data;   # exactly 32 bytes (crypto_kx)
   sealedIdentity @2 :Data;       # exactly 48 bytes: identity key (32) + tag (16)
+  frameAeads @3 :UInt32;         # frame AEADs offered, a bit mask (crypto::kFrameAead*)
 }
 
 # Message 2, responder -> initiator.
@@ -20,6 +21,7 @@ struct HandshakeReply {
   version @0 :UInt32;
   ephemeralPublicKey @1 :Data;   # exactly 32 bytes
   sealedIdentityProof @2 :Data;  # exactly 112 bytes: identity key (32) + signature (64) + tag (16)
+  frameAeads @3 :UInt32;         # frame AEADs offered, a bit mask (crypto::kFrameAead*)
 }
 
 # Message 3, initiator -> responder.

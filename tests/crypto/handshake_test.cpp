@@ -101,10 +101,11 @@ TEST_CASE("handshake with a different swarm key fails and yields no session", "[
   internal::EphemeralKeypair ephemeral = internal::make_ephemeral_keypair();
   internal::KxKeys kx;
   REQUIRE(internal::responder_kx(ephemeral, hello.ephemeral_public_key, kx));
-  internal::Hash pre = internal::pre_transcript(bob_key, kHandshakeVersion, hello.ephemeral_public_key,
-                                                ephemeral.public_key, alice.identity.public_key());
-  internal::Hash transcript = internal::full_transcript(bob_key, pre, bob.identity.public_key());
   HandshakeReply forged;
+  internal::Hash pre = internal::pre_transcript(bob_key, kHandshakeVersion, hello.ephemeral_public_key,
+                                                ephemeral.public_key, alice.identity.public_key(),
+                                                internal::FrameAeadOffers{hello.frame_aeads, forged.frame_aeads});
+  internal::Hash transcript = internal::full_transcript(bob_key, pre, bob.identity.public_key());
   forged.ephemeral_public_key = ephemeral.public_key;
   internal::seal_identity_proof(
       internal::handshake_key(bob_key, internal::Direction::responder_to_initiator, kx, pre), pre,
@@ -150,10 +151,11 @@ TEST_CASE("a responder claiming someone else's identity is refused", "[crypto][h
     internal::EphemeralKeypair ephemeral = internal::make_ephemeral_keypair();
     internal::KxKeys kx;
     REQUIRE(internal::responder_kx(ephemeral, hello.ephemeral_public_key, kx));
-    internal::Hash pre = internal::pre_transcript(key, kHandshakeVersion, hello.ephemeral_public_key,
-                                                  ephemeral.public_key, initiator_identity);
-    internal::Hash transcript = internal::full_transcript(key, pre, bob.identity.public_key());
     HandshakeReply reply;
+    internal::Hash pre = internal::pre_transcript(key, kHandshakeVersion, hello.ephemeral_public_key,
+                                                  ephemeral.public_key, initiator_identity,
+                                                  internal::FrameAeadOffers{hello.frame_aeads, reply.frame_aeads});
+    internal::Hash transcript = internal::full_transcript(key, pre, bob.identity.public_key());
     reply.ephemeral_public_key = ephemeral.public_key;
     internal::seal_identity_proof(internal::handshake_key(key, internal::Direction::responder_to_initiator, kx, pre),
                                   pre, bob.identity.public_key(),
@@ -189,7 +191,8 @@ TEST_CASE("an initiator claiming someone else's identity is refused", "[crypto][
     internal::KxKeys kx;
     REQUIRE(internal::initiator_kx(ephemeral, reply->ephemeral_public_key, kx));
     internal::Hash pre = internal::pre_transcript(key, kHandshakeVersion, ephemeral.public_key,
-                                                  reply->ephemeral_public_key, alice.identity.public_key());
+                                                  reply->ephemeral_public_key, alice.identity.public_key(),
+                                                  internal::FrameAeadOffers{hello.frame_aeads, reply->frame_aeads});
     internal::Hash transcript = internal::full_transcript(key, pre, bob.identity.public_key());
     HandshakeFinish finish;
     internal::seal_finish(internal::handshake_key(key, internal::Direction::initiator_to_responder, kx, pre),
@@ -228,7 +231,7 @@ TEST_CASE("tampered handshake messages are rejected", "[crypto][handshake]") {
     bad_identity.sealed_identity[0] ^= 1;
     CHECK_FALSE(HandshakeResponder(bob.identity, key).on_hello(bad_identity).ok());
     HandshakeHello bad_version = hello;
-    bad_version.version = 2;
+    bad_version.version = kHandshakeVersion + 1;
     Result<HandshakeReply> unsupported = HandshakeResponder(bob.identity, key).on_hello(bad_version);
     REQUIRE_FALSE(unsupported.ok());
     CHECK(unsupported.error().kind == ErrorKind::unsupported);

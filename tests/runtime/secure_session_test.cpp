@@ -8,6 +8,11 @@
 
 #if STARLING_HAVE_CRYPTO
 
+#include <string>
+#include <vector>
+
+#include "starling/crypto/frame.h"
+
 using namespace starling;
 using namespace starling::runtime;
 using namespace starling::node;
@@ -105,6 +110,39 @@ struct SecureSetup : Net {
   SealedMode mode;
 };
 
+// Records the AEAD name of every session its inner security completes.
+class NamingSecurity final : public Security {
+ public:
+  explicit NamingSecurity(std::shared_ptr<Security> inner) : inner_(std::move(inner)) {}
+  std::string_view name() const override { return inner_->name(); }
+  std::unique_ptr<Handshake> new_handshake(bool initiator) override {
+    class Wrapped final : public Handshake {
+     public:
+      Wrapped(std::unique_ptr<Handshake> inner, std::vector<std::string>& names)
+          : inner_(std::move(inner)), names_(names) {}
+      Result<HandshakeStep> start() override { return inner_->start(); }
+      Result<HandshakeStep> receive(ByteSpan frame) override { return inner_->receive(frame); }
+      std::unique_ptr<FrameCipher> take_cipher() override {
+        auto cipher = inner_->take_cipher();
+        if (cipher) names_.emplace_back(cipher->name());
+        return cipher;
+      }
+      Bytes remote_identity() const override { return inner_->remote_identity(); }
+
+     private:
+      std::unique_ptr<Handshake> inner_;
+      std::vector<std::string>& names_;
+    };
+    return std::make_unique<Wrapped>(inner_->new_handshake(initiator), names);
+  }
+  DatagramCipher* datagram_cipher() override { return inner_->datagram_cipher(); }
+
+  std::vector<std::string> names;
+
+ private:
+  std::shared_ptr<Security> inner_;
+};
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("secure: the right swarm key connects and proves identities", "[runtime][secure]", UvHarness,
@@ -124,6 +162,40 @@ TEMPLATE_TEST_CASE("secure: the right swarm key connects and proves identities",
   REQUIRE(client.transport->send(*id, Bytes(100, 1)).ok());
   REQUIRE(setup.run_until([&] { return server.events.frame_count() == 1; }, kWaitMs));
   CHECK(client.transport->stats().bytes_sent >= 100 + 16 + 4);
+}
+
+TEMPLATE_TEST_CASE("secure: sessions use AES-256-GCM when both ends can, ChaCha20-Poly1305 otherwise",
+                   "[runtime][secure][aead]", UvHarness, MemoryHarness) {
+  const bool server_aes = GENERATE(true, false);
+  const bool client_aes = GENERATE(true, false);
+  INFO("server offers AES: " << server_aes << ", client offers AES: " << client_aes);
+  SecureSetup<TestType> setup;
+  setup.mode.allow_aes_gcm = server_aes;
+  auto server_security = std::make_shared<NamingSecurity>(setup.mode.make());
+  setup.mode.allow_aes_gcm = client_aes;
+  auto client_security = std::make_shared<NamingSecurity>(setup.mode.make());
+  Peer& server = setup.make_peer({}, server_security);
+  Peer& client = setup.make_peer({}, client_security);
+  auto id = client.transport->connect(server.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return !client.events.connected.empty() && !server.events.connected.empty(); },
+                          kWaitMs));
+  const bool aes = server_aes && client_aes && crypto::aes256gcm_available();
+  const std::string expected = aes ? "aes256-gcm" : "chacha20-poly1305";
+  REQUIRE(server_security->names.size() == 1);
+  REQUIRE(client_security->names.size() == 1);
+  CHECK(server_security->names[0] == expected);
+  CHECK(client_security->names[0] == expected);
+  // A delta-sized frame each way arrives intact.
+  Bytes big(235'146);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 7);
+  const ConnectionId server_id = server.events.connected[0].id;
+  REQUIRE(client.transport->send(*id, big).ok());
+  REQUIRE(server.transport->send(server_id, big).ok());
+  REQUIRE(setup.run_until([&] { return server.events.frame_count() == 1 && client.events.frame_count() == 1; },
+                          kWaitMs));
+  CHECK(server.events.frames[server_id][0] == big);
+  CHECK(client.events.frames[*id][0] == big);
 }
 
 TEMPLATE_TEST_CASE("secure: a wrong swarm key is dropped within the handshake timeout", "[runtime][secure]",
@@ -172,6 +244,8 @@ TEMPLATE_TEST_CASE("secure: a silent peer is dropped at the handshake timeout", 
 
 TEMPLATE_TEST_CASE("secure: damaged frames cost the connection", "[runtime][secure]", UvHarness, MemoryHarness) {
   SecureSetup<TestType> setup;
+  setup.mode.allow_aes_gcm = GENERATE(true, false);  // AES-256-GCM (where the CPU has it) and ChaCha20-Poly1305
+  INFO("AES-256-GCM offered: " << setup.mode.allow_aes_gcm);
   Peer& server = setup.make_peer({}, setup.mode.make());
   const auto [attack, name] = GENERATE(table<Attack, const char*>(
       {{Attack::flip_bit, "tampered"}, {Attack::truncate, "truncated"}, {Attack::replay, "replayed"}}));

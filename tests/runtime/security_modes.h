@@ -22,7 +22,12 @@ struct SealedMode {
   static constexpr const char* kName = "sealed";
   static constexpr bool kSealed = true;
   crypto::SwarmKey swarm_key = crypto::SwarmKey::generate();
-  std::shared_ptr<Security> make() { return make_crypto_security(crypto::Identity::generate(), swarm_key.clone()); }
+  bool allow_aes_gcm = true;  // false: this peer offers ChaCha20-Poly1305 only
+  std::shared_ptr<Security> make() {
+    CryptoSecurityOptions options;
+    options.allow_aes_gcm = allow_aes_gcm;
+    return make_crypto_security(crypto::Identity::generate(), swarm_key.clone(), options);
+  }
   std::shared_ptr<Security> make_outsider() {
     return make_crypto_security(crypto::Identity::generate(), crypto::SwarmKey::generate());
   }

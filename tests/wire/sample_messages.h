@@ -66,8 +66,8 @@ inline std::vector<Message> all() {
   out.push_back(Leave{node_id(9), address(9), updates(1), 42});
   out.push_back(PushPull{node_id(10), address(10), {}, true, false, members(4)});
   out.push_back(PushPull{node_id(11), address(11), {}, true, true, members(2)});
-  out.push_back(HandshakeHello{1, bytes<32>(1), bytes<kSealedIdentityBytes>(2)});
-  out.push_back(HandshakeReply{1, bytes<32>(3), bytes<kSealedIdentityProofBytes>(4)});
+  out.push_back(HandshakeHello{1, bytes<32>(1), bytes<kSealedIdentityBytes>(2), 3});
+  out.push_back(HandshakeReply{1, bytes<32>(3), bytes<kSealedIdentityProofBytes>(4), 1});
   out.push_back(HandshakeFinish{bytes<kSealedSignatureBytes>(5)});
   out.push_back(SealedDatagram{bytes<kDatagramNonceBytes>(6), node_id(12), 1700000000123, 0x1234'5678'9abc,
                                std::vector<std::uint8_t>(90, 0x5a), bytes<32>(13), bytes<64>(14)});

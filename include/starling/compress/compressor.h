@@ -91,6 +91,9 @@ class Compressor {
   const CompressorSpec& spec() const { return spec_; }
   const Layout& layout() const { return layout_; }
   std::uint64_t rounds() const { return rounds_; }
+  // Top-k calls on long vectors whose sampled threshold missed (fewer than k
+  // or too many values reached it), so the exact selection ran instead.
+  std::uint64_t topk_exact_fallbacks() const { return topk_exact_fallbacks_; }
   // The fraction the next compress() will use (top-k/random-k).
   double current_fraction() const;
 
@@ -101,6 +104,7 @@ class Compressor {
   template <class Source> void encode(const Source& source, CompressedDelta& out);
   template <class Source> void encode_exact(const Source& source, CompressedDelta& out) const;
   template <class Source> void encode_topk(const Source& source, CompressedDelta& out, double fraction);
+  template <class Source> bool encode_topk_sampled(const Source& source, CompressedDelta& out, std::size_t k);
   template <class Source> void encode_randk(const Source& source, CompressedDelta& out, double fraction);
   template <class Source> void encode_int8(const Source& source, CompressedDelta& out);
   template <class Source> void encode_sign(const Source& source, CompressedDelta& out);
@@ -110,6 +114,7 @@ class Compressor {
   SparsityWarmup warmup_;
   SplitMix64 random_;
   std::uint64_t rounds_ = 0;
+  std::uint64_t topk_exact_fallbacks_ = 0;
   std::vector<std::uint32_t> chosen_;  // random-k coordinates
   std::vector<std::uint64_t> bitmap_;
 };

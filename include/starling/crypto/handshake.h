@@ -8,7 +8,9 @@
 //     => Session       -- HandshakeFinish -->  on_finish() => Session
 //
 // Ephemeral keys come from crypto_kx; each side signs (Ed25519) a transcript of
-// the version, both ephemeral keys, both identity keys and its role; every step
+// the version, both ephemeral keys, both frame-AEAD offers, both identity keys
+// and its role (so an offer cannot be changed in flight: no silent downgrade
+// from AES-256-GCM to ChaCha20-Poly1305); every step
 // is keyed with the swarm key, so a peer without it gets nothing past the
 // first message. Identities travel encrypted. Details: docs/security.md.
 //
@@ -29,7 +31,8 @@
 
 namespace starling::crypto {
 
-inline constexpr std::uint32_t kHandshakeVersion = 1;
+// 2: the hello and the reply carry frame-AEAD offers, bound into the transcript.
+inline constexpr std::uint32_t kHandshakeVersion = 2;
 inline constexpr std::size_t kEphemeralKeyBytes = 32;
 inline constexpr std::size_t kHandshakeTagBytes = 16;
 
@@ -39,6 +42,8 @@ using EphemeralPublicKey = std::array<std::uint8_t, kEphemeralKeyBytes>;
 struct HandshakeHello {
   std::uint32_t version = kHandshakeVersion;
   EphemeralPublicKey ephemeral_public_key{};
+  // The frame AEADs the initiator can use (kFrameAead* bits).
+  std::uint32_t frame_aeads = kFrameAeadChaCha20Poly1305;
   // The initiator's identity public key, sealed under a key derived from the
   // swarm key and ephemeral_public_key: proves the sender holds the swarm key.
   std::array<std::uint8_t, kPublicKeyBytes + kHandshakeTagBytes> sealed_identity{};
@@ -48,6 +53,8 @@ struct HandshakeHello {
 struct HandshakeReply {
   std::uint32_t version = kHandshakeVersion;
   EphemeralPublicKey ephemeral_public_key{};
+  // The frame AEADs the responder can use (kFrameAead* bits).
+  std::uint32_t frame_aeads = kFrameAeadChaCha20Poly1305;
   // The responder's identity public key and its transcript signature, sealed
   // under the responder->initiator handshake key (from crypto_kx + swarm key).
   std::array<std::uint8_t, kPublicKeyBytes + kSignatureBytes + kHandshakeTagBytes> sealed_identity_proof{};
@@ -68,12 +75,14 @@ struct Session {
   PublicKey peer_public_key{};
   NodeId peer_id;
   bool open_swarm = false;  // the swarm key was the public open() key
+  // AES-256-GCM when both ends offered it, else ChaCha20-Poly1305.
+  FrameAead frame_aead = FrameAead::chacha20_poly1305;
   // A hash of the whole transcript, equal on both ends and unique per session
   // (channel binding, log correlation). Not secret.
   std::array<std::uint8_t, 32> transcript_hash{};
 
-  FrameSealer make_sealer() const { return FrameSealer(send_key); }
-  FrameOpener make_opener() const { return FrameOpener(receive_key); }
+  FrameSealer make_sealer() const { return FrameSealer(send_key, frame_aead); }
+  FrameOpener make_opener() const { return FrameOpener(receive_key, frame_aead); }
 };
 
 // What the initiator gets from a good reply: the last message to send and the
@@ -87,9 +96,12 @@ struct InitiatorDone {
 class HandshakeInitiator {
  public:
   // expected_peer: when dialling a known node, the handshake fails (security)
-  // unless the responder proves to be exactly that node.
+  // unless the responder proves to be exactly that node. frame_aeads: what we
+  // offer (ChaCha20-Poly1305 is always added, AES-256-GCM dropped where the
+  // CPU cannot run it).
   HandshakeInitiator(const Identity& identity, const SwarmKey& swarm_key,
-                     std::optional<NodeId> expected_peer = std::nullopt);
+                     std::optional<NodeId> expected_peer = std::nullopt,
+                     std::uint32_t frame_aeads = local_frame_aeads());
   ~HandshakeInitiator();
   HandshakeInitiator(const HandshakeInitiator&) = delete;
   HandshakeInitiator& operator=(const HandshakeInitiator&) = delete;
@@ -109,6 +121,7 @@ class HandshakeInitiator {
   const Identity& identity_;
   const SwarmKey& swarm_key_;
   std::optional<NodeId> expected_peer_;
+  std::uint32_t frame_aeads_;
   State state_ = State::fresh;
   EphemeralPublicKey ephemeral_public_{};
   SymmetricKey ephemeral_secret_;
@@ -117,7 +130,8 @@ class HandshakeInitiator {
 // The side that accepted the connection. identity and swarm_key must outlive it.
 class HandshakeResponder {
  public:
-  HandshakeResponder(const Identity& identity, const SwarmKey& swarm_key);
+  HandshakeResponder(const Identity& identity, const SwarmKey& swarm_key,
+                     std::uint32_t frame_aeads = local_frame_aeads());
   ~HandshakeResponder();
   HandshakeResponder(const HandshakeResponder&) = delete;
   HandshakeResponder& operator=(const HandshakeResponder&) = delete;
@@ -137,7 +151,9 @@ class HandshakeResponder {
 
   const Identity& identity_;
   const SwarmKey& swarm_key_;
+  std::uint32_t frame_aeads_;
   State state_ = State::awaiting_hello;
+  FrameAead frame_aead_ = FrameAead::chacha20_poly1305;
   PublicKey peer_public_key_{};
   std::array<std::uint8_t, 32> transcript_hash_{};
   SymmetricKey handshake_key_from_initiator_;

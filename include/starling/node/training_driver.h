@@ -260,7 +260,7 @@ class TrainingDriver {
   void handle(Link& link, wire::Message message);
   void on_hello(Link& link, const wire::LinkHello& hello);
   void on_snapshot_chunk(Link& link, const wire::SnapshotChunk& chunk);
-  void on_delta(Link& link, const wire::Delta& delta);
+  void on_delta(Link& link, wire::Delta& delta);  // moves the payload out of delta
   void on_digest(Link& link, const wire::Digest& digest);
   void on_reset(Link& link, const wire::Reset& reset);
   void on_model_request(Link& link, const wire::ModelRequest& request);

@@ -14,6 +14,10 @@ namespace starling::runtime {
 
 struct CryptoSecurityOptions {
   crypto::DatagramLimits datagram_limits;
+  // Offer AES-256-GCM for frames when this CPU has AES instructions (and
+  // STARLING_NO_AES_GCM is unset); a session uses it when both ends offer it,
+  // ChaCha20-Poly1305 otherwise. false: offer ChaCha20-Poly1305 only.
+  bool allow_aes_gcm = true;
 };
 
 // Takes the peer's identity and the swarm key (both stay inside the returned

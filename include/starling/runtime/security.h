@@ -28,6 +28,8 @@ class FrameCipher {
   virtual Status seal(ByteSpan plaintext, std::span<std::uint8_t> out) = 0;
   // Opens sealed in place; returns the plaintext (a prefix of sealed).
   virtual Result<std::span<std::uint8_t>> open(std::span<std::uint8_t> sealed) = 0;
+  // The AEAD in use ("chacha20-poly1305", "aes256-gcm"), for logs and tests.
+  virtual std::string_view name() const { return "unnamed"; }
 };
 
 // What a handshake step asks the transport to do.

@@ -138,6 +138,7 @@ struct HandshakeHello {
   std::uint32_t version = 0;  // handshake protocol version
   PublicKey32 ephemeral_public_key{};
   std::array<std::uint8_t, kSealedIdentityBytes> sealed_identity{};
+  std::uint32_t frame_aeads = 0;  // bit mask of frame AEADs offered (src/crypto checks it)
   bool operator==(const HandshakeHello&) const = default;
 };
 
@@ -145,6 +146,7 @@ struct HandshakeReply {
   std::uint32_t version = 0;
   PublicKey32 ephemeral_public_key{};
   std::array<std::uint8_t, kSealedIdentityProofBytes> sealed_identity_proof{};
+  std::uint32_t frame_aeads = 0;  // bit mask of frame AEADs offered (src/crypto checks it)
   bool operator==(const HandshakeReply&) const = default;
 };
 

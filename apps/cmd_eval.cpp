@@ -43,15 +43,25 @@ int run_eval(const EvalArgs& args) {
   ml::Mlp model(checkpoint->spec, checkpoint->inputs, checkpoint->classes);
   model.parameters() = checkpoint->parameters;
   const ml::Evaluation eval = ml::evaluate(model, test);
+  // Which model it holds (metadata "model", docs/checkpoints.md): a peer's
+  // own replica or its local average; files from before the key say neither.
+  const auto held = checkpoint->metadata.find("model");
+  const std::string holds = held != checkpoint->metadata.end() ? held->second : "unknown";
+  std::string holds_text = holds == "local_average" ? "local average" : holds == "own" ? "own model" : "model unknown";
+  if (const auto n = checkpoint->metadata.find("local_average_neighbours");
+      holds == "local_average" && n != checkpoint->metadata.end()) {
+    holds_text += " of " + n->second + " neighbour copies";
+  }
   if (args.json) {
     nlohmann::json out = {{"checkpoint", args.checkpoint}, {"model", checkpoint->spec.to_string()},
+                          {"holds", holds},
                           {"test_accuracy", eval.accuracy}, {"test_loss", eval.loss},
                           {"samples", eval.samples},       {"step", checkpoint->step}};
     std::printf("%s\n", to_json_text(out).c_str());
   } else {
-    std::printf("%s (%s, step %lld): test accuracy %.2f%%, test loss %.4f over %zu samples\n",
-                args.checkpoint.c_str(), checkpoint->spec.to_string().c_str(), (long long)checkpoint->step,
-                100.0 * eval.accuracy, eval.loss, eval.samples);
+    std::printf("%s (%s, %s, step %lld): test accuracy %.2f%%, test loss %.4f over %zu samples\n",
+                args.checkpoint.c_str(), checkpoint->spec.to_string().c_str(), holds_text.c_str(),
+                (long long)checkpoint->step, 100.0 * eval.accuracy, eval.loss, eval.samples);
   }
   return 0;
 }

@@ -97,7 +97,8 @@ int run_train(const TrainArgs& args) {
     checkpoint.epoch = trainer.epoch();
     checkpoint.data_mean = s.data_mean;
     checkpoint.data_std = s.data_std;
-    checkpoint.metadata = {{"data", args.training.data}, {"seed", std::to_string(args.training.seed)}};
+    checkpoint.metadata = {
+        {"data", args.training.data}, {"seed", std::to_string(args.training.seed)}, {"model", "own"}};
     return ml::save_checkpoint(args.checkpoint, checkpoint);
   };
 

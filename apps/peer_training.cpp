@@ -47,9 +47,15 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "Longest time between delta rounds in ms (a slow or stalled peer still mixes)")
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
-  app.add_option("--eval-every", o.eval_every, "Seconds between test-set evaluations (0: never)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--eval-every", o.eval_every,
+                 "Training steps between test-set evaluations of the own model and the local average (0: never)")
+      ->type_name("STEPS")
+      ->capture_default_str();
+  app.add_option("--export-model", o.export_model,
+                 "What the final checkpoint DATA_DIR/model.ckpt holds: local-average (the model averaged with "
+                 "the neighbours' copies, see docs/learning.md) or own")
+      ->check(CLI::IsMember({"own", "local-average"}))
+      ->capture_default_str();
   app.add_option("--checkpoint-every", o.checkpoint_every,
                  "Seconds between checkpoints to DATA_DIR/model.ckpt (0: only at stop)")
       ->capture_default_str()
@@ -62,6 +68,22 @@ const char* options_mixing_name(node::Mixing mixing) {
   return mixing == node::Mixing::pairwise ? "pairwise" : "neighbourhood";
 }
 }  // namespace
+
+Result<std::int64_t> parse_eval_every(const std::string& text) {
+  const auto refuse = [&] {
+    return make_error(ErrorKind::invalid_argument,
+                      "--eval-every counts training steps (it was seconds before): give 0 (never) or a whole number "
+                      ">= 10, e.g. --eval-every 500; got '" + text + "'");
+  };
+  if (text.empty() || text.size() > 12) return refuse();
+  std::int64_t steps = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return refuse();
+    steps = steps * 10 + (c - '0');
+  }
+  if (steps != 0 && steps < 10) return refuse();
+  return steps;
+}
 
 // ---- the training thread behind the peer's door ------------------------------------------
 
@@ -90,6 +112,25 @@ class PeerTraining::Host : public node::ModelHost {
       });
     };
     worker_options.on_log = [lg = log](const std::string& message) { lg->warn("training: {}", message); };
+    // Worker thread -> loop thread (the driver's link copies live there) ->
+    // worker: the vector travels in the closures and is averaged in place.
+    // The Host outlives every closure the loop runs (PeerTraining is reset
+    // after the loop ends).
+    worker_options.on_local_average_wanted = [this, l, s](Eigen::VectorXf parameters, std::int64_t step) {
+      l->post([this, s, step, parameters = std::move(parameters)]() mutable {
+        if (!worker) return;
+        std::size_t neighbours = 0;
+        node::TrainingDriver* driver = *s ? (*s)->training() : nullptr;
+        Result<std::size_t> averaged = driver ? driver->local_average(parameters)
+                                              : Result<std::size_t>(make_error(ErrorKind::disconnected, "no peer"));
+        if (averaged) {
+          neighbours = *averaged;
+        } else {
+          parameters = Eigen::VectorXf();  // "none this time": the next evaluation asks again
+        }
+        (void)worker->evaluate_local_average(std::move(parameters), step, neighbours);
+      });
+    };
     worker = std::make_unique<runtime::TrainingWorker>(std::move(worker_options));
     worker->set_slowdown(pending_slowdown);
     worker->start();
@@ -123,6 +164,8 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   }
   if (options.training.threads != 1)
     return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
+  auto eval_every = parse_eval_every(options.eval_every);
+  if (!eval_every) return eval_every.error();
 
   auto setup = prepare_training(options.training);
   if (!setup) return setup.error();
@@ -147,9 +190,13 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   w.shard = std::move(setup->shard);
   w.batch = options.training.batch;
   w.seed = options.training.seed;  // cmd_peer mixes in the node id (set_batch_seed)
-  w.eval_every_seconds = options.eval_every;
+  w.eval_every_steps = *eval_every;
   w.checkpoint_path = self->checkpoint_path_.string();
   w.checkpoint_every_seconds = options.checkpoint_every;
+  // The local average needs the loop thread's link copies: the final one is
+  // written there (stop()), the periodic ones hold the own model.
+  self->export_local_average_ = options.export_model == "local-average";
+  w.final_checkpoint = !self->export_local_average_;
   w.checkpoint_metadata = {{"data", options.training.data}, {"compress", options.compress}};
   w.data_mean = setup->data_mean;
   w.data_std = setup->data_std;
@@ -210,8 +257,39 @@ bool PeerTraining::download_on_join(bool joining) const {
 }
 
 void PeerTraining::stop() {
-  if (host_ && host_->worker) host_->worker->stop();  // joins; writes the final checkpoint
+  if (host_ && host_->worker) {
+    host_->worker->stop();  // joins; writes the final checkpoint of the own model unless we export the average
+    if (export_local_average_ && !stopped_) write_local_average_checkpoint();
+  }
+  stopped_ = true;
   if (slot_) *slot_ = nullptr;
+}
+
+void PeerTraining::write_local_average_checkpoint() {
+  std::optional<ml::Checkpoint> checkpoint = host_->worker->checkpoint_after_stop();
+  if (!checkpoint) {
+    log_->warn("no final checkpoint: training failed ({} keeps the last good one)", checkpoint_path_.string());
+    return;
+  }
+  // The links are still up: stop() comes before the peer leaves.
+  node::TrainingDriver* driver = slot_ && *slot_ ? (*slot_)->training() : nullptr;
+  std::size_t neighbours = 0;
+  if (driver) {
+    if (auto averaged = driver->local_average(checkpoint->parameters)) neighbours = *averaged;
+  }
+  checkpoint->metadata["model"] = neighbours > 0 ? "local_average" : "own";
+  checkpoint->metadata["local_average_neighbours"] = std::to_string(neighbours);
+  if (const Status saved = ml::save_checkpoint(checkpoint_path_.string(), *checkpoint); !saved) {
+    log_->warn("final checkpoint to {} failed: {}", checkpoint_path_.string(), saved.error().message);
+    return;
+  }
+  if (neighbours > 0) {
+    log_->info("final checkpoint {}: the local average of our model and {} neighbour copies",
+               checkpoint_path_.string(), neighbours);
+  } else {
+    log_->info("final checkpoint {}: our own model (no ready neighbour link to average with)",
+               checkpoint_path_.string());
+  }
 }
 
 void PeerTraining::apply(const wire::TrainingControl& control) {
@@ -229,6 +307,27 @@ nlohmann::json number_or_null(double value) {
 }
 
 }  // namespace
+
+nlohmann::json progress_json(const runtime::TrainingProgress& progress, const std::string& export_model) {
+  return {{"state", progress.state},
+          {"error", progress.error},
+          {"step", progress.step},
+          {"samples", progress.samples},
+          {"epoch", progress.epoch},
+          {"train_loss", number_or_null(progress.train_loss)},
+          {"test_accuracy", progress.evaluated ? number_or_null(progress.test_accuracy) : nlohmann::json(nullptr)},
+          {"test_loss", progress.evaluated ? number_or_null(progress.test_loss) : nlohmann::json(nullptr)},
+          {"evaluated_at_step", progress.evaluated_at_step},
+          {"local_average_accuracy",
+           progress.local_average_evaluated ? number_or_null(progress.local_average_accuracy) : nlohmann::json(nullptr)},
+          {"local_average_loss",
+           progress.local_average_evaluated ? number_or_null(progress.local_average_loss) : nlohmann::json(nullptr)},
+          {"local_average_at_step", progress.local_average_at_step},
+          {"local_average_neighbours", progress.local_average_neighbours},
+          {"export_model", export_model},
+          {"steps_per_second", progress.steps_per_second},
+          {"slowdown", progress.slowdown_factor}};
+}
 
 nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
   runtime::TrainingProgress progress;
@@ -255,41 +354,31 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
   std::string state = progress.state;
   if (d.state == "downloading") state = "downloading";
   if (!host_->worker && d.state != "downloading") state = "starting";
-  return {{"state", state},
-          {"error", progress.error},
-          {"step", progress.step},
-          {"samples", progress.samples},
-          {"epoch", progress.epoch},
-          {"train_loss", number_or_null(progress.train_loss)},
-          {"test_accuracy", progress.evaluated ? number_or_null(progress.test_accuracy) : nlohmann::json(nullptr)},
-          {"test_loss", progress.evaluated ? number_or_null(progress.test_loss) : nlohmann::json(nullptr)},
-          {"evaluated_at_step", progress.evaluated_at_step},
-          {"steps_per_second", progress.steps_per_second},
-          {"slowdown", progress.slowdown_factor},
-          {"bytes_sent", stats.bytes_sent},
-          {"bytes_received", stats.bytes_received},
-          {"gossip_bytes_sent", d.delta_bytes_sent},
-          {"rounds", d.rounds},
-          {"deltas_sent", d.deltas_sent},
-          {"deltas_received", d.deltas_received},
-          {"link_resets", d.link_resets},
-          {"corrections_clipped", d.corrections_clipped},
-          {"clip_radius", number_or_null(d.clip_radius)},
-          {"own_displacement", d.own_displacement},
-          {"links_distrusted", d.links_distrusted},
-          {"corrections_applied", progress.corrections_applied},
-          {"model_bytes_downloaded", d.model_bytes_downloaded},
-          {"model_bytes_served", d.model_bytes_served},
-          {"model_requests_refused", d.model_requests_refused},
-          {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
-          {"compressor", driver_options_.compressor.to_string()},
-          {"gamma", d.gamma},
-          {"mixing_weight", d.mixing_weight},
-          {"round_every_steps", d.round_every_steps},
-          {"mixing", options_mixing_name(driver_options_.mixing)},
-          {"pair_mirrors", d.pair_mirrors},
-          {"checkpoints_written", progress.checkpoints_written},
-          {"neighbours", std::move(neighbours)}};
+  nlohmann::json out = progress_json(progress, options_.export_model);
+  out["state"] = state;
+  out.update(nlohmann::json{
+      {"bytes_sent", stats.bytes_sent},
+      {"bytes_received", stats.bytes_received},
+      {"gossip_bytes_sent", d.delta_bytes_sent},
+      {"rounds", d.rounds},
+      {"deltas_sent", d.deltas_sent},
+      {"deltas_received", d.deltas_received},
+      {"link_resets", d.link_resets},
+      {"corrections_clipped", d.corrections_clipped},
+      {"clip_radius", number_or_null(d.clip_radius)},
+      {"own_displacement", d.own_displacement},
+      {"links_distrusted", d.links_distrusted},
+      {"corrections_applied", progress.corrections_applied},
+      {"model_bytes_downloaded", d.model_bytes_downloaded},
+      {"model_bytes_served", d.model_bytes_served},
+      {"model_requests_refused", d.model_requests_refused},
+      {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
+      {"compressor", driver_options_.compressor.to_string()},
+      {"gamma", d.gamma},
+      {"mixing_weight", d.mixing_weight},
+      {"checkpoints_written", progress.checkpoints_written},
+      {"neighbours", std::move(neighbours)}});
+  return out;
 }
 
 std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
@@ -299,10 +388,12 @@ std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
   std::size_t ready = 0;
   for (const auto& n : d.neighbours) ready += n.ready ? 1 : 0;
   if (d.state == "downloading") return "downloading the swarm's model from a neighbour";
-  return fmt::format("step {} ({:.2f} epochs, {:.0f} steps/s) | train loss {:.4f} | test accuracy {} | links {}/{} ready | "
-                     "consensus distance {}",
+  return fmt::format("step {} ({:.2f} epochs, {:.0f} steps/s) | train loss {:.4f} | test accuracy {} (local average {}) | "
+                     "links {}/{} ready | consensus distance {}",
                      progress.step, progress.epoch, progress.steps_per_second, progress.train_loss,
                      progress.evaluated ? fmt::format("{:.2f}%", 100.0 * progress.test_accuracy) : std::string("-"),
+                     progress.local_average_evaluated ? fmt::format("{:.2f}%", 100.0 * progress.local_average_accuracy)
+                                                      : std::string("-"),
                      ready, d.neighbours.size(),
                      d.consensus_distance ? fmt::format("{:.2e}", *d.consensus_distance) : std::string("-"));
 }

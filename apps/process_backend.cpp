@@ -159,7 +159,7 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
         "--shard",       std::to_string(s.index) + "/" + std::to_string(slots_.size()),
         "--partition",   w.partition,
         "--random-seed", std::to_string(options_.seed),
-        "--eval-every",  fmt("%g", w.eval_every_seconds),
+        "--eval-every",  std::to_string(w.eval_every_steps),
         "--clip",        w.clip,
     };
     args.insert(args.end(), training.begin(), training.end());

@@ -95,6 +95,7 @@ void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::S
   }
   if (auto training = status.find("training"); training != status.end() && training->is_object()) {
     sample.accuracy = number(*training, "test_accuracy");
+    sample.local_average_accuracy = number(*training, "local_average_accuracy");
     sample.loss = number(*training, "train_loss");
     sample.consensus_distance = number(*training, "consensus_distance");
     if (auto step = number(*training, "step")) sample.step = static_cast<std::uint64_t>(*step);

@@ -14,7 +14,7 @@
 Clocks (seconds):
   t      wall time since peer 0 was launched: includes process start-up, data
          loading, joining, every evaluation, and up to one poll interval plus
-         one --eval-every of detection delay (the accuracy a poll sees is the
+         one --eval-every (steps) of detection delay (the accuracy a poll sees is the
          peer's last evaluation). For --peers 1, t is the time since launch at
          which starling train printed the evaluation.
   t_train  for the swarm, t minus the time of the last poll at which some peer
@@ -280,7 +280,8 @@ def main():
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--target", type=float, default=0.88)
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds since launch (default 120)")
-    ap.add_argument("--eval-every", type=float, default=1.0, help="peer --eval-every seconds (default 1)")
+    ap.add_argument("--eval-every", type=int, default=500,
+                    help="peer --eval-every STEPS (default 500, as --train-eval-steps)")
     ap.add_argument("--train-eval-steps", type=int, default=500,
                     help="--peers 1: starling train --eval-every STEPS (default 500)")
     ap.add_argument("--poll", type=float, default=1.0, help="seconds between status polls (default 1)")

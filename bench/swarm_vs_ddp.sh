@@ -18,7 +18,8 @@
 #                PyTorch, wall since launch for starling
 #   ROUNDS       rounds over all configurations (default 1); the table shows medians
 #   BATCH, LR    per process / peer (default 64 and 0.02, the same for both systems)
-#   EVAL_EVERY   seconds between evaluations (default 1; peers: --eval-every)
+#   EVAL_EVERY   PyTorch: seconds of training clock between evaluations (default 1)
+#   PEER_EVAL_STEPS  starling peers: --eval-every STEPS (default 500)
 #   POLL         seconds between status polls of every peer (default 1)
 #   TARGET       accuracy target (default 0.88)
 #   PEER_ARGS    extra flags for every starling peer, e.g. "--gossip-interval=50"
@@ -49,6 +50,7 @@ rounds=${ROUNDS:-1}
 batch=${BATCH:-64}
 lr=${LR:-0.02}
 eval_every=${EVAL_EVERY:-1}
+peer_eval_steps=${PEER_EVAL_STEPS:-500}
 poll=${POLL:-1}
 target=${TARGET:-0.88}
 # Interleaved so that drift in the machine's load touches both systems alike.
@@ -138,7 +140,7 @@ for round in $(seq "$rounds"); do
         compress=${rest#*-}
         run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers "$peers" \
           --compress "$compress" --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" \
-          --eval-every "$eval_every" --poll "$poll" --random-seed "$round" \
+          --eval-every "$peer_eval_steps" --poll "$poll" --random-seed "$round" \
           --workdir "$out/work/r$round-${config//:/_}" ${peer_args[@]+"${peer_args[@]}"} ;;
       *) echo "swarm_vs_ddp: unknown configuration '$config'" >&2; exit 2 ;;
     esac

@@ -79,6 +79,7 @@ TrainingLoop::TrainingLoop(TrainingLoopOptions options) : options_(std::move(opt
     return;
   }
   engine_ = std::make_unique<Engine>(options_);
+  schedule_next_evaluation();
   if (!options_.resume) return;
 
   const ml::Checkpoint& c = *options_.resume;
@@ -92,6 +93,7 @@ TrainingLoop::TrainingLoop(TrainingLoopOptions options) : options_(std::move(opt
   for (std::size_t i = 0; i < state.size(); ++i) *state[i] = c.optimizer_state[i];
   engine_->optimizer.set_steps(c.optimizer_steps);
   engine_->trainer.restore_counters(c.step, c.samples);
+  schedule_next_evaluation();  // on the grid of the restored step count
   options_.resume.reset();  // its vectors were copied in: do not hold a second model
 }
 
@@ -104,7 +106,7 @@ std::int64_t TrainingLoop::steps() const { return engine_ ? engine_->trainer.ste
 void TrainingLoop::fix_origin(double now_seconds) {
   if (origin_seconds_) return;
   origin_seconds_ = now_seconds;
-  last_eval_seconds_ = rate_mark_seconds_ = now_seconds;
+  rate_mark_seconds_ = now_seconds;
 }
 
 StepResult TrainingLoop::step(double now_seconds) {
@@ -173,19 +175,43 @@ Status TrainingLoop::add_correction(const Eigen::VectorXf& correction) {
   return ok_status();
 }
 
-bool TrainingLoop::evaluation_due(double now_seconds) {
-  fix_origin(now_seconds);
-  if (failed() || options_.data->test.size() == 0 || options_.eval_every_seconds <= 0.0) return false;
-  return now_seconds - last_eval_seconds_ >= options_.eval_every_seconds;
+void TrainingLoop::schedule_next_evaluation() {
+  const std::int64_t every = options_.eval_every_steps;
+  next_eval_step_ = every > 0 ? (steps() / every + 1) * every : 0;
 }
 
-ml::Evaluation TrainingLoop::evaluate(double now_seconds) {
-  fix_origin(now_seconds);
+bool TrainingLoop::evaluation_due() const {
+  if (failed() || options_.data->test.size() == 0 || options_.eval_every_steps <= 0) return false;
+  return steps() >= next_eval_step_;
+}
+
+ml::Evaluation TrainingLoop::evaluate() {
   last_evaluation_ = ml::evaluate(*options_.model, options_.data->test);
-  last_eval_seconds_ = now_seconds;
   evaluated_at_step_ = steps();
   ++evaluations_;
+  schedule_next_evaluation();
   return *last_evaluation_;
+}
+
+Result<ml::Evaluation> TrainingLoop::evaluate_local_average(Eigen::VectorXf& parameters, std::int64_t at_step,
+                                                            std::size_t neighbours) {
+  STARLING_ASSERT_MSG(!failed(), "TrainingLoop::evaluate_local_average() on a failed loop");
+  Eigen::VectorXf& own = options_.model->parameters();
+  if (parameters.size() != own.size()) {
+    return make_error(ErrorKind::invalid_argument, "local average has " + std::to_string(parameters.size()) +
+                                                       " entries, the model " + std::to_string(own.size()));
+  }
+  if (!parameters.allFinite()) return make_error(ErrorKind::numerical, "local average holds NaN or Inf");
+  // The layers are views made from parameters() at each use, so swapping the
+  // vectors' buffers (O(1)) makes the model compute with the average.
+  own.swap(parameters);
+  const ml::Evaluation evaluation = ml::evaluate(*options_.model, options_.data->test);
+  own.swap(parameters);
+  local_average_evaluation_ = evaluation;
+  local_average_at_step_ = at_step;
+  local_average_neighbours_ = std::int64_t(neighbours);
+  ++local_average_evaluations_;
+  return evaluation;
 }
 
 void TrainingLoop::record_loss(const ml::BatchStats& stats) {
@@ -216,6 +242,14 @@ void TrainingLoop::progress_into(TrainingProgress& p) const {
     p.test_loss = last_evaluation_->loss;
   }
   p.evaluated_at_step = evaluated_at_step_;
+  p.local_average_evaluated = local_average_evaluation_.has_value();
+  if (local_average_evaluation_) {
+    p.local_average_accuracy = local_average_evaluation_->accuracy;
+    p.local_average_loss = local_average_evaluation_->loss;
+  }
+  p.local_average_at_step = local_average_at_step_;
+  p.local_average_neighbours = local_average_neighbours_;
+  p.local_average_evaluations = local_average_evaluations_;
   p.steps_per_second = steps_per_second_;
   p.steps_this_run = steps_this_run_;
   p.evaluations = evaluations_;
@@ -249,6 +283,7 @@ ml::Checkpoint TrainingLoop::checkpoint() const {
   c.data_mean = options_.data_mean;
   c.data_std = options_.data_std;
   c.metadata = options_.checkpoint_metadata;
+  c.metadata["model"] = "own";  // which model (docs/checkpoints.md); a caller exporting the local average says so
   return c;
 }
 

@@ -68,7 +68,7 @@ node::TrainingLoopOptions loop_options(TrainingWorkerOptions& o) {
   l.shard = std::move(o.shard);
   l.batch = o.batch;
   l.seed = o.seed;
-  l.eval_every_seconds = o.eval_every_seconds;
+  l.eval_every_steps = o.eval_every_steps;
   l.checkpoint_metadata = o.checkpoint_metadata;
   l.data_mean = o.data_mean;
   l.data_std = o.data_std;
@@ -138,6 +138,28 @@ void TrainingWorker::set_slowdown(double factor) {
   if (!(factor >= 1.0) || !std::isfinite(factor)) factor = 1.0;
   std::lock_guard lock(progress_mutex_);
   progress_.slowdown_factor = factor;
+}
+
+Status TrainingWorker::evaluate_local_average(Eigen::VectorXf average, std::int64_t step, std::size_t neighbours) {
+  if (average.size() != 0 && std::size_t(average.size()) != parameter_count_) {
+    return make_error(ErrorKind::invalid_argument, "local average has " + std::to_string(average.size()) +
+                                                       " entries, the model " + std::to_string(parameter_count_));
+  }
+  std::lock_guard lock(average_mutex_);
+  offered_average_ = OfferedAverage{std::move(average), step, neighbours};
+  average_offered_.store(true, std::memory_order_release);
+  return ok_status();
+}
+
+std::optional<ml::Checkpoint> TrainingWorker::checkpoint_after_stop() const {
+  // The worker thread has ended (stop() joined it) or never started: nobody writes the loop now.
+  STARLING_ASSERT_MSG(!thread_.joinable(), "TrainingWorker::checkpoint_after_stop() before stop()");
+  if (loop_->failed()) return std::nullopt;
+  {
+    std::lock_guard lock(progress_mutex_);
+    if (progress_.state == "failed") return std::nullopt;
+  }
+  return loop_->checkpoint();
 }
 
 TrainingProgress TrainingWorker::progress() const {
@@ -221,7 +243,32 @@ void TrainingWorker::serve_boundary() {
     std::lock_guard lock(progress_mutex_);
     ++progress_.publishes;
   }
+  if (average_offered_.load(std::memory_order_acquire)) evaluate_offered_average();
   if (params_readers_.load() > 0) step_aside_for_readers();
+}
+
+void TrainingWorker::evaluate_offered_average() {
+  std::optional<OfferedAverage> offered;
+  {
+    std::lock_guard lock(average_mutex_);
+    offered.swap(offered_average_);
+    average_offered_.store(false, std::memory_order_relaxed);
+  }
+  average_in_flight_ = false;
+  if (!offered || offered->values.size() == 0) return;
+  Result<ml::Evaluation> evaluated = make_error(ErrorKind::invalid_argument, "not evaluated");
+  {
+    MathTurn turn;
+    // The model computes with the average during the call: readers wait.
+    std::lock_guard lock(params_mutex_);
+    evaluated = loop_->evaluate_local_average(offered->values, offered->step, offered->neighbours);
+  }
+  if (!evaluated) {
+    log("training worker: local average not evaluated: " + evaluated.error().message);
+    return;
+  }
+  std::lock_guard lock(progress_mutex_);
+  loop_->progress_into(progress_);
 }
 
 void TrainingWorker::sleep_for_slowdown(double seconds) {
@@ -244,14 +291,22 @@ void TrainingWorker::sleep_for_slowdown(double seconds) {
   progress_.slowdown_debt_seconds = slowdown_debt_seconds_;
 }
 
-void TrainingWorker::maybe_evaluate(double now_seconds) {
-  if (!loop_->evaluation_due(now_seconds)) return;
+void TrainingWorker::maybe_evaluate() {
+  if (!loop_->evaluation_due()) return;
   {
     MathTurn turn;
-    loop_->evaluate(now_seconds);
+    loop_->evaluate();
   }
-  std::lock_guard lock(progress_mutex_);
-  loop_->progress_into(progress_);
+  {
+    std::lock_guard lock(progress_mutex_);
+    loop_->progress_into(progress_);
+  }
+  if (options_.on_local_average_wanted && !average_in_flight_) {
+    average_in_flight_ = true;
+    // Only this thread writes the parameters: no lock needed to read them.
+    Eigen::VectorXf copy = loop_->parameters();
+    options_.on_local_average_wanted(std::move(copy), loop_->steps());
+  }
 }
 
 void TrainingWorker::save_checkpoint(const char* why) {
@@ -275,7 +330,7 @@ void TrainingWorker::run() {
   while (!stop_requested_.load(std::memory_order_acquire)) {
     serve_boundary();
     const double boundary_seconds = clock_seconds();
-    maybe_evaluate(boundary_seconds);
+    maybe_evaluate();
     if (!options_.checkpoint_path.empty() && options_.checkpoint_every_seconds > 0.0 &&
         boundary_seconds - last_checkpoint_seconds_ >= options_.checkpoint_every_seconds) {
       save_checkpoint("periodic");
@@ -330,7 +385,7 @@ void TrainingWorker::run() {
   }
   // Corrections that arrived after the last step still land: none is lost.
   if (correction_pending_.load(std::memory_order_acquire)) apply_corrections();
-  if (!options_.checkpoint_path.empty()) save_checkpoint("final");
+  if (!options_.checkpoint_path.empty() && options_.final_checkpoint) save_checkpoint("final");
 }
 
 }  // namespace starling::runtime

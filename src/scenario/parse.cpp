@@ -202,8 +202,17 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   s.batch = static_cast<int>(r.integer(t, "batch", s.batch));
   if (s.batch < 1) r.fail(t.get("batch"), "'batch' must be >= 1");
   s.partition = r.text(t, "partition", s.partition);
-  s.eval_every_seconds = r.number(t, "eval_every", s.eval_every_seconds);
-  if (!(s.eval_every_seconds > 0.0)) r.fail(t.get("eval_every"), "'eval_every' must be > 0 seconds");
+  if (const toml::node* node = t.get("eval_every")) {
+    // Steps since issue 13 (seconds before): a float or a small number is
+    // most likely an old file's seconds, which would now evaluate (nearly)
+    // every step, so it is refused with the new meaning spelled out.
+    const std::int64_t steps = node->is_integer() ? *node->value<std::int64_t>() : 0;
+    if (steps < kMinEvalEverySteps) {
+      r.fail(node, "'eval_every' counts training steps (it was seconds before): give an integer >= " +
+                       std::to_string(kMinEvalEverySteps) + ", e.g. 100 (1 s of a simulated peer at 10 ms a step)");
+    }
+    s.eval_every_steps = steps;
+  }
   s.clip = r.text(t, "clip", s.clip);
   s.gamma = r.optional_number(t, "gamma");
   if (t.contains("mixing")) {

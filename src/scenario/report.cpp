@@ -66,7 +66,7 @@ std::string events_jsonl(const Observations& obs) {
 std::string metrics_csv(const Observations& obs) {
   std::string out =
       "time_s,peer,life,phase,answered,node_id,accuracy,loss,consensus_distance,step,bytes_sent,bytes_received,"
-      "members_alive,training_state\n";
+      "members_alive,training_state,local_average_accuracy\n";
   for (const Round& round : obs.rounds) {
     for (const Sample& s : round.samples) {
       out += fixed(round.t, "%.3f") + "," + std::to_string(s.peer) + "," + std::to_string(s.life) + "," +
@@ -74,7 +74,8 @@ std::string metrics_csv(const Observations& obs) {
              cell(s.loss) + "," + cell(s.consensus_distance) + "," + (s.step ? std::to_string(*s.step) : "") + "," +
              (s.answered ? std::to_string(s.bytes_sent) : "") + "," +
              (s.answered ? std::to_string(s.bytes_received) : "") + "," +
-             (s.answered ? std::to_string(members_alive(s)) : "") + "," + s.training_state + "\n";
+             (s.answered ? std::to_string(members_alive(s)) : "") + "," + s.training_state + "," +
+             cell(s.local_average_accuracy) + "\n";
     }
   }
   return out;

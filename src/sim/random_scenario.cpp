@@ -174,7 +174,7 @@ RandomRun draw_random_run(std::uint64_t seed, std::optional<int> peers_override)
   if (train) {
     swarm.insert("data", "synthetic:200");
     swarm.insert("compress", draw.chance(0.5) ? "none" : "topk:0.1");
-    swarm.insert("eval_every", 2.0);
+    swarm.insert("eval_every", std::int64_t(200));  // steps: 2 s at 10 ms a step
   }
   root.insert("swarm", swarm);
   toml::array event_tables;

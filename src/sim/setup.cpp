@@ -62,7 +62,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   if (swarm.lr == 0.0) d.download_model = false;
 
   const double lr = swarm.lr;
-  const double eval_every = swarm.eval_every_seconds;
+  const std::int64_t eval_every = swarm.eval_every_steps;
   const double step_seconds = options.step_seconds;
   const float correction_scale = options.breakage == Breakage::skewed_corrections ? 1.5f : 1.0f;
   const std::uint64_t run_seed = options.seed;
@@ -79,7 +79,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     world.trainer = [=](int, std::uint64_t seed) {
       TrainerOptions t;
       t.step_seconds = step_seconds;
-      t.eval_every_seconds = eval_every;
+      t.eval_every_steps = eval_every;
       t.lr = lr;
       t.seed = seed;
       t.synthetic = objective;
@@ -110,7 +110,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   world.trainer = [=](int index, std::uint64_t seed) {
     TrainerOptions t;
     t.step_seconds = step_seconds;
-    t.eval_every_seconds = eval_every;
+    t.eval_every_steps = eval_every;
     t.lr = lr;
     t.seed = seed;
     t.correction_scale = correction_scale;
@@ -123,7 +123,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     loop.data = data;
     loop.batch = batch;
     loop.seed = seed;
-    loop.eval_every_seconds = eval_every;
+    loop.eval_every_steps = eval_every;
     t.loop = std::move(loop);
     return t;
   };

@@ -469,6 +469,7 @@ void SimulationBackend::read_peer(const SimPeer& p, scenario::Sample& sample, bo
       log_->crashed(p.index, "training failed: " + p.trainer->error());
     }
     sample.accuracy = p.trainer->accuracy();
+    sample.local_average_accuracy = p.trainer->local_average_accuracy();
     sample.loss = p.trainer->loss();
     sample.step = std::uint64_t(p.trainer->steps());
   }

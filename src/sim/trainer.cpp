@@ -61,7 +61,6 @@ void SteppedTrainer::start_training(const Eigen::VectorXf* initial) {
   if (failed()) return;
   const double now = now_seconds();
   next_step_seconds_ = now;
-  next_eval_seconds_ = now;
   schedule_next();
 }
 
@@ -134,11 +133,7 @@ void SteppedTrainer::step_once(double now_seconds) {
     const node::StepResult result = loop_->step(now_seconds);
     if (result.kind == node::StepResult::Kind::stepped && result.stats.count > 0)
       loss_ = result.stats.loss_sum / result.stats.count;
-    if (!loop_->failed() && loop_->evaluation_due(now_seconds)) {
-      const ml::Evaluation evaluation = loop_->evaluate(now_seconds);
-      accuracy_ = evaluation.accuracy;
-      if (options_.on_evaluation) options_.on_evaluation(steps_, *accuracy_);
-    }
+    if (!loop_->failed() && loop_->evaluation_due()) evaluate_now();
     return;
   }
   const SyntheticObjective& objective = *options_.synthetic;
@@ -148,12 +143,29 @@ void SteppedTrainer::step_once(double now_seconds) {
   loss_ = 0.5 * double(gradient.squaredNorm());
   for (auto& g : gradient) g += normal(random_);
   x_ -= lr * gradient;
-  if (now_seconds >= next_eval_seconds_ && options_.eval_every_seconds > 0.0) {
-    next_eval_seconds_ = now_seconds + options_.eval_every_seconds;
-    const double reference = std::max(1e-12, double(options_.mean_target->squaredNorm()));
-    accuracy_ = 1.0 / (1.0 + double((x_ - *options_.mean_target).squaredNorm()) / reference);
-    if (options_.on_evaluation) options_.on_evaluation(steps_, *accuracy_);
+  if (options_.eval_every_steps > 0 && steps_ % options_.eval_every_steps == 0) evaluate_now();
+}
+
+double SteppedTrainer::synthetic_accuracy(const Eigen::VectorXf& x) const {
+  const double reference = std::max(1e-12, double(options_.mean_target->squaredNorm()));
+  return 1.0 / (1.0 + double((x - *options_.mean_target).squaredNorm()) / reference);
+}
+
+void SteppedTrainer::evaluate_now() {
+  accuracy_ = loop_ ? loop_->evaluate().accuracy : synthetic_accuracy(x_);
+  if (options_.on_evaluation) options_.on_evaluation(steps_, *accuracy_);
+  if (!options_.evaluate_local_average || *driver_ == nullptr || (*driver_)->training() == nullptr) return;
+  // The runtime's round trip (worker -> loop thread -> worker) in one turn:
+  // the same parameters, averaged in place with the copies held now.
+  Eigen::VectorXf average = parameters();
+  const Result<std::size_t> neighbours = (*driver_)->training()->local_average(average);
+  if (!neighbours) return;
+  if (!loop_) {
+    local_average_accuracy_ = synthetic_accuracy(average);
+    return;
   }
+  const Result<ml::Evaluation> evaluated = loop_->evaluate_local_average(average, loop_->steps(), *neighbours);
+  if (evaluated) local_average_accuracy_ = evaluated->accuracy;
 }
 
 }  // namespace starling::sim

@@ -11,7 +11,7 @@ command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 [[ -d /usr/share/datasets/fashion-mnist || -d /usr/share/dataset-fashion-mnist ]] ||
   { echo "SKIP: dataset-fashion-mnist not installed"; exit 0; }
 source "$(dirname "$0")/lib/peers.sh"
-peer_flags=(--compress topk:0.01 --eval-every 1 --batch 64 --lr 0.02 --checkpoint-every 0)
+peer_flags=(--compress topk:0.01 --eval-every 200 --batch 64 --lr 0.02 --checkpoint-every 0)
 start_timeout=20  # loading Fashion-MNIST comes first
 training() { "$starling" status "127.0.0.1:${ports[$1]}" --json --timeout 3 2>/dev/null | jq -c '.training'; }
 accuracy() { training "$1" | jq -r '.test_accuracy // 0'; }
@@ -39,6 +39,17 @@ for i in 0 1 2; do
     <<<"$t" >/dev/null || fail "peer $i status: $t"
 done
 grep -q "downloaded the model" "$work/p1.log" || fail "peer 1 did not download the swarm model on join"
+# Each peer evaluates its local average (own model and neighbours' copies) on
+# the own model's schedule: both accuracies in status.
+has_local_average() {
+  training "$1" | jq -e '(.local_average_accuracy | type) == "number" and .local_average_neighbours >= 1 and
+    .local_average_at_step % 200 == 0 and .evaluated_at_step % 200 == 0 and .export_model == "local-average"' >/dev/null
+}
+for i in 0 1 2; do
+  wait_until 20 has_local_average "$i" || fail "peer $i status has no local average evaluation: $(training "$i")"
+done
+echo "local average accuracy of peer 0: $(training 0 | jq -r .local_average_accuracy) (own $(accuracy 0))"
+
 
 # A late joiner starts from the swarm's model: its first evaluation is already
 # close to the others (a fresh model scores about 10%).
@@ -62,8 +73,17 @@ kill -TERM "${pids[1]}"; wait "${pids[1]}" 2>/dev/null; pids[1]=""
 [[ -s $work/d1/model.ckpt ]] || fail "no checkpoint after a graceful stop"
 "$starling" eval "$work/d1/model.ckpt" --data fashion-mnist --json >"$work/eval.txt" 2>&1 || fail "eval: $(cat "$work/eval.txt")"
 above "$(jq -r '.accuracy // .test_accuracy' "$work/eval.txt")" 0.80 || fail "checkpoint evaluates below 80%: $(cat "$work/eval.txt")"
+# The default export is the local average, and eval says so.
+[[ $(jq -r .holds "$work/eval.txt") == local_average ]] || fail "final checkpoint does not hold the local average: $(cat "$work/eval.txt")"
+grep -q "final checkpoint .*local average of our model and" "$work/p1.log" || fail "no local average export logged"
+
 start_peer 1 0 -- --resume
 wait_until 20 grep -q "resuming from" "$work/p1.log" || fail "no resume"
 resumed=$(training 1 | jq -r '.step')
 ((resumed >= ${saved_step:-0})) || fail "resumed at step $resumed, below the saved $saved_step"
+# The old seconds form of --eval-every is refused with a message.
+if "$starling" peer --listen 127.0.0.1:1 --eval-every 5s --data-dir "$work/old" >"$work/old.txt" 2>&1; then
+  fail "--eval-every 5s was accepted"
+fi
+grep -q "counts training steps" "$work/old.txt" || fail "--eval-every 5s: no clear message: $(cat "$work/old.txt")"
 echo "PASS in $((SECONDS - start)) s"

@@ -62,7 +62,7 @@ TrainingLoopOptions make_options(double lr, std::shared_ptr<const ml::TrainTest>
   o.shard = all_indices(o.data->train.size());
   o.batch = 32;
   o.seed = 5;
-  o.eval_every_seconds = 0.0;
+  o.eval_every_steps = 0;
   return o;
 }
 
@@ -80,18 +80,18 @@ double accuracy_of(const Eigen::VectorXf& parameters, const ml::Dataset& test) {
 
 }  // namespace
 
-TEST_CASE("training loop: learns a separable problem, evaluating on the passed clock", "[node][loop]") {
+TEST_CASE("training loop: learns a separable problem, evaluating every N steps", "[node][loop]") {
   auto data = blob_data();
   TrainingLoopOptions o = make_options(0.05, data);
-  o.eval_every_seconds = 1.0;
+  o.eval_every_steps = 64;
   TrainingLoop loop(std::move(o));
   REQUIRE_FALSE(loop.failed());
   CHECK(loop.progress().state == "idle");
   // 600 steps, 1/64 s apart on the test's clock (exact in binary):
-  // evaluations due at 1, 2, ... 9 s.
+  // evaluations due at steps 64, 128, ... 576.
   for (int i = 0; i < 600; ++i) {
     const double now = i / 64.0;
-    if (loop.evaluation_due(now)) loop.evaluate(now);
+    if (loop.evaluation_due()) loop.evaluate();
     REQUIRE(loop.step(now).kind == StepResult::Kind::stepped);
   }
   const TrainingProgress p = loop.progress();
@@ -112,41 +112,91 @@ TEST_CASE("training loop: learns a separable problem, evaluating on the passed c
   CHECK(accuracy_of(loop.parameters(), data->test) > 0.95);
 }
 
-TEST_CASE("training loop: the evaluation schedule follows only the times passed in", "[node][loop]") {
+TEST_CASE("training loop: the evaluation schedule counts steps, not time", "[node][loop]") {
   TrainingLoopOptions o = make_options(0.05);
-  o.eval_every_seconds = 2.0;
+  o.eval_every_steps = 3;
   TrainingLoop loop(std::move(o));
-  CHECK_FALSE(loop.evaluation_due(100.0));  // the first time seen is the origin
-  CHECK_FALSE(loop.evaluation_due(101.999));
-  CHECK(loop.evaluation_due(102.0));
-  CHECK(loop.evaluation_due(102.0));  // asking does not evaluate
-  loop.step(102.0);
-  loop.step(102.1);
-  const ml::Evaluation first = loop.evaluate(102.5);
-  CHECK(first.samples == 200);
+  CHECK_FALSE(loop.evaluation_due());  // not at step 0
+  std::vector<std::int64_t> evaluated_at;
+  // Times jump about (a straggler's clock, a paused peer): they do not matter.
+  const double times[] = {0.0, 0.001, 50.0, 50.0, 1e6, 1e6 + 1, 7.0, 8.0, 9.0, 10.0, 11.0};
+  for (double now : times) {
+    loop.step(now);
+    if (loop.evaluation_due()) {
+      CHECK(loop.evaluation_due());  // asking does not evaluate
+      const ml::Evaluation e = loop.evaluate();
+      CHECK(e.samples == 200);
+      evaluated_at.push_back(loop.steps());
+    }
+  }
+  CHECK(evaluated_at == std::vector<std::int64_t>{3, 6, 9});
   TrainingProgress p = loop.progress();
-  CHECK(p.evaluations == 1);
-  CHECK(p.evaluated_at_step == 2);
-  CHECK(p.test_accuracy == first.accuracy);
-  CHECK(p.test_loss == first.loss);
-  CHECK_FALSE(loop.evaluation_due(104.4));  // due 2 s after the evaluation
-  CHECK(loop.evaluation_due(104.5));
-  CHECK(loop.progress().evaluations == 1);
+  CHECK(p.evaluations == 3);
+  CHECK(p.evaluated_at_step == 9);
+  // An evaluation off the grid (at step 11) keeps the grid: next at 12.
+  loop.evaluate();
+  CHECK_FALSE(loop.evaluation_due());
+  loop.step(12.0);
+  CHECK(loop.evaluation_due());
+  CHECK(loop.progress().evaluations == 4);
 
   SECTION("period 0: never") {
     TrainingLoop never(make_options(0.05));
-    CHECK_FALSE(never.evaluation_due(0.0));
-    CHECK_FALSE(never.evaluation_due(1e9));
+    for (int i = 0; i < 20; ++i) never.step(i);
+    CHECK_FALSE(never.evaluation_due());
   }
   SECTION("no test split: never") {
     auto data = std::make_shared<ml::TrainTest>(*blob_data());
     data->test = ml::Dataset{};
     TrainingLoopOptions n = make_options(0.05, data);
-    n.eval_every_seconds = 1.0;
+    n.eval_every_steps = 1;
     TrainingLoop no_test(std::move(n));
-    CHECK_FALSE(no_test.evaluation_due(0.0));
-    CHECK_FALSE(no_test.evaluation_due(1e9));
+    no_test.step(0.0);
+    CHECK_FALSE(no_test.evaluation_due());
   }
+  SECTION("resumed at step 7 with N = 5: next at 10") {
+    TrainingLoopOptions r = make_options(0.05);
+    TrainingLoop first(make_options(0.05));
+    for (int i = 0; i < 7; ++i) first.step(i);
+    r.resume = first.checkpoint();
+    r.eval_every_steps = 5;
+    TrainingLoop resumed(std::move(r));
+    REQUIRE(resumed.steps() == 7);
+    resumed.step(0.0);
+    resumed.step(0.0);
+    CHECK_FALSE(resumed.evaluation_due());
+    resumed.step(0.0);
+    CHECK(resumed.evaluation_due());
+  }
+}
+
+TEST_CASE("training loop: evaluates a local average without touching its own model", "[node][loop]") {
+  auto data = blob_data();
+  TrainingLoop loop(make_options(0.05, data));
+  for (int i = 0; i < 5; ++i) loop.step(i);
+  const Eigen::VectorXf own = loop.parameters();
+  Eigen::VectorXf average = 0.5f * (own + make_model()->parameters());
+  const Eigen::VectorXf average_before = average;
+  const Result<ml::Evaluation> e = loop.evaluate_local_average(average, 5, 1);
+  REQUIRE(e.ok());
+  CHECK(e->accuracy == accuracy_of(average_before, data->test));
+  CHECK(average == average_before);   // swapped back out
+  CHECK(loop.parameters() == own);    // and the own model back in
+  const TrainingProgress p = loop.progress();
+  CHECK(p.local_average_evaluated);
+  CHECK(p.local_average_accuracy == e->accuracy);
+  CHECK(p.local_average_loss == e->loss);
+  CHECK(p.local_average_at_step == 5);
+  CHECK(p.local_average_neighbours == 1);
+  CHECK(p.local_average_evaluations == 1);
+  CHECK_FALSE(p.evaluated);  // the own model's evaluation is another record
+  Eigen::VectorXf wrong = Eigen::VectorXf::Zero(3);
+  CHECK(loop.evaluate_local_average(wrong, 5, 1).error().kind == ErrorKind::invalid_argument);
+  Eigen::VectorXf nan = own;
+  nan[0] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(loop.evaluate_local_average(nan, 5, 1).error().kind == ErrorKind::numerical);
+  CHECK(loop.progress().local_average_evaluations == 1);
+  CHECK(loop.checkpoint().metadata.at("model") == "own");
 }
 
 TEST_CASE("training loop: steps_per_second comes from the passed times", "[node][loop]") {
@@ -380,7 +430,7 @@ TEST_CASE("training loop: invalid options leave it failed, with the reason", "[n
   CHECK(loop.error().find("outside the training set") != std::string::npos);
   CHECK(loop.progress().state == "failed");
   CHECK(loop.parameters() == initial);
-  CHECK_FALSE(loop.evaluation_due(1e9));
+  CHECK_FALSE(loop.evaluation_due());
 
   TrainingLoopOptions empty = make_options(0.05);
   empty.shard.clear();

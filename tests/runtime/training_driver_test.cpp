@@ -68,6 +68,51 @@ TEST_CASE("training driver: with no training the swarm average is kept and conse
   }
 }
 
+TEST_CASE("training driver: the local average is the mean of the own model and the neighbours' copies",
+          "[runtime][training]") {
+  // Frozen models and exact deltas (`none`): once the links are ready and a
+  // delta went each way, every in-copy equals its neighbour's model, so the
+  // local average must be the plain mean of the three known vectors.
+  Swarm swarm(5);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  build_swarm(swarm, config, 3);
+  for (auto& peer : swarm.peers) peer->host.frozen = true;
+  SwarmPeer& lone = *swarm.peers[0];
+  {
+    // Before any link is ready: no copy to average with, the model is untouched.
+    Eigen::VectorXf own = lone.host.x;
+    const Result<std::size_t> none = lone.training()->local_average(own);
+    REQUIRE(none.ok());
+    CHECK(*none == 0);
+    CHECK(own == lone.host.x);
+  }
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+  swarm.run_for(2);  // rounds every 50 ms: deltas have caught the copies up
+  const Eigen::VectorXf mean = swarm.mean();
+  for (const auto& peer : swarm.peers) {
+    const Eigen::VectorXf x = peer->host.x;
+    Eigen::VectorXf average = x;
+    const Result<std::size_t> used = peer->training()->local_average(average);
+    REQUIRE(used.ok());
+    CHECK(*used == 2);
+    const double error = double((average - mean).norm()) / double(mean.norm());
+    INFO("relative error of the uniform local average " << error);
+    CHECK(error < 1e-6);
+    CHECK((average - x).norm() > 0.1f * x.norm() / std::sqrt(float(kDimension)));  // it really moved
+
+    // The consensus weights: Metropolis-Hastings, 1/(1 + max(2, 2)) per copy
+    // (every peer has 2 ready links), the rest on x_i.
+    Eigen::VectorXf mixed = x;
+    REQUIRE(peer->training()->local_average(mixed, AverageWeights::mixing).ok());
+    const float w = 1.0f / 3.0f;
+    const Eigen::VectorXf expected = (1.0f - 2.0f * w) * x + w * (3.0f * mean - x);
+    CHECK(double((mixed - expected).norm()) / double(expected.norm()) < 1e-6);
+  }
+  Eigen::VectorXf wrong = Eigen::VectorXf::Zero(kDimension - 1);
+  CHECK(lone.training()->local_average(wrong).error().kind == ErrorKind::invalid_argument);
+}
+
 TEST_CASE("training driver: lost and duplicated deltas are detected and the link recovers with a snapshot",
           "[runtime][training]") {
   for (const char* fault : {"drop", "duplicate"}) {

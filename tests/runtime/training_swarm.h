@@ -50,6 +50,7 @@ struct VectorHost : ModelHost {
   float rate = 0.0f;
   float noise = 0.0f;
   std::mt19937_64 random{3};
+  bool frozen = false;  // corrections ignored: x stays as set (local average tests)
   // Stepping mode (step_every_ms > 0): a "step" (the training above) per
   // timer tick, counted, and requests for a future step wait for it (the
   // ModelHost contract); `stepping = false` stalls it. Without it, a host
@@ -108,7 +109,7 @@ struct VectorHost : ModelHost {
     answer();
   }
   void add_correction(const Eigen::VectorXf& correction) override {
-    x += correction;
+    if (!frozen) x += correction;
   }
 };
 

@@ -76,7 +76,7 @@ TrainingWorkerOptions make_options(double lr, std::shared_ptr<const ml::TrainTes
   o.shard = all_indices(o.data->train.size());
   o.batch = 32;
   o.seed = 5;
-  o.eval_every_seconds = 0.0;
+  o.eval_every_steps = 0;
   return o;
 }
 
@@ -179,7 +179,7 @@ TEST_CASE("training worker: trains and evaluates on its own thread and clock", "
   // What it learns is the loop's business (tests/node/training_loop_test.cpp);
   // here: the thread runs, feeds the loop its steady clock, and shows progress.
   TrainingWorkerOptions o = make_options(0.05);
-  o.eval_every_seconds = 0.02;
+  o.eval_every_steps = 20;
   const Eigen::VectorXf initial = o.model->parameters();
   TrainingWorker worker(std::move(o));
   CHECK(worker.progress().state == "idle");
@@ -199,6 +199,12 @@ TEST_CASE("training worker: trains and evaluates on its own thread and clock", "
   CHECK(p.evaluated);
   CHECK(p.test_accuracy >= 0.0);
   CHECK(p.evaluated_at_step <= p.step);
+  // At every 20th step boundary, none in between: the last one due may be
+  // missed only when stop() came right after that step.
+  CHECK(p.evaluated_at_step % 20 == 0);
+  CHECK(p.evaluated_at_step >= p.step - 20);
+  CHECK((p.evaluations == p.step / 20 || (p.step % 20 == 0 && p.evaluations == p.step / 20 - 1)));
+  CHECK_FALSE(p.local_average_evaluated);  // nobody asked for it
   CHECK(std::isfinite(p.train_loss));
   CHECK(p.steps_per_second > 0.0);
   CHECK(p.step_seconds > 0.0);
@@ -389,7 +395,7 @@ TEST_CASE("training worker: corrections, publishes, copies and progress from two
     if (parameters.size() != n || !parameters.allFinite()) bad_publish = true;
     ++publishes;
   };
-  o.eval_every_seconds = 0.01;  // evaluations between steps too
+  o.eval_every_steps = 1;  // evaluations between steps too
   TrainingWorker worker(std::move(o));
   worker.start();
 
@@ -427,6 +433,89 @@ TEST_CASE("training worker: corrections, publishes, copies and progress from two
   CHECK_FALSE(bad_publish.load());
   CHECK(worker.parameters_copy() ==
         initial + Eigen::VectorXf::Constant(n, kIterations * (0.125f - 0.0625f)));
+}
+
+TEST_CASE("training worker: evaluates the local average another thread makes, on its schedule", "[runtime][worker]") {
+  // Run under TSan too. The "loop thread" here averages the parameters with a
+  // fixed neighbour copy and answers; with lr 0 the parameters stay put, so
+  // the recorded accuracy must be exactly that of the known average.
+  auto data = blob_data();
+  TrainingWorkerOptions o = make_options(0.0, data);
+  o.eval_every_steps = 10;
+  const Eigen::VectorXf initial = o.model->parameters();
+  ml::Mlp neighbour_model = *make_model("mlp:8", 99);
+  const Eigen::VectorXf neighbour = neighbour_model.parameters();
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::vector<std::pair<Eigen::VectorXf, std::int64_t>> asked;  // the requests, for the loop thread
+  std::atomic<int> requests{0};
+  std::atomic<bool> bad_step{false};
+  o.on_local_average_wanted = [&](Eigen::VectorXf parameters, std::int64_t step) {
+    if (step % 10 != 0) bad_step = true;
+    ++requests;
+    std::lock_guard lock(mutex);
+    asked.emplace_back(std::move(parameters), step);
+    wake.notify_all();
+  };
+  TrainingWorker worker(std::move(o));
+  std::atomic<bool> done{false};
+  std::thread loop_thread([&] {
+    while (!done.load()) {
+      std::unique_lock lock(mutex);
+      wake.wait_for(lock, std::chrono::milliseconds(5), [&] { return !asked.empty(); });
+      if (asked.empty()) continue;
+      auto [values, step] = std::move(asked.front());
+      asked.erase(asked.begin());
+      lock.unlock();
+      values = 0.5f * (values + neighbour);
+      (void)worker.evaluate_local_average(std::move(values), step, 1);
+    }
+  });
+  worker.start();
+  const bool enough = wait_until([&] { return worker.progress().local_average_evaluations >= 3; });
+  worker.stop();
+  done = true;
+  loop_thread.join();
+  REQUIRE(enough);
+  CHECK_FALSE(bad_step.load());
+  const TrainingProgress p = worker.progress();
+  // One request out at a time: never more requests than evaluations of the own model.
+  CHECK(requests.load() <= p.evaluations);
+  CHECK(p.local_average_evaluations <= requests.load());
+  CHECK(p.local_average_at_step % 10 == 0);
+  CHECK(p.local_average_neighbours == 1);
+  ml::Mlp reference = *make_model();
+  reference.parameters() = 0.5f * (initial + neighbour);
+  const ml::Evaluation expected = ml::evaluate(reference, data->test);
+  CHECK(p.local_average_accuracy == expected.accuracy);
+  CHECK(p.local_average_loss == Approx(expected.loss));
+  // The own model was swapped back after each evaluation of the average.
+  CHECK(worker.parameters_copy() == initial);
+  ml::Mlp own = *make_model();
+  CHECK(p.test_accuracy == ml::evaluate(own, data->test).accuracy);
+  // A wrong size is refused at the door.
+  CHECK_FALSE(worker.evaluate_local_average(Eigen::VectorXf::Zero(3), 0, 1).ok());
+}
+
+TEST_CASE("training worker: no final checkpoint when the caller writes its own", "[runtime][worker]") {
+  const fs::path dir = fs::temp_directory_path() / ("starling-worker-final-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  TrainingWorkerOptions o = make_options(0.05);
+  o.checkpoint_path = (dir / "model.ckpt").string();
+  o.final_checkpoint = false;
+  TrainingWorker worker(std::move(o));
+  worker.start();
+  REQUIRE(wait_until([&] { return worker.progress().steps_this_run >= 5; }));
+  worker.stop();
+  CHECK_FALSE(fs::exists(dir / "model.ckpt"));
+  CHECK(worker.progress().checkpoints_written == 0);
+  const std::optional<ml::Checkpoint> state = worker.checkpoint_after_stop();
+  REQUIRE(state);
+  CHECK(state->step == worker.progress().step);
+  CHECK(state->parameters == worker.parameters_copy());
+  CHECK(state->metadata.at("model") == "own");
+  fs::remove_all(dir);
 }
 
 TEST_CASE("training worker: stop is prompt, idempotent and safe from two threads", "[runtime][worker]") {

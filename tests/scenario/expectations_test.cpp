@@ -190,6 +190,16 @@ TEST_CASE("the report holds csv rows, json lines and inline svg plots", "[scenar
   std::string csv = metrics_csv(obs);
   CHECK(csv.rfind("time_s,peer,life,phase,answered,node_id,accuracy,loss,consensus_distance", 0) == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 30);
+  CHECK(csv.find(",training_state,local_average_accuracy\n") != std::string::npos);
+  // A local average accuracy lands in its own, last cell.
+  Observations one = three_peers();
+  one.rounds.resize(1);
+  one.rounds[0].samples.resize(1);
+  one.rounds[0].samples[0].local_average_accuracy = 0.875;
+  const std::string one_csv = metrics_csv(one);
+  const std::string row = one_csv.substr(one_csv.find('\n') + 1);
+  CHECK(row.substr(row.rfind(',') + 1) == "0.875\n");
+  CHECK(metrics_csv(obs).find(",0.875\n") == std::string::npos);
   CHECK(events_jsonl(obs) == std::string(R"({"t":4.0,"event":"kill","peers":[2]})") + "\n");
   std::string html = report_html(s, obs, outcomes, RunSummary{7, 1.0, "starling scenario x", true});
   CHECK(html.find("demo&lt;&amp;&gt;") != std::string::npos);

@@ -200,6 +200,21 @@ TEST_CASE("bad input names the file and line", "[scenario]") {
     CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"partition\"\ngroups = [[0, 1], [1, 2]]\n"))
               .find("two partition groups") != std::string::npos);
   }
+  SECTION("eval_every counts steps; old seconds are refused") {
+    const std::string head = "name = \"t\"\nduration = 10\n[swarm]\npeers = 2\n";
+    auto steps = parse_scenario(head + "eval_every = 250\n", "t.toml");
+    REQUIRE(steps.ok());
+    CHECK(steps->swarm.eval_every_steps == 250);
+    auto unset = parse_scenario(head, "t.toml");
+    REQUIRE(unset.ok());
+    CHECK(unset->swarm.eval_every_steps == 500);
+    for (const char* old : {"eval_every = 2\n", "eval_every = 2.0\n", "eval_every = 0.5\n", "eval_every = \"5s\"\n",
+                            "eval_every = 0\n"}) {
+      INFO(old);
+      CHECK(error_of(head + old).find("'eval_every' counts training steps (it was seconds before)") !=
+            std::string::npos);
+    }
+  }
   SECTION("missing file") {
     auto loaded = load_scenario("/nonexistent/x.toml");
     REQUIRE_FALSE(loaded.ok());

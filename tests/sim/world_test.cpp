@@ -37,6 +37,7 @@ WorldOptions synthetic_world(std::uint64_t seed, double lr) {
   options.trainer = [=](int, std::uint64_t trainer_seed) {
     TrainerOptions t;
     t.step_seconds = 0.02;
+    t.eval_every_steps = 50;  // 1 s of a peer at 0.02 s a step
     t.lr = lr;
     t.seed = trainer_seed;
     t.synthetic = objective;

@@ -79,6 +79,12 @@ enum class ClipMode : std::uint8_t { off, fixed, adaptive };
 // pair's sum is kept exactly and a round costs one delta whatever the degree.
 enum class Mixing : std::uint8_t { neighbourhood, pairwise };
 
+// How TrainingDriver::local_average weighs the copies (training_average.cpp).
+enum class AverageWeights : std::uint8_t {
+  uniform,  // plain mean of x_i and the neighbours' copies: 1/(1 + n) each
+  mixing,   // the consensus weights: w per copy, 1 − n·w for x_i
+};
+
 // Misbehaviour on purpose, for fault-injection scenarios (wire::TrainingControl).
 enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames };
 
@@ -221,6 +227,15 @@ class TrainingDriver {
 
   TrainingDriverStatus status() const;
   const std::optional<Eigen::VectorXf>& last_parameters() const { return parameters_; }
+
+  // The model this peer can serve besides its own: x_i averaged with the
+  // neighbours' copies x̂(j→i) it holds (ready links; in adaptive clipping,
+  // links trusted less than fully are left out). In place and on the loop
+  // thread: `model` holds x_i on entry (e.g. the host's parameters at an
+  // evaluation step) and the average on return; nothing model-sized is
+  // allocated. Returns how many neighbour copies went in (0: `model` is
+  // unchanged), or invalid_argument for a wrong size. training_average.cpp.
+  Result<std::size_t> local_average(Eigen::VectorXf& model, AverageWeights weights = AverageWeights::uniform) const;
 
  private:
   struct Link;

@@ -17,10 +17,12 @@
 // copies the parameters and optimizer state into the value it returns.
 //
 // Call order is the caller's: step(), add_correction(), evaluate() and
-// checkpoint() each see the effect of all earlier calls. The first call that
-// passes a time fixes the origin of the evaluation schedule and of the
-// steps_per_second window. The calling thread should have run
-// ml::enable_flush_to_zero() (subnormal momentum slows steps 3-5x).
+// checkpoint() each see the effect of all earlier calls. Evaluations are
+// scheduled by steps (every eval_every_steps, at step boundaries), so they
+// fall on the same steps on any clock, virtual or not. The first call that
+// passes a time fixes the origin of the steps_per_second window. The calling
+// thread should have run ml::enable_flush_to_zero() (subnormal momentum slows
+// steps 3-5x).
 #pragma once
 
 #include <Eigen/Core>
@@ -42,6 +44,14 @@
 
 namespace starling::node {
 
+// Steps between test-set evaluations unless told otherwise (`starling peer
+// --eval-every`, TrainingWorkerOptions, the simulator's trainer). One
+// evaluation of the default MLP (784-256-128-10) on the 10,000 test samples
+// costs about 65 training steps of batch 64 (docs/learning.md, "Evaluation
+// schedule"): every 2000 steps the own model costs 3% of a peer's time, and
+// 6% with its local average evaluated on the same schedule.
+inline constexpr std::int64_t kDefaultEvalEverySteps = 2000;
+
 // A consistent snapshot of a replica's training. The loop fills the training
 // fields; the fields marked "worker" are the runtime::TrainingWorker's (its
 // thread, mailbox, sleeps and files) and stay at their defaults in
@@ -54,6 +64,14 @@ struct TrainingProgress {
   double test_accuracy = std::numeric_limits<double>::quiet_NaN();
   double test_loss = std::numeric_limits<double>::quiet_NaN();
   std::int64_t evaluated_at_step = 0;
+  // The local average (node::TrainingDriver::local_average: the model
+  // averaged with the neighbours' copies this peer holds), evaluated on the
+  // same schedule as the own model when the host asks for it.
+  bool local_average_evaluated = false;
+  double local_average_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double local_average_loss = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t local_average_at_step = 0;       // the step of the own model in it
+  std::int64_t local_average_neighbours = 0;    // neighbour copies in it (0: it was the own model)
   // Steps per second of the caller's clock (the `now` passed to step()), over
   // windows of 0.5 s of it; the worker's clock includes its slowdown sleeps.
   double steps_per_second = 0;
@@ -67,6 +85,7 @@ struct TrainingProgress {
   std::int64_t steps_this_run = 0;        // steps taken (not restored from a checkpoint)
   std::int64_t publishes = 0;             // worker: on_publish calls
   std::int64_t evaluations = 0;
+  std::int64_t local_average_evaluations = 0;
   std::int64_t checkpoints_written = 0;   // worker: periodic and final
   std::int64_t checkpoint_failures = 0;   // worker
   std::int64_t nan_steps_skipped = 0;
@@ -87,7 +106,7 @@ struct TrainingLoopOptions {
   std::vector<std::size_t> shard;            // training sample indices of this replica
   int batch = 64;
   std::uint64_t seed = 1;                    // batch order
-  double eval_every_seconds = 5.0;           // of the caller's clock; 0: never
+  std::int64_t eval_every_steps = kDefaultEvalEverySteps;  // 0: never
   // Copied into checkpoint():
   std::map<std::string, std::string> checkpoint_metadata;
   float data_mean = 0, data_std = 1;
@@ -134,12 +153,23 @@ class TrainingLoop {
   // (invalid_argument) or a NaN/Inf entry (numerical), leaving them unchanged.
   Status add_correction(const Eigen::VectorXf& correction);
 
-  // True when the test split is not empty, evaluation is on, and
-  // eval_every_seconds have passed since the last evaluate() (or the origin).
-  bool evaluation_due(double now_seconds);
+  // True when the test split is not empty, evaluation is on, and steps()
+  // (counting those restored from a checkpoint) reached the next multiple of
+  // eval_every_steps after the last evaluate() or the start: evaluations fall
+  // on steps N, 2N, 3N, ... Asking does not evaluate.
+  bool evaluation_due() const;
   // ml::evaluate on the test split, recorded in progress(); the next one is
-  // due eval_every_seconds after `now_seconds`.
-  ml::Evaluation evaluate(double now_seconds);
+  // due at the next multiple of eval_every_steps after steps().
+  ml::Evaluation evaluate();
+  // Evaluates another parameter vector of this model (the local average) on
+  // the test split and records it in progress() as local_average_*, with the
+  // step of the own model in it and how many neighbour copies it averages.
+  // The model holds `parameters` only during the call: they are swapped in
+  // and back (no copy), so `parameters` is unchanged afterwards and the
+  // caller must keep other readers of parameters() away meanwhile. Refuses a
+  // wrong size (invalid_argument) or NaN/Inf (numerical). A bug on a failed loop.
+  Result<ml::Evaluation> evaluate_local_average(Eigen::VectorXf& parameters, std::int64_t at_step,
+                                                std::size_t neighbours);
 
   const Eigen::VectorXf& parameters() const;
   std::size_t parameter_count() const { return std::size_t(parameters().size()); }
@@ -151,7 +181,8 @@ class TrainingLoop {
   // state, error and corrections_applied alone.
   void progress_into(TrainingProgress& progress) const;
 
-  // Model, optimizer state and counters, ready for ml::save_checkpoint.
+  // Model, optimizer state and counters, ready for ml::save_checkpoint;
+  // metadata "model" is "own" (this replica's parameters, not an average).
   // A bug to call on a failed loop.
   ml::Checkpoint checkpoint() const;
 
@@ -159,6 +190,7 @@ class TrainingLoop {
   struct Engine;  // optimizer, batcher, trainer: absent when the options are invalid
 
   void fix_origin(double now_seconds);
+  void schedule_next_evaluation();
   void record_loss(const ml::BatchStats& stats);
   double mean_loss() const;
 
@@ -172,7 +204,7 @@ class TrainingLoop {
   int loss_next_ = 0, loss_filled_ = 0;
 
   std::optional<double> origin_seconds_;
-  double last_eval_seconds_ = 0;
+  std::int64_t next_eval_step_ = 0;
   double rate_mark_seconds_ = 0;
   std::int64_t rate_mark_steps_ = 0;
   bool first_rate_window_ = true;
@@ -187,6 +219,8 @@ class TrainingLoop {
   std::int64_t evaluations_ = 0;
   std::optional<ml::Evaluation> last_evaluation_;
   std::int64_t evaluated_at_step_ = 0;
+  std::optional<ml::Evaluation> local_average_evaluation_;
+  std::int64_t local_average_at_step_ = 0, local_average_neighbours_ = 0, local_average_evaluations_ = 0;
 };
 
 }  // namespace starling::node

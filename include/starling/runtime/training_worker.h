@@ -4,12 +4,14 @@
 // worker adds what needs a thread, a clock or a disk: the pending-correction
 // mailbox, publish requests, parameter copies for other threads, slowdown
 // sleeps, the MathTurn, and checkpoint files. It passes its steady clock into
-// the loop, so evaluations and steps_per_second follow wall time here and
-// virtual time in the simulator.
+// the loop, so steps_per_second follows wall time here and virtual time in
+// the simulator; evaluations fall every eval_every_steps steps on both.
 //
 // Memory: the loop's model-sized vectors (parameters, optimizer state, a
 // gradient unless SGD with momentum fuses it; node/training_loop.h) plus two
 // here: the pending correction sum and its zeroed spare. Default SGD: 4 x P.
+// With on_local_average_wanted, one more while a local average is out (from
+// an evaluation until the boundary that evaluates the answer), none between.
 //
 // Threading contract
 // ------------------
@@ -43,7 +45,16 @@
 //                       its next boundary when a reader waits, so readers
 //                       cannot starve.
 //
-// Evaluation (TrainingLoop::evaluate, when due by the worker's clock) and
+//   evaluate_local_average(v, step, n)
+//                       any thread; the answer to on_local_average_wanted.
+//                       v is moved into a one-slot mailbox under a mutex (no
+//                       copy) and an atomic flag is raised; at the next step
+//                       boundary the worker evaluates it
+//                       (TrainingLoop::evaluate_local_average, holding the
+//                       parameter mutex: the model computes with v for that
+//                       long) and frees it.
+//
+// Evaluation (TrainingLoop::evaluate, every eval_every_steps steps) and
 // checkpoints (TrainingLoop::checkpoint written by atomic
 // ml::save_checkpoint) run on the worker thread between steps. Callbacks
 // (on_publish, on_log) run on the worker thread with no lock of ours held, so
@@ -123,7 +134,7 @@ struct TrainingWorkerOptions {
   std::vector<std::size_t> shard;            // training sample indices of this peer
   int batch = 64;
   std::uint64_t seed = 1;                    // batch order
-  double eval_every_seconds = 5.0;           // test-split evaluation on the worker thread (steady clock); 0: never
+  std::int64_t eval_every_steps = node::kDefaultEvalEverySteps;  // test-split evaluation on the worker thread; 0: never
   std::string checkpoint_path;               // empty: no checkpoints
   double checkpoint_every_seconds = 0.0;     // 0: only the final one at stop() (if a path is set)
   std::map<std::string, std::string> checkpoint_metadata;
@@ -137,6 +148,16 @@ struct TrainingWorkerOptions {
   // Called ON THE WORKER THREAD with a copy of the parameters, after a request_publish().
   std::function<void(Eigen::VectorXf parameters, std::int64_t step)> on_publish;
   std::function<void(const std::string& message)> on_log;  // worker thread; warnings (checkpoint failed, NaN...)
+  // Called ON THE WORKER THREAD right after each scheduled evaluation of the
+  // own model, with a copy of the parameters just evaluated and their step:
+  // the caller averages them with the neighbours' copies (on its loop thread:
+  // node::TrainingDriver::local_average, in place) and hands the result back
+  // with evaluate_local_average(). One request is out at a time: a due
+  // evaluation while one is out asks for none. Unset: no local average.
+  std::function<void(Eigen::VectorXf parameters, std::int64_t step)> on_local_average_wanted;
+  // false: stop() writes no final checkpoint (the caller writes its own from
+  // checkpoint(), e.g. the local average); periodic ones are still written.
+  bool final_checkpoint = true;
 };
 
 // The snapshot type lives with the loop; the worker fills its "worker" fields.
@@ -162,6 +183,14 @@ class TrainingWorker {
   // Any thread; >= 1 (smaller or non-finite values are taken as 1); the worker
   // sleeps (factor-1) x its step time after each step (straggler simulation).
   void set_slowdown(double factor);
+  // Any thread; the answer to on_local_average_wanted: `average` (the
+  // parameters of `step` averaged with `neighbours` copies) is evaluated at
+  // the next step boundary. An empty vector answers "none this time" (so the
+  // next evaluation asks again). Refuses a wrong size (invalid_argument).
+  Status evaluate_local_average(Eigen::VectorXf average, std::int64_t step, std::size_t neighbours);
+  // After stop() only (the thread has ended): the final state as a
+  // checkpoint (metadata model = own); nullopt when training failed.
+  std::optional<ml::Checkpoint> checkpoint_after_stop() const;
   TrainingProgress progress() const;        // any thread
   Eigen::VectorXf parameters_copy() const;  // any thread; the parameters at a step boundary
   std::size_t parameter_count() const { return parameter_count_; }
@@ -174,7 +203,8 @@ class TrainingWorker {
   void apply_corrections();
   void step_aside_for_readers();
   void sleep_for_slowdown(double seconds);
-  void maybe_evaluate(double now_seconds);
+  void maybe_evaluate();
+  void evaluate_offered_average();
   void save_checkpoint(const char* why);
   void log(const std::string& message);
   void set_state(const char* state, const std::string& error = {});
@@ -208,6 +238,18 @@ class TrainingWorker {
 
   static constexpr std::int64_t kNoPublish = std::numeric_limits<std::int64_t>::max();
   std::atomic<std::int64_t> publish_at_step_{kNoPublish};
+
+  // The local average: asked for by the worker (in flight until answered),
+  // answered into a one-slot mailbox under average_mutex_, flagged by an atomic.
+  struct OfferedAverage {
+    Eigen::VectorXf values;
+    std::int64_t step = 0;
+    std::size_t neighbours = 0;
+  };
+  bool average_in_flight_ = false;  // worker thread
+  std::mutex average_mutex_;
+  std::optional<OfferedAverage> offered_average_;
+  std::atomic<bool> average_offered_{false};
 
   // Worker thread: slowdown bookkeeping and the periodic checkpoint's clock.
   double slowdown_debt_seconds_ = 0;

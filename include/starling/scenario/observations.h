@@ -35,7 +35,8 @@ struct Sample {
   bool answered = false;  // its status came back this round
   std::string node_id;    // hex; the last one known, also while down
   std::string address;    // where it really listens ("host:port", the runner's --listen)
-  std::optional<double> accuracy;            // test accuracy 0..1
+  std::optional<double> accuracy;            // test accuracy 0..1 of the peer's own model
+  std::optional<double> local_average_accuracy;  // of its local average (own model and neighbours' copies)
   std::optional<double> loss;                // training loss
   std::optional<double> consensus_distance;  // as the peer reports it
   std::optional<std::uint64_t> step;

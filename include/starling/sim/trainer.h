@@ -44,7 +44,11 @@ struct SyntheticObjective {
 struct TrainerOptions {
   double step_seconds = 0.01;   // one step's compute time at speed 1
   double speed_factor = 1.0;    // this peer's hardware: >1 is slower (multiplies step_seconds)
-  double eval_every_seconds = 5.0;
+  // Every this many steps (at the step boundary, so on the same steps in
+  // every replay) the own model is evaluated, and then the local average
+  // (TrainingDriver::local_average) when evaluate_local_average; 0: never.
+  std::int64_t eval_every_steps = node::kDefaultEvalEverySteps;
+  bool evaluate_local_average = true;
   double lr = 0.05;
   std::uint64_t seed = 1;       // batches, noise, initial point
   // Exactly one of the two: a real model on real data, or the synthetic objective.
@@ -83,12 +87,17 @@ class SteppedTrainer final : public node::ModelHost {
   std::int64_t steps() const { return steps_; }
   std::optional<double> accuracy() const { return accuracy_; }
   std::optional<double> loss() const { return loss_; }
+  // The last evaluation of the local average (own model and the neighbours'
+  // copies, TrainingDriver::local_average), on the own model's schedule.
+  std::optional<double> local_average_accuracy() const { return local_average_accuracy_; }
 
  private:
   void schedule_next();
   void answer();
   void on_step_timer();
   void step_once(double now_seconds);
+  void evaluate_now();
+  double synthetic_accuracy(const Eigen::VectorXf& x) const;
   double now_seconds() const { return double(transport_.now_ms()) / 1000.0; }
 
   node::Transport& transport_;
@@ -102,12 +111,12 @@ class SteppedTrainer final : public node::ModelHost {
   bool started_ = false;
   double slowdown_ = 1.0;
   double next_step_seconds_ = 0.0;
-  double next_eval_seconds_ = 0.0;
   std::optional<node::TimerId> step_timer_;
   std::vector<node::TimerId> answer_timers_;
   std::int64_t steps_ = 0;
   std::optional<std::int64_t> publish_at_step_;
   std::optional<double> accuracy_;
+  std::optional<double> local_average_accuracy_;
   std::optional<double> loss_;
 };
 

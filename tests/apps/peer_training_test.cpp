@@ -1,0 +1,56 @@
+// `starling peer`'s training options and status fields, without a network.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "peer_training.h"
+
+using namespace starling;
+
+TEST_CASE("--eval-every counts steps and refuses the old seconds form", "[apps][training]") {
+  CHECK(*apps::parse_eval_every("500") == 500);
+  CHECK(*apps::parse_eval_every("10") == 10);
+  CHECK(*apps::parse_eval_every("0") == 0);  // never
+  for (const char* old : {"5s", "1", "9", "0.5", "2.0", "", "-100", "1e3", "99999999999999"}) {
+    INFO(old);
+    const auto parsed = apps::parse_eval_every(old);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().kind == ErrorKind::invalid_argument);
+    CHECK(parsed.error().message.find("--eval-every counts training steps (it was seconds before)") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("status JSON reports the own model's and the local average's accuracy", "[apps][status]") {
+  runtime::TrainingProgress p;
+  p.state = "training";
+  p.step = 1200;
+  p.evaluated = true;
+  p.test_accuracy = 0.8125;
+  p.test_loss = 0.5;
+  p.evaluated_at_step = 1000;
+  nlohmann::json before = apps::progress_json(p, "local-average");
+  CHECK(before.at("test_accuracy") == 0.8125);
+  CHECK(before.at("test_loss") == 0.5);
+  CHECK(before.at("evaluated_at_step") == 1000);
+  CHECK(before.at("local_average_accuracy").is_null());  // not evaluated yet
+  CHECK(before.at("local_average_loss").is_null());
+  CHECK(before.at("export_model") == "local-average");
+
+  p.local_average_evaluated = true;
+  p.local_average_accuracy = 0.84375;
+  p.local_average_loss = 0.25;
+  p.local_average_at_step = 1000;
+  p.local_average_neighbours = 3;
+  nlohmann::json after = apps::progress_json(p, "own");
+  CHECK(after.at("test_accuracy") == 0.8125);
+  CHECK(after.at("local_average_accuracy") == 0.84375);
+  CHECK(after.at("local_average_loss") == 0.25);
+  CHECK(after.at("local_average_at_step") == 1000);
+  CHECK(after.at("local_average_neighbours") == 3);
+  CHECK(after.at("export_model") == "own");
+  CHECK(after.at("step") == 1200);
+
+  p.local_average_accuracy = std::nan("");
+  CHECK(apps::progress_json(p, "own").at("local_average_accuracy").is_null());  // never a bare NaN in JSON
+}

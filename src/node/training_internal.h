@@ -118,6 +118,13 @@ struct TrainingDriver::Link {
   std::uint64_t created_ms = 0;
   std::uint64_t epoch_started_ms = 0;   // when we last sent a snapshot
   double last_correction_norm = 0.0;    // ‖x̂(j→i) − x̂(i→j)‖ at the last consensus step
+  // Bandwidth (node/upload_budget.h): bytes of a full delta on this link (0:
+  // none sent yet), whether this round sent one (only then does the link
+  // take part in the round's consensus step), and the last sign of life
+  // (a frame in, or bytes still leaving) for the stall timers.
+  std::size_t full_delta_bytes = 0;
+  bool sent_this_round = false;
+  std::uint64_t last_activity_ms = 0;
 
   bool hello_done() const { return hello_sent && hello_received; }
 };

@@ -70,25 +70,37 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters) {
   if (correction_.size() != x.size()) correction_.resize(x.size());
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   std::vector<ConnectionId> broken;
+  budget_.advance(transport_.now_ms());
+  std::size_t links_left = 0;
+  for (auto& [id, link_ptr] : links_) {
+    link_ptr->sent_this_round = false;
+    links_left += link_ptr->connected && link_ptr->state.sending() ? 1 : 0;
+  }
   for (auto& [id, link_ptr] : links_) {
     Link& link = *link_ptr;
     if (!link.connected || !link.state.sending()) continue;
-    if (transport_.pending_outbound_bytes(id) > options_.max_link_backlog_bytes) continue;
+    // The link's queue and the upload budget (node/upload_budget.h): a link
+    // that skips sends no delta and takes no part in this round's consensus.
+    const DeltaPlan plan = plan_link_delta(link, links_left--);
+    if (!plan.send) continue;
     if (byzantine_ == ByzantineMode::garbage_frames) {
       Bytes garbage(256);
       for (auto& b : garbage) b = static_cast<std::uint8_t>(random_());
       if (!transport_.send(id, garbage)) broken.push_back(id);
       continue;
     }
-    auto delta = link.state.make_delta(x_send, scratch);
+    auto delta = link.state.make_delta(x_send, scratch, plan.fraction_scale);
     if (!delta) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
       continue;
     }
+    const std::uint64_t bytes_before = counters_.delta_bytes_sent;
     if (!send(link, wire::Message{to_wire(*delta)})) {
       broken.push_back(id);
       continue;
     }
+    link.full_delta_bytes = std::size_t(double(counters_.delta_bytes_sent - bytes_before) / plan.fraction_scale);
+    link.sent_this_round = true;
     ++link.deltas_sent;
     ++counters_.deltas_sent;
     if (++link.deltas_since_digest >= options_.digest_every) {
@@ -113,7 +125,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x) {
   std::vector<Link*> ready;
   std::vector<double> norms;
   for (auto& [id, link_ptr] : links_) {
-    if (!link_ptr->state.ready()) continue;
+    if (!link_ptr->state.ready() || !link_ptr->sent_this_round) continue;
     const Result<double> norm = link_ptr->state.correction_norm();
     if (!norm) continue;
     ready.push_back(link_ptr.get());
@@ -197,6 +209,9 @@ void TrainingDriver::set_byzantine(ByzantineMode mode, double scale) {
 void TrainingDriver::on_delta(Link& link, const wire::Delta& delta) {
   // Deltas of an epoch we already left, or sent before the neighbour saw our
   // reset, are expected after a restart: not an error.
+  // The neighbour's older traffic still draining from a slow link: progress
+  // towards its next snapshot, for the stall timer.
+  if (delta.epoch < link.state.epoch()) link.last_activity_ms = transport_.now_ms();
   if (delta.epoch < link.state.epoch() || !link.state.receiving()) return;
   const bool out_of_sequence = delta.epoch == link.state.epoch() && delta.seq != link.state.next_receive_seq();
   if (const Status applied = link.state.on_delta(from_wire(delta)); !applied) {

@@ -37,6 +37,10 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_option("--gossip-interval", o.gossip_interval_ms, "Milliseconds between delta rounds")
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
+  app.add_option("--max-upload", o.max_upload,
+                 "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
+                 "counted (docs/learning.md, \"Bandwidth\")")
+      ->capture_default_str();
   app.add_option("--eval-every", o.eval_every, "Seconds between test-set evaluations (0: never)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
@@ -167,6 +171,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   d.neighbours = std::size_t(options.neighbours);
   d.max_links = std::size_t(options.max_links);
   d.round_interval_ms = std::uint64_t(options.gossip_interval_ms);
+  d.upload_budget.bytes_per_second = options.max_upload;
   d.clip = clip;
   d.clip_radius = clip_radius;
   self->host_ = std::move(host);
@@ -250,6 +255,12 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
           {"bytes_sent", stats.bytes_sent},
           {"bytes_received", stats.bytes_received},
           {"gossip_bytes_sent", d.delta_bytes_sent},
+          {"upload_budget_bytes_per_second", d.upload_budget_bytes_per_second},
+          {"upload_bytes_per_second", d.upload_bytes_per_second},
+          {"upload_tokens", d.upload_tokens},
+          {"deltas_skipped_queue", d.deltas_skipped_queue},
+          {"deltas_skipped_budget", d.deltas_skipped_budget},
+          {"deltas_shrunk", d.deltas_shrunk},
           {"rounds", d.rounds},
           {"deltas_sent", d.deltas_sent},
           {"deltas_received", d.deltas_received},

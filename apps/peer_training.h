@@ -36,6 +36,7 @@ struct PeerTrainingOptions {
   int neighbours = 3;
   int max_links = 8;
   int gossip_interval_ms = 50;
+  std::uint64_t max_upload = 0;  // bytes per second of gossip traffic; 0: no budget
   double eval_every = 5.0;
   double checkpoint_every = 60.0;
   bool resume = false;

@@ -183,7 +183,7 @@ std::optional<ExpectKind> expect_kind(const std::string& name) {
 SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& options) {
   r.only_keys(t,
               {"peers", "train", "data", "model", "compress", "lr", "batch", "partition", "eval_every", "clip",
-               "gamma", "neighbours", "profile", "extra_args"},
+               "gamma", "neighbours", "max_upload", "profile", "extra_args"},
               "[swarm]");
   SwarmSpec s;
   // Range-checked as read, before it narrows to int; an override replaces it (read()).
@@ -206,6 +206,11 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   if (!(s.eval_every_seconds > 0.0)) r.fail(t.get("eval_every"), "'eval_every' must be > 0 seconds");
   s.clip = r.text(t, "clip", s.clip);
   s.gamma = r.optional_number(t, "gamma");
+  if (t.contains("max_upload")) {
+    const auto value = r.integer(t, "max_upload", 0);
+    if (value < 1) r.fail(t.get("max_upload"), "'max_upload' must be >= 1 (bytes per second)");
+    else s.max_upload = static_cast<std::uint64_t>(value);
+  }
   if (t.contains("neighbours")) {
     s.neighbours = static_cast<int>(r.integer(t, "neighbours", 0));
     if (*s.neighbours < 1) r.fail(t.get("neighbours"), "'neighbours' must be >= 1");

@@ -53,6 +53,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   }
   d.gamma = float(swarm.gamma.value_or(0.0));
   d.neighbours = std::size_t(swarm.neighbours.value_or(3));
+  d.upload_budget.bytes_per_second = swarm.max_upload.value_or(0);
   d.max_links = 8;
   d.round_interval_ms = 50;  // `starling peer`'s --gossip-interval default
   // lr 0 is a consensus-only run: every replica keeps its own starting point

@@ -23,6 +23,7 @@ struct SwarmSpec {
   double eval_every_seconds = 5.0;
   std::string clip = "auto";         // off | auto | RADIUS
   std::optional<double> gamma;       // consensus step size; unset: the peer's default
+  std::optional<std::uint64_t> max_upload;  // peer --max-upload (bytes/s); unset: none
   std::optional<int> neighbours;     // delta-gossip fanout; unset: the peer's default
   std::string profile = "lan";       // membership timing profile
   std::vector<std::string> extra_args;  // appended to every `starling peer` command line

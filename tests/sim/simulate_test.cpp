@@ -235,7 +235,9 @@ TEST_CASE("simulate: the saved regressions replay and pass", "[sim][regressions]
 // the uncapped swarm: measured 0.525-0.535 at 60 s against 0.557 uncapped
 // (a peer on its own target alone: about 0.50). With `none` (80 kB deltas,
 // 1.25 per second at the cap) it is 0.50 against 0.69: the cap allows only
-// a sixteenth of the rounds, so it is not asserted here.
+// a sixteenth of the rounds, so it is not asserted here. A guard, not the
+// reproduction: it passes on the old round rule too; the failing-before test
+// is tests/runtime/training_driver_test.cpp ("under an upload cap ...").
 TEST_CASE("simulate: under a 100 kB/s upload cap every peer still learns", "[sim][bandwidth]") {
   for (const char* compressor : {"topk:0.05"}) {
     DYNAMIC_SECTION(compressor) {

@@ -47,6 +47,10 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "Longest time between delta rounds in ms (a slow or stalled peer still mixes)")
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
+  app.add_option("--max-upload", o.max_upload,
+                 "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
+                 "counted (docs/learning.md, \"Bandwidth\")")
+      ->capture_default_str();
   app.add_option("--eval-every", o.eval_every,
                  "Training steps between test-set evaluations of the own model and the local average (0: never)")
       ->type_name("STEPS")
@@ -233,6 +237,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   d.mixing = options.mixing == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
   d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
   d.round_min_interval_ms = std::min<std::uint64_t>(d.round_min_interval_ms, d.round_max_interval_ms);
+  d.upload_budget.bytes_per_second = options.max_upload;
   d.clip = clip;
   d.clip_radius = clip_radius;
   self->host_ = std::move(host);
@@ -360,6 +365,12 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
       {"bytes_sent", stats.bytes_sent},
       {"bytes_received", stats.bytes_received},
       {"gossip_bytes_sent", d.delta_bytes_sent},
+      {"upload_budget_bytes_per_second", d.upload_budget_bytes_per_second},
+      {"upload_bytes_per_second", d.upload_bytes_per_second},
+      {"upload_tokens", d.upload_tokens},
+      {"deltas_skipped_queue", d.deltas_skipped_queue},
+      {"deltas_skipped_budget", d.deltas_skipped_budget},
+      {"deltas_shrunk", d.deltas_shrunk},
       {"rounds", d.rounds},
       {"deltas_sent", d.deltas_sent},
       {"deltas_received", d.deltas_received},
@@ -376,6 +387,10 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
       {"compressor", driver_options_.compressor.to_string()},
       {"gamma", d.gamma},
       {"mixing_weight", d.mixing_weight},
+      {"round_every_steps", d.round_every_steps},
+      {"mixing", options_mixing_name(driver_options_.mixing)},
+      {"pair_mirrors", d.pair_mirrors},
+      {"pair_crossings", d.pair_crossings},
       {"checkpoints_written", progress.checkpoints_written},
       {"neighbours", std::move(neighbours)}});
   return out;

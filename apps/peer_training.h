@@ -43,6 +43,7 @@ struct PeerTrainingOptions {
   std::string eval_every = std::to_string(node::kDefaultEvalEverySteps);
   // Which model the final checkpoint holds: "own" or "local-average".
   std::string export_model = "local-average";
+  std::uint64_t max_upload = 0;  // bytes per second of gossip traffic; 0: no budget
   double checkpoint_every = 60.0;
   bool resume = false;
 };

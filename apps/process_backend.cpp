@@ -175,6 +175,10 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
       args.push_back("--gamma");
       args.push_back(fmt("%g", *w.gamma));
     }
+    if (w.max_upload) {
+      args.push_back("--max-upload");
+      args.push_back(std::to_string(*w.max_upload));
+    }
     if (w.neighbours) {
       args.push_back("--neighbours");
       args.push_back(std::to_string(*w.neighbours));

@@ -181,7 +181,8 @@ void Compressor::encode(const Source& source, CompressedDelta& out) {
   out.values.clear();
   out.codes.clear();
   out.scales.clear();
-  const double fraction = current_fraction();
+  const double fraction = current_fraction() * std::clamp(next_fraction_scale_, 0.0, 1.0);
+  next_fraction_scale_ = 1.0;
   switch (spec_.kind) {
     case CompressorKind::none:
       out.values.resize(layout_.dimension());

@@ -131,7 +131,7 @@ double FaultPolicy::uniform() {
 }
 
 FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::size_t bytes,
-                                  std::uint64_t now_us) {
+                                  std::uint64_t now_us, Traffic traffic) {
   FaultDecision decision;
   if (!active()) return decision;
   std::lock_guard lock(mutex_);
@@ -177,12 +177,19 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
     // delay then starts from there.
     delay_us += clog_us;
     if (busy_until_us != nullptr) {
-      const std::uint64_t start_us = std::max(now_us, *busy_until_us);
       const std::uint64_t transfer_us =
           (static_cast<std::uint64_t>(bytes) * 1'000'000 + faults.bandwidth_bytes_per_second - 1) /
           faults.bandwidth_bytes_per_second;
-      *busy_until_us = start_us + transfer_us;
-      delay_us += *busy_until_us - now_us;
+      if (traffic == Traffic::datagram) {
+        // Behind at most a bottleneck buffer's worth of the backlog; it does
+        // not hold the stream up (a datagram is small against it).
+        const std::uint64_t backlog_us = *busy_until_us > now_us ? *busy_until_us - now_us : 0;
+        delay_us += std::min(backlog_us, kDatagramQueueUs) + transfer_us;
+      } else {
+        const std::uint64_t start_us = std::max(now_us, *busy_until_us);
+        *busy_until_us = start_us + transfer_us;
+        delay_us += *busy_until_us - now_us;
+      }
     }
     decision.delay_us[copy] = delay_us;
     delayed = delayed || delay_us > 0;

@@ -124,7 +124,7 @@ Status LinkState::on_snapshot(const LinkSnapshot& snapshot) {
   return ok_status();
 }
 
-Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<float> scratch) {
+Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<float> scratch, double fraction_scale) {
   if (!sending_) return make_error(ErrorKind::disconnected, "link delta: link not started (send a snapshot first)");
   if (std::size_t(x_i.size()) != dimension()) {
     return make_error(ErrorKind::invalid_argument, "link delta: model size does not match the link");
@@ -134,6 +134,7 @@ Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<fl
   out.seq = next_send_seq_;
   const std::span<const float> x(x_i.data(), dimension());
   const std::span<const float> x_hat(out_copy_.data(), dimension());
+  compressor_.scale_next_fraction(fraction_scale);
   const Status compressed = scratch.empty() ? compressor_.compress_difference(x, x_hat, out.delta)
                                             : compressor_.compress_difference(x, x_hat, out.delta, scratch);
   if (!compressed) return compressed.error();

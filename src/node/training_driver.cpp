@@ -24,7 +24,7 @@ using namespace training_detail;
 TrainingDriver::TrainingDriver(ConnectionRouter& router, MembershipDriver& membership, ModelHost& host,
                                TrainingDriverOptions options)
     : router_(router), transport_(router.transport()), membership_(membership), host_(host),
-      options_(std::move(options)), random_(options_.random_seed) {
+      options_(std::move(options)), random_(options_.random_seed), budget_(options_.upload_budget) {
   STARLING_ASSERT(options_.max_links >= 1);
   STARLING_ASSERT(options_.round_min_interval_ms <= options_.round_max_interval_ms);
   gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor.kind);
@@ -89,6 +89,9 @@ void TrainingDriver::stop() {
 TrainingDriverStatus TrainingDriver::status() const {
   TrainingDriverStatus out = counters_;
   out.state = state_;
+  out.upload_budget_bytes_per_second = budget_.bytes_per_second();
+  out.upload_bytes_per_second = budget_.measured_bytes_per_second(transport_.now_ms());
+  out.upload_tokens = budget_.tokens();
   Eigen::VectorXf mean;
   std::size_t ready = 0;
   if (parameters_) mean = *parameters_;

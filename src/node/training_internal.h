@@ -144,6 +144,13 @@ struct TrainingDriver::Link {
   // the longest round interval.
   bool awaiting_pair_reply = false;
   std::uint64_t pair_sent_ms = 0;
+  // Bandwidth (node/upload_budget.h): bytes of a full delta on this link (0:
+  // none sent yet), whether this round sent one (only then does the link
+  // take part in the round's consensus step), and the last sign of life
+  // (a frame in, or bytes still leaving) for the stall timers.
+  std::size_t full_delta_bytes = 0;
+  bool sent_this_round = false;
+  std::uint64_t last_activity_ms = 0;
 
   bool hello_done() const { return hello_sent && hello_received; }
 };

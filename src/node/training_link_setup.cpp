@@ -27,6 +27,7 @@ bool TrainingDriver::send(Link& link, const wire::Message& message) {
     return false;
   }
   counters_.delta_bytes_sent += bytes->size();
+  budget_.charge(bytes->size(), transport_.now_ms());
   return true;
 }
 
@@ -125,6 +126,7 @@ void TrainingDriver::maybe_start(Link& link) {
 
 void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& chunk) {
   const std::size_t dimension = options_.layout.dimension();
+  link.last_activity_ms = transport_.now_ms();  // progress: the stall timer waits
   if (chunk.epoch < link.state.epoch()) return;  // superseded by a newer epoch already
   if (chunk.precision != wire::Precision::bf16 || chunk.total != dimension ||
       chunk.offset + chunk.values_half.size() > dimension) {

@@ -37,8 +37,15 @@ void TrainingDriver::on_neighbour_check() {
   std::vector<ConnectionId> unanswered;
   for (const auto& [id, link] : links_) {
     if (!link->hello_done() && now > link->created_ms + kHandshakeStallMs) stalled.push_back(id);
-    else if (link->state.sending() && !link->state.receiving() && now > link->epoch_started_ms + kHandshakeStallMs)
-      unanswered.push_back(id);
+    else if (link->state.sending() && !link->state.receiving()) {
+      // The neighbour's snapshot is due. On a slow link it takes as long as
+      // the link needs (a bf16 MLP snapshot is ~5 s at 100 kB/s, behind
+      // whatever was queued before it), so the timer follows progress, not
+      // a fixed clock: our own bytes still leaving, snapshot chunks or the
+      // neighbour's older traffic arriving (training_link_setup.cpp).
+      if (transport_.pending_outbound_bytes(id) > 0) link->last_activity_ms = now;
+      if (now > std::max(link->epoch_started_ms, link->last_activity_ms) + kHandshakeStallMs) unanswered.push_back(id);
+    }
   }
   for (ConnectionId id : stalled) drop_link(id, "link hello did not complete");
   for (ConnectionId id : unanswered) {

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <span>
 #include <utility>
 
@@ -93,23 +94,44 @@ void TrainingDriver::run_round(std::int64_t step) {
   ++counters_.rounds;
   Eigen::VectorXf& x = *parameters_;
 
+  // Which links send a delta this round: the link's queue and the upload
+  // budget (node/upload_budget.h) decide, and pairwise mixing sends to the
+  // partner only (and to links not ready yet). A link that sends nothing
+  // takes no part in this round's consensus: pulling on copies nothing moves
+  // would add the same correction round after round.
+  const std::uint64_t now = transport_.now_ms();
+  budget_.advance(now);
+  UploadBudget planning = budget_;  // charged with each planned delta, in order
+  Link* partner = options_.mixing == Mixing::pairwise ? pick_partner() : nullptr;
+  std::map<ConnectionId, DeltaPlan> plans;
+  std::size_t links_left = 0;
+  for (auto& [id, link_ptr] : links_) {
+    link_ptr->sent_this_round = false;
+    links_left += link_ptr->connected && link_ptr->state.sending() ? 1 : 0;
+  }
+  for (auto& [id, link_ptr] : links_) {
+    Link& link = *link_ptr;
+    if (!link.connected || !link.state.sending()) continue;
+    if (options_.mixing == Mixing::pairwise && &link != partner && link.state.ready()) {
+      --links_left;
+      continue;
+    }
+    const DeltaPlan plan = plan_link_delta(link, links_left--, planning);
+    if (!plan.send) continue;
+    plans[id] = plan;
+    link.sent_this_round = true;
+    planning.charge(std::uint64_t(double(link.full_delta_bytes) * plan.fraction_scale), now);
+  }
+
   // CHOCO order: the consensus correction from the copies as they are, added
   // to x here and handed to the host, then the deltas of the corrected x, so
   // a neighbour's copy of us includes this round's correction.
-  Link* partner = options_.mixing == Mixing::pairwise ? pick_partner() : nullptr;
   const bool corrected = consensus(x, partner);
   if (corrected) {
     host_.add_correction(correction_);
     x += correction_;
   }
   round_base_ = true;
-
-  std::vector<ConnectionId> ids;
-  for (const auto& entry : links_) ids.push_back(entry.first);
-  for (ConnectionId id : ids) {
-    // maybe_start may drop a link whose snapshot cannot be sent.
-    if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
-  }
 
   const bool poison = byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
@@ -121,19 +143,17 @@ void TrainingDriver::run_round(std::int64_t step) {
   if (correction_.size() != x.size()) correction_.resize(x.size());
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   std::vector<ConnectionId> broken;
-  for (auto& [id, link_ptr] : links_) {
-    Link& link = *link_ptr;
-    if (!link.connected || !link.state.sending()) continue;
-    // Pairwise: only the partner, and links not ready yet (their first deltas).
-    if (options_.mixing == Mixing::pairwise && &link != partner && link.state.ready()) continue;
-    if (transport_.pending_outbound_bytes(id) > options_.max_link_backlog_bytes) continue;
+  for (const auto& [id, plan] : plans) {
+    auto found = links_.find(id);
+    if (found == links_.end()) continue;
+    Link& link = *found->second;
     if (byzantine_ == ByzantineMode::garbage_frames) {
       Bytes garbage(256);
       for (auto& b : garbage) b = static_cast<std::uint8_t>(random_());
       if (!transport_.send(id, garbage)) broken.push_back(id);
       continue;
     }
-    auto delta = link.state.make_delta(x_send, scratch);
+    auto delta = link.state.make_delta(x_send, scratch, plan.fraction_scale);
     if (!delta) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
       continue;
@@ -143,12 +163,14 @@ void TrainingDriver::run_round(std::int64_t step) {
     out.pair = &link == partner && corrected;
     if (out.pair) {
       link.awaiting_pair_reply = true;
-      link.pair_sent_ms = transport_.now_ms();
+      link.pair_sent_ms = now;
     }
+    const std::uint64_t bytes_before = counters_.delta_bytes_sent;
     if (!send(link, wire::Message{std::move(out)})) {
       broken.push_back(id);
       continue;
     }
+    link.full_delta_bytes = std::size_t(double(counters_.delta_bytes_sent - bytes_before) / plan.fraction_scale);
     ++link.deltas_sent;
     ++counters_.deltas_sent;
     if (++link.deltas_since_digest >= options_.digest_every) {
@@ -160,6 +182,13 @@ void TrainingDriver::run_round(std::int64_t step) {
       out_digest.hash = digest.hash;
       if (!send(link, wire::Message{out_digest})) broken.push_back(id);
     }
+  }
+  // maybe_start may drop a link whose snapshot cannot be sent; links it
+  // starts send their first delta next round.
+  std::vector<ConnectionId> ids;
+  for (const auto& entry : links_) ids.push_back(entry.first);
+  for (ConnectionId id : ids) {
+    if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
   }
   for (ConnectionId id : broken) drop_link(id, "send failed");
   if (state_ == "training" && host_counts_steps_) request_parameters(next_round_step_);
@@ -232,7 +261,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
   std::vector<Link*> ready;
   std::vector<double> norms;
   for (auto& [id, link_ptr] : links_) {
-    if (!link_ptr->state.ready()) continue;
+    if (!link_ptr->state.ready() || !link_ptr->sent_this_round) continue;
     if (options_.mixing == Mixing::pairwise && link_ptr.get() != partner) continue;
     const Result<double> norm = link_ptr->state.correction_norm();
     if (!norm) continue;
@@ -319,6 +348,9 @@ void TrainingDriver::set_byzantine(ByzantineMode mode, double scale) {
 void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
   // Deltas of an epoch we already left, or sent before the neighbour saw our
   // reset, are expected after a restart: not an error.
+  // The neighbour's older traffic still draining from a slow link: progress
+  // towards its next snapshot, for the stall timer.
+  if (delta.epoch < link.state.epoch()) link.last_activity_ms = transport_.now_ms();
   if (delta.epoch < link.state.epoch() || !link.state.receiving()) return;
   const bool out_of_sequence = delta.epoch == link.state.epoch() && delta.seq != link.state.next_receive_seq();
   // The mirror uses the copies before this delta (those the sender pulled

@@ -172,7 +172,8 @@ class MemoryTransport final : public Transport {
     if (wire.size() > options_.limits.max_datagram_bytes)
       return make_error(ErrorKind::invalid_argument, "datagram of " + std::to_string(wire.size()) +
                                                          " bytes exceeds max_datagram_bytes");
-    FaultDecision decision = network_.faults.decide(sender_key(), to_string(to), wire.size(), network_.now_us);
+    FaultDecision decision = network_.faults.decide(sender_key(), to_string(to), wire.size(), network_.now_us,
+                                                    FaultPolicy::Traffic::datagram);
     if (decision.dropped()) {
       ++stats_.datagrams_dropped_by_faults;
       return ok_status();

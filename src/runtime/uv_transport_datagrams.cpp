@@ -50,7 +50,8 @@ Status UvTransport::send_datagram(const Address& to, ByteSpan datagram) {
     return make_error(ErrorKind::invalid_argument, "datagram of " + std::to_string(wire.size()) +
                                                        " bytes exceeds max_datagram_bytes");
   if (options_.faults && options_.faults->active()) {
-    const FaultDecision decision = options_.faults->decide(self_key_, to_string(to), wire.size(), loop_.now_ms() * 1000);
+    const FaultDecision decision = options_.faults->decide(self_key_, to_string(to), wire.size(), loop_.now_ms() * 1000,
+                                                           FaultPolicy::Traffic::datagram);
     if (decision.dropped()) {
       ++stats_.datagrams_dropped_by_faults;
       return ok_status();

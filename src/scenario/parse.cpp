@@ -183,7 +183,7 @@ std::optional<ExpectKind> expect_kind(const std::string& name) {
 SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& options) {
   r.only_keys(t,
               {"peers", "train", "data", "model", "compress", "lr", "batch", "partition", "eval_every", "clip",
-               "gamma", "neighbours", "round_steps", "mixing", "profile", "extra_args"},
+               "gamma", "neighbours", "round_steps", "mixing", "max_upload", "profile", "extra_args"},
               "[swarm]");
   SwarmSpec s;
   // Range-checked as read, before it narrows to int; an override replaces it (read()).
@@ -223,6 +223,11 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   if (t.contains("round_steps")) {
     s.round_steps = static_cast<int>(r.integer(t, "round_steps", 0));
     if (*s.round_steps < 1) r.fail(t.get("round_steps"), "'round_steps' must be >= 1");
+  }
+  if (t.contains("max_upload")) {
+    const auto value = r.integer(t, "max_upload", 0);
+    if (value < 1) r.fail(t.get("max_upload"), "'max_upload' must be >= 1 (bytes per second)");
+    else s.max_upload = static_cast<std::uint64_t>(value);
   }
   if (t.contains("neighbours")) {
     s.neighbours = static_cast<int>(r.integer(t, "neighbours", 0));

@@ -53,6 +53,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   }
   d.gamma = float(swarm.gamma.value_or(0.0));
   d.neighbours = std::size_t(swarm.neighbours.value_or(3));
+  d.upload_budget.bytes_per_second = swarm.max_upload.value_or(0);
   d.max_links = 8;
   d.round_every_steps = std::uint64_t(swarm.round_steps.value_or(0));
   d.mixing = swarm.mixing.value_or("") == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;

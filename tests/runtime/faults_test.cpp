@@ -86,6 +86,21 @@ TEST_CASE("faults: a bandwidth cap queues messages behind each other", "[runtime
   CHECK(policy.decide("b", "a", 1000, 0).delay_us[0] == 0);
 }
 
+TEST_CASE("faults: a datagram shares a capped link's rate but waits behind at most a buffer of its backlog",
+          "[runtime][faults]") {
+  using Traffic = FaultPolicy::Traffic;
+  FaultPolicy policy(std::mt19937_64(1));
+  policy.set_link("a", "b", LinkFaults{.bandwidth_bytes_per_second = 1'000'000});  // 1 byte per us
+  // A 1 MB model chunk: one second of backlog on the stream.
+  CHECK(policy.decide("a", "b", 1'000'000, 0).delay_us[0] == 1'000'000);
+  // A 100-byte membership probe: FaultPolicy::kDatagramQueueUs behind, plus its own transfer.
+  CHECK(policy.decide("a", "b", 100, 0, Traffic::datagram).delay_us[0] == FaultPolicy::kDatagramQueueUs + 100);
+  // It did not push the stream back.
+  CHECK(policy.decide("a", "b", 1000, 0).delay_us[0] == 1'001'000);
+  // On an idle link only its own transfer.
+  CHECK(policy.decide("a", "b", 100, 5'000'000, Traffic::datagram).delay_us[0] == 100);
+}
+
 TEST_CASE("faults: partitions, one-way blocks, heal and switching off", "[runtime][faults]") {
   FaultPolicy policy(std::mt19937_64(1));
   policy.partition({{"a", "b"}, {"c"}});

@@ -354,3 +354,16 @@ TEST_CASE("the peer count is limited per backend and --peers replaces it before 
     CHECK(parsed->swarm.peers == 7);
   }
 }
+
+TEST_CASE("[swarm] max_upload is the peers' upload budget, >= 1 when given", "[scenario]") {
+  auto parsed = parse_scenario("name = \"b\"\nduration = 10\n[swarm]\nmax_upload = 1000000\n", "b.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->swarm.max_upload.has_value());
+  CHECK(*parsed->swarm.max_upload == 1'000'000);
+  auto unset = parse_scenario("name = \"b\"\nduration = 10\n[swarm]\npeers = 2\n", "b.toml");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->swarm.max_upload.has_value());
+  auto zero = parse_scenario("name = \"b\"\nduration = 10\n[swarm]\nmax_upload = 0\n", "b.toml");
+  REQUIRE_FALSE(zero.ok());
+  CHECK(zero.error().message.find("max_upload") != std::string::npos);
+}

@@ -253,3 +253,78 @@ TEST_CASE("simulate: the saved regressions replay and pass", "[sim][regressions]
   }
   CHECK(replayed > 0);
 }
+
+// issue 13, bandwidth: every peer's upload capped at 100 kB/s from 0 s, below
+// a delta per round (synthetic:20000, top-k 5%: 8 kB per delta every 50 ms,
+// 160 kB/s per link). Links must come up and every peer must keep up with
+// the uncapped swarm: measured 0.525-0.535 at 60 s against 0.557 uncapped
+// (a peer on its own target alone: about 0.50). With `none` (80 kB deltas,
+// 1.25 per second at the cap) it is 0.50 against 0.69: the cap allows only
+// a sixteenth of the rounds, so it is not asserted here. A guard, not the
+// reproduction: it passes on the old round rule too; the failing-before test
+// is tests/runtime/training_driver_test.cpp ("under an upload cap ...").
+TEST_CASE("simulate: under a 100 kB/s upload cap every peer still learns", "[sim][bandwidth]") {
+  for (const char* compressor : {"topk:0.05"}) {
+    DYNAMIC_SECTION(compressor) {
+      const scenario::Scenario s = parse(std::string(R"(
+name = "capped"
+duration = 60
+[swarm]
+peers = 4
+data = "synthetic:20000"
+eval_every = 1
+compress = ")") + compressor + R"("
+[[events]]
+at = 0
+kind = "bandwidth"
+peers = "all"
+bytes_per_second = 100000
+[[expect]]
+kind = "min_accuracy"
+value = 0.51
+[[expect]]
+kind = "no_crash"
+)");
+      const SimulateResult result = simulate(s, SimulateOptions{});
+      CHECK(all_passed(s, result));
+    }
+  }
+}
+
+// issue 13, the upload budget: a peer with [swarm] max_upload sends at most
+// that much gossip per second (plus framing and membership: 10% and 5 kB/s
+// of slack), measured from the transport's own byte count, while it learns.
+TEST_CASE("simulate: a peer under an upload budget stays within it and learns", "[sim][bandwidth]") {
+  const scenario::Scenario s = parse(R"(
+name = "budget"
+duration = 60
+[swarm]
+peers = 4
+data = "synthetic:20000"
+eval_every = 1
+compress = "topk:0.05"
+max_upload = 50000
+[[expect]]
+kind = "min_accuracy"
+value = 0.51
+[[expect]]
+kind = "no_crash"
+)");
+  const SimulateResult result = simulate(s, SimulateOptions{});
+  CHECK(all_passed(s, result));
+  const auto& rounds = result.observations.rounds;
+  REQUIRE(rounds.size() > 40);
+  // From 20 s (links up, snapshots sent) to the end.
+  const scenario::Round* from = nullptr;
+  for (const auto& round : rounds)
+    if (from == nullptr && round.t >= 20.0) from = &round;
+  REQUIRE(from != nullptr);
+  const scenario::Round& to = rounds.back();
+  for (std::size_t p = 0; p < to.samples.size(); ++p) {
+    const double rate = double(to.samples[p].bytes_sent - from->samples[p].bytes_sent) / (to.t - from->t);
+    INFO("peer " << p << ": " << rate << " B/s under a 50000 B/s budget");
+    CHECK(rate <= 50000 * 1.1 + 5000);
+    // And the budget is used, not starved: at least half of it.
+    CHECK(rate >= 25000);
+  }
+}

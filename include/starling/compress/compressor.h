@@ -90,6 +90,10 @@ class Compressor {
 
   const CompressorSpec& spec() const { return spec_; }
   const Layout& layout() const { return layout_; }
+  // Top-k/random-k: the next compress call sends `scale` (in (0, 1]) times
+  // its usual fraction, so a delta fits an upload budget (node/upload_budget.h);
+  // the call after is back to the usual fraction. Others ignore it.
+  void scale_next_fraction(double scale) { next_fraction_scale_ = scale; }
   std::uint64_t rounds() const { return rounds_; }
   // Top-k calls on long vectors whose sampled threshold missed (fewer than k
   // or too many values reached it), so the exact selection ran instead.
@@ -115,6 +119,7 @@ class Compressor {
   SplitMix64 random_;
   std::uint64_t rounds_ = 0;
   std::uint64_t topk_exact_fallbacks_ = 0;
+  double next_fraction_scale_ = 1.0;
   std::vector<std::uint32_t> chosen_;  // random-k coordinates
   std::vector<std::uint64_t> bitmap_;
 };

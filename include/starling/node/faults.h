@@ -104,8 +104,18 @@ class FaultPolicy {
   // True when any decision could differ from "deliver one copy now".
   bool active() const { return active_.load(std::memory_order_acquire); }
 
+  // What a message is, for the bandwidth model: a connection's frames queue
+  // behind each other whole (the sender's socket buffer); a datagram shares
+  // the link's rate but waits behind at most kDatagramQueueUs of that
+  // backlog, as behind a real bottleneck's buffer. Without this, a membership
+  // probe waited behind a whole 1 MB model chunk (10 s at 100 kB/s) and
+  // healthy peers were declared dead (issue 13, edge-uplink).
+  enum class Traffic : std::uint8_t { stream, datagram };
+  static constexpr std::uint64_t kDatagramQueueUs = 250'000;
+
   // Decides the fate of one message of `bytes` bytes sent at now_us.
-  FaultDecision decide(const PeerKey& from, const PeerKey& to, std::size_t bytes, std::uint64_t now_us);
+  FaultDecision decide(const PeerKey& from, const PeerKey& to, std::size_t bytes, std::uint64_t now_us,
+                       Traffic traffic = Traffic::stream);
 
   FaultStats stats() const;
 

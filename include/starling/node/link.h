@@ -163,7 +163,9 @@ class LinkState {
   // direction is not started, numerical on NaN/Inf in x_i. `scratch`: empty,
   // or dimension() floats of the caller's for the difference (faster; one
   // buffer can serve all of a peer's links); the delta is the same either way.
-  Result<LinkDelta> make_delta(const Eigen::VectorXf& x_i, std::span<float> scratch = {});
+  // fraction_scale (top-k/random-k): send that share of the usual fraction
+  // this once (an upload budget's shrunk delta); error feedback keeps the rest.
+  Result<LinkDelta> make_delta(const Eigen::VectorXf& x_i, std::span<float> scratch = {}, double fraction_scale = 1.0);
 
   // x̂(j→i) += q after checking epoch and sequence. Any mismatch (wrong epoch,
   // a gap, a duplicate, a payload that fails validation) returns corrupt and

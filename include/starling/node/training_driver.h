@@ -43,6 +43,7 @@
 #include "starling/node/link.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/transport.h"
+#include "starling/node/upload_budget.h"
 #include "starling/wire/messages.h"
 
 namespace starling::node {
@@ -136,6 +137,9 @@ struct TrainingDriverOptions {
   // Model requests are ignored on such a link too, so a member asking for
   // chunks without reading them makes us queue at most this plus one chunk.
   std::size_t max_link_backlog_bytes = 4u << 20;
+  // Upload budget for the training traffic (`--max-upload`; 0: none) and the
+  // per-link queue rule: node/upload_budget.h, docs/learning.md "Bandwidth".
+  UploadBudgetConfig upload_budget;
   // Joiners served a model at once; others are told "none" and ask elsewhere.
   std::size_t max_downloads_served = 2;
   std::uint64_t random_seed = 0;
@@ -168,6 +172,16 @@ struct TrainingDriverStatus {
   std::uint64_t deltas_sent = 0;
   std::uint64_t deltas_received = 0;
   std::uint64_t delta_bytes_sent = 0;  // encoded training messages (before framing and sealing)
+  // Bandwidth (docs/learning.md, "Bandwidth"): the budget (0: none), the
+  // training bytes sent per second over the last 10 s, the budget's tokens,
+  // and the link-rounds skipped because the link's queue held more than one
+  // delta or the budget had no room, and the deltas shrunk to fit it.
+  std::uint64_t upload_budget_bytes_per_second = 0;
+  double upload_bytes_per_second = 0.0;
+  std::int64_t upload_tokens = 0;
+  std::uint64_t deltas_skipped_queue = 0;
+  std::uint64_t deltas_skipped_budget = 0;
+  std::uint64_t deltas_shrunk = 0;
   std::uint64_t link_resets = 0;
   // Digests that did not match our copy: the two ends of a link disagreed.
   // Only corrupt or hostile input explains one (the simulator's invariant).
@@ -295,6 +309,9 @@ class TrainingDriver {
   Link* pick_partner();
   // Pairwise: a neighbour paired with us; apply the mirror of its pull.
   void mirror_pair(Link& link);
+  // Whether (and how big) this round's delta on `link` goes, one of
+  // `links_left` still to serve (training_bandwidth.cpp).
+  DeltaPlan plan_link_delta(Link& link, std::size_t links_left, const UploadBudget& budget);
   // Forgets served models whose download window has passed.
   void expire_served_models(std::uint64_t now_ms);
   node::LinkTrust& trust_of(const gossip::NodeId& node);
@@ -339,6 +356,7 @@ class TrainingDriver {
   ByzantineMode byzantine_ = ByzantineMode::none;
   double byzantine_scale_ = 1.0;
   TrainingDriverStatus counters_;
+  UploadBudget budget_;
 };
 
 // The hash both ends of a link compare: of a model description such as

@@ -29,6 +29,7 @@ struct SwarmSpec {
   std::int64_t eval_every_steps = 500;
   std::string clip = "auto";         // off | auto | RADIUS
   std::optional<double> gamma;       // consensus step size; unset: the peer's default
+  std::optional<std::uint64_t> max_upload;  // peer --max-upload (bytes/s); unset: none
   std::optional<int> neighbours;     // delta-gossip fanout; unset: the peer's default
   std::optional<std::string> mixing; // "neighbourhood" | "pairwise"; unset: the peer's default
   std::optional<int> round_steps;    // SGD steps between delta rounds; unset: the compressor's default

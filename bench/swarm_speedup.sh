@@ -54,7 +54,7 @@ compress = "$c"
 lr = 0.02
 batch = 64
 partition = "iid"
-eval_every = 1
+eval_every = 100
 ${GAMMA:+gamma = $GAMMA}
 
 [[expect]]

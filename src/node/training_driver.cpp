@@ -27,7 +27,7 @@ TrainingDriver::TrainingDriver(ConnectionRouter& router, MembershipDriver& membe
       options_(std::move(options)), random_(options_.random_seed), budget_(options_.upload_budget) {
   STARLING_ASSERT(options_.max_links >= 1);
   STARLING_ASSERT(options_.round_min_interval_ms <= options_.round_max_interval_ms);
-  gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor.kind);
+  gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor);
   counters_.gamma = gamma_;
   counters_.round_every_steps = round_steps();
   RouteHandler handler;

@@ -29,16 +29,21 @@ inline constexpr std::uint64_t kModelChunkStallMs = 3'000;
 // full copy of the model per joiner must not outlive the download.
 inline constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
 
-// γ defaults (docs/learning.md, "Mixing"): with Metropolis-Hastings
-// weights and copies that track the model closely (none, int8) γ = 1 is
-// plain gossip averaging; sparse or sign deltas leave the copies lagging, and
-// a smaller γ keeps the pull on stale copies from overshooting.
-inline float default_gamma(compress::CompressorKind kind) {
-  switch (kind) {
+// γ defaults (docs/learning.md, "Mixing"), a stability rule after CHOCO-SGD
+// (Koloskova et al. 2019: γ of the order of the compression quality δ,
+// where E‖C(v) − v‖² <= (1 − δ)‖v‖²). Copies that track the model closely
+// (none: δ = 1; int8: δ ≈ 1) take γ = 1, plain gossip averaging with
+// Metropolis-Hastings weights. Top-k/random-k keep a fraction f of the
+// coordinates (δ >= f): γ = f, so a sparse link never pulls faster than its
+// copies can follow (top-k 1% at γ = 0.1 drifted apart with 20 peers). Sign
+// (δ ≈ ‖v‖₁²/(d‖v‖²), about 0.6 for dense deltas, far less for sparse ones)
+// takes a conservative 0.1.
+inline float default_gamma(const compress::CompressorSpec& spec) {
+  switch (spec.kind) {
     case compress::CompressorKind::none:
     case compress::CompressorKind::int8: return 1.0f;
-    case compress::CompressorKind::topk: return 0.1f;
-    case compress::CompressorKind::randk:
+    case compress::CompressorKind::topk:
+    case compress::CompressorKind::randk: return float(std::clamp(spec.fraction, 1e-4, 1.0));
     case compress::CompressorKind::sign: return 0.1f;
   }
   return 0.1f;

@@ -65,6 +65,8 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   const double lr = swarm.lr;
   const std::int64_t eval_every = swarm.eval_every_steps;
   const double step_seconds = options.step_seconds;
+  // The breakage skews peer 0's corrections only: the pulls of a pair are
+  // opposite, so skewing every peer's alike would keep the average.
   const float correction_scale = options.breakage == Breakage::skewed_corrections ? 1.5f : 1.0f;
   const std::uint64_t run_seed = options.seed;
 
@@ -77,7 +79,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     d.layout = compress::Layout::whole(objective.dimension);
     d.model_hash = node::model_hash("starling-sim synthetic " + std::to_string(objective.dimension));
     auto mean_target = synthetic_mean_target(objective, run_seed);
-    world.trainer = [=](int, std::uint64_t seed) {
+    world.trainer = [=](int index, std::uint64_t seed) {
       TrainerOptions t;
       t.step_seconds = step_seconds;
       t.eval_every_steps = eval_every;
@@ -85,7 +87,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
       t.seed = seed;
       t.synthetic = objective;
       t.mean_target = mean_target;
-      t.correction_scale = correction_scale;
+      t.correction_scale = index == 0 ? correction_scale : 1.0f;
       return t;
     };
     return ok_status();
@@ -114,7 +116,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     t.eval_every_steps = eval_every;
     t.lr = lr;
     t.seed = seed;
-    t.correction_scale = correction_scale;
+    t.correction_scale = index == 0 ? correction_scale : 1.0f;
     node::TrainingLoopOptions loop;
     loop.model = std::make_unique<ml::Mlp>(model_spec, inputs, classes);
     loop.model->initialize(run_seed);  // one --random-seed for the whole swarm, as the runner passes

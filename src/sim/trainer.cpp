@@ -100,7 +100,9 @@ void SteppedTrainer::add_correction(const Eigen::VectorXf& correction) {
 }
 
 void SteppedTrainer::schedule_next() {
-  if (failed() || options_.lr <= 0.0) return;  // lr 0: nothing to compute, parameters move only by consensus
+  // lr 0 still steps (a step changes nothing): rounds follow steps, as a
+  // training peer's do, so consensus-only runs mix at the same pace.
+  if (failed()) return;
   const double now = now_seconds();
   const double wait_ms = std::max(0.0, (next_step_seconds_ - now) * 1000.0);
   step_timer_ = transport_.start_timer(std::uint64_t(std::ceil(wait_ms)), [this] {

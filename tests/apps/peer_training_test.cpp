@@ -7,7 +7,7 @@
 
 using namespace starling;
 
-TEST_CASE("--eval-every counts steps and refuses the old seconds form", "[apps][training]") {
+TEST_CASE("peer options: --eval-every counts steps and refuses the old seconds form", "[apps][training]") {
   CHECK(*apps::parse_eval_every("500") == 500);
   CHECK(*apps::parse_eval_every("10") == 10);
   CHECK(*apps::parse_eval_every("0") == 0);  // never

@@ -76,6 +76,9 @@ TEST_CASE("training driver: the local average is the mean of the own model and t
   Swarm swarm(5);
   SwarmConfig config;
   config.compressor = *compress::CompressorSpec::parse("none");
+  // γ tiny: the driver sends x + (its correction), which a frozen host does
+  // not apply, so the copies equal the models up to that correction.
+  config.gamma = 1e-7f;
   build_swarm(swarm, config, 3);
   for (auto& peer : swarm.peers) peer->host.frozen = true;
   SwarmPeer& lone = *swarm.peers[0];
@@ -98,7 +101,7 @@ TEST_CASE("training driver: the local average is the mean of the own model and t
     CHECK(*used == 2);
     const double error = double((average - mean).norm()) / double(mean.norm());
     INFO("relative error of the uniform local average " << error);
-    CHECK(error < 1e-6);
+    CHECK(error < 1e-5);
     CHECK((average - x).norm() > 0.1f * x.norm() / std::sqrt(float(kDimension)));  // it really moved
 
     // The consensus weights: Metropolis-Hastings, 1/(1 + max(2, 2)) per copy
@@ -107,7 +110,7 @@ TEST_CASE("training driver: the local average is the mean of the own model and t
     REQUIRE(peer->training()->local_average(mixed, AverageWeights::mixing).ok());
     const float w = 1.0f / 3.0f;
     const Eigen::VectorXf expected = (1.0f - 2.0f * w) * x + w * (3.0f * mean - x);
-    CHECK(double((mixed - expected).norm()) / double(expected.norm()) < 1e-6);
+    CHECK(double((mixed - expected).norm()) / double(expected.norm()) < 1e-5);
   }
   Eigen::VectorXf wrong = Eigen::VectorXf::Zero(kDimension - 1);
   CHECK(lone.training()->local_average(wrong).error().kind == ErrorKind::invalid_argument);
@@ -141,7 +144,7 @@ TEST_CASE("training driver: lost and duplicated deltas are detected and the link
       REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 10));
       const double before = swarm.consensus_distance();
       swarm.run_for(20);
-      CHECK(swarm.consensus_distance() < before * 0.1);
+      CHECK(swarm.consensus_distance() <= std::max(before * 0.1, 1e-9));
     }
   }
 }

@@ -187,6 +187,7 @@ struct SwarmConfig {
   std::uint64_t round_max_interval_ms = 1000;
   Mixing mixing = Mixing::neighbourhood;
   std::uint64_t step_every_ms = 0;  // > 0: hosts that count steps (VectorHost)
+  float gamma = 0.0f;               // 0: the compressor's default
 };
 
 // A bare member (a real identity, the swarm key) that speaks the training
@@ -239,6 +240,7 @@ class Swarm {
     options.round_min_interval_ms = config.round_min_interval_ms;
     options.round_max_interval_ms = config.round_max_interval_ms;
     options.mixing = config.mixing;
+    options.gamma = config.gamma;
     peer->host.step_every_ms = config.step_every_ms;
     PeerOptions peer_options;
     peer_options.membership = gossip::lan_config();

@@ -113,7 +113,7 @@ struct TrainingDriverOptions {
   // round_interval_ms.
   std::uint64_t round_every_steps = 0;
   Mixing mixing = Mixing::neighbourhood;
-  std::uint64_t round_min_interval_ms = 20;
+  std::uint64_t round_min_interval_ms = 50;
   std::uint64_t round_max_interval_ms = 1000;
   std::uint64_t round_interval_ms = 50;
   std::uint64_t digest_every = 16;  // deltas between digests on a link

@@ -136,7 +136,7 @@ void TrainingDriver::run_round(std::int64_t step) {
   const bool poison = byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
   const Eigen::VectorXf& x_send = poison ? sent_model : x;
-  const auto degree = std::uint16_t(std::min<std::size_t>(ready_link_count(), 0xffff));
+  const std::uint16_t degree = wire_degree();
 
   // Each delta's difference x − x̂ goes through correction_ (handed over
   // above), so one buffer is the round's only scratch.
@@ -200,6 +200,10 @@ std::size_t TrainingDriver::ready_link_count() const {
   return ready;
 }
 
+std::uint16_t TrainingDriver::wire_degree() const {
+  return std::uint16_t(std::min<std::size_t>(ready_link_count(), 0xffff));
+}
+
 float TrainingDriver::mixing_weight(const Link& link) const {
   // Metropolis-Hastings: both ends use the larger of the two degrees. A
   // neighbour that has not said its degree yet is taken at our link cap.
@@ -249,7 +253,7 @@ void TrainingDriver::mirror_pair(Link& link) {
   auto reply = link.state.make_delta(*parameters_, scratch);
   if (!reply) return;
   wire::Delta out = to_wire(std::move(*reply));
-  out.degree = std::uint16_t(std::min<std::size_t>(ready_link_count(), 0xffff));
+  out.degree = wire_degree();
   if (!send(link, wire::Message{std::move(out)})) return;  // a failed send drops the link
   ++link.deltas_sent;
   ++counters_.deltas_sent;

@@ -9,20 +9,13 @@
 #include "starling/scenario/parse.h"
 #include "starling/sim/simulate.h"
 
+#include "sim_scenario.h"
+
 using namespace starling;
 using namespace starling::sim;
+using namespace starling::sim_test;
 
 namespace {
-
-scenario::Scenario parse(const std::string& text) {
-  scenario::ParseOptions options;
-  options.max_peers = 100'000;
-  options.limit_reason = "the simulator";
-  auto parsed = scenario::parse_scenario(text, "test.toml", options);
-  INFO((parsed ? std::string() : parsed.error().message));
-  REQUIRE(parsed.ok());
-  return *parsed;
-}
 
 const char* kLearning = R"(
 name = "learning"

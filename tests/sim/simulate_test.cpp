@@ -10,25 +10,13 @@
 #include "starling/sim/random_scenario.h"
 #include "starling/sim/simulate.h"
 
+#include "sim_scenario.h"
+
 using namespace starling;
 using namespace starling::sim;
+using namespace starling::sim_test;
 
 namespace {
-
-scenario::ParseOptions simulator_limits(std::optional<int> peers = std::nullopt, int max_peers = 100'000) {
-  scenario::ParseOptions options;
-  options.max_peers = max_peers;
-  options.limit_reason = "the simulator";
-  options.peers = peers;
-  return options;
-}
-
-scenario::Scenario parse(const std::string& text) {
-  auto parsed = scenario::parse_scenario(text, "test.toml", simulator_limits());
-  INFO((parsed ? std::string() : parsed.error().message));
-  REQUIRE(parsed.ok());
-  return *parsed;
-}
 
 const char* kMembership = R"(
 name = "membership"

@@ -283,6 +283,8 @@ class TrainingDriver {
   void run_round(std::int64_t step);
   std::uint64_t round_steps() const;
   std::size_t ready_link_count() const;
+  // Our ready links as a delta carries them (Delta.degree).
+  std::uint16_t wire_degree() const;
   float mixing_weight(const Link& link) const;
   void on_neighbour_check();
   void dial(const gossip::MemberRecord& member);

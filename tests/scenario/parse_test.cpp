@@ -367,3 +367,24 @@ TEST_CASE("[swarm] max_upload is the peers' upload budget, >= 1 when given", "[s
   REQUIRE_FALSE(zero.ok());
   CHECK(zero.error().message.find("max_upload") != std::string::npos);
 }
+
+TEST_CASE("[swarm] mixing and round_steps reach the peers; bad values are refused at their line", "[scenario]") {
+  auto parsed =
+      parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nmixing = \"pairwise\"\nround_steps = 3\n", "m.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->swarm.mixing.has_value());
+  CHECK(*parsed->swarm.mixing == "pairwise");
+  REQUIRE(parsed->swarm.round_steps.has_value());
+  CHECK(*parsed->swarm.round_steps == 3);
+  auto unset = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\npeers = 2\n", "m.toml");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->swarm.mixing.has_value());
+  CHECK_FALSE(unset->swarm.round_steps.has_value());
+  auto ring = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nmixing = \"ring\"\n", "m.toml");
+  REQUIRE_FALSE(ring.ok());
+  CHECK(ring.error().message.find("m.toml:4") != std::string::npos);
+  CHECK(ring.error().message.find("mixing") != std::string::npos);
+  auto zero = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nround_steps = 0\n", "m.toml");
+  REQUIRE_FALSE(zero.ok());
+  CHECK(zero.error().message.find("round_steps") != std::string::npos);
+}

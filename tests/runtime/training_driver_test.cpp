@@ -386,9 +386,12 @@ TEST_CASE("training driver: two attackers sending scaled deltas do not move hone
   }
 }
 
-TEST_CASE("training driver: a neighbour whose corrections keep being clipped loses its weight, shown in status",
-          "[runtime][training][clip]") {
-  Swarm swarm(22);
+namespace {
+
+// Runs the two-attacker swarm once and checks every long-lived link of a peer
+// the attackers do not outnumber; returns how many attacker links it checked.
+int check_clipped_links(std::uint64_t network_seed) {
+  Swarm swarm(network_seed);
   two_attackers_damage(swarm, -10.0, true);
   std::vector<gossip::NodeId> attackers;
   for (int i : {4, 5}) attackers.push_back(swarm.peers[std::size_t(i)]->membership().membership().self().node_id);
@@ -423,6 +426,19 @@ TEST_CASE("training driver: a neighbour whose corrections keep being clipped los
     }
     CHECK(std::isfinite(status.clip_radius));
   }
+  return attacker_links;
+}
+
+}  // namespace
+
+TEST_CASE("training driver: a neighbour whose corrections keep being clipped loses its weight, shown in status",
+          "[runtime][training][clip]") {
+  // The overlay follows the random identities: now and then (1 run in a few
+  // hundred) the attackers end up linked only to peers they outnumber, or
+  // their links restarted late, and nothing is left to check. Another swarm
+  // is then drawn, at most four; every checked link of every swarm must pass.
+  int attacker_links = 0;
+  for (std::uint64_t seed = 22; seed < 26 && attacker_links < 2; ++seed) attacker_links = check_clipped_links(seed);
   CHECK(attacker_links >= 2);
 }
 

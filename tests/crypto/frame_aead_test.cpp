@@ -10,6 +10,7 @@
 #include "../../src/crypto/handshake_steps.h"  // to forge a hello re-sealed with another offer
 #include "starling/crypto/frame.h"
 #include "starling/crypto/handshake.h"
+#include "session_pair.h"
 
 using namespace starling;
 using namespace starling::crypto;
@@ -38,45 +39,19 @@ bool have_aes() {
   return false;
 }
 
-struct Sessions {
-  Session initiator;
-  Session responder;
-};
-
-Result<Sessions> handshake(std::uint32_t initiator_offer, std::uint32_t responder_offer) {
+Result<testing::SessionPair> handshake(std::uint32_t initiator_offer, std::uint32_t responder_offer) {
   static const Identity alice = Identity::generate();
   static const Identity bob = Identity::generate();
   static const SwarmKey key = SwarmKey::generate();
-  HandshakeInitiator initiator(alice, key, std::nullopt, initiator_offer);
-  HandshakeResponder responder(bob, key, responder_offer);
-  Result<HandshakeReply> reply = responder.on_hello(initiator.start());
-  if (!reply) return reply.error();
-  Result<InitiatorDone> done = initiator.on_reply(*reply);
-  if (!done) return done.error();
-  Result<Session> session = responder.on_finish(done->finish);
-  if (!session) return session.error();
-  return Sessions{std::move(done->session), std::move(*session)};
+  return testing::run_handshake(alice, key, bob, key, std::nullopt, initiator_offer, responder_offer);
 }
 
 // A 235 KB frame (the MLP's dense delta) each way, then a tampered one.
 void check_carries_frames_and_rejects_tampering(Session& a, Session& b) {
+  const std::vector<std::uint8_t> message = pattern(235'146);
+  testing::check_both_ways(a, b, message, 3);
   FrameSealer a_to_b = a.make_sealer();
   FrameOpener b_from_a = b.make_opener();
-  FrameSealer b_to_a = b.make_sealer();
-  FrameOpener a_from_b = a.make_opener();
-  const std::vector<std::uint8_t> message = pattern(235'146);
-  for (int round = 0; round < 3; ++round) {
-    auto sealed = a_to_b.seal_to_vector(message);
-    REQUIRE(sealed.ok());
-    auto opened = b_from_a.open_to_vector(*sealed);
-    REQUIRE(opened.ok());
-    CHECK(*opened == message);
-    sealed = b_to_a.seal_to_vector(message);
-    REQUIRE(sealed.ok());
-    opened = a_from_b.open_to_vector(*sealed);
-    REQUIRE(opened.ok());
-    CHECK(*opened == message);
-  }
   auto sealed = a_to_b.seal_to_vector(message);
   REQUIRE(sealed.ok());
   (*sealed)[100'000] ^= 0x04;
@@ -153,14 +128,14 @@ TEST_CASE("AES-256-GCM frames round-trip and reject tampering, replay and the ot
 TEST_CASE("sessions negotiate the frame AEAD and carry frames with either", "[crypto][handshake][aead]") {
   SECTION("both offer AES-256-GCM") {
     if (!have_aes()) return;
-    Result<Sessions> sessions = handshake(kBoth, kBoth);
+    Result<testing::SessionPair> sessions = handshake(kBoth, kBoth);
     REQUIRE(sessions.ok());
     CHECK(sessions->initiator.frame_aead == FrameAead::aes256_gcm);
     CHECK(sessions->responder.frame_aead == FrameAead::aes256_gcm);
     check_carries_frames_and_rejects_tampering(sessions->initiator, sessions->responder);
   }
   SECTION("both ChaCha20-Poly1305 only") {
-    Result<Sessions> sessions = handshake(kChaChaOnly, kChaChaOnly);
+    Result<testing::SessionPair> sessions = handshake(kChaChaOnly, kChaChaOnly);
     REQUIRE(sessions.ok());
     CHECK(sessions->initiator.frame_aead == FrameAead::chacha20_poly1305);
     CHECK(sessions->responder.frame_aead == FrameAead::chacha20_poly1305);
@@ -168,7 +143,7 @@ TEST_CASE("sessions negotiate the frame AEAD and carry frames with either", "[cr
   }
   SECTION("a peer without AES talks to one with it, either way round") {
     for (auto [initiator, responder] : {std::pair{kChaChaOnly, kBoth}, std::pair{kBoth, kChaChaOnly}}) {
-      Result<Sessions> sessions = handshake(initiator, responder);
+      Result<testing::SessionPair> sessions = handshake(initiator, responder);
       REQUIRE(sessions.ok());
       CHECK(sessions->initiator.frame_aead == FrameAead::chacha20_poly1305);
       CHECK(sessions->responder.frame_aead == FrameAead::chacha20_poly1305);

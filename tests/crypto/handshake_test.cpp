@@ -4,6 +4,7 @@
 
 #include "../../src/crypto/handshake_steps.h"  // to forge messages that are valid but for one detail
 #include "starling/crypto/handshake.h"
+#include "session_pair.h"
 
 using namespace starling;
 using namespace starling::crypto;
@@ -14,45 +15,10 @@ struct Peer {
   Identity identity = Identity::generate();
 };
 
-struct Completed {
-  Session initiator;
-  Session responder;
-};
+using Completed = testing::SessionPair;
+using testing::run_handshake;
 
-// Runs the three messages between a fresh initiator and responder.
-Result<Completed> run_handshake(const Identity& initiator_identity, const SwarmKey& initiator_key,
-                                const Identity& responder_identity, const SwarmKey& responder_key,
-                                std::optional<NodeId> expected = std::nullopt) {
-  HandshakeInitiator initiator(initiator_identity, initiator_key, expected);
-  HandshakeResponder responder(responder_identity, responder_key);
-  HandshakeHello hello = initiator.start();
-  Result<HandshakeReply> reply = responder.on_hello(hello);
-  if (!reply) return reply.error();
-  Result<InitiatorDone> done = initiator.on_reply(*reply);
-  if (!done) return done.error();
-  Result<Session> responder_session = responder.on_finish(done->finish);
-  if (!responder_session) return responder_session.error();
-  return Completed{std::move(done->session), std::move(*responder_session)};
-}
-
-// Checks that each side's send key is the other side's receive key.
-void check_channel(Session& a, Session& b) {
-  FrameSealer a_to_b = a.make_sealer();
-  FrameOpener b_from_a = b.make_opener();
-  FrameSealer b_to_a = b.make_sealer();
-  FrameOpener a_from_b = a.make_opener();
-  std::vector<std::uint8_t> message{1, 2, 3, 4, 5};
-  auto sealed = a_to_b.seal_to_vector(message);
-  REQUIRE(sealed.ok());
-  auto opened = b_from_a.open_to_vector(*sealed);
-  REQUIRE(opened.ok());
-  CHECK(*opened == message);
-  sealed = b_to_a.seal_to_vector(message);
-  REQUIRE(sealed.ok());
-  opened = a_from_b.open_to_vector(*sealed);
-  REQUIRE(opened.ok());
-  CHECK(*opened == message);
-}
+void check_channel(Session& a, Session& b) { testing::check_both_ways(a, b, {1, 2, 3, 4, 5}); }
 
 }  // namespace
 

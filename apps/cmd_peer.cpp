@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "config_file.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
 #include "swarm_key_option.h"
@@ -217,7 +218,12 @@ Command add_peer_command(CLI::App& root) {
       ->check(CLI::IsMember({"lan", "wan"}))
       ->default_str("lan");
   add_peer_training_options(*app, options->training);
-  return Command{app, [options] { return run_peer(*options); }};
+  auto config = std::make_shared<ConfigFlags>();
+  add_config_options(*app, *config);  // every option above is also a config key
+  return Command{app, [options, app, config] {
+                   if (auto done = finish_config(*app, *config, "starling peer")) return *done;
+                   return run_peer(*options);
+                 }};
 }
 
 }  // namespace starling::apps

@@ -249,7 +249,7 @@ class Swarm {
     peer_options.node_id = self.node_id;
     peer_options.authority = self.authority;
     SwarmPeer* raw = peer.get();
-    peer_options.log = [raw](LogLevel, std::string_view, const std::string& message) { raw->log.push_back(message); };
+    peer_options.log = [raw](LogLevel, std::string_view, const std::string& message, const LogFields&) { raw->log.push_back(message); };
     peer->ledger = std::make_unique<TimerLedger>(*peer->transport);
     peer->node = std::make_unique<Peer>(*peer->ledger, &peer->host, peer->incarnations, std::move(peer_options));
     peer->slot = peer->node.get();

@@ -36,6 +36,16 @@ Kind kind_of(const CLI::Option* option) {
   return Kind::text;
 }
 
+const char* kind_plural(Kind kind) {
+  switch (kind) {
+    case Kind::flag: return "booleans";
+    case Kind::integer: return "integers";
+    case Kind::number: return "numbers";
+    case Kind::text: return "strings";
+  }
+  return "values";
+}
+
 bool is_list(const CLI::Option* option) { return option->get_items_expected_max() > 1; }
 
 const char* kind_name(Kind kind) {
@@ -183,14 +193,14 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
       const toml::array* array = node.as_array();
       if (array == nullptr) {
         return make_error(ErrorKind::invalid_argument, at(path, node.source()) + ": '" + name +
-                                                           "' wants an array of " + kind_name(kind) + "s, e.g. " +
+                                                           "' wants an array of " + kind_plural(kind) + ", e.g. " +
                                                            name + " = [...]" + got(node));
       }
       for (const toml::node& item : *array) {
         auto argument = as_argument(item, kind);
         if (!argument) {
           return make_error(ErrorKind::invalid_argument,
-                            at(path, item.source()) + ": '" + name + "' wants an array of " + kind_name(kind) + "s" + got(item));
+                            at(path, item.source()) + ": '" + name + "' wants an array of " + kind_plural(kind) + got(item));
         }
         arguments.push_back(std::move(*argument));
       }

@@ -224,8 +224,7 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
   return Ok{};
 }
 
-Status check_required(const CLI::App& app, const ConfigFlags& flags) {
-  (void)app;
+Status check_required(const ConfigFlags& flags) {
   for (const CLI::Option* option : *flags.required) {
     if (option->count() == 0) {
       const std::string& name = option->get_lnames().front();
@@ -279,7 +278,7 @@ std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const 
     std::fputs(effective_config_toml(app, command + " configuration").c_str(), stdout);
     return 0;
   }
-  if (Status required = check_required(app, flags); !required) return fail(required.error());
+  if (Status required = check_required(flags); !required) return fail(required.error());
   return std::nullopt;
 }
 

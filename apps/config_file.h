@@ -45,7 +45,7 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path);
 
 // Options that are required but were set neither on the command line nor in
 // the file.
-Status check_required(const CLI::App& app, const ConfigFlags& flags);
+Status check_required(const ConfigFlags& flags);
 
 // The effective configuration of `app` (file + flags + defaults) as TOML that
 // apply_config_file accepts back unchanged; every option with its help text

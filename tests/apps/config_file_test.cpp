@@ -153,12 +153,12 @@ TEST_CASE("a required flag may come from the file; missing everywhere it is an e
   apps::add_config_options(app, flags);
   std::vector<std::string> none;
   REQUIRE_NOTHROW(app.parse(none));  // CLI11 no longer insists on the command line
-  Status missing = apps::check_required(app, flags);
+  Status missing = apps::check_required(flags);
   REQUIRE_FALSE(missing.ok());
   CHECK(contains(missing.error().message, "--listen is required"));
   write(dir / "peer.toml", "listen = '127.0.0.1:7000'\n");
   REQUIRE(apps::apply_config_file(app, dir / "peer.toml").ok());
-  CHECK(apps::check_required(app, flags).ok());
+  CHECK(apps::check_required(flags).ok());
   CHECK(listen == "127.0.0.1:7000");
 
   // The peer command itself: no --listen anywhere stops before starting.

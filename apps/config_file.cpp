@@ -151,6 +151,16 @@ void add_config_options(CLI::App& app, ConfigFlags& flags) {
                "Print the effective configuration (file + flags + defaults) as TOML for --config, and exit");
   // A required option may come from the file: CLI11 must not refuse its
   // absence on the command line; check_required does it after the file.
+  // Options already there say so in --help; later ones are relaxed just
+  // before parsing.
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_required() && !is_meta_option(option)) {
+      option->description(option->get_description() + " (required: here or as " + option->get_lnames().front() +
+                          " in --config)");
+      option->required(false);
+      flags.required->push_back(option);
+    }
+  }
   app.preparse_callback([&app, required = flags.required](std::size_t) {
     for (CLI::Option* option : app.get_options()) {
       if (option->get_required() && !is_meta_option(option)) {

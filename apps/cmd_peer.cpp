@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "commands.h"
+#include "config_file.h"
+#include "log_setup.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
 #include "swarm_key_option.h"
@@ -36,6 +38,7 @@ struct PeerOptions {
   std::string data_dir;
   std::string profile = "lan";
   PeerTrainingOptions training;
+  LogOptions log;
 };
 
 int fail(const std::string& message) {
@@ -66,8 +69,7 @@ Result<crypto::Identity> load_or_create_identity(const PeerOptions& options, con
 }
 
 int run_peer(const PeerOptions& options) {
-  auto log = std::make_shared<spdlog::logger>("peer", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  auto log = make_peer_logger(options.log);
 
   // Everything the user typed is checked before anything starts.
   auto listen = node::parse_address(options.listen);
@@ -96,6 +98,7 @@ int run_peer(const PeerOptions& options) {
                 "): " + identity.error().message);
   }
   const gossip::NodeId node_id = identity->node_id().bytes();
+  set_log_node(*log, options.log, gossip::to_hex(node_id));
 
   // Training: options checked and data loaded before the network starts.
   std::unique_ptr<PeerTraining> training;
@@ -217,7 +220,13 @@ Command add_peer_command(CLI::App& root) {
       ->check(CLI::IsMember({"lan", "wan"}))
       ->default_str("lan");
   add_peer_training_options(*app, options->training);
-  return Command{app, [options] { return run_peer(*options); }};
+  add_log_options(*app, options->log);
+  auto config = std::make_shared<ConfigFlags>();
+  add_config_options(*app, *config);  // every option above is also a config key
+  return Command{app, [options, app, config] {
+                   if (auto done = finish_config(*app, *config, "starling peer")) return *done;
+                   return run_peer(*options);
+                 }};
 }
 
 }  // namespace starling::apps

@@ -19,6 +19,7 @@ struct Command {
 Command add_train_command(CLI::App& root);
 Command add_eval_command(CLI::App& root);
 Command add_keygen_command(CLI::App& root);
+Command add_init_command(CLI::App& root);
 Command add_peer_command(CLI::App& root);
 Command add_status_command(CLI::App& root);
 Command add_scenario_command(CLI::App& root);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       starling::apps::add_train_command(root),
       starling::apps::add_eval_command(root),
       starling::apps::add_keygen_command(root),
+      starling::apps::add_init_command(root),
       starling::apps::add_peer_command(root),
       starling::apps::add_status_command(root),
       starling::apps::add_scenario_command(root),

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "json_text.h"
+#include "log_setup.h"
 #include "peer_status.h"
 #include "starling/node/record_authority.h"
 #include "starling/runtime/crypto_security.h"
@@ -40,7 +41,8 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   options.authority = std::move(authority);
   if (config.training) options.training = config.training->driver_options();
   RuntimePeer* raw = self.get();
-  options.log = [raw](node::LogLevel level, std::string_view, const std::string& message) { raw->log(level, message); };
+  options.log = [raw](node::LogLevel level, std::string_view event, const std::string& message,
+                      const node::LogFields& fields) { log_event(*raw->log_, level, event, message, fields); };
   options.status_answer = [raw](const node::PeerStatus& status) {
     nlohmann::json json = status_json(status, raw->swarm_open_);
     if (raw->training_) json["training"] = raw->training_->status_json(status);
@@ -69,14 +71,6 @@ RuntimePeer::~RuntimePeer() {
   peer_.reset();
   if (transport_) transport_->shutdown();
   transport_.reset();
-}
-
-void RuntimePeer::log(node::LogLevel level, const std::string& message) const {
-  switch (level) {
-    case node::LogLevel::info: log_->info("{}", message); break;
-    case node::LogLevel::warning: log_->warn("{}", message); break;
-    case node::LogLevel::error: log_->error("{}", message); break;
-  }
 }
 
 }  // namespace starling::apps

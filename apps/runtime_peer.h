@@ -50,7 +50,6 @@ class RuntimePeer {
 
  private:
   RuntimePeer() = default;
-  void log(node::LogLevel level, const std::string& message) const;
 
   std::shared_ptr<spdlog::logger> log_;
   PeerTraining* training_ = nullptr;

@@ -240,16 +240,20 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
     if (joining && handshake_failures_ >= options_.handshake_failures_reported) {
       log(DriverLogLevel::error, what + ": cannot join the swarm; " + std::to_string(handshake_failures_) +
                                      " handshakes failed in a row, so that peer most likely uses a different "
-                                     "swarm key (compare the fingerprints printed at start; --swarm-key)");
+                                     "swarm key (compare the fingerprints printed at start; --swarm-key)",
+          "handshake.failed", {{"peer", stream.peer}, {"reason", to_string(reason.kind)}, {"detail", reason.message}});
     } else {
-      log(DriverLogLevel::warning, what);
+      log(DriverLogLevel::warning, what, "handshake.failed",
+          {{"peer", stream.peer}, {"reason", to_string(reason.kind)}, {"detail", reason.message}});
     }
     return;
   }
   if (joining && to_seed) {
-    log(DriverLogLevel::warning, "seed " + stream.peer + " unreachable (" + reason.message + ")");
+    log(DriverLogLevel::warning, "seed " + stream.peer + " unreachable (" + reason.message + ")", "seed.unreachable",
+        {{"peer", stream.peer}, {"reason", reason.message}});
   } else {
-    log(DriverLogLevel::info, "stream to " + stream.peer + " failed (" + reason.message + ")");
+    log(DriverLogLevel::info, "stream to " + stream.peer + " failed (" + reason.message + ")", "stream.failed",
+        {{"peer", stream.peer}, {"reason", reason.message}});
   }
 }
 
@@ -287,8 +291,9 @@ void MembershipDriver::forget_stream(ConnectionId id) {
   streams_.erase(found);
 }
 
-void MembershipDriver::log(DriverLogLevel level, const std::string& message) const {
-  if (options_.on_log) options_.on_log(level, message);
+void MembershipDriver::log(DriverLogLevel level, const std::string& message, std::string_view event,
+                     const LogFields& fields) const {
+  if (options_.on_log) options_.on_log(level, event, message, fields);
 }
 
 }  // namespace starling::node

@@ -64,10 +64,11 @@ Peer::Peer(Transport& transport, ModelHost* host, IncarnationStore& incarnations
   membership.stream_timeout_ms = options_.stream_timeout_ms;
   membership.on_event = [this](const gossip::Event& event) {
     const EventLine line = describe(event);
-    log(line.level, line.event, line.message);
+    log(line.level, line.event, line.message, line.fields);
     if (options_.on_membership_event) options_.on_membership_event(event);
   };
-  membership.on_log = [this](LogLevel level, const std::string& message) { log(level, "membership", message); };
+  membership.on_log = [this](LogLevel level, std::string_view event, const std::string& message,
+                             const LogFields& fields) { log(level, event.empty() ? "membership" : event, message, fields); };
   membership.on_incarnation = [this](std::uint64_t incarnation) {
     incarnation_ = incarnation;
     if (Status saved = incarnations_.save(incarnation); !saved)
@@ -84,7 +85,10 @@ Peer::Peer(Transport& transport, ModelHost* host, IncarnationStore& incarnations
   if (host_ && options_.training) {
     TrainingDriverOptions training = *options_.training;
     training.random_seed = derive_seed(options_.random_seed, 1);
-    training.on_log = [this](LogLevel level, const std::string& message) { log(level, "gossip", "gossip: " + message); };
+    training.on_log = [this](LogLevel level, std::string_view event, const std::string& message,
+                             const LogFields& fields) {
+      log(level, event.empty() ? "gossip" : event, "gossip: " + message, fields);
+    };
     training_ = std::make_unique<TrainingDriver>(*router_, *membership_, *host_, std::move(training));
   }
 
@@ -250,32 +254,41 @@ std::uint64_t Peer::incarnation() const {
   return membership_->started() ? membership_->membership().incarnation() : incarnation_;
 }
 
-void Peer::log(LogLevel level, std::string_view event, const std::string& message) const {
-  if (options_.log) options_.log(level, event, message);
+void Peer::log(LogLevel level, std::string_view event, const std::string& message, const LogFields& fields) const {
+  if (options_.log) options_.log(level, event, message, fields);
 }
 
 EventLine describe(const gossip::Event& event) {
   const std::string who = gossip::short_hex(event.member.node_id) + " (" + event.member.address + ", incarnation " +
                           std::to_string(event.member.incarnation) + ")";
+  LogFields member = {{"member", gossip::to_hex(event.member.node_id)},
+                      {"address", event.member.address},
+                      {"incarnation", std::to_string(event.member.incarnation)}};
+  // The event names are a stable interface (log pipelines match on them):
+  // docs/cli.md lists them; add new ones, never rename.
   switch (event.kind) {
-    case gossip::EventKind::joined_swarm: return {LogLevel::info, "joined_swarm", "joined the swarm"};
+    case gossip::EventKind::joined_swarm: return {LogLevel::info, "swarm.joined", "joined the swarm", {}};
     case gossip::EventKind::join_retry:
-      return {LogLevel::warning, "join_retry",
+      return {LogLevel::warning, "swarm.join_retry",
               "no seed answered yet; retrying in " + std::to_string(event.retry_after_ms) +
-                  " ms (seeds unreachable, or not started yet)"};
-    case gossip::EventKind::member_joined: return {LogLevel::info, "member_joined", "member joined: " + who};
+                  " ms (seeds unreachable, or not started yet)",
+              {{"retry_after_ms", std::to_string(event.retry_after_ms)}}};
+    case gossip::EventKind::member_joined: return {LogLevel::info, "member.joined", "member joined: " + who, member};
     case gossip::EventKind::member_suspected:
-      return {LogLevel::warning, "member_suspected",
-              "member suspected: " + who + " by " + gossip::short_hex(event.source)};
-    case gossip::EventKind::member_recovered: return {LogLevel::info, "member_recovered", "member recovered: " + who};
-    case gossip::EventKind::member_dead: return {LogLevel::warning, "member_dead", "member dead: " + who};
-    case gossip::EventKind::member_left: return {LogLevel::info, "member_left", "member left: " + who};
-    case gossip::EventKind::member_reaped: return {LogLevel::info, "member_reaped", "member forgotten: " + who};
+      member.emplace_back("by", gossip::to_hex(event.source));
+      return {LogLevel::warning, "member.suspect", "member suspected: " + who + " by " + gossip::short_hex(event.source),
+              member};
+    case gossip::EventKind::member_recovered:
+      return {LogLevel::info, "member.alive", "member recovered: " + who, member};
+    case gossip::EventKind::member_dead: return {LogLevel::warning, "member.dead", "member dead: " + who, member};
+    case gossip::EventKind::member_left: return {LogLevel::info, "member.left", "member left: " + who, member};
+    case gossip::EventKind::member_reaped: return {LogLevel::info, "member.reaped", "member forgotten: " + who, member};
     case gossip::EventKind::self_refuted:
-      return {LogLevel::warning, "self_refuted",
-              "refuted a suspicion about us; incarnation now " + std::to_string(event.member.incarnation)};
+      return {LogLevel::warning, "member.refuted",
+              "refuted a suspicion about us; incarnation now " + std::to_string(event.member.incarnation),
+              {{"incarnation", std::to_string(event.member.incarnation)}}};
   }
-  return {LogLevel::info, "membership", "membership event"};
+  return {LogLevel::info, "membership", "membership event", {}};
 }
 
 }  // namespace starling::node

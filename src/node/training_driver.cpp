@@ -138,8 +138,9 @@ TrainingDriverStatus TrainingDriver::status() const {
   return out;
 }
 
-void TrainingDriver::log(DriverLogLevel level, const std::string& message) const {
-  if (options_.on_log) options_.on_log(level, message);
+void TrainingDriver::log(DriverLogLevel level, const std::string& message, std::string_view event,
+                     const LogFields& fields) const {
+  if (options_.on_log) options_.on_log(level, event, message, fields);
 }
 
 wire::Hash32 model_hash(const std::string& description) { return crypto::hash256(description); }

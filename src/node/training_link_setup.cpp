@@ -75,7 +75,8 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
     reset.reason = wire::ResetReason::model_mismatch;
     reset.detail = problem;
     send(link, wire::Message{reset});
-    log(DriverLogLevel::warning, "refusing a link with " + link.address + ": " + problem);
+    log(DriverLogLevel::warning, "refusing a link with " + link.address + ": " + problem, "link.refused",
+        {{"peer", link.address}, {"reason", problem}});
     // Close after the reset has had a chance to go out.
     const ConnectionId id = link.id;
     if (auto armed = closing_timers_.find(id); armed != closing_timers_.end()) transport_.cancel_timer(armed->second);
@@ -88,6 +89,8 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
   }
   link.hello_received = true;
   send_hello(link);
+  log(DriverLogLevel::info, "link to " + link.address + " up (" + (link.outbound ? "dialled" : "accepted") + ")",
+      "link.up", {{"peer", link.address}, {"direction", link.outbound ? "outbound" : "inbound"}});
   if (link.outbound) link.start_epoch = link.state.epoch() + 1;  // the dialler opens epoch 1
   maybe_start(link);
   if (download_) request_model();
@@ -166,11 +169,13 @@ void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& ch
 void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
   if (reset.reason == wire::ResetReason::shutdown || reset.reason == wire::ResetReason::model_mismatch) {
     if (reset.reason == wire::ResetReason::model_mismatch)
-      log(DriverLogLevel::warning, "link to " + link.address + " refused: " + reset.detail);
+      log(DriverLogLevel::warning, "link to " + link.address + " refused: " + reset.detail, "link.refused",
+          {{"peer", link.address}, {"reason", reset.detail}});
     drop_link(link.id, "neighbour closed the link (" + reset.detail + ")");
     return;
   }
-  log(DriverLogLevel::info, "link to " + link.address + " reset by the neighbour: " + reset.detail);
+  log(DriverLogLevel::info, "link to " + link.address + " reset by the neighbour: " + reset.detail, "link.reset",
+      {{"peer", link.address}, {"by", "neighbour"}, {"reason", reset.detail}});
   ++link.resets;
   ++counters_.link_resets;
   link.state.on_reset(node::LinkReset{reset.epoch, reset.detail});
@@ -179,7 +184,8 @@ void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
 }
 
 void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std::string& detail) {
-  log(DriverLogLevel::warning, "link to " + link.address + " broken (" + detail + "): resetting with a snapshot");
+  log(DriverLogLevel::warning, "link to " + link.address + " broken (" + detail + "): resetting with a snapshot",
+      "link.reset", {{"peer", link.address}, {"by", "self"}, {"reason", detail}});
   ++link.resets;
   ++counters_.link_resets;
   link.awaiting_pair_reply = false;

@@ -88,7 +88,8 @@ void TrainingDriver::dial(const gossip::MemberRecord& member) {
   auto id = router_.connect(Route::training, *address);
   if (!id) {
     dial_backoff_until_[member.address] = now + kDialBackoffMs;
-    log(DriverLogLevel::info, "cannot dial " + member.address + ": " + id.error().message);
+    log(DriverLogLevel::info, "cannot dial " + member.address + ": " + id.error().message, "link.dial_failed",
+        {{"peer", member.address}, {"reason", id.error().message}});
     return;
   }
   auto link = std::make_unique<Link>(*id, true, member.node_id, member.address, options_, random_());
@@ -120,7 +121,8 @@ bool TrainingDriver::claim(const ConnectionInfo& info, const wire::Message& firs
     return false;  // a second inbound link from the same node
   }
   if (live_link_count() >= options_.max_links) {
-    log(DriverLogLevel::info, "refusing a link from " + address + ": already at --max-links");
+    log(DriverLogLevel::info, "refusing a link from " + address + ": already at --max-links", "link.refused",
+        {{"peer", address}, {"reason", "max-links"}});
     return false;
   }
   auto link = std::make_unique<Link>(info.id, false, node, address, options_, random_());
@@ -161,7 +163,8 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
   auto found = links_.find(id);
   if (found == links_.end()) return;
   if (!found->second->connected) dial_backoff_until_[found->second->address] = transport_.now_ms() + kDialBackoffMs;
-  log(DriverLogLevel::info, "link to " + found->second->address + " closed (" + reason.message + ")");
+  log(DriverLogLevel::info, "link to " + found->second->address + " closed (" + reason.message + ")", "link.down",
+      {{"peer", found->second->address}, {"by", "connection"}, {"reason", reason.message}});
   links_.erase(found);
   if (download_ && download_->from == id) {
     download_->from = 0;
@@ -172,7 +175,8 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
 void TrainingDriver::drop_link(ConnectionId id, const std::string& why) {
   auto found = links_.find(id);
   if (found == links_.end()) return;
-  log(DriverLogLevel::info, "closing link to " + found->second->address + ": " + why);
+  log(DriverLogLevel::info, "closing link to " + found->second->address + ": " + why, "link.down",
+      {{"peer", found->second->address}, {"by", "self"}, {"reason", why}});
   links_.erase(found);
   router_.close(id);
   if (download_ && download_->from == id) {

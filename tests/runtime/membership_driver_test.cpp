@@ -172,7 +172,7 @@ std::unique_ptr<LoggingPeer> make_logging_peer(MemoryNetwork& network, const std
   MembershipDriverOptions options;
   options.config = gossip::lan_config();
   LoggingPeer* raw = peer.get();
-  options.on_log = [raw](DriverLogLevel, const std::string& message) { raw->log.push_back(message); };
+  options.on_log = [raw](DriverLogLevel, std::string_view, const std::string& message, const LogFields&) { raw->log.push_back(message); };
   peer->router = std::make_unique<ConnectionRouter>(*peer->transport);
   peer->driver = std::make_unique<MembershipDriver>(*peer->router, std::move(options));
   auto bound = peer->transport->listen(Address{host, 7946});

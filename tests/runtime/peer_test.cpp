@@ -125,7 +125,7 @@ void start_peer(MemoryNetwork& network, TestPeer& out, const std::string& host, 
     options.training = training;
   }
   TestPeer* raw = &out;
-  options.log = [raw](LogLevel, std::string_view, const std::string& message) { raw->log.push_back(message); };
+  options.log = [raw](LogLevel, std::string_view, const std::string& message, const LogFields&) { raw->log.push_back(message); };
   options.status_answer = [](const PeerStatus& status) {
     return "members " + std::to_string(status.view.members.size()) + " links " +
            std::to_string(status.training ? status.training->neighbours.size() : 0);

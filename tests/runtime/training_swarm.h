@@ -163,6 +163,11 @@ struct SwarmPeer {
   VectorHost host;
   std::string address;
   std::vector<std::string> log;
+  struct LoggedEvent {
+    std::string event;
+    LogFields fields;
+  };
+  std::vector<LoggedEvent> events;  // what a json log would name (docs/cli.md, "Logs")
 
   TrainingDriver* training() { return node ? node->training() : nullptr; }
   MembershipDriver& membership() { return node->membership(); }
@@ -249,7 +254,10 @@ class Swarm {
     peer_options.node_id = self.node_id;
     peer_options.authority = self.authority;
     SwarmPeer* raw = peer.get();
-    peer_options.log = [raw](LogLevel, std::string_view, const std::string& message) { raw->log.push_back(message); };
+    peer_options.log = [raw](LogLevel, std::string_view event, const std::string& message, const LogFields& fields) {
+      raw->log.push_back(message);
+      raw->events.push_back({std::string(event), fields});
+    };
     peer->ledger = std::make_unique<TimerLedger>(*peer->transport);
     peer->node = std::make_unique<Peer>(*peer->ledger, &peer->host, peer->incarnations, std::move(peer_options));
     peer->slot = peer->node.get();

@@ -18,6 +18,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "starling/gossip/membership.h"
@@ -32,7 +34,15 @@ namespace starling::node {
 // answers to the scenario runner (FaultPolicy::set_link(self, this, {})).
 inline constexpr const char* kControlPeerLabel = "control";
 
-enum class DriverLogLevel : std::uint8_t { info, warning, error };
+enum class DriverLogLevel : std::uint8_t { debug, info, warning, error };
+// Key/value details of a log line (peer, reason, ...), for machine-readable
+// logs (`starling peer --log-format json`); the message already says them.
+using LogFields = std::vector<std::pair<std::string, std::string>>;
+// A log line's receiver: its level, a stable event name ("link.reset",
+// "handshake.failed"; empty: the driver's generic one), the human line and
+// its fields. docs/cli.md lists the event names.
+using DriverLogSink =
+    std::function<void(DriverLogLevel level, std::string_view event, const std::string& message, const LogFields& fields)>;
 
 struct MembershipDriverOptions {
   gossip::Config config;  // must pass validate()
@@ -41,7 +51,7 @@ struct MembershipDriverOptions {
   std::function<void(const gossip::Event& event)> on_event;
   // What the driver itself has to say: unreachable seeds, failed handshakes,
   // undeliverable messages.
-  std::function<void(DriverLogLevel level, const std::string& message)> on_log;
+  DriverLogSink on_log;
   // Our incarnation changed (at start and after every refutation): persist it
   // so a restart rejoins above it.
   std::function<void(std::uint64_t incarnation)> on_incarnation;
@@ -130,7 +140,8 @@ class MembershipDriver {
   bool sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity, const char* channel,
                                const std::string& peer);
   void forget_stream(ConnectionId id);
-  void log(DriverLogLevel level, const std::string& message) const;
+  void log(DriverLogLevel level, const std::string& message, std::string_view event = {},
+           const LogFields& fields = {}) const;
 
   ConnectionRouter& router_;
   Transport& transport_;

@@ -59,9 +59,10 @@ class MemoryIncarnationStore final : public IncarnationStore {
 };
 
 using LogLevel = DriverLogLevel;
-// level, a short machine name for what happened ("member_dead", "gossip",
-// "membership", "control", "router", ...) and the human line.
-using LogSink = std::function<void(LogLevel level, std::string_view event, const std::string& message)>;
+// level, a stable machine name for what happened ("member.dead", "link.up",
+// "handshake.failed", ...; generic ones: "membership", "gossip", "control",
+// "router"), the human line and its key/value fields (docs/cli.md, "Logs").
+using LogSink = DriverLogSink;
 
 struct PeerStatus;
 
@@ -157,7 +158,7 @@ class Peer {
   struct ControlConnection {
     TimerId timer = 0;
   };
-  void log(LogLevel level, std::string_view event, const std::string& message) const;
+  void log(LogLevel level, std::string_view event, const std::string& message, const LogFields& fields = {}) const;
   void on_control_frame(ConnectionId id, ByteSpan frame);
   void answer_status(ConnectionId id, std::uint64_t request_id);
   void forget_control(ConnectionId id);
@@ -177,12 +178,13 @@ class Peer {
   std::uint64_t incarnation_ = 0;
 };
 
-// The membership event as a log line (level, event name, text), as `starling
-// peer` prints it.
+// The membership event as a log line (level, event name, text, fields), as
+// `starling peer` prints it.
 struct EventLine {
   LogLevel level = LogLevel::info;
   std::string_view event;
   std::string message;
+  LogFields fields;
 };
 EventLine describe(const gossip::Event& event);
 

@@ -143,7 +143,7 @@ struct TrainingDriverOptions {
   // Joiners served a model at once; others are told "none" and ask elsewhere.
   std::size_t max_downloads_served = 2;
   std::uint64_t random_seed = 0;
-  std::function<void(DriverLogLevel level, const std::string& message)> on_log;
+  DriverLogSink on_log;
 };
 
 struct NeighbourStatus {
@@ -318,7 +318,8 @@ class TrainingDriver {
   void expire_served_models(std::uint64_t now_ms);
   node::LinkTrust& trust_of(const gossip::NodeId& node);
   std::size_t live_link_count() const;
-  void log(DriverLogLevel level, const std::string& message) const;
+  void log(DriverLogLevel level, const std::string& message, std::string_view event = {},
+           const LogFields& fields = {}) const;
 
   ConnectionRouter& router_;
   Transport& transport_;

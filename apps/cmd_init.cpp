@@ -1,0 +1,168 @@
+// `starling init DIR`: everything a new machine needs to join a swarm, in one
+// folder: a commented config for `starling peer --config`, a swarm key (new,
+// or a copy of the swarm's) and a new identity, all mode 0600. Never
+// overwrites; on any error it removes what it wrote.
+#include "init_command.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <system_error>
+
+#include "commands.h"
+#include "config_file.h"
+#include "starling/crypto/keys.h"
+#include "starling/node/transport.h"
+
+namespace starling::apps {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Undoes a half-done init: files written so far, and DIR if init made it.
+class Rollback {
+ public:
+  void made_dir(fs::path dir) { dir_ = std::move(dir); }
+  void wrote(fs::path file) { files_.push_back(std::move(file)); }
+  void commit() {
+    files_.clear();
+    dir_.clear();
+  }
+  ~Rollback() {
+    std::error_code ec;
+    for (const auto& file : files_) fs::remove(file, ec);
+    if (!dir_.empty()) fs::remove(dir_, ec);  // only if empty: never someone else's files
+  }
+
+ private:
+  std::vector<fs::path> files_;
+  fs::path dir_;
+};
+
+Status write_new_file(const fs::path& path, const std::string& text) {
+  // "x": fails if the file exists (O_EXCL), so a race cannot overwrite either.
+  std::FILE* file = std::fopen(path.c_str(), "wx");
+  if (file == nullptr) return make_error(ErrorKind::io, "cannot create " + path.string());
+  const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  const bool closed = std::fclose(file) == 0;
+  if (!written || !closed) return make_error(ErrorKind::io, "cannot write " + path.string());
+  std::error_code ec;
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+  return Ok{};
+}
+
+// The config, made by parsing the peer command's own flags: every key the
+// peer knows, with its default, and exactly what --config reads back.
+Result<std::string> peer_config_text(const InitOptions& options, const InitPaths& paths) {
+  CLI::App root;
+  Command peer = add_peer_command(root);
+  std::vector<std::string> args = {"peer", "--listen", options.listen, "--swarm-key", paths.swarm_key.string(),
+                                   "--identity", paths.identity.string(), "--data-dir", paths.dir.string()};
+  for (const auto& seed : options.seeds) {
+    args.push_back("--seed");
+    args.push_back(seed);
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 reads a vector from the back
+  try {
+    root.parse(args);
+  } catch (const CLI::Error& error) {
+    return make_error(ErrorKind::invalid_argument, error.what());
+  }
+  return effective_config_toml(*peer.app, "starling peer configuration, written by `starling init`; start with: "
+                                          "starling peer --config " + paths.config.string());
+}
+
+}  // namespace
+
+InitPaths init_paths(const fs::path& dir) {
+  InitPaths paths;
+  paths.dir = fs::absolute(dir).lexically_normal();
+  paths.config = paths.dir / "starling.toml";
+  paths.swarm_key = paths.dir / "swarm.key";
+  paths.identity = paths.dir / "identity.key";
+  return paths;
+}
+
+Result<InitReport> init_machine(const InitOptions& options) {
+  const InitPaths paths = init_paths(options.dir);
+  if (auto listen = node::parse_address(options.listen); !listen)
+    return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message + " (want IP:PORT)");
+  for (const auto& seed : options.seeds) {
+    if (auto parsed = node::parse_address(seed); !parsed)
+      return make_error(ErrorKind::invalid_argument, "--seed: " + parsed.error().message + " (want IP:PORT)");
+  }
+  std::error_code ec;
+  for (const fs::path& file : {paths.config, paths.swarm_key, paths.identity}) {
+    if (fs::exists(file, ec) || fs::is_symlink(file, ec)) {
+      return make_error(ErrorKind::invalid_argument,
+                        file.string() + " exists: init never overwrites (remove it, or choose another DIR)");
+    }
+  }
+
+  // Everything is made in memory first; the disk sees only finished files.
+  crypto::SwarmKey swarm_key = crypto::SwarmKey::generate();
+  if (!options.swarm_key.empty()) {
+    auto loaded = crypto::SwarmKey::load(options.swarm_key);
+    if (!loaded) return make_error(loaded.error().kind, "--swarm-key " + options.swarm_key + ": " + loaded.error().message);
+    swarm_key = std::move(*loaded);
+  }
+  crypto::Identity identity = crypto::Identity::generate();
+  auto config = peer_config_text(options, paths);
+  if (!config) return config.error();
+
+  Rollback rollback;
+  if (!fs::exists(paths.dir, ec)) {
+    if (!fs::create_directories(paths.dir, ec) || ec)
+      return make_error(ErrorKind::io, "cannot create " + paths.dir.string() + ": " + ec.message());
+    rollback.made_dir(paths.dir);
+  }
+  if (Status saved = swarm_key.save(paths.swarm_key); !saved) return saved.error();
+  rollback.wrote(paths.swarm_key);
+  if (Status saved = identity.save(paths.identity); !saved) return saved.error();
+  rollback.wrote(paths.identity);
+  if (Status written = write_new_file(paths.config, *config); !written) return written.error();
+  rollback.commit();
+
+  InitReport report;
+  report.paths = paths;
+  report.node_id = identity.node_id().to_hex();
+  report.fingerprint = swarm_key.fingerprint();
+  return report;
+}
+
+Command add_init_command(CLI::App& root) {
+  auto options = std::make_shared<InitOptions>();
+  CLI::App* app = root.add_subcommand(
+      "init", "Prepare a new machine: DIR/starling.toml (commented peer config), DIR/swarm.key, DIR/identity.key");
+  app->add_option("dir", options->dir, "Folder to write into (made if missing; existing files are never replaced)")
+      ->required()
+      ->type_name("DIR");
+  app->add_option("--listen", options->listen, "Address the peer will listen on")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  app->add_option("--seed", options->seeds, "A member of the swarm to join (repeatable; none: a new swarm)")
+      ->type_name("HOST:PORT");
+  app->add_option("--swarm-key", options->swarm_key,
+                  "Copy this existing swarm key (to join its swarm) instead of making a new one")
+      ->type_name("FILE");
+  return Command{app, [options] {
+                   auto done = init_machine(*options);
+                   if (!done) {
+                     std::fprintf(stderr, "starling init: error: %s\n", done.error().message.c_str());
+                     return 1;
+                   }
+                   const InitPaths& p = done->paths;
+                   std::printf("wrote %s\nwrote %s (mode 0600), fingerprint %s\nwrote %s (mode 0600), node id %s\n",
+                               p.config.c_str(), p.swarm_key.c_str(), done->fingerprint.c_str(), p.identity.c_str(),
+                               done->node_id.c_str());
+                   std::printf("start this machine with:\n  starling peer --config %s\n", p.config.c_str());
+                   std::printf("give %s only to swarm members, over a secure channel; a new machine joins with:\n"
+                               "  starling init DIR --swarm-key swarm.key --seed THIS_HOST:PORT\n",
+                               p.swarm_key.c_str());
+                   return 0;
+                 }};
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,295 @@
+// Flags from a TOML file and back. See config_file.h.
+#include "config_file.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cstdio>
+#include <sstream>
+#include <system_error>
+
+namespace starling::apps {
+namespace {
+
+// What a key's TOML value must be, read off the CLI11 option.
+enum class Kind { flag, integer, number, text };
+
+bool is_meta_option(const CLI::Option* option) {
+  const auto& names = option->get_lnames();
+  if (names.empty()) return true;  // positional or short-only: no key
+  const std::string& name = names.front();
+  return name == "help" || name == "help-all" || name == "config" || name == "print-config" || name == "version";
+}
+
+// CLI11's type name is "INT", "UINT", "FLOAT", "TEXT", "BOOLEAN" (or one the
+// command set itself, e.g. "HOST:PORT": a string), followed by ":" and the
+// checks' descriptions.
+Kind kind_of(const CLI::Option* option) {
+  if (option->get_expected_max() == 0) return Kind::flag;  // takes no value
+  const std::string full = option->get_type_name();
+  const std::string base = full.substr(0, full.find(':'));
+  if (base == "INT" || base == "UINT") return Kind::integer;
+  if (base == "FLOAT") return Kind::number;
+  if (base == "BOOLEAN") return Kind::flag;
+  return Kind::text;
+}
+
+const char* kind_plural(Kind kind) {
+  switch (kind) {
+    case Kind::flag: return "booleans";
+    case Kind::integer: return "integers";
+    case Kind::number: return "numbers";
+    case Kind::text: return "strings";
+  }
+  return "values";
+}
+
+bool is_list(const CLI::Option* option) { return option->get_items_expected_max() > 1; }
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::flag: return "a boolean (true or false)";
+    case Kind::integer: return "an integer";
+    case Kind::number: return "a number";
+    case Kind::text: return "a string";
+  }
+  return "a value";
+}
+
+CLI::Option* find_option(CLI::App& app, std::string_view key) {
+  for (CLI::Option* option : app.get_options()) {
+    if (is_meta_option(option)) continue;
+    for (const auto& name : option->get_lnames())
+      if (name == key) return option;
+  }
+  return nullptr;
+}
+
+std::string at(const std::filesystem::path& path, const toml::source_region& where) {
+  return path.string() + ":" + std::to_string(where.begin.line);
+}
+
+// One TOML value as the string CLI11 would have read on the command line;
+// nullopt: the value has the wrong type.
+std::optional<std::string> as_argument(const toml::node& node, Kind kind) {
+  switch (kind) {
+    case Kind::flag:
+      if (auto value = node.value_exact<bool>()) return *value ? "true" : "false";
+      return std::nullopt;
+    case Kind::integer:
+      if (auto value = node.value_exact<std::int64_t>()) return std::to_string(*value);
+      return std::nullopt;
+    case Kind::number:
+      if (auto value = node.value_exact<std::int64_t>()) return std::to_string(*value);
+      if (auto value = node.value_exact<double>()) return fmt::format("{}", *value);  // shortest exact form
+      return std::nullopt;
+    case Kind::text:
+      if (auto value = node.value_exact<std::string>()) return *value;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// A string CLI11 holds (a default or a parsed result) as a TOML value.
+std::string to_toml(const std::string& text, Kind kind) {
+  std::ostringstream out;
+  switch (kind) {
+    case Kind::flag: {
+      const bool on = text == "true" || text == "1" || text == "on" || text == "yes";
+      out << toml::value<bool>(on);
+      return out.str();
+    }
+    case Kind::integer: {
+      std::int64_t value = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec == std::errc() && end == text.data() + text.size()) {
+        out << toml::value<std::int64_t>(value);
+        return out.str();
+      }
+      break;  // not representable as a TOML integer: keep the text
+    }
+    case Kind::number: {
+      double value = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec == std::errc() && end == text.data() + text.size()) {
+        // The shortest text that reads back as the same double (toml++ would
+        // print 17 digits: 0.050000000000000003), made a TOML float.
+        std::string shortest = fmt::format("{}", value);
+        if (shortest.find_first_of(".en") == std::string::npos) shortest += ".0";
+        return shortest;
+      }
+      break;
+    }
+    case Kind::text: break;
+  }
+  out << toml::value<std::string>(text);
+  return out.str();
+}
+
+std::string got(const toml::node& node) {
+  std::ostringstream out;
+  out << node.type();
+  return ", got " + out.str();
+}
+
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
+}  // namespace
+
+void add_config_options(CLI::App& app, ConfigFlags& flags) {
+  app.add_option("--config", flags.path,
+                 "Read flags from this TOML file (keys are the long flag names; command-line flags win; "
+                 "docs/cli.md)")
+      ->type_name("FILE");
+  app.add_flag("--print-config", flags.print,
+               "Print the effective configuration (file + flags + defaults) as TOML for --config, and exit");
+  // A required option may come from the file: CLI11 must not refuse its
+  // absence on the command line; check_required does it after the file.
+  // Options already there say so in --help; later ones are relaxed just
+  // before parsing.
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_required() && !is_meta_option(option)) {
+      option->description(option->get_description() + " (required: here or as " + option->get_lnames().front() +
+                          " in --config)");
+      option->required(false);
+      flags.required->push_back(option);
+    }
+  }
+  app.preparse_callback([&app, required = flags.required](std::size_t) {
+    for (CLI::Option* option : app.get_options()) {
+      if (option->get_required() && !is_meta_option(option)) {
+        required->push_back(option);
+        option->required(false);
+      }
+    }
+  });
+}
+
+Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path.string());
+  } catch (const toml::parse_error& error) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+      return make_error(ErrorKind::io, path.string() + ": cannot read the config file (no such file)");
+    return make_error(ErrorKind::invalid_argument,
+                      at(path, error.source()) + ": " + std::string(error.description()));
+  }
+  for (auto& [key, node] : root) {
+    const std::string name(key.str());
+    if (node.is_table() || node.is_array_of_tables()) {
+      return make_error(ErrorKind::invalid_argument,
+                        at(path, key.source()) + ": sections are not used: write every key at the top level ('" +
+                            name + "' is a table)");
+    }
+    CLI::Option* option = find_option(app, name);
+    if (option == nullptr) {
+      return make_error(ErrorKind::invalid_argument,
+                        at(path, key.source()) + ": unknown key '" + name + "' (the keys are `" + app.get_name() +
+                            "`'s long flag names without dashes; see --help)");
+    }
+    if (option->count() > 0) continue;  // given on the command line: that wins
+
+    const Kind kind = kind_of(option);
+    std::vector<std::string> arguments;
+    if (is_list(option)) {
+      const toml::array* array = node.as_array();
+      if (array == nullptr) {
+        return make_error(ErrorKind::invalid_argument, at(path, node.source()) + ": '" + name +
+                                                           "' wants an array of " + kind_plural(kind) + ", e.g. " +
+                                                           name + " = [...]" + got(node));
+      }
+      for (const toml::node& item : *array) {
+        auto argument = as_argument(item, kind);
+        if (!argument) {
+          return make_error(ErrorKind::invalid_argument,
+                            at(path, item.source()) + ": '" + name + "' wants an array of " + kind_plural(kind) + got(item));
+        }
+        arguments.push_back(std::move(*argument));
+      }
+      if (arguments.empty()) continue;  // [] : as if not given
+    } else {
+      auto argument = as_argument(node, kind);
+      if (!argument) {
+        return make_error(ErrorKind::invalid_argument,
+                          at(path, node.source()) + ": '" + name + "' wants " + kind_name(kind) + got(node));
+      }
+      arguments.push_back(std::move(*argument));
+    }
+    try {
+      option->add_result(arguments);
+      option->run_callback();  // converts and runs the option's checks, as for a flag
+    } catch (const CLI::Error& error) {
+      option->clear();
+      return make_error(ErrorKind::invalid_argument, at(path, node.source()) + ": '" + name + "': " + error.what());
+    }
+  }
+  return Ok{};
+}
+
+Status check_required(const ConfigFlags& flags) {
+  for (const CLI::Option* option : *flags.required) {
+    if (option->count() == 0) {
+      const std::string& name = option->get_lnames().front();
+      return make_error(ErrorKind::invalid_argument, "--" + name + " is required: give it on the command line or as " +
+                                                         name + " = ... in the --config file");
+    }
+  }
+  return Ok{};
+}
+
+std::string effective_config_toml(const CLI::App& app, const std::string& title) {
+  std::string out = "# " + title + "\n";
+  out += "# Keys are the long flag names; flags on the command line override this file.\n";
+  for (const CLI::Option* option : app.get_options()) {
+    if (is_meta_option(option)) continue;
+    const std::string& name = option->get_lnames().front();
+    const Kind kind = kind_of(option);
+    std::vector<std::string> values = option->results();
+    if (option->count() == 0) {
+      values.clear();
+      if (!option->get_default_str().empty()) values.push_back(option->get_default_str());
+      else if (kind == Kind::flag) values.push_back("false");
+    }
+    out += "\n# " + one_line(option->get_description()) + "\n";
+    if (is_list(option)) {
+      if (values.empty()) {
+        out += "# " + name + " = [" + to_toml(option->get_type_name(), Kind::text) + "]\n";
+        continue;
+      }
+      std::string items;
+      for (const auto& value : values) items += (items.empty() ? "" : ", ") + to_toml(value, kind);
+      out += name + " = [" + items + "]\n";
+    } else if (values.empty()) {
+      out += "# " + name + " = " + to_toml(option->get_type_name(), Kind::text) + "\n";
+    } else {
+      out += name + " = " + to_toml(values.back(), kind) + "\n";
+    }
+  }
+  return out;
+}
+
+std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const std::string& command) {
+  const auto fail = [&](const Error& error) {
+    std::fprintf(stderr, "%s: error: %s\n", command.c_str(), error.message.c_str());
+    return 1;
+  };
+  if (!flags.path.empty()) {
+    if (Status applied = apply_config_file(app, flags.path); !applied) return fail(applied.error());
+  }
+  if (flags.print) {
+    std::fputs(effective_config_toml(app, command + " configuration").c_str(), stdout);
+    return 0;
+  }
+  if (Status required = check_required(flags); !required) return fail(required.error());
+  return std::nullopt;
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,38 @@
+// `starling init DIR` as a function (cmd_init.cpp), so tests and later
+// installers can call it without the binary.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "starling/status.h"
+
+namespace starling::apps {
+
+struct InitOptions {
+  std::filesystem::path dir;
+  std::string listen = "0.0.0.0:7946";
+  std::vector<std::string> seeds;
+  std::string swarm_key;  // "" : make a new one
+};
+
+struct InitPaths {
+  std::filesystem::path dir;  // absolute
+  std::filesystem::path config;
+  std::filesystem::path swarm_key;
+  std::filesystem::path identity;
+};
+InitPaths init_paths(const std::filesystem::path& dir);
+
+struct InitReport {
+  InitPaths paths;
+  std::string node_id;      // hex
+  std::string fingerprint;  // of the swarm key
+};
+
+// Writes DIR/starling.toml, DIR/swarm.key and DIR/identity.key. Refuses
+// (invalid_argument) when any of them exists; leaves nothing behind on error.
+Result<InitReport> init_machine(const InitOptions& options);
+
+}  // namespace starling::apps

@@ -1,0 +1,247 @@
+// `starling peer --config FILE`, `--print-config` and `starling init`, on the
+// real peer command's options (CLI11 app built as main() builds it).
+#include <catch2/catch.hpp>
+
+#include <CLI/CLI.hpp>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "config_file.h"
+#include "init_command.h"
+#include "starling/crypto/keys.h"
+
+using namespace starling;
+namespace fs = std::filesystem;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "starling-config-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+// `starling peer ARGS...` parsed, not run. `extra` adds options to the peer
+// command before parsing, as another engineer's new flag would.
+struct ParsedPeer {
+  std::unique_ptr<CLI::App> root = std::make_unique<CLI::App>("test");
+  apps::Command peer;
+};
+std::unique_ptr<ParsedPeer> parse_peer(std::vector<std::string> args,
+                                       const std::function<void(CLI::App&)>& extra = {}) {
+  auto parsed = std::make_unique<ParsedPeer>();
+  parsed->peer = apps::add_peer_command(*parsed->root);
+  if (extra) extra(*parsed->peer.app);
+  args.insert(args.begin(), "peer");
+  std::reverse(args.begin(), args.end());  // CLI11 reads a vector from the back
+  parsed->root->parse(args);
+  return parsed;
+}
+
+void write(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+std::string read(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+std::string body(const std::string& config) { return config.substr(config.find('\n') + 1); }  // minus the title
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string config_error(const std::string& text, const fs::path& file) {
+  write(file, text);
+  auto parsed = parse_peer({"--listen", "127.0.0.1:7000"});
+  Status applied = apps::apply_config_file(*parsed->peer.app, file);
+  REQUIRE_FALSE(applied.ok());
+  return applied.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("print-config output read back with --config prints the same configuration", "[apps][config]") {
+  TempDir dir;
+  auto first = parse_peer({"--listen", "127.0.0.1:7000", "--seed", "10.0.0.1:7946", "--seed", "10.0.0.2:7946",
+                           "--lr", "0.05", "--nesterov", "--profile", "wan", "--max-upload", "100000",
+                           "--checkpoint-every", "12.5", "--gamma", "1e-7", "--data-dir", "/var/lib/x y/'q'"});
+  const std::string printed = apps::effective_config_toml(*first->peer.app, "t");
+  // What the file holds, in TOML types:
+  CHECK(contains(printed, "\nlisten = '127.0.0.1:7000'\n"));
+  CHECK(contains(printed, "\nseed = ['10.0.0.1:7946', '10.0.0.2:7946']\n"));
+  CHECK(contains(printed, "\nlr = 0.05\n"));
+  CHECK(contains(printed, "\nnesterov = true\n"));
+  CHECK(contains(printed, "\nresume = false\n"));
+  CHECK(contains(printed, "\nbatch = 64\n"));  // a default
+  CHECK(contains(printed, "\nmax-upload = 100000\n"));
+  CHECK(contains(printed, "\n# identity = 'FILE'\n"));  // not set, no default: commented out
+
+  write(dir / "peer.toml", printed);
+  auto second = parse_peer({"--config", (dir / "peer.toml").string()});
+  REQUIRE(apps::apply_config_file(*second->peer.app, dir / "peer.toml").ok());
+  CHECK(apps::effective_config_toml(*second->peer.app, "t") == printed);
+  // And the file's values reach the option variables (what run_peer reads):
+  auto third = parse_peer({}, [](CLI::App&) {});
+  REQUIRE(apps::apply_config_file(*third->peer.app, dir / "peer.toml").ok());
+  CHECK(third->peer.app->get_option("--lr")->as<double>() == 0.05);
+  CHECK(third->peer.app->get_option("--seed")->as<std::vector<std::string>>().size() == 2);
+}
+
+TEST_CASE("flags on the command line override the config file", "[apps][config]") {
+  TempDir dir;
+  write(dir / "peer.toml", "listen = '127.0.0.1:7000'\nlr = 0.5\nbatch = 32\nseed = ['10.0.0.1:1']\n");
+  auto parsed = parse_peer({"--lr", "0.1", "--seed", "10.0.0.9:9"});
+  REQUIRE(apps::apply_config_file(*parsed->peer.app, dir / "peer.toml").ok());
+  const std::string printed = apps::effective_config_toml(*parsed->peer.app, "t");
+  CHECK(contains(printed, "\nlr = 0.1\n"));
+  CHECK(contains(printed, "\nbatch = 32\n"));
+  CHECK(contains(printed, "\nseed = ['10.0.0.9:9']\n"));
+  CHECK(contains(printed, "\nlisten = '127.0.0.1:7000'\n"));
+}
+
+TEST_CASE("config errors name FILE:LINE", "[apps][config]") {
+  TempDir dir;
+  const fs::path file = dir / "bad.toml";
+  const std::string at = file.string() + ":";
+  std::string message = config_error("lr = 0.1\n\nbatchz = 3\n", file);
+  CHECK(contains(message, at + "3: unknown key 'batchz'"));
+  message = config_error("lr = 0.1\nbatch = \"64\"\n", file);
+  CHECK(contains(message, at + "2: 'batch' wants an integer, got string"));
+  message = config_error("lr = 'fast'\n", file);
+  CHECK(contains(message, at + "1: 'lr' wants a number"));
+  message = config_error("\nnesterov = 1\n", file);
+  CHECK(contains(message, at + "2: 'nesterov' wants a boolean"));
+  message = config_error("seed = '10.0.0.1:1'\n", file);
+  CHECK(contains(message, at + "1: 'seed' wants an array"));
+  message = config_error("seed = ['10.0.0.1:1', 7]\n", file);
+  CHECK(contains(message, at + "1: 'seed' wants an array of strings"));
+  message = config_error("\n\nthreads = 1000\n", file);  // the option's own range check
+  CHECK(contains(message, at + "3: 'threads'"));
+  message = config_error("profile = 'moon'\n", file);
+  CHECK(contains(message, at + "1: 'profile'"));
+  message = config_error("[swarm]\nkey = 1\n", file);
+  CHECK(contains(message, at + "1: sections are not used"));
+  message = config_error("lr = 0.1\nbatch = \n", file);  // TOML syntax
+  CHECK(contains(message, at + "2: "));
+  message = config_error("config = 'other.toml'\n", file);  // not a key: --config itself
+  CHECK(contains(message, at + "1: unknown key 'config'"));
+}
+
+TEST_CASE("a required flag may come from the file; missing everywhere it is an error", "[apps][config]") {
+  TempDir dir;
+  CLI::App app;
+  std::string listen;
+  app.add_option("--listen", listen, "where")->required();
+  apps::ConfigFlags flags;
+  apps::add_config_options(app, flags);
+  std::vector<std::string> none;
+  REQUIRE_NOTHROW(app.parse(none));  // CLI11 no longer insists on the command line
+  Status missing = apps::check_required(flags);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(contains(missing.error().message, "--listen is required"));
+  write(dir / "peer.toml", "listen = '127.0.0.1:7000'\n");
+  REQUIRE(apps::apply_config_file(app, dir / "peer.toml").ok());
+  CHECK(apps::check_required(flags).ok());
+  CHECK(listen == "127.0.0.1:7000");
+
+  // The peer command itself: no --listen anywhere stops before starting.
+  auto parsed = parse_peer({"--lr", "0.1"});
+  CHECK(parsed->peer.run() == 1);
+}
+
+TEST_CASE("a flag added to the peer command later is a config key without more code", "[apps][config]") {
+  TempDir dir;
+  std::string metrics;
+  bool outbound_only = false;
+  std::vector<int> ports;
+  const auto extra = [&](CLI::App& app) {
+    app.add_option("--metrics", metrics, "Prometheus endpoint")->type_name("HOST:PORT");
+    app.add_flag("--outbound-only", outbound_only, "No inbound connections");
+    app.add_option("--port", ports, "Numbers, repeatable");
+  };
+  write(dir / "peer.toml",
+        "listen = '127.0.0.1:7000'\nmetrics = '127.0.0.1:9100'\noutbound-only = true\nport = [1, 2]\n");
+  auto parsed = parse_peer({}, extra);
+  REQUIRE(apps::apply_config_file(*parsed->peer.app, dir / "peer.toml").ok());
+  CHECK(metrics == "127.0.0.1:9100");
+  CHECK(outbound_only);
+  CHECK(ports == std::vector<int>{1, 2});
+  const std::string printed = apps::effective_config_toml(*parsed->peer.app, "t");
+  CHECK(contains(printed, "\nmetrics = '127.0.0.1:9100'\n"));
+  CHECK(contains(printed, "\noutbound-only = true\n"));
+  CHECK(contains(printed, "\nport = [1, 2]\n"));
+  write(dir / "bad.toml", "port = ['x']\n");
+  auto bad = parse_peer({}, extra);
+  Status refused = apps::apply_config_file(*bad->peer.app, dir / "bad.toml");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(contains(refused.error().message, "bad.toml:1: 'port' wants an array of integers"));
+}
+
+TEST_CASE("starling init writes a config --config accepts, a swarm key and an identity", "[apps][config][init]") {
+  TempDir dir;
+  apps::InitOptions options;
+  options.dir = dir / "machine";
+  options.listen = "127.0.0.1:7946";
+  options.seeds = {"10.0.0.1:7946"};
+  auto done = apps::init_machine(options);
+  REQUIRE(done.ok());
+  const apps::InitPaths& paths = done->paths;
+  for (const fs::path& file : {paths.config, paths.swarm_key, paths.identity}) {
+    INFO(file);
+    REQUIRE(fs::exists(file));
+    CHECK((fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
+  }
+  CHECK(crypto::SwarmKey::load(paths.swarm_key).ok());
+  auto identity = crypto::Identity::load(paths.identity);
+  REQUIRE(identity.ok());
+  CHECK(identity->node_id().to_hex() == done->node_id);
+
+  const std::string written = read(paths.config);
+  CHECK(contains(written, "\nswarm-key = '" + paths.swarm_key.string() + "'\n"));
+  CHECK(contains(written, "\nseed = ['10.0.0.1:7946']\n"));
+  auto parsed = parse_peer({"--config", paths.config.string()});
+  REQUIRE(apps::apply_config_file(*parsed->peer.app, paths.config).ok());
+  CHECK(body(apps::effective_config_toml(*parsed->peer.app, "t")) == body(written));
+
+  // A second init into the same folder refuses and changes nothing.
+  const std::string key_before = read(paths.swarm_key);
+  auto again = apps::init_machine(options);
+  REQUIRE_FALSE(again.ok());
+  CHECK(contains(again.error().message, "exists: init never overwrites"));
+  CHECK(read(paths.swarm_key) == key_before);
+  CHECK(read(paths.config) == written);
+}
+
+TEST_CASE("starling init leaves nothing behind when it refuses", "[apps][config][init]") {
+  TempDir dir;
+  fs::create_directories(dir / "m");
+  write(dir / "m" / "identity.key", "someone's identity");
+  apps::InitOptions options;
+  options.dir = dir / "m";
+  REQUIRE_FALSE(apps::init_machine(options).ok());
+  CHECK_FALSE(fs::exists(dir / "m" / "swarm.key"));
+  CHECK_FALSE(fs::exists(dir / "m" / "starling.toml"));
+  CHECK(read(dir / "m" / "identity.key") == "someone's identity");
+
+  options.dir = dir / "new";
+  options.listen = "not-an-address";
+  REQUIRE_FALSE(apps::init_machine(options).ok());
+  CHECK_FALSE(fs::exists(dir / "new"));
+}

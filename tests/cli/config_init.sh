@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# End-to-end test of `starling init`, `starling peer --config` and
+# `--print-config` through the binary: init's files and modes, its config read
+# back unchanged, the round trip of a printed config, FILE:LINE errors, and
+# refusal to overwrite. Starts no peer. Usage: config_init.sh /path/to/starling
+set -u
+starling=${1:?usage: config_init.sh STARLING_BINARY}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+mode_of() { stat -c %a "$1"; }
+expect_ok() {
+  local what=$1; shift
+  if ! out=$("$@" 2>&1); then fail "$what: exit $? ($out)"; fi
+}
+expect_error() {
+  local what=$1 pattern=$2; shift 2
+  if out=$("$@" 2>&1); then fail "$what: succeeded but should fail ($out)"; return; fi
+  grep -qE -e "$pattern" <<<"$out" || fail "$what: error does not match /$pattern/: $out"
+}
+
+# init: three files, mode 0600, and the command to start.
+expect_ok "init" "$starling" init "$work/m" --listen 127.0.0.1:7946 --seed 10.0.0.1:7946
+for f in starling.toml swarm.key identity.key; do
+  [[ -f $work/m/$f ]] || fail "init did not write $f"
+  [[ $(mode_of "$work/m/$f") == 600 ]] || fail "$f mode is $(mode_of "$work/m/$f"), want 600"
+done
+grep -qF "starling peer --config $work/m/starling.toml" <<<"$out" || fail "init does not print the start command: $out"
+expect_ok "swarm key loads" "$starling" keygen --check "$work/m/swarm.key"
+
+# The config init wrote is accepted and prints back as written (minus its title).
+expect_ok "peer --config init's file --print-config" "$starling" peer --config "$work/m/starling.toml" --print-config
+diff <(tail -n +2 "$work/m/starling.toml") <(tail -n +2 <<<"$out") >/dev/null || fail "init's config does not read back unchanged"
+
+# Round trip of a printed command line.
+"$starling" peer --listen 127.0.0.1:7000 --seed 10.0.0.1:1 --lr 0.05 --nesterov --log-format json --print-config \
+  >"$work/a.toml" || fail "print-config"
+"$starling" peer --config "$work/a.toml" --print-config >"$work/b.toml" || fail "print-config of a printed config"
+cmp -s "$work/a.toml" "$work/b.toml" || fail "print-config -> --config -> print-config differs: $(diff "$work/a.toml" "$work/b.toml")"
+grep -qx "log-format = 'json'" "$work/b.toml" || fail "log-format not in the config"
+
+# Flags override the file.
+"$starling" peer --config "$work/a.toml" --lr 0.2 --print-config | grep -qx 'lr = 0.2' || fail "--lr does not override"
+
+# Errors name FILE:LINE and exit 1.
+printf 'listen = "127.0.0.1:7000"\nlr = 0.1\nbatchz = 3\n' >"$work/bad.toml"
+expect_error "unknown key" "$work/bad.toml:3: unknown key 'batchz'" "$starling" peer --config "$work/bad.toml"
+printf 'listen = "127.0.0.1:7000"\nbatch = "64"\n' >"$work/bad.toml"
+expect_error "wrong type" "$work/bad.toml:2: 'batch' wants an integer" "$starling" peer --config "$work/bad.toml"
+expect_error "no listen" "--listen is required" "$starling" peer --lr 0.1
+
+# init never overwrites, and leaves nothing behind when it refuses.
+expect_error "init twice" "exists: init never overwrites" "$starling" init "$work/m"
+mkdir "$work/n" && echo keep >"$work/n/swarm.key"
+expect_error "init over a swarm key" "exists" "$starling" init "$work/n"
+[[ ! -e $work/n/starling.toml && ! -e $work/n/identity.key ]] || fail "init left files after refusing"
+[[ $(cat "$work/n/swarm.key") == keep ]] || fail "init changed an existing file"
+
+((failures == 0)) && echo "config_init: all checks passed"
+exit $((failures > 0))

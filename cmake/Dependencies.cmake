@@ -9,6 +9,8 @@ find_package(spdlog REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED)  # Eigen's GEMM uses it for --threads > 1
+find_package(ONNX REQUIRED)      # libonnx-dev: the ONNX protobuf messages for `starling export`
+find_package(Protobuf REQUIRED)  # libprotobuf-dev, the version libonnx-dev was generated with
 pkg_check_modules(UV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 if(STARLING_TESTS)

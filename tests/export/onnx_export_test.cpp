@@ -180,7 +180,7 @@ TEST_CASE("running the exported graph gives the model's logits", "[export]") {
   }
 }
 
-TEST_CASE("an unknown model kind is refused; a missing one is exported as unknown", "[export]") {
+TEST_CASE("an unknown model kind is refused, a missing one is exported as unknown", "[export]") {
   ml::Checkpoint checkpoint = sample_checkpoint("linear");
   checkpoint.metadata["model"] = "swarm_average";
   auto refused = exporter::onnx_model_bytes(checkpoint, {});

@@ -55,6 +55,8 @@ expect_error "corrupt" "$work/b.onnx" "$starling" export "$work/bad.ckpt" --onnx
 head -c 2000 "$ckpt" > "$work/cut.ckpt"
 expect_error "corrupt" "$work/c.onnx" "$starling" export "$work/cut.ckpt" --onnx "$work/c.onnx"
 expect_error "cannot create" "$work/no-folder/d.onnx" "$starling" export "$ckpt" --onnx "$work/no-folder/d.onnx"
+expect_error "cannot create" "$work/no-folder/g.json" \
+  "$starling" eval "$ckpt" --data fashion-mnist --limit 4 --dump-logits "$work/no-folder/g.json"
 # Valid checkpoints (checksums recomputed) naming a model kind or a spec this starling does not know.
 "$python" "$here/onnx_check.py" --rewrite "$ckpt" "$work/mystery.ckpt" metadata.model=mystery
 expect_error "unknown model kind 'mystery'" "$work/e.onnx" "$starling" export "$work/mystery.ckpt" --onnx "$work/e.onnx"

@@ -18,7 +18,35 @@ struct EvalArgs {
   std::string checkpoint;
   std::string data = "fashion-mnist";
   bool json = false;
+  std::string dump_logits;  // JSON file of per-sample logits, probabilities and predictions
+  std::size_t limit = 0;    // evaluate only the first N test samples (0: all)
 };
+
+// The model's outputs per test sample, for comparing against another runtime
+// (the ONNX export test, docs/export.md). Rows are samples, in file order.
+Status dump_outputs(const std::string& path, const std::string& checkpoint_path, ml::Mlp& model,
+                    const ml::Dataset& test) {
+  const ml::Matrix logits = model.logits(test.features);  // classes x N
+  nlohmann::json rows_logits = nlohmann::json::array();
+  nlohmann::json rows_probabilities = nlohmann::json::array();
+  nlohmann::json predictions = nlohmann::json::array();
+  for (Eigen::Index c = 0; c < logits.cols(); ++c) {
+    const Eigen::VectorXf column = logits.col(c);
+    Eigen::Index argmax = 0;
+    const float max_logit = column.maxCoeff(&argmax);
+    // The softmax as Mlp computes it: shifted by the max, then normalised.
+    Eigen::VectorXf probabilities = (column.array() - max_logit).exp();
+    probabilities /= probabilities.sum();
+    rows_logits.push_back(std::vector<float>(column.data(), column.data() + column.size()));
+    rows_probabilities.push_back(std::vector<float>(probabilities.data(), probabilities.data() + probabilities.size()));
+    predictions.push_back(argmax);
+  }
+  const nlohmann::json out = {{"checkpoint", checkpoint_path},         {"model", model.spec().to_string()},
+                              {"samples", logits.cols()},              {"labels", test.labels},
+                              {"predictions", predictions},            {"logits", rows_logits},
+                              {"probabilities", rows_probabilities}};
+  return ml::write_file_atomically(path, to_json_text(out) + "\n");
+}
 
 int run_eval(const EvalArgs& args) {
   auto fail = [](const Error& e) {
@@ -37,12 +65,21 @@ int run_eval(const EvalArgs& args) {
                                std::to_string(test.inputs()) + " inputs and " + std::to_string(test.classes) +
                                " classes"));
   }
+  if (args.limit > 0 && args.limit < test.size()) {
+    test.features.conservativeResize(Eigen::NoChange, Eigen::Index(args.limit));
+    test.labels.resize(args.limit);
+  }
   // The model was trained on standardised features: apply the same transform.
   test.features = (test.features.array() - checkpoint->data_mean) / checkpoint->data_std;
   ml::enable_flush_to_zero();
   ml::Mlp model(checkpoint->spec, checkpoint->inputs, checkpoint->classes);
   model.parameters() = checkpoint->parameters;
   const ml::Evaluation eval = ml::evaluate(model, test);
+  if (!args.dump_logits.empty()) {
+    if (Status dumped = dump_outputs(args.dump_logits, args.checkpoint, model, test); !dumped) {
+      return fail(dumped.error());
+    }
+  }
   // Which model it holds (metadata "model", docs/checkpoints.md): a peer's
   // own replica or its local average; files from before the key say neither.
   const auto held = checkpoint->metadata.find("model");
@@ -75,6 +112,9 @@ Command add_eval_command(CLI::App& root) {
       ->required();
   app->add_option("--data", args->data, "fashion-mnist | mnist | IDX folder | .csv | .libsvm")->capture_default_str();
   app->add_flag("--json", args->json, "Print one JSON object");
+  app->add_option("--dump-logits", args->dump_logits,
+                  "Write each test sample's logits, probabilities, prediction and label to this JSON file");
+  app->add_option("--limit", args->limit, "Evaluate only the first N test samples (0: all)")->capture_default_str();
   return {app, [args] { return run_eval(*args); }};
 }
 

@@ -18,6 +18,7 @@ struct Command {
 
 Command add_train_command(CLI::App& root);
 Command add_eval_command(CLI::App& root);
+Command add_export_command(CLI::App& root);
 Command add_keygen_command(CLI::App& root);
 Command add_init_command(CLI::App& root);
 Command add_peer_command(CLI::App& root);

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   std::vector<starling::apps::Command> commands = {
       starling::apps::add_train_command(root),
       starling::apps::add_eval_command(root),
+      starling::apps::add_export_command(root),
       starling::apps::add_keygen_command(root),
       starling::apps::add_init_command(root),
       starling::apps::add_peer_command(root),

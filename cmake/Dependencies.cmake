@@ -9,6 +9,13 @@ find_package(spdlog REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED)  # Eigen's GEMM uses it for --threads > 1
+# libonnx-dev: the ONNX protobuf messages for `starling export`; libprotobuf-dev
+# (3.21 on Debian 12, the version libonnx-dev's headers were generated with).
+find_package(ONNX QUIET)
+find_package(Protobuf QUIET)
+if(NOT ONNX_FOUND OR NOT TARGET onnx_proto OR NOT Protobuf_FOUND)
+  message(FATAL_ERROR "libonnx-dev or libprotobuf-dev is missing (run scripts/install-deps.sh)")
+endif()
 pkg_check_modules(UV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 if(STARLING_TESTS)

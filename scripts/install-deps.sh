@@ -9,6 +9,8 @@ packages=(
   catch2 zlib1g-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   libbenchmark-dev libopenblas-serial-dev
   dataset-fashion-mnist
+  libonnx-dev libprotobuf-dev  # `starling export --onnx` (protobuf 3.21, as libonnx-dev was generated with)
+  python3-onnx python3-numpy   # tests only: onnx.checker and the numpy evaluator of an exported graph
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then

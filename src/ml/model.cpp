@@ -103,10 +103,9 @@ void Mlp::ensure_batch(int batch) {
   probabilities_.resize(classes_, batch);
 }
 
-BatchStats Mlp::forward(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels) {
+void Mlp::forward_layers(const Eigen::Ref<const Matrix>& features) {
   STARLING_ASSERT(features.rows() == inputs_);
-  const int batch = int(features.cols());
-  ensure_batch(batch);
+  ensure_batch(int(features.cols()));
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const DenseShape& layer = layers_[i];
     Matrix& out = i + 1 < layers_.size() ? activations_[i] : probabilities_;
@@ -123,6 +122,11 @@ BatchStats Mlp::forward(const Eigen::Ref<const Matrix>& features, const std::int
       out.colwise() += b;
     }
   }
+}
+
+BatchStats Mlp::forward(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels) {
+  forward_layers(features);
+  const int batch = int(features.cols());
   // Softmax cross-entropy, stable: subtract each column's max before exp.
   BatchStats stats;
   stats.count = batch;
@@ -144,6 +148,11 @@ BatchStats Mlp::forward(const Eigen::Ref<const Matrix>& features, const std::int
 
 BatchStats Mlp::evaluate(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels) {
   return forward(features, labels);
+}
+
+Matrix Mlp::logits(const Eigen::Ref<const Matrix>& features) {
+  forward_layers(features);
+  return probabilities_;
 }
 
 BatchStats Mlp::forward_backward(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels,

@@ -113,3 +113,35 @@ TEST_CASE("loss and accuracy of a known case") {
   CHECK(stats.correct == 2);
   CHECK(stats.loss_sum == Approx(2 * std::log(1 + std::exp(-3.0))).epsilon(1e-5));
 }
+
+TEST_CASE("logits are the forward pass before the softmax") {
+  // Checked by hand for one layer, and against evaluate()'s loss and accuracy
+  // (which go through the softmax) for a deeper model.
+  Mlp linear(*ModelSpec::parse("linear"), 3, 2);
+  linear.initialize(4);
+  Mlp::bias(linear.parameters(), linear.layers()[0]).setConstant(0.5f);
+  const Batch one = random_batch(3, 2, 5, 11);
+  const Matrix expected = (Mlp::weights(linear.parameters(), linear.layers()[0]) * one.features).colwise() +
+                          Vector(Mlp::bias(linear.parameters(), linear.layers()[0]));
+  CHECK((linear.logits(one.features) - expected).cwiseAbs().maxCoeff() < 1e-6f);
+
+  Mlp model(*ModelSpec::parse("mlp:8,5"), 6, 4);
+  model.initialize(9);
+  for (const auto& layer : model.layers()) Mlp::bias(model.parameters(), layer).setConstant(0.1f);
+  const Batch batch = random_batch(6, 4, 32, 12);
+  const Matrix logits = model.logits(batch.features);
+  REQUIRE(logits.rows() == 4);
+  REQUIRE(logits.cols() == 32);
+  double loss_sum = 0.0;
+  int correct = 0;
+  for (Eigen::Index c = 0; c < logits.cols(); ++c) {
+    Eigen::Index argmax = 0;
+    const double max_logit = logits.col(c).maxCoeff(&argmax);
+    const double log_sum = std::log((logits.col(c).cast<double>().array() - max_logit).exp().sum()) + max_logit;
+    loss_sum += log_sum - logits(batch.labels[std::size_t(c)], c);
+    correct += int(argmax == batch.labels[std::size_t(c)]);
+  }
+  const BatchStats stats = model.evaluate(batch.features, batch.labels.data());
+  CHECK(stats.correct == correct);
+  CHECK(stats.loss_sum == Approx(loss_sum).epsilon(1e-5));
+}

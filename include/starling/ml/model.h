@@ -69,6 +69,10 @@ class Mlp {
   // Forward only: accumulates loss and accuracy over a batch.
   BatchStats evaluate(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels);
 
+  // Forward only, up to the logits (classes x B, before the softmax): what
+  // `starling eval --dump-logits` prints and an exported ONNX graph must match.
+  Matrix logits(const Eigen::Ref<const Matrix>& features);
+
   Vector& parameters() { return parameters_; }
   const Vector& parameters() const { return parameters_; }
   std::size_t parameter_count() const { return std::size_t(parameters_.size()); }
@@ -88,6 +92,8 @@ class Mlp {
   // Runs the forward pass, leaving activations in activations_ and softmax
   // probabilities in probabilities_; returns loss/accuracy.
   BatchStats forward(const Eigen::Ref<const Matrix>& features, const std::int32_t* labels);
+  // The layers without the softmax: leaves the logits in probabilities_.
+  void forward_layers(const Eigen::Ref<const Matrix>& features);
   void ensure_batch(int batch);
 
   ModelSpec spec_;

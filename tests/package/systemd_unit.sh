@@ -14,11 +14,13 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 # The directives the deployment guide relies on, each as one exact line.
 for line in 'DynamicUser=yes' 'StateDirectory=starling' 'ProtectSystem=strict' 'ProtectHome=yes' \
             'NoNewPrivileges=yes' 'PrivateTmp=yes' 'CapabilityBoundingSet=' 'Restart=on-failure' \
-            'LoadCredential=swarm.key:/etc/starling/swarm.key' 'WantedBy=multi-user.target'; do
+            'LoadCredential=swarm.key:/etc/starling/swarm.key' 'RuntimeDirectory=starling' 'WantedBy=multi-user.target'; do
   grep -qx -- "$line" "$unit" || fail "unit lacks the line '$line'"
 done
 grep -qE '^RestartSec=[0-9]+' "$unit" || fail "unit lacks RestartSec="
-grep -qx 'ExecStart=/usr/bin/starling peer --config /etc/starling/starling.toml --data-dir /var/lib/starling --swarm-key ${CREDENTIALS_DIRECTORY}/swarm.key' "$unit" \
+grep -qx 'ExecStartPre=/usr/bin/install -m 0600 ${CREDENTIALS_DIRECTORY}/swarm.key /run/starling/swarm.key' "$unit" \
+  || fail "the swarm key is not copied from the credential: $(grep '^ExecStartPre=' "$unit")"
+grep -qx 'ExecStart=/usr/bin/starling peer --config /etc/starling/starling.toml --data-dir /var/lib/starling --swarm-key /run/starling/swarm.key' "$unit" \
   || fail "ExecStart is not the documented command line: $(grep '^ExecStart=' "$unit")"
 
 if ! command -v systemd-analyze >/dev/null; then
@@ -32,6 +34,7 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/starling"
 cp -a /lib/systemd/system/. "$root/lib/systemd/system/" 2>/dev/null || true
 cp "$starling" "$root/usr/bin/starling"
+cp /usr/bin/install "$root/usr/bin/install"
 cp "$unit" "$root/lib/systemd/system/starling.service"
 
 if ! out=$(systemd-analyze verify --root="$root" starling.service 2>&1) || [[ -n $out ]]; then

@@ -7,7 +7,7 @@ add_test(NAME "package: systemd unit"
 add_test(NAME "package: deb"
          COMMAND bash ${pkg_dir}/deb.sh ${PROJECT_BINARY_DIR} $<TARGET_FILE:starling>)
 add_test(NAME "package: manifests"
-         COMMAND /usr/bin/python3 ${pkg_dir}/manifests.py ${PROJECT_SOURCE_DIR}/packaging)
+         COMMAND /usr/bin/python3 ${pkg_dir}/manifests.py ${PROJECT_SOURCE_DIR}/packaging ${PROJECT_VERSION})
 set_tests_properties("package: systemd unit" "package: deb" "package: manifests"
                      PROPERTIES LABELS "package" TIMEOUT 300)
 # cpack writes into the build folder: one test at a time may do it.

@@ -9,10 +9,15 @@ packages=(
   catch2 zlib1g-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   libbenchmark-dev libopenblas-serial-dev
   dataset-fashion-mnist
+  python3-yaml yamllint
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3-torch libopenblas0 python3-matplotlib)
+fi
+# The slow packaging test (tests/package/container.sh): a fresh Debian and an image.
+if [[ "${STARLING_WITH_CONTAINER:-0}" == 1 ]]; then
+  packages+=(mmdebstrap podman)
 fi
 if [[ "${STARLING_WITH_FUZZ:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)

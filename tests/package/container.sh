@@ -59,6 +59,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   for c in "${containers[@]}"; do podman umount "$c" >/dev/null 2>&1; podman rm -f "$c" >/dev/null 2>&1; done
+  # The images are rebuilt each run: leave none behind (only the rootfs is cached).
+  podman rmi -f "$image" "$base" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT

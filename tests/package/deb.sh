@@ -67,7 +67,15 @@ done
 # package with apt into a fresh Debian instead.
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers"
 touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
-install_deb() { dpkg --root="$root" --force-depends --force-not-root -i "$deb" >"$work/dpkg.log" 2>&1; }
+# The maintainer scripts run outside the root (it has no shell); they do
+# nothing when DPKG_ROOT is set, as dpkg sets it here.
+for script in postinst postrm; do
+  [[ -x $ctrl/$script ]] || { fail "the package has no executable $script"; continue; }
+  sh -n "$ctrl/$script" || fail "$script is not valid sh"
+done
+install_deb() {
+  dpkg --root="$root" --force-depends --force-not-root --force-script-chrootless -i "$deb" >"$work/dpkg.log" 2>&1
+}
 install_deb || fail "dpkg -i: $(cat "$work/dpkg.log")"
 status=$(dpkg-query --root="$root" -W -f='${Status} ${Version}' starling 2>&1)
 [[ $status == "install ok installed $version" ]] || fail "dpkg-query: $status"
@@ -83,6 +91,16 @@ tail -1 "$root/etc/starling/starling.toml" | grep -qx '# edited by the operator'
 
 out=$("$root/usr/bin/starling" --version 2>&1)
 [[ $out == "starling $version" ]] || fail "installed starling --version says '$out', want 'starling $version'"
+
+# Removing keeps the conffile (only a purge deletes it) and runs postrm.
+cp -a "$root/usr/bin/starling" "$work/starling"
+if dpkg --root="$root" --force-not-root --force-script-chrootless -r starling >"$work/dpkg-r.log" 2>&1; then
+  [[ ! -e $root/usr/bin/starling ]] || fail "dpkg -r left /usr/bin/starling"
+  [[ -f $root/etc/starling/starling.toml ]] || fail "dpkg -r deleted the conffile /etc/starling/starling.toml"
+else
+  fail "dpkg -r: $(cat "$work/dpkg-r.log")"
+fi
+mkdir -p "$root/usr/bin" && cp -a "$work/starling" "$root/usr/bin/starling"
 
 # The packaged default config is one `starling peer --config` accepts.
 if "$root/usr/bin/starling" peer --help 2>/dev/null | grep -q -- '--config'; then

@@ -6,6 +6,10 @@
 # A package for other machines should be built with -DSTARLING_NATIVE=OFF
 # (the default tunes for the building CPU).
 include(GNUInstallDirs)
+if(STARLING_NATIVE)
+  message(STATUS "packaging: STARLING_NATIVE is ON, so a .deb from this build runs only on CPUs like this one "
+                 "(configure with -DSTARLING_NATIVE=OFF for a portable package)")
+endif()
 # cpack and `cmake --install` take what is built (build the starling target
 # first) instead of building every test and benchmark of the tree.
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)

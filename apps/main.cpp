@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App root{"starling: peer-to-peer decentralized training with compressed delta gossip"};
   root.require_subcommand(1);
-  root.set_version_flag("--version", "starling 0.1.0");
+  root.set_version_flag("--version", "starling " STARLING_VERSION);
 
   std::vector<starling::apps::Command> commands = {
       starling::apps::add_train_command(root),

@@ -11,10 +11,15 @@ packages=(
   dataset-fashion-mnist
   libonnx-dev libprotobuf-dev  # `starling export --onnx` (protobuf 3.21, as libonnx-dev was generated with)
   python3-onnx python3-numpy   # tests only: onnx.checker and the numpy evaluator of an exported graph
+  python3-yaml yamllint
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3-torch libopenblas0 python3-matplotlib)
+fi
+# The slow packaging test (tests/package/container.sh): a fresh Debian and an image.
+if [[ "${STARLING_WITH_CONTAINER:-0}" == 1 ]]; then
+  packages+=(mmdebstrap podman)
 fi
 if [[ "${STARLING_WITH_FUZZ:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)

@@ -1,0 +1,56 @@
+# Install rules and the Debian package (CPack), docs/deploy.md.
+#   cmake --build build --target starling && (cd build && cpack -G DEB)
+# gives build/starling_VERSION_amd64.deb: /usr/bin/starling, the systemd unit,
+# the default config /etc/starling/starling.toml (a conffile: an upgrade keeps
+# the operator's edits) and the docs under /usr/share/doc/starling.
+# A package for other machines should be built with -DSTARLING_NATIVE=OFF
+# (the default tunes for the building CPU).
+include(GNUInstallDirs)
+if(STARLING_NATIVE)
+  message(STATUS "packaging: STARLING_NATIVE is ON, so a .deb from this build runs only on CPUs like this one "
+                 "(configure with -DSTARLING_NATIVE=OFF for a portable package)")
+endif()
+# cpack and `cmake --install` take what is built (build the starling target
+# first) instead of building every test and benchmark of the tree.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
+
+install(TARGETS starling RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT starling)
+# Debian keeps package units in /lib/systemd/system (bookworm: not yet /usr/lib).
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/starling.service
+        DESTINATION /lib/systemd/system COMPONENT starling)
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/starling.toml
+        DESTINATION /etc/starling COMPONENT starling)
+file(GLOB starling_doc_pages ${PROJECT_SOURCE_DIR}/docs/*.md)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${starling_doc_pages}
+        DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT starling)
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME starling)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "starling maintainers <starling@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "peer-to-peer decentralized trainer")
+# The control file's extended description (cpack indents it under the summary).
+set(CPACK_PACKAGE_DESCRIPTION "Every peer keeps a full replica of the model, trains it with asynchronous SGD
+on its own data and exchanges compressed model deltas with a few neighbours
+over an authenticated gossip protocol. No central server: peers join from any
+seed, leave, crash and come back. Includes a hardened systemd unit.")
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # starling_VERSION_ARCH.deb
+set(CPACK_DEBIAN_PACKAGE_SECTION science)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/starling/starling")
+# Depends from the libraries the binary really links (dpkg-shlibdeps).
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The default data set of `starling peer`; a peer with --data FILE or
+# --no-train runs without it.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dataset-fashion-mnist")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "prometheus")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/debian/conffiles
+    ${PROJECT_SOURCE_DIR}/packaging/debian/postinst ${PROJECT_SOURCE_DIR}/packaging/debian/postrm)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+include(CPack)
+
+if(STARLING_TESTS)
+  include(${PROJECT_SOURCE_DIR}/tests/package/tests.cmake)
+endif()

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `starling top` in a real terminal: a two-peer swarm on loopback (a tiny
+# generated CSV, so no data package is needed), `starling top` inside a
+# detached tmux session of 120x40 on a private tmux server. The frame must
+# show both members and the neighbour link; a killed peer must show as
+# unreachable without ending the view; `q` must end it with exit 0 and Ctrl-C
+# with 130, each time with the terminal's mode (stty -g) as it was before.
+# Every wait is bounded; peers and the tmux server are killed on exit.
+# Usage: top.sh STARLING_BINARY
+set -u
+starling=${1:?usage: top.sh STARLING_BINARY}
+command -v tmux >/dev/null || { echo "SKIP: tmux not installed (scripts/install-deps.sh installs it)"; exit 0; }
+source "$(dirname "$0")/lib/peers.sh"
+sock="$work/tmux.sock"  # a private server: never touches the user's tmux sessions
+trap 'tmux -S "$sock" kill-server 2>/dev/null; cleanup' EXIT
+start=$SECONDS
+
+awk 'BEGIN { srand(3); print "label,a,b,c,d";
+  for (i = 0; i < 400; i++) { c = i % 2; printf "%d", c;
+    for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' >"$work/toy.csv"
+"$starling" keygen --swarm "$work/swarm.key" >/dev/null || fail "keygen"
+key=(--swarm-key "$work/swarm.key")
+peer_flags=(--data "$work/toy.csv" --model mlp:8 --batch 16 --eval-every 50 --checkpoint-every 0)
+start_peer 0
+start_peer 1 0
+
+# run_top NAME ARGS...: starling top in a new tmux session NAME; the script in
+# the pane records the terminal mode before and after, and the exit code.
+run_top() {
+  local name=$1; shift
+  cat >"$work/$name.sh" <<EOF
+stty -g >"$work/$name.before"
+"$starling" top $* 2>"$work/$name.err"
+echo \$? >"$work/$name.rc.tmp"
+stty -g >"$work/$name.after"
+mv "$work/$name.rc.tmp" "$work/$name.rc"
+EOF
+  tmux -S "$sock" new-session -d -s "$name" -x 120 -y 40 "bash $work/$name.sh" || fail "tmux new-session"
+}
+screen() { tmux -S "$sock" capture-pane -p -t "$1" 2>/dev/null; }
+# wait_screen NAME SECONDS DESCRIPTION EGREP...: until every pattern matches the pane.
+wait_screen() {
+  local name=$1 limit=$2 what=$3; shift 3
+  local deadline=$((SECONDS + limit)) shot pattern ok
+  while ((SECONDS < deadline)); do
+    shot=$(screen "$name"); ok=1
+    for pattern in "$@"; do grep -Eq -- "$pattern" <<<"$shot" || { ok=0; break; }; done
+    ((ok)) && return 0
+    sleep 0.2
+  done
+  echo "--- last screen of $name:" >&2; screen "$name" >&2
+  echo "--- its stderr:" >&2; cat "$work/$name.err" >&2 2>/dev/null
+  fail "$what: not on screen within $limit s"
+}
+# wait_exit NAME SECONDS: the exit code of top in session NAME.
+wait_exit() {
+  local deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do
+    [[ -f $work/$1.rc ]] && { cat "$work/$1.rc"; return 0; }
+    sleep 0.1
+  done
+  fail "top in session $1 did not exit within $2 s"
+}
+check_mode_restored() {
+  [[ -s $work/$1.before && $(cat "$work/$1.before") == "$(cat "$work/$1.after")" ]] ||
+    fail "terminal mode not restored after top ($1): before '$(cat "$work/$1.before")' after '$(cat "$work/$1.after" 2>/dev/null)'"
+}
+
+a0="127\\.0\\.0\\.1:${ports[0]}" a1="127\\.0\\.0\\.1:${ports[1]}"
+run_top q "127.0.0.1:${ports[0]}" "${key[@]}" --interval 0.5 --timeout 1
+# Both members (self first), the neighbour with a ready link and its epoch,
+# accuracy and rates once two answers came.
+wait_screen q 15 "both members, a ready neighbour and rates" \
+  "^[0-9a-f]{12}  $a0 +alive \\(self\\)" \
+  "^[0-9a-f]{12}  $a1 +alive " \
+  "^[0-9a-f]{12}  $a1 +(out|in) +yes +[0-9]+ +[0-9.e+-]+ " \
+  "^members   2 alive  0 suspect" \
+  "^accuracy  own [0-9.]+%" \
+  "^traffic   in [0-9.]+ [KMG]?i?B/s  out [0-9.]+ [KMG]?i?B/s" \
+  "^q quit"
+echo "frame with both members and the neighbour after $((SECONDS - start)) s"
+# The peer goes away: the view says so and keeps polling.
+kill -9 "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids[0]=
+wait_screen q 10 "unreachable banner" "^UNREACHABLE since [0-9:]+ UTC \\([0-9a-z]+ ago\\), retrying every 0\\.5 s, showing its last answer: " "^q quit"
+[[ -f $work/q.rc ]] && fail "top exited when the peer went away (rc $(cat "$work/q.rc"))"
+tmux -S "$sock" send-keys -t q q
+rc=$(wait_exit q 5)
+[[ $rc == 0 ]] || fail "top exited with $rc after q (stderr: $(cat "$work/q.err"))"
+check_mode_restored q
+echo "q: exit 0, terminal mode restored"
+
+# Ctrl-C (SIGINT through the terminal) ends it too, with 128 + 2.
+run_top c "127.0.0.1:${ports[1]}" "${key[@]}" --interval 0.5 --timeout 1
+wait_screen c 10 "the second view" "^[0-9a-f]{12}  $a1 +alive \\(self\\)"
+tmux -S "$sock" send-keys -t c C-c
+rc=$(wait_exit c 5)
+[[ $rc == 130 ]] || fail "top exited with $rc after Ctrl-C, want 130"
+check_mode_restored c
+echo "Ctrl-C: exit 130, terminal mode restored"
+
+# --once prints one frame as text (two polls for the rates) and exits 0;
+# exit 1 with the reason for a peer that does not answer.
+once=$("$starling" top "127.0.0.1:${ports[1]}" "${key[@]}" --once --interval 0.3) || fail "--once exited non-zero"
+grep -Eq "^[0-9a-f]{12}  $a1 +alive \\(self\\)" <<<"$once" || fail "--once frame lacks self: $once"
+grep -q "q quit" <<<"$once" && fail "--once frame has the live footer"
+if out=$("$starling" top "127.0.0.1:${ports[0]}" "${key[@]}" --once --timeout 1); then fail "--once on a dead peer exited 0"; fi
+grep -q "^UNREACHABLE since" <<<"$out" || fail "--once on a dead peer: $out"
+echo "PASS top in $((SECONDS - start)) s"

@@ -52,11 +52,11 @@ wait_screen() {
   echo "--- its stderr:" >&2; cat "$work/$name.err" >&2 2>/dev/null
   fail "$what: not on screen within $limit s"
 }
-# wait_exit NAME SECONDS: the exit code of top in session NAME.
+# wait_exit NAME SECONDS: sets rc to the exit code of top in session NAME.
 wait_exit() {
   local deadline=$((SECONDS + $2))
   while ((SECONDS < deadline)); do
-    [[ -f $work/$1.rc ]] && { cat "$work/$1.rc"; return 0; }
+    [[ -f $work/$1.rc ]] && { rc=$(cat "$work/$1.rc"); return 0; }
     sleep 0.1
   done
   fail "top in session $1 did not exit within $2 s"
@@ -84,7 +84,7 @@ kill -9 "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids[0]=
 wait_screen q 10 "unreachable banner" "^UNREACHABLE since [0-9:]+ UTC \\([0-9a-z]+ ago\\), retrying every 0\\.5 s, showing its last answer: " "^q quit"
 [[ -f $work/q.rc ]] && fail "top exited when the peer went away (rc $(cat "$work/q.rc"))"
 tmux -S "$sock" send-keys -t q q
-rc=$(wait_exit q 5)
+wait_exit q 5
 [[ $rc == 0 ]] || fail "top exited with $rc after q (stderr: $(cat "$work/q.err"))"
 check_mode_restored q
 echo "q: exit 0, terminal mode restored"
@@ -92,8 +92,12 @@ echo "q: exit 0, terminal mode restored"
 # Ctrl-C (SIGINT through the terminal) ends it too, with 128 + 2.
 run_top c "127.0.0.1:${ports[1]}" "${key[@]}" --interval 0.5 --timeout 1
 wait_screen c 10 "the second view" "^[0-9a-f]{12}  $a1 +alive \\(self\\)"
+# A smaller terminal: the frame is redrawn to fit it (13 lines do not fit 10
+# rows; the members' table says what it left out, the footer stays).
+tmux -S "$sock" resize-window -t c -x 120 -y 10 || fail "tmux resize-window"
+wait_screen c 5 "the frame refitted to 10 rows" "^\\.\\.\\. 2 more members" "^q quit"
 tmux -S "$sock" send-keys -t c C-c
-rc=$(wait_exit c 5)
+wait_exit c 5
 [[ $rc == 130 ]] || fail "top exited with $rc after Ctrl-C, want 130"
 check_mode_restored c
 echo "Ctrl-C: exit 130, terminal mode restored"

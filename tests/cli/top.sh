@@ -109,4 +109,17 @@ grep -Eq "^[0-9a-f]{12}  $a1 +alive \\(self\\)" <<<"$once" || fail "--once frame
 grep -q "q quit" <<<"$once" && fail "--once frame has the live footer"
 if out=$("$starling" top "127.0.0.1:${ports[0]}" "${key[@]}" --once --timeout 1); then fail "--once on a dead peer exited 0"; fi
 grep -q "^UNREACHABLE since" <<<"$out" || fail "--once on a dead peer: $out"
+# A peer that accepts connections but never answers (stopped): q still quits
+# at once, without waiting out the 20 s --timeout of the poll in flight.
+kill -STOP "${pids[1]}"
+run_top s "127.0.0.1:${ports[1]}" "${key[@]}" --timeout 20
+wait_screen s 5 "the first poll in flight" "no answer yet$"
+sleep 0.5
+quit_start=$SECONDS
+tmux -S "$sock" send-keys -t s q
+wait_exit s 3
+[[ $rc == 0 ]] || fail "top on a silent peer exited with $rc after q"
+check_mode_restored s
+kill -CONT "${pids[1]}"
+echo "q while a poll waits on a silent peer: exit 0 within $((SECONDS - quit_start)) s"
 echo "PASS top in $((SECONDS - start)) s"

@@ -109,6 +109,12 @@ grep -Eq "^[0-9a-f]{12}  $a1 +alive \\(self\\)" <<<"$once" || fail "--once frame
 grep -q "q quit" <<<"$once" && fail "--once frame has the live footer"
 if out=$("$starling" top "127.0.0.1:${ports[0]}" "${key[@]}" --once --timeout 1); then fail "--once on a dead peer exited 0"; fi
 grep -q "^UNREACHABLE since" <<<"$out" || fail "--once on a dead peer: $out"
+# Errors that are the user's: a clear message and exit 1, no crash.
+out=$("$starling" top "127.0.0.1:${ports[1]}" "${key[@]}" </dev/null 2>&1 >/dev/null) && fail "top into a pipe exited 0"
+grep -q "stdout is not a terminal (use --once" <<<"$out" || fail "top into a pipe: $out"
+out=$("$starling" top nowhere --once 2>&1) && fail "top on a bad address exited 0"
+grep -q "want IP:PORT" <<<"$out" || fail "top on a bad address: $out"
+
 # A peer that accepts connections but never answers (stopped): q still quits
 # at once, without waiting out the 20 s --timeout of the poll in flight.
 kill -STOP "${pids[1]}"

@@ -110,19 +110,27 @@ class SignalRoute {
   SignalRoute(const SignalRoute&) = delete;
   SignalRoute& operator=(const SignalRoute&) = delete;
 
-  static constexpr std::array<int, 4> kSignals = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+  static constexpr std::array<int, 5> kSignals = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP};
 
  private:
-  std::array<struct sigaction, 4> previous_{};
+  std::array<struct sigaction, kSignals.size()> previous_{};
 };
 
-// Raw keys (no line buffering, no echo; Ctrl-C still raises SIGINT) on the
-// alternate screen with the cursor hidden, for as long as it lives: the
-// destructor puts back the saved termios and the screen the user had.
+// Raw keys (no line buffering, no echo; Ctrl-C and Ctrl-Z still raise their
+// signals) on the alternate screen with the cursor hidden, for as long as it
+// lives: the destructor puts back the saved termios and the screen the user
+// had. leave() and enter() do the same around a stop (Ctrl-Z, then fg).
 class RawTerminal {
  public:
-  explicit RawTerminal(bool keys) {
-    if (keys && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
+  explicit RawTerminal(bool keys) : keys_(keys) { enter(); }
+  ~RawTerminal() { leave(); }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+
+  void enter() {
+    // Saved afresh each time: after a stop the shell may hand the terminal
+    // back in another mode, and that is the one to restore.
+    if (keys_ && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
       termios raw = saved_;
       raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | IEXTEN);
       raw.c_iflag &= ~static_cast<tcflag_t>(IXON | ICRNL);
@@ -132,17 +140,30 @@ class RawTerminal {
     }
     write_all(STDOUT_FILENO, "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J");
   }
-  ~RawTerminal() {
+  void leave() {
     write_all(STDOUT_FILENO, "\x1b[?25h\x1b[?1049l");
     if (restore_) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
+    restore_ = false;
   }
-  RawTerminal(const RawTerminal&) = delete;
-  RawTerminal& operator=(const RawTerminal&) = delete;
 
  private:
+  bool keys_;
   termios saved_{};
   bool restore_ = false;
 };
+
+// Ctrl-Z: the terminal goes back to the user, then the process stops as
+// SIGTSTP's default would; a SIGCONT (fg) carries on here.
+void stop_like_sigtstp(RawTerminal& terminal) {
+  terminal.leave();
+  struct sigaction default_action {}, ours {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  sigaction(SIGTSTP, &default_action, &ours);
+  ::raise(SIGTSTP);  // stops the whole process until SIGCONT
+  sigaction(SIGTSTP, &ours, nullptr);
+  terminal.enter();
+}
 
 // What the polling thread found, read by the drawing thread.
 struct Shared {
@@ -237,6 +258,33 @@ class BlockSignals {
   sigset_t previous_{};
 };
 
+// The polling thread, stopped and joined on every way out of the view (a
+// joinable std::thread left behind would std::terminate with the terminal
+// still raw). Stopping cancels a poll in flight, so quitting never waits out
+// a silent peer's timeout.
+class Poller {
+ public:
+  Poller(const TopLiveOptions& options, Shared& shared, const SelfPipe& redraw) : shared_(shared) {
+    BlockSignals blocked;  // the new thread inherits the mask: signals go to the drawing thread
+    thread_ = std::thread([&options, &shared, &redraw] { poll_peer(options, shared, redraw); });
+  }
+  ~Poller() {
+    {
+      std::lock_guard lock(shared_.mutex);
+      shared_.stop = true;
+      if (shared_.source) shared_.source->cancel();
+    }
+    shared_.wake.notify_all();
+    thread_.join();
+  }
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+
+ private:
+  Shared& shared_;
+  std::thread thread_;
+};
+
 std::string frame_bytes(const std::vector<std::string>& lines) {
   std::string out = "\x1b[H";
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -250,7 +298,7 @@ std::string frame_bytes(const std::vector<std::string>& lines) {
 
 // Draws until a key or a signal says stop; returns the exit code.
 int draw_loop(const TopLiveOptions& options, Shared& shared, const SelfPipe& redraw, const SelfPipe& signals,
-              bool keys) {
+              RawTerminal& terminal, bool keys) {
   TerminalSize size;
   terminal_size(STDOUT_FILENO, size);
   for (;;) {
@@ -277,6 +325,9 @@ int draw_loop(const TopLiveOptions& options, Shared& shared, const SelfPipe& red
       for (unsigned char number : signals.drain()) {
         if (number == SIGWINCH) {
           terminal_size(STDOUT_FILENO, size);
+        } else if (number == SIGTSTP) {
+          stop_like_sigtstp(terminal);
+          terminal_size(STDOUT_FILENO, size);  // it may have changed meanwhile
         } else {
           return 128 + number;
         }
@@ -286,7 +337,9 @@ int draw_loop(const TopLiveOptions& options, Shared& shared, const SelfPipe& red
     if (keys && (fds[2].revents & (POLLIN | POLLHUP))) {
       char buffer[64];
       const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
-      if (n == 0 && (fds[2].revents & POLLHUP)) keys = false;  // the terminal hung up: leave it to signals
+      // The terminal hung up or reads fail: no more keys (SIGHUP or another
+      // signal ends the view), rather than a loop spinning on the error.
+      if ((n == 0 && (fds[2].revents & POLLHUP)) || (n < 0 && errno != EAGAIN && errno != EINTR)) keys = false;
       for (ssize_t i = 0; i < n; ++i) {
         if (buffer[i] == 'q' || buffer[i] == 'Q') return 0;
       }
@@ -308,25 +361,10 @@ int run_top_live(const TopLiveOptions& options) {
   }
   SignalRoute route(signals);
   Shared shared;
-  std::thread poller;
-  {
-    BlockSignals blocked;
-    poller = std::thread([&] { poll_peer(options, shared, redraw); });
-  }
-  int code = 0;
-  {
-    const bool keys = ::isatty(STDIN_FILENO) != 0;
-    RawTerminal terminal(keys);
-    code = draw_loop(options, shared, redraw, signals, keys);
-  }  // the terminal is the user's again before we wait for the poller
-  {
-    std::lock_guard lock(shared.mutex);
-    shared.stop = true;
-    if (shared.source) shared.source->cancel();
-  }
-  shared.wake.notify_all();
-  poller.join();
-  return code;
+  Poller poller(options, shared, redraw);
+  const bool keys = ::isatty(STDIN_FILENO) != 0;
+  RawTerminal terminal(keys);  // declared last: the terminal is the user's again before the poller is joined
+  return draw_loop(options, shared, redraw, signals, terminal, keys);
 }
 
 }  // namespace starling::apps

@@ -3,8 +3,9 @@
 # generated CSV, so no data package is needed), `starling top` inside a
 # detached tmux session of 120x40 on a private tmux server. The frame must
 # show both members and the neighbour link; a killed peer must show as
-# unreachable without ending the view; `q` must end it with exit 0 and Ctrl-C
-# with 130, each time with the terminal's mode (stty -g) as it was before.
+# unreachable without ending the view; `q` must end it with exit 0, Ctrl-C
+# with 130, Ctrl-Z and fg must hand the terminal back and forth, each time
+# with the terminal's mode (stty -g) as it was before.
 # Every wait is bounded; peers and the tmux server are killed on exit.
 # Usage: top.sh STARLING_BINARY
 set -u
@@ -101,6 +102,41 @@ wait_exit c 5
 [[ $rc == 130 ]] || fail "top exited with $rc after Ctrl-C, want 130"
 check_mode_restored c
 echo "Ctrl-C: exit 130, terminal mode restored"
+
+# Ctrl-Z under a shell with job control (set -m, as an interactive shell has):
+# top stops with the terminal back in its old mode and off the alternate
+# screen; fg brings the view back in raw mode, and q still ends it cleanly.
+cat >"$work/z.sh" <<EOF
+set -m
+stty -g >"$work/z.before"
+"$starling" top "127.0.0.1:${ports[1]}" ${key[*]} --interval 0.5 --timeout 1 2>"$work/z.err"
+rc=\$?
+if ((rc == 148)); then  # stopped (128 + SIGTSTP)
+  stty -g >"$work/z.stopped"
+  until [[ -f "$work/z.go" ]]; do sleep 0.1; done
+  fg >/dev/null
+  rc=\$?
+fi
+echo \$rc >"$work/z.rc.tmp"
+stty -g >"$work/z.after"
+mv "$work/z.rc.tmp" "$work/z.rc"
+EOF
+tmux -S "$sock" new-session -d -s z -x 120 -y 40 "bash $work/z.sh" || fail "tmux new-session"
+wait_screen z 10 "the third view" "^[0-9a-f]{12}  $a1 +alive \\(self\\)"
+tty=$(tmux -S "$sock" display -p -t z '#{pane_tty}')
+tmux -S "$sock" send-keys -t z C-z
+deadline=$((SECONDS + 5))
+until [[ -f $work/z.stopped ]]; do ((SECONDS < deadline)) || fail "top did not stop on Ctrl-Z"; sleep 0.1; done
+[[ $(cat "$work/z.stopped") == "$(cat "$work/z.before")" ]] || fail "terminal mode not restored while top is stopped"
+screen z | grep -q "^q quit" && fail "the view stayed on screen while top is stopped"
+touch "$work/z.go"
+wait_screen z 5 "the view back after fg" "^[0-9a-f]{12}  $a1 +alive \\(self\\)" "^q quit"
+[[ $(stty -F "$tty" -g) != "$(cat "$work/z.before")" ]] || fail "top did not take raw mode back after fg"
+tmux -S "$sock" send-keys -t z q
+wait_exit z 5
+[[ $rc == 0 ]] || fail "top exited with $rc after Ctrl-Z, fg and q"
+check_mode_restored z
+echo "Ctrl-Z: terminal restored while stopped, view back after fg, q exits 0"
 
 # --once prints one frame as text (two polls for the rates) and exits 0;
 # exit 1 with the reason for a peer that does not answer.

@@ -179,10 +179,21 @@ struct Shared {
 
 void poll_peer_or_throw(const TopLiveOptions& options, Shared& shared, const SelfPipe& redraw) {
   std::unique_ptr<StatusSource> source = options.make_source();
-  {
-    std::lock_guard lock(shared.mutex);
-    shared.source = source.get();
-  }
+  // Unpublished before the source is destroyed, however this function ends,
+  // so the drawing thread never cancels a source that is gone.
+  struct Published {
+    Shared& shared;
+    explicit Published(Shared& s, StatusSource* source) : shared(s) {
+      std::lock_guard lock(shared.mutex);
+      shared.source = source;
+    }
+    ~Published() {
+      std::lock_guard lock(shared.mutex);
+      shared.source = nullptr;
+    }
+    Published(const Published&) = delete;
+    Published& operator=(const Published&) = delete;
+  } published(shared, source.get());
   const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(options.interval_seconds));
   for (;;) {
@@ -221,8 +232,6 @@ void poll_peer_or_throw(const TopLiveOptions& options, Shared& shared, const Sel
       shared.wake.wait_until(lock, started + interval, [&] { return shared.stop; });
     }
   }
-  std::lock_guard lock(shared.mutex);
-  shared.source = nullptr;
 }
 
 // Nothing may escape the thread (std::terminate would leave the terminal
@@ -233,7 +242,6 @@ void poll_peer(const TopLiveOptions& options, Shared& shared, const SelfPipe& re
     poll_peer_or_throw(options, shared, redraw);
   } catch (const std::exception& e) {
     std::lock_guard lock(shared.mutex);
-    shared.source = nullptr;
     if (!shared.error) shared.unreachable_since_unix_seconds = unix_now_seconds();
     shared.error = std::string("polling stopped: ") + e.what();
     redraw.notify(0);

@@ -23,6 +23,7 @@ Command add_keygen_command(CLI::App& root);
 Command add_init_command(CLI::App& root);
 Command add_peer_command(CLI::App& root);
 Command add_status_command(CLI::App& root);
+Command add_top_command(CLI::App& root);
 Command add_scenario_command(CLI::App& root);
 Command add_simulate_command(CLI::App& root);
 

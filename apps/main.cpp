@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       starling::apps::add_init_command(root),
       starling::apps::add_peer_command(root),
       starling::apps::add_status_command(root),
+      starling::apps::add_top_command(root),
       starling::apps::add_scenario_command(root),
       starling::apps::add_simulate_command(root),
   };

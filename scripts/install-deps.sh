@@ -12,6 +12,7 @@ packages=(
   libonnx-dev libprotobuf-dev  # `starling export --onnx` (protobuf 3.21, as libonnx-dev was generated with)
   python3-onnx python3-numpy   # tests only: onnx.checker and the numpy evaluator of an exported graph
   python3-yaml yamllint
+  tmux  # tests/cli/top.sh runs `starling top` in a real terminal
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then

@@ -140,4 +140,6 @@ Result<std::string> ControlClient::status(const Address& address, std::uint64_t 
   return std::move(results.front());
 }
 
+void ControlClient::cancel() { state_->loop.stop(); }
+
 }  // namespace starling::runtime

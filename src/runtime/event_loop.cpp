@@ -71,6 +71,10 @@ bool EventLoop::run_until(const std::function<bool()>& done, std::uint64_t timeo
   if (done()) return true;
   impl.running = true;
   bool expired = false;
+  // libuv's cached time stood still since the last run; a caller that idled
+  // between runs (ControlClient polled every few seconds by `starling top`)
+  // would otherwise get a watchdog that is already due and time out at once.
+  uv_update_time(impl.loop.get());
   auto watchdog = uv::Timer::create(impl.loop);
   watchdog->start(timeout_ms, [&expired] { expired = true; });
   for (;;) {

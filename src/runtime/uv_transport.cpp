@@ -92,6 +92,10 @@ void UvTransport::accept_one() {
 
 Result<ConnectionId> UvTransport::connect(const Address& remote) {
   loop_.assert_on_loop_thread();
+  // connect() may come between runs of the loop (ControlClient::exchange),
+  // when libuv's cached time is as old as the last run: the handshake
+  // deadline armed below must count from now.
+  uv_update_time(loop_.get());
   auto sockaddr_or = uv::to_sockaddr(remote);
   if (!sockaddr_or) return sockaddr_or.error();
   const ConnectionId id = next_connection_id_++;

@@ -156,4 +156,35 @@ TEST_CASE("control failures are errors of the right kind, within the timeout", "
   }
 }
 
+// Regression: libuv's cached time stood still while the client idled between
+// requests, so the next request's watchdog was already due and it timed out
+// at once (`starling top` polling a peer every second saw it "unreachable").
+TEST_CASE("a client idle for longer than the timeout still waits for the answer", "[runtime][control]") {
+  crypto::SwarmKey key = crypto::SwarmKey::generate();
+  StandInPeer peer(key.clone(), false);
+  ControlClient client(key.clone());
+  REQUIRE(client.status(peer.address(), 5'000).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  auto answer = client.status(peer.address(), 500);
+  INFO((answer.ok() ? std::string("ok") : answer.error().message));
+  CHECK(answer.ok());
+}
+
+TEST_CASE("cancel from another thread ends a request to a silent peer at once", "[runtime][control]") {
+  crypto::SwarmKey key = crypto::SwarmKey::generate();
+  StandInPeer silent(key.clone(), true);
+  ControlClient client(key.clone());
+  const auto start = std::chrono::steady_clock::now();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    client.cancel();
+  });
+  auto answer = client.status(silent.address(), 20'000);
+  const auto took = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().kind == ErrorKind::timeout);
+  CHECK(took < std::chrono::seconds(5));
+}
+
 }  // namespace starling::runtime

@@ -41,6 +41,12 @@ class ControlClient {
   // One request without controls.
   Result<std::string> status(const Address& address, std::uint64_t timeout_ms);
 
+  // Any thread: makes the exchange() running now (or the next one, if none
+  // runs) return at once; what had no answer yet ends as a timeout. For a
+  // caller that must not wait out a silent peer's timeout (`starling top`'s
+  // quit key).
+  void cancel();
+
  private:
   struct State;
   std::unique_ptr<State> state_;

@@ -11,6 +11,8 @@ find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED)  # Eigen's GEMM uses it for --threads > 1
 pkg_check_modules(UV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+# cpp-httplib (Debian builds it as a shared library): the metrics endpoint, runtime only.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 if(STARLING_TESTS)
   find_package(Catch2 2 REQUIRED)
   include(Catch)

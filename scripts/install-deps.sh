@@ -7,12 +7,16 @@ packages=(
   build-essential cmake pkg-config git
   libuv1-dev capnproto libcapnp-dev libeigen3-dev libsodium-dev libcli11-dev
   catch2 zlib1g-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
-  libbenchmark-dev libopenblas-serial-dev
+  libbenchmark-dev libopenblas-serial-dev libcpp-httplib-dev
   dataset-fashion-mnist
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3-torch libopenblas0 python3-matplotlib)
+fi
+# The metrics test with a real Prometheus server and promtool (skipped without them).
+if [[ "${STARLING_WITH_PROMETHEUS:-0}" == 1 ]]; then
+  packages+=(prometheus)
 fi
 if [[ "${STARLING_WITH_FUZZ:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)

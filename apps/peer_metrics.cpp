@@ -1,5 +1,6 @@
 #include "peer_metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -11,6 +12,9 @@ void add_kinds(std::vector<runtime::MessageKindMetrics>& out, const char* channe
     runtime::MessageKindMetrics m;
     m.channel = channel;
     m.kind = kind;
+    // gossip/ spells two kinds with a hyphen ("push-pull"); labels use the
+    // wire's spelling ("push_pull"), like the training kinds.
+    std::replace(m.kind.begin(), m.kind.end(), '-', '_');
     m.messages_sent = traffic.messages_sent;
     m.bytes_sent = traffic.bytes_sent;
     m.messages_received = traffic.messages_received;

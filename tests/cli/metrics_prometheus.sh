@@ -30,7 +30,8 @@ start_peer 0 -- --metrics "127.0.0.1:${mport[0]}"
 start_peer 1 0 -- --metrics "127.0.0.1:${mport[1]}"
 
 # promtool lints one scrape (format, HELP/TYPE, counter names, units).
-curl -s --max-time 3 "http://127.0.0.1:${mport[0]}/metrics" > "$work/scrape.txt" || fail "no scrape from peer 0"
+curl -sf --max-time 3 "http://127.0.0.1:${mport[0]}/metrics" > "$work/scrape.txt" || fail "no scrape from peer 0"
+(($(grep -c '^starling_' "$work/scrape.txt") > 50)) || fail "a scrape with few samples: $(head -c 300 "$work/scrape.txt")"
 promtool check metrics < "$work/scrape.txt" > "$work/promtool.txt" 2>&1 ||
   fail "promtool check metrics: $(cat "$work/promtool.txt")"
 echo "promtool check metrics: ok ($(grep -vc '^#' "$work/scrape.txt") samples)"

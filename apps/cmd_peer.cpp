@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "config_file.h"
 #include "log_setup.h"
+#include "peer_metrics.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
 #include "swarm_key_option.h"
@@ -37,6 +38,7 @@ struct PeerOptions {
   std::string identity_path;
   std::string data_dir;
   std::string profile = "lan";
+  std::string metrics;  // HOST:PORT of the Prometheus endpoint; empty: none
   PeerTrainingOptions training;
   LogOptions log;
 };
@@ -78,6 +80,10 @@ int run_peer(const PeerOptions& options) {
   for (const auto& seed : options.seeds) {
     auto parsed = node::parse_address(seed);
     if (!parsed) return fail("--seed: " + parsed.error().message + " (want IP:PORT)");
+  }
+  if (!options.metrics.empty()) {
+    auto parsed = node::parse_address(options.metrics);
+    if (!parsed) return fail("--metrics: " + parsed.error().message + " (want IP:PORT, e.g. 127.0.0.1:9464)");
   }
   auto config = gossip::config_for_profile(options.profile);
   if (!config) return fail("--profile: " + config.error().message);
@@ -144,6 +150,13 @@ int run_peer(const PeerOptions& options) {
   std::unique_ptr<RuntimePeer> runtime_peer = std::move(*made);
   node::Peer& peer = runtime_peer->peer();
   node::Transport& transport = runtime_peer->transport();
+  std::unique_ptr<runtime::MetricsServer> metrics;
+  if (!options.metrics.empty()) {
+    auto served = serve_peer_metrics(loop, options.metrics, peer, training.get());
+    if (!served) return fail("--metrics: " + served.error().message);
+    metrics = std::move(*served);
+    log->info("metrics at http://{}/metrics", node::to_string(metrics->address()));
+  }
 
   bool leaving = false;
   if (auto handled = loop.on_shutdown_signal([&](int signal_number) {
@@ -191,6 +204,7 @@ int run_peer(const PeerOptions& options) {
   }
 
   loop.run();
+  metrics.reset();  // no scrape reads the peer from here on
   if (training) training->stop();
   runtime_peer.reset();
   training.reset();
@@ -219,6 +233,9 @@ Command add_peer_command(CLI::App& root) {
   app->add_option("--profile", options->profile, "Membership timing: lan or wan")
       ->check(CLI::IsMember({"lan", "wan"}))
       ->default_str("lan");
+  app->add_option("--metrics", options->metrics,
+                  "Serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md); none: off")
+      ->type_name("HOST:PORT");
   add_peer_training_options(*app, options->training);
   add_log_options(*app, options->log);
   auto config = std::make_shared<ConfigFlags>();

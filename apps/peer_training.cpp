@@ -334,6 +334,10 @@ nlohmann::json progress_json(const runtime::TrainingProgress& progress, const st
           {"slowdown", progress.slowdown_factor}};
 }
 
+runtime::TrainingProgress PeerTraining::progress() const {
+  return host_->worker ? host_->worker->progress() : runtime::TrainingProgress{};
+}
+
 nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
   runtime::TrainingProgress progress;
   if (host_->worker) progress = host_->worker->progress();

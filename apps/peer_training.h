@@ -86,6 +86,10 @@ class PeerTraining {
   void stop();
 
   nlohmann::json status_json(const node::PeerStatus& status) const;
+  // The training thread's progress (default-constructed before it starts),
+  // and the minibatch size (for samples per second).
+  runtime::TrainingProgress progress() const;
+  int batch_size() const { return options_.training.batch; }
   // A line for the log: step, loss, accuracy, neighbours, consensus.
   std::string progress_line(const node::PeerStatus& status) const;
 

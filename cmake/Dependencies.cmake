@@ -18,6 +18,8 @@ if(NOT ONNX_FOUND OR NOT TARGET onnx_proto OR NOT Protobuf_FOUND)
 endif()
 pkg_check_modules(UV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+# cpp-httplib (Debian builds it as a shared library): the metrics endpoint, runtime only.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 if(STARLING_TESTS)
   find_package(Catch2 2 REQUIRED)
   include(Catch)

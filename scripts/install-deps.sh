@@ -7,12 +7,13 @@ packages=(
   build-essential cmake pkg-config git
   libuv1-dev capnproto libcapnp-dev libeigen3-dev libsodium-dev libcli11-dev
   catch2 zlib1g-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
-  libbenchmark-dev libopenblas-serial-dev
+  libbenchmark-dev libopenblas-serial-dev libcpp-httplib-dev
   dataset-fashion-mnist
   libonnx-dev libprotobuf-dev  # `starling export --onnx` (protobuf 3.21, as libonnx-dev was generated with)
   python3-onnx python3-numpy   # tests only: onnx.checker and the numpy evaluator of an exported graph
   python3-yaml yamllint
   tmux  # tests/cli/top.sh runs `starling top` in a real terminal
+  prometheus curl jq  # tests/cli/metrics_prometheus.sh scrapes a swarm with a real server (see below)
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then
@@ -46,3 +47,8 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian's prometheus package starts a server on :9090 where systemd runs; the
+# tests start their own on loopback, so one installed here for them is stopped.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi

@@ -78,6 +78,7 @@ void MembershipDriver::process(gossip::Actions actions) {
   for (const auto& outgoing : actions.sends) send(outgoing);
   for (const auto& event : actions.events) {
     if (event.kind == gossip::EventKind::joined_swarm) handshake_failures_ = 0;
+    count_event(event.kind);
     if (options_.on_event) options_.on_event(event);
   }
   if (membership_->incarnation() != last_incarnation_) {
@@ -86,6 +87,21 @@ void MembershipDriver::process(gossip::Actions actions) {
   }
   arm_timer();
   check_leave_complete();
+}
+
+void MembershipDriver::count_event(gossip::EventKind kind) {
+  MembershipEventCounts& c = event_counts_;
+  switch (kind) {
+    case gossip::EventKind::joined_swarm: return;
+    case gossip::EventKind::join_retry: ++c.join_retry; return;
+    case gossip::EventKind::member_joined: ++c.member_joined; return;
+    case gossip::EventKind::member_suspected: ++c.member_suspected; return;
+    case gossip::EventKind::member_recovered: ++c.member_recovered; return;
+    case gossip::EventKind::member_dead: ++c.member_dead; return;
+    case gossip::EventKind::member_left: ++c.member_left; return;
+    case gossip::EventKind::member_reaped: ++c.member_reaped; return;
+    case gossip::EventKind::self_refuted: ++c.self_refuted; return;
+  }
 }
 
 void MembershipDriver::send(const gossip::Outgoing& outgoing) {
@@ -110,6 +126,7 @@ void MembershipDriver::send_one(const gossip::Outgoing& outgoing) {
   }
   ++traffic_.messages_sent;
   traffic_.bytes_sent += bytes->size();
+  count_sent(traffic_.by_kind, gossip::body_name(outgoing.message.body), bytes->size());
   if (outgoing.transport == gossip::Transport::datagram) {
     send_datagram(*address, std::move(*bytes));
     return;
@@ -218,6 +235,7 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
   if (!sender_is_authenticated(*gossip_message, identity, "stream", peer)) return;
   ++traffic_.messages_received;
   traffic_.bytes_received += frame.size();
+  count_received(traffic_.by_kind, gossip::body_name(gossip_message->body), frame.size());
   const std::string from = gossip_message->sender_address;
   process(membership_->on_message(from, *gossip_message, now()));
 }
@@ -281,6 +299,7 @@ void MembershipDriver::on_datagram(const Address& from, ByteSpan datagram, const
   if (!sender_is_authenticated(*message, sender_identity, "datagram", from_text)) return;
   ++traffic_.messages_received;
   traffic_.bytes_received += datagram.size();
+  count_received(traffic_.by_kind, gossip::body_name(message->body), datagram.size());
   process(membership_->on_message(from_text, *message, now()));
 }
 

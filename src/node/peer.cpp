@@ -243,6 +243,7 @@ PeerStatus Peer::status() const {
     out.view = membership_->view();
   }
   out.membership_traffic = membership_->traffic();
+  out.membership_events = membership_->event_counts();
   out.transport = transport_.stats();
   out.router = router_->stats();
   out.membership_fault = hostile_.mode();

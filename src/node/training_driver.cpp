@@ -100,6 +100,7 @@ TrainingDriverStatus TrainingDriver::status() const {
     n.node_id = link->node_id;
     n.address = link->address;
     n.outbound = link->outbound;
+    n.connected = link->connected;
     n.ready = link->state.ready();
     n.link_epoch = link->state.epoch();
     n.tracking_error = parameters_ && link->state.sending() ? link->state.tracking_error(*parameters_) : 0.0;

@@ -27,6 +27,7 @@ bool TrainingDriver::send(Link& link, const wire::Message& message) {
     return false;
   }
   counters_.delta_bytes_sent += bytes->size();
+  count_sent(counters_.traffic_by_kind, wire::message_name(message), bytes->size());
   budget_.charge(bytes->size(), transport_.now_ms());
   return true;
 }

@@ -99,7 +99,11 @@ void TrainingDriver::dial(const gossip::MemberRecord& member) {
 
 bool TrainingDriver::on_inbound(const ConnectionInfo& info, ByteSpan first_frame) {
   auto first = wire::decode(first_frame);
-  return first && claim(info, *first);
+  if (!first) return false;
+  const char* kind = wire::message_name(*first);
+  if (!claim(info, *first)) return false;
+  count_received(counters_.traffic_by_kind, kind, first_frame.size());
+  return true;
 }
 
 bool TrainingDriver::claim(const ConnectionInfo& info, const wire::Message& first) {
@@ -156,6 +160,7 @@ void TrainingDriver::on_frame(ConnectionId id, ByteSpan frame) {
     drop_link(id, "undecodable frame (" + message.error().message + ")");
     return;
   }
+  count_received(counters_.traffic_by_kind, wire::message_name(*message), frame.size());
   handle(*found->second, std::move(*message));
 }
 

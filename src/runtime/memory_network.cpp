@@ -516,6 +516,7 @@ class MemoryTransport final : public Transport {
     // handshake: nothing to tell it.
     const bool tell = endpoint->announced || !endpoint->inbound;
     reason = with_drop_reason(*endpoint, std::move(reason));
+    count_handshake_failure(*endpoint, reason, stats_);
     forget(id);
     ++stats_.connections_dropped;
     if (tell) call(0, events_.on_disconnected, id, reason);

@@ -104,4 +104,16 @@ Error with_drop_reason(const ConnectionCore& connection, Error reason) {
   return reason;
 }
 
+void count_handshake_failure(const ConnectionCore& connection, const Error& reason, node::TransportStats& stats) {
+  if (!connection.opened || connection.session.established()) return;
+  node::HandshakeFailures& failures = stats.handshake_failures;
+  switch (reason.kind) {
+    case ErrorKind::security: ++failures.security; return;
+    case ErrorKind::timeout: ++failures.timeout; return;
+    case ErrorKind::disconnected:
+    case ErrorKind::io: ++failures.closed; return;
+    default: ++failures.protocol; return;
+  }
+}
+
 }  // namespace starling::runtime

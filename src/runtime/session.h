@@ -141,4 +141,8 @@ class IdentityCounter {
 // peer with another swarm key).
 Error with_drop_reason(const ConnectionCore& connection, Error reason);
 
+// Counts a dropped connection in stats.handshake_failures when it opened but
+// never finished its handshake, by the kind of the error that ended it.
+void count_handshake_failure(const ConnectionCore& connection, const Error& reason, node::TransportStats& stats);
+
 }  // namespace starling::runtime

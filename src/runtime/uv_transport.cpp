@@ -391,6 +391,7 @@ void UvTransport::drop(ConnectionId id, Error reason) {
   // handshake: nothing to tell it.
   const bool tell = connection->announced || !connection->inbound;
   reason = with_drop_reason(*connection, std::move(reason));
+  count_handshake_failure(*connection, reason, stats_);
   forget(id);
   ++stats_.connections_dropped;
   if (tell) call(0, events_.on_disconnected, id, reason);

@@ -101,7 +101,16 @@ TEST_CASE("membership driver: join, crash, leave and status on the memory networ
         return true;
       },
       10 * kSecondUs));
-  for (const auto& peer : peers) CHECK(peer.driver->traffic().messages_sent > 0);
+  for (const auto& peer : peers) {
+    CHECK(peer.driver->traffic().messages_sent > 0);
+    // Counted by kind too (the metrics' starling_messages_sent_total{kind}).
+    const TrafficByKind& kinds = peer.driver->traffic().by_kind;
+    std::uint64_t sent = 0;
+    for (const auto& [kind, traffic] : kinds) sent += traffic.messages_sent;
+    CHECK(sent == peer.driver->traffic().messages_sent);
+    CHECK_FALSE(kinds.empty());
+    CHECK(peer.driver->event_counts().member_joined >= 5);
+  }
 
   // A StatusQuery to a bare driver: nobody serves the control route, so the
   // router closes the connection (a Peer answers it).
@@ -124,12 +133,17 @@ TEST_CASE("membership driver: join, crash, leave and status on the memory networ
   stop(peers[5]);
   CHECK(network.run_until([&] { return everyone_sees(peers, {0, 1, 2, 3, 4}, 5, gossip::MemberState::dead); },
                           20 * kSecondUs));
+  for (int observer : {0, 1, 2, 3, 4}) {
+    CHECK(peers[observer].driver->event_counts().member_dead >= 1);
+    CHECK(peers[observer].driver->event_counts().member_suspected >= 1);
+  }
 
   // Graceful leave: `left` everywhere within 5 s, and the driver says it is done.
   bool left = false;
   peers[4].driver->leave([&] { left = true; });
   CHECK(network.run_until([&] { return left && everyone_sees(peers, {0, 1, 2, 3}, 4, gossip::MemberState::left); },
                           5 * kSecondUs));
+  for (int observer : {0, 1, 2, 3}) CHECK(peers[observer].driver->event_counts().member_left == 1);
   stop(peers[4]);
 
   // The seed's crash changes nothing for the rest: they stay alive to each other.

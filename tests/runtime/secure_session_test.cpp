@@ -217,6 +217,12 @@ TEMPLATE_TEST_CASE("secure: a wrong swarm key is dropped within the handshake ti
   CHECK(server.events.frame_count() == 0);
   // The server noticed the forgery itself (it drops inbound connections it never announced).
   CHECK(server.transport->stats().connections_dropped == 1);
+  // Counted by reason (the metrics' starling_handshake_failures_total): the
+  // server saw the proof fail; the outsider saw it fail or the server hang up.
+  CHECK(server.transport->stats().handshake_failures.security == 1);
+  const node::HandshakeFailures& outsider_failures = outsider.transport->stats().handshake_failures;
+  CHECK(outsider_failures.security + outsider_failures.closed == 1);
+  CHECK(outsider_failures.timeout + outsider_failures.protocol == 0);
 
   // An outsider's datagrams do not get through either.
   REQUIRE(outsider.transport->send_datagram(server.address, Bytes{1, 2, 3}).ok());
@@ -240,6 +246,8 @@ TEMPLATE_TEST_CASE("secure: a silent peer is dropped at the handshake timeout", 
   CHECK(elapsed <= 1'000);
   CHECK(server.transport->connection_count() == 0);
   CHECK(server.transport->stats().connections_dropped == 1);
+  CHECK(server.transport->stats().handshake_failures.timeout == 1);
+  CHECK(server.transport->stats().handshake_failures.security == 0);
 }
 
 TEMPLATE_TEST_CASE("secure: damaged frames cost the connection", "[runtime][secure]", UvHarness, MemoryHarness) {

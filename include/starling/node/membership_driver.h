@@ -24,6 +24,7 @@
 
 #include "starling/gossip/membership.h"
 #include "starling/node/connection_router.h"
+#include "starling/node/message_traffic.h"
 #include "starling/node/transport.h"
 #include "starling/wire/messages.h"
 
@@ -82,6 +83,20 @@ struct MembershipTraffic {
   // was not the identity that authenticated the datagram or the connection
   // (a member speaking for another). Secure mode only.
   std::uint64_t messages_refused_sender = 0;
+  // The same messages by kind (gossip::body_name: "ping", "ack", "gossip", ...).
+  TrafficByKind by_kind;
+};
+
+// Membership events seen, by kind (the names are the log's event names).
+struct MembershipEventCounts {
+  std::uint64_t member_joined = 0;
+  std::uint64_t member_suspected = 0;   // suspicions we learned of (ours or others')
+  std::uint64_t member_recovered = 0;   // a suspect refuted its suspicion
+  std::uint64_t member_dead = 0;
+  std::uint64_t member_left = 0;
+  std::uint64_t member_reaped = 0;
+  std::uint64_t self_refuted = 0;       // we refuted a suspicion about us
+  std::uint64_t join_retry = 0;
 };
 
 class MembershipDriver {
@@ -111,6 +126,7 @@ class MembershipDriver {
   gossip::MembershipView view() const;
   std::uint64_t now_ms() const { return transport_.now_ms(); }
   const MembershipTraffic& traffic() const { return traffic_; }
+  const MembershipEventCounts& event_counts() const { return event_counts_; }
 
  private:
   struct StreamState {
@@ -123,6 +139,7 @@ class MembershipDriver {
 
   std::int64_t now() const { return static_cast<std::int64_t>(transport_.now_ms()); }
   void process(gossip::Actions actions);
+  void count_event(gossip::EventKind kind);
   void send(const gossip::Outgoing& outgoing);
   void send_one(const gossip::Outgoing& outgoing);
   void send_datagram(const Address& to, Bytes bytes);
@@ -156,6 +173,7 @@ class MembershipDriver {
   std::function<void()> on_leave_complete_;
   bool leave_reported_ = false;
   MembershipTraffic traffic_;
+  MembershipEventCounts event_counts_;
   std::uint64_t datagrams_refused_ = 0;
 };
 

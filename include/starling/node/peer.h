@@ -101,6 +101,7 @@ struct PeerStatus {
   std::uint64_t now_ms = 0;
   gossip::MembershipView view;  // empty before start()
   MembershipTraffic membership_traffic;
+  MembershipEventCounts membership_events;
   TransportStats transport;
   RouterStats router;
   HostileMembershipMode membership_fault = HostileMembershipMode::none;

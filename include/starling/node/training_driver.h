@@ -42,6 +42,7 @@
 #include "starling/node/connection_router.h"
 #include "starling/node/link.h"
 #include "starling/node/membership_driver.h"
+#include "starling/node/message_traffic.h"
 #include "starling/node/transport.h"
 #include "starling/node/upload_budget.h"
 #include "starling/wire/messages.h"
@@ -150,7 +151,8 @@ struct NeighbourStatus {
   gossip::NodeId node_id{};
   std::string address;
   bool outbound = false;
-  bool ready = false;
+  bool connected = false;  // the connection is up (else: still dialling)
+  bool ready = false;      // snapshots exchanged both ways: deltas flow
   std::uint64_t link_epoch = 0;
   double tracking_error = 0.0;  // ‖x_i − x̂(i→j)‖² / ‖x_i‖²
   std::uint64_t deltas_sent = 0;
@@ -172,6 +174,8 @@ struct TrainingDriverStatus {
   std::uint64_t deltas_sent = 0;
   std::uint64_t deltas_received = 0;
   std::uint64_t delta_bytes_sent = 0;  // encoded training messages (before framing and sealing)
+  // Training-link messages by kind (wire::message_name: "delta", "snapshot_chunk", ...).
+  TrafficByKind traffic_by_kind;
   // Bandwidth (docs/learning.md, "Bandwidth"): the budget (0: none), the
   // training bytes sent per second over the last 10 s, the budget's tokens,
   // and the link-rounds skipped because the link's queue held more than one

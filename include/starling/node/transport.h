@@ -91,6 +91,18 @@ struct TransportEvents {
   std::function<void(const Address& from, ByteSpan datagram, const Bytes& sender_identity)> on_datagram;
 };
 
+// Connections that came up but whose secure handshake did not complete, by
+// why (from the error that ended them): security (another swarm key, a bad
+// signature or proof), timeout (not done within the handshake timeout),
+// closed (the other side hung up, typically because its own check failed),
+// protocol (malformed, oversized or unsupported handshake messages).
+struct HandshakeFailures {
+  std::uint64_t security = 0;
+  std::uint64_t timeout = 0;
+  std::uint64_t closed = 0;
+  std::uint64_t protocol = 0;
+};
+
 struct TransportStats {
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
@@ -111,6 +123,7 @@ struct TransportStats {
   std::uint64_t connections_dropped = 0;   // for any error (timeouts, bad frames, ...)
   std::uint64_t frames_dropped_by_faults = 0;
   std::uint64_t datagrams_dropped_by_faults = 0;
+  HandshakeFailures handshake_failures;
 };
 
 class Transport {

@@ -1,0 +1,143 @@
+// runtime::MetricsServer: GET /metrics answers with what the render function
+// makes, and the render runs on the loop thread, never on the HTTP threads;
+// a loop that does not answer costs a 503 within the timeout; a busy port or
+// an address that is not an IP is an error at start; destroying the server
+// answers waiting requests at once. Every wait is bounded.
+#include <catch2/catch.hpp>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "starling/runtime/event_loop.h"
+#include "starling/runtime/metrics.h"
+#include "starling/runtime/metrics_server.h"
+
+using namespace starling;
+using namespace starling::runtime;
+
+namespace {
+
+MetricsServerOptions loopback(std::uint64_t timeout_ms = 2'000) {
+  MetricsServerOptions options;
+  options.listen = node::Address{"127.0.0.1", 0};
+  options.answer_timeout_ms = timeout_ms;
+  return options;
+}
+
+// GETs path on another thread while the loop runs here (bounded).
+httplib::Result get_while_running(EventLoop& loop, const node::Address& at, const std::string& path) {
+  auto answer = std::async(std::launch::async, [&] {
+    httplib::Client client(at.host, at.port);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(5);
+    auto result = client.Get(path.c_str());
+    loop.post([] {});  // wakes run_until to see the answer
+    return result;
+  });
+  loop.run_until([&] { return answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 8'000);
+  REQUIRE(answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  return answer.get();
+}
+
+}  // namespace
+
+TEST_CASE("metrics server: /metrics is rendered on the loop thread, once per scrape", "[runtime][metrics]") {
+  EventLoop loop;
+  const std::thread::id loop_thread = std::this_thread::get_id();
+  std::atomic<int> renders{0};
+  std::atomic<bool> off_loop{false};
+  auto server = MetricsServer::start(loop, loopback(), [&] {
+    if (std::this_thread::get_id() != loop_thread) off_loop = true;
+    ++renders;
+    return "starling_test_renders_total " + std::to_string(renders.load()) + "\n";
+  });
+  REQUIRE(server.ok());
+  const node::Address at = (*server)->address();
+  CHECK(at.port != 0);
+
+  auto first = get_while_running(loop, at, "/metrics");
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  CHECK(first->body == "starling_test_renders_total 1\n");
+  CHECK(first->get_header_value("Content-Type") == kPrometheusContentType);
+  auto second = get_while_running(loop, at, "/metrics");
+  REQUIRE(second);
+  CHECK(second->body == "starling_test_renders_total 2\n");
+  CHECK(renders == 2);
+  CHECK_FALSE(off_loop);
+  CHECK((*server)->scrapes() == 2);
+
+  auto other = get_while_running(loop, at, "/nothing");
+  REQUIRE(other);
+  CHECK(other->status == 404);
+  CHECK(renders == 2);
+}
+
+TEST_CASE("metrics server: a loop that does not run costs a 503 within the timeout", "[runtime][metrics]") {
+  EventLoop loop;
+  int renders = 0;
+  auto server = MetricsServer::start(loop, loopback(300), [&] {
+    ++renders;
+    return std::string("x 1\n");
+  });
+  REQUIRE(server.ok());
+  httplib::Client client((*server)->address().host, (*server)->address().port);
+  client.set_read_timeout(5);
+  const auto start = std::chrono::steady_clock::now();
+  auto answer = client.Get("/metrics");  // the loop is not running: nobody renders
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(answer);
+  CHECK(answer->status == 503);
+  CHECK(elapsed >= std::chrono::milliseconds(290));
+  CHECK(elapsed < std::chrono::milliseconds(3'000));
+  CHECK((*server)->scrapes_timed_out() == 1);
+  // The render posted for it runs later, harmlessly; destroying the server
+  // first means it never runs at all.
+  server->reset();
+  loop.run_for(50);
+  CHECK(renders == 0);
+}
+
+TEST_CASE("metrics server: destroying it answers a waiting scrape at once", "[runtime][metrics]") {
+  EventLoop loop;
+  auto server = MetricsServer::start(loop, loopback(10'000), [] { return std::string("x 1\n"); });
+  REQUIRE(server.ok());
+  const node::Address at = (*server)->address();
+  auto answer = std::async(std::launch::async, [at] {
+    httplib::Client client(at.host, at.port);
+    client.set_read_timeout(15);
+    return client.Get("/metrics");
+  });
+  // Wait (bounded) until the request is being served, then tear down.
+  for (int i = 0; i < 200 && answer.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready; ++i) {
+  }
+  const auto start = std::chrono::steady_clock::now();
+  server->reset();
+  REQUIRE(answer.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));  // not the 10 s answer timeout
+  auto result = answer.get();
+  if (result) CHECK(result->status == 503);  // or the connection closed: either way, no hang
+}
+
+TEST_CASE("metrics server: a busy port and a non-IP host are errors at start", "[runtime][metrics]") {
+  EventLoop loop;
+  auto first = MetricsServer::start(loop, loopback(), [] { return std::string(); });
+  REQUIRE(first.ok());
+  MetricsServerOptions same = loopback();
+  same.listen.port = (*first)->address().port;
+  auto second = MetricsServer::start(loop, same, [] { return std::string(); });
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().kind == ErrorKind::io);
+  CHECK(second.error().message.find("in use") != std::string::npos);
+
+  MetricsServerOptions named = loopback();
+  named.listen.host = "localhost";
+  auto third = MetricsServer::start(loop, named, [] { return std::string(); });
+  REQUIRE_FALSE(third.ok());
+  CHECK(third.error().kind == ErrorKind::invalid_argument);
+  CHECK(third.error().message.find("not an IP address") != std::string::npos);
+}

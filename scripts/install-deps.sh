@@ -14,6 +14,15 @@ packages=(
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then
   packages+=(python3-torch libopenblas0 python3-matplotlib)
 fi
+# The Python module (docs/embedding.md): without these it is not built. Its
+# tests need PyTorch too (heavy: STARLING_WITH_TORCH=1, or STARLING_WITH_BENCH=1)
+# and skip with a message without it.
+if [[ "${STARLING_WITH_PYTHON:-1}" == 1 ]]; then
+  packages+=(pybind11-dev python3-dev python3-numpy)
+fi
+if [[ "${STARLING_WITH_TORCH:-0}" == 1 ]]; then
+  packages+=(python3-torch)
+fi
 if [[ "${STARLING_WITH_FUZZ:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)
 fi

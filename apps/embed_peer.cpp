@@ -376,6 +376,17 @@ Status Peer::join(std::uint64_t timeout_ms) {
       return fail(make_error(ErrorKind::invalid_argument, "the swarm trains another model: " + why));
     }
   }
+  // The node asks for the parameters as training starts: answer now, so a
+  // peer that waits before its first step (or starts a swarm) can already
+  // serve its model to joiners.
+  if (m.host && m.host->publish_due(0)) {
+    Eigen::VectorXf copy = Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count));
+    Impl* impl = &m;
+    m.post([impl, copy = std::move(copy)]() mutable {
+      if (impl->slot) impl->slot->on_parameters(std::move(copy), 0);
+    });
+    m.host->publishes.fetch_add(1, std::memory_order_relaxed);
+  }
   std::lock_guard lock(m.phase_mutex);
   m.phase = Phase::running;
   m.downloaded = downloaded;

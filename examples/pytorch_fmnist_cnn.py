@@ -66,11 +66,15 @@ def main():
     p.add_argument("--compress", default="int8", help="none | topk:F | randk:F | int8 | sign (int8: a 6k model)")
     p.add_argument("--seconds", type=float, default=60.0, help="train this long")
     p.add_argument("--until", type=float, default=0.0, help="or until this Unix time (several processes end together)")
+    p.add_argument("--start-at", type=float, default=0.0, help="after joining, wait until this Unix time to train")
     p.add_argument("--shard", default="0/1", help="I/N: train on every N-th sample from I")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--init-seed", type=int, default=1)
     p.add_argument("--report-every", type=float, default=5.0)
+    p.add_argument("--target", type=float, default=0.0,
+                   help="stop once the accuracy on 2000 test images reaches this (checked every --eval-every s)")
+    p.add_argument("--eval-every", type=float, default=2.0, help="seconds of training between --target checks")
     p.add_argument("--save-params", help="write the final flat parameters here (.npy)")
     p.add_argument("--alone", action="store_true", help="no starling: the same loop without the swarm")
     args = p.parse_args()
@@ -98,13 +102,27 @@ def main():
               f"test accuracy at start {accuracy(model, x_test, y_test):.4f}", flush=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
 
+    if args.start_at > time.time():
+        time.sleep(args.start_at - time.time())
     generator = torch.Generator().manual_seed(args.init_seed * 7919 + shard)
     end = args.until if args.until > 0 else time.time() + args.seconds
     next_report = time.time() + args.report_every
     steps = 0
     step_seconds = 0.0
     after_step_seconds = 0.0
+    train_start = time.time()
+    eval_seconds = 0.0  # excluded from the training clock
+    next_eval = args.eval_every
+    reached = None
     while time.time() < end:
+        if args.target > 0 and time.time() - train_start - eval_seconds >= next_eval:
+            t_eval = time.time()
+            next_eval += args.eval_every
+            if accuracy(model, x_test, y_test) >= args.target:
+                reached = {"time_to_target_s": round(t_eval - train_start - eval_seconds, 2), "steps_to_target": steps}
+                eval_seconds += time.time() - t_eval
+                break
+            eval_seconds += time.time() - t_eval
         index = torch.randint(0, len(y_train), (args.batch,), generator=generator)
         t0 = time.perf_counter()
         optimizer.zero_grad()
@@ -129,7 +147,10 @@ def main():
 
     final = {"steps": steps, "test_accuracy": accuracy(model, x_test, y_test, limit=10000),
              "step_ms": 1000 * step_seconds / max(steps, 1),
-             "after_step_us": 1e6 * after_step_seconds / max(steps, 1)}
+             "after_step_us": 1e6 * after_step_seconds / max(steps, 1),
+             "train_seconds": round(time.time() - train_start - eval_seconds, 2)}
+    if args.target > 0:
+        final["reached_target"] = reached
     if peer:
         s = peer.status()
         final.update({k: s[k] for k in ("corrections_applied", "publishes", "rounds", "consensus_distance",

@@ -119,8 +119,7 @@ def test_flatten_parameters_and_zero_copy_download():
     other_flat = starling.torch.flatten_parameters(other)
     with peer(compress="none") as first:
         first.attach(flat)
-        first.join(timeout=10)
-        first.after_step()  # publishes: what a joiner downloads
+        first.join(timeout=10)  # publishes at once: a joiner downloads before our first step
         second = peer(compress="none", seeds=[first.status()["address"]])
         second.attach(other_flat)
         second.join(timeout=20)

@@ -103,7 +103,7 @@ class Peer {
   // From the training loop, after each optimizer step, on the thread that
   // owns the buffer: adds the consensus corrections that arrived since the
   // last call into the buffer and, when the node asked for it at this step
-  // count, hands a copy of the parameters to the gossip. Costs two atomic
+  // count, hands a copy of the parameters to the gossip. Costs three atomic
   // loads when there is nothing to do. Errors: numerical (a correction sum
   // overflowed: dropped), disconnected (the peer has failed or left).
   Status after_step();

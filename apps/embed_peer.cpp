@@ -418,6 +418,12 @@ Status Peer::after_step() {
     result = make_error(ErrorKind::numerical, "after_step(): a sum of consensus corrections overflowed; dropped");
   if (host.publish_due(steps)) {
     Eigen::VectorXf copy = Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count));
+    // A diverged replica must not reach its neighbours' link copies: not
+    // published (the node asks again at its next round).
+    if (!copy.allFinite()) {
+      return make_error(ErrorKind::numerical,
+                        "after_step(): the parameters hold NaN or Inf (training diverged): not published");
+    }
     Impl* impl = &m;
     m.post([impl, steps, copy = std::move(copy)]() mutable {
       if (impl->slot) impl->slot->on_parameters(std::move(copy), steps);

@@ -105,7 +105,9 @@ class Peer {
   // last call into the buffer and, when the node asked for it at this step
   // count, hands a copy of the parameters to the gossip. Costs three atomic
   // loads when there is nothing to do. Errors: numerical (a correction sum
-  // overflowed: dropped), disconnected (the peer has failed or left).
+  // overflowed: dropped; or the parameters hold NaN/Inf when due to be
+  // published: not published, so a diverged replica does not reach the
+  // neighbours), disconnected (the peer has failed or left).
   Status after_step();
 
   // A snapshot, taken on the loop thread (waits up to 2 s for it).

@@ -194,3 +194,33 @@ TEST_CASE("embedded peers: settings are peer flags, checked as the peer checks t
   CHECK(ModelLayout{"m", {{2, 5}}}.model_id() != ModelLayout{"m", {{5, 2}}}.model_id());
   CHECK(ModelLayout{"m", {{2, 5}}}.model_id() == ModelLayout{"m", {{2, 5}}}.model_id());
 }
+
+TEST_CASE("embedded peers: a diverged buffer is not published", "[embed]") {
+  TempDir dir;
+  std::vector<float> buffer(100, 1.0f);
+  auto peer = make_peer(base(dir, "a"));
+  REQUIRE(peer->attach(buffer.data(), buffer.size(), ModelLayout{"toy", {{100}}}));
+  REQUIRE(peer->join(10'000));
+  buffer[7] = std::nanf("");
+  // The node asks for the parameters every few steps (round floor 50 ms):
+  // within 3 s of steps one call must refuse to publish them.
+  bool refused = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!refused && std::chrono::steady_clock::now() < until) {
+    const auto stepped = peer->after_step();
+    if (!stepped) {
+      CHECK(stepped.error().kind == ErrorKind::numerical);
+      CHECK_THAT(stepped.error().message, Catch::Contains("NaN"));
+      refused = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(refused);
+  const auto published_before = peer->status()->publishes;
+  buffer[7] = 1.0f;  // recovered: publishing goes on
+  for (int i = 0; i < 200 && peer->status()->publishes == published_before; ++i) {
+    REQUIRE(peer->after_step());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(peer->status()->publishes > published_before);
+}

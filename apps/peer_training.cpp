@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "peer_gossip_options.h"
 #include "starling/compress/mlp_layout.h"
 #include "starling/gossip/messages.h"
 #include "starling/ml/checkpoint.h"
@@ -153,19 +154,8 @@ class PeerTraining::Host : public node::ModelHost {
 Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOptions& options,
                                                             const fs::path& data_dir,
                                                             std::shared_ptr<spdlog::logger> log) {
-  auto compressor = compress::CompressorSpec::parse(options.compress);
-  if (!compressor) return make_error(ErrorKind::invalid_argument, "--compress: " + compressor.error().message);
-  node::ClipMode clip = node::ClipMode::adaptive;
-  double clip_radius = 0.0;
-  if (options.clip == "off") {
-    clip = node::ClipMode::off;
-  } else if (options.clip != "auto") {
-    char* end = nullptr;
-    clip_radius = std::strtod(options.clip.c_str(), &end);
-    if (end == options.clip.c_str() || *end != '\0' || !(clip_radius > 0.0) || !std::isfinite(clip_radius))
-      return make_error(ErrorKind::invalid_argument, "--clip: want auto, off or a positive radius, got '" + options.clip + "'");
-    clip = node::ClipMode::fixed;
-  }
+  // The gossip flags first (a stand-in layout), so a bad one fails before the data loads.
+  if (auto checked = gossip_driver_options(options, compress::Layout::whole(1), {}); !checked) return checked.error();
   if (options.training.threads != 1)
     return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
   auto eval_every = parse_eval_every(options.eval_every);
@@ -226,20 +216,10 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   }
   w.model = std::move(setup->model);
 
-  node::TrainingDriverOptions& d = self->driver_options_;
-  d.layout = layout;
-  d.compressor = *compressor;
-  d.model_hash = node::model_hash(description);
-  d.gamma = float(options.gamma);
-  d.neighbours = std::size_t(options.neighbours);
-  d.max_links = std::size_t(options.max_links);
-  d.round_every_steps = std::uint64_t(options.round_steps);
-  d.mixing = options.mixing == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
-  d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
-  d.round_min_interval_ms = std::min<std::uint64_t>(d.round_min_interval_ms, d.round_max_interval_ms);
-  d.upload_budget.bytes_per_second = options.max_upload;
-  d.clip = clip;
-  d.clip_radius = clip_radius;
+  // The same gossip options as an embedded peer's (peer_gossip_options.h).
+  auto driver = gossip_driver_options(options, layout, node::model_hash(description));
+  if (!driver) return driver.error();
+  self->driver_options_ = std::move(*driver);
   self->host_ = std::move(host);
   return self;
 }

@@ -40,6 +40,7 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   options.node_id = node_id;
   options.authority = std::move(authority);
   if (config.training) options.training = config.training->driver_options();
+  if (!config.training && config.host) options.training = config.driver;
   RuntimePeer* raw = self.get();
   options.log = [raw](node::LogLevel level, std::string_view event, const std::string& message,
                       const node::LogFields& fields) { log_event(*raw->log_, level, event, message, fields); };
@@ -55,12 +56,10 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
       if (raw->training_) raw->training_->apply(*train);
     }
   };
-  node::ModelHost* host = config.training ? &config.training->host() : nullptr;
+  node::ModelHost* host = config.training ? &config.training->host() : config.host;
   self->peer_ = std::make_unique<node::Peer>(*self->transport_, host, *self->incarnations_, std::move(options));
-  if (config.training && config.slot) {
-    *config.slot = self->peer_.get();
-    config.training->attach(loop, config.slot);
-  }
+  if (host && config.slot) *config.slot = self->peer_.get();
+  if (config.training && config.slot) config.training->attach(loop, config.slot);
   auto bound = self->peer_->listen(config.listen);
   if (!bound) return bound.error();
   return self;

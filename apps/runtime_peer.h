@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@ struct RuntimePeerConfig {
   gossip::Config membership;
   std::filesystem::path data_dir;  // holds the incarnation file
   PeerTraining* training = nullptr;  // null: membership only (--no-train)
+  // Or another model host with its gossip options (the embedding API).
+  node::ModelHost* host = nullptr;
+  std::optional<node::TrainingDriverOptions> driver;
   std::shared_ptr<spdlog::logger> log;
   // Where published parameters find the peer from the loop thread; must
   // outlive the loop's posted work (declare it before the loop).

@@ -23,6 +23,11 @@ fi
 if [[ "${STARLING_WITH_CONTAINER:-0}" == 1 ]]; then
   packages+=(mmdebstrap podman)
 fi
+# The Python module (docs/embedding.md): without these it is not built; its
+# tests use PyTorch (Debian's python3-torch) and skip with a message without it.
+if [[ "${STARLING_WITH_PYTHON:-1}" == 1 ]]; then
+  packages+=(pybind11-dev python3-dev python3-numpy python3-torch)
+fi
 if [[ "${STARLING_WITH_FUZZ:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)
 fi

@@ -1,0 +1,73 @@
+// The embedding API's settings. See embed_config.h.
+#include "embed_config.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+namespace starling::apps {
+namespace {
+
+// The peer flags that configure the network and the gossip; the rest of
+// `starling peer`'s flags drive its built-in trainer.
+constexpr std::array<std::string_view, 17> kEmbedKeys = {
+    "listen",     "seed",      "swarm-key",   "identity",        "data-dir",   "profile",
+    "compress",   "gamma",     "clip",        "neighbours",      "max-links",  "round-steps",
+    "mixing",     "gossip-interval",          "max-upload",      "join-timeout", "download"};
+
+bool is_embed_key(const std::string& key) {
+  return std::find(kEmbedKeys.begin(), kEmbedKeys.end(), key) != kEmbedKeys.end();
+}
+
+std::string normalised(std::string key) {
+  if (key.rfind("--", 0) == 0) key.erase(0, 2);
+  std::replace(key.begin(), key.end(), '_', '-');
+  if (key == "seeds") key = "seed";
+  return key;
+}
+
+}  // namespace
+
+Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string, std::string>>& settings) {
+  EmbedConfig config;
+  CLI::App app{"starling embedded peer", "peer"};
+  // The same options, names and checks as `starling peer` (apps/cmd_peer.cpp).
+  app.add_option("--listen", config.listen);
+  app.add_option("--seed", config.seeds);
+  app.add_option("--swarm-key", config.swarm_key_path);
+  app.add_option("--identity", config.identity_path);
+  app.add_option("--data-dir", config.data_dir);
+  app.add_option("--profile", config.profile)->check(CLI::IsMember({"lan", "wan"}));
+  add_peer_training_options(app, config.training);
+  app.add_option("--join-timeout", config.join_timeout_ms)->check(CLI::Range(1, 24 * 3600 * 1000));
+  std::string download = "true";
+  app.add_option("--download", download)->check(CLI::IsMember({"true", "false"}));
+
+  std::vector<std::string> args;
+  for (const auto& [raw_key, value] : settings) {
+    const std::string key = normalised(raw_key);
+    if (!app.get_option_no_throw("--" + key)) {
+      return make_error(ErrorKind::invalid_argument, "unknown setting '" + raw_key + "' (the keys are those of "
+                                                     "`starling peer`'s flags, e.g. listen, seed, swarm-key, compress)");
+    }
+    if (!is_embed_key(key)) {
+      return make_error(ErrorKind::invalid_argument,
+                        "setting '" + raw_key + "' drives starling's built-in trainer; an embedded peer trains your "
+                        "model in your loop (docs/embedding.md)");
+    }
+    args.push_back("--" + key);
+    args.push_back(value);
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 parses a vector from its back
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return make_error(ErrorKind::invalid_argument, std::string("bad setting: ") + e.what());
+  }
+  config.download = download == "true";
+  return config;
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,490 @@
+// The embedding API (starling/embed.h) on top of the pieces `starling peer`
+// is made of: the same option set (embed_config.h), the same RuntimePeer
+// assembly (libuv transport, secure sessions, incarnation file, node::Peer),
+// run on a loop thread of its own; the user's thread is the model host's
+// worker (embed_host.h).
+#include "starling/embed.h"
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "embed_config.h"
+#include "embed_host.h"
+#include "peer_gossip_options.h"
+#include "runtime_peer.h"
+#include "swarm_key_option.h"
+#include "starling/compress/layout.h"
+#include "starling/crypto/keys.h"
+#include "starling/gossip/messages.h"
+#include "starling/runtime/event_loop.h"
+
+namespace starling::embed {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::uint64_t kStatusWaitMs = 2'000;
+constexpr std::uint64_t kListenWaitMs = 10'000;
+
+std::string layout_description(const ModelLayout& layout) {
+  std::string text = "starling-embed-1 name " + layout.name + " shapes";
+  for (const auto& shape : layout.shapes) {
+    text += " [";
+    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+    text += "]";
+  }
+  return text;
+}
+
+// Keeps the log lines a link refusal writes (either end), so join() can say
+// why no neighbour served a model; forwards everything to stderr.
+class MismatchSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::string last() {
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    // training_link_setup.cpp: "refusing a link with A: <why>" and "link to A refused: <why>"
+    if (text.find("refus") != std::string_view::npos && text.find("model") != std::string_view::npos) {
+      last_ = std::string(text);
+    }
+  }
+  void flush_() override {}
+
+ private:
+  std::string last_;
+};
+
+}  // namespace
+
+std::size_t ModelLayout::parameter_count() const {
+  std::size_t total = 0;
+  for (const auto& shape : shapes) {
+    std::size_t n = 1;
+    for (std::int64_t d : shape) {
+      if (d <= 0) return 0;
+      n *= std::size_t(d);
+    }
+    total += n;
+  }
+  return total;
+}
+
+std::string ModelLayout::model_id() const { return crypto::to_hex(node::model_hash(layout_description(*this))); }
+
+enum class Phase { created, joining, running, left, failed };
+
+struct Peer::Impl {
+  apps::EmbedConfig config;
+  node::Address listen;
+  gossip::Config membership;
+  fs::path data_dir;
+  std::optional<crypto::Identity> identity;
+  std::optional<crypto::SwarmKey> swarm_key;
+  std::string node_id;
+  std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<MismatchSink> mismatch;
+
+  float* data = nullptr;
+  std::size_t count = 0;
+  std::optional<node::TrainingDriverOptions> driver;
+  std::shared_ptr<EmbedHost> host;
+
+  std::mutex phase_mutex;  // phase, error; the user's calls
+  Phase phase = Phase::created;
+  std::atomic<bool> running{false};  // phase == running, for after_step()'s fast path
+  std::string error;
+  bool downloaded = false;
+  std::string address;
+
+  std::thread thread;
+  std::mutex loop_mutex;
+  runtime::EventLoop* loop = nullptr;  // set while the loop runs; post() through it under loop_mutex
+  // Loop thread only.
+  node::Peer* slot = nullptr;
+  apps::RuntimePeer* runtime_peer = nullptr;
+
+  bool post(std::function<void()> work) {
+    std::lock_guard lock(loop_mutex);
+    if (!loop) return false;
+    loop->post(std::move(work));
+    return true;
+  }
+
+  void run(std::promise<Status> listening) {
+    runtime::EventLoop own_loop;
+    apps::RuntimePeerConfig c;
+    c.listen = listen;
+    c.membership = membership;
+    c.data_dir = data_dir;
+    c.log = log;
+    c.slot = &slot;
+    if (host) {
+      c.host = host.get();
+      c.driver = driver;
+    }
+    auto made = apps::RuntimePeer::create(own_loop, std::move(c), std::move(*identity), std::move(*swarm_key));
+    if (!made) {
+      listening.set_value(make_error(made.error().kind, "cannot listen on " + config.listen + ": " + made.error().message));
+      return;
+    }
+    std::unique_ptr<apps::RuntimePeer> rp = std::move(*made);
+    runtime_peer = rp.get();
+    address = rp->address();
+    rp->peer().start(config.seeds, host && config.download && !config.seeds.empty());
+    {
+      std::lock_guard lock(loop_mutex);
+      loop = &own_loop;
+    }
+    listening.set_value(ok_status());
+    own_loop.run();
+    {
+      std::lock_guard lock(loop_mutex);
+      loop = nullptr;
+    }
+    runtime_peer = nullptr;
+    rp.reset();
+  }
+
+  // Loop thread: the graceful leave, bounded as `starling peer`'s.
+  void leave_on_loop() {
+    runtime::EventLoop* l = loop;
+    if (!slot || !runtime_peer) {
+      l->stop();
+      return;
+    }
+    node::Transport& transport = runtime_peer->transport();
+    transport.start_timer(std::uint64_t(membership.leave_timeout_ms) + 2000, [l] { l->stop(); });
+    slot->leave([l, &transport] { transport.start_timer(200, [l] { l->stop(); }); });
+  }
+
+  void fill_status(PeerStatus& s) const {
+    const node::PeerStatus ps = slot->status();
+    s.joined = ps.joined;
+    s.members = ps.view.members.size();
+    s.bytes_sent = ps.transport.bytes_sent;
+    s.bytes_received = ps.transport.bytes_received;
+    if (ps.training) {
+      const node::TrainingDriverStatus& d = *ps.training;
+      if (d.state == "downloading") s.state = "downloading";
+      s.rounds = d.rounds;
+      s.deltas_sent = d.deltas_sent;
+      s.deltas_received = d.deltas_received;
+      s.link_resets = d.link_resets;
+      s.gossip_bytes_sent = d.delta_bytes_sent;
+      s.model_bytes_downloaded = d.model_bytes_downloaded;
+      s.model_bytes_served = d.model_bytes_served;
+      s.consensus_distance = d.consensus_distance;
+      for (const auto& n : d.neighbours) {
+        s.neighbours.push_back(NeighbourStatus{gossip::to_hex(n.node_id), n.address, n.ready, n.outbound,
+                                               n.deltas_sent, n.deltas_received, n.resets});
+      }
+    }
+  }
+};
+
+Peer::Peer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Peer::~Peer() { (void)leave(); }
+
+Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
+  auto parsed = apps::parse_embed_settings(settings);
+  if (!parsed) return parsed.error();
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(*parsed);
+  const apps::EmbedConfig& c = impl->config;
+
+  auto listen = node::parse_address(c.listen);
+  if (!listen) return make_error(ErrorKind::invalid_argument, "listen: " + listen.error().message + " (want IP:PORT)");
+  impl->listen = *listen;
+  for (const auto& seed : c.seeds) {
+    if (auto p = node::parse_address(seed); !p)
+      return make_error(ErrorKind::invalid_argument, "seed: " + p.error().message + " (want IP:PORT)");
+  }
+  auto membership = gossip::config_for_profile(c.profile);
+  if (!membership) return make_error(ErrorKind::invalid_argument, "profile: " + membership.error().message);
+  impl->membership = *membership;
+  // The gossip options are checked now, with a stand-in layout: a bad
+  // compress or clip fails here, not at attach().
+  if (auto checked = apps::gossip_driver_options(c.training, compress::Layout::whole(1), {}); !checked)
+    return checked.error();
+
+  auto key = apps::load_swarm_key_option(c.swarm_key_path);
+  if (!key) return key.error();
+  impl->swarm_key = std::move(*key);
+
+  // The data dir as `starling peer` picks it; with port 0 (any port) a fresh
+  // folder, since the port does not name this peer.
+  if (!c.data_dir.empty()) {
+    impl->data_dir = c.data_dir;
+  } else if (impl->listen.port != 0) {
+    const char* state = std::getenv("XDG_STATE_HOME");
+    const char* home = std::getenv("HOME");
+    fs::path base = state && *state ? fs::path(state) : fs::path(home && *home ? home : ".") / ".local" / "state";
+    impl->data_dir = base / "starling" / ("peer-" + std::to_string(impl->listen.port));
+  } else {
+    std::random_device random;
+    impl->data_dir = fs::temp_directory_path() / ("starling-embed-" + std::to_string(random()) + std::to_string(random()));
+  }
+  std::error_code ec;
+  fs::create_directories(impl->data_dir, ec);
+  if (ec) return make_error(ErrorKind::io, "cannot create data dir " + impl->data_dir.string() + ": " + ec.message());
+  fs::permissions(impl->data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+
+  impl->mismatch = std::make_shared<MismatchSink>();
+  auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  // Quiet by default inside someone else's program: warnings and errors.
+  const char* level = std::getenv("STARLING_LOG");
+  err->set_level(level && std::string(level) == "info" ? spdlog::level::info : spdlog::level::warn);
+  impl->log = std::make_shared<spdlog::logger>("embed", spdlog::sinks_init_list{err, impl->mismatch});
+  impl->log->set_level(spdlog::level::info);
+  impl->log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ starling %l %v", spdlog::pattern_time_type::utc);
+
+  if (!c.identity_path.empty()) {
+    auto loaded = crypto::Identity::load(c.identity_path);
+    if (!loaded) return make_error(loaded.error().kind, "identity: " + loaded.error().message);
+    impl->identity = std::move(*loaded);
+  } else {
+    const fs::path path = impl->data_dir / "identity.key";
+    if (fs::exists(path, ec)) {
+      auto loaded = crypto::Identity::load(path);
+      if (!loaded) return make_error(loaded.error().kind, "identity " + path.string() + ": " + loaded.error().message);
+      impl->identity = std::move(*loaded);
+    } else {
+      crypto::Identity made = crypto::Identity::generate();
+      if (auto saved = made.save(path); !saved) return saved.error();
+      impl->identity = std::move(made);
+    }
+  }
+  impl->node_id = gossip::to_hex(impl->identity->node_id().bytes());
+  if (impl->swarm_key->is_open() && !c.seeds.empty())
+    impl->log->warn("no swarm-key: this swarm is OPEN (anyone who reaches the port joins and reads it)");
+  return std::unique_ptr<Peer>(new Peer(std::move(impl)));
+}
+
+Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.phase_mutex);
+  if (m.phase != Phase::created || m.host) return make_error(ErrorKind::invalid_argument, "attach(): once, before join()");
+  if (!data || count == 0) return make_error(ErrorKind::invalid_argument, "attach(): an empty buffer");
+  const std::size_t expected = layout.parameter_count();
+  if (layout.shapes.empty() || expected == 0)
+    return make_error(ErrorKind::invalid_argument, "attach(): the layout needs shapes with positive sizes");
+  if (expected != count) {
+    return make_error(ErrorKind::invalid_argument, "attach(): the buffer holds " + std::to_string(count) +
+                                                       " floats, the layout's shapes " + std::to_string(expected));
+  }
+  std::vector<compress::Segment> segments;
+  std::size_t offset = 0;
+  for (const auto& shape : layout.shapes) {
+    std::size_t n = 1;
+    for (std::int64_t d : shape) n *= std::size_t(d);
+    segments.push_back({offset, n});
+    offset += n;
+  }
+  auto made = compress::Layout::make(count, segments);
+  if (!made) return made.error();
+  auto driver = apps::gossip_driver_options(m.config.training, std::move(*made),
+                                            node::model_hash(layout_description(layout)));
+  if (!driver) return driver.error();
+  driver->download_model = m.config.download;
+  m.driver = std::move(*driver);
+  m.data = data;
+  m.count = count;
+  m.host = std::make_shared<EmbedHost>(count);
+  return ok_status();
+}
+
+Status Peer::join(std::uint64_t timeout_ms) {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lock(m.phase_mutex);
+    if (m.phase == Phase::running) return ok_status();
+    if (m.phase == Phase::left) return make_error(ErrorKind::disconnected, "join(): the peer has left");
+    if (m.phase == Phase::failed) return make_error(ErrorKind::disconnected, "join(): " + m.error);
+    if (m.phase == Phase::joining) return make_error(ErrorKind::invalid_argument, "join(): already joining");
+    m.phase = Phase::joining;
+  }
+  const auto fail = [&](Error error) -> Status {
+    (void)leave();
+    std::lock_guard lock(m.phase_mutex);
+    m.phase = Phase::failed;
+    m.error = error.message;
+    return error;
+  };
+  if (timeout_ms == 0) timeout_ms = m.config.join_timeout_ms;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+
+  std::promise<Status> listening;
+  std::future<Status> listened = listening.get_future();
+  m.thread = std::thread([&m, p = std::move(listening)]() mutable { m.run(std::move(p)); });
+  if (listened.wait_for(std::chrono::milliseconds(kListenWaitMs)) != std::future_status::ready)
+    return fail(make_error(ErrorKind::timeout, "the peer's loop did not start within 10 s"));
+  if (Status up = listened.get(); !up) {
+    m.thread.join();
+    std::lock_guard lock(m.phase_mutex);
+    m.phase = Phase::failed;
+    m.error = up.error().message;
+    return up;
+  }
+
+  // Membership first: a seed must answer (a dead seed is a timeout, not a hang).
+  if (!m.config.seeds.empty()) {
+    for (;;) {
+      auto s = status();
+      if (s && s->joined) break;
+      if (Clock::now() >= deadline) {
+        std::string seeds;
+        for (const auto& seed : m.config.seeds) seeds += (seeds.empty() ? "" : ", ") + seed;
+        return fail(make_error(ErrorKind::timeout, "no seed answered within " + std::to_string(timeout_ms) +
+                                                       " ms (seeds: " + seeds + ")"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  bool downloaded = false;
+  if (m.host) {
+    // Then the model: downloaded into the buffer before the first step.
+    for (;;) {
+      if (m.host->wait_started(20)) break;
+      if (std::string why = m.mismatch->last(); !why.empty() && m.config.download && !m.config.seeds.empty())
+        return fail(make_error(ErrorKind::invalid_argument, "the swarm trains another model: " + why));
+      if (Clock::now() >= deadline)
+        return fail(make_error(ErrorKind::timeout, "no neighbour served the model within " +
+                                                       std::to_string(timeout_ms) + " ms"));
+    }
+    if (auto initial = m.host->take_initial()) {
+      std::memcpy(m.data, initial->data(), m.count * sizeof(float));
+      downloaded = true;
+    } else if (std::string why = m.mismatch->last(); !why.empty() && m.config.download && !m.config.seeds.empty()) {
+      return fail(make_error(ErrorKind::invalid_argument, "the swarm trains another model: " + why));
+    }
+  }
+  // The node asks for the parameters as training starts: answer now, so a
+  // peer that waits before its first step (or starts a swarm) can already
+  // serve its model to joiners.
+  if (m.host && m.host->publish_due(0)) {
+    Eigen::VectorXf copy = Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count));
+    Impl* impl = &m;
+    m.post([impl, copy = std::move(copy)]() mutable {
+      if (impl->slot) impl->slot->on_parameters(std::move(copy), 0);
+    });
+    m.host->publishes.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::lock_guard lock(m.phase_mutex);
+  m.phase = Phase::running;
+  m.downloaded = downloaded;
+  m.running.store(true, std::memory_order_release);
+  return ok_status();
+}
+
+Status Peer::after_step() {
+  Impl& m = *impl_;
+  if (!m.host) return make_error(ErrorKind::invalid_argument, "after_step(): attach() a buffer first");
+  if (!m.running.load(std::memory_order_acquire)) {
+    std::unique_lock lock(m.phase_mutex);
+    if (m.phase != Phase::running) {
+      if (m.phase == Phase::created) {
+        lock.unlock();
+        if (Status joined = join(); !joined) return joined;
+      } else if (m.phase == Phase::failed) {
+        return make_error(ErrorKind::disconnected, "after_step(): the peer failed: " + m.error);
+      } else {
+        return make_error(ErrorKind::disconnected, "after_step(): the peer has left");
+      }
+    }
+  }
+  EmbedHost& host = *m.host;
+  const std::int64_t steps = host.steps.load(std::memory_order_relaxed) + 1;
+  host.steps.store(steps, std::memory_order_relaxed);
+  Status result = ok_status();
+  if (host.correction_pending() && !host.apply_corrections(Eigen::Map<Eigen::VectorXf>(m.data, Eigen::Index(m.count))))
+    result = make_error(ErrorKind::numerical, "after_step(): a sum of consensus corrections overflowed; dropped");
+  if (host.publish_due(steps)) {
+    Eigen::VectorXf copy = Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count));
+    // A diverged replica must not reach its neighbours' link copies: not
+    // published (the node asks again at its next round).
+    if (!copy.allFinite()) {
+      return make_error(ErrorKind::numerical,
+                        "after_step(): the parameters hold NaN or Inf (training diverged): not published");
+    }
+    Impl* impl = &m;
+    m.post([impl, steps, copy = std::move(copy)]() mutable {
+      if (impl->slot) impl->slot->on_parameters(std::move(copy), steps);
+    });
+    host.publishes.fetch_add(1, std::memory_order_relaxed);
+  }
+  return result;
+}
+
+Result<PeerStatus> Peer::status() const {
+  Impl& m = *impl_;
+  PeerStatus s;
+  {
+    std::lock_guard lock(m.phase_mutex);
+    static constexpr const char* kNames[] = {"created", "joining", "training", "left", "failed"};
+    s.state = kNames[int(m.phase)];
+    if (m.phase == Phase::running && !m.host) s.state = "member";
+    s.error = m.error;
+    s.downloaded = m.downloaded;
+  }
+  s.node_id = m.node_id;
+  s.model_mismatch = m.mismatch->last();
+  if (m.host) {
+    s.steps = m.host->steps.load(std::memory_order_relaxed);
+    s.corrections_applied = m.host->corrections_applied();
+    s.publishes = m.host->publishes.load(std::memory_order_relaxed);
+  }
+  auto answer = std::make_shared<std::promise<PeerStatus>>();
+  auto future = answer->get_future();
+  Impl* impl = &m;
+  if (!m.post([impl, answer, s]() mutable {
+        if (impl->slot) {
+          s.address = impl->address;
+          impl->fill_status(s);
+        }
+        answer->set_value(std::move(s));
+      })) {
+    return s;  // not running: what the user's side knows
+  }
+  if (future.wait_for(std::chrono::milliseconds(kStatusWaitMs)) != std::future_status::ready)
+    return make_error(ErrorKind::timeout, "status(): the peer's loop did not answer within 2 s");
+  return future.get();
+}
+
+Status Peer::leave() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lock(m.phase_mutex);
+    m.running.store(false, std::memory_order_release);
+    if (m.phase == Phase::left) return ok_status();
+    if (m.phase != Phase::failed) m.phase = Phase::left;
+  }
+  if (m.thread.joinable()) {
+    Impl* impl = &m;
+    if (!m.post([impl] { impl->leave_on_loop(); })) {
+      std::lock_guard lock(m.loop_mutex);
+      if (m.loop) m.loop->stop();
+    }
+    m.thread.join();
+  }
+  return ok_status();
+}
+
+}  // namespace starling::embed

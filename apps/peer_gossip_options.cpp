@@ -1,0 +1,43 @@
+// See peer_gossip_options.h.
+#include "peer_gossip_options.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+
+namespace starling::apps {
+
+Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOptions& options,
+                                                          compress::Layout layout, wire::Hash32 model_hash) {
+  auto compressor = compress::CompressorSpec::parse(options.compress);
+  if (!compressor) return make_error(ErrorKind::invalid_argument, "--compress: " + compressor.error().message);
+  node::ClipMode clip = node::ClipMode::adaptive;
+  double clip_radius = 0.0;
+  if (options.clip == "off") {
+    clip = node::ClipMode::off;
+  } else if (options.clip != "auto") {
+    char* end = nullptr;
+    clip_radius = std::strtod(options.clip.c_str(), &end);
+    if (end == options.clip.c_str() || *end != '\0' || !(clip_radius > 0.0) || !std::isfinite(clip_radius))
+      return make_error(ErrorKind::invalid_argument, "--clip: want auto, off or a positive radius, got '" + options.clip + "'");
+    clip = node::ClipMode::fixed;
+  }
+  node::TrainingDriverOptions d;
+  d.layout = std::move(layout);
+  d.compressor = *compressor;
+  d.model_hash = model_hash;
+  d.gamma = float(options.gamma);
+  d.neighbours = std::size_t(options.neighbours);
+  d.max_links = std::size_t(options.max_links);
+  d.round_every_steps = std::uint64_t(options.round_steps);
+  d.mixing = options.mixing == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
+  d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
+  d.round_min_interval_ms = std::min<std::uint64_t>(d.round_min_interval_ms, d.round_max_interval_ms);
+  d.upload_budget.bytes_per_second = options.max_upload;
+  d.clip = clip;
+  d.clip_radius = clip_radius;
+  return d;
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,128 @@
+// The embedding API: a training loop that is not starling's (your own model,
+// optimizer and data, in C++ or, through the Python module, PyTorch) joins a
+// starling swarm. The peer runs membership, links, compression, security and
+// the join download on its own libuv loop thread; your thread trains and
+// calls after_step() between optimizer steps (docs/embedding.md).
+//
+//   auto peer = starling::embed::Peer::create({{"listen", "127.0.0.1:7946"}, {"seed", "10.0.0.2:7946"}});
+//   peer->attach(params.data(), params.size(), {"my-model", {{784, 128}, {128}, {128, 10}, {10}}});
+//   peer->join(60'000);           // downloads the swarm's model INTO params
+//   for (...) { my_step(params); peer->after_step(); }
+//   peer->leave();
+//
+// Errors are Result/Status values (starling/status.h); nothing throws and no
+// call crashes on bad input. This header includes no third-party library.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "starling/status.h"
+
+namespace starling::embed {
+
+// The peer's settings: the keys of `starling peer`'s flags without the
+// dashes (listen, seed, swarm-key, identity, data-dir, profile, compress,
+// gamma, clip, neighbours, max-links, round-steps, mixing, gossip-interval,
+// max-upload); '_' may stand for '-'. A key may repeat (seed). Flags of the
+// built-in trainer (data, model, lr, ...) are refused: your loop trains.
+// Extra keys of the embedding only: join-timeout (ms, default 60000),
+// download (true/false: copy the swarm's model in when joining; default true).
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// What the parameters are: a name and the tensor shapes, in the order they
+// lie in the flat buffer. Peers refuse each other's links unless name and
+// shapes match exactly (the model hash in the link hello); tensors of fewer
+// than 1024 values travel uncompressed, as the built-in models' biases do.
+struct ModelLayout {
+  std::string name;
+  std::vector<std::vector<std::int64_t>> shapes;
+  // The number of floats the shapes describe (0 for a bad shape).
+  std::size_t parameter_count() const;
+  // The hash peers compare (hex), from name and shapes.
+  std::string model_id() const;
+};
+
+struct NeighbourStatus {
+  std::string node_id;  // hex
+  std::string address;
+  bool ready = false;
+  bool outbound = false;
+  std::uint64_t deltas_sent = 0, deltas_received = 0, resets = 0;
+};
+
+struct PeerStatus {
+  // "created", "joining", "downloading", "training", "left", "failed"
+  std::string state;
+  std::string error;    // why "failed"
+  std::string address;  // what others reach us at (the bound port if listen had port 0)
+  std::string node_id;  // hex
+  bool joined = false;  // membership reached a seed (or started a swarm)
+  std::size_t members = 0;  // others in the membership view
+  bool downloaded = false;  // the swarm's model was copied into the buffer at join
+  std::int64_t steps = 0;   // after_step() calls
+  std::uint64_t corrections_applied = 0;
+  std::uint64_t publishes = 0;
+  std::uint64_t rounds = 0, deltas_sent = 0, deltas_received = 0, link_resets = 0;
+  std::uint64_t bytes_sent = 0, bytes_received = 0, gossip_bytes_sent = 0;
+  std::uint64_t model_bytes_downloaded = 0, model_bytes_served = 0;
+  std::optional<double> consensus_distance;  // ‖x − x̄‖²/‖x̄‖² over the neighbourhood
+  std::vector<NeighbourStatus> neighbours;
+  // The last refusal of a link for a model mismatch (either side), if any.
+  std::string model_mismatch;
+};
+
+class Peer {
+ public:
+  // Checks the settings, loads (or makes) the identity and the swarm key.
+  // Nothing listens yet. Errors: invalid_argument (bad key or value), io, ...
+  static Result<std::unique_ptr<Peer>> create(const Settings& settings);
+  ~Peer();  // leave()s
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+
+  // The user's flat parameters: `count` floats at `data`, which must stay
+  // valid (and not move) until leave(). Once, before join(). count must equal
+  // layout.parameter_count(). Without attach() the peer keeps membership only.
+  Status attach(float* data, std::size_t count, ModelLayout layout);
+
+  // Listens, joins through the seeds and, when joining with a model, waits
+  // until the swarm's model has been copied into the buffer (or no neighbour
+  // served one within the download timeout: you train from your own values;
+  // status().downloaded says which). Errors: io (cannot listen), timeout
+  // (no seed answered, or nothing within timeout_ms; 0: join-timeout),
+  // invalid_argument (the swarm trains another model: links refused).
+  // Call once; after_step() calls it if you did not.
+  Status join(std::uint64_t timeout_ms = 0);
+
+  // From the training loop, after each optimizer step, on the thread that
+  // owns the buffer: adds the consensus corrections that arrived since the
+  // last call into the buffer and, when the node asked for it at this step
+  // count, hands a copy of the parameters to the gossip. Costs three atomic
+  // loads when there is nothing to do. Errors: numerical (a correction sum
+  // overflowed: dropped; or the parameters hold NaN/Inf when due to be
+  // published: not published, so a diverged replica does not reach the
+  // neighbours), disconnected (the peer has failed or left).
+  Status after_step();
+
+  // A snapshot, taken on the loop thread (waits up to 2 s for it).
+  Result<PeerStatus> status() const;
+
+  // Stops the gossip (tells the neighbours), announces the leave, waits for
+  // it to spread (bounded by the profile's leave timeout + 2 s) and stops
+  // the loop thread. Idempotent. The buffer is not touched afterwards.
+  Status leave();
+
+  struct Impl;
+
+ private:
+  explicit Peer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace starling::embed

@@ -1,0 +1,157 @@
+// The Python module `starling` (its C++ half, starling._starling): the
+// embedding API (starling/embed.h) for a Python training loop. The Python
+// half (python/starling/__init__.py) checks tensors and keeps the buffer
+// alive; here: the calls, the GIL released while they wait, and Errors
+// turned into Python exceptions (docs/embedding.md).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "starling/embed.h"
+
+namespace py = pybind11;
+using starling::Error;
+using starling::ErrorKind;
+using starling::embed::ModelLayout;
+using starling::embed::Peer;
+
+namespace {
+
+[[noreturn]] void raise(const Error& error) {
+  switch (error.kind) {
+    case ErrorKind::invalid_argument: throw py::value_error(error.message);
+    case ErrorKind::timeout: {
+      PyErr_SetString(PyExc_TimeoutError, error.message.c_str());
+      throw py::error_already_set();
+    }
+    case ErrorKind::disconnected: {
+      PyErr_SetString(PyExc_ConnectionError, error.message.c_str());
+      throw py::error_already_set();
+    }
+    case ErrorKind::io:
+    case ErrorKind::not_found: {
+      PyErr_SetString(PyExc_OSError, error.message.c_str());
+      throw py::error_already_set();
+    }
+    default: throw std::runtime_error(std::string(starling::to_string(error.kind)) + ": " + error.message);
+  }
+}
+
+void check(const starling::Status& status) {
+  if (!status) raise(status.error());
+}
+
+ModelLayout layout_of(const std::string& name, const std::vector<std::vector<std::int64_t>>& shapes) {
+  return ModelLayout{name, shapes};
+}
+
+py::dict status_dict(const starling::embed::PeerStatus& s) {
+  py::dict d;
+  d["state"] = s.state;
+  d["error"] = s.error;
+  d["address"] = s.address;
+  d["node_id"] = s.node_id;
+  d["joined"] = s.joined;
+  d["members"] = s.members;
+  d["downloaded"] = s.downloaded;
+  d["steps"] = s.steps;
+  d["corrections_applied"] = s.corrections_applied;
+  d["publishes"] = s.publishes;
+  d["rounds"] = s.rounds;
+  d["deltas_sent"] = s.deltas_sent;
+  d["deltas_received"] = s.deltas_received;
+  d["link_resets"] = s.link_resets;
+  d["bytes_sent"] = s.bytes_sent;
+  d["bytes_received"] = s.bytes_received;
+  d["gossip_bytes_sent"] = s.gossip_bytes_sent;
+  d["model_bytes_downloaded"] = s.model_bytes_downloaded;
+  d["model_bytes_served"] = s.model_bytes_served;
+  d["consensus_distance"] = s.consensus_distance ? py::object(py::float_(*s.consensus_distance)) : py::object(py::none());
+  d["model_mismatch"] = s.model_mismatch;
+  py::list neighbours;
+  for (const auto& n : s.neighbours) {
+    py::dict nd;
+    nd["node_id"] = n.node_id;
+    nd["address"] = n.address;
+    nd["ready"] = n.ready;
+    nd["outbound"] = n.outbound;
+    nd["deltas_sent"] = n.deltas_sent;
+    nd["deltas_received"] = n.deltas_received;
+    nd["resets"] = n.resets;
+    neighbours.append(nd);
+  }
+  d["neighbours"] = neighbours;
+  return d;
+}
+
+// A Status computed with the GIL released, raised with it held.
+template <typename F>
+void call_released(F&& f) {
+  starling::Status status = starling::ok_status();
+  {
+    py::gil_scoped_release release;
+    status = f();
+  }
+  check(status);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_starling, m) {
+  m.doc() = "starling's embedding API: a Python training loop joins a starling swarm (docs/embedding.md)";
+  m.def("model_id", [](const std::string& name, const std::vector<std::vector<std::int64_t>>& shapes) {
+    return layout_of(name, shapes).model_id();
+  });
+
+  py::class_<Peer, std::unique_ptr<Peer>>(m, "_Peer")
+      .def(py::init([](const std::vector<std::pair<std::string, std::string>>& settings) {
+        auto made = Peer::create(settings);
+        if (!made) raise(made.error());
+        return std::move(*made);
+      }))
+      // numpy and anything with the buffer protocol: float32, C-contiguous, writable.
+      .def("_attach_buffer",
+           [](Peer& peer, const py::buffer& buffer, const std::vector<std::vector<std::int64_t>>& shapes,
+              const std::string& name) {
+             py::buffer_info info;
+             try {
+               info = buffer.request(true);
+             } catch (const std::exception& e) {
+               throw py::value_error(std::string("attach(): the buffer must be writable: ") + e.what());
+             }
+             if (info.format != py::format_descriptor<float>::format() || info.itemsize != sizeof(float))
+               throw py::type_error("attach(): the buffer must hold float32 values, not format '" + info.format + "'");
+             py::ssize_t expected = info.itemsize;
+             for (py::ssize_t dim = info.ndim - 1; dim >= 0; --dim) {
+               if (info.shape[std::size_t(dim)] > 1 && info.strides[std::size_t(dim)] != expected)
+                 throw py::value_error("attach(): the buffer must be contiguous (C order); copy it first");
+               expected *= info.shape[std::size_t(dim)];
+             }
+             check(peer.attach(static_cast<float*>(info.ptr), std::size_t(info.size), layout_of(name, shapes)));
+           })
+      // torch tensors: the Python side checked dtype, device and contiguity.
+      .def("_attach_pointer",
+           [](Peer& peer, std::uintptr_t pointer, std::size_t count, const std::vector<std::vector<std::int64_t>>& shapes,
+              const std::string& name) {
+             check(peer.attach(reinterpret_cast<float*>(pointer), count, layout_of(name, shapes)));
+           })
+      .def("join", [](Peer& peer, std::uint64_t timeout_ms) { call_released([&] { return peer.join(timeout_ms); }); },
+           py::arg("timeout_ms") = 0)
+      .def("after_step", [](Peer& peer) { call_released([&] { return peer.after_step(); }); })
+      .def("status",
+           [](Peer& peer) {
+             starling::Result<starling::embed::PeerStatus> s = starling::make_error(ErrorKind::timeout, "");
+             {
+               py::gil_scoped_release release;
+               s = peer.status();
+             }
+             if (!s) raise(s.error());
+             return status_dict(*s);
+           })
+      .def("leave", [](Peer& peer) { call_released([&] { return peer.leave(); }); });
+}

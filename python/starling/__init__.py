@@ -1,0 +1,110 @@
+"""starling: join a starling swarm from your own training loop.
+
+    import starling, starling.torch
+    flat = starling.torch.flatten_parameters(model)   # one float32 buffer, the module's parameters are views
+    with starling.Peer(listen="127.0.0.1:7000", seeds=["127.0.0.1:7001"]) as peer:
+        peer.attach(flat)          # zero-copy; join() copies the swarm's model INTO it
+        peer.join()
+        for x, y in batches:
+            ...; optimizer.step()
+            peer.after_step()      # consensus corrections in, parameters out to the gossip
+
+Settings are the keys of `starling peer`'s flags (listen, seeds, swarm_key,
+data_dir, compress, gamma, clip, neighbours, max_links, round_steps, mixing,
+gossip_interval, max_upload, profile, identity) plus join_timeout (seconds)
+and download (bool). See docs/embedding.md.
+"""
+
+from ._starling import _Peer, model_id as _model_id
+
+__all__ = ["Peer", "model_id"]
+
+
+def model_id(shapes, name="model"):
+    """The hash peers compare before linking: from a name and tensor shapes."""
+    return _model_id(name, [list(map(int, s)) for s in shapes])
+
+
+def _is_torch_tensor(obj):
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "data_ptr") and hasattr(obj, "is_contiguous")
+
+
+class Peer:
+    """A member of a starling swarm whose model is a flat float32 buffer you train."""
+
+    def __init__(self, listen="127.0.0.1:0", seeds=(), swarm_key=None, data_dir=None, compress=None,
+                 join_timeout=None, **flags):
+        if isinstance(seeds, str):
+            seeds = [seeds]
+        settings = [("listen", str(listen))]
+        settings += [("seed", str(s)) for s in seeds]
+        if swarm_key is not None:
+            settings.append(("swarm-key", str(swarm_key)))
+        if data_dir is not None:
+            settings.append(("data-dir", str(data_dir)))
+        if compress is not None:
+            settings.append(("compress", str(compress)))
+        if join_timeout is not None:
+            settings.append(("join-timeout", str(int(float(join_timeout) * 1000))))
+        for key, value in flags.items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            settings.append((key.replace("_", "-"), str(value)))
+        self._peer = _Peer(settings)
+        self._buffer = None  # kept alive: the peer writes into it until leave()
+
+    def attach(self, flat, shapes=None, name="model"):
+        """Attach the flat parameters: a contiguous float32 CPU torch tensor or numpy array (no copy).
+
+        shapes: the tensors' shapes in buffer order (default: what
+        starling.torch.flatten_parameters recorded, else one tensor); peers
+        link only when name and shapes match."""
+        if shapes is None:
+            shapes = getattr(flat, "_starling_shapes", None)
+        if _is_torch_tensor(flat):
+            import torch
+            if flat.dtype != torch.float32:
+                raise TypeError(f"attach(): the tensor must be float32, not {flat.dtype}")
+            if flat.device.type != "cpu":
+                raise ValueError(f"attach(): the tensor must live on the CPU, not {flat.device}")
+            if not flat.is_contiguous():
+                raise ValueError("attach(): the tensor must be contiguous; call .contiguous() on it (a copy) "
+                                 "or use starling.torch.flatten_parameters")
+            count = flat.numel()
+            if shapes is None:
+                shapes = [[count]]
+            self._peer._attach_pointer(flat.data_ptr(), count, [list(map(int, s)) for s in shapes], name)
+        else:
+            if shapes is None:
+                shapes = [[int(memoryview(flat).nbytes // 4)]]
+            self._peer._attach_buffer(flat, [list(map(int, s)) for s in shapes], name)
+        self._buffer = flat
+        return self
+
+    def join(self, timeout=None):
+        """Listen, join through the seeds and download the swarm's model into the buffer.
+
+        Raises TimeoutError (no seed answered / nothing served in time) or
+        ValueError (the swarm trains another model). timeout in seconds
+        (default: the join_timeout setting, 60 s)."""
+        self._peer.join(0 if timeout is None else max(1, int(float(timeout) * 1000)))
+
+    def after_step(self):
+        """Call after each optimizer step: applies consensus corrections, publishes at the node's pacing."""
+        self._peer.after_step()
+
+    def status(self):
+        """A dict: state, address, joined, members, downloaded, steps, corrections_applied,
+        consensus_distance, bytes_sent, gossip_bytes_sent, neighbours, ..."""
+        return self._peer.status()
+
+    def leave(self):
+        """Leave the swarm gracefully (bounded: the profile's leave timeout + 2 s). Idempotent."""
+        self._peer.leave()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.leave()
+        return False

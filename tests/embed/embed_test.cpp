@@ -1,0 +1,226 @@
+// The embedding API (starling/embed.h) with a toy "user model": two peers in
+// one process on loopback, each pulling its flat parameters towards its own
+// target in its own loop. Alone they would end at their targets (2 apart);
+// joined, the consensus corrections after_step() applies hold them together.
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "starling/embed.h"
+
+namespace fs = std::filesystem;
+using starling::ErrorKind;
+using starling::embed::ModelLayout;
+using starling::embed::Peer;
+using starling::embed::Settings;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() /
+           ("starling-embed-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+Settings base(const TempDir& dir, const std::string& name) {
+  return {{"listen", "127.0.0.1:0"}, {"data-dir", (dir.path / name).string()}, {"compress", "none"}};
+}
+
+std::unique_ptr<Peer> make_peer(Settings settings) {
+  auto made = Peer::create(settings);
+  REQUIRE(made);
+  return std::move(*made);
+}
+
+double mean_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  double sum = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) sum += std::fabs(double(a[i]) - double(b[i]));
+  return sum / double(a.size());
+}
+
+const ModelLayout kLayout{"toy", {{40, 50}, {2000}}};  // 4000 floats: both tensors compressible
+
+}  // namespace
+
+TEST_CASE("embedded peers: a joiner downloads the model, then both replicas stay together", "[embed]") {
+  TempDir dir;
+  const std::size_t n = kLayout.parameter_count();
+  std::vector<float> a(n, 10.0f), b(n, 0.0f);
+  auto first = make_peer(base(dir, "a"));
+  REQUIRE(first->attach(a.data(), a.size(), kLayout));
+  REQUIRE(first->join(10'000));
+  auto first_status = first->status();
+  REQUIRE(first_status);
+  CHECK_FALSE(first_status->downloaded);  // no seed: a new swarm from its own values
+  // The first peer publishes at its first step; a joiner downloads that.
+  REQUIRE(first->after_step());
+
+  Settings second_settings = base(dir, "b");
+  second_settings.push_back({"seed", first_status->address});
+  auto second = make_peer(second_settings);
+  REQUIRE(second->attach(b.data(), b.size(), kLayout));
+  std::atomic<bool> stop{false};
+  // The first keeps stepping (it serves the model from its published copy).
+  std::thread first_loop([&] {
+    while (!stop.load()) {
+      for (float& x : a) x -= 0.02f * (x - 11.0f);
+      (void)first->after_step();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const auto joined = second->join(20'000);
+  if (!joined) stop = true;
+  REQUIRE(joined);
+  auto second_status = second->status();
+  REQUIRE(second_status);
+  CHECK(second_status->downloaded);
+  CHECK(second_status->model_bytes_downloaded >= n * sizeof(float));
+  // The download replaced our zeros with the first's values (10 moving to 11).
+  CHECK(b[0] >= 10.0f);
+  CHECK(b[0] <= 11.0f);
+
+  // Each pulls towards its own target: 11 and 9 (a common offset, as real
+  // models have: a correction far above the model's own norm would be
+  // clipped as hostile, docs/learning.md "Robust aggregation"). 6 s of steps.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  while (std::chrono::steady_clock::now() < until) {
+    for (float& x : b) x -= 0.02f * (x - 9.0f);
+    REQUIRE(second->after_step());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  first_loop.join();
+  const auto end_a = first->status(), end_b = second->status();
+  REQUIRE(end_a);
+  REQUIRE(end_b);
+  INFO("deltas sent " << end_a->deltas_sent << "/" << end_b->deltas_sent << " received " << end_a->deltas_received << "/" << end_b->deltas_received << " consensus " << end_b->consensus_distance.value_or(-1) << " neighbours " << end_b->neighbours.size() << " ready " << (end_b->neighbours.empty() ? 0 : end_b->neighbours[0].ready));
+  INFO("corrections applied: " << end_a->corrections_applied << " and " << end_b->corrections_applied
+                               << "; rounds " << end_a->rounds << " and " << end_b->rounds);
+  CHECK(end_a->corrections_applied > 10);
+  CHECK(end_b->corrections_applied > 10);
+  CHECK(end_b->publishes > 10);
+  // Alone they end 2 apart (at 11 and 9). A round every ~50 ms (the round
+  // floor) pulls each halfway to the other (w = 1/2, γ = 1) against a pull
+  // of 0.02 per ~6 ms step towards its own target: measured 0.41 apart. The
+  // bound, 0.8, is 40% of the unmixed gap, with room for a loaded machine.
+  const double gap = mean_abs_difference(a, b);
+  INFO("mean |a - b| = " << gap);
+  CHECK(gap < 0.8);
+  // The average is kept: the mean of both lies near 10 (targets 11 and 9).
+  double mean = 0;
+  for (std::size_t i = 0; i < n; ++i) mean += (double(a[i]) + double(b[i])) / 2.0;
+  mean /= double(n);
+  CHECK(std::fabs(mean - 10.0) < 0.3);
+  CHECK(second->leave());
+  CHECK(first->leave());
+  CHECK(second->status()->state == "left");
+  CHECK(second->after_step().error().kind == ErrorKind::disconnected);
+}
+
+TEST_CASE("embedded peers: another model is refused with a clear error", "[embed]") {
+  TempDir dir;
+  std::vector<float> a(100, 1.0f), b(100, 0.0f);
+  auto first = make_peer(base(dir, "a"));
+  REQUIRE(first->attach(a.data(), a.size(), ModelLayout{"toy", {{100}}}));
+  REQUIRE(first->join(10'000));
+  REQUIRE(first->after_step());
+  Settings settings = base(dir, "b");
+  settings.push_back({"seed", first->status()->address});
+  auto second = make_peer(settings);
+  // Same count, other shapes: another model.
+  REQUIRE(second->attach(b.data(), b.size(), ModelLayout{"toy", {{10, 10}}}));
+  const auto joined = second->join(15'000);
+  REQUIRE_FALSE(joined);
+  CHECK(joined.error().kind == ErrorKind::invalid_argument);
+  CHECK_THAT(joined.error().message, Catch::Contains("another model"));
+  CHECK(b[0] == 0.0f);  // nothing was copied in
+  CHECK(second->status()->state == "failed");
+}
+
+TEST_CASE("embedded peers: a dead seed is a timeout, not a hang", "[embed]") {
+  TempDir dir;
+  std::vector<float> b(100, 0.0f);
+  Settings settings = base(dir, "b");
+  settings.push_back({"seed", "127.0.0.1:9"});  // discard port: nobody answers
+  auto peer = make_peer(settings);
+  REQUIRE(peer->attach(b.data(), b.size(), ModelLayout{"toy", {{100}}}));
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto joined = peer->join(1'500);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE_FALSE(joined);
+  CHECK(joined.error().kind == ErrorKind::timeout);
+  CHECK_THAT(joined.error().message, Catch::Contains("no seed answered"));
+  CHECK(seconds < 10.0);
+  CHECK(peer->after_step().error().kind == ErrorKind::disconnected);
+}
+
+TEST_CASE("embedded peers: settings are peer flags, checked as the peer checks them", "[embed]") {
+  TempDir dir;
+  auto refused = [&](Settings settings, const std::string& needle) {
+    auto made = Peer::create(settings);
+    REQUIRE_FALSE(made);
+    CHECK(made.error().kind == ErrorKind::invalid_argument);
+    CHECK_THAT(made.error().message, Catch::Contains(needle));
+  };
+  refused({{"listen", "nowhere"}}, "listen");
+  refused({{"no-such-key", "1"}}, "unknown setting");
+  refused({{"lr", "0.1"}}, "built-in trainer");
+  refused({{"compress", "zip"}}, "--compress");
+  refused({{"neighbours", "0"}}, "bad setting");
+  refused({{"clip", "-1"}}, "--clip");
+  refused({{"profile", "moon"}}, "bad setting");
+  // '_' for '-', "seeds" for "seed", repeated keys: all accepted.
+  auto made = Peer::create({{"listen", "127.0.0.1:0"}, {"data_dir", (dir.path / "x").string()},
+                            {"seeds", "127.0.0.1:1"}, {"seed", "127.0.0.1:2"}, {"max_links", "4"}});
+  REQUIRE(made);
+  std::vector<float> buffer(10);
+  auto attached = (*made)->attach(buffer.data(), buffer.size(), ModelLayout{"m", {{3, 3}}});
+  REQUIRE_FALSE(attached);
+  CHECK_THAT(attached.error().message, Catch::Contains("holds 10 floats"));
+  CHECK((*made)->attach(buffer.data(), buffer.size(), ModelLayout{"m", {{2, 5}}}));
+  CHECK_FALSE((*made)->attach(buffer.data(), buffer.size(), ModelLayout{"m", {{2, 5}}}));
+  CHECK(ModelLayout{"m", {{2, 5}}}.model_id() != ModelLayout{"m", {{5, 2}}}.model_id());
+  CHECK(ModelLayout{"m", {{2, 5}}}.model_id() == ModelLayout{"m", {{2, 5}}}.model_id());
+}
+
+TEST_CASE("embedded peers: a diverged buffer is not published", "[embed]") {
+  TempDir dir;
+  std::vector<float> buffer(100, 1.0f);
+  auto peer = make_peer(base(dir, "a"));
+  REQUIRE(peer->attach(buffer.data(), buffer.size(), ModelLayout{"toy", {{100}}}));
+  REQUIRE(peer->join(10'000));
+  buffer[7] = std::nanf("");
+  // The node asks for the parameters every few steps (round floor 50 ms):
+  // within 3 s of steps one call must refuse to publish them.
+  bool refused = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!refused && std::chrono::steady_clock::now() < until) {
+    const auto stepped = peer->after_step();
+    if (!stepped) {
+      CHECK(stepped.error().kind == ErrorKind::numerical);
+      CHECK_THAT(stepped.error().message, Catch::Contains("NaN"));
+      refused = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(refused);
+  const auto published_before = peer->status()->publishes;
+  buffer[7] = 1.0f;  // recovered: publishing goes on
+  for (int i = 0; i < 200 && peer->status()->publishes == published_before; ++i) {
+    REQUIRE(peer->after_step());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(peer->status()->publishes > published_before);
+}

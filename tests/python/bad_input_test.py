@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""The Python module's contract on bad input, the buffer and the GIL (docs/embedding.md).
+
+Each check raises AssertionError with what went wrong; exit 77 (skipped) when
+torch or numpy is missing. Needs PYTHONPATH=BUILD/python.
+"""
+
+import os
+import sys
+import tempfile
+import threading
+import time
+
+try:
+    import numpy as np
+    import torch
+except ImportError as e:
+    print(f"SKIP: {e} (apt install python3-torch python3-numpy)")
+    sys.exit(77)
+
+import starling
+import starling.torch
+
+TMP = tempfile.mkdtemp(prefix="starling-py-")
+counter = [0]
+
+
+def peer(**kw):
+    counter[0] += 1
+    return starling.Peer(listen="127.0.0.1:0", data_dir=os.path.join(TMP, f"p{counter[0]}"), **kw)
+
+
+def raises(exc, needle, fn):
+    try:
+        fn()
+    except exc as e:
+        assert needle in str(e), f"{exc.__name__} without '{needle}': {e}"
+        return e
+    except Exception as e:  # noqa: BLE001
+        raise AssertionError(f"expected {exc.__name__} ('{needle}'), got {type(e).__name__}: {e}")
+    raise AssertionError(f"expected {exc.__name__} ('{needle}'), nothing raised")
+
+
+def test_bad_buffers():
+    p = peer()
+    raises(TypeError, "float32", lambda: p.attach(torch.zeros(10, dtype=torch.float64)))
+    raises(ValueError, "contiguous", lambda: p.attach(torch.zeros(10, 10).t()))
+    raises(ValueError, "contiguous", lambda: p.attach(torch.zeros(20)[::2]))
+    raises(TypeError, "float32", lambda: p.attach(np.zeros(10)))
+    raises(ValueError, "contiguous", lambda: p.attach(np.zeros((10, 10), dtype=np.float32).T))
+    readonly = np.zeros(10, dtype=np.float32)
+    readonly.setflags(write=False)
+    raises(ValueError, "writable", lambda: p.attach(readonly))
+    raises(ValueError, "holds 10 floats", lambda: p.attach(torch.zeros(10), shapes=[[3, 3]]))
+    p.attach(np.zeros(10, dtype=np.float32), shapes=[[2, 5]])  # a good one after the bad ones
+    raises(ValueError, "once", lambda: p.attach(np.zeros(10, dtype=np.float32)))
+    p.leave()
+
+
+def test_bad_settings():
+    raises(ValueError, "unknown setting", lambda: peer(no_such_key=1))
+    raises(ValueError, "built-in trainer", lambda: peer(lr=0.1))
+    raises(ValueError, "--compress", lambda: peer(compress="zip"))
+    raises(ValueError, "listen", lambda: starling.Peer(listen="nowhere"))
+
+
+def test_dead_seed_times_out_and_releases_the_gil():
+    p = peer(seeds=["127.0.0.1:9"])
+    p.attach(torch.zeros(100))
+    ticks = [0]
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0.01)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    t0 = time.time()
+    raises(TimeoutError, "no seed answered", lambda: p.join(timeout=1.5))
+    waited = time.time() - t0
+    stop.set()
+    t.join()
+    assert 1.0 < waited < 10.0, f"join waited {waited:.1f} s for a 1.5 s timeout"
+    # A thread holding the GIL-free wait runs ~100 ticks a second.
+    assert ticks[0] > 50, f"only {ticks[0]} ticks while join() waited: the GIL was held"
+    raises(ConnectionError, "failed", p.after_step)
+
+
+def test_size_mismatch_with_the_swarm():
+    with peer() as first:
+        first.attach(np.ones(120, dtype=np.float32))
+        first.join(timeout=10)
+        first.after_step()
+        address = first.status()["address"]
+        second = peer(seeds=[address])
+        mine = torch.zeros(100)
+        second.attach(mine)
+        e = raises(ValueError, "another model", lambda: second.join(timeout=15))
+        assert "parameters" in str(e) or "model hash" in str(e), str(e)
+        assert float(mine.abs().sum()) == 0.0, "a refused model was copied in"
+        second.leave()
+
+
+def test_flatten_parameters_and_zero_copy_download():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # made BEFORE flattening: must keep working
+    flat = starling.torch.flatten_parameters(model)
+    assert flat.numel() == 4 * 3 + 3 + 3 * 2 + 2 and flat._starling_shapes == [[3, 4], [3], [2, 3], [2]]
+    flat[0] = 42.0
+    assert float(model[0].weight[0, 0]) == 42.0, "parameters are not views into the flat buffer"
+    before = flat.clone()
+    model(torch.randn(5, 4)).sum().backward()
+    optimizer.step()
+    assert not torch.equal(before, flat), "the optimizer's step did not land in the flat buffer"
+
+    other = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    other_flat = starling.torch.flatten_parameters(other)
+    with peer(compress="none") as first:
+        first.attach(flat)
+        first.join(timeout=10)  # publishes at once: a joiner downloads before our first step
+        second = peer(compress="none", seeds=[first.status()["address"]])
+        second.attach(other_flat)
+        second.join(timeout=20)
+        assert second.status()["downloaded"]
+        assert torch.equal(other_flat, flat), "the download did not land in the joiner's buffer"
+        assert torch.equal(other[0].weight, model[0].weight), "the module does not see the downloaded values"
+        second.leave()
+
+
+if __name__ == "__main__":
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+    for test in tests:
+        t0 = time.time()
+        test()
+        print(f"ok {test.__name__} ({time.time() - t0:.1f} s)", flush=True)
+    print("PASS")

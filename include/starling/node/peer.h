@@ -91,6 +91,10 @@ struct PeerOptions {
   std::uint64_t stream_timeout_ms = 10'000;
   // How many fake members a flooding peer makes up (HostileMembershipOptions).
   std::size_t hostile_fake_members_max = 4000;
+  // Accepts no inbound connection or datagram (`--outbound-only`): reached
+  // over membership links it opens, never dialled for delta gossip
+  // (docs/membership.md, "Outbound-only members"). Needs seeds.
+  bool outbound_only = false;
 };
 
 struct PeerStatus {

@@ -35,6 +35,7 @@ struct PeerOptions {
   std::string identity_path;
   std::string data_dir;
   std::string profile = "lan";
+  bool outbound_only = false;
   PeerTrainingOptions training;
 };
 
@@ -77,6 +78,8 @@ int run_peer(const PeerOptions& options) {
     auto parsed = node::parse_address(seed);
     if (!parsed) return fail("--seed: " + parsed.error().message + " (want IP:PORT)");
   }
+  if (options.outbound_only && options.seeds.empty())
+    return fail("--outbound-only needs a --seed: nobody can reach this peer to join it");
   auto config = gossip::config_for_profile(options.profile);
   if (!config) return fail("--profile: " + config.error().message);
 
@@ -131,6 +134,7 @@ int run_peer(const PeerOptions& options) {
   peer_config.training = training.get();
   peer_config.log = log;
   peer_config.slot = &peer_slot;
+  peer_config.outbound_only = options.outbound_only;
   auto made = RuntimePeer::create(loop, std::move(peer_config), std::move(*identity), std::move(swarm_key));
   if (!made) {
     return fail("cannot listen on " + options.listen + ": " + made.error().message +
@@ -216,6 +220,9 @@ Command add_peer_command(CLI::App& root) {
   app->add_option("--profile", options->profile, "Membership timing: lan or wan")
       ->check(CLI::IsMember({"lan", "wan"}))
       ->default_str("lan");
+  app->add_flag("--outbound-only", options->outbound_only,
+                "This host accepts no inbound connection or datagram (NAT, firewall): reach the swarm over "
+                "connections it opens (docs/membership.md, \"Outbound-only members\"; needs --seed)");
   add_peer_training_options(*app, options->training);
   return Command{app, [options] { return run_peer(*options); }};
 }

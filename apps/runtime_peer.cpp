@@ -38,6 +38,7 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   options.random_seed = std::random_device{}();
   options.node_id = node_id;
   options.authority = std::move(authority);
+  options.outbound_only = config.outbound_only;
   if (config.training) options.training = config.training->driver_options();
   RuntimePeer* raw = self.get();
   options.log = [raw](node::LogLevel level, std::string_view, const std::string& message) { raw->log(level, message); };

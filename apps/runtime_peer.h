@@ -30,6 +30,7 @@ struct RuntimePeerConfig {
   gossip::Config membership;
   std::filesystem::path data_dir;  // holds the incarnation file
   PeerTraining* training = nullptr;  // null: membership only (--no-train)
+  bool outbound_only = false;        // --outbound-only
   std::shared_ptr<spdlog::logger> log;
   // Where published parameters find the peer from the loop thread; must
   // outlive the loop's posted work (declare it before the loop).

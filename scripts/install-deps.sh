@@ -9,6 +9,7 @@ packages=(
   catch2 zlib1g-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   libbenchmark-dev libopenblas-serial-dev
   dataset-fashion-mnist
+  iproute2 nftables jq  # tests: the netns swarm (tests/netns) and the CLI tests' status checks
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then

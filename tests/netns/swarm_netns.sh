@@ -95,7 +95,9 @@ train=(--compress topk:0.01 --eval-every 200 --batch 64 --lr 0.02 --checkpoint-e
 start_peer() {
   local i=$1; shift
   : >"$work/p$i.log"
-  in_ns "$i" "$starling" peer --listen "${addr[$i]}:$port" --data-dir "$work/d$i" "${key[@]}" "${train[@]}" "$@" \
+  # Not through in_ns: `ip netns exec` execs the peer, so $! is the peer
+  # itself (a function would put a subshell between, and kill -9 would miss it).
+  ip netns exec "${hosts[$i]}" "$starling" peer --listen "${addr[$i]}:$port" --data-dir "$work/d$i" "${key[@]}" "${train[@]}" "$@" \
     2>>"$work/p$i.log" &
   pids[$i]=$!
   local deadline=$((SECONDS + 30))

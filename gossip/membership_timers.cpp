@@ -263,7 +263,11 @@ void Membership::run_push_pull(std::int64_t now_ms) {
   std::vector<NodeId> alive;
   std::vector<NodeId> dead;
   for (const RosterEntry& member : roster_) {
-    if (!can_send(members_.at(member.id).record)) continue;  // an outbound-only member pulls from us instead
+    // An outbound-only member pulls from us instead; while we are
+    // outbound-only, we pull only from members we are linked with (a new
+    // connection just for the exchange would end a link at the other side,
+    // which takes that for our crash and probes us).
+    if (!can_send(members_.at(member.id).record) || (self_.outbound_only && !linked(member.id))) continue;
     if (member.state == MemberState::alive) alive.push_back(member.id);
     if (member.state == MemberState::dead) dead.push_back(member.id);
   }

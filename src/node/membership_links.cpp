@@ -140,12 +140,8 @@ void MembershipDriver::on_link_frame(ConnectionId id, StreamState& stream, gossi
     found->second.link_node = sender;
     membership_->set_linked(sender, true);
   }
-  // An outbound-only member keeps only so many links: one opened just for an
-  // exchange (a push-pull, a join) closes once answered.
-  if (outbound && links_.size() > options_.outbound_links) {
-    router_.close(id);
-    forget_stream(id);
-  }
+  // Links are never closed on purpose, even beyond outbound_links (a Join to
+  // more seeds than that): the other end takes a closed link for our crash.
 }
 
 void MembershipDriver::forget_link(ConnectionId id, StreamState& stream) {

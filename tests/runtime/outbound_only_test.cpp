@@ -195,3 +195,22 @@ TEST_CASE("outbound-only: a firewalled member joins, stays alive, learns everyon
   for (auto& member : members)
     if (member) crash(member);
 }
+
+TEST_CASE("outbound-only: the flag is covered by the member's Ed25519 signature", "[runtime][outbound]") {
+  crypto::Identity identity = crypto::Identity::generate();
+  auto authority = make_record_authority(identity.clone());
+  gossip::MemberRecord record{identity.node_id().bytes(), "10.0.0.4:7946", 2, gossip::MemberState::alive,
+                              identity.public_key(), {}, true};
+  record.signature = authority->sign_record(record);
+  CHECK(authority->verify_record(record));
+  gossip::MemberRecord flipped = record;
+  flipped.outbound_only = false;
+  CHECK_FALSE(authority->verify_record(flipped));
+  // An ordinary record signs the same statement as before the flag existed
+  // (false is the default), so its signature does not depend on the field.
+  gossip::MemberRecord ordinary = record;
+  ordinary.outbound_only = false;
+  ordinary.signature = authority->sign_record(ordinary);
+  CHECK(authority->verify_record(ordinary));
+  CHECK(ordinary.signature != record.signature);
+}

@@ -32,3 +32,14 @@ TEST_CASE("signed statements are canonical and bind every field", "[wire][statem
     }
   }
 }
+
+TEST_CASE("record statement: the outbound-only flag changes the signed bytes; false adds none", "[wire]") {
+  NodeId a{};
+  a[0] = 1;
+  const auto plain = record_statement(a, "10.0.0.1:7946", 3, MemberState::alive);
+  const auto outbound = record_statement(a, "10.0.0.1:7946", 3, MemberState::alive, true);
+  CHECK(outbound != plain);
+  // The flag shares the data word holding the state, so both encode to the
+  // same length: false leaves the statement exactly as it was without it.
+  CHECK(outbound.size() == plain.size());
+}

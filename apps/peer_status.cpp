@@ -39,6 +39,7 @@ nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
           {"membership_messages_received", traffic.messages_received},
           {"membership_bytes_received", traffic.bytes_received},
           {"membership_datagrams_oversize", traffic.datagrams_oversize},
+          {"membership_links", status.membership_links},
           {"membership_ignored_accusers", view.ignored_accusers},
           {"membership_rejected_records", view.rejected_records},
           {"membership_rejected_accusations", view.rejected_accusations},

@@ -240,6 +240,7 @@ PeerStatus Peer::status() const {
     out.view = membership_->view();
   }
   out.membership_traffic = membership_->traffic();
+  out.membership_links = membership_->link_count();
   out.transport = transport_.stats();
   out.router = router_->stats();
   out.membership_fault = hostile_.mode();

@@ -153,6 +153,8 @@ echo "swarm of 4 formed across namespaces in $((SECONDS - start)) s"
 if in_ns 0 "$starling" status "${addr[3]}:$port" "${key[@]}" --timeout 2 >/dev/null 2>&1; then
   fail "host 3's firewall let a status query in"
 fi
+status 3 | jq -e '.outbound_only == true and .membership_links >= 1 and .membership_links <= 3' >/dev/null ||
+  fail "peer 3 is not outbound-only with 1-3 membership links: $(status 3 | jq -c '{outbound_only, membership_links}')"
 status 0 | jq -e --arg a "${addr[3]}:$port" '[.members[] | select(.address == $a)][0].outbound_only == true' \
   >/dev/null || fail "peer 0 does not list peer 3 as outbound-only"
 

@@ -104,6 +104,7 @@ struct PeerStatus {
   std::uint64_t now_ms = 0;
   gossip::MembershipView view;  // empty before start()
   MembershipTraffic membership_traffic;
+  std::size_t membership_links = 0;  // outbound-only members' links open now (MembershipDriver::link_count)
   TransportStats transport;
   RouterStats router;
   HostileMembershipMode membership_fault = HostileMembershipMode::none;

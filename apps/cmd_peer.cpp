@@ -39,6 +39,7 @@ struct PeerOptions {
   std::string data_dir;
   std::string profile = "lan";
   std::string metrics;  // HOST:PORT of the Prometheus endpoint; empty: none
+  bool outbound_only = false;
   PeerTrainingOptions training;
   LogOptions log;
 };
@@ -85,6 +86,8 @@ int run_peer(const PeerOptions& options) {
     auto parsed = node::parse_address(options.metrics);
     if (!parsed) return fail("--metrics: " + parsed.error().message + " (want IP:PORT, e.g. 127.0.0.1:9464)");
   }
+  if (options.outbound_only && options.seeds.empty())
+    return fail("--outbound-only needs a --seed: nobody can reach this peer to join it");
   auto config = gossip::config_for_profile(options.profile);
   if (!config) return fail("--profile: " + config.error().message);
 
@@ -140,6 +143,7 @@ int run_peer(const PeerOptions& options) {
   peer_config.training = training.get();
   peer_config.log = log;
   peer_config.slot = &peer_slot;
+  peer_config.outbound_only = options.outbound_only;
   auto made = RuntimePeer::create(loop, std::move(peer_config), std::move(*identity), std::move(swarm_key));
   if (!made) {
     return fail("cannot listen on " + options.listen + ": " + made.error().message +
@@ -236,6 +240,9 @@ Command add_peer_command(CLI::App& root) {
   app->add_option("--metrics", options->metrics,
                   "Serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md); none: off")
       ->type_name("HOST:PORT");
+  app->add_flag("--outbound-only", options->outbound_only,
+                "This host accepts no inbound connection or datagram (NAT, firewall): reach the swarm over "
+                "connections it opens (docs/membership.md, \"Outbound-only members\"; needs --seed)");
   add_peer_training_options(*app, options->training);
   add_log_options(*app, options->log);
   auto config = std::make_shared<ConfigFlags>();

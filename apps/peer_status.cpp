@@ -9,6 +9,7 @@ nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now
                        {"address", member.record.address},
                        {"state", gossip::to_string(member.record.state)},
                        {"incarnation", member.record.incarnation},
+                       {"outbound_only", member.record.outbound_only},
                        {"state_age_seconds", static_cast<double>(now_ms - member.state_since_ms) / 1000.0}});
   }
   return members;
@@ -22,6 +23,7 @@ nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
           {"address", view.self.address},
           {"state", gossip::to_string(view.self.state)},
           {"incarnation", view.self.incarnation},
+          {"outbound_only", view.self.outbound_only},
           {"uptime_seconds", static_cast<double>(view.uptime_ms) / 1000.0},
           {"joined", status.joined},
           {"health_score", view.health_score},
@@ -37,6 +39,7 @@ nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
           {"membership_messages_received", traffic.messages_received},
           {"membership_bytes_received", traffic.bytes_received},
           {"membership_datagrams_oversize", traffic.datagrams_oversize},
+          {"membership_links", status.membership_links},
           {"membership_ignored_accusers", view.ignored_accusers},
           {"membership_rejected_records", view.rejected_records},
           {"membership_rejected_accusations", view.rejected_accusations},

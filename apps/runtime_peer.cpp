@@ -39,6 +39,7 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   options.random_seed = std::random_device{}();
   options.node_id = node_id;
   options.authority = std::move(authority);
+  options.outbound_only = config.outbound_only;
   if (config.training) options.training = config.training->driver_options();
   if (!config.training && config.host) options.training = config.driver;
   RuntimePeer* raw = self.get();

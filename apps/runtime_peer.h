@@ -34,6 +34,7 @@ struct RuntimePeerConfig {
   // Or another model host with its gossip options (the embedding API).
   node::ModelHost* host = nullptr;
   std::optional<node::TrainingDriverOptions> driver;
+  bool outbound_only = false;        // --outbound-only
   std::shared_ptr<spdlog::logger> log;
   // Where published parameters find the peer from the loop thread; must
   // outlive the loop's posted work (declare it before the loop).

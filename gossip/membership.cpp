@@ -40,6 +40,7 @@ Membership::Membership(Config config, Identity identity, std::uint64_t random_se
   self_ = MemberRecord{identity.node_id, std::move(identity.address), identity.initial_incarnation,
                        MemberState::alive};
   self_.public_key = authority_->public_key();
+  self_.outbound_only = identity.outbound_only;
   sign_self();
   // Stagger periodic timers so members started together do not act in lockstep.
   next_probe_ms_ = now_ms + random_.between(0, config_.probe_interval_ms - 1);
@@ -84,7 +85,8 @@ Actions Membership::leave(std::int64_t now_ms) {
   // 4 below 10 members) missed one member in about one 8-peer run in ten.
   // The queued update still covers members whose notice is lost.
   for (const NodeId& id : live_ids()) {
-    send_datagram(members_.at(id).record.address, Leave{self_.incarnation});
+    const MemberRecord& record = members_.at(id).record;
+    if (can_send(record)) send_datagram(record.address, Leave{self_.incarnation});
   }
   return take_actions();
 }
@@ -109,7 +111,7 @@ Actions Membership::on_message(const std::string& from_address, const GossipMess
         } else if constexpr (std::is_same_v<Body, IndirectPing>) {
           handle_indirect_ping(from_address, body, now_ms);
         } else if constexpr (std::is_same_v<Body, Ack>) {
-          handle_ack(body);
+          handle_ack(body, now_ms);
         } else if constexpr (std::is_same_v<Body, Nack>) {
           handle_nack(body);
         } else if constexpr (std::is_same_v<Body, Gossip>) {
@@ -144,6 +146,12 @@ void Membership::handle_ping(const std::string& from_address, const Ping& ping) 
 void Membership::handle_indirect_ping(const std::string& from_address, const IndirectPing& request,
                                       std::int64_t now_ms) {
   if (request.target == self_.node_id || request.target_address.empty()) return;
+  if (const MemberRecord* target = find(request.target); target != nullptr && !can_send(*target)) {
+    // An outbound-only member we hold no link with: our ping would only hit
+    // its firewall. Say so at once; a helper that holds a link answers.
+    send_datagram(from_address, Nack{request.sequence});
+    return;
+  }
   const std::uint64_t sequence = next_sequence_++;
   send_datagram(request.target_address, Ping{sequence, request.target});
   // Lifeguard: nack at 80% of the probe timeout, so the nack reaches the
@@ -151,10 +159,19 @@ void Membership::handle_indirect_ping(const std::string& from_address, const Ind
   relays_[sequence] = Relay{from_address, request.sequence, now_ms + config_.probe_timeout_ms * 4 / 5};
 }
 
-void Membership::handle_ack(const Ack& ack) {
+void Membership::handle_ack(const Ack& ack, std::int64_t now_ms) {
   if (probe_.active && ack.sequence == probe_.sequence) {
     probe_.active = false;
     awareness_.apply(-1);
+    return;
+  }
+  if (const auto pinged = candidate_pings_.find(ack.sequence); pinged != candidate_pings_.end()) {
+    // Outbound-only: a linked member pinged this candidate for us and
+    // forwarded its answer. The helper is a member vouching for a probe
+    // result, as in any indirect probe; the candidate's record is signed.
+    const NodeId candidate = pinged->second.candidate;
+    candidate_pings_.erase(pinged);
+    if (std::optional<MemberRecord> proven = candidates_.confirm(candidate, now_ms)) apply_alive(*proven, now_ms);
     return;
   }
   const auto relay = relays_.find(ack.sequence);
@@ -204,7 +221,7 @@ void Membership::handle_push_pull(const GossipMessage& message, const PushPull& 
 }
 
 std::vector<MemberRecord> Membership::sample_neighbours(std::size_t fanout) {
-  const std::vector<NodeId>& ids = neighbours_.refresh(live_ids(), fanout, random_);
+  const std::vector<NodeId>& ids = neighbours_.refresh(neighbour_ids(), fanout, random_);
   std::vector<MemberRecord> out;
   out.reserve(ids.size());
   for (const NodeId& id : ids) out.push_back(members_.at(id).record);

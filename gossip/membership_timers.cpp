@@ -71,6 +71,11 @@ void Membership::run_candidates(std::int64_t now_ms) {
   // one: it lists nobody until its candidates answer), so the gossip queue
   // cannot be relied on to carry it.
   for (const MemberRecord& candidate : due) {
+    if (self_.outbound_only && !linked(candidate.node_id)) {
+      ping_candidate_via_link(candidate, now_ms);
+      continue;
+    }
+    if (!can_send(candidate)) continue;  // outbound-only: it confirms itself when it speaks to us
     send_datagram(candidate.address, Ping{next_sequence_++, candidate.node_id});
     attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
   }
@@ -112,7 +117,22 @@ std::optional<NodeId> Membership::next_probe_target() {
 void Membership::start_probe(std::int64_t now_ms) {
   const std::int64_t interval_ms = awareness_.scale(config_.probe_interval_ms);
   next_probe_ms_ = now_ms + interval_ms;
-  const std::optional<NodeId> target = next_probe_target();
+  std::optional<NodeId> target;
+  // Members whose answer cannot reach us are not probed (membership_reach.cpp);
+  // an outbound-only member announces itself to them instead, once per
+  // round, so each lists it first-hand (its datagrams do go out).
+  for (std::size_t attempts = 0; attempts <= roster_.size(); ++attempts) {
+    target = next_probe_target();
+    if (!target) return;
+    const MemberRecord& record = members_.at(*target).record;
+    if (can_probe(record)) break;
+    if (self_.outbound_only && can_send(record)) {
+      send_datagram(record.address, Gossip{});
+      attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
+      return;
+    }
+    target.reset();
+  }
   if (!target) return;
   probe_ = Probe{};
   probe_.active = true;
@@ -121,6 +141,12 @@ void Membership::start_probe(std::int64_t now_ms) {
   probe_.ack_deadline_ms = now_ms + awareness_.scale(config_.probe_timeout_ms);
   probe_.end_ms = now_ms + interval_ms;
   const MemberRecord& record = members_.at(*target).record;
+  if (!can_send(record)) {
+    // An outbound-only member whose link with us broke: only members it is
+    // linked with can reach it, so ask them at once.
+    send_indirect_probes();
+    return;
+  }
   send_datagram(record.address, Ping{probe_.sequence, *target});
   if (record.state == MemberState::suspect) {
     // Hand the accusation to the accused with every probe: its refutation may
@@ -140,7 +166,8 @@ void Membership::send_indirect_probes() {
   probe_.indirect_sent = true;
   std::vector<NodeId> helpers;
   for (const RosterEntry& member : roster_) {
-    if (member.id != probe_.target && member.state == MemberState::alive) helpers.push_back(member.id);
+    if (member.id != probe_.target && member.state == MemberState::alive && can_probe(members_.at(member.id).record))
+      helpers.push_back(member.id);
   }
   helpers = pick_random(std::move(helpers), static_cast<std::size_t>(config_.indirect_checks));
   const std::string& target_address = members_.at(probe_.target).record.address;
@@ -188,8 +215,10 @@ void Membership::remind_accused(std::int64_t now_ms) {
       // Our signed accusation, straight to the accused, once per (scaled)
       // probe interval: its refutation then spreads like any news.
       const MemberRecord& record = member->second.record;
-      send_datagram(record.address, Gossip{});
-      attach(out_.sends.back().message, accuse(record, MemberState::suspect));
+      if (can_send(record)) {  // else its links carry the news to it
+        send_datagram(record.address, Gossip{});
+        attach(out_.sends.back().message, accuse(record, MemberState::suspect));
+      }
       it->second = now_ms + awareness_.scale(config_.probe_interval_ms);
     }
     ++it;
@@ -206,8 +235,9 @@ void Membership::run_gossip(std::int64_t now_ms) {
   candidates.reserve(roster_.size());
   for (const RosterEntry& member : roster_) {
     const MemberState state = member.state;
-    if (state == MemberState::alive || state == MemberState::suspect ||
-        (state == MemberState::dead && now_ms - member.state_since_ms < config_.gossip_to_the_dead_ms)) {
+    if ((state == MemberState::alive || state == MemberState::suspect ||
+         (state == MemberState::dead && now_ms - member.state_since_ms < config_.gossip_to_the_dead_ms)) &&
+        can_send(members_.at(member.id).record)) {
       candidates.push_back(member.id);
     }
   }
@@ -233,6 +263,11 @@ void Membership::run_push_pull(std::int64_t now_ms) {
   std::vector<NodeId> alive;
   std::vector<NodeId> dead;
   for (const RosterEntry& member : roster_) {
+    // An outbound-only member pulls from us instead; while we are
+    // outbound-only, we pull only from members we are linked with (a new
+    // connection just for the exchange would end a link at the other side,
+    // which takes that for our crash and probes us).
+    if (!can_send(members_.at(member.id).record) || (self_.outbound_only && !linked(member.id))) continue;
     if (member.state == MemberState::alive) alive.push_back(member.id);
     if (member.state == MemberState::dead) dead.push_back(member.id);
   }
@@ -270,8 +305,9 @@ void Membership::run_rotation(std::int64_t now_ms) {
   if (now_ms < next_rotation_ms_) return;
   next_rotation_ms_ = now_ms + config_.neighbour_rotation_ms;
   if (neighbours_.fanout() == 0) return;
-  neighbours_.refresh(live_ids(), neighbours_.fanout(), random_);
-  neighbours_.rotate(live_ids(), random_);
+  const std::vector<NodeId> ids = neighbour_ids();
+  neighbours_.refresh(ids, neighbours_.fanout(), random_);
+  neighbours_.rotate(ids, random_);
 }
 
 void Membership::reap(std::int64_t now_ms) {
@@ -285,6 +321,7 @@ void Membership::reap(std::int64_t now_ms) {
       suspicions_.erase(it->first);
       accusations_.erase(it->first);
       accusers_.forget(it->first);
+      lost_links_.erase(it->first);
       roster_.erase(std::lower_bound(roster_.begin(), roster_.end(), it->first,
                                      [](const RosterEntry& entry, const NodeId& key) { return entry.id < key; }));
       it = members_.erase(it);

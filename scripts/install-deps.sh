@@ -14,6 +14,7 @@ packages=(
   python3-yaml yamllint
   tmux  # tests/cli/top.sh runs `starling top` in a real terminal
   prometheus curl jq  # tests/cli/metrics_prometheus.sh scrapes a swarm with a real server (see below)
+  iproute2 nftables  # tests: the netns swarm (tests/netns)
 )
 # Optional extras: reference benchmarks (PyTorch) and fuzzing (clang + libFuzzer).
 if [[ "${STARLING_WITH_BENCH:-0}" == 1 ]]; then

@@ -127,6 +127,15 @@ void MembershipDriver::send_one(const gossip::Outgoing& outgoing) {
   ++traffic_.messages_sent;
   traffic_.bytes_sent += bytes->size();
   count_sent(traffic_.by_kind, gossip::body_name(outgoing.message.body), bytes->size());
+  // A member we hold a membership link with gets everything over it: an
+  // outbound-only member receives nothing any other way (membership_links.cpp).
+  if (send_on_link(outgoing.to_address, *bytes)) return;
+  if (outgoing.transport == gossip::Transport::stream && outbound_only()) {
+    // Nobody can answer us on a new connection: the exchange (and, if we
+    // want one more, a lasting link) rides on the connection we open.
+    open_link(outgoing.to_address, *bytes);
+    return;
+  }
   if (outgoing.transport == gossip::Transport::datagram) {
     send_datagram(*address, std::move(*bytes));
     return;
@@ -144,7 +153,7 @@ void MembershipDriver::send_one(const gossip::Outgoing& outgoing) {
     if (found == streams_.end()) return;
     found->second.timeout_timer = 0;
     router_.close(conn);
-    streams_.erase(found);
+    forget_stream(conn);
   });
   streams_[*id] = std::move(stream);
   // Queued until the handshake completes; the receiver closes after reading it.
@@ -181,7 +190,10 @@ void MembershipDriver::arm_timer() {
   });
 }
 
-void MembershipDriver::on_timer() { process(membership_->tick(now())); }
+void MembershipDriver::on_timer() {
+  process(membership_->tick(now()));
+  if (outbound_only()) maintain_links();
+}
 
 void MembershipDriver::check_leave_complete() {
   if (leave_reported_ || !on_leave_complete_ || !membership_->leave_complete(now())) return;
@@ -213,6 +225,7 @@ void MembershipDriver::on_connected(const ConnectionInfo& info) {
 }
 
 void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
+  const auto known = streams_.find(id);
   auto message = wire::decode(frame);
   if (!message || !is_membership_message(*message)) {
     if (!message)
@@ -222,6 +235,11 @@ void MembershipDriver::on_frame(ConnectionId id, ByteSpan frame) {
     return;
   }
   auto gossip_message = from_wire(std::move(*message));
+  if (known != streams_.end() && gossip_message && membership_ &&
+      (known->second.link || (!known->second.outbound && claims_outbound_only(*gossip_message)))) {
+    on_link_frame(id, known->second, std::move(*gossip_message), frame.size());
+    return;
+  }
   Bytes identity;
   std::string peer;
   if (auto found = streams_.find(id); found != streams_.end()) {
@@ -245,6 +263,8 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
   if (found == streams_.end()) return;
   const StreamState stream = found->second;
   forget_stream(id);
+  if (stream.link && stream.outbound && !stream.connected)
+    link_backoff_until_ms_[stream.peer] = transport_.now_ms() + options_.link_retry_ms;
   if (!stream.outbound || stream.connected) return;  // closed after delivery: normal
   const bool to_seed = seeds_.count(stream.peer) > 0;
   const bool joining = membership_ && !membership_->joined();
@@ -307,6 +327,7 @@ void MembershipDriver::forget_stream(ConnectionId id) {
   auto found = streams_.find(id);
   if (found == streams_.end()) return;
   if (found->second.timeout_timer != 0) transport_.cancel_timer(found->second.timeout_timer);
+  if (found->second.link) forget_link(id, found->second);
   streams_.erase(found);
 }
 

@@ -135,6 +135,7 @@ void Peer::start(std::vector<std::string> seeds, bool joining) {
   self.address = address_;
   self.initial_incarnation = last ? *last + 1 : 0;
   self.authority = options_.authority;
+  self.outbound_only = options_.outbound_only;
   incarnation_ = self.initial_incarnation;
   membership_->start(std::move(self), std::move(seeds));
   if (training_) training_->start(joining);
@@ -244,6 +245,7 @@ PeerStatus Peer::status() const {
   }
   out.membership_traffic = membership_->traffic();
   out.membership_events = membership_->event_counts();
+  out.membership_links = membership_->link_count();
   out.transport = transport_.stats();
   out.router = router_->stats();
   out.membership_fault = hostile_.mode();

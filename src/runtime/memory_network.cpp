@@ -118,7 +118,7 @@ class MemoryTransport final : public Transport {
     const std::uint64_t self = id_;
     network_.schedule(network_.now_us + network_.latency_us, [net = &network_, self, id, remote, from] {
       MemoryTransport* server = net->bound(remote);
-      if (server == nullptr || !server->listening_) {
+      if (server == nullptr || !server->listening_ || server->options_.firewalled) {
         net->schedule(net->now_us + net->latency_us, [net, self, id] {
           if (MemoryTransport* client = net->transport(self))
             client->drop(id, make_error(ErrorKind::disconnected, "connection refused"));
@@ -451,6 +451,10 @@ class MemoryTransport final : public Transport {
   }
 
   void on_datagram_wire(const Address& from, const Bytes& wire) {
+    if (options_.firewalled) {
+      ++stats_.datagrams_dropped_by_faults;  // the host's firewall, not the sender's faults
+      return;
+    }
     if (wire.size() > options_.limits.max_datagram_bytes) {
       ++stats_.datagrams_rejected;
       return;

@@ -157,6 +157,7 @@ class BodyReader {
     out.state = from_schema(in.getState());
     out.public_key = fixed<32>(in.getPublicKey(), "member public key");
     out.signature = fixed<64>(in.getSignature(), "member signature");
+    out.outbound_only = in.getOutboundOnly();
     return out;
   }
 

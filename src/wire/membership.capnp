@@ -24,6 +24,8 @@ struct MemberRecord {
   state @3 :MemberState;
   publicKey @4 :Data;        # the member's Ed25519 key, exactly 32 bytes; hashes to nodeId
   signature @5 :Data;        # exactly 64 bytes: the member's signature of RecordStatement
+  outboundOnly @6 :Bool;     # accepts no inbound connection or datagram: reached over its own
+                             # connections (docs/membership.md, "Outbound-only members"); signed
 }
 
 # One piggybacked update: a record plus who asserted it (for suspect, each
@@ -42,6 +44,8 @@ struct RecordStatement {
   address @2 :Text;
   incarnation @3 :UInt64;
   state @4 :MemberState;     # alive or left
+  outboundOnly @5 :Bool;     # false encodes exactly as before the field existed (canonical
+                             # encoding drops zero data words), so older signatures still verify
 }
 
 # What an accuser signs (canonical encoding, never sent).

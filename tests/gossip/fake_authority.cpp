@@ -54,14 +54,15 @@ Signature FakeAuthority::mix(const PublicKey& key, std::uint64_t label, const No
 }
 
 Signature FakeAuthority::sign_record(const MemberRecord& record) const {
-  return mix(public_key_, kRecordLabel, record.node_id, record.address, record.incarnation,
-             signed_state(record.state));
+  // The outbound-only flag is signed too (a different label when set).
+  return mix(public_key_, kRecordLabel + (record.outbound_only ? 1 : 0), record.node_id, record.address,
+             record.incarnation, signed_state(record.state));
 }
 
 bool FakeAuthority::verify_record(const MemberRecord& record) const {
   return id_of(record.public_key) == record.node_id &&
-         mix(record.public_key, kRecordLabel, record.node_id, record.address, record.incarnation,
-             signed_state(record.state)) == record.signature;
+         mix(record.public_key, kRecordLabel + (record.outbound_only ? 1 : 0), record.node_id, record.address,
+             record.incarnation, signed_state(record.state)) == record.signature;
 }
 
 Signature FakeAuthority::sign_accusation(const NodeId& accused, std::uint64_t incarnation, MemberState state) const {

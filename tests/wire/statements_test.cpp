@@ -32,3 +32,16 @@ TEST_CASE("signed statements are canonical and bind every field", "[wire][statem
     }
   }
 }
+
+TEST_CASE("record statement: the outbound-only flag changes the signed bytes", "[wire]") {
+  NodeId a{};
+  a[0] = 1;
+  for (MemberState state : {MemberState::alive, MemberState::left}) {
+    const auto plain = record_statement(a, "10.0.0.1:7946", 3, state);
+    CHECK(record_statement(a, "10.0.0.1:7946", 3, state, true) != plain);
+    // false is the default: a statement without the flag (canonical
+    // encoding truncates zero data words, so its bytes are as they were
+    // before the field existed).
+    CHECK(record_statement(a, "10.0.0.1:7946", 3, state, false) == plain);
+  }
+}

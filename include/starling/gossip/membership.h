@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ struct Identity {
   // Signs our record and accusations and checks everyone else's (required;
   // its node_id() must equal node_id). Shared so a driver can keep using it.
   std::shared_ptr<const RecordAuthority> authority;
+  // We accept no inbound connection or datagram (`starling peer
+  // --outbound-only`): our signed record says so, nobody dials or pings us
+  // directly, and we probe only members we are linked with (set_linked).
+  bool outbound_only = false;
 };
 
 enum class Transport : std::uint8_t {
@@ -143,6 +148,22 @@ class Membership {
 
   MembershipView view(std::int64_t now_ms) const;
 
+  // Outbound-only members (docs/membership.md, "Outbound-only members"). The
+  // owner tells us which members it holds a connection with that carries
+  // membership messages both ways (a link): one an outbound-only member
+  // opened to us, or, when we are outbound-only, one we opened. Messages to
+  // a linked member travel over the link, so we may probe it; an
+  // outbound-only member we hold no link with is neither probed nor sent to
+  // (unless its link just broke: then we keep probing it until it refutes,
+  // so a crash is noticed), and while we are outbound-only we probe only
+  // linked members and confirm the rest through them. No actions: the
+  // change shows in the next tick.
+  void set_linked(const NodeId& node_id, bool linked);
+  bool linked(const NodeId& node_id) const { return linked_.count(node_id) > 0; }
+  // Live members we may dial for delta gossip: not outbound-only (nobody
+  // dials those; they dial us).
+  std::vector<MemberRecord> dialable_members() const;
+
   const MemberRecord& self() const { return self_; }
   std::uint64_t incarnation() const { return self_.incarnation; }
   bool joined() const { return joined_; }
@@ -198,7 +219,7 @@ class Membership {
   // Message handlers.
   void handle_ping(const std::string& from_address, const Ping& ping);
   void handle_indirect_ping(const std::string& from_address, const IndirectPing& request, std::int64_t now_ms);
-  void handle_ack(const Ack& ack);
+  void handle_ack(const Ack& ack, std::int64_t now_ms);
   void handle_nack(const Nack& nack);
   void handle_join(const GossipMessage& message, const Join& join, std::int64_t now_ms);
   void handle_push_pull(const GossipMessage& message, const PushPull& push_pull, std::int64_t now_ms);
@@ -233,6 +254,14 @@ class Membership {
   std::optional<NodeId> next_probe_target();
   std::vector<NodeId> live_ids() const;
   std::vector<NodeId> pick_random(std::vector<NodeId> candidates, std::size_t count);
+  // Reachability (membership_reach.cpp): may a message to `record` reach it
+  // (it is linked, or it accepts datagrams), and may its answer reach us?
+  bool can_send(const MemberRecord& record) const;
+  bool can_probe(const MemberRecord& record) const;
+  std::vector<NodeId> neighbour_ids() const;  // live and dialable
+  // Outbound-only: a candidate is pinged through a linked member (an
+  // IndirectPing); its forwarded ack confirms it.
+  void ping_candidate_via_link(const MemberRecord& candidate, std::int64_t now_ms);
   std::int64_t push_pull_interval_ms() const;
 
   Config config_;
@@ -267,6 +296,15 @@ class Membership {
   std::uint64_t rejected_accusations_ = 0;
   std::map<std::uint64_t, Relay> relays_;
   std::size_t live_count_ = 0;
+  std::set<NodeId> linked_;
+  // Outbound-only members whose link broke: the incarnation they had then.
+  // We probe them until they refute (a higher incarnation) or die.
+  std::map<NodeId, std::uint64_t> lost_links_;
+  struct CandidatePing {
+    NodeId candidate{};
+    std::int64_t expires_ms = 0;
+  };
+  std::map<std::uint64_t, CandidatePing> candidate_pings_;  // by sequence
 
   std::vector<NodeId> probe_order_;  // randomised round-robin
   std::size_t probe_index_ = 0;

@@ -44,6 +44,11 @@ struct MemberRecord {
   MemberState state = MemberState::alive;
   PublicKey public_key{};
   Signature signature{};
+  // The member accepts no inbound connection or datagram (--outbound-only):
+  // nobody dials it or pings it directly; it is reached over connections it
+  // opened (docs/membership.md, "Outbound-only members"). Covered by its
+  // signature, so nobody else can mark it so.
+  bool outbound_only = false;
 
   friend bool operator==(const MemberRecord&, const MemberRecord&) = default;
 };

@@ -68,6 +68,14 @@ struct MembershipDriverOptions {
   // While not joined, this many consecutive failed handshakes (security) make
   // the driver say, as an error, that the swarm keys differ.
   int handshake_failures_reported = 3;
+  // Outbound-only (gossip::Identity::outbound_only given to start()): how
+  // many members we keep a membership link with (a connection we opened that
+  // carries membership messages both ways; docs/membership.md,
+  // "Outbound-only members"), and how often an idle link carries a keepalive
+  // (the transport drops a connection silent for its idle timeout).
+  std::size_t outbound_links = 3;
+  std::uint64_t link_keepalive_ms = 10'000;
+  std::uint64_t link_retry_ms = 3'000;  // after a failed dial, before that member is dialled again
 };
 
 // Membership messages only (not status queries), counted as encoded wire
@@ -127,6 +135,9 @@ class MembershipDriver {
   std::uint64_t now_ms() const { return transport_.now_ms(); }
   const MembershipTraffic& traffic() const { return traffic_; }
   const MembershipEventCounts& event_counts() const { return event_counts_; }
+  // Membership links open now (outbound-only members' connections, at
+  // either end).
+  std::size_t link_count() const { return links_.size(); }
 
  private:
   struct StreamState {
@@ -135,6 +146,14 @@ class MembershipDriver {
     std::string peer;  // the dialled address (outbound) or remote socket
     ConnectionInfo info;  // once connected: who the remote proved to be
     TimerId timeout_timer = 0;
+    // A membership link (membership_links.cpp): kept open, every frame a
+    // membership message, both ways. `link_address`: the other end's listen
+    // address, which gossip/ sends to; `link_node`: who it proved to be
+    // (set by its first message).
+    bool link = false;
+    std::string link_address;
+    std::optional<gossip::NodeId> link_node;
+    std::uint64_t last_sent_ms = 0;
   };
 
   std::int64_t now() const { return static_cast<std::int64_t>(transport_.now_ms()); }
@@ -159,6 +178,14 @@ class MembershipDriver {
   void forget_stream(ConnectionId id);
   void log(DriverLogLevel level, const std::string& message, std::string_view event = {},
            const LogFields& fields = {}) const;
+  // Membership links (membership_links.cpp).
+  bool send_on_link(const std::string& to_address, const Bytes& bytes);
+  void open_link(const std::string& address, const Bytes& first);
+  bool claims_outbound_only(const gossip::GossipMessage& message) const;
+  void on_link_frame(ConnectionId id, StreamState& stream, gossip::GossipMessage message, std::size_t bytes);
+  void forget_link(ConnectionId id, StreamState& stream);
+  void maintain_links();
+  bool outbound_only() const { return membership_ && membership_->self().outbound_only; }
 
   ConnectionRouter& router_;
   Transport& transport_;
@@ -175,6 +202,8 @@ class MembershipDriver {
   MembershipTraffic traffic_;
   MembershipEventCounts event_counts_;
   std::uint64_t datagrams_refused_ = 0;
+  std::map<std::string, ConnectionId> links_;  // the other end's listen address -> its link
+  std::map<std::string, std::uint64_t> link_backoff_until_ms_;  // outbound-only: failed dials
 };
 
 }  // namespace starling::node

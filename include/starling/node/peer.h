@@ -92,6 +92,10 @@ struct PeerOptions {
   std::uint64_t stream_timeout_ms = 10'000;
   // How many fake members a flooding peer makes up (HostileMembershipOptions).
   std::size_t hostile_fake_members_max = 4000;
+  // Accepts no inbound connection or datagram (`--outbound-only`): reached
+  // over membership links it opens, never dialled for delta gossip
+  // (docs/membership.md, "Outbound-only members"). Needs seeds.
+  bool outbound_only = false;
 };
 
 struct PeerStatus {
@@ -102,6 +106,7 @@ struct PeerStatus {
   gossip::MembershipView view;  // empty before start()
   MembershipTraffic membership_traffic;
   MembershipEventCounts membership_events;
+  std::size_t membership_links = 0;  // outbound-only members' links open now (MembershipDriver::link_count)
   TransportStats transport;
   RouterStats router;
   HostileMembershipMode membership_fault = HostileMembershipMode::none;

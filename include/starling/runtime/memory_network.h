@@ -23,6 +23,10 @@ struct MemoryTransportOptions {
   TransportLimits limits;
   std::shared_ptr<Security> security;  // nullptr: plain
   std::string name;                    // fault-layer key; empty: its listen address
+  // A host whose firewall refuses everything inbound (a peer behind NAT):
+  // connections to it are refused and datagrams to it dropped (counted in
+  // its datagrams_dropped_by_faults). Its own connections work both ways.
+  bool firewalled = false;
 };
 
 // One message handed to its receiver (for the simulator's trace): the hosts

@@ -38,6 +38,7 @@ struct MemberRecord {
   MemberState state = MemberState::alive;
   PublicKey32 public_key{};  // the member's identity key
   Signature64 signature{};   // the member's signature of its record statement
+  bool outbound_only = false;  // reached only over its own connections (signed)
   bool operator==(const MemberRecord&) const = default;
 };
 

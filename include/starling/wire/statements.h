@@ -14,7 +14,7 @@
 namespace starling::wire {
 
 std::vector<std::uint8_t> record_statement(const NodeId& node_id, const std::string& address, std::uint64_t incarnation,
-                                           MemberState state);
+                                           MemberState state, bool outbound_only = false);
 std::vector<std::uint8_t> accusation_statement(const NodeId& accused, std::uint64_t incarnation, MemberState state);
 
 }  // namespace starling::wire

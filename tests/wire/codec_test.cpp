@@ -373,7 +373,7 @@ TEST_CASE("a decoded address that is not HOST:PORT or not UTF-8 is refused", "[w
     carriers.push_back(Ping{samples::node_id(1), good, {}, 1, samples::node_id(2)});
     MemberRecord record = samples::member(3, MemberState::alive);
     record.address = good;
-    carriers.push_back(Gossip{samples::node_id(1), "127.0.0.1:7000", {Update{record, samples::node_id(2)}}});
+    carriers.push_back(Gossip{samples::node_id(1), "127.0.0.1:7000", {Update{record, samples::node_id(2), std::nullopt}}});
     carriers.push_back(PushPull{samples::node_id(1), "127.0.0.1:7000", {}, true, false, {record}});
     carriers.push_back(Join{samples::node_id(1), "127.0.0.1:7000", {}, record});
     carriers.push_back(IndirectPing{samples::node_id(1), "127.0.0.1:7000", {}, 5, samples::node_id(3), good});

@@ -168,30 +168,37 @@ TEST_CASE("a required flag may come from the file; missing everywhere it is an e
 
 TEST_CASE("a flag added to the peer command later is a config key without more code", "[apps][config]") {
   TempDir dir;
-  std::string metrics;
-  bool outbound_only = false;
+  std::string endpoint;
+  bool quiet_hours = false;
   std::vector<int> ports;
   const auto extra = [&](CLI::App& app) {
-    app.add_option("--metrics", metrics, "Prometheus endpoint")->type_name("HOST:PORT");
-    app.add_flag("--outbound-only", outbound_only, "No inbound connections");
-    app.add_option("--port", ports, "Numbers, repeatable");
+    app.add_option("--test-endpoint", endpoint, "An address")->type_name("HOST:PORT");
+    app.add_flag("--test-quiet-hours", quiet_hours, "A switch");
+    app.add_option("--test-port", ports, "Numbers, repeatable");
   };
   write(dir / "peer.toml",
-        "listen = '127.0.0.1:7000'\nmetrics = '127.0.0.1:9100'\noutbound-only = true\nport = [1, 2]\n");
+        "listen = '127.0.0.1:7000'\ntest-endpoint = '127.0.0.1:9100'\ntest-quiet-hours = true\ntest-port = [1, 2]\n");
   auto parsed = parse_peer({}, extra);
   REQUIRE(apps::apply_config_file(*parsed->peer.app, dir / "peer.toml").ok());
-  CHECK(metrics == "127.0.0.1:9100");
-  CHECK(outbound_only);
+  CHECK(endpoint == "127.0.0.1:9100");
+  CHECK(quiet_hours);
   CHECK(ports == std::vector<int>{1, 2});
   const std::string printed = apps::effective_config_toml(*parsed->peer.app, "t");
-  CHECK(contains(printed, "\nmetrics = '127.0.0.1:9100'\n"));
-  CHECK(contains(printed, "\noutbound-only = true\n"));
-  CHECK(contains(printed, "\nport = [1, 2]\n"));
-  write(dir / "bad.toml", "port = ['x']\n");
+  CHECK(contains(printed, "\ntest-endpoint = '127.0.0.1:9100'\n"));
+  CHECK(contains(printed, "\ntest-quiet-hours = true\n"));
+  CHECK(contains(printed, "\ntest-port = [1, 2]\n"));
+  // The peer's own later flags (metrics, outbound-only) are keys the same way.
+  write(dir / "real.toml", "listen = '127.0.0.1:7000'\nmetrics = '127.0.0.1:9464'\noutbound-only = true\n");
+  auto real = parse_peer({});
+  REQUIRE(apps::apply_config_file(*real->peer.app, dir / "real.toml").ok());
+  const std::string real_printed = apps::effective_config_toml(*real->peer.app, "t");
+  CHECK(contains(real_printed, "\nmetrics = '127.0.0.1:9464'\n"));
+  CHECK(contains(real_printed, "\noutbound-only = true\n"));
+  write(dir / "bad.toml", "test-port = ['x']\n");
   auto bad = parse_peer({}, extra);
   Status refused = apps::apply_config_file(*bad->peer.app, dir / "bad.toml");
   REQUIRE_FALSE(refused.ok());
-  CHECK(contains(refused.error().message, "bad.toml:1: 'port' wants an array of integers"));
+  CHECK(contains(refused.error().message, "bad.toml:1: 'test-port' wants an array of integers"));
 }
 
 TEST_CASE("starling init writes a config --config accepts, a swarm key and an identity", "[apps][config][init]") {

@@ -47,6 +47,16 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "Longest time between delta rounds in ms (a slow or stalled peer still mixes)")
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
+  app.add_option("--round-floor", o.round_floor_ms, "Shortest time between delta rounds in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60'000));
+  app.add_flag("--consensus-control", o.consensus_control,
+               "Adapt the steps between rounds (1 to 16) to keep the disagreement with the neighbours under "
+               "--consensus-target (docs/learning.md, \"Consensus control\")");
+  app.add_option("--consensus-target", o.consensus_target,
+                 "Consensus control's target disagreement, in local SGD steps")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 1000.0));
   app.add_option("--max-upload", o.max_upload,
                  "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
                  "counted (docs/learning.md, \"Bandwidth\")")
@@ -236,7 +246,9 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   d.round_every_steps = std::uint64_t(options.round_steps);
   d.mixing = options.mixing == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
   d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
-  d.round_min_interval_ms = std::min<std::uint64_t>(d.round_min_interval_ms, d.round_max_interval_ms);
+  d.round_min_interval_ms = std::min<std::uint64_t>(std::uint64_t(options.round_floor_ms), d.round_max_interval_ms);
+  d.consensus_control = options.consensus_control;
+  d.consensus_control_config.target = options.consensus_target;
   d.upload_budget.bytes_per_second = options.max_upload;
   d.clip = clip;
   d.clip_radius = clip_radius;
@@ -388,6 +400,8 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
       {"gamma", d.gamma},
       {"mixing_weight", d.mixing_weight},
       {"round_every_steps", d.round_every_steps},
+      {"consensus_control", driver_options_.consensus_control},
+      {"consensus_ratio", d.consensus_ratio},
       {"mixing", options_mixing_name(driver_options_.mixing)},
       {"pair_mirrors", d.pair_mirrors},
       {"pair_crossings", d.pair_crossings},

@@ -33,7 +33,9 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   d.round_every_steps = std::uint64_t(options.round_steps);
   d.mixing = options.mixing == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
   d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
-  d.round_min_interval_ms = std::min<std::uint64_t>(d.round_min_interval_ms, d.round_max_interval_ms);
+  d.round_min_interval_ms = std::min<std::uint64_t>(std::uint64_t(options.round_floor_ms), d.round_max_interval_ms);
+  d.consensus_control = options.consensus_control;
+  d.consensus_control_config.target = options.consensus_target;
   d.upload_budget.bytes_per_second = options.max_upload;
   d.clip = clip;
   d.clip_radius = clip_radius;

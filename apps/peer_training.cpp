@@ -48,6 +48,16 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "Longest time between delta rounds in ms (a slow or stalled peer still mixes)")
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
+  app.add_option("--round-floor", o.round_floor_ms, "Shortest time between delta rounds in ms")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60'000));
+  app.add_flag("--consensus-control", o.consensus_control,
+               "Adapt the steps between rounds (1 to 16) to keep the disagreement with the neighbours under "
+               "--consensus-target (docs/learning.md, \"Consensus control\")");
+  app.add_option("--consensus-target", o.consensus_target,
+                 "Consensus control's target disagreement, in local SGD steps")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 1000.0));
   app.add_option("--max-upload", o.max_upload,
                  "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
                  "counted (docs/learning.md, \"Bandwidth\")")
@@ -372,6 +382,8 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
       {"gamma", d.gamma},
       {"mixing_weight", d.mixing_weight},
       {"round_every_steps", d.round_every_steps},
+      {"consensus_control", driver_options_.consensus_control},
+      {"consensus_ratio", d.consensus_ratio},
       {"mixing", options_mixing_name(driver_options_.mixing)},
       {"pair_mirrors", d.pair_mirrors},
       {"pair_crossings", d.pair_crossings},

@@ -171,6 +171,15 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
       args.push_back("--round-steps");
       args.push_back(std::to_string(*w.round_steps));
     }
+    if (w.round_floor_ms) {
+      args.push_back("--round-floor");
+      args.push_back(std::to_string(*w.round_floor_ms));
+    }
+    if (w.consensus_control) args.push_back("--consensus-control");
+    if (w.consensus_target) {
+      args.push_back("--consensus-target");
+      args.push_back(fmt("%g", *w.consensus_target));
+    }
     if (w.gamma) {
       args.push_back("--gamma");
       args.push_back(fmt("%g", *w.gamma));

@@ -29,6 +29,11 @@ TrainingDriver::TrainingDriver(ConnectionRouter& router, MembershipDriver& membe
   STARLING_ASSERT(options_.round_min_interval_ms <= options_.round_max_interval_ms);
   gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor);
   counters_.gamma = gamma_;
+  if (options_.consensus_control) {
+    const std::uint64_t fixed =
+        options_.round_every_steps > 0 ? options_.round_every_steps : default_round_steps(options_.compressor.kind);
+    control_.emplace(options_.consensus_control_config, fixed);
+  }
   counters_.round_every_steps = round_steps();
   RouteHandler handler;
   handler.on_inbound = [this](const ConnectionInfo& info, ByteSpan first) { return on_inbound(info, first); };

@@ -40,6 +40,7 @@ void TrainingDriver::on_round_timer() {
 void TrainingDriver::request_parameters(std::int64_t at_step) { host_.request_parameters(at_step); }
 
 std::uint64_t TrainingDriver::round_steps() const {
+  if (control_) return control_->round_steps();
   return options_.round_every_steps > 0 ? options_.round_every_steps : default_round_steps(options_.compressor.kind);
 }
 
@@ -60,7 +61,11 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   if (due && !too_soon && state_ == "training") {
     // Our own displacement since the last round: what training did (the
     // last round's correction is inside parameters_). No neighbour can change it.
-    if (round_base_) own_displacement_.observe(double((parameters - *parameters_).norm()));
+    round_displacement_ = -1.0;
+    if (round_base_) {
+      round_displacement_ = double((parameters - *parameters_).norm());
+      own_displacement_.observe(round_displacement_);
+    }
     parameters_ = std::move(parameters);
     run_round(step);
     return;
@@ -90,7 +95,6 @@ void TrainingDriver::run_round(std::int64_t step) {
   round_forced_ = false;
   expire_served_models(last_round_ms_);
   arm_round_timer(host_counts_steps_ ? options_.round_max_interval_ms : options_.round_interval_ms);
-  next_round_step_ = (step == kNoStep ? 0 : step) + std::int64_t(round_steps());
   ++counters_.rounds;
   Eigen::VectorXf& x = *parameters_;
 
@@ -131,6 +135,8 @@ void TrainingDriver::run_round(std::int64_t step) {
     host_.add_correction(correction_);
     x += correction_;
   }
+  control_round(corrected, step, x);
+  next_round_step_ = (step == kNoStep ? 0 : step) + std::int64_t(round_steps());
   round_base_ = true;
 
   const bool poison = byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
@@ -192,6 +198,23 @@ void TrainingDriver::run_round(std::int64_t step) {
   }
   for (ConnectionId id : broken) drop_link(id, "send failed");
   if (state_ == "training" && host_counts_steps_) request_parameters(next_round_step_);
+}
+
+void TrainingDriver::control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x) {
+  // Consensus control (node/consensus_control.h): the distance from the
+  // neighbours' weighted mean is this round's correction over γ·Σw (exact
+  // without clipping; a clipped round understates it), measured against
+  // the training displacement since the last round.
+  const std::int64_t since = last_round_step_;
+  last_round_step_ = step == kNoStep ? -1 : step;
+  if (!control_ || !corrected || step == kNoStep || since < 0 || step <= since) return;
+  const double weight = double(gamma_) * double(counters_.mixing_weight);
+  if (!(weight > 0.0)) return;
+  const double distance = double(correction_.norm()) / weight;
+  const double displacement = round_displacement_ >= 0.0 ? round_displacement_ : -1.0;
+  control_->observe(distance, displacement, std::uint64_t(step - since), double(x.norm()));
+  counters_.consensus_ratio = control_->ratio();
+  counters_.round_every_steps = control_->round_steps();
 }
 
 std::size_t TrainingDriver::ready_link_count() const {

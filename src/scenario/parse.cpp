@@ -183,7 +183,7 @@ std::optional<ExpectKind> expect_kind(const std::string& name) {
 SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& options) {
   r.only_keys(t,
               {"peers", "train", "data", "model", "compress", "lr", "batch", "partition", "eval_every", "clip",
-               "gamma", "neighbours", "round_steps", "mixing", "max_upload", "profile", "extra_args"},
+               "gamma", "neighbours", "round_steps", "round_floor_ms", "consensus_control", "consensus_target", "mixing", "max_upload", "profile", "extra_args"},
               "[swarm]");
   SwarmSpec s;
   // Range-checked as read, before it narrows to int; an override replaces it (read()).
@@ -224,6 +224,15 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
     s.round_steps = static_cast<int>(r.integer(t, "round_steps", 0));
     if (*s.round_steps < 1) r.fail(t.get("round_steps"), "'round_steps' must be >= 1");
   }
+  if (t.contains("round_floor_ms")) {
+    s.round_floor_ms = static_cast<int>(r.integer(t, "round_floor_ms", 0));
+    if (*s.round_floor_ms < 0 || *s.round_floor_ms > 60'000)
+      r.fail(t.get("round_floor_ms"), "'round_floor_ms' must be 0..60000");
+  }
+  s.consensus_control = r.boolean(t, "consensus_control", s.consensus_control);
+  s.consensus_target = r.optional_number(t, "consensus_target");
+  if (s.consensus_target && !(*s.consensus_target >= 0.01 && *s.consensus_target <= 1000.0))
+    r.fail(t.get("consensus_target"), "'consensus_target' must be 0.01..1000 (local SGD steps)");
   if (t.contains("max_upload")) {
     const auto value = r.integer(t, "max_upload", 0);
     if (value < 1) r.fail(t.get("max_upload"), "'max_upload' must be >= 1 (bytes per second)");

@@ -58,6 +58,9 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   d.round_every_steps = std::uint64_t(swarm.round_steps.value_or(0));
   d.mixing = swarm.mixing.value_or("") == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
   d.round_max_interval_ms = 1000;  // `starling peer`'s --gossip-interval default
+  if (swarm.round_floor_ms) d.round_min_interval_ms = std::uint64_t(*swarm.round_floor_ms);
+  d.consensus_control = swarm.consensus_control;
+  if (swarm.consensus_target) d.consensus_control_config.target = *swarm.consensus_target;
   // lr 0 is a consensus-only run: every replica keeps its own starting point
   // instead of downloading, so the swarm average means something.
   if (swarm.lr == 0.0) d.download_model = false;

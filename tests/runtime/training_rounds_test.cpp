@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <vector>
 
 #include "starling/compress/spec.h"
 #include "starling/node/training_driver.h"
@@ -172,4 +173,64 @@ TEST_CASE("training rounds: pairwise rounds send one delta per pairing, not one 
   // a pairwise round sends one, and each pairing one reply.
   CHECK(deltas_per_round[Mixing::neighbourhood] >= 3.0);
   CHECK(deltas_per_round[Mixing::pairwise] <= 2.2);
+}
+
+TEST_CASE("training rounds: consensus control gossips every step while peers disagree and backs off once they agree",
+          "[runtime][training][rounds][consensus_control]") {
+  Swarm swarm(25);
+  SwarmConfig config = stepping_config("none", 2);  // no training: only consensus moves x
+  config.round_every_steps = 4;
+  config.consensus_control = true;
+  build_swarm(swarm, config, 4);
+  // Random starting points: far apart, so every peer gossips every step.
+  std::vector<bool> dense(4, false);
+  const auto all_dense = [&] {
+    for (std::size_t i = 0; i < 4; ++i) dense[i] = dense[i] || swarm.peers[i]->training()->status().round_every_steps == 1;
+    return std::all_of(dense.begin(), dense.end(), [](bool d) { return d; });
+  };
+  REQUIRE(swarm.run_until([&] { return all_dense() && swarm.all_links_ready(2); }, 20));
+  // Consensus reached (to float rounding): they back off to the maximum.
+  REQUIRE(swarm.run_until([&] {
+    for (const auto& peer : swarm.peers)
+      if (peer->training()->status().round_every_steps != 16) return false;
+    return true;
+  }, 20));
+  CHECK(swarm.consensus_distance() < 1e-10);
+  // One peer is knocked away from the others. To itself the knock looks
+  // like a training step (its own displacement); its neighbours see a
+  // disagreement without training, so they gossip more densely again (in
+  // this complete graph of 4 with weights 1/4 one round averages exactly, so
+  // one halving is all it takes) until the swarm agrees, and k returns to 16.
+  swarm.peers[0]->host.x += Eigen::VectorXf::Constant(swarm.peers[0]->host.x.size(), 1.0f);
+  bool dense_again = false;
+  if (!swarm.run_until([&] {
+    bool all_sparse = true;
+    for (const auto& peer : swarm.peers) {
+      const std::uint64_t k = peer->training()->status().round_every_steps;
+      dense_again = dense_again || k < 16;
+      all_sparse = all_sparse && k == 16;
+    }
+    return dense_again && all_sparse;
+  }, 20)) {
+    for (const auto& peer : swarm.peers) {
+      const auto status = peer->training()->status();
+      UNSCOPED_INFO("k " << status.round_every_steps << " ratio " << status.consensus_ratio << " rounds "
+                         << status.rounds << " distance " << swarm.consensus_distance());
+    }
+    FAIL("dense again: " << dense_again);
+  }
+  CHECK(swarm.consensus_distance() < 1e-10);
+}
+
+TEST_CASE("training rounds: without consensus control k stays as set", "[runtime][training][rounds][consensus_control]") {
+  Swarm swarm(25);
+  SwarmConfig config = stepping_config("none", 2);
+  config.round_every_steps = 4;
+  build_swarm(swarm, config, 4);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+  swarm.run_for(2);
+  for (const auto& peer : swarm.peers) {
+    CHECK(peer->training()->status().round_every_steps == 4);
+    CHECK(peer->training()->status().consensus_ratio == 0.0);
+  }
 }

@@ -193,6 +193,7 @@ struct SwarmConfig {
   Mixing mixing = Mixing::neighbourhood;
   std::uint64_t step_every_ms = 0;  // > 0: hosts that count steps (VectorHost)
   float gamma = 0.0f;               // 0: the compressor's default
+  bool consensus_control = false;
 };
 
 // A bare member (a real identity, the swarm key) that speaks the training
@@ -246,6 +247,7 @@ class Swarm {
     options.round_max_interval_ms = config.round_max_interval_ms;
     options.mixing = config.mixing;
     options.gamma = config.gamma;
+    options.consensus_control = config.consensus_control;
     peer->host.step_every_ms = config.step_every_ms;
     PeerOptions peer_options;
     peer_options.membership = gossip::lan_config();

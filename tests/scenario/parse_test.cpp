@@ -388,3 +388,27 @@ TEST_CASE("[swarm] mixing and round_steps reach the peers; bad values are refuse
   REQUIRE_FALSE(zero.ok());
   CHECK(zero.error().message.find("round_steps") != std::string::npos);
 }
+
+TEST_CASE("[swarm] round_floor_ms and consensus control reach the peers; bad values are refused at their line",
+          "[scenario]") {
+  auto parsed = parse_scenario(
+      "name = \"m\"\nduration = 10\n[swarm]\nround_floor_ms = 0\nconsensus_control = true\nconsensus_target = 3.5\n",
+      "m.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->swarm.round_floor_ms.has_value());
+  CHECK(*parsed->swarm.round_floor_ms == 0);
+  CHECK(parsed->swarm.consensus_control);
+  REQUIRE(parsed->swarm.consensus_target.has_value());
+  CHECK(*parsed->swarm.consensus_target == 3.5);
+  auto unset = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\npeers = 2\n", "m.toml");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->swarm.round_floor_ms.has_value());
+  CHECK_FALSE(unset->swarm.consensus_control);
+  CHECK_FALSE(unset->swarm.consensus_target.has_value());
+  auto negative = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\npeers = 2\nround_floor_ms = -1\n", "m.toml");
+  REQUIRE_FALSE(negative.ok());
+  CHECK(negative.error().message.find("m.toml:5") != std::string::npos);
+  auto target = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nconsensus_target = 0\n", "m.toml");
+  REQUIRE_FALSE(target.ok());
+  CHECK(target.error().message.find("consensus_target") != std::string::npos);
+}

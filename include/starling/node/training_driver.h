@@ -40,6 +40,7 @@
 #include "starling/compress/spec.h"
 #include "starling/node/clipped_gossip.h"
 #include "starling/node/connection_router.h"
+#include "starling/node/consensus_control.h"
 #include "starling/node/link.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/message_traffic.h"
@@ -113,6 +114,11 @@ struct TrainingDriverOptions {
   // host still mixes). A host that does not count steps gossips every
   // round_interval_ms.
   std::uint64_t round_every_steps = 0;
+  // Consensus control (node/consensus_control.h): k adapts between
+  // consensus_control.min_steps and max_steps to keep the peer's disagreement
+  // with its neighbours under a target; round_every_steps is then the start.
+  bool consensus_control = false;
+  ConsensusControlConfig consensus_control_config;
   Mixing mixing = Mixing::neighbourhood;
   std::uint64_t round_min_interval_ms = 50;
   std::uint64_t round_max_interval_ms = 1000;
@@ -217,7 +223,10 @@ struct TrainingDriverStatus {
   float gamma = 0.0f;
   // The sum of the last round's neighbour weights (the self weight is 1 minus it).
   float mixing_weight = 0.0f;
-  std::uint64_t round_every_steps = 0;
+  std::uint64_t round_every_steps = 0;  // k now (consensus control moves it)
+  // Consensus control: the last disagreement with the neighbours' mean, in
+  // local SGD steps (0 when off or before the first round).
+  double consensus_ratio = 0.0;
   std::vector<NeighbourStatus> neighbours;
 };
 
@@ -286,6 +295,8 @@ class TrainingDriver {
   // the corrected model (CHOCO order), then the correction to the host.
   void run_round(std::int64_t step);
   std::uint64_t round_steps() const;
+  // Consensus control: adapt k from this round's correction (no-op when off).
+  void control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x);
   std::size_t ready_link_count() const;
   // Our ready links as a delta carries them (Delta.degree).
   std::uint16_t wire_degree() const;
@@ -342,6 +353,11 @@ class TrainingDriver {
   // corrected x (parameters_ holds x + correction after a round), so no
   // third vector is needed for "where the host should be now".
   node::OwnDisplacement own_displacement_;
+  // Consensus control (options_.consensus_control): this round's training
+  // displacement and the step of the last round, which it is measured over.
+  std::optional<node::ConsensusControl> control_;
+  double round_displacement_ = -1.0;  // < 0: not measured this round
+  std::int64_t last_round_step_ = -1;
   // The round's correction, then the round's scratch for the deltas'
   // differences: the one scratch vector of a round (docs/learning.md).
   Eigen::VectorXf correction_;

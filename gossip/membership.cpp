@@ -228,6 +228,10 @@ std::vector<MemberRecord> Membership::sample_neighbours(std::size_t fanout) {
   return out;
 }
 
+bool Membership::replace_neighbour(const NodeId& node_id) {
+  return neighbours_.replace(node_id, neighbour_ids(), random_);
+}
+
 MembershipView Membership::view(std::int64_t now_ms) const {
   MembershipView view;
   view.self = self_;

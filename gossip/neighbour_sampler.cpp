@@ -38,4 +38,13 @@ bool NeighbourSampler::rotate(const std::vector<NodeId>& live, Random& random) {
   return true;
 }
 
+bool NeighbourSampler::replace(const NodeId& id, const std::vector<NodeId>& live, Random& random) {
+  const auto it = std::find(neighbours_.begin(), neighbours_.end(), id);
+  if (it == neighbours_.end()) return false;
+  std::vector<NodeId> candidates = outside(live);
+  if (candidates.empty()) return false;
+  *it = candidates[random.below(candidates.size())];
+  return true;
+}
+
 }  // namespace starling::gossip

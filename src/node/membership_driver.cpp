@@ -62,6 +62,11 @@ std::vector<gossip::MemberRecord> MembershipDriver::sample_neighbours(std::size_
   return membership_->sample_neighbours(fanout);
 }
 
+bool MembershipDriver::replace_neighbour(const gossip::NodeId& node_id) {
+  STARLING_ASSERT(membership_);
+  return membership_->replace_neighbour(node_id);
+}
+
 const gossip::Membership& MembershipDriver::membership() const {
   STARLING_ASSERT(membership_);
   return *membership_;

@@ -167,7 +167,18 @@ void TrainingDriver::on_frame(ConnectionId id, ByteSpan frame) {
 void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
   auto found = links_.find(id);
   if (found == links_.end()) return;
-  if (!found->second->connected) dial_backoff_until_[found->second->address] = transport_.now_ms() + kDialBackoffMs;
+  Link& link = *found->second;
+  if (!link.connected) dial_backoff_until_[link.address] = transport_.now_ms() + kDialBackoffMs;
+  if (link.outbound && !link.hello_done() && membership_.started()) {
+    // Closed before its hello came back: the member refused us (most often
+    // it is at --max-links). Another member takes its place in our sample
+    // now; waiting for the sample to rotate left late joiners of a large
+    // swarm without a single link (bench/consensus_scale.sh, 1000 peers).
+    if (membership_.replace_neighbour(link.node_id)) {
+      log(DriverLogLevel::debug, "neighbour " + link.address + " refused the link: sampling another member",
+          "link.resampled", {{"peer", link.address}});
+    }
+  }
   log(DriverLogLevel::info, "link to " + found->second->address + " closed (" + reason.message + ")", "link.down",
       {{"peer", found->second->address}, {"by", "connection"}, {"reason", reason.message}});
   links_.erase(found);

@@ -146,3 +146,24 @@ TEST_CASE("neighbour sampler keeps its set, replaces the gone, rotates one", "[g
   const std::vector<NodeId> few{node(1), node(2)};
   CHECK(sampler.refresh(few, 4, random).size() == 2);
 }
+
+TEST_CASE("neighbour sampler swaps out a refusing neighbour for one outside the set", "[gossip][neighbours]") {
+  Random random(11);
+  std::vector<NodeId> live;
+  for (std::uint8_t i = 1; i <= 6; ++i) live.push_back(node(i));
+  NeighbourSampler sampler;
+  const std::vector<NodeId> before = sampler.refresh(live, 3, random);
+  const NodeId refused = before[0];
+  REQUIRE(sampler.replace(refused, live, random));
+  const std::vector<NodeId>& after = sampler.current();
+  CHECK(after.size() == 3);
+  CHECK(std::find(after.begin(), after.end(), refused) == after.end());
+  CHECK(after[1] == before[1]);  // the others stay
+  CHECK(after[2] == before[2]);
+  CHECK(std::find(live.begin(), live.end(), after[0]) != live.end());
+  // Not in the set, or nobody outside it: nothing changes.
+  CHECK_FALSE(sampler.replace(refused, live, random));
+  const std::vector<NodeId> all{after[0], after[1], after[2]};
+  CHECK_FALSE(sampler.replace(after[0], all, random));
+  CHECK(sampler.current().size() == 3);
+}

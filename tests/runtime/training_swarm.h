@@ -194,6 +194,9 @@ struct SwarmConfig {
   std::uint64_t step_every_ms = 0;  // > 0: hosts that count steps (VectorHost)
   float gamma = 0.0f;               // 0: the compressor's default
   bool consensus_control = false;
+  std::size_t neighbours = 3;  // TrainingDriverOptions' defaults
+  std::size_t max_links = 8;
+  std::uint64_t random_seed = 0;  // 0: 1000 + the peer's index
 };
 
 // A bare member (a real identity, the swarm key) that speaks the training
@@ -248,11 +251,13 @@ class Swarm {
     options.mixing = config.mixing;
     options.gamma = config.gamma;
     options.consensus_control = config.consensus_control;
+    options.neighbours = config.neighbours;
+    options.max_links = config.max_links;
     peer->host.step_every_ms = config.step_every_ms;
     PeerOptions peer_options;
     peer_options.membership = gossip::lan_config();
     peer_options.training = options;
-    peer_options.random_seed = 1000 + std::uint64_t(index);
+    peer_options.random_seed = config.random_seed != 0 ? config.random_seed : 1000 + std::uint64_t(index);
     peer_options.node_id = self.node_id;
     peer_options.authority = self.authority;
     SwarmPeer* raw = peer.get();

@@ -145,6 +145,11 @@ class Membership {
   // stable between calls: members that die or leave are replaced, and one
   // member rotates every neighbour_rotation_ms (during tick()).
   std::vector<MemberRecord> sample_neighbours(std::size_t fanout);
+  // Swaps `node_id` out of that set for another live member at once, rather
+  // than at the next rotation: the training layer calls it when the member
+  // refused a link (it is at its link cap), so a late joiner does not keep
+  // dialling full members until they rotate out. False if nothing changed.
+  bool replace_neighbour(const NodeId& node_id);
 
   MembershipView view(std::int64_t now_ms) const;
 

@@ -23,6 +23,11 @@ class NeighbourSampler {
   // Returns false when there is nobody to swap in.
   bool rotate(const std::vector<NodeId>& live, Random& random);
 
+  // Replaces `id` (a neighbour that refused us, e.g. it is full) with a random
+  // live member outside the set. Returns false when `id` is not in the set or
+  // nobody is left to swap in (the set stays as it is).
+  bool replace(const NodeId& id, const std::vector<NodeId>& live, Random& random);
+
   const std::vector<NodeId>& current() const { return neighbours_; }
   std::size_t fanout() const { return fanout_; }
 

@@ -127,6 +127,8 @@ class MembershipDriver {
   // A small, slowly rotating random set of live members (see
   // gossip::Membership::sample_neighbours). Only after start().
   std::vector<gossip::MemberRecord> sample_neighbours(std::size_t fanout);
+  // gossip::Membership::replace_neighbour. Only after start().
+  bool replace_neighbour(const gossip::NodeId& node_id);
 
   bool started() const { return membership_.has_value(); }
   // Only after start().

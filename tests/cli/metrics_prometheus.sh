@@ -4,7 +4,7 @@
 # storage in a temp dir) scrapes a 2-peer swarm; its HTTP API then returns
 # starling_ series for both targets; `promtool check metrics` accepts a
 # scrape. Skipped with a message when prometheus/promtool are missing
-# (STARLING_WITH_PROMETHEUS=1 scripts/install-deps.sh installs them).
+# (scripts/install-deps.sh installs them).
 # Every wait is bounded. Usage: metrics_prometheus.sh STARLING_BINARY
 set -u
 starling=${1:?usage: metrics_prometheus.sh STARLING_BINARY}

@@ -1,6 +1,8 @@
 // The embedding API's settings. See embed_config.h.
 #include "embed_config.h"
 
+#include "config_file.h"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -46,8 +48,13 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
   app.add_option("--download", download)->check(CLI::IsMember({"true", "false"}));
 
   std::vector<std::string> args;
+  std::string config_path;  // "config": a TOML file with the same keys, as `starling peer --config`
   for (const auto& [raw_key, value] : settings) {
     const std::string key = normalised(raw_key);
+    if (key == "config") {
+      config_path = value;
+      continue;
+    }
     if (!app.get_option_no_throw("--" + key)) {
       return make_error(ErrorKind::invalid_argument, "unknown setting '" + raw_key + "' (the keys are those of "
                                                      "`starling peer`'s flags, e.g. listen, seed, swarm-key, compress)");
@@ -65,6 +72,19 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     return make_error(ErrorKind::invalid_argument, std::string("bad setting: ") + e.what());
+  }
+  if (!config_path.empty()) {
+    // The settings win over the file, as flags do over `starling peer --config`.
+    if (Status applied = apply_config_file(app, config_path); !applied) return applied.error();
+    for (const CLI::Option* option : app.get_options()) {
+      if (option->count() == 0 || option->get_lnames().empty()) continue;
+      const std::string& name = option->get_lnames().front();
+      if (!is_embed_key(name)) {
+        return make_error(ErrorKind::invalid_argument,
+                          config_path + ": key '" + name + "' drives starling's built-in trainer; an embedded peer "
+                          "trains your model in your loop: leave it out of this file (docs/embedding.md)");
+      }
+    }
   }
   config.download = download == "true";
   return config;

@@ -33,6 +33,9 @@ namespace starling::embed {
 // built-in trainer (data, model, lr, ...) are refused: your loop trains.
 // Extra keys of the embedding only: join-timeout (ms, default 60000),
 // download (true/false: copy the swarm's model in when joining; default true).
+// config: a TOML file with the same keys, as `starling peer --config` reads
+// (FILE:LINE errors); the other settings win over it, and a trainer key in
+// it is refused.
 using Settings = std::vector<std::pair<std::string, std::string>>;
 
 // What the parameters are: a name and the tensor shapes, in the order they

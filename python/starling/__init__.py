@@ -32,11 +32,15 @@ def _is_torch_tensor(obj):
 class Peer:
     """A member of a starling swarm whose model is a flat float32 buffer you train."""
 
-    def __init__(self, listen="127.0.0.1:0", seeds=(), swarm_key=None, data_dir=None, compress=None,
-                 join_timeout=None, **flags):
+    def __init__(self, listen=None, seeds=(), swarm_key=None, data_dir=None, compress=None,
+                 join_timeout=None, config=None, **flags):
         if isinstance(seeds, str):
             seeds = [seeds]
-        settings = [("listen", str(listen))]
+        settings = []
+        if config is not None:
+            settings.append(("config", str(config)))  # a TOML file with these keys; arguments win
+        if listen is not None or config is None:
+            settings.append(("listen", str(listen if listen is not None else "127.0.0.1:0")))
         settings += [("seed", str(s)) for s in seeds]
         if swarm_key is not None:
             settings.append(("swarm-key", str(swarm_key)))

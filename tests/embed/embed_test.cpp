@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -223,4 +224,30 @@ TEST_CASE("embedded peers: a diverged buffer is not published", "[embed]") {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   CHECK(peer->status()->publishes > published_before);
+}
+
+TEST_CASE("embedded peers: a config file with `starling peer`'s keys, settings winning over it", "[embed][config]") {
+  TempDir dir;
+  auto write = [&](const std::string& name, const std::string& text) {
+    const fs::path path = dir.path / name;
+    std::ofstream(path) << text;
+    return path.string();
+  };
+  const std::string data_dir = (dir.path / "d").string();
+  // A good file: the peer starts from it alone.
+  const std::string good = write("good.toml", "listen = '127.0.0.1:0'\ncompress = 'int8'\nmax-links = 4\n"
+                                              "data-dir = '" + data_dir + "'\n");
+  CHECK(Peer::create({{"config", good}}));
+  // The settings win: the file's bad listen address is never parsed as one.
+  const std::string bad_listen = write("listen.toml", "listen = 'nowhere'\ndata-dir = '" + data_dir + "'\n");
+  CHECK(Peer::create({{"config", bad_listen}, {"listen", "127.0.0.1:0"}}));
+  auto refused = [&](const std::string& path, const std::string& needle) {
+    auto made = Peer::create({{"config", path}, {"listen", "127.0.0.1:0"}});
+    REQUIRE_FALSE(made);
+    CHECK_THAT(made.error().message, Catch::Contains(needle));
+  };
+  refused(write("type.toml", "compress = 'int8'\nmax-links = 'four'\n"), "type.toml:2");
+  refused(write("unknown.toml", "colour = 'blue'\n"), "unknown.toml:1: unknown key 'colour'");
+  refused(write("trainer.toml", "lr = 0.1\n"), "'lr' drives starling's built-in trainer");
+  refused((dir.path / "missing.toml").string(), "missing.toml");
 }

@@ -64,6 +64,22 @@ def test_bad_settings():
     raises(ValueError, "listen", lambda: starling.Peer(listen="nowhere"))
 
 
+def test_config_file():
+    good = os.path.join(TMP, "good.toml")
+    with open(good, "w") as f:
+        f.write("listen = '127.0.0.1:0'\ncompress = 'int8'\n")
+    p = starling.Peer(config=good, data_dir=os.path.join(TMP, "cfg"))  # listen from the file
+    p.leave()
+    typed = os.path.join(TMP, "typed.toml")
+    with open(typed, "w") as f:
+        f.write("compress = 'int8'\nmax-links = 'four'\n")
+    raises(ValueError, "typed.toml:2", lambda: peer(config=typed))
+    trainer = os.path.join(TMP, "trainer.toml")
+    with open(trainer, "w") as f:
+        f.write("lr = 0.1\n")
+    raises(ValueError, "built-in trainer", lambda: peer(config=trainer))
+
+
 def test_dead_seed_times_out_and_releases_the_gil():
     p = peer(seeds=["127.0.0.1:9"])
     p.attach(torch.zeros(100))

@@ -180,9 +180,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   self->checkpoint_path_ = data_dir / "model.ckpt";
   ml::Mlp& model = *setup->model;
   const compress::Layout layout = compress::layout_for(model);
-  const std::string description = "starling-model-1 " + model.spec().to_string() + " inputs " +
-                                  std::to_string(model.inputs()) + " classes " + std::to_string(model.classes()) +
-                                  " params " + std::to_string(model.parameter_count());
+  const std::string description = ml::model_description(model.spec(), model.inputs(), model.classes());
 
   auto host = std::make_unique<Host>();
   host->log = log;

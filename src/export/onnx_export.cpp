@@ -83,13 +83,8 @@ std::string float_text(float value) {
 }  // namespace
 
 std::string layout_hash_hex(const ml::Checkpoint& checkpoint) {
-  // The same description `starling peer` (apps/peer_training.cpp) and the
-  // simulator hash for their links.
-  const std::size_t parameters = ml::Mlp::parameter_count_for(checkpoint.spec, checkpoint.inputs, checkpoint.classes);
-  const std::string description = "starling-model-1 " + checkpoint.spec.to_string() + " inputs " +
-                                  std::to_string(checkpoint.inputs) + " classes " +
-                                  std::to_string(checkpoint.classes) + " params " + std::to_string(parameters);
-  const crypto::Hash256 hash = crypto::hash256(description);
+  // The description `starling peer` and the simulator hash for their links.
+  const crypto::Hash256 hash = crypto::hash256(ml::model_description(checkpoint.spec, checkpoint.inputs, checkpoint.classes));
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string hex;
   for (std::uint8_t byte : hash) {

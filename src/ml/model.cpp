@@ -186,4 +186,9 @@ BatchStats Mlp::forward_backward(const Eigen::Ref<const Matrix>& features, const
   return stats;
 }
 
+std::string model_description(const ModelSpec& spec, int inputs, int classes) {
+  return "starling-model-1 " + spec.to_string() + " inputs " + std::to_string(inputs) + " classes " +
+         std::to_string(classes) + " params " + std::to_string(Mlp::parameter_count_for(spec, inputs, classes));
+}
+
 }  // namespace starling::ml

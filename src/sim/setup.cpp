@@ -106,9 +106,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   ml::Mlp probe(*spec, inputs, classes);
   d.layout = compress::layout_for(probe);
   // The same description `starling peer` hashes, so the links agree.
-  d.model_hash = node::model_hash("starling-model-1 " + probe.spec().to_string() + " inputs " +
-                                  std::to_string(inputs) + " classes " + std::to_string(classes) + " params " +
-                                  std::to_string(probe.parameter_count()));
+  d.model_hash = node::model_hash(ml::model_description(probe.spec(), inputs, classes));
   const int shards = s.total_peers();
   const int batch = swarm.batch;
   const ml::ModelSpec model_spec = *spec;

@@ -107,4 +107,9 @@ class Mlp {
   Matrix delta_next_;                // scratch: gradient w.r.t. the previous layer's output
 };
 
+// The text peers hash into the model id of their link hello (and `starling
+// export` into the ONNX metadata): the spec, the input and class counts and
+// the parameter count. Peers and exports must agree on it byte for byte.
+std::string model_description(const ModelSpec& spec, int inputs, int classes);
+
 }  // namespace starling::ml

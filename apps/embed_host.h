@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 
+#include "embed_publish_guard.h"
 #include "starling/node/training_driver.h"
 
 namespace starling::embed {
@@ -55,7 +56,8 @@ class EmbedHost final : public node::ModelHost {
     ++pending_count_;
     correction_pending_.store(true, std::memory_order_release);
   }
-  std::size_t model_bytes_held() const override { return 2 * count_ * sizeof(float); }
+  // The pending sum, its spare and the publish guard's base.
+  std::size_t model_bytes_held() const override { return 3 * count_ * sizeof(float); }
 
   // ---- the user's thread ----
   // Waits up to timeout_ms for start_training; true when it came.
@@ -84,7 +86,10 @@ class EmbedHost final : public node::ModelHost {
     }
     if (count == 0) return true;
     const bool finite = spare_.allFinite();
-    if (finite) buffer += spare_;
+    if (finite) {
+      buffer += spare_;
+      guard.on_corrections(spare_);
+    }
     spare_.setZero();
     if (finite) corrections_applied_.fetch_add(std::uint64_t(count), std::memory_order_relaxed);
     return finite;
@@ -98,6 +103,9 @@ class EmbedHost final : public node::ModelHost {
 
   std::atomic<std::int64_t> steps{0};
   std::atomic<std::uint64_t> publishes{0};
+  std::atomic<std::uint64_t> publishes_withheld{0};  // copies the guard kept back
+  PublishGuard guard;                                // user thread only
+  bool withholding = false;                          // user thread: warned for this streak
   std::uint64_t corrections_applied() const { return corrections_applied_.load(std::memory_order_relaxed); }
   std::uint64_t corrections_refused() const { return corrections_refused_.load(std::memory_order_relaxed); }
   std::size_t count() const { return count_; }

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "embed_config.h"
 #include "embed_host.h"
@@ -418,12 +419,21 @@ Status Peer::after_step() {
     result = make_error(ErrorKind::numerical, "after_step(): a sum of consensus corrections overflowed; dropped");
   if (host.publish_due(steps)) {
     Eigen::VectorXf copy = Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count));
-    // A diverged replica must not reach its neighbours' link copies: not
-    // published (the node asks again at its next round).
-    if (!copy.allFinite()) {
-      return make_error(ErrorKind::numerical,
-                        "after_step(): the parameters hold NaN or Inf (training diverged): not published");
+    // A diverging replica must not reach its neighbours' link copies: not
+    // published (the node asks again at its next round; embed_publish_guard.h).
+    const PublishGuard::Verdict verdict = host.guard.judge(copy, steps);
+    if (verdict != PublishGuard::Verdict::publish) {
+      host.publishes_withheld.fetch_add(1, std::memory_order_relaxed);
+      if (verdict == PublishGuard::Verdict::not_finite)
+        return make_error(ErrorKind::numerical,
+                          "after_step(): the parameters hold NaN or Inf (training diverged): not published");
+      if (!std::exchange(host.withholding, true))
+        m.log->warn("after_step(): the parameters moved {:.3g} per step against a usual {:.3g} (training "
+                    "diverging?): not published while that lasts",
+                    host.guard.last_move_per_step(), host.guard.usual_move_per_step());
+      return result;
     }
+    host.withholding = false;
     Impl* impl = &m;
     m.post([impl, steps, copy = std::move(copy)]() mutable {
       if (impl->slot) impl->slot->on_parameters(std::move(copy), steps);
@@ -450,6 +460,7 @@ Result<PeerStatus> Peer::status() const {
     s.steps = m.host->steps.load(std::memory_order_relaxed);
     s.corrections_applied = m.host->corrections_applied();
     s.publishes = m.host->publishes.load(std::memory_order_relaxed);
+    s.publishes_withheld = m.host->publishes_withheld.load(std::memory_order_relaxed);
   }
   auto answer = std::make_shared<std::promise<PeerStatus>>();
   auto future = answer->get_future();

@@ -33,6 +33,10 @@ namespace {
       PyErr_SetString(PyExc_ConnectionError, error.message.c_str());
       throw py::error_already_set();
     }
+    case ErrorKind::numerical: {  // the parameters hold NaN/Inf: training diverged
+      PyErr_SetString(PyExc_FloatingPointError, error.message.c_str());
+      throw py::error_already_set();
+    }
     case ErrorKind::io:
     case ErrorKind::not_found: {
       PyErr_SetString(PyExc_OSError, error.message.c_str());
@@ -62,6 +66,7 @@ py::dict status_dict(const starling::embed::PeerStatus& s) {
   d["steps"] = s.steps;
   d["corrections_applied"] = s.corrections_applied;
   d["publishes"] = s.publishes;
+  d["publishes_withheld"] = s.publishes_withheld;
   d["rounds"] = s.rounds;
   d["deltas_sent"] = s.deltas_sent;
   d["deltas_received"] = s.deltas_received;

@@ -71,6 +71,9 @@ struct PeerStatus {
   std::int64_t steps = 0;   // after_step() calls
   std::uint64_t corrections_applied = 0;
   std::uint64_t publishes = 0;
+  // Copies after_step() withheld: NaN/Inf, or a move far beyond the usual
+  // step (training diverging; docs/embedding.md).
+  std::uint64_t publishes_withheld = 0;
   std::uint64_t rounds = 0, deltas_sent = 0, deltas_received = 0, link_resets = 0;
   std::uint64_t bytes_sent = 0, bytes_received = 0, gossip_bytes_sent = 0;
   std::uint64_t model_bytes_downloaded = 0, model_bytes_served = 0;
@@ -107,10 +110,12 @@ class Peer {
   // owns the buffer: adds the consensus corrections that arrived since the
   // last call into the buffer and, when the node asked for it at this step
   // count, hands a copy of the parameters to the gossip. Costs three atomic
-  // loads when there is nothing to do. Errors: numerical (a correction sum
-  // overflowed: dropped; or the parameters hold NaN/Inf when due to be
-  // published: not published, so a diverged replica does not reach the
-  // neighbours), disconnected (the peer has failed or left).
+  // loads when there is nothing to do. A copy that moved far more than the
+  // usual step since the last one (training diverging) is withheld with a
+  // warning on stderr, counted in status().publishes_withheld. Errors:
+  // numerical (a correction sum overflowed: dropped; or the parameters hold
+  // NaN/Inf when due to be published: not published, so a diverged replica
+  // does not reach the neighbours), disconnected (the peer has failed or left).
   Status after_step();
 
   // A snapshot, taken on the loop thread (waits up to 2 s for it).

@@ -1,0 +1,80 @@
+// What after_step() may hand to the gossip (user's thread only). A replica
+// whose own training explodes reaches its neighbours through the copies it
+// publishes: while it is still finite, each copy pulls every neighbour by up
+// to half that neighbour's model norm (clipping's model-norm bound, γ·w with
+// two peers), round after round, before their trust in it decays; a 2-peer
+// run of bench/embed_vs_ddp.py ended with both replicas at 10% that way
+// (docs/embedding.md, "A replica that diverges"). So a copy is withheld when
+//   - it holds NaN or Inf (never publishable), or
+//   - the user's own move since the last copy (corrections excluded: they are
+//     the swarm's, not the user's) is more than kDivergingFactor times the
+//     median per-step move of the recent copies: an explosion grows
+//     geometrically and is withheld from its first rounds on, while one odd
+//     step (a big batch, a reloaded model) costs one round, since the next
+//     copy is measured from the withheld one.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+
+namespace starling::embed {
+
+class PublishGuard {
+ public:
+  static constexpr double kDivergingFactor = 10.0;
+  static constexpr std::size_t kWindow = 16;
+  static constexpr std::size_t kMinHistory = 8;  // moves seen before the factor applies
+
+  enum class Verdict { publish, not_finite, diverging };
+
+  // The consensus corrections just added into the buffer: the base moves too.
+  void on_corrections(const Eigen::VectorXf& added) {
+    if (base_.size() == added.size()) base_ += added;
+  }
+
+  // Judges the copy about to be published at `steps`; the base becomes this
+  // copy whatever the verdict (so a single jump is withheld once).
+  Verdict judge(const Eigen::VectorXf& copy, std::int64_t steps) {
+    if (!copy.allFinite()) return Verdict::not_finite;  // base kept: measure from the last finite copy
+    Verdict verdict = Verdict::publish;
+    if (base_.size() == copy.size() && steps > base_steps_) {
+      last_move_per_step_ = double((copy - base_).norm()) / double(steps - base_steps_);
+      const double usual = median();
+      if (count_ >= kMinHistory && usual > 0.0 && last_move_per_step_ > kDivergingFactor * usual) {
+        verdict = Verdict::diverging;
+      } else {
+        moves_[next_] = last_move_per_step_;
+        next_ = (next_ + 1) % kWindow;
+        count_ = std::min(count_ + 1, kWindow);
+      }
+    }
+    base_ = copy;
+    base_steps_ = steps;
+    return verdict;
+  }
+
+  double last_move_per_step() const { return last_move_per_step_; }
+  double usual_move_per_step() const { return median(); }
+
+ private:
+  double median() const {
+    if (count_ == 0) return 0.0;
+    std::array<double, kWindow> sorted{};
+    std::copy(moves_.begin(), moves_.begin() + std::ptrdiff_t(count_), sorted.begin());
+    std::sort(sorted.begin(), sorted.begin() + std::ptrdiff_t(count_));
+    return sorted[(count_ - 1) / 2];
+  }
+
+  Eigen::VectorXf base_;  // the last judged finite copy plus the corrections added since
+  std::int64_t base_steps_ = 0;
+  std::array<double, kWindow> moves_{};
+  std::size_t next_ = 0;
+  std::size_t count_ = 0;
+  double last_move_per_step_ = 0.0;
+};
+
+}  // namespace starling::embed

@@ -5,21 +5,7 @@
 # refusal to overwrite. Starts no peer. Usage: config_init.sh /path/to/starling
 set -u
 starling=${1:?usage: config_init.sh STARLING_BINARY}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-mode_of() { stat -c %a "$1"; }
-expect_ok() {
-  local what=$1; shift
-  if ! out=$("$@" 2>&1); then fail "$what: exit $? ($out)"; fi
-}
-expect_error() {
-  local what=$1 pattern=$2; shift 2
-  if out=$("$@" 2>&1); then fail "$what: succeeded but should fail ($out)"; return; fi
-  grep -qE -e "$pattern" <<<"$out" || fail "$what: error does not match /$pattern/: $out"
-}
+source "$(dirname "$0")/lib/checks.sh"
 
 # init: three files, mode 0600, and the command to start.
 expect_ok "init" "$starling" init "$work/m" --listen 127.0.0.1:7946 --seed 10.0.0.1:7946
@@ -58,5 +44,4 @@ expect_error "init over a swarm key" "exists" "$starling" init "$work/n"
 [[ ! -e $work/n/starling.toml && ! -e $work/n/identity.key ]] || fail "init left files after refusing"
 [[ $(cat "$work/n/swarm.key") == keep ]] || fail "init changed an existing file"
 
-((failures == 0)) && echo "config_init: all checks passed"
-exit $((failures > 0))
+finish config_init

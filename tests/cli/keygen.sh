@@ -3,24 +3,7 @@
 # clear errors on bad key files. Usage: keygen.sh /path/to/starling
 set -u
 starling=${1:?usage: keygen.sh STARLING_BINARY}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-mode_of() { stat -c %a "$1"; }
-
-# expect_ok DESCRIPTION COMMAND...: the command succeeds; its output is in $out.
-expect_ok() {
-  local what=$1; shift
-  if ! out=$("$@" 2>&1); then fail "$what: exit $? ($out)"; fi
-}
-# expect_error DESCRIPTION PATTERN COMMAND...: fails, and stderr matches PATTERN.
-expect_error() {
-  local what=$1 pattern=$2; shift 2
-  if out=$("$@" 2>&1); then fail "$what: succeeded but should fail ($out)"; return; fi
-  grep -qiE "$pattern" <<<"$out" || fail "$what: error does not match /$pattern/: $out"
-}
+source "$(dirname "$0")/lib/checks.sh"
 
 # A swarm key: mode 0600, checkable.
 expect_ok "keygen --swarm" "$starling" keygen --swarm "$work/swarm.key"
@@ -58,8 +41,4 @@ expect_error "missing file" "not found|does not exist" "$starling" keygen --chec
 expect_error "no action" "required" "$starling" keygen
 expect_error "two actions" "" "$starling" keygen --swarm "$work/a" --identity "$work/b"
 
-if ((failures > 0)); then
-  echo "keygen.sh: $failures failure(s)" >&2
-  exit 1
-fi
-echo "keygen.sh: all checks passed"
+finish keygen.sh

@@ -10,25 +10,13 @@ starling=${1:?usage: metrics.sh STARLING_BINARY}
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 0; }
 source "$(dirname "$0")/lib/peers.sh"
 
-# Two separable classes in 4-D (small and quick to load).
-awk 'BEGIN { srand(7); print "label,a,b,c,d";
-  for (i = 0; i < 600; i++) { c = i % 2; printf "%d", c;
-    for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' > "$work/toy.csv"
+toy_csv "$work/toy.csv"
 peer_flags=(--data "$work/toy.csv" --model mlp:8 --batch 16 --eval-every 200 --checkpoint-every 0)
 
-# Free loopback ports for the endpoints (the kernel picks; a race with another
-# process is possible but unlikely, and then the start fails loudly).
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mport=("$(free_port)" "$(free_port)")
 scrape() { curl -s --max-time 3 "http://127.0.0.1:${mport[$1]}/metrics"; }
 # value I NAME_WITH_LABELS: the sample's value, empty when absent.
 value() { scrape "$1" | awk -v n="$2" '$1 == n { print $2; exit }'; }
-wait_until() {
-  local deadline=$((SECONDS + $1)); shift
-  while ((SECONDS < deadline)); do "$@" && return 0; sleep 0.3; done
-  return 1
-}
-above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 ready_link() { above "$(value "$1" 'starling_links{state="ready"}')" 0; }
 
 start_peer 0 -- --metrics "127.0.0.1:${mport[0]}"

@@ -13,18 +13,11 @@ for tool in prometheus promtool curl jq; do
 done
 source "$(dirname "$0")/lib/peers.sh"
 
-awk 'BEGIN { srand(7); print "label,a,b,c,d";
-  for (i = 0; i < 600; i++) { c = i % 2; printf "%d", c;
-    for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' > "$work/toy.csv"
+toy_csv "$work/toy.csv"
 peer_flags=(--data "$work/toy.csv" --model mlp:8 --batch 16 --eval-every 200 --checkpoint-every 0)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mport=("$(free_port)" "$(free_port)")
 pport=$(free_port)
-wait_until() {
-  local deadline=$((SECONDS + $1)); shift
-  while ((SECONDS < deadline)); do "$@" && return 0; sleep 0.5; done
-  return 1
-}
+poll_seconds=0.5
 
 start_peer 0 -- --metrics "127.0.0.1:${mport[0]}"
 start_peer 1 0 -- --metrics "127.0.0.1:${mport[1]}"

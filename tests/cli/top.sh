@@ -16,9 +16,7 @@ sock="$work/tmux.sock"  # a private server: never touches the user's tmux sessio
 trap 'tmux -S "$sock" kill-server 2>/dev/null; cleanup' EXIT
 start=$SECONDS
 
-awk 'BEGIN { srand(3); print "label,a,b,c,d";
-  for (i = 0; i < 400; i++) { c = i % 2; printf "%d", c;
-    for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' >"$work/toy.csv"
+toy_csv "$work/toy.csv" 400 3
 "$starling" keygen --swarm "$work/swarm.key" >/dev/null || fail "keygen"
 key=(--swarm-key "$work/swarm.key")
 peer_flags=(--data "$work/toy.csv" --model mlp:8 --batch 16 --eval-every 50 --checkpoint-every 0)

@@ -12,6 +12,8 @@ set -u
 starling=${1:?usage: swarm_netns.sh STARLING_BINARY}
 starling=$(readlink -f "$starling")
 skip() { echo "SKIP: $*"; exit 0; }
+source "$(dirname "$0")/../cli/lib/helpers.sh"  # wait_until, at_least
+poll_seconds=0.5
 ((EUID == 0)) || skip "needs root (ip netns, nft)"
 command -v ip >/dev/null || skip "iproute2 (ip) not installed"
 command -v nft >/dev/null || skip "nftables (nft) not installed"
@@ -115,12 +117,6 @@ state_of() {  # state_of OBSERVER SUBJECT
   status "$1" | jq -r --arg a "${addr[$2]}:$port" '[.members[] | select(.address == $a) | .state][0] // "unknown"'
 }
 accuracy() { status "$1" | jq -r '.training.test_accuracy // 0'; }
-above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-wait_until() {  # wait_until SECONDS COMMAND...: polls every 0.5 s
-  local deadline=$((SECONDS + $1)); shift
-  while ((SECONDS < deadline)); do "$@" && return 0; sleep 0.5; done
-  return 1
-}
 everyone_sees() {  # everyone_sees STATE SUBJECT OBSERVERS...
   local state=$1 subject=$2 o; shift 2
   for o in "$@"; do [[ $(state_of "$o" "$subject") == "$state" ]] || return 1; done
@@ -138,7 +134,7 @@ formed() {
 }
 all_above() {
   local bar=$1 i; shift
-  for i in "$@"; do above "$(accuracy "$i")" "$bar" || return 1; done
+  for i in "$@"; do at_least "$(accuracy "$i")" "$bar" || return 1; done
 }
 
 start=$SECONDS

@@ -1,9 +1,11 @@
 # Shared by the CLI swarm tests (sourced, not a test itself): a work folder
 # removed on exit, every started peer killed on exit, `fail` with the peers'
-# log tails, and `start_peer` on a free port.
+# log tails, and `start_peer` on a free port; with lib/helpers.sh (toy_csv,
+# free_port, wait_until, above, at_least).
 # Set before sourcing: starling (the binary). Optional, any time before use:
 # key (array, e.g. --swarm-key FILE), peer_flags (array, flags for every peer),
 # start_timeout (seconds a peer may take to listen; default 5).
+source "$(dirname "${BASH_SOURCE[0]}")/helpers.sh"
 work=$(mktemp -d)
 declare -a pids=() ports=() key=() peer_flags=()
 cleanup() {

@@ -1,0 +1,26 @@
+# Helpers without side effects, shared by the CLI tests (through peers.sh)
+# and tests/netns (sourced, not a test itself).
+
+# toy_csv FILE [ROWS] [SEED]: two separable classes in 4-D, small and quick
+# to load (a training peer without the data package).
+toy_csv() {
+  awk -v rows="${2:-600}" -v seed="${3:-7}" 'BEGIN { srand(seed); print "label,a,b,c,d";
+    for (i = 0; i < rows; i++) { c = i % 2; printf "%d", c;
+      for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' >"$1"
+}
+
+# free_port: a free loopback port (the kernel picks; a race with another
+# process is possible but unlikely, and then the start fails loudly).
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_until SECONDS COMMAND...: runs COMMAND every ${poll_seconds:-0.3} s
+# until it succeeds (0) or SECONDS pass (1).
+wait_until() {
+  local deadline=$((SECONDS + $1)); shift
+  while ((SECONDS < deadline)); do "$@" && return 0; sleep "${poll_seconds:-0.3}"; done
+  return 1
+}
+
+# above A B: A > B; at_least A B: A >= B (decimal numbers).
+above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }

@@ -16,30 +16,20 @@
 # s, default 60), DIM (default 1000), CLIP (default "off": corrections applied
 # as they come, so the swarm average is what consensus alone makes of it),
 # FACTOR (1e-3), STARLING, OUT (default bench/results/consensus_scale), GAMMA (optional).
+# --help prints this.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-starling="${STARLING:-$root/build/apps/starling}"
-out="${OUT:-$root/bench/results/consensus_scale}"
-peers_list="${PEERS:-2 20 200 1000}"
-compress_list="${COMPRESS:-none int8 topk:0.01 randk:0.01 sign}"
-seeds="${SEEDS:-1}"
+name=consensus_scale default_peers="2 20 200 1000" default_compress="none int8 topk:0.01 randk:0.01 sign" default_seeds=1
+source "$(dirname "$0")/lib/sim_sweep.sh"
 duration="${DURATION:-60}"
 dim="${DIM:-1000}"
 clip="${CLIP:-off}"
 factor="${FACTOR:-1e-3}"
-parse="$root/bench/sim_runs.py"
-mkdir -p "$out"
-lines="$out/lines.jsonl"
-: > "$lines"
 
 for n in $peers_list; do
   for c in $compress_list; do
     for ((seed = 1; seed <= seeds; seed++)); do
-      dir="$out/n$n-${c//[:.]/_}-s$seed"
-      rm -rf "$dir"
-      mkdir -p "$dir"
-      file="$dir/scenario.toml"
-      cat > "$file" <<EOF
+      dir=$(run_dir "$n" "$c" "$seed")
+      cat > "$dir/scenario.toml" <<EOF
 # Written by bench/consensus_scale.sh: consensus only (lr 0), no faults.
 name = "consensus-scale"
 description = "$n synthetic:$dim replicas, $c, lr 0: does the spread vanish while the average stays?"
@@ -53,21 +43,14 @@ data = "synthetic:$dim"
 compress = "$c"
 lr = 0
 clip = "$clip"
-${GAMMA:+gamma = $GAMMA}
+$gamma_line
 
 [[expect]]
 kind = "no_crash"
 EOF
-      start=$(date +%s.%N)
-      # Exit status 1 (e.g. the known swarm-average invariant) still leaves the records.
-      "$starling" simulate "$file" --seed "$seed" --out "$dir" > "$dir/simulate.log" 2>&1 || true
-      end=$(date +%s.%N)
-      if [ ! -s "$dir/spread.csv" ]; then
-        echo "consensus_scale: no spread.csv in $dir (see $dir/simulate.log)" >&2
-        exit 1
-      fi
+      simulate "$dir" spread.csv --seed "$seed"
       python3 "$parse" consensus "$dir" --peers "$n" --compress "$c" --seed "$seed" --factor "$factor" \
-        --wall "$(python3 -c "print($end - $start)")" | tee -a "$lines"
+        --wall "$wall" | tee -a "$lines"
     done
   done
 done

@@ -13,21 +13,14 @@
 # COMPRESS (default "none int8 topk:0.01"), TARGET (0.88), STEP_CAP (10000),
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
 # bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run).
+# --help prints this.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-starling="${STARLING:-$root/build/apps/starling}"
-out="${OUT:-$root/bench/results/swarm_speedup}"
-peers_list="${PEERS:-1 2 4 8 16}"
-seeds="${SEEDS:-3}"
-compress_list="${COMPRESS:-none int8 topk:0.01}"
+name=swarm_speedup default_peers="1 2 4 8 16" default_compress="none int8 topk:0.01" default_seeds=3
+source "$(dirname "$0")/lib/sim_sweep.sh"
 target="${TARGET:-0.88}"
 step_cap="${STEP_CAP:-10000}"
 step_ms=10
 window=3
-parse="$root/bench/sim_runs.py"
-mkdir -p "$out"
-lines="$out/lines.jsonl"
-: > "$lines"
 emit() { echo "$1" | tee -a "$lines"; }
 
 # The cap in virtual seconds: STEP_CAP steps of step_ms each.
@@ -35,11 +28,8 @@ duration=$(python3 -c "print($step_cap * $step_ms / 1000)")
 for n in $peers_list; do
   for c in $compress_list; do
     for ((seed = 1; seed <= seeds; seed++)); do
-      dir="$out/n$n-${c//[:.]/_}-s$seed"
-      rm -rf "$dir"
-      mkdir -p "$dir"
-      file="$dir/scenario.toml"
-      cat > "$file" <<EOF
+      dir=$(run_dir "$n" "$c" "$seed")
+      cat > "$dir/scenario.toml" <<EOF
 # Written by bench/swarm_speedup.sh: one fault-free run of the speed-up sweep.
 name = "swarm-speedup"
 description = "$n MLP peers, $c, seed $seed: until every peer's own model reaches $target (moving average of $window evaluations) or $step_cap steps"
@@ -55,22 +45,15 @@ lr = 0.02
 batch = 64
 partition = "iid"
 eval_every = 100
-${GAMMA:+gamma = $GAMMA}
+$gamma_line
 
 [[expect]]
 kind = "no_crash"
 EOF
-      start=$(date +%s.%N)
-      # Exit status 1 (a failed expectation or invariant) still leaves the records.
-      "$starling" simulate "$file" --seed "$seed" --out "$dir" --step-ms "$step_ms" \
-        --stop-at-accuracy "$target" --stop-window "$window" > "$dir/simulate.log" 2>&1 || true
-      end=$(date +%s.%N)
-      if [ ! -s "$dir/evaluations.csv" ]; then
-        echo "swarm_speedup: no evaluations.csv in $dir (see $dir/simulate.log)" >&2
-        exit 1
-      fi
+      simulate "$dir" evaluations.csv --seed "$seed" --step-ms "$step_ms" \
+        --stop-at-accuracy "$target" --stop-window "$window"
       emit "$(python3 "$parse" speedup "$dir" --peers "$n" --compress "$c" --seed "$seed" \
-        --target "$target" --window "$window" --wall "$(python3 -c "print($end - $start)")")"
+        --target "$target" --window "$window" --wall "$wall")"
     done
   done
   emit "$(python3 "$parse" ddp --peers "$n")"

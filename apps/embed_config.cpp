@@ -6,21 +6,17 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <array>
-#include <string_view>
 
 namespace starling::apps {
 namespace {
 
-// The peer flags that configure the network and the gossip; the rest of
-// `starling peer`'s flags drive its built-in trainer.
-constexpr std::array<std::string_view, 17> kEmbedKeys = {
-    "listen",     "seed",      "swarm-key",   "identity",        "data-dir",   "profile",
-    "compress",   "gamma",     "clip",        "neighbours",      "max-links",  "round-steps",
-    "mixing",     "gossip-interval",          "max-upload",      "join-timeout", "download"};
+// The options this file declares (network, join) carry this group; with
+// the gossip's group they are the keys. The rest of `starling peer`'s flags
+// drive its built-in trainer.
+constexpr const char* kEmbedOptionGroup = "Embedded peer";
 
-bool is_embed_key(const std::string& key) {
-  return std::find(kEmbedKeys.begin(), kEmbedKeys.end(), key) != kEmbedKeys.end();
+bool is_embed_key(const CLI::Option& option) {
+  return option.get_group() == kGossipOptionGroup || option.get_group() == kEmbedOptionGroup;
 }
 
 std::string normalised(std::string key) {
@@ -32,20 +28,24 @@ std::string normalised(std::string key) {
 
 }  // namespace
 
-Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string, std::string>>& settings) {
+Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string, std::string>>& settings,
+                                         const std::function<void(CLI::App&)>& extra) {
   EmbedConfig config;
   CLI::App app{"starling embedded peer", "peer"};
   // The same options, names and checks as `starling peer` (apps/cmd_peer.cpp).
-  app.add_option("--listen", config.listen);
-  app.add_option("--seed", config.seeds);
-  app.add_option("--swarm-key", config.swarm_key_path);
-  app.add_option("--identity", config.identity_path);
-  app.add_option("--data-dir", config.data_dir);
-  app.add_option("--profile", config.profile)->check(CLI::IsMember({"lan", "wan"}));
+  app.add_option("--listen", config.listen)->group(kEmbedOptionGroup);
+  app.add_option("--seed", config.seeds)->group(kEmbedOptionGroup);
+  app.add_option("--swarm-key", config.swarm_key_path)->group(kEmbedOptionGroup);
+  app.add_option("--identity", config.identity_path)->group(kEmbedOptionGroup);
+  app.add_option("--data-dir", config.data_dir)->group(kEmbedOptionGroup);
+  app.add_option("--profile", config.profile)->check(CLI::IsMember({"lan", "wan"}))->group(kEmbedOptionGroup);
   add_peer_training_options(app, config.training);
-  app.add_option("--join-timeout", config.join_timeout_ms)->check(CLI::Range(1, 24 * 3600 * 1000));
+  app.add_option("--join-timeout", config.join_timeout_ms)
+      ->check(CLI::Range(1, 24 * 3600 * 1000))
+      ->group(kEmbedOptionGroup);
   std::string download = "true";
-  app.add_option("--download", download)->check(CLI::IsMember({"true", "false"}));
+  app.add_option("--download", download)->check(CLI::IsMember({"true", "false"}))->group(kEmbedOptionGroup);
+  if (extra) extra(app);
 
   std::vector<std::string> args;
   std::string config_path;  // "config": a TOML file with the same keys, as `starling peer --config`
@@ -55,17 +55,22 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
       config_path = value;
       continue;
     }
-    if (!app.get_option_no_throw("--" + key)) {
+    const CLI::Option* option = app.get_option_no_throw("--" + key);
+    if (!option) {
       return make_error(ErrorKind::invalid_argument, "unknown setting '" + raw_key + "' (the keys are those of "
                                                      "`starling peer`'s flags, e.g. listen, seed, swarm-key, compress)");
     }
-    if (!is_embed_key(key)) {
+    if (!is_embed_key(*option)) {
       return make_error(ErrorKind::invalid_argument,
                         "setting '" + raw_key + "' drives starling's built-in trainer; an embedded peer trains your "
                         "model in your loop (docs/embedding.md)");
     }
-    args.push_back("--" + key);
-    args.push_back(value);
+    if (option->get_expected_max() == 0) {
+      args.push_back("--" + key + "=" + value);  // a flag: true or false
+    } else {
+      args.push_back("--" + key);
+      args.push_back(value);
+    }
   }
   std::reverse(args.begin(), args.end());  // CLI11 parses a vector from its back
   try {
@@ -79,7 +84,7 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
     for (const CLI::Option* option : app.get_options()) {
       if (option->count() == 0 || option->get_lnames().empty()) continue;
       const std::string& name = option->get_lnames().front();
-      if (!is_embed_key(name)) {
+      if (!is_embed_key(*option)) {
         return make_error(ErrorKind::invalid_argument,
                           config_path + ": key '" + name + "' drives starling's built-in trainer; an embedded peer "
                           "trains your model in your loop: leave it out of this file (docs/embedding.md)");

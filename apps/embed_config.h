@@ -2,11 +2,12 @@
 // set of `starling peer`: the same CLI11 options (network flags here, the
 // gossip flags from add_peer_training_options), so a key means what the flag
 // means, with the same checks and messages. Each key/value pair becomes
-// `--key value` (a flag: `--key` for true); flags of the built-in trainer are
+// `--key value` (a flag: `--key=true|false`); flags of the built-in trainer are
 // refused, since an embedded peer trains the caller's model.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,7 +29,11 @@ struct EmbedConfig {
   bool download = true;
 };
 
-// Errors: invalid_argument, with the key and CLI11's reason.
-Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string, std::string>>& settings);
+// Errors: invalid_argument, with the key and CLI11's reason. The keys: the
+// network options declared here and add_peer_training_options' flags of the
+// group kGossipOptionGroup. `extra` adds options before parsing (tests: a
+// flag added to the peer later).
+Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string, std::string>>& settings,
+                                         const std::function<void(CLI::App&)>& extra = {});
 
 }  // namespace starling::apps

@@ -23,44 +23,56 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_flag("--no-train", o.no_train, "Keep membership only (a bootstrap or relay node): no data, no model");
   add_training_options(app, o.training, "--random-seed");
   app.add_option("--compress", o.compress, "Delta compressor: none | topk:F | randk:F | int8 | sign")
+      ->group(kGossipOptionGroup)
       ->capture_default_str();
   app.add_option("--gamma", o.gamma, "Consensus step size (0: the compressor's default, see docs/learning.md)")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--clip", o.clip, "Clip each neighbour's correction: auto (adaptive radius) | off | RADIUS")
+      ->group(kGossipOptionGroup)
       ->capture_default_str();
   app.add_option("--neighbours", o.neighbours, "Links this peer dials (others dial it too)")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   app.add_option("--max-links", o.max_links, "Links kept at most (dialled and accepted)")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app.add_option("--mixing", o.mixing,
                  "How a round mixes: neighbourhood (all links, Metropolis-Hastings weights) | pairwise (one random "
                  "neighbour, mirrored pull)")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::IsMember({"neighbourhood", "pairwise"}));
   app.add_option("--round-steps", o.round_steps,
                  "SGD steps between delta rounds (0: the compressor's default, see docs/learning.md)")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(0, 100'000));
   app.add_option("--gossip-interval", o.gossip_interval_ms,
                  "Longest time between delta rounds in ms (a slow or stalled peer still mixes)")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
   app.add_option("--round-floor", o.round_floor_ms, "Shortest time between delta rounds in ms")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(0, 60'000));
   app.add_flag("--consensus-control", o.consensus_control,
                "Adapt the steps between rounds (1 to 16) to keep the disagreement with the neighbours under "
-               "--consensus-target (docs/learning.md, \"Consensus control\")");
+               "--consensus-target (docs/learning.md, \"Consensus control\")")
+      ->group(kGossipOptionGroup);
   app.add_option("--consensus-target", o.consensus_target,
                  "Consensus control's target disagreement, in local SGD steps")
+      ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(0.01, 1000.0));
   app.add_option("--max-upload", o.max_upload,
                  "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
                  "counted (docs/learning.md, \"Bandwidth\")")
+      ->group(kGossipOptionGroup)
       ->capture_default_str();
   app.add_option("--eval-every", o.eval_every,
                  "Training steps between test-set evaluations of the own model and the local average (0: never)")

@@ -51,6 +51,11 @@ struct PeerTrainingOptions {
   bool resume = false;
 };
 
+// The CLI11 group (->group) of the flags that configure the gossip rather
+// than the built-in trainer: declared with it, each is a setting of the
+// embedding API too (apps/embed_config.cpp), so the two cannot drift.
+inline constexpr const char* kGossipOptionGroup = "Gossip";
+
 void add_peer_training_options(CLI::App& app, PeerTrainingOptions& options);
 
 // The training object's fields that come from the worker's progress (state,

@@ -1,0 +1,68 @@
+// The embedding API's settings are `starling peer`'s gossip flags, read off
+// the options' group (apps/embed_config.cpp): a flag declared in that group
+// is a setting at once, a trainer flag is refused, so the two cannot drift.
+#include <catch2/catch.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "embed_config.h"
+#include "peer_training.h"
+
+using namespace starling;
+
+TEST_CASE("embed settings: every gossip flag of `starling peer` is a setting, trainer flags are not", "[embed][config]") {
+  // Each flag of the gossip group parses as a setting (with a valid value);
+  // round-floor and the consensus-control pair were missing from the old
+  // hand-written list.
+  CLI::App peer_app;
+  apps::PeerTrainingOptions options;
+  apps::add_peer_training_options(peer_app, options);
+  int gossip_flags = 0;
+  for (const CLI::Option* option : peer_app.get_options()) {
+    const std::string name = option->get_lnames().empty() ? "" : option->get_lnames().front();
+    if (option->get_group() != apps::kGossipOptionGroup) {
+      if (name == "lr" || name == "data" || name == "model" || name == "eval-every" || name == "resume") {
+        auto refused = apps::parse_embed_settings({{name, "1"}});
+        REQUIRE_FALSE(refused);
+        CHECK_THAT(refused.error().message, Catch::Contains("built-in trainer"));
+      }
+      continue;
+    }
+    ++gossip_flags;
+    INFO("gossip flag --" << name);
+    std::string value = option->get_default_str();
+    if (name == "consensus-control") value = "true";
+    auto parsed = apps::parse_embed_settings({{name, value}});
+    CHECK(parsed);
+  }
+  CHECK(gossip_flags >= 12);
+  auto parsed = apps::parse_embed_settings({{"round-floor", "7"}, {"consensus-control", "true"}, {"consensus-target", "3"}});
+  REQUIRE(parsed);
+  CHECK(parsed->training.round_floor_ms == 7);
+  CHECK(parsed->training.consensus_control);
+  CHECK(parsed->training.consensus_target == 3.0);
+  auto off = apps::parse_embed_settings({{"consensus-control", "false"}});
+  REQUIRE(off);
+  CHECK_FALSE(off->training.consensus_control);
+}
+
+TEST_CASE("embed settings: a flag added to the gossip group later is a setting without another list", "[embed][config]") {
+  int later = 0;
+  std::string trainer_only;
+  const auto add_flags = [&](CLI::App& app) {
+    // As another engineer adds a flag to add_peer_training_options.
+    app.add_option("--gossip-later", later, "a new gossip flag")->group(apps::kGossipOptionGroup);
+    app.add_option("--trainer-later", trainer_only, "a new trainer flag");
+  };
+  auto parsed = apps::parse_embed_settings({{"gossip-later", "42"}}, add_flags);
+  REQUIRE(parsed);
+  CHECK(later == 42);
+  auto refused = apps::parse_embed_settings({{"trainer-later", "x"}}, add_flags);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message, Catch::Contains("built-in trainer"));
+  // The network settings declared by the embedded peer stay keys.
+  CHECK(apps::parse_embed_settings({{"listen", "127.0.0.1:0"}, {"seed", "127.0.0.1:1"}, {"profile", "wan"},
+                                    {"join-timeout", "5"}, {"download", "false"}}));
+}

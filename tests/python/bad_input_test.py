@@ -119,6 +119,28 @@ def test_size_mismatch_with_the_swarm():
         second.leave()
 
 
+def test_a_diverged_buffer_raises_floating_point_error():
+    # NaN/Inf parameters are never published; after_step() says so as
+    # FloatingPointError when the node next asks for them (every few steps).
+    p = peer()
+    flat = np.ones(100, dtype=np.float32)
+    p.attach(flat)
+    p.join(timeout=10)
+    flat[3] = np.inf
+    deadline = time.time() + 5
+    error = None
+    while error is None and time.time() < deadline:
+        try:
+            p.after_step()
+        except FloatingPointError as e:
+            error = e
+        time.sleep(0.005)
+    assert error is not None, "after_step() did not raise FloatingPointError on an Inf parameter within 5 s"
+    assert "NaN or Inf" in str(error), error
+    assert p.status()["publishes_withheld"] >= 1, p.status()
+    p.leave()
+
+
 def test_flatten_parameters_and_zero_copy_download():
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # made BEFORE flattening: must keep working

@@ -1,5 +1,7 @@
 #include "peer_metrics.h"
 
+#include "peer_status.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -69,6 +71,7 @@ runtime::PeerMetrics collect_peer_metrics(const node::PeerStatus& status, const 
   m.node_id = gossip::to_hex(view.self.node_id);
   m.address = view.self.address;
   m.profile = status.profile;
+  m.version = STARLING_VERSION;
   m.incarnation = view.self.incarnation;
   m.uptime_seconds = static_cast<double>(view.uptime_ms) / 1000.0;
   m.joined = status.joined;
@@ -84,11 +87,8 @@ runtime::PeerMetrics collect_peer_metrics(const node::PeerStatus& status, const 
     m.members_by_state.push_back({gossip::to_string(state), by_state[static_cast<std::size_t>(state)]});
   }
 
-  const node::MembershipEventCounts& e = status.membership_events;
-  m.membership_events = {{"member_joined", e.member_joined},       {"member_suspected", e.member_suspected},
-                         {"member_recovered", e.member_recovered}, {"member_dead", e.member_dead},
-                         {"member_left", e.member_left},           {"member_reaped", e.member_reaped},
-                         {"self_refuted", e.self_refuted},         {"join_retry", e.join_retry}};
+  for (const auto& [name, count] : membership_event_counts(status.membership_events))
+    m.membership_events.push_back({name, count});
 
   const node::TransportStats& s = status.transport;
   m.handshake_failures = {{"security", s.handshake_failures.security},

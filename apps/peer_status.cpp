@@ -1,5 +1,7 @@
 #include "peer_status.h"
 
+#include <utility>
+
 namespace starling::apps {
 
 nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now_ms) {
@@ -13,6 +15,13 @@ nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now
                        {"state_age_seconds", static_cast<double>(now_ms - member.state_since_ms) / 1000.0}});
   }
   return members;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> membership_event_counts(const node::MembershipEventCounts& e) {
+  return {{"member_joined", e.member_joined}, {"member_suspected", e.member_suspected},
+          {"member_recovered", e.member_recovered}, {"member_dead", e.member_dead},
+          {"member_left", e.member_left}, {"member_reaped", e.member_reaped},
+          {"self_refuted", e.self_refuted}, {"join_retry", e.join_retry}};
 }
 
 nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
@@ -50,6 +59,9 @@ nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
           {"connections_rejected", stats.connections_rejected},
           {"connections_refused_first_frame", status.router.refused_unknown_first_frame + status.router.refused_no_handler},
           {"members", members_json(view, static_cast<std::int64_t>(status.now_ms))}};
+  nlohmann::json events = nlohmann::json::object();
+  for (const auto& [name, count] : membership_event_counts(status.membership_events)) events[name] = count;
+  out["membership_events"] = std::move(events);
   if (status.membership_fault != node::HostileMembershipMode::none)
     out["membership_fault"] = node::to_string(status.membership_fault);
   return out;

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "starling/gossip/membership.h"
 #include "starling/node/peer.h"
@@ -15,6 +17,11 @@ namespace starling::apps {
 
 // One entry per member of view, ages relative to now_ms.
 nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now_ms);
+
+// The membership event counters by their log event names (member_suspected,
+// member_dead, self_refuted, ...): `status --json`'s membership_events object
+// and /metrics' starling_membership_events_total{event=...}.
+std::vector<std::pair<std::string, std::uint64_t>> membership_event_counts(const node::MembershipEventCounts& counts);
 
 // The membership part of a peer's status (node::Peer::status()).
 nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open);

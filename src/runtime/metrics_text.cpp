@@ -183,8 +183,8 @@ void render_training(Exposition& out, const TrainingMetrics& t) {
 
 std::string render_prometheus(const PeerMetrics& m) {
   Exposition out;
-  out.family("starling_peer_info", "gauge", "This peer: node id, listen address, membership profile.");
-  out.sample(1.0, {{"node_id", m.node_id}, {"address", m.address}, {"profile", m.profile}});
+  out.family("starling_peer_info", "gauge", "This peer: node id, listen address, membership profile, starling version.");
+  out.sample(1.0, {{"node_id", m.node_id}, {"address", m.address}, {"profile", m.profile}, {"version", m.version}});
   out.gauge("starling_uptime_seconds", "Seconds since membership started.", m.uptime_seconds);
   out.gauge("starling_incarnation", "Our membership incarnation (grows on restarts and refutations).", m.incarnation);
   out.gauge("starling_joined", "1 once a seed answered (or we started the swarm).", std::uint64_t(m.joined ? 1 : 0));

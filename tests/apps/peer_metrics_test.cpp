@@ -3,6 +3,8 @@
 // name, message kinds per channel in the wire's spelling).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <string>
 
 #include "peer_metrics.h"
@@ -50,6 +52,8 @@ TEST_CASE("peer metrics are collected from the peer's status", "[apps][metrics]"
   const runtime::PeerMetrics m = apps::collect_peer_metrics(status, nullptr);
   CHECK(m.address == "10.0.0.1:7946");
   CHECK(m.profile == "wan");
+  // The binary's version (project(VERSION) in CMakeLists.txt), e.g. 0.1.0.
+  CHECK(std::count(m.version.begin(), m.version.end(), '.') == 2);
   CHECK(m.incarnation == 4);
   CHECK(m.uptime_seconds == 2.5);
   CHECK(m.joined);

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "json_text.h"
+#include "peer_metrics.h"
 #include "peer_status.h"
 #include "starling/text.h"
 
@@ -61,4 +62,37 @@ TEST_CASE("status JSON is written from node::PeerStatus", "[apps][status]") {
 
   status.membership_fault = node::HostileMembershipMode::flood;
   CHECK(apps::status_json(status, false)["membership_fault"] == "membership_flood");
+}
+
+TEST_CASE("status JSON carries the membership event counters /metrics exports", "[apps][status]") {
+  node::PeerStatus status;
+  status.started = true;
+  node::MembershipEventCounts& e = status.membership_events;
+  e.member_joined = 1;
+  e.member_suspected = 2;
+  e.member_recovered = 3;
+  e.member_dead = 4;
+  e.member_left = 5;
+  e.member_reaped = 6;
+  e.self_refuted = 7;
+  e.join_retry = 8;
+  const nlohmann::json json = apps::status_json(status, false);
+  REQUIRE(json.contains("membership_events"));
+  const nlohmann::json& events = json["membership_events"];
+  CHECK(events["member_suspected"] == 2);
+  CHECK(events["member_dead"] == 4);
+  CHECK(events["self_refuted"] == 7);
+  CHECK(events["member_recovered"] == 3);
+  // The same names and values as starling_membership_events_total{event=...}:
+  // one list serves both, so neither can gain an event the other lacks.
+  const runtime::PeerMetrics m = apps::collect_peer_metrics(status, nullptr);
+  REQUIRE(m.membership_events.size() == 8);
+  CHECK(events.size() == m.membership_events.size());
+  std::uint64_t expected = 1;
+  for (const auto& count : m.membership_events) {
+    INFO(count.label);
+    REQUIRE(events.contains(count.label));
+    CHECK(events[count.label] == count.value);
+    CHECK(count.value == expected++);  // every counter wired to its own field
+  }
 }

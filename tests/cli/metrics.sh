@@ -37,6 +37,13 @@ for i in 0 1; do
   [[ $(value "$i" 'starling_joined') == 1 ]] || fail "peer $i not joined"
 done
 [[ $(value 1 'starling_membership_events_total{event="member_joined"}') -ge 1 ]] || fail "peer 1 counted no member_joined"
+# `starling status --json` carries the same counters; peer_info names the version.
+joined_json=$("$starling" status "127.0.0.1:${ports[1]}" --json --timeout 3 |
+  /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["membership_events"]["member_joined"])') ||
+  fail "no membership_events in peer 1's status --json"
+((joined_json >= 1)) || fail "status --json counts member_joined $joined_json"
+version=$("$starling" --version | awk '{ print $2 }')
+scrape 0 | grep -q "^starling_peer_info{.*,version=\"$version\"} 1$" || fail "peer_info without version=\"$version\""
 
 # The values move: steps, deltas and their bytes grow between two scrapes.
 steps1=$(value 0 starling_training_steps_total)

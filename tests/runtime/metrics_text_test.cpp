@@ -74,6 +74,7 @@ PeerMetrics sample_metrics() {
   m.node_id = "ab12";
   m.address = "127.0.0.1:7946";
   m.profile = "lan";
+  m.version = "0.1.0";
   m.incarnation = 3;
   m.uptime_seconds = 12.5;
   m.joined = true;
@@ -146,7 +147,7 @@ TEST_CASE("metrics exposition: families, names, types and values", "[runtime][me
   CHECK(value_of(families, "starling_upload_rate_bytes_per_second") == 95'000.25);
   CHECK(value_of(families, "starling_training_state", "state=\"training\"") == 1);
   CHECK(families.at("starling_peer_info").samples.at(0) ==
-        "starling_peer_info{node_id=\"ab12\",address=\"127.0.0.1:7946\",profile=\"lan\"} 1");
+        "starling_peer_info{node_id=\"ab12\",address=\"127.0.0.1:7946\",profile=\"lan\",version=\"0.1.0\"} 1");
   CHECK(text.back() == '\n');
 }
 

@@ -64,6 +64,7 @@ struct PeerMetrics {
   std::string node_id;  // hex
   std::string address;
   std::string profile;
+  std::string version;  // starling's release (starling --version)
   std::uint64_t incarnation = 0;
   double uptime_seconds = 0.0;
   bool joined = false;

@@ -56,8 +56,8 @@ class EmbedHost final : public node::ModelHost {
     ++pending_count_;
     correction_pending_.store(true, std::memory_order_release);
   }
-  // The pending sum, its spare and the publish guard's base.
-  std::size_t model_bytes_held() const override { return 3 * count_ * sizeof(float); }
+  // The pending sum and its spare (the publish guard's sample is small).
+  std::size_t model_bytes_held() const override { return 2 * count_ * sizeof(float); }
 
   // ---- the user's thread ----
   // Waits up to timeout_ms for start_training; true when it came.

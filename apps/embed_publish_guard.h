@@ -12,6 +12,8 @@
 //     geometrically and is withheld from its first rounds on, while one odd
 //     step (a big batch, a reloaded model) costs one round, since the next
 //     copy is measured from the withheld one.
+// Moves are measured on at most kSampleSize evenly strided coordinates (an
+// explosion is global), so the guard holds 256 KiB, not another model copy.
 #pragma once
 
 #include <Eigen/Core>
@@ -19,7 +21,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <optional>
+#include <utility>
 
 namespace starling::embed {
 
@@ -28,21 +30,27 @@ class PublishGuard {
   static constexpr double kDivergingFactor = 10.0;
   static constexpr std::size_t kWindow = 16;
   static constexpr std::size_t kMinHistory = 8;  // moves seen before the factor applies
+  static constexpr std::size_t kSampleSize = 65'536;
 
   enum class Verdict { publish, not_finite, diverging };
 
   // The consensus corrections just added into the buffer: the base moves too.
   void on_corrections(const Eigen::VectorXf& added) {
-    if (base_.size() == added.size()) base_ += added;
+    if (base_.size() == 0) return;
+    for (Eigen::Index k = 0; k < base_.size(); ++k) base_[k] += added[k * stride_];
   }
 
   // Judges the copy about to be published at `steps`; the base becomes this
   // copy whatever the verdict (so a single jump is withheld once).
   Verdict judge(const Eigen::VectorXf& copy, std::int64_t steps) {
     if (!copy.allFinite()) return Verdict::not_finite;  // base kept: measure from the last finite copy
+    const Eigen::Index count = std::min<Eigen::Index>(copy.size(), Eigen::Index(kSampleSize));
+    stride_ = count > 0 ? copy.size() / count : 1;
+    Eigen::VectorXf sample(count);
+    for (Eigen::Index k = 0; k < count; ++k) sample[k] = copy[k * stride_];
     Verdict verdict = Verdict::publish;
-    if (base_.size() == copy.size() && steps > base_steps_) {
-      last_move_per_step_ = double((copy - base_).norm()) / double(steps - base_steps_);
+    if (base_.size() == count && count > 0 && steps > base_steps_) {
+      last_move_per_step_ = double((sample - base_).norm()) / double(steps - base_steps_);
       const double usual = median();
       if (count_ >= kMinHistory && usual > 0.0 && last_move_per_step_ > kDivergingFactor * usual) {
         verdict = Verdict::diverging;
@@ -52,7 +60,7 @@ class PublishGuard {
         count_ = std::min(count_ + 1, kWindow);
       }
     }
-    base_ = copy;
+    base_ = std::move(sample);
     base_steps_ = steps;
     return verdict;
   }
@@ -69,7 +77,8 @@ class PublishGuard {
     return sorted[(count_ - 1) / 2];
   }
 
-  Eigen::VectorXf base_;  // the last judged finite copy plus the corrections added since
+  Eigen::VectorXf base_;  // the sampled last judged finite copy plus the corrections added since
+  Eigen::Index stride_ = 1;
   std::int64_t base_steps_ = 0;
   std::array<double, kWindow> moves_{};
   std::size_t next_ = 0;

@@ -1,0 +1,76 @@
+// after_step()'s publish guard (apps/embed_publish_guard.h) on its own: a
+// geometric explosion is withheld, a single jump costs one round, the
+// swarm's corrections are not the user's move, NaN is never published.
+#include <catch2/catch.hpp>
+
+#include <Eigen/Core>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "embed_publish_guard.h"
+
+using starling::embed::PublishGuard;
+using Verdict = PublishGuard::Verdict;
+
+namespace {
+
+// A model larger than the guard's sample (strided), moved by SGD-like noise.
+struct Model {
+  Eigen::VectorXf x = Eigen::VectorXf::Constant(200'000, 1.0f);
+  std::mt19937 random{5};
+  std::int64_t steps = 0;
+  void noisy_steps(int n) {
+    std::normal_distribution<float> noise(0.0f, 0.01f);
+    for (int s = 0; s < n; ++s, ++steps)
+      for (Eigen::Index k = 0; k < x.size(); k += 97) x[k] += noise(random);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("publish guard: an explosion is withheld, a single jump costs one round", "[embed][guard]") {
+  PublishGuard guard;
+  Model m;
+  for (int round = 0; round < 20; ++round) {
+    m.noisy_steps(4);
+    REQUIRE(guard.judge(m.x, m.steps) == Verdict::publish);
+  }
+  SECTION("a geometric explosion: withheld from its first round on") {
+    int withheld = 0;
+    for (int round = 0; round < 10; ++round) {
+      for (int s = 0; s < 4; ++s, ++m.steps) m.x *= 1.05f;
+      withheld += guard.judge(m.x, m.steps) == Verdict::diverging ? 1 : 0;
+    }
+    CHECK(withheld == 10);
+    m.x(3) = std::numeric_limits<float>::infinity();
+    CHECK(guard.judge(m.x, ++m.steps) == Verdict::not_finite);
+  }
+  SECTION("one jump (a reloaded model): withheld once, then published") {
+    m.x.array() += 0.5f;
+    m.noisy_steps(4);
+    CHECK(guard.judge(m.x, m.steps) == Verdict::diverging);
+    for (int round = 0; round < 5; ++round) {
+      m.noisy_steps(4);
+      CHECK(guard.judge(m.x, m.steps) == Verdict::publish);
+    }
+  }
+  SECTION("the swarm's corrections are not the user's move") {
+    const Eigen::VectorXf correction = Eigen::VectorXf::Constant(m.x.size(), 0.5f);
+    m.x += correction;
+    guard.on_corrections(correction);
+    m.noisy_steps(4);
+    CHECK(guard.judge(m.x, m.steps) == Verdict::publish);
+  }
+}
+
+TEST_CASE("publish guard: a model that has not moved yet, and NaN at once", "[embed][guard]") {
+  PublishGuard guard;
+  Eigen::VectorXf x = Eigen::VectorXf::Zero(10);
+  for (std::int64_t step = 1; step <= 12; ++step) CHECK(guard.judge(x, step) == Verdict::publish);
+  x(0) = 5.0f;  // no usual move to compare with (median 0): published
+  CHECK(guard.judge(x, 13) == Verdict::publish);
+  x(1) = std::nanf("");
+  CHECK(guard.judge(x, 14) == Verdict::not_finite);
+}

@@ -153,7 +153,7 @@ def main():
         final["reached_target"] = reached
     if peer:
         s = peer.status()
-        final.update({k: s[k] for k in ("corrections_applied", "publishes", "rounds", "consensus_distance",
+        final.update({k: s[k] for k in ("corrections_applied", "publishes", "publishes_withheld", "rounds", "consensus_distance",
                                          "gossip_bytes_sent", "bytes_sent", "downloaded", "model_bytes_downloaded")})
     if args.save_params:
         np.save(args.save_params, torch.cat([q.detach().reshape(-1) for q in model.parameters()]).numpy())

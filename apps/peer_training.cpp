@@ -102,9 +102,15 @@ Result<std::int64_t> parse_eval_every(const std::string& text) {
 
 // ---- the training thread behind the peer's door ------------------------------------------
 
-class PeerTraining::Host : public node::ModelHost {
+// node::Peer's ModelHost is the StepHandoff (the hand-off the embedding API
+// serves too); the TrainingWorker thread serves it at its step boundaries.
+// What `starling peer` adds on top lives here: the worker's launch when the
+// node starts training (from the join download, taken from the hand-off),
+// the local average's round trip, the slowdown control.
+class PeerTraining::Host {
  public:
-  runtime::TrainingWorkerOptions worker_options;  // consumed by start_training
+  runtime::TrainingWorkerOptions worker_options;  // consumed by start()
+  std::shared_ptr<runtime::StepHandoff> handoff;
   std::unique_ptr<runtime::TrainingWorker> worker;
   runtime::EventLoop* loop = nullptr;
   node::Peer** slot = nullptr;
@@ -112,25 +118,36 @@ class PeerTraining::Host : public node::ModelHost {
   double pending_slowdown = 1.0;
   bool downloaded = false;
 
-  void start_training(const Eigen::VectorXf* initial) override {
+  void make_handoff(std::size_t parameter_count) {
+    runtime::StepHandoffOptions h;
+    h.parameter_count = parameter_count;
+    // Worker thread -> loop thread: the copy travels in the posted closure.
+    // The Host outlives every closure the loop runs (PeerTraining is reset
+    // after the loop ends).
+    h.publish = [this](Eigen::VectorXf parameters, std::int64_t step) {
+      node::Peer** s = slot;
+      loop->post([s, step, parameters = std::move(parameters)]() mutable {
+        if (*s) (*s)->on_parameters(std::move(parameters), step);
+      });
+    };
+    h.on_start = [this] { start(); };
+    h.on_log = [this](const std::string& message) { log->warn("{}", message); };
+    handoff = std::make_shared<runtime::StepHandoff>(std::move(h));
+  }
+
+  // Loop thread, when the node starts training (StepHandoff::start_training).
+  void start() {
     if (worker) return;
-    if (initial) {
-      worker_options.model->parameters() = *initial;
+    if (auto initial = handoff->take_initial()) {
+      worker_options.model->parameters() = std::move(*initial);
       downloaded = true;
     }
     runtime::EventLoop* l = loop;
     node::Peer** s = slot;
-    // Worker thread -> loop thread: the copy travels in the posted closure.
-    worker_options.on_publish = [l, s](Eigen::VectorXf parameters, std::int64_t step) {
-      l->post([s, step, parameters = std::move(parameters)]() mutable {
-        if (*s) (*s)->on_parameters(std::move(parameters), step);
-      });
-    };
+    worker_options.handoff = handoff;
     worker_options.on_log = [lg = log](const std::string& message) { lg->warn("training: {}", message); };
     // Worker thread -> loop thread (the driver's link copies live there) ->
     // worker: the vector travels in the closures and is averaged in place.
-    // The Host outlives every closure the loop runs (PeerTraining is reset
-    // after the loop ends).
     worker_options.on_local_average_wanted = [this, l, s](Eigen::VectorXf parameters, std::int64_t step) {
       l->post([this, s, step, parameters = std::move(parameters)]() mutable {
         if (!worker) return;
@@ -150,14 +167,6 @@ class PeerTraining::Host : public node::ModelHost {
     worker->set_slowdown(pending_slowdown);
     worker->start();
     log->info("training started ({})", downloaded ? "from the downloaded swarm model" : "from our own parameters");
-  }
-  void request_parameters(std::int64_t at_step) override {
-    if (worker) worker->request_publish(at_step);
-  }
-  void add_correction(const Eigen::VectorXf& correction) override {
-    if (!worker) return;
-    if (Status added = worker->add_correction(correction); !added)
-      log->warn("dropping a consensus correction: {}", added.error().message);
   }
 };
 
@@ -223,6 +232,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
     }
   }
   w.model = std::move(setup->model);
+  host->make_handoff(w.model->parameter_count());
 
   // The same gossip options as an embedded peer's (peer_gossip_options.h).
   auto driver = gossip_driver_options(options, layout, node::model_hash(description));
@@ -236,7 +246,7 @@ PeerTraining::~PeerTraining() { stop(); }
 
 void PeerTraining::set_batch_seed(std::uint64_t seed) { host_->worker_options.seed = seed; }
 
-node::ModelHost& PeerTraining::host() { return *host_; }
+node::ModelHost& PeerTraining::host() { return *host_->handoff; }
 
 void PeerTraining::attach(runtime::EventLoop& loop, node::Peer** slot) {
   slot_ = slot;

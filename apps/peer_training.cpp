@@ -336,9 +336,7 @@ runtime::TrainingProgress PeerTraining::progress() const {
   return host_->worker ? host_->worker->progress() : runtime::TrainingProgress{};
 }
 
-nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
-  runtime::TrainingProgress progress;
-  if (host_->worker) progress = host_->worker->progress();
+nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::TrainingDriverOptions& options) {
   const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   const node::TransportStats& stats = status.transport;
   nlohmann::json neighbours = nlohmann::json::array();
@@ -358,45 +356,67 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
                           {"clipped_share", n.clipped_share},
                           {"trust", n.trust}});
   }
+  return {{"bytes_sent", stats.bytes_sent},
+          {"bytes_received", stats.bytes_received},
+          {"gossip_bytes_sent", d.delta_bytes_sent},
+          {"upload_budget_bytes_per_second", d.upload_budget_bytes_per_second},
+          {"upload_bytes_per_second", d.upload_bytes_per_second},
+          {"upload_tokens", d.upload_tokens},
+          {"deltas_skipped_queue", d.deltas_skipped_queue},
+          {"deltas_skipped_budget", d.deltas_skipped_budget},
+          {"deltas_shrunk", d.deltas_shrunk},
+          {"rounds", d.rounds},
+          {"deltas_sent", d.deltas_sent},
+          {"deltas_received", d.deltas_received},
+          {"link_resets", d.link_resets},
+          {"corrections_clipped", d.corrections_clipped},
+          {"clip_radius", number_or_null(d.clip_radius)},
+          {"own_displacement", d.own_displacement},
+          {"links_distrusted", d.links_distrusted},
+          {"model_bytes_downloaded", d.model_bytes_downloaded},
+          {"model_bytes_served", d.model_bytes_served},
+          {"model_requests_refused", d.model_requests_refused},
+          {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
+          {"compressor", options.compressor.to_string()},
+          {"gamma", d.gamma},
+          {"mixing_weight", d.mixing_weight},
+          {"round_every_steps", d.round_every_steps},
+          {"consensus_control", options.consensus_control},
+          {"consensus_ratio", d.consensus_ratio},
+          {"mixing", options_mixing_name(options.mixing)},
+          {"pair_mirrors", d.pair_mirrors},
+          {"pair_crossings", d.pair_crossings},
+          {"neighbours", std::move(neighbours)}};
+}
+
+nlohmann::json handoff_status_json(const node::PeerStatus& status, const node::TrainingDriverOptions& options,
+                                   const runtime::StepHandoff& handoff) {
+  const bool downloading = status.training && status.training->state == "downloading";
+  nlohmann::json out = {{"trainer", "embedded"},
+                        {"state", downloading ? "downloading" : handoff.started() ? "training" : "starting"},
+                        {"step", handoff.steps_served()},
+                        {"corrections_applied", handoff.corrections_applied()},
+                        {"corrections_refused", handoff.corrections_refused()},
+                        {"corrections_dropped", handoff.corrections_dropped()},
+                        {"publishes", handoff.publishes()},
+                        {"publishes_refused", handoff.publishes_refused()}};
+  out.update(gossip_status_json(status, options));
+  return out;
+}
+
+nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
+  runtime::TrainingProgress progress;
+  if (host_->worker) progress = host_->worker->progress();
+  const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   std::string state = progress.state;
   if (d.state == "downloading") state = "downloading";
   if (!host_->worker && d.state != "downloading") state = "starting";
   nlohmann::json out = progress_json(progress, options_.export_model);
   out["state"] = state;
-  out.update(nlohmann::json{
-      {"bytes_sent", stats.bytes_sent},
-      {"bytes_received", stats.bytes_received},
-      {"gossip_bytes_sent", d.delta_bytes_sent},
-      {"upload_budget_bytes_per_second", d.upload_budget_bytes_per_second},
-      {"upload_bytes_per_second", d.upload_bytes_per_second},
-      {"upload_tokens", d.upload_tokens},
-      {"deltas_skipped_queue", d.deltas_skipped_queue},
-      {"deltas_skipped_budget", d.deltas_skipped_budget},
-      {"deltas_shrunk", d.deltas_shrunk},
-      {"rounds", d.rounds},
-      {"deltas_sent", d.deltas_sent},
-      {"deltas_received", d.deltas_received},
-      {"link_resets", d.link_resets},
-      {"corrections_clipped", d.corrections_clipped},
-      {"clip_radius", number_or_null(d.clip_radius)},
-      {"own_displacement", d.own_displacement},
-      {"links_distrusted", d.links_distrusted},
-      {"corrections_applied", progress.corrections_applied},
-      {"model_bytes_downloaded", d.model_bytes_downloaded},
-      {"model_bytes_served", d.model_bytes_served},
-      {"model_requests_refused", d.model_requests_refused},
-      {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
-      {"compressor", driver_options_.compressor.to_string()},
-      {"gamma", d.gamma},
-      {"mixing_weight", d.mixing_weight},
-      {"round_every_steps", d.round_every_steps},
-      {"consensus_control", driver_options_.consensus_control},
-      {"consensus_ratio", d.consensus_ratio},
-      {"mixing", options_mixing_name(driver_options_.mixing)},
-      {"pair_mirrors", d.pair_mirrors},
-      {"pair_crossings", d.pair_crossings},
-      {"checkpoints_written", progress.checkpoints_written},
-      {"neighbours", std::move(neighbours)}});
+  out["trainer"] = "built-in";
+  out.update(gossip_status_json(status, driver_options_));
+  out.update(nlohmann::json{{"corrections_applied", progress.corrections_applied},
+                            {"checkpoints_written", progress.checkpoints_written}});
   return out;
 }
 

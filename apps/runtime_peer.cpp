@@ -19,6 +19,10 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   std::unique_ptr<RuntimePeer> self(new RuntimePeer());
   self->log_ = config.log;
   self->training_ = config.training;
+  if (!config.training && config.host) {
+    self->handoff_ = config.host;
+    self->driver_ = config.driver;
+  }
   self->slot_ = config.slot;
   self->swarm_open_ = swarm_key.is_open();
   self->self_key_ = node::to_string(config.listen);
@@ -47,7 +51,11 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
                       const node::LogFields& fields) { log_event(*raw->log_, level, event, message, fields); };
   options.status_answer = [raw](const node::PeerStatus& status) {
     nlohmann::json json = status_json(status, raw->swarm_open_);
-    if (raw->training_) json["training"] = raw->training_->status_json(status);
+    if (raw->training_) {
+      json["training"] = raw->training_->status_json(status);
+    } else if (raw->handoff_ && raw->driver_) {
+      json["training"] = handoff_status_json(status, *raw->driver_, *raw->handoff_);
+    }
     return to_json_text(json);
   };
   options.on_control = [raw](const wire::Message& control) {

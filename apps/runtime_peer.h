@@ -22,6 +22,7 @@
 #include "starling/node/peer.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/incarnation_file.h"
+#include "starling/runtime/step_handoff.h"
 #include "starling/status.h"
 
 namespace starling::apps {
@@ -31,8 +32,9 @@ struct RuntimePeerConfig {
   gossip::Config membership;
   std::filesystem::path data_dir;  // holds the incarnation file
   PeerTraining* training = nullptr;  // null: membership only (--no-train)
-  // Or another model host with its gossip options (the embedding API).
-  node::ModelHost* host = nullptr;
+  // Or a trainer of the caller's (the embedding API) behind the same
+  // step-boundary hand-off, with its gossip options.
+  runtime::StepHandoff* host = nullptr;
   std::optional<node::TrainingDriverOptions> driver;
   bool outbound_only = false;        // --outbound-only
   std::shared_ptr<spdlog::logger> log;
@@ -58,6 +60,8 @@ class RuntimePeer {
 
   std::shared_ptr<spdlog::logger> log_;
   PeerTraining* training_ = nullptr;
+  const runtime::StepHandoff* handoff_ = nullptr;  // an embedded trainer's
+  std::optional<node::TrainingDriverOptions> driver_;
   node::Peer** slot_ = nullptr;
   std::shared_ptr<node::FaultPolicy> faults_;
   std::string self_key_;

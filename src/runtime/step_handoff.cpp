@@ -122,6 +122,7 @@ BoundaryServed StepHandoff::publish_if_due(std::int64_t steps, const Eigen::Ref<
 
 BoundaryServed StepHandoff::serve(std::int64_t steps, const std::function<Status(const Eigen::VectorXf&)>& add,
                                   const Eigen::Ref<const Eigen::VectorXf>& parameters) {
+  steps_served_.store(steps, std::memory_order_relaxed);
   BoundaryServed served = apply_corrections(add);
   BoundaryServed published = publish_if_due(steps, parameters);
   served.published = published.published;

@@ -110,6 +110,8 @@ class StepHandoff final : public node::ModelHost {
   std::uint64_t publishes() const { return publishes_.load(std::memory_order_relaxed); }
   std::uint64_t publishes_refused() const { return publishes_refused_.load(std::memory_order_relaxed); }
   std::size_t parameter_count() const { return options_.parameter_count; }
+  // The step count of the last serve() (the trainer's steps, for status answers).
+  std::int64_t steps_served() const { return steps_served_.load(std::memory_order_relaxed); }
 
  private:
   StepHandoffOptions options_;
@@ -132,6 +134,7 @@ class StepHandoff final : public node::ModelHost {
   std::atomic<std::uint64_t> corrections_dropped_{0};
   std::atomic<std::uint64_t> publishes_{0};
   std::atomic<std::uint64_t> publishes_refused_{0};
+  std::atomic<std::int64_t> steps_served_{0};
 };
 
 }  // namespace starling::runtime

@@ -469,6 +469,35 @@ Result<PeerStatus> Peer::status() const {
   return future.get();
 }
 
+Result<std::size_t> Peer::local_average(float* out, std::size_t count) const {
+  Impl& m = *impl_;
+  if (!m.host) return make_error(ErrorKind::invalid_argument, "local_average(): attach() a buffer first");
+  if (!out || count != m.count) {
+    return make_error(ErrorKind::invalid_argument, "local_average(): the output holds " + std::to_string(count) +
+                                                       " floats, the attached buffer " + std::to_string(m.count));
+  }
+  if (!m.running.load(std::memory_order_acquire))
+    return make_error(ErrorKind::disconnected, "local_average(): the peer is not training (join() first)");
+  // The user's thread reads its buffer; the loop thread (the links' copies) averages the copy in place.
+  auto work = std::make_shared<std::pair<Eigen::VectorXf, Result<std::size_t>>>(
+      Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count)),
+      make_error(ErrorKind::disconnected, "local_average(): no training driver"));
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  Impl* impl = &m;
+  if (!m.post([impl, work, done] {
+        if (impl->slot && impl->slot->training()) work->second = impl->slot->training()->local_average(work->first);
+        done->set_value();
+      })) {
+    return make_error(ErrorKind::disconnected, "local_average(): the peer's loop has stopped");
+  }
+  if (finished.wait_for(std::chrono::milliseconds(kStatusWaitMs)) != std::future_status::ready)
+    return make_error(ErrorKind::timeout, "local_average(): the peer's loop did not answer within 2 s");
+  if (!work->second) return work->second.error();
+  std::memcpy(out, work->first.data(), m.count * sizeof(float));
+  return *work->second;
+}
+
 Status Peer::leave() {
   Impl& m = *impl_;
   {

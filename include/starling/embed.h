@@ -116,6 +116,16 @@ class Peer {
   // A snapshot, taken on the loop thread (waits up to 2 s for it).
   Result<PeerStatus> status() const;
 
+  // The model to export or evaluate: your parameters averaged with the
+  // copies of your neighbours' models that the links hold (the local average
+  // `starling peer` evaluates and writes to its final checkpoint; plain mean,
+  // ready links only). From the thread that owns the buffer (it is read),
+  // into `out` (`count` floats, the attached size; may be the buffer itself).
+  // Returns how many neighbour copies went in (0: `out` holds your own
+  // parameters). Errors: invalid_argument (no buffer attached, wrong size),
+  // disconnected (not joined, failed or left), timeout (2 s).
+  Result<std::size_t> local_average(float* out, std::size_t count) const;
+
   // Stops the gossip (tells the neighbours), announces the leave, waits for
   // it to spread (bounded by the profile's leave timeout + 2 s) and stops
   // the loop thread. Idempotent. The buffer is not touched afterwards.

@@ -106,8 +106,9 @@ class Peer {
   // From the training loop, after each optimizer step, on the thread that
   // owns the buffer: adds the consensus corrections that arrived since the
   // last call into the buffer and, when the node asked for it at this step
-  // count, hands a copy of the parameters to the gossip. Costs three atomic
-  // loads when there is nothing to do. Errors: numerical (a correction sum
+  // count, hands a copy of the parameters to the gossip: the step boundary
+  // of runtime::StepHandoff, as `starling peer`'s training thread serves it.
+  // Costs a few atomic operations when there is nothing to do. Errors: numerical (a correction sum
   // overflowed: dropped; or the parameters hold NaN/Inf when due to be
   // published: not published, so a diverged replica does not reach the
   // neighbours), disconnected (the peer has failed or left).

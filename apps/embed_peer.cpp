@@ -313,11 +313,8 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
   handoff.parameter_count = count;
   // The user's thread -> the loop thread: the copy travels in the posted closure.
   Impl* impl = &m;
-  handoff.publish = [impl](Eigen::VectorXf parameters, std::int64_t step) {
-    impl->post([impl, step, parameters = std::move(parameters)]() mutable {
-      if (impl->slot) impl->slot->on_parameters(std::move(parameters), step);
-    });
-  };
+  handoff.publish = apps::publish_to_loop([impl](std::function<void()> work) { impl->post(std::move(work)); },
+                                          &impl->slot);
   handoff.on_log = [log = m.log](const std::string& message) { log->warn("{}", message); };
   m.host = std::make_shared<runtime::StepHandoff>(std::move(handoff));
   return ok_status();

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "peer_gossip_options.h"
+#include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
 #include "starling/gossip/messages.h"
 #include "starling/ml/checkpoint.h"
@@ -124,11 +125,11 @@ class PeerTraining::Host {
     // Worker thread -> loop thread: the copy travels in the posted closure.
     // The Host outlives every closure the loop runs (PeerTraining is reset
     // after the loop ends).
+    // loop and slot are set by attach() (after this, before the worker
+    // thread starts), so the sink is made per publish (once per round).
     h.publish = [this](Eigen::VectorXf parameters, std::int64_t step) {
-      node::Peer** s = slot;
-      loop->post([s, step, parameters = std::move(parameters)]() mutable {
-        if (*s) (*s)->on_parameters(std::move(parameters), step);
-      });
+      publish_to_loop([l = loop](std::function<void()> work) { l->post(std::move(work)); }, slot)(std::move(parameters),
+                                                                                                 step);
     };
     h.on_start = [this] { start(); };
     h.on_log = [this](const std::string& message) { log->warn("{}", message); };

@@ -74,6 +74,15 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   return self;
 }
 
+std::function<void(Eigen::VectorXf, std::int64_t)> publish_to_loop(std::function<void(std::function<void()>)> post,
+                                                                   node::Peer* const* slot) {
+  return [post = std::move(post), slot](Eigen::VectorXf parameters, std::int64_t step) {
+    post([slot, step, parameters = std::move(parameters)]() mutable {
+      if (*slot) (*slot)->on_parameters(std::move(parameters), step);
+    });
+  };
+}
+
 RuntimePeer::~RuntimePeer() {
   if (slot_) *slot_ = nullptr;
   peer_.reset();

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -42,6 +43,13 @@ struct RuntimePeerConfig {
   // outlive the loop's posted work (declare it before the loop).
   node::Peer** slot = nullptr;
 };
+
+// The publish sink of a runtime::StepHandoff, the same for `starling peer`
+// and an embedded peer: the parameter copy travels (moved, not copied again)
+// in a closure handed to `post` (which runs it on the loop thread) and
+// reaches node::Peer::on_parameters there; dropped when *slot is null.
+std::function<void(Eigen::VectorXf, std::int64_t)> publish_to_loop(std::function<void(std::function<void()>)> post,
+                                                                   node::Peer* const* slot);
 
 class RuntimePeer {
  public:

@@ -1,8 +1,9 @@
 // The embedding API (starling/embed.h) on top of the pieces `starling peer`
 // is made of: the same option set (embed_config.h), the same RuntimePeer
 // assembly (libuv transport, secure sessions, incarnation file, node::Peer),
-// run on a loop thread of its own; the user's thread is the model host's
-// worker (embed_host.h).
+// run on a loop thread of its own; the user's thread serves the same
+// step-boundary hand-off (runtime::StepHandoff) as `starling peer`'s
+// training thread, in after_step().
 #include "starling/embed.h"
 
 #include <spdlog/sinks/base_sink.h>
@@ -18,10 +19,8 @@
 #include <mutex>
 #include <random>
 #include <thread>
-#include <utility>
 
 #include "embed_config.h"
-#include "embed_host.h"
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "swarm_key_option.h"
@@ -29,6 +28,7 @@
 #include "starling/crypto/keys.h"
 #include "starling/gossip/messages.h"
 #include "starling/runtime/event_loop.h"
+#include "starling/runtime/step_handoff.h"
 
 namespace starling::embed {
 namespace fs = std::filesystem;
@@ -105,7 +105,8 @@ struct Peer::Impl {
   float* data = nullptr;
   std::size_t count = 0;
   std::optional<node::TrainingDriverOptions> driver;
-  std::shared_ptr<EmbedHost> host;
+  std::shared_ptr<runtime::StepHandoff> host;
+  std::atomic<std::int64_t> steps{0};  // after_step() calls; the user's thread writes
 
   std::mutex phase_mutex;  // phase, error; the user's calls
   Phase phase = Phase::created;
@@ -308,7 +309,14 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
   m.driver = std::move(*driver);
   m.data = data;
   m.count = count;
-  m.host = std::make_shared<EmbedHost>(count);
+  runtime::StepHandoffOptions handoff;
+  handoff.parameter_count = count;
+  // The user's thread -> the loop thread: the copy travels in the posted closure.
+  Impl* impl = &m;
+  handoff.publish = apps::publish_to_loop([impl](std::function<void()> work) { impl->post(std::move(work)); },
+                                          &impl->slot);
+  handoff.on_log = [log = m.log](const std::string& message) { log->warn("{}", message); };
+  m.host = std::make_shared<runtime::StepHandoff>(std::move(handoff));
   return ok_status();
 }
 
@@ -380,13 +388,10 @@ Status Peer::join(std::uint64_t timeout_ms) {
   // The node asks for the parameters as training starts: answer now, so a
   // peer that waits before its first step (or starts a swarm) can already
   // serve its model to joiners.
-  if (m.host && m.host->publish_due(0)) {
-    Eigen::VectorXf copy = Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count));
-    Impl* impl = &m;
-    m.post([impl, copy = std::move(copy)]() mutable {
-      if (impl->slot) impl->slot->on_parameters(std::move(copy), 0);
-    });
-    m.host->publishes.fetch_add(1, std::memory_order_relaxed);
+  if (m.host) {
+    const runtime::BoundaryServed served =
+        m.host->publish_if_due(0, Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count)));
+    if (!served.status) return fail(make_error(ErrorKind::numerical, "join(): " + served.status.error().message));
   }
   std::lock_guard lock(m.phase_mutex);
   m.phase = Phase::running;
@@ -411,36 +416,20 @@ Status Peer::after_step() {
       }
     }
   }
-  EmbedHost& host = *m.host;
-  const std::int64_t steps = host.steps.load(std::memory_order_relaxed) + 1;
-  host.steps.store(steps, std::memory_order_relaxed);
-  Status result = ok_status();
-  if (host.correction_pending() && !host.apply_corrections(Eigen::Map<Eigen::VectorXf>(m.data, Eigen::Index(m.count))))
-    result = make_error(ErrorKind::numerical, "after_step(): a sum of consensus corrections overflowed; dropped");
-  if (host.publish_due(steps)) {
-    Eigen::VectorXf copy = Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count));
-    // A diverging replica must not reach its neighbours' link copies: not
-    // published (the node asks again at its next round; embed_publish_guard.h).
-    const PublishGuard::Verdict verdict = host.guard.judge(copy, steps);
-    if (verdict != PublishGuard::Verdict::publish) {
-      host.publishes_withheld.fetch_add(1, std::memory_order_relaxed);
-      if (verdict == PublishGuard::Verdict::not_finite)
-        return make_error(ErrorKind::numerical,
-                          "after_step(): the parameters hold NaN or Inf (training diverged): not published");
-      if (!std::exchange(host.withholding, true))
-        m.log->warn("after_step(): the parameters moved {:.3g} per step against a usual {:.3g} (training "
-                    "diverging?): not published while that lasts",
-                    host.guard.last_move_per_step(), host.guard.usual_move_per_step());
-      return result;
-    }
-    host.withholding = false;
-    Impl* impl = &m;
-    m.post([impl, steps, copy = std::move(copy)]() mutable {
-      if (impl->slot) impl->slot->on_parameters(std::move(copy), steps);
-    });
-    host.publishes.fetch_add(1, std::memory_order_relaxed);
-  }
-  return result;
+  // The step boundary: the same hand-off as `starling peer`'s training thread.
+  const std::int64_t steps = m.steps.load(std::memory_order_relaxed) + 1;
+  m.steps.store(steps, std::memory_order_relaxed);
+  Eigen::Map<Eigen::VectorXf> buffer(m.data, Eigen::Index(m.count));
+  const runtime::BoundaryServed served = m.host->serve(
+      steps,
+      [&buffer](const Eigen::VectorXf& sum) {
+        buffer += sum;
+        return ok_status();
+      },
+      buffer);
+  if (!served.warning.empty()) m.log->warn("after_step(): {}", served.warning);
+  if (!served.status) return make_error(ErrorKind::numerical, "after_step(): " + served.status.error().message);
+  return ok_status();
 }
 
 Result<PeerStatus> Peer::status() const {
@@ -457,10 +446,10 @@ Result<PeerStatus> Peer::status() const {
   s.node_id = m.node_id;
   s.model_mismatch = m.mismatch->last();
   if (m.host) {
-    s.steps = m.host->steps.load(std::memory_order_relaxed);
+    s.steps = m.steps.load(std::memory_order_relaxed);
     s.corrections_applied = m.host->corrections_applied();
-    s.publishes = m.host->publishes.load(std::memory_order_relaxed);
-    s.publishes_withheld = m.host->publishes_withheld.load(std::memory_order_relaxed);
+    s.publishes = m.host->publishes();
+    s.publishes_withheld = m.host->publishes_withheld() + m.host->publishes_refused();
   }
   auto answer = std::make_shared<std::promise<PeerStatus>>();
   auto future = answer->get_future();
@@ -477,6 +466,35 @@ Result<PeerStatus> Peer::status() const {
   if (future.wait_for(std::chrono::milliseconds(kStatusWaitMs)) != std::future_status::ready)
     return make_error(ErrorKind::timeout, "status(): the peer's loop did not answer within 2 s");
   return future.get();
+}
+
+Result<std::size_t> Peer::local_average(float* out, std::size_t count) const {
+  Impl& m = *impl_;
+  if (!m.host) return make_error(ErrorKind::invalid_argument, "local_average(): attach() a buffer first");
+  if (!out || count != m.count) {
+    return make_error(ErrorKind::invalid_argument, "local_average(): the output holds " + std::to_string(count) +
+                                                       " floats, the attached buffer " + std::to_string(m.count));
+  }
+  if (!m.running.load(std::memory_order_acquire))
+    return make_error(ErrorKind::disconnected, "local_average(): the peer is not training (join() first)");
+  // The user's thread reads its buffer; the loop thread (the links' copies) averages the copy in place.
+  auto work = std::make_shared<std::pair<Eigen::VectorXf, Result<std::size_t>>>(
+      Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count)),
+      make_error(ErrorKind::disconnected, "local_average(): no training driver"));
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  Impl* impl = &m;
+  if (!m.post([impl, work, done] {
+        if (impl->slot && impl->slot->training()) work->second = impl->slot->training()->local_average(work->first);
+        done->set_value();
+      })) {
+    return make_error(ErrorKind::disconnected, "local_average(): the peer's loop has stopped");
+  }
+  if (finished.wait_for(std::chrono::milliseconds(kStatusWaitMs)) != std::future_status::ready)
+    return make_error(ErrorKind::timeout, "local_average(): the peer's loop did not answer within 2 s");
+  if (!work->second) return work->second.error();
+  std::memcpy(out, work->first.data(), m.count * sizeof(float));
+  return *work->second;
 }
 
 Status Peer::leave() {

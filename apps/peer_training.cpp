@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "peer_gossip_options.h"
+#include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
 #include "starling/gossip/messages.h"
 #include "starling/ml/checkpoint.h"
@@ -114,9 +115,15 @@ Result<std::int64_t> parse_eval_every(const std::string& text) {
 
 // ---- the training thread behind the peer's door ------------------------------------------
 
-class PeerTraining::Host : public node::ModelHost {
+// node::Peer's ModelHost is the StepHandoff (the hand-off the embedding API
+// serves too); the TrainingWorker thread serves it at its step boundaries.
+// What `starling peer` adds on top lives here: the worker's launch when the
+// node starts training (from the join download, taken from the hand-off),
+// the local average's round trip, the slowdown control.
+class PeerTraining::Host {
  public:
-  runtime::TrainingWorkerOptions worker_options;  // consumed by start_training
+  runtime::TrainingWorkerOptions worker_options;  // consumed by start()
+  std::shared_ptr<runtime::StepHandoff> handoff;
   std::unique_ptr<runtime::TrainingWorker> worker;
   runtime::EventLoop* loop = nullptr;
   node::Peer** slot = nullptr;
@@ -124,25 +131,36 @@ class PeerTraining::Host : public node::ModelHost {
   double pending_slowdown = 1.0;
   bool downloaded = false;
 
-  void start_training(const Eigen::VectorXf* initial) override {
+  void make_handoff(std::size_t parameter_count) {
+    runtime::StepHandoffOptions h;
+    h.parameter_count = parameter_count;
+    // Worker thread -> loop thread: the copy travels in the posted closure.
+    // The Host outlives every closure the loop runs (PeerTraining is reset
+    // after the loop ends).
+    // loop and slot are set by attach() (after this, before the worker
+    // thread starts), so the sink is made per publish (once per round).
+    h.publish = [this](Eigen::VectorXf parameters, std::int64_t step) {
+      publish_to_loop([l = loop](std::function<void()> work) { l->post(std::move(work)); }, slot)(std::move(parameters),
+                                                                                                 step);
+    };
+    h.on_start = [this] { start(); };
+    h.on_log = [this](const std::string& message) { log->warn("{}", message); };
+    handoff = std::make_shared<runtime::StepHandoff>(std::move(h));
+  }
+
+  // Loop thread, when the node starts training (StepHandoff::start_training).
+  void start() {
     if (worker) return;
-    if (initial) {
-      worker_options.model->parameters() = *initial;
+    if (auto initial = handoff->take_initial()) {
+      worker_options.model->parameters() = std::move(*initial);
       downloaded = true;
     }
     runtime::EventLoop* l = loop;
     node::Peer** s = slot;
-    // Worker thread -> loop thread: the copy travels in the posted closure.
-    worker_options.on_publish = [l, s](Eigen::VectorXf parameters, std::int64_t step) {
-      l->post([s, step, parameters = std::move(parameters)]() mutable {
-        if (*s) (*s)->on_parameters(std::move(parameters), step);
-      });
-    };
+    worker_options.handoff = handoff;
     worker_options.on_log = [lg = log](const std::string& message) { lg->warn("training: {}", message); };
     // Worker thread -> loop thread (the driver's link copies live there) ->
     // worker: the vector travels in the closures and is averaged in place.
-    // The Host outlives every closure the loop runs (PeerTraining is reset
-    // after the loop ends).
     worker_options.on_local_average_wanted = [this, l, s](Eigen::VectorXf parameters, std::int64_t step) {
       l->post([this, s, step, parameters = std::move(parameters)]() mutable {
         if (!worker) return;
@@ -162,14 +180,6 @@ class PeerTraining::Host : public node::ModelHost {
     worker->set_slowdown(pending_slowdown);
     worker->start();
     log->info("training started ({})", downloaded ? "from the downloaded swarm model" : "from our own parameters");
-  }
-  void request_parameters(std::int64_t at_step) override {
-    if (worker) worker->request_publish(at_step);
-  }
-  void add_correction(const Eigen::VectorXf& correction) override {
-    if (!worker) return;
-    if (Status added = worker->add_correction(correction); !added)
-      log->warn("dropping a consensus correction: {}", added.error().message);
   }
 };
 
@@ -235,6 +245,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
     }
   }
   w.model = std::move(setup->model);
+  host->make_handoff(w.model->parameter_count());
 
   // The same gossip options as an embedded peer's (peer_gossip_options.h).
   auto driver = gossip_driver_options(options, layout, node::model_hash(description));
@@ -248,7 +259,7 @@ PeerTraining::~PeerTraining() { stop(); }
 
 void PeerTraining::set_batch_seed(std::uint64_t seed) { host_->worker_options.seed = seed; }
 
-node::ModelHost& PeerTraining::host() { return *host_; }
+node::ModelHost& PeerTraining::host() { return *host_->handoff; }
 
 void PeerTraining::attach(runtime::EventLoop& loop, node::Peer** slot) {
   slot_ = slot;
@@ -338,9 +349,7 @@ runtime::TrainingProgress PeerTraining::progress() const {
   return host_->worker ? host_->worker->progress() : runtime::TrainingProgress{};
 }
 
-nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
-  runtime::TrainingProgress progress;
-  if (host_->worker) progress = host_->worker->progress();
+nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::TrainingDriverOptions& options) {
   const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   const node::TransportStats& stats = status.transport;
   nlohmann::json neighbours = nlohmann::json::array();
@@ -360,45 +369,67 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
                           {"clipped_share", n.clipped_share},
                           {"trust", n.trust}});
   }
+  return {{"bytes_sent", stats.bytes_sent},
+          {"bytes_received", stats.bytes_received},
+          {"gossip_bytes_sent", d.delta_bytes_sent},
+          {"upload_budget_bytes_per_second", d.upload_budget_bytes_per_second},
+          {"upload_bytes_per_second", d.upload_bytes_per_second},
+          {"upload_tokens", d.upload_tokens},
+          {"deltas_skipped_queue", d.deltas_skipped_queue},
+          {"deltas_skipped_budget", d.deltas_skipped_budget},
+          {"deltas_shrunk", d.deltas_shrunk},
+          {"rounds", d.rounds},
+          {"deltas_sent", d.deltas_sent},
+          {"deltas_received", d.deltas_received},
+          {"link_resets", d.link_resets},
+          {"corrections_clipped", d.corrections_clipped},
+          {"clip_radius", number_or_null(d.clip_radius)},
+          {"own_displacement", d.own_displacement},
+          {"links_distrusted", d.links_distrusted},
+          {"model_bytes_downloaded", d.model_bytes_downloaded},
+          {"model_bytes_served", d.model_bytes_served},
+          {"model_requests_refused", d.model_requests_refused},
+          {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
+          {"compressor", options.compressor.to_string()},
+          {"gamma", d.gamma},
+          {"mixing_weight", d.mixing_weight},
+          {"round_every_steps", d.round_every_steps},
+          {"consensus_control", options.consensus_control},
+          {"consensus_ratio", d.consensus_ratio},
+          {"mixing", options_mixing_name(options.mixing)},
+          {"pair_mirrors", d.pair_mirrors},
+          {"pair_crossings", d.pair_crossings},
+          {"neighbours", std::move(neighbours)}};
+}
+
+nlohmann::json handoff_status_json(const node::PeerStatus& status, const node::TrainingDriverOptions& options,
+                                   const runtime::StepHandoff& handoff) {
+  const bool downloading = status.training && status.training->state == "downloading";
+  nlohmann::json out = {{"trainer", "embedded"},
+                        {"state", downloading ? "downloading" : handoff.started() ? "training" : "starting"},
+                        {"step", handoff.steps_served()},
+                        {"corrections_applied", handoff.corrections_applied()},
+                        {"corrections_refused", handoff.corrections_refused()},
+                        {"corrections_dropped", handoff.corrections_dropped()},
+                        {"publishes", handoff.publishes()},
+                        {"publishes_refused", handoff.publishes_refused()}};
+  out.update(gossip_status_json(status, options));
+  return out;
+}
+
+nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
+  runtime::TrainingProgress progress;
+  if (host_->worker) progress = host_->worker->progress();
+  const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   std::string state = progress.state;
   if (d.state == "downloading") state = "downloading";
   if (!host_->worker && d.state != "downloading") state = "starting";
   nlohmann::json out = progress_json(progress, options_.export_model);
   out["state"] = state;
-  out.update(nlohmann::json{
-      {"bytes_sent", stats.bytes_sent},
-      {"bytes_received", stats.bytes_received},
-      {"gossip_bytes_sent", d.delta_bytes_sent},
-      {"upload_budget_bytes_per_second", d.upload_budget_bytes_per_second},
-      {"upload_bytes_per_second", d.upload_bytes_per_second},
-      {"upload_tokens", d.upload_tokens},
-      {"deltas_skipped_queue", d.deltas_skipped_queue},
-      {"deltas_skipped_budget", d.deltas_skipped_budget},
-      {"deltas_shrunk", d.deltas_shrunk},
-      {"rounds", d.rounds},
-      {"deltas_sent", d.deltas_sent},
-      {"deltas_received", d.deltas_received},
-      {"link_resets", d.link_resets},
-      {"corrections_clipped", d.corrections_clipped},
-      {"clip_radius", number_or_null(d.clip_radius)},
-      {"own_displacement", d.own_displacement},
-      {"links_distrusted", d.links_distrusted},
-      {"corrections_applied", progress.corrections_applied},
-      {"model_bytes_downloaded", d.model_bytes_downloaded},
-      {"model_bytes_served", d.model_bytes_served},
-      {"model_requests_refused", d.model_requests_refused},
-      {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
-      {"compressor", driver_options_.compressor.to_string()},
-      {"gamma", d.gamma},
-      {"mixing_weight", d.mixing_weight},
-      {"round_every_steps", d.round_every_steps},
-      {"consensus_control", driver_options_.consensus_control},
-      {"consensus_ratio", d.consensus_ratio},
-      {"mixing", options_mixing_name(driver_options_.mixing)},
-      {"pair_mirrors", d.pair_mirrors},
-      {"pair_crossings", d.pair_crossings},
-      {"checkpoints_written", progress.checkpoints_written},
-      {"neighbours", std::move(neighbours)}});
+  out["trainer"] = "built-in";
+  out.update(gossip_status_json(status, driver_options_));
+  out.update(nlohmann::json{{"corrections_applied", progress.corrections_applied},
+                            {"checkpoints_written", progress.checkpoints_written}});
   return out;
 }
 

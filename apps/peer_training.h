@@ -17,6 +17,7 @@
 #include "starling/node/membership_driver.h"
 #include "starling/node/peer.h"
 #include "starling/node/training_driver.h"
+#include "starling/runtime/step_handoff.h"
 #include "starling/runtime/training_worker.h"
 #include "starling/status.h"
 #include "training_options.h"
@@ -61,6 +62,15 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& options);
 // The training object's fields that come from the worker's progress (state,
 // step, losses, both accuracies: the own model's and the local average's).
 nlohmann::json progress_json(const runtime::TrainingProgress& progress, const std::string& export_model);
+
+// The delta gossip's part of the training object (links, rounds, bytes,
+// consensus), the same for `starling peer` and an embedded peer.
+nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::TrainingDriverOptions& options);
+// An embedded peer's training object: what its step-boundary hand-off counts
+// (steps, corrections, publishes; "trainer": "embedded") and the gossip part.
+// The built-in trainer's is PeerTraining::status_json ("trainer": "built-in").
+nlohmann::json handoff_status_json(const node::PeerStatus& status, const node::TrainingDriverOptions& options,
+                                   const runtime::StepHandoff& handoff);
 
 // `--eval-every`: a whole number of steps, 0 (never) or >= 10. Refuses "5s",
 // fractions and 1..9 (values that were seconds before issue 13 would now

@@ -19,6 +19,10 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   std::unique_ptr<RuntimePeer> self(new RuntimePeer());
   self->log_ = config.log;
   self->training_ = config.training;
+  if (!config.training && config.host) {
+    self->handoff_ = config.host;
+    self->driver_ = config.driver;
+  }
   self->slot_ = config.slot;
   self->swarm_open_ = swarm_key.is_open();
   self->self_key_ = node::to_string(config.listen);
@@ -47,7 +51,11 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
                       const node::LogFields& fields) { log_event(*raw->log_, level, event, message, fields); };
   options.status_answer = [raw](const node::PeerStatus& status) {
     nlohmann::json json = status_json(status, raw->swarm_open_);
-    if (raw->training_) json["training"] = raw->training_->status_json(status);
+    if (raw->training_) {
+      json["training"] = raw->training_->status_json(status);
+    } else if (raw->handoff_ && raw->driver_) {
+      json["training"] = handoff_status_json(status, *raw->driver_, *raw->handoff_);
+    }
     return to_json_text(json);
   };
   options.on_control = [raw](const wire::Message& control) {
@@ -64,6 +72,15 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   auto bound = self->peer_->listen(config.listen);
   if (!bound) return bound.error();
   return self;
+}
+
+std::function<void(Eigen::VectorXf, std::int64_t)> publish_to_loop(std::function<void(std::function<void()>)> post,
+                                                                   node::Peer* const* slot) {
+  return [post = std::move(post), slot](Eigen::VectorXf parameters, std::int64_t step) {
+    post([slot, step, parameters = std::move(parameters)]() mutable {
+      if (*slot) (*slot)->on_parameters(std::move(parameters), step);
+    });
+  };
 }
 
 RuntimePeer::~RuntimePeer() {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -22,6 +23,7 @@
 #include "starling/node/peer.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/incarnation_file.h"
+#include "starling/runtime/step_handoff.h"
 #include "starling/status.h"
 
 namespace starling::apps {
@@ -31,8 +33,9 @@ struct RuntimePeerConfig {
   gossip::Config membership;
   std::filesystem::path data_dir;  // holds the incarnation file
   PeerTraining* training = nullptr;  // null: membership only (--no-train)
-  // Or another model host with its gossip options (the embedding API).
-  node::ModelHost* host = nullptr;
+  // Or a trainer of the caller's (the embedding API) behind the same
+  // step-boundary hand-off, with its gossip options.
+  runtime::StepHandoff* host = nullptr;
   std::optional<node::TrainingDriverOptions> driver;
   bool outbound_only = false;        // --outbound-only
   std::shared_ptr<spdlog::logger> log;
@@ -40,6 +43,13 @@ struct RuntimePeerConfig {
   // outlive the loop's posted work (declare it before the loop).
   node::Peer** slot = nullptr;
 };
+
+// The publish sink of a runtime::StepHandoff, the same for `starling peer`
+// and an embedded peer: the parameter copy travels (moved, not copied again)
+// in a closure handed to `post` (which runs it on the loop thread) and
+// reaches node::Peer::on_parameters there; dropped when *slot is null.
+std::function<void(Eigen::VectorXf, std::int64_t)> publish_to_loop(std::function<void(std::function<void()>)> post,
+                                                                   node::Peer* const* slot);
 
 class RuntimePeer {
  public:
@@ -58,6 +68,8 @@ class RuntimePeer {
 
   std::shared_ptr<spdlog::logger> log_;
   PeerTraining* training_ = nullptr;
+  const runtime::StepHandoff* handoff_ = nullptr;  // an embedded trainer's
+  std::optional<node::TrainingDriverOptions> driver_;
   node::Peer** slot_ = nullptr;
   std::shared_ptr<node::FaultPolicy> faults_;
   std::string self_key_;

@@ -24,6 +24,26 @@ file(GLOB starling_doc_pages ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${starling_doc_pages}
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT starling)
 
+# The Python module (docs/embedding.md) when it is built: the package
+# starling/ (the pybind11 extension _starling.cpython-311-*.so and the pure
+# Python files) goes where Debian's /usr/bin/python3 finds it,
+# /usr/lib/python3/dist-packages (with `cmake --install --prefix /usr`; the
+# .deb's prefix is /usr). Built for one Python minor version: Depends says which.
+if(STARLING_PYTHON_BUILT AND TARGET starling_python)
+  set(starling_python_dest lib/python3/dist-packages/starling)
+  install(TARGETS starling_python LIBRARY DESTINATION ${starling_python_dest} COMPONENT starling)
+  install(FILES ${PROJECT_SOURCE_DIR}/python/starling/__init__.py ${PROJECT_SOURCE_DIR}/python/starling/torch.py
+          DESTINATION ${starling_python_dest} COMPONENT starling)
+  string(REPLACE "." ";" starling_python_parts "${STARLING_PYTHON_VERSION}")
+  list(GET starling_python_parts 0 starling_python_major)
+  list(GET starling_python_parts 1 starling_python_minor)
+  math(EXPR starling_python_next "${starling_python_minor} + 1")
+  # Debian's form for an extension built for one minor version (dh_python3).
+  set(starling_python_depends
+      "python3 (>= ${STARLING_PYTHON_VERSION}~), python3 (<< ${starling_python_major}.${starling_python_next})")
+  message(STATUS "packaging: the .deb holds the Python module (Depends ${starling_python_depends})")
+endif()
+
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME starling)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -44,6 +64,15 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # --no-train runs without it.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dataset-fashion-mnist")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "prometheus")
+if(starling_python_depends)
+  # `import starling` needs only python3 (buffers through the buffer
+  # protocol); numpy arrays are the common buffer (Recommends), PyTorch and
+  # starling.torch are for those who train with it (Suggests: it is large,
+  # and a `starling peer` server does not need it).
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "${starling_python_depends}")  # merged with the shlibdeps
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "${CPACK_DEBIAN_PACKAGE_RECOMMENDS}, python3-numpy")
+  set(CPACK_DEBIAN_PACKAGE_SUGGESTS "${CPACK_DEBIAN_PACKAGE_SUGGESTS}, python3-torch")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/debian/conffiles
     ${PROJECT_SOURCE_DIR}/packaging/debian/postinst ${PROJECT_SOURCE_DIR}/packaging/debian/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

@@ -94,6 +94,26 @@ py::dict status_dict(const starling::embed::PeerStatus& s) {
   return d;
 }
 
+// A writable, C-contiguous float32 buffer (numpy, array.array, ...): its
+// pointer and size, or the Python exception `what` names.
+std::pair<float*, std::size_t> float_buffer(const py::buffer& buffer, const std::string& what) {
+  py::buffer_info info;
+  try {
+    info = buffer.request(true);
+  } catch (const std::exception& e) {
+    throw py::value_error(what + ": the buffer must be writable: " + e.what());
+  }
+  if (info.format != py::format_descriptor<float>::format() || info.itemsize != sizeof(float))
+    throw py::type_error(what + ": the buffer must hold float32 values, not format '" + info.format + "'");
+  py::ssize_t expected = info.itemsize;
+  for (py::ssize_t dim = info.ndim - 1; dim >= 0; --dim) {
+    if (info.shape[std::size_t(dim)] > 1 && info.strides[std::size_t(dim)] != expected)
+      throw py::value_error(what + ": the buffer must be contiguous (C order); copy it first");
+    expected *= info.shape[std::size_t(dim)];
+  }
+  return {static_cast<float*>(info.ptr), std::size_t(info.size)};
+}
+
 // A Status computed with the GIL released, raised with it held.
 template <typename F>
 void call_released(F&& f) {
@@ -103,6 +123,16 @@ void call_released(F&& f) {
     status = f();
   }
   check(status);
+}
+
+std::size_t local_average_released(Peer& peer, float* out, std::size_t count) {
+  starling::Result<std::size_t> averaged = starling::make_error(ErrorKind::timeout, "");
+  {
+    py::gil_scoped_release release;
+    averaged = peer.local_average(out, count);
+  }
+  if (!averaged) raise(averaged.error());
+  return *averaged;
 }
 
 }  // namespace
@@ -123,21 +153,8 @@ PYBIND11_MODULE(_starling, m) {
       .def("_attach_buffer",
            [](Peer& peer, const py::buffer& buffer, const std::vector<std::vector<std::int64_t>>& shapes,
               const std::string& name) {
-             py::buffer_info info;
-             try {
-               info = buffer.request(true);
-             } catch (const std::exception& e) {
-               throw py::value_error(std::string("attach(): the buffer must be writable: ") + e.what());
-             }
-             if (info.format != py::format_descriptor<float>::format() || info.itemsize != sizeof(float))
-               throw py::type_error("attach(): the buffer must hold float32 values, not format '" + info.format + "'");
-             py::ssize_t expected = info.itemsize;
-             for (py::ssize_t dim = info.ndim - 1; dim >= 0; --dim) {
-               if (info.shape[std::size_t(dim)] > 1 && info.strides[std::size_t(dim)] != expected)
-                 throw py::value_error("attach(): the buffer must be contiguous (C order); copy it first");
-               expected *= info.shape[std::size_t(dim)];
-             }
-             check(peer.attach(static_cast<float*>(info.ptr), std::size_t(info.size), layout_of(name, shapes)));
+             const auto [data, count] = float_buffer(buffer, "attach()");
+             check(peer.attach(data, count, layout_of(name, shapes)));
            })
       // torch tensors: the Python side checked dtype, device and contiguity.
       .def("_attach_pointer",
@@ -157,6 +174,17 @@ PYBIND11_MODULE(_starling, m) {
              }
              if (!s) raise(s.error());
              return status_dict(*s);
+           })
+      // The local average into a float32 buffer (numpy) or a torch tensor's
+      // memory (pointer and count checked on the Python side): the neighbour count.
+      .def("_local_average_buffer",
+           [](Peer& peer, const py::buffer& out) {
+             const auto [data, count] = float_buffer(out, "local_average()");
+             return local_average_released(peer, data, count);
+           })
+      .def("_local_average_pointer",
+           [](Peer& peer, std::uintptr_t pointer, std::size_t count) {
+             return local_average_released(peer, reinterpret_cast<float*>(pointer), count);
            })
       .def("leave", [](Peer& peer) { call_released([&] { return peer.leave(); }); });
 }

@@ -109,17 +109,29 @@ class Peer {
   // From the training loop, after each optimizer step, on the thread that
   // owns the buffer: adds the consensus corrections that arrived since the
   // last call into the buffer and, when the node asked for it at this step
-  // count, hands a copy of the parameters to the gossip. Costs three atomic
-  // loads when there is nothing to do. A copy that moved far more than the
-  // usual step since the last one (training diverging) is withheld with a
-  // warning on stderr, counted in status().publishes_withheld. Errors:
-  // numerical (a correction sum overflowed: dropped; or the parameters hold
-  // NaN/Inf when due to be published: not published, so a diverged replica
-  // does not reach the neighbours), disconnected (the peer has failed or left).
+  // count, hands a copy of the parameters to the gossip: the step boundary
+  // of runtime::StepHandoff, as `starling peer`'s training thread serves it.
+  // Costs a few atomic operations when there is nothing to do. A copy that
+  // moved far more than the usual step since the last one (training
+  // diverging) is withheld with a warning on stderr, counted in
+  // status().publishes_withheld. Errors: numerical (a correction sum
+  // overflowed: dropped; or the parameters hold NaN/Inf when due to be
+  // published: not published, so a diverged replica does not reach the
+  // neighbours), disconnected (the peer has failed or left).
   Status after_step();
 
   // A snapshot, taken on the loop thread (waits up to 2 s for it).
   Result<PeerStatus> status() const;
+
+  // The model to export or evaluate: your parameters averaged with the
+  // copies of your neighbours' models that the links hold (the local average
+  // `starling peer` evaluates and writes to its final checkpoint; plain mean,
+  // ready links only). From the thread that owns the buffer (it is read),
+  // into `out` (`count` floats, the attached size; may be the buffer itself).
+  // Returns how many neighbour copies went in (0: `out` holds your own
+  // parameters). Errors: invalid_argument (no buffer attached, wrong size),
+  // disconnected (not joined, failed or left), timeout (2 s).
+  Result<std::size_t> local_average(float* out, std::size_t count) const;
 
   // Stops the gossip (tells the neighbours), announces the leave, waits for
   // it to spread (bounded by the profile's leave timeout + 2 s) and stops

@@ -102,6 +102,30 @@ class Peer:
         consensus_distance, bytes_sent, gossip_bytes_sent, neighbours, ..."""
         return self._peer.status()
 
+    def local_average(self, out=None):
+        """The model to export or evaluate: your parameters averaged with the neighbours' copies the
+        links hold (what `starling peer` writes to its final checkpoint). Call from the training
+        thread, between steps. Returns (out, neighbours): out a new float32 buffer like the attached
+        one (torch tensor or numpy array) unless given; neighbours 0 means out holds your own
+        parameters (no ready link)."""
+        flat = self._buffer
+        if flat is None:
+            raise ValueError("local_average(): attach() a buffer first")
+        if _is_torch_tensor(flat):
+            import torch
+            if out is None:
+                out = torch.empty_like(flat)
+            if (not _is_torch_tensor(out) or out.dtype != torch.float32 or out.device.type != "cpu"
+                    or not out.is_contiguous()):
+                raise ValueError("local_average(): out must be a contiguous float32 CPU tensor")
+            neighbours = self._peer._local_average_pointer(out.data_ptr(), out.numel())
+        else:
+            if out is None:
+                import numpy
+                out = numpy.empty(memoryview(flat).nbytes // 4, dtype=numpy.float32)
+            neighbours = self._peer._local_average_buffer(out)
+        return out, neighbours
+
     def leave(self):
         """Leave the swarm gracefully (bounded: the profile's leave timeout + 2 s). Idempotent."""
         self._peer.leave()

@@ -84,8 +84,14 @@ TrainingWorker::TrainingWorker(TrainingWorkerOptions options) : options_(std::mo
   STARLING_ASSERT_MSG(options_.data != nullptr, "TrainingWorkerOptions::data is required");
   loop_ = std::make_unique<node::TrainingLoop>(loop_options(options_));
   parameter_count_ = loop_->parameter_count();
-  pending_correction_ = Eigen::VectorXf::Zero(Eigen::Index(parameter_count_));
-  spare_correction_ = Eigen::VectorXf::Zero(Eigen::Index(parameter_count_));
+  handoff_ = std::move(options_.handoff);
+  if (!handoff_) {
+    StepHandoffOptions h;
+    h.parameter_count = parameter_count_;
+    h.publish = options_.on_publish;
+    handoff_ = std::make_shared<StepHandoff>(std::move(h));
+  }
+  STARLING_ASSERT_MSG(handoff_->parameter_count() == parameter_count_, "StepHandoff sized for another model");
   std::lock_guard lock(progress_mutex_);
   loop_->progress_into(progress_);  // a resumed step count shows before start()
   if (loop_->failed()) {
@@ -117,21 +123,10 @@ void TrainingWorker::stop() {
   if (progress_.state != "failed") progress_.state = "stopped";
 }
 
-void TrainingWorker::request_publish(std::int64_t at_step) {
-  publish_at_step_.store(std::max<std::int64_t>(at_step, 0), std::memory_order_release);
-}
+void TrainingWorker::request_publish(std::int64_t at_step) { handoff_->request_publish(at_step); }
 
 Status TrainingWorker::add_correction(const Eigen::VectorXf& correction) {
-  if (std::size_t(correction.size()) != parameter_count_) {
-    return make_error(ErrorKind::invalid_argument, "correction has " + std::to_string(correction.size()) +
-                                                       " entries, the model " + std::to_string(parameter_count_));
-  }
-  if (!correction.allFinite()) return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
-  std::lock_guard lock(corrections_mutex_);
-  pending_correction_ += correction;
-  ++pending_count_;
-  correction_pending_.store(true, std::memory_order_release);
-  return ok_status();
+  return handoff_->offer_correction(correction);
 }
 
 void TrainingWorker::set_slowdown(double factor) {
@@ -193,29 +188,18 @@ void TrainingWorker::log(const std::string& message) {
   if (options_.on_log) options_.on_log(message);
 }
 
-void TrainingWorker::apply_corrections() {
-  std::int64_t count = 0;
-  {
-    std::lock_guard lock(corrections_mutex_);
-    pending_correction_.swap(spare_correction_);  // O(1): the pending sum moves out, a zero vector in
-    count = pending_count_;
-    pending_count_ = 0;
-    correction_pending_.store(false, std::memory_order_relaxed);
-  }
-  if (count == 0) return;
-  Status added = ok_status();
-  {
-    std::lock_guard lock(params_mutex_);
-    added = loop_->add_correction(spare_correction_);
-  }
-  spare_correction_.setZero();
-  if (!added) {
-    // Each correction was finite; only their sum overflowed. Dropping it keeps the model finite.
-    log("training worker: " + std::to_string(count) + " corrections dropped: " + added.error().message);
-    return;
-  }
+Status TrainingWorker::add_to_parameters(const Eigen::VectorXf& sum) {
+  std::lock_guard lock(params_mutex_);
+  return loop_->add_correction(sum);
+}
+
+void TrainingWorker::count_served(const BoundaryServed& served) {
+  if (!served.status) log("training worker: " + served.status.error().message);
+  if (!served.warning.empty()) log("training worker: " + served.warning);
+  if (served.corrections == 0 && !served.published) return;
   std::lock_guard lock(progress_mutex_);
-  progress_.corrections_applied += count;
+  progress_.corrections_applied += served.corrections;
+  if (served.published) ++progress_.publishes;
 }
 
 void TrainingWorker::step_aside_for_readers() {
@@ -230,19 +214,10 @@ void TrainingWorker::step_aside_for_readers() {
 }
 
 void TrainingWorker::serve_boundary() {
-  if (correction_pending_.load(std::memory_order_acquire)) apply_corrections();
-  std::int64_t target = publish_at_step_.load(std::memory_order_acquire);
-  // Only this thread clears a request; a newer one stored meanwhile survives the failed exchange.
-  if (target != kNoPublish && loop_->steps() >= target &&
-      publish_at_step_.compare_exchange_strong(target, kNoPublish, std::memory_order_acq_rel)) {
-    if (options_.on_publish) {
-      // Only this thread writes the parameters: no lock needed to read them.
-      Eigen::VectorXf copy = loop_->parameters();
-      options_.on_publish(std::move(copy), loop_->steps());
-    }
-    std::lock_guard lock(progress_mutex_);
-    ++progress_.publishes;
-  }
+  // Corrections in, then the parameters out when asked (StepHandoff::serve).
+  // Only this thread writes the parameters: no lock needed to read them.
+  count_served(handoff_->serve(
+      loop_->steps(), [this](const Eigen::VectorXf& sum) { return add_to_parameters(sum); }, loop_->parameters()));
   if (average_offered_.load(std::memory_order_acquire)) evaluate_offered_average();
   if (params_readers_.load() > 0) step_aside_for_readers();
 }
@@ -384,7 +359,7 @@ void TrainingWorker::run() {
     return;
   }
   // Corrections that arrived after the last step still land: none is lost.
-  if (correction_pending_.load(std::memory_order_acquire)) apply_corrections();
+  count_served(handoff_->apply_corrections([this](const Eigen::VectorXf& sum) { return add_to_parameters(sum); }));
   if (!options_.checkpoint_path.empty() && options_.final_checkpoint) save_checkpoint("final");
 }
 

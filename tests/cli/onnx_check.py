@@ -1,7 +1,9 @@
 """Checks an ONNX file from `starling export` against `starling eval --dump-logits`.
 
-  onnx_check.py MODEL.onnx DUMP.json FASHION_MNIST_DIR (loader_features|raw_pixels) SPEC
-      onnx.checker, versions and metadata; then runs the graph with the numpy
+  onnx_check.py MODEL.onnx DUMP.json FASHION_MNIST_DIR (loader_features|raw_pixels) SPEC [KIND]
+      onnx.checker, versions and metadata (KIND: the starling.model the
+      checkpoint held, `own` by default or `local_average`, which must name
+      at least one neighbour copy); then runs the graph with the numpy
       evaluator below on the first test images (as many as DUMP holds) and
       compares logits and probabilities with starling's own forward pass.
   onnx_check.py --rewrite SRC.ckpt DST.ckpt KEY=VALUE
@@ -64,19 +66,22 @@ def read_idx(path, magic):
     return body.reshape([int(d) for d in dims])
 
 
-def check(model_path, dump_path, fmnist, mode, spec):
+def check(model_path, dump_path, fmnist, mode, spec, kind="own"):
     import onnx
     model = onnx.load(model_path)
     onnx.checker.check_model(model, full_check=True)  # full_check: shape inference too
     assert model.ir_version == 7, model.ir_version
     assert [(o.domain, o.version) for o in model.opset_import] == [("", 13)], model.opset_import
     props = {p.key: p.value for p in model.metadata_props}
-    expected = {"starling.model": "own", "starling.model_spec": spec, "starling.input": mode,
+    expected = {"starling.model": kind, "starling.model_spec": spec, "starling.input": mode,
                 "starling.inputs": "784", "starling.classes": "10"}
     for key, value in expected.items():
         assert props.get(key) == value, f"metadata {key} = {props.get(key)!r}, expected {value!r}"
     assert len(props["starling.layout_hash"]) == 64 and int(props["starling.layout_hash"], 16) >= 0
     assert int(props["starling.step"]) > 0
+    if kind == "local_average":
+        neighbours = int(props.get("starling.local_average_neighbours", "0"))
+        assert neighbours >= 1, f"a local average of {neighbours} neighbour copies"
 
     with open(dump_path) as f:
         dump = json.load(f)
@@ -127,4 +132,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "--rewrite":
         rewrite(*sys.argv[2:5])
     else:
-        check(*sys.argv[1:6])
+        check(*sys.argv[1:7])

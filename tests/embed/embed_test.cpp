@@ -124,10 +124,28 @@ TEST_CASE("embedded peers: a joiner downloads the model, then both replicas stay
   for (std::size_t i = 0; i < n; ++i) mean += (double(a[i]) + double(b[i])) / 2.0;
   mean /= double(n);
   CHECK(std::fabs(mean - 10.0) < 0.3);
+  // The local average (what starling peer exports): our buffer and the
+  // neighbour's copy the link holds, half each. It lies between the two
+  // replicas (a near 11 - gap/2, b near 9 + gap/2), not at either.
+  std::vector<float> average(n, -1.0f);
+  auto averaged = second->local_average(average.data(), average.size());
+  REQUIRE(averaged);
+  CHECK(*averaged == 1);
+  double mean_a = 0, mean_b = 0, mean_average = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    mean_a += a[i] / double(n);
+    mean_b += b[i] / double(n);
+    mean_average += average[i] / double(n);
+  }
+  INFO("means: a " << mean_a << ", b " << mean_b << ", local average at b " << mean_average);
+  CHECK(mean_average > mean_b + 0.25 * (mean_a - mean_b));
+  CHECK(mean_average < mean_a - 0.25 * (mean_a - mean_b));
+  CHECK(second->local_average(average.data(), n - 1).error().kind == ErrorKind::invalid_argument);
   CHECK(second->leave());
   CHECK(first->leave());
   CHECK(second->status()->state == "left");
   CHECK(second->after_step().error().kind == ErrorKind::disconnected);
+  CHECK(second->local_average(average.data(), n).error().kind == ErrorKind::disconnected);
 }
 
 TEST_CASE("embedded peers: another model is refused with a clear error", "[embed]") {

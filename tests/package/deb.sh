@@ -4,7 +4,9 @@
 # what docs/deploy.md says; every shared library the binary needs is covered
 # by Depends; dpkg installs it into a scratch root (its own dpkg database),
 # keeps an edited /etc/starling/starling.toml on reinstall (a conffile), and
-# the installed binary runs `--version` (the project() version) and `init`.
+# the installed binary runs `--version` (the project() version) and `init`;
+# with the Python module built, the package holds it under
+# /usr/lib/python3/dist-packages and /usr/bin/python3 imports it from there.
 # Usage: deb.sh BUILD_DIR STARLING_BINARY   (exit 77: skipped)
 set -u
 build=$(cd "${1:?usage: deb.sh BUILD_DIR STARLING_BINARY}" && pwd)
@@ -61,6 +63,30 @@ for f in ./usr/bin/starling ./lib/systemd/system/starling.service ./etc/starling
   grep -qx -- "$f" <<<"$contents" || fail "package lacks $f"
 done
 
+# The Python module, when this build made it (STARLING_PYTHON and pybind11):
+# the package starling/ under Debian's dist-packages, and Depends on the
+# python3 it was built for. Skipped, with a line saying so, in a build
+# without it.
+python_built=$(sed -n 's/^STARLING_PYTHON_BUILT:INTERNAL=//p' "$build/CMakeCache.txt")
+python_version=$(sed -n 's/^STARLING_PYTHON_VERSION:INTERNAL=//p' "$build/CMakeCache.txt")
+python_module=
+if [[ $python_built == ON ]] && grep -q '^STARLING_PYTHON:BOOL=ON' "$build/CMakeCache.txt"; then
+  pydir=./usr/lib/python3/dist-packages/starling
+  for f in $pydir/__init__.py $pydir/torch.py; do
+    grep -qx -- "$f" <<<"$contents" || fail "package lacks $f"
+  done
+  python_module=$(grep -x -- "$pydir/_starling\.cpython-.*\.so" <<<"$contents" | head -1)
+  [[ -n $python_module ]] || fail "package lacks the extension $pydir/_starling.cpython-*.so: $(grep python3 <<<"$contents")"
+  next_minor=$(( ${python_version#*.} + 1 ))
+  grep -qF "python3 (>= $python_version~)" <<<"$depends" || fail "Depends lacks python3 (>= $python_version~): $depends"
+  grep -qF "python3 (<< ${python_version%%.*}.$next_minor)" <<<"$depends" \
+    || fail "Depends lacks python3 (<< ${python_version%%.*}.$next_minor): $depends"
+  grep -q 'python3-numpy' <<<"$(field Recommends)" || fail "Recommends lacks python3-numpy: $(field Recommends)"
+  grep -q 'python3-torch' <<<"$(field Suggests)" || fail "Suggests lacks python3-torch: $(field Suggests)"
+else
+  echo "the build has no Python module (STARLING_PYTHON off or pybind11 missing): not checked in the package"
+fi
+
 # Install into a scratch root with its own dpkg database. The root has none of
 # the dependencies (dpkg would refuse: --force-depends); the libraries come
 # from this machine when the binary runs. container.sh (slow) installs the
@@ -91,6 +117,32 @@ tail -1 "$root/etc/starling/starling.toml" | grep -qx '# edited by the operator'
 
 out=$("$root/usr/bin/starling" --version 2>&1)
 [[ $out == "starling $version" ]] || fail "installed starling --version says '$out', want 'starling $version'"
+
+# Debian's python3 imports the installed module from the scratch root (the
+# libraries come from this machine) and a Peer starts a swarm and leaves.
+if [[ -n $python_module ]]; then
+  if [[ -x /usr/bin/python3 ]]; then
+    out=$(cd "$work" && PYTHONPATH="$root/usr/lib/python3/dist-packages" /usr/bin/python3 - "$root" 2>&1 <<'PY'
+import os, sys
+import starling
+root = sys.argv[1]
+assert os.path.realpath(starling.__file__).startswith(os.path.realpath(root)), starling.__file__
+import array
+values = array.array("f", [0.0] * 6)
+with starling.Peer(listen="127.0.0.1:0", data_dir=os.path.join(os.getcwd(), "pystate")) as peer:
+    peer.attach(values, shapes=[[2, 3]])
+    peer.join()
+    peer.after_step()
+    status = peer.status()
+    assert status["state"] == "training", status
+print("imported", starling.__file__, "state", status["state"])
+PY
+    ) || fail "/usr/bin/python3 cannot use the installed module: $out"
+    echo "$out" | tail -1
+  else
+    echo "no /usr/bin/python3: the installed module's import not checked"
+  fi
+fi
 
 # Removing keeps the conffile (only a purge deletes it) and runs postrm.
 cp -a "$root/usr/bin/starling" "$work/starling"

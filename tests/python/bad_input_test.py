@@ -167,6 +167,35 @@ def test_flatten_parameters_and_zero_copy_download():
         second.leave()
 
 
+def test_local_average():
+    import numpy as np
+    a = np.full(2000, 4.0, np.float32)
+    b = np.zeros(2000, np.float32)
+    with peer(compress="none", download=False) as first:
+        first.attach(a, shapes=[[2000]])
+        raises(ConnectionError, "not training", lambda: first.local_average())
+        first.join(timeout=10)
+        second = peer(compress="none", download=False, seeds=[first.status()["address"]])
+        second.attach(b, shapes=[[2000]])
+        second.join(timeout=20)
+        neighbours, deadline = 0, time.time() + 20
+        while neighbours == 0 and time.time() < deadline:
+            first.after_step()
+            second.after_step()
+            average, neighbours = second.local_average()
+            time.sleep(0.02)
+        assert neighbours == 1, "no ready link to average with within 20 s"
+        assert isinstance(average, np.ndarray) and average.dtype == np.float32 and average.shape == (2000,)
+        # b's values and its copy of a's, half each: inside [0, 4], where both replicas are.
+        assert 0.0 <= float(average.min()) and float(average.max()) <= 4.0, (average.min(), average.max())
+        out = np.empty(2000, np.float32)
+        assert second.local_average(out)[0] is out
+        raises(ValueError, "2000", lambda: second.local_average(np.empty(10, np.float32)))
+        raises(TypeError, "float32", lambda: second.local_average(np.empty(2000, np.float64)))
+        second.leave()
+        raises(ConnectionError, "not training", lambda: second.local_average())
+
+
 if __name__ == "__main__":
     tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
     for test in tests:

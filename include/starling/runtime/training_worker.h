@@ -18,7 +18,10 @@
 // The worker thread owns the loop: only it writes the parameter vector (and
 // the optimizer state, batcher and counters). Every other thread talks to it
 // through four cheap doors, served once per step at the step boundary
-// (between two optimizer steps):
+// (between two optimizer steps). The first two are a runtime::StepHandoff
+// (step_handoff.h), the one implementation of the hand-off that the
+// embedding API's after_step() serves as well; `starling peer` hands node::Peer
+// that same object as its ModelHost (options.handoff):
 //
 //   add_correction(c)   any thread. c is added under a mutex to a pending
 //                       accumulator (a finiteness check and one add; no
@@ -105,6 +108,7 @@
 #include "starling/ml/model.h"
 #include "starling/ml/optimizer.h"
 #include "starling/node/training_loop.h"
+#include "starling/runtime/step_handoff.h"
 #include "starling/status.h"
 
 namespace starling::runtime {
@@ -155,6 +159,11 @@ struct TrainingWorkerOptions {
   // with evaluate_local_average(). One request is out at a time: a due
   // evaluation while one is out asks for none. Unset: no local average.
   std::function<void(Eigen::VectorXf parameters, std::int64_t step)> on_local_average_wanted;
+  // The hand-off to serve at each step boundary. Null: the worker makes its
+  // own, which publishes through on_publish. Given: its publish sink is the
+  // caller's and on_publish is not used (`starling peer`: node::Peer's
+  // ModelHost is this object, shared with the worker).
+  std::shared_ptr<StepHandoff> handoff;
   // false: stop() writes no final checkpoint (the caller writes its own from
   // checkpoint(), e.g. the local average); periodic ones are still written.
   bool final_checkpoint = true;
@@ -200,7 +209,8 @@ class TrainingWorker {
   // Step boundary: applies pending corrections, serves publish requests and
   // waiting parameter readers. Worker thread only.
   void serve_boundary();
-  void apply_corrections();
+  Status add_to_parameters(const Eigen::VectorXf& sum);
+  void count_served(const BoundaryServed& served);
   void step_aside_for_readers();
   void sleep_for_slowdown(double seconds);
   void maybe_evaluate();
@@ -229,15 +239,8 @@ class TrainingWorker {
   mutable std::atomic<int> params_readers_{0};          // waiting or copying
   mutable std::atomic<std::uint64_t> params_copies_{0};  // copies done, so the worker steps aside once
 
-  // Corrections: a pending sum under corrections_mutex_, flagged by an atomic.
-  std::mutex corrections_mutex_;
-  Eigen::VectorXf pending_correction_;
-  std::int64_t pending_count_ = 0;
-  std::atomic<bool> correction_pending_{false};
-  Eigen::VectorXf spare_correction_;  // worker thread: swapped with the pending sum, zero between uses
-
-  static constexpr std::int64_t kNoPublish = std::numeric_limits<std::int64_t>::max();
-  std::atomic<std::int64_t> publish_at_step_{kNoPublish};
+  // Corrections in, parameters out: the pending sum and the publish target.
+  std::shared_ptr<StepHandoff> handoff_;
 
   // The local average: asked for by the worker (in flight until answered),
   // answered into a one-slot mailbox under average_mutex_, flagged by an atomic.

@@ -1,4 +1,4 @@
-// after_step()'s publish guard (apps/embed_publish_guard.h) on its own: a
+// The step hand-off's publish guard (starling/runtime/publish_guard.h) on its own: a
 // geometric explosion is withheld, a single jump costs one round, the
 // swarm's corrections are not the user's move, NaN is never published.
 #include <catch2/catch.hpp>
@@ -9,9 +9,9 @@
 #include <limits>
 #include <random>
 
-#include "embed_publish_guard.h"
+#include "starling/runtime/publish_guard.h"
 
-using starling::embed::PublishGuard;
+using starling::runtime::PublishGuard;
 using Verdict = PublishGuard::Verdict;
 
 namespace {

@@ -1,4 +1,5 @@
-// What after_step() may hand to the gossip (user's thread only). A replica
+// What a trainer may hand to the gossip (runtime::StepHandoff, trainer thread
+// only; `starling peer`'s worker and embed::Peer::after_step() alike). A replica
 // whose own training explodes reaches its neighbours through the copies it
 // publishes: while it is still finite, each copy pulls every neighbour by up
 // to half that neighbour's model norm (clipping's model-norm bound, γ·w with
@@ -23,7 +24,7 @@
 #include <cstdint>
 #include <utility>
 
-namespace starling::embed {
+namespace starling::runtime {
 
 class PublishGuard {
  public:
@@ -86,4 +87,4 @@ class PublishGuard {
   double last_move_per_step_ = 0.0;
 };
 
-}  // namespace starling::embed
+}  // namespace starling::runtime

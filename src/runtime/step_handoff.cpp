@@ -1,0 +1,154 @@
+// The step-boundary hand-off. See starling/runtime/step_handoff.h.
+#include "starling/runtime/step_handoff.h"
+
+#include <cstdio>
+#include <utility>
+
+#include <chrono>
+#include <utility>
+
+namespace starling::runtime {
+
+StepHandoff::StepHandoff(StepHandoffOptions options)
+    : options_(std::move(options)),
+      pending_(Eigen::VectorXf::Zero(Eigen::Index(options_.parameter_count))),
+      spare_(Eigen::VectorXf::Zero(Eigen::Index(options_.parameter_count))) {}
+
+void StepHandoff::start_training(const Eigen::VectorXf* initial) {
+  {
+    std::lock_guard lock(start_mutex_);
+    if (started_) return;  // once
+    if (initial && std::size_t(initial->size()) == options_.parameter_count) initial_ = *initial;
+  }
+  if (options_.on_start) options_.on_start();
+  {
+    std::lock_guard lock(start_mutex_);
+    started_ = true;
+  }
+  started_cv_.notify_all();
+}
+
+void StepHandoff::request_parameters(std::int64_t at_step) {
+  publish_at_.store(at_step < 0 ? 0 : at_step, std::memory_order_release);
+}
+
+Status StepHandoff::offer_correction(const Eigen::VectorXf& correction) {
+  if (std::size_t(correction.size()) != options_.parameter_count) {
+    corrections_refused_.fetch_add(1, std::memory_order_relaxed);
+    return make_error(ErrorKind::invalid_argument, "correction has " + std::to_string(correction.size()) +
+                                                       " entries, the model " +
+                                                       std::to_string(options_.parameter_count));
+  }
+  if (!correction.allFinite()) {
+    corrections_refused_.fetch_add(1, std::memory_order_relaxed);
+    return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
+  }
+  std::lock_guard lock(corrections_mutex_);
+  pending_ += correction;
+  ++pending_count_;
+  correction_pending_.store(true, std::memory_order_release);
+  return ok_status();
+}
+
+void StepHandoff::add_correction(const Eigen::VectorXf& correction) {
+  if (Status added = offer_correction(correction); !added && options_.on_log)
+    options_.on_log("dropping a consensus correction: " + added.error().message);
+}
+
+std::size_t StepHandoff::model_bytes_held() const {
+  return 2 * options_.parameter_count * sizeof(float) + options_.trainer_model_bytes;
+}
+
+bool StepHandoff::wait_started(std::uint64_t timeout_ms) {
+  std::unique_lock lock(start_mutex_);
+  return started_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return started_; });
+}
+
+bool StepHandoff::started() const {
+  std::lock_guard lock(start_mutex_);
+  return started_;
+}
+
+std::optional<Eigen::VectorXf> StepHandoff::take_initial() {
+  std::lock_guard lock(start_mutex_);
+  std::optional<Eigen::VectorXf> out;
+  out.swap(initial_);
+  return out;
+}
+
+BoundaryServed StepHandoff::apply_corrections(const std::function<Status(const Eigen::VectorXf&)>& add) {
+  BoundaryServed served;
+  if (!correction_pending_.load(std::memory_order_acquire)) return served;
+  std::int64_t count = 0;
+  {
+    std::lock_guard lock(corrections_mutex_);
+    pending_.swap(spare_);  // O(1): the pending sum moves out, a zero vector in
+    count = pending_count_;
+    pending_count_ = 0;
+    correction_pending_.store(false, std::memory_order_relaxed);
+  }
+  if (count == 0) return served;
+  // Each correction was finite; only their sum can have overflowed.
+  Status added = spare_.allFinite() ? add(spare_)
+                                    : Status(make_error(ErrorKind::numerical, "their sum holds NaN or Inf"));
+  if (added) guard_.on_corrections(spare_);  // the swarm's move, not the trainer's
+  spare_.setZero();
+  if (!added) {
+    corrections_dropped_.fetch_add(std::uint64_t(count), std::memory_order_relaxed);
+    served.status = make_error(ErrorKind::numerical,
+                               std::to_string(count) + " corrections dropped: " + added.error().message);
+    return served;
+  }
+  corrections_applied_.fetch_add(std::uint64_t(count), std::memory_order_relaxed);
+  served.corrections = count;
+  return served;
+}
+
+BoundaryServed StepHandoff::publish_if_due(std::int64_t steps, const Eigen::Ref<const Eigen::VectorXf>& parameters) {
+  BoundaryServed served;
+  std::int64_t target = publish_at_.load(std::memory_order_acquire);
+  // Only the trainer clears a request; a newer one stored meanwhile survives the failed exchange.
+  if (target == kNoPublish || steps < target ||
+      !publish_at_.compare_exchange_strong(target, kNoPublish, std::memory_order_acq_rel)) {
+    return served;
+  }
+  Eigen::VectorXf copy = parameters;
+  switch (guard_.judge(copy, steps)) {
+    case PublishGuard::Verdict::not_finite:
+      publishes_refused_.fetch_add(1, std::memory_order_relaxed);
+      served.status = make_error(ErrorKind::numerical, "the parameters hold NaN or Inf (training diverged): not published");
+      return served;
+    case PublishGuard::Verdict::diverging:
+      publishes_withheld_.fetch_add(1, std::memory_order_relaxed);
+      served.withheld = true;
+      if (!std::exchange(withholding_, true)) {
+        char text[200];
+        std::snprintf(text, sizeof text,
+                      "the parameters moved %.3g per step against a usual %.3g (training diverging?): not "
+                      "published while that lasts",
+                      guard_.last_move_per_step(), guard_.usual_move_per_step());
+        served.warning = text;
+      }
+      return served;
+    case PublishGuard::Verdict::publish: break;
+  }
+  withholding_ = false;
+  if (options_.publish) options_.publish(std::move(copy), steps);
+  publishes_.fetch_add(1, std::memory_order_relaxed);
+  served.published = true;
+  return served;
+}
+
+BoundaryServed StepHandoff::serve(std::int64_t steps, const std::function<Status(const Eigen::VectorXf&)>& add,
+                                  const Eigen::Ref<const Eigen::VectorXf>& parameters) {
+  steps_served_.store(steps, std::memory_order_relaxed);
+  BoundaryServed served = apply_corrections(add);
+  BoundaryServed published = publish_if_due(steps, parameters);
+  served.published = published.published;
+  served.withheld = published.withheld;
+  served.warning = std::move(published.warning);
+  if (!published.status) served.status = published.status;  // both failing: the publish refusal is the graver
+  return served;
+}
+
+}  // namespace starling::runtime

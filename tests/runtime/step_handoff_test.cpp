@@ -174,3 +174,35 @@ TEST_CASE("step hand-off: corrections from another thread while the trainer serv
   CHECK(handoff.corrections_applied() == kCorrections);
   CHECK(buffer == Eigen::VectorXf::Constant(16, float(kCorrections)));
 }
+
+TEST_CASE("step hand-off: a copy that explodes is withheld once per streak warning, for every trainer", "[runtime][handoff]") {
+  // The publish guard sits in the hand-off, so `starling peer`'s worker has
+  // it as well as after_step(): steady small steps publish, a geometric
+  // explosion is withheld (counted, one warning), the swarm's corrections do
+  // not count as the trainer's own move.
+  Published published;
+  StepHandoff handoff(options_for(64, published));
+  Eigen::VectorXf buffer = Eigen::VectorXf::Ones(64);
+  std::int64_t step = 0;
+  auto publish_round = [&](float own_move) {
+    buffer.array() += own_move;
+    ++step;
+    handoff.request_publish(step);
+    return handoff.serve(step, add_into(buffer), buffer);
+  };
+  for (int k = 0; k < 12; ++k) REQUIRE(publish_round(0.01f).published);
+  handoff.add_correction(Eigen::VectorXf::Constant(64, 5.0f));  // a large pull from the swarm
+  BoundaryServed served = publish_round(0.01f);
+  CHECK(served.published);  // the correction is not the trainer's move
+  CHECK(served.warning.empty());
+  served = publish_round(1.0f);  // 100x the usual move
+  CHECK_FALSE(served.published);
+  CHECK(served.withheld);
+  CHECK(served.status.ok());
+  CHECK_FALSE(served.warning.empty());
+  served = publish_round(10.0f);
+  CHECK(served.withheld);
+  CHECK(served.warning.empty());  // one warning per streak
+  CHECK(handoff.publishes_withheld() == 2);
+  CHECK(publish_round(0.01f).published);  // back to normal: published again
+}

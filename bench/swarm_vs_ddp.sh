@@ -28,8 +28,6 @@
 #   SKIP_INSTALL=1, SKIP_BUILD=1  skip those steps
 # Each run's file ends with the 1-minute load average before and after it:
 # other work on the machine slows every configuration, the multi-process ones most.
-# Each run's file ends with the 1-minute load average before and after it:
-# other work on the machine slows every configuration, the multi-process ones most.
 # Output: bench/results/swarm/runs/*.jsonl (one per run), peer logs in
 # bench/results/swarm/work/, bench/results/swarm/summary.json, and the plot
 # bench/results/swarm_vs_ddp.png (+ .svg). Runs use a private network namespace
@@ -95,15 +93,11 @@ run() {  # run NAME FILE -- COMMAND...: bounded, in its own process group, outpu
   # The machine's load before and after, so a reader can tell a quiet run from a contended one.
   local load_before
   load_before=$(cut -d' ' -f1 /proc/loadavg)
-  # The machine's load before and after, so a reader can tell a quiet run from a contended one.
-  local load_before
-  load_before=$(cut -d' ' -f1 /proc/loadavg)
   timeout --kill-after=15 "$((duration + 90))" "$@" > "$file" &
   current=$!
   local rc=0
   wait "$current" || rc=$?
   current=""
-  echo "{\"event\": \"load\", \"loadavg_1min_before\": $load_before, \"loadavg_1min_after\": $(cut -d' ' -f1 /proc/loadavg), \"cores\": $(nproc)}" >> "$file"
   echo "{\"event\": \"load\", \"loadavg_1min_before\": $load_before, \"loadavg_1min_after\": $(cut -d' ' -f1 /proc/loadavg), \"cores\": $(nproc)}" >> "$file"
   if [[ $rc -ne 0 ]]; then
     echo "swarm_vs_ddp: $name failed (exit $rc); its partial output stays in $file" >&2

@@ -378,7 +378,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
     link.last_correction_norm = norms[k];
     if (weight <= 0.0) continue;
     Result<node::ConsensusStep> step =
-        link.state.consensus_step(correction_, gamma_, float(double(mixing) * weight), radius);
+        link.state.consensus_step(correction_, gamma_, float(double(mixing) * weight), radius, norms[k]);
     if (step && step->clipped) ++counters_.corrections_clipped;
     total_weight += double(mixing) * weight;
   }

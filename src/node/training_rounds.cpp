@@ -104,7 +104,11 @@ std::uint64_t TrainingDriver::round_bytes() const {
     total += link->full_delta_bytes;
     largest = std::max<std::uint64_t>(largest, link->full_delta_bytes);
   }
-  return options_.mixing == Mixing::pairwise ? largest : total;
+  const std::uint64_t bytes = options_.mixing == Mixing::pairwise ? largest : total;
+  // A sparse delta can shrink to fit the tokens (plan_delta): such a round
+  // waits only for the smallest share it would send, so the budget adapts
+  // the compression ratio as well as the round rate.
+  return options_.compressor.sparsifies() ? std::uint64_t(double(bytes) * kMinFractionScale) : bytes;
 }
 
 RoundPause TrainingDriver::round_pause() {

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "starling/runtime/thread_clock.h"
+
 namespace starling::apps {
 
 Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOptions& options,
@@ -33,13 +35,36 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   d.round_every_steps = std::uint64_t(options.round_steps);
   d.mixing = options.mixing == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
   d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
-  d.round_min_interval_ms = std::min<std::uint64_t>(std::uint64_t(options.round_floor_ms), d.round_max_interval_ms);
+  // Round pacing (node/round_pacing.h): an explicit --round-floor replaces
+  // the CPU rule (the old fixed floor); without one, rounds follow k steps
+  // while their own CPU stays under --round-cpu-share of the loop thread.
+  if (options.round_floor_ms >= 0) {
+    d.round_min_interval_ms = std::min<std::uint64_t>(std::uint64_t(options.round_floor_ms), d.round_max_interval_ms);
+    d.round_cpu_share = 0.0;
+  } else {
+    d.round_min_interval_ms = 0;
+    d.round_cpu_share = options.round_cpu_share;
+  }
+  d.round_cpu_clock_us = runtime::thread_cpu_time_us;
   d.consensus_control = options.consensus_control;
   d.consensus_control_config.target = options.consensus_target;
   d.upload_budget.bytes_per_second = options.max_upload;
   d.clip = clip;
   d.clip_radius = clip_radius;
   return d;
+}
+
+nlohmann::json round_pacing_json(const node::TrainingDriverStatus& d) {
+  return nlohmann::json{{"round_wait", d.round_wait},
+                        {"round_floor_ms", d.round_floor_ms},
+                        {"round_cpu_share_budget", d.round_cpu_share_budget},
+                        {"round_cpu_us", d.round_cpu_us},
+                        {"round_cpu_share", d.round_cpu_share},
+                        {"round_interval_ms", d.round_interval_ms},
+                        {"steps_per_round", d.steps_per_round},
+                        {"rounds_held_floor", d.rounds_held_floor},
+                        {"rounds_held_cpu", d.rounds_held_cpu},
+                        {"rounds_held_upload", d.rounds_held_upload}};
 }
 
 }  // namespace starling::apps

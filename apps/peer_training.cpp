@@ -57,10 +57,15 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
-  app.add_option("--round-floor", o.round_floor_ms, "Shortest time between delta rounds in ms")
+  app.add_option("--round-floor", o.round_floor_ms,
+                 "Shortest time between delta rounds in ms; replaces the CPU rule (default: none)")
+      ->group(kGossipOptionGroup)
+      ->check(CLI::Range(0, 60'000));
+  app.add_option("--round-cpu-share", o.round_cpu_share,
+                 "Share of wall time the loop thread may spend in delta rounds (0: no limit; docs/learning.md)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
-      ->check(CLI::Range(0, 60'000));
+      ->check(CLI::Range(0.0, 1.0));
   app.add_flag("--consensus-control", o.consensus_control,
                "Adapt the steps between rounds (1 to 16) to keep the disagreement with the neighbours under "
                "--consensus-target (docs/learning.md, \"Consensus control\")")
@@ -399,6 +404,7 @@ nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::Tr
           {"mixing", options_mixing_name(options.mixing)},
           {"pair_mirrors", d.pair_mirrors},
           {"pair_crossings", d.pair_crossings},
+          {"pacing", round_pacing_json(d)},
           {"neighbours", std::move(neighbours)}};
 }
 

@@ -229,8 +229,15 @@ def main():
     rows, checks = table(runs, args.target)
     with open(os.path.join(args.results, "summary.json"), "w") as f:
         json.dump({"rows": rows, "targets": checks}, f, indent=1)
-    if not args.no_plot:
-        plot(runs, args.target, args.out or os.path.join(args.results, "swarm_vs_ddp"))
+    if args.no_plot:
+        return
+    try:
+        import matplotlib  # noqa: F401  (optional: the table and summary.json do not need it)
+    except ImportError:
+        print(f"\nplot: skipped, {sys.executable} has no matplotlib (apt-get install python3-matplotlib "
+              "and run it with /usr/bin/python3)")
+        return
+    plot(runs, args.target, args.out or os.path.join(args.results, "swarm_vs_ddp"))
 
 
 if __name__ == "__main__":

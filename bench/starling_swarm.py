@@ -214,7 +214,8 @@ def run_swarm(args, procs, private):
                          "steps_per_second": tr.get("steps_per_second"), "rounds": tr.get("rounds"),
                          "link_resets": tr.get("link_resets"),
                          "train_loss": tr.get("train_loss"), "consensus_distance": tr.get("consensus_distance"),
-                         "neighbours": len(tr.get("neighbours") or [])})
+                         "neighbours": len(tr.get("neighbours") or []),
+                         "pacing": tr.get("pacing")})
         live = [r for r in rows if r["live"]]
         if any(not r["step"] for r in rows if r["exited"] is None):
             started_after = t

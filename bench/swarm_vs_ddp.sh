@@ -13,7 +13,9 @@
 # Environment:
 #   CONFIGS      subset, space-separated (default: all, interleaved):
 #                pytorch-1 ddp-2 ddp-4 starling-1 starling-N-COMPRESSOR
-#                (N = 2 or 4 peers, COMPRESSOR = none topk:0.01 int8 sign ...)
+#                (N = 2 or 4 peers, COMPRESSOR = none topk:0.01 int8 sign ...;
+#                a suffix +FLAG+FLAG adds peer flags to that configuration only,
+#                e.g. starling-2-int8+--round-floor=50)
 #   DURATION     per-run limit in seconds (default 90): training clock for
 #                PyTorch, wall since launch for starling
 #   ROUNDS       rounds over all configurations (default 1); the table shows medians
@@ -26,8 +28,6 @@
 #                (use the --flag=value form; default: the peer's own defaults)
 #   STARLING_BUILD_DIR  build folder (default ./build)
 #   SKIP_INSTALL=1, SKIP_BUILD=1  skip those steps
-# Each run's file ends with the 1-minute load average before and after it:
-# other work on the machine slows every configuration, the multi-process ones most.
 # Each run's file ends with the 1-minute load average before and after it:
 # other work on the machine slows every configuration, the multi-process ones most.
 # Output: bench/results/swarm/runs/*.jsonl (one per run), peer logs in
@@ -95,16 +95,12 @@ run() {  # run NAME FILE -- COMMAND...: bounded, in its own process group, outpu
   # The machine's load before and after, so a reader can tell a quiet run from a contended one.
   local load_before
   load_before=$(cut -d' ' -f1 /proc/loadavg)
-  # The machine's load before and after, so a reader can tell a quiet run from a contended one.
-  local load_before
-  load_before=$(cut -d' ' -f1 /proc/loadavg)
   timeout --kill-after=15 "$((duration + 90))" "$@" > "$file" &
   current=$!
   local rc=0
   wait "$current" || rc=$?
   current=""
-  echo "{\"event\": \"load\", \"loadavg_1min_before\": $load_before, \"loadavg_1min_after\": $(cut -d' ' -f1 /proc/loadavg), \"cores\": $(nproc)}" >> "$file"
-  echo "{\"event\": \"load\", \"loadavg_1min_before\": $load_before, \"loadavg_1min_after\": $(cut -d' ' -f1 /proc/loadavg), \"cores\": $(nproc)}" >> "$file"
+  echo "{\"event\": \"load\", \"loadavg_1min_before\": $load_before, \"loadavg_1min_after\": $(cut -d' ' -f1 /proc/loadavg), \"cores\": $(getconf _NPROCESSORS_ONLN)}" >> "$file"
   if [[ $rc -ne 0 ]]; then
     echo "swarm_vs_ddp: $name failed (exit $rc); its partial output stays in $file" >&2
   fi
@@ -135,13 +131,21 @@ for round in $(seq "$rounds"); do
         run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers 1 \
           --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" --random-seed "$round" ;;
       starling-*-*)
-        rest=${config#starling-}
+        # CONFIG+ARG+ARG...: extra peer flags for this configuration only, so
+        # variants run interleaved in one run (e.g. starling-2-int8+--round-floor=50).
+        extra=()
+        if [[ $config == *+* ]]; then
+          IFS=+ read -ra more <<< "${config#*+}"
+          for a in "${more[@]}"; do extra+=("--peer-arg=$a"); done
+        fi
+        rest=${config%%+*}
+        rest=${rest#starling-}
         peers=${rest%%-*}
         compress=${rest#*-}
         run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers "$peers" \
           --compress "$compress" --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" \
           --eval-every "$peer_eval_steps" --poll "$poll" --random-seed "$round" \
-          --workdir "$out/work/r$round-${config//:/_}" ${peer_args[@]+"${peer_args[@]}"} ;;
+          --workdir "$out/work/r$round-${config//:/_}" ${peer_args[@]+"${peer_args[@]}"} ${extra[@]+"${extra[@]}"} ;;
       *) echo "swarm_vs_ddp: unknown configuration '$config'" >&2; exit 2 ;;
     esac
   done

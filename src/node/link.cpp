@@ -196,13 +196,13 @@ void LinkState::on_reset(const LinkReset& reset) {
 }
 
 Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamma, float weight,
-                                                double clip_radius) const {
+                                                double clip_radius, double known_norm) const {
   if (!ready()) return make_error(ErrorKind::disconnected, "consensus step: link not ready");
   if (std::size_t(x_i.size()) != dimension()) {
     return make_error(ErrorKind::invalid_argument, "consensus step: model size does not match the link");
   }
   ConsensusStep step;
-  step.correction_norm = *correction_norm();
+  step.correction_norm = known_norm >= 0.0 ? known_norm : *correction_norm();
   // A copy that overflowed (a neighbour's deltas summed past float range)
   // would turn x_i into NaN/Inf whatever the clip or weight: refuse it.
   if (!std::isfinite(step.correction_norm)) {
@@ -232,13 +232,10 @@ Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamm
 
 Result<double> LinkState::correction_norm() const {
   if (!ready()) return make_error(ErrorKind::disconnected, "correction norm: link not ready");
-  // In double so huge corrections do not overflow.
-  double sq = 0.0;
-  for (Eigen::Index k = 0; k < in_copy_.size(); ++k) {
-    const double d = double(in_copy_[k]) - double(out_copy_[k]);
-    sq += d * d;
-  }
-  return std::sqrt(sq);
+  // In double so huge corrections do not overflow; Eigen's reduction runs
+  // on SIMD lanes (the scalar loop it replaces was a serial chain of adds,
+  // about 0.15 ms per call for the MLP: the largest piece of a round).
+  return std::sqrt((in_copy_.cast<double>() - out_copy_.cast<double>()).squaredNorm());
 }
 
 double LinkState::tracking_error(const Eigen::VectorXf& x_i) const {

@@ -25,6 +25,12 @@ TrainingDriver::TrainingDriver(ConnectionRouter& router, MembershipDriver& membe
                                TrainingDriverOptions options)
     : router_(router), transport_(router.transport()), membership_(membership), host_(host),
       options_(std::move(options)), random_(options_.random_seed), budget_(options_.upload_budget) {
+  RoundPacingConfig pacing;
+  pacing.cpu_share = options_.round_cpu_share;
+  pacing.floor_ms = options_.round_min_interval_ms;
+  pacer_ = RoundPacer(pacing);
+  counters_.round_floor_ms = pacer_.floor_ms();
+  counters_.round_cpu_share_budget = pacer_.cpu_share();
   STARLING_ASSERT(options_.max_links >= 1);
   STARLING_ASSERT(options_.round_min_interval_ms <= options_.round_max_interval_ms);
   gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor);
@@ -70,7 +76,7 @@ void TrainingDriver::start(bool joining) {
 }
 
 void TrainingDriver::stop() {
-  for (auto* timer : {&round_timer_, &neighbour_timer_, &download_timer_}) {
+  for (auto* timer : {&round_timer_, &pace_timer_, &neighbour_timer_, &download_timer_}) {
     if (*timer) transport_.cancel_timer(**timer);
     timer->reset();
   }
@@ -97,6 +103,10 @@ TrainingDriverStatus TrainingDriver::status() const {
   out.upload_budget_bytes_per_second = budget_.bytes_per_second();
   out.upload_bytes_per_second = budget_.measured_bytes_per_second(transport_.now_ms());
   out.upload_tokens = budget_.tokens();
+  out.round_cpu_us = pacer_.round_cost_us();
+  out.round_cpu_share = pacer_.cpu_share_used();
+  out.round_interval_ms = pacer_.round_interval_ms();
+  out.steps_per_round = pacer_.steps_per_round();
   Eigen::VectorXf mean;
   std::size_t ready = 0;
   if (parameters_) mean = *parameters_;

@@ -51,14 +51,17 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
                                    std::to_string(options_.layout.dimension()));
     return;
   }
-  const std::uint64_t now = transport_.now_ms();
+  const std::uint64_t cpu_start = cpu_clock_us();
   if (step != kNoStep && !host_counts_steps_) {
     host_counts_steps_ = true;
     arm_round_timer(options_.round_max_interval_ms);
   }
   const bool due = round_forced_ || (step != kNoStep && step >= next_round_step_);
-  const bool too_soon = !round_forced_ && counters_.rounds > 0 && now < last_round_ms_ + options_.round_min_interval_ms;
-  if (due && !too_soon && state_ == "training") {
+  // Pacing (node/round_pacing.h): the driver asks for a round's parameters
+  // only once the rules allow one, but an answer can also come early (a
+  // link asked for fresh parameters): such a round waits like any other.
+  const bool held = due && !round_forced_ && counters_.rounds > 0 && round_pause().wait_ms > 0;
+  if (due && !held && state_ == "training") {
     // Our own displacement since the last round: what training did (the
     // last round's correction is inside parameters_). No neighbour can change it.
     round_displacement_ = -1.0;
@@ -67,7 +70,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
       own_displacement_.observe(round_displacement_);
     }
     parameters_ = std::move(parameters);
-    run_round(step);
+    run_round(step, cpu_start);
     return;
   }
   // Not a round (a link needed fresh parameters, or the round is early):
@@ -80,19 +83,72 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
     if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
   }
   if (state_ != "training") return;
-  if (due && too_soon) {
-    // A fast host: wait out the floor, then take that moment's parameters.
-    round_forced_ = true;
-    arm_round_timer(last_round_ms_ + options_.round_min_interval_ms - now);
+  if (held) {
+    ask_for_round();  // arms the pace timer
     return;
   }
-  // A host without steps is asked again by the round timer only.
-  if (host_counts_steps_) request_parameters(next_round_step_);
+  // A paced round asks when its timer fires; a host without steps is asked
+  // again by the round timer only.
+  if (host_counts_steps_ && !pace_timer_) request_parameters(next_round_step_);
 }
 
-void TrainingDriver::run_round(std::int64_t step) {
+std::uint64_t TrainingDriver::cpu_clock_us() const {
+  return options_.round_cpu_clock_us ? options_.round_cpu_clock_us() : 0;
+}
+
+std::uint64_t TrainingDriver::round_bytes() const {
+  std::uint64_t total = 0;
+  std::uint64_t largest = 0;
+  for (const auto& [id, link] : links_) {
+    if (!link->connected || !link->state.sending()) continue;
+    total += link->full_delta_bytes;
+    largest = std::max<std::uint64_t>(largest, link->full_delta_bytes);
+  }
+  const std::uint64_t bytes = options_.mixing == Mixing::pairwise ? largest : total;
+  // A sparse delta can shrink to fit the tokens (plan_delta): such a round
+  // waits only for the smallest share it would send, so the budget adapts
+  // the compression ratio as well as the round rate.
+  return options_.compressor.sparsifies() ? std::uint64_t(double(bytes) * kMinFractionScale) : bytes;
+}
+
+RoundPause TrainingDriver::round_pause() {
+  const std::uint64_t now = transport_.now_ms();
+  budget_.advance(now);
+  return pacer_.pause(now, budget_, round_bytes());
+}
+
+void TrainingDriver::ask_for_round() {
+  if (pace_timer_) {
+    transport_.cancel_timer(*pace_timer_);
+    pace_timer_.reset();
+  }
+  if (state_ != "training" || !host_counts_steps_) return;
+  const RoundPause pause = round_pause();
+  counters_.round_wait = std::string(to_string(pause.wait_ms > 0 ? pause.reason : RoundWait::steps));
+  if (pause.wait_ms == 0) {
+    request_parameters(next_round_step_);
+    return;
+  }
+  if (!round_held_) {
+    round_held_ = true;
+    if (pause.reason == RoundWait::floor) ++counters_.rounds_held_floor;
+    if (pause.reason == RoundWait::cpu) ++counters_.rounds_held_cpu;
+    if (pause.reason == RoundWait::upload) ++counters_.rounds_held_upload;
+  }
+  pace_timer_ = transport_.start_timer(pause.wait_ms, [this] {
+    pace_timer_.reset();
+    ask_for_round();
+  });
+}
+
+void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   last_round_ms_ = transport_.now_ms();
   round_forced_ = false;
+  round_held_ = false;
+  if (pace_timer_) {
+    transport_.cancel_timer(*pace_timer_);
+    pace_timer_.reset();
+  }
   expire_served_models(last_round_ms_);
   arm_round_timer(host_counts_steps_ ? options_.round_max_interval_ms : options_.round_interval_ms);
   ++counters_.rounds;
@@ -197,7 +253,10 @@ void TrainingDriver::run_round(std::int64_t step) {
     if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
   }
   for (ConnectionId id : broken) drop_link(id, "send failed");
-  if (state_ == "training" && host_counts_steps_) request_parameters(next_round_step_);
+  const std::uint64_t cpu_end = cpu_clock_us();
+  pacer_.on_round(last_round_ms_, cpu_end >= cpu_start_us ? cpu_end - cpu_start_us : 0,
+                  step == kNoStep ? -1 : step);
+  ask_for_round();
 }
 
 void TrainingDriver::control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x) {
@@ -323,7 +382,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
     link.last_correction_norm = norms[k];
     if (weight <= 0.0) continue;
     Result<node::ConsensusStep> step =
-        link.state.consensus_step(correction_, gamma_, float(double(mixing) * weight), radius);
+        link.state.consensus_step(correction_, gamma_, float(double(mixing) * weight), radius, norms[k]);
     if (step && step->clipped) ++counters_.corrections_clipped;
     total_weight += double(mixing) * weight;
   }

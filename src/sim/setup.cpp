@@ -58,7 +58,10 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   d.round_every_steps = std::uint64_t(swarm.round_steps.value_or(0));
   d.mixing = swarm.mixing.value_or("") == "pairwise" ? node::Mixing::pairwise : node::Mixing::neighbourhood;
   d.round_max_interval_ms = 1000;  // `starling peer`'s --gossip-interval default
-  if (swarm.round_floor_ms) d.round_min_interval_ms = std::uint64_t(*swarm.round_floor_ms);
+  // The simulator charges a round no CPU time, so the CPU rule of round
+  // pacing never binds here: unset, it keeps the 50 ms floor its figures
+  // were measured with (docs/learning.md, "When a peer gossips").
+  d.round_min_interval_ms = std::uint64_t(swarm.round_floor_ms.value_or(50));
   d.consensus_control = swarm.consensus_control;
   if (swarm.consensus_target) d.consensus_control_config.target = *swarm.consensus_target;
   // lr 0 is a consensus-only run: every replica keeps its own starting point

@@ -234,3 +234,96 @@ TEST_CASE("training rounds: without consensus control k stays as set", "[runtime
     CHECK(peer->training()->status().consensus_ratio == 0.0);
   }
 }
+
+namespace {
+
+struct WindowCounts {
+  std::uint64_t rounds = 0;
+  std::int64_t steps = 0;
+};
+
+// Rounds and host steps of peer 0 over `seconds` of virtual time.
+WindowCounts count_window(Swarm& swarm, std::uint64_t seconds) {
+  SwarmPeer& peer = *swarm.peers[0];
+  const std::uint64_t rounds = peer.training()->status().rounds;
+  const std::int64_t steps = peer.host.steps;
+  swarm.run_for(seconds);
+  return {peer.training()->status().rounds - rounds, peer.host.steps - steps};
+}
+
+}  // namespace
+
+TEST_CASE("training rounds: without a floor a fast host gossips every k steps while its rounds are cheap",
+          "[runtime][training][rounds][pacing]") {
+  Swarm swarm(25);
+  SwarmConfig config = stepping_config("int8", 1);  // a step every ms, as a real MLP peer
+  config.round_every_steps = 2;
+  config.round_min_interval_ms = 0;
+  config.round_cpu_cost_us = 100;  // 0.4 ms of wall time per round at a 25% share: below 2 steps
+  build_swarm(swarm, config, 2);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 20));
+  const WindowCounts window = count_window(swarm, 2);
+  const auto status = swarm.peers[0]->training()->status();
+  INFO(window.rounds << " rounds in " << window.steps << " steps; wait " << status.round_wait);
+  CHECK(double(window.rounds) >= double(window.steps) / 2.0 * 0.8);
+  CHECK(double(window.rounds) <= double(window.steps) / 2.0 + 2);
+  CHECK(status.rounds_held_cpu == 0);
+  CHECK(status.round_cpu_us == Approx(100.0));
+  CHECK(status.steps_per_round == Approx(2.0).margin(0.3));
+  CHECK(status.round_wait == "steps");
+}
+
+TEST_CASE("training rounds: rounds that cost more CPU than the share allows are spaced out to keep that share",
+          "[runtime][training][rounds][pacing]") {
+  for (double share : {0.25, 0.5}) {
+    DYNAMIC_SECTION("share " << share) {
+      Swarm swarm(26);
+      SwarmConfig config = stepping_config("int8", 1);
+      config.round_every_steps = 1;
+      config.round_min_interval_ms = 0;
+      config.round_cpu_share = share;
+      config.round_cpu_cost_us = 2'000;  // 2 ms of CPU a round: 8 ms (share 0.25) or 4 ms (0.5) of wall each
+      build_swarm(swarm, config, 2);
+      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 20));
+      swarm.run_for(1);  // past the saved-up burst
+      const WindowCounts window = count_window(swarm, 4);
+      const auto status = swarm.peers[0]->training()->status();
+      const double expected = 4'000.0 * share / 2.0;  // rounds in 4 s at `share` of 2 ms each
+      INFO(window.rounds << " rounds in " << window.steps << " steps, expected about " << expected);
+      CHECK(double(window.rounds) <= expected * 1.05 + 2);
+      CHECK(double(window.rounds) >= expected * 0.8);
+      CHECK(window.steps >= 3'900);  // the host kept stepping every ms
+      CHECK(status.rounds_held_cpu > 0);
+      CHECK(status.round_cpu_share == Approx(share).epsilon(0.2));
+      CHECK(status.round_cpu_share_budget == Approx(share));
+    }
+  }
+}
+
+TEST_CASE("training rounds: under an upload budget a fast host waits for the tokens of a whole round instead of "
+          "skipping links",
+          "[runtime][training][rounds][pacing]") {
+  Swarm swarm(27);
+  SwarmConfig config = stepping_config("int8", 1);
+  config.round_every_steps = 1;
+  config.round_min_interval_ms = 0;
+  config.round_cpu_cost_us = 10;  // cheap: the CPU rule does not bind
+  config.max_upload_bytes_per_second = 40'000;  // about 12 int8 deltas of 3,000 values a second
+  build_swarm(swarm, config, 2);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 20));
+  swarm.run_for(3);  // the snapshot's debt and the first second's burst are spent
+  const auto before = swarm.peers[0]->training()->status();
+  const WindowCounts window = count_window(swarm, 5);
+  const auto after = swarm.peers[0]->training()->status();
+  const std::uint64_t deltas = after.deltas_sent - before.deltas_sent;
+  const std::uint64_t bytes = after.delta_bytes_sent - before.delta_bytes_sent;
+  INFO(window.rounds << " rounds, " << deltas << " deltas, " << bytes << " bytes in 5 s; wait " << after.round_wait);
+  CHECK(double(bytes) <= 40'000.0 * 5 * 1.05);
+  CHECK(double(bytes) >= 40'000.0 * 5 * 0.8);
+  // Paced by the budget: about one delta per round, not a round per step
+  // whose links mostly skip.
+  CHECK(window.rounds <= deltas + deltas / 10 + 2);
+  CHECK(window.rounds < std::uint64_t(window.steps) / 10);
+  CHECK(after.deltas_skipped_budget - before.deltas_skipped_budget <= deltas / 10 + 2);
+  CHECK(after.rounds_held_upload > before.rounds_held_upload);
+}

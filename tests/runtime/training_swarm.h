@@ -197,6 +197,12 @@ struct SwarmConfig {
   std::size_t neighbours = 3;  // TrainingDriverOptions' defaults
   std::size_t max_links = 8;
   std::uint64_t random_seed = 0;  // 0: 1000 + the peer's index
+  // Round pacing (node/round_pacing.h): the CPU rule's share, and a fake CPU
+  // clock that advances this much at each read (the driver reads it at the
+  // start and the end of a round, so each round costs exactly this; 0: no clock).
+  double round_cpu_share = 0.25;
+  std::uint64_t round_cpu_cost_us = 0;
+  std::uint64_t max_upload_bytes_per_second = 0;  // --max-upload (0: none)
 };
 
 // A bare member (a real identity, the swarm key) that speaks the training
@@ -253,6 +259,13 @@ class Swarm {
     options.consensus_control = config.consensus_control;
     options.neighbours = config.neighbours;
     options.max_links = config.max_links;
+    options.round_cpu_share = config.round_cpu_share;
+    if (config.round_cpu_cost_us > 0) {
+      options.round_cpu_clock_us = [cost = config.round_cpu_cost_us, reads = std::uint64_t(0)]() mutable {
+        return cost * reads++;
+      };
+    }
+    options.upload_budget.bytes_per_second = config.max_upload_bytes_per_second;
     peer->host.step_every_ms = config.step_every_ms;
     PeerOptions peer_options;
     peer_options.membership = gossip::lan_config();

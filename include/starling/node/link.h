@@ -191,8 +191,12 @@ class LinkState {
   // apply opposite corrections, so the pair's sum (and the swarm average) is
   // preserved up to float rounding; clipping gives that up for the clipped
   // step on purpose.
+  // known_norm: correction_norm() when the caller has it already (a round
+  // computes it for the clipping radius first), so it is not computed twice;
+  // negative: computed here.
   Result<ConsensusStep> consensus_step(Eigen::VectorXf& x_i, float gamma, float weight,
-                                       double clip_radius = std::numeric_limits<double>::infinity()) const;
+                                       double clip_radius = std::numeric_limits<double>::infinity(),
+                                       double known_norm = -1.0) const;
 
   // Same with an adaptive radius: uses clip.radius(), then records the norm.
   Result<ConsensusStep> consensus_step(Eigen::VectorXf& x_i, float gamma, float weight, AdaptiveClip& clip) const;

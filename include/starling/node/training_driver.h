@@ -44,6 +44,7 @@
 #include "starling/node/link.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/message_traffic.h"
+#include "starling/node/round_pacing.h"
 #include "starling/node/transport.h"
 #include "starling/node/upload_budget.h"
 #include "starling/wire/messages.h"
@@ -109,10 +110,12 @@ struct TrainingDriverOptions {
   // When rounds happen (docs/learning.md, "When a peer gossips"). A host
   // that counts steps (on_parameters with a step) gossips after every
   // `round_every_steps` of its SGD steps (0: the compressor's default,
-  // default_round_steps), no sooner than round_min_interval_ms after the
-  // last round and at least every round_max_interval_ms (a stalled or idle
-  // host still mixes). A host that does not count steps gossips every
-  // round_interval_ms.
+  // default_round_steps), once the pacing rules (node/round_pacing.h) allow:
+  // the rounds' own CPU stays under round_cpu_share of wall time, the upload
+  // budget holds the round's deltas, and round_min_interval_ms (an explicit
+  // floor; 0: none) has passed since the last round; and at least every
+  // round_max_interval_ms (a stalled or idle host still mixes). A host that
+  // does not count steps gossips every round_interval_ms.
   std::uint64_t round_every_steps = 0;
   // Consensus control (node/consensus_control.h): k adapts between
   // consensus_control.min_steps and max_steps to keep the peer's disagreement
@@ -120,7 +123,13 @@ struct TrainingDriverOptions {
   bool consensus_control = false;
   ConsensusControlConfig consensus_control_config;
   Mixing mixing = Mixing::neighbourhood;
-  std::uint64_t round_min_interval_ms = 50;
+  std::uint64_t round_min_interval_ms = 0;
+  double round_cpu_share = 0.25;  // 0: no CPU rule
+  // The CPU time (µs, any origin) of the thread that runs this driver, read
+  // at the start and the end of each round for the CPU rule; unset: rounds
+  // are free (the simulator, tests). The runtime reads the loop thread's
+  // CPU clock (runtime/thread_clock.h).
+  std::function<std::uint64_t()> round_cpu_clock_us;
   std::uint64_t round_max_interval_ms = 1000;
   std::uint64_t round_interval_ms = 50;
   std::uint64_t digest_every = 16;  // deltas between digests on a link
@@ -227,6 +236,21 @@ struct TrainingDriverStatus {
   // Consensus control: the last disagreement with the neighbours' mean, in
   // local SGD steps (0 when off or before the first round).
   double consensus_ratio = 0.0;
+  // Pacing (docs/learning.md, "When a peer gossips"): what holds the next
+  // round back now ("steps": only k; "floor", "cpu", "upload": that rule),
+  // the rules' settings (cpu share 0: no CPU rule), the smoothed CPU cost of
+  // a round (µs), its share of wall time, the time and the SGD steps between
+  // rounds, and how many rounds each rule held back.
+  std::string round_wait = "steps";
+  std::uint64_t round_floor_ms = 0;
+  double round_cpu_share_budget = 0.0;
+  double round_cpu_us = 0.0;
+  double round_cpu_share = 0.0;
+  double round_interval_ms = 0.0;
+  double steps_per_round = 0.0;
+  std::uint64_t rounds_held_floor = 0;
+  std::uint64_t rounds_held_cpu = 0;
+  std::uint64_t rounds_held_upload = 0;
   std::vector<NeighbourStatus> neighbours;
 };
 
@@ -293,7 +317,17 @@ class TrainingDriver {
   void request_parameters(std::int64_t at_step);
   // One round on fresh parameters x: consensus correction, then deltas of
   // the corrected model (CHOCO order), then the correction to the host.
-  void run_round(std::int64_t step);
+  // cpu_start_us: the CPU clock when the round's work began.
+  void run_round(std::int64_t step, std::uint64_t cpu_start_us);
+  // After a round (or a pause): asks the host for the next round's
+  // parameters (at step next_round_step_) once the pacing rules allow, else
+  // arms pace_timer_ to ask again then.
+  void ask_for_round();
+  // The pacing rules' verdict now (advances the upload budget).
+  RoundPause round_pause();
+  // Bytes of the next round's deltas (the last full delta per sending link; 0: unknown).
+  std::uint64_t round_bytes() const;
+  std::uint64_t cpu_clock_us() const;
   std::uint64_t round_steps() const;
   // Consensus control: adapt k from this round's correction (no-op when off).
   void control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x);
@@ -368,6 +402,9 @@ class TrainingDriver {
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i
   std::string state_ = "stopped";
   std::optional<TimerId> round_timer_;
+  std::optional<TimerId> pace_timer_;  // a paced round asks for parameters when it fires
+  RoundPacer pacer_;
+  bool round_held_ = false;  // the next round has been held back by a pacing rule (counted once)
   std::optional<TimerId> neighbour_timer_;
   std::optional<TimerId> download_timer_;
   // Links refused for a model mismatch are closed a little later (so the

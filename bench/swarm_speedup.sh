@@ -12,7 +12,9 @@
 # Environment: PEERS (default "1 2 4 8 16"), SEEDS (a count, default 3),
 # COMPRESS (default "none int8 topk:0.01"), TARGET (0.88), STEP_CAP (10000),
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
-# bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run).
+# bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run),
+# ROUND_STEPS, ROUND_FLOOR_MS, MOMENTUM_MODE (optional: [swarm] round_steps,
+# round_floor_ms, momentum_mode for every run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 starling="${STARLING:-$root/build/apps/starling}"
@@ -56,6 +58,9 @@ batch = 64
 partition = "iid"
 eval_every = 100
 ${GAMMA:+gamma = $GAMMA}
+${ROUND_STEPS:+round_steps = $ROUND_STEPS}
+${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
+${MOMENTUM_MODE:+momentum_mode = \"$MOMENTUM_MODE\"}
 
 [[expect]]
 kind = "no_crash"

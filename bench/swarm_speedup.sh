@@ -13,7 +13,8 @@
 # COMPRESS (default "none int8 topk:0.01"), TARGET (0.88), STEP_CAP (10000),
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
 # bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run),
-# ROUND_STEPS, ROUND_FLOOR_MS, MOMENTUM_MODE (optional: [swarm] round_steps,
+# SEED_FIRST (first seed, default 1), ROUND_STEPS, ROUND_FLOOR_MS, MOMENTUM_MODE
+# (optional: [swarm] round_steps,
 # round_floor_ms, momentum_mode for every run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,7 +37,7 @@ emit() { echo "$1" | tee -a "$lines"; }
 duration=$(python3 -c "print($step_cap * $step_ms / 1000)")
 for n in $peers_list; do
   for c in $compress_list; do
-    for ((seed = 1; seed <= seeds; seed++)); do
+    for ((seed = ${SEED_FIRST:-1}; seed < ${SEED_FIRST:-1} + seeds; seed++)); do
       dir="$out/n$n-${c//[:.]/_}-s$seed"
       rm -rf "$dir"
       mkdir -p "$dir"

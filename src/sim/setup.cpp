@@ -111,7 +111,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   const int batch = swarm.batch;
   const ml::ModelSpec model_spec = *spec;
   const ml::Partition split = *partition;
-  auto momentum_mode = ml::OptimizerConfig::parse_momentum_mode(swarm.momentum_mode.value_or("local"));
+  auto momentum_mode = ml::OptimizerConfig::parse_momentum_mode(swarm.momentum_mode.value_or(ml::kSwarmMomentumMode));
   if (!momentum_mode) return make_error(ErrorKind::invalid_argument, "momentum_mode: " + momentum_mode.error().message);
   const ml::OptimizerConfig::MomentumMode mode = *momentum_mode;
   world.trainer = [=](int index, std::uint64_t seed) {

@@ -75,6 +75,11 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::Range(0.01, 1000.0));
+  app.add_option("--momentum-mode", o.momentum_mode,
+                 "What SGD's velocity makes of a gossip round's correction: local (nothing) | absorb (takes the pull "
+                 "per step since the last round) | quasi-global (QG-DSGDm); docs/learning.md, \"Momentum and gossip\"")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"local", "absorb", "quasi-global"}));
   app.add_option("--max-upload", o.max_upload,
                  "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
                  "counted (docs/learning.md, \"Bandwidth\")")
@@ -213,6 +218,8 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   host->log = log;
   runtime::TrainingWorkerOptions& w = host->worker_options;
   w.optimizer = setup->optimizer_config;
+  if (auto mode = ml::OptimizerConfig::parse_momentum_mode(options.momentum_mode); mode) w.optimizer.momentum_mode = *mode;
+  else return mode.error();
   w.schedule = setup->schedule;
   w.schedule.steps_per_epoch =
       std::max<std::int64_t>(1, (std::int64_t(setup->shard.size()) + options.training.batch - 1) / options.training.batch);

@@ -175,6 +175,10 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
       args.push_back("--round-floor");
       args.push_back(std::to_string(*w.round_floor_ms));
     }
+    if (w.momentum_mode) {
+      args.push_back("--momentum-mode");
+      args.push_back(*w.momentum_mode);
+    }
     if (w.consensus_control) args.push_back("--consensus-control");
     if (w.consensus_target) {
       args.push_back("--consensus-target");

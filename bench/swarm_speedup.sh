@@ -12,7 +12,9 @@
 # Environment: PEERS (default "1 2 4 8 16"), SEEDS (a count, default 3),
 # COMPRESS (default "none int8 topk:0.01"), TARGET (0.88), STEP_CAP (10000),
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
-# bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run).
+# bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run),
+# SEED_FIRST (first seed, default 1), ROUND_STEPS, ROUND_FLOOR_MS, MOMENTUM_MODE
+# (optional: [swarm] round_steps, round_floor_ms, momentum_mode for every run).
 # --help prints this.
 set -euo pipefail
 name=swarm_speedup default_peers="1 2 4 8 16" default_compress="none int8 topk:0.01" default_seeds=3
@@ -27,7 +29,7 @@ emit() { echo "$1" | tee -a "$lines"; }
 duration=$(python3 -c "print($step_cap * $step_ms / 1000)")
 for n in $peers_list; do
   for c in $compress_list; do
-    for ((seed = 1; seed <= seeds; seed++)); do
+    for ((seed = ${SEED_FIRST:-1}; seed < ${SEED_FIRST:-1} + seeds; seed++)); do
       dir=$(run_dir "$n" "$c" "$seed")
       cat > "$dir/scenario.toml" <<EOF
 # Written by bench/swarm_speedup.sh: one fault-free run of the speed-up sweep.
@@ -46,6 +48,9 @@ batch = 64
 partition = "iid"
 eval_every = 100
 $gamma_line
+${ROUND_STEPS:+round_steps = $ROUND_STEPS}
+${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
+${MOMENTUM_MODE:+momentum_mode = \"$MOMENTUM_MODE\"}
 
 [[expect]]
 kind = "no_crash"

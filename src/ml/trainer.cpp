@@ -33,6 +33,7 @@ Result<BatchStats> Trainer::step() {
   const int count = batcher_.next();
   const float lr = float(schedule_.at(steps_));
   const bool fused = optimizer_.fuses_momentum();
+  if (fused) optimizer_.prepare_fused_step();
   const BatchStats stats =
       fused ? model_.forward_backward(batcher_.features(), batcher_.labels(), optimizer_.velocity(),
                                       float(optimizer_.config().momentum))

@@ -171,6 +171,9 @@ Status TrainingLoop::add_correction(const Eigen::VectorXf& correction) {
   }
   if (!correction.allFinite()) return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
   parameters += correction;
+  // The momentum mode (ml::OptimizerConfig::MomentumMode) decides whether the
+  // optimizer state takes the pull too; the default leaves it alone.
+  if (engine_) engine_->optimizer.on_correction(correction);
   ++corrections_applied_;
   return ok_status();
 }

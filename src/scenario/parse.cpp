@@ -183,7 +183,7 @@ std::optional<ExpectKind> expect_kind(const std::string& name) {
 SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& options) {
   r.only_keys(t,
               {"peers", "train", "data", "model", "compress", "lr", "batch", "partition", "eval_every", "clip",
-               "gamma", "neighbours", "round_steps", "round_floor_ms", "consensus_control", "consensus_target", "mixing", "max_upload", "profile", "extra_args"},
+               "gamma", "neighbours", "round_steps", "round_floor_ms", "consensus_control", "consensus_target", "momentum_mode", "mixing", "max_upload", "profile", "extra_args"},
               "[swarm]");
   SwarmSpec s;
   // Range-checked as read, before it narrows to int; an override replaces it (read()).
@@ -219,6 +219,11 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
     s.mixing = r.text(t, "mixing", "");
     if (*s.mixing != "neighbourhood" && *s.mixing != "pairwise")
       r.fail(t.get("mixing"), "'mixing' must be \"neighbourhood\" or \"pairwise\"");
+  }
+  if (t.contains("momentum_mode")) {
+    s.momentum_mode = r.text(t, "momentum_mode", "");
+    if (*s.momentum_mode != "local" && *s.momentum_mode != "absorb" && *s.momentum_mode != "quasi-global")
+      r.fail(t.get("momentum_mode"), "'momentum_mode' must be \"local\", \"absorb\" or \"quasi-global\"");
   }
   if (t.contains("round_steps")) {
     s.round_steps = static_cast<int>(r.integer(t, "round_steps", 0));

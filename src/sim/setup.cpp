@@ -114,6 +114,9 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   const int batch = swarm.batch;
   const ml::ModelSpec model_spec = *spec;
   const ml::Partition split = *partition;
+  auto momentum_mode = ml::OptimizerConfig::parse_momentum_mode(swarm.momentum_mode.value_or(ml::kSwarmMomentumMode));
+  if (!momentum_mode) return make_error(ErrorKind::invalid_argument, "momentum_mode: " + momentum_mode.error().message);
+  const ml::OptimizerConfig::MomentumMode mode = *momentum_mode;
   world.trainer = [=](int index, std::uint64_t seed) {
     TrainerOptions t;
     t.step_seconds = step_seconds;
@@ -125,6 +128,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     loop.model = std::make_unique<ml::Mlp>(model_spec, inputs, classes);
     loop.model->initialize(run_seed);  // one --random-seed for the whole swarm, as the runner passes
     loop.schedule.lr = lr;
+    loop.optimizer.momentum_mode = mode;
     loop.shard = ml::shard_indices(data->train, ml::ShardSpec{index, shards}, split, run_seed);
     loop.schedule.steps_per_epoch = std::max<std::int64_t>(1, (std::int64_t(loop.shard.size()) + batch - 1) / batch);
     loop.data = data;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <utility>
 
 #include "starling/ml/fpu.h"
 #include "starling/ml/trainer.h"
@@ -439,4 +440,25 @@ TEST_CASE("training loop: invalid options leave it failed, with the reason", "[n
   TrainingLoopOptions wide = make_options(0.05);
   wide.model = std::make_unique<ml::Mlp>(*ml::ModelSpec::parse("mlp:8"), kInputs + 1, 2);
   CHECK(TrainingLoop(std::move(wide)).error().find("inputs") != std::string::npos);
+}
+
+TEST_CASE("training loop: a correction reaches the optimizer's momentum mode", "[node][loop]") {
+  // The simulator's trainer and the runtime's worker both correct through
+  // the loop, so the mode they are given is the one that acts.
+  auto velocity_after_correction = [](ml::OptimizerConfig::MomentumMode mode) {
+    TrainingLoopOptions o = make_options(0.05);
+    o.optimizer.momentum_mode = mode;
+    TrainingLoop loop(std::move(o));
+    for (int i = 0; i < 4; ++i) loop.step(i);
+    const Eigen::VectorXf before = loop.checkpoint().optimizer_state.at(0);
+    const Eigen::VectorXf c = Eigen::VectorXf::LinSpaced(before.size(), -0.01f, 0.01f);
+    REQUIRE(loop.add_correction(c).ok());
+    return std::make_pair(before, Eigen::VectorXf(loop.checkpoint().optimizer_state.at(0)));
+  };
+  const auto [local_before, local_after] = velocity_after_correction(ml::OptimizerConfig::MomentumMode::local);
+  CHECK(local_after == local_before);
+  const auto [absorb_before, absorb_after] = velocity_after_correction(ml::OptimizerConfig::MomentumMode::absorb);
+  // 4 steps since the start: share min(1/4, 1 - 0.9) = 0.1, lr 0.05.
+  const Eigen::VectorXf c = Eigen::VectorXf::LinSpaced(absorb_before.size(), -0.01f, 0.01f);
+  CHECK((absorb_after - (absorb_before - (0.1f / 0.05f) * c)).cwiseAbs().maxCoeff() < 1e-6f);
 }

@@ -412,3 +412,17 @@ TEST_CASE("[swarm] round_floor_ms and consensus control reach the peers; bad val
   REQUIRE_FALSE(target.ok());
   CHECK(target.error().message.find("consensus_target") != std::string::npos);
 }
+
+TEST_CASE("[swarm] momentum_mode reaches the peers; an unknown mode is refused at its line", "[scenario]") {
+  auto parsed = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nmomentum_mode = \"absorb\"\n", "m.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->swarm.momentum_mode.has_value());
+  CHECK(*parsed->swarm.momentum_mode == "absorb");
+  auto unset = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\npeers = 2\n", "m.toml");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->swarm.momentum_mode.has_value());
+  auto bad = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nmomentum_mode = \"heavy\"\n", "m.toml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("m.toml:4") != std::string::npos);
+  CHECK(bad.error().message.find("momentum_mode") != std::string::npos);
+}

@@ -149,8 +149,10 @@ class TrainingLoop {
   // A bug to call on a failed loop.
   StepResult step(double now_seconds);
 
-  // Adds `correction` to the parameters now. Refuses a wrong size
-  // (invalid_argument) or a NaN/Inf entry (numerical), leaving them unchanged.
+  // Adds `correction` to the parameters now, and tells the optimizer
+  // (ml::Optimizer::on_correction: the momentum mode decides whether the
+  // velocity takes the pull too). Refuses a wrong size (invalid_argument) or
+  // a NaN/Inf entry (numerical), leaving them unchanged.
   Status add_correction(const Eigen::VectorXf& correction);
 
   // True when the test split is not empty, evaluation is on, and steps()

@@ -36,6 +36,7 @@ struct SwarmSpec {
   std::optional<int> round_floor_ms; // peer --round-floor: least ms between rounds; unset: the peer's 50
   bool consensus_control = false;    // peer --consensus-control
   std::optional<double> consensus_target;  // peer --consensus-target; unset: the peer's default
+  std::optional<std::string> momentum_mode;  // peer --momentum-mode: local | absorb | quasi-global; unset: the peer's default
   std::string profile = "lan";       // membership timing profile
   std::vector<std::string> extra_args;  // appended to every `starling peer` command line
 };

@@ -10,15 +10,19 @@
 #   {"impl":"ddp","peers","bytes_per_step",...}                                    per N
 #   {"summary":true,"peers","compress","mean_steps_to_target","speedup","ddp_to_swarm_bytes",...}  per (N, C)
 # Environment: PEERS (default "1 2 4 8 16"), SEEDS (a count, default 3),
+# SEED_FROM (the first seed, default 1),
 # COMPRESS (default "none int8 topk:0.01"), TARGET (0.88), STEP_CAP (10000),
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
-# bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run).
+# bench/results/swarm_speedup), GAMMA, ROUND_STEPS, ROUND_FLOOR_MS (optional:
+# [swarm] gamma, round_steps, round_floor_ms for every run; unset = the peer's
+# defaults, i.e. the compressor's γ and k under the 50 ms floor).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 starling="${STARLING:-$root/build/apps/starling}"
 out="${OUT:-$root/bench/results/swarm_speedup}"
 peers_list="${PEERS:-1 2 4 8 16}"
 seeds="${SEEDS:-3}"
+seed_from="${SEED_FROM:-1}"
 compress_list="${COMPRESS:-none int8 topk:0.01}"
 target="${TARGET:-0.88}"
 step_cap="${STEP_CAP:-10000}"
@@ -34,7 +38,7 @@ emit() { echo "$1" | tee -a "$lines"; }
 duration=$(python3 -c "print($step_cap * $step_ms / 1000)")
 for n in $peers_list; do
   for c in $compress_list; do
-    for ((seed = 1; seed <= seeds; seed++)); do
+    for ((seed = seed_from; seed < seed_from + seeds; seed++)); do
       dir="$out/n$n-${c//[:.]/_}-s$seed"
       rm -rf "$dir"
       mkdir -p "$dir"
@@ -56,6 +60,8 @@ batch = 64
 partition = "iid"
 eval_every = 100
 ${GAMMA:+gamma = $GAMMA}
+${ROUND_STEPS:+round_steps = $ROUND_STEPS}
+${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
 
 [[expect]]
 kind = "no_crash"

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "peer_gossip_options.h"
 #include "peer_training.h"
 
 using namespace starling;
@@ -53,4 +54,16 @@ TEST_CASE("status JSON reports the own model's and the local average's accuracy"
 
   p.local_average_accuracy = std::nan("");
   CHECK(apps::progress_json(p, "own").at("local_average_accuracy").is_null());  // never a bare NaN in JSON
+}
+
+// The default compressor of `starling peer` (apps/peer_training.h): scaled
+// sign since issue 13 (docs/learning.md, "Low-bit gossip": it learns like
+// int8 at 1/8 of its bytes, where top-k 1% learned slower than one replica).
+TEST_CASE("peer options: the default compressor is scaled sign", "[apps][training]") {
+  const apps::PeerTrainingOptions defaults;
+  auto driver = apps::gossip_driver_options(defaults, compress::Layout::whole(1), {});
+  REQUIRE(driver.ok());
+  CHECK(driver->compressor.kind == compress::CompressorKind::sign);
+  CHECK(driver->gamma == 0.0f);  // the compressor's default (0.6)
+  CHECK(driver->round_every_steps == 0);  // the compressor's default (2)
 }

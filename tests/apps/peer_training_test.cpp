@@ -64,6 +64,6 @@ TEST_CASE("peer options: the default compressor is scaled sign", "[apps][trainin
   auto driver = apps::gossip_driver_options(defaults, compress::Layout::whole(1), {});
   REQUIRE(driver.ok());
   CHECK(driver->compressor.kind == compress::CompressorKind::sign);
-  CHECK(driver->gamma == 0.0f);  // the compressor's default (0.6)
+  CHECK(driver->gamma == 0.0f);  // the compressor's default (0.8)
   CHECK(driver->round_every_steps == 0);  // the compressor's default (2)
 }

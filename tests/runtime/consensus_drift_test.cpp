@@ -213,15 +213,19 @@ TEST_CASE("consensus drift: 20 peers, topk:0.01, gamma 0.02, adaptive clipping, 
 // behind the default: sign's quality δ is about 2/π on dense residuals and
 // γ must stay below the point where corrections outrun the copies: in the
 // simulator (bench/consensus_scale.sh) γ 1.25 diverged at 2 peers and 1.5 at
-// 4, 8 and 20, so the default is 0.6. γ = 1.5 below must make the spread grow
+// 4, 8 and 20, so the default is 0.8. γ = 1.5 below must make the spread grow
 // (measured: to inf): that case shows this test fails with an unstable γ.
-// Measured with the default 0.6, seed 1: spread 9.6e3 -> 0.11, average moved
-// 5.7e-4 of its norm (clip off); 9.6e3 -> 0.039, 5.6e-3 (adaptive clipping).
+// Measured with γ 0.6, seed 1: spread 9.6e3 -> 0.11, average moved 5.7e-4 of
+// its norm (clip off); 9.6e3 -> 0.039, 5.6e-3 (adaptive clipping). With the
+// default 0.8: 9.6e3 -> 0.54, average moved 9.9e-4 (clip off); 9.6e3 -> 0.30,
+// 4.5e-3 (adaptive). The average bound below is 5e-3: sign's corrections
+// are noisier than top-k's, and the run is deterministic but 9.9e-4 sits
+// too close to top-k's 1e-3 to be a useful margin.
 TEST_CASE("consensus drift: 20 peers, sign, default gamma, lr 0: spread shrinks, average kept",
           "[runtime][training][drift]") {
   const DriftRun run = run_consensus(1, 0.0f, ClipMode::off, "sign");
   CHECK(run.spread_end < run.spread_start * 1e-3);
-  CHECK(run.mean_drift < 1e-3);
+  CHECK(run.mean_drift < 5e-3);
 }
 
 TEST_CASE("consensus drift: 20 peers, sign, default gamma, adaptive clipping, lr 0: spread shrinks",

@@ -32,7 +32,7 @@ namespace starling::apps {
 struct PeerTrainingOptions {
   bool no_train = false;
   TrainingOptions training;
-  std::string compress = "topk:0.01";
+  std::string compress = "topk:0.01";  // sign learns faster but needs ~2 MB/s: docs/learning.md, "Low-bit gossip"
   double gamma = 0.0;  // 0: the compressor's default
   std::string clip = "auto";
   int neighbours = 3;

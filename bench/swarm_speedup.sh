@@ -13,12 +13,15 @@
 # COMPRESS (default "none int8 topk:0.01"), TARGET (0.88), STEP_CAP (10000),
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
 # bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run),
-# SEED_FIRST (first seed, default 1), ROUND_STEPS, ROUND_FLOOR_MS, MOMENTUM_MODE
-# (optional: [swarm] round_steps, round_floor_ms, momentum_mode for every run).
+# SEED_FIRST (first seed, default 1; SEED_FROM is the same), ROUND_STEPS,
+# ROUND_FLOOR_MS, MOMENTUM_MODE (optional: [swarm] round_steps,
+# round_floor_ms, momentum_mode for every run; unset = the peer's defaults,
+# i.e. the compressor's γ and k under the simulator's 50 ms floor).
 # --help prints this.
 set -euo pipefail
 name=swarm_speedup default_peers="1 2 4 8 16" default_compress="none int8 topk:0.01" default_seeds=3
 source "$(dirname "$0")/lib/sim_sweep.sh"
+seed_from="${SEED_FIRST:-${SEED_FROM:-1}}"
 target="${TARGET:-0.88}"
 step_cap="${STEP_CAP:-10000}"
 step_ms=10
@@ -29,7 +32,7 @@ emit() { echo "$1" | tee -a "$lines"; }
 duration=$(python3 -c "print($step_cap * $step_ms / 1000)")
 for n in $peers_list; do
   for c in $compress_list; do
-    for ((seed = ${SEED_FIRST:-1}; seed < ${SEED_FIRST:-1} + seeds; seed++)); do
+    for ((seed = seed_from; seed < seed_from + seeds; seed++)); do
       dir=$(run_dir "$n" "$c" "$seed")
       cat > "$dir/scenario.toml" <<EOF
 # Written by bench/swarm_speedup.sh: one fault-free run of the speed-up sweep.

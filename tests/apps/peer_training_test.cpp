@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "peer_gossip_options.h"
 #include "peer_training.h"
 
 using namespace starling;
@@ -53,4 +54,19 @@ TEST_CASE("status JSON reports the own model's and the local average's accuracy"
 
   p.local_average_accuracy = std::nan("");
   CHECK(apps::progress_json(p, "own").at("local_average_accuracy").is_null());  // never a bare NaN in JSON
+}
+
+// The default compressor of `starling peer` (apps/peer_training.h) stays top-k
+// 1%: scaled sign learns faster (docs/learning.md, "Low-bit gossip") but a
+// real peer at the 50 ms round floor sends ~1.8-2.1 MB/s with it, and under
+// a 1 MB/s budget one peer's own model lagged; its γ and k are the
+// compressor's defaults either way.
+TEST_CASE("peer options: the default compressor is top-k 1% with the compressor's γ and k", "[apps][training]") {
+  const apps::PeerTrainingOptions defaults;
+  auto driver = apps::gossip_driver_options(defaults, compress::Layout::whole(1), {});
+  REQUIRE(driver.ok());
+  CHECK(driver->compressor.kind == compress::CompressorKind::topk);
+  CHECK(driver->compressor.fraction == 0.01);
+  CHECK(driver->gamma == 0.0f);           // the compressor's default
+  CHECK(driver->round_every_steps == 0);  // the compressor's default
 }

@@ -167,6 +167,32 @@ TEST_CASE("sign under error feedback decreases the error every round", "[compres
   CHECK(previous < 0.05 * initial);
 }
 
+// The quality δ of a compressor (E‖C(v) − v‖² <= (1 − δ)‖v‖²) is what its
+// default consensus step γ is set from (src/node/training_internal.h,
+// docs/learning.md "Low-bit gossip"). Scaled sign on a Gaussian block keeps
+// ‖v‖₁²/(n‖v‖²) of the energy, 2/π in expectation: δ ≈ 0.64, far above top-k
+// 1%'s 0.01 at 1/32 of the dense bytes. A scale other than the block's mean
+// |v| (its max, its RMS) gives a worse δ, and this fails.
+TEST_CASE("sign keeps 2/pi of a Gaussian vector's energy (quality delta)", "[compress]") {
+  const std::size_t n = 256 * 400;
+  std::mt19937 engine(8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& value : v) value = normal(engine);
+  Compressor compressor(spec_of("sign"), Layout::whole(n), 3);
+  std::vector<float> decoded(n, 0.0f);
+  choco_round(compressor, v, decoded);
+  const double error = distance(v, decoded) * distance(v, decoded);
+  const double delta = 1.0 - error / (norm(v) * norm(v));
+  CHECK(delta == Approx(2.0 / 3.14159265358979).margin(0.01));
+  // A second round sends the residual at about the same quality.
+  const std::vector<float> before = decoded;
+  choco_round(compressor, v, decoded);
+  const double residual = distance(v, before) * distance(v, before);
+  const double after = distance(v, decoded) * distance(v, decoded);
+  CHECK(1.0 - after / residual > 0.6);
+}
+
 TEST_CASE("decoding is bit-for-bit deterministic", "[compress]") {
   const Layout layout = mixed_layout();
   const auto x = random_vector(layout.dimension(), 8);

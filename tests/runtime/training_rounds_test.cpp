@@ -327,3 +327,24 @@ TEST_CASE("training rounds: under an upload budget a fast host waits for the tok
   CHECK(after.deltas_skipped_budget - before.deltas_skipped_budget <= deltas / 10 + 2);
   CHECK(after.rounds_held_upload > before.rounds_held_upload);
 }
+
+// The per-compressor defaults (src/node/training_internal.h; docs/learning.md,
+// "Low-bit gossip"): what a peer runs with no --gamma and no --round-steps.
+// Sign's γ 0.8 is a factor 1.5 below where pure consensus diverged (1.25 at 2
+// peers) and its k 2 keeps 4 peers under 1/20 of all-reduce's bytes.
+TEST_CASE("training rounds: each compressor's default γ and k", "[runtime][training][rounds]") {
+  const struct {
+    const char* compressor;
+    float gamma;
+    std::uint64_t k;
+  } cases[] = {{"none", 1.0f, 4}, {"int8", 1.0f, 4}, {"topk:0.01", 0.01f, 1}, {"randk:0.05", 0.05f, 1}, {"sign", 0.8f, 2}};
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.compressor) {
+      Swarm swarm(26);
+      build_swarm(swarm, stepping_config(c.compressor, 2), 2);
+      const auto status = swarm.peers[0]->training()->status();
+      CHECK(status.gamma == Approx(c.gamma));
+      CHECK(status.round_every_steps == c.k);
+    }
+  }
+}

@@ -58,8 +58,9 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(10, 60'000));
   app.add_option("--round-floor", o.round_floor_ms,
-                 "Shortest time between delta rounds in ms; replaces the CPU rule (default: none)")
+                 "Shortest time between delta rounds in ms (0: none; then k steps and --round-cpu-share pace them)")
       ->group(kGossipOptionGroup)
+      ->capture_default_str()
       ->check(CLI::Range(0, 60'000));
   app.add_option("--round-cpu-share", o.round_cpu_share,
                  "Share of wall time the loop thread may spend in delta rounds (0: no limit; docs/learning.md)")

@@ -40,7 +40,7 @@ struct PeerTrainingOptions {
   int round_steps = 0;            // 0: the compressor's default
   std::string mixing = "neighbourhood";
   int gossip_interval_ms = 1000;  // longest time between rounds
-  int round_floor_ms = -1;        // shortest time between rounds; < 0: none, the CPU rule paces
+  int round_floor_ms = 50;        // shortest time between rounds in ms; 0: none (k and the CPU rule pace)
   double round_cpu_share = 0.25;  // share of the loop thread's time rounds may take (0: no limit)
   bool consensus_control = false; // adapt k to the disagreement (docs/learning.md)
   double consensus_target = 2.0;  // the disagreement to stay under, in local steps

@@ -34,7 +34,7 @@ TEST_CASE("embed settings: every gossip flag of `starling peer` is a setting, tr
     INFO("gossip flag --" << name);
     std::string value = option->get_default_str();
     if (name == "consensus-control") value = "true";
-    if (value.empty()) value = "1";  // a flag without a shown default (round-floor: none)
+    if (value.empty()) value = "1";  // a flag without a shown default
     auto parsed = apps::parse_embed_settings({{name, value}});
     CHECK(parsed);
   }

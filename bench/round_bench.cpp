@@ -19,6 +19,7 @@
 #include "starling/compress/spec.h"
 #include "starling/crypto/frame.h"
 #include "starling/ml/model.h"
+#include "starling/node/delta_wire.h"
 #include "starling/node/link.h"
 #include "starling/wire/codec.h"
 
@@ -88,20 +89,6 @@ void BM_make_delta(benchmark::State& state, const char* compressor) {
   }
 }
 
-wire::Delta to_wire(node::LinkDelta in) {
-  wire::Delta out;
-  out.epoch = in.epoch;
-  out.seq = in.seq;
-  out.compressor = static_cast<wire::CompressorKind>(in.delta.kind);
-  out.dimension = in.delta.dimension;
-  out.seed = in.delta.seed;
-  out.indices = std::move(in.delta.indices);
-  out.values = std::move(in.delta.values);
-  out.codes = std::move(in.delta.codes);
-  out.scales = std::move(in.delta.scales);
-  return out;
-}
-
 // Encode, seal, open, decode and apply one delta: the wire half of a round
 // (sender and receiver; a peer with symmetric links pays both).
 void BM_wire(benchmark::State& state, const char* compressor, bool sealed_half, bool receive_half) {
@@ -120,7 +107,7 @@ void BM_wire(benchmark::State& state, const char* compressor, bool sealed_half, 
     const node::LinkDelta kept = *delta;  // for the receiving copy when the receive half is not timed
     crypto::FrameSealer sealer(key, aead);
     crypto::FrameOpener opener(key, aead);
-    const wire::Message message{to_wire(std::move(*delta))};
+    const wire::Message message{node::to_wire(std::move(*delta))};
     state.ResumeTiming();
     (void)wire::encode_into(message, frame);
     if (sealed_half || receive_half) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "starling/crypto/hash.h"
+#include "starling/node/delta_wire.h"
 #include "starling/node/training_driver.h"
 
 namespace starling::node {
@@ -69,37 +70,8 @@ inline std::uint64_t default_round_steps(compress::CompressorKind kind) {
   return 1;
 }
 
-// Both conversions take their input by value and move the payload vectors:
-// callers pass an rvalue, so a delta's values are not copied on the way to
-// the codec or from it (docs/wire.md, "Copies on the delta path").
-inline wire::Delta to_wire(node::LinkDelta in) {
-  wire::Delta out;
-  out.epoch = in.epoch;
-  out.seq = in.seq;
-  out.compressor = static_cast<wire::CompressorKind>(in.delta.kind);
-  out.dimension = in.delta.dimension;
-  out.seed = in.delta.seed;
-  out.indices = std::move(in.delta.indices);
-  out.values = std::move(in.delta.values);
-  out.codes = std::move(in.delta.codes);
-  out.scales = std::move(in.delta.scales);
-  return out;
-}
-
-inline node::LinkDelta from_wire(wire::Delta in) {
-  node::LinkDelta out;
-  out.epoch = in.epoch;
-  out.seq = in.seq;
-  out.delta.kind = static_cast<compress::CompressorKind>(in.compressor);
-  out.delta.dimension = in.dimension;
-  out.delta.seed = in.seed;
-  out.delta.indices = std::move(in.indices);
-  out.delta.values = std::move(in.values);
-  out.delta.codes = std::move(in.codes);
-  out.delta.scales = std::move(in.scales);
-  return out;
-}
-static_assert(int(compress::CompressorKind::sign) == int(wire::CompressorKind::sign));
+using node::from_wire;  // starling/node/delta_wire.h
+using node::to_wire;
 
 inline gossip::NodeId identity_of(const ConnectionInfo& info) {
   gossip::NodeId id{};

@@ -17,11 +17,13 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "fuzz_input.h"
+#include "starling/node/delta_wire.h"
 #include "starling/node/link.h"
 #include "starling/wire/codec.h"
 
@@ -56,20 +58,6 @@ std::optional<node::LinkSnapshot> to_snapshot(const wire::SnapshotChunk& chunk) 
   return snapshot;
 }
 
-node::LinkDelta to_delta(const wire::Delta& in) {
-  node::LinkDelta out;
-  out.epoch = in.epoch;
-  out.seq = in.seq;
-  out.delta.kind = static_cast<compress::CompressorKind>(in.compressor);
-  out.delta.dimension = in.dimension;
-  out.delta.seed = in.seed;
-  out.delta.indices = in.indices;
-  out.delta.values = in.values;
-  out.delta.codes = in.codes;
-  out.delta.scales = in.scales;
-  return out;
-}
-
 wire::Message to_wire(const node::LinkSnapshot& snapshot) {
   wire::SnapshotChunk chunk;
   chunk.epoch = snapshot.epoch;
@@ -77,20 +65,6 @@ wire::Message to_wire(const node::LinkSnapshot& snapshot) {
   chunk.precision = wire::Precision::bf16;
   for (float v : snapshot.values) chunk.values_half.push_back(std::uint16_t(std::bit_cast<std::uint32_t>(v) >> 16));
   return chunk;
-}
-
-wire::Message to_wire(const node::LinkDelta& in) {
-  wire::Delta out;
-  out.epoch = in.epoch;
-  out.seq = in.seq;
-  out.compressor = static_cast<wire::CompressorKind>(in.delta.kind);
-  out.dimension = in.delta.dimension;
-  out.seed = in.delta.seed;
-  out.indices = in.delta.indices;
-  out.values = in.delta.values;
-  out.codes = in.delta.codes;
-  out.scales = in.delta.scales;
-  return out;
 }
 
 bool finite(const Eigen::VectorXf& v) { return v.allFinite(); }
@@ -106,7 +80,7 @@ void apply_message(node::LinkState& link, const wire::Message& message) {
   if (const auto* chunk = std::get_if<wire::SnapshotChunk>(&message)) {
     if (auto snapshot = to_snapshot(*chunk)) after_refusal(link, link.on_snapshot(*snapshot), "snapshot");
   } else if (const auto* delta = std::get_if<wire::Delta>(&message)) {
-    after_refusal(link, link.on_delta(to_delta(*delta)), "delta");
+    after_refusal(link, link.on_delta(node::from_wire(*delta)), "delta");
   } else if (const auto* digest = std::get_if<wire::Digest>(&message)) {
     after_refusal(link, link.on_digest(node::LinkDigest{digest->epoch, digest->seq, digest->hash}), "digest");
   } else if (const auto* reset = std::get_if<wire::Reset>(&message)) {
@@ -147,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 2: {
         y *= 0.5f + float(in.u8()) / 128.0f;
         auto delta = neighbour.make_delta(y);
-        if (delta.ok()) deliver(link, to_wire(*delta));
+        if (delta.ok()) deliver(link, node::to_wire(std::move(*delta)));
         break;
       }
       case 3: {

@@ -14,6 +14,8 @@
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
+#include "starling/compress/spec.h"
+#include "starling/node/momentum_default.h"
 #include "starling/gossip/messages.h"
 #include "starling/ml/checkpoint.h"
 
@@ -78,8 +80,8 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::Range(0.01, 1000.0));
   app.add_option("--momentum-mode", o.momentum_mode,
                  "What SGD's velocity makes of a gossip round's correction: local (nothing) | absorb (takes the pull "
-                 "per step since the last round) | quasi-global (QG-DSGDm); docs/learning.md, \"Momentum and gossip\"")
-      ->capture_default_str()
+                 "per step since the last round) | quasi-global (QG-DSGDm). Default: local for sign, absorb for the "
+                 "others (docs/learning.md, \"Momentum and gossip\")")
       ->check(CLI::IsMember({"local", "absorb", "quasi-global"}));
   app.add_option("--max-upload", o.max_upload,
                  "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
@@ -219,8 +221,15 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   host->log = log;
   runtime::TrainingWorkerOptions& w = host->worker_options;
   w.optimizer = setup->optimizer_config;
-  if (auto mode = ml::OptimizerConfig::parse_momentum_mode(options.momentum_mode); mode) w.optimizer.momentum_mode = *mode;
-  else return mode.error();
+  if (options.momentum_mode.empty()) {
+    auto compressor = compress::CompressorSpec::parse(options.compress);
+    if (!compressor) return compressor.error();
+    w.optimizer.momentum_mode = node::default_momentum_mode(compressor->kind);
+  } else if (auto mode = ml::OptimizerConfig::parse_momentum_mode(options.momentum_mode); mode) {
+    w.optimizer.momentum_mode = *mode;
+  } else {
+    return mode.error();
+  }
   w.schedule = setup->schedule;
   w.schedule.steps_per_epoch =
       std::max<std::int64_t>(1, (std::int64_t(setup->shard.size()) + options.training.batch - 1) / options.training.batch);

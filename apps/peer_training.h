@@ -44,7 +44,7 @@ struct PeerTrainingOptions {
   double round_cpu_share = 0.25;  // share of the loop thread's time rounds may take (0: no limit)
   bool consensus_control = false; // adapt k to the disagreement (docs/learning.md)
   double consensus_target = 2.0;  // the disagreement to stay under, in local steps
-  std::string momentum_mode = ml::kSwarmMomentumMode;  // what SGD's velocity makes of a consensus correction
+  std::string momentum_mode;  // what SGD's velocity makes of a consensus correction; empty: the compressor's default
   // Steps between evaluations, as typed (parse_eval_every: a count of steps;
   // the old seconds form is refused with a message).
   std::string eval_every = std::to_string(node::kDefaultEvalEverySteps);

@@ -6,6 +6,7 @@
 #include "starling/compress/mlp_layout.h"
 #include "starling/compress/spec.h"
 #include "starling/gossip/config.h"
+#include "starling/node/momentum_default.h"
 
 namespace starling::sim::detail {
 
@@ -114,9 +115,12 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   const int batch = swarm.batch;
   const ml::ModelSpec model_spec = *spec;
   const ml::Partition split = *partition;
-  auto momentum_mode = ml::OptimizerConfig::parse_momentum_mode(swarm.momentum_mode.value_or(ml::kSwarmMomentumMode));
-  if (!momentum_mode) return make_error(ErrorKind::invalid_argument, "momentum_mode: " + momentum_mode.error().message);
-  const ml::OptimizerConfig::MomentumMode mode = *momentum_mode;
+  ml::OptimizerConfig::MomentumMode mode = node::default_momentum_mode(compressor->kind);
+  if (swarm.momentum_mode) {
+    auto parsed = ml::OptimizerConfig::parse_momentum_mode(*swarm.momentum_mode);
+    if (!parsed) return make_error(ErrorKind::invalid_argument, "momentum_mode: " + parsed.error().message);
+    mode = *parsed;
+  }
   world.trainer = [=](int index, std::uint64_t seed) {
     TrainerOptions t;
     t.step_seconds = step_seconds;

@@ -59,12 +59,6 @@ struct OptimizerConfig {
   static const char* momentum_mode_name(MomentumMode mode);
 };
 
-// The momentum mode of a swarm peer (`starling peer --momentum-mode`, the
-// simulator's `momentum_mode`) unless told otherwise: measured in
-// docs/learning.md, "Momentum and gossip". OptimizerConfig's own default
-// stays local (a lone replica never gets a correction).
-inline constexpr const char* kSwarmMomentumMode = "absorb";
-
 class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, std::size_t parameter_count);

@@ -3,6 +3,7 @@
 // order (built with -ffp-contract=off), subnormals flushed explicitly so that
 // flush-to-zero/denormals-are-zero settings of the calling thread do not matter,
 // and the payload is checked in full before the target is touched.
+#include <array>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -20,6 +21,15 @@ namespace {
 // Zero for subnormals (and -0), the value otherwise. Gives the same answer
 // whether or not the CPU treats subnormal inputs as zero.
 inline float flushed(float v) { return std::fabs(v) < FLT_MIN ? 0.0f : v; }
+
+// For each code byte, the float sign bit of its eight values (LSB first): a
+// table lookup per byte instead of eight shifts the compiler keeps scalar.
+constexpr std::array<std::array<std::uint32_t, 8>, 256> kSignMasks = [] {
+  std::array<std::array<std::uint32_t, 8>, 256> masks{};
+  for (std::uint32_t byte = 0; byte < 256; ++byte)
+    for (std::uint32_t bit = 0; bit < 8; ++bit) masks[byte][bit] = ((byte >> bit) & 1u) << 31;
+  return masks;
+}();
 
 // target += scale * value, the one formula every kind uses.
 inline void add_to(float& target, float value, float scale) {
@@ -180,12 +190,12 @@ void apply_sign(const Layout& layout, const CompressedDelta& delta, std::span<fl
       // are random), then the same vectorizable add as every other kind.
       float staged[kBlockSize];
       std::size_t i = 0;
-      if (at % 8 == 0) {  // whole code bytes (every block of the MLP): eight lanes per byte
+      if (at % 8 == 0) {  // whole code bytes (every block of the MLP): eight sign masks per byte
         const std::uint8_t* codes = delta.codes.data() + at / 8;
         for (; i + 8 <= length; i += 8) {
-          const std::uint32_t byte = codes[i / 8];
-          for (std::uint32_t bit = 0; bit < 8; ++bit) {
-            const std::uint32_t bits = scale_bits | (((byte >> bit) & 1u) << 31);
+          const std::array<std::uint32_t, 8>& masks = kSignMasks[codes[i / 8]];
+          for (std::size_t bit = 0; bit < 8; ++bit) {
+            const std::uint32_t bits = scale_bits | masks[bit];
             std::memcpy(&staged[i + bit], &bits, sizeof bits);
           }
         }

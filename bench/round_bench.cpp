@@ -21,6 +21,7 @@
 #include "starling/ml/model.h"
 #include "starling/node/delta_wire.h"
 #include "starling/node/link.h"
+#include "starling/runtime/step_handoff.h"
 #include "starling/wire/codec.h"
 
 using namespace starling;
@@ -64,13 +65,14 @@ void BM_consensus(benchmark::State& state, const char* compressor) {
   Pair pair(*compress::CompressorSpec::parse(compressor));
   Eigen::VectorXf correction(pair.dimension());
   for (auto _ : state) {
-    correction.setZero();
-    // As TrainingDriver::consensus does: the norm once (for the clipping
-    // radius), then the pull with that norm.
-    auto norm = pair.out.correction_norm();
-    auto step = pair.out.consensus_step(correction, 1.0f, 0.5f, std::numeric_limits<double>::infinity(), *norm);
+    // As TrainingDriver::consensus does: the pull written over the round's
+    // correction in the pass that measures its norm (for the clipping
+    // radius); a second pass only when the radius clips (not here).
+    auto norm = pair.out.pull(correction, 1.0f * 0.5f, true);
+    const node::PullFactor pull = node::pull_factor(1.0f, 0.5f, *norm, std::numeric_limits<double>::infinity());
+    if (pull.clipped) (void)pair.out.pull(correction, pull.factor - 0.5f, false);
     benchmark::DoNotOptimize(norm);
-    benchmark::DoNotOptimize(step);
+    benchmark::DoNotOptimize(correction.data());
   }
 }
 
@@ -141,7 +143,30 @@ void BM_wire(benchmark::State& state, const char* compressor, bool sealed_half, 
   state.counters["frame_bytes"] = double(frame_bytes);
 }
 
+// The loop thread hands the round's correction to the trainer
+// (StepHandoff::offer_correction) with nothing pending, the usual case; the
+// trainer's serve() at its next step boundary is not timed.
+void BM_offer_correction(benchmark::State& state) {
+  const Eigen::Index n = Pair::make_layout().dimension();
+  runtime::StepHandoffOptions options;
+  options.parameter_count = std::size_t(n);
+  runtime::StepHandoff handoff(options);
+  const Eigen::VectorXf correction = Eigen::VectorXf::Constant(n, 1e-3f);
+  Eigen::VectorXf parameters = Eigen::VectorXf::Zero(n);
+  const auto add = [&parameters](const Eigen::VectorXf& sum) {
+    parameters += sum;
+    return ok_status();
+  };
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(handoff.offer_correction(correction));
+    state.PauseTiming();
+    (void)handoff.serve(1, add, parameters);
+    state.ResumeTiming();
+  }
+}
+
 void register_all() {
+  benchmark::RegisterBenchmark("handoff/offer_correction", BM_offer_correction)->Unit(benchmark::kMicrosecond);
   for (const char* c : kCompressors) {
     const std::string name(c);
     benchmark::RegisterBenchmark(("consensus/" + name).c_str(), BM_consensus, c)->Unit(benchmark::kMicrosecond);

@@ -3,6 +3,8 @@
 // random_coordinates.cpp.
 #include "starling/compress/compressor.h"
 
+#include "starling/assert.h"
+
 #include <algorithm>
 #include <bit>
 #include <cfloat>
@@ -12,6 +14,8 @@
 #include <iterator>
 #include <memory>
 #include <string>
+
+#include "apply_own.h"
 
 namespace starling::compress {
 
@@ -82,6 +86,29 @@ void round_block(const float* block, const float* uniform, float inverse, std::s
     code = code < -127.0f ? -127.0f : code;
     codes[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(code) & 0xff);
   }
+}
+
+// `length` uniforms in [0, 1), two 24-bit ones per draw of `random` (the high
+// bits first; an odd length drops the last draw's low half): the same numbers
+// as calling random.next() once per pair, but the draws are computed from the
+// state at once (SplitMix64::state()), so the loop vectorizes.
+void fill_uniforms(SplitMix64& random, float* uniform, std::size_t length) {
+  const std::uint64_t base = random.state();
+  const std::size_t pairs = length / 2;
+  for (std::size_t k = 0; k < pairs; ++k) {
+    const std::uint64_t bits = SplitMix64::mix(base + (k + 1) * SplitMix64::kGamma);
+    uniform[2 * k] = float(std::uint32_t(bits >> 40)) * 0x1p-24f;
+    uniform[2 * k + 1] = float(std::uint32_t(bits >> 8) & 0xffffffu) * 0x1p-24f;
+  }
+  random.skip(pairs);
+  if (length % 2 != 0) uniform[length - 1] = float(std::uint32_t(random.next() >> 40)) * 0x1p-24f;
+}
+
+// Whether a block holds NaN or infinity (one vectorizable OR).
+bool block_finite(const float* block, std::size_t length) {
+  std::uint32_t non_finite = 0;
+  for (std::size_t i = 0; i < length; ++i) non_finite |= std::uint32_t(magnitude_key(block[i]) >= 0x7f800000u);
+  return non_finite == 0;
 }
 
 }  // namespace
@@ -168,12 +195,41 @@ Status Compressor::compress_difference(std::span<const float> x, std::span<const
   return ok_status();
 }
 
+Status Compressor::compress_and_apply(std::span<const float> x, std::span<float> x_hat, CompressedDelta& out,
+                                      std::span<float> scratch) {
+  if (auto status = check_size(x); !status) return status;
+  if (auto status = check_size(x_hat); !status) return status;
+  const bool checks_itself = spec_.kind == CompressorKind::none || spec_.kind == CompressorKind::int8 ||
+                             spec_.kind == CompressorKind::sign;
+  if (checks_itself) {
+    // One pass: x - x̂ read block by block (no scratch), finiteness checked
+    // by the encoder on the way. A NaN or infinity leaves the compressor as
+    // it was (random stream, round count) and x̂ untouched.
+    const SplitMix64 random = random_;
+    const double fraction_scale = next_fraction_scale_;
+    const Difference source{x.data(), x_hat.data()};
+    if (!encode(source, out)) {
+      random_ = random;
+      --rounds_;
+      next_fraction_scale_ = fraction_scale;
+      const std::size_t bad = first_non_finite(source, x.size());
+      STARLING_ASSERT(bad < x.size());
+      return non_finite_error(x.size(), bad, source[bad]);
+    }
+  } else if (scratch.empty()) {
+    if (auto status = compress_difference(x, x_hat, out); !status) return status;
+  } else if (auto status = compress_difference(x, x_hat, out, scratch); !status) {
+    return status;
+  }
+  return apply_own_delta(layout_, out, x_hat);
+}
+
 std::size_t Compressor::scratch_bytes() const {
   return chosen_.capacity() * sizeof(std::uint32_t) + bitmap_.capacity() * sizeof(std::uint64_t);
 }
 
 template <class Source>
-void Compressor::encode(const Source& source, CompressedDelta& out) {
+bool Compressor::encode(const Source& source, CompressedDelta& out) {
   out.kind = spec_.kind;
   out.dimension = layout_.dimension();
   out.seed = 0;
@@ -183,23 +239,37 @@ void Compressor::encode(const Source& source, CompressedDelta& out) {
   out.scales.clear();
   const double fraction = current_fraction() * std::clamp(next_fraction_scale_, 0.0, 1.0);
   next_fraction_scale_ = 1.0;
+  bool finite = false;
   switch (spec_.kind) {
-    case CompressorKind::none:
+    case CompressorKind::none: {
       out.values.resize(layout_.dimension());
-      for (std::size_t i = 0; i < out.values.size(); ++i) out.values[i] = source[i];
+      float* values = out.values.data();
+      std::uint32_t non_finite = 0;
+      for (std::size_t i = 0; i < layout_.dimension(); ++i) {
+        values[i] = source[i];
+        non_finite |= std::uint32_t(magnitude_key(values[i]) >= 0x7f800000u);
+      }
+      finite = non_finite == 0;
       break;
+    }
     case CompressorKind::topk: encode_topk(source, out, fraction); break;
     case CompressorKind::randk: encode_randk(source, out, fraction); break;
-    case CompressorKind::int8: encode_int8(source, out); break;
-    case CompressorKind::sign: encode_sign(source, out); break;
+    case CompressorKind::int8: finite = encode_int8(source, out); break;
+    case CompressorKind::sign: finite = encode_sign(source, out); break;
   }
   ++rounds_;
+  return finite;
 }
 
 template <class Source>
-void Compressor::encode_exact(const Source& source, CompressedDelta& out) const {
+bool Compressor::encode_exact(const Source& source, CompressedDelta& out) const {
+  std::uint32_t non_finite = 0;
   for (const Segment& segment : layout_.exact())
-    for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) out.values.push_back(source[i]);
+    for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i) {
+      out.values.push_back(source[i]);
+      non_finite |= std::uint32_t(magnitude_key(out.values.back()) >= 0x7f800000u);
+    }
+  return non_finite == 0;
 }
 
 // The sampled top-k path is worth its sample only on long vectors.
@@ -369,9 +439,9 @@ void Compressor::encode_randk(const Source& source, CompressedDelta& out, double
 // QSGD-style: per block, scale = max|x| / 127, and x / scale is rounded up or
 // down at random with the probabilities that make the code unbiased.
 template <class Source>
-void Compressor::encode_int8(const Source& source, CompressedDelta& out) {
+bool Compressor::encode_int8(const Source& source, CompressedDelta& out) {
   out.values.reserve(layout_.exact_count());
-  encode_exact(source, out);
+  bool finite = encode_exact(source, out);
   out.codes.resize(layout_.compressed_count());
   out.scales.reserve(block_count(layout_));
   std::size_t at = 0;
@@ -382,6 +452,10 @@ void Compressor::encode_int8(const Source& source, CompressedDelta& out) {
       const float* block = source.block(segment.offset + start, length, buffer);
       std::uint32_t largest_key = 0;  // integer max vectorizes, a float max does not
       for (std::size_t i = 0; i < length; ++i) largest_key = std::max(largest_key, magnitude_key(block[i]));
+      if (largest_key >= 0x7f800000u) {  // NaN or infinity: the caller reports it
+        finite = false;
+        largest_key = 0;
+      }
       float largest;
       std::memcpy(&largest, &largest_key, sizeof largest);
       float scale = largest / 127.0f;
@@ -396,25 +470,22 @@ void Compressor::encode_int8(const Source& source, CompressedDelta& out) {
         // Random thresholds first, two 24-bit uniforms in [0, 1) per 64 bits,
         // so the rounding loop below is branch-free and vectorizes.
         float uniform[kBlockSize];
-        for (std::size_t i = 0; i < length; i += 2) {
-          const std::uint64_t bits = random_.next();
-          uniform[i] = float(bits >> 40) * 0x1p-24f;
-          if (i + 1 < length) uniform[i + 1] = float((bits >> 8) & 0xffffffu) * 0x1p-24f;
-        }
+        fill_uniforms(random_, uniform, length);
         round_block(block, uniform, inverse, length, codes);
       }
       out.scales.push_back(scale);
       at += length;
     }
   }
+  return finite;
 }
 
 // Scaled sign: per block, ±mean|x|, the scale that minimises the squared error
 // of a sign code, so ||x - q||² = ||x||² - ||x||₁²/n < ||x||² for x != 0.
 template <class Source>
-void Compressor::encode_sign(const Source& source, CompressedDelta& out) {
+bool Compressor::encode_sign(const Source& source, CompressedDelta& out) {
   out.values.reserve(layout_.exact_count());
-  encode_exact(source, out);
+  bool finite = encode_exact(source, out);
   out.codes.assign((layout_.compressed_count() + 7) / 8, 0);
   out.scales.reserve(block_count(layout_));
   std::size_t at = 0;
@@ -431,6 +502,13 @@ void Compressor::encode_sign(const Source& source, CompressedDelta& out) {
       double sum = 0.0;
       for (; tail < length; ++tail) sum += std::fabs(block[tail]);
       for (const float lane_sum : partial) sum += lane_sum;
+      // A sum that is not finite: NaN or infinity in the block (the caller
+      // reports it), or finite values whose sum overflowed (an infinite
+      // scale the decoder refuses).
+      if (!std::isfinite(sum) && !block_finite(block, length)) {
+        finite = false;
+        sum = 0.0;
+      }
       float scale = float(sum / double(length));
       if (!(scale >= FLT_MIN)) scale = 0.0f;
       if (scale > 0.0f) {
@@ -450,6 +528,7 @@ void Compressor::encode_sign(const Source& source, CompressedDelta& out) {
       at += length;
     }
   }
+  return finite;
 }
 
 }  // namespace starling::compress

@@ -133,12 +133,12 @@ Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<fl
   out.epoch = epoch_;
   out.seq = next_send_seq_;
   const std::span<const float> x(x_i.data(), dimension());
-  const std::span<const float> x_hat(out_copy_.data(), dimension());
+  const std::span<float> x_hat(out_copy_.data(), dimension());
   compressor_.scale_next_fraction(fraction_scale);
-  const Status compressed = scratch.empty() ? compressor_.compress_difference(x, x_hat, out.delta)
-                                            : compressor_.compress_difference(x, x_hat, out.delta, scratch);
-  if (!compressed) return compressed.error();
-  if (Status s = compress::decompress_add(layout_, out.delta, std::span<float>(out_copy_.data(), dimension())); !s) {
+  // q = C(x_i − x̂) and x̂ += q in one call (fewer passes over the model than
+  // compressing, then decoding the delta like a receiver would).
+  if (Status s = compressor_.compress_and_apply(x, x_hat, out.delta, scratch); !s) {
+    if (s.error().kind != ErrorKind::corrupt) return s.error();  // NaN/Inf in x_i: the link is fine
     return fail(s.error().kind, "link delta: own delta failed to decode: " + s.error().message);
   }
   ++next_send_seq_;
@@ -208,19 +208,63 @@ Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamm
   if (!std::isfinite(step.correction_norm)) {
     return make_error(ErrorKind::numerical, "consensus step: the correction is not finite");
   }
-  float factor = gamma * weight;
-  double applied = std::abs(double(factor)) * step.correction_norm;
-  if (step.correction_norm > clip_radius) {
+  const PullFactor pull = pull_factor(gamma, weight, step.correction_norm, clip_radius);
+  x_i.noalias() += pull.factor * (in_copy_ - out_copy_);
+  step.clipped = pull.clipped;
+  step.applied_norm = pull.applied_norm;
+  return step;
+}
+
+PullFactor pull_factor(float gamma, float weight, double correction_norm, double clip_radius) {
+  PullFactor pull;
+  pull.factor = gamma * weight;
+  if (correction_norm > clip_radius) {
     // Scale so that the clipped correction has norm clip_radius (slightly
     // less, so float rounding of the update cannot overshoot it).
-    const double shrink = clip_radius / step.correction_norm * (1.0 - 1e-6);
-    factor = float(double(factor) * shrink);
-    applied = std::abs(double(factor)) * step.correction_norm;
-    step.clipped = true;
+    const double shrink = clip_radius / correction_norm * (1.0 - 1e-6);
+    pull.factor = float(double(pull.factor) * shrink);
+    pull.clipped = true;
   }
-  x_i.noalias() += factor * (in_copy_ - out_copy_);
-  step.applied_norm = applied;
-  return step;
+  pull.applied_norm = std::abs(double(pull.factor)) * correction_norm;
+  return pull;
+}
+
+namespace {
+
+// What a pass over the copies writes to the correction.
+enum class PullMode { measure, overwrite, add };
+
+// correction (+)= factor·(a − b), returning Σ(a − b)² with the differences
+// in float and the squares summed in double on eight lanes (a plain double
+// sum would be a serial chain: the compiler may not reorder it).
+template <PullMode kMode>
+double pull_pass(const float* a, const float* b, float* correction, float factor, std::size_t n) {
+  double partial[8] = {};
+  double tail = 0.0;
+  std::size_t i = 0;
+  const auto one = [&](std::size_t at, double& sum) {
+    const float d = a[at] - b[at];
+    if constexpr (kMode == PullMode::overwrite) correction[at] = factor * d;
+    if constexpr (kMode == PullMode::add) correction[at] += factor * d;
+    sum += double(d) * double(d);
+  };
+  for (; i + 8 <= n; i += 8)
+    for (std::size_t lane = 0; lane < 8; ++lane) one(i + lane, partial[lane]);
+  for (; i < n; ++i) one(i, tail);
+  return tail + (((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+                 ((partial[4] + partial[5]) + (partial[6] + partial[7])));
+}
+
+}  // namespace
+
+Result<double> LinkState::pull(Eigen::VectorXf& correction, float factor, bool overwrite) const {
+  if (!ready()) return make_error(ErrorKind::disconnected, "consensus pull: link not ready");
+  STARLING_ASSERT(std::size_t(correction.size()) == dimension());
+  const double squares =
+      overwrite ? pull_pass<PullMode::overwrite>(in_copy_.data(), out_copy_.data(), correction.data(), factor,
+                                                 dimension())
+                : pull_pass<PullMode::add>(in_copy_.data(), out_copy_.data(), correction.data(), factor, dimension());
+  return std::sqrt(squares);
 }
 
 Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamma, float weight,
@@ -232,10 +276,10 @@ Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamm
 
 Result<double> LinkState::correction_norm() const {
   if (!ready()) return make_error(ErrorKind::disconnected, "correction norm: link not ready");
-  // In double so huge corrections do not overflow; Eigen's reduction runs
-  // on SIMD lanes (the scalar loop it replaces was a serial chain of adds,
-  // about 0.15 ms per call for the MLP: the largest piece of a round).
-  return std::sqrt((in_copy_.cast<double>() - out_copy_.cast<double>()).squaredNorm());
+  // Squares in double so huge corrections do not overflow, on SIMD lanes
+  // (a scalar loop was a serial chain of adds, about 0.15 ms per call for
+  // the MLP); the same arithmetic as pull(), so both give the same norm.
+  return std::sqrt(pull_pass<PullMode::measure>(in_copy_.data(), out_copy_.data(), nullptr, 0.0f, dimension()));
 }
 
 double LinkState::tracking_error(const Eigen::VectorXf& x_i) const {

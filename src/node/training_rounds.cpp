@@ -315,13 +315,23 @@ void TrainingDriver::mirror_pair(Link& link) {
   // one delta per round, to the partner only).
   const auto dimension = Eigen::Index(options_.layout.dimension());
   if (correction_.size() != dimension) correction_.resize(dimension);
-  correction_.setZero();
   const double radius = options_.clip == ClipMode::off ? std::numeric_limits<double>::infinity() : counters_.clip_radius;
   const double trust = options_.clip == ClipMode::adaptive ? trust_of(link.node_id).weight(options_.clipped_gossip) : 1.0;
   if (trust <= 0.0) return;
-  Result<node::ConsensusStep> step = link.state.consensus_step(correction_, gamma_, float(0.5 * trust), radius);
-  if (!step) return;
-  if (step->clipped) ++counters_.corrections_clipped;
+  // As consensus(): the pull written over correction_ while its norm is
+  // measured, a second pass only if the radius clips it.
+  const float weight = float(0.5 * trust);
+  const Result<double> norm = link.state.pull(correction_, gamma_ * weight, true);
+  if (!norm) return;
+  if (!std::isfinite(*norm)) {  // copies that overflowed: refused, as consensus_step would
+    correction_.setZero();
+    return;
+  }
+  const node::PullFactor pull = node::pull_factor(gamma_, weight, *norm, radius);
+  if (pull.clipped) {
+    ++counters_.corrections_clipped;
+    (void)link.state.pull(correction_, pull.factor - gamma_ * weight, false);
+  }
   ++counters_.pair_mirrors;
   host_.add_correction(correction_);
   if (!parameters_ || parameters_->size() != correction_.size()) return;
@@ -345,24 +355,45 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
   counters_.own_displacement = own_displacement_.value();
 
   std::vector<Link*> ready;
-  std::vector<double> norms;
   for (auto& [id, link_ptr] : links_) {
     if (!link_ptr->state.ready() || !link_ptr->sent_this_round) continue;
     if (options_.mixing == Mixing::pairwise && link_ptr.get() != partner) continue;
-    const Result<double> norm = link_ptr->state.correction_norm();
-    if (!norm) continue;
     ready.push_back(link_ptr.get());
-    norms.push_back(*norm);
   }
   if (correction_.size() != x.size()) correction_.resize(x.size());
-  correction_.setZero();
-  if (ready.empty()) return false;
+  if (ready.empty()) {
+    correction_.setZero();
+    return false;
+  }
 
-  // The radius and the weights (docs/learning.md, "Robust aggregation").
+  // The weights and the radius (docs/learning.md, "Robust aggregation").
   // Trust is recorded in every mode, so status shows who would be distrusted;
-  // only the adaptive mode acts on it.
+  // only the adaptive mode acts on it. A link's trust weight is known before
+  // this round's norms (clipped_gossip_round reads it before it records the
+  // round), so each link's pull is added unclipped in the same pass that
+  // measures its norm (LinkState::pull, the first one overwriting: no zeroing
+  // pass); a link the radius then clips gets a second pass with the
+  // difference of the factors. Honest rounds rarely clip: one pass per link.
   std::vector<node::LinkTrust*> trust;
-  for (Link* link : ready) trust.push_back(&trust_of(link->node_id));
+  std::vector<float> factors;
+  std::vector<double> norms;
+  bool zeroed = true;  // correction_ still to be overwritten
+  bool finite = true;
+  for (Link* link : ready) {
+    node::LinkTrust& link_trust = trust_of(link->node_id);
+    trust.push_back(&link_trust);
+    const float mixing = options_.mixing == Mixing::pairwise ? 0.5f : mixing_weight(*link);
+    link->mixing_weight = mixing;
+    const double weight =
+        options_.clip == ClipMode::adaptive ? link_trust.weight(options_.clipped_gossip) : 1.0;
+    factors.push_back(float(double(mixing) * weight));
+    Result<double> norm = weight > 0.0 ? link->state.pull(correction_, gamma_ * factors.back(), zeroed)
+                                       : link->state.correction_norm();
+    if (weight > 0.0) zeroed = false;
+    norms.push_back(*norm);
+    if (weight > 0.0 && !std::isfinite(*norm)) finite = false;
+  }
+  if (zeroed) correction_.setZero();  // every link distrusted: no pull at all
   const node::ClippedGossipRound round =
       node::clipped_gossip_round(norms, trust, node::OwnState{double(x.norm()), own_displacement_.value()},
                                  options_.clipped_gossip);
@@ -370,21 +401,29 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
   if (options_.clip == ClipMode::fixed) radius = options_.clip_radius;
   if (options_.clip == ClipMode::adaptive) radius = round.radius;
   counters_.clip_radius = radius;
+  // A link whose copies overflowed put NaN/Inf into the sum: start over
+  // without it (consensus_step refuses a correction that is not finite).
+  if (!finite) correction_.setZero();
 
   std::uint64_t distrusted = 0;
   double total_weight = 0.0;
   for (std::size_t k = 0; k < ready.size(); ++k) {
     Link& link = *ready[k];
-    const float mixing = options_.mixing == Mixing::pairwise ? 0.5f : mixing_weight(link);
-    link.mixing_weight = mixing;
     const double weight = options_.clip == ClipMode::adaptive ? round.weights[k] : 1.0;
+    STARLING_ASSERT(float(double(link.mixing_weight) * weight) == factors[k]);
     if (weight < 1.0) ++distrusted;
     link.last_correction_norm = norms[k];
     if (weight <= 0.0) continue;
-    Result<node::ConsensusStep> step =
-        link.state.consensus_step(correction_, gamma_, float(double(mixing) * weight), radius, norms[k]);
-    if (step && step->clipped) ++counters_.corrections_clipped;
-    total_weight += double(mixing) * weight;
+    total_weight += double(link.mixing_weight) * weight;
+    if (!finite) {
+      Result<node::ConsensusStep> step = link.state.consensus_step(correction_, gamma_, factors[k], radius, norms[k]);
+      if (step && step->clipped) ++counters_.corrections_clipped;
+      continue;
+    }
+    const node::PullFactor pull = node::pull_factor(gamma_, factors[k], norms[k], radius);
+    if (!pull.clipped) continue;
+    ++counters_.corrections_clipped;
+    (void)link.state.pull(correction_, pull.factor - gamma_ * factors[k], false);
   }
   counters_.links_distrusted = distrusted;
   counters_.mixing_weight = float(total_weight);

@@ -2,12 +2,32 @@
 #include "starling/runtime/step_handoff.h"
 
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include <chrono>
 #include <utility>
 
 namespace starling::runtime {
+namespace {
+
+// NaN or infinity: all exponent bits set.
+inline std::uint32_t non_finite(float v) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return std::uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+}
+
+// One vectorizable OR over the values (Eigen's allFinite() is a scalar loop
+// with an early exit: a full extra pass at scalar speed per correction).
+bool all_finite(const Eigen::VectorXf& values) {
+  const float* data = values.data();
+  std::uint32_t any = 0;
+  for (Eigen::Index i = 0; i < values.size(); ++i) any |= non_finite(data[i]);
+  return any == 0;
+}
+
+}  // namespace
 
 StepHandoff::StepHandoff(StepHandoffOptions options)
     : options_(std::move(options)),
@@ -39,12 +59,29 @@ Status StepHandoff::offer_correction(const Eigen::VectorXf& correction) {
                                                        " entries, the model " +
                                                        std::to_string(options_.parameter_count));
   }
-  if (!correction.allFinite()) {
+  std::lock_guard lock(corrections_mutex_);
+  bool finite = true;
+  if (pending_count_ == 0) {
+    // The usual case (the trainer serves corrections at every step, rounds
+    // come far less often): pending_ is zero, so the add and the finiteness
+    // check run in one pass, and a refusal restores the zeros exactly.
+    float* sum = pending_.data();
+    const float* add = correction.data();
+    std::uint32_t any = 0;
+    for (Eigen::Index i = 0; i < correction.size(); ++i) {
+      sum[i] += add[i];
+      any |= non_finite(add[i]);
+    }
+    finite = any == 0;
+    if (!finite) pending_.setZero();
+  } else {
+    finite = all_finite(correction);
+    if (finite) pending_ += correction;
+  }
+  if (!finite) {
     corrections_refused_.fetch_add(1, std::memory_order_relaxed);
     return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
   }
-  std::lock_guard lock(corrections_mutex_);
-  pending_ += correction;
   ++pending_count_;
   correction_pending_.store(true, std::memory_order_release);
   return ok_status();
@@ -89,7 +126,7 @@ BoundaryServed StepHandoff::apply_corrections(const std::function<Status(const E
   }
   if (count == 0) return served;
   // Each correction was finite; only their sum can have overflowed.
-  Status added = spare_.allFinite() ? add(spare_)
+  Status added = all_finite(spare_) ? add(spare_)
                                     : Status(make_error(ErrorKind::numerical, "their sum holds NaN or Inf"));
   if (added) guard_.on_corrections(spare_);  // the swarm's move, not the trainer's
   spare_.setZero();

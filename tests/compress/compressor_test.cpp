@@ -477,3 +477,115 @@ TEST_CASE("compress_difference on the fly, through a scratch buffer and of a sto
   CompressedDelta q;
   CHECK(compressor.compress_difference(x, x_hat, q, short_scratch).error().kind == ErrorKind::invalid_argument);
 }
+
+TEST_CASE("compress_and_apply equals compress_difference then decompress_add, bit for bit", "[compress]") {
+  // The sender's one-call step (LinkState::make_delta): the delta, the copy
+  // it leaves and the compressor's random stream must not change.
+  const Layout odd = Layout::make(4000, {{0, 1027}, {1027, 5}, {1032, 2963}, {3995, 5}}, LayoutPolicy{16}).value();
+  for (const Layout& layout : {mixed_layout(), odd}) {
+    auto x = random_vector(layout.dimension(), 61);
+    for (const char* spec : {"none", "topk:0.01", "topk:0.1", "randk:0.1", "int8", "sign"}) {
+      INFO(spec << " dimension " << layout.dimension());
+      Compressor reference(spec_of(spec), layout, 9), fused(spec_of(spec), layout, 9), scratched(spec_of(spec), layout, 9);
+      std::vector<float> hat_a(x.size(), 0.0f), hat_b = hat_a, hat_c = hat_a;
+      std::vector<float> scratch(x.size());
+      for (int round = 0; round < 4; ++round) {
+        for (std::size_t i = 0; i < x.size(); i += 7) x[i] *= 1.01f;  // training moves x
+        CompressedDelta a, b, c;
+        REQUIRE(reference.compress_difference(x, hat_a, a).ok());
+        REQUIRE(decompress_add(layout, a, hat_a).ok());
+        REQUIRE(fused.compress_and_apply(x, hat_b, b).ok());
+        REQUIRE(scratched.compress_and_apply(x, hat_c, c, scratch).ok());
+        CHECK(a == b);
+        CHECK(a == c);
+        CHECK(bits_equal(hat_a, hat_b));
+        CHECK(bits_equal(hat_a, hat_c));
+      }
+    }
+  }
+}
+
+TEST_CASE("compress_and_apply refuses NaN or infinity and leaves the copy and the compressor as they were",
+          "[compress]") {
+  const Layout layout = mixed_layout();
+  for (const char* spec : kAllSpecs) {
+    for (const std::size_t at : {std::size_t{17}, std::size_t{3050}, std::size_t{4999}}) {
+      INFO(spec << " at " << at);
+      auto x = random_vector(layout.dimension(), 63);
+      const auto start = random_vector(layout.dimension(), 64);
+      Compressor compressor(spec_of(spec), layout, 11), twin(spec_of(spec), layout, 11);
+      std::vector<float> x_hat = start;
+      const float kept = x[at];
+      x[at] = std::numeric_limits<float>::infinity();
+      CompressedDelta q;
+      const Status refused = compressor.compress_and_apply(x, x_hat, q);
+      REQUIRE_FALSE(refused.ok());
+      CHECK(refused.error().kind == ErrorKind::numerical);
+      CHECK(refused.error().message.find(std::to_string(at)) != std::string::npos);
+      CHECK(bits_equal(x_hat, start));
+      CHECK(compressor.rounds() == 0);
+      // The next delta is the one a compressor that never saw the NaN sends.
+      x[at] = kept;
+      std::vector<float> twin_hat = start;
+      CompressedDelta expected;
+      REQUIRE(twin.compress_and_apply(x, twin_hat, expected).ok());
+      REQUIRE(compressor.compress_and_apply(x, x_hat, q).ok());
+      CHECK(q == expected);
+      CHECK(bits_equal(x_hat, twin_hat));
+    }
+  }
+  // Finite values whose difference overflows.
+  std::vector<float> big(10, 3e38f), minus_big(10, -3e38f);
+  Compressor compressor(spec_of("int8"), Layout::whole(10), 1);
+  CompressedDelta q;
+  CHECK(compressor.compress_and_apply(big, minus_big, q).error().kind == ErrorKind::numerical);
+  CHECK(minus_big == std::vector<float>(10, -3e38f));
+}
+
+TEST_CASE("int8 rounding draws its uniforms from the stream in order, two per draw", "[compress]") {
+  // The draws are computed in blocks (they vectorize); they must be the
+  // numbers of one next() per pair of values, odd block lengths included.
+  const Layout layout = Layout::whole(301);  // blocks of 256 and 45
+  const auto x = random_vector(layout.dimension(), 65);
+  Compressor compressor(spec_of("int8"), layout, 77);
+  const CompressedDelta q = compressor.compress(x).value();
+  SplitMix64 random(77);
+  std::size_t mismatched = 0;
+  for (std::size_t start = 0; start < x.size(); start += kBlockSize) {
+    const std::size_t length = std::min(kBlockSize, x.size() - start);
+    float largest = 0.0f;
+    for (std::size_t i = 0; i < length; ++i) largest = std::max(largest, std::fabs(x[start + i]));
+    const float inverse = 127.0f / largest;
+    std::uint64_t bits = 0;
+    for (std::size_t i = 0; i < length; ++i) {
+      if (i % 2 == 0) bits = random.next();
+      const float uniform = float(i % 2 == 0 ? bits >> 40 : (bits >> 8) & 0xffffffu) * 0x1p-24f;
+      const float scaled = x[start + i] * inverse;
+      const float lower = std::floor(scaled);
+      const float code = std::clamp(lower + (uniform < scaled - lower ? 1.0f : 0.0f), -127.0f, 127.0f);
+      mismatched += q.codes[start + i] != std::uint8_t(std::int32_t(code) & 0xff);
+    }
+  }
+  CHECK(mismatched == 0);
+}
+
+TEST_CASE("an int8 code -128 is refused wherever it is", "[compress]") {
+  // The check is one branch-free pass over the codes (it vectorizes): a bad
+  // code at the start, inside a vector's lanes, or in the scalar tail.
+  const Layout layout = mixed_layout();
+  const auto x = random_vector(layout.dimension(), 67);
+  const CompressedDelta good = Compressor(spec_of("int8"), layout, 3).compress(x).value();
+  const auto start = random_vector(layout.dimension(), 68);
+  for (const std::size_t at : {std::size_t{0}, std::size_t{31}, std::size_t{1000}, good.codes.size() - 1}) {
+    INFO("code " << at);
+    CompressedDelta bad = good;
+    bad.codes[at] = 0x80;
+    std::vector<float> target = start;
+    const Status refused = decompress_add(layout, bad, target);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().kind == ErrorKind::corrupt);
+    CHECK(bits_equal(target, start));
+  }
+  std::vector<float> target = start;
+  CHECK(decompress_add(layout, good, target).ok());  // 0x7f and 0x81 (±127) are fine
+}

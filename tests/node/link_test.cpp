@@ -397,3 +397,51 @@ TEST_CASE("link: copies exist only while the link is started, and a scratch give
     CHECK(!b.ready());
   }
 }
+
+TEST_CASE("link: the one-pass pull gives consensus_step's correction and the correction norm", "[node][link]") {
+  // TrainingDriver::consensus adds each link's pull while it measures the
+  // norm, and fixes a clipped link up afterwards with a second pull.
+  const auto spec = CompressorSpec::parse("int8").value();
+  std::mt19937_64 rng(41);
+  LinkState mine(test_layout(), spec, 1), theirs(test_layout(), spec, 2);
+  REQUIRE(theirs.on_snapshot(mine.start(random_vector(rng, 0.0f, 1.0f), 1).value()).ok());
+  REQUIRE(mine.on_snapshot(theirs.start(random_vector(rng, 0.0f, 1.0f), 1).value()).ok());
+  const double norm = mine.correction_norm().value();
+  const double exact = (mine.in_copy().cast<double>() - mine.out_copy().cast<double>()).norm();
+  CHECK(norm == Approx(exact).epsilon(1e-6));
+
+  Eigen::VectorXf reference = Eigen::VectorXf::Zero(Eigen::Index(kDim));
+  REQUIRE(mine.consensus_step(reference, 0.5f, 0.25f).ok());
+  Eigen::VectorXf pulled = Eigen::VectorXf::Constant(Eigen::Index(kDim), 7.0f);  // overwritten
+  const auto measured = mine.pull(pulled, 0.5f * 0.25f, true);
+  REQUIRE(measured.ok());
+  CHECK(*measured == norm);
+  CHECK(pulled.isApprox(reference, 1e-6f));
+  REQUIRE(mine.pull(pulled, 0.5f * 0.25f, false).ok());  // a second link's pull adds
+  CHECK(pulled.isApprox(2.0f * reference, 1e-6f));
+
+  // Clipped afterwards: the same correction, up to rounding, as clipping first.
+  const double radius = 0.1 * norm;
+  Eigen::VectorXf clipped_first = Eigen::VectorXf::Zero(Eigen::Index(kDim));
+  const auto step = mine.consensus_step(clipped_first, 0.5f, 0.25f, radius);
+  REQUIRE(step.ok());
+  REQUIRE(step->clipped);
+  const auto factor = starling::node::pull_factor(0.5f, 0.25f, norm, radius);
+  CHECK(factor.clipped);
+  CHECK(factor.applied_norm == step->applied_norm);
+  REQUIRE(mine.pull(pulled, 0.5f * 0.25f, true).ok());
+  REQUIRE(mine.pull(pulled, factor.factor - 0.5f * 0.25f, false).ok());
+  CHECK(double(pulled.norm()) <= radius * (1.0 + 1e-5));
+  CHECK(pulled.isApprox(clipped_first, 1e-5f));
+
+  SECTION("a copy that overflowed gives a norm that is not finite") {
+    mine.mutable_in_copy_for_test()[5] = std::numeric_limits<float>::infinity();
+    const auto bad = mine.pull(pulled, 0.125f, true);
+    REQUIRE(bad.ok());
+    CHECK_FALSE(std::isfinite(*bad));
+  }
+  SECTION("a link not ready refuses") {
+    (void)mine.make_reset("test");
+    CHECK(mine.pull(pulled, 0.125f, true).error().kind == starling::ErrorKind::disconnected);
+  }
+}

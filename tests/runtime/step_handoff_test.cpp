@@ -78,6 +78,24 @@ TEST_CASE("step hand-off: bad corrections are refused at the door and counted", 
   CHECK(buffer == Eigen::VectorXf::Zero(3));
 }
 
+TEST_CASE("step hand-off: a refused correction leaves the pending sum as it was, empty or not", "[runtime][handoff]") {
+  // With nothing pending the add and the finiteness check run in one pass
+  // and a refusal restores the zeros; with a sum pending the check comes first.
+  Published published;
+  StepHandoff handoff(options_for(1000, published));
+  Eigen::VectorXf bad = Eigen::VectorXf::Constant(1000, 0.25f);
+  bad[777] = std::numeric_limits<float>::infinity();
+  CHECK(handoff.offer_correction(bad).error().kind == ErrorKind::numerical);  // nothing pending
+  REQUIRE(handoff.offer_correction(Eigen::VectorXf::Ones(1000)).ok());
+  bad[777] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(handoff.offer_correction(bad).error().kind == ErrorKind::numerical);  // one pending
+  REQUIRE(handoff.offer_correction(Eigen::VectorXf::Ones(1000)).ok());
+  Eigen::VectorXf buffer = Eigen::VectorXf::Zero(1000);
+  CHECK(handoff.serve(1, add_into(buffer), buffer).corrections == 2);
+  CHECK(buffer == Eigen::VectorXf::Constant(1000, 2.0f));
+  CHECK(handoff.corrections_refused() == 2);
+}
+
 TEST_CASE("step hand-off: a sum that overflows is dropped, the next one lands", "[runtime][handoff]") {
   Published published;
   StepHandoff handoff(options_for(2, published));

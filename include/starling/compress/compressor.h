@@ -83,6 +83,18 @@ class Compressor {
   Status compress_difference(std::span<const float> x, std::span<const float> x_hat, CompressedDelta& out,
                              std::span<float> scratch);
 
+  // The sender's whole step: q = C(x - x_hat), then x_hat += q, leaving x_hat
+  // with the bits decompress_add(layout(), q, x_hat) gives (what the receiver
+  // computes on its copy). Fewer passes than the two calls: none, int8 and
+  // sign read x - x_hat block by block and check finiteness on the way (no
+  // scratch, no separate check), and the payload is not re-validated value by
+  // value (it is valid by construction; sizes and scales still are). `scratch`
+  // as for compress_difference (top-k and random-k use it). Errors as for
+  // compress_difference, x_hat untouched; an own delta that would not decode
+  // (e.g. a sign scale that overflowed) is corrupt.
+  Status compress_and_apply(std::span<const float> x, std::span<float> x_hat, CompressedDelta& out,
+                            std::span<float> scratch = {});
+
   // Bytes of scratch this compressor keeps between calls (random-k's
   // coordinates and bitmap; top-k keeps none between calls), for memory
   // accounting.
@@ -105,13 +117,17 @@ class Compressor {
   Status check_size(std::span<const float> x) const;
   // Source: the vector being compressed, read by index (x, or x - x_hat on
   // the fly); see compressor.cpp.
-  template <class Source> void encode(const Source& source, CompressedDelta& out);
-  template <class Source> void encode_exact(const Source& source, CompressedDelta& out) const;
+  // Returns whether every value read was finite for none, int8 and sign
+  // (which check on the way); false for top-k and random-k, whose callers
+  // check first.
+  template <class Source> bool encode(const Source& source, CompressedDelta& out);
+  // Returns whether the exact values were finite.
+  template <class Source> bool encode_exact(const Source& source, CompressedDelta& out) const;
   template <class Source> void encode_topk(const Source& source, CompressedDelta& out, double fraction);
   template <class Source> bool encode_topk_sampled(const Source& source, CompressedDelta& out, std::size_t k);
   template <class Source> void encode_randk(const Source& source, CompressedDelta& out, double fraction);
-  template <class Source> void encode_int8(const Source& source, CompressedDelta& out);
-  template <class Source> void encode_sign(const Source& source, CompressedDelta& out);
+  template <class Source> bool encode_int8(const Source& source, CompressedDelta& out);
+  template <class Source> bool encode_sign(const Source& source, CompressedDelta& out);
 
   CompressorSpec spec_;
   Layout layout_;

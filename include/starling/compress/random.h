@@ -13,8 +13,16 @@ class SplitMix64 {
  public:
   explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
 
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+  static constexpr std::uint64_t kGamma = 0x9E3779B97F4A7C15ULL;
+
+  std::uint64_t next() { return mix(state_ += kGamma); }
+
+  // The state only counts up by kGamma, so draw k from now (k = 1, 2, ...)
+  // is mix(state() + k·kGamma): a block of draws has no serial dependency
+  // and vectorizes. skip(n) moves past n draws.
+  std::uint64_t state() const { return state_; }
+  void skip(std::uint64_t n) { state_ += n * kGamma; }
+  static std::uint64_t mix(std::uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);

@@ -84,6 +84,16 @@ struct ConsensusStep {
   bool clipped = false;
 };
 
+// The factor a consensus step multiplies the correction by: γ·w, shrunk when
+// `correction_norm` exceeds `clip_radius` so the clipped correction has norm
+// (just under) the radius. applied_norm = |factor|·correction_norm.
+struct PullFactor {
+  float factor = 0.0f;
+  bool clipped = false;
+  double applied_norm = 0.0;
+};
+PullFactor pull_factor(float gamma, float weight, double correction_norm, double clip_radius);
+
 // Adaptive clipping radius (ClippedGossip-style, He et al. 2022): τ is
 // `multiplier` times the median of the last `window` observed correction
 // norms. Norms are recorded after clipping, so a garbage neighbour can raise τ
@@ -201,9 +211,21 @@ class LinkState {
   // Same with an adaptive radius: uses clip.radius(), then records the norm.
   Result<ConsensusStep> consensus_step(Eigen::VectorXf& x_i, float gamma, float weight, AdaptiveClip& clip) const;
 
-  // ‖x̂(j→i) − x̂(i→j)‖ in double (the correction before γ·w and clipping);
-  // requires ready(), else disconnected.
+  // ‖x̂(j→i) − x̂(i→j)‖ (the correction before γ·w and clipping): the
+  // differences in float, as the pull applies them, their squares summed in
+  // double; requires ready(), else disconnected.
   Result<double> correction_norm() const;
+
+  // The pull and its norm in one pass over the copies, for a round that does
+  // not know the clipping radius yet: correction += factor·(x̂(j→i) − x̂(i→j))
+  // (with `overwrite`, correction = ..., so the caller needs no zeroing pass),
+  // returning ‖x̂(j→i) − x̂(i→j)‖ (differences in float, squares summed in
+  // double). A caller that then finds the norm above its radius adds
+  // (clipped − factor)·(x̂(j→i) − x̂(i→j)) with a second call. correction must
+  // have dimension() values. Requires ready() (else disconnected, correction
+  // untouched). A norm that is not finite has left NaN/Inf in correction:
+  // the caller must discard it (consensus_step refuses such a link).
+  Result<double> pull(Eigen::VectorXf& correction, float factor, bool overwrite) const;
 
   // ‖x_i − x̂(i→j)‖² / ‖x_i‖² (0 for a zero model): how far j's view of us
   // lags; 1 while the out direction holds no copy (as against a zero copy).

@@ -39,6 +39,7 @@ struct SimulateCliOptions {
   bool random = false;
   int seeds = 10;
   double step_ms = 10.0;
+  std::uint64_t handoff_ms = 0;
   double heterogeneity = 0.0;
   std::optional<double> stop_at_accuracy;
   int stop_window = 1;
@@ -57,6 +58,7 @@ std::string replay_command(const SimulateCliOptions& o, const std::string& file,
   std::string command = "starling simulate " + file + " --seed " + std::to_string(seed);
   if (o.peers) command += " --peers " + std::to_string(*o.peers);
   if (o.step_ms != 10.0) command += " --step-ms " + std::to_string(o.step_ms);
+  if (o.handoff_ms != 0) command += " --handoff-ms " + std::to_string(o.handoff_ms);
   if (o.heterogeneity != 0.0) command += " --heterogeneity " + std::to_string(o.heterogeneity);
   if (o.stop_at_accuracy) {
     command += " --stop-at-accuracy " + std::to_string(*o.stop_at_accuracy) + " --stop-window " +
@@ -147,6 +149,7 @@ sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t see
   options.seed = seed;
   options.step_seconds = o.step_ms / 1000.0;
   options.heterogeneity_sigma = o.heterogeneity;
+  options.handoff_ms = o.handoff_ms;
   options.stop_at_accuracy = o.stop_at_accuracy;
   options.stop_window = o.stop_window;
   return options;
@@ -233,6 +236,11 @@ Command add_simulate_command(CLI::App& root) {
   app->add_option("--seeds", options->seeds, "How many seeds --random runs")->check(CLI::Range(1, 100000));
   app->add_option("--step-ms", options->step_ms, "Modelled compute time of one training step at speed 1")
       ->check(CLI::Range(0.001, 10000.0))
+      ->capture_default_str();
+  app->add_option("--handoff-ms", options->handoff_ms,
+                  "A round gets the parameters this many ms after the step they were asked for (a real "
+                  "peer's trainer-to-loop hand-off); 0: at once")
+      ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   app->add_option("--heterogeneity", options->heterogeneity,
                   "Spread of per-peer speed factors: lognormal sigma (0: all alike)")

@@ -14,9 +14,15 @@
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
 # bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run),
 # SEED_FIRST (first seed, default 1; SEED_FROM is the same), ROUND_STEPS,
-# ROUND_FLOOR_MS, MOMENTUM_MODE (optional: [swarm] round_steps,
-# round_floor_ms, momentum_mode for every run; unset = the peer's defaults,
+# ROUND_FLOOR_MS, MOMENTUM_MODE, MIXING (optional: [swarm] round_steps,
+# round_floor_ms, momentum_mode, mixing for every run; unset = the peer's defaults,
 # i.e. the compressor's γ and k under the simulator's 50 ms floor).
+# Staleness (docs/learning.md, "Stale rounds"): STEP_MS (virtual ms per SGD
+# step, default 10), HANDOFF_MS (`starling simulate --handoff-ms`: a round gets
+# the parameters of step s this many ms later, as a real peer's trainer-to-loop
+# hand-off; default 0), DELAY_MS / JITTER_MS (a `delay` event on every peer
+# from t = 0: everything a peer sends arrives that much later, plus a uniform
+# 0..JITTER_MS; default none).
 # --help prints this.
 set -euo pipefail
 name=swarm_speedup default_peers="1 2 4 8 16" default_compress="none int8 topk:0.01" default_seeds=3
@@ -24,7 +30,8 @@ source "$(dirname "$0")/lib/sim_sweep.sh"
 seed_from="${SEED_FIRST:-${SEED_FROM:-1}}"
 target="${TARGET:-0.88}"
 step_cap="${STEP_CAP:-10000}"
-step_ms=10
+step_ms="${STEP_MS:-10}"
+handoff_ms="${HANDOFF_MS:-0}"
 window=3
 emit() { echo "$1" | tee -a "$lines"; }
 
@@ -54,11 +61,16 @@ $gamma_line
 ${ROUND_STEPS:+round_steps = $ROUND_STEPS}
 ${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
 ${MOMENTUM_MODE:+momentum_mode = \"$MOMENTUM_MODE\"}
+${MIXING:+mixing = \"$MIXING\"}
 
 [[expect]]
 kind = "no_crash"
 EOF
-      simulate "$dir" evaluations.csv --seed "$seed" --step-ms "$step_ms" \
+      if [[ -n "${DELAY_MS:-}" ]]; then
+        printf '\n[[events]]\nat = 0\nkind = "delay"\npeers = "all"\nms = %s\njitter_ms = %s\n' \
+          "$DELAY_MS" "${JITTER_MS:-0}" >> "$dir/scenario.toml"
+      fi
+      simulate "$dir" evaluations.csv --seed "$seed" --step-ms "$step_ms" --handoff-ms "$handoff_ms" \
         --stop-at-accuracy "$target" --stop-window "$window"
       emit "$(python3 "$parse" speedup "$dir" --peers "$n" --compress "$c" --seed "$seed" \
         --target "$target" --window "$window" --wall "$wall")"

@@ -1,11 +1,9 @@
 // The step-boundary hand-off. See starling/runtime/step_handoff.h.
 #include "starling/runtime/step_handoff.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <utility>
-
-#include <chrono>
 #include <utility>
 
 namespace starling::runtime {
@@ -142,8 +140,12 @@ BoundaryServed StepHandoff::apply_corrections(const std::function<Status(const E
 }
 
 BoundaryServed StepHandoff::publish_if_due(std::int64_t steps, const Eigen::Ref<const Eigen::VectorXf>& parameters) {
+  return publish_if_asked(publish_at_.load(std::memory_order_acquire), steps, parameters);
+}
+
+BoundaryServed StepHandoff::publish_if_asked(std::int64_t target, std::int64_t steps,
+                                             const Eigen::Ref<const Eigen::VectorXf>& parameters) {
   BoundaryServed served;
-  std::int64_t target = publish_at_.load(std::memory_order_acquire);
   // Only the trainer clears a request; a newer one stored meanwhile survives the failed exchange.
   if (target == kNoPublish || steps < target ||
       !publish_at_.compare_exchange_strong(target, kNoPublish, std::memory_order_acq_rel)) {
@@ -179,8 +181,16 @@ BoundaryServed StepHandoff::publish_if_due(std::int64_t steps, const Eigen::Ref<
 BoundaryServed StepHandoff::serve(std::int64_t steps, const std::function<Status(const Eigen::VectorXf&)>& add,
                                   const Eigen::Ref<const Eigen::VectorXf>& parameters) {
   steps_served_.store(steps, std::memory_order_relaxed);
+  // The request first: the loop thread hands a round's correction over
+  // before it asks for the next round's parameters, so a request seen here
+  // (acquire) makes every correction offered before it visible to the apply
+  // below, and the copy holds all the corrections the driver counts in its
+  // own x. Read the other way round, a correction and a request landing
+  // between the two reads would publish a copy without it (the driver's next
+  // delta would pull its neighbours' copy of us back by that correction).
+  const std::int64_t target = publish_at_.load(std::memory_order_acquire);
   BoundaryServed served = apply_corrections(add);
-  BoundaryServed published = publish_if_due(steps, parameters);
+  BoundaryServed published = publish_if_asked(target, steps, parameters);
   served.published = published.published;
   served.withheld = published.withheld;
   served.warning = std::move(published.warning);

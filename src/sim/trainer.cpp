@@ -78,6 +78,15 @@ void SteppedTrainer::request_parameters(std::int64_t at_step) {
 
 void SteppedTrainer::answer() {
   auto id = std::make_shared<node::TimerId>(0);
+  if (options_.handoff_ms > 0) {
+    // The copy of this step travels, as the worker's post does.
+    *id = transport_.start_timer(options_.handoff_ms, [this, id, copy = parameters(), step = steps_]() mutable {
+      answer_timers_.erase(std::remove(answer_timers_.begin(), answer_timers_.end(), *id), answer_timers_.end());
+      if (*driver_ != nullptr) (*driver_)->on_parameters(std::move(copy), step);
+    });
+    answer_timers_.push_back(*id);
+    return;
+  }
   *id = transport_.start_timer(0, [this, id] {
     answer_timers_.erase(std::remove(answer_timers_.begin(), answer_timers_.end(), *id), answer_timers_.end());
     if (*driver_ != nullptr) (*driver_)->on_parameters(parameters(), steps_);

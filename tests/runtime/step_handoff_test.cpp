@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "starling/runtime/step_handoff.h"
@@ -130,6 +131,33 @@ TEST_CASE("step hand-off: publishes once per request, at the asked step, after t
   handoff.request_parameters(0);
   CHECK(handoff.serve(7, add_into(buffer), buffer).published);
   CHECK(handoff.publishes() == 2);
+}
+
+TEST_CASE("step hand-off: a published copy holds every correction offered before its request", "[runtime][handoff]") {
+  // The loop thread hands a round's correction over, then (after the
+  // round's sends) asks for the next round's parameters. If the trainer
+  // checked for corrections before the offer and for the request after it,
+  // the copy would miss a correction the driver already added to its own x:
+  // its next delta would pull the neighbours' copy of us back, and the
+  // trainer would add the correction later anyway. Here the loop thread's
+  // two calls land inside the boundary, between the two checks.
+  Published published;
+  StepHandoff handoff(options_for(2, published));
+  Eigen::VectorXf buffer = Eigen::VectorXf::Zero(2);
+  handoff.add_correction(Eigen::VectorXf::Constant(2, 1.0f));  // an earlier round's, pending
+  bool posted = false;
+  auto add_then_loop_posts = [&](const Eigen::VectorXf& sum) {
+    buffer += sum;
+    if (!std::exchange(posted, true)) {
+      handoff.add_correction(Eigen::VectorXf::Constant(2, 10.0f));  // the round's correction...
+      handoff.request_parameters(0);                                // ...then the next request
+    }
+    return ok_status();
+  };
+  for (std::int64_t step = 1; step <= 3 && published.copies.empty(); ++step) handoff.serve(step, add_then_loop_posts, buffer);
+  REQUIRE(published.copies.size() == 1);
+  CHECK(published.copies[0].first == Eigen::VectorXf::Constant(2, 11.0f));  // both corrections inside
+  CHECK(buffer == Eigen::VectorXf::Constant(2, 11.0f));
 }
 
 TEST_CASE("step hand-off: a diverged replica is not published; the next request is served", "[runtime][handoff]") {

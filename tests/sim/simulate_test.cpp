@@ -153,6 +153,49 @@ TEST_CASE("simulate: with lr 0 and no clipping the swarm average holds", "[sim][
   CHECK(all_passed(s, honest));
 }
 
+// Stale rounds (docs/learning.md): the two ends' pulls cancel only when
+// each end's round sees every delta the other sent before it. Rounds come
+// every 50 ms here (the floor): a 30 ms delay still delivers each delta
+// before the next round and the average holds; at 120 ms a delta is always
+// in flight, each end pulls towards where the other was, and the average
+// moves. With training that pull is backwards along the trajectory: the
+// drag behind the slower learning of real peers with dense rounds. (A fix
+// that makes the pulls cancel under delay turns the second check around.)
+TEST_CASE("simulate: deltas in flight at a round move the swarm average", "[sim][invariants][stale]") {
+  const std::string pair = std::string(kConsensus).replace(std::string(kConsensus).find("peers = 5"), 9, "peers = 2");
+  const std::string delayed = pair + "[[events]]\nat = 0\nkind = \"delay\"\npeers = \"all\"\nms = ";
+  const scenario::Scenario shorter = parse(delayed + "30\n");
+  CHECK(all_passed(shorter, simulate(shorter, SimulateOptions{})));
+  const scenario::Scenario longer = parse(delayed + "120\n");
+  CHECK(has_violation(simulate(longer, SimulateOptions{}), "average"));
+}
+
+// --handoff-ms: a round gets the parameters of the step it asked for H ms
+// later (a real peer's trainer-to-loop hand-off); the run stays
+// deterministic and still learns.
+TEST_CASE("simulate: a trainer hand-off delay replays and learns", "[sim][stale]") {
+  const scenario::Scenario s = parse(R"(
+name = "handoff"
+duration = 10
+[swarm]
+peers = 3
+data = "synthetic:100"
+compress = "int8"
+round_floor_ms = 0
+eval_every = 100
+[[expect]]
+kind = "min_accuracy"
+value = 0.5
+)");
+  SimulateOptions options;
+  const SimulateResult direct = simulate(s, options);
+  options.handoff_ms = 25;
+  const SimulateResult late = simulate(s, options);
+  CHECK(all_passed(s, late));
+  CHECK(simulate(s, options).trace_hash == late.trace_hash);
+  CHECK(late.trace_hash != direct.trace_hash);
+}
+
 TEST_CASE("simulate: each invariant fires on a deliberately broken set-up", "[sim][invariants]") {
   SECTION("skewed consensus corrections move the swarm average") {
     SimulateOptions options;

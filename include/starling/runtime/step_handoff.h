@@ -17,6 +17,9 @@
 //
 // Trainer thread, at a step boundary (between two optimizer steps):
 //   serve(steps, add, parameters)
+//     0. the request is read first: the loop thread offers a round's
+//        correction before it asks again, so a copy published for a
+//        request holds every correction offered before it;
 //     1. the pending sum is swapped out (O(1), no allocation: a zeroed spare
 //        takes its place) and, if finite, handed to `add`, which adds it to
 //        the parameters (a sum that overflowed is dropped: `numerical`);
@@ -120,6 +123,11 @@ class StepHandoff final : public node::ModelHost {
   std::int64_t steps_served() const { return steps_served_.load(std::memory_order_relaxed); }
 
  private:
+  // publish_if_due with the request already read (serve() reads it before
+  // the corrections: see there).
+  BoundaryServed publish_if_asked(std::int64_t target, std::int64_t steps,
+                                  const Eigen::Ref<const Eigen::VectorXf>& parameters);
+
   StepHandoffOptions options_;
 
   mutable std::mutex start_mutex_;

@@ -63,6 +63,8 @@ struct SimulateOptions {
   // Compute model: one step at speed 1; speeds ~ lognormal(0, sigma) per peer.
   double step_seconds = 0.01;
   double heterogeneity_sigma = 0.0;
+  // The hand-off between a peer's trainer and its driver (TrainerOptions::handoff_ms).
+  std::uint64_t handoff_ms = 0;
   // Network model: every link's minimum one-way delay, plus faults on every
   // link for the whole run (random mode: delay mean, jitter, loss, ...).
   std::uint64_t latency_us = 500;

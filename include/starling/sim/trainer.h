@@ -59,6 +59,11 @@ struct TrainerOptions {
   // 1 in every honest run. Other values break the consensus step on purpose
   // (the simulator's invariant tests: the swarm average must then move).
   float correction_scale = 1.0f;
+  // The hand-off of a real peer (docs/learning.md, "Stale rounds"): the
+  // parameters asked for at step s reach the driver this many ms after that
+  // step, a copy taken then, so the round (and the correction it adds at
+  // once) runs while the trainer goes on stepping. 0: on the same tick.
+  std::uint64_t handoff_ms = 0;
   // Called after every evaluation with the step count and the accuracy
   // (the simulator's evaluation records, simulate.h).
   std::function<void(std::int64_t step, double accuracy)> on_evaluation;

@@ -14,9 +14,10 @@
 # STARLING (binary, default build/apps/starling), OUT (run folders, default
 # bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run),
 # SEED_FIRST (first seed, default 1; SEED_FROM is the same), ROUND_STEPS,
-# ROUND_FLOOR_MS, MOMENTUM_MODE (optional: [swarm] round_steps,
-# round_floor_ms, momentum_mode for every run; unset = the peer's defaults,
-# i.e. the compressor's γ and k under the simulator's 50 ms floor).
+# ROUND_FLOOR_MS, MOMENTUM_MODE, MIXING (optional: [swarm] round_steps,
+# round_floor_ms, momentum_mode, mixing for every run; unset = the peer's
+# defaults, i.e. the compressor's γ and k under the simulator's 50 ms floor,
+# neighbourhood mixing; MIXING=pairwise: AD-PSGD style pairings).
 # --help prints this.
 set -euo pipefail
 name=swarm_speedup default_peers="1 2 4 8 16" default_compress="none int8 topk:0.01" default_seeds=3
@@ -54,6 +55,7 @@ $gamma_line
 ${ROUND_STEPS:+round_steps = $ROUND_STEPS}
 ${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
 ${MOMENTUM_MODE:+momentum_mode = \"$MOMENTUM_MODE\"}
+${MIXING:+mixing = \"$MIXING\"}
 
 [[expect]]
 kind = "no_crash"

@@ -217,6 +217,16 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
       if (!transport_.send(id, garbage)) broken.push_back(id);
       continue;
     }
+    // Pairwise: a digest goes before the pair delta, while every pairing
+    // on this link is complete at both ends, pair shifts included (a
+    // digest right after it could be checked once the neighbour's shift
+    // for this pairing is in and ours is not).
+    const bool digest_due = ++link.deltas_since_digest >= options_.digest_every;
+    if (digest_due) link.deltas_since_digest = 0;
+    if (digest_due && options_.mixing == Mixing::pairwise && !send_digest(link)) {
+      broken.push_back(id);
+      continue;
+    }
     auto delta = link.state.make_delta(x_send, scratch, plan.fraction_scale);
     if (!delta) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
@@ -234,15 +244,7 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     link.full_delta_bytes = std::size_t(double(counters_.delta_bytes_sent - bytes_before) / plan.fraction_scale);
     ++link.deltas_sent;
     ++counters_.deltas_sent;
-    if (++link.deltas_since_digest >= options_.digest_every) {
-      link.deltas_since_digest = 0;
-      const node::LinkDigest digest = link.state.make_digest();
-      wire::Digest out_digest;
-      out_digest.epoch = digest.epoch;
-      out_digest.seq = digest.seq;
-      out_digest.hash = digest.hash;
-      if (!send(link, wire::Message{out_digest})) broken.push_back(id);
-    }
+    if (digest_due && options_.mixing != Mixing::pairwise && !send_digest(link)) broken.push_back(id);
   }
   // maybe_start may drop a link whose snapshot cannot be sent; links it
   // starts send their first delta next round.
@@ -256,6 +258,15 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   pacer_.on_round(last_round_ms_, cpu_end >= cpu_start_us ? cpu_end - cpu_start_us : 0,
                   step == kNoStep ? -1 : step);
   ask_for_round();
+}
+
+bool TrainingDriver::send_digest(Link& link) {
+  const node::LinkDigest digest = link.state.make_digest();
+  wire::Digest out;
+  out.epoch = digest.epoch;
+  out.seq = digest.seq;
+  out.hash = digest.hash;
+  return bool(send(link, wire::Message{out}));
 }
 
 void TrainingDriver::control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x) {
@@ -328,10 +339,17 @@ void TrainingDriver::answer_pair(Link& link) {
 }
 
 void TrainingDriver::pair_pull(Link& link) {
-  if (!link.state.ready() || state_ != "training" || !parameters_) return;
-  if (!consensus(*parameters_, &link)) return;
-  host_.add_correction(correction_);
-  *parameters_ += correction_;
+  if (!link.state.ready()) return;
+  if (state_ == "training" && parameters_ && consensus(*parameters_, &link)) {
+    host_.add_correction(correction_);
+    *parameters_ += correction_;
+  }
+  // Both ends move the two copies by the pairing's unclipped pulls, bit for
+  // bit alike, so the copies hold them (as CHOCO's order would: the
+  // neighbour's view of us includes our last pull) and the next delta on
+  // this link carries only what moved since. Unconditional: the other end
+  // does it too, whatever our state.
+  link.state.pair_shift(0.5f * gamma_);
 }
 
 bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair) {

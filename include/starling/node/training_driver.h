@@ -366,6 +366,7 @@ class TrainingDriver {
   // Pairwise: the pairing's pull, from the link's copies once both ends'
   // fresh deltas are in them (identical at both ends, so the sum is kept).
   void pair_pull(Link& link);
+  bool send_digest(Link& link);
   // Whether (and how big) this round's delta on `link` goes, one of
   // `links_left` still to serve (training_bandwidth.cpp).
   DeltaPlan plan_link_delta(Link& link, std::size_t links_left, const UploadBudget& budget);

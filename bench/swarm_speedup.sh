@@ -15,8 +15,9 @@
 # bench/results/swarm_speedup), GAMMA (optional: [swarm] gamma for every run),
 # SEED_FIRST (first seed, default 1; SEED_FROM is the same), ROUND_STEPS,
 # ROUND_FLOOR_MS, MOMENTUM_MODE, MIXING (optional: [swarm] round_steps,
-# round_floor_ms, momentum_mode, mixing for every run; unset = the peer's defaults,
-# i.e. the compressor's γ and k under the simulator's 50 ms floor).
+# round_floor_ms, momentum_mode, mixing for every run; unset = the peer's
+# defaults, i.e. the compressor's γ and k under the simulator's 50 ms floor,
+# neighbourhood mixing; MIXING=pairwise: AD-PSGD style pairings).
 # Staleness (docs/learning.md, "Stale rounds"): STEP_MS (virtual ms per SGD
 # step, default 10), HANDOFF_MS (`starling simulate --handoff-ms`: a round gets
 # the parameters of step s this many ms later, as a real peer's trainer-to-loop

@@ -274,6 +274,17 @@ Result<ConsensusStep> LinkState::consensus_step(Eigen::VectorXf& x_i, float gamm
   return step;
 }
 
+void LinkState::pair_shift(float factor) {
+  if (!ready()) return;
+  // One coordinate at a time, the same expressions at both ends (with the
+  // copies' roles swapped), so both round alike.
+  for (Eigen::Index k = 0; k < out_copy_.size(); ++k) {
+    const float s = factor * (in_copy_[k] - out_copy_[k]);
+    out_copy_[k] += s;
+    in_copy_[k] -= s;
+  }
+}
+
 Result<double> LinkState::correction_norm() const {
   if (!ready()) return make_error(ErrorKind::disconnected, "correction norm: link not ready");
   // Squares in double so huge corrections do not overflow, on SIMD lanes

@@ -123,11 +123,10 @@ struct TrainingDriver::Link {
   std::uint16_t peer_degree = 0;        // the neighbour's ready links, from its last delta (0: unknown)
   float mixing_weight = 0.0f;           // its Metropolis-Hastings weight at the last round
   // Pairwise: we sent it a pair delta and its next delta (the reply, or its
-  // own pair delta that crossed ours) has not come yet.
-  // A reply that never comes (its backlog was full) stops counting after
-  // the longest round interval.
+  // own pair delta that crossed ours) has not come yet. We do not pair with
+  // it again until one comes (or the link resets): a second request would
+  // leave the two ends pulling from different copies.
   bool awaiting_pair_reply = false;
-  std::uint64_t pair_sent_ms = 0;
   // Bandwidth (node/upload_budget.h): bytes of a full delta on this link (0:
   // none sent yet), whether this round sent one (only then does the link
   // take part in the round's consensus step), and the last sign of life

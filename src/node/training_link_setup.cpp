@@ -107,6 +107,7 @@ void TrainingDriver::maybe_start(Link& link) {
     return;
   }
   link.deltas_since_digest = 0;
+  link.awaiting_pair_reply = false;  // a new epoch: an open pairing is void
   link.epoch_started_ms = transport_.now_ms();
   const std::size_t total = snapshot->values.size();
   const std::size_t chunk_values = std::max<std::size_t>(1, options_.snapshot_chunk_values);
@@ -160,6 +161,7 @@ void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& ch
     break_link(link, wire::ResetReason::unspecified, accepted.error().message);
     return;
   }
+  link.awaiting_pair_reply = false;  // the neighbour's new epoch: an open pairing is void
   if (!link.state.sending()) {
     link.start_epoch = link.state.epoch();
     maybe_start(link);

@@ -186,7 +186,9 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   // CHOCO order: the consensus correction from the copies as they are, added
   // to x here and handed to the host, then the deltas of the corrected x, so
   // a neighbour's copy of us includes this round's correction.
-  const bool corrected = consensus(x, partner);
+  // Pairwise rounds pull nothing here: the partner's pull comes with its
+  // reply (pair_pull), from copies fresh at both ends.
+  const bool corrected = options_.mixing == Mixing::pairwise ? false : consensus(x, nullptr);
   if (corrected) {
     host_.add_correction(correction_);
     x += correction_;
@@ -215,6 +217,16 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
       if (!transport_.send(id, garbage)) broken.push_back(id);
       continue;
     }
+    // Pairwise: a digest goes before the pair delta, while every pairing
+    // on this link is complete at both ends, pair shifts included (a
+    // digest right after it could be checked once the neighbour's shift
+    // for this pairing is in and ours is not).
+    const bool digest_due = ++link.deltas_since_digest >= options_.digest_every;
+    if (digest_due) link.deltas_since_digest = 0;
+    if (digest_due && options_.mixing == Mixing::pairwise && !send_digest(link)) {
+      broken.push_back(id);
+      continue;
+    }
     auto delta = link.state.make_delta(x_send, scratch, plan.fraction_scale);
     if (!delta) {
       log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
@@ -222,11 +234,8 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     }
     wire::Delta out = to_wire(std::move(*delta));
     out.degree = degree;
-    out.pair = &link == partner && corrected;
-    if (out.pair) {
-      link.awaiting_pair_reply = true;
-      link.pair_sent_ms = now;
-    }
+    out.pair = &link == partner;
+    if (out.pair) link.awaiting_pair_reply = true;
     const std::uint64_t bytes_before = counters_.delta_bytes_sent;
     if (!send(link, wire::Message{std::move(out)})) {
       broken.push_back(id);
@@ -235,15 +244,7 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     link.full_delta_bytes = std::size_t(double(counters_.delta_bytes_sent - bytes_before) / plan.fraction_scale);
     ++link.deltas_sent;
     ++counters_.deltas_sent;
-    if (++link.deltas_since_digest >= options_.digest_every) {
-      link.deltas_since_digest = 0;
-      const node::LinkDigest digest = link.state.make_digest();
-      wire::Digest out_digest;
-      out_digest.epoch = digest.epoch;
-      out_digest.seq = digest.seq;
-      out_digest.hash = digest.hash;
-      if (!send(link, wire::Message{out_digest})) broken.push_back(id);
-    }
+    if (digest_due && options_.mixing != Mixing::pairwise && !send_digest(link)) broken.push_back(id);
   }
   // maybe_start may drop a link whose snapshot cannot be sent; links it
   // starts send their first delta next round.
@@ -257,6 +258,15 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   pacer_.on_round(last_round_ms_, cpu_end >= cpu_start_us ? cpu_end - cpu_start_us : 0,
                   step == kNoStep ? -1 : step);
   ask_for_round();
+}
+
+bool TrainingDriver::send_digest(Link& link) {
+  const node::LinkDigest digest = link.state.make_digest();
+  wire::Digest out;
+  out.epoch = digest.epoch;
+  out.seq = digest.seq;
+  out.hash = digest.hash;
+  return bool(send(link, wire::Message{out}));
 }
 
 void TrainingDriver::control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x) {
@@ -297,9 +307,7 @@ float TrainingDriver::mixing_weight(const Link& link) const {
 TrainingDriver::Link* TrainingDriver::pick_partner() {
   std::vector<Link*> ready;
   for (auto& [id, link] : links_) {
-    const bool awaiting =
-        link->awaiting_pair_reply && transport_.now_ms() < link->pair_sent_ms + options_.round_max_interval_ms;
-    if (link->connected && link->state.ready() && !awaiting &&
+    if (link->connected && link->state.ready() && !link->awaiting_pair_reply &&
         transport_.pending_outbound_bytes(id) <= options_.max_link_backlog_bytes)
       ready.push_back(link.get());
   }
@@ -307,40 +315,17 @@ TrainingDriver::Link* TrainingDriver::pick_partner() {
   return ready[std::uniform_int_distribution<std::size_t>(0, ready.size() - 1)(random_)];
 }
 
-void TrainingDriver::mirror_pair(Link& link) {
-  if (!link.state.ready() || state_ != "training") return;
-  // The sender pulled by γ/2·clip(x̂(j→i) − x̂(i→j)) on its side from the
-  // copies before this delta; the same copies here give exactly the
-  // opposite pull (no delta of ours in flight to it: pairwise rounds send
-  // one delta per round, to the partner only).
+void TrainingDriver::answer_pair(Link& link) {
+  if (!link.state.ready() || state_ != "training" || !parameters_) return;
+  if (!link.connected || !link.state.sending()) return;
+  // The reply first: a delta of our model as it is now (after every pull we
+  // took so far), so our copy at both ends is fresh; the initiator's copy is
+  // its request, just applied. The pull then acts on today's gap, and the
+  // initiator makes the same pull, opposite, from the same two copies when
+  // the reply arrives. No backlog test: one reply per request, and a
+  // neighbour has at most one request out to us.
   const auto dimension = Eigen::Index(options_.layout.dimension());
   if (correction_.size() != dimension) correction_.resize(dimension);
-  const double radius = options_.clip == ClipMode::off ? std::numeric_limits<double>::infinity() : counters_.clip_radius;
-  const double trust = options_.clip == ClipMode::adaptive ? trust_of(link.node_id).weight(options_.clipped_gossip) : 1.0;
-  if (trust <= 0.0) return;
-  // As consensus(): the pull written over correction_ while its norm is
-  // measured, a second pass only if the radius clips it.
-  const float weight = float(0.5 * trust);
-  const Result<double> norm = link.state.pull(correction_, gamma_ * weight, true);
-  if (!norm) return;
-  if (!std::isfinite(*norm)) {  // copies that overflowed: refused, as consensus_step would
-    correction_.setZero();
-    return;
-  }
-  const node::PullFactor pull = node::pull_factor(gamma_, weight, *norm, radius);
-  if (pull.clipped) {
-    ++counters_.corrections_clipped;
-    (void)link.state.pull(correction_, pull.factor - gamma_ * weight, false);
-  }
-  ++counters_.pair_mirrors;
-  host_.add_correction(correction_);
-  if (!parameters_ || parameters_->size() != correction_.size()) return;
-  *parameters_ += correction_;
-  // Answer with our own delta, so the neighbour's copy of us holds the
-  // mirrored pull before it pairs with us again (else it would pull us back
-  // towards where we were).
-  if (!link.connected || !link.state.sending()) return;
-  if (transport_.pending_outbound_bytes(link.id) > options_.max_link_backlog_bytes) return;
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   auto reply = link.state.make_delta(*parameters_, scratch);
   if (!reply) return;
@@ -349,15 +334,31 @@ void TrainingDriver::mirror_pair(Link& link) {
   if (!send(link, wire::Message{std::move(out)})) return;  // a failed send drops the link
   ++link.deltas_sent;
   ++counters_.deltas_sent;
+  ++counters_.pair_mirrors;
+  pair_pull(link);
 }
 
-bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
+void TrainingDriver::pair_pull(Link& link) {
+  if (!link.state.ready()) return;
+  if (state_ == "training" && parameters_ && consensus(*parameters_, &link)) {
+    host_.add_correction(correction_);
+    *parameters_ += correction_;
+  }
+  // Both ends move the two copies by the pairing's unclipped pulls, bit for
+  // bit alike, so the copies hold them (as CHOCO's order would: the
+  // neighbour's view of us includes our last pull) and the next delta on
+  // this link carries only what moved since. Unconditional: the other end
+  // does it too, whatever our state.
+  link.state.pair_shift(0.5f * gamma_);
+}
+
+bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair) {
   counters_.own_displacement = own_displacement_.value();
 
   std::vector<Link*> ready;
   for (auto& [id, link_ptr] : links_) {
-    if (!link_ptr->state.ready() || !link_ptr->sent_this_round) continue;
-    if (options_.mixing == Mixing::pairwise && link_ptr.get() != partner) continue;
+    if (!link_ptr->state.ready()) continue;
+    if (pair ? link_ptr.get() != pair : !link_ptr->sent_this_round) continue;
     ready.push_back(link_ptr.get());
   }
   if (correction_.size() != x.size()) correction_.resize(x.size());
@@ -382,7 +383,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* partner) {
   for (Link* link : ready) {
     node::LinkTrust& link_trust = trust_of(link->node_id);
     trust.push_back(&link_trust);
-    const float mixing = options_.mixing == Mixing::pairwise ? 0.5f : mixing_weight(*link);
+    const float mixing = pair ? 0.5f : mixing_weight(*link);
     link->mixing_weight = mixing;
     const double weight =
         options_.clip == ClipMode::adaptive ? link_trust.weight(options_.clipped_gossip) : 1.0;
@@ -478,13 +479,15 @@ void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
   if (delta.epoch < link.state.epoch()) link.last_activity_ms = transport_.now_ms();
   if (delta.epoch < link.state.epoch() || !link.state.receiving()) return;
   const bool out_of_sequence = delta.epoch == link.state.epoch() && delta.seq != link.state.next_receive_seq();
-  // The mirror uses the copies before this delta (those the sender pulled
-  // with). A pair delta that crossed ours (we await its reply) is not
-  // mirrored: both ends pulled from the same copies already, opposite ways.
-  const bool crossed = link.awaiting_pair_reply;
+  // Pairwise (docs/learning.md, "Pairwise mixing"): every pull comes after
+  // the delta that makes the link's copies fresh. Awaiting our request's
+  // answer, the neighbour's next delta is its reply (it pulled after making
+  // it) or its own request crossing ours (it will pull on ours, unanswered):
+  // either way both ends now hold the same two fresh copies, so we pull
+  // once. A request we did not cross gets a reply, then our pull.
+  const bool awaited = link.awaiting_pair_reply;
   link.awaiting_pair_reply = false;
-  if (delta.pair && !crossed && !out_of_sequence && delta.epoch == link.state.epoch()) mirror_pair(link);
-  if (delta.pair && crossed) ++counters_.pair_crossings;
+  const bool pair = delta.pair;
   const std::uint16_t degree = delta.degree;
   if (const Status applied = link.state.on_delta(from_wire(std::move(delta))); !applied) {
     break_link(link, out_of_sequence ? wire::ResetReason::sequence_gap : wire::ResetReason::unspecified, applied.error().message);
@@ -493,6 +496,12 @@ void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
   ++link.deltas_received;
   ++counters_.deltas_received;
   if (degree > 0) link.peer_degree = degree;
+  if (awaited) {
+    if (pair) ++counters_.pair_crossings;
+    pair_pull(link);
+  } else if (pair) {
+    answer_pair(link);
+  }
 }
 
 void TrainingDriver::on_digest(Link& link, const wire::Digest& digest) {

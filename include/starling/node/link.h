@@ -211,6 +211,13 @@ class LinkState {
   // Same with an adaptive radius: uses clip.radius(), then records the norm.
   Result<ConsensusStep> consensus_step(Eigen::VectorXf& x_i, float gamma, float weight, AdaptiveClip& clip) const;
 
+  // Pairwise mixing: both copies move by one pairing's pulls, s =
+  // factor·(x̂(j→i) − x̂(i→j)); x̂(i→j) += s, x̂(j→i) −= s. The neighbour's
+  // call with the same factor leaves its copies bit for bit equal to ours
+  // (a − b is exactly −(b − a)), so digests still match. Requires ready()
+  // (else a no-op).
+  void pair_shift(float factor);
+
   // ‖x̂(j→i) − x̂(i→j)‖ (the correction before γ·w and clipping): the
   // differences in float, as the pull applies them, their squares summed in
   // double; requires ready(), else disconnected.

@@ -206,8 +206,8 @@ struct TrainingDriverStatus {
   // Only corrupt or hostile input explains one (the simulator's invariant).
   std::uint64_t digest_mismatches = 0;
   std::uint64_t corrections_clipped = 0;
-  std::uint64_t pair_mirrors = 0;  // pairwise: pulls mirrored for a neighbour that paired with us
-  std::uint64_t pair_crossings = 0;  // pairwise: pairings that crossed ours (both pulled; no mirror)
+  std::uint64_t pair_mirrors = 0;  // pairwise: pairings a neighbour asked of us, answered (reply, then our pull)
+  std::uint64_t pair_crossings = 0;  // pairwise: pairings that crossed ours (each end pulls once, no reply)
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).
   double clip_radius = std::numeric_limits<double>::infinity();
@@ -353,13 +353,20 @@ class TrainingDriver {
   void send_hello(Link& link);
   void drop_link(ConnectionId id, const std::string& why);
   Eigen::VectorXf poisoned(const Eigen::VectorXf& x);
-  // The consensus step of one round: fills correction_ with what the host
-  // gets; false when there is nothing to hand over (no ready link).
-  bool consensus(const Eigen::VectorXf& x, Link* partner);
+  // The consensus step of one round (pair null: every link that sent this
+  // round, Metropolis-Hastings weights) or of one pairing (pair: that link
+  // only, weight 1/2): fills correction_ with what the host gets; false when
+  // there is nothing to hand over (no ready link).
+  bool consensus(const Eigen::VectorXf& x, Link* pair);
   // Pairwise: the ready link a round pairs with (null: none ready).
   Link* pick_partner();
-  // Pairwise: a neighbour paired with us; apply the mirror of its pull.
-  void mirror_pair(Link& link);
+  // Pairwise (docs/learning.md, "Pairwise mixing"): a neighbour asked to
+  // pair; reply with a delta of our model as it is now, then pull.
+  void answer_pair(Link& link);
+  // Pairwise: the pairing's pull, from the link's copies once both ends'
+  // fresh deltas are in them (identical at both ends, so the sum is kept).
+  void pair_pull(Link& link);
+  bool send_digest(Link& link);
   // Whether (and how big) this round's delta on `link` goes, one of
   // `links_left` still to serve (training_bandwidth.cpp).
   DeltaPlan plan_link_delta(Link& link, std::size_t links_left, const UploadBudget& budget);

@@ -2,12 +2,40 @@
 
 #include <Eigen/Core>
 
+#include <cstdint>
+#include <cstring>
+
 #if defined(__SSE__)
 #include <pmmintrin.h>
 #include <xmmintrin.h>
 #endif
 
 namespace starling::ml {
+namespace {
+
+// 1 for NaN or infinity (all exponent bits set), 0 otherwise; no branch.
+inline std::uint32_t non_finite(float v) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return std::uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+}
+
+}  // namespace
+
+bool all_finite(const float* values, std::size_t count) {
+  std::uint32_t any = 0;
+  for (std::size_t i = 0; i < count; ++i) any |= non_finite(values[i]);
+  return any == 0;
+}
+
+bool copy_all_finite(const float* from, float* to, std::size_t count) {
+  std::uint32_t any = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    to[i] = from[i];
+    any |= non_finite(from[i]);
+  }
+  return any == 0;
+}
 
 void enable_flush_to_zero() {
 #if defined(__SSE__)

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "starling/assert.h"
+#include "starling/ml/fpu.h"
 
 namespace starling::node {
 namespace {
@@ -169,7 +170,8 @@ Status TrainingLoop::add_correction(const Eigen::VectorXf& correction) {
     return make_error(ErrorKind::invalid_argument, "correction has " + std::to_string(correction.size()) +
                                                        " entries, the model " + std::to_string(parameters.size()));
   }
-  if (!correction.allFinite()) return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
+  if (!ml::all_finite(correction.data(), std::size_t(correction.size())))
+    return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
   parameters += correction;
   // The momentum mode (ml::OptimizerConfig::MomentumMode) decides whether the
   // optimizer state takes the pull too; the default leaves it alone.
@@ -204,7 +206,8 @@ Result<ml::Evaluation> TrainingLoop::evaluate_local_average(Eigen::VectorXf& par
     return make_error(ErrorKind::invalid_argument, "local average has " + std::to_string(parameters.size()) +
                                                        " entries, the model " + std::to_string(own.size()));
   }
-  if (!parameters.allFinite()) return make_error(ErrorKind::numerical, "local average holds NaN or Inf");
+  if (!ml::all_finite(parameters.data(), std::size_t(parameters.size())))
+    return make_error(ErrorKind::numerical, "local average holds NaN or Inf");
   // The layers are views made from parameters() at each use, so swapping the
   // vectors' buffers (O(1)) makes the model compute with the average.
   own.swap(parameters);

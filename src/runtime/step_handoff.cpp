@@ -6,6 +6,8 @@
 #include <cstring>
 #include <utility>
 
+#include "starling/ml/fpu.h"
+
 namespace starling::runtime {
 namespace {
 
@@ -14,15 +16,6 @@ inline std::uint32_t non_finite(float v) {
   std::uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);
   return std::uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-}
-
-// One vectorizable OR over the values (Eigen's allFinite() is a scalar loop
-// with an early exit: a full extra pass at scalar speed per correction).
-bool all_finite(const Eigen::VectorXf& values) {
-  const float* data = values.data();
-  std::uint32_t any = 0;
-  for (Eigen::Index i = 0; i < values.size(); ++i) any |= non_finite(data[i]);
-  return any == 0;
 }
 
 }  // namespace
@@ -59,22 +52,31 @@ Status StepHandoff::offer_correction(const Eigen::VectorXf& correction) {
   }
   std::lock_guard lock(corrections_mutex_);
   bool finite = true;
+  float* sum = pending_.data();
+  const float* add = correction.data();
   if (pending_count_ == 0) {
     // The usual case (the trainer serves corrections at every step, rounds
-    // come far less often): pending_ is zero, so the add and the finiteness
-    // check run in one pass, and a refusal restores the zeros exactly.
-    float* sum = pending_.data();
-    const float* add = correction.data();
+    // come far less often): the sum is this correction, copied and checked
+    // in one pass. "+ 0.0f" keeps the bits of the old 0 + x (a -0 becomes +0).
     std::uint32_t any = 0;
     for (Eigen::Index i = 0; i < correction.size(); ++i) {
-      sum[i] += add[i];
+      sum[i] = add[i] + 0.0f;
       any |= non_finite(add[i]);
     }
     finite = any == 0;
-    if (!finite) pending_.setZero();
+    pending_finite_ = true;
   } else {
-    finite = all_finite(correction);
-    if (finite) pending_ += correction;
+    finite = ml::all_finite(add, std::size_t(correction.size()));
+    if (finite) {
+      // Each correction is finite; their sum can still overflow: noted here,
+      // in the pass that adds, so the trainer does not check it again.
+      std::uint32_t any = 0;
+      for (Eigen::Index i = 0; i < correction.size(); ++i) {
+        sum[i] += add[i];
+        any |= non_finite(sum[i]);
+      }
+      pending_finite_ = pending_finite_ && any == 0;
+    }
   }
   if (!finite) {
     corrections_refused_.fetch_add(1, std::memory_order_relaxed);
@@ -115,19 +117,19 @@ BoundaryServed StepHandoff::apply_corrections(const std::function<Status(const E
   BoundaryServed served;
   if (!correction_pending_.load(std::memory_order_acquire)) return served;
   std::int64_t count = 0;
+  bool finite = true;
   {
     std::lock_guard lock(corrections_mutex_);
-    pending_.swap(spare_);  // O(1): the pending sum moves out, a zero vector in
+    pending_.swap(spare_);  // O(1): the pending sum moves out; the next offer overwrites the old one
     count = pending_count_;
+    finite = pending_finite_;
     pending_count_ = 0;
     correction_pending_.store(false, std::memory_order_relaxed);
   }
   if (count == 0) return served;
-  // Each correction was finite; only their sum can have overflowed.
-  Status added = all_finite(spare_) ? add(spare_)
-                                    : Status(make_error(ErrorKind::numerical, "their sum holds NaN or Inf"));
+  // Each correction was finite; only their sum can have overflowed (noted by offer_correction).
+  Status added = finite ? add(spare_) : Status(make_error(ErrorKind::numerical, "their sum holds NaN or Inf"));
   if (added) guard_.on_corrections(spare_);  // the swarm's move, not the trainer's
-  spare_.setZero();
   if (!added) {
     corrections_dropped_.fetch_add(std::uint64_t(count), std::memory_order_relaxed);
     served.status = make_error(ErrorKind::numerical,
@@ -151,8 +153,9 @@ BoundaryServed StepHandoff::publish_if_asked(std::int64_t target, std::int64_t s
       !publish_at_.compare_exchange_strong(target, kNoPublish, std::memory_order_acq_rel)) {
     return served;
   }
-  Eigen::VectorXf copy = parameters;
-  switch (guard_.judge(copy, steps)) {
+  Eigen::VectorXf copy(parameters.size());
+  const bool finite = ml::copy_all_finite(parameters.data(), copy.data(), std::size_t(parameters.size()));
+  switch (guard_.judge(copy, steps, finite)) {
     case PublishGuard::Verdict::not_finite:
       publishes_refused_.fetch_add(1, std::memory_order_relaxed);
       served.status = make_error(ErrorKind::numerical, "the parameters hold NaN or Inf (training diverged): not published");

@@ -1,6 +1,8 @@
 // Per-thread and per-process math settings for training.
 #pragma once
 
+#include <cstddef>
+
 #include "starling/status.h"
 
 namespace starling::ml {
@@ -14,5 +16,13 @@ void enable_flush_to_zero();
 // the serial OpenBLAS (the default, STARLING_OPENBLAS) run them on one thread,
 // so asking for more is an error there rather than a silently ignored flag.
 Status set_math_threads(int threads);
+
+// No value is NaN or infinite: one vectorizable OR over the exponent bits
+// (Eigen's allFinite() is a scalar loop with an early exit, several times
+// slower on a model-sized vector; the hand-off checks one per round).
+bool all_finite(const float* values, std::size_t count);
+
+// to[i] = from[i] for every i, and whether every value is finite, in one pass.
+bool copy_all_finite(const float* from, float* to, std::size_t count);
 
 }  // namespace starling::ml

@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "starling/ml/fpu.h"
+
 namespace starling::runtime {
 
 class PublishGuard {
@@ -44,10 +46,16 @@ class PublishGuard {
   // Judges the copy about to be published at `steps`; the base becomes this
   // copy whatever the verdict (so a single jump is withheld once).
   Verdict judge(const Eigen::VectorXf& copy, std::int64_t steps) {
-    if (!copy.allFinite()) return Verdict::not_finite;  // base kept: measure from the last finite copy
+    return judge(copy, steps, ml::all_finite(copy.data(), std::size_t(copy.size())));
+  }
+  // The same, with the copy's finiteness already known (StepHandoff checks it
+  // in the pass that copies: one pass over the model instead of two).
+  Verdict judge(const Eigen::VectorXf& copy, std::int64_t steps, bool finite) {
+    if (!finite) return Verdict::not_finite;  // base kept: measure from the last finite copy
     const Eigen::Index count = std::min<Eigen::Index>(copy.size(), Eigen::Index(kSampleSize));
     stride_ = count > 0 ? copy.size() / count : 1;
-    Eigen::VectorXf sample(count);
+    Eigen::VectorXf& sample = spare_;  // the last base's buffer: no allocation per copy
+    sample.resize(count);
     for (Eigen::Index k = 0; k < count; ++k) sample[k] = copy[k * stride_];
     Verdict verdict = Verdict::publish;
     if (base_.size() == count && count > 0 && steps > base_steps_) {
@@ -61,7 +69,7 @@ class PublishGuard {
         count_ = std::min(count_ + 1, kWindow);
       }
     }
-    base_ = std::move(sample);
+    base_.swap(sample);
     base_steps_ = steps;
     return verdict;
   }
@@ -79,6 +87,7 @@ class PublishGuard {
   }
 
   Eigen::VectorXf base_;  // the sampled last judged finite copy plus the corrections added since
+  Eigen::VectorXf spare_;  // the base before it, reused for the next sample
   Eigen::Index stride_ = 1;
   std::int64_t base_steps_ = 0;
   std::array<double, kWindow> moves_{};

@@ -136,10 +136,14 @@ class StepHandoff final : public node::ModelHost {
   std::optional<Eigen::VectorXf> initial_;
 
   std::mutex corrections_mutex_;
+  // The sum of the pending corrections; its values mean nothing while
+  // pending_count_ is 0 (the first offer overwrites them, so no thread
+  // zeroes a model-sized vector per round).
   Eigen::VectorXf pending_;
   std::int64_t pending_count_ = 0;
+  bool pending_finite_ = true;  // the sum is finite (each correction is; the sum can overflow)
   std::atomic<bool> correction_pending_{false};
-  Eigen::VectorXf spare_;  // trainer thread: swapped with the pending sum, zero between uses
+  Eigen::VectorXf spare_;  // trainer thread: swapped with the pending sum (the last sum applied)
 
   std::atomic<std::int64_t> publish_at_{kNoPublish};
 

@@ -92,6 +92,12 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "Training steps between test-set evaluations of the own model and the local average (0: never)")
       ->type_name("STEPS")
       ->capture_default_str();
+  app.add_option("--local-average-every", o.local_average_every,
+                 "Evaluate the local average after every Nth evaluation of the own model, at steps that are "
+                 "multiples of N x --eval-every (1: after each; 0: never). Each one costs a second evaluation")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--export-model", o.export_model,
                  "What the final checkpoint DATA_DIR/model.ckpt holds: local-average (the model averaged with "
                  "the neighbours' copies, see docs/learning.md) or own")
@@ -237,6 +243,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   w.batch = options.training.batch;
   w.seed = options.training.seed;  // cmd_peer mixes in the node id (set_batch_seed)
   w.eval_every_steps = *eval_every;
+  w.local_average_every = options.local_average_every;
   w.checkpoint_path = self->checkpoint_path_.string();
   w.checkpoint_every_seconds = options.checkpoint_every;
   // The local average needs the loop thread's link copies: the final one is

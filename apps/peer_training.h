@@ -48,6 +48,8 @@ struct PeerTrainingOptions {
   // Steps between evaluations, as typed (parse_eval_every: a count of steps;
   // the old seconds form is refused with a message).
   std::string eval_every = std::to_string(node::kDefaultEvalEverySteps);
+  // The local average is evaluated after every Nth evaluation of the own model (0: never).
+  int local_average_every = 1;
   // Which model the final checkpoint holds: "own" or "local-average".
   std::string export_model = "local-average";
   std::uint64_t max_upload = 0;  // bytes per second of gossip traffic; 0: no budget

@@ -763,3 +763,28 @@ TEST_CASE("training worker: math turn makes ml math on two threads exact", "[run
   CHECK(wrong_a == 0);
   CHECK(wrong_b == 0);
 }
+
+TEST_CASE("training worker: the local average after every Nth evaluation only", "[runtime][worker]") {
+  auto data = blob_data();
+  TrainingWorkerOptions o = make_options(0.0, data);
+  o.eval_every_steps = 10;
+  o.local_average_every = 3;  // steps 30, 60, ...: not 10, 20, 40
+  std::atomic<int> requests{0};
+  std::atomic<bool> bad_step{false};
+  TrainingWorker* self = nullptr;
+  o.on_local_average_wanted = [&](Eigen::VectorXf parameters, std::int64_t step) {
+    if (step % 30 != 0) bad_step = true;
+    ++requests;
+    (void)self->evaluate_local_average(std::move(parameters), step, 1);  // answered at the next boundary
+  };
+  TrainingWorker worker(std::move(o));
+  self = &worker;
+  worker.start();
+  const bool enough = wait_until([&] { return worker.progress().local_average_evaluations >= 2; });
+  worker.stop();
+  REQUIRE(enough);
+  CHECK_FALSE(bad_step.load());
+  const TrainingProgress p = worker.progress();
+  CHECK(p.local_average_at_step % 30 == 0);
+  CHECK(requests.load() <= p.evaluations / 3 + 1);
+}

@@ -159,6 +159,11 @@ struct TrainingWorkerOptions {
   // with evaluate_local_average(). One request is out at a time: a due
   // evaluation while one is out asks for none. Unset: no local average.
   std::function<void(Eigen::VectorXf parameters, std::int64_t step)> on_local_average_wanted;
+  // The local average is asked for after every Nth evaluation: those at
+  // steps that are multiples of N x eval_every_steps (1: after each; 0:
+  // never). Each one costs a second evaluation (docs/learning.md, "Where a
+  // real peer's CPU goes").
+  std::int64_t local_average_every = 1;
   // The hand-off to serve at each step boundary. Null: the worker makes its
   // own, which publishes through on_publish. Given: its publish sink is the
   // caller's and on_publish is not used (`starling peer`: node::Peer's

@@ -22,7 +22,9 @@
 # DDP computes per step), NEIGHBOURS ([swarm] neighbours, the links a peer
 # dials; unset = the peer's 3; PEERS-1 links every peer to all others, a
 # complete graph, where the Metropolis-Hastings weights 1/PEERS and GAMMA=1
-# make a round an exact average).
+# make a round an exact average), MAX_UPLOAD ([swarm] max_upload, bytes per
+# virtual second: the upload budget skips deltas that do not fit; at 10 ms
+# steps, 100 times the bytes per step).
 # Staleness (docs/learning.md, "Stale rounds"): STEP_MS (virtual ms per SGD
 # step, default 10), HANDOFF_MS (`starling simulate --handoff-ms`: a round gets
 # the parameters of step s this many ms later, as a real peer's trainer-to-loop
@@ -69,6 +71,7 @@ ${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
 ${MOMENTUM_MODE:+momentum_mode = \"$MOMENTUM_MODE\"}
 ${MIXING:+mixing = \"$MIXING\"}
 ${NEIGHBOURS:+neighbours = $NEIGHBOURS}
+${MAX_UPLOAD:+max_upload = $MAX_UPLOAD}
 
 [[expect]]
 kind = "no_crash"

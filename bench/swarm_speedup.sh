@@ -18,6 +18,13 @@
 # round_floor_ms, momentum_mode, mixing for every run; unset = the peer's
 # defaults, i.e. the compressor's γ and k under the simulator's 50 ms floor,
 # neighbourhood mixing; MIXING=pairwise: AD-PSGD style pairings).
+# BATCH (per-peer batch, default 64; e.g. PEERS=1 BATCH=256 is what 4-process
+# DDP computes per step), NEIGHBOURS ([swarm] neighbours, the links a peer
+# dials; unset = the peer's 3; PEERS-1 links every peer to all others, a
+# complete graph, where the Metropolis-Hastings weights 1/PEERS and GAMMA=1
+# make a round an exact average), MAX_UPLOAD ([swarm] max_upload, bytes per
+# virtual second: the upload budget skips deltas that do not fit; at 10 ms
+# steps, 100 times the bytes per step).
 # Staleness (docs/learning.md, "Stale rounds"): STEP_MS (virtual ms per SGD
 # step, default 10), HANDOFF_MS (`starling simulate --handoff-ms`: a round gets
 # the parameters of step s this many ms later, as a real peer's trainer-to-loop
@@ -55,7 +62,7 @@ peers = $n
 model = "mlp:256,128"
 compress = "$c"
 lr = 0.02
-batch = 64
+batch = ${BATCH:-64}
 partition = "iid"
 eval_every = 100
 $gamma_line
@@ -63,6 +70,8 @@ ${ROUND_STEPS:+round_steps = $ROUND_STEPS}
 ${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
 ${MOMENTUM_MODE:+momentum_mode = \"$MOMENTUM_MODE\"}
 ${MIXING:+mixing = \"$MIXING\"}
+${NEIGHBOURS:+neighbours = $NEIGHBOURS}
+${MAX_UPLOAD:+max_upload = $MAX_UPLOAD}
 
 [[expect]]
 kind = "no_crash"

@@ -148,12 +148,20 @@ void SteppedTrainer::step_once(double now_seconds) {
     return;
   }
   const SyntheticObjective& objective = *options_.synthetic;
-  std::normal_distribution<float> normal(0.0f, objective.gradient_noise);
   const float lr = float(options_.lr);
-  Eigen::VectorXf gradient = x_ - target_;
-  loss_ = 0.5 * double(gradient.squaredNorm());
-  for (auto& g : gradient) g += normal(random_);
-  x_ -= lr * gradient;
+  if (lr == 0.0f) {
+    // Consensus-only runs (bench/consensus_scale.sh): the step moves nothing,
+    // so its gradient noise (one normal draw per coordinate, most of a
+    // fifth of a 1000-peer run's time) is not drawn. random_ serves nothing else after
+    // construction, so the run is the same.
+    loss_ = 0.5 * double((x_ - target_).squaredNorm());
+  } else {
+    std::normal_distribution<float> normal(0.0f, objective.gradient_noise);
+    Eigen::VectorXf gradient = x_ - target_;
+    loss_ = 0.5 * double(gradient.squaredNorm());
+    for (auto& g : gradient) g += normal(random_);
+    x_ -= lr * gradient;
+  }
   if (options_.eval_every_steps > 0 && steps_ % options_.eval_every_steps == 0) evaluate_now();
 }
 

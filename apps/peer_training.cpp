@@ -96,7 +96,7 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "Evaluate the local average after every Nth evaluation of the own model, at steps that are "
                  "multiples of N x --eval-every (1: after each; 0: never). Each one costs a second evaluation")
       ->type_name("N")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_option("--export-model", o.export_model,
                  "What the final checkpoint DATA_DIR/model.ckpt holds: local-average (the model averaged with "

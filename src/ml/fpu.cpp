@@ -11,17 +11,6 @@
 #endif
 
 namespace starling::ml {
-namespace {
-
-// 1 for NaN or infinity (all exponent bits set), 0 otherwise; no branch.
-inline std::uint32_t non_finite(float v) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return std::uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-}
-
-}  // namespace
-
 bool all_finite(const float* values, std::size_t count) {
   std::uint32_t any = 0;
   for (std::size_t i = 0; i < count; ++i) any |= non_finite(values[i]);

@@ -9,17 +9,6 @@
 #include "starling/ml/fpu.h"
 
 namespace starling::runtime {
-namespace {
-
-// NaN or infinity: all exponent bits set.
-inline std::uint32_t non_finite(float v) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return std::uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-}
-
-}  // namespace
-
 StepHandoff::StepHandoff(StepHandoffOptions options)
     : options_(std::move(options)),
       pending_(Eigen::VectorXf::Zero(Eigen::Index(options_.parameter_count))),
@@ -61,7 +50,7 @@ Status StepHandoff::offer_correction(const Eigen::VectorXf& correction) {
     std::uint32_t any = 0;
     for (Eigen::Index i = 0; i < correction.size(); ++i) {
       sum[i] = add[i] + 0.0f;
-      any |= non_finite(add[i]);
+      any |= ml::non_finite(add[i]);
     }
     finite = any == 0;
     pending_finite_ = true;
@@ -73,7 +62,7 @@ Status StepHandoff::offer_correction(const Eigen::VectorXf& correction) {
       std::uint32_t any = 0;
       for (Eigen::Index i = 0; i < correction.size(); ++i) {
         sum[i] += add[i];
-        any |= non_finite(sum[i]);
+        any |= ml::non_finite(sum[i]);
       }
       pending_finite_ = pending_finite_ && any == 0;
     }

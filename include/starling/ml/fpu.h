@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "starling/status.h"
 
@@ -16,6 +18,14 @@ void enable_flush_to_zero();
 // the serial OpenBLAS (the default, STARLING_OPENBLAS) run them on one thread,
 // so asking for more is an error there rather than a silently ignored flag.
 Status set_math_threads(int threads);
+
+// 1 for NaN or infinity (all exponent bits set), 0 otherwise; no branch, so
+// loops that OR it over a vector vectorize.
+inline std::uint32_t non_finite(float v) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return std::uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+}
 
 // No value is NaN or infinite: one vectorizable OR over the exponent bits
 // (Eigen's allFinite() is a scalar loop with an early exit, several times

@@ -1,7 +1,12 @@
 // `starling peer`'s training options and status fields, without a network.
 #include <catch2/catch.hpp>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <utility>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "peer_gossip_options.h"
 #include "peer_training.h"
@@ -19,6 +24,36 @@ TEST_CASE("peer options: --eval-every counts steps and refuses the old seconds f
     CHECK(parsed.error().kind == ErrorKind::invalid_argument);
     CHECK(parsed.error().message.find("--eval-every counts training steps (it was seconds before)") !=
           std::string::npos);
+  }
+}
+
+// --local-average-every on the command line: the default, the range, and a
+// readable refusal of values a user can mistype (negative, text, a float's
+// maximum) instead of a wrapped integer.
+TEST_CASE("peer options: --local-average-every takes 0..1000000 and refuses the rest", "[apps][training]") {
+  const auto parse = [](std::vector<std::string> args) {
+    CLI::App app;
+    apps::PeerTrainingOptions options;
+    apps::add_peer_training_options(app, options);
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+    std::string error;
+    try {
+      app.parse(args);
+    } catch (const CLI::ParseError& e) {
+      error = e.what();
+    }
+    return std::pair{options.local_average_every, error};
+  };
+  CHECK(parse({}).first == 1);  // after each evaluation of the own model
+  CHECK(parse({}).second.empty());
+  CHECK(parse({"--local-average-every", "0"}) == std::pair{0, std::string{}});
+  CHECK(parse({"--local-average-every", "4"}) == std::pair{4, std::string{}});
+  CHECK(parse({"--local-average-every", "1000000"}) == std::pair{1000000, std::string{}});
+  for (const char* bad : {"-1", "abc", "1e20", "1000001", "2.5"}) {
+    INFO(bad);
+    const auto [value, error] = parse({"--local-average-every", bad});
+    CHECK(error.find("--local-average-every") != std::string::npos);
+    CHECK(value == 1);  // untouched
   }
 }
 

@@ -247,7 +247,7 @@ def run_swarm(args, procs, private):
         live = [r for r in rows if r["live"]]
         if any(not r["step"] for r in rows if r["exited"] is None):
             started_after = t
-        elif head_start is None:
+        elif head_start is None and all(r["step"] for r in rows):
             # Rates are alike, so a peer's lead in steps is what it made before the last one started.
             low = min(r["step"] for r in rows)
             head_start = [r["step"] - low for r in rows]

@@ -5,9 +5,10 @@
                       (peer 0 starts the swarm, the others join through it),
                       each training on its IID shard I/N, and polls
                       `starling status ADDR --json` of every peer every --poll
-                      seconds until every live peer's last test accuracy is
-                      >= --target, or --time-limit seconds have passed; then
-                      SIGTERMs them (SIGKILL after a bounded wait).
+                      seconds until every peer's own model has had an
+                      evaluation >= --target and, at one poll, every live
+                      peer's last one is, or --time-limit seconds have passed;
+                      then SIGTERMs them (SIGKILL after a bounded wait).
   --peers 1           one replica with `starling train` (no network), read from
                       its --json evaluations, stopped at --target or the limit.
 
@@ -22,6 +23,21 @@ Clocks (seconds):
          time); for --peers 1, starling train's train_seconds (evaluation
          excluded).
 A peer is live while its process runs and its status answers.
+
+Time and steps to target (the summary's time_to_target and steps), the rule
+`starling train`'s replica is measured by, applied to each peer's own model:
+a peer reaches the target at its first evaluation >= target (the poll that
+first shows it gives the step, `evaluated_at_step`; its time is that poll's
+answer less the steps made since at the peer's rate, so poll lag does not
+count); the swarm reaches it when its last peer does. `steps` is the mean over
+peers of those steps, `steps_together` the same less each peer's head start
+(peer 0 trains alone while the others start, load the data and download its
+model: its lead in steps at the first poll at which every peer had stepped).
+`time_all_at_once` is the older, stricter rule: the first poll at which every
+live peer's last evaluation is >= target (noise near the target keeps that
+seconds later), and `steps_at_stop` the mean step at the last poll (what the
+summary's `steps` was before 2026-12-01: up to a poll and an evaluation period
+of steps later than the evaluation that reached the target).
 
 Bytes: bytes_per_proc = mean over live peers of training.bytes_sent (wire
 bytes incl. framing and crypto, whole peer) from the status; the summary's
@@ -191,8 +207,15 @@ def run_swarm(args, procs, private):
     for i in range(1, args.peers):
         peers.append(procs.start(peer_argv(i), stdout=logs[i], stderr=subprocess.STDOUT))
 
-    reached = reached_train = None
+    reached = reached_train = None  # the old rule: every live peer's last evaluation >= target at one poll
     started_after = None  # last poll time at which some peer had not made a step yet
+    # Per peer: its first evaluation >= target (the rule `starling train`'s
+    # replica is measured by), the evaluations seen, and its steps made before
+    # the last peer started training (peer 0 trains alone while the others
+    # start, load the data and download its model).
+    first = [None] * args.peers
+    seen = [set() for _ in range(args.peers)]
+    head_start = None
     last, last_t = None, 0.0
     next_poll = time.monotonic()
     while True:
@@ -200,6 +223,7 @@ def run_swarm(args, procs, private):
         time.sleep(max(0.0, next_poll - time.monotonic()))
         t = time.monotonic() - t0
         answers = poll_all(args.starling, addrs, key, args.poll_timeout)
+        t_answered = time.monotonic() - t0
         rows = []
         for i, (p, a) in enumerate(zip(peers, answers)):
             tr = (a or {}).get("training") or {}
@@ -215,10 +239,30 @@ def run_swarm(args, procs, private):
                          "link_resets": tr.get("link_resets"),
                          "train_loss": tr.get("train_loss"), "consensus_distance": tr.get("consensus_distance"),
                          "neighbours": len(tr.get("neighbours") or []),
+                         "corrections_applied": tr.get("corrections_applied"),
+                         "deltas_sent": tr.get("deltas_sent"), "deltas_received": tr.get("deltas_received"),
+                         "deltas_skipped_queue": tr.get("deltas_skipped_queue"),
+                         "deltas_skipped_budget": tr.get("deltas_skipped_budget"),
                          "pacing": tr.get("pacing")})
         live = [r for r in rows if r["live"]]
         if any(not r["step"] for r in rows if r["exited"] is None):
             started_after = t
+        elif head_start is None and all(r["step"] for r in rows):
+            # Rates are alike, so a peer's lead in steps is what it made before the last one started.
+            low = min(r["step"] for r in rows)
+            head_start = [r["step"] - low for r in rows]
+        for i, r in enumerate(rows):
+            at, a = r["evaluated_at_step"], r["accuracy"]
+            if not at or a is None:
+                continue
+            seen[i].add(at)
+            if first[i] is None and a >= args.target:
+                # When it evaluated: the answer's time less the steps made since, at its rate
+                # (never before the true time: the answer came at or before t_answered).
+                rate = r["steps_per_second"] or 0.0
+                since = (r["step"] - at) / rate if rate > 0 and r["step"] and r["step"] > at else 0.0
+                first[i] = {"step": at, "t": max(0.0, t_answered - since), "polled_at": t_answered,
+                            "evaluations_seen": len(seen[i]), "evaluations_due": at // args.eval_every}
         accs = [r["accuracy"] for r in live]
         known = bool(live) and all(a is not None for a in accs)
         acc = min(accs) if known else None
@@ -234,7 +278,7 @@ def run_swarm(args, procs, private):
             last, last_t = rows, t
         if known and acc >= args.target and reached is None:
             reached, reached_train = t, t_train
-        if reached is not None or t >= args.time_limit:
+        if (reached is not None and all(first)) or t >= args.time_limit:
             break
         if all(p.poll() is not None for p in peers):
             log("every peer exited; see the logs in " + work)
@@ -251,12 +295,31 @@ def run_swarm(args, procs, private):
     mean_steps = sum(r["step"] or 0 for r in live) / max(len(live), 1)
     accs = [r["accuracy"] for r in live if r["accuracy"] is not None]
     crashed = [r["peer"] for r in (last or []) if r["exited"] not in (None, 0, -signal.SIGTERM)]
+    # Issue 13's measure, the replica's rule per peer: every peer's own model
+    # has had an evaluation >= target; the time is the last of those
+    # evaluations, the steps each peer's step at its own.
+    done = all(first)
+    t88 = max(f["t"] for f in first) if done else None
+    steps_each = [f["step"] if f else None for f in first]
+    together = ([f["step"] - h for f, h in zip(first, head_start)] if done and head_start else None)
     emit({"impl": "starling", "procs": args.peers, "compress": args.compress, "event": "summary",
-          "tool": "starling peer", "target": args.target, "time_to_target": reached,
-          "time_to_target_train": reached_train, "time_clock": "wall since peer 0 launched (poll-observed)",
+          "tool": "starling peer", "target": args.target, "time_to_target": t88,
+          "time_to_target_train": (t88 - started_after if started_after is not None else t88) if done else None,
+          "time_clock": "wall since peer 0 launched, each peer's first evaluation >= target (the last of them; "
+                        "its time from the poll that saw it less the steps made since at the peer's rate)",
+          "time_all_at_once": reached, "time_all_at_once_train": reached_train,
+          "time_all_at_once_clock": "the first poll at which every live peer's last evaluation was >= target",
           "final_accuracy": min(accs) if accs else None,
           "final_accuracy_mean": sum(accs) / len(accs) if accs else None, "at": last_t,
-          "steps": mean_steps, "live_peers": len(live), "crashed_peers": crashed,
+          "steps": sum(steps_each) / len(steps_each) if done else mean_steps,
+          "steps_measure": "mean over peers of the step of each one's first evaluation >= target" if done
+          else "mean step at the last poll (target not reached)",
+          "steps_per_peer": steps_each, "steps_slowest_peer": max(steps_each) if done else None,
+          "steps_at_stop": mean_steps, "head_start_steps": head_start,
+          "steps_together": sum(together) / len(together) if together else None,
+          "steps_together_note": "per peer, steps to target less those it made before the last peer started "
+                                 "(the lead in steps at the first poll where every peer had stepped)",
+          "first_reach": first, "live_peers": len(live), "crashed_peers": crashed,
           "bytes_per_peer_per_step": sum(per_step) / len(per_step) if per_step else None,
           "bytes_source": "training.bytes_sent of each peer's status (framing and crypto included)",
           "gossip_bytes_per_peer_per_step": sum(gossip_per_step) / len(gossip_per_step) if gossip_per_step else None,
@@ -285,7 +348,7 @@ def main():
                     help="peer --eval-every STEPS (default 500, as --train-eval-steps)")
     ap.add_argument("--train-eval-steps", type=int, default=500,
                     help="--peers 1: starling train --eval-every STEPS (default 500)")
-    ap.add_argument("--poll", type=float, default=1.0, help="seconds between status polls (default 1)")
+    ap.add_argument("--poll", type=float, default=0.5, help="seconds between status polls (default 0.5)")
     ap.add_argument("--poll-timeout", type=float, default=2.0, help="status --timeout (default 2)")
     ap.add_argument("--base-port", type=int, default=17946, help="peer i listens on 127.0.0.1:BASE+i")
     ap.add_argument("--random-seed", type=int, default=None, help="--random-seed for every peer (default: unset)")

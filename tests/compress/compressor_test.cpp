@@ -200,13 +200,14 @@ TEST_CASE("sign2 under error feedback decreases the error every round", "[compre
   std::vector<float> x_hat(x.size(), 0.0f);
   const double initial = distance(x, x_hat);
   double previous = initial;
-  for (int round = 0; round < 100; ++round) {
+  // Down to float precision (about 1e-7 of the start), where it stalls.
+  for (int round = 0; round < 100 && previous > 1e-6 * initial; ++round) {
     choco_round(compressor, x, x_hat);
     const double now = distance(x, x_hat);
     CHECK(now < previous);
     previous = now;
   }
-  CHECK(previous < 1e-3 * initial);
+  CHECK(previous < 1e-6 * initial);
 }
 
 // Two-bit sign: the best symmetric 4-level quantizer of a Gaussian keeps

@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_flag("--no-train", o.no_train, "Keep membership only (a bootstrap or relay node): no data, no model");
   add_training_options(app, o.training, "--random-seed");
-  app.add_option("--compress", o.compress, "Delta compressor: none | topk:F | randk:F | int8 | sign")
+  app.add_option("--compress", o.compress, "Delta compressor: none | topk:F | randk:F | int8 | sign | sign2")
       ->group(kGossipOptionGroup)
       ->capture_default_str();
   app.add_option("--gamma", o.gamma, "Consensus step size (0: the compressor's default, see docs/learning.md)")

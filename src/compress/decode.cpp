@@ -68,8 +68,9 @@ bool has_int8_minimum(const std::vector<std::uint8_t>& codes) {
   return found != 0;
 }
 
-Status check_scales(const CompressedDelta& delta, const Layout& layout) {
-  if (auto status = expect_size(delta, "scales", delta.scales.size(), block_count(layout)); !status) return status;
+Status check_scales(const CompressedDelta& delta, const Layout& layout, std::size_t per_block = 1) {
+  if (auto status = expect_size(delta, "scales", delta.scales.size(), per_block * block_count(layout)); !status)
+    return status;
   for (float scale : delta.scales)
     if (!(scale >= 0.0f) || !std::isfinite(scale)) return corrupt(delta, "a scale is negative or not finite");
   return ok_status();
@@ -135,6 +136,13 @@ Status validate(const Layout& layout, const CompressedDelta& delta, Origin origi
       if (compressed % 8 != 0 && (delta.codes.back() >> (compressed % 8)) != 0)
         return corrupt(delta, "unused sign bits are set");
       return check_scales(delta, layout);
+    case CompressorKind::sign2:
+      if (auto s = expect_size(delta, "values", delta.values.size(), exact); !s) return s;
+      if (auto s = expect_size(delta, "codes", delta.codes.size(), (compressed + 3) / 4); !s) return s;
+      if (!delta.indices.empty()) return corrupt(delta, "unexpected indices");
+      if (compressed % 4 != 0 && (delta.codes.back() >> (2 * (compressed % 4))) != 0)
+        return corrupt(delta, "unused code bits are set");
+      return check_scales(delta, layout, 2);
   }
   return corrupt(delta, "unknown compressor kind " + std::to_string(int(delta.kind)));
 }
@@ -211,6 +219,30 @@ void apply_sign(const Layout& layout, const CompressedDelta& delta, std::span<fl
   }
 }
 
+// As apply_sign, with two scales per block picked by each value's high code bit.
+void apply_sign2(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+  std::size_t at = 0;
+  std::size_t block = 0;
+  for (const Segment& segment : layout.compressed()) {
+    for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
+      const std::size_t length = std::min(kBlockSize, segment.length - start);
+      std::uint32_t scale_bits[2];
+      std::memcpy(&scale_bits[0], &delta.scales[2 * block], sizeof scale_bits[0]);
+      std::memcpy(&scale_bits[1], &delta.scales[2 * block + 1], sizeof scale_bits[1]);
+      ++block;
+      float* out = target.data() + segment.offset + start;
+      float staged[kBlockSize];
+      for (std::size_t i = 0; i < length; ++i) {
+        const unsigned code = (delta.codes[(at + i) >> 2] >> (2 * ((at + i) & 3))) & 3u;
+        const std::uint32_t bits = scale_bits[code >> 1] | (std::uint32_t(code & 1u) << 31);
+        std::memcpy(&staged[i], &bits, sizeof bits);
+      }
+      for (std::size_t k = 0; k < length; ++k) add_to(out[k], staged[k], scale);
+      at += length;
+    }
+  }
+}
+
 // target += scale * decode(delta) for a validated delta.
 void apply(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
   switch (delta.kind) {
@@ -234,6 +266,10 @@ void apply(const Layout& layout, const CompressedDelta& delta, std::span<float> 
     case CompressorKind::sign:
       apply_exact(layout, delta, target, scale);
       apply_sign(layout, delta, target, scale);
+      break;
+    case CompressorKind::sign2:
+      apply_exact(layout, delta, target, scale);
+      apply_sign2(layout, delta, target, scale);
       break;
   }
 }

@@ -12,6 +12,7 @@ const char* to_string(CompressorKind kind) {
     case CompressorKind::randk: return "randk";
     case CompressorKind::int8: return "int8";
     case CompressorKind::sign: return "sign";
+    case CompressorKind::sign2: return "sign2";
   }
   return "unknown";
 }
@@ -21,7 +22,7 @@ namespace {
 Error bad_spec(std::string_view text, const std::string& why) {
   return make_error(ErrorKind::invalid_argument,
                     "compressor '" + std::string(text) + "': " + why +
-                        " (expected none, topk:F, randk:F, int8 or sign, with F in (0, 1], e.g. topk:0.01)");
+                        " (expected none, topk:F, randk:F, int8, sign or sign2, with F in (0, 1], e.g. topk:0.01)");
 }
 
 }  // namespace
@@ -31,9 +32,12 @@ Result<CompressorSpec> CompressorSpec::parse(std::string_view text) {
   const std::string_view name = text.substr(0, colon);
   const bool has_argument = colon != std::string_view::npos;
   CompressorSpec spec;
-  if (name == "none" || name == "int8" || name == "sign") {
+  if (name == "none" || name == "int8" || name == "sign" || name == "sign2") {
     if (has_argument) return bad_spec(text, "'" + std::string(name) + "' takes no parameter");
-    spec.kind = name == "none" ? CompressorKind::none : name == "int8" ? CompressorKind::int8 : CompressorKind::sign;
+    spec.kind = name == "none"   ? CompressorKind::none
+                : name == "int8" ? CompressorKind::int8
+                : name == "sign" ? CompressorKind::sign
+                                 : CompressorKind::sign2;
     return spec;
   }
   if (name != "topk" && name != "randk") return bad_spec(text, "unknown compressor");

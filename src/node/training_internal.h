@@ -43,7 +43,10 @@ inline constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
 // consensus (bench/consensus_scale.sh) converges at γ 1.0 and diverges at
 // 1.25 with 2 peers (at 1.5 with 4-20; 20 peers blew up for a while at
 // 1.25): γ = 0.8 takes most of the gain and keeps a factor 1.5 from the edge
-// (docs/learning.md, "Low-bit gossip").
+// (docs/learning.md, "Low-bit gossip"). Two-bit sign (δ ≈ 0.88 on Gaussian
+// residuals): pure consensus converged at γ 1.0, 1.25 and 1.5 with 2 and 20
+// peers (spread to 1e-13 or less in 30 virtual s), so γ = 1.0 keeps at least
+// a factor 1.5 from its edge (docs/learning.md, "Two-bit sign").
 inline float default_gamma(const compress::CompressorSpec& spec) {
   switch (spec.kind) {
     case compress::CompressorKind::none:
@@ -51,6 +54,7 @@ inline float default_gamma(const compress::CompressorSpec& spec) {
     case compress::CompressorKind::topk:
     case compress::CompressorKind::randk: return float(std::clamp(spec.fraction, 1e-4, 1.0));
     case compress::CompressorKind::sign: return 0.8f;
+    case compress::CompressorKind::sign2: return 1.0f;
   }
   return 0.1f;
 }
@@ -58,12 +62,14 @@ inline float default_gamma(const compress::CompressorSpec& spec) {
 // SGD steps between rounds per compressor (docs/learning.md, "When a peer
 // gossips"): dense deltas cost the model's size per link and round. Sign
 // costs 1/32 of it (plus a scale per 256 values): a round every 2 steps
-// keeps a 4-peer swarm under 1/20 of ring all-reduce's bytes per step.
+// keeps a 4-peer swarm under 1/20 of ring all-reduce's bytes per step;
+// two-bit sign costs twice sign, so every 4 steps keeps the same bytes.
 inline std::uint64_t default_round_steps(compress::CompressorKind kind) {
   switch (kind) {
     case compress::CompressorKind::none: return 4;
     case compress::CompressorKind::int8: return 4;
     case compress::CompressorKind::sign: return 2;
+    case compress::CompressorKind::sign2: return 4;
     case compress::CompressorKind::topk:
     case compress::CompressorKind::randk: return 1;
   }

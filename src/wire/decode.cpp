@@ -54,6 +54,7 @@ CompressorKind from_schema(s::CompressorKind kind) {
     case s::CompressorKind::RANDK: return CompressorKind::randk;
     case s::CompressorKind::INT8: return CompressorKind::int8;
     case s::CompressorKind::SIGN: return CompressorKind::sign;
+    case s::CompressorKind::SIGN2: return CompressorKind::sign2;
   }
   unknown_enum("compressor kind", static_cast<unsigned>(kind));
 }

@@ -49,6 +49,7 @@ s::CompressorKind to_schema(CompressorKind kind) {
     case CompressorKind::randk: return s::CompressorKind::RANDK;
     case CompressorKind::int8: return s::CompressorKind::INT8;
     case CompressorKind::sign: return s::CompressorKind::SIGN;
+    case CompressorKind::sign2: return s::CompressorKind::SIGN2;
   }
   STARLING_ASSERT_MSG(false, "unknown CompressorKind");
 }

@@ -18,6 +18,7 @@ enum CompressorKind {
   randk @2;
   int8 @3;
   sign @4;
+  sign2 @5;
 }
 
 enum ResetReason {
@@ -55,7 +56,7 @@ struct Delta {
   seed @4 :UInt64;               # shared seed (randk)
   indices @5 :List(UInt32);
   values @6 :List(Float32);
-  codes @7 :Data;                # packed int8 / sign codes
+  codes @7 :Data;                # packed int8 / sign / sign2 codes
   scales @8 :List(Float32);
   degree @9 :UInt16;             # the sender's ready links now (0: not said); Metropolis-Hastings weights
   pair @10 :Bool;                # pairwise mixing: the receiver mirrors the sender's correction

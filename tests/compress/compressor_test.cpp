@@ -21,7 +21,7 @@ using namespace starling::compress;
 
 namespace {
 
-const char* const kAllSpecs[] = {"none", "topk:0.1", "randk:0.1", "int8", "sign"};
+const char* const kAllSpecs[] = {"none", "topk:0.1", "randk:0.1", "int8", "sign", "sign2"};
 
 CompressorSpec spec_of(const char* text) { return CompressorSpec::parse(text).value(); }
 
@@ -193,6 +193,48 @@ TEST_CASE("sign keeps 2/pi of a Gaussian vector's energy (quality delta)", "[com
   CHECK(1.0 - after / residual > 0.6);
 }
 
+TEST_CASE("sign2 under error feedback decreases the error every round", "[compress]") {
+  const auto layout = GENERATE(Layout::whole(1000), mixed_layout());
+  const auto x = random_vector(layout.dimension(), 6);
+  Compressor compressor(spec_of("sign2"), layout, 17);
+  std::vector<float> x_hat(x.size(), 0.0f);
+  const double initial = distance(x, x_hat);
+  double previous = initial;
+  // Down to float precision (about 1e-7 of the start), where it stalls.
+  for (int round = 0; round < 100 && previous > 1e-6 * initial; ++round) {
+    choco_round(compressor, x, x_hat);
+    const double now = distance(x, x_hat);
+    CHECK(now < previous);
+    previous = now;
+  }
+  CHECK(previous < 1e-6 * initial);
+}
+
+// Two-bit sign: the best symmetric 4-level quantizer of a Gaussian keeps
+// 1 - 0.1175 of its energy (Lloyd-Max); sign2's per-block Lloyd passes must
+// get there. Fails if the split or the class scales are off (e.g. one scale
+// for both classes gives sign's 0.64, a threshold at the block's max 0.64).
+TEST_CASE("sign2 keeps 0.88 of a Gaussian vector's energy (quality delta)", "[compress]") {
+  const std::size_t n = 256 * 400;
+  std::mt19937 engine(8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& value : v) value = normal(engine);
+  Compressor compressor(spec_of("sign2"), Layout::whole(n), 3);
+  std::vector<float> decoded(n, 0.0f);
+  const auto q = choco_round(compressor, v, decoded);
+  CHECK(q.scales.size() == 2 * 400);
+  CHECK(q.codes.size() == n / 4);
+  const double error = distance(v, decoded) * distance(v, decoded);
+  const double delta = 1.0 - error / (norm(v) * norm(v));
+  CHECK(delta == Approx(1.0 - 0.1175).margin(0.005));
+  // Every value keeps its sign, and its class: inner below outer.
+  for (std::size_t b = 0; b < 400; ++b) CHECK(q.scales[2 * b] < q.scales[2 * b + 1]);
+  std::size_t wrong_sign = 0;
+  for (std::size_t i = 0; i < n; ++i) wrong_sign += (decoded[i] < 0.0f) != (v[i] < 0.0f);
+  CHECK(wrong_sign == 0);
+}
+
 TEST_CASE("decoding is bit-for-bit deterministic", "[compress]") {
   const Layout layout = mixed_layout();
   const auto x = random_vector(layout.dimension(), 8);
@@ -296,6 +338,7 @@ TEST_CASE("compression ratios on the MLP 784-256-128-10", "[compress]") {
   CHECK(bytes("randk:0.01") / dense == Approx(0.0117).epsilon(0.01));  // no indices
   CHECK(bytes("int8") / dense == Approx(0.2552).epsilon(0.01));        // a byte each, scale per 256
   CHECK(bytes("sign") / dense == Approx(0.0368).epsilon(0.01));        // a bit each, scale per 256
+  CHECK(bytes("sign2") / dense == Approx(0.0719).epsilon(0.01));       // two bits each, two scales per 256
 }
 
 TEST_CASE("sparsity warm-up starts denser", "[compress]") {
@@ -422,6 +465,18 @@ TEST_CASE("corrupt payloads are refused and leave the target alone", "[compress]
   auto sign = delta("sign");
   sign.codes.pop_back();
   CHECK(refused(sign));
+  auto sign2 = delta("sign2");
+  sign2.codes.pop_back();
+  CHECK(refused(sign2));
+  sign2 = delta("sign2");
+  sign2.scales.pop_back();  // one scale per block, as sign would send
+  CHECK(refused(sign2));
+  sign2 = delta("sign2");
+  sign2.scales[3] = -1.0f;
+  CHECK(refused(sign2));
+  sign2 = delta("sign2");
+  sign2.scales[0] = std::numeric_limits<float>::infinity();
+  CHECK(refused(sign2));
   auto randk = delta("randk:0.1");
   randk.values.resize(layout.exact_count() + layout.compressed_count() + 1, 1.0f);
   CHECK(refused(randk));
@@ -435,7 +490,7 @@ TEST_CASE("sign and int8 keep each value's sign on segments of odd lengths", "[c
   const Layout layout =
       Layout::make(4000, {{0, 1027}, {1027, 5}, {1032, 2963}, {3995, 5}}, LayoutPolicy{16}).value();
   const auto x = random_vector(layout.dimension(), 18);
-  for (const char* text : {"sign", "int8"}) {
+  for (const char* text : {"sign", "sign2", "int8"}) {
     INFO(text);
     Compressor compressor(spec_of(text), layout, 53);
     std::vector<float> decoded(x.size(), 0.0f);
@@ -458,7 +513,7 @@ TEST_CASE("compress_difference on the fly, through a scratch buffer and of a sto
   for (std::size_t i = 0; i < 400; ++i) x[i] = x_hat[i] + 0.25f;  // equal magnitudes of x - x̂
   std::vector<float> difference(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) difference[i] = x[i] - x_hat[i];
-  for (const char* spec : {"none", "topk:0.01", "topk:0.1", "randk:0.1", "int8", "sign"}) {
+  for (const char* spec : {"none", "topk:0.01", "topk:0.1", "randk:0.1", "int8", "sign", "sign2"}) {
     INFO(spec);
     Compressor stored(spec_of(spec), layout, 5), on_the_fly(spec_of(spec), layout, 5), scratched(spec_of(spec), layout, 5);
     std::vector<float> scratch(x.size(), -1.0f);
@@ -484,7 +539,7 @@ TEST_CASE("compress_and_apply equals compress_difference then decompress_add, bi
   const Layout odd = Layout::make(4000, {{0, 1027}, {1027, 5}, {1032, 2963}, {3995, 5}}, LayoutPolicy{16}).value();
   for (const Layout& layout : {mixed_layout(), odd}) {
     auto x = random_vector(layout.dimension(), 61);
-    for (const char* spec : {"none", "topk:0.01", "topk:0.1", "randk:0.1", "int8", "sign"}) {
+    for (const char* spec : {"none", "topk:0.01", "topk:0.1", "randk:0.1", "int8", "sign", "sign2"}) {
       INFO(spec << " dimension " << layout.dimension());
       Compressor reference(spec_of(spec), layout, 9), fused(spec_of(spec), layout, 9), scratched(spec_of(spec), layout, 9);
       std::vector<float> hat_a(x.size(), 0.0f), hat_b = hat_a, hat_c = hat_a;

@@ -23,11 +23,13 @@ TEST_CASE("compressor specs parse", "[compress]") {
   CHECK(CompressorSpec::parse("int8")->kind == CompressorKind::int8);
   CHECK(CompressorSpec::parse("sign")->kind == CompressorKind::sign);
   CHECK(CompressorSpec::parse("sign")->to_string() == "sign");
+  CHECK(CompressorSpec::parse("sign2")->kind == CompressorKind::sign2);
+  CHECK(CompressorSpec::parse("sign2")->to_string() == "sign2");
 }
 
 TEST_CASE("bad compressor specs are invalid_argument", "[compress]") {
   for (const char* text : {"", "topk", "topk:", "topk:0", "topk:-0.1", "topk:1.5", "topk:nan", "topk:inf",
-                           "topk:0.01x", "randk:abc", "int8:4", "sign:", "none:1", "gzip", "TOPK:0.1",
+                           "topk:0.01x", "randk:abc", "int8:4", "sign:", "sign2:1", "sign3", "none:1", "gzip", "TOPK:0.1",
                            " topk:0.1"}) {
     INFO(text);
     auto spec = CompressorSpec::parse(text);

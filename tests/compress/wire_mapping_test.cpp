@@ -19,6 +19,7 @@ static_assert(int(CompressorKind::topk) == int(wire::CompressorKind::topk));
 static_assert(int(CompressorKind::randk) == int(wire::CompressorKind::randk));
 static_assert(int(CompressorKind::int8) == int(wire::CompressorKind::int8));
 static_assert(int(CompressorKind::sign) == int(wire::CompressorKind::sign));
+static_assert(int(CompressorKind::sign2) == int(wire::CompressorKind::sign2));
 
 wire::Delta to_wire(const CompressedDelta& q, std::uint64_t epoch, std::uint64_t seq) {
   wire::Delta d;
@@ -56,7 +57,7 @@ TEST_CASE("compressed deltas cross the wire codec bit for bit", "[compress]") {
   std::vector<float> x(layout.dimension());
   for (float& v : x) v = normal(engine);
 
-  for (const char* text : {"none", "topk:0.01", "randk:0.01", "int8", "sign"}) {
+  for (const char* text : {"none", "topk:0.01", "randk:0.01", "int8", "sign", "sign2"}) {
     INFO(text);
     Compressor compressor(CompressorSpec::parse(text).value(), layout, 5);
     const CompressedDelta q = compressor.compress(x).value();

@@ -17,6 +17,11 @@
 //   sign   values: n_e exact values; codes: n_c sign bits, LSB first, 1 =
 //          negative, unused bits of the last byte zero; scales: one per block,
 //          value = ±scale with scale = mean |x| of the block.
+//   sign2  values: n_e exact values; codes: n_c 2-bit codes, four per byte,
+//          LSB first (value i in bits 2(i mod 4) and 2(i mod 4) + 1): the low
+//          bit 1 = negative, the high bit 1 = outer; unused bits of the last
+//          byte zero; scales: two per block, inner then outer, value =
+//          ±(outer ? outer scale : inner scale), each the mean |x| of its class.
 // Exact values follow the layout's exact segments in order.
 #pragma once
 
@@ -33,10 +38,11 @@
 namespace starling::compress {
 
 // Part of the payload format: int8 and sign keep one scale per block of this
-// many values, blocks restarting at each compressed segment.
+// many values (sign2 two), blocks restarting at each compressed segment.
 inline constexpr std::size_t kBlockSize = 256;
 
-// Scales an int8 or sign delta carries for this layout.
+// Blocks of an int8, sign or sign2 delta for this layout (scales: one per
+// block, two for sign2).
 std::size_t block_count(const Layout& layout);
 
 // Fields map one to one onto wire::Delta (minus epoch and seq).
@@ -128,6 +134,7 @@ class Compressor {
   template <class Source> void encode_randk(const Source& source, CompressedDelta& out, double fraction);
   template <class Source> bool encode_int8(const Source& source, CompressedDelta& out);
   template <class Source> bool encode_sign(const Source& source, CompressedDelta& out);
+  template <class Source> bool encode_sign2(const Source& source, CompressedDelta& out);
 
   CompressorSpec spec_;
   Layout layout_;

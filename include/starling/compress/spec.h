@@ -12,7 +12,7 @@ namespace starling::compress {
 
 // Same numbering as wire::CompressorKind (include/starling/wire/messages.h), so
 // the node maps one onto the other with a cast; compress does not depend on wire.
-enum class CompressorKind : std::uint8_t { none, topk, randk, int8, sign };
+enum class CompressorKind : std::uint8_t { none, topk, randk, int8, sign, sign2 };
 
 const char* to_string(CompressorKind kind);
 
@@ -20,7 +20,7 @@ struct CompressorSpec {
   CompressorKind kind = CompressorKind::none;
   double fraction = 1.0;  // topk/randk: share of the compressed coordinates sent, in (0, 1]
 
-  // "none", "topk:F", "randk:F", "int8", "sign"; F a decimal in (0, 1].
+  // "none", "topk:F", "randk:F", "int8", "sign", "sign2"; F a decimal in (0, 1].
   // Anything else is invalid_argument with a message naming the accepted forms.
   static Result<CompressorSpec> parse(std::string_view text);
   std::string to_string() const;

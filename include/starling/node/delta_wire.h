@@ -40,5 +40,6 @@ inline LinkDelta from_wire(wire::Delta in) {
   return out;
 }
 static_assert(int(compress::CompressorKind::sign) == int(wire::CompressorKind::sign));
+static_assert(int(compress::CompressorKind::sign2) == int(wire::CompressorKind::sign2));
 
 }  // namespace starling::node

@@ -29,7 +29,8 @@ inline ml::OptimizerConfig::MomentumMode default_momentum_mode(compress::Compres
     case compress::CompressorKind::int8:
     case compress::CompressorKind::topk:
     case compress::CompressorKind::randk: return ml::OptimizerConfig::MomentumMode::absorb;
-    case compress::CompressorKind::sign: return ml::OptimizerConfig::MomentumMode::local;
+    case compress::CompressorKind::sign:
+    case compress::CompressorKind::sign2: return ml::OptimizerConfig::MomentumMode::local;
   }
   return ml::OptimizerConfig::MomentumMode::local;
 }

@@ -171,7 +171,7 @@ struct SealedDatagram {
 // ---- training links and model download (src/node) --------------------------
 
 enum class Precision : std::uint8_t { f32, bf16, f16 };
-enum class CompressorKind : std::uint8_t { none, topk, randk, int8, sign };
+enum class CompressorKind : std::uint8_t { none, topk, randk, int8, sign, sign2 };
 enum class ResetReason : std::uint8_t {
   unspecified, sequence_gap, digest_mismatch, reconnect, model_mismatch, shutdown
 };

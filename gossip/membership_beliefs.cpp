@@ -169,7 +169,7 @@ void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
     it = members_.emplace(record.node_id, std::move(member)).first;
     roster_.insert(std::lower_bound(roster_.begin(), roster_.end(), record.node_id,
                                     [](const RosterEntry& entry, const NodeId& key) { return entry.id < key; }),
-                   RosterEntry{record.node_id, it->second.record.state, now_ms});
+                   RosterEntry{record.node_id, it->second.record.state, now_ms, &it->second});
     ++live_count_;
     // New members join the probe round at a random place so they are probed soon.
     const std::size_t remaining = probe_order_.size() - std::min(probe_index_, probe_order_.size());

@@ -43,8 +43,12 @@ bool Membership::can_probe(const MemberRecord& record) const {
 }
 
 std::vector<NodeId> Membership::neighbour_ids() const {
-  std::vector<NodeId> ids = live_ids();
-  std::erase_if(ids, [&](const NodeId& id) { return members_.at(id).record.outbound_only; });
+  std::vector<NodeId> ids;
+  ids.reserve(live_count_);
+  for (const RosterEntry& member : roster_) {
+    const bool live = member.state == MemberState::alive || member.state == MemberState::suspect;
+    if (live && !member.member->record.outbound_only) ids.push_back(member.id);
+  }
   return ids;
 }
 

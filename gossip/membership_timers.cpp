@@ -166,7 +166,7 @@ void Membership::send_indirect_probes() {
   probe_.indirect_sent = true;
   std::vector<NodeId> helpers;
   for (const RosterEntry& member : roster_) {
-    if (member.id != probe_.target && member.state == MemberState::alive && can_probe(members_.at(member.id).record))
+    if (member.id != probe_.target && member.state == MemberState::alive && can_probe(member.member->record))
       helpers.push_back(member.id);
   }
   helpers = pick_random(std::move(helpers), static_cast<std::size_t>(config_.indirect_checks));
@@ -237,7 +237,7 @@ void Membership::run_gossip(std::int64_t now_ms) {
     const MemberState state = member.state;
     if ((state == MemberState::alive || state == MemberState::suspect ||
          (state == MemberState::dead && now_ms - member.state_since_ms < config_.gossip_to_the_dead_ms)) &&
-        can_send(members_.at(member.id).record)) {
+        can_send(member.member->record)) {
       candidates.push_back(member.id);
     }
   }
@@ -267,7 +267,7 @@ void Membership::run_push_pull(std::int64_t now_ms) {
     // outbound-only, we pull only from members we are linked with (a new
     // connection just for the exchange would end a link at the other side,
     // which takes that for our crash and probes us).
-    if (!can_send(members_.at(member.id).record) || (self_.outbound_only && !linked(member.id))) continue;
+    if (!can_send(member.member->record) || (self_.outbound_only && !linked(member.id))) continue;
     if (member.state == MemberState::alive) alive.push_back(member.id);
     if (member.state == MemberState::dead) dead.push_back(member.id);
   }

@@ -282,11 +282,17 @@ class Membership {
   // members_' ids, states and state times in the same (id) order, flat: the
   // per-round scans (gossip targets, live ids, helpers, push-pull peers) walk
   // this instead of the tree, which dominated 1024-member runs. Kept in step
-  // by apply_alive (insert), set_state (update) and reap (erase).
+  // by apply_alive (insert), set_state (update) and reap (erase). `member`
+  // points at the entry's node in members_ (map nodes stay put until reap
+  // erases both), so a scan reads records without a tree lookup per member:
+  // those lookups (32-byte id compares) were a fifth of a 1000-peer run.
+  // Safe across a move of the Membership: moving a std::map hands its nodes
+  // over without relocating them (copying is deleted above).
   struct RosterEntry {
     NodeId id{};
     MemberState state = MemberState::alive;
     std::int64_t state_since_ms = 0;
+    const Member* member = nullptr;
   };
   std::vector<RosterEntry> roster_;
   RosterEntry& roster_entry(const NodeId& id);

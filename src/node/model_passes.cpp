@@ -1,6 +1,9 @@
 // Fused passes of a delta round. See starling/node/model_passes.h.
 #include "starling/node/model_passes.h"
 
+#include <Eigen/Core>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -8,42 +11,30 @@
 namespace starling::node {
 namespace {
 
-double sum_lanes(const double (&partial)[8], double tail) {
-  return tail + (((partial[0] + partial[1]) + (partial[2] + partial[3])) +
-                 ((partial[4] + partial[5]) + (partial[6] + partial[7])));
-}
+// Strips of a few pages: the second reduction over a strip reads it from L1.
+constexpr std::size_t kStrip = 2048;
+
+using ConstMap = Eigen::Map<const Eigen::VectorXf>;
 
 }  // namespace
 
 DisplacementNorms displacement_and_norm(const float* x, const float* base, std::size_t n) {
-  double moved[8] = {};
-  double own[8] = {};
-  double moved_tail = 0.0;
-  double own_tail = 0.0;
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (std::size_t lane = 0; lane < 8; ++lane) {
-      const float value = x[i + lane];
-      const float d = value - base[i + lane];
-      moved[lane] += double(d) * double(d);
-      own[lane] += double(value) * double(value);
-    }
-  for (; i < n; ++i) {
-    const float d = x[i] - base[i];
-    moved_tail += double(d) * double(d);
-    own_tail += double(x[i]) * double(x[i]);
+  double moved = 0.0;
+  double own = 0.0;
+  for (std::size_t at = 0; at < n; at += kStrip) {
+    const Eigen::Index length = Eigen::Index(std::min(kStrip, n - at));
+    const ConstMap strip(x + at, length);
+    moved += double((strip - ConstMap(base + at, length)).squaredNorm());
+    own += double(strip.squaredNorm());
   }
-  return DisplacementNorms{std::sqrt(sum_lanes(moved, moved_tail)), std::sqrt(sum_lanes(own, own_tail))};
+  return DisplacementNorms{std::sqrt(moved), std::sqrt(own)};
 }
 
 double model_norm(const float* x, std::size_t n) {
-  double own[8] = {};
-  double tail = 0.0;
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (std::size_t lane = 0; lane < 8; ++lane) own[lane] += double(x[i + lane]) * double(x[i + lane]);
-  for (; i < n; ++i) tail += double(x[i]) * double(x[i]);
-  return std::sqrt(sum_lanes(own, tail));
+  double own = 0.0;
+  for (std::size_t at = 0; at < n; at += kStrip)
+    own += double(ConstMap(x + at, Eigen::Index(std::min(kStrip, n - at))).squaredNorm());
+  return std::sqrt(own);
 }
 
 bool add_correction_in_place(float* x, float* c, std::size_t n) {

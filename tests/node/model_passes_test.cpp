@@ -46,9 +46,9 @@ TEST_CASE("model passes: displacement and norm in one pass match the separate de
     const Eigen::VectorXf x = random_vector(n, random, 0.1f);
     const Eigen::VectorXf base = x + random_vector(n, random, 1e-3f);
     const DisplacementNorms norms = displacement_and_norm(x.data(), base.data(), n);
-    CHECK(norms.displacement == Approx(double(reference_norm(x, &base))).epsilon(1e-12).margin(1e-300));
-    CHECK(norms.norm == Approx(double(reference_norm(x, nullptr))).epsilon(1e-12).margin(1e-300));
-    // model_norm is the same arithmetic as the fused pass's norm: the same bits.
+    CHECK(norms.displacement == Approx(double(reference_norm(x, &base))).epsilon(1e-5).margin(1e-300));
+    CHECK(norms.norm == Approx(double(reference_norm(x, nullptr))).epsilon(1e-5).margin(1e-300));
+    // model_norm is the same sum without the displacement: the same bits.
     CHECK(model_norm(x.data(), n) == norms.norm);
     // Eigen's float norm (what the round used before) agrees to float rounding.
     if (n > 0) CHECK(norms.norm == Approx(double(x.norm())).epsilon(1e-5));

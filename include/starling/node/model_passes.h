@@ -9,15 +9,16 @@
 
 namespace starling::node {
 
-// ‖x − base‖ and ‖x‖ in one pass: differences in float, squares summed in
-// double on eight lanes (the order of LinkState::pull's norm).
+// ‖x − base‖ and ‖x‖ in one pass: strip by strip (2,048 values), each
+// strip's squares summed in float by Eigen (as the round's norm() did over
+// the whole vector) and the strips' sums added in double.
 struct DisplacementNorms {
   double displacement = 0.0;  // ‖x − base‖
   double norm = 0.0;          // ‖x‖
 };
 DisplacementNorms displacement_and_norm(const float* x, const float* base, std::size_t n);
 
-// ‖x‖ with the same arithmetic as displacement_and_norm's `norm`.
+// ‖x‖ alone, summed as displacement_and_norm's `norm` (the same bits).
 double model_norm(const float* x, std::size_t n);
 
 // x += c and c = c + 0.0f (a −0 becomes +0, as the hand-off's old copy into

@@ -515,11 +515,19 @@ bool Compressor::encode_sign(const Source& source, CompressedDelta& out) {
       if (scale > 0.0f) {
         std::size_t i = 0;
         if (at % 8 == 0) {  // whole bytes at a time (every segment of the MLP)
+          // The comparisons as 0/1 bytes (one vector compare per eight
+          // values), then each eight gathered into a code byte by one
+          // multiply: byte k of the product's top byte is bit k (the eight
+          // terms never carry into each other). The per-bit loop compiled
+          // to a scalar compare, set and shift per value.
+          static_assert(std::endian::native == std::endian::little, "sign codes gather little-endian bytes");
+          std::uint8_t negative[kBlockSize];
+          for (std::size_t k = 0; k < length; ++k) negative[k] = std::uint8_t(block[k] < 0.0f);
           std::uint8_t* codes = out.codes.data() + at / 8;
           for (; i + 8 <= length; i += 8) {
-            unsigned byte = 0;
-            for (unsigned bit = 0; bit < 8; ++bit) byte |= unsigned(block[i + bit] < 0.0f) << bit;
-            codes[i / 8] = std::uint8_t(byte);
+            std::uint64_t lanes;
+            std::memcpy(&lanes, negative + i, sizeof lanes);
+            codes[i / 8] = std::uint8_t((lanes * 0x0102040810204080ull) >> 56);
           }
         }
         for (; i < length; ++i)

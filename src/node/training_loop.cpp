@@ -172,6 +172,15 @@ Status TrainingLoop::add_correction(const Eigen::VectorXf& correction) {
   }
   if (!ml::all_finite(correction.data(), std::size_t(correction.size())))
     return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
+  return add_finite_correction(correction);
+}
+
+Status TrainingLoop::add_finite_correction(const Eigen::VectorXf& correction) {
+  Eigen::VectorXf& parameters = options_.model->parameters();
+  if (correction.size() != parameters.size()) {
+    return make_error(ErrorKind::invalid_argument, "correction has " + std::to_string(correction.size()) +
+                                                       " entries, the model " + std::to_string(parameters.size()));
+  }
   parameters += correction;
   // The momentum mode (ml::OptimizerConfig::MomentumMode) decides whether the
   // optimizer state takes the pull too; the default leaves it alone.

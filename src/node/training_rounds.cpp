@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "starling/assert.h"
+#include "starling/node/model_passes.h"
 #include "starling/wire/codec.h"
 #include <limits>
 #include <random>
@@ -64,10 +65,16 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   if (due && !held && state_ == "training") {
     // Our own displacement since the last round: what training did (the
     // last round's correction is inside parameters_). No neighbour can change it.
+    // With ‖x_i‖ for the consensus step's clipping bound in the same pass.
     round_displacement_ = -1.0;
     if (round_base_) {
-      round_displacement_ = double((parameters - *parameters_).norm());
+      const DisplacementNorms norms =
+          displacement_and_norm(parameters.data(), parameters_->data(), std::size_t(parameters.size()));
+      round_displacement_ = norms.displacement;
+      round_own_norm_ = norms.norm;
       own_displacement_.observe(round_displacement_);
+    } else {
+      round_own_norm_ = -1.0;  // the consensus step measures it if a link is ready
     }
     parameters_ = std::move(parameters);
     run_round(step, cpu_start);
@@ -188,12 +195,15 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   // a neighbour's copy of us includes this round's correction.
   // Pairwise rounds pull nothing here: the partner's pull comes with its
   // reply (pair_pull), from copies fresh at both ends.
-  const bool corrected = options_.mixing == Mixing::pairwise ? false : consensus(x, nullptr);
+  const bool corrected = options_.mixing == Mixing::pairwise ? false : consensus(x, nullptr, round_own_norm_);
+  round_own_norm_ = -1.0;
   if (corrected) {
-    host_.add_correction(correction_);
-    x += correction_;
+    const bool finite = add_correction_in_place(x.data(), correction_.data(), std::size_t(x.size()));
+    control_round(corrected, step, x);  // reads correction_: before the host may take it
+    host_.hand_over_correction(correction_, finite);
+  } else {
+    control_round(corrected, step, x);
   }
-  control_round(corrected, step, x);
   next_round_step_ = (step == kNoStep ? 0 : step) + std::int64_t(round_steps());
   round_base_ = true;
 
@@ -341,8 +351,8 @@ void TrainingDriver::answer_pair(Link& link) {
 void TrainingDriver::pair_pull(Link& link) {
   if (!link.state.ready()) return;
   if (state_ == "training" && parameters_ && consensus(*parameters_, &link)) {
-    host_.add_correction(correction_);
-    *parameters_ += correction_;
+    const bool finite = add_correction_in_place(parameters_->data(), correction_.data(), std::size_t(parameters_->size()));
+    host_.hand_over_correction(correction_, finite);
   }
   // Both ends move the two copies by the pairing's unclipped pulls, bit for
   // bit alike, so the copies hold them (as CHOCO's order would: the
@@ -352,7 +362,7 @@ void TrainingDriver::pair_pull(Link& link) {
   link.state.pair_shift(0.5f * gamma_);
 }
 
-bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair) {
+bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_norm) {
   counters_.own_displacement = own_displacement_.value();
 
   std::vector<Link*> ready;
@@ -396,7 +406,8 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair) {
   }
   if (zeroed) correction_.setZero();  // every link distrusted: no pull at all
   const node::ClippedGossipRound round =
-      node::clipped_gossip_round(norms, trust, node::OwnState{double(x.norm()), own_displacement_.value()},
+      node::clipped_gossip_round(norms, trust, node::OwnState{own_norm >= 0.0 ? own_norm : model_norm(x.data(), std::size_t(x.size())),
+                                                     own_displacement_.value()},
                                  options_.clipped_gossip);
   double radius = std::numeric_limits<double>::infinity();
   if (options_.clip == ClipMode::fixed) radius = options_.clip_radius;

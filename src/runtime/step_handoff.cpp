@@ -81,6 +81,22 @@ void StepHandoff::add_correction(const Eigen::VectorXf& correction) {
     options_.on_log("dropping a consensus correction: " + added.error().message);
 }
 
+void StepHandoff::hand_over_correction(Eigen::VectorXf& correction, bool finite) {
+  if (finite && std::size_t(correction.size()) == options_.parameter_count) {
+    std::lock_guard lock(corrections_mutex_);
+    if (pending_count_ == 0) {
+      // Three buffers rotate: the pending sum (under the mutex), the trainer's
+      // spare and the caller's; each is touched by one thread at a time.
+      pending_.swap(correction);
+      pending_finite_ = true;
+      ++pending_count_;
+      correction_pending_.store(true, std::memory_order_release);
+      return;
+    }
+  }
+  add_correction(correction);
+}
+
 std::size_t StepHandoff::model_bytes_held() const {
   return 2 * options_.parameter_count * sizeof(float) + options_.trainer_model_bytes;
 }
@@ -143,8 +159,7 @@ BoundaryServed StepHandoff::publish_if_asked(std::int64_t target, std::int64_t s
     return served;
   }
   Eigen::VectorXf copy(parameters.size());
-  const bool finite = ml::copy_all_finite(parameters.data(), copy.data(), std::size_t(parameters.size()));
-  switch (guard_.judge(copy, steps, finite)) {
+  switch (guard_.copy_and_judge(parameters.data(), copy.data(), std::size_t(parameters.size()), steps)) {
     case PublishGuard::Verdict::not_finite:
       publishes_refused_.fetch_add(1, std::memory_order_relaxed);
       served.status = make_error(ErrorKind::numerical, "the parameters hold NaN or Inf (training diverged): not published");

@@ -194,7 +194,7 @@ void TrainingWorker::log(const std::string& message) {
 
 Status TrainingWorker::add_to_parameters(const Eigen::VectorXf& sum) {
   std::lock_guard lock(params_mutex_);
-  return loop_->add_correction(sum);
+  return loop_->add_finite_correction(sum);  // StepHandoff::serve hands over finite sums only
 }
 
 void TrainingWorker::count_served(const BoundaryServed& served) {

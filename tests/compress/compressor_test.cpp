@@ -193,6 +193,34 @@ TEST_CASE("sign keeps 2/pi of a Gaussian vector's energy (quality delta)", "[com
   CHECK(1.0 - after / residual > 0.6);
 }
 
+// The sign codes against the definition, bit by bit: code bit k (LSB first
+// within a byte, over the compressed coordinates in layout order) is set
+// exactly when x − x̂ < 0 (so +0, −0 and a positive value all send +). The
+// encoder gathers eight comparisons into a byte with one multiply; a wrong
+// gather or a sign-bit shortcut (−0 has its sign bit set) fails here.
+TEST_CASE("sign codes equal the per-value definition, zeros and negative zeros included", "[compress]") {
+  const Layout odd = Layout::make(4000, {{0, 1027}, {1027, 5}, {1032, 2963}, {3995, 5}}, LayoutPolicy{16}).value();
+  for (const Layout& layout : {Layout::whole(1000), Layout::whole(1003), mixed_layout(), odd}) {
+    auto x = random_vector(layout.dimension(), 71);
+    std::vector<float> x_hat(x.size(), 0.0f);
+    for (std::size_t i = 0; i < x.size(); i += 5) x_hat[i] = x[i];              // difference +0
+    for (std::size_t i = 2; i < x.size(); i += 11) x[i] = -0.0f, x_hat[i] = 0.0f;  // difference -0
+    Compressor compressor(spec_of("sign"), layout, 5);
+    CompressedDelta q;
+    REQUIRE(compressor.compress_difference(x, x_hat, q).ok());
+    std::size_t at = 0;
+    std::size_t mismatches = 0;
+    for (const Segment& segment : layout.compressed())
+      for (std::size_t i = segment.offset; i < segment.offset + segment.length; ++i, ++at) {
+        const bool expected = (x[i] - x_hat[i]) < 0.0f;
+        const bool coded = (q.codes[at >> 3] >> (at & 7)) & 1u;
+        if (coded != expected) ++mismatches;
+      }
+    INFO("dimension " << layout.dimension());
+    CHECK(mismatches == 0);
+  }
+}
+
 TEST_CASE("sign2 under error feedback decreases the error every round", "[compress]") {
   const auto layout = GENERATE(Layout::whole(1000), mixed_layout());
   const auto x = random_vector(layout.dimension(), 6);

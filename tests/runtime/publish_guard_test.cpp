@@ -74,3 +74,29 @@ TEST_CASE("publish guard: a model that has not moved yet, and NaN at once", "[em
   x(1) = std::nanf("");
   CHECK(guard.judge(x, 14) == Verdict::not_finite);
 }
+
+TEST_CASE("publish guard: copying and judging in one pass equals copying, then judging", "[embed][guard]") {
+  // Sizes with and without a tail past the last sample, below and above the sample size.
+  for (Eigen::Index size : {Eigen::Index(1000), Eigen::Index(200'000), Eigen::Index(235'146)}) {
+    PublishGuard separate;
+    PublishGuard fused;
+    Model m;
+    m.x = Eigen::VectorXf::Constant(size, 1.0f);
+    for (int round = 0; round < 30; ++round) {
+      m.noisy_steps(3);
+      if (round == 20) m.x *= 50.0f;  // a jump: withheld by both
+      if (round == 25) m.x[size - 1] = std::numeric_limits<float>::quiet_NaN();  // in the tail or the last strip
+      if (round == 26) m.x[size - 1] = 1.0f;
+      Eigen::VectorXf copy(size);
+      const Verdict verdict = fused.copy_and_judge(m.x.data(), copy.data(), std::size_t(size), m.steps);
+      CHECK(verdict == separate.judge(m.x, m.steps));
+      CHECK(fused.last_move_per_step() == separate.last_move_per_step());
+      CHECK(fused.usual_move_per_step() == separate.usual_move_per_step());
+      if (round != 25) CHECK(copy == m.x);
+      const Eigen::VectorXf pulled = Eigen::VectorXf::Constant(size, 1e-3f);
+      fused.on_corrections(pulled);
+      separate.on_corrections(pulled);
+      m.x += pulled;
+    }
+  }
+}

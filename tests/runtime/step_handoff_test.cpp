@@ -252,3 +252,54 @@ TEST_CASE("step hand-off: a copy that explodes is withheld once per streak warni
   CHECK(handoff.publishes_withheld() == 2);
   CHECK(publish_round(0.01f).published);  // back to normal: published again
 }
+
+TEST_CASE("step hand-off: a handed-over correction lands as an offered one would, swapped or added",
+          "[runtime][handoff]") {
+  Published published;
+  StepHandoff handoff(options_for(3, published));
+  Eigen::VectorXf buffer = Eigen::VectorXf::Zero(3);
+  // Nothing pending: the buffer is taken (swapped), one of the same size comes back.
+  Eigen::VectorXf correction = Eigen::Vector3f(1, 2, 3);
+  handoff.hand_over_correction(correction, true);
+  CHECK(correction.size() == 3);
+  // Pending: added to the sum; the caller's buffer stays as it was.
+  Eigen::VectorXf second = Eigen::Vector3f(0.5f, 0.5f, 0.5f);
+  handoff.hand_over_correction(second, true);
+  CHECK(second == Eigen::Vector3f(0.5f, 0.5f, 0.5f));
+  BoundaryServed served = handoff.serve(1, add_into(buffer), buffer);
+  CHECK(served.corrections == 2);
+  CHECK(buffer == Eigen::Vector3f(1.5f, 2.5f, 3.5f));
+  // A caller that did not check finiteness goes through offer_correction's checks.
+  Eigen::VectorXf bad = Eigen::Vector3f(1, std::numeric_limits<float>::quiet_NaN(), 3);
+  handoff.hand_over_correction(bad, false);
+  CHECK(handoff.corrections_refused() == 1);
+  served = handoff.serve(2, add_into(buffer), buffer);
+  CHECK(served.corrections == 0);
+  CHECK(buffer == Eigen::Vector3f(1.5f, 2.5f, 3.5f));
+}
+
+TEST_CASE("step hand-off: buffers handed over from another thread rotate without loss", "[runtime][handoff]") {
+  Published published;
+  StepHandoff handoff(options_for(16, published));
+  Eigen::VectorXf buffer = Eigen::VectorXf::Zero(16);
+  constexpr int kCorrections = 2000;
+  std::atomic<bool> sizes_kept{true};
+  std::thread loop([&] {
+    Eigen::VectorXf correction(16);
+    for (int i = 0; i < kCorrections; ++i) {
+      correction.setOnes();  // whatever buffer came back, overwritten as the driver does
+      handoff.hand_over_correction(correction, true);
+      if (correction.size() != 16) sizes_kept = false;
+    }
+  });
+  std::int64_t step = 0;
+  for (int i = 0; i < 1'000'000 && handoff.corrections_applied() < kCorrections; ++i) {
+    handoff.serve(++step, add_into(buffer), buffer);
+    if (i % 64 == 0) std::this_thread::yield();
+  }
+  loop.join();
+  handoff.apply_corrections(add_into(buffer));
+  CHECK(handoff.corrections_applied() == kCorrections);
+  CHECK(buffer == Eigen::VectorXf::Constant(16, float(kCorrections)));
+  CHECK(sizes_kept);
+}

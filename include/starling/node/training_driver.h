@@ -67,6 +67,14 @@ class ModelHost {
   virtual void request_parameters(std::int64_t at_step) = 0;
   // Add `correction` to the parameters (at the next step boundary).
   virtual void add_correction(const Eigen::VectorXf& correction) = 0;
+  // add_correction, where the host may take the buffer instead of copying it
+  // and leave one of the same size in its place (values meaningless; the
+  // driver overwrites it). `finite`: the caller checked every entry. The
+  // default copies (add_correction) and leaves `correction` as it was.
+  virtual void hand_over_correction(Eigen::VectorXf& correction, bool finite) {
+    (void)finite;
+    add_correction(correction);
+  }
   // Bytes the host holds that grow with the model (parameters, optimizer
   // state, correction buffers), for the peer's memory accounting
   // (TrainingDriverStatus::host_model_bytes_held; docs/learning.md, "Memory
@@ -356,8 +364,9 @@ class TrainingDriver {
   // The consensus step of one round (pair null: every link that sent this
   // round, Metropolis-Hastings weights) or of one pairing (pair: that link
   // only, weight 1/2): fills correction_ with what the host gets; false when
-  // there is nothing to hand over (no ready link).
-  bool consensus(const Eigen::VectorXf& x, Link* pair);
+  // there is nothing to hand over (no ready link). `own_norm`: ‖x‖ if known
+  // (< 0: measured here).
+  bool consensus(const Eigen::VectorXf& x, Link* pair, double own_norm = -1.0);
   // Pairwise: the ready link a round pairs with (null: none ready).
   Link* pick_partner();
   // Pairwise (docs/learning.md, "Pairwise mixing"): a neighbour asked to
@@ -398,6 +407,7 @@ class TrainingDriver {
   // displacement and the step of the last round, which it is measured over.
   std::optional<node::ConsensusControl> control_;
   double round_displacement_ = -1.0;  // < 0: not measured this round
+  double round_own_norm_ = -1.0;      // ‖x_i‖ of this round's parameters (< 0: not measured)
   std::int64_t last_round_step_ = -1;
   // The round's correction, then the round's scratch for the deltas'
   // differences: the one scratch vector of a round (docs/learning.md).

@@ -154,6 +154,10 @@ class TrainingLoop {
   // velocity takes the pull too). Refuses a wrong size (invalid_argument) or
   // a NaN/Inf entry (numerical), leaving them unchanged.
   Status add_correction(const Eigen::VectorXf& correction);
+  // The same for a correction the caller already checked finite (the
+  // hand-off's sum: runtime::StepHandoff hands only finite sums over), so
+  // the model is not read one more time per round.
+  Status add_finite_correction(const Eigen::VectorXf& correction);
 
   // True when the test split is not empty, evaluation is on, and steps()
   // (counting those restored from a checkpoint) reached the next multiple of

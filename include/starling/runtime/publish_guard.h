@@ -52,11 +52,46 @@ class PublishGuard {
   // in the pass that copies: one pass over the model instead of two).
   Verdict judge(const Eigen::VectorXf& copy, std::int64_t steps, bool finite) {
     if (!finite) return Verdict::not_finite;  // base kept: measure from the last finite copy
-    const Eigen::Index count = std::min<Eigen::Index>(copy.size(), Eigen::Index(kSampleSize));
-    stride_ = count > 0 ? copy.size() / count : 1;
-    Eigen::VectorXf& sample = spare_;  // the last base's buffer: no allocation per copy
-    sample.resize(count);
-    for (Eigen::Index k = 0; k < count; ++k) sample[k] = copy[k * stride_];
+    Eigen::VectorXf& sample = start_sample(copy.size());
+    for (Eigen::Index k = 0; k < sample.size(); ++k) sample[k] = copy[k * stride_];
+    return judge_sample(steps);
+  }
+
+  // Copies `count` floats from `from` to `to` and judges the copy at `steps`
+  // (judge(copy, steps)) in one pass over the model: the finiteness check and
+  // the sample are taken strip by strip while the strip is in cache. The
+  // same verdict, base and figures as copying, then judge().
+  Verdict copy_and_judge(const float* from, float* to, std::size_t count, std::int64_t steps) {
+    Eigen::VectorXf& sample = start_sample(Eigen::Index(count));
+    constexpr Eigen::Index kStrip = 1024;  // samples per strip: a few pages of the model
+    bool finite = true;
+    Eigen::Index k = 0;
+    for (; k < sample.size(); k += kStrip) {
+      const Eigen::Index end = std::min<Eigen::Index>(k + kStrip, sample.size());
+      const std::size_t first = std::size_t(k * stride_);
+      const std::size_t last = std::size_t(end * stride_);
+      finite = ml::copy_all_finite(from + first, to + first, last - first) && finite;
+      for (Eigen::Index j = k; j < end; ++j) sample[j] = to[j * stride_];
+    }
+    const std::size_t done = std::size_t(sample.size() * stride_);
+    finite = ml::copy_all_finite(from + done, to + done, count - done) && finite;
+    if (!finite) return Verdict::not_finite;
+    return judge_sample(steps);
+  }
+
+ private:
+  // The sample buffer for a copy of `size` values (the last base's: no allocation per copy).
+  Eigen::VectorXf& start_sample(Eigen::Index size) {
+    const Eigen::Index count = std::min<Eigen::Index>(size, Eigen::Index(kSampleSize));
+    stride_ = count > 0 ? size / count : 1;
+    spare_.resize(count);
+    return spare_;
+  }
+
+  // judge() once the sample (spare_) is taken from a finite copy.
+  Verdict judge_sample(std::int64_t steps) {
+    Eigen::VectorXf& sample = spare_;
+    const Eigen::Index count = sample.size();
     Verdict verdict = Verdict::publish;
     if (base_.size() == count && count > 0 && steps > base_steps_) {
       last_move_per_step_ = double((sample - base_).norm()) / double(steps - base_steps_);
@@ -74,6 +109,7 @@ class PublishGuard {
     return verdict;
   }
 
+ public:
   double last_move_per_step() const { return last_move_per_step_; }
   double usual_move_per_step() const { return median(); }
 

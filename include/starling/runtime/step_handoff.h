@@ -13,6 +13,8 @@
 //   add_correction(c)     refused (counted, logged) when the size is wrong or
 //                         an entry is NaN/Inf; else added under a mutex to a
 //                         pending sum and an atomic flag raised.
+//   hand_over_correction  the same, but a checked correction with nothing
+//                         pending is swapped in (no copy).
 //   request_parameters(s) an atomic step target; a newer one replaces it.
 //
 // Trainer thread, at a step boundary (between two optimizer steps):
@@ -87,6 +89,10 @@ class StepHandoff final : public node::ModelHost {
   void start_training(const Eigen::VectorXf* initial) override;
   void request_parameters(std::int64_t at_step) override;
   void add_correction(const Eigen::VectorXf& correction) override;
+  // With nothing pending (the usual case) and `finite`, the buffer becomes
+  // the pending sum (a swap, no pass over it) and `correction` gets the
+  // last spent sum's buffer; otherwise add_correction.
+  void hand_over_correction(Eigen::VectorXf& correction, bool finite) override;
   std::size_t model_bytes_held() const override;
 
   // ---- any thread ----

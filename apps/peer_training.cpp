@@ -85,8 +85,8 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::IsMember({"local", "absorb", "quasi-global"}));
   app.add_option("--absorb-share", o.absorb_share,
                  "absorb's cap on the share of a round's correction the velocity takes per step since the last "
-                 "round (0: 1 - momentum, i.e. 0.1; smaller damps it; docs/learning.md, \"Absorb with low-bit "
-                 "gossip\")")
+                 "round (0: 1 - momentum, 0.1 at the default momentum; smaller damps it; docs/learning.md, "
+                 "\"Absorb with low-bit gossip\")")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--max-upload", o.max_upload,

@@ -83,6 +83,12 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "per step since the last round) | quasi-global (QG-DSGDm). Default: local for sign, absorb for the "
                  "others (docs/learning.md, \"Momentum and gossip\")")
       ->check(CLI::IsMember({"local", "absorb", "quasi-global"}));
+  app.add_option("--absorb-share", o.absorb_share,
+                 "absorb's cap on the share of a round's correction the velocity takes per step since the last "
+                 "round (0: 1 - momentum, 0.1 at the default momentum; smaller damps it; docs/learning.md, "
+                 "\"Absorb with low-bit gossip\")")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--max-upload", o.max_upload,
                  "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
                  "counted (docs/learning.md, \"Bandwidth\")")
@@ -236,6 +242,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   } else {
     return mode.error();
   }
+  w.optimizer.absorb_share = options.absorb_share;
   w.schedule = setup->schedule;
   w.schedule.steps_per_epoch =
       std::max<std::int64_t>(1, (std::int64_t(setup->shard.size()) + options.training.batch - 1) / options.training.batch);

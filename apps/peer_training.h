@@ -45,6 +45,7 @@ struct PeerTrainingOptions {
   bool consensus_control = false; // adapt k to the disagreement (docs/learning.md)
   double consensus_target = 2.0;  // the disagreement to stay under, in local steps
   std::string momentum_mode;  // what SGD's velocity makes of a consensus correction; empty: the compressor's default
+  double absorb_share = 0.0;  // absorb's cap on the velocity's share of a correction; 0: 1 - momentum
   // Steps between evaluations, as typed (parse_eval_every: a count of steps;
   // the old seconds form is refused with a message).
   std::string eval_every = std::to_string(node::kDefaultEvalEverySteps);

@@ -179,6 +179,10 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
       args.push_back("--momentum-mode");
       args.push_back(*w.momentum_mode);
     }
+    if (w.absorb_share) {
+      args.push_back("--absorb-share");
+      args.push_back(fmt("%g", *w.absorb_share));
+    }
     if (w.consensus_control) args.push_back("--consensus-control");
     if (w.consensus_target) {
       args.push_back("--consensus-target");

@@ -18,6 +18,8 @@
 # round_floor_ms, momentum_mode, mixing for every run; unset = the peer's
 # defaults, i.e. the compressor's γ and k under the simulator's 50 ms floor,
 # neighbourhood mixing; MIXING=pairwise: AD-PSGD style pairings).
+# ABSORB_SHARE (optional: [swarm] absorb_share, absorb momentum's cap on the
+# velocity's share of a correction; unset = 1 - momentum).
 # BATCH (per-peer batch, default 64; e.g. PEERS=1 BATCH=256 is what 4-process
 # DDP computes per step), NEIGHBOURS ([swarm] neighbours, the links a peer
 # dials; unset = the peer's 3; PEERS-1 links every peer to all others, a
@@ -69,6 +71,7 @@ $gamma_line
 ${ROUND_STEPS:+round_steps = $ROUND_STEPS}
 ${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
 ${MOMENTUM_MODE:+momentum_mode = \"$MOMENTUM_MODE\"}
+${ABSORB_SHARE:+absorb_share = $ABSORB_SHARE}
 ${MIXING:+mixing = \"$MIXING\"}
 ${NEIGHBOURS:+neighbours = $NEIGHBOURS}
 ${MAX_UPLOAD:+max_upload = $MAX_UPLOAD}

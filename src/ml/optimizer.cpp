@@ -63,7 +63,8 @@ void Optimizer::on_correction(const Eigen::Ref<const Eigen::VectorXf>& correctio
       // correction at the same step boundary (or any while the replica does
       // not step: paused, lr 0) measures no velocity and leaves it alone.
       if (steps == 0) return;
-      const float share = std::min(1.0f / float(steps), 1.0f - float(config_.momentum));
+      const float cap = config_.absorb_share > 0.0 ? float(config_.absorb_share) : 1.0f - float(config_.momentum);
+      const float share = std::min(1.0f / float(steps), cap);
       first_ -= (share / last_lr_) * correction;
       return;
     }

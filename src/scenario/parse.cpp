@@ -183,7 +183,7 @@ std::optional<ExpectKind> expect_kind(const std::string& name) {
 SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& options) {
   r.only_keys(t,
               {"peers", "train", "data", "model", "compress", "lr", "batch", "partition", "eval_every", "clip",
-               "gamma", "neighbours", "round_steps", "round_floor_ms", "consensus_control", "consensus_target", "momentum_mode", "mixing", "max_upload", "profile", "extra_args"},
+               "gamma", "neighbours", "round_steps", "round_floor_ms", "consensus_control", "consensus_target", "momentum_mode", "absorb_share", "mixing", "max_upload", "profile", "extra_args"},
               "[swarm]");
   SwarmSpec s;
   // Range-checked as read, before it narrows to int; an override replaces it (read()).
@@ -225,6 +225,9 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
     if (*s.momentum_mode != "local" && *s.momentum_mode != "absorb" && *s.momentum_mode != "quasi-global")
       r.fail(t.get("momentum_mode"), "'momentum_mode' must be \"local\", \"absorb\" or \"quasi-global\"");
   }
+  s.absorb_share = r.optional_number(t, "absorb_share");
+  if (s.absorb_share && !(*s.absorb_share > 0.0 && *s.absorb_share <= 1.0))
+    r.fail(t.get("absorb_share"), "'absorb_share' must be > 0 and <= 1");
   if (t.contains("round_steps")) {
     s.round_steps = static_cast<int>(r.integer(t, "round_steps", 0));
     if (*s.round_steps < 1) r.fail(t.get("round_steps"), "'round_steps' must be >= 1");

@@ -123,6 +123,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     if (!parsed) return make_error(ErrorKind::invalid_argument, "momentum_mode: " + parsed.error().message);
     mode = *parsed;
   }
+  const std::optional<double> absorb_share = swarm.absorb_share;
   world.trainer = [=](int index, std::uint64_t seed) {
     TrainerOptions t;
     t.step_seconds = step_seconds;
@@ -136,6 +137,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     loop.model->initialize(run_seed);  // one --random-seed for the whole swarm, as the runner passes
     loop.schedule.lr = lr;
     loop.optimizer.momentum_mode = mode;
+    if (absorb_share) loop.optimizer.absorb_share = *absorb_share;
     loop.shard = ml::shard_indices(data->train, ml::ShardSpec{index, shards}, split, run_seed);
     loop.schedule.steps_per_epoch = std::max<std::int64_t>(1, (std::int64_t(loop.shard.size()) + batch - 1) / batch);
     loop.data = data;

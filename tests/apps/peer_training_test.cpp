@@ -57,6 +57,30 @@ TEST_CASE("peer options: --local-average-every takes 0..1000000 and refuses the 
   }
 }
 
+TEST_CASE("peer options: --absorb-share takes 0..1 (0: 1 - momentum) and refuses the rest", "[apps][training]") {
+  const auto parse = [](std::vector<std::string> args) {
+    CLI::App app;
+    apps::PeerTrainingOptions options;
+    apps::add_peer_training_options(app, options);
+    std::reverse(args.begin(), args.end());
+    std::string error;
+    try {
+      app.parse(args);
+    } catch (const CLI::ParseError& e) {
+      error = e.what();
+    }
+    return std::pair{options.absorb_share, error};
+  };
+  CHECK(parse({}) == std::pair{0.0, std::string{}});
+  CHECK(parse({"--absorb-share", "0.05"}) == std::pair{0.05, std::string{}});
+  for (const char* bad : {"-0.1", "1.5", "abc"}) {
+    INFO(bad);
+    const auto [value, error] = parse({"--absorb-share", bad});
+    CHECK(error.find("--absorb-share") != std::string::npos);
+    CHECK(value == 0.0);
+  }
+}
+
 TEST_CASE("status JSON reports the own model's and the local average's accuracy", "[apps][status]") {
   runtime::TrainingProgress p;
   p.state = "training";

@@ -129,6 +129,38 @@ TEST_CASE("momentum modes: absorb takes min(1/k, 1 - mu) c / lr out of the veloc
   CHECK(optimizer.state().size() == 1);  // no extra memory
 }
 
+TEST_CASE("momentum modes: absorb_share caps absorb's share below 1 - mu; 0 keeps 1 - mu") {
+  Eigen::VectorXf p(1), g(1), c(1);
+  p << 1.0f;
+  g << 1.0f;
+  c << 0.3f;
+  OptimizerConfig damped = sgd(Mode::absorb, 0.5);
+  damped.absorb_share = 0.05;
+  Optimizer optimizer(damped, 1);
+  optimizer.step(p, g, 0.1f);  // v = 1
+  optimizer.on_correction(c);  // one step: v -= min(1, 0.05) 0.3 / 0.1
+  CHECK(optimizer.velocity()(0) == Approx(1.0f - 0.15f));
+  optimizer.step(p, g, 0.1f);  // v = 0.425 + 1
+  optimizer.step(p, g, 0.1f);  // v = 0.7125 + 1
+  optimizer.step(p, g, 0.1f);  // v = 0.85625 + 1
+  optimizer.step(p, g, 0.1f);  // v = 0.928125 + 1
+  optimizer.on_correction(c);  // four steps: 1/4 > 0.05, the cap still holds
+  CHECK(optimizer.velocity()(0) == Approx(1.928125f - 0.15f));
+  OptimizerConfig wide = sgd(Mode::absorb, 0.5);
+  wide.absorb_share = 1.0;  // above 1 - mu: then 1/k rules
+  Optimizer full(wide, 1);
+  full.step(p, g, 0.1f);
+  full.step(p, g, 0.1f);      // v = 1.5
+  full.on_correction(c);      // two steps: v -= min(1/2, 1) 0.3 / 0.1
+  CHECK(full.velocity()(0) == Approx(0.0f).margin(1e-6));
+  OptimizerConfig unset = sgd(Mode::absorb, 0.9);
+  REQUIRE(unset.absorb_share == 0.0);
+  Optimizer standard(unset, 1);
+  standard.step(p, g, 0.1f);  // v = 1
+  standard.on_correction(c);  // v -= min(1, 0.1) 0.3 / 0.1
+  CHECK(standard.velocity()(0) == Approx(1.0f - 0.3f));
+}
+
 TEST_CASE("momentum modes: quasi-global momentum tracks the displacement, gossip included (QG-DSGDm)") {
   Optimizer optimizer(sgd(Mode::quasi_global, 0.5), 1);
   Eigen::VectorXf p(1), g(1), c(1);

@@ -426,3 +426,21 @@ TEST_CASE("[swarm] momentum_mode reaches the peers; an unknown mode is refused a
   CHECK(bad.error().message.find("m.toml:4") != std::string::npos);
   CHECK(bad.error().message.find("momentum_mode") != std::string::npos);
 }
+
+TEST_CASE("[swarm] absorb_share reaches the peers; 0 and above 1 are refused at their line", "[scenario]") {
+  auto parsed = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nabsorb_share = 0.05\n", "m.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->swarm.absorb_share.has_value());
+  CHECK(*parsed->swarm.absorb_share == 0.05);
+  auto unset = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\npeers = 2\n", "m.toml");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->swarm.absorb_share.has_value());
+  for (const char* bad : {"0", "1.5", "-0.1"}) {
+    INFO(bad);
+    auto refused = parse_scenario(std::string("name = \"m\"\nduration = 10\n[swarm]\nabsorb_share = ") + bad + "\n",
+                                  "m.toml");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("m.toml:4") != std::string::npos);
+    CHECK(refused.error().message.find("absorb_share") != std::string::npos);
+  }
+}

@@ -36,10 +36,11 @@ struct OptimizerConfig {
   // parameters from outside (gossip, Optimizer::on_correction;
   // docs/learning.md, "Momentum and gossip"):
   //   local         nothing: the velocity is the replica's own (the default);
-  //   absorb        v -= min(1/k, 1 - mu) c / lr, k the steps since the last
-  //                 correction: the velocity takes a share of the pull on the
-  //                 parameters (c / (lr k) is the drift per step it undoes), so
-  //                 a replica re-adds less of its own past noise after a round;
+  //   absorb        v -= min(1/k, cap) c / lr, k the steps since the last
+  //                 correction, cap = absorb_share (0: 1 - mu): the velocity
+  //                 takes a share of the pull on the parameters (c / (lr k) is
+  //                 the drift per step it undoes), so a replica re-adds less of
+  //                 its own past noise after a round;
   //   quasi_global  QG-DSGDm (Lin et al. 2021): a buffer m tracks the model's
   //                 whole displacement per step, gossip included,
   //                 m = mu m + (1 - mu) (x_prev - x) / lr, and a step moves by
@@ -50,6 +51,11 @@ struct OptimizerConfig {
   double momentum = 0.9;   // SGD
   bool nesterov = false;   // SGD
   MomentumMode momentum_mode = MomentumMode::local;  // SGD
+  // absorb's cap on the share of a correction the velocity takes per step
+  // since the last one; 0: 1 - mu (QG-DSGDm's). A smaller cap damps the
+  // second move a correction makes through the velocity (docs/learning.md,
+  // "Absorb with low-bit gossip").
+  double absorb_share = 0.0;  // SGD, absorb
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // Adam
 

@@ -37,6 +37,7 @@ struct SwarmSpec {
   bool consensus_control = false;    // peer --consensus-control
   std::optional<double> consensus_target;  // peer --consensus-target; unset: the peer's default
   std::optional<std::string> momentum_mode;  // peer --momentum-mode: local | absorb | quasi-global; unset: the peer's default
+  std::optional<double> absorb_share;        // peer --absorb-share: absorb's cap, 0 < S <= 1; unset: 1 - momentum
   std::string profile = "lan";       // membership timing profile
   std::vector<std::string> extra_args;  // appended to every `starling peer` command line
 };

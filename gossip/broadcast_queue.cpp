@@ -2,21 +2,33 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <iterator>
+#include <string_view>
 
 namespace starling::gossip {
 
+std::size_t BroadcastQueue::NodeIdHash::operator()(const NodeId& id) const noexcept {
+  // Real ids are uniform hashes, but tests use small made-up ones: hash all 32 bytes.
+  return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+}
+
 void BroadcastQueue::push(Update update) {
-  std::erase_if(entries_, [&](const Entry& entry) { return entry.update.member.node_id == update.member.node_id; });
-  if (entries_.size() >= entries_max_ && !entries_.empty()) {
-    // Full: the entry sent most often has done most of its work already.
-    const auto most_sent = std::max_element(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
-      if (a.transmits != b.transmits) return a.transmits < b.transmits;
-      return a.order > b.order;  // among equals, drop the oldest
-    });
-    entries_.erase(most_sent);
+  if (const auto queued = rank_of_.find(update.member.node_id); queued != rank_of_.end()) {
+    queue_.erase(queued->second);
+    rank_of_.erase(queued);
+  }
+  if (queue_.size() >= entries_max_ && !queue_.empty()) {
+    // Full: the entry sent most often has done most of its work already
+    // (among equals, the oldest): the last in send order.
+    const auto most_sent = std::prev(queue_.end());
+    rank_of_.erase(most_sent->second.member.node_id);
+    queue_.erase(most_sent);
     ++dropped_;
   }
-  entries_.push_back(Entry{std::move(update), 0, next_order_++});
+  const Rank rank{0, next_order_++};
+  rank_of_.emplace(update.member.node_id, rank);
+  queue_.emplace(rank, std::move(update));
 }
 
 std::size_t BroadcastQueue::estimated_bytes(const Update& update) {
@@ -31,39 +43,40 @@ std::size_t BroadcastQueue::estimated_bytes(const Update& update) {
 
 std::vector<Update> BroadcastQueue::take(std::size_t bytes_max, std::size_t cluster_size) {
   std::vector<Update> out;
-  if (entries_.empty() || bytes_max == 0) return out;
-  // Least transmitted first; among equals, newest first. Orders small keys,
-  // not the entries (an Update is ~300 bytes with its strings): this runs for
-  // every outgoing datagram, over up to broadcast_queue_max entries. A heap
-  // and an early stop once no update can fit any more keep it linear; the
-  // order (and so the choice) is the same total order as a full sort.
-  struct Key {
-    int transmits;
-    std::uint64_t order;
-    std::size_t index;
-  };
-  std::vector<Key> keys;
-  keys.reserve(entries_.size());
-  for (std::size_t i = 0; i < entries_.size(); ++i) keys.push_back(Key{entries_[i].transmits, entries_[i].order, i});
-  // std::*_heap keeps the largest first: "larger" here means "sent first".
-  const auto sent_later = [](const Key& a, const Key& b) {
-    if (a.transmits != b.transmits) return a.transmits > b.transmits;
-    return a.order < b.order;
-  };
-  std::make_heap(keys.begin(), keys.end(), sent_later);
+  if (queue_.empty() || bytes_max == 0) return out;
+  // In send order until no update can fit any more; one that does not fit is
+  // skipped (a smaller one further on may still fit). The queue is already in
+  // that order, so this touches only the updates it looks at.
   const int limit = transmit_limit(retransmit_mult_, cluster_size);
   const std::size_t smallest = min_estimated_bytes();
   std::size_t bytes = 0;
-  for (auto end = keys.end(); end != keys.begin() && bytes_max - bytes >= smallest; --end) {
-    std::pop_heap(keys.begin(), end, sent_later);
-    Entry& entry = entries_[(end - 1)->index];
-    const std::size_t size = estimated_bytes(entry.update);
-    if (bytes + size > bytes_max) continue;  // a smaller one further on may still fit
+  std::vector<std::map<Rank, Update, SentFirst>::iterator> sent;
+  for (auto it = queue_.begin(); it != queue_.end() && bytes_max - bytes >= smallest; ++it) {
+    const std::size_t size = estimated_bytes(it->second);
+    if (bytes + size > bytes_max) continue;
     bytes += size;
-    out.push_back(entry.update);
-    ++entry.transmits;
+    out.push_back(it->second);
+    sent.push_back(it);
   }
-  std::erase_if(entries_, [&](const Entry& entry) { return entry.transmits >= limit; });
+  // Count the transmissions (a new rank, so a new place in the order) after
+  // the walk, which they would otherwise reorder under it.
+  for (const auto it : sent) {
+    auto node = queue_.extract(it);
+    ++node.key().transmits;
+    if (node.key().transmits >= limit) {
+      rank_of_.erase(node.mapped().member.node_id);
+      continue;
+    }
+    rank_of_.find(node.mapped().member.node_id)->second = node.key();
+    queue_.insert(std::move(node));
+  }
+  // Updates that reached the budget leave, also those not sent now (a smaller
+  // cluster lowers it): the most sent are last.
+  while (!queue_.empty() && std::prev(queue_.end())->first.transmits >= limit) {
+    const auto last = std::prev(queue_.end());
+    rank_of_.erase(last->second.member.node_id);
+    queue_.erase(last);
+  }
   return out;
 }
 
@@ -73,8 +86,7 @@ std::size_t BroadcastQueue::min_estimated_bytes() {
 }
 
 bool BroadcastQueue::contains(const NodeId& node_id) const {
-  return std::any_of(entries_.begin(), entries_.end(),
-                     [&](const Entry& entry) { return entry.update.member.node_id == node_id; });
+  return rank_of_.contains(node_id);
 }
 
 int BroadcastQueue::transmit_limit(int retransmit_mult, std::size_t cluster_size) {

@@ -107,6 +107,43 @@ TEST_CASE("broadcast queue spends a log(n) budget, freshest first", "[gossip][br
   CHECK(sent_about_one == 4);
 }
 
+TEST_CASE("broadcast queue drops the most sent when full and follows a smaller budget", "[gossip][broadcast]") {
+  const std::size_t one = BroadcastQueue::estimated_bytes(alive_update(1));
+  BroadcastQueue queue(1, 3);
+  queue.push(alive_update(1));
+  queue.push(alive_update(2));
+  CHECK(queue.take(one, 1000).at(0).member.node_id == node(2));  // sent once; the limit at 1000 is 4
+  CHECK(queue.take(one, 1000).at(0).member.node_id == node(1));
+  CHECK(queue.take(one, 1000).at(0).member.node_id == node(2));  // both sent once: the newer first
+  queue.push(alive_update(3));
+  queue.push(alive_update(4));  // full: 2 (sent twice) goes
+  CHECK(queue.dropped() == 1);
+  CHECK_FALSE(queue.contains(node(2)));
+  CHECK(queue.contains(node(1)));
+  queue.push(alive_update(5));  // full: 1 (sent once, the only one sent) goes
+  CHECK_FALSE(queue.contains(node(1)));
+  CHECK(queue.size() == 3);
+  // A smaller cluster lowers the budget to 1: the update sent now leaves, and
+  // so would any other already sent once; the unsent stay.
+  const auto sent = queue.take(one, 1);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].member.node_id == node(5));
+  CHECK(queue.size() == 2);
+  CHECK(queue.contains(node(3)));
+  CHECK(queue.contains(node(4)));
+}
+
+TEST_CASE("node ids order as bytes, first to last", "[gossip]") {
+  NodeId a = node(1), b = node(1);
+  CHECK_FALSE(NodeIdLess{}(a, b));
+  b[31] = 1;
+  CHECK(NodeIdLess{}(a, b) == (a < b));
+  CHECK(NodeIdLess{}(b, a) == (b < a));
+  a[0] = 0xff;
+  CHECK(NodeIdLess{}(a, b) == (a < b));
+  CHECK(NodeIdLess{}(b, a) == (b < a));
+}
+
 TEST_CASE("local health scales timeouts and stays in range", "[gossip][awareness]") {
   Awareness awareness(8);
   CHECK(awareness.scale(500) == 500);

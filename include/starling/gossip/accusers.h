@@ -50,7 +50,7 @@ class AccuserLimits {
   std::int64_t ignore_ms_;
   double tokens_per_ms_;
   double burst_;
-  std::map<NodeId, Entry> entries_;  // only verified members reach here, so it is as bounded as the view
+  std::map<NodeId, Entry, NodeIdLess> entries_;  // only verified members reach here, so it is as bounded as the view
   std::uint64_t strikes_total_ = 0;
   std::uint64_t dropped_total_ = 0;
 };

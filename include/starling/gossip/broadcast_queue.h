@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "starling/gossip/messages.h"
@@ -37,19 +39,33 @@ class BroadcastQueue {
 
   // True while an update about `node_id` is still queued.
   bool contains(const NodeId& node_id) const;
-  std::size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  std::size_t size() const { return queue_.size(); }
+  bool empty() const { return queue_.empty(); }
 
   // retransmit_mult * ceil(log10(cluster_size + 1)).
   static int transmit_limit(int retransmit_mult, std::size_t cluster_size);
 
  private:
-  struct Entry {
-    Update update;
+  // An update's place in the send order: least transmitted first; among
+  // equals, newest first (orders are unique, so the order is total).
+  struct Rank {
     int transmits = 0;
     std::uint64_t order = 0;  // newer entries have larger order
   };
-  std::vector<Entry> entries_;
+  struct SentFirst {
+    bool operator()(const Rank& a, const Rank& b) const {
+      if (a.transmits != b.transmits) return a.transmits < b.transmits;
+      return a.order > b.order;
+    }
+  };
+  struct NodeIdHash {
+    std::size_t operator()(const NodeId& id) const noexcept;
+  };
+  // The queued updates in send order (so the most sent, oldest among equals,
+  // is last), and the rank of each queued member's one update: push and take
+  // cost O(log n) per update touched, not a scan or a heap of the queue.
+  std::map<Rank, Update, SentFirst> queue_;
+  std::unordered_map<NodeId, Rank, NodeIdHash> rank_of_;
   std::uint64_t next_order_ = 0;
   int retransmit_mult_;
   std::size_t entries_max_;

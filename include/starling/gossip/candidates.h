@@ -76,8 +76,8 @@ class Candidates {
   double burst_;
   int attempts_;
   std::int64_t retry_ms_;
-  std::map<NodeId, Candidate> candidates_;
-  std::map<NodeId, Source> sources_;  // pruned once a source has nothing pending and a full bucket
+  std::map<NodeId, Candidate, NodeIdLess> candidates_;
+  std::map<NodeId, Source, NodeIdLess> sources_;  // pruned once a source has nothing pending and a full bucket
   std::uint64_t refused_ = 0;
   std::uint64_t expired_ = 0;
   // The earliest next_ping_ms (nullopt: no candidate), kept while valid:

@@ -278,7 +278,7 @@ class Membership {
   BroadcastQueue broadcasts_;
   NeighbourSampler neighbours_;
 
-  std::map<NodeId, Member> members_;  // everyone but self; ordered so runs replay
+  std::map<NodeId, Member, NodeIdLess> members_;  // everyone but self; ordered so runs replay
   // members_' ids, states and state times in the same (id) order, flat: the
   // per-round scans (gossip targets, live ids, helpers, push-pull peers) walk
   // this instead of the tree, which dominated 1024-member runs. Kept in step
@@ -296,9 +296,9 @@ class Membership {
   };
   std::vector<RosterEntry> roster_;
   RosterEntry& roster_entry(const NodeId& id);
-  std::map<NodeId, Suspicion> suspicions_;
-  std::map<NodeId, Update> accusations_;  // the signed accusation behind each suspicion
-  std::map<NodeId, std::int64_t> reminders_;  // our own pending accusations: next time we tell the accused
+  std::map<NodeId, Suspicion, NodeIdLess> suspicions_;
+  std::map<NodeId, Update, NodeIdLess> accusations_;  // the signed accusation behind each suspicion
+  std::map<NodeId, std::int64_t, NodeIdLess> reminders_;  // our own pending accusations: next time we tell the accused
   AccuserLimits accusers_;
   Candidates candidates_;
   std::int64_t next_candidate_round_ms_ = 0;
@@ -307,10 +307,10 @@ class Membership {
   std::uint64_t rejected_accusations_ = 0;
   std::map<std::uint64_t, Relay> relays_;
   std::size_t live_count_ = 0;
-  std::set<NodeId> linked_;
+  std::set<NodeId, NodeIdLess> linked_;
   // Outbound-only members whose link broke: the incarnation they had then.
   // We probe them until they refute (a higher incarnation) or die.
-  std::map<NodeId, std::uint64_t> lost_links_;
+  std::map<NodeId, std::uint64_t, NodeIdLess> lost_links_;
   struct CandidatePing {
     NodeId candidate{};
     std::int64_t expires_ms = 0;

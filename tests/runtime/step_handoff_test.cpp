@@ -41,6 +41,16 @@ auto add_into(Eigen::VectorXf& buffer) {
   };
 }
 
+// The trainer's side of a two-thread test: serve step boundaries until
+// `corrections` corrections have landed (bounded by a million boundaries).
+void serve_until_applied(StepHandoff& handoff, Eigen::VectorXf& buffer, std::uint64_t corrections) {
+  std::int64_t step = 0;
+  for (int i = 0; i < 1'000'000 && handoff.corrections_applied() < corrections; ++i) {
+    handoff.serve(++step, add_into(buffer), buffer);
+    if (i % 64 == 0) std::this_thread::yield();
+  }
+}
+
 }  // namespace
 
 TEST_CASE("step hand-off: corrections land as one sum at the next boundary, none lost or twice", "[runtime][handoff]") {
@@ -210,11 +220,7 @@ TEST_CASE("step hand-off: corrections from another thread while the trainer serv
   std::thread loop([&] {
     for (int i = 0; i < kCorrections; ++i) handoff.add_correction(Eigen::VectorXf::Ones(16));
   });
-  std::int64_t step = 0;
-  for (int i = 0; i < 1'000'000 && handoff.corrections_applied() < kCorrections; ++i) {
-    handoff.serve(++step, add_into(buffer), buffer);
-    if (i % 64 == 0) std::this_thread::yield();
-  }
+  serve_until_applied(handoff, buffer, kCorrections);
   loop.join();
   handoff.apply_corrections(add_into(buffer));
   CHECK(handoff.corrections_applied() == kCorrections);
@@ -292,11 +298,7 @@ TEST_CASE("step hand-off: buffers handed over from another thread rotate without
       if (correction.size() != 16) sizes_kept = false;
     }
   });
-  std::int64_t step = 0;
-  for (int i = 0; i < 1'000'000 && handoff.corrections_applied() < kCorrections; ++i) {
-    handoff.serve(++step, add_into(buffer), buffer);
-    if (i % 64 == 0) std::this_thread::yield();
-  }
+  serve_until_applied(handoff, buffer, kCorrections);
   loop.join();
   handoff.apply_corrections(add_into(buffer));
   CHECK(handoff.corrections_applied() == kCorrections);

@@ -33,6 +33,11 @@
 # hand-off; default 0), DELAY_MS / JITTER_MS (a `delay` event on every peer
 # from t = 0: everything a peer sends arrives that much later, plus a uniform
 # 0..JITTER_MS; default none).
+# Staggered start (docs/learning.md, "Steps on real 4-peer swarms against the
+# simulator"): JOIN_AT (virtual seconds): peer 0 starts alone and the other
+# PEERS-1 join through it at that time (a `join` event), as
+# bench/swarm_vs_ddp.sh starts real peers once peer 0 answers; default: all
+# at t = 0.
 # --help prints this.
 set -euo pipefail
 name=swarm_speedup default_peers="1 2 4 8 16" default_compress="none int8 topk:0.01" default_seeds=3
@@ -51,6 +56,8 @@ for n in $peers_list; do
   for c in $compress_list; do
     for ((seed = seed_from; seed < seed_from + seeds; seed++)); do
       dir=$(run_dir "$n" "$c" "$seed")
+      initial=$n
+      [[ -n "${JOIN_AT:-}" && $n -gt 1 ]] && initial=1
       cat > "$dir/scenario.toml" <<EOF
 # Written by bench/swarm_speedup.sh: one fault-free run of the speed-up sweep.
 name = "swarm-speedup"
@@ -60,7 +67,7 @@ seed = $seed
 poll_interval = 1
 
 [swarm]
-peers = $n
+peers = $initial
 model = "mlp:256,128"
 compress = "$c"
 lr = 0.02
@@ -79,6 +86,9 @@ ${MAX_UPLOAD:+max_upload = $MAX_UPLOAD}
 [[expect]]
 kind = "no_crash"
 EOF
+      if [[ $initial -ne $n ]]; then
+        printf '\n[[events]]\nat = %s\nkind = "join"\ncount = %s\n' "$JOIN_AT" "$((n - 1))" >> "$dir/scenario.toml"
+      fi
       if [[ -n "${DELAY_MS:-}" ]]; then
         printf '\n[[events]]\nat = 0\nkind = "delay"\npeers = "all"\nms = %s\njitter_ms = %s\n' \
           "$DELAY_MS" "${JITTER_MS:-0}" >> "$dir/scenario.toml"

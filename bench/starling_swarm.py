@@ -187,6 +187,8 @@ def run_swarm(args, procs, private):
                 "--data", args.data, "--model", args.model, "--compress", args.compress, "--lr", str(args.lr),
                 "--batch", str(args.batch), "--shard", f"{i}/{args.peers}", "--partition", "iid",
                 "--eval-every", str(args.eval_every)]
+        if not any(a.startswith("--local-average-every") for a in args.peer_arg):
+            argv += ["--local-average-every", str(args.local_average_every)]
         if i > 0:
             argv += ["--seed", addrs[0]]
         if key:
@@ -329,7 +331,8 @@ def run_swarm(args, procs, private):
           "lo_bytes_per_peer_per_step": (lo_sent / args.peers / mean_steps) if private and mean_steps else None,
           "lo_note": "private-namespace loopback: all peer traffic incl. membership and status polls, IP headers"
           if private else "not measured (no private network namespace)",
-          "batch": args.batch, "lr": args.lr, "eval_every": args.eval_every, "poll": args.poll,
+          "batch": args.batch, "lr": args.lr, "eval_every": args.eval_every,
+          "local_average_every": args.local_average_every, "poll": args.poll,
           "peer_args": args.peer_arg, "workdir": work})
 
 
@@ -346,6 +349,9 @@ def main():
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds since launch (default 120)")
     ap.add_argument("--eval-every", type=int, default=500,
                     help="peer --eval-every STEPS (default 500, as --train-eval-steps)")
+    ap.add_argument("--local-average-every", type=int, default=0,
+                    help="peer --local-average-every N (default 0: the local average is never evaluated; the "
+                         "measure reads the own model only, and `starling train` evaluates one model)")
     ap.add_argument("--train-eval-steps", type=int, default=500,
                     help="--peers 1: starling train --eval-every STEPS (default 500)")
     ap.add_argument("--poll", type=float, default=0.5, help="seconds between status polls (default 0.5)")

@@ -22,6 +22,9 @@
 #   BATCH, LR    per process / peer (default 64 and 0.02, the same for both systems)
 #   EVAL_EVERY   PyTorch: seconds of training clock between evaluations (default 1)
 #   PEER_EVAL_STEPS  starling peers: --eval-every STEPS (default 500)
+#   PEER_LOCAL_AVERAGE_EVERY  starling peers: --local-average-every N (default 0:
+#                never evaluate the local average; the measure reads each peer's own
+#                model, and starling train evaluates its one model; 1 = the peer's default)
 #   POLL         seconds between status polls of every peer (default 0.5: a peer
 #                evaluating every 500 steps at ~900 steps/s is seen at each evaluation)
 #   TARGET       accuracy target (default 0.88)
@@ -52,6 +55,7 @@ batch=${BATCH:-64}
 lr=${LR:-0.02}
 eval_every=${EVAL_EVERY:-1}
 peer_eval_steps=${PEER_EVAL_STEPS:-500}
+peer_local_average_every=${PEER_LOCAL_AVERAGE_EVERY:-0}
 poll=${POLL:-0.5}
 target=${TARGET:-0.88}
 # Interleaved so that drift in the machine's load touches both systems alike.
@@ -145,7 +149,8 @@ for round in $(seq "$rounds"); do
         compress=${rest#*-}
         run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers "$peers" \
           --compress "$compress" --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" \
-          --eval-every "$peer_eval_steps" --poll "$poll" --random-seed "$round" \
+          --eval-every "$peer_eval_steps" --local-average-every "$peer_local_average_every" \
+          --poll "$poll" --random-seed "$round" \
           --workdir "$out/work/r$round-${config//:/_}" ${peer_args[@]+"${peer_args[@]}"} ${extra[@]+"${extra[@]}"} ;;
       *) echo "swarm_vs_ddp: unknown configuration '$config'" >&2; exit 2 ;;
     esac

@@ -48,14 +48,28 @@ std::string check_float_text(const std::string& text) {
 
 namespace {
 
+// The kind of number an option reads, from its type name: "INT", "UINT" or
+// "FLOAT" first, or after a ':' (a custom name such as "FACTOR" followed by
+// its CLI::Range's description "FLOAT in [0.01 - 100]"). "" for the rest.
+std::string number_kind(const std::string& type_name) {
+  std::size_t start = 0;
+  while (start <= type_name.size()) {
+    const std::size_t end = std::min(type_name.find(':', start), type_name.size());
+    const std::string token = type_name.substr(start, end - start);
+    const std::string word = token.substr(0, token.find_first_of(" ="));
+    if (word == "INT" || word == "UINT" || word == "FLOAT") return word;
+    start = end + 1;
+  }
+  return "";
+}
+
 void check_option(CLI::Option& option) {
-  const std::string type = option.get_type_name();
-  const std::string base = type.substr(0, type.find(':'));
-  if (base == "INT" || base == "UINT") {
-    const bool is_unsigned = base == "UINT";
+  const std::string kind = number_kind(option.get_type_name());
+  if (kind == "INT" || kind == "UINT") {
+    const bool is_unsigned = kind == "UINT";
     option.transform(CLI::Validator(
         [is_unsigned](std::string& text) { return check_integer_text(text, is_unsigned); }, "", "plain integer"));
-  } else if (base == "FLOAT") {
+  } else if (kind == "FLOAT") {
     option.transform(CLI::Validator([](std::string& text) { return check_float_text(text); }, "", "finite number"));
   }
 }

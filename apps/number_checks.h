@@ -4,7 +4,8 @@
 // `--batch 010` is octal 8, `--random-seed -1` wraps to 2^64-1, 2^64
 // saturates silently, and `nan` passes every CLI::Range (each comparison with
 // NaN is false). check_numbers puts a transform in front of each INT, UINT and
-// FLOAT option's own checks that lets only a finite decimal number through
+// FLOAT option's own checks (also a custom type name followed by such a
+// range, "FACTOR:FLOAT in [...]") that lets only a finite decimal number through
 // (leading zeros are dropped: 010 is 10) and names the option otherwise.
 #pragma once
 

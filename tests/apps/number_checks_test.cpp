@@ -94,3 +94,25 @@ TEST_CASE("number checks: a config file's nan is refused like the flag's", "[app
   REQUIRE_FALSE(applied.ok());
   CHECK(applied.error().message.find("not a finite number") != std::string::npos);
 }
+
+TEST_CASE("number checks: options with a custom type name are checked by their range's kind", "[apps][numbers]") {
+  // `starling scenario FILE --speed nan` passed CLI::Range and died on an
+  // assertion in scenario::scaled (speed > 0).
+  auto scenario_error = [](std::vector<std::string> args) -> std::string {
+    CLI::App root("test");
+    apps::Command scenario = apps::add_scenario_command(root);
+    apps::check_numbers(root);
+    args.insert(args.begin(), {"scenario", "some.toml"});
+    std::reverse(args.begin(), args.end());
+    try {
+      root.parse(args);
+    } catch (const CLI::ParseError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(scenario_error({"--speed", "2"}).empty());
+  CHECK(scenario_error({"--speed", "nan"}).find("not a finite number") != std::string::npos);
+  CHECK(scenario_error({"--peers", "0x10"}).find("--peers") != std::string::npos);
+  CHECK(peer_error({"--local-average-every", "nan"}).find("--local-average-every") != std::string::npos);
+}

@@ -156,6 +156,10 @@ Status save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
 }
 
 Result<Checkpoint> load_checkpoint(const std::string& path) {
+  // A directory reads as empty; a device such as /dev/zero never ends the
+  // first line (the reader would grow without bound).
+  if (std::error_code ec; std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return make_error(ErrorKind::invalid_argument, "checkpoint " + path + " is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return make_error(std::filesystem::exists(path) ? ErrorKind::io : ErrorKind::not_found,

@@ -40,6 +40,15 @@ expect_refused "train --checkpoint in a missing folder" "no directory $work/miss
   "${train[@]}" --checkpoint "$work/missing/x.ckpt"
 ls -a "$work" | grep -q '\.tmp\.' && fail "a temporary file was left in $work"
 
+# Not regular files: a directory read as an empty --config (the peer started
+# with none of its keys) and /dev/zero was read forever (eval, export, peer
+# --config, train --data).
+expect_refused "peer --config DIR" "not a regular file" "$starling" peer --listen 127.0.0.1:7000 --config "$work" --print-config
+expect_refused "peer --config /dev/zero" "not a regular file" "$starling" peer --listen 127.0.0.1:7000 --config /dev/zero --print-config
+expect_refused "eval /dev/zero" "not a regular file" timeout 20 "$starling" eval /dev/zero --data "$work/toy.csv"
+ln -s /dev/zero "$work/zero.csv"
+expect_refused "train --data a device" "not a regular file" timeout 20 "${train[@]}" --data "$work/zero.csv"
+
 expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good.ckpt"
 expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \
   --dump-logits "$work"

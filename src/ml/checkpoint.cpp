@@ -62,9 +62,10 @@ Status check_writable_file(const std::string& path) {
   if (path.empty() || !target.has_filename() || fs::is_directory(target))
     return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(folder)) return make_error(ErrorKind::io, "cannot write " + path + ": no directory " + folder.string());
+  if (!fs::is_directory(folder))
+    return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string());
   if (::access(folder.c_str(), W_OK) != 0)
-    return make_error(ErrorKind::io, "cannot write " + path + ": directory " + folder.string() + ": " + errno_text());
+    return make_error(ErrorKind::io, "cannot create " + path + ": directory " + folder.string() + ": " + errno_text());
   return ok_status();
 }
 

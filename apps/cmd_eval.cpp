@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 
 #include "commands.h"
@@ -53,6 +54,9 @@ int run_eval(const EvalArgs& args) {
     std::fprintf(stderr, "starling eval: error: %s\n", e.message.c_str());
     return 1;
   };
+  if (!args.dump_logits.empty()) {
+    if (Status writable = ml::check_writable_file(args.dump_logits); !writable) return fail(writable.error());
+  }
   auto checkpoint = ml::load_checkpoint(args.checkpoint);
   if (!checkpoint) return fail(checkpoint.error());
   auto data = ml::load_dataset(args.data);
@@ -75,6 +79,13 @@ int run_eval(const EvalArgs& args) {
   ml::Mlp model(checkpoint->spec, checkpoint->inputs, checkpoint->classes);
   model.parameters() = checkpoint->parameters;
   const ml::Evaluation eval = ml::evaluate(model, test);
+  if (!std::isfinite(eval.loss)) {
+    // Finite parameters can still overflow (a damaged or hostile file with
+    // a valid checksum); a NaN loss is no result to print (JSON: null).
+    return fail(make_error(ErrorKind::corrupt, "checkpoint " + args.checkpoint +
+                                                   ": the model's outputs on this data are not finite (loss " +
+                                                   std::to_string(eval.loss) + ")"));
+  }
   if (!args.dump_logits.empty()) {
     if (Status dumped = dump_outputs(args.dump_logits, args.checkpoint, model, test); !dumped) {
       return fail(dumped.error());

@@ -163,7 +163,7 @@ Command add_scenario_command(CLI::App& root) {
       ->check(CLI::Range(0.01, 100.0))
       ->default_str("1");
   app->add_option("--peers", options->peers, "Run N peers at t = 0 instead of the file's [swarm] peers (checked as if written there)")
-      ->type_name("N");
+      ->type_name("N:INT");
   app->add_flag("--json", options->json, "End stdout with one JSON summary object (seed, times, peers, expectations)");
   return Command{app, [options] { return run(*options); }};
 }

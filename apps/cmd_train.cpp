@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -38,7 +39,22 @@ int fail(const Error& error) {
   return error.kind == ErrorKind::invalid_argument ? 2 : 1;
 }
 
+// Ctrl-C or SIGTERM: the loop stops after the step in progress, writes the
+// checkpoint and exits 128 + the signal. The handler puts the default action
+// back, so a second Ctrl-C ends the process at once (the checkpoint on disk
+// is still whole: it is written atomically).
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int signal) {
+  g_stop_signal = signal;
+  std::signal(signal, SIG_DFL);
+}
+
 int run_train(const TrainArgs& args) {
+  if (!args.checkpoint.empty()) {
+    // Before the data loads and an epoch trains, not when the first save fails.
+    if (Status writable = ml::check_writable_file(args.checkpoint); !writable) return fail(writable.error());
+  }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());
   TrainingSetup& s = *setup;
@@ -125,7 +141,18 @@ int run_train(const TrainArgs& args) {
     }
   };
 
+  g_stop_signal = 0;
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   while (trainer.steps() < total_steps) {
+    if (const int signal = g_stop_signal; signal != 0) {
+      if (!args.quiet && tty) std::fprintf(stderr, "\n");
+      if (auto saved = save(); !saved) return fail(saved.error());
+      std::fprintf(stderr, "starling train: stopped by signal %d at step %lld%s%s\n", signal,
+                   (long long)trainer.steps(), args.checkpoint.empty() ? "" : "; checkpoint written to ",
+                   args.checkpoint.c_str());
+      return 128 + signal;
+    }
     const auto t0 = Clock::now();
     auto stats = trainer.step();
     train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();

@@ -172,6 +172,10 @@ void add_config_options(CLI::App& app, ConfigFlags& flags) {
 }
 
 Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
+  // toml++ reads a directory as an empty file (every key silently missing)
+  // and /dev/zero forever.
+  if (std::error_code ec; std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return make_error(ErrorKind::invalid_argument, path.string() + ": cannot read the config file (not a regular file)");
   toml::table root;
   try {
     root = toml::parse_file(path.string());

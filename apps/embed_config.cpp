@@ -2,6 +2,7 @@
 #include "embed_config.h"
 
 #include "config_file.h"
+#include "number_checks.h"
 
 #include <CLI/CLI.hpp>
 
@@ -46,6 +47,7 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
   std::string download = "true";
   app.add_option("--download", download)->check(CLI::IsMember({"true", "false"}))->group(kEmbedOptionGroup);
   if (extra) extra(app);
+  check_numbers(app);
 
   std::vector<std::string> args;
   std::string config_path;  // "config": a TOML file with the same keys, as `starling peer --config`

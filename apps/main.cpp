@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "commands.h"
+#include "number_checks.h"
 
 int main(int argc, char** argv) {
   // A write to a socket whose other end just closed must fail with EPIPE (an
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
       starling::apps::add_simulate_command(root),
   };
 
+  starling::apps::check_numbers(root);
   CLI11_PARSE(root, argc, argv);
   for (auto& command : commands) {
     if (command.app->parsed()) {

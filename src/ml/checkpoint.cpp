@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -53,9 +54,26 @@ const char* kind_name(OptimizerConfig::Kind kind) { return kind == OptimizerConf
 
 }  // namespace
 
+Status check_writable_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  // "DIR/" or a directory: the temporary file would land beside it and the
+  // rename fail only after all the work (a whole epoch of `train`).
+  if (path.empty() || !target.has_filename() || fs::is_directory(target))
+    return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::is_directory(folder))
+    return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string());
+  if (::access(folder.c_str(), W_OK) != 0)
+    return make_error(ErrorKind::io, "cannot create " + path + ": directory " + folder.string() + ": " + errno_text());
+  return ok_status();
+}
+
 Status write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
+  if (path.empty() || !target.has_filename() || fs::is_directory(target))
+    return make_error(ErrorKind::io, "cannot write " + path + ": it is a directory, not a file name");
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   const std::string temp = (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -139,6 +157,10 @@ Status save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
 }
 
 Result<Checkpoint> load_checkpoint(const std::string& path) {
+  // A directory reads as empty; a device such as /dev/zero never ends the
+  // first line (the reader would grow without bound).
+  if (std::error_code ec; std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return make_error(ErrorKind::invalid_argument, "checkpoint " + path + " is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return make_error(std::filesystem::exists(path) ? ErrorKind::io : ErrorKind::not_found,
@@ -202,6 +224,14 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
     return corrupt(path, std::string("bad header: ") + e.what());
   }
   if (checkpoint.inputs <= 0 || checkpoint.classes < 2 || counts.empty()) return corrupt(path, "bad model shape");
+  if (checkpoint.step < 0 || checkpoint.samples < 0 || checkpoint.optimizer_steps < 0 ||
+      !std::isfinite(checkpoint.epoch) || checkpoint.epoch < 0)
+    return corrupt(path, "negative step, sample or epoch counters");
+  // Features are standardised with these: a zero, negative or infinite
+  // spread turns every input into NaN or flips it.
+  if (!std::isfinite(checkpoint.data_mean) || !std::isfinite(checkpoint.data_std) || !(checkpoint.data_std > 0.0f))
+    return corrupt(path, "bad feature standardisation (data_mean " + std::to_string(checkpoint.data_mean) +
+                             ", data_std " + std::to_string(checkpoint.data_std) + ")");
   // Counted, not built: a header may announce any shape, and building it
   // would allocate before the payload proves the file holds that much.
   const std::size_t parameters = Mlp::parameter_count_for(checkpoint.spec, checkpoint.inputs, checkpoint.classes);

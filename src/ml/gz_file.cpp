@@ -1,5 +1,7 @@
 #include "gz_file.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -15,6 +17,11 @@ constexpr std::size_t kFirstChunkBytes = std::size_t{64} << 10;
 }  // namespace
 
 Result<GzHandle> open_gz(const std::string& path) {
+  // A directory, FIFO or device (/dev/zero, /dev/stdin) would read as empty,
+  // block or never end: only regular files are data.
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode))
+    return make_error(ErrorKind::invalid_argument, path + ": not a regular file");
   errno = 0;
   GzHandle file(gzopen(path.c_str(), "rb"));
   if (!file) {

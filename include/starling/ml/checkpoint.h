@@ -46,4 +46,9 @@ Result<Checkpoint> load_checkpoint(const std::string& path);
 // one, never a mix, also across a crash. Shared by everything that persists.
 Status write_file_atomically(const std::string& path, const std::string& bytes);
 
+// Whether write_file_atomically(path, ...) can work: path names a file (not
+// a directory) in an existing, writable directory. For a check before long
+// work whose result goes there.
+Status check_writable_file(const std::string& path);
+
 }  // namespace starling::ml

@@ -1,0 +1,84 @@
+#include "number_checks.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+namespace starling::apps {
+
+std::string check_integer_text(std::string& text, bool is_unsigned) {
+  std::string_view digits = text;
+  bool negative = false;
+  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
+    negative = digits.front() == '-';
+    digits.remove_prefix(1);
+  }
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return "'" + text + "' is not a whole decimal number";
+  const std::size_t first = digits.find_first_not_of('0');
+  const std::string plain = first == std::string_view::npos ? "0" : std::string(digits.substr(first));
+  const bool zero = plain == "0";
+  if (negative && is_unsigned && !zero) return "'" + text + "' is negative (want 0 or more)";
+  const std::string signed_plain = (negative && !zero ? "-" : "") + plain;
+  const char* end = signed_plain.data() + signed_plain.size();
+  std::from_chars_result parsed{};
+  if (is_unsigned) {
+    std::uint64_t value = 0;
+    parsed = std::from_chars(signed_plain.data(), end, value);
+  } else {
+    std::int64_t value = 0;
+    parsed = std::from_chars(signed_plain.data(), end, value);
+  }
+  if (parsed.ec != std::errc() || parsed.ptr != end) return "'" + text + "' is out of range";
+  text = signed_plain;
+  return {};
+}
+
+std::string check_float_text(const std::string& text) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  const double value = std::strtod(begin, &end);
+  if (text.empty() || end != begin + text.size()) return "'" + text + "' is not a number";
+  if (!std::isfinite(value)) return "'" + text + "' is not a finite number";
+  return {};
+}
+
+namespace {
+
+// The kind of number an option reads, from its type name: "INT", "UINT" or
+// "FLOAT" first, or after a ':' (a custom name such as "FACTOR" followed by
+// its CLI::Range's description "FLOAT in [0.01 - 100]"). "" for the rest.
+std::string number_kind(const std::string& type_name) {
+  std::size_t start = 0;
+  while (start <= type_name.size()) {
+    const std::size_t end = std::min(type_name.find(':', start), type_name.size());
+    const std::string token = type_name.substr(start, end - start);
+    const std::string word = token.substr(0, token.find_first_of(" ="));
+    if (word == "INT" || word == "UINT" || word == "FLOAT") return word;
+    start = end + 1;
+  }
+  return "";
+}
+
+void check_option(CLI::Option& option) {
+  const std::string kind = number_kind(option.get_type_name());
+  if (kind == "INT" || kind == "UINT") {
+    const bool is_unsigned = kind == "UINT";
+    option.transform(CLI::Validator(
+        [is_unsigned](std::string& text) { return check_integer_text(text, is_unsigned); }, "", "plain integer"));
+  } else if (kind == "FLOAT") {
+    option.transform(CLI::Validator([](std::string& text) { return check_float_text(text); }, "", "finite number"));
+  }
+}
+
+}  // namespace
+
+void check_numbers(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) check_option(*option);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) check_numbers(*sub);
+}
+
+}  // namespace starling::apps

@@ -1,0 +1,26 @@
+// Plain decimal numbers only, for every numeric option of a CLI11 app.
+//
+// CLI11 2.1 reads numbers with strtoll/strtoull/strtod in base 0, so on its own
+// `--batch 010` is octal 8, `--random-seed -1` wraps to 2^64-1, 2^64
+// saturates silently, and `nan` passes every CLI::Range (each comparison with
+// NaN is false). check_numbers puts a transform in front of each INT, UINT and
+// FLOAT option's own checks (also a custom type name followed by such a
+// range, "FACTOR:FLOAT in [...]") that lets only a finite decimal number through
+// (leading zeros are dropped: 010 is 10) and names the option otherwise.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace starling::apps {
+
+// For the app and all its subcommands; call once, after every option exists.
+void check_numbers(CLI::App& app);
+
+// The checks themselves (tests): empty when `text` is fine (it may be
+// rewritten to its plain form), else the reason.
+std::string check_integer_text(std::string& text, bool is_unsigned);
+std::string check_float_text(const std::string& text);
+
+}  // namespace starling::apps

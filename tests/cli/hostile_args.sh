@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Hostile input to the starling binary (session 9 audit): numbers CLI11 used
+# to misread, checkpoints whose checksums are valid but whose contents are
+# not, output paths that are directories, and Ctrl-C during training. Each
+# must give a one-line reason and an exit code below 128 (never an abort), or
+# for a signal, a whole checkpoint. Usage: hostile_args.sh STARLING_BINARY
+set -u
+starling=${1:?usage: hostile_args.sh STARLING_BINARY}
+source "$(dirname "$0")/lib/checks.sh"
+
+# expect_refused DESCRIPTION PATTERN COMMAND...: exit 1..127 and PATTERN in the output.
+expect_refused() {
+  local what=$1 pattern=$2; shift 2
+  out=$("$@" 2>&1 < /dev/null)
+  local code=$?
+  if ((code == 0 || code >= 128)); then fail "$what: exit $code, want a clean failure ($out)"; return; fi
+  grep -qiE -e "$pattern" <<<"$out" || fail "$what: output does not match /$pattern/: $out"
+}
+
+awk 'BEGIN { srand(3); print "label,a,b,c,d";
+  for (i = 0; i < 400; i++) { c = i % 2; printf "%d", c;
+    for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' > "$work/toy.csv"
+train=("$starling" train --data "$work/toy.csv" --model mlp:4 --batch 16 -q)
+
+# Numbers: NaN passed CLI::Range, -1 wrapped in unsigned options, 010 was octal.
+expect_refused "train --lr nan" "--lr: 'nan' is not a finite number" "${train[@]}" --lr nan
+expect_refused "train --momentum nan" "--momentum" "${train[@]}" --momentum nan
+expect_refused "train --seed -1" "--seed: '-1' is negative" "${train[@]}" --seed -1
+expect_refused "train --seed 2^64" "--seed: .* out of range" "${train[@]}" --seed 18446744073709551616
+expect_refused "peer --max-upload -1" "--max-upload" "$starling" peer --listen 127.0.0.1:7000 --max-upload -1 --print-config
+expect_refused "peer --round-cpu-share nan" "--round-cpu-share" "$starling" peer --listen 127.0.0.1:7000 --round-cpu-share nan --print-config
+expect_refused "scenario --speed nan (was an assertion)" "--speed" "$starling" scenario "$work/none.toml" --speed nan
+expect_ok "peer --batch 010" "$starling" peer --listen 127.0.0.1:7000 --batch 010 --print-config
+grep -qx "batch = 10" <<<"$out" || fail "--batch 010 is not 10: $(grep '^batch' <<<"$out")"
+
+# Output paths that cannot be written fail before any work, naming the path.
+expect_refused "train --checkpoint DIR" "cannot write $work: it is a directory" "${train[@]}" --checkpoint "$work"
+expect_refused "train --checkpoint DIR/" "it is a directory" "${train[@]}" --checkpoint "$work/"
+expect_refused "train --checkpoint in a missing folder" "no directory $work/missing" \
+  "${train[@]}" --checkpoint "$work/missing/x.ckpt"
+ls -a "$work" | grep -q '\.tmp\.' && fail "a temporary file was left in $work"
+
+# Not regular files: a directory read as an empty --config (the peer started
+# with none of its keys) and /dev/zero was read forever (eval, export, peer
+# --config, train --data).
+expect_refused "peer --config DIR" "not a regular file" "$starling" peer --listen 127.0.0.1:7000 --config "$work" --print-config
+expect_refused "peer --config /dev/zero" "not a regular file" "$starling" peer --listen 127.0.0.1:7000 --config /dev/zero --print-config
+expect_refused "eval /dev/zero" "not a regular file" timeout 20 "$starling" eval /dev/zero --data "$work/toy.csv"
+ln -s /dev/zero "$work/zero.csv"
+expect_refused "train --data a device" "not a regular file" timeout 20 "${train[@]}" --data "$work/zero.csv"
+
+expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good.ckpt"
+expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \
+  --dump-logits "$work"
+
+# Checkpoints with valid checksums and bad contents.
+if command -v python3 > /dev/null; then
+  craft() {  # craft OUT JSON_EDITS: good.ckpt with header fields replaced, checksums recomputed
+    python3 - "$work/good.ckpt" "$work/$1" "$2" <<'PY'
+import json, struct, sys, zlib
+src, dst, edits = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+data = open(src, 'rb').read()
+l1 = data.index(b'\n'); l2 = data.index(b'\n', l1 + 1)
+n = int(data[l1 + 1:l2].split()[0])
+header = json.loads(data[l2 + 1:l2 + 1 + n]); payload = data[l2 + 1 + n:]
+scale = edits.pop('payload_scale', None)
+if scale is not None:
+    count = len(payload) // 4
+    payload = struct.pack('<%df' % count, *[x * scale for x in struct.unpack('<%df' % count, payload)])
+header.update(edits)
+header['payload_crc32'] = zlib.crc32(payload)
+text = json.dumps(header, separators=(',', ':')).encode()
+open(dst, 'wb').write(data[:l1 + 1] + b'%d %x\n' % (len(text), zlib.crc32(text)) + text + payload)
+PY
+  }
+  craft negative.ckpt '{"step": -100, "samples": -5}'
+  expect_refused "negative step" "corrupt: negative step" "$starling" eval "$work/negative.ckpt" --data "$work/toy.csv"
+  expect_refused "resume from a negative step" "corrupt: negative step" \
+    "${train[@]}" --epochs 2 --checkpoint "$work/negative.ckpt" --resume
+  craft spread.ckpt '{"data_std": -1.0}'
+  expect_refused "negative data_std" "bad feature standardisation" "$starling" eval "$work/spread.ckpt" --data "$work/toy.csv"
+  craft overflow.ckpt '{"payload_scale": 1e30}'
+  expect_refused "parameters that overflow" "not finite" "$starling" eval "$work/overflow.ckpt" --data "$work/toy.csv"
+else
+  echo "hostile_args: no python3, crafted checkpoints skipped"
+fi
+
+# Ctrl-C and SIGTERM during training: a whole checkpoint, exit 128 + signal.
+for signal in INT TERM; do
+  rm -f "$work/signal.ckpt"
+  "${train[@]}" --epochs 100000 --checkpoint "$work/signal.ckpt" 2> "$work/signal.err" &
+  pid=$!
+  # Wait for the first per-epoch checkpoint, so the signal lands mid-training.
+  for _ in $(seq 100); do [[ -s "$work/signal.ckpt" ]] && break; sleep 0.1; done
+  kill -"$signal" "$pid"
+  wait "$pid"
+  code=$?
+  want=$((128 + $(kill -l "$signal")))
+  ((code == want)) || fail "SIG$signal: exit $code, want $want ($(cat "$work/signal.err"))"
+  grep -q "stopped by signal" "$work/signal.err" || fail "SIG$signal: no message ($(cat "$work/signal.err"))"
+  expect_ok "SIG$signal: checkpoint evaluates" "$starling" eval "$work/signal.ckpt" --data "$work/toy.csv"
+  ls -a "$work" | grep -q '\.tmp\.' && fail "SIG$signal: a temporary file was left"
+done
+
+finish "cli hostile_args"

@@ -82,6 +82,15 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
                  static_cast<unsigned long long>(seed), out.string().c_str());
     sim_options.progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
   }
+  // The training records go to disk as the run makes them (a run stopped
+  // early keeps every poll round it finished); the report comes at the end.
+  std::error_code made;
+  fs::create_directories(out, made);
+  auto records = sim::TrainingRecordFiles::open(out.string());
+  if (records) {
+    sim_options.on_evaluation = [&records](const sim::EvaluationRecord& r) { records->add(r); };
+    sim_options.on_spread = [&records](const sim::SpreadRecord& r) { records->add(r); };
+  }
   const auto started = std::chrono::steady_clock::now();
   sim::SimulateResult result = sim::simulate(scenario, sim_options);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -107,8 +116,8 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
   if (auto written = scenario::write_report(out, scenario, result.observations, outcomes, summary); !written) {
     std::fprintf(stderr, "starling simulate: error: %s\n", written.error().message.c_str());
     passed = false;
-  } else if (auto records = sim::write_training_records(out.string(), result); !records) {
-    std::fprintf(stderr, "starling simulate: error: %s\n", records.error().message.c_str());
+  } else if (auto finished = records ? records->finish() : Status(records.error()); !finished) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", finished.error().message.c_str());
     passed = false;
   }
 

@@ -301,6 +301,11 @@ void Membership::run_join(std::int64_t now_ms) {
   join_backoff_ms_ = std::min(join_backoff_ms_ * 2, config_.join_retry_max_ms);
 }
 
+std::int64_t first_rotation_ms(std::int64_t start_ms, std::int64_t period_ms, Random& random) {
+  STARLING_ASSERT(period_ms > 0);
+  return start_ms + period_ms + random.between(0, period_ms - 1);
+}
+
 void Membership::run_rotation(std::int64_t now_ms) {
   if (now_ms < next_rotation_ms_) return;
   next_rotation_ms_ = now_ms + config_.neighbour_rotation_ms;

@@ -55,7 +55,11 @@ void AdaptiveClip::observe(double correction_norm) {
 LinkState::LinkState(compress::Layout layout, compress::CompressorSpec spec, std::uint64_t seed,
                      compress::SparsityWarmup warmup)
     : layout_(layout),
-      compressor_(spec, std::move(layout), seed, warmup) {}
+      compressor_(spec, layout, seed, warmup) {
+  if (spec.kind != compress::CompressorKind::none && spec.kind != compress::CompressorKind::int8) {
+    settle_.emplace(compress::CompressorSpec{compress::CompressorKind::int8, 1.0}, std::move(layout), seed);
+  }
+}
 
 std::size_t LinkState::model_bytes_held() const {
   return std::size_t(out_copy_.size() + in_copy_.size()) * sizeof(float);
@@ -134,10 +138,11 @@ Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<fl
   out.seq = next_send_seq_;
   const std::span<const float> x(x_i.data(), dimension());
   const std::span<float> x_hat(out_copy_.data(), dimension());
-  compressor_.scale_next_fraction(fraction_scale);
   // q = C(x_i − x̂) and x̂ += q in one call (fewer passes over the model than
   // compressing, then decoding the delta like a receiver would).
-  if (Status s = compressor_.compress_and_apply(x, x_hat, out.delta, scratch); !s) {
+  compress::Compressor& compressor = (next_send_seq_ == 0 && settle_) ? *settle_ : compressor_;
+  if (&compressor == &compressor_) compressor_.scale_next_fraction(fraction_scale);
+  if (Status s = compressor.compress_and_apply(x, x_hat, out.delta, scratch); !s) {
     if (s.error().kind != ErrorKind::corrupt) return s.error();  // NaN/Inf in x_i: the link is fine
     return fail(s.error().kind, "link delta: own delta failed to decode: " + s.error().message);
   }

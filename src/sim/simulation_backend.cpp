@@ -411,6 +411,7 @@ void SimulationBackend::record_spread(
   record.mean_norm = mean.norm();
   record.mean_moved = (mean - spread_reference_.cast<double>()).norm();
   spread_.push_back(record);
+  if (o_.on_spread) o_.on_spread(record);
 }
 
 // ---- evaluations and the early stop -------------------------------------------------
@@ -425,6 +426,7 @@ void SimulationBackend::on_evaluation(int peer, std::int64_t step, double accura
   record.accuracy = accuracy;
   if (p.transport) record.traffic = p.transport->stats();
   evaluations_.push_back(record);
+  if (o_.on_evaluation) o_.on_evaluation(record);
   // The reach test (SimulateOptions::stop_at_accuracy): the mean of this
   // life's last stop_window evaluations, latched once it reached the target.
   std::vector<double>& recent = recent_accuracy_.at(std::size_t(peer));

@@ -297,3 +297,45 @@ TEST_CASE("view shows self and members for status", "[gossip][membership]") {
   CHECK(view.members[0].record.address == address(2));
   CHECK(std::string(to_string(view.members[0].record.state)) == "alive");
 }
+
+TEST_CASE("members started together do not rotate neighbours in lockstep", "[gossip][membership]") {
+  // 64 members started 1 ms apart, as the simulator starts a swarm. In
+  // lockstep (every first rotation one period after the start) a 1000-peer
+  // swarm rewired within one virtual second; the first rotation now falls at
+  // a random phase in [start + period, start + 2 period).
+  const std::int64_t period = lan_config().neighbour_rotation_ms;
+  std::vector<std::int64_t> first;
+  for (std::uint8_t n = 1; n <= 64; ++n) {
+    const std::int64_t start = n;
+    Membership m(lan_config(), Identity{node(n), address(n), 0, authority(n)}, n, start);
+    const std::int64_t due = m.next_rotation_ms();
+    CHECK(due >= start + period);
+    CHECK(due < start + 2 * period);
+    first.push_back(due - start);
+  }
+  std::sort(first.begin(), first.end());
+  CHECK(std::unique(first.begin(), first.end()) == first.end());  // 64 draws of 30,000: no two alike here
+  // Spread over the whole window: at most about a quarter of it in any quarter.
+  const std::int64_t quarter = period / 4;
+  for (std::int64_t from = period; from < 2 * period; from += quarter) {
+    const auto in = std::count_if(first.begin(), first.end(), [&](std::int64_t d) { return d >= from && d < from + quarter; });
+    INFO("first rotations in [" << from << ", " << from + quarter << ") ms: " << in);
+    CHECK(in >= 6);
+    CHECK(in <= 28);
+  }
+
+  // The same seed gives the same phase (the simulator replays runs).
+  Membership a(lan_config(), Identity{node(1), address(1), 0, authority(1)}, 7, 0);
+  Membership b(lan_config(), Identity{node(1), address(1), 0, authority(1)}, 7, 0);
+  CHECK(a.next_rotation_ms() == b.next_rotation_ms());
+
+  // After the first rotation the member keeps its phase: one per period.
+  Membership c = make(2);
+  c.join({}, 0);
+  c.sample_neighbours(3);
+  const std::int64_t due = c.next_rotation_ms();
+  c.tick(due - 1);
+  CHECK(c.next_rotation_ms() == due);
+  c.tick(due);
+  CHECK(c.next_rotation_ms() == due + period);
+}

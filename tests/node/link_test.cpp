@@ -445,3 +445,39 @@ TEST_CASE("link: the one-pass pull gives consensus_step's correction and the cor
     CHECK(mine.pull(pulled, 0.125f, true).error().kind == starling::ErrorKind::disconnected);
   }
 }
+
+TEST_CASE("link: the first delta of an epoch settles the snapshot's bf16 rounding", "[node][link]") {
+  // A low-bit or sparse link sends its first delta as int8: the receiver's
+  // copy is then much closer to x than the bf16 snapshot, where the link's
+  // own compressor would leave most of the rounding error for many rounds.
+  for (const char* spec : {"sign", "sign2", "topk:0.01", "randk:0.01"}) {
+    INFO(spec);
+    std::mt19937_64 rng(21);
+    const Eigen::VectorXf x = random_vector(rng, 0.3f, 2.0f);
+    LinkState a(test_layout(), CompressorSpec::parse(spec).value(), 1);
+    LinkState b(test_layout(), CompressorSpec::parse(spec).value(), 2);
+    auto snap = a.start(x, 1);
+    REQUIRE(b.on_snapshot(*snap).ok());
+    const double rounding = (x - b.in_copy()).norm();
+    REQUIRE(rounding > 0.0);
+    const LinkDelta first = a.make_delta(x).value();
+    CHECK(first.delta.kind == starling::compress::CompressorKind::int8);
+    REQUIRE(b.on_delta(first).ok());
+    CHECK((x - b.in_copy()).norm() < rounding / 20.0);
+    CHECK(a.make_digest().hash == starling::node::copy_digest(b.in_copy()));
+    // Later deltas use the link's own compressor again, also after a restart.
+    CHECK(a.make_delta(x).value().delta.kind == CompressorSpec::parse(spec).value().kind);
+    auto again = a.start(x, 2);
+    REQUIRE(again.ok());
+    CHECK(a.make_delta(x).value().delta.kind == starling::compress::CompressorKind::int8);
+  }
+  // int8 and exact links are unchanged.
+  for (const char* spec : {"none", "int8"}) {
+    INFO(spec);
+    std::mt19937_64 rng(22);
+    const Eigen::VectorXf x = random_vector(rng, 0.3f, 2.0f);
+    LinkState a(test_layout(), CompressorSpec::parse(spec).value(), 1);
+    (void)a.start(x, 1).value();
+    CHECK(a.make_delta(x).value().delta.kind == CompressorSpec::parse(spec).value().kind);
+  }
+}

@@ -4,7 +4,12 @@
 // bench/swarm_speedup.sh and bench/consensus_scale.sh rest on them.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <unistd.h>
 
 #include "starling/scenario/parse.h"
 #include "starling/sim/simulate.h"
@@ -109,4 +114,48 @@ compress = "none"
   CHECK(last.spread < 1e-3 * first.spread);
   CHECK(last.mean_norm > 0.0);
   CHECK(last.mean_moved < 0.5 * std::sqrt(first.spread));
+}
+
+namespace {
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+std::size_t lines(const std::string& text) { return std::size_t(std::count(text.begin(), text.end(), '\n')); }
+}  // namespace
+
+TEST_CASE("simulate: the record files grow as the run goes, so a stopped run keeps them", "[sim][records]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("starling-records-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto files = TrainingRecordFiles::open(dir.string());
+  REQUIRE(files.ok());
+  SimulateOptions options;
+  options.on_evaluation = [&](const EvaluationRecord& r) { files->add(r); };
+  options.on_spread = [&](const SpreadRecord& r) { files->add(r); };
+  // Read the files from outside while the run is under way (every tenth of
+  // the duration): they already hold every poll round so far.
+  std::vector<std::size_t> spread_rows_seen, evaluation_rows_seen;
+  options.progress = [&](const std::string&) {
+    spread_rows_seen.push_back(lines(read_text(dir / "spread.csv")) - 1);
+    evaluation_rows_seen.push_back(lines(read_text(dir / "evaluations.csv")) - 1);
+  };
+  const SimulateResult result = simulate(parse(kLearning), options);
+  REQUIRE(files->finish().ok());
+  REQUIRE(spread_rows_seen.size() >= 5);
+  CHECK(spread_rows_seen[1] >= 3);  // at 8 of 40 s: the poll rounds so far (one a second)
+  CHECK(spread_rows_seen[1] < result.spread.size());
+  CHECK(evaluation_rows_seen[1] >= 3 * 3);
+  for (std::size_t i = 1; i < spread_rows_seen.size(); ++i) CHECK(spread_rows_seen[i] > spread_rows_seen[i - 1]);
+  // At the end the files hold the same rows as writing them all at once.
+  const std::string spread = read_text(dir / "spread.csv"), evaluations = read_text(dir / "evaluations.csv");
+  CHECK(lines(spread) == result.spread.size() + 1);
+  const fs::path once = dir / "once";
+  fs::create_directories(once);
+  REQUIRE(write_training_records(once.string(), result).ok());
+  CHECK(read_text(once / "spread.csv") == spread);
+  CHECK(read_text(once / "evaluations.csv") == evaluations);
+  fs::remove_all(dir);
 }

@@ -108,6 +108,15 @@ struct MembershipView {
   std::vector<MemberView> members;  // everyone but self, by node id
 };
 
+// The first neighbour rotation of a member started at `start_ms`: uniform in
+// [start + period, start + 2 period), drawn from the member's own generator
+// (so a seed replays it). Later rotations follow every period, keeping the
+// phase. Why a whole period of spread rather than a small jitter: members
+// started together (a simulated swarm, a restarted cluster) then rotate as
+// evenly spread as a fixed period allows, none sooner than one period after
+// its start, and each still rotates once per period.
+std::int64_t first_rotation_ms(std::int64_t start_ms, std::int64_t period_ms, Random& random);
+
 class Membership {
  public:
   // `config` must pass validate() (a bad config is the caller's bug here; turn
@@ -143,8 +152,12 @@ class Membership {
 
   // A small random set of live (alive or suspect) members for delta gossip,
   // stable between calls: members that die or leave are replaced, and one
-  // member rotates every neighbour_rotation_ms (during tick()).
+  // member rotates every neighbour_rotation_ms (during tick()), the first
+  // time at first_rotation_ms (a random phase, so members do not rotate in
+  // lockstep).
   std::vector<MemberRecord> sample_neighbours(std::size_t fanout);
+  // When the next neighbour rotation is due (only once sample_neighbours was called).
+  std::int64_t next_rotation_ms() const { return next_rotation_ms_; }
   // Swaps `node_id` out of that set for another live member at once, rather
   // than at the next rotation: the training layer calls it when the member
   // refused a link (it is at its link cap), so a late joiner does not keep

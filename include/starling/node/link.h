@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -169,7 +170,12 @@ class LinkState {
   // bf16-rounded and of the right count, else corrupt and the link breaks.
   Status on_snapshot(const LinkSnapshot& snapshot);
 
-  // q = C(x_i − x̂(i→j)); x̂(i→j) += q. Fails (disconnected) if the out
+  // q = C(x_i − x̂(i→j)); x̂(i→j) += q. The first delta of an epoch settles
+  // the snapshot's bf16 rounding: a low-bit or sparse link (sign, sign2,
+  // top-k, random-k) sends it as int8, which leaves about 1/100 of the
+  // rounding error; its own compressor would leave most of it for many rounds,
+  // and every correction pulls towards that error (docs/learning.md,
+  // "Settling a new link's copies"). Fails (disconnected) if the out
   // direction is not started, numerical on NaN/Inf in x_i. `scratch`: empty,
   // or dimension() floats of the caller's for the difference (faster; one
   // buffer can serve all of a peer's links); the delta is the same either way.
@@ -245,6 +251,9 @@ class LinkState {
 
   compress::Layout layout_;
   compress::Compressor compressor_;
+  // int8, for the first delta of an epoch; absent where compressor_ is
+  // already int8 or exact.
+  std::optional<compress::Compressor> settle_;
   Eigen::VectorXf out_copy_;
   Eigen::VectorXf in_copy_;
   std::uint64_t epoch_ = 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -86,6 +87,10 @@ struct SimulateOptions {
   int stop_window = 1;
   // A line now and then (every tenth of the duration).
   std::function<void(const std::string& line)> progress;
+  // Each record as it is made (besides SimulateResult's lists), e.g. to
+  // TrainingRecordFiles so that a run stopped early leaves its records.
+  std::function<void(const EvaluationRecord&)> on_evaluation;
+  std::function<void(const SpreadRecord&)> on_spread;
 };
 
 struct SimulateResult {
@@ -103,8 +108,25 @@ struct SimulateResult {
   bool stopped_early = false;                 // stop_at_accuracy was met before the duration
 };
 
-// Writes evaluations.csv and spread.csv (columns as the records above) into
-// `dir`, which must exist. Errors: io.
+// evaluations.csv and spread.csv (columns as the records above) in `dir`,
+// which must exist, written as the run goes: open() writes the headers, add()
+// appends a row, and each spread row (one per poll round) flushes both files,
+// so a run that is stopped or killed leaves every poll round it finished.
+class TrainingRecordFiles {
+ public:
+  // Errors: io.
+  static Result<TrainingRecordFiles> open(const std::string& dir);
+  void add(const EvaluationRecord& record);
+  void add(const SpreadRecord& record);
+  // Flushes both files; io if any write failed.
+  Status finish();
+
+ private:
+  std::string dir_;
+  std::shared_ptr<std::FILE> evaluations_, spread_;
+};
+
+// Writes both files at once from a finished run. Errors: io.
 Status write_training_records(const std::string& dir, const SimulateResult& result);
 
 SimulateResult simulate(const scenario::Scenario& scenario, const SimulateOptions& options);

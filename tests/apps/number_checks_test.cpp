@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.h"
@@ -23,13 +24,14 @@ std::string integer(std::string text, bool is_unsigned) {
   return why.empty() ? text : "error: " + why;
 }
 
-// Parses `starling peer --listen 127.0.0.1:7000 ARGS...` as main() builds it;
-// returns CLI11's message, or "" when the arguments were accepted.
-std::string peer_error(std::vector<std::string> args) {
+// Parses `starling LEADING... ARGS...` with one subcommand added as main()
+// adds it; returns CLI11's message, or "" when the arguments were accepted.
+std::string parse_error(apps::Command (*add_command)(CLI::App&), std::vector<std::string> leading,
+                        std::vector<std::string> args) {
   CLI::App root("test");
-  apps::Command peer = apps::add_peer_command(root);
+  apps::Command command = add_command(root);
   apps::check_numbers(root);
-  args.insert(args.begin(), {"peer", "--listen", "127.0.0.1:7000"});
+  args.insert(args.begin(), leading.begin(), leading.end());
   std::reverse(args.begin(), args.end());
   try {
     root.parse(args);
@@ -37,6 +39,10 @@ std::string peer_error(std::vector<std::string> args) {
     return e.what();
   }
   return "";
+}
+
+std::string peer_error(std::vector<std::string> args) {
+  return parse_error(apps::add_peer_command, {"peer", "--listen", "127.0.0.1:7000"}, std::move(args));
 }
 
 }  // namespace
@@ -98,18 +104,8 @@ TEST_CASE("number checks: a config file's nan is refused like the flag's", "[app
 TEST_CASE("number checks: options with a custom type name are checked by their range's kind", "[apps][numbers]") {
   // `starling scenario FILE --speed nan` passed CLI::Range and died on an
   // assertion in scenario::scaled (speed > 0).
-  auto scenario_error = [](std::vector<std::string> args) -> std::string {
-    CLI::App root("test");
-    apps::Command scenario = apps::add_scenario_command(root);
-    apps::check_numbers(root);
-    args.insert(args.begin(), {"scenario", "some.toml"});
-    std::reverse(args.begin(), args.end());
-    try {
-      root.parse(args);
-    } catch (const CLI::ParseError& e) {
-      return e.what();
-    }
-    return "";
+  auto scenario_error = [](std::vector<std::string> args) {
+    return parse_error(apps::add_scenario_command, {"scenario", "some.toml"}, std::move(args));
   };
   CHECK(scenario_error({"--speed", "2"}).empty());
   CHECK(scenario_error({"--speed", "nan"}).find("not a finite number") != std::string::npos);

@@ -52,6 +52,11 @@ Error corrupt(const std::string& path, const std::string& why) {
 
 const char* kind_name(OptimizerConfig::Kind kind) { return kind == OptimizerConfig::Kind::sgd ? "sgd" : "adam"; }
 
+// Where a file written to `target` lands: its parent, or "." for a bare name.
+std::filesystem::path folder_of(const std::filesystem::path& target) {
+  return target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+}
+
 }  // namespace
 
 Status check_writable_file(const std::string& path) {
@@ -59,9 +64,10 @@ Status check_writable_file(const std::string& path) {
   const fs::path target(path);
   // "DIR/" or a directory: the temporary file would land beside it and the
   // rename fail only after all the work (a whole epoch of `train`).
-  if (path.empty() || !target.has_filename() || fs::is_directory(target))
+  if (path.empty()) return make_error(ErrorKind::invalid_argument, "cannot write a file with no name");
+  if (!target.has_filename() || fs::is_directory(target))
     return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path folder = folder_of(target);
   if (!fs::is_directory(folder))
     return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string());
   if (::access(folder.c_str(), W_OK) != 0)
@@ -71,10 +77,11 @@ Status check_writable_file(const std::string& path) {
 
 Status write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
+  // The one place that says what a writable target is; its errors name `path`
+  // (not the temporary file) and call a directory a bad argument.
+  if (Status writable = check_writable_file(path); !writable) return writable;
   const fs::path target(path);
-  if (path.empty() || !target.has_filename() || fs::is_directory(target))
-    return make_error(ErrorKind::io, "cannot write " + path + ": it is a directory, not a file name");
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path folder = folder_of(target);
   const std::string temp = (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(ErrorKind::io, "cannot create " + temp + ": " + errno_text());

@@ -62,13 +62,19 @@ std::filesystem::path folder_of(const std::filesystem::path& target) {
 Status check_writable_file(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);
+  // The error_code forms: the others throw when stat fails other than "not
+  // found" (a name too long, a symlink loop), and this returns a Status.
+  std::error_code ec;
+  const fs::file_status target_status = fs::status(target, ec);
   // "DIR/" or a directory: the temporary file would land beside it and the
   // rename fail only after all the work (a whole epoch of `train`).
   if (path.empty()) return make_error(ErrorKind::invalid_argument, "cannot write a file with no name");
-  if (!target.has_filename() || fs::is_directory(target))
+  if (!target.has_filename() || fs::is_directory(target_status))
     return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
+  if (target_status.type() == fs::file_type::none)
+    return make_error(ErrorKind::io, "cannot create " + path + ": " + ec.message());
   const fs::path folder = folder_of(target);
-  if (!fs::is_directory(folder))
+  if (!fs::is_directory(folder, ec))
     return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string());
   if (::access(folder.c_str(), W_OK) != 0)
     return make_error(ErrorKind::io, "cannot create " + path + ": directory " + folder.string() + ": " + errno_text());
@@ -170,7 +176,8 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
     return make_error(ErrorKind::invalid_argument, "checkpoint " + path + " is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return make_error(std::filesystem::exists(path) ? ErrorKind::io : ErrorKind::not_found,
+    std::error_code ec;  // the throwing form fails on a name too long
+    return make_error(std::filesystem::exists(path, ec) ? ErrorKind::io : ErrorKind::not_found,
                       "cannot open checkpoint " + path + ": " + errno_text());
   }
   std::string magic_line, size_line;

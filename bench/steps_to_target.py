@@ -19,7 +19,11 @@ import argparse
 import csv
 import json
 import os
+import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from json_lines import records  # noqa: E402
 
 
 def sim_evaluations(folder):
@@ -33,20 +37,15 @@ def sim_evaluations(folder):
 
 def real_evaluations(path):
     per_peer = defaultdict(dict)
-    with open(path) as f:
-        for line in f:
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if r.get("event") != "evaluation":
-                continue
-            for p in r.get("peers") or []:
-                step, acc = p.get("evaluated_at_step"), p.get("accuracy")
-                if step is not None and acc is not None:
-                    per_peer[int(p["peer"])][int(step)] = float(acc)
-            if r.get("procs") == 1 and r.get("step") is not None and r.get("accuracy") is not None:
-                per_peer[0][int(r["step"])] = float(r["accuracy"])  # starling-1: one replica's own evaluations
+    for r in records(path):
+        if r.get("event") != "evaluation":
+            continue
+        for p in r.get("peers") or []:
+            step, acc = p.get("evaluated_at_step"), p.get("accuracy")
+            if step is not None and acc is not None:
+                per_peer[int(p["peer"])][int(step)] = float(acc)
+        if r.get("procs") == 1 and r.get("step") is not None and r.get("accuracy") is not None:
+            per_peer[0][int(r["step"])] = float(r["accuracy"])  # starling-1: one replica's own evaluations
     return per_peer
 
 

@@ -16,22 +16,22 @@ Prints one JSON line per run.
 """
 import argparse
 import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from json_lines import records  # noqa: E402
 
 
 def polls(path):
     rows, summary, load = [], None, None
-    with open(path) as f:
-        for line in f:
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if r.get("event") == "evaluation" and r.get("peers"):
-                rows.append(r)
-            elif r.get("event") == "summary":
-                summary = r
-            elif r.get("event") == "load":
-                load = [r.get("loadavg_1min_before"), r.get("loadavg_1min_after")]
+    for r in records(path):
+        if r.get("event") == "evaluation" and r.get("peers"):
+            rows.append(r)
+        elif r.get("event") == "summary":
+            summary = r
+        elif r.get("event") == "load":
+            load = [r.get("loadavg_1min_before"), r.get("loadavg_1min_after")]
     return rows, summary, load
 
 

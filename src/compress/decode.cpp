@@ -3,6 +3,7 @@
 // order (built with -ffp-contract=off), subnormals flushed explicitly so that
 // flush-to-zero/denormals-are-zero settings of the calling thread do not matter,
 // and the payload is checked in full before the target is touched.
+#include <algorithm>
 #include <array>
 #include <cfloat>
 #include <cmath>
@@ -167,80 +168,89 @@ void apply_randk(const Layout& layout, const CompressedDelta& delta, std::span<f
   }
 }
 
-void apply_int8(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+// One block of the compressed coordinates: kBlockSize values, fewer at the
+// end of a segment (blocks restart at each compressed segment).
+struct Block {
+  std::size_t offset;  // its first value's index in the flat vector (into the target)
+  std::size_t length;  // its values, 1..kBlockSize
+  std::size_t at;      // its first value's index among the compressed coordinates (into the codes)
+  std::size_t index;   // its number, in order (into the scales)
+};
+
+// Calls visit(block) for each block of layout's compressed segments, in
+// order: the walk int8, sign and sign2 share. (The encoders in compressor.cpp
+// keep their own loops: through this helper their hot loops measured slower,
+// bench/README.md's bench_compress compress/sign.)
+template <class Visit>
+void for_each_block(const Layout& layout, Visit&& visit) {
   std::size_t at = 0;
-  std::size_t block = 0;
+  std::size_t index = 0;
   for (const Segment& segment : layout.compressed()) {
     for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
-      const std::size_t length = std::min(kBlockSize, segment.length - start);
-      const float block_scale = delta.scales[block++];
-      float* out = target.data() + segment.offset + start;
-      for (std::size_t i = 0; i < length; ++i) {
-        const float code = float(static_cast<std::int8_t>(delta.codes[at + i]));
-        add_to(out[i], code * block_scale, scale);
-      }
-      at += length;
+      const Block block{segment.offset + start, std::min(kBlockSize, segment.length - start), at, index++};
+      visit(block);
+      at += block.length;
     }
   }
 }
 
+void apply_int8(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
+  for_each_block(layout, [&](const Block& block) {
+    const float block_scale = delta.scales[block.index];
+    const std::uint8_t* codes = delta.codes.data() + block.at;
+    float* out = target.data() + block.offset;
+    for (std::size_t i = 0; i < block.length; ++i) {
+      const float code = float(static_cast<std::int8_t>(codes[i]));
+      add_to(out[i], code * block_scale, scale);
+    }
+  });
+}
+
 void apply_sign(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
-  std::size_t at = 0;
-  std::size_t block = 0;
-  for (const Segment& segment : layout.compressed()) {
-    for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
-      const std::size_t length = std::min(kBlockSize, segment.length - start);
-      const float block_scale = delta.scales[block++];
-      float* out = target.data() + segment.offset + start;
-      std::uint32_t scale_bits;
-      std::memcpy(&scale_bits, &block_scale, sizeof scale_bits);
-      // Signed scales first (the sign bit set from the code, no branch: signs
-      // are random), then the same vectorizable add as every other kind.
-      float staged[kBlockSize];
-      std::size_t i = 0;
-      if (at % 8 == 0) {  // whole code bytes (every block of the MLP): eight sign masks per byte
-        const std::uint8_t* codes = delta.codes.data() + at / 8;
-        for (; i + 8 <= length; i += 8) {
-          const std::array<std::uint32_t, 8>& masks = kSignMasks[codes[i / 8]];
-          for (std::size_t bit = 0; bit < 8; ++bit) {
-            const std::uint32_t bits = scale_bits | masks[bit];
-            std::memcpy(&staged[i + bit], &bits, sizeof bits);
-          }
+  for_each_block(layout, [&](const Block& block) {
+    const std::size_t at = block.at, length = block.length;
+    std::uint32_t scale_bits;
+    std::memcpy(&scale_bits, &delta.scales[block.index], sizeof scale_bits);
+    // Signed scales first (the sign bit set from the code, no branch: signs
+    // are random), then the same vectorizable add as every other kind.
+    float staged[kBlockSize];
+    std::size_t i = 0;
+    if (at % 8 == 0) {  // whole code bytes (every block of the MLP): eight sign masks per byte
+      const std::uint8_t* codes = delta.codes.data() + at / 8;
+      for (; i + 8 <= length; i += 8) {
+        const std::array<std::uint32_t, 8>& masks = kSignMasks[codes[i / 8]];
+        for (std::size_t bit = 0; bit < 8; ++bit) {
+          const std::uint32_t bits = scale_bits | masks[bit];
+          std::memcpy(&staged[i + bit], &bits, sizeof bits);
         }
       }
-      for (; i < length; ++i) {
-        const std::uint32_t negative = (delta.codes[(at + i) >> 3] >> ((at + i) & 7)) & 1u;
-        const std::uint32_t bits = scale_bits | (negative << 31);
-        std::memcpy(&staged[i], &bits, sizeof bits);
-      }
-      for (std::size_t k = 0; k < length; ++k) add_to(out[k], staged[k], scale);
-      at += length;
     }
-  }
+    for (; i < length; ++i) {
+      const std::uint32_t negative = (delta.codes[(at + i) >> 3] >> ((at + i) & 7)) & 1u;
+      const std::uint32_t bits = scale_bits | (negative << 31);
+      std::memcpy(&staged[i], &bits, sizeof bits);
+    }
+    float* out = target.data() + block.offset;
+    for (std::size_t k = 0; k < length; ++k) add_to(out[k], staged[k], scale);
+  });
 }
 
 // As apply_sign, with two scales per block picked by each value's high code bit.
 void apply_sign2(const Layout& layout, const CompressedDelta& delta, std::span<float> target, float scale) {
-  std::size_t at = 0;
-  std::size_t block = 0;
-  for (const Segment& segment : layout.compressed()) {
-    for (std::size_t start = 0; start < segment.length; start += kBlockSize) {
-      const std::size_t length = std::min(kBlockSize, segment.length - start);
-      std::uint32_t scale_bits[2];
-      std::memcpy(&scale_bits[0], &delta.scales[2 * block], sizeof scale_bits[0]);
-      std::memcpy(&scale_bits[1], &delta.scales[2 * block + 1], sizeof scale_bits[1]);
-      ++block;
-      float* out = target.data() + segment.offset + start;
-      float staged[kBlockSize];
-      for (std::size_t i = 0; i < length; ++i) {
-        const unsigned code = (delta.codes[(at + i) >> 2] >> (2 * ((at + i) & 3))) & 3u;
-        const std::uint32_t bits = scale_bits[code >> 1] | (std::uint32_t(code & 1u) << 31);
-        std::memcpy(&staged[i], &bits, sizeof bits);
-      }
-      for (std::size_t k = 0; k < length; ++k) add_to(out[k], staged[k], scale);
-      at += length;
+  for_each_block(layout, [&](const Block& block) {
+    const std::size_t at = block.at, length = block.length;
+    std::uint32_t scale_bits[2];
+    std::memcpy(&scale_bits[0], &delta.scales[2 * block.index], sizeof scale_bits[0]);
+    std::memcpy(&scale_bits[1], &delta.scales[2 * block.index + 1], sizeof scale_bits[1]);
+    float staged[kBlockSize];
+    for (std::size_t i = 0; i < length; ++i) {
+      const unsigned code = (delta.codes[(at + i) >> 2] >> (2 * ((at + i) & 3))) & 3u;
+      const std::uint32_t bits = scale_bits[code >> 1] | (std::uint32_t(code & 1u) << 31);
+      std::memcpy(&staged[i], &bits, sizeof bits);
     }
-  }
+    float* out = target.data() + block.offset;
+    for (std::size_t k = 0; k < length; ++k) add_to(out[k], staged[k], scale);
+  });
 }
 
 // target += scale * decode(delta) for a validated delta.

@@ -52,17 +52,29 @@ Error corrupt(const std::string& path, const std::string& why) {
 
 const char* kind_name(OptimizerConfig::Kind kind) { return kind == OptimizerConfig::Kind::sgd ? "sgd" : "adam"; }
 
+// Where a file written to `target` lands: its parent, or "." for a bare name.
+std::filesystem::path folder_of(const std::filesystem::path& target) {
+  return target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+}
+
 }  // namespace
 
 Status check_writable_file(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);
+  // The error_code forms: the others throw when stat fails other than "not
+  // found" (a name too long, a symlink loop), and this returns a Status.
+  std::error_code ec;
+  const fs::file_status target_status = fs::status(target, ec);
   // "DIR/" or a directory: the temporary file would land beside it and the
   // rename fail only after all the work (a whole epoch of `train`).
-  if (path.empty() || !target.has_filename() || fs::is_directory(target))
+  if (path.empty()) return make_error(ErrorKind::invalid_argument, "cannot write a file with no name");
+  if (!target.has_filename() || fs::is_directory(target_status))
     return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(folder))
+  if (target_status.type() == fs::file_type::none)
+    return make_error(ErrorKind::io, "cannot create " + path + ": " + ec.message());
+  const fs::path folder = folder_of(target);
+  if (!fs::is_directory(folder, ec))
     return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string());
   if (::access(folder.c_str(), W_OK) != 0)
     return make_error(ErrorKind::io, "cannot create " + path + ": directory " + folder.string() + ": " + errno_text());
@@ -71,10 +83,11 @@ Status check_writable_file(const std::string& path) {
 
 Status write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
+  // The one place that says what a writable target is; its errors name `path`
+  // (not the temporary file) and call a directory a bad argument.
+  if (Status writable = check_writable_file(path); !writable) return writable;
   const fs::path target(path);
-  if (path.empty() || !target.has_filename() || fs::is_directory(target))
-    return make_error(ErrorKind::io, "cannot write " + path + ": it is a directory, not a file name");
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path folder = folder_of(target);
   const std::string temp = (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(ErrorKind::io, "cannot create " + temp + ": " + errno_text());
@@ -163,7 +176,8 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
     return make_error(ErrorKind::invalid_argument, "checkpoint " + path + " is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return make_error(std::filesystem::exists(path) ? ErrorKind::io : ErrorKind::not_found,
+    std::error_code ec;  // the throwing form fails on a name too long
+    return make_error(std::filesystem::exists(path, ec) ? ErrorKind::io : ErrorKind::not_found,
                       "cannot open checkpoint " + path + ": " + errno_text());
   }
   std::string magic_line, size_line;

@@ -132,6 +132,52 @@ TEST_CASE("saving into a missing folder is an i/o error") {
   auto r = save_checkpoint("/nonexistent-folder-starling/x.ckpt", sample());
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().kind == ErrorKind::io);
+  CHECK_THAT(r.error().message, Catch::Contains("/nonexistent-folder-starling/x.ckpt"));
+}
+
+// The writer and the early check (train --checkpoint, eval --dump-logits)
+// refuse the same paths with the same kind: a directory is the user's bad
+// argument, whenever it is found.
+TEST_CASE("a path that names a directory is an invalid argument, before or at the write") {
+  TempDir dir;
+  for (const std::string& path : {dir.path.string(), dir.path.string() + "/"}) {
+    INFO("path '" << path << "'");
+    const Status checked = check_writable_file(path);
+    const Status written = write_file_atomically(path, "bytes");
+    const Status saved = save_checkpoint(path, sample());
+    for (const Status* s : {&checked, &written, &saved}) {
+      REQUIRE_FALSE(s->ok());
+      CHECK(s->error().kind == ErrorKind::invalid_argument);
+      CHECK_THAT(s->error().message, Catch::Contains("cannot write " + path + ": it is a directory"));
+    }
+  }
+  CHECK(fs::is_empty(dir.path));  // no temporary file beside it
+  const Status nameless = write_file_atomically("", "bytes");
+  REQUIRE_FALSE(nameless.ok());
+  CHECK(nameless.error().kind == ErrorKind::invalid_argument);
+  CHECK(check_writable_file((dir.path / "a.ckpt").string()).ok());
+}
+
+// std::filesystem's throwing forms turned these into an exception out of a
+// function that returns a Status (and, in a peer, out of the worker thread).
+TEST_CASE("a name too long or a symlink loop is an error, not an exception") {
+  TempDir dir;
+  fs::create_symlink("loop", dir.path / "loop");
+  const std::string too_long = (dir.path / std::string(300, 'x')).string();
+  for (const std::string& path : {too_long, too_long + "/a.ckpt", (dir.path / "loop" / "a.ckpt").string()}) {
+    INFO("path " << path);
+    Status checked = ok_status(), saved = ok_status();
+    REQUIRE_NOTHROW(checked = check_writable_file(path));
+    REQUIRE_NOTHROW(saved = save_checkpoint(path, sample()));
+    for (const Status* s : {&checked, &saved}) {
+      REQUIRE_FALSE(s->ok());
+      CHECK(s->error().kind == ErrorKind::io);
+      CHECK_THAT(s->error().message, Catch::Contains("cannot create " + path));
+    }
+    Result<Checkpoint> loaded = make_error(ErrorKind::io, "unset");
+    REQUIRE_NOTHROW(loaded = load_checkpoint(path));
+    CHECK_FALSE(loaded.ok());
+  }
 }
 
 // Found by fuzz_checkpoint (tests/fuzz/regressions/fuzz_checkpoint): a header

@@ -44,11 +44,13 @@ Result<Checkpoint> load_checkpoint(const std::string& path);
 
 // Writes `bytes` to `path` atomically: a reader sees the old file or the new
 // one, never a mix, also across a crash. Shared by everything that persists.
+// Runs check_writable_file(path) first, so it fails as that does: a path that
+// names a directory is invalid_argument; anything the OS refuses is io.
 Status write_file_atomically(const std::string& path, const std::string& bytes);
 
 // Whether write_file_atomically(path, ...) can work: path names a file (not
-// a directory) in an existing, writable directory. For a check before long
-// work whose result goes there.
+// a directory: invalid_argument) in an existing, writable directory (io if
+// not). For a check before long work whose result goes there.
 Status check_writable_file(const std::string& path);
 
 }  // namespace starling::ml

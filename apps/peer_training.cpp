@@ -45,10 +45,11 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::Range(1, 256));
   app.add_option("--mixing", o.mixing,
                  "How a round mixes: neighbourhood (all links, Metropolis-Hastings weights) | pairwise (one random "
-                 "neighbour, mirrored pull)")
+                 "neighbour, mirrored pull) | on-delta (as neighbourhood, but each link pulls when the neighbour's "
+                 "delta arrives, from fresher copies)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
-      ->check(CLI::IsMember({"neighbourhood", "pairwise"}));
+      ->check(CLI::IsMember({"neighbourhood", "pairwise", "on-delta"}));
   app.add_option("--round-steps", o.round_steps,
                  "SGD steps between delta rounds (0: the compressor's default, see docs/learning.md)")
       ->group(kGossipOptionGroup)
@@ -115,12 +116,6 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::Range(0.0, 1e7));
   app.add_flag("--resume", o.resume, "Continue from DATA_DIR/model.ckpt if it exists (no model download)");
 }
-
-namespace {
-const char* options_mixing_name(node::Mixing mixing) {
-  return mixing == node::Mixing::pairwise ? "pairwise" : "neighbourhood";
-}
-}  // namespace
 
 Result<std::int64_t> parse_eval_every(const std::string& text) {
   const auto refuse = [&] {
@@ -432,8 +427,9 @@ nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::Tr
           {"round_every_steps", d.round_every_steps},
           {"consensus_control", options.consensus_control},
           {"consensus_ratio", d.consensus_ratio},
-          {"mixing", options_mixing_name(options.mixing)},
+          {"mixing", node::to_string(options.mixing)},
           {"pair_mirrors", d.pair_mirrors},
+          {"delta_pulls", d.delta_pulls},
           {"pair_crossings", d.pair_crossings},
           {"pacing", round_pacing_json(d)},
           {"neighbours", std::move(neighbours)}};

@@ -17,7 +17,8 @@
 # ROUND_FLOOR_MS, MOMENTUM_MODE, MIXING (optional: [swarm] round_steps,
 # round_floor_ms, momentum_mode, mixing for every run; unset = the peer's
 # defaults, i.e. the compressor's γ and k under the simulator's 50 ms floor,
-# neighbourhood mixing; MIXING=pairwise: AD-PSGD style pairings).
+# neighbourhood mixing; MIXING=pairwise: AD-PSGD style pairings; MIXING=on-delta:
+# each link pulls when the neighbour's delta arrives).
 # ABSORB_SHARE (optional: [swarm] absorb_share, absorb momentum's cap on the
 # velocity's share of a correction; unset = 1 - momentum).
 # BATCH (per-peer batch, default 64; e.g. PEERS=1 BATCH=256 is what 4-process

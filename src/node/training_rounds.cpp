@@ -195,7 +195,10 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   // a neighbour's copy of us includes this round's correction.
   // Pairwise rounds pull nothing here: the partner's pull comes with its
   // reply (pair_pull), from copies fresh at both ends.
-  const bool corrected = options_.mixing == Mixing::pairwise ? false : consensus(x, nullptr, round_own_norm_);
+  // On-delta rounds pull nothing here either: each link pulls when the
+  // neighbour's delta arrives (pull_on_delta).
+  const bool corrected =
+      options_.mixing != Mixing::neighbourhood ? false : consensus(x, nullptr, round_own_norm_);
   round_own_norm_ = -1.0;
   if (corrected) {
     const bool finite = add_correction_in_place(x.data(), correction_.data(), std::size_t(x.size()));
@@ -362,7 +365,7 @@ void TrainingDriver::pair_pull(Link& link) {
   link.state.pair_shift(0.5f * gamma_);
 }
 
-bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_norm) {
+bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_norm, bool one_link) {
   counters_.own_displacement = own_displacement_.value();
 
   std::vector<Link*> ready;
@@ -393,7 +396,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
   for (Link* link : ready) {
     node::LinkTrust& link_trust = trust_of(link->node_id);
     trust.push_back(&link_trust);
-    const float mixing = pair ? 0.5f : mixing_weight(*link);
+    const float mixing = pair && !one_link ? 0.5f : mixing_weight(*link);
     link->mixing_weight = mixing;
     const double weight =
         options_.clip == ClipMode::adaptive ? link_trust.weight(options_.clipped_gossip) : 1.0;
@@ -512,7 +515,20 @@ void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
     pair_pull(link);
   } else if (pair) {
     answer_pair(link);
+  } else if (options_.mixing == Mixing::on_delta) {
+    pull_on_delta(link);
   }
+}
+
+void TrainingDriver::pull_on_delta(Link& link) {
+  // Our own copy x̂(i→j) holds our last delta to j, so the gap is between
+  // what each end last sent: j pulls on the same two copies when our delta
+  // reaches it, and the pair's sum is kept as in a neighbourhood round.
+  if (!link.state.ready() || state_ != "training" || !parameters_) return;
+  if (!consensus(*parameters_, &link, -1.0, true)) return;
+  const bool finite = add_correction_in_place(parameters_->data(), correction_.data(), std::size_t(parameters_->size()));
+  host_.hand_over_correction(correction_, finite);
+  ++counters_.delta_pulls;
 }
 
 void TrainingDriver::on_digest(Link& link, const wire::Digest& digest) {

@@ -217,8 +217,8 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   s.gamma = r.optional_number(t, "gamma");
   if (t.contains("mixing")) {
     s.mixing = r.text(t, "mixing", "");
-    if (*s.mixing != "neighbourhood" && *s.mixing != "pairwise")
-      r.fail(t.get("mixing"), "'mixing' must be \"neighbourhood\" or \"pairwise\"");
+    if (*s.mixing != "neighbourhood" && *s.mixing != "pairwise" && *s.mixing != "on-delta")
+      r.fail(t.get("mixing"), "'mixing' must be \"neighbourhood\", \"pairwise\" or \"on-delta\"");
   }
   if (t.contains("momentum_mode")) {
     s.momentum_mode = r.text(t, "momentum_mode", "");

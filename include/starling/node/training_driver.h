@@ -23,6 +23,7 @@
 // per round and hands it corrections. Nothing here blocks on training.
 #pragma once
 
+#include <string_view>
 #include <Eigen/Core>
 
 #include <cstddef>
@@ -89,7 +90,27 @@ enum class ClipMode : std::uint8_t { off, fixed, adaptive };
 // pairwise (AD-PSGD style): a delta to ONE random ready neighbour and a pull
 // of weight 1/2 towards it, which that neighbour mirrors on receipt, so a
 // pair's sum is kept exactly and a round costs one delta whatever the degree.
-enum class Mixing : std::uint8_t { neighbourhood, pairwise };
+// on_delta: the deltas of neighbourhood mixing, but each link's pull is taken
+// when the neighbour's delta arrives, from the two copies as fresh as they
+// get (CHOCO-SGD's order: after the round's copies are updated), instead of
+// at our next round from copies a round old (docs/learning.md, "Pulling on
+// each delta").
+enum class Mixing : std::uint8_t { neighbourhood, pairwise, on_delta };
+
+// "neighbourhood", "pairwise", "on-delta" (the CLI's and scenarios' names).
+inline const char* to_string(Mixing mixing) {
+  switch (mixing) {
+    case Mixing::pairwise: return "pairwise";
+    case Mixing::on_delta: return "on-delta";
+    case Mixing::neighbourhood: break;
+  }
+  return "neighbourhood";
+}
+inline std::optional<Mixing> parse_mixing(std::string_view name) {
+  for (Mixing m : {Mixing::neighbourhood, Mixing::pairwise, Mixing::on_delta})
+    if (name == to_string(m)) return m;
+  return std::nullopt;
+}
 
 // How TrainingDriver::local_average weighs the copies (training_average.cpp).
 enum class AverageWeights : std::uint8_t {
@@ -216,6 +237,7 @@ struct TrainingDriverStatus {
   std::uint64_t corrections_clipped = 0;
   std::uint64_t pair_mirrors = 0;  // pairwise: pairings a neighbour asked of us, answered (reply, then our pull)
   std::uint64_t pair_crossings = 0;  // pairwise: pairings that crossed ours (each end pulls once, no reply)
+  std::uint64_t delta_pulls = 0;  // on-delta mixing: pulls taken as a neighbour's delta arrived
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).
   double clip_radius = std::numeric_limits<double>::infinity();
@@ -366,7 +388,10 @@ class TrainingDriver {
   // only, weight 1/2): fills correction_ with what the host gets; false when
   // there is nothing to hand over (no ready link). `own_norm`: ‖x‖ if known
   // (< 0: measured here).
-  bool consensus(const Eigen::VectorXf& x, Link* pair, double own_norm = -1.0);
+  // `pair`: pull towards that link only (pairwise at weight 1/2; on-delta,
+  // `one_link`, at the link's mixing weight).
+  bool consensus(const Eigen::VectorXf& x, Link* pair, double own_norm = -1.0, bool one_link = false);
+  void pull_on_delta(Link& link);
   // Pairwise: the ready link a round pairs with (null: none ready).
   Link* pick_partner();
   // Pairwise (docs/learning.md, "Pairwise mixing"): a neighbour asked to

@@ -31,7 +31,7 @@ struct SwarmSpec {
   std::optional<double> gamma;       // consensus step size; unset: the peer's default
   std::optional<std::uint64_t> max_upload;  // peer --max-upload (bytes/s); unset: none
   std::optional<int> neighbours;     // delta-gossip fanout; unset: the peer's default
-  std::optional<std::string> mixing; // "neighbourhood" | "pairwise"; unset: the peer's default
+  std::optional<std::string> mixing; // "neighbourhood" | "pairwise" | "on-delta"; unset: the peer's default
   std::optional<int> round_steps;    // SGD steps between delta rounds; unset: the compressor's default
   std::optional<int> round_floor_ms; // peer --round-floor: least ms between rounds; unset: the peer's 50
   bool consensus_control = false;    // peer --consensus-control

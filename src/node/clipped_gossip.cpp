@@ -40,7 +40,8 @@ double clipped_gossip_radius(std::span<const double> norms, const OwnState& own,
 }
 
 ClippedGossipRound clipped_gossip_round(std::span<const double> norms, std::span<LinkTrust* const> trust,
-                                        const OwnState& own, const ClippedGossipConfig& config) {
+                                        const OwnState& own, const ClippedGossipConfig& config,
+                                        std::span<const double> other_norms) {
   ClippedGossipRound round;
   round.weights.reserve(norms.size());
   std::vector<double> trusted;
@@ -48,7 +49,12 @@ ClippedGossipRound clipped_gossip_round(std::span<const double> norms, std::span
     round.weights.push_back(trust[k]->weight(config));
     if (round.weights.back() > 0.0) trusted.push_back(norms[k]);
   }
-  const std::span<const double> basis = trusted.empty() ? norms : std::span<const double>(trusted);
+  std::vector<double> all_norms;
+  if (trusted.empty() && !other_norms.empty()) all_norms.assign(norms.begin(), norms.end());
+  std::vector<double>& base = trusted.empty() ? all_norms : trusted;
+  base.insert(base.end(), other_norms.begin(), other_norms.end());
+  const std::span<const double> basis =
+      base.empty() ? norms : std::span<const double>(base);
   round.trust_radius = std::min(median_bound(basis, config), model_bound(own, config));
   round.radius = std::min(round.trust_radius, displacement_bound(own, config));
   for (std::size_t k = 0; k < norms.size(); ++k) {

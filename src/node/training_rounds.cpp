@@ -408,10 +408,23 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
     if (weight > 0.0 && !std::isfinite(*norm)) finite = false;
   }
   if (zeroed) correction_.setZero();  // every link distrusted: no pull at all
+  // On-delta pulls one link at a time: the other trusted ready links' last
+  // norms join the median, or a lone link's own norm would set its radius.
+  std::vector<double> other_norms;
+  if (one_link) {
+    for (const auto& [id, other] : links_) {
+      if (other.get() == pair || !other->state.ready() || !std::isfinite(other->last_correction_norm) ||
+          other->last_correction_norm <= 0.0)
+        continue;
+      const auto record = trust_.find(other->node_id);
+      if (record != trust_.end() && record->second.weight(options_.clipped_gossip) <= 0.0) continue;
+      other_norms.push_back(other->last_correction_norm);
+    }
+  }
   const node::ClippedGossipRound round =
       node::clipped_gossip_round(norms, trust, node::OwnState{own_norm >= 0.0 ? own_norm : model_norm(x.data(), std::size_t(x.size())),
                                                      own_displacement_.value()},
-                                 options_.clipped_gossip);
+                                 options_.clipped_gossip, other_norms);
   double radius = std::numeric_limits<double>::infinity();
   if (options_.clip == ClipMode::fixed) radius = options_.clip_radius;
   if (options_.clip == ClipMode::adaptive) radius = round.radius;

@@ -49,12 +49,10 @@ ClippedGossipRound clipped_gossip_round(std::span<const double> norms, std::span
     round.weights.push_back(trust[k]->weight(config));
     if (round.weights.back() > 0.0) trusted.push_back(norms[k]);
   }
-  std::vector<double> all_norms;
-  if (trusted.empty() && !other_norms.empty()) all_norms.assign(norms.begin(), norms.end());
-  std::vector<double>& base = trusted.empty() ? all_norms : trusted;
-  base.insert(base.end(), other_norms.begin(), other_norms.end());
-  const std::span<const double> basis =
-      base.empty() ? norms : std::span<const double>(base);
+  // The median's basis: the trusted norms (all of them if none is trusted),
+  // then the other links' norms.
+  std::vector<double> basis = trusted.empty() ? std::vector<double>(norms.begin(), norms.end()) : std::move(trusted);
+  basis.insert(basis.end(), other_norms.begin(), other_norms.end());
   round.trust_radius = std::min(median_bound(basis, config), model_bound(own, config));
   round.radius = std::min(round.trust_radius, displacement_bound(own, config));
   for (std::size_t k = 0; k < norms.size(); ++k) {

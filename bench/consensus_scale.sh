@@ -15,7 +15,8 @@
 # topk:0.01 randk:0.01 sign"), SEEDS (a count, default 1), DURATION (virtual
 # s, default 60), DIM (default 1000), CLIP (default "off": corrections applied
 # as they come, so the swarm average is what consensus alone makes of it),
-# FACTOR (1e-3), STARLING, OUT (default bench/results/consensus_scale), GAMMA (optional).
+# FACTOR (1e-3), STARLING, OUT (default bench/results/consensus_scale), GAMMA (optional),
+# MIXING (optional: [swarm] mixing, e.g. on-delta; unset = the peer's default).
 # --help prints this.
 set -euo pipefail
 name=consensus_scale default_peers="2 20 200 1000" default_compress="none int8 topk:0.01 randk:0.01 sign" default_seeds=1
@@ -44,6 +45,7 @@ compress = "$c"
 lr = 0
 clip = "$clip"
 $gamma_line
+${MIXING:+mixing = \"$MIXING\"}
 
 [[expect]]
 kind = "no_crash"

@@ -20,10 +20,7 @@ Result<std::size_t> TrainingDriver::local_average(Eigen::VectorXf& model, Averag
   std::vector<float> link_weights;
   for (const auto& [id, link] : links_) {
     if (!link->state.ready() || std::size_t(link->state.in_copy().size()) != options_.layout.dimension()) continue;
-    if (options_.clip == ClipMode::adaptive) {
-      const auto trust = trust_.find(link->node_id);
-      if (trust != trust_.end() && trust->second.weight(options_.clipped_gossip) < 1.0) continue;
-    }
+    if (options_.clip == ClipMode::adaptive && trust_weight(link->node_id) < 1.0) continue;
     copies.push_back(&link->state.in_copy());
     link_weights.push_back(mixing_weight(*link));
   }

@@ -84,6 +84,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   // keep them for snapshots; the displacement base is gone.
   round_base_ = false;
   parameters_ = std::move(parameters);
+  pull_own_norm_ = -1.0;  // the next on-delta pull measures these
   std::vector<ConnectionId> ids;
   for (const auto& entry : links_) ids.push_back(entry.first);
   for (ConnectionId id : ids) {
@@ -199,13 +200,20 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   // neighbour's delta arrives (pull_on_delta).
   const bool corrected =
       options_.mixing != Mixing::neighbourhood ? false : consensus(x, nullptr, round_own_norm_);
+  pull_own_norm_ = round_own_norm_;
   round_own_norm_ = -1.0;
   if (corrected) {
     const bool finite = add_correction_in_place(x.data(), correction_.data(), std::size_t(x.size()));
-    control_round(corrected, step, x);  // reads correction_: before the host may take it
+    // The distance reads correction_: before the host may take it.
+    const double weight = double(gamma_) * double(counters_.mixing_weight);
+    control_round(weight > 0.0 ? double(correction_.norm()) / weight : -1.0, step, x);
     host_.hand_over_correction(correction_, finite);
+  } else if (options_.mixing != Mixing::neighbourhood && pull_weight_since_round_ > 0.0) {
+    control_round(double(pulls_since_round_.norm()) / (double(gamma_) * pull_weight_since_round_), step, x);
+    pulls_since_round_.setZero();
+    pull_weight_since_round_ = 0.0;
   } else {
-    control_round(corrected, step, x);
+    control_round(-1.0, step, x);
   }
   next_round_step_ = (step == kNoStep ? 0 : step) + std::int64_t(round_steps());
   round_base_ = true;
@@ -282,17 +290,15 @@ bool TrainingDriver::send_digest(Link& link) {
   return bool(send(link, wire::Message{out}));
 }
 
-void TrainingDriver::control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x) {
+void TrainingDriver::control_round(double distance, std::int64_t step, const Eigen::VectorXf& x) {
   // Consensus control (node/consensus_control.h): the distance from the
   // neighbours' weighted mean is this round's correction over γ·Σw (exact
-  // without clipping; a clipped round understates it), measured against
-  // the training displacement since the last round.
+  // without clipping; a clipped round understates it; under on-delta and
+  // pairwise mixing the pulls since the last round over their Σw), measured
+  // against the training displacement since the last round.
   const std::int64_t since = last_round_step_;
   last_round_step_ = step == kNoStep ? -1 : step;
-  if (!control_ || !corrected || step == kNoStep || since < 0 || step <= since) return;
-  const double weight = double(gamma_) * double(counters_.mixing_weight);
-  if (!(weight > 0.0)) return;
-  const double distance = double(correction_.norm()) / weight;
+  if (!control_ || !(distance >= 0.0) || step == kNoStep || since < 0 || step <= since) return;
   const double displacement = round_displacement_ >= 0.0 ? round_displacement_ : -1.0;
   control_->observe(distance, displacement, std::uint64_t(step - since), double(x.norm()));
   counters_.consensus_ratio = control_->ratio();
@@ -353,10 +359,7 @@ void TrainingDriver::answer_pair(Link& link) {
 
 void TrainingDriver::pair_pull(Link& link) {
   if (!link.state.ready()) return;
-  if (state_ == "training" && parameters_ && consensus(*parameters_, &link)) {
-    const bool finite = add_correction_in_place(parameters_->data(), correction_.data(), std::size_t(parameters_->size()));
-    host_.hand_over_correction(correction_, finite);
-  }
+  if (state_ == "training" && parameters_ && consensus(*parameters_, &link)) hand_over_pull();
   // Both ends move the two copies by the pairing's unclipped pulls, bit for
   // bit alike, so the copies hold them (as CHOCO's order would: the
   // neighbour's view of us includes our last pull) and the next delta on
@@ -416,8 +419,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
       if (other.get() == pair || !other->state.ready() || !std::isfinite(other->last_correction_norm) ||
           other->last_correction_norm <= 0.0)
         continue;
-      const auto record = trust_.find(other->node_id);
-      if (record != trust_.end() && record->second.weight(options_.clipped_gossip) <= 0.0) continue;
+      if (trust_weight(other->node_id) <= 0.0) continue;
       other_norms.push_back(other->last_correction_norm);
     }
   }
@@ -460,6 +462,11 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
 
 void TrainingDriver::expire_served_models(std::uint64_t now_ms) {
   std::erase_if(served_, [now_ms](const auto& entry) { return entry.second.expires_ms < now_ms; });
+}
+
+double TrainingDriver::trust_weight(const gossip::NodeId& node) const {
+  const auto found = trust_.find(node);
+  return found == trust_.end() ? 1.0 : found->second.weight(options_.clipped_gossip);
 }
 
 node::LinkTrust& TrainingDriver::trust_of(const gossip::NodeId& node) {
@@ -538,10 +545,20 @@ void TrainingDriver::pull_on_delta(Link& link) {
   // what each end last sent: j pulls on the same two copies when our delta
   // reaches it, and the pair's sum is kept as in a neighbourhood round.
   if (!link.state.ready() || state_ != "training" || !parameters_) return;
-  if (!consensus(*parameters_, &link, -1.0, true)) return;
-  const bool finite = add_correction_in_place(parameters_->data(), correction_.data(), std::size_t(parameters_->size()));
-  host_.hand_over_correction(correction_, finite);
+  if (pull_own_norm_ < 0.0) pull_own_norm_ = model_norm(parameters_->data(), std::size_t(parameters_->size()));
+  if (!consensus(*parameters_, &link, pull_own_norm_, true)) return;
+  hand_over_pull();
   ++counters_.delta_pulls;
+}
+
+void TrainingDriver::hand_over_pull() {
+  const bool finite = add_correction_in_place(parameters_->data(), correction_.data(), std::size_t(parameters_->size()));
+  if (control_ && finite) {
+    if (pulls_since_round_.size() != correction_.size()) pulls_since_round_.setZero(correction_.size());
+    pulls_since_round_ += correction_;  // before the host may take the buffer
+    pull_weight_since_round_ += double(counters_.mixing_weight);
+  }
+  host_.hand_over_correction(correction_, finite);
 }
 
 void TrainingDriver::on_digest(Link& link, const wire::Digest& digest) {

@@ -360,7 +360,12 @@ class TrainingDriver {
   std::uint64_t cpu_clock_us() const;
   std::uint64_t round_steps() const;
   // Consensus control: adapt k from this round's correction (no-op when off).
-  void control_round(bool corrected, std::int64_t step, const Eigen::VectorXf& x);
+  // Consensus control's round: `distance` is ‖x_i − the neighbours' weighted
+  // mean‖ (< 0: not measured this round).
+  void control_round(double distance, std::int64_t step, const Eigen::VectorXf& x);
+  // Hands one link's pull (correction_) to the host; with consensus control
+  // under on-delta or pairwise mixing, adds it to the pulls since the round.
+  void hand_over_pull();
   std::size_t ready_link_count() const;
   // Our ready links as a delta carries them (Delta.degree).
   std::uint16_t wire_degree() const;
@@ -407,6 +412,9 @@ class TrainingDriver {
   // Forgets served models whose download window has passed.
   void expire_served_models(std::uint64_t now_ms);
   node::LinkTrust& trust_of(const gossip::NodeId& node);
+  // The trust weight in [0, 1] the adaptive clip gives `node` now (1 for a
+  // node never judged; the record is not created).
+  double trust_weight(const gossip::NodeId& node) const;
   std::size_t live_link_count() const;
   void log(DriverLogLevel level, const std::string& message, std::string_view event = {},
            const LogFields& fields = {}) const;
@@ -433,7 +441,16 @@ class TrainingDriver {
   std::optional<node::ConsensusControl> control_;
   double round_displacement_ = -1.0;  // < 0: not measured this round
   double round_own_norm_ = -1.0;      // ‖x_i‖ of this round's parameters (< 0: not measured)
+  // ‖x_i‖ for on-delta pulls' clipping bound: the last round's, or the first
+  // pull's after it (< 0: not measured since). The pulls between two rounds
+  // move x by much less than the bound's slack.
+  double pull_own_norm_ = -1.0;
   std::int64_t last_round_step_ = -1;
+  // Consensus control under on-delta and pairwise mixing, whose rounds pull
+  // nothing: the sum of the per-link pulls since the last round and of their
+  // mixing weights stand in for a round's correction and Σw.
+  Eigen::VectorXf pulls_since_round_;
+  double pull_weight_since_round_ = 0.0;
   // The round's correction, then the round's scratch for the deltas'
   // differences: the one scratch vector of a round (docs/learning.md).
   Eigen::VectorXf correction_;

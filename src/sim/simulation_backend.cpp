@@ -378,8 +378,10 @@ std::vector<scenario::Sample> SimulationBackend::sample(const scenario::SampleRe
     // A stopped process answers nobody; neither does one on its way out.
     sample.answered = p.phase == PeerPhase::running && !p.leaving;
     if (sample.answered) read_peer(p, sample, members);
-    if (p.up() && p.trainer && p.trainer->training() && p.training && p.training->status().state == "training")
+    if (p.up() && p.trainer && p.trainer->training() && p.training && p.training->status().state == "training") {
+      p.trainer->settle();
       replicas.push_back({{i, p.life}, &p.trainer->parameters()});
+    }
     samples.push_back(std::move(sample));
   }
   if (s_.swarm.train && s_.swarm.lr == 0.0 && s_.swarm.clip == "off" && !byzantine_run_)

@@ -77,6 +77,7 @@ void SteppedTrainer::request_parameters(std::int64_t at_step) {
 }
 
 void SteppedTrainer::answer() {
+  settle();  // the worker publishes at a boundary, after applying what it holds
   auto id = std::make_shared<node::TimerId>(0);
   if (options_.handoff_ms > 0) {
     // The copy of this step travels, as the worker's post does.
@@ -89,6 +90,7 @@ void SteppedTrainer::answer() {
   }
   *id = transport_.start_timer(0, [this, id] {
     answer_timers_.erase(std::remove(answer_timers_.begin(), answer_timers_.end(), *id), answer_timers_.end());
+    settle();
     if (*driver_ != nullptr) (*driver_)->on_parameters(parameters(), steps_);
   });
   answer_timers_.push_back(*id);
@@ -97,15 +99,36 @@ void SteppedTrainer::answer() {
 void SteppedTrainer::add_correction(const Eigen::VectorXf& correction) {
   if (options_.correction_scale != 1.0f) {
     const Eigen::VectorXf scaled = options_.correction_scale * correction;
-    if (loop_) (void)loop_->add_correction(scaled);
+    if (loop_) hold(scaled);
     else if (scaled.size() == x_.size() && scaled.allFinite()) x_ += scaled;
     return;
   }
   if (loop_) {
-    (void)loop_->add_correction(correction);  // a NaN correction is refused, as the worker does
+    hold(correction);
     return;
   }
   if (correction.size() == x_.size() && correction.allFinite()) x_ += correction;
+}
+
+void SteppedTrainer::hold(const Eigen::VectorXf& correction) {
+  // A NaN correction (or one of the wrong size) is refused on its own, as the
+  // worker's hand-off refuses it, not summed into the others.
+  if (correction.size() != loop_->parameters().size() || !correction.allFinite()) {
+    (void)loop_->add_correction(correction);
+    return;
+  }
+  if (holding_) {
+    held_correction_ += correction;
+  } else {
+    held_correction_ = correction;
+    holding_ = true;
+  }
+}
+
+void SteppedTrainer::settle() {
+  if (!holding_ || !loop_) return;
+  holding_ = false;
+  (void)loop_->add_correction(held_correction_);  // a sum that overflowed is refused, as the worker's
 }
 
 void SteppedTrainer::schedule_next() {
@@ -141,6 +164,7 @@ void SteppedTrainer::step_once(double now_seconds) {
     answer();
   }
   if (loop_) {
+    settle();
     const node::StepResult result = loop_->step(now_seconds);
     if (result.kind == node::StepResult::Kind::stepped && result.stats.count > 0)
       loss_ = result.stats.loss_sum / result.stats.count;

@@ -84,7 +84,13 @@ class SteppedTrainer final : public node::ModelHost {
   // Straggler faults: steps take `factor` times as long from now on.
   void set_slowdown(double factor) { slowdown_ = factor; }
 
+  // The model's parameters. Corrections handed over since the last step
+  // boundary are held, as a real peer's hand-off holds them, until the next
+  // step or answer, or settle().
   const Eigen::VectorXf& parameters() const;
+  // Applies the held corrections now (a reader of parameters() that needs
+  // every correction in them: the swarm-average invariant, the spread).
+  void settle();
   std::size_t parameter_count() const;
   bool training() const { return started_; }
   bool failed() const;
@@ -99,6 +105,7 @@ class SteppedTrainer final : public node::ModelHost {
  private:
   void schedule_next();
   void answer();
+  void hold(const Eigen::VectorXf& correction);
   void on_step_timer();
   void step_once(double now_seconds);
   void evaluate_now();
@@ -123,6 +130,12 @@ class SteppedTrainer final : public node::ModelHost {
   std::optional<double> accuracy_;
   std::optional<double> local_average_accuracy_;
   std::optional<double> loss_;
+  // The corrections handed over since the last step boundary, summed: the
+  // trainer applies them as one, as runtime::StepHandoff does, so absorb
+  // momentum sees a boundary's pulls (several under on-delta mixing) as
+  // one correction, not the first of them alone.
+  Eigen::VectorXf held_correction_;
+  bool holding_ = false;
 };
 
 // The synthetic objective's swarm-wide mean target, drawn from `seed`.

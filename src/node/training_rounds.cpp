@@ -202,13 +202,15 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
       options_.mixing != Mixing::neighbourhood ? false : consensus(x, nullptr, round_own_norm_);
   pull_own_norm_ = round_own_norm_;
   round_own_norm_ = -1.0;
+  // Status: what the links' pulls weigh together, as a round's would.
+  if (options_.mixing == Mixing::on_delta) counters_.mixing_weight = float(ready_links_weight());
   if (corrected) {
     const bool finite = add_correction_in_place(x.data(), correction_.data(), std::size_t(x.size()));
     // The distance reads correction_: before the host may take it.
     const double weight = double(gamma_) * double(counters_.mixing_weight);
     control_round(weight > 0.0 ? double(correction_.norm()) / weight : -1.0, step, x);
     host_.hand_over_correction(correction_, finite);
-  } else if (options_.mixing != Mixing::neighbourhood && pull_weight_since_round_ > 0.0) {
+  } else if (pull_weight_since_round_ > 0.0) {
     control_round(double(pulls_since_round_.norm()) / (double(gamma_) * pull_weight_since_round_), step, x);
     pulls_since_round_.setZero();
     pull_weight_since_round_ = 0.0;
@@ -309,6 +311,16 @@ std::size_t TrainingDriver::ready_link_count() const {
   std::size_t ready = 0;
   for (const auto& [id, link] : links_) ready += link->state.ready() ? 1 : 0;
   return ready;
+}
+
+double TrainingDriver::ready_links_weight() const {
+  double total = 0.0;
+  for (const auto& [id, link] : links_) {
+    if (!link->state.ready()) continue;
+    const double trust = options_.clip == ClipMode::adaptive ? trust_weight(link->node_id) : 1.0;
+    total += double(mixing_weight(*link)) * trust;
+  }
+  return total;
 }
 
 std::uint16_t TrainingDriver::wire_degree() const {
@@ -456,7 +468,9 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
     (void)link.state.pull(correction_, pull.factor - gamma_ * factors[k], false);
   }
   counters_.links_distrusted = distrusted;
-  counters_.mixing_weight = float(total_weight);
+  pull_weight_ = total_weight;
+  // An on-delta pull is one link's: status keeps the round's sum (run_round).
+  if (!one_link) counters_.mixing_weight = float(total_weight);
   return true;
 }
 
@@ -556,7 +570,7 @@ void TrainingDriver::hand_over_pull() {
   if (control_ && finite) {
     if (pulls_since_round_.size() != correction_.size()) pulls_since_round_.setZero(correction_.size());
     pulls_since_round_ += correction_;  // before the host may take the buffer
-    pull_weight_since_round_ += double(counters_.mixing_weight);
+    pull_weight_since_round_ += pull_weight_;
   }
   host_.hand_over_correction(correction_, finite);
 }

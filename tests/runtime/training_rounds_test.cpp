@@ -92,8 +92,12 @@ TEST_CASE("training rounds: a stalled host still mixes at the longest interval; 
 
 TEST_CASE("training rounds: Metropolis-Hastings weights from both ends' degrees, equal at both ends of a link",
           "[runtime][training][rounds]") {
+  // On-delta pulls one link at a time; status still gives the links' sum.
+  const Mixing mixing = GENERATE(Mixing::neighbourhood, Mixing::on_delta);
+  INFO("mixing " << to_string(mixing));
   Swarm swarm(23);
   SwarmConfig config = stepping_config("none", 2);
+  config.mixing = mixing;
   build_swarm(swarm, config, 5);
   REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
   swarm.run_for(3);

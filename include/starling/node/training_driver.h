@@ -370,6 +370,8 @@ class TrainingDriver {
   // Our ready links as a delta carries them (Delta.degree).
   std::uint16_t wire_degree() const;
   float mixing_weight(const Link& link) const;
+  // Σ mixing weight x trust over the ready links (on-delta's status).
+  double ready_links_weight() const;
   void on_neighbour_check();
   void dial(const gossip::MemberRecord& member);
   void handle(Link& link, wire::Message message);
@@ -451,6 +453,7 @@ class TrainingDriver {
   // mixing weights stand in for a round's correction and Σw.
   Eigen::VectorXf pulls_since_round_;
   double pull_weight_since_round_ = 0.0;
+  double pull_weight_ = 0.0;  // Σ mixing weight x trust of the last consensus() pull
   // The round's correction, then the round's scratch for the deltas'
   // differences: the one scratch vector of a round (docs/learning.md).
   Eigen::VectorXf correction_;

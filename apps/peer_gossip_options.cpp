@@ -33,7 +33,7 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   d.neighbours = std::size_t(options.neighbours);
   d.max_links = std::size_t(options.max_links);
   d.round_every_steps = std::uint64_t(options.round_steps);
-  d.mixing = node::parse_mixing(options.mixing).value_or(node::Mixing::neighbourhood);  // CLI-checked
+  d.mixing = node::parse_mixing(options.mixing).value_or(node::kDefaultMixing);  // CLI-checked
   d.round_max_interval_ms = std::uint64_t(options.gossip_interval_ms);
   // Round pacing (node/round_pacing.h): rounds follow k steps, no sooner
   // than --round-floor ms after the last (default 50; 0: no floor) and while

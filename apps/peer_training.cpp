@@ -44,9 +44,9 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app.add_option("--mixing", o.mixing,
-                 "How a round mixes: neighbourhood (all links, Metropolis-Hastings weights) | pairwise (one random "
-                 "neighbour, mirrored pull) | on-delta (as neighbourhood, but each link pulls when the neighbour's "
-                 "delta arrives, from fresher copies)")
+                 "How a round mixes: neighbourhood (a delta to every link, all pulls at our round, Metropolis-Hastings "
+                 "weights) | on-delta (the same deltas; each link pulls when the neighbour's delta arrives, from "
+                 "fresher copies) | pairwise (one random neighbour, mirrored pull)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::IsMember({"neighbourhood", "pairwise", "on-delta"}));

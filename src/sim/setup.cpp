@@ -57,7 +57,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   d.upload_budget.bytes_per_second = swarm.max_upload.value_or(0);
   d.max_links = 8;
   d.round_every_steps = std::uint64_t(swarm.round_steps.value_or(0));
-  d.mixing = node::parse_mixing(swarm.mixing.value_or("")).value_or(node::Mixing::neighbourhood);  // parse-checked
+  d.mixing = node::parse_mixing(swarm.mixing.value_or("")).value_or(node::kDefaultMixing);  // parse-checked
   d.round_max_interval_ms = 1000;  // `starling peer`'s --gossip-interval default
   // The simulator charges a round no CPU time, so the CPU rule of round
   // pacing never binds here: unset, it keeps the 50 ms floor its figures

@@ -161,13 +161,25 @@ TEST_CASE("simulate: with lr 0 and no clipping the swarm average holds", "[sim][
 // moves. With training that pull is backwards along the trajectory: the
 // drag behind the slower learning of real peers with dense rounds. (A fix
 // that makes the pulls cancel under delay turns the second check around.)
+// That is neighbourhood mixing. On-delta (`--mixing on-delta`) pulls when a delta
+// arrives, on our own last-sent copy: the ends' pulls cancel only while
+// each delta arrives before its receiver's next round is sent, so the 30 ms
+// delay (j's delta reaches i after i's next round) moves the average too.
+// Learning measured in docs/learning.md, "Pulling on each delta".
 TEST_CASE("simulate: deltas in flight at a round move the swarm average", "[sim][invariants][stale]") {
-  const std::string pair = std::string(kConsensus).replace(std::string(kConsensus).find("peers = 5"), 9, "peers = 2");
-  const std::string delayed = pair + "[[events]]\nat = 0\nkind = \"delay\"\npeers = \"all\"\nms = ";
-  const scenario::Scenario shorter = parse(delayed + "30\n");
+  std::string pair = std::string(kConsensus).replace(std::string(kConsensus).find("peers = 5"), 9, "peers = 2");
+  const auto with_mixing = [&](const char* mixing) {
+    std::string text = pair;
+    return text.replace(text.find("[swarm]\n"), 8, std::string("[swarm]\nmixing = \"") + mixing + "\"\n");
+  };
+  const std::string events = "[[events]]\nat = 0\nkind = \"delay\"\npeers = \"all\"\nms = ";
+  const std::string neighbourhood = with_mixing("neighbourhood") + events;
+  const scenario::Scenario shorter = parse(neighbourhood + "30\n");
   CHECK(all_passed(shorter, simulate(shorter, SimulateOptions{})));
-  const scenario::Scenario longer = parse(delayed + "120\n");
+  const scenario::Scenario longer = parse(neighbourhood + "120\n");
   CHECK(has_violation(simulate(longer, SimulateOptions{}), "average"));
+  const scenario::Scenario on_delta = parse(with_mixing("on-delta") + events + "30\n");
+  CHECK(has_violation(simulate(on_delta, SimulateOptions{}), "average"));
 }
 
 // --handoff-ms: a round gets the parameters of the step it asked for H ms

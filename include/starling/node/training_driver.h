@@ -96,6 +96,11 @@ enum class ClipMode : std::uint8_t { off, fixed, adaptive };
 // at our next round from copies a round old (docs/learning.md, "Pulling on
 // each delta").
 enum class Mixing : std::uint8_t { neighbourhood, pairwise, on_delta };
+// The default. On-delta learned in fewer steps with every compressor
+// measured, but its two ends' pulls cancel only while deltas and rounds
+// stay in step: a delivery delay or an upload budget breaks that
+// (docs/learning.md, "Pulling on each delta"), so it stays an option.
+inline constexpr Mixing kDefaultMixing = Mixing::neighbourhood;
 
 // "neighbourhood", "pairwise", "on-delta" (the CLI's and scenarios' names).
 inline const char* to_string(Mixing mixing) {
@@ -151,7 +156,7 @@ struct TrainingDriverOptions {
   // with its neighbours under a target; round_every_steps is then the start.
   bool consensus_control = false;
   ConsensusControlConfig consensus_control_config;
-  Mixing mixing = Mixing::neighbourhood;
+  Mixing mixing = kDefaultMixing;
   std::uint64_t round_min_interval_ms = 0;
   double round_cpu_share = 0.25;  // 0: no CPU rule
   // The CPU time (µs, any origin) of the thread that runs this driver, read

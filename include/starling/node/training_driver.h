@@ -364,9 +364,8 @@ class TrainingDriver {
   std::uint64_t round_bytes() const;
   std::uint64_t cpu_clock_us() const;
   std::uint64_t round_steps() const;
-  // Consensus control: adapt k from this round's correction (no-op when off).
-  // Consensus control's round: `distance` is ‖x_i − the neighbours' weighted
-  // mean‖ (< 0: not measured this round).
+  // Consensus control: adapt k from this round's distance to the
+  // neighbours' weighted mean (< 0: not measured this round; no-op when off).
   void control_round(double distance, std::int64_t step, const Eigen::VectorXf& x);
   // Hands one link's pull (correction_) to the host; with consensus control
   // under on-delta or pairwise mixing, adds it to the pulls since the round.

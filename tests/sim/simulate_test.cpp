@@ -167,7 +167,7 @@ TEST_CASE("simulate: with lr 0 and no clipping the swarm average holds", "[sim][
 // delay (j's delta reaches i after i's next round) moves the average too.
 // Learning measured in docs/learning.md, "Pulling on each delta".
 TEST_CASE("simulate: deltas in flight at a round move the swarm average", "[sim][invariants][stale]") {
-  std::string pair = std::string(kConsensus).replace(std::string(kConsensus).find("peers = 5"), 9, "peers = 2");
+  const std::string pair = std::string(kConsensus).replace(std::string(kConsensus).find("peers = 5"), 9, "peers = 2");
   const auto with_mixing = [&](const char* mixing) {
     std::string text = pair;
     return text.replace(text.find("[swarm]\n"), 8, std::string("[swarm]\nmixing = \"") + mixing + "\"\n");

@@ -91,8 +91,8 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--max-upload", o.max_upload,
-                 "Upload budget for the gossip traffic in bytes per second (0: none); membership and status are not "
-                 "counted (docs/learning.md, \"Bandwidth\")")
+                 "Upload budget for the gossip traffic in bytes per second (0: none, for fast links); membership and "
+                 "status are not counted (docs/learning.md, \"Bandwidth\")")
       ->group(kGossipOptionGroup)
       ->capture_default_str();
   app.add_option("--eval-every", o.eval_every,

@@ -192,10 +192,10 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
       args.push_back("--gamma");
       args.push_back(fmt("%g", *w.gamma));
     }
-    if (w.max_upload) {
-      args.push_back("--max-upload");
-      args.push_back(std::to_string(*w.max_upload));
-    }
+    // Unset means no budget in a scenario (as in the simulator), not the
+    // peer's own default budget.
+    args.push_back("--max-upload");
+    args.push_back(std::to_string(w.max_upload.value_or(0)));
     if (w.neighbours) {
       args.push_back("--neighbours");
       args.push_back(std::to_string(*w.neighbours));

@@ -11,6 +11,7 @@
 
 #include "json_text.h"
 #include "process_backend.h"
+#include "scenario_peer_flags.h"
 #include "starling/crypto/keys.h"
 
 namespace starling::apps {
@@ -163,43 +164,7 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
         "--clip",        w.clip,
     };
     args.insert(args.end(), training.begin(), training.end());
-    if (w.mixing) {
-      args.push_back("--mixing");
-      args.push_back(*w.mixing);
-    }
-    if (w.round_steps) {
-      args.push_back("--round-steps");
-      args.push_back(std::to_string(*w.round_steps));
-    }
-    if (w.round_floor_ms) {
-      args.push_back("--round-floor");
-      args.push_back(std::to_string(*w.round_floor_ms));
-    }
-    if (w.momentum_mode) {
-      args.push_back("--momentum-mode");
-      args.push_back(*w.momentum_mode);
-    }
-    if (w.absorb_share) {
-      args.push_back("--absorb-share");
-      args.push_back(fmt("%g", *w.absorb_share));
-    }
-    if (w.consensus_control) args.push_back("--consensus-control");
-    if (w.consensus_target) {
-      args.push_back("--consensus-target");
-      args.push_back(fmt("%g", *w.consensus_target));
-    }
-    if (w.gamma) {
-      args.push_back("--gamma");
-      args.push_back(fmt("%g", *w.gamma));
-    }
-    // Unset means no budget in a scenario (as in the simulator), not the
-    // peer's own default budget.
-    args.push_back("--max-upload");
-    args.push_back(std::to_string(w.max_upload.value_or(0)));
-    if (w.neighbours) {
-      args.push_back("--neighbours");
-      args.push_back(std::to_string(*w.neighbours));
-    }
+    append_swarm_flags(w, args);
   }
   args.insert(args.end(), w.extra_args.begin(), w.extra_args.end());
   return args;

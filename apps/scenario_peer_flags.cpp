@@ -1,0 +1,56 @@
+#include "scenario_peer_flags.h"
+
+#include <cstdio>
+
+namespace starling::apps {
+namespace {
+
+std::string number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
+}
+
+}  // namespace
+
+void append_swarm_flags(const scenario::SwarmSpec& swarm, std::vector<std::string>& args) {
+  if (swarm.mixing) {
+    args.push_back("--mixing");
+    args.push_back(*swarm.mixing);
+  }
+  if (swarm.round_steps) {
+    args.push_back("--round-steps");
+    args.push_back(std::to_string(*swarm.round_steps));
+  }
+  if (swarm.round_floor_ms) {
+    args.push_back("--round-floor");
+    args.push_back(std::to_string(*swarm.round_floor_ms));
+  }
+  if (swarm.momentum_mode) {
+    args.push_back("--momentum-mode");
+    args.push_back(*swarm.momentum_mode);
+  }
+  if (swarm.absorb_share) {
+    args.push_back("--absorb-share");
+    args.push_back(number(*swarm.absorb_share));
+  }
+  if (swarm.consensus_control) args.push_back("--consensus-control");
+  if (swarm.consensus_target) {
+    args.push_back("--consensus-target");
+    args.push_back(number(*swarm.consensus_target));
+  }
+  if (swarm.gamma) {
+    args.push_back("--gamma");
+    args.push_back(number(*swarm.gamma));
+  }
+  // Unset means no budget in a scenario (as in the simulator), not the
+  // peer's own default budget.
+  args.push_back("--max-upload");
+  args.push_back(std::to_string(swarm.max_upload.value_or(0)));
+  if (swarm.neighbours) {
+    args.push_back("--neighbours");
+    args.push_back(std::to_string(*swarm.neighbours));
+  }
+}
+
+}  // namespace starling::apps

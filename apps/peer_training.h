@@ -32,15 +32,18 @@ namespace starling::apps {
 struct PeerTrainingOptions {
   bool no_train = false;
   TrainingOptions training;
-  // Scaled sign under a 1 MB/s upload budget: measured against top-k 1% in
-  // docs/learning.md, "Where the targets stand", session 12.
+  // Scaled sign under a 1 MB/s upload budget, mixed pairwise: measured
+  // against top-k 1% in docs/learning.md, "Where the targets stand", session 12.
   std::string compress = "sign";
   double gamma = 0.0;  // 0: the compressor's default
   std::string clip = "auto";
   int neighbours = 3;
   int max_links = 8;
   int round_steps = 0;            // 0: the compressor's default
-  std::string mixing = "neighbourhood";
+  // Pairwise: one delta (and its reply) per round whatever the degree, so a
+  // round under the default budget waits for one delta's tokens, not three
+  // (docs/learning.md, "Where the targets stand", session 12).
+  std::string mixing = "pairwise";
   int gossip_interval_ms = 1000;  // longest time between rounds
   int round_floor_ms = 50;        // shortest time between rounds in ms; 0: none (k and the CPU rule pace)
   double round_cpu_share = 0.25;  // share of the loop thread's time rounds may take (0: no limit)

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "starling/node/training_driver.h"
+
 namespace starling::apps {
 namespace {
 
@@ -14,10 +16,9 @@ std::string number(double value) {
 }  // namespace
 
 void append_swarm_flags(const scenario::SwarmSpec& swarm, std::vector<std::string>& args) {
-  if (swarm.mixing) {
-    args.push_back("--mixing");
-    args.push_back(*swarm.mixing);
-  }
+  // Unset: the simulator's default mixing, not the peer's own (pairwise).
+  args.push_back("--mixing");
+  args.push_back(swarm.mixing.value_or(node::to_string(node::kDefaultMixing)));
   if (swarm.round_steps) {
     args.push_back("--round-steps");
     args.push_back(std::to_string(*swarm.round_steps));

@@ -2,7 +2,7 @@
 // [swarm] keys of its file (docs/scenarios.md). A key the file leaves unset
 // keeps the meaning it has in the simulator, which is not always the peer's
 // own default: no upload budget (--max-upload 0) where a bare `starling peer`
-// keeps 1 MB/s.
+// keeps 1 MB/s, and neighbourhood mixing where it mixes pairwise.
 #pragma once
 
 #include <string>

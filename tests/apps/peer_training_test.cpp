@@ -116,15 +116,16 @@ TEST_CASE("status JSON reports the own model's and the local average's accuracy"
 }
 
 // The defaults of `starling peer` (apps/peer_training.h): scaled sign under
-// a 1 MB/s upload budget, which learned faster than top-k 1% with real
-// processes and in the quickstart (docs/learning.md, "Where the targets
-// stand", session 12); γ and k are the compressor's defaults.
-TEST_CASE("peer options: the default is scaled sign under a 1 MB/s upload budget", "[apps][training]") {
+// a 1 MB/s upload budget, mixed pairwise, which learned faster than top-k 1%
+// with real processes and in the quickstart (docs/learning.md, "Where the
+// targets stand", session 12); γ and k are the compressor's defaults.
+TEST_CASE("peer options: the default is pairwise scaled sign under a 1 MB/s upload budget", "[apps][training]") {
   const apps::PeerTrainingOptions defaults;
   auto driver = apps::gossip_driver_options(defaults, compress::Layout::whole(1), {});
   REQUIRE(driver.ok());
   CHECK(driver->compressor.kind == compress::CompressorKind::sign);
   CHECK(driver->upload_budget.bytes_per_second == 1'000'000);
+  CHECK(driver->mixing == node::Mixing::pairwise);
   CHECK(driver->gamma == 0.0f);           // the compressor's default
   CHECK(driver->round_every_steps == 0);  // the compressor's default
   apps::PeerTrainingOptions unlimited;

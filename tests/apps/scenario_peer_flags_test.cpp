@@ -1,6 +1,7 @@
 // The flags `starling scenario` adds for a file's optional [swarm] keys
 // (apps/scenario_peer_flags.h): an unset key means what it means in the
-// simulator, so an unset max_upload is no budget, not the peer's 1 MB/s.
+// simulator, so an unset max_upload is no budget, not the peer's 1 MB/s, and
+// an unset mixing is neighbourhood, not the peer's pairwise.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -21,13 +22,14 @@ std::string value_of(const std::vector<std::string>& args, const std::string& fl
 
 }  // namespace
 
-TEST_CASE("scenario peers: an unset max_upload is no budget, a set one is passed on", "[apps][scenario]") {
+TEST_CASE("scenario peers: unset max_upload and mixing keep the simulator's meaning, set ones are passed on",
+          "[apps][scenario]") {
   scenario::SwarmSpec swarm;
   std::vector<std::string> args;
   apps::append_swarm_flags(swarm, args);
   CHECK(value_of(args, "--max-upload") == "0");
-  CHECK(value_of(args, "--mixing").empty());  // unset keys stay the peer's own
-  CHECK(value_of(args, "--gamma").empty());
+  CHECK(value_of(args, "--mixing") == "neighbourhood");  // the simulator's, not the peer's pairwise
+  CHECK(value_of(args, "--gamma").empty());  // unset keys stay the peer's own
 
   swarm.max_upload = 100000;
   swarm.mixing = "on-delta";

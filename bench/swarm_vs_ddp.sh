@@ -29,7 +29,10 @@
 #                evaluating every 500 steps at ~900 steps/s is seen at each evaluation)
 #   TARGET       accuracy target (default 0.88)
 #   PEER_ARGS    extra flags for every starling peer, e.g. "--gossip-interval=50"
-#                (use the --flag=value form; default: the peer's own defaults)
+#                (use the --flag=value form; default: the peer's own defaults,
+#                since session 12 pairwise mixing under a 1 MB/s upload budget:
+#                starling-N-C+--mixing=neighbourhood+--max-upload=0 is the old default
+#                mixing without a budget)
 #   STARLING_BUILD_DIR  build folder (default ./build)
 #   SKIP_INSTALL=1, SKIP_BUILD=1  skip those steps
 # Each run's file ends with the 1-minute load average before and after it:

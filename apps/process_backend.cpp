@@ -1,5 +1,6 @@
 // Set-up, clock, and the life of the peer processes (start, kill, stop,
 // restart, join, pause).
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 
@@ -25,12 +26,6 @@ using scenario::Problems;
 
 constexpr double kStartTimeoutSeconds = 60.0;  // data loading included
 constexpr double kStopGraceSeconds = 15.0;     // a graceful leave, then SIGKILL
-
-std::string fmt(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
 
 bool log_mentions(const fs::path& path, const std::string& text) {
   std::ifstream in(path);
@@ -155,7 +150,7 @@ std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vec
         "--data",        w.data,
         "--model",       w.model,
         "--compress",    w.compress,
-        "--lr",          fmt("%g", w.lr),
+        "--lr",          fmt::format("{}", w.lr),
         "--batch",       std::to_string(w.batch),
         "--shard",       std::to_string(s.index) + "/" + std::to_string(slots_.size()),
         "--partition",   w.partition,
@@ -186,7 +181,7 @@ Status ProcessBackend::launch(Slot& s, const std::vector<std::string>& seeds) {
   {
     std::ofstream marker(log_path(s), std::ios::app);
     marker << "==== starling scenario: starting peer " << s.index << " (life " << s.life + 1 << ") at "
-           << fmt("%.1f", now_seconds() - ready_at_seconds_) << " s on port " << s.port << " ====\n";
+           << fmt::format("{:.1f}", now_seconds() - ready_at_seconds_) << " s on port " << s.port << " ====\n";
   }
   auto pid = processes_.start(peer_args(s, seeds), log_path(s));
   if (!pid) return pid.error();
@@ -250,7 +245,7 @@ bool ProcessBackend::wait_until_answering(const std::vector<int>& indices, Probl
     if (now_seconds() > deadline) {
       std::string names;
       for (int index : waiting) names += (names.empty() ? "" : ", ") + std::to_string(index);
-      problems.push_back(Problem{-1, "peers " + names + " did not answer within " + fmt("%.0f", kStartTimeoutSeconds) +
+      problems.push_back(Problem{-1, "peers " + names + " did not answer within " + fmt::format("{:.0f}", kStartTimeoutSeconds) +
                                          " s of starting (see " + (options_.out_dir / "logs").string() + ")"});
       return false;
     }

@@ -1,17 +1,15 @@
 #include "scenario_peer_flags.h"
 
-#include <cstdio>
+#include <fmt/format.h>
 
 #include "starling/node/training_driver.h"
 
 namespace starling::apps {
 namespace {
 
-std::string number(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%g", value);
-  return buffer;
-}
+// The shortest form that reads back as the same double: "%g" would round a
+// scenario's gamma or target to 6 significant digits.
+std::string number(double value) { return fmt::format("{}", value); }
 
 }  // namespace
 

@@ -42,3 +42,13 @@ TEST_CASE("scenario peers: unset max_upload and mixing keep the simulator's mean
   CHECK(value_of(args, "--gamma") == "0.25");
   CHECK(value_of(args, "--round-steps") == "3");
 }
+
+TEST_CASE("scenario peers: numbers reach the peer exactly, not rounded to 6 digits", "[apps][scenario]") {
+  scenario::SwarmSpec swarm;
+  swarm.gamma = 0.0123456789;
+  swarm.consensus_target = 1.0e-7;
+  std::vector<std::string> args;
+  apps::append_swarm_flags(swarm, args);
+  CHECK(std::stod(value_of(args, "--gamma")) == 0.0123456789);
+  CHECK(std::stod(value_of(args, "--consensus-target")) == 1.0e-7);
+}

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "blas_startup.h"
 #include "commands.h"
 #include "json_text.h"
 #include "starling/ml/checkpoint.h"
@@ -195,7 +196,8 @@ int run_train(const TrainArgs& args) {
                               {"steps", trainer.steps()},
                               {"samples_per_second", rate},
                               {"train_seconds", train_seconds},
-                              {"wall_seconds", wall}};
+                              {"wall_seconds", wall},
+                              {"blas_kernels", blas_kernels_note()}};
     std::printf("%s\n", to_json_text(summary).c_str());
   }
   if (!args.quiet) {

@@ -5,10 +5,13 @@
 #include <cstdio>
 #include <exception>
 
+#include "blas_startup.h"
 #include "commands.h"
 #include "number_checks.h"
 
 int main(int argc, char** argv) {
+  // First: it may re-execute the program with better matrix kernels.
+  starling::apps::use_better_blas_kernels(argv);
   // A write to a socket whose other end just closed must fail with EPIPE (an
   // error the transport handles), not kill the process: the scenario `pause`
   // saw a peer die of SIGPIPE when a frozen neighbour came back.

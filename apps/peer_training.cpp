@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "blas_startup.h"
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
@@ -373,6 +374,7 @@ nlohmann::json progress_json(const runtime::TrainingProgress& progress, const st
           {"local_average_neighbours", progress.local_average_neighbours},
           {"export_model", export_model},
           {"steps_per_second", progress.steps_per_second},
+          {"blas_kernels", blas_kernels_note()},
           {"slowdown", progress.slowdown_factor}};
 }
 

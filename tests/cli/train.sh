@@ -37,6 +37,19 @@ grep -q "\"test_accuracy\":$accuracy" <<<"$eval_out" || fail "eval disagrees: $e
 grep -q "resumed from" "$work/resumed.err" || fail "resume did not say so"
 [[ $(grep -c '"event":"evaluation"' "$work/resumed.jsonl") -eq 1 ]] || fail "resume re-ran finished epochs"
 
+# Matrix kernels: the summary names them. Where Debian's OpenBLAS falls back to
+# its SSE3 "Prescott" kernels on a CPU it does not know, starling re-executes
+# itself with better ones, unless the user chose (OPENBLAS_CORETYPE).
+kernels=$(sed -E 's/.*"blas_kernels":"([^"]*)".*/\1/' <<<"$summary")
+[[ $kernels != "$summary" ]] || fail "summary lacks blas_kernels: $summary"
+if grep -qw avx2 /proc/cpuinfo && [[ -z ${OPENBLAS_CORETYPE:-} && -n $kernels ]]; then
+  [[ $kernels != Prescott* ]] || fail "OpenBLAS runs its Prescott kernels on a CPU with AVX2: $kernels"
+fi
+if [[ -n $kernels ]]; then
+  chosen=$(OPENBLAS_CORETYPE=Prescott "$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 1 --batch 16 --json -q | tail -n 1)
+  grep -q '"blas_kernels":"Prescott"' <<<"$chosen" || fail "OPENBLAS_CORETYPE=Prescott was not kept: $chosen"
+fi
+
 # Bad input: clear message, non-zero exit, no crash (exit codes 1 or 2, not a signal).
 expect_error() {
   local pattern=$1; shift

@@ -28,11 +28,16 @@ void use_better_blas_kernels(char** argv) {
 }
 
 std::string blas_kernels_note() {
-  std::string note = ml::blas_kernels();
-  const char* fallback = std::getenv(kFallbackVariable);
-  if (!note.empty() && fallback != nullptr && *fallback != '\0') {
-    note += " (OpenBLAS picked " + std::string(fallback) + ")";
-  }
+  // Fixed for the life of the process (OpenBLAS chose when it loaded), and
+  // status asks for it on every poll: worked out once.
+  static const std::string note = [] {
+    std::string text = ml::blas_kernels();
+    const char* fallback = std::getenv(kFallbackVariable);
+    if (!text.empty() && fallback != nullptr && *fallback != '\0') {
+      text += " (OpenBLAS picked " + std::string(fallback) + ")";
+    }
+    return text;
+  }();
   return note;
 }
 

@@ -423,10 +423,11 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
     if (weight > 0.0 && !std::isfinite(*norm)) finite = false;
   }
   if (zeroed) correction_.setZero();  // every link distrusted: no pull at all
-  // On-delta pulls one link at a time: the other trusted ready links' last
-  // norms join the median, or a lone link's own norm would set its radius.
+  // On-delta and pairwise pull one link at a time: the other trusted ready
+  // links' last norms join the median, or a lone link's own norm would set
+  // its radius and only the model-norm cap would bound an attacker's pull.
   std::vector<double> other_norms;
-  if (one_link) {
+  if (pair) {
     for (const auto& [id, other] : links_) {
       if (other.get() == pair || !other->state.ready() || !std::isfinite(other->last_correction_norm) ||
           other->last_correction_norm <= 0.0)

@@ -114,8 +114,8 @@ struct ClippedGossipRound {
 // straggler), and must not turn the peer against every honest neighbour then.
 // A norm that is not finite is always past. `trust[k]` belongs to
 // `norms[k]`; both spans have the same length. `other_norms`: norms of
-// trusted links not pulled this time (on-delta mixing pulls one link per
-// delta: their last norms), which join the median's basis but are not
+// trusted links not pulled this time (on-delta and pairwise mixing pull one
+// link at a time: their last norms), which join the median's basis but are not
 // recorded, so a lone link is still measured against its neighbours.
 ClippedGossipRound clipped_gossip_round(std::span<const double> norms, std::span<LinkTrust* const> trust,
                                         const OwnState& own, const ClippedGossipConfig& config,

@@ -446,7 +446,16 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
   counters_.clip_radius = radius;
   // A link whose copies overflowed put NaN/Inf into the sum: start over
   // without it (consensus_step refuses a correction that is not finite).
-  if (!finite) correction_.setZero();
+  // So does a clipped link: taking (γ·w − f)·d back off the γ·w·d already
+  // added cancels catastrophically for a correction far past the radius (a
+  // diverged neighbour's d of 1e37 leaves float rounding of about 1e30 in
+  // every value of our model). Honest rounds rarely clip.
+  bool rebuild = !finite;
+  for (std::size_t k = 0; k < ready.size() && !rebuild; ++k) {
+    const double weight = options_.clip == ClipMode::adaptive ? round.weights[k] : 1.0;
+    rebuild = weight > 0.0 && node::pull_factor(gamma_, factors[k], norms[k], radius).clipped;
+  }
+  if (rebuild) correction_.setZero();
 
   std::uint64_t distrusted = 0;
   double total_weight = 0.0;
@@ -458,15 +467,9 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
     link.last_correction_norm = norms[k];
     if (weight <= 0.0) continue;
     total_weight += double(link.mixing_weight) * weight;
-    if (!finite) {
-      Result<node::ConsensusStep> step = link.state.consensus_step(correction_, gamma_, factors[k], radius, norms[k]);
-      if (step && step->clipped) ++counters_.corrections_clipped;
-      continue;
-    }
-    const node::PullFactor pull = node::pull_factor(gamma_, factors[k], norms[k], radius);
-    if (!pull.clipped) continue;
-    ++counters_.corrections_clipped;
-    (void)link.state.pull(correction_, pull.factor - gamma_ * factors[k], false);
+    if (!rebuild) continue;  // its pull is in the sum as it is
+    Result<node::ConsensusStep> step = link.state.consensus_step(correction_, gamma_, factors[k], radius, norms[k]);
+    if (step && step->clipped) ++counters_.corrections_clipped;
   }
   counters_.links_distrusted = distrusted;
   pull_weight_ = total_weight;

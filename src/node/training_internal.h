@@ -18,6 +18,9 @@ namespace training_detail {
 
 
 inline constexpr std::uint64_t kDialBackoffMs = 3'000;
+// How often a joiner with no link yet runs the neighbour check
+// (on_neighbour_check), instead of TrainingDriverOptions::neighbour_check_ms.
+inline constexpr std::uint64_t kJoinerNeighbourCheckMs = 20;
 inline constexpr std::uint64_t kServedModelLifetimeMs = 60'000;
 inline constexpr std::uint64_t kModelRefusedRetryMs = 1'000;
 // Frames can vanish (the fault layer drops them; a real network only delays

@@ -20,7 +20,15 @@ using namespace training_detail;
 std::size_t TrainingDriver::live_link_count() const { return links_.size(); }
 
 void TrainingDriver::on_neighbour_check() {
-  neighbour_timer_ = transport_.start_timer(options_.neighbour_check_ms, [this] { on_neighbour_check(); });
+  // A joiner waiting for its first link checks often: its first check runs
+  // before membership has the seed's record (a few ms later), and waiting
+  // out neighbour_check_ms then held its download and first step back by up
+  // to that long. Only while it has no link at all, so no other link forms
+  // off the usual cadence (docs/learning.md, "When links form").
+  const bool waiting_for_first_link = download_ && links_.empty();
+  const std::uint64_t next_ms =
+      waiting_for_first_link ? std::min(kJoinerNeighbourCheckMs, options_.neighbour_check_ms) : options_.neighbour_check_ms;
+  neighbour_timer_ = transport_.start_timer(next_ms, [this] { on_neighbour_check(); });
   if (!membership_.started() || state_ == "stopped") return;
   const gossip::Membership& members = membership_.membership();
 

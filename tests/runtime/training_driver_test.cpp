@@ -211,6 +211,27 @@ TEST_CASE("training driver: peers with different models refuse to link", "[runti
 // that captured `this` and was never cancelled; `starling peer` destroys the
 // driver on shutdown while the loop keeps running to finish the leave, so the
 // timer fired on freed memory (ASan: heap-use-after-free).
+TEST_CASE("training driver: a joiner links and starts training at once, not at the next neighbour check",
+          "[runtime][training]") {
+  // The joiner's first neighbour check runs when it starts, before it has
+  // joined: the seed's member record arrives a few ms later. Found on real
+  // peers: the link came up 300 ms after "joined the swarm", waiting for the
+  // check 500 ms (TrainingDriverOptions::neighbour_check_ms) after the first.
+  for (std::uint64_t seed : {15, 16, 17, 18}) {
+    Swarm swarm(seed);
+    SwarmConfig config;
+    config.compressor = *compress::CompressorSpec::parse("sign");
+    swarm.add(config, {}, false, swarm.random_model());
+    swarm.run_for(1);
+    const std::uint64_t added_us = swarm.network().now_us();
+    SwarmPeer& joiner = swarm.add(config, {0}, true, swarm.random_model());
+    REQUIRE(swarm.run_until([&] { return joiner.host.started; }, 5));
+    for (const auto& line : joiner.log) UNSCOPED_INFO(line);
+    CHECK(joiner.host.downloaded);
+    CHECK(swarm.network().now_us() - added_us < 100'000);
+  }
+}
+
 TEST_CASE("training driver: stopped inside the close window of a refused link, no timer outlives it",
           "[runtime][training]") {
   Swarm swarm(17);

@@ -26,8 +26,9 @@ void TrainingDriver::on_neighbour_check() {
   // to that long. Only while it has no link at all, so no other link forms
   // off the usual cadence (docs/learning.md, "When links form").
   const bool waiting_for_first_link = download_ && links_.empty();
-  const std::uint64_t next_ms =
-      waiting_for_first_link ? std::min(kJoinerNeighbourCheckMs, options_.neighbour_check_ms) : options_.neighbour_check_ms;
+  const std::uint64_t next_ms = waiting_for_first_link
+                                    ? std::min(kJoinerNeighbourCheckMs, options_.neighbour_check_ms)
+                                    : options_.neighbour_check_ms;
   neighbour_timer_ = transport_.start_timer(next_ms, [this] { on_neighbour_check(); });
   if (!membership_.started() || state_ == "stopped") return;
   const gossip::Membership& members = membership_.membership();

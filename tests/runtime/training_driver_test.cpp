@@ -207,10 +207,6 @@ TEST_CASE("training driver: peers with different models refuse to link", "[runti
   }
 }
 
-// Regression: a link refused for a model mismatch is closed by a 200 ms timer
-// that captured `this` and was never cancelled; `starling peer` destroys the
-// driver on shutdown while the loop keeps running to finish the leave, so the
-// timer fired on freed memory (ASan: heap-use-after-free).
 TEST_CASE("training driver: a joiner links and starts training at once, not at the next neighbour check",
           "[runtime][training]") {
   // The joiner's first neighbour check runs when it starts, before it has
@@ -232,6 +228,10 @@ TEST_CASE("training driver: a joiner links and starts training at once, not at t
   }
 }
 
+// Regression: a link refused for a model mismatch is closed by a 200 ms timer
+// that captured `this` and was never cancelled; `starling peer` destroys the
+// driver on shutdown while the loop keeps running to finish the leave, so the
+// timer fired on freed memory (ASan: heap-use-after-free).
 TEST_CASE("training driver: stopped inside the close window of a refused link, no timer outlives it",
           "[runtime][training]") {
   Swarm swarm(17);
@@ -416,9 +416,9 @@ TEST_CASE("training driver: two attackers sending scaled deltas do not move hone
     Swarm swarm(21);
     fault_free = two_attackers_damage(swarm, 1.0, false, peer_defaults);
   }
-  // ±1e30: corrections 1e30 times past the radius, where clipping by taking
-  // the excess back off cancelled catastrophically and left rounding errors
-  // of 1e22 in honest models (byzantine-mixed: every peer diverged).
+  // ±1e30: corrections far past the radius, where clipping by taking the
+  // excess back off cancelled catastrophically: honest peers ended 1.4e13
+  // times the target's norm away (byzantine-mixed: every honest peer diverged).
   for (double scale : {-10.0, 10.0, -1000.0, 1000.0, -1e30, 1e30}) {
     Swarm swarm(21);
     const double damage = two_attackers_damage(swarm, scale, true, peer_defaults);

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "starling/assert.h"
+#include "starling/ml/fpu.h"
 #include "starling/wire/codec.h"
 
 #include "training_internal.h"
@@ -107,9 +108,11 @@ TrainingDriverStatus TrainingDriver::status() const {
   out.round_cpu_share = pacer_.cpu_share_used();
   out.round_interval_ms = pacer_.round_interval_ms();
   out.steps_per_round = pacer_.steps_per_round();
-  Eigen::VectorXf mean;
+  // In double: a finite copy of a diverged neighbour (1e30 per value) would
+  // overflow a float sum of squares.
+  Eigen::VectorXd mean;
   std::size_t ready = 0;
-  if (parameters_) mean = *parameters_;
+  if (parameters_) mean = parameters_->cast<double>();
   for (const auto& [id, link] : links_) {
     NeighbourStatus n;
     n.node_id = link->node_id;
@@ -132,8 +135,14 @@ TrainingDriverStatus TrainingDriver::status() const {
       n.trust = options_.clip == ClipMode::adaptive ? trust->second.weight(options_.clipped_gossip) : 1.0;
     }
     out.neighbours.push_back(std::move(n));
-    if (parameters_ && link->state.receiving()) {
-      mean += link->state.in_copy();
+    // The distance is from the neighbours we mix with: a distrusted
+    // neighbour's copy, or one that overflowed (a diverged or hostile
+    // model), would make it NaN or the attacker's distance, not ours.
+    const bool counted = parameters_ && link->state.receiving() &&
+                         (options_.clip != ClipMode::adaptive || trust_weight(link->node_id) > 0.0) &&
+                         ml::all_finite(link->state.in_copy().data(), std::size_t(link->state.in_copy().size()));
+    if (counted) {
+      mean += link->state.in_copy().cast<double>();
       ++ready;
     }
   }
@@ -147,9 +156,9 @@ TrainingDriverStatus TrainingDriver::status() const {
   if (download_) out.model_bytes_held += download_->bytes.capacity();
   out.host_model_bytes_held = host_.model_bytes_held();
   if (parameters_ && ready > 0) {
-    mean /= float(ready + 1);
-    const double denominator = double(mean.squaredNorm());
-    out.consensus_distance = denominator > 0 ? double((*parameters_ - mean).squaredNorm()) / denominator : 0.0;
+    mean /= double(ready + 1);
+    const double denominator = mean.squaredNorm();
+    out.consensus_distance = denominator > 0 ? (parameters_->cast<double>() - mean).squaredNorm() / denominator : 0.0;
   }
   return out;
 }

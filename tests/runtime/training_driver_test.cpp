@@ -397,8 +397,14 @@ double two_attackers_damage(Swarm& swarm, double scale, bool attack, bool peer_d
   }
   swarm.run_for(20);
   double damage = 0.0;
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < 4; ++i) {
     damage = std::max(damage, double((swarm.peers[std::size_t(i)]->host.x - target).norm() / target.norm()));
+    // Status measures the distance from the neighbours it mixes with, not
+    // from an attacker's copy (at ±1e30 that read NaN).
+    const std::optional<double> distance = swarm.peers[std::size_t(i)]->training()->status().consensus_distance;
+    INFO("honest peer " << i << " consensus distance " << (distance ? *distance : -1.0));
+    CHECK((!distance || std::isfinite(*distance)));
+  }
   return damage;
 }
 

@@ -152,6 +152,13 @@ StepResult TrainingLoop::step(double now_seconds) {
   if (consecutive_nan_ >= kMaxConsecutiveNan) {
     error_ = "training diverged: " + std::to_string(kMaxConsecutiveNan) +
              " steps in a row had a NaN/Inf loss; last: " + stats.error().message;
+    // The trainer's hint names the learning rate; in a swarm the
+    // neighbours' corrections move the model too.
+    if (corrections_applied_ > 0) {
+      error_ += "; this replica had applied " + std::to_string(corrections_applied_) +
+                " gossip corrections, the last at step " + std::to_string(step_at_last_correction_) +
+                ": a diverged or hostile neighbour can cause this too (keep --clip auto)";
+    }
     result.kind = StepResult::Kind::failed;
     result.warning = error_;
   } else if (!last_nan_warning_seconds_ || now_seconds - *last_nan_warning_seconds_ >= kNanWarningInterval) {
@@ -186,6 +193,7 @@ Status TrainingLoop::add_finite_correction(const Eigen::VectorXf& correction) {
   // optimizer state takes the pull too; the default leaves it alone.
   if (engine_) engine_->optimizer.on_correction(correction);
   ++corrections_applied_;
+  step_at_last_correction_ = steps();
   return ok_status();
 }
 

@@ -307,11 +307,25 @@ TEST_CASE("training loop: NaN steps are skipped; 100 in a row fail the loop", "[
     CHECK(last.warning.find("diverged") != std::string::npos);
     CHECK(loop.failed());
     CHECK(loop.error().find("100 steps in a row") != std::string::npos);
+    CHECK(loop.error().find("gossip corrections") == std::string::npos);  // none came: the lr's hint alone
     const TrainingProgress p = loop.progress();
     CHECK(p.state == "failed");
     CHECK(p.nan_steps_skipped == 100);
     CHECK(p.steps_this_run == 0);
     CHECK(loop.parameters() == initial);
+  }
+  SECTION("after gossip corrections the error names the neighbours as a cause") {
+    auto data = std::make_shared<ml::TrainTest>(*blob_data());
+    data->train.features.setConstant(std::numeric_limits<float>::quiet_NaN());
+    TrainingLoop loop(make_options(0.05, data));
+    const Eigen::VectorXf correction = Eigen::VectorXf::Constant(loop.parameters().size(), 1e-3f);
+    REQUIRE(loop.add_correction(correction));
+    REQUIRE(loop.add_correction(correction));
+    for (int i = 0; i < 100; ++i) (void)loop.step(i);
+    REQUIRE(loop.failed());
+    INFO(loop.error());
+    CHECK(loop.error().find("applied 2 gossip corrections") != std::string::npos);
+    CHECK(loop.error().find("--clip") != std::string::npos);
   }
 }
 

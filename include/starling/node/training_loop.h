@@ -222,6 +222,7 @@ class TrainingLoop {
 
   std::int64_t steps_this_run_ = 0;
   std::int64_t corrections_applied_ = 0;
+  std::int64_t step_at_last_correction_ = 0;  // steps() when the last one came
   std::int64_t evaluations_ = 0;
   std::optional<ml::Evaluation> last_evaluation_;
   std::int64_t evaluated_at_step_ = 0;

@@ -66,7 +66,7 @@ check_mode_restored() {
 }
 
 a0="127\\.0\\.0\\.1:${ports[0]}" a1="127\\.0\\.0\\.1:${ports[1]}"
-run_top q "127.0.0.1:${ports[0]}" "${key[@]}" --interval 0.5 --timeout 1
+run_top q "127.0.0.1:${ports[0]}" "${key[@]}" --interval 0.5 --timeout 3
 # Both members (self first), the neighbour with a ready link and its epoch,
 # accuracy and rates once two answers came.
 wait_screen q 15 "both members, a ready neighbour and rates" \
@@ -89,7 +89,7 @@ check_mode_restored q
 echo "q: exit 0, terminal mode restored"
 
 # Ctrl-C (SIGINT through the terminal) ends it too, with 128 + 2.
-run_top c "127.0.0.1:${ports[1]}" "${key[@]}" --interval 0.5 --timeout 1
+run_top c "127.0.0.1:${ports[1]}" "${key[@]}" --interval 0.5 --timeout 3
 wait_screen c 10 "the second view" "^[0-9a-f]{12}  $a1 +alive \\(self\\)"
 # A smaller terminal: the frame is redrawn to fit it (13 lines do not fit 10
 # rows; the members' table says what it left out, the footer stays).
@@ -107,7 +107,7 @@ echo "Ctrl-C: exit 130, terminal mode restored"
 cat >"$work/z.sh" <<EOF
 set -m
 stty -g >"$work/z.before"
-"$starling" top "127.0.0.1:${ports[1]}" ${key[*]} --interval 0.5 --timeout 1 2>"$work/z.err"
+"$starling" top "127.0.0.1:${ports[1]}" ${key[*]} --interval 0.5 --timeout 3 2>"$work/z.err"
 rc=\$?
 if ((rc == 148)); then  # stopped (128 + SIGTSTP)
   stty -g >"$work/z.stopped"

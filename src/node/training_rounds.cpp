@@ -62,28 +62,41 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   // only once the rules allow one, but an answer can also come early (a
   // link asked for fresh parameters): such a round waits like any other.
   const bool held = due && !round_forced_ && counters_.rounds > 0 && round_pause().wait_ms > 0;
-  if (due && !held && state_ == "training") {
-    // Our own displacement since the last round: what training did (the
-    // last round's correction is inside parameters_). No neighbour can change it.
-    // With ‖x_i‖ for the consensus step's clipping bound in the same pass.
-    round_displacement_ = -1.0;
-    if (round_base_) {
-      const DisplacementNorms norms =
-          displacement_and_norm(parameters.data(), parameters_->data(), std::size_t(parameters.size()));
+  const bool round = due && !held && state_ == "training";
+  // Our own displacement since parameters_ (the last round's corrected x,
+  // or the last refresh's while a round is held: the pulls since are inside
+  // it): what training did; no neighbour can change it. With ‖x_i‖ for the
+  // consensus step's clipping bound in the same pass. A refresh is measured
+  // too and stays the base, so held rounds still track it per round's steps.
+  const bool refresh = held && step != kNoStep && state_ == "training";
+  if (round) round_displacement_ = -1.0;
+  if (round_base_ && (round || refresh)) {
+    const DisplacementNorms norms =
+        displacement_and_norm(parameters.data(), parameters_->data(), std::size_t(parameters.size()));
+    own_displacement_.observe(norms.displacement);
+    displacement_steps_ = step != kNoStep && parameters_step_ != kNoStep && step > parameters_step_
+                              ? std::uint64_t(step - parameters_step_)
+                              : 0;
+    if (round) {
       round_displacement_ = norms.displacement;
       round_own_norm_ = norms.norm;
-      own_displacement_.observe(round_displacement_);
-    } else {
-      round_own_norm_ = -1.0;  // the consensus step measures it if a link is ready
     }
+  } else if (round) {
+    round_own_norm_ = -1.0;  // the consensus step measures it if a link is ready
+  }
+  if (round) {
     parameters_ = std::move(parameters);
+    parameters_step_ = step;
+    parameters_ms_ = transport_.now_ms();
     run_round(step, cpu_start);
     return;
   }
-  // Not a round (a link needed fresh parameters, or the round is early):
-  // keep them for snapshots; the displacement base is gone.
-  round_base_ = false;
+  // Not a round (a refresh, a link needed fresh parameters, or the round is
+  // early): keep them for snapshots; only a refresh keeps the displacement base.
+  round_base_ = round_base_ && refresh;
   parameters_ = std::move(parameters);
+  parameters_step_ = step;
+  parameters_ms_ = transport_.now_ms();
   pull_own_norm_ = -1.0;  // the next on-delta pull measures these
   std::vector<ConnectionId> ids;
   for (const auto& entry : links_) ids.push_back(entry.first);
@@ -91,13 +104,14 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
     if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
   }
   if (state_ != "training") return;
-  if (held) {
-    ask_for_round();  // arms the pace timer
+  // A held round arms the pace timer and asks for fresh parameters
+  // meanwhile (ask_for_round), whatever answer this was; a host without
+  // steps is asked again by the round timer only.
+  if (held || pace_timer_) {
+    ask_for_round();
     return;
   }
-  // A paced round asks when its timer fires; a host without steps is asked
-  // again by the round timer only.
-  if (host_counts_steps_ && !pace_timer_) request_parameters(next_round_step_);
+  if (host_counts_steps_) request_parameters(next_round_step_);
 }
 
 std::uint64_t TrainingDriver::cpu_clock_us() const {
@@ -143,7 +157,23 @@ void TrainingDriver::ask_for_round() {
     if (pause.reason == RoundWait::cpu) ++counters_.rounds_held_cpu;
     if (pause.reason == RoundWait::upload) ++counters_.rounds_held_upload;
   }
-  pace_timer_ = transport_.start_timer(pause.wait_ms, [this] {
+  // While the round waits past the floor, pair replies and on-delta pulls
+  // still read parameters_: take them every round's worth of steps, and
+  // at most once per floor, as rounds would (the answer is kept, not a
+  // round: on_parameters). A peer held for seconds by the upload budget
+  // otherwise replied with a model seconds old, and each pull on that stale
+  // copy added the neighbours' progress since then to a model that had
+  // made its own: a dip in its accuracy.
+  std::uint64_t wait_ms = pause.wait_ms;
+  if (pause.reason != RoundWait::floor && parameters_step_ != kNoStep) {
+    const std::uint64_t now = transport_.now_ms();
+    const std::uint64_t age = now - std::min(now, parameters_ms_);
+    if (age >= pacer_.floor_ms())
+      request_parameters(parameters_step_ + std::int64_t(std::max<std::uint64_t>(1, round_steps())));
+    else
+      wait_ms = std::min(wait_ms, pacer_.floor_ms() - age);  // to refresh then
+  }
+  pace_timer_ = transport_.start_timer(wait_ms, [this] {
     pace_timer_.reset();
     ask_for_round();
   });
@@ -172,18 +202,22 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   UploadBudget planning = budget_;  // charged with each planned delta, in order
   Link* partner = options_.mixing == Mixing::pairwise ? pick_partner() : nullptr;
   std::map<ConnectionId, DeltaPlan> plans;
+  // The tokens are shared among the links that send this round: under
+  // pairwise the partner and the links not ready yet. Sharing them among
+  // every link gave a partner early in the map's order the share of links
+  // it does not send to, and its delta was skipped.
+  const auto sends_this_round = [&](const Link& link) {
+    if (!link.connected || !link.state.sending()) return false;
+    return options_.mixing != Mixing::pairwise || &link == partner || !link.state.ready();
+  };
   std::size_t links_left = 0;
   for (auto& [id, link_ptr] : links_) {
     link_ptr->sent_this_round = false;
-    links_left += link_ptr->connected && link_ptr->state.sending() ? 1 : 0;
+    links_left += sends_this_round(*link_ptr) ? 1 : 0;
   }
   for (auto& [id, link_ptr] : links_) {
     Link& link = *link_ptr;
-    if (!link.connected || !link.state.sending()) continue;
-    if (options_.mixing == Mixing::pairwise && &link != partner && link.state.ready()) {
-      --links_left;
-      continue;
-    }
+    if (!sends_this_round(link)) continue;
     const DeltaPlan plan = plan_link_delta(link, links_left--, planning);
     if (!plan.send) continue;
     plans[id] = plan;
@@ -301,8 +335,9 @@ void TrainingDriver::control_round(double distance, std::int64_t step, const Eig
   const std::int64_t since = last_round_step_;
   last_round_step_ = step == kNoStep ? -1 : step;
   if (!control_ || !(distance >= 0.0) || step == kNoStep || since < 0 || step <= since) return;
-  const double displacement = round_displacement_ >= 0.0 ? round_displacement_ : -1.0;
-  control_->observe(distance, displacement, std::uint64_t(step - since), double(x.norm()));
+  // The displacement spans the steps since its base (a refresh's, if the round was held).
+  const double displacement = round_displacement_ >= 0.0 && displacement_steps_ > 0 ? round_displacement_ : -1.0;
+  control_->observe(distance, displacement, displacement_steps_, double(x.norm()));
   counters_.consensus_ratio = control_->ratio();
   counters_.round_every_steps = control_->round_steps();
 }

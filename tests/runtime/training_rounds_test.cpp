@@ -340,6 +340,95 @@ TEST_CASE("training rounds: under an upload budget a fast host waits for the tok
   CHECK(after.rounds_held_upload > before.rounds_held_upload);
 }
 
+TEST_CASE("training rounds: under an upload budget a pairwise round gives the tokens to its partner, whichever "
+          "link it is",
+          "[runtime][training][rounds][pacing]") {
+  // Four links each: the tokens a round waits for are one delta's. Shared
+  // among every link, a partner early in the links' order got a quarter of
+  // them and its delta was skipped: rounds without a pairing.
+  Swarm swarm(28);
+  SwarmConfig config = stepping_config("int8", 1);
+  config.mixing = Mixing::pairwise;
+  config.neighbours = 4;
+  config.round_every_steps = 1;
+  config.round_min_interval_ms = 0;
+  config.round_cpu_cost_us = 10;
+  config.max_upload_bytes_per_second = 40'000;
+  build_swarm(swarm, config, 5);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(4); }, 20));
+  swarm.run_for(3);
+  std::vector<TrainingDriverStatus> before;
+  for (const auto& peer : swarm.peers) before.push_back(peer->training()->status());
+  swarm.run_for(5);
+  for (std::size_t i = 0; i < swarm.peers.size(); ++i) {
+    const auto after = swarm.peers[i]->training()->status();
+    const std::uint64_t rounds = after.rounds - before[i].rounds;
+    const std::uint64_t skipped = after.deltas_skipped_budget - before[i].deltas_skipped_budget;
+    const std::uint64_t bytes = after.delta_bytes_sent - before[i].delta_bytes_sent;
+    INFO("peer " << i << ": " << rounds << " rounds, " << skipped << " skipped for the budget, " << bytes
+                 << " bytes in 5 s");
+    CHECK(skipped <= rounds / 10 + 2);
+    // The rate, plus a bucket saved up before the window (replies are
+    // charged, not held: they can spend it early).
+    CHECK(double(bytes) <= 40'000.0 * 5 + 40'000.0);
+    CHECK(double(bytes) >= 40'000.0 * 5 * 0.7);
+  }
+}
+
+TEST_CASE("training rounds: while the upload budget holds a round, the parameters pair replies carry stay as fresh "
+          "as rounds would keep them",
+          "[runtime][training][rounds][pacing]") {
+  // Replies and pulls read the driver's parameters. Held rounds took none:
+  // a peer whose neighbours' requests spent its tokens replied with a model
+  // up to the round ceiling (1 s) old, and each pull on that stale copy
+  // added the neighbours' progress since then to a model that had made its
+  // own. Here every host drifts at a steady 0.1 per step, so the gap between
+  // the host's model and the driver's copy of it counts the steps it lags.
+  Swarm swarm(29);
+  SwarmConfig config = stepping_config("int8", 1);
+  config.mixing = Mixing::pairwise;
+  config.neighbours = 4;
+  config.round_every_steps = 10;
+  config.round_min_interval_ms = 0;
+  config.round_cpu_cost_us = 10;
+  config.max_upload_bytes_per_second = 20'000;  // about 6 deltas a second: rounds wait hundreds of steps
+  build_swarm(swarm, config, 5);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(4); }, 20));
+  constexpr float kRate = 1e-5f;
+  const Eigen::VectorXf target = Eigen::VectorXf::Constant(Eigen::Index(kDimension), 1e4f);
+  for (auto& peer : swarm.peers) {
+    peer->host.target = target;
+    peer->host.rate = kRate;
+  }
+  swarm.run_for(3);
+  std::uint64_t rounds = 0;
+  for (auto& peer : swarm.peers) rounds += peer->training()->status().rounds;
+  double worst = 0.0;
+  double total = 0.0;
+  int samples = 0;
+  for (int k = 0; k < 300; ++k) {
+    swarm.run_for_ms(7);
+    for (auto& peer : swarm.peers) {
+      const auto& held = peer->training()->last_parameters();
+      REQUIRE(held);
+      const Eigen::VectorXf& x = peer->host.x;
+      const double per_step = double(kRate) * double((target - x).mean());
+      const double lag = double((x - *held).mean()) / per_step;
+      worst = std::max(worst, lag);
+      total += lag;
+      ++samples;
+    }
+  }
+  std::uint64_t rounds_after = 0;
+  for (auto& peer : swarm.peers) rounds_after += peer->training()->status().rounds;
+  rounds = rounds_after - rounds;
+  INFO("lag in steps: mean " << total / samples << ", worst " << worst << "; " << rounds
+                             << " rounds in all, where 5 hosts took 2,100 steps each");
+  CHECK(rounds <= 100);  // the budget binds: a tenth of the 1,050 rounds the steps ask for
+  CHECK(total / samples <= 15.0);  // a round's 10 steps, the host's answer, a step or two
+  CHECK(worst <= 40.0);
+}
+
 // The per-compressor defaults (src/node/training_internal.h; docs/learning.md,
 // "Low-bit gossip"): what a peer runs with no --gamma and no --round-steps.
 // Sign's γ 0.8 is a factor 1.5 below where pure consensus diverged (1.25 at 2

@@ -329,6 +329,7 @@ class Swarm {
     return network_.run_until(done, seconds * kSecondUs, 50'000'000);
   }
   void run_for(std::uint64_t seconds) { network_.run_for(seconds * kSecondUs, 50'000'000); }
+  void run_for_ms(std::uint64_t ms) { network_.run_for(ms * 1000, 50'000'000); }
   MemoryNetwork& network() { return network_; }
 
   Eigen::VectorXf mean() const {

@@ -356,7 +356,8 @@ class TrainingDriver {
   void run_round(std::int64_t step, std::uint64_t cpu_start_us);
   // After a round (or a pause): asks the host for the next round's
   // parameters (at step next_round_step_) once the pacing rules allow, else
-  // arms pace_timer_ to ask again then.
+  // arms pace_timer_ to ask again then, and meanwhile keeps parameters_ as
+  // fresh as rounds would (pair replies and pulls read them).
   void ask_for_round();
   // The pacing rules' verdict now (advances the upload budget).
   RoundPause round_pause();
@@ -446,6 +447,7 @@ class TrainingDriver {
   // displacement and the step of the last round, which it is measured over.
   std::optional<node::ConsensusControl> control_;
   double round_displacement_ = -1.0;  // < 0: not measured this round
+  std::uint64_t displacement_steps_ = 0;  // the steps it spans (0: unknown)
   double round_own_norm_ = -1.0;      // ‖x_i‖ of this round's parameters (< 0: not measured)
   // ‖x_i‖ for on-delta pulls' clipping bound: the last round's, or the first
   // pull's after it (< 0: not measured since). The pulls between two rounds
@@ -466,6 +468,8 @@ class TrainingDriver {
   std::map<ConnectionId, std::unique_ptr<Link>> links_;
   std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i
+  std::int64_t parameters_step_ = kNoStep;                    // the host's step count at parameters_
+  std::uint64_t parameters_ms_ = 0;                           // when parameters_ came
   std::string state_ = "stopped";
   std::optional<TimerId> round_timer_;
   std::optional<TimerId> pace_timer_;  // a paced round asks for parameters when it fires

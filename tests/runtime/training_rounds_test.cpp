@@ -254,6 +254,21 @@ struct WindowCounts {
   std::int64_t steps = 0;
 };
 
+// Five int8 peers, all linked to each other, pairwise, a step every ms, a
+// round every `round_steps` steps with no floor and cheap rounds, under an
+// upload budget of `bytes_per_second`.
+void build_budgeted_pairwise_swarm(Swarm& swarm, std::uint64_t round_steps, std::uint64_t bytes_per_second) {
+  SwarmConfig config = stepping_config("int8", 1);
+  config.mixing = Mixing::pairwise;
+  config.neighbours = 4;
+  config.round_every_steps = round_steps;
+  config.round_min_interval_ms = 0;
+  config.round_cpu_cost_us = 10;
+  config.max_upload_bytes_per_second = bytes_per_second;
+  build_swarm(swarm, config, 5);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(4); }, 20));
+}
+
 // Rounds and host steps of peer 0 over `seconds` of virtual time.
 WindowCounts count_window(Swarm& swarm, std::uint64_t seconds) {
   SwarmPeer& peer = *swarm.peers[0];
@@ -347,15 +362,7 @@ TEST_CASE("training rounds: under an upload budget a pairwise round gives the to
   // among every link, a partner early in the links' order got a quarter of
   // them and its delta was skipped: rounds without a pairing.
   Swarm swarm(28);
-  SwarmConfig config = stepping_config("int8", 1);
-  config.mixing = Mixing::pairwise;
-  config.neighbours = 4;
-  config.round_every_steps = 1;
-  config.round_min_interval_ms = 0;
-  config.round_cpu_cost_us = 10;
-  config.max_upload_bytes_per_second = 40'000;
-  build_swarm(swarm, config, 5);
-  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(4); }, 20));
+  build_budgeted_pairwise_swarm(swarm, 1, 40'000);
   swarm.run_for(3);
   std::vector<TrainingDriverStatus> before;
   for (const auto& peer : swarm.peers) before.push_back(peer->training()->status());
@@ -385,15 +392,7 @@ TEST_CASE("training rounds: while the upload budget holds a round, the parameter
   // own. Here every host drifts at a steady 0.1 per step, so the gap between
   // the host's model and the driver's copy of it counts the steps it lags.
   Swarm swarm(29);
-  SwarmConfig config = stepping_config("int8", 1);
-  config.mixing = Mixing::pairwise;
-  config.neighbours = 4;
-  config.round_every_steps = 10;
-  config.round_min_interval_ms = 0;
-  config.round_cpu_cost_us = 10;
-  config.max_upload_bytes_per_second = 20'000;  // about 6 deltas a second: rounds wait hundreds of steps
-  build_swarm(swarm, config, 5);
-  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(4); }, 20));
+  build_budgeted_pairwise_swarm(swarm, 10, 20'000);  // about 6 deltas a second: rounds wait hundreds of steps
   constexpr float kRate = 1e-5f;
   const Eigen::VectorXf target = Eigen::VectorXf::Constant(Eigen::Index(kDimension), 1e4f);
   for (auto& peer : swarm.peers) {

@@ -68,7 +68,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   // it): what training did; no neighbour can change it. With ‖x_i‖ for the
   // consensus step's clipping bound in the same pass. A refresh is measured
   // too and stays the base, so held rounds still track it per round's steps.
-  const bool refresh = held && step != kNoStep && state_ == "training";
+  const bool refresh = held && step != kNoStep && state_ == "training" && refreshes_while_held();
   if (round) round_displacement_ = -1.0;
   if (round_base_ && (round || refresh)) {
     const DisplacementNorms norms =
@@ -114,6 +114,8 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   if (host_counts_steps_) request_parameters(next_round_step_);
 }
 
+bool TrainingDriver::refreshes_while_held() const { return options_.mixing != Mixing::neighbourhood; }
+
 std::uint64_t TrainingDriver::cpu_clock_us() const {
   return options_.round_cpu_clock_us ? options_.round_cpu_clock_us() : 0;
 }
@@ -158,14 +160,15 @@ void TrainingDriver::ask_for_round() {
     if (pause.reason == RoundWait::upload) ++counters_.rounds_held_upload;
   }
   // While the round waits past the floor, pair replies and on-delta pulls
-  // still read parameters_: take them every round's worth of steps, and
-  // at most once per floor, as rounds would (the answer is kept, not a
-  // round: on_parameters). A peer held for seconds by the upload budget
-  // otherwise replied with a model seconds old, and each pull on that stale
-  // copy added the neighbours' progress since then to a model that had
-  // made its own: a dip in its accuracy.
+  // still read parameters_: take them every round's worth of steps, and at
+  // most once per floor, as rounds would (the answer is kept, not a round:
+  // on_parameters). A peer held for seconds by the upload budget otherwise
+  // replied with a model seconds old, and each pull on that stale copy
+  // added the neighbours' progress since then to a model that had made its
+  // own: a dip in its accuracy. Neighbourhood rounds pull only in rounds
+  // and measure their displacement from the last one: no refresh.
   std::uint64_t wait_ms = pause.wait_ms;
-  if (pause.reason != RoundWait::floor && parameters_step_ != kNoStep) {
+  if (pause.reason != RoundWait::floor && parameters_step_ != kNoStep && refreshes_while_held()) {
     const std::uint64_t now = transport_.now_ms();
     const std::uint64_t age = now - std::min(now, parameters_ms_);
     if (age >= pacer_.floor_ms())

@@ -359,6 +359,9 @@ class TrainingDriver {
   // arms pace_timer_ to ask again then, and meanwhile keeps parameters_ as
   // fresh as rounds would (pair replies and pulls read them).
   void ask_for_round();
+  // Whether a held round still takes the host's parameters (ask_for_round):
+  // the mixings whose replies or pulls read them between rounds.
+  bool refreshes_while_held() const;
   // The pacing rules' verdict now (advances the upload budget).
   RoundPause round_pause();
   // Bytes of the next round's deltas (the last full delta per sending link; 0: unknown).

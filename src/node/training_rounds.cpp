@@ -114,7 +114,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   if (host_counts_steps_) request_parameters(next_round_step_);
 }
 
-bool TrainingDriver::refreshes_while_held() const { return options_.mixing != Mixing::neighbourhood; }
+bool TrainingDriver::refreshes_while_held() const { return options_.mixing == Mixing::pairwise; }
 
 std::uint64_t TrainingDriver::cpu_clock_us() const {
   return options_.round_cpu_clock_us ? options_.round_cpu_clock_us() : 0;
@@ -159,14 +159,15 @@ void TrainingDriver::ask_for_round() {
     if (pause.reason == RoundWait::cpu) ++counters_.rounds_held_cpu;
     if (pause.reason == RoundWait::upload) ++counters_.rounds_held_upload;
   }
-  // While the round waits past the floor, pair replies and on-delta pulls
-  // still read parameters_: take them every round's worth of steps, and at
+  // While the round waits past the floor, pair replies still read
+  // parameters_: take them every round's worth of steps, and at
   // most once per floor, as rounds would (the answer is kept, not a round:
   // on_parameters). A peer held for seconds by the upload budget otherwise
   // replied with a model seconds old, and each pull on that stale copy
   // added the neighbours' progress since then to a model that had made its
-  // own: a dip in its accuracy. Neighbourhood rounds pull only in rounds
-  // and measure their displacement from the last one: no refresh.
+  // own: a dip in its accuracy. Pairwise only: neighbourhood rounds pull
+  // only in rounds, and on-delta with refreshes diverged under the budget
+  // (churn, sign, seed 1: every peer at 10% by 150 s; docs/learning.md).
   std::uint64_t wait_ms = pause.wait_ms;
   if (pause.reason != RoundWait::floor && parameters_step_ != kNoStep && refreshes_while_held()) {
     const std::uint64_t now = transport_.now_ms();

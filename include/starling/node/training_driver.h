@@ -360,7 +360,7 @@ class TrainingDriver {
   // fresh as rounds would (pair replies and pulls read them).
   void ask_for_round();
   // Whether a held round still takes the host's parameters (ask_for_round):
-  // the mixings whose replies or pulls read them between rounds.
+  // pairwise, whose replies read them between rounds.
   bool refreshes_while_held() const;
   // The pacing rules' verdict now (advances the upload budget).
   RoundPause round_pause();

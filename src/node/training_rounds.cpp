@@ -84,19 +84,16 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   } else if (round) {
     round_own_norm_ = -1.0;  // the consensus step measures it if a link is ready
   }
-  if (round) {
-    parameters_ = std::move(parameters);
-    parameters_step_ = step;
-    parameters_ms_ = transport_.now_ms();
-    run_round(step, cpu_start);
-    return;
-  }
   // Not a round (a refresh, a link needed fresh parameters, or the round is
-  // early): keep them for snapshots; only a refresh keeps the displacement base.
-  round_base_ = round_base_ && refresh;
+  // early): kept for snapshots; only a refresh keeps the displacement base.
+  if (!round) round_base_ = round_base_ && refresh;
   parameters_ = std::move(parameters);
   parameters_step_ = step;
   parameters_ms_ = transport_.now_ms();
+  if (round) {
+    run_round(step, cpu_start);
+    return;
+  }
   pull_own_norm_ = -1.0;  // the next on-delta pull measures these
   std::vector<ConnectionId> ids;
   for (const auto& entry : links_) ids.push_back(entry.first);

@@ -76,11 +76,22 @@ DeltaPlan plan_delta(const UploadBudget& budget, std::size_t links_left, std::si
     plan.send = true;
     return plan;
   }
-  if (!sparse) return plan;
-  const double scale = double(allowance) / double(delta_bytes);
-  if (scale < kMinFractionScale) return plan;
-  plan.send = true;
-  plan.fraction_scale = scale;
+  if (sparse) {
+    const double scale = double(allowance) / double(delta_bytes);
+    if (scale < kMinFractionScale) return plan;
+    plan.send = true;
+    plan.fraction_scale = scale;
+    return plan;
+  }
+  // A dense delta over its equal share goes whole while the tokens cover it
+  // (the links after it wait for a later round; the round rotates which
+  // link it serves first). One larger than the whole bucket can never be
+  // covered: it goes once the bucket is full and leaves a debt that later
+  // rounds wait out, so the rate still holds. Without this, a 235 kB first
+  // delta (int8) under a 100 kB/s budget was skipped at every round, and so
+  // was every delta of that link after it.
+  const std::int64_t tokens = budget.tokens();
+  plan.send = tokens >= std::int64_t(delta_bytes) || tokens >= std::int64_t(budget.burst_bytes());
   return plan;
 }
 

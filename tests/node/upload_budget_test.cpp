@@ -85,7 +85,8 @@ TEST_CASE("plan_delta: the link's queue holds at most one delta", "[node][budget
   CHECK(plan_delta(unlimited, 1, 0, 20'000, true).fraction_scale == 1.0);
 }
 
-TEST_CASE("plan_delta: a sparse delta shrinks to the budget's share, a dense one waits", "[node][budget]") {
+TEST_CASE("plan_delta: a sparse delta shrinks to the budget's share, a dense one goes whole if the tokens cover it",
+          "[node][budget]") {
   UploadBudget budget(UploadBudgetConfig{60'000, 0});
   budget.advance(0);  // 60,000 tokens
   // 3 links: 20,000 each; a 20,000-byte delta fits whole.
@@ -96,10 +97,47 @@ TEST_CASE("plan_delta: a sparse delta shrinks to the budget's share, a dense one
   plan = plan_delta(budget, 3, 0, 40'000, true);
   CHECK(plan.send);
   CHECK(plan.fraction_scale == Approx(0.5));
-  CHECK_FALSE(plan_delta(budget, 3, 0, 40'000, false).send);
+  // Dense: over its share, but the tokens cover it whole (the round's later
+  // links wait their turn).
+  plan = plan_delta(budget, 3, 0, 40'000, false);
+  CHECK(plan.send);
+  CHECK(plan.fraction_scale == 1.0);
+  // 45,000 tokens do not cover 50,000 and the bucket is not full: it waits.
+  budget.charge(15'000, 0);
+  CHECK_FALSE(plan_delta(budget, 1, 0, 50'000, false).send);
   // Below kMinFractionScale of its size: skipped.
   CHECK_FALSE(plan_delta(budget, 3, 0, 20'000 * 9, true).send);
   // In debt: nothing.
   budget.charge(70'000, 0);
   CHECK_FALSE(plan_delta(budget, 1, 0, 100, true).send);
+}
+
+TEST_CASE("plan_delta: a dense delta larger than the bucket goes when it is full, and the rate holds",
+          "[node][budget]") {
+  // 100 kB/s, so a 100 kB bucket, and 235 kB deltas (a first int8 delta of
+  // the default model): they can never be covered; each goes once the
+  // bucket is full and its debt is waited out before the next.
+  UploadBudget budget(UploadBudgetConfig{100'000, 0});
+  constexpr std::size_t kDelta = 235'000;
+  budget.advance(0);
+  REQUIRE(plan_delta(budget, 1, 0, kDelta, false).send);  // full at the start
+  std::uint64_t sent = 0;
+  std::uint64_t sends = 0;
+  for (std::uint64_t ms = 0; ms <= 60'000; ms += 10) {
+    budget.advance(ms);
+    if (!plan_delta(budget, 1, 0, kDelta, false).send) continue;
+    budget.charge(kDelta, ms);
+    sent += kDelta;
+    ++sends;
+  }
+  // 60 s at 100 kB/s plus the first bucket: 6.1 MB at most, 25 deltas;
+  // every send after the first waits out 235 kB of refill.
+  CHECK(sends >= 24);
+  CHECK(sent <= 6'100'000 + kDelta);
+  CHECK(budget.tokens() > -std::int64_t(kDelta));
+  // Never below the full bucket: a delta goes only with a full bucket.
+  UploadBudget half(UploadBudgetConfig{100'000, 0});
+  half.advance(0);
+  half.charge(1, 0);
+  CHECK_FALSE(plan_delta(half, 1, 0, kDelta, false).send);
 }

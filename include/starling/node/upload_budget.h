@@ -24,7 +24,10 @@
 //    may go negative after a snapshot; deltas wait until they are positive.
 //    A round shares the tokens equally among the links still to serve; a
 //    top-k or random-k delta that does not fit is shrunk (a smaller fraction)
-//    down to kMinFractionScale of its size, below that the link skips.
+//    down to kMinFractionScale of its size, below that the link skips. A
+//    dense delta over its share goes whole if the tokens cover it, and one
+//    larger than the whole bucket once the bucket is full (a debt the next
+//    rounds wait out): else a budget below one delta would never send one.
 //    Membership (SWIM datagrams) and status answers are not counted and never
 //    wait for the budget: they are small and keep the swarm alive.
 #pragma once

@@ -136,6 +136,10 @@ struct TrainingDriver::Link {
   // it again until one comes (or the link resets): a second request would
   // leave the two ends pulling from different copies.
   bool awaiting_pair_reply = false;
+  // Pairwise: the neighbour said it understands PairDecline (its LinkHello),
+  // and, once it declined one of our requests, when to ask it again.
+  bool peer_declines_pairs = false;
+  std::uint64_t pair_retry_at_ms = 0;
   // Bandwidth (node/upload_budget.h): bytes of a full delta on this link (0:
   // none sent yet), whether this round sent one (only then does the link
   // take part in the round's consensus step), and the last sign of life

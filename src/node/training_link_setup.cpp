@@ -39,6 +39,7 @@ void TrainingDriver::send_hello(Link& link) {
   hello.parameter_count = options_.layout.dimension();
   hello.model_hash = options_.model_hash;
   hello.snapshot_precision = wire::Precision::bf16;
+  hello.pair_declines = true;
   if (send(link, wire::Message{hello})) link.hello_sent = true;
 }
 
@@ -52,6 +53,7 @@ void TrainingDriver::handle(Link& link, wire::Message message) {
   if (auto* chunk = std::get_if<wire::SnapshotChunk>(&message)) return on_snapshot_chunk(link, *chunk);
   if (auto* delta = std::get_if<wire::Delta>(&message)) return on_delta(link, *delta);
   if (auto* digest = std::get_if<wire::Digest>(&message)) return on_digest(link, *digest);
+  if (auto* decline = std::get_if<wire::PairDecline>(&message)) return on_pair_decline(link, *decline);
   if (auto* request = std::get_if<wire::ModelRequest>(&message)) return on_model_request(link, *request);
   if (auto* model = std::get_if<wire::ModelChunk>(&message)) return on_model_chunk(link, *model);
   drop_link(link.id, std::string("unexpected ") + wire::message_name(message) + " on a training link");
@@ -89,6 +91,7 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
     return;
   }
   link.hello_received = true;
+  link.peer_declines_pairs = hello.pair_declines;
   send_hello(link);
   log(DriverLogLevel::info, "link to " + link.address + " up (" + (link.outbound ? "dialled" : "accepted") + ")",
       "link.up", {{"peer", link.address}, {"direction", link.outbound ? "outbound" : "inbound"}});

@@ -211,17 +211,21 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     if (!link.connected || !link.state.sending()) return false;
     return options_.mixing != Mixing::pairwise || &link == partner || !link.state.ready();
   };
-  std::size_t links_left = 0;
+  std::vector<Link*> sending;
   for (auto& [id, link_ptr] : links_) {
     link_ptr->sent_this_round = false;
-    links_left += sends_this_round(*link_ptr) ? 1 : 0;
+    if (sends_this_round(*link_ptr)) sending.push_back(link_ptr.get());
   }
-  for (auto& [id, link_ptr] : links_) {
+  // Each round serves them from the next link on: when the tokens cover
+  // only some of their deltas, every link gets its turn.
+  if (!sending.empty())
+    std::rotate(sending.begin(), sending.begin() + std::ptrdiff_t(counters_.rounds % sending.size()), sending.end());
+  std::size_t links_left = sending.size();
+  for (Link* link_ptr : sending) {
     Link& link = *link_ptr;
-    if (!sends_this_round(link)) continue;
     const DeltaPlan plan = plan_link_delta(link, links_left--, planning);
     if (!plan.send) continue;
-    plans[id] = plan;
+    plans[link.id] = plan;
     link.sent_this_round = true;
     planning.charge(std::uint64_t(double(link.full_delta_bytes) * plan.fraction_scale), now);
   }
@@ -375,6 +379,7 @@ TrainingDriver::Link* TrainingDriver::pick_partner() {
   std::vector<Link*> ready;
   for (auto& [id, link] : links_) {
     if (link->connected && link->state.ready() && !link->awaiting_pair_reply &&
+        link->pair_retry_at_ms <= transport_.now_ms() &&
         transport_.pending_outbound_bytes(id) <= options_.max_link_backlog_bytes)
       ready.push_back(link.get());
   }
@@ -383,26 +388,79 @@ TrainingDriver::Link* TrainingDriver::pick_partner() {
 }
 
 void TrainingDriver::answer_pair(Link& link) {
-  if (!link.state.ready() || state_ != "training" || !parameters_) return;
   if (!link.connected || !link.state.sending()) return;
+  if (!link.state.ready() || state_ != "training" || !parameters_) {
+    if (link.peer_declines_pairs) decline_pair(link);  // not training: no pull to make
+    return;
+  }
   // The reply first: a delta of our model as it is now (after every pull we
   // took so far), so our copy at both ends is fresh; the initiator's copy is
   // its request, just applied. The pull then acts on today's gap, and the
   // initiator makes the same pull, opposite, from the same two copies when
-  // the reply arrives. No backlog test: one reply per request, and a
-  // neighbour has at most one request out to us.
+  // the reply arrives.
+  //
+  // A reply is a delta like a round's, so the upload budget and the link's
+  // queue rule decide it (node/upload_budget.h): one that does not fit is
+  // declined, and neither end pulls. Replies that were charged but never
+  // held let a peer's neighbours spend its upload: with --max-upload 100000
+  // among 1 MB/s neighbours a peer sent 583 kB/s, all of it replies.
+  // A neighbour too old to understand a decline gets its reply regardless.
+  budget_.advance(transport_.now_ms());
+  const DeltaPlan plan = plan_delta(budget_, 1, transport_.pending_outbound_bytes(link.id), link.full_delta_bytes,
+                                    options_.compressor.sparsifies());
+  if (!plan.send && link.peer_declines_pairs) {
+    decline_pair(link);
+    return;
+  }
+  const double fraction_scale = plan.send ? plan.fraction_scale : 1.0;
   const auto dimension = Eigen::Index(options_.layout.dimension());
   if (correction_.size() != dimension) correction_.resize(dimension);
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
-  auto reply = link.state.make_delta(*parameters_, scratch);
+  auto reply = link.state.make_delta(*parameters_, scratch, fraction_scale);
   if (!reply) return;
   wire::Delta out = to_wire(std::move(*reply));
   out.degree = wire_degree();
+  const std::uint64_t bytes_before = counters_.delta_bytes_sent;
   if (!send(link, wire::Message{std::move(out)})) return;  // a failed send drops the link
+  link.full_delta_bytes = std::size_t(double(counters_.delta_bytes_sent - bytes_before) / fraction_scale);
   ++link.deltas_sent;
   ++counters_.deltas_sent;
   ++counters_.pair_mirrors;
   pair_pull(link);
+}
+
+void TrainingDriver::decline_pair(Link& link) {
+  // When to ask again: once the tokens cover a full delta at the budget's
+  // rate (the link's, or our largest if none went on it yet). At least the
+  // round floor and kMinPairRetryMs (a decline costs bytes too: asked again
+  // every millisecond, declines alone spent the budget), at most
+  // kMaxPairRetryMs, so a declined neighbour pairs elsewhere meanwhile and
+  // comes back soon.
+  std::uint64_t retry_ms = std::max(pacer_.floor_ms(), kMinPairRetryMs);
+  if (budget_.limited()) {
+    std::size_t delta_bytes = link.full_delta_bytes;
+    for (const auto& [id, other] : links_) delta_bytes = std::max(delta_bytes, other->full_delta_bytes);
+    const std::int64_t missing = std::int64_t(delta_bytes) - budget_.tokens();
+    if (missing > 0) retry_ms = std::max(retry_ms, std::uint64_t(missing) * 1000 / budget_.bytes_per_second());
+  }
+  wire::PairDecline decline;
+  decline.epoch = link.state.epoch();
+  decline.seq = link.state.next_receive_seq() - 1;  // the request, just applied
+  decline.retry_after_ms = std::uint32_t(std::min(retry_ms, kMaxPairRetryMs));
+  if (send(link, wire::Message{decline})) ++counters_.pairs_declined;
+}
+
+void TrainingDriver::on_pair_decline(Link& link, const wire::PairDecline& decline) {
+  // Only the answer to our open request counts: one of an older epoch, or
+  // with another sequence number, is ignored (we keep waiting for the
+  // neighbour's next delta, as without a decline).
+  if (!link.awaiting_pair_reply || decline.epoch != link.state.epoch() || link.state.next_send_seq() == 0 ||
+      decline.seq != link.state.next_send_seq() - 1)
+    return;
+  link.awaiting_pair_reply = false;
+  link.pair_retry_at_ms =
+      transport_.now_ms() + std::min<std::uint64_t>(decline.retry_after_ms, kMaxPairRetryMs);
+  ++counters_.pair_declines_received;
 }
 
 void TrainingDriver::pair_pull(Link& link) {

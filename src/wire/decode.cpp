@@ -115,6 +115,10 @@ class BodyReader {
       case s::Message::Body::SNAPSHOT_CHUNK: return read_snapshot_chunk(body.getSnapshotChunk());
       case s::Message::Body::DELTA: return read_delta(body.getDelta());
       case s::Message::Body::DIGEST: return read_digest(body.getDigest());
+      case s::Message::Body::PAIR_DECLINE: {
+        auto in = body.getPairDecline();
+        return PairDecline{in.getEpoch(), in.getSeq(), in.getRetryAfterMs()};
+      }
       case s::Message::Body::RESET: return read_reset(body.getReset());
       case s::Message::Body::MODEL_REQUEST: return read_model_request(body.getModelRequest());
       case s::Message::Body::MODEL_CHUNK: return read_model_chunk(body.getModelChunk());
@@ -271,6 +275,7 @@ class BodyReader {
     out.parameter_count = in.getParameterCount();
     out.model_hash = fixed<32>(in.getModelHash(), "model hash");
     out.snapshot_precision = from_schema(in.getSnapshotPrecision());
+    out.pair_declines = in.getPairDeclines();
     return out;
   }
   SnapshotChunk read_snapshot_chunk(s::SnapshotChunk::Reader in) const {

@@ -189,6 +189,7 @@ struct BodyWriter {
     out.setParameterCount(m.parameter_count);
     out.setModelHash(bytes_of(m.model_hash));
     out.setSnapshotPrecision(to_schema(m.snapshot_precision));
+    out.setPairDeclines(m.pair_declines);
   }
   void operator()(const SnapshotChunk& m) {
     auto out = body.initSnapshotChunk();
@@ -226,6 +227,12 @@ struct BodyWriter {
     out.setEpoch(m.epoch);
     out.setSeq(m.seq);
     out.setHash(bytes_of(m.hash));
+  }
+  void operator()(const PairDecline& m) {
+    auto out = body.initPairDecline();
+    out.setEpoch(m.epoch);
+    out.setSeq(m.seq);
+    out.setRetryAfterMs(m.retry_after_ms);
   }
   void operator()(const Reset& m) {
     auto out = body.initReset();
@@ -306,6 +313,7 @@ struct SizeEstimate {
     return (m.indices.size() + m.values.size() + m.scales.size()) * 4 + m.codes.size();
   }
   std::size_t operator()(const Digest&) const { return 0; }
+  std::size_t operator()(const PairDecline&) const { return 0; }
   std::size_t operator()(const Reset& m) const { return m.detail.size(); }
   std::size_t operator()(const ModelRequest&) const { return 0; }
   std::size_t operator()(const ModelChunk& m) const { return m.data.size(); }

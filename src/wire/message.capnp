@@ -37,5 +37,6 @@ struct Message {
     handshakeFinish @21 :Handshake.HandshakeFinish;
     sealedDatagram @22 :Handshake.SealedDatagram;
     trainingControl @23 :Control.TrainingControl;
+    pairDecline @24 :Training.PairDecline;
   }
 }

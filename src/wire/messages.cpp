@@ -20,6 +20,7 @@ struct Name {
   const char* operator()(const SnapshotChunk&) const { return "snapshot_chunk"; }
   const char* operator()(const Delta&) const { return "delta"; }
   const char* operator()(const Digest&) const { return "digest"; }
+  const char* operator()(const PairDecline&) const { return "pair_decline"; }
   const char* operator()(const Reset&) const { return "reset"; }
   const char* operator()(const ModelRequest&) const { return "model_request"; }
   const char* operator()(const ModelChunk&) const { return "model_chunk"; }

@@ -35,6 +35,7 @@ struct LinkHello {
   parameterCount @1 :UInt64;
   modelHash @2 :Data;            # exactly 32 bytes: hash of the model description
   snapshotPrecision @3 :Precision;
+  pairDeclines @4 :Bool;         # the sender understands PairDecline (old peers: false)
 }
 
 struct SnapshotChunk {
@@ -60,6 +61,15 @@ struct Delta {
   scales @8 :List(Float32);
   degree @9 :UInt16;             # the sender's ready links now (0: not said); Metropolis-Hastings weights
   pair @10 :Bool;                # pairwise mixing: the receiver mirrors the sender's correction
+}
+
+# Pairwise mixing: the answer to a pair request (a Delta with pair set) that
+# the receiver will not reply to now (its upload budget or the link's queue):
+# neither end pulls; the request's delta stands as any other.
+struct PairDecline {
+  epoch @0 :UInt64;
+  seq @1 :UInt64;                # the declined request's sequence number
+  retryAfterMs @2 :UInt32;       # ask this link again no sooner (a hint)
 }
 
 struct Digest {

@@ -93,6 +93,7 @@ struct Validator {
   }
   Check operator()(const Delta&) const { return std::nullopt; }
   Check operator()(const Digest&) const { return std::nullopt; }
+  Check operator()(const PairDecline&) const { return std::nullopt; }
   Check operator()(const Reset& m) const { return check_text(m.detail, limits.max_text_bytes, "reset detail"); }
   Check operator()(const ModelRequest&) const { return std::nullopt; }
   Check operator()(const ModelChunk&) const { return std::nullopt; }

@@ -72,12 +72,14 @@ inline std::vector<Message> all() {
   out.push_back(SealedDatagram{bytes<kDatagramNonceBytes>(6), node_id(12), 1700000000123, 0x1234'5678'9abc,
                                std::vector<std::uint8_t>(90, 0x5a), bytes<32>(13), bytes<64>(14)});
   out.push_back(LinkHello{5, 235146, bytes<32>(4), Precision::bf16});
+  out.push_back(LinkHello{6, 235146, bytes<32>(4), Precision::f16, true});
   out.push_back(SnapshotChunk{5, 1024, 235146, Precision::f32, {1.5f, -2.25f, 3.0e-8f}, {}});
   out.push_back(SnapshotChunk{5, 2048, 235146, Precision::bf16, {}, {0x3f80, 0xbf80, 0x0001}});
   out.push_back(SnapshotChunk{5, 4096, 235146, Precision::f16, {}, {0x3c00, 0x7bff}});
   out.push_back(Delta{5, 17, CompressorKind::topk, 235146, 0, {3, 99, 235145}, {0.5f, -0.25f, 1e-3f}, {}, {}, 3});
   out.push_back(Delta{5, 18, CompressorKind::int8, 235146, 77, {}, {}, {1, 2, 255, 128}, {0.01f, 0.02f}});
   out.push_back(Digest{5, 19, bytes<32>(5)});
+  out.push_back(PairDecline{5, 20, 750});
   out.push_back(Reset{6, ResetReason::digest_mismatch, "digest differs at seq 19"});
   out.push_back(ModelRequest{11, 65536, 1 << 20});
   out.push_back(ModelChunk{11, 65536, 940584, {1, 2, 3, 4, 5}});

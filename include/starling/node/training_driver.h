@@ -242,6 +242,10 @@ struct TrainingDriverStatus {
   std::uint64_t corrections_clipped = 0;
   std::uint64_t pair_mirrors = 0;  // pairwise: pairings a neighbour asked of us, answered (reply, then our pull)
   std::uint64_t pair_crossings = 0;  // pairwise: pairings that crossed ours (each end pulls once, no reply)
+  // Pairwise: pair requests we declined (a reply would have broken the
+  // upload budget or the link's queue rule) and declines of ours we got.
+  std::uint64_t pairs_declined = 0;
+  std::uint64_t pair_declines_received = 0;
   std::uint64_t delta_pulls = 0;  // on-delta mixing: pulls taken as a neighbour's delta arrived
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).
@@ -412,6 +416,14 @@ class TrainingDriver {
   // Pairwise (docs/learning.md, "Pairwise mixing"): a neighbour asked to
   // pair; reply with a delta of our model as it is now, then pull.
   void answer_pair(Link& link);
+  // Pairwise: the budget or the queue has no room for a reply: tell the
+  // neighbour (neither end pulls) and when to ask again.
+  void decline_pair(Link& link);
+  // Pairwise: the neighbour will not answer our request now; neither end pulls.
+  void on_pair_decline(Link& link, const wire::PairDecline& decline);
+  // The shortest and longest a decline keeps a neighbour from asking us again.
+  static constexpr std::uint64_t kMinPairRetryMs = 20;
+  static constexpr std::uint64_t kMaxPairRetryMs = 5000;
   // Pairwise: the pairing's pull, from the link's copies once both ends'
   // fresh deltas are in them (identical at both ends, so the sum is kept).
   void pair_pull(Link& link);

@@ -181,6 +181,7 @@ struct LinkHello {
   std::uint64_t parameter_count = 0;
   Hash32 model_hash{};  // hash of the model description: both ends must agree
   Precision snapshot_precision = Precision::bf16;
+  bool pair_declines = false;  // the sender understands PairDecline
   bool operator==(const LinkHello&) const = default;
 };
 
@@ -217,6 +218,16 @@ struct Delta {
   // receiver applies the mirrored pull from its copies before this delta.
   bool pair = false;
   bool operator==(const Delta&) const = default;
+};
+
+// Pairwise mixing: a pair request (a Delta with `pair`) the receiver does not
+// answer now, for its upload budget or the link's queue. Neither end pulls
+// for it; the request's delta has moved the copies as any delta does.
+struct PairDecline {
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;             // the declined request's sequence number
+  std::uint32_t retry_after_ms = 0;  // a hint: pair on this link no sooner
+  bool operator==(const PairDecline&) const = default;
 };
 
 struct Digest {
@@ -304,7 +315,7 @@ struct TrainingControl {
 using Message = std::variant<Ping, Ack, IndirectPing, Nack, Gossip, Join, Leave, PushPull, HandshakeHello,
                              HandshakeReply, HandshakeFinish, SealedDatagram, LinkHello, SnapshotChunk, Delta,
                              Digest, Reset, ModelRequest, ModelChunk, StatusQuery, StatusAnswer, FaultControl,
-                             TrainingControl>;
+                             TrainingControl, PairDecline>;
 
 // Short stable name of the message kind ("ping", "delta", ...) for logs and metrics.
 const char* message_name(const Message& message);

@@ -399,20 +399,20 @@ void TrainingDriver::answer_pair(Link& link) {
   // initiator makes the same pull, opposite, from the same two copies when
   // the reply arrives.
   //
-  // A reply is a delta like a round's, so the upload budget and the link's
-  // queue rule decide it (node/upload_budget.h): one that does not fit is
-  // declined, and neither end pulls. Replies that were charged but never
+  // The upload budget and the link's queue rule decide whether a reply goes
+  // (reply_fits, node/upload_budget.h: a reply may take the tokens one
+  // bucket into debt); one that does not fit is declined, and neither end
+  // pulls. Replies that were charged but never
   // held let a peer's neighbours spend its upload: with --max-upload 100000
   // among 1 MB/s neighbours a peer sent 583 kB/s, all of it replies.
   // A neighbour too old to understand a decline gets its reply regardless.
   budget_.advance(transport_.now_ms());
-  const DeltaPlan plan = plan_delta(budget_, 1, transport_.pending_outbound_bytes(link.id), link.full_delta_bytes,
-                                    options_.compressor.sparsifies());
-  if (!plan.send && link.peer_declines_pairs) {
+  if (link.peer_declines_pairs &&
+      !reply_fits(budget_, transport_.pending_outbound_bytes(link.id), link.full_delta_bytes)) {
     decline_pair(link);
     return;
   }
-  const double fraction_scale = plan.send ? plan.fraction_scale : 1.0;
+  const double fraction_scale = 1.0;
   const auto dimension = Eigen::Index(options_.layout.dimension());
   if (correction_.size() != dimension) correction_.resize(dimension);
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
@@ -430,8 +430,8 @@ void TrainingDriver::answer_pair(Link& link) {
 }
 
 void TrainingDriver::decline_pair(Link& link) {
-  // When to ask again: once the tokens cover a full delta at the budget's
-  // rate (the link's, or our largest if none went on it yet). At least the
+  // When to ask again: once a reply would fit (reply_fits) at the budget's
+  // rate, for the link's delta size, or our largest if none went on it yet. At least the
   // round floor and kMinPairRetryMs (a decline costs bytes too: asked again
   // every millisecond, declines alone spent the budget), at most
   // kMaxPairRetryMs, so a declined neighbour pairs elsewhere meanwhile and
@@ -440,7 +440,7 @@ void TrainingDriver::decline_pair(Link& link) {
   if (budget_.limited()) {
     std::size_t delta_bytes = link.full_delta_bytes;
     for (const auto& [id, other] : links_) delta_bytes = std::max(delta_bytes, other->full_delta_bytes);
-    const std::int64_t missing = std::int64_t(delta_bytes) - budget_.tokens();
+    const std::int64_t missing = std::int64_t(delta_bytes) - budget_.tokens() - std::int64_t(budget_.burst_bytes());
     if (missing > 0) retry_ms = std::max(retry_ms, std::uint64_t(missing) * 1000 / budget_.bytes_per_second());
   }
   wire::PairDecline decline;

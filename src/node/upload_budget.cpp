@@ -95,4 +95,10 @@ DeltaPlan plan_delta(const UploadBudget& budget, std::size_t links_left, std::si
   return plan;
 }
 
+bool reply_fits(const UploadBudget& budget, std::size_t pending_bytes, std::size_t delta_bytes) {
+  if (pending_bytes > delta_bytes) return false;
+  if (!budget.limited()) return true;
+  return budget.tokens() - std::int64_t(delta_bytes) >= -std::int64_t(budget.burst_bytes());
+}
+
 }  // namespace starling::node

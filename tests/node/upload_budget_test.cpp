@@ -141,3 +141,15 @@ TEST_CASE("plan_delta: a dense delta larger than the bucket goes when it is full
   half.charge(1, 0);
   CHECK_FALSE(plan_delta(half, 1, 0, kDelta, false).send);
 }
+
+TEST_CASE("reply_fits: a pair reply may take the tokens one bucket into debt, no further", "[node][budget]") {
+  UploadBudget budget(UploadBudgetConfig{100'000, 0});
+  budget.advance(0);
+  CHECK(reply_fits(budget, 0, 35'000));
+  CHECK_FALSE(reply_fits(budget, 35'001, 35'000));  // the queue rule holds
+  budget.charge(165'000, 0);                         // -65,000: a 35,000 reply reaches -100,000
+  CHECK(reply_fits(budget, 0, 35'000));
+  budget.charge(1, 0);
+  CHECK_FALSE(reply_fits(budget, 0, 35'000));
+  CHECK(reply_fits(UploadBudget{}, 0, 1u << 30));  // no budget
+}

@@ -99,4 +99,13 @@ inline constexpr double kMinFractionScale = 0.125;
 DeltaPlan plan_delta(const UploadBudget& budget, std::size_t links_left, std::size_t pending_bytes,
                      std::size_t delta_bytes, bool sparse);
 
+// Pairwise: whether a reply of delta_bytes to a neighbour's pair request
+// goes now (else the request is declined). The link's queue rule as for a
+// round's delta; the budget may go into debt for a reply down to one bucket
+// below zero, never further: the initiator has already paid for the
+// pairing, so a reply is worth more than a round of our own (which waits
+// for positive tokens), and over any window the bytes sent stay within the
+// rate times the window plus two buckets and a delta.
+bool reply_fits(const UploadBudget& budget, std::size_t pending_bytes, std::size_t delta_bytes);
+
 }  // namespace starling::node

@@ -412,17 +412,16 @@ void TrainingDriver::answer_pair(Link& link) {
     decline_pair(link);
     return;
   }
-  const double fraction_scale = 1.0;
   const auto dimension = Eigen::Index(options_.layout.dimension());
   if (correction_.size() != dimension) correction_.resize(dimension);
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
-  auto reply = link.state.make_delta(*parameters_, scratch, fraction_scale);
+  auto reply = link.state.make_delta(*parameters_, scratch);
   if (!reply) return;
   wire::Delta out = to_wire(std::move(*reply));
   out.degree = wire_degree();
   const std::uint64_t bytes_before = counters_.delta_bytes_sent;
   if (!send(link, wire::Message{std::move(out)})) return;  // a failed send drops the link
-  link.full_delta_bytes = std::size_t(double(counters_.delta_bytes_sent - bytes_before) / fraction_scale);
+  link.full_delta_bytes = counters_.delta_bytes_sent - bytes_before;
   ++link.deltas_sent;
   ++counters_.deltas_sent;
   ++counters_.pair_mirrors;

@@ -30,8 +30,11 @@ Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
   return out;
 }
 
-Result<TrainTest> load_debian_dataset(const std::string& name, const std::string& datasets_dir) {
-  const std::string folder = datasets_dir + "/" + name;
+namespace {
+
+// DATASETS_DIR/NAME, or not_found naming the Debian package to install.
+Result<std::string> debian_dataset_folder(const std::string& name, const std::string& datasets_dir) {
+  std::string folder = datasets_dir + "/" + name;
   std::error_code ec;
   if (!std::filesystem::is_directory(folder, ec)) {
     if (name == "fashion-mnist") {
@@ -46,7 +49,15 @@ Result<TrainTest> load_debian_dataset(const std::string& name, const std::string
                           " is missing and no Debian package provides it; put the four IDX files "
                           "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in a folder and pass --data FOLDER");
   }
-  return load_idx_folder(folder);
+  return folder;
+}
+
+}  // namespace
+
+Result<TrainTest> load_debian_dataset(const std::string& name, const std::string& datasets_dir) {
+  auto folder = debian_dataset_folder(name, datasets_dir);
+  if (!folder) return folder.error();
+  return load_idx_folder(*folder);
 }
 
 Result<TrainTest> split_train_test(const Dataset& all, double test_fraction, std::uint64_t seed) {
@@ -97,6 +108,23 @@ Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, doub
   }
   if (!all) return all.error();
   return split_train_test(*all, test_fraction, seed);
+}
+
+Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec) {
+  if (spec == "fashion-mnist" || spec == "mnist") {
+    auto folder = debian_dataset_folder(spec, kDebianDatasetsDir);
+    if (!folder) return folder.error();
+    auto shape = probe_idx_folder(*folder);
+    if (!shape) return shape.error();
+    return std::optional<DatasetShape>(*shape);
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(spec, ec)) {
+    auto shape = probe_idx_folder(spec);
+    if (!shape) return shape.error();
+    return std::optional<DatasetShape>(*shape);
+  }
+  return std::optional<DatasetShape>();
 }
 
 std::pair<float, float> standardize(TrainTest& data) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "gz_file.h"
 #include "starling/ml/dataset.h"
@@ -34,7 +35,8 @@ struct IdxFile {
   std::vector<std::uint8_t> body;
 };
 
-Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size_t rank) {
+// `header_only`: the dimensions alone (the body is left unread).
+Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size_t rank, bool header_only = false) {
   auto file = detail::open_gz(path);
   if (!file) return file.error();
 
@@ -62,6 +64,7 @@ Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size
     }
   }
 
+  if (header_only) return idx;
   idx.body.reserve(std::min<std::size_t>(body_bytes, kMaxReserveBytes));
   if (auto status = detail::read_gz(file->get(), path, body_bytes, idx.body); !status) return status.error();
   if (idx.body.size() < body_bytes) {
@@ -73,6 +76,43 @@ Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size
     return make_error(ErrorKind::corrupt, path + ": data past the end announced by the IDX header");
   }
   return idx;
+}
+
+struct IdxPair {
+  std::string images;
+  std::string labels;
+};
+struct IdxFolder {
+  IdxPair train;
+  IdxPair test;
+};
+
+Result<IdxFolder> idx_folder_paths(const std::string& folder) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return make_error(ErrorKind::not_found, folder + ": no such folder");
+  // Debian and the original site use "train-images-idx3-ubyte[.gz]"; some
+  // archives unpack to "train-images.idx3-ubyte".
+  auto find = [&](const std::string& prefix, const std::string& kind) -> Result<std::string> {
+    for (const char* separator : {"-", "."}) {
+      for (const char* suffix : {".gz", ""}) {
+        const fs::path candidate = fs::path(folder) / (prefix + separator + kind + "-ubyte" + suffix);
+        if (fs::exists(candidate, ec)) return candidate.string();
+      }
+    }
+    return make_error(ErrorKind::not_found,
+                      folder + ": no " + prefix + "-" + kind + "-ubyte[.gz] (expected the four IDX files "
+                               "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])");
+  };
+  IdxFolder paths;
+  for (auto [prefix, target] : {std::pair{"train", &paths.train}, std::pair{"t10k", &paths.test}}) {
+    auto images = find(prefix, "images-idx3");
+    if (!images) return images.error();
+    auto labels = find(prefix, "labels-idx1");
+    if (!labels) return labels.error();
+    *target = IdxPair{std::move(*images), std::move(*labels)};
+  }
+  return paths;
 }
 
 }  // namespace
@@ -105,31 +145,11 @@ Result<Dataset> load_idx(const std::string& images_path, const std::string& labe
 }
 
 Result<TrainTest> load_idx_folder(const std::string& folder) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) return make_error(ErrorKind::not_found, folder + ": no such folder");
-
-  // Debian and the original site use "train-images-idx3-ubyte[.gz]"; some
-  // archives unpack to "train-images.idx3-ubyte".
-  auto find = [&](const std::string& prefix, const std::string& kind) -> Result<std::string> {
-    for (const char* separator : {"-", "."}) {
-      for (const char* suffix : {".gz", ""}) {
-        const fs::path candidate = fs::path(folder) / (prefix + separator + kind + "-ubyte" + suffix);
-        if (fs::exists(candidate, ec)) return candidate.string();
-      }
-    }
-    return make_error(ErrorKind::not_found,
-                      folder + ": no " + prefix + "-" + kind + "-ubyte[.gz] (expected the four IDX files "
-                               "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])");
-  };
-
+  auto paths = idx_folder_paths(folder);
+  if (!paths) return paths.error();
   TrainTest data;
-  for (auto [prefix, target] : {std::pair{"train", &data.train}, std::pair{"t10k", &data.test}}) {
-    auto images = find(prefix, "images-idx3");
-    if (!images) return images.error();
-    auto labels = find(prefix, "labels-idx1");
-    if (!labels) return labels.error();
-    auto loaded = load_idx(*images, *labels);
+  for (auto [part, target] : {std::pair{&paths->train, &data.train}, std::pair{&paths->test, &data.test}}) {
+    auto loaded = load_idx(part->images, part->labels);
     if (!loaded) return loaded.error();
     *target = std::move(*loaded);
   }
@@ -139,6 +159,39 @@ Result<TrainTest> load_idx_folder(const std::string& folder) {
   }
   data.train.classes = data.test.classes = std::max(data.train.classes, data.test.classes);
   return data;
+}
+
+Result<DatasetShape> probe_idx_folder(const std::string& folder) {
+  auto paths = idx_folder_paths(folder);
+  if (!paths) return paths.error();
+  DatasetShape shape;
+  std::int64_t inputs[2] = {0, 0};
+  int index = 0;
+  for (const IdxPair* part : {&paths->train, &paths->test}) {
+    auto images = read_idx(part->images, kImagesMagic, 3, /*header_only=*/true);
+    if (!images) return images.error();
+    // The labels are small (one byte per sample): read whole, as load_idx does.
+    auto labels = read_idx(part->labels, kLabelsMagic, 1);
+    if (!labels) return labels.error();
+    if (labels->dims[0] != images->dims[0]) {
+      return make_error(ErrorKind::corrupt, part->images + " holds " + std::to_string(images->dims[0]) +
+                                                " images but " + part->labels + " holds " +
+                                                std::to_string(labels->dims[0]) + " labels");
+    }
+    inputs[index++] = std::int64_t{images->dims[1]} * images->dims[2];
+    if (!labels->body.empty()) {
+      shape.classes = std::max(shape.classes, 1 + int(*std::max_element(labels->body.begin(), labels->body.end())));
+    }
+  }
+  if (inputs[0] != inputs[1]) {
+    return make_error(ErrorKind::corrupt, folder + ": training images have " + std::to_string(inputs[0]) +
+                                              " pixels, test images " + std::to_string(inputs[1]));
+  }
+  if (inputs[0] <= 0 || inputs[0] > std::numeric_limits<int>::max()) {
+    return make_error(ErrorKind::corrupt, paths->train.images + ": " + std::to_string(inputs[0]) + " pixels per image");
+  }
+  shape.inputs = int(inputs[0]);
+  return shape;
 }
 
 }  // namespace starling::ml

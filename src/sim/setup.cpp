@@ -109,6 +109,11 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   if (!partition) return make_error(ErrorKind::invalid_argument, "partition: " + partition.error().message);
   const int inputs = data->train.inputs();
   const int classes = data->train.classes;
+  if (inputs <= 0 || classes < 2) {
+    return make_error(ErrorKind::invalid_argument, "data " + swarm.data + ": " + std::to_string(classes) +
+                                                       " class(es) of " + std::to_string(inputs) +
+                                                       " features: a classifier needs at least 2 classes");
+  }
   ml::Mlp probe(*spec, inputs, classes);
   d.layout = compress::layout_for(probe);
   // The same description `starling peer` hashes, so the links agree.

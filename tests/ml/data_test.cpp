@@ -270,6 +270,65 @@ TEST_CASE("IDX folder and --data resolution", "[data][idx]") {
   REQUIRE(missing_files.error().kind == ErrorKind::not_found);
 }
 
+TEST_CASE("probing an IDX folder gives the shape its load has, without reading the images", "[data][idx]") {
+  TempDir dir;
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, 2, 3));
+  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(6, 3));
+  write_plain(dir.file("t10k-images-idx3-ubyte"), idx_images(2, 2, 3));
+  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
+
+  auto probed = probe_dataset(dir.path.string());
+  REQUIRE(probed.ok());
+  REQUIRE(probed->has_value());
+  auto loaded = load_dataset(dir.path.string());
+  REQUIRE(loaded.ok());
+  CHECK(**probed == DatasetShape{loaded->train.inputs(), loaded->train.classes});
+  CHECK((*probed)->inputs == 6);
+  CHECK((*probed)->classes == 3);  // the larger of the two sides' label ranges, as the load has it
+
+  // A test set with a class the training set lacks widens the shape too.
+  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
+  auto wide_labels = idx_labels(2, 2);
+  wide_labels.back() = 4;
+  write_plain(dir.file("t10k-labels-idx1-ubyte"), wide_labels);
+  auto wider = probe_dataset(dir.path.string());
+  REQUIRE(wider.ok());
+  CHECK((*wider)->classes == 5);
+  REQUIRE(load_dataset(dir.path.string())->train.classes == 5);
+
+  // The images' body is not read: a truncated one probes fine and fails to load.
+  auto short_images = idx_images(6, 2, 3);
+  short_images.resize(short_images.size() - 5);
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), short_images);
+  REQUIRE(probe_dataset(dir.path.string()).ok());
+  auto truncated = load_dataset(dir.path.string());
+  REQUIRE(!truncated.ok());
+  CHECK(contains(truncated.error().message, "truncated IDX body"));
+
+  // What the headers and labels can tell, the probe refuses as the load does.
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(5, 2, 3));
+  auto mismatch = probe_dataset(dir.path.string());
+  REQUIRE(!mismatch.ok());
+  CHECK(mismatch.error().kind == ErrorKind::corrupt);
+  CHECK(contains(mismatch.error().message, "5 images"));
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, 3, 3));
+  auto widths = probe_dataset(dir.path.string());
+  REQUIRE(!widths.ok());
+  CHECK(contains(widths.error().message, "9 pixels, test images 6"));
+  std::filesystem::remove(dir.file("t10k-labels-idx1-ubyte"));
+  auto missing = probe_dataset(dir.path.string());
+  REQUIRE(!missing.ok());
+  CHECK(missing.error().kind == ErrorKind::not_found);
+
+  // Text formats have no header: nullopt (the caller loads them whole).
+  write_text(dir.file("data.csv"), "0,1.0\n1,2.0\n");
+  auto text = probe_dataset(dir.file("data.csv"));
+  REQUIRE(text.ok());
+  CHECK(!text->has_value());
+  TempDir empty;
+  CHECK(probe_dataset(empty.file("nothing")).ok());  // not found is the load's to say, with its own message
+}
+
 TEST_CASE("CSV: header, values, label mapping, errors with line numbers", "[data][csv]") {
   TempDir dir;
   SECTION("with a header") {

@@ -109,10 +109,10 @@ int run_peer(const PeerOptions& options) {
   const gossip::NodeId node_id = identity->node_id().bytes();
   set_log_node(*log, options.log, gossip::to_hex(node_id));
 
-  // Training: options checked and data loaded before the network starts.
+  // Training: options checked and the model built before the network starts;
+  // the data loads while the peer joins (begin_loading below).
   std::unique_ptr<PeerTraining> training;
   if (!options.training.no_train) {
-    log->info("loading {} ...", options.training.training.data);
     auto prepared = PeerTraining::prepare(options.training, data_dir, log);
     if (!prepared) return fail(prepared.error().message);
     training = std::move(*prepared);
@@ -191,6 +191,17 @@ int run_peer(const PeerOptions& options) {
     log->warn("no graceful leave on SIGINT/SIGTERM: {}", handled.error().message);
   }
 
+  int exit_code = 0;
+  if (training) {
+    training->begin_loading([&](const Error& error) {
+      log->error("cannot load the training data: {}", error.message);
+      exit_code = 1;
+      if (leaving) return;
+      leaving = true;  // leave as on a signal, so the others need not time us out
+      transport.start_timer(static_cast<std::uint64_t>(config->leave_timeout_ms) + 2000, [&] { loop.stop(); });
+      peer.leave([&] { transport.start_timer(200, [&] { loop.stop(); }); });
+    });
+  }
   if (options.seeds.empty()) log->info("no --seed: starting a new swarm");
   const bool joining = !options.seeds.empty();
   peer.start(options.seeds, training ? training->download_on_join(joining) : false);
@@ -213,7 +224,7 @@ int run_peer(const PeerOptions& options) {
   runtime_peer.reset();
   training.reset();
   log->info("stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace

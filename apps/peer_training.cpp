@@ -151,6 +151,23 @@ class PeerTraining::Host {
   std::shared_ptr<spdlog::logger> log;
   double pending_slowdown = 1.0;
   bool downloaded = false;
+  // The data arrives after the network is up (PeerTraining::begin_loading):
+  // a start the node asks for before that waits for it.
+  bool data_ready = false;
+  bool start_wanted = false;
+  bool stopped = false;
+
+  // Loop thread (or before the loop runs): the loaded data goes to the worker.
+  void install(TrainingData&& data, int batch) {
+    worker_options.schedule.steps_per_epoch =
+        std::max<std::int64_t>(1, (std::int64_t(data.shard.size()) + batch - 1) / batch);
+    worker_options.shard = std::move(data.shard);
+    worker_options.data_mean = data.data_mean;
+    worker_options.data_std = data.data_std;
+    worker_options.data = std::make_shared<const ml::TrainTest>(std::move(data.data));
+    data_ready = true;
+    if (start_wanted && !stopped) start();
+  }
 
   void make_handoff(std::size_t parameter_count) {
     runtime::StepHandoffOptions h;
@@ -171,7 +188,12 @@ class PeerTraining::Host {
 
   // Loop thread, when the node starts training (StepHandoff::start_training).
   void start() {
-    if (worker) return;
+    if (worker || stopped) return;
+    if (!data_ready) {
+      start_wanted = true;
+      log->info("training waits for the data to load");
+      return;
+    }
     if (auto initial = handoff->take_initial()) {
       worker_options.model->parameters() = std::move(*initial);
       downloaded = true;
@@ -214,9 +236,27 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   auto eval_every = parse_eval_every(options.eval_every);
   if (!eval_every) return eval_every.error();
 
-  auto setup = prepare_training(options.training);
+  // The model's shape from the data's headers; the data itself loads once
+  // the network is up (begin_loading). Text formats have no header: they
+  // load here.
+  auto probed = ml::probe_dataset(options.training.data);
+  if (!probed) return probed.error();
+  std::optional<TrainingData> loaded_now;
+  ml::DatasetShape shape;
+  if (*probed) {
+    shape = **probed;
+  } else {
+    // The options first, so a bad flag fails before the data loads.
+    auto checked = prepare_model(options.training, ml::DatasetShape{1, 2});
+    if (!checked) return checked.error();
+    log->info("loading {} ...", options.training.data);
+    auto data = load_training_data(options.training, checked->shard_spec, checked->partition);
+    if (!data) return data.error();
+    shape = ml::DatasetShape{data->data.train.inputs(), data->data.train.classes};
+    loaded_now = std::move(*data);
+  }
+  auto setup = prepare_model(options.training, shape);
   if (!setup) return setup.error();
-
   std::unique_ptr<PeerTraining> self(new PeerTraining());
   self->options_ = options;
   self->log_ = log;
@@ -240,9 +280,6 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   }
   w.optimizer.absorb_share = options.absorb_share;
   w.schedule = setup->schedule;
-  w.schedule.steps_per_epoch =
-      std::max<std::int64_t>(1, (std::int64_t(setup->shard.size()) + options.training.batch - 1) / options.training.batch);
-  w.shard = std::move(setup->shard);
   w.batch = options.training.batch;
   w.seed = options.training.seed;  // cmd_peer mixes in the node id (set_batch_seed)
   w.eval_every_steps = *eval_every;
@@ -254,9 +291,10 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   self->export_local_average_ = options.export_model == "local-average";
   w.final_checkpoint = !self->export_local_average_;
   w.checkpoint_metadata = {{"data", options.training.data}, {"compress", options.compress}};
-  w.data_mean = setup->data_mean;
-  w.data_std = setup->data_std;
-  w.data = std::make_shared<const ml::TrainTest>(std::move(setup->data));
+  self->shape_ = shape;
+  self->shard_spec_ = setup->shard_spec;
+  self->partition_ = setup->partition;
+  if (loaded_now) host->install(std::move(*loaded_now), options.training.batch);
 
   if (options.resume) {
     std::error_code ec;
@@ -304,7 +342,36 @@ bool PeerTraining::download_on_join(bool joining) const {
   return joining && !resumed_;
 }
 
+void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
+  if (host_->data_ready || loader_.joinable() || !host_->loop) return;
+  runtime::EventLoop* loop = host_->loop;
+  Host* host = host_.get();
+  const int batch = options_.training.batch;
+  log_->info("loading {} ...", options_.training.data);
+  loader_ = std::thread([loop, host, batch, on_failure = std::move(on_failure), training = options_.training,
+                         shard = shard_spec_, partition = partition_, shape = shape_, log = log_] {
+    Result<TrainingData> data = make_error(ErrorKind::io, "not loaded");
+    try {
+      data = load_training_data(training, shard, partition);
+    } catch (const std::exception& e) {  // bad_alloc on a data set too big for this host
+      data = make_error(ErrorKind::overloaded, std::string("loading the data failed: ") + e.what());
+    }
+    Status shaped = data ? check_shape(*data, shape) : Status(data.error());
+    if (!shaped) {
+      loop->post([on_failure, error = shaped.error()] { on_failure(error); });
+      return;
+    }
+    log->info("loaded {}: {} training samples ({} in this shard), {} test samples", training.data,
+              data->data.train.size(), data->shard.size(), data->data.test.size());
+    // The loop thread owns the worker's options: the data travels in the closure.
+    auto moved = std::make_shared<TrainingData>(std::move(*data));
+    loop->post([host, batch, moved] { host->install(std::move(*moved), batch); });
+  });
+}
+
 void PeerTraining::stop() {
+  if (loader_.joinable()) loader_.join();  // a load in flight finishes (its result is then dropped)
+  if (host_) host_->stopped = true;
   if (host_ && host_->worker) {
     host_->worker->stop();  // joins; writes the final checkpoint of the own model unless we export the average
     if (export_local_average_ && !stopped_) write_local_average_checkpoint();
@@ -464,6 +531,7 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
   nlohmann::json out = progress_json(progress, options_.export_model);
   out["state"] = state;
   out["trainer"] = "built-in";
+  out["data_loaded"] = host_->data_ready;
   out.update(gossip_status_json(status, driver_options_));
   out.update(nlohmann::json{{"corrections_applied", progress.corrections_applied},
                             {"checkpoints_written", progress.checkpoints_written}});
@@ -477,6 +545,7 @@ std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
   std::size_t ready = 0;
   for (const auto& n : d.neighbours) ready += n.ready ? 1 : 0;
   if (d.state == "downloading") return "downloading the swarm's model from a neighbour";
+  if (!host_->data_ready) return "loading the data";
   return fmt::format("step {} ({:.2f} epochs, {:.0f} steps/s) | train loss {:.4f} | test accuracy {} (local average {}) | "
                      "links {}/{} ready | consensus distance {}",
                      progress.step, progress.epoch, progress.steps_per_second, progress.train_loss,

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <functional>
 
 #include "starling/runtime/event_loop.h"
 #include "starling/ml/optimizer.h"
@@ -90,8 +92,10 @@ Result<std::int64_t> parse_eval_every(const std::string& text);
 
 class PeerTraining {
  public:
-  // Checks the options and loads the data (before the network starts), so a
-  // bad flag or a missing data set fails fast with a clear message.
+  // Checks the options, reads the data's shape from its headers and builds
+  // the model (before the network starts), so a bad flag or a missing data
+  // set fails fast with a clear message. The data itself loads in
+  // begin_loading() (a text-format data set, which has no header, loads here).
   static Result<std::unique_ptr<PeerTraining>> prepare(const PeerTrainingOptions& options,
                                                        const std::filesystem::path& data_dir,
                                                        std::shared_ptr<spdlog::logger> log);
@@ -106,9 +110,14 @@ class PeerTraining {
   const node::TrainingDriverOptions& driver_options() const { return driver_options_; }
   // Published parameters reach *slot on the loop thread (null: dropped).
   void attach(runtime::EventLoop& loop, node::Peer** slot);
+  // Loads the data on a thread of its own while the peer joins and downloads
+  // the swarm's model; training starts when both are done. A failure (a
+  // damaged file, a shape unlike the headers') reaches `on_failure` on the
+  // loop thread. Call after attach(); nothing to do if prepare() loaded it.
+  void begin_loading(std::function<void(const Error&)> on_failure);
   // `joining`: the peer was given seeds; a resumed peer does not download.
   bool download_on_join(bool joining) const;
-  // Joins the training thread and writes the final checkpoint (the own
+  // Waits for a load in flight, joins the training thread and writes the final checkpoint (the own
   // model, or the local average with --export-model local-average, made
   // from the links still held); the caller stops the peer's delta gossip
   // afterwards. Loop thread; idempotent.
@@ -139,6 +148,10 @@ class PeerTraining {
   bool resumed_ = false;
   bool export_local_average_ = false;
   bool stopped_ = false;
+  ml::DatasetShape shape_;
+  ml::ShardSpec shard_spec_;
+  ml::Partition partition_;
+  std::thread loader_;
   void write_local_average_checkpoint();
 };
 

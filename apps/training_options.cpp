@@ -39,8 +39,8 @@ void add_training_options(CLI::App& app, TrainingOptions& o, const char* seed_fl
   app.add_option("--partition", o.partition, "iid | dirichlet:ALPHA (label-skewed shards)")->capture_default_str();
 }
 
-Result<TrainingSetup> prepare_training(const TrainingOptions& o) {
-  TrainingSetup setup;
+Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetShape& shape) {
+  TrainingModel setup;
   auto spec = ml::ModelSpec::parse(o.model);
   if (!spec) return spec.error();
   auto kind = ml::OptimizerConfig::parse_kind(o.optimizer);
@@ -52,21 +52,18 @@ Result<TrainingSetup> prepare_training(const TrainingOptions& o) {
   if (!shard) return shard.error();
   auto partition = ml::Partition::parse(o.partition);
   if (!partition) return partition.error();
-
   if (auto threads = ml::set_math_threads(o.threads); !threads) return threads.error();
 
-  auto data = ml::load_dataset(o.data, o.seed);
-  if (!data) return data.error();
-  setup.data = std::move(*data);
-  if (setup.data.train.size() == 0) return make_error(ErrorKind::invalid_argument, "the training set is empty");
-  std::tie(setup.data_mean, setup.data_std) = ml::standardize(setup.data);
-
-  setup.model = std::make_unique<ml::Mlp>(*spec, setup.data.train.inputs(), setup.data.train.classes);
-  setup.model->initialize(o.seed);
-  setup.shard = ml::shard_indices(setup.data.train, *shard, *partition, o.seed);
-  if (setup.shard.empty()) {
-    return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");
+  if (shape.inputs <= 0) return make_error(ErrorKind::invalid_argument, "the data set's samples have no features");
+  if (shape.classes < 2) {
+    return make_error(ErrorKind::invalid_argument,
+                      "the data set has " + std::to_string(shape.classes) + " class(es): a classifier needs at least 2");
   }
+  setup.shape = shape;
+  setup.model = std::make_unique<ml::Mlp>(*spec, shape.inputs, shape.classes);
+  setup.model->initialize(o.seed);
+  setup.shard_spec = *shard;
+  setup.partition = *partition;
   setup.optimizer_config.kind = *kind;
   setup.optimizer_config.momentum = o.momentum;
   setup.optimizer_config.nesterov = o.nesterov;
@@ -75,6 +72,42 @@ Result<TrainingSetup> prepare_training(const TrainingOptions& o) {
   setup.schedule.warmup_steps = o.warmup_steps;
   setup.schedule.decay = *decay;
   setup.schedule.gamma = gamma;
+  return setup;
+}
+
+Result<TrainingData> load_training_data(const TrainingOptions& o, const ml::ShardSpec& shard,
+                                        const ml::Partition& partition) {
+  TrainingData out;
+  auto data = ml::load_dataset(o.data, o.seed);
+  if (!data) return data.error();
+  out.data = std::move(*data);
+  if (out.data.train.size() == 0) return make_error(ErrorKind::invalid_argument, "the training set is empty");
+  std::tie(out.data_mean, out.data_std) = ml::standardize(out.data);
+  out.shard = ml::shard_indices(out.data.train, shard, partition, o.seed);
+  if (out.shard.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");
+  return out;
+}
+
+Status check_shape(const TrainingData& data, const ml::DatasetShape& shape) {
+  const ml::DatasetShape loaded{data.data.train.inputs(), data.data.train.classes};
+  if (loaded == shape) return ok_status();
+  return make_error(ErrorKind::corrupt, "the data loaded has " + std::to_string(loaded.inputs) + " inputs and " +
+                                            std::to_string(loaded.classes) + " classes, its headers said " +
+                                            std::to_string(shape.inputs) + " and " + std::to_string(shape.classes));
+}
+
+Result<TrainingSetup> prepare_training(const TrainingOptions& o) {
+  // The options first, so a bad flag fails before the data loads.
+  if (auto checked = prepare_model(o, ml::DatasetShape{1, 2}); !checked) return checked.error();
+  auto shard = ml::ShardSpec::parse(o.shard);
+  auto partition = ml::Partition::parse(o.partition);
+  auto data = load_training_data(o, *shard, *partition);
+  if (!data) return data.error();
+  auto model = prepare_model(o, ml::DatasetShape{data->data.train.inputs(), data->data.train.classes});
+  if (!model) return model.error();
+  TrainingSetup setup;
+  static_cast<TrainingModel&>(setup) = std::move(*model);
+  static_cast<TrainingData&>(setup) = std::move(*data);
   return setup;
 }
 

@@ -14,6 +14,7 @@ Config wan_config() {
   config.gossip_nodes = 4;
   config.gossip_to_the_dead_ms = 60000;
   config.push_pull_interval_ms = 60000;
+  config.join_retry_ms = 1000;
   config.join_retry_max_ms = 60000;
   config.leave_timeout_ms = 15000;
   config.neighbour_rotation_ms = 120000;

@@ -63,11 +63,29 @@ cp "$work/k1" "$work/k_open" && chmod 644 "$work/k_open"
 expect_error "world-readable key" "security.*chmod 600" \
   "$starling" peer --no-train --listen "127.0.0.1:$other" --swarm-key "$work/k_open" --data-dir "$work/x"
 expect_error "bad profile" "profile" "$starling" peer --no-train --listen "127.0.0.1:$other" --profile moon --data-dir "$work/x"
-# Training flags are checked (and the data loaded) before the network starts.
+# Training flags and the data's headers are checked before the network starts.
 expect_error "bad compressor" "--compress" "$starling" peer --listen "127.0.0.1:$other" --compress zip:3 --data-dir "$work/x"
 expect_error "bad clip" "--clip.*radius" "$starling" peer --listen "127.0.0.1:$other" --clip -1 --data-dir "$work/x"
 expect_error "missing data" "nowhere" "$starling" peer --listen "127.0.0.1:$other" --data "$work/nowhere.csv" --data-dir "$work/x"
 expect_error "bad model" "model" "$starling" peer --listen "127.0.0.1:$other" --model mlp:abc --data-dir "$work/x"
+# An IDX folder whose headers are sound but whose training images stop short:
+# the headers pass, the load (after the network is up) fails, and the peer
+# exits non-zero with the reason rather than training on nothing or crashing.
+mkdir -p "$work/short"
+printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03' >"$work/short/train-images-idx3-ubyte"
+printf '\x00\x00\x08\x01\x00\x00\x00\x02\x00\x01' >"$work/short/train-labels-idx1-ubyte"
+printf '\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04' >"$work/short/t10k-images-idx3-ubyte"
+printf '\x00\x00\x08\x01\x00\x00\x00\x01\x01' >"$work/short/t10k-labels-idx1-ubyte"
+expect_error "truncated training images" "cannot load the training data.*truncated IDX body" \
+  "$starling" peer --listen "127.0.0.1:$other" --data "$work/short" --data-dir "$work/x"
+# One class is no classifier: refused before the network starts, not an assertion.
+printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04\x05\x06\x07\x08' >"$work/short/train-images-idx3-ubyte"
+printf '\x00\x00\x08\x01\x00\x00\x00\x02\x00\x00' >"$work/short/train-labels-idx1-ubyte"
+printf '\x00\x00\x08\x01\x00\x00\x00\x01\x00' >"$work/short/t10k-labels-idx1-ubyte"
+expect_error "one class" "1 class" "$starling" peer --listen "127.0.0.1:$other" --data "$work/short" --data-dir "$work/x"
+expect_error "one class, train" "1 class" "$starling" train --data "$work/short" --epochs 1
+printf 'name = "one-class"\nduration = 5\n[swarm]\npeers = 2\ndata = "%s"\n' "$work/short" >"$work/one-class.toml"
+expect_error "one class, simulate" "1 class" "$starling" simulate "$work/one-class.toml" --out "$work/one-class"
 
 # status: works with the key, fails clearly without it or with another one.
 out=$("$starling" status "$address" --swarm-key "$work/k1" 2>&1) || fail "status: $out"

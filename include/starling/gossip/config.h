@@ -55,7 +55,9 @@ struct Config {
   int candidate_pings_per_round = 8;                 // pings to candidates per gossip_interval_ms
 
   // Discovery and lifetime.
-  std::int64_t join_retry_ms = 1000;      // first retry while no seed answers (then doubles, jittered)
+  // First retry while no seed answers (then doubles, jittered): short, so
+  // peers started together with their seed join as soon as it listens.
+  std::int64_t join_retry_ms = 200;
   std::int64_t join_retry_max_ms = 15000;  // retry backoff cap
   std::int64_t leave_timeout_ms = 5000;   // leave() drains its broadcast at most this long
   std::int64_t dead_retention_ms = 3600000;  // dead members stay listed (and reject stale alive) this long

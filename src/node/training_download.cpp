@@ -36,6 +36,14 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   });
   wire::ModelChunk chunk;
   const bool busy = !serving_.count(link.id) && serving_.size() >= options_.max_downloads_served;
+  if (state_ == "training" && !parameters_ && !busy) {
+    // Training, but the trainer has not published yet (its data may still be
+    // loading): hold the request and answer it with the first parameters
+    // (on_parameters), rather than send the joiner away for a second.
+    serving_[link.id] = now;
+    link.model_request_waiting = request;
+    return;
+  }
   if (state_ != "training" || !parameters_ || busy) {
     if (busy) ++counters_.model_requests_refused;
     send(link, wire::Message{chunk});  // total 0: nothing to serve (now)
@@ -67,6 +75,21 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(values.data());
   chunk.data.assign(bytes + offset, bytes + offset + size);
   if (send(link, wire::Message{std::move(chunk)})) counters_.model_bytes_served += size;
+}
+
+void TrainingDriver::answer_waiting_model_requests() {
+  if (state_ != "training" || !parameters_) return;
+  std::vector<ConnectionId> waiting;
+  for (const auto& [id, link] : links_) {
+    if (link->model_request_waiting) waiting.push_back(id);
+  }
+  for (ConnectionId id : waiting) {
+    auto found = links_.find(id);
+    if (found == links_.end() || !found->second->model_request_waiting) continue;
+    const wire::ModelRequest request = *found->second->model_request_waiting;
+    found->second->model_request_waiting.reset();
+    on_model_request(*found->second, request);
+  }
 }
 
 void TrainingDriver::request_model() {

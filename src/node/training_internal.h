@@ -126,6 +126,9 @@ struct TrainingDriver::Link {
   std::uint64_t deltas_received = 0;
   std::uint64_t resets = 0;
   std::uint64_t model_retry_at_ms = 0;  // it had no model to serve; ask again after this
+  // It asked for our model before our trainer had published one (its data
+  // still loading, say): answered when the first parameters come.
+  std::optional<wire::ModelRequest> model_request_waiting;
   std::uint64_t created_ms = 0;
   std::uint64_t epoch_started_ms = 0;   // when we last sent a snapshot
   double last_correction_norm = 0.0;    // ‖x̂(j→i) − x̂(i→j)‖ at the last consensus step

@@ -90,6 +90,7 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   parameters_ = std::move(parameters);
   parameters_step_ = step;
   parameters_ms_ = transport_.now_ms();
+  answer_waiting_model_requests();
   if (round) {
     run_round(step, cpu_start);
     return;

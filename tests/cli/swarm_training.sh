@@ -79,6 +79,9 @@ grep -q "final checkpoint .*local average of our model and" "$work/p1.log" || fa
 
 start_peer 1 0 -- --resume
 wait_until 20 grep -q "resuming from" "$work/p1.log" || fail "no resume"
+# The data loads after the peer listens: its status says "starting" until then.
+training_state() { [[ $(training "$1" | jq -r '.state') == "$2" ]]; }
+wait_until 20 training_state 1 training || fail "resumed peer not training: $(training 1)"
 resumed=$(training 1 | jq -r '.step')
 ((resumed >= ${saved_step:-0})) || fail "resumed at step $resumed, below the saved $saved_step"
 # The old seconds form of --eval-every is refused with a message.

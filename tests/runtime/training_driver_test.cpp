@@ -228,6 +228,37 @@ TEST_CASE("training driver: a joiner links and starts training at once, not at t
   }
 }
 
+TEST_CASE("training driver: a joiner that asks before the seed's trainer has published gets the model as soon as "
+          "it does",
+          "[runtime][training]") {
+  // `starling peer` listens while its data loads, so a joiner can ask for the
+  // model before the seed's trainer has made a step. Found on real peers: the
+  // seed answered "nothing to serve", and the joiner asked again a second
+  // later (the refusal's back-off, then the next neighbour check).
+  for (std::uint64_t seed : {21, 22, 23, 24}) {
+    Swarm swarm(seed);
+    SwarmConfig config = SwarmConfig{};
+    config.compressor = *compress::CompressorSpec::parse("sign");
+    config.step_every_ms = 2;
+    SwarmConfig loading = config;
+    loading.host_serving = false;  // its data is still loading: no step, no parameters
+    SwarmPeer& first = swarm.add(loading, {}, false, swarm.random_model());
+    first.host.stepping = false;
+    SwarmPeer& joiner = swarm.add(config, {0}, true, swarm.random_model());
+    swarm.run_for_ms(1700 + 100 * (seed - 21));
+    CHECK_FALSE(joiner.host.started);
+    CHECK(joiner.training()->status().state == "downloading");
+    const std::uint64_t resumed_us = swarm.network().now_us();
+    first.host.stepping = true;
+    first.host.serving = true;
+    REQUIRE(swarm.run_until([&] { return joiner.host.started; }, 5));
+    for (const auto& line : joiner.log) UNSCOPED_INFO(line);
+    CHECK(joiner.host.downloaded);
+    CHECK(joiner.host.first_model == first.host.first_model);  // no step yet: the seed's model as it started
+    CHECK(swarm.network().now_us() - resumed_us < 50'000);
+  }
+}
+
 // Regression: a link refused for a model mismatch is closed by a 200 ms timer
 // that captured `this` and was never cancelled; `starling peer` destroys the
 // driver on shutdown while the loop keeps running to finish the leave, so the

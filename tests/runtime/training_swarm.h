@@ -57,6 +57,9 @@ struct VectorHost : ModelHost {
   // that does not count steps: each request is a step.
   std::uint64_t step_every_ms = 0;
   bool stepping = true;
+  // false: no request is answered, not even one for a step already made (a
+  // trainer thread that has not started: `starling peer` loading its data).
+  bool serving = true;
   std::int64_t steps = 0;
   std::optional<std::int64_t> publish_at;
 
@@ -77,7 +80,7 @@ struct VectorHost : ModelHost {
       if (stepping) {
         train();
         ++steps;
-        if (publish_at && steps >= *publish_at) {
+        if (serving && publish_at && steps >= *publish_at) {
           publish_at.reset();
           answer();
         }
@@ -101,7 +104,7 @@ struct VectorHost : ModelHost {
       answer();
       return;
     }
-    if (at_step > steps) {
+    if (at_step > steps || !serving) {
       publish_at = at_step;
       return;
     }
@@ -192,6 +195,7 @@ struct SwarmConfig {
   std::uint64_t round_max_interval_ms = 1000;
   Mixing mixing = Mixing::neighbourhood;
   std::uint64_t step_every_ms = 0;  // > 0: hosts that count steps (VectorHost)
+  bool host_serving = true;         // VectorHost::serving from the start
   float gamma = 0.0f;               // 0: the compressor's default
   bool consensus_control = false;
   std::size_t neighbours = 3;  // TrainingDriverOptions' defaults
@@ -267,6 +271,7 @@ class Swarm {
     }
     options.upload_budget.bytes_per_second = config.max_upload_bytes_per_second;
     peer->host.step_every_ms = config.step_every_ms;
+    peer->host.serving = config.host_serving;
     PeerOptions peer_options;
     peer_options.membership = gossip::lan_config();
     peer_options.training = options;

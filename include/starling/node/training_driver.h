@@ -393,6 +393,8 @@ class TrainingDriver {
   void on_digest(Link& link, const wire::Digest& digest);
   void on_reset(Link& link, const wire::Reset& reset);
   void on_model_request(Link& link, const wire::ModelRequest& request);
+  // The requests held while we had no parameters yet, answered now that we have them.
+  void answer_waiting_model_requests();
   void on_model_chunk(Link& link, const wire::ModelChunk& chunk);
   void request_model();
   void finish_download(const Eigen::VectorXf* model, const std::string& why);

@@ -20,6 +20,8 @@
 #                PyTorch, wall since launch for starling
 #   ROUNDS       rounds over all configurations (default 1); the table shows medians
 #   BATCH, LR    per process / peer (default 64 and 0.02, the same for both systems)
+#   DATA         starling's --data (default fashion-mnist; e.g. a folder of the
+#                same IDX files unzipped, to see what the start-up's load costs)
 #   EVAL_EVERY   PyTorch: seconds of training clock between evaluations (default 1)
 #   PEER_EVAL_STEPS  starling peers: --eval-every STEPS (default 500)
 #   PEER_LOCAL_AVERAGE_EVERY  starling peers: --local-average-every N (default 0:
@@ -56,6 +58,7 @@ duration=${DURATION:-90}
 rounds=${ROUNDS:-1}
 batch=${BATCH:-64}
 lr=${LR:-0.02}
+data=${DATA:-fashion-mnist}
 eval_every=${EVAL_EVERY:-1}
 peer_eval_steps=${PEER_EVAL_STEPS:-500}
 peer_local_average_every=${PEER_LOCAL_AVERAGE_EVERY:-0}
@@ -136,7 +139,7 @@ for round in $(seq "$rounds"); do
           --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" --eval-every "$eval_every" \
           --seed "$round" ;;
       starling-1)
-        run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers 1 \
+        run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers 1 --data "$data" \
           --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" --random-seed "$round" ;;
       starling-*-*)
         # CONFIG+ARG+ARG...: extra peer flags for this configuration only, so
@@ -150,7 +153,7 @@ for round in $(seq "$rounds"); do
         rest=${rest#starling-}
         peers=${rest%%-*}
         compress=${rest#*-}
-        run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers "$peers" \
+        run "$config" "$file" -- "$py" "$root/bench/starling_swarm.py" --starling "$starling" --peers "$peers" --data "$data" \
           --compress "$compress" --batch "$batch" --lr "$lr" --target "$target" --time-limit "$duration" \
           --eval-every "$peer_eval_steps" --local-average-every "$peer_local_average_every" \
           --poll "$poll" --random-seed "$round" \

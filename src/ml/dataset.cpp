@@ -114,16 +114,10 @@ Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec) {
   if (spec == "fashion-mnist" || spec == "mnist") {
     auto folder = debian_dataset_folder(spec, kDebianDatasetsDir);
     if (!folder) return folder.error();
-    auto shape = probe_idx_folder(*folder);
-    if (!shape) return shape.error();
-    return std::optional<DatasetShape>(*shape);
+    return probe_idx_folder(*folder);
   }
   std::error_code ec;
-  if (std::filesystem::is_directory(spec, ec)) {
-    auto shape = probe_idx_folder(spec);
-    if (!shape) return shape.error();
-    return std::optional<DatasetShape>(*shape);
-  }
+  if (std::filesystem::is_directory(spec, ec)) return probe_idx_folder(spec);
   return std::optional<DatasetShape>();
 }
 

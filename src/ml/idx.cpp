@@ -6,7 +6,10 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <endian.h>  // le32toh: gzip trailers are little-endian
+
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "gz_file.h"
@@ -161,9 +164,35 @@ Result<TrainTest> load_idx_folder(const std::string& folder) {
   return data;
 }
 
-Result<DatasetShape> probe_idx_folder(const std::string& folder) {
+namespace {
+
+// Whether `path` holds `bytes` bytes once decompressed, told without
+// decompressing: a plain file by its size, a gzip file by its trailer's
+// ISIZE (the size mod 2^32 of its last member, so exact for the one-member
+// files gzip writes). false when it cannot be told (a file of several
+// members) or disagrees (a file cut short).
+bool holds_bytes(const std::string& path, std::uint64_t bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  unsigned char magic[2] = {0, 0};
+  in.read(reinterpret_cast<char*>(magic), 2);
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) return false;
+  const bool gzipped = in.good() && size >= 18 && magic[0] == 0x1f && magic[1] == 0x8b;
+  if (!gzipped) return std::uint64_t(size) == bytes;
+  std::uint32_t trailer = 0;
+  in.seekg(size - 4);
+  in.read(reinterpret_cast<char*>(&trailer), sizeof trailer);
+  return in.good() && le32toh(trailer) == std::uint32_t(bytes & 0xffffffffu);  // gzip's trailer is little-endian
+}
+
+}  // namespace
+
+Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder) {
   auto paths = idx_folder_paths(folder);
   if (!paths) return paths.error();
+  bool sizes_known = true;
   DatasetShape shape;
   std::int64_t inputs[2] = {0, 0};
   int index = 0;
@@ -179,6 +208,10 @@ Result<DatasetShape> probe_idx_folder(const std::string& folder) {
                                                 std::to_string(labels->dims[0]) + " labels");
     }
     inputs[index++] = std::int64_t{images->dims[1]} * images->dims[2];
+    // The header is only a claim until the body is read: a model is built
+    // from it before then, so the file's size must bear it out.
+    sizes_known = sizes_known && holds_bytes(part->images, 16 + std::uint64_t{images->dims[0]} * images->dims[1] *
+                                                                    images->dims[2]);
     if (!labels->body.empty()) {
       shape.classes = std::max(shape.classes, 1 + int(*std::max_element(labels->body.begin(), labels->body.end())));
     }
@@ -190,8 +223,9 @@ Result<DatasetShape> probe_idx_folder(const std::string& folder) {
   if (inputs[0] <= 0 || inputs[0] > std::numeric_limits<int>::max()) {
     return make_error(ErrorKind::corrupt, paths->train.images + ": " + std::to_string(inputs[0]) + " pixels per image");
   }
+  if (!sizes_known) return std::optional<DatasetShape>();
   shape.inputs = int(inputs[0]);
-  return shape;
+  return std::optional<DatasetShape>(shape);
 }
 
 }  // namespace starling::ml

@@ -68,18 +68,39 @@ expect_error "bad compressor" "--compress" "$starling" peer --listen "127.0.0.1:
 expect_error "bad clip" "--clip.*radius" "$starling" peer --listen "127.0.0.1:$other" --clip -1 --data-dir "$work/x"
 expect_error "missing data" "nowhere" "$starling" peer --listen "127.0.0.1:$other" --data "$work/nowhere.csv" --data-dir "$work/x"
 expect_error "bad model" "model" "$starling" peer --listen "127.0.0.1:$other" --model mlp:abc --data-dir "$work/x"
-# An IDX folder whose headers are sound but whose training images stop short:
-# the headers pass, the load (after the network is up) fails, and the peer
-# exits non-zero with the reason rather than training on nothing or crashing.
+# IDX files whose headers are sound. Training images cut short: the file's
+# size does not bear out the header, so the peer loads before it listens and
+# fails there. A gzip file of the right size whose checksum is wrong: the
+# headers pass, the load (after the network is up) fails, and the peer exits
+# non-zero with the reason rather than training on nothing or crashing.
 mkdir -p "$work/short"
 printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03' >"$work/short/train-images-idx3-ubyte"
 printf '\x00\x00\x08\x01\x00\x00\x00\x02\x00\x01' >"$work/short/train-labels-idx1-ubyte"
 printf '\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04' >"$work/short/t10k-images-idx3-ubyte"
 printf '\x00\x00\x08\x01\x00\x00\x00\x01\x01' >"$work/short/t10k-labels-idx1-ubyte"
-expect_error "truncated training images" "cannot load the training data.*truncated IDX body" \
+expect_error "truncated training images" "truncated IDX body" \
   "$starling" peer --listen "127.0.0.1:$other" --data "$work/short" --data-dir "$work/x"
+grep -q "listening on" <<<"$(timeout 10 "$starling" peer --listen "127.0.0.1:$other" --data "$work/short" --data-dir "$work/x" 2>&1)" &&
+  fail "truncated training images: the peer listened before the load that fails"
+# (30,000 images of 10 x 10 noise: zlib inflates the first 2 MB at the
+# header's read, so the trailer must lie beyond them)
+{ printf '\x00\x00\x08\x03\x00\x00\x75\x30\x00\x00\x00\x0a\x00\x00\x00\x0a'; head -c 3000000 /dev/urandom; } |
+  gzip -c >"$work/short/train-images-idx3-ubyte.gz"
+{ printf '\x00\x00\x08\x01\x00\x00\x75\x30'; head -c 30000 /dev/zero | tr '\0' '\1'; } >"$work/short/train-labels-idx1-ubyte"
+{ printf '\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x0a\x00\x00\x00\x0a'; head -c 100 /dev/urandom; } \
+  >"$work/short/t10k-images-idx3-ubyte"
+printf '\x00\x00\x08\x01\x00\x00\x00\x01\x00' >"$work/short/t10k-labels-idx1-ubyte"
+rm "$work/short/train-images-idx3-ubyte"
+size=$(stat -c %s "$work/short/train-images-idx3-ubyte.gz")
+printf '\xde\xad\xbe\xef' | dd of="$work/short/train-images-idx3-ubyte.gz" bs=1 seek=$((size - 8)) conv=notrunc 2>/dev/null
+expect_error "bad gzip checksum" "cannot load the training data.*(corrupt|check)" \
+  "$starling" peer --listen "127.0.0.1:$other" --data "$work/short" --data-dir "$work/x"
+grep -q "listening on" <<<"$(timeout 10 "$starling" peer --listen "127.0.0.1:$other" --data "$work/short" --data-dir "$work/x" 2>&1)" ||
+  fail "bad gzip checksum: the load was not the one after the network started"
 # One class is no classifier: refused before the network starts, not an assertion.
+rm "$work/short/train-images-idx3-ubyte.gz"
 printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04\x05\x06\x07\x08' >"$work/short/train-images-idx3-ubyte"
+printf '\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04' >"$work/short/t10k-images-idx3-ubyte"
 printf '\x00\x00\x08\x01\x00\x00\x00\x02\x00\x00' >"$work/short/train-labels-idx1-ubyte"
 printf '\x00\x00\x08\x01\x00\x00\x00\x01\x00' >"$work/short/t10k-labels-idx1-ubyte"
 expect_error "one class" "1 class" "$starling" peer --listen "127.0.0.1:$other" --data "$work/short" --data-dir "$work/x"

@@ -119,6 +119,14 @@ void require_disjoint_cover(const std::vector<std::vector<std::size_t>>& shards,
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+// The four IDX files of a folder: training set gzipped, test set plain.
+void write_idx_folder(const TempDir& dir, std::uint32_t rows, std::uint32_t cols) {
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, rows, cols));
+  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(6, 3));
+  write_plain(dir.file("t10k-images-idx3-ubyte"), idx_images(2, rows, cols));
+  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
+}
+
 }  // namespace
 
 TEST_CASE("IDX round trip of a tiny file, gzipped and plain alike", "[data][idx]") {
@@ -233,10 +241,7 @@ TEST_CASE("IDX errors: truncated body, bad magic, count mismatch, missing file",
 
 TEST_CASE("IDX folder and --data resolution", "[data][idx]") {
   TempDir dir;
-  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, 2, 2));
-  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(6, 3));
-  write_plain(dir.file("t10k-images-idx3-ubyte"), idx_images(2, 2, 2));
-  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
+  write_idx_folder(dir, 2, 2);
 
   auto data = load_dataset(dir.path.string());
   REQUIRE(data.ok());
@@ -272,10 +277,7 @@ TEST_CASE("IDX folder and --data resolution", "[data][idx]") {
 
 TEST_CASE("probing an IDX folder gives the shape its load has, without reading the images", "[data][idx]") {
   TempDir dir;
-  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, 2, 3));
-  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(6, 3));
-  write_plain(dir.file("t10k-images-idx3-ubyte"), idx_images(2, 2, 3));
-  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
+  write_idx_folder(dir, 2, 3);
 
   auto probed = probe_dataset(dir.path.string());
   REQUIRE(probed.ok());
@@ -287,7 +289,6 @@ TEST_CASE("probing an IDX folder gives the shape its load has, without reading t
   CHECK((*probed)->classes == 3);  // the larger of the two sides' label ranges, as the load has it
 
   // A test set with a class the training set lacks widens the shape too.
-  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
   auto wide_labels = idx_labels(2, 2);
   wide_labels.back() = 4;
   write_plain(dir.file("t10k-labels-idx1-ubyte"), wide_labels);
@@ -296,14 +297,40 @@ TEST_CASE("probing an IDX folder gives the shape its load has, without reading t
   CHECK((*wider)->classes == 5);
   REQUIRE(load_dataset(dir.path.string())->train.classes == 5);
 
-  // The images' body is not read: a truncated one probes fine and fails to load.
+  // A file shorter than its header says (gzipped or plain) gives no shape:
+  // the header's claim is not enough to build a model of its width.
   auto short_images = idx_images(6, 2, 3);
   short_images.resize(short_images.size() - 5);
   write_gz(dir.file("train-images-idx3-ubyte.gz"), short_images);
-  REQUIRE(probe_dataset(dir.path.string()).ok());
+  auto cut = probe_dataset(dir.path.string());
+  REQUIRE(cut.ok());
+  CHECK(!cut->has_value());
   auto truncated = load_dataset(dir.path.string());
   REQUIRE(!truncated.ok());
   CHECK(contains(truncated.error().message, "truncated IDX body"));
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, 2, 3));
+  auto long_test = idx_images(2, 2, 3);
+  long_test.push_back(7);
+  write_plain(dir.file("t10k-images-idx3-ubyte"), long_test);
+  auto longer = probe_dataset(dir.path.string());
+  REQUIRE(longer.ok());
+  CHECK(!longer->has_value());
+  write_plain(dir.file("t10k-images-idx3-ubyte"), idx_images(2, 2, 3));
+  REQUIRE(probe_dataset(dir.path.string())->has_value());
+  // A header announcing a huge image in a tiny file (a model of a billion
+  // inputs would be built from it) is not taken at its word either.
+  {
+    TempDir lying;
+    auto huge = idx_images(1, 1, 1);
+    huge[8] = huge[9] = 0x7f;  // rows 0x7f7f0001: 2.1e9 pixels per image, one byte of body
+    write_plain(lying.file("train-images-idx3-ubyte"), huge);
+    write_plain(lying.file("t10k-images-idx3-ubyte"), huge);
+    write_plain(lying.file("train-labels-idx1-ubyte"), idx_labels(1, 2));
+    write_plain(lying.file("t10k-labels-idx1-ubyte"), idx_labels(1, 2));
+    auto claimed = probe_dataset(lying.path.string());
+    REQUIRE(claimed.ok());
+    CHECK(!claimed->has_value());
+  }
 
   // What the headers and labels can tell, the probe refuses as the load does.
   write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(5, 2, 3));

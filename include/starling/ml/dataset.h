@@ -50,8 +50,11 @@ struct DatasetShape {
 // The shape of an IDX folder from its image headers and label files, without
 // decompressing the images (a few ms for Fashion-MNIST, whose full load takes
 // about 0.5 s). The same errors as load_idx_folder for missing files, bad
-// headers and count mismatches; a damaged image body shows only on the load.
-Result<DatasetShape> probe_idx_folder(const std::string& folder);
+// headers and count mismatches. nullopt when an image file's size does not
+// bear out its header (a plain file's length, a gzip file's trailer): a
+// model must not be built from a claim the body may not back, so the caller
+// loads the data to find out. A body damaged inside shows only on the load.
+Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder);
 
 // Text formats. CSV: one sample per line, label first, then features; a first
 // line that does not parse as numbers is taken as a header. libsvm: "label

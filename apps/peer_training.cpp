@@ -253,6 +253,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
     auto data = load_training_data(options.training, checked->shard_spec, checked->partition);
     if (!data) return data.error();
     shape = ml::DatasetShape{data->data.train.inputs(), data->data.train.classes};
+    keep_only_shard(*data);
     loaded_now = std::move(*data);
   }
   auto setup = prepare_model(options.training, shape);
@@ -361,8 +362,9 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
       loop->post([on_failure, error = shaped.error()] { on_failure(error); });
       return;
     }
-    log->info("loaded {}: {} training samples ({} in this shard), {} test samples", training.data,
-              data->data.train.size(), data->shard.size(), data->data.test.size());
+    log->info("loaded {}: {} training samples ({} in this shard, the only ones kept), {} test samples",
+              training.data, data->data.train.size(), data->shard.size(), data->data.test.size());
+    keep_only_shard(*data);
     // The loop thread owns the worker's options: the data travels in the closure.
     auto moved = std::make_shared<TrainingData>(std::move(*data));
     loop->post([host, batch, moved] { host->install(std::move(*moved), batch); });

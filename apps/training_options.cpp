@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 
+#include <numeric>
+
 #include "starling/ml/fpu.h"
 
 namespace starling::apps {
@@ -86,6 +88,14 @@ Result<TrainingData> load_training_data(const TrainingOptions& o, const ml::Shar
   out.shard = ml::shard_indices(out.data.train, shard, partition, o.seed);
   if (out.shard.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");
   return out;
+}
+
+void keep_only_shard(TrainingData& data) {
+  if (data.shard.size() == data.data.train.size()) return;  // the whole set: nothing to drop
+  data.data.train = data.data.train.subset(data.shard);
+  // Position k now holds the sample shard[k] named: the batcher's seeded
+  // shuffle permutes positions, so the batches are the same samples as before.
+  std::iota(data.shard.begin(), data.shard.end(), std::size_t{0});
 }
 
 Status check_shape(const TrainingData& data, const ml::DatasetShape& shape) {

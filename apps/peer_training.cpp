@@ -246,13 +246,10 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   if (*probed) {
     shape = **probed;
   } else {
-    // The options first, so a bad flag fails before the data loads.
-    auto checked = prepare_model(options.training, ml::DatasetShape{1, 2});
-    if (!checked) return checked.error();
     log->info("loading {} ...", options.training.data);
-    auto data = load_training_data(options.training, checked->shard_spec, checked->partition);
+    auto data = check_options_and_load(options.training);
     if (!data) return data.error();
-    shape = ml::DatasetShape{data->data.train.inputs(), data->data.train.classes};
+    shape = shape_of(*data);
     keep_only_shard(*data);
     loaded_now = std::move(*data);
   }

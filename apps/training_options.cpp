@@ -98,22 +98,29 @@ void keep_only_shard(TrainingData& data) {
   std::iota(data.shard.begin(), data.shard.end(), std::size_t{0});
 }
 
+ml::DatasetShape shape_of(const TrainingData& data) {
+  return ml::DatasetShape{data.data.train.inputs(), data.data.train.classes};
+}
+
 Status check_shape(const TrainingData& data, const ml::DatasetShape& shape) {
-  const ml::DatasetShape loaded{data.data.train.inputs(), data.data.train.classes};
+  const ml::DatasetShape loaded = shape_of(data);
   if (loaded == shape) return ok_status();
   return make_error(ErrorKind::corrupt, "the data loaded has " + std::to_string(loaded.inputs) + " inputs and " +
                                             std::to_string(loaded.classes) + " classes, its headers said " +
                                             std::to_string(shape.inputs) + " and " + std::to_string(shape.classes));
 }
 
+Result<TrainingData> check_options_and_load(const TrainingOptions& o) {
+  // The options first (a stand-in shape), so a bad flag fails before the data loads.
+  auto checked = prepare_model(o, ml::DatasetShape{1, 2});
+  if (!checked) return checked.error();
+  return load_training_data(o, checked->shard_spec, checked->partition);
+}
+
 Result<TrainingSetup> prepare_training(const TrainingOptions& o) {
-  // The options first, so a bad flag fails before the data loads.
-  if (auto checked = prepare_model(o, ml::DatasetShape{1, 2}); !checked) return checked.error();
-  auto shard = ml::ShardSpec::parse(o.shard);
-  auto partition = ml::Partition::parse(o.partition);
-  auto data = load_training_data(o, *shard, *partition);
+  auto data = check_options_and_load(o);
   if (!data) return data.error();
-  auto model = prepare_model(o, ml::DatasetShape{data->data.train.inputs(), data->data.train.classes});
+  auto model = prepare_model(o, shape_of(*data));
   if (!model) return model.error();
   TrainingSetup setup;
   static_cast<TrainingModel&>(setup) = std::move(*model);

@@ -87,8 +87,13 @@ Result<TrainingData> load_training_data(const TrainingOptions& options, const ml
 // data holds 1/N of the training features (Fashion-MNIST: 188 MB as floats).
 void keep_only_shard(TrainingData& data);
 
-// corrupt when the loaded data's shape is not the one its headers gave.
+// The loaded data's shape, and corrupt when it is not the one its headers gave.
+ml::DatasetShape shape_of(const TrainingData& data);
 Status check_shape(const TrainingData& data, const ml::DatasetShape& shape);
+
+// prepare_model's checks of the options, then load_training_data: a bad flag
+// fails before the slow load.
+Result<TrainingData> check_options_and_load(const TrainingOptions& options);
 
 // All of the above at once (`starling train`): options checked, data loaded,
 // model built for it.

@@ -15,23 +15,6 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-}  // namespace
-
-Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
-  Dataset out;
-  out.classes = classes;
-  out.features.resize(features.rows(), Eigen::Index(indices.size()));
-  out.labels.resize(indices.size());
-  for (std::size_t i = 0; i < indices.size(); ++i) {
-    STARLING_ASSERT(indices[i] < size());
-    out.features.col(Eigen::Index(i)) = features.col(Eigen::Index(indices[i]));
-    out.labels[i] = labels[indices[i]];
-  }
-  return out;
-}
-
-namespace {
-
 // DATASETS_DIR/NAME, or not_found naming the Debian package to install.
 Result<std::string> debian_dataset_folder(const std::string& name, const std::string& datasets_dir) {
   std::string folder = datasets_dir + "/" + name;
@@ -53,6 +36,20 @@ Result<std::string> debian_dataset_folder(const std::string& name, const std::st
 }
 
 }  // namespace
+
+Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
+  Dataset out;
+  out.classes = classes;
+  out.features.resize(features.rows(), Eigen::Index(indices.size()));
+  out.labels.resize(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    STARLING_ASSERT(indices[i] < size());
+    out.features.col(Eigen::Index(i)) = features.col(Eigen::Index(indices[i]));
+    out.labels[i] = labels[indices[i]];
+  }
+  return out;
+}
+
 
 Result<TrainTest> load_debian_dataset(const std::string& name, const std::string& datasets_dir) {
   auto folder = debian_dataset_folder(name, datasets_dir);

@@ -118,6 +118,27 @@ Result<IdxFolder> idx_folder_paths(const std::string& folder) {
   return paths;
 }
 
+// Whether `path` holds `bytes` bytes once decompressed, told without
+// decompressing: a plain file by its size, a gzip file by its trailer's
+// ISIZE (the size mod 2^32 of its last member, so exact for the one-member
+// files gzip writes). false when it cannot be told (a file of several
+// members) or disagrees (a file cut short).
+bool holds_bytes(const std::string& path, std::uint64_t bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  unsigned char magic[2] = {0, 0};
+  in.read(reinterpret_cast<char*>(magic), 2);
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) return false;
+  const bool gzipped = in.good() && size >= 18 && magic[0] == 0x1f && magic[1] == 0x8b;
+  if (!gzipped) return std::uint64_t(size) == bytes;
+  std::uint32_t trailer = 0;
+  in.seekg(size - 4);
+  in.read(reinterpret_cast<char*>(&trailer), sizeof trailer);
+  return in.good() && le32toh(trailer) == std::uint32_t(bytes & 0xffffffffu);  // gzip's trailer is little-endian
+}
+
 }  // namespace
 
 Result<Dataset> load_idx(const std::string& images_path, const std::string& labels_path) {
@@ -164,30 +185,6 @@ Result<TrainTest> load_idx_folder(const std::string& folder) {
   return data;
 }
 
-namespace {
-
-// Whether `path` holds `bytes` bytes once decompressed, told without
-// decompressing: a plain file by its size, a gzip file by its trailer's
-// ISIZE (the size mod 2^32 of its last member, so exact for the one-member
-// files gzip writes). false when it cannot be told (a file of several
-// members) or disagrees (a file cut short).
-bool holds_bytes(const std::string& path, std::uint64_t bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  unsigned char magic[2] = {0, 0};
-  in.read(reinterpret_cast<char*>(magic), 2);
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) return false;
-  const bool gzipped = in.good() && size >= 18 && magic[0] == 0x1f && magic[1] == 0x8b;
-  if (!gzipped) return std::uint64_t(size) == bytes;
-  std::uint32_t trailer = 0;
-  in.seekg(size - 4);
-  in.read(reinterpret_cast<char*>(&trailer), sizeof trailer);
-  return in.good() && le32toh(trailer) == std::uint32_t(bytes & 0xffffffffu);  // gzip's trailer is little-endian
-}
-
-}  // namespace
 
 Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder) {
   auto paths = idx_folder_paths(folder);

@@ -219,6 +219,13 @@ class PeerTraining::Host {
         (void)worker->evaluate_local_average(std::move(parameters), step, neighbours);
       });
     };
+    // A failed replica's last model must pull on nobody: the driver closes
+    // its links (docs/learning.md, "A replica that fails").
+    worker_options.on_failed = [l, s](const std::string& why) {
+      l->post([s, why] {
+        if (node::TrainingDriver* driver = *s ? (*s)->training() : nullptr) driver->withdraw(why);
+      });
+    };
     worker = std::make_unique<runtime::TrainingWorker>(std::move(worker_options));
     worker->set_slowdown(pending_slowdown);
     worker->start();

@@ -77,6 +77,23 @@ void TrainingDriver::start(bool joining) {
 }
 
 void TrainingDriver::stop() {
+  close_all("peer stopping");
+  state_ = "stopped";
+}
+
+void TrainingDriver::withdraw(const std::string& why) {
+  if (!active()) return;
+  log(DriverLogLevel::error,
+      "training failed (" + why + "): closing every training link so that this model pulls on no neighbour; "
+      "membership goes on",
+      "training.withdrawn", {{"reason", why}, {"links", std::to_string(links_.size())}});
+  close_all("training failed on this peer");
+  download_.reset();
+  served_.clear();
+  state_ = "failed";
+}
+
+void TrainingDriver::close_all(const std::string& detail) {
   for (auto* timer : {&round_timer_, &pace_timer_, &neighbour_timer_, &download_timer_}) {
     if (*timer) transport_.cancel_timer(**timer);
     timer->reset();
@@ -88,12 +105,11 @@ void TrainingDriver::stop() {
     wire::Reset reset;
     reset.epoch = link->state.epoch();
     reset.reason = wire::ResetReason::shutdown;
-    reset.detail = "peer stopping";
+    reset.detail = detail;
     if (link->connected) send(*link, wire::Message{reset});
     router_.close(id);
   }
   links_.clear();
-  state_ = "stopped";
 }
 
 // ---- status ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ namespace training_detail {
 
 
 inline constexpr std::uint64_t kDialBackoffMs = 3'000;
+inline constexpr std::uint64_t kMaxRefusalBackoffMs = 60'000;
 // How often a joiner with no link yet runs the neighbour check
 // (on_neighbour_check), instead of TrainingDriverOptions::neighbour_check_ms.
 inline constexpr std::uint64_t kJoinerNeighbourCheckMs = 20;

@@ -91,6 +91,7 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
     return;
   }
   link.hello_received = true;
+  dial_refusals_.erase(link.address);
   link.peer_declines_pairs = hello.pair_declines;
   send_hello(link);
   log(DriverLogLevel::info, "link to " + link.address + " up (" + (link.outbound ? "dialled" : "accepted") + ")",

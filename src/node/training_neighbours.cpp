@@ -30,7 +30,7 @@ void TrainingDriver::on_neighbour_check() {
                                     ? std::min(kJoinerNeighbourCheckMs, options_.neighbour_check_ms)
                                     : options_.neighbour_check_ms;
   neighbour_timer_ = transport_.start_timer(next_ms, [this] { on_neighbour_check(); });
-  if (!membership_.started() || state_ == "stopped") return;
+  if (!membership_.started() || !active()) return;
   const gossip::Membership& members = membership_.membership();
 
   // Links to members that died or left go; their contributions stay applied.
@@ -116,7 +116,7 @@ bool TrainingDriver::on_inbound(const ConnectionInfo& info, ByteSpan first_frame
 }
 
 bool TrainingDriver::claim(const ConnectionInfo& info, const wire::Message& first) {
-  if (state_ == "stopped" || !std::holds_alternative<wire::LinkHello>(first)) return false;
+  if (!active() || !std::holds_alternative<wire::LinkHello>(first)) return false;
   const gossip::NodeId node = identity_of(info);
   std::string address = to_string(info.remote);
   if (membership_.started()) {
@@ -178,6 +178,14 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
   if (found == links_.end()) return;
   Link& link = *found->second;
   if (!link.connected) dial_backoff_until_[link.address] = transport_.now_ms() + kDialBackoffMs;
+  if (link.outbound && link.connected && !link.hello_done()) {
+    // Refused: not again at every neighbour check (a withdrawn peer refuses
+    // every link for as long as it stays a member; found on real peers: a
+    // redial and a handshake every 0.5 s from each neighbour).
+    const unsigned refusals = std::min(++dial_refusals_[link.address], 16u);
+    const std::uint64_t backoff = std::min(kMaxRefusalBackoffMs, kDialBackoffMs << std::min(refusals - 1, 5u));
+    dial_backoff_until_[link.address] = transport_.now_ms() + backoff;
+  }
   if (link.outbound && !link.hello_done() && membership_.started()) {
     // Closed before its hello came back: the member refused us (most often
     // it is at --max-links). Another member takes its place in our sample

@@ -46,7 +46,7 @@ std::uint64_t TrainingDriver::round_steps() const {
 }
 
 void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step) {
-  if (state_ == "stopped") return;
+  if (!active()) return;
   if (std::size_t(parameters.size()) != options_.layout.dimension()) {
     log(DriverLogLevel::error, "model host returned " + std::to_string(parameters.size()) + " parameters, expected " +
                                    std::to_string(options_.layout.dimension()));

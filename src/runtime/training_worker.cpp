@@ -367,6 +367,7 @@ void TrainingWorker::run() {
     if (!options_.checkpoint_path.empty()) {
       log("training worker: no final checkpoint: training failed (" + options_.checkpoint_path + " keeps the last good one)");
     }
+    if (options_.on_failed) options_.on_failed(loop_->error());
     return;
   }
   // Corrections that arrived after the last step still land: none is lost.

@@ -168,6 +168,9 @@ void SteppedTrainer::step_once(double now_seconds) {
     const node::StepResult result = loop_->step(now_seconds);
     if (result.kind == node::StepResult::Kind::stepped && result.stats.count > 0)
       loss_ = result.stats.loss_sum / result.stats.count;
+    // As `starling peer` does: a failed replica closes its links.
+    if (result.kind == node::StepResult::Kind::failed && *driver_ != nullptr && (*driver_)->training() != nullptr)
+      (*driver_)->training()->withdraw(loop_->error());
     if (!loop_->failed() && loop_->evaluation_due()) evaluate_now();
     return;
   }

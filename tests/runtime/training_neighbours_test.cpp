@@ -67,3 +67,59 @@ TEST_CASE("training driver: late joiners whose sampled neighbours are full find 
     for (int i = 0; i < 3; ++i) CHECK(ready_links(*swarm.peers[std::size_t(i)]) <= 2);
   }
 }
+
+TEST_CASE("training driver: a peer whose training failed closes its links, and its model pulls on nobody",
+          "[runtime][training][neighbours]") {
+  // Found on real peers: a replica that diverged (--lr 2 in a swarm at 0.02)
+  // kept its links, its driver went on with a round every
+  // round_max_interval_ms from its last published model, and each pairwise
+  // neighbour pulled half way towards a model of step 7: two healthy peers
+  // read 0.866 and 0.872 after 40,000 steps where a pair alone read 0.889-0.894.
+  const Mixing mixing = GENERATE(Mixing::pairwise, Mixing::neighbourhood);
+  Swarm swarm(61 + std::uint64_t(mixing));
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.mixing = mixing;
+  build_swarm(swarm, config, 3);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 30));
+  SwarmPeer& failed = *swarm.peers[2];
+  const std::string failed_address = failed.address;
+
+  // Its host still answers with its last model, a bad one, as a failed
+  // worker's hand-off would have; withdraw() must make that harmless.
+  failed.host.x.setConstant(1000.0f);
+  failed.host.frozen = true;
+  failed.training()->withdraw("test: training diverged");
+  CHECK(failed.training()->status().state == "failed");
+  CHECK(failed.training()->status().neighbours.empty());
+  bool said = false;
+  for (const auto& e : failed.events) said = said || e.event == "training.withdrawn";
+  CHECK(said);
+
+  std::vector<std::size_t> events_before;
+  for (int i = 0; i < 2; ++i) events_before.push_back(swarm.peers[std::size_t(i)]->events.size());
+  // Long enough for many rounds and neighbour checks (dials, resamples).
+  swarm.run_for(20);
+  for (int i = 0; i < 2; ++i) {
+    SwarmPeer& healthy = *swarm.peers[std::size_t(i)];
+    INFO("peer " << i);
+    for (const NeighbourStatus& n : healthy.training()->status().neighbours) CHECK(n.address != failed_address);
+    CHECK(ready_links(healthy) == 1);  // the other healthy peer
+    CHECK(healthy.host.x.cwiseAbs().maxCoeff() < 10.0f);  // started near 1: no pull towards 1000
+    CHECK(healthy.training()->status().state == "training");
+    // It refuses every link; each refusal doubles the back-off (3, 6, 12 s):
+    // a few dials in 20 s, not one per neighbour check (0.5 s).
+    std::size_t refused_dials = 0;
+    for (std::size_t e = events_before[std::size_t(i)]; e < healthy.events.size(); ++e) {
+      const auto& event = healthy.events[e];
+      if (event.event != "link.down") continue;
+      for (const auto& [key, value] : event.fields) refused_dials += key == "peer" && value == failed_address ? 1 : 0;
+    }
+    CHECK(refused_dials >= 1);
+    CHECK(refused_dials <= 5);
+  }
+  CHECK(failed.training()->status().neighbours.empty());
+  CHECK(failed.training()->status().state == "failed");
+  // Membership goes on: the failed peer is still a live member to the others.
+  CHECK(swarm.peers[0]->membership().membership().find(failed.node->membership().membership().self().node_id) != nullptr);
+}

@@ -17,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/fpu.h"
@@ -701,10 +702,26 @@ TEST_CASE("training worker: 100 NaN steps in a row fail the worker and end its t
     const Eigen::VectorXf initial = o.model->parameters();
     Logs logs;
     logs.attach(o);
+    // The peer withdraws from gossip on this call (apps/peer_training.cpp).
+    std::mutex failure_mutex;
+    std::vector<std::string> failures;
+    o.on_failed = [&](const std::string& why) {
+      std::lock_guard lock(failure_mutex);
+      failures.push_back(why);
+    };
     TrainingWorker worker(std::move(o));
     worker.start();
     REQUIRE(wait_until([&] { return worker.progress().state == "failed"; }));
     const TrainingProgress p = worker.progress();
+    REQUIRE(wait_until([&] {
+      std::lock_guard lock(failure_mutex);
+      return !failures.empty();
+    }));
+    {
+      std::lock_guard lock(failure_mutex);
+      REQUIRE(failures.size() == 1);
+      CHECK(failures[0].find("diverged") != std::string::npos);
+    }
     CHECK(p.nan_steps_skipped == 100);
     CHECK(p.steps_this_run == 0);
     CHECK(p.error.find("diverged") != std::string::npos);

@@ -218,7 +218,7 @@ struct NeighbourStatus {
 };
 
 struct TrainingDriverStatus {
-  std::string state;  // "downloading", "training", "stopped"
+  std::string state;  // "downloading", "training", "failed" (withdraw()), "stopped"
   std::uint64_t rounds = 0;
   std::uint64_t deltas_sent = 0;
   std::uint64_t deltas_received = 0;
@@ -307,6 +307,15 @@ class TrainingDriver {
   void start(bool joining);
   // Tells every neighbour we leave (Reset shutdown), closes the links, stops timers.
   void stop();
+  // The model host failed (training diverged): our model must no longer
+  // pull on anyone's. Closes every link as stop() does (the neighbours drop
+  // them and sample another member), then refuses links, model requests and
+  // rounds; membership goes on. State "failed"; no way back but stop().
+  // Found on real peers: a failed replica's rounds went on every
+  // round_max_interval_ms with its last published model, and each pairwise
+  // neighbour pulled half way towards it (docs/learning.md, "A replica that
+  // fails").
+  void withdraw(const std::string& why);
 
   // The host's answer to request_parameters(): its parameters after `step`
   // SGD steps in all (kNoStep: a host that does not count steps).
@@ -344,6 +353,11 @@ class TrainingDriver {
   // The router's training route.
   bool on_inbound(const ConnectionInfo& info, ByteSpan first_frame);
   bool claim(const ConnectionInfo& info, const wire::Message& first);
+  // Not stopped and not withdrawn: links, rounds and downloads go on.
+  bool active() const { return state_ != "stopped" && state_ != "failed"; }
+  // stop()'s and withdraw()'s common part: timers off, every link told
+  // (Reset shutdown with `detail`) and closed.
+  void close_all(const std::string& detail);
   void on_connected(const ConnectionInfo& info);
   void on_frame(ConnectionId id, ByteSpan frame);
   void on_disconnected(ConnectionId id, const Error& reason);
@@ -484,6 +498,10 @@ class TrainingDriver {
   bool round_base_ = false;
   std::map<ConnectionId, std::unique_ptr<Link>> links_;
   std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
+  // Refusals in a row per address (closed before its hello came back: at
+  // --max-links, or withdrawn after its training failed); each one doubles
+  // the back-off, up to kMaxRefusalBackoffMs. Cleared when a link comes up.
+  std::map<std::string, unsigned> dial_refusals_;
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i
   std::int64_t parameters_step_ = kNoStep;                    // the host's step count at parameters_
   std::uint64_t parameters_ms_ = 0;                           // when parameters_ came

@@ -152,6 +152,10 @@ struct TrainingWorkerOptions {
   // Called ON THE WORKER THREAD with a copy of the parameters, after a request_publish().
   std::function<void(Eigen::VectorXf parameters, std::int64_t step)> on_publish;
   std::function<void(const std::string& message)> on_log;  // worker thread; warnings (checkpoint failed, NaN...)
+  // Called ON THE WORKER THREAD once, as its thread ends because training
+  // failed (progress().error says the same): a peer withdraws from gossip
+  // (node::TrainingDriver::withdraw) so that its last model pulls on nobody.
+  std::function<void(const std::string& why)> on_failed;
   // Called ON THE WORKER THREAD right after each scheduled evaluation of the
   // own model, with a copy of the parameters just evaluated and their step:
   // the caller averages them with the neighbours' copies (on its loop thread:

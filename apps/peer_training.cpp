@@ -188,7 +188,11 @@ class PeerTraining::Host {
 
   // Loop thread, when the node starts training (StepHandoff::start_training).
   void start() {
-    if (worker || stopped) return;
+    if (stopped) return;
+    if (worker) {
+      resume_after_failure();
+      return;
+    }
     if (!data_ready) {
       start_wanted = true;
       log->info("training waits for the data to load");
@@ -221,15 +225,47 @@ class PeerTraining::Host {
     };
     // A failed replica's last model must pull on nobody: the driver closes
     // its links (docs/learning.md, "A replica that fails").
-    worker_options.on_failed = [l, s](const std::string& why) {
-      l->post([s, why] {
-        if (node::TrainingDriver* driver = *s ? (*s)->training() : nullptr) driver->withdraw(why);
-      });
-    };
+    worker_options.on_failed = [this, l](const std::string& why) { l->post([this, why] { on_failed(why); }); };
     worker = std::make_unique<runtime::TrainingWorker>(std::move(worker_options));
     worker->set_slowdown(pending_slowdown);
     worker->start();
     log->info("training started ({})", downloaded ? "from the downloaded swarm model" : "from our own parameters");
+  }
+
+  // Loop thread: the worker's training failed. Withdraw from gossip at
+  // once (our model must pull on nobody), then, up to kMaxRecoveries times
+  // per run, join again: the node downloads a neighbour's model and
+  // start() resumes the worker from it (docs/learning.md, "A replica that
+  // fails").
+  static constexpr int kMaxRecoveries = 3;
+  int recoveries = 0;
+  void on_failed(const std::string& why) {
+    node::Peer* peer = slot ? *slot : nullptr;
+    if (stopped || !peer || !peer->training()) return;
+    peer->training()->withdraw(why);
+    if (recoveries >= kMaxRecoveries) {
+      log->error("training failed again after {} recoveries: giving up; this peer stays a member without training "
+                 "(restart it, perhaps with a smaller --lr)",
+                 recoveries);
+      return;
+    }
+    ++recoveries;
+    log->warn("recovering from the training failure ({} of {}): downloading a neighbour's model, then training on "
+              "from it with a fresh optimizer state",
+              recoveries, kMaxRecoveries);
+    handoff->rearm();
+    peer->restart_training();
+  }
+
+  // Loop thread, from start(): the node's new download is in (or none came).
+  void resume_after_failure() {
+    std::optional<Eigen::VectorXf> initial = handoff->take_initial();
+    if (Status resumed = worker->restart(initial ? &*initial : nullptr); !resumed) {
+      log->error("cannot resume training after the failure: {}", resumed.error().message);
+      return;
+    }
+    log->info("training again ({})",
+              initial ? "from a neighbour's model" : "from our last finite parameters: no neighbour served a model");
   }
 };
 
@@ -448,6 +484,7 @@ nlohmann::json progress_json(const runtime::TrainingProgress& progress, const st
           {"export_model", export_model},
           {"steps_per_second", progress.steps_per_second},
           {"blas_kernels", blas_kernels_note()},
+          {"recoveries", progress.recoveries},
           {"slowdown", progress.slowdown_factor}};
 }
 

@@ -82,15 +82,7 @@ Peer::Peer(Transport& transport, ModelHost* host, IncarnationStore& incarnations
   };
   membership_ = std::make_unique<MembershipDriver>(*router_, std::move(membership));
 
-  if (host_ && options_.training) {
-    TrainingDriverOptions training = *options_.training;
-    training.random_seed = derive_seed(options_.random_seed, 1);
-    training.on_log = [this](LogLevel level, std::string_view event, const std::string& message,
-                             const LogFields& fields) {
-      log(level, event.empty() ? "gossip" : event, "gossip: " + message, fields);
-    };
-    training_ = std::make_unique<TrainingDriver>(*router_, *membership_, *host_, std::move(training));
-  }
+  if (host_ && options_.training) training_ = make_training_driver();
 
   RouteHandler control;
   control.on_inbound = [this](const ConnectionInfo& info, ByteSpan first) {
@@ -110,6 +102,27 @@ Peer::Peer(Transport& transport, ModelHost* host, IncarnationStore& incarnations
   control.on_frame = [this](ConnectionId id, ByteSpan frame) { on_control_frame(id, frame); };
   control.on_disconnected = [this](ConnectionId id, const Error&) { forget_control(id); };
   router_->set_handler(Route::control, std::move(control));
+}
+
+std::unique_ptr<TrainingDriver> Peer::make_training_driver() {
+  TrainingDriverOptions training = *options_.training;
+  // A restarted driver samples its own neighbours: another stream.
+  training.random_seed = derive_seed(options_.random_seed, 1 + 1000 * training_restarts_);
+  training.on_log = [this](LogLevel level, std::string_view event, const std::string& message,
+                           const LogFields& fields) {
+    log(level, event.empty() ? "gossip" : event, "gossip: " + message, fields);
+  };
+  return std::make_unique<TrainingDriver>(*router_, *membership_, *host_, std::move(training));
+}
+
+bool Peer::restart_training() {
+  if (!training_ || !started_ || stopped_ || training_->status().state != "failed") return false;
+  training_.reset();  // first: its destructor clears the router's training route
+  ++training_restarts_;
+  training_ = make_training_driver();
+  if (byzantine_) training_->set_byzantine(byzantine_->first, byzantine_->second);
+  training_->start(/*joining=*/true);
+  return true;
 }
 
 Peer::~Peer() {
@@ -168,6 +181,7 @@ void Peer::on_parameters(Eigen::VectorXf parameters, std::int64_t step) {
 }
 
 void Peer::set_byzantine(ByzantineMode mode, double scale) {
+  byzantine_ = std::pair{mode, scale};
   if (training_) training_->set_byzantine(mode, scale);
 }
 

@@ -197,6 +197,32 @@ Status TrainingLoop::add_finite_correction(const Eigen::VectorXf& correction) {
   return ok_status();
 }
 
+Status TrainingLoop::recover(const Eigen::VectorXf& parameters) {
+  if (!failed() || !engine_) {
+    return make_error(ErrorKind::invalid_argument,
+                      failed() ? "cannot recover: the loop never started (" + error_ + ")"
+                               : std::string("cannot recover: the loop has not failed"));
+  }
+  Eigen::VectorXf& own = options_.model->parameters();
+  if (parameters.size() != own.size()) {
+    return make_error(ErrorKind::invalid_argument, "recover: " + std::to_string(parameters.size()) +
+                                                       " parameters, the model has " + std::to_string(own.size()));
+  }
+  if (!ml::all_finite(parameters.data(), std::size_t(parameters.size())))
+    return make_error(ErrorKind::numerical, "recover: the parameters hold NaN or Inf");
+  own = parameters;
+  // A fresh optimizer: the velocity of the run that diverged would carry it
+  // on. Assigned in place (the trainer holds a reference to it).
+  const ml::OptimizerConfig config = engine_->optimizer.config();
+  const std::int64_t steps = engine_->optimizer.steps();
+  engine_->optimizer = ml::Optimizer(config, std::size_t(own.size()));
+  engine_->optimizer.set_steps(steps);
+  consecutive_nan_ = 0;
+  error_.clear();
+  ++recoveries_;
+  return ok_status();
+}
+
 void TrainingLoop::schedule_next_evaluation() {
   const std::int64_t every = options_.eval_every_steps;
   next_eval_step_ = every > 0 ? (steps() / every + 1) * every : 0;
@@ -277,6 +303,7 @@ void TrainingLoop::progress_into(TrainingProgress& p) const {
   p.steps_this_run = steps_this_run_;
   p.evaluations = evaluations_;
   p.nan_steps_skipped = nan_total_;
+  p.recoveries = recoveries_;
 }
 
 TrainingProgress TrainingLoop::progress() const {

@@ -106,6 +106,22 @@ bool StepHandoff::wait_started(std::uint64_t timeout_ms) {
   return started_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return started_; });
 }
 
+void StepHandoff::rearm() {
+  std::lock_guard lock(start_mutex_);
+  started_ = false;
+  initial_.reset();
+}
+
+void StepHandoff::drop_pending_corrections() {
+  {
+    std::lock_guard lock(corrections_mutex_);
+    if (pending_count_ > 0) corrections_dropped_.fetch_add(std::uint64_t(pending_count_), std::memory_order_relaxed);
+    pending_count_ = 0;
+    correction_pending_.store(false, std::memory_order_release);
+  }
+  guard_ = PublishGuard{};
+}
+
 bool StepHandoff::started() const {
   std::lock_guard lock(start_mutex_);
   return started_;

@@ -127,6 +127,26 @@ void TrainingWorker::stop() {
   if (progress_.state != "failed") progress_.state = "stopped";
 }
 
+Status TrainingWorker::restart(const Eigen::VectorXf* parameters) {
+  std::lock_guard lock(lifecycle_mutex_);
+  STARLING_ASSERT_MSG(!thread_.joinable() || thread_.get_id() != std::this_thread::get_id(),
+                      "TrainingWorker::restart() called on the worker thread (from a callback?)");
+  if (!started_ || stop_requested_.load() || !loop_->failed())
+    return make_error(ErrorKind::invalid_argument, "restart: the worker is not a failed, running one");
+  if (thread_.joinable()) thread_.join();  // it ended when the loop failed
+  const Eigen::VectorXf last = loop_->parameters();
+  if (Status recovered = loop_->recover(parameters ? *parameters : last); !recovered) return recovered;
+  handoff_->drop_pending_corrections();
+  {
+    std::lock_guard progress_lock(progress_mutex_);
+    loop_->progress_into(progress_);
+    progress_.state = "training";
+    progress_.error.clear();
+  }
+  thread_ = std::thread([this] { run(); });
+  return ok_status();
+}
+
 void TrainingWorker::request_publish(std::int64_t at_step) { handoff_->request_publish(at_step); }
 
 Status TrainingWorker::add_correction(const Eigen::VectorXf& correction) {

@@ -329,6 +329,58 @@ TEST_CASE("training loop: NaN steps are skipped; 100 in a row fail the loop", "[
   }
 }
 
+TEST_CASE("training loop: a failed loop recovers from another model and trains on", "[node][loop]") {
+  // A neighbour's model: a healthy loop trained on the same data.
+  TrainingLoop neighbour(make_options(0.05));
+  for (int i = 0; i < 200; ++i) REQUIRE(neighbour.step(0.01 * i).kind == StepResult::Kind::stepped);
+  const Eigen::VectorXf model = neighbour.parameters();
+  REQUIRE(accuracy_of(model, blob_data()->test) > 0.9);
+  CHECK(neighbour.recover(model).error().kind == ErrorKind::invalid_argument);  // not failed
+  CHECK_FALSE(neighbour.failed());
+
+  // This one trains 30 steps, then its data turns NaN and it fails.
+  auto data = std::make_shared<ml::TrainTest>(*blob_data());
+  TrainingLoopOptions o = make_options(0.05, data);
+  o.eval_every_steps = 50;
+  TrainingLoop loop(std::move(o));
+  double now = 0.0;
+  for (int i = 0; i < 30; ++i) REQUIRE(loop.step(now += 0.01).kind == StepResult::Kind::stepped);
+  const ml::Dataset good = data->train;
+  data->train.features.setConstant(std::numeric_limits<float>::quiet_NaN());
+  for (int i = 0; i < 100; ++i) (void)loop.step(now += 0.01);
+  REQUIRE(loop.failed());
+  CHECK(loop.steps() == 30);
+
+  data->train = good;  // whatever broke it is gone
+  CHECK(loop.recover(Eigen::VectorXf::Zero(3)).error().kind == ErrorKind::invalid_argument);
+  Eigen::VectorXf poisoned = model;
+  poisoned[1] = std::numeric_limits<float>::infinity();
+  CHECK(loop.recover(poisoned).error().kind == ErrorKind::numerical);
+  CHECK(loop.failed());
+  CHECK(loop.recoveries() == 0);
+
+  REQUIRE(loop.recover(model).ok());
+  CHECK_FALSE(loop.failed());
+  CHECK(loop.error().empty());
+  CHECK(loop.recoveries() == 1);
+  CHECK(loop.progress().recoveries == 1);
+  CHECK(loop.parameters() == model);
+  CHECK(loop.steps() == 30);  // the count goes on: evaluations stay on their steps
+  for (int i = 0; i < 100; ++i) REQUIRE(loop.step(now += 0.01).kind == StepResult::Kind::stepped);
+  CHECK(loop.steps() == 130);
+  CHECK(loop.progress().state == "training");
+  CHECK(loop.evaluation_due());  // step 50's evaluation was never made: due now
+  CHECK(loop.evaluate().accuracy > 0.9);
+  // A second failure is recovered from the same way.
+  data->train.features.setConstant(std::numeric_limits<float>::quiet_NaN());
+  for (int i = 0; i < 100; ++i) (void)loop.step(now += 0.01);
+  REQUIRE(loop.failed());
+  data->train = good;
+  REQUIRE(loop.recover(loop.parameters()).ok());  // its own last finite parameters
+  CHECK(loop.recoveries() == 2);
+  CHECK(loop.step(now += 0.01).kind == StepResult::Kind::stepped);
+}
+
 TEST_CASE("training loop: same seed, same calls, bit-identical parameters", "[node][loop]") {
   auto data = blob_data();
   auto run = [&](std::uint64_t seed, const char* optimizer) {

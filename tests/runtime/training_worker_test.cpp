@@ -732,6 +732,46 @@ TEST_CASE("training worker: 100 NaN steps in a row fail the worker and end its t
   }
 }
 
+TEST_CASE("training worker: a failed worker restarts from a given model, on a new thread", "[runtime][worker]") {
+  auto data = std::make_shared<ml::TrainTest>(*blob_data());
+  const ml::Dataset good = data->train;
+  data->train.features.setConstant(std::numeric_limits<float>::quiet_NaN());
+  TrainingWorkerOptions o = make_options(0.05, data);
+  const Eigen::VectorXf model = Eigen::VectorXf::Constant(o.model->parameters().size(), 0.01f);
+  std::mutex failure_mutex;
+  int failures = 0;
+  o.on_failed = [&](const std::string&) {
+    std::lock_guard lock(failure_mutex);
+    ++failures;
+  };
+  auto failed_times = [&] {
+    std::lock_guard lock(failure_mutex);
+    return failures;
+  };
+  TrainingWorker worker(std::move(o));
+  CHECK(worker.restart(&model).error().kind == ErrorKind::invalid_argument);  // not started
+  worker.start();
+  REQUIRE(wait_until([&] { return failed_times() == 1; }));
+  REQUIRE(worker.progress().state == "failed");
+
+  // What broke it is gone (the thread read the data before its on_failed).
+  data->train = good;
+  REQUIRE(worker.restart(&model).ok());
+  CHECK(worker.progress().state == "training");
+  CHECK(worker.progress().error.empty());
+  REQUIRE(wait_until([&] { return worker.progress().steps_this_run > 50; }));
+  const TrainingProgress p = worker.progress();
+  CHECK(p.state == "training");
+  CHECK(p.recoveries == 1);
+  CHECK(p.nan_steps_skipped == 100);
+  CHECK(worker.restart(&model).error().kind == ErrorKind::invalid_argument);  // it is not failed
+  worker.stop();
+  CHECK(worker.progress().state == "stopped");
+  CHECK(failed_times() == 1);
+  CHECK(worker.parameters_copy().allFinite());
+  CHECK(worker.parameters_copy() != model);  // it trained from there
+}
+
 TEST_CASE("training worker: invalid options leave it failed, with the reason", "[runtime][worker]") {
   TrainingWorkerOptions o = make_options(0.05);
   o.shard.push_back(400);  // one past the training set

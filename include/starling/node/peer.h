@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -138,6 +139,11 @@ class Peer {
   void stop_training();
   // Everything off: no callback follows; the transport stays usable.
   void stop();
+  // After the TrainingDriver withdrew (its host's training failed): a new
+  // driver replaces it and joins again, downloading a neighbour's model for
+  // the host (ModelHost::start_training comes again). Counters start over.
+  // false (nothing done) unless started, not stopped, and withdrawn.
+  bool restart_training();
 
   // The ModelHost's answer to request_parameters().
   void on_parameters(Eigen::VectorXf parameters, std::int64_t step = -1);
@@ -168,6 +174,7 @@ class Peer {
   void on_control_frame(ConnectionId id, ByteSpan frame);
   void answer_status(ConnectionId id, std::uint64_t request_id);
   void forget_control(ConnectionId id);
+  std::unique_ptr<TrainingDriver> make_training_driver();
 
   Transport& transport_;
   ModelHost* host_;
@@ -182,6 +189,8 @@ class Peer {
   bool started_ = false;
   bool stopped_ = false;
   std::uint64_t incarnation_ = 0;
+  std::uint64_t training_restarts_ = 0;
+  std::optional<std::pair<ByzantineMode, double>> byzantine_;  // re-applied to a restarted driver
 };
 
 // The membership event as a log line (level, event name, text, fields), as

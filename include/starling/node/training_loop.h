@@ -89,6 +89,7 @@ struct TrainingProgress {
   std::int64_t checkpoints_written = 0;   // worker: periodic and final
   std::int64_t checkpoint_failures = 0;   // worker
   std::int64_t nan_steps_skipped = 0;
+  std::int64_t recoveries = 0;            // failures recovered from (TrainingLoop::recover)
   double slowdown_factor = 1.0;           // worker
   double step_seconds = 0;      // worker: time spent in steps (and applying corrections)
   double slowdown_seconds = 0;  // worker: time slept for set_slowdown() (clock-measured)
@@ -159,6 +160,17 @@ class TrainingLoop {
   // the model is not read one more time per round.
   Status add_finite_correction(const Eigen::VectorXf& correction);
 
+  // Brings a failed loop back (the peer's recovery, docs/learning.md "A
+  // replica that fails"): the parameters become `parameters` (a neighbour's
+  // model, or the last finite ones), the optimizer state starts afresh (its
+  // step count, so the lr schedule, goes on), the NaN streak and the error
+  // clear, and step() may be called again. The counters and evaluations go
+  // on; recoveries() counts the calls that succeeded. Refuses a wrong size
+  // (invalid_argument), NaN/Inf (numerical), or a loop that is not failed or
+  // never had an engine (invalid options): invalid_argument.
+  Status recover(const Eigen::VectorXf& parameters);
+  std::int64_t recoveries() const { return recoveries_; }
+
   // True when the test split is not empty, evaluation is on, and steps()
   // (counting those restored from a checkpoint) reached the next multiple of
   // eval_every_steps after the last evaluate() or the start: evaluations fall
@@ -217,6 +229,7 @@ class TrainingLoop {
   double steps_per_second_ = 0;
 
   int consecutive_nan_ = 0;
+  std::int64_t recoveries_ = 0;
   std::int64_t nan_total_ = 0, nan_at_last_warning_ = 0;
   std::optional<double> last_nan_warning_seconds_;
 

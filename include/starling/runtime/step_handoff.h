@@ -101,6 +101,10 @@ class StepHandoff final : public node::ModelHost {
   Status offer_correction(const Eigen::VectorXf& correction);
   // request_parameters under the trainer's name (0: the next boundary).
   void request_publish(std::int64_t at_step) { request_parameters(at_step); }
+  // start_training() may come again (after a failed trainer withdrew and its
+  // node downloads a model for it: docs/learning.md, "A replica that
+  // fails"); on_start then runs again. Loop thread.
+  void rearm();
   // Waits up to timeout_ms for start_training(); true once it came.
   bool wait_started(std::uint64_t timeout_ms);
   bool started() const;
@@ -114,6 +118,11 @@ class StepHandoff final : public node::ModelHost {
                        const Eigen::Ref<const Eigen::VectorXf>& parameters);
   // Step 1 of serve() alone (e.g. the corrections still pending at stop).
   BoundaryServed apply_corrections(const std::function<Status(const Eigen::VectorXf&)>& add);
+  // The corrections not applied yet are dropped (counted as dropped) and
+  // the publish guard forgets its history: a trainer that recovers from a
+  // failure starts over from another model. Call it while no serve() runs
+  // (TrainingWorker::restart, between its threads).
+  void drop_pending_corrections();
   // Step 2 of serve() alone (e.g. join() answers the node's first request).
   BoundaryServed publish_if_due(std::int64_t steps, const Eigen::Ref<const Eigen::VectorXf>& parameters);
 

@@ -191,6 +191,14 @@ class TrainingWorker {
   void start();  // launches the thread; once (later calls, and calls after stop(), do nothing)
   // Asks, joins, writes the final checkpoint if configured; idempotent; any thread but the worker's.
   void stop();
+  // A worker whose training failed trains again (TrainingLoop::recover):
+  // joins the ended thread, starts from `parameters` (a neighbour's model;
+  // null: the last finite parameters) with a fresh optimizer state, drops
+  // the corrections still pending in the hand-off (they were for the
+  // failed run), and launches a new thread; on_failed fires again if it
+  // fails again. Any thread but the worker's; refused (invalid_argument)
+  // unless started, not stopped and failed, or as recover() refuses.
+  Status restart(const Eigen::VectorXf* parameters);
   // Any thread; the worker copies its parameters at the first step boundary
   // where it has taken `at_step` steps in all (0: the next) and calls
   // on_publish. A newer request replaces an older one.

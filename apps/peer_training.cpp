@@ -250,11 +250,18 @@ class PeerTraining::Host {
       return;
     }
     ++recoveries;
-    log->warn("recovering from the training failure ({} of {}): downloading a neighbour's model, then training on "
-              "from it with a fresh optimizer state",
-              recoveries, kMaxRecoveries);
-    handoff->rearm();
-    peer->restart_training();
+    // Spaced out (1, 2, 4 s), so a cause that lasts a moment (the swarm's
+    // model at a bad instant) does not use every attempt up at once.
+    const std::uint64_t wait_ms = std::uint64_t{1000} << (recoveries - 1);
+    log->warn("recovering from the training failure ({} of {}) in {} s: downloading a neighbour's model, then "
+              "training on from it with a fresh optimizer state",
+              recoveries, kMaxRecoveries, wait_ms / 1000);
+    peer->transport().start_timer(wait_ms, [this] {
+      node::Peer* now = slot ? *slot : nullptr;
+      if (stopped || !now) return;
+      handoff->rearm();
+      now->restart_training();
+    });
   }
 
   // Loop thread, from start(): the node's new download is in (or none came).

@@ -11,6 +11,19 @@ namespace {
 
 constexpr int kMaxConsecutiveNan = 100;  // then failed
 constexpr double kNanWarningInterval = 5.0;  // seconds between skip summaries
+
+// A model-sized vector from outside: `what` has the model's size and, when
+// `finite` is asked for, no NaN/Inf entry.
+enum class Finite { check, known };
+Status check_model_sized(const Eigen::VectorXf& v, const Eigen::VectorXf& model, const char* what, Finite finite) {
+  if (v.size() != model.size()) {
+    return make_error(ErrorKind::invalid_argument, std::string(what) + " has " + std::to_string(v.size()) +
+                                                       " entries, the model " + std::to_string(model.size()));
+  }
+  if (finite == Finite::check && !ml::all_finite(v.data(), std::size_t(v.size())))
+    return make_error(ErrorKind::numerical, std::string(what) + " holds NaN or Inf");
+  return ok_status();
+}
 constexpr double kRateWindow = 0.5;          // seconds per steps_per_second window
 
 // Why the options cannot train, or empty.
@@ -172,22 +185,13 @@ StepResult TrainingLoop::step(double now_seconds) {
 }
 
 Status TrainingLoop::add_correction(const Eigen::VectorXf& correction) {
-  Eigen::VectorXf& parameters = options_.model->parameters();
-  if (correction.size() != parameters.size()) {
-    return make_error(ErrorKind::invalid_argument, "correction has " + std::to_string(correction.size()) +
-                                                       " entries, the model " + std::to_string(parameters.size()));
-  }
-  if (!ml::all_finite(correction.data(), std::size_t(correction.size())))
-    return make_error(ErrorKind::numerical, "correction holds NaN or Inf");
+  if (Status checked = check_model_sized(correction, parameters(), "correction", Finite::check); !checked) return checked;
   return add_finite_correction(correction);
 }
 
 Status TrainingLoop::add_finite_correction(const Eigen::VectorXf& correction) {
+  if (Status checked = check_model_sized(correction, parameters(), "correction", Finite::known); !checked) return checked;
   Eigen::VectorXf& parameters = options_.model->parameters();
-  if (correction.size() != parameters.size()) {
-    return make_error(ErrorKind::invalid_argument, "correction has " + std::to_string(correction.size()) +
-                                                       " entries, the model " + std::to_string(parameters.size()));
-  }
   parameters += correction;
   // The momentum mode (ml::OptimizerConfig::MomentumMode) decides whether the
   // optimizer state takes the pull too; the default leaves it alone.
@@ -204,12 +208,8 @@ Status TrainingLoop::recover(const Eigen::VectorXf& parameters) {
                                : std::string("cannot recover: the loop has not failed"));
   }
   Eigen::VectorXf& own = options_.model->parameters();
-  if (parameters.size() != own.size()) {
-    return make_error(ErrorKind::invalid_argument, "recover: " + std::to_string(parameters.size()) +
-                                                       " parameters, the model has " + std::to_string(own.size()));
-  }
-  if (!ml::all_finite(parameters.data(), std::size_t(parameters.size())))
-    return make_error(ErrorKind::numerical, "recover: the parameters hold NaN or Inf");
+  if (Status checked = check_model_sized(parameters, own, "the model to recover from", Finite::check); !checked)
+    return checked;
   own = parameters;
   // A fresh optimizer: the velocity of the run that diverged would carry it
   // on. Assigned in place (the trainer holds a reference to it).
@@ -245,12 +245,8 @@ Result<ml::Evaluation> TrainingLoop::evaluate_local_average(Eigen::VectorXf& par
                                                             std::size_t neighbours) {
   STARLING_ASSERT_MSG(!failed(), "TrainingLoop::evaluate_local_average() on a failed loop");
   Eigen::VectorXf& own = options_.model->parameters();
-  if (parameters.size() != own.size()) {
-    return make_error(ErrorKind::invalid_argument, "local average has " + std::to_string(parameters.size()) +
-                                                       " entries, the model " + std::to_string(own.size()));
-  }
-  if (!ml::all_finite(parameters.data(), std::size_t(parameters.size())))
-    return make_error(ErrorKind::numerical, "local average holds NaN or Inf");
+  if (Status checked = check_model_sized(parameters, own, "local average", Finite::check); !checked)
+    return checked.error();
   // The layers are views made from parameters() at each use, so swapping the
   // vectors' buffers (O(1)) makes the model compute with the average.
   own.swap(parameters);

@@ -131,9 +131,16 @@ Status TrainingWorker::restart(const Eigen::VectorXf* parameters) {
   std::lock_guard lock(lifecycle_mutex_);
   STARLING_ASSERT_MSG(!thread_.joinable() || thread_.get_id() != std::this_thread::get_id(),
                       "TrainingWorker::restart() called on the worker thread (from a callback?)");
-  if (!started_ || stop_requested_.load() || !loop_->failed())
+  bool failed = false;
+  {
+    // The thread sets "failed" under this lock after its last step: the
+    // loop itself is read only once the thread is joined.
+    std::lock_guard progress_lock(progress_mutex_);
+    failed = progress_.state == "failed";
+  }
+  if (!started_ || stop_requested_.load() || !failed)
     return make_error(ErrorKind::invalid_argument, "restart: the worker is not a failed, running one");
-  if (thread_.joinable()) thread_.join();  // it ended when the loop failed
+  if (thread_.joinable()) thread_.join();  // it ends once the loop failed
   const Eigen::VectorXf last = loop_->parameters();
   if (Status recovered = loop_->recover(parameters ? *parameters : last); !recovered) return recovered;
   handoff_->drop_pending_corrections();

@@ -8,10 +8,8 @@
 # Usage: swarm_recovery.sh STARLING_BINARY
 set -u
 starling=${1:?usage: swarm_recovery.sh STARLING_BINARY}
-command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
-[[ -d /usr/share/datasets/fashion-mnist || -d /usr/share/dataset-fashion-mnist ]] ||
-  { echo "SKIP: dataset-fashion-mnist not installed"; exit 0; }
 source "$(dirname "$0")/lib/peers.sh"
+skip_without_fashion_mnist
 peer_flags=(--eval-every 500 --checkpoint-every 0)
 start_timeout=20
 training() { "$starling" status "127.0.0.1:${ports[$1]}" --json --timeout 3 2>/dev/null | jq -c '.training'; }

@@ -7,10 +7,8 @@
 # started process is killed on exit. Usage: swarm_training.sh STARLING_BINARY
 set -u
 starling=${1:?usage: swarm_training.sh STARLING_BINARY}
-command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
-[[ -d /usr/share/datasets/fashion-mnist || -d /usr/share/dataset-fashion-mnist ]] ||
-  { echo "SKIP: dataset-fashion-mnist not installed"; exit 0; }
 source "$(dirname "$0")/lib/peers.sh"
+skip_without_fashion_mnist
 peer_flags=(--compress topk:0.01 --eval-every 200 --batch 64 --lr 0.02 --checkpoint-every 0)
 start_timeout=20  # loading Fashion-MNIST comes first
 training() { "$starling" status "127.0.0.1:${ports[$1]}" --json --timeout 3 2>/dev/null | jq -c '.training'; }

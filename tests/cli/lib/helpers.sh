@@ -9,6 +9,14 @@ toy_csv() {
       for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' >"$1"
 }
 
+# skip_without_fashion_mnist: a SKIP line and exit 0 unless jq and Debian's
+# dataset-fashion-mnist are installed (the tests that train on real data).
+skip_without_fashion_mnist() {
+  command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
+  [[ -d /usr/share/datasets/fashion-mnist || -d /usr/share/dataset-fashion-mnist ]] ||
+    { echo "SKIP: dataset-fashion-mnist not installed"; exit 0; }
+}
+
 # free_port: a free loopback port (the kernel picks; a race with another
 # process is possible but unlikely, and then the start fails loudly).
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -123,3 +123,33 @@ TEST_CASE("training driver: a peer whose training failed closes its links, and i
   // Membership goes on: the failed peer is still a live member to the others.
   CHECK(swarm.peers[0]->membership().membership().find(failed.node->membership().membership().self().node_id) != nullptr);
 }
+
+TEST_CASE("training driver: a withdrawn peer joins again with a neighbour's model (Peer::restart_training)",
+          "[runtime][training][neighbours]") {
+  Swarm swarm(71);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  build_swarm(swarm, config, 3);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 30));
+  SwarmPeer& failed = *swarm.peers[2];
+  CHECK_FALSE(failed.node->restart_training());  // it has not withdrawn
+  CHECK(failed.training()->status().state == "training");
+
+  failed.training()->withdraw("test: training diverged");
+  swarm.run_for(2);
+  failed.host.x.setConstant(1000.0f);  // its own model is bad: it must not be what it trains from
+  failed.host.started = false;
+  failed.host.downloaded = false;
+  REQUIRE(failed.node->restart_training());
+  CHECK(failed.training()->status().state == "downloading");
+  CHECK_FALSE(failed.node->restart_training());  // once per withdrawal
+  REQUIRE(swarm.run_until([&] { return failed.host.started; }, 30));
+  for (const auto& line : failed.log) UNSCOPED_INFO(line);
+  CHECK(failed.host.downloaded);
+  CHECK(failed.host.first_model.cwiseAbs().maxCoeff() < 10.0f);  // a neighbour's model (they started near 1)
+  CHECK(failed.training()->status().state == "training");
+  // Its links form again, both ways.
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 30));
+  swarm.run_for(5);
+  for (const auto& peer : swarm.peers) CHECK(peer->host.x.cwiseAbs().maxCoeff() < 10.0f);
+}

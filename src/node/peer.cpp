@@ -116,7 +116,7 @@ std::unique_ptr<TrainingDriver> Peer::make_training_driver() {
 }
 
 bool Peer::restart_training() {
-  if (!training_ || !started_ || stopped_ || training_->status().state != "failed") return false;
+  if (!training_ || !started_ || stopped_ || !training_->withdrawn()) return false;
   training_.reset();  // first: its destructor clears the router's training route
   ++training_restarts_;
   training_ = make_training_driver();

@@ -182,7 +182,8 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
     // Refused: not again at every neighbour check (a withdrawn peer refuses
     // every link for as long as it stays a member; found on real peers: a
     // redial and a handshake every 0.5 s from each neighbour).
-    const unsigned refusals = std::min(++dial_refusals_[link.address], 16u);
+    unsigned& refusals = dial_refusals_[link.address];
+    refusals = std::min(refusals + 1, 16u);
     const std::uint64_t backoff = std::min(kMaxRefusalBackoffMs, kDialBackoffMs << std::min(refusals - 1, 5u));
     dial_backoff_until_[link.address] = transport_.now_ms() + backoff;
   }

@@ -316,6 +316,7 @@ class TrainingDriver {
   // neighbour pulled half way towards it (docs/learning.md, "A replica that
   // fails").
   void withdraw(const std::string& why);
+  bool withdrawn() const { return state_ == "failed"; }
 
   // The host's answer to request_parameters(): its parameters after `step`
   // SGD steps in all (kNoStep: a host that does not count steps).

@@ -410,7 +410,7 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
       return;
     }
     log->info("loaded {}: {} training samples ({} in this shard, the only ones kept), {} test samples",
-              training.data, data->data.train.size(), data->shard.size(), data->data.test.size());
+              training.data, data->train_samples, data->shard.size(), data->data.test.size());
     keep_only_shard(*data);
     // The loop thread owns the worker's options: the data travels in the closure.
     auto moved = std::make_shared<TrainingData>(std::move(*data));

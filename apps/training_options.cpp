@@ -5,6 +5,7 @@
 
 #include <numeric>
 
+#include "starling/ml/byte_dataset.h"
 #include "starling/ml/fpu.h"
 
 namespace starling::apps {
@@ -77,13 +78,42 @@ Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetS
   return setup;
 }
 
+namespace {
+
+// IDX data: the mean and deviation from a histogram of the bytes, and only
+// the shard's training samples made floats (renumbered 0..n-1 as
+// keep_only_shard would). The same features, bit for bit, as the float path
+// below gives for the same mean and scale.
+Result<TrainingData> load_idx_shard(ml::ByteTrainTest bytes, const TrainingOptions& o, const ml::ShardSpec& shard,
+                                    const ml::Partition& partition) {
+  TrainingData out;
+  out.train_samples = bytes.train.size();
+  const ml::Standardization standardization = ml::standardization_of(bytes.train);
+  out.data_mean = standardization.mean;
+  out.data_std = standardization.deviation;
+  std::vector<std::size_t> kept = ml::shard_indices(ml::labels_of(bytes.train), shard, partition, o.seed);
+  if (kept.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");
+  out.data.train = ml::features_of(bytes.train, standardization, &kept);
+  bytes.train = {};  // before the test set's floats are made: a lower peak
+  out.data.test = ml::features_of(bytes.test, standardization);
+  out.shard.resize(kept.size());
+  std::iota(out.shard.begin(), out.shard.end(), std::size_t{0});
+  return out;
+}
+
+}  // namespace
+
 Result<TrainingData> load_training_data(const TrainingOptions& o, const ml::ShardSpec& shard,
                                         const ml::Partition& partition) {
+  auto bytes = ml::load_dataset_bytes(o.data);
+  if (!bytes) return bytes.error();
+  if (*bytes) return load_idx_shard(std::move(**bytes), o, shard, partition);
   TrainingData out;
   auto data = ml::load_dataset(o.data, o.seed);
   if (!data) return data.error();
   out.data = std::move(*data);
   if (out.data.train.size() == 0) return make_error(ErrorKind::invalid_argument, "the training set is empty");
+  out.train_samples = out.data.train.size();
   std::tie(out.data_mean, out.data_std) = ml::standardize(out.data);
   out.shard = ml::shard_indices(out.data.train, shard, partition, o.seed);
   if (out.shard.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");

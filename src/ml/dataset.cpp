@@ -6,6 +6,8 @@
 #include <numeric>
 
 #include "shuffle.h"
+#include "standardization.h"
+#include "starling/ml/byte_dataset.h"
 #include "starling/ml/dataset.h"
 
 namespace starling::ml {
@@ -33,6 +35,19 @@ Result<std::string> debian_dataset_folder(const std::string& name, const std::st
                           "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in a folder and pass --data FOLDER");
   }
   return folder;
+}
+
+// The IDX folder `spec` names (Debian's data sets by name, or a folder);
+// nullopt when it names something else (a file, or nothing).
+Result<std::optional<std::string>> idx_folder_of(const std::string& spec) {
+  if (spec == "fashion-mnist" || spec == "mnist") {
+    auto folder = debian_dataset_folder(spec, kDebianDatasetsDir);
+    if (!folder) return folder.error();
+    return std::optional<std::string>(std::move(*folder));
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(spec, ec)) return std::optional<std::string>(spec);
+  return std::optional<std::string>();
 }
 
 }  // namespace
@@ -81,12 +96,12 @@ Result<TrainTest> split_train_test(const Dataset& all, double test_fraction, std
 }
 
 Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, double test_fraction) {
-  if (spec == "fashion-mnist" || spec == "mnist") return load_debian_dataset(spec, kDebianDatasetsDir);
+  auto folder = idx_folder_of(spec);
+  if (!folder) return folder.error();
+  if (*folder) return load_idx_folder(**folder);
   namespace fs = std::filesystem;
   std::error_code ec;
-  const fs::file_status status = fs::status(spec, ec);
-  if (fs::is_directory(status)) return load_idx_folder(spec);
-  if (!fs::exists(status)) {
+  if (!fs::exists(spec, ec)) {
     return make_error(ErrorKind::not_found,
                       "--data '" + spec + "' is neither a known data set (fashion-mnist, mnist) nor an existing "
                                           "folder or file");
@@ -108,20 +123,23 @@ Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, doub
 }
 
 Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec) {
-  if (spec == "fashion-mnist" || spec == "mnist") {
-    auto folder = debian_dataset_folder(spec, kDebianDatasetsDir);
-    if (!folder) return folder.error();
-    return probe_idx_folder(*folder);
-  }
-  std::error_code ec;
-  if (std::filesystem::is_directory(spec, ec)) return probe_idx_folder(spec);
+  auto folder = idx_folder_of(spec);
+  if (!folder) return folder.error();
+  if (*folder) return probe_idx_folder(**folder);
   return std::optional<DatasetShape>();
+}
+
+Result<std::optional<ByteTrainTest>> load_dataset_bytes(const std::string& spec) {
+  auto folder = idx_folder_of(spec);
+  if (!folder) return folder.error();
+  if (!*folder) return std::optional<ByteTrainTest>();
+  auto bytes = load_idx_folder_bytes(**folder);
+  if (!bytes) return bytes.error();
+  return std::optional<ByteTrainTest>(std::move(*bytes));
 }
 
 std::pair<float, float> standardize(TrainTest& data) {
   const Eigen::MatrixXf& train = data.train.features;
-  const double count = double(train.size());
-  if (count == 0) return {0.0f, 1.0f};
   double sum = 0.0;
   double sum_squares = 0.0;
   for (Eigen::Index c = 0; c < train.cols(); ++c) {
@@ -130,16 +148,11 @@ std::pair<float, float> standardize(TrainTest& data) {
     sum += column.sum();
     sum_squares += column.squaredNorm();
   }
-  const double mean = sum / count;
-  const double variance = std::max(0.0, sum_squares / count - mean * mean);
-  double deviation = std::sqrt(variance);
-  if (!(deviation > 1e-12)) deviation = 1.0;  // constant features: centre only
-  const auto mean_f = float(mean);
-  const auto scale = float(1.0 / deviation);
+  const Standardization s = detail::standardization_from_sums(double(train.size()), sum, sum_squares);
   for (Dataset* part : {&data.train, &data.test}) {
-    part->features.array() = (part->features.array() - mean_f) * scale;
+    part->features.array() = (part->features.array() - s.mean) * s.scale;
   }
-  return {mean_f, float(deviation)};
+  return {s.mean, s.deviation};
 }
 
 }  // namespace starling::ml

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "gz_file.h"
+#include "starling/ml/byte_dataset.h"
 #include "starling/ml/dataset.h"
 
 namespace starling::ml {
@@ -141,7 +142,7 @@ bool holds_bytes(const std::string& path, std::uint64_t bytes) {
 
 }  // namespace
 
-Result<Dataset> load_idx(const std::string& images_path, const std::string& labels_path) {
+Result<ByteDataset> load_idx_bytes(const std::string& images_path, const std::string& labels_path) {
   auto images = read_idx(images_path, kImagesMagic, 3);
   if (!images) return images.error();
   auto labels = read_idx(labels_path, kLabelsMagic, 1);
@@ -157,34 +158,50 @@ Result<Dataset> load_idx(const std::string& images_path, const std::string& labe
     return make_error(ErrorKind::corrupt, images_path + ": empty IDX image file (" + std::to_string(count) + " images of " +
                                               std::to_string(pixels) + " pixels)");
   }
+  if (pixels > std::size_t(std::numeric_limits<int>::max())) {
+    return make_error(ErrorKind::corrupt, images_path + ": " + std::to_string(pixels) + " pixels per image");
+  }
 
-  Dataset data;
-  // Each image's bytes are contiguous: they become one column.
-  const Eigen::Map<const Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic>> bytes(
-      images->body.data(), Eigen::Index(pixels), Eigen::Index(count));
-  data.features = bytes.cast<float>() * (1.0f / 255.0f);
+  ByteDataset data;
+  data.pixels = std::move(images->body);  // each image's bytes are contiguous: one sample
+  data.inputs = int(pixels);
   data.labels.assign(labels->body.begin(), labels->body.end());  // bytes, so always < 256
   data.classes = 1 + *std::max_element(data.labels.begin(), data.labels.end());
   return data;
 }
 
-Result<TrainTest> load_idx_folder(const std::string& folder) {
+Result<Dataset> load_idx(const std::string& images_path, const std::string& labels_path) {
+  auto bytes = load_idx_bytes(images_path, labels_path);
+  if (!bytes) return bytes.error();
+  return features_of(*bytes, Standardization{});  // b / 255
+}
+
+Result<ByteTrainTest> load_idx_folder_bytes(const std::string& folder) {
   auto paths = idx_folder_paths(folder);
   if (!paths) return paths.error();
-  TrainTest data;
+  ByteTrainTest data;
   for (auto [part, target] : {std::pair{&paths->train, &data.train}, std::pair{&paths->test, &data.test}}) {
-    auto loaded = load_idx(part->images, part->labels);
+    auto loaded = load_idx_bytes(part->images, part->labels);
     if (!loaded) return loaded.error();
     *target = std::move(*loaded);
   }
-  if (data.train.inputs() != data.test.inputs()) {
-    return make_error(ErrorKind::corrupt, folder + ": training images have " + std::to_string(data.train.inputs()) +
-                                              " pixels, test images " + std::to_string(data.test.inputs()));
+  if (data.train.inputs != data.test.inputs) {
+    return make_error(ErrorKind::corrupt, folder + ": training images have " + std::to_string(data.train.inputs) +
+                                              " pixels, test images " + std::to_string(data.test.inputs));
   }
   data.train.classes = data.test.classes = std::max(data.train.classes, data.test.classes);
   return data;
 }
 
+Result<TrainTest> load_idx_folder(const std::string& folder) {
+  auto bytes = load_idx_folder_bytes(folder);
+  if (!bytes) return bytes.error();
+  TrainTest data;
+  data.train = features_of(bytes->train, Standardization{});
+  bytes->train = {};  // its bytes are floats now
+  data.test = features_of(bytes->test, Standardization{});
+  return data;
+}
 
 Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder) {
   auto paths = idx_folder_paths(folder);

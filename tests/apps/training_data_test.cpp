@@ -2,8 +2,11 @@
 // batches they make unchanged.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <vector>
 
+#include "../ml/idx_files.h"
+#include "starling/ml/dataset.h"
 #include "training_options.h"
 
 using namespace starling;
@@ -61,4 +64,89 @@ TEST_CASE("a peer keeps only its shard's training samples, and its batches stay 
   keep_only_shard(whole);
   CHECK(whole.data.train.size() == 10);
   CHECK(whole.shard == std::vector<std::size_t>{3, 1, 4, 0, 5, 9, 2, 6, 8, 7});
+}
+
+namespace {
+
+// The float path a peer took before IDX data was kept as bytes: everything
+// loaded and standardised, then the shard kept.
+TrainingData float_path(const TrainingOptions& o) {
+  TrainingData out;
+  auto data = ml::load_dataset(o.data, o.seed);
+  REQUIRE(data.ok());
+  out.data = std::move(*data);
+  out.train_samples = out.data.train.size();
+  std::tie(out.data_mean, out.data_std) = ml::standardize(out.data);
+  out.shard = ml::shard_indices(out.data.train, *ml::ShardSpec::parse(o.shard), *ml::Partition::parse(o.partition),
+                                o.seed);
+  keep_only_shard(out);
+  return out;
+}
+
+void check_same_data(const TrainingData& loaded, const TrainingData& reference, float tolerance) {
+  CHECK(loaded.train_samples == reference.train_samples);
+  CHECK(loaded.shard == reference.shard);
+  CHECK(loaded.data.train.labels == reference.data.train.labels);
+  CHECK(loaded.data.test.labels == reference.data.test.labels);
+  CHECK(loaded.data.train.classes == reference.data.train.classes);
+  CHECK(loaded.data_mean == Approx(reference.data_mean).epsilon(tolerance));
+  CHECK(loaded.data_std == Approx(reference.data_std).epsilon(tolerance));
+  REQUIRE(loaded.data.train.features.cols() == reference.data.train.features.cols());
+  REQUIRE(loaded.data.test.features.cols() == reference.data.test.features.cols());
+  CHECK((loaded.data.train.features - reference.data.train.features).cwiseAbs().maxCoeff() <= tolerance);
+  CHECK((loaded.data.test.features - reference.data.test.features).cwiseAbs().maxCoeff() <= tolerance);
+}
+
+}  // namespace
+
+TEST_CASE("IDX data loads only the shard's training samples, as the whole set cut to the shard would be",
+          "[apps][training]") {
+  test::TempDir dir;
+  test::write_gz(dir.file("train-images-idx3-ubyte.gz"), test::idx_images(30, 4, 5));
+  test::write_gz(dir.file("train-labels-idx1-ubyte.gz"), test::idx_labels(30, 3));
+  test::write_plain(dir.file("t10k-images-idx3-ubyte"), test::idx_images(7, 4, 5));
+  test::write_plain(dir.file("t10k-labels-idx1-ubyte"), test::idx_labels(7, 3));
+  TrainingOptions o;
+  o.data = dir.path.string();
+  for (const char* partition : {"iid", "dirichlet:0.3"}) {
+    for (const char* shard : {"0/1", "2/3"}) {
+      INFO(partition << " " << shard);
+      o.partition = partition;
+      o.shard = shard;
+      auto loaded = load_training_data(o, *ml::ShardSpec::parse(shard), *ml::Partition::parse(partition));
+      REQUIRE(loaded.ok());
+      check_same_data(*loaded, float_path(o), 1e-6f);
+      CHECK(loaded->train_samples == 30);
+      CHECK(loaded->data.test.size() == 7);
+      CHECK(loaded->shard.size() == loaded->data.train.size());
+    }
+  }
+  // Shards with no sample in them (40 IID shards of 30 samples) are an
+  // error with a message, as before.
+  o.partition = "iid";
+  int empty = 0;
+  for (int index = 0; index < 40; ++index) {
+    o.shard = std::to_string(index) + "/40";
+    auto loaded = load_training_data(o, ml::ShardSpec{index, 40}, ml::Partition{});
+    if (loaded.ok()) {
+      CHECK(loaded->data.train.size() == 1);
+      continue;
+    }
+    ++empty;
+    CHECK(loaded.error().message == "shard " + o.shard + " of the training set is empty");
+  }
+  CHECK(empty == 10);
+}
+
+TEST_CASE("Fashion-MNIST: a peer's shard loads as the same bits as the whole set cut to it", "[apps][training][fashion]") {
+  if (!std::filesystem::exists(std::string(ml::kDebianDatasetsDir) + "/fashion-mnist")) {
+    WARN("skipped: Debian's dataset-fashion-mnist package is not installed");
+    return;
+  }
+  TrainingOptions o;
+  o.shard = "1/4";
+  auto loaded = load_training_data(o, ml::ShardSpec{1, 4}, ml::Partition{});
+  REQUIRE(loaded.ok());
+  CHECK(loaded->data.train.size() == 15000);
+  check_same_data(*loaded, float_path(o), 0.0f);
 }

@@ -232,36 +232,15 @@ class PeerTraining::Host {
     log->info("training started ({})", downloaded ? "from the downloaded swarm model" : "from our own parameters");
   }
 
-  // Loop thread: the worker's training failed. Withdraw from gossip at
-  // once (our model must pull on nobody), then, up to kMaxRecoveries times
-  // per run, join again: the node downloads a neighbour's model and
-  // start() resumes the worker from it (docs/learning.md, "A replica that
-  // fails").
-  static constexpr int kMaxRecoveries = 3;
-  int recoveries = 0;
+  // Loop thread: the worker's training failed. The node withdraws from
+  // gossip at once (our model must pull on nobody), then joins again a few
+  // times: it downloads a neighbour's model and start() resumes the worker
+  // from it (node::Peer::on_training_failed; docs/learning.md, "A replica
+  // that fails").
   void on_failed(const std::string& why) {
     node::Peer* peer = slot ? *slot : nullptr;
     if (stopped || !peer || !peer->training()) return;
-    peer->training()->withdraw(why);
-    if (recoveries >= kMaxRecoveries) {
-      log->error("training failed again after {} recoveries: giving up; this peer stays a member without training "
-                 "(restart it, perhaps with a smaller --lr)",
-                 recoveries);
-      return;
-    }
-    ++recoveries;
-    // Spaced out (1, 2, 4 s), so a cause that lasts a moment (the swarm's
-    // model at a bad instant) does not use every attempt up at once.
-    const std::uint64_t wait_ms = std::uint64_t{1000} << (recoveries - 1);
-    log->warn("recovering from the training failure ({} of {}) in {} s: downloading a neighbour's model, then "
-              "training on from it with a fresh optimizer state",
-              recoveries, kMaxRecoveries, wait_ms / 1000);
-    peer->transport().start_timer(wait_ms, [this] {
-      node::Peer* now = slot ? *slot : nullptr;
-      if (stopped || !now) return;
-      handoff->rearm();
-      now->restart_training();
-    });
+    peer->on_training_failed(why, [this] { handoff->rearm(); });
   }
 
   // Loop thread, from start(): the node's new download is in (or none came).

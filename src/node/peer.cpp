@@ -125,6 +125,40 @@ bool Peer::restart_training() {
   return true;
 }
 
+bool Peer::on_training_failed(const std::string& why, std::function<void()> rearm) {
+  if (!training_ || !started_ || stopped_) return false;
+  training_->withdraw(why);
+  if (recovery_timer_) return true;  // a restart is already on its way
+  if (recovery_attempts_ >= kMaxTrainingRecoveries) {
+    log(LogLevel::error, "training.given_up",
+        "training failed again after " + std::to_string(recovery_attempts_) +
+            " recoveries: giving up; this peer stays a member without training (restart it, perhaps with a "
+            "smaller --lr)",
+        {{"recoveries", std::to_string(recovery_attempts_)}});
+    return false;
+  }
+  ++recovery_attempts_;
+  // Spaced out, so a cause that lasts a moment (the swarm's model at a bad
+  // instant) does not use every attempt up at once.
+  const std::uint64_t wait_ms = std::uint64_t{1000} << (recovery_attempts_ - 1);
+  log(LogLevel::warning, "training.recovering",
+      "recovering from the training failure (" + std::to_string(recovery_attempts_) + " of " +
+          std::to_string(kMaxTrainingRecoveries) + ") in " + std::to_string(wait_ms / 1000) +
+          " s: downloading a neighbour's model, then training on from it with a fresh optimizer state",
+      {{"attempt", std::to_string(recovery_attempts_)}, {"wait_ms", std::to_string(wait_ms)}});
+  recovery_timer_ = transport_.start_timer(wait_ms, [this, rearm = std::move(rearm)] {
+    recovery_timer_.reset();
+    if (rearm) rearm();
+    restart_training();
+  });
+  return true;
+}
+
+void Peer::cancel_recovery() {
+  if (recovery_timer_) transport_.cancel_timer(*recovery_timer_);
+  recovery_timer_.reset();
+}
+
 Peer::~Peer() {
   stop();
   training_.reset();
@@ -161,6 +195,7 @@ void Peer::leave(std::function<void()> on_complete) {
 }
 
 void Peer::stop_training() {
+  cancel_recovery();
   if (training_) training_->stop();
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "starling/gossip/messages.h"
 
 namespace starling::sim {
@@ -138,12 +140,8 @@ void SimulationBackend::start_peer(int index, const std::vector<int>& seeds, boo
   if (faults(index).network_faulted()) world_->faults().set_outbound(world_->peer(index).address, faults(index).outbound);
   if (log_ != nullptr) {
     const SimPeer& p = world_->peer(index);
-    std::string seed_list;
-    for (int seed : seeds) seed_list += (seed_list.empty() ? "" : ",") + std::to_string(seed);
     log_->note("start", "",
-               "{\"peer\":" + std::to_string(index) + ",\"life\":" + std::to_string(p.life) + ",\"address\":\"" +
-                   p.address + "\",\"seeds\":[" + seed_list + "]}",
-               false);
+               nlohmann::json{{"peer", index}, {"life", p.life}, {"address", p.address}, {"seeds", seeds}}.dump(), false);
   }
 }
 
@@ -322,7 +320,7 @@ void SimulationBackend::apply_training_faults(int p) {
                                               : f.byzantine == M::membership_flood ? node::HostileMembershipMode::flood
                                                                                    : node::HostileMembershipMode::none;
   peer.node->set_hostile_membership(hostile);
-  if (peer.training) {
+  if (peer.training() != nullptr) {
     node::ByzantineMode mode = node::ByzantineMode::none;
     if (f.byzantine == M::random_deltas) mode = node::ByzantineMode::random_deltas;
     if (f.byzantine == M::scaled_deltas) mode = node::ByzantineMode::scaled_deltas;
@@ -378,7 +376,7 @@ std::vector<scenario::Sample> SimulationBackend::sample(const scenario::SampleRe
     // A stopped process answers nobody; neither does one on its way out.
     sample.answered = p.phase == PeerPhase::running && !p.leaving;
     if (sample.answered) read_peer(p, sample, members);
-    if (p.up() && p.trainer && p.trainer->training() && p.training && p.training->status().state == "training") {
+    if (p.up() && p.trainer && p.trainer->training() && p.training() && p.training()->status().state == "training") {
       p.trainer->settle();
       replicas.push_back({{i, p.life}, &p.trainer->parameters()});
     }
@@ -468,17 +466,24 @@ void SimulationBackend::read_peer(const SimPeer& p, scenario::Sample& sample, bo
     }
   }
   if (p.trainer) {
-    if (p.trainer->failed() && crash_reported_.insert({p.index, p.life}).second && log_ != nullptr) {
-      // The process would have exited: a crash nobody asked for.
-      log_->crashed(p.index, "training failed: " + p.trainer->error());
+    // A failed replica withdraws and recovers, as `starling peer` does
+    // without exiting: each failure is a record, not a crash.
+    int& reported = failures_reported_[{p.index, p.life}];
+    if (p.trainer->failures() > reported && log_ != nullptr) {
+      reported = p.trainer->failures();
+      log_->note("training_failed", "",
+                 nlohmann::json{{"peer", p.index}, {"life", p.life}, {"failures", reported},
+                                {"error", p.trainer->error()}}
+                     .dump(),
+                 false);
     }
     sample.accuracy = p.trainer->accuracy();
     sample.local_average_accuracy = p.trainer->local_average_accuracy();
     sample.loss = p.trainer->loss();
     sample.step = std::uint64_t(p.trainer->steps());
   }
-  if (p.training) {
-    const node::TrainingDriverStatus status = p.training->status();
+  if (const node::TrainingDriver* training = p.training()) {
+    const node::TrainingDriverStatus status = training->status();
     sample.training_state = status.state;
     sample.consensus_distance = status.consensus_distance;
     if (!byzantine_run_) checker_.digest_mismatches(t, p.index, p.life, status.digest_mismatches, fault_free_);

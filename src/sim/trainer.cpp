@@ -49,6 +49,10 @@ std::string SteppedTrainer::error() const { return loop_ ? loop_->error() : std:
 void SteppedTrainer::start_training(const Eigen::VectorXf* initial) {
   STARLING_ASSERT(!started_);
   started_ = true;
+  if (failed()) {
+    resume(initial);
+    return;
+  }
   if (initial != nullptr) {
     if (loop_) {
       // The downloaded model replaces ours: the loop adds the difference.
@@ -61,6 +65,16 @@ void SteppedTrainer::start_training(const Eigen::VectorXf* initial) {
   if (failed()) return;
   const double now = now_seconds();
   next_step_seconds_ = now;
+  schedule_next();
+}
+
+void SteppedTrainer::resume(const Eigen::VectorXf* initial) {
+  // As the worker's restart: the model given (or our last finite one) with a
+  // fresh optimizer state; corrections held for the failed model are dropped.
+  holding_ = false;
+  publish_at_step_.reset();
+  if (!loop_->recover(initial != nullptr ? *initial : Eigen::VectorXf(loop_->parameters()))) return;
+  next_step_seconds_ = now_seconds();
   schedule_next();
 }
 
@@ -168,9 +182,12 @@ void SteppedTrainer::step_once(double now_seconds) {
     const node::StepResult result = loop_->step(now_seconds);
     if (result.kind == node::StepResult::Kind::stepped && result.stats.count > 0)
       loss_ = result.stats.loss_sum / result.stats.count;
-    // As `starling peer` does: a failed replica closes its links.
-    if (result.kind == node::StepResult::Kind::failed && *driver_ != nullptr && (*driver_)->training() != nullptr)
-      (*driver_)->training()->withdraw(loop_->error());
+    // As `starling peer` does: a failed replica closes its links, then joins
+    // again with a neighbour's model (start_training comes again).
+    if (result.kind == node::StepResult::Kind::failed && *driver_ != nullptr) {
+      ++failures_;
+      (*driver_)->on_training_failed(loop_->error(), [this] { started_ = false; });
+    }
     if (!loop_->failed() && loop_->evaluation_due()) evaluate_now();
     return;
   }

@@ -99,7 +99,6 @@ void World::start(int index, const std::vector<int>& seeds, bool joining) {
   p.node = std::make_unique<node::Peer>(*p.transport, p.trainer.get(), *p.incarnations, std::move(peer_options));
   p.slot = p.node.get();
   p.membership = &p.node->membership();
-  p.training = p.node->training();
   auto bound = p.node->listen(node::Address{p.host, kPort});
   STARLING_ASSERT_MSG(bound.ok(), "a simulated peer could not listen");
   std::vector<std::string> seed_addresses;
@@ -122,7 +121,6 @@ void World::tear_down(SimPeer& p) {
   p.transport->shutdown();
   p.slot = nullptr;
   p.membership = nullptr;
-  p.training = nullptr;
   p.node.reset();
   p.trainer.reset();
   p.incarnations.reset();

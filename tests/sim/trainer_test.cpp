@@ -9,13 +9,17 @@
 #include <Eigen/Core>
 
 #include <limits>
+#include <functional>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "starling/ml/model.h"
 #include "starling/runtime/memory_network.h"
+#include "starling/compress/mlp_layout.h"
 #include "starling/sim/trainer.h"
+#include "starling/sim/world.h"
 
 using namespace starling;
 using namespace starling::sim;
@@ -121,4 +125,89 @@ TEST_CASE("stepped trainer: a NaN correction is refused alone, the others still 
   trainer.settle();
   CHECK(trainer.parameters().allFinite());
   CHECK(double((trainer.parameters() - before - good).norm()) <= 1e-5 * double(trainer.parameters().norm()));
+}
+
+namespace {
+
+// Three simulated peers training the blobs; peer 2's model is blown up
+// (every parameter 1e30) whenever `blow_up` says so and it is training.
+struct BlobSwarm {
+  World world;
+
+  static WorldOptions options(const std::shared_ptr<const ml::TrainTest>& data) {
+    WorldOptions o;
+    o.seed = 9;
+    o.train = true;
+    ml::Mlp probe(*ml::ModelSpec::parse("mlp:8"), kInputs, 2);
+    o.driver.layout = compress::layout_for(probe);
+    o.driver.model_hash = node::model_hash("blob swarm");
+    o.trainer = [data](int, std::uint64_t) {
+      TrainerOptions t = absorb_trainer(data);
+      t.loop->eval_every_steps = 50;
+      return t;
+    };
+    return o;
+  }
+  explicit BlobSwarm(const std::shared_ptr<const ml::TrainTest>& data) : world(options(data)) {
+    world.reserve_peers(3);
+    world.start(0, {}, false);
+    world.start(1, {0}, true);
+    world.start(2, {0}, true);
+  }
+  SteppedTrainer& trainer(int i) { return *world.peer(i).trainer; }
+  std::string state(int i) { return world.peer(i).training()->status().state; }
+  std::size_t links(int i) { return world.peer(i).training()->status().neighbours.size(); }
+  // Runs `seconds` in steps of 100 ms; blows peer 2 up while `blow_up()`.
+  void run(double seconds, const std::function<bool()>& blow_up) {
+    const std::uint64_t end = world.now_us() + std::uint64_t(seconds * 1e6);
+    while (world.now_us() < end) {
+      if (blow_up() && !trainer(2).failed() && trainer(2).training())
+        trainer(2).add_correction(Eigen::VectorXf::Constant(trainer(2).parameters().size(), 1e30f));
+      world.run_until(std::min(end, world.now_us() + 100'000));
+    }
+  }
+  double accuracy(int i) { return trainer(i).accuracy().value_or(0.0); }
+};
+
+}  // namespace
+
+TEST_CASE("simulated peers: a failed trainer withdraws, then recovers with a neighbour's model, as starling peer does",
+          "[sim][trainer][recovery]") {
+  const auto data = blob_data();
+  BlobSwarm swarm(data);
+  swarm.run(5.0, [] { return false; });
+  REQUIRE(swarm.state(2) == "training");
+  REQUIRE(swarm.links(2) > 0);
+
+  // Once: the loop fails (100 non-finite losses in a row), the peer
+  // withdraws, and 1 s later joins again and trains on from a neighbour's model.
+  bool once = true;
+  swarm.run(1.5, [&] { return std::exchange(once, false); });
+  CHECK(swarm.trainer(2).failures() == 1);
+  CHECK(swarm.world.peer(2).node->training_recoveries() == 1);
+  swarm.run(8.0, [] { return false; });
+  CHECK_FALSE(swarm.trainer(2).failed());
+  CHECK(swarm.state(2) == "training");
+  CHECK(swarm.links(2) > 0);
+  CHECK(swarm.trainer(2).parameters().allFinite());
+  CHECK(swarm.trainer(2).parameters().cwiseAbs().maxCoeff() < 100.0f);
+  for (int i = 0; i < 3; ++i) {
+    INFO("peer " << i);
+    CHECK(swarm.accuracy(i) > 0.9);
+  }
+
+  // Every time: after 3 recoveries it gives up, a member without links,
+  // and its 1e30 model pulled on nobody.
+  swarm.run(30.0, [] { return true; });
+  CHECK(swarm.trainer(2).failures() == 1 + node::Peer::kMaxTrainingRecoveries);
+  CHECK(swarm.world.peer(2).node->training_recoveries() == node::Peer::kMaxTrainingRecoveries);
+  CHECK(swarm.trainer(2).failed());
+  CHECK(swarm.state(2) == "failed");
+  CHECK(swarm.links(2) == 0);
+  for (int i = 0; i < 2; ++i) {
+    INFO("peer " << i);
+    CHECK(swarm.links(i) == 1);  // each other only
+    CHECK(swarm.trainer(i).parameters().cwiseAbs().maxCoeff() < 100.0f);
+    CHECK(swarm.accuracy(i) > 0.9);
+  }
 }

@@ -180,8 +180,8 @@ TEST_CASE("world: a pair that dialled each other keeps one training link", "[sim
 
   for (int i = 0; i < kPeers; ++i) {
     INFO("peer " << i);
-    REQUIRE(world.peer(i).training != nullptr);
-    const node::TrainingDriverStatus status = world.peer(i).training->status();
+    REQUIRE(world.peer(i).training() != nullptr);
+    const node::TrainingDriverStatus status = world.peer(i).training()->status();
     CHECK(status.state == "training");
     std::vector<gossip::NodeId> ids;
     for (const auto& neighbour : status.neighbours) ids.push_back(neighbour.node_id);

@@ -144,6 +144,17 @@ class Peer {
   // the host (ModelHost::start_training comes again). Counters start over.
   // false (nothing done) unless started, not stopped, and withdrawn.
   bool restart_training();
+  // The host's training failed (`why`): the driver withdraws at once (our
+  // model pulls on nobody) and, up to kMaxTrainingRecoveries times per run,
+  // spaced 1, 2, 4 s, restart_training() joins again with a neighbour's
+  // model. `rearm` runs just before each restart, so the host takes
+  // start_training again. false once every recovery is used up (the peer
+  // stays a member without training) or when it does not train. `starling
+  // peer` and the simulator's trainer both come here (docs/learning.md, "A
+  // replica that fails").
+  static constexpr int kMaxTrainingRecoveries = 3;
+  bool on_training_failed(const std::string& why, std::function<void()> rearm);
+  int training_recoveries() const { return recovery_attempts_; }  // attempts started
 
   // The ModelHost's answer to request_parameters().
   void on_parameters(Eigen::VectorXf parameters, std::int64_t step = -1);
@@ -175,6 +186,7 @@ class Peer {
   void answer_status(ConnectionId id, std::uint64_t request_id);
   void forget_control(ConnectionId id);
   std::unique_ptr<TrainingDriver> make_training_driver();
+  void cancel_recovery();
 
   Transport& transport_;
   ModelHost* host_;
@@ -190,6 +202,8 @@ class Peer {
   bool stopped_ = false;
   std::uint64_t incarnation_ = 0;
   std::uint64_t training_restarts_ = 0;
+  int recovery_attempts_ = 0;
+  std::optional<TimerId> recovery_timer_;
   std::optional<std::pair<ByzantineMode, double>> byzantine_;  // re-applied to a restarted driver
 };
 

@@ -93,7 +93,7 @@ class SimulationBackend final : public scenario::SwarmBackend {
   scenario::SwarmLog* log_ = nullptr;
   std::vector<PeerFaults> faults_;
   std::map<gossip::NodeId, int> node_ids_;
-  std::set<std::pair<int, int>> crash_reported_;
+  std::map<std::pair<int, int>, int> failures_reported_;  // training failures noted, per peer and life
   bool byzantine_run_ = false;
   // Clogs (random mode) and the deliberate breakage, on the backend's clock.
   std::size_t next_clog_ = 0;

@@ -95,6 +95,7 @@ class SteppedTrainer final : public node::ModelHost {
   bool training() const { return started_; }
   bool failed() const;
   std::string error() const;
+  int failures() const { return failures_; }  // training failures so far (each one withdraws, then recovers)
   std::int64_t steps() const { return steps_; }
   std::optional<double> accuracy() const { return accuracy_; }
   std::optional<double> loss() const { return loss_; }
@@ -103,6 +104,7 @@ class SteppedTrainer final : public node::ModelHost {
   std::optional<double> local_average_accuracy() const { return local_average_accuracy_; }
 
  private:
+  void resume(const Eigen::VectorXf* initial);
   void schedule_next();
   void answer();
   void hold(const Eigen::VectorXf& correction);
@@ -121,6 +123,7 @@ class SteppedTrainer final : public node::ModelHost {
   Eigen::VectorXf target_;
   std::mt19937_64 random_;
   bool started_ = false;
+  int failures_ = 0;
   double slowdown_ = 1.0;
   double next_step_seconds_ = 0.0;
   std::optional<node::TimerId> step_timer_;

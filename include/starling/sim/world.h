@@ -78,7 +78,9 @@ struct SimPeer {
   node::Peer* slot = nullptr;  // where the trainer's answers go (null once torn down)
   // Parts of `node`, for observers (null while down; training null without a model).
   node::MembershipDriver* membership = nullptr;
-  node::TrainingDriver* training = nullptr;
+  // Asked of the node each time: a recovering peer replaces its driver
+  // (node::Peer::restart_training).
+  node::TrainingDriver* training() const { return node ? node->training() : nullptr; }
 
   bool up() const { return phase != PeerPhase::down; }
 };

@@ -107,6 +107,15 @@ struct Peer::Impl {
   std::optional<node::TrainingDriverOptions> driver;
   std::shared_ptr<runtime::StepHandoff> host;
   std::atomic<std::int64_t> steps{0};  // after_step() calls; the user's thread writes
+  // A buffer that keeps holding NaN/Inf (docs/embedding.md, "A replica that
+  // diverges"): after this many due copies in a row refused, the node
+  // withdraws from gossip (its last copy pulls on no neighbour), then joins
+  // again and copies a neighbour's model in, as `starling peer` does
+  // (node::Peer::on_training_failed: up to 3 times, 1, 2, 4 s apart).
+  static constexpr int kRefusedBeforeWithdraw = 3;
+  int refused_streak = 0;                   // the user's thread
+  std::atomic<bool> withdrawn{false};       // the user's thread asked the node to withdraw
+  std::atomic<bool> resume_pending{false};  // the loop thread: the rejoin's start_training came
 
   std::mutex phase_mutex;  // phase, error; the user's calls
   Phase phase = Phase::created;
@@ -164,6 +173,38 @@ struct Peer::Impl {
     rp.reset();
   }
 
+  // The user's thread: the buffer held NaN/Inf at kRefusedBeforeWithdraw due
+  // publishes in a row. The node withdraws now and rejoins later.
+  void withdraw(const std::string& why) {
+    log->error("after_step(): {} at {} requests in a row: withdrawing from gossip", why, kRefusedBeforeWithdraw);
+    post([this, why] {
+      if (!slot || slot->on_training_failed(why, [h = host] { h->rearm(); })) return;
+      if (!slot->training()) return;
+      std::lock_guard lock(phase_mutex);  // every recovery used up: after_step() says so from now on
+      if (phase != Phase::running) return;
+      phase = Phase::failed;
+      error = "the parameters kept holding NaN or Inf after " + std::to_string(node::Peer::kMaxTrainingRecoveries) +
+              " recoveries from a neighbour's model";
+      running.store(false, std::memory_order_release);
+    });
+  }
+
+  // The user's thread, at the step boundary after the rejoin's download: the
+  // neighbour's model replaces the diverged buffer, and what was pending
+  // for the old values is dropped.
+  void resume() {
+    resume_pending.store(false, std::memory_order_relaxed);
+    host->drop_pending_corrections();
+    std::optional<Eigen::VectorXf> initial = host->take_initial();
+    if (initial) std::memcpy(data, initial->data(), count * sizeof(float));
+    refused_streak = 0;
+    withdrawn.store(false, std::memory_order_release);
+    log->warn("after_step(): training again {}",
+              initial ? "from a neighbour's model (copied into the buffer; reset your optimizer's state if it holds "
+                        "NaN)"
+                      : "from the buffer's own values: no neighbour served a model");
+  }
+
   // Loop thread: the graceful leave, bounded as `starling peer`'s.
   void leave_on_loop() {
     runtime::EventLoop* l = loop;
@@ -182,9 +223,11 @@ struct Peer::Impl {
     s.members = ps.view.members.size();
     s.bytes_sent = ps.transport.bytes_sent;
     s.bytes_received = ps.transport.bytes_received;
+    s.recoveries = std::uint64_t(slot->training_recoveries());
     if (ps.training) {
       const node::TrainingDriverStatus& d = *ps.training;
       if (d.state == "downloading") s.state = "downloading";
+      if (d.state == "failed" && s.state == "training") s.state = "withdrawn";
       s.rounds = d.rounds;
       s.deltas_sent = d.deltas_sent;
       s.deltas_received = d.deltas_received;
@@ -316,6 +359,10 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
   handoff.publish = apps::publish_to_loop([impl](std::function<void()> work) { impl->post(std::move(work)); },
                                           &impl->slot);
   handoff.on_log = [log = m.log](const std::string& message) { log->warn("{}", message); };
+  // Loop thread, at every start after join()'s: a rejoin after a withdrawal.
+  handoff.on_start = [impl] {
+    if (impl->withdrawn.load(std::memory_order_acquire)) impl->resume_pending.store(true, std::memory_order_release);
+  };
   m.host = std::make_shared<runtime::StepHandoff>(std::move(handoff));
   return ok_status();
 }
@@ -416,6 +463,7 @@ Status Peer::after_step() {
       }
     }
   }
+  if (m.resume_pending.load(std::memory_order_acquire)) m.resume();
   // The step boundary: the same hand-off as `starling peer`'s training thread.
   const std::int64_t steps = m.steps.load(std::memory_order_relaxed) + 1;
   m.steps.store(steps, std::memory_order_relaxed);
@@ -428,6 +476,12 @@ Status Peer::after_step() {
       },
       buffer);
   if (!served.warning.empty()) m.log->warn("after_step(): {}", served.warning);
+  if (served.refused) {
+    if (++m.refused_streak >= Impl::kRefusedBeforeWithdraw && !m.withdrawn.exchange(true, std::memory_order_acq_rel))
+      m.withdraw(served.status.error().message);
+  } else if (served.published) {
+    m.refused_streak = 0;
+  }
   if (!served.status) return make_error(ErrorKind::numerical, "after_step(): " + served.status.error().message);
   return ok_status();
 }

@@ -67,6 +67,7 @@ py::dict status_dict(const starling::embed::PeerStatus& s) {
   d["corrections_applied"] = s.corrections_applied;
   d["publishes"] = s.publishes;
   d["publishes_withheld"] = s.publishes_withheld;
+  d["recoveries"] = s.recoveries;
   d["rounds"] = s.rounds;
   d["deltas_sent"] = s.deltas_sent;
   d["deltas_received"] = s.deltas_received;

@@ -60,7 +60,9 @@ struct NeighbourStatus {
 };
 
 struct PeerStatus {
-  // "created", "joining", "downloading", "training", "left", "failed"
+  // "created", "joining", "downloading", "training", "left", "failed";
+  // "withdrawn" while the node is out of gossip after the buffer kept
+  // holding NaN/Inf (it rejoins and copies a neighbour's model in).
   std::string state;
   std::string error;    // why "failed"
   std::string address;  // what others reach us at (the bound port if listen had port 0)
@@ -74,6 +76,10 @@ struct PeerStatus {
   // Copies after_step() withheld: NaN/Inf, or a move far beyond the usual
   // step (training diverging; docs/embedding.md).
   std::uint64_t publishes_withheld = 0;
+  // Withdrawals after the buffer held NaN/Inf at 3 due publishes in a row,
+  // each followed by a rejoin that copies a neighbour's model into the
+  // buffer (at most 3; then after_step() fails with disconnected).
+  std::uint64_t recoveries = 0;
   std::uint64_t rounds = 0, deltas_sent = 0, deltas_received = 0, link_resets = 0;
   std::uint64_t bytes_sent = 0, bytes_received = 0, gossip_bytes_sent = 0;
   std::uint64_t model_bytes_downloaded = 0, model_bytes_served = 0;
@@ -117,7 +123,10 @@ class Peer {
   // status().publishes_withheld. Errors: numerical (a correction sum
   // overflowed: dropped; or the parameters hold NaN/Inf when due to be
   // published: not published, so a diverged replica does not reach the
-  // neighbours), disconnected (the peer has failed or left).
+  // neighbours), disconnected (the peer has failed or left). At 3 such
+  // refusals in a row the node withdraws from gossip, rejoins 1 s later and
+  // a later after_step() copies a neighbour's model into the buffer (your
+  // optimizer's state is yours to reset); see status().recoveries.
   Status after_step();
 
   // A snapshot, taken on the loop thread (waits up to 2 s for it).

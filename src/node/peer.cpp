@@ -132,8 +132,8 @@ bool Peer::on_training_failed(const std::string& why, std::function<void()> rear
   if (recovery_attempts_ >= kMaxTrainingRecoveries) {
     log(LogLevel::error, "training.given_up",
         "training failed again after " + std::to_string(recovery_attempts_) +
-            " recoveries: giving up; this peer stays a member without training (restart it, perhaps with a "
-            "smaller --lr)",
+            " recoveries: giving up; this peer stays a member without training (restart it, with a smaller "
+            "learning rate if it diverged)",
         {{"recoveries", std::to_string(recovery_attempts_)}});
     return false;
   }

@@ -178,6 +178,7 @@ BoundaryServed StepHandoff::publish_if_asked(std::int64_t target, std::int64_t s
   switch (guard_.copy_and_judge(parameters.data(), copy.data(), std::size_t(parameters.size()), steps)) {
     case PublishGuard::Verdict::not_finite:
       publishes_refused_.fetch_add(1, std::memory_order_relaxed);
+      served.refused = true;
       served.status = make_error(ErrorKind::numerical, "the parameters hold NaN or Inf (training diverged): not published");
       return served;
     case PublishGuard::Verdict::diverging:
@@ -216,6 +217,7 @@ BoundaryServed StepHandoff::serve(std::int64_t steps, const std::function<Status
   BoundaryServed published = publish_if_asked(target, steps, parameters);
   served.published = published.published;
   served.withheld = published.withheld;
+  served.refused = published.refused;
   served.warning = std::move(published.warning);
   if (!published.status) served.status = published.status;  // both failing: the publish refusal is the graver
   return served;

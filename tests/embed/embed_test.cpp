@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -359,4 +360,89 @@ TEST_CASE("embedded peers: a config file with `starling peer`'s keys, settings w
   refused(write("unknown.toml", "colour = 'blue'\n"), "unknown.toml:1: unknown key 'colour'");
   refused(write("trainer.toml", "lr = 0.1\n"), "'lr' drives starling's built-in trainer");
   refused((dir.path / "missing.toml").string(), "missing.toml");
+}
+
+// A buffer that keeps holding NaN (the user's loop diverged for good): its
+// node withdraws from gossip, so its last copy pulls on the neighbour no
+// more, then rejoins and copies the neighbour's model into the buffer, as
+// `starling peer` recovers (docs/embedding.md, "A replica that diverges").
+TEST_CASE("embedded peers: a buffer that keeps holding NaN withdraws from gossip, then rejoins with the neighbour's model",
+          "[embed]") {
+  TempDir dir;
+  const std::size_t n = kLayout.parameter_count();
+  std::vector<float> a(n, 10.0f), b(n, 10.0f);
+  auto first = make_peer(base(dir, "a"));
+  REQUIRE(first->attach(a.data(), a.size(), kLayout));
+  REQUIRE(first->join(10'000));
+  REQUIRE(first->after_step());
+  Settings second_settings = base(dir, "b");
+  second_settings.push_back({"seed", first->status()->address});
+  auto second = make_peer(second_settings);
+  REQUIRE(second->attach(b.data(), b.size(), kLayout));
+  std::atomic<bool> stop{false};
+  std::thread first_loop([&] {
+    while (!stop.load()) {
+      for (float& x : a) x -= 0.02f * (x - 12.0f);
+      (void)first->after_step();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  struct Stopper {
+    std::atomic<bool>& stop;
+    std::thread& loop;
+    ~Stopper() {
+      stop = true;
+      if (loop.joinable()) loop.join();
+    }
+  } stopper{stop, first_loop};
+  REQUIRE(second->join(20'000));
+  const std::size_t first_links = 1;
+  auto links_of = [](Peer& peer) { return peer.status()->neighbours.size(); };
+  // Steps `b` (its own pull towards 8, or NaN while `poison`) until `done`
+  // or `seconds` pass; returns whether `done` came.
+  auto step_until = [&](bool poison, double seconds, const std::function<bool()>& done) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(int(seconds * 1000));
+    while (std::chrono::steady_clock::now() < until) {
+      if (done()) return true;
+      for (float& x : b) x = poison ? std::nanf("") : x - 0.02f * (x - 8.0f);
+      const auto stepped = second->after_step();
+      if (!stepped) {
+        INFO(stepped.error().message);
+        CHECK(stepped.error().kind == (poison ? ErrorKind::numerical : ErrorKind::disconnected));
+        if (stepped.error().kind == ErrorKind::disconnected) return done();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
+  };
+  REQUIRE(step_until(false, 5.0, [&] { return links_of(*second) == first_links && links_of(*first) == first_links; }));
+
+  // NaN from now on: within a few rounds the node withdraws, and the first
+  // peer is left without a link to it.
+  CHECK(step_until(true, 5.0, [&] { return second->status()->state == "withdrawn"; }));
+  CHECK(step_until(true, 3.0, [&] { return links_of(*first) == 0; }));
+  // A finite buffer again: 1 s after the withdrawal the node rejoins, and a
+  // step copies the first peer's model (moving from 10 to 12) into `b`.
+  CHECK(step_until(true, 5.0, [&] { return std::isfinite(b[0]); }));
+  CHECK(b[0] >= 9.9f);
+  CHECK(b[0] <= 12.1f);
+  CHECK(step_until(false, 5.0, [&] { return links_of(*first) == first_links && links_of(*second) == first_links; }));
+  auto recovered = second->status();
+  REQUIRE(recovered);
+  CHECK(recovered->recoveries == 1);
+  CHECK(recovered->state == "training");
+  // NaN for good: two more recoveries (2 s and 4 s after their
+  // withdrawals), then after_step() fails for good and the link is gone.
+  CHECK(step_until(true, 15.0, [&] { return second->status()->state == "failed"; }));
+  auto gave_up = second->status();
+  REQUIRE(gave_up);
+  CHECK(gave_up->recoveries == 3);
+  CHECK_THAT(gave_up->error, Catch::Contains("NaN"));
+  CHECK(second->after_step().error().kind == ErrorKind::disconnected);
+  CHECK(step_until(true, 3.0, [&] { return links_of(*first) == 0; }));
+  stop = true;
+  first_loop.join();
+  for (float x : a) REQUIRE(std::isfinite(x));
+  CHECK(second->leave());
+  CHECK(first->leave());
 }

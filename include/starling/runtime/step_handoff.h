@@ -73,6 +73,7 @@ struct BoundaryServed {
   std::int64_t corrections = 0;  // corrections whose sum was added
   bool published = false;
   bool withheld = false;  // a finite copy kept back by the publish guard
+  bool refused = false;   // the parameters held NaN/Inf when due: not published
   std::string warning;    // set when a streak of withheld copies starts (log it once)
   Status status = ok_status();   // numerical: a sum dropped or a publish refused
 };

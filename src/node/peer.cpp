@@ -117,6 +117,7 @@ std::unique_ptr<TrainingDriver> Peer::make_training_driver() {
 
 bool Peer::restart_training() {
   if (!training_ || !started_ || stopped_ || !training_->withdrawn()) return false;
+  add_earlier_counters(earlier_training_, training_->status());
   training_.reset();  // first: its destructor clears the router's training route
   ++training_restarts_;
   training_ = make_training_driver();
@@ -298,8 +299,15 @@ PeerStatus Peer::status() const {
   out.transport = transport_.stats();
   out.router = router_->stats();
   out.membership_fault = hostile_.mode();
-  if (training_) out.training = training_->status();
+  out.training = training_status();
   return out;
+}
+
+std::optional<TrainingDriverStatus> Peer::training_status() const {
+  if (!training_) return std::nullopt;
+  TrainingDriverStatus status = training_->status();
+  add_earlier_counters(status, earlier_training_);
+  return status;
 }
 
 std::uint64_t Peer::incarnation() const {

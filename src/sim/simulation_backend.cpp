@@ -482,8 +482,8 @@ void SimulationBackend::read_peer(const SimPeer& p, scenario::Sample& sample, bo
     sample.loss = p.trainer->loss();
     sample.step = std::uint64_t(p.trainer->steps());
   }
-  if (const node::TrainingDriver* training = p.training()) {
-    const node::TrainingDriverStatus status = training->status();
+  if (const auto training = p.node ? p.node->training_status() : std::nullopt) {
+    const node::TrainingDriverStatus& status = *training;
     sample.training_state = status.state;
     sample.consensus_distance = status.consensus_distance;
     if (!byzantine_run_) checker_.digest_mismatches(t, p.index, p.life, status.digest_mismatches, fault_free_);

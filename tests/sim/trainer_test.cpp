@@ -178,6 +178,8 @@ TEST_CASE("simulated peers: a failed trainer withdraws, then recovers with a nei
   swarm.run(5.0, [] { return false; });
   REQUIRE(swarm.state(2) == "training");
   REQUIRE(swarm.links(2) > 0);
+  const node::TrainingDriverStatus before = *swarm.world.peer(2).node->training_status();
+  REQUIRE(before.rounds > 10);
 
   // Once: the loop fails (100 non-finite losses in a row), the peer
   // withdraws, and 1 s later joins again and trains on from a neighbour's model.
@@ -195,6 +197,13 @@ TEST_CASE("simulated peers: a failed trainer withdraws, then recovers with a nei
     INFO("peer " << i);
     CHECK(swarm.accuracy(i) > 0.9);
   }
+  // The peer's counters run on across the driver its recovery replaced.
+  const node::TrainingDriverStatus after = *swarm.world.peer(2).node->training_status();
+  const node::TrainingDriverStatus driver_only = swarm.world.peer(2).training()->status();
+  CHECK(driver_only.rounds > 0);
+  CHECK(after.rounds >= before.rounds + driver_only.rounds);
+  CHECK(after.deltas_sent >= before.deltas_sent + driver_only.deltas_sent);
+  CHECK(after.traffic_by_kind.at("delta").messages_sent >= before.traffic_by_kind.at("delta").messages_sent);
 
   // Every time: after 3 recoveries it gives up, a member without links,
   // and its 1e30 model pulled on nobody.

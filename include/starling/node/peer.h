@@ -141,7 +141,8 @@ class Peer {
   void stop();
   // After the TrainingDriver withdrew (its host's training failed): a new
   // driver replaces it and joins again, downloading a neighbour's model for
-  // the host (ModelHost::start_training comes again). Counters start over.
+  // the host (ModelHost::start_training comes again). status() keeps
+  // counting from the replaced drivers' counters (add_earlier_counters).
   // false (nothing done) unless started, not stopped, and withdrawn.
   bool restart_training();
   // The host's training failed (`why`): the driver withdraws at once (our
@@ -164,6 +165,9 @@ class Peer {
   void set_hostile_membership(HostileMembershipMode mode);
 
   PeerStatus status() const;
+  // The training part of status() alone (nullopt: membership only): the
+  // driver's status with the counters of the drivers it replaced added.
+  std::optional<TrainingDriverStatus> training_status() const;
   std::uint64_t incarnation() const;
   bool started() const { return started_; }
   const std::string& address() const { return address_; }
@@ -203,6 +207,7 @@ class Peer {
   std::uint64_t incarnation_ = 0;
   std::uint64_t training_restarts_ = 0;
   int recovery_attempts_ = 0;
+  TrainingDriverStatus earlier_training_;  // the replaced drivers' counters, summed
   std::optional<TimerId> recovery_timer_;
   std::optional<std::pair<ByzantineMode, double>> byzantine_;  // re-applied to a restarted driver
 };

@@ -293,6 +293,12 @@ struct TrainingDriverStatus {
   std::vector<NeighbourStatus> neighbours;
 };
 
+// Adds the counters of the drivers that came before (a peer that recovered
+// from a training failure replaced its driver: Peer::restart_training) to
+// `now`'s, so status and metrics count over the whole run and never go
+// back; gauges (state, rates, tokens, radius, links, memory) stay `now`'s.
+void add_earlier_counters(TrainingDriverStatus& now, const TrainingDriverStatus& earlier);
+
 class TrainingDriver {
  public:
   // Serves the router's training route (inbound LinkHello connections) and

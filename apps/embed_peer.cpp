@@ -176,11 +176,13 @@ struct Peer::Impl {
   // The user's thread: the buffer held NaN/Inf at kRefusedBeforeWithdraw due
   // publishes in a row. The node withdraws now and rejoins later.
   void withdraw(const std::string& why) {
-    log->error("after_step(): {} at {} requests in a row: withdrawing from gossip", why, kRefusedBeforeWithdraw);
+    log->error("after_step(): {} ({} due publishes in a row): withdrawing from gossip", why, kRefusedBeforeWithdraw);
     post([this, why] {
       if (!slot || slot->on_training_failed(why, [h = host] { h->rearm(); })) return;
-      if (!slot->training()) return;
-      std::lock_guard lock(phase_mutex);  // every recovery used up: after_step() says so from now on
+      // false and still withdrawn: every recovery is used up (not a peer
+      // that stopped or never trained). after_step() says so from now on.
+      if (!slot->training() || !slot->training()->withdrawn()) return;
+      std::lock_guard lock(phase_mutex);
       if (phase != Phase::running) return;
       phase = Phase::failed;
       error = "the parameters kept holding NaN or Inf after " + std::to_string(node::Peer::kMaxTrainingRecoveries) +

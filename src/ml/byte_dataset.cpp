@@ -25,14 +25,22 @@ Standardization standardization_from_sums(double count, double sum, double sum_s
 
 namespace {
 
+using ByteValues = Eigen::Array<float, 256, 1>;
+
+// Each byte value b as load_idx made it a feature: float(b) * (1 / 255).
+ByteValues scaled_bytes() {
+  ByteValues scaled;
+  for (int b = 0; b < 256; ++b) scaled[b] = float(b);
+  scaled = scaled * (1.0f / 255.0f);
+  return scaled;
+}
+
 // The feature each byte value becomes. Two passes with a store between them,
 // as load_idx's conversion and standardize() were two passes over the
 // matrix, so no multiply-add is fused across them and the bits are theirs.
 std::array<float, 256> feature_table(const Standardization& s) {
-  Eigen::Array<float, 256, 1> scaled;
-  for (int b = 0; b < 256; ++b) scaled[b] = float(b);
-  scaled = scaled * (1.0f / 255.0f);
-  Eigen::Array<float, 256, 1> standardized;
+  const ByteValues scaled = scaled_bytes();
+  ByteValues standardized;
   standardized = (scaled - s.mean) * s.scale;
   std::array<float, 256> table;
   std::memcpy(table.data(), standardized.data(), sizeof table);
@@ -54,10 +62,11 @@ Standardization standardization_of(const ByteDataset& train) {
     ++counts[3][bytes[i + 3]];
   }
   for (; i < total; ++i) ++counts[0][bytes[i]];
+  const ByteValues scaled = scaled_bytes();  // the features standardize() would sum
   double sum = 0.0;
   double sum_squares = 0.0;
   for (int b = 0; b < 256; ++b) {
-    const double value = double(float(b) * (1.0f / 255.0f));  // the feature standardize() would sum
+    const double value = double(scaled[b]);
     const double count = double(counts[0][b] + counts[1][b] + counts[2][b] + counts[3][b]);
     sum += count * value;
     sum_squares += count * value * value;

@@ -5,13 +5,18 @@
 // inputs are fuzzed too. Properties beyond "no crash, no leak, no UB, no
 // uncaught exception": a refusal is corrupt or invalid_argument; a data set
 // that loads is consistent (one label per sample, labels in [0, classes),
-// finite features).
+// finite features). IDX data that loads is also standardised as a peer
+// does (standardization_of over its bytes, then features_of over a subset
+// of its samples, with repeats): a finite mean, a deviation above zero, and
+// finite features with the subset's labels.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "fuzz_input.h"
+#include "starling/ml/byte_dataset.h"
 #include "starling/ml/dataset.h"
 
 using namespace starling;
@@ -36,6 +41,28 @@ void check(const Result<ml::Dataset>& loaded) {
   if (!d.features.allFinite()) fuzz::property_failed(kTarget, "a non-finite feature");
 }
 
+// What a peer makes of IDX data: its bytes standardised, a shard made floats.
+void check_standardised(const Result<ml::ByteDataset>& loaded) {
+  if (!loaded.ok()) return;  // load_idx, which reads through the same function, checked the refusal
+  const ml::ByteDataset& bytes = *loaded;
+  const ml::Standardization s = ml::standardization_of(bytes);
+  if (!std::isfinite(s.mean) || !(s.deviation > 0.0f) || !std::isfinite(s.deviation) || !std::isfinite(s.scale)) {
+    fuzz::property_failed(kTarget, "standardization_of gave a non-finite mean or a deviation not above zero");
+  }
+  std::vector<std::size_t> shard;  // every other sample from the last, and the first twice
+  for (std::size_t i = bytes.size(); i > 0; i -= std::min<std::size_t>(i, 2)) shard.push_back(i - 1);
+  if (bytes.size() > 0) shard.push_back(0);
+  const ml::Dataset d = ml::features_of(bytes, s, &shard);
+  if (std::size_t(d.features.cols()) != shard.size() || d.features.rows() != bytes.inputs ||
+      d.labels.size() != shard.size() || d.classes != bytes.classes) {
+    fuzz::property_failed(kTarget, "features_of's shard has the wrong shape");
+  }
+  for (std::size_t k = 0; k < shard.size() && k < d.labels.size(); ++k) {
+    if (d.labels[k] != bytes.labels[shard[k]]) fuzz::property_failed(kTarget, "features_of's labels are not the shard's");
+  }
+  if (!d.features.allFinite()) fuzz::property_failed(kTarget, "a non-finite standardised feature");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -49,6 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::size_t used = size - in.remaining();
       fuzz::write_scratch(second, data + used, size - used);
       check(ml::load_idx(first, second));
+      check_standardised(ml::load_idx_bytes(first, second));
       break;
     }
     case 1: fuzz::write_scratch(first, data + 1, size - 1); check(ml::load_csv(first)); break;

@@ -225,6 +225,65 @@ TEST_CASE("dead members reject stale alive records", "[gossip][membership]") {
   CHECK(a.find(node(2))->state == MemberState::alive);
 }
 
+// Whether anything a sends in `actions` carries its own claim that n is dead.
+bool claims_dead(const Actions& actions, std::uint8_t by, std::uint8_t n) {
+  for (const Outgoing& out : actions.sends) {
+    for (const Update& u : out.message.updates) {
+      if (u.member.node_id == node(n) && u.member.state == MemberState::dead && u.source == node(by)) return true;
+    }
+  }
+  return false;
+}
+
+// A member cut off while another died missed the dead claims; once it
+// suspects that member on its own, those who hold it dead tell it again
+// (tests/sim/regressions/random-20036-partitioned-from-a-death.toml).
+TEST_CASE("a member held dead is claimed dead again to whoever still suspects it", "[gossip][membership]") {
+  Membership a = make(1);
+  Membership b = make(2);
+  Membership c = make(3);
+  (void)a.join({}, 0);
+  join_pair(a, b);
+  join_pair(a, c);
+  // b has crashed. a runs its timers; c answers whatever a sends it at
+  // once (c's own timers stay still, so c never suspects b by itself).
+  // Returns whether a claimed b dead in anything it sent until `until`.
+  std::int64_t now = 10;
+  auto run_until = [&](std::int64_t until) {
+    bool claimed = false;
+    for (; now < until; now = std::max(now + 1, std::min(until, a.next_deadline_ms()))) {
+      Actions from_a = a.tick(now);
+      for (int hop = 0; hop < 8 && !from_a.sends.empty(); ++hop) {
+        claimed = claimed || claims_dead(from_a, 1, 2);
+        Actions from_c = deliver(from_a, address(1), c, now);
+        from_a = deliver(from_c, address(3), a, now);
+      }
+    }
+    return claimed;
+  };
+  GossipMessage news;
+  news.sender = node(3);
+  news.sender_address = address(3);
+  news.body = Gossip{};
+  news.updates = {accusation(1, 2, 0, MemberState::suspect)};  // a's own, as an echo
+  (void)a.on_message(address(3), news, now);
+  REQUIRE(a.find(node(2))->state == MemberState::suspect);
+  CHECK(run_until(30000));  // a's suspicion ran out: it declared b dead and said so
+  REQUIRE(a.find(node(2))->state == MemberState::dead);
+  REQUIRE(a.find(node(3))->state == MemberState::alive);
+  CHECK_FALSE(run_until(60000));  // long since: the claim has used its retransmissions
+  // A forged suspicion (signed by a member a does not know) changes nothing.
+  news.updates = {accusation(9, 2, 0, MemberState::suspect)};
+  (void)a.on_message(address(3), news, now);
+  CHECK_FALSE(run_until(65000));
+  // c suspects b (it missed a's claim): a gossips its claim again.
+  news.updates = {accusation(3, 2, 0, MemberState::suspect)};
+  (void)a.on_message(address(3), news, now);
+  CHECK(a.find(node(2))->state == MemberState::dead);
+  CHECK(run_until(70000));
+  CHECK(a.find(node(3))->state == MemberState::alive);
+}
+
 TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][membership]") {
   Membership a = make(1);
   (void)a.join({}, 0);

@@ -116,6 +116,9 @@ struct Peer::Impl {
   int refused_streak = 0;                   // the user's thread
   std::atomic<bool> withdrawn{false};       // the user's thread asked the node to withdraw
   std::atomic<bool> resume_pending{false};  // the loop thread: the rejoin's start_training came
+  // Whole models copied into the buffer (the join's download, each
+  // recovery's): the user's thread writes, anyone reads.
+  std::atomic<std::uint64_t> buffer_replacements{0};
 
   std::mutex phase_mutex;  // phase, error; the user's calls
   Phase phase = Phase::created;
@@ -198,12 +201,15 @@ struct Peer::Impl {
     resume_pending.store(false, std::memory_order_relaxed);
     host->drop_pending_corrections();
     std::optional<Eigen::VectorXf> initial = host->take_initial();
-    if (initial) std::memcpy(data, initial->data(), count * sizeof(float));
+    if (initial) {
+      std::memcpy(data, initial->data(), count * sizeof(float));
+      buffer_replacements.fetch_add(1, std::memory_order_release);
+    }
     refused_streak = 0;
     withdrawn.store(false, std::memory_order_release);
     log->warn("after_step(): training again {}",
-              initial ? "from a neighbour's model (copied into the buffer; reset your optimizer's state if it holds "
-                        "NaN)"
+              initial ? "from a neighbour's model (copied into the buffer; buffer_replacements() counts it: reset your "
+                        "optimizer's state)"
                       : "from the buffer's own values: no neighbour served a model");
   }
 
@@ -429,6 +435,7 @@ Status Peer::join(std::uint64_t timeout_ms) {
     }
     if (auto initial = m.host->take_initial()) {
       std::memcpy(m.data, initial->data(), m.count * sizeof(float));
+      m.buffer_replacements.fetch_add(1, std::memory_order_release);
       downloaded = true;
     } else if (std::string why = m.mismatch->last(); !why.empty() && m.config.download && !m.config.seeds.empty()) {
       return fail(make_error(ErrorKind::invalid_argument, "the swarm trains another model: " + why));
@@ -488,6 +495,10 @@ Status Peer::after_step() {
   return ok_status();
 }
 
+std::uint64_t Peer::buffer_replacements() const {
+  return impl_->buffer_replacements.load(std::memory_order_acquire);
+}
+
 Result<PeerStatus> Peer::status() const {
   Impl& m = *impl_;
   PeerStatus s;
@@ -498,6 +509,7 @@ Result<PeerStatus> Peer::status() const {
     if (m.phase == Phase::running && !m.host) s.state = "member";
     s.error = m.error;
     s.downloaded = m.downloaded;
+    s.buffer_replacements = m.buffer_replacements.load(std::memory_order_acquire);
   }
   s.node_id = m.node_id;
   s.model_mismatch = m.mismatch->last();

@@ -68,6 +68,7 @@ py::dict status_dict(const starling::embed::PeerStatus& s) {
   d["publishes"] = s.publishes;
   d["publishes_withheld"] = s.publishes_withheld;
   d["recoveries"] = s.recoveries;
+  d["buffer_replacements"] = s.buffer_replacements;
   d["rounds"] = s.rounds;
   d["deltas_sent"] = s.deltas_sent;
   d["deltas_received"] = s.deltas_received;
@@ -166,6 +167,7 @@ PYBIND11_MODULE(_starling, m) {
       .def("join", [](Peer& peer, std::uint64_t timeout_ms) { call_released([&] { return peer.join(timeout_ms); }); },
            py::arg("timeout_ms") = 0)
       .def("after_step", [](Peer& peer) { call_released([&] { return peer.after_step(); }); })
+      .def("buffer_replacements", [](const Peer& peer) { return peer.buffer_replacements(); })
       .def("status",
            [](Peer& peer) {
              starling::Result<starling::embed::PeerStatus> s = starling::make_error(ErrorKind::timeout, "");

@@ -80,6 +80,8 @@ struct PeerStatus {
   // each followed by a rejoin that copies a neighbour's model into the
   // buffer (at most 3; then after_step() fails with disconnected).
   std::uint64_t recoveries = 0;
+  // Whole models copied into the buffer: buffer_replacements() below.
+  std::uint64_t buffer_replacements = 0;
   std::uint64_t rounds = 0, deltas_sent = 0, deltas_received = 0, link_resets = 0;
   std::uint64_t bytes_sent = 0, bytes_received = 0, gossip_bytes_sent = 0;
   std::uint64_t model_bytes_downloaded = 0, model_bytes_served = 0;
@@ -126,8 +128,17 @@ class Peer {
   // neighbours), disconnected (the peer has failed or left). At 3 such
   // refusals in a row the node withdraws from gossip, rejoins 1 s later and
   // a later after_step() copies a neighbour's model into the buffer (your
-  // optimizer's state is yours to reset); see status().recoveries.
+  // optimizer's state is yours to reset: buffer_replacements() tells you
+  // when); see status().recoveries.
   Status after_step();
+
+  // How many times a whole model was copied into the buffer: the swarm's
+  // model at join (when one was downloaded) and a neighbour's at each
+  // recovery. Your optimizer's state (momentum, Adam's moments) belongs to
+  // the values that were there before: when this number changes across
+  // an after_step(), reset it. A counter, cheap enough to read every step,
+  // from any thread.
+  std::uint64_t buffer_replacements() const;
 
   // A snapshot, taken on the loop thread (waits up to 2 s for it).
   Result<PeerStatus> status() const;

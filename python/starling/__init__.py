@@ -97,6 +97,13 @@ class Peer:
         """Call after each optimizer step: applies consensus corrections, publishes at the node's pacing."""
         self._peer.after_step()
 
+    def buffer_replacements(self):
+        """How many times a whole model was copied into the buffer: the swarm's at join (when one
+        was downloaded) and a neighbour's at each recovery from NaN. The optimizer's state belongs
+        to the values before: when this number changes across after_step(), reset it (for
+        torch.optim: optimizer.state.clear()). Cheap enough to read every step."""
+        return self._peer.buffer_replacements()
+
     def status(self):
         """A dict: state, address, joined, members, downloaded, steps, corrections_applied,
         consensus_distance, bytes_sent, gossip_bytes_sent, neighbours, ..."""

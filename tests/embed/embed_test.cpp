@@ -396,6 +396,9 @@ TEST_CASE("embedded peers: a buffer that keeps holding NaN withdraws from gossip
     }
   } stopper{stop, first_loop};
   REQUIRE(second->join(20'000));
+  // The join downloaded the first peer's model into `b`: one replacement.
+  REQUIRE(second->status()->downloaded);
+  CHECK(second->buffer_replacements() == 1);
   const std::size_t first_links = 1;
   auto links_of = [](Peer& peer) { return peer.status()->neighbours.size(); };
   // Steps `b` (its own pull towards 8, or NaN while `poison`) until `done`
@@ -426,6 +429,7 @@ TEST_CASE("embedded peers: a buffer that keeps holding NaN withdraws from gossip
   CHECK(step_until(true, 5.0, [&] { return std::isfinite(b[0]); }));
   CHECK(b[0] >= 9.9f);
   CHECK(b[0] <= 12.1f);
+  CHECK(second->buffer_replacements() == 2);  // what tells the user to reset the optimizer
   CHECK(step_until(false, 5.0, [&] { return links_of(*first) == first_links && links_of(*second) == first_links; }));
   auto recovered = second->status();
   REQUIRE(recovered);
@@ -437,6 +441,9 @@ TEST_CASE("embedded peers: a buffer that keeps holding NaN withdraws from gossip
   auto gave_up = second->status();
   REQUIRE(gave_up);
   CHECK(gave_up->recoveries == 3);
+  CHECK(gave_up->buffer_replacements == second->buffer_replacements());
+  CHECK(gave_up->buffer_replacements >= 2);
+  CHECK(gave_up->buffer_replacements <= 1 + gave_up->recoveries);  // a rejoin nobody served copies nothing
   CHECK_THAT(gave_up->error, Catch::Contains("NaN"));
   CHECK(second->after_step().error().kind == ErrorKind::disconnected);
   CHECK(step_until(true, 3.0, [&] { return links_of(*first) == 0; }));

@@ -162,6 +162,10 @@ def test_flatten_parameters_and_zero_copy_download():
         second.attach(other_flat)
         second.join(timeout=20)
         assert second.status()["downloaded"]
+        # One whole model copied in, the count the user resets the optimizer on; the seed got none.
+        assert second.buffer_replacements() == 1
+        assert second.status()["buffer_replacements"] == 1
+        assert first.buffer_replacements() == 0
         assert torch.equal(other_flat, flat), "the download did not land in the joiner's buffer"
         assert torch.equal(other[0].weight, model[0].weight), "the module does not see the downloaded values"
         second.leave()

@@ -284,6 +284,48 @@ TEST_CASE("a member held dead is claimed dead again to whoever still suspects it
   CHECK(a.find(node(3))->state == MemberState::alive);
 }
 
+// A full view that lists a member dead is no evidence, but a hint: probe it
+// next (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
+TEST_CASE("a member another's full view lists as dead is probed next", "[gossip][membership]") {
+  Membership a = make(1);
+  std::vector<Membership> others;
+  for (std::uint8_t n = 2; n <= 6; ++n) others.push_back(make(n));
+  (void)a.join({}, 0);
+  for (Membership& m : others) join_pair(a, m);
+  // Everyone answers a at once, so all stay alive. Returns where a's next
+  // ping went.
+  std::int64_t now = 10;
+  auto next_ping = [&]() -> std::string {
+    for (const std::int64_t until = now + 20000; now < until; now = std::max(now + 1, a.next_deadline_ms())) {
+      Actions from_a = a.tick(now);
+      std::string pinged;
+      for (const Outgoing& out : from_a.sends) {
+        if (std::holds_alternative<Ping>(out.message.body) && pinged.empty()) pinged = out.to_address;
+      }
+      for (Membership& m : others) {
+        Actions back = deliver(from_a, address(1), m, now);
+        (void)deliver(back, m.self().address, a, now);
+      }
+      if (!pinged.empty()) return pinged;
+    }
+    return "";
+  };
+  for (std::uint8_t target : {4, 2, 6, 5, 3}) {
+    INFO("claimed dead: member " << int(target));
+    GossipMessage view;
+    view.sender = node(target == 3 ? 2 : 3);
+    view.sender_address = address(target == 3 ? 2 : 3);
+    PushPull body;
+    body.is_reply = true;  // an answer to a push-pull of ours: nothing goes back
+    body.members = {record(target, 0, MemberState::dead)};
+    view.body = body;
+    (void)a.on_message(view.sender_address, view, now);
+    CHECK(a.find(node(target))->state == MemberState::alive);  // no evidence
+    CHECK(next_ping() == address(target));
+  }
+  for (std::uint8_t n = 2; n <= 6; ++n) CHECK(a.find(node(n))->state == MemberState::alive);
+}
+
 TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][membership]") {
   Membership a = make(1);
   (void)a.join({}, 0);

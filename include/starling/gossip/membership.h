@@ -225,6 +225,7 @@ class Membership {
   void apply_accusation(const Update& accusation, std::int64_t now_ms, bool ours = false);
   void suspect(Member& member, const Update& accusation, std::int64_t now_ms);
   void tell_still_suspecting(const Member& member, const Update& accusation, std::int64_t now_ms);
+  void probe_soon(const MemberRecord& record);
   void declare_dead(Member& member, std::int64_t now_ms);
   const PublicKey* key_of(const NodeId& node_id) const;
   Update accuse(const MemberRecord& record, MemberState state) const;

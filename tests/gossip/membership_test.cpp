@@ -72,6 +72,18 @@ void join_pair(Membership& a, Membership& b) {
   CHECK(has_event(joined, EventKind::member_joined, a.self().node_id));
   CHECK(b.joined());
 }
+
+// Members 1, 2 and 3, the last two joined through the first.
+struct Three {
+  Membership a = make(1);
+  Membership b = make(2);
+  Membership c = make(3);
+  Three() {
+    (void)a.join({}, 0);
+    join_pair(a, b);
+    join_pair(a, c);
+  }
+};
 }  // namespace
 
 TEST_CASE("a first member needs no seed, a joiner gets in through one", "[gossip][membership]") {
@@ -110,12 +122,9 @@ TEST_CASE("probe: ping is acked only by the member it names", "[gossip][membersh
 }
 
 TEST_CASE("missed probe: indirect pings, then suspicion, then death", "[gossip][membership]") {
-  Membership a = make(1);
-  Membership b = make(2);
-  Membership c = make(3);
-  (void)a.join({}, 0);
-  join_pair(a, b);
-  join_pair(a, c);
+  Three three;
+  Membership& a = three.a;
+  Membership& c = three.c;
   // b has crashed; a and c talk with instant delivery. Record what a sees.
   bool indirect_to_c = false;
   bool nack_from_c = false;
@@ -239,12 +248,9 @@ bool claims_dead(const Actions& actions, std::uint8_t by, std::uint8_t n) {
 // suspects that member on its own, those who hold it dead tell it again
 // (tests/sim/regressions/random-20036-partitioned-from-a-death.toml).
 TEST_CASE("a member held dead is claimed dead again to whoever still suspects it", "[gossip][membership]") {
-  Membership a = make(1);
-  Membership b = make(2);
-  Membership c = make(3);
-  (void)a.join({}, 0);
-  join_pair(a, b);
-  join_pair(a, c);
+  Three three;
+  Membership& a = three.a;
+  Membership& c = three.c;
   // b has crashed. a runs its timers; c answers whatever a sends it at
   // once (c's own timers stay still, so c never suspects b by itself).
   // Returns whether a claimed b dead in anything it sent until `until`.

@@ -332,6 +332,50 @@ TEST_CASE("a member another's full view lists as dead is probed next", "[gossip]
   for (std::uint8_t n = 2; n <= 6; ++n) CHECK(a.find(node(n))->state == MemberState::alive);
 }
 
+// An accuser that missed our refutation hears it from us straight away
+// (tests/sim/regressions/random-60004-refutation-missed-behind-a-cut.toml).
+TEST_CASE("an accusation of an incarnation already refuted is answered to its accuser", "[gossip][membership]") {
+  Three three;
+  Membership& a = three.a;
+  Membership& b = three.b;
+  GossipMessage rumour;
+  rumour.sender = node(3);
+  rumour.sender_address = address(3);
+  rumour.body = Gossip{};
+  rumour.updates = {Update{record(3, 0), node(3), {}}};  // b learns c from c itself
+  (void)b.on_message(address(3), rumour, 90);
+  REQUIRE(b.find(node(3)) != nullptr);
+  rumour.updates = {accusation(3, 2, 0, MemberState::suspect)};
+  (void)b.on_message(address(3), rumour, 100);
+  REQUIRE(b.incarnation() == 1);  // refuted c's suspicion; a never heard it
+  auto tells_a = [&](const Actions& actions) {
+    const Outgoing* out = find_send<Gossip>(actions, address(1));
+    return out != nullptr && std::any_of(out->message.updates.begin(), out->message.updates.end(), [](const Update& u) {
+             return u.member.node_id == node(2) && u.member.state == MemberState::alive && u.member.incarnation == 1;
+           });
+  };
+  // a's own suspicion of b's old incarnation (its reminder) reaches b.
+  GossipMessage reminder;
+  reminder.sender = node(1);
+  reminder.sender_address = address(1);
+  reminder.body = Gossip{};
+  reminder.updates = {accusation(1, 2, 0, MemberState::suspect)};
+  const Actions answer = b.on_message(address(1), reminder, 200);
+  CHECK(tells_a(answer));
+  CHECK(b.incarnation() == 1);  // no second refutation for an old claim
+  // At most once per probe interval.
+  CHECK_FALSE(tells_a(b.on_message(address(1), reminder, 300)));
+  CHECK(tells_a(b.on_message(address(1), reminder, 200 + lan_config().probe_interval_ms)));
+  // The answer clears a's suspicion.
+  (void)a.on_message(address(3), rumour, 150);
+  REQUIRE(a.find(node(2))->state == MemberState::suspect);
+  const Outgoing* out = find_send<Gossip>(answer, address(1));
+  REQUIRE(out != nullptr);
+  (void)a.on_message(address(2), out->message, 250);
+  CHECK(a.find(node(2))->state == MemberState::alive);
+  CHECK(a.find(node(2))->incarnation == 1);
+}
+
 TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][membership]") {
   Membership a = make(1);
   (void)a.join({}, 0);

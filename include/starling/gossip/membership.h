@@ -226,6 +226,7 @@ class Membership {
   void suspect(Member& member, const Update& accusation, std::int64_t now_ms);
   void tell_still_suspecting(const Member& member, const Update& accusation, std::int64_t now_ms);
   void probe_soon(const MemberRecord& record);
+  void tell_accuser(const NodeId& accuser, std::int64_t now_ms);
   void declare_dead(Member& member, std::int64_t now_ms);
   const PublicKey* key_of(const NodeId& node_id) const;
   Update accuse(const MemberRecord& record, MemberState state) const;
@@ -318,6 +319,7 @@ class Membership {
   Candidates candidates_;
   std::int64_t next_candidate_round_ms_ = 0;
   std::int64_t last_refute_ms_ = -1000000000;
+  std::int64_t last_told_accuser_ms_ = -1000000000;  // tell_accuser's pace
   std::uint64_t rejected_records_ = 0;
   std::uint64_t rejected_accusations_ = 0;
   std::map<std::uint64_t, Relay> relays_;

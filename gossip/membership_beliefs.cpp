@@ -69,12 +69,13 @@ void Membership::apply_update(const Update& update, const NodeId& told_by, std::
     case MemberState::alive:
     case MemberState::left: apply_signed(update.member, told_by, false, now_ms); break;
     case MemberState::suspect:
-    case MemberState::dead: apply_accusation(update, now_ms); break;
+    case MemberState::dead: apply_accusation(update, told_by, now_ms); break;
   }
 }
 
 void Membership::merge_state(const std::vector<MemberRecord>& records, const NodeId& told_by, bool exempt,
                              std::int64_t now_ms) {
+  bool hinted = false;
   for (const MemberRecord& record : records) {
     switch (record.state) {
       case MemberState::alive:
@@ -89,10 +90,18 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
         if (record.node_id == self_.node_id && record.incarnation <= self_.incarnation) {
           accused_self(record.incarnation, true, now_ms);
         } else {
-          probe_soon(record);
+          hinted = probe_soon(record) || hinted;
         }
         break;
     }
+  }
+  if (hinted) {
+    // And we probe soon, not only next: a member just back from a cut has a
+    // raised health score (its probes failed while cut off), which spaces
+    // its probes up to eight intervals apart (seed 40132 again: 8 s each).
+    // Never sooner than one unscaled interval after our last probe, so a
+    // view, true or lying, gets us no more than a healthy member's rate.
+    next_probe_ms_ = std::min(next_probe_ms_, std::max(now_ms, last_probe_ms_ + config_.probe_interval_ms));
   }
 }
 
@@ -102,22 +111,22 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
 // another died otherwise reaches the dead one only in its own round-robin,
 // up to a whole round of probes (20 s and more at 20 members, longer at a
 // raised health score) after the cut heals (`starling simulate --random`,
-// seed 40132). It changes which member we probe, not how often, and puts
-// a member at most once in the rest of the round.
-void Membership::probe_soon(const MemberRecord& record) {
+// seed 40132). It puts a member at most once in the rest of the round, and
+// the others keep their order. True when the member is now next.
+bool Membership::probe_soon(const MemberRecord& record) {
   const auto it = members_.find(record.node_id);
   if (it == members_.end() || it->second.record.state != MemberState::alive ||
       it->second.record.incarnation != record.incarnation) {
-    return;
+    return false;
   }
   const auto next = probe_order_.begin() + static_cast<std::ptrdiff_t>(std::min(probe_index_, probe_order_.size()));
   const auto found = std::find(next, probe_order_.end(), record.node_id);
-  if (found == next) return;  // next anyway
   if (found != probe_order_.end()) {
-    std::iter_swap(next, found);
+    std::rotate(next, found, found + 1);
   } else {
     probe_order_.insert(next, record.node_id);
   }
+  return true;
 }
 
 void Membership::apply_signed(const MemberRecord& record, const NodeId& told_by, bool exempt, std::int64_t now_ms) {
@@ -245,7 +254,7 @@ void Membership::apply_left(const MemberRecord& record, std::int64_t now_ms) {
   emit(EventKind::member_left, member.record, record.node_id);
 }
 
-void Membership::apply_accusation(const Update& accusation, std::int64_t now_ms, bool ours) {
+void Membership::apply_accusation(const Update& accusation, const NodeId& told_by, std::int64_t now_ms, bool ours) {
   const MemberRecord& record = accusation.member;
   const NodeId& accuser = accusation.source;
   if (accuser == record.node_id) return;  // a member does not accuse itself; it leaves
@@ -270,7 +279,7 @@ void Membership::apply_accusation(const Update& accusation, std::int64_t now_ms,
       return;
     }
     if (record.incarnation == self_.incarnation && !leaving_) accusers_.strike(accuser, now_ms);
-    if (record.incarnation < self_.incarnation) tell_accuser(accuser, now_ms);
+    if (record.incarnation < self_.incarnation) tell_stale(told_by, now_ms);
     accused_self(record.incarnation, true, now_ms);
     return;
   }
@@ -310,19 +319,21 @@ void Membership::apply_accusation(const Update& accusation, std::int64_t now_ms,
   suspect(member, accusation, now_ms);
 }
 
-// An accuser still accuses an incarnation we have refuted: our refutation
-// missed it (it could not hear us while it was spread, and the re-spreads
-// go to random members that mostly know it already). Its suspicion runs
-// out unless the refutation reaches it, so we send it straight back, once
-// per probe interval at most. Found by `starling simulate --random` (seed
-// 60004: three members cut off one way for 4 s; one declared a running
-// member dead 11 s after the cut healed, 0.2 s before a re-spread reached
-// it).
-void Membership::tell_accuser(const NodeId& accuser, std::int64_t now_ms) {
-  if (leaving_ || now_ms < last_told_accuser_ms_ + config_.probe_interval_ms) return;
-  const auto it = members_.find(accuser);
+// A member still hands us an accusation of an incarnation we have refuted:
+// our refutation missed it (it could not hear us while it was spread, and
+// the re-spreads go to random members that mostly know it already). It
+// holds that suspicion, whether it made it or adopted it, and the suspicion
+// runs out unless the refutation reaches it, so we send it straight back to
+// whoever told us, once per probe interval at most. Found by `starling
+// simulate --random`: seed 60004 (three members cut off one way for 4 s; the
+// accuser declared a running member dead 11 s after the cut healed) and seed
+// 20109 (answered only to the accuser, the members that had adopted its
+// suspicion behind a partition were left with it).
+void Membership::tell_stale(const NodeId& teller, std::int64_t now_ms) {
+  if (leaving_ || now_ms < last_told_stale_ms_ + config_.probe_interval_ms) return;
+  const auto it = members_.find(teller);
   if (it == members_.end() || !is_live(it->second.record.state) || !can_send(it->second.record)) return;
-  last_told_accuser_ms_ = now_ms;
+  last_told_stale_ms_ = now_ms;
   send_datagram(it->second.record.address, Gossip{});
   attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
 }
@@ -358,9 +369,27 @@ void Membership::tell_still_suspecting(const Member& member, const Update& accus
 // Suspect or dead alike start (or confirm) our own suspicion.
 void Membership::suspect(Member& member, const Update& accusation, std::int64_t now_ms) {
   const NodeId& id = member.record.node_id;
-  // When we accuse, we also tell the accused ourselves until it refutes:
-  // others may ignore us (see accusers.h), and then only we can tell it.
-  if (accusation.source == self_.node_id) reminders_.try_emplace(id, now_ms);
+  // Every member holding the suspicion also hands the accusation to the
+  // accused itself until it refutes. The accuser starts at once: others may
+  // ignore it (see accusers.h), and then only it can tell the accused. One
+  // that adopted the suspicion starts two to three probe intervals later, so
+  // a refutation that spreads normally reaches it first and the accused is
+  // not flooded; it reminds only when that refutation missed it, as behind a
+  // partition (`starling simulate --random` seed 20109: two members that had
+  // adopted a suspicion declared the refuted member dead 14 s after the cut
+  // healed, as nobody told them).
+  const auto reminder = reminders_.find(id);
+  if (accusation.source == self_.node_id) {
+    if (reminder == reminders_.end()) {
+      reminders_.emplace(id, now_ms);
+    } else {
+      reminder->second = std::min(reminder->second, now_ms);
+    }
+  } else if (reminder == reminders_.end()) {
+    const std::int64_t interval_ms = config_.probe_interval_ms;
+    reminders_.emplace(id, now_ms + 2 * interval_ms +
+                               static_cast<std::int64_t>(random_.below(static_cast<std::uint64_t>(interval_ms))));
+  }
   const auto suspicion = suspicions_.find(id);
   if (suspicion != suspicions_.end()) {
     // Another member suspects it too: an independent confirmation shortens

@@ -117,6 +117,7 @@ std::optional<NodeId> Membership::next_probe_target() {
 void Membership::start_probe(std::int64_t now_ms) {
   const std::int64_t interval_ms = awareness_.scale(config_.probe_interval_ms);
   next_probe_ms_ = now_ms + interval_ms;
+  last_probe_ms_ = now_ms;
   std::optional<NodeId> target;
   // Members whose answer cannot reach us are not probed (membership_reach.cpp);
   // an outbound-only member announces itself to them instead, once per
@@ -187,7 +188,7 @@ void Membership::finish_failed_probe(std::int64_t now_ms) {
     awareness_.apply(1);
   }
   const Member& target = members_.at(probe_.target);
-  apply_accusation(accuse(target.record, MemberState::suspect), now_ms, true);
+  apply_accusation(accuse(target.record, MemberState::suspect), self_.node_id, now_ms, true);
 }
 
 void Membership::run_suspicions(std::int64_t now_ms) {
@@ -206,18 +207,20 @@ void Membership::run_suspicions(std::int64_t now_ms) {
 void Membership::remind_accused(std::int64_t now_ms) {
   for (auto it = reminders_.begin(); it != reminders_.end();) {
     const auto member = members_.find(it->first);
+    const auto accusation = accusations_.find(it->first);
     if (member == members_.end() || member->second.record.state != MemberState::suspect ||
-        suspicions_.count(it->first) == 0) {
+        suspicions_.count(it->first) == 0 || accusation == accusations_.end()) {
       it = reminders_.erase(it);  // refuted, dead or gone
       continue;
     }
     if (it->second <= now_ms) {
-      // Our signed accusation, straight to the accused, once per (scaled)
-      // probe interval: its refutation then spreads like any news.
+      // The signed accusation we hold, straight to the accused, once per
+      // (scaled) probe interval: its refutation then spreads like any news,
+      // and it answers us directly (tell_stale) if it refuted already.
       const MemberRecord& record = member->second.record;
       if (can_send(record)) {  // else its links carry the news to it
         send_datagram(record.address, Gossip{});
-        attach(out_.sends.back().message, accuse(record, MemberState::suspect));
+        attach(out_.sends.back().message, accusation->second);
       }
       it->second = now_ms + awareness_.scale(config_.probe_interval_ms);
     }

@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
+#include <set>
 
 #include "fake_authority.h"
 #include "starling/gossip/membership.h"
@@ -330,11 +332,42 @@ TEST_CASE("a member another's full view lists as dead is probed next", "[gossip]
     CHECK(next_ping() == address(target));
   }
   for (std::uint8_t n = 2; n <= 6; ++n) CHECK(a.find(node(n))->state == MemberState::alive);
+
+  // Soon, too, at a raised health score (a member back from a cut): not a
+  // whole scaled interval later, but one unscaled interval after the last
+  // probe (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
+  const std::int64_t interval = lan_config().probe_interval_ms;
+  for (std::uint8_t i = 0; i < 6; ++i) {  // accused six times, by five members
+    GossipMessage accused{node(2 + i % 5), address(2 + i % 5), Gossip{}, {}};
+    accused.updates = {accusation(2 + i % 5, 1, a.incarnation(), MemberState::suspect)};
+    (void)a.on_message(accused.sender_address, accused, now);
+  }
+  REQUIRE(a.health_score() >= 5);
+  REQUIRE_FALSE(next_ping().empty());
+  std::int64_t pinged_at = now;
+  REQUIRE_FALSE(next_ping().empty());
+  CHECK(now - pinged_at >= 4 * interval);  // the scaled pace, without a hint
+  pinged_at = now;
+  GossipMessage view{node(3), address(3), PushPull{true, false, {record(5, 0, MemberState::dead)}}, {}};
+  (void)a.on_message(address(3), view, now + 1);
+  CHECK(next_ping() == address(5));
+  CHECK(now - pinged_at <= interval);
+  // A second view at once gets no faster rate than a healthy member's.
+  pinged_at = now;
+  view.body = PushPull{true, false, {record(6, 0, MemberState::dead)}};
+  (void)a.on_message(address(3), view, now + 1);
+  CHECK(next_ping() == address(6));
+  CHECK(now - pinged_at == interval);
+  // Two in one view: both come next, the others keep their order.
+  view.body = PushPull{true, false, {record(4, 0, MemberState::dead), record(2, 0, MemberState::dead)}};
+  (void)a.on_message(address(3), view, now + 1);
+  std::set<std::string> next_two{next_ping(), next_ping()};
+  CHECK(next_two == std::set<std::string>{address(2), address(4)});
 }
 
 // An accuser that missed our refutation hears it from us straight away
 // (tests/sim/regressions/random-60004-refutation-missed-behind-a-cut.toml).
-TEST_CASE("an accusation of an incarnation already refuted is answered to its accuser", "[gossip][membership]") {
+TEST_CASE("an accusation of an incarnation already refuted is answered to whoever hands it", "[gossip][membership]") {
   Three three;
   Membership& a = three.a;
   Membership& b = three.b;
@@ -354,14 +387,16 @@ TEST_CASE("an accusation of an incarnation already refuted is answered to its ac
              return u.member.node_id == node(2) && u.member.state == MemberState::alive && u.member.incarnation == 1;
            });
   };
-  // a's own suspicion of b's old incarnation (its reminder) reaches b.
+  // a adopted c's suspicion of b's old incarnation: its reminder hands c's
+  // accusation to b, and b answers a, who handed it, not c.
   GossipMessage reminder;
   reminder.sender = node(1);
   reminder.sender_address = address(1);
   reminder.body = Gossip{};
-  reminder.updates = {accusation(1, 2, 0, MemberState::suspect)};
+  reminder.updates = {accusation(3, 2, 0, MemberState::suspect)};
   const Actions answer = b.on_message(address(1), reminder, 200);
   CHECK(tells_a(answer));
+  CHECK(find_send<Gossip>(answer, address(3)) == nullptr);
   CHECK(b.incarnation() == 1);  // no second refutation for an old claim
   // At most once per probe interval.
   CHECK_FALSE(tells_a(b.on_message(address(1), reminder, 300)));
@@ -374,6 +409,51 @@ TEST_CASE("an accusation of an incarnation already refuted is answered to its ac
   (void)a.on_message(address(2), out->message, 250);
   CHECK(a.find(node(2))->state == MemberState::alive);
   CHECK(a.find(node(2))->incarnation == 1);
+}
+
+// A member that adopted another's suspicion hands it to the accused too,
+// once the gossip of it is spent, so a refutation that missed it behind a cut
+// still reaches it (tests/sim/regressions/random-20109-adopted-suspicion.toml).
+TEST_CASE("a member that adopted a suspicion hands it to the accused", "[gossip][membership]") {
+  Three three;
+  Membership& a = three.a;
+  const std::int64_t interval = lan_config().probe_interval_ms;
+  GossipMessage news{node(3), address(3), Gossip{}, {accusation(3, 2, 0, MemberState::suspect)}};
+  const std::int64_t adopted = 100;
+  (void)a.on_message(address(3), news, adopted);
+  REQUIRE(a.find(node(2))->state == MemberState::suspect);
+  // b and c ack a's pings, so a suspects nobody itself, and hear nothing
+  // else. When does a send b a gossip datagram with the accusation?
+  std::vector<std::int64_t> handed;
+  for (std::int64_t now = adopted; now < adopted + 10 * interval && a.find(node(2))->state == MemberState::suspect;
+       now = std::max(now + 1, a.next_deadline_ms())) {
+    const Actions out = a.tick(now);
+    for (const Outgoing& sent : out.sends) {
+      if (const Ping* ping = std::get_if<Ping>(&sent.message.body)) {
+        const std::uint8_t n = sent.to_address == address(2) ? 2 : 3;
+        (void)a.on_message(address(n), GossipMessage{node(n), address(n), Ack{ping->sequence}, {}}, now);
+      }
+    }
+    const Outgoing* gossip = find_send<Gossip>(out, address(2));
+    if (gossip != nullptr && std::any_of(gossip->message.updates.begin(), gossip->message.updates.end(),
+                                         [](const Update& u) {
+                                           return u.member.node_id == node(2) && u.member.state == MemberState::suspect &&
+                                                  u.source == node(3);
+                                         })) {
+      handed.push_back(now - adopted);
+    }
+  }
+  // First the gossip of it (a few rounds), then nothing while a refutation
+  // could still spread by itself, then once per probe interval.
+  const std::int64_t gossip_spent = 4 * lan_config().gossip_interval_ms;
+  std::vector<std::int64_t> reminders;
+  std::copy_if(handed.begin(), handed.end(), std::back_inserter(reminders),
+               [&](std::int64_t t) { return t > gossip_spent; });
+  REQUIRE(reminders.size() >= 2);
+  CHECK(reminders.front() >= 2 * interval);
+  CHECK(reminders.front() < 3 * interval);
+  for (std::size_t i = 1; i < reminders.size(); ++i) CHECK(reminders[i] - reminders[i - 1] >= interval);
+  CHECK(a.find(node(2))->state == MemberState::dead);  // nobody refuted: it ran out
 }
 
 TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][membership]") {

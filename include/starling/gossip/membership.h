@@ -222,11 +222,11 @@ class Membership {
   void apply_alive(const MemberRecord& record, std::int64_t now_ms);
   void apply_left(const MemberRecord& record, std::int64_t now_ms);
   // `ours`: made just now by this member (a failed probe), not received.
-  void apply_accusation(const Update& accusation, std::int64_t now_ms, bool ours = false);
+  void apply_accusation(const Update& accusation, const NodeId& told_by, std::int64_t now_ms, bool ours = false);
   void suspect(Member& member, const Update& accusation, std::int64_t now_ms);
   void tell_still_suspecting(const Member& member, const Update& accusation, std::int64_t now_ms);
-  void probe_soon(const MemberRecord& record);
-  void tell_accuser(const NodeId& accuser, std::int64_t now_ms);
+  bool probe_soon(const MemberRecord& record);
+  void tell_stale(const NodeId& teller, std::int64_t now_ms);
   void declare_dead(Member& member, std::int64_t now_ms);
   const PublicKey* key_of(const NodeId& node_id) const;
   Update accuse(const MemberRecord& record, MemberState state) const;
@@ -314,12 +314,12 @@ class Membership {
   RosterEntry& roster_entry(const NodeId& id);
   std::map<NodeId, Suspicion, NodeIdLess> suspicions_;
   std::map<NodeId, Update, NodeIdLess> accusations_;  // the signed accusation behind each suspicion
-  std::map<NodeId, std::int64_t, NodeIdLess> reminders_;  // our own pending accusations: next time we tell the accused
+  std::map<NodeId, std::int64_t, NodeIdLess> reminders_;  // each pending suspicion: next time we tell the accused
   AccuserLimits accusers_;
   Candidates candidates_;
   std::int64_t next_candidate_round_ms_ = 0;
   std::int64_t last_refute_ms_ = -1000000000;
-  std::int64_t last_told_accuser_ms_ = -1000000000;  // tell_accuser's pace
+  std::int64_t last_told_stale_ms_ = -1000000000;  // tell_stale's pace
   std::uint64_t rejected_records_ = 0;
   std::uint64_t rejected_accusations_ = 0;
   std::map<std::uint64_t, Relay> relays_;
@@ -346,6 +346,7 @@ class Membership {
   std::int64_t join_backoff_ms_ = 0;
 
   std::int64_t next_probe_ms_;
+  std::int64_t last_probe_ms_ = -1000000000;  // when start_probe last ran
   std::int64_t next_gossip_ms_;
   std::int64_t next_push_pull_ms_;
   std::int64_t next_join_ms_;

@@ -89,9 +89,13 @@ Actions Membership::leave(std::int64_t now_ms) {
   // and the piggyback budget alone (retransmit_mult * ceil(log10(n + 1)), only
   // 4 below 10 members) missed one member in about one 8-peer run in ten.
   // The queued update still covers members whose notice is lost.
+  // Each Leave carries our signed `left` record itself, whatever the
+  // piggyback budget has left: it is what the receiver lists and passes on.
   for (const NodeId& id : live_ids()) {
     const MemberRecord& record = members_.at(id).record;
-    if (can_send(record)) send_datagram(record.address, Leave{self_.incarnation});
+    if (!can_send(record)) continue;
+    send_datagram(record.address, Leave{self_.incarnation});
+    attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
   }
   return take_actions();
 }
@@ -122,16 +126,13 @@ Actions Membership::on_message(const std::string& from_address, const GossipMess
         } else if constexpr (std::is_same_v<Body, Gossip>) {
           // The piggybacked updates were the whole point.
         } else if constexpr (std::is_same_v<Body, Leave>) {
-          // The sender is authenticated, so it speaks for itself; its signed
-          // `left` record travels piggybacked (and is what we pass on).
-          const auto it = members_.find(message.sender);
-          if (it != members_.end() && body.incarnation >= it->second.record.incarnation &&
-              it->second.record.state != MemberState::left) {
-            set_state(it->second, MemberState::left, now_ms);
-            suspicions_.erase(message.sender);
-            accusations_.erase(message.sender);
-            emit(EventKind::member_left, it->second.record, message.sender);
-          }
+          // The signed `left` record attached to it, applied with the
+          // updates above, is the leave. A bare Leave changes nothing: we
+          // would list the sender as left under a record signed `alive`,
+          // which every member rejects in our full views, so one that
+          // missed the leave could never learn it from us (`starling
+          // simulate --random` seed 10043). Such a sender is probed and
+          // declared dead like any silent member.
         } else if constexpr (std::is_same_v<Body, Join>) {
           handle_join(message, body, now_ms);
         } else if constexpr (std::is_same_v<Body, PushPull>) {

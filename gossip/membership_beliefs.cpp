@@ -348,10 +348,12 @@ void Membership::tell_stale(const NodeId& teller, std::int64_t now_ms) {
 // suspicion, and a few bring its timeout down to the shortest. Only for a
 // verified accusation from an admitted accuser, and the queue holds one
 // update per member, so nobody can make us gossip more than a claim per
-// member.
+// member. A member we hold left is the same case with better news: its own
+// signed `left` record, which ends the suspicion at once (seed 10043).
 void Membership::tell_still_suspecting(const Member& member, const Update& accusation, std::int64_t now_ms) {
   const MemberRecord& record = accusation.member;
-  if (member.record.state != MemberState::dead || record.state != MemberState::suspect ||
+  const MemberState held = member.record.state;
+  if ((held != MemberState::dead && held != MemberState::left) || record.state != MemberState::suspect ||
       record.incarnation != member.record.incarnation || accusation.source == self_.node_id) {
     return;
   }
@@ -362,7 +364,8 @@ void Membership::tell_still_suspecting(const Member& member, const Update& accus
     return;
   }
   if (!accusers_.admit(accusation.source, now_ms)) return;
-  broadcasts_.push(accuse(member.record, MemberState::dead));
+  broadcasts_.push(held == MemberState::left ? Update{member.record, member.record.node_id, {}}
+                                             : accuse(member.record, MemberState::dead));
 }
 
 // A verified, admitted accusation of `member` at its current incarnation.

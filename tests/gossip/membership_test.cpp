@@ -292,6 +292,51 @@ TEST_CASE("a member held dead is claimed dead again to whoever still suspects it
   CHECK(a.find(node(3))->state == MemberState::alive);
 }
 
+// The same for a member that left: its own signed `left` record goes out
+// again, and ends the suspecter's suspicion at once.
+TEST_CASE("a member that left is announced again to whoever still suspects it", "[gossip][membership]") {
+  Three three;
+  Membership& a = three.a;
+  Membership& c = three.c;
+  std::int64_t now = 10;
+  // a's datagrams until `until` (c answers, its own timers still); whether
+  // one carried b's signed left record.
+  auto sends_left = [&](std::int64_t until) {
+    bool sent = false;
+    for (; now < until; now = std::max(now + 1, std::min(until, a.next_deadline_ms()))) {
+      Actions from_a = a.tick(now);
+      for (int hop = 0; hop < 8 && !from_a.sends.empty(); ++hop) {
+        for (const Outgoing& out : from_a.sends) {
+          for (const Update& u : out.message.updates) {
+            sent = sent || (u.member.node_id == node(2) && u.member.state == MemberState::left && u.source == node(2));
+          }
+        }
+        from_a = deliver(deliver(from_a, address(1), c, now), address(3), a, now);
+      }
+    }
+    return sent;
+  };
+  GossipMessage news{node(3), address(3), Gossip{}, {Update{record(2, 0, MemberState::left), node(2), {}}}};
+  (void)a.on_message(address(3), news, now);
+  REQUIRE(a.find(node(2))->state == MemberState::left);
+  CHECK(sends_left(20000));
+  CHECK_FALSE(sends_left(40000));  // spent
+  news.updates = {accusation(3, 2, 0, MemberState::suspect)};  // c missed the leave
+  (void)a.on_message(address(3), news, now);
+  CHECK(sends_left(45000));
+  CHECK(a.find(node(3))->state == MemberState::alive);
+  // And the record ends a suspicion at once.
+  Membership fresh = make(4);
+  (void)fresh.on_message(address(2), GossipMessage{node(2), address(2), Gossip{}, {Update{record(2, 0), node(2), {}}}}, now);
+  (void)fresh.on_message(address(3), GossipMessage{node(3), address(3), Gossip{}, {Update{record(3, 0), node(3), {}}}}, now);
+  (void)fresh.on_message(address(3), news, now);
+  REQUIRE(fresh.find(node(2)) != nullptr);
+  REQUIRE(fresh.find(node(2))->state == MemberState::suspect);
+  news.updates = {Update{record(2, 0, MemberState::left), node(2), {}}};
+  (void)fresh.on_message(address(1), GossipMessage{node(1), address(1), Gossip{}, news.updates}, now);
+  CHECK(fresh.find(node(2))->state == MemberState::left);
+}
+
 // A full view that lists a member dead is no evidence, but a hint: probe it
 // next (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
 TEST_CASE("a member another's full view lists as dead is probed next", "[gossip][membership]") {
@@ -472,6 +517,45 @@ TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][members
   Actions quiet = restarted.on_message(address(3), news, 10);
   CHECK_FALSE(has_event(quiet, EventKind::self_refuted, node(1)));
   CHECK(restarted.incarnation() == 8);
+}
+
+// Every Leave carries the leaver's signed `left` record: a member that
+// learned the leave from a bare Leave would list it left under a record
+// whose signature covers `alive`, and everyone would reject that in its full
+// views, so a member that missed the leave never learned it from them
+// (`starling simulate --random` seed 10043: 9 s after the last event a
+// member still listed the one that left as alive).
+TEST_CASE("a leave reaches a member that missed it through others' full views", "[gossip][membership]") {
+  Membership hub = make(1);
+  (void)hub.join({}, 0);
+  std::vector<Membership> others;
+  for (std::uint8_t n = 2; n <= 12; ++n) others.push_back(make(n));
+  for (Membership& m : others) join_pair(hub, m);
+  // More Leaves (11) than the piggyback budget sends an update (8 at 12 members).
+  const Actions bye = hub.leave(100);
+  for (Membership& m : others) {
+    INFO("Leave to " << m.self().address);
+    const Outgoing* leave = find_send<Leave>(bye, m.self().address);
+    REQUIRE(leave != nullptr);
+    CHECK(std::any_of(leave->message.updates.begin(), leave->message.updates.end(), [](const Update& u) {
+      return u.member.node_id == node(1) && u.member.state == MemberState::left;
+    }));
+  }
+  // All but the last hear their Leave; the last then learns it from the
+  // full view of the one whose Leave went out just before its own.
+  for (std::size_t i = 0; i + 1 < others.size(); ++i) {
+    (void)deliver(bye, address(1), others[i], 101);
+    REQUIRE(others[i].find(node(1))->state == MemberState::left);
+  }
+  Membership& missed = others.back();
+  REQUIRE(missed.find(node(1))->state == MemberState::alive);
+  Membership& told = others[others.size() - 2];
+  // A Join gets the full view back (a push-pull would go to a random member).
+  const Actions reply =
+      told.on_message(address(12), GossipMessage{node(12), address(12), Join{missed.self()}, {}}, 200);
+  REQUIRE(find_send<PushPull>(reply, address(12)) != nullptr);
+  (void)deliver(reply, address(11), missed, 201);
+  CHECK(missed.find(node(1))->state == MemberState::left);
 }
 
 TEST_CASE("leave spreads `left` and completes once drained", "[gossip][membership]") {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <set>
 
 #include "starling/scenario/expectations.h"
 #include "starling/scenario/parse.h"
@@ -278,6 +279,30 @@ TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][rando
     REQUIRE(parsed.ok());
     CHECK(parsed->swarm.peers == 12);
   }
+  // Training draws cover the peer's defaults and each alternative, and
+  // check that learning did not break.
+  std::set<std::string> compressors, mixings;
+  int budgets = 0, controlled = 0, training = 0;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    auto parsed = scenario::parse_scenario(draw_random_run(seed).toml, "random.toml", simulator_limits());
+    REQUIRE(parsed.ok());
+    const scenario::SwarmSpec& swarm = parsed->swarm;
+    if (!swarm.train) continue;
+    ++training;
+    compressors.insert(swarm.compress);
+    mixings.insert(swarm.mixing.value_or("default"));
+    budgets += swarm.max_upload.has_value();
+    controlled += swarm.consensus_control;
+    std::set<scenario::ExpectKind> kinds;
+    for (const scenario::Expectation& x : parsed->expectations) kinds.insert(x.kind);
+    CHECK(kinds.count(scenario::ExpectKind::min_accuracy) == 1);
+    CHECK(kinds.count(scenario::ExpectKind::max_consensus_distance) == 1);
+  }
+  CHECK(training > 30);
+  CHECK(compressors == std::set<std::string>{"sign", "none", "topk:0.1", "int8"});
+  CHECK(mixings == std::set<std::string>{"default", "pairwise", "neighbourhood"});
+  CHECK(budgets > 0);
+  CHECK(controlled > 0);
 }
 
 TEST_CASE("simulate: the saved regressions replay and pass", "[sim][regressions]") {

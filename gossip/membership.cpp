@@ -111,6 +111,10 @@ Actions Membership::on_message(const std::string& from_address, const GossipMess
   // A candidate speaking for itself has proved it runs.
   if (std::optional<MemberRecord> proven = candidates_.confirm(message.sender, now_ms)) apply_alive(*proven, now_ms);
   for (const Update& update : message.updates) apply_update(update, message.sender, now_ms);
+  if (const auto sender = members_.find(message.sender);
+      sender != members_.end() && sender->second.record.state == MemberState::dead) {
+    tell_dead(sender->second, now_ms);
+  }
 
   std::visit(
       [&](const auto& body) {

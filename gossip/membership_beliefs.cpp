@@ -338,6 +338,21 @@ void Membership::tell_stale(const NodeId& teller, std::int64_t now_ms) {
   attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
 }
 
+// A member we hold dead speaks to us, so it runs and has not heard that it
+// was declared dead: the claims were spent while a partition hid it. When
+// each side of a cut declared the other dead, neither tells the other
+// anything afterwards but a push-pull (every 30 s, to one random dead member
+// among all the really dead ones), so the two could list each other dead
+// for a minute (`starling simulate --random` seed 120059). We send it our
+// signed dead claim straight back, once per probe interval at most: it
+// refutes, and the refutation spreads.
+void Membership::tell_dead(const Member& member, std::int64_t now_ms) {
+  if (leaving_ || now_ms < last_told_dead_ms_ + config_.probe_interval_ms || !can_send(member.record)) return;
+  last_told_dead_ms_ = now_ms;
+  send_datagram(member.record.address, Gossip{});
+  attach(out_.sends.back().message, accuse(member.record, MemberState::dead));
+}
+
 // Someone still suspects a member we hold dead at the same incarnation: it
 // missed the dead claims (partitioned away while they were gossiped, their
 // retransmissions long spent), and push-pull cannot tell it, as a full view

@@ -337,6 +337,42 @@ TEST_CASE("a member that left is announced again to whoever still suspects it", 
   CHECK(fresh.find(node(2))->state == MemberState::left);
 }
 
+// Each side of a healed cut declared the other dead, and the claims were
+// spent: a member we hold dead that speaks to us hears its death from us
+// (tests/sim/regressions/random-120059-dead-to-each-other.toml).
+TEST_CASE("a member held dead that speaks to us is told it was declared dead", "[gossip][membership]") {
+  Three three;
+  Membership& a = three.a;
+  Membership& b = three.b;
+  std::int64_t now = 10;
+  GossipMessage news{node(3), address(3), Gossip{}, {accusation(3, 2, 0, MemberState::suspect)}};
+  (void)a.on_message(address(3), news, now);
+  for (; a.find(node(2))->state != MemberState::dead && now < 60000; now = std::max(now + 1, a.next_deadline_ms())) {
+    (void)a.tick(now);  // nobody answers: the suspicion runs out
+  }
+  REQUIRE(a.find(node(2))->state == MemberState::dead);
+  now += 40000;  // long after: the claim's gossip is spent
+  (void)a.tick(now);
+  auto tells_b_dead = [&](const Actions& actions) {
+    const Outgoing* out = find_send<Gossip>(actions, address(2));
+    return out != nullptr && std::any_of(out->message.updates.begin(), out->message.updates.end(), [](const Update& u) {
+             return u.member.node_id == node(2) && u.member.state == MemberState::dead && u.source == node(1);
+           });
+  };
+  const GossipMessage hello{node(2), address(2), Gossip{}, {}};
+  const Actions answer = a.on_message(address(2), hello, now);
+  REQUIRE(tells_b_dead(answer));
+  CHECK_FALSE(tells_b_dead(a.on_message(address(2), hello, now + 10)));  // once per probe interval
+  CHECK(tells_b_dead(a.on_message(address(2), hello, now + lan_config().probe_interval_ms)));
+  // b refutes, and a takes it back.
+  const Actions refuted = deliver(answer, address(1), b, now);
+  CHECK(b.incarnation() == 1);
+  (void)a.on_message(address(2), GossipMessage{node(2), address(2), Gossip{}, {Update{record(2, 1), node(2), {}}}}, now + 20);
+  CHECK(a.find(node(2))->state == MemberState::alive);
+  CHECK_FALSE(tells_b_dead(a.on_message(address(2), hello, now + 3 * lan_config().probe_interval_ms)));
+  (void)refuted;
+}
+
 // A full view that lists a member dead is no evidence, but a hint: probe it
 // next (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
 TEST_CASE("a member another's full view lists as dead is probed next", "[gossip][membership]") {

@@ -81,16 +81,17 @@ std::optional<double> accuracy_at(const Observations& obs, int peer, double t) {
   return found;
 }
 
-// Why a round is not converged, or "" when it is: every live peer lists every
-// other live peer alive and every departed process dead or left (or has
-// forgotten it); every running peer answered.
-std::string convergence_gap(const Round& round) {
+// Why a round is not converged, or "" when it is: every honest live peer
+// lists every other honest live peer alive and every departed process dead
+// or left (or has forgotten it); every running peer answered. A byzantine
+// peer's view is its own business, and how honest peers list it (alive,
+// suspect or dead) is no disagreement of theirs.
+std::string convergence_gap(const Round& round, const Observations& obs) {
   std::set<std::string> departed(round.departed_ids.begin(), round.departed_ids.end());
-  std::vector<const Sample*> live;
   for (const Sample& s : round.samples) {
     if (s.phase == PeerPhase::running && !s.answered) return "peer " + std::to_string(s.peer) + " did not answer";
-    if (s.phase == PeerPhase::running) live.push_back(&s);
   }
+  const std::vector<const Sample*> live = detail::honest_viewers(round, obs);
   for (const Sample* viewer : live) {
     std::map<std::string, std::string> seen;
     for (const MemberSeen& m : viewer->members) seen[m.node_id] = m.state;
@@ -239,7 +240,7 @@ class Evaluator {
         std::string last_gap = "no poll after the last event";
         for (const Round& round : obs_.rounds) {
           if (round.t + 1e-9 < from) continue;
-          const std::string gap = convergence_gap(round);
+          const std::string gap = convergence_gap(round, obs_);
           if (gap.empty()) {
             const double took = round.t - from;
             out.passed = took <= x.within_seconds;

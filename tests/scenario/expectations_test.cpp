@@ -154,6 +154,25 @@ TEST_CASE("membership convergence counts from the last event and needs dead depa
   CHECK(never.measured.find("not converged") != std::string::npos);
 }
 
+TEST_CASE("membership convergence judges only honest peers' views of each other", "[scenario]") {
+  Observations obs = three_peers();
+  obs.last_event_seconds = 4.0;
+  obs.byzantine = {false, false, false};
+  // Peer 2 lies to the end: it lists peer 0 dead, and peer 1 lists it dead.
+  for (Round& r : obs.rounds) {
+    r.samples[2].members[0].state = "dead";
+    r.samples[1].members[1].state = "dead";
+  }
+  Expectation x;
+  x.kind = ExpectKind::membership_converged;
+  x.within_seconds = 4.0;
+  CHECK_FALSE(check(obs, x).passed);  // an honest peer 2 would be a disagreement
+  obs.byzantine[2] = true;
+  CHECK(check(obs, x).passed);
+  for (Round& r : obs.rounds) r.samples[0].members[0].state = "suspect";  // honest 0 about honest 1
+  CHECK_FALSE(check(obs, x).passed);
+}
+
 TEST_CASE("never_dead, no_crash, bytes and consensus distance", "[scenario]") {
   Observations obs = three_peers();
   Expectation never_dead;

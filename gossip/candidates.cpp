@@ -38,7 +38,7 @@ bool Candidates::wants(const MemberRecord& record, const NodeId& told_by, bool e
     }
     return record.incarnation > known->second.record.incarnation;
   }
-  if (candidates_.size() >= max_) {
+  if (candidates_.size() >= max_ && !eviction_victim(told_by)) {
     ++refused_;
     return false;
   }
@@ -58,9 +58,42 @@ void Candidates::add(const MemberRecord& record, const NodeId& told_by, std::int
     known->second.record = record;  // it moved (a higher signed incarnation)
     return;
   }
+  if (candidates_.size() >= max_) {
+    const std::optional<NodeId> victim = eviction_victim(told_by);
+    if (!victim) return;  // wants() said it fits: nothing changed since
+    ++evicted_;
+    drop(*victim);
+  }
   ++source(told_by, now_ms).pending;
   candidates_.emplace(record.node_id, Candidate{record, told_by, 0, now_ms});
   if (earliest_valid_) earliest_ping_ms_ = earliest_ping_ms_ ? std::min(*earliest_ping_ms_, now_ms) : now_ms;
+}
+
+// When the table is full, a fair share: a candidate of the source holding
+// the most pending ones makes room for one from a source holding fewer (by
+// two or more, so two sources do not evict each other in turn). The join
+// reply of a seed we chose is exempt from the per-source quota, so a hostile
+// seed's view of made-up members filled the whole table, and every real
+// member other members then told us about was refused (`starling simulate
+// --random` seed 200445: a peer restarted through a flooding seed never
+// listed a member that ran all along). Scans every source and, when one is
+// found, candidates up to the first of it: only when full.
+std::optional<NodeId> Candidates::eviction_victim(const NodeId& told_by) const {
+  const auto own = sources_.find(told_by);
+  const std::size_t own_pending = own == sources_.end() ? 0 : own->second.pending;
+  const NodeId* largest = nullptr;
+  std::size_t largest_pending = 0;
+  for (const auto& [id, s] : sources_) {
+    if (s.pending > largest_pending) {
+      largest = &id;
+      largest_pending = s.pending;
+    }
+  }
+  if (largest == nullptr || *largest == told_by || largest_pending < own_pending + 2) return std::nullopt;
+  for (const auto& [id, candidate] : candidates_) {
+    if (candidate.told_by == *largest) return id;
+  }
+  return std::nullopt;
 }
 
 void Candidates::removed(const Candidate& candidate) {
@@ -99,11 +132,15 @@ std::vector<MemberRecord> Candidates::due(std::int64_t now_ms, std::size_t count
   // pending and a full bucket behave the same.)
   const std::optional<std::int64_t> earliest = next_ping_ms();
   if (!earliest || *earliest > now_ms) return out;
-  std::optional<std::int64_t> next;
+  // Corroborated candidates first: honest members pass on only members that
+  // answered them, so a real member is usually told us by two, while a
+  // flood's are not. A hostile seed's join reply can leave a thousand
+  // made-up candidates due at once, and in plain order a real one waited
+  // behind them for a minute (seed 200445 again).
+  std::vector<Candidate*> corroborated, single;
   for (auto it = candidates_.begin(); it != candidates_.end();) {
     Candidate& c = it->second;
     if (c.next_ping_ms > now_ms) {
-      if (!next || c.next_ping_ms < *next) next = c.next_ping_ms;
       ++it;
       continue;
     }
@@ -113,13 +150,20 @@ std::vector<MemberRecord> Candidates::due(std::int64_t now_ms, std::size_t count
       it = candidates_.erase(it);
       continue;
     }
-    if (out.size() < count) {
-      out.push_back(c.record);
-      ++c.pings;
-      c.next_ping_ms = now_ms + retry_ms_;
-    }
-    if (!next || c.next_ping_ms < *next) next = c.next_ping_ms;
+    (c.corroborated ? corroborated : single).push_back(&c);
     ++it;
+  }
+  for (const std::vector<Candidate*>* group : {&corroborated, &single}) {
+    for (Candidate* c : *group) {
+      if (out.size() >= count) break;
+      out.push_back(c->record);
+      ++c->pings;
+      c->next_ping_ms = now_ms + retry_ms_;
+    }
+  }
+  std::optional<std::int64_t> next;
+  for (const auto& [id, c] : candidates_) {
+    if (!next || c.next_ping_ms < *next) next = c.next_ping_ms;
   }
   earliest_ping_ms_ = next;
   earliest_valid_ = true;

@@ -1,5 +1,6 @@
 // The small pieces: config profiles, the suspicion formula, the broadcast
-// queue's budget and order, local health and the neighbour sampler.
+// queue's budget and order, local health, the neighbour sampler and the
+// candidates' table.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "starling/gossip/awareness.h"
 #include "starling/gossip/broadcast_queue.h"
+#include "starling/gossip/candidates.h"
 #include "starling/gossip/config.h"
 #include "starling/gossip/neighbour_sampler.h"
 #include "starling/gossip/suspicion.h"
@@ -203,4 +205,53 @@ TEST_CASE("neighbour sampler swaps out a refusing neighbour for one outside the 
   const std::vector<NodeId> all{after[0], after[1], after[2]};
   CHECK_FALSE(sampler.replace(after[0], all, random));
   CHECK(sampler.current().size() == 3);
+}
+
+namespace {
+MemberRecord candidate(std::uint16_t n) {
+  NodeId id{};
+  id[0] = static_cast<std::uint8_t>(n >> 8);
+  id[1] = static_cast<std::uint8_t>(n);
+  return MemberRecord{id, "h:" + std::to_string(n), 0, MemberState::alive, {}, {}};
+}
+// Offers `record` from `source` as Membership does: wants(), then add().
+bool offer(Candidates& table, const MemberRecord& record, std::uint8_t source, bool exempt = false) {
+  if (!table.wants(record, node(source), exempt, 0)) return false;
+  table.add(record, node(source), 0);
+  return true;
+}
+}  // namespace
+
+// A seed's join reply is exempt from the per-source quota; a hostile seed's
+// made-up members must not take every place (simulate --random seed 200445).
+TEST_CASE("a full candidates table gives other sources a fair share", "[gossip][flood]") {
+  Config config = lan_config();
+  config.candidates_max = 10;
+  Candidates table(config);
+  for (std::uint16_t n = 0; n < 20; ++n) offer(table, candidate(n), 1, true);  // the seed's view
+  REQUIRE(table.size() == 10);
+  // Another source's news still gets in, each in place of one of the seed's,
+  // until the two hold about as many.
+  int admitted = 0;
+  for (std::uint16_t n = 100; n < 120; ++n) admitted += offer(table, candidate(n), 2);
+  CHECK(table.size() == 10);
+  CHECK(admitted == 5);  // 5 and 5: one more would leave the seed fewer
+  CHECK(table.evicted() == 5);
+  CHECK(table.contains(candidate(100).node_id));
+  CHECK(table.contains(candidate(104).node_id));
+  CHECK_FALSE(table.contains(candidate(105).node_id));
+  // A third source gets its share from the largest holder in turn.
+  CHECK(offer(table, candidate(200), 3));
+  CHECK(table.size() == 10);
+}
+
+TEST_CASE("corroborated candidates are pinged first", "[gossip][flood]") {
+  Candidates table(lan_config());
+  for (std::uint16_t n = 0; n < 40; ++n) offer(table, candidate(n), 1);  // a lone flooder's
+  const MemberRecord real = candidate(1000);  // sorts after them
+  offer(table, real, 2);
+  CHECK_FALSE(offer(table, real, 3));  // not new, but now corroborated
+  const std::vector<MemberRecord> first = table.due(0, 8);
+  REQUIRE(first.size() == 8);
+  CHECK(first.front().node_id == real.node_id);
 }

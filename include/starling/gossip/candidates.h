@@ -6,7 +6,9 @@
 // per round, and a member announcing thousands of made-up (validly
 // self-signed) members fills only its own small quota:
 //   - at most `candidates_max` candidates in all, `candidates_per_source_max`
-//     from any one source (the authenticated sender that told us);
+//     from any one source (the authenticated sender that told us); when all
+//     are taken, the source holding the most gives one up to a source
+//     holding fewer (a fair share, so an exempt seed cannot take them all);
 //   - each source has a token bucket of new members per minute; a candidate
 //     that turns out real gives its token back, so honest news is not slowed;
 //   - a candidate unanswered after `candidate_ping_attempts` pings is dropped;
@@ -53,6 +55,7 @@ class Candidates {
   std::size_t size() const { return candidates_.size(); }
   std::uint64_t refused() const { return refused_; }
   std::uint64_t expired() const { return expired_; }
+  std::uint64_t evicted() const { return evicted_; }
 
  private:
   struct Candidate {
@@ -69,6 +72,7 @@ class Candidates {
   };
   Source& source(const NodeId& id, std::int64_t now_ms);
   void release(const Candidate& candidate);
+  std::optional<NodeId> eviction_victim(const NodeId& told_by) const;
 
   std::size_t max_;
   std::size_t per_source_max_;
@@ -80,6 +84,7 @@ class Candidates {
   std::map<NodeId, Source, NodeIdLess> sources_;  // pruned once a source has nothing pending and a full bucket
   std::uint64_t refused_ = 0;
   std::uint64_t expired_ = 0;
+  std::uint64_t evicted_ = 0;
   // The earliest next_ping_ms (nullopt: no candidate), kept while valid:
   // next_ping_ms() runs after every message (the driver re-arms its timer),
   // and a full scan of up to candidates_max entries there dominated 1024-peer

@@ -17,6 +17,7 @@ constexpr double kDurationSeconds = 60.0;
 constexpr double kFaultsFromSeconds = 2.0, kFaultsUntilSeconds = 30.0;  // every fault starts and ends in here
 constexpr int kEventsMin = 1, kEventsMax = 6;
 constexpr double kTrainingShare = 0.3;  // of seeds train (synthetic objective), the rest membership only
+constexpr double kByzantineShare = 0.2;  // of seeds get one hostile member
 constexpr double kMinAccuracy = 0.3, kMaxConsensusDistance = 1.0;  // training runs, at the end
 
 class Draw {
@@ -38,6 +39,29 @@ struct DrawnEvent {
   toml::table table;
   std::string text;
 };
+
+// A hostile member: it lies or floods in membership, or (training runs)
+// sends random deltas, its deltas x -10 or garbage frames; half of them
+// for good, half for 1..10 s.
+DrawnEvent draw_byzantine(Draw& draw, int peers, bool train) {
+  static const char* const modes[] = {"membership_lies", "membership_flood", "random", "scaled", "garbage"};
+  const char* mode = modes[draw.integer(0, train ? 4 : 1)];
+  DrawnEvent e;
+  e.at = draw.seconds(kFaultsFromSeconds, kFaultsUntilSeconds - 8.0);
+  const int peer = draw.integer(0, peers - 1);
+  e.table.insert("at", e.at);
+  e.table.insert("kind", "byzantine");
+  e.table.insert("peer", peer);
+  e.table.insert("mode", mode);
+  if (std::string(mode) == "scaled") e.table.insert("scale", -10.0);
+  e.text = std::string("byzantine ") + mode + " " + std::to_string(peer);
+  if (draw.chance(0.5)) {
+    const double length = draw.seconds(1.0, std::min(10.0, kFaultsUntilSeconds - e.at));
+    e.table.insert("duration", length);
+    e.text += " for " + std::to_string(int(length)) + " s";
+  }
+  return e;
+}
 
 // The [swarm] table. Training runs take the peer's own defaults (sign,
 // on-delta mixing, no upload budget) most often and each documented
@@ -197,6 +221,12 @@ RandomRun draw_random_run(std::uint64_t seed, std::optional<int> peers_override)
 
   std::string summary = std::to_string(peers) + " peers, ";
   toml::table swarm = draw_swarm(draw, peers, train, summary);
+  // Drawn last, so the draws above stay what they were for every seed.
+  if (draw.chance(kByzantineShare)) {
+    events.push_back(draw_byzantine(draw, peers, train));
+    std::stable_sort(events.begin(), events.end(),
+                     [](const DrawnEvent& a, const DrawnEvent& b) { return a.at < b.at; });
+  }
   for (const auto& e : events) summary += "; " + e.text + " at " + std::to_string(int(e.at)) + " s";
   toml::table root;
   root.insert("name", "random-" + std::to_string(seed));

@@ -303,6 +303,27 @@ TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][rando
   CHECK(mixings == std::set<std::string>{"default", "pairwise", "neighbourhood"});
   CHECK(budgets > 0);
   CHECK(controlled > 0);
+  // About one run in five gets a hostile member; delta attacks only where
+  // there are deltas.
+  std::set<scenario::ByzantineMode> membership_modes, training_modes;
+  int hostile = 0;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    const RandomRun run = draw_random_run(seed);
+    auto parsed = scenario::parse_scenario(run.toml, "random.toml", simulator_limits());
+    REQUIRE(parsed.ok());
+    for (const scenario::Event& e : parsed->events) {
+      if (e.kind != scenario::EventKind::byzantine) continue;
+      ++hostile;
+      const bool delta_attack = e.mode != scenario::ByzantineMode::membership_lies &&
+                                e.mode != scenario::ByzantineMode::membership_flood;
+      CHECK((parsed->swarm.train || !delta_attack));
+      (parsed->swarm.train ? training_modes : membership_modes).insert(e.mode);
+    }
+  }
+  CHECK(hostile >= 20);
+  CHECK(hostile <= 60);
+  CHECK(membership_modes.size() == 2);
+  CHECK(training_modes.size() >= 4);
 }
 
 TEST_CASE("simulate: the saved regressions replay and pass", "[sim][regressions]") {

@@ -319,6 +319,7 @@ void Membership::run_rotation(std::int64_t now_ms) {
 }
 
 void Membership::reap(std::int64_t now_ms) {
+  std::erase_if(told_ms_, [&](const auto& entry) { return now_ms >= entry.second + config_.probe_interval_ms; });
   for (auto it = members_.begin(); it != members_.end();) {
     const Member& member = it->second;
     const std::int64_t age_ms = now_ms - member.state_since_ms;

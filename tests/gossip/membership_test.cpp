@@ -479,8 +479,14 @@ TEST_CASE("an accusation of an incarnation already refuted is answered to whoeve
   CHECK(tells_a(answer));
   CHECK(find_send<Gossip>(answer, address(3)) == nullptr);
   CHECK(b.incarnation() == 1);  // no second refutation for an old claim
-  // At most once per probe interval.
+  // At most once per probe interval to each member: a stale accusation
+  // from c in the same interval is answered to c.
   CHECK_FALSE(tells_a(b.on_message(address(1), reminder, 300)));
+  GossipMessage from_c = reminder;
+  from_c.sender = node(3);
+  from_c.sender_address = address(3);
+  const Outgoing* to_c = find_send<Gossip>(b.on_message(address(3), from_c, 300), address(3));
+  CHECK(to_c != nullptr);
   CHECK(tells_a(b.on_message(address(1), reminder, 200 + lan_config().probe_interval_ms)));
   // The answer clears a's suspicion.
   (void)a.on_message(address(3), rumour, 150);

@@ -228,6 +228,7 @@ class Membership {
   bool probe_soon(const MemberRecord& record);
   void tell_stale(const NodeId& teller, std::int64_t now_ms);
   void tell_dead(const Member& member, std::int64_t now_ms);
+  bool may_tell(const NodeId& member, std::int64_t now_ms);
   void declare_dead(Member& member, std::int64_t now_ms);
   const PublicKey* key_of(const NodeId& node_id) const;
   Update accuse(const MemberRecord& record, MemberState state) const;
@@ -320,8 +321,7 @@ class Membership {
   Candidates candidates_;
   std::int64_t next_candidate_round_ms_ = 0;
   std::int64_t last_refute_ms_ = -1000000000;
-  std::int64_t last_told_stale_ms_ = -1000000000;  // tell_stale's pace
-  std::int64_t last_told_dead_ms_ = -1000000000;   // tell_dead's pace
+  std::map<NodeId, std::int64_t, NodeIdLess> told_ms_;  // may_tell's pace: last direct answer to each member
   std::uint64_t rejected_records_ = 0;
   std::uint64_t rejected_accusations_ = 0;
   std::map<std::uint64_t, Relay> relays_;

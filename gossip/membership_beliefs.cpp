@@ -274,7 +274,15 @@ void Membership::apply_accusation(const Update& accusation, const NodeId& told_b
       // yet, so still refute, but at most once per probe interval, and it
       // is no hint that we are the slow one (Lifeguard's +1 would let a liar
       // slow every honest member's probing, and so its failure detection).
-      if (record.incarnation < self_.incarnation || now_ms < last_refute_ms_ + config_.probe_interval_ms) return;
+      // An old one we refuted already is still answered to whoever handed
+      // it: that member adopted the suspicion and holds it (seed 400029
+      // with `--peers 48`: a member cut off one way held an ignored
+      // accuser's suspicion of us for 40 s, reminding us every second).
+      if (record.incarnation < self_.incarnation) {
+        tell_stale(told_by, now_ms);
+        return;
+      }
+      if (now_ms < last_refute_ms_ + config_.probe_interval_ms) return;
       accused_self(record.incarnation, false, now_ms);
       return;
     }
@@ -286,7 +294,10 @@ void Membership::apply_accusation(const Update& accusation, const NodeId& told_b
   const auto it = members_.find(record.node_id);
   if (it == members_.end()) return;
   Member& member = it->second;
-  if (record.incarnation < member.record.incarnation) return;  // stale: it refuted already
+  if (record.incarnation < member.record.incarnation) {  // stale: it refuted already
+    if (!ours) tell_newer(told_by, member, now_ms);
+    return;
+  }
   if (!is_live(member.record.state)) {
     if (!ours) tell_still_suspecting(member, accusation, now_ms);
     return;  // already dead or gone
@@ -340,7 +351,27 @@ void Membership::tell_stale(const NodeId& teller, std::int64_t now_ms) {
   attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
 }
 
-// Whether we may send `member` a direct answer now (tell_stale, tell_dead):
+// A member hands us an accusation of an incarnation the accused has since
+// refuted: it missed the refutation, holds the suspicion (or its result,
+// the death) and passes it on. Those who know better dropped it silently,
+// and only the accused answered; a member that declared a refuted member
+// dead just after a one-way cut healed then held it dead to the end, as the
+// accused never happened to speak to it (seed 400029 with `--peers 48`, its
+// flooder removed). So whoever holds the newer signed record sends it
+// straight back (paced per member, as the accused's own answer).
+void Membership::tell_newer(const NodeId& teller, const Member& member, std::int64_t now_ms) {
+  MemberRecord record = member.record;
+  if (record.state == MemberState::suspect) record.state = MemberState::alive;  // what it signed
+  if (leaving_ || record.state == MemberState::dead || teller == record.node_id) return;
+  const auto it = members_.find(teller);
+  if (it == members_.end() || !is_live(it->second.record.state) || !can_send(it->second.record)) return;
+  if (!may_tell(teller, now_ms)) return;
+  send_datagram(it->second.record.address, Gossip{});
+  attach(out_.sends.back().message, Update{record, record.node_id, {}});
+}
+
+// Whether we may send `member` a direct answer now (tell_stale, tell_dead,
+// tell_newer):
 // once per probe interval per member. The map holds only members we list,
 // and reap() forgets entries older than an interval.
 bool Membership::may_tell(const NodeId& member, std::int64_t now_ms) {

@@ -373,6 +373,30 @@ TEST_CASE("a member held dead that speaks to us is told it was declared dead", "
   (void)refuted;
 }
 
+// Whoever holds the newer record answers a stale accusation too, not only
+// the accused (tests/sim/regressions/random-400029-flooder-and-one-way-cut.toml).
+TEST_CASE("a stale accusation of another member is answered with its newer record", "[gossip][membership]") {
+  Three three;
+  Membership& a = three.a;
+  // a holds b at incarnation 1 (b refuted), c still passes on a's old claim.
+  (void)a.on_message(address(2), GossipMessage{node(2), address(2), Gossip{}, {Update{record(2, 1), node(2), {}}}}, 10);
+  REQUIRE(a.find(node(2))->incarnation == 1);
+  auto tells_c_newer = [&](const Actions& actions) {
+    const Outgoing* out = find_send<Gossip>(actions, address(3));
+    return out != nullptr && std::any_of(out->message.updates.begin(), out->message.updates.end(), [](const Update& u) {
+             return u.member.node_id == node(2) && u.member.state == MemberState::alive && u.member.incarnation == 1;
+           });
+  };
+  GossipMessage stale{node(3), address(3), Gossip{}, {accusation(3, 2, 0, MemberState::dead)}};
+  CHECK(tells_c_newer(a.on_message(address(3), stale, 100)));
+  CHECK_FALSE(tells_c_newer(a.on_message(address(3), stale, 200)));  // once per probe interval to c
+  CHECK(a.find(node(2))->state == MemberState::alive);  // and nothing else changes
+  // A suspect record goes out as what the member signed: alive.
+  (void)a.on_message(address(3), GossipMessage{node(3), address(3), Gossip{}, {accusation(3, 2, 1, MemberState::suspect)}}, 300);
+  REQUIRE(a.find(node(2))->state == MemberState::suspect);
+  CHECK(tells_c_newer(a.on_message(address(3), stale, 100 + lan_config().probe_interval_ms)));
+}
+
 // A full view that lists a member dead is no evidence, but a hint: probe it
 // next (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
 TEST_CASE("a member another's full view lists as dead is probed next", "[gossip][membership]") {

@@ -228,6 +228,7 @@ class Membership {
   bool probe_soon(const MemberRecord& record);
   void tell_stale(const NodeId& teller, std::int64_t now_ms);
   void tell_dead(const Member& member, std::int64_t now_ms);
+  void tell_newer(const NodeId& teller, const Member& member, std::int64_t now_ms);
   bool may_tell(const NodeId& member, std::int64_t now_ms);
   void declare_dead(Member& member, std::int64_t now_ms);
   const PublicKey* key_of(const NodeId& node_id) const;

@@ -111,8 +111,9 @@ Actions Membership::on_message(const std::string& from_address, const GossipMess
   // A candidate speaking for itself has proved it runs.
   if (std::optional<MemberRecord> proven = candidates_.confirm(message.sender, now_ms)) apply_alive(*proven, now_ms);
   for (const Update& update : message.updates) apply_update(update, message.sender, now_ms);
-  if (const auto sender = members_.find(message.sender);
-      sender != members_.end() && sender->second.record.state == MemberState::dead) {
+  if (const auto sender = members_.find(message.sender); sender == members_.end()) {
+    if (!std::holds_alternative<Join>(message.body)) ask_unknown(message, now_ms);
+  } else if (sender->second.record.state == MemberState::dead) {
     tell_dead(sender->second, now_ms);
   }
 
@@ -145,6 +146,24 @@ Actions Membership::on_message(const std::string& from_address, const GossipMess
       },
       message.body);
   return take_actions();
+}
+
+// A member we do not list speaks to us: it lists us, so it joined while we
+// could not hear of it (its record's gossip spent behind a partition), and
+// its pings and gossip carry no record of its own, so we would only learn it
+// at the next push-pull (60 s at 48 members; `starling simulate --random
+// --peers 48` seed 500074: a joiner that ran 44 s was never listed by one
+// member). We send it a Join: its reply, a full view, carries its own record
+// first-hand. At most once per probe interval in all (an attacker can mint
+// identities, so no per-sender pace), and only a small Join goes out: the
+// view comes back to us.
+void Membership::ask_unknown(const GossipMessage& message, std::int64_t now_ms) {
+  if (leaving_ || message.sender_address.empty() || candidates_.contains(message.sender) ||
+      now_ms < last_asked_unknown_ms_ + config_.probe_interval_ms) {
+    return;
+  }
+  last_asked_unknown_ms_ = now_ms;
+  send_stream(message.sender_address, Join{self_});
 }
 
 void Membership::handle_ping(const std::string& from_address, const Ping& ping) {

@@ -397,6 +397,31 @@ TEST_CASE("a stale accusation of another member is answered with its newer recor
   CHECK(tells_c_newer(a.on_message(address(3), stale, 100 + lan_config().probe_interval_ms)));
 }
 
+// A member that joined while we could not hear of it pings us without its
+// record: we ask it for its view, which lists it first-hand
+// (tests/sim/regressions/random-500074-joiner-behind-a-cut.toml).
+TEST_CASE("a member we do not list that speaks to us is asked for its view", "[gossip][membership]") {
+  Three three;
+  Membership& a = three.a;
+  Membership d = make(4);
+  join_pair(three.b, d);  // d joins through b; a never hears of it
+  REQUIRE(a.find(node(4)) == nullptr);
+  const GossipMessage ping{node(4), address(4), Ping{7, node(1)}, {}};
+  const Actions answer = a.on_message(address(4), ping, 100);
+  CHECK(find_send<Ack>(answer, address(4)) != nullptr);
+  const Outgoing* join = find_send<Join>(answer, address(4));
+  REQUIRE(join != nullptr);
+  CHECK(join->transport == Transport::stream);
+  CHECK(find_send<Join>(a.on_message(address(4), ping, 200), address(4)) == nullptr);  // once per probe interval
+  // d's answer, a full view, lists d first-hand.
+  const Actions view = deliver(answer, address(1), d, 110);
+  (void)deliver(view, address(4), a, 120);
+  REQUIRE(a.find(node(4)) != nullptr);
+  CHECK(a.find(node(4))->state == MemberState::alive);
+  // Listed now: nothing more to ask.
+  CHECK(find_send<Join>(a.on_message(address(4), ping, 100 + 2 * lan_config().probe_interval_ms), address(4)) == nullptr);
+}
+
 // A full view that lists a member dead is no evidence, but a hint: probe it
 // next (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
 TEST_CASE("a member another's full view lists as dead is probed next", "[gossip][membership]") {

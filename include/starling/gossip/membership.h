@@ -241,6 +241,7 @@ class Membership {
   void set_state(Member& member, MemberState state, std::int64_t now_ms);
 
   // Message handlers.
+  void ask_unknown(const GossipMessage& message, std::int64_t now_ms);
   void handle_ping(const std::string& from_address, const Ping& ping);
   void handle_indirect_ping(const std::string& from_address, const IndirectPing& request, std::int64_t now_ms);
   void handle_ack(const Ack& ack, std::int64_t now_ms);
@@ -322,6 +323,7 @@ class Membership {
   Candidates candidates_;
   std::int64_t next_candidate_round_ms_ = 0;
   std::int64_t last_refute_ms_ = -1000000000;
+  std::int64_t last_asked_unknown_ms_ = -1000000000;  // ask_unknown's pace
   std::map<NodeId, std::int64_t, NodeIdLess> told_ms_;  // may_tell's pace: last direct answer to each member
   std::uint64_t rejected_records_ = 0;
   std::uint64_t rejected_accusations_ = 0;

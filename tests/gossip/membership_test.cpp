@@ -246,6 +246,21 @@ bool claims_dead(const Actions& actions, std::uint8_t by, std::uint8_t n) {
   return false;
 }
 
+// Runs a's timers until `until`, c answering whatever a sends it at once
+// (c's own timers stay still); whether anything a sent matched `sent`.
+template <typename Match>
+bool run_answered(Membership& a, Membership& c, std::int64_t& now, std::int64_t until, Match sent) {
+  bool seen = false;
+  for (; now < until; now = std::max(now + 1, std::min(until, a.next_deadline_ms()))) {
+    Actions from_a = a.tick(now);
+    for (int hop = 0; hop < 8 && !from_a.sends.empty(); ++hop) {
+      seen = seen || sent(from_a);
+      from_a = deliver(deliver(from_a, a.self().address, c, now), c.self().address, a, now);
+    }
+  }
+  return seen;
+}
+
 // A member cut off while another died missed the dead claims; once it
 // suspects that member on its own, those who hold it dead tell it again
 // (tests/sim/regressions/random-20036-partitioned-from-a-death.toml).
@@ -253,21 +268,11 @@ TEST_CASE("a member held dead is claimed dead again to whoever still suspects it
   Three three;
   Membership& a = three.a;
   Membership& c = three.c;
-  // b has crashed. a runs its timers; c answers whatever a sends it at
-  // once (c's own timers stay still, so c never suspects b by itself).
-  // Returns whether a claimed b dead in anything it sent until `until`.
+  // b has crashed; c never suspects b by itself. Whether a claimed b dead
+  // in anything it sent until `until`.
   std::int64_t now = 10;
   auto run_until = [&](std::int64_t until) {
-    bool claimed = false;
-    for (; now < until; now = std::max(now + 1, std::min(until, a.next_deadline_ms()))) {
-      Actions from_a = a.tick(now);
-      for (int hop = 0; hop < 8 && !from_a.sends.empty(); ++hop) {
-        claimed = claimed || claims_dead(from_a, 1, 2);
-        Actions from_c = deliver(from_a, address(1), c, now);
-        from_a = deliver(from_c, address(3), a, now);
-      }
-    }
-    return claimed;
+    return run_answered(a, c, now, until, [](const Actions& sent) { return claims_dead(sent, 1, 2); });
   };
   GossipMessage news;
   news.sender = node(3);
@@ -299,22 +304,15 @@ TEST_CASE("a member that left is announced again to whoever still suspects it", 
   Membership& a = three.a;
   Membership& c = three.c;
   std::int64_t now = 10;
-  // a's datagrams until `until` (c answers, its own timers still); whether
-  // one carried b's signed left record.
+  // Whether a sent b's signed left record until `until`.
   auto sends_left = [&](std::int64_t until) {
-    bool sent = false;
-    for (; now < until; now = std::max(now + 1, std::min(until, a.next_deadline_ms()))) {
-      Actions from_a = a.tick(now);
-      for (int hop = 0; hop < 8 && !from_a.sends.empty(); ++hop) {
-        for (const Outgoing& out : from_a.sends) {
-          for (const Update& u : out.message.updates) {
-            sent = sent || (u.member.node_id == node(2) && u.member.state == MemberState::left && u.source == node(2));
-          }
-        }
-        from_a = deliver(deliver(from_a, address(1), c, now), address(3), a, now);
-      }
-    }
-    return sent;
+    return run_answered(a, c, now, until, [](const Actions& sent) {
+      return std::any_of(sent.sends.begin(), sent.sends.end(), [](const Outgoing& out) {
+        return std::any_of(out.message.updates.begin(), out.message.updates.end(), [](const Update& u) {
+          return u.member.node_id == node(2) && u.member.state == MemberState::left && u.source == node(2);
+        });
+      });
+    });
   };
   GossipMessage news{node(3), address(3), Gossip{}, {Update{record(2, 0, MemberState::left), node(2), {}}}};
   (void)a.on_message(address(3), news, now);

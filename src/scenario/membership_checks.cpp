@@ -65,6 +65,11 @@ const Sample* sample_of(const Round& round, int peer) {
   return nullptr;
 }
 
+bool members_listed(const Round& round) {
+  return std::all_of(round.samples.begin(), round.samples.end(),
+                     [](const Sample& s) { return !s.answered || s.members_listed; });
+}
+
 std::vector<const Sample*> honest_viewers(const Round& round, const Observations& obs) {
   std::vector<const Sample*> out;
   for (const Sample* s : live_samples(round)) {
@@ -87,6 +92,7 @@ Outcome check_never_dead(const Expectation& x, const Observations& obs) {
   // peer does not report how long it has listed the member in that state.
   std::map<std::pair<int, int>, double> dead_since;
   for (const Round& round : obs.rounds) {
+    if (!members_listed(round)) continue;
     std::map<std::string, int> protected_ids;
     for (int p : protect) {
       const Sample* s = sample_of(round, p);
@@ -129,6 +135,7 @@ Outcome check_addresses_stable(const Expectation& x, const Observations& obs) {
   std::string first;
   std::set<std::string> wrong_addresses;
   for (const Round& round : obs.rounds) {
+    if (!members_listed(round)) continue;
     std::map<std::string, const Sample*> real;  // node id -> the subject's sample
     for (int p : subjects) {
       const Sample* s = sample_of(round, p);
@@ -165,6 +172,7 @@ Outcome check_true_alive_count(const Expectation& x, const Observations& obs) {
   int worst_excess = 0;
   std::string worst;
   for (const Round& round : obs.rounds) {
+    if (!members_listed(round)) continue;
     int up = 0;
     for (const Sample& s : round.samples) up += s.phase != PeerPhase::down;
     for (const Sample* viewer : honest_viewers(round, obs)) {

@@ -17,6 +17,10 @@ std::vector<int> selected(const std::optional<PeerSelector>& selector, const Obs
 // The sample of `peer` in a round, or nullptr.
 const Sample* sample_of(const Round& round, int peer);
 
+// Whether every answering peer's view was read this round (rounds without
+// views are skipped by the membership expectations, not judged empty).
+bool members_listed(const Round& round);
+
 // Live peers of a round that no byzantine event targeted: whose view counts.
 std::vector<const Sample*> honest_viewers(const Round& round, const Observations& obs);
 

@@ -40,6 +40,7 @@ std::string progress_line(const Scenario& scenario, const Progress& progress) {
   if (consensus) line += fmt(" | consensus %.2e", *consensus);
   int min_alive = 1 << 30, max_alive = 0;
   for (const auto* sample : live_samples(round)) {
+    if (!sample->members_listed) continue;
     int alive = 0;
     for (const auto& m : sample->members) alive += m.state == "alive";
     min_alive = std::min(min_alive, alive);

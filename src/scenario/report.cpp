@@ -24,7 +24,9 @@ std::string fixed(double v, const char* format = "%.1f") {
   return buffer;
 }
 
-int members_alive(const Sample& s) {
+// How many members the peer lists alive, when its view was read.
+std::optional<double> members_alive(const Sample& s) {
+  if (!s.answered || !s.members_listed) return std::nullopt;
   int count = 0;
   for (const MemberSeen& m : s.members) count += m.state == "alive";
   return count;
@@ -74,7 +76,7 @@ std::string metrics_csv(const Observations& obs) {
              cell(s.loss) + "," + cell(s.consensus_distance) + "," + (s.step ? std::to_string(*s.step) : "") + "," +
              (s.answered ? std::to_string(s.bytes_sent) : "") + "," +
              (s.answered ? std::to_string(s.bytes_received) : "") + "," +
-             (s.answered ? std::to_string(members_alive(s)) : "") + "," + s.training_state + "," +
+             cell(members_alive(s)) + "," + s.training_state + "," +
              cell(s.local_average_accuracy) + "\n";
     }
   }
@@ -121,7 +123,7 @@ std::string report_html(const Scenario& scenario, const Observations& obs, const
   auto bytes = per_peer(obs, [](const Sample& s) { return std::optional<double>(static_cast<double>(s.bytes_sent)); });
   html += svg_plot(PlotSpec{"Bytes sent by every peer (counters restart with the process)", "bytes", false, x_max},
                    bytes, marks);
-  auto alive = per_peer(obs, [](const Sample& s) { return std::optional<double>(members_alive(s)); });
+  auto alive = per_peer(obs, [](const Sample& s) { return members_alive(s); });
   html += svg_plot(PlotSpec{"Members each peer sees alive", "members", false, x_max}, alive, marks);
   auto loss = per_peer(obs, [](const Sample& s) { return s.loss; });
   html += svg_plot(PlotSpec{"Training loss", "loss", false, x_max}, loss, marks);

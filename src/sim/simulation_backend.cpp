@@ -351,10 +351,16 @@ void SimulationBackend::on_member_event(int observer, const gossip::Event& event
 
 // ---- observation -----------------------------------------------------------------
 
+bool views_read(int peers, int max_peers, std::uint64_t poll, bool final_round) {
+  if (final_round || max_peers <= 0 || peers <= max_peers) return true;
+  const double ratio = double(peers) / double(max_peers);
+  const auto stride = std::uint64_t(std::ceil(ratio * ratio));
+  return poll % stride == 0;
+}
+
 std::vector<scenario::Sample> SimulationBackend::sample(const scenario::SampleRequest& request) {
   const double t = now();
-  const bool members = request.final_round || o_.members_every_round_max == 0 ||
-                       world_->peer_count() <= o_.members_every_round_max;
+  const bool members = views_read(world_->peer_count(), o_.members_every_round_max, polls_++, request.final_round);
   bool quiet_now = true;
   for (int i = 0; i < world_->peer_count() && quiet_now; ++i) quiet_now = checker_.quiet(i, t);
   fault_free_ = quiet_now && previous_round_quiet_;
@@ -375,6 +381,7 @@ std::vector<scenario::Sample> SimulationBackend::sample(const scenario::SampleRe
     sample.address = p.address;
     // A stopped process answers nobody; neither does one on its way out.
     sample.answered = p.phase == PeerPhase::running && !p.leaving;
+    sample.members_listed = members;
     if (sample.answered) read_peer(p, sample, members);
     if (p.up() && p.trainer && p.trainer->training() && p.training() && p.training()->status().state == "training") {
       p.trainer->settle();

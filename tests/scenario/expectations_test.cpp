@@ -173,6 +173,46 @@ TEST_CASE("membership convergence judges only honest peers' views of each other"
   CHECK_FALSE(check(obs, x).passed);
 }
 
+TEST_CASE("rounds that did not read the views are skipped, not judged as empty views", "[scenario]") {
+  Observations obs = three_peers();
+  obs.last_event_seconds = 4.0;
+  // Polls at t = 5..8 did not read the views (a large simulated swarm):
+  // their lists are empty, and they must not count as "lists nobody".
+  for (Round& r : obs.rounds) {
+    if (r.t < 5.0 || r.t > 8.0) continue;
+    for (Sample& s : r.samples) {
+      s.members.clear();
+      s.members_listed = false;
+    }
+  }
+  Expectation x;
+  x.kind = ExpectKind::membership_converged;
+  x.within_seconds = 4.0;
+  // Converged at the first judged poll after the last event (t = 4), not at t = 9.
+  auto outcome = check(obs, x);
+  CHECK(outcome.passed);
+  CHECK(outcome.measured == "converged 0.0 s after it");
+  // After an event at 4.5 s the next poll that read the views is at 9 s,
+  // and the outcome says how many polls could not be judged.
+  obs.last_event_seconds = 4.5;
+  x.within_seconds = 5.0;
+  auto late = check(obs, x);
+  CHECK(late.passed);
+  CHECK(late.measured == "converged 4.5 s after it (views read in 1 of 5 polls since)");
+  x.within_seconds = 4.0;
+  CHECK_FALSE(check(obs, x).passed);
+
+  // never_dead: a stretch is not broken by the polls without views, and
+  // true_alive_count does not read an unread view as "nobody alive".
+  Expectation never_dead;
+  never_dead.kind = ExpectKind::never_dead;
+  never_dead.max_seconds = 4.0;
+  for (int t : {3, 4, 9, 10}) obs.rounds[static_cast<std::size_t>(t - 1)].samples[1].members[0].state = "dead";
+  auto dead = check(obs, never_dead);
+  CHECK_FALSE(dead.passed);  // listed dead from t = 3 to the end: 7.0 s by polls
+  CHECK(dead.measured.find("dead for 7.0 s") != std::string::npos);
+}
+
 TEST_CASE("never_dead, no_crash, bytes and consensus distance", "[scenario]") {
   Observations obs = three_peers();
   Expectation never_dead;

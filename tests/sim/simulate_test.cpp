@@ -92,6 +92,41 @@ TEST_CASE("simulate: the same seed gives the same trace hash, another seed anoth
   CHECK(simulate(s, options).trace_hash != first.trace_hash);
 }
 
+TEST_CASE("simulate: above the size limit views are read every few polls, and judged there", "[sim]") {
+  CHECK(views_read(256, 256, 1, false));
+  CHECK(views_read(5000, 0, 1, false));  // no limit
+  // 257 peers: every second poll; 1024: every sixteenth; always the last.
+  CHECK(views_read(257, 256, 0, false));
+  CHECK_FALSE(views_read(257, 256, 1, false));
+  CHECK(views_read(257, 256, 2, false));
+  CHECK_FALSE(views_read(1024, 256, 15, false));
+  CHECK(views_read(1024, 256, 16, false));
+  CHECK(views_read(1024, 256, 15, true));
+
+  // 6 peers under a limit of 4: views every third poll. The membership
+  // expectations judge those polls; before, only the final poll listed
+  // members, so convergence read as "at the end" whatever the swarm did.
+  const scenario::Scenario s = parse(kMembership);
+  SimulateOptions options;
+  options.seed = 5;
+  options.members_every_round_max = 4;
+  const SimulateResult result = simulate(s, options);
+  CHECK(all_passed(s, result));
+  int listed = 0, unlisted = 0;
+  for (const auto& round : result.observations.rounds) {
+    for (const auto& sample : round.samples) {
+      if (!sample.answered) continue;
+      (sample.members_listed ? listed : unlisted) += 1;
+      if (!sample.members_listed) CHECK(sample.members.empty());
+    }
+  }
+  CHECK(listed > 0);
+  CHECK(unlisted > listed);
+  for (const auto& outcome : scenario::evaluate(s, result.observations)) {
+    if (outcome.name == "membership_converged") CHECK(outcome.measured.find("views read in") != std::string::npos);
+  }
+}
+
 TEST_CASE("simulate: a training swarm on the synthetic objective learns and replays", "[sim]") {
   const scenario::Scenario s = parse(R"(
 name = "synthetic"

@@ -44,6 +44,10 @@ struct Sample {
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
   std::vector<MemberSeen> members;  // its view of the others
+  // False when this round did not read the view (the simulator reads views
+  // every round only up to a swarm size): `members` is then empty, not an
+  // empty view, and the membership expectations skip the round.
+  bool members_listed = true;
 };
 
 struct Round {

@@ -59,6 +59,13 @@ struct SpreadRecord {
   double mean_moved = 0.0;
 };
 
+// Whether poll round `poll` (0-based) reads every peer's view (member list)
+// in a swarm of `peers`: all rounds up to `max_peers` (0: no limit); above
+// it every ceil((peers / max_peers)²)-th, so a run keeps about the memory of
+// one at max_peers and membership is still judged over time; always the
+// final round.
+bool views_read(int peers, int max_peers, std::uint64_t poll, bool final_round);
+
 struct SimulateOptions {
   std::uint64_t seed = 1;
   // Compute model: one step at speed 1; speeds ~ lognormal(0, sigma) per peer.
@@ -77,8 +84,9 @@ struct SimulateOptions {
   std::shared_ptr<const ml::TrainTest> data;
   InvariantOptions invariants;
   Breakage breakage = Breakage::none;
-  // Poll rounds list every member only up to this many peers (memory: N² per
-  // round); above it only the final round does. 0: always.
+  // Poll rounds read every peer's view every round only up to this many
+  // peers (memory: N² per round); above it every ceil((N / max)²)-th round
+  // and the final one (`views_read`). 0: always.
   int members_every_round_max = 256;
   // Ends the run early (at a poll round, then the final round) once every
   // training peer's own model reached this accuracy as a moving average over

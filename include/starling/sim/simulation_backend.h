@@ -102,6 +102,7 @@ class SimulationBackend final : public scenario::SwarmBackend {
   bool broken_ = false;
   bool fault_free_ = true;
   bool previous_round_quiet_ = true;
+  std::uint64_t polls_ = 0;  // poll rounds sampled so far (views_read)
   bool shut_down_ = false;
   // Evaluation records, and per peer the reach test's state for its current life.
   std::vector<EvaluationRecord> evaluations_;

@@ -38,10 +38,14 @@ inline constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
 // rule after CHOCO-SGD (Koloskova et al. 2019: γ of the order of the
 // compression quality δ, where E‖C(v) − v‖² <= (1 − δ)‖v‖²). Copies that
 // track the model closely (none: δ = 1; int8: δ ≈ 1) take γ = 1, plain gossip
-// averaging with Metropolis-Hastings weights. Top-k/random-k keep a fraction
-// f of the coordinates (δ >= f): γ = f, so a sparse link never pulls faster
-// than its copies can follow (top-k 1% at γ = 0.1 drifted apart with 20
-// peers). Scaled sign: δ = 2/π ≈ 0.64 on Gaussian-like residuals
+// averaging with Metropolis-Hastings weights. Random-k keeps a fraction f of
+// the coordinates (δ = f): γ = f, so a sparse link never pulls faster than its
+// copies can follow. Top-k keeps the f largest (δ >= f, well above f on
+// uneven residuals): γ = 2f (at most 1). Pure consensus (lr 0) converged at
+// 2f with 2, 20, 200 and 1000 peers for f = 0.01 and 0.1, and stalled at 4f
+// with 2 peers for f = 0.1 (top-k 1% at γ = 0.1, 10f, drifted apart with 20
+// peers); at γ = f, top-k 10% left heterogeneous peers far apart (docs/
+// learning.md, "Mixing"). Scaled sign: δ = 2/π ≈ 0.64 on Gaussian-like residuals
 // (tests/compress), but measured, larger γ learns faster up to 1.0 (8 peers:
 // 2,150 / 1,788 / 1,625 steps to 88% at γ 0.6 / 0.8 / 1.0, seed 1), while pure
 // consensus (bench/consensus_scale.sh) converges at γ 1.0 and diverges at
@@ -55,7 +59,7 @@ inline float default_gamma(const compress::CompressorSpec& spec) {
   switch (spec.kind) {
     case compress::CompressorKind::none:
     case compress::CompressorKind::int8: return 1.0f;
-    case compress::CompressorKind::topk:
+    case compress::CompressorKind::topk: return float(std::clamp(2.0 * spec.fraction, 2e-4, 1.0));
     case compress::CompressorKind::randk: return float(std::clamp(spec.fraction, 1e-4, 1.0));
     case compress::CompressorKind::sign: return 0.8f;
     case compress::CompressorKind::sign2: return 1.0f;

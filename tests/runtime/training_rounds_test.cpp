@@ -488,13 +488,15 @@ TEST_CASE("training rounds: while the upload budget holds a round, the parameter
 // The per-compressor defaults (src/node/training_internal.h; docs/learning.md,
 // "Low-bit gossip"): what a peer runs with no --gamma and no --round-steps.
 // Sign's γ 0.8 is a factor 1.5 below where pure consensus diverged (1.25 at 2
-// peers) and its k 2 keeps 4 peers under 1/20 of all-reduce's bytes.
+// peers) and its k 2 keeps 4 peers under 1/20 of all-reduce's bytes. Top-k's
+// γ is twice its fraction, at most 1; random-k's its fraction.
 TEST_CASE("training rounds: each compressor's default γ and k", "[runtime][training][rounds]") {
   const struct {
     const char* compressor;
     float gamma;
     std::uint64_t k;
-  } cases[] = {{"none", 1.0f, 4}, {"int8", 1.0f, 4}, {"topk:0.01", 0.01f, 1}, {"randk:0.05", 0.05f, 1}, {"sign", 0.8f, 2}};
+  } cases[] = {{"none", 1.0f, 4},        {"int8", 1.0f, 4},      {"topk:0.01", 0.02f, 1}, {"topk:0.1", 0.2f, 1},
+               {"topk:0.75", 1.0f, 1},   {"randk:0.05", 0.05f, 1}, {"sign", 0.8f, 2}};
   for (const auto& c : cases) {
     DYNAMIC_SECTION(c.compressor) {
       Swarm swarm(26);

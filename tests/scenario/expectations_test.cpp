@@ -55,6 +55,13 @@ Outcome check(const Observations& obs, Expectation x) {
   return outcomes[0];
 }
 
+Expectation converged_within(double seconds) {
+  Expectation x;
+  x.kind = ExpectKind::membership_converged;
+  x.within_seconds = seconds;
+  return x;
+}
+
 Expectation expect(ExpectKind kind, double value) {
   Expectation x;
   x.kind = kind;
@@ -138,9 +145,7 @@ TEST_CASE("membership convergence counts from the last event and needs dead depa
     r.samples[0].members.push_back({"gone", r.t < 8.0 ? "alive" : "dead", "", std::nullopt});
     if (r.t < 7.0) r.samples[0].members[1].state = "suspect";
   }
-  Expectation x;
-  x.kind = ExpectKind::membership_converged;
-  x.within_seconds = 4.0;
+  Expectation x = converged_within(4.0);
   auto outcome = check(obs, x);
   CHECK(outcome.passed);
   CHECK(outcome.measured == "converged 4.0 s after it");
@@ -163,9 +168,7 @@ TEST_CASE("membership convergence judges only honest peers' views of each other"
     r.samples[2].members[0].state = "dead";
     r.samples[1].members[1].state = "dead";
   }
-  Expectation x;
-  x.kind = ExpectKind::membership_converged;
-  x.within_seconds = 4.0;
+  Expectation x = converged_within(4.0);
   CHECK_FALSE(check(obs, x).passed);  // an honest peer 2 would be a disagreement
   obs.byzantine[2] = true;
   CHECK(check(obs, x).passed);
@@ -185,9 +188,7 @@ TEST_CASE("rounds that did not read the views are skipped, not judged as empty v
       s.members_listed = false;
     }
   }
-  Expectation x;
-  x.kind = ExpectKind::membership_converged;
-  x.within_seconds = 4.0;
+  Expectation x = converged_within(4.0);
   // Converged at the first judged poll after the last event (t = 4), not at t = 9.
   auto outcome = check(obs, x);
   CHECK(outcome.passed);

@@ -27,10 +27,17 @@ std::vector<const Sample*> live_samples(const Round& round) {
   return out;
 }
 
-AccuracySummary summarize_accuracy(const Round& round) {
+// The live samples of a round, of the given peers only when `among` is set.
+std::vector<const Sample*> live_among(const Round& round, const std::optional<std::set<int>>& among) {
+  std::vector<const Sample*> out = live_samples(round);
+  if (among) std::erase_if(out, [&](const Sample* s) { return !among->count(s->peer); });
+  return out;
+}
+
+AccuracySummary summarize_accuracy(const Round& round, const std::optional<std::set<int>>& among) {
   AccuracySummary out;
   double sum = 0.0;
-  for (const Sample* s : live_samples(round)) {
+  for (const Sample* s : live_among(round, among)) {
     ++out.live;
     if (!s->accuracy) continue;
     const double a = *s->accuracy;
@@ -44,10 +51,10 @@ AccuracySummary summarize_accuracy(const Round& round) {
   return out;
 }
 
-std::optional<double> mean_consensus_distance(const Round& round) {
+std::optional<double> mean_consensus_distance(const Round& round, const std::optional<std::set<int>>& among) {
   double sum = 0.0;
   int count = 0;
-  for (const Sample* s : live_samples(round)) {
+  for (const Sample* s : live_among(round, among)) {
     if (!s->consensus_distance) continue;
     sum += *s->consensus_distance;
     ++count;
@@ -119,6 +126,28 @@ class Evaluator {
  public:
   Evaluator(const Scenario& s, const Observations& o) : s_(s), obs_(o) {}
 
+  // The peers an end-of-run expectation judges: all live ones unless it
+  // names some (`peers = "honest"` leaves the attackers' own models out).
+  std::optional<std::set<int>> chosen(const Expectation& x) const {
+    if (!x.peers) return std::nullopt;
+    const std::vector<int> picked = selected(x.peers, obs_, false);
+    return std::set<int>(picked.begin(), picked.end());
+  }
+  static std::string which(const Expectation& x) {
+    if (!x.peers) return "";
+    switch (x.peers->kind) {
+      case PeerSelector::Kind::honest: return " (honest)";
+      case PeerSelector::Kind::all: return "";
+      case PeerSelector::Kind::fraction: return " (a fraction)";
+      case PeerSelector::Kind::list: {
+        std::string out;
+        for (int p : x.peers->peers) out += (out.empty() ? " [" : ",") + std::to_string(p);
+        return out + "]";
+      }
+    }
+    return "";
+  }
+
   Outcome run(const Expectation& x) {
     Outcome out;
     out.name = to_string(x.kind);
@@ -135,11 +164,13 @@ class Evaluator {
       case ExpectKind::max_accuracy_spread: {
         const bool is_min = x.kind == ExpectKind::min_accuracy;
         const bool is_mean = x.kind == ExpectKind::mean_accuracy;
+        const auto among = chosen(x);
         out.requirement = std::string(is_min ? "lowest" : is_mean ? "mean" : "spread (highest - lowest) of") +
-                          " test accuracy of live peers at the end " + (is_min || is_mean ? ">= " : "<= ") +
-                          num(x.value);
-        const AccuracySummary a = summarize_accuracy(end);
+                          " test accuracy of live peers" + which(x) + " at the end " +
+                          (is_min || is_mean ? ">= " : "<= ") + num(x.value);
+        const AccuracySummary a = summarize_accuracy(end, among);
         for (const Sample& sample : end.samples) {
+          if (among && !among->count(sample.peer)) continue;
           if (sample.phase == PeerPhase::running && !sample.answered) {
             out.measured = "peer " + std::to_string(sample.peer) + " runs but did not answer at the end";
             return out;
@@ -222,8 +253,8 @@ class Evaluator {
       }
       case ExpectKind::catch_up: return catch_up(x);
       case ExpectKind::max_consensus_distance: {
-        out.requirement = "mean consensus distance of live peers at the end <= " + fmt("%.3g", x.value);
-        auto d = mean_consensus_distance(end);
+        out.requirement = "mean consensus distance of live peers" + which(x) + " at the end <= " + fmt("%.3g", x.value);
+        auto d = mean_consensus_distance(end, chosen(x));
         if (!d) {
           out.measured = "no live peer reported a consensus distance";
           return out;

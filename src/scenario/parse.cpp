@@ -424,8 +424,9 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
     case ExpectKind::min_accuracy:
     case ExpectKind::mean_accuracy:
     case ExpectKind::max_accuracy_spread:
-      r.only_keys(t, {"kind", "value"}, "expectation '" + name + "'");
+      r.only_keys(t, {"kind", "value", "peer", "peers"}, "expectation '" + name + "'");
       need_value(0.0, 1.0);
+      x.peers = r.selector(t, true);
       break;
     case ExpectKind::peer_accuracy:
       r.only_keys(t, {"kind", "value", "at", "peer", "peers"}, "expectation 'peer_accuracy'");
@@ -451,8 +452,9 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       if (x.peer < 0) r.fail(t.get("peer"), "'peer' must be a peer index");
       break;
     case ExpectKind::max_consensus_distance:
-      r.only_keys(t, {"kind", "value"}, "expectation 'max_consensus_distance'");
+      r.only_keys(t, {"kind", "value", "peer", "peers"}, "expectation 'max_consensus_distance'");
       need_value(0.0, 1e30);
+      x.peers = r.selector(t, true);
       break;
     case ExpectKind::membership_converged:
       r.only_keys(t, {"kind", "within"}, "expectation 'membership_converged'");

@@ -97,6 +97,40 @@ TEST_CASE("accuracy expectations at the end pass and fail by their bound", "[sce
   CHECK(silent.measured.find("peer 1 runs but did not answer") != std::string::npos);
 }
 
+TEST_CASE("end-of-run accuracy and consensus distance can judge the honest peers only", "[scenario]") {
+  Observations obs = three_peers();  // end accuracies 0.80, 0.81, 0.82; distances 0.001-0.003
+  obs.byzantine = {true, false, false};
+  obs.rounds.back().samples[0].accuracy = 0.2;  // the attacker's own model
+  obs.rounds.back().samples[0].consensus_distance = 5.0;
+  Expectation lowest = expect(ExpectKind::min_accuracy, 0.79);
+  Expectation distance = expect(ExpectKind::max_consensus_distance, 0.01);
+  CHECK_FALSE(check(obs, lowest).passed);
+  CHECK_FALSE(check(obs, distance).passed);
+  PeerSelector honest;
+  honest.kind = PeerSelector::Kind::honest;
+  lowest.peers = distance.peers = honest;
+  const Outcome judged = check(obs, lowest);
+  CHECK(judged.passed);
+  CHECK(judged.requirement.find("live peers (honest)") != std::string::npos);
+  CHECK(judged.measured.find("0.810 over 2 peers") != std::string::npos);
+  CHECK(check(obs, distance).passed);
+  // An honest peer below the bound still fails it, and one that did not answer too.
+  obs.rounds.back().samples[2].accuracy = 0.5;
+  CHECK_FALSE(check(obs, lowest).passed);
+  obs.rounds.back().samples[2].accuracy = 0.9;
+  obs.rounds.back().samples[2].answered = false;
+  CHECK_FALSE(check(obs, lowest).passed);
+  // A list names peers: [2] alone.
+  obs.rounds.back().samples[2].answered = true;
+  PeerSelector two;
+  two.kind = PeerSelector::Kind::list;
+  two.peers = {2};
+  Expectation mean = expect(ExpectKind::mean_accuracy, 0.89);
+  mean.peers = two;
+  CHECK(check(obs, mean).passed);
+  CHECK(check(obs, mean).requirement.find("live peers [2]") != std::string::npos);
+}
+
 TEST_CASE("peer_accuracy, keeps_improving and catch_up", "[scenario]") {
   Observations obs = three_peers();
   Expectation at5 = expect(ExpectKind::peer_accuracy, 0.65);

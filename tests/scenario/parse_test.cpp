@@ -300,6 +300,17 @@ value = 0.8
         std::string::npos);
   CHECK(error_of(with_event("[[expect]]\nkind = \"true_alive_count\"\nfraction = 0.5\n"))
             .find("unknown key 'fraction'") != std::string::npos);
+  // End-of-run accuracy and distance take a selector too (default: every live peer).
+  auto judged = parse_scenario(with_event("[[expect]]\nkind = \"min_accuracy\"\nvalue = 0.5\npeers = \"honest\"\n"
+                                          "[[expect]]\nkind = \"max_consensus_distance\"\nvalue = 1\npeers = [0, 2]\n"
+                                          "[[expect]]\nkind = \"mean_accuracy\"\nvalue = 0.5\n"),
+                               "t.toml");
+  REQUIRE(judged.ok());
+  const auto& xs = judged->expectations;
+  REQUIRE(xs.size() >= 3);
+  CHECK(xs[xs.size() - 3].peers->kind == PeerSelector::Kind::honest);
+  CHECK(xs[xs.size() - 2].peers->peers == std::vector<int>{0, 2});
+  CHECK_FALSE(xs.back().peers.has_value());
 }
 
 TEST_CASE("the peer count is limited per backend and --peers replaces it before the file is checked", "[scenario]") {

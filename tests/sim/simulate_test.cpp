@@ -329,7 +329,14 @@ TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][rando
     budgets += swarm.max_upload.has_value();
     controlled += swarm.consensus_control;
     std::set<scenario::ExpectKind> kinds;
-    for (const scenario::Expectation& x : parsed->expectations) kinds.insert(x.kind);
+    for (const scenario::Expectation& x : parsed->expectations) {
+      kinds.insert(x.kind);
+      // A hostile member's own model is not judged.
+      if (x.kind == scenario::ExpectKind::min_accuracy || x.kind == scenario::ExpectKind::max_consensus_distance) {
+        REQUIRE(x.peers.has_value());
+        CHECK(x.peers->kind == scenario::PeerSelector::Kind::honest);
+      }
+    }
     CHECK(kinds.count(scenario::ExpectKind::min_accuracy) == 1);
     CHECK(kinds.count(scenario::ExpectKind::max_consensus_distance) == 1);
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,10 @@ struct AccuracySummary {
   double mean = 0.0;
   double max = 0.0;
 };
-AccuracySummary summarize_accuracy(const Round& round);
+// `among`, when set: only these peer indices count.
+AccuracySummary summarize_accuracy(const Round& round, const std::optional<std::set<int>>& among = std::nullopt);
 // Mean consensus distance of the live peers that report one.
-std::optional<double> mean_consensus_distance(const Round& round);
+std::optional<double> mean_consensus_distance(const Round& round,
+                                              const std::optional<std::set<int>>& among = std::nullopt);
 
 }  // namespace starling::scenario

@@ -229,7 +229,11 @@ void Membership::handle_push_pull(const GossipMessage& message, const PushPull& 
   // The join reply we wait for comes from a seed we chose: its view is not
   // held to the per-source quota (only to the total bound on candidates).
   const bool exempt = push_pull.is_join_reply && !joined_;
+  const std::size_t candidates_before = candidates_.size();
   merge_state(push_pull.members, message.sender, exempt, now_ms);
+  // A pull that still taught us members may not have taught us all: the
+  // partner's view can miss some too (repair_pull_ms).
+  if (push_pull.is_reply && joined_ && candidates_.size() > candidates_before) pull_taught_ = true;
   if (!push_pull.is_reply && !leaving_ && !message.sender_address.empty()) {
     PushPull reply;
     reply.is_reply = true;

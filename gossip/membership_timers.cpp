@@ -10,6 +10,10 @@
 
 namespace starling::gossip {
 
+namespace {
+constexpr std::int64_t kRepairPullGapProbes = 5;  // probe intervals between repair pulls
+}  // namespace
+
 Actions Membership::tick(std::int64_t now_ms) {
   run_relays(now_ms);
   if (!leaving_) {
@@ -40,6 +44,7 @@ std::int64_t Membership::next_deadline_ms() const {
     next = std::min(next, std::max(*ping_ms, next_candidate_round_ms_));
   }
   next = std::min(next, next_push_pull_ms_);
+  if (const std::optional<std::int64_t> repair_ms = repair_pull_ms()) next = std::min(next, *repair_ms);
   if (wants_join()) next = std::min(next, next_join_ms_);
   if (neighbours_.fanout() > 0) next = std::min(next, next_rotation_ms_);
   return next;
@@ -259,9 +264,36 @@ std::int64_t Membership::push_pull_interval_ms() const {
   return static_cast<std::int64_t>(multiplier * static_cast<double>(config_.push_pull_interval_ms));
 }
 
+// News refused by the candidate quotas (a burst of joins: the table or a
+// source's share was full) is lost: by the time there is room again its
+// piggybacked copies have spent their retransmits, and the next regular pull
+// may be minutes away (the interval grows with the swarm: 180 s at 1,024
+// members). So once the backlog has drained to what one candidate round
+// pings, pull a full state early; and again while pulls still teach us
+// members (the partner's view may miss some too). The gap between such
+// pulls starts at kRepairPullGapProbes probe intervals and doubles after
+// each one that taught nothing, up to the regular interval: a flooder whose
+// made-up members keep being refused makes us pull often only while the
+// pulls pay. (A 1,024-member swarm started at once: every view was complete
+// only after 80-160 s without repair pulls, after 17 s with them.)
+std::optional<std::int64_t> Membership::repair_pull_ms() const {
+  if (!joined_ || (candidates_.refused() == refused_at_pull_ && !pull_taught_) ||
+      candidates_.size() >= static_cast<std::size_t>(config_.candidate_pings_per_round))
+    return std::nullopt;
+  return last_push_pull_ms_ + repair_gap_ms_;
+}
+
 void Membership::run_push_pull(std::int64_t now_ms) {
-  if (now_ms < next_push_pull_ms_) return;
+  const std::optional<std::int64_t> repair_ms = repair_pull_ms();
+  if (now_ms < next_push_pull_ms_ && !(repair_ms && now_ms >= *repair_ms)) return;
+  const std::int64_t shortest_gap = kRepairPullGapProbes * config_.probe_interval_ms;
+  repair_gap_ms_ = pull_taught_ || repair_gap_ms_ == 0
+                       ? shortest_gap
+                       : std::min(2 * repair_gap_ms_, std::max(shortest_gap, push_pull_interval_ms()));
   next_push_pull_ms_ = now_ms + push_pull_interval_ms();
+  last_push_pull_ms_ = now_ms;
+  refused_at_pull_ = candidates_.refused();
+  pull_taught_ = false;
   reap(now_ms);
   std::vector<NodeId> alive;
   std::vector<NodeId> dead;

@@ -139,11 +139,7 @@ class Evaluator {
       case PeerSelector::Kind::honest: return " (honest)";
       case PeerSelector::Kind::all: return "";
       case PeerSelector::Kind::fraction: return " (a fraction)";
-      case PeerSelector::Kind::list: {
-        std::string out;
-        for (int p : x.peers->peers) out += (out.empty() ? " [" : ",") + std::to_string(p);
-        return out + "]";
-      }
+      case PeerSelector::Kind::list: return " [" + detail::names(x.peers->peers) + "]";
     }
     return "";
   }

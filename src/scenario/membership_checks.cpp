@@ -19,12 +19,6 @@ std::string secs(double value) {
   return buffer;
 }
 
-std::string names(const std::vector<int>& peers) {
-  std::string out;
-  for (int p : peers) out += (out.empty() ? "" : ",") + std::to_string(p);
-  return out;
-}
-
 bool is_byzantine(const Observations& obs, int peer) {
   const auto index = static_cast<std::size_t>(peer);
   return index < obs.byzantine.size() && obs.byzantine[index];
@@ -39,6 +33,12 @@ std::optional<PeerSelector> or_honest(const std::optional<PeerSelector>& selecto
 }
 
 }  // namespace
+
+std::string names(const std::vector<int>& peers) {
+  std::string out;
+  for (int p : peers) out += (out.empty() ? "" : ",") + std::to_string(p);
+  return out;
+}
 
 std::vector<int> selected(const std::optional<PeerSelector>& selector, const Observations& obs, bool default_unfaulted) {
   std::vector<int> out;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "starling/scenario/expectations.h"
@@ -13,6 +14,9 @@ namespace starling::scenario::detail {
 // The peers a selector names among those ever started; unset selects every
 // started peer, or with default_unfaulted only those no event targeted.
 std::vector<int> selected(const std::optional<PeerSelector>& selector, const Observations& obs, bool default_unfaulted);
+
+// "1,4,7": peer numbers for a requirement's text.
+std::string names(const std::vector<int>& peers);
 
 // The sample of `peer` in a round, or nullptr.
 const Sample* sample_of(const Round& round, int peer);

@@ -88,6 +88,7 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
         // was declared dead and refutes). An incarnation we never signed is
         // ignored: we only refute claims about a record that is ours.
         if (record.node_id == self_.node_id && record.incarnation <= self_.incarnation) {
+          if (record.state == MemberState::dead) declared_dead_self(told_by);
           accused_self(record.incarnation, true, now_ms);
         } else {
           hinted = probe_soon(record) || hinted;
@@ -179,6 +180,21 @@ void Membership::refute(std::uint64_t accused_incarnation, bool health_hint, std
   broadcasts_.push(Update{self_, self_.node_id, {}});
   if (health_hint) awareness_.apply(1);  // being suspected hints that we are the slow one
   emit(EventKind::self_refuted, self_, self_.node_id);
+}
+
+// Others declared us dead: we were cut off (a partition, a pause) long
+// enough for a whole suspicion to run out, so we likely missed what happened
+// on their side meanwhile (members that left or died there: the claims'
+// retransmits are spent by now). Pull a full state soon rather than at the
+// next regular pull (repair_pull_ms), and from the member that told us: it
+// heard the claim, so it is on the other side, where a random pick from our
+// own list may be on ours or gone (random seed 1200040: a member of a
+// partition's small side, paused too, listed two members that had left on
+// the other side as alive 26 s and 43 s after the heal; with a random
+// partner two others pulled from their own side and from a leaver).
+void Membership::declared_dead_self(const NodeId& told_by) {
+  pull_soon_ = true;
+  if (told_by != self_.node_id) pull_from_ = told_by;
 }
 
 void Membership::accused_self(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms) {
@@ -288,6 +304,7 @@ void Membership::apply_accusation(const Update& accusation, const NodeId& told_b
     }
     if (record.incarnation == self_.incarnation && !leaving_) accusers_.strike(accuser, now_ms);
     if (record.incarnation < self_.incarnation) tell_stale(told_by, now_ms);
+    if (record.state == MemberState::dead) declared_dead_self(told_by);
     accused_self(record.incarnation, true, now_ms);
     return;
   }

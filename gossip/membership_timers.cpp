@@ -269,7 +269,8 @@ std::int64_t Membership::push_pull_interval_ms() const {
 // piggybacked copies have spent their retransmits, and the next regular pull
 // may be minutes away (the interval grows with the swarm: 180 s at 1,024
 // members). So once the backlog has drained to what one candidate round
-// pings, pull a full state early; and again while pulls still teach us
+// pings, pull a full state early (also after others declared us dead:
+// declared_dead_self); and again while pulls still teach us
 // members (the partner's view may miss some too). The gap between such
 // pulls starts at kRepairPullGapProbes probe intervals and doubles after
 // each one that taught nothing, up to the regular interval: a flooder whose
@@ -277,7 +278,7 @@ std::int64_t Membership::push_pull_interval_ms() const {
 // pulls pay. (A 1,024-member swarm started at once: every view was complete
 // only after 80-160 s without repair pulls, after 17 s with them.)
 std::optional<std::int64_t> Membership::repair_pull_ms() const {
-  if (!joined_ || (candidates_.refused() == refused_at_pull_ && !pull_taught_) ||
+  if (!joined_ || (candidates_.refused() == refused_at_pull_ && !pull_taught_ && !pull_soon_) ||
       candidates_.size() >= static_cast<std::size_t>(config_.candidate_pings_per_round))
     return std::nullopt;
   return last_push_pull_ms_ + repair_gap_ms_;
@@ -294,6 +295,7 @@ void Membership::run_push_pull(std::int64_t now_ms) {
   last_push_pull_ms_ = now_ms;
   refused_at_pull_ = candidates_.refused();
   pull_taught_ = false;
+  pull_soon_ = false;
   reap(now_ms);
   std::vector<NodeId> alive;
   std::vector<NodeId> dead;
@@ -308,7 +310,12 @@ void Membership::run_push_pull(std::int64_t now_ms) {
   }
   PushPull request;
   request.members = snapshot();
-  if (!alive.empty()) {
+  const auto teller = pull_from_ ? members_.find(*pull_from_) : members_.end();
+  pull_from_.reset();
+  if (teller != members_.end() && can_send(teller->second.record) &&
+      (!self_.outbound_only || linked(teller->first))) {
+    send_stream(teller->second.record.address, request);
+  } else if (!alive.empty()) {
     send_stream(members_.at(alive[random_.below(alive.size())]).record.address, request);
   }
   // Also try one member we believe dead: if it is only behind a partition

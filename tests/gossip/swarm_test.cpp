@@ -232,6 +232,59 @@ TEST_CASE("a partition heals through push-pull", "[gossip][swarm]") {
   CHECK(*took <= 2 * test_config().push_pull_interval_ms + 10 * second);
 }
 
+// A member cut off long enough to be declared dead missed what happened on
+// the other side meanwhile, and those claims' retransmits are spent when
+// the cut heals: a leave there reached it only when it next probed the
+// leaver or pulled a full state (random seed 1200040: 26 and 43 s after the
+// heal). Being declared dead now makes it pull soon. The regular pull is
+// set far out (10 min) so only that early pull can be what tells it.
+TEST_CASE("a member declared dead during a cut learns the other side's leaves soon after it heals", "[gossip][swarm]") {
+  Config config = test_config();
+  config.push_pull_interval_ms = 10 * 60 * second;
+  SimSwarm swarm(73, config);
+  const std::size_t n = 24;
+  form_swarm(swarm, n);
+  std::vector<int> sides(n, 1);
+  for (std::size_t i = 0; i < 3; ++i) sides[i] = 0;  // the small side: 0, 1, 2
+  swarm.partition(sides);
+  swarm.run_for(3 * second);
+  const std::size_t leaver = 10;
+  swarm.leave(leaver);
+  // 15 s in all: the large side declares 0, 1 and 2 dead (many members
+  // confirm each suspicion, so it runs out near its shortest), while the
+  // small side still only suspects the large one (few confirm: near its
+  // longest). So the small side lists no member of the other side alive or
+  // dead, and a random pull partner would be one of its own.
+  swarm.run_for(12 * second);
+  for (std::size_t i = 3; i < n; ++i) {
+    if (i != leaver) REQUIRE(swarm.belief(i, 0)->state == MemberState::dead);
+  }
+  CHECK(swarm.belief(0, 5)->state == MemberState::suspect);
+  // Where each small-side member's first full-state pull after the heal goes.
+  std::vector<std::optional<std::size_t>> first_pull(3);
+  swarm.tamper = [&](std::size_t from, std::size_t to, GossipMessage& message) {
+    const auto* push_pull = std::get_if<PushPull>(&message.body);
+    if (push_pull && !push_pull->is_reply && from < 3 && !first_pull[from]) first_pull[from] = to;
+  };
+  swarm.heal();
+  const auto small_side_knows = [&] {
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (swarm.belief(i, leaver)->state != MemberState::left) return false;
+    }
+    return true;
+  };
+  const auto took = swarm.run_until_true(small_side_knows, 5 * 60 * second, 100);
+  WARN("a leave on the other side of a 15 s cut reached the small side "
+       << (took ? std::to_string(seconds(*took)) + " s" : std::string("never (5 min)")) << " after the heal");
+  REQUIRE(took.has_value());
+  CHECK(*took <= 10 * second);
+  // From a member of the other side (the one that told it), not one of its own.
+  for (std::size_t i = 0; i < 3; ++i) {
+    REQUIRE(first_pull[i]);
+    CHECK(*first_pull[i] >= 3);
+  }
+}
+
 TEST_CASE("a graceful leave shows `left` everywhere", "[gossip][swarm]") {
   SimSwarm swarm(71, test_config());
   form_swarm(swarm, 16);

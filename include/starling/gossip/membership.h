@@ -237,6 +237,7 @@ class Membership {
   void sign_self();
   // health_hint: count the accusation against our local health (Lifeguard).
   void refute(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms);
+  void declared_dead_self(const NodeId& told_by);
   void accused_self(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms);
   void set_state(Member& member, MemberState state, std::int64_t now_ms);
 
@@ -360,6 +361,8 @@ class Membership {
   std::int64_t last_push_pull_ms_ = -1000000000;
   std::uint64_t refused_at_pull_ = 0;  // candidates_.refused() when we last pulled
   bool pull_taught_ = false;           // a pull reply since then brought new candidates
+  bool pull_soon_ = false;             // others declared us dead since then (declared_dead_self)
+  std::optional<NodeId> pull_from_;    // and who told us: the next pull's partner
   std::int64_t repair_gap_ms_ = 0;     // least time from a pull to a repair pull (0: not set yet)
   std::int64_t next_join_ms_;
   std::int64_t next_rotation_ms_;

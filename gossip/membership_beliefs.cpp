@@ -92,6 +92,7 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
           accused_self(record.incarnation, true, now_ms);
         } else {
           hinted = probe_soon(record) || hinted;
+          if (record.state == MemberState::dead) ask_to_confirm(record);
         }
         break;
     }
@@ -114,6 +115,23 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
 // raised health score) after the cut heals (`starling simulate --random`,
 // seed 40132). It puts a member at most once in the rest of the round, and
 // the others keep their order. True when the member is now next.
+// A full view lists `record` dead while we only suspect it: our suspicion
+// may be one we formed behind a cut, whose retransmits are spent, so nobody
+// holding the death hears it and tells us (tell_still_suspecting), and it
+// runs out alone (about 30 s). Gossip it again; each holder of the death
+// that hears it answers with its signed dead claim. (Random seed 40132 after
+// repair pulls: the cut-off side suspected a restarted member's old identity
+// for 27 s after the last event, while the rest held it dead.) At most one
+// queued update per member, and only about a suspicion we hold anyway.
+void Membership::ask_to_confirm(const MemberRecord& record) {
+  const auto it = members_.find(record.node_id);
+  if (it == members_.end() || it->second.record.state != MemberState::suspect ||
+      it->second.record.incarnation != record.incarnation || broadcasts_.contains(record.node_id)) {
+    return;
+  }
+  broadcasts_.push(accuse(it->second.record, MemberState::suspect));
+}
+
 bool Membership::probe_soon(const MemberRecord& record) {
   const auto it = members_.find(record.node_id);
   if (it == members_.end() || it->second.record.state != MemberState::alive ||

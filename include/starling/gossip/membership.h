@@ -237,6 +237,7 @@ class Membership {
   void sign_self();
   // health_hint: count the accusation against our local health (Lifeguard).
   void refute(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms);
+  void ask_to_confirm(const MemberRecord& record);
   void declared_dead_self(const NodeId& told_by);
   void accused_self(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms);
   void set_state(Member& member, MemberState state, std::int64_t now_ms);

@@ -422,6 +422,43 @@ TEST_CASE("a member we do not list that speaks to us is asked for its view", "[g
 
 // A full view that lists a member dead is no evidence, but a hint: probe it
 // next (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
+// A suspicion we formed behind a cut has spent its retransmits by the time
+// the cut heals, so nobody holding the death hears it and answers with a
+// dead claim. A full view listing that member dead makes us gossip our
+// suspicion again (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
+TEST_CASE("a full view listing dead a member we suspect makes us gossip the suspicion again", "[gossip][membership]") {
+  Membership a = make(1);
+  std::vector<Membership> others;
+  for (std::uint8_t n = 2; n <= 6; ++n) others.push_back(make(n));
+  (void)a.join({}, 0);
+  for (Membership& m : others) join_pair(a, m);
+  std::int64_t now = 10;
+  GossipMessage told{node(2), address(2), Gossip{}, {}};
+  told.updates = {accusation(2, 4, 0, MemberState::suspect)};
+  (void)a.on_message(address(2), told, now);
+  REQUIRE(a.find(node(4))->state == MemberState::suspect);
+  // Ticks a alone (nobody answers) for `ms`; counts the updates about
+  // member 4 it sends to anyone but 4 itself (4 gets reminders of its own).
+  auto suspicions_sent = [&](std::int64_t ms) {
+    int sent = 0;
+    for (const std::int64_t until = now + ms; now < until; now = std::max(now + 1, a.next_deadline_ms())) {
+      for (const Outgoing& out : a.tick(now).sends) {
+        if (out.to_address == address(4)) continue;
+        for (const Update& update : out.message.updates) {
+          if (update.member.node_id == node(4) && update.member.state == MemberState::suspect) ++sent;
+        }
+      }
+    }
+    return sent;
+  };
+  REQUIRE(suspicions_sent(1500) > 0);  // it spreads, then its retransmits are spent
+  REQUIRE(suspicions_sent(1000) == 0);
+  GossipMessage view{node(3), address(3), PushPull{true, false, {record(4, 0, MemberState::dead)}}, {}};
+  (void)a.on_message(address(3), view, now);
+  CHECK(a.find(node(4))->state == MemberState::suspect);  // a full view is no evidence
+  CHECK(suspicions_sent(1000) > 0);
+}
+
 TEST_CASE("a member another's full view lists as dead is probed next", "[gossip][membership]") {
   Membership a = make(1);
   std::vector<Membership> others;

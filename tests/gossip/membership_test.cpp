@@ -75,6 +75,15 @@ void join_pair(Membership& a, Membership& b) {
   CHECK(b.joined());
 }
 
+// Members 2-6, each joined to `a` (member 1, which forms the swarm).
+std::vector<Membership> join_members_2_to_6(Membership& a) {
+  std::vector<Membership> others;
+  for (std::uint8_t n = 2; n <= 6; ++n) others.push_back(make(n));
+  (void)a.join({}, 0);
+  for (Membership& m : others) join_pair(a, m);
+  return others;
+}
+
 // Members 1, 2 and 3, the last two joined through the first.
 struct Three {
   Membership a = make(1);
@@ -428,10 +437,7 @@ TEST_CASE("a member we do not list that speaks to us is asked for its view", "[g
 // suspicion again (tests/sim/regressions/random-40132-restart-behind-a-partition.toml).
 TEST_CASE("a full view listing dead a member we suspect makes us gossip the suspicion again", "[gossip][membership]") {
   Membership a = make(1);
-  std::vector<Membership> others;
-  for (std::uint8_t n = 2; n <= 6; ++n) others.push_back(make(n));
-  (void)a.join({}, 0);
-  for (Membership& m : others) join_pair(a, m);
+  std::vector<Membership> others = join_members_2_to_6(a);
   std::int64_t now = 10;
   GossipMessage told{node(2), address(2), Gossip{}, {}};
   told.updates = {accusation(2, 4, 0, MemberState::suspect)};
@@ -461,10 +467,7 @@ TEST_CASE("a full view listing dead a member we suspect makes us gossip the susp
 
 TEST_CASE("a member another's full view lists as dead is probed next", "[gossip][membership]") {
   Membership a = make(1);
-  std::vector<Membership> others;
-  for (std::uint8_t n = 2; n <= 6; ++n) others.push_back(make(n));
-  (void)a.join({}, 0);
-  for (Membership& m : others) join_pair(a, m);
+  std::vector<Membership> others = join_members_2_to_6(a);
   // Everyone answers a at once, so all stay alive. Returns where a's next
   // ping went.
   std::int64_t now = 10;

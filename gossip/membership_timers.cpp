@@ -310,14 +310,19 @@ void Membership::run_push_pull(std::int64_t now_ms) {
   }
   PushPull request;
   request.members = snapshot();
+  // After we were declared dead, also the member that told us (it is on the
+  // other side of the cut; declared_dead_self). Besides the random partner,
+  // not instead: a liar's claim then costs one more exchange, and cannot
+  // steer our only pull to itself.
   const auto teller = pull_from_ ? members_.find(*pull_from_) : members_.end();
   pull_from_.reset();
-  if (teller != members_.end() && can_send(teller->second.record) &&
+  std::optional<NodeId> partner;
+  if (!alive.empty()) partner = alive[random_.below(alive.size())];
+  if (teller != members_.end() && teller->first != partner && can_send(teller->second.record) &&
       (!self_.outbound_only || linked(teller->first))) {
     send_stream(teller->second.record.address, request);
-  } else if (!alive.empty()) {
-    send_stream(members_.at(alive[random_.below(alive.size())]).record.address, request);
   }
+  if (partner) send_stream(members_.at(*partner).record.address, request);
   // Also try one member we believe dead: if it is only behind a partition
   // that healed, the exchange makes both sides refute and merge again.
   if (!dead.empty()) {

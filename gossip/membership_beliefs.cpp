@@ -115,6 +115,22 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
 // raised health score) after the cut heals (`starling simulate --random`,
 // seed 40132). It puts a member at most once in the rest of the round, and
 // the others keep their order. True when the member is now next.
+bool Membership::probe_soon(const MemberRecord& record) {
+  const auto it = members_.find(record.node_id);
+  if (it == members_.end() || it->second.record.state != MemberState::alive ||
+      it->second.record.incarnation != record.incarnation) {
+    return false;
+  }
+  const auto next = probe_order_.begin() + static_cast<std::ptrdiff_t>(std::min(probe_index_, probe_order_.size()));
+  const auto found = std::find(next, probe_order_.end(), record.node_id);
+  if (found != probe_order_.end()) {
+    std::rotate(next, found, found + 1);
+  } else {
+    probe_order_.insert(next, record.node_id);
+  }
+  return true;
+}
+
 // A full view lists `record` dead while we only suspect it: our suspicion
 // may be one we formed behind a cut, whose retransmits are spent, so nobody
 // holding the death hears it and tells us (tell_still_suspecting), and it
@@ -130,22 +146,6 @@ void Membership::ask_to_confirm(const MemberRecord& record) {
     return;
   }
   broadcasts_.push(accuse(it->second.record, MemberState::suspect));
-}
-
-bool Membership::probe_soon(const MemberRecord& record) {
-  const auto it = members_.find(record.node_id);
-  if (it == members_.end() || it->second.record.state != MemberState::alive ||
-      it->second.record.incarnation != record.incarnation) {
-    return false;
-  }
-  const auto next = probe_order_.begin() + static_cast<std::ptrdiff_t>(std::min(probe_index_, probe_order_.size()));
-  const auto found = std::find(next, probe_order_.end(), record.node_id);
-  if (found != probe_order_.end()) {
-    std::rotate(next, found, found + 1);
-  } else {
-    probe_order_.insert(next, record.node_id);
-  }
-  return true;
 }
 
 void Membership::apply_signed(const MemberRecord& record, const NodeId& told_by, bool exempt, std::int64_t now_ms) {
@@ -210,10 +210,7 @@ void Membership::refute(std::uint64_t accused_incarnation, bool health_hint, std
 // partition's small side, paused too, listed two members that had left on
 // the other side as alive 26 s and 43 s after the heal; with a random
 // partner two others pulled from their own side and from a leaver).
-void Membership::declared_dead_self(const NodeId& told_by) {
-  pull_soon_ = true;
-  if (told_by != self_.node_id) pull_from_ = told_by;
-}
+void Membership::declared_dead_self(const NodeId& told_by) { pull_from_ = told_by; }
 
 void Membership::accused_self(std::uint64_t accused_incarnation, bool health_hint, std::int64_t now_ms) {
   if (leaving_) return;  // we are going anyway

@@ -278,7 +278,7 @@ std::int64_t Membership::push_pull_interval_ms() const {
 // pulls pay. (A 1,024-member swarm started at once: every view was complete
 // only after 80-160 s without repair pulls, after 17 s with them.)
 std::optional<std::int64_t> Membership::repair_pull_ms() const {
-  if (!joined_ || (candidates_.refused() == refused_at_pull_ && !pull_taught_ && !pull_soon_) ||
+  if (!joined_ || (candidates_.refused() == refused_at_pull_ && !pull_taught_ && !pull_from_) ||
       candidates_.size() >= static_cast<std::size_t>(config_.candidate_pings_per_round))
     return std::nullopt;
   return last_push_pull_ms_ + repair_gap_ms_;
@@ -295,7 +295,6 @@ void Membership::run_push_pull(std::int64_t now_ms) {
   last_push_pull_ms_ = now_ms;
   refused_at_pull_ = candidates_.refused();
   pull_taught_ = false;
-  pull_soon_ = false;
   reap(now_ms);
   std::vector<NodeId> alive;
   std::vector<NodeId> dead;

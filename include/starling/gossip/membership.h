@@ -290,8 +290,9 @@ class Membership {
   // IndirectPing); its forwarded ack confirms it.
   void ping_candidate_via_link(const MemberRecord& candidate, std::int64_t now_ms);
   std::int64_t push_pull_interval_ms() const;
-  // When to pull a full state early to repair news we refused (see
-  // run_push_pull); nullopt when nothing was refused since our last pull.
+  // When to pull a full state early: after refusing news, while pulls still
+  // teach us members, or after being declared dead; nullopt when none of
+  // these happened since our last pull.
   std::optional<std::int64_t> repair_pull_ms() const;
 
   Config config_;
@@ -362,8 +363,7 @@ class Membership {
   std::int64_t last_push_pull_ms_ = -1000000000;
   std::uint64_t refused_at_pull_ = 0;  // candidates_.refused() when we last pulled
   bool pull_taught_ = false;           // a pull reply since then brought new candidates
-  bool pull_soon_ = false;             // others declared us dead since then (declared_dead_self)
-  std::optional<NodeId> pull_from_;    // and who told us: the next pull's partner
+  std::optional<NodeId> pull_from_;    // who told us we were declared dead since then (declared_dead_self)
   std::int64_t repair_gap_ms_ = 0;     // least time from a pull to a repair pull (0: not set yet)
   std::int64_t next_join_ms_;
   std::int64_t next_rotation_ms_;

@@ -84,7 +84,7 @@ TEST_CASE("a flood of 5000 self-signed fake members leaves the alive count true"
 // room. Without a repair the views stayed incomplete until the regular pull,
 // whose interval grows with the swarm (180 s at 1,024 members: every view
 // was complete only after 80-160 s in scenarios/sim/membership-scale.toml).
-// Quotas scaled down here so 30 members hit them, and the regular pull set
+// Quotas scaled down here so 60 members hit them, and the regular pull set
 // far out (10 min), so only the repair pull can complete the views.
 TEST_CASE("news the flood quotas refused in a burst of joins is repaired by an early pull", "[gossip][flood][swarm]") {
   Config config = test_config();

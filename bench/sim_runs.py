@@ -7,8 +7,11 @@ one JSON object per line. Standard library only.
       steps to target and bytes per step of one swarm run, from DIR/evaluations.csv
   sim_runs.py ddp --peers N [--layers 784,256,128,10]
       PyTorch DDP's ring all-reduce bytes per step per process for the same MLP
-  sim_runs.py summary FILE
-      one line per (peers, compress) over the run lines in FILE (the output above)
+  sim_runs.py summary FILE [FILE...]
+      one line per (peers, compress) over the run lines in the FILEs (the output
+      above; several files: runs of separate invocations, e.g. the 1-peer
+      reference and a swarm measured apart), with the speed-up against the
+      1-peer `none` runs and a 90% interval for it over the seeds both share
   sim_runs.py consensus DIR --peers N --compress C --seed S [--factor 1e-3]
       spread and swarm-mean figures of a consensus-only run, from DIR/spread.csv
 """
@@ -17,6 +20,7 @@ import csv
 import json
 import math
 import os
+import random
 import sys
 from collections import defaultdict
 
@@ -97,30 +101,55 @@ def mean(values):
     return sum(values) / len(values) if values else None
 
 
+def paired_interval(reference, group, rounds=10000, level=0.90):
+    """A `level` bootstrap interval of mean(reference) / mean(group) over the
+    seeds both reached in: seeds are drawn with replacement and each draw
+    keeps a seed's two runs together (they share the seed's initial model).
+    None with fewer than 3 shared seeds. Fixed generator seed: the same
+    lines give the same interval."""
+    ref = {r["seed"]: r["steps_to_target"] for r in reference if r["reached"]}
+    own = {r["seed"]: r["steps_to_target"] for r in group if r["reached"]}
+    seeds = sorted(set(ref) & set(own))
+    if len(seeds) < 3:
+        return None, len(seeds)
+    rng = random.Random(1)
+    ratios = []
+    for _ in range(rounds):
+        draw = [rng.choice(seeds) for _ in seeds]
+        ratios.append(sum(ref[s] for s in draw) / sum(own[s] for s in draw))
+    ratios.sort()
+    tail = (1.0 - level) / 2.0
+    lo = ratios[int(tail * rounds)]
+    hi = ratios[min(rounds - 1, int((1.0 - tail) * rounds))]
+    return [round(lo, 3), round(hi, 3)], len(seeds)
+
+
 def summary_lines(args):
     runs, ddp = [], {}
-    with open(args.file) as f:
-        for text in f:
-            text = text.strip()
-            if not text.startswith("{"):
-                continue
-            line = json.loads(text)
-            if line.get("impl") == "ddp":
-                ddp[line["peers"]] = line["bytes_per_step"]
-            elif "steps_to_target" in line:
-                runs.append(line)
+    for path in args.files:
+        with open(path) as f:
+            for text in f:
+                text = text.strip()
+                if not text.startswith("{"):
+                    continue
+                line = json.loads(text)
+                if line.get("impl") == "ddp":
+                    ddp[line["peers"]] = line["bytes_per_step"]
+                elif "steps_to_target" in line:
+                    runs.append(line)
     groups = defaultdict(list)
     for r in runs:
         groups[(r["peers"], r["compress"])].append(r)
     reference = groups.get((1, "none"), [])
-    reference_m = mean([r["steps_to_target"] for r in reference if r["reached"]])
+    reference_reached = [r["steps_to_target"] for r in reference if r["reached"]]
+    reference_m = mean(reference_reached)
     for (peers, compress) in sorted(groups, key=lambda k: (k[1], k[0])):
         group = groups[(peers, compress)]
         reached = [r["steps_to_target"] for r in group if r["reached"]]
         m = mean(reached) if len(reached) == len(group) else None
         b = mean([r["bytes_per_step"] for r in group if r["bytes_per_step"] is not None])
         ddp_b = ddp.get(peers)
-        print(json.dumps({
+        line = {
             "summary": True,
             "peers": peers,
             "compress": compress,
@@ -131,7 +160,16 @@ def summary_lines(args):
             "bytes_per_step": round(b, 1) if b is not None else None,
             "ddp_bytes_per_step": ddp_b,
             "ddp_to_swarm_bytes": round(ddp_b / b, 2) if (ddp_b and b) else None,
-        }))
+        }
+        if reference_m and (peers, compress) != (1, "none"):
+            interval, shared = paired_interval(reference, group)
+            line.update({
+                "reference_mean_steps": round(reference_m, 1),
+                "reference_seeds_reached": len(reference_reached),
+                "speedup_ci90": interval,
+                "seeds_shared_with_reference": shared,
+            })
+        print(json.dumps(line))
 
 
 def consensus_line(args):
@@ -176,7 +214,7 @@ def main():
     d.add_argument("--peers", type=int, required=True)
     d.add_argument("--layers", default="784,256,128,10")
     m = sub.add_parser("summary")
-    m.add_argument("file")
+    m.add_argument("files", nargs="+", metavar="file")
     c = sub.add_parser("consensus")
     c.add_argument("dir")
     c.add_argument("--peers", type=int, required=True)

@@ -15,8 +15,8 @@ OUT="$work/speedup" PEERS=2 SEEDS=1 COMPRESS=int8 TARGET=0.6 STEP_CAP=1500 \
 OUT="$work/consensus" PEERS=2 SEEDS=1 COMPRESS=int8 DURATION=10 DIM=100 \
   bash "$root/bench/consensus_scale.sh" > "$work/consensus.jsonl"
 
-python3 - "$work/speedup.jsonl" "$work/consensus.jsonl" <<'PY'
-import json, sys
+python3 - "$work/speedup.jsonl" "$work/consensus.jsonl" "$root/bench/sim_runs.py" "$work" <<'PY'
+import json, subprocess, sys
 
 def lines(path):
     out = [json.loads(t) for t in open(path) if t.strip()]
@@ -47,5 +47,37 @@ assert len(consensus) == 1, consensus
 fields(consensus[0], {"peers": int, "compress": str, "seed": int, "spread_start": number, "spread_end": number,
                       "converged": bool, "average_moved": number})
 assert consensus[0]["spread_end"] < consensus[0]["spread_start"], consensus[0]
+# summary over two files (a reference and a swarm run apart): the speed-up is
+# the ratio of means, its interval comes from the seeds both reached in.
+def run(peers, seed, steps):
+    return {"peers": peers, "compress": "none" if peers == 1 else "sign", "seed": seed,
+            "steps_to_target": steps, "reached": steps is not None, "bytes_per_step": 0.0 if peers == 1 else 10.0}
+
+def summarize(ref_runs, own_runs):
+    files = []
+    for name, runs_ in (("ref", ref_runs), ("own", own_runs)):
+        path = f"{sys.argv[4]}/{name}.jsonl"
+        with open(path, "w") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in runs_))
+        files.append(path)
+    out = subprocess.run([sys.executable, sys.argv[3], "summary", *files], check=True, capture_output=True, text=True)
+    return [json.loads(t) for t in out.stdout.splitlines() if json.loads(t)["peers"] == 4][0]
+
+# Every seed's swarm takes half its reference's steps: every draw is 2.
+line = summarize([run(1, s, 100 * s) for s in (1, 2, 3, 4)], [run(4, s, 50 * s) for s in (1, 2, 3, 4)])
+assert line["speedup"] == 2.0 and line["speedup_ci90"] == [2.0, 2.0], line
+assert line["seeds_shared_with_reference"] == 4 and line["reference_mean_steps"] == 250.0, line
+# Unequal ratios: the interval holds the ratio of means and lies within the seeds' ratios.
+line = summarize([run(1, s, t) for s, t in ((1, 400), (2, 600), (3, 500), (4, 900))],
+                 [run(4, s, t) for s, t in ((1, 200), (2, 200), (3, 250), (4, 300))])
+lo, hi = line["speedup_ci90"]
+assert lo <= line["speedup"] <= hi and lo >= 2.0 and hi <= 3.0, line
+# A reference seed that never reached is left out of the mean and the interval.
+line = summarize([run(1, 1, 400), run(1, 2, None), run(1, 3, 500), run(1, 4, 600)],
+                 [run(4, s, 100) for s in (1, 2, 3, 4)])
+assert line["reference_mean_steps"] == 500.0 and line["seeds_shared_with_reference"] == 3, line
+# Fewer than three shared seeds: no interval.
+line = summarize([run(1, 1, 400), run(1, 2, 500)], [run(4, s, 100) for s in (2, 3)])
+assert line["speedup_ci90"] is None and line["seeds_shared_with_reference"] == 1, line
 print("sim benchmark scripts: output well-formed")
 PY

@@ -10,7 +10,11 @@ export STARLING="${1:?usage: sim_smoke.sh STARLING_BINARY}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-OUT="$work/speedup" PEERS=2 SEEDS=1 COMPRESS=int8 TARGET=0.6 STEP_CAP=1500 \
+# A reference from an "earlier run": three 1-peer runs.
+for seed in 1 2 3; do
+  echo "{\"peers\": 1, \"compress\": \"none\", \"seed\": $seed, \"steps_to_target\": 3000, \"reached\": true, \"bytes_per_step\": 0.0}"
+done > "$work/reference.jsonl"
+OUT="$work/speedup" PEERS=2 SEEDS=1 COMPRESS=int8 TARGET=0.6 STEP_CAP=1500 REFERENCE="$work/reference.jsonl" \
   bash "$root/bench/swarm_speedup.sh" > "$work/speedup.jsonl"
 OUT="$work/consensus" PEERS=2 SEEDS=1 COMPRESS=int8 DURATION=10 DIM=100 \
   bash "$root/bench/consensus_scale.sh" > "$work/consensus.jsonl"
@@ -32,7 +36,7 @@ number = (int, float)
 speedup = lines(sys.argv[1])
 runs = [l for l in speedup if "seed" in l]
 ddp = [l for l in speedup if l.get("impl") == "ddp"]
-summary = [l for l in speedup if l.get("summary")]
+summary = [l for l in speedup if l.get("summary") and l["peers"] == 2]
 assert len(runs) == 1 and len(ddp) == 1 and len(summary) == 1, speedup
 fields(runs[0], {"peers": int, "compress": str, "seed": int, "steps_to_target": number, "bytes_per_step": number,
                  "reached": bool})
@@ -40,7 +44,10 @@ assert runs[0]["peers"] == 2 and runs[0]["compress"] == "int8" and runs[0]["reac
 assert 0 < runs[0]["steps_to_target"] <= 1500 and runs[0]["bytes_per_step"] > 0, runs[0]
 fields(ddp[0], {"impl": str, "peers": int, "bytes_per_step": number})
 assert ddp[0]["bytes_per_step"] == 2 * (2 - 1) / 2 * 4 * 235146, ddp[0]
-fields(summary[0], {"peers": int, "compress": str, "mean_steps_to_target": number, "ddp_to_swarm_bytes": number})
+fields(summary[0], {"peers": int, "compress": str, "mean_steps_to_target": number, "ddp_to_swarm_bytes": number,
+                    "speedup": number})
+# REFERENCE's three runs are the reference; one swarm seed gives no interval.
+assert summary[0]["reference_mean_steps"] == 3000.0 and summary[0]["speedup_ci90"] is None, summary[0]
 
 consensus = lines(sys.argv[2])
 assert len(consensus) == 1, consensus
@@ -48,7 +55,7 @@ fields(consensus[0], {"peers": int, "compress": str, "seed": int, "spread_start"
                       "converged": bool, "average_moved": number})
 assert consensus[0]["spread_end"] < consensus[0]["spread_start"], consensus[0]
 # summary over two files (a reference and a swarm run apart): the speed-up is
-# the ratio of means, its interval comes from the seeds both reached in.
+# the ratio of the means, with a bootstrap interval over the reached runs.
 def run(peers, seed, steps):
     return {"peers": peers, "compress": "none" if peers == 1 else "sign", "seed": seed,
             "steps_to_target": steps, "reached": steps is not None, "bytes_per_step": 0.0 if peers == 1 else 10.0}
@@ -63,21 +70,23 @@ def summarize(ref_runs, own_runs):
     out = subprocess.run([sys.executable, sys.argv[3], "summary", *files], check=True, capture_output=True, text=True)
     return [json.loads(t) for t in out.stdout.splitlines() if json.loads(t)["peers"] == 4][0]
 
-# Every seed's swarm takes half its reference's steps: every draw is 2.
-line = summarize([run(1, s, 100 * s) for s in (1, 2, 3, 4)], [run(4, s, 50 * s) for s in (1, 2, 3, 4)])
+# No spread on either side: every draw is the same ratio.
+line = summarize([run(1, s, 400) for s in range(1, 7)], [run(4, s, 200) for s in (1, 2, 3, 4)])
 assert line["speedup"] == 2.0 and line["speedup_ci90"] == [2.0, 2.0], line
-assert line["seeds_shared_with_reference"] == 4 and line["reference_mean_steps"] == 250.0, line
-# Unequal ratios: the interval holds the ratio of means and lies within the seeds' ratios.
+assert line["reference_mean_steps"] == 400.0 and line["reference_seeds_reached"] == 6, line
+# Spread: the interval holds the ratio of means and lies between the extreme ratios.
 line = summarize([run(1, s, t) for s, t in ((1, 400), (2, 600), (3, 500), (4, 900))],
                  [run(4, s, t) for s, t in ((1, 200), (2, 200), (3, 250), (4, 300))])
 lo, hi = line["speedup_ci90"]
-assert lo <= line["speedup"] <= hi and lo >= 2.0 and hi <= 3.0, line
+assert lo < line["speedup"] < hi and lo > 400 / 300 and hi < 900 / 200, line
 # A reference seed that never reached is left out of the mean and the interval.
 line = summarize([run(1, 1, 400), run(1, 2, None), run(1, 3, 500), run(1, 4, 600)],
                  [run(4, s, 100) for s in (1, 2, 3, 4)])
-assert line["reference_mean_steps"] == 500.0 and line["seeds_shared_with_reference"] == 3, line
-# Fewer than three shared seeds: no interval.
-line = summarize([run(1, 1, 400), run(1, 2, 500)], [run(4, s, 100) for s in (2, 3)])
-assert line["speedup_ci90"] is None and line["seeds_shared_with_reference"] == 1, line
+assert line["reference_mean_steps"] == 500.0 and line["reference_seeds_reached"] == 3, line
+lo, hi = line["speedup_ci90"]
+assert 4.0 <= lo < hi <= 6.0, line
+# Fewer than three reached runs on a side: no interval.
+line = summarize([run(1, 1, 400), run(1, 2, 500)], [run(4, s, 100) for s in (2, 3, 4)])
+assert line["speedup_ci90"] is None, line
 print("sim benchmark scripts: output well-formed")
 PY

@@ -21,6 +21,9 @@
 # each link pulls when the neighbour's delta arrives).
 # ABSORB_SHARE (optional: [swarm] absorb_share, absorb momentum's cap on the
 # velocity's share of a correction; unset = 1 - momentum).
+# REFERENCE (optional: a lines.jsonl of an earlier run holding the 1-peer
+# reference, e.g. PEERS=1 COMPRESS=none SEEDS=20; the summary then gives each
+# swarm's speed-up against it with a 90% bootstrap interval, "speedup_ci90").
 # BATCH (per-peer batch, default 64; e.g. PEERS=1 BATCH=256 is what 4-process
 # DDP computes per step), NEIGHBOURS ([swarm] neighbours, the links a peer
 # dials; unset = the peer's 3; PEERS-1 links every peer to all others, a
@@ -102,4 +105,5 @@ EOF
   done
   emit "$(python3 "$parse" ddp --peers "$n")"
 done
-python3 "$parse" summary "$lines" | tee -a "$lines"
+summary_lines=$(python3 "$parse" summary "$lines" ${REFERENCE:+"$REFERENCE"})
+echo "$summary_lines" | tee -a "$lines"

@@ -24,6 +24,9 @@ import random
 import sys
 from collections import defaultdict
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from json_lines import records  # noqa: E402
+
 
 def read_csv(path):
     with open(path, newline="") as f:
@@ -124,16 +127,11 @@ def speedup_interval(reference, group, rounds=10000, level=0.90):
 def summary_lines(args):
     runs, ddp = [], {}
     for path in args.files:
-        with open(path) as f:
-            for text in f:
-                text = text.strip()
-                if not text.startswith("{"):
-                    continue
-                line = json.loads(text)
-                if line.get("impl") == "ddp":
-                    ddp[line["peers"]] = line["bytes_per_step"]
-                elif "steps_to_target" in line:
-                    runs.append(line)
+        for line in records(path):
+            if line.get("impl") == "ddp":
+                ddp[line["peers"]] = line["bytes_per_step"]
+            elif "steps_to_target" in line:
+                runs.append(line)
     groups = defaultdict(list)
     for r in runs:
         groups[(r["peers"], r["compress"])].append(r)

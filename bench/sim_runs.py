@@ -104,15 +104,13 @@ def mean(values):
     return sum(values) / len(values) if values else None
 
 
-def speedup_interval(reference, group, rounds=10000, level=0.90):
-    """A `level` bootstrap interval of mean(reference) / mean(group): each
-    draw resamples the reached runs of either side with replacement, apart
-    (a seed's one-peer run and swarm run share only the initial model, so
-    they are not paired, and the reference may have more seeds). None with
-    fewer than 3 reached runs on either side. Fixed generator seed: the same
-    lines give the same interval."""
-    ref = [r["steps_to_target"] for r in reference if r["reached"]]
-    own = [r["steps_to_target"] for r in group if r["reached"]]
+def speedup_interval(ref, own, rounds=10000, level=0.90):
+    """A `level` bootstrap interval of mean(ref) / mean(own), the steps of the
+    reached runs of either side: each draw resamples both with replacement,
+    apart (a seed's one-peer run and swarm run share only the initial model,
+    so they are not paired, and the reference may have more seeds). None with
+    fewer than 3 runs on either side. Fixed generator seed: the same lines
+    give the same interval."""
     if len(ref) < 3 or len(own) < 3:
         return None
     rng = random.Random(1)
@@ -160,7 +158,7 @@ def summary_lines(args):
             line.update({
                 "reference_mean_steps": round(reference_m, 1),
                 "reference_seeds_reached": len(reference_reached),
-                "speedup_ci90": speedup_interval(reference, group),
+                "speedup_ci90": speedup_interval(reference_reached, reached),
             })
         print(json.dumps(line))
 

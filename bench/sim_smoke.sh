@@ -16,6 +16,14 @@ for seed in 1 2 3; do
 done > "$work/reference.jsonl"
 OUT="$work/speedup" PEERS=2 SEEDS=1 COMPRESS=int8 TARGET=0.6 STEP_CAP=1500 REFERENCE="$work/reference.jsonl" \
   bash "$root/bench/swarm_speedup.sh" > "$work/speedup.jsonl"
+# A REFERENCE that is not there stops the sweep before it runs anything.
+if OUT="$work/bad" PEERS=2 SEEDS=1 REFERENCE="$work/missing.jsonl" bash "$root/bench/swarm_speedup.sh" \
+    > /dev/null 2> "$work/bad.err"; then
+  echo "swarm_speedup.sh ran with a missing REFERENCE" >&2; exit 1
+fi
+if ! grep -q "REFERENCE=.*not a readable file" "$work/bad.err" || [ -e "$work/bad" ]; then
+  echo "swarm_speedup.sh: no clear error for a missing REFERENCE, or it started the sweep" >&2; exit 1
+fi
 OUT="$work/consensus" PEERS=2 SEEDS=1 COMPRESS=int8 DURATION=10 DIM=100 \
   bash "$root/bench/consensus_scale.sh" > "$work/consensus.jsonl"
 

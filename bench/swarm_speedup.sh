@@ -45,6 +45,11 @@
 # --help prints this.
 set -euo pipefail
 name=swarm_speedup default_peers="1 2 4 8 16" default_compress="none int8 topk:0.01" default_seeds=3
+if [[ ${1:-} != -h && ${1:-} != --help && -n "${REFERENCE:-}" && ! -r "$REFERENCE" ]]; then
+  # Found out now, not after the sweep's hours, and before the sweep empties OUT.
+  echo "swarm_speedup: REFERENCE=$REFERENCE is not a readable file (an earlier run's lines.jsonl)" >&2
+  exit 2
+fi
 source "$(dirname "$0")/lib/sim_sweep.sh"
 seed_from="${SEED_FIRST:-${SEED_FROM:-1}}"
 target="${TARGET:-0.88}"

@@ -14,6 +14,9 @@ one JSON object per line. Standard library only.
       1-peer `none` runs and a 90% bootstrap interval for it
   sim_runs.py consensus DIR --peers N --compress C --seed S [--factor 1e-3]
       spread and swarm-mean figures of a consensus-only run, from DIR/spread.csv
+  sim_runs.py scale DIR --peers N --model M --compress C --mixing X --seed S [--target 0.83]
+      accuracies, consensus distance and bytes per second of one learning run
+      (bench/learning_scale.sh), from DIR/evaluations.csv and DIR/metrics.csv
 """
 import argparse
 import csv
@@ -190,6 +193,60 @@ def consensus_line(args):
     print(json.dumps(line))
 
 
+def scale_line(args):
+    per_peer = defaultdict(list)
+    for r in read_csv(os.path.join(args.dir, "evaluations.csv")):
+        if int(r["life"]) == 0:  # fault-free runs: every peer has one life
+            per_peer[int(r["peer"])].append(r)
+    line = {"peers": args.peers, "model": args.model, "compress": args.compress, "mixing": args.mixing,
+            "seed": args.seed, "peers_seen": len(per_peer)}
+    if not per_peer:
+        line["error"] = "no evaluations"
+        print(json.dumps(line))
+        return
+    end_s = max(float(e[-1]["time_s"]) for e in per_peer.values())
+    half_s = end_s / 2.0
+    own = [float(e[-1]["accuracy"]) for e in per_peer.values()]
+    reached = []
+    stream_rates, datagram_rates = [], []
+    for evals in per_peer.values():
+        steps = [int(r["step"]) for r in evals]
+        reached.append(first_reach([float(r["accuracy"]) for r in evals], steps, args.target, args.window))
+        # Bytes sent per virtual second over the second half: from the
+        # evaluation nearest the half to the last.
+        first = min(evals, key=lambda r: abs(float(r["time_s"]) - half_s))
+        last = evals[-1]
+        span = float(last["time_s"]) - float(first["time_s"])
+        if span > 0:
+            stream_rates.append((int(last["bytes_sent"]) - int(first["bytes_sent"])) / span)
+            datagram_rates.append((int(last["datagram_bytes_sent"]) - int(first["datagram_bytes_sent"])) / span)
+    distances, local_average = [], {}
+    for r in read_csv(os.path.join(args.dir, "metrics.csv")):
+        if int(r["life"]) != 0:
+            continue
+        if r["consensus_distance"] and float(r["time_s"]) >= half_s:
+            distances.append(float(r["consensus_distance"]))
+        if r["local_average_accuracy"]:
+            local_average[int(r["peer"])] = float(r["local_average_accuracy"])  # the last poll's
+    got = [s for s in reached if s is not None]
+    line.update({
+        "own_mean": round(mean(own), 4),
+        "own_min": round(min(own), 4),
+        "local_average_mean": round(mean(list(local_average.values())), 4) if local_average else None,
+        "consensus_distance": mean(distances),
+        "target": args.target,
+        "steps_to_target": round(mean(got), 1) if len(got) == len(reached) == args.peers else None,
+        "peers_reached": len(got),
+        "last_step": round(mean([int(e[-1]["step"]) for e in per_peer.values()])),
+        "stream_bytes_per_s": round(mean(stream_rates)) if stream_rates else None,
+        "datagram_bytes_per_s": round(mean(datagram_rates)) if datagram_rates else None,
+        "virtual_s": end_s,
+    })
+    if args.wall is not None:
+        line["wall_s"] = round(args.wall, 1)
+    print(json.dumps(line))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,8 +270,19 @@ def main():
     c.add_argument("--seed", type=int, required=True)
     c.add_argument("--factor", type=float, default=1e-3)
     c.add_argument("--wall", type=float)
+    g = sub.add_parser("scale")
+    g.add_argument("dir")
+    g.add_argument("--peers", type=int, required=True)
+    g.add_argument("--model", required=True)
+    g.add_argument("--compress", required=True)
+    g.add_argument("--mixing", required=True)
+    g.add_argument("--seed", type=int, required=True)
+    g.add_argument("--target", type=float, default=0.83)
+    g.add_argument("--window", type=int, default=3)
+    g.add_argument("--wall", type=float)
     args = parser.parse_args()
-    {"speedup": speedup_line, "ddp": ddp_line, "summary": summary_lines, "consensus": consensus_line}[args.command](args)
+    {"speedup": speedup_line, "ddp": ddp_line, "summary": summary_lines, "consensus": consensus_line,
+     "scale": scale_line}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ if ! grep -q "REFERENCE=.*not a readable file" "$work/bad.err" || [ -e "$work/ba
 fi
 OUT="$work/consensus" PEERS=2 SEEDS=1 COMPRESS=int8 DURATION=10 DIM=100 \
   bash "$root/bench/consensus_scale.sh" > "$work/consensus.jsonl"
+OUT="$work/scale" PEERS="1 3" MODEL=mlp:8 DURATION=4 TARGET=0.5 \
+  bash "$root/bench/learning_scale.sh" > "$work/scale.jsonl"
 
-python3 - "$work/speedup.jsonl" "$work/consensus.jsonl" "$root/bench/sim_runs.py" "$work" <<'PY'
+python3 - "$work/speedup.jsonl" "$work/consensus.jsonl" "$root/bench/sim_runs.py" "$work" "$work/scale.jsonl" <<'PY'
 import json, subprocess, sys
 
 def lines(path):
@@ -62,6 +64,21 @@ assert len(consensus) == 1, consensus
 fields(consensus[0], {"peers": int, "compress": str, "seed": int, "spread_start": number, "spread_end": number,
                       "converged": bool, "average_moved": number})
 assert consensus[0]["spread_end"] < consensus[0]["spread_start"], consensus[0]
+
+# Learning at scale: one replica and 3 peers at the peer's defaults.
+scale = lines(sys.argv[5])
+assert [l["peers"] for l in scale] == [1, 3], scale
+for l in scale:
+    fields(l, {"model": str, "compress": str, "mixing": str, "own_mean": number, "own_min": number,
+               "local_average_mean": number, "peers_reached": int, "stream_bytes_per_s": number,
+               "datagram_bytes_per_s": number, "wall_s": number})
+    assert l["model"] == "mlp:8" and l["compress"] == "sign" and l["mixing"] == "pairwise", l
+    assert l["peers_seen"] == l["peers"] and 0.5 < l["own_min"] <= l["own_mean"] < 1.0, l
+one, swarm = scale
+assert one["stream_bytes_per_s"] == 0 and one["consensus_distance"] is None, one
+# Three peers gossip: deltas on the streams, SWIM on datagrams, a distance measured.
+assert swarm["stream_bytes_per_s"] > 0 and swarm["datagram_bytes_per_s"] > 0, swarm
+assert swarm["consensus_distance"] is not None and swarm["consensus_distance"] > 0, swarm
 # summary over two files (a reference and a swarm run apart): the speed-up is
 # the ratio of the means, with a bootstrap interval over the reached runs.
 def run(peers, seed, steps):

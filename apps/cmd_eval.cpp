@@ -56,6 +56,9 @@ int run_eval(const EvalArgs& args) {
   };
   if (!args.dump_logits.empty()) {
     if (Status writable = ml::check_writable_file(args.dump_logits); !writable) return fail(writable.error());
+    if (Status apart = ml::check_not_an_input(args.dump_logits, {args.checkpoint, args.data}); !apart) {
+      return fail(apart.error());
+    }
   }
   auto checkpoint = ml::load_checkpoint(args.checkpoint);
   if (!checkpoint) return fail(checkpoint.error());

@@ -22,6 +22,7 @@ int run_export(const ExportArgs& args) {
     std::fprintf(stderr, "starling export: error: %s\n", e.message.c_str());
     return 1;
   };
+  if (Status apart = ml::check_not_an_input(args.onnx, {args.checkpoint}); !apart) return fail(apart.error());
   auto checkpoint = ml::load_checkpoint(args.checkpoint);
   if (!checkpoint) return fail(checkpoint.error());
   exporter::OnnxExportOptions options;

@@ -54,7 +54,7 @@ extern "C" void on_stop_signal(int signal) {
 int run_train(const TrainArgs& args) {
   if (!args.checkpoint.empty()) {
     // Before the data loads and an epoch trains, not when the first save fails.
-    if (Status writable = ml::check_writable_file(args.checkpoint); !writable) return fail(writable.error());
+    if (Status writable = ml::check_checkpoint_target(args.checkpoint); !writable) return fail(writable.error());
   }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());

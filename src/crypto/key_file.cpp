@@ -66,6 +66,15 @@ std::string mode_string(mode_t mode) {
 }  // namespace
 
 Status write_secret_file(const std::filesystem::path& path, std::string_view contents, Overwrite overwrite) {
+  // The rename below replaces whatever the path names: refuse to turn a
+  // device, FIFO or socket (`--force` onto /dev/null) into a key file.
+  if (overwrite == Overwrite::yes) {
+    struct stat existing {};
+    if (::stat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+      return make_error(ErrorKind::invalid_argument,
+                        path.string() + " exists and is not a regular file; refusing to replace it with a key file");
+    }
+  }
   std::filesystem::path directory = path.parent_path();
   if (directory.empty()) directory = ".";
   std::string temp_name = path.string() + ".tmp-XXXXXX";
@@ -113,7 +122,10 @@ Status write_secret_file(const std::filesystem::path& path, std::string_view con
 }
 
 Status read_secret_file(const std::filesystem::path& path, KeyFileText& out) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  // forever; the fstat below then refuses it. On a regular file the flag
+  // changes nothing.
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (fd.get() < 0) {
     int error_number = errno;
     if (error_number == ENOENT) return make_error(ErrorKind::not_found, "key file " + path.string() + " does not exist");

@@ -73,6 +73,12 @@ Status check_writable_file(const std::string& path) {
     return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
   if (target_status.type() == fs::file_type::none)
     return make_error(ErrorKind::io, "cannot create " + path + ": " + ec.message());
+  // The rename replaces whatever the path names: a device (/dev/null as root),
+  // a FIFO or a socket would be destroyed, and /dev/stdout is a symlink to one.
+  if (fs::exists(target_status) && !fs::is_regular_file(target_status))
+    return make_error(ErrorKind::invalid_argument,
+                      "cannot write " + path + ": it exists and is not a regular file (a device, FIFO or socket); "
+                      "refusing to replace it");
   const fs::path folder = folder_of(target);
   if (!fs::is_directory(folder, ec))
     return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string());
@@ -81,12 +87,44 @@ Status check_writable_file(const std::string& path) {
   return ok_status();
 }
 
+Status check_checkpoint_target(const std::string& path) {
+  if (Status writable = check_writable_file(path); !writable) return writable;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ok_status();  // absent (or unreadable: the write will say)
+  std::string head(std::strlen(kMagic), '\0');
+  in.read(head.data(), std::streamsize(head.size()));
+  const std::streamsize got = in.gcount();
+  if (got == 0 || (std::size_t(got) == head.size() && head == kMagic)) return ok_status();
+  return make_error(ErrorKind::invalid_argument, path + " exists and is not a starling checkpoint; refusing to "
+                                                        "overwrite it (move it away or choose another file)");
+}
+
+Status check_not_an_input(const std::string& output, std::initializer_list<std::string_view> inputs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (std::string_view input : inputs) {
+    if (input.empty()) continue;
+    if (fs::equivalent(fs::path(output), fs::path(input), ec) && !ec) {
+      return make_error(ErrorKind::invalid_argument, "cannot write " + output + ": it is " + std::string(input) +
+                                                         ", which this command reads; choose another file");
+    }
+  }
+  return ok_status();
+}
+
 Status write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   // The one place that says what a writable target is; its errors name `path`
   // (not the temporary file) and call a directory a bad argument.
   if (Status writable = check_writable_file(path); !writable) return writable;
-  const fs::path target(path);
+  // A symlink to a regular file: write the file it names, so the link keeps
+  // pointing at the new contents instead of being replaced by them.
+  std::error_code ec;
+  fs::path target(path);
+  if (fs::is_symlink(fs::symlink_status(target, ec))) {
+    target = fs::canonical(target, ec);
+    if (ec) return make_error(ErrorKind::io, "cannot resolve the link " + path + ": " + ec.message());
+  }
   const fs::path folder = folder_of(target);
   const std::string temp = (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -108,7 +146,7 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
     ::unlink(temp.c_str());
     return make_error(ErrorKind::io, "cannot flush " + temp + ": " + why);
   }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
     const std::string why = errno_text();
     ::unlink(temp.c_str());
     return make_error(ErrorKind::io, "cannot rename " + temp + " to " + path + ": " + why);

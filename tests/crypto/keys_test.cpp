@@ -191,6 +191,27 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
   CHECK(error_kind(Identity::load(dir / "id.key")) == ErrorKind::corrupt);
 }
 
+TEST_CASE("a key path that is a FIFO or a device is refused, never waited on or replaced", "[crypto][keyfile]") {
+  TempDir dir;
+  // Opening a FIFO for reading blocks until a writer comes: the load must
+  // refuse it at once (the test would hang here without O_NONBLOCK).
+  REQUIRE(::mkfifo((dir / "fifo.key").c_str(), 0600) == 0);
+  Result<SwarmKey> loaded = SwarmKey::load(dir / "fifo.key");
+  CHECK(error_kind(loaded) == ErrorKind::invalid_argument);
+  CHECK_THAT(loaded.error().message, Catch::Contains("not a regular file"));
+  CHECK(error_kind(Identity::load(dir / "fifo.key")) == ErrorKind::invalid_argument);
+  // `keygen --force` onto it (as onto /dev/null) leaves it what it was.
+  Status saved = SwarmKey::generate().save(dir / "fifo.key", Overwrite::yes);
+  REQUIRE_FALSE(saved.ok());
+  CHECK(saved.error().kind == ErrorKind::invalid_argument);
+  CHECK_THAT(saved.error().message, Catch::Contains("not a regular file"));
+  struct stat info {};
+  REQUIRE(::lstat((dir / "fifo.key").c_str(), &info) == 0);
+  CHECK(S_ISFIFO(info.st_mode));
+  auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+  CHECK(entries == 1);  // no temporary file left behind
+}
+
 TEST_CASE("the open swarm key is public and flagged", "[crypto][keys]") {
   SwarmKey open = SwarmKey::open();
   CHECK(open.is_open());

@@ -1,6 +1,7 @@
 // Checkpoints: exact round trip, and a clear error for every kind of damage.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -184,6 +185,63 @@ TEST_CASE("a name too long or a symlink loop is an error, not an exception") {
 // with a correct checksum (a checksum guards against damage, not crafting)
 // announcing a huge model made the loader build that model before looking at
 // the payload: an allocation of 10^14 floats, std::bad_alloc, a crash.
+TEST_CASE("an atomic write never replaces a FIFO, and writes through a symlink to its file") {
+  TempDir dir;
+  const fs::path fifo = dir.path / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  for (const Status& status : {write_file_atomically(fifo.string(), "x"), check_writable_file(fifo.string()),
+                               save_checkpoint(fifo.string(), sample())}) {
+    REQUIRE_FALSE(status.ok());
+    CHECK(status.error().kind == ErrorKind::invalid_argument);
+    CHECK_THAT(status.error().message, Catch::Contains("not a regular file"));
+  }
+  CHECK(fs::is_fifo(fs::symlink_status(fifo)));
+  // /dev/stdout is a symlink to a pipe or terminal: refused as what it names.
+  fs::create_symlink(fifo, dir.path / "to-pipe");
+  CHECK_FALSE(write_file_atomically((dir.path / "to-pipe").string(), "x").ok());
+  CHECK(fs::is_symlink(fs::symlink_status(dir.path / "to-pipe")));
+
+  // A symlink to a regular file stays a symlink; the file gets the bytes.
+  write_all(dir.path / "real", "old");
+  fs::create_symlink("real", dir.path / "link");
+  REQUIRE(write_file_atomically((dir.path / "link").string(), "new").ok());
+  CHECK(fs::is_symlink(fs::symlink_status(dir.path / "link")));
+  CHECK(read_all(dir.path / "real") == "new");
+  // A link to nowhere is an error, not a new file where the link was.
+  fs::create_symlink("nowhere/x", dir.path / "dangling");
+  CHECK_FALSE(write_file_atomically((dir.path / "dangling").string(), "x").ok());
+  CHECK(fs::is_symlink(fs::symlink_status(dir.path / "dangling")));
+}
+
+TEST_CASE("a checkpoint is never written over a file that is not one, nor over the command's input") {
+  TempDir dir;
+  const fs::path data = dir.path / "train.csv";
+  write_all(data, "1,2,3\n0,3,4\n");
+  Status refused = check_checkpoint_target(data.string());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::invalid_argument);
+  CHECK_THAT(refused.error().message, Catch::Contains("not a starling checkpoint"));
+  write_all(dir.path / "short", "st");  // shorter than the magic, still not one
+  CHECK_FALSE(check_checkpoint_target((dir.path / "short").string()).ok());
+  // Absent, empty, or a checkpoint already: fine.
+  CHECK(check_checkpoint_target((dir.path / "new.ckpt").string()).ok());
+  write_all(dir.path / "empty", "");
+  CHECK(check_checkpoint_target((dir.path / "empty").string()).ok());
+  REQUIRE(save_checkpoint((dir.path / "a.ckpt").string(), sample()).ok());
+  CHECK(check_checkpoint_target((dir.path / "a.ckpt").string()).ok());
+
+  // The same file under another name is still the input.
+  const std::string ckpt = (dir.path / "a.ckpt").string();
+  const std::string other_name = (dir.path / "." / "a.ckpt").string();
+  Status same = check_not_an_input(other_name, {"", data.string(), ckpt});
+  REQUIRE_FALSE(same.ok());
+  CHECK(same.error().kind == ErrorKind::invalid_argument);
+  fs::create_hard_link(ckpt, dir.path / "hard.ckpt");
+  CHECK_FALSE(check_not_an_input((dir.path / "hard.ckpt").string(), {ckpt}).ok());
+  CHECK(check_not_an_input((dir.path / "out.onnx").string(), {ckpt, data.string()}).ok());
+  CHECK(check_not_an_input((dir.path / "b.ckpt").string(), {"missing-input"}).ok());
+}
+
 TEST_CASE("a checkpoint announcing a huge model is corrupt, not an allocation") {
   TempDir dir;
   const std::string path = (dir.path / "huge.ckpt").string();

@@ -11,8 +11,10 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "starling/ml/model.h"
@@ -52,5 +54,16 @@ Status write_file_atomically(const std::string& path, const std::string& bytes);
 // a directory: invalid_argument) in an existing, writable directory (io if
 // not). For a check before long work whose result goes there.
 Status check_writable_file(const std::string& path);
+
+// check_writable_file, and `path` is free for a checkpoint: absent, empty, or
+// a starling checkpoint already. A run pointed by mistake at its data, a key
+// or any other file must not overwrite it: invalid_argument names the file.
+Status check_checkpoint_target(const std::string& path);
+
+// Whether `output` may be written by a command that reads `inputs`: not if it
+// is one of them (the same file by another name, too), or the command would
+// destroy what it reads (`export a.ckpt --onnx a.ckpt`). Empty or absent
+// inputs are skipped.
+Status check_not_an_input(const std::string& output, std::initializer_list<std::string_view> inputs);
 
 }  // namespace starling::ml

@@ -53,6 +53,23 @@ expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good
 expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \
   --dump-logits "$work"
 
+# Outputs that would destroy an input or a special file (session 26 sweep).
+cp "$work/good.ckpt" "$work/keep.ckpt"
+expect_refused "export onto its own checkpoint" "which this command reads" \
+  "$starling" export "$work/keep.ckpt" --onnx "$work/./keep.ckpt"
+expect_refused "eval --dump-logits onto its data" "which this command reads" \
+  "$starling" eval "$work/keep.ckpt" --data "$work/toy.csv" --dump-logits "$work/toy.csv"
+cmp -s "$work/good.ckpt" "$work/keep.ckpt" || fail "export or eval changed the checkpoint it read"
+cp "$work/toy.csv" "$work/data-copy.csv"
+expect_refused "train --checkpoint onto a data file" "not a starling checkpoint" \
+  "${train[@]}" --data "$work/data-copy.csv" --checkpoint "$work/data-copy.csv"
+cmp -s "$work/toy.csv" "$work/data-copy.csv" || fail "train --checkpoint replaced its data file"
+mkfifo -m 600 "$work/fifo"
+expect_refused "train --checkpoint onto a FIFO" "not a regular file" "${train[@]}" --checkpoint "$work/fifo"
+expect_refused "keygen --force onto a FIFO" "not a regular file" "$starling" keygen --swarm "$work/fifo" --force
+expect_refused "keygen --check of a FIFO (hung before)" "not a regular file" timeout 20 "$starling" keygen --check "$work/fifo"
+[[ -p "$work/fifo" ]] || fail "the FIFO was replaced"
+
 # Checkpoints with valid checksums and bad contents.
 if command -v python3 > /dev/null; then
   craft() {  # craft OUT JSON_EDITS: good.ckpt with header fields replaced, checksums recomputed

@@ -1,14 +1,15 @@
 // The metrics endpoint over cpp-httplib. See starling/runtime/metrics_server.h.
 //
-// Threads: cpp-httplib accepts on `thread_` and answers on its own small
-// pool. A request never reads loop-owned state: it posts the render to the
+// Threads: cpp-httplib accepts on `thread` and answers on a small pool
+// (BoundedHttpServer: one request per connection, under deadlines, so slow
+// clients cannot hold the pool). A request never reads loop-owned state: it posts the render to the
 // loop and waits on `Shared` for the text. Everything a posted closure
 // touches lives in `Shared`, which closures co-own, so a closure that runs
 // after the server is gone finds `render` cleared and does nothing.
 #include <arpa/inet.h>
-#include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <thread>
 #include <utility>
 
+#include "bounded_http_server.h"
 #include "guard.h"
 #include "starling/runtime/metrics.h"
 #include "starling/runtime/metrics_server.h"
@@ -57,7 +59,12 @@ void reuse_address_only(socket_t socket) {
 }  // namespace
 
 struct MetricsServer::Impl {
-  Impl(EventLoop& loop_, MetricsServerOptions options_) : loop(loop_), options(std::move(options_)) {}
+  Impl(EventLoop& loop_, MetricsServerOptions options_)
+      : loop(loop_),
+        options(std::move(options_)),
+        server(std::size_t(std::max(options.http_threads, 1)),
+               HttpDeadlines{std::chrono::milliseconds(options.request_timeout_ms),
+                             std::chrono::milliseconds(options.write_timeout_ms)}) {}
 
   void handle(httplib::Response& response) {
     auto answer = std::make_shared<Answer>();
@@ -98,7 +105,7 @@ struct MetricsServer::Impl {
   EventLoop& loop;
   MetricsServerOptions options;
   std::shared_ptr<Shared> shared = std::make_shared<Shared>();
-  httplib::Server server;
+  BoundedHttpServer server;
   std::thread thread;
   node::Address bound;
 };
@@ -111,10 +118,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(EventLoop& loop, Met
                       "'" + options.listen.host + "' is not an IP address (want e.g. 127.0.0.1:9464 or 0.0.0.0:9464)");
   auto impl = std::make_unique<Impl>(loop, options);
   impl->shared->render = std::move(render);
-  const int threads = options.http_threads > 0 ? options.http_threads : 1;
-  impl->server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   impl->server.set_socket_options(reuse_address_only);
-  impl->server.set_keep_alive_timeout(2);
   // Headers and body go out in two writes: without TCP_NODELAY the second
   // waits for the scraper's delayed ACK, and every scrape takes 40 ms.
   impl->server.set_tcp_nodelay(true);

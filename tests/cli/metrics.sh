@@ -60,8 +60,8 @@ wait_until 20 has_accuracy || fail "no test accuracy in the metrics after 20 s"
 has_ping() { above "$(value 0 'starling_messages_received_total{channel="membership",kind="ping"}')" 0; }
 wait_until 10 has_ping || fail "no membership pings counted"
 
-# Figures: scrape time (median of 50 GETs on one keep-alive connection, as a
-# scraper does) and the exposition's size.
+# Figures: scrape time (median of 50 GETs; one connection each, since the
+# endpoint closes every connection after its answer) and the exposition's size.
 urls=()
 for _ in $(seq 50); do urls+=(-o /dev/null "http://127.0.0.1:${mport[0]}/metrics"); done
 median_ms=$(curl -s --max-time 20 -w '%{time_total}\n' "${urls[@]}" | sort -n |

@@ -2,15 +2,22 @@
 // makes, and the render runs on the loop thread, never on the HTTP threads;
 // a loop that does not answer costs a 503 within the timeout; a busy port or
 // an address that is not an IP is an error at start; destroying the server
-// answers waiting requests at once. Every wait is bounded.
+// answers waiting requests at once; slow clients cannot hold the HTTP
+// threads. Every wait is bounded.
+#include <arpa/inet.h>
 #include <catch2/catch.hpp>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/metrics.h"
@@ -41,6 +48,26 @@ httplib::Result get_while_running(EventLoop& loop, const node::Address& at, cons
   loop.run_until([&] { return answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 8'000);
   REQUIRE(answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
   return answer.get();
+}
+
+// A client that connected and sent the start of a request head (loopback,
+// blocking, receives time out after 3 s). -1 when it could not connect.
+int start_half_request(const node::Address& at) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(at.port);
+  ::inet_pton(AF_INET, at.host.c_str(), &address.sin_addr);
+  timeval timeout{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  const std::string head = "GET /metrics HTTP/1.1\r\nX: ";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::send(fd, head.data(), head.size(), MSG_NOSIGNAL) != ssize_t(head.size())) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace
@@ -140,4 +167,58 @@ TEST_CASE("metrics server: a busy port and a non-IP host are errors at start", "
   REQUIRE_FALSE(third.ok());
   CHECK(third.error().kind == ErrorKind::invalid_argument);
   CHECK(third.error().message.find("not an IP address") != std::string::npos);
+}
+
+TEST_CASE("metrics server: clients that send their request a byte at a time do not hold up a scrape",
+          "[runtime][metrics]") {
+  EventLoop loop;
+  MetricsServerOptions options = loopback();
+  options.request_timeout_ms = 500;
+  auto server = MetricsServer::start(loop, options, [] { return std::string("x 1\n"); });
+  REQUIRE(server.ok());
+  const node::Address at = (*server)->address();
+  REQUIRE(options.http_threads == 2);
+
+  // More slow clients than HTTP threads, each sending a byte every 100 ms:
+  // each read succeeds, so a per-read timeout never ends them (before: the
+  // scrape below waited until they stopped, 8 s).
+  std::vector<int> slow;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = start_half_request(at);
+    REQUIRE(fd >= 0);
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::thread dribble([&] {
+    for (int tick = 0; tick < 80 && !stop; ++tick) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int fd : slow) (void)::send(fd, "y", 1, MSG_NOSIGNAL);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the slow ones are accepted first
+
+  const auto start = std::chrono::steady_clock::now();
+  auto answer = get_while_running(loop, at, "/metrics");
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  stop = true;
+  dribble.join();
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK(answer->body == "x 1\n");
+  CHECK(elapsed < std::chrono::milliseconds(2'000));
+
+  // Each slow client was cut off at its deadline: the server closed it (with
+  // or without a 400; a reset when our last bytes were left unread) rather
+  // than waiting for the rest of its head (that would time out here).
+  for (int fd : slow) {
+    char buffer[512];
+    ssize_t got = 0;
+    int reads = 0;
+    do {
+      got = ::recv(fd, buffer, sizeof buffer, 0);
+    } while (got > 0 && ++reads < 16);
+    const bool closed = got == 0 || (got < 0 && errno == ECONNRESET);
+    CHECK(closed);
+    ::close(fd);
+  }
 }

@@ -3,6 +3,11 @@
 // kept out of this header) runs on its own threads; they never touch
 // loop-owned state: each request posts the render to the loop and waits for
 // its text, at most answer_timeout_ms (then 503: the loop is busy or gone).
+// Slow clients cannot starve scrapes: a connection carries one request, whose
+// head must arrive within request_timeout_ms of the accept (waiting for a
+// free HTTP thread included), and whose answer must leave within
+// write_timeout_ms; a scrape queued behind any number of slow connections is
+// read within about request_timeout_ms.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +25,8 @@ struct MetricsServerOptions {
   node::Address listen;  // port 0 picks a free one (tests)
   std::uint64_t answer_timeout_ms = 2'000;
   int http_threads = 2;  // a scraper or two at a time; more wait in the kernel's queue
+  std::uint64_t request_timeout_ms = 2'000;  // the whole request head, from the accept
+  std::uint64_t write_timeout_ms = 2'000;    // the whole answer, from its first byte
 };
 
 class MetricsServer {

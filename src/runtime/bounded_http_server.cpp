@@ -1,0 +1,158 @@
+// BoundedHttpServer. See bounded_http_server.h.
+//
+// The accept time reaches the connection's thread through a thread-local
+// that the task queue sets before each task: cpp-httplib enqueues the task
+// right after accept() and hands us only the socket.
+#include "bounded_http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace starling::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+thread_local Clock::time_point accepted_at;
+
+// httplib's ThreadPool, with each task stamped with the time it was queued.
+class StampedThreadPool final : public httplib::TaskQueue {
+ public:
+  explicit StampedThreadPool(std::size_t threads) : pool_(threads) {}
+  void enqueue(std::function<void()> task) override {
+    pool_.enqueue([task = std::move(task), queued = Clock::now()] {
+      accepted_at = queued;
+      task();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+};
+
+// True once `socket` is ready for `events`, false at the deadline or on an
+// error. A deadline already past still sees what has arrived (poll with 0).
+bool wait_for(int socket, short events, Clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd entry{socket, events, 0};
+    const int ready = ::poll(&entry, 1, int(std::clamp<long long>(left, 0, 60'000)));
+    if (ready > 0) return (entry.revents & (events | POLLHUP | POLLERR)) != 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0 || left <= 0) return false;
+  }
+}
+
+void name_of(const sockaddr_storage& address, std::string& ip, int& port) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(address);
+    ::inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
+    port = ntohs(in.sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(address);
+    ::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+    port = ntohs(in6.sin6_port);
+  }
+  ip = text;
+}
+
+// One connection's stream: reads end at the head deadline, writes at
+// `write` after the first one. Reads are buffered (cpp-httplib reads the
+// head a byte at a time).
+class DeadlineStream final : public httplib::Stream {
+ public:
+  DeadlineStream(int socket, Clock::time_point read_deadline, std::chrono::milliseconds write_budget)
+      : socket_(socket), read_deadline_(read_deadline), write_budget_(write_budget) {}
+
+  bool is_readable() const override { return start_ < end_ || wait_for(socket_, POLLIN, read_deadline_); }
+  bool is_writable() const override {
+    return wait_for(socket_, POLLOUT, write_deadline_.value_or(Clock::now() + write_budget_));
+  }
+
+  ssize_t read(char* out, std::size_t size) override {
+    if (start_ == end_) {
+      if (!wait_for(socket_, POLLIN, read_deadline_)) return -1;
+      ssize_t got = -1;
+      do {
+        got = ::recv(socket_, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+      } while (got < 0 && errno == EINTR);
+      if (got <= 0) return got;
+      start_ = 0;
+      end_ = std::size_t(got);
+    }
+    const std::size_t n = std::min(size, end_ - start_);
+    std::memcpy(out, buffer_.data() + start_, n);
+    start_ += n;
+    return ssize_t(n);
+  }
+
+  // All of it or -1: cpp-httplib writes a response body in one call.
+  ssize_t write(const char* data, std::size_t size) override {
+    if (!write_deadline_) write_deadline_ = Clock::now() + write_budget_;
+    std::size_t sent = 0;
+    while (sent < size) {
+      if (!wait_for(socket_, POLLOUT, *write_deadline_)) return -1;
+      const ssize_t n = ::send(socket_, data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      if (n <= 0) return -1;
+      sent += std::size_t(n);
+    }
+    return ssize_t(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getpeername(socket_, reinterpret_cast<sockaddr*>(&address), &length) == 0) name_of(address, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(socket_, reinterpret_cast<sockaddr*>(&address), &length) == 0) name_of(address, ip, port);
+  }
+  socket_t socket() const override { return socket_; }
+
+ private:
+  int socket_;
+  Clock::time_point read_deadline_;
+  std::chrono::milliseconds write_budget_;
+  std::optional<Clock::time_point> write_deadline_;
+  std::array<char, 4096> buffer_{};
+  std::size_t start_ = 0;
+  std::size_t end_ = 0;
+};
+
+}  // namespace
+
+BoundedHttpServer::BoundedHttpServer(std::size_t threads, HttpDeadlines deadlines) : deadlines_(deadlines) {
+  const std::size_t count = std::max<std::size_t>(threads, 1);
+  new_task_queue = [count] { return new StampedThreadPool(count); };
+}
+
+bool BoundedHttpServer::process_and_close_socket(socket_t socket) {
+  bool answered = false;
+  {
+    DeadlineStream stream(socket, accepted_at + deadlines_.head, deadlines_.write);
+    bool closed = false;
+    answered = process_request(stream, /*close_connection=*/true, closed, nullptr);
+  }
+  ::shutdown(socket, SHUT_RDWR);
+  ::close(socket);
+  return answered;
+}
+
+}  // namespace starling::runtime

@@ -1,0 +1,41 @@
+// A cpp-httplib server that slow clients cannot hold. Private to the runtime
+// (it includes httplib.h, which stays out of public headers).
+//
+// cpp-httplib 0.11 bounds each read (5 s by default), not the request, and
+// answers on a small thread pool: a client that sends a byte every few
+// seconds keeps one thread for as long as it likes, and two of them stalled
+// every scrape of the metrics endpoint (even idle half-requests cost 5 s
+// each). Here each connection carries one request, whose head (request line,
+// headers and any body) must have arrived within `head` of the accept, the
+// time it waited for a free thread included; a thread reaching a connection
+// past its deadline reads only what is already there. The answer must leave
+// within `write` of its first byte. So a connection holds a thread at most
+// head + the handler's own time + write, and one accepted behind any number
+// of slow ones is served within about `head` of its arrival.
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstddef>
+
+namespace starling::runtime {
+
+struct HttpDeadlines {
+  std::chrono::milliseconds head{2'000};
+  std::chrono::milliseconds write{2'000};
+};
+
+class BoundedHttpServer final : public httplib::Server {
+ public:
+  BoundedHttpServer(std::size_t threads, HttpDeadlines deadlines);
+
+ private:
+  // cpp-httplib calls this on a pool thread for each accepted connection
+  // (it is private and virtual there: overriding it is the extension point).
+  bool process_and_close_socket(socket_t socket) override;
+
+  HttpDeadlines deadlines_;
+};
+
+}  // namespace starling::runtime

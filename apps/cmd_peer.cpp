@@ -24,6 +24,7 @@
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/node/peer.h"
+#include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
 
 namespace starling::apps {
@@ -100,6 +101,10 @@ int run_peer(const PeerOptions& options) {
   fs::create_directories(data_dir, ec);
   if (ec) return fail("cannot create data dir " + data_dir.string() + ": " + ec.message());
   fs::permissions(data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  // Held until the process ends: a second peer on this data dir would take
+  // the same node id and write the same incarnation file and checkpoint.
+  auto data_dir_lock = runtime::DataDirLock::acquire(data_dir);
+  if (!data_dir_lock) return fail(data_dir_lock.error().message);
 
   auto identity = load_or_create_identity(options, data_dir, *log);
   if (!identity) {

@@ -27,6 +27,7 @@
 #include "starling/compress/layout.h"
 #include "starling/crypto/keys.h"
 #include "starling/gossip/messages.h"
+#include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/step_handoff.h"
 
@@ -96,6 +97,7 @@ struct Peer::Impl {
   node::Address listen;
   gossip::Config membership;
   fs::path data_dir;
+  std::optional<runtime::DataDirLock> data_dir_lock;  // held while this peer lives
   std::optional<crypto::Identity> identity;
   std::optional<crypto::SwarmKey> swarm_key;
   std::string node_id;
@@ -299,6 +301,9 @@ Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
   fs::create_directories(impl->data_dir, ec);
   if (ec) return make_error(ErrorKind::io, "cannot create data dir " + impl->data_dir.string() + ": " + ec.message());
   fs::permissions(impl->data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  auto locked = runtime::DataDirLock::acquire(impl->data_dir);  // one peer per data dir, as `starling peer`
+  if (!locked) return locked.error();
+  impl->data_dir_lock.emplace(std::move(*locked));
 
   impl->mismatch = std::make_shared<MismatchSink>();
   auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();

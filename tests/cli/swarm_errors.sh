@@ -52,6 +52,12 @@ other=$((port + 1))
 [[ $(stat -c %a "$work/a/identity.key") == 600 ]] || fail "identity mode $(stat -c %a "$work/a/identity.key"), want 600"
 grep -q "swarm key fingerprint" "$work/a.log" || fail "no fingerprint logged"
 
+# A second peer on a data dir in use: refused at once, naming the holder (it
+# used to start with the same node id and write the same files).
+a_pid=$pid
+expect_error "data dir in use" "data dir $work/a is in use by another starling peer \(pid $a_pid\)" \
+  "$starling" peer --no-train --listen "127.0.0.1:$other" --data-dir "$work/a" --swarm-key "$work/k1"
+[[ $(cat "$work/a/peer.lock") == "$a_pid" ]] || fail "peer.lock holds '$(cat "$work/a/peer.lock")', want $a_pid"
 expect_error "address in use" "address already in use.*another" \
   "$starling" peer --no-train --listen "$address" --data-dir "$work/x" --swarm-key "$work/k1"
 expect_error "host name" "numeric" "$starling" peer --no-train --listen "localhost:$other" --data-dir "$work/x"

@@ -11,10 +11,11 @@
 #include <memory>
 #include <system_error>
 
+#include "address_option.h"
 #include "commands.h"
 #include "config_file.h"
 #include "starling/crypto/keys.h"
-#include "starling/node/transport.h"
+#include "starling/runtime/numeric_address.h"
 
 namespace starling::apps {
 namespace {
@@ -87,11 +88,12 @@ InitPaths init_paths(const fs::path& dir) {
 
 Result<InitReport> init_machine(const InitOptions& options) {
   const InitPaths paths = init_paths(options.dir);
-  if (auto listen = node::parse_address(options.listen); !listen)
-    return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message + " (want IP:PORT)");
+  // What `starling peer` would refuse at start is refused here, before any file is written.
+  if (auto listen = runtime::parse_numeric_address(options.listen); !listen)
+    return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message);
   for (const auto& seed : options.seeds) {
-    if (auto parsed = node::parse_address(seed); !parsed)
-      return make_error(ErrorKind::invalid_argument, "--seed: " + parsed.error().message + " (want IP:PORT)");
+    if (auto parsed = runtime::parse_numeric_address(seed); !parsed)
+      return make_error(ErrorKind::invalid_argument, "--seed: " + parsed.error().message);
   }
   std::error_code ec;
   for (const fs::path& file : {paths.config, paths.swarm_key, paths.identity}) {
@@ -141,9 +143,11 @@ Command add_init_command(CLI::App& root) {
       ->type_name("DIR");
   app->add_option("--listen", options->listen, "Address the peer will listen on")
       ->type_name("HOST:PORT")
+      ->check(numeric_address_check())
       ->capture_default_str();
-  app->add_option("--seed", options->seeds, "A member of the swarm to join (repeatable; none: a new swarm)")
-      ->type_name("HOST:PORT");
+  app->add_option("--seed", options->seeds, "A member of the swarm to join, by numeric IP (repeatable; none: a new swarm)")
+      ->type_name("HOST:PORT")
+      ->check(numeric_address_check());
   app->add_option("--swarm-key", options->swarm_key,
                   "Copy this existing swarm key (to join its swarm) instead of making a new one")
       ->type_name("FILE");

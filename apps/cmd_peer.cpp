@@ -14,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "address_option.h"
 #include "commands.h"
 #include "config_file.h"
 #include "log_setup.h"
@@ -26,6 +27,7 @@
 #include "starling/node/peer.h"
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
+#include "starling/runtime/numeric_address.h"
 
 namespace starling::apps {
 namespace {
@@ -79,9 +81,9 @@ int run_peer(const PeerOptions& options) {
   auto listen = node::parse_address(options.listen);
   if (!listen) return fail("--listen: " + listen.error().message + " (want IP:PORT, e.g. 127.0.0.1:7946)");
   if (listen->port == 0) return fail("--listen: give a port other than 0; others reach this peer at it");
-  for (const auto& seed : options.seeds) {
-    auto parsed = node::parse_address(seed);
-    if (!parsed) return fail("--seed: " + parsed.error().message + " (want IP:PORT)");
+  for (const auto& seed : options.seeds) {  // checked by the option already; this is the run's own guard
+    auto parsed = runtime::parse_numeric_address(seed);
+    if (!parsed) return fail("--seed: " + parsed.error().message);
   }
   if (!options.metrics.empty()) {
     auto parsed = node::parse_address(options.metrics);
@@ -240,9 +242,12 @@ Command add_peer_command(CLI::App& root) {
       "peer", "Join a swarm (or start one) and train with it until stopped (SIGINT/SIGTERM leaves gracefully)");
   app->add_option("--listen", options->listen, "Address to listen on (TCP and UDP), e.g. 127.0.0.1:7946")
       ->type_name("HOST:PORT")
+      ->check(numeric_address_check())
       ->required();
-  app->add_option("--seed", options->seeds, "A member to join through (repeatable; none: start a new swarm)")
-      ->type_name("HOST:PORT");
+  app->add_option("--seed", options->seeds,
+                  "A member to join through, by numeric IP (repeatable; none: start a new swarm)")
+      ->type_name("HOST:PORT")
+      ->check(numeric_address_check());
   app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file (starling keygen --swarm); none: OPEN swarm")
       ->type_name("FILE");
   app->add_option("--identity", options->identity_path, "Identity file (default: DATA_DIR/identity.key, made if missing)")

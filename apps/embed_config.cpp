@@ -1,6 +1,7 @@
 // The embedding API's settings. See embed_config.h.
 #include "embed_config.h"
 
+#include "address_option.h"
 #include "config_file.h"
 #include "number_checks.h"
 
@@ -34,8 +35,8 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
   EmbedConfig config;
   CLI::App app{"starling embedded peer", "peer"};
   // The same options, names and checks as `starling peer` (apps/cmd_peer.cpp).
-  app.add_option("--listen", config.listen)->group(kEmbedOptionGroup);
-  app.add_option("--seed", config.seeds)->group(kEmbedOptionGroup);
+  app.add_option("--listen", config.listen)->check(numeric_address_check())->group(kEmbedOptionGroup);
+  app.add_option("--seed", config.seeds)->check(numeric_address_check())->group(kEmbedOptionGroup);
   app.add_option("--swarm-key", config.swarm_key_path)->group(kEmbedOptionGroup);
   app.add_option("--identity", config.identity_path)->group(kEmbedOptionGroup);
   app.add_option("--data-dir", config.data_dir)->group(kEmbedOptionGroup);

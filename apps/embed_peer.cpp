@@ -29,6 +29,7 @@
 #include "starling/gossip/messages.h"
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
+#include "starling/runtime/numeric_address.h"
 #include "starling/runtime/step_handoff.h"
 
 namespace starling::embed {
@@ -268,9 +269,9 @@ Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
   auto listen = node::parse_address(c.listen);
   if (!listen) return make_error(ErrorKind::invalid_argument, "listen: " + listen.error().message + " (want IP:PORT)");
   impl->listen = *listen;
-  for (const auto& seed : c.seeds) {
-    if (auto p = node::parse_address(seed); !p)
-      return make_error(ErrorKind::invalid_argument, "seed: " + p.error().message + " (want IP:PORT)");
+  for (const auto& seed : c.seeds) {  // the setting's check ran already; this is create()'s own guard
+    if (auto p = runtime::parse_numeric_address(seed); !p)
+      return make_error(ErrorKind::invalid_argument, "seed: " + p.error().message);
   }
   auto membership = gossip::config_for_profile(c.profile);
   if (!membership) return make_error(ErrorKind::invalid_argument, "profile: " + membership.error().message);

@@ -37,6 +37,22 @@ printf 'listen = "127.0.0.1:7000"\nbatch = "64"\n' >"$work/bad.toml"
 expect_error "wrong type" "$work/bad.toml:2: 'batch' wants an integer" "$starling" peer --config "$work/bad.toml"
 expect_error "no listen" "--listen is required" "$starling" peer --lr 0.1
 
+# A host name as a seed is refused at start like any bad flag, from --config
+# too, and by init (whose config the peer would refuse): nothing resolves
+# names, and the peer used to retry one for ever.
+"$starling" peer --listen 127.0.0.1:7000 --profile moon --print-config >/dev/null 2>&1; bad_flag=$?
+"$starling" peer --listen 127.0.0.1:7000 --seed localhost:7001 --print-config >/dev/null 2>&1; rc=$?
+((rc == bad_flag && rc != 0)) || fail "--seed localhost:7001: exit $rc, want $bad_flag like any bad flag"
+expect_error "seed host name" "--seed: 'localhost' is not a numeric IP address.*numeric IPv4 or IPv6 HOST:PORT" \
+  "$starling" peer --listen 127.0.0.1:7000 --seed 10.0.0.1:1 --seed localhost:7001 --print-config
+printf 'listen = "127.0.0.1:7000"\nseed = ["10.0.0.1:1", "localhost:7001"]\n' >"$work/name.toml"
+expect_error "seed host name in --config" "$work/name.toml:2: 'seed': --seed: 'localhost' is not a numeric IP address" \
+  "$starling" peer --config "$work/name.toml" --print-config
+expect_error "init --seed host name" "--seed: 'seed.example' is not a numeric IP address" \
+  "$starling" init "$work/o" --seed seed.example:7946
+[[ ! -e $work/o ]] || fail "init made $work/o for a refused seed"
+expect_ok "IPv6 seed" "$starling" peer --listen 127.0.0.1:7000 --seed "[::1]:7001" --print-config
+
 # init never overwrites, and leaves nothing behind when it refuses.
 expect_error "init twice" "exists: init never overwrites" "$starling" init "$work/m"
 mkdir "$work/n" && echo keep >"$work/n/swarm.key"

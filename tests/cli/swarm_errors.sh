@@ -63,6 +63,8 @@ expect_error "address in use" "address already in use.*another" \
 expect_error "host name" "numeric" "$starling" peer --no-train --listen "localhost:$other" --data-dir "$work/x"
 expect_error "bad port" "bad port" "$starling" peer --no-train --listen "127.0.0.1:99999" --data-dir "$work/x"
 expect_error "bad seed" "--seed.*HOST:PORT" "$starling" peer --no-train --listen "127.0.0.1:$other" --seed nowhere --data-dir "$work/x"
+expect_error "seed host name" "--seed: 'localhost' is not a numeric IP address" \
+  "$starling" peer --no-train --listen "127.0.0.1:$other" --seed "localhost:$port" --data-dir "$work/x"
 expect_error "missing key" "swarm key.*not found" \
   "$starling" peer --no-train --listen "127.0.0.1:$other" --swarm-key "$work/none" --data-dir "$work/x"
 cp "$work/k1" "$work/k_open" && chmod 644 "$work/k_open"

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "starling/runtime/numeric_address.h"
 #include "starling/runtime/transport.h"
 
 using namespace starling;
@@ -32,4 +33,23 @@ TEST_CASE("addresses with bytes no host name holds are refused, and the error sa
   CHECK_THAT(parse_address("127.0.0.1:99999").error().message, Catch::Contains("bad port"));
   CHECK_THAT(parse_address("\xff:1").error().message, Catch::Contains("not printable"));
   CHECK(parse_address("peer-1.example_net:7946").ok());  // host names pass the syntax (the memory network uses them)
+}
+
+TEST_CASE("numeric addresses: IPv4 and IPv6 literals pass, host names are refused saying what is wanted",
+          "[runtime][address]") {
+  auto v4 = parse_numeric_address("192.0.2.10:7946");
+  REQUIRE(v4.ok());
+  CHECK(*v4 == Address{"192.0.2.10", 7946});
+  auto v6 = parse_numeric_address("[2001:db8::1]:7946");
+  REQUIRE(v6.ok());
+  CHECK(*v6 == Address{"2001:db8::1", 7946});
+  for (const char* name : {"localhost:17010", "peer-1.example_net:7946", "1.2.3:80", "256.1.1.1:80", "[::g]:80"}) {
+    INFO(name);
+    auto parsed = parse_numeric_address(name);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().kind == ErrorKind::invalid_argument);
+  }
+  CHECK_THAT(parse_numeric_address("localhost:17010").error().message,
+             Catch::Contains("'localhost' is not a numeric IP address") && Catch::Contains("numeric IPv4 or IPv6 HOST:PORT"));
+  CHECK_THAT(parse_numeric_address("127.0.0.1:99999").error().message, Catch::Contains("bad port"));  // syntax first
 }

@@ -276,6 +276,7 @@ class BodyReader {
     out.model_hash = fixed<32>(in.getModelHash(), "model hash");
     out.snapshot_precision = from_schema(in.getSnapshotPrecision());
     out.pair_declines = in.getPairDeclines();
+    out.model_shape = text(in.getModelShape(), limits_.max_shape_bytes, "model shape");
     return out;
   }
   SnapshotChunk read_snapshot_chunk(s::SnapshotChunk::Reader in) const {

@@ -190,6 +190,7 @@ struct BodyWriter {
     out.setModelHash(bytes_of(m.model_hash));
     out.setSnapshotPrecision(to_schema(m.snapshot_precision));
     out.setPairDeclines(m.pair_declines);
+    out.setModelShape(text_of(m.model_shape));
   }
   void operator()(const SnapshotChunk& m) {
     auto out = body.initSnapshotChunk();
@@ -307,7 +308,7 @@ struct SizeEstimate {
   std::size_t operator()(const HandshakeReply&) const { return kSealedIdentityProofBytes; }
   std::size_t operator()(const HandshakeFinish&) const { return 0; }
   std::size_t operator()(const SealedDatagram& m) const { return m.ciphertext.size(); }
-  std::size_t operator()(const LinkHello&) const { return 0; }
+  std::size_t operator()(const LinkHello& m) const { return m.model_shape.size(); }
   std::size_t operator()(const SnapshotChunk& m) const { return m.values_f32.size() * 4 + m.values_half.size() * 2; }
   std::size_t operator()(const Delta& m) const {
     return (m.indices.size() + m.values.size() + m.scales.size()) * 4 + m.codes.size();

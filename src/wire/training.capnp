@@ -36,6 +36,7 @@ struct LinkHello {
   modelHash @2 :Data;            # exactly 32 bytes: hash of the model description
   snapshotPrecision @3 :Precision;
   pairDeclines @4 :Bool;         # the sender understands PairDecline (old peers: false)
+  modelShape @5 :Text;           # for people: the model, e.g. "mlp:16 over 784 inputs and 10 classes" (old peers: empty)
 }
 
 struct SnapshotChunk {

@@ -83,7 +83,9 @@ struct Validator {
   Check operator()(const SealedDatagram& m) const {
     return check_size(m.ciphertext.size(), limits.max_ciphertext_bytes, "datagram ciphertext");
   }
-  Check operator()(const LinkHello&) const { return std::nullopt; }
+  Check operator()(const LinkHello& m) const {
+    return check_text(m.model_shape, limits.max_shape_bytes, "model shape");
+  }
   Check operator()(const SnapshotChunk& m) const {
     bool full = m.precision == Precision::f32;
     if ((full && !m.values_half.empty()) || (!full && !m.values_f32.empty())) {

@@ -192,6 +192,16 @@ TEST_CASE("text over its limit is corrupt", "[wire][codec]") {
   auto refused = encode(reset);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().kind == ErrorKind::invalid_argument);
+
+  LinkHello hello;
+  hello.model_shape = std::string(300, 'x');
+  generous.max_shape_bytes = 1000;
+  CHECK(decode_error(encoded(hello, generous)) == ErrorKind::corrupt);
+  CHECK(encode(hello).error().kind == ErrorKind::invalid_argument);
+  hello.model_shape = "mlp:8 over 4 inputs and 2 classes";
+  auto decoded = decode(encoded(hello));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<LinkHello>(*decoded).model_shape == hello.model_shape);
 }
 
 TEST_CASE("too-deep nesting and traversal overrun are corrupt", "[wire][codec]") {

@@ -71,8 +71,9 @@ inline std::vector<Message> all() {
   out.push_back(HandshakeFinish{bytes<kSealedSignatureBytes>(5)});
   out.push_back(SealedDatagram{bytes<kDatagramNonceBytes>(6), node_id(12), 1700000000123, 0x1234'5678'9abc,
                                std::vector<std::uint8_t>(90, 0x5a), bytes<32>(13), bytes<64>(14)});
-  out.push_back(LinkHello{5, 235146, bytes<32>(4), Precision::bf16});
-  out.push_back(LinkHello{6, 235146, bytes<32>(4), Precision::f16, true});
+  out.push_back(LinkHello{5, 235146, bytes<32>(4), Precision::bf16, false, ""});
+  out.push_back(LinkHello{6, 235146, bytes<32>(4), Precision::f16, true, ""});
+  out.push_back(LinkHello{7, 235146, bytes<32>(4), Precision::bf16, true, "mlp:256,128 over 784 inputs and 10 classes"});
   out.push_back(SnapshotChunk{5, 1024, 235146, Precision::f32, {1.5f, -2.25f, 3.0e-8f}, {}});
   out.push_back(SnapshotChunk{5, 2048, 235146, Precision::bf16, {}, {0x3f80, 0xbf80, 0x0001}});
   out.push_back(SnapshotChunk{5, 4096, 235146, Precision::f16, {}, {0x3c00, 0x7bff}});

@@ -30,6 +30,7 @@ struct Limits {
   std::size_t max_partition_peers = 16384;   // FaultControl::partitioned_from
   std::size_t max_address_bytes = 255;
   std::size_t max_text_bytes = 4096;         // Reset::detail
+  std::size_t max_shape_bytes = 256;         // LinkHello::model_shape
   std::size_t max_json_bytes = std::size_t{1} << 20;
   // SealedDatagram::ciphertext: above any UDP datagram, far below a frame.
   std::size_t max_ciphertext_bytes = std::size_t{64} << 10;

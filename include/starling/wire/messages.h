@@ -182,6 +182,9 @@ struct LinkHello {
   Hash32 model_hash{};  // hash of the model description: both ends must agree
   Precision snapshot_precision = Precision::bf16;
   bool pair_declines = false;  // the sender understands PairDecline
+  // The model for people, e.g. "mlp:16 over 784 inputs and 10 classes", so a
+  // refusal can name both shapes; at most Limits::max_shape_bytes (empty: not said).
+  std::string model_shape;
   bool operator==(const LinkHello&) const = default;
 };
 

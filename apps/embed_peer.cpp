@@ -31,6 +31,7 @@
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/numeric_address.h"
 #include "starling/runtime/step_handoff.h"
+#include "starling/text.h"
 
 namespace starling::embed {
 namespace fs = std::filesystem;
@@ -48,6 +49,20 @@ std::string layout_description(const ModelLayout& layout) {
     for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
     text += "]";
   }
+  return text;
+}
+
+// The layout for people (LinkHello's model shape, said when a neighbour's
+// model differs): its name and tensor shapes, "mlp: tensors [16,4] [16] ...";
+// only the tensor count when that would not fit the hello.
+std::string layout_shape(const ModelLayout& layout) {
+  std::string text = layout.name + (layout.name.empty() ? "" : ": ") + "tensors";
+  for (const auto& shape : layout.shapes) {
+    text += " [";
+    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+    text += "]";
+  }
+  if (text.size() > 200 || !is_valid_utf8(text)) return std::to_string(layout.shapes.size()) + " tensors";
   return text;
 }
 
@@ -362,6 +377,7 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
   auto driver = apps::gossip_driver_options(m.config.training, std::move(*made),
                                             node::model_hash(layout_description(layout)));
   if (!driver) return driver.error();
+  driver->model_shape = layout_shape(layout);
   driver->download_model = m.config.download;
   m.driver = std::move(*driver);
   m.data = data;

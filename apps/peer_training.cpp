@@ -347,6 +347,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   // The same gossip options as an embedded peer's (peer_gossip_options.h).
   auto driver = gossip_driver_options(options, layout, node::model_hash(description));
   if (!driver) return driver.error();
+  driver->model_shape = ml::model_shape(model.spec(), model.inputs(), model.classes());
   self->driver_options_ = std::move(*driver);
   self->host_ = std::move(host);
   return self;
@@ -518,6 +519,8 @@ nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::Tr
           {"model_bytes_downloaded", d.model_bytes_downloaded},
           {"model_bytes_served", d.model_bytes_served},
           {"model_requests_refused", d.model_requests_refused},
+          {"links_refused_model", d.links_refused_model},
+          {"model_mismatch", d.model_mismatch.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.model_mismatch)},
           {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},
           {"compressor", options.compressor.to_string()},
           {"gamma", d.gamma},
@@ -573,6 +576,9 @@ std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
   const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   std::size_t ready = 0;
   for (const auto& n : d.neighbours) ready += n.ready ? 1 : 0;
+  if (d.state == "downloading" && !d.model_mismatch.empty())
+    return "waiting for a neighbour with this peer's model: the swarm's model has a different shape (" +
+           d.model_mismatch + ")";
   if (d.state == "downloading") return "downloading the swarm's model from a neighbour";
   if (!host_->data_ready) return "loading the data";
   return fmt::format("step {} ({:.2f} epochs, {:.0f} steps/s) | train loss {:.4f} | test accuracy {} (local average {}) | "

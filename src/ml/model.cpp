@@ -191,4 +191,8 @@ std::string model_description(const ModelSpec& spec, int inputs, int classes) {
          std::to_string(classes) + " params " + std::to_string(Mlp::parameter_count_for(spec, inputs, classes));
 }
 
+std::string model_shape(const ModelSpec& spec, int inputs, int classes) {
+  return spec.to_string() + " over " + std::to_string(inputs) + " inputs and " + std::to_string(classes) + " classes";
+}
+
 }  // namespace starling::ml

@@ -15,6 +15,7 @@
 
 #include "starling/assert.h"
 #include "starling/ml/fpu.h"
+#include "starling/text.h"
 #include "starling/wire/codec.h"
 
 #include "training_internal.h"
@@ -33,6 +34,10 @@ TrainingDriver::TrainingDriver(ConnectionRouter& router, MembershipDriver& membe
   counters_.round_floor_ms = pacer_.floor_ms();
   counters_.round_cpu_share_budget = pacer_.cpu_share();
   STARLING_ASSERT(options_.max_links >= 1);
+  // The shape is for people: one the hello could not carry is left unsaid
+  // rather than failing every hello's encoding.
+  if (options_.model_shape.size() > wire::Limits{}.max_shape_bytes || !is_valid_utf8(options_.model_shape))
+    options_.model_shape.clear();
   STARLING_ASSERT(options_.round_min_interval_ms <= options_.round_max_interval_ms);
   gamma_ = options_.gamma > 0.0f ? options_.gamma : default_gamma(options_.compressor);
   counters_.gamma = gamma_;
@@ -64,9 +69,10 @@ void TrainingDriver::start(bool joining) {
     download_ = Download{};  // not emplace(): clang 14 (the fuzz build) rejects it for this nested struct
     download_timer_ = transport_.start_timer(options_.download_timeout_ms, [this] {
       download_timer_.reset();
-      finish_download(nullptr, "no neighbour served a model within " +
-                                   std::to_string(options_.download_timeout_ms / 1000) +
-                                   " s; training from our own initial parameters");
+      std::string why = "no neighbour served a model within " + std::to_string(options_.download_timeout_ms / 1000) + " s";
+      if (download_ && download_->mismatch_reported)
+        why += " (the swarm's model has a different shape: " + counters_.model_mismatch + ")";
+      finish_download(nullptr, why + "; training from our own initial parameters");
     });
     log(DriverLogLevel::info, "joining: downloading the model from a neighbour before training");
     return;

@@ -98,6 +98,14 @@ inline gossip::NodeId identity_of(const ConnectionInfo& info) {
   return id;
 }
 
+// A model for people, in link refusals: "mlp:16 over 784 inputs and 10
+// classes (12730 parameters)", or "a model of 12730 parameters" when the
+// peer did not say its shape (an older peer, a test host).
+inline std::string describe_model(const std::string& shape, std::uint64_t parameters) {
+  const std::string count = std::to_string(parameters) + " parameters";
+  return shape.empty() ? "a model of " + count : shape + " (" + count + ")";
+}
+
 inline bool is_live(gossip::MemberState state) {
   return state == gossip::MemberState::alive || state == gossip::MemberState::suspect;
 }

@@ -40,6 +40,7 @@ void TrainingDriver::send_hello(Link& link) {
   hello.model_hash = options_.model_hash;
   hello.snapshot_precision = wire::Precision::bf16;
   hello.pair_declines = true;
+  hello.model_shape = options_.model_shape;
   if (send(link, wire::Message{hello})) link.hello_sent = true;
 }
 
@@ -64,22 +65,32 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
     drop_link(link.id, "second link hello");
     return;
   }
+  // The problem as we see it, and as the neighbour does (the Reset's detail
+  // is logged by the side that reads it, so "the neighbour" is us there).
+  const std::string theirs = describe_model(hello.model_shape, hello.parameter_count);
+  const std::string ours = describe_model(options_.model_shape, options_.layout.dimension());
   std::string problem;
+  std::string for_them;
   if (hello.parameter_count != options_.layout.dimension()) {
-    problem = "the neighbour's model has " + std::to_string(hello.parameter_count) + " parameters, ours " +
-              std::to_string(options_.layout.dimension());
+    problem = "the neighbour trains " + theirs + ", we train " + ours;
+    for_them = "the neighbour trains " + ours + ", we train " + theirs;
   } else if (hello.model_hash != options_.model_hash) {
-    problem = "the neighbour trains a different model (model hash differs: check --model and --data)";
+    problem = "the neighbour trains a different model (" + theirs + "; we train " + ours +
+              "; model hash differs: check --model and --data)";
+    for_them = "the neighbour trains a different model (" + ours + "; we train " + theirs +
+               "; model hash differs: check --model and --data)";
   } else if (hello.snapshot_precision != wire::Precision::bf16) {
     problem = "the neighbour wants a snapshot precision other than bf16";
+    for_them = "the neighbour wants bf16 snapshots, ours another precision";
   }
   if (!problem.empty()) {
     wire::Reset reset;
     reset.reason = wire::ResetReason::model_mismatch;
-    reset.detail = problem;
+    reset.detail = for_them;
     send(link, wire::Message{reset});
     log(DriverLogLevel::warning, "refusing a link with " + link.address + ": " + problem, "link.refused",
         {{"peer", link.address}, {"reason", problem}});
+    on_model_mismatch(link, problem);
     // Close after the reset has had a chance to go out.
     const ConnectionId id = link.id;
     if (auto armed = closing_timers_.find(id); armed != closing_timers_.end()) transport_.cancel_timer(armed->second);
@@ -99,6 +110,19 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
   if (link.outbound) link.start_epoch = link.state.epoch() + 1;  // the dialler opens epoch 1
   maybe_start(link);
   if (download_) request_model();
+}
+
+void TrainingDriver::on_model_mismatch(const Link& link, const std::string& problem) {
+  ++counters_.links_refused_model;
+  counters_.model_mismatch = problem;
+  if (!download_ || download_->mismatch_reported) return;
+  download_->mismatch_reported = true;
+  log(DriverLogLevel::error,
+      "cannot download the swarm's model: it has a different shape (" + link.address + ": " + problem +
+          "). Start this peer with the swarm's --model and --data; meanwhile it waits for a neighbour with its "
+          "own model, and trains alone from its own initial parameters if none serves one within " +
+          std::to_string(options_.download_timeout_ms / 1000) + " s",
+      "training.model_mismatch", {{"peer", link.address}, {"reason", problem}});
 }
 
 void TrainingDriver::maybe_start(Link& link) {
@@ -175,9 +199,18 @@ void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& ch
 
 void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
   if (reset.reason == wire::ResetReason::shutdown || reset.reason == wire::ResetReason::model_mismatch) {
-    if (reset.reason == wire::ResetReason::model_mismatch)
+    if (reset.reason == wire::ResetReason::model_mismatch) {
       log(DriverLogLevel::warning, "link to " + link.address + " refused: " + reset.detail, "link.refused",
           {{"peer", link.address}, {"reason", reset.detail}});
+      on_model_mismatch(link, reset.detail);
+      // It will refuse again: not at every neighbour check (a joiner checks
+      // every 20 ms; two peers with different models redialled each other
+      // ~20 times a second, each time logging both ends).
+      if (link.outbound) {
+        back_off_refused_dial(link);
+        resample_neighbour(link);
+      }
+    }
     drop_link(link.id, "neighbour closed the link (" + reset.detail + ")");
     return;
   }

@@ -178,24 +178,9 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
   if (found == links_.end()) return;
   Link& link = *found->second;
   if (!link.connected) dial_backoff_until_[link.address] = transport_.now_ms() + kDialBackoffMs;
-  if (link.outbound && link.connected && !link.hello_done()) {
-    // Refused: not again at every neighbour check (a withdrawn peer refuses
-    // every link for as long as it stays a member; found on real peers: a
-    // redial and a handshake every 0.5 s from each neighbour).
-    unsigned& refusals = dial_refusals_[link.address];
-    refusals = std::min(refusals + 1, 16u);
-    const std::uint64_t backoff = std::min(kMaxRefusalBackoffMs, kDialBackoffMs << std::min(refusals - 1, 5u));
-    dial_backoff_until_[link.address] = transport_.now_ms() + backoff;
-  }
-  if (link.outbound && !link.hello_done() && membership_.started()) {
-    // Closed before its hello came back: the member refused us (most often
-    // it is at --max-links). Another member takes its place in our sample
-    // now; waiting for the sample to rotate left late joiners of a large
-    // swarm without a single link (bench/consensus_scale.sh, 1000 peers).
-    if (membership_.replace_neighbour(link.node_id)) {
-      log(DriverLogLevel::debug, "neighbour " + link.address + " refused the link: sampling another member",
-          "link.resampled", {{"peer", link.address}});
-    }
+  if (link.outbound && !link.hello_done()) {
+    if (link.connected) back_off_refused_dial(link);  // it closed the link before its hello: refused
+    resample_neighbour(link);
   }
   log(DriverLogLevel::info, "link to " + found->second->address + " closed (" + reason.message + ")", "link.down",
       {{"peer", found->second->address}, {"by", "connection"}, {"reason", reason.message}});
@@ -203,6 +188,27 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
   if (download_ && download_->from == id) {
     download_->from = 0;
     request_model();  // resume from another neighbour (or this one, once back)
+  }
+}
+
+void TrainingDriver::back_off_refused_dial(const Link& link) {
+  // Not again at every neighbour check: a withdrawn peer refuses every link
+  // for as long as it stays a member, one with another model for good (found
+  // on real peers: a redial and a handshake every 0.5 s from each neighbour).
+  unsigned& refusals = dial_refusals_[link.address];
+  refusals = std::min(refusals + 1, 16u);
+  const std::uint64_t backoff = std::min(kMaxRefusalBackoffMs, kDialBackoffMs << std::min(refusals - 1, 5u));
+  dial_backoff_until_[link.address] = transport_.now_ms() + backoff;
+}
+
+void TrainingDriver::resample_neighbour(const Link& link) {
+  // Another member takes its place in our sample now (most often it refused
+  // for being at --max-links); waiting for the sample to rotate left late
+  // joiners of a large swarm without a single link (bench/consensus_scale.sh,
+  // 1000 peers).
+  if (membership_.started() && membership_.replace_neighbour(link.node_id)) {
+    log(DriverLogLevel::debug, "neighbour " + link.address + " refused the link: sampling another member",
+        "link.resampled", {{"peer", link.address}});
   }
 }
 

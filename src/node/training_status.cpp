@@ -14,10 +14,12 @@ void add_earlier_counters(TrainingDriverStatus& now, const TrainingDriverStatus&
                        &TrainingDriverStatus::pairs_declined, &TrainingDriverStatus::pair_declines_received,
                        &TrainingDriverStatus::delta_pulls, &TrainingDriverStatus::model_bytes_downloaded,
                        &TrainingDriverStatus::model_bytes_served, &TrainingDriverStatus::model_requests_refused,
+                       &TrainingDriverStatus::links_refused_model,
                        &TrainingDriverStatus::rounds_held_floor, &TrainingDriverStatus::rounds_held_cpu,
                        &TrainingDriverStatus::rounds_held_upload}) {
     now.*counter += earlier.*counter;
   }
+  if (now.model_mismatch.empty()) now.model_mismatch = earlier.model_mismatch;
   for (const auto& [kind, traffic] : earlier.traffic_by_kind) {
     KindTraffic& sum = traffic_of(now.traffic_by_kind, kind);
     sum.messages_sent += traffic.messages_sent;

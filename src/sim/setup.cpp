@@ -118,6 +118,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   d.layout = compress::layout_for(probe);
   // The same description `starling peer` hashes, so the links agree.
   d.model_hash = node::model_hash(ml::model_description(probe.spec(), inputs, classes));
+  d.model_shape = ml::model_shape(probe.spec(), inputs, classes);
   const int shards = s.total_peers();
   const int batch = swarm.batch;
   const ml::ModelSpec model_spec = *spec;

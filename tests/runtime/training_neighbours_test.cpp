@@ -153,3 +153,73 @@ TEST_CASE("training driver: a withdrawn peer joins again with a neighbour's mode
   swarm.run_for(5);
   for (const auto& peer : swarm.peers) CHECK(peer->host.x.cwiseAbs().maxCoeff() < 10.0f);
 }
+
+TEST_CASE("training driver: peers with models of different shapes back off from each other and name both shapes",
+          "[runtime][training][neighbours]") {
+  // Found on real peers (mlp:8 and mlp:16 on one data set): no back-off
+  // after a model-mismatch refusal, so the joiner redialled at every
+  // neighbour check (every 20 ms while it has no link) and both logged ~100
+  // lines a second; the refused side printed the refuser's numbers as its
+  // own ("the neighbour's model has 12730 parameters, ours 6370" from the
+  // 12,730-parameter peer); and the joiner said only "downloading" for 20 s.
+  Swarm swarm(71);
+  SwarmConfig small;
+  small.compressor = *compress::CompressorSpec::parse("none");
+  small.dimension = 1500;
+  small.model_shape = "mlp:8 over 4 inputs and 2 classes";
+  SwarmConfig large = small;
+  large.dimension = kDimension;
+  large.model_shape = "mlp:16 over 4 inputs and 2 classes";
+  SwarmPeer& seed = swarm.add(small, {}, false, Eigen::VectorXf::Constant(Eigen::Index(small.dimension), 1.0f));
+  swarm.run_for(1);
+  SwarmPeer& joiner = swarm.add(large, {0}, true, swarm.random_model());
+  swarm.run_for(25);  // past the joiner's 20 s download timeout
+
+  const std::string small_said = "mlp:8 over 4 inputs and 2 classes (1500 parameters)";
+  const std::string large_said = "mlp:16 over 4 inputs and 2 classes (3000 parameters)";
+  for (SwarmPeer* peer : {&seed, &joiner}) {
+    const bool is_seed = peer == &seed;
+    INFO((is_seed ? "seed" : "joiner"));
+    for (const auto& line : peer->log) UNSCOPED_INFO(line);
+    CHECK(peer->training()->status().neighbours.empty());
+    // Each side dials the other after 3, 6, 12 s of back-off (a dial at 0,
+    // 3, 9, 21 s at most) and refuses the other's dials: a handful of
+    // refusals in 25 s, each logged once, not hundreds.
+    std::size_t refusals = 0;
+    for (const auto& event : peer->events) {
+      if (event.event != "link.refused") continue;
+      ++refusals;
+      // Both shapes, each where it belongs: "the neighbour" is the other peer.
+      std::string reason;
+      for (const auto& [key, value] : event.fields)
+        if (key == "reason") reason = value;
+      CHECK(reason == "the neighbour trains " + (is_seed ? large_said : small_said) + ", we train " +
+                          (is_seed ? small_said : large_said));
+    }
+    CHECK(refusals >= 2);
+    CHECK(refusals <= 10);
+    CHECK(peer->training()->status().links_refused_model == refusals);
+  }
+  // The joiner said once, at the first refusal, why it cannot download the
+  // swarm's model, naming both shapes; then trained from its own model.
+  std::size_t said = 0;
+  for (const auto& event : joiner.events) said += event.event == "training.model_mismatch" ? 1 : 0;
+  CHECK(said == 1);
+  bool explained = false;
+  for (const auto& line : joiner.log) {
+    explained = explained || (line.find("cannot download the swarm's model: it has a different shape") != std::string::npos &&
+                              line.find(small_said) != std::string::npos && line.find(large_said) != std::string::npos);
+  }
+  CHECK(explained);
+  CHECK(joiner.host.started);
+  CHECK_FALSE(joiner.host.downloaded);
+  bool gave_up_saying_why = false;
+  for (const auto& line : joiner.log) {
+    gave_up_saying_why = gave_up_saying_why || (line.find("no neighbour served a model within 20 s (the swarm's model "
+                                                          "has a different shape: the neighbour trains " +
+                                                          small_said) != std::string::npos);
+  }
+  CHECK(gave_up_saying_why);
+  CHECK(joiner.training()->status().model_mismatch ==
+        "the neighbour trains " + small_said + ", we train " + large_said);
+}

@@ -188,6 +188,8 @@ struct SwarmConfig {
   compress::CompressorSpec compressor;
   ClipMode clip = ClipMode::off;
   std::string model = "test-model";
+  std::size_t dimension = kDimension;  // the model's parameters (the initial vector must match)
+  std::string model_shape;             // TrainingDriverOptions::model_shape
   std::uint32_t model_chunk_bytes = 1u << 20;
   std::size_t max_link_backlog_bytes = 4u << 20;
   std::uint64_t round_every_steps = 0;
@@ -249,7 +251,8 @@ class Swarm {
     peer->host.x = std::move(initial);
 
     TrainingDriverOptions options;
-    options.layout = compress::Layout::whole(kDimension);
+    options.layout = compress::Layout::whole(config.dimension);
+    options.model_shape = config.model_shape;
     options.compressor = config.compressor;
     options.model_hash = model_hash(config.model);
     options.clip = config.clip;

@@ -112,4 +112,8 @@ class Mlp {
 // the parameter count. Peers and exports must agree on it byte for byte.
 std::string model_description(const ModelSpec& spec, int inputs, int classes);
 
+// The same model for people, e.g. "mlp:16 over 784 inputs and 10 classes":
+// what a peer says of its model when a neighbour's differs (LinkHello).
+std::string model_shape(const ModelSpec& spec, int inputs, int classes);
+
 }  // namespace starling::ml

@@ -132,6 +132,10 @@ struct TrainingDriverOptions {
   compress::SparsityWarmup warmup;
   // Hash of the model description; links to peers with another model are refused.
   wire::Hash32 model_hash{};
+  // The model for people ("mlp:16 over 784 inputs and 10 classes"; empty:
+  // not said), sent in LinkHello so that both ends of a refused link can
+  // name both shapes.
+  std::string model_shape;
   // Consensus step γ; 0 picks the compressor's default (docs/learning.md).
   float gamma = 0.0f;
   // Links dialled to sampled members; more come in from others.
@@ -256,6 +260,11 @@ struct TrainingDriverStatus {
   std::uint64_t model_bytes_downloaded = 0;
   std::uint64_t model_bytes_served = 0;
   std::uint64_t model_requests_refused = 0;  // busy (max_downloads_served) or backlog full
+  // Links refused (either way) because the two ends train different models,
+  // and the last such refusal as we see it ("the neighbour's model is
+  // mlp:8 over ... (58 parameters), ours mlp:16 over ... (114 parameters)").
+  std::uint64_t links_refused_model = 0;
+  std::string model_mismatch;
   // Estimate of ‖x_i − x̄‖²/‖x̄‖², x̄ the mean of x_i and the neighbours'
   // copies; nullopt without a ready link.
   std::optional<double> consensus_distance;
@@ -355,6 +364,7 @@ class TrainingDriver {
     std::vector<std::uint8_t> bytes;
     ConnectionId from = 0;  // link the current request went to (0: none in flight)
     std::uint64_t requested_ms = 0;
+    bool mismatch_reported = false;  // the joiner said the swarm's model has another shape
   };
 
   // The router's training route.
@@ -413,6 +423,17 @@ class TrainingDriver {
   void on_delta(Link& link, wire::Delta& delta);  // moves the payload out of delta
   void on_digest(Link& link, const wire::Digest& digest);
   void on_reset(Link& link, const wire::Reset& reset);
+  // The two ends train different models (`problem` says so from our side):
+  // counted, kept for status, and a joiner says once that it cannot
+  // download the swarm's model.
+  void on_model_mismatch(const Link& link, const std::string& problem);
+  // A member refused the link we dialled (closed it before its hello, or
+  // with a model mismatch): it is dialled again only after a back-off that
+  // doubles with each refusal in a row (3, 6, 12 ... 60 s).
+  void back_off_refused_dial(const Link& link);
+  // A dialled link failed before its hello: another member takes the
+  // neighbour's place in the sample.
+  void resample_neighbour(const Link& link);
   void on_model_request(Link& link, const wire::ModelRequest& request);
   // The requests held while we had no parameters yet, answered now that we have them.
   void answer_waiting_model_requests();

@@ -85,11 +85,11 @@ class DeadlineStream final : public httplib::Stream {
 
   ssize_t read(char* out, std::size_t size) override {
     if (start_ == end_) {
-      if (!wait_for(socket_, POLLIN, read_deadline_)) return -1;
       ssize_t got = -1;
       do {
+        if (!wait_for(socket_, POLLIN, read_deadline_)) return -1;
         got = ::recv(socket_, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
-      } while (got < 0 && errno == EINTR);
+      } while (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK));
       if (got <= 0) return got;
       start_ = 0;
       end_ = std::size_t(got);

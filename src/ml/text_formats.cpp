@@ -54,9 +54,13 @@ std::string describe_bad_number(std::string_view text) {
 }
 
 // Calls `line_fn(line_number, line)` for each line; stops at the first error.
+// A UTF-8 byte order mark (spreadsheets write one) is not part of the first
+// line: left in, it made a CSV's first sample look like a header.
 template <typename LineFn>
 Status for_each_line(const std::vector<std::uint8_t>& content, LineFn&& line_fn) {
   std::string_view rest(reinterpret_cast<const char*>(content.data()), content.size());
+  constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+  if (rest.substr(0, kByteOrderMark.size()) == kByteOrderMark) rest.remove_prefix(kByteOrderMark.size());
   std::size_t line_number = 0;
   while (!rest.empty()) {
     ++line_number;

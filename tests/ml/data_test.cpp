@@ -352,6 +352,18 @@ TEST_CASE("CSV: header, values, label mapping, errors with line numbers", "[data
     REQUIRE(!data.ok());
     REQUIRE(contains(data.error().message, "g.csv:3: column 2: 'x1' is not a number"));
   }
+  SECTION("a UTF-8 byte order mark is not part of the first line") {
+    // With the mark, the first sample looked like a header and was dropped.
+    write_text(dir.file("bom.csv"), "\xEF\xBB\xBF" "0,1,2\n1,3,4\n");
+    auto data = load_csv(dir.file("bom.csv"));
+    REQUIRE(data.ok());
+    REQUIRE(data->size() == 2);
+    REQUIRE(data->features(0, 0) == 1.0f);
+    write_text(dir.file("bom-header.csv"), "\xEF\xBB\xBF" "label,x\n0,1\n1,2\n");
+    data = load_csv(dir.file("bom-header.csv"));
+    REQUIRE(data.ok());
+    REQUIRE(data->size() == 2);
+  }
   SECTION("empty and header-only files") {
     write_text(dir.file("h.csv"), "");
     REQUIRE(load_csv(dir.file("h.csv")).error().kind == ErrorKind::corrupt);

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <new>
 
 #include "blas_startup.h"
 #include "commands.h"
@@ -51,6 +52,8 @@ extern "C" void on_stop_signal(int signal) {
   std::signal(signal, SIG_DFL);
 }
 
+int train(const TrainArgs& args, TrainingSetup& s);
+
 int run_train(const TrainArgs& args) {
   if (!args.checkpoint.empty()) {
     // Before the data loads and an epoch trains, not when the first save fails.
@@ -58,14 +61,33 @@ int run_train(const TrainArgs& args) {
   }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());
-  TrainingSetup& s = *setup;
+  try {
+    return train(args, *setup);
+  } catch (const std::bad_alloc&) {
+    // The model itself was built; its optimizer state, gradient or a batch was not.
+    const ml::Mlp& model = *setup->model;
+    return fail(make_error(ErrorKind::overloaded,
+                           "not enough memory to train model " +
+                               ml::model_size_text(model.spec(), model.inputs(), model.classes()) +
+                               " (training holds 3 to 4 copies, the data and a batch)"));
+  }
+}
+
+int train(const TrainArgs& args, TrainingSetup& s) {
   ml::enable_flush_to_zero();
 
+  // A batch larger than the samples there are takes all of them: one step per
+  // epoch, as a batch of exactly that size would (docs/cli.md).
+  const int batch = effective_batch(args.training.batch, s.shard.size());
+  if (batch != args.training.batch) {
+    const std::string where = args.training.shard == "0/1" ? "" : " of shard " + args.training.shard;
+    std::fprintf(stderr, "note: --batch %d is more than the %zu training samples%s: each step takes all %d\n",
+                 args.training.batch, s.shard.size(), where.c_str(), batch);
+  }
   ml::Optimizer optimizer(s.optimizer_config, s.model->parameter_count());
-  ml::Batcher batcher(s.data.train, s.shard, args.training.batch, args.training.seed + 17);
+  ml::Batcher batcher(s.data.train, s.shard, batch, args.training.seed + 17);
   ml::LrSchedule schedule = s.schedule;
-  const std::int64_t steps_per_epoch =
-      (std::int64_t(s.shard.size()) + args.training.batch - 1) / args.training.batch;
+  const std::int64_t steps_per_epoch = (std::int64_t(s.shard.size()) + batch - 1) / batch;
   fit_schedule_to_run(schedule, steps_per_epoch, args.epochs);
   ml::Trainer trainer(*s.model, optimizer, batcher, schedule);
 

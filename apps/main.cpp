@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "blas_startup.h"
 #include "commands.h"
@@ -39,6 +40,14 @@ int main(int argc, char** argv) {
     if (command.app->parsed()) {
       try {
         return command.run();
+      } catch (const std::bad_alloc&) {
+        // Sizes that can be checked up front are (model, batch); this is
+        // what is left: a host with less memory than the run needs.
+        std::fprintf(stderr,
+                     "starling %s: error: not enough memory: an allocation failed (a smaller --model, --batch, "
+                     "data set or swarm needs less)\n",
+                     command.app->get_name().c_str());
+        return 1;
       } catch (const std::exception& e) {
         // Operating errors are handled inside each command; reaching this means
         // something unexpected, which we still report instead of aborting.

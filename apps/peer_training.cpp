@@ -156,9 +156,17 @@ class PeerTraining::Host {
   bool data_ready = false;
   bool start_wanted = false;
   bool stopped = false;
+  int batch_in_use = 0;  // what the worker steps with, once the data is in (install); 0: not yet
 
   // Loop thread (or before the loop runs): the loaded data goes to the worker.
-  void install(TrainingData&& data, int batch) {
+  void install(TrainingData&& data, int asked_batch) {
+    const int batch = effective_batch(asked_batch, data.shard.size());
+    if (batch != asked_batch) {
+      log->info("--batch {} is more than the {} training samples of this shard: each step takes all {}", asked_batch,
+                data.shard.size(), batch);
+    }
+    worker_options.batch = batch;
+    batch_in_use = batch;
     worker_options.schedule.steps_per_epoch =
         std::max<std::int64_t>(1, (std::int64_t(data.shard.size()) + batch - 1) / batch);
     worker_options.shard = std::move(data.shard);
@@ -473,6 +481,10 @@ nlohmann::json progress_json(const runtime::TrainingProgress& progress, const st
           {"blas_kernels", blas_kernels_note()},
           {"recoveries", progress.recoveries},
           {"slowdown", progress.slowdown_factor}};
+}
+
+int PeerTraining::batch_size() const {
+  return host_->batch_in_use > 0 ? host_->batch_in_use : options_.training.batch;
 }
 
 runtime::TrainingProgress PeerTraining::progress() const {

@@ -125,9 +125,10 @@ class PeerTraining {
 
   nlohmann::json status_json(const node::PeerStatus& status) const;
   // The training thread's progress (default-constructed before it starts),
-  // and the minibatch size (for samples per second).
+  // and the minibatch size (for samples per second): --batch, or the shard's
+  // size when that is smaller. Loop thread.
   runtime::TrainingProgress progress() const;
-  int batch_size() const { return options_.training.batch; }
+  int batch_size() const;
   // A line for the log: step, loss, accuracy, neighbours, consensus.
   std::string progress_line(const node::PeerStatus& status) const;
 

@@ -16,6 +16,10 @@ TrainingOptions train_defaults() {
   return options;
 }
 
+int effective_batch(int batch, std::size_t samples) {
+  return samples > 0 && samples < std::size_t(batch) ? int(samples) : batch;
+}
+
 void fit_schedule_to_run(ml::LrSchedule& schedule, std::int64_t steps_per_epoch, std::int64_t epochs) {
   schedule.steps_per_epoch = steps_per_epoch;
   schedule.total_steps = steps_per_epoch * epochs;
@@ -26,8 +30,8 @@ void add_training_options(CLI::App& app, TrainingOptions& o, const char* seed_fl
                  "fashion-mnist | mnist | a folder of IDX files | a .csv or .libsvm file")
       ->capture_default_str();
   app.add_option("--model", o.model, "linear | mlp:H1,H2,... (ReLU hidden layers)")->capture_default_str();
-  app.add_option("--batch", o.batch, "Minibatch size")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", o.lr, "Learning rate")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  app.add_option("--batch", o.batch, "Minibatch size")->capture_default_str()->check(CLI::Range(1, ml::kMaxBatch));
+  app.add_option("--lr", o.lr, "Learning rate")->capture_default_str()->check(CLI::Range(0.0, ml::kMaxLearningRate));
   app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 0.9999));
   app.add_flag("--nesterov", o.nesterov, "Nesterov momentum");
   app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")->capture_default_str()->check(CLI::Range(0.0, 1.0));
@@ -42,10 +46,15 @@ void add_training_options(CLI::App& app, TrainingOptions& o, const char* seed_fl
   app.add_option("--partition", o.partition, "iid | dirichlet:ALPHA (label-skewed shards)")->capture_default_str();
 }
 
-Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetShape& shape) {
+namespace {
+
+// prepare_model's checks of the options, and what they make, without the
+// model (its shape comes from the data).
+Result<TrainingModel> checked_options(const TrainingOptions& o, ml::ModelSpec& spec) {
   TrainingModel setup;
-  auto spec = ml::ModelSpec::parse(o.model);
-  if (!spec) return spec.error();
+  auto parsed_spec = ml::ModelSpec::parse(o.model);
+  if (!parsed_spec) return parsed_spec.error();
+  spec = *parsed_spec;
   auto kind = ml::OptimizerConfig::parse_kind(o.optimizer);
   if (!kind) return kind.error();
   double gamma = 1.0;
@@ -56,15 +65,6 @@ Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetS
   auto partition = ml::Partition::parse(o.partition);
   if (!partition) return partition.error();
   if (auto threads = ml::set_math_threads(o.threads); !threads) return threads.error();
-
-  if (shape.inputs <= 0) return make_error(ErrorKind::invalid_argument, "the data set's samples have no features");
-  if (shape.classes < 2) {
-    return make_error(ErrorKind::invalid_argument,
-                      "the data set has " + std::to_string(shape.classes) + " class(es): a classifier needs at least 2");
-  }
-  setup.shape = shape;
-  setup.model = std::make_unique<ml::Mlp>(*spec, shape.inputs, shape.classes);
-  setup.model->initialize(o.seed);
   setup.shard_spec = *shard;
   setup.partition = *partition;
   setup.optimizer_config.kind = *kind;
@@ -75,6 +75,25 @@ Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetS
   setup.schedule.warmup_steps = o.warmup_steps;
   setup.schedule.decay = *decay;
   setup.schedule.gamma = gamma;
+  return setup;
+}
+
+}  // namespace
+
+Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetShape& shape) {
+  ml::ModelSpec spec;
+  auto setup = checked_options(o, spec);
+  if (!setup) return setup.error();
+  if (shape.inputs <= 0) return make_error(ErrorKind::invalid_argument, "the data set's samples have no features");
+  if (shape.classes < 2) {
+    return make_error(ErrorKind::invalid_argument,
+                      "the data set has " + std::to_string(shape.classes) + " class(es): a classifier needs at least 2");
+  }
+  setup->shape = shape;
+  auto model = ml::make_model(spec, shape.inputs, shape.classes);
+  if (!model) return model.error();
+  setup->model = std::move(*model);
+  setup->model->initialize(o.seed);
   return setup;
 }
 
@@ -141,8 +160,9 @@ Status check_shape(const TrainingData& data, const ml::DatasetShape& shape) {
 }
 
 Result<TrainingData> check_options_and_load(const TrainingOptions& o) {
-  // The options first (a stand-in shape), so a bad flag fails before the data loads.
-  auto checked = prepare_model(o, ml::DatasetShape{1, 2});
+  // The options first, so a bad flag fails before the data loads.
+  ml::ModelSpec spec;
+  auto checked = checked_options(o, spec);
   if (!checked) return checked.error();
   return load_training_data(o, checked->shard_spec, checked->partition);
 }

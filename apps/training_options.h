@@ -70,6 +70,11 @@ struct TrainingData {
 
 struct TrainingSetup : TrainingModel, TrainingData {};
 
+// The minibatch a replica of `samples` training samples steps with: `batch`,
+// or all of them when there are fewer (the same steps, and no buffer sized
+// for samples that do not exist).
+int effective_batch(int batch, std::size_t samples);
+
 // Fits a schedule to a run of known length: cosine decays over all of it,
 // exponential decay counts epochs of `steps_per_epoch`.
 void fit_schedule_to_run(ml::LrSchedule& schedule, std::int64_t steps_per_epoch, std::int64_t epochs);

@@ -2,9 +2,20 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <new>
 #include <random>
 
 namespace starling::ml {
+std::string model_size_text(const ModelSpec& spec, int inputs, int classes) {
+  const std::size_t parameters = Mlp::parameter_count_for(spec, inputs, classes);
+  const double bytes = double(parameters) * double(sizeof(float));
+  char size[32];
+  if (bytes >= 1e9) std::snprintf(size, sizeof size, "~%.1f GB", bytes / 1e9);
+  else std::snprintf(size, sizeof size, "~%.1f MB", bytes / 1e6);
+  return spec.to_string() + " on " + std::to_string(inputs) + " inputs and " + std::to_string(classes) +
+         " classes: " + std::to_string(parameters) + " parameters, " + size + " per copy";
+}
 
 Result<ModelSpec> ModelSpec::parse(const std::string& text) {
   ModelSpec spec;
@@ -184,6 +195,26 @@ BatchStats Mlp::forward_backward(const Eigen::Ref<const Matrix>& features, const
     delta_ = (activations_[i - 1].array() > 0.0f).select(delta_next_, 0.0f);
   }
   return stats;
+}
+
+Result<std::size_t> check_model_size(const ModelSpec& spec, int inputs, int classes) {
+  const std::size_t parameters = Mlp::parameter_count_for(spec, inputs, classes);
+  if (parameters > kMaxParameters) {
+    return make_error(ErrorKind::invalid_argument,
+                      "model " + model_size_text(spec, inputs, classes) + "; the most starling builds is " +
+                          std::to_string(kMaxParameters) + " parameters (a training peer holds about ten copies)");
+  }
+  return parameters;
+}
+
+Result<std::unique_ptr<Mlp>> make_model(const ModelSpec& spec, int inputs, int classes) {
+  auto parameters = check_model_size(spec, inputs, classes);
+  if (!parameters) return parameters.error();
+  try {
+    return std::make_unique<Mlp>(spec, inputs, classes);
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorKind::overloaded, "not enough memory for model " + model_size_text(spec, inputs, classes));
+  }
 }
 
 std::string model_description(const ModelSpec& spec, int inputs, int classes) {

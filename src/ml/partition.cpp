@@ -143,8 +143,10 @@ Batcher::Batcher(const Dataset& data, std::vector<std::size_t> indices, int batc
     : data_(data), indices_(std::move(indices)), batch_size_(batch_size), rng_(seed) {
   STARLING_ASSERT(batch_size_ > 0);
   for (std::size_t index : indices_) STARLING_ASSERT(index < data_.size());
-  features_.resize(data_.features.rows(), batch_size_);
-  labels_.resize(std::size_t(batch_size_));
+  // No batch is ever longer than the samples there are.
+  const auto longest = std::min<std::size_t>(std::size_t(batch_size_), indices_.size());
+  features_.resize(data_.features.rows(), Eigen::Index(longest));
+  labels_.resize(longest);
   reshuffle();
 }
 

@@ -114,11 +114,13 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
                                                        " class(es) of " + std::to_string(inputs) +
                                                        " features: a classifier needs at least 2 classes");
   }
-  ml::Mlp probe(*spec, inputs, classes);
-  d.layout = compress::layout_for(probe);
+  // Every peer builds one: a model past the bound is refused before the first.
+  auto probe = ml::make_model(*spec, inputs, classes);
+  if (!probe) return probe.error();
+  d.layout = compress::layout_for(**probe);
   // The same description `starling peer` hashes, so the links agree.
-  d.model_hash = node::model_hash(ml::model_description(probe.spec(), inputs, classes));
-  d.model_shape = ml::model_shape(probe.spec(), inputs, classes);
+  d.model_hash = node::model_hash(ml::model_description(*spec, inputs, classes));
+  d.model_shape = ml::model_shape(*spec, inputs, classes);
   const int shards = s.total_peers();
   const int batch = swarm.batch;
   const ml::ModelSpec model_spec = *spec;

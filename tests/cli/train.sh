@@ -37,6 +37,15 @@ grep -q "\"test_accuracy\":$accuracy" <<<"$eval_out" || fail "eval disagrees: $e
 grep -q "resumed from" "$work/resumed.err" || fail "resume did not say so"
 [[ $(grep -c '"event":"evaluation"' "$work/resumed.jsonl") -eq 1 ]] || fail "resume re-ran finished epochs"
 
+# --batch above the training set (540: the 90% of the 600 rows kept for training):
+# a step takes all of it, said once (the batch
+# buffer was sized by --batch: 784 x 2^20 floats for Fashion-MNIST features).
+"$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 2 --batch 1048576 --json -q \
+  > "$work/big-batch.jsonl" 2> "$work/big-batch.err" || fail "--batch 1048576: $(cat "$work/big-batch.err")"
+[[ $(grep -c "note: --batch 1048576 is more than the 540 training samples: each step takes all 540" \
+  "$work/big-batch.err") -eq 1 ]] || fail "no single note on the cut batch: $(cat "$work/big-batch.err")"
+grep -q '"event":"summary".*"steps":2' "$work/big-batch.jsonl" || fail "want one step per epoch: $(tail -n 1 "$work/big-batch.jsonl")"
+
 # Matrix kernels: the summary names them. Where Debian's OpenBLAS falls back to
 # its SSE3 "Prescott" kernels on a CPU it does not know, starling re-executes
 # itself with better ones, unless the user chose (OPENBLAS_CORETYPE).
@@ -61,6 +70,10 @@ expect_error() {
   grep -qi -- "$pattern" "$work/err.out" || fail "expected '$pattern' from: $* ; got: $(cat "$work/err.out")"
 }
 expect_error "unknown model spec" "$starling" train --data "$work/toy.csv" --model cnn:3
+# A model too large to build: its size named up front, not "std::bad_alloc" after trying ~34 GB.
+expect_error "model mlp:65536,65536 on 4 inputs and 2 classes: 4295491586 parameters, ~17.2 GB per copy" \
+  "$starling" train --data "$work/toy.csv" --model mlp:65536,65536
+grep -q "bad_alloc" "$work/err.out" && fail "a bare bad_alloc: $(cat "$work/err.out")"
 expect_error "neither a known data set" "$starling" train --data "$work/missing-folder"
 expect_error "dirichlet\|partition" "$starling" train --data "$work/toy.csv" --partition zipf
 expect_error "shard" "$starling" train --data "$work/toy.csv" --shard 4/4

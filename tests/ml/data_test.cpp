@@ -564,6 +564,20 @@ TEST_CASE("Batcher gathers each sample once per epoch and reshuffles", "[data][b
   REQUIRE(first == orders[0]);
 }
 
+TEST_CASE("Batcher: a batch size above the samples takes them all, with a buffer no larger", "[data][batcher]") {
+  const Dataset data = labelled(3, 7);  // 21 samples
+  std::vector<std::size_t> indices(10);
+  std::iota(indices.begin(), indices.end(), std::size_t{0});
+  // Sized by the batch, this buffer was 3 x 2^20 floats for 10 samples
+  // (Fashion-MNIST's 784 features: 3.3 GB).
+  Batcher batcher(data, indices, kMaxBatch, 5);
+  CHECK(batcher.features().cols() == 10);
+  CHECK(batcher.next() == 10);
+  CHECK(batcher.features().cols() == 10);
+  CHECK(batcher.next() == 10);
+  CHECK(batcher.epoch() == 1);
+}
+
 TEST_CASE("Fashion-MNIST from Debian's package", "[data][fashion]") {
   const std::string folder = std::string(kDebianDatasetsDir) + "/fashion-mnist";
   if (!fs::exists(folder)) {

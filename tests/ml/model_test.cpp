@@ -73,6 +73,26 @@ TEST_CASE("model specs parse and reject bad input") {
   }
 }
 
+TEST_CASE("a model past kMaxParameters is refused before anything is allocated, naming its size") {
+  // mlp:65536,65536 on Fashion-MNIST: 4.3 G parameters, tried as ~34 GB.
+  const ModelSpec huge = *ModelSpec::parse("mlp:65536,65536");
+  auto checked = check_model_size(huge, 784, 10);
+  REQUIRE_FALSE(checked.ok());
+  CHECK(checked.error().kind == ErrorKind::invalid_argument);
+  const std::string& message = checked.error().message;
+  INFO(message);
+  CHECK(message.find("mlp:65536,65536") != std::string::npos);
+  CHECK(message.find("4347133962 parameters") != std::string::npos);
+  CHECK(message.find("~17.4 GB per copy") != std::string::npos);
+  auto made = make_model(huge, 784, 10);
+  REQUIRE_FALSE(made.ok());
+  CHECK(made.error().message == message);
+
+  auto small = make_model(*ModelSpec::parse("mlp:8"), 4, 2);
+  REQUIRE(small.ok());
+  CHECK((*small)->parameter_count() == *check_model_size(*ModelSpec::parse("mlp:8"), 4, 2));
+}
+
 TEST_CASE("the flat layout: layers are views into one vector") {
   Mlp model(*ModelSpec::parse("mlp:5,4"), 3, 2);
   REQUIRE(model.layers().size() == 3);

@@ -111,8 +111,14 @@ struct ShardSpec {
 std::vector<std::size_t> shard_indices(const Dataset& data, const ShardSpec& shard, const Partition& partition,
                                        std::uint64_t seed);
 
+// The largest minibatch a command or scenario file may ask for (`--batch`,
+// `[swarm] batch`).
+inline constexpr int kMaxBatch = 1 << 20;
+
 // Shuffling minibatch iterator over a data set (or a shard of one). Each epoch
 // is a fresh seeded permutation; the last partial batch of an epoch is kept.
+// A batch size above the samples it has takes all of them per batch, and its
+// buffer holds at most that many (a huge --batch on a small set costs nothing).
 class Batcher {
  public:
   Batcher(const Dataset& data, std::vector<std::size_t> indices, int batch_size, std::uint64_t seed);

@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,25 @@ class Mlp {
   Matrix delta_;                     // scratch: gradient w.r.t. a layer's output
   Matrix delta_next_;                // scratch: gradient w.r.t. the previous layer's output
 };
+
+// The largest model starling builds: 2^30 parameters, 4 GiB per copy as
+// floats, while a training peer holds about ten copies (docs/learning.md,
+// "Memory per peer"). A spec past it is a typo or a machine we do not run on.
+inline constexpr std::size_t kMaxParameters = std::size_t{1} << 30;
+
+// "mlp:65536,65536 on 784 inputs and 10 classes: 4347133962 parameters,
+// ~17.4 GB per copy": what a message about a model's size says.
+std::string model_size_text(const ModelSpec& spec, int inputs, int classes);
+
+// The parameter count of `spec` on data of this shape (inputs > 0,
+// classes > 1), counted without allocating; invalid_argument naming the
+// model, its count and its size per copy when it is above kMaxParameters.
+Result<std::size_t> check_model_size(const ModelSpec& spec, int inputs, int classes);
+
+// check_model_size, then the model; overloaded ("not enough memory for model
+// mlp:...: N parameters, ~M GB per copy") when the allocation fails, so a
+// model too big for this host is a message, not an exception.
+Result<std::unique_ptr<Mlp>> make_model(const ModelSpec& spec, int inputs, int classes);
 
 // The text peers hash into the model id of their link hello (and `starling
 // export` into the ONNX metadata): the spec, the input and class counts and

@@ -30,6 +30,10 @@ struct LrSchedule {
   static Result<Decay> parse_decay(const std::string& text, double* gamma);
 };
 
+// The largest learning rate a command or scenario file may ask for (`--lr`,
+// `[swarm] lr`).
+inline constexpr double kMaxLearningRate = 1e6;
+
 struct OptimizerConfig {
   enum class Kind { sgd, adam };
   // What SGD's momentum does with a consensus correction added to the

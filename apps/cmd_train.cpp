@@ -113,6 +113,11 @@ int train(const TrainArgs& args, TrainingSetup& s) {
 
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const std::int64_t total_steps = steps_per_epoch * args.epochs;
+  const std::int64_t steps_at_start = trainer.steps();
+  if (steps_at_start >= total_steps) {
+    std::fprintf(stderr, "%s already holds %.2f epochs (step %lld) of the %d asked for: nothing to train; "
+                 "evaluating it\n", args.checkpoint.c_str(), trainer.epoch(), (long long)steps_at_start, args.epochs);
+  }
   const auto start = Clock::now();
   double train_seconds = 0.0;
   double last_accuracy = -1.0, last_loss = 0.0;
@@ -204,7 +209,10 @@ int train(const TrainArgs& args, TrainingSetup& s) {
                    window_samples ? loss_window / double(window_samples) : 0.0, accuracy_text);
     }
   }
-  if (auto saved = save(); !saved) return fail(saved.error());
+  if (last_accuracy < 0.0) evaluate_now();  // nothing trained (a finished checkpoint): its model is still reported
+  if (trainer.steps() != steps_at_start) {
+    if (auto saved = save(); !saved) return fail(saved.error());
+  }
 
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   const double rate = double(trainer.samples() - samples_at_start) / std::max(train_seconds, 1e-9);

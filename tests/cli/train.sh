@@ -37,6 +37,15 @@ grep -q "\"test_accuracy\":$accuracy" <<<"$eval_out" || fail "eval disagrees: $e
 grep -q "resumed from" "$work/resumed.err" || fail "resume did not say so"
 [[ $(grep -c '"event":"evaluation"' "$work/resumed.jsonl") -eq 1 ]] || fail "resume re-ran finished epochs"
 
+# A finished checkpoint resumed: nothing is trained and the loaded model is
+# evaluated (this printed "test accuracy -100.00%", "test_accuracy":-1.0).
+"$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 4 --batch 16 --lr 0.05 \
+  --checkpoint "$work/toy.ckpt" --resume --json > "$work/finished.jsonl" 2> "$work/finished.err"
+grep -q "already holds 4.00 epochs .* nothing to train" "$work/finished.err" || fail "no note: $(cat "$work/finished.err")"
+finished=$(sed -E -n 's/.*"event":"summary".*"test_accuracy":([-0-9.e]+).*/\1/p' "$work/finished.jsonl")
+awk -v a="$finished" 'BEGIN { exit !(a >= 0.95) }' || fail "finished checkpoint reports accuracy '$finished'"
+grep -q -- "-100" "$work/finished.err" && fail "negative accuracy: $(cat "$work/finished.err")"
+
 # --batch above the training set (540: the 90% of the 600 rows kept for training):
 # a step takes all of it, said once (the batch
 # buffer was sized by --batch: 784 x 2^20 floats for Fashion-MNIST features).

@@ -2,8 +2,6 @@
 #include "peer_gossip_options.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
 #include <utility>
 
 #include "starling/runtime/thread_clock.h"
@@ -14,17 +12,8 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
                                                           compress::Layout layout, wire::Hash32 model_hash) {
   auto compressor = compress::CompressorSpec::parse(options.compress);
   if (!compressor) return make_error(ErrorKind::invalid_argument, "--compress: " + compressor.error().message);
-  node::ClipMode clip = node::ClipMode::adaptive;
-  double clip_radius = 0.0;
-  if (options.clip == "off") {
-    clip = node::ClipMode::off;
-  } else if (options.clip != "auto") {
-    char* end = nullptr;
-    clip_radius = std::strtod(options.clip.c_str(), &end);
-    if (end == options.clip.c_str() || *end != '\0' || !(clip_radius > 0.0) || !std::isfinite(clip_radius))
-      return make_error(ErrorKind::invalid_argument, "--clip: want auto, off or a positive radius, got '" + options.clip + "'");
-    clip = node::ClipMode::fixed;
-  }
+  auto clip = node::parse_clip(options.clip);
+  if (!clip) return make_error(ErrorKind::invalid_argument, "--clip: " + clip.error().message);
   node::TrainingDriverOptions d;
   d.layout = std::move(layout);
   d.compressor = *compressor;
@@ -48,8 +37,8 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   d.consensus_control = options.consensus_control;
   d.consensus_control_config.target = options.consensus_target;
   d.upload_budget.bytes_per_second = options.max_upload;
-  d.clip = clip;
-  d.clip_radius = clip_radius;
+  d.clip = clip->mode;
+  d.clip_radius = clip->radius;
   return d;
 }
 

@@ -32,14 +32,14 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_option("--gamma", o.gamma, "Consensus step size (0: the compressor's default, see docs/learning.md)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(CLI::Range(0.0, node::kMaxGamma));
   app.add_option("--clip", o.clip, "Clip each neighbour's correction: auto (adaptive radius) | off | RADIUS")
       ->group(kGossipOptionGroup)
       ->capture_default_str();
   app.add_option("--neighbours", o.neighbours, "Links this peer dials (others dial it too)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(CLI::Range(1, node::kMaxNeighbours));
   app.add_option("--max-links", o.max_links, "Links kept at most (dialled and accepted)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
@@ -55,7 +55,7 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "SGD steps between delta rounds (0: the compressor's default, see docs/learning.md)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
-      ->check(CLI::Range(0, 100'000));
+      ->check(CLI::Range(0, node::kMaxRoundSteps));
   app.add_option("--gossip-interval", o.gossip_interval_ms,
                  "Longest time between delta rounds in ms (a slow or stalled peer still mixes)")
       ->group(kGossipOptionGroup)

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -21,6 +22,19 @@
 #include "training_internal.h"
 
 namespace starling::node {
+
+Result<ClipSetting> parse_clip(std::string_view text) {
+  if (text == "auto") return ClipSetting{ClipMode::adaptive, 0.0};
+  if (text == "off") return ClipSetting{ClipMode::off, 0.0};
+  const std::string terminated(text);
+  char* end = nullptr;
+  const double radius = std::strtod(terminated.c_str(), &end);
+  if (end == terminated.c_str() || *end != '\0' || !(radius > 0.0) || !std::isfinite(radius)) {
+    return make_error(ErrorKind::invalid_argument, "want auto, off or a positive radius, got '" + terminated + "'");
+  }
+  return ClipSetting{ClipMode::fixed, radius};
+}
+
 using namespace training_detail;
 
 TrainingDriver::TrainingDriver(ConnectionRouter& router, MembershipDriver& membership, ModelHost& host,

@@ -6,9 +6,17 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <system_error>
+
+#include "starling/compress/spec.h"
+#include "starling/gossip/config.h"
+#include "starling/ml/dataset.h"
+#include "starling/ml/model.h"
+#include "starling/ml/optimizer.h"
+#include "starling/node/training_driver.h"
 
 namespace starling::scenario {
 namespace {
@@ -18,6 +26,24 @@ std::string seconds(double value) {
   std::snprintf(buffer, sizeof buffer, "%g s", value);
   return buffer;
 }
+
+std::string number_text(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
+}
+
+// "'batch' must be 1..1048576 (100000000 is too large)"; no upper end shown
+// when there is none.
+template <typename Number>
+std::string out_of_range(const char* key, Number low, Number high, Number value, std::string (*text)(Number)) {
+  const std::string range =
+      high == std::numeric_limits<Number>::max() ? ">= " + text(low) : text(low) + ".." + text(high);
+  return std::string("'") + key + "' must be " + range + " (" + text(value) + " is too " +
+         (value < low ? "small" : "large") + ")";
+}
+
+std::string integer_text(std::int64_t value) { return std::to_string(value); }
 
 // An error at a place in the file; thrown inside this file only and turned
 // into a Result at the boundary.
@@ -52,11 +78,20 @@ class Reader {
   double number(const toml::table& table, const char* key, double fallback) const {
     const toml::node* node = table.get(key);
     if (node == nullptr) return fallback;
-    if (auto v = node->value<double>(); v && (node->is_floating_point() || node->is_integer())) {
+    // An integer is taken as the nearest double: toml++ gives none for one
+    // it cannot hold exactly (2^63 - 1), which read as "not a number".
+    if (node->is_integer()) return static_cast<double>(*node->value<std::int64_t>());
+    if (auto v = node->value<double>(); v && node->is_floating_point()) {
       if (!std::isfinite(*v)) fail(node, std::string("'") + key + "' must be a finite number");
       return *v;
     }
     fail(node, std::string("'") + key + "' must be a number");
+  }
+  // A number in [low, high]; the message says which end it missed.
+  double number_in(const toml::table& table, const char* key, double fallback, double low, double high) const {
+    const double value = number(table, key, fallback);
+    if (!(value >= low && value <= high)) fail(table.get(key), out_of_range(key, low, high, value, number_text));
+    return value;
   }
   std::optional<double> optional_number(const toml::table& table, const char* key) const {
     if (!table.contains(key)) return std::nullopt;
@@ -67,6 +102,15 @@ class Reader {
     if (node == nullptr) return fallback;
     if (!node->is_integer()) fail(node, std::string("'") + key + "' must be an integer");
     return *node->value<std::int64_t>();
+  }
+  // An integer in [low, high], checked before it narrows to its field's type
+  // (a cast first read 2^63 - 1 as -1, "must be >= 1", and 2^32 + 1 as 1).
+  int int_in(const toml::table& table, const char* key, std::int64_t fallback, int low, int high) const {
+    const std::int64_t value = integer(table, key, fallback);
+    if (value < low || value > high) {
+      fail(table.get(key), out_of_range<std::int64_t>(key, low, high, value, integer_text));
+    }
+    return static_cast<int>(value);
   }
   std::string text(const toml::table& table, const char* key, std::string fallback) const {
     const toml::node* node = table.get(key);
@@ -194,14 +238,20 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   s.peers = static_cast<int>(std::clamp<std::int64_t>(peers, 1, options.max_peers));
   s.train = r.boolean(t, "train", s.train);
   s.data = r.text(t, "data", s.data);
+  // Values are checked with `starling peer`'s own parsers and bounds, so a
+  // value a peer would refuse fails here, at its line, before anything runs
+  // (and the simulator, which runs no peer process, refuses it too).
   s.model = r.text(t, "model", s.model);
+  if (auto spec = ml::ModelSpec::parse(s.model); !spec) r.fail(t.get("model"), "'model': " + spec.error().message);
   s.compress = r.text(t, "compress", s.compress);
-  s.lr = r.number(t, "lr", s.lr);
+  if (auto spec = compress::CompressorSpec::parse(s.compress); !spec)
+    r.fail(t.get("compress"), "'compress': " + spec.error().message);
   // 0: consensus only (the simulator's average-preservation check uses it).
-  if (!(s.lr >= 0.0)) r.fail(t.get("lr"), "'lr' must be >= 0");
-  s.batch = static_cast<int>(r.integer(t, "batch", s.batch));
-  if (s.batch < 1) r.fail(t.get("batch"), "'batch' must be >= 1");
+  s.lr = r.number_in(t, "lr", s.lr, 0.0, ml::kMaxLearningRate);
+  s.batch = r.int_in(t, "batch", s.batch, 1, ml::kMaxBatch);
   s.partition = r.text(t, "partition", s.partition);
+  if (auto partition = ml::Partition::parse(s.partition); !partition)
+    r.fail(t.get("partition"), "'partition': " + partition.error().message);
   if (const toml::node* node = t.get("eval_every")) {
     // Steps since issue 13 (seconds before): a float or a small number is
     // most likely an old file's seconds, which would now evaluate (nearly)
@@ -214,7 +264,8 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
     s.eval_every_steps = steps;
   }
   s.clip = r.text(t, "clip", s.clip);
-  s.gamma = r.optional_number(t, "gamma");
+  if (auto clip = node::parse_clip(s.clip); !clip) r.fail(t.get("clip"), "'clip': " + clip.error().message);
+  if (t.contains("gamma")) s.gamma = r.number_in(t, "gamma", 0.0, 0.0, node::kMaxGamma);
   if (t.contains("mixing")) {
     s.mixing = r.text(t, "mixing", "");
     if (*s.mixing != "neighbourhood" && *s.mixing != "pairwise" && *s.mixing != "on-delta")
@@ -228,15 +279,8 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   s.absorb_share = r.optional_number(t, "absorb_share");
   if (s.absorb_share && !(*s.absorb_share > 0.0 && *s.absorb_share <= 1.0))
     r.fail(t.get("absorb_share"), "'absorb_share' must be > 0 and <= 1");
-  if (t.contains("round_steps")) {
-    s.round_steps = static_cast<int>(r.integer(t, "round_steps", 0));
-    if (*s.round_steps < 1) r.fail(t.get("round_steps"), "'round_steps' must be >= 1");
-  }
-  if (t.contains("round_floor_ms")) {
-    s.round_floor_ms = static_cast<int>(r.integer(t, "round_floor_ms", 0));
-    if (*s.round_floor_ms < 0 || *s.round_floor_ms > 60'000)
-      r.fail(t.get("round_floor_ms"), "'round_floor_ms' must be 0..60000");
-  }
+  if (t.contains("round_steps")) s.round_steps = r.int_in(t, "round_steps", 0, 1, node::kMaxRoundSteps);
+  if (t.contains("round_floor_ms")) s.round_floor_ms = r.int_in(t, "round_floor_ms", 0, 0, 60'000);
   s.consensus_control = r.boolean(t, "consensus_control", s.consensus_control);
   s.consensus_target = r.optional_number(t, "consensus_target");
   if (s.consensus_target && !(*s.consensus_target >= 0.01 && *s.consensus_target <= 1000.0))
@@ -246,11 +290,10 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
     if (value < 1) r.fail(t.get("max_upload"), "'max_upload' must be >= 1 (bytes per second)");
     else s.max_upload = static_cast<std::uint64_t>(value);
   }
-  if (t.contains("neighbours")) {
-    s.neighbours = static_cast<int>(r.integer(t, "neighbours", 0));
-    if (*s.neighbours < 1) r.fail(t.get("neighbours"), "'neighbours' must be >= 1");
-  }
+  if (t.contains("neighbours")) s.neighbours = r.int_in(t, "neighbours", 0, 1, node::kMaxNeighbours);
   s.profile = r.text(t, "profile", s.profile);
+  if (auto profile = gossip::config_for_profile(s.profile); !profile)
+    r.fail(t.get("profile"), "'profile': " + profile.error().message);
   if (const toml::node* node = t.get("extra_args")) {
     const toml::array* array = node->as_array();
     if (array == nullptr) r.fail(node, "'extra_args' must be a list of strings");
@@ -298,8 +341,7 @@ Event read_event(const Reader& r, const toml::table& t) {
       break;
     case EventKind::join:
       r.only_keys(t, {"at", "kind", "count"}, "a join event");
-      e.count = static_cast<int>(r.integer(t, "count", 1));
-      if (e.count < 1 || e.count > 64) r.fail(t.get("count"), "'count' must be 1..64");
+      e.count = r.int_in(t, "count", 1, 1, 64);
       break;
     case EventKind::partition: {
       r.only_keys(t, {"at", "kind", "groups", "from", "to", "duration"}, "a partition event");
@@ -334,16 +376,13 @@ Event read_event(const Reader& r, const toml::table& t) {
     case EventKind::duplicate:
       r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "percent", "duration"}, "a " + kind_name + " event");
       if (!t.contains("percent")) r.fail(&t, "a " + kind_name + " event needs percent = 0..100");
-      e.percent = r.number(t, "percent", 0.0);
-      if (e.percent < 0.0 || e.percent > 100.0) r.fail(t.get("percent"), "'percent' must be 0..100");
+      e.percent = r.number_in(t, "percent", 0.0, 0.0, 100.0);
       break;
     case EventKind::delay:
       r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "ms", "jitter_ms", "duration"}, "a delay event");
       if (!t.contains("ms")) r.fail(&t, "a delay event needs ms = MILLISECONDS");
-      e.delay_ms = r.number(t, "ms", 0.0);
-      e.jitter_ms = r.number(t, "jitter_ms", 0.0);
-      if (e.delay_ms < 0.0 || e.delay_ms > 60000.0) r.fail(t.get("ms"), "'ms' must be 0..60000");
-      if (e.jitter_ms < 0.0 || e.jitter_ms > 60000.0) r.fail(t.get("jitter_ms"), "'jitter_ms' must be 0..60000");
+      e.delay_ms = r.number_in(t, "ms", 0.0, 0.0, 60000.0);
+      e.jitter_ms = r.number_in(t, "jitter_ms", 0.0, 0.0, 60000.0);
       break;
     case EventKind::bandwidth: {
       r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "bytes_per_second", "duration"},
@@ -360,8 +399,7 @@ Event read_event(const Reader& r, const toml::table& t) {
       break;
     case EventKind::straggler:
       r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "factor", "duration"}, "a straggler event");
-      e.factor = r.number(t, "factor", 10.0);
-      if (e.factor < 1.0 || e.factor > 1000.0) r.fail(t.get("factor"), "'factor' must be 1..1000");
+      e.factor = r.number_in(t, "factor", 10.0, 1.0, 1000.0);
       break;
     case EventKind::byzantine: {
       r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "mode", "scale", "duration"}, "a byzantine event");
@@ -448,8 +486,7 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       need_value(0.0, 1.0);
       need_within();
       if (!t.contains("peer")) r.fail(&t, "expectation 'catch_up' needs peer = INDEX");
-      x.peer = static_cast<int>(r.integer(t, "peer", -1));
-      if (x.peer < 0) r.fail(t.get("peer"), "'peer' must be a peer index");
+      x.peer = r.int_in(t, "peer", -1, 0, 100000);
       break;
     case ExpectKind::max_consensus_distance:
       r.only_keys(t, {"kind", "value", "peer", "peers"}, "expectation 'max_consensus_distance'");

@@ -1,6 +1,5 @@
 #include "setup.h"
 
-#include <cmath>
 #include <cstdlib>
 
 #include "starling/compress/mlp_layout.h"
@@ -42,16 +41,10 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   if (!compressor) return make_error(ErrorKind::invalid_argument, "compress: " + compressor.error().message);
   node::TrainingDriverOptions& d = world.driver;
   d.compressor = *compressor;
-  d.clip = node::ClipMode::adaptive;
-  if (swarm.clip == "off") {
-    d.clip = node::ClipMode::off;
-  } else if (swarm.clip != "auto") {
-    char* end = nullptr;
-    d.clip_radius = std::strtod(swarm.clip.c_str(), &end);
-    if (end == swarm.clip.c_str() || *end != '\0' || !(d.clip_radius > 0.0) || !std::isfinite(d.clip_radius))
-      return make_error(ErrorKind::invalid_argument, "clip: want auto, off or a positive radius, got '" + swarm.clip + "'");
-    d.clip = node::ClipMode::fixed;
-  }
+  auto clip = node::parse_clip(swarm.clip);
+  if (!clip) return make_error(ErrorKind::invalid_argument, "clip: " + clip.error().message);
+  d.clip = clip->mode;
+  d.clip_radius = clip->radius;
   d.gamma = float(swarm.gamma.value_or(0.0));
   d.neighbours = std::size_t(swarm.neighbours.value_or(3));
   d.upload_budget.bytes_per_second = swarm.max_upload.value_or(0);

@@ -71,6 +71,20 @@ peers = 2
 '
 out=$("$starling" scenario "$work/missing.toml" 2>&1); rc=$?
 [[ $rc == 2 ]] && grep -q "not found" <<<"$out" || fail "missing file: exit $rc: $out"
+# [swarm] values a peer refuses: a bad file (exit 2, FILE:LINE:COL), not a run
+# that fails with "no_crash: no observations" (these all used to start).
+expect_bad profile "profile.toml:8:11: 'profile': unknown membership profile 'mars'" "$header
+profile = \"mars\"
+"
+expect_bad clip "clip.toml:8:8: 'clip': want auto, off or a positive radius, got '-3'" "$header
+clip = \"-3\"
+"
+expect_bad batch "batch.toml:8:9: 'batch' must be 1..1048576 \(100000000 is too large\)" "$header
+batch = 100000000
+"
+expect_bad gamma "gamma.toml:8:9: 'gamma' must be 0..1 \(2 is too large\)" "$header
+gamma = 2
+"
 
 # A failed expectation: membership-only peers report no accuracy.
 printf '%s' "$header

@@ -455,3 +455,54 @@ TEST_CASE("[swarm] absorb_share reaches the peers; 0 and above 1 are refused at 
     CHECK(refused.error().message.find("absorb_share") != std::string::npos);
   }
 }
+
+TEST_CASE("[swarm] values `starling peer` would refuse are refused at their line, before anything runs", "[scenario]") {
+  // Each of these used to parse: the run started and failed with "no_crash:
+  // no observations" and a runner failure, not exit 2 for a bad file.
+  const std::pair<const char*, const char*> refused[] = {
+      {"profile = \"mars\"", "unknown membership profile 'mars'"},
+      {"model = \"mlp:0\"", "bad hidden layer size '0'"},
+      {"compress = \"topk:5\"", "fraction must be in (0, 1]"},
+      {"partition = \"dirichlet:-1\"", "bad Dirichlet concentration"},
+      {"clip = \"-3\"", "want auto, off or a positive radius, got '-3'"},
+      {"clip = \"nan\"", "positive radius"},
+      // The peer's own bounds (--gamma, --neighbours, --lr, --batch, --round-steps).
+      {"gamma = 2", "'gamma' must be 0..1 (2 is too large)"},
+      {"neighbours = 1000", "'neighbours' must be 1..64 (1000 is too large)"},
+      {"lr = 1e300", "'lr' must be 0..1e+06 (1e+300 is too large)"},
+      {"lr = -0.1", "(-0.1 is too small)"},
+      {"batch = 100000000", "'batch' must be 1..1048576 (100000000 is too large)"},
+      {"round_steps = 100001", "'round_steps' must be 1..100000"},
+  };
+  for (const auto& [line, message] : refused) {
+    INFO(line);
+    const std::string error = error_of(std::string("name = \"s\"\nduration = 10\n[swarm]\npeers = 2\n") + line + "\n");
+    CHECK(error.rfind("x.toml:5:", 0) == 0);
+    CHECK(error.find(message) != std::string::npos);
+  }
+  // What the peer takes, the file takes.
+  auto good = parse_scenario("name = \"s\"\nduration = 10\n[swarm]\nprofile = \"wan\"\nmodel = \"linear\"\n"
+                             "compress = \"randk:0.5\"\npartition = \"dirichlet:0.1\"\nclip = \"2.5\"\ngamma = 1\n"
+                             "neighbours = 64\nlr = 0\nbatch = 1048576\nround_steps = 100000\n",
+                             "x.toml");
+  REQUIRE(good.ok());
+  CHECK(good->swarm.batch == 1048576);
+  CHECK(*good->swarm.neighbours == 64);
+}
+
+TEST_CASE("numbers too large for their key say so, not \"must be >= 1\" or \"not a number\"", "[scenario]") {
+  const std::string head = "name = \"s\"\nduration = 10\n[swarm]\npeers = 2\n";
+  // A cast before the check read 2^63 - 1 as -1 and 2^32 + 1 as 1 (accepted).
+  CHECK(error_of(head + "round_steps = 9223372036854775807\n")
+            .find("'round_steps' must be 1..100000 (9223372036854775807 is too large)") != std::string::npos);
+  CHECK(error_of(head + "batch = 4294967297\n").find("(4294967297 is too large)") != std::string::npos);
+  CHECK(error_of(head + "round_floor_ms = 4294967296\n").find("'round_floor_ms' must be 0..60000") !=
+        std::string::npos);
+  CHECK(error_of(head + "[[events]]\nat = 1\nkind = \"join\"\ncount = 4294967297\n")
+            .find("'count' must be 1..64 (4294967297 is too large)") != std::string::npos);
+  // toml++ gives no double for an integer it cannot hold exactly.
+  const std::string delay = error_of(head + "[[events]]\nat = 1\nkind = \"delay\"\npeers = \"all\"\n"
+                                            "ms = 9223372036854775807\n");
+  CHECK(delay.rfind("x.toml:9:", 0) == 0);
+  CHECK(delay.find("'ms' must be 0..60000 (9.22337e+18 is too large)") != std::string::npos);
+}

@@ -85,6 +85,21 @@ class ModelHost {
 
 enum class ClipMode : std::uint8_t { off, fixed, adaptive };
 
+// `--clip` and a scenario file's `clip`: "auto" (adaptive), "off", or a
+// fixed radius, a finite number > 0.
+struct ClipSetting {
+  ClipMode mode = ClipMode::adaptive;
+  double radius = 0.0;  // ClipMode::fixed
+};
+Result<ClipSetting> parse_clip(std::string_view text);
+
+// The ranges `starling peer` accepts for the gossip's settings, which a
+// scenario file's [swarm] keys must meet too (--gamma, --neighbours,
+// --round-steps; 0 is "the default" for gamma and round steps).
+inline constexpr double kMaxGamma = 1.0;
+inline constexpr int kMaxNeighbours = 64;
+inline constexpr int kMaxRoundSteps = 100'000;
+
 // How a round mixes (docs/learning.md, "Mixing"). neighbourhood: a delta to
 // every link and a pull towards all of them with Metropolis-Hastings weights.
 // pairwise (AD-PSGD style): a delta to ONE random ready neighbour and a pull

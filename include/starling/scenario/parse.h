@@ -30,7 +30,10 @@ struct ParseOptions {
 // Parses and validates. `source` names the text in messages. Errors:
 // invalid_argument (malformed TOML, unknown key or event, bad value, peer
 // count out of 1..max_peers, peer index out of range, times in the past or
-// out of order).
+// out of order). [swarm] values are checked with `starling peer`'s own
+// parsers and bounds (model, compress, partition, clip, profile, lr, batch,
+// gamma, neighbours, round_steps), so a value a peer would refuse is refused
+// here, at its line.
 Result<Scenario> parse_scenario(std::string_view text, const std::string& source, const ParseOptions& options = {});
 
 // Reads the file, then parse_scenario. Errors: not_found, io, and the above.

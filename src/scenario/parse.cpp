@@ -640,8 +640,13 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
 
 Result<Scenario> load_scenario(const std::filesystem::path& path, const ParseOptions& options) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
     return make_error(ErrorKind::not_found, "scenario file " + path.string() + " not found");
+  }
+  // A folder, or a device such as /dev/zero (read forever), is not a file we read.
+  if (!std::filesystem::is_regular_file(status)) {
+    return make_error(ErrorKind::invalid_argument, "scenario file " + path.string() + " is not a regular file");
   }
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;

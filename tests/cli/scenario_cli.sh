@@ -71,6 +71,10 @@ peers = 2
 '
 out=$("$starling" scenario "$work/missing.toml" 2>&1); rc=$?
 [[ $rc == 2 ]] && grep -q "not found" <<<"$out" || fail "missing file: exit $rc: $out"
+for path in "$work" /dev/zero; do  # said "not found"
+  out=$("$starling" simulate "$path" 2>&1); rc=$?
+  [[ $rc == 2 ]] && grep -q "scenario file $path is not a regular file" <<<"$out" || fail "simulate $path: exit $rc: $out"
+done
 # [swarm] values a peer refuses: a bad file (exit 2, FILE:LINE:COL), not a run
 # that fails with "no_crash: no observations" (these all used to start).
 expect_bad profile "profile.toml:8:11: 'profile': unknown membership profile 'mars'" "$header

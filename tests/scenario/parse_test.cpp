@@ -506,3 +506,13 @@ TEST_CASE("numbers too large for their key say so, not \"must be >= 1\" or \"not
   CHECK(delay.rfind("x.toml:9:", 0) == 0);
   CHECK(delay.find("'ms' must be 0..60000 (9.22337e+18 is too large)") != std::string::npos);
 }
+
+TEST_CASE("a scenario path that is a folder or a device is not a regular file, not \"not found\"", "[scenario]") {
+  for (const char* path : {"/tmp", "/dev/zero"}) {
+    INFO(path);
+    auto loaded = load_scenario(path);
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().kind == ErrorKind::invalid_argument);
+    CHECK(loaded.error().message == std::string("scenario file ") + path + " is not a regular file");
+  }
+}

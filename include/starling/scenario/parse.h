@@ -36,7 +36,8 @@ struct ParseOptions {
 // here, at its line.
 Result<Scenario> parse_scenario(std::string_view text, const std::string& source, const ParseOptions& options = {});
 
-// Reads the file, then parse_scenario. Errors: not_found, io, and the above.
+// Reads the file, then parse_scenario. Errors: not_found, invalid_argument
+// (a folder or a device, not a regular file), io, and the above.
 Result<Scenario> load_scenario(const std::filesystem::path& path, const ParseOptions& options = {});
 
 }  // namespace starling::scenario

@@ -7,12 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
 
 #include "commands.h"
+#include "report_folder.h"
 #include "scenario_runner.h"
 #include "starling/scenario/expectations.h"
 #include "starling/scenario/parse.h"
@@ -52,15 +52,6 @@ void install_interrupt_handlers() {
   for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(signal_number, &action, nullptr);
 }
 
-fs::path default_out_dir(const std::string& name) {
-  const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  ::localtime_r(&now, &local);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
-  return fs::path("scenario-runs") / (name + "-" + stamp);
-}
-
 std::string replay_command(const ScenarioOptions& options, std::uint64_t seed) {
   std::string command = "starling scenario " + options.file + " --seed " + std::to_string(seed);
   if (options.speed != 1.0) {
@@ -84,7 +75,7 @@ int run(const ScenarioOptions& options) {
   const scenario::Scenario file_scenario = std::move(*loaded);
   const scenario::Scenario run_scenario_spec = scenario::scaled(file_scenario, options.speed);
   const std::uint64_t seed = options.seed.value_or(file_scenario.seed);
-  const fs::path out = options.out_dir.empty() ? default_out_dir(file_scenario.name) : fs::path(options.out_dir);
+  const fs::path out = options.out_dir.empty() ? default_report_dir(file_scenario.name, "") : fs::path(options.out_dir);
 
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -14,6 +13,7 @@
 
 #include "commands.h"
 #include "json_text.h"
+#include "report_folder.h"
 #include "starling/scenario/expectations.h"
 #include "starling/scenario/parse.h"
 #include "starling/scenario/report.h"
@@ -45,14 +45,6 @@ struct SimulateCliOptions {
   int stop_window = 1;
 };
 
-fs::path default_out_dir(const std::string& name) {
-  const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  ::localtime_r(&now, &local);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
-  return fs::path("scenario-runs") / (name + "-sim-" + stamp);
-}
 
 std::string replay_command(const SimulateCliOptions& o, const std::string& file, std::uint64_t seed) {
   std::string command = "starling simulate " + file + " --seed " + std::to_string(seed);
@@ -176,7 +168,7 @@ int run_file(const SimulateCliOptions& o) {
   }
   const scenario::Scenario& s = *loaded;
   const std::uint64_t seed = o.seed.value_or(s.seed);
-  const fs::path out = o.out_dir.empty() ? default_out_dir(s.name) : fs::path(o.out_dir);
+  const fs::path out = o.out_dir.empty() ? default_report_dir(s.name, "-sim") : fs::path(o.out_dir);
   RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);
   if (o.json_summary) std::printf("%s\n", run.summary.c_str());
   return run.passed ? 0 : kExitFailed;
@@ -184,7 +176,7 @@ int run_file(const SimulateCliOptions& o) {
 
 int run_random(const SimulateCliOptions& o) {
   const std::uint64_t first = o.seed.value_or(1);
-  const fs::path out = o.out_dir.empty() ? default_out_dir("random") : fs::path(o.out_dir);
+  const fs::path out = o.out_dir.empty() ? default_report_dir("random", "-sim") : fs::path(o.out_dir);
   std::error_code ec;
   fs::create_directories(out, ec);
   int failures = 0;

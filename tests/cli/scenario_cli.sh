@@ -90,6 +90,20 @@ expect_bad gamma "gamma.toml:8:9: 'gamma' must be 0..1 \(2 is too large\)" "$hea
 gamma = 2
 "
 
+# The default report folder stays under scenario-runs/ whatever the file's
+# name says: "../../escaped" wrote to scenario-runs/../../escaped-sim-...,
+# an absolute name to that path.
+mkdir -p "$work/cwd/deep"
+for name in "../../escaped" "$work/absolute"; do
+  printf 'name = "%s"\nduration = 2\n[swarm]\npeers = 2\ntrain = false\n' "$name" >"$work/named.toml"
+  out=$(cd "$work/cwd/deep" && timeout 60 "$starling" simulate "$work/named.toml" 2>&1); rc=$?
+  [[ $rc == 0 ]] || fail "simulate name=$name: exit $rc: $out"
+  ls -d "$work"/*escaped* "$work"/cwd/*escaped* "$work"/absolute* >/dev/null 2>&1 && fail "name=$name escaped: $(ls "$work" "$work/cwd")"
+  [[ $(ls "$work/cwd/deep/scenario-runs" | wc -l) == 1 ]] || fail "name=$name: no one folder under scenario-runs/: $out"
+  rm -rf "$work/cwd/deep/scenario-runs"
+done
+echo "ok: default report folders stay under scenario-runs/"
+
 # A failed expectation: membership-only peers report no accuracy.
 printf '%s' "$header
 [[expect]]

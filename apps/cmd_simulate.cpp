@@ -167,6 +167,16 @@ int run_file(const SimulateCliOptions& o) {
     return kExitBadInput;
   }
   const scenario::Scenario& s = *loaded;
+  if (!s.swarm.extra_args.empty()) {
+    // They are flags of a `starling peer` process, which only `starling
+    // scenario` starts: said aloud, so "--lr nan" passing here surprises nobody.
+    std::string args;
+    for (const std::string& arg : s.swarm.extra_args) args += (args.empty() ? "" : " ") + arg;
+    std::fprintf(stderr,
+                 "starling simulate: warning: %s: [swarm] extra_args (%s) are ignored: they only reach the peer "
+                 "processes of `starling scenario`, and the simulator runs none\n",
+                 o.file.c_str(), args.c_str());
+  }
   const std::uint64_t seed = o.seed.value_or(s.seed);
   const fs::path out = o.out_dir.empty() ? default_report_dir(s.name, "-sim") : fs::path(o.out_dir);
   RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);

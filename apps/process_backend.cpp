@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "json_text.h"
+#include "peer_exit_reason.h"
 #include "process_backend.h"
 #include "scenario_peer_flags.h"
 #include "starling/crypto/keys.h"
@@ -34,15 +35,6 @@ bool log_mentions(const fs::path& path, const std::string& text) {
     if (line.find(text) != std::string::npos) return true;
   }
   return false;
-}
-
-std::string last_line(const fs::path& path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
-  }
-  return last;
 }
 
 }  // namespace
@@ -224,7 +216,7 @@ bool ProcessBackend::wait_until_answering(const std::vector<int>& indices, Probl
         }
       }
       problems.push_back(Problem{s->index, "peer " + std::to_string(s->index) + " did not start (" + exit.how +
-                                               "); see " + log_path(*s).string() + ": " + last_line(log_path(*s))});
+                                               "); see " + log_path(*s).string() + ": " + peer_exit_reason(log_path(*s))});
       return false;
     }
     std::vector<runtime::ControlRequest> requests;

@@ -1,10 +1,15 @@
 // What `starling scenario` and `starling simulate` make of a scenario's own
-// words: the default report folder.
+// words: the default report folder, and the line quoted for a peer that
+// ended at start.
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+
 #include <filesystem>
+#include <fstream>
 #include <string>
 
+#include "peer_exit_reason.h"
 #include "report_folder.h"
 
 using namespace starling::apps;
@@ -29,4 +34,31 @@ TEST_CASE("a scenario's name becomes one safe folder under scenario-runs/", "[ap
     CHECK(dir.lexically_normal().parent_path() == "scenario-runs");
     CHECK(dir.filename().string().find("-sim-") != std::string::npos);
   }
+}
+
+namespace {
+
+std::string reason_of(const std::string& log_text) {
+  std::string pattern = (fs::temp_directory_path() / "starling-exit-reason-XXXXXX").string();
+  REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+  const fs::path log = fs::path(pattern) / "peer-0.log";
+  std::ofstream(log) << log_text;
+  std::string reason = peer_exit_reason(log);
+  fs::remove_all(pattern);
+  return reason;
+}
+
+}  // namespace
+
+TEST_CASE("a peer that ended at start is quoted by its error line, not CLI11's help hint", "[apps][scenario]") {
+  const std::string marker = "==== starling scenario: starting peer 0 (life 1) at 0.0 s on port 4000 ====\n";
+  // The runner quoted "Run with --help for more information.".
+  CHECK(reason_of(marker + "--lr: 'nan' is not a finite number\nRun with --help for more information.\n") ==
+        "--lr: 'nan' is not a finite number");
+  CHECK(reason_of(marker + "2026-01-01T00:00:00.000Z info created identity x (mode 0600)\n"
+                           "starling peer: error: --data 'x' is neither a known data set\n\n") ==
+        "starling peer: error: --data 'x' is neither a known data set");
+  // Only the last life counts: an earlier life's error is not this exit's.
+  CHECK(reason_of("starling peer: error: old\n" + marker + "something else\n") == "something else");
+  CHECK(reason_of(marker) == "");
 }

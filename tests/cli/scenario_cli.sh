@@ -95,14 +95,27 @@ gamma = 2
 # an absolute name to that path.
 mkdir -p "$work/cwd/deep"
 for name in "../../escaped" "$work/absolute"; do
-  printf 'name = "%s"\nduration = 2\n[swarm]\npeers = 2\ntrain = false\n' "$name" >"$work/named.toml"
+  printf 'name = "%s"\nduration = 2\n[swarm]\npeers = 2\ntrain = false\nextra_args = ["--lr", "nan"]\n' "$name" \
+    >"$work/named.toml"
   out=$(cd "$work/cwd/deep" && timeout 60 "$starling" simulate "$work/named.toml" 2>&1); rc=$?
   [[ $rc == 0 ]] || fail "simulate name=$name: exit $rc: $out"
   ls -d "$work"/*escaped* "$work"/cwd/*escaped* "$work"/absolute* >/dev/null 2>&1 && fail "name=$name escaped: $(ls "$work" "$work/cwd")"
   [[ $(ls "$work/cwd/deep/scenario-runs" | wc -l) == 1 ]] || fail "name=$name: no one folder under scenario-runs/: $out"
   rm -rf "$work/cwd/deep/scenario-runs"
+  # extra_args reach only `starling scenario`'s peer processes: said, not silently dropped.
+  grep -q "warning: .*extra_args (--lr nan) are ignored" <<<"$out" || fail "simulate did not warn about extra_args: $out"
 done
-echo "ok: default report folders stay under scenario-runs/"
+echo "ok: default report folders stay under scenario-runs/, simulate warns about extra_args"
+
+# A peer that refuses its extra_args ends at start; the runner quotes the
+# peer's error, not CLI11's "Run with --help for more information." below it.
+printf '%s' "$header
+extra_args = [\"--lr\", \"nan\"]
+" >"$work/refused.toml"
+out=$(timeout 90 "$starling" scenario "$work/refused.toml" --out "$work/out-refused" 2>&1); rc=$?
+[[ $rc == 1 ]] || fail "refused extra_args: exit $rc, want 1: $out"
+grep -q "did not start .*: --lr: 'nan' is not a finite number" <<<"$out" || fail "the runner does not quote the peer's error: $out"
+echo "ok: a peer that ends at start is quoted by its error line"
 
 # A failed expectation: membership-only peers report no accuracy.
 printf '%s' "$header

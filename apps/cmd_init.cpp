@@ -79,7 +79,8 @@ Result<std::string> peer_config_text(const InitOptions& options, const InitPaths
 
 InitPaths init_paths(const fs::path& dir) {
   InitPaths paths;
-  paths.dir = fs::absolute(dir).lexically_normal();
+  std::error_code ec;  // "" has no absolute form; init_machine refuses it first
+  paths.dir = fs::absolute(dir, ec).lexically_normal();
   paths.config = paths.dir / "starling.toml";
   paths.swarm_key = paths.dir / "swarm.key";
   paths.identity = paths.dir / "identity.key";
@@ -87,6 +88,7 @@ InitPaths init_paths(const fs::path& dir) {
 }
 
 Result<InitReport> init_machine(const InitOptions& options) {
+  if (options.dir.empty()) return make_error(ErrorKind::invalid_argument, "DIR is empty: name the folder to write into");
   const InitPaths paths = init_paths(options.dir);
   // What `starling peer` would refuse at start is refused here, before any file is written.
   if (auto listen = runtime::parse_numeric_address(options.listen); !listen)

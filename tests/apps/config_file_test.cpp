@@ -252,3 +252,13 @@ TEST_CASE("starling init leaves nothing behind when it refuses", "[apps][config]
   REQUIRE_FALSE(apps::init_machine(options).ok());
   CHECK_FALSE(fs::exists(dir / "new"));
 }
+
+TEST_CASE("starling init \"\" is refused with a message, not a filesystem exception", "[apps][config][init]") {
+  apps::InitOptions options;
+  options.dir = "";
+  // fs::absolute("") threw "filesystem error: cannot make absolute path".
+  auto done = apps::init_machine(options);
+  REQUIRE_FALSE(done.ok());
+  CHECK(done.error().kind == ErrorKind::invalid_argument);
+  CHECK(done.error().message == "DIR is empty: name the folder to write into");
+}

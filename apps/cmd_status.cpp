@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -57,7 +58,9 @@ int run_status(const StatusOptions& options) {
   auto loaded_key = load_swarm_key_option(options.swarm_key_path);
   if (!loaded_key) return fail(loaded_key.error().message);
 
-  const auto timeout_ms = static_cast<std::uint64_t>(options.timeout_seconds * 1000.0);
+  // Cut to the client's longest wait before the cast (1e300 s does not fit).
+  const double longest_ms = double(runtime::ControlClient::kMaxExchangeTimeoutMs);
+  const auto timeout_ms = static_cast<std::uint64_t>(std::min(options.timeout_seconds * 1000.0, longest_ms));
   runtime::ControlClient client(std::move(*loaded_key));
   auto answer = client.status(*address, timeout_ms);
   if (!answer) return fail(answer.error().message);

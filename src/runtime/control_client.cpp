@@ -1,5 +1,6 @@
 #include "starling/runtime/control_client.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
@@ -19,6 +20,10 @@ struct ControlClient::State {
 
 ControlClient::ControlClient(crypto::SwarmKey swarm_key) : state_(std::make_unique<State>()) {
   UvTransportOptions options;
+  // Each exchange() bounds its requests by its own timeout and closes what
+  // has not answered: the transport's handshake deadline (5 s) would cut a
+  // longer one short (`starling status --timeout 20` gave up after 5 s).
+  options.limits.handshake_timeout_ms = kMaxExchangeTimeoutMs;
   // An ephemeral identity: the handshake needs one, nobody needs to know it.
   options.security = make_crypto_security(crypto::Identity::generate(), std::move(swarm_key));
   state_->transport = make_uv_transport(state_->loop, std::move(options));
@@ -46,6 +51,7 @@ Error explain(const std::string& where, const Error& reason) {
 
 std::vector<Result<std::string>> ControlClient::exchange(const std::vector<ControlRequest>& requests,
                                                          std::uint64_t timeout_ms) {
+  timeout_ms = std::min(timeout_ms, kMaxExchangeTimeoutMs);
   struct Pending {
     std::size_t index = 0;
     std::uint64_t request_id = 0;

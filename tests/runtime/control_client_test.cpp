@@ -4,6 +4,11 @@
 // the right kind within the timeout.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -185,6 +190,34 @@ TEST_CASE("cancel from another thread ends a request to a silent peer at once", 
   REQUIRE_FALSE(answer.ok());
   CHECK(answer.error().kind == ErrorKind::timeout);
   CHECK(took < std::chrono::seconds(5));
+}
+
+// A listener that never speaks (the kernel accepts the connection, nothing
+// reads it): the handshake never completes. The transport's 5 s handshake
+// deadline ended the request before the caller's longer timeout
+// (`starling status --timeout 20` gave up after 5 s).
+TEST_CASE("a request to a listener that never handshakes waits the caller's whole timeout", "[runtime][control]") {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in bound{};
+  bound.sin_family = AF_INET;
+  bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof bound;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&bound), sizeof bound) == 0);
+  REQUIRE(::listen(listener, 4) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &length) == 0);
+
+  ControlClient client(crypto::SwarmKey::generate());
+  const auto start = std::chrono::steady_clock::now();
+  auto answer = client.status(Address{"127.0.0.1", ntohs(bound.sin_port)}, 6'500);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ::close(listener);
+  REQUIRE_FALSE(answer.ok());
+  INFO(answer.error().message);
+  CHECK(answer.error().kind == ErrorKind::timeout);
+  CHECK(answer.error().message.find("within 6500 ms") != std::string::npos);
+  CHECK(took >= std::chrono::milliseconds(6'400));
+  CHECK(took < std::chrono::seconds(10));
 }
 
 }  // namespace starling::runtime

@@ -32,6 +32,9 @@ class ControlClient {
   ControlClient(const ControlClient&) = delete;
   ControlClient& operator=(const ControlClient&) = delete;
 
+  // The longest exchange() waits (a day): a larger timeout_ms is cut to it.
+  static constexpr std::uint64_t kMaxExchangeTimeoutMs = 24ull * 3600 * 1000;
+
   // Runs every request concurrently and waits at most timeout_ms in all.
   // One result per request, in order: the peer's status JSON, or why not
   // (timeout: no answer in time; security: the handshake failed, most likely

@@ -99,7 +99,9 @@ for name in "../../escaped" "$work/absolute"; do
     >"$work/named.toml"
   out=$(cd "$work/cwd/deep" && timeout 60 "$starling" simulate "$work/named.toml" 2>&1); rc=$?
   [[ $rc == 0 ]] || fail "simulate name=$name: exit $rc: $out"
-  ls -d "$work"/*escaped* "$work"/cwd/*escaped* "$work"/absolute* >/dev/null 2>&1 && fail "name=$name escaped: $(ls "$work" "$work/cwd")"
+  for escaped in "$work"/*escaped* "$work"/cwd/*escaped* "$work"/absolute*; do
+    [[ -e $escaped ]] && fail "name=$name: a report folder outside scenario-runs/: $escaped"
+  done
   [[ $(ls "$work/cwd/deep/scenario-runs" | wc -l) == 1 ]] || fail "name=$name: no one folder under scenario-runs/: $out"
   rm -rf "$work/cwd/deep/scenario-runs"
   # extra_args reach only `starling scenario`'s peer processes: said, not silently dropped.

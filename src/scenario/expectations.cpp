@@ -34,13 +34,14 @@ std::vector<const Sample*> live_among(const Round& round, const std::optional<st
   return out;
 }
 
-AccuracySummary summarize_accuracy(const Round& round, const std::optional<std::set<int>>& among) {
+AccuracySummary summarize_accuracy(const Round& round, const std::optional<std::set<int>>& among, bool served) {
   AccuracySummary out;
   double sum = 0.0;
   for (const Sample* s : live_among(round, among)) {
     ++out.live;
-    if (!s->accuracy) continue;
-    const double a = *s->accuracy;
+    const std::optional<double>& accuracy = served ? s->local_average_accuracy : s->accuracy;
+    if (!accuracy) continue;
+    const double a = *accuracy;
     if (out.reporting == 0) out.min = out.max = a;
     out.min = std::min(out.min, a);
     out.max = std::max(out.max, a);
@@ -162,9 +163,9 @@ class Evaluator {
         const bool is_mean = x.kind == ExpectKind::mean_accuracy;
         const auto among = chosen(x);
         out.requirement = std::string(is_min ? "lowest" : is_mean ? "mean" : "spread (highest - lowest) of") +
-                          " test accuracy of live peers" + which(x) + " at the end " +
+                          (x.served ? " served" : "") + " test accuracy of live peers" + which(x) + " at the end " +
                           (is_min || is_mean ? ">= " : "<= ") + num(x.value);
-        const AccuracySummary a = summarize_accuracy(end, among);
+        const AccuracySummary a = summarize_accuracy(end, among, x.served);
         for (const Sample& sample : end.samples) {
           if (among && !among->count(sample.peer)) continue;
           if (sample.phase == PeerPhase::running && !sample.answered) {
@@ -178,7 +179,8 @@ class Evaluator {
         }
         if (a.reporting < a.live) {
           out.measured = std::to_string(a.live - a.reporting) + " of " + std::to_string(a.live) +
-                         " live peers reported no test accuracy (do they train?)";
+                         " live peers reported no " + (x.served ? "served model's " : "") +
+                         "test accuracy (do they train?)";
           return out;
         }
         const double v = is_min ? a.min : is_mean ? a.mean : a.max - a.min;

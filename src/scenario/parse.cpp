@@ -462,9 +462,15 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
     case ExpectKind::min_accuracy:
     case ExpectKind::mean_accuracy:
     case ExpectKind::max_accuracy_spread:
-      r.only_keys(t, {"kind", "value", "peer", "peers"}, "expectation '" + name + "'");
+      r.only_keys(t, {"kind", "value", "peer", "peers", "model"}, "expectation '" + name + "'");
       need_value(0.0, 1.0);
       x.peers = r.selector(t, true);
+      if (const std::string model = r.text(t, "model", "own"); model == "served") {
+        x.served = true;
+      } else if (model != "own") {
+        r.fail(t.get("model"), "'model' must be \"own\" (each peer's own model) or \"served\" (the local "
+                               "average it serves), not '" + model + "'");
+      }
       break;
     case ExpectKind::peer_accuracy:
       r.only_keys(t, {"kind", "value", "at", "peer", "peers"}, "expectation 'peer_accuracy'");

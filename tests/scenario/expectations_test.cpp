@@ -97,6 +97,35 @@ TEST_CASE("accuracy expectations at the end pass and fail by their bound", "[sce
   CHECK(silent.measured.find("peer 1 runs but did not answer") != std::string::npos);
 }
 
+TEST_CASE("accuracy expectations judge the served model when told to", "[scenario]") {
+  Observations obs = three_peers();  // own models end at 0.80, 0.81, 0.82
+  // The local averages agree closely while peer 0's own model lags.
+  for (Sample& s : obs.rounds.back().samples) s.local_average_accuracy = 0.85 + 0.001 * s.peer;
+  Expectation spread = expect(ExpectKind::max_accuracy_spread, 0.005);
+  CHECK_FALSE(check(obs, spread).passed);
+  spread.served = true;
+  const Outcome agreed = check(obs, spread);
+  CHECK(agreed.passed);
+  CHECK(agreed.requirement.find("served test accuracy") != std::string::npos);
+  CHECK(agreed.measured.find("0.002") != std::string::npos);
+  Expectation lowest = expect(ExpectKind::min_accuracy, 0.849);
+  CHECK_FALSE(check(obs, lowest).passed);
+  lowest.served = true;
+  CHECK(check(obs, lowest).passed);
+  Expectation mean = expect(ExpectKind::mean_accuracy, 0.8505);
+  mean.served = true;
+  CHECK(check(obs, mean).passed);
+  mean.value = 0.852;
+  CHECK_FALSE(check(obs, mean).passed);
+
+  // A peer that has not yet evaluated its local average fails a served
+  // expectation, like a peer without an own accuracy fails the own one.
+  obs.rounds.back().samples[2].local_average_accuracy.reset();
+  const Outcome missing = check(obs, lowest);
+  CHECK_FALSE(missing.passed);
+  CHECK(missing.measured.find("no served model's test accuracy") != std::string::npos);
+}
+
 TEST_CASE("end-of-run accuracy and consensus distance can judge the honest peers only", "[scenario]") {
   Observations obs = three_peers();  // end accuracies 0.80, 0.81, 0.82; distances 0.001-0.003
   obs.byzantine = {true, false, false};

@@ -300,6 +300,19 @@ value = 0.8
         std::string::npos);
   CHECK(error_of(with_event("[[expect]]\nkind = \"true_alive_count\"\nfraction = 0.5\n"))
             .find("unknown key 'fraction'") != std::string::npos);
+  // End-of-run accuracy judges the own model unless told "served".
+  auto served = parse_scenario(with_event("[[expect]]\nkind = \"max_accuracy_spread\"\nvalue = 0.02\nmodel = \"served\"\n"
+                                          "[[expect]]\nkind = \"min_accuracy\"\nvalue = 0.5\nmodel = \"own\"\n"
+                                          "[[expect]]\nkind = \"mean_accuracy\"\nvalue = 0.5\n"),
+                               "x.toml");
+  REQUIRE(served.ok());
+  CHECK(served->expectations.at(0).served);
+  CHECK_FALSE(served->expectations.at(1).served);
+  CHECK_FALSE(served->expectations.at(2).served);
+  CHECK(error_of(with_event("[[expect]]\nkind = \"min_accuracy\"\nvalue = 0.5\nmodel = \"average\"\n"))
+            .find("'model' must be \"own\"") != std::string::npos);
+  CHECK(error_of(with_event("[[expect]]\nkind = \"peer_accuracy\"\nvalue = 0.5\nmodel = \"served\"\n"))
+            .find("unknown key 'model'") != std::string::npos);
   // End-of-run accuracy and distance take a selector too (default: every live peer).
   auto judged = parse_scenario(with_event("[[expect]]\nkind = \"min_accuracy\"\nvalue = 0.5\npeers = \"honest\"\n"
                                           "[[expect]]\nkind = \"max_consensus_distance\"\nvalue = 1\npeers = [0, 2]\n"

@@ -32,8 +32,10 @@ struct AccuracySummary {
   double mean = 0.0;
   double max = 0.0;
 };
-// `among`, when set: only these peer indices count.
-AccuracySummary summarize_accuracy(const Round& round, const std::optional<std::set<int>>& among = std::nullopt);
+// `among`, when set: only these peer indices count. `served`: the accuracy
+// of the local average each peer serves instead of its own model's.
+AccuracySummary summarize_accuracy(const Round& round, const std::optional<std::set<int>>& among = std::nullopt,
+                                   bool served = false);
 // Mean consensus distance of the live peers that report one.
 std::optional<double> mean_consensus_distance(const Round& round,
                                               const std::optional<std::set<int>>& among = std::nullopt);

@@ -129,6 +129,9 @@ struct Expectation {
   double max_seconds = 0.0;             // never_dead: longest a peer may be listed dead at a stretch (0: never)
   int peer = -1;                        // catch_up
   std::optional<PeerSelector> peers;    // peer_accuracy, never_dead, addresses_stable, true_alive_count
+  // min/mean_accuracy, max_accuracy_spread: judge the model each peer serves
+  // (its local average, what it exports) instead of its own model.
+  bool served = false;
   int line = 0;
 };
 

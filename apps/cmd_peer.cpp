@@ -27,6 +27,7 @@
 #include "starling/node/peer.h"
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
+#include "starling/runtime/incarnation_file.h"
 #include "starling/runtime/numeric_address.h"
 
 namespace starling::apps {
@@ -107,6 +108,10 @@ int run_peer(const PeerOptions& options) {
   // the same node id and write the same incarnation file and checkpoint.
   auto data_dir_lock = runtime::DataDirLock::acquire(data_dir);
   if (!data_dir_lock) return fail(data_dir_lock.error().message);
+  // The incarnation this peer ran with: a damaged file stops it here, before
+  // it could rejoin at a guessed one.
+  auto incarnations = runtime::FileIncarnationStore::open(data_dir / "incarnation");
+  if (!incarnations) return fail(incarnations.error().message);
 
   auto identity = load_or_create_identity(options, data_dir, *log);
   if (!identity) {
@@ -146,7 +151,7 @@ int run_peer(const PeerOptions& options) {
   RuntimePeerConfig peer_config;
   peer_config.listen = *listen;
   peer_config.membership = *config;
-  peer_config.data_dir = data_dir;
+  peer_config.incarnations = std::move(*incarnations);
   peer_config.training = training.get();
   peer_config.log = log;
   peer_config.slot = &peer_slot;

@@ -49,6 +49,20 @@ expect_refused "eval /dev/zero" "not a regular file" timeout 20 "$starling" eval
 ln -s /dev/zero "$work/zero.csv"
 expect_refused "train --data a device" "not a regular file" timeout 20 "${train[@]}" --data "$work/zero.csv"
 
+# A damaged incarnation file was read as incarnation 0 (the peer could rejoin
+# at an old one): now it stops the peer before it listens, naming the file.
+peer=("$starling" peer --listen 127.0.0.1:7000 --no-train)
+for bad in garbage -1 18446744073709551616 ""; do
+  mkdir -p "$work/incarnation-dir"
+  printf '%s' "$bad" > "$work/incarnation-dir/incarnation"
+  expect_refused "peer with incarnation file '$bad'" "incarnation file $work/incarnation-dir/incarnation" \
+    timeout 20 "${peer[@]}" --data-dir "$work/incarnation-dir"
+done
+rm -f "$work/incarnation-dir/incarnation"
+mkdir "$work/incarnation-dir/incarnation"
+expect_refused "peer with a folder as its incarnation file" "incarnation file .* is not a regular file" \
+  timeout 20 "${peer[@]}" --data-dir "$work/incarnation-dir"
+
 expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good.ckpt"
 expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \
   --dump-logits "$work"

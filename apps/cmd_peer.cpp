@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "config_file.h"
 #include "log_setup.h"
+#include "path_option.h"
 #include "peer_metrics.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
@@ -259,7 +260,8 @@ Command add_peer_command(CLI::App& root) {
       ->type_name("FILE");
   app->add_option("--data-dir", options->data_dir,
                   "Folder for the identity, incarnation and checkpoints (default: ~/.local/state/starling/peer-PORT)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->check(non_empty_path_check("the default ~/.local/state/starling/peer-PORT"));
   app->add_option("--profile", options->profile, "Membership timing: lan or wan")
       ->check(CLI::IsMember({"lan", "wan"}))
       ->default_str("lan");

@@ -67,3 +67,12 @@ TEST_CASE("embed settings: a flag added to the gossip group later is a setting w
   CHECK(apps::parse_embed_settings({{"listen", "127.0.0.1:0"}, {"seed", "127.0.0.1:1"}, {"profile", "wan"},
                                     {"join-timeout", "5"}, {"download", "false"}}));
 }
+
+TEST_CASE("embed settings: an empty data-dir is refused, not read as the default", "[embed][config]") {
+  auto refused = apps::parse_embed_settings({{"data-dir", ""}});
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message, Catch::Contains("data-dir") && Catch::Contains("empty path"));
+  auto given = apps::parse_embed_settings({{"data_dir", "some/folder"}});
+  REQUIRE(given);
+  CHECK(given->data_dir == "some/folder");
+}

@@ -13,6 +13,7 @@ expect_refused() {
   local what=$1 pattern=$2; shift 2
   out=$("$@" 2>&1 < /dev/null)
   local code=$?
+  code_of_last=$code
   if ((code == 0 || code >= 128)); then fail "$what: exit $code, want a clean failure ($out)"; return; fi
   grep -qiE -e "$pattern" <<<"$out" || fail "$what: output does not match /$pattern/: $out"
 }
@@ -48,6 +49,15 @@ expect_refused "peer --config /dev/zero" "not a regular file" "$starling" peer -
 expect_refused "eval /dev/zero" "not a regular file" timeout 20 "$starling" eval /dev/zero --data "$work/toy.csv"
 ln -s /dev/zero "$work/zero.csv"
 expect_refused "train --data a device" "not a regular file" timeout 20 "${train[@]}" --data "$work/zero.csv"
+
+# An empty --data-dir (an unset variable) fell back to the default folder
+# without a word: refused like a bad flag, and as a --config key.
+expect_refused "peer --data-dir ''" "--data-dir: an empty path" \
+  "$starling" peer --listen 127.0.0.1:7000 --data-dir "" --print-config
+[[ $code_of_last == 105 ]] || fail "peer --data-dir '': exit $code_of_last, want 105 (a bad flag)"
+printf 'data-dir = ""\n' > "$work/empty-data-dir.toml"
+expect_refused "peer --config with data-dir = ''" "empty-data-dir.toml:1: 'data-dir'.*empty path" \
+  "$starling" peer --listen 127.0.0.1:7000 --config "$work/empty-data-dir.toml" --print-config
 
 # A damaged incarnation file was read as incarnation 0 (the peer could rejoin
 # at an old one): now it stops the peer before it listens, naming the file.

@@ -255,9 +255,11 @@ Command add_peer_command(CLI::App& root) {
       ->type_name("HOST:PORT")
       ->check(numeric_address_check());
   app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file (starling keygen --swarm); none: OPEN swarm")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check("an OPEN swarm"));
   app->add_option("--identity", options->identity_path, "Identity file (default: DATA_DIR/identity.key, made if missing)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check("the default DATA_DIR/identity.key"));
   app->add_option("--data-dir", options->data_dir,
                   "Folder for the identity, incarnation and checkpoints (default: ~/.local/state/starling/peer-PORT)")
       ->type_name("DIR")

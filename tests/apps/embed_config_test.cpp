@@ -68,10 +68,12 @@ TEST_CASE("embed settings: a flag added to the gossip group later is a setting w
                                     {"join-timeout", "5"}, {"download", "false"}}));
 }
 
-TEST_CASE("embed settings: an empty data-dir is refused, not read as the default", "[embed][config]") {
-  auto refused = apps::parse_embed_settings({{"data-dir", ""}});
+TEST_CASE("embed settings: an empty path is refused, not read as the default", "[embed][config]") {
+  // An empty swarm-key was the OPEN swarm, an empty identity or data-dir the default one.
+  const std::string name = GENERATE("data-dir", "swarm-key", "identity");
+  auto refused = apps::parse_embed_settings({{name, ""}});
   REQUIRE_FALSE(refused);
-  CHECK_THAT(refused.error().message, Catch::Contains("data-dir") && Catch::Contains("empty path"));
+  CHECK_THAT(refused.error().message, Catch::Contains(name) && Catch::Contains("empty path"));
   auto given = apps::parse_embed_settings({{"data_dir", "some/folder"}});
   REQUIRE(given);
   CHECK(given->data_dir == "some/folder");

@@ -55,6 +55,13 @@ expect_refused "train --data a device" "not a regular file" timeout 20 "${train[
 expect_refused "peer --data-dir ''" "--data-dir: an empty path" \
   "$starling" peer --listen 127.0.0.1:7000 --data-dir "" --print-config
 [[ $code_of_last == 105 ]] || fail "peer --data-dir '': exit $code_of_last, want 105 (a bad flag)"
+# An empty --swarm-key was an OPEN swarm, an empty --identity the default one.
+for flag in --swarm-key --identity; do
+  expect_refused "peer $flag ''" "$flag: an empty path" \
+    "$starling" peer --listen 127.0.0.1:7000 "$flag" "" --print-config
+  [[ $code_of_last == 105 ]] || fail "peer $flag '': exit $code_of_last, want 105 (a bad flag)"
+done
+expect_refused "status --swarm-key ''" "--swarm-key: an empty path" "$starling" status 127.0.0.1:7000 --swarm-key ""
 printf 'data-dir = ""\n' > "$work/empty-data-dir.toml"
 expect_refused "peer --config with data-dir = ''" "empty-data-dir.toml:1: 'data-dir'.*empty path" \
   "$starling" peer --listen 127.0.0.1:7000 --config "$work/empty-data-dir.toml" --print-config

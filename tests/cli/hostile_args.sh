@@ -66,6 +66,16 @@ printf 'data-dir = ""\n' > "$work/empty-data-dir.toml"
 expect_refused "peer --config with data-dir = ''" "empty-data-dir.toml:1: 'data-dir'.*empty path" \
   "$starling" peer --listen 127.0.0.1:7000 --config "$work/empty-data-dir.toml" --print-config
 
+# A swarm key file of 64 zeros is the open swarm's public key: it was taken
+# for a closed swarm (no warning), now peer and status refuse it.
+printf 'starling-swarm-key v1\n%064d\n' 0 > "$work/zero.key"
+chmod 600 "$work/zero.key"
+expect_refused "peer with an all-zero swarm key" "zero.key: the key is all zeros" \
+  timeout 20 "$starling" peer --listen 127.0.0.1:7000 --no-train --swarm-key "$work/zero.key" \
+  --data-dir "$work/zero-key-peer"
+expect_refused "status with an all-zero swarm key" "all zeros" \
+  "$starling" status 127.0.0.1:7000 --swarm-key "$work/zero.key"
+
 # A damaged incarnation file was read as incarnation 0 (the peer could rejoin
 # at an old one): now it stops the peer before it listens, naming the file.
 peer=("$starling" peer --listen 127.0.0.1:7000 --no-train)

@@ -206,14 +206,20 @@ int run_peer(const PeerOptions& options) {
 
   int exit_code = 0;
   if (training) {
-    training->begin_loading([&](const Error& error) {
-      log->error("cannot load the training data: {}", error.message);
+    // Training cannot go on (the data did not load, the training thread ran
+    // out of memory): say why, leave as on a signal, so the others need not
+    // time us out, and exit 1.
+    auto end_on_training_error = [&](const std::string& message) {
+      log->error("{}", message);
       exit_code = 1;
       if (leaving) return;
-      leaving = true;  // leave as on a signal, so the others need not time us out
+      leaving = true;
       transport.start_timer(static_cast<std::uint64_t>(config->leave_timeout_ms) + 2000, [&] { loop.stop(); });
       peer.leave([&] { transport.start_timer(200, [&] { loop.stop(); }); });
-    });
+    };
+    training->on_fatal_error([=](const Error& error) { end_on_training_error(error.message + "; leaving the swarm"); });
+    training->begin_loading(
+        [=](const Error& error) { end_on_training_error("cannot load the training data: " + error.message); });
   }
   if (options.seeds.empty()) log->info("no --seed: starting a new swarm");
   const bool joining = !options.seeds.empty();

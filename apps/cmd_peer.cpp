@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "config_file.h"
 #include "log_setup.h"
+#include "path_option.h"
 #include "peer_metrics.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
@@ -27,6 +28,7 @@
 #include "starling/node/peer.h"
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
+#include "starling/runtime/incarnation_file.h"
 #include "starling/runtime/numeric_address.h"
 
 namespace starling::apps {
@@ -107,6 +109,10 @@ int run_peer(const PeerOptions& options) {
   // the same node id and write the same incarnation file and checkpoint.
   auto data_dir_lock = runtime::DataDirLock::acquire(data_dir);
   if (!data_dir_lock) return fail(data_dir_lock.error().message);
+  // The incarnation this peer ran with: a damaged file stops it here, before
+  // it could rejoin at a guessed one.
+  auto incarnations = runtime::FileIncarnationStore::open(data_dir / "incarnation");
+  if (!incarnations) return fail(incarnations.error().message);
 
   auto identity = load_or_create_identity(options, data_dir, *log);
   if (!identity) {
@@ -146,7 +152,7 @@ int run_peer(const PeerOptions& options) {
   RuntimePeerConfig peer_config;
   peer_config.listen = *listen;
   peer_config.membership = *config;
-  peer_config.data_dir = data_dir;
+  peer_config.incarnations = std::move(*incarnations);
   peer_config.training = training.get();
   peer_config.log = log;
   peer_config.slot = &peer_slot;
@@ -200,14 +206,20 @@ int run_peer(const PeerOptions& options) {
 
   int exit_code = 0;
   if (training) {
-    training->begin_loading([&](const Error& error) {
-      log->error("cannot load the training data: {}", error.message);
+    // Training cannot go on (the data did not load, the training thread ran
+    // out of memory): say why, leave as on a signal, so the others need not
+    // time us out, and exit 1.
+    auto end_on_training_error = [&](const std::string& message) {
+      log->error("{}", message);
       exit_code = 1;
       if (leaving) return;
-      leaving = true;  // leave as on a signal, so the others need not time us out
+      leaving = true;
       transport.start_timer(static_cast<std::uint64_t>(config->leave_timeout_ms) + 2000, [&] { loop.stop(); });
       peer.leave([&] { transport.start_timer(200, [&] { loop.stop(); }); });
-    });
+    };
+    training->on_fatal_error([=](const Error& error) { end_on_training_error(error.message + "; leaving the swarm"); });
+    training->begin_loading(
+        [=](const Error& error) { end_on_training_error("cannot load the training data: " + error.message); });
   }
   if (options.seeds.empty()) log->info("no --seed: starting a new swarm");
   const bool joining = !options.seeds.empty();
@@ -249,12 +261,15 @@ Command add_peer_command(CLI::App& root) {
       ->type_name("HOST:PORT")
       ->check(numeric_address_check());
   app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file (starling keygen --swarm); none: OPEN swarm")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check("an OPEN swarm"));
   app->add_option("--identity", options->identity_path, "Identity file (default: DATA_DIR/identity.key, made if missing)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check("the default DATA_DIR/identity.key"));
   app->add_option("--data-dir", options->data_dir,
                   "Folder for the identity, incarnation and checkpoints (default: ~/.local/state/starling/peer-PORT)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->check(non_empty_path_check("the default ~/.local/state/starling/peer-PORT"));
   app->add_option("--profile", options->profile, "Membership timing: lan or wan")
       ->check(CLI::IsMember({"lan", "wan"}))
       ->default_str("lan");

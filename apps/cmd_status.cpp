@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands.h"
+#include "path_option.h"
 #include "swarm_key_option.h"
 #include "starling/runtime/control_client.h"
 
@@ -82,7 +83,8 @@ Command add_status_command(CLI::App& root) {
   app->add_option("address", options->address, "The peer's listen address")->type_name("HOST:PORT")->required();
   app->add_flag("--json", options->json, "Print the peer's answer as one JSON object");
   app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file the peer uses (none: open swarm)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check("an open swarm"));
   app->add_option("--timeout", options->timeout_seconds, "Seconds to wait for the answer")
       ->check(CLI::PositiveNumber)
       ->default_str("5");

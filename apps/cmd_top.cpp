@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "path_option.h"
 #include "swarm_key_option.h"
 #include "top_frame.h"
 #include "top_terminal.h"
@@ -116,7 +117,8 @@ Command add_top_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand("top", "Watch a running peer and its swarm live in the terminal (q quits)");
   app->add_option("address", options->address, "The peer's listen address")->type_name("HOST:PORT")->required();
   app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file the peer uses (none: open swarm)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check("an open swarm"));
   app->add_option("--interval", options->interval_seconds, "Seconds between two polls of the peer")
       ->check(CLI::Range(0.1, 3600.0))
       ->default_str("1");

@@ -4,6 +4,7 @@
 #include "address_option.h"
 #include "config_file.h"
 #include "number_checks.h"
+#include "path_option.h"
 
 #include <CLI/CLI.hpp>
 
@@ -37,9 +38,15 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
   // The same options, names and checks as `starling peer` (apps/cmd_peer.cpp).
   app.add_option("--listen", config.listen)->check(numeric_address_check())->group(kEmbedOptionGroup);
   app.add_option("--seed", config.seeds)->check(numeric_address_check())->group(kEmbedOptionGroup);
-  app.add_option("--swarm-key", config.swarm_key_path)->group(kEmbedOptionGroup);
-  app.add_option("--identity", config.identity_path)->group(kEmbedOptionGroup);
-  app.add_option("--data-dir", config.data_dir)->group(kEmbedOptionGroup);
+  app.add_option("--swarm-key", config.swarm_key_path)
+      ->check(non_empty_path_check("an open swarm"))
+      ->group(kEmbedOptionGroup);
+  app.add_option("--identity", config.identity_path)
+      ->check(non_empty_path_check("the default identity"))
+      ->group(kEmbedOptionGroup);
+  app.add_option("--data-dir", config.data_dir)
+      ->check(non_empty_path_check("the default data dir"))
+      ->group(kEmbedOptionGroup);
   app.add_option("--profile", config.profile)->check(CLI::IsMember({"lan", "wan"}))->group(kEmbedOptionGroup);
   add_peer_training_options(app, config.training);
   app.add_option("--join-timeout", config.join_timeout_ms)

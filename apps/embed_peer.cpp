@@ -28,6 +28,7 @@
 #include "starling/crypto/keys.h"
 #include "starling/gossip/messages.h"
 #include "starling/runtime/data_dir_lock.h"
+#include "starling/runtime/incarnation_file.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/numeric_address.h"
 #include "starling/runtime/step_handoff.h"
@@ -114,6 +115,7 @@ struct Peer::Impl {
   gossip::Config membership;
   fs::path data_dir;
   std::optional<runtime::DataDirLock> data_dir_lock;  // held while this peer lives
+  std::unique_ptr<runtime::FileIncarnationStore> incarnations;  // handed to the RuntimePeer in run()
   std::optional<crypto::Identity> identity;
   std::optional<crypto::SwarmKey> swarm_key;
   std::string node_id;
@@ -164,7 +166,7 @@ struct Peer::Impl {
     apps::RuntimePeerConfig c;
     c.listen = listen;
     c.membership = membership;
-    c.data_dir = data_dir;
+    c.incarnations = std::move(incarnations);
     c.log = log;
     c.slot = &slot;
     if (host) {
@@ -320,6 +322,9 @@ Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
   auto locked = runtime::DataDirLock::acquire(impl->data_dir);  // one peer per data dir, as `starling peer`
   if (!locked) return locked.error();
   impl->data_dir_lock.emplace(std::move(*locked));
+  auto incarnations = runtime::FileIncarnationStore::open(impl->data_dir / "incarnation");  // as `starling peer`
+  if (!incarnations) return incarnations.error();
+  impl->incarnations = std::move(*incarnations);
 
   impl->mismatch = std::make_shared<MismatchSink>();
   auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();

@@ -149,6 +149,7 @@ class PeerTraining::Host {
   runtime::EventLoop* loop = nullptr;
   node::Peer** slot = nullptr;
   std::shared_ptr<spdlog::logger> log;
+  std::function<void(const Error&)> on_fatal;  // PeerTraining::on_fatal_error
   double pending_slowdown = 1.0;
   bool downloaded = false;
   // The data arrives after the network is up (PeerTraining::begin_loading):
@@ -234,6 +235,13 @@ class PeerTraining::Host {
     // A failed replica's last model must pull on nobody: the driver closes
     // its links (docs/learning.md, "A replica that fails").
     worker_options.on_failed = [this, l](const std::string& why) { l->post([this, why] { on_failed(why); }); };
+    // Out of memory (or a bug) on the training thread: no recovery would
+    // fare better in this process, so the caller ends the peer.
+    worker_options.on_fatal = [this, l](const std::string& why) {
+      l->post([this, why] {
+        if (!stopped && on_fatal) on_fatal(make_error(ErrorKind::overloaded, why));
+      });
+    };
     worker = std::make_unique<runtime::TrainingWorker>(std::move(worker_options));
     worker->set_slowdown(pending_slowdown);
     worker->start();
@@ -366,6 +374,8 @@ PeerTraining::~PeerTraining() { stop(); }
 void PeerTraining::set_batch_seed(std::uint64_t seed) { host_->worker_options.seed = seed; }
 
 node::ModelHost& PeerTraining::host() { return *host_->handoff; }
+
+void PeerTraining::on_fatal_error(std::function<void(const Error&)> handler) { host_->on_fatal = std::move(handler); }
 
 void PeerTraining::attach(runtime::EventLoop& loop, node::Peer** slot) {
   slot_ = slot;

@@ -115,6 +115,11 @@ class PeerTraining {
   // damaged file, a shape unlike the headers') reaches `on_failure` on the
   // loop thread. Call after attach(); nothing to do if prepare() loaded it.
   void begin_loading(std::function<void(const Error&)> on_failure);
+  // When the training thread ends on an exception (out of memory: "out of
+  // memory while training: ..."), `handler` hears it on the loop thread:
+  // training cannot go on in this process (a NaN divergence is not this: the
+  // peer recovers from that itself). Call before the training starts.
+  void on_fatal_error(std::function<void(const Error&)> handler);
   // `joining`: the peer was given seeds; a resumed peer does not download.
   bool download_on_join(bool joining) const;
   // Waits for a load in flight, joins the training thread and writes the final checkpoint (the own

@@ -8,6 +8,7 @@
 #include "json_text.h"
 #include "log_setup.h"
 #include "peer_status.h"
+#include "starling/assert.h"
 #include "starling/node/record_authority.h"
 #include "starling/runtime/crypto_security.h"
 #include "starling/runtime/uv_transport.h"
@@ -27,7 +28,8 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   self->swarm_open_ = swarm_key.is_open();
   self->self_key_ = node::to_string(config.listen);
   self->faults_ = std::make_shared<node::FaultPolicy>(std::mt19937_64(std::random_device{}()));
-  self->incarnations_ = std::make_unique<runtime::FileIncarnationStore>(config.data_dir / "incarnation");
+  STARLING_ASSERT_MSG(config.incarnations, "RuntimePeer::create without an incarnation store");
+  self->incarnations_ = std::move(config.incarnations);
 
   runtime::UvTransportOptions transport_options;
   transport_options.faults = self->faults_;

@@ -31,7 +31,10 @@ namespace starling::apps {
 struct RuntimePeerConfig {
   node::Address listen;
   gossip::Config membership;
-  std::filesystem::path data_dir;  // holds the incarnation file
+  // The incarnation file (runtime::FileIncarnationStore::open on the data
+  // dir's `incarnation`): opened by the caller, so a corrupt one is refused
+  // with its own message before anything listens. Required.
+  std::unique_ptr<runtime::FileIncarnationStore> incarnations;
   PeerTraining* training = nullptr;  // null: membership only (--no-train)
   // Or a trainer of the caller's (the embedding API) behind the same
   // step-boundary hand-off, with its gossip options.

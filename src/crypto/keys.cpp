@@ -177,6 +177,14 @@ Result<SwarmKey> SwarmKey::load(const std::filesystem::path& path) {
     return corrupt(path, "the key line must be exactly 64 hex digits (32 bytes); got " +
                              std::to_string(lines[1].size()) + " characters");
   }
+  // All zeros is the open swarm's public key (SwarmKey::open): a peer using it
+  // would call its swarm closed while anyone can join and read it. keygen
+  // never writes it (crypto_kdf_keygen), so such a file was made by hand.
+  if (sodium_is_zero(key.data(), key.size())) {
+    return make_error(ErrorKind::security,
+                      path.string() + ": the key is all zeros, the open swarm's public key, which keeps nobody out "
+                                      "and hides nothing; make a real one with `starling keygen --swarm FILE`");
+  }
   return SwarmKey(std::move(key), false);
 }
 

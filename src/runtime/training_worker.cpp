@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
 #include <utility>
 
 #include "starling/assert.h"
@@ -111,7 +115,7 @@ void TrainingWorker::start() {
   if (started_ || stop_requested_.load() || loop_->failed()) return;
   started_ = true;
   set_state("training");
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] { run_guarded(); });
 }
 void TrainingWorker::stop() {
   std::lock_guard lock(lifecycle_mutex_);
@@ -138,8 +142,15 @@ Status TrainingWorker::restart(const Eigen::VectorXf* parameters) {
     std::lock_guard progress_lock(progress_mutex_);
     failed = progress_.state == "failed";
   }
+  bool ended_on_exception = false;
+  {
+    std::lock_guard progress_lock(progress_mutex_);
+    ended_on_exception = ended_on_exception_;
+  }
   if (!started_ || stop_requested_.load() || !failed)
     return make_error(ErrorKind::invalid_argument, "restart: the worker is not a failed, running one");
+  if (ended_on_exception)
+    return make_error(ErrorKind::invalid_argument, "restart: the worker ended on an error training again would meet");
   if (thread_.joinable()) thread_.join();  // it ends once the loop failed
   const Eigen::VectorXf last = loop_->parameters();
   if (Status recovered = loop_->recover(parameters ? *parameters : last); !recovered) return recovered;
@@ -150,7 +161,7 @@ Status TrainingWorker::restart(const Eigen::VectorXf* parameters) {
     progress_.state = "training";
     progress_.error.clear();
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] { run_guarded(); });
   return ok_status();
 }
 
@@ -328,6 +339,47 @@ void TrainingWorker::save_checkpoint(const char* why) {
   if (!saved) {
     log(std::string("training worker: ") + why + " checkpoint to " + options_.checkpoint_path +
         " failed (training goes on): " + saved.error().message);
+  }
+}
+
+void TrainingWorker::run_guarded() noexcept {
+  try {
+    run();
+  } catch (const std::bad_alloc& e) {
+    end_on_exception(e.what(), true);
+  } catch (const std::exception& e) {
+    end_on_exception(e.what(), false);
+  } catch (...) {
+    end_on_exception("an exception that is not a std::exception", false);
+  }
+}
+
+void TrainingWorker::end_on_exception(const char* what, bool out_of_memory) noexcept {
+  // Whatever threw has unwound: its memory is back, so these few strings
+  // normally fit. If even they do not, the state still says "failed" (a
+  // short literal, no allocation) and stderr says why.
+  try {
+    const std::string why = std::string(out_of_memory ? "out of memory while training: " :
+                                                        "training worker: internal error: ") + what;
+    {
+      std::lock_guard lock(progress_mutex_);
+      ended_on_exception_ = true;
+      progress_.state = "failed";
+      progress_.error = why;
+    }
+    if (options_.on_fatal) {
+      options_.on_fatal(why);
+    } else if (options_.on_failed) {
+      options_.on_failed(why);
+    }
+  } catch (...) {
+    {
+      std::lock_guard lock(progress_mutex_);
+      ended_on_exception_ = true;
+      progress_.state = "failed";
+    }
+    std::fputs("starling: error: the training thread ended on an error and could not report it "
+               "(out of memory?)\n", stderr);
   }
 }
 

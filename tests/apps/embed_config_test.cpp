@@ -67,3 +67,14 @@ TEST_CASE("embed settings: a flag added to the gossip group later is a setting w
   CHECK(apps::parse_embed_settings({{"listen", "127.0.0.1:0"}, {"seed", "127.0.0.1:1"}, {"profile", "wan"},
                                     {"join-timeout", "5"}, {"download", "false"}}));
 }
+
+TEST_CASE("embed settings: an empty path is refused, not read as the default", "[embed][config]") {
+  // An empty swarm-key was the OPEN swarm, an empty identity or data-dir the default one.
+  const std::string name = GENERATE("data-dir", "swarm-key", "identity");
+  auto refused = apps::parse_embed_settings({{name, ""}});
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message, Catch::Contains(name) && Catch::Contains("empty path"));
+  auto given = apps::parse_embed_settings({{"data_dir", "some/folder"}});
+  REQUIRE(given);
+  CHECK(given->data_dir == "some/folder");
+}

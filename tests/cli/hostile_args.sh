@@ -13,6 +13,7 @@ expect_refused() {
   local what=$1 pattern=$2; shift 2
   out=$("$@" 2>&1 < /dev/null)
   local code=$?
+  code_of_last=$code
   if ((code == 0 || code >= 128)); then fail "$what: exit $code, want a clean failure ($out)"; return; fi
   grep -qiE -e "$pattern" <<<"$out" || fail "$what: output does not match /$pattern/: $out"
 }
@@ -48,6 +49,46 @@ expect_refused "peer --config /dev/zero" "not a regular file" "$starling" peer -
 expect_refused "eval /dev/zero" "not a regular file" timeout 20 "$starling" eval /dev/zero --data "$work/toy.csv"
 ln -s /dev/zero "$work/zero.csv"
 expect_refused "train --data a device" "not a regular file" timeout 20 "${train[@]}" --data "$work/zero.csv"
+
+# An empty --data-dir (an unset variable) fell back to the default folder
+# without a word: refused like a bad flag, and as a --config key.
+expect_refused "peer --data-dir ''" "--data-dir: an empty path" \
+  "$starling" peer --listen 127.0.0.1:7000 --data-dir "" --print-config
+[[ $code_of_last == 105 ]] || fail "peer --data-dir '': exit $code_of_last, want 105 (a bad flag)"
+# An empty --swarm-key was an OPEN swarm, an empty --identity the default one.
+for flag in --swarm-key --identity; do
+  expect_refused "peer $flag ''" "$flag: an empty path" \
+    "$starling" peer --listen 127.0.0.1:7000 "$flag" "" --print-config
+  [[ $code_of_last == 105 ]] || fail "peer $flag '': exit $code_of_last, want 105 (a bad flag)"
+done
+expect_refused "status --swarm-key ''" "--swarm-key: an empty path" "$starling" status 127.0.0.1:7000 --swarm-key ""
+printf 'data-dir = ""\n' > "$work/empty-data-dir.toml"
+expect_refused "peer --config with data-dir = ''" "empty-data-dir.toml:1: 'data-dir'.*empty path" \
+  "$starling" peer --listen 127.0.0.1:7000 --config "$work/empty-data-dir.toml" --print-config
+
+# A swarm key file of 64 zeros is the open swarm's public key: it was taken
+# for a closed swarm (no warning), now peer and status refuse it.
+printf 'starling-swarm-key v1\n%064d\n' 0 > "$work/zero.key"
+chmod 600 "$work/zero.key"
+expect_refused "peer with an all-zero swarm key" "zero.key: the key is all zeros" \
+  timeout 20 "$starling" peer --listen 127.0.0.1:7000 --no-train --swarm-key "$work/zero.key" \
+  --data-dir "$work/zero-key-peer"
+expect_refused "status with an all-zero swarm key" "all zeros" \
+  "$starling" status 127.0.0.1:7000 --swarm-key "$work/zero.key"
+
+# A damaged incarnation file was read as incarnation 0 (the peer could rejoin
+# at an old one): now it stops the peer before it listens, naming the file.
+peer=("$starling" peer --listen 127.0.0.1:7000 --no-train)
+for bad in garbage -1 18446744073709551616 ""; do
+  mkdir -p "$work/incarnation-dir"
+  printf '%s' "$bad" > "$work/incarnation-dir/incarnation"
+  expect_refused "peer with incarnation file '$bad'" "incarnation file $work/incarnation-dir/incarnation" \
+    timeout 20 "${peer[@]}" --data-dir "$work/incarnation-dir"
+done
+rm -f "$work/incarnation-dir/incarnation"
+mkdir "$work/incarnation-dir/incarnation"
+expect_refused "peer with a folder as its incarnation file" "incarnation file .* is not a regular file" \
+  timeout 20 "${peer[@]}" --data-dir "$work/incarnation-dir"
 
 expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good.ckpt"
 expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \

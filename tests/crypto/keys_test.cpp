@@ -170,6 +170,11 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
   CHECK(error_kind(load_text("starling-swarm-key v2\n" + std::string(64, 'a') + "\n")) == ErrorKind::unsupported);
   CHECK(load_text("starling-swarm-key v1\r\n" + std::string(64, 'A') + "\r\n").ok());
   CHECK(load_text("starling-swarm-key v1\n" + std::string(64, 'a')).ok());  // no final newline
+  // All zeros is the open swarm's public key: a file holding it was taken as a closed swarm.
+  Result<SwarmKey> zero = load_text("starling-swarm-key v1\n" + std::string(64, '0') + "\n");
+  CHECK(error_kind(zero) == ErrorKind::security);
+  CHECK_THAT(zero.error().message, Catch::Contains("all zeros") && Catch::Contains("starling keygen --swarm"));
+  CHECK(load_text("starling-swarm-key v1\n" + std::string(63, '0') + "1\n").ok());  // one bit set is a key
 
   Identity identity = Identity::generate();
   REQUIRE(identity.save(dir / "id.key").ok());

@@ -16,6 +16,8 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -770,6 +772,77 @@ TEST_CASE("training worker: a failed worker restarts from a given model, on a ne
   CHECK(failed_times() == 1);
   CHECK(worker.parameters_copy().allFinite());
   CHECK(worker.parameters_copy() != model);  // it trained from there
+}
+
+TEST_CASE("training worker: an exception on its thread fails it for good, never the process", "[runtime][worker]") {
+  // The publish copy is the worker's model-sized allocation at a boundary:
+  // std::bad_alloc there escaped the thread and std::terminate()d the peer.
+  TempDir dir;
+  const auto [kind, want] = GENERATE(table<int, std::string>({
+      {0, "out of memory while training: std::bad_alloc"},
+      {1, "training worker: internal error: a bug"},
+      {2, "training worker: internal error: an exception that is not a std::exception"},
+  }));
+  CAPTURE(want);
+  TrainingWorkerOptions o = make_options(0.05);
+  o.checkpoint_path = (dir.path / "model.ckpt").string();
+  o.on_publish = [kind = kind](Eigen::VectorXf, std::int64_t) {
+    if (kind == 0) throw std::bad_alloc();
+    if (kind == 1) throw std::runtime_error("a bug");
+    throw 42;
+  };
+  std::mutex mutex;
+  std::vector<std::string> fatal, failed;
+  o.on_fatal = [&](const std::string& why) {
+    std::lock_guard lock(mutex);
+    fatal.push_back(why);
+  };
+  o.on_failed = [&](const std::string& why) {  // the recoverable kind: not this one
+    std::lock_guard lock(mutex);
+    failed.push_back(why);
+  };
+  TrainingWorker worker(std::move(o));
+  worker.start();
+  REQUIRE(wait_until([&] { return worker.progress().steps_this_run >= 3; }));
+  worker.request_publish();
+  REQUIRE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return !fatal.empty();
+  }));
+  {
+    std::lock_guard lock(mutex);
+    CHECK(fatal == std::vector<std::string>{want});
+    CHECK(failed.empty());
+  }
+  const TrainingProgress p = worker.progress();
+  CHECK(p.state == "failed");
+  CHECK(p.error == want);
+  const Eigen::VectorXf model = Eigen::VectorXf::Constant(worker.parameter_count(), 0.01f);
+  CHECK(worker.restart(&model).error().kind == ErrorKind::invalid_argument);  // for good
+  worker.stop();
+  CHECK(worker.progress().state == "failed");
+  CHECK_FALSE(worker.checkpoint_after_stop().has_value());
+  CHECK_FALSE(fs::exists(dir.path / "model.ckpt"));  // no final checkpoint of half a step
+}
+
+TEST_CASE("training worker: an exception with no on_fatal reaches on_failed", "[runtime][worker]") {
+  TrainingWorkerOptions o = make_options(0.05);
+  o.on_publish = [](Eigen::VectorXf, std::int64_t) { throw std::bad_alloc(); };
+  std::mutex mutex;
+  std::string why;
+  o.on_failed = [&](const std::string& text) {
+    std::lock_guard lock(mutex);
+    why = text;
+  };
+  TrainingWorker worker(std::move(o));
+  worker.start();
+  worker.request_publish();
+  REQUIRE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return !why.empty();
+  }));
+  CHECK_THAT(why, Catch::StartsWith("out of memory while training"));
+  worker.stop();
 }
 
 TEST_CASE("training worker: invalid options leave it failed, with the reason", "[runtime][worker]") {

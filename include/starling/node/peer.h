@@ -41,7 +41,8 @@ namespace starling::node {
 class IncarnationStore {
  public:
   virtual ~IncarnationStore() = default;
-  // The last incarnation saved; nullopt: never ran (or unreadable).
+  // The last incarnation saved; nullopt: never ran. A store that cannot tell
+  // (a damaged file) refuses before a Peer is made (FileIncarnationStore::open).
   virtual std::optional<std::uint64_t> load() = 0;
   virtual Status save(std::uint64_t incarnation) = 0;
 };

@@ -71,7 +71,9 @@
 // NaN/Inf leaves the parameters as they were and is skipped (the loop's
 // warning is logged, rate limited); 100 in a row and the loop fails, the
 // worker enters "failed" and its thread ends (no more steps, publishes or
-// checkpoints). stop() asks, wakes the thread from any slowdown sleep, joins it
+// checkpoints). An exception on the thread (out of memory, or a bug) is
+// caught at its boundary and ends it the same way, for good (on_fatal).
+// stop() asks, wakes the thread from any slowdown sleep, joins it
 // (it finishes at most the step or evaluation under way), and the thread's last
 // act is the final checkpoint when a path is set and the state is not
 // "failed". stop() is idempotent and callable from any thread but the worker's;
@@ -156,6 +158,14 @@ struct TrainingWorkerOptions {
   // failed (progress().error says the same): a peer withdraws from gossip
   // (node::TrainingDriver::withdraw) so that its last model pulls on nobody.
   std::function<void(const std::string& why)> on_failed;
+  // Called ON THE WORKER THREAD once, when its thread ends on an exception:
+  // std::bad_alloc says "out of memory while training: ...", anything else
+  // "training worker: internal error: ..." (a bug). progress() is then
+  // "failed" with the same error, no final checkpoint is written (the
+  // parameters may hold half a step; the last periodic one stays) and
+  // restart() refuses: training again in this process would meet the same
+  // end. `starling peer` stops with exit 1. Unset: on_failed is called.
+  std::function<void(const std::string& why)> on_fatal;
   // Called ON THE WORKER THREAD right after each scheduled evaluation of the
   // own model, with a copy of the parameters just evaluated and their step:
   // the caller averages them with the neighbours' copies (on its loop thread:
@@ -222,7 +232,11 @@ class TrainingWorker {
   std::size_t parameter_count() const { return parameter_count_; }
 
  private:
+  // The thread's body: run() with every exception caught at the thread's
+  // boundary (one escaping a std::thread would terminate the process).
+  void run_guarded() noexcept;
   void run();
+  void end_on_exception(const char* what, bool out_of_memory) noexcept;
   // Step boundary: applies pending corrections, serves publish requests and
   // waiting parameter readers. Worker thread only.
   void serve_boundary();
@@ -276,6 +290,7 @@ class TrainingWorker {
   double last_checkpoint_seconds_ = 0;
 
   mutable std::mutex progress_mutex_;
+  bool ended_on_exception_ = false;  // under progress_mutex_; restart() refuses
   TrainingProgress progress_;  // the loop's fields copied after each step; holds the slowdown factor the worker reads
 };
 

@@ -55,6 +55,10 @@ extern "C" void on_stop_signal(int signal) {
 int train(const TrainArgs& args, TrainingSetup& s);
 
 int run_train(const TrainArgs& args) {
+  if (args.resume && args.checkpoint.empty()) {
+    return fail(make_error(ErrorKind::invalid_argument,
+                           "--resume needs --checkpoint FILE: the checkpoint to continue from (and to write)"));
+  }
   if (!args.checkpoint.empty()) {
     // Before the data loads and an epoch trains, not when the first save fails.
     if (Status writable = ml::check_checkpoint_target(args.checkpoint); !writable) return fail(writable.error());
@@ -91,7 +95,13 @@ int train(const TrainArgs& args, TrainingSetup& s) {
   fit_schedule_to_run(schedule, steps_per_epoch, args.epochs);
   ml::Trainer trainer(*s.model, optimizer, batcher, schedule);
 
-  if (args.resume && !args.checkpoint.empty() && std::filesystem::exists(args.checkpoint)) {
+  if (std::error_code ec; args.resume && !std::filesystem::exists(args.checkpoint, ec)) {
+    // Said even with --quiet: a mistyped path must not pass for a resumed run
+    // (docs/cli.md). Starting fresh is what a first run of a restart-on-failure
+    // job that always passes --resume needs.
+    std::fprintf(stderr, "starling train: warning: --resume: no checkpoint at %s: starting from scratch\n",
+                 args.checkpoint.c_str());
+  } else if (args.resume) {
     auto loaded = ml::load_checkpoint(args.checkpoint);
     if (!loaded) return fail(loaded.error());
     if (loaded->spec.to_string() != s.model->spec().to_string() || loaded->inputs != s.model->inputs() ||
@@ -253,7 +263,8 @@ Command add_train_command(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app->add_option("--checkpoint", args->checkpoint, "Write a checkpoint here after every epoch and at the end");
-  app->add_flag("--resume", args->resume, "Continue from --checkpoint if it exists");
+  app->add_flag("--resume", args->resume,
+                "Continue from --checkpoint; if it does not exist yet, start from scratch with a warning");
   app->add_flag("--json", args->json, "One JSON object per evaluation and a final summary on stdout");
   app->add_flag("-q,--quiet", args->quiet, "No progress on stderr");
   return {app, [args] { return run_train(*args); }};

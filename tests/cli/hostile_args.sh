@@ -49,6 +49,14 @@ expect_refused "eval /dev/zero" "not a regular file" timeout 20 "$starling" eval
 ln -s /dev/zero "$work/zero.csv"
 expect_refused "train --data a device" "not a regular file" timeout 20 "${train[@]}" --data "$work/zero.csv"
 
+# --resume with no checkpoint to resume from: never silent (a mistyped path
+# looked like a resumed run), and refused when no --checkpoint is named at all.
+expect_refused "train --resume without --checkpoint" "--resume needs --checkpoint" "${train[@]}" --resume
+expect_ok "train --resume from a missing checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/typo.ckpt" --resume
+grep -q "warning: --resume: no checkpoint at $work/typo.ckpt: starting from scratch" <<<"$out" ||
+  fail "--resume from a missing checkpoint did not say so: $out"
+[[ -f "$work/typo.ckpt" ]] || fail "--resume from a missing checkpoint wrote none"
+
 expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good.ckpt"
 expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \
   --dump-logits "$work"

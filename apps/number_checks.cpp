@@ -1,6 +1,8 @@
 #include "number_checks.h"
 
 #include <algorithm>
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -44,6 +46,19 @@ std::string check_float_text(const std::string& text) {
   if (text.empty() || end != begin + text.size()) return "'" + text + "' is not a number";
   if (!std::isfinite(value)) return "'" + text + "' is not a finite number";
   return {};
+}
+
+CLI::Validator zero_or_range(double min, double max, const std::string& zero_means) {
+  const std::string range = "0 (" + zero_means + ") or " + fmt::format("{}", min) + " to " + fmt::format("{}", max);
+  return CLI::Validator(
+      [min, max, range](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size()) return "'" + text + "' is not a number";
+        if (value == 0.0 || (value >= min && value <= max)) return {};
+        return "'" + text + "' is out of range: give " + range;
+      },
+      range, "");
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "blas_startup.h"
+#include "number_checks.h"
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
@@ -112,9 +113,9 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::IsMember({"own", "local-average"}))
       ->capture_default_str();
   app.add_option("--checkpoint-every", o.checkpoint_every,
-                 "Seconds between checkpoints to DATA_DIR/model.ckpt (0: only at stop)")
+                 "Seconds between checkpoints to DATA_DIR/model.ckpt (0: only at stop; else at least 1)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1e7));
+      ->check(zero_or_range(kMinCheckpointEverySeconds, kMaxCheckpointEverySeconds, "only at stop"));
   app.add_flag("--resume", o.resume, "Continue from DATA_DIR/model.ckpt if it exists (no model download)");
 }
 

@@ -30,6 +30,20 @@ expect_refused "train --seed 2^64" "--seed: .* out of range" "${train[@]}" --see
 expect_refused "peer --max-upload -1" "--max-upload" "$starling" peer --listen 127.0.0.1:7000 --max-upload -1 --print-config
 expect_refused "peer --round-cpu-share nan" "--round-cpu-share" "$starling" peer --listen 127.0.0.1:7000 --round-cpu-share nan --print-config
 expect_refused "scenario --speed nan (was an assertion)" "--speed" "$starling" scenario "$work/none.toml" --speed nan
+# --checkpoint-every is seconds: 1e-300 was accepted and wrote a checkpoint at
+# every step boundary. 0 (only at stop) or 1 to 1e7, on the command line and
+# in a --config file, exit 105 like every other bad flag value.
+peer_print=("$starling" peer --listen 127.0.0.1:7000 --print-config)
+for interval in 1e-300 0.5 -1 nan 1e8; do
+  expect_refused "peer --checkpoint-every $interval" "--checkpoint-every: '$interval' is (out of range: give 0 \\(only at stop\\) or 1 to|not a finite)" \
+    "${peer_print[@]}" --checkpoint-every "$interval"
+done
+"${peer_print[@]}" --checkpoint-every 1e-300 > /dev/null 2>&1
+(($? == 105)) || fail "peer --checkpoint-every 1e-300: want exit 105"
+printf 'checkpoint-every = 1e-300\n' > "$work/tiny-interval.toml"
+expect_refused "checkpoint-every = 1e-300 in --config" "tiny-interval.toml:1: 'checkpoint-every'.* out of range" \
+  "${peer_print[@]}" --config "$work/tiny-interval.toml"
+for interval in 0 1 3600; do expect_ok "peer --checkpoint-every $interval" "${peer_print[@]}" --checkpoint-every "$interval"; done
 expect_ok "peer --batch 010" "$starling" peer --listen 127.0.0.1:7000 --batch 010 --print-config
 grep -qx "batch = 10" <<<"$out" || fail "--batch 010 is not 10: $(grep '^batch' <<<"$out")"
 

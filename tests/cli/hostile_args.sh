@@ -44,6 +44,14 @@ printf 'checkpoint-every = 1e-300\n' > "$work/tiny-interval.toml"
 expect_refused "checkpoint-every = 1e-300 in --config" "tiny-interval.toml:1: 'checkpoint-every'.* out of range" \
   "${peer_print[@]}" --config "$work/tiny-interval.toml"
 for interval in 0 1 3600; do expect_ok "peer --checkpoint-every $interval" "${peer_print[@]}" --checkpoint-every "$interval"; done
+# Combinations of simulate flags where one was silently ignored: refused, exit 2.
+expect_refused "simulate --random FILE" "--random draws its own scenarios and would ignore $work/none.toml" \
+  "$starling" simulate --random "$work/none.toml" --out "$work/sim-random"
+"$starling" simulate --random "$work/none.toml" --out "$work/sim-random" > /dev/null 2>&1
+(($? == 2)) || fail "simulate --random FILE: want exit 2"
+expect_refused "simulate FILE --seeds" "--seeds counts the runs of --random" \
+  "$starling" simulate "$work/none.toml" --seeds 3 --out "$work/sim-seeds"
+[[ -e "$work/sim-random" || -e "$work/sim-seeds" ]] && fail "a refused simulate made its report folder"
 expect_ok "peer --batch 010" "$starling" peer --listen 127.0.0.1:7000 --batch 010 --print-config
 grep -qx "batch = 10" <<<"$out" || fail "--batch 010 is not 10: $(grep '^batch' <<<"$out")"
 

@@ -252,9 +252,6 @@ int train(const TrainArgs& args, TrainingSetup& s) {
 Command add_train_command(CLI::App& root) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* app = root.add_subcommand("train", "Train one replica locally (no network) and report test accuracy");
-  // A later flag overrides an earlier one, so wrappers such as scripts/demo.sh
-  // can set defaults that the user's own arguments replace.
-  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_training_options(*app, args->training);
   app->add_option("--epochs", args->epochs, "Passes over the (shard of the) training set")
       ->capture_default_str()

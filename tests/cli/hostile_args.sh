@@ -20,7 +20,8 @@ expect_refused() {
 awk 'BEGIN { srand(3); print "label,a,b,c,d";
   for (i = 0; i < 400; i++) { c = i % 2; printf "%d", c;
     for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' > "$work/toy.csv"
-train=("$starling" train --data "$work/toy.csv" --model mlp:4 --batch 16 -q)
+train_on=("$starling" train --model mlp:4 --batch 16 -q --data)  # then the data
+train=("${train_on[@]}" "$work/toy.csv")
 
 # Numbers: NaN passed CLI::Range, -1 wrapped in unsigned options, 010 was octal.
 expect_refused "train --lr nan" "--lr: 'nan' is not a finite number" "${train[@]}" --lr nan
@@ -55,6 +56,26 @@ expect_refused "simulate FILE --seeds" "--seeds counts the runs of --random" \
 expect_ok "peer --batch 010" "$starling" peer --listen 127.0.0.1:7000 --batch 010 --print-config
 grep -qx "batch = 10" <<<"$out" || fail "--batch 010 is not 10: $(grep '^batch' <<<"$out")"
 
+# A single-value option given twice is an error in every command (train took
+# the last one in silence); options meant to repeat still do.
+while read -r option args; do
+  # shellcheck disable=SC2086 # the words of $args are separate arguments
+  expect_refused "$args" "$option: At Most 1 required but received 2" "$starling" $args
+done <<EOF
+--lr train --data $work/toy.csv --lr 0.1 --lr 0.2
+--data eval $work/none.ckpt --data a.csv --data b.csv
+--lr peer --listen 127.0.0.1:7000 --lr 0.1 --lr 0.2 --print-config
+--speed scenario $work/none.toml --speed 1 --speed 2
+--seed simulate $work/none.toml --seed 1 --seed 2
+--timeout status 127.0.0.1:9 --timeout 1 --timeout 2
+--swarm keygen --swarm $work/a.key --swarm $work/b.key
+--onnx export $work/none.ckpt --onnx $work/a.onnx --onnx $work/b.onnx
+--interval top 127.0.0.1:9 --interval 1 --interval 2
+--listen init $work/init-dir --listen 127.0.0.1:7000 --listen 127.0.0.1:7001
+EOF
+expect_ok "peer --seed twice (a list)" "$starling" peer --listen 127.0.0.1:7000 --seed 127.0.0.1:7001 --seed 127.0.0.1:7002 --print-config
+grep -qx "seed = \['127.0.0.1:7001', '127.0.0.1:7002'\]" <<<"$out" || fail "peer --seed twice: $(grep seed <<<"$out")"
+
 # Output paths that cannot be written fail before any work, naming the path.
 expect_refused "train --checkpoint DIR" "cannot write $work: it is a directory" "${train[@]}" --checkpoint "$work"
 expect_refused "train --checkpoint DIR/" "it is a directory" "${train[@]}" --checkpoint "$work/"
@@ -69,7 +90,7 @@ expect_refused "peer --config DIR" "not a regular file" "$starling" peer --liste
 expect_refused "peer --config /dev/zero" "not a regular file" "$starling" peer --listen 127.0.0.1:7000 --config /dev/zero --print-config
 expect_refused "eval /dev/zero" "not a regular file" timeout 20 "$starling" eval /dev/zero --data "$work/toy.csv"
 ln -s /dev/zero "$work/zero.csv"
-expect_refused "train --data a device" "not a regular file" timeout 20 "${train[@]}" --data "$work/zero.csv"
+expect_refused "train --data a device" "not a regular file" timeout 20 "${train_on[@]}" "$work/zero.csv"
 
 # --resume with no checkpoint to resume from: never silent (a mistyped path
 # looked like a resumed run), and refused when no --checkpoint is named at all.
@@ -92,7 +113,7 @@ expect_refused "eval --dump-logits onto its data" "which this command reads" \
 cmp -s "$work/good.ckpt" "$work/keep.ckpt" || fail "export or eval changed the checkpoint it read"
 cp "$work/toy.csv" "$work/data-copy.csv"
 expect_refused "train --checkpoint onto a data file" "not a starling checkpoint" \
-  "${train[@]}" --data "$work/data-copy.csv" --checkpoint "$work/data-copy.csv"
+  "${train_on[@]}" "$work/data-copy.csv" --checkpoint "$work/data-copy.csv"
 cmp -s "$work/toy.csv" "$work/data-copy.csv" || fail "train --checkpoint replaced its data file"
 mkfifo -m 600 "$work/fifo"
 expect_refused "train --checkpoint onto a FIFO" "not a regular file" "${train[@]}" --checkpoint "$work/fifo"

@@ -26,6 +26,6 @@ void check_numbers(CLI::App& app);
 // The checks themselves (tests): empty when `text` is fine (it may be
 // rewritten to its plain form), else the reason.
 std::string check_integer_text(std::string& text, bool is_unsigned);
-std::string check_float_text(const std::string& text);
+std::string check_float_text(std::string& text);
 
 }  // namespace starling::apps

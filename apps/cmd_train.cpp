@@ -65,6 +65,9 @@ int run_train(const TrainArgs& args) {
   }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());
+  if (!setup->label_warning.empty()) {  // even with --quiet: the run may be answering the wrong question
+    std::fprintf(stderr, "starling train: warning: %s: %s\n", args.training.data.c_str(), setup->label_warning.c_str());
+  }
   try {
     return train(args, *setup);
   } catch (const std::bad_alloc&) {

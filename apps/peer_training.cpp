@@ -287,6 +287,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
     log->info("loading {} ...", options.training.data);
     auto data = check_options_and_load(options.training);
     if (!data) return data.error();
+    if (!data->label_warning.empty()) log->warn("{}: {}", options.training.data, data->label_warning);
     shape = shape_of(*data);
     keep_only_shard(*data);
     loaded_now = std::move(*data);
@@ -400,6 +401,7 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
     }
     log->info("loaded {}: {} training samples ({} in this shard, the only ones kept), {} test samples",
               training.data, data->train_samples, data->shard.size(), data->data.test.size());
+    if (!data->label_warning.empty()) log->warn("{}: {}", training.data, data->label_warning);
     keep_only_shard(*data);
     // The loop thread owns the worker's options: the data travels in the closure.
     auto moved = std::make_shared<TrainingData>(std::move(*data));

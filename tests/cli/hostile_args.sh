@@ -86,6 +86,19 @@ expect_ok "print-config read back" "$starling" peer --config "$work/printed.toml
 [[ "$out" == "$(cat "$work/printed.toml")" ]] || fail "print-config does not round-trip: $(diff <(echo "$out") "$work/printed.toml")"
 grep -qx "random-seed = '18446744073709551615'" "$work/printed.toml" || fail "seed 2^64-1 printed as: $(grep '^random-seed' "$work/printed.toml")"
 
+# Labels: a feature read as the label (a CSV with its label last) made one
+# class per distinct value, and a column of ids one class per sample, in
+# silence. The first is refused, the second trains with a warning (even -q).
+awk 'BEGIN { srand(5); for (i = 0; i < 60; i++) printf "%.2f,%.3f,%d\n", 4 + rand(), rand(), i % 2 }' > "$work/label-last.csv"
+expect_refused "train on a CSV with its label last" "label-last.csv:1: label '[0-9.]+' is not a whole number" \
+  "${train_on[@]}" "$work/label-last.csv"
+awk 'BEGIN { srand(5); for (i = 0; i < 60; i++) printf "%d,%.3f,%.3f\n", 1000 + i, rand(), rand() }' > "$work/ids.csv"
+expect_ok "train on a CSV whose labels are ids" "${train_on[@]}" "$work/ids.csv" --epochs 1
+grep -q "warning: $work/ids.csv: 60 of the 60 classes have a single example" <<<"$out" ||
+  fail "no warning for a class per sample: $out"
+expect_ok "train on contiguous labels" "${train[@]}" --epochs 1
+[[ -z "$out" ]] || fail "contiguous labels are not quiet: $out"
+
 # Output paths that cannot be written fail before any work, naming the path.
 expect_refused "train --checkpoint DIR" "cannot write $work: it is a directory" "${train[@]}" --checkpoint "$work"
 expect_refused "train --checkpoint DIR/" "it is a directory" "${train[@]}" --checkpoint "$work/"

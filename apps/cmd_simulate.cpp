@@ -236,7 +236,7 @@ Command add_simulate_command(CLI::App& root) {
   auto options = std::make_shared<SimulateCliOptions>();
   CLI::App* app = root.add_subcommand(
       "simulate", "Run a scenario in the deterministic simulator (virtual time, up to 100,000 peers, one seed)");
-  app->add_option("file", options->file, "Scenario file (TOML, see docs/scenarios.md)");
+  CLI::Option* file = app->add_option("file", options->file, "Scenario file (TOML, see docs/scenarios.md; not with --random)");
   app->add_option("--seed", options->seed, "Run with this seed (default: the file's; --random: the first seed)");
   app->add_option("--peers", options->peers, "Replace the file's [swarm] peers")
       ->check(CLI::Range(1, scenario::kMaxSimulatedPeers));
@@ -244,7 +244,8 @@ Command add_simulate_command(CLI::App& root) {
       ->type_name("DIR");
   app->add_flag("--json", options->json_summary, "End with one JSON summary object on stdout");
   app->add_flag("--random", options->random, "Draw a fault mix per seed (docs/simulator.md) and run them in a row");
-  app->add_option("--seeds", options->seeds, "How many seeds --random runs")->check(CLI::Range(1, 100000));
+  CLI::Option* seeds =
+      app->add_option("--seeds", options->seeds, "How many seeds --random runs")->check(CLI::Range(1, 100000));
   app->add_option("--step-ms", options->step_ms, "Modelled compute time of one training step at speed 1")
       ->check(CLI::Range(0.001, 10000.0))
       ->capture_default_str();
@@ -264,7 +265,20 @@ Command add_simulate_command(CLI::App& root) {
                   "--stop-at-accuracy judges the mean of each peer's last this many evaluations")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  return Command{app, [options] {
+  return Command{app, [options, file, seeds] {
+                   // Each of these was silently ignored: the FILE of `--random FILE`, --seeds
+                   // without --random.
+                   if (options->random && file->count() > 0) {
+                     std::fprintf(stderr, "starling simulate: error: --random draws its own scenarios and would "
+                                          "ignore %s: give a scenario FILE or --random, not both\n",
+                                  options->file.c_str());
+                     return kExitBadInput;
+                   }
+                   if (!options->random && seeds->count() > 0) {
+                     std::fprintf(stderr, "starling simulate: error: --seeds counts the runs of --random; a scenario "
+                                          "FILE runs once (--seed picks its seed)\n");
+                     return kExitBadInput;
+                   }
                    if (options->random) return run_random(*options);
                    if (options->file.empty()) {
                      std::fprintf(stderr, "starling simulate: error: give a scenario FILE, or --random\n");

@@ -55,12 +55,19 @@ extern "C" void on_stop_signal(int signal) {
 int train(const TrainArgs& args, TrainingSetup& s);
 
 int run_train(const TrainArgs& args) {
+  if (args.resume && args.checkpoint.empty()) {
+    return fail(make_error(ErrorKind::invalid_argument,
+                           "--resume needs --checkpoint FILE: the checkpoint to continue from (and to write)"));
+  }
   if (!args.checkpoint.empty()) {
     // Before the data loads and an epoch trains, not when the first save fails.
     if (Status writable = ml::check_checkpoint_target(args.checkpoint); !writable) return fail(writable.error());
   }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());
+  if (!setup->label_warning.empty()) {  // even with --quiet: the run may be answering the wrong question
+    std::fprintf(stderr, "starling train: warning: %s: %s\n", args.training.data.c_str(), setup->label_warning.c_str());
+  }
   try {
     return train(args, *setup);
   } catch (const std::bad_alloc&) {
@@ -91,7 +98,13 @@ int train(const TrainArgs& args, TrainingSetup& s) {
   fit_schedule_to_run(schedule, steps_per_epoch, args.epochs);
   ml::Trainer trainer(*s.model, optimizer, batcher, schedule);
 
-  if (args.resume && !args.checkpoint.empty() && std::filesystem::exists(args.checkpoint)) {
+  if (std::error_code ec; args.resume && !std::filesystem::exists(args.checkpoint, ec)) {
+    // Said even with --quiet: a mistyped path must not pass for a resumed run
+    // (docs/cli.md). Starting fresh is what a first run of a restart-on-failure
+    // job that always passes --resume needs.
+    std::fprintf(stderr, "starling train: warning: --resume: no checkpoint at %s: starting from scratch\n",
+                 args.checkpoint.c_str());
+  } else if (args.resume) {
     auto loaded = ml::load_checkpoint(args.checkpoint);
     if (!loaded) return fail(loaded.error());
     if (loaded->spec.to_string() != s.model->spec().to_string() || loaded->inputs != s.model->inputs() ||
@@ -242,9 +255,6 @@ int train(const TrainArgs& args, TrainingSetup& s) {
 Command add_train_command(CLI::App& root) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* app = root.add_subcommand("train", "Train one replica locally (no network) and report test accuracy");
-  // A later flag overrides an earlier one, so wrappers such as scripts/demo.sh
-  // can set defaults that the user's own arguments replace.
-  app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_training_options(*app, args->training);
   app->add_option("--epochs", args->epochs, "Passes over the (shard of the) training set")
       ->capture_default_str()
@@ -253,7 +263,8 @@ Command add_train_command(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app->add_option("--checkpoint", args->checkpoint, "Write a checkpoint here after every epoch and at the end");
-  app->add_flag("--resume", args->resume, "Continue from --checkpoint if it exists");
+  app->add_flag("--resume", args->resume,
+                "Continue from --checkpoint; if it does not exist yet, start from scratch with a warning");
   app->add_flag("--json", args->json, "One JSON object per evaluation and a final summary on stdout");
   app->add_flag("-q,--quiet", args->quiet, "No progress on stderr");
   return {app, [args] { return run_train(*args); }};

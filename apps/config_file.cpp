@@ -14,7 +14,10 @@ namespace starling::apps {
 namespace {
 
 // What a key's TOML value must be, read off the CLI11 option.
-enum class Kind { flag, integer, number, text };
+// An unsigned option (UINT) may hold a value above 2^63-1, which a TOML
+// integer cannot: --print-config writes such a value as a string of digits
+// and the file reader takes it back (tests/apps/config_file_test.cpp).
+enum class Kind { flag, integer, unsigned_integer, number, text };
 
 bool is_meta_option(const CLI::Option* option) {
   const auto& names = option->get_lnames();
@@ -30,7 +33,8 @@ Kind kind_of(const CLI::Option* option) {
   if (option->get_expected_max() == 0) return Kind::flag;  // takes no value
   const std::string full = option->get_type_name();
   const std::string base = full.substr(0, full.find(':'));
-  if (base == "INT" || base == "UINT") return Kind::integer;
+  if (base == "INT") return Kind::integer;
+  if (base == "UINT") return Kind::unsigned_integer;
   if (base == "FLOAT") return Kind::number;
   if (base == "BOOLEAN") return Kind::flag;
   return Kind::text;
@@ -39,7 +43,8 @@ Kind kind_of(const CLI::Option* option) {
 const char* kind_plural(Kind kind) {
   switch (kind) {
     case Kind::flag: return "booleans";
-    case Kind::integer: return "integers";
+    case Kind::integer:
+    case Kind::unsigned_integer: return "integers";
     case Kind::number: return "numbers";
     case Kind::text: return "strings";
   }
@@ -52,6 +57,7 @@ const char* kind_name(Kind kind) {
   switch (kind) {
     case Kind::flag: return "a boolean (true or false)";
     case Kind::integer: return "an integer";
+    case Kind::unsigned_integer: return "an integer (above 9223372036854775807: a string of digits)";
     case Kind::number: return "a number";
     case Kind::text: return "a string";
   }
@@ -71,6 +77,18 @@ std::string at(const std::filesystem::path& path, const toml::source_region& whe
   return path.string() + ":" + std::to_string(where.begin.line);
 }
 
+// Whether `text` is a whole decimal number that fits an int64 / a uint64.
+bool fits_toml_integer(const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+bool is_uint64(const std::string& text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
+
 // One TOML value as the string CLI11 would have read on the command line;
 // nullopt: the value has the wrong type.
 std::optional<std::string> as_argument(const toml::node& node, Kind kind) {
@@ -80,6 +98,11 @@ std::optional<std::string> as_argument(const toml::node& node, Kind kind) {
       return std::nullopt;
     case Kind::integer:
       if (auto value = node.value_exact<std::int64_t>()) return std::to_string(*value);
+      return std::nullopt;
+    case Kind::unsigned_integer:
+      if (auto value = node.value_exact<std::int64_t>()) return std::to_string(*value);
+      if (auto value = node.value_exact<std::string>(); value && !fits_toml_integer(*value) && is_uint64(*value))
+        return *value;  // what to_toml writes for a value past int64
       return std::nullopt;
     case Kind::number:
       if (auto value = node.value_exact<std::int64_t>()) return std::to_string(*value);
@@ -101,14 +124,15 @@ std::string to_toml(const std::string& text, Kind kind) {
       out << toml::value<bool>(on);
       return out.str();
     }
-    case Kind::integer: {
+    case Kind::integer:
+    case Kind::unsigned_integer: {
       std::int64_t value = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
       if (ec == std::errc() && end == text.data() + text.size()) {
         out << toml::value<std::int64_t>(value);
         return out.str();
       }
-      break;  // not representable as a TOML integer: keep the text
+      break;  // not representable as a TOML integer (a UINT past 2^63-1): a string, which as_argument reads back
     }
     case Kind::number: {
       double value = 0;

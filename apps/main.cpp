@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   CLI::App root{"starling: peer-to-peer decentralized training with compressed delta gossip"};
   root.require_subcommand(1);
   root.set_version_flag("--version", "starling " STARLING_VERSION);
+  // A single-value option given twice (`--lr 0.1 --lr 0.2`) is an error in
+  // every command, never one of the two picked in silence. Subcommands copy
+  // these defaults when they are added, so this comes first; options meant to
+  // repeat (`peer --seed`) hold a list and are not affected.
+  root.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::Throw);
 
   std::vector<starling::apps::Command> commands = {
       starling::apps::add_train_command(root),

@@ -1,6 +1,8 @@
 #include "number_checks.h"
 
 #include <algorithm>
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -37,13 +39,34 @@ std::string check_integer_text(std::string& text, bool is_unsigned) {
   return {};
 }
 
-std::string check_float_text(const std::string& text) {
-  const char* begin = text.c_str();
-  char* end = nullptr;
-  const double value = std::strtod(begin, &end);
-  if (text.empty() || end != begin + text.size()) return "'" + text + "' is not a number";
+std::string check_float_text(std::string& text) {
+  // from_chars, not strtod: strtod also reads hexadecimal floats (0x1p-4),
+  // "infinity" and leading spaces, which --print-config could not write back
+  // as a TOML number. A leading '+' (which from_chars refuses) is dropped.
+  std::string_view digits = text;
+  if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-' && digits[1] != '+') digits.remove_prefix(1);
+  double value = 0;
+  const char* end = digits.data() + digits.size();
+  const auto [stop, ec] = std::from_chars(digits.data(), end, value);
+  if (digits.empty() || stop != end || (ec != std::errc() && ec != std::errc::result_out_of_range))
+    return "'" + text + "' is not a plain decimal number";
+  if (ec == std::errc::result_out_of_range) return "'" + text + "' is out of range for a double";
   if (!std::isfinite(value)) return "'" + text + "' is not a finite number";
+  text = std::string(digits);
   return {};
+}
+
+CLI::Validator zero_or_range(double min, double max, const std::string& zero_means) {
+  const std::string range = "0 (" + zero_means + ") or " + fmt::format("{}", min) + " to " + fmt::format("{}", max);
+  return CLI::Validator(
+      [min, max, range](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size()) return "'" + text + "' is not a number";
+        if (value == 0.0 || (value >= min && value <= max)) return {};
+        return "'" + text + "' is out of range: give " + range;
+      },
+      range, "");
 }
 
 namespace {

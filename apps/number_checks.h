@@ -15,12 +15,17 @@
 
 namespace starling::apps {
 
+// 0, which turns a periodic thing off, or a value in [min, max]: for an
+// interval whose tiny positive values (1e-300 seconds) would mean "all the
+// time". `zero_means` says what 0 does ("only at stop").
+CLI::Validator zero_or_range(double min, double max, const std::string& zero_means);
+
 // For the app and all its subcommands; call once, after every option exists.
 void check_numbers(CLI::App& app);
 
 // The checks themselves (tests): empty when `text` is fine (it may be
 // rewritten to its plain form), else the reason.
 std::string check_integer_text(std::string& text, bool is_unsigned);
-std::string check_float_text(const std::string& text);
+std::string check_float_text(std::string& text);
 
 }  // namespace starling::apps

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "blas_startup.h"
+#include "number_checks.h"
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
@@ -112,9 +113,9 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::IsMember({"own", "local-average"}))
       ->capture_default_str();
   app.add_option("--checkpoint-every", o.checkpoint_every,
-                 "Seconds between checkpoints to DATA_DIR/model.ckpt (0: only at stop)")
+                 "Seconds between checkpoints to DATA_DIR/model.ckpt (0: only at stop; else at least 1)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1e7));
+      ->check(zero_or_range(kMinCheckpointEverySeconds, kMaxCheckpointEverySeconds, "only at stop"));
   app.add_flag("--resume", o.resume, "Continue from DATA_DIR/model.ckpt if it exists (no model download)");
 }
 
@@ -294,6 +295,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
     log->info("loading {} ...", options.training.data);
     auto data = check_options_and_load(options.training);
     if (!data) return data.error();
+    if (!data->label_warning.empty()) log->warn("{}: {}", options.training.data, data->label_warning);
     shape = shape_of(*data);
     keep_only_shard(*data);
     loaded_now = std::move(*data);
@@ -409,6 +411,7 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
     }
     log->info("loaded {}: {} training samples ({} in this shard, the only ones kept), {} test samples",
               training.data, data->train_samples, data->shard.size(), data->data.test.size());
+    if (!data->label_warning.empty()) log->warn("{}: {}", training.data, data->label_warning);
     keep_only_shard(*data);
     // The loop thread owns the worker's options: the data travels in the closure.
     auto moved = std::make_shared<TrainingData>(std::move(*data));

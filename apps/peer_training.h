@@ -31,6 +31,12 @@ class App;
 
 namespace starling::apps {
 
+// --checkpoint-every's bounds in seconds (0 is allowed too: only at stop). A
+// checkpoint is written whole and fsynced; below a second apart (1e-300 was
+// accepted) the peer would do little else.
+inline constexpr double kMinCheckpointEverySeconds = 1.0;
+inline constexpr double kMaxCheckpointEverySeconds = 1e7;
+
 struct PeerTrainingOptions {
   bool no_train = false;
   TrainingOptions training;
@@ -61,7 +67,7 @@ struct PeerTrainingOptions {
   // Which model the final checkpoint holds: "own" or "local-average".
   std::string export_model = "local-average";
   std::uint64_t max_upload = 1'000'000;  // bytes per second of gossip traffic (a home uplink); 0: no budget
-  double checkpoint_every = 60.0;
+  double checkpoint_every = 60.0;  // seconds; 0 or kMinCheckpointEverySeconds..kMaxCheckpointEverySeconds
   bool resume = false;
 };
 

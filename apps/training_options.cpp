@@ -110,6 +110,7 @@ Result<TrainingData> load_idx_shard(ml::ByteTrainTest bytes, const TrainingOptio
   const ml::Standardization standardization = ml::standardization_of(bytes.train);
   out.data_mean = standardization.mean;
   out.data_std = standardization.deviation;
+  out.label_warning = ml::label_warning(bytes.train.labels, bytes.test.labels, std::max(bytes.train.classes, bytes.test.classes));
   std::vector<std::size_t> kept = ml::shard_indices(ml::labels_of(bytes.train), shard, partition, o.seed);
   if (kept.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");
   out.data.train = ml::features_of(bytes.train, standardization, &kept);
@@ -133,6 +134,7 @@ Result<TrainingData> load_training_data(const TrainingOptions& o, const ml::Shar
   out.data = std::move(*data);
   if (out.data.train.size() == 0) return make_error(ErrorKind::invalid_argument, "the training set is empty");
   out.train_samples = out.data.train.size();
+  out.label_warning = ml::label_warning(out.data.train.labels, out.data.test.labels, out.data.train.classes);
   std::tie(out.data_mean, out.data_std) = ml::standardize(out.data);
   out.shard = ml::shard_indices(out.data.train, shard, partition, o.seed);
   if (out.shard.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");

@@ -66,6 +66,9 @@ struct TrainingData {
   float data_std = 1.0f;
   std::vector<std::size_t> shard;  // indices of the training samples this replica uses
   std::size_t train_samples = 0;   // in the whole training set (data.train may hold only the shard)
+  // ml::label_warning of the whole set ("" : none), for the command to say
+  // (train on stderr, a peer in its log): the data still trains.
+  std::string label_warning;
 };
 
 struct TrainingSetup : TrainingModel, TrainingData {};

@@ -5,6 +5,7 @@
 #
 #   bench/train_defaults.sh                       # seeds 1..6, the defaults
 #   SEEDS="1 2 3" bench/train_defaults.sh --lr 0.05 --lr-decay none
+#   (not --epochs or --seed, which this script sets: a flag given twice is an error)
 #
 # Runs sequentially under `nice` (the machine is shared). Needs a built
 # build/apps/starling (scripts/build.sh or cmake --build build --target starling).

@@ -11,4 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 echo "building (first time: a few minutes on 2 cores)..."
 "$root/scripts/build.sh"
 build=${STARLING_BUILD_DIR:-$root/build}
-exec "$build/apps/starling" scenario "$root/scenarios/quickstart.toml" --out "$root/scenario-runs/quickstart" "$@"
+# The report folder, unless the user names one (a second --out is an error).
+out=(--out "$root/scenario-runs/quickstart")
+for arg in "$@"; do [[ $arg == --out || $arg == --out=* ]] && out=(); done
+exec "$build/apps/starling" scenario "$root/scenarios/quickstart.toml" "${out[@]}" "$@"

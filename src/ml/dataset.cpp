@@ -66,6 +66,33 @@ Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
 }
 
 
+std::string label_warning(const std::vector<std::int32_t>& train, const std::vector<std::int32_t>& test,
+                          int classes) {
+  if (classes <= 0) return {};
+  std::vector<std::size_t> examples(std::size_t(classes), 0);
+  for (const auto* labels : {&train, &test}) {
+    for (std::int32_t label : *labels) {
+      STARLING_ASSERT(label >= 0 && label < classes);
+      ++examples[std::size_t(label)];
+    }
+  }
+  const auto present = std::size_t(std::count_if(examples.begin(), examples.end(), [](auto n) { return n > 0; }));
+  const auto singles = std::size_t(std::count(examples.begin(), examples.end(), std::size_t{1}));
+  const auto all = std::size_t(classes);
+  if (present * 2 < all) {
+    return "the labels run from 0 to " + std::to_string(classes - 1) + " but only " + std::to_string(present) +
+           " of those " + std::to_string(classes) + " classes have an example: the model gets " +
+           std::to_string(classes) + " outputs, " + std::to_string(all - present) +
+           " of them never trained (number the labels 0.." + std::to_string(present - 1) + " instead)";
+  }
+  if (all > 2 && singles * 2 > all) {
+    return std::to_string(singles) + " of the " + std::to_string(classes) +
+           " classes have a single example among " + std::to_string(train.size() + test.size()) +
+           " samples: is the first field of each line the label, not an id or a measurement?";
+  }
+  return {};
+}
+
 Result<TrainTest> load_debian_dataset(const std::string& name, const std::string& datasets_dir) {
   auto folder = debian_dataset_folder(name, datasets_dir);
   if (!folder) return folder.error();

@@ -76,15 +76,32 @@ Error line_error(const std::string& path, std::size_t line, const std::string& w
   return make_error(ErrorKind::corrupt, path + ":" + std::to_string(line) + ": " + what);
 }
 
+// A label names a class: a whole number. A fraction (5.1) is nearly always a
+// feature in the label's place (a CSV with the label last), which made one
+// class per distinct value without a word.
+Status check_label(const std::string& path, std::size_t line, std::string_view text, double value) {
+  if (value == std::floor(value)) return ok_status();
+  return line_error(path, line, "label '" + std::string(text) +
+                                    "' is not a whole number: the first field of each line is the class (0, 1, 2 "
+                                    "... or -1, +1); is a feature there instead?");
+}
+
 // Maps raw label values to 0..C-1 in sorted order of the values.
-void map_labels(const std::vector<double>& raw, Dataset& data) {
+Status map_labels(const std::string& path, const std::vector<double>& raw, Dataset& data) {
   std::map<double, std::int32_t> classes;
   for (double value : raw) classes.emplace(value, 0);
+  if (classes.size() > std::size_t(kMaxClasses)) {
+    return make_error(ErrorKind::unsupported, path + ": " + std::to_string(classes.size()) +
+                                                  " distinct labels, more than the " + std::to_string(kMaxClasses) +
+                                                  " classes a model may have (is the first field of each line "
+                                                  "the label, not an id?)");
+  }
   std::int32_t next = 0;
   for (auto& [value, index] : classes) index = next++;
   data.labels.resize(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) data.labels[i] = classes[raw[i]];
   data.classes = next;
+  return ok_status();
 }
 
 }  // namespace
@@ -135,6 +152,7 @@ Result<Dataset> load_csv(const std::string& path) {
                             " like the first sample");
     }
     if (!label_ok) return line_error(path, line_number, "label " + describe_bad_number(fields[0]));
+    if (auto whole = check_label(path, line_number, fields[0], label); !whole) return whole;
     raw_labels.push_back(label);
     for (std::size_t c = 1; c < fields.size(); ++c) {
       double value = 0;
@@ -151,7 +169,7 @@ Result<Dataset> load_csv(const std::string& path) {
   Dataset data;
   const auto inputs = Eigen::Index(columns - 1);
   data.features = Eigen::Map<const Eigen::MatrixXf>(values.data(), inputs, Eigen::Index(raw_labels.size()));
-  map_labels(raw_labels, data);
+  if (auto mapped = map_labels(path, raw_labels, data); !mapped) return mapped.error();
   return data;
 }
 
@@ -182,6 +200,7 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs) {
         first_token = false;
         double label = 0;
         if (!parse_finite(token, label)) return line_error(path, line_number, "label " + describe_bad_number(token));
+        if (auto whole = check_label(path, line_number, token, label); !whole) return whole;
         raw_labels.push_back(label);
         continue;
       }
@@ -229,7 +248,7 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs) {
   Dataset data;
   data.features = Eigen::MatrixXf::Zero(Eigen::Index(width), Eigen::Index(raw_labels.size()));
   for (const Entry& entry : entries) data.features(Eigen::Index(entry.index), Eigen::Index(entry.sample)) = entry.value;
-  map_labels(raw_labels, data);
+  if (auto mapped = map_labels(path, raw_labels, data); !mapped) return mapped.error();
   return data;
 }
 

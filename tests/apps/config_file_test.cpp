@@ -104,6 +104,35 @@ TEST_CASE("print-config output read back with --config prints the same configura
   CHECK(third->peer.app->get_option("--seed")->as<std::vector<std::string>>().size() == 2);
 }
 
+TEST_CASE("print-config round-trips unsigned values past 2^63-1 and floats to the bit", "[apps][config]") {
+  // A TOML integer holds at most 2^63-1: 2^64-1 was printed as a string that
+  // --config then refused ('random-seed' wants an integer, got string).
+  TempDir dir;
+  auto first = parse_peer({"--listen", "127.0.0.1:7000", "--random-seed", "18446744073709551615", "--max-upload",
+                           "9223372036854775808", "--lr", "0.30000000000000004", "--gamma", "1e-310"});
+  const std::string printed = apps::effective_config_toml(*first->peer.app, "t");
+  CHECK(contains(printed, "\nrandom-seed = '18446744073709551615'\n"));
+  CHECK(contains(printed, "\nmax-upload = '9223372036854775808'\n"));
+  CHECK(contains(printed, "\nlr = 0.30000000000000004\n"));
+  write(dir / "peer.toml", printed);
+  auto second = parse_peer({});
+  REQUIRE(apps::apply_config_file(*second->peer.app, dir / "peer.toml").ok());
+  CHECK(apps::effective_config_toml(*second->peer.app, "t") == printed);
+  CHECK(second->peer.app->get_option("--random-seed")->as<std::uint64_t>() == 18446744073709551615ull);
+  CHECK(second->peer.app->get_option("--max-upload")->as<std::uint64_t>() == 9223372036854775808ull);
+  CHECK(second->peer.app->get_option("--lr")->as<double>() == 0.1 + 0.2);
+  CHECK(second->peer.app->get_option("--gamma")->as<double>() == 1e-310);
+}
+
+TEST_CASE("a string stands for an unsigned integer only where a TOML integer cannot", "[apps][config]") {
+  TempDir dir;
+  const fs::path file = dir / "bad.toml";
+  CHECK(contains(config_error("random-seed = '12'\n", file),
+                 ":1: 'random-seed' wants an integer (above 9223372036854775807: a string of digits), got string"));
+  CHECK(contains(config_error("random-seed = '18446744073709551616'\n", file), "'random-seed' wants an integer"));
+  CHECK(contains(config_error("batch = '9223372036854775808'\n", file), "'batch' wants an integer, got string"));
+}
+
 TEST_CASE("flags on the command line override the config file", "[apps][config]") {
   TempDir dir;
   write(dir / "peer.toml", "listen = '127.0.0.1:7000'\nlr = 0.5\nbatch = 32\nseed = ['10.0.0.1:1']\n");

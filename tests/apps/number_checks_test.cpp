@@ -61,12 +61,30 @@ TEST_CASE("number checks: integers are plain decimal and fit", "[apps][numbers]"
     CHECK(integer(bad, false).starts_with("error: "));
 }
 
+std::string float_text(std::string text) {
+  const std::string why = apps::check_float_text(text);
+  return why.empty() ? text : "error: " + why;
+}
+
 TEST_CASE("number checks: floats are finite", "[apps][numbers]") {
-  CHECK(apps::check_float_text("0.5").empty());
-  CHECK(apps::check_float_text("1e-3").empty());
-  CHECK(apps::check_float_text(".5").empty());
+  CHECK(float_text("0.5") == "0.5");
+  CHECK(float_text("1e-3") == "1e-3");
+  CHECK(float_text(".5") == ".5");
+  CHECK(float_text("1e-310") == "1e-310");  // subnormal, still a number
+  CHECK(float_text("+0.5") == "0.5");       // the form --print-config can write back
   for (const char* bad : {"nan", "NaN", "-nan", "inf", "-inf", "1e999", "", "abc", "1.5x"})
-    CHECK_FALSE(apps::check_float_text(bad).empty());
+    CHECK(float_text(bad).starts_with("error: "));
+}
+
+TEST_CASE("number checks: floats are plain decimal", "[apps][numbers]") {
+  // strtod read these, and --print-config wrote 0x1p-4 back as a string that
+  // --config then refused ('lr' wants a number).
+  for (const char* bad : {"0x1p-4", "0X1P-4", "-0x1.8p1", "infinity", " 0.5", "0.5 ", "+-1", "++1", "+"}) {
+    INFO(bad);
+    CHECK(float_text(bad).starts_with("error: "));
+  }
+  CHECK(float_text("0x1p-4") == "error: '0x1p-4' is not a plain decimal number");
+  CHECK(float_text("1e-400") == "error: '1e-400' is out of range for a double");
 }
 
 TEST_CASE("number checks: the peer command refuses NaN, negative and overflowing numbers, naming the flag",

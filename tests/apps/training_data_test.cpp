@@ -99,6 +99,35 @@ void check_same_data(const TrainingData& loaded, const TrainingData& reference, 
 
 }  // namespace
 
+TEST_CASE("IDX labels {0, 255} load with a warning: 256 classes, 254 of them empty", "[apps][training]") {
+  test::TempDir dir;
+  auto labels = [](std::vector<std::uint8_t> values) {
+    std::vector<std::uint8_t> out;
+    test::put_u32(out, 0x801);
+    test::put_u32(out, std::uint32_t(values.size()));
+    out.insert(out.end(), values.begin(), values.end());
+    return out;
+  };
+  test::write_plain(dir.file("train-images-idx3-ubyte"), test::idx_images(6, 2, 2));
+  test::write_plain(dir.file("train-labels-idx1-ubyte"), labels({0, 255, 0, 255, 0, 255}));
+  test::write_plain(dir.file("t10k-images-idx3-ubyte"), test::idx_images(2, 2, 2));
+  test::write_plain(dir.file("t10k-labels-idx1-ubyte"), labels({255, 0}));
+  TrainingOptions o;
+  o.data = dir.path.string();
+  auto loaded = load_training_data(o, ml::ShardSpec{}, ml::Partition{});
+  REQUIRE(loaded.ok());
+  CHECK(loaded->data.train.classes == 256);  // still trains: the warning says what it makes
+  CHECK(loaded->label_warning.find("the labels run from 0 to 255 but only 2 of those 256 classes") !=
+        std::string::npos);
+
+  // Contiguous labels (0..2) are quiet.
+  test::write_plain(dir.file("train-labels-idx1-ubyte"), test::idx_labels(6, 3));
+  test::write_plain(dir.file("t10k-labels-idx1-ubyte"), test::idx_labels(2, 3));
+  loaded = load_training_data(o, ml::ShardSpec{}, ml::Partition{});
+  REQUIRE(loaded.ok());
+  CHECK(loaded->label_warning.empty());
+}
+
 TEST_CASE("IDX data loads only the shard's training samples, as the whole set cut to the shard would be",
           "[apps][training]") {
   test::TempDir dir;

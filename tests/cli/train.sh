@@ -23,9 +23,16 @@ accuracy=$(sed -E 's/.*"test_accuracy":([0-9.]+).*/\1/' <<<"$summary")
 awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.95) }' || fail "toy accuracy too low: $accuracy"
 [[ $(grep -c '"event":"evaluation"' "$work/out.jsonl") -eq 3 ]] || fail "expected one evaluation per epoch"
 
-# A later flag overrides an earlier one (scripts/demo.sh relies on it).
-"$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 3 --epochs 1 --batch 16 --json -q > "$work/override.jsonl"
-[[ $(grep -c '"event":"evaluation"' "$work/override.jsonl") -eq 1 ]] || fail "--epochs 1 after --epochs 3 did not win"
+# A flag given twice is an error, as in every other command: one of the two
+# was taken in silence (the last), so `--lr 0.1 ... --lr 0.2` hid a mistake.
+for repeated in "--epochs 3 --epochs 1" "--lr 0.1 --lr 0.2" "--checkpoint a.ckpt --checkpoint b.ckpt"; do
+  # shellcheck disable=SC2086 # the words of $repeated are separate arguments
+  if out=$("$starling" train --data "$work/toy.csv" --model mlp:8 --batch 16 -q $repeated 2>&1); then
+    fail "train $repeated: accepted"
+  else
+    grep -q "At Most 1 required but received 2" <<<"$out" || fail "train $repeated: $out"
+  fi
+done
 
 # The checkpoint evaluates to the same accuracy.
 eval_out=$("$starling" eval "$work/toy.ckpt" --data "$work/toy.csv" --json)

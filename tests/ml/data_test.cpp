@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <numeric>
 #include <set>
 
 #include "idx_files.h"
@@ -417,6 +418,49 @@ TEST_CASE("libsvm: sparse rows, label mapping, index errors", "[data][libsvm]") 
   REQUIRE(split.ok());
   REQUIRE(split->train.size() + split->test.size() == 3);
   REQUIRE(split->test.size() == 1);
+}
+
+TEST_CASE("labels are whole numbers, and at most kMaxClasses of them", "[data][csv][libsvm]") {
+  // A CSV with its label last read the first feature as the label: one class
+  // per distinct value, without a word.
+  TempDir dir;
+  write_text(dir.file("last.csv"), "x,y,label\n5.1,3.5,0\n4.9,3.0,1\n");
+  auto data = load_csv(dir.file("last.csv"));
+  REQUIRE(!data.ok());
+  CHECK(data.error().kind == ErrorKind::corrupt);
+  CHECK(contains(data.error().message, "last.csv:2: label '5.1' is not a whole number"));
+  write_text(dir.file("real.svm"), "1 1:1\n0.25 1:2\n");
+  auto svm = load_libsvm(dir.file("real.svm"));
+  REQUIRE(!svm.ok());
+  CHECK(contains(svm.error().message, "real.svm:2: label '0.25' is not a whole number"));
+  write_text(dir.file("whole.csv"), "1.0,1\n-3,2\n+2,3\n1e1,4\n");  // whole numbers in any spelling
+  REQUIRE(load_csv(dir.file("whole.csv")).ok());
+
+  std::string ids;
+  for (int i = 0; i <= kMaxClasses; ++i) ids += std::to_string(i * 3) + ",1\n";
+  write_text(dir.file("ids.csv"), ids);
+  data = load_csv(dir.file("ids.csv"));
+  REQUIRE(!data.ok());
+  CHECK(data.error().kind == ErrorKind::unsupported);
+  CHECK(contains(data.error().message, "65537 distinct labels, more than the 65536 classes"));
+}
+
+TEST_CASE("label_warning: sparse labels and single-example classes, not contiguous sets", "[data]") {
+  // IDX labels {0, 255}: 256 outputs, 254 of them never trained.
+  const std::string sparse = label_warning({0, 255, 0, 255}, {255}, 256);
+  CHECK(contains(sparse, "the labels run from 0 to 255 but only 2 of those 256 classes have an example"));
+  CHECK(contains(sparse, "254 of them never trained"));
+  // A column of ids: every class has one example.
+  std::vector<std::int32_t> ids(50);
+  std::iota(ids.begin(), ids.end(), 0);
+  CHECK(contains(label_warning(ids, {}, 50), "50 of the 50 classes have a single example among 50 samples"));
+  // Contiguous sets are quiet, Fashion-MNIST's 0..9 among them; so is a
+  // class missing here and there, and a binary set with one rare class.
+  const Dataset ten = labelled(10, 60);
+  CHECK(label_warning(ten.labels, {0, 9}, 10).empty());
+  CHECK(label_warning({0, 0, 1, 1, 3, 3}, {}, 4).empty());
+  CHECK(label_warning({0, 0, 0, 1}, {}, 2).empty());
+  CHECK(label_warning({}, {}, 0).empty());
 }
 
 TEST_CASE("split and standardize", "[data]") {

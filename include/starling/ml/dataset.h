@@ -31,6 +31,19 @@ struct TrainTest {
   Dataset test;
 };
 
+// The most classes a data set may have. IDX labels are bytes (at most 256
+// classes); a CSV or libsvm file with more distinct labels than this is
+// refused (a column of ids taken for labels made a class per sample).
+inline constexpr int kMaxClasses = 65536;
+
+// Labels that look like a mistake rather than a classification task, as a
+// sentence for the user; "" when they look fine. Over train and test together:
+// - most of the classes 0..classes-1 have no example (IDX labels {0, 255}
+//   make a model of 256 outputs, 254 of them never trained);
+// - most classes have a single example (a column of ids read as labels).
+// A contiguous set such as Fashion-MNIST's 0..9 gives "".
+std::string label_warning(const std::vector<std::int32_t>& train, const std::vector<std::int32_t>& test, int classes);
+
 // IDX (MNIST/Fashion-MNIST) image + label files, gzipped or not (zlib reads
 // both). Pixels are scaled to [0, 1]. Errors: not_found, corrupt (bad magic,
 // header, truncated body, image/label count mismatch, label >= 256).
@@ -58,8 +71,10 @@ Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder);
 
 // Text formats. CSV: one sample per line, label first, then features; a first
 // line that does not parse as numbers is taken as a header. libsvm: "label
-// index:value ..." with 1-based indices. Labels are mapped to 0..C-1 in sorted
-// order of their values. `inputs` = 0 infers the width (libsvm: max index).
+// index:value ..." with 1-based indices. Labels are whole numbers (a fraction
+// is corrupt: a feature in the label's place), mapped to 0..C-1 in sorted
+// order of their values; more than kMaxClasses of them is unsupported.
+// `inputs` = 0 infers the width (libsvm: max index).
 Result<Dataset> load_csv(const std::string& path);
 Result<Dataset> load_libsvm(const std::string& path, int inputs = 0);
 

@@ -181,7 +181,7 @@ TEST_CASE("Fashion-MNIST: a peer's shard loads as the same bits as the whole set
   check_same_data(*loaded, float_path(o), 0.0f);
 }
 
-TEST_CASE("--classes: peers whose files hold different labels build the same model", "[apps][training]") {
+TEST_CASE("peers whose files hold different labels build one model when given the classes", "[apps][training]") {
   // A volunteer's file of labels {3, 7} next to a neighbour's 0..9: mapped in
   // sorted order per file, the first trained 3 and 7 as outputs 0 and 1 and
   // the gossip averaged models that disagreed on every output, in silence.

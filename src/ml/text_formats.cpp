@@ -103,20 +103,21 @@ class LabelReader {
 
   // The label `text` (a whole number `value`, check_label) of `line`.
   Status add(std::size_t line, std::string_view text, double value) {
-    const std::string quoted = "label '" + std::string(text) + "'";
+    // Built only for an error: this runs once per sample.
+    const auto quoted = [text] { return "label '" + std::string(text) + "'"; };
     if (value < 0 && value != -1) {
-      return line_error(path_, line, quoted + " is negative: classes are 0, 1, 2 ... (or -1, +1 for two classes)");
+      return line_error(path_, line, quoted() + " is negative: classes are 0, 1, 2 ... (or -1, +1 for two classes)");
     }
     if (value == -1) {
-      if (line_of_zero_ != 0) return mixed(line, quoted, line_of_zero_, "'0'");
-      if (line_of_high_ != 0) return mixed(line, quoted, line_of_high_, "'" + high_text_ + "'");
+      if (line_of_zero_ != 0) return mixed(line, quoted(), line_of_zero_, "'0'");
+      if (line_of_high_ != 0) return mixed(line, quoted(), line_of_high_, "'" + high_text_ + "'");
       if (line_of_minus_one_ == 0) line_of_minus_one_ = line;
     } else if (line_of_minus_one_ != 0 && (value == 0 || value >= 2)) {
-      return mixed(line, quoted, line_of_minus_one_, "'-1'");
+      return mixed(line, quoted(), line_of_minus_one_, "'-1'");
     }
     if (value >= double(kMaxClasses)) {
       return make_error(ErrorKind::unsupported,
-                        path_ + ":" + std::to_string(line) + ": " + quoted + " is past the " +
+                        path_ + ":" + std::to_string(line) + ": " + quoted() + " is past the " +
                             std::to_string(kMaxClasses) + " classes a model may have (0 to " +
                             std::to_string(kMaxClasses - 1) + "): is the first field of each line the label, not "
                             "an id?");
@@ -124,7 +125,7 @@ class LabelReader {
     const auto label = value == -1 ? 0 : std::int32_t(value);
     if (classes_ > 0 && label >= classes_) {
       return make_error(ErrorKind::invalid_argument,
-                        path_ + ":" + std::to_string(line) + ": " + quoted + " does not fit the " +
+                        path_ + ":" + std::to_string(line) + ": " + quoted() + " does not fit the " +
                             std::to_string(classes_) + " classes of the model (labels 0 to " +
                             std::to_string(classes_ - 1) + ")");
     }

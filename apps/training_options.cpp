@@ -95,7 +95,9 @@ Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetS
   if (shape.inputs <= 0) return make_error(ErrorKind::invalid_argument, "the data set's samples have no features");
   if (shape.classes < 2) {
     return make_error(ErrorKind::invalid_argument,
-                      "the data set has " + std::to_string(shape.classes) + " class(es): a classifier needs at least 2");
+                      "the data set has " + std::to_string(shape.classes) +
+                          " class(es): a classifier needs at least 2 (labels are classes 0, 1, 2 ...; when other "
+                          "files hold the other classes, give their number with --classes)");
   }
   setup->shape = shape;
   auto model = ml::make_model(spec, shape.inputs, shape.classes);

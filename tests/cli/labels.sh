@@ -70,6 +70,12 @@ awk -F, '{ $1 = ($1 == 1 ? 5 : $1); print }' OFS=, "$work/two.csv" > "$work/spar
 expect_ok "train on labels 0 and 5" "${train[@]}" --data "$work/sparse.csv"
 grep -q "only 2 of those 6 classes have an example.*--classes" <<<"$out" || fail "no warning for labels {0, 5}: $out"
 
+# A file of one label is one class: refused, pointing at --classes, which trains it.
+awk -F, '{ $1 = 0; print }' OFS=, "$work/two.csv" > "$work/zeros.csv"
+expect_refused "train on a single label" "1 class\(es\): a classifier needs at least 2 .*--classes" \
+  "${train[@]}" --data "$work/zeros.csv"
+expect_ok "train on a single label with --classes 2" "${train[@]}" --data "$work/zeros.csv" --classes 2
+
 # -1/+1: -1 is class 0, +1 class 1, in every file; mixed numberings are refused at their line.
 awk -F, '{ $1 = ($1 == 0 ? -1 : "+1"); print }' OFS=, "$work/two.csv" > "$work/pm.csv"
 expect_ok "train on -1/+1 labels" "${train[@]}" --data "$work/pm.csv" --checkpoint "$work/pm.ckpt"

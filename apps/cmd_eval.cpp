@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "json_text.h"
+#include "starling/assert.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
@@ -62,15 +63,18 @@ int run_eval(const EvalArgs& args) {
   }
   auto checkpoint = ml::load_checkpoint(args.checkpoint);
   if (!checkpoint) return fail(checkpoint.error());
-  auto data = ml::load_dataset(args.data);
+  // A label is its class (docs/data.md): the data set takes the model's
+  // classes, a test file lacking some of them scores as it is, and a label
+  // the model has no output for is an error naming its line ("does not fit
+  // the N classes of the model"), where a remap used to score it as another.
+  auto data = ml::load_dataset(args.data, 1, ml::kTestFraction, checkpoint->classes);
   if (!data) return fail(data.error());
   ml::Dataset& test = data->test;
-  if (test.inputs() != checkpoint->inputs || test.classes > checkpoint->classes) {
+  STARLING_ASSERT(test.classes == checkpoint->classes);
+  if (test.inputs() != checkpoint->inputs) {
     return fail(make_error(ErrorKind::invalid_argument,
-                           "checkpoint expects " + std::to_string(checkpoint->inputs) + " inputs and " +
-                               std::to_string(checkpoint->classes) + " classes; data set " + args.data + " has " +
-                               std::to_string(test.inputs()) + " inputs and " + std::to_string(test.classes) +
-                               " classes"));
+                           "checkpoint expects " + std::to_string(checkpoint->inputs) + " inputs; data set " +
+                               args.data + " has " + std::to_string(test.inputs())));
   }
   if (args.limit > 0 && args.limit < test.size()) {
     test.features.conservativeResize(Eigen::NoChange, Eigen::Index(args.limit));

@@ -285,7 +285,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   // The model's shape from the data's headers; the data itself loads once
   // the network is up (begin_loading). Text formats have no header: they
   // load here.
-  auto probed = ml::probe_dataset(options.training.data);
+  auto probed = ml::probe_dataset(options.training.data, options.training.classes);
   if (!probed) return probed.error();
   std::optional<TrainingData> loaded_now;
   ml::DatasetShape shape;

@@ -44,6 +44,11 @@ void add_training_options(CLI::App& app, TrainingOptions& o, const char* seed_fl
   app.add_option(seed_flag, o.seed, "Seed for initialisation, shuffling and shards")->capture_default_str();
   app.add_option("--shard", o.shard, "Train on shard I of N (0-based), e.g. 2/4")->capture_default_str();
   app.add_option("--partition", o.partition, "iid | dirichlet:ALPHA (label-skewed shards)")->capture_default_str();
+  app.add_option("--classes", o.classes,
+                 "Outputs of the model, for labels 0..N-1 (a larger label is an error); 0: the data's largest "
+                 "label + 1. Peers of a swarm with their own files: give all the same N")
+      ->capture_default_str()
+      ->check(CLI::Range(0, ml::kMaxClasses));
 }
 
 namespace {
@@ -64,6 +69,9 @@ Result<TrainingModel> checked_options(const TrainingOptions& o, ml::ModelSpec& s
   if (!shard) return shard.error();
   auto partition = ml::Partition::parse(o.partition);
   if (!partition) return partition.error();
+  if (o.classes == 1) {
+    return make_error(ErrorKind::invalid_argument, "--classes 1: a classifier needs at least 2 (0: from the data)");
+  }
   if (auto threads = ml::set_math_threads(o.threads); !threads) return threads.error();
   setup.shard_spec = *shard;
   setup.partition = *partition;
@@ -87,7 +95,9 @@ Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetS
   if (shape.inputs <= 0) return make_error(ErrorKind::invalid_argument, "the data set's samples have no features");
   if (shape.classes < 2) {
     return make_error(ErrorKind::invalid_argument,
-                      "the data set has " + std::to_string(shape.classes) + " class(es): a classifier needs at least 2");
+                      "the data set has " + std::to_string(shape.classes) +
+                          " class(es): a classifier needs at least 2 (labels are classes 0, 1, 2 ...; when other "
+                          "files hold the other classes, give their number with --classes)");
   }
   setup->shape = shape;
   auto model = ml::make_model(spec, shape.inputs, shape.classes);
@@ -110,7 +120,8 @@ Result<TrainingData> load_idx_shard(ml::ByteTrainTest bytes, const TrainingOptio
   const ml::Standardization standardization = ml::standardization_of(bytes.train);
   out.data_mean = standardization.mean;
   out.data_std = standardization.deviation;
-  out.label_warning = ml::label_warning(bytes.train.labels, bytes.test.labels, std::max(bytes.train.classes, bytes.test.classes));
+  out.label_warning = ml::label_warning(bytes.train.labels, bytes.test.labels,
+                                        std::max(bytes.train.classes, bytes.test.classes), o.classes > 0);
   std::vector<std::size_t> kept = ml::shard_indices(ml::labels_of(bytes.train), shard, partition, o.seed);
   if (kept.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");
   out.data.train = ml::features_of(bytes.train, standardization, &kept);
@@ -125,16 +136,17 @@ Result<TrainingData> load_idx_shard(ml::ByteTrainTest bytes, const TrainingOptio
 
 Result<TrainingData> load_training_data(const TrainingOptions& o, const ml::ShardSpec& shard,
                                         const ml::Partition& partition) {
-  auto bytes = ml::load_dataset_bytes(o.data);
+  auto bytes = ml::load_dataset_bytes(o.data, o.classes);
   if (!bytes) return bytes.error();
   if (*bytes) return load_idx_shard(std::move(**bytes), o, shard, partition);
   TrainingData out;
-  auto data = ml::load_dataset(o.data, o.seed);
+  auto data = ml::load_dataset(o.data, o.seed, ml::kTestFraction, o.classes);
   if (!data) return data.error();
   out.data = std::move(*data);
   if (out.data.train.size() == 0) return make_error(ErrorKind::invalid_argument, "the training set is empty");
   out.train_samples = out.data.train.size();
-  out.label_warning = ml::label_warning(out.data.train.labels, out.data.test.labels, out.data.train.classes);
+  out.label_warning =
+      ml::label_warning(out.data.train.labels, out.data.test.labels, out.data.train.classes, o.classes > 0);
   std::tie(out.data_mean, out.data_std) = ml::standardize(out.data);
   out.shard = ml::shard_indices(out.data.train, shard, partition, o.seed);
   if (out.shard.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");

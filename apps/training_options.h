@@ -33,6 +33,10 @@ struct TrainingOptions {
   std::uint64_t seed = 1;
   std::string shard = "0/1";
   std::string partition = "iid";
+  // The model's outputs (--classes): labels must be below it. 0: the data's
+  // largest label + 1. The peers of a swarm, each reading its own file that
+  // may lack the top classes, agree on a model only through this.
+  int classes = 0;
 };
 
 // `starling train`'s defaults: the shared ones, but the learning rate decays

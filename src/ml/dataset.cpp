@@ -67,7 +67,7 @@ Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
 
 
 std::string label_warning(const std::vector<std::int32_t>& train, const std::vector<std::int32_t>& test,
-                          int classes) {
+                          int classes, bool classes_given) {
   if (classes <= 0) return {};
   std::vector<std::size_t> examples(std::size_t(classes), 0);
   for (const auto* labels : {&train, &test}) {
@@ -79,16 +79,20 @@ std::string label_warning(const std::vector<std::int32_t>& train, const std::vec
   const auto present = std::size_t(std::count_if(examples.begin(), examples.end(), [](auto n) { return n > 0; }));
   const auto singles = std::size_t(std::count(examples.begin(), examples.end(), std::size_t{1}));
   const auto all = std::size_t(classes);
-  if (present * 2 < all) {
+  // Of the classes present: a label is its class, so a column of ids (1000,
+  // 1001, ...) also leaves most of 0..max empty, and this is what it is.
+  if (present > 2 && singles * 2 > present) {
+    return std::to_string(singles) + " of the " + std::to_string(present) +
+           " classes have a single example among " + std::to_string(train.size() + test.size()) +
+           " samples: is the first field of each line the label, not an id or a measurement?";
+  }
+  if (!classes_given && present * 2 < all) {
     return "the labels run from 0 to " + std::to_string(classes - 1) + " but only " + std::to_string(present) +
            " of those " + std::to_string(classes) + " classes have an example: the model gets " +
            std::to_string(classes) + " outputs, " + std::to_string(all - present) +
-           " of them never trained (number the labels 0.." + std::to_string(present - 1) + " instead)";
-  }
-  if (all > 2 && singles * 2 > all) {
-    return std::to_string(singles) + " of the " + std::to_string(classes) +
-           " classes have a single example among " + std::to_string(train.size() + test.size()) +
-           " samples: is the first field of each line the label, not an id or a measurement?";
+           " of them never trained (a label is its class: if these are all the classes, number them 0.." +
+           std::to_string(present - 1) + "; if other files, such as other peers', hold the rest, give the "
+           "number of classes with --classes)";
   }
   return {};
 }
@@ -122,10 +126,10 @@ Result<TrainTest> split_train_test(const Dataset& all, double test_fraction, std
   return TrainTest{all.subset(train), all.subset(test)};
 }
 
-Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, double test_fraction) {
+Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, double test_fraction, int classes) {
   auto folder = idx_folder_of(spec);
   if (!folder) return folder.error();
-  if (*folder) return load_idx_folder(**folder);
+  if (*folder) return load_idx_folder(**folder, classes);
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(spec, ec)) {
@@ -137,9 +141,9 @@ Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, doub
   if (ends_with(name, ".gz")) name.resize(name.size() - 3);
   Result<Dataset> all = make_error(ErrorKind::invalid_argument, "");
   if (ends_with(name, ".csv")) {
-    all = load_csv(spec);
+    all = load_csv(spec, classes);
   } else if (ends_with(name, ".libsvm") || ends_with(name, ".svm")) {
-    all = load_libsvm(spec);
+    all = load_libsvm(spec, 0, classes);
   } else {
     return make_error(ErrorKind::invalid_argument,
                       "--data '" + spec + "': unknown file type (expected .csv, .libsvm or .svm, optionally .gz, "
@@ -149,18 +153,18 @@ Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, doub
   return split_train_test(*all, test_fraction, seed);
 }
 
-Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec) {
+Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec, int classes) {
   auto folder = idx_folder_of(spec);
   if (!folder) return folder.error();
-  if (*folder) return probe_idx_folder(**folder);
+  if (*folder) return probe_idx_folder(**folder, classes);
   return std::optional<DatasetShape>();
 }
 
-Result<std::optional<ByteTrainTest>> load_dataset_bytes(const std::string& spec) {
+Result<std::optional<ByteTrainTest>> load_dataset_bytes(const std::string& spec, int classes) {
   auto folder = idx_folder_of(spec);
   if (!folder) return folder.error();
   if (!*folder) return std::optional<ByteTrainTest>();
-  auto bytes = load_idx_folder_bytes(**folder);
+  auto bytes = load_idx_folder_bytes(**folder, classes);
   if (!bytes) return bytes.error();
   return std::optional<ByteTrainTest>(std::move(*bytes));
 }

@@ -140,6 +140,22 @@ bool holds_bytes(const std::string& path, std::uint64_t bytes) {
   return in.good() && le32toh(trailer) == std::uint32_t(bytes & 0xffffffffu);  // gzip's trailer is little-endian
 }
 
+// With the classes given (`classes` > 0: --classes, a checkpoint's model), a
+// label from `classes` up is an error naming its sample (0-based).
+template <typename Labels>
+Status check_labels_fit(const std::string& labels_path, const Labels& labels, int classes) {
+  if (classes <= 0) return ok_status();
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (int(labels[i]) >= classes) {
+      return make_error(ErrorKind::invalid_argument,
+                        labels_path + ": sample " + std::to_string(i) + ": label '" + std::to_string(int(labels[i])) +
+                            "' does not fit the " + std::to_string(classes) + " classes of the model (labels 0 to " +
+                            std::to_string(classes - 1) + ")");
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<ByteDataset> load_idx_bytes(const std::string& images_path, const std::string& labels_path) {
@@ -176,25 +192,26 @@ Result<Dataset> load_idx(const std::string& images_path, const std::string& labe
   return features_of(*bytes, Standardization{});  // b / 255
 }
 
-Result<ByteTrainTest> load_idx_folder_bytes(const std::string& folder) {
+Result<ByteTrainTest> load_idx_folder_bytes(const std::string& folder, int classes) {
   auto paths = idx_folder_paths(folder);
   if (!paths) return paths.error();
   ByteTrainTest data;
   for (auto [part, target] : {std::pair{&paths->train, &data.train}, std::pair{&paths->test, &data.test}}) {
     auto loaded = load_idx_bytes(part->images, part->labels);
     if (!loaded) return loaded.error();
+    if (auto fits = check_labels_fit(part->labels, loaded->labels, classes); !fits) return fits.error();
     *target = std::move(*loaded);
   }
   if (data.train.inputs != data.test.inputs) {
     return make_error(ErrorKind::corrupt, folder + ": training images have " + std::to_string(data.train.inputs) +
                                               " pixels, test images " + std::to_string(data.test.inputs));
   }
-  data.train.classes = data.test.classes = std::max(data.train.classes, data.test.classes);
+  data.train.classes = data.test.classes = classes > 0 ? classes : std::max(data.train.classes, data.test.classes);
   return data;
 }
 
-Result<TrainTest> load_idx_folder(const std::string& folder) {
-  auto bytes = load_idx_folder_bytes(folder);
+Result<TrainTest> load_idx_folder(const std::string& folder, int classes) {
+  auto bytes = load_idx_folder_bytes(folder, classes);
   if (!bytes) return bytes.error();
   TrainTest data;
   data.train = features_of(bytes->train, Standardization{});
@@ -203,7 +220,7 @@ Result<TrainTest> load_idx_folder(const std::string& folder) {
   return data;
 }
 
-Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder) {
+Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder, int classes) {
   auto paths = idx_folder_paths(folder);
   if (!paths) return paths.error();
   bool sizes_known = true;
@@ -226,6 +243,7 @@ Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder) 
     // from it before then, so the file's size must bear it out.
     sizes_known = sizes_known && holds_bytes(part->images, 16 + std::uint64_t{images->dims[0]} * images->dims[1] *
                                                                     images->dims[2]);
+    if (auto fits = check_labels_fit(part->labels, labels->body, classes); !fits) return fits.error();
     if (!labels->body.empty()) {
       shape.classes = std::max(shape.classes, 1 + int(*std::max_element(labels->body.begin(), labels->body.end())));
     }
@@ -239,6 +257,7 @@ Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder) 
   }
   if (!sizes_known) return std::optional<DatasetShape>();
   shape.inputs = int(inputs[0]);
+  if (classes > 0) shape.classes = classes;
   return std::optional<DatasetShape>(shape);
 }
 

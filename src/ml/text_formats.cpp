@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <map>
 #include <string_view>
 
 #include "gz_file.h"
@@ -86,31 +85,94 @@ Status check_label(const std::string& path, std::size_t line, std::string_view t
                                     "... or -1, +1); is a feature there instead?");
 }
 
-// Maps raw label values to 0..C-1 in sorted order of the values.
-Status map_labels(const std::string& path, const std::vector<double>& raw, Dataset& data) {
-  std::map<double, std::int32_t> classes;
-  for (double value : raw) classes.emplace(value, 0);
-  if (classes.size() > std::size_t(kMaxClasses)) {
-    return make_error(ErrorKind::unsupported, path + ": " + std::to_string(classes.size()) +
-                                                  " distinct labels, more than the " + std::to_string(kMaxClasses) +
-                                                  " classes a model may have (is the first field of each line "
-                                                  "the label, not an id?)");
+// Turns each line's label into its class as written, so that a label is the
+// same class in every file whatever other labels that file holds (the peers
+// of a swarm each read their own; eval reads a test file that may lack a
+// class). Labels 0, 1, 2 ... are the class itself. The libsvm binary
+// convention has one fixed mapping, -1 -> 0 and +1 -> 1, so a file of -1/+1
+// and one of 0/1 agree, and a file holding only +1 still means class 1.
+// -1 beside 0 (two numberings in one file) or beside labels from 2 up (-1/+1
+// is for two classes) is refused at the line that shows it, as is any other
+// negative label. Mapping labels in sorted order of the values a file held
+// (before) made each file's class 3 something else.
+class LabelReader {
+ public:
+  // `classes` > 0: the model's (--classes, a checkpoint's); labels must be
+  // below it. 0: the file decides (the largest label + 1).
+  LabelReader(const std::string& path, int classes) : path_(path), classes_(classes) {}
+
+  // The label `text` (a whole number `value`, check_label) of `line`.
+  Status add(std::size_t line, std::string_view text, double value) {
+    // Built only for an error: this runs once per sample.
+    const auto quoted = [text] { return "label '" + std::string(text) + "'"; };
+    if (value < 0 && value != -1) {
+      return line_error(path_, line, quoted() + " is negative: classes are 0, 1, 2 ... (or -1, +1 for two classes)");
+    }
+    if (value == -1) {
+      if (line_of_zero_ != 0) return mixed(line, quoted(), line_of_zero_, "'0'");
+      if (line_of_high_ != 0) return mixed(line, quoted(), line_of_high_, "'" + high_text_ + "'");
+      if (line_of_minus_one_ == 0) line_of_minus_one_ = line;
+    } else if (line_of_minus_one_ != 0 && (value == 0 || value >= 2)) {
+      return mixed(line, quoted(), line_of_minus_one_, "'-1'");
+    }
+    if (value >= double(kMaxClasses)) {
+      return make_error(ErrorKind::unsupported,
+                        path_ + ":" + std::to_string(line) + ": " + quoted() + " is past the " +
+                            std::to_string(kMaxClasses) + " classes a model may have (0 to " +
+                            std::to_string(kMaxClasses - 1) + "): is the first field of each line the label, not "
+                            "an id?");
+    }
+    const auto label = value == -1 ? 0 : std::int32_t(value);
+    if (classes_ > 0 && label >= classes_) {
+      return make_error(ErrorKind::invalid_argument,
+                        path_ + ":" + std::to_string(line) + ": " + quoted() + " does not fit the " +
+                            std::to_string(classes_) + " classes of the model (labels 0 to " +
+                            std::to_string(classes_ - 1) + ")");
+    }
+    if (value == 0 && line_of_zero_ == 0) line_of_zero_ = line;
+    if (value >= 2 && line_of_high_ == 0) {
+      line_of_high_ = line;
+      high_text_ = std::string(text);
+    }
+    largest_ = std::max(largest_, label);
+    labels_.push_back(label);
+    return ok_status();
   }
-  std::int32_t next = 0;
-  for (auto& [value, index] : classes) index = next++;
-  data.labels.resize(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) data.labels[i] = classes[raw[i]];
-  data.classes = next;
-  return ok_status();
-}
+
+  std::size_t size() const { return labels_.size(); }
+
+  // The labels and the number of classes: the model's when given, else 2 for
+  // a -1/+1 file (a file of -1 alone is still binary), else the largest + 1.
+  void finish(Dataset& data) {
+    data.labels = std::move(labels_);
+    data.classes = classes_ > 0 ? classes_ : line_of_minus_one_ != 0 ? 2 : largest_ + 1;
+  }
+
+ private:
+  Error mixed(std::size_t line, const std::string& quoted, std::size_t other_line, const std::string& other) const {
+    return line_error(path_, line,
+                      quoted + " beside label " + other + " (line " + std::to_string(other_line) +
+                          "): classes are 0, 1, 2 ... or, for two classes, -1 and +1 (-1 is class 0), not both in "
+                          "one file");
+  }
+
+  const std::string& path_;
+  const int classes_;
+  std::vector<std::int32_t> labels_;
+  std::int32_t largest_ = 0;
+  std::size_t line_of_minus_one_ = 0;  // the first line of each kind of label; 0: none yet
+  std::size_t line_of_zero_ = 0;
+  std::size_t line_of_high_ = 0;  // a label of 2 or more
+  std::string high_text_;
+};
 
 }  // namespace
 
-Result<Dataset> load_csv(const std::string& path) {
+Result<Dataset> load_csv(const std::string& path, int classes) {
   auto content = detail::read_whole_file(path, kMaxTextBytes);
   if (!content) return content.error();
 
-  std::vector<double> raw_labels;
+  LabelReader labels(path, classes);
   std::vector<float> values;  // sample after sample: the column-major feature matrix
   std::size_t columns = 0;    // of the first data line; every line must match
   std::size_t header_columns = 0;
@@ -153,7 +215,7 @@ Result<Dataset> load_csv(const std::string& path) {
     }
     if (!label_ok) return line_error(path, line_number, "label " + describe_bad_number(fields[0]));
     if (auto whole = check_label(path, line_number, fields[0], label); !whole) return whole;
-    raw_labels.push_back(label);
+    if (auto added = labels.add(line_number, fields[0], label); !added) return added;
     for (std::size_t c = 1; c < fields.size(); ++c) {
       double value = 0;
       if (!parse_finite(fields[c], value) || !std::isfinite(float(value))) {
@@ -164,16 +226,16 @@ Result<Dataset> load_csv(const std::string& path) {
     return ok_status();
   });
   if (!status) return status.error();
-  if (raw_labels.empty()) return make_error(ErrorKind::corrupt, path + ": no samples");
+  if (labels.size() == 0) return make_error(ErrorKind::corrupt, path + ": no samples");
 
   Dataset data;
   const auto inputs = Eigen::Index(columns - 1);
-  data.features = Eigen::Map<const Eigen::MatrixXf>(values.data(), inputs, Eigen::Index(raw_labels.size()));
-  if (auto mapped = map_labels(path, raw_labels, data); !mapped) return mapped.error();
+  data.features = Eigen::Map<const Eigen::MatrixXf>(values.data(), inputs, Eigen::Index(labels.size()));
+  labels.finish(data);
   return data;
 }
 
-Result<Dataset> load_libsvm(const std::string& path, int inputs) {
+Result<Dataset> load_libsvm(const std::string& path, int inputs, int classes) {
   if (inputs < 0) return make_error(ErrorKind::invalid_argument, "libsvm: inputs must be >= 0 (0 infers the width)");
   auto content = detail::read_whole_file(path, kMaxTextBytes);
   if (!content) return content.error();
@@ -184,7 +246,7 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs) {
     float value;
   };
   std::vector<Entry> entries;
-  std::vector<double> raw_labels;
+  LabelReader labels(path, classes);
   std::uint64_t width = std::uint64_t(inputs);
 
   auto status = for_each_line(*content, [&](std::size_t line_number, std::string_view line) -> Status {
@@ -201,7 +263,7 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs) {
         double label = 0;
         if (!parse_finite(token, label)) return line_error(path, line_number, "label " + describe_bad_number(token));
         if (auto whole = check_label(path, line_number, token, label); !whole) return whole;
-        raw_labels.push_back(label);
+        if (auto added = labels.add(line_number, token, label); !added) return added;
         continue;
       }
       const std::size_t colon = token.find(':');
@@ -233,22 +295,22 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs) {
         return line_error(path, line_number, "feature " + std::to_string(index) + ": " + describe_bad_number(value_text));
       }
       width = std::max(width, index);
-      entries.push_back({raw_labels.size() - 1, std::uint32_t(index - 1), float(value)});
+      entries.push_back({labels.size() - 1, std::uint32_t(index - 1), float(value)});
     }
     return ok_status();
   });
   if (!status) return status.error();
-  if (raw_labels.empty()) return make_error(ErrorKind::corrupt, path + ": no samples");
+  if (labels.size() == 0) return make_error(ErrorKind::corrupt, path + ": no samples");
   if (width == 0) return make_error(ErrorKind::corrupt, path + ": no features in any sample");
-  if (width * raw_labels.size() > kMaxDenseElements) {
-    return make_error(ErrorKind::unsupported, path + ": " + std::to_string(raw_labels.size()) + " samples x " +
+  if (width * labels.size() > kMaxDenseElements) {
+    return make_error(ErrorKind::unsupported, path + ": " + std::to_string(labels.size()) + " samples x " +
                                                   std::to_string(width) + " features is too large for a dense matrix");
   }
 
   Dataset data;
-  data.features = Eigen::MatrixXf::Zero(Eigen::Index(width), Eigen::Index(raw_labels.size()));
+  data.features = Eigen::MatrixXf::Zero(Eigen::Index(width), Eigen::Index(labels.size()));
   for (const Entry& entry : entries) data.features(Eigen::Index(entry.index), Eigen::Index(entry.sample)) = entry.value;
-  if (auto mapped = map_labels(path, raw_labels, data); !mapped) return mapped.error();
+  labels.finish(data);
   return data;
 }
 

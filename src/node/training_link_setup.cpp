@@ -119,7 +119,8 @@ void TrainingDriver::on_model_mismatch(const Link& link, const std::string& prob
   download_->mismatch_reported = true;
   log(DriverLogLevel::error,
       "cannot download the swarm's model: it has a different shape (" + link.address + ": " + problem +
-          "). Start this peer with the swarm's --model and --data; meanwhile it waits for a neighbour with its "
+          "). Start this peer with the swarm's --model and --data (and its --classes: peers with their own files "
+          "agree on the classes only through it); meanwhile it waits for a neighbour with its "
           "own model, and trains alone from its own initial parameters if none serves one within " +
           std::to_string(options_.download_timeout_ms / 1000) + " s",
       "training.model_mismatch", {{"peer", link.address}, {"reason", problem}});

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "../ml/idx_files.h"
@@ -178,4 +179,65 @@ TEST_CASE("Fashion-MNIST: a peer's shard loads as the same bits as the whole set
   REQUIRE(loaded.ok());
   CHECK(loaded->data.train.size() == 15000);
   check_same_data(*loaded, float_path(o), 0.0f);
+}
+
+TEST_CASE("peers whose files hold different labels build one model when given the classes", "[apps][training]") {
+  // A volunteer's file of labels {3, 7} next to a neighbour's 0..9: mapped in
+  // sorted order per file, the first trained 3 and 7 as outputs 0 and 1 and
+  // the gossip averaged models that disagreed on every output, in silence.
+  test::TempDir dir;
+  auto write_csv = [&](const std::string& name, const std::vector<int>& labels) {
+    std::ofstream out(dir.file(name));
+    for (int i = 0; i < 40; ++i) out << labels[std::size_t(i) % labels.size()] << "," << i << "," << -i << "\n";
+    return dir.file(name);
+  };
+  const std::string few = write_csv("few.csv", {3, 7});
+  const std::string all = write_csv("all.csv", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  TrainingOptions o;
+  o.model = "linear";
+  o.classes = 10;
+  for (const std::string& data : {few, all}) {
+    INFO(data);
+    o.data = data;
+    auto setup = prepare_training(o);
+    REQUIRE(setup.ok());
+    CHECK(setup->model->classes() == 10);
+    CHECK(setup->label_warning.empty());  // the classes were given: a file lacking some is expected
+    for (std::int32_t label : setup->data.train.labels) {
+      if (data == few) CHECK((label == 3 || label == 7));
+    }
+  }
+  // Without it, the file decides (the largest label + 1) and says that most outputs never train.
+  o.classes = 0;
+  o.data = few;
+  auto alone = prepare_training(o);
+  REQUIRE(alone.ok());
+  CHECK(alone->model->classes() == 8);
+  CHECK(alone->label_warning.find("give the number of classes with --classes") != std::string::npos);
+
+  o.classes = 5;
+  auto small = prepare_training(o);
+  REQUIRE(!small.ok());
+  CHECK(small.error().kind == ErrorKind::invalid_argument);
+  CHECK(small.error().message == few + ":2: label '7' does not fit the 5 classes of the model (labels 0 to 4)");
+  o.classes = 1;
+  auto one = prepare_training(o);
+  REQUIRE(!one.ok());
+  CHECK(one.error().message.find("--classes 1") != std::string::npos);
+
+  // IDX: the same, through the probe a peer builds its model from.
+  test::write_plain(dir.file("train-images-idx3-ubyte"), test::idx_images(6, 2, 2));
+  test::write_plain(dir.file("train-labels-idx1-ubyte"), test::idx_labels(6, 3));
+  test::write_plain(dir.file("t10k-images-idx3-ubyte"), test::idx_images(2, 2, 2));
+  test::write_plain(dir.file("t10k-labels-idx1-ubyte"), test::idx_labels(2, 3));
+  o.data = dir.path.string();
+  o.classes = 10;
+  auto probed = ml::probe_dataset(o.data, o.classes);
+  REQUIRE(probed.ok());
+  REQUIRE(probed->has_value());
+  auto loaded = load_training_data(o, ml::ShardSpec{}, ml::Partition{});
+  REQUIRE(loaded.ok());
+  CHECK(shape_of(*loaded) == **probed);
+  CHECK((*probed)->classes == 10);
+  CHECK(check_shape(*loaded, **probed).ok());
 }

@@ -304,16 +304,16 @@ TEST_CASE("probing an IDX folder gives the shape its load has, without reading t
   CHECK(probe_dataset(empty.file("nothing")).ok());  // not found is the load's to say, with its own message
 }
 
-TEST_CASE("CSV: header, values, label mapping, errors with line numbers", "[data][csv]") {
+TEST_CASE("CSV: header, values, labels, errors with line numbers", "[data][csv]") {
   TempDir dir;
   SECTION("with a header") {
-    write_text(dir.file("a.csv"), "label,x,y\r\n7,0.5,-1\n\n-2,1e-3,+2\n7, 3 ,4\n");
+    write_text(dir.file("a.csv"), "label,x,y\r\n7,0.5,-1\n\n2,1e-3,+2\n7, 3 ,4\n");
     auto data = load_csv(dir.file("a.csv"));
     REQUIRE(data.ok());
     REQUIRE(data->size() == 3);
     REQUIRE(data->inputs() == 2);
-    REQUIRE(data->classes == 2);
-    REQUIRE(data->labels == std::vector<std::int32_t>{1, 0, 1});  // -2 -> 0, 7 -> 1
+    REQUIRE(data->classes == 8);  // a label is its class: 0..7
+    REQUIRE(data->labels == std::vector<std::int32_t>{7, 2, 7});
     REQUIRE(data->features(0, 0) == 0.5f);
     REQUIRE(data->features(1, 0) == -1.0f);
     REQUIRE(data->features(0, 1) == Approx(1e-3f));
@@ -373,7 +373,7 @@ TEST_CASE("CSV: header, values, label mapping, errors with line numbers", "[data
   }
 }
 
-TEST_CASE("libsvm: sparse rows, label mapping, index errors", "[data][libsvm]") {
+TEST_CASE("libsvm: sparse rows, -1/+1 labels, index errors", "[data][libsvm]") {
   TempDir dir;
   write_text(dir.file("a.svm"), "+1 1:0.5 3:2 # comment\n-1 2:-1\n\n+1\n");
   auto data = load_libsvm(dir.file("a.svm"));
@@ -433,16 +433,140 @@ TEST_CASE("labels are whole numbers, and at most kMaxClasses of them", "[data][c
   auto svm = load_libsvm(dir.file("real.svm"));
   REQUIRE(!svm.ok());
   CHECK(contains(svm.error().message, "real.svm:2: label '0.25' is not a whole number"));
-  write_text(dir.file("whole.csv"), "1.0,1\n-3,2\n+2,3\n1e1,4\n");  // whole numbers in any spelling
-  REQUIRE(load_csv(dir.file("whole.csv")).ok());
+  write_text(dir.file("whole.csv"), "1.0,1\n0,2\n+2,3\n1e1,4\n");  // whole numbers in any spelling
+  auto whole = load_csv(dir.file("whole.csv"));
+  REQUIRE(whole.ok());
+  CHECK(whole->labels == std::vector<std::int32_t>{1, 0, 2, 10});
 
+  // A label is its class: one past the last class a model may have is refused at its line.
   std::string ids;
   for (int i = 0; i <= kMaxClasses; ++i) ids += std::to_string(i * 3) + ",1\n";
   write_text(dir.file("ids.csv"), ids);
   data = load_csv(dir.file("ids.csv"));
   REQUIRE(!data.ok());
   CHECK(data.error().kind == ErrorKind::unsupported);
-  CHECK(contains(data.error().message, "65537 distinct labels, more than the 65536 classes"));
+  CHECK(contains(data.error().message, "ids.csv:21847: label '65538' is past the 65536 classes a model may have"));
+  write_text(dir.file("top.csv"), "65535,1\n0,2\n");
+  data = load_csv(dir.file("top.csv"));
+  REQUIRE(data.ok());
+  CHECK(data->classes == kMaxClasses);
+}
+
+TEST_CASE("a label is the same class in every file, whatever other labels the file holds", "[data][csv][libsvm]") {
+  // Mapped in sorted order of the labels each file held, a peer's file of
+  // {3, 7} trained outputs 0 and 1 while its neighbours' 3 and 7 meant 3 and 7.
+  TempDir dir;
+  write_text(dir.file("few.csv"), "3,0.1\n7,0.2\n3,0.3\n");
+  std::string all_text;
+  for (int label = 0; label < 10; ++label) all_text += std::to_string(label) + ",0.5\n";
+  write_text(dir.file("all.csv"), all_text);
+  auto few = load_csv(dir.file("few.csv"));
+  auto all = load_csv(dir.file("all.csv"));
+  REQUIRE(few.ok());
+  REQUIRE(all.ok());
+  CHECK(few->labels == std::vector<std::int32_t>{3, 7, 3});
+  CHECK(few->classes == 8);  // the largest label + 1
+  CHECK(all->labels[7] == 7);
+  CHECK(all->classes == 10);
+  write_text(dir.file("few.svm"), "7 1:1\n3 1:2\n");
+  auto few_svm = load_libsvm(dir.file("few.svm"));
+  REQUIRE(few_svm.ok());
+  CHECK(few_svm->labels == std::vector<std::int32_t>{7, 3});
+
+  // --classes: the model's outputs, the same for every file; classes a file
+  // lacks are outputs all the same.
+  auto padded = load_csv(dir.file("few.csv"), 10);
+  REQUIRE(padded.ok());
+  CHECK(padded->classes == 10);
+  CHECK(padded->labels == std::vector<std::int32_t>{3, 7, 3});
+  auto padded_svm = load_libsvm(dir.file("few.svm"), 0, 10);
+  REQUIRE(padded_svm.ok());
+  CHECK(padded_svm->classes == 10);
+  // Too few for the labels: an error naming the label, its line and the count.
+  auto small = load_csv(dir.file("few.csv"), 5);
+  REQUIRE(!small.ok());
+  CHECK(small.error().kind == ErrorKind::invalid_argument);
+  CHECK(contains(small.error().message, "few.csv:2: label '7' does not fit the 5 classes of the model (labels 0 to 4)"));
+  auto small_svm = load_libsvm(dir.file("few.svm"), 0, 7);
+  REQUIRE(!small_svm.ok());
+  CHECK(contains(small_svm.error().message, "few.svm:1: label '7' does not fit the 7 classes"));
+
+  // The split of one file shares its classes: a test side lacking a class
+  // still has the model's outputs, and each label its own class.
+  auto split = load_dataset(dir.file("few.csv"), 1, 0.34, 10);
+  REQUIRE(split.ok());
+  CHECK(split->train.classes == 10);
+  CHECK(split->test.classes == 10);
+  for (const Dataset* side : {&split->train, &split->test})
+    for (std::int32_t label : side->labels) CHECK((label == 3 || label == 7));
+  CHECK(load_dataset(dir.file("few.csv"), 1, 0.34)->test.classes == 8);
+}
+
+TEST_CASE("labels -1/+1: -1 is class 0 and +1 class 1 in every file; other negative labels are refused",
+          "[data][csv][libsvm]") {
+  TempDir dir;
+  // Whichever of the two a file holds: a file of +1 alone is still class 1 of 2.
+  const std::pair<const char*, std::vector<std::int32_t>> files[] = {
+      {"-1 1:1\n+1 1:2\n", {0, 1}}, {"+1 1:1\n+1 1:2\n", {1, 1}}, {"-1 1:1\n-1 1:2\n", {0, 0}},
+      {"0 1:1\n1 1:2\n", {0, 1}},   {"1 1:1\n", {1}},
+  };
+  for (const auto& [text, labels] : files) {
+    INFO(text);
+    write_text(dir.file("pm.svm"), text);
+    auto data = load_libsvm(dir.file("pm.svm"));
+    REQUIRE(data.ok());
+    CHECK(data->labels == labels);
+    CHECK(data->classes == 2);
+  }
+  write_text(dir.file("pm.csv"), "-1,0.5\n1,0.25\n");
+  auto csv = load_csv(dir.file("pm.csv"));
+  REQUIRE(csv.ok());
+  CHECK(csv->labels == std::vector<std::int32_t>{0, 1});
+  CHECK(load_csv(dir.file("pm.csv"), 4)->classes == 4);
+
+  // -1 beside 0 (two numberings) or beside 2 and up (more than two classes),
+  // and any other negative label: corrupt at the line that shows it.
+  const std::pair<const char*, const char*> bad[] = {
+      {"-1 1:1\n+1 1:1\n0 1:1\n", ":3: label '0' beside label '-1' (line 1): classes are 0, 1, 2 ... or, for two "
+                                   "classes, -1 and +1"},
+      {"0 1:1\n\n-1 1:1\n", ":3: label '-1' beside label '0' (line 1)"},
+      {"-1 1:1\n2 1:1\n", ":2: label '2' beside label '-1' (line 1)"},
+      {"1 1:1\n5 1:1\n-1 1:1\n", ":3: label '-1' beside label '5' (line 2)"},
+      {"1 1:1\n-2 1:1\n", ":2: label '-2' is negative: classes are 0, 1, 2 ... (or -1, +1 for two classes)"},
+  };
+  for (auto [text, message] : bad) {
+    INFO(text);
+    write_text(dir.file("mixed.svm"), text);
+    auto result = load_libsvm(dir.file("mixed.svm"));
+    REQUIRE(!result.ok());
+    CHECK(result.error().kind == ErrorKind::corrupt);
+    INFO(result.error().message);
+    CHECK(contains(result.error().message, std::string("mixed.svm") + message));
+  }
+  write_text(dir.file("mixed.csv"), "x,y\n0,1\n-1,2\n");
+  auto mixed_csv = load_csv(dir.file("mixed.csv"));
+  REQUIRE(!mixed_csv.ok());
+  CHECK(contains(mixed_csv.error().message, "mixed.csv:3: label '-1' beside label '0' (line 2)"));
+}
+
+TEST_CASE("IDX with the classes given: padded, or an error naming the sample", "[data][idx]") {
+  TempDir dir;
+  write_idx_folder(dir, 2, 2);  // labels 0..2
+  auto padded = load_dataset(dir.path.string(), 1, kTestFraction, 10);
+  REQUIRE(padded.ok());
+  CHECK(padded->train.classes == 10);
+  CHECK(padded->test.classes == 10);
+  auto probed = probe_dataset(dir.path.string(), 10);
+  REQUIRE(probed.ok());
+  REQUIRE(probed->has_value());
+  CHECK((*probed)->classes == 10);
+  auto small = load_dataset(dir.path.string(), 1, kTestFraction, 2);
+  REQUIRE(!small.ok());
+  CHECK(small.error().kind == ErrorKind::invalid_argument);
+  CHECK(contains(small.error().message, "train-labels-idx1-ubyte.gz: sample 2: label '2' does not fit the 2 classes"));
+  auto small_probe = probe_dataset(dir.path.string(), 2);
+  REQUIRE(!small_probe.ok());
+  CHECK(small_probe.error().message == small.error().message);
 }
 
 TEST_CASE("label_warning: sparse labels and single-example classes, not contiguous sets", "[data]") {
@@ -450,10 +574,19 @@ TEST_CASE("label_warning: sparse labels and single-example classes, not contiguo
   const std::string sparse = label_warning({0, 255, 0, 255}, {255}, 256);
   CHECK(contains(sparse, "the labels run from 0 to 255 but only 2 of those 256 classes have an example"));
   CHECK(contains(sparse, "254 of them never trained"));
-  // A column of ids: every class has one example.
+  CHECK(contains(sparse, "give the number of classes with --classes"));
+  // Given (--classes), classes a file lacks are expected: a peer's own file
+  // may hold only some of the swarm's.
+  CHECK(label_warning({0, 255, 0, 255}, {255}, 256, true).empty());
+  CHECK(label_warning({3, 7, 3, 7}, {}, 10, true).empty());
+  // A column of ids: every class has one example, counted over the classes
+  // present (ids 1000.. leave 0..999 empty too; the ids are the point).
   std::vector<std::int32_t> ids(50);
   std::iota(ids.begin(), ids.end(), 0);
   CHECK(contains(label_warning(ids, {}, 50), "50 of the 50 classes have a single example among 50 samples"));
+  std::iota(ids.begin(), ids.end(), 1000);
+  CHECK(contains(label_warning(ids, {}, 1050), "50 of the 50 classes have a single example among 50 samples"));
+  CHECK(contains(label_warning(ids, {}, 1050, true), "50 of the 50 classes have a single example"));
   // Contiguous sets are quiet, Fashion-MNIST's 0..9 among them; so is a
   // class missing here and there, and a binary set with one rare class.
   const Dataset ten = labelled(10, 60);

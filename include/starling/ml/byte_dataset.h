@@ -32,12 +32,12 @@ struct ByteTrainTest {
 // load_idx and load_idx_folder without the conversion: the same checks and
 // errors, the body kept as bytes.
 Result<ByteDataset> load_idx_bytes(const std::string& images_path, const std::string& labels_path);
-Result<ByteTrainTest> load_idx_folder_bytes(const std::string& folder);
+Result<ByteTrainTest> load_idx_folder_bytes(const std::string& folder, int classes = 0);
 
 // What load_dataset(spec) would load, as bytes, when `spec` names IDX data
 // (Debian's data sets or a folder); nullopt for the text formats, which hold
-// numbers rather than bytes. The errors load_dataset gives.
-Result<std::optional<ByteTrainTest>> load_dataset_bytes(const std::string& spec);
+// numbers rather than bytes. The errors load_dataset gives; `classes` as there.
+Result<std::optional<ByteTrainTest>> load_dataset_bytes(const std::string& spec, int classes = 0);
 
 // One mean and deviation for every feature (standardize()'s): a feature x
 // becomes (x - mean) * scale, scale = 1 / deviation rounded once from double.

@@ -32,25 +32,38 @@ struct TrainTest {
 };
 
 // The most classes a data set may have. IDX labels are bytes (at most 256
-// classes); a CSV or libsvm file with more distinct labels than this is
-// refused (a column of ids taken for labels made a class per sample).
+// classes); a CSV or libsvm label from this one up is refused (a column of
+// ids taken for labels made a class per sample).
 inline constexpr int kMaxClasses = 65536;
+
+// A label is its class, in every format: 0, 1, 2 ... as written (-1/+1 in
+// CSV and libsvm: 0 and 1), so a class means the same in every file. A data
+// set has as many classes as its largest label + 1, or, when the loader is
+// given `classes` > 0 (`--classes N`, a checkpoint's model), exactly that
+// many: then a label from `classes` up is an error (invalid_argument) naming
+// it and its line (IDX: its sample), and classes no file holds are outputs
+// the model has anyway (the peers of a swarm must all have the same).
 
 // Labels that look like a mistake rather than a classification task, as a
 // sentence for the user; "" when they look fine. Over train and test together:
+// - most classes that have an example have only one (a column of ids read as
+//   labels);
 // - most of the classes 0..classes-1 have no example (IDX labels {0, 255}
-//   make a model of 256 outputs, 254 of them never trained);
-// - most classes have a single example (a column of ids read as labels).
+//   make a model of 256 outputs, 254 of them never trained), unless
+//   `classes_given`: the number was asked for, and a peer's own file lacking
+//   some of the swarm's classes is expected.
 // A contiguous set such as Fashion-MNIST's 0..9 gives "".
-std::string label_warning(const std::vector<std::int32_t>& train, const std::vector<std::int32_t>& test, int classes);
+std::string label_warning(const std::vector<std::int32_t>& train, const std::vector<std::int32_t>& test, int classes,
+                          bool classes_given = false);
 
 // IDX (MNIST/Fashion-MNIST) image + label files, gzipped or not (zlib reads
 // both). Pixels are scaled to [0, 1]. Errors: not_found, corrupt (bad magic,
 // header, truncated body, image/label count mismatch, label >= 256).
 Result<Dataset> load_idx(const std::string& images_path, const std::string& labels_path);
 
-// A folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
-Result<TrainTest> load_idx_folder(const std::string& folder);
+// A folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; both
+// sides get the same classes (`classes`, or the largest label of either + 1).
+Result<TrainTest> load_idx_folder(const std::string& folder, int classes = 0);
 
 // What a model for a data set needs to know of it: the width of a sample and
 // the number of classes (the largest label of either side, plus one).
@@ -67,27 +80,36 @@ struct DatasetShape {
 // bear out its header (a plain file's length, a gzip file's trailer): a
 // model must not be built from a claim the body may not back, so the caller
 // loads the data to find out. A body damaged inside shows only on the load.
-Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder);
+Result<std::optional<DatasetShape>> probe_idx_folder(const std::string& folder, int classes = 0);
 
 // Text formats. CSV: one sample per line, label first, then features; a first
 // line that does not parse as numbers is taken as a header. libsvm: "label
 // index:value ..." with 1-based indices. Labels are whole numbers (a fraction
-// is corrupt: a feature in the label's place), mapped to 0..C-1 in sorted
-// order of their values; more than kMaxClasses of them is unsupported.
-// `inputs` = 0 infers the width (libsvm: max index).
-Result<Dataset> load_csv(const std::string& path);
-Result<Dataset> load_libsvm(const std::string& path, int inputs = 0);
+// is corrupt: a feature in the label's place), each its class as above:
+// 0, 1, 2 ..., or -1 and +1 for two classes (-1 is class 0, +1 class 1, and a
+// file holding -1 has 2 classes). Corrupt at the line: another negative label,
+// -1 in a file that also holds 0 or a label from 2 up. A label from
+// kMaxClasses up is unsupported. `inputs` = 0 infers the width (libsvm: max
+// index); `classes` as above.
+Result<Dataset> load_csv(const std::string& path, int classes = 0);
+Result<Dataset> load_libsvm(const std::string& path, int inputs = 0, int classes = 0);
+
+// The share of a single-file data set (CSV, libsvm) held out as its test set.
+inline constexpr double kTestFraction = 0.1;
 
 // Resolves the --data argument: "fashion-mnist" or "mnist" (Debian's packages
 // under /usr/share/datasets), a folder of IDX files, or a .csv/.libsvm/.svm
-// file (split `test_fraction` off as the test set, reproducibly by `seed`).
-Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed = 1, double test_fraction = 0.1);
+// file (split `test_fraction` off as the test set, reproducibly by `seed`,
+// after the labels are read: both sides share the classes). `classes` as
+// above.
+Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed = 1, double test_fraction = kTestFraction,
+                               int classes = 0);
 
-// The shape of what load_dataset(spec) would load, read cheaply where the
-// format allows (IDX folders and Debian's data sets); nullopt for the text
-// formats, whose width and classes are known only once every line is parsed.
-// The errors load_dataset would give for a missing data set.
-Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec);
+// The shape of what load_dataset(spec, ..., classes) would load, read cheaply
+// where the format allows (IDX folders and Debian's data sets); nullopt for
+// the text formats, whose width and classes are known only once every line is
+// parsed. The errors load_dataset would give for a missing data set.
+Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec, int classes = 0);
 
 // Where Debian's dataset-* packages put their files.
 inline constexpr const char* kDebianDatasetsDir = "/usr/share/datasets";

@@ -10,22 +10,14 @@
 #include <iterator>
 
 #include "starling/ml/checkpoint.h"
+#include "../common/temp_dir.h"
 
 using namespace starling;
 using namespace starling::ml;
 namespace fs = std::filesystem;
+using starling::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("starling-ckpt-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 Checkpoint sample() {
   Checkpoint c;

@@ -10,24 +10,12 @@
 #include <string>
 
 #include "starling/runtime/data_dir_lock.h"
+#include "../common/temp_dir.h"
 
 using namespace starling;
 using namespace starling::runtime;
 namespace fs = std::filesystem;
-
-namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("starling-lock-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-}  // namespace
+using starling::testing::TempDir;
 
 TEST_CASE("data dir lock: a second holder is refused and told the first one's pid", "[runtime][data_dir]") {
   TempDir a;

@@ -11,22 +11,14 @@
 #include <string>
 
 #include "starling/runtime/incarnation_file.h"
+#include "../common/temp_dir.h"
 
 using namespace starling;
 using namespace starling::runtime;
 namespace fs = std::filesystem;
+using starling::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("starling-incarnation-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 void write(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -25,10 +25,12 @@
 #include "starling/ml/fpu.h"
 #include "starling/ml/trainer.h"
 #include "starling/runtime/training_worker.h"
+#include "../common/temp_dir.h"
 
 using namespace starling;
 using namespace starling::runtime;
 namespace fs = std::filesystem;
+using starling::testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -124,16 +126,6 @@ struct Replay {
     }
     return model->parameters();
   }
-};
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("starling-worker-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
 };
 
 // What on_publish handed over, for the test thread to wait on.

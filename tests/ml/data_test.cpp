@@ -115,7 +115,7 @@ TEST_CASE("IDX errors: truncated body, bad magic, count mismatch, missing file",
 
   SECTION("truncated body, plain and gzipped") {
     auto cut = images;
-    cut.resize(cut.size() - 1);
+    cut.pop_back();
     write_plain(dir.file("cut"), cut);
     write_gz(dir.file("cut.gz"), cut);
     for (const char* name : {"cut", "cut.gz"}) {
@@ -248,7 +248,7 @@ TEST_CASE("probing an IDX folder gives the shape its load has, without reading t
   // A file shorter than its header says (gzipped or plain) gives no shape:
   // the header's claim is not enough to build a model of its width.
   auto short_images = idx_images(6, 2, 3);
-  short_images.resize(short_images.size() - 5);
+  short_images.erase(short_images.end() - 5, short_images.end());
   write_gz(dir.file("train-images-idx3-ubyte.gz"), short_images);
   auto cut = probe_dataset(dir.path.string());
   REQUIRE(cut.ok());

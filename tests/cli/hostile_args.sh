@@ -149,6 +149,11 @@ expect_refused "peer with an all-zero swarm key" "zero.key: the key is all zeros
   --data-dir "$work/zero-key-peer"
 expect_refused "status with an all-zero swarm key" "all zeros" \
   "$starling" status 127.0.0.1:7000 --swarm-key "$work/zero.key"
+# Any byte typed 32 times is as guessable.
+printf 'starling-swarm-key v1\n%s\n' "$(printf 'f%.0s' $(seq 64))" > "$work/typed.key"
+chmod 600 "$work/typed.key"
+expect_refused "keygen --check with a typed swarm key" "typed.key: the key is the byte ff repeated" \
+  "$starling" keygen --check "$work/typed.key"
 
 # A damaged incarnation file was read as incarnation 0 (the peer could rejoin
 # at an old one): now it stops the peer before it listens, naming the file.

@@ -18,7 +18,10 @@ using starling::crypto::testing::write_file;
 
 namespace {
 
-std::string valid_swarm_file(char digit = 'a') { return "starling-swarm-key v1\n" + std::string(64, digit) + "\n"; }
+// A well-formed key file (a key that is not one byte repeated).
+std::string valid_swarm_file() {
+  return "starling-swarm-key v1\n" + std::string(62, 'a') + "b0\n";
+}
 
 template <typename T>
 ErrorKind error_kind(const Result<T>& result) {
@@ -168,13 +171,21 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
   CHECK(error_kind(load_text(std::string(32, '\0'))) == ErrorKind::corrupt);  // a raw 32-byte key
   CHECK(error_kind(load_text(std::string(10000, 'x'))) == ErrorKind::corrupt);
   CHECK(error_kind(load_text("starling-swarm-key v2\n" + std::string(64, 'a') + "\n")) == ErrorKind::unsupported);
-  CHECK(load_text("starling-swarm-key v1\r\n" + std::string(64, 'A') + "\r\n").ok());
-  CHECK(load_text("starling-swarm-key v1\n" + std::string(64, 'a')).ok());  // no final newline
+  const std::string hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeFF";
+  CHECK(load_text("starling-swarm-key v1\r\n" + hex + "\r\n").ok());
+  CHECK(load_text("starling-swarm-key v1\n" + hex).ok());  // no final newline
   // All zeros is the open swarm's public key: a file holding it was taken as a closed swarm.
   Result<SwarmKey> zero = load_text("starling-swarm-key v1\n" + std::string(64, '0') + "\n");
   CHECK(error_kind(zero) == ErrorKind::security);
   CHECK_THAT(zero.error().message, Catch::Contains("all zeros") && Catch::Contains("starling keygen --swarm"));
   CHECK(load_text("starling-swarm-key v1\n" + std::string(63, '0') + "1\n").ok());  // one bit set is a key
+  // Any byte repeated 32 times was typed, not drawn (2^-248 at random).
+  for (const char digit : {'f', 'a', '1'}) {
+    Result<SwarmKey> typed = load_text("starling-swarm-key v1\n" + std::string(64, digit) + "\n");
+    CHECK(error_kind(typed) == ErrorKind::security);
+    CHECK_THAT(typed.error().message, Catch::Contains(std::string("the byte ") + digit + digit + " repeated"));
+  }
+  CHECK(load_text("starling-swarm-key v1\n" + std::string(62, 'f') + "fe\n").ok());
 
   Identity identity = Identity::generate();
   REQUIRE(identity.save(dir / "id.key").ok());
@@ -194,6 +205,18 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
   CHECK_THAT(damaged.error().message, Catch::Contains("does not match"));
   write_file(dir / "id.key", "starling-identity v1\nseed abc\npublic-key def\n");
   CHECK(error_kind(Identity::load(dir / "id.key")) == ErrorKind::corrupt);
+
+  // A seed of one byte repeated was typed: anyone could sign as that node,
+  // even with a matching public key in the file.
+  std::array<std::uint8_t, 32> typed_seed{};
+  typed_seed.fill(0x11);
+  REQUIRE(Identity::from_seed(typed_seed).save(dir / "typed.key").ok());
+  Result<Identity> typed = Identity::load(dir / "typed.key");
+  CHECK(error_kind(typed) == ErrorKind::security);
+  CHECK_THAT(typed.error().message, Catch::Contains("the byte 11 repeated") && Catch::Contains("keygen --identity"));
+  typed_seed[31] = 0x12;
+  REQUIRE(Identity::from_seed(typed_seed).save(dir / "almost.key").ok());
+  CHECK(Identity::load(dir / "almost.key").ok());
 }
 
 TEST_CASE("a key path that is a FIFO or a device is refused, never waited on or replaced", "[crypto][keyfile]") {

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "json_text.h"
+#include "path_option.h"
 #include "starling/assert.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/dataset.h"
@@ -127,11 +128,13 @@ Command add_eval_command(CLI::App& root) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* app = root.add_subcommand("eval", "Evaluate a checkpoint on a data set's test split");
   app->add_option("checkpoint", args->checkpoint, "Checkpoint file written by `starling train --checkpoint`")
-      ->required();
+      ->required()
+      ->check(non_empty_path_check());
   app->add_option("--data", args->data, "fashion-mnist | mnist | IDX folder | .csv | .libsvm")->capture_default_str();
   app->add_flag("--json", args->json, "Print one JSON object");
   app->add_option("--dump-logits", args->dump_logits,
-                  "Write each test sample's logits, probabilities, prediction and label to this JSON file");
+                  "Write each test sample's logits, probabilities, prediction and label to this JSON file")
+      ->check(non_empty_path_check());
   app->add_option("--limit", args->limit, "Evaluate only the first N test samples (0: all)")->capture_default_str();
   return {app, [args] { return run_eval(*args); }};
 }

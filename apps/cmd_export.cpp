@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "path_option.h"
 #include "starling/export/onnx_export.h"
 #include "starling/ml/checkpoint.h"
 
@@ -44,8 +45,11 @@ Command add_export_command(CLI::App& root) {
   auto args = std::make_shared<ExportArgs>();
   CLI::App* app = root.add_subcommand("export", "Write a checkpoint's model in another format (ONNX)");
   app->add_option("checkpoint", args->checkpoint, "Checkpoint file written by `starling train` or `starling peer`")
-      ->required();
-  app->add_option("--onnx", args->onnx, "Write an ONNX model here (replaced atomically)")->required();
+      ->required()
+      ->check(non_empty_path_check());
+  app->add_option("--onnx", args->onnx, "Write an ONNX model here (replaced atomically)")
+      ->required()
+      ->check(non_empty_path_check());
   app->add_flag("--raw-pixels", args->raw_pixels,
                 "The graph's input takes pixel values 0..255 and scales them by 1/255 as the IDX loader does "
                 "(default: features as the loader gives them)");

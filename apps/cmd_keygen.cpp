@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.h"
+#include "path_option.h"
 #include "starling/crypto/keys.h"
 
 namespace starling::apps {
@@ -80,11 +81,15 @@ Command add_keygen_command(CLI::App& root) {
   auto options = std::make_shared<KeygenOptions>();
   CLI::App* app = root.add_subcommand("keygen", "Create a swarm key or an identity file (mode 0600), or check one");
   CLI::Option_group* what = app->add_option_group("action", "what keygen does");
-  what->add_option("--swarm", options->swarm_path, "Write a new random swarm key to FILE")->type_name("FILE");
+  what->add_option("--swarm", options->swarm_path, "Write a new random swarm key to FILE")
+      ->type_name("FILE")
+      ->check(non_empty_path_check());
   what->add_option("--identity", options->identity_path, "Write a new Ed25519 identity to FILE and print its node id")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check());
   what->add_option("--check", options->check_path, "Load FILE (swarm key or identity) and print what it holds")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check());
   what->require_option(1);
   app->add_flag("--force", options->force, "Replace FILE if it already exists");
 

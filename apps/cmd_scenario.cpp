@@ -12,6 +12,7 @@
 #include <string>
 
 #include "commands.h"
+#include "path_option.h"
 #include "report_folder.h"
 #include "scenario_runner.h"
 #include "starling/scenario/expectations.h"
@@ -145,9 +146,12 @@ Command add_scenario_command(CLI::App& root) {
   auto options = std::make_shared<ScenarioOptions>();
   CLI::App* app = root.add_subcommand(
       "scenario", "Run a whole swarm on this machine with injected faults, check expectations, write a report");
-  app->add_option("file", options->file, "Scenario file (TOML, see docs/scenarios.md)")->required();
+  app->add_option("file", options->file, "Scenario file (TOML, see docs/scenarios.md)")
+      ->required()
+      ->check(non_empty_path_check());
   app->add_option("--out", options->out_dir, "Report folder (default: scenario-runs/NAME-TIMESTAMP)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->check(non_empty_path_check("the default scenario-runs/NAME-TIMESTAMP"));
   app->add_option("--seed", options->seed, "Replay with this seed (default: the file's)");
   app->add_option("--speed", options->speed, "Run every time in the file FACTOR times faster")
       ->type_name("FACTOR")

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "json_text.h"
+#include "path_option.h"
 #include "report_folder.h"
 #include "starling/scenario/expectations.h"
 #include "starling/scenario/parse.h"
@@ -241,7 +242,8 @@ Command add_simulate_command(CLI::App& root) {
   app->add_option("--peers", options->peers, "Replace the file's [swarm] peers")
       ->check(CLI::Range(1, scenario::kMaxSimulatedPeers));
   app->add_option("--out", options->out_dir, "Report folder (default: scenario-runs/NAME-sim-TIMESTAMP)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->check(non_empty_path_check("the default scenario-runs/NAME-sim-TIMESTAMP"));
   app->add_flag("--json", options->json_summary, "End with one JSON summary object on stdout");
   app->add_flag("--random", options->random, "Draw a fault mix per seed (docs/simulator.md) and run them in a row");
   CLI::Option* seeds =

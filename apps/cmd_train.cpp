@@ -15,6 +15,7 @@
 #include "blas_startup.h"
 #include "commands.h"
 #include "json_text.h"
+#include "path_option.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
@@ -262,7 +263,8 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--eval-every", args->eval_every_steps, "Evaluate every N steps (0: after every epoch)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app->add_option("--checkpoint", args->checkpoint, "Write a checkpoint here after every epoch and at the end");
+  app->add_option("--checkpoint", args->checkpoint, "Write a checkpoint here after every epoch and at the end")
+      ->check(non_empty_path_check("no checkpoint"));
   app->add_flag("--resume", args->resume,
                 "Continue from --checkpoint; if it does not exist yet, start from scratch with a warning");
   app->add_flag("--json", args->json, "One JSON object per evaluation and a final summary on stdout");

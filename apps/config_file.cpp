@@ -10,6 +10,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "path_option.h"
+
 namespace starling::apps {
 namespace {
 
@@ -170,7 +172,8 @@ void add_config_options(CLI::App& app, ConfigFlags& flags) {
   app.add_option("--config", flags.path,
                  "Read flags from this TOML file (keys are the long flag names; command-line flags win; "
                  "docs/cli.md)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty_path_check("no config file"));
   app.add_flag("--print-config", flags.print,
                "Print the effective configuration (file + flags + defaults) as TOML for --config, and exit");
   // A required option may come from the file: CLI11 must not refuse its

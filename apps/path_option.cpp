@@ -12,4 +12,13 @@ CLI::Validator non_empty_path_check(const std::string& without_it) {
       "", "non-empty path");
 }
 
+CLI::Validator non_empty_path_check() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (!text.empty()) return std::string();
+        return "an empty path names nothing: give one";
+      },
+      "", "non-empty path");
+}
+
 }  // namespace starling::apps

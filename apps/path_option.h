@@ -14,5 +14,7 @@ namespace starling::apps {
 // `without_it`: what leaving the option out gives, for the message
 // ("the default ~/.local/state/starling/peer-PORT").
 CLI::Validator non_empty_path_check(const std::string& without_it);
+// For a path with no default (an input, an output): "give one".
+CLI::Validator non_empty_path_check();
 
 }  // namespace starling::apps

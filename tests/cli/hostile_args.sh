@@ -239,4 +239,14 @@ for signal in INT TERM; do
   ls -a "$work" | grep -q '\.tmp\.' && fail "SIG$signal: a temporary file was left"
 done
 
+# An empty path ("$UNSET_VARIABLE") names nothing: every file option refuses
+# it as a bad flag. `train --checkpoint ""` trained without a checkpoint, and
+# keygen said "key file  does not exist" for a file it was asked to write.
+for args in "keygen --swarm" "keygen --identity" "keygen --check" "eval" "export $work/signal.ckpt --onnx" \
+  "scenario" "simulate --random --out" "train --data $work/toy.csv --checkpoint" "peer --config"; do
+  read -ra words <<<"$args"
+  expect_refused "$args ''" "an empty path names nothing" "$starling" "${words[@]}" ""
+  ((code_of_last == 105)) || fail "$args '': exit $code_of_last, want 105 (a bad flag)"
+done
+
 finish "cli hostile_args"

@@ -8,16 +8,6 @@ set -u
 starling=${1:?usage: hostile_args.sh STARLING_BINARY}
 source "$(dirname "$0")/lib/checks.sh"
 
-# expect_refused DESCRIPTION PATTERN COMMAND...: exit 1..127 and PATTERN in the output.
-expect_refused() {
-  local what=$1 pattern=$2; shift 2
-  out=$("$@" 2>&1 < /dev/null)
-  local code=$?
-  code_of_last=$code
-  if ((code == 0 || code >= 128)); then fail "$what: exit $code, want a clean failure ($out)"; return; fi
-  grep -qiE -e "$pattern" <<<"$out" || fail "$what: output does not match /$pattern/: $out"
-}
-
 awk 'BEGIN { srand(3); print "label,a,b,c,d";
   for (i = 0; i < 400; i++) { c = i % 2; printf "%d", c;
     for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 2 : 0) + rand() - 0.5; print "" } }' > "$work/toy.csv"

@@ -12,15 +12,6 @@ starling=${1:?usage: labels.sh STARLING_BINARY}
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
 source "$(dirname "$0")/lib/checks.sh"
 
-# expect_refused DESCRIPTION PATTERN COMMAND...: exit 1..127 and PATTERN in the output.
-expect_refused() {
-  local what=$1 pattern=$2; shift 2
-  out=$("$@" 2>&1 < /dev/null)
-  local code=$?
-  if ((code == 0 || code >= 128)); then fail "$what: exit $code, want a clean failure ($out)"; return; fi
-  grep -qiE -e "$pattern" <<<"$out" || fail "$what: output does not match /$pattern/: $out"
-}
-
 # four_classes FILE SEED LABEL...: 400 rows of well-separated classes in 4-D
 # (class c has feature c near 3), with labels drawn in turn from LABEL...
 four_classes() {

@@ -1,9 +1,13 @@
-// `starling eval CHECKPOINT`: accuracy and loss of a saved model on a test split.
+// `starling eval CHECKPOINT`: accuracy and loss of a saved model on a test
+// split, or on every sample of one file (--whole-file).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
+#include <utility>
 
 #include "commands.h"
 #include "json_text.h"
@@ -23,7 +27,27 @@ struct EvalArgs {
   bool json = false;
   std::string dump_logits;  // JSON file of per-sample logits, probabilities and predictions
   std::size_t limit = 0;    // evaluate only the first N test samples (0: all)
+  bool whole_file = false;  // a .csv/.libsvm file is all test data: no 10% split
 };
+
+// The samples to score: the data set's test split, or with --whole-file every
+// sample of one .csv/.libsvm file, in file order.
+Result<ml::Dataset> test_samples(const EvalArgs& args, int classes) {
+  if (!args.whole_file) {
+    auto data = ml::load_dataset(args.data, 1, ml::kTestFraction, classes);
+    if (!data) return data.error();
+    return std::move(data->test);
+  }
+  std::error_code ec;
+  const bool named_set = args.data == "fashion-mnist" || args.data == "mnist";
+  if (named_set || (std::filesystem::exists(args.data, ec) && !std::filesystem::is_regular_file(args.data, ec))) {
+    return make_error(ErrorKind::invalid_argument,
+                      "--whole-file reads one .csv or .libsvm file; '" + args.data +
+                          "' is not one (a folder or a named data set has its own test set: leave --whole-file "
+                          "out)");
+  }
+  return ml::load_data_file(args.data, classes);
+}
 
 // The model's outputs per test sample, for comparing against another runtime
 // (the ONNX export test, docs/export.md). Rows are samples, in file order.
@@ -68,9 +92,9 @@ int run_eval(const EvalArgs& args) {
   // classes, a test file lacking some of them scores as it is, and a label
   // the model has no output for is an error naming its line ("does not fit
   // the N classes of the model"), where a remap used to score it as another.
-  auto data = ml::load_dataset(args.data, 1, ml::kTestFraction, checkpoint->classes);
+  auto data = test_samples(args, checkpoint->classes);
   if (!data) return fail(data.error());
-  ml::Dataset& test = data->test;
+  ml::Dataset& test = *data;
   STARLING_ASSERT(test.classes == checkpoint->classes);
   if (test.inputs() != checkpoint->inputs) {
     return fail(make_error(ErrorKind::invalid_argument,
@@ -136,6 +160,9 @@ Command add_eval_command(CLI::App& root) {
                   "Write each test sample's logits, probabilities, prediction and label to this JSON file")
       ->check(non_empty_path_check());
   app->add_option("--limit", args->limit, "Evaluate only the first N test samples (0: all)")->capture_default_str();
+  app->add_flag("--whole-file", args->whole_file,
+                "--data is a .csv/.libsvm file of test samples only: score every sample (default: its 10% test split, "
+                "as train held it out)");
   return {app, [args] { return run_eval(*args); }};
 }
 

@@ -130,6 +130,12 @@ Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, doub
   auto folder = idx_folder_of(spec);
   if (!folder) return folder.error();
   if (*folder) return load_idx_folder(**folder, classes);
+  auto all = load_data_file(spec, classes);
+  if (!all) return all.error();
+  return split_train_test(*all, test_fraction, seed);
+}
+
+Result<Dataset> load_data_file(const std::string& spec, int classes) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(spec, ec)) {
@@ -139,18 +145,11 @@ Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed, doub
   }
   std::string name = spec;
   if (ends_with(name, ".gz")) name.resize(name.size() - 3);
-  Result<Dataset> all = make_error(ErrorKind::invalid_argument, "");
-  if (ends_with(name, ".csv")) {
-    all = load_csv(spec, classes);
-  } else if (ends_with(name, ".libsvm") || ends_with(name, ".svm")) {
-    all = load_libsvm(spec, 0, classes);
-  } else {
-    return make_error(ErrorKind::invalid_argument,
-                      "--data '" + spec + "': unknown file type (expected .csv, .libsvm or .svm, optionally .gz, "
-                                          "or a folder of IDX files)");
-  }
-  if (!all) return all.error();
-  return split_train_test(*all, test_fraction, seed);
+  if (ends_with(name, ".csv")) return load_csv(spec, classes);
+  if (ends_with(name, ".libsvm") || ends_with(name, ".svm")) return load_libsvm(spec, 0, classes);
+  return make_error(ErrorKind::invalid_argument,
+                    "--data '" + spec + "': unknown file type (expected .csv, .libsvm or .svm, optionally .gz, "
+                                        "or a folder of IDX files)");
 }
 
 Result<std::optional<DatasetShape>> probe_dataset(const std::string& spec, int classes) {

@@ -34,6 +34,18 @@ jq -e '(.labels | index(3)) != null and (.labels | index(2)) == null and (.logit
   "$work/missing.json" > /dev/null || fail "dumped labels are not the file's, or not 4 outputs: $(jq -c .labels "$work/missing.json")"
 echo "eval on a file lacking class 2: accuracy $accuracy"
 
+# A file of test samples only: --whole-file scores all 400 in file order, not
+# the 10% split train held out (40); a folder or named set is refused.
+expect_ok "eval --whole-file" "$starling" eval "$work/all.ckpt" --data "$work/missing.csv" --whole-file --json \
+  --dump-logits "$work/whole.json"
+[[ $(jq -r .samples <<<"$out") == 400 ]] || fail "eval --whole-file scored $(jq -r .samples <<<"$out") samples, want 400"
+[[ $(jq -c '.labels[0:4]' "$work/whole.json") == "$(cut -d, -f1 "$work/missing.csv" | head -4 | jq -sc .)" ]] ||
+  fail "eval --whole-file labels are not in file order: $(jq -c '.labels[0:4]' "$work/whole.json")"
+expect_ok "eval without --whole-file" "$starling" eval "$work/all.ckpt" --data "$work/missing.csv" --json
+[[ $(jq -r .samples <<<"$out") == 40 ]] || fail "eval scored $(jq -r .samples <<<"$out") samples, want the 40 held out"
+expect_refused "eval --whole-file on a folder" "--whole-file reads one .csv or .libsvm file" \
+  "$starling" eval "$work/all.ckpt" --data "$work" --whole-file
+
 # A label the checkpoint's model has no output for: an error at its line, not a remap.
 { head -n 5 "$work/all.csv"; echo "7,0,0,0,0"; } > "$work/seven.csv"
 expect_refused "eval with a label past the checkpoint's classes" \

@@ -104,6 +104,10 @@ inline constexpr double kTestFraction = 0.1;
 // above.
 Result<TrainTest> load_dataset(const std::string& spec, std::uint64_t seed = 1, double test_fraction = kTestFraction,
                                int classes = 0);
+// One .csv/.libsvm/.svm file (optionally .gz) whole, in its own order, not
+// split: load_dataset's file branch before the split. `spec` must be such a
+// file (not a folder or a known data set's name).
+Result<Dataset> load_data_file(const std::string& spec, int classes = 0);
 
 // The shape of what load_dataset(spec, ..., classes) would load, read cheaply
 // where the format allows (IDX folders and Debian's data sets); nullopt for

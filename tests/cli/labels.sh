@@ -12,16 +12,9 @@ starling=${1:?usage: labels.sh STARLING_BINARY}
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
 source "$(dirname "$0")/lib/checks.sh"
 
-# four_classes FILE SEED LABEL...: 400 rows of well-separated classes in 4-D
-# (class c has feature c near 3), with labels drawn in turn from LABEL...
-four_classes() {
-  local file=$1 seed=$2; shift 2
-  awk -v seed="$seed" -v labels="$*" 'BEGIN { srand(seed); n = split(labels, l, " ");
-    for (i = 0; i < 400; i++) { c = l[i % n + 1]; printf "%d", c;
-      for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 3 : 0) + rand() - 0.5; print "" } }' > "$file"
-}
-four_classes "$work/all.csv" 11 0 1 2 3
-four_classes "$work/missing.csv" 12 0 1 3  # no class 2: label 3 was scored as class 2
+source "$(dirname "$0")/lib/labelled_csv.sh"
+labelled_csv "$work/all.csv" 11 0 1 2 3
+labelled_csv "$work/missing.csv" 12 0 1 3  # no class 2: label 3 was scored as class 2
 train=("$starling" train --model mlp:8 --batch 16 --lr 0.05 --epochs 3 -q)
 
 expect_ok "train on all four classes" "${train[@]}" --data "$work/all.csv" --checkpoint "$work/all.ckpt"
@@ -59,7 +52,7 @@ expect_refused "train --classes 3 with a label 3" "$work/all.csv:4: label '3' do
 "${train[@]}" --data "$work/all.csv" --classes 3 > /dev/null 2>&1
 (($? == 2)) || fail "train --classes too small: want exit 2"
 expect_refused "train --classes 1" "--classes 1: a classifier needs at least 2" "${train[@]}" --data "$work/all.csv" --classes 1
-four_classes "$work/two.csv" 13 0 1
+labelled_csv "$work/two.csv" 13 0 1
 expect_ok "train --classes 6 on labels 0 and 1" "${train[@]}" --data "$work/two.csv" --classes 6 --checkpoint "$work/six.ckpt"
 [[ -z "$out" ]] || fail "train --classes 6 on two of the classes is not quiet: $out"
 expect_ok "eval the padded model" "$starling" eval "$work/six.ckpt" --data "$work/two.csv" --dump-logits "$work/six.json"

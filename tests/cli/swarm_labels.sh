@@ -11,13 +11,7 @@ starling=${1:?usage: swarm_labels.sh STARLING_BINARY}
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
 source "$(dirname "$0")/lib/peers.sh"
 
-# labelled_csv FILE SEED LABEL...: 400 rows of separable classes in 4-D, labels drawn in turn.
-labelled_csv() {
-  local file=$1 seed=$2; shift 2
-  awk -v seed="$seed" -v labels="$*" 'BEGIN { srand(seed); n = split(labels, l, " ");
-    for (i = 0; i < 400; i++) { c = l[i % n + 1]; printf "%d", c;
-      for (j = 0; j < 4; j++) printf ",%.4f", (j == c ? 3 : 0) + rand() - 0.5; print "" } }' > "$file"
-}
+source "$(dirname "$0")/lib/labelled_csv.sh"
 labelled_csv "$work/all.csv" 21 0 1 2 3
 labelled_csv "$work/low.csv" 22 0 1
 peer_flags=(--model mlp:8 --batch 16 --eval-every 100 --checkpoint-every 0 --max-upload 0)

@@ -26,6 +26,8 @@ struct TempDir {
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
+
+  std::filesystem::path operator/(std::string_view name) const { return path / name; }
 };
 
 }  // namespace starling::testing

@@ -1,22 +1,43 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <new>
 #include <string>
 #include <unordered_set>
 
 #include "starling/crypto/keys.h"
 #include "starling/crypto/secret.h"
-#include "temp_dir.h"
+#include "../common/temp_dir.h"
 
 using namespace starling;
 using namespace starling::crypto;
-using starling::crypto::testing::file_mode;
-using starling::crypto::testing::read_file;
-using starling::crypto::testing::TempDir;
-using starling::crypto::testing::write_file;
+using starling::testing::TempDir;
 
 namespace {
+
+void write_file(const std::filesystem::path& path, std::string_view contents, mode_t mode = 0600) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+  }
+  ::chmod(path.c_str(), mode);
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+mode_t file_mode(const std::filesystem::path& path) {
+  struct stat info {};
+  ::stat(path.c_str(), &info);
+  return info.st_mode & 07777;
+}
 
 // A well-formed key file (a key that is not one byte repeated).
 std::string valid_swarm_file() {
@@ -103,7 +124,7 @@ TEST_CASE("swarm key files round-trip with mode 0600 and no leftovers", "[crypto
   CHECK(loaded->secret().equals(key.secret()));
   CHECK(loaded->fingerprint() == key.fingerprint());
   CHECK(loaded->fingerprint() != SwarmKey::generate().fingerprint());
-  auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+  auto entries = std::distance(std::filesystem::directory_iterator(dir.path), std::filesystem::directory_iterator());
   CHECK(entries == 1);  // the temp file was renamed or removed
 }
 
@@ -132,7 +153,7 @@ TEST_CASE("key files are never overwritten unless asked", "[crypto][keyfile]") {
   REQUIRE(second.save(dir / "swarm.key", Overwrite::yes).ok());
   CHECK(SwarmKey::load(dir / "swarm.key")->secret().equals(second.secret()));
   CHECK(file_mode(dir / "swarm.key") == 0600);
-  auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+  auto entries = std::distance(std::filesystem::directory_iterator(dir.path), std::filesystem::directory_iterator());
   CHECK(entries == 1);
 }
 
@@ -161,7 +182,7 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
     return SwarmKey::load(dir / "k");
   };
   CHECK(error_kind(SwarmKey::load(dir / "missing")) == ErrorKind::not_found);
-  CHECK(error_kind(SwarmKey::load(dir.path())) == ErrorKind::invalid_argument);  // a directory
+  CHECK(error_kind(SwarmKey::load(dir.path)) == ErrorKind::invalid_argument);  // a directory
   CHECK(error_kind(load_text("")) == ErrorKind::corrupt);
   CHECK(error_kind(load_text("starling-swarm-key v1\n" + std::string(62, 'a') + "\n")) == ErrorKind::corrupt);
   CHECK(error_kind(load_text("starling-swarm-key v1\n" + std::string(66, 'a') + "\n")) == ErrorKind::corrupt);
@@ -236,7 +257,7 @@ TEST_CASE("a key path that is a FIFO or a device is refused, never waited on or 
   struct stat info {};
   REQUIRE(::lstat((dir / "fifo.key").c_str(), &info) == 0);
   CHECK(S_ISFIFO(info.st_mode));
-  auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+  auto entries = std::distance(std::filesystem::directory_iterator(dir.path), std::filesystem::directory_iterator());
   CHECK(entries == 1);  // no temporary file left behind
 }
 

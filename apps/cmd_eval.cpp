@@ -39,7 +39,7 @@ Result<ml::Dataset> test_samples(const EvalArgs& args, int classes) {
     return std::move(data->test);
   }
   std::error_code ec;
-  const bool named_set = args.data == "fashion-mnist" || args.data == "mnist";
+  const bool named_set = ml::is_named_dataset(args.data);
   if (named_set || (std::filesystem::exists(args.data, ec) && !std::filesystem::is_regular_file(args.data, ec))) {
     return make_error(ErrorKind::invalid_argument,
                       "--whole-file reads one .csv or .libsvm file; '" + args.data +

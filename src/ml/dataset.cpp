@@ -40,7 +40,7 @@ Result<std::string> debian_dataset_folder(const std::string& name, const std::st
 // The IDX folder `spec` names (Debian's data sets by name, or a folder);
 // nullopt when it names something else (a file, or nothing).
 Result<std::optional<std::string>> idx_folder_of(const std::string& spec) {
-  if (spec == "fashion-mnist" || spec == "mnist") {
+  if (is_named_dataset(spec)) {
     auto folder = debian_dataset_folder(spec, kDebianDatasetsDir);
     if (!folder) return folder.error();
     return std::optional<std::string>(std::move(*folder));
@@ -51,6 +51,8 @@ Result<std::optional<std::string>> idx_folder_of(const std::string& spec) {
 }
 
 }  // namespace
+
+bool is_named_dataset(std::string_view spec) { return spec == "fashion-mnist" || spec == "mnist"; }
 
 Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
   Dataset out;

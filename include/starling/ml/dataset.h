@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "starling/status.h"
@@ -96,6 +97,10 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs = 0, int classes
 
 // The share of a single-file data set (CSV, libsvm) held out as its test set.
 inline constexpr double kTestFraction = 0.1;
+
+// Whether --data names one of the data sets known by name ("fashion-mnist",
+// "mnist"), rather than a folder or a file.
+bool is_named_dataset(std::string_view spec);
 
 // Resolves the --data argument: "fashion-mnist" or "mnist" (Debian's packages
 // under /usr/share/datasets), a folder of IDX files, or a .csv/.libsvm/.svm

@@ -36,8 +36,20 @@ std::string_view trimmed(std::string_view text) {
 Result<std::unique_ptr<FileIncarnationStore>> FileIncarnationStore::open(fs::path path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
-  if (status.type() == fs::file_type::not_found)
+  if (status.type() == fs::file_type::not_found) {
+    // A dangling symlink is not "never ran": the incarnation it pointed at is
+    // lost (a moved or unmounted volume), and a save would write elsewhere.
+    std::error_code link_ec;
+    if (fs::is_symlink(fs::symlink_status(path, link_ec))) {
+      const fs::path target = fs::read_symlink(path, link_ec);
+      return make_error(ErrorKind::not_found, "incarnation file " + path.string() + " is a symlink to " +
+                                                  target.string() +
+                                                  ", which does not exist (a moved or unmounted volume?); "
+                                                  "restore the target, or remove the link to start again at "
+                                                  "incarnation 0");
+    }
     return std::unique_ptr<FileIncarnationStore>(new FileIncarnationStore(std::move(path), std::nullopt));
+  }
   if (ec) return make_error(ErrorKind::io, "cannot read incarnation file " + path.string() + ": " + ec.message());
   if (!fs::is_regular_file(status)) {
     return make_error(ErrorKind::invalid_argument, "incarnation file " + path.string() +

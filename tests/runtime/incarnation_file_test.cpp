@@ -103,3 +103,23 @@ TEST_CASE("incarnation file: a save replaces the whole file", "[runtime][incarna
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(text == "2\n");
 }
+
+TEST_CASE("incarnation file: a symlink reads through; a dangling one is refused, not 'never ran'",
+          "[runtime][incarnation]") {
+  TempDir dir;
+  const fs::path target = dir.path / "kept";
+  write(target, "9\n");
+  const fs::path link = dir.path / "incarnation";
+  fs::create_symlink(target, link);
+  auto store = FileIncarnationStore::open(link);
+  REQUIRE(store.ok());
+  CHECK((*store)->load() == std::optional<std::uint64_t>(9));
+
+  fs::remove(target);  // the volume it lived on is gone
+  auto dangling = FileIncarnationStore::open(link);
+  REQUIRE_FALSE(dangling.ok());
+  CHECK(dangling.error().kind == ErrorKind::not_found);
+  CHECK_THAT(dangling.error().message, Catch::Contains(link.string()) && Catch::Contains(target.string()) &&
+                                           Catch::Contains("does not exist"));
+  CHECK_FALSE(fs::exists(target));  // nothing was written through the link
+}

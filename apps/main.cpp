@@ -5,9 +5,12 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "blas_startup.h"
 #include "commands.h"
+#include "empty_values.h"
 #include "number_checks.h"
 
 int main(int argc, char** argv) {
@@ -40,7 +43,10 @@ int main(int argc, char** argv) {
   };
 
   starling::apps::check_numbers(root);
-  CLI11_PARSE(root, argc, argv);
+  std::vector<std::string> args = starling::apps::split_empty_values(argc, argv);
+  std::vector<char*> arg_pointers;
+  for (std::string& arg : args) arg_pointers.push_back(arg.data());
+  CLI11_PARSE(root, int(arg_pointers.size()), arg_pointers.data());
   for (auto& command : commands) {
     if (command.app->parsed()) {
       try {

@@ -119,6 +119,12 @@ grep -q "warning: --resume: no checkpoint at $work/typo.ckpt: starting from scra
 expect_refused "peer --data-dir ''" "--data-dir: an empty path" \
   "$starling" peer --listen 127.0.0.1:7000 --data-dir "" --print-config
 [[ $code_of_last == 105 ]] || fail "peer --data-dir '': exit $code_of_last, want 105 (a bad flag)"
+# `--data-dir=` took the next argument as its value: `--data-dir= --print-config`
+# started a peer whose data dir was a folder named "--print-config".
+expect_refused "peer --data-dir= --print-config" "--data-dir: an empty path" \
+  timeout 20 "$starling" peer --listen 127.0.0.1:7000 --data-dir= --print-config
+[[ $code_of_last == 105 ]] || fail "peer --data-dir=: exit $code_of_last, want 105 (a bad flag)"
+expect_refused "train --lr= --epochs 1" "--lr" "${train[@]}" --lr= --epochs 1
 # An empty --swarm-key was an OPEN swarm, an empty --identity the default one.
 for flag in --swarm-key --identity; do
   expect_refused "peer $flag ''" "$flag: an empty path" \

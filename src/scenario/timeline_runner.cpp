@@ -73,6 +73,7 @@ class Executor final : public SwarmLog {
 
  private:
   Observations& obs() { return result_.observations; }
+  const Observations& obs() const { return result_.observations; }
   // Scenario time: the backend's clock from the moment the swarm was ready.
   double now() const { return b_.now_seconds() - origin_; }
   bool stop_requested() const { return o_.stop_requested && o_.stop_requested(); }
@@ -195,6 +196,18 @@ class Executor final : public SwarmLog {
     return out;
   }
 
+  // Every peer started so far, running or not: what a restart's "all" and
+  // "fraction" draw from, since a restart brings back peers that are down
+  // (drawn from the running ones, `kill "all"` then `restart "all"` left
+  // the swarm empty and every expectation judged nobody).
+  std::vector<int> started() const {
+    std::vector<int> out;
+    for (std::size_t i = 0; i < obs().started_at.size(); ++i) {
+      if (obs().started_at[i] >= 0.0) out.push_back(static_cast<int>(i));
+    }
+    return out;
+  }
+
   void set_phase(const std::vector<int>& peers, PeerPhase to, const Problems& failed) {
     std::set<int> skip;
     for (const Problem& p : failed) skip.insert(p.peer);
@@ -215,6 +228,7 @@ class Executor final : public SwarmLog {
         for (int i = 0; i < e.count; ++i) targets.push_back(next_join_ + i);
         break;
       case EventKind::heal: break;  // whoever holds a block (below)
+      case EventKind::restart: targets = resolve(e.targets, started(), rng_); break;
       default: targets = resolve(e.targets, live(), rng_);
     }
     resolved_[action.event] = targets;
@@ -235,6 +249,14 @@ class Executor final : public SwarmLog {
     json record{{"peers", targets}, {"line", e.line}};
     const Problems problems = apply(action, e, targets, record);
     for (const Problem& p : problems) problem(label, p.why);
+    // "all" or a fraction of the running peers when none runs: the file asks
+    // for something that cannot happen, which must not pass unnoticed.
+    const bool selects = e.kind != EventKind::join && e.kind != EventKind::partition &&
+                         e.kind != EventKind::heal && e.kind != EventKind::seed_down;
+    if (!action.undo && selects && targets.empty()) {
+      problem(label, std::string("peers = \"all\" or a fraction names no peer: none was running then (line ") +
+                         std::to_string(e.line) + ")");
+    }
     record["event"] = name;
     log(name, label, std::move(record), true);
   }

@@ -398,3 +398,56 @@ TEST_CASE("action names: the end of a timed event", "[scenario]") {
   CHECK(action_name(EventKind::loss, true) == "end_loss");
   CHECK(action_name(EventKind::kill, false) == "kill");
 }
+
+TEST_CASE("timeline executor: a restart of \"all\" brings back every peer, even when none runs", "[scenario]") {
+  // Every peer killed, then every peer restarted: "all" of a restart means
+  // every peer started so far (it was the running ones, so nobody came back,
+  // the run went on with an empty swarm and passed).
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 10
+[swarm]
+peers = 3
+train = false
+[[events]]
+at = 2
+kind = "kill"
+peers = "all"
+[[events]]
+at = 4
+kind = "restart"
+peers = "all"
+)");
+  FakeBackend backend;
+  const TimelineResult result = run_timeline(s, backend, TimelineOptions{});
+  CHECK(backend.calls == std::vector<std::string>{"-3 start_swarm 3", "2 kill 0,1,2", "4 restart 0,1,2"});
+  CHECK(result.problems.empty());
+  REQUIRE_FALSE(result.observations.rounds.empty());
+  for (const Sample& sample : result.observations.rounds.back().samples) CHECK(sample.phase == PeerPhase::running);
+}
+
+TEST_CASE("timeline executor: \"all\" when no peer runs is a problem, not a silent no-op", "[scenario]") {
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 10
+[swarm]
+peers = 2
+train = false
+[[events]]
+at = 2
+kind = "kill"
+peers = "all"
+[[events]]
+at = 3
+kind = "loss"
+peers = "all"
+percent = 20
+duration = 2
+)");
+  FakeBackend backend;
+  const TimelineResult result = run_timeline(s, backend, TimelineOptions{});
+  CHECK(backend.calls == std::vector<std::string>{"-3 start_swarm 2", "2 kill 0,1"});
+  REQUIRE(result.problems.size() == 1);
+  CHECK(result.problems[0] ==
+        "loss at 3.0 s: peers = \"all\" or a fraction names no peer: none was running then (line 11)");
+}

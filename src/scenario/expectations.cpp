@@ -89,9 +89,10 @@ std::optional<double> accuracy_at(const Observations& obs, int peer, double t) {
   return found;
 }
 
-// Why a round is not converged, or "" when it is: every honest live peer
-// lists every other honest live peer alive and every departed process dead
-// or left (or has forgotten it); every running peer answered. A byzantine
+// Why a round is not converged, or "" when it is: some honest peer runs,
+// every honest live peer lists every other honest live peer alive and every
+// departed process dead or left (or has forgotten it); every running peer
+// answered. A byzantine
 // peer's view is its own business, and how honest peers list it (alive,
 // suspect or dead) is no disagreement of theirs.
 std::string convergence_gap(const Round& round, const Observations& obs) {
@@ -100,6 +101,9 @@ std::string convergence_gap(const Round& round, const Observations& obs) {
     if (s.phase == PeerPhase::running && !s.answered) return "peer " + std::to_string(s.peer) + " did not answer";
   }
   const std::vector<const Sample*> live = detail::honest_viewers(round, obs);
+  // Nobody to agree: an empty swarm has not converged (it read as converged,
+  // so a run that lost every peer passed).
+  if (live.empty()) return "no honest peer runs";
   for (const Sample* viewer : live) {
     std::map<std::string, std::string> seen;
     for (const MemberSeen& m : viewer->members) seen[m.node_id] = m.state;

@@ -359,6 +359,10 @@ Event read_event(const Reader& r, const toml::table& t) {
         const toml::array* groups = t.get("groups")->as_array();
         if (groups == nullptr || groups->size() < 2) r.fail(t.get("groups"), "'groups' must be a list of >= 2 lists");
         for (const toml::node& group : *groups) {
+          // groups = [0, 1] (one flat list) is the likely slip: say what the shape is.
+          if (!group.is_array()) {
+            r.fail(&group, "'groups' must be a list of lists of peer indices, one per side, e.g. [[0, 1], [2, 3]]");
+          }
           e.groups.push_back(r.index_list(group, "groups"));
           if (e.groups.back().empty()) r.fail(&group, "a partition group is empty");
         }

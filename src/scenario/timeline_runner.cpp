@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 
+#include "fault_layers.h"
+#include "starling/assert.h"
 #include "starling/scenario/timeline.h"
 
 namespace starling::scenario {
@@ -73,6 +75,7 @@ class Executor final : public SwarmLog {
 
  private:
   Observations& obs() { return result_.observations; }
+  const Observations& obs() const { return result_.observations; }
   // Scenario time: the backend's clock from the moment the swarm was ready.
   double now() const { return b_.now_seconds() - origin_; }
   bool stop_requested() const { return o_.stop_requested && o_.stop_requested(); }
@@ -195,6 +198,18 @@ class Executor final : public SwarmLog {
     return out;
   }
 
+  // Every peer started so far, running or not: what a restart's "all" and
+  // "fraction" draw from, since a restart brings back peers that are down
+  // (drawn from the running ones, `kill "all"` then `restart "all"` left
+  // the swarm empty and every expectation judged nobody).
+  std::vector<int> started() const {
+    std::vector<int> out;
+    for (std::size_t i = 0; i < obs().started_at.size(); ++i) {
+      if (obs().started_at[i] >= 0.0) out.push_back(static_cast<int>(i));
+    }
+    return out;
+  }
+
   void set_phase(const std::vector<int>& peers, PeerPhase to, const Problems& failed) {
     std::set<int> skip;
     for (const Problem& p : failed) skip.insert(p.peer);
@@ -215,6 +230,7 @@ class Executor final : public SwarmLog {
         for (int i = 0; i < e.count; ++i) targets.push_back(next_join_ + i);
         break;
       case EventKind::heal: break;  // whoever holds a block (below)
+      case EventKind::restart: targets = resolve(e.targets, started(), rng_); break;
       default: targets = resolve(e.targets, live(), rng_);
     }
     resolved_[action.event] = targets;
@@ -235,6 +251,14 @@ class Executor final : public SwarmLog {
     json record{{"peers", targets}, {"line", e.line}};
     const Problems problems = apply(action, e, targets, record);
     for (const Problem& p : problems) problem(label, p.why);
+    // "all" or a fraction of the running peers when none runs: the file asks
+    // for something that cannot happen, which must not pass unnoticed.
+    const bool selects = e.kind != EventKind::join && e.kind != EventKind::partition &&
+                         e.kind != EventKind::heal && e.kind != EventKind::seed_down;
+    if (!action.undo && selects && targets.empty()) {
+      problem(label, std::string("peers = \"all\" or a fraction names no peer: none was running then (line ") +
+                         std::to_string(e.line) + ")");
+    }
     record["event"] = name;
     log(name, label, std::move(record), true);
   }
@@ -245,6 +269,7 @@ class Executor final : public SwarmLog {
     if (e.kind == EventKind::heal) {
       const std::vector<int> healed(blocking_.begin(), blocking_.end());
       blocking_.clear();
+      layers_.clear(EventKind::partition);
       record["peers"] = healed;
       return healed.empty() ? Problems{} : b_.heal(healed);
     }
@@ -253,11 +278,14 @@ class Executor final : public SwarmLog {
       case EventKind::kill:
       case EventKind::seed_down:
         set_phase(targets, PeerPhase::down, {});
+        layers_.clear({EventKind::pause}, targets);  // a process that ended is paused by nobody
         return b_.kill(targets);
       case EventKind::stop:
         set_phase(targets, PeerPhase::down, {});
+        layers_.clear({EventKind::pause}, targets);
         return b_.stop(targets);
       case EventKind::restart: {
+        layers_.clear({EventKind::pause}, targets);
         Problems problems = b_.restart(targets, e.new_identity);
         set_phase(targets, PeerPhase::running, problems);
         return problems;
@@ -273,55 +301,134 @@ class Executor final : public SwarmLog {
         next_join_ += e.count;
         return problems;
       }
-      case EventKind::pause: {
-        std::vector<int> change;
-        const PeerPhase from = undo ? PeerPhase::paused : PeerPhase::running;
-        for (int p : targets) {
-          if (phase_[static_cast<std::size_t>(p)] == from) change.push_back(p);
-        }
-        if (change.empty()) return {};
-        Problems problems = undo ? b_.resume(change) : b_.pause(change);
-        set_phase(change, undo ? PeerPhase::running : PeerPhase::paused, problems);
-        return problems;
-      }
+      case EventKind::pause: return pause(action, targets, record);
       case EventKind::partition:
         record["groups"] = e.groups;
         record["one_way"] = e.one_way;
-        if (undo) {
-          for (int p : targets) blocking_.erase(p);
-          return b_.heal(targets);
-        }
-        if (e.one_way) {
-          blocking_.insert(e.groups[0].begin(), e.groups[0].end());
-        } else if (e.groups.size() > 1) {
-          blocking_.insert(targets.begin(), targets.end());
-        }
-        return b_.partition(e.groups, e.one_way);
+        return undo ? end_partition(action.event, targets, record) : start_partition(action.event, e);
       case EventKind::heal: return {};  // above
+      case EventKind::clear_faults:
+        for (int p : targets) blocking_.erase(p);
+        layers_.clear({EventKind::loss, EventKind::duplicate, EventKind::delay, EventKind::bandwidth,
+                       EventKind::partition},
+                      targets);
+        return b_.clear_faults(targets);
       case EventKind::loss:
-        record["percent"] = e.percent;
-        return b_.set_loss(targets, undo ? 0.0 : e.percent / 100.0);
-      case EventKind::duplicate:
-        record["percent"] = e.percent;
-        return b_.set_duplicate(targets, undo ? 0.0 : e.percent / 100.0);
+      case EventKind::duplicate: record["percent"] = e.percent; break;
       case EventKind::delay:
         record["ms"] = e.delay_ms;
         record["jitter_ms"] = e.jitter_ms;
-        return undo ? b_.set_delay(targets, 0.0, 0.0) : b_.set_delay(targets, e.delay_ms, e.jitter_ms);
-      case EventKind::bandwidth:
-        record["bytes_per_second"] = e.bytes_per_second;
-        return b_.set_bandwidth(targets, undo ? 0 : e.bytes_per_second);
-      case EventKind::clear_faults:
-        for (int p : targets) blocking_.erase(p);
-        return b_.clear_faults(targets);
-      case EventKind::straggler:
-        record["factor"] = e.factor;
-        return b_.set_straggler(targets, undo ? 1.0 : e.factor);
-      case EventKind::byzantine:
-        record["scale"] = e.scale;
-        return b_.set_byzantine(targets, undo ? ByzantineMode::none : e.mode, e.scale);
+        break;
+      case EventKind::bandwidth: record["bytes_per_second"] = e.bytes_per_second; break;
+      case EventKind::straggler: record["factor"] = e.factor; break;
+      case EventKind::byzantine: record["scale"] = e.scale; break;
     }
-    return {};
+    // A fault that sets a value: on top of the others at its start; at its
+    // end back to the one still in force below it (fault_layers.h).
+    if (!undo) {
+      layers_.push(e.kind, action.event, targets);
+      return set_value(e.kind, &e, targets);
+    }
+    Problems problems;
+    for (const auto& [top, peers] : layers_.pop(e.kind, action.event, targets)) {
+      if (top) record["falls_back_to_line"] = s_.events[*top].line;
+      const Problems more = set_value(e.kind, top ? &s_.events[*top] : nullptr, peers);
+      problems.insert(problems.end(), more.begin(), more.end());
+    }
+    return problems;
+  }
+
+  // Gives `peers` the value `source` sets for `kind` (nullptr: no fault).
+  Problems set_value(EventKind kind, const Event* source, const std::vector<int>& peers) {
+    switch (kind) {
+      case EventKind::loss: return b_.set_loss(peers, source ? source->percent / 100.0 : 0.0);
+      case EventKind::duplicate: return b_.set_duplicate(peers, source ? source->percent / 100.0 : 0.0);
+      case EventKind::delay:
+        return source ? b_.set_delay(peers, source->delay_ms, source->jitter_ms) : b_.set_delay(peers, 0.0, 0.0);
+      case EventKind::bandwidth: return b_.set_bandwidth(peers, source ? source->bytes_per_second : 0);
+      case EventKind::straggler: return b_.set_straggler(peers, source ? source->factor : 1.0);
+      case EventKind::byzantine:
+        return source ? b_.set_byzantine(peers, source->mode, source->scale)
+                      : b_.set_byzantine(peers, ByzantineMode::none, 1.0);
+      default: STARLING_ASSERT_MSG(false, "not a fault with a value"); return {};
+    }
+  }
+
+  // A pause holds its peers until its end, and a peer another pause still
+  // holds stays paused.
+  Problems pause(const Action& action, const std::vector<int>& targets, json& record) {
+    std::vector<int> change;
+    if (!action.undo) {
+      std::vector<int> held;
+      for (int p : targets) {
+        const PeerPhase phase = phase_[static_cast<std::size_t>(p)];
+        if (phase == PeerPhase::running) change.push_back(p);
+        if (phase != PeerPhase::down) held.push_back(p);
+      }
+      layers_.push(EventKind::pause, action.event, held);
+      if (change.empty()) return {};
+      Problems problems = b_.pause(change);
+      set_phase(change, PeerPhase::paused, problems);
+      return problems;
+    }
+    for (const auto& [top, peers] : layers_.pop(EventKind::pause, action.event, targets)) {
+      if (top) {
+        record["still_paused_by_line"] = s_.events[*top].line;
+        continue;
+      }
+      for (int p : peers) {
+        if (phase_[static_cast<std::size_t>(p)] == PeerPhase::paused) change.push_back(p);
+      }
+    }
+    if (change.empty()) return {};
+    Problems problems = b_.resume(change);
+    set_phase(change, PeerPhase::running, problems);
+    return problems;
+  }
+
+  Problems start_partition(std::size_t index, const Event& e) {
+    std::vector<int> members;
+    for (const auto& group : e.groups) members.insert(members.end(), group.begin(), group.end());
+    layers_.push(EventKind::partition, index, members);
+    if (e.one_way) {
+      blocking_.insert(e.groups[0].begin(), e.groups[0].end());
+    } else if (e.groups.size() > 1) {
+      blocking_.insert(members.begin(), members.end());
+    }
+    return b_.partition(e.groups, e.one_way);
+  }
+
+  // The end of one partition heals its peers, then puts back the blocks of
+  // the partitions still in force among them.
+  Problems end_partition(std::size_t index, const std::vector<int>& targets, json& record) {
+    layers_.pop(EventKind::partition, index, targets);
+    for (int p : targets) blocking_.erase(p);
+    Problems problems = b_.heal(targets);
+    const std::set<int> healed(targets.begin(), targets.end());
+    for (std::size_t other : layers_.in_force(EventKind::partition)) {
+      const Event& o = s_.events[other];
+      std::vector<std::vector<int>> groups;
+      bool touches = false;
+      for (const auto& group : o.groups) {
+        std::vector<int> kept;
+        for (int p : group) {
+          if (!layers_.holds(EventKind::partition, other, p)) continue;
+          kept.push_back(p);
+          touches = touches || healed.count(p) != 0;
+        }
+        if (!kept.empty()) groups.push_back(std::move(kept));
+      }
+      if (!touches || groups.size() < 2 || (o.one_way && groups.size() != o.groups.size())) continue;
+      if (o.one_way) {
+        blocking_.insert(groups[0].begin(), groups[0].end());
+      } else {
+        for (const auto& group : groups) blocking_.insert(group.begin(), group.end());
+      }
+      record["kept_partition_lines"].push_back(o.line);
+      const Problems more = b_.partition(groups, o.one_way);
+      problems.insert(problems.end(), more.begin(), more.end());
+    }
+    return problems;
   }
 
   const Scenario& s_;
@@ -335,6 +442,7 @@ class Executor final : public SwarmLog {
   std::vector<PeerPhase> phase_;                       // as the executor's actions left them
   std::map<std::size_t, std::vector<int>> resolved_;   // event index -> peers it applied to
   std::set<int> blocking_;                             // peers that hold a partition block
+  detail::FaultLayers layers_;                         // timed faults in force, per kind and peer
   std::set<std::string> seen_ids_;
   TimelineResult result_;
 };

@@ -489,3 +489,20 @@ TEST_CASE("the honest selector leaves out every peer a byzantine event targeted"
   x.peers = PeerSelector{PeerSelector::Kind::all, {}, 0.0};
   CHECK_FALSE(check(obs, x).passed);
 }
+
+TEST_CASE("membership convergence needs a peer that runs", "[scenario]") {
+  // Every peer down after the last event: nobody agrees on anything.
+  Observations obs = three_peers();
+  obs.last_event_seconds = 4.0;
+  for (Round& r : obs.rounds) {
+    if (r.t < 4.0) continue;
+    for (Sample& sample : r.samples) {
+      sample.phase = PeerPhase::down;
+      sample.answered = false;
+      sample.members.clear();
+    }
+  }
+  const Outcome outcome = check(obs, converged_within(4.0));
+  CHECK_FALSE(outcome.passed);
+  CHECK(outcome.measured == "not converged by the end (10.0 s): no honest peer runs");
+}

@@ -199,6 +199,10 @@ TEST_CASE("bad input names the file and line", "[scenario]") {
           std::string::npos);
     CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"partition\"\ngroups = [[0, 1], [1, 2]]\n"))
               .find("two partition groups") != std::string::npos);
+    // One flat list, the likely slip, read "must be a list of peer indices" (it is one).
+    CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"partition\"\ngroups = [0, 1]\n"))
+              .find("'groups' must be a list of lists of peer indices, one per side, e.g. [[0, 1], [2, 3]]") !=
+          std::string::npos);
   }
   SECTION("eval_every counts steps; old seconds are refused") {
     const std::string head = "name = \"t\"\nduration = 10\n[swarm]\npeers = 2\n";

@@ -398,3 +398,151 @@ TEST_CASE("action names: the end of a timed event", "[scenario]") {
   CHECK(action_name(EventKind::loss, true) == "end_loss");
   CHECK(action_name(EventKind::kill, false) == "kill");
 }
+
+TEST_CASE("timeline executor: a restart of \"all\" brings back every peer, even when none runs", "[scenario]") {
+  // Every peer killed, then every peer restarted: "all" of a restart means
+  // every peer started so far (it was the running ones, so nobody came back,
+  // the run went on with an empty swarm and passed).
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 10
+[swarm]
+peers = 3
+train = false
+[[events]]
+at = 2
+kind = "kill"
+peers = "all"
+[[events]]
+at = 4
+kind = "restart"
+peers = "all"
+)");
+  FakeBackend backend;
+  const TimelineResult result = run_timeline(s, backend, TimelineOptions{});
+  CHECK(backend.calls == std::vector<std::string>{"-3 start_swarm 3", "2 kill 0,1,2", "4 restart 0,1,2"});
+  CHECK(result.problems.empty());
+  REQUIRE_FALSE(result.observations.rounds.empty());
+  for (const Sample& sample : result.observations.rounds.back().samples) CHECK(sample.phase == PeerPhase::running);
+}
+
+TEST_CASE("timeline executor: \"all\" when no peer runs is a problem, not a silent no-op", "[scenario]") {
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 10
+[swarm]
+peers = 2
+train = false
+[[events]]
+at = 2
+kind = "kill"
+peers = "all"
+[[events]]
+at = 3
+kind = "loss"
+peers = "all"
+percent = 20
+duration = 2
+)");
+  FakeBackend backend;
+  const TimelineResult result = run_timeline(s, backend, TimelineOptions{});
+  CHECK(backend.calls == std::vector<std::string>{"-3 start_swarm 2", "2 kill 0,1"});
+  REQUIRE(result.problems.size() == 1);
+  CHECK(result.problems[0] ==
+        "loss at 3.0 s: peers = \"all\" or a fraction names no peer: none was running then (line 11)");
+}
+
+TEST_CASE("timeline executor: the end of an inner timed fault falls back to the outer one", "[scenario]") {
+  // Each end used to set the neutral value: peer 2 resumed at 4 s (its 1-9 s
+  // pause still held it), peer 1's loss went to 0 at 5 s (the 30% on every
+  // peer lasts to 9 s), and {0}/{1} healing at 6 s cleared the {0,1}/{2}
+  // blocks of peers 0 and 1 (that partition lasts to 8 s).
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 10
+[swarm]
+peers = 3
+train = false
+[[events]]
+at = 1
+kind = "loss"
+peers = [0, 1]
+percent = 30
+duration = 8
+[[events]]
+at = 1
+kind = "pause"
+peer = 2
+duration = 8
+[[events]]
+at = 2
+kind = "pause"
+peer = 2
+duration = 2
+[[events]]
+at = 2
+kind = "partition"
+groups = [[0, 1], [2]]
+duration = 6
+[[events]]
+at = 3
+kind = "loss"
+peer = 1
+percent = 80
+duration = 2
+[[events]]
+at = 3
+kind = "partition"
+groups = [[0], [1]]
+duration = 3
+)");
+  FakeBackend backend;
+  const TimelineResult result = run_timeline(s, backend, TimelineOptions{});
+  const std::vector<std::string> want = {
+      "-3 start_swarm 3",  "1 loss=0.3 0,1",     "1 pause 2",
+      "2 partition [0,1][2]", "3 loss=0.8 1",     "3 partition [0][1]",
+      "5 loss=0.3 1",      "6 heal 0,1",         "6 partition [0,1][2]",
+      "8 heal 0,1,2",      "9 loss=0 0,1",       "9 resume 2"};
+  CHECK(backend.calls == want);
+  CHECK(result.problems.empty());
+  // The pause held peer 2 from 1 s to 9 s, whatever the inner pause did.
+  for (const Round& round : result.observations.rounds) {
+    const bool inside = round.t > 1.5 && round.t < 8.5;
+    for (const Sample& sample : round.samples) {
+      if (sample.peer == 2 && inside) CHECK(sample.phase == PeerPhase::paused);
+    }
+  }
+}
+
+TEST_CASE("timeline executor: a pause of a peer that was killed and restarted does not hold it", "[scenario]") {
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 10
+[swarm]
+peers = 2
+train = false
+[[events]]
+at = 1
+kind = "pause"
+peer = 1
+duration = 8
+[[events]]
+at = 2
+kind = "kill"
+peer = 1
+[[events]]
+at = 3
+kind = "restart"
+peer = 1
+[[events]]
+at = 4
+kind = "pause"
+peer = 1
+duration = 1
+)");
+  FakeBackend backend;
+  (void)run_timeline(s, backend, TimelineOptions{});
+  const std::vector<std::string> want = {"-3 start_swarm 2", "1 pause 1", "2 kill 1", "3 restart 1",
+                                         "4 pause 1",        "5 resume 1"};
+  CHECK(backend.calls == want);
+}

@@ -151,14 +151,30 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
     if (clog_us > 0) ++stats_.delayed;
     return decision;
   }
-  if (faults.drop_probability > 0.0 && uniform() < faults.drop_probability) {
-    decision.copies = 0;
-    ++stats_.dropped;
-    return decision;
-  }
-  if (faults.duplicate_probability > 0.0 && uniform() < faults.duplicate_probability) {
-    decision.copies = 2;
-    ++stats_.duplicated;
+  // A stream under StreamLoss::retransmit loses nothing but time (a dead
+  // path, drop_probability 1, loses everything).
+  const bool like_tcp = traffic == Traffic::stream && faults.stream_loss == StreamLoss::retransmit &&
+                        faults.drop_probability < 1.0;
+  std::uint64_t retransmit_us = 0;
+  if (like_tcp) {
+    const std::uint64_t timeout_us = std::max(kMinRetransmitUs, 2 * (faults.delay_us + faults.jitter_us));
+    for (unsigned lost = 0; lost < kMaxRetransmits && faults.drop_probability > 0.0 &&
+                            uniform() < faults.drop_probability;
+         ++lost) {
+      retransmit_us += timeout_us << std::min(lost, kMaxBackoffShift);
+    }
+    if (retransmit_us > 0) ++stats_.retransmitted;
+  } else {
+    decision.in_order = traffic == Traffic::stream && faults.stream_loss != StreamLoss::raw;
+    if (faults.drop_probability > 0.0 && uniform() < faults.drop_probability) {
+      decision.copies = 0;
+      ++stats_.dropped;
+      return decision;
+    }
+    if (faults.duplicate_probability > 0.0 && uniform() < faults.duplicate_probability) {
+      decision.copies = 2;
+      ++stats_.duplicated;
+    }
   }
   // A bandwidth cap serialises the link: each copy leaves after the previous
   // one finished, and takes bytes / rate to cross.
@@ -175,7 +191,7 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
     }
     // A clogged path holds the message until the clog ends; the link's own
     // delay then starts from there.
-    delay_us += clog_us;
+    delay_us += clog_us + retransmit_us;
     if (busy_until_us != nullptr) {
       const std::uint64_t transfer_us =
           (static_cast<std::uint64_t>(bytes) * 1'000'000 + faults.bandwidth_bytes_per_second - 1) /

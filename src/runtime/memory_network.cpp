@@ -361,14 +361,15 @@ class MemoryTransport final : public Transport {
       return;
     }
     for (std::size_t copy = 0; copy < decision.copies; ++copy) {
-      if (decision.delay_us[copy] == 0) {
+      const std::uint64_t due_us = endpoint.due_us(network_.now_us, decision.delay_us[copy], decision.in_order);
+      if (due_us == network_.now_us && (endpoint.delayed_bytes == 0 || !decision.in_order)) {
         transmit_sealed(endpoint, frame);
         continue;
       }
       // Held back before sealing, like the libuv transport's delay line, so
       // the sealed stream stays in order however the copies are shuffled.
       endpoint.delayed_bytes += frame.size();
-      network_.schedule(network_.now_us + decision.delay_us[copy],
+      network_.schedule(due_us,
                         [net = &network_, self = id_, id = endpoint.id, plaintext = Bytes(frame.begin(), frame.end())] {
                           MemoryTransport* transport = net->transport(self);
                           if (transport == nullptr) return;

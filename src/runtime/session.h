@@ -4,6 +4,8 @@
 // and arm timers; this decides what the bytes mean.
 #pragma once
 
+#include <algorithm>
+
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -100,6 +102,17 @@ struct ConnectionCore {
   bool opened = false;            // the byte stream is up (TCP connected); the handshake runs
   bool counted_identity = false;  // counts towards its identity's inbound limit
   std::size_t delayed_bytes = 0;  // held back by the fault layer
+  std::uint64_t held_until_us = 0;  // when the last frame held back is due
+
+  // When a frame the fault layer delays by delay_us from now_us is due. A
+  // stream's frames leave in the order they were sent (`in_order`, every
+  // fault but StreamLoss::raw): none is due before one held ahead of it.
+  std::uint64_t due_us(std::uint64_t now_us, std::uint64_t delay_us, bool in_order) {
+    std::uint64_t due = now_us + delay_us;
+    if (in_order && delayed_bytes > 0) due = std::max(due, held_until_us);
+    held_until_us = std::max(held_until_us, due);
+    return due;
+  }
 };
 
 // Inbound connections per authenticated identity (TransportLimits::

@@ -248,27 +248,27 @@ Status UvTransport::send(ConnectionId id, ByteSpan frame) {
 
 // One established frame through the fault layer and out.
 Status UvTransport::send_now(Connection& connection, ByteSpan frame) {
-  if (options_.faults && options_.faults->active()) {
-    const FaultDecision decision =
-        options_.faults->decide(self_key_, connection.peer_label, frame.size(), loop_.now_ms() * 1000);
-    if (decision.dropped()) {
-      ++stats_.frames_dropped_by_faults;
-      return ok_status();
-    }
-    for (std::size_t copy = 0; copy < decision.copies; ++copy) {
-      if (decision.delay_us[copy] == 0) {
-        if (auto status = write_sealed(connection, frame); !status) return status;
-      } else {
-        connection.delayed_bytes += frame.size();
-        Delayed delayed;
-        delayed.connection = connection.id;
-        delayed.bytes.assign(frame.begin(), frame.end());
-        hold(decision.delay_us[copy], std::move(delayed));
-      }
-    }
+  FaultDecision decision;  // one copy now, behind any frame still held
+  const std::uint64_t now_us = loop_.now_ms() * 1000;
+  if (options_.faults && options_.faults->active())
+    decision = options_.faults->decide(self_key_, connection.peer_label, frame.size(), now_us);
+  if (decision.dropped()) {
+    ++stats_.frames_dropped_by_faults;
     return ok_status();
   }
-  return write_sealed(connection, frame);
+  for (std::size_t copy = 0; copy < decision.copies; ++copy) {
+    const std::uint64_t due_us = connection.due_us(now_us, decision.delay_us[copy], decision.in_order);
+    if (due_us == now_us && (connection.delayed_bytes == 0 || !decision.in_order)) {
+      if (auto status = write_sealed(connection, frame); !status) return status;
+      continue;
+    }
+    connection.delayed_bytes += frame.size();
+    Delayed delayed;
+    delayed.connection = connection.id;
+    delayed.bytes.assign(frame.begin(), frame.end());
+    hold(due_us - now_us, std::move(delayed));
+  }
+  return ok_status();
 }
 
 // Seals straight into the frame's payload: one pass over the bytes.

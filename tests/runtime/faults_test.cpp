@@ -31,7 +31,8 @@ TEST_CASE("faults: link beats outbound beats inbound beats default", "[runtime][
 
 TEST_CASE("faults: drop and duplicate rates follow their probabilities", "[runtime][faults]") {
   FaultPolicy policy(std::mt19937_64(3));
-  policy.set_link("a", "b", LinkFaults{.drop_probability = 0.3, .duplicate_probability = 0.2});
+  policy.set_link("a", "b",
+                  LinkFaults{.drop_probability = 0.3, .duplicate_probability = 0.2, .stream_loss = StreamLoss::raw});
   int dropped = 0;
   int duplicated = 0;
   const int messages = 20'000;
@@ -167,4 +168,43 @@ TEST_CASE("faults: delay min and mean give a long tail above the minimum", "[run
   FaultPolicy flat(std::mt19937_64(9));
   flat.set_default(LinkFaults{.delay_us = 1'000, .delay_mean_us = 1'000});
   CHECK(flat.decide("a", "b", 10, 0).delay_us[0] == 1'000);
+}
+
+TEST_CASE("faults: loss on a stream costs retransmission time, never a frame; datagrams are lost",
+          "[runtime][faults]") {
+  FaultPolicy policy(std::mt19937_64(11));
+  policy.set_link("a", "b", LinkFaults{.drop_probability = 0.3, .duplicate_probability = 0.5, .delay_us = 150'000});
+  const std::uint64_t timeout_us = 300'000;  // twice the path's delay, above the 200 ms floor
+  const int frames = 20'000;
+  int late = 0;
+  for (int i = 0; i < frames; ++i) {
+    const FaultDecision decision = policy.decide("a", "b", 10, 0);
+    REQUIRE(decision.copies == 1);  // nothing lost, nothing doubled
+    CHECK(decision.in_order);
+    REQUIRE(decision.delay_us[0] >= 150'000);
+    const std::uint64_t extra = decision.delay_us[0] - 150'000;
+    if (extra > 0) ++late;
+    // 0, or timeouts of 300 ms doubling per further loss: 300, 900, 2100 ...
+    CHECK(extra % timeout_us == 0);
+  }
+  CHECK(late == Approx(0.3 * frames).epsilon(0.05));
+  CHECK(policy.stats().retransmitted == std::uint64_t(late));
+  CHECK(policy.stats().dropped == 0);
+  CHECK(policy.stats().duplicated == 0);
+
+  // The same faults on datagrams lose and double them.
+  int lost = 0;
+  for (int i = 0; i < frames; ++i) {
+    if (policy.decide("a", "b", 10, 0, FaultPolicy::Traffic::datagram).dropped()) ++lost;
+  }
+  CHECK(lost == Approx(0.3 * frames).epsilon(0.05));
+
+  // A dead path (everything lost) loses stream frames too.
+  policy.set_link("a", "b", LinkFaults{.drop_probability = 1.0});
+  CHECK(policy.decide("a", "b", 10, 0).dropped());
+  // Raw stream loss, for protocol tests: frames lost, out of order allowed.
+  policy.set_link("a", "b", LinkFaults{.drop_probability = 0.999, .stream_loss = StreamLoss::raw});
+  const FaultDecision raw = policy.decide("a", "b", 10, 0);
+  CHECK(raw.dropped());
+  CHECK_FALSE(raw.in_order);
 }

@@ -53,6 +53,7 @@ TEST_CASE("log events: links going up, resetting and down carry stable names and
   // Lost frames: a link notices the gap and resets with a snapshot.
   LinkFaults faults;
   faults.drop_probability = 0.05;
+  faults.stream_loss = StreamLoss::raw;  // a gap in the link's frames, which TCP never makes
   swarm.network().faults().set_outbound(swarm.peers[1]->address, faults);
   swarm.run_for(3);
   swarm.network().faults().clear();

@@ -128,6 +128,7 @@ TEST_CASE("training driver: lost and duplicated deltas are detected and the link
       LinkFaults faults;
       if (std::string(fault) == "drop") faults.drop_probability = 0.05;
       else faults.duplicate_probability = 0.05;
+      faults.stream_loss = StreamLoss::raw;  // gaps and repeats in the link's frames
       // Frames of peer 1 only, so membership stays healthy elsewhere.
       swarm.network().faults().set_outbound(swarm.peers[1]->address, faults);
       swarm.run_for(3);
@@ -164,6 +165,7 @@ TEST_CASE("training driver: a joining peer starts from its neighbour's model, do
   // the download stands.
   LinkFaults lossy;
   lossy.drop_probability = 0.2;
+  lossy.stream_loss = StreamLoss::raw;  // chunks really lost, not only late
   swarm.network().faults().set_outbound(first.address, lossy);
   REQUIRE(swarm.run_until([&] { return joiner.host.started; }, 60));
   swarm.network().faults().clear();

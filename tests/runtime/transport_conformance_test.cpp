@@ -339,16 +339,28 @@ TEMPLATE_TEST_CASE("transport: fault layer drops, duplicates, delays and partiti
     REQUIRE(setup.run_until([&] { return received.size() == 1; }, kWaitMs));
     CHECK(received[0] == Bytes{3});
   }
-  SECTION("half the frames dropped, the rest in order") {
-    faults.set_link(client.key(), server.key(), LinkFaults{.drop_probability = 0.5});
+  SECTION("raw stream loss: half the frames dropped, the rest in order") {
+    faults.set_link(client.key(), server.key(), LinkFaults{.drop_probability = 0.5, .stream_loss = StreamLoss::raw});
     for (std::uint8_t i = 0; i < 200; ++i) REQUIRE(client.transport->send(client_id, Bytes{i}).ok());
     setup.run_for(200);
     CHECK(received.size() > 50);
     CHECK(received.size() < 150);
     for (std::size_t i = 1; i < received.size(); ++i) CHECK(received[i - 1][0] < received[i][0]);
   }
+  SECTION("loss on a stream, as over TCP: every frame arrives once, in order, some later") {
+    faults.set_link(client.key(), server.key(),
+                    LinkFaults{.drop_probability = 0.3, .duplicate_probability = 0.5, .jitter_us = 20'000});
+    for (std::uint8_t i = 0; i < 40; ++i) REQUIRE(client.transport->send(client_id, Bytes{i}).ok());
+    REQUIRE(setup.run_until([&] { return received.size() >= 40; }, 20'000));
+    setup.run_for(50);
+    REQUIRE(received.size() == 40);
+    for (std::size_t i = 0; i < received.size(); ++i) CHECK(received[i] == Bytes{std::uint8_t(i)});
+    CHECK(client.transport->stats().frames_dropped_by_faults == 0);
+    CHECK(faults.stats().retransmitted > 0);
+  }
   SECTION("duplicates") {
-    faults.set_link(client.key(), server.key(), LinkFaults{.duplicate_probability = 1.0});
+    faults.set_link(client.key(), server.key(),
+                    LinkFaults{.duplicate_probability = 1.0, .stream_loss = StreamLoss::raw});
     REQUIRE(client.transport->send(client_id, Bytes{9}).ok());
     REQUIRE(setup.run_until([&] { return received.size() == 2; }, kWaitMs));
     CHECK(received[0] == received[1]);

@@ -157,11 +157,16 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
                         faults.drop_probability < 1.0;
   std::uint64_t retransmit_us = 0;
   if (like_tcp) {
-    const std::uint64_t timeout_us = std::max(kMinRetransmitUs, 2 * (faults.delay_us + faults.jitter_us));
+    // The first loss is repaired in a round trip (fast retransmit, or a tail
+    // loss probe); a lost repair waits a retransmission timeout, doubled for
+    // each further loss.
+    const std::uint64_t round_trip_us = 2 * (faults.delay_us + faults.jitter_us);
+    const std::uint64_t fast_us = std::max(kMinFastRepairUs, round_trip_us);
+    const std::uint64_t timeout_us = std::max(kMinRetransmitUs, 2 * round_trip_us);
     for (unsigned lost = 0; lost < kMaxRetransmits && faults.drop_probability > 0.0 &&
                             uniform() < faults.drop_probability;
          ++lost) {
-      retransmit_us += timeout_us << std::min(lost, kMaxBackoffShift);
+      retransmit_us += lost == 0 ? fast_us : timeout_us << std::min(lost - 1, kMaxBackoffShift);
     }
     if (retransmit_us > 0) ++stats_.retransmitted;
   } else {

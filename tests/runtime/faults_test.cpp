@@ -1,6 +1,9 @@
 // The fault policy on its own: sans-I/O, so every decision is checked directly.
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <set>
+
 #include "starling/runtime/transport.h"
 
 using namespace starling::runtime;
@@ -174,7 +177,8 @@ TEST_CASE("faults: loss on a stream costs retransmission time, never a frame; da
           "[runtime][faults]") {
   FaultPolicy policy(std::mt19937_64(11));
   policy.set_link("a", "b", LinkFaults{.drop_probability = 0.3, .duplicate_probability = 0.5, .delay_us = 150'000});
-  const std::uint64_t timeout_us = 300'000;  // twice the path's delay, above the 200 ms floor
+  const std::uint64_t round_trip_us = 300'000;  // above the floors
+  std::map<std::uint64_t, int> extras;
   const int frames = 20'000;
   int late = 0;
   for (int i = 0; i < frames; ++i) {
@@ -184,9 +188,13 @@ TEST_CASE("faults: loss on a stream costs retransmission time, never a frame; da
     REQUIRE(decision.delay_us[0] >= 150'000);
     const std::uint64_t extra = decision.delay_us[0] - 150'000;
     if (extra > 0) ++late;
-    // 0, or timeouts of 300 ms doubling per further loss: 300, 900, 2100 ...
-    CHECK(extra % timeout_us == 0);
+    ++extras[extra];
+    // 0, or a round trip (300 ms), then timeouts of two round trips doubling
+    // per further loss: 300, 900, 2100 ...
+    CHECK(extra % round_trip_us == 0);
   }
+  CHECK(extras[300'000] == Approx(0.3 * 0.7 * frames).epsilon(0.07));  // repaired at once
+  CHECK(extras[900'000] == Approx(0.3 * 0.3 * 0.7 * frames).epsilon(0.15));  // the repair lost too
   CHECK(late == Approx(0.3 * frames).epsilon(0.05));
   CHECK(policy.stats().retransmitted == std::uint64_t(late));
   CHECK(policy.stats().dropped == 0);
@@ -198,6 +206,16 @@ TEST_CASE("faults: loss on a stream costs retransmission time, never a frame; da
     if (policy.decide("a", "b", 10, 0, FaultPolicy::Traffic::datagram).dropped()) ++lost;
   }
   CHECK(lost == Approx(0.3 * frames).epsilon(0.05));
+
+  // Without delay the floors apply: 10 ms for a first loss, 200 ms more for a
+  // lost repair.
+  policy.set_link("a", "b", LinkFaults{.drop_probability = 0.5});
+  std::set<std::uint64_t> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(policy.decide("a", "b", 10, 0).delay_us[0]);
+  CHECK(seen.count(0) == 1);
+  CHECK(seen.count(10'000) == 1);
+  CHECK(seen.count(210'000) == 1);
+  CHECK(seen.count(610'000) == 1);
 
   // A dead path (everything lost) loses stream frames too.
   policy.set_link("a", "b", LinkFaults{.drop_probability = 1.0});

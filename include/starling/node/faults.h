@@ -33,11 +33,12 @@ using PeerKey = std::string;
 // What loss and duplication do to a connection's frames (datagrams are always
 // lost, duplicated and reordered as they are).
 //   retransmit (the default): as over TCP, a frame is never lost, duplicated
-//     or overtaken. A frame "lost" (drop_probability) waits a retransmission
-//     timeout, at least kMinRetransmitUs or twice the path's delay, doubled
-//     each time the same frame is lost again; the frames behind it wait for it
-//     (head-of-line blocking), and jitter delays without reordering. A
-//     drop_probability of 1 is a dead path: frames are dropped.
+//     or overtaken. A frame "lost" (drop_probability) arrives a round trip
+//     later (at least 10 ms), and if the repair is lost too, a retransmission
+//     timeout (at least 200 ms) later again, doubling per further loss; the
+//     frames behind it wait for it (head-of-line blocking), and jitter delays
+//     without reordering. A drop_probability of 1 is a dead path: frames are
+//     dropped.
 //   raw: a connection's frames are dropped, duplicated and reordered by jitter
 //     like datagrams, which no real stream does: for tests of what a link does
 //     with a gap in its frames.
@@ -135,9 +136,13 @@ class FaultPolicy {
   // healthy peers were declared dead (issue 13, edge-uplink).
   enum class Traffic : std::uint8_t { stream, datagram };
   static constexpr std::uint64_t kDatagramQueueUs = 250'000;
-  // StreamLoss::retransmit: Linux's minimum TCP retransmission timeout; the
-  // doubling stops at kMaxBackoffShift, and a frame is delivered after at most
-  // kMaxRetransmits losses (a real connection would be given up near there).
+  // StreamLoss::retransmit: a first loss costs a round trip, at least
+  // kMinFastRepairUs (fast retransmit or Linux's tail loss probe); a lost
+  // repair waits a retransmission timeout, at least Linux's minimum RTO or
+  // two round trips, doubled per further loss up to 2^kMaxBackoffShift; a
+  // frame is delivered after at most kMaxRetransmits losses (a real
+  // connection would be given up near there).
+  static constexpr std::uint64_t kMinFastRepairUs = 10'000;
   static constexpr std::uint64_t kMinRetransmitUs = 200'000;
   static constexpr unsigned kMaxBackoffShift = 3;
   static constexpr unsigned kMaxRetransmits = 8;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -48,6 +49,40 @@ std::string errno_text() { return std::strerror(errno); }
 
 Error corrupt(const std::string& path, const std::string& why) {
   return make_error(ErrorKind::corrupt, "checkpoint " + path + " is corrupt: " + why);
+}
+
+// A header field its reader cannot take; load_checkpoint makes it corrupt.
+struct BadField {
+  std::string what;
+};
+
+// `value` as an Int, if it is a whole number Int holds. get<int>() casts
+// without a check: a float past int's range (1e300) is undefined behaviour,
+// and 3.7 or 2^40 would load as 3 or 0.
+template <typename Int>
+Int whole_number(const nlohmann::json& value, const char* name) {
+  using Limits = std::numeric_limits<Int>;
+  if (value.is_number_unsigned()) {
+    const auto number = value.get<std::uint64_t>();
+    if (number <= std::uint64_t(Limits::max())) return Int(number);
+  } else if (value.is_number_integer()) {
+    const auto number = value.get<std::int64_t>();
+    const bool fits_below = number >= std::int64_t(Limits::min());
+    const bool fits_above = number < 0 || std::uint64_t(number) <= std::uint64_t(Limits::max());
+    if (fits_below && fits_above) return Int(number);
+  } else {
+    const std::string found = value.is_number() ? value.dump() : value.type_name();
+    throw BadField{std::string(name) + " is not a whole number: " + found};
+  }
+  throw BadField{std::string(name) + " is out of range: " + value.dump()};
+}
+
+// `value` as a float: a double past float's range (1e300) does not convert.
+float single_float(const nlohmann::json& value, const char* name) {
+  const double number = value.get<double>();
+  if (!(std::abs(number) <= double(std::numeric_limits<float>::max())))
+    throw BadField{std::string(name) + " is out of range for a float: " + value.dump()};
+  return float(number);
 }
 
 const char* kind_name(OptimizerConfig::Kind kind) { return kind == OptimizerConfig::Kind::sgd ? "sgd" : "adam"; }
@@ -250,8 +285,8 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
     auto spec = ModelSpec::parse(header.at("model").get<std::string>());
     if (!spec) return corrupt(path, spec.error().message);
     checkpoint.spec = *spec;
-    checkpoint.inputs = header.at("inputs").get<int>();
-    checkpoint.classes = header.at("classes").get<int>();
+    checkpoint.inputs = whole_number<int>(header.at("inputs"), "inputs");
+    checkpoint.classes = whole_number<int>(header.at("classes"), "classes");
     const auto& opt = header.at("optimizer");
     auto kind = OptimizerConfig::parse_kind(opt.at("kind").get<std::string>());
     if (!kind) return corrupt(path, kind.error().message);
@@ -262,18 +297,22 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
     checkpoint.optimizer.beta1 = opt.at("beta1").get<double>();
     checkpoint.optimizer.beta2 = opt.at("beta2").get<double>();
     checkpoint.optimizer.epsilon = opt.at("epsilon").get<double>();
-    checkpoint.optimizer_steps = opt.at("steps").get<std::int64_t>();
-    checkpoint.step = header.at("step").get<std::int64_t>();
-    checkpoint.samples = header.at("samples").get<std::int64_t>();
+    checkpoint.optimizer_steps = whole_number<std::int64_t>(opt.at("steps"), "optimizer steps");
+    checkpoint.step = whole_number<std::int64_t>(header.at("step"), "step");
+    checkpoint.samples = whole_number<std::int64_t>(header.at("samples"), "samples");
     checkpoint.epoch = header.at("epoch").get<double>();
-    checkpoint.data_mean = header.at("data_mean").get<float>();
-    checkpoint.data_std = header.at("data_std").get<float>();
+    checkpoint.data_mean = single_float(header.at("data_mean"), "data_mean");
+    checkpoint.data_std = single_float(header.at("data_std"), "data_std");
     checkpoint.metadata = header.at("metadata").get<std::map<std::string, std::string>>();
-    counts = header.at("vectors").get<std::vector<std::int64_t>>();
-    payload_bytes = header.at("payload_bytes").get<std::size_t>();
-    payload_crc = header.at("payload_crc32").get<std::uint32_t>();
+    const auto& vectors = header.at("vectors");
+    if (!vectors.is_array()) throw BadField{"vectors is not a list"};
+    for (const auto& count : vectors) counts.push_back(whole_number<std::int64_t>(count, "a vector's length"));
+    payload_bytes = whole_number<std::size_t>(header.at("payload_bytes"), "payload_bytes");
+    payload_crc = whole_number<std::uint32_t>(header.at("payload_crc32"), "payload_crc32");
   } catch (const nlohmann::json::exception& e) {
     return corrupt(path, std::string("bad header: ") + e.what());
+  } catch (const BadField& bad) {
+    return corrupt(path, "bad header: " + bad.what);
   }
   if (checkpoint.inputs <= 0 || checkpoint.classes < 2 || counts.empty()) return corrupt(path, "bad model shape");
   if (checkpoint.step < 0 || checkpoint.samples < 0 || checkpoint.optimizer_steps < 0 ||

@@ -14,6 +14,12 @@ namespace {
 constexpr std::size_t kMaxTextBytes = std::size_t{2} << 30;
 // The dense feature matrix we are willing to build (floats): 1 GiB.
 constexpr std::uint64_t kMaxDenseElements = std::uint64_t{1} << 28;
+// A libsvm file whose width it infers may make a dense matrix this much
+// larger than the values it writes (a density of 1 in 1024), or of up to
+// kMinSparseElements (64 MiB) whatever it writes: one large index in a
+// 24-byte file made a 1 GiB matrix, a second and a gigabyte for nothing.
+constexpr std::uint64_t kMaxDensePerValue = 1024;
+constexpr std::uint64_t kMinSparseElements = std::uint64_t{1} << 24;
 
 std::string_view trim(std::string_view text) {
   const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
@@ -248,6 +254,7 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs, int classes) {
   std::vector<Entry> entries;
   LabelReader labels(path, classes);
   std::uint64_t width = std::uint64_t(inputs);
+  std::size_t widest_line = 0;  // the first line holding the largest index
 
   auto status = for_each_line(*content, [&](std::size_t line_number, std::string_view line) -> Status {
     line = trim(line.substr(0, line.find('#')));  // '#' starts a comment
@@ -294,6 +301,7 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs, int classes) {
       if (!parse_finite(value_text, value) || !std::isfinite(float(value))) {
         return line_error(path, line_number, "feature " + std::to_string(index) + ": " + describe_bad_number(value_text));
       }
+      if (index > width) widest_line = line_number;
       width = std::max(width, index);
       entries.push_back({labels.size() - 1, std::uint32_t(index - 1), float(value)});
     }
@@ -305,6 +313,15 @@ Result<Dataset> load_libsvm(const std::string& path, int inputs, int classes) {
   if (width * labels.size() > kMaxDenseElements) {
     return make_error(ErrorKind::unsupported, path + ": " + std::to_string(labels.size()) + " samples x " +
                                                   std::to_string(width) + " features is too large for a dense matrix");
+  }
+  const std::uint64_t dense = width * labels.size();
+  if (inputs == 0 && dense > kMinSparseElements && dense / kMaxDensePerValue > entries.size()) {
+    return make_error(ErrorKind::unsupported,
+                      path + ":" + std::to_string(widest_line) + ": feature index " + std::to_string(width) +
+                          " makes a dense matrix of " + std::to_string(width) + " features x " +
+                          std::to_string(labels.size()) + " samples for the " + std::to_string(entries.size()) +
+                          " values the file holds (fewer than 1 in " + std::to_string(kMaxDensePerValue) +
+                          "): too sparse to load; is that index a mistake?");
   }
 
   Dataset data;

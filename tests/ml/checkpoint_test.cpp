@@ -234,10 +234,12 @@ TEST_CASE("a checkpoint is never written over a file that is not one, nor over t
   CHECK(check_not_an_input((dir.path / "b.ckpt").string(), {"missing-input"}).ok());
 }
 
-TEST_CASE("a checkpoint announcing a huge model is corrupt, not an allocation") {
-  TempDir dir;
-  const std::string path = (dir.path / "huge.ckpt").string();
-  REQUIRE(save_checkpoint(path, sample()).ok());
+namespace {
+
+// Rewrites the JSON header of the checkpoint at `path` with `edit`, with a
+// header checksum that matches (the payload is kept as it is).
+template <typename Edit>
+void forge_header(const std::string& path, Edit&& edit) {
   std::ifstream in(path, std::ios::binary);
   std::string magic_line, size_line;
   std::getline(in, magic_line);
@@ -247,17 +249,55 @@ TEST_CASE("a checkpoint announcing a huge model is corrupt, not an allocation") 
   in.read(header.data(), std::streamsize(header_bytes));
   const std::string payload((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
+  auto json = nlohmann::json::parse(header);
+  edit(json);
+  const std::string forged = json.dump();
+  char crc[16];
+  std::snprintf(crc, sizeof crc, "%lx", crc32(0L, reinterpret_cast<const Bytef*>(forged.data()), uInt(forged.size())));
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << magic_line << '\n' << forged.size() << ' ' << crc << '\n' << forged << payload;
+}
 
+}  // namespace
+
+TEST_CASE("a checkpoint announcing a huge model is corrupt, not an allocation") {
+  TempDir dir;
+  const std::string path = (dir.path / "huge.ckpt").string();
   for (const auto& [inputs, model] : {std::pair{2'000'000'000, "mlp:65536"}, std::pair{100'000, "mlp:65536,65536"}}) {
-    auto json = nlohmann::json::parse(header);
-    json["inputs"] = inputs;
-    json["model"] = model;
-    const std::string forged = json.dump();
-    char crc[16];
-    std::snprintf(crc, sizeof crc, "%lx", crc32(0L, reinterpret_cast<const Bytef*>(forged.data()), uInt(forged.size())));
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << magic_line << '\n' << forged.size() << ' ' << crc << '\n' << forged << payload;
-    out.close();
+    REQUIRE(save_checkpoint(path, sample()).ok());
+    forge_header(path, [&, inputs = inputs, model = model](nlohmann::json& json) {
+      json["inputs"] = inputs;
+      json["model"] = model;
+    });
+    auto loaded = load_checkpoint(path);
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().kind == ErrorKind::corrupt);
+  }
+}
+
+// A number read into a narrower type was cast unchecked: 1e300 as an int is
+// undefined behaviour (fuzz_checkpoint, tests/fuzz/regressions), and 3.5 or
+// 2^32 + 3 loaded as 3.
+TEST_CASE("a header number that does not fit its field is corrupt, not a cast") {
+  TempDir dir;
+  const std::string path = (dir.path / "cast.ckpt").string();
+  const std::vector<std::pair<const char*, nlohmann::json>> forgeries = {
+      {"inputs", 1e300},          {"inputs", 3.5},       {"inputs", 4294967299ull}, {"classes", -1e300},
+      {"step", 1e19},             {"samples", "704"},    {"payload_crc32", 3.6e55}, {"payload_crc32", 1ull << 40},
+      {"payload_bytes", -8},      {"data_std", 1e300},   {"vectors", 40},           {"vectors", {40.5, 40}},
+  };
+  for (const auto& [field, value] : forgeries) {
+    REQUIRE(save_checkpoint(path, sample()).ok());
+    forge_header(path, [&, field = field, value = value](nlohmann::json& json) { json[field] = value; });
+    auto loaded = load_checkpoint(path);
+    INFO(field << " = " << value.dump());
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().kind == ErrorKind::corrupt);
+    CHECK(loaded.error().message.find(field == std::string("vectors") ? "vector" : field) != std::string::npos);
+  }
+  SECTION("the optimizer's step count too") {
+    REQUIRE(save_checkpoint(path, sample()).ok());
+    forge_header(path, [](nlohmann::json& json) { json["optimizer"]["steps"] = 1e300; });
     auto loaded = load_checkpoint(path);
     REQUIRE_FALSE(loaded.ok());
     CHECK(loaded.error().kind == ErrorKind::corrupt);

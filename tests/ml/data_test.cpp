@@ -420,6 +420,34 @@ TEST_CASE("libsvm: sparse rows, -1/+1 labels, index errors", "[data][libsvm]") {
   REQUIRE(split->test.size() == 1);
 }
 
+// fuzz_loaders: 24 bytes naming feature 258929849 made a 1 GiB matrix of
+// zeros (a second of a peer's time and a gigabyte; 18 s under ASan).
+TEST_CASE("libsvm: a width the file does not bear out is refused, not a gigabyte of zeros", "[data][libsvm]") {
+  TempDir dir;
+  write_text(dir.file("sparse.svm"), "2  00000000000258929849:0\n");
+  auto refused = load_libsvm(dir.file("sparse.svm"));
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().kind == ErrorKind::unsupported);
+  INFO(refused.error().message);
+  CHECK(contains(refused.error().message, "sparse.svm:1: feature index 258929849"));
+  CHECK(contains(refused.error().message, "too sparse"));
+
+  // Empty samples count: a matrix of them is as large.
+  std::string empty_samples = "0 100000:1\n";
+  for (int i = 0; i < 1000; ++i) empty_samples += "1\n";
+  write_text(dir.file("empty.svm"), empty_samples);
+  auto empty = load_libsvm(dir.file("empty.svm"));
+  REQUIRE(!empty.ok());
+  CHECK(empty.error().kind == ErrorKind::unsupported);
+
+  // Up to 2^24 values (64 MiB) load however sparse, as a wide sample does.
+  write_text(dir.file("wide.svm"), "1 100000:0.5\n0 1:1\n");
+  auto wide = load_libsvm(dir.file("wide.svm"));
+  REQUIRE(wide.ok());
+  CHECK(wide->inputs() == 100000);
+  CHECK(wide->features(99999, 0) == 0.5f);
+}
+
 TEST_CASE("labels are whole numbers, and at most kMaxClasses of them", "[data][csv][libsvm]") {
   // A CSV with its label last read the first feature as the label: one class
   // per distinct value, without a word.

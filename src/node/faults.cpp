@@ -148,6 +148,7 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
   if (clog_us > 0) ++stats_.clogged;
   if (faults.is_perfect()) {
     decision.delay_us[0] = clog_us;
+    decision.queue_us[0] = clog_us;
     if (clog_us > 0) ++stats_.delayed;
     return decision;
   }
@@ -197,6 +198,7 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
     // A clogged path holds the message until the clog ends; the link's own
     // delay then starts from there.
     delay_us += clog_us + retransmit_us;
+    std::uint64_t queue_us = clog_us + retransmit_us;
     if (busy_until_us != nullptr) {
       const std::uint64_t transfer_us =
           (static_cast<std::uint64_t>(bytes) * 1'000'000 + faults.bandwidth_bytes_per_second - 1) /
@@ -210,9 +212,11 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
         const std::uint64_t start_us = std::max(now_us, *busy_until_us);
         *busy_until_us = start_us + transfer_us;
         delay_us += *busy_until_us - now_us;
+        queue_us += *busy_until_us - now_us;
       }
     }
     decision.delay_us[copy] = delay_us;
+    decision.queue_us[copy] = std::min(queue_us, delay_us);
     delayed = delayed || delay_us > 0;
   }
   if (delayed) ++stats_.delayed;

@@ -361,21 +361,34 @@ class MemoryTransport final : public Transport {
       return;
     }
     for (std::size_t copy = 0; copy < decision.copies; ++copy) {
-      const std::uint64_t due_us = endpoint.due_us(network_.now_us, decision.delay_us[copy], decision.in_order);
-      if (due_us == network_.now_us && (endpoint.delayed_bytes == 0 || !decision.in_order)) {
+      const std::uint64_t now_us = network_.now_us;
+      const std::uint64_t due_us = endpoint.due_us(now_us, decision.delay_us[copy], decision.in_order);
+      if (endpoint.sends_now(now_us, due_us, decision.in_order)) {
         transmit_sealed(endpoint, frame);
         continue;
       }
       // Held back before sealing, like the libuv transport's delay line, so
       // the sealed stream stays in order however the copies are shuffled.
-      endpoint.delayed_bytes += frame.size();
+      // Pending (our queue) until it leaves the queue, then in flight.
+      const std::size_t size = frame.size();
+      endpoint.delayed_bytes += size;
+      ++endpoint.held_frames;
+      const std::uint64_t leaves_queue_us = std::min(due_us, now_us + decision.queue_us[copy]);
+      network_.schedule(leaves_queue_us, [net = &network_, self = id_, id = endpoint.id, size] {
+        MemoryTransport* transport = net->transport(self);
+        if (transport == nullptr) return;
+        Endpoint* held = transport->find(id);
+        if (held == nullptr) return;
+        held->delayed_bytes -= size;
+        transport->check_send_ready(id);
+      });
       network_.schedule(due_us,
                         [net = &network_, self = id_, id = endpoint.id, plaintext = Bytes(frame.begin(), frame.end())] {
                           MemoryTransport* transport = net->transport(self);
                           if (transport == nullptr) return;
                           Endpoint* held = transport->find(id);
                           if (held == nullptr) return;
-                          held->delayed_bytes -= plaintext.size();
+                          --held->held_frames;
                           transport->transmit_sealed(*held, plaintext);
                           transport->check_send_ready(id);
                         });

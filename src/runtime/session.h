@@ -101,7 +101,8 @@ struct ConnectionCore {
   bool announced = false;         // on_connected fired
   bool opened = false;            // the byte stream is up (TCP connected); the handshake runs
   bool counted_identity = false;  // counts towards its identity's inbound limit
-  std::size_t delayed_bytes = 0;  // held back by the fault layer
+  std::size_t delayed_bytes = 0;    // held back by the fault layer, still in our queue (pending)
+  std::size_t held_frames = 0;      // held back by the fault layer, not yet sent on
   std::uint64_t held_until_us = 0;  // when the last frame held back is due
 
   // When a frame the fault layer delays by delay_us from now_us is due. A
@@ -109,9 +110,13 @@ struct ConnectionCore {
   // fault but StreamLoss::raw): none is due before one held ahead of it.
   std::uint64_t due_us(std::uint64_t now_us, std::uint64_t delay_us, bool in_order) {
     std::uint64_t due = now_us + delay_us;
-    if (in_order && delayed_bytes > 0) due = std::max(due, held_until_us);
+    if (in_order && held_frames > 0) due = std::max(due, held_until_us);
     held_until_us = std::max(held_until_us, due);
     return due;
+  }
+  // Whether a frame due at due_us can go out at once.
+  bool sends_now(std::uint64_t now_us, std::uint64_t due_us, bool in_order) const {
+    return due_us == now_us && (held_frames == 0 || !in_order);
   }
 };
 

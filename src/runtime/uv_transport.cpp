@@ -258,11 +258,19 @@ Status UvTransport::send_now(Connection& connection, ByteSpan frame) {
   }
   for (std::size_t copy = 0; copy < decision.copies; ++copy) {
     const std::uint64_t due_us = connection.due_us(now_us, decision.delay_us[copy], decision.in_order);
-    if (due_us == now_us && (connection.delayed_bytes == 0 || !decision.in_order)) {
+    if (connection.sends_now(now_us, due_us, decision.in_order)) {
       if (auto status = write_sealed(connection, frame); !status) return status;
       continue;
     }
+    // Pending (our queue) until it leaves the queue, then in flight on the
+    // path until due.
     connection.delayed_bytes += frame.size();
+    ++connection.held_frames;
+    Delayed leaves;
+    leaves.connection = connection.id;
+    leaves.leaves_queue = true;
+    leaves.size = frame.size();
+    hold(std::min(due_us - now_us, decision.queue_us[copy]), std::move(leaves));
     Delayed delayed;
     delayed.connection = connection.id;
     delayed.bytes.assign(frame.begin(), frame.end());
@@ -334,7 +342,12 @@ void UvTransport::release_delayed() {
     }
     Connection* connection = find(item.connection);
     if (connection == nullptr) continue;
-    connection->delayed_bytes -= item.bytes.size();
+    if (item.leaves_queue) {
+      connection->delayed_bytes -= item.size;
+      check_send_ready(*connection);
+      continue;
+    }
+    --connection->held_frames;
     if (auto status = write_sealed(*connection, item.bytes); !status) {
       drop(item.connection, status.error());
       continue;

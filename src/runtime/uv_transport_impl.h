@@ -57,6 +57,8 @@ class UvTransport final : public Transport {
     ConnectionId connection = 0;     // 0: a datagram
     Address datagram_to;
     Bytes bytes;
+    bool leaves_queue = false;  // a frame's end of queueing: its size stops counting as pending
+    std::size_t size = 0;       // that size
   };
 
   // Runs an application callback, counting the depth so that destruction from

@@ -73,6 +73,13 @@ struct FaultDecision {
   static constexpr std::size_t kMaxCopies = 2;
   std::size_t copies = 1;
   std::array<std::uint64_t, kMaxCopies> delay_us{};
+  // The part of delay_us[i] copy i spends in the sender's queue: behind a
+  // bandwidth cap, a clog or a TCP repair. A transport counts a held frame as
+  // its pending outbound bytes for that long only; the rest (delay, jitter,
+  // the long tail) is the path's, which TCP's window keeps in flight while
+  // the application sends on. (Counting the whole delay let a 300 ms path
+  // hold a link to one delta in flight, a throttle no real connection has.)
+  std::array<std::uint64_t, kMaxCopies> queue_us{};
   bool partitioned = false;  // dropped because of a partition, not by chance
   // A connection's frame may not overtake the frames held before it on the
   // same connection: a transport holds it behind them, even when its own

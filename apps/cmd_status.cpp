@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands.h"
+#include "json_numbers.h"
 #include "path_option.h"
 #include "swarm_key_option.h"
 #include "starling/runtime/control_client.h"
@@ -34,20 +35,22 @@ std::string short_id(const std::string& hex) { return hex.substr(0, 12); }
 void print_table(const nlohmann::json& status) {
   std::printf("node      %s\n", status.value("node_id", "?").c_str());
   std::printf("address   %s\n", status.value("address", "?").c_str());
-  std::printf("uptime    %.1f s   incarnation %llu   health %d   %s\n", status.value("uptime_seconds", 0.0),
-              static_cast<unsigned long long>(status.value("incarnation", 0ull)), status.value("health_score", 0),
+  std::printf("uptime    %.1f s   incarnation %llu   health %d   %s\n",
+              number_as<double>(status, "uptime_seconds").value_or(0.0),
+              static_cast<unsigned long long>(number_as<std::uint64_t>(status, "incarnation").value_or(0)),
+              number_as<int>(status, "health_score").value_or(0),
               status.value("joined", false) ? "joined" : "not joined yet");
   std::printf("traffic   %llu bytes sent, %llu received, %llu datagrams rejected\n",
-              static_cast<unsigned long long>(status.value("bytes_sent", 0ull)),
-              static_cast<unsigned long long>(status.value("bytes_received", 0ull)),
-              static_cast<unsigned long long>(status.value("datagrams_rejected", 0ull)));
+              static_cast<unsigned long long>(number_as<std::uint64_t>(status, "bytes_sent").value_or(0)),
+              static_cast<unsigned long long>(number_as<std::uint64_t>(status, "bytes_received").value_or(0)),
+              static_cast<unsigned long long>(number_as<std::uint64_t>(status, "datagrams_rejected").value_or(0)));
   const auto members = status.value("members", nlohmann::json::array());
   std::printf("\n%-14s %-24s %-8s %11s %9s\n", "MEMBER", "ADDRESS", "STATE", "INCARNATION", "SINCE(s)");
   for (const auto& member : members) {
     std::printf("%-14s %-24s %-8s %11llu %9.1f\n", short_id(member.value("node_id", "?")).c_str(),
                 member.value("address", "?").c_str(), member.value("state", "?").c_str(),
-                static_cast<unsigned long long>(member.value("incarnation", 0ull)),
-                member.value("state_age_seconds", 0.0));
+                static_cast<unsigned long long>(number_as<std::uint64_t>(member, "incarnation").value_or(0)),
+                number_as<double>(member, "state_age_seconds").value_or(0.0));
   }
   std::printf("(%zu other member%s)\n", members.size(), members.size() == 1 ? "" : "s");
 }

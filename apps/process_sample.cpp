@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "json_numbers.h"
 #include "process_backend.h"
 
 namespace starling::apps {
@@ -17,11 +18,7 @@ using nlohmann::json;
 constexpr double kPollTimeoutMs = 2'000;
 constexpr int kFinalRoundAttempts = 4;
 
-std::optional<double> number(const json& object, const char* key) {
-  auto found = object.find(key);
-  if (found == object.end() || !found->is_number()) return std::nullopt;
-  return found->get<double>();
-}
+std::optional<double> number(const json& object, const char* key) { return number_as<double>(object, key); }
 
 }  // namespace
 
@@ -81,11 +78,12 @@ std::vector<scenario::Sample> ProcessBackend::sample(const scenario::SampleReque
 
 void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::Sample& sample) {
   const json status = json::parse(answer, nullptr, false);
-  sample.answered = true;
+  sample.answered = status.is_object();  // text that is no JSON object is no answer
+  if (!sample.answered) return;
   // A new node id: the process restarted under a new identity.
   if (const std::string id = status.value("node_id", ""); !id.empty()) s.node_id = id;
-  sample.bytes_sent = status.value("bytes_sent", std::uint64_t{0});
-  sample.bytes_received = status.value("bytes_received", std::uint64_t{0});
+  sample.bytes_sent = number_as<std::uint64_t>(status, "bytes_sent").value_or(0);
+  sample.bytes_received = number_as<std::uint64_t>(status, "bytes_received").value_or(0);
   if (auto members = status.find("members"); members != status.end() && members->is_array()) {
     for (const json& m : *members) {
       if (!m.is_object()) continue;
@@ -98,7 +96,7 @@ void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::S
     sample.local_average_accuracy = number(*training, "local_average_accuracy");
     sample.loss = number(*training, "train_loss");
     sample.consensus_distance = number(*training, "consensus_distance");
-    if (auto step = number(*training, "step")) sample.step = static_cast<std::uint64_t>(*step);
+    if (auto step = number_as<std::uint64_t>(*training, "step")) sample.step = *step;
     sample.training_state = training->value("state", "");
   }
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <thread>
 
+#include "json_fields.h"
 #include "json_text.h"
 #include "peer_exit_reason.h"
 #include "process_backend.h"
@@ -230,7 +231,7 @@ bool ProcessBackend::wait_until_answering(const std::vector<int>& indices, Probl
     for (std::size_t i = 0; i < answers.size(); ++i) {
       if (!answers[i]) continue;
       auto status = json::parse(*answers[i], nullptr, false);
-      if (status.is_object()) slot(order[i]).node_id = status.value("node_id", "");
+      if (status.is_object()) slot(order[i]).node_id = text_or(status, "node_id", "");
       waiting.erase(order[i]);
     }
     if (waiting.empty()) break;

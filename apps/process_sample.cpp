@@ -7,7 +7,7 @@
 #include <map>
 #include <optional>
 
-#include "json_numbers.h"
+#include "json_fields.h"
 #include "process_backend.h"
 
 namespace starling::apps {
@@ -81,14 +81,14 @@ void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::S
   sample.answered = status.is_object();  // text that is no JSON object is no answer
   if (!sample.answered) return;
   // A new node id: the process restarted under a new identity.
-  if (const std::string id = status.value("node_id", ""); !id.empty()) s.node_id = id;
+  if (const std::string id = text_or(status, "node_id", ""); !id.empty()) s.node_id = id;
   sample.bytes_sent = number_as<std::uint64_t>(status, "bytes_sent").value_or(0);
   sample.bytes_received = number_as<std::uint64_t>(status, "bytes_received").value_or(0);
   if (auto members = status.find("members"); members != status.end() && members->is_array()) {
     for (const json& m : *members) {
       if (!m.is_object()) continue;
       sample.members.push_back(
-          {m.value("node_id", ""), m.value("state", ""), m.value("address", ""), number(m, "state_age_seconds")});
+          {text_or(m, "node_id", ""), text_or(m, "state", ""), text_or(m, "address", ""), number(m, "state_age_seconds")});
     }
   }
   if (auto training = status.find("training"); training != status.end() && training->is_object()) {
@@ -97,7 +97,7 @@ void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::S
     sample.loss = number(*training, "train_loss");
     sample.consensus_distance = number(*training, "consensus_distance");
     if (auto step = number_as<std::uint64_t>(*training, "step")) sample.step = *step;
-    sample.training_state = training->value("state", "");
+    sample.training_state = text_or(*training, "state", "");
   }
 }
 

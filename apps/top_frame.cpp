@@ -1,5 +1,7 @@
 #include "top_frame.h"
 
+#include "json_fields.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -22,19 +24,6 @@ std::optional<double> number(const json& object, const char* key) {
   return found->get<double>();
 }
 
-std::string text(const json& object, const char* key, const char* fallback = "?") {
-  if (!object.is_object()) return fallback;
-  auto found = object.find(key);
-  if (found == object.end() || !found->is_string()) return fallback;
-  return found->get<std::string>();
-}
-
-bool flag(const json& object, const char* key) {
-  if (!object.is_object()) return false;
-  auto found = object.find(key);
-  return found != object.end() && found->is_boolean() && found->get<bool>();
-}
-
 const json& child(const json& object, const char* key) {
   static const json none;
   if (!object.is_object()) return none;
@@ -46,17 +35,6 @@ const json& array_of(const json& object, const char* key) {
   static const json empty = json::array();
   const json& found = child(object, key);
   return found.is_array() ? found : empty;
-}
-
-// Anything but printable ASCII becomes '?': what other members told the peer
-// (addresses) reaches the terminal here, and an escape sequence in it must not
-// move our cursor or retitle the window. It also makes one byte one column.
-std::string printable(std::string line) {
-  for (char& c : line) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte >= 0x7f) c = '?';
-  }
-  return line;
 }
 
 std::string short_id(const std::string& hex) { return hex.substr(0, 12); }
@@ -92,8 +70,8 @@ void header_lines(const TopFrameInput& in, std::vector<std::string>& out) {
   std::string head = in.address;
   if (in.current) {
     const json& s = *in.current;
-    head += fmt::format("  node {}  {}  {}  up {}  incarnation {}  health {}", short_id(text(s, "node_id")),
-                        text(s, "state"), flag(s, "joined") ? "joined" : "not joined yet",
+    head += fmt::format("  node {}  {}  {}  up {}  incarnation {}  health {}", short_id(text_or(s, "node_id", "?")),
+                        text_or(s, "state", "?"), flag_or(s, "joined", false) ? "joined" : "not joined yet",
                         format_duration(number(s, "uptime_seconds").value_or(0)),
                         or_dash(number(s, "incarnation"), "{:.0f}"), or_dash(number(s, "health_score"), "{:.0f}"));
   }
@@ -115,7 +93,7 @@ void summary_lines(const json& s, const TopRates& rates, std::vector<std::string
     out.push_back("accuracy  -");
   } else {
     out.push_back(fmt::format("training  {}  step {} ({} epochs)  {} steps/s  {} samples/s  train loss {}",
-                              text(t, "state"), or_dash(number(t, "step"), "{:.0f}"),
+                              text_or(t, "state", "?"), or_dash(number(t, "step"), "{:.0f}"),
                               or_dash(number(t, "epoch"), "{:.2f}"), or_dash(rates.steps_per_second, "{:.1f}"),
                               or_dash(rates.samples_per_second, "{:.0f}"), or_dash(number(t, "train_loss"), "{:.4f}")));
     out.push_back(fmt::format(
@@ -132,8 +110,8 @@ void summary_lines(const json& s, const TopRates& rates, std::vector<std::string
                             format_bytes(number(s, "bytes_sent").value_or(0)),
                             or_dash(number(t, "link_resets"), "{:.0f}")));
   std::map<int, int> counts;
-  for (const json& m : array_of(s, "members")) ++counts[state_rank(text(m, "state"))];
-  ++counts[state_rank(text(s, "state"))];  // the peer itself is a member too
+  for (const json& m : array_of(s, "members")) ++counts[state_rank(text_or(m, "state", "?"))];
+  ++counts[state_rank(text_or(s, "state", "?"))];  // the peer itself is a member too
   out.push_back(fmt::format("members   {} alive  {} suspect  {} dead  {} left", counts[1], counts[0], counts[2],
                             counts[3]));
 }
@@ -142,8 +120,8 @@ std::vector<std::string> neighbour_rows(const json& s) {
   std::vector<std::string> rows;
   for (const json& n : array_of(child(s, "training"), "neighbours")) {
     rows.push_back(fmt::format("{:<12}  {:<21}  {:<3}  {:<5}  {:>5}  {:>9}  {:>13}  {:>6}  {:>5}",
-                               short_id(text(n, "node_id")), text(n, "address"), flag(n, "outbound") ? "out" : "in",
-                               flag(n, "ready") ? "yes" : "no", or_dash(number(n, "link_epoch"), "{:.0f}"),
+                               short_id(text_or(n, "node_id", "?")), text_or(n, "address", "?"), flag_or(n, "outbound", false) ? "out" : "in",
+                               flag_or(n, "ready", false) ? "yes" : "no", or_dash(number(n, "link_epoch"), "{:.0f}"),
                                or_dash(number(n, "tracking_error"), "{:.2e}"),
                                or_dash(number(n, "deltas_sent"), "{:.0f}") + "/" +
                                    or_dash(number(n, "deltas_received"), "{:.0f}"),
@@ -153,7 +131,7 @@ std::vector<std::string> neighbour_rows(const json& s) {
 }
 
 std::string member_row(const json& m, const std::string& state, const std::string& since) {
-  return fmt::format("{:<12}  {:<21}  {:<14}  {:>11}  {:>8}", short_id(text(m, "node_id")), text(m, "address"), state,
+  return fmt::format("{:<12}  {:<21}  {:<14}  {:>11}  {:>8}", short_id(text_or(m, "node_id", "?")), text_or(m, "address", "?"), state,
                      or_dash(number(m, "incarnation"), "{:.0f}"), since);
 }
 
@@ -161,14 +139,14 @@ std::vector<std::string> member_rows(const json& s) {
   std::vector<const json*> members;
   for (const json& m : array_of(s, "members")) members.push_back(&m);
   std::stable_sort(members.begin(), members.end(), [](const json* a, const json* b) {
-    const int ra = state_rank(text(*a, "state")), rb = state_rank(text(*b, "state"));
-    return ra != rb ? ra < rb : text(*a, "address") < text(*b, "address");
+    const int ra = state_rank(text_or(*a, "state", "?")), rb = state_rank(text_or(*b, "state", "?"));
+    return ra != rb ? ra < rb : text_or(*a, "address", "?") < text_or(*b, "address", "?");
   });
   std::vector<std::string> rows;
-  rows.push_back(member_row(s, text(s, "state") + " (self)", "-"));
+  rows.push_back(member_row(s, text_or(s, "state", "?") + " (self)", "-"));
   for (const json* m : members) {
     const auto age = number(*m, "state_age_seconds");
-    rows.push_back(member_row(*m, text(*m, "state"), age ? format_duration(*age) : "-"));
+    rows.push_back(member_row(*m, text_or(*m, "state", "?"), age ? format_duration(*age) : "-"));
   }
   return rows;
 }
@@ -208,8 +186,8 @@ std::string format_duration(double seconds) {
 
 TopRates top_rates(const json* previous, const json& current) {
   TopRates rates;
-  if (!previous || text(*previous, "node_id", "") != text(current, "node_id", "") ||
-      text(current, "node_id", "").empty())
+  if (!previous || text_or(*previous, "node_id", "") != text_or(current, "node_id", "") ||
+      text_or(current, "node_id", "").empty())
     return rates;
   const auto t0 = number(*previous, "uptime_seconds"), t1 = number(current, "uptime_seconds");
   if (!t0 || !t1 || !(*t1 > *t0)) return rates;  // a restarted peer counts from zero again

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "json_numbers.h"
+#include "json_fields.h"
 
 using nlohmann::json;
 using starling::apps::number_as;

@@ -125,6 +125,19 @@ std::uint64_t FaultPolicy::clog_delay_us(const PeerKey& from, const PeerKey& to,
   return until_us > now_us ? until_us - now_us : 0;
 }
 
+std::uint64_t FaultPolicy::with_loss_limit(std::uint64_t rate, const LinkFaults& faults) {
+  // Mathis et al. 1997: a TCP flow that loses a share p of its segments on a
+  // path of round trip R carries at most MSS * sqrt(3/2) / (R * sqrt(p)).
+  // The round trip is the path's mean: delay, half the jitter, the tail.
+  const double p = faults.drop_probability;
+  const double tail_us = faults.delay_mean_us > faults.delay_us ? double(faults.delay_mean_us - faults.delay_us) : 0.0;
+  const double round_trip_s = 2e-6 * (double(faults.delay_us) + 0.5 * double(faults.jitter_us) + tail_us);
+  if (p <= 0.0 || round_trip_s < kMinLossLimitRoundTripS) return rate;
+  const double limit = kSegmentBytes * std::sqrt(1.5) / (round_trip_s * std::sqrt(p));
+  const auto whole = static_cast<std::uint64_t>(std::max(1.0, limit));
+  return rate == 0 ? whole : std::min(rate, whole);
+}
+
 double FaultPolicy::uniform() {
   // 53 random bits -> [0, 1): the same value on every platform for a seed.
   return static_cast<double>(generator_() >> 11) * 0x1.0p-53;
@@ -157,11 +170,13 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
   const bool like_tcp = traffic == Traffic::stream && faults.stream_loss == StreamLoss::retransmit &&
                         faults.drop_probability < 1.0;
   std::uint64_t retransmit_us = 0;
+  std::uint64_t rate = faults.bandwidth_bytes_per_second;
   if (like_tcp) {
     // The first loss is repaired in a round trip (fast retransmit, or a tail
     // loss probe); a lost repair waits a retransmission timeout, doubled for
     // each further loss.
     const std::uint64_t round_trip_us = 2 * (faults.delay_us + faults.jitter_us);
+    rate = with_loss_limit(rate, faults);
     const std::uint64_t fast_us = std::max(kMinFastRepairUs, round_trip_us);
     const std::uint64_t timeout_us = std::max(kMinRetransmitUs, 2 * round_trip_us);
     for (unsigned lost = 0; lost < kMaxRetransmits && faults.drop_probability > 0.0 &&
@@ -185,7 +200,7 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
   // A bandwidth cap serialises the link: each copy leaves after the previous
   // one finished, and takes bytes / rate to cross.
   std::uint64_t* busy_until_us = nullptr;
-  if (faults.bandwidth_bytes_per_second > 0) busy_until_us = &link_busy_until_us_[{from, to}];
+  if (rate > 0) busy_until_us = &link_busy_until_us_[{from, to}];
   bool delayed = false;
   for (std::size_t copy = 0; copy < decision.copies; ++copy) {
     std::uint64_t delay_us = faults.delay_us;
@@ -200,9 +215,7 @@ FaultDecision FaultPolicy::decide(const PeerKey& from, const PeerKey& to, std::s
     delay_us += clog_us + retransmit_us;
     std::uint64_t queue_us = clog_us + retransmit_us;
     if (busy_until_us != nullptr) {
-      const std::uint64_t transfer_us =
-          (static_cast<std::uint64_t>(bytes) * 1'000'000 + faults.bandwidth_bytes_per_second - 1) /
-          faults.bandwidth_bytes_per_second;
+      const std::uint64_t transfer_us = (static_cast<std::uint64_t>(bytes) * 1'000'000 + rate - 1) / rate;
       if (traffic == Traffic::datagram) {
         // Behind at most a bottleneck buffer's worth of the backlog; it does
         // not hold the stream up (a datagram is small against it).

@@ -181,12 +181,18 @@ TEST_CASE("faults: loss on a stream costs retransmission time, never a frame; da
   std::map<std::uint64_t, int> extras;
   const int frames = 20'000;
   int late = 0;
+  // The path's loss limits its rate (about 10.8 kB/s here): frames a second
+  // apart never queue, and each takes its 10 bytes' transfer time.
+  const std::uint64_t rate = FaultPolicy::with_loss_limit(0, LinkFaults{.drop_probability = 0.3, .delay_us = 150'000});
+  REQUIRE(rate == 10'792);
+  const std::uint64_t transfer_us = (10 * 1'000'000 + rate - 1) / rate;
   for (int i = 0; i < frames; ++i) {
-    const FaultDecision decision = policy.decide("a", "b", 10, 0);
+    const std::uint64_t now_us = std::uint64_t(i) * 1'000'000;
+    const FaultDecision decision = policy.decide("a", "b", 10, now_us);
     REQUIRE(decision.copies == 1);  // nothing lost, nothing doubled
     CHECK(decision.in_order);
-    REQUIRE(decision.delay_us[0] >= 150'000);
-    const std::uint64_t extra = decision.delay_us[0] - 150'000;
+    REQUIRE(decision.delay_us[0] >= 150'000 + transfer_us);
+    const std::uint64_t extra = decision.delay_us[0] - 150'000 - transfer_us;
     if (extra > 0) ++late;
     ++extras[extra];
     // 0, or a round trip (300 ms), then timeouts of two round trips doubling
@@ -225,4 +231,43 @@ TEST_CASE("faults: loss on a stream costs retransmission time, never a frame; da
   const FaultDecision raw = policy.decide("a", "b", 10, 0);
   CHECK(raw.dropped());
   CHECK_FALSE(raw.in_order);
+}
+
+TEST_CASE("faults: a lossy path carries only what TCP's congestion control lets through", "[runtime][faults]") {
+  // 20% loss at 50 ms each way: Mathis' limit, 1448 * sqrt(3/2) / (0.1 s *
+  // sqrt(0.2)), about 39.7 kB/s.
+  const LinkFaults lossy{.drop_probability = 0.2, .delay_us = 50'000};
+  const std::uint64_t rate = FaultPolicy::with_loss_limit(0, lossy);
+  CHECK(rate == Approx(39'655).margin(2));
+  // A megabyte sent at once (a model download) takes about 25 s, not 0.1 s.
+  FaultPolicy policy(std::mt19937_64(3));
+  policy.set_link("a", "b", lossy);
+  FaultDecision last;
+  for (int i = 0; i < 100; ++i) last = policy.decide("a", "b", 10'000, 0);
+  CHECK(last.delay_us[0] >= 25'000'000);
+  CHECK(last.delay_us[0] <= 25'300'000 + 8 * 3'200'000);  // plus the delay and at most one frame's repairs
+  CHECK(last.queue_us[0] >= 25'000'000);  // the sender's backlog, as TCP's send buffer
+  // A set bandwidth below the limit wins; above it, the limit does.
+  CHECK(FaultPolicy::with_loss_limit(10'000, lossy) == 10'000);
+  CHECK(FaultPolicy::with_loss_limit(1'000'000, lossy) == rate);
+  // Less loss, more rate (1/sqrt(p)); a longer path, less (1/R); jitter and the
+  // long tail count half and whole towards the mean round trip.
+  CHECK(FaultPolicy::with_loss_limit(0, LinkFaults{.drop_probability = 0.05, .delay_us = 50'000}) ==
+        Approx(2.0 * double(rate)).margin(2));
+  CHECK(FaultPolicy::with_loss_limit(0, LinkFaults{.drop_probability = 0.2, .delay_us = 100'000}) ==
+        Approx(0.5 * double(rate)).margin(2));
+  CHECK(FaultPolicy::with_loss_limit(0, LinkFaults{.drop_probability = 0.2, .delay_us = 25'000, .jitter_us = 50'000}) ==
+        Approx(double(rate)).margin(2));
+  // No loss, a dead path, raw frames, datagrams and paths shorter than 2 ms
+  // round trips are not limited.
+  CHECK(FaultPolicy::with_loss_limit(0, LinkFaults{.delay_us = 50'000}) == 0);
+  CHECK(FaultPolicy::with_loss_limit(0, LinkFaults{.drop_probability = 0.2, .delay_us = 999}) == 0);
+  policy.set_link("a", "b", LinkFaults{.drop_probability = 0.2, .delay_us = 999});
+  CHECK(policy.decide("a", "b", 1'000'000, 1'000'000'000).delay_us[0] <= 999 + 8 * 3'200'000);
+  policy.set_link("a", "b", LinkFaults{.drop_probability = 0.2, .delay_us = 50'000, .stream_loss = StreamLoss::raw});
+  const FaultDecision raw = policy.decide("a", "b", 1'000'000, 2'000'000'000);
+  CHECK((raw.dropped() || raw.delay_us[0] == 50'000));
+  policy.set_link("a", "b", lossy);
+  const FaultDecision datagram = policy.decide("a", "b", 1'000, 3'000'000'000, FaultPolicy::Traffic::datagram);
+  CHECK((datagram.dropped() || datagram.delay_us[0] == 50'000));
 }

@@ -153,6 +153,21 @@ class FaultPolicy {
   static constexpr std::uint64_t kMinRetransmitUs = 200'000;
   static constexpr unsigned kMaxBackoffShift = 3;
   static constexpr unsigned kMaxRetransmits = 8;
+  // StreamLoss::retransmit also slows a lossy path down as TCP's congestion
+  // control does: a connection that loses a share p of its segments on a
+  // path of mean round trip R carries at most kSegmentBytes * sqrt(3/2) /
+  // (R * sqrt(p)) bytes a second (Mathis et al. 1997), as if that were the
+  // path's bandwidth (the lower of the two when both are set). 20% loss at
+  // 100 ms: about 40 kB/s. Paths under kMinLossLimitRoundTripS are left
+  // alone: on loopback the kernel's TCP keeps megabytes a second at 50% loss
+  // (bench/kernel_loss.sh), where the formula, which ignores how fast a
+  // short path recovers, would be meaningless.
+  static constexpr double kSegmentBytes = 1448.0;
+  static constexpr double kMinLossLimitRoundTripS = 0.002;
+
+  // The bytes per second a stream under `faults` carries (StreamLoss::
+  // retransmit): rate (0: unlimited) lowered to the Mathis limit above.
+  static std::uint64_t with_loss_limit(std::uint64_t rate, const LinkFaults& faults);
 
   // Decides the fate of one message of `bytes` bytes sent at now_us.
   FaultDecision decide(const PeerKey& from, const PeerKey& to, std::size_t bytes, std::uint64_t now_us,

@@ -87,6 +87,13 @@ void SimSwarm::start_all(std::optional<std::size_t> seed) {
 
 void SimSwarm::crash(std::size_t index) { peers_.at(index).machine.reset(); }
 
+void SimSwarm::renew_identity(std::size_t index) {
+  Peer& peer = peers_.at(index);
+  STARLING_ASSERT(peer.machine == nullptr);
+  peer.authority = fake_authority(random_.next());
+  peer.id = peer.authority->node_id();
+}
+
 void SimSwarm::leave(std::size_t index) { apply(index, node(index).leave(now_ms_)); }
 
 Membership& SimSwarm::node(std::size_t index) {

@@ -41,22 +41,36 @@ std::size_t BroadcastQueue::estimated_bytes(const Update& update) {
   return 24 + 32 + (accusation ? 64 : 0) + 48 + 32 + 32 + 64 + address;
 }
 
-std::vector<Update> BroadcastQueue::take(std::size_t bytes_max, std::size_t cluster_size) {
-  std::vector<Update> out;
-  if (queue_.empty() || bytes_max == 0) return out;
+std::vector<BroadcastQueue::Queue::const_iterator> BroadcastQueue::pick(std::size_t bytes_max) const {
+  std::vector<Queue::const_iterator> picked;
+  if (queue_.empty() || bytes_max == 0) return picked;
   // In send order until no update can fit any more; one that does not fit is
   // skipped (a smaller one further on may still fit). The queue is already in
   // that order, so this touches only the updates it looks at.
-  const int limit = transmit_limit(retransmit_mult_, cluster_size);
   const std::size_t smallest = min_estimated_bytes();
   std::size_t bytes = 0;
-  std::vector<std::map<Rank, Update, SentFirst>::iterator> sent;
   for (auto it = queue_.begin(); it != queue_.end() && bytes_max - bytes >= smallest; ++it) {
     const std::size_t size = estimated_bytes(it->second);
     if (bytes + size > bytes_max) continue;
     bytes += size;
-    out.push_back(it->second);
-    sent.push_back(it);
+    picked.push_back(it);
+  }
+  return picked;
+}
+
+std::vector<Update> BroadcastQueue::peek(std::size_t bytes_max) const {
+  std::vector<Update> out;
+  for (const auto it : pick(bytes_max)) out.push_back(it->second);
+  return out;
+}
+
+std::vector<Update> BroadcastQueue::take(std::size_t bytes_max, std::size_t cluster_size) {
+  std::vector<Update> out;
+  const int limit = transmit_limit(retransmit_mult_, cluster_size);
+  std::vector<Queue::iterator> sent;
+  for (const auto picked : pick(bytes_max)) {
+    out.push_back(picked->second);
+    sent.push_back(queue_.erase(picked, picked));  // the same element, mutable
   }
   // Count the transmissions (a new rank, so a new place in the order) after
   // the walk, which they would otherwise reorder under it.

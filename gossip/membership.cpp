@@ -94,7 +94,7 @@ Actions Membership::leave(std::int64_t now_ms) {
   for (const NodeId& id : live_ids()) {
     const MemberRecord& record = members_.at(id).record;
     if (!can_send(record)) continue;
-    send_datagram(record.address, Leave{self_.incarnation});
+    send_datagram(record.address, Leave{self_.incarnation}, &id);
     attach(out_.sends.back().message, Update{self_, self_.node_id, {}});
   }
   return take_actions();
@@ -296,10 +296,23 @@ GossipMessage Membership::envelope(MessageBody body) const {
   return message;
 }
 
-void Membership::send_datagram(const std::string& to_address, MessageBody body) {
+void Membership::send_datagram(const std::string& to_address, MessageBody body, const NodeId* to) {
   STARLING_ASSERT(!to_address.empty());
   GossipMessage message = envelope(std::move(body));
-  message.updates = broadcasts_.take(static_cast<std::size_t>(config_.piggyback_bytes_max), cluster_size());
+  // Each update goes out a bounded number of times, so a copy sent to a
+  // member we do not hold alive is most likely a copy lost: one we suspect
+  // or hold dead (our probes of it, reminders of our suspicion, gossip to
+  // the recently dead) is most often gone, and when a new process took its
+  // address over, that process drops news of members it does not list.
+  // Such messages still carry the news but spend none of its budget. With
+  // old identities piling up at restarted addresses, four in five of our
+  // datagrams went there, and suspicions spent their copies before any
+  // member that could confirm them heard them (membership_addresses.cpp).
+  const auto bytes_max = static_cast<std::size_t>(config_.piggyback_bytes_max);
+  const auto member = to != nullptr ? members_.find(*to) : members_.end();
+  const bool spends = to != nullptr ? member != members_.end() && member->second.record.state == MemberState::alive
+                                    : alive_at(to_address);
+  message.updates = spends ? broadcasts_.take(bytes_max, cluster_size()) : broadcasts_.peek(bytes_max);
   out_.sends.push_back(Outgoing{Transport::datagram, to_address, std::move(message)});
 }
 

@@ -97,14 +97,16 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
         break;
     }
   }
-  if (hinted) {
-    // And we probe soon, not only next: a member just back from a cut has a
-    // raised health score (its probes failed while cut off), which spaces
-    // its probes up to eight intervals apart (seed 40132 again: 8 s each).
-    // Never sooner than one unscaled interval after our last probe, so a
-    // view, true or lying, gets us no more than a healthy member's rate.
-    next_probe_ms_ = std::min(next_probe_ms_, std::max(now_ms, last_probe_ms_ + config_.probe_interval_ms));
-  }
+  if (hinted) probe_hinted_soon(now_ms);
+}
+
+// And we probe soon, not only next: a member just back from a cut has a
+// raised health score (its probes failed while cut off), which spaces its
+// probes up to eight intervals apart (seed 40132 again: 8 s each). Never
+// sooner than one unscaled interval after our last probe, so a hint, true or
+// lying, gets us no more than a healthy member's rate.
+void Membership::probe_hinted_soon(std::int64_t now_ms) {
+  next_probe_ms_ = std::min(next_probe_ms_, std::max(now_ms, last_probe_ms_ + config_.probe_interval_ms));
 }
 
 // Someone's full view lists as suspect or dead a member we hold alive at
@@ -121,14 +123,18 @@ bool Membership::probe_soon(const MemberRecord& record) {
       it->second.record.incarnation != record.incarnation) {
     return false;
   }
+  probe_next(record.node_id);
+  return true;
+}
+
+void Membership::probe_next(const NodeId& id) {
   const auto next = probe_order_.begin() + static_cast<std::ptrdiff_t>(std::min(probe_index_, probe_order_.size()));
-  const auto found = std::find(next, probe_order_.end(), record.node_id);
+  const auto found = std::find(next, probe_order_.end(), id);
   if (found != probe_order_.end()) {
     std::rotate(next, found, found + 1);
   } else {
-    probe_order_.insert(next, record.node_id);
+    probe_order_.insert(next, id);
   }
-  return true;
 }
 
 // A full view lists `record` dead while we only suspect it: our suspicion
@@ -236,6 +242,7 @@ void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
     roster_.insert(std::lower_bound(roster_.begin(), roster_.end(), record.node_id,
                                     [](const RosterEntry& entry, const NodeId& key) { return entry.id < key; }),
                    RosterEntry{record.node_id, it->second.record.state, now_ms, &it->second});
+    index_address(record.node_id, {}, record.address);
     ++live_count_;
     // New members join the probe round at a random place so they are probed soon.
     const std::size_t remaining = probe_order_.size() - std::min(probe_index_, probe_order_.size());
@@ -243,13 +250,17 @@ void Membership::apply_alive(const MemberRecord& record, std::int64_t now_ms) {
                         record.node_id);
     broadcasts_.push(Update{record, record.node_id, {}});
     emit(EventKind::member_joined, record, record.node_id);
+    address_taken_over(record, now_ms);
     return;
   }
   Member& member = it->second;
   const MemberState before = member.record.state;
+  const std::string old_address = member.record.address;
   member.record = record;
   member.record.state = before;
   set_state(member, MemberState::alive, now_ms);
+  index_address(record.node_id, old_address, record.address);
+  if (old_address != record.address) address_taken_over(record, now_ms);
   const auto suspicion = suspicions_.find(record.node_id);
   if (suspicion != suspicions_.end()) {
     // Refuted while pending: a strike for everyone who made this accusation.
@@ -276,6 +287,7 @@ void Membership::apply_left(const MemberRecord& record, std::int64_t now_ms) {
   if (it == members_.end()) return;  // never knew it: nothing to forget
   Member& member = it->second;
   const MemberState before = member.record.state;
+  index_address(record.node_id, member.record.address, record.address);
   member.record = record;
   member.record.state = before;
   set_state(member, MemberState::left, now_ms);
@@ -424,7 +436,7 @@ bool Membership::may_tell(const NodeId& member, std::int64_t now_ms) {
 // most: it refutes, and the refutation spreads.
 void Membership::tell_dead(const Member& member, std::int64_t now_ms) {
   if (leaving_ || !can_send(member.record) || !may_tell(member.record.node_id, now_ms)) return;
-  send_datagram(member.record.address, Gossip{});
+  send_datagram(member.record.address, Gossip{}, &member.record.node_id);
   attach(out_.sends.back().message, accuse(member.record, MemberState::dead));
 }
 

@@ -153,7 +153,7 @@ void Membership::start_probe(std::int64_t now_ms) {
     send_indirect_probes();
     return;
   }
-  send_datagram(record.address, Ping{probe_.sequence, *target});
+  send_datagram(record.address, Ping{probe_.sequence, *target}, &*target);
   if (record.state == MemberState::suspect) {
     // Hand the accusation to the accused with every probe: its refutation may
     // have been lost (or spent its retransmit budget while its own datagrams
@@ -224,7 +224,7 @@ void Membership::remind_accused(std::int64_t now_ms) {
       // and it answers us directly (tell_stale) if it refuted already.
       const MemberRecord& record = member->second.record;
       if (can_send(record)) {  // else its links carry the news to it
-        send_datagram(record.address, Gossip{});
+        send_datagram(record.address, Gossip{}, &it->first);
         attach(out_.sends.back().message, accusation->second);
       }
       it->second = now_ms + awareness_.scale(config_.probe_interval_ms);
@@ -251,7 +251,7 @@ void Membership::run_gossip(std::int64_t now_ms) {
   }
   for (const NodeId& id : pick_random(std::move(candidates), static_cast<std::size_t>(config_.gossip_nodes))) {
     if (broadcasts_.empty()) break;
-    send_datagram(members_.at(id).record.address, Gossip{});
+    send_datagram(members_.at(id).record.address, Gossip{}, &id);
   }
 }
 
@@ -374,6 +374,7 @@ void Membership::reap(std::int64_t now_ms) {
       accusations_.erase(it->first);
       accusers_.forget(it->first);
       lost_links_.erase(it->first);
+      index_address(it->first, member.record.address, {});
       roster_.erase(std::lower_bound(roster_.begin(), roster_.end(), it->first,
                                      [](const RosterEntry& entry, const NodeId& key) { return entry.id < key; }));
       it = members_.erase(it);

@@ -533,6 +533,66 @@ TEST_CASE("a member another's full view lists as dead is probed next", "[gossip]
   CHECK(next_two == std::set<std::string>{address(2), address(4)});
 }
 
+// A peer that wiped its state came back at member 4's address under a new
+// node id (docs/membership.md, "Addresses taken over"): we probe member 4
+// next, and soon, but hold it alive until that probe fails. Also when we
+// only adopted someone else's suspicion of it: our own failed probe is the
+// confirmation that shortens the timeout. Both fail without the rule (the
+// old id waits for its turn in a round of every listed member).
+TEST_CASE("a new identity at a member's address makes us probe the old one next", "[gossip][membership]") {
+  Membership a = make(1);
+  std::vector<Membership> others = join_members_2_to_6(a);
+  const std::int64_t interval = lan_config().probe_interval_ms;
+  std::int64_t now = 10;
+  // Runs a until its next probe and returns (address, named target); the
+  // members answer, except that nobody answers a ping naming member 4.
+  auto next_ping = [&]() -> std::pair<std::string, NodeId> {
+    for (const std::int64_t until = now + 20000; now < until; now = std::max(now + 1, a.next_deadline_ms())) {
+      Actions from_a = a.tick(now);
+      for (const Outgoing& out : from_a.sends) {
+        if (!std::holds_alternative<Ping>(out.message.body)) continue;
+        const NodeId target = std::get<Ping>(out.message.body).target;
+        if (target != node(4)) {
+          for (Membership& m : others) (void)deliver(deliver(from_a, address(1), m, now), m.self().address, a, now);
+        }
+        return {out.to_address, target};
+      }
+    }
+    return {};
+  };
+  auto speak_at_address_4 = [&](std::uint8_t renewed) {
+    // Its first message to us carries its own signed record at address 4.
+    GossipMessage hello{node(renewed), address(4), Gossip{}, {}};
+    hello.updates = {Update{authority(renewed)->record(address(4), 0, MemberState::alive), node(renewed), {}}};
+    (void)a.on_message(address(4), hello, now);
+    REQUIRE(a.find(node(renewed)) != nullptr);
+  };
+  (void)next_ping();
+  const std::int64_t last = now;
+  speak_at_address_4(7);
+  CHECK(a.find(node(4))->state == MemberState::alive);  // a hint, no evidence
+  const auto [to, target] = next_ping();
+  CHECK(to == address(4));
+  CHECK(target == node(4));
+  CHECK(now - last <= interval);
+
+  // Member 4 is suspected by member 2 first; we adopt it, and another new
+  // identity at its address brings our own probe of it forward again.
+  Membership b = make(1);
+  others = join_members_2_to_6(b);
+  std::swap(a, b);
+  now = 10;
+  (void)next_ping();
+  GossipMessage accused{node(2), address(2), Gossip{}, {}};
+  accused.updates = {accusation(2, 4, 0, MemberState::suspect)};
+  (void)a.on_message(address(2), accused, now);
+  REQUIRE(a.find(node(4))->state == MemberState::suspect);
+  speak_at_address_4(8);
+  const auto [to_again, target_again] = next_ping();
+  CHECK(to_again == address(4));
+  CHECK(target_again == node(4));
+}
+
 // A hinted member moves to the front of the rest of the round, and the
 // others keep their order: the rest of the round is what it was, less the
 // hinted member (before session 22 a swap sent the member displaced by the

@@ -87,6 +87,13 @@ void SimSwarm::start_all(std::optional<std::size_t> seed) {
 
 void SimSwarm::crash(std::size_t index) { peers_.at(index).machine.reset(); }
 
+void SimSwarm::renew_identity(std::size_t index) {
+  Peer& peer = peers_.at(index);
+  STARLING_ASSERT(peer.machine == nullptr);
+  peer.authority = fake_authority(random_.next());
+  peer.id = peer.authority->node_id();
+}
+
 void SimSwarm::leave(std::size_t index) { apply(index, node(index).leave(now_ms_)); }
 
 Membership& SimSwarm::node(std::size_t index) {
@@ -119,7 +126,11 @@ void SimSwarm::apply(std::size_t index, Actions actions) {
     if (to && !(drop_rule && drop_rule(index, *to, out.message))) {
       node::FaultPolicy& faults = datagram ? datagram_faults_ : stream_faults_;
       // Sizes do not matter here (no bandwidth caps): the codec is skipped.
-      fate = faults.decide(peers_[index].address, peers_[*to].address, 0, static_cast<std::uint64_t>(now_ms_) * 1000);
+      // Say which traffic it is: a stream's loss costs retransmission time,
+      // a datagram's loses it (decide's default is a stream, under which
+      // no datagram was lost here since 15a9d2a).
+      fate = faults.decide(peers_[index].address, peers_[*to].address, 0, static_cast<std::uint64_t>(now_ms_) * 1000,
+                           datagram ? node::FaultPolicy::Traffic::datagram : node::FaultPolicy::Traffic::stream);
     }
     if (fate.dropped()) {
       if (datagram) ++datagrams_dropped_;

@@ -47,6 +47,9 @@ class SimSwarm {
   void start_all(std::optional<std::size_t> seed);
   // kill -9: the peer stops; its in-flight messages still arrive at others.
   void crash(std::size_t index);
+  // A stopped peer's state is wiped: its next start() has a new key, so a
+  // new node id, on the same address (`restart` with `identity = "new"`).
+  void renew_identity(std::size_t index);
   void leave(std::size_t index);
 
   // Peers in different groups cannot reach each other; group of each peer.

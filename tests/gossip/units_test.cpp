@@ -109,6 +109,23 @@ TEST_CASE("broadcast queue spends a log(n) budget, freshest first", "[gossip][br
   CHECK(sent_about_one == 4);
 }
 
+TEST_CASE("broadcast queue: a peek carries the news without spending its budget", "[gossip][broadcast]") {
+  const std::size_t one = BroadcastQueue::estimated_bytes(alive_update(1));
+  BroadcastQueue queue(1, 1024);  // one transmission each below 10 members
+  queue.push(alive_update(1));
+  queue.push(alive_update(2));
+  for (int i = 0; i < 5; ++i) {
+    const auto peeked = queue.peek(one);
+    REQUIRE(peeked.size() == 1);
+    CHECK(peeked[0].member.node_id == node(2));  // what take() would send next
+  }
+  CHECK(queue.size() == 2);
+  CHECK(queue.take(one, 5).at(0).member.node_id == node(2));  // now spent
+  CHECK(queue.peek(10 * one).size() == 1);
+  CHECK(queue.contains(node(1)));
+  CHECK_FALSE(queue.contains(node(2)));
+}
+
 TEST_CASE("broadcast queue drops the most sent when full and follows a smaller budget", "[gossip][broadcast]") {
   const std::size_t one = BroadcastQueue::estimated_bytes(alive_update(1));
   BroadcastQueue queue(1, 3);

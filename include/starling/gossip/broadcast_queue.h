@@ -29,6 +29,10 @@ class BroadcastQueue {
   // for one outgoing message and counts the transmission; updates that
   // reached the budget for `cluster_size` leave.
   std::vector<Update> take(std::size_t bytes_max, std::size_t cluster_size);
+  // The same updates take() would give, without counting a transmission:
+  // for a message to an address where no member we believe alive listens
+  // (Membership::send_datagram), which spreads nothing.
+  std::vector<Update> peek(std::size_t bytes_max) const;
 
   // An upper estimate of one update's Cap'n Proto encoding (src/wire's
   // membership.capnp): fixed struct and Data sizes plus the address text.
@@ -64,7 +68,10 @@ class BroadcastQueue {
   // The queued updates in send order (so the most sent, oldest among equals,
   // is last), and the rank of each queued member's one update: push and take
   // cost O(log n) per update touched, not a scan or a heap of the queue.
-  std::map<Rank, Update, SentFirst> queue_;
+  using Queue = std::map<Rank, Update, SentFirst>;
+  // The updates one message carries, in send order, within `bytes_max`.
+  std::vector<Queue::const_iterator> pick(std::size_t bytes_max) const;
+  Queue queue_;
   std::unordered_map<NodeId, Rank, NodeIdHash> rank_of_;
   std::uint64_t next_order_ = 0;
   int retransmit_mult_;

@@ -226,6 +226,17 @@ class Membership {
   void suspect(Member& member, const Update& accusation, std::int64_t now_ms);
   void tell_still_suspecting(const Member& member, const Update& accusation, std::int64_t now_ms);
   bool probe_soon(const MemberRecord& record);
+  // Puts `id` first in the rest of the probe round (at most once in it).
+  void probe_next(const NodeId& id);
+  // The probe after a hint comes at most one unscaled probe interval after
+  // our last one (merge_state, address_taken_over).
+  void probe_hinted_soon(std::int64_t now_ms);
+  // Addresses (membership_addresses.cpp): which listed members claim each
+  // address, so a different node id taking one over is noticed.
+  void index_address(const NodeId& id, const std::string& old_address, const std::string& new_address);
+  void address_taken_over(const MemberRecord& record, std::int64_t now_ms);
+  // Whether a member we hold alive listens at `address`.
+  bool alive_at(const std::string& address) const;
   void tell_stale(const NodeId& teller, std::int64_t now_ms);
   void tell_dead(const Member& member, std::int64_t now_ms);
   void tell_newer(const NodeId& teller, const Member& member, std::int64_t now_ms);
@@ -268,7 +279,10 @@ class Membership {
   bool wants_join() const;
 
   // Sending.
-  void send_datagram(const std::string& to_address, MessageBody body);
+  // `to`: the member the datagram is meant for, when there is one (else
+  // whoever listens at the address). Piggybacked news spends its
+  // retransmissions only on a member we hold alive (see send_datagram).
+  void send_datagram(const std::string& to_address, MessageBody body, const NodeId* to = nullptr);
   void send_stream(const std::string& to_address, MessageBody body);
   GossipMessage envelope(MessageBody body) const;
   void attach(GossipMessage& message, Update update) const;
@@ -322,6 +336,10 @@ class Membership {
   };
   std::vector<RosterEntry> roster_;
   RosterEntry& roster_entry(const NodeId& id);
+  // Listed members by the address their record names (usually one each; a
+  // new identity restarted on the same port adds a second until the old one
+  // is reaped). Kept by apply_alive and reap.
+  std::map<std::string, std::vector<NodeId>> members_at_;
   std::map<NodeId, Suspicion, NodeIdLess> suspicions_;
   std::map<NodeId, Update, NodeIdLess> accusations_;  // the signed accusation behind each suspicion
   std::map<NodeId, std::int64_t, NodeIdLess> reminders_;  // each pending suspicion: next time we tell the accused

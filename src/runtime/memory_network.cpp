@@ -355,7 +355,8 @@ class MemoryTransport final : public Transport {
   // An application frame: through the fault layer, sealed when it leaves.
   void send_application(Endpoint& endpoint, ByteSpan frame) {
     const FaultDecision decision =
-        network_.faults.decide(sender_key(), endpoint.peer_label, frame.size(), network_.now_us);
+        network_.faults.decide(sender_key(), endpoint.peer_label, frame.size(), network_.now_us,
+                               FaultPolicy::Traffic::stream);
     if (decision.dropped()) {
       ++stats_.frames_dropped_by_faults;
       return;

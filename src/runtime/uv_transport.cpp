@@ -251,7 +251,8 @@ Status UvTransport::send_now(Connection& connection, ByteSpan frame) {
   FaultDecision decision;  // one copy now, behind any frame still held
   const std::uint64_t now_us = loop_.now_ms() * 1000;
   if (options_.faults && options_.faults->active())
-    decision = options_.faults->decide(self_key_, connection.peer_label, frame.size(), now_us);
+    decision = options_.faults->decide(self_key_, connection.peer_label, frame.size(), now_us,
+                                      FaultPolicy::Traffic::stream);
   if (decision.dropped()) {
     ++stats_.frames_dropped_by_faults;
     return ok_status();

@@ -169,9 +169,12 @@ class FaultPolicy {
   // retransmit): rate (0: unlimited) lowered to the Mathis limit above.
   static std::uint64_t with_loss_limit(std::uint64_t rate, const LinkFaults& faults);
 
-  // Decides the fate of one message of `bytes` bytes sent at now_us.
+  // Decides the fate of one message of `bytes` bytes sent at now_us. The
+  // traffic has no default: a datagram asked about as a stream is delayed
+  // where it should be lost (the gossip swarm harness lost no datagram for a
+  // session that way).
   FaultDecision decide(const PeerKey& from, const PeerKey& to, std::size_t bytes, std::uint64_t now_us,
-                       Traffic traffic = Traffic::stream);
+                       Traffic traffic);
 
   FaultStats stats() const;
 

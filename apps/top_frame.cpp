@@ -14,15 +14,10 @@ namespace {
 
 using nlohmann::json;
 
-// The status answer is read defensively: a field may be missing, null (no
-// evaluation yet) or, from an older or odd peer, of another type. nlohmann's
-// value() would throw on a type mismatch; these never do.
-std::optional<double> number(const json& object, const char* key) {
-  if (!object.is_object()) return std::nullopt;
-  auto found = object.find(key);
-  if (found == object.end() || !found->is_number()) return std::nullopt;
-  return found->get<double>();
-}
+// The status answer is read defensively (json_fields.h): a field may be
+// missing, null (no evaluation yet) or, from an older or odd peer, of
+// another type.
+std::optional<double> number(const json& object, const char* key) { return number_as<double>(object, key); }
 
 const json& child(const json& object, const char* key) {
   static const json none;

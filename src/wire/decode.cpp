@@ -276,6 +276,7 @@ class BodyReader {
     out.model_hash = fixed<32>(in.getModelHash(), "model hash");
     out.snapshot_precision = from_schema(in.getSnapshotPrecision());
     out.pair_declines = in.getPairDeclines();
+    out.based_snapshots = in.getBasedSnapshots();
     out.model_shape = text(in.getModelShape(), limits_.max_shape_bytes, "model shape");
     return out;
   }
@@ -284,6 +285,7 @@ class BodyReader {
     out.epoch = in.getEpoch();
     out.offset = in.getOffset();
     out.total = in.getTotal();
+    out.base = in.getBase();
     auto values = in.getValues();
     switch (values.which()) {
       case s::SnapshotChunk::Values::F32:

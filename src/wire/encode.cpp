@@ -190,6 +190,7 @@ struct BodyWriter {
     out.setModelHash(bytes_of(m.model_hash));
     out.setSnapshotPrecision(to_schema(m.snapshot_precision));
     out.setPairDeclines(m.pair_declines);
+    out.setBasedSnapshots(m.based_snapshots);
     out.setModelShape(text_of(m.model_shape));
   }
   void operator()(const SnapshotChunk& m) {
@@ -197,6 +198,7 @@ struct BodyWriter {
     out.setEpoch(m.epoch);
     out.setOffset(m.offset);
     out.setTotal(m.total);
+    out.setBase(m.base);
     auto values = out.getValues();
     auto half_count = static_cast<unsigned>(m.values_half.size());
     switch (m.precision) {

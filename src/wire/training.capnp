@@ -37,6 +37,7 @@ struct LinkHello {
   snapshotPrecision @3 :Precision;
   pairDeclines @4 :Bool;         # the sender understands PairDecline (old peers: false)
   modelShape @5 :Text;           # for people: the model, e.g. "mlp:16 over 784 inputs and 10 classes" (old peers: empty)
+  basedSnapshots @6 :Bool;       # the sender understands SnapshotChunk.base (old peers: false)
 }
 
 struct SnapshotChunk {
@@ -48,6 +49,8 @@ struct SnapshotChunk {
     bf16 @4 :List(UInt16);       # raw bf16 bit patterns
     f16 @5 :List(UInt16);        # raw IEEE half bit patterns
   }
+  base @6 :UInt64;               # nonzero: no values; this epoch's copy of the sender starts at the
+                                 # model served under this snapshot id (ModelChunk), exactly
 }
 
 struct Delta {

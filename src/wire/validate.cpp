@@ -91,6 +91,9 @@ struct Validator {
     if ((full && !m.values_half.empty()) || (!full && !m.values_f32.empty())) {
       return bad_value("snapshot chunk payload does not match its precision");
     }
+    if (m.base != 0 && (m.offset != 0 || !m.values_f32.empty() || !m.values_half.empty())) {
+      return bad_value("a based snapshot chunk carries values or an offset");
+    }
     return std::nullopt;
   }
   Check operator()(const Delta&) const { return std::nullopt; }

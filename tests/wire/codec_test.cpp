@@ -322,6 +322,14 @@ TEST_CASE("values no peer may send are refused when encoding", "[wire][codec]") 
 
   SnapshotChunk mixed{1, 0, 2, Precision::bf16, {1.0f}, {}};
   CHECK(encode(mixed).error().kind == ErrorKind::invalid_argument);
+  // A based chunk names a model both ends hold: it carries no values.
+  SnapshotChunk based{1, 0, 2, Precision::bf16, {}, {0x3f80}, 7};
+  CHECK(encode(based).error().kind == ErrorKind::invalid_argument);
+  based.values_half.clear();
+  based.offset = 1;
+  CHECK(encode(based).error().kind == ErrorKind::invalid_argument);
+  based.offset = 0;
+  CHECK(encode(based).ok());
 
   MemberRecord record = samples::member(1, MemberState::alive);
   record.address = std::string(300, 'a');

@@ -74,9 +74,11 @@ inline std::vector<Message> all() {
   out.push_back(LinkHello{5, 235146, bytes<32>(4), Precision::bf16, false, ""});
   out.push_back(LinkHello{6, 235146, bytes<32>(4), Precision::f16, true, ""});
   out.push_back(LinkHello{7, 235146, bytes<32>(4), Precision::bf16, true, "mlp:256,128 over 784 inputs and 10 classes"});
+  out.push_back(LinkHello{8, 235146, bytes<32>(4), Precision::bf16, true, "mlp:16 over 784 inputs and 10 classes", true});
   out.push_back(SnapshotChunk{5, 1024, 235146, Precision::f32, {1.5f, -2.25f, 3.0e-8f}, {}});
   out.push_back(SnapshotChunk{5, 2048, 235146, Precision::bf16, {}, {0x3f80, 0xbf80, 0x0001}});
   out.push_back(SnapshotChunk{5, 4096, 235146, Precision::f16, {}, {0x3c00, 0x7bff}});
+  out.push_back(SnapshotChunk{6, 0, 235146, Precision::bf16, {}, {}, 0x9e3779b97f4a7c15ull});
   out.push_back(Delta{5, 17, CompressorKind::topk, 235146, 0, {3, 99, 235145}, {0.5f, -0.25f, 1e-3f}, {}, {}, 3});
   out.push_back(Delta{5, 18, CompressorKind::int8, 235146, 77, {}, {}, {1, 2, 255, 128}, {0.01f, 0.02f}});
   out.push_back(Digest{5, 19, bytes<32>(5)});

@@ -185,6 +185,7 @@ struct LinkHello {
   // The model for people, e.g. "mlp:16 over 784 inputs and 10 classes", so a
   // refusal can name both shapes; at most Limits::max_shape_bytes (empty: not said).
   std::string model_shape;
+  bool based_snapshots = false;  // the sender understands SnapshotChunk::base
   bool operator==(const LinkHello&) const = default;
 };
 
@@ -198,6 +199,10 @@ struct SnapshotChunk {
   Precision precision = Precision::f32;
   std::vector<float> values_f32;
   std::vector<std::uint16_t> values_half;
+  // Nonzero: a based snapshot. It carries no values: the sender's copy for
+  // this epoch starts at the model served under this snapshot id
+  // (ModelChunk::snapshot_id), which both ends hold in f32.
+  std::uint64_t base = 0;
   bool operator==(const SnapshotChunk&) const = default;
 };
 

@@ -431,6 +431,7 @@ nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::Tr
           {"model_bytes_downloaded", d.model_bytes_downloaded},
           {"model_bytes_served", d.model_bytes_served},
           {"model_requests_refused", d.model_requests_refused},
+          {"links_started_from_download", d.links_started_from_download},
           {"links_refused_model", d.links_refused_model},
           {"model_mismatch", d.model_mismatch.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.model_mismatch)},
           {"consensus_distance", d.consensus_distance ? nlohmann::json(*d.consensus_distance) : nlohmann::json(nullptr)},

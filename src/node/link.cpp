@@ -84,10 +84,7 @@ Result<LinkSnapshot> LinkState::start(const Eigen::VectorXf& x_i, std::uint64_t 
     return make_error(ErrorKind::invalid_argument, "link start: model has " + std::to_string(x_i.size()) +
                                                        " values, link expects " + std::to_string(dimension()));
   }
-  if (new_epoch < epoch_) {
-    return make_error(ErrorKind::invalid_argument, "link start: epoch " + std::to_string(new_epoch) +
-                                                       " is older than the link's " + std::to_string(epoch_));
-  }
+  if (Status s = check_epoch(new_epoch, "link start"); !s) return s.error();
   if (new_epoch > epoch_) receiving_ = false;  // the neighbour's old-epoch copy is void
   epoch_ = new_epoch;
   LinkSnapshot snapshot;
@@ -101,6 +98,27 @@ Result<LinkSnapshot> LinkState::start(const Eigen::VectorXf& x_i, std::uint64_t 
   next_send_seq_ = 0;
   sending_ = true;
   return snapshot;
+}
+
+Status LinkState::check_epoch(std::uint64_t new_epoch, const char* what) const {
+  if (new_epoch >= epoch_) return ok_status();
+  return make_error(ErrorKind::invalid_argument, std::string(what) + ": epoch " + std::to_string(new_epoch) +
+                                                     " is older than the link's " + std::to_string(epoch_));
+}
+
+Status LinkState::start_from_base(const Eigen::VectorXf& base, std::uint64_t new_epoch) {
+  if (std::size_t(base.size()) != dimension()) {
+    return make_error(ErrorKind::invalid_argument, "link start: base model has " + std::to_string(base.size()) +
+                                                       " values, link expects " + std::to_string(dimension()));
+  }
+  if (!base.allFinite()) return make_error(ErrorKind::numerical, "link start: base model is not finite");
+  if (Status s = check_epoch(new_epoch, "link start"); !s) return s;
+  if (new_epoch > epoch_) receiving_ = false;
+  epoch_ = new_epoch;
+  out_copy_ = base;
+  next_send_seq_ = 0;
+  sending_ = true;
+  return ok_status();
 }
 
 Status LinkState::on_snapshot(const LinkSnapshot& snapshot) {
@@ -117,12 +135,27 @@ Status LinkState::on_snapshot(const LinkSnapshot& snapshot) {
       return fail(ErrorKind::corrupt, "link snapshot: a value is not finite or not bf16-rounded");
     }
   }
-  if (snapshot.epoch > epoch_) {
+  return adopt_in_copy(snapshot.epoch, snapshot.values.data());
+}
+
+Status LinkState::on_based_snapshot(std::uint64_t epoch, const Eigen::VectorXf& base) {
+  if (epoch < epoch_) {
+    return make_error(ErrorKind::invalid_argument, "link snapshot: stale epoch " + std::to_string(epoch) +
+                                                       " (link is at " + std::to_string(epoch_) + ")");
+  }
+  if (std::size_t(base.size()) != dimension() || !base.allFinite()) {
+    return fail(ErrorKind::corrupt, "link snapshot: the base model is not finite or has the wrong size");
+  }
+  return adopt_in_copy(epoch, base.data());
+}
+
+Status LinkState::adopt_in_copy(std::uint64_t epoch, const float* values) {
+  if (epoch > epoch_) {
     sending_ = false;  // our out copy belongs to the old epoch: answer with start()
-    epoch_ = snapshot.epoch;
+    epoch_ = epoch;
   }
   in_copy_.resize(Eigen::Index(dimension()));
-  for (std::size_t k = 0; k < dimension(); ++k) in_copy_[Eigen::Index(k)] = snapshot.values[k];
+  std::copy(values, values + dimension(), in_copy_.data());
   next_receive_seq_ = 0;
   receiving_ = true;
   return ok_status();
@@ -184,7 +217,8 @@ Status LinkState::on_digest(const LinkDigest& digest) {
   return ok_status();
 }
 
-LinkReset LinkState::make_reset(std::string reason) {
+LinkReset LinkState::make_reset(std::string reason, std::uint64_t void_epoch) {
+  epoch_ = std::max(epoch_, void_epoch);
   sending_ = false;
   receiving_ = false;
   drop_copies();

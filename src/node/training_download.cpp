@@ -68,7 +68,9 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   const std::uint64_t limit = request.max_bytes == 0 ? options_.model_chunk_bytes
                                                      : std::min<std::uint64_t>(request.max_bytes, options_.model_chunk_bytes);
   const std::uint64_t size = std::min<std::uint64_t>(total - offset, std::max<std::uint64_t>(limit, 4));
-  if (offset + size == total) found->second.expires_ms = now + kServedModelTailMs;  // the download is done
+  // The download is done: kept a while for resumes, and as the base the
+  // joiner's link to us starts from (start_base).
+  if (offset + size == total) found->second.expires_ms = now + std::max(kServedModelTailMs, kDownloadBaseMs);
   chunk.snapshot_id = found->first;
   chunk.offset = offset;
   chunk.total = total;
@@ -151,6 +153,7 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
     request_model();
     return;
   }
+  downloaded_base_ = DownloadedBase{chunk.snapshot_id, model, link.id, transport_.now_ms() + kDownloadBaseMs, false};
   finish_download(&model, "downloaded the model (" + std::to_string(expected_total) + " bytes) from " + link.address);
 }
 

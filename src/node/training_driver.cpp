@@ -189,6 +189,7 @@ TrainingDriverStatus TrainingDriver::status() const {
     out.compressor_scratch_bytes += link->state.scratch_bytes();
   }
   for (const auto& [id, served] : served_) out.model_bytes_held += std::uint64_t(served.values.size()) * sizeof(float);
+  if (downloaded_base_) out.model_bytes_held += std::uint64_t(downloaded_base_->values.size()) * sizeof(float);
   if (download_) out.model_bytes_held += download_->bytes.capacity();
   out.host_model_bytes_held = host_.model_bytes_held();
   if (parameters_ && ready > 0) {

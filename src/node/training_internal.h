@@ -33,6 +33,10 @@ inline constexpr std::uint64_t kModelChunkStallMs = 3'000;
 // case that chunk is lost and asked for again), not the whole lifetime: a
 // full copy of the model per joiner must not outlive the download.
 inline constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
+// How long a finished download's model is kept at both ends so that the
+// joiner's link to the peer that served it can start from it (a based
+// snapshot, docs/learning.md "A joiner's first link starts from the download").
+inline constexpr std::uint64_t kDownloadBaseMs = 30'000;
 
 // γ defaults (docs/learning.md, "Mixing" and "Low-bit gossip"), a stability
 // rule after CHOCO-SGD (Koloskova et al. 2019: γ of the order of the
@@ -156,6 +160,11 @@ struct TrainingDriver::Link {
   // and, once it declined one of our requests, when to ask it again.
   bool peer_declines_pairs = false;
   std::uint64_t pair_retry_at_ms = 0;
+  // The neighbour understands based snapshots (its LinkHello), and the base
+  // its based snapshot of the current epoch named (0: none): our answer to it
+  // starts from the same model.
+  bool peer_based_snapshots = false;
+  std::uint64_t reply_base = 0;
   // Bandwidth (node/upload_budget.h): bytes of a full delta on this link (0:
   // none sent yet), whether this round sent one (only then does the link
   // take part in the round's consensus step), and the last sign of life

@@ -40,6 +40,7 @@ void TrainingDriver::send_hello(Link& link) {
   hello.model_hash = options_.model_hash;
   hello.snapshot_precision = wire::Precision::bf16;
   hello.pair_declines = true;
+  hello.based_snapshots = true;
   hello.model_shape = options_.model_shape;
   if (send(link, wire::Message{hello})) link.hello_sent = true;
 }
@@ -104,6 +105,7 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
   link.hello_received = true;
   dial_refusals_.erase(link.address);
   link.peer_declines_pairs = hello.pair_declines;
+  link.peer_based_snapshots = hello.based_snapshots;
   send_hello(link);
   log(DriverLogLevel::info, "link to " + link.address + " up (" + (link.outbound ? "dialled" : "accepted") + ")",
       "link.up", {{"peer", link.address}, {"direction", link.outbound ? "outbound" : "inbound"}});
@@ -130,6 +132,9 @@ void TrainingDriver::maybe_start(Link& link) {
   if (!parameters_ || !link.hello_done() || !link.start_epoch || link.state.sending()) return;
   const std::uint64_t epoch = std::max(*link.start_epoch, link.state.epoch());
   link.start_epoch.reset();
+  const std::uint64_t base = start_base(link);
+  link.reply_base = 0;
+  if (base != 0 && start_from_base(link, base, epoch)) return;
   auto snapshot = link.state.start(*parameters_, epoch);
   if (!snapshot) {
     log(DriverLogLevel::error, "cannot start the link to " + link.address + ": " + snapshot.error().message);
@@ -162,6 +167,8 @@ void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& ch
   const std::size_t dimension = options_.layout.dimension();
   link.last_activity_ms = transport_.now_ms();  // progress: the stall timer waits
   if (chunk.epoch < link.state.epoch()) return;  // superseded by a newer epoch already
+  if (chunk.base != 0) return on_based_snapshot(link, chunk);
+  link.reply_base = 0;
   if (chunk.precision != wire::Precision::bf16 || chunk.total != dimension ||
       chunk.offset + chunk.values_half.size() > dimension) {
     break_link(link, wire::ResetReason::unspecified, "malformed snapshot chunk");
@@ -198,6 +205,82 @@ void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& ch
 }
 
 
+// ---- based snapshots: a joiner's link to the peer it downloaded from ---------------
+
+const Eigen::VectorXf* TrainingDriver::base_model(std::uint64_t base, ConnectionId link) const {
+  const std::uint64_t now = transport_.now_ms();
+  if (downloaded_base_ && downloaded_base_->id == base && downloaded_base_->link == link &&
+      downloaded_base_->expires_ms >= now)
+    return &downloaded_base_->values;
+  const auto served = served_.find(base);
+  if (served != served_.end() && served->second.expires_ms >= now) return &served->second.values;
+  return nullptr;
+}
+
+std::uint64_t TrainingDriver::start_base(const Link& link) const {
+  if (link.reply_base != 0 && base_model(link.reply_base, link.id)) return link.reply_base;
+  if (link.peer_based_snapshots && downloaded_base_ && !downloaded_base_->offered &&
+      base_model(downloaded_base_->id, link.id))
+    return downloaded_base_->id;
+  return 0;
+}
+
+bool TrainingDriver::start_from_base(Link& link, std::uint64_t base, std::uint64_t epoch) {
+  const Eigen::VectorXf* model = base_model(base, link.id);
+  if (!model) return false;
+  if (Status started = link.state.start_from_base(*model, epoch); !started) {
+    log(DriverLogLevel::warning, "cannot start the link to " + link.address + " from the downloaded model (" +
+                                     started.error().message + "): sending a snapshot instead");
+    return false;
+  }
+  if (downloaded_base_ && downloaded_base_->id == base) downloaded_base_->offered = true;
+  link.deltas_since_digest = 0;
+  link.awaiting_pair_reply = false;
+  link.epoch_started_ms = transport_.now_ms();
+  wire::SnapshotChunk chunk;
+  chunk.epoch = epoch;
+  chunk.total = options_.layout.dimension();
+  chunk.precision = wire::Precision::bf16;
+  chunk.base = base;
+  if (!send(link, wire::Message{std::move(chunk)})) {
+    drop_link(link.id, "cannot send the snapshot");
+    return true;
+  }
+  ++counters_.links_started_from_download;
+  log(DriverLogLevel::info, "link to " + link.address + ": copies start from the downloaded model (no snapshot)",
+      "link.based", {{"peer", link.address}});
+  return true;
+}
+
+void TrainingDriver::on_based_snapshot(Link& link, const wire::SnapshotChunk& chunk) {
+  const Eigen::VectorXf* model = base_model(chunk.base, link.id);
+  if (chunk.total != options_.layout.dimension() || !model) {
+    break_link(link, wire::ResetReason::unspecified,
+               model ? "malformed based snapshot" : "a based snapshot names a model we do not hold", chunk.epoch);
+    return;
+  }
+  link.snapshot = {};
+  link.snapshot_filled = 0;
+  const Status accepted = link.state.on_based_snapshot(chunk.epoch, *model);
+  if (!accepted) {
+    if (accepted.error().kind == ErrorKind::invalid_argument) return;  // stale
+    break_link(link, wire::ResetReason::unspecified, accepted.error().message);
+    return;
+  }
+  link.awaiting_pair_reply = false;
+  if (!link.state.sending()) {
+    link.reply_base = chunk.base;
+    link.start_epoch = link.state.epoch();
+    maybe_start(link);
+    // Both directions started from the served copy: keep it only as long as
+    // a finished download's copy was kept before (for a lost last chunk).
+    if (auto served = served_.find(chunk.base); served != served_.end())
+      served->second.expires_ms = std::min(served->second.expires_ms, transport_.now_ms() + kServedModelTailMs);
+  } else if (downloaded_base_ && downloaded_base_->id == chunk.base) {
+    downloaded_base_.reset();  // both directions started from it: no longer needed
+  }
+}
+
 void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
   if (reset.reason == wire::ResetReason::shutdown || reset.reason == wire::ResetReason::model_mismatch) {
     if (reset.reason == wire::ResetReason::model_mismatch) {
@@ -224,13 +307,14 @@ void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
   // The neighbour restarts with a snapshot of a newer epoch; we answer it.
 }
 
-void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std::string& detail) {
+void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std::string& detail,
+                                std::uint64_t void_epoch) {
   log(DriverLogLevel::warning, "link to " + link.address + " broken (" + detail + "): resetting with a snapshot",
       "link.reset", {{"peer", link.address}, {"by", "self"}, {"reason", detail}});
   ++link.resets;
   ++counters_.link_resets;
   link.awaiting_pair_reply = false;
-  const node::LinkReset reset = link.state.make_reset(detail);
+  const node::LinkReset reset = link.state.make_reset(detail, void_epoch);
   wire::Reset out;
   out.epoch = reset.epoch;
   out.reason = reason;
@@ -241,6 +325,7 @@ void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std:
   }
   link.snapshot = {};
   link.snapshot_filled = 0;
+  link.reply_base = 0;
   link.start_epoch = link.state.epoch() + 1;
   maybe_start(link);
 }

@@ -14,6 +14,7 @@ void add_earlier_counters(TrainingDriverStatus& now, const TrainingDriverStatus&
                        &TrainingDriverStatus::pairs_declined, &TrainingDriverStatus::pair_declines_received,
                        &TrainingDriverStatus::delta_pulls, &TrainingDriverStatus::model_bytes_downloaded,
                        &TrainingDriverStatus::model_bytes_served, &TrainingDriverStatus::model_requests_refused,
+                       &TrainingDriverStatus::links_started_from_download,
                        &TrainingDriverStatus::links_refused_model,
                        &TrainingDriverStatus::rounds_held_floor, &TrainingDriverStatus::rounds_held_cpu,
                        &TrainingDriverStatus::rounds_held_upload}) {

@@ -446,6 +446,48 @@ TEST_CASE("link: the one-pass pull gives consensus_step's correction and the cor
   }
 }
 
+TEST_CASE("link: copies that start from a model both ends hold are that model, exactly", "[node][link]") {
+  // A joiner's link to the peer that served its model: both copies start at
+  // that model in f32 and no snapshot goes out. The first delta is int8 as
+  // after a snapshot (it settles the steps made since the download), then
+  // the link's own kind.
+  for (const char* spec : {"sign", "topk:0.01", "none"}) {
+    INFO(spec);
+    std::mt19937_64 rng(23);
+    const Eigen::VectorXf base = random_vector(rng, 0.3f, 2.0f);
+    LinkState a(test_layout(), CompressorSpec::parse(spec).value(), 1);
+    LinkState b(test_layout(), CompressorSpec::parse(spec).value(), 2);
+    REQUIRE(a.start_from_base(base, 1).ok());
+    REQUIRE(b.on_based_snapshot(1, base).ok());
+    CHECK(a.out_copy() == base);
+    CHECK(b.in_copy() == base);
+    CHECK(a.make_digest().hash == starling::node::copy_digest(b.in_copy()));
+    // The sender trained on since: its first delta moves the copy towards x.
+    const Eigen::VectorXf x = base + 0.01f * random_vector(rng, 0.0f, 1.0f);
+    const auto own = CompressorSpec::parse(spec).value().kind;
+    const bool exact = own == starling::compress::CompressorKind::none;
+    const LinkDelta first = a.make_delta(x).value();
+    CHECK(first.delta.kind == (exact ? own : starling::compress::CompressorKind::int8));
+    REQUIRE(b.on_delta(first).ok());
+    CHECK((x - b.in_copy()).norm() < (x - base).norm() / (exact ? 1e6 : 20.0));
+    CHECK(a.make_digest().hash == starling::node::copy_digest(b.in_copy()));
+    CHECK(a.make_delta(x).value().delta.kind == own);
+  }
+  // The same epoch rules as snapshots; a base of the wrong size or with NaN
+  // is refused.
+  std::mt19937_64 rng(24);
+  const Eigen::VectorXf base = random_vector(rng, 0.3f, 2.0f);
+  LinkState a(test_layout(), CompressorSpec::parse("sign").value(), 1);
+  REQUIRE(a.start_from_base(base, 3).ok());
+  CHECK(a.start_from_base(base, 2).error().kind == starling::ErrorKind::invalid_argument);
+  CHECK(a.on_based_snapshot(2, base).error().kind == starling::ErrorKind::invalid_argument);
+  CHECK_FALSE(a.start_from_base(Eigen::VectorXf::Zero(4), 4).ok());
+  Eigen::VectorXf poisoned = base;
+  poisoned[7] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_FALSE(a.start_from_base(poisoned, 4).ok());
+  CHECK(a.on_based_snapshot(4, poisoned).error().kind == starling::ErrorKind::corrupt);
+}
+
 TEST_CASE("link: the first delta of an epoch settles the snapshot's bf16 rounding", "[node][link]") {
   // A low-bit or sparse link sends its first delta as int8: the receiver's
   // copy is then much closer to x than the bf16 snapshot, where the link's

@@ -218,6 +218,7 @@ struct RawMember {
   std::optional<ConnectionId> connection;
   bool connected = false;
   std::vector<wire::ModelChunk> chunks;
+  std::vector<wire::Message> messages;  // everything it received, in order
 
   ~RawMember() {
     if (transport) transport->shutdown();
@@ -301,7 +302,8 @@ class Swarm {
   }
 
   // Connects a RawMember to `to` and says a link hello for `model`.
-  std::unique_ptr<RawMember> raw_member(const std::string& name, const SwarmPeer& to, const std::string& model) {
+  std::unique_ptr<RawMember> raw_member(const std::string& name, const SwarmPeer& to, const std::string& model,
+                                        bool based_snapshots = false) {
     auto member = std::make_unique<RawMember>();
     MemoryTransportOptions transport_options;
     transport_options.security = make_crypto_security(crypto::Identity::generate(), swarm_key_.clone());
@@ -313,6 +315,7 @@ class Swarm {
       auto message = wire::decode(frame);
       if (message && std::holds_alternative<wire::ModelChunk>(*message))
         raw->chunks.push_back(std::get<wire::ModelChunk>(*message));
+      if (message) raw->messages.push_back(*message);
     };
     member->transport->set_events(std::move(events));
     REQUIRE(member->transport->listen(Address{name, 7000}).ok());
@@ -322,6 +325,7 @@ class Swarm {
     wire::LinkHello hello;
     hello.parameter_count = kDimension;
     hello.model_hash = model_hash(model);
+    hello.based_snapshots = based_snapshots;
     member->send(wire::Message{hello});
     return member;
   }

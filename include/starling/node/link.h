@@ -164,11 +164,23 @@ class LinkState {
   // direction waits for the neighbour's snapshot of the new epoch.
   Result<LinkSnapshot> start(const Eigen::VectorXf& x_i, std::uint64_t new_epoch);
 
+  // Begin epoch `new_epoch` from a model both ends hold exactly (the model a
+  // joiner downloaded from this neighbour): x̂(i→j) = base and no snapshot
+  // goes out. The epoch's first delta is int8 as after a snapshot: here it
+  // settles the steps both models made since the download (a sign delta of
+  // a second's steps left the copies behind for rounds: docs/learning.md).
+  // Same epoch rules as start().
+  Status start_from_base(const Eigen::VectorXf& base, std::uint64_t new_epoch);
+
   // x̂(j→i) = snapshot values. An older epoch is rejected (invalid_argument,
   // the link is unchanged: a late message); a newer one is adopted and the out
   // direction must be restarted (needs_start()). Values must be finite,
   // bf16-rounded and of the right count, else corrupt and the link breaks.
   Status on_snapshot(const LinkSnapshot& snapshot);
+  // x̂(j→i) = base, for a neighbour that began its epoch with
+  // start_from_base() on a model we hold too. Same epoch rules as
+  // on_snapshot(); values must be finite and of the right count.
+  Status on_based_snapshot(std::uint64_t epoch, const Eigen::VectorXf& base);
 
   // q = C(x_i − x̂(i→j)); x̂(i→j) += q. The first delta of an epoch settles
   // the snapshot's bf16 rounding: a low-bit or sparse link (sign, sign2,
@@ -196,7 +208,10 @@ class LinkState {
 
   // Break the link from this side (e.g. after a failed check elsewhere) and
   // produce the message telling the neighbour.
-  LinkReset make_reset(std::string reason);
+  // `void_epoch`: an epoch the neighbour opened that we could not take up
+  // (a based snapshot naming a model we do not hold): the reset covers it,
+  // so the neighbour drops it too and answers our next epoch.
+  LinkReset make_reset(std::string reason, std::uint64_t void_epoch = 0);
   // The neighbour broke the link: drop both directions until restarted.
   void on_reset(const LinkReset& reset);
 
@@ -248,6 +263,8 @@ class LinkState {
   Error fail(ErrorKind kind, std::string message);
   // The link stopped in both directions: free both copies.
   void drop_copies();
+  Status check_epoch(std::uint64_t new_epoch, const char* what) const;
+  Status adopt_in_copy(std::uint64_t epoch, const float* values);
 
   compress::Layout layout_;
   compress::Compressor compressor_;

@@ -275,6 +275,9 @@ struct TrainingDriverStatus {
   std::uint64_t model_bytes_downloaded = 0;
   std::uint64_t model_bytes_served = 0;
   std::uint64_t model_requests_refused = 0;  // busy (max_downloads_served) or backlog full
+  // Link epochs whose copies started from a downloaded model both ends hold
+  // (a based snapshot, sent or answered) instead of bf16 snapshots.
+  std::uint64_t links_started_from_download = 0;
   // Links refused (either way) because the two ends train different models,
   // and the last such refusal as we see it ("the neighbour's model is
   // mlp:8 over ... (58 parameters), ours mlp:16 over ... (114 parameters)").
@@ -456,7 +459,13 @@ class TrainingDriver {
   void request_model();
   void finish_download(const Eigen::VectorXf* model, const std::string& why);
   void maybe_start(Link& link);
-  void break_link(Link& link, wire::ResetReason reason, const std::string& detail);
+  // The model both ends hold under snapshot id `base` (nullptr: we hold none).
+  const Eigen::VectorXf* base_model(std::uint64_t base, ConnectionId link) const;
+  // The base `link`'s next epoch can start from (0: send a bf16 snapshot).
+  std::uint64_t start_base(const Link& link) const;
+  bool start_from_base(Link& link, std::uint64_t base, std::uint64_t epoch);
+  void on_based_snapshot(Link& link, const wire::SnapshotChunk& chunk);
+  void break_link(Link& link, wire::ResetReason reason, const std::string& detail, std::uint64_t void_epoch = 0);
   bool send(Link& link, const wire::Message& message);
   void send_hello(Link& link);
   void drop_link(ConnectionId id, const std::string& why);
@@ -560,6 +569,16 @@ class TrainingDriver {
   std::map<ConnectionId, TimerId> closing_timers_;
   std::optional<Download> download_;
   std::map<std::uint64_t, ServedModel> served_;
+  // The model this joiner downloaded, kept until its link to the peer that
+  // served it has started from it both ways (or kDownloadBaseMs passed).
+  struct DownloadedBase {
+    std::uint64_t id = 0;  // the server's snapshot id
+    Eigen::VectorXf values;
+    ConnectionId link = 0;
+    std::uint64_t expires_ms = 0;
+    bool offered = false;  // our based snapshot went out: never offered twice
+  };
+  std::optional<DownloadedBase> downloaded_base_;
   std::map<ConnectionId, std::uint64_t> serving_;  // link -> time of its last model request
   ByzantineMode byzantine_ = ByzantineMode::none;
   double byzantine_scale_ = 1.0;

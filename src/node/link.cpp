@@ -96,6 +96,7 @@ Result<LinkSnapshot> LinkState::start(const Eigen::VectorXf& x_i, std::uint64_t 
     out_copy_[Eigen::Index(k)] = snapshot.values[k];
   }
   next_send_seq_ = 0;
+  settle_deltas_ = 1;
   sending_ = true;
   return snapshot;
 }
@@ -116,6 +117,7 @@ Status LinkState::start_from_base(const Eigen::VectorXf& base, std::uint64_t new
   if (new_epoch > epoch_) receiving_ = false;
   epoch_ = new_epoch;
   out_copy_ = base;
+  settle_deltas_ = 2;
   next_send_seq_ = 0;
   sending_ = true;
   return ok_status();
@@ -173,7 +175,7 @@ Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<fl
   const std::span<float> x_hat(out_copy_.data(), dimension());
   // q = C(x_i − x̂) and x̂ += q in one call (fewer passes over the model than
   // compressing, then decoding the delta like a receiver would).
-  compress::Compressor& compressor = (next_send_seq_ == 0 && settle_) ? *settle_ : compressor_;
+  compress::Compressor& compressor = (next_send_seq_ < settle_deltas_ && settle_) ? *settle_ : compressor_;
   if (&compressor == &compressor_) compressor_.scale_next_fraction(fraction_scale);
   if (Status s = compressor.compress_and_apply(x, x_hat, out.delta, scratch); !s) {
     if (s.error().kind != ErrorKind::corrupt) return s.error();  // NaN/Inf in x_i: the link is fine

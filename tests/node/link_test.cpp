@@ -448,9 +448,9 @@ TEST_CASE("link: the one-pass pull gives consensus_step's correction and the cor
 
 TEST_CASE("link: copies that start from a model both ends hold are that model, exactly", "[node][link]") {
   // A joiner's link to the peer that served its model: both copies start at
-  // that model in f32 and no snapshot goes out. The first delta is int8 as
-  // after a snapshot (it settles the steps made since the download), then
-  // the link's own kind.
+  // that model in f32 and no snapshot goes out. The first two deltas are
+  // int8 (they carry the steps made since the download), then the link's
+  // own kind.
   for (const char* spec : {"sign", "topk:0.01", "none"}) {
     INFO(spec);
     std::mt19937_64 rng(23);
@@ -471,7 +471,17 @@ TEST_CASE("link: copies that start from a model both ends hold are that model, e
     REQUIRE(b.on_delta(first).ok());
     CHECK((x - b.in_copy()).norm() < (x - base).norm() / (exact ? 1e6 : 20.0));
     CHECK(a.make_digest().hash == starling::node::copy_digest(b.in_copy()));
+    const LinkDelta second = a.make_delta(x).value();
+    CHECK(second.delta.kind == (exact ? own : starling::compress::CompressorKind::int8));
+    REQUIRE(b.on_delta(second).ok());
+    CHECK((x - b.in_copy()).norm() < (x - base).norm() / (exact ? 1e6 : 1000.0));
     CHECK(a.make_delta(x).value().delta.kind == own);
+    // A snapshot's epoch settles with one int8 delta, as before.
+    REQUIRE(a.start(x, 2).ok());
+    if (!exact) {
+      CHECK(a.make_delta(x).value().delta.kind == starling::compress::CompressorKind::int8);
+      CHECK(a.make_delta(x).value().delta.kind == own);
+    }
   }
   // The same epoch rules as snapshots; a base of the wrong size or with NaN
   // is refused.

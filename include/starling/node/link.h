@@ -166,9 +166,11 @@ class LinkState {
 
   // Begin epoch `new_epoch` from a model both ends hold exactly (the model a
   // joiner downloaded from this neighbour): x̂(i→j) = base and no snapshot
-  // goes out. The epoch's first delta is int8 as after a snapshot: here it
-  // settles the steps both models made since the download (a sign delta of
-  // a second's steps left the copies behind for rounds: docs/learning.md).
+  // goes out. The epoch's first two deltas are int8: they carry the steps
+  // made since the download (a second of them at the server) to about
+  // 1/10^4, where one int8 delta settles a snapshot's much smaller bf16
+  // rounding (a single int8 delta, or a sign one, cost steps at 1 MB/s:
+  // docs/learning.md, "A joiner's first link starts from the download").
   // Same epoch rules as start().
   Status start_from_base(const Eigen::VectorXf& base, std::uint64_t new_epoch);
 
@@ -271,6 +273,7 @@ class LinkState {
   // int8, for the first delta of an epoch; absent where compressor_ is
   // already int8 or exact.
   std::optional<compress::Compressor> settle_;
+  std::uint64_t settle_deltas_ = 1;  // int8 deltas that open an epoch
   Eigen::VectorXf out_copy_;
   Eigen::VectorXf in_copy_;
   std::uint64_t epoch_ = 0;

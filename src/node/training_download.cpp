@@ -57,13 +57,14 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
     std::uint64_t id = 0;
     while (id == 0 || served_.count(id)) id = random_();
     if (served_.size() >= 2) served_.erase(served_.begin());
-    found = served_.emplace(id, ServedModel{*parameters_, now + kServedModelLifetimeMs}).first;
+    found = served_.emplace(id, frozen_model(request.precision, now)).first;
     offset = 0;
   }
   found->second.expires_ms = now + kServedModelLifetimeMs;
-  const Eigen::VectorXf& values = found->second.values;
+  const ServedModel& served = found->second;
+  const bool half = served.precision == wire::Precision::bf16;
   static_assert(std::endian::native == std::endian::little, "models are served as little-endian floats");
-  const std::uint64_t total = std::uint64_t(values.size()) * sizeof(float);
+  const std::uint64_t total = std::uint64_t(served.values.size()) * (half ? 2 : sizeof(float));
   if (offset > total) offset = 0;
   const std::uint64_t limit = request.max_bytes == 0 ? options_.model_chunk_bytes
                                                      : std::min<std::uint64_t>(request.max_bytes, options_.model_chunk_bytes);
@@ -74,9 +75,29 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   chunk.snapshot_id = found->first;
   chunk.offset = offset;
   chunk.total = total;
-  const auto* bytes = reinterpret_cast<const std::uint8_t*>(values.data());
-  chunk.data.assign(bytes + offset, bytes + offset + size);
+  chunk.precision = served.precision;
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(served.values.data());
+  if (!half) {
+    chunk.data.assign(bytes + offset, bytes + offset + size);
+  } else {
+    // Byte b of the bf16 stream is byte 2 + b % 2 of value b / 2's f32 bits
+    // (the high half, little-endian): the values are bf16-rounded already.
+    chunk.data.resize(size);
+    for (std::uint64_t b = offset; b < offset + size; ++b) chunk.data[b - offset] = bytes[(b / 2) * 4 + 2 + b % 2];
+  }
   if (send(link, wire::Message{std::move(chunk)})) counters_.model_bytes_served += size;
+}
+
+TrainingDriver::ServedModel TrainingDriver::frozen_model(wire::Precision asked, std::uint64_t now_ms) const {
+  ServedModel served{*parameters_, now_ms + kServedModelLifetimeMs, wire::Precision::f32};
+  if (asked != wire::Precision::bf16) return served;
+  Eigen::VectorXf rounded = served.values.unaryExpr([](float v) { return bf16_round(v); });
+  // A finite value near the float range's end can round to infinity: such a
+  // model goes in f32 (the joiner would refuse it in bf16).
+  if (!rounded.allFinite() && served.values.allFinite()) return served;
+  served.values = std::move(rounded);
+  served.precision = wire::Precision::bf16;
+  return served;
 }
 
 void TrainingDriver::answer_waiting_model_requests() {
@@ -103,6 +124,7 @@ void TrainingDriver::request_model() {
     request.snapshot_id = download_->snapshot_id;
     request.offset = download_->bytes.size();
     request.max_bytes = options_.model_chunk_bytes;
+    request.precision = options_.download_bf16 ? wire::Precision::bf16 : wire::Precision::f32;
     if (!send(*link, wire::Message{request})) continue;
     download_->from = id;
     download_->requested_ms = now;
@@ -113,12 +135,13 @@ void TrainingDriver::request_model() {
 void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
   if (!download_ || download_->from != link.id) return;  // late or unasked
   download_->from = 0;
-  const std::uint64_t expected_total = std::uint64_t(options_.layout.dimension()) * sizeof(float);
   if (chunk.total == 0) {
     link.model_retry_at_ms = transport_.now_ms() + kModelRefusedRetryMs;
     request_model();
     return;
   }
+  const bool half = chunk.precision == wire::Precision::bf16;
+  const std::uint64_t expected_total = std::uint64_t(options_.layout.dimension()) * (half ? 2 : sizeof(float));
   if (chunk.total != expected_total) {
     log(DriverLogLevel::warning, link.address + " served a model of " + std::to_string(chunk.total) +
                                      " bytes, expected " + std::to_string(expected_total));
@@ -126,10 +149,11 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
     request_model();
     return;
   }
-  if (chunk.snapshot_id != download_->snapshot_id) {
+  if (chunk.snapshot_id != download_->snapshot_id || chunk.precision != download_->precision) {
     if (download_->snapshot_id != 0)
       log(DriverLogLevel::info, "model download restarts: " + link.address + " serves another snapshot");
     download_->snapshot_id = chunk.snapshot_id;
+    download_->precision = chunk.precision;
     download_->bytes.clear();
   }
   if (chunk.offset != download_->bytes.size() || chunk.offset + chunk.data.size() > expected_total ||
@@ -144,7 +168,14 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
     return;
   }
   Eigen::VectorXf model(Eigen::Index(options_.layout.dimension()));
-  std::memcpy(model.data(), download_->bytes.data(), expected_total);
+  if (!half) {
+    std::memcpy(model.data(), download_->bytes.data(), expected_total);
+  } else {
+    for (Eigen::Index k = 0; k < model.size(); ++k) {
+      const std::uint32_t high = std::uint32_t(download_->bytes[2 * k]) | std::uint32_t(download_->bytes[2 * k + 1]) << 8;
+      model[k] = std::bit_cast<float>(high << 16);
+    }
+  }
   if (!model.allFinite()) {
     log(DriverLogLevel::warning, link.address + " served a model with NaN/Inf; asking another neighbour");
     download_->snapshot_id = 0;
@@ -154,7 +185,8 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
     return;
   }
   downloaded_base_ = DownloadedBase{chunk.snapshot_id, model, link.id, transport_.now_ms() + kDownloadBaseMs, false};
-  finish_download(&model, "downloaded the model (" + std::to_string(expected_total) + " bytes) from " + link.address);
+  finish_download(&model, "downloaded the model (" + std::to_string(expected_total) + " bytes" + (half ? ", bf16" : "") +
+                              ") from " + link.address);
 }
 
 void TrainingDriver::finish_download(const Eigen::VectorXf* model, const std::string& why) {

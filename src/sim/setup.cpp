@@ -61,6 +61,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   // lr 0 is a consensus-only run: every replica keeps its own starting point
   // instead of downloading, so the swarm average means something.
   if (swarm.lr == 0.0) d.download_model = false;
+  d.download_bf16 = true;  // as `starling peer`
 
   const double lr = swarm.lr;
   const std::int64_t eval_every = swarm.eval_every_steps;

@@ -330,7 +330,7 @@ class BodyReader {
     return out;
   }
   ModelRequest read_model_request(s::ModelRequest::Reader in) const {
-    return ModelRequest{in.getSnapshotId(), in.getOffset(), in.getMaxBytes()};
+    return ModelRequest{in.getSnapshotId(), in.getOffset(), in.getMaxBytes(), from_schema(in.getPrecision())};
   }
   ModelChunk read_model_chunk(s::ModelChunk::Reader in) const {
     ModelChunk out;
@@ -339,6 +339,7 @@ class BodyReader {
     out.total = in.getTotal();
     auto data = in.getData();
     out.data.assign(data.begin(), data.end());
+    out.precision = from_schema(in.getPrecision());
     return out;
   }
   StatusAnswer read_status_answer(s::StatusAnswer::Reader in) const {

@@ -248,6 +248,7 @@ struct BodyWriter {
     out.setSnapshotId(m.snapshot_id);
     out.setOffset(m.offset);
     out.setMaxBytes(m.max_bytes);
+    out.setPrecision(to_schema(m.precision));
   }
   void operator()(const ModelChunk& m) {
     auto out = body.initModelChunk();
@@ -255,6 +256,7 @@ struct BodyWriter {
     out.setOffset(m.offset);
     out.setTotal(m.total);
     out.setData(bytes_of(m.data));
+    out.setPrecision(to_schema(m.precision));
   }
   void operator()(const StatusQuery& m) { body.initStatusQuery().setRequestId(m.request_id); }
   void operator()(const StatusAnswer& m) {

@@ -92,6 +92,7 @@ struct ModelRequest {
   snapshotId @0 :UInt64;         # 0: the latest; else resume that snapshot
   offset @1 :UInt64;             # byte offset to resume from
   maxBytes @2 :UInt32;           # largest chunk the requester accepts (0: sender's choice)
+  precision @3 :Precision;       # bf16: the requester takes a bf16 model too (old peers: f32); never f16
 }
 
 struct ModelChunk {
@@ -99,4 +100,5 @@ struct ModelChunk {
   offset @1 :UInt64;
   total @2 :UInt64;
   data @3 :Data;
+  precision @4 :Precision;       # how data encodes the values: f32 (4 bytes each) or bf16 (2); never f16
 }

@@ -100,8 +100,14 @@ struct Validator {
   Check operator()(const Digest&) const { return std::nullopt; }
   Check operator()(const PairDecline&) const { return std::nullopt; }
   Check operator()(const Reset& m) const { return check_text(m.detail, limits.max_text_bytes, "reset detail"); }
-  Check operator()(const ModelRequest&) const { return std::nullopt; }
-  Check operator()(const ModelChunk&) const { return std::nullopt; }
+  Check operator()(const ModelRequest& m) const {
+    if (m.precision == Precision::f16) return bad_value("a model download in f16");
+    return std::nullopt;
+  }
+  Check operator()(const ModelChunk& m) const {
+    if (m.precision == Precision::f16) return bad_value("a model download in f16");
+    return std::nullopt;
+  }
   Check operator()(const StatusQuery&) const { return std::nullopt; }
   Check operator()(const StatusAnswer& m) const {
     return check_text(m.json, limits.max_json_bytes, "status answer json");

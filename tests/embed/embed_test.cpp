@@ -97,7 +97,7 @@ TEST_CASE("embedded peers: a joiner downloads the model, then both replicas stay
   auto second_status = second->status();
   REQUIRE(second_status);
   CHECK(second_status->downloaded);
-  CHECK(second_status->model_bytes_downloaded >= n * sizeof(float));
+  CHECK(second_status->model_bytes_downloaded >= n * sizeof(float));  // embedded peers download f32
   // The download replaced our zeros with the first's values (10 moving to 11).
   CHECK(b[0] >= 10.0f);
   CHECK(b[0] <= 11.0f);

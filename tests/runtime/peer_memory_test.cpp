@@ -99,6 +99,7 @@ std::unique_ptr<SwarmPeer> make_peer(MemoryNetwork& network, const crypto::Swarm
   options.layout = layout;
   options.compressor = *compress::CompressorSpec::parse("topk:0.01");  // the peer's default
   options.model_hash = model_hash("memory-test mlp:256,128");
+  options.download_bf16 = true;  // as `starling peer`
   options.neighbours = 3;
   peer_options.membership = gossip::lan_config();
   peer_options.training = options;
@@ -183,9 +184,9 @@ TEST_CASE("peer memory: a served model copy goes soon after the joiner's downloa
   peers.push_back(make_peer(network, swarm_key, 1, layout, Eigen::VectorXf::Zero(Eigen::Index(n)), peers[0]->address, true));
   REQUIRE(network.run_until([&] { return peers[1]->training->status().state == "training"; }, 20 * kSecondUs,
                             50'000'000));
-  CHECK(peers[1]->training->status().model_bytes_downloaded == n * sizeof(float));
+  CHECK(peers[1]->training->status().model_bytes_downloaded == n * 2);  // bf16
   const TrainingDriverStatus serving = peers[0]->training->status();
-  CHECK(serving.model_bytes_served == n * sizeof(float));
+  CHECK(serving.model_bytes_served == n * 2);
   REQUIRE(network.run_until([&] { return peers[0]->training->status().neighbours.size() == 1 &&
                                          peers[0]->training->status().neighbours[0].ready; },
                             10 * kSecondUs, 50'000'000));

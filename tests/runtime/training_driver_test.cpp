@@ -155,7 +155,9 @@ TEST_CASE("training driver: a joining peer starts from its neighbour's model, do
   Swarm swarm(13);
   SwarmConfig config;
   config.compressor = *compress::CompressorSpec::parse("topk:0.1");
-  config.model_chunk_bytes = 1000;  // 12 chunks for 3000 floats
+  config.model_chunk_bytes = 999;  // 7 chunks for 3000 bf16 values, most ending inside a value
+  config.download_bf16 = GENERATE(true, false);  // `starling peer`, an embedded peer
+  INFO("download in " << (config.download_bf16 ? "bf16" : "f32"));
   const Eigen::VectorXf first_model = swarm.random_model();
   SwarmPeer& first = swarm.add(config, {}, false, first_model);
   swarm.run_for(1);
@@ -172,9 +174,11 @@ TEST_CASE("training driver: a joining peer starts from its neighbour's model, do
   for (const auto& line : joiner.log) UNSCOPED_INFO(line);
   CHECK(joiner.host.downloaded);
   // The first peer is alone until the joiner arrives, so its model is what it
-  // served: the joiner's first model is that model, bit for bit.
-  CHECK(joiner.host.first_model == first_model);
-  CHECK(joiner.training()->status().model_bytes_downloaded >= kDimension * sizeof(float));
+  // served: the joiner's first model is that model, bit for bit, or its bf16
+  // rounding (half the bytes).
+  const Eigen::VectorXf rounded = first_model.unaryExpr([](float v) { return node::bf16_round(v); });
+  CHECK(joiner.host.first_model == (config.download_bf16 ? rounded : first_model));
+  CHECK(joiner.training()->status().model_bytes_downloaded >= kDimension * (config.download_bf16 ? 2 : 4));
   CHECK(joiner.training()->status().state == "training");
 }
 
@@ -270,14 +274,19 @@ TEST_CASE("training driver: a based snapshot is answered from the served model, 
   swarm.run_for(1);
 
   SECTION("a base we served: the answer starts from it too") {
+    const bool bf16 = GENERATE(false, true);
+    INFO("download in " << (bf16 ? "bf16" : "f32 (an older joiner)"));
     auto joiner = swarm.raw_member("joiner", server, "test-model", true);
     REQUIRE(swarm.run_until([&] { return joiner->connected; }, 5));
     wire::ModelRequest request;
     request.max_bytes = 1'000'000;
+    if (bf16) request.precision = wire::Precision::bf16;
     joiner->send(wire::Message{request});
     REQUIRE(swarm.run_until([&] { return !joiner->chunks.empty(); }, 5));
     const wire::ModelChunk model = joiner->chunks.back();
-    REQUIRE(model.data.size() == kDimension * sizeof(float));
+    CHECK(model.precision == request.precision);
+    REQUIRE(model.data.size() == kDimension * (bf16 ? 2 : sizeof(float)));
+    CHECK(model.total == model.data.size());
     wire::SnapshotChunk based;
     based.epoch = 1;
     based.total = kDimension;
@@ -362,7 +371,8 @@ TEST_CASE("training driver: a joiner that asks before the seed's trainer has pub
     REQUIRE(swarm.run_until([&] { return joiner.host.started; }, 5));
     for (const auto& line : joiner.log) UNSCOPED_INFO(line);
     CHECK(joiner.host.downloaded);
-    CHECK(joiner.host.first_model == first.host.first_model);  // no step yet: the seed's model as it started
+    // No step yet: the seed's model as it started, rounded to bf16 (the download's precision).
+    CHECK(joiner.host.first_model == first.host.first_model.unaryExpr([](float v) { return node::bf16_round(v); }));
     CHECK(swarm.network().now_us() - resumed_us < 50'000);
   }
 }

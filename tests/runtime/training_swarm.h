@@ -200,6 +200,7 @@ struct SwarmConfig {
   bool host_serving = true;         // VectorHost::serving from the start
   float gamma = 0.0f;               // 0: the compressor's default
   bool consensus_control = false;
+  bool download_bf16 = true;   // as `starling peer` (embedded peers: false)
   std::size_t neighbours = 3;  // TrainingDriverOptions' defaults
   std::size_t max_links = 8;
   std::uint64_t random_seed = 0;  // 0: 1000 + the peer's index
@@ -258,6 +259,7 @@ class Swarm {
     options.model_hash = model_hash(config.model);
     options.clip = config.clip;
     options.model_chunk_bytes = config.model_chunk_bytes;
+    options.download_bf16 = config.download_bf16;
     options.max_link_backlog_bytes = config.max_link_backlog_bytes;
     options.round_every_steps = config.round_every_steps;
     options.round_min_interval_ms = config.round_min_interval_ms;

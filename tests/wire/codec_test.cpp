@@ -330,6 +330,9 @@ TEST_CASE("values no peer may send are refused when encoding", "[wire][codec]") 
   CHECK(encode(based).error().kind == ErrorKind::invalid_argument);
   based.offset = 0;
   CHECK(encode(based).ok());
+  // A model goes in f32 or bf16, never f16.
+  CHECK(encode(ModelRequest{0, 0, 0, Precision::f16}).error().kind == ErrorKind::invalid_argument);
+  CHECK(encode(ModelChunk{1, 0, 4, {1, 2}, Precision::f16}).error().kind == ErrorKind::invalid_argument);
 
   MemberRecord record = samples::member(1, MemberState::alive);
   record.address = std::string(300, 'a');

@@ -85,7 +85,9 @@ inline std::vector<Message> all() {
   out.push_back(PairDecline{5, 20, 750});
   out.push_back(Reset{6, ResetReason::digest_mismatch, "digest differs at seq 19"});
   out.push_back(ModelRequest{11, 65536, 1 << 20});
+  out.push_back(ModelRequest{12, 2048, 1 << 16, Precision::bf16});
   out.push_back(ModelChunk{11, 65536, 940584, {1, 2, 3, 4, 5}});
+  out.push_back(ModelChunk{12, 2048, 470292, {6, 7}, Precision::bf16});
   out.push_back(StatusQuery{12});
   out.push_back(StatusAnswer{12, R"({"node_id":"ab","members":[]})"});
   out.push_back(FaultControl{node_id(10), FaultDirection::outbound, 0.05, 20, 5, 0.01, 0.02, 1 << 20,

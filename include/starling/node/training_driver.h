@@ -201,6 +201,12 @@ struct TrainingDriverOptions {
   std::uint64_t download_timeout_ms = 20'000;
   std::size_t snapshot_chunk_values = 1u << 17;  // bf16 values per SnapshotChunk
   std::uint32_t model_chunk_bytes = 1u << 20;    // bytes per ModelChunk
+  // Ask for the model in bf16: half the bytes, and the joiner starts from
+  // the server's model rounded to bf16 (within 2^-9 of each weight). The
+  // built-in models use it (`starling peer`, the simulator); an embedded
+  // peer's buffer may hold values rounding would change (a counter kept as
+  // a float), so it downloads f32, bit for bit.
+  bool download_bf16 = false;
   // A link whose outbound queue holds more than this skips the round (its
   // delta waits: error feedback keeps what was not sent).
   // Model requests are ignored on such a link too, so a member asking for
@@ -373,12 +379,14 @@ class TrainingDriver {
  private:
   struct Link;
   struct ServedModel {
-    Eigen::VectorXf values;
+    Eigen::VectorXf values;  // bf16-rounded when served in bf16: the base both ends hold
     std::uint64_t expires_ms = 0;
+    wire::Precision precision = wire::Precision::f32;
   };
   struct Download {
     std::uint64_t snapshot_id = 0;
     std::uint64_t total_bytes = 0;
+    wire::Precision precision = wire::Precision::f32;  // of the snapshot being downloaded
     std::vector<std::uint8_t> bytes;
     ConnectionId from = 0;  // link the current request went to (0: none in flight)
     std::uint64_t requested_ms = 0;
@@ -501,6 +509,8 @@ class TrainingDriver {
   DeltaPlan plan_link_delta(Link& link, std::size_t links_left, const UploadBudget& budget);
   // Forgets served models whose download window has passed.
   void expire_served_models(std::uint64_t now_ms);
+  // A frozen copy of our parameters to serve, in bf16 if `asked` allows it.
+  ServedModel frozen_model(wire::Precision asked, std::uint64_t now_ms) const;
   node::LinkTrust& trust_of(const gossip::NodeId& node);
   // The trust weight in [0, 1] the adaptive clip gives `node` now (1 for a
   // node never judged; the record is not created).

@@ -256,6 +256,7 @@ struct ModelRequest {
   std::uint64_t snapshot_id = 0;  // 0: the latest; else resume that snapshot
   std::uint64_t offset = 0;       // byte offset to resume from
   std::uint32_t max_bytes = 0;    // largest chunk accepted; 0: sender's choice
+  Precision precision = Precision::f32;  // bf16: a bf16 model will do (half the bytes); never f16
   bool operator==(const ModelRequest&) const = default;
 };
 
@@ -264,6 +265,7 @@ struct ModelChunk {
   std::uint64_t offset = 0;
   std::uint64_t total = 0;
   std::vector<std::uint8_t> data;
+  Precision precision = Precision::f32;  // data holds little-endian f32 values, or bf16 bit patterns; never f16
   bool operator==(const ModelChunk&) const = default;
 };
 

@@ -107,6 +107,12 @@ Status LinkState::check_epoch(std::uint64_t new_epoch, const char* what) const {
                                                      " is older than the link's " + std::to_string(epoch_));
 }
 
+Status LinkState::check_snapshot_epoch(std::uint64_t epoch) const {
+  if (epoch >= epoch_) return ok_status();
+  return make_error(ErrorKind::invalid_argument, "link snapshot: stale epoch " + std::to_string(epoch) +
+                                                     " (link is at " + std::to_string(epoch_) + ")");
+}
+
 Status LinkState::start_from_base(const Eigen::VectorXf& base, std::uint64_t new_epoch) {
   if (std::size_t(base.size()) != dimension()) {
     return make_error(ErrorKind::invalid_argument, "link start: base model has " + std::to_string(base.size()) +
@@ -124,10 +130,7 @@ Status LinkState::start_from_base(const Eigen::VectorXf& base, std::uint64_t new
 }
 
 Status LinkState::on_snapshot(const LinkSnapshot& snapshot) {
-  if (snapshot.epoch < epoch_) {
-    return make_error(ErrorKind::invalid_argument, "link snapshot: stale epoch " + std::to_string(snapshot.epoch) +
-                                                       " (link is at " + std::to_string(epoch_) + ")");
-  }
+  if (Status s = check_snapshot_epoch(snapshot.epoch); !s) return s;
   if (snapshot.values.size() != dimension()) {
     return fail(ErrorKind::corrupt, "link snapshot: " + std::to_string(snapshot.values.size()) +
                                         " values, expected " + std::to_string(dimension()));
@@ -141,10 +144,7 @@ Status LinkState::on_snapshot(const LinkSnapshot& snapshot) {
 }
 
 Status LinkState::on_based_snapshot(std::uint64_t epoch, const Eigen::VectorXf& base) {
-  if (epoch < epoch_) {
-    return make_error(ErrorKind::invalid_argument, "link snapshot: stale epoch " + std::to_string(epoch) +
-                                                       " (link is at " + std::to_string(epoch_) + ")");
-  }
+  if (Status s = check_snapshot_epoch(epoch); !s) return s;
   if (std::size_t(base.size()) != dimension() || !base.allFinite()) {
     return fail(ErrorKind::corrupt, "link snapshot: the base model is not finite or has the wrong size");
   }

@@ -80,10 +80,14 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   if (!half) {
     chunk.data.assign(bytes + offset, bytes + offset + size);
   } else {
-    // Byte b of the bf16 stream is byte 2 + b % 2 of value b / 2's f32 bits
-    // (the high half, little-endian): the values are bf16-rounded already.
-    chunk.data.resize(size);
-    for (std::uint64_t b = offset; b < offset + size; ++b) chunk.data[b - offset] = bytes[(b / 2) * 4 + 2 + b % 2];
+    // The values' bf16 bit patterns, little-endian, as the f32 path's floats;
+    // a chunk may start or end inside a value.
+    const std::uint64_t first = offset / 2;
+    const std::uint64_t last = (offset + size + 1) / 2;
+    std::vector<std::uint16_t> halves(last - first);
+    for (std::uint64_t k = first; k < last; ++k) halves[k - first] = bf16_bits(served.values[Eigen::Index(k)]);
+    const auto* half_bytes = reinterpret_cast<const std::uint8_t*>(halves.data()) + (offset - 2 * first);
+    chunk.data.assign(half_bytes, half_bytes + size);
   }
   if (send(link, wire::Message{std::move(chunk)})) counters_.model_bytes_served += size;
 }
@@ -171,10 +175,9 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
   if (!half) {
     std::memcpy(model.data(), download_->bytes.data(), expected_total);
   } else {
-    for (Eigen::Index k = 0; k < model.size(); ++k) {
-      const std::uint32_t high = std::uint32_t(download_->bytes[2 * k]) | std::uint32_t(download_->bytes[2 * k + 1]) << 8;
-      model[k] = std::bit_cast<float>(high << 16);
-    }
+    std::vector<std::uint16_t> halves(std::size_t(model.size()));
+    std::memcpy(halves.data(), download_->bytes.data(), expected_total);
+    for (Eigen::Index k = 0; k < model.size(); ++k) model[k] = from_bf16_bits(halves[std::size_t(k)]);
   }
   if (!model.allFinite()) {
     log(DriverLogLevel::warning, link.address + " served a model with NaN/Inf; asking another neighbour");

@@ -154,7 +154,7 @@ void TrainingDriver::maybe_start(Link& link) {
     const std::size_t end = std::min(total, offset + chunk_values);
     chunk.values_half.reserve(end - offset);
     for (std::size_t k = offset; k < end; ++k)
-      chunk.values_half.push_back(static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(snapshot->values[k]) >> 16));
+      chunk.values_half.push_back(bf16_bits(snapshot->values[k]));
     if (!send(link, wire::Message{std::move(chunk)})) {
       drop_link(link.id, "cannot send the snapshot");
       return;
@@ -184,7 +184,7 @@ void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& ch
     return;
   }
   for (std::size_t k = 0; k < chunk.values_half.size(); ++k)
-    link.snapshot[chunk.offset + k] = std::bit_cast<float>(std::uint32_t(chunk.values_half[k]) << 16);
+    link.snapshot[chunk.offset + k] = from_bf16_bits(chunk.values_half[k]);
   link.snapshot_filled += chunk.values_half.size();
   if (link.snapshot_filled < dimension) return;
 

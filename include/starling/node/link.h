@@ -22,6 +22,7 @@
 
 #include <Eigen/Core>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -42,6 +43,11 @@ namespace starling::node {
 // return it widened back to float: the low 16 bits of the result are zero.
 // NaN stays NaN (quiet); values that round past the largest bf16 become ±inf.
 float bf16_round(float value);
+// A bf16-rounded float's bit pattern (its high 16 bits), and back.
+inline std::uint16_t bf16_bits(float rounded) {
+  return static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(rounded) >> 16);
+}
+inline float from_bf16_bits(std::uint16_t bits) { return std::bit_cast<float>(std::uint32_t(bits) << 16); }
 
 // BLAKE2b-256 over the floats' little-endian bytes (the length is implied:
 // both ends know the dimension). An integrity check against bugs and silent
@@ -266,6 +272,7 @@ class LinkState {
   // The link stopped in both directions: free both copies.
   void drop_copies();
   Status check_epoch(std::uint64_t new_epoch, const char* what) const;
+  Status check_snapshot_epoch(std::uint64_t epoch) const;  // a stale snapshot: invalid_argument
   Status adopt_in_copy(std::uint64_t epoch, const float* values);
 
   compress::Layout layout_;

@@ -34,6 +34,10 @@ std::string normalised(std::string key) {
 Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string, std::string>>& settings,
                                          const std::function<void(CLI::App&)>& extra) {
   EmbedConfig config;
+  // A user's buffer may hold more than weights (counters, step numbers) that
+  // bf16 rounding would change: an embedded peer downloads f32 unless told
+  // (docs/embedding.md). Set before the options, so --help shows it.
+  config.training.download_precision = "f32";
   CLI::App app{"starling embedded peer", "peer"};
   // The same options, names and checks as `starling peer` (apps/cmd_peer.cpp).
   app.add_option("--listen", config.listen)->check(numeric_address_check())->group(kEmbedOptionGroup);

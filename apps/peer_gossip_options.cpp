@@ -37,6 +37,11 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   d.consensus_control = options.consensus_control;
   d.consensus_control_config.target = options.consensus_target;
   d.upload_budget.bytes_per_second = options.max_upload;
+  if (options.download_precision != "bf16" && options.download_precision != "f32") {
+    return make_error(ErrorKind::invalid_argument,
+                      "--download-precision: '" + options.download_precision + "' is not bf16 or f32");
+  }
+  d.download_bf16 = options.download_precision == "bf16";
   d.clip = clip->mode;
   d.clip_radius = clip->radius;
   return d;

@@ -12,7 +12,8 @@
 
 namespace starling::apps {
 
-// Checks --compress and --clip (invalid_argument with the flag's name).
+// Checks --compress, --clip and --download-precision (invalid_argument with
+// the flag's name).
 Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOptions& options,
                                                           compress::Layout layout, wire::Hash32 model_hash);
 

@@ -253,7 +253,6 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   auto driver = gossip_driver_options(options, layout, node::model_hash(description));
   if (!driver) return driver.error();
   driver->model_shape = ml::model_shape(model.spec(), model.inputs(), model.classes());
-  driver->download_bf16 = true;  // the built-in models' weights lose nothing that matters to bf16 rounding
   self->driver_options_ = std::move(*driver);
   self->host_ = std::move(host);
   return self;

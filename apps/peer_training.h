@@ -66,6 +66,12 @@ struct PeerTrainingOptions {
   int local_average_every = 1;
   // Which model the final checkpoint holds: "own" or "local-average".
   std::string export_model = "local-average";
+  // What a joining peer asks its neighbour's model in: "bf16" (half the bytes;
+  // the joiner starts from every value rounded to bf16, what `starling peer`'s
+  // built-in models lose nothing to) or "f32" (bit for bit; an embedded
+  // peer's default: its buffer may hold values rounding would change, such as
+  // counters; apps/embed_config.cpp).
+  std::string download_precision = "bf16";
   std::uint64_t max_upload = 1'000'000;  // bytes per second of gossip traffic (a home uplink); 0: no budget
   double checkpoint_every = 60.0;  // seconds; 0 or kMinCheckpointEverySeconds..kMaxCheckpointEverySeconds
   bool resume = false;

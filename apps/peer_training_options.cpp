@@ -86,6 +86,13 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
                  "status are not counted (docs/learning.md, \"Bandwidth\")")
       ->group(kGossipOptionGroup)
       ->capture_default_str();
+  app.add_option("--download-precision", o.download_precision,
+                 "What a joining peer asks its neighbour's model in: bf16 (half the bytes; the joiner starts from "
+                 "every value rounded to bf16) | f32 (bit for bit; an embedded peer's default, for buffers holding "
+                 "more than weights; docs/embedding.md)")
+      ->group(kGossipOptionGroup)
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bf16", "f32"}));
   app.add_option("--eval-every", o.eval_every,
                  "Training steps between test-set evaluations of the own model and the local average (0: never)")
       ->type_name("STEPS")

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "embed_config.h"
+#include "peer_gossip_options.h"
 #include "peer_training.h"
 
 using namespace starling;
@@ -47,6 +48,37 @@ TEST_CASE("embed settings: every gossip flag of `starling peer` is a setting, tr
   auto off = apps::parse_embed_settings({{"consensus-control", "false"}});
   REQUIRE(off);
   CHECK_FALSE(off->training.consensus_control);
+}
+
+// An embedded peer's buffer may hold values bf16 rounding would change
+// (counters): it downloads f32 unless the user asks for bf16, where `starling
+// peer` asks for bf16 (docs/embedding.md).
+TEST_CASE("embed settings: the download is f32 unless download-precision says bf16", "[embed][config]") {
+  auto defaults = apps::parse_embed_settings({});
+  REQUIRE(defaults);
+  CHECK(defaults->training.download_precision == "f32");
+  auto driver = apps::gossip_driver_options(defaults->training, compress::Layout::whole(1), {});
+  REQUIRE(driver);
+  CHECK_FALSE(driver->download_bf16);
+
+  auto asked = apps::parse_embed_settings({{"download_precision", "bf16"}});
+  REQUIRE(asked);
+  CHECK(asked->training.download_precision == "bf16");
+  driver = apps::gossip_driver_options(asked->training, compress::Layout::whole(1), {});
+  REQUIRE(driver);
+  CHECK(driver->download_bf16);
+
+  for (const char* bad : {"f16", "BF16", "", "bf16 "}) {
+    INFO("download-precision '" << bad << "'");
+    auto refused = apps::parse_embed_settings({{"download-precision", bad}});
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error().message, Catch::Contains("download-precision"));
+  }
+  apps::PeerTrainingOptions unchecked;  // set in code, past the CLI's check
+  unchecked.download_precision = "f16";
+  auto refused = apps::gossip_driver_options(unchecked, compress::Layout::whole(1), {});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().kind == ErrorKind::invalid_argument);
 }
 
 TEST_CASE("embed settings: a flag added to the gossip group later is a setting without another list", "[embed][config]") {

@@ -128,9 +128,25 @@ TEST_CASE("peer options: the default is pairwise scaled sign under a 1 MB/s uplo
   CHECK(driver->mixing == node::Mixing::pairwise);
   CHECK(driver->gamma == 0.0f);           // the compressor's default
   CHECK(driver->round_every_steps == 0);  // the compressor's default
+  CHECK(driver->download_bf16);           // a joiner asks for the model in bf16, half the bytes
   apps::PeerTrainingOptions unlimited;
   unlimited.max_upload = 0;
   auto open = apps::gossip_driver_options(unlimited, compress::Layout::whole(1), {});
   REQUIRE(open.ok());
   CHECK(open->upload_budget.bytes_per_second == 0);  // --max-upload 0: no budget
+
+  // --download-precision f32 through the CLI: the exact download.
+  CLI::App app;
+  apps::PeerTrainingOptions exact;
+  apps::add_peer_training_options(app, exact);
+  std::vector<std::string> argv = {"f32", "--download-precision"};  // CLI11 takes a reversed vector
+  REQUIRE_NOTHROW(app.parse(argv));
+  auto f32 = apps::gossip_driver_options(exact, compress::Layout::whole(1), {});
+  REQUIRE(f32.ok());
+  CHECK_FALSE(f32->download_bf16);
+  CLI::App strict;
+  apps::PeerTrainingOptions typo;
+  apps::add_peer_training_options(strict, typo);
+  argv = {"f16", "--download-precision"};
+  CHECK_THROWS_AS(strict.parse(argv), CLI::ValidationError);
 }

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -156,6 +158,56 @@ TEST_CASE("embedded peers: a joiner downloads the model, then both replicas stay
   CHECK(second->status()->state == "left");
   CHECK(second->after_step().error().kind == ErrorKind::disconnected);
   CHECK(second->local_average(average.data(), n).error().kind == ErrorKind::disconnected);
+}
+
+// The oracle for a bf16 download, written apart from the library's: f32 bits
+// rounded to nearest even at bit 16 (finite values only).
+namespace {
+float bf16_rounded(float value) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+  float rounded = 0;
+  std::memcpy(&rounded, &bits, sizeof rounded);
+  return rounded;
+}
+}  // namespace
+
+// A buffer of weights only may ask for the bf16 download (half the bytes); the
+// default stays f32, bit for bit (docs/embedding.md).
+TEST_CASE("embedded peers: download-precision bf16 starts the joiner from the rounded model", "[embed]") {
+  TempDir dir;
+  const std::size_t n = kLayout.parameter_count();
+  std::vector<float> a(n), b(n, 0.0f);
+  for (std::size_t i = 0; i < n; ++i) a[i] = 10.0f + 0.001f * float(i % 997) - 3e-4f * float(i % 13);
+  const std::vector<float> published = a;  // the first never steps: join() publishes these
+  std::size_t inexact = 0;
+  for (float x : published) inexact += bf16_rounded(x) != x;
+  REQUIRE(inexact > n / 2);  // the values are not bf16 already: the check below can fail
+
+  auto first = make_peer(base(dir, "a"));
+  REQUIRE(first->attach(a.data(), a.size(), kLayout));
+  REQUIRE(first->join(10'000));
+  const auto first_status = first->status();
+  REQUIRE(first_status);
+
+  Settings settings = base(dir, "b");
+  settings.push_back({"seed", first_status->address});
+  settings.push_back({"download-precision", "bf16"});
+  auto second = make_peer(settings);
+  REQUIRE(second->attach(b.data(), b.size(), kLayout));
+  REQUIRE(second->join(20'000));
+  const auto status = second->status();
+  REQUIRE(status);
+  CHECK(status->downloaded);
+  // Two bytes a value and a little framing, not four.
+  CHECK(status->model_bytes_downloaded >= n * 2);
+  CHECK(status->model_bytes_downloaded < n * 3);
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < n; ++i) differing += b[i] != bf16_rounded(published[i]);
+  CHECK(differing == 0);
+  CHECK(second->leave());
+  CHECK(first->leave());
 }
 
 TEST_CASE("embedded peers: another model is refused with a clear error", "[embed]") {

@@ -7,6 +7,7 @@
 
 #include "key_file.h"
 #include "sodium_support.h"
+#include "typed_secret.h"
 
 namespace starling::crypto {
 namespace {
@@ -22,21 +23,6 @@ static_assert(crypto_sign_PUBLICKEYBYTES == kPublicKeyBytes);
 static_assert(crypto_sign_BYTES == kSignatureBytes);
 static_assert(crypto_sign_SECRETKEYBYTES == 64);
 static_assert(crypto_sign_SEEDBYTES == 32);
-
-// 32 secret bytes that are one byte repeated (00 00 ..., ff ff ..., aa aa
-// ...) were typed, not drawn: a random key or seed is that with probability
-// 2^-248, and anyone can guess it. Returns the byte when it is so.
-std::optional<std::uint8_t> one_byte_repeated(const std::uint8_t* bytes) {
-  std::array<std::uint8_t, 32> same{};
-  same.fill(bytes[0]);
-  if (sodium_memcmp(same.data(), bytes, same.size()) != 0) return std::nullopt;
-  return bytes[0];
-}
-
-std::string byte_hex(std::uint8_t byte) {
-  constexpr std::string_view kDigits = "0123456789abcdef";
-  return {kDigits[byte >> 4], kDigits[byte & 0xf]};
-}
 
 // A std::string that holds secret text and is wiped before it is freed. The
 // capacity is reserved up front so that no reallocation leaves a copy behind.
@@ -149,7 +135,10 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
 SwarmKey SwarmKey::generate() {
   internal::ensure_sodium();
   SymmetricKey key;
-  crypto_kdf_keygen(key.data());
+  // A draw that looks typed (about 3e-14) would be refused by load: draw again.
+  do {
+    crypto_kdf_keygen(key.data());
+  } while (internal::typed_secret(key.view()));
   return SwarmKey(std::move(key), false);
 }
 
@@ -203,11 +192,10 @@ Result<SwarmKey> SwarmKey::load(const std::filesystem::path& path) {
                                       "and hides nothing; make a real one with `starling keygen --swarm FILE`");
   }
   static_assert(SymmetricKey::kSize == 32);
-  if (auto byte = one_byte_repeated(key.data())) {
-    return make_error(ErrorKind::security, path.string() + ": the key is the byte " + byte_hex(*byte) +
-                                               " repeated, typed rather than drawn at random: anyone who guesses "
-                                               "it joins and reads the swarm; make a real one with `starling "
-                                               "keygen --swarm FILE`");
+  if (auto typed = internal::typed_secret(key.view())) {
+    return make_error(ErrorKind::security, path.string() + ": the key was typed rather than drawn at random (" +
+                                               *typed + "): anyone who guesses it joins and reads the swarm; make a "
+                                               "real one with `starling keygen --swarm FILE`");
   }
   return SwarmKey(std::move(key), false);
 }
@@ -217,7 +205,9 @@ Result<SwarmKey> SwarmKey::load(const std::filesystem::path& path) {
 Identity Identity::generate() {
   internal::ensure_sodium();
   SecretBytes<32> seed;
-  randombytes_buf(seed.data(), seed.size());
+  do {  // as SwarmKey::generate: never a seed load would refuse
+    randombytes_buf(seed.data(), seed.size());
+  } while (internal::typed_secret(seed.view()));
   return from_seed(seed.view());
 }
 
@@ -281,10 +271,10 @@ Result<Identity> Identity::load(const std::filesystem::path& path) {
   if (!decode_hex<kPublicKeyBytes>(lines[2].substr(kPublicKeyField.size()), stored_public_key.data())) {
     return corrupt(path, "the public key must be exactly 64 hex digits (32 bytes)");
   }
-  if (auto byte = one_byte_repeated(seed.data())) {
-    return make_error(ErrorKind::security, path.string() + ": the identity's seed is the byte " + byte_hex(*byte) +
-                                               " repeated, typed rather than drawn at random: anyone can sign as "
-                                               "this node; make a new one with `starling keygen --identity FILE --force` (a new node id)");
+  if (auto typed = internal::typed_secret(seed.view())) {
+    return make_error(ErrorKind::security, path.string() + ": the identity's seed was typed rather than drawn at "
+                                               "random (" + *typed + "): anyone can sign as this node; make a new "
+                                               "one with `starling keygen --identity FILE --force` (a new node id)");
   }
   Identity identity = from_seed(seed.view());
   // The public key is redundant on purpose: a damaged seed shows up here

@@ -148,7 +148,16 @@ expect_refused "status with an all-zero swarm key" "all zeros" \
 # Any byte typed 32 times is as guessable.
 printf 'starling-swarm-key v1\n%s\n' "$(printf 'f%.0s' $(seq 64))" > "$work/typed.key"
 chmod 600 "$work/typed.key"
-expect_refused "keygen --check with a typed swarm key" "typed.key: the key is the byte ff repeated" \
+expect_refused "keygen --check with a typed swarm key" "typed.key: the key was typed rather than drawn at random \\(the byte ff repeated\\)" \
+  "$starling" keygen --check "$work/typed.key"
+# So are a short pattern of bytes and a run of steps: 00112233... (16
+# distinct values, where random bytes have about 30) and 00 01 02 ... 1f.
+printf 'starling-swarm-key v1\n%s%s\n' 00112233445566778899aabbccddeeff 00112233445566778899aabbccddeeff > "$work/typed.key"
+expect_refused "peer with a swarm key of 16 byte values" "the key was typed rather than drawn at random \\(only 16 distinct byte values" \
+  timeout 20 "$starling" peer --listen 127.0.0.1:7000 --no-train --swarm-key "$work/typed.key" \
+  --data-dir "$work/typed-key-peer"
+printf 'starling-swarm-key v1\n%s\n' "$(printf '%02x' $(seq 0 31))" > "$work/typed.key"
+expect_refused "keygen --check with a counting swarm key" "\\(a pattern: only 1 distinct steps" \
   "$starling" keygen --check "$work/typed.key"
 
 # A damaged incarnation file was read as incarnation 0 (the peer could rejoin

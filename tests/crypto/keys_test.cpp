@@ -9,6 +9,7 @@
 #include <new>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "starling/crypto/keys.h"
 #include "starling/crypto/secret.h"
@@ -39,10 +40,12 @@ mode_t file_mode(const std::filesystem::path& path) {
   return info.st_mode & 07777;
 }
 
-// A well-formed key file (a key that is not one byte repeated).
-std::string valid_swarm_file() {
-  return "starling-swarm-key v1\n" + std::string(62, 'a') + "b0\n";
-}
+// 32 bytes drawn at random once (Python's secrets.token_hex), written down:
+// a key that no typed-secret rule refuses.
+constexpr std::string_view kDrawnHex = "b90a3d8d7a9616f40e52c26e0782937013d8caa4c35a7143e4ee33f0924e4008";
+
+// A well-formed key file.
+std::string valid_swarm_file() { return "starling-swarm-key v1\n" + std::string(kDrawnHex) + "\n"; }
 
 template <typename T>
 ErrorKind error_kind(const Result<T>& result) {
@@ -192,21 +195,51 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
   CHECK(error_kind(load_text(std::string(32, '\0'))) == ErrorKind::corrupt);  // a raw 32-byte key
   CHECK(error_kind(load_text(std::string(10000, 'x'))) == ErrorKind::corrupt);
   CHECK(error_kind(load_text("starling-swarm-key v2\n" + std::string(64, 'a') + "\n")) == ErrorKind::unsupported);
-  const std::string hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeFF";
+  const std::string hex = "B90A3D8D7A9616F40E52C26E0782937013D8CAA4C35A7143e4ee33f0924e4008";  // either case
   CHECK(load_text("starling-swarm-key v1\r\n" + hex + "\r\n").ok());
   CHECK(load_text("starling-swarm-key v1\n" + hex).ok());  // no final newline
   // All zeros is the open swarm's public key: a file holding it was taken as a closed swarm.
   Result<SwarmKey> zero = load_text("starling-swarm-key v1\n" + std::string(64, '0') + "\n");
   CHECK(error_kind(zero) == ErrorKind::security);
   CHECK_THAT(zero.error().message, Catch::Contains("all zeros") && Catch::Contains("starling keygen --swarm"));
-  CHECK(load_text("starling-swarm-key v1\n" + std::string(63, '0') + "1\n").ok());  // one bit set is a key
   // Any byte repeated 32 times was typed, not drawn (2^-248 at random).
   for (const char digit : {'f', 'a', '1'}) {
     Result<SwarmKey> typed = load_text("starling-swarm-key v1\n" + std::string(64, digit) + "\n");
     CHECK(error_kind(typed) == ErrorKind::security);
-    CHECK_THAT(typed.error().message, Catch::Contains(std::string("the byte ") + digit + digit + " repeated"));
+    CHECK_THAT(typed.error().message, Catch::Contains(std::string("the byte ") + digit + digit + " repeated") &&
+                                          Catch::Contains("typed rather than drawn"));
   }
-  CHECK(load_text("starling-swarm-key v1\n" + std::string(62, 'f') + "fe\n").ok());
+  // So is a key of few byte values (16 or fewer: 2.2e-15 at random), or of a
+  // short pattern of steps between bytes (2.8e-14), however it is spelt.
+  std::string counting;
+  for (int i = 0; i < 32; ++i) {  // 03 0a 11 ...: 32 values, one step
+    const int byte = (7 * i + 3) % 256;
+    counting += "0123456789abcdef"[byte >> 4];
+    counting += "0123456789abcdef"[byte & 15];
+  }
+  struct Typed {
+    std::string hex;
+    std::string why;
+  };
+  const std::vector<Typed> typed_keys = {
+      {std::string(63, '0') + "1", "only 2 distinct byte values"},
+      {std::string(62, 'f') + "fe", "only 2 distinct byte values"},
+      {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", "only 16 distinct byte values"},
+      {"deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef", "only 4 distinct byte values"},
+      {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "only 8 distinct byte values"},
+      {counting, "a pattern: only 1 distinct steps"},
+  };
+  for (const auto& [typed_hex, why] : typed_keys) {
+    INFO(typed_hex);
+    Result<SwarmKey> typed = load_text("starling-swarm-key v1\n" + typed_hex + "\n");
+    CHECK(error_kind(typed) == ErrorKind::security);
+    CHECK_THAT(typed.error().message, Catch::Contains(why) && Catch::Contains("starling keygen --swarm"));
+  }
+  // Keys keygen draws always load (a draw that looked typed is drawn again).
+  for (int i = 0; i < 300; ++i) {
+    REQUIRE(SwarmKey::generate().save(dir / "drawn.key", Overwrite::yes).ok());
+    REQUIRE(SwarmKey::load(dir / "drawn.key").ok());
+  }
 
   Identity identity = Identity::generate();
   REQUIRE(identity.save(dir / "id.key").ok());
@@ -235,9 +268,15 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
   Result<Identity> typed = Identity::load(dir / "typed.key");
   CHECK(error_kind(typed) == ErrorKind::security);
   CHECK_THAT(typed.error().message, Catch::Contains("the byte 11 repeated") && Catch::Contains("keygen --identity"));
-  typed_seed[31] = 0x12;
+  typed_seed[31] = 0x12;  // two byte values: as guessable
   REQUIRE(Identity::from_seed(typed_seed).save(dir / "almost.key").ok());
-  CHECK(Identity::load(dir / "almost.key").ok());
+  Result<Identity> almost = Identity::load(dir / "almost.key");
+  CHECK(error_kind(almost) == ErrorKind::security);
+  CHECK_THAT(almost.error().message, Catch::Contains("only 2 distinct byte values"));
+  for (int i = 0; i < 100; ++i) {  // every identity keygen makes loads
+    REQUIRE(Identity::generate().save(dir / "drawn-id.key", Overwrite::yes).ok());
+    REQUIRE(Identity::load(dir / "drawn-id.key").ok());
+  }
 }
 
 TEST_CASE("a key path that is a FIFO or a device is refused, never waited on or replaced", "[crypto][keyfile]") {

@@ -11,8 +11,10 @@
 
 Settings are the keys of `starling peer`'s flags (listen, seeds, swarm_key,
 data_dir, compress, gamma, clip, neighbours, max_links, round_steps, mixing,
-gossip_interval, max_upload, profile, identity) plus join_timeout (seconds)
-and download (bool). See docs/embedding.md.
+gossip_interval, max_upload, download_precision, profile, identity) plus
+join_timeout (seconds) and download (bool). download_precision="bf16" halves
+the join's download for a buffer of weights only (default "f32", bit for bit).
+See docs/embedding.md.
 """
 
 from ._starling import _Peer, model_id as _model_id

@@ -37,6 +37,9 @@
 # hand-off; default 0), DELAY_MS / JITTER_MS (a `delay` event on every peer
 # from t = 0: everything a peer sends arrives that much later, plus a uniform
 # 0..JITTER_MS; default none).
+# HETEROGENEITY (`starling simulate --heterogeneity`: each peer's step time
+# times a lognormal(0, SIGMA) factor; default 0, every peer in lockstep, where
+# pairwise requests always cross: docs/learning.md, "No floor under a budget?").
 # Staggered start (docs/learning.md, "Steps on real 4-peer swarms against the
 # simulator"): JOIN_AT (virtual seconds): peer 0 starts alone and the other
 # PEERS-1 join through it at that time (a `join` event), as
@@ -56,6 +59,7 @@ target="${TARGET:-0.88}"
 step_cap="${STEP_CAP:-10000}"
 step_ms="${STEP_MS:-10}"
 handoff_ms="${HANDOFF_MS:-0}"
+heterogeneity="${HETEROGENEITY:-0}"
 window=3
 emit() { echo "$1" | tee -a "$lines"; }
 
@@ -103,7 +107,7 @@ EOF
           "$DELAY_MS" "${JITTER_MS:-0}" >> "$dir/scenario.toml"
       fi
       simulate "$dir" evaluations.csv --seed "$seed" --step-ms "$step_ms" --handoff-ms "$handoff_ms" \
-        --stop-at-accuracy "$target" --stop-window "$window"
+        --heterogeneity "$heterogeneity" --stop-at-accuracy "$target" --stop-window "$window"
       emit "$(python3 "$parse" speedup "$dir" --peers "$n" --compress "$c" --seed "$seed" \
         --target "$target" --window "$window" --wall "$wall")"
     done

@@ -73,6 +73,7 @@ int run(const ScenarioOptions& options) {
     std::fprintf(stderr, "starling scenario: error: %s\n", loaded.error().message.c_str());
     return kExitBadInput;
   }
+  for (const std::string& warning : loaded->warnings) std::fprintf(stderr, "starling scenario: warning: %s\n", warning.c_str());
   const scenario::Scenario file_scenario = std::move(*loaded);
   const scenario::Scenario run_scenario_spec = scenario::scaled(file_scenario, options.speed);
   const std::uint64_t seed = options.seed.value_or(file_scenario.seed);

@@ -168,6 +168,7 @@ int run_file(const SimulateCliOptions& o) {
     return kExitBadInput;
   }
   const scenario::Scenario& s = *loaded;
+  for (const std::string& warning : s.warnings) std::fprintf(stderr, "starling simulate: warning: %s\n", warning.c_str());
   if (!s.swarm.extra_args.empty()) {
     // They are flags of a `starling peer` process, which only `starling
     // scenario` starts: said aloud, so "--lr nan" passing here surprises nobody.

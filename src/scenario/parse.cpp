@@ -63,6 +63,13 @@ class Reader {
     throw ParseFailure{source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what};
   }
 
+  // Notes a value that is legal but likely not meant; the run goes on.
+  void warn(const toml::node& node, const std::string& what) const {
+    warnings_.push_back(source_ + ":" + std::to_string(node.source().begin.line) + ":" +
+                        std::to_string(node.source().begin.column) + ": " + what);
+  }
+  std::vector<std::string> take_warnings() { return std::move(warnings_); }
+
   // Refuses keys the format does not know: a typo must not be silently ignored.
   void only_keys(const toml::table& table, std::initializer_list<const char*> known, const std::string& where) const {
     std::set<std::string> allowed(known.begin(), known.end());
@@ -183,6 +190,7 @@ class Reader {
 
  private:
   std::string source_;
+  mutable std::vector<std::string> warnings_;  // notes, not state: warn() is const like fail()
 };
 
 std::optional<EventKind> event_kind(const std::string& name) {
@@ -381,6 +389,14 @@ Event read_event(const Reader& r, const toml::table& t) {
       r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "percent", "duration"}, "a " + kind_name + " event");
       if (!t.contains("percent")) r.fail(&t, "a " + kind_name + " event needs percent = 0..100");
       e.percent = r.number_in(t, "percent", 0.0, 0.0, 100.0);
+      // Next to `fraction` (a share in (0, 1]) a percent below 1 reads like
+      // a share: 0.3 is 0.3% here, not 30%. Legal (a light loss), so said, not refused.
+      if (e.percent > 0.0 && e.percent < 1.0) {
+        const std::string given = number_text(e.percent), scaled = number_text(e.percent * 100.0);
+        r.warn(*t.get("percent"), "a " + kind_name + " event's percent = " + given + " means " + given +
+                                      "%, not " + scaled + "% (percent counts 0..100: write " + scaled + " for " +
+                                      scaled + "%)");
+      }
       break;
     case EventKind::delay:
       r.only_keys(t, {"at", "kind", "peer", "peers", "fraction", "ms", "jitter_ms", "duration"}, "a delay event");
@@ -637,7 +653,9 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
   Reader reader(source);
   try {
     toml::table root = toml::parse(text, source);
-    return read(reader, root, options);
+    Scenario scenario = read(reader, root, options);
+    scenario.warnings = reader.take_warnings();
+    return scenario;
   } catch (const toml::parse_error& error) {
     const auto& begin = error.source().begin;
     return make_error(ErrorKind::invalid_argument, source + ":" + std::to_string(begin.line) + ":" +

@@ -122,6 +122,29 @@ TEST_CASE("the timeline adds undos and puts them before events at the same time"
   CHECK_FALSE(two[2].undo);
 }
 
+// `percent = 0.3` beside `fraction = 0.25` (a share) reads like 30% but is
+// 0.3%: legal, so the run goes on, with a warning naming the place.
+TEST_CASE("a percent below 1 is taken as written, with a warning", "[scenario]") {
+  for (const char* kind : {"loss", "duplicate"}) {
+    INFO(kind);
+    auto light = parse_scenario(
+        with_event(std::string("[[events]]\nat = 5\nkind = \"") + kind + "\"\npeers = \"all\"\npercent = 0.3\n"),
+        "light.toml");
+    REQUIRE(light.ok());
+    CHECK(light->events.back().percent == 0.3);
+    REQUIRE(light->warnings.size() == 1);
+    CHECK_THAT(light->warnings[0], Catch::StartsWith("light.toml:") &&
+                                       Catch::Contains(std::string("a ") + kind + " event's percent = 0.3 means 0.3%, not 30%"));
+  }
+  for (const char* percent : {"0", "1", "20", "100"}) {
+    INFO(percent);
+    auto plain = parse_scenario(
+        with_event(std::string("[[events]]\nat = 5\nkind = \"loss\"\npeers = \"all\"\npercent = ") + percent + "\n"), "x");
+    REQUIRE(plain.ok());
+    CHECK(plain->warnings.empty());
+  }
+}
+
 TEST_CASE("scaled divides every time by the speed", "[scenario]") {
   auto s = parse_scenario(kGood, "good.toml");
   REQUIRE(s.ok());
@@ -238,6 +261,7 @@ TEST_CASE("every scenario in the library parses", "[scenario]") {
     auto loaded = load_scenario(entry.path(), options);
     if (!loaded.ok()) FAIL(loaded.error().message);
     CHECK_FALSE(loaded->expectations.empty());
+    CHECK(loaded->warnings.empty());  // the library says what it means
     ++count;
   }
   CHECK(count >= 12);

@@ -145,6 +145,10 @@ struct Scenario {
   SwarmSpec swarm;
   std::vector<Event> events;  // in time order (validated)
   std::vector<Expectation> expectations;
+  // What the file says that is legal but likely not what was meant, each
+  // "FILE:LINE:COLUMN: ..." (e.g. `percent = 0.3`, which is 0.3%, not 30%);
+  // the CLI prints them before running.
+  std::vector<std::string> warnings;
 
   // Peers that exist by `t` (inclusive of joins at t that come earlier in the file).
   int peers_started_by(double t, std::size_t before_event) const;

@@ -1,7 +1,6 @@
 #include "starling/crypto/keys.h"
 
 #include <array>
-#include <optional>
 #include <string>
 #include <vector>
 

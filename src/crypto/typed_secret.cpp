@@ -4,6 +4,7 @@
 #include <array>
 
 #include "sodium_support.h"
+#include "starling/crypto/keys.h"
 
 namespace starling::crypto::internal {
 namespace {
@@ -12,15 +13,9 @@ namespace {
 // is a typed pattern (see typed_secret.h for the odds).
 constexpr int kMostDistinctOfATypedSecret = 16;
 
-std::string byte_hex(std::uint8_t byte) {
-  constexpr std::string_view kDigits = "0123456789abcdef";
-  return {kDigits[byte >> 4], kDigits[byte & 0xf]};
-}
-
 // Distinct values among `values`; the table is wiped (it says which bytes the
 // secret holds).
-template <std::size_t N>
-int distinct(const std::array<std::uint8_t, N>& values) {
+int distinct(std::span<const std::uint8_t> values) {
   std::array<std::uint8_t, 256> seen{};
   int count = 0;
   for (std::uint8_t v : values) {
@@ -34,16 +29,12 @@ int distinct(const std::array<std::uint8_t, N>& values) {
 }  // namespace
 
 std::optional<std::string> typed_secret(std::span<const std::uint8_t, 32> bytes) {
-  std::array<std::uint8_t, 32> values{};
   std::array<std::uint8_t, 31> steps{};
-  for (std::size_t i = 0; i < bytes.size(); ++i) values[i] = bytes[i];
   for (std::size_t i = 0; i + 1 < bytes.size(); ++i) steps[i] = std::uint8_t(bytes[i + 1] - bytes[i]);
-  const int byte_values = distinct(values);
+  const int byte_values = distinct(bytes);
   const int step_values = distinct(steps);
-  const std::uint8_t first = values[0];
-  sodium_memzero(values.data(), values.size());
   sodium_memzero(steps.data(), steps.size());
-  if (byte_values == 1) return "the byte " + byte_hex(first) + " repeated";
+  if (byte_values == 1) return "the byte " + to_hex(bytes.first(1)) + " repeated";
   if (byte_values <= kMostDistinctOfATypedSecret) {
     return "only " + std::to_string(byte_values) + " distinct byte values among 32 (a random key has about 30)";
   }

@@ -2,6 +2,7 @@
 // once for the runtime and the simulator. See peer.h.
 #include "starling/node/peer.h"
 
+#include <algorithm>
 #include <utility>
 #include <variant>
 
@@ -108,6 +109,7 @@ std::unique_ptr<TrainingDriver> Peer::make_training_driver() {
   TrainingDriverOptions training = *options_.training;
   // A restarted driver samples its own neighbours: another stream.
   training.random_seed = derive_seed(options_.random_seed, 1 + 1000 * training_restarts_);
+  training.refused_servers = current_refused_servers();
   training.on_log = [this](LogLevel level, std::string_view event, const std::string& message,
                            const LogFields& fields) {
     log(level, event.empty() ? "gossip" : event, "gossip: " + message, fields);
@@ -126,8 +128,35 @@ bool Peer::restart_training() {
   return true;
 }
 
+std::vector<gossip::NodeId> Peer::current_refused_servers() {
+  const std::uint64_t now = transport_.now_ms();
+  std::erase_if(refused_servers_, [now](const auto& entry) { return entry.second <= now; });
+  std::vector<gossip::NodeId> nodes;
+  for (const auto& [node, until] : refused_servers_) nodes.push_back(node);
+  return nodes;
+}
+
+void Peer::refuse_server_of_failed_model() {
+  const auto& from = training_->started_from();
+  if (!from) return;
+  current_refused_servers();  // forgets the expired ones
+  if (refused_servers_.size() >= kMaxRefusedServers && !refused_servers_.count(from->node_id)) {
+    auto soonest = std::min_element(refused_servers_.begin(), refused_servers_.end(),
+                                    [](const auto& a, const auto& b) { return a.second < b.second; });
+    refused_servers_.erase(soonest);
+  }
+  refused_servers_[from->node_id] = transport_.now_ms() + kRefusedServerMs;
+  log(LogLevel::warning, "training.server_refused",
+      "the model this replica started from was downloaded from " + gossip::short_hex(from->node_id) + " (" +
+          from->address + "): no model download from it for " + std::to_string(kRefusedServerMs / 60'000) +
+          " min (a hostile or broken neighbour could have served it)",
+      {{"member", gossip::to_hex(from->node_id)}, {"address", from->address},
+       {"refused_ms", std::to_string(kRefusedServerMs)}});
+}
+
 bool Peer::on_training_failed(const std::string& why, std::function<void()> rearm) {
   if (!training_ || !started_ || stopped_) return false;
+  if (!training_->withdrawn()) refuse_server_of_failed_model();
   training_->withdraw(why);
   if (recovery_timer_) return true;  // a restart is already on its way
   if (recovery_attempts_ >= kMaxTrainingRecoveries) {

@@ -92,8 +92,9 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   if (send(link, wire::Message{std::move(chunk)})) counters_.model_bytes_served += size;
 }
 
-TrainingDriver::ServedModel TrainingDriver::frozen_model(wire::Precision asked, std::uint64_t now_ms) const {
-  ServedModel served{*parameters_, now_ms + kServedModelLifetimeMs, wire::Precision::f32};
+TrainingDriver::ServedModel TrainingDriver::frozen_model(wire::Precision asked, std::uint64_t now_ms) {
+  ServedModel served{poisoning() ? poisoned(*parameters_) : *parameters_, now_ms + kServedModelLifetimeMs,
+                     wire::Precision::f32};
   if (asked != wire::Precision::bf16) return served;
   Eigen::VectorXf rounded = served.values.unaryExpr([](float v) { return bf16_round(v); });
   // A finite value near the float range's end can round to infinity: such a
@@ -124,6 +125,9 @@ void TrainingDriver::request_model() {
   const std::uint64_t now = transport_.now_ms();
   for (auto& [id, link] : links_) {
     if (!link->hello_done() || link->model_retry_at_ms > now) continue;
+    if (std::find(options_.refused_servers.begin(), options_.refused_servers.end(), link->node_id) !=
+        options_.refused_servers.end())
+      continue;
     wire::ModelRequest request;
     request.snapshot_id = download_->snapshot_id;
     request.offset = download_->bytes.size();
@@ -188,6 +192,7 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
     return;
   }
   downloaded_base_ = DownloadedBase{chunk.snapshot_id, model, link.id, transport_.now_ms() + kDownloadBaseMs, false};
+  started_from_ = ModelSource{link.node_id, link.address};
   finish_download(&model, "downloaded the model (" + std::to_string(expected_total) + " bytes" + (half ? ", bf16" : "") +
                               ") from " + link.address);
 }

@@ -135,7 +135,7 @@ void TrainingDriver::maybe_start(Link& link) {
   const std::uint64_t base = start_base(link);
   link.reply_base = 0;
   if (base != 0 && start_from_base(link, base, epoch)) return;
-  auto snapshot = link.state.start(*parameters_, epoch);
+  auto snapshot = link.state.start(poisoning() ? poisoned(*parameters_) : *parameters_, epoch);
   if (!snapshot) {
     log(DriverLogLevel::error, "cannot start the link to " + link.address + ": " + snapshot.error().message);
     return;

@@ -260,7 +260,7 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   next_round_step_ = (step == kNoStep ? 0 : step) + std::int64_t(round_steps());
   round_base_ = true;
 
-  const bool poison = byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
+  const bool poison = poisoning();
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
   const Eigen::VectorXf& x_send = poison ? sent_model : x;
   const std::uint16_t degree = wire_degree();

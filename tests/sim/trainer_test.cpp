@@ -207,7 +207,10 @@ TEST_CASE("simulated peers: a failed trainer withdraws, then recovers with a nei
 
   // Every time: after 3 recoveries it gives up, a member without links,
   // and its 1e30 model pulled on nobody.
-  swarm.run(30.0, [] { return true; });
+  // Each failure also refuses the server of the model it started from, so
+  // the last recoveries find no server and train from their own parameters
+  // after the 20 s download timeout.
+  swarm.run(60.0, [] { return true; });
   CHECK(swarm.trainer(2).failures() == 1 + node::Peer::kMaxTrainingRecoveries);
   CHECK(swarm.world.peer(2).node->training_recoveries() == node::Peer::kMaxTrainingRecoveries);
   CHECK(swarm.trainer(2).failed());
@@ -219,4 +222,42 @@ TEST_CASE("simulated peers: a failed trainer withdraws, then recovers with a nei
     CHECK(swarm.trainer(i).parameters().cwiseAbs().maxCoeff() < 100.0f);
     CHECK(swarm.accuracy(i) > 0.9);
   }
+}
+
+TEST_CASE("simulated peers: a joiner whose downloaded model fails refuses that server and recovers from another",
+          "[sim][trainer][recovery][byzantine]") {
+  const auto data = blob_data();
+  World world(BlobSwarm::options(data));
+  world.reserve_peers(3);
+  world.start(0, {}, false);
+  world.start(1, {0}, true);
+  world.run_until(3'000'000);
+  REQUIRE(world.peer(1).training()->status().state == "training");
+
+  // Peer 0 turns hostile: what it serves is its model plus noise 1e20 times
+  // its RMS, which no SGD step survives. Peer 2 joins through it while
+  // peer 1 is paused, so the download comes from peer 0.
+  world.peer(0).node->set_byzantine(node::ByzantineMode::random_deltas, 1e20);
+  world.pause(1);
+  world.start(2, {0}, true);
+  SteppedTrainer& joiner = *world.peer(2).trainer;
+  const std::uint64_t end = world.now_us() + 2'000'000;
+  while (world.now_us() < end && joiner.failures() == 0) world.run_until(world.now_us() + 10'000);
+  REQUIRE(world.peer(2).training()->started_from().has_value());
+  REQUIRE(world.peer(2).training()->started_from()->node_id == world.peer(0).node_id);
+  REQUIRE(joiner.failures() == 1);  // it trained from peer 0's model and diverged
+  world.resume(1);
+
+  // Its recovery downloads from peer 1, not again from peer 0 (first in its
+  // links, which every earlier download asked), and learns.
+  world.run_until(world.now_us() + 10'000'000);
+  CHECK(joiner.failures() == 1);
+  CHECK(world.peer(2).node->training_recoveries() == 1);
+  const node::TrainingDriver& driver = *world.peer(2).training();
+  CHECK(driver.status().state == "training");
+  REQUIRE(driver.started_from().has_value());
+  CHECK(driver.started_from()->node_id == world.peer(1).node_id);
+  CHECK(driver.refused_servers() == std::vector<gossip::NodeId>{world.peer(0).node_id});
+  CHECK(joiner.parameters().allFinite());
+  CHECK(joiner.accuracy().value_or(0.0) > 0.9);
 }

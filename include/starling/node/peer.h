@@ -155,6 +155,11 @@ class Peer {
   // peer` and the simulator's trainer both come here (docs/learning.md, "A
   // replica that fails").
   static constexpr int kMaxTrainingRecoveries = 3;
+  // A failure also refuses downloads from the member whose model the failed
+  // training started from, for this long (docs/security.md, "A poisoned
+  // download"): a hostile server cannot hand every recovery a bad model.
+  static constexpr std::uint64_t kRefusedServerMs = 600'000;
+  static constexpr std::size_t kMaxRefusedServers = 64;
   bool on_training_failed(const std::string& why, std::function<void()> rearm);
   int training_recoveries() const { return recovery_attempts_; }  // attempts started
 
@@ -211,6 +216,10 @@ class Peer {
   TrainingDriverStatus earlier_training_;  // the replaced drivers' counters, summed
   std::optional<TimerId> recovery_timer_;
   std::optional<std::pair<ByzantineMode, double>> byzantine_;  // re-applied to a restarted driver
+  std::map<gossip::NodeId, std::uint64_t> refused_servers_;  // node -> refused until (transport ms)
+  // The unexpired refusals, for a new driver's options (expired ones forgotten).
+  std::vector<gossip::NodeId> current_refused_servers();
+  void refuse_server_of_failed_model();
 };
 
 // The membership event as a log line (level, event name, text, fields), as

@@ -199,6 +199,9 @@ struct TrainingDriverOptions {
   bool download_model = true;
   // No neighbour could serve a model by then: train from our own parameters.
   std::uint64_t download_timeout_ms = 20'000;
+  // Members whose model failed here: no download from them (Peer fills it
+  // after a training failure; docs/security.md, "A poisoned download").
+  std::vector<gossip::NodeId> refused_servers;
   std::size_t snapshot_chunk_values = 1u << 17;  // bf16 values per SnapshotChunk
   std::uint32_t model_chunk_bytes = 1u << 20;    // bytes per ModelChunk
   // Ask for the model in bf16: half the bytes, and the joiner starts from
@@ -356,6 +359,14 @@ class TrainingDriver {
   // fails").
   void withdraw(const std::string& why);
   bool withdrawn() const { return state_ == "failed"; }
+  // The member (and its address) whose downloaded model our training started
+  // from; nullopt: it started from the host's own parameters.
+  struct ModelSource {
+    gossip::NodeId node_id{};
+    std::string address;
+  };
+  const std::optional<ModelSource>& started_from() const { return started_from_; }
+  const std::vector<gossip::NodeId>& refused_servers() const { return options_.refused_servers; }
 
   // The host's answer to request_parameters(): its parameters after `step`
   // SGD steps in all (kNoStep: a host that does not count steps).
@@ -477,6 +488,11 @@ class TrainingDriver {
   bool send(Link& link, const wire::Message& message);
   void send_hello(Link& link);
   void drop_link(ConnectionId id, const std::string& why);
+  // Fault injection: random_deltas and scaled_deltas send a poisoned model
+  // wherever ours would go: deltas, link snapshots and served downloads.
+  bool poisoning() const {
+    return byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
+  }
   Eigen::VectorXf poisoned(const Eigen::VectorXf& x);
   // The consensus step of one round (pair null: every link that sent this
   // round, Metropolis-Hastings weights) or of one pairing (pair: that link
@@ -510,7 +526,7 @@ class TrainingDriver {
   // Forgets served models whose download window has passed.
   void expire_served_models(std::uint64_t now_ms);
   // A frozen copy of our parameters to serve, in bf16 if `asked` allows it.
-  ServedModel frozen_model(wire::Precision asked, std::uint64_t now_ms) const;
+  ServedModel frozen_model(wire::Precision asked, std::uint64_t now_ms);
   node::LinkTrust& trust_of(const gossip::NodeId& node);
   // The trust weight in [0, 1] the adaptive clip gives `node` now (1 for a
   // node never judged; the record is not created).
@@ -589,6 +605,7 @@ class TrainingDriver {
     bool offered = false;  // our based snapshot went out: never offered twice
   };
   std::optional<DownloadedBase> downloaded_base_;
+  std::optional<ModelSource> started_from_;
   std::map<ConnectionId, std::uint64_t> serving_;  // link -> time of its last model request
   ByzantineMode byzantine_ = ByzantineMode::none;
   double byzantine_scale_ = 1.0;

@@ -4,8 +4,10 @@
 // the event trace. `--random --seeds N` draws fault mixes and runs them.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -44,7 +46,19 @@ struct SimulateCliOptions {
   double heterogeneity = 0.0;
   std::optional<double> stop_at_accuracy;
   int stop_window = 1;
+  std::string peer_log;                  // --peer-log FILE
+  std::shared_ptr<std::FILE> peer_log_file;  // open while the runs go
 };
+
+const char* level_name(node::DriverLogLevel level) {
+  switch (level) {
+    case node::DriverLogLevel::debug: return "debug";
+    case node::DriverLogLevel::info: return "info";
+    case node::DriverLogLevel::warning: return "warning";
+    case node::DriverLogLevel::error: return "error";
+  }
+  return "?";
+}
 
 
 std::string replay_command(const SimulateCliOptions& o, const std::string& file, std::uint64_t seed) {
@@ -154,6 +168,16 @@ sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t see
   options.handoff_ms = o.handoff_ms;
   options.stop_at_accuracy = o.stop_at_accuracy;
   options.stop_window = o.stop_window;
+  if (o.peer_log_file) {
+    // One line per log line of a peer at info or above, as `starling peer`
+    // prints them by default: virtual time, seed, peer index, level, event.
+    options.on_peer_log = [file = o.peer_log_file, seed](double t, int peer, node::DriverLogLevel level,
+                                                        std::string_view event, const std::string& message) {
+      if (level == node::DriverLogLevel::debug) return;
+      std::fprintf(file.get(), "%.6f seed=%llu peer=%d %s %.*s: %s\n", t, static_cast<unsigned long long>(seed),
+                   peer, level_name(level), int(event.size()), event.data(), message.c_str());
+    };
+  }
   return options;
 }
 
@@ -264,6 +288,11 @@ Command add_simulate_command(CLI::App& root) {
   app->add_option("--stop-at-accuracy", options->stop_at_accuracy,
                   "End early once every training peer's own model reached this test accuracy (see --stop-window)")
       ->check(CLI::Range(0.0, 1.0));
+  app->add_option("--peer-log", options->peer_log,
+                  "Write every simulated peer's log lines (info and above, as starling peer prints them) to FILE, "
+                  "each with its virtual time, seed and peer index")
+      ->type_name("FILE")
+      ->check(non_empty_path_check("no peer log"));
   app->add_option("--stop-window", options->stop_window,
                   "--stop-at-accuracy judges the mean of each peer's last this many evaluations")
       ->check(CLI::Range(1, 1000))
@@ -281,6 +310,15 @@ Command add_simulate_command(CLI::App& root) {
                      std::fprintf(stderr, "starling simulate: error: --seeds counts the runs of --random; a scenario "
                                           "FILE runs once (--seed picks its seed)\n");
                      return kExitBadInput;
+                   }
+                   if (!options->peer_log.empty()) {
+                     std::FILE* log_file = std::fopen(options->peer_log.c_str(), "w");
+                     if (!log_file) {
+                       std::fprintf(stderr, "starling simulate: error: cannot write --peer-log %s: %s\n",
+                                    options->peer_log.c_str(), std::strerror(errno));
+                       return kExitBadInput;
+                     }
+                     options->peer_log_file.reset(log_file, [](std::FILE* f) { std::fclose(f); });
                    }
                    if (options->random) return run_random(*options);
                    if (options->file.empty()) {

@@ -30,6 +30,11 @@ SimulationBackend::SimulationBackend(const scenario::Scenario& s, const Simulate
     checker_.persisted_incarnation(now(), peer, world_->peer(peer).identity_generation, incarnation);
   };
   world.on_evaluation = [this](int peer, std::int64_t step, double accuracy) { on_evaluation(peer, step, accuracy); };
+  if (o.on_peer_log) {
+    world.on_peer_log = [this](int peer, node::DriverLogLevel level, std::string_view event, const std::string& message) {
+      o_.on_peer_log(now(), peer, level, event, message);
+    };
+  }
   world_ = std::make_unique<World>(std::move(world));
   seeds_random_.seed(world_->generator()());
   for (const auto& e : s_.events) byzantine_run_ = byzantine_run_ || e.kind == scenario::EventKind::byzantine;

@@ -96,6 +96,10 @@ void World::start(int index, const std::vector<int>& seeds, bool joining) {
     p.trainer = std::make_unique<SteppedTrainer>(*p.transport, &p.slot, std::move(trainer));
     peer_options.training = options_.driver;
   }
+  if (options_.on_peer_log) {
+    peer_options.log = [this, index](node::DriverLogLevel level, std::string_view event, const std::string& message,
+                                     const node::LogFields&) { options_.on_peer_log(index, level, event, message); };
+  }
   p.node = std::make_unique<node::Peer>(*p.transport, p.trainer.get(), *p.incarnations, std::move(peer_options));
   p.slot = p.node.get();
   p.membership = &p.node->membership();

@@ -109,6 +109,28 @@ for name in "../../escaped" "$work/absolute"; do
 done
 echo "ok: default report folders stay under scenario-runs/, simulate warns about extra_args"
 
+# --peer-log writes what each simulated peer logs, with its virtual time and
+# index, and leaves the run (its trace) unchanged; an unwritable path is a
+# clear error before anything runs.
+printf 'name = "logged"\nduration = 6\n[swarm]\npeers = 3\ntrain = false\n[[events]]\nat = 3\nkind = "kill"\npeer = 2\n' \
+  >"$work/logged.toml"
+plain=$(timeout 60 "$starling" simulate "$work/logged.toml" --out "$work/logged-plain" 2>&1) || fail "simulate: $plain"
+logged=$(timeout 60 "$starling" simulate "$work/logged.toml" --out "$work/logged-log" --peer-log "$work/peers.log" 2>&1) ||
+  fail "simulate --peer-log: $logged"
+[[ $(grep -o 'trace: [0-9a-f]*' <<<"$plain") == $(grep -o 'trace: [0-9a-f]*' <<<"$logged") ]] ||
+  fail "--peer-log changed the trace: $plain / $logged"
+for peer in 0 1 2; do
+  grep -Eq "^[0-9]+\.[0-9]{6} seed=1 peer=$peer (info|warning|error) " "$work/peers.log" ||
+    fail "no log line of peer $peer in --peer-log: $(head -5 "$work/peers.log")"
+done
+# The survivors saw peer 2 die after the kill at 3 s.
+awk '$3 ~ /^peer=[01]$/ && $1 >= 3 && /member (suspected|died|dead)/' "$work/peers.log" | grep -q . ||
+  fail "--peer-log shows no survivor suspecting the killed peer: $(grep -c . "$work/peers.log") lines"
+out=$("$starling" simulate "$work/logged.toml" --peer-log "$work/no/such/dir/peers.log" 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "cannot write --peer-log .*No such file or directory" <<<"$out" ||
+  fail "unwritable --peer-log: exit $rc: $out"
+echo "ok: simulate --peer-log writes every peer's log lines and leaves the trace alone"
+
 # A peer that refuses its extra_args ends at start; the runner quotes the
 # peer's error, not CLI11's "Run with --help for more information." below it.
 printf '%s' "$header

@@ -10,9 +10,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "starling/ml/dataset.h"
+#include "starling/node/membership_driver.h"
 #include "starling/node/faults.h"
 #include "starling/scenario/observations.h"
 #include "starling/scenario/scenario.h"
@@ -99,6 +101,10 @@ struct SimulateOptions {
   // TrainingRecordFiles so that a run stopped early leaves its records.
   std::function<void(const EvaluationRecord&)> on_evaluation;
   std::function<void(const SpreadRecord&)> on_spread;
+  // Every peer's log lines, with the virtual time in seconds (`--peer-log`).
+  std::function<void(double t, int peer, node::DriverLogLevel level, std::string_view event,
+                     const std::string& message)>
+      on_peer_log;
 };
 
 struct SimulateResult {

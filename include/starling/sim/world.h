@@ -22,6 +22,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "starling/gossip/config.h"
@@ -100,6 +101,9 @@ struct WorldOptions {
   std::function<void(int peer, std::uint64_t incarnation)> on_incarnation;
   // Every evaluation of a training peer's own model (step count, accuracy).
   std::function<void(int peer, std::int64_t step, double accuracy)> on_evaluation;
+  // Every log line a peer writes (what `starling peer` would print).
+  std::function<void(int peer, node::DriverLogLevel level, std::string_view event, const std::string& message)>
+      on_peer_log;
 };
 
 class World {

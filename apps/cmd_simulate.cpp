@@ -170,12 +170,13 @@ sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t see
   options.stop_window = o.stop_window;
   if (o.peer_log_file) {
     // One line per log line of a peer at info or above, as `starling peer`
-    // prints them by default: virtual time, seed, peer index, level, event.
+    // prints them by default: virtual time, seed, peer index, level, event name.
     options.on_peer_log = [file = o.peer_log_file, seed](double t, int peer, node::DriverLogLevel level,
                                                         std::string_view event, const std::string& message) {
       if (level == node::DriverLogLevel::debug) return;
-      std::fprintf(file.get(), "%.6f seed=%llu peer=%d %s %.*s: %s\n", t, static_cast<unsigned long long>(seed),
-                   peer, level_name(level), int(event.size()), event.data(), message.c_str());
+      std::fprintf(file.get(), "%.6f seed=%llu peer=%d %s event=%.*s %s\n", t,
+                   static_cast<unsigned long long>(seed), peer, level_name(level), int(event.size()), event.data(),
+                   message.c_str());
     };
   }
   return options;

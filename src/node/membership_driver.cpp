@@ -283,7 +283,9 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
     if (joining && handshake_failures_ >= options_.handshake_failures_reported) {
       log(DriverLogLevel::error, what + ": cannot join the swarm; " + std::to_string(handshake_failures_) +
                                      " handshakes failed in a row, so that peer most likely uses a different "
-                                     "swarm key (compare the fingerprints printed at start; --swarm-key)",
+                                     "swarm key (compare the fingerprints printed at start; --swarm-key), or "
+                                     "this peer's own identity (two peers started from one identity file: give "
+                                     "each its own --identity or --data-dir)",
           "handshake.failed", {{"peer", stream.peer}, {"reason", to_string(reason.kind)}, {"detail", reason.message}});
     } else {
       log(DriverLogLevel::warning, what, "handshake.failed",

@@ -135,6 +135,16 @@ b=$!; pids+=("$b")
 wait_log "$work/b.log" "cannot join the swarm.*different swarm key" 12 || fail "wrong key not reported: $(cat "$work/b.log")"
 kill -TERM "$b"; wait "$b" || fail "wrong-key peer did not exit 0 on SIGTERM"
 
+# A peer started with the seed's own identity file cannot tell that from a
+# wrong key (the seed hangs up): the error names both causes.
+: >"$work/same.log"
+"$starling" peer --no-train --listen "127.0.0.1:$other" --seed "$address" --data-dir "$work/same" \
+  --identity "$work/a/identity.key" --swarm-key "$work/k1" 2>"$work/same.log" &
+same=$!; pids+=("$same")
+wait_log "$work/same.log" "cannot join the swarm.*own identity.*own --identity or --data-dir" 12 ||
+  fail "a shared identity not named: $(cat "$work/same.log")"
+kill -TERM "$same"; wait "$same" || fail "shared-identity peer did not exit 0 on SIGTERM"
+
 # Unreachable seed: keeps retrying and says so.
 : >"$work/c.log"
 "$starling" peer --no-train --listen "127.0.0.1:$other" --seed "127.0.0.1:$((port + 2))" --data-dir "$work/c" 2>"$work/c.log" &

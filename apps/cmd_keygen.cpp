@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -29,16 +30,25 @@ crypto::Overwrite overwrite_mode(const KeygenOptions& options) {
   return options.force ? crypto::Overwrite::yes : crypto::Overwrite::no;
 }
 
+// A key file that could not be written. Where FILE exists, --force replaces
+// a regular file only: the hint says so only where it would help.
+int report_not_saved(const Error& error, const std::string& path, const KeygenOptions& options) {
+  if (options.force || error.kind != ErrorKind::invalid_argument) return report(error);
+  std::error_code ignored;
+  const std::filesystem::file_status status = std::filesystem::status(path, ignored);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    std::fprintf(stderr, "starling keygen: error: %s is a %s, not a key file: give the path of the file to write\n",
+                 path.c_str(), std::filesystem::is_directory(status) ? "folder" : "special file");
+    return 1;
+  }
+  std::fprintf(stderr, "starling keygen: error: %s (pass --force to replace it)\n", error.message.c_str());
+  return 1;
+}
+
 int make_swarm_key(const KeygenOptions& options) {
   crypto::SwarmKey key = crypto::SwarmKey::generate();
-  if (Status saved = key.save(options.swarm_path, overwrite_mode(options)); !saved) {
-    if (!options.force && saved.error().kind == ErrorKind::invalid_argument) {
-      std::fprintf(stderr, "starling keygen: error: %s (pass --force to replace it)\n",
-                   saved.error().message.c_str());
-      return 1;
-    }
-    return report(saved.error());
-  }
+  if (Status saved = key.save(options.swarm_path, overwrite_mode(options)); !saved)
+    return report_not_saved(saved.error(), options.swarm_path, options);
   std::printf("wrote swarm key to %s (mode 0600)\nfingerprint: %s\n", options.swarm_path.c_str(),
               key.fingerprint().c_str());
   std::printf("give this file only to swarm members, over a secure channel\n");
@@ -47,14 +57,8 @@ int make_swarm_key(const KeygenOptions& options) {
 
 int make_identity(const KeygenOptions& options) {
   crypto::Identity identity = crypto::Identity::generate();
-  if (Status saved = identity.save(options.identity_path, overwrite_mode(options)); !saved) {
-    if (!options.force && saved.error().kind == ErrorKind::invalid_argument) {
-      std::fprintf(stderr, "starling keygen: error: %s (pass --force to replace it)\n",
-                   saved.error().message.c_str());
-      return 1;
-    }
-    return report(saved.error());
-  }
+  if (Status saved = identity.save(options.identity_path, overwrite_mode(options)); !saved)
+    return report_not_saved(saved.error(), options.identity_path, options);
   std::printf("wrote identity to %s (mode 0600)\nnode id: %s\n", options.identity_path.c_str(),
               identity.node_id().to_hex().c_str());
   return 0;

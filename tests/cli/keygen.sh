@@ -30,6 +30,14 @@ expect_ok "keygen --swarm --force" "$starling" keygen --swarm "$work/swarm.key" 
 [[ $(mode_of "$work/swarm.key") == 600 ]] || fail "forced key mode is $(mode_of "$work/swarm.key")"
 [[ $(ls "$work" | grep -c tmp) == 0 ]] || fail "temporary files left behind: $(ls "$work")"
 
+# A folder is no key file: no "--force" hint that --force would only refuse.
+mkdir -p "$work/folder"
+for kind in --swarm --identity; do
+  expect_error "keygen $kind onto a folder" "folder is a folder, not a key file" "$starling" keygen $kind "$work/folder"
+  out=$("$starling" keygen $kind "$work/folder" 2>&1)
+  grep -q -- "--force" <<<"$out" && fail "keygen $kind onto a folder hints --force: $out"
+done
+
 # Bad files give clear errors.
 chmod 644 "$work/swarm.key"
 expect_error "world-readable key" "security.*chmod 600" "$starling" keygen --check "$work/swarm.key"

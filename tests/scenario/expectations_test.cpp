@@ -222,6 +222,33 @@ TEST_CASE("membership convergence counts from the last event and needs dead depa
   CHECK(never.measured.find("not converged") != std::string::npos);
 }
 
+TEST_CASE("membership convergence at a lasting fault's first poll alone does not pass", "[scenario]") {
+  // 100% loss from t = 4 on, never undone: the poll at 4 s still shows every
+  // view right (nothing happened yet), then peer 0 suspects peer 1 and never
+  // sees it alive again.
+  Observations obs = three_peers();
+  obs.last_event_seconds = 4.0;
+  for (Round& r : obs.rounds) {
+    if (r.t > 4.0) r.samples[0].members[0].state = r.t < 6.0 ? "suspect" : "dead";
+  }
+  Expectation x = converged_within(5.0);
+  const Outcome lasting = check(obs, x);
+  CHECK_FALSE(lasting.passed);
+  CHECK(lasting.measured.find("converged 0.0 s after it; but not in the last 5.0 s of the run (at 10.0 s: peer 0 "
+                              "sees peer 1 as dead)") != std::string::npos);
+  // A fault that heals at 7 s converges again before the end: it passes.
+  for (Round& r : obs.rounds) {
+    if (r.t >= 7.0) r.samples[0].members[0].state = "alive";
+  }
+  const Outcome healed = check(obs, x);
+  CHECK(healed.passed);
+  CHECK(healed.measured == "converged 0.0 s after it");
+  // A transient suspicion in the last seconds does not fail a swarm that
+  // converged again in that window.
+  obs.rounds.back().samples[0].members[0].state = "suspect";
+  CHECK(check(obs, x).passed);
+}
+
 TEST_CASE("membership convergence judges only honest peers' views of each other", "[scenario]") {
   Observations obs = three_peers();
   obs.last_event_seconds = 4.0;
@@ -252,17 +279,18 @@ TEST_CASE("rounds that did not read the views are skipped, not judged as empty v
     }
   }
   Expectation x = converged_within(4.0);
-  // Converged at the first judged poll after the last event (t = 4), not at t = 9.
+  // Converged at the first judged poll after the last event (t = 4), not at
+  // t = 9; the outcome counts the polls from the event to the end.
   auto outcome = check(obs, x);
   CHECK(outcome.passed);
-  CHECK(outcome.measured == "converged 0.0 s after it");
+  CHECK(outcome.measured == "converged 0.0 s after it (views read in 3 of 7 polls since)");
   // After an event at 4.5 s the next poll that read the views is at 9 s,
   // and the outcome says how many polls could not be judged.
   obs.last_event_seconds = 4.5;
   x.within_seconds = 5.0;
   auto late = check(obs, x);
   CHECK(late.passed);
-  CHECK(late.measured == "converged 4.5 s after it (views read in 1 of 5 polls since)");
+  CHECK(late.measured == "converged 4.5 s after it (views read in 2 of 6 polls since)");
   x.within_seconds = 4.0;
   CHECK_FALSE(check(obs, x).passed);
 

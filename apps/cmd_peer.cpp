@@ -240,6 +240,15 @@ int run_peer(const PeerOptions& options) {
   loop.run();
   metrics.reset();  // no scrape reads the peer from here on
   if (training) training->stop();
+  if (training) {
+    if (const std::optional<std::string> lost = training->final_checkpoint_error()) {
+      // The run's model is not on disk: exit 1, so a script or a service
+      // manager notices rather than reading a clean stop.
+      log->error("the final checkpoint was not written ({}): this run's training since the last checkpoint is lost",
+                 *lost);
+      exit_code = 1;
+    }
+  }
   runtime_peer.reset();
   training.reset();
   log->info("stopped");

@@ -317,6 +317,12 @@ void PeerTraining::stop() {
   if (slot_) *slot_ = nullptr;
 }
 
+std::optional<std::string> PeerTraining::final_checkpoint_error() const {
+  if (average_checkpoint_error_) return average_checkpoint_error_;
+  if (host_ && host_->worker && stopped_) return host_->worker->final_checkpoint_error();
+  return std::nullopt;
+}
+
 void PeerTraining::write_local_average_checkpoint() {
   std::optional<ml::Checkpoint> checkpoint = host_->worker->checkpoint_after_stop();
   if (!checkpoint) {
@@ -333,6 +339,7 @@ void PeerTraining::write_local_average_checkpoint() {
   checkpoint->metadata["local_average_neighbours"] = std::to_string(neighbours);
   if (const Status saved = ml::save_checkpoint(checkpoint_path_.string(), *checkpoint); !saved) {
     log_->warn("final checkpoint to {} failed: {}", checkpoint_path_.string(), saved.error().message);
+    average_checkpoint_error_ = saved.error().message;
     return;
   }
   if (neighbours > 0) {

@@ -139,6 +139,9 @@ class PeerTraining {
   // from the links still held); the caller stops the peer's delta gossip
   // afterwards. Loop thread; idempotent.
   void stop();
+  // After stop(): why the final checkpoint was not written (nullopt: it was,
+  // or none was due), so the process can exit non-zero.
+  std::optional<std::string> final_checkpoint_error() const;
 
   nlohmann::json status_json(const node::PeerStatus& status) const;
   // The training thread's progress (default-constructed before it starts),
@@ -161,6 +164,7 @@ class PeerTraining {
   std::shared_ptr<spdlog::logger> log_;
   std::filesystem::path checkpoint_path_;
   std::unique_ptr<Host> host_;
+  std::optional<std::string> average_checkpoint_error_;  // the local average's final checkpoint
   node::Peer** slot_ = nullptr;
   node::TrainingDriverOptions driver_options_;
   bool resumed_ = false;

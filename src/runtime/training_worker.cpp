@@ -329,7 +329,7 @@ void TrainingWorker::maybe_evaluate() {
   }
 }
 
-void TrainingWorker::save_checkpoint(const char* why) {
+Status TrainingWorker::save_checkpoint(const char* why) {
   const Status saved = ml::save_checkpoint(options_.checkpoint_path, loop_->checkpoint());
   last_checkpoint_seconds_ = clock_seconds();
   {
@@ -337,9 +337,10 @@ void TrainingWorker::save_checkpoint(const char* why) {
     ++(saved ? progress_.checkpoints_written : progress_.checkpoint_failures);
   }
   if (!saved) {
-    log(std::string("training worker: ") + why + " checkpoint to " + options_.checkpoint_path +
-        " failed (training goes on): " + saved.error().message);
+    log(std::string("training worker: ") + why + " checkpoint to " + options_.checkpoint_path + " failed" +
+        (std::string_view(why) == "final" ? "" : " (training goes on)") + ": " + saved.error().message);
   }
+  return saved;
 }
 
 void TrainingWorker::run_guarded() noexcept {
@@ -398,7 +399,7 @@ void TrainingWorker::run() {
     maybe_evaluate();
     if (!options_.checkpoint_path.empty() && options_.checkpoint_every_seconds > 0.0 &&
         boundary_seconds - last_checkpoint_seconds_ >= options_.checkpoint_every_seconds) {
-      save_checkpoint("periodic");
+      (void)save_checkpoint("periodic");  // logged and counted; training goes on
     }
     if (stop_requested_.load(std::memory_order_acquire)) break;
 
@@ -451,7 +452,9 @@ void TrainingWorker::run() {
   }
   // Corrections that arrived after the last step still land: none is lost.
   count_served(handoff_->apply_corrections([this](const Eigen::VectorXf& sum) { return add_to_parameters(sum); }));
-  if (!options_.checkpoint_path.empty() && options_.final_checkpoint) save_checkpoint("final");
+  if (!options_.checkpoint_path.empty() && options_.final_checkpoint) {
+    if (const Status saved = save_checkpoint("final"); !saved) final_checkpoint_error_ = saved.error().message;
+  }
 }
 
 }  // namespace starling::runtime

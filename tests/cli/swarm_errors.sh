@@ -177,6 +177,18 @@ done
 [[ $seen == "alive 1" ]] || fail "the seed lists the restarted peer as '$seen', want 'alive 1'"
 kill -TERM "$d"; wait "$d"
 
+# A final checkpoint that cannot be written (here model.ckpt is a folder; a
+# full disk does the same) is an error and exit 1, not a clean stop.
+mkdir -p "$work/e/model.ckpt" && chmod 700 "$work/e"
+: >"$work/e.log"
+"$starling" peer --listen "127.0.0.1:$other" --data-dir "$work/e" --eval-every 0 --model linear 2>"$work/e.log" &
+e=$!; pids+=("$e")
+wait_log "$work/e.log" "training started" 30 || fail "peer e did not train: $(cat "$work/e.log")"
+kill -TERM "$e"; wait "$e"; rc=$?
+[[ $rc == 1 ]] || fail "a lost final checkpoint exited $rc, want 1: $(tail -3 "$work/e.log")"
+grep -q "error the final checkpoint was not written (.*model.ckpt.*directory" "$work/e.log" ||
+  fail "no error for the lost final checkpoint: $(tail -3 "$work/e.log")"
+
 grep -qE "Assertion|terminate called|Sanitizer|runtime error" "$work"/*.log && fail "a peer crashed: $(grep -hE "Assertion|terminate" "$work"/*.log)"
 ((failures == 0)) || exit 1
 echo "PASS swarm_errors"

@@ -227,6 +227,9 @@ class TrainingWorker {
   // After stop() only (the thread has ended): the final state as a
   // checkpoint (metadata model = own); nullopt when training failed.
   std::optional<ml::Checkpoint> checkpoint_after_stop() const;
+  // After stop() only: why the final checkpoint was not written (nullopt:
+  // it was, or none was due).
+  const std::optional<std::string>& final_checkpoint_error() const { return final_checkpoint_error_; }
   TrainingProgress progress() const;        // any thread
   Eigen::VectorXf parameters_copy() const;  // any thread; the parameters at a step boundary
   std::size_t parameter_count() const { return parameter_count_; }
@@ -246,7 +249,7 @@ class TrainingWorker {
   void sleep_for_slowdown(double seconds);
   void maybe_evaluate();
   void evaluate_offered_average();
-  void save_checkpoint(const char* why);
+  Status save_checkpoint(const char* why);
   void log(const std::string& message);
   void set_state(const char* state, const std::string& error = {});
 
@@ -288,6 +291,7 @@ class TrainingWorker {
   // Worker thread: slowdown bookkeeping and the periodic checkpoint's clock.
   double slowdown_debt_seconds_ = 0;
   double last_checkpoint_seconds_ = 0;
+  std::optional<std::string> final_checkpoint_error_;  // set by the thread before it ends
 
   mutable std::mutex progress_mutex_;
   bool ended_on_exception_ = false;  // under progress_mutex_; restart() refuses

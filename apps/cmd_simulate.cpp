@@ -4,6 +4,7 @@
 // the event trace. `--random --seeds N` draws fault mixes and runs them.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -84,7 +85,7 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
                    sim::SimulateOptions sim_options, const fs::path& out, bool quiet) {
   const std::uint64_t seed = sim_options.seed;
   if (!quiet) {
-    std::fprintf(stderr, "simulate %s (%s): %d peers, %.0f virtual s, seed %llu, report in %s\n",
+    std::fprintf(stderr, "simulate %s (%s): %d peers, %g virtual s, seed %llu, report in %s\n",
                  scenario.name.c_str(), file.c_str(), scenario.swarm.peers, scenario.duration_seconds,
                  static_cast<unsigned long long>(seed), out.string().c_str());
     sim_options.progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
@@ -205,6 +206,16 @@ int run_file(const SimulateCliOptions& o) {
   }
   const std::uint64_t seed = o.seed.value_or(s.seed);
   const fs::path out = o.out_dir.empty() ? default_report_dir(s.name, "-sim") : fs::path(o.out_dir);
+  // Before the run, not after all its work: a folder we cannot use is bad input.
+  const auto is_report_entry = [](const std::string& name) {
+    return std::find(std::begin(scenario::kReportFiles), std::end(scenario::kReportFiles), name) !=
+               std::end(scenario::kReportFiles) ||
+           name == "evaluations.csv" || name == "spread.csv";
+  };
+  if (auto ready = scenario::prepare_report_dir(out, is_report_entry); !ready) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
+    return kExitBadInput;
+  }
   RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);
   if (o.json_summary) std::printf("%s\n", run.summary.c_str());
   return run.passed ? 0 : kExitFailed;
@@ -213,8 +224,16 @@ int run_file(const SimulateCliOptions& o) {
 int run_random(const SimulateCliOptions& o) {
   const std::uint64_t first = o.seed.value_or(1);
   const fs::path out = o.out_dir.empty() ? default_report_dir("random", "-sim") : fs::path(o.out_dir);
+  // Each seed writes random-SEED.toml and run-SEED/ here: an earlier run's
+  // would be mixed with this one's.
+  const auto is_report_entry = [](const std::string& name) {
+    return name.starts_with("run-") || (name.starts_with("random-") && name.ends_with(".toml"));
+  };
+  if (auto ready = scenario::prepare_report_dir(out, is_report_entry); !ready) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
+    return kExitBadInput;
+  }
   std::error_code ec;
-  fs::create_directories(out, ec);
   int failures = 0;
   std::string runs;
   for (int i = 0; i < o.seeds; ++i) {

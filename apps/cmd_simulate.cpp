@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -77,6 +78,7 @@ std::string replay_command(const SimulateCliOptions& o, const std::string& file,
 
 struct RunOutcome {
   bool passed = false;
+  bool out_of_memory = false;  // ended early; said on stderr, no report
   std::string summary;  // scenario::summary_json, shared with `starling scenario --json`
 };
 
@@ -100,7 +102,24 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
     sim_options.on_spread = [&records](const sim::SpreadRecord& r) { records->add(r); };
   }
   const auto started = std::chrono::steady_clock::now();
-  sim::SimulateResult result = sim::simulate(scenario, sim_options);
+  sim::SimulateResult result;
+  // Out of memory in a peer's handler ends the run (result.out_of_memory);
+  // elsewhere (creating a peer, a poll round) it unwinds to here. Either
+  // way too many peers for this machine, said so, never a hang.
+  try {
+    result = sim::simulate(scenario, sim_options);
+  } catch (const std::bad_alloc& error) {
+    result.out_of_memory = error.what();
+  }
+  if (result.out_of_memory) {
+    std::fprintf(stderr,
+                 "starling simulate: error: out of memory with %d peers (an allocation failed: %s) at %.3g virtual "
+                 "s; the run was stopped there, without a report: try fewer peers\n",
+                 scenario.total_peers(), result.out_of_memory->c_str(), result.observations.end_seconds);
+    RunOutcome failed;
+    failed.out_of_memory = true;
+    return failed;
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   std::vector<scenario::Outcome> outcomes = scenario::evaluate(scenario, result.observations);
@@ -217,6 +236,7 @@ int run_file(const SimulateCliOptions& o) {
     return kExitBadInput;
   }
   RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);
+  if (run.out_of_memory) return kExitFailed;
   if (o.json_summary) std::printf("%s\n", run.summary.c_str());
   return run.passed ? 0 : kExitFailed;
 }
@@ -258,6 +278,7 @@ int run_random(const SimulateCliOptions& o) {
     sim::SimulateOptions options = base_options(o, seed);
     sim::apply_network(drawn, options);
     RunOutcome run = run_one(o, *loaded, file.string(), options, out / ("run-" + std::to_string(seed)), true);
+    if (run.out_of_memory) return kExitFailed;  // every later seed would run out too
     if (!run.passed) {
       ++failures;
       std::printf("FAILED seed %llu: scenario saved as %s (copy it to tests/sim/regressions/ to keep it)\n",

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -78,6 +79,16 @@ int run(const ScenarioOptions& options) {
   const scenario::Scenario run_scenario_spec = scenario::scaled(file_scenario, options.speed);
   const std::uint64_t seed = options.seed.value_or(file_scenario.seed);
   const fs::path out = options.out_dir.empty() ? default_report_dir(file_scenario.name, "") : fs::path(options.out_dir);
+  // Before any peer starts: a folder we cannot use is bad input, not a failed run.
+  const auto is_report_entry = [](const std::string& name) {
+    return std::find(std::begin(scenario::kReportFiles), std::end(scenario::kReportFiles), name) !=
+               std::end(scenario::kReportFiles) ||
+           name == "logs" || name == "peers" || name == "swarm.key";
+  };
+  if (auto ready = scenario::prepare_report_dir(out, is_report_entry); !ready) {
+    std::fprintf(stderr, "starling scenario: error: %s\n", ready.error().message.c_str());
+    return kExitBadInput;
+  }
 
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
@@ -87,7 +98,7 @@ int run(const ScenarioOptions& options) {
     return kExitFailed;
   }
 
-  std::fprintf(stderr, "scenario %s (%s): %d peers, %.0f s, seed %llu, speed %g, report in %s\n",
+  std::fprintf(stderr, "scenario %s (%s): %d peers, %g s, seed %llu, speed %g, report in %s\n",
                file_scenario.name.c_str(), options.file.c_str(), file_scenario.swarm.peers,
                run_scenario_spec.duration_seconds, static_cast<unsigned long long>(seed), options.speed,
                out.string().c_str());

@@ -4,12 +4,14 @@
 // the event trace. `--random --seeds N` draws fault mixes and runs them.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -76,6 +78,7 @@ std::string replay_command(const SimulateCliOptions& o, const std::string& file,
 
 struct RunOutcome {
   bool passed = false;
+  bool out_of_memory = false;  // ended early; said on stderr, no report
   std::string summary;  // scenario::summary_json, shared with `starling scenario --json`
 };
 
@@ -84,7 +87,7 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
                    sim::SimulateOptions sim_options, const fs::path& out, bool quiet) {
   const std::uint64_t seed = sim_options.seed;
   if (!quiet) {
-    std::fprintf(stderr, "simulate %s (%s): %d peers, %.0f virtual s, seed %llu, report in %s\n",
+    std::fprintf(stderr, "simulate %s (%s): %d peers, %g virtual s, seed %llu, report in %s\n",
                  scenario.name.c_str(), file.c_str(), scenario.swarm.peers, scenario.duration_seconds,
                  static_cast<unsigned long long>(seed), out.string().c_str());
     sim_options.progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
@@ -99,7 +102,24 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
     sim_options.on_spread = [&records](const sim::SpreadRecord& r) { records->add(r); };
   }
   const auto started = std::chrono::steady_clock::now();
-  sim::SimulateResult result = sim::simulate(scenario, sim_options);
+  sim::SimulateResult result;
+  // Out of memory in a peer's handler ends the run (result.out_of_memory);
+  // elsewhere (creating a peer, a poll round) it unwinds to here. Either
+  // way too many peers for this machine, said so, never a hang.
+  try {
+    result = sim::simulate(scenario, sim_options);
+  } catch (const std::bad_alloc& error) {
+    result.out_of_memory = error.what();
+  }
+  if (result.out_of_memory) {
+    std::fprintf(stderr,
+                 "starling simulate: error: out of memory with %d peers (an allocation failed: %s) at %.3g virtual "
+                 "s; the run was stopped there, without a report: try fewer peers\n",
+                 scenario.total_peers(), result.out_of_memory->c_str(), result.observations.end_seconds);
+    RunOutcome failed;
+    failed.out_of_memory = true;
+    return failed;
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   std::vector<scenario::Outcome> outcomes = scenario::evaluate(scenario, result.observations);
@@ -206,7 +226,18 @@ int run_file(const SimulateCliOptions& o) {
   }
   const std::uint64_t seed = o.seed.value_or(s.seed);
   const fs::path out = o.out_dir.empty() ? default_report_dir(s.name, "-sim") : fs::path(o.out_dir);
+  // Before the run, not after all its work: a folder we cannot use is bad input.
+  const auto is_report_entry = [](const std::string& name) {
+    return std::find(std::begin(scenario::kReportFiles), std::end(scenario::kReportFiles), name) !=
+               std::end(scenario::kReportFiles) ||
+           name == "evaluations.csv" || name == "spread.csv";
+  };
+  if (auto ready = scenario::prepare_report_dir(out, is_report_entry); !ready) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
+    return kExitBadInput;
+  }
   RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);
+  if (run.out_of_memory) return kExitFailed;
   if (o.json_summary) std::printf("%s\n", run.summary.c_str());
   return run.passed ? 0 : kExitFailed;
 }
@@ -214,8 +245,16 @@ int run_file(const SimulateCliOptions& o) {
 int run_random(const SimulateCliOptions& o) {
   const std::uint64_t first = o.seed.value_or(1);
   const fs::path out = o.out_dir.empty() ? default_report_dir("random", "-sim") : fs::path(o.out_dir);
+  // Each seed writes random-SEED.toml and run-SEED/ here: an earlier run's
+  // would be mixed with this one's.
+  const auto is_report_entry = [](const std::string& name) {
+    return name.starts_with("run-") || (name.starts_with("random-") && name.ends_with(".toml"));
+  };
+  if (auto ready = scenario::prepare_report_dir(out, is_report_entry); !ready) {
+    std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
+    return kExitBadInput;
+  }
   std::error_code ec;
-  fs::create_directories(out, ec);
   int failures = 0;
   std::string runs;
   for (int i = 0; i < o.seeds; ++i) {
@@ -240,6 +279,7 @@ int run_random(const SimulateCliOptions& o) {
     sim::SimulateOptions options = base_options(o, seed);
     sim::apply_network(drawn, options);
     RunOutcome run = run_one(o, *loaded, file.string(), options, out / ("run-" + std::to_string(seed)), true);
+    if (run.out_of_memory) return kExitFailed;  // every later seed would run out too
     if (!run.passed) {
       ++failures;
       std::printf("FAILED seed %llu: scenario saved as %s (copy it to tests/sim/regressions/ to keep it)\n",

@@ -81,17 +81,13 @@ void ProcessBackend::note(const std::string& kind, const std::string& label, con
 Status ProcessBackend::prepare() {
   const fs::path& out = options_.out_dir;
   std::error_code ec;
-  // A folder from an earlier run is reused: its peers' identities, models
-  // and logs go, so runs do not leak into each other. Anything else that
-  // merely has these names is not ours to delete.
+  // `starling scenario` refused a folder holding an earlier run's report
+  // before starting (scenario::prepare_report_dir); nothing here is deleted.
   for (const char* ours : {"peers", "logs"}) {
-    if (!fs::exists(out / ours, ec)) continue;
-    if (!fs::exists(out / "events.jsonl", ec)) {
+    if (fs::exists(out / ours, ec)) {
       return make_error(ErrorKind::invalid_argument,
-                        (out / ours).string() + " exists but is not from a scenario run; choose another --out");
+                        (out / ours).string() + " exists (an earlier run's?); choose another --out");
     }
-    fs::remove_all(out / ours, ec);
-    if (ec) return make_error(ErrorKind::io, "cannot clear " + (out / ours).string() + ": " + ec.message());
   }
   fs::create_directories(out / "logs", ec);
   if (ec) return make_error(ErrorKind::io, "cannot create " + (out / "logs").string() + ": " + ec.message());

@@ -19,7 +19,7 @@ RunResult run_scenario(const scenario::Scenario& scenario, const RunnerOptions& 
   timeline.seed = options.seed;
   timeline.stop_requested = [&] { return options.interrupted != nullptr && options.interrupted->load(); };
   timeline.on_ready = [&](double startup_seconds) {
-    std::fprintf(stderr, "scenario %s: %d peers up in %.1f s; running for %.0f s\n", scenario.name.c_str(),
+    std::fprintf(stderr, "scenario %s: %d peers up in %.1f s; running for %g s\n", scenario.name.c_str(),
                  scenario.swarm.peers, startup_seconds, scenario.duration_seconds);
   };
   timeline.on_action = [&](double t, const std::string& label, int line) {

@@ -14,4 +14,7 @@ build=${STARLING_BUILD_DIR:-$root/build}
 # The report folder, unless the user names one (a second --out is an error).
 out=(--out "$root/scenario-runs/quickstart")
 for arg in "$@"; do [[ $arg == --out || $arg == --out=* ]] && out=(); done
+# --out refuses a folder that holds a report: the demo's own folder holds the
+# previous demo's, which a new demo replaces.
+if [ ${#out[@]} -gt 0 ]; then rm -rf -- "${out[1]}"; fi
 exec "$build/apps/starling" scenario "$root/scenarios/quickstart.toml" "${out[@]}" "$@"

@@ -4,6 +4,8 @@
 #include "starling/runtime/memory_network.h"
 
 #include <map>
+#include <new>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -19,6 +21,9 @@ class MemoryTransport;
 
 struct MemoryNetwork::Impl {
   explicit Impl(std::uint64_t seed) : faults(std::mt19937_64(seed ^ 0x5EED'F417'0000'0001ULL)) {}
+
+  // Set by the first handler that ran out of memory; from then on no event runs.
+  std::optional<std::string> out_of_memory;
 
   // `target`: the transport the event acts on (0: none in particular); a
   // paused target's events are held until it resumes.
@@ -238,12 +243,22 @@ class MemoryTransport final : public Transport {
   };
 
   // Like the libuv transport: an exception escaping a handler is reported
-  // and drops the connection it was about (`about`, 0 for none).
+  // and drops the connection it was about (`about`, 0 for none). Out of
+  // memory is no bug and no connection's fault: it stops the whole network
+  // (out_of_memory()), whose driver ends the run; carrying on left each
+  // later handler failing the same way, and a simulation of half-handled
+  // messages that never ended.
   template <typename Fn, typename... Args>
   void call(ConnectionId about, const Fn& callback, Args&&... args) {
     if (!callback) return;
     ++callback_depth_;
-    const bool returned = guarded("a transport event handler", [&] { callback(std::forward<Args>(args)...); });
+    const bool returned = guarded("a transport event handler", [&] {
+      try {
+        callback(std::forward<Args>(args)...);
+      } catch (const std::bad_alloc& error) {
+        if (!network_.out_of_memory) network_.out_of_memory = error.what();
+      }
+    });
     --callback_depth_;
     if (!returned && about != 0)
       drop(about, make_error(ErrorKind::io, "dropped after an internal error (an exception escaped a handler; a bug)"));
@@ -608,8 +623,10 @@ bool MemoryNetwork::paused(const Transport& transport) const {
   return impl_->held.count(id_of(*impl_, transport)) != 0;
 }
 
+const std::optional<std::string>& MemoryNetwork::out_of_memory() const { return impl_->out_of_memory; }
+
 bool MemoryNetwork::step() {
-  if (impl_->events.empty()) return false;
+  if (impl_->events.empty() || impl_->out_of_memory) return false;
   auto node = impl_->events.extract(impl_->events.begin());
   impl_->now_us = std::max(impl_->now_us, node.key().first);
   Impl::Scheduled& event = node.mapped();
@@ -626,7 +643,8 @@ bool MemoryNetwork::step() {
 std::size_t MemoryNetwork::run_for(std::uint64_t duration_us, std::size_t max_events) {
   const std::uint64_t end_us = impl_->now_us + duration_us;
   std::size_t ran = 0;
-  while (ran < max_events && !impl_->events.empty() && impl_->events.begin()->first.first <= end_us) {
+  while (ran < max_events && !impl_->out_of_memory && !impl_->events.empty() &&
+         impl_->events.begin()->first.first <= end_us) {
     step();
     ++ran;
   }
@@ -637,7 +655,7 @@ std::size_t MemoryNetwork::run_for(std::uint64_t duration_us, std::size_t max_ev
 bool MemoryNetwork::run_until(const std::function<bool()>& done, std::uint64_t timeout_us, std::size_t max_events) {
   const std::uint64_t end_us = impl_->now_us + timeout_us;
   for (std::size_t ran = 0; ran < max_events && !done(); ++ran) {
-    if (impl_->events.empty() || impl_->events.begin()->first.first > end_us) {
+    if (impl_->out_of_memory || impl_->events.empty() || impl_->events.begin()->first.first > end_us) {
       impl_->now_us = std::max(impl_->now_us, end_us);
       break;
     }

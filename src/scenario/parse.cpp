@@ -139,6 +139,9 @@ class Reader {
       if (!item.is_integer()) fail(&item, std::string("'") + key + "' must hold peer indices (integers)");
       const std::int64_t index = *item.value<std::int64_t>();
       if (index < 0 || index > 100000) fail(&item, "peer index " + std::to_string(index) + " is out of range");
+      // [1, 1] acted on peer 1 once and looked like two targets: a slip, refused.
+      if (std::find(out.begin(), out.end(), index) != out.end())
+        fail(&item, "peer " + std::to_string(index) + " is listed twice in '" + key + "'");
       out.push_back(static_cast<int>(index));
     }
     return out;
@@ -594,6 +597,82 @@ void validate(const Reader& r, const Scenario& s) {
   }
 }
 
+// What the file alone says about whether a peer runs at an event: kill,
+// stop and seed_down take a named peer down, restart (and the join that
+// started it) bring it up; "all" takes every running peer down or brings
+// every started one back; a fraction leaves whom it drew unknown.
+struct PeerLife {
+  enum class State : std::uint8_t { up, down, unknown };
+  State state = State::up;
+  int line = 0;             // the event that took it down
+  std::string how;          // "killed it at 1 s", "stopped every running peer at 3 s"
+};
+
+// The toml node an explicit target `peer` came from (for the warning's place).
+const toml::node& target_node(const toml::table& t, int peer) {
+  if (const toml::node* node = t.get("peer")) return *node;
+  if (const toml::array* list = t.get("peers") != nullptr ? t.get("peers")->as_array() : nullptr) {
+    for (const toml::node& item : *list) {
+      if (item.value<std::int64_t>() == std::int64_t{peer}) return item;
+    }
+  }
+  return t;
+}
+
+// Legal but most likely not meant: an event that names a peer which is
+// certainly down then (killed or stopped and not restarted since) finds no
+// process there and does nothing, silently. Warned with the line that took
+// the peer down. A restart of a down peer is what restart is for; pauses
+// and timed faults end without taking a peer down. Call after validate().
+void warn_down_targets(const Reader& r, const Scenario& s, const toml::array& tables) {
+  using State = PeerLife::State;
+  std::vector<PeerLife> life(static_cast<std::size_t>(s.total_peers()));
+  for (std::size_t i = 0; i < s.events.size(); ++i) {
+    const Event& e = s.events[i];
+    const toml::table& t = *tables[i].as_table();
+    const int started = s.peers_started_by(e.at_seconds, i);
+    std::vector<int> named;
+    if (e.kind == EventKind::seed_down) named = {0};
+    else if (e.kind != EventKind::join && e.targets.kind == PeerSelector::Kind::list) named = e.targets.peers;
+    if (e.kind != EventKind::restart) {
+      for (int p : named) {
+        const PeerLife& l = life[static_cast<std::size_t>(p)];
+        if (l.state != State::down) continue;
+        r.warn(e.kind == EventKind::seed_down ? t : target_node(t, p),
+               std::string(to_string(e.kind)) + " event at " + seconds(e.at_seconds) + " targets peer " +
+                   std::to_string(p) + ", which is down then (line " + std::to_string(l.line) + " " + l.how +
+                   " and no restart brought it back), so it does nothing to it");
+      }
+    }
+    const bool takes_down = e.kind == EventKind::kill || e.kind == EventKind::stop || e.kind == EventKind::seed_down;
+    if (!takes_down && e.kind != EventKind::restart) continue;
+    const std::string verb = e.kind == EventKind::stop ? "stopped" : "killed";
+    const std::string when = " at " + seconds(e.at_seconds);
+    switch (e.kind == EventKind::seed_down ? PeerSelector::Kind::list : e.targets.kind) {
+      case PeerSelector::Kind::list:
+        for (int p : named) {
+          life[static_cast<std::size_t>(p)] =
+              takes_down ? PeerLife{State::down, e.line, verb + " it" + when} : PeerLife{};
+        }
+        break;
+      case PeerSelector::Kind::all:
+        for (int p = 0; p < started; ++p) {
+          PeerLife& l = life[static_cast<std::size_t>(p)];
+          if (!takes_down) l = PeerLife{};
+          else if (l.state != State::down) l = PeerLife{State::down, e.line, verb + " every running peer" + when};
+        }
+        break;
+      case PeerSelector::Kind::fraction:
+        for (int p = 0; p < started; ++p) {
+          PeerLife& l = life[static_cast<std::size_t>(p)];
+          if (l.state == (takes_down ? State::up : State::down)) l.state = State::unknown;
+        }
+        break;
+      case PeerSelector::Kind::honest: break;  // expectations only
+    }
+  }
+}
+
 Scenario read(const Reader& r, const toml::table& root, const ParseOptions& options) {
   r.only_keys(root, {"name", "description", "duration", "seed", "poll_interval", "swarm", "events", "expect"},
               "the top level");
@@ -644,6 +723,7 @@ Scenario read(const Reader& r, const toml::table& root, const ParseOptions& opti
     }
   }
   validate(r, s);
+  if (const toml::node* events = root.get("events")) warn_down_targets(r, s, *events->as_array());
   return s;
 }
 

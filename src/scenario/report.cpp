@@ -1,8 +1,13 @@
 #include "starling/scenario/report.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <system_error>
 
 namespace starling::scenario {
@@ -135,6 +140,37 @@ std::string report_html(const Scenario& scenario, const Observations& obs, const
   html += "</table>\n<p>Data: <a href=\"metrics.csv\">metrics.csv</a>, <a href=\"events.jsonl\">events.jsonl</a>, "
           "peer logs in <code>logs/</code>.</p>\n</body></html>\n";
   return html;
+}
+
+Status prepare_report_dir(const std::filesystem::path& dir,
+                          const std::function<bool(const std::string& name)>& is_report_entry) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(dir, ec);
+  if (fs::exists(status) && !fs::is_directory(status)) {
+    return make_error(ErrorKind::invalid_argument,
+                      "the report folder " + dir.string() + " exists and is not a folder; give another --out DIR");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ErrorKind::io, "cannot create the report folder " + dir.string() + ": " + ec.message());
+  std::set<std::string> found;  // sorted: the message names the same entry every time
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (is_report_entry(name)) found.insert(std::move(name));
+  }
+  if (ec) return make_error(ErrorKind::io, "cannot read the report folder " + dir.string() + ": " + ec.message());
+  if (!found.empty()) {
+    return make_error(ErrorKind::invalid_argument,
+                      "the report folder " + dir.string() + " already holds a run's report (" +
+                          (dir / *found.begin()).string() +
+                          " exists), and a second run would mix its files with it: give another --out DIR, or "
+                          "remove that folder first");
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return make_error(ErrorKind::io, "cannot write into the report folder " + dir.string() + ": " +
+                                         std::strerror(errno));
+  }
+  return ok_status();
 }
 
 Status write_report(const std::filesystem::path& dir, const Scenario& scenario, const Observations& obs,

@@ -56,6 +56,8 @@ SimulateResult simulate(const scenario::Scenario& scenario, const SimulateOption
       options.progress(scenario::progress_line(scenario, progress));
     };
   }
+  // Ends the run at once, as an interruption: nothing after it would mean anything.
+  timeline.stop_requested = [&backend] { return backend.out_of_memory().has_value(); };
   bool stopped_early = false;
   if (options.stop_at_accuracy) {
     timeline.end_early = [&backend, &stopped_early] { return stopped_early = backend.every_peer_reached(); };
@@ -74,6 +76,7 @@ SimulateResult simulate(const scenario::Scenario& scenario, const SimulateOption
   result.evaluations = backend.evaluations();
   result.spread = backend.spread();
   result.stopped_early = stopped_early;
+  result.out_of_memory = backend.out_of_memory();
   return result;
 }
 

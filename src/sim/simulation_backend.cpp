@@ -116,6 +116,7 @@ scenario::Problems SimulationBackend::start_swarm(int peers, scenario::SwarmLog&
   const std::uint64_t spacing_us = peers <= 64 ? 0 : std::min<std::uint64_t>(1000, 2'000'000 / std::uint64_t(peers));
   for (int i = 1; i < peers; ++i) {
     if (spacing_us > 0) world_->run_until(std::uint64_t(i) * spacing_us);
+    if (out_of_memory()) return {scenario::Problem{-1, "out of memory while starting peer " + std::to_string(i)}};
     std::vector<int> seeds = {0};
     if (peers > 64) {
       seeds.clear();

@@ -131,6 +131,33 @@ out=$("$starling" simulate "$work/logged.toml" --peer-log "$work/no/such/dir/pee
   fail "unwritable --peer-log: exit $rc: $out"
 echo "ok: simulate --peer-log writes every peer's log lines and leaves the trace alone"
 
+# --out: checked before anything runs (a regular file is bad input, exit 2,
+# not a failure after the whole run), and a folder holding an earlier run's
+# report is refused, naming the file, instead of mixing two runs in it. An
+# existing empty folder is fine.
+touch "$work/a-file"
+for command in "simulate $work/logged.toml" "simulate --random --seeds 1" "scenario $work/logged.toml"; do
+  out=$(timeout 20 "$starling" $command --out "$work/a-file" 2>&1); rc=$?
+  [[ $rc == 2 ]] && grep -q "error: the report folder $work/a-file exists and is not a folder" <<<"$out" ||
+    fail "$command --out FILE: exit $rc, want 2: $out"
+  grep -Eq "PASSED|FAILED|report:" <<<"$out" && fail "$command --out FILE ran or printed a report: $out"
+done
+out=$(timeout 20 "$starling" simulate "$work/logged.toml" --out "$work/logged-plain" 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "already holds a run's report ($work/logged-plain/evaluations.csv exists).*another --out DIR, or remove" <<<"$out" ||
+  fail "simulate into an earlier report: exit $rc, want 2: $out"
+printf 'name = "half"\nduration = 0.5\n[swarm]\npeers = 2\ntrain = false\n' >"$work/half.toml"
+mkdir "$work/empty-out" "$work/scenario-again" && touch "$work/scenario-again/swarm.key"
+out=$(timeout 20 "$starling" simulate "$work/half.toml" --out "$work/empty-out" 2>&1) || fail "simulate into an empty folder: $out"
+# The banner keeps a duration's decimals.
+grep -q "2 peers, 0.5 virtual s" <<<"$out" || fail "banner without 0.5 s: $out"
+out=$(timeout 20 "$starling" scenario "$work/half.toml" --out "$work/scenario-again" 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "($work/scenario-again/swarm.key exists)" <<<"$out" ||
+  fail "scenario into an earlier run's folder: exit $rc, want 2: $out"
+out=$(timeout 60 "$starling" simulate --random --seeds 1 --peers 3 --out "$work/random-out" 2>&1) || fail "random: $out"
+out=$(timeout 20 "$starling" simulate --random --seeds 1 --peers 3 --out "$work/random-out" 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "($work/random-out/run-1 exists)" <<<"$out" || fail "random into an earlier run: exit $rc: $out"
+echo "ok: --out is checked before the run and never mixes two runs"
+
 # A peer that refuses its extra_args ends at start; the runner quotes the
 # peer's error, not CLI11's "Run with --help for more information." below it.
 printf '%s' "$header

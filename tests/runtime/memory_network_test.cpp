@@ -2,6 +2,7 @@
 // a seed, and virtual time that only moves when driven.
 #include <catch2/catch.hpp>
 
+#include <new>
 #include <sstream>
 
 #include "harness.h"
@@ -75,6 +76,26 @@ TEST_CASE("memory network: time moves only when driven", "[runtime][memory]") {
   CHECK(fired);
   CHECK(network.now_us() == 1'000'000);
   CHECK_FALSE(network.step());
+}
+
+// A simulation that ran out of memory in a handler used to report it as a
+// bug, drop a connection and go on, each later handler failing the same way,
+// and never end. Out of memory stops the network; its driver ends the run.
+TEST_CASE("memory network: out of memory in a handler stops the network", "[runtime][memory]") {
+  MemoryNetwork network(1);
+  auto transport = network.create_transport("solo");
+  int later = 0;
+  transport->start_timer(1, [] { throw std::bad_alloc(); });
+  transport->start_timer(2, [&] { ++later; });
+  CHECK_FALSE(network.out_of_memory());
+  CHECK(network.step());
+  REQUIRE(network.out_of_memory());
+  CHECK(*network.out_of_memory() == std::bad_alloc().what());
+  CHECK_FALSE(network.step());  // nothing runs any more
+  CHECK(network.run_for(10'000) == 0);
+  CHECK(network.now_us() == 1'000 + 10'000);  // the clock still moves, so a driver's loop ends
+  CHECK_FALSE(network.run_until([&] { return later > 0; }, 10'000));
+  CHECK(later == 0);
 }
 
 TEST_CASE("memory network: a paused transport gets nothing and fires no timer until it resumes", "[runtime][memory]") {

@@ -145,6 +145,75 @@ TEST_CASE("a percent below 1 is taken as written, with a warning", "[scenario]")
   }
 }
 
+// peers = [1, 1] acted on peer 1 once: a slip, refused where it is.
+TEST_CASE("a peer listed twice in a target list is refused at its place", "[scenario]") {
+  auto twice = parse_scenario(with_event("[[events]]\nat = 1\nkind = \"kill\"\npeers = [1, 1]\n"), "twice.toml");
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.error().message == "twice.toml:9:13: peer 1 is listed twice in 'peers'");
+  auto group = parse_scenario(with_event("[[events]]\nat = 1\nkind = \"partition\"\ngroups = [[0, 0], [1]]\n"), "g.toml");
+  REQUIRE_FALSE(group.ok());
+  CHECK_THAT(group.error().message, Catch::StartsWith("g.toml:9:15: peer 0 is listed twice in 'groups'"));
+  auto expectation = parse_scenario(with_event("[[expect]]\nkind = \"never_dead\"\npeers = [2, 0, 2]\n"), "x.toml");
+  REQUIRE_FALSE(expectation.ok());
+  CHECK_THAT(expectation.error().message, Catch::StartsWith("x.toml:8:16: peer 2 is listed twice"));
+}
+
+// An event naming a peer that is certainly down then does nothing: legal, so
+// warned, naming the line that took the peer down.
+TEST_CASE("an event on a peer that is certainly down is warned about", "[scenario]") {
+  const auto event = [](double at, const std::string& kind, const std::string& target, const std::string& more = "") {
+    return "[[events]]\nat = " + std::to_string(at) + "\nkind = \"" + kind + "\"\n" + target + "\n" + more;
+  };
+  const auto warnings = [](const std::string& events) {
+    auto parsed = parse_scenario(with_event(events), "d.toml");
+    REQUIRE(parsed.ok());
+    return parsed->warnings;
+  };
+  SECTION("a second kill, a pause, a loss of a killed peer") {
+    for (const std::string& second : {event(2, "kill", "peer = 1"), event(2, "pause", "peer = 1", "duration = 1\n"),
+                                      event(2, "loss", "peers = [0, 1]", "percent = 10\n")}) {
+      INFO(second);
+      const auto w = warnings(event(1, "kill", "peer = 1") + second);
+      REQUIRE(w.size() == 1);
+      CHECK_THAT(w[0], Catch::StartsWith("d.toml:1") &&
+                           Catch::Contains("targets peer 1, which is down then (line 6 killed it at 1 s and no "
+                                           "restart brought it back)"));
+    }
+    // The place is the target itself: line 13 is `peer = 1`, column 8 its value.
+    CHECK_THAT(warnings(event(1, "kill", "peer = 1") + event(2, "kill", "peer = 1"))[0],
+               Catch::StartsWith("d.toml:13:8: kill event at 2 s targets peer 1"));
+  }
+  SECTION("stop, seed_down and kill \"all\" take peers down") {
+    CHECK_THAT(warnings(event(1, "stop", "peer = 2") + event(2, "straggler", "peer = 2"))[0],
+               Catch::Contains("line 6 stopped it at 1 s"));
+    CHECK_THAT(warnings("[[events]]\nat = 1\nkind = \"seed_down\"\n\n" + event(2, "kill", "peer = 0"))[0],
+               Catch::Contains("targets peer 0, which is down then (line 6 killed it at 1 s"));
+    CHECK_THAT(warnings(event(1, "kill", "peer = 0") + "[[events]]\nat = 2\nkind = \"seed_down\"\n")[0],
+               Catch::StartsWith("d.toml:10:1: seed_down event at 2 s targets peer 0"));
+    CHECK(warnings(event(1, "kill", "peers = \"all\"") + event(2, "clear_faults", "peers = [0, 2]")).size() == 2);
+  }
+  SECTION("what brings a peer back, or leaves it running, is not warned about") {
+    CHECK(warnings(event(1, "kill", "peer = 1") + event(2, "restart", "peer = 1") + event(3, "kill", "peer = 1")).empty());
+    CHECK(warnings(event(1, "kill", "peers = \"all\"") + event(2, "restart", "peers = \"all\"") +
+                   event(3, "kill", "peer = 2"))
+              .empty());
+    // A restart of a running or down peer is what restart does.
+    CHECK(warnings(event(1, "kill", "peer = 1") + event(2, "restart", "peer = 1") + event(3, "restart", "peer = 1")).empty());
+    // A pause ends; the peer still runs.
+    CHECK(warnings(event(1, "pause", "peer = 1", "duration = 1\n") + event(3, "kill", "peer = 1")).empty());
+    CHECK(warnings(event(1, "pause", "peer = 1", "duration = 5\n") + event(2, "pause", "peer = 1", "duration = 1\n")).empty());
+    // A fraction may or may not have drawn peer 1; a joined peer runs.
+    CHECK(warnings(event(1, "kill", "fraction = 0.5") + event(2, "kill", "peer = 1")).empty());
+    CHECK(warnings(event(1, "kill", "peer = 1") + event(2, "restart", "fraction = 0.5") + event(3, "kill", "peer = 1"))
+              .empty());
+    CHECK(warnings("[[events]]\nat = 1\nkind = \"join\"\n\n" + event(2, "kill", "peer = 3")).empty());
+    // A kill of "all" takes down only the peers started by then.
+    CHECK(warnings(event(1, "kill", "peers = \"all\"") + "[[events]]\nat = 2\nkind = \"join\"\n\n" +
+                   event(3, "kill", "peer = 3"))
+              .empty());
+  }
+}
+
 TEST_CASE("scaled divides every time by the speed", "[scenario]") {
   auto s = parse_scenario(kGood, "good.toml");
   REQUIRE(s.ok());

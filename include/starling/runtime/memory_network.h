@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "starling/runtime/transport.h"
@@ -67,6 +68,12 @@ class MemoryNetwork {
   bool paused(const Transport& transport) const;
 
   std::uint64_t now_us() const;
+  // What std::bad_alloc said, once a transport's event handler ran out of
+  // memory. From then on the network runs no event (step() is false,
+  // run_for() and run_until() only move the clock): a handler that failed
+  // half-way leaves its peer in no state worth simulating further, so the
+  // driver ends the run and says so.
+  const std::optional<std::string>& out_of_memory() const;
   // Runs the next event, moving the clock to it. False when none is pending.
   bool step();
   // Runs every event due within duration_us (at most max_events) and moves the

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "starling/scenario/expectations.h"
@@ -32,6 +34,21 @@ std::string report_html(const Scenario& scenario, const Observations& observatio
 // Writes the three files into dir (created if needed). Errors: io.
 Status write_report(const std::filesystem::path& dir, const Scenario& scenario, const Observations& observations,
                     const std::vector<Outcome>& outcomes, const RunSummary& summary);
+
+// The files write_report() writes into a report folder.
+inline constexpr std::string_view kReportFiles[] = {"events.jsonl", "metrics.csv", "report.html"};
+
+// Makes `dir` ready for one run's report before the run starts, so that a
+// run never ends in "cannot create DIR" after all its work and never mixes
+// its files with an earlier run's: creates `dir` (and its parents) if
+// missing, and refuses a path that is not a folder, a folder it cannot write
+// into, and a folder that already holds an entry `is_report_entry` accepts
+// (the files and folders the run writes there), naming the first such entry
+// (in name order) and how to go on. An empty folder, or one holding only
+// other files, is fine. Errors: invalid_argument (not a folder, holds a
+// report), io (cannot create, read or write it).
+Status prepare_report_dir(const std::filesystem::path& dir,
+                          const std::function<bool(const std::string& name)>& is_report_entry);
 
 // An SVG line plot; exposed for tests.
 struct Series {

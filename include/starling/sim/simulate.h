@@ -120,6 +120,9 @@ struct SimulateResult {
   std::vector<EvaluationRecord> evaluations;  // in time order
   std::vector<SpreadRecord> spread;           // one per poll round with training replicas
   bool stopped_early = false;                 // stop_at_accuracy was met before the duration
+  // A peer's event handler ran out of memory (std::bad_alloc's text): the
+  // run ended there, and the rest of the result is not a verdict.
+  std::optional<std::string> out_of_memory;
 };
 
 // evaluations.csv and spread.csv (columns as the records above) in `dir`,

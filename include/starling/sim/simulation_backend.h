@@ -48,6 +48,8 @@ class SimulationBackend final : public scenario::SwarmBackend {
 
   // After the run: what the invariants found, and the trace.
   const std::vector<Violation>& violations() const { return checker_.violations(); }
+  // Set once a peer's event handler ran out of memory (MemoryNetwork::out_of_memory).
+  const std::optional<std::string>& out_of_memory() const { return world_->network().out_of_memory(); }
   // Finishes the trace hash (once); the counts stay readable.
   std::string finish_trace();
   std::uint64_t messages() const { return world_->trace().messages(); }

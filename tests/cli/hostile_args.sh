@@ -35,6 +35,14 @@ done
 printf 'checkpoint-every = 1e-300\n' > "$work/tiny-interval.toml"
 expect_refused "checkpoint-every = 1e-300 in --config" "tiny-interval.toml:1: 'checkpoint-every'.* out of range" \
   "${peer_print[@]}" --config "$work/tiny-interval.toml"
+# A float in --config that underflows to 0 (1e-400) was read as 0.0 (a peer
+# with lr 0 never learns), one that overflows as inf: refused with FILE:LINE.
+printf '\nlr = 1e-400\n' > "$work/tiny-lr.toml"
+expect_refused "lr = 1e-400 in --config" "tiny-lr.toml:2: 'lr': '1e-400' is out of range" \
+  "${peer_print[@]}" --config "$work/tiny-lr.toml"
+printf 'momentum = 1e400\n' > "$work/huge-momentum.toml"
+expect_refused "momentum = 1e400 in --config" "huge-momentum.toml:1: " \
+  "${peer_print[@]}" --config "$work/huge-momentum.toml"
 for interval in 0 1 3600; do expect_ok "peer --checkpoint-every $interval" "${peer_print[@]}" --checkpoint-every "$interval"; done
 # Combinations of simulate flags where one was silently ignored: refused, exit 2.
 expect_refused "simulate --random FILE" "--random draws its own scenarios and would ignore $work/none.toml" \

@@ -1,6 +1,7 @@
 // `starling eval CHECKPOINT`: accuracy and loss of a saved model on a test
 // split, or on every sample of one file (--whole-file).
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -107,6 +108,14 @@ int run_eval(const EvalArgs& args) {
   }
   // The model was trained on standardised features: apply the same transform.
   test.features = (test.features.array() - checkpoint->data_mean) / checkpoint->data_std;
+  if (std::string where = ml::first_non_finite_feature(test); !where.empty()) {
+    // Not the checkpoint's fault (its mean and deviation were checked on
+    // load): the data's values overflow float once centred.
+    return fail(make_error(ErrorKind::invalid_argument,
+                           "--data '" + args.data + "': feature values too large to standardise in float with the " +
+                               "checkpoint's mean " + fmt::format("{:g}", checkpoint->data_mean) + " and deviation " +
+                               fmt::format("{:g}", checkpoint->data_std) + " (" + where + ")"));
+  }
   ml::enable_flush_to_zero();
   ml::Mlp model(checkpoint->spec, checkpoint->inputs, checkpoint->classes);
   model.parameters() = checkpoint->parameters;

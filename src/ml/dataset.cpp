@@ -187,4 +187,19 @@ std::pair<float, float> standardize(TrainTest& data) {
   return {s.mean, s.deviation};
 }
 
+std::string first_non_finite_feature(const Dataset& data) {
+  const Eigen::MatrixXf& features = data.features;  // inputs x samples
+  if (features.allFinite()) return {};
+  for (Eigen::Index sample = 0; sample < features.cols(); ++sample) {
+    for (Eigen::Index feature = 0; feature < features.rows(); ++feature) {
+      const float value = features(feature, sample);
+      if (!std::isfinite(value)) {
+        return "feature " + std::to_string(feature + 1) + " of sample " + std::to_string(sample + 1) + " is " +
+               (std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf");
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace starling::ml

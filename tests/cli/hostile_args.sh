@@ -186,6 +186,16 @@ expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good
 expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \
   --dump-logits "$work"
 
+# Features that overflow float once standardised (3e38 minus the mean): train
+# failed with "loss is -nan at step 0 (try a smaller --lr)", eval blamed the
+# checkpoint. Refused at load, naming the data file.
+printf '1,3e38,3e38\n0,-3e38,-3e38\n1,3e38,3e38\n0,-3e38,-3e38\n' > "$work/huge.csv"
+expect_refused "train on features too large to standardise" "--data '$work/huge.csv': feature values too large to standardise in float" \
+  "$starling" train --data "$work/huge.csv" --model linear --lr 1e-9 -q
+printf '0,3.4e38,3.4e38,3.4e38,3.4e38\n1,-3.4e38,0,0,0\n' > "$work/huge4.csv"
+expect_refused "eval on features too large to standardise" "--data '$work/huge4.csv': feature values too large to standardise in float" \
+  "$starling" eval "$work/good.ckpt" --data "$work/huge4.csv"
+
 # Outputs that would destroy an input or a special file (session 26 sweep).
 cp "$work/good.ckpt" "$work/keep.ckpt"
 expect_refused "export onto its own checkpoint" "which this command reads" \

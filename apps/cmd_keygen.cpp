@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.h"
+#include "error_output.h"
 #include "path_option.h"
 #include "starling/crypto/keys.h"
 
@@ -33,8 +34,7 @@ int make_swarm_key(const KeygenOptions& options) {
   crypto::SwarmKey key = crypto::SwarmKey::generate();
   if (Status saved = key.save(options.swarm_path, overwrite_mode(options)); !saved) {
     if (!options.force && saved.error().kind == ErrorKind::invalid_argument) {
-      std::fprintf(stderr, "starling keygen: error: %s (pass --force to replace it)\n",
-                   saved.error().message.c_str());
+      print_error("starling keygen", saved.error().message + " (pass --force to replace it)");
       return 1;
     }
     return report(saved.error());
@@ -49,8 +49,7 @@ int make_identity(const KeygenOptions& options) {
   crypto::Identity identity = crypto::Identity::generate();
   if (Status saved = identity.save(options.identity_path, overwrite_mode(options)); !saved) {
     if (!options.force && saved.error().kind == ErrorKind::invalid_argument) {
-      std::fprintf(stderr, "starling keygen: error: %s (pass --force to replace it)\n",
-                   saved.error().message.c_str());
+      print_error("starling keygen", saved.error().message + " (pass --force to replace it)");
       return 1;
     }
     return report(saved.error());

@@ -1,4 +1,5 @@
 // Flags from a TOML file and back. See config_file.h.
+#include "error_output.h"
 #include "config_file.h"
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 
 #include "number_checks.h"
 #include "path_option.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 namespace {
@@ -268,7 +270,7 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
     CLI::Option* option = find_option(app, name);
     if (option == nullptr) {
       return make_error(ErrorKind::invalid_argument,
-                        at(path, key.source()) + ": unknown key '" + name + "' (the keys are `" + app.get_name() +
+                        at(path, key.source()) + ": unknown key " + quoted_text(name) + " (the keys are `" + app.get_name() +
                             "`'s long flag names without dashes; see --help)");
     }
     if (option->count() > 0) continue;  // given on the command line: that wins
@@ -362,7 +364,7 @@ std::string effective_config_toml(const CLI::App& app, const std::string& title)
 
 std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const std::string& command) {
   const auto fail = [&](const Error& error) {
-    std::fprintf(stderr, "%s: error: %s\n", command.c_str(), error.message.c_str());
+    print_error(command, error.message);
     return 1;
   };
   if (!flags.path.empty()) {

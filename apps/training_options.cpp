@@ -8,6 +8,7 @@
 
 #include "starling/ml/byte_dataset.h"
 #include "starling/ml/fpu.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 
@@ -154,7 +155,7 @@ Result<TrainingData> load_training_data(const TrainingOptions& o, const ml::Shar
   for (const auto& [part, name] : {std::pair{&out.data.train, "training"}, std::pair{&out.data.test, "test"}}) {
     if (std::string where = ml::first_non_finite_feature(*part); !where.empty()) {
       return make_error(ErrorKind::invalid_argument,
-                        "--data '" + o.data + "': feature values too large to standardise in float (mean " +
+                        "--data " + quoted_text(o.data) + ": feature values too large to standardise in float (mean " +
                             fmt::format("{:g}", out.data_mean) + ", deviation " + fmt::format("{:g}", out.data_std) +
                             "; standardised, in the " + name + " set " + where +
                             "): scale the features down, e.g. to |x| < 1e30");

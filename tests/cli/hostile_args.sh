@@ -272,4 +272,20 @@ for args in "keygen --swarm" "keygen --identity" "keygen --check" "eval" "export
   ((code_of_last == 105)) || fail "$args '': exit $code_of_last, want 105 (a bad flag)"
 done
 
+# User text quoted in an error or a log line is made printable: a NUL in a
+# --config value cut the error at it ("--data 'a") after a log line holding a
+# raw NUL; an escape sequence in a flag reached the terminal.
+printf 'listen = "127.0.0.1:7000"\ndata = "a\\u0000b"\n' > "$work/nul.toml"
+timeout 20 "$starling" peer --config "$work/nul.toml" --data-dir "$work/nul-dir" > "$work/nul.out" 2>&1
+grep -q "error: --data 'a\\\\x00b' is neither" "$work/nul.out" || fail "NUL in --config data: $(cat -A "$work/nul.out")"
+grep -q "loading a\\\\x00b" "$work/nul.out" || fail "NUL in the log line: $(cat -A "$work/nul.out")"
+for file in nul.out; do
+  LC_ALL=C grep -qP '[\x00-\x08\x0b-\x1f\x7f]' "$work/$file" && fail "a raw control byte in $file: $(cat -A "$work/$file")"
+done
+"$starling" train --data $'x\e[31m\001y.csv' --lr $'1\e' > "$work/esc.out" 2>&1
+"$starling" train --data $'x\e[31m\001y.csv' > "$work/esc2.out" 2>&1
+grep -qF "'x\\x1b[31m\\x01y.csv'" "$work/esc2.out" || fail "escape in --data: $(cat -A "$work/esc2.out")"
+grep -qF "'1\\x1b'" "$work/esc.out" || fail "escape in --lr: $(cat -A "$work/esc.out")"
+LC_ALL=C grep -qP '[\x00-\x08\x0b-\x1f\x7f]' "$work/esc.out" "$work/esc2.out" && fail "a raw control byte reached stderr"
+
 finish "cli hostile_args"

@@ -1,6 +1,7 @@
 // `starling eval CHECKPOINT`: accuracy and loss of a saved model on a test
 // split, or on every sample of one file (--whole-file).
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <utility>
 
 #include "commands.h"
+#include "error_output.h"
 #include "json_text.h"
 #include "path_option.h"
 #include "starling/assert.h"
@@ -17,6 +19,7 @@
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
 #include "starling/ml/trainer.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 namespace {
@@ -77,7 +80,7 @@ Status dump_outputs(const std::string& path, const std::string& checkpoint_path,
 
 int run_eval(const EvalArgs& args) {
   auto fail = [](const Error& e) {
-    std::fprintf(stderr, "starling eval: error: %s\n", e.message.c_str());
+    print_error("starling eval", e.message);
     return 1;
   };
   if (!args.dump_logits.empty()) {
@@ -107,6 +110,14 @@ int run_eval(const EvalArgs& args) {
   }
   // The model was trained on standardised features: apply the same transform.
   test.features = (test.features.array() - checkpoint->data_mean) / checkpoint->data_std;
+  if (std::string where = ml::first_non_finite_feature(test); !where.empty()) {
+    // Not the checkpoint's fault (its mean and deviation were checked on
+    // load): the data's values overflow float once centred.
+    return fail(make_error(ErrorKind::invalid_argument,
+                           "--data " + quoted_text(args.data) + ": feature values too large to standardise in float with the " +
+                               "checkpoint's mean " + fmt::format("{:g}", checkpoint->data_mean) + " and deviation " +
+                               fmt::format("{:g}", checkpoint->data_std) + " (" + where + ")"));
+  }
   ml::enable_flush_to_zero();
   ml::Mlp model(checkpoint->spec, checkpoint->inputs, checkpoint->classes);
   model.parameters() = checkpoint->parameters;

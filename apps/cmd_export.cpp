@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "error_output.h"
 #include "path_option.h"
 #include "starling/export/onnx_export.h"
 #include "starling/ml/checkpoint.h"
@@ -20,7 +21,7 @@ struct ExportArgs {
 
 int run_export(const ExportArgs& args) {
   auto fail = [](const Error& e) {
-    std::fprintf(stderr, "starling export: error: %s\n", e.message.c_str());
+    print_error("starling export", e.message);
     return 1;
   };
   if (Status apart = ml::check_not_an_input(args.onnx, {args.checkpoint}); !apart) return fail(apart.error());

@@ -2,6 +2,7 @@
 // folder: a commented config for `starling peer --config`, a swarm key (new,
 // or a copy of the swarm's) and a new identity, all mode 0600. Never
 // overwrites; on any error it removes what it wrote.
+#include "error_output.h"
 #include "init_command.h"
 
 #include <CLI/CLI.hpp>
@@ -156,7 +157,7 @@ Command add_init_command(CLI::App& root) {
   return Command{app, [options] {
                    auto done = init_machine(*options);
                    if (!done) {
-                     std::fprintf(stderr, "starling init: error: %s\n", done.error().message.c_str());
+                     print_error("starling init", done.error().message);
                      return 1;
                    }
                    const InitPaths& p = done->paths;

@@ -8,8 +8,10 @@
 #include <string>
 
 #include "commands.h"
+#include "error_output.h"
 #include "path_option.h"
 #include "starling/crypto/keys.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 namespace {
@@ -22,7 +24,7 @@ struct KeygenOptions {
 };
 
 int report(const Error& error) {
-  std::fprintf(stderr, "starling keygen: error (%s): %s\n", to_string(error.kind), error.message.c_str());
+  std::fprintf(stderr, "starling keygen: error (%s): %s\n", to_string(error.kind), printable(error.message).c_str());
   return 1;
 }
 
@@ -37,11 +39,12 @@ int report_not_saved(const Error& error, const std::string& path, const KeygenOp
   std::error_code ignored;
   const std::filesystem::file_status status = std::filesystem::status(path, ignored);
   if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
-    std::fprintf(stderr, "starling keygen: error: %s is a %s, not a key file: give the path of the file to write\n",
-                 path.c_str(), std::filesystem::is_directory(status) ? "folder" : "special file");
+    print_error("starling keygen", path + " is a " +
+                                       (std::filesystem::is_directory(status) ? "folder" : "special file") +
+                                       ", not a key file: give the path of the file to write");
     return 1;
   }
-  std::fprintf(stderr, "starling keygen: error: %s (pass --force to replace it)\n", error.message.c_str());
+  print_error("starling keygen", error.message + " (pass --force to replace it)");
   return 1;
 }
 

@@ -17,12 +17,12 @@
 #include "address_option.h"
 #include "commands.h"
 #include "config_file.h"
+#include "error_output.h"
 #include "log_setup.h"
 #include "path_option.h"
 #include "peer_metrics.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
-#include "swarm_key_option.h"
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/node/peer.h"
@@ -30,6 +30,7 @@
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/incarnation_file.h"
 #include "starling/runtime/numeric_address.h"
+#include "swarm_key_option.h"
 
 namespace starling::apps {
 namespace {
@@ -50,7 +51,7 @@ struct PeerOptions {
 };
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "starling peer: error: %s\n", message.c_str());
+  print_error("starling peer", message);
   return 1;
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "commands.h"
+#include "error_output.h"
 #include "path_option.h"
 #include "report_folder.h"
 #include "scenario_runner.h"
@@ -71,10 +72,10 @@ int run(const ScenarioOptions& options) {
   parse_options.peers = options.peers;
   auto loaded = scenario::load_scenario(options.file, parse_options);
   if (!loaded) {
-    std::fprintf(stderr, "starling scenario: error: %s\n", loaded.error().message.c_str());
+    print_error("starling scenario", loaded.error().message);
     return kExitBadInput;
   }
-  for (const std::string& warning : loaded->warnings) std::fprintf(stderr, "starling scenario: warning: %s\n", warning.c_str());
+  for (const std::string& warning : loaded->warnings) print_warning("starling scenario", warning);
   const scenario::Scenario file_scenario = std::move(*loaded);
   const scenario::Scenario run_scenario_spec = scenario::scaled(file_scenario, options.speed);
   const std::uint64_t seed = options.seed.value_or(file_scenario.seed);
@@ -122,7 +123,7 @@ int run(const ScenarioOptions& options) {
   scenario::RunSummary summary{seed, options.speed, replay_command(options, seed), passed};
   if (auto written = scenario::write_report(out, run_scenario_spec, result.observations, outcomes, summary);
       !written) {
-    std::fprintf(stderr, "starling scenario: error: %s\n", written.error().message.c_str());
+    print_error("starling scenario", written.error().message);
     passed = false;
   }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "commands.h"
+#include "error_output.h"
 #include "json_text.h"
 #include "path_option.h"
 #include "report_folder.h"
@@ -141,10 +142,10 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
   const std::string command = replay_command(o, file, seed);
   scenario::RunSummary summary{seed, 1.0, command, passed};
   if (auto written = scenario::write_report(out, scenario, result.observations, outcomes, summary); !written) {
-    std::fprintf(stderr, "starling simulate: error: %s\n", written.error().message.c_str());
+    print_error("starling simulate", written.error().message);
     passed = false;
   } else if (auto finished = records ? records->finish() : Status(records.error()); !finished) {
-    std::fprintf(stderr, "starling simulate: error: %s\n", finished.error().message.c_str());
+    print_error("starling simulate", finished.error().message);
     passed = false;
   }
 
@@ -209,11 +210,11 @@ int run_file(const SimulateCliOptions& o) {
   parse.peers = o.peers;
   auto loaded = scenario::load_scenario(o.file, parse);
   if (!loaded) {
-    std::fprintf(stderr, "starling simulate: error: %s\n", loaded.error().message.c_str());
+    print_error("starling simulate", loaded.error().message);
     return kExitBadInput;
   }
   const scenario::Scenario& s = *loaded;
-  for (const std::string& warning : s.warnings) std::fprintf(stderr, "starling simulate: warning: %s\n", warning.c_str());
+  for (const std::string& warning : s.warnings) print_warning("starling simulate", warning);
   if (!s.swarm.extra_args.empty()) {
     // They are flags of a `starling peer` process, which only `starling
     // scenario` starts: said aloud, so "--lr nan" passing here surprises nobody.
@@ -263,7 +264,7 @@ int run_random(const SimulateCliOptions& o) {
     const fs::path file = out / ("random-" + std::to_string(seed) + ".toml");
     // Written before the run, so a crash still leaves the file to replay.
     if (auto saved = sim::save_random_run(drawn, file); !saved) {
-      std::fprintf(stderr, "starling simulate: error: %s\n", saved.error().message.c_str());
+      print_error("starling simulate", saved.error().message);
       return kExitFailed;
     }
     scenario::ParseOptions parse;
@@ -342,9 +343,8 @@ Command add_simulate_command(CLI::App& root) {
                    // Each of these was silently ignored: the FILE of `--random FILE`, --seeds
                    // without --random.
                    if (options->random && file->count() > 0) {
-                     std::fprintf(stderr, "starling simulate: error: --random draws its own scenarios and would "
-                                          "ignore %s: give a scenario FILE or --random, not both\n",
-                                  options->file.c_str());
+                     print_error("starling simulate", "--random draws its own scenarios and would ignore " + options->file +
+                                                          ": give a scenario FILE or --random, not both");
                      return kExitBadInput;
                    }
                    if (!options->random && seeds->count() > 0) {
@@ -355,8 +355,8 @@ Command add_simulate_command(CLI::App& root) {
                    if (!options->peer_log.empty()) {
                      std::FILE* log_file = std::fopen(options->peer_log.c_str(), "w");
                      if (!log_file) {
-                       std::fprintf(stderr, "starling simulate: error: cannot write --peer-log %s: %s\n",
-                                    options->peer_log.c_str(), std::strerror(errno));
+                       print_error("starling simulate",
+                                   "cannot write --peer-log " + options->peer_log + ": " + std::strerror(errno));
                        return kExitBadInput;
                      }
                      options->peer_log_file.reset(log_file, [](std::FILE* f) { std::fclose(f); });

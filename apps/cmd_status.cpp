@@ -9,10 +9,11 @@
 #include <string>
 
 #include "commands.h"
+#include "error_output.h"
 #include "path_option.h"
+#include "starling/runtime/control_client.h"
 #include "status_table.h"
 #include "swarm_key_option.h"
-#include "starling/runtime/control_client.h"
 
 namespace starling::apps {
 namespace {
@@ -25,7 +26,7 @@ struct StatusOptions {
 };
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "starling status: error: %s\n", message.c_str());
+  print_error("starling status", message);
   return 1;
 }
 

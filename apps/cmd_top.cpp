@@ -12,11 +12,12 @@
 #include <thread>
 
 #include "commands.h"
+#include "error_output.h"
 #include "path_option.h"
+#include "starling/runtime/control_client.h"
 #include "swarm_key_option.h"
 #include "top_frame.h"
 #include "top_terminal.h"
-#include "starling/runtime/control_client.h"
 
 namespace starling::apps {
 namespace {
@@ -30,7 +31,7 @@ struct TopOptions {
 };
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "starling top: error: %s\n", message.c_str());
+  print_error("starling top", message);
   return 1;
 }
 

@@ -14,6 +14,7 @@
 
 #include "blas_startup.h"
 #include "commands.h"
+#include "error_output.h"
 #include "json_text.h"
 #include "path_option.h"
 #include "starling/ml/checkpoint.h"
@@ -38,7 +39,7 @@ struct TrainArgs {
 };
 
 int fail(const Error& error) {
-  std::fprintf(stderr, "starling train: error: %s\n", error.message.c_str());
+  print_error("starling train", error.message);
   return error.kind == ErrorKind::invalid_argument ? 2 : 1;
 }
 
@@ -67,7 +68,7 @@ int run_train(const TrainArgs& args) {
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());
   if (!setup->label_warning.empty()) {  // even with --quiet: the run may be answering the wrong question
-    std::fprintf(stderr, "starling train: warning: %s: %s\n", args.training.data.c_str(), setup->label_warning.c_str());
+    print_warning("starling train", args.training.data + ": " + setup->label_warning);
   }
   try {
     return train(args, *setup);
@@ -103,8 +104,7 @@ int train(const TrainArgs& args, TrainingSetup& s) {
     // Said even with --quiet: a mistyped path must not pass for a resumed run
     // (docs/cli.md). Starting fresh is what a first run of a restart-on-failure
     // job that always passes --resume needs.
-    std::fprintf(stderr, "starling train: warning: --resume: no checkpoint at %s: starting from scratch\n",
-                 args.checkpoint.c_str());
+    print_warning("starling train", "--resume: no checkpoint at " + args.checkpoint + ": starting from scratch");
   } else if (args.resume) {
     auto loaded = ml::load_checkpoint(args.checkpoint);
     if (!loaded) return fail(loaded.error());

@@ -1,4 +1,5 @@
 // Flags from a TOML file and back. See config_file.h.
+#include "error_output.h"
 #include "config_file.h"
 
 #include <CLI/CLI.hpp>
@@ -7,10 +8,14 @@
 
 #include <charconv>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <system_error>
 
+#include "number_checks.h"
 #include "path_option.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 namespace {
@@ -91,9 +96,37 @@ bool is_uint64(const std::string& text) {
   return !text.empty() && ec == std::errc() && end == text.data() + text.size();
 }
 
+// The text of the TOML float at `where` in `source` (the file as parsed), minus
+// TOML's digit separators: toml++ turns 1e-400 into 0.0 and 1e400 into inf
+// without a word, so the value is read again from what the user wrote, with
+// the command line's check (check_float_text: out of range, not finite).
+// toml++ counts lines by '\n' and columns in code points from 1.
+std::string float_source(std::string_view source, const toml::source_region& where) {
+  std::size_t at = 0;
+  for (toml::source_index line = 1; line < where.begin.line; ++line) {
+    at = source.find('\n', at);
+    if (at == std::string_view::npos) return {};
+    ++at;
+  }
+  for (toml::source_index column = 1; column < where.begin.column && at < source.size(); ++column) {
+    ++at;  // past one code point: its first byte, then its continuation bytes
+    while (at < source.size() && (static_cast<unsigned char>(source[at]) & 0xC0) == 0x80) ++at;
+  }
+  std::string text;
+  for (; at < source.size(); ++at) {
+    const char c = source[at];
+    const bool part = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
+                      c == '-' || c == '.' || c == '_';
+    if (!part) break;
+    if (c != '_') text += c;
+  }
+  return text;
+}
+
 // One TOML value as the string CLI11 would have read on the command line;
-// nullopt: the value has the wrong type.
-std::optional<std::string> as_argument(const toml::node& node, Kind kind) {
+// nullopt: the value has the wrong type. A float comes with its source text
+// (float_source) when it has one.
+std::optional<std::string> as_argument(const toml::node& node, Kind kind, std::string_view source = {}) {
   switch (kind) {
     case Kind::flag:
       if (auto value = node.value_exact<bool>()) return *value ? "true" : "false";
@@ -108,7 +141,10 @@ std::optional<std::string> as_argument(const toml::node& node, Kind kind) {
       return std::nullopt;
     case Kind::number:
       if (auto value = node.value_exact<std::int64_t>()) return std::to_string(*value);
-      if (auto value = node.value_exact<double>()) return fmt::format("{}", *value);  // shortest exact form
+      if (auto value = node.value_exact<double>()) {
+        std::string written = float_source(source, node.source());
+        return written.empty() ? fmt::format("{}", *value) : written;  // else: the shortest exact form
+      }
       return std::nullopt;
     case Kind::text:
       if (auto value = node.value_exact<std::string>()) return *value;
@@ -203,9 +239,20 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
   // and /dev/zero forever.
   if (std::error_code ec; std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
     return make_error(ErrorKind::invalid_argument, path.string() + ": cannot read the config file (not a regular file)");
+  // Read once and parsed from memory: floats are read again from this text.
+  std::string source;
+  if (std::ifstream in(path, std::ios::binary); in) {
+    source.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) return make_error(ErrorKind::io, path.string() + ": cannot read the config file (read failed)");
+  } else {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+      return make_error(ErrorKind::io, path.string() + ": cannot read the config file (no such file)");
+    return make_error(ErrorKind::io, path.string() + ": cannot read the config file (cannot open it)");
+  }
   toml::table root;
   try {
-    root = toml::parse_file(path.string());
+    root = toml::parse(source, path.string());
   } catch (const toml::parse_error& error) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
@@ -223,7 +270,7 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
     CLI::Option* option = find_option(app, name);
     if (option == nullptr) {
       return make_error(ErrorKind::invalid_argument,
-                        at(path, key.source()) + ": unknown key '" + name + "' (the keys are `" + app.get_name() +
+                        at(path, key.source()) + ": unknown key " + quoted_text(name) + " (the keys are `" + app.get_name() +
                             "`'s long flag names without dashes; see --help)");
     }
     if (option->count() > 0) continue;  // given on the command line: that wins
@@ -238,7 +285,7 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
                                                            name + " = [...]" + got(node));
       }
       for (const toml::node& item : *array) {
-        auto argument = as_argument(item, kind);
+        auto argument = as_argument(item, kind, source);
         if (!argument) {
           return make_error(ErrorKind::invalid_argument,
                             at(path, item.source()) + ": '" + name + "' wants an array of " + kind_plural(kind) + got(item));
@@ -247,12 +294,20 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
       }
       if (arguments.empty()) continue;  // [] : as if not given
     } else {
-      auto argument = as_argument(node, kind);
+      auto argument = as_argument(node, kind, source);
       if (!argument) {
         return make_error(ErrorKind::invalid_argument,
                           at(path, node.source()) + ": '" + name + "' wants " + kind_name(kind) + got(node));
       }
       arguments.push_back(std::move(*argument));
+    }
+    if (kind == Kind::number) {
+      // The command line's check, here too: the unit tests and embedders
+      // build apps without check_numbers, and a float must not turn into 0.
+      for (std::string& argument : arguments) {
+        if (std::string why = check_float_text(argument); !why.empty())
+          return make_error(ErrorKind::invalid_argument, at(path, node.source()) + ": '" + name + "': " + why);
+      }
     }
     try {
       option->add_result(arguments);
@@ -309,7 +364,7 @@ std::string effective_config_toml(const CLI::App& app, const std::string& title)
 
 std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const std::string& command) {
   const auto fail = [&](const Error& error) {
-    std::fprintf(stderr, "%s: error: %s\n", command.c_str(), error.message.c_str());
+    print_error(command, error.message);
     return 1;
   };
   if (!flags.path.empty()) {

@@ -5,6 +5,7 @@
 #include "config_file.h"
 #include "number_checks.h"
 #include "path_option.h"
+#include "starling/text.h"
 
 #include <CLI/CLI.hpp>
 
@@ -71,7 +72,7 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
     }
     const CLI::Option* option = app.get_option_no_throw("--" + key);
     if (!option) {
-      return make_error(ErrorKind::invalid_argument, "unknown setting '" + raw_key + "' (the keys are those of "
+      return make_error(ErrorKind::invalid_argument, "unknown setting " + quoted_text(raw_key) + " (the keys are those of "
                                                      "`starling peer`'s flags, e.g. listen, seed, swarm-key, compress)");
     }
     if (!is_embed_key(*option)) {

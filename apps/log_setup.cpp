@@ -4,9 +4,12 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/formatter.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <ctime>
+
+#include "starling/text.h"
 
 
 namespace starling::apps {
@@ -58,6 +61,29 @@ class JsonFormatter final : public spdlog::formatter {
 
 constexpr const char* kHumanPattern = "%Y-%m-%dT%H:%M:%S.%eZ %l %v";
 
+// The human pattern, with the line made printable (starling::printable): log
+// lines quote paths, config values and what peers sent, and a NUL or an
+// escape sequence in one must neither cut the line nor reach the terminal,
+// nor may a '\n' in one start a line that looks like ours. Only the final
+// line break stays.
+class PrintableFormatter final : public spdlog::formatter {
+ public:
+  PrintableFormatter()
+      : inner_(std::make_unique<spdlog::pattern_formatter>(kHumanPattern, spdlog::pattern_time_type::utc, "")) {}
+
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    spdlog::memory_buf_t line;
+    inner_->format(msg, line);
+    const std::string safe = printable(std::string_view(line.data(), line.size()));
+    dest.append(safe.data(), safe.data() + safe.size());
+    dest.push_back('\n');
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<PrintableFormatter>(); }
+
+ private:
+  std::unique_ptr<spdlog::formatter> inner_;
+};
+
 }  // namespace
 
 void add_log_options(CLI::App& app, LogOptions& options) {
@@ -76,7 +102,7 @@ std::shared_ptr<spdlog::logger> make_peer_logger(const LogOptions& options) {
   if (options.format == "json") {
     logger->set_formatter(std::make_unique<JsonFormatter>(""));
   } else {
-    logger->set_pattern(kHumanPattern, spdlog::pattern_time_type::utc);
+    logger->set_formatter(std::make_unique<PrintableFormatter>());
   }
   // "warn" is spdlog's own short name; from_str also knows the others.
   logger->set_level(spdlog::level::from_str(options.level));

@@ -11,7 +11,9 @@
 #include "blas_startup.h"
 #include "commands.h"
 #include "empty_values.h"
+#include "error_output.h"
 #include "number_checks.h"
+#include "starling/text.h"
 
 int main(int argc, char** argv) {
   // First: it may re-execute the program with better matrix kernels.
@@ -46,6 +48,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = starling::apps::split_empty_values(argc, argv);
   std::vector<char*> arg_pointers;
   for (std::string& arg : args) arg_pointers.push_back(arg.data());
+  // CLI11's own messages quote the arguments as given: printable, as ours.
+  root.failure_message([](const CLI::App* app, const CLI::Error& error) {
+    return starling::printable(CLI::FailureMessage::simple(app, error), "\n");
+  });
   CLI11_PARSE(root, int(arg_pointers.size()), arg_pointers.data());
   for (auto& command : commands) {
     if (command.app->parsed()) {
@@ -62,7 +68,7 @@ int main(int argc, char** argv) {
       } catch (const std::exception& e) {
         // Operating errors are handled inside each command; reaching this means
         // something unexpected, which we still report instead of aborting.
-        std::fprintf(stderr, "starling: error: %s\n", e.what());
+        starling::apps::print_error("starling", e.what());
         return 1;
       }
     }

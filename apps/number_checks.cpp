@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "starling/text.h"
+
 namespace starling::apps {
 
 std::string check_integer_text(std::string& text, bool is_unsigned) {
@@ -19,11 +21,11 @@ std::string check_integer_text(std::string& text, bool is_unsigned) {
     digits.remove_prefix(1);
   }
   if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return "'" + text + "' is not a whole decimal number";
+    return quoted_text(text) + " is not a whole decimal number";
   const std::size_t first = digits.find_first_not_of('0');
   const std::string plain = first == std::string_view::npos ? "0" : std::string(digits.substr(first));
   const bool zero = plain == "0";
-  if (negative && is_unsigned && !zero) return "'" + text + "' is negative (want 0 or more)";
+  if (negative && is_unsigned && !zero) return quoted_text(text) + " is negative (want 0 or more)";
   const std::string signed_plain = (negative && !zero ? "-" : "") + plain;
   const char* end = signed_plain.data() + signed_plain.size();
   std::from_chars_result parsed{};
@@ -34,7 +36,7 @@ std::string check_integer_text(std::string& text, bool is_unsigned) {
     std::int64_t value = 0;
     parsed = std::from_chars(signed_plain.data(), end, value);
   }
-  if (parsed.ec != std::errc() || parsed.ptr != end) return "'" + text + "' is out of range";
+  if (parsed.ec != std::errc() || parsed.ptr != end) return quoted_text(text) + " is out of range";
   text = signed_plain;
   return {};
 }
@@ -49,9 +51,9 @@ std::string check_float_text(std::string& text) {
   const char* end = digits.data() + digits.size();
   const auto [stop, ec] = std::from_chars(digits.data(), end, value);
   if (digits.empty() || stop != end || (ec != std::errc() && ec != std::errc::result_out_of_range))
-    return "'" + text + "' is not a plain decimal number";
-  if (ec == std::errc::result_out_of_range) return "'" + text + "' is out of range for a double";
-  if (!std::isfinite(value)) return "'" + text + "' is not a finite number";
+    return quoted_text(text) + " is not a plain decimal number";
+  if (ec == std::errc::result_out_of_range) return quoted_text(text) + " is out of range for a double";
+  if (!std::isfinite(value)) return quoted_text(text) + " is not a finite number";
   text = std::string(digits);
   return {};
 }
@@ -62,9 +64,9 @@ CLI::Validator zero_or_range(double min, double max, const std::string& zero_mea
       [min, max, range](std::string& text) -> std::string {
         char* end = nullptr;
         const double value = std::strtod(text.c_str(), &end);
-        if (text.empty() || end != text.c_str() + text.size()) return "'" + text + "' is not a number";
+        if (text.empty() || end != text.c_str() + text.size()) return quoted_text(text) + " is not a number";
         if (value == 0.0 || (value >= min && value <= max)) return {};
-        return "'" + text + "' is out of range: give " + range;
+        return quoted_text(text) + " is out of range: give " + range;
       },
       range, "");
 }

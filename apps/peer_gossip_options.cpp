@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "starling/runtime/thread_clock.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 
@@ -39,7 +40,7 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   d.upload_budget.bytes_per_second = options.max_upload;
   if (options.download_precision != "bf16" && options.download_precision != "f32") {
     return make_error(ErrorKind::invalid_argument,
-                      "--download-precision: '" + options.download_precision + "' is not bf16 or f32");
+                      "--download-precision: " + quoted_text(options.download_precision) + " is not bf16 or f32");
   }
   d.download_bf16 = options.download_precision == "bf16";
   d.clip = clip->mode;

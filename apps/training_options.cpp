@@ -2,11 +2,13 @@
 
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
+#include <fmt/format.h>
 
 #include <numeric>
 
 #include "starling/ml/byte_dataset.h"
 #include "starling/ml/fpu.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 
@@ -148,6 +150,17 @@ Result<TrainingData> load_training_data(const TrainingOptions& o, const ml::Shar
   out.label_warning =
       ml::label_warning(out.data.train.labels, out.data.test.labels, out.data.train.classes, o.classes > 0);
   std::tie(out.data_mean, out.data_std) = ml::standardize(out.data);
+  // Values near the float limit overflow when centred (3e38 - -1e38): a NaN
+  // loss at step 0 would blame --lr. The data is what to fix.
+  for (const auto& [part, name] : {std::pair{&out.data.train, "training"}, std::pair{&out.data.test, "test"}}) {
+    if (std::string where = ml::first_non_finite_feature(*part); !where.empty()) {
+      return make_error(ErrorKind::invalid_argument,
+                        "--data " + quoted_text(o.data) + ": feature values too large to standardise in float (mean " +
+                            fmt::format("{:g}", out.data_mean) + ", deviation " + fmt::format("{:g}", out.data_std) +
+                            "; standardised, in the " + name + " set " + where +
+                            "): scale the features down, e.g. to |x| < 1e30");
+    }
+  }
   out.shard = ml::shard_indices(out.data.train, shard, partition, o.seed);
   if (out.shard.empty()) return make_error(ErrorKind::invalid_argument, "shard " + o.shard + " of the training set is empty");
   return out;

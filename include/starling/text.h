@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace starling {
@@ -53,6 +54,52 @@ inline bool is_valid_utf8(std::string_view text) {
   }
   return true;
 }
+
+// `text` made safe to print on one line of a terminal or log: each control
+// character (C0, DEL) and each byte that is not part of valid UTF-8 becomes
+// \xNN, each C1 control (U+0080..U+009F, which some terminals obey) \u00NN;
+// valid non-ASCII UTF-8 stays. Nothing is cut at a NUL and no escape sequence
+// reaches the terminal. `keep` lists control characters to let through (the
+// '\n' of a message that spans lines on purpose).
+inline std::string printable(std::string_view text, std::string_view keep = {}) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte < 0x7f) {
+      out += text[i++];
+      continue;
+    }
+    if (byte < 0x80 && keep.find(text[i]) != std::string_view::npos) {
+      out += text[i++];
+      continue;
+    }
+    const std::size_t length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1;
+    if (byte >= 0x80 && i + length <= text.size() && is_valid_utf8(text.substr(i, length))) {
+      const bool c1 = byte == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0;
+      if (c1) {
+        const auto code = static_cast<unsigned char>(text[i + 1]);
+        out += "\\u00";
+        out += kHex[code >> 4];
+        out += kHex[code & 0xF];
+      } else {
+        out.append(text.substr(i, length));
+      }
+      i += length;
+      continue;
+    }
+    out += "\\x";
+    out += kHex[byte >> 4];
+    out += kHex[byte & 0xF];
+    ++i;
+  }
+  return out;
+}
+
+// A value from outside quoted for an error or log line: 'printable(text)'.
+inline std::string quoted_text(std::string_view text) { return "'" + printable(text) + "'"; }
 
 // An address split into its parts; host without brackets.
 struct HostPort {

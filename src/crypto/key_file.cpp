@@ -63,7 +63,34 @@ std::string mode_string(mode_t mode) {
   return text;
 }
 
+bool is_temp_name_of(const std::string& name, const std::string& target) {
+  const std::string prefix = target + ".tmp-";
+  if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) return false;
+  for (std::size_t i = prefix.size(); i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alphabet = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alphabet) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+void remove_stale_temp_files(const std::filesystem::path& path) {
+  std::filesystem::path directory = path.parent_path();
+  if (directory.empty()) directory = ".";
+  const std::string target = path.filename().string();
+  if (target.empty()) return;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!is_temp_name_of(name, target)) continue;
+    struct stat info {};
+    // lstat: a symlink of that name is not ours to follow; only our own files.
+    if (::lstat(it->path().c_str(), &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != ::geteuid()) continue;
+    (void)::unlink(it->path().c_str());
+  }
+}
 
 Status write_secret_file(const std::filesystem::path& path, std::string_view contents, Overwrite overwrite) {
   // The rename below replaces whatever the path names: refuse to turn a
@@ -77,6 +104,7 @@ Status write_secret_file(const std::filesystem::path& path, std::string_view con
   }
   std::filesystem::path directory = path.parent_path();
   if (directory.empty()) directory = ".";
+  remove_stale_temp_files(path);
   std::string temp_name = path.string() + ".tmp-XXXXXX";
   // mkstemp creates the file with mode 0600 (umask can only narrow it).
   FileDescriptor fd(::mkstemp(temp_name.data()));
@@ -160,6 +188,9 @@ Status read_secret_file(const std::filesystem::path& path, KeyFileText& out) {
     if (n == 0) break;
     out.size += static_cast<std::size_t>(n);
   }
+  // The key is here: a temp file a killed write left next to it holds a
+  // secret nobody will use (a start after it loads, never writes).
+  remove_stale_temp_files(path);
   return ok_status();
 }
 

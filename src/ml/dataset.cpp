@@ -9,6 +9,7 @@
 #include "standardization.h"
 #include "starling/ml/byte_dataset.h"
 #include "starling/ml/dataset.h"
+#include "starling/text.h"
 
 namespace starling::ml {
 namespace {
@@ -30,7 +31,7 @@ Result<std::string> debian_dataset_folder(const std::string& name, const std::st
     }
     // Debian ships no MNIST package (only dataset-fashion-mnist).
     return make_error(ErrorKind::not_found,
-                      "data set '" + name + "' not found: " + folder +
+                      "data set " + quoted_text(name) + " not found: " + folder +
                           " is missing and no Debian package provides it; put the four IDX files "
                           "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in a folder and pass --data FOLDER");
   }
@@ -142,7 +143,7 @@ Result<Dataset> load_data_file(const std::string& spec, int classes) {
   std::error_code ec;
   if (!fs::exists(spec, ec)) {
     return make_error(ErrorKind::not_found,
-                      "--data '" + spec + "' is neither a known data set (fashion-mnist, mnist) nor an existing "
+                      "--data " + quoted_text(spec) + " is neither a known data set (fashion-mnist, mnist) nor an existing "
                                           "folder or file");
   }
   std::string name = spec;
@@ -150,7 +151,7 @@ Result<Dataset> load_data_file(const std::string& spec, int classes) {
   if (ends_with(name, ".csv")) return load_csv(spec, classes);
   if (ends_with(name, ".libsvm") || ends_with(name, ".svm")) return load_libsvm(spec, 0, classes);
   return make_error(ErrorKind::invalid_argument,
-                    "--data '" + spec + "': unknown file type (expected .csv, .libsvm or .svm, optionally .gz, "
+                    "--data " + quoted_text(spec) + ": unknown file type (expected .csv, .libsvm or .svm, optionally .gz, "
                                         "or a folder of IDX files)");
 }
 
@@ -185,6 +186,21 @@ std::pair<float, float> standardize(TrainTest& data) {
     part->features.array() = (part->features.array() - s.mean) * s.scale;
   }
   return {s.mean, s.deviation};
+}
+
+std::string first_non_finite_feature(const Dataset& data) {
+  const Eigen::MatrixXf& features = data.features;  // inputs x samples
+  if (features.allFinite()) return {};
+  for (Eigen::Index sample = 0; sample < features.cols(); ++sample) {
+    for (Eigen::Index feature = 0; feature < features.rows(); ++feature) {
+      const float value = features(feature, sample);
+      if (!std::isfinite(value)) {
+        return "feature " + std::to_string(feature + 1) + " of sample " + std::to_string(sample + 1) + " is " +
+               (std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf");
+      }
+    }
+  }
+  return {};
 }
 
 }  // namespace starling::ml

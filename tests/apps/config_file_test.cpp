@@ -124,6 +124,27 @@ TEST_CASE("print-config round-trips unsigned values past 2^63-1 and floats to th
   CHECK(second->peer.app->get_option("--gamma")->as<double>() == 1e-310);
 }
 
+TEST_CASE("a float that underflows to 0 or overflows in the file is refused, not read as 0 or inf", "[apps][config]") {
+  // toml++ reads 1e-400 as 0.0 without a word: the peer ran with lr 0 and
+  // never learned, where --lr 1e-400 is refused. The value's own text is read
+  // again and checked as on the command line.
+  TempDir dir;
+  const fs::path file = dir / "bad.toml";
+  const std::string at = file.string() + ":";
+  CHECK(contains(config_error("\nlr = 1e-400\n", file), at + "2: 'lr': '1e-400' is out of range"));
+  CHECK(contains(config_error("lr = -1.5e-400 # a comment, é\n", file), at + "1: 'lr': '-1.5e-400' is out of range"));
+  CHECK(contains(config_error("momentum = 1e400\n", file), at + "1: "));  // toml++ refuses this one itself
+  CHECK(contains(config_error("gamma = 1_0e-40_0\n", file), at + "1: 'gamma': '10e-400' is out of range"));
+  CHECK(contains(config_error("lr = inf\n", file), at + "1: 'lr': 'inf' is not a finite number"));
+  // What fits a double still reads as written, subnormals and separators too.
+  write(dir / "ok.toml", "lr = 1_000.5\ngamma = 1e-310\nmomentum = +0.0\n");
+  auto parsed = parse_peer({});
+  REQUIRE(apps::apply_config_file(*parsed->peer.app, dir / "ok.toml").ok());
+  CHECK(parsed->peer.app->get_option("--lr")->as<double>() == 1000.5);
+  CHECK(parsed->peer.app->get_option("--gamma")->as<double>() == 1e-310);
+  CHECK(parsed->peer.app->get_option("--momentum")->as<double>() == 0.0);
+}
+
 TEST_CASE("a string stands for an unsigned integer only where a TOML integer cannot", "[apps][config]") {
   TempDir dir;
   const fs::path file = dir / "bad.toml";

@@ -241,3 +241,24 @@ TEST_CASE("peers whose files hold different labels build one model when given th
   CHECK((*probed)->classes == 10);
   CHECK(check_shape(*loaded, **probed).ok());
 }
+
+TEST_CASE("features that overflow float when standardised are refused at load, naming the file", "[apps][training]") {
+  // 3e38 and -3e38 fit a float, but centring them on the training set's mean
+  // overflows: training failed with "loss is -nan at step 0 (try a smaller
+  // --lr)", advice that could never help.
+  test::TempDir dir;
+  const std::string file = dir.file("huge.csv");
+  std::ofstream(file) << "1,3e38,3e38\n0,-3e38,-3e38\n1,3e38,3e38\n0,-3e38,-3e38\n";
+  TrainingOptions o;
+  o.data = file;
+  auto loaded = load_training_data(o, ml::ShardSpec{}, ml::Partition{});
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().message.find("--data '" + file + "': feature values too large to standardise in float") !=
+        std::string::npos);
+
+  // Large but standardisable values still load.
+  std::ofstream(file) << "1,1e30,1e30\n0,-1e30,-1e30\n1,1e30,1e30\n0,-1e30,-1e30\n";
+  loaded = load_training_data(o, ml::ShardSpec{}, ml::Partition{});
+  REQUIRE(loaded.ok());
+  CHECK(ml::first_non_finite_feature(loaded->data.train).empty());
+}

@@ -35,6 +35,14 @@ done
 printf 'checkpoint-every = 1e-300\n' > "$work/tiny-interval.toml"
 expect_refused "checkpoint-every = 1e-300 in --config" "tiny-interval.toml:1: 'checkpoint-every'.* out of range" \
   "${peer_print[@]}" --config "$work/tiny-interval.toml"
+# A float in --config that underflows to 0 (1e-400) was read as 0.0 (a peer
+# with lr 0 never learns), one that overflows as inf: refused with FILE:LINE.
+printf '\nlr = 1e-400\n' > "$work/tiny-lr.toml"
+expect_refused "lr = 1e-400 in --config" "tiny-lr.toml:2: 'lr': '1e-400' is out of range" \
+  "${peer_print[@]}" --config "$work/tiny-lr.toml"
+printf 'momentum = 1e400\n' > "$work/huge-momentum.toml"
+expect_refused "momentum = 1e400 in --config" "huge-momentum.toml:1: " \
+  "${peer_print[@]}" --config "$work/huge-momentum.toml"
 for interval in 0 1 3600; do expect_ok "peer --checkpoint-every $interval" "${peer_print[@]}" --checkpoint-every "$interval"; done
 # Combinations of simulate flags where one was silently ignored: refused, exit 2.
 expect_refused "simulate --random FILE" "--random draws its own scenarios and would ignore $work/none.toml" \
@@ -178,6 +186,16 @@ expect_ok "train a checkpoint" "${train[@]}" --epochs 1 --checkpoint "$work/good
 expect_refused "eval --dump-logits DIR" "it is a directory" "$starling" eval "$work/good.ckpt" --data "$work/toy.csv" \
   --dump-logits "$work"
 
+# Features that overflow float once standardised (3e38 minus the mean): train
+# failed with "loss is -nan at step 0 (try a smaller --lr)", eval blamed the
+# checkpoint. Refused at load, naming the data file.
+printf '1,3e38,3e38\n0,-3e38,-3e38\n1,3e38,3e38\n0,-3e38,-3e38\n' > "$work/huge.csv"
+expect_refused "train on features too large to standardise" "--data '$work/huge.csv': feature values too large to standardise in float" \
+  "$starling" train --data "$work/huge.csv" --model linear --lr 1e-9 -q
+printf '0,3.4e38,3.4e38,3.4e38,3.4e38\n1,-3.4e38,0,0,0\n' > "$work/huge4.csv"
+expect_refused "eval on features too large to standardise" "--data '$work/huge4.csv': feature values too large to standardise in float" \
+  "$starling" eval "$work/good.ckpt" --data "$work/huge4.csv"
+
 # Outputs that would destroy an input or a special file (session 26 sweep).
 cp "$work/good.ckpt" "$work/keep.ckpt"
 expect_refused "export onto its own checkpoint" "which this command reads" \
@@ -253,5 +271,21 @@ for args in "keygen --swarm" "keygen --identity" "keygen --check" "eval" "export
   expect_refused "$args ''" "an empty path names nothing" "$starling" "${words[@]}" ""
   ((code_of_last == 105)) || fail "$args '': exit $code_of_last, want 105 (a bad flag)"
 done
+
+# User text quoted in an error or a log line is made printable: a NUL in a
+# --config value cut the error at it ("--data 'a") after a log line holding a
+# raw NUL; an escape sequence in a flag reached the terminal.
+printf 'listen = "127.0.0.1:7000"\ndata = "a\\u0000b"\n' > "$work/nul.toml"
+timeout 20 "$starling" peer --config "$work/nul.toml" --data-dir "$work/nul-dir" > "$work/nul.out" 2>&1
+grep -q "error: --data 'a\\\\x00b' is neither" "$work/nul.out" || fail "NUL in --config data: $(cat -A "$work/nul.out")"
+grep -q "loading a\\\\x00b" "$work/nul.out" || fail "NUL in the log line: $(cat -A "$work/nul.out")"
+for file in nul.out; do
+  LC_ALL=C grep -qP '[\x00-\x08\x0b-\x1f\x7f]' "$work/$file" && fail "a raw control byte in $file: $(cat -A "$work/$file")"
+done
+"$starling" train --data $'x\e[31m\001y.csv' --lr $'1\e' > "$work/esc.out" 2>&1
+"$starling" train --data $'x\e[31m\001y.csv' > "$work/esc2.out" 2>&1
+grep -qF "'x\\x1b[31m\\x01y.csv'" "$work/esc2.out" || fail "escape in --data: $(cat -A "$work/esc2.out")"
+grep -qF "'1\\x1b'" "$work/esc.out" || fail "escape in --lr: $(cat -A "$work/esc.out")"
+LC_ALL=C grep -qP '[\x00-\x08\x0b-\x1f\x7f]' "$work/esc.out" "$work/esc2.out" && fail "a raw control byte reached stderr"
 
 finish "cli hostile_args"

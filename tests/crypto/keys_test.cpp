@@ -143,6 +143,40 @@ TEST_CASE("identity files round-trip", "[crypto][keyfile]") {
   CHECK(loaded->sign(message) == identity.sign(message));
 }
 
+TEST_CASE("a temp file a killed key write left behind is removed by the next write or load", "[crypto][keyfile]") {
+  // SIGINT ~80 ms into `starling peer` left DATA_DIR/identity.key.tmp-XXXXXX
+  // (a whole private identity, 0600); the next start wrote a fresh
+  // identity.key and left it there for good.
+  TempDir dir;
+  const Identity secret = Identity::generate();
+  REQUIRE(secret.save(dir / "stale-source.key").ok());
+  const std::string stale_text = read_file(dir / "stale-source.key");
+  std::filesystem::remove(dir / "stale-source.key");
+  write_file(dir / "identity.key.tmp-Ab3xYz", stale_text);
+  write_file(dir / "identity.key.tmp-k9Q2mn", stale_text);
+  // Not ours: other names, and another key file's temp files wait for its own write.
+  write_file(dir / "identity.key.tmp-toolong1", "keep");
+  write_file(dir / "identity.key.bak", "keep");
+  write_file(dir / "swarm.key.tmp-Ab3xYz", "keep");
+  std::filesystem::create_directory(dir / "identity.key.tmp-dir123");
+
+  REQUIRE(Identity::generate().save(dir / "identity.key").ok());
+  CHECK_FALSE(std::filesystem::exists(dir / "identity.key.tmp-Ab3xYz"));
+  CHECK_FALSE(std::filesystem::exists(dir / "identity.key.tmp-k9Q2mn"));
+  CHECK(std::filesystem::exists(dir / "identity.key.tmp-toolong1"));
+  CHECK(std::filesystem::exists(dir / "identity.key.bak"));
+  CHECK(std::filesystem::exists(dir / "swarm.key.tmp-Ab3xYz"));
+  CHECK(std::filesystem::is_directory(dir / "identity.key.tmp-dir123"));
+
+  // A start that only loads the key (it exists) removes them too.
+  write_file(dir / "identity.key.tmp-Zz0011", stale_text);
+  REQUIRE(Identity::load(dir / "identity.key").ok());
+  CHECK_FALSE(std::filesystem::exists(dir / "identity.key.tmp-Zz0011"));
+  // And a swarm key's, by its own write.
+  REQUIRE(SwarmKey::generate().save(dir / "swarm.key").ok());
+  CHECK_FALSE(std::filesystem::exists(dir / "swarm.key.tmp-Ab3xYz"));
+}
+
 TEST_CASE("key files are never overwritten unless asked", "[crypto][keyfile]") {
   TempDir dir;
   SwarmKey first = SwarmKey::generate();

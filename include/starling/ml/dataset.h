@@ -135,6 +135,13 @@ Result<TrainTest> split_train_test(const Dataset& all, double test_fraction, std
 // training set (applied to both), as the PyTorch reference does. Returns them.
 std::pair<float, float> standardize(TrainTest& data);
 
+// Empty when every feature of `data` is finite, else where the first one is
+// not ("feature 2 of sample 17 is -inf"). Standardising in float can make a
+// finite value infinite (3e38 minus a mean of -1e38 overflows), which
+// training would only show as a NaN loss at its first step: the loaders
+// refuse such data instead (apps/training_options.cpp, `starling eval`).
+std::string first_non_finite_feature(const Dataset& data);
+
 // Which samples a peer trains on: --shard I/N --partition iid|dirichlet:ALPHA.
 struct Partition {
   enum class Kind { iid, dirichlet } kind = Kind::iid;

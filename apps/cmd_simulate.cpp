@@ -46,6 +46,7 @@ struct SimulateCliOptions {
   int seeds = 10;
   double step_ms = 10.0;
   std::uint64_t handoff_ms = 0;
+  double eval_ms = 0.0;
   double heterogeneity = 0.0;
   std::optional<double> stop_at_accuracy;
   int stop_window = 1;
@@ -69,6 +70,7 @@ std::string replay_command(const SimulateCliOptions& o, const std::string& file,
   if (o.peers) command += " --peers " + std::to_string(*o.peers);
   if (o.step_ms != 10.0) command += " --step-ms " + std::to_string(o.step_ms);
   if (o.handoff_ms != 0) command += " --handoff-ms " + std::to_string(o.handoff_ms);
+  if (o.eval_ms != 0.0) command += " --eval-ms " + std::to_string(o.eval_ms);
   if (o.heterogeneity != 0.0) command += " --heterogeneity " + std::to_string(o.heterogeneity);
   if (o.stop_at_accuracy) {
     command += " --stop-at-accuracy " + std::to_string(*o.stop_at_accuracy) + " --stop-window " +
@@ -187,6 +189,7 @@ sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t see
   options.step_seconds = o.step_ms / 1000.0;
   options.heterogeneity_sigma = o.heterogeneity;
   options.handoff_ms = o.handoff_ms;
+  options.eval_ms = o.eval_ms;
   options.stop_at_accuracy = o.stop_at_accuracy;
   options.stop_window = o.stop_window;
   if (o.peer_log_file) {
@@ -322,6 +325,11 @@ Command add_simulate_command(CLI::App& root) {
                   "A round gets the parameters this many ms after the step they were asked for (a real "
                   "peer's trainer-to-loop hand-off); 0: at once")
       ->check(CLI::Range(0, 10000))
+      ->capture_default_str();
+  app->add_option("--eval-ms", options->eval_ms,
+                  "Modelled time one evaluation of a peer's own model takes (a real peer evaluates on its training "
+                  "thread: no step and no hand-off meanwhile); 0: free")
+      ->check(CLI::Range(0.0, 100000.0))
       ->capture_default_str();
   app->add_option("--heterogeneity", options->heterogeneity,
                   "Spread of per-peer speed factors: lognormal sigma (0: all alike)")

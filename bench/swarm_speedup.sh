@@ -37,6 +37,11 @@
 # hand-off; default 0), DELAY_MS / JITTER_MS (a `delay` event on every peer
 # from t = 0: everything a peer sends arrives that much later, plus a uniform
 # 0..JITTER_MS; default none).
+# EVAL_EVERY (steps between evaluations, default 100) and EVAL_MS (`starling
+# simulate --eval-ms`: virtual ms each evaluation of a peer's own model takes,
+# as a real peer's training thread pauses; default 0). A real peer of the
+# default MLP takes about 42 ms per evaluation of the 10,000 test samples, so
+# EVAL_EVERY=500 EVAL_MS=42 STEP_MS=1 is bench/swarm_vs_ddp.sh's peer.
 # HETEROGENEITY (`starling simulate --heterogeneity`: each peer's step time
 # times a lognormal(0, SIGMA) factor; default 0, every peer in lockstep, where
 # pairwise requests always cross: docs/learning.md, "No floor under a budget?").
@@ -60,6 +65,8 @@ step_cap="${STEP_CAP:-10000}"
 step_ms="${STEP_MS:-10}"
 handoff_ms="${HANDOFF_MS:-0}"
 heterogeneity="${HETEROGENEITY:-0}"
+eval_every="${EVAL_EVERY:-100}"
+eval_ms="${EVAL_MS:-0}"
 window=3
 emit() { echo "$1" | tee -a "$lines"; }
 
@@ -86,7 +93,7 @@ compress = "$c"
 lr = 0.02
 batch = ${BATCH:-64}
 partition = "iid"
-eval_every = 100
+eval_every = $eval_every
 $gamma_line
 ${ROUND_STEPS:+round_steps = $ROUND_STEPS}
 ${ROUND_FLOOR_MS:+round_floor_ms = $ROUND_FLOOR_MS}
@@ -107,7 +114,7 @@ EOF
           "$DELAY_MS" "${JITTER_MS:-0}" >> "$dir/scenario.toml"
       fi
       simulate "$dir" evaluations.csv --seed "$seed" --step-ms "$step_ms" --handoff-ms "$handoff_ms" \
-        --heterogeneity "$heterogeneity" --stop-at-accuracy "$target" --stop-window "$window"
+        --heterogeneity "$heterogeneity" --eval-ms "$eval_ms" --stop-at-accuracy "$target" --stop-window "$window"
       emit "$(python3 "$parse" speedup "$dir" --peers "$n" --compress "$c" --seed "$seed" \
         --target "$target" --window "$window" --wall "$wall")"
     done

@@ -67,6 +67,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   const std::int64_t eval_every = swarm.eval_every_steps;
   const double step_seconds = options.step_seconds;
   const std::uint64_t handoff_ms = options.handoff_ms;
+  const double eval_seconds = options.eval_ms / 1000.0;
   // The breakage skews peer 0's corrections only: the pulls of a pair are
   // opposite, so skewing every peer's alike would keep the average.
   const float correction_scale = options.breakage == Breakage::skewed_corrections ? 1.5f : 1.0f;
@@ -85,6 +86,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
       TrainerOptions t;
       t.step_seconds = step_seconds;
       t.handoff_ms = handoff_ms;
+    t.eval_seconds = eval_seconds;
       t.eval_every_steps = eval_every;
       t.lr = lr;
       t.seed = seed;
@@ -130,6 +132,7 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
     TrainerOptions t;
     t.step_seconds = step_seconds;
     t.handoff_ms = handoff_ms;
+    t.eval_seconds = eval_seconds;
     t.eval_every_steps = eval_every;
     t.lr = lr;
     t.seed = seed;

@@ -215,6 +215,9 @@ double SteppedTrainer::synthetic_accuracy(const Eigen::VectorXf& x) const {
 }
 
 void SteppedTrainer::evaluate_now() {
+  // The next step (and any hand-off waiting for a step boundary) starts once
+  // the evaluation is done: step_once's caller adds the step time after this.
+  next_step_seconds_ += options_.eval_seconds;
   accuracy_ = loop_ ? loop_->evaluate().accuracy : synthetic_accuracy(x_);
   if (options_.on_evaluation) options_.on_evaluation(steps_, *accuracy_);
   if (!options_.evaluate_local_average || *driver_ == nullptr || (*driver_)->training() == nullptr) return;

@@ -134,6 +134,25 @@ TEST_CASE("world: steps take their modelled time; a straggler and a paused peer 
   for (int i = 0; i < 3; ++i) CHECK(world.peer(i).trainer->accuracy().value_or(0.0) > 0.3);
 }
 
+TEST_CASE("world: an evaluation that takes time holds the trainer's next step", "[sim][world]") {
+  // 0.02 s a step and an evaluation every 50 steps (1 s): with 0.25 s per
+  // evaluation each 1.25 s holds 50 steps, so 10 s hold 400 instead of 500.
+  WorldOptions options = synthetic_world(3, 0.05);
+  const auto free_trainer = options.trainer;
+  options.trainer = [free_trainer](int index, std::uint64_t seed) {
+    TrainerOptions t = free_trainer(index, seed);
+    if (index == 1) t.eval_seconds = 0.25;
+    return t;
+  };
+  World world(options);
+  world.reserve_peers(2);
+  world.start(0, {}, false);
+  world.start(1, {0}, true);
+  world.run_until(10 * kSecondUs);
+  CHECK(world.peer(0).trainer->steps() == Approx(500).margin(3));
+  CHECK(world.peer(1).trainer->steps() == Approx(400).margin(3));
+}
+
 TEST_CASE("world: peers with different speed factors under heterogeneity", "[sim][world]") {
   WorldOptions options = synthetic_world(5, 0.05);
   options.heterogeneity_sigma = 0.5;

@@ -75,6 +75,8 @@ struct SimulateOptions {
   double heterogeneity_sigma = 0.0;
   // The hand-off between a peer's trainer and its driver (TrainerOptions::handoff_ms).
   std::uint64_t handoff_ms = 0;
+  // Virtual ms one evaluation of a peer's own model takes (TrainerOptions::eval_seconds).
+  double eval_ms = 0.0;
   // Network model: every link's minimum one-way delay, plus faults on every
   // link for the whole run (random mode: delay mean, jitter, loss, ...).
   std::uint64_t latency_us = 500;

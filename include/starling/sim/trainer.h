@@ -64,6 +64,10 @@ struct TrainerOptions {
   // step, a copy taken then, so the round (and the correction it adds at
   // once) runs while the trainer goes on stepping. 0: on the same tick.
   std::uint64_t handoff_ms = 0;
+  // Virtual time one evaluation of the own model takes on the trainer (a real
+  // peer evaluates on its training thread: no step, and no hand-off, until it
+  // is done). 0: evaluations are free, as before.
+  double eval_seconds = 0.0;
   // Called after every evaluation with the step count and the accuracy
   // (the simulator's evaluation records, simulate.h).
   std::function<void(std::int64_t step, double accuracy)> on_evaluation;

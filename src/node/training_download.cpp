@@ -123,20 +123,28 @@ void TrainingDriver::answer_waiting_model_requests() {
 void TrainingDriver::request_model() {
   if (!download_ || download_->from != 0) return;
   const std::uint64_t now = transport_.now_ms();
-  for (auto& [id, link] : links_) {
-    if (!link->hello_done() || link->model_retry_at_ms > now) continue;
-    if (std::find(options_.refused_servers.begin(), options_.refused_servers.end(), link->node_id) !=
-        options_.refused_servers.end())
-      continue;
-    wire::ModelRequest request;
-    request.snapshot_id = download_->snapshot_id;
-    request.offset = download_->bytes.size();
-    request.max_bytes = options_.model_chunk_bytes;
-    request.precision = options_.download_bf16 ? wire::Precision::bf16 : wire::Precision::f32;
-    if (!send(*link, wire::Message{request})) continue;
-    download_->from = id;
-    download_->requested_ms = now;
-    return;
+  // A refused server (its model failed here) only once no other neighbour
+  // served for the grace period: a lone neighbour is still better than our
+  // own initial parameters, and the neighbour check (every 500 ms) asks again.
+  const bool refused_allowed = now >= download_->started_ms + options_.refused_server_grace_ms;
+  const auto refused = [&](const Link& link) {
+    return std::find(options_.refused_servers.begin(), options_.refused_servers.end(), link.node_id) !=
+           options_.refused_servers.end();
+  };
+  for (const bool refused_pass : {false, true}) {
+    if (refused_pass && !refused_allowed) return;
+    for (auto& [id, link] : links_) {
+      if (!link->hello_done() || link->model_retry_at_ms > now || refused(*link) != refused_pass) continue;
+      wire::ModelRequest request;
+      request.snapshot_id = download_->snapshot_id;
+      request.offset = download_->bytes.size();
+      request.max_bytes = options_.model_chunk_bytes;
+      request.precision = options_.download_bf16 ? wire::Precision::bf16 : wire::Precision::f32;
+      if (!send(*link, wire::Message{request})) continue;
+      download_->from = id;
+      download_->requested_ms = now;
+      return;
+    }
   }
 }
 

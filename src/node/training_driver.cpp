@@ -81,6 +81,7 @@ void TrainingDriver::start(bool joining) {
   if (joining && options_.download_model) {
     state_ = "downloading";
     download_ = Download{};  // not emplace(): clang 14 (the fuzz build) rejects it for this nested struct
+    download_->started_ms = transport_.now_ms();
     download_timer_ = transport_.start_timer(options_.download_timeout_ms, [this] {
       download_timer_.reset();
       std::string why = "no neighbour served a model within " + std::to_string(options_.download_timeout_ms / 1000) + " s";

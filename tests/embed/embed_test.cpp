@@ -488,8 +488,9 @@ TEST_CASE("embedded peers: a buffer that keeps holding NaN withdraws from gossip
   CHECK(recovered->recoveries == 1);
   CHECK(recovered->state == "training");
   // NaN for good: two more recoveries (2 s and 4 s after their
-  // withdrawals), then after_step() fails for good and the link is gone.
-  CHECK(step_until(true, 15.0, [&] { return second->status()->state == "failed"; }));
+  // withdrawals, each asking the refused lone neighbour after the 3 s grace),
+  // then after_step() fails for good and the link is gone.
+  REQUIRE(step_until(true, 25.0, [&] { return second->status()->state == "failed"; }));
   auto gave_up = second->status();
   REQUIRE(gave_up);
   CHECK(gave_up->recoveries == 3);

@@ -208,8 +208,8 @@ TEST_CASE("simulated peers: a failed trainer withdraws, then recovers with a nei
   // Every time: after 3 recoveries it gives up, a member without links,
   // and its 1e30 model pulled on nobody.
   // Each failure also refuses the server of the model it started from, so
-  // the last recoveries find no server and train from their own parameters
-  // after the 20 s download timeout.
+  // the last recoveries find only refused servers and ask them after the
+  // 3 s grace.
   swarm.run(60.0, [] { return true; });
   CHECK(swarm.trainer(2).failures() == 1 + node::Peer::kMaxTrainingRecoveries);
   CHECK(swarm.world.peer(2).node->training_recoveries() == node::Peer::kMaxTrainingRecoveries);

@@ -199,9 +199,11 @@ struct TrainingDriverOptions {
   bool download_model = true;
   // No neighbour could serve a model by then: train from our own parameters.
   std::uint64_t download_timeout_ms = 20'000;
-  // Members whose model failed here: no download from them (Peer fills it
-  // after a training failure; docs/security.md, "A poisoned download").
+  // Members whose model failed here: asked for the model only when no other
+  // neighbour could serve it for refused_server_grace_ms (Peer fills it after a
+  // training failure; docs/security.md, "A poisoned download").
   std::vector<gossip::NodeId> refused_servers;
+  std::uint64_t refused_server_grace_ms = 3'000;
   std::size_t snapshot_chunk_values = 1u << 17;  // bf16 values per SnapshotChunk
   std::uint32_t model_chunk_bytes = 1u << 20;    // bytes per ModelChunk
   // Ask for the model in bf16: half the bytes, and the joiner starts from
@@ -401,6 +403,7 @@ class TrainingDriver {
     std::vector<std::uint8_t> bytes;
     ConnectionId from = 0;  // link the current request went to (0: none in flight)
     std::uint64_t requested_ms = 0;
+    std::uint64_t started_ms = 0;  // when the download began (refused servers wait out a grace from it)
     bool mismatch_reported = false;  // the joiner said the swarm's model has another shape
   };
 

@@ -1,8 +1,9 @@
 // The Python module `starling` (its C++ half, starling._starling): the
 // embedding API (starling/embed.h) for a Python training loop. The Python
-// half (python/starling/__init__.py) checks tensors and keeps the buffer
-// alive; here: the calls, the GIL released while they wait, and Errors
-// turned into Python exceptions (docs/embedding.md).
+// half (python/starling/__init__.py) checks tensors; here: the calls, the
+// buffer export held while the peer may write the memory, the GIL released
+// while they wait, and Errors turned into Python exceptions
+// (docs/embedding.md).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -96,9 +97,11 @@ py::dict status_dict(const starling::embed::PeerStatus& s) {
   return d;
 }
 
-// A writable, C-contiguous float32 buffer (numpy, array.array, ...): its
-// pointer and size, or the Python exception `what` names.
-std::pair<float*, std::size_t> float_buffer(const py::buffer& buffer, const std::string& what) {
+// A writable, C-contiguous float32 buffer (numpy, array.array, ...): the
+// buffer export (its pointer and size stay valid, and the exporter refuses a
+// resize with BufferError, while it is held), or the Python exception `what`
+// names.
+py::buffer_info float_buffer(const py::buffer& buffer, const std::string& what) {
   py::buffer_info info;
   try {
     info = buffer.request(true);
@@ -113,7 +116,7 @@ std::pair<float*, std::size_t> float_buffer(const py::buffer& buffer, const std:
       throw py::value_error(what + ": the buffer must be contiguous (C order); copy it first");
     expected *= info.shape[std::size_t(dim)];
   }
-  return {static_cast<float*>(info.ptr), std::size_t(info.size)};
+  return info;
 }
 
 // A Status computed with the GIL released, raised with it held.
@@ -137,6 +140,33 @@ std::size_t local_average_released(Peer& peer, float* out, std::size_t count) {
   return *averaged;
 }
 
+// The Python object: the peer and the export of the buffer attached through
+// the buffer protocol. The peer writes into that memory in join(),
+// after_step() and recoveries until leave(); holding only the pointer would
+// let the owner resize (array.array.extend, bytearray via a released
+// memoryview) and free it under the peer. The export is released (with the
+// GIL held, as PyBuffer_Release needs) once the peer has left.
+struct PyPeer {
+  std::unique_ptr<Peer> peer;
+  std::unique_ptr<py::buffer_info> attached;  // the held export; null for none or a torch tensor
+
+  explicit PyPeer(std::unique_ptr<Peer> p) : peer(std::move(p)) {}
+  PyPeer(const PyPeer&) = delete;
+  PyPeer& operator=(const PyPeer&) = delete;
+  ~PyPeer() {
+    // Called with the GIL held: the peer leaves (its destructor) first, so
+    // the memory is no longer touched when the export goes.
+    {
+      py::gil_scoped_release release;
+      peer.reset();
+    }
+    attached.reset();
+  }
+
+  // After leave(): the buffer is not touched any more.
+  void release_buffer() { attached.reset(); }
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_starling, m) {
@@ -145,35 +175,37 @@ PYBIND11_MODULE(_starling, m) {
     return layout_of(name, shapes).model_id();
   });
 
-  py::class_<Peer, std::unique_ptr<Peer>>(m, "_Peer")
+  py::class_<PyPeer>(m, "_Peer")
       .def(py::init([](const std::vector<std::pair<std::string, std::string>>& settings) {
         auto made = Peer::create(settings);
         if (!made) raise(made.error());
-        return std::move(*made);
+        return std::make_unique<PyPeer>(std::move(*made));
       }))
-      // numpy and anything with the buffer protocol: float32, C-contiguous, writable.
+      // numpy and anything with the buffer protocol: float32, C-contiguous,
+      // writable. The export is held until leave() (or the object goes).
       .def("_attach_buffer",
-           [](Peer& peer, const py::buffer& buffer, const std::vector<std::vector<std::int64_t>>& shapes,
+           [](PyPeer& self, const py::buffer& buffer, const std::vector<std::vector<std::int64_t>>& shapes,
               const std::string& name) {
-             const auto [data, count] = float_buffer(buffer, "attach()");
-             check(peer.attach(data, count, layout_of(name, shapes)));
+             auto info = std::make_unique<py::buffer_info>(float_buffer(buffer, "attach()"));
+             check(self.peer->attach(static_cast<float*>(info->ptr), std::size_t(info->size), layout_of(name, shapes)));
+             self.attached = std::move(info);
            })
       // torch tensors: the Python side checked dtype, device and contiguity.
       .def("_attach_pointer",
-           [](Peer& peer, std::uintptr_t pointer, std::size_t count, const std::vector<std::vector<std::int64_t>>& shapes,
+           [](PyPeer& self, std::uintptr_t pointer, std::size_t count, const std::vector<std::vector<std::int64_t>>& shapes,
               const std::string& name) {
-             check(peer.attach(reinterpret_cast<float*>(pointer), count, layout_of(name, shapes)));
+             check(self.peer->attach(reinterpret_cast<float*>(pointer), count, layout_of(name, shapes)));
            })
-      .def("join", [](Peer& peer, std::uint64_t timeout_ms) { call_released([&] { return peer.join(timeout_ms); }); },
+      .def("join", [](PyPeer& self, std::uint64_t timeout_ms) { call_released([&] { return self.peer->join(timeout_ms); }); },
            py::arg("timeout_ms") = 0)
-      .def("after_step", [](Peer& peer) { call_released([&] { return peer.after_step(); }); })
-      .def("buffer_replacements", [](const Peer& peer) { return peer.buffer_replacements(); })
+      .def("after_step", [](PyPeer& self) { call_released([&] { return self.peer->after_step(); }); })
+      .def("buffer_replacements", [](const PyPeer& self) { return self.peer->buffer_replacements(); })
       .def("status",
-           [](Peer& peer) {
+           [](PyPeer& self) {
              starling::Result<starling::embed::PeerStatus> s = starling::make_error(ErrorKind::timeout, "");
              {
                py::gil_scoped_release release;
-               s = peer.status();
+               s = self.peer->status();
              }
              if (!s) raise(s.error());
              return status_dict(*s);
@@ -181,13 +213,16 @@ PYBIND11_MODULE(_starling, m) {
       // The local average into a float32 buffer (numpy) or a torch tensor's
       // memory (pointer and count checked on the Python side): the neighbour count.
       .def("_local_average_buffer",
-           [](Peer& peer, const py::buffer& out) {
-             const auto [data, count] = float_buffer(out, "local_average()");
-             return local_average_released(peer, data, count);
+           [](PyPeer& self, const py::buffer& out) {
+             const py::buffer_info info = float_buffer(out, "local_average()");  // held while written
+             return local_average_released(*self.peer, static_cast<float*>(info.ptr), std::size_t(info.size));
            })
       .def("_local_average_pointer",
-           [](Peer& peer, std::uintptr_t pointer, std::size_t count) {
-             return local_average_released(peer, reinterpret_cast<float*>(pointer), count);
+           [](PyPeer& self, std::uintptr_t pointer, std::size_t count) {
+             return local_average_released(*self.peer, reinterpret_cast<float*>(pointer), count);
            })
-      .def("leave", [](Peer& peer) { call_released([&] { return peer.leave(); }); });
+      .def("leave", [](PyPeer& self) {
+        call_released([&] { return self.peer->leave(); });
+        self.release_buffer();
+      });
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""The Python module's lifecycle without torch (numpy only): the attached
+buffer's export, the interpreter's exit with a thread in a call, Ctrl-C and
+leave() during join(), the data-dir lock (docs/embedding.md, "Python").
+
+Each check raises AssertionError with what went wrong; exit 77 (skipped) when
+numpy is missing. Needs PYTHONPATH=BUILD/python. Run one check: ARGV[1].
+"""
+
+import array
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+try:
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: {e} (apt install python3-numpy)")
+    sys.exit(77)
+
+import starling
+
+TMP = tempfile.mkdtemp(prefix="starling-py-life-")
+counter = [0]
+
+
+def data_dir():
+    counter[0] += 1
+    return os.path.join(TMP, f"p{counter[0]}")
+
+
+def peer(**kw):
+    kw.setdefault("data_dir", data_dir())
+    return starling.Peer(listen="127.0.0.1:0", **kw)
+
+
+def raises(exc, needle, fn):
+    try:
+        fn()
+    except exc as e:
+        assert needle in str(e), f"{exc.__name__} without '{needle}': {e}"
+        return e
+    except Exception as e:  # noqa: BLE001
+        raise AssertionError(f"expected {exc.__name__} ('{needle}'), got {type(e).__name__}: {e}")
+    raise AssertionError(f"expected {exc.__name__} ('{needle}'), nothing raised")
+
+
+def test_attached_buffer_cannot_be_resized_until_leave():
+    # The peer writes into the memory until leave(): its owner must not free it.
+    arr = array.array("f", bytes(4 * 1000))
+    p = peer()
+    p.attach(arr)
+    raises(BufferError, "", lambda: arr.extend(array.array("f", bytes(4 * 1000))))
+    ba = bytearray(4 * 1000)
+    mv = memoryview(ba).cast("f")
+    q = peer()
+    q.attach(mv)
+    raises(BufferError, "", mv.release)  # the memoryview's export is held, so ba stays put
+    raises(BufferError, "", lambda: ba.extend(b"x" * 8))
+    p.join(timeout=10)
+    for _ in range(5):
+        p.after_step()
+    assert len(arr) == 1000
+    p.leave()
+    q.leave()
+    arr.extend(array.array("f", bytes(4 * 1000)))  # released at leave(): the owner's again
+    mv.release()
+    ba.extend(b"x" * 8)
+    # A peer that goes without leave() releases it too.
+    other = array.array("f", bytes(4 * 10))
+    r = peer()
+    r.attach(other)
+    del r
+    other.append(1.0)
+
+
+def run_script(body, timeout=60):
+    script = "import sys, threading, time\nimport numpy as np\nimport starling\n" + body
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+
+
+def main():
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
+    if len(sys.argv) > 1:
+        tests = [(n, f) for n, f in tests if n in sys.argv[1:]]
+    failed = 0
+    for name, fn in tests:
+        t0 = time.time()
+        try:
+            fn()
+            print(f"ok   {name} ({time.time() - t0:.1f} s)", flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,9 +7,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,6 +24,45 @@ using starling::embed::ModelLayout;
 using starling::embed::Peer;
 
 namespace {
+
+// The thread Python finalizes on (the main thread, for a script): the only
+// one allowed to take the GIL back once finalization began.
+unsigned long finalizing_thread = 0;
+
+bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
+
+// The GIL released for a blocking call, as py::gil_scoped_release, but safe
+// at interpreter exit. Once finalization began, CPython (3.11) ends any other
+// thread that takes the GIL back with pthread_exit; the forced unwind through
+// pybind11's noexcept ~gil_scoped_release is std::terminate (rc -6,
+// pybind/pybind11#2215), e.g. for a daemon thread in status() while the
+// script ends. This guard does not take the GIL back then: the thread parks
+// for good (the process is exiting; nothing it holds is needed). Should
+// finalization begin between the check and the re-acquire, the destructor
+// lets the forced unwind through (noexcept(false); nothing else is in flight
+// in the regions it guards) and the thread ends as a Python daemon thread
+// does. Never used where a C++ exception may be propagating.
+class GilRelease {
+ public:
+  GilRelease() : state_(PyEval_SaveThread()) {}
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+  ~GilRelease() noexcept(false) {
+    if (interpreter_finalizing() && PyThread_get_thread_ident() != finalizing_thread) {
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(24));
+    }
+    PyEval_RestoreThread(state_);
+  }
+
+ private:
+  PyThreadState* state_;
+};
 
 [[noreturn]] void raise(const Error& error) {
   switch (error.kind) {
@@ -124,7 +165,7 @@ template <typename F>
 void call_released(F&& f) {
   starling::Status status = starling::ok_status();
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     status = f();
   }
   check(status);
@@ -133,7 +174,7 @@ void call_released(F&& f) {
 std::size_t local_average_released(Peer& peer, float* out, std::size_t count) {
   starling::Result<std::size_t> averaged = starling::make_error(ErrorKind::timeout, "");
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     averaged = peer.local_average(out, count);
   }
   if (!averaged) raise(averaged.error());
@@ -156,8 +197,10 @@ struct PyPeer {
   ~PyPeer() {
     // Called with the GIL held: the peer leaves (its destructor) first, so
     // the memory is no longer touched when the export goes.
-    {
-      py::gil_scoped_release release;
+    if (interpreter_finalizing()) {
+      peer.reset();  // no other thread may run Python now: nothing to let through
+    } else {
+      GilRelease release;
       peer.reset();
     }
     attached.reset();
@@ -170,6 +213,7 @@ struct PyPeer {
 }  // namespace
 
 PYBIND11_MODULE(_starling, m) {
+  finalizing_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   m.doc() = "starling's embedding API: a Python training loop joins a starling swarm (docs/embedding.md)";
   m.def("model_id", [](const std::string& name, const std::vector<std::vector<std::int64_t>>& shapes) {
     return layout_of(name, shapes).model_id();
@@ -204,7 +248,7 @@ PYBIND11_MODULE(_starling, m) {
            [](PyPeer& self) {
              starling::Result<starling::embed::PeerStatus> s = starling::make_error(ErrorKind::timeout, "");
              {
-               py::gil_scoped_release release;
+               GilRelease release;
                s = self.peer->status();
              }
              if (!s) raise(s.error());

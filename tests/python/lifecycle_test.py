@@ -83,6 +83,26 @@ def run_script(body, timeout=60):
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
 
 
+def test_exit_with_a_daemon_thread_in_a_call():
+    # Python 3.11 ends a daemon thread that takes the GIL back during
+    # finalization with pthread_exit; unwinding through a noexcept GIL guard
+    # was std::terminate (rc -6, "terminate called without an active exception").
+    for call in ("p.status()", "p.after_step()"):
+        r = run_script(f"""
+p = starling.Peer(listen="127.0.0.1:0")
+p.attach(np.zeros(1000, np.float32))
+p.join(timeout=10)
+def spin():
+    while True:
+        {call}
+for _ in range(4):
+    threading.Thread(target=spin, daemon=True).start()
+time.sleep(0.5)
+print("main ends", flush=True)
+""")
+        assert r.returncode == 0 and "main ends" in r.stdout, f"{call}: rc {r.returncode}: {r.stderr[-500:]}"
+
+
 def main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
     if len(sys.argv) > 1:

@@ -103,6 +103,34 @@ print("main ends", flush=True)
         assert r.returncode == 0 and "main ends" in r.stdout, f"{call}: rc {r.returncode}: {r.stderr[-500:]}"
 
 
+def test_leave_from_another_thread_stops_join():
+    p = peer(seeds=["127.0.0.1:9"], join_timeout=60)  # a dead seed: join() would wait 60 s
+    p.attach(np.zeros(100, np.float32))
+    outcome = {}
+
+    def joiner():
+        t0 = time.time()
+        try:
+            p.join()
+            outcome["error"] = None
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+        outcome["took"] = time.time() - t0
+
+    t = threading.Thread(target=joiner)
+    t.start()
+    time.sleep(1.0)
+    t0 = time.time()
+    p.leave()
+    left_after = time.time() - t0
+    t.join(timeout=20)
+    assert not t.is_alive(), "join() still blocked 20 s after leave()"
+    e = outcome["error"]
+    assert isinstance(e, ConnectionError) and "left while joining" in str(e), repr(e)
+    assert outcome["took"] < 6 and left_after < 6, outcome
+    assert p.status()["state"] == "left", p.status()["state"]
+
+
 def main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
     if len(sys.argv) > 1:

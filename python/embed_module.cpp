@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -210,6 +211,38 @@ struct PyPeer {
   void release_buffer() { attached.reset(); }
 };
 
+// join() for Python: the C++ join runs on a helper thread while this one
+// waits in 50 ms slices with the GIL released, checking for signals between
+// them, so Ctrl-C raises KeyboardInterrupt promptly instead of after the
+// join timeout (up to hours). On a signal the peer leaves (which makes the
+// C++ join return at once: "left while joining") and the exception goes up;
+// the peer is then `left`, its data dir free for a new Peer.
+void join_interruptible(PyPeer& self, std::uint64_t timeout_ms) {
+  Peer& peer = *self.peer;
+  std::promise<starling::Status> result;
+  std::future<starling::Status> joined = result.get_future();
+  std::thread worker([&peer, &result, timeout_ms] { result.set_value(peer.join(timeout_ms)); });
+  for (;;) {
+    bool done = false;
+    {
+      GilRelease release;
+      done = joined.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready;
+      if (done) worker.join();
+    }
+    if (done) break;
+    if (PyErr_CheckSignals() != 0) {  // KeyboardInterrupt (or a handler's exception) is set
+      {
+        GilRelease release;
+        (void)peer.leave();
+        worker.join();
+      }
+      self.release_buffer();  // left: the buffer is not touched any more
+      throw py::error_already_set();
+    }
+  }
+  check(joined.get());
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_starling, m) {
@@ -240,7 +273,7 @@ PYBIND11_MODULE(_starling, m) {
               const std::string& name) {
              check(self.peer->attach(reinterpret_cast<float*>(pointer), count, layout_of(name, shapes)));
            })
-      .def("join", [](PyPeer& self, std::uint64_t timeout_ms) { call_released([&] { return self.peer->join(timeout_ms); }); },
+      .def("join", [](PyPeer& self, std::uint64_t timeout_ms) { join_interruptible(self, timeout_ms); },
            py::arg("timeout_ms") = 0)
       .def("after_step", [](PyPeer& self) { call_released([&] { return self.peer->after_step(); }); })
       .def("buffer_replacements", [](const PyPeer& self) { return self.peer->buffer_replacements(); })

@@ -131,6 +131,30 @@ def test_leave_from_another_thread_stops_join():
     assert p.status()["state"] == "left", p.status()["state"]
 
 
+def test_ctrl_c_interrupts_join():
+    # SIGINT during a join that would wait 60 s: KeyboardInterrupt at once,
+    # the peer left (its data dir free again).
+    r = run_script(f"""
+import os, signal
+d = {data_dir()!r}
+p = starling.Peer(listen="127.0.0.1:0", data_dir=d, seeds=["127.0.0.1:9"], join_timeout=60)
+p.attach(np.zeros(100, np.float32))
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+t0 = time.time()
+try:
+    p.join()
+    print("joined?")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt after %.1f s" % (time.time() - t0))
+print("state", p.status()["state"])
+""", timeout=90)
+    assert r.returncode == 0, f"rc {r.returncode}: {r.stderr[-500:]}"
+    assert "KeyboardInterrupt after" in r.stdout, r.stdout + r.stderr[-500:]
+    took = float(r.stdout.split("KeyboardInterrupt after ")[1].split()[0])
+    assert took < 5, f"KeyboardInterrupt came {took} s after join() began (SIGINT at 1 s)"
+    assert "state left" in r.stdout, r.stdout
+
+
 def main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
     if len(sys.argv) > 1:

@@ -115,7 +115,7 @@ struct Peer::Impl {
   node::Address listen;
   gossip::Config membership;
   fs::path data_dir;
-  std::optional<runtime::DataDirLock> data_dir_lock;  // held while this peer lives
+  std::optional<runtime::DataDirLock> data_dir_lock;  // held until leave() or a failed join()
   std::unique_ptr<runtime::FileIncarnationStore> incarnations;  // handed to the RuntimePeer in run()
   std::optional<crypto::Identity> identity;
   std::optional<crypto::SwarmKey> swarm_key;
@@ -251,6 +251,13 @@ struct Peer::Impl {
       if (loop) loop->stop();
     }
     thread.join();
+  }
+
+  // Once the peer has left or failed: its data dir is free for another peer
+  // (of this process too: a `with` block's peer object outlives the block).
+  void stop_and_unlock() {
+    stop_loop();
+    data_dir_lock.reset();
   }
 
   // Loop thread: the graceful leave, bounded as `starling peer`'s.
@@ -442,7 +449,7 @@ Status Peer::join(std::uint64_t timeout_ms) {
     }
   } join_done{m};
   const auto fail = [&](Error error) -> Status {
-    m.stop_loop();
+    m.stop_and_unlock();
     std::lock_guard lock(m.phase_mutex);
     m.phase = Phase::failed;
     m.error = error.message;
@@ -462,6 +469,7 @@ Status Peer::join(std::uint64_t timeout_ms) {
     return fail(make_error(ErrorKind::timeout, "the peer's loop did not start within 10 s"));
   if (Status up = listened.get(); !up) {
     m.thread.join();
+    m.data_dir_lock.reset();
     std::lock_guard lock(m.phase_mutex);
     m.phase = Phase::failed;
     m.error = up.error().message;
@@ -641,7 +649,7 @@ Status Peer::leave() {
     }
     if (m.phase != Phase::failed) m.phase = Phase::left;
   }
-  m.stop_loop();
+  m.stop_and_unlock();
   return ok_status();
 }
 

@@ -155,6 +155,22 @@ print("state", p.status()["state"])
     assert "state left" in r.stdout, r.stdout
 
 
+def test_the_data_dir_is_free_after_leave_and_a_failed_join():
+    d = data_dir()
+    with starling.Peer(listen="127.0.0.1:0", data_dir=d) as p:
+        p.join(timeout=10)
+        e = raises(ValueError, "in this process", lambda: starling.Peer(listen="127.0.0.1:0", data_dir=d))
+        assert str(os.getpid()) in str(e), e
+    q = starling.Peer(listen="127.0.0.1:0", data_dir=d)  # p still exists, but it has left
+    q.attach(np.zeros(10, np.float32))
+    q.leave()
+    r = starling.Peer(listen="127.0.0.1:0", data_dir=d, seeds=["127.0.0.1:9"])
+    raises(TimeoutError, "no seed answered", lambda: r.join(timeout=1))
+    s = starling.Peer(listen="127.0.0.1:0", data_dir=d)  # r failed: its lock went with it
+    s.leave()
+    del p, q, r, s
+
+
 def main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
     if len(sys.argv) > 1:

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -114,7 +115,7 @@ struct Peer::Impl {
   node::Address listen;
   gossip::Config membership;
   fs::path data_dir;
-  std::optional<runtime::DataDirLock> data_dir_lock;  // held while this peer lives
+  std::optional<runtime::DataDirLock> data_dir_lock;  // held until leave() or a failed join()
   std::unique_ptr<runtime::FileIncarnationStore> incarnations;  // handed to the RuntimePeer in run()
   std::optional<crypto::Identity> identity;
   std::optional<crypto::SwarmKey> swarm_key;
@@ -140,8 +141,15 @@ struct Peer::Impl {
   // recovery's): the user's thread writes, anyone reads.
   std::atomic<std::uint64_t> buffer_replacements{0};
 
-  std::mutex phase_mutex;  // phase, error; the user's calls
+  std::mutex phase_mutex;  // phase, error, join_active; the user's calls
   Phase phase = Phase::created;
+  // join() runs (phase_mutex); join_done is notified when it returns. A
+  // leave() from another thread sets abort_join and waits for join() to
+  // return ("left while joining") before it stops the loop.
+  bool join_active = false;
+  std::condition_variable join_done;
+  std::atomic<bool> abort_join{false};
+  std::mutex leave_mutex;  // one leave() at a time: the loop thread is joined once
   std::atomic<bool> running{false};  // phase == running, for after_step()'s fast path
   std::string error;
   bool downloaded = false;
@@ -231,6 +239,25 @@ struct Peer::Impl {
               initial ? "from a neighbour's model (copied into the buffer; buffer_replacements() counts it: reset your "
                         "optimizer's state)"
                       : "from the buffer's own values: no neighbour served a model");
+  }
+
+  // The user's thread: the graceful leave on the loop, then the loop thread
+  // joined. Never while join() runs on another thread (leave() waits for it).
+  void stop_loop() {
+    if (!thread.joinable()) return;
+    Impl* impl = this;
+    if (!post([impl] { impl->leave_on_loop(); })) {
+      std::lock_guard lock(loop_mutex);
+      if (loop) loop->stop();
+    }
+    thread.join();
+  }
+
+  // Once the peer has left or failed: its data dir is free for another peer
+  // (of this process too: a `with` block's peer object outlives the block).
+  void stop_and_unlock() {
+    stop_loop();
+    data_dir_lock.reset();
   }
 
   // Loop thread: the graceful leave, bounded as `starling peer`'s.
@@ -411,13 +438,26 @@ Status Peer::join(std::uint64_t timeout_ms) {
     if (m.phase == Phase::failed) return make_error(ErrorKind::disconnected, "join(): " + m.error);
     if (m.phase == Phase::joining) return make_error(ErrorKind::invalid_argument, "join(): already joining");
     m.phase = Phase::joining;
+    m.join_active = true;
   }
+  struct JoinDone {
+    Impl& m;
+    ~JoinDone() {
+      std::lock_guard lock(m.phase_mutex);
+      m.join_active = false;
+      m.join_done.notify_all();
+    }
+  } join_done{m};
   const auto fail = [&](Error error) -> Status {
-    (void)leave();
+    m.stop_and_unlock();
     std::lock_guard lock(m.phase_mutex);
     m.phase = Phase::failed;
     m.error = error.message;
     return error;
+  };
+  // leave() from another thread: it stops the loop once this returns.
+  const auto left = [] {
+    return make_error(ErrorKind::disconnected, "join(): left while joining (leave() was called)");
   };
   if (timeout_ms == 0) timeout_ms = m.config.join_timeout_ms;
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -429,6 +469,7 @@ Status Peer::join(std::uint64_t timeout_ms) {
     return fail(make_error(ErrorKind::timeout, "the peer's loop did not start within 10 s"));
   if (Status up = listened.get(); !up) {
     m.thread.join();
+    m.data_dir_lock.reset();
     std::lock_guard lock(m.phase_mutex);
     m.phase = Phase::failed;
     m.error = up.error().message;
@@ -440,6 +481,7 @@ Status Peer::join(std::uint64_t timeout_ms) {
     for (;;) {
       auto s = status();
       if (s && s->joined) break;
+      if (m.abort_join.load(std::memory_order_acquire)) return left();
       if (Clock::now() >= deadline) {
         std::string seeds;
         for (const auto& seed : m.config.seeds) seeds += (seeds.empty() ? "" : ", ") + seed;
@@ -454,6 +496,7 @@ Status Peer::join(std::uint64_t timeout_ms) {
     // Then the model: downloaded into the buffer before the first step.
     for (;;) {
       if (m.host->wait_started(20)) break;
+      if (m.abort_join.load(std::memory_order_acquire)) return left();
       if (std::string why = m.mismatch->last(); !why.empty() && m.config.download && !m.config.seeds.empty())
         return fail(make_error(ErrorKind::invalid_argument, "the swarm trains another model: " + why));
       if (Clock::now() >= deadline)
@@ -477,6 +520,7 @@ Status Peer::join(std::uint64_t timeout_ms) {
     if (!served.status) return fail(make_error(ErrorKind::numerical, "join(): " + served.status.error().message));
   }
   std::lock_guard lock(m.phase_mutex);
+  if (m.abort_join.load(std::memory_order_acquire)) return left();
   m.phase = Phase::running;
   m.downloaded = downloaded;
   m.running.store(true, std::memory_order_release);
@@ -594,20 +638,18 @@ Result<std::size_t> Peer::local_average(float* out, std::size_t count) const {
 
 Status Peer::leave() {
   Impl& m = *impl_;
+  std::lock_guard leaving(m.leave_mutex);
   {
-    std::lock_guard lock(m.phase_mutex);
+    std::unique_lock lock(m.phase_mutex);
     m.running.store(false, std::memory_order_release);
     if (m.phase == Phase::left) return ok_status();
+    if (m.join_active) {  // join() on another thread: it returns within ~20 ms of this
+      m.abort_join.store(true, std::memory_order_release);
+      m.join_done.wait(lock, [&m] { return !m.join_active; });
+    }
     if (m.phase != Phase::failed) m.phase = Phase::left;
   }
-  if (m.thread.joinable()) {
-    Impl* impl = &m;
-    if (!m.post([impl] { impl->leave_on_loop(); })) {
-      std::lock_guard lock(m.loop_mutex);
-      if (m.loop) m.loop->stop();
-    }
-    m.thread.join();
-  }
+  m.stop_and_unlock();
   return ok_status();
 }
 

@@ -58,6 +58,8 @@ class Peer:
             settings.append((key.replace("_", "-"), str(value)))
         self._peer = _Peer(settings)
         self._buffer = None  # kept alive: the peer writes into it until leave()
+        self._tensor = None  # an attached torch tensor, and where its memory was at attach()
+        self._tensor_at = None
 
     def attach(self, flat, shapes=None, name="model"):
         """Attach the flat parameters: a contiguous float32 CPU torch tensor or numpy array (no copy).
@@ -80,12 +82,25 @@ class Peer:
             if shapes is None:
                 shapes = [[count]]
             self._peer._attach_pointer(flat.data_ptr(), count, [list(map(int, s)) for s in shapes], name)
+            # A tensor has no buffer export to hold: resize_()/set_() can move its memory. Every
+            # call that touches the buffer checks it is still where attach() found it.
+            self._tensor = flat
+            self._tensor_at = (flat.data_ptr(), count)
         else:
+            # The C++ side holds the buffer export until leave(): the owner cannot resize or
+            # free the memory meanwhile (array.array.extend, bytearray resizes raise BufferError).
             if shapes is None:
                 shapes = [[int(memoryview(flat).nbytes // 4)]]
             self._peer._attach_buffer(flat, [list(map(int, s)) for s in shapes], name)
         self._buffer = flat
         return self
+
+    def _check_tensor(self, call):
+        t = self._tensor
+        if t is not None and (t.data_ptr(), t.numel()) != self._tensor_at:
+            raise RuntimeError(f"{call}: the attached tensor's memory moved or changed size since attach() "
+                               "(resize_(), set_() or a storage swap): the peer cannot follow it; keep the "
+                               "attached tensor as it is until leave()")
 
     def join(self, timeout=None):
         """Listen, join through the seeds and download the swarm's model into the buffer.
@@ -93,10 +108,13 @@ class Peer:
         Raises TimeoutError (no seed answered / nothing served in time) or
         ValueError (the swarm trains another model). timeout in seconds
         (default: the join_timeout setting, 60 s)."""
+        self._check_tensor("join()")
         self._peer.join(0 if timeout is None else max(1, int(float(timeout) * 1000)))
 
     def after_step(self):
         """Call after each optimizer step: applies consensus corrections, publishes at the node's pacing."""
+        if self._tensor is not None:
+            self._check_tensor("after_step()")
         self._peer.after_step()
 
     def buffer_replacements(self):
@@ -122,6 +140,7 @@ class Peer:
             raise ValueError("local_average(): attach() a buffer first")
         if _is_torch_tensor(flat):
             import torch
+            self._check_tensor("local_average()")
             if out is None:
                 out = torch.empty_like(flat)
             if (not _is_torch_tensor(out) or out.dtype != torch.float32 or out.device.type != "cpu"
@@ -136,8 +155,11 @@ class Peer:
         return out, neighbours
 
     def leave(self):
-        """Leave the swarm gracefully (bounded: the profile's leave timeout + 2 s). Idempotent."""
+        """Leave the swarm gracefully (bounded: the profile's leave timeout + 2 s). Idempotent.
+
+        Afterwards the buffer is not touched: its export is released (it may be resized again)."""
         self._peer.leave()
+        self._tensor = None
 
     def __enter__(self):
         return self

@@ -36,6 +36,14 @@ Result<DataDirLock> DataDirLock::acquire(const std::filesystem::path& dir) {
     const int error = errno;
     const long pid = holder_pid(fd);
     ::close(fd);
+    if (error == EWOULDBLOCK && pid == long(::getpid())) {
+      // Another holder in this very process: an embedded peer (Python
+      // starling.Peer) that has not left yet; it frees the dir at leave().
+      return make_error(ErrorKind::invalid_argument,
+                        "data dir " + dir.string() + " is in use by another starling peer in this process (pid " +
+                            std::to_string(pid) + "): leave() that peer first (Python: peer.leave() or a `with` "
+                            "block), or give each peer its own data dir");
+    }
     if (error == EWOULDBLOCK) {
       return make_error(ErrorKind::invalid_argument,
                         "data dir " + dir.string() + " is in use by another starling peer" +

@@ -200,6 +200,26 @@ def test_local_average():
         raises(ConnectionError, "not training", lambda: second.local_average())
 
 
+def test_a_resized_tensor_is_refused():
+    # A tensor has no buffer export to hold: a resize_() that moves its memory
+    # must not let the peer write where the tensor was.
+    p = peer()
+    flat = torch.zeros(1000)
+    p.attach(flat)
+    flat.resize_(1_000_000)  # a new block; the old one is freed
+    raises(RuntimeError, "moved or changed size", lambda: p.join(timeout=10))
+    p.leave()
+    q = peer()
+    kept = torch.zeros(1000)
+    q.attach(kept)
+    q.join(timeout=10)
+    q.after_step()
+    kept.set_(torch.zeros(1000))
+    raises(RuntimeError, "moved or changed size", q.after_step)
+    raises(RuntimeError, "moved or changed size", q.local_average)
+    q.leave()
+
+
 if __name__ == "__main__":
     tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
     for test in tests:

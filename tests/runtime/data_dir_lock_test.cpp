@@ -33,8 +33,9 @@ TEST_CASE("data dir lock: a second holder is refused and told the first one's pi
   REQUIRE_FALSE(second.ok());
   CHECK(second.error().kind == ErrorKind::invalid_argument);
   CHECK(second.error().message ==
-        "data dir " + a.path.string() + " is in use by another starling peer (pid " + std::to_string(::getpid()) +
-            "): give each peer its own --data-dir");
+        "data dir " + a.path.string() + " is in use by another starling peer in this process (pid " +
+            std::to_string(::getpid()) +
+            "): leave() that peer first (Python: peer.leave() or a `with` block), or give each peer its own data dir");
 
   auto other = DataDirLock::acquire(b.path);  // another dir is another lock
   CHECK(other.ok());

@@ -20,8 +20,10 @@ class DataDirLock {
 
   // Takes the lock on `dir` (which must exist), or says who holds it.
   // Errors: invalid_argument "data dir DIR is in use by another starling
-  // peer (pid N)" while another process (or another DataDirLock in this one)
-  // holds it; io when the lock file cannot be opened or locked.
+  // peer (pid N)" while another process holds it ("... by another starling
+  // peer in this process (pid N): leave() that peer first ..." when another
+  // DataDirLock of this process does); io when the lock file cannot be
+  // opened or locked.
   static Result<DataDirLock> acquire(const std::filesystem::path& dir);
 
   DataDirLock(DataDirLock&& other) noexcept;

@@ -7,7 +7,6 @@ torch or numpy is missing. Needs PYTHONPATH=BUILD/python.
 
 import os
 import sys
-import tempfile
 import threading
 import time
 
@@ -21,24 +20,7 @@ except ImportError as e:
 import starling
 import starling.torch
 
-TMP = tempfile.mkdtemp(prefix="starling-py-")
-counter = [0]
-
-
-def peer(**kw):
-    counter[0] += 1
-    return starling.Peer(listen="127.0.0.1:0", data_dir=os.path.join(TMP, f"p{counter[0]}"), **kw)
-
-
-def raises(exc, needle, fn):
-    try:
-        fn()
-    except exc as e:
-        assert needle in str(e), f"{exc.__name__} without '{needle}': {e}"
-        return e
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"expected {exc.__name__} ('{needle}'), got {type(e).__name__}: {e}")
-    raise AssertionError(f"expected {exc.__name__} ('{needle}'), nothing raised")
+from checks import TMP, peer, raises  # noqa: E402
 
 
 def test_bad_buffers():

@@ -11,7 +11,6 @@ import array
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -23,29 +22,7 @@ except ImportError as e:
 
 import starling
 
-TMP = tempfile.mkdtemp(prefix="starling-py-life-")
-counter = [0]
-
-
-def data_dir():
-    counter[0] += 1
-    return os.path.join(TMP, f"p{counter[0]}")
-
-
-def peer(**kw):
-    kw.setdefault("data_dir", data_dir())
-    return starling.Peer(listen="127.0.0.1:0", **kw)
-
-
-def raises(exc, needle, fn):
-    try:
-        fn()
-    except exc as e:
-        assert needle in str(e), f"{exc.__name__} without '{needle}': {e}"
-        return e
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"expected {exc.__name__} ('{needle}'), got {type(e).__name__}: {e}")
-    raise AssertionError(f"expected {exc.__name__} ('{needle}'), nothing raised")
+from checks import data_dir, peer, raises  # noqa: E402
 
 
 def test_attached_buffer_cannot_be_resized_until_leave():

@@ -240,8 +240,8 @@ int run_peer(const PeerOptions& options) {
 
   loop.run();
   metrics.reset();  // no scrape reads the peer from here on
-  if (training) training->stop();
   if (training) {
+    training->stop();
     if (const std::optional<std::string> lost = training->final_checkpoint_error()) {
       // The run's model is not on disk: exit 1, so a script or a service
       // manager notices rather than reading a clean stop.

@@ -128,9 +128,13 @@ bool Peer::restart_training() {
   return true;
 }
 
-std::vector<gossip::NodeId> Peer::current_refused_servers() {
+void Peer::forget_expired_refusals() {
   const std::uint64_t now = transport_.now_ms();
   std::erase_if(refused_servers_, [now](const auto& entry) { return entry.second <= now; });
+}
+
+std::vector<gossip::NodeId> Peer::current_refused_servers() {
+  forget_expired_refusals();
   std::vector<gossip::NodeId> nodes;
   for (const auto& [node, until] : refused_servers_) nodes.push_back(node);
   return nodes;
@@ -139,7 +143,7 @@ std::vector<gossip::NodeId> Peer::current_refused_servers() {
 void Peer::refuse_server_of_failed_model() {
   const auto& from = training_->started_from();
   if (!from) return;
-  current_refused_servers();  // forgets the expired ones
+  forget_expired_refusals();
   if (refused_servers_.size() >= kMaxRefusedServers && !refused_servers_.count(from->node_id)) {
     auto soonest = std::min_element(refused_servers_.begin(), refused_servers_.end(),
                                     [](const auto& a, const auto& b) { return a.second < b.second; });
@@ -148,8 +152,8 @@ void Peer::refuse_server_of_failed_model() {
   refused_servers_[from->node_id] = transport_.now_ms() + kRefusedServerMs;
   log(LogLevel::warning, "training.server_refused",
       "the model this replica started from was downloaded from " + gossip::short_hex(from->node_id) + " (" +
-          from->address + "): no model download from it for " + std::to_string(kRefusedServerMs / 60'000) +
-          " min (a hostile or broken neighbour could have served it)",
+          from->address + "): for " + std::to_string(kRefusedServerMs / 60'000) +
+          " min other neighbours are asked for the model first (a hostile or broken neighbour could have served it)",
       {{"member", gossip::to_hex(from->node_id)}, {"address", from->address},
        {"refused_ms", std::to_string(kRefusedServerMs)}});
 }

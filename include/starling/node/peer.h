@@ -217,7 +217,8 @@ class Peer {
   std::optional<TimerId> recovery_timer_;
   std::optional<std::pair<ByzantineMode, double>> byzantine_;  // re-applied to a restarted driver
   std::map<gossip::NodeId, std::uint64_t> refused_servers_;  // node -> refused until (transport ms)
-  // The unexpired refusals, for a new driver's options (expired ones forgotten).
+  void forget_expired_refusals();
+  // The unexpired refusals, for a new driver's options.
   std::vector<gossip::NodeId> current_refused_servers();
   void refuse_server_of_failed_model();
 };

@@ -260,8 +260,7 @@ class MemoryTransport final : public Transport {
       }
     });
     --callback_depth_;
-    if (!returned && about != 0)
-      drop(about, make_error(ErrorKind::io, "dropped after an internal error (an exception escaped a handler; a bug)"));
+    if (!returned && about != 0) drop(about, make_error(ErrorKind::io, escaped_drop_reason(Escaped::bug)));
   }
 
   Endpoint* find(ConnectionId id) const {

@@ -131,7 +131,8 @@ void UvTransport::open_connection(ConnectionId id) {
         return c->reader.prepare(suggested);
       },
       [this, id](Result<std::size_t> bytes_read) {
-        if (!guarded("the transport's read path", [&] { on_read(id, std::move(bytes_read)); })) drop(id, internal_error());
+        const Escaped escaped = run_guarded("the transport's read path", [&] { on_read(id, std::move(bytes_read)); });
+        if (escaped != Escaped::nothing) drop(id, internal_error(escaped));
       });
   if (!reading) {
     drop(id, reading.error());

@@ -63,18 +63,19 @@ class UvTransport final : public Transport {
 
   // Runs an application callback, counting the depth so that destruction from
   // inside one is caught. An exception escaping it is a bug in the
-  // application: guarded() reports it and the connection the callback was
-  // about (`about`, 0 for none) is dropped. Nothing unwinds into libuv.
+  // application (or the host ran out of memory): run_guarded() reports it and
+  // the connection the callback was about (`about`, 0 for none) is dropped.
+  // Nothing unwinds into libuv.
   template <typename Fn, typename... Args>
   void call(ConnectionId about, const Fn& callback, Args&&... args) {
     if (!callback) return;
     ++callback_depth_;
-    const bool returned = guarded("a transport event handler", [&] { callback(std::forward<Args>(args)...); });
+    const Escaped escaped = run_guarded("a transport event handler", [&] { callback(std::forward<Args>(args)...); });
     --callback_depth_;
-    if (!returned && about != 0) drop(about, internal_error());
+    if (escaped != Escaped::nothing && about != 0) drop(about, internal_error(escaped));
   }
-  static Error internal_error() {
-    return make_error(ErrorKind::io, "dropped after an internal error (an exception escaped a handler; a bug)");
+  static Error internal_error(Escaped escaped) {
+    return make_error(ErrorKind::io, escaped_drop_reason(escaped));
   }
 
   Connection* find(ConnectionId id) const {

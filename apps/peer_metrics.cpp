@@ -94,7 +94,8 @@ runtime::PeerMetrics collect_peer_metrics(const node::PeerStatus& status, const 
   m.handshake_failures = {{"security", s.handshake_failures.security},
                           {"timeout", s.handshake_failures.timeout},
                           {"closed", s.handshake_failures.closed},
-                          {"protocol", s.handshake_failures.protocol}};
+                          {"protocol", s.handshake_failures.protocol},
+                          {"own_identity", s.handshake_failures.own_identity}};
   add_kinds(m.messages, "membership", status.membership_traffic.by_kind);
   if (status.training) add_kinds(m.messages, "training", status.training->traffic_by_kind);
   m.stream_bytes_sent = s.bytes_sent;

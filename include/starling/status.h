@@ -49,7 +49,13 @@ enum class Reason : std::uint8_t {
   connect_refused,   // the connection never came up: nobody listens there, or no route
   handshake_failed,  // it came up, but the secure handshake failed or the other side hung up during it
   timeout,           // the connect, the handshake or an idle connection ran out of time
+  own_identity,      // the secure handshake failed because the other end proved this peer's own identity
 };
+
+// Both handshake reasons: the connection came up but no secure session did.
+inline bool is_handshake_failure(Reason reason) {
+  return reason == Reason::handshake_failed || reason == Reason::own_identity;
+}
 
 inline const char* to_string(Reason reason) {
   switch (reason) {
@@ -57,6 +63,7 @@ inline const char* to_string(Reason reason) {
     case Reason::connect_refused: return "connect refused";
     case Reason::handshake_failed: return "handshake failed";
     case Reason::timeout: return "timeout";
+    case Reason::own_identity: return "own identity";
   }
   return "unknown";
 }

@@ -100,7 +100,9 @@ Result<InitiatorDone> HandshakeInitiator::on_reply(const HandshakeReply& reply) 
   }
   NodeId peer_id = NodeId::from_public_key(peer_public_key);
   if (peer_id == identity_.node_id()) {
-    return fail(ErrorKind::security, "responder claims our own identity (a reflected or looped connection)");
+    Error error = fail(ErrorKind::security, "responder claims our own identity (a reflected or looped connection)");
+    error.reason = Reason::own_identity;
+    return error;
   }
   if (expected_peer_ && peer_id != *expected_peer_) {
     return fail(ErrorKind::security, "identity mismatch: dialled " + expected_peer_->short_hex() +
@@ -159,7 +161,9 @@ Result<HandshakeReply> HandshakeResponder::on_hello(const HandshakeHello& hello)
                 "hello failed authentication (the initiator holds a different swarm key, or it was altered)");
   }
   if (peer_public_key == identity_.public_key()) {
-    return fail(ErrorKind::security, "initiator claims our own identity (a reflected or looped connection)");
+    Error error = fail(ErrorKind::security, "initiator claims our own identity (a reflected or looped connection)");
+    error.reason = Reason::own_identity;
+    return error;
   }
   internal::EphemeralKeypair own = internal::make_ephemeral_keypair();
   internal::KxKeys kx;

@@ -198,6 +198,30 @@ void MembershipDriver::arm_timer() {
 void MembershipDriver::on_timer() {
   process(membership_->tick(now()));
   if (outbound_only()) maintain_links();
+  report_own_identity_inbound();
+}
+
+// The transport drops an inbound connection whose handshake proves our own
+// identity without telling the application (it never announced it), and the
+// other end cannot tell why we hung up (we say nothing to a failed
+// handshake): only this end knows that two processes may hold one identity.
+// It cannot tell that from this peer dialling itself under another address,
+// so it warns, naming both.
+void MembershipDriver::report_own_identity_inbound() {
+  const HandshakeFailures& failures = transport_.stats().handshake_failures;
+  if (failures.own_identity <= own_identity_reported_) return;
+  constexpr std::uint64_t kEveryMs = 60'000;
+  if (own_identity_logged_ms_ && now_ms() < *own_identity_logged_ms_ + kEveryMs) return;
+  const std::uint64_t fresh = failures.own_identity - own_identity_reported_;
+  own_identity_reported_ = failures.own_identity;
+  own_identity_logged_ms_ = now_ms();
+  log(DriverLogLevel::warning,
+      std::to_string(fresh) + " inbound connection(s) proved this peer's own identity (latest from " +
+          failures.own_identity_last_from +
+          "): another process runs with this identity file (a copied data dir or machine image: give each peer "
+          "its own --identity or --data-dir), or this peer dialled an address of its own (a --seed naming this "
+          "peer is harmless)",
+      "handshake.own_identity", {{"peer", failures.own_identity_last_from}, {"count", std::to_string(fresh)}});
 }
 
 void MembershipDriver::check_leave_complete() {
@@ -276,6 +300,13 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
   // The connection came up but the secure session did not: either our check
   // failed, or the other side's did and it hung up. The transport says which
   // it was (Reason); a refused connect or a timeout is not a key mismatch.
+  if (reason.reason == Reason::own_identity) {
+    log(DriverLogLevel::error,
+        "secure handshake with " + stream.peer + " failed: that peer holds this peer's own identity (two peers "
+        "started from one identity file or a copied data dir: give each its own --identity or --data-dir)",
+        "handshake.own_identity", {{"peer", stream.peer}, {"count", "1"}});
+    return;
+  }
   if (reason.reason == Reason::handshake_failed) {
     ++handshake_failures_;
     const std::string what = "secure handshake with " + stream.peer + " failed (" + to_string(reason.kind) +

@@ -40,7 +40,7 @@ namespace {
 // What the caller sees when a connection ended before the answer came.
 Error explain(const std::string& where, const Error& reason) {
   // The transport tells a refused connect from a refused handshake (Reason).
-  if (reason.reason == Reason::handshake_failed) {
+  if (is_handshake_failure(reason.reason)) {
     return make_error(ErrorKind::security, "secure handshake with " + where + " failed: " + reason.message +
                                                " (does --swarm-key match the peer's?)");
   }

@@ -197,7 +197,8 @@ std::string render_prometheus(const PeerMetrics& m) {
                "event", m.membership_events);
   out.labelled("starling_handshake_failures_total", "counter",
                "Connections whose secure handshake failed, by reason (security: other swarm key or bad proof; "
-               "timeout; closed: the other side hung up; protocol: malformed).",
+               "timeout; closed: the other side hung up; protocol: malformed; own_identity: the other end holds this "
+               "peer's identity).",
                "reason", m.handshake_failures);
 
   struct Direction {

@@ -107,6 +107,11 @@ Error with_drop_reason(const ConnectionCore& connection, Error reason) {
 void count_handshake_failure(const ConnectionCore& connection, const Error& reason, node::TransportStats& stats) {
   if (!connection.opened || connection.session.established()) return;
   node::HandshakeFailures& failures = stats.handshake_failures;
+  if (reason.reason == Reason::own_identity) {
+    ++failures.own_identity;
+    failures.own_identity_last_from = connection.peer_label;
+    return;
+  }
   switch (reason.kind) {
     case ErrorKind::security: ++failures.security; return;
     case ErrorKind::timeout: ++failures.timeout; return;

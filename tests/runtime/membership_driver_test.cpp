@@ -174,9 +174,10 @@ struct LoggingPeer {
 };
 
 std::unique_ptr<LoggingPeer> make_logging_peer(MemoryNetwork& network, const std::string& host,
-                                               const crypto::SwarmKey& swarm_key, std::vector<std::string> seeds) {
+                                               const crypto::SwarmKey& swarm_key, std::vector<std::string> seeds,
+                                               const crypto::Identity* shared_identity = nullptr) {
   auto peer = std::make_unique<LoggingPeer>();
-  crypto::Identity identity = crypto::Identity::generate();
+  crypto::Identity identity = shared_identity ? shared_identity->clone() : crypto::Identity::generate();
   gossip::Identity self;
   std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
   self.authority = make_record_authority(identity.clone());
@@ -219,6 +220,29 @@ TEST_CASE("membership driver: an unreachable seed is not a handshake failure; a 
   CHECK(network.run_until([&] { return stranger->said("different swarm key"); }, 30 * kSecondUs, 10'000'000));
   CHECK_FALSE(stranger->said("unreachable"));
   for (auto* peer : {&lonely, &seed, &stranger}) {
+    (*peer)->driver.reset();
+    (*peer)->router.reset();
+    (*peer)->transport.reset();
+  }
+}
+
+// Two peers started from one identity file: the joiner only sees the seed hang
+// up (its error names both causes, tests/cli/swarm_errors.sh); the seed is the
+// end that knows, and says so once, naming where the twin dialled from.
+TEST_CASE("membership driver: a seed warns when a peer with its own identity dials it", "[runtime][driver]") {
+  MemoryNetwork network(9);
+  const crypto::SwarmKey key = crypto::SwarmKey::generate();
+  const crypto::Identity identity = crypto::Identity::generate();
+  auto seed = make_logging_peer(network, "seed", key, {}, &identity);
+  auto twin = make_logging_peer(network, "twin", key, {"seed:7946"}, &identity);
+  CHECK(network.run_until([&] { return seed->said("proved this peer's own identity (latest from twin"); },
+                          30 * kSecondUs, 10'000'000));
+  CHECK(seed->said("own --identity or --data-dir"));
+  network.run_for(20 * kSecondUs, 10'000'000);  // the twin keeps trying: one line a minute, not one per try
+  CHECK(std::count_if(seed->log.begin(), seed->log.end(),
+                      [](const std::string& line) { return line.find("own identity") != std::string::npos; }) == 1);
+  CHECK(twin->said("own identity"));  // from the "cannot join" error, which names both causes
+  for (auto* peer : {&seed, &twin}) {
     (*peer)->driver.reset();
     (*peer)->router.reset();
     (*peer)->transport.reset();

@@ -301,3 +301,25 @@ TEMPLATE_TEST_CASE("secure: replayed datagrams are dropped", "[runtime][secure]"
 }
 
 #endif  // STARLING_HAVE_CRYPTO
+
+// Two processes started from one identity file: the responder is the only end
+// that can tell (it says nothing to a failed handshake), so it counts the
+// failure as own_identity, with the address it came from, not as security.
+TEMPLATE_TEST_CASE("secure: a peer holding our own identity is counted as such", "[runtime][secure]", UvHarness,
+                   MemoryHarness) {
+  SecureSetup<TestType> setup;
+  std::shared_ptr<Security> shared = setup.mode.make();
+  Peer& server = setup.make_peer({}, shared);
+  Peer& twin = setup.make_peer({}, shared);
+  auto id = twin.transport->connect(server.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return twin.events.disconnected_with(*id); }, kWaitMs));
+  REQUIRE(setup.run_until([&] { return server.transport->stats().handshake_failures.own_identity == 1; }, kWaitMs));
+  const node::HandshakeFailures& failures = server.transport->stats().handshake_failures;
+  CHECK(failures.security == 0);
+  CHECK_FALSE(failures.own_identity_last_from.empty());
+  CHECK(server.events.connected.empty());
+  CHECK(twin.events.connected.empty());
+  // The twin learns only that the handshake failed.
+  CHECK(is_handshake_failure(twin.events.reason_for(*id)->reason));
+}

@@ -187,6 +187,7 @@ class MembershipDriver {
   void on_link_frame(ConnectionId id, StreamState& stream, gossip::GossipMessage message, std::size_t bytes);
   void forget_link(ConnectionId id, StreamState& stream);
   void maintain_links();
+  void report_own_identity_inbound();
   bool outbound_only() const { return membership_ && membership_->self().outbound_only; }
 
   ConnectionRouter& router_;
@@ -199,6 +200,10 @@ class MembershipDriver {
   std::map<ConnectionId, StreamState> streams_;
   std::set<std::string> seeds_;
   int handshake_failures_ = 0;  // consecutive, while not joined
+  // Inbound handshakes that proved our own identity: how many were logged,
+  // and when the last line was (at most one a minute).
+  std::uint64_t own_identity_reported_ = 0;
+  std::optional<std::uint64_t> own_identity_logged_ms_;
   std::function<void()> on_leave_complete_;
   bool leave_reported_ = false;
   MembershipTraffic traffic_;

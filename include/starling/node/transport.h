@@ -95,12 +95,17 @@ struct TransportEvents {
 // why (from the error that ended them): security (another swarm key, a bad
 // signature or proof), timeout (not done within the handshake timeout),
 // closed (the other side hung up, typically because its own check failed),
-// protocol (malformed, oversized or unsupported handshake messages).
+// protocol (malformed, oversized or unsupported handshake messages),
+// own_identity (the other end proved this peer's own identity: a looped
+// connection, or two peers started from one identity file; not counted in
+// security).
 struct HandshakeFailures {
   std::uint64_t security = 0;
   std::uint64_t timeout = 0;
   std::uint64_t closed = 0;
   std::uint64_t protocol = 0;
+  std::uint64_t own_identity = 0;
+  std::string own_identity_last_from;  // the remote address of the latest own_identity failure
 };
 
 struct TransportStats {

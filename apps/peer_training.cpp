@@ -452,6 +452,8 @@ nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::Tr
           {"pair_mirrors", d.pair_mirrors},
           {"delta_pulls", d.delta_pulls},
           {"pair_crossings", d.pair_crossings},
+          {"rounds_pair_open", d.rounds_pair_open},
+          {"pair_rtt_ms", d.pair_rtt_ms ? nlohmann::json(*d.pair_rtt_ms) : nlohmann::json(nullptr)},
           {"pairs_declined", d.pairs_declined},
           {"pair_declines_received", d.pair_declines_received},
           {"pacing", round_pacing_json(d)},

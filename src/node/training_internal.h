@@ -156,6 +156,7 @@ struct TrainingDriver::Link {
   // it again until one comes (or the link resets): a second request would
   // leave the two ends pulling from different copies.
   bool awaiting_pair_reply = false;
+  std::uint64_t pair_sent_ms = 0;  // when that request went (PairWindow)
   // Pairwise: the neighbour said it understands PairDecline (its LinkHello),
   // and, once it declined one of our requests, when to ask it again.
   bool peer_declines_pairs = false;

@@ -298,7 +298,10 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     wire::Delta out = to_wire(std::move(*delta));
     out.degree = degree;
     out.pair = &link == partner;
-    if (out.pair) link.awaiting_pair_reply = true;
+    if (out.pair) {
+      link.awaiting_pair_reply = true;
+      link.pair_sent_ms = now;
+    }
     const std::uint64_t bytes_before = counters_.delta_bytes_sent;
     if (!send(link, wire::Message{std::move(out)})) {
       broken.push_back(id);
@@ -377,6 +380,16 @@ float TrainingDriver::mixing_weight(const Link& link) const {
 }
 
 TrainingDriver::Link* TrainingDriver::pick_partner() {
+  // One open request of ours at a time (node/pair_window.h): its pull is
+  // computed from our copy as it was when we asked; several landing together
+  // would each pull by the same old gap.
+  const std::uint64_t now = transport_.now_ms();
+  for (const auto& [id, link] : links_) {
+    if (link->awaiting_pair_reply && pair_window_.blocks(link->pair_sent_ms, now)) {
+      ++counters_.rounds_pair_open;
+      return nullptr;
+    }
+  }
   std::vector<Link*> ready;
   for (auto& [id, link] : links_) {
     if (link->connected && link->state.ready() && !link->awaiting_pair_reply &&
@@ -643,7 +656,12 @@ void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
   ++counters_.deltas_received;
   if (degree > 0) link.peer_degree = degree;
   if (awaited) {
-    if (pair) ++counters_.pair_crossings;
+    if (pair) {
+      ++counters_.pair_crossings;
+    } else {
+      pair_window_.on_reply(transport_.now_ms() - std::min(transport_.now_ms(), link.pair_sent_ms));
+      counters_.pair_rtt_ms = pair_window_.smoothed_rtt_ms();
+    }
     pair_pull(link);
   } else if (pair) {
     answer_pair(link);

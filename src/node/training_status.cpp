@@ -11,6 +11,7 @@ void add_earlier_counters(TrainingDriverStatus& now, const TrainingDriverStatus&
                        &TrainingDriverStatus::deltas_shrunk, &TrainingDriverStatus::link_resets,
                        &TrainingDriverStatus::digest_mismatches, &TrainingDriverStatus::corrections_clipped,
                        &TrainingDriverStatus::pair_mirrors, &TrainingDriverStatus::pair_crossings,
+                       &TrainingDriverStatus::rounds_pair_open,
                        &TrainingDriverStatus::pairs_declined, &TrainingDriverStatus::pair_declines_received,
                        &TrainingDriverStatus::delta_pulls, &TrainingDriverStatus::model_bytes_downloaded,
                        &TrainingDriverStatus::model_bytes_served, &TrainingDriverStatus::model_requests_refused,

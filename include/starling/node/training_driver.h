@@ -45,6 +45,7 @@
 #include "starling/node/link.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/message_traffic.h"
+#include "starling/node/pair_window.h"
 #include "starling/node/round_pacing.h"
 #include "starling/node/transport.h"
 #include "starling/node/upload_budget.h"
@@ -272,6 +273,11 @@ struct TrainingDriverStatus {
   std::uint64_t corrections_clipped = 0;
   std::uint64_t pair_mirrors = 0;  // pairwise: pairings a neighbour asked of us, answered (reply, then our pull)
   std::uint64_t pair_crossings = 0;  // pairwise: pairings that crossed ours (each end pulls once, no reply)
+  // Pairwise: rounds that opened no pairing because ours was still open
+  // (node/pair_window.h), and the smoothed round trip of our requests
+  // (nullopt before the first reply).
+  std::uint64_t rounds_pair_open = 0;
+  std::optional<double> pair_rtt_ms;
   // Pairwise: pair requests we declined (a reply would have broken the
   // upload budget or the link's queue rule) and declines of ours we got.
   std::uint64_t pairs_declined = 0;
@@ -506,7 +512,8 @@ class TrainingDriver {
   // `one_link`, at the link's mixing weight).
   bool consensus(const Eigen::VectorXf& x, Link* pair, double own_norm = -1.0, bool one_link = false);
   void pull_on_delta(Link& link);
-  // Pairwise: the ready link a round pairs with (null: none ready).
+  // Pairwise: the ready link a round pairs with (null: none ready, or our
+  // own request still open: node/pair_window.h).
   Link* pick_partner();
   // Pairwise (docs/learning.md, "Pairwise mixing"): a neighbour asked to
   // pair; reply with a delta of our model as it is now, then pull.
@@ -590,6 +597,7 @@ class TrainingDriver {
   std::optional<TimerId> round_timer_;
   std::optional<TimerId> pace_timer_;  // a paced round asks for parameters when it fires
   RoundPacer pacer_;
+  PairWindow pair_window_;  // pairwise: one open request of ours at a time
   bool round_held_ = false;  // the next round has been held back by a pacing rule (counted once)
   std::optional<TimerId> neighbour_timer_;
   std::optional<TimerId> download_timer_;

@@ -10,6 +10,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -275,7 +276,11 @@ struct Peer::Impl {
   void fill_status(PeerStatus& s) const {
     const node::PeerStatus ps = slot->status();
     s.joined = ps.joined;
-    s.members = ps.view.members.size();
+    // The view keeps left and dead members for a while (so a late rumour
+    // cannot revive them): they are not members any more.
+    s.members = std::size_t(std::count_if(ps.view.members.begin(), ps.view.members.end(), [](const auto& member) {
+      return member.record.state == gossip::MemberState::alive || member.record.state == gossip::MemberState::suspect;
+    }));
     s.bytes_sent = ps.transport.bytes_sent;
     s.bytes_received = ps.transport.bytes_received;
     s.recoveries = std::uint64_t(slot->training_recoveries());
@@ -584,6 +589,7 @@ Result<PeerStatus> Peer::status() const {
   }
   s.node_id = m.node_id;
   s.model_mismatch = m.mismatch->last();
+  s.trains = m.host != nullptr;
   if (m.host) {
     s.steps = m.steps.load(std::memory_order_relaxed);
     s.corrections_applied = m.host->corrections_applied();

@@ -68,7 +68,12 @@ struct PeerStatus {
   std::string address;  // what others reach us at (the bound port if listen had port 0)
   std::string node_id;  // hex
   bool joined = false;  // membership reached a seed (or started a swarm)
-  std::size_t members = 0;  // others in the membership view
+  std::size_t members = 0;  // others alive (or suspected) in the membership view; not those that left or died
+  std::uint64_t bytes_sent = 0, bytes_received = 0;  // everything the transport moved
+  // A buffer is attached: the training fields below mean something. A
+  // membership-only peer (no attach()) has state "member" once joined and
+  // only the fields above; the rest stay zero/empty.
+  bool trains = false;
   bool downloaded = false;  // the swarm's model was copied into the buffer at join
   std::int64_t steps = 0;   // after_step() calls
   std::uint64_t corrections_applied = 0;
@@ -83,7 +88,7 @@ struct PeerStatus {
   // Whole models copied into the buffer: buffer_replacements() below.
   std::uint64_t buffer_replacements = 0;
   std::uint64_t rounds = 0, deltas_sent = 0, deltas_received = 0, link_resets = 0;
-  std::uint64_t bytes_sent = 0, bytes_received = 0, gossip_bytes_sent = 0;
+  std::uint64_t gossip_bytes_sent = 0;
   std::uint64_t model_bytes_downloaded = 0, model_bytes_served = 0;
   std::optional<double> consensus_distance;  // ‖x − x̄‖²/‖x̄‖² over the neighbourhood
   std::vector<NeighbourStatus> neighbours;

@@ -125,8 +125,9 @@ class Peer:
         return self._peer.buffer_replacements()
 
     def status(self):
-        """A dict: state, address, joined, members, downloaded, steps, corrections_applied,
-        consensus_distance, bytes_sent, gossip_bytes_sent, neighbours, ..."""
+        """A dict: state, address, joined, members, trains, downloaded, steps, corrections_applied,
+        consensus_distance, bytes_sent, gossip_bytes_sent, neighbours, ... A membership-only
+        peer (nothing attached) has the membership keys only, and trains False."""
         return self._peer.status()
 
     def local_average(self, out=None):

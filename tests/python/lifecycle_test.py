@@ -148,6 +148,24 @@ def test_the_data_dir_is_free_after_leave_and_a_failed_join():
     del p, q, r, s
 
 
+def test_a_membership_only_peer_joins_and_reports_membership():
+    # No attach(): the peer relays and observes. It joins through the seed
+    # (it timed out: its status never said joined) and its status has the
+    # membership keys only, no training key that would always read 0.
+    with peer() as trainer:
+        trainer.attach(np.zeros(100, np.float32))
+        trainer.join(timeout=10)
+        with peer(seeds=[trainer.status()["address"]]) as member:
+            member.join(timeout=10)
+            s = member.status()
+            assert s["state"] == "member" and s["joined"] and not s["trains"], s
+            assert s["address"].startswith("127.0.0.1:") and s["members"] == 1, s
+            assert "steps" not in s and "neighbours" not in s and "consensus_distance" not in s, s
+            assert trainer.status()["trains"] and "steps" in trainer.status()
+            raises(ValueError, "attach()", member.after_step)
+        assert member.status()["state"] == "left"
+
+
 def main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
     if len(sys.argv) > 1:

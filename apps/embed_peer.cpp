@@ -45,6 +45,14 @@ namespace {
 constexpr std::uint64_t kStatusWaitMs = 2'000;
 constexpr std::uint64_t kListenWaitMs = 10'000;
 
+// Tests only: the loop thread waits this long (or until a stop) before it
+// makes the peer, as on a machine too loaded to schedule it: a start later
+// than join()'s listen wait.
+std::chrono::milliseconds test_loop_start_delay() {
+  const char* text = std::getenv("STARLING_EMBED_TEST_LOOP_START_DELAY_MS");
+  return std::chrono::milliseconds(text ? std::strtoull(text, nullptr, 10) : 0);
+}
+
 std::string layout_description(const ModelLayout& layout) {
   std::string text = "starling-embed-1 name " + layout.name + " shapes";
   for (const auto& shape : layout.shapes) {
@@ -159,6 +167,10 @@ struct Peer::Impl {
   std::thread thread;
   std::mutex loop_mutex;
   runtime::EventLoop* loop = nullptr;  // set while the loop runs; post() through it under loop_mutex
+  // stop_loop() came (loop_mutex): a loop thread that has not published its
+  // loop yet must not run it, since nobody would stop it. Notifies loop_stop.
+  bool stop_requested = false;
+  std::condition_variable loop_stop;
   // Loop thread only.
   node::Peer* slot = nullptr;
   apps::RuntimePeer* runtime_peer = nullptr;
@@ -170,7 +182,20 @@ struct Peer::Impl {
     return true;
   }
 
+  // A stop before the loop ran: the start is abandoned, the loop never runs.
+  Status stopped_before_start() {
+    return make_error(ErrorKind::disconnected, "the peer was stopped before its loop started");
+  }
+
   void run(std::promise<Status> listening) {
+    if (const auto delay = test_loop_start_delay(); delay.count() > 0) {
+      std::unique_lock lock(loop_mutex);
+      loop_stop.wait_for(lock, delay, [this] { return stop_requested; });
+    }
+    {
+      std::lock_guard lock(loop_mutex);
+      if (stop_requested) return listening.set_value(stopped_before_start());
+    }
     runtime::EventLoop own_loop;
     apps::RuntimePeerConfig c;
     c.listen = listen;
@@ -192,7 +217,14 @@ struct Peer::Impl {
     address = rp->address();
     rp->peer().start(config.seeds, host && config.download && !config.seeds.empty());
     {
+      // Published and checked under one lock: either stop_loop() sees the
+      // loop (and stops it) or this sees stop_requested (and never runs it).
       std::lock_guard lock(loop_mutex);
+      if (stop_requested) {
+        runtime_peer = nullptr;
+        listening.set_value(stopped_before_start());
+        return;  // rp goes before own_loop: its handles close on a loop that is still there
+      }
       loop = &own_loop;
     }
     listening.set_value(ok_status());
@@ -246,6 +278,11 @@ struct Peer::Impl {
   // joined. Never while join() runs on another thread (leave() waits for it).
   void stop_loop() {
     if (!thread.joinable()) return;
+    {
+      std::lock_guard lock(loop_mutex);
+      stop_requested = true;
+    }
+    loop_stop.notify_all();
     Impl* impl = this;
     if (!post([impl] { impl->leave_on_loop(); })) {
       std::lock_guard lock(loop_mutex);
@@ -470,8 +507,14 @@ Status Peer::join(std::uint64_t timeout_ms) {
   std::promise<Status> listening;
   std::future<Status> listened = listening.get_future();
   m.thread = std::thread([&m, p = std::move(listening)]() mutable { m.run(std::move(p)); });
-  if (listened.wait_for(std::chrono::milliseconds(kListenWaitMs)) != std::future_status::ready)
-    return fail(make_error(ErrorKind::timeout, "the peer's loop did not start within 10 s"));
+  // In slices, so a leave() from another thread is not kept waiting by a
+  // slow start (it stops the loop thread once this returns).
+  const auto listen_deadline = Clock::now() + std::chrono::milliseconds(kListenWaitMs);
+  while (listened.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    if (m.abort_join.load(std::memory_order_acquire)) return left();
+    if (Clock::now() >= listen_deadline)
+      return fail(make_error(ErrorKind::timeout, "the peer's loop did not start within 10 s"));
+  }
   if (Status up = listened.get(); !up) {
     m.thread.join();
     m.data_dir_lock.reset();

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "embed_config.h"
+#include "embed_layout.h"
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "swarm_key_option.h"
@@ -53,30 +54,6 @@ std::chrono::milliseconds test_loop_start_delay() {
   return std::chrono::milliseconds(text ? std::strtoull(text, nullptr, 10) : 0);
 }
 
-std::string layout_description(const ModelLayout& layout) {
-  std::string text = "starling-embed-1 name " + layout.name + " shapes";
-  for (const auto& shape : layout.shapes) {
-    text += " [";
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-    text += "]";
-  }
-  return text;
-}
-
-// The layout for people (LinkHello's model shape, said when a neighbour's
-// model differs): its name and tensor shapes, "mlp: tensors [16,4] [16] ...";
-// only the tensor count when that would not fit the hello.
-std::string layout_shape(const ModelLayout& layout) {
-  std::string text = layout.name + (layout.name.empty() ? "" : ": ") + "tensors";
-  for (const auto& shape : layout.shapes) {
-    text += " [";
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-    text += "]";
-  }
-  if (text.size() > 200 || !is_valid_utf8(text)) return std::to_string(layout.shapes.size()) + " tensors";
-  return text;
-}
-
 // Keeps the log lines a link refusal writes (either end), so join() can say
 // why no neighbour served a model; forwards everything to stderr.
 class MismatchSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -101,21 +78,6 @@ class MismatchSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
-
-std::size_t ModelLayout::parameter_count() const {
-  std::size_t total = 0;
-  for (const auto& shape : shapes) {
-    std::size_t n = 1;
-    for (std::int64_t d : shape) {
-      if (d <= 0) return 0;
-      n *= std::size_t(d);
-    }
-    total += n;
-  }
-  return total;
-}
-
-std::string ModelLayout::model_id() const { return crypto::to_hex(node::model_hash(layout_description(*this))); }
 
 enum class Phase { created, joining, running, left, failed };
 
@@ -431,27 +393,21 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
   std::lock_guard lock(m.phase_mutex);
   if (m.phase != Phase::created || m.host) return make_error(ErrorKind::invalid_argument, "attach(): once, before join()");
   if (!data || count == 0) return make_error(ErrorKind::invalid_argument, "attach(): an empty buffer");
-  const std::size_t expected = layout.parameter_count();
-  if (layout.shapes.empty() || expected == 0)
-    return make_error(ErrorKind::invalid_argument, "attach(): the layout needs shapes with positive sizes");
-  if (expected != count) {
-    return make_error(ErrorKind::invalid_argument, "attach(): the buffer holds " + std::to_string(count) +
-                                                       " floats, the layout's shapes " + std::to_string(expected));
-  }
+  if (std::string problem = apps::layout_problem(layout, count); !problem.empty())
+    return make_error(ErrorKind::invalid_argument, "attach(): " + problem);
   std::vector<compress::Segment> segments;
   std::size_t offset = 0;
   for (const auto& shape : layout.shapes) {
-    std::size_t n = 1;
-    for (std::int64_t d : shape) n *= std::size_t(d);
+    const std::size_t n = *apps::tensor_count(shape);  // layout_problem() checked it
     segments.push_back({offset, n});
     offset += n;
   }
   auto made = compress::Layout::make(count, segments);
   if (!made) return made.error();
   auto driver = apps::gossip_driver_options(m.config.training, std::move(*made),
-                                            node::model_hash(layout_description(layout)));
+                                            node::model_hash(apps::layout_description(layout)));
   if (!driver) return driver.error();
-  driver->model_shape = layout_shape(layout);
+  driver->model_shape = apps::layout_shape(layout);
   driver->download_model = m.config.download;
   m.driver = std::move(*driver);
   m.data = data;

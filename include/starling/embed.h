@@ -45,7 +45,8 @@ using Settings = std::vector<std::pair<std::string, std::string>>;
 struct ModelLayout {
   std::string name;
   std::vector<std::vector<std::int64_t>> shapes;
-  // The number of floats the shapes describe (0 for a bad shape).
+  // The number of floats the shapes describe (0 for a bad shape: a size
+  // below 1, or more values than a size_t counts).
   std::size_t parameter_count() const;
   // The hash peers compare (hex), from name and shapes.
   std::string model_id() const;

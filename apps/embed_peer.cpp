@@ -429,6 +429,13 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
 
 Status Peer::join(std::uint64_t timeout_ms) {
   Impl& m = *impl_;
+  // The join-timeout setting's range: a larger one would overflow the deadline's clock.
+  if (timeout_ms > apps::kJoinTimeoutMaxMs) {
+    return make_error(ErrorKind::invalid_argument, "join(): timeout_ms " + std::to_string(timeout_ms) +
+                                                       " is out of range (1 to " +
+                                                       std::to_string(apps::kJoinTimeoutMaxMs) +
+                                                       " ms, or 0 for the join-timeout setting)");
+  }
   {
     std::lock_guard lock(m.phase_mutex);
     if (m.phase == Phase::running) return ok_status();

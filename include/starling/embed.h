@@ -116,6 +116,7 @@ class Peer {
   // served one within the download timeout: you train from your own values;
   // status().downloaded says which). Errors: io (cannot listen), timeout
   // (no seed answered, or nothing within timeout_ms; 0: join-timeout),
+  // invalid_argument (timeout_ms over 24 h, the setting's bound too),
   // invalid_argument (the swarm trains another model: links refused).
   // Call once; after_step() calls it if you did not.
   Status join(std::uint64_t timeout_ms = 0);

@@ -55,7 +55,7 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
   app.add_option("--profile", config.profile)->check(CLI::IsMember({"lan", "wan"}))->group(kEmbedOptionGroup);
   add_peer_training_options(app, config.training);
   app.add_option("--join-timeout", config.join_timeout_ms)
-      ->check(CLI::Range(1, 24 * 3600 * 1000))
+      ->check(CLI::Range(std::uint64_t(1), kJoinTimeoutMaxMs))
       ->group(kEmbedOptionGroup);
   std::string download = "true";
   app.add_option("--download", download)->check(CLI::IsMember({"true", "false"}))->group(kEmbedOptionGroup);

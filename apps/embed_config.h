@@ -17,6 +17,9 @@
 
 namespace starling::apps {
 
+// The longest join: the join-timeout setting's bound and join()'s (24 h).
+inline constexpr std::uint64_t kJoinTimeoutMaxMs = 24ull * 3600 * 1000;
+
 struct EmbedConfig {
   std::string listen = "127.0.0.1:0";
   std::vector<std::string> seeds;

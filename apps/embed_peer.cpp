@@ -10,6 +10,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "embed_config.h"
+#include "embed_layout.h"
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "swarm_key_option.h"
@@ -44,28 +46,12 @@ namespace {
 constexpr std::uint64_t kStatusWaitMs = 2'000;
 constexpr std::uint64_t kListenWaitMs = 10'000;
 
-std::string layout_description(const ModelLayout& layout) {
-  std::string text = "starling-embed-1 name " + layout.name + " shapes";
-  for (const auto& shape : layout.shapes) {
-    text += " [";
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-    text += "]";
-  }
-  return text;
-}
-
-// The layout for people (LinkHello's model shape, said when a neighbour's
-// model differs): its name and tensor shapes, "mlp: tensors [16,4] [16] ...";
-// only the tensor count when that would not fit the hello.
-std::string layout_shape(const ModelLayout& layout) {
-  std::string text = layout.name + (layout.name.empty() ? "" : ": ") + "tensors";
-  for (const auto& shape : layout.shapes) {
-    text += " [";
-    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-    text += "]";
-  }
-  if (text.size() > 200 || !is_valid_utf8(text)) return std::to_string(layout.shapes.size()) + " tensors";
-  return text;
+// Tests only: the loop thread waits this long (or until a stop) before it
+// makes the peer, as on a machine too loaded to schedule it: a start later
+// than join()'s listen wait.
+std::chrono::milliseconds test_loop_start_delay() {
+  const char* text = std::getenv("STARLING_EMBED_TEST_LOOP_START_DELAY_MS");
+  return std::chrono::milliseconds(text ? std::strtoull(text, nullptr, 10) : 0);
 }
 
 // Keeps the log lines a link refusal writes (either end), so join() can say
@@ -92,21 +78,6 @@ class MismatchSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
-
-std::size_t ModelLayout::parameter_count() const {
-  std::size_t total = 0;
-  for (const auto& shape : shapes) {
-    std::size_t n = 1;
-    for (std::int64_t d : shape) {
-      if (d <= 0) return 0;
-      n *= std::size_t(d);
-    }
-    total += n;
-  }
-  return total;
-}
-
-std::string ModelLayout::model_id() const { return crypto::to_hex(node::model_hash(layout_description(*this))); }
 
 enum class Phase { created, joining, running, left, failed };
 
@@ -158,6 +129,10 @@ struct Peer::Impl {
   std::thread thread;
   std::mutex loop_mutex;
   runtime::EventLoop* loop = nullptr;  // set while the loop runs; post() through it under loop_mutex
+  // stop_loop() came (loop_mutex): a loop thread that has not published its
+  // loop yet must not run it, since nobody would stop it. Notifies loop_stop.
+  bool stop_requested = false;
+  std::condition_variable loop_stop;
   // Loop thread only.
   node::Peer* slot = nullptr;
   apps::RuntimePeer* runtime_peer = nullptr;
@@ -169,7 +144,20 @@ struct Peer::Impl {
     return true;
   }
 
+  // A stop before the loop ran: the start is abandoned, the loop never runs.
+  Status stopped_before_start() {
+    return make_error(ErrorKind::disconnected, "the peer was stopped before its loop started");
+  }
+
   void run(std::promise<Status> listening) {
+    if (const auto delay = test_loop_start_delay(); delay.count() > 0) {
+      std::unique_lock lock(loop_mutex);
+      loop_stop.wait_for(lock, delay, [this] { return stop_requested; });
+    }
+    {
+      std::lock_guard lock(loop_mutex);
+      if (stop_requested) return listening.set_value(stopped_before_start());
+    }
     runtime::EventLoop own_loop;
     apps::RuntimePeerConfig c;
     c.listen = listen;
@@ -191,7 +179,14 @@ struct Peer::Impl {
     address = rp->address();
     rp->peer().start(config.seeds, host && config.download && !config.seeds.empty());
     {
+      // Published and checked under one lock: either stop_loop() sees the
+      // loop (and stops it) or this sees stop_requested (and never runs it).
       std::lock_guard lock(loop_mutex);
+      if (stop_requested) {
+        runtime_peer = nullptr;
+        listening.set_value(stopped_before_start());
+        return;  // rp goes before own_loop: its handles close on a loop that is still there
+      }
       loop = &own_loop;
     }
     listening.set_value(ok_status());
@@ -245,6 +240,11 @@ struct Peer::Impl {
   // joined. Never while join() runs on another thread (leave() waits for it).
   void stop_loop() {
     if (!thread.joinable()) return;
+    {
+      std::lock_guard lock(loop_mutex);
+      stop_requested = true;
+    }
+    loop_stop.notify_all();
     Impl* impl = this;
     if (!post([impl] { impl->leave_on_loop(); })) {
       std::lock_guard lock(loop_mutex);
@@ -275,7 +275,11 @@ struct Peer::Impl {
   void fill_status(PeerStatus& s) const {
     const node::PeerStatus ps = slot->status();
     s.joined = ps.joined;
-    s.members = ps.view.members.size();
+    // The view keeps left and dead members for a while (so a late rumour
+    // cannot revive them): they are not members any more.
+    s.members = std::size_t(std::count_if(ps.view.members.begin(), ps.view.members.end(), [](const auto& member) {
+      return member.record.state == gossip::MemberState::alive || member.record.state == gossip::MemberState::suspect;
+    }));
     s.bytes_sent = ps.transport.bytes_sent;
     s.bytes_received = ps.transport.bytes_received;
     s.recoveries = std::uint64_t(slot->training_recoveries());
@@ -389,27 +393,21 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
   std::lock_guard lock(m.phase_mutex);
   if (m.phase != Phase::created || m.host) return make_error(ErrorKind::invalid_argument, "attach(): once, before join()");
   if (!data || count == 0) return make_error(ErrorKind::invalid_argument, "attach(): an empty buffer");
-  const std::size_t expected = layout.parameter_count();
-  if (layout.shapes.empty() || expected == 0)
-    return make_error(ErrorKind::invalid_argument, "attach(): the layout needs shapes with positive sizes");
-  if (expected != count) {
-    return make_error(ErrorKind::invalid_argument, "attach(): the buffer holds " + std::to_string(count) +
-                                                       " floats, the layout's shapes " + std::to_string(expected));
-  }
+  if (std::string problem = apps::layout_problem(layout, count); !problem.empty())
+    return make_error(ErrorKind::invalid_argument, "attach(): " + problem);
   std::vector<compress::Segment> segments;
   std::size_t offset = 0;
   for (const auto& shape : layout.shapes) {
-    std::size_t n = 1;
-    for (std::int64_t d : shape) n *= std::size_t(d);
+    const std::size_t n = *apps::tensor_count(shape);  // layout_problem() checked it
     segments.push_back({offset, n});
     offset += n;
   }
   auto made = compress::Layout::make(count, segments);
   if (!made) return made.error();
   auto driver = apps::gossip_driver_options(m.config.training, std::move(*made),
-                                            node::model_hash(layout_description(layout)));
+                                            node::model_hash(apps::layout_description(layout)));
   if (!driver) return driver.error();
-  driver->model_shape = layout_shape(layout);
+  driver->model_shape = apps::layout_shape(layout);
   driver->download_model = m.config.download;
   m.driver = std::move(*driver);
   m.data = data;
@@ -431,6 +429,13 @@ Status Peer::attach(float* data, std::size_t count, ModelLayout layout) {
 
 Status Peer::join(std::uint64_t timeout_ms) {
   Impl& m = *impl_;
+  // The join-timeout setting's range: a larger one would overflow the deadline's clock.
+  if (timeout_ms > apps::kJoinTimeoutMaxMs) {
+    return make_error(ErrorKind::invalid_argument, "join(): timeout_ms " + std::to_string(timeout_ms) +
+                                                       " is out of range (1 to " +
+                                                       std::to_string(apps::kJoinTimeoutMaxMs) +
+                                                       " ms, or 0 for the join-timeout setting)");
+  }
   {
     std::lock_guard lock(m.phase_mutex);
     if (m.phase == Phase::running) return ok_status();
@@ -465,8 +470,14 @@ Status Peer::join(std::uint64_t timeout_ms) {
   std::promise<Status> listening;
   std::future<Status> listened = listening.get_future();
   m.thread = std::thread([&m, p = std::move(listening)]() mutable { m.run(std::move(p)); });
-  if (listened.wait_for(std::chrono::milliseconds(kListenWaitMs)) != std::future_status::ready)
-    return fail(make_error(ErrorKind::timeout, "the peer's loop did not start within 10 s"));
+  // In slices, so a leave() from another thread is not kept waiting by a
+  // slow start (it stops the loop thread once this returns).
+  const auto listen_deadline = Clock::now() + std::chrono::milliseconds(kListenWaitMs);
+  while (listened.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    if (m.abort_join.load(std::memory_order_acquire)) return left();
+    if (Clock::now() >= listen_deadline)
+      return fail(make_error(ErrorKind::timeout, "the peer's loop did not start within 10 s"));
+  }
   if (Status up = listened.get(); !up) {
     m.thread.join();
     m.data_dir_lock.reset();
@@ -584,6 +595,7 @@ Result<PeerStatus> Peer::status() const {
   }
   s.node_id = m.node_id;
   s.model_mismatch = m.mismatch->last();
+  s.trains = m.host != nullptr;
   if (m.host) {
     s.steps = m.steps.load(std::memory_order_relaxed);
     s.corrections_applied = m.host->corrections_applied();

@@ -13,7 +13,7 @@
 
 namespace starling::apps {
 
-std::string check_integer_text(std::string& text, bool is_unsigned) {
+std::string check_integer_text(std::string& text, bool is_unsigned, const std::string& range) {
   std::string_view digits = text;
   bool negative = false;
   if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
@@ -36,7 +36,12 @@ std::string check_integer_text(std::string& text, bool is_unsigned) {
     std::int64_t value = 0;
     parsed = std::from_chars(signed_plain.data(), end, value);
   }
-  if (parsed.ec != std::errc() || parsed.ptr != end) return quoted_text(text) + " is out of range";
+  if (parsed.ec != std::errc() || parsed.ptr != end) {
+    const std::string want = !range.empty() ? range
+                             : is_unsigned  ? "0 to " + std::to_string(UINT64_MAX)
+                                            : std::to_string(INT64_MIN) + " to " + std::to_string(INT64_MAX);
+    return quoted_text(text) + " is out of range (want " + want + ")";
+  }
   text = signed_plain;
   return {};
 }
@@ -88,12 +93,24 @@ std::string number_kind(const std::string& type_name) {
   return "";
 }
 
+// The option's own CLI::Range from its type name ("INT:INT in [1 - 256]"):
+// "1 to 256", or "" without one.
+std::string range_of(const std::string& type_name) {
+  const std::size_t open = type_name.find("in [");
+  const std::size_t dash = type_name.find(" - ", open);
+  const std::size_t close = type_name.find(']', dash);
+  if (open == std::string::npos || dash == std::string::npos || close == std::string::npos) return "";
+  return type_name.substr(open + 4, dash - open - 4) + " to " + type_name.substr(dash + 3, close - dash - 3);
+}
+
 void check_option(CLI::Option& option) {
   const std::string kind = number_kind(option.get_type_name());
   if (kind == "INT" || kind == "UINT") {
     const bool is_unsigned = kind == "UINT";
+    const std::string range = range_of(option.get_type_name());
     option.transform(CLI::Validator(
-        [is_unsigned](std::string& text) { return check_integer_text(text, is_unsigned); }, "", "plain integer"));
+        [is_unsigned, range](std::string& text) { return check_integer_text(text, is_unsigned, range); }, "",
+        "plain integer"));
   } else if (kind == "FLOAT") {
     option.transform(CLI::Validator([](std::string& text) { return check_float_text(text); }, "", "finite number"));
   }

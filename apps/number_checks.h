@@ -24,8 +24,9 @@ CLI::Validator zero_or_range(double min, double max, const std::string& zero_mea
 void check_numbers(CLI::App& app);
 
 // The checks themselves (tests): empty when `text` is fine (it may be
-// rewritten to its plain form), else the reason.
-std::string check_integer_text(std::string& text, bool is_unsigned);
+// rewritten to its plain form), else the reason. `range` ("1 to 256", the
+// option's own) is what an out-of-range message asks for; "" for the type's.
+std::string check_integer_text(std::string& text, bool is_unsigned, const std::string& range = "");
 std::string check_float_text(std::string& text);
 
 }  // namespace starling::apps

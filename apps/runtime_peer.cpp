@@ -69,7 +69,9 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   };
   node::ModelHost* host = config.training ? &config.training->host() : config.host;
   self->peer_ = std::make_unique<node::Peer>(*self->transport_, host, *self->incarnations_, std::move(options));
-  if (host && config.slot) *config.slot = self->peer_.get();
+  // Set with or without a model host: an embedded membership-only peer
+  // answers status() and leaves through the slot too.
+  if (config.slot) *config.slot = self->peer_.get();
   if (config.training && config.slot) config.training->attach(loop, config.slot);
   auto bound = self->peer_->listen(config.listen);
   if (!bound) return bound.error();

@@ -42,8 +42,9 @@ struct RuntimePeerConfig {
   std::optional<node::TrainingDriverOptions> driver;
   bool outbound_only = false;        // --outbound-only
   std::shared_ptr<spdlog::logger> log;
-  // Where published parameters find the peer from the loop thread; must
-  // outlive the loop's posted work (declare it before the loop).
+  // Where work posted to the loop thread (published parameters, an embedded
+  // peer's status and leave) finds the peer, set whether or not it trains;
+  // must outlive the loop's posted work (declare it before the loop).
   node::Peer** slot = nullptr;
 };
 

@@ -32,7 +32,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md ${starling_doc_pages}
 if(STARLING_PYTHON_BUILT AND TARGET starling_python)
   set(starling_python_dest lib/python3/dist-packages/starling)
   install(TARGETS starling_python LIBRARY DESTINATION ${starling_python_dest} COMPONENT starling)
-  install(FILES ${PROJECT_SOURCE_DIR}/python/starling/__init__.py ${PROJECT_SOURCE_DIR}/python/starling/torch.py
+  install(FILES ${PROJECT_SOURCE_DIR}/python/starling/__init__.py ${PROJECT_SOURCE_DIR}/python/starling/_arguments.py
+                ${PROJECT_SOURCE_DIR}/python/starling/torch.py
           DESTINATION ${starling_python_dest} COMPONENT starling)
   string(REPLACE "." ";" starling_python_parts "${STARLING_PYTHON_VERSION}")
   list(GET starling_python_parts 0 starling_python_major)

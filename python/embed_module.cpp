@@ -97,6 +97,8 @@ ModelLayout layout_of(const std::string& name, const std::vector<std::vector<std
   return ModelLayout{name, shapes};
 }
 
+// A membership-only peer (nothing attached) gets the membership keys only:
+// no training key that would always read 0.
 py::dict status_dict(const starling::embed::PeerStatus& s) {
   py::dict d;
   d["state"] = s.state;
@@ -105,6 +107,10 @@ py::dict status_dict(const starling::embed::PeerStatus& s) {
   d["node_id"] = s.node_id;
   d["joined"] = s.joined;
   d["members"] = s.members;
+  d["bytes_sent"] = s.bytes_sent;
+  d["bytes_received"] = s.bytes_received;
+  d["trains"] = s.trains;
+  if (!s.trains) return d;
   d["downloaded"] = s.downloaded;
   d["steps"] = s.steps;
   d["corrections_applied"] = s.corrections_applied;
@@ -116,8 +122,6 @@ py::dict status_dict(const starling::embed::PeerStatus& s) {
   d["deltas_sent"] = s.deltas_sent;
   d["deltas_received"] = s.deltas_received;
   d["link_resets"] = s.link_resets;
-  d["bytes_sent"] = s.bytes_sent;
-  d["bytes_received"] = s.bytes_received;
   d["gossip_bytes_sent"] = s.gossip_bytes_sent;
   d["model_bytes_downloaded"] = s.model_bytes_downloaded;
   d["model_bytes_served"] = s.model_bytes_served;

@@ -45,7 +45,8 @@ using Settings = std::vector<std::pair<std::string, std::string>>;
 struct ModelLayout {
   std::string name;
   std::vector<std::vector<std::int64_t>> shapes;
-  // The number of floats the shapes describe (0 for a bad shape).
+  // The number of floats the shapes describe (0 for a bad shape: a size
+  // below 1, or more values than a size_t counts).
   std::size_t parameter_count() const;
   // The hash peers compare (hex), from name and shapes.
   std::string model_id() const;
@@ -68,7 +69,12 @@ struct PeerStatus {
   std::string address;  // what others reach us at (the bound port if listen had port 0)
   std::string node_id;  // hex
   bool joined = false;  // membership reached a seed (or started a swarm)
-  std::size_t members = 0;  // others in the membership view
+  std::size_t members = 0;  // others alive (or suspected) in the membership view; not those that left or died
+  std::uint64_t bytes_sent = 0, bytes_received = 0;  // everything the transport moved
+  // A buffer is attached: the training fields below mean something. A
+  // membership-only peer (no attach()) has state "member" once joined and
+  // only the fields above; the rest stay zero/empty.
+  bool trains = false;
   bool downloaded = false;  // the swarm's model was copied into the buffer at join
   std::int64_t steps = 0;   // after_step() calls
   std::uint64_t corrections_applied = 0;
@@ -83,7 +89,7 @@ struct PeerStatus {
   // Whole models copied into the buffer: buffer_replacements() below.
   std::uint64_t buffer_replacements = 0;
   std::uint64_t rounds = 0, deltas_sent = 0, deltas_received = 0, link_resets = 0;
-  std::uint64_t bytes_sent = 0, bytes_received = 0, gossip_bytes_sent = 0;
+  std::uint64_t gossip_bytes_sent = 0;
   std::uint64_t model_bytes_downloaded = 0, model_bytes_served = 0;
   std::optional<double> consensus_distance;  // ‖x − x̄‖²/‖x̄‖² over the neighbourhood
   std::vector<NeighbourStatus> neighbours;
@@ -110,6 +116,7 @@ class Peer {
   // served one within the download timeout: you train from your own values;
   // status().downloaded says which). Errors: io (cannot listen), timeout
   // (no seed answered, or nothing within timeout_ms; 0: join-timeout),
+  // invalid_argument (timeout_ms over 24 h, the setting's bound too),
   // invalid_argument (the swarm trains another model: links refused).
   // Call once; after_step() calls it if you did not.
   Status join(std::uint64_t timeout_ms = 0);

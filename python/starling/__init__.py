@@ -17,6 +17,7 @@ the join's download for a buffer of weights only (default "f32", bit for bit).
 See docs/embedding.md.
 """
 
+from . import _arguments
 from ._starling import _Peer, model_id as _model_id
 
 __all__ = ["Peer", "model_id"]
@@ -24,7 +25,7 @@ __all__ = ["Peer", "model_id"]
 
 def model_id(shapes, name="model"):
     """The hash peers compare before linking: from a name and tensor shapes."""
-    return _model_id(name, [list(map(int, s)) for s in shapes])
+    return _model_id(_arguments.name(name, "model_id()"), _arguments.shapes(shapes, "model_id()"))
 
 
 def _is_torch_tensor(obj):
@@ -51,7 +52,7 @@ class Peer:
         if compress is not None:
             settings.append(("compress", str(compress)))
         if join_timeout is not None:
-            settings.append(("join-timeout", str(int(float(join_timeout) * 1000))))
+            settings.append(("join-timeout", str(_arguments.timeout_ms(join_timeout, "join_timeout", "Peer()"))))
         for key, value in flags.items():
             if isinstance(value, bool):
                 value = "true" if value else "false"
@@ -65,10 +66,14 @@ class Peer:
         """Attach the flat parameters: a contiguous float32 CPU torch tensor or numpy array (no copy).
 
         shapes: the tensors' shapes in buffer order (default: what
-        starling.torch.flatten_parameters recorded, else one tensor); peers
-        link only when name and shapes match."""
+        starling.torch.flatten_parameters recorded, else one tensor), each a list of
+        whole sizes of at least 1 whose products add up to the buffer's size (anything
+        else is refused: TypeError or ValueError); peers link only when name and shapes match."""
         if shapes is None:
             shapes = getattr(flat, "_starling_shapes", None)
+        if shapes is not None:
+            shapes = _arguments.shapes(shapes, "attach()")
+        name = _arguments.name(name, "attach()")
         if _is_torch_tensor(flat):
             import torch
             if flat.dtype != torch.float32:
@@ -81,7 +86,7 @@ class Peer:
             count = flat.numel()
             if shapes is None:
                 shapes = [[count]]
-            self._peer._attach_pointer(flat.data_ptr(), count, [list(map(int, s)) for s in shapes], name)
+            self._peer._attach_pointer(flat.data_ptr(), count, shapes, name)
             # A tensor has no buffer export to hold: resize_()/set_() can move its memory. Every
             # call that touches the buffer checks it is still where attach() found it.
             self._tensor = flat
@@ -89,9 +94,10 @@ class Peer:
         else:
             # The C++ side holds the buffer export until leave(): the owner cannot resize or
             # free the memory meanwhile (array.array.extend, bytearray resizes raise BufferError).
+            _arguments.buffer(flat, "the buffer", "attach()")
             if shapes is None:
                 shapes = [[int(memoryview(flat).nbytes // 4)]]
-            self._peer._attach_buffer(flat, [list(map(int, s)) for s in shapes], name)
+            self._peer._attach_buffer(flat, shapes, name)
         self._buffer = flat
         return self
 
@@ -107,9 +113,9 @@ class Peer:
 
         Raises TimeoutError (no seed answered / nothing served in time) or
         ValueError (the swarm trains another model). timeout in seconds
-        (default: the join_timeout setting, 60 s)."""
+        (default: the join_timeout setting, 60 s): more than 0, at most 86400."""
         self._check_tensor("join()")
-        self._peer.join(0 if timeout is None else max(1, int(float(timeout) * 1000)))
+        self._peer.join(0 if timeout is None else _arguments.timeout_ms(timeout, "timeout", "join()"))
 
     def after_step(self):
         """Call after each optimizer step: applies consensus corrections, publishes at the node's pacing."""
@@ -125,8 +131,9 @@ class Peer:
         return self._peer.buffer_replacements()
 
     def status(self):
-        """A dict: state, address, joined, members, downloaded, steps, corrections_applied,
-        consensus_distance, bytes_sent, gossip_bytes_sent, neighbours, ..."""
+        """A dict: state, address, joined, members, trains, downloaded, steps, corrections_applied,
+        consensus_distance, bytes_sent, gossip_bytes_sent, neighbours, ... A membership-only
+        peer (nothing attached) has the membership keys only, and trains False."""
         return self._peer.status()
 
     def local_average(self, out=None):
@@ -151,7 +158,7 @@ class Peer:
             if out is None:
                 import numpy
                 out = numpy.empty(memoryview(flat).nbytes // 4, dtype=numpy.float32)
-            neighbours = self._peer._local_average_buffer(out)
+            neighbours = self._peer._local_average_buffer(_arguments.buffer(out, "out", "local_average()"))
         return out, neighbours
 
     def leave(self):

@@ -101,6 +101,11 @@ TEST_CASE("number checks: the peer command refuses NaN, negative and overflowing
   CHECK(peer_error({"--max-upload", "-1"}).find("--max-upload") != std::string::npos);
   CHECK(peer_error({"--random-seed", "18446744073709551616"}).find("out of range") != std::string::npos);
   CHECK(peer_error({"--warmup-steps", "18446744073709551616"}).find("out of range") != std::string::npos);
+  // Past 64 bits the option's own range is named, not only "out of range".
+  CHECK_THAT(peer_error({"--max-links", "1180591620717411303424"}),
+             Catch::Contains("--max-links: '1180591620717411303424' is out of range (want 1 to 256)"));
+  CHECK_THAT(peer_error({"--random-seed", "18446744073709551616"}),
+             Catch::Contains("(want 0 to 18446744073709551615)"));
 }
 
 TEST_CASE("number checks: a config file's nan is refused like the flag's", "[apps][numbers]") {

@@ -247,6 +247,18 @@ TEST_CASE("embedded peers: a dead seed is a timeout, not a hang", "[embed]") {
   CHECK(peer->after_step().error().kind == ErrorKind::disconnected);
 }
 
+TEST_CASE("embedded peers: a join timeout past the setting's 24 h is refused, not overflowed", "[embed]") {
+  // The deadline was now + timeout_ms: a uint64 past int64's top wrapped
+  // into the past (with a seed, an instant "no seed answered").
+  TempDir dir;
+  auto peer = make_peer(base(dir, "p"));
+  const auto joined = peer->join(UINT64_MAX);
+  REQUIRE_FALSE(joined);
+  CHECK(joined.error().kind == ErrorKind::invalid_argument);
+  CHECK_THAT(joined.error().message, Catch::Contains("timeout_ms 18446744073709551615 is out of range (1 to 86400000"));
+  CHECK(peer->join(10'000));  // the refusal left the peer as it was
+}
+
 TEST_CASE("embedded peers: settings are peer flags, checked as the peer checks them", "[embed]") {
   TempDir dir;
   auto refused = [&](Settings settings, const std::string& needle) {

@@ -72,7 +72,7 @@ python_version=$(sed -n 's/^STARLING_PYTHON_VERSION:INTERNAL=//p' "$build/CMakeC
 python_module=
 if [[ $python_built == ON ]] && grep -q '^STARLING_PYTHON:BOOL=ON' "$build/CMakeCache.txt"; then
   pydir=./usr/lib/python3/dist-packages/starling
-  for f in $pydir/__init__.py $pydir/torch.py; do
+  for f in $pydir/__init__.py $pydir/_arguments.py $pydir/torch.py; do
     grep -qx -- "$f" <<<"$contents" || fail "package lacks $f"
   done
   python_module=$(grep -x -- "$pydir/_starling\.cpython-.*\.so" <<<"$contents" | head -1)

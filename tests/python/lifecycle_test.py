@@ -8,6 +8,7 @@ numpy is missing. Needs PYTHONPATH=BUILD/python. Run one check: ARGV[1].
 """
 
 import array
+import gc
 import os
 import subprocess
 import sys
@@ -146,6 +147,57 @@ def test_the_data_dir_is_free_after_leave_and_a_failed_join():
     s = starling.Peer(listen="127.0.0.1:0", data_dir=d)  # r failed: its lock went with it
     s.leave()
     del p, q, r, s
+
+
+def test_other_threads_run_while_a_dropped_peer_leaves():
+    # A peer collected without leave() leaves in its destructor (up to the
+    # profile's leave timeout + 2 s): with the GIL released, so the other
+    # Python threads go on meanwhile.
+    with peer() as first:
+        first.attach(np.zeros(100, np.float32))
+        first.join(timeout=10)
+        second = peer(seeds=[first.status()["address"]])
+        second.attach(np.zeros(100, np.float32))
+        second.join(timeout=10)
+        second.me = second  # a cycle: only the garbage collector frees it
+        stamps, stop = [], threading.Event()
+
+        def tick():
+            while not stop.is_set():
+                stamps.append(time.monotonic())
+                time.sleep(0.005)
+
+        t = threading.Thread(target=tick)
+        t.start()
+        time.sleep(0.2)
+        del second
+        t0 = time.monotonic()
+        gc.collect()
+        took = time.monotonic() - t0
+        stop.set()
+        t.join()
+        inside = [s for s in stamps if s >= t0 - 0.05]
+        gap = max(b - a for a, b in zip(inside, inside[1:]))
+        assert took > 0.1, f"the collection took {took:.2f} s: the peer did not leave in it"
+        assert gap < 0.1, f"another thread stood still for {gap:.2f} s of the {took:.2f} s collection"
+
+
+def test_a_membership_only_peer_joins_and_reports_membership():
+    # No attach(): the peer relays and observes. It joins through the seed
+    # (it timed out: its status never said joined) and its status has the
+    # membership keys only, no training key that would always read 0.
+    with peer() as trainer:
+        trainer.attach(np.zeros(100, np.float32))
+        trainer.join(timeout=10)
+        with peer(seeds=[trainer.status()["address"]]) as member:
+            member.join(timeout=10)
+            s = member.status()
+            assert s["state"] == "member" and s["joined"] and not s["trains"], s
+            assert s["address"].startswith("127.0.0.1:") and s["members"] == 1, s
+            assert "steps" not in s and "neighbours" not in s and "consensus_distance" not in s, s
+            assert trainer.status()["trains"] and "steps" in trainer.status()
+            raises(ValueError, "attach()", member.after_step)
+        assert member.status()["state"] == "left"
 
 
 def main():

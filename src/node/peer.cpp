@@ -298,6 +298,14 @@ void Peer::on_control_frame(ConnectionId id, ByteSpan frame) {
 }
 
 void Peer::answer_status(ConnectionId id, std::uint64_t request_id) {
+  if (const std::size_t unread = transport_.pending_outbound_bytes(id); unread > options_.max_control_backlog_bytes) {
+    log(LogLevel::warning, "control",
+        "closing a control connection that asks without reading its answers (" + std::to_string(unread) +
+            " bytes unread)");
+    forget_control(id);
+    router_->close(id);
+    return;
+  }
   wire::StatusAnswer answer;
   answer.request_id = request_id;
   answer.json = options_.status_answer ? options_.status_answer(status()) : std::string("{}");

@@ -227,8 +227,8 @@ std::string render_prometheus(const PeerMetrics& m) {
   out.counter("starling_datagrams_received_total", "UDP datagrams received.", m.datagrams_received);
   out.counter("starling_datagrams_rejected_total", "UDP datagrams refused (failed to open, oversized, malformed).",
               m.datagrams_rejected);
-  out.counter("starling_connections_rejected_total", "Inbound connections refused over the per-address or "
-              "per-identity limit.", m.connections_rejected);
+  out.counter("starling_connections_rejected_total", "Inbound connections refused or evicted over a "
+              "connection limit (per address, per identity, handshaking, inbound).", m.connections_rejected);
   out.counter("starling_connections_dropped_total", "Connections dropped for an error (timeouts, bad frames, ...).",
               m.connections_dropped);
   if (m.training) render_training(out, *m.training);

@@ -1,5 +1,7 @@
 // The libuv transport: listening, connecting, frames, deadlines, timers.
 // Datagrams live in uv_transport_datagrams.cpp.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <string>
 
@@ -13,6 +15,15 @@ namespace detail {
 namespace {
 constexpr int kListenBacklog = 128;
 constexpr int kUdpBindAttempts = 16;
+
+// max_inbound_connections, kept under half the soft open-file limit: past it
+// accept() fails (libuv then accepts and closes in a loop), and so do our own
+// dials, checkpoint writes and the metrics listener.
+std::size_t inbound_limit(std::size_t configured) {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return configured;
+  return std::min<std::size_t>(configured, std::max<std::size_t>(files.rlim_cur / 2, 1));
+}
 }  // namespace
 
 UvTransport::UvTransport(EventLoop& loop, UvTransportOptions options)
@@ -65,6 +76,7 @@ Result<Address> UvTransport::listen(const Address& address) {
       return status.error();
     listener_ = std::move(tcp);
     udp_ = std::move(udp);
+    inbound_limit_ = inbound_limit(options_.limits.max_inbound_connections);
     if (self_key_.empty()) self_key_ = to_string(*bound);
     return *bound;
   }
@@ -76,18 +88,36 @@ void UvTransport::accept_one() {
   if (!listener_->accept(*tcp)) return;
   auto remote = tcp->peer_address();
   if (!remote) return;  // the peer already left
-  std::size_t& count = inbound_per_host_[remote->host];
-  if (count >= options_.limits.max_connections_per_address) {
+  const auto per_host = inbound_per_host_.find(remote->host);
+  const bool host_full =
+      per_host != inbound_per_host_.end() && per_host->second >= options_.limits.max_connections_per_address;
+  if (host_full || !make_room_for_inbound()) {
     ++stats_.connections_rejected;
     return;  // tcp closes as it goes out of scope
   }
-  ++count;
+  ++inbound_per_host_[remote->host];
+  ++inbound_count_;
   const ConnectionId id = next_connection_id_++;
   auto connection =
       std::make_unique<Connection>(id, true, *remote, *options_.security, options_.limits, loop_.now_ms());
   connection->tcp = std::move(tcp);
   connections_.emplace(id, std::move(connection));
+  inbound_handshaking_.insert(id);
   open_connection(id);
+}
+
+// Under the handshaking or the inbound limit, evicts the oldest connection
+// still in its handshake: an honest one is long done, so what goes is a
+// stranger's idle socket. False: every inbound slot holds an established
+// connection.
+bool UvTransport::make_room_for_inbound() {
+  const bool full = inbound_count_ >= inbound_limit_ ||
+                    inbound_handshaking_.size() >= options_.limits.max_handshaking_connections;
+  if (!full) return true;
+  if (inbound_handshaking_.empty()) return false;
+  ++stats_.connections_rejected;
+  drop(*inbound_handshaking_.begin(), make_error(ErrorKind::overloaded, "evicted: too many inbound handshakes"));
+  return true;
 }
 
 Result<ConnectionId> UvTransport::connect(const Address& remote) {
@@ -188,6 +218,7 @@ bool UvTransport::process(ConnectionId id, Session::Output output) {
     }
   }
   if (output.established_now) {
+    inbound_handshaking_.erase(id);
     if (!identities_.admit(*connection, options_.limits.max_connections_per_identity)) {
       ++stats_.connections_rejected;
       drop(id, make_error(ErrorKind::overloaded, "too many connections from one identity"));
@@ -393,6 +424,8 @@ void UvTransport::forget(ConnectionId id) {
   connections_.erase(it);
   identities_.release(*connection);
   if (connection->inbound) {
+    inbound_handshaking_.erase(id);
+    --inbound_count_;
     auto count = inbound_per_host_.find(connection->remote.host);
     if (count != inbound_per_host_.end() && --count->second == 0) inbound_per_host_.erase(count);
   }
@@ -436,6 +469,8 @@ void UvTransport::shutdown() {
   udp_.reset();
   connections_.clear();
   inbound_per_host_.clear();
+  inbound_count_ = 0;
+  inbound_handshaking_.clear();
   identities_.clear();
   timers_.clear();
   delayed_.clear();

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -84,6 +85,7 @@ class UvTransport final : public Transport {
   }
 
   void accept_one();
+  bool make_room_for_inbound();
   void open_connection(ConnectionId id);
   void on_read(ConnectionId id, Result<std::size_t> bytes_read);
   bool process(ConnectionId id, Session::Output output);
@@ -119,6 +121,9 @@ class UvTransport final : public Transport {
   uv::Ptr<uv::Udp> udp_;
   std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, std::size_t> inbound_per_host_;
+  std::size_t inbound_count_ = 0;
+  std::size_t inbound_limit_ = 0;             // max_inbound_connections, within the fd limit (listen())
+  std::set<ConnectionId> inbound_handshaking_;  // ids grow: the first is the oldest
   IdentityCounter identities_;
   ConnectionId next_connection_id_ = 1;
 

@@ -162,12 +162,19 @@ void FrameDecoder::take_frames(std::span<const std::uint8_t> bytes, std::vector<
 std::span<std::uint8_t> FrameDecoder::prepare(std::size_t suggested_bytes) {
   auto* base = reinterpret_cast<std::uint8_t*>(read_buffer_.data());
   const std::size_t have = read_end_ - read_begin_;
-  std::size_t want = std::max(suggested_bytes, kMinReadBytes);
+  // Never more than one largest frame at a time: a connection still in its
+  // handshake (4 kB frames) must not cost a 64 kB zeroed buffer per socket.
+  const std::size_t largest_frame_bytes = max_frame_words() * kWordBytes;
+  std::size_t want = std::min(std::max(suggested_bytes, kMinReadBytes), largest_frame_bytes);
   if (!failed_ && have >= kWordBytes) {
     auto words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(base + read_begin_), have / kWordBytes);
     const std::size_t frame_bytes = capnp::expectedSizeInWordsFromPrefix(words) * kWordBytes;
     // An oversized announcement is reported by next(); read no more for it.
-    if (frame_bytes <= max_frame_words() * kWordBytes && frame_bytes > have) want = std::max(want, frame_bytes - have);
+    // A large frame's room grows with the bytes that came (doubling), not
+    // with what its 8-byte table announces: otherwise 8 bytes would cost us
+    // a zeroed buffer of max_frame_bytes.
+    if (frame_bytes <= largest_frame_bytes && frame_bytes > have)
+      want = std::max(want, std::min(frame_bytes - have, std::max(have, kMinReadBytes)));
   }
   const std::size_t capacity = read_buffer_.size() * kWordBytes;
   if (have == 0 && capacity > kShrinkReadBufferBytes && want < capacity / 4) {

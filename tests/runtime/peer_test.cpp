@@ -131,6 +131,7 @@ void start_peer(MemoryNetwork& network, TestPeer& out, const std::string& host, 
            std::to_string(status.training ? status.training->neighbours.size() : 0);
   };
   options.on_control = [raw](const wire::Message& control) { raw->controls.push_back(control); };
+  options.max_control_backlog_bytes = 1024;  // answers here are ~40 bytes
   out.peer = std::make_unique<Peer>(*out.transport, trains ? &out.model : nullptr, store, std::move(options));
   out.slot = out.peer.get();
   REQUIRE(out.peer->listen(Address{host, 7000}).ok());
@@ -332,4 +333,20 @@ TEST_CASE("router: an inbound connection's first message names its route", "[run
   CHECK_FALSE(route_of_first(wire::Message{wire::Delta{}}));
   CHECK_FALSE(route_of_first(wire::Message{wire::ModelRequest{}}));
   CHECK_FALSE(route_of_first(wire::Message{wire::StatusAnswer{}}));
+}
+
+TEST_CASE("peer: a control client that asks without reading is closed once its answers pile up",
+          "[runtime][peer][hostile]") {
+  MemoryNetwork network(29);
+  network.set_latency_us(20'000);  // answers stay unread (pending) while the queries arrive
+  MemoryIncarnationStore store;
+  TestPeer a;
+  start_peer(network, a, "a", make_member(), store, {}, false, 0.0f);
+  Client greedy(network, "greedy", "a:7000");
+  constexpr int kQueries = 500;
+  for (int i = 0; i < kQueries; ++i) greedy.send(wire::Message{wire::StatusQuery{std::uint64_t(i)}});
+  REQUIRE(network.run_until([&] { return greedy.closed; }, 2 * kSecondUs));
+  // Each answer is ~40 bytes: the 1 kB backlog allows a few dozen, not 500.
+  CHECK(greedy.received.size() < 100);
+  CHECK(a.said("asks without reading"));
 }

@@ -314,10 +314,17 @@ TEST_CASE("zero-copy reads rebuild frames from any chunking", "[wire][frame]") {
 TEST_CASE("zero-copy reads apply the limit current when each frame is taken", "[wire][frame]") {
   Stream stream = make_stream({100, 5000});
   FrameDecoder decoder(FrameLimits{200});
-  auto room = decoder.prepare(stream.bytes.size());
-  REQUIRE(room.size() >= stream.bytes.size());
-  std::memcpy(room.data(), stream.bytes.data(), stream.bytes.size());
-  decoder.commit(stream.bytes.size());
+  // Both frames are read before either is taken (reads are at most a frame
+  // under the current limit, so this takes several).
+  for (std::size_t filled = 0, reads = 0; filled < stream.bytes.size(); ++reads) {
+    REQUIRE(reads < 100);
+    auto room = decoder.prepare(stream.bytes.size() - filled);
+    const std::size_t take = std::min(room.size(), stream.bytes.size() - filled);
+    REQUIRE(take > 0);
+    std::memcpy(room.data(), stream.bytes.data() + filled, take);
+    decoder.commit(take);
+    filled += take;
+  }
   auto first = decoder.next();
   REQUIRE(first.ok());
   REQUIRE(first->has_value());
@@ -360,5 +367,38 @@ TEST_CASE("zero-copy reads: garbage gives a typed error, never a crash", "[wire]
   auto result = pull_all(decoder, garbage, 100);
   if (!result.ok()) {
     CHECK((result.error().kind == ErrorKind::corrupt || result.error().kind == ErrorKind::overloaded));
+  }
+}
+
+TEST_CASE("zero-copy reads: room follows the bytes that came, not what a header announces", "[wire][frame]") {
+  SECTION("a handshake-sized limit reads at most about one frame, not 64 kB per socket") {
+    FrameDecoder decoder(FrameLimits{4096});
+    CHECK(decoder.prepare(65536).size() <= 8192);
+  }
+  SECTION("8 bytes announcing a 12 MB frame cost no 12 MB buffer; the frame still comes whole") {
+    auto big = framed(payload_of(12u << 20, 3));
+    FrameDecoder decoder(FrameLimits{16u << 20});
+    auto room = decoder.prepare(65536);
+    std::memcpy(room.data(), big.data(), 8);  // the segment table alone
+    decoder.commit(8);
+    CHECK(decoder.prepare(65536).size() <= 256 * 1024);
+    std::span<const std::uint8_t> rest(big.data() + 8, big.size() - 8);
+    std::size_t received = 8, oversized_rooms = 0;
+    for (int reads = 0; !rest.empty(); ++reads) {
+      REQUIRE(reads < 100'000);
+      auto more = decoder.prepare(65536);
+      // Doubling: the room offered never passes what had come by then.
+      if (more.size() > std::max<std::size_t>(received, 65536)) ++oversized_rooms;
+      const std::size_t take = std::min<std::size_t>({more.size(), rest.size(), 65536});
+      std::memcpy(more.data(), rest.data(), take);
+      decoder.commit(take);
+      rest = rest.subspan(take);
+      received += take;
+    }
+    CHECK(oversized_rooms == 0);
+    auto next = decoder.next();
+    REQUIRE(next.ok());
+    REQUIRE(next->has_value());
+    CHECK((*next)->size() == (12u << 20));
   }
 }

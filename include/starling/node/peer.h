@@ -92,6 +92,10 @@ struct PeerOptions {
   // Membership's one-message stream connections and control connections
   // still open after this are closed.
   std::uint64_t stream_timeout_ms = 10'000;
+  // A control connection holding more unread status answers than this is
+  // closed at its next query: a client asks and reads one at a time, and one
+  // that only asks would make us queue up to the transport's 32 MB a socket.
+  std::size_t max_control_backlog_bytes = 256 * 1024;
   // How many fake members a flooding peer makes up (HostileMembershipOptions).
   std::size_t hostile_fake_members_max = 4000;
   // Accepts no inbound connection or datagram (`--outbound-only`): reached

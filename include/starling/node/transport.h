@@ -50,6 +50,15 @@ struct TransportLimits {
   std::size_t max_pending_outbound_bytes = 32u << 20;
   // Inbound connections from one remote host (IP); extra ones are closed at once.
   std::size_t max_connections_per_address = 16;
+  // Inbound connections still in their handshake (libuv transport). At the limit a
+  // new one evicts the oldest: a stranger holding sockets open without a word
+  // (slowloris) from many addresses cannot lock honest peers out, whose
+  // handshakes finish within a round trip.
+  std::size_t max_handshaking_connections = 128;
+  // All inbound connections (libuv transport). Extra ones evict the oldest still handshaking, or
+  // are closed at once. The libuv transport also keeps it under half the
+  // process's open-file limit, so sockets, files and dials keep descriptors.
+  std::size_t max_inbound_connections = 512;
   // Inbound connections from one authenticated identity (secure mode), counted
   // once the handshake proved who it is; extra ones are closed before the
   // application hears of them. Bounds a member that dials from many addresses,
@@ -124,7 +133,7 @@ struct TransportStats {
   std::uint64_t secure_wire_bytes_sent = 0;
   std::uint64_t datagrams_received = 0;
   std::uint64_t datagrams_rejected = 0;  // failed to open, oversized, malformed
-  std::uint64_t connections_rejected = 0;  // over max_connections_per_address or _per_identity
+  std::uint64_t connections_rejected = 0;  // over a connection limit above, or evicted by one
   std::uint64_t connections_dropped = 0;   // for any error (timeouts, bad frames, ...)
   std::uint64_t frames_dropped_by_faults = 0;
   std::uint64_t datagrams_dropped_by_faults = 0;

@@ -41,12 +41,12 @@ struct IdxFile {
 
 // `header_only`: the dimensions alone (the body is left unread).
 Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size_t rank, bool header_only = false) {
-  auto file = detail::open_gz(path);
+  auto file = detail::DataFileReader::open(path);
   if (!file) return file.error();
 
   std::vector<std::uint8_t> header;
   const std::size_t header_bytes = 4 * (1 + rank);
-  if (auto status = detail::read_gz(file->get(), path, header_bytes, header); !status) return status.error();
+  if (auto status = file->read(header_bytes, header); !status) return status.error();
   if (header.size() < 4) return make_error(ErrorKind::corrupt, path + ": not an IDX file (shorter than its magic number)");
   const std::uint32_t found_magic = big_endian_u32(header.data());
   if (found_magic != magic) {
@@ -70,13 +70,14 @@ Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size
 
   if (header_only) return idx;
   idx.body.reserve(std::min<std::size_t>(body_bytes, kMaxReserveBytes));
-  if (auto status = detail::read_gz(file->get(), path, body_bytes, idx.body); !status) return status.error();
+  if (auto status = file->read(body_bytes, idx.body); !status) return status.error();
   if (idx.body.size() < body_bytes) {
     return make_error(ErrorKind::corrupt, path + ": truncated IDX body: header announces " + std::to_string(body_bytes) +
                                               " bytes, file holds " + std::to_string(idx.body.size()));
   }
-  std::uint8_t extra;
-  if (gzread(file->get(), &extra, 1) != 0) {
+  std::vector<std::uint8_t> extra;
+  if (auto status = file->read(1, extra); !status) return status.error();
+  if (!extra.empty()) {
     return make_error(ErrorKind::corrupt, path + ": data past the end announced by the IDX header");
   }
   return idx;

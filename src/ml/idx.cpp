@@ -97,23 +97,36 @@ Result<IdxFolder> idx_folder_paths(const std::string& folder) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) return make_error(ErrorKind::not_found, folder + ": no such folder");
   // Debian and the original site use "train-images-idx3-ubyte[.gz]"; some
-  // archives unpack to "train-images.idx3-ubyte".
-  auto find = [&](const std::string& prefix, const std::string& kind) -> Result<std::string> {
+  // archives unpack to "train-images.idx3-ubyte". Two of these at once (a
+  // `gunzip -k` beside its .gz, two downloads) may hold different data, and
+  // nothing tells which is meant: refused, naming them, never picked in silence.
+  // (The separator is the one before "idx": "train.images-idx3-ubyte" was
+  // looked for instead, and the archives' name never found.)
+  auto find = [&](const std::string& prefix, const std::string& what, const std::string& idx) -> Result<std::string> {
+    std::vector<std::string> found;
     for (const char* separator : {"-", "."}) {
-      for (const char* suffix : {".gz", ""}) {
-        const fs::path candidate = fs::path(folder) / (prefix + separator + kind + "-ubyte" + suffix);
-        if (fs::exists(candidate, ec)) return candidate.string();
+      for (const char* suffix : {"", ".gz"}) {
+        const fs::path candidate = fs::path(folder) / (prefix + "-" + what + separator + idx + "-ubyte" + suffix);
+        if (fs::exists(candidate, ec)) found.push_back(candidate.string());
       }
     }
-    return make_error(ErrorKind::not_found,
-                      folder + ": no " + prefix + "-" + kind + "-ubyte[.gz] (expected the four IDX files "
-                               "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])");
+    if (found.size() == 1) return found.front();
+    if (found.empty()) {
+      return make_error(ErrorKind::not_found,
+                        folder + ": no " + prefix + "-" + what + "-" + idx + "-ubyte[.gz] (expected the four IDX files "
+                                 "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])");
+    }
+    std::string names;
+    for (const auto& name : found) names += (names.empty() ? "" : " and ") + name;
+    return make_error(ErrorKind::invalid_argument,
+                      folder + " holds " + names + ", " + std::to_string(found.size()) +
+                          " copies of one IDX file that may differ: remove all but one");
   };
   IdxFolder paths;
   for (auto [prefix, target] : {std::pair{"train", &paths.train}, std::pair{"t10k", &paths.test}}) {
-    auto images = find(prefix, "images-idx3");
+    auto images = find(prefix, "images", "idx3");
     if (!images) return images.error();
-    auto labels = find(prefix, "labels-idx1");
+    auto labels = find(prefix, "labels", "idx1");
     if (!labels) return labels.error();
     *target = IdxPair{std::move(*images), std::move(*labels)};
   }

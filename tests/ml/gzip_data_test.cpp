@@ -1,6 +1,7 @@
 // Gzipped data files: several members back to back are one file, as gzip
 // says; bytes after the last member are corrupt (zlib's gzread skipped them in
-// silence).
+// silence). And an IDX folder holding a file twice (X and X.gz) is refused
+// naming both, where the .gz was taken in silence.
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -104,4 +105,38 @@ TEST_CASE("bytes after the last gzip member are corrupt, naming the file", "[dat
     CHECK(text.error().kind == ErrorKind::corrupt);
     CHECK(contains(text.error().message, "truncated gzip data"));
   }
+}
+
+TEST_CASE("an IDX folder holding one file twice is refused, naming both", "[data][idx][gzip]") {
+  TempDir dir;
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_images(6, 2, 2));
+  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(6, 3));
+  write_plain(dir.file("t10k-images-idx3-ubyte"), idx_images(2, 2, 2));
+  write_plain(dir.file("t10k-labels-idx1-ubyte"), idx_labels(2, 2));
+  REQUIRE(load_dataset(dir.path.string()).ok());
+
+  // `gunzip -k`: the same data twice; a stale or half-written copy would not be.
+  for (const std::string twin : {"train-images-idx3-ubyte", "train-images.idx3-ubyte"}) {
+    INFO(twin);
+    write_plain(dir.file(twin), idx_images(6, 2, 2));
+    const auto check_refusal = [&](const Error& error) {
+      CHECK(error.kind == ErrorKind::invalid_argument);
+      CHECK(contains(error.message, dir.file(twin)));
+      CHECK(contains(error.message, dir.file("train-images-idx3-ubyte.gz")));
+      CHECK(contains(error.message, "remove all but one"));
+    };
+    auto loaded = load_dataset(dir.path.string());
+    REQUIRE_FALSE(loaded.ok());
+    check_refusal(loaded.error());
+    auto probed = probe_dataset(dir.path.string());
+    REQUIRE_FALSE(probed.ok());
+    check_refusal(probed.error());
+    fs::remove(dir.file(twin));
+  }
+  REQUIRE(load_dataset(dir.path.string()).ok());
+
+  // The archives' other name alone is found (it was looked for as "train.images-idx3-ubyte").
+  fs::remove(dir.file("train-images-idx3-ubyte.gz"));
+  write_plain(dir.file("train-images.idx3-ubyte"), idx_images(6, 2, 2));
+  REQUIRE(load_dataset(dir.path.string()).ok());
 }

@@ -17,6 +17,7 @@
 #include "error_output.h"
 #include "json_text.h"
 #include "path_option.h"
+#include "train_checkpoint.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
@@ -34,6 +35,7 @@ struct TrainArgs {
   std::int64_t eval_every_steps = 0;  // 0: after every epoch
   std::string checkpoint;
   bool resume = false;
+  bool force = false;  // replace an existing --checkpoint
   bool json = false;
   bool quiet = false;
 };
@@ -61,9 +63,20 @@ int run_train(const TrainArgs& args) {
     return fail(make_error(ErrorKind::invalid_argument,
                            "--resume needs --checkpoint FILE: the checkpoint to continue from (and to write)"));
   }
+  if (args.force && args.checkpoint.empty()) {
+    return fail(make_error(ErrorKind::invalid_argument, "--force needs --checkpoint FILE: the checkpoint to replace"));
+  }
+  if (args.force && args.resume) {
+    return fail(make_error(ErrorKind::invalid_argument,
+                           "--force and --resume contradict each other: --resume continues the checkpoint, "
+                           "--force replaces it"));
+  }
   if (!args.checkpoint.empty()) {
     // Before the data loads and an epoch trains, not when the first save fails.
     if (Status writable = ml::check_checkpoint_target(args.checkpoint); !writable) return fail(writable.error());
+    if (Status vacant = check_checkpoint_overwrite(args.checkpoint, args.resume, args.force); !vacant) {
+      return fail(vacant.error());
+    }
   }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());
@@ -267,6 +280,8 @@ Command add_train_command(CLI::App& root) {
       ->check(non_empty_path_check("no checkpoint"));
   app->add_flag("--resume", args->resume,
                 "Continue from --checkpoint; if it does not exist yet, start from scratch with a warning");
+  app->add_flag("--force", args->force,
+                "Replace an existing --checkpoint FILE with this run's (without it, an existing FILE is refused)");
   app->add_flag("--json", args->json, "One JSON object per evaluation and a final summary on stdout");
   app->add_flag("-q,--quiet", args->quiet, "No progress on stderr");
   return {app, [args] { return run_train(*args); }};

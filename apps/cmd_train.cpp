@@ -112,6 +112,8 @@ int train(const TrainArgs& args, TrainingSetup& s) {
   const std::int64_t steps_per_epoch = (std::int64_t(s.shard.size()) + batch - 1) / batch;
   fit_schedule_to_run(schedule, steps_per_epoch, args.epochs);
   ml::Trainer trainer(*s.model, optimizer, batcher, schedule);
+  const RunLayout layout{batch, std::to_string(s.shard_spec.index) + "/" + std::to_string(s.shard_spec.count),
+                         s.partition.to_string(), args.training.seed, s.shard.size()};
 
   if (std::error_code ec; args.resume && !std::filesystem::exists(args.checkpoint, ec)) {
     // Said even with --quiet: a mistyped path must not pass for a resumed run
@@ -126,6 +128,16 @@ int train(const TrainArgs& args, TrainingSetup& s) {
       return fail(make_error(ErrorKind::invalid_argument,
                              "checkpoint " + args.checkpoint + " holds model " + loaded->spec.to_string() +
                                  ", not " + s.model->spec().to_string() + " on this data"));
+    }
+    std::vector<std::string> unrecorded;
+    if (Status same = check_resume_layout(args.checkpoint, loaded->metadata, layout, unrecorded); !same) {
+      return fail(same.error());
+    }
+    if (!unrecorded.empty()) {
+      std::string keys;
+      for (const auto& key : unrecorded) keys += (keys.empty() ? "" : ", ") + key;
+      print_warning("starling train", "checkpoint " + args.checkpoint + " does not record its run's " + keys +
+                                          " (an older starling wrote it): taking this run's");
     }
     s.model->parameters() = loaded->parameters;
     auto state = optimizer.state();
@@ -168,8 +180,8 @@ int train(const TrainArgs& args, TrainingSetup& s) {
     checkpoint.epoch = trainer.epoch();
     checkpoint.data_mean = s.data_mean;
     checkpoint.data_std = s.data_std;
-    checkpoint.metadata = {
-        {"data", args.training.data}, {"seed", std::to_string(args.training.seed)}, {"model", "own"}};
+    checkpoint.metadata = run_metadata(layout);
+    checkpoint.metadata.insert({{"data", args.training.data}, {"model", "own"}});
     return ml::save_checkpoint(args.checkpoint, checkpoint);
   };
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `starling train --checkpoint FILE`: an earlier run's FILE is never replaced
-# without --force (it was, in silence). Then the data a run reads: a .gz with
-# bytes after its gzip data, an IDX file present twice (X and X.gz).
+# without --force (it was, in silence), and --resume refuses a run whose
+# batches, shard, partition, seed or training set differ from the ones FILE
+# was written with (its epochs were miscounted). Then the data a run reads: a
+# .gz with bytes after its gzip data, an IDX file present twice (X and X.gz).
 # Usage: train_checkpoint.sh STARLING_BINARY
 set -u
 starling=${1:?usage: train_checkpoint.sh STARLING_BINARY}
@@ -37,6 +39,53 @@ printf 'not a checkpoint\n' > "$work/notes.txt"
 expect_refused "--force still never writes over a file that is not a checkpoint" "not a starling checkpoint" \
   "${train[@]}" --epochs 1 --checkpoint "$work/notes.txt" --force
 [[ $(cat "$work/notes.txt") == "not a checkpoint" ]] || fail "--force replaced a file that is not a checkpoint"
+
+# --- --resume: the run must be laid out as the checkpoint's was.
+expect_ok "two epochs in batches of 16" "${train[@]}" --batch 16 --epochs 2 --checkpoint "$work/b.ckpt"
+cp "$work/b.ckpt" "$work/b-before.ckpt"
+expect_refused "resume with another --batch" \
+  "checkpoint $work/b.ckpt was written by a run with --batch 16; this run has --batch 64\. A resumed run continues" \
+  "${train[@]}" --batch 64 --epochs 3 --checkpoint "$work/b.ckpt" --resume
+((code_of_last == 2)) || fail "resume with another --batch: exit $code_of_last, want 2"
+expect_refused "resume with another --shard" \
+  "with --shard 0/1, 360 training samples; this run has --shard 1/2, 180 training samples" \
+  "${train[@]}" --batch 16 --epochs 3 --shard 1/2 --checkpoint "$work/b.ckpt" --resume
+expect_refused "resume with another --partition" "with --partition iid; this run has --partition dirichlet:0.5" \
+  "${train[@]}" --batch 16 --epochs 3 --partition dirichlet:0.5 --checkpoint "$work/b.ckpt" --resume
+expect_refused "resume with another --seed" "with --seed 1; this run has --seed 2" \
+  "${train[@]}" --batch 16 --epochs 3 --seed 2 --checkpoint "$work/b.ckpt" --resume
+toy_csv 500 > "$work/more.csv"
+expect_refused "resume on a training set that grew" "with 360 training samples; this run has 450 training samples" \
+  "$starling" train --model mlp:4 -q --data "$work/more.csv" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
+cmp -s "$work/b-before.ckpt" "$work/b.ckpt" || fail "a refused resume changed the checkpoint"
+expect_ok "resume as written" "${train[@]}" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
+grep -q "resumed from $work/b.ckpt at step 46" <<<"$out" || fail "resume as written: $out"
+# --batch past the training set is cut to it: the same batches either way.
+expect_ok "one batch of everything" "${train[@]}" --batch 100000 --epochs 1 --checkpoint "$work/c.ckpt"
+expect_ok "resume with another batch cut to the same size" \
+  "${train[@]}" --batch 200000 --epochs 2 --checkpoint "$work/c.ckpt" --resume
+grep -q "resumed from $work/c.ckpt at step 1" <<<"$out" || fail "resume of a cut batch: $out"
+
+# A checkpoint from before the layout was recorded: this run's is taken, and said.
+if command -v python3 > /dev/null; then
+  python3 - "$work/b-before.ckpt" "$work/old.ckpt" <<'PY'
+import json, sys, zlib
+data = open(sys.argv[1], 'rb').read()
+l1 = data.index(b'\n'); l2 = data.index(b'\n', l1 + 1)
+n = int(data[l1 + 1:l2].split()[0])
+header = json.loads(data[l2 + 1:l2 + 1 + n])
+for key in ('batch', 'shard', 'partition', 'shard_samples'):
+    del header['metadata'][key]
+text = json.dumps(header, separators=(',', ':')).encode()
+open(sys.argv[2], 'wb').write(data[:l1 + 1] + b'%d %x\n' % (len(text), zlib.crc32(text)) + text + data[l2 + 1 + n:])
+PY
+  expect_ok "resume an older checkpoint" "${train[@]}" --batch 16 --epochs 3 --checkpoint "$work/old.ckpt" --resume
+  grep -q "warning: checkpoint $work/old.ckpt does not record its run's batch, shard, partition, shard_samples (an older starling wrote it): taking this run's" \
+    <<<"$out" || fail "an older checkpoint resumed without a word: $out"
+  grep -q "resumed from" <<<"$out" || fail "an older checkpoint was not resumed: $out"
+else
+  echo "train_checkpoint: no python3, the older checkpoint is skipped"
+fi
 
 # --- Data: a .gz is whole gzip members and nothing after them.
 gzip -c "$work/toy.csv" > "$work/toy.csv.gz"

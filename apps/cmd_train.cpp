@@ -147,6 +147,10 @@ int train(const TrainArgs& args, TrainingSetup& s) {
     for (std::size_t i = 0; i < state.size(); ++i) *state[i] = loaded->optimizer_state[i];
     optimizer.set_steps(loaded->optimizer_steps);
     trainer.restore_counters(loaded->step, loaded->samples);
+    // The batches continue where the checkpoint's run was, mid-epoch too (a
+    // Ctrl-C), as that run would have gone on. Bounded: a finished checkpoint
+    // (or a forged step count) trains nothing and needs no position.
+    if (loaded->step < steps_per_epoch * args.epochs) batcher.skip(loaded->step);
     std::fprintf(stderr, "resumed from %s at step %lld\n", args.checkpoint.c_str(), (long long)loaded->step);
   }
 

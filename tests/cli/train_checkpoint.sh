@@ -66,6 +66,16 @@ expect_ok "resume with another batch cut to the same size" \
   "${train[@]}" --batch 200000 --epochs 2 --checkpoint "$work/c.ckpt" --resume
 grep -q "resumed from $work/c.ckpt at step 1" <<<"$out" || fail "resume of a cut batch: $out"
 
+# A run resumed is the run that never stopped: its batches go on in the order
+# that run's would (they started the first epoch's order again).
+loss_of() { "$starling" eval "$1" --data "$work/toy.csv" --json | sed -E -n 's/.*"test_loss":([-0-9.e+]+).*/\1/p'; }
+expect_ok "two epochs at once" "${train[@]}" --batch 16 --epochs 2 --lr-decay none --checkpoint "$work/whole.ckpt"
+expect_ok "one epoch" "${train[@]}" --batch 16 --epochs 1 --lr-decay none --checkpoint "$work/halves.ckpt"
+expect_ok "and one more" "${train[@]}" --batch 16 --epochs 2 --lr-decay none --checkpoint "$work/halves.ckpt" --resume
+whole=$(loss_of "$work/whole.ckpt")
+halves=$(loss_of "$work/halves.ckpt")
+[[ -n $whole && $whole == "$halves" ]] || fail "resumed run differs from the whole one: test loss $halves, want $whole"
+
 # A checkpoint from before the layout was recorded: this run's is taken, and said.
 if command -v python3 > /dev/null; then
   python3 - "$work/b-before.ckpt" "$work/old.ckpt" <<'PY'

@@ -16,8 +16,9 @@ struct BadField {
 
 // A field's value, short, for a message: a crafted header may put a megabyte
 // of text in one field. dump() cannot throw here: parsed strings are UTF-8.
+constexpr std::size_t kShownBytes = 40;
+
 std::string shown(const Json& value) {
-  constexpr std::size_t kShownBytes = 40;
   std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (text.size() > kShownBytes) text = text.substr(0, kShownBytes) + "...";
   return text;
@@ -133,8 +134,13 @@ PayloadLayout read_layout(const Json& header) {
 ParsedHeader read_header(const Json& header) {
   ParsedHeader parsed;
   Checkpoint& checkpoint = parsed.checkpoint;
-  auto spec = ModelSpec::parse(text_field(header, "model", "model"));
-  if (!spec) throw BadField{"'model' is not a model spec: " + shown(header.at("model"))};
+  const std::string model = text_field(header, "model", "model");
+  auto spec = ModelSpec::parse(model);
+  if (!spec) {
+    // The parser's words name the text whole: only when it is short.
+    const bool short_text = model.size() <= kShownBytes;
+    throw BadField{"'model': " + (short_text ? spec.error().message : "unknown model spec " + shown(model))};
+  }
   checkpoint.spec = *spec;
   checkpoint.inputs = whole_field<int>(header, "inputs", "inputs");
   checkpoint.classes = whole_field<int>(header, "classes", "classes");

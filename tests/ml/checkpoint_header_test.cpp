@@ -94,7 +94,8 @@ TEST_CASE("a crafted checkpoint header is corrupt, in starling's words") {
       {edited(h, [](auto& j) { j["metadata"] = "toy.csv"; }), "'metadata' is not an object"},
       {edited(h, [](auto& j) { j["vectors"] = {{1}}; }), "'a vector's length' is not a whole number: array"},
       {edited(h, [](auto& j) { j["step"] = nullptr; }), "'step' is not a whole number: null"},
-      {edited(h, [](auto& j) { j["model"] = std::string(5000, 'x'); }), "'model' is not a model spec: \"xxxx"},
+      {edited(h, [](auto& j) { j["model"] = "cnn:3"; }), "'model': unknown model spec 'cnn:3' (expected"},
+      {edited(h, [](auto& j) { j["model"] = std::string(5000, 'x'); }), "'model': unknown model spec \"xxxx"},
       // A field missing.
       {edited(h, [](auto& j) { j.erase("inputs"); }), "field 'inputs' is missing"},
       {edited(h, [](auto& j) { j["optimizer"].erase("epsilon"); }), "field 'optimizer.epsilon' is missing"},

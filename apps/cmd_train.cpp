@@ -17,6 +17,7 @@
 #include "error_output.h"
 #include "json_text.h"
 #include "path_option.h"
+#include "train_checkpoint.h"
 #include "starling/ml/checkpoint.h"
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
@@ -34,6 +35,7 @@ struct TrainArgs {
   std::int64_t eval_every_steps = 0;  // 0: after every epoch
   std::string checkpoint;
   bool resume = false;
+  bool force = false;  // replace an existing --checkpoint
   bool json = false;
   bool quiet = false;
 };
@@ -61,9 +63,20 @@ int run_train(const TrainArgs& args) {
     return fail(make_error(ErrorKind::invalid_argument,
                            "--resume needs --checkpoint FILE: the checkpoint to continue from (and to write)"));
   }
+  if (args.force && args.checkpoint.empty()) {
+    return fail(make_error(ErrorKind::invalid_argument, "--force needs --checkpoint FILE: the checkpoint to replace"));
+  }
+  if (args.force && args.resume) {
+    return fail(make_error(ErrorKind::invalid_argument,
+                           "--force and --resume contradict each other: --resume continues the checkpoint, "
+                           "--force replaces it"));
+  }
   if (!args.checkpoint.empty()) {
     // Before the data loads and an epoch trains, not when the first save fails.
     if (Status writable = ml::check_checkpoint_target(args.checkpoint); !writable) return fail(writable.error());
+    if (Status vacant = check_checkpoint_overwrite(args.checkpoint, args.resume, args.force); !vacant) {
+      return fail(vacant.error());
+    }
   }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());
@@ -99,6 +112,8 @@ int train(const TrainArgs& args, TrainingSetup& s) {
   const std::int64_t steps_per_epoch = (std::int64_t(s.shard.size()) + batch - 1) / batch;
   fit_schedule_to_run(schedule, steps_per_epoch, args.epochs);
   ml::Trainer trainer(*s.model, optimizer, batcher, schedule);
+  const RunLayout layout{batch, std::to_string(s.shard_spec.index) + "/" + std::to_string(s.shard_spec.count),
+                         s.partition.to_string(), args.training.seed, s.shard.size()};
 
   if (std::error_code ec; args.resume && !std::filesystem::exists(args.checkpoint, ec)) {
     // Said even with --quiet: a mistyped path must not pass for a resumed run
@@ -114,6 +129,16 @@ int train(const TrainArgs& args, TrainingSetup& s) {
                              "checkpoint " + args.checkpoint + " holds model " + loaded->spec.to_string() +
                                  ", not " + s.model->spec().to_string() + " on this data"));
     }
+    std::vector<std::string> unrecorded;
+    if (Status same = check_resume_layout(args.checkpoint, loaded->metadata, layout, unrecorded); !same) {
+      return fail(same.error());
+    }
+    if (!unrecorded.empty()) {
+      std::string keys;
+      for (const auto& key : unrecorded) keys += (keys.empty() ? "" : ", ") + key;
+      print_warning("starling train", "checkpoint " + args.checkpoint + " does not record its run's " + keys +
+                                          " (an older starling wrote it): taking this run's");
+    }
     s.model->parameters() = loaded->parameters;
     auto state = optimizer.state();
     if (state.size() != loaded->optimizer_state.size()) {
@@ -122,6 +147,10 @@ int train(const TrainArgs& args, TrainingSetup& s) {
     for (std::size_t i = 0; i < state.size(); ++i) *state[i] = loaded->optimizer_state[i];
     optimizer.set_steps(loaded->optimizer_steps);
     trainer.restore_counters(loaded->step, loaded->samples);
+    // The batches continue where the checkpoint's run was, mid-epoch too (a
+    // Ctrl-C), as that run would have gone on. Bounded: a finished checkpoint
+    // (or a forged step count) trains nothing and needs no position.
+    if (loaded->step < steps_per_epoch * args.epochs) batcher.skip(loaded->step);
     std::fprintf(stderr, "resumed from %s at step %lld\n", args.checkpoint.c_str(), (long long)loaded->step);
   }
 
@@ -155,8 +184,8 @@ int train(const TrainArgs& args, TrainingSetup& s) {
     checkpoint.epoch = trainer.epoch();
     checkpoint.data_mean = s.data_mean;
     checkpoint.data_std = s.data_std;
-    checkpoint.metadata = {
-        {"data", args.training.data}, {"seed", std::to_string(args.training.seed)}, {"model", "own"}};
+    checkpoint.metadata = run_metadata(layout);
+    checkpoint.metadata.insert({{"data", args.training.data}, {"model", "own"}});
     return ml::save_checkpoint(args.checkpoint, checkpoint);
   };
 
@@ -267,6 +296,8 @@ Command add_train_command(CLI::App& root) {
       ->check(non_empty_path_check("no checkpoint"));
   app->add_flag("--resume", args->resume,
                 "Continue from --checkpoint; if it does not exist yet, start from scratch with a warning");
+  app->add_flag("--force", args->force,
+                "Replace an existing --checkpoint FILE with this run's (without it, an existing FILE is refused)");
   app->add_flag("--json", args->json, "One JSON object per evaluation and a final summary on stdout");
   app->add_flag("-q,--quiet", args->quiet, "No progress on stderr");
   return {app, [args] { return run_train(*args); }};

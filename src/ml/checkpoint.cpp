@@ -10,9 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
-#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "checkpoint_header.h"
 
 namespace starling::ml {
 namespace {
@@ -50,42 +50,6 @@ std::string errno_text() { return std::strerror(errno); }
 Error corrupt(const std::string& path, const std::string& why) {
   return make_error(ErrorKind::corrupt, "checkpoint " + path + " is corrupt: " + why);
 }
-
-// A header field its reader cannot take; load_checkpoint makes it corrupt.
-struct BadField {
-  std::string what;
-};
-
-// `value` as an Int, if it is a whole number Int holds. get<int>() casts
-// without a check: a float past int's range (1e300) is undefined behaviour,
-// and 3.7 or 2^40 would load as 3 or 0.
-template <typename Int>
-Int whole_number(const nlohmann::json& value, const char* name) {
-  using Limits = std::numeric_limits<Int>;
-  if (value.is_number_unsigned()) {
-    const auto number = value.get<std::uint64_t>();
-    if (number <= std::uint64_t(Limits::max())) return Int(number);
-  } else if (value.is_number_integer()) {
-    const auto number = value.get<std::int64_t>();
-    const bool fits_below = number >= std::int64_t(Limits::min());
-    const bool fits_above = number < 0 || std::uint64_t(number) <= std::uint64_t(Limits::max());
-    if (fits_below && fits_above) return Int(number);
-  } else {
-    const std::string found = value.is_number() ? value.dump() : value.type_name();
-    throw BadField{std::string(name) + " is not a whole number: " + found};
-  }
-  throw BadField{std::string(name) + " is out of range: " + value.dump()};
-}
-
-// `value` as a float: a double past float's range (1e300) does not convert.
-float single_float(const nlohmann::json& value, const char* name) {
-  const double number = value.get<double>();
-  if (!(std::abs(number) <= double(std::numeric_limits<float>::max())))
-    throw BadField{std::string(name) + " is out of range for a float: " + value.dump()};
-  return float(number);
-}
-
-const char* kind_name(OptimizerConfig::Kind kind) { return kind == OptimizerConfig::Kind::sgd ? "sgd" : "adam"; }
 
 // Where a file written to `target` lands: its parent, or "." for a bare name.
 std::filesystem::path folder_of(const std::filesystem::path& target) {
@@ -198,41 +162,17 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
 Status save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
   STARLING_ASSERT(checkpoint.parameters.size() > 0);
   std::string payload;
-  std::vector<std::int64_t> counts;
+  detail::PayloadLayout layout;
   auto append = [&](const Eigen::VectorXf& v) {
-    counts.push_back(v.size());
+    layout.vector_lengths.push_back(v.size());
     payload.append(reinterpret_cast<const char*>(v.data()), std::size_t(v.size()) * sizeof(float));
   };
   append(checkpoint.parameters);
   for (const auto& state : checkpoint.optimizer_state) append(state);
 
-  nlohmann::json header = {
-      {"version", kCheckpointVersion},
-      {"model", checkpoint.spec.to_string()},
-      {"inputs", checkpoint.inputs},
-      {"classes", checkpoint.classes},
-      {"optimizer",
-       {{"kind", kind_name(checkpoint.optimizer.kind)},
-        {"momentum", checkpoint.optimizer.momentum},
-        {"nesterov", checkpoint.optimizer.nesterov},
-        {"weight_decay", checkpoint.optimizer.weight_decay},
-        {"beta1", checkpoint.optimizer.beta1},
-        {"beta2", checkpoint.optimizer.beta2},
-        {"epsilon", checkpoint.optimizer.epsilon},
-        {"steps", checkpoint.optimizer_steps}}},
-      {"step", checkpoint.step},
-      {"samples", checkpoint.samples},
-      {"epoch", checkpoint.epoch},
-      {"data_mean", checkpoint.data_mean},
-      {"data_std", checkpoint.data_std},
-      {"metadata", checkpoint.metadata},
-      {"vectors", counts},
-      {"payload_bytes", payload.size()},
-      {"payload_crc32", crc32_of(payload.data(), payload.size())},
-  };
-  // Metadata may hold file names in any encoding: replace what is not UTF-8
-  // rather than throw.
-  const std::string header_text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  layout.payload_bytes = payload.size();
+  layout.payload_crc32 = crc32_of(payload.data(), payload.size());
+  const std::string header_text = detail::checkpoint_header_text(checkpoint, layout);
   std::ostringstream out;
   out << kMagic << ' ' << kCheckpointVersion << '\n'
       << header_text.size() << ' ' << std::hex << crc32_of(header_text.data(), header_text.size()) << '\n'
@@ -276,44 +216,12 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
     return corrupt(path, "header checksum mismatch");
   }
 
-  Checkpoint checkpoint;
-  std::vector<std::int64_t> counts;
-  std::size_t payload_bytes = 0;
-  std::uint32_t payload_crc = 0;
-  try {
-    const auto header = nlohmann::json::parse(header_text);
-    auto spec = ModelSpec::parse(header.at("model").get<std::string>());
-    if (!spec) return corrupt(path, spec.error().message);
-    checkpoint.spec = *spec;
-    checkpoint.inputs = whole_number<int>(header.at("inputs"), "inputs");
-    checkpoint.classes = whole_number<int>(header.at("classes"), "classes");
-    const auto& opt = header.at("optimizer");
-    auto kind = OptimizerConfig::parse_kind(opt.at("kind").get<std::string>());
-    if (!kind) return corrupt(path, kind.error().message);
-    checkpoint.optimizer.kind = *kind;
-    checkpoint.optimizer.momentum = opt.at("momentum").get<double>();
-    checkpoint.optimizer.nesterov = opt.at("nesterov").get<bool>();
-    checkpoint.optimizer.weight_decay = opt.at("weight_decay").get<double>();
-    checkpoint.optimizer.beta1 = opt.at("beta1").get<double>();
-    checkpoint.optimizer.beta2 = opt.at("beta2").get<double>();
-    checkpoint.optimizer.epsilon = opt.at("epsilon").get<double>();
-    checkpoint.optimizer_steps = whole_number<std::int64_t>(opt.at("steps"), "optimizer steps");
-    checkpoint.step = whole_number<std::int64_t>(header.at("step"), "step");
-    checkpoint.samples = whole_number<std::int64_t>(header.at("samples"), "samples");
-    checkpoint.epoch = header.at("epoch").get<double>();
-    checkpoint.data_mean = single_float(header.at("data_mean"), "data_mean");
-    checkpoint.data_std = single_float(header.at("data_std"), "data_std");
-    checkpoint.metadata = header.at("metadata").get<std::map<std::string, std::string>>();
-    const auto& vectors = header.at("vectors");
-    if (!vectors.is_array()) throw BadField{"vectors is not a list"};
-    for (const auto& count : vectors) counts.push_back(whole_number<std::int64_t>(count, "a vector's length"));
-    payload_bytes = whole_number<std::size_t>(header.at("payload_bytes"), "payload_bytes");
-    payload_crc = whole_number<std::uint32_t>(header.at("payload_crc32"), "payload_crc32");
-  } catch (const nlohmann::json::exception& e) {
-    return corrupt(path, std::string("bad header: ") + e.what());
-  } catch (const BadField& bad) {
-    return corrupt(path, "bad header: " + bad.what);
-  }
+  auto parsed = detail::parse_checkpoint_header(header_text);
+  if (!parsed) return corrupt(path, "bad header: " + parsed.error().message);
+  Checkpoint checkpoint = std::move(parsed->checkpoint);
+  const std::vector<std::int64_t>& counts = parsed->layout.vector_lengths;
+  const std::size_t payload_bytes = parsed->layout.payload_bytes;
+  const std::uint32_t payload_crc = parsed->layout.payload_crc32;
   if (checkpoint.inputs <= 0 || checkpoint.classes < 2 || counts.empty()) return corrupt(path, "bad model shape");
   if (checkpoint.step < 0 || checkpoint.samples < 0 || checkpoint.optimizer_steps < 0 ||
       !std::isfinite(checkpoint.epoch) || checkpoint.epoch < 0)

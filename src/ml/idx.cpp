@@ -41,12 +41,12 @@ struct IdxFile {
 
 // `header_only`: the dimensions alone (the body is left unread).
 Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size_t rank, bool header_only = false) {
-  auto file = detail::open_gz(path);
+  auto file = detail::DataFileReader::open(path);
   if (!file) return file.error();
 
   std::vector<std::uint8_t> header;
   const std::size_t header_bytes = 4 * (1 + rank);
-  if (auto status = detail::read_gz(file->get(), path, header_bytes, header); !status) return status.error();
+  if (auto status = file->read(header_bytes, header); !status) return status.error();
   if (header.size() < 4) return make_error(ErrorKind::corrupt, path + ": not an IDX file (shorter than its magic number)");
   const std::uint32_t found_magic = big_endian_u32(header.data());
   if (found_magic != magic) {
@@ -70,13 +70,14 @@ Result<IdxFile> read_idx(const std::string& path, std::uint32_t magic, std::size
 
   if (header_only) return idx;
   idx.body.reserve(std::min<std::size_t>(body_bytes, kMaxReserveBytes));
-  if (auto status = detail::read_gz(file->get(), path, body_bytes, idx.body); !status) return status.error();
+  if (auto status = file->read(body_bytes, idx.body); !status) return status.error();
   if (idx.body.size() < body_bytes) {
     return make_error(ErrorKind::corrupt, path + ": truncated IDX body: header announces " + std::to_string(body_bytes) +
                                               " bytes, file holds " + std::to_string(idx.body.size()));
   }
-  std::uint8_t extra;
-  if (gzread(file->get(), &extra, 1) != 0) {
+  std::vector<std::uint8_t> extra;
+  if (auto status = file->read(1, extra); !status) return status.error();
+  if (!extra.empty()) {
     return make_error(ErrorKind::corrupt, path + ": data past the end announced by the IDX header");
   }
   return idx;
@@ -96,23 +97,36 @@ Result<IdxFolder> idx_folder_paths(const std::string& folder) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) return make_error(ErrorKind::not_found, folder + ": no such folder");
   // Debian and the original site use "train-images-idx3-ubyte[.gz]"; some
-  // archives unpack to "train-images.idx3-ubyte".
-  auto find = [&](const std::string& prefix, const std::string& kind) -> Result<std::string> {
+  // archives unpack to "train-images.idx3-ubyte". Two of these at once (a
+  // `gunzip -k` beside its .gz, two downloads) may hold different data, and
+  // nothing tells which is meant: refused, naming them, never picked in silence.
+  // (The separator is the one before "idx": "train.images-idx3-ubyte" was
+  // looked for instead, and the archives' name never found.)
+  auto find = [&](const std::string& prefix, const std::string& what, const std::string& idx) -> Result<std::string> {
+    std::vector<std::string> found;
     for (const char* separator : {"-", "."}) {
-      for (const char* suffix : {".gz", ""}) {
-        const fs::path candidate = fs::path(folder) / (prefix + separator + kind + "-ubyte" + suffix);
-        if (fs::exists(candidate, ec)) return candidate.string();
+      for (const char* suffix : {"", ".gz"}) {
+        const fs::path candidate = fs::path(folder) / (prefix + "-" + what + separator + idx + "-ubyte" + suffix);
+        if (fs::exists(candidate, ec)) found.push_back(candidate.string());
       }
     }
-    return make_error(ErrorKind::not_found,
-                      folder + ": no " + prefix + "-" + kind + "-ubyte[.gz] (expected the four IDX files "
-                               "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])");
+    if (found.size() == 1) return found.front();
+    if (found.empty()) {
+      return make_error(ErrorKind::not_found,
+                        folder + ": no " + prefix + "-" + what + "-" + idx + "-ubyte[.gz] (expected the four IDX files "
+                                 "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])");
+    }
+    std::string names;
+    for (const auto& name : found) names += (names.empty() ? "" : " and ") + name;
+    return make_error(ErrorKind::invalid_argument,
+                      folder + " holds " + names + ", " + std::to_string(found.size()) +
+                          " copies of one IDX file that may differ: remove all but one");
   };
   IdxFolder paths;
   for (auto [prefix, target] : {std::pair{"train", &paths.train}, std::pair{"t10k", &paths.test}}) {
-    auto images = find(prefix, "images-idx3");
+    auto images = find(prefix, "images", "idx3");
     if (!images) return images.error();
-    auto labels = find(prefix, "labels-idx1");
+    auto labels = find(prefix, "labels", "idx1");
     if (!labels) return labels.error();
     *target = IdxPair{std::move(*images), std::move(*labels)};
   }

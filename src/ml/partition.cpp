@@ -152,14 +152,24 @@ Batcher::Batcher(const Dataset& data, std::vector<std::size_t> indices, int batc
 
 void Batcher::reshuffle() { detail::seeded_shuffle(indices_, rng_); }
 
-int Batcher::next() {
-  if (indices_.empty()) return 0;
+// The one place an epoch ends: next() and skip() must agree on it.
+int Batcher::advance() {
   if (position_ == indices_.size()) {
     position_ = 0;
     ++epoch_;
     reshuffle();
   }
-  const auto count = int(std::min<std::size_t>(std::size_t(batch_size_), indices_.size() - position_));
+  return int(std::min<std::size_t>(std::size_t(batch_size_), indices_.size() - position_));
+}
+
+void Batcher::skip(std::int64_t batches) {
+  if (indices_.empty()) return;
+  for (; batches > 0; --batches) position_ += std::size_t(advance());
+}
+
+int Batcher::next() {
+  if (indices_.empty()) return 0;
+  const int count = advance();
   const Eigen::Index rows = data_.features.rows();
   if (features_.cols() != count) features_.resize(rows, count);  // only around a partial last batch
   labels_.resize(std::size_t(count));

@@ -1,7 +1,8 @@
 // libFuzzer target for the checkpoint loader (ml::load_checkpoint). It reads a
 // file, so the input is written to a scratch file (tmpfs) first. Properties
 // beyond "no crash, no leak, no UB, no uncaught exception": a refusal is
-// corrupt (or unsupported for another version), and a checkpoint that loads
+// corrupt (or unsupported for another version) without a JSON library's
+// exception text, and a checkpoint that loads
 // is self-consistent: its parameters fit its model and it saves and loads
 // back to the same values.
 #include <cstdint>
@@ -22,6 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const ErrorKind kind = loaded.error().kind;
     if (kind != ErrorKind::corrupt && kind != ErrorKind::unsupported && kind != ErrorKind::invalid_argument) {
       fuzz::property_failed("fuzz_checkpoint", "unexpected error kind: " + loaded.error().message);
+    }
+    // Refusals are in starling's words, never the JSON library's exception text.
+    if (loaded.error().message.find("json.exception") != std::string::npos) {
+      fuzz::property_failed("fuzz_checkpoint", "library text in an error: " + loaded.error().message);
     }
     return 0;
   }

@@ -769,6 +769,27 @@ TEST_CASE("Batcher gathers each sample once per epoch and reshuffles", "[data][b
   REQUIRE(first == orders[0]);
 }
 
+// A resumed run skips the batches its checkpoint took: it must then draw what
+// the run that took them would draw next, across epochs and partial batches.
+TEST_CASE("Batcher::skip lands where as many next() calls would", "[data][batcher]") {
+  const Dataset data = labelled(3, 7);  // 21 samples
+  std::vector<std::size_t> indices(11);
+  std::iota(indices.begin(), indices.end(), std::size_t{0});
+  for (std::int64_t taken : {0, 1, 2, 3, 4, 7, 10}) {  // 3 batches (4, 4, 3) per epoch
+    INFO("after " << taken << " batches");
+    Batcher stepped(data, indices, 4, 9);
+    for (std::int64_t b = 0; b < taken; ++b) stepped.next();
+    Batcher skipped(data, indices, 4, 9);
+    skipped.skip(taken);
+    CHECK(skipped.epoch() == stepped.epoch());
+    CHECK(skipped.position() == stepped.position());
+    for (int b = 0; b < 4; ++b) {
+      REQUIRE(skipped.next() == stepped.next());
+      REQUIRE(skipped.features() == stepped.features());
+    }
+  }
+}
+
 TEST_CASE("Batcher: a batch size above the samples takes them all, with a buffer no larger", "[data][batcher]") {
   const Dataset data = labelled(3, 7);  // 21 samples
   std::vector<std::size_t> indices(10);

@@ -178,6 +178,10 @@ class Batcher {
 
   // Gathers the next batch into features()/labels(); returns its size.
   int next();
+  // Moves past `batches` batches without gathering them, to where next()
+  // called as often would be: a resumed run (`train --resume`) continues
+  // its epoch's order instead of starting the first epoch's again.
+  void skip(std::int64_t batches);
   const Eigen::MatrixXf& features() const { return features_; }
   const std::int32_t* labels() const { return labels_.data(); }
   std::uint64_t epoch() const { return epoch_; }
@@ -187,6 +191,8 @@ class Batcher {
 
  private:
   void reshuffle();
+  // Starts the next epoch if this one is done; the next batch's size.
+  int advance();
 
   const Dataset& data_;
   std::vector<std::size_t> indices_;

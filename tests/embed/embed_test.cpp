@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "starling/embed.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using starling::ErrorKind;
@@ -28,15 +29,7 @@ using starling::embed::Settings;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("starling-embed-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using starling::embed_test::TempDir;
 
 // Neighbourhood mixing, as these tests' bounds were measured with (a round
 // pulls each replica halfway to the other); the peer's default is pairwise

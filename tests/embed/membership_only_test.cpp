@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "starling/embed.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using starling::embed::ModelLayout;
@@ -20,15 +21,7 @@ using starling::embed::Settings;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("starling-member-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using starling::embed_test::TempDir;
 
 std::unique_ptr<Peer> make_peer(const TempDir& dir, const std::string& name, Settings extra = {}) {
   Settings settings{{"listen", "127.0.0.1:0"}, {"data-dir", (dir.path / name).string()}};

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "starling/embed.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using starling::ErrorKind;
@@ -26,15 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("starling-slow-start-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using starling::embed_test::TempDir;
 
 // The hook, set for one test case.
 struct LoopStartDelay {

@@ -9,7 +9,6 @@ numpy is missing. Needs PYTHONPATH=BUILD/python.
 """
 
 import sys
-import time
 
 try:
     import numpy as np
@@ -19,7 +18,7 @@ except ImportError as e:
 
 import starling
 
-from checks import data_dir, peer, raises  # noqa: E402
+from checks import data_dir, peer, raises, run_tests  # noqa: E402
 
 
 def refused(exc, needles, fn):
@@ -83,9 +82,4 @@ def test_bad_shapes_are_refused_not_coerced():
 
 
 if __name__ == "__main__":
-    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
-    for test in tests:
-        t0 = time.time()
-        test()
-        print(f"ok {test.__name__} ({time.time() - t0:.1f} s)", flush=True)
-    print("PASS")
+    run_tests(globals())

@@ -20,7 +20,7 @@ except ImportError as e:
 import starling
 import starling.torch
 
-from checks import TMP, peer, raises  # noqa: E402
+from checks import TMP, peer, raises, run_tests  # noqa: E402
 
 
 def test_bad_buffers():
@@ -203,9 +203,4 @@ def test_a_resized_tensor_is_refused():
 
 
 if __name__ == "__main__":
-    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
-    for test in tests:
-        t0 = time.time()
-        test()
-        print(f"ok {test.__name__} ({time.time() - t0:.1f} s)", flush=True)
-    print("PASS")
+    run_tests(globals())

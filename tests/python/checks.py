@@ -32,3 +32,16 @@ def raises(exc, needle, fn):
     except Exception as e:  # noqa: BLE001
         raise AssertionError(f"expected {exc.__name__} ('{needle}'), got {type(e).__name__}: {e}")
     raise AssertionError(f"expected {exc.__name__} ('{needle}'), nothing raised")
+
+
+def run_tests(namespace):
+    """Runs every test_* function of a module's globals in name order, timing each."""
+    import time
+
+    for name, test in sorted(namespace.items()):
+        if not name.startswith("test_"):
+            continue
+        t0 = time.time()
+        test()
+        print(f"ok {name} ({time.time() - t0:.1f} s)", flush=True)
+    print("PASS")

@@ -277,6 +277,7 @@ class BodyReader {
     out.snapshot_precision = from_schema(in.getSnapshotPrecision());
     out.pair_declines = in.getPairDeclines();
     out.based_snapshots = in.getBasedSnapshots();
+    out.joining = in.getJoining();
     out.model_shape = text(in.getModelShape(), limits_.max_shape_bytes, "model shape");
     return out;
   }
@@ -330,7 +331,8 @@ class BodyReader {
     return out;
   }
   ModelRequest read_model_request(s::ModelRequest::Reader in) const {
-    return ModelRequest{in.getSnapshotId(), in.getOffset(), in.getMaxBytes(), from_schema(in.getPrecision())};
+    return ModelRequest{in.getSnapshotId(), in.getOffset(), in.getMaxBytes(), from_schema(in.getPrecision()),
+                        in.getRequestId()};
   }
   ModelChunk read_model_chunk(s::ModelChunk::Reader in) const {
     ModelChunk out;
@@ -340,6 +342,8 @@ class BodyReader {
     auto data = in.getData();
     out.data.assign(data.begin(), data.end());
     out.precision = from_schema(in.getPrecision());
+    out.busy = in.getBusy();
+    out.request_id = in.getRequestId();
     return out;
   }
   StatusAnswer read_status_answer(s::StatusAnswer::Reader in) const {

@@ -191,6 +191,7 @@ struct BodyWriter {
     out.setSnapshotPrecision(to_schema(m.snapshot_precision));
     out.setPairDeclines(m.pair_declines);
     out.setBasedSnapshots(m.based_snapshots);
+    out.setJoining(m.joining);
     out.setModelShape(text_of(m.model_shape));
   }
   void operator()(const SnapshotChunk& m) {
@@ -249,6 +250,7 @@ struct BodyWriter {
     out.setOffset(m.offset);
     out.setMaxBytes(m.max_bytes);
     out.setPrecision(to_schema(m.precision));
+    out.setRequestId(m.request_id);
   }
   void operator()(const ModelChunk& m) {
     auto out = body.initModelChunk();
@@ -257,6 +259,8 @@ struct BodyWriter {
     out.setTotal(m.total);
     out.setData(bytes_of(m.data));
     out.setPrecision(to_schema(m.precision));
+    out.setBusy(m.busy);
+    out.setRequestId(m.request_id);
   }
   void operator()(const StatusQuery& m) { body.initStatusQuery().setRequestId(m.request_id); }
   void operator()(const StatusAnswer& m) {

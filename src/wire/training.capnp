@@ -38,6 +38,7 @@ struct LinkHello {
   pairDeclines @4 :Bool;         # the sender understands PairDecline (old peers: false)
   modelShape @5 :Text;           # for people: the model, e.g. "mlp:16 over 784 inputs and 10 classes" (old peers: empty)
   basedSnapshots @6 :Bool;       # the sender understands SnapshotChunk.base (old peers: false)
+  joining @7 :Bool;              # the sender is downloading the swarm's model: it opens the link once it trains
 }
 
 struct SnapshotChunk {
@@ -93,6 +94,7 @@ struct ModelRequest {
   offset @1 :UInt64;             # byte offset to resume from
   maxBytes @2 :UInt32;           # largest chunk the requester accepts (0: sender's choice)
   precision @3 :Precision;       # bf16: the requester takes a bf16 model too (old peers: f32); never f16
+  requestId @4 :UInt64;          # echoed in the ModelChunk that answers it
 }
 
 struct ModelChunk {
@@ -101,4 +103,6 @@ struct ModelChunk {
   total @2 :UInt64;
   data @3 :Data;
   precision @4 :Precision;       # how data encodes the values: f32 (4 bytes each) or bf16 (2); never f16
+  busy @5 :Bool;                 # with total 0: the sender has a model but serves other joiners now
+  requestId @6 :UInt64;          # the ModelRequest's it answers
 }

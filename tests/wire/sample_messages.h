@@ -75,6 +75,7 @@ inline std::vector<Message> all() {
   out.push_back(LinkHello{6, 235146, bytes<32>(4), Precision::f16, true, ""});
   out.push_back(LinkHello{7, 235146, bytes<32>(4), Precision::bf16, true, "mlp:256,128 over 784 inputs and 10 classes"});
   out.push_back(LinkHello{8, 235146, bytes<32>(4), Precision::bf16, true, "mlp:16 over 784 inputs and 10 classes", true});
+  out.push_back(LinkHello{9, 235146, bytes<32>(4), Precision::bf16, true, "", true, true});
   out.push_back(SnapshotChunk{5, 1024, 235146, Precision::f32, {1.5f, -2.25f, 3.0e-8f}, {}});
   out.push_back(SnapshotChunk{5, 2048, 235146, Precision::bf16, {}, {0x3f80, 0xbf80, 0x0001}});
   out.push_back(SnapshotChunk{5, 4096, 235146, Precision::f16, {}, {0x3c00, 0x7bff}});
@@ -85,9 +86,10 @@ inline std::vector<Message> all() {
   out.push_back(PairDecline{5, 20, 750});
   out.push_back(Reset{6, ResetReason::digest_mismatch, "digest differs at seq 19"});
   out.push_back(ModelRequest{11, 65536, 1 << 20});
-  out.push_back(ModelRequest{12, 2048, 1 << 16, Precision::bf16});
+  out.push_back(ModelRequest{12, 2048, 1 << 16, Precision::bf16, 7});
   out.push_back(ModelChunk{11, 65536, 940584, {1, 2, 3, 4, 5}});
   out.push_back(ModelChunk{12, 2048, 470292, {6, 7}, Precision::bf16});
+  out.push_back(ModelChunk{0, 0, 0, {}, Precision::f32, true, 9});  // busy: a model, but no slot free
   out.push_back(StatusQuery{12});
   out.push_back(StatusAnswer{12, R"({"node_id":"ab","members":[]})"});
   out.push_back(FaultControl{node_id(10), FaultDirection::outbound, 0.05, 20, 5, 0.01, 0.02, 1 << 20,

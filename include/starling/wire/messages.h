@@ -186,6 +186,10 @@ struct LinkHello {
   // refusal can name both shapes; at most Limits::max_shape_bytes (empty: not said).
   std::string model_shape;
   bool based_snapshots = false;  // the sender understands SnapshotChunk::base
+  // The sender is still downloading the swarm's model. A trained dialler
+  // then leaves the first epoch to it (it opens once it trains): a snapshot
+  // sent to a joiner waits unanswered behind its download.
+  bool joining = false;
   bool operator==(const LinkHello&) const = default;
 };
 
@@ -257,6 +261,9 @@ struct ModelRequest {
   std::uint64_t offset = 0;       // byte offset to resume from
   std::uint32_t max_bytes = 0;    // largest chunk accepted; 0: sender's choice
   Precision precision = Precision::f32;  // bf16: a bf16 model will do (half the bytes); never f16
+  // Echoed in the answer: a joiner that asked one server twice (the first
+  // answer was late) tells the answer to its latest request from the others.
+  std::uint64_t request_id = 0;
   bool operator==(const ModelRequest&) const = default;
 };
 
@@ -266,6 +273,10 @@ struct ModelChunk {
   std::uint64_t total = 0;
   std::vector<std::uint8_t> data;
   Precision precision = Precision::f32;  // data holds little-endian f32 values, or bf16 bit patterns; never f16
+  // With total 0: the sender has a model but serves other joiners now (ask
+  // again soon); without it, it has none to serve (it is joining too).
+  bool busy = false;
+  std::uint64_t request_id = 0;  // the ModelRequest's it answers
   bool operator==(const ModelChunk&) const = default;
 };
 

@@ -8,7 +8,7 @@ namespace starling::node {
 DeltaPlan TrainingDriver::plan_link_delta(Link& link, std::size_t links_left, const UploadBudget& budget) {
   const std::size_t pending = transport_.pending_outbound_bytes(link.id);
   // The hard cap stays: nothing more on a link that holds this much.
-  if (pending > options_.max_link_backlog_bytes) {
+  if (pending > options_.max_link_backlog_bytes || training_detail::serving_download(serving_, link.id, transport_.now_ms())) {
     ++counters_.deltas_skipped_queue;
     return {};
   }

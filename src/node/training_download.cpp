@@ -29,12 +29,13 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
     return;
   }
   // At most max_downloads_served links are served at once; a link counts as
-  // served while it asked within the chunk stall time. Others hear "none"
-  // and ask another neighbour.
+  // served while it asked within kServingSlotMs and its download is not done.
+  // Others hear "none" and ask another neighbour.
   std::erase_if(serving_, [&](const auto& entry) {
-    return entry.second + kModelChunkStallMs < now || links_.find(entry.first) == links_.end();
+    return entry.second + kServingSlotMs < now || links_.find(entry.first) == links_.end();
   });
   wire::ModelChunk chunk;
+  chunk.request_id = request.request_id;
   const bool busy = !serving_.count(link.id) && serving_.size() >= options_.max_downloads_served;
   if (state_ == "training" && !parameters_ && !busy) {
     // Training, but the trainer has not published yet (its data may still be
@@ -46,6 +47,7 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   }
   if (state_ != "training" || !parameters_ || busy) {
     if (busy) ++counters_.model_requests_refused;
+    chunk.busy = busy && state_ == "training" && parameters_;
     send(link, wire::Message{chunk});  // total 0: nothing to serve (now)
     return;
   }
@@ -56,8 +58,13 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
     // A new snapshot, frozen so that a resumed download continues the same bytes.
     std::uint64_t id = 0;
     while (id == 0 || served_.count(id)) id = random_();
-    if (served_.size() >= 2) served_.erase(served_.begin());
+    // A joiner downloads one model at a time: a new snapshot for this link
+    // replaces its unfinished one (a request asked again before the first
+    // answer came would otherwise freeze a second copy).
+    std::erase_if(served_, [&](const auto& entry) { return entry.second.link == link.id && !entry.second.done; });
+    make_room_for_served_model();
     found = served_.emplace(id, frozen_model(request.precision, now)).first;
+    found->second.link = link.id;
     offset = 0;
   }
   found->second.expires_ms = now + kServedModelLifetimeMs;
@@ -71,7 +78,11 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   const std::uint64_t size = std::min<std::uint64_t>(total - offset, std::max<std::uint64_t>(limit, 4));
   // The download is done: kept a while for resumes, and as the base the
   // joiner's link to us starts from (start_base).
-  if (offset + size == total) found->second.expires_ms = now + std::max(kServedModelTailMs, kDownloadBaseMs);
+  if (offset + size == total) {
+    found->second.expires_ms = now + std::max(kServedModelTailMs, kDownloadBaseMs);
+    found->second.done = true;
+    serving_.erase(link.id);  // its slot is free for the next joiner
+  }
   chunk.snapshot_id = found->first;
   chunk.offset = offset;
   chunk.total = total;
@@ -90,6 +101,23 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
     chunk.data.assign(half_bytes, half_bytes + size);
   }
   if (send(link, wire::Message{std::move(chunk)})) counters_.model_bytes_served += size;
+}
+
+void TrainingDriver::make_room_for_served_model() {
+  // Copies held: one per joiner being served, plus two finished downloads
+  // kept as their links' base (start_base). Past that the oldest finished
+  // one goes first (its link then starts from a snapshot), an unfinished
+  // one only when none is (its joiner starts over): a slow joiner must not
+  // lose its download to the next one.
+  const std::size_t cap = options_.max_downloads_served + 2;
+  while (served_.size() >= std::max<std::size_t>(cap, 1)) {
+    auto victim = served_.begin();
+    for (auto it = served_.begin(); it != served_.end(); ++it) {
+      if (std::pair(!it->second.done, it->second.expires_ms) < std::pair(!victim->second.done, victim->second.expires_ms))
+        victim = it;
+    }
+    served_.erase(victim);
+  }
 }
 
 TrainingDriver::ServedModel TrainingDriver::frozen_model(wire::Precision asked, std::uint64_t now_ms) {
@@ -131,28 +159,88 @@ void TrainingDriver::request_model() {
     return std::find(options_.refused_servers.begin(), options_.refused_servers.end(), link.node_id) !=
            options_.refused_servers.end();
   };
+  const auto ask = [&](ConnectionId id, Link& link) {
+    wire::ModelRequest request;
+    request.snapshot_id = download_->snapshot_id;
+    request.offset = download_->bytes.size();
+    request.max_bytes = download_->pace.ask_bytes();
+    request.precision = options_.download_bf16 ? wire::Precision::bf16 : wire::Precision::f32;
+    request.request_id = download_->request_id + 1;
+    if (!send(link, wire::Message{request})) return false;
+    download_->request_id = request.request_id;
+    download_->from = id;
+    download_->requested_ms = now;
+    download_->asked_bytes = request.max_bytes;
+    return true;
+  };
+  // The server of our snapshot first: anyone else starts another one from
+  // byte 0. It may be back on a new link (a resumed download).
+  if (!download_->bytes.empty()) {
+    for (auto& [id, link] : links_) {
+      if (link->node_id != download_->source_node || !link->hello_done() || link->model_retry_at_ms > now) continue;
+      if (ask(id, *link)) return;
+    }
+  }
   for (const bool refused_pass : {false, true}) {
     if (refused_pass && !refused_allowed) return;
     for (auto& [id, link] : links_) {
       if (!link->hello_done() || link->model_retry_at_ms > now || refused(*link) != refused_pass) continue;
-      wire::ModelRequest request;
-      request.snapshot_id = download_->snapshot_id;
-      request.offset = download_->bytes.size();
-      request.max_bytes = options_.model_chunk_bytes;
-      request.precision = options_.download_bf16 ? wire::Precision::bf16 : wire::Precision::f32;
-      if (!send(*link, wire::Message{request})) continue;
-      download_->from = id;
-      download_->requested_ms = now;
-      return;
+      if (ask(id, *link)) return;
     }
   }
 }
 
+void TrainingDriver::on_download_timer() {
+  download_timer_.reset();
+  if (!download_) return;
+  const std::uint64_t now = transport_.now_ms();
+  const std::uint64_t timeout = options_.download_timeout_ms;
+  const std::uint64_t last_limit = download_->started_ms + kDownloadTimeoutsMax * timeout;
+  const std::uint64_t deadline = std::min(std::max(download_->started_ms, download_->heard_ms) + timeout, last_limit);
+  if (now < deadline) {
+    download_timer_ = transport_.start_timer(deadline - now, [this] { on_download_timer(); });
+    return;
+  }
+  std::string why;
+  if (download_->bytes.empty() && download_->heard_ms == 0) {
+    why = "no neighbour served a model within " + std::to_string(timeout / 1000) + " s";
+  } else if (download_->bytes.empty()) {
+    why = "the neighbours with a model stayed busy serving other joiners" +
+          (now >= last_limit ? " for " + std::to_string((now - download_->started_ms) / 1000) + " s"
+                             : std::string(", then none answered for ") + std::to_string(timeout / 1000) + " s");
+  } else {
+    const std::uint64_t total = std::uint64_t(options_.layout.dimension()) *
+                                (download_->precision == wire::Precision::bf16 ? 2 : sizeof(float));
+    why = "the model download got " + std::to_string(download_->bytes.size()) + " of " + std::to_string(total) +
+          " bytes" +
+          (now >= last_limit ? " in " + std::to_string((now - download_->started_ms) / 1000) + " s, its limit"
+                             : ", then nothing for " + std::to_string(timeout / 1000) + " s");
+  }
+  if (download_->mismatch_reported)
+    why += " (the swarm's model has a different shape: " + counters_.model_mismatch + ")";
+  finish_download(nullptr, why + "; training from our own initial parameters");
+}
+
 void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
-  if (!download_ || download_->from != link.id) return;  // late or unasked
-  download_->from = 0;
+  if (!download_) return;
+  // The answer to our current request, or a late one from our snapshot's
+  // server (we asked it again meanwhile): anything else is unasked.
+  // (A server without request ids answers 0: its answers count as current.)
+  const bool current =
+      download_->from == link.id && (chunk.request_id == download_->request_id || chunk.request_id == 0);
+  if (!current && download_->source_link != link.id) return;
+  const std::uint64_t now = transport_.now_ms();
+  if (current) download_->from = 0;
+  const auto ask_again = [&] {
+    if (download_->from == 0) request_model();
+  };
   if (chunk.total == 0) {
-    link.model_retry_at_ms = transport_.now_ms() + kModelRefusedRetryMs;
+    if (!current) return;
+    // A busy neighbour has a model for us once a slot is free: the swarm is
+    // there, so the download timeout runs from this answer.
+    if (chunk.busy) download_->heard_ms = now;
+    download_->pace.on_answer(0, now - download_->requested_ms, false);
+    link.model_retry_at_ms = now + kModelRefusedRetryMs;
     request_model();
     return;
   }
@@ -161,26 +249,55 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
   if (chunk.total != expected_total) {
     log(DriverLogLevel::warning, link.address + " served a model of " + std::to_string(chunk.total) +
                                      " bytes, expected " + std::to_string(expected_total));
-    link.model_retry_at_ms = transport_.now_ms() + kServedModelLifetimeMs;
-    request_model();
+    link.model_retry_at_ms = now + kServedModelLifetimeMs;
+    if (download_->source_link == link.id) download_->source_link = 0;
+    ask_again();
     return;
   }
   if (chunk.snapshot_id != download_->snapshot_id || chunk.precision != download_->precision) {
+    if (!current) return;  // a late answer about a snapshot we left
     if (download_->snapshot_id != 0)
       log(DriverLogLevel::info, "model download restarts: " + link.address + " serves another snapshot");
     download_->snapshot_id = chunk.snapshot_id;
     download_->precision = chunk.precision;
     download_->bytes.clear();
   }
-  if (chunk.offset != download_->bytes.size() || chunk.offset + chunk.data.size() > expected_total ||
-      chunk.data.empty()) {
-    request_model();  // ask again from where we are
+  download_->source_link = link.id;
+  download_->source_node = link.node_id;
+  // The chunk must touch what we hold: it may repeat some of it (an answer
+  // to a request we made again), never leave a gap.
+  const std::uint64_t held = download_->bytes.size();
+  const std::uint64_t end = chunk.offset + chunk.data.size();
+  if (chunk.offset > held || end > expected_total || chunk.data.empty()) {
+    ask_again();  // from where we are
     return;
   }
-  download_->bytes.insert(download_->bytes.end(), chunk.data.begin(), chunk.data.end());
-  counters_.model_bytes_downloaded += chunk.data.size();
+  if (current) {
+    const bool full = chunk.data.size() >= download_->asked_bytes || end == expected_total;
+    download_->pace.on_answer(chunk.data.size(), now - download_->requested_ms, full);
+  }
+  if (end <= held) {
+    ask_again();  // nothing new
+    return;
+  }
+  download_->bytes.insert(download_->bytes.end(), chunk.data.begin() + std::ptrdiff_t(held - chunk.offset),
+                          chunk.data.end());
+  counters_.model_bytes_downloaded += end - held;
+  download_->heard_ms = now;
   if (download_->bytes.size() < expected_total) {
-    request_model();
+    if (now >= download_->logged_ms + kDownloadLogMs && now >= download_->started_ms + kDownloadLogMs) {
+      download_->logged_ms = now;
+      const auto rate = download_->pace.rate_bytes_per_ms();
+      log(DriverLogLevel::info, "downloading the model from " + link.address + ": " +
+                                    std::to_string(download_->bytes.size() / 1000) + " of " +
+                                    std::to_string(expected_total / 1000) + " kB" +
+                                    (rate ? " (" + std::to_string(std::llround(*rate)) + " kB/s)" : ""),
+          "download.progress",
+          {{"peer", link.address},
+           {"bytes", std::to_string(download_->bytes.size())},
+           {"total", std::to_string(expected_total)}});
+    }
+    ask_again();
     return;
   }
   Eigen::VectorXf model(Eigen::Index(options_.layout.dimension()));
@@ -195,11 +312,13 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
     log(DriverLogLevel::warning, link.address + " served a model with NaN/Inf; asking another neighbour");
     download_->snapshot_id = 0;
     download_->bytes.clear();
-    link.model_retry_at_ms = transport_.now_ms() + kServedModelLifetimeMs;
-    request_model();
+    download_->source_link = 0;
+    download_->source_node = {};
+    link.model_retry_at_ms = now + kServedModelLifetimeMs;
+    ask_again();
     return;
   }
-  downloaded_base_ = DownloadedBase{chunk.snapshot_id, model, link.id, transport_.now_ms() + kDownloadBaseMs, false};
+  downloaded_base_ = DownloadedBase{chunk.snapshot_id, model, link.id, now + kDownloadBaseMs, false};
   started_from_ = ModelSource{link.node_id, link.address};
   finish_download(&model, "downloaded the model (" + std::to_string(expected_total) + " bytes" + (half ? ", bf16" : "") +
                               ") from " + link.address);

@@ -82,13 +82,8 @@ void TrainingDriver::start(bool joining) {
     state_ = "downloading";
     download_ = Download{};  // not emplace(): clang 14 (the fuzz build) rejects it for this nested struct
     download_->started_ms = transport_.now_ms();
-    download_timer_ = transport_.start_timer(options_.download_timeout_ms, [this] {
-      download_timer_.reset();
-      std::string why = "no neighbour served a model within " + std::to_string(options_.download_timeout_ms / 1000) + " s";
-      if (download_ && download_->mismatch_reported)
-        why += " (the swarm's model has a different shape: " + counters_.model_mismatch + ")";
-      finish_download(nullptr, why + "; training from our own initial parameters");
-    });
+    download_->pace = DownloadPace(options_.model_chunk_bytes);
+    download_timer_ = transport_.start_timer(options_.download_timeout_ms, [this] { on_download_timer(); });
     log(DriverLogLevel::info, "joining: downloading the model from a neighbour before training");
     return;
   }

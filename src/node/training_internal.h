@@ -26,13 +26,44 @@ inline constexpr std::uint64_t kServedModelLifetimeMs = 60'000;
 inline constexpr std::uint64_t kModelRefusedRetryMs = 1'000;
 // Frames can vanish (the fault layer drops them; a real network only delays
 // them): a link whose hello or snapshot does not complete in this time is
-// redone, and a model chunk not answered in this time is asked for again.
+// redone. (A model chunk not answered in time is asked for again after a
+// wait that follows the path: node/download_pace.h.)
 inline constexpr std::uint64_t kHandshakeStallMs = 5'000;
-inline constexpr std::uint64_t kModelChunkStallMs = 3'000;
+// A link we sent nothing on for this long carries a keepalive (a Digest for
+// epoch 0, which every peer ignores: epochs start at 1). Links wait that
+// long while a joiner downloads, and transports drop a connection silent
+// for their idle timeout (30 s for `starling peer`).
+inline constexpr std::uint64_t kLinkKeepaliveMs = 10'000;
+// How long a neighbour that said it is joining (LinkHello::joining) may take
+// to answer our snapshot: it does once it trains, after its download.
+inline constexpr std::uint64_t kJoinerAnswerMs = 300'000;
+// A joiner holds one of a server's max_downloads_served slots while it asked
+// within this time (longer than a joiner's longest wait for an answer,
+// DownloadPace::kMaxWaitMs), or until its last chunk went out: a slow joiner
+// must not lose its slot, and with it its download's progress, between asks.
+inline constexpr std::uint64_t kServingSlotMs = 35'000;
+
+// Whether we are serving a model download on this link (TrainingDriver's
+// serving_: link -> time of its last request). Its deltas wait meanwhile
+// (skipped: error feedback keeps them): on a slow link a delta queued in
+// front of every chunk held a joiner's download up for as long as the
+// delta took to drain (two dense deltas, 47 s at 40 kB/s).
+inline bool serving_download(const std::map<ConnectionId, std::uint64_t>& serving, ConnectionId id,
+                             std::uint64_t now_ms) {
+  const auto found = serving.find(id);
+  return found != serving.end() && found->second + kServingSlotMs >= now_ms;
+}
+
+// A download that keeps bringing bytes is not given up at the download
+// timeout (it runs from the last bytes), but it is at this many timeouts
+// from its start: a server dribbling bytes cannot hold a joiner for ever.
+inline constexpr std::uint64_t kDownloadTimeoutsMax = 10;
+// A progress line while a download takes long.
+inline constexpr std::uint64_t kDownloadLogMs = 5'000;
 // A served model copy is kept this long after its last chunk went out (in
 // case that chunk is lost and asked for again), not the whole lifetime: a
 // full copy of the model per joiner must not outlive the download.
-inline constexpr std::uint64_t kServedModelTailMs = 2 * kModelChunkStallMs;
+inline constexpr std::uint64_t kServedModelTailMs = 6'000;
 // How long a finished download's model is kept at both ends so that the
 // joiner's link to the peer that served it can start from it (a based
 // snapshot, docs/learning.md "A joiner's first link starts from the download").
@@ -133,6 +164,11 @@ struct TrainingDriver::Link {
   bool connected = false;
   bool hello_sent = false;
   bool hello_received = false;
+  // What the hellos said about joining (LinkHello::joining): they decide
+  // which end opens the first epoch (TrainingDriver::on_hello).
+  bool sent_joining = false;
+  bool peer_joining = false;
+  std::uint64_t last_sent_ms = 0;  // our last message on it (keepalives, on_neighbour_check)
   node::LinkState state;
   std::optional<std::uint64_t> start_epoch;  // start(x, epoch) is due once we have parameters
   std::vector<float> snapshot;               // reassembly of the neighbour's snapshot

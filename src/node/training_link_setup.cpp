@@ -27,6 +27,7 @@ bool TrainingDriver::send(Link& link, const wire::Message& message) {
     return false;
   }
   counters_.delta_bytes_sent += bytes->size();
+  link.last_sent_ms = transport_.now_ms();
   count_sent(counters_.traffic_by_kind, wire::message_name(message), bytes->size());
   budget_.charge(bytes->size(), transport_.now_ms());
   return true;
@@ -42,7 +43,11 @@ void TrainingDriver::send_hello(Link& link) {
   hello.pair_declines = true;
   hello.based_snapshots = true;
   hello.model_shape = options_.model_shape;
-  if (send(link, wire::Message{hello})) link.hello_sent = true;
+  hello.joining = state_ == "downloading";
+  if (send(link, wire::Message{hello})) {
+    link.hello_sent = true;
+    link.sent_joining = hello.joining;
+  }
 }
 
 void TrainingDriver::handle(Link& link, wire::Message message) {
@@ -109,7 +114,16 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
   send_hello(link);
   log(DriverLogLevel::info, "link to " + link.address + " up (" + (link.outbound ? "dialled" : "accepted") + ")",
       "link.up", {{"peer", link.address}, {"direction", link.outbound ? "outbound" : "inbound"}});
-  if (link.outbound) link.start_epoch = link.state.epoch() + 1;  // the dialler opens epoch 1
+  // The dialler opens epoch 1, unless only the acceptor is joining: then the
+  // acceptor opens once it trains. A trained peer's snapshot to a joiner
+  // would wait unanswered behind the joiner's download (on the same
+  // connection when we serve it), and be sent again at every stall: on a
+  // 40 kB/s path it kept the model chunks from arriving at all
+  // (docs/learning.md, "Joining over a slow, lossy path").
+  link.peer_joining = hello.joining;
+  const bool only_acceptor_joins = link.outbound ? link.peer_joining && !link.sent_joining
+                                                 : link.sent_joining && !link.peer_joining;
+  if (link.outbound != only_acceptor_joins) link.start_epoch = link.state.epoch() + 1;
   maybe_start(link);
   if (download_) request_model();
 }
@@ -166,6 +180,7 @@ void TrainingDriver::maybe_start(Link& link) {
 void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& chunk) {
   const std::size_t dimension = options_.layout.dimension();
   link.last_activity_ms = transport_.now_ms();  // progress: the stall timer waits
+  link.peer_joining = false;                     // it trains: it sends its snapshot
   if (chunk.epoch < link.state.epoch()) return;  // superseded by a newer epoch already
   if (chunk.base != 0) return on_based_snapshot(link, chunk);
   link.reply_base = 0;

@@ -52,17 +52,28 @@ void TrainingDriver::on_neighbour_check() {
       // whatever was queued before it), so the timer follows progress, not
       // a fixed clock: our own bytes still leaving, snapshot chunks or the
       // neighbour's older traffic arriving (training_link_setup.cpp).
+      // A neighbour still joining answers once it trains (its download's
+      // limit): sending our snapshot again every 5 s meanwhile only queued
+      // copies of it in front of its download.
       if (transport_.pending_outbound_bytes(id) > 0) link->last_activity_ms = now;
-      if (now > std::max(link->epoch_started_ms, link->last_activity_ms) + kHandshakeStallMs) unanswered.push_back(id);
+      const std::uint64_t stall = link->peer_joining ? kJoinerAnswerMs : kHandshakeStallMs;
+      if (now > std::max(link->epoch_started_ms, link->last_activity_ms) + stall) unanswered.push_back(id);
     }
+  }
+  for (const auto& [id, link] : links_) {
+    if (link->hello_done() && now >= link->last_sent_ms + kLinkKeepaliveMs && transport_.pending_outbound_bytes(id) == 0)
+      send(*link, wire::Message{wire::Digest{}});
   }
   for (ConnectionId id : stalled) drop_link(id, "link hello did not complete");
   for (ConnectionId id : unanswered) {
     if (auto found = links_.find(id); found != links_.end())
       break_link(*found->second, wire::ResetReason::unspecified, "no snapshot from the neighbour");
   }
-  if (download_ && download_->from != 0 && now > download_->requested_ms + kModelChunkStallMs) {
-    download_->from = 0;  // asked again below, from where the download stands
+  if (download_ && download_->from != 0 && now > download_->requested_ms + download_->pace.wait_ms()) {
+    // Asked again below, from where the download stands, for less (a late
+    // answer from the same server still counts: on_model_chunk).
+    download_->pace.on_silence();
+    download_->from = 0;
   }
 
   const std::vector<gossip::MemberRecord> sample = membership_.sample_neighbours(options_.neighbours);
@@ -185,6 +196,7 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
   log(DriverLogLevel::info, "link to " + found->second->address + " closed (" + reason.message + ")", "link.down",
       {{"peer", found->second->address}, {"by", "connection"}, {"reason", reason.message}});
   links_.erase(found);
+  if (download_ && download_->source_link == id) download_->source_link = 0;
   if (download_ && download_->from == id) {
     download_->from = 0;
     request_model();  // resume from another neighbour (or this one, once back)
@@ -219,6 +231,7 @@ void TrainingDriver::drop_link(ConnectionId id, const std::string& why) {
       {{"peer", found->second->address}, {"by", "self"}, {"reason", why}});
   links_.erase(found);
   router_.close(id);
+  if (download_ && download_->source_link == id) download_->source_link = 0;
   if (download_ && download_->from == id) {
     download_->from = 0;
     request_model();

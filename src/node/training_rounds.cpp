@@ -394,7 +394,8 @@ TrainingDriver::Link* TrainingDriver::pick_partner() {
   for (auto& [id, link] : links_) {
     if (link->connected && link->state.ready() && !link->awaiting_pair_reply &&
         link->pair_retry_at_ms <= transport_.now_ms() &&
-        transport_.pending_outbound_bytes(id) <= options_.max_link_backlog_bytes)
+        transport_.pending_outbound_bytes(id) <= options_.max_link_backlog_bytes &&
+        !serving_download(serving_, id, now))
       ready.push_back(link.get());
   }
   if (ready.empty()) return nullptr;
@@ -422,7 +423,8 @@ void TrainingDriver::answer_pair(Link& link) {
   // A neighbour too old to understand a decline gets its reply regardless.
   budget_.advance(transport_.now_ms());
   if (link.peer_declines_pairs &&
-      !reply_fits(budget_, transport_.pending_outbound_bytes(link.id), link.full_delta_bytes)) {
+      (!reply_fits(budget_, transport_.pending_outbound_bytes(link.id), link.full_delta_bytes) ||
+       serving_download(serving_, link.id, transport_.now_ms()))) {
     decline_pair(link);
     return;
   }
@@ -692,6 +694,7 @@ void TrainingDriver::hand_over_pull() {
 }
 
 void TrainingDriver::on_digest(Link& link, const wire::Digest& digest) {
+  // Epoch 0 (no epoch has it) is a keepalive (kLinkKeepaliveMs): ignored here.
   if (digest.epoch < link.state.epoch() || !link.state.receiving()) return;
   if (const Status ok = link.state.on_digest(node::LinkDigest{digest.epoch, digest.seq, digest.hash}); !ok) {
     ++counters_.digest_mismatches;

@@ -472,7 +472,7 @@ TEST_CASE("training driver: a member asking for the model without reading makes 
   CHECK(status.model_requests_refused >= 150);
 }
 
-TEST_CASE("training driver: at most max_downloads_served joiners are served at once; the others hear none",
+TEST_CASE("training driver: at most max_downloads_served joiners are served at once; the others hear busy",
           "[runtime][training][limits]") {
   Swarm swarm(18);
   SwarmConfig config;
@@ -493,27 +493,47 @@ TEST_CASE("training driver: at most max_downloads_served joiners are served at o
   REQUIRE(swarm.run_until([&] {
     return std::all_of(joiners.begin(), joiners.end(), [](const auto& j) { return !j->chunks.empty(); });
   }, 5));
-  int served = 0, refused = 0;
+  std::vector<RawMember*> served, refused;
   for (const auto& joiner : joiners) {
     REQUIRE(joiner->chunks.size() == 1);
-    if (joiner->chunks[0].total > 0) ++served;
-    else ++refused;
+    if (joiner->chunks[0].total > 0) {
+      served.push_back(joiner.get());
+      CHECK_FALSE(joiner->chunks[0].busy);
+    } else {
+      refused.push_back(joiner.get());
+      CHECK(joiner->chunks[0].busy);  // the server has a model: ask again soon
+    }
   }
-  CHECK(served == 2);  // TrainingDriverOptions::max_downloads_served
-  CHECK(refused == 3);
+  REQUIRE(served.size() == 2);  // TrainingDriverOptions::max_downloads_served
+  REQUIRE(refused.size() == 3);
   CHECK(server.training()->status().model_requests_refused == 3);
-  // A served joiner keeps being served; a refused one is served once the
-  // others went quiet for the stall time.
-  swarm.run_for(4);
-  for (auto& joiner : joiners) {
-    joiner->chunks.clear();
+  const auto ask = [&](RawMember& joiner, std::uint64_t offset, std::uint64_t snapshot_id) {
+    joiner.chunks.clear();
     wire::ModelRequest request;
     request.max_bytes = 1000;
-    joiner->send(wire::Message{request});
-    REQUIRE(swarm.run_until([&] { return !joiner->chunks.empty(); }, 5));
-    CHECK(joiner->chunks[0].total == kDimension * sizeof(float));
-    swarm.run_for(4);
-  }
+    request.offset = offset;
+    request.snapshot_id = snapshot_id;
+    joiner.send(wire::Message{request});
+    REQUIRE(swarm.run_until([&] { return !joiner.chunks.empty(); }, 5));
+    return joiner.chunks[0];
+  };
+  // A served joiner keeps its slot between asks, even a slow one (20 s
+  // apart): its download's progress is not lost to a newcomer.
+  swarm.run_for(20);
+  CHECK(ask(*refused[0], 0, 0).total == 0);
+  const std::uint64_t snapshot_id = served[0]->chunks[0].snapshot_id;
+  const wire::ModelChunk resumed = ask(*served[0], 1000, snapshot_id);
+  CHECK(resumed.snapshot_id == snapshot_id);
+  CHECK(resumed.total == kDimension * sizeof(float));
+  // Its last chunk frees the slot for the next joiner at once.
+  const wire::ModelChunk last = ask(*served[0], resumed.total - 1000, resumed.snapshot_id);
+  CHECK(last.offset + last.data.size() == resumed.total);
+  CHECK(ask(*refused[0], 0, 0).total == kDimension * sizeof(float));
+  CHECK(ask(*refused[1], 0, 0).total == 0);
+  // A joiner that went quiet for the slot time loses its slot.
+  swarm.run_for(36);
+  CHECK(ask(*refused[1], 0, 0).total == kDimension * sizeof(float));
+  CHECK(ask(*refused[2], 0, 0).total == kDimension * sizeof(float));
 }
 
 namespace {

@@ -42,6 +42,7 @@
 #include "starling/node/clipped_gossip.h"
 #include "starling/node/connection_router.h"
 #include "starling/node/consensus_control.h"
+#include "starling/node/download_pace.h"
 #include "starling/node/link.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/message_traffic.h"
@@ -198,14 +199,21 @@ struct TrainingDriverOptions {
   // Join by downloading a neighbour's model first; false: train at once from
   // the host's own parameters (the first peer of a swarm, or --resume).
   bool download_model = true;
-  // No neighbour could serve a model by then: train from our own parameters.
+  // No neighbour served model bytes (or said it has a model but is busy)
+  // for this long: train from our own parameters. A download that keeps
+  // progressing goes on, up to kDownloadTimeoutsMax times this from its
+  // start (training_internal.h; docs/learning.md, "Joining over a slow,
+  // lossy path").
   std::uint64_t download_timeout_ms = 20'000;
   // Members whose model failed here: asked for the model only when no other
   // neighbour could serve it for refused_server_grace_ms (Peer fills it after a
   // training failure; docs/security.md, "A poisoned download").
   std::vector<gossip::NodeId> refused_servers;
   std::uint64_t refused_server_grace_ms = 3'000;
-  std::size_t snapshot_chunk_values = 1u << 17;  // bf16 values per SnapshotChunk
+  // bf16 values per SnapshotChunk: 64 kB, so that a link's stall timer
+  // (5 s, reset by each chunk) holds on paths down to about 13 kB/s (256 kB
+  // chunks needed 51 kB/s: a 40 kB/s path reset every link it started).
+  std::size_t snapshot_chunk_values = 1u << 15;
   std::uint32_t model_chunk_bytes = 1u << 20;    // bytes per ModelChunk
   // Ask for the model in bf16: half the bytes, and the joiner starts from
   // the server's model rounded to bf16 (within 2^-9 of each weight). The
@@ -401,6 +409,8 @@ class TrainingDriver {
     Eigen::VectorXf values;  // bf16-rounded when served in bf16: the base both ends hold
     std::uint64_t expires_ms = 0;
     wire::Precision precision = wire::Precision::f32;
+    bool done = false;  // its last chunk went out: kept as a link's base
+    ConnectionId link = 0;  // the joiner's link it is served on
   };
   struct Download {
     std::uint64_t snapshot_id = 0;
@@ -409,7 +419,19 @@ class TrainingDriver {
     std::vector<std::uint8_t> bytes;
     ConnectionId from = 0;  // link the current request went to (0: none in flight)
     std::uint64_t requested_ms = 0;
+    std::uint32_t asked_bytes = 0;  // what the current request asked for
+    std::uint64_t request_id = 0;   // the current request's (ModelRequest::request_id)
+    // The server of the snapshot being downloaded: asked first (another
+    // server means another snapshot, from byte 0), and its late answers to
+    // earlier requests still count.
+    ConnectionId source_link = 0;
+    gossip::NodeId source_node{};
+    DownloadPace pace{1u << 20};  // replaced with TrainingDriverOptions::model_chunk_bytes at start
     std::uint64_t started_ms = 0;  // when the download began (refused servers wait out a grace from it)
+    // When bytes last arrived, or a neighbour said it has a model but is busy
+    // (0: never): the download timeout runs from it.
+    std::uint64_t heard_ms = 0;
+    std::uint64_t logged_ms = 0;    // last progress line
     bool mismatch_reported = false;  // the joiner said the swarm's model has another shape
   };
 
@@ -485,6 +507,11 @@ class TrainingDriver {
   void answer_waiting_model_requests();
   void on_model_chunk(Link& link, const wire::ModelChunk& chunk);
   void request_model();
+  // Before a new served copy: evicts past the cap (finished ones first).
+  void make_room_for_served_model();
+  // The download timer: gives up when no bytes arrived for the download
+  // timeout, or the download ran over kDownloadTimeoutsMax of them.
+  void on_download_timer();
   void finish_download(const Eigen::VectorXf* model, const std::string& why);
   void maybe_start(Link& link);
   // The model both ends hold under snapshot id `base` (nullptr: we hold none).

@@ -54,6 +54,12 @@ int fail(const std::string& message) {
   print_error("starling peer", message);
   return 1;
 }
+// A refused option or checkpoint (invalid_argument) exits 2, as in `starling
+// train`; other failures to start (a busy port, a damaged file) exit 1.
+int fail(const Error& error) {
+  print_error("starling peer", error.message);
+  return error.kind == ErrorKind::invalid_argument ? 2 : 1;
+}
 
 // Where a peer keeps its identity and incarnation when --data-dir is not given:
 // one folder per listen port, so peers on one machine do not share a name.
@@ -128,7 +134,7 @@ int run_peer(const PeerOptions& options) {
   std::unique_ptr<PeerTraining> training;
   if (!options.training.no_train) {
     auto prepared = PeerTraining::prepare(options.training, data_dir, log);
-    if (!prepared) return fail(prepared.error().message);
+    if (!prepared) return fail(prepared.error());
     training = std::move(*prepared);
     std::uint64_t batch_seed = options.training.training.seed;
     for (std::size_t i = 0; i < 8; ++i) batch_seed = batch_seed * 131 + node_id[i];
@@ -220,7 +226,7 @@ int run_peer(const PeerOptions& options) {
     };
     training->on_fatal_error([=](const Error& error) { end_on_training_error(error.message + "; leaving the swarm"); });
     training->begin_loading(
-        [=](const Error& error) { end_on_training_error("cannot load the training data: " + error.message); });
+        [=](const Error& error) { end_on_training_error(error.message); });
   }
   if (options.seeds.empty()) log->info("no --seed: starting a new swarm");
   const bool joining = !options.seeds.empty();

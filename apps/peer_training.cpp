@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "blas_startup.h"
+#include "peer_checkpoint.h"
 #include "peer_gossip_options.h"
 #include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
@@ -46,10 +47,24 @@ class PeerTraining::Host {
   bool start_wanted = false;
   bool stopped = false;
   int batch_in_use = 0;  // what the worker steps with, once the data is in (install); 0: not yet
+  std::string checkpoint_path;
+  RunLayout layout;  // recorded in the checkpoints and checked on --resume: complete once install()ed
 
   // Loop thread (or before the loop runs): the loaded data goes to the worker.
-  void install(TrainingData&& data, int asked_batch) {
+  // A checkpoint to resume must have been written with the batch and shard
+  // size this data makes (known only now): else invalid_argument, and the
+  // data is dropped.
+  Status install(TrainingData&& data, int asked_batch) {
     const int batch = effective_batch(asked_batch, data.shard.size());
+    layout.batch = batch;
+    layout.shard_samples = data.shard.size();
+    if (worker_options.resume) {
+      std::vector<std::string> unrecorded;  // said by prepare()
+      if (Status same = check_resume_layout(checkpoint_path, worker_options.resume->metadata, layout, unrecorded);
+          !same)
+        return same;
+    }
+    for (auto& [key, value] : run_metadata(layout)) worker_options.checkpoint_metadata[key] = value;
     if (batch != asked_batch) {
       log->info("--batch {} is more than the {} training samples of this shard: each step takes all {}", asked_batch,
                 data.shard.size(), batch);
@@ -64,6 +79,7 @@ class PeerTraining::Host {
     worker_options.data = std::make_shared<const ml::TrainTest>(std::move(data.data));
     data_ready = true;
     if (start_wanted && !stopped) start();
+    return ok_status();
   }
 
   void make_handoff(std::size_t parameter_count) {
@@ -131,6 +147,12 @@ class PeerTraining::Host {
       });
     };
     worker = std::make_unique<runtime::TrainingWorker>(std::move(worker_options));
+    if (const runtime::TrainingProgress made = worker->progress(); made.state == "failed") {
+      // It would never start (a checkpoint prepare() let through that the
+      // loop refuses): said and ended, not a peer gossiping an idle model.
+      if (on_fatal) on_fatal(make_error(ErrorKind::invalid_argument, "cannot start training: " + made.error));
+      return;
+    }
     worker->set_slowdown(pending_slowdown);
     worker->start();
     log->info("training started ({})", downloaded ? "from the downloaded swarm model" : "from our own parameters");
@@ -168,6 +190,17 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
     return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
   auto eval_every = parse_eval_every(options.eval_every);
   if (!eval_every) return eval_every.error();
+  // The checkpoint file before any data loads or the network starts: it used
+  // to fail (a folder, a read-only one) or overwrite (a `train` checkpoint, any
+  // file) only at the first checkpoint, a minute or an hour in.
+  const fs::path checkpoint_path = data_dir / "model.ckpt";
+  std::string notice;
+  if (Status target = check_peer_checkpoint_target(checkpoint_path.string(), options.resume, notice); !target)
+    return target.error();
+  if (!notice.empty()) log->warn("{}", notice);
+  if (const std::size_t removed = ml::remove_stale_temporaries(checkpoint_path.string()); removed > 0)
+    log->info("removed {} temporary file(s) that checkpoint writes cut short (a killed peer) left in {}", removed,
+              data_dir.string());
 
   // The model's shape from the data's headers; the data itself loads once
   // the network is up (begin_loading). Text formats have no header: they
@@ -192,7 +225,7 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   std::unique_ptr<PeerTraining> self(new PeerTraining());
   self->options_ = options;
   self->log_ = log;
-  self->checkpoint_path_ = data_dir / "model.ckpt";
+  self->checkpoint_path_ = checkpoint_path;
   ml::Mlp& model = *setup->model;
   const compress::Layout layout = compress::layout_for(model);
   const std::string description = ml::model_description(model.spec(), model.inputs(), model.classes());
@@ -226,26 +259,38 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
   self->shape_ = shape;
   self->shard_spec_ = setup->shard_spec;
   self->partition_ = setup->partition;
-  if (loaded_now) host->install(std::move(*loaded_now), options.training.batch);
+  host->checkpoint_path = checkpoint_path.string();
+  host->layout = peer_run_layout(options.training, setup->shard_spec, setup->partition);
 
   if (options.resume) {
     std::error_code ec;
-    if (fs::exists(self->checkpoint_path_, ec)) {
-      auto loaded = ml::load_checkpoint(self->checkpoint_path_.string());
+    if (fs::exists(checkpoint_path, ec) && fs::file_size(checkpoint_path, ec) > 0) {
+      auto loaded = ml::load_checkpoint(checkpoint_path.string());
       if (!loaded) return make_error(loaded.error().kind, "--resume: " + loaded.error().message);
-      if (loaded->spec.to_string() != model.spec().to_string() || loaded->inputs != model.inputs() ||
-          loaded->classes != model.classes()) {
-        return make_error(ErrorKind::invalid_argument, "--resume: " + self->checkpoint_path_.string() + " holds model " +
-                                                           loaded->spec.to_string() + ", not " +
-                                                           model.spec().to_string() + " on this data");
+      // What can be checked before the data loads; the batch and the shard's
+      // size once it has (Host::install).
+      std::vector<std::string> unrecorded;
+      if (Status same = check_peer_resume(checkpoint_path.string(), *loaded, model, w.optimizer, host->layout,
+                                          unrecorded);
+          !same)
+        return same.error();
+      if (!unrecorded.empty()) {
+        std::string keys;
+        for (const auto& key : unrecorded) keys += (keys.empty() ? "" : ", ") + key;
+        log->warn("--resume: checkpoint {} does not record its run's {} (an older starling wrote it): taking this "
+                  "run's", checkpoint_path.string(), keys);
       }
-      log->info("resuming from {} at step {}", self->checkpoint_path_.string(), loaded->step);
       w.resume = std::move(*loaded);
       self->resumed_ = true;
     } else {
-      log->warn("--resume: no checkpoint at {} yet; starting fresh", self->checkpoint_path_.string());
+      log->warn("--resume: no checkpoint at {} yet; starting fresh", checkpoint_path.string());
     }
   }
+  if (loaded_now) {
+    if (Status installed = host->install(std::move(*loaded_now), options.training.batch); !installed)
+      return installed.error();
+  }
+  if (w.resume) log->info("resuming from {} at step {}", checkpoint_path.string(), w.resume->step);
   w.model = std::move(setup->model);
   host->make_handoff(w.model->parameter_count());
 
@@ -293,7 +338,9 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
     }
     Status shaped = data ? check_shape(*data, shape) : Status(data.error());
     if (!shaped) {
-      loop->post([on_failure, error = shaped.error()] { on_failure(error); });
+      loop->post([on_failure, error = shaped.error()] {
+        on_failure(make_error(error.kind, "cannot load the training data: " + error.message));
+      });
       return;
     }
     log->info("loaded {}: {} training samples ({} in this shard, the only ones kept), {} test samples",
@@ -302,7 +349,9 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
     keep_only_shard(*data);
     // The loop thread owns the worker's options: the data travels in the closure.
     auto moved = std::make_shared<TrainingData>(std::move(*data));
-    loop->post([host, batch, moved] { host->install(std::move(*moved), batch); });
+    loop->post([host, batch, moved, on_failure] {
+      if (Status installed = host->install(std::move(*moved), batch); !installed) on_failure(installed.error());
+    });
   });
 }
 

@@ -124,8 +124,8 @@ class PeerTraining {
   void attach(runtime::EventLoop& loop, node::Peer** slot);
   // Loads the data on a thread of its own while the peer joins and downloads
   // the swarm's model; training starts when both are done. A failure (a
-  // damaged file, a shape unlike the headers') reaches `on_failure` on the
-  // loop thread. Call after attach(); nothing to do if prepare() loaded it.
+  // damaged file, a shape unlike the headers', a --resume checkpoint written
+  // with another batch or shard size) reaches `on_failure` on the loop thread. Call after attach(); nothing to do if prepare() loaded it.
   void begin_loading(std::function<void(const Error&)> on_failure);
   // When the training thread ends on an exception (out of memory: "out of
   // memory while training: ..."), `handler` hears it on the loop thread:

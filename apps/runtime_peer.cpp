@@ -34,6 +34,7 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   runtime::UvTransportOptions transport_options;
   transport_options.faults = self->faults_;
   transport_options.name = self->self_key_;
+  transport_options.on_warning = [log = config.log](const std::string& line) { log->warn("{}", line); };
   transport_options.limits.idle_timeout_ms = 30'000;  // connections here are short-lived
   const gossip::NodeId node_id = identity.node_id().bytes();
   auto authority = node::make_record_authority(identity.clone());

@@ -5,21 +5,29 @@
 namespace starling::apps {
 namespace {
 
-// The metadata keys, the option each comes from, and how to show a value.
+// The metadata keys, and how to show a value: after the option it comes
+// from, or before `suffix` when no option sets it.
 struct LayoutField {
   const char* key;
-  std::string (*shown)(const std::string& value);
+  const char* flag;
+  const char* suffix;
 };
-
-std::string flag(const char* name, const std::string& value) { return std::string(name) + " " + value; }
 
 const LayoutField kLayoutFields[] = {
-    {"batch", [](const std::string& v) { return flag("--batch", v); }},
-    {"shard", [](const std::string& v) { return flag("--shard", v); }},
-    {"partition", [](const std::string& v) { return flag("--partition", v); }},
-    {"seed", [](const std::string& v) { return flag("--seed", v); }},
-    {"shard_samples", [](const std::string& v) { return v + " training samples"; }},
+    {"batch", "--batch", nullptr},          {"shard", "--shard", nullptr},
+    {"partition", "--partition", nullptr},  {"seed", nullptr, nullptr},  // RunLayout::seed_flag
+    {"shard_samples", nullptr, " training samples"},
 };
+
+std::string shown(const LayoutField& field, const RunLayout& run, const std::string& value) {
+  if (field.suffix) return value + field.suffix;
+  return std::string(field.flag ? field.flag : run.seed_flag) + " " + value;
+}
+
+// A value the run does not know yet (a peer's, before its data loads).
+bool unknown_yet(const std::string& key, const RunLayout& run) {
+  return (key == "batch" && run.batch == 0) || (key == "shard_samples" && run.shard_samples == 0);
+}
 
 std::string joined(const std::vector<std::string>& parts) {
   std::string text;
@@ -60,17 +68,17 @@ Status check_resume_layout(const std::string& path, const std::map<std::string, 
       continue;
     }
     const std::string& mine = ours.at(field.key);
-    if (recorded->second == mine) continue;
-    theirs_differing.push_back(field.shown(recorded->second));
-    ours_differing.push_back(field.shown(mine));
+    if (recorded->second == mine || unknown_yet(field.key, run)) continue;
+    theirs_differing.push_back(shown(field, run, recorded->second));
+    ours_differing.push_back(shown(field, run, mine));
   }
   if (theirs_differing.empty()) return ok_status();
   return make_error(ErrorKind::invalid_argument,
                     "checkpoint " + path + " was written by a run with " + joined(theirs_differing) +
                         "; this run has " + joined(ours_differing) +
                         ". A resumed run continues the checkpoint's step count, epochs and learning-rate "
-                        "schedule, which these values define: resume with the checkpoint's, or pass --force "
-                        "instead of --resume to start a new run over " + path);
+                        "schedule, which these values define: resume with the checkpoint's, or " + run.start_over +
+                        " " + path);
 }
 
 }  // namespace starling::apps

@@ -20,15 +20,22 @@ namespace starling::apps {
 // overwritten in silence at the first epoch's end.
 Status check_checkpoint_overwrite(const std::string& path, bool resume, bool force);
 
-// What a train run's step and epoch counts depend on, beyond the model: a
-// step takes `batch` samples of a shard of `shard_samples`, drawn as --shard,
-// --partition and --seed cut it.
+// What a run's step and epoch counts depend on, beyond the model: a step
+// takes `batch` samples of a shard of `shard_samples`, drawn as --shard,
+// --partition and --seed cut it. A peer knows the batch and the shard's size
+// only once its data has loaded (after it joined): before that they are 0,
+// which check_resume_layout does not compare.
 struct RunLayout {
   int batch = 0;  // samples per step: --batch, cut to the shard's size
   std::string shard;
   std::string partition;
   std::uint64_t seed = 0;
   std::size_t shard_samples = 0;  // one epoch
+  // How the command spells what differs between train and peer: the seed
+  // option (a peer's --seed names a seed node), and how to start a new run
+  // over the checkpoint instead of continuing it (train: --force).
+  const char* seed_flag = "--seed";
+  const char* start_over = "pass --force instead of --resume to start a new run over";
 };
 
 // `run` as checkpoint metadata (keys batch, shard, partition, seed, shard_samples).

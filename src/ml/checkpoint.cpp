@@ -56,6 +56,10 @@ std::filesystem::path folder_of(const std::filesystem::path& target) {
   return target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
 }
 
+// The temporary file write_file_atomically writes `target` through, less its
+// process id: one name per writer, so two processes never share one.
+std::string temporary_prefix(const std::filesystem::path& target) { return "." + target.filename().string() + ".tmp."; }
+
 }  // namespace
 
 Status check_writable_file(const std::string& path) {
@@ -125,7 +129,7 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
     if (ec) return make_error(ErrorKind::io, "cannot resolve the link " + path + ": " + ec.message());
   }
   const fs::path folder = folder_of(target);
-  const std::string temp = (folder / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  const std::string temp = (folder / (temporary_prefix(target) + std::to_string(::getpid()))).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(ErrorKind::io, "cannot create " + temp + ": " + errno_text());
   std::size_t written = 0;
@@ -157,6 +161,23 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
     ::close(dir);
   }
   return ok_status();
+}
+
+std::size_t remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  if (!target.has_filename()) return 0;
+  const std::string prefix = temporary_prefix(target);
+  std::error_code ec;
+  std::size_t removed = 0;
+  for (fs::directory_iterator it(folder_of(target), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const bool ours = name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+                      name.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
+    std::error_code removing;
+    if (ours && it->is_regular_file(removing) && fs::remove(it->path(), removing)) ++removed;
+  }
+  return removed;
 }
 
 Status save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {

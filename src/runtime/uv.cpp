@@ -203,19 +203,13 @@ Status Tcp::bind(const sockaddr* address) {
   return ok_status();
 }
 
-Status Tcp::listen(int backlog, std::function<void(Status)> on_connection) {
+Status Tcp::listen(int backlog, std::function<void(int status)> on_connection) {
   loop_.assert_on_loop_thread();
   on_connection_ = std::move(on_connection);
   const int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle_), backlog, [](uv_stream_t* stream, int status) {
     Tcp& tcp = self<Tcp>(reinterpret_cast<uv_tcp_t*>(stream));
     if (tcp.closing_ || !tcp.on_connection_) return;
-    guarded("an accept callback", [&] {
-      if (status < 0) {
-        tcp.on_connection_(make_error_from(status, "accept"));
-      } else {
-        tcp.on_connection_(ok_status());
-      }
-    });
+    guarded("an accept callback", [&] { tcp.on_connection_(status < 0 ? status : 0); });
   });
   if (rc != 0) return make_error_from(rc, "tcp listen");
   return ok_status();

@@ -148,7 +148,10 @@ class Tcp final : public Handle<uv_tcp_t> {
   static Ptr<Tcp> create(Loop& loop);
 
   Status bind(const sockaddr* address);
-  Status listen(int backlog, std::function<void(Status)> on_connection);
+  // `on_connection` gets libuv's status: 0 (a connection waits: accept()
+  // it) or the UV_E* code accept() failed with (UV_EMFILE: out of file
+  // descriptors; libuv calls again at once while that lasts).
+  Status listen(int backlog, std::function<void(int status)> on_connection);
   Status accept(Tcp& client);
   Status connect(const sockaddr* address, std::function<void(Status)> on_connected);
   Status read_start(AllocateFn allocate, ReadFn on_read);
@@ -169,7 +172,7 @@ class Tcp final : public Handle<uv_tcp_t> {
 
  private:
   using Handle::Handle;
-  std::function<void(Status)> on_connection_;
+  std::function<void(int status)> on_connection_;
   std::function<void(Status)> on_connected_;
   AllocateFn allocate_;
   ReadFn on_read_;

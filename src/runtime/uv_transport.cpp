@@ -55,8 +55,12 @@ Result<Address> UvTransport::listen(const Address& address) {
     auto tcp = uv::Tcp::create(loop_);
     auto* raw = reinterpret_cast<sockaddr*>(&sockaddr_or.value());
     if (auto status = tcp->bind(raw); !status) return status.error();
-    if (auto status = tcp->listen(kListenBacklog, [this](Status accepted) {
-          if (accepted) accept_one();
+    if (auto status = tcp->listen(kListenBacklog, [this](int accepted) {
+          if (accepted == 0) {
+            accept_one();
+          } else {
+            note_accept_failure(accepted);
+          }
         });
         !status)
       return status.error();
@@ -104,6 +108,20 @@ void UvTransport::accept_one() {
   connections_.emplace(id, std::move(connection));
   inbound_handshaking_.insert(id);
   open_connection(id);
+}
+
+// Out of file descriptors (or another accept error): said, at most once a
+// minute, where it used to pass in silence while every newcomer was turned away.
+void UvTransport::note_accept_failure(int code) {
+  ++stats_.connections_rejected;
+  const AcceptFailure cause = code == UV_EMFILE   ? AcceptFailure::process_file_limit
+                              : code == UV_ENFILE ? AcceptFailure::system_file_limit
+                                                  : AcceptFailure::other;
+  std::optional<std::uint64_t> file_limit;
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY)
+    file_limit = files.rlim_cur;
+  const auto line = accept_failures_.failed(cause, uv::make_error_from(code, "accept").message, loop_.now_ms(), file_limit);
+  if (line && options_.on_warning) options_.on_warning(*line);
 }
 
 // Under the handshaking or the inbound limit, evicts the oldest connection

@@ -15,6 +15,7 @@
 
 #include "guard.h"
 #include "session.h"
+#include "starling/runtime/accept_failures.h"
 #include "starling/runtime/uv_transport.h"
 #include "starling/wire/frame.h"
 #include "uv.h"
@@ -85,6 +86,7 @@ class UvTransport final : public Transport {
   }
 
   void accept_one();
+  void note_accept_failure(int code);
   bool make_room_for_inbound();
   void open_connection(ConnectionId id);
   void on_read(ConnectionId id, Result<std::size_t> bytes_read);
@@ -116,6 +118,7 @@ class UvTransport final : public Transport {
   std::string self_key_;
   int callback_depth_ = 0;
   TransportStats stats_;
+  AcceptFailureNotice accept_failures_;
 
   uv::Ptr<uv::Tcp> listener_;
   uv::Ptr<uv::Udp> udp_;

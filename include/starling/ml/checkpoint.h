@@ -50,6 +50,13 @@ Result<Checkpoint> load_checkpoint(const std::string& path);
 // names a directory is invalid_argument; anything the OS refuses is io.
 Status write_file_atomically(const std::string& path, const std::string& bytes);
 
+// Removes what write_file_atomically(path, ...) leaves beside `path` when its
+// process dies inside it (kill -9, a power cut): ".NAME.tmp.PID", one per
+// death, each as large as the file. For a caller that alone writes `path`
+// (a peer holding its data dir lock); a file it cannot remove stays. Returns
+// how many went.
+std::size_t remove_stale_temporaries(const std::string& path);
+
 // Whether write_file_atomically(path, ...) can work: path names a file (not
 // a directory: invalid_argument) in an existing, writable directory (io if
 // not). For a check before long work whose result goes there.

@@ -3,6 +3,7 @@
 // docs/runtime.md for threading and limits.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,10 @@ struct UvTransportOptions {
   std::shared_ptr<FaultPolicy> faults;
   // This peer's name for the fault layer; empty: its listen address.
   std::string name;
+  // Conditions the transport survives but an operator must hear of (accept()
+  // out of file descriptors, rate-limited: AcceptFailureNotice). On the loop
+  // thread; empty: not said.
+  std::function<void(const std::string&)> on_warning;
 };
 
 // The transport must be destroyed on the loop thread, before the loop.

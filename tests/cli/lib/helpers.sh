@@ -1,5 +1,6 @@
-# Helpers without side effects, shared by the CLI tests (through peers.sh)
-# and tests/netns (sourced, not a test itself).
+# Helpers without side effects, shared by the CLI tests (through peers.sh
+# and checks.sh) and tests/netns (sourced, not a test itself). The expect_*
+# checks call the sourcing script's `fail`.
 
 # toy_csv FILE [ROWS] [SEED]: two separable classes in 4-D, small and quick
 # to load (a training peer without the data package).
@@ -32,3 +33,28 @@ wait_until() {
 # above A B: A > B; at_least A B: A >= B (decimal numbers).
 above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+# expect_ok DESCRIPTION COMMAND...: the command succeeds; its output is in $out.
+expect_ok() {
+  local what=$1; shift
+  if ! out=$("$@" 2>&1); then fail "$what: exit $? ($out)"; fi
+}
+# expect_error DESCRIPTION PATTERN COMMAND...: fails, and its output matches
+# PATTERN (an extended regular expression, case-insensitive).
+expect_error() {
+  local what=$1 pattern=$2; shift 2
+  if out=$("$@" 2>&1); then fail "$what: succeeded but should fail ($out)"; return; fi
+  grep -qiE -e "$pattern" <<<"$out" || fail "$what: error does not match /$pattern/: $out"
+}
+
+# expect_refused DESCRIPTION PATTERN COMMAND...: a clean refusal, exit 1..127
+# (never 0, never a signal), with PATTERN in the output; stdin is /dev/null.
+# The exit code is left in $code_of_last.
+expect_refused() {
+  local what=$1 pattern=$2; shift 2
+  out=$("$@" 2>&1 < /dev/null)
+  local code=$?
+  code_of_last=$code
+  if ((code == 0 || code >= 128)); then fail "$what: exit $code, want a clean failure ($out)"; return; fi
+  grep -qiE -e "$pattern" <<<"$out" || fail "$what: output does not match /$pattern/: $out"
+}

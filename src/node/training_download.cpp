@@ -230,6 +230,7 @@ void TrainingDriver::on_model_chunk(Link& link, const wire::ModelChunk& chunk) {
       download_->from == link.id && (chunk.request_id == download_->request_id || chunk.request_id == 0);
   if (!current && download_->source_link != link.id) return;
   const std::uint64_t now = transport_.now_ms();
+  link.model_silences = 0;
   if (current) download_->from = 0;
   const auto ask_again = [&] {
     if (download_->from == 0) request_model();

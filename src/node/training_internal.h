@@ -179,6 +179,9 @@ struct TrainingDriver::Link {
   std::uint64_t deltas_received = 0;
   std::uint64_t resets = 0;
   std::uint64_t model_retry_at_ms = 0;  // it had no model to serve; ask again after this
+  // Our model requests it left unanswered in a row (a wait each): from the
+  // second, others are asked first, so a silent member cannot hold a joiner.
+  unsigned model_silences = 0;
   // It asked for our model before our trainer had published one (its data
   // still loading, say): answered when the first parameters come.
   std::optional<wire::ModelRequest> model_request_waiting;

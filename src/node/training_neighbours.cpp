@@ -73,6 +73,8 @@ void TrainingDriver::on_neighbour_check() {
     // Asked again below, from where the download stands, for less (a late
     // answer from the same server still counts: on_model_chunk).
     download_->pace.on_silence();
+    if (auto silent = links_.find(download_->from); silent != links_.end() && ++silent->second->model_silences >= 2)
+      silent->second->model_retry_at_ms = now + kServedModelLifetimeMs;
     download_->from = 0;
   }
 

@@ -53,3 +53,28 @@ TEST_CASE("model download: joiners on a long lossy path download the model once 
 }
 
 }  // namespace starling::test_training
+
+namespace starling::test_training {
+
+TEST_CASE("model download: a member that never answers model requests does not hold a joiner",
+          "[runtime][training][download]") {
+  Swarm swarm(42);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  SwarmPeer& seed = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  SwarmPeer& joiner = swarm.add(config, {0}, true, swarm.random_model());
+  // Linked before the joiner's link to the seed, so asked first: it takes
+  // the requests and never answers.
+  auto silent = swarm.raw_member("silent", joiner, "test-model");
+  REQUIRE(swarm.run_until([&] { return joiner.host.started; }, 30));
+  for (const auto& line : joiner.log) UNSCOPED_INFO(line);
+  const auto asked = std::count_if(silent->messages.begin(), silent->messages.end(), [](const wire::Message& m) {
+    return std::holds_alternative<wire::ModelRequest>(m);
+  });
+  CHECK(asked >= 1);  // else this test shows nothing
+  CHECK(joiner.host.downloaded);
+  CHECK(seed.training()->status().model_bytes_served >= kDimension * 2);
+}
+
+}  // namespace starling::test_training

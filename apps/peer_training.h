@@ -16,6 +16,7 @@
 
 #include "starling/runtime/event_loop.h"
 #include "starling/ml/optimizer.h"
+#include "starling/node/defaults.h"
 #include "starling/node/faults.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/peer.h"
@@ -40,20 +41,16 @@ inline constexpr double kMaxCheckpointEverySeconds = 1e7;
 struct PeerTrainingOptions {
   bool no_train = false;
   TrainingOptions training;
-  // Scaled sign under a 1 MB/s upload budget, mixed pairwise: measured
-  // against top-k 1% in docs/learning.md, "Where the targets stand", session 12.
-  std::string compress = "sign";
+  // The defaults and why: node/defaults.h (scenarios and the simulator read them too).
+  std::string compress{node::defaults::kCompress};
   double gamma = 0.0;  // 0: the compressor's default
   std::string clip = "auto";
-  int neighbours = 3;
-  int max_links = 8;
+  int neighbours = node::defaults::kNeighbours;
+  int max_links = node::defaults::kMaxLinks;
   int round_steps = 0;            // 0: the compressor's default
-  // Pairwise: one delta (and its reply) per round whatever the degree, so a
-  // round under the default budget waits for one delta's tokens, not three
-  // (docs/learning.md, "Where the targets stand", session 12).
-  std::string mixing = "pairwise";
-  int gossip_interval_ms = 1000;  // longest time between rounds
-  int round_floor_ms = 50;        // shortest time between rounds in ms; 0: none (k and the CPU rule pace)
+  std::string mixing{node::defaults::kMixing};
+  int gossip_interval_ms = node::defaults::kGossipIntervalMs;  // longest time between rounds
+  int round_floor_ms = node::defaults::kRoundFloorMs;  // shortest time between rounds in ms; 0: none (k and the CPU rule pace)
   double round_cpu_share = 0.25;  // share of the loop thread's time rounds may take (0: no limit)
   bool consensus_control = false; // adapt k to the disagreement (docs/learning.md)
   double consensus_target = 2.0;  // the disagreement to stay under, in local steps
@@ -72,7 +69,7 @@ struct PeerTrainingOptions {
   // peer's default: its buffer may hold values rounding would change, such as
   // counters; apps/embed_config.cpp).
   std::string download_precision = "bf16";
-  std::uint64_t max_upload = 1'000'000;  // bytes per second of gossip traffic (a home uplink); 0: no budget
+  std::uint64_t max_upload = node::defaults::kMaxUploadBytesPerSecond;  // gossip bytes per second; 0: no budget
   double checkpoint_every = 60.0;  // seconds; 0 or kMinCheckpointEverySeconds..kMaxCheckpointEverySeconds
   bool resume = false;
 };

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "starling/node/training_driver.h"
+#include "starling/node/defaults.h"
 
 namespace starling::apps {
 namespace {
@@ -14,9 +14,11 @@ std::string number(double value) { return fmt::format("{}", value); }
 }  // namespace
 
 void append_swarm_flags(const scenario::SwarmSpec& swarm, std::vector<std::string>& args) {
-  // Unset: the simulator's default mixing, not the peer's own (pairwise).
+  // Unset keys are the peer's own defaults (node/defaults.h), as in the
+  // simulator; mixing and the budget are spelled out all the same, so a
+  // peer's command line in the report says what it ran.
   args.push_back("--mixing");
-  args.push_back(swarm.mixing.value_or(node::to_string(node::kDefaultMixing)));
+  args.push_back(swarm.mixing.value_or(std::string(node::defaults::kMixing)));
   if (swarm.round_steps) {
     args.push_back("--round-steps");
     args.push_back(std::to_string(*swarm.round_steps));
@@ -42,10 +44,8 @@ void append_swarm_flags(const scenario::SwarmSpec& swarm, std::vector<std::strin
     args.push_back("--gamma");
     args.push_back(number(*swarm.gamma));
   }
-  // Unset means no budget in a scenario (as in the simulator), not the
-  // peer's own default budget.
   args.push_back("--max-upload");
-  args.push_back(std::to_string(swarm.max_upload.value_or(0)));
+  args.push_back(std::to_string(swarm.max_upload.value_or(node::defaults::kMaxUploadBytesPerSecond)));
   if (swarm.neighbours) {
     args.push_back("--neighbours");
     args.push_back(std::to_string(*swarm.neighbours));

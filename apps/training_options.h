@@ -10,6 +10,7 @@
 #include "starling/ml/dataset.h"
 #include "starling/ml/model.h"
 #include "starling/ml/optimizer.h"
+#include "starling/node/defaults.h"
 #include "starling/status.h"
 
 namespace CLI {
@@ -19,10 +20,10 @@ class App;
 namespace starling::apps {
 
 struct TrainingOptions {
-  std::string data = "fashion-mnist";
-  std::string model = "mlp:256,128";
-  int batch = 64;
-  double lr = 0.02;
+  std::string data{node::defaults::kData};
+  std::string model{node::defaults::kModel};
+  int batch = node::defaults::kBatch;
+  double lr = node::defaults::kLearningRate;
   double momentum = 0.9;
   bool nesterov = false;
   double weight_decay = 0.0;

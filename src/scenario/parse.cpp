@@ -298,7 +298,7 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
     r.fail(t.get("consensus_target"), "'consensus_target' must be 0.01..1000 (local SGD steps)");
   if (t.contains("max_upload")) {
     const auto value = r.integer(t, "max_upload", 0);
-    if (value < 1) r.fail(t.get("max_upload"), "'max_upload' must be >= 1 (bytes per second)");
+    if (value < 0) r.fail(t.get("max_upload"), "'max_upload' must be >= 0 (bytes per second; 0: no budget)");
     else s.max_upload = static_cast<std::uint64_t>(value);
   }
   if (t.contains("neighbours")) s.neighbours = r.int_in(t, "neighbours", 0, 1, node::kMaxNeighbours);

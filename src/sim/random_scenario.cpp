@@ -64,8 +64,8 @@ DrawnEvent draw_byzantine(Draw& draw, int peers, bool train) {
 }
 
 // The [swarm] table. Training runs take the peer's own defaults (sign,
-// on-delta mixing, no upload budget) most often and each documented
-// alternative some of the time; `summary` gets what was drawn.
+// pairwise mixing, a 1 MB/s upload budget: node/defaults.h) most often and
+// each documented alternative some of the time; `summary` gets what was drawn.
 toml::table draw_swarm(Draw& draw, int peers, bool train, std::string& summary) {
   toml::table swarm;
   swarm.insert("peers", peers);
@@ -80,15 +80,17 @@ toml::table draw_swarm(Draw& draw, int peers, bool train, std::string& summary) 
   swarm.insert("compress", compress);
   swarm.insert("eval_every", std::int64_t(200));  // steps: 2 s at 10 ms a step
   summary += "training (synthetic), " + compress;
-  if (const int mixing = draw.integer(0, 3); mixing >= 2) {  // else the default, on-delta
-    const std::string name = mixing == 2 ? "pairwise" : "neighbourhood";
+  if (const int mixing = draw.integer(0, 3); mixing >= 2) {  // else the default, pairwise
+    const std::string name = mixing == 2 ? "on-delta" : "neighbourhood";
     swarm.insert("mixing", name);
     summary += ", " + name;
   }
   if (draw.chance(0.3)) {
-    const int budget = draw.integer(20, 200) * 1000;
+    // 20-200 kB/s, or none at all (0) one time in ten.
+    const int thousands = draw.integer(0, 200);
+    const int budget = thousands < 20 ? 0 : thousands * 1000;
     swarm.insert("max_upload", budget);
-    summary += ", max upload " + std::to_string(budget) + " B/s";
+    summary += budget == 0 ? ", no upload budget" : ", max upload " + std::to_string(budget) + " B/s";
   }
   if (draw.chance(0.2)) {
     swarm.insert("consensus_control", true);

@@ -5,6 +5,7 @@
 #include "starling/compress/mlp_layout.h"
 #include "starling/compress/spec.h"
 #include "starling/gossip/config.h"
+#include "starling/node/defaults.h"
 #include "starling/node/momentum_default.h"
 
 namespace starling::sim::detail {
@@ -46,16 +47,19 @@ Status configure_world(const scenario::Scenario& s, const SimulateOptions& optio
   d.clip = clip->mode;
   d.clip_radius = clip->radius;
   d.gamma = float(swarm.gamma.value_or(0.0));
-  d.neighbours = std::size_t(swarm.neighbours.value_or(3));
-  d.upload_budget.bytes_per_second = swarm.max_upload.value_or(0);
-  d.max_links = 8;
+  // A key the file leaves out is `starling peer`'s default (node/defaults.h).
+  d.neighbours = std::size_t(swarm.neighbours.value_or(node::defaults::kNeighbours));
+  d.upload_budget.bytes_per_second = swarm.max_upload.value_or(node::defaults::kMaxUploadBytesPerSecond);
+  d.max_links = std::size_t(node::defaults::kMaxLinks);
   d.round_every_steps = std::uint64_t(swarm.round_steps.value_or(0));
-  d.mixing = node::parse_mixing(swarm.mixing.value_or("")).value_or(node::kDefaultMixing);  // parse-checked
-  d.round_max_interval_ms = 1000;  // `starling peer`'s --gossip-interval default
+  const auto mixing = node::parse_mixing(swarm.mixing.value_or(std::string(node::defaults::kMixing)));
+  if (!mixing) return make_error(ErrorKind::invalid_argument, "mixing: " + swarm.mixing.value_or(""));
+  d.mixing = *mixing;
+  d.round_max_interval_ms = std::uint64_t(node::defaults::kGossipIntervalMs);
   // The simulator charges a round no CPU time, so the CPU rule of round
-  // pacing never binds here: unset, it keeps the 50 ms floor its figures
-  // were measured with (docs/learning.md, "When a peer gossips").
-  d.round_min_interval_ms = std::uint64_t(swarm.round_floor_ms.value_or(50));
+  // pacing never binds here: unset, it keeps the peer's 50 ms floor its
+  // figures were measured with (docs/learning.md, "When a peer gossips").
+  d.round_min_interval_ms = std::uint64_t(swarm.round_floor_ms.value_or(node::defaults::kRoundFloorMs));
   d.consensus_control = swarm.consensus_control;
   if (swarm.consensus_target) d.consensus_control_config.target = *swarm.consensus_target;
   // lr 0 is a consensus-only run: every replica keeps its own starting point

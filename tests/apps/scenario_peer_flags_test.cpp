@@ -1,13 +1,14 @@
 // The flags `starling scenario` adds for a file's optional [swarm] keys
-// (apps/scenario_peer_flags.h): an unset key means what it means in the
-// simulator, so an unset max_upload is no budget, not the peer's 1 MB/s, and
-// an unset mixing is neighbourhood, not the peer's pairwise.
+// (apps/scenario_peer_flags.h): a key the file leaves out is the peer's own
+// default (node/defaults.h), as in the simulator, so a scenario that says
+// nothing runs the swarm `starling peer` runs.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "peer_training.h"
 #include "scenario_peer_flags.h"
 
 using namespace starling;
@@ -22,22 +23,33 @@ std::string value_of(const std::vector<std::string>& args, const std::string& fl
 
 }  // namespace
 
-TEST_CASE("scenario peers: unset max_upload and mixing keep the simulator's meaning, set ones are passed on",
-          "[apps][scenario]") {
-  scenario::SwarmSpec swarm;
+TEST_CASE("scenario peers: unset keys are the peer's own defaults, set ones are passed on", "[apps][scenario]") {
+  // What `starling peer` runs with no flags: a scenario that leaves its
+  // [swarm] keys out must start the same (it once ran `none` at lr 0.05,
+  // batch 32, neighbourhood mixing, no budget: not what any user runs).
+  const apps::PeerTrainingOptions peer;
+  const scenario::SwarmSpec swarm;
+  CHECK(swarm.compress == peer.compress);
+  CHECK(swarm.lr == peer.training.lr);
+  CHECK(swarm.batch == peer.training.batch);
+  CHECK(swarm.model == peer.training.model);
+  CHECK(swarm.data == peer.training.data);
   std::vector<std::string> args;
   apps::append_swarm_flags(swarm, args);
-  CHECK(value_of(args, "--max-upload") == "0");
-  CHECK(value_of(args, "--mixing") == "neighbourhood");  // the simulator's, not the peer's pairwise
+  CHECK(value_of(args, "--max-upload") == std::to_string(peer.max_upload));
+  CHECK(value_of(args, "--max-upload") == "1000000");
+  CHECK(value_of(args, "--mixing") == peer.mixing);
+  CHECK(value_of(args, "--mixing") == "pairwise");
   CHECK(value_of(args, "--gamma").empty());  // unset keys stay the peer's own
 
-  swarm.max_upload = 100000;
-  swarm.mixing = "on-delta";
-  swarm.gamma = 0.25;
-  swarm.round_steps = 3;
+  scenario::SwarmSpec set;
+  set.max_upload = 0;  // no budget
+  set.mixing = "on-delta";
+  set.gamma = 0.25;
+  set.round_steps = 3;
   args.clear();
-  apps::append_swarm_flags(swarm, args);
-  CHECK(value_of(args, "--max-upload") == "100000");
+  apps::append_swarm_flags(set, args);
+  CHECK(value_of(args, "--max-upload") == "0");
   CHECK(value_of(args, "--mixing") == "on-delta");
   CHECK(value_of(args, "--gamma") == "0.25");
   CHECK(value_of(args, "--round-steps") == "3");

@@ -476,7 +476,7 @@ TEST_CASE("the peer count is limited per backend and --peers replaces it before 
   }
 }
 
-TEST_CASE("[swarm] max_upload is the peers' upload budget, >= 1 when given", "[scenario]") {
+TEST_CASE("[swarm] max_upload is the peers' upload budget; 0 is none, unset the peer's default", "[scenario]") {
   auto parsed = parse_scenario("name = \"b\"\nduration = 10\n[swarm]\nmax_upload = 1000000\n", "b.toml");
   REQUIRE(parsed.ok());
   REQUIRE(parsed->swarm.max_upload.has_value());
@@ -485,8 +485,12 @@ TEST_CASE("[swarm] max_upload is the peers' upload budget, >= 1 when given", "[s
   REQUIRE(unset.ok());
   CHECK_FALSE(unset->swarm.max_upload.has_value());
   auto zero = parse_scenario("name = \"b\"\nduration = 10\n[swarm]\nmax_upload = 0\n", "b.toml");
-  REQUIRE_FALSE(zero.ok());
-  CHECK(zero.error().message.find("max_upload") != std::string::npos);
+  REQUIRE(zero.ok());
+  REQUIRE(zero->swarm.max_upload.has_value());
+  CHECK(*zero->swarm.max_upload == 0);
+  auto negative = parse_scenario("name = \"b\"\nduration = 10\n[swarm]\nmax_upload = -1\n", "b.toml");
+  REQUIRE_FALSE(negative.ok());
+  CHECK(negative.error().message.find("'max_upload' must be >= 0") != std::string::npos);
 }
 
 TEST_CASE("[swarm] mixing and round_steps reach the peers; bad values are refused at their line", "[scenario]") {

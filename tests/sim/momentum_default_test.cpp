@@ -1,6 +1,7 @@
 // Each compressor's default momentum mode (node/momentum_default.h) keeps a
 // learning swarm together. Regression: with `absorb` for every compressor, 8
-// sign peers at their default γ and k (rounds every 2 steps, no floor) blew
+// sign peers at their default γ and k (rounds every 2 steps, no floor;
+// neighbourhood mixing without an upload budget, where it shows) blew
 // apart: the replicas' spread grew ~4x per virtual second from 2 s and the
 // swarm went NaN (this test's set-up: spread 7.4 at 6 s with `absorb`, 0.03
 // with `local`). A small MLP on Fashion-MNIST, because the synthetic objective
@@ -36,6 +37,8 @@ batch = 64
 partition = "iid"
 eval_every = 1000
 round_floor_ms = 0
+mixing = "neighbourhood"
+max_upload = 0
 )" + momentum_line + "\n");
 }
 

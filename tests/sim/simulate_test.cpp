@@ -320,7 +320,7 @@ TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][rando
   // Training draws cover the peer's defaults and each alternative, and
   // check that learning did not break.
   std::set<std::string> compressors, mixings;
-  int budgets = 0, controlled = 0, training = 0;
+  int budgets = 0, unbudgeted = 0, controlled = 0, training = 0;
   for (std::uint64_t seed = 1; seed <= 200; ++seed) {
     auto parsed = scenario::parse_scenario(draw_random_run(seed).toml, "random.toml", simulator_limits());
     REQUIRE(parsed.ok());
@@ -329,7 +329,8 @@ TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][rando
     ++training;
     compressors.insert(swarm.compress);
     mixings.insert(swarm.mixing.value_or("default"));
-    budgets += swarm.max_upload.has_value();
+    budgets += swarm.max_upload.value_or(0) > 0;
+    unbudgeted += swarm.max_upload == std::optional<std::uint64_t>(0);
     controlled += swarm.consensus_control;
     std::set<scenario::ExpectKind> kinds;
     for (const scenario::Expectation& x : parsed->expectations) {
@@ -345,8 +346,9 @@ TEST_CASE("simulate: random draws are reproducible scenario files", "[sim][rando
   }
   CHECK(training > 30);
   CHECK(compressors == std::set<std::string>{"sign", "none", "topk:0.1", "int8"});
-  CHECK(mixings == std::set<std::string>{"default", "pairwise", "neighbourhood"});
+  CHECK(mixings == std::set<std::string>{"default", "on-delta", "neighbourhood"});  // default: the peer's pairwise
   CHECK(budgets > 0);
+  CHECK(unbudgeted > 0);
   CHECK(controlled > 0);
   // About one run in five gets a hostile member; delta attacks only where
   // there are deltas.

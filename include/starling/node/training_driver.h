@@ -113,10 +113,12 @@ inline constexpr int kMaxRoundSteps = 100'000;
 // at our next round from copies a round old (docs/learning.md, "Pulling on
 // each delta").
 enum class Mixing : std::uint8_t { neighbourhood, pairwise, on_delta };
-// The default. On-delta learned in fewer steps with every compressor
-// measured, but its two ends' pulls cancel only while deltas and rounds
-// stay in step: a delivery delay or an upload budget breaks that
-// (docs/learning.md, "Pulling on each delta"), so it stays an option.
+// The driver's own default (TrainingDriverOptions); `starling peer`, its
+// scenarios and the simulator mix pairwise (node/defaults.h). On-delta
+// learned in fewer steps with every compressor measured, but its two ends'
+// pulls cancel only while deltas and rounds stay in step: a delivery delay
+// or an upload budget breaks that (docs/learning.md, "Pulling on each
+// delta"), so it stays an option.
 inline constexpr Mixing kDefaultMixing = Mixing::neighbourhood;
 
 // "neighbourhood", "pairwise", "on-delta" (the CLI's and scenarios' names).

@@ -8,20 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "starling/node/defaults.h"
+
 namespace starling::scenario {
 
 // The smallest scenario eval_every: smaller values were seconds in old files.
 inline constexpr std::int64_t kMinEvalEverySteps = 10;
 
-// Everything every peer of the swarm is started with.
+// Everything every peer of the swarm is started with. A key the file leaves
+// out is `starling peer`'s default (node/defaults.h), in both backends: a
+// scenario that says nothing runs the swarm a user runs.
 struct SwarmSpec {
   int peers = 4;              // started at t = 0 (join events add more)
   bool train = true;          // false: membership only (`starling peer --no-train`)
-  std::string data = "fashion-mnist";
-  std::string model = "mlp:256,128";
-  std::string compress = "none";
-  double lr = 0.05;
-  int batch = 32;
+  std::string data{node::defaults::kData};
+  std::string model{node::defaults::kModel};
+  std::string compress{node::defaults::kCompress};
+  double lr = node::defaults::kLearningRate;
+  int batch = node::defaults::kBatch;
   std::string partition = "iid";     // iid | dirichlet:ALPHA
   // Test-set evaluation every this many training steps (peer --eval-every);
   // 500: 5 virtual s of a simulated peer at 10 ms a step, about 1 s of a
@@ -29,7 +33,7 @@ struct SwarmSpec {
   std::int64_t eval_every_steps = 500;
   std::string clip = "auto";         // off | auto | RADIUS
   std::optional<double> gamma;       // consensus step size; unset: the peer's default
-  std::optional<std::uint64_t> max_upload;  // peer --max-upload (bytes/s); unset: none
+  std::optional<std::uint64_t> max_upload;  // peer --max-upload (bytes/s, 0: none); unset: the peer's default
   std::optional<int> neighbours;     // delta-gossip fanout; unset: the peer's default
   std::optional<std::string> mixing; // "neighbourhood" | "pairwise" | "on-delta"; unset: the peer's default
   std::optional<int> round_steps;    // SGD steps between delta rounds; unset: the compressor's default

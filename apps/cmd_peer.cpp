@@ -1,5 +1,5 @@
 // `starling peer`: joins (or starts) a swarm, trains its replica on its own
-// thread and gossips compressed deltas with its neighbours until SIGINT/SIGTERM,
+// thread and gossips compressed deltas with its neighbours until SIGINT/SIGTERM/SIGHUP,
 // then leaves gracefully. --no-train keeps membership only (a bootstrap node).
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -208,7 +208,7 @@ int run_peer(const PeerOptions& options) {
         });
       });
       !handled) {
-    log->warn("no graceful leave on SIGINT/SIGTERM: {}", handled.error().message);
+    log->warn("no graceful leave on SIGINT/SIGTERM/SIGHUP: {}", handled.error().message);
   }
 
   int exit_code = 0;
@@ -267,7 +267,7 @@ int run_peer(const PeerOptions& options) {
 Command add_peer_command(CLI::App& root) {
   auto options = std::make_shared<PeerOptions>();
   CLI::App* app = root.add_subcommand(
-      "peer", "Join a swarm (or start one) and train with it until stopped (SIGINT/SIGTERM leaves gracefully)");
+      "peer", "Join a swarm (or start one) and train with it until stopped (SIGINT, SIGTERM or SIGHUP leaves gracefully)");
   app->add_option("--listen", options->listen, "Address to listen on (TCP and UDP), e.g. 127.0.0.1:7946")
       ->type_name("HOST:PORT")
       ->check(numeric_address_check())

@@ -45,7 +45,7 @@ int fail(const Error& error) {
   return error.kind == ErrorKind::invalid_argument ? 2 : 1;
 }
 
-// Ctrl-C or SIGTERM: the loop stops after the step in progress, writes the
+// Ctrl-C, SIGTERM or SIGHUP (a closed terminal): the loop stops after the step in progress, writes the
 // checkpoint and exits 128 + the signal. The handler puts the default action
 // back, so a second Ctrl-C ends the process at once (the checkpoint on disk
 // is still whole: it is written atomically).
@@ -215,6 +215,7 @@ int train(const TrainArgs& args, TrainingSetup& s) {
   g_stop_signal = 0;
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGHUP, on_stop_signal);
   while (trainer.steps() < total_steps) {
     if (const int signal = g_stop_signal; signal != 0) {
       if (!args.quiet && tty) std::fprintf(stderr, "\n");

@@ -32,7 +32,7 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   // served while it asked within kServingSlotMs and its download is not done.
   // Others hear "none" and ask another neighbour.
   std::erase_if(serving_, [&](const auto& entry) {
-    return entry.second + kServingSlotMs < now || links_.find(entry.first) == links_.end();
+    return !serving_download(serving_, entry.first, now) || links_.find(entry.first) == links_.end();
   });
   wire::ModelChunk chunk;
   chunk.request_id = request.request_id;

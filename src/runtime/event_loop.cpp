@@ -30,6 +30,7 @@ EventLoop::~EventLoop() {
   impl_->loop.become_loop_thread();
   impl_->sigint.reset();
   impl_->sigterm.reset();
+  impl_->sighup.reset();
   impl_->wakeup.reset();
   {
     std::lock_guard lock(impl_->mutex);
@@ -117,11 +118,16 @@ Status EventLoop::on_shutdown_signal(std::function<void(int)> handler) {
   if (!impl.sigint) {
     impl.sigint = uv::Signal::create(impl.loop);
     impl.sigterm = uv::Signal::create(impl.loop);
+    impl.sighup = uv::Signal::create(impl.loop);
     if (auto status = impl.sigint->start(SIGINT, forward); !status) return status;
     if (auto status = impl.sigterm->start(SIGTERM, forward); !status) return status;
+    // A closed terminal or SSH session: its default action ended a peer
+    // without its final checkpoint, losing up to --checkpoint-every of work.
+    if (auto status = impl.sighup->start(SIGHUP, forward); !status) return status;
     // Watching for signals must not keep an otherwise finished loop alive.
     impl.sigint->unref();
     impl.sigterm->unref();
+    impl.sighup->unref();
   }
   return ok_status();
 }

@@ -19,6 +19,7 @@ struct EventLoop::Impl {
   uv::Ptr<uv::Async> wakeup;
   uv::Ptr<uv::Signal> sigint;
   uv::Ptr<uv::Signal> sigterm;
+  uv::Ptr<uv::Signal> sighup;
   std::function<void(int)> signal_handler;
 
   std::mutex mutex;  // guards the two fields below; other threads touch only them

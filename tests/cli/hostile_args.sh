@@ -245,8 +245,9 @@ else
   echo "hostile_args: no python3, crafted checkpoints skipped"
 fi
 
-# Ctrl-C and SIGTERM during training: a whole checkpoint, exit 128 + signal.
-for signal in INT TERM; do
+# Ctrl-C, SIGTERM and SIGHUP (a closed terminal) during training: a whole
+# checkpoint, exit 128 + signal.
+for signal in INT TERM HUP; do
   rm -f "$work/signal.ckpt"
   "${train[@]}" --epochs 100000 --checkpoint "$work/signal.ckpt" 2> "$work/signal.err" &
   pid=$!

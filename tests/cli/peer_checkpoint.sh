@@ -5,8 +5,9 @@
 # a `train` checkpoint or any other file was overwritten at the first one.
 # --resume refuses another model, optimizer, batch, shard or seed (it went on
 # and miscounted, or did not train at all while saying it did). Periodic
-# checkpoints survive kill -9, a killed write's temporary file is removed, and
-# a full disk keeps the peer and its last checkpoint.
+# checkpoints survive kill -9, a killed write's temporary file is removed,
+# SIGHUP writes the final checkpoint as SIGTERM does, and a full disk keeps
+# the peer and its last checkpoint.
 # Usage: peer_checkpoint.sh STARLING_BINARY
 set -u
 starling=${1:?usage: peer_checkpoint.sh STARLING_BINARY}
@@ -77,6 +78,16 @@ wait_until 10 test -s "$work/d2/model.ckpt" || fail "no periodic checkpoint"
 sleep 1.5
 kill -9 "${pids[2]}"; wait "${pids[2]}" 2>/dev/null; pids[2]=
 "$starling" eval "$work/d2/model.ckpt" --data "$work/toy.csv" >/dev/null 2>&1 || fail "kill -9 left no loadable checkpoint"
+
+# --- SIGHUP (a closed terminal or SSH session) leaves as SIGTERM does, with a
+# final checkpoint: its default action ended the peer without one.
+mkdir -p "$work/d5"
+start_peer 5 -- --checkpoint-every 0
+wait_until 10 grep -q "training started" "$work/p5.log" || fail "peer 5 does not train"
+kill -HUP "${pids[5]}"; wait "${pids[5]}"; rc=$?; pids[5]=
+((rc == 0)) || fail "SIGHUP: exit $rc, want 0 (a graceful leave): $(tail -3 "$work/p5.log")"
+grep -q "final checkpoint $work/d5/model.ckpt" "$work/p5.log" || fail "SIGHUP: no final checkpoint"
+"$starling" eval "$work/d5/model.ckpt" --data "$work/toy.csv" >/dev/null 2>&1 || fail "SIGHUP left no loadable checkpoint"
 
 # --- A full disk: each failed periodic checkpoint is logged, the peer goes on,
 # the last checkpoint stays whole; the final one fails with exit 1.

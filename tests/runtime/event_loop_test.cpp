@@ -1,5 +1,5 @@
 // The libuv loop's own duties: bounded runs, work posted from other threads,
-// stop from another thread, and SIGINT/SIGTERM as a graceful-shutdown request.
+// stop from another thread, and SIGINT/SIGTERM/SIGHUP as a graceful-shutdown request.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -67,7 +67,7 @@ TEST_CASE("event loop: stop() from another thread ends run()", "[runtime][loop]"
   CHECK(started);
 }
 
-TEST_CASE("event loop: SIGINT and SIGTERM reach the shutdown handler", "[runtime][loop]") {
+TEST_CASE("event loop: SIGINT, SIGTERM and SIGHUP reach the shutdown handler", "[runtime][loop]") {
   EventLoop loop;
   std::vector<int> signals;
   REQUIRE(loop.on_shutdown_signal([&](int number) { signals.push_back(number); }).ok());
@@ -75,7 +75,10 @@ TEST_CASE("event loop: SIGINT and SIGTERM reach the shutdown handler", "[runtime
   REQUIRE(loop.run_until([&] { return signals.size() == 1; }, 5'000));
   std::raise(SIGINT);
   REQUIRE(loop.run_until([&] { return signals.size() == 2; }, 5'000));
-  CHECK(signals == std::vector<int>{SIGTERM, SIGINT});
+  // A closed terminal: its default action ended the process.
+  std::raise(SIGHUP);
+  REQUIRE(loop.run_until([&] { return signals.size() == 3; }, 5'000));
+  CHECK(signals == std::vector<int>{SIGTERM, SIGINT, SIGHUP});
 }
 
 TEST_CASE("event loop: a runtime on a helper thread takes work posted by others", "[runtime][loop]") {

@@ -33,8 +33,9 @@ class EventLoop {
   // Runs work on the loop thread, in posting order. Any thread.
   void post(std::function<void()> work);
 
-  // Calls handler(signal_number) on the loop thread on SIGINT or SIGTERM, so
-  // main can start a graceful shutdown. Replaces an earlier handler.
+  // Calls handler(signal_number) on the loop thread on SIGINT, SIGTERM or
+  // SIGHUP (a closed terminal), so main can start a graceful shutdown.
+  // Replaces an earlier handler.
   Status on_shutdown_signal(std::function<void(int signal_number)> handler);
 
   // The loop's clock in milliseconds (monotonic, cached per iteration).

@@ -34,13 +34,24 @@ std::vector<const Sample*> live_among(const Round& round, const std::optional<st
   return out;
 }
 
+// Counted, a swarm whose every replica had diverged passed min_accuracy at
+// the accuracies they had before (the simulator's byzantine-one-noclip at
+// the peer's defaults: all five at 0.86-0.88, every one failed or downloading).
+bool holds_evaluated_model(const Sample& s) {
+  return s.training_state != "failed" && s.training_state != "downloading";
+}
+
 AccuracySummary summarize_accuracy(const Round& round, const std::optional<std::set<int>>& among, bool served) {
   AccuracySummary out;
   double sum = 0.0;
   for (const Sample* s : live_among(round, among)) {
     ++out.live;
     const std::optional<double>& accuracy = served ? s->local_average_accuracy : s->accuracy;
-    if (!accuracy) continue;
+    if (!accuracy || !holds_evaluated_model(*s)) {
+      if (accuracy && out.not_training.empty())
+        out.not_training = "peer " + std::to_string(s->peer) + " is " + s->training_state;
+      continue;
+    }
     const double a = *accuracy;
     if (out.reporting == 0) out.min = out.max = a;
     out.min = std::min(out.min, a);
@@ -184,7 +195,9 @@ class Evaluator {
         if (a.reporting < a.live) {
           out.measured = std::to_string(a.live - a.reporting) + " of " + std::to_string(a.live) +
                          " live peers reported no " + (x.served ? "served model's " : "") +
-                         "test accuracy (do they train?)";
+                         "test accuracy of a model they hold (do they train?" +
+                         (a.not_training.empty() ? std::string() : " " + a.not_training + ", its last evaluation ignored") +
+                         ")";
           return out;
         }
         const double v = is_min ? a.min : is_mean ? a.mean : a.max - a.min;

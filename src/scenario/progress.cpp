@@ -30,8 +30,10 @@ std::string progress_line(const Scenario& scenario, const Progress& progress) {
     std::string per_peer;
     for (const auto& sample : round.samples) {
       if (!sample.answered) continue;
-      per_peer += (per_peer.empty() ? "" : " ") + std::to_string(sample.peer) + ":" +
-                  (sample.accuracy ? fmt("%.2f", *sample.accuracy) : std::string("-"));
+      const std::string shown = !sample.accuracy               ? std::string("-")
+                                : holds_evaluated_model(sample) ? fmt("%.2f", *sample.accuracy)
+                                                                : sample.training_state;
+      per_peer += (per_peer.empty() ? "" : " ") + std::to_string(sample.peer) + ":" + shown;
     }
     line += per_peer + "]";
   } else if (scenario.swarm.train) {

@@ -4,6 +4,7 @@
 
 #include "starling/scenario/expectations.h"
 #include "starling/scenario/report.h"
+#include "starling/scenario/timeline_runner.h"
 
 using namespace starling::scenario;
 
@@ -95,6 +96,34 @@ TEST_CASE("accuracy expectations at the end pass and fail by their bound", "[sce
   auto silent = check(obs, expect(ExpectKind::min_accuracy, 0.1));
   CHECK_FALSE(silent.passed);
   CHECK(silent.measured.find("peer 1 runs but did not answer") != std::string::npos);
+
+  // A peer whose training failed, or that downloads the swarm's model again
+  // after it, still reports its last evaluation: not a model it holds. A
+  // swarm whose every replica had diverged passed on those.
+  obs.rounds.back().samples[1].answered = true;
+  for (const char* state : {"failed", "downloading"}) {
+    obs.rounds.back().samples[1].training_state = state;
+    auto gone = check(obs, expect(ExpectKind::min_accuracy, 0.1));
+    CHECK_FALSE(gone.passed);
+    CHECK(gone.measured.find("1 of 3 live peers") != std::string::npos);
+    CHECK(gone.measured.find(std::string("peer 1 is ") + state + ", its last evaluation ignored") != std::string::npos);
+    CHECK_FALSE(check(obs, expect(ExpectKind::mean_accuracy, 0.1)).passed);
+  }
+  obs.rounds.back().samples[1].training_state = "training";
+  CHECK(check(obs, expect(ExpectKind::min_accuracy, 0.1)).passed);
+}
+
+TEST_CASE("the progress line shows a failed or re-downloading peer's state, not its last accuracy", "[scenario]") {
+  Round round = converged_round(5.0, 0.8);  // 0.80, 0.81, 0.82
+  round.samples[2].training_state = "failed";
+  Scenario s;
+  s.duration_seconds = 10.0;
+  Progress progress;
+  progress.round = &round;
+  progress.running = 3;
+  const std::string line = progress_line(s, progress);
+  INFO(line);
+  CHECK(line.find("acc min 0.800 mean 0.805 [0:0.80 1:0.81 2:failed]") != std::string::npos);
 }
 
 TEST_CASE("accuracy expectations judge the served model when told to", "[scenario]") {

@@ -25,12 +25,20 @@ std::vector<Outcome> evaluate(const Scenario& scenario, const Observations& obse
 // Live peers of a round: running and answered.
 std::vector<const Sample*> live_samples(const Round& round);
 // Min, mean of the accuracies of the live peers that report one.
+// False for a peer whose training failed, or that is downloading the swarm's
+// model again after it failed: it still reports its last evaluation, of a
+// model it no longer holds.
+bool holds_evaluated_model(const Sample& s);
+
 struct AccuracySummary {
   int live = 0;
   int reporting = 0;
   double min = 0.0;
   double mean = 0.0;
   double max = 0.0;
+  // The first peer left out because its training failed or it downloads
+  // again ("peer 3 is failed"): its last accuracy is of a model it no longer holds.
+  std::string not_training;
 };
 // `among`, when set: only these peer indices count. `served`: the accuracy
 // of the local average each peer serves instead of its own model's.

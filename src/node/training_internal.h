@@ -19,6 +19,18 @@ namespace training_detail {
 
 inline constexpr std::uint64_t kDialBackoffMs = 3'000;
 inline constexpr std::uint64_t kMaxRefusalBackoffMs = 60'000;
+// Each reset of a link costs a model-sized snapshot each way, sent at once.
+// A neighbour that keeps breaking a link (a replica whose model went to NaN,
+// a hostile member sending a malformed chunk for each of our snapshots)
+// made that a loop bounded only by the network: 455 MB from one simulated
+// peer within a second. A link reset kMaxLinkResets times within
+// kResetWindowMs is closed, and no link with that neighbour (dialled or
+// accepted) for kResetBanMs, doubling per repeat up to kMaxResetBanMs.
+inline constexpr unsigned kMaxLinkResets = 4;
+inline constexpr std::uint64_t kResetWindowMs = 30'000;
+inline constexpr std::uint64_t kResetBanMs = 10'000;
+inline constexpr std::uint64_t kMaxResetBanMs = 300'000;
+inline constexpr std::size_t kMaxResetBans = 256;
 // How often a joiner with no link yet runs the neighbour check
 // (on_neighbour_check), instead of TrainingDriverOptions::neighbour_check_ms.
 inline constexpr std::uint64_t kJoinerNeighbourCheckMs = 20;
@@ -178,6 +190,9 @@ struct TrainingDriver::Link {
   std::uint64_t deltas_sent = 0;
   std::uint64_t deltas_received = 0;
   std::uint64_t resets = 0;
+  // Resets (either end's) since reset_window_ms (kMaxLinkResets).
+  std::uint64_t reset_window_ms = 0;
+  unsigned resets_in_window = 0;
   std::uint64_t model_retry_at_ms = 0;  // it had no model to serve; ask again after this
   // Our model requests it left unanswered in a row (a wait each): from the
   // second, others are asked first, so a silent member cannot hold a joiner.

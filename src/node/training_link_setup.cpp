@@ -317,6 +317,7 @@ void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
       {{"peer", link.address}, {"by", "neighbour"}, {"reason", reset.detail}});
   ++link.resets;
   ++counters_.link_resets;
+  if (reset_too_often(link)) return;  // closed
   link.state.on_reset(node::LinkReset{reset.epoch, reset.detail});
   link.awaiting_pair_reply = false;
   // The neighbour restarts with a snapshot of a newer epoch; we answer it.
@@ -328,6 +329,7 @@ void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std:
       "link.reset", {{"peer", link.address}, {"by", "self"}, {"reason", detail}});
   ++link.resets;
   ++counters_.link_resets;
+  if (reset_too_often(link)) return;  // closed
   link.awaiting_pair_reply = false;
   const node::LinkReset reset = link.state.make_reset(detail, void_epoch);
   wire::Reset out;

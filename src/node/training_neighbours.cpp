@@ -103,6 +103,7 @@ void TrainingDriver::on_neighbour_check() {
 
 void TrainingDriver::dial(const gossip::MemberRecord& member) {
   const std::uint64_t now = transport_.now_ms();
+  if (reset_banned(member.node_id)) return;
   auto backoff = dial_backoff_until_.find(member.address);
   if (backoff != dial_backoff_until_.end() && backoff->second > now) return;
   auto address = parse_address(member.address);
@@ -145,6 +146,11 @@ bool TrainingDriver::claim(const ConnectionInfo& info, const wire::Message& firs
       break;
     }
     return false;  // a second inbound link from the same node
+  }
+  if (reset_banned(node)) {
+    log(DriverLogLevel::debug, "refusing a link from " + address + ": its last link was reset too often",
+        "link.refused", {{"peer", address}, {"reason", "reset too often"}});
+    return false;
   }
   if (live_link_count() >= options_.max_links) {
     log(DriverLogLevel::info, "refusing a link from " + address + ": already at --max-links", "link.refused",
@@ -224,6 +230,48 @@ void TrainingDriver::resample_neighbour(const Link& link) {
     log(DriverLogLevel::debug, "neighbour " + link.address + " refused the link: sampling another member",
         "link.resampled", {{"peer", link.address}});
   }
+}
+
+bool TrainingDriver::reset_too_often(Link& link) {
+  const std::uint64_t now = transport_.now_ms();
+  if (link.resets_in_window == 0 || now >= link.reset_window_ms + kResetWindowMs) {
+    link.reset_window_ms = now;
+    link.resets_in_window = 0;
+  }
+  if (++link.resets_in_window < kMaxLinkResets) return false;
+  if (reset_bans_.size() >= kMaxResetBans && !reset_bans_.count(link.node_id)) {
+    std::erase_if(reset_bans_, [&](const auto& entry) { return entry.second.until_ms <= now; });
+    if (reset_bans_.size() >= kMaxResetBans) {
+      reset_bans_.erase(std::min_element(reset_bans_.begin(), reset_bans_.end(), [](const auto& a, const auto& b) {
+        return a.second.until_ms < b.second.until_ms;
+      }));
+    }
+  }
+  ResetBan& ban = reset_bans_[link.node_id];
+  const std::uint64_t ban_ms = std::min(kMaxResetBanMs, kResetBanMs << std::min(ban.bans, 5u));
+  ban.bans = std::min(ban.bans + 1, 16u);
+  ban.until_ms = now + ban_ms;
+  const std::string why = "reset " + std::to_string(link.resets_in_window) + " times within " +
+                          std::to_string(kResetWindowMs / 1000) + " s (each reset costs a whole snapshot each way)";
+  log(DriverLogLevel::warning,
+      "link to " + link.address + " " + why + ": closing it; no link with this neighbour for " +
+          std::to_string(ban_ms / 1000) + " s",
+      "link.banned", {{"peer", link.address}, {"reason", why}, {"ban_ms", std::to_string(ban_ms)}});
+  // Told, an honest neighbour closes its end instead of waiting for our snapshot.
+  wire::Reset out;
+  out.epoch = link.state.epoch();
+  out.reason = wire::ResetReason::shutdown;
+  out.detail = "the link was " + why;
+  send(link, wire::Message{out});
+  const ConnectionId id = link.id;
+  if (link.outbound) resample_neighbour(link);
+  drop_link(id, why);
+  return true;
+}
+
+bool TrainingDriver::reset_banned(const gossip::NodeId& node) const {
+  const auto found = reset_bans_.find(node);
+  return found != reset_bans_.end() && found->second.until_ms > transport_.now_ms();
 }
 
 void TrainingDriver::drop_link(ConnectionId id, const std::string& why) {

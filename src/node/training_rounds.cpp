@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "starling/assert.h"
+#include "starling/ml/fpu.h"
 #include "starling/node/model_passes.h"
 #include "starling/wire/codec.h"
 #include <limits>
@@ -50,6 +51,22 @@ void TrainingDriver::on_parameters(Eigen::VectorXf parameters, std::int64_t step
   if (std::size_t(parameters.size()) != options_.layout.dimension()) {
     log(DriverLogLevel::error, "model host returned " + std::to_string(parameters.size()) + " parameters, expected " +
                                    std::to_string(options_.layout.dimension()));
+    return;
+  }
+  if (!ml::all_finite(parameters.data(), std::size_t(parameters.size()))) {
+    // A replica that diverged (NaN or Inf): a snapshot or delta of it breaks
+    // every link it reaches (the neighbour refuses it as corrupt, and each
+    // reset sent another snapshot). Its host fails soon (a run of
+    // non-finite losses) and withdraws; meanwhile nothing of it leaves this
+    // peer, and the parameters we hold (for snapshots, downloads, replies)
+    // stay the last finite ones. The round timer asks again.
+    const std::uint64_t now = transport_.now_ms();
+    if (!nonfinite_logged_ms_ || now >= *nonfinite_logged_ms_ + 10'000) {
+      nonfinite_logged_ms_ = now;
+      log(DriverLogLevel::warning,
+          "the model is not finite (NaN or Inf): no snapshots or deltas of it until training recovers",
+          "training.nonfinite", {});
+    }
     return;
   }
   const std::uint64_t cpu_start = cpu_clock_us();

@@ -303,12 +303,14 @@ class Swarm {
     return *peers.back();
   }
 
-  // Connects a RawMember to `to` and says a link hello for `model`.
+  // Connects a RawMember to `to` and says a link hello for `model`; with
+  // `identity`, under that one (a member that comes back), else a new one.
   std::unique_ptr<RawMember> raw_member(const std::string& name, const SwarmPeer& to, const std::string& model,
-                                        bool based_snapshots = false) {
+                                        bool based_snapshots = false, const crypto::Identity* identity = nullptr) {
     auto member = std::make_unique<RawMember>();
     MemoryTransportOptions transport_options;
-    transport_options.security = make_crypto_security(crypto::Identity::generate(), swarm_key_.clone());
+    transport_options.security =
+        make_crypto_security(identity ? identity->clone() : crypto::Identity::generate(), swarm_key_.clone());
     member->transport = network_.create_transport(name, std::move(transport_options));
     RawMember* raw = member.get();
     TransportEvents events;

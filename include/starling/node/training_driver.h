@@ -501,6 +501,10 @@ class TrainingDriver {
   // with a model mismatch): it is dialled again only after a back-off that
   // doubles with each refusal in a row (3, 6, 12 ... 60 s).
   void back_off_refused_dial(const Link& link);
+  // Counts a reset of the link (ours or the neighbour's); true when it was
+  // one too many: the link is closed (gone) and its neighbour banned.
+  bool reset_too_often(Link& link);
+  bool reset_banned(const gossip::NodeId& node) const;
   // A dialled link failed before its hello: another member takes the
   // neighbour's place in the sample.
   void resample_neighbour(const Link& link);
@@ -619,6 +623,16 @@ class TrainingDriver {
   // --max-links, or withdrawn after its training failed); each one doubles
   // the back-off, up to kMaxRefusalBackoffMs. Cleared when a link comes up.
   std::map<std::string, unsigned> dial_refusals_;
+  // Neighbours whose links broke too often (training_internal.h,
+  // kMaxLinkResets): no link with them until `until_ms`; each ban doubles
+  // the next one. At most kMaxResetBans, expired ones forgotten first.
+  struct ResetBan {
+    std::uint64_t until_ms = 0;
+    unsigned bans = 0;
+  };
+  std::map<gossip::NodeId, ResetBan> reset_bans_;
+  // When on_parameters last logged a model that is not finite (once per 10 s).
+  std::optional<std::uint64_t> nonfinite_logged_ms_;
   std::optional<Eigen::VectorXf> parameters_;                // last published x_i
   std::int64_t parameters_step_ = kNoStep;                    // the host's step count at parameters_
   std::uint64_t parameters_ms_ = 0;                           // when parameters_ came

@@ -190,6 +190,10 @@ struct TrainingDriver::Link {
   std::uint64_t deltas_sent = 0;
   std::uint64_t deltas_received = 0;
   std::uint64_t resets = 0;
+  // A whole snapshot from the neighbour was taken since the link started or
+  // we last reset it. Until then a break for what it sent closes the link
+  // instead of answering with our snapshot (TrainingDriver::break_link).
+  bool neighbour_snapshot_taken = false;
   // Resets (either end's) since reset_window_ms (kMaxLinkResets).
   std::uint64_t reset_window_ms = 0;
   unsigned resets_in_window = 0;

@@ -213,6 +213,7 @@ void TrainingDriver::on_snapshot_chunk(Link& link, const wire::SnapshotChunk& ch
     return;
   }
   link.awaiting_pair_reply = false;  // the neighbour's new epoch: an open pairing is void
+  link.neighbour_snapshot_taken = true;
   if (!link.state.sending()) {
     link.start_epoch = link.state.epoch();
     maybe_start(link);
@@ -283,6 +284,7 @@ void TrainingDriver::on_based_snapshot(Link& link, const wire::SnapshotChunk& ch
     return;
   }
   link.awaiting_pair_reply = false;
+  link.neighbour_snapshot_taken = true;
   if (!link.state.sending()) {
     link.reply_base = chunk.base;
     link.start_epoch = link.state.epoch();
@@ -315,22 +317,36 @@ void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
   }
   log(DriverLogLevel::info, "link to " + link.address + " reset by the neighbour: " + reset.detail, "link.reset",
       {{"peer", link.address}, {"by", "neighbour"}, {"reason", reset.detail}});
-  ++link.resets;
-  ++counters_.link_resets;
-  if (reset_too_often(link)) return;  // closed
+  if (count_reset(link)) return;  // closed
   link.state.on_reset(node::LinkReset{reset.epoch, reset.detail});
   link.awaiting_pair_reply = false;
   // The neighbour restarts with a snapshot of a newer epoch; we answer it.
+  // Until it came, a break closes the link (break_link).
+  link.neighbour_snapshot_taken = false;
 }
 
 void TrainingDriver::break_link(Link& link, wire::ResetReason reason, const std::string& detail,
                                 std::uint64_t void_epoch) {
+  if (!link.neighbour_snapshot_taken) {
+    // An honest neighbour's first message of an epoch is a snapshot (or it
+    // answers ours with one); it has sent none we could take, so what it
+    // sent is not a link we can mend by sending ours.
+    log(DriverLogLevel::warning,
+        "link to " + link.address + " closed: " + detail + " before any snapshot of its own (none of ours sent back)",
+        "link.refused_input", {{"peer", link.address}, {"reason", detail}});
+    close_link(link, detail + ", before any snapshot of its own");
+    return;
+  }
+  reset_link(link, reason, detail, void_epoch);
+}
+
+void TrainingDriver::reset_link(Link& link, wire::ResetReason reason, const std::string& detail,
+                                std::uint64_t void_epoch) {
   log(DriverLogLevel::warning, "link to " + link.address + " broken (" + detail + "): resetting with a snapshot",
       "link.reset", {{"peer", link.address}, {"by", "self"}, {"reason", detail}});
-  ++link.resets;
-  ++counters_.link_resets;
-  if (reset_too_often(link)) return;  // closed
+  if (count_reset(link)) return;  // closed
   link.awaiting_pair_reply = false;
+  link.neighbour_snapshot_taken = false;
   const node::LinkReset reset = link.state.make_reset(detail, void_epoch);
   wire::Reset out;
   out.epoch = reset.epoch;

@@ -67,7 +67,7 @@ void TrainingDriver::on_neighbour_check() {
   for (ConnectionId id : stalled) drop_link(id, "link hello did not complete");
   for (ConnectionId id : unanswered) {
     if (auto found = links_.find(id); found != links_.end())
-      break_link(*found->second, wire::ResetReason::unspecified, "no snapshot from the neighbour");
+      reset_link(*found->second, wire::ResetReason::unspecified, "no snapshot from the neighbour");
   }
   if (download_ && download_->from != 0 && now > download_->requested_ms + download_->pace.wait_ms()) {
     // Asked again below, from where the download stands, for less (a late
@@ -232,20 +232,23 @@ void TrainingDriver::resample_neighbour(const Link& link) {
   }
 }
 
-bool TrainingDriver::reset_too_often(Link& link) {
+bool TrainingDriver::count_reset(Link& link) {
+  ++link.resets;
+  ++counters_.link_resets;
   const std::uint64_t now = transport_.now_ms();
   if (link.resets_in_window == 0 || now >= link.reset_window_ms + kResetWindowMs) {
     link.reset_window_ms = now;
     link.resets_in_window = 0;
   }
   if (++link.resets_in_window < kMaxLinkResets) return false;
+  // A record outlives its ban by kMaxResetBanMs, so a repeat offender's ban
+  // doubles; then it is forgotten. At the bound, the record whose ban ends
+  // first makes room.
+  std::erase_if(reset_bans_, [&](const auto& entry) { return entry.second.until_ms + kMaxResetBanMs <= now; });
   if (reset_bans_.size() >= kMaxResetBans && !reset_bans_.count(link.node_id)) {
-    std::erase_if(reset_bans_, [&](const auto& entry) { return entry.second.until_ms <= now; });
-    if (reset_bans_.size() >= kMaxResetBans) {
-      reset_bans_.erase(std::min_element(reset_bans_.begin(), reset_bans_.end(), [](const auto& a, const auto& b) {
-        return a.second.until_ms < b.second.until_ms;
-      }));
-    }
+    reset_bans_.erase(std::min_element(reset_bans_.begin(), reset_bans_.end(), [](const auto& a, const auto& b) {
+      return a.second.until_ms < b.second.until_ms;
+    }));
   }
   ResetBan& ban = reset_bans_[link.node_id];
   const std::uint64_t ban_ms = std::min(kMaxResetBanMs, kResetBanMs << std::min(ban.bans, 5u));
@@ -257,16 +260,19 @@ bool TrainingDriver::reset_too_often(Link& link) {
       "link to " + link.address + " " + why + ": closing it; no link with this neighbour for " +
           std::to_string(ban_ms / 1000) + " s",
       "link.banned", {{"peer", link.address}, {"reason", why}, {"ban_ms", std::to_string(ban_ms)}});
-  // Told, an honest neighbour closes its end instead of waiting for our snapshot.
+  close_link(link, "the link was " + why);
+  return true;
+}
+
+void TrainingDriver::close_link(Link& link, const std::string& why) {
   wire::Reset out;
   out.epoch = link.state.epoch();
   out.reason = wire::ResetReason::shutdown;
-  out.detail = "the link was " + why;
+  out.detail = why.substr(0, 1024);
   send(link, wire::Message{out});
   const ConnectionId id = link.id;
   if (link.outbound) resample_neighbour(link);
   drop_link(id, why);
-  return true;
 }
 
 bool TrainingDriver::reset_banned(const gossip::NodeId& node) const {

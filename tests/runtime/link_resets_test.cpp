@@ -3,10 +3,12 @@
 // A replica whose model went to NaN broke every link with every delta and
 // snapshot (the simulator's byzantine-one-noclip at the peer's defaults: 455
 // MB from one peer within a second), and a hostile member got a whole
-// snapshot back for each malformed chunk it sent.
+// snapshot back for each malformed chunk it sent, with a new identity per
+// handshake if it liked.
 #include <catch2/catch.hpp>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -21,18 +23,83 @@ using namespace starling::test_training;
 
 namespace {
 
-std::uint64_t snapshot_bytes_sent(const TrainingDriverStatus& status) {
-  const auto found = status.traffic_by_kind.find("snapshot_chunk");
-  return found == status.traffic_by_kind.end() ? 0 : found->second.bytes_sent;
-}
-
 bool logged(const SwarmPeer& peer, const std::string& event) {
   for (const auto& e : peer.events)
     if (e.event == event) return true;
   return false;
 }
 
+// The newest epoch the member heard of on its link (a snapshot or a reset).
+std::uint64_t newest_epoch(const RawMember& member) {
+  std::uint64_t epoch = 0;
+  for (const auto& message : member.messages) {
+    if (const auto* chunk = std::get_if<wire::SnapshotChunk>(&message)) epoch = std::max(epoch, chunk->epoch);
+    if (const auto* reset = std::get_if<wire::Reset>(&message)) epoch = std::max(epoch, reset->epoch);
+  }
+  return epoch;
+}
+
+std::uint64_t snapshots_received(const RawMember& member) {
+  std::uint64_t snapshots = 0;
+  for (const auto& message : member.messages)
+    if (const auto* chunk = std::get_if<wire::SnapshotChunk>(&message); chunk && chunk->offset == 0) ++snapshots;
+  return snapshots;
+}
+
+// A malformed snapshot chunk: a total that is not the model's.
+wire::Message malformed_chunk(std::uint64_t epoch) {
+  wire::SnapshotChunk chunk;
+  chunk.epoch = epoch;
+  chunk.total = kDimension + 1;
+  chunk.precision = wire::Precision::bf16;
+  chunk.values_half.assign(4, 0);
+  return chunk;
+}
+
+// A whole, valid snapshot (zeros) in one chunk.
+wire::Message whole_snapshot(std::uint64_t epoch) {
+  wire::SnapshotChunk chunk;
+  chunk.epoch = epoch;
+  chunk.total = kDimension;
+  chunk.precision = wire::Precision::bf16;
+  chunk.values_half.assign(kDimension, bf16_bits(0.0f));
+  return chunk;
+}
+
 }  // namespace
+
+TEST_CASE("link resets: a member that sends a bad chunk before any snapshot of its own is closed, not sent ours",
+          "[runtime][training][hostile]") {
+  Swarm swarm(41);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("int8");
+  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  // Each with a new identity (free to anyone with the swarm key, so a ban
+  // per identity does not bound it): 20 handshakes, one bad chunk each.
+  std::uint64_t snapshots = 0;
+  int closed = 0;
+  for (int k = 0; k < 20; ++k) {
+    const crypto::Identity sybil = crypto::Identity::generate();
+    auto member = swarm.raw_member("sybil" + std::to_string(k), server, "test-model", false, &sybil);
+    REQUIRE(swarm.run_until([&] { return member->connected; }, 5));
+    swarm.run_for_ms(200);
+    REQUIRE(server.training()->status().neighbours.size() == 1);
+    member->send(malformed_chunk(newest_epoch(*member) + 1));
+    swarm.run_for_ms(200);
+    snapshots += snapshots_received(*member);
+    if (server.training()->status().neighbours.empty()) ++closed;
+    member.reset();
+    swarm.run_for_ms(100);
+  }
+  const auto status = server.training()->status();
+  INFO(snapshots << " snapshots sent back for 20 bad chunks; " << closed << " links closed at once; "
+                 << snapshot_bytes_sent(status) << " bytes of snapshots");
+  CHECK(snapshots == 0);  // was one per bad chunk (470 kB each for the default model)
+  CHECK(closed == 20);
+  CHECK(snapshot_bytes_sent(status) == 0);
+  CHECK(logged(server, "link.refused_input"));
+}
 
 TEST_CASE("link resets: a member that breaks its link again and again is closed and refused, not sent a snapshot "
           "for each break",
@@ -43,31 +110,30 @@ TEST_CASE("link resets: a member that breaks its link again and again is closed 
   SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
   swarm.run_for(1);
   const crypto::Identity mallory = crypto::Identity::generate();
+  // A whole snapshot of its own each time, then a bad chunk: each break is
+  // answered with a reset and our snapshot, until the resets come too often.
+  const auto break_until_closed = [&](RawMember& member) {
+    int breaks = 0;
+    for (int k = 0; k < 20 && !server.training()->status().neighbours.empty(); ++k) {
+      member.send(whole_snapshot(std::max<std::uint64_t>(1, newest_epoch(member))));
+      swarm.run_for_ms(100);
+      member.send(malformed_chunk(newest_epoch(member) + 1));
+      ++breaks;
+      swarm.run_for_ms(100);
+    }
+    return breaks;
+  };
   auto member = swarm.raw_member("mallory", server, "test-model", false, &mallory);
   REQUIRE(swarm.run_until([&] { return member->connected; }, 5));
   swarm.run_for(1);
-  // A malformed snapshot chunk (a total that is not the model's) of a newer
-  // epoch each time, 20 a second for up to 5 s: each one breaks the link.
   REQUIRE(server.training()->status().neighbours.size() == 1);
-  int sent = 0;
-  for (int k = 0; k < 100 && !server.training()->status().neighbours.empty(); ++k) {
-    wire::SnapshotChunk chunk;
-    chunk.epoch = 10 + std::uint64_t(k);
-    chunk.total = kDimension + 1;
-    chunk.precision = wire::Precision::bf16;
-    chunk.values_half.assign(4, 0);
-    auto bytes = wire::encode(wire::Message{chunk});
-    REQUIRE(bytes.ok());
-    if (member->transport->send(*member->connection, *bytes).ok()) ++sent;
-    swarm.run_for_ms(50);
-  }
-  std::uint64_t snapshots = 0;
-  for (const auto& message : member->messages)
-    if (const auto* chunk = std::get_if<wire::SnapshotChunk>(&message); chunk && chunk->offset == 0) ++snapshots;
+  const int breaks = break_until_closed(*member);
+  const std::uint64_t snapshots = snapshots_received(*member);
   const auto status = server.training()->status();
-  INFO("the member sent " << sent << " malformed chunks; it got " << snapshots << " snapshots ("
-                          << snapshot_bytes_sent(status) << " bytes), " << status.link_resets << " resets");
-  CHECK(snapshots <= 4);  // kMaxLinkResets: the fourth reset closes the link
+  INFO("the member broke the link " << breaks << " times; it got " << snapshots << " snapshots ("
+                                    << snapshot_bytes_sent(status) << " bytes), " << status.link_resets << " resets");
+  CHECK(breaks == 4);     // kMaxLinkResets: the fourth reset closes the link
+  CHECK(snapshots <= 4);  // the answer to its first, and one per reset before the fourth
   CHECK(status.link_resets <= 4);
   CHECK(logged(server, "link.banned"));
   REQUIRE(status.neighbours.empty());
@@ -82,6 +148,21 @@ TEST_CASE("link resets: a member that breaks its link again and again is closed 
   again.reset();
   swarm.run_for(10);
   auto later = swarm.raw_member("mallory3", server, "test-model", false, &mallory);
+  swarm.run_for(1);
+  REQUIRE(server.training()->status().neighbours.size() == 1);
+
+  // Breaking it again after the ban earns twice the ban (20 s): the record
+  // outlives its ban, so refused at 15 s and taken again at 21 s.
+  break_until_closed(*later);
+  REQUIRE(server.training()->status().neighbours.empty());
+  later.reset();
+  swarm.run_for(15);
+  auto repeat = swarm.raw_member("mallory4", server, "test-model", false, &mallory);
+  swarm.run_for(1);
+  CHECK(server.training()->status().neighbours.empty());
+  repeat.reset();
+  swarm.run_for(5);
+  auto last = swarm.raw_member("mallory5", server, "test-model", false, &mallory);
   swarm.run_for(1);
   CHECK(server.training()->status().neighbours.size() == 1);
 }

@@ -141,8 +141,10 @@ TEST_CASE("training driver: lost and duplicated deltas are detected and the link
         for (const auto& line : peer->log)
           if (line.find(std::string(fault) == "drop" ? "gap" : "duplicate") != std::string::npos) reported = true;
       CHECK(reported);
-      // Healed: links come back and consensus carries on.
-      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 10));
+      // Healed: links come back and consensus carries on. A link that broke
+      // 4 times within 30 s waits out its ban first (10 s from the fourth
+      // break, which can come near the end of the 3 s).
+      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 25));
       const double before = swarm.consensus_distance();
       swarm.run_for(20);
       CHECK(swarm.consensus_distance() <= std::max(before * 0.1, 1e-9));
@@ -214,10 +216,6 @@ TEST_CASE("training driver: peers with different models refuse to link", "[runti
 }
 
 namespace {
-std::uint64_t snapshot_bytes_sent(const TrainingDriverStatus& status) {
-  const auto found = status.traffic_by_kind.find("snapshot_chunk");
-  return found == status.traffic_by_kind.end() ? 0 : found->second.bytes_sent;
-}
 template <typename M>
 std::vector<M> received(const RawMember& member) {
   std::vector<M> out;
@@ -264,7 +262,7 @@ TEST_CASE("training driver: a joiner's link to the peer that served its model st
   }
 }
 
-TEST_CASE("training driver: a based snapshot is answered from the served model, or with a reset and snapshots",
+TEST_CASE("training driver: a based snapshot is answered from the served model, or the link is closed",
           "[runtime][training]") {
   Swarm swarm(32);
   SwarmConfig config;
@@ -302,9 +300,12 @@ TEST_CASE("training driver: a based snapshot is answered from the served model, 
     CHECK(received<wire::Reset>(*joiner).empty());
     CHECK(server.training()->status().links_started_from_download == 1);
   }
-  SECTION("a base we do not hold: a reset, then bf16 snapshots as on any new link") {
+  SECTION("a base we do not hold: the link is closed, with no snapshot of ours") {
+    // Honest only when the served copy was evicted; a member could send such
+    // a chunk for each of our snapshots (docs/security.md). The joiner's next
+    // link sends a whole snapshot (its base is offered once).
     auto stranger = swarm.raw_member("stranger", server, "test-model", true);
-    REQUIRE(swarm.run_until([&] { return stranger->connected; }, 5));
+    REQUIRE(swarm.run_until([&] { return server.training()->status().neighbours.size() == 1; }, 5));
     wire::SnapshotChunk based;
     based.epoch = 1;
     based.total = kDimension;
@@ -314,12 +315,9 @@ TEST_CASE("training driver: a based snapshot is answered from the served model, 
     swarm.run_for(1);
     const auto resets = received<wire::Reset>(*stranger);
     REQUIRE(resets.size() == 1);
-    CHECK(resets[0].epoch == 1);  // the based epoch is void: the stranger drops it too
-    const auto snapshots = received<wire::SnapshotChunk>(*stranger);
-    REQUIRE_FALSE(snapshots.empty());
-    CHECK(snapshots[0].base == 0);
-    CHECK(snapshots[0].epoch == 2);
-    CHECK_FALSE(snapshots[0].values_half.empty());
+    CHECK(resets[0].reason == wire::ResetReason::shutdown);
+    CHECK(received<wire::SnapshotChunk>(*stranger).empty());
+    CHECK(server.training()->status().neighbours.empty());
     CHECK(server.training()->status().links_started_from_download == 0);
   }
 }

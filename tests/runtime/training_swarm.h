@@ -394,5 +394,11 @@ inline void build_swarm(Swarm& swarm, const SwarmConfig& config, int n) {
   }
 }
 
+// Bytes of snapshot chunks a driver sent (framing included): what a link
+// start or reset cost it.
+inline std::uint64_t snapshot_bytes_sent(const node::TrainingDriverStatus& status) {
+  const auto found = status.traffic_by_kind.find("snapshot_chunk");
+  return found == status.traffic_by_kind.end() ? 0 : found->second.bytes_sent;
+}
 
 }  // namespace starling::test_training

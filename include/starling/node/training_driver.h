@@ -503,7 +503,7 @@ class TrainingDriver {
   void back_off_refused_dial(const Link& link);
   // Counts a reset of the link (ours or the neighbour's); true when it was
   // one too many: the link is closed (gone) and its neighbour banned.
-  bool reset_too_often(Link& link);
+  bool count_reset(Link& link);
   bool reset_banned(const gossip::NodeId& node) const;
   // A dialled link failed before its hello: another member takes the
   // neighbour's place in the sample.
@@ -526,7 +526,19 @@ class TrainingDriver {
   std::uint64_t start_base(const Link& link) const;
   bool start_from_base(Link& link, std::uint64_t base, std::uint64_t epoch);
   void on_based_snapshot(Link& link, const wire::SnapshotChunk& chunk);
+  // The neighbour sent something we refuse (a malformed or out-of-order
+  // chunk, a snapshot or delta that does not apply, a digest that differs).
+  // Once it has sent a whole snapshot since our last reset, the link is reset
+  // with ours (reset_link); before that the link is closed: a snapshot back
+  // (470 kB) for each bad 20-byte chunk was the cheapest amplification a
+  // member had, and a new identity per handshake got round the reset ban.
   void break_link(Link& link, wire::ResetReason reason, const std::string& detail, std::uint64_t void_epoch = 0);
+  // Resets the link and sends our snapshot of a new epoch (unless the resets
+  // came too often: count_reset closes it).
+  void reset_link(Link& link, wire::ResetReason reason, const std::string& detail, std::uint64_t void_epoch = 0);
+  // Closes the link with a `shutdown` reset that says why (an honest
+  // neighbour closes its end instead of waiting for our snapshot).
+  void close_link(Link& link, const std::string& why);
   bool send(Link& link, const wire::Message& message);
   void send_hello(Link& link);
   void drop_link(ConnectionId id, const std::string& why);

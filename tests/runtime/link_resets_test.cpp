@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "starling/compress/spec.h"
@@ -141,29 +142,25 @@ TEST_CASE("link resets: a member that breaks its link again and again is closed 
   // The same member dialling again within the ban (10 s) is refused at its
   // hello; after the ban its link is taken again. (A new identity is a new
   // member: docs/security.md says what that leaves.)
-  member.reset();
-  auto again = swarm.raw_member("mallory2", server, "test-model", false, &mallory);
-  swarm.run_for(1);
+  const auto dial_after = [&](std::unique_ptr<RawMember>& previous, int wait_s, const std::string& name) {
+    previous.reset();
+    if (wait_s > 0) swarm.run_for(wait_s);
+    auto next = swarm.raw_member(name, server, "test-model", false, &mallory);
+    swarm.run_for(1);
+    return next;
+  };
+  auto again = dial_after(member, 0, "mallory2");
   CHECK(server.training()->status().neighbours.empty());
-  again.reset();
-  swarm.run_for(10);
-  auto later = swarm.raw_member("mallory3", server, "test-model", false, &mallory);
-  swarm.run_for(1);
+  auto later = dial_after(again, 10, "mallory3");
   REQUIRE(server.training()->status().neighbours.size() == 1);
 
   // Breaking it again after the ban earns twice the ban (20 s): the record
   // outlives its ban, so refused at 15 s and taken again at 21 s.
   break_until_closed(*later);
   REQUIRE(server.training()->status().neighbours.empty());
-  later.reset();
-  swarm.run_for(15);
-  auto repeat = swarm.raw_member("mallory4", server, "test-model", false, &mallory);
-  swarm.run_for(1);
+  auto repeat = dial_after(later, 15, "mallory4");
   CHECK(server.training()->status().neighbours.empty());
-  repeat.reset();
-  swarm.run_for(5);
-  auto last = swarm.raw_member("mallory5", server, "test-model", false, &mallory);
-  swarm.run_for(1);
+  auto last = dial_after(repeat, 5, "mallory5");
   CHECK(server.training()->status().neighbours.size() == 1);
 }
 

@@ -194,7 +194,7 @@ TEST_CASE("config errors name FILE:LINE", "[apps][config]") {
   CHECK(contains(message, at + "1: unknown key 'config'"));
 }
 
-TEST_CASE("a required flag may come from the file; missing everywhere it is an error", "[apps][config]") {
+TEST_CASE("a required flag may come from the file, missing everywhere it is an error", "[apps][config]") {
   TempDir dir;
   CLI::App app;
   std::string listen;

@@ -82,7 +82,7 @@ TEST_CASE("json log lines: one object per line with timestamp, level, node, even
   CHECK(second.at("fields").empty());
 }
 
-TEST_CASE("human log lines stay the message; --log-level debug shows debug lines", "[apps][logs]") {
+TEST_CASE("human log lines stay the message, --log-level debug shows debug lines", "[apps][logs]") {
   std::ostringstream out;
   apps::LogOptions options;
   options.level = "debug";

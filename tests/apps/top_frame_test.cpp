@@ -224,7 +224,7 @@ TEST_CASE("top: an unreachable peer is said so, with its last answer kept", "[ap
   CHECK(lines[2] == "q quit   refresh every 1.0 s   no answer yet");
 }
 
-TEST_CASE("top: what members told the peer cannot reach the terminal raw; odd answers do not throw", "[apps][top]") {
+TEST_CASE("top: what members told the peer cannot reach the terminal raw, odd answers do not throw", "[apps][top]") {
   json status = status_at(10, 0, 0, 1000, 64000);
   status["members"][0]["address"] = "\x1b]0;owned\x07\x1b[2J\xff:1";
   auto lines = apps::render_top_frame(input_for(&status));

@@ -68,7 +68,7 @@ TEST_CASE("datagram metadata and contents are authenticated", "[crypto][datagram
   CHECK(opener.open(original, kNow).ok());
 }
 
-TEST_CASE("replayed datagrams are rejected; reordered ones are accepted once", "[crypto][datagram]") {
+TEST_CASE("replayed datagrams are rejected, reordered ones are accepted once", "[crypto][datagram]") {
   SwarmKey key = SwarmKey::generate();
   Identity identity = Identity::generate();
   DatagramSealer sealer(key, identity);

@@ -83,7 +83,7 @@ TEST_CASE("handshake with a different swarm key fails and yields no session", "[
   CHECK(initiator2.failed());
 }
 
-TEST_CASE("open swarm mode works and is flagged; it does not mix with a keyed swarm", "[crypto][handshake]") {
+TEST_CASE("open swarm mode works and is flagged, it does not mix with a keyed swarm", "[crypto][handshake]") {
   Peer alice, bob;
   SwarmKey open = SwarmKey::open();
   Result<Completed> result = run_handshake(alice.identity, open, bob.identity, open);

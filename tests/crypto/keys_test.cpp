@@ -95,7 +95,7 @@ TEST_CASE("NodeId is the hash of the public key, with hex forms", "[crypto][keys
   CHECK(set.size() == 2);
 }
 
-TEST_CASE("Identity signs and verifies; from_seed is deterministic", "[crypto][keys]") {
+TEST_CASE("Identity signs and verifies, from_seed is deterministic", "[crypto][keys]") {
   std::array<std::uint8_t, 32> seed{};
   seed[0] = 42;
   Identity a = Identity::from_seed(seed);

@@ -115,7 +115,7 @@ struct Swarm {
 };
 }  // namespace
 
-TEST_CASE("outbound-only: the flag is signed; a record with it flipped is refused", "[gossip][outbound]") {
+TEST_CASE("outbound-only: the flag is signed, a record with it flipped is refused", "[gossip][outbound]") {
   MemberRecord flipped = outbound_record(0);
   CHECK(authority(kOutbound)->verify_record(flipped));
   flipped.outbound_only = false;
@@ -128,7 +128,7 @@ TEST_CASE("outbound-only: the flag is signed; a record with it flipped is refuse
   CHECK(c.view(2).rejected_records == 1);
 }
 
-TEST_CASE("outbound-only: nobody probes or gossips to it without a link; a broken link probes it indirectly "
+TEST_CASE("outbound-only: nobody probes or gossips to it without a link, a broken link probes it indirectly "
           "until it refutes",
           "[gossip][outbound]") {
   Swarm swarm;

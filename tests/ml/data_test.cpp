@@ -530,7 +530,7 @@ TEST_CASE("a label is the same class in every file, whatever other labels the fi
   CHECK(load_dataset(dir.file("few.csv"), 1, 0.34)->test.classes == 8);
 }
 
-TEST_CASE("labels -1/+1: -1 is class 0 and +1 class 1 in every file; other negative labels are refused",
+TEST_CASE("labels -1/+1: -1 is class 0 and +1 class 1 in every file, other negative labels are refused",
           "[data][csv][libsvm]") {
   TempDir dir;
   // Whichever of the two a file holds: a file of +1 alone is still class 1 of 2.

@@ -129,7 +129,7 @@ TEST_CASE("momentum modes: absorb takes min(1/k, 1 - mu) c / lr out of the veloc
   CHECK(optimizer.state().size() == 1);  // no extra memory
 }
 
-TEST_CASE("momentum modes: absorb_share caps absorb's share below 1 - mu; 0 keeps 1 - mu") {
+TEST_CASE("momentum modes: absorb_share caps absorb's share below 1 - mu, 0 keeps 1 - mu") {
   Eigen::VectorXf p(1), g(1), c(1);
   p << 1.0f;
   g << 1.0f;

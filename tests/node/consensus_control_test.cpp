@@ -36,7 +36,7 @@ TEST_CASE("consensus control: agreement under half the target backs off one step
   CHECK(control.observe(1.5, 6.0, 6, 100.0) == 6);
 }
 
-TEST_CASE("consensus control: no training but disagreement gossips densely; agreement to rounding backs off",
+TEST_CASE("consensus control: no training but disagreement gossips densely, agreement to rounding backs off",
           "[node][consensus_control]") {
   ConsensusControl control(ConsensusControlConfig{}, 4);
   CHECK(control.observe(1.0, 0.0, 4, 100.0) == 2);

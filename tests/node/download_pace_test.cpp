@@ -73,7 +73,7 @@ TEST_CASE("download pace: on a slow long path answers settle near the target tim
   CHECK(double(rest.ms) <= 1.5 * 400'000 / 10.0);
 }
 
-TEST_CASE("download pace: silences shrink the ask and back the wait off, bounded; an answer ends the back-off",
+TEST_CASE("download pace: silences shrink the ask and back the wait off, bounded, an answer ends the back-off",
           "[download]") {
   DownloadPace pace(1u << 20);
   std::uint64_t last_wait = pace.wait_ms();

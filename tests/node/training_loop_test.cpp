@@ -264,7 +264,7 @@ TEST_CASE("training loop: refuses a correction of the wrong size or with NaN/Inf
   CHECK(loop.progress().corrections_applied == 0);
 }
 
-TEST_CASE("training loop: NaN steps are skipped; 100 in a row fail the loop", "[node][loop]") {
+TEST_CASE("training loop: NaN steps are skipped, 100 in a row fail the loop", "[node][loop]") {
   SECTION("an occasional NaN sample: skipped, summarised once per 5 s of passed time") {
     auto data = std::make_shared<ml::TrainTest>(*blob_data());
     data->train.features(0, 7) = std::numeric_limits<float>::quiet_NaN();

@@ -93,7 +93,7 @@ class StandInPeer {
 
 }  // namespace
 
-TEST_CASE("controls arrive in order before the status query; many peers at once", "[runtime][control]") {
+TEST_CASE("controls arrive in order before the status query, many peers at once", "[runtime][control]") {
   crypto::SwarmKey key = crypto::SwarmKey::generate();
   StandInPeer a(key.clone(), false), b(key.clone(), false);
   ControlClient client(key.clone());

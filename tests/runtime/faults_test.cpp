@@ -173,7 +173,7 @@ TEST_CASE("faults: delay min and mean give a long tail above the minimum", "[run
   CHECK(flat.decide("a", "b", 10, 0, Traffic::stream).delay_us[0] == 1'000);
 }
 
-TEST_CASE("faults: loss on a stream costs retransmission time, never a frame; datagrams are lost",
+TEST_CASE("faults: loss on a stream costs retransmission time, never a frame, datagrams are lost",
           "[runtime][faults]") {
   FaultPolicy policy(std::mt19937_64(11));
   policy.set_link("a", "b", LinkFaults{.drop_probability = 0.3, .duplicate_probability = 0.5, .delay_us = 150'000});

@@ -104,7 +104,7 @@ TEST_CASE("incarnation file: a save replaces the whole file", "[runtime][incarna
   CHECK(text == "2\n");
 }
 
-TEST_CASE("incarnation file: a symlink reads through; a dangling one is refused, not 'never ran'",
+TEST_CASE("incarnation file: a symlink reads through, a dangling one is refused, not 'never ran'",
           "[runtime][incarnation]") {
   TempDir dir;
   const fs::path target = dir.path / "kept";

@@ -164,7 +164,7 @@ TEST_CASE("link resets: a member that breaks its link again and again is closed 
   CHECK(server.training()->status().neighbours.size() == 1);
 }
 
-TEST_CASE("link resets: a replica whose model goes to NaN sends none of it; its links stay whole", "[runtime][training]") {
+TEST_CASE("link resets: a replica whose model goes to NaN sends none of it, its links stay whole", "[runtime][training]") {
   Swarm swarm(43);
   SwarmConfig config;
   config.compressor = *compress::CompressorSpec::parse("sign");

@@ -204,7 +204,7 @@ std::unique_ptr<LoggingPeer> make_logging_peer(MemoryNetwork& network, const std
 // the text "connect:", which only libuv's errors start with; on the memory
 // network every unreachable seed counted as a failed handshake, and after
 // three the peer blamed a different swarm key.
-TEST_CASE("membership driver: an unreachable seed is not a handshake failure; a wrong swarm key is",
+TEST_CASE("membership driver: an unreachable seed is not a handshake failure, a wrong swarm key is",
           "[runtime][driver]") {
   MemoryNetwork network(9);
   const crypto::SwarmKey key = crypto::SwarmKey::generate();

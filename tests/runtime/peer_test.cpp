@@ -181,7 +181,7 @@ struct Client {
 
 }  // namespace
 
-TEST_CASE("peer: three peers form a swarm, link and train to consensus; status structs report it",
+TEST_CASE("peer: three peers form a swarm, link and train to consensus, status structs report it",
           "[runtime][peer]") {
   MemoryNetwork network(21);
   network.set_latency_us(500);
@@ -261,7 +261,7 @@ TEST_CASE("peer: the router closes a connection whose first frame no route start
   CHECK(trainer.peer->status().router.first_frame_timeouts == 1);
 }
 
-TEST_CASE("peer: status queries are answered from the status struct; controls are applied and passed on",
+TEST_CASE("peer: status queries are answered from the status struct, controls are applied and passed on",
           "[runtime][peer]") {
   MemoryNetwork network(23);
   std::vector<MemoryIncarnationStore> stores(2);

@@ -170,7 +170,7 @@ TEST_CASE("step hand-off: a published copy holds every correction offered before
   CHECK(buffer == Eigen::VectorXf::Constant(2, 11.0f));
 }
 
-TEST_CASE("step hand-off: a diverged replica is not published; the next request is served", "[runtime][handoff]") {
+TEST_CASE("step hand-off: a diverged replica is not published, the next request is served", "[runtime][handoff]") {
   Published published;
   StepHandoff handoff(options_for(2, published));
   Eigen::VectorXf buffer = Eigen::VectorXf::Zero(2);

@@ -184,7 +184,7 @@ TEST_CASE("training driver: a joining peer starts from its neighbour's model, do
   CHECK(joiner.training()->status().state == "training");
 }
 
-TEST_CASE("training driver: the first peer of a swarm trains without waiting; a joiner with nobody to ask "
+TEST_CASE("training driver: the first peer of a swarm trains without waiting, a joiner with nobody to ask "
           "gives up after the timeout",
           "[runtime][training]") {
   Swarm swarm(14);
@@ -470,7 +470,7 @@ TEST_CASE("training driver: a member asking for the model without reading makes 
   CHECK(status.model_requests_refused >= 150);
 }
 
-TEST_CASE("training driver: at most max_downloads_served joiners are served at once; the others hear busy",
+TEST_CASE("training driver: at most max_downloads_served joiners are served at once, the others hear busy",
           "[runtime][training][limits]") {
   Swarm swarm(18);
   SwarmConfig config;

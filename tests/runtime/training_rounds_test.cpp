@@ -61,7 +61,7 @@ TEST_CASE("training rounds: a round follows every k steps of the host, whatever 
   }
 }
 
-TEST_CASE("training rounds: a stalled host still mixes at the longest interval; a fast one waits for the shortest",
+TEST_CASE("training rounds: a stalled host still mixes at the longest interval, a fast one waits for the shortest",
           "[runtime][training][rounds]") {
   Swarm swarm(22);
   SwarmConfig config = stepping_config("none", 1);
@@ -382,7 +382,7 @@ TEST_CASE("training rounds: under an upload budget a pairwise round gives the to
   }
 }
 
-TEST_CASE("training rounds: a peer whose upload budget is far below its neighbours' keeps to it; the pair requests "
+TEST_CASE("training rounds: a peer whose upload budget is far below its neighbours' keeps to it, the pair requests "
           "it cannot afford are declined and the swarm average holds",
           "[runtime][training][rounds][pacing]") {
   // Replies were charged to the budget but never held: four neighbours

@@ -476,7 +476,7 @@ TEST_CASE("the peer count is limited per backend and --peers replaces it before 
   }
 }
 
-TEST_CASE("[swarm] max_upload is the peers' upload budget; 0 is none, unset the peer's default", "[scenario]") {
+TEST_CASE("[swarm] max_upload is the peers' upload budget, 0 is none, unset the peer's default", "[scenario]") {
   auto parsed = parse_scenario("name = \"b\"\nduration = 10\n[swarm]\nmax_upload = 1000000\n", "b.toml");
   REQUIRE(parsed.ok());
   REQUIRE(parsed->swarm.max_upload.has_value());
@@ -493,7 +493,7 @@ TEST_CASE("[swarm] max_upload is the peers' upload budget; 0 is none, unset the 
   CHECK(negative.error().message.find("'max_upload' must be >= 0") != std::string::npos);
 }
 
-TEST_CASE("[swarm] mixing and round_steps reach the peers; bad values are refused at their line", "[scenario]") {
+TEST_CASE("[swarm] mixing and round_steps reach the peers, bad values are refused at their line", "[scenario]") {
   auto parsed =
       parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nmixing = \"pairwise\"\nround_steps = 3\n", "m.toml");
   REQUIRE(parsed.ok());
@@ -514,7 +514,7 @@ TEST_CASE("[swarm] mixing and round_steps reach the peers; bad values are refuse
   CHECK(zero.error().message.find("round_steps") != std::string::npos);
 }
 
-TEST_CASE("[swarm] round_floor_ms and consensus control reach the peers; bad values are refused at their line",
+TEST_CASE("[swarm] round_floor_ms and consensus control reach the peers, bad values are refused at their line",
           "[scenario]") {
   auto parsed = parse_scenario(
       "name = \"m\"\nduration = 10\n[swarm]\nround_floor_ms = 0\nconsensus_control = true\nconsensus_target = 3.5\n",
@@ -538,7 +538,7 @@ TEST_CASE("[swarm] round_floor_ms and consensus control reach the peers; bad val
   CHECK(target.error().message.find("consensus_target") != std::string::npos);
 }
 
-TEST_CASE("[swarm] momentum_mode reaches the peers; an unknown mode is refused at its line", "[scenario]") {
+TEST_CASE("[swarm] momentum_mode reaches the peers, an unknown mode is refused at its line", "[scenario]") {
   auto parsed = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nmomentum_mode = \"absorb\"\n", "m.toml");
   REQUIRE(parsed.ok());
   REQUIRE(parsed->swarm.momentum_mode.has_value());
@@ -552,7 +552,7 @@ TEST_CASE("[swarm] momentum_mode reaches the peers; an unknown mode is refused a
   CHECK(bad.error().message.find("momentum_mode") != std::string::npos);
 }
 
-TEST_CASE("[swarm] absorb_share reaches the peers; 0 and above 1 are refused at their line", "[scenario]") {
+TEST_CASE("[swarm] absorb_share reaches the peers, 0 and above 1 are refused at their line", "[scenario]") {
   auto parsed = parse_scenario("name = \"m\"\nduration = 10\n[swarm]\nabsorb_share = 0.05\n", "m.toml");
   REQUIRE(parsed.ok());
   REQUIRE(parsed->swarm.absorb_share.has_value());

@@ -113,7 +113,7 @@ TEST_CASE("world: the same seed gives the same trace hash, another seed another"
   CHECK(run(8) != first);
 }
 
-TEST_CASE("world: steps take their modelled time; a straggler and a paused peer fall behind", "[sim][world]") {
+TEST_CASE("world: steps take their modelled time, a straggler and a paused peer fall behind", "[sim][world]") {
   World world(synthetic_world(3, 0.05));
   world.reserve_peers(3);
   world.start(0, {}, false);

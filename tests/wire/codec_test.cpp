@@ -167,7 +167,7 @@ TEST_CASE("messages over the size limit are overloaded, both ways", "[wire][code
   CHECK(decode_error(garbage, small) == ErrorKind::overloaded);
 }
 
-TEST_CASE("lists over their limit are overloaded; the encoder refuses them", "[wire][codec]") {
+TEST_CASE("lists over their limit are overloaded, the encoder refuses them", "[wire][codec]") {
   Limits limits;
   limits.max_members = 5;
   PushPull crowd{samples::node_id(1), "a:1", {}, false, false, samples::members(6)};

@@ -67,15 +67,21 @@ wire::Message whole_snapshot(std::uint64_t epoch) {
   return chunk;
 }
 
+// The peer the members dial: int8 deltas, alone, a second in.
+SwarmPeer& add_server(Swarm& swarm) {
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("int8");
+  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  return server;
+}
+
 }  // namespace
 
 TEST_CASE("link resets: a member that sends a bad chunk before any snapshot of its own is closed, not sent ours",
           "[runtime][training][hostile]") {
   Swarm swarm(41);
-  SwarmConfig config;
-  config.compressor = *compress::CompressorSpec::parse("int8");
-  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
-  swarm.run_for(1);
+  SwarmPeer& server = add_server(swarm);
   // Each with a new identity (free to anyone with the swarm key, so a ban
   // per identity does not bound it): 20 handshakes, one bad chunk each.
   std::uint64_t snapshots = 0;
@@ -106,10 +112,7 @@ TEST_CASE("link resets: a member that breaks its link again and again is closed 
           "for each break",
           "[runtime][training][hostile]") {
   Swarm swarm(41);
-  SwarmConfig config;
-  config.compressor = *compress::CompressorSpec::parse("int8");
-  SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
-  swarm.run_for(1);
+  SwarmPeer& server = add_server(swarm);
   const crypto::Identity mallory = crypto::Identity::generate();
   // A whole snapshot of its own each time, then a bad chunk: each break is
   // answered with a reset and our snapshot, until the resets come too often.

@@ -637,7 +637,8 @@ class TrainingDriver {
   std::map<std::string, unsigned> dial_refusals_;
   // Neighbours whose links broke too often (training_internal.h,
   // kMaxLinkResets): no link with them until `until_ms`; each ban doubles
-  // the next one. At most kMaxResetBans, expired ones forgotten first.
+  // the next one. A record is forgotten kMaxResetBanMs after its ban ends;
+  // at most kMaxResetBans, the one whose ban ends first makes room.
   struct ResetBan {
     std::uint64_t until_ms = 0;
     unsigned bans = 0;

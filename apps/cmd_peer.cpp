@@ -93,6 +93,7 @@ int run_peer(const PeerOptions& options) {
   for (const auto& seed : options.seeds) {  // checked by the option already; this is the run's own guard
     auto parsed = runtime::parse_numeric_address(seed);
     if (!parsed) return fail("--seed: " + parsed.error().message);
+    if (parsed->port == 0) return fail("--seed " + seed + ": port 0 cannot be dialled (want the seed's --listen port)");
   }
   if (!options.metrics.empty()) {
     auto parsed = node::parse_address(options.metrics);

@@ -54,6 +54,23 @@ expect_refused "simulate FILE --seeds" "--seeds counts the runs of --random" \
 [[ -e "$work/sim-random" || -e "$work/sim-seeds" ]] && fail "a refused simulate made its report folder"
 expect_ok "peer --batch 010" "$starling" peer --listen 127.0.0.1:7000 --batch 010 --print-config
 grep -qx "batch = 10" <<<"$out" || fail "--batch 010 is not 10: $(grep '^batch' <<<"$out")"
+# A bad --compress or --clip (flag or config key) is refused while the flags
+# are read, before the peer makes its data dir and identity (they were made
+# first); a seed at port 0 can never answer (it was dialled for ever).
+while read -r pattern args; do
+  # shellcheck disable=SC2086 # the words of $args are separate arguments
+  expect_refused "peer $args" "$pattern" timeout 10 "$starling" peer --listen 127.0.0.1:7000 --data-dir "$work/refused-dir" $args
+done <<EOF
+--compress:.*fraction --compress topk:2
+--compress:.*unknown --compress bogus
+--clip: --clip abc
+--clip: --clip -1
+port.0 --seed 127.0.0.1:0
+EOF
+printf 'compress = "topk:0"\n' > "$work/bad-compress.toml"
+expect_refused "compress = topk:0 in --config" "bad-compress.toml:1: 'compress'" \
+  timeout 10 "$starling" peer --listen 127.0.0.1:7000 --data-dir "$work/refused-dir" --config "$work/bad-compress.toml"
+[[ -e "$work/refused-dir" ]] && fail "a refused peer made its data dir: $(ls "$work/refused-dir")"
 
 # A single-value option given twice is an error in every command (train took
 # the last one in silence); options meant to repeat still do.

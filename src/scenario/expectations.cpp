@@ -241,13 +241,14 @@ class Evaluator {
         // the last `window` seconds of the run.
         const double w = x.window_seconds;
         out.requirement = "every peer running at " + secs(x.after_seconds) + " and live at the end gains >= " +
-                          num(x.value) + " mean accuracy (" + secs(w) + " windows) in between";
+                          num(x.value) + " mean" + (x.served ? " served" : "") + " accuracy (" + secs(w) +
+                          " windows) in between";
         int checked = 0;
         double worst_gain = 2.0;
         int worst_peer = -1;
         for (const Sample* s : live_samples(end)) {
-          auto before = mean_accuracy(s->peer, s->life, x.after_seconds - w, x.after_seconds);
-          auto after = mean_accuracy(s->peer, s->life, end.t - w, end.t);
+          auto before = mean_accuracy(s->peer, s->life, x.after_seconds - w, x.after_seconds, x.served);
+          auto after = mean_accuracy(s->peer, s->life, end.t - w, end.t, x.served);
           // Only peers that were up then, in the same process, are compared.
           if (!before || !after) continue;
           ++checked;
@@ -425,14 +426,16 @@ class Evaluator {
   }
 
   // The mean of a peer's accuracies in [from, to], from one process (life).
-  std::optional<double> mean_accuracy(int peer, int life, double from, double to) const {
+  std::optional<double> mean_accuracy(int peer, int life, double from, double to, bool served) const {
     double sum = 0.0;
     int count = 0;
     for (const Round& round : obs_.rounds) {
       if (round.t + 1e-9 < from || round.t > to + 1e-9) continue;
       const Sample* s = sample_of(round, peer);
-      if (s == nullptr || s->life != life || !s->answered || !s->accuracy) continue;
-      sum += *s->accuracy;
+      if (s == nullptr || s->life != life || !s->answered) continue;
+      const std::optional<double>& accuracy = served ? s->local_average_accuracy : s->accuracy;
+      if (!accuracy) continue;
+      sum += *accuracy;
       ++count;
     }
     if (count == 0) return std::nullopt;

@@ -476,6 +476,15 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       r.fail(t.get("value"), "'value' must be in [" + std::to_string(low) + ", " + std::to_string(high) + "]");
     }
   };
+  // Which model's accuracy: each peer's own, or the local average it serves.
+  auto read_model = [&] {
+    if (const std::string model = r.text(t, "model", "own"); model == "served") {
+      x.served = true;
+    } else if (model != "own") {
+      r.fail(t.get("model"), "'model' must be \"own\" (each peer's own model) or \"served\" (the local "
+                             "average it serves), not '" + model + "'");
+    }
+  };
   auto need_within = [&] {
     if (!t.contains("within")) r.fail(&t, "expectation '" + name + "' needs within = SECONDS");
     x.within_seconds = r.number(t, "within", 0.0);
@@ -488,12 +497,7 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       r.only_keys(t, {"kind", "value", "peer", "peers", "model"}, "expectation '" + name + "'");
       need_value(0.0, 1.0);
       x.peers = r.selector(t, true);
-      if (const std::string model = r.text(t, "model", "own"); model == "served") {
-        x.served = true;
-      } else if (model != "own") {
-        r.fail(t.get("model"), "'model' must be \"own\" (each peer's own model) or \"served\" (the local "
-                               "average it serves), not '" + model + "'");
-      }
+      read_model();
       break;
     case ExpectKind::peer_accuracy:
       r.only_keys(t, {"kind", "value", "at", "peer", "peers"}, "expectation 'peer_accuracy'");
@@ -502,11 +506,14 @@ Expectation read_expectation(const Reader& r, const toml::table& t) {
       x.peers = r.selector(t, true);
       break;
     case ExpectKind::keeps_improving:
-      r.only_keys(t, {"kind", "value", "after", "window"}, "expectation 'keeps_improving'");
+      r.only_keys(t, {"kind", "value", "after", "window", "model"}, "expectation 'keeps_improving'");
+      read_model();
       x.window_seconds = r.number(t, "window", x.window_seconds);
       if (x.window_seconds < 0.0) r.fail(t.get("window"), "'window' must be >= 0 seconds");
+      // A negative value is the most a peer may lose: near a plateau a mean
+      // of evaluations still drifts by a few tenths of a point.
       x.value = r.number(t, "value", 0.0);
-      if (x.value < 0.0 || x.value > 1.0) r.fail(t.get("value"), "'value' must be in [0, 1]");
+      if (x.value < -1.0 || x.value > 1.0) r.fail(t.get("value"), "'value' must be in [-1, 1]");
       if (!t.contains("after")) r.fail(&t, "expectation 'keeps_improving' needs after = SECONDS");
       x.after_seconds = r.number(t, "after", 0.0);
       break;

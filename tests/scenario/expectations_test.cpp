@@ -209,6 +209,18 @@ TEST_CASE("peer_accuracy, keeps_improving and catch_up", "[scenario]") {
   CHECK(check(obs, improving).passed);
   improving.value = 0.151;
   CHECK_FALSE(check(obs, improving).passed);
+  // The served model: the own models above rise while each local average
+  // falls by 0.01 a second, so the served gain is -0.05 over the same windows.
+  for (Round& r : obs.rounds)
+    for (Sample& s : r.samples) s.local_average_accuracy = 0.9 - 0.01 * r.t;
+  improving.value = 0.0;
+  improving.served = true;
+  const Outcome served = check(obs, improving);
+  CHECK_FALSE(served.passed);
+  CHECK(served.requirement.find("mean served accuracy") != std::string::npos);
+  CHECK(served.measured.find("-0.05") != std::string::npos);
+  improving.served = false;
+  CHECK(check(obs, improving).passed);
 
   // Peer 3 starts at t = 4 at 0.2 and gains 0.11 per second: within 0.01 of the
   // others (0.51 + 0.03 t) from t = 9.25, so at the poll at t = 10.
@@ -510,15 +522,25 @@ TEST_CASE("true_alive_count: never more alive than processes up, every honest pe
         std::string::npos);
   CHECK(flooded.measured.find("equal at the end") != std::string::npos);
 
-  // Fewer than run at the end fails too: peer 1 lists peer 0 suspect.
+  // A suspicion at the end passes: any member may spread one and the accused
+  // refutes it within a gossip round (member-flood failed on one, session 36).
   for (Round& r : obs.rounds) {
     auto& members = r.samples[0].members;
     members.resize(2);
   }
   obs.rounds.back().samples[1].members[0].state = "suspect";
+  auto suspected = check(obs, x);
+  CHECK(suspected.passed);
+  CHECK(suspected.measured == "never above; every honest peer alive or suspected at the end (3 viewers, 1 suspicions)");
+  // Dead or missing at the end fails: peer 1 lists peer 0 dead, then not at all.
+  obs.rounds.back().samples[1].members[0].state = "dead";
   auto short_end = check(obs, x);
   CHECK_FALSE(short_end.passed);
-  CHECK(short_end.measured == "at the end peer 1 did not list honest peer 0 alive (1 alive, 2 others run)");
+  CHECK(short_end.measured == "at the end peer 1 did not list honest peer 0 alive or suspected (1 alive, 2 others run)");
+  const MemberSeen dropped = obs.rounds.back().samples[1].members[0];
+  obs.rounds.back().samples[1].members.erase(obs.rounds.back().samples[1].members.begin());
+  CHECK_FALSE(check(obs, x).passed);
+  obs.rounds.back().samples[1].members.insert(obs.rounds.back().samples[1].members.begin(), dropped);
 
   // But a byzantine peer may rightly be suspected at the end (a flooder's
   // own probes drown in its flood): peer 0 as the misbehaving one passes.
@@ -531,8 +553,8 @@ TEST_CASE("true_alive_count: never more alive than processes up, every honest pe
   // not expected alive at the end.
   obs.rounds.back().samples[1].members[0].state = "alive";
   obs.rounds.back().samples[2].phase = PeerPhase::paused;
-  obs.rounds.back().samples[0].members[1].state = "suspect";
-  obs.rounds.back().samples[1].members[1].state = "suspect";
+  obs.rounds.back().samples[0].members[1].state = "dead";
+  obs.rounds.back().samples[1].members[1].state = "dead";
   CHECK(check(obs, x).passed);
 }
 

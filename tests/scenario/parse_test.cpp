@@ -410,6 +410,22 @@ value = 0.8
             .find("'model' must be \"own\"") != std::string::npos);
   CHECK(error_of(with_event("[[expect]]\nkind = \"peer_accuracy\"\nvalue = 0.5\nmodel = \"served\"\n"))
             .find("unknown key 'model'") != std::string::npos);
+  // keeps_improving judges either model too (the own model overfits its shard
+  // near the end of a long real run: crash-one, session 36).
+  auto improving = parse_scenario(with_event("[[expect]]\nkind = \"keeps_improving\"\nafter = 1\nmodel = \"served\"\n"
+                                             "[[expect]]\nkind = \"keeps_improving\"\nafter = 1\n"),
+                                  "k.toml");
+  REQUIRE(improving.ok());
+  CHECK(improving->expectations.at(0).served);
+  CHECK_FALSE(improving->expectations.at(1).served);
+  CHECK(error_of(with_event("[[expect]]\nkind = \"keeps_improving\"\nafter = 1\nmodel = \"best\"\n"))
+            .find("'model' must be \"own\"") != std::string::npos);
+  // A negative value is the most a peer may lose.
+  auto may_lose = parse_scenario(with_event("[[expect]]\nkind = \"keeps_improving\"\nafter = 1\nvalue = -0.01\n"), "l.toml");
+  REQUIRE(may_lose.ok());
+  CHECK(may_lose->expectations.at(0).value == -0.01);
+  CHECK(error_of(with_event("[[expect]]\nkind = \"keeps_improving\"\nafter = 1\nvalue = -1.5\n"))
+            .find("'value' must be in [-1, 1]") != std::string::npos);
   // End-of-run accuracy and distance take a selector too (default: every live peer).
   auto judged = parse_scenario(with_event("[[expect]]\nkind = \"min_accuracy\"\nvalue = 0.5\npeers = \"honest\"\n"
                                           "[[expect]]\nkind = \"max_consensus_distance\"\nvalue = 1\npeers = [0, 2]\n"

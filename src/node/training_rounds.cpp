@@ -213,21 +213,32 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
 
   // Which links send a delta this round: the link's queue and the upload
   // budget (node/upload_budget.h) decide, and pairwise mixing sends to the
-  // partner only (and to links not ready yet). A link that sends nothing
-  // takes no part in this round's consensus: pulling on copies nothing moves
-  // would add the same correction round after round.
+  // partner only. A link that sends nothing takes no part in this round's
+  // consensus: pulling on copies nothing moves would add the same correction
+  // round after round.
+  //
+  // Under pairwise a link not ready yet gets no delta either (until session
+  // 36 it got one every round). Its neighbour is ready as soon as it has
+  // answered our snapshot with its own, and may ask us to pair while that
+  // snapshot is still on its way to us; it takes our next delta on the link
+  // for the reply. A round delta sent before its request reached us was
+  // taken so, and shifted its copies, while we shifted after our real reply:
+  // the copies differed at the next digest and the link was reset with a
+  // whole snapshot each way (real peers behind a capped uplink, on a lossy
+  // path, 16 processes on 2 cores; "pairwise mixing: a link that starts
+  // over a slow path keeps its copies alike").
   const std::uint64_t now = transport_.now_ms();
   budget_.advance(now);
   UploadBudget planning = budget_;  // charged with each planned delta, in order
   Link* partner = options_.mixing == Mixing::pairwise ? pick_partner() : nullptr;
   std::map<ConnectionId, DeltaPlan> plans;
   // The tokens are shared among the links that send this round: under
-  // pairwise the partner and the links not ready yet. Sharing them among
+  // pairwise the partner alone. Sharing them among
   // every link gave a partner early in the map's order the share of links
   // it does not send to, and its delta was skipped.
   const auto sends_this_round = [&](const Link& link) {
     if (!link.connected || !link.state.sending()) return false;
-    return options_.mixing != Mixing::pairwise || &link == partner || !link.state.ready();
+    return options_.mixing != Mixing::pairwise || &link == partner;
   };
   std::vector<Link*> sending;
   for (auto& [id, link_ptr] : links_) {

@@ -219,6 +219,11 @@ struct TrainingDriver::Link {
   // and, once it declined one of our requests, when to ask it again.
   bool peer_declines_pairs = false;
   std::uint64_t pair_retry_at_ms = 0;
+  // The neighbour mixes by rounds (neighbourhood, on-delta; its LinkHello):
+  // it sends a delta every round and never pairs. A pairwise driver treats
+  // this link as on-delta would: a delta every round, a pull on each of the
+  // neighbour's, no requests (its round deltas would be taken for replies).
+  bool peer_round_deltas = false;
   // The neighbour understands based snapshots (its LinkHello), and the base
   // its based snapshot of the current epoch named (0: none): our answer to it
   // starts from the same model.

@@ -44,6 +44,7 @@ void TrainingDriver::send_hello(Link& link) {
   hello.based_snapshots = true;
   hello.model_shape = options_.model_shape;
   hello.joining = state_ == "downloading";
+  hello.round_deltas = options_.mixing != Mixing::pairwise;
   if (send(link, wire::Message{hello})) {
     link.hello_sent = true;
     link.sent_joining = hello.joining;
@@ -111,6 +112,7 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
   dial_refusals_.erase(link.address);
   link.peer_declines_pairs = hello.pair_declines;
   link.peer_based_snapshots = hello.based_snapshots;
+  link.peer_round_deltas = hello.round_deltas;
   send_hello(link);
   log(DriverLogLevel::info, "link to " + link.address + " up (" + (link.outbound ? "dialled" : "accepted") + ")",
       "link.up", {{"peer", link.address}, {"direction", link.outbound ? "outbound" : "inbound"}});

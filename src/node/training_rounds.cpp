@@ -213,7 +213,8 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
 
   // Which links send a delta this round: the link's queue and the upload
   // budget (node/upload_budget.h) decide, and pairwise mixing sends to the
-  // partner only. A link that sends nothing takes no part in this round's
+  // partner only (and to neighbours that mix by rounds, which never pair:
+  // their links work as on-delta's). A link that sends nothing takes no part in this round's
   // consensus: pulling on copies nothing moves would add the same correction
   // round after round.
   //
@@ -233,12 +234,13 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   Link* partner = options_.mixing == Mixing::pairwise ? pick_partner() : nullptr;
   std::map<ConnectionId, DeltaPlan> plans;
   // The tokens are shared among the links that send this round: under
-  // pairwise the partner alone. Sharing them among
+  // pairwise the partner (and links to neighbours that mix by rounds).
+  // Sharing them among
   // every link gave a partner early in the map's order the share of links
   // it does not send to, and its delta was skipped.
   const auto sends_this_round = [&](const Link& link) {
     if (!link.connected || !link.state.sending()) return false;
-    return options_.mixing != Mixing::pairwise || &link == partner;
+    return options_.mixing != Mixing::pairwise || &link == partner || link.peer_round_deltas;
   };
   std::vector<Link*> sending;
   for (auto& [id, link_ptr] : links_) {
@@ -420,7 +422,7 @@ TrainingDriver::Link* TrainingDriver::pick_partner() {
   }
   std::vector<Link*> ready;
   for (auto& [id, link] : links_) {
-    if (link->connected && link->state.ready() && !link->awaiting_pair_reply &&
+    if (link->connected && link->state.ready() && !link->awaiting_pair_reply && !link->peer_round_deltas &&
         link->pair_retry_at_ms <= transport_.now_ms() &&
         transport_.pending_outbound_bytes(id) <= options_.max_link_backlog_bytes &&
         !serving_download(serving_, id, now))
@@ -695,7 +697,7 @@ void TrainingDriver::on_delta(Link& link, wire::Delta& delta) {
     pair_pull(link);
   } else if (pair) {
     answer_pair(link);
-  } else if (options_.mixing == Mixing::on_delta) {
+  } else if (options_.mixing == Mixing::on_delta || (options_.mixing == Mixing::pairwise && link.peer_round_deltas)) {
     pull_on_delta(link);
   }
 }

@@ -278,6 +278,7 @@ class BodyReader {
     out.pair_declines = in.getPairDeclines();
     out.based_snapshots = in.getBasedSnapshots();
     out.joining = in.getJoining();
+    out.round_deltas = in.getRoundDeltas();
     out.model_shape = text(in.getModelShape(), limits_.max_shape_bytes, "model shape");
     return out;
   }

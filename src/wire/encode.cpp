@@ -192,6 +192,7 @@ struct BodyWriter {
     out.setPairDeclines(m.pair_declines);
     out.setBasedSnapshots(m.based_snapshots);
     out.setJoining(m.joining);
+    out.setRoundDeltas(m.round_deltas);
     out.setModelShape(text_of(m.model_shape));
   }
   void operator()(const SnapshotChunk& m) {

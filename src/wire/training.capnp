@@ -39,6 +39,8 @@ struct LinkHello {
   modelShape @5 :Text;           # for people: the model, e.g. "mlp:16 over 784 inputs and 10 classes" (old peers: empty)
   basedSnapshots @6 :Bool;       # the sender understands SnapshotChunk.base (old peers: false)
   joining @7 :Bool;              # the sender is downloading the swarm's model: it opens the link once it trains
+  roundDeltas @8 :Bool;          # the sender mixes by rounds (neighbourhood, on-delta), not pairwise: its deltas are
+                                 # neither requests nor replies, and it never asks to pair (old peers: false)
 }
 
 struct SnapshotChunk {

@@ -160,3 +160,41 @@ TEST_CASE("pairwise mixing: a link that starts over a slow path keeps its copies
   CHECK(mismatches == 0);
   CHECK(resets == 0);
 }
+
+// A swarm whose peers were started with different --mixing. A pairwise peer
+// took its neighbourhood or on-delta neighbour's round deltas for replies to
+// its requests: the copies differed at every digest (8 mismatches and 16
+// resets in 20 s, no pairing ever completed) and the two models drifted apart
+// (distance 0.33 -> 1). The hello now says whether a peer mixes by rounds,
+// and a pairwise peer works such a link as on-delta does.
+TEST_CASE("pairwise mixing: a neighbour that mixes by rounds is mixed with, not paired with",
+          "[runtime][training][rounds][pairwise]") {
+  for (Mixing other : {Mixing::neighbourhood, Mixing::on_delta}) {
+    DYNAMIC_SECTION((other == Mixing::neighbourhood ? "neighbourhood" : "on-delta")) {
+      Swarm swarm(78);
+      SwarmConfig config;
+      config.compressor = *compress::CompressorSpec::parse("sign");
+      config.step_every_ms = 10;
+      config.round_every_steps = 1;
+      config.round_min_interval_ms = 50;
+      config.mixing = Mixing::pairwise;
+      swarm.add(config, {}, false, swarm.random_model());
+      SwarmConfig rounds = config;
+      rounds.mixing = other;
+      swarm.add(rounds, {0}, false, swarm.random_model());
+      REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 60));
+      const double before = swarm.consensus_distance();
+      swarm.run_for(20);
+      const double after = swarm.consensus_distance();
+      const auto pairwise = swarm.peers[0]->training()->status();
+      const auto round_mixer = swarm.peers[1]->training()->status();
+      INFO("distance " << before << " -> " << after << ", mismatches " << pairwise.digest_mismatches << " + "
+                       << round_mixer.digest_mismatches << ", pairwise peer's pulls " << pairwise.delta_pulls);
+      CHECK(pairwise.digest_mismatches + round_mixer.digest_mismatches == 0);
+      CHECK(pairwise.link_resets + round_mixer.link_resets == 0);
+      CHECK(pairwise.pair_mirrors + pairwise.pair_crossings == 0);  // it never asked to pair
+      CHECK(pairwise.delta_pulls > 0);                              // it pulled on each delta instead
+      CHECK(after < before * 0.05);  // 0.335 -> 0.0026-0.0027 (sign's floor); drifted to 1 before
+    }
+  }
+}

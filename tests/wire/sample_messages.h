@@ -76,6 +76,7 @@ inline std::vector<Message> all() {
   out.push_back(LinkHello{7, 235146, bytes<32>(4), Precision::bf16, true, "mlp:256,128 over 784 inputs and 10 classes"});
   out.push_back(LinkHello{8, 235146, bytes<32>(4), Precision::bf16, true, "mlp:16 over 784 inputs and 10 classes", true});
   out.push_back(LinkHello{9, 235146, bytes<32>(4), Precision::bf16, true, "", true, true});
+  out.push_back(LinkHello{10, 235146, bytes<32>(4), Precision::bf16, true, "", true, false, true});
   out.push_back(SnapshotChunk{5, 1024, 235146, Precision::f32, {1.5f, -2.25f, 3.0e-8f}, {}});
   out.push_back(SnapshotChunk{5, 2048, 235146, Precision::bf16, {}, {0x3f80, 0xbf80, 0x0001}});
   out.push_back(SnapshotChunk{5, 4096, 235146, Precision::f16, {}, {0x3c00, 0x7bff}});

@@ -190,6 +190,11 @@ struct LinkHello {
   // then leaves the first epoch to it (it opens once it trains): a snapshot
   // sent to a joiner waits unanswered behind its download.
   bool joining = false;
+  // The sender mixes by rounds (neighbourhood, on-delta), not pairwise: it
+  // sends a delta on the link every round, and never asks to pair. A pairwise
+  // end must not take such a delta for the reply to its request (false from
+  // peers before session 36, pairwise or not).
+  bool round_deltas = false;
   bool operator==(const LinkHello&) const = default;
 };
 

@@ -214,9 +214,9 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   // Which links send a delta this round: the link's queue and the upload
   // budget (node/upload_budget.h) decide, and pairwise mixing sends to the
   // partner only (and to neighbours that mix by rounds, which never pair:
-  // their links work as on-delta's). A link that sends nothing takes no part in this round's
-  // consensus: pulling on copies nothing moves would add the same correction
-  // round after round.
+  // their links work as on-delta's). A link that sends nothing takes no part
+  // in this round's consensus: pulling on copies nothing moves would add the
+  // same correction round after round.
   //
   // Under pairwise a link not ready yet gets no delta either (until session
   // 36 it got one every round). Its neighbour is ready as soon as it has
@@ -235,9 +235,8 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   std::map<ConnectionId, DeltaPlan> plans;
   // The tokens are shared among the links that send this round: under
   // pairwise the partner (and links to neighbours that mix by rounds).
-  // Sharing them among
-  // every link gave a partner early in the map's order the share of links
-  // it does not send to, and its delta was skipped.
+  // Sharing them among every link gave a partner early in the map's order
+  // the share of links it does not send to, and its delta was skipped.
   const auto sends_this_round = [&](const Link& link) {
     if (!link.connected || !link.state.sending()) return false;
     return options_.mixing != Mixing::pairwise || &link == partner || link.peer_round_deltas;

@@ -92,10 +92,12 @@ Result<InitReport> init_machine(const InitOptions& options) {
   if (options.dir.empty()) return make_error(ErrorKind::invalid_argument, "DIR is empty: name the folder to write into");
   const InitPaths paths = init_paths(options.dir);
   // What `starling peer` would refuse at start is refused here, before any file is written.
-  if (auto listen = runtime::parse_numeric_address(options.listen); !listen)
-    return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message);
+  auto listen = runtime::parse_numeric_address(options.listen);
+  if (!listen) return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message);
+  if (listen->port == 0)
+    return make_error(ErrorKind::invalid_argument, "--listen: give a port other than 0; others reach this peer at it");
   for (const auto& seed : options.seeds) {
-    if (auto parsed = runtime::parse_numeric_address(seed); !parsed)
+    if (auto parsed = parse_seed_address(seed); !parsed)
       return make_error(ErrorKind::invalid_argument, "--seed: " + parsed.error().message);
   }
   std::error_code ec;
@@ -150,7 +152,7 @@ Command add_init_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--seed", options->seeds, "A member of the swarm to join, by numeric IP (repeatable; none: a new swarm)")
       ->type_name("HOST:PORT")
-      ->check(numeric_address_check());
+      ->check(seed_address_check());
   app->add_option("--swarm-key", options->swarm_key,
                   "Copy this existing swarm key (to join its swarm) instead of making a new one")
       ->type_name("FILE");

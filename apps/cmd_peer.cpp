@@ -29,7 +29,6 @@
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/incarnation_file.h"
-#include "starling/runtime/numeric_address.h"
 #include "swarm_key_option.h"
 
 namespace starling::apps {
@@ -91,9 +90,7 @@ int run_peer(const PeerOptions& options) {
   if (!listen) return fail("--listen: " + listen.error().message + " (want IP:PORT, e.g. 127.0.0.1:7946)");
   if (listen->port == 0) return fail("--listen: give a port other than 0; others reach this peer at it");
   for (const auto& seed : options.seeds) {  // checked by the option already; this is the run's own guard
-    auto parsed = runtime::parse_numeric_address(seed);
-    if (!parsed) return fail("--seed: " + parsed.error().message);
-    if (parsed->port == 0) return fail("--seed " + seed + ": port 0 cannot be dialled (want the seed's --listen port)");
+    if (auto parsed = parse_seed_address(seed); !parsed) return fail("--seed: " + parsed.error().message);
   }
   if (!options.metrics.empty()) {
     auto parsed = node::parse_address(options.metrics);
@@ -276,7 +273,7 @@ Command add_peer_command(CLI::App& root) {
   app->add_option("--seed", options->seeds,
                   "A member to join through, by numeric IP (repeatable; none: start a new swarm)")
       ->type_name("HOST:PORT")
-      ->check(numeric_address_check());
+      ->check(seed_address_check());
   app->add_option("--swarm-key", options->swarm_key_path, "Swarm key file (starling keygen --swarm); none: OPEN swarm")
       ->type_name("FILE")
       ->check(non_empty_path_check("an OPEN swarm"));

@@ -22,6 +22,7 @@
 #include <random>
 #include <thread>
 
+#include "address_option.h"
 #include "embed_config.h"
 #include "embed_layout.h"
 #include "peer_gossip_options.h"
@@ -33,7 +34,6 @@
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/incarnation_file.h"
 #include "starling/runtime/event_loop.h"
-#include "starling/runtime/numeric_address.h"
 #include "starling/runtime/step_handoff.h"
 #include "starling/text.h"
 
@@ -318,7 +318,7 @@ Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
   if (!listen) return make_error(ErrorKind::invalid_argument, "listen: " + listen.error().message + " (want IP:PORT)");
   impl->listen = *listen;
   for (const auto& seed : c.seeds) {  // the setting's check ran already; this is create()'s own guard
-    if (auto p = runtime::parse_numeric_address(seed); !p)
+    if (auto p = apps::parse_seed_address(seed); !p)
       return make_error(ErrorKind::invalid_argument, "seed: " + p.error().message);
   }
   auto membership = gossip::config_for_profile(c.profile);

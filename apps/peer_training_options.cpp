@@ -8,26 +8,12 @@
 #include <string>
 
 #include "number_checks.h"
+#include "parsed_check.h"
 #include "peer_gossip_options.h"
 #include "starling/compress/spec.h"
 #include "starling/node/training_driver.h"
 
 namespace starling::apps {
-namespace {
-
-// A value the option's own parser refuses is reported while the flags are
-// read, before `starling peer` makes its data dir and identity.
-template <class Parse>
-CLI::Validator parsed_by(Parse parse, const std::string& description) {
-  return CLI::Validator(
-      [parse](std::string& text) -> std::string {
-        auto parsed = parse(text);
-        return parsed ? std::string() : parsed.error().message;
-      },
-      description);
-}
-
-}  // namespace
 
 void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_flag("--no-train", o.no_train, "Keep membership only (a bootstrap or relay node): no data, no model");
@@ -35,7 +21,7 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_option("--compress", o.compress, "Delta compressor: none | topk:F | randk:F | int8 | sign | sign2")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
-      ->check(parsed_by(compress::CompressorSpec::parse, "COMPRESSOR"));
+      ->check(parsed_check(compress::CompressorSpec::parse, "COMPRESSOR"));
   app.add_option("--gamma", o.gamma, "Consensus step size (0: the compressor's default, see docs/learning.md)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
@@ -43,7 +29,7 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
   app.add_option("--clip", o.clip, "Clip each neighbour's correction: auto (adaptive radius) | off | RADIUS")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
-      ->check(parsed_by(node::parse_clip, "CLIP"));
+      ->check(parsed_check(node::parse_clip, "CLIP"));
   app.add_option("--neighbours", o.neighbours, "Links this peer dials (others dial it too)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()

@@ -51,6 +51,13 @@ expect_error "seed host name in --config" "$work/name.toml:2: 'seed': --seed: 'l
 expect_error "init --seed host name" "--seed: 'seed.example' is not a numeric IP address" \
   "$starling" init "$work/o" --seed seed.example:7946
 [[ ! -e $work/o ]] || fail "init made $work/o for a refused seed"
+# Port 0 is refused as `starling peer` refuses it: a config that cannot start is never written.
+expect_error "init --seed port 0" "--seed: .*port 0 cannot be dialled" "$starling" init "$work/o" --seed 10.0.0.1:0
+expect_error "init --listen port 0" "--listen: give a port other than 0" "$starling" init "$work/o" --listen 127.0.0.1:0
+printf 'listen = "127.0.0.1:7000"\nseed = ["10.0.0.1:0"]\n' >"$work/port0.toml"
+expect_error "seed port 0 in --config" "$work/port0.toml:2: 'seed': .*port 0 cannot be dialled" \
+  "$starling" peer --config "$work/port0.toml" --print-config
+[[ ! -e $work/o ]] || fail "init made $work/o for a refused port"
 expect_ok "IPv6 seed" "$starling" peer --listen 127.0.0.1:7000 --seed "[::1]:7001" --print-config
 
 # init never overwrites, and leaves nothing behind when it refuses.

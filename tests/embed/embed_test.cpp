@@ -267,6 +267,7 @@ TEST_CASE("embedded peers: settings are peer flags, checked as the peer checks t
   refused({{"neighbours", "0"}}, "bad setting");
   refused({{"clip", "-1"}}, "--clip");
   refused({{"profile", "moon"}}, "bad setting");
+  refused({{"seed", "127.0.0.1:0"}}, "port 0 cannot be dialled");  // it was dialled for ever
   // '_' for '-', "seeds" for "seed", repeated keys: all accepted.
   auto made = Peer::create({{"listen", "127.0.0.1:0"}, {"data_dir", (dir.path / "x").string()},
                             {"seeds", "127.0.0.1:1"}, {"seed", "127.0.0.1:2"}, {"max_links", "4"}});

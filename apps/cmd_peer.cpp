@@ -20,9 +20,11 @@
 #include "error_output.h"
 #include "log_setup.h"
 #include "path_option.h"
+#include "peer_gossip_options.h"
 #include "peer_metrics.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
+#include "starling/compress/layout.h"
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/node/peer.h"
@@ -100,6 +102,9 @@ int run_peer(const PeerOptions& options) {
     return fail("--outbound-only needs a --seed: nobody can reach this peer to join it");
   auto config = gossip::config_for_profile(options.profile);
   if (!config) return fail("--profile: " + config.error().message);
+  // The gossip flags together (each alone was checked as it was read).
+  if (auto gossip = gossip_driver_options(options.training, compress::Layout::whole(1), {}); !gossip)
+    return fail(gossip.error().message);
 
   auto loaded_key = load_swarm_key_option(options.swarm_key_path);
   if (!loaded_key) return fail(loaded_key.error().message);

@@ -2,6 +2,7 @@
 #include "peer_gossip_options.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "starling/runtime/thread_clock.h"
@@ -32,7 +33,16 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   // steps and sends about 4x the bytes (483 MB per peer in the 90 s
   // quickstart against about 100 MB) for ~10% fewer steps to 88%
   // (docs/learning.md, "When a peer gossips").
-  d.round_min_interval_ms = std::min<std::uint64_t>(std::uint64_t(std::max(options.round_floor_ms, 0)), d.round_max_interval_ms);
+  // A floor above the ceiling would never apply (a round is due every
+  // --gossip-interval): refused rather than silently lowered to it.
+  if (options.round_floor_ms > options.gossip_interval_ms) {
+    return make_error(ErrorKind::invalid_argument,
+                      "--round-floor " + std::to_string(options.round_floor_ms) + " is above --gossip-interval " +
+                          std::to_string(options.gossip_interval_ms) +
+                          ": a round is due at least every --gossip-interval ms, so the shortest time between "
+                          "rounds must not exceed it (lower --round-floor or raise --gossip-interval)");
+  }
+  d.round_min_interval_ms = std::uint64_t(std::max(options.round_floor_ms, 0));
   d.round_cpu_share = options.round_cpu_share;
   d.round_cpu_clock_us = runtime::thread_cpu_time_us;
   d.consensus_control = options.consensus_control;

@@ -16,6 +16,7 @@
 #include "starling/ml/dataset.h"
 #include "starling/ml/model.h"
 #include "starling/ml/optimizer.h"
+#include "starling/node/defaults.h"
 #include "starling/node/training_driver.h"
 
 namespace starling::scenario {
@@ -291,7 +292,10 @@ SwarmSpec read_swarm(const Reader& r, const toml::table& t, const ParseOptions& 
   if (s.absorb_share && !(*s.absorb_share > 0.0 && *s.absorb_share <= 1.0))
     r.fail(t.get("absorb_share"), "'absorb_share' must be > 0 and <= 1");
   if (t.contains("round_steps")) s.round_steps = r.int_in(t, "round_steps", 0, 1, node::kMaxRoundSteps);
-  if (t.contains("round_floor_ms")) s.round_floor_ms = r.int_in(t, "round_floor_ms", 0, 0, 60'000);
+  // At most the peers' gossip interval (a round is due at least that often;
+  // `starling peer` refuses a floor above it).
+  if (t.contains("round_floor_ms"))
+    s.round_floor_ms = r.int_in(t, "round_floor_ms", 0, 0, node::defaults::kGossipIntervalMs);
   s.consensus_control = r.boolean(t, "consensus_control", s.consensus_control);
   s.consensus_target = r.optional_number(t, "consensus_target");
   if (s.consensus_target && !(*s.consensus_target >= 0.01 && *s.consensus_target <= 1000.0))

@@ -150,3 +150,20 @@ TEST_CASE("peer options: the default is pairwise scaled sign under a 1 MB/s uplo
   argv = {"f16", "--download-precision"};
   CHECK_THROWS_AS(strict.parse(argv), CLI::ValidationError);
 }
+
+TEST_CASE("peer options: a round floor above the gossip interval is refused, not lowered to it", "[apps][training]") {
+  // It was clamped silently: --round-floor 5000 --gossip-interval 100 ran
+  // rounds every 100 ms under a flag that asked for 5 s between them.
+  apps::PeerTrainingOptions options;
+  options.gossip_interval_ms = 100;
+  options.round_floor_ms = 5000;
+  auto refused = apps::gossip_driver_options(options, compress::Layout::whole(1), {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::invalid_argument);
+  CHECK_THAT(refused.error().message, Catch::Contains("--round-floor 5000 is above --gossip-interval 100"));
+  options.round_floor_ms = 100;  // equal: every round at the interval
+  auto equal = apps::gossip_driver_options(options, compress::Layout::whole(1), {});
+  REQUIRE(equal.ok());
+  CHECK(equal->round_min_interval_ms == 100);
+  CHECK(equal->round_max_interval_ms == 100);
+}

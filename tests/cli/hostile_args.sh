@@ -56,7 +56,8 @@ expect_ok "peer --batch 010" "$starling" peer --listen 127.0.0.1:7000 --batch 01
 grep -qx "batch = 10" <<<"$out" || fail "--batch 010 is not 10: $(grep '^batch' <<<"$out")"
 # A bad --compress or --clip (flag or config key) is refused while the flags
 # are read, before the peer makes its data dir and identity (they were made
-# first); a seed at port 0 can never answer (it was dialled for ever).
+# first); a seed at port 0 can never answer (it was dialled for ever); a round
+# floor above the gossip interval would never apply (it was lowered silently).
 while read -r pattern args; do
   # shellcheck disable=SC2086 # the words of $args are separate arguments
   expect_refused "peer $args" "$pattern" timeout 10 "$starling" peer --listen 127.0.0.1:7000 --data-dir "$work/refused-dir" $args
@@ -66,6 +67,8 @@ done <<EOF
 --clip: --clip abc
 --clip: --clip -1
 port.0 --seed 127.0.0.1:0
+above.--gossip-interval.100 --round-floor 5000 --gossip-interval 100
+above.--gossip-interval.1000 --round-floor 1001
 EOF
 printf 'compress = "topk:0"\n' > "$work/bad-compress.toml"
 expect_refused "compress = topk:0 in --config" "bad-compress.toml:1: 'compress'" \

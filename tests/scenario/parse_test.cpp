@@ -626,7 +626,10 @@ TEST_CASE("numbers too large for their key say so, not \"must be >= 1\" or \"not
   CHECK(error_of(head + "round_steps = 9223372036854775807\n")
             .find("'round_steps' must be 1..100000 (9223372036854775807 is too large)") != std::string::npos);
   CHECK(error_of(head + "batch = 4294967297\n").find("(4294967297 is too large)") != std::string::npos);
-  CHECK(error_of(head + "round_floor_ms = 4294967296\n").find("'round_floor_ms' must be 0..60000") !=
+  CHECK(error_of(head + "round_floor_ms = 4294967296\n").find("'round_floor_ms' must be 0..1000") !=
+        std::string::npos);
+  // Above the peers' gossip interval a floor never applies (the peer refuses it).
+  CHECK(error_of(head + "round_floor_ms = 1001\n").find("'round_floor_ms' must be 0..1000 (1001 is too large)") !=
         std::string::npos);
   CHECK(error_of(head + "[[events]]\nat = 1\nkind = \"join\"\ncount = 4294967297\n")
             .find("'count' must be 1..64 (4294967297 is too large)") != std::string::npos);

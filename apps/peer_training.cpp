@@ -190,6 +190,9 @@ Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOp
     return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
   auto eval_every = parse_eval_every(options.eval_every);
   if (!eval_every) return eval_every.error();
+  if (options.neighbours > options.max_links)  // not an error: scenario files raise neighbours alone
+    log->warn("--neighbours {} is above --max-links {}: this peer keeps at most {} links (dialled and accepted)",
+              options.neighbours, options.max_links, options.max_links);
   // The checkpoint file before any data loads or the network starts: it used
   // to fail (a folder, a read-only one) or overwrite (a `train` checkpoint, any
   // file) only at the first checkpoint, a minute or an hour in.

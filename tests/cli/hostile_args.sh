@@ -74,6 +74,13 @@ printf 'compress = "topk:0"\n' > "$work/bad-compress.toml"
 expect_refused "compress = topk:0 in --config" "bad-compress.toml:1: 'compress'" \
   timeout 10 "$starling" peer --listen 127.0.0.1:7000 --data-dir "$work/refused-dir" --config "$work/bad-compress.toml"
 [[ -e "$work/refused-dir" ]] && fail "a refused peer made its data dir: $(ls "$work/refused-dir")"
+# More neighbours to dial than links kept is not an error (scenario files
+# raise neighbours alone), but the peer says it keeps only --max-links.
+toy_csv "$work/links.csv"
+out=$(timeout -s INT 2 "$starling" peer --listen 127.0.0.1:$((20000 + RANDOM % 20000)) --data "$work/links.csv" \
+  --data-dir "$work/links-dir" --neighbours 5 --max-links 2 2>&1 </dev/null)
+grep -q -e "--neighbours 5 is above --max-links 2: this peer keeps at most 2 links" <<<"$out" ||
+  fail "--neighbours above --max-links: no warning in $(head -c 2000 <<<"$out")"
 
 # A single-value option given twice is an error in every command (train took
 # the last one in silence); options meant to repeat still do.

@@ -184,8 +184,9 @@ class PeerTraining::Host {
 Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOptions& options,
                                                             const fs::path& data_dir,
                                                             std::shared_ptr<spdlog::logger> log) {
-  // The gossip flags first (a stand-in layout), so a bad one fails before the data loads.
-  if (auto checked = gossip_driver_options(options, compress::Layout::whole(1), {}); !checked) return checked.error();
+  // The gossip flags were checked by run_peer before the data dir was made
+  // (gossip_driver_options with a stand-in layout); below they are turned
+  // into the driver's options with the model's layout.
   if (options.training.threads != 1)
     return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
   auto eval_every = parse_eval_every(options.eval_every);

@@ -167,14 +167,16 @@ void Membership::ask_unknown(const GossipMessage& message, std::int64_t now_ms) 
 }
 
 void Membership::handle_ping(const std::string& from_address, const Ping& ping) {
-  // A ping meant for a previous owner of our address stays unanswered.
-  if (ping.target != self_.node_id) return;
+  // A ping meant for a previous owner of our address stays unanswered. So
+  // does one with nowhere to answer: a stream message whose sender gave no
+  // address (the codec allows an empty one; no honest member sends it).
+  if (ping.target != self_.node_id || from_address.empty()) return;
   send_datagram(from_address, Ack{ping.sequence});
 }
 
 void Membership::handle_indirect_ping(const std::string& from_address, const IndirectPing& request,
                                       std::int64_t now_ms) {
-  if (request.target == self_.node_id || request.target_address.empty()) return;
+  if (request.target == self_.node_id || request.target_address.empty() || from_address.empty()) return;
   if (const MemberRecord* target = find(request.target); target != nullptr && !can_send(*target)) {
     // An outbound-only member we hold no link with: our ping would only hit
     // its firewall. Say so at once; a helper that holds a link answers.
@@ -216,7 +218,10 @@ void Membership::handle_nack(const Nack& nack) {
 
 void Membership::handle_join(const GossipMessage& message, const Join& join, std::int64_t now_ms) {
   if (leaving_) return;  // let the joiner try another seed
-  if (join.self.node_id != message.sender || join.self.state != MemberState::alive) return;
+  // A record without an address is refused (apply_signed) and has nowhere
+  // for the view to go.
+  if (join.self.node_id != message.sender || join.self.state != MemberState::alive || join.self.address.empty())
+    return;
   apply_signed(join.self, message.sender, false, now_ms);
   PushPull reply;
   reply.is_reply = true;

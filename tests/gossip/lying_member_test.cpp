@@ -387,3 +387,29 @@ TEST_CASE("a candidate two members vouch for gets more pings before it is droppe
   CHECK(a.view(30 * second).candidates == 0);
   CHECK(a.view(30 * second).candidates_expired == 3);
 }
+
+TEST_CASE("messages with nowhere to answer are dropped, not answered at an empty address", "[gossip][lying]") {
+  // The codec allows an empty sender address (it carries nothing for a
+  // datagram, whose source is the address), so over a stream a member can
+  // send one; each of these used to reach a send to "" and abort the peer.
+  Membership a = observer_with_two();
+  GossipMessage ping{node(3), "", Ping{7, node(1)}, {}};
+  Actions seen = a.on_message("", ping, 10);
+  CHECK(seen.sends.empty());
+  GossipMessage indirect{node(3), "", IndirectPing{8, node(2), address(2)}, {}};
+  seen = a.on_message("", indirect, 11);
+  CHECK(seen.sends.empty());
+  for (std::int64_t t = 12; t < 20 * second; t += 50) {
+    for (const Outgoing& out : a.tick(t).sends) CHECK_FALSE(out.to_address.empty());
+  }
+  // A join whose own signed record has no address: refused, and no view sent.
+  GossipMessage join{node(4), address(4), Join{authority(4)->record("", 0)}, {}};
+  seen = a.on_message(address(4), join, 20 * second);
+  for (const Outgoing& out : seen.sends) CHECK_FALSE(out.to_address.empty());
+  CHECK(a.find(node(4)) == nullptr);
+  // The same messages with an address are answered as ever.
+  seen = a.on_message(address(3), GossipMessage{node(3), address(3), Ping{9, node(1)}, {}}, 21 * second);
+  CHECK(std::any_of(seen.sends.begin(), seen.sends.end(), [](const Outgoing& out) {
+    return out.to_address == address(3) && std::holds_alternative<Ack>(out.message.body);
+  }));
+}

@@ -19,6 +19,7 @@
 #include "config_file.h"
 #include "error_output.h"
 #include "log_setup.h"
+#include "parsed_check.h"
 #include "path_option.h"
 #include "peer_gossip_options.h"
 #include "peer_metrics.h"
@@ -47,6 +48,7 @@ struct PeerOptions {
   std::string profile = "lan";
   std::string metrics;  // HOST:PORT of the Prometheus endpoint; empty: none
   bool outbound_only = false;
+  std::string fault_control_from;  // NODE_ID in hex; empty: no fault injection
   PeerTrainingOptions training;
   LogOptions log;
 };
@@ -167,6 +169,13 @@ int run_peer(const PeerOptions& options) {
   peer_config.log = log;
   peer_config.slot = &peer_slot;
   peer_config.outbound_only = options.outbound_only;
+  if (!options.fault_control_from.empty()) {
+    // Checked as the flag was read (parsed_check below).
+    peer_config.fault_control_from = crypto::NodeId::from_hex(options.fault_control_from)->bytes();
+    log->warn("fault injection on: the client with node id {} may make this peer drop, delay or corrupt what "
+              "it sends (--fault-control-from; starling scenario sets it for its own peers)",
+              options.fault_control_from);
+  }
   auto made = RuntimePeer::create(loop, std::move(peer_config), std::move(*identity), std::move(swarm_key));
   if (!made) {
     return fail("cannot listen on " + options.listen + ": " + made.error().message +
@@ -298,6 +307,11 @@ Command add_peer_command(CLI::App& root) {
   app->add_flag("--outbound-only", options->outbound_only,
                 "This host accepts no inbound connection or datagram (NAT, firewall): reach the swarm over "
                 "connections it opens (docs/membership.md, \"Outbound-only members\"; needs --seed)");
+  app->add_option("--fault-control-from", options->fault_control_from,
+                  "Accept fault injection (network faults, byzantine modes, slowdowns) from the client with this "
+                  "node id only; `starling scenario` sets it for the peers it runs. none: refused from everyone")
+      ->type_name("NODE_ID")
+      ->check(parsed_check([](const std::string& text) { return crypto::NodeId::from_hex(text); }, "NODE_ID"));
   add_peer_training_options(*app, options->training);
   add_log_options(*app, options->log);
   auto config = std::make_shared<ConfigFlags>();

@@ -97,7 +97,10 @@ Status ProcessBackend::prepare() {
   if (auto saved = key.save(key_path_, crypto::Overwrite::yes); !saved) {
     return make_error(ErrorKind::io, "cannot write " + key_path_.string() + ": " + saved.error().message);
   }
-  client_ = std::make_unique<runtime::ControlClient>(key.clone());
+  // The peers apply fault injection from this identity only (--fault-control-from).
+  crypto::Identity control = crypto::Identity::generate();
+  control_node_id_ = control.node_id().to_hex();
+  client_ = std::make_unique<runtime::ControlClient>(key.clone(), std::move(control));
   const int total = scenario_.total_peers();
   slots_.resize(static_cast<std::size_t>(total));
   std::set<int> ports;
@@ -126,7 +129,8 @@ fs::path ProcessBackend::log_path(const Slot& s) const {
 std::vector<std::string> ProcessBackend::peer_args(const Slot& s, const std::vector<std::string>& seeds) const {
   const scenario::SwarmSpec& w = scenario_.swarm;
   std::vector<std::string> args = {"peer",        "--listen",         address(s), "--data-dir", data_dir(s).string(),
-                                   "--swarm-key", key_path_.string(), "--profile", w.profile};
+                                   "--swarm-key", key_path_.string(), "--profile", w.profile,
+                                   "--fault-control-from", control_node_id_};
   for (const std::string& seed : seeds) {
     args.push_back("--seed");
     args.push_back(seed);

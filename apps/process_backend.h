@@ -123,6 +123,7 @@ class ProcessBackend final : public scenario::SwarmBackend {
   ProcessBackendOptions options_;
   PeerProcesses processes_;
   std::unique_ptr<runtime::ControlClient> client_;
+  std::string control_node_id_;  // client_'s node id, hex: the peers' --fault-control-from
   std::vector<Slot> slots_;
   std::filesystem::path key_path_;
   std::chrono::steady_clock::time_point t0_;

@@ -47,6 +47,8 @@ Result<std::unique_ptr<RuntimePeer>> RuntimePeer::create(runtime::EventLoop& loo
   options.node_id = node_id;
   options.authority = std::move(authority);
   options.outbound_only = config.outbound_only;
+  if (config.fault_control_from)
+    options.fault_control_from = node::Bytes(config.fault_control_from->begin(), config.fault_control_from->end());
   if (config.training) options.training = config.training->driver_options();
   if (!config.training && config.host) options.training = config.driver;
   RuntimePeer* raw = self.get();

@@ -41,6 +41,9 @@ struct RuntimePeerConfig {
   runtime::StepHandoff* host = nullptr;
   std::optional<node::TrainingDriverOptions> driver;
   bool outbound_only = false;        // --outbound-only
+  // --fault-control-from: the scenario runner's node id, the only client
+  // whose fault injection is applied (node::PeerOptions::fault_control_from).
+  std::optional<gossip::NodeId> fault_control_from;
   std::shared_ptr<spdlog::logger> log;
   // Where work posted to the loop thread (published parameters, an embedded
   // peer's status and leave) finds the peer, set whether or not it trains;

@@ -90,6 +90,7 @@ Peer::Peer(Transport& transport, ModelHost* host, IncarnationStore& incarnations
     // The scenario runner's connection: its injected faults spare it.
     transport_.set_peer_label(info.id, kControlPeerLabel);
     ControlConnection connection;
+    connection.identity = info.remote_identity;
     connection.timer = transport_.start_timer(options_.stream_timeout_ms, [this, id = info.id] {
       auto found = controls_.find(id);
       if (found == controls_.end()) return;
@@ -288,6 +289,18 @@ void Peer::on_control_frame(ConnectionId id, ByteSpan frame) {
     return;
   }
   if (std::holds_alternative<wire::FaultControl>(*message) || std::holds_alternative<wire::TrainingControl>(*message)) {
+    const auto found = controls_.find(id);
+    if (!options_.fault_control_from || found == controls_.end() ||
+        found->second.identity != *options_.fault_control_from) {
+      if (controls_refused_++ % 100 == 0) {
+        log(LogLevel::warning, "control",
+            "refused a fault-injection control from a client that is not this peer's scenario runner "
+            "(closing its connection; " + std::to_string(controls_refused_) + " refused so far)");
+      }
+      forget_control(id);
+      router_->close(id);
+      return;
+    }
     // The client follows with a StatusQuery on this connection: its answer
     // tells it the control took effect.
     apply_control(*message);

@@ -18,14 +18,17 @@ struct ControlClient::State {
   std::uint64_t next_request_id = 1;
 };
 
-ControlClient::ControlClient(crypto::SwarmKey swarm_key) : state_(std::make_unique<State>()) {
+ControlClient::ControlClient(crypto::SwarmKey swarm_key)
+    : ControlClient(std::move(swarm_key), crypto::Identity::generate()) {}
+
+ControlClient::ControlClient(crypto::SwarmKey swarm_key, crypto::Identity identity)
+    : state_(std::make_unique<State>()) {
   UvTransportOptions options;
   // Each exchange() bounds its requests by its own timeout and closes what
   // has not answered: the transport's handshake deadline (5 s) would cut a
   // longer one short (`starling status --timeout 20` gave up after 5 s).
   options.limits.handshake_timeout_ms = kMaxExchangeTimeoutMs;
-  // An ephemeral identity: the handshake needs one, nobody needs to know it.
-  options.security = make_crypto_security(crypto::Identity::generate(), std::move(swarm_key));
+  options.security = make_crypto_security(std::move(identity), std::move(swarm_key));
   state_->transport = make_uv_transport(state_->loop, std::move(options));
 }
 

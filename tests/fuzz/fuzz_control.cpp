@@ -108,6 +108,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.node_id = authority->node_id();
   options.authority = authority;
   options.status_answer = [](const PeerStatus& status) { return status_json(status); };
+  // Plain mode proves no identity (empty): the client is the runner, so its
+  // fault controls reach apply_fault_control.
+  options.fault_control_from = Bytes{};
   options.on_control = [&](const wire::Message& control) {
     if (const auto* fault = std::get_if<wire::FaultControl>(&control)) {
       apply_fault_control(*fault, network.faults(), self_key, peer->membership());

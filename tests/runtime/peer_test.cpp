@@ -100,6 +100,13 @@ Eigen::VectorXf filled(float value) { return Eigen::VectorXf::Constant(kDimensio
 
 // A peer at host:7000; trains when `trains` (target = its index), else
 // membership only. `store` outlives the peer so a restart can read it.
+// The scenario runner's identity: the one every test peer takes fault
+// injection from (PeerOptions::fault_control_from).
+const crypto::Identity& runner_identity() {
+  static const crypto::Identity identity = crypto::Identity::generate();
+  return identity;
+}
+
 void start_peer(MemoryNetwork& network, TestPeer& out, const std::string& host, const Member& member,
                 IncarnationStore& store, std::vector<std::string> seeds, bool trains, float target) {
   out.host = host;
@@ -132,6 +139,8 @@ void start_peer(MemoryNetwork& network, TestPeer& out, const std::string& host, 
   };
   options.on_control = [raw](const wire::Message& control) { raw->controls.push_back(control); };
   options.max_control_backlog_bytes = 1024;  // answers here are ~40 bytes
+  const auto& runner_id = runner_identity().node_id().bytes();
+  options.fault_control_from = Bytes(runner_id.begin(), runner_id.end());
   out.peer = std::make_unique<Peer>(*out.transport, trains ? &out.model : nullptr, store, std::move(options));
   out.slot = out.peer.get();
   REQUIRE(out.peer->listen(Address{host, 7000}).ok());
@@ -161,9 +170,12 @@ struct Client {
   bool closed = false;
   std::vector<wire::Message> received;
 
-  Client(MemoryNetwork& network, const std::string& name, const std::string& to) {
+  // identity: whom the client proves to be (default: a fresh one).
+  Client(MemoryNetwork& network, const std::string& name, const std::string& to,
+         const crypto::Identity* identity = nullptr) {
     MemoryTransportOptions options;
-    options.security = make_crypto_security(crypto::Identity::generate(), swarm_key().clone());
+    options.security = make_crypto_security(identity ? identity->clone() : crypto::Identity::generate(),
+                                            swarm_key().clone());
     transport = network.create_transport(name, std::move(options));
     TransportEvents events;
     events.on_frame = [this](ConnectionId, ByteSpan frame) {
@@ -272,7 +284,7 @@ TEST_CASE("peer: status queries are answered from the status struct, controls ar
   REQUIRE(network.run_until([&] { return ready_links(*a.peer) == 1 && ready_links(*b.peer) == 1; }, 20 * kSecondUs));
 
   // As the scenario runner does: controls, then a query on the same connection.
-  Client runner(network, "runner", "a:7000");
+  Client runner(network, "runner", "a:7000", &runner_identity());
   wire::TrainingControl control;
   control.byzantine = wire::ByzantineMode::membership_lies;
   runner.send(wire::Message{control});
@@ -287,6 +299,69 @@ TEST_CASE("peer: status queries are answered from the status struct, controls ar
   CHECK(std::holds_alternative<wire::TrainingControl>(a.controls.front()));
   CHECK(a.said("membership fault membership_lies"));
   CHECK(a.peer->status().router.inbound_routed[std::size_t(Route::control)] == 1);
+}
+
+TEST_CASE("peer: fault injection from anyone but the runner's identity is refused, status is answered to all",
+          "[runtime][peer]") {
+  MemoryNetwork network(25);
+  std::vector<MemoryIncarnationStore> stores(3);
+  TestPeer a;
+  TestPeer b;
+  const Member member_b = make_member();
+  start_peer(network, a, "a", make_member(), stores[0], {}, true, 0.0f);
+  start_peer(network, b, "b", member_b, stores[1], {"a:7000"}, true, 1.0f);
+  REQUIRE(network.run_until([&] { return ready_links(*a.peer) == 1 && ready_links(*b.peer) == 1; }, 20 * kSecondUs));
+
+  // A member of the swarm (b's own identity) and a stranger with the swarm
+  // key each try to turn a byzantine, to cut it off, and to slow it down.
+  wire::TrainingControl byzantine{1000.0, wire::ByzantineMode::random_deltas, 1e6};
+  wire::FaultControl cut;
+  cut.drop_probability = 1.0;
+  Client member(network, "m", "a:7000", member_b.identity.get());
+  member.send(wire::Message{byzantine});
+  member.send(wire::Message{wire::StatusQuery{1}});
+  Client stranger(network, "s", "a:7000");
+  stranger.send(wire::Message{cut});
+  REQUIRE(network.run_until([&] { return member.closed && stranger.closed; }, 2 * kSecondUs));
+  CHECK(member.received.empty());
+  CHECK(a.controls.empty());
+  CHECK(a.peer->status().membership_fault == HostileMembershipMode::none);
+  CHECK(a.said("refused a fault-injection control"));
+
+  // A peer told no runner at all (the default) refuses the runner too;
+  // start_peer always names it, so this one is built by hand.
+  MemoryTransportOptions transport_options;
+  const Member member_c = make_member();
+  transport_options.security = make_crypto_security(member_c.identity->clone(), swarm_key().clone());
+  auto transport = network.create_transport("c2", std::move(transport_options));
+  PeerOptions options;
+  options.membership = gossip::lan_config();
+  options.node_id = member_c.node_id;
+  options.authority = member_c.authority;
+  std::vector<wire::Message> applied;
+  options.on_control = [&](const wire::Message& control) { applied.push_back(control); };
+  Peer bare(*transport, nullptr, stores[2], std::move(options));
+  REQUIRE(bare.listen(Address{"c2", 7000}).ok());
+  bare.start({"a:7000"}, false);
+  Client runner_to_bare(network, "r2", "c2:7000", &runner_identity());
+  runner_to_bare.send(wire::Message{byzantine});
+  REQUIRE(network.run_until([&] { return runner_to_bare.closed; }, 2 * kSecondUs));
+  CHECK(applied.empty());
+  CHECK(bare.status().membership_fault == HostileMembershipMode::none);
+
+  // Status queries are answered whoever asks.
+  Client asker(network, "q", "a:7000");
+  asker.send(wire::Message{wire::StatusQuery{5}});
+  REQUIRE(network.run_until([&] { return !asker.received.empty(); }, 2 * kSecondUs));
+  CHECK(std::get_if<wire::StatusAnswer>(&asker.received.front()) != nullptr);
+
+  // The runner's own identity still gets through.
+  Client runner(network, "r", "a:7000", &runner_identity());
+  runner.send(wire::Message{byzantine});
+  runner.send(wire::Message{wire::StatusQuery{6}});
+  REQUIRE(network.run_until([&] { return !runner.received.empty(); }, 2 * kSecondUs));
+  REQUIRE(a.controls.size() == 1);
+  bare.stop();
 }
 
 TEST_CASE("peer: restarted with its incarnation store, a peer rejoins above its old incarnation",

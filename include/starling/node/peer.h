@@ -89,6 +89,12 @@ struct PeerOptions {
   // peer applied its part of a TrainingControl (byzantine mode, hostile
   // membership mode): the rest (fault layer, training speed) is the caller's.
   std::function<void(const wire::Message& control)> on_control;
+  // Who may inject faults (wire::FaultControl, wire::TrainingControl) over a
+  // control connection: the one identity the scenario runner connects with
+  // (the node id its handshake proves; empty in plain mode). nullopt, the
+  // default: nobody, so a member of the swarm cannot turn this peer
+  // byzantine, cut it off or slow it down. A StatusQuery is answered either way.
+  std::optional<Bytes> fault_control_from;
   // Membership's one-message stream connections and control connections
   // still open after this are closed.
   std::uint64_t stream_timeout_ms = 10'000;
@@ -194,6 +200,7 @@ class Peer {
  private:
   struct ControlConnection {
     TimerId timer = 0;
+    Bytes identity;  // the client's proven node id (ConnectionInfo::remote_identity)
   };
   void log(LogLevel level, std::string_view event, const std::string& message, const LogFields& fields = {}) const;
   void on_control_frame(ConnectionId id, ByteSpan frame);
@@ -211,6 +218,7 @@ class Peer {
   std::unique_ptr<MembershipDriver> membership_;
   std::unique_ptr<TrainingDriver> training_;
   std::map<ConnectionId, ControlConnection> controls_;
+  std::uint64_t controls_refused_ = 0;
   std::string address_;
   bool started_ = false;
   bool stopped_ = false;

@@ -27,7 +27,12 @@ struct ControlRequest {
 // A resource: owns its own event loop and transport; use it from one thread.
 class ControlClient {
  public:
+  // An ephemeral identity: fine for status queries. Peers apply fault
+  // injection only from the identity they were told (`starling peer
+  // --fault-control-from`, node::PeerOptions::fault_control_from): the
+  // scenario runner passes its own.
   explicit ControlClient(crypto::SwarmKey swarm_key);
+  ControlClient(crypto::SwarmKey swarm_key, crypto::Identity identity);
   ~ControlClient();
   ControlClient(const ControlClient&) = delete;
   ControlClient& operator=(const ControlClient&) = delete;

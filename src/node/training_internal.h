@@ -224,6 +224,13 @@ struct TrainingDriver::Link {
   // this link as on-delta would: a delta every round, a pull on each of the
   // neighbour's, no requests (its round deltas would be taken for replies).
   bool peer_round_deltas = false;
+  // On-delta pulls (pull_on_delta): the link's deltas_sent at the last one.
+  // The pull moves our model by γ·w·(x̂(j→i) − x̂(i→j)) and leaves both
+  // copies as they were, so a second pull before our next delta on the link
+  // would count the same gap again: a neighbour sending deltas faster than
+  // we send ours (or a hostile one sending empty deltas by the hundred) would
+  // move our model past its own, each pull within the clipping radius.
+  std::optional<std::uint64_t> pulled_at_sent;
   // The neighbour understands based snapshots (its LinkHello), and the base
   // its based snapshot of the current epoch named (0: none): our answer to it
   // starts from the same model.

@@ -449,12 +449,18 @@ void TrainingDriver::answer_pair(Link& link) {
   // pulls. Replies that were charged but never
   // held let a peer's neighbours spend its upload: with --max-upload 100000
   // among 1 MB/s neighbours a peer sent 583 kB/s, all of it replies.
-  // A neighbour too old to understand a decline gets its reply regardless.
+  // A neighbour too old to understand a decline gets no answer at all: its
+  // request lapses after its pair window. (It used to get its reply
+  // regardless, so a neighbour that only had to say it cannot take a
+  // decline spent our whole budget.)
   budget_.advance(transport_.now_ms());
-  if (link.peer_declines_pairs &&
-      (!reply_fits(budget_, transport_.pending_outbound_bytes(link.id), link.full_delta_bytes) ||
-       serving_download(serving_, link.id, transport_.now_ms()))) {
-    decline_pair(link);
+  if (!reply_fits(budget_, transport_.pending_outbound_bytes(link.id), link.full_delta_bytes) ||
+      serving_download(serving_, link.id, transport_.now_ms())) {
+    if (link.peer_declines_pairs) {
+      decline_pair(link);
+    } else {
+      ++counters_.pairs_unanswered;
+    }
     return;
   }
   const auto dimension = Eigen::Index(options_.layout.dimension());
@@ -706,9 +712,14 @@ void TrainingDriver::pull_on_delta(Link& link) {
   // what each end last sent: j pulls on the same two copies when our delta
   // reaches it, and the pair's sum is kept as in a neighbourhood round.
   if (!link.state.ready() || state_ != "training" || !parameters_) return;
+  if (link.pulled_at_sent == link.deltas_sent) {
+    ++counters_.delta_pulls_skipped;  // this gap was pulled on already (Link::pulled_at_sent)
+    return;
+  }
   if (pull_own_norm_ < 0.0) pull_own_norm_ = model_norm(parameters_->data(), std::size_t(parameters_->size()));
   if (!consensus(*parameters_, &link, pull_own_norm_, true)) return;
   hand_over_pull();
+  link.pulled_at_sent = link.deltas_sent;
   ++counters_.delta_pulls;
 }
 

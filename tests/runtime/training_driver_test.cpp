@@ -215,16 +215,6 @@ TEST_CASE("training driver: peers with different models refuse to link", "[runti
   }
 }
 
-namespace {
-template <typename M>
-std::vector<M> received(const RawMember& member) {
-  std::vector<M> out;
-  for (const auto& message : member.messages)
-    if (const auto* m = std::get_if<M>(&message)) out.push_back(*m);
-  return out;
-}
-}  // namespace
-
 TEST_CASE("training driver: a joiner's link to the peer that served its model starts from that model, no snapshot "
           "either way",
           "[runtime][training]") {

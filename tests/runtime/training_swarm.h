@@ -231,6 +231,15 @@ struct RawMember {
   }
 };
 
+// The messages of one kind a RawMember received, in order.
+template <typename M>
+std::vector<M> received(const RawMember& member) {
+  std::vector<M> out;
+  for (const auto& message : member.messages)
+    if (const auto* m = std::get_if<M>(&message)) out.push_back(*m);
+  return out;
+}
+
 class Swarm {
  public:
   explicit Swarm(std::uint64_t seed) : network_(seed), random_(seed) { network_.set_latency_us(500); }

@@ -293,6 +293,12 @@ struct TrainingDriverStatus {
   std::uint64_t pairs_declined = 0;
   std::uint64_t pair_declines_received = 0;
   std::uint64_t delta_pulls = 0;  // on-delta mixing: pulls taken as a neighbour's delta arrived
+  // ... and not taken: a second delta on a link before our next delta on it
+  // (Link::pulled_at_sent in training_internal.h).
+  std::uint64_t delta_pulls_skipped = 0;
+  // Pair requests from a neighbour that cannot take a decline (an old peer)
+  // left unanswered because the reply did not fit the upload budget.
+  std::uint64_t pairs_unanswered = 0;
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).
   double clip_radius = std::numeric_limits<double>::infinity();

@@ -1,0 +1,125 @@
+// A hostile neighbour on a training link (docs/security.md, "Members that
+// pull too hard"): a member that links with us and then sends deltas as fast
+// as it likes must not pull our model more than an honest neighbour could,
+// nor make us reply past our upload budget.
+#include <catch2/catch.hpp>
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <vector>
+
+#include "starling/compress/spec.h"
+#include "starling/node/link.h"
+#include "starling/node/training_driver.h"
+#include "starling/wire/messages.h"
+#include "training_swarm.h"
+
+using namespace starling;
+using namespace starling::node;
+using namespace starling::test_training;
+
+namespace {
+
+// Links `member` with the peer it dialled: sends a snapshot of `model` (the
+// dialler goes first; values exact in bf16) and waits for the peer's answer in the same epoch.
+// Returns that epoch.
+std::uint64_t open_link(Swarm& swarm, RawMember& member, const Eigen::VectorXf& model) {
+  REQUIRE(swarm.run_until([&] { return member.connected; }, 5));
+  swarm.run_for_ms(200);
+  wire::SnapshotChunk snapshot;
+  snapshot.epoch = 1;
+  snapshot.total = std::uint64_t(model.size());
+  snapshot.precision = wire::Precision::bf16;  // links' snapshots are bf16
+  for (const float value : model) snapshot.values_half.push_back(bf16_bits(value));  // 0 and 1: exact
+  member.send(wire::Message{snapshot});
+  REQUIRE(swarm.run_until([&] { return !received<wire::SnapshotChunk>(member).empty(); }, 10));
+  const std::uint64_t epoch = received<wire::SnapshotChunk>(member).front().epoch;
+  REQUIRE(epoch == snapshot.epoch);
+  return epoch;
+}
+
+// A delta that changes nothing (compressor none, all zeros).
+wire::Delta empty_delta(std::uint64_t epoch, std::uint64_t seq, bool pair) {
+  wire::Delta delta;
+  delta.epoch = epoch;
+  delta.seq = seq;
+  delta.compressor = wire::CompressorKind::none;
+  delta.dimension = kDimension;
+  delta.values.assign(kDimension, 0.0f);
+  delta.degree = 1;  // the largest weight it can ask for
+  delta.pair = pair;
+  return delta;
+}
+
+}  // namespace
+
+TEST_CASE("hostile link: a burst of empty deltas pulls once per delta of ours, never past the sender's model",
+          "[runtime][training][hostile]") {
+  Swarm swarm(61);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.mixing = Mixing::on_delta;
+  config.gamma = 1.0f;
+  config.round_min_interval_ms = 1000;  // our rounds (our deltas on the link) are rare
+  config.round_max_interval_ms = 1000;
+  SwarmPeer& victim = swarm.add(config, {}, false, Eigen::VectorXf::Zero(kDimension));
+  swarm.run_for(1);
+  auto attacker = swarm.raw_member("attacker", victim, "test-model");
+  const Eigen::VectorXf far = Eigen::VectorXf::Constant(kDimension, 1.0f);
+  const std::uint64_t epoch = open_link(swarm, *attacker, far);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 5));
+  swarm.run_for_ms(1100);  // just past a round of ours: the next is ~1 s away
+  const Eigen::VectorXf before = victim.host.x;
+  const auto status_before = victim.training()->status();
+
+  // 200 deltas at once. Each used to pull γ·w·(x̂(j→i) − x̂(i→j)) again,
+  // with neither copy changed: 200 x 1/2 of the gap, 100 times past `far`.
+  for (std::uint64_t seq = 0; seq < 200; ++seq) attacker->send(wire::Message{empty_delta(epoch, seq, false)});
+  swarm.run_for_ms(100);
+
+  const auto status = victim.training()->status();
+  const std::uint64_t ours = status.deltas_sent - status_before.deltas_sent;
+  const std::uint64_t pulls = status.delta_pulls - status_before.delta_pulls;
+  INFO("pulls " << pulls << ", skipped " << status.delta_pulls_skipped << ", our deltas meanwhile " << ours);
+  CHECK(status.deltas_received - status_before.deltas_received == 200);
+  CHECK(pulls <= ours + 1);
+  CHECK(status.delta_pulls_skipped >= 199 - ours);
+  // The victim moved towards `far` by at most the whole gap, not past it.
+  const double moved = double((victim.host.x - before).norm());
+  const double gap = double((far - before).norm());
+  CHECK(moved <= gap * 1.001);
+  CHECK(status.link_resets == status_before.link_resets);
+}
+
+TEST_CASE("hostile link: pair requests from a neighbour that takes no decline are answered within the budget",
+          "[runtime][training][hostile]") {
+  Swarm swarm(62);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");  // 12 kB a delta
+  config.mixing = Mixing::pairwise;
+  config.max_upload_bytes_per_second = 24'000;  // about 2 deltas a second
+  SwarmPeer& victim = swarm.add(config, {}, false, Eigen::VectorXf::Zero(kDimension));
+  swarm.run_for(1);
+  // Its hello does not say pair_declines (an old peer's, or a hostile one's).
+  auto attacker = swarm.raw_member("attacker", victim, "test-model");
+  const std::uint64_t epoch = open_link(swarm, *attacker, Eigen::VectorXf::Zero(kDimension));
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 10));
+  swarm.run_for(2);  // the snapshot's debt paid off
+  const std::size_t deltas_before = received<wire::Delta>(*attacker).size();
+
+  // 40 pair requests a second for 5 s: each wants a 12 kB reply.
+  std::uint64_t seq = 0;
+  for (int tick = 0; tick < 200; ++tick) {
+    attacker->send(wire::Message{empty_delta(epoch, seq++, true)});
+    swarm.run_for_ms(25);
+  }
+  const std::size_t replies = received<wire::Delta>(*attacker).size() - deltas_before;
+  const auto status = victim.training()->status();
+  INFO("deltas to the attacker in 5 s: " << replies << ", unanswered " << status.pairs_unanswered);
+  // The budget allows 120 kB in 5 s, 10 deltas, plus a bucket; before, all
+  // 200 requests got their reply (2.4 MB).
+  CHECK(replies <= 16);
+  CHECK(status.pairs_unanswered >= 150);
+  CHECK(status.link_resets == 0);
+}

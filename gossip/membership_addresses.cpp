@@ -49,6 +49,17 @@ bool Membership::alive_at(const std::string& address) const {
                      [&](const NodeId& id) { return members_.at(id).record.state == MemberState::alive; });
 }
 
+bool Membership::reachable_member_at(const std::string& address, const NodeId& except) const {
+  if (address == self_.address && except != self_.node_id && !self_.outbound_only) return true;
+  const auto it = members_at_.find(address);
+  if (it == members_at_.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(), [&](const NodeId& id) {
+    const MemberRecord& record = members_.at(id).record;
+    return id != except && !record.outbound_only &&
+           (record.state == MemberState::alive || record.state == MemberState::suspect);
+  });
+}
+
 // `record` was just listed at its address (a new member, or one that moved).
 void Membership::address_taken_over(const MemberRecord& record, std::int64_t now_ms) {
   const auto it = members_at_.find(record.address);

@@ -99,7 +99,20 @@ void MembershipDriver::on_link_frame(ConnectionId id, StreamState& stream, gossi
     stream.timeout_timer = 0;
     if (!stream.outbound) {
       // An outbound-only member dialled us: its address is only a name, and
-      // everything we send to that name goes here from now on.
+      // everything we send to that name goes here from now on. So the name
+      // must not be taken: a member claiming a reachable member's address
+      // (or another outbound-only member's link) would get that member's
+      // pings, acks and gossip, and could answer for it or starve it.
+      if (!link_name_free(message.sender_address, message.sender)) {
+        if (++links_refused_ % 100 == 1)
+          log(DriverLogLevel::warning,
+              "refused a membership link from " + gossip::short_hex(message.sender) + " named " +
+                  message.sender_address + ": that address belongs to another member (" +
+                  std::to_string(links_refused_) + " refused so far)");
+        router_.close(id);
+        forget_stream(id);
+        return;
+      }
       stream.link = true;
       stream.link_address = message.sender_address;
       if (auto old = links_.find(stream.link_address); old != links_.end() && old->second != id) {
@@ -131,7 +144,9 @@ void MembershipDriver::on_link_frame(ConnectionId id, StreamState& stream, gossi
     const gossip::MemberRecord* record = membership_->find(sender);
     const bool live = record != nullptr && (record->state == gossip::MemberState::alive ||
                                             record->state == gossip::MemberState::suspect);
-    if (!outbound && !(live && record->outbound_only)) {
+    // Its own signed record names the link: an envelope's sender address is
+    // not signed.
+    if (!outbound && !(live && record->outbound_only && record->address == found->second.link_address)) {
       // Not an outbound-only member after all (or not a member): a one-shot stream.
       router_.close(id);
       forget_stream(id);
@@ -142,6 +157,15 @@ void MembershipDriver::on_link_frame(ConnectionId id, StreamState& stream, gossi
   }
   // Links are never closed on purpose, even beyond outbound_links (a Join to
   // more seeds than that): the other end takes a closed link for our crash.
+}
+
+bool MembershipDriver::link_name_free(const std::string& name, const gossip::NodeId& sender) const {
+  if (membership_->reachable_member_at(name, sender)) return false;
+  const auto held = links_.find(name);
+  if (held == links_.end()) return true;
+  const auto stream = streams_.find(held->second);
+  // A link of the same member (a redial) may replace it; another's may not.
+  return stream == streams_.end() || !stream->second.link_node || *stream->second.link_node == sender;
 }
 
 void MembershipDriver::forget_link(ConnectionId id, StreamState& stream) {

@@ -40,8 +40,11 @@ struct Member {
   int suspected_outbound_only = 0;  // suspicions of any outbound-only member this one raised or heard
 };
 
+// claimed_address: the address its own record names (default: where it
+// listens), for a member that lies about it.
 std::unique_ptr<Member> make_member(MemoryNetwork& network, int index, const crypto::SwarmKey& swarm_key,
-                                    std::vector<std::string> seeds, bool outbound_only) {
+                                    std::vector<std::string> seeds, bool outbound_only,
+                                    const std::string& claimed_address = "") {
   auto member = std::make_unique<Member>();
   const std::string host = "h" + std::to_string(index);
   crypto::Identity identity = crypto::Identity::generate();
@@ -64,7 +67,7 @@ std::unique_ptr<Member> make_member(MemoryNetwork& network, int index, const cry
   member->driver = std::make_unique<MembershipDriver>(*member->router, std::move(options));
   auto bound = member->transport->listen(Address{host, 7946});
   REQUIRE(bound.ok());
-  self.address = to_string(*bound);
+  self.address = claimed_address.empty() ? to_string(*bound) : claimed_address;
   member->address = self.address;
   member->id = self.node_id;
   member->outbound_only = outbound_only;
@@ -213,4 +216,29 @@ TEST_CASE("outbound-only: the flag is covered by the member's Ed25519 signature"
   ordinary.signature = authority->sign_record(ordinary);
   CHECK(authority->verify_record(ordinary));
   CHECK(ordinary.signature != record.signature);
+}
+
+TEST_CASE("outbound-only: a member whose link claims a reachable member's address is refused the link",
+          "[runtime][driver][outbound][hostile]") {
+  // Its link would take every message meant for that address: the pings,
+  // acks and gossip of the member that really listens there.
+  MemoryNetwork network(44);
+  network.set_latency_us(1000);
+  const crypto::SwarmKey swarm_key = crypto::SwarmKey::generate();
+  auto seed = make_member(network, 0, swarm_key, {}, false);
+  auto honest = make_member(network, 1, swarm_key, {seed->address}, false);
+  network.run_for(3 * kSecondUs);
+  REQUIRE(state_at(*seed, *honest) == gossip::MemberState::alive);
+  // Outbound-only, with a record that names `honest`'s address; and an
+  // honest outbound-only member for contrast.
+  auto hijacker = make_member(network, 2, swarm_key, {seed->address}, true, honest->address);
+  auto outbound = make_member(network, 3, swarm_key, {seed->address}, true);
+  for (int second = 0; second < 30; ++second) {
+    network.run_for(kSecondUs);
+    CHECK(state_at(*seed, *honest) == gossip::MemberState::alive);
+  }
+  CHECK(seed->driver->link_count() == 1);  // the honest outbound-only member's
+  CHECK(state_at(*seed, *outbound) == gossip::MemberState::alive);
+  CHECK(state_at(*seed, *hijacker) != gossip::MemberState::alive);
+  CHECK(record_at(*seed, *honest)->address == honest->address);
 }

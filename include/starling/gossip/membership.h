@@ -181,6 +181,12 @@ class Membership {
   // Live members we may dial for delta gossip: not outbound-only (nobody
   // dials those; they dial us).
   std::vector<MemberRecord> dialable_members() const;
+  // Whether a member other than `except` that accepts connections is listed
+  // alive or suspect at `address` (ourselves included). An outbound-only
+  // member's address is only the name its link is known by, so that name
+  // must not be a reachable member's address: the link would take that
+  // member's traffic (node/membership_links.cpp).
+  bool reachable_member_at(const std::string& address, const NodeId& except) const;
 
   const MemberRecord& self() const { return self_; }
   std::uint64_t incarnation() const { return self_.incarnation; }

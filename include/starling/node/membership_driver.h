@@ -184,6 +184,8 @@ class MembershipDriver {
   bool send_on_link(const std::string& to_address, const Bytes& bytes);
   void open_link(const std::string& address, const Bytes& first);
   bool claims_outbound_only(const gossip::GossipMessage& message) const;
+  // Whether an inbound link from `sender` may be known by `name`.
+  bool link_name_free(const std::string& name, const gossip::NodeId& sender) const;
   void on_link_frame(ConnectionId id, StreamState& stream, gossip::GossipMessage message, std::size_t bytes);
   void forget_link(ConnectionId id, StreamState& stream);
   void maintain_links();
@@ -210,6 +212,7 @@ class MembershipDriver {
   MembershipEventCounts event_counts_;
   std::uint64_t datagrams_refused_ = 0;
   std::map<std::string, ConnectionId> links_;  // the other end's listen address -> its link
+  std::uint64_t links_refused_ = 0;  // inbound links whose name was taken (link_name_free)
   std::map<std::string, std::uint64_t> link_backoff_until_ms_;  // outbound-only: failed dials
 };
 

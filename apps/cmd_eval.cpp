@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <system_error>
 #include <utility>
 
@@ -33,11 +35,25 @@ struct EvalArgs {
   bool whole_file = false;  // a .csv/.libsvm file is all test data: no 10% split
 };
 
-// The samples to score: the data set's test split, or with --whole-file every
-// sample of one .csv/.libsvm file, in file order.
-Result<ml::Dataset> test_samples(const EvalArgs& args, int classes) {
+// The seed that split a .csv/.libsvm file into training and test samples
+// for the run that wrote the checkpoint (its metadata "seed": `train --seed`,
+// `peer --random-seed`); 1, the default of both, for a checkpoint that does
+// not say. Named data sets have a fixed test set and ignore it.
+std::uint64_t split_seed(const std::map<std::string, std::string>& metadata) {
+  const auto recorded = metadata.find("seed");
+  if (recorded == metadata.end()) return 1;
+  std::uint64_t seed = 0;
+  const std::string& text = recorded->second;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seed);
+  return error == std::errc() && end == text.data() + text.size() ? seed : 1;
+}
+
+// The samples to score: the data set's test split (the one the run held out,
+// by its seed), or with --whole-file every sample of one .csv/.libsvm file,
+// in file order.
+Result<ml::Dataset> test_samples(const EvalArgs& args, int classes, std::uint64_t seed) {
   if (!args.whole_file) {
-    auto data = ml::load_dataset(args.data, 1, ml::kTestFraction, classes);
+    auto data = ml::load_dataset(args.data, seed, ml::kTestFraction, classes);
     if (!data) return data.error();
     return std::move(data->test);
   }
@@ -95,7 +111,7 @@ int run_eval(const EvalArgs& args) {
   // classes, a test file lacking some of them scores as it is, and a label
   // the model has no output for is an error naming its line ("does not fit
   // the N classes of the model"), where a remap used to score it as another.
-  auto data = test_samples(args, checkpoint->classes);
+  auto data = test_samples(args, checkpoint->classes, split_seed(checkpoint->metadata));
   if (!data) return fail(data.error());
   ml::Dataset& test = *data;
   STARLING_ASSERT(test.classes == checkpoint->classes);

@@ -206,7 +206,41 @@ sim::SimulateOptions base_options(const SimulateCliOptions& o, std::uint64_t see
   return options;
 }
 
-int run_file(const SimulateCliOptions& o) {
+// --peer-log checked before anything is read or made: never the scenario it
+// reads, nor anything but a regular file (a FIFO would block the run until
+// someone reads it), in a folder that exists.
+bool peer_log_usable(const SimulateCliOptions& o) {
+  if (o.peer_log.empty()) return true;
+  std::error_code ec;
+  const fs::file_status status = fs::status(o.peer_log, ec);
+  std::string problem;
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    problem = "--peer-log " + o.peer_log + " exists and is not a regular file";
+  } else if (!o.file.empty() && fs::exists(status) && fs::equivalent(o.file, o.peer_log, ec)) {
+    problem = "--peer-log " + o.peer_log + " is the scenario file itself: give another FILE";
+  } else if (const fs::path folder = fs::absolute(o.peer_log, ec).parent_path(); !fs::is_directory(folder, ec)) {
+    problem = "cannot write --peer-log " + o.peer_log + ": No such file or directory (no folder " +
+              folder.string() + ")";
+  }
+  if (problem.empty()) return true;
+  print_error("starling simulate", problem);
+  return false;
+}
+
+// Opens --peer-log once the scenario and the report folder passed their
+// checks, so a refused run leaves an existing file as it was.
+bool open_peer_log(SimulateCliOptions& o) {
+  if (o.peer_log.empty()) return true;
+  std::FILE* log_file = std::fopen(o.peer_log.c_str(), "w");
+  if (!log_file) {
+    print_error("starling simulate", "cannot write --peer-log " + o.peer_log + ": " + std::strerror(errno));
+    return false;
+  }
+  o.peer_log_file.reset(log_file, [](std::FILE* f) { std::fclose(f); });
+  return true;
+}
+
+int run_file(SimulateCliOptions& o) {
   scenario::ParseOptions parse;
   parse.max_peers = scenario::kMaxSimulatedPeers;
   parse.limit_reason = "the simulator";
@@ -240,13 +274,14 @@ int run_file(const SimulateCliOptions& o) {
     std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
     return kExitBadInput;
   }
+  if (!open_peer_log(o)) return kExitBadInput;
   RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);
   if (run.out_of_memory) return kExitFailed;
   if (o.json_summary) std::printf("%s\n", run.summary.c_str());
   return run.passed ? 0 : kExitFailed;
 }
 
-int run_random(const SimulateCliOptions& o) {
+int run_random(SimulateCliOptions& o) {
   const std::uint64_t first = o.seed.value_or(1);
   const fs::path out = o.out_dir.empty() ? default_report_dir("random", "-sim") : fs::path(o.out_dir);
   // Each seed writes random-SEED.toml and run-SEED/ here: an earlier run's
@@ -258,6 +293,7 @@ int run_random(const SimulateCliOptions& o) {
     std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
     return kExitBadInput;
   }
+  if (!open_peer_log(o)) return kExitBadInput;
   std::error_code ec;
   int failures = 0;
   std::string runs;
@@ -360,15 +396,7 @@ Command add_simulate_command(CLI::App& root) {
                                           "FILE runs once (--seed picks its seed)\n");
                      return kExitBadInput;
                    }
-                   if (!options->peer_log.empty()) {
-                     std::FILE* log_file = std::fopen(options->peer_log.c_str(), "w");
-                     if (!log_file) {
-                       print_error("starling simulate",
-                                   "cannot write --peer-log " + options->peer_log + ": " + std::strerror(errno));
-                       return kExitBadInput;
-                     }
-                     options->peer_log_file.reset(log_file, [](std::FILE* f) { std::fclose(f); });
-                   }
+                   if (!peer_log_usable(*options)) return kExitBadInput;
                    if (options->random) return run_random(*options);
                    if (options->file.empty()) {
                      std::fprintf(stderr, "starling simulate: error: give a scenario FILE, or --random\n");

@@ -129,6 +129,20 @@ awk '$3 ~ /^peer=[01]$/ && $1 >= 3 && /member (suspected|died|dead)/' "$work/pee
 out=$("$starling" simulate "$work/logged.toml" --peer-log "$work/no/such/dir/peers.log" 2>&1); rc=$?
 [[ $rc == 2 ]] && grep -q "cannot write --peer-log .*No such file or directory" <<<"$out" ||
   fail "unwritable --peer-log: exit $rc: $out"
+# It never writes over the scenario, a FIFO or a file a refused run names: it
+# used to truncate FILE before anything was checked (the scenario itself
+# came out empty) and to block on a FIFO.
+cp "$work/logged.toml" "$work/kept.toml"
+out=$("$starling" simulate "$work/kept.toml" --out "$work/self-log" --peer-log "$work/kept.toml" 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "is the scenario file itself" <<<"$out" && cmp -s "$work/kept.toml" "$work/logged.toml" ||
+  fail "--peer-log naming the scenario: exit $rc, $(wc -c < "$work/kept.toml") bytes left: $out"
+mkfifo "$work/peers.fifo"
+out=$(timeout 20 "$starling" simulate "$work/logged.toml" --out "$work/fifo-log" --peer-log "$work/peers.fifo" 2>&1); rc=$?
+[[ $rc == 2 ]] && grep -q "not a regular file" <<<"$out" || fail "--peer-log on a FIFO: exit $rc: $out"
+echo "keep me" > "$work/old.log"
+printf 'name = "broken"\n' > "$work/broken.toml"
+out=$("$starling" simulate "$work/broken.toml" --out "$work/broken-log" --peer-log "$work/old.log" 2>&1); rc=$?
+[[ $rc == 2 && $(cat "$work/old.log") == "keep me" ]] || fail "a refused run emptied --peer-log: exit $rc: $out"
 echo "ok: simulate --peer-log writes every peer's log lines and leaves the trace alone"
 
 # --out: checked before anything runs (a regular file is bad input, exit 2,

@@ -125,6 +125,11 @@ grep -q "warning: $work/ids.csv: 60 of the 60 classes have a single example" <<<
 expect_ok "train on contiguous labels" "${train[@]}" --epochs 1
 [[ -z "$out" ]] || fail "contiguous labels are not quiet: $out"
 
+# More shards than samples: the split sized its tables by N (0/100000000 took
+# 2.3 GB and 10 s, 0/2000000000 ran out of memory) before saying "empty".
+expect_refused "train --shard 0/2000000000" "2000000000 shards of [0-9]+ training samples" \
+  timeout 20 "${train[@]}" --shard 0/2000000000 --epochs 1
+
 # Output paths that cannot be written fail before any work, naming the path.
 expect_refused "train --checkpoint DIR" "cannot write $work: it is a directory" "${train[@]}" --checkpoint "$work"
 expect_refused "train --checkpoint DIR/" "it is a directory" "${train[@]}" --checkpoint "$work/"

@@ -247,6 +247,13 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
   if (checkpoint.step < 0 || checkpoint.samples < 0 || checkpoint.optimizer_steps < 0 ||
       !std::isfinite(checkpoint.epoch) || checkpoint.epoch < 0)
     return corrupt(path, "negative step, sample or epoch counters");
+  // A resumed run adds to them: near INT64_MAX they would overflow (and the
+  // run would write a checkpoint its own loader refuses). 2^53 steps is
+  // some 300 years at a million steps a second.
+  constexpr std::int64_t kMaxCounter = std::int64_t{1} << 53;
+  if (checkpoint.step > kMaxCounter || checkpoint.samples > kMaxCounter || checkpoint.optimizer_steps > kMaxCounter ||
+      checkpoint.epoch > double(kMaxCounter))
+    return corrupt(path, "step, sample or epoch counters above 2^53 (no run gets there)");
   // Features are standardised with these: a zero, negative or infinite
   // spread turns every input into NaN or flips it.
   if (!std::isfinite(checkpoint.data_mean) || !std::isfinite(checkpoint.data_std) || !(checkpoint.data_std > 0.0f))

@@ -71,6 +71,10 @@ Result<std::unique_ptr<FileIncarnationStore>> FileIncarnationStore::open(fs::pat
   if (error == std::errc::result_out_of_range) return corrupt(path, "holds a number past 2^64-1");
   if (error != std::errc() || end != number.data() + number.size())
     return corrupt(path, "does not hold one unsigned decimal number");
+  // The next start adds one, and refutations add more while it runs: at
+  // 2^64-1 it wrapped to 0, an incarnation every member holds stale, so the
+  // peer could never be listed alive again. No run gets near 2^62.
+  if (value > (std::uint64_t{1} << 62)) return corrupt(path, "holds an incarnation above 2^62, which no run reaches");
   return std::unique_ptr<FileIncarnationStore>(new FileIncarnationStore(std::move(path), value));
 }
 

@@ -112,6 +112,9 @@ TEST_CASE("a crafted checkpoint header is corrupt, in starling's words") {
       {edited(h, [](auto& j) { j["vectors"] = {-5, -5}; }), "a stored vector has -5 values"},
       {edited(h, [](auto& j) { j["inputs"] = -3; }), "bad model shape"},
       {edited(h, [](auto& j) { j["step"] = -1; }), "negative step"},
+      // Counters a resumed run would overflow (samples += batch at INT64_MAX).
+      {edited(h, [](auto& j) { j["samples"] = 9223372036854775800ll; }), "counters above 2^53"},
+      {edited(h, [](auto& j) { j["step"] = (1ll << 53) + 1; }), "counters above 2^53"},
   };
   for (const auto& [header, expected] : crafted) {
     write_with_header(path, parts, header);

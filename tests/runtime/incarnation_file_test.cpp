@@ -63,6 +63,7 @@ TEST_CASE("incarnation file: a damaged file is an error naming it, never incarna
       {"12abc\n", "does not hold one unsigned decimal number"},
       {"3 4\n", "does not hold one unsigned decimal number"},
       {"18446744073709551616\n", "past 2^64-1"},
+      {"18446744073709551615\n", "above 2^62"},  // the next start wrapped to 0
       {"", "is empty"},
       {"\n", "is empty"},
       {std::string(100, '1'), "longer than one number"},

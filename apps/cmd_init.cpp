@@ -17,6 +17,7 @@
 #include "config_file.h"
 #include "starling/crypto/keys.h"
 #include "starling/runtime/numeric_address.h"
+#include "starling/text.h"
 
 namespace starling::apps {
 namespace {
@@ -91,6 +92,12 @@ InitPaths init_paths(const fs::path& dir) {
 Result<InitReport> init_machine(const InitOptions& options) {
   if (options.dir.empty()) return make_error(ErrorKind::invalid_argument, "DIR is empty: name the folder to write into");
   const InitPaths paths = init_paths(options.dir);
+  // The config names the folder's files, and TOML holds UTF-8 text only: the
+  // peer could not read back a config written with another encoding's bytes.
+  if (!is_valid_utf8(paths.dir.string()))
+    return make_error(ErrorKind::invalid_argument,
+                      "DIR " + printable(paths.dir.string()) +
+                          " is not valid UTF-8: starling.toml (TOML) holds UTF-8 text only; name a folder in UTF-8");
   // What `starling peer` would refuse at start is refused here, before any file is written.
   auto listen = runtime::parse_numeric_address(options.listen);
   if (!listen) return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message);

@@ -60,6 +60,11 @@ expect_error "seed port 0 in --config" "$work/port0.toml:2: 'seed': .*port 0 can
 [[ ! -e $work/o ]] || fail "init made $work/o for a refused port"
 expect_ok "IPv6 seed" "$starling" peer --listen 127.0.0.1:7000 --seed "[::1]:7001" --print-config
 
+# A folder whose name is not UTF-8: init wrote a config the peer then could
+# not read (TOML holds UTF-8 text only); now it is refused, nothing made.
+expect_error "init DIR not UTF-8" "is not valid UTF-8" "$starling" init "$work/m"$'\xff'"x"
+[[ ! -e "$work/m"$'\xff'"x" ]] || fail "init made a folder whose name it refused"
+
 # init never overwrites, and leaves nothing behind when it refuses.
 expect_error "init twice" "exists: init never overwrites" "$starling" init "$work/m"
 mkdir "$work/n" && echo keep >"$work/n/swarm.key"

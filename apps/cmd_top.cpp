@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -95,7 +96,9 @@ int run_top(const TopOptions& options) {
   if (!address) return fail(address.error().message + " (want IP:PORT of a running peer)");
   auto loaded_key = load_swarm_key_option(options.swarm_key_path);
   if (!loaded_key) return fail(loaded_key.error().message);
-  const auto timeout_ms = static_cast<std::uint64_t>(options.timeout_seconds * 1000.0);
+  // Cut to the client's longest wait before the cast (1e300 s does not fit), as `status` does.
+  const double longest_ms = double(runtime::ControlClient::kMaxExchangeTimeoutMs);
+  const auto timeout_ms = static_cast<std::uint64_t>(std::min(options.timeout_seconds * 1000.0, longest_ms));
   if (options.once) {
     ControlSource source(std::move(*loaded_key), *address, timeout_ms);
     return run_once(options, source);

@@ -92,14 +92,22 @@ void remove_stale_temp_files(const std::filesystem::path& path) {
   }
 }
 
-Status write_secret_file(const std::filesystem::path& path, std::string_view contents, Overwrite overwrite) {
+Status write_secret_file(const std::filesystem::path& named, std::string_view contents, Overwrite overwrite) {
   // The rename below replaces whatever the path names: refuse to turn a
   // device, FIFO or socket (`--force` onto /dev/null) into a key file.
+  std::filesystem::path path = named;
   if (overwrite == Overwrite::yes) {
     struct stat existing {};
-    if (::stat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+    if (::stat(named.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
       return make_error(ErrorKind::invalid_argument,
-                        path.string() + " exists and is not a regular file; refusing to replace it with a key file");
+                        named.string() + " exists and is not a regular file; refusing to replace it with a key file");
+    }
+    // A symlink to a regular file: write the file it names, so the link
+    // stays (as for every file starling writes; the rename replaced the link).
+    std::error_code ec;
+    if (std::filesystem::is_symlink(std::filesystem::symlink_status(named, ec))) {
+      path = std::filesystem::canonical(named, ec);
+      if (ec) return make_error(ErrorKind::io, "cannot resolve the link " + named.string() + ": " + ec.message());
     }
   }
   std::filesystem::path directory = path.parent_path();

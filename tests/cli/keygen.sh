@@ -28,6 +28,13 @@ expect_error "overwrite identity" "already exists" "$starling" keygen --identity
 expect_ok "keygen --swarm --force" "$starling" keygen --swarm "$work/swarm.key" --force
 [[ $(cat "$work/swarm.key") != "$before" ]] || fail "--force did not replace the key"
 [[ $(mode_of "$work/swarm.key") == 600 ]] || fail "forced key mode is $(mode_of "$work/swarm.key")"
+# --force through a symlink writes the file it names and keeps the link, as
+# every file starling writes does (the rename used to replace the link).
+ln -s "$work/swarm.key" "$work/linked.key"
+before=$(cat "$work/swarm.key")
+expect_ok "keygen --swarm --force through a symlink" "$starling" keygen --swarm "$work/linked.key" --force
+[[ -L "$work/linked.key" ]] || fail "--force replaced the symlink with a file"
+[[ $(cat "$work/swarm.key") != "$before" ]] || fail "--force through a symlink did not replace the key it names"
 [[ $(ls "$work" | grep -c tmp) == 0 ]] || fail "temporary files left behind: $(ls "$work")"
 
 # A folder is no key file: no "--force" hint that --force would only refuse.

@@ -75,8 +75,9 @@ void name_of(const sockaddr_storage& address, std::string& ip, int& port) {
 // head a byte at a time).
 class DeadlineStream final : public httplib::Stream {
  public:
-  DeadlineStream(int socket, Clock::time_point read_deadline, std::chrono::milliseconds write_budget)
-      : socket_(socket), read_deadline_(read_deadline), write_budget_(write_budget) {}
+  DeadlineStream(int socket, Clock::time_point read_deadline, std::chrono::milliseconds write_budget,
+                 std::size_t read_budget)
+      : socket_(socket), read_deadline_(read_deadline), write_budget_(write_budget), read_budget_(read_budget) {}
 
   bool is_readable() const override { return start_ < end_ || wait_for(socket_, POLLIN, read_deadline_); }
   bool is_writable() const override {
@@ -85,14 +86,16 @@ class DeadlineStream final : public httplib::Stream {
 
   ssize_t read(char* out, std::size_t size) override {
     if (start_ == end_) {
+      if (read_budget_ == 0) return -1;  // the request is over its size limit
       ssize_t got = -1;
       do {
         if (!wait_for(socket_, POLLIN, read_deadline_)) return -1;
-        got = ::recv(socket_, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+        got = ::recv(socket_, buffer_.data(), std::min(buffer_.size(), read_budget_), MSG_DONTWAIT);
       } while (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK));
       if (got <= 0) return got;
       start_ = 0;
       end_ = std::size_t(got);
+      read_budget_ -= end_;
     }
     const std::size_t n = std::min(size, end_ - start_);
     std::memcpy(out, buffer_.data() + start_, n);
@@ -131,6 +134,7 @@ class DeadlineStream final : public httplib::Stream {
   Clock::time_point read_deadline_;
   std::chrono::milliseconds write_budget_;
   std::optional<Clock::time_point> write_deadline_;
+  std::size_t read_budget_;  // bytes this connection may still send
   std::array<char, 4096> buffer_{};
   std::size_t start_ = 0;
   std::size_t end_ = 0;
@@ -146,7 +150,7 @@ BoundedHttpServer::BoundedHttpServer(std::size_t threads, HttpDeadlines deadline
 bool BoundedHttpServer::process_and_close_socket(socket_t socket) {
   bool answered = false;
   {
-    DeadlineStream stream(socket, accepted_at + deadlines_.head, deadlines_.write);
+    DeadlineStream stream(socket, accepted_at + deadlines_.head, deadlines_.write, deadlines_.request_bytes);
     bool closed = false;
     answered = process_request(stream, /*close_connection=*/true, closed, nullptr);
   }

@@ -24,6 +24,10 @@ namespace starling::runtime {
 struct HttpDeadlines {
   std::chrono::milliseconds head{2'000};
   std::chrono::milliseconds write{2'000};
+  // Bytes a connection may send in all (head and body): cpp-httplib 0.11
+  // caps neither the number of headers nor (by default) a body, and kept
+  // both in memory (20 MB of headers in 2 s took the peer to 477 MB).
+  std::size_t request_bytes = 64 * 1024;
 };
 
 class BoundedHttpServer final : public httplib::Server {

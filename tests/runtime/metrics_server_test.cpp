@@ -222,3 +222,75 @@ TEST_CASE("metrics server: clients that send their request a byte at a time do n
     ::close(fd);
   }
 }
+
+TEST_CASE("metrics server: a request over 64 kB, a body and a Range header are refused, not held in memory",
+          "[runtime][metrics][hostile]") {
+  EventLoop loop;
+  MetricsServerOptions options = loopback();
+  options.request_timeout_ms = 20'000;  // the cap, not the deadline, must end the flood
+  auto server = MetricsServer::start(loop, options, [] { return std::string("x 1\n"); });
+  REQUIRE(server.ok());
+  const node::Address at = (*server)->address();
+
+  // Endless headers (cpp-httplib counts none): 2 MB of them. Read to its
+  // 20 s deadline, they took the peer to 477 MB; now the connection ends
+  // once 64 kB came, so the answer (or the close) is here within the 3 s
+  // receive timeout.
+  const int fd = start_half_request(at);
+  REQUIRE(fd >= 0);
+  const std::string line = "a: b\r\n";
+  std::string block;
+  while (block.size() < 64 * 1024) block += line;
+  std::size_t sent = 0;
+  for (int k = 0; k < 32; ++k) {
+    const ssize_t n = ::send(fd, block.data(), block.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += std::size_t(n);
+  }
+  char buffer[512];
+  const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+  const bool answered_or_closed = got >= 0 || errno == ECONNRESET;
+  INFO("sent " << sent << " bytes; recv " << got << " errno " << errno);
+  CHECK(answered_or_closed);
+  ::close(fd);
+
+  // No body: a POST is refused at its Content-Length (one announcing 20 GB
+  // was read into memory until the deadline).
+  auto post = std::async(std::launch::async, [&] {
+    httplib::Client client(at.host, at.port);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(5);
+    auto result = client.Post("/metrics", std::string(100'000, 'x'), "text/plain");
+    loop.post([] {});
+    return result;
+  });
+  loop.run_until([&] { return post.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 8'000);
+  REQUIRE(post.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  auto posted = post.get();
+  REQUIRE(posted);
+  CHECK(posted->status == 413);  // was read whole into memory, then a 404
+
+  // Ranges: 2,700 of them in an 8 kB header made a 12 MB multipart answer.
+  auto ranged = std::async(std::launch::async, [&] {
+    httplib::Client client(at.host, at.port);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(5);
+    std::string ranges = "bytes=0-";
+    for (int k = 0; k < 1000; ++k) ranges += ",0-";
+    auto result = client.Get("/metrics", httplib::Headers{{"Range", ranges}});
+    loop.post([] {});
+    return result;
+  });
+  loop.run_until([&] { return ranged.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 8'000);
+  REQUIRE(ranged.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  auto answer = ranged.get();
+  REQUIRE(answer);
+  CHECK(answer->status == 416);
+  CHECK(answer->body.size() < 1024);
+
+  // A plain scrape still works.
+  auto plain = get_while_running(loop, at, "/metrics");
+  REQUIRE(plain);
+  CHECK(plain->status == 200);
+  CHECK(plain->body == "x 1\n");
+}

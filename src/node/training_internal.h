@@ -243,6 +243,10 @@ struct TrainingDriver::Link {
   std::size_t full_delta_bytes = 0;
   bool sent_this_round = false;
   std::uint64_t last_activity_ms = 0;
+  // Since when we wait for the neighbour to open an epoch (its hello, or its
+  // reset): a link it never opens holds one of our --max-links for nothing
+  // (TrainingDriver::on_neighbour_check drops it).
+  std::uint64_t opening_awaited_ms = 0;
 
   bool hello_done() const { return hello_sent && hello_received; }
 };

@@ -126,6 +126,7 @@ void TrainingDriver::on_hello(Link& link, const wire::LinkHello& hello) {
   const bool only_acceptor_joins = link.outbound ? link.peer_joining && !link.sent_joining
                                                  : link.sent_joining && !link.peer_joining;
   if (link.outbound != only_acceptor_joins) link.start_epoch = link.state.epoch() + 1;
+  link.opening_awaited_ms = transport_.now_ms();
   maybe_start(link);
   if (download_) request_model();
 }
@@ -230,8 +231,14 @@ const Eigen::VectorXf* TrainingDriver::base_model(std::uint64_t base, Connection
   if (downloaded_base_ && downloaded_base_->id == base && downloaded_base_->link == link &&
       downloaded_base_->expires_ms >= now)
     return &downloaded_base_->values;
+  // A copy we served counts only on the link that downloaded all of it: a
+  // member that asked for 1 byte of a model (or another link's copy) and then
+  // named it in a based snapshot had its link count as one that sent us a
+  // snapshot, so each malformed chunk after it earned a whole one of ours.
   const auto served = served_.find(base);
-  if (served != served_.end() && served->second.expires_ms >= now) return &served->second.values;
+  if (served != served_.end() && served->second.expires_ms >= now && served->second.done &&
+      served->second.link == link)
+    return &served->second.values;
   return nullptr;
 }
 
@@ -321,6 +328,7 @@ void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
       {{"peer", link.address}, {"by", "neighbour"}, {"reason", reset.detail}});
   if (count_reset(link)) return;  // closed
   link.state.on_reset(node::LinkReset{reset.epoch, reset.detail});
+  link.opening_awaited_ms = transport_.now_ms();
   link.awaiting_pair_reply = false;
   // The neighbour restarts with a snapshot of a newer epoch; we answer it.
   // Until it came, a break closes the link (break_link).

@@ -44,9 +44,17 @@ void TrainingDriver::on_neighbour_check() {
   const std::uint64_t now = transport_.now_ms();
   std::vector<ConnectionId> stalled;
   std::vector<ConnectionId> unanswered;
+  std::vector<ConnectionId> never_opened;
   for (const auto& [id, link] : links_) {
     if (!link->hello_done() && now > link->created_ms + kHandshakeStallMs) stalled.push_back(id);
-    else if (link->state.sending() && !link->state.receiving()) {
+    else if (!link->start_epoch && !link->state.sending() && !link->state.receiving()) {
+      // The neighbour opens this epoch (its snapshot first) and has not: a
+      // member that says hello and then only keeps the connection alive held
+      // the link, and eight of them every --max-links slot, for ever. A
+      // joiner opens once it trains, after its download.
+      const std::uint64_t stall = link->peer_joining ? kJoinerAnswerMs : kHandshakeStallMs;
+      if (now > std::max(link->opening_awaited_ms, link->last_activity_ms) + stall) never_opened.push_back(id);
+    } else if (link->state.sending() && !link->state.receiving()) {
       // The neighbour's snapshot is due. On a slow link it takes as long as
       // the link needs (a bf16 MLP snapshot is ~5 s at 100 kB/s, behind
       // whatever was queued before it), so the timer follows progress, not
@@ -65,6 +73,7 @@ void TrainingDriver::on_neighbour_check() {
       send(*link, wire::Message{wire::Digest{}});
   }
   for (ConnectionId id : stalled) drop_link(id, "link hello did not complete");
+  for (ConnectionId id : never_opened) drop_link(id, "the neighbour never sent the snapshot that opens the link");
   for (ConnectionId id : unanswered) {
     if (auto found = links_.find(id); found != links_.end())
       reset_link(*found->second, wire::ResetReason::unspecified, "no snapshot from the neighbour");

@@ -123,3 +123,69 @@ TEST_CASE("hostile link: pair requests from a neighbour that takes no decline ar
   CHECK(status.pairs_unanswered >= 150);
   CHECK(status.link_resets == 0);
 }
+
+TEST_CASE("hostile link: a member that says hello and never opens the link loses it, so it cannot hold --max-links",
+          "[runtime][training][hostile]") {
+  Swarm swarm(63);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("sign");
+  config.max_links = 2;
+  SwarmPeer& victim = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  // Two members fill both slots: a hello each, then only keepalives.
+  auto first = swarm.raw_member("squatter-1", victim, "test-model");
+  auto second = swarm.raw_member("squatter-2", victim, "test-model");
+  REQUIRE(swarm.run_until([&] { return victim.training()->status().neighbours.size() == 2; }, 5));
+  for (int second_count = 0; second_count < 10 && victim.training()->status().neighbours.size() == 2;
+       ++second_count) {
+    first->send(wire::Message{wire::Digest{}});
+    second->send(wire::Message{wire::Digest{}});
+    swarm.run_for(1);
+  }
+  // Dropped a stall after the hello (they used to stay for ever): an honest
+  // member's link now gets in.
+  CHECK(victim.training()->status().neighbours.empty());
+  SwarmPeer& honest = swarm.add(config, {0}, false, swarm.random_model());
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1) && honest.training()->status().neighbours.size() == 1; },
+                          20));
+}
+
+TEST_CASE("hostile link: a based snapshot naming a copy not wholly served on that link earns no snapshot of ours",
+          "[runtime][training][hostile]") {
+  // A member asked for 1 byte of our model, named the copy in a based
+  // snapshot (taken as its snapshot), then sent a malformed chunk: each such
+  // pair earned a whole snapshot of ours, 470 kB for the default MLP.
+  Swarm swarm(64);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("sign");
+  SwarmPeer& victim = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  auto attacker = swarm.raw_member("attacker", victim, "test-model", true);
+  REQUIRE(swarm.run_until([&] { return attacker->connected; }, 5));
+  swarm.run_for_ms(200);
+  wire::ModelRequest request;
+  request.max_bytes = 1;
+  request.precision = wire::Precision::bf16;
+  attacker->send(wire::Message{request});
+  REQUIRE(swarm.run_until([&] { return !attacker->chunks.empty(); }, 5));
+  const std::uint64_t copy = attacker->chunks.back().snapshot_id;
+  REQUIRE(copy != 0);
+  REQUIRE(attacker->chunks.back().data.size() < 8);
+  wire::SnapshotChunk based;
+  based.epoch = 1;
+  based.total = kDimension;
+  based.precision = wire::Precision::bf16;
+  based.base = copy;
+  attacker->send(wire::Message{based});
+  wire::SnapshotChunk malformed = based;
+  malformed.base = 0;
+  malformed.total = kDimension + 1;
+  malformed.values_half.assign(4, 0);
+  attacker->send(wire::Message{malformed});
+  swarm.run_for(1);
+  std::size_t values_sent = 0;
+  for (const auto& chunk : received<wire::SnapshotChunk>(*attacker)) values_sent += chunk.values_half.size();
+  CHECK(values_sent == 0);
+  CHECK(victim.training()->status().neighbours.empty());  // closed at the based chunk
+  CHECK(victim.training()->status().links_started_from_download == 0);
+}

@@ -469,7 +469,8 @@ TEST_CASE("training driver: at most max_downloads_served joiners are served at o
   SwarmPeer& server = swarm.add(config, {}, false, swarm.random_model());
   swarm.run_for(1);
   std::vector<std::unique_ptr<RawMember>> joiners;
-  for (int k = 0; k < 5; ++k) joiners.push_back(swarm.raw_member("joiner" + std::to_string(k), server, "test-model"));
+  for (int k = 0; k < 5; ++k)
+    joiners.push_back(swarm.raw_member("joiner" + std::to_string(k), server, "test-model", false, nullptr, true));
   REQUIRE(swarm.run_until([&] {
     return std::all_of(joiners.begin(), joiners.end(), [](const auto& j) { return j->connected; });
   }, 5));

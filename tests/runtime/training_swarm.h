@@ -314,8 +314,11 @@ class Swarm {
 
   // Connects a RawMember to `to` and says a link hello for `model`; with
   // `identity`, under that one (a member that comes back), else a new one.
+  // `joining`: its hello says so (a joiner opens the link once it trains; a
+  // member that does not is dropped a stall after its hello).
   std::unique_ptr<RawMember> raw_member(const std::string& name, const SwarmPeer& to, const std::string& model,
-                                        bool based_snapshots = false, const crypto::Identity* identity = nullptr) {
+                                        bool based_snapshots = false, const crypto::Identity* identity = nullptr,
+                                        bool joining = false) {
     auto member = std::make_unique<RawMember>();
     MemoryTransportOptions transport_options;
     transport_options.security =
@@ -339,6 +342,7 @@ class Swarm {
     hello.parameter_count = kDimension;
     hello.model_hash = model_hash(model);
     hello.based_snapshots = based_snapshots;
+    hello.joining = joining;
     member->send(wire::Message{hello});
     return member;
   }

@@ -35,11 +35,11 @@ TEST_CASE("incarnation file: absent, then saved and read back", "[runtime][incar
   CHECK_FALSE((*fresh)->load().has_value());
   REQUIRE((*fresh)->save(41).ok());
   CHECK((*fresh)->load() == std::optional<std::uint64_t>(41));
-  REQUIRE((*fresh)->save(18446744073709551615ULL).ok());
+  REQUIRE((*fresh)->save(std::uint64_t{1} << 62).ok());  // the largest a file may hold
 
   auto again = FileIncarnationStore::open(path);
   REQUIRE(again.ok());
-  CHECK((*again)->load() == std::optional<std::uint64_t>(18446744073709551615ULL));
+  CHECK((*again)->load() == std::optional<std::uint64_t>(std::uint64_t{1} << 62));
   for (const auto& entry : fs::directory_iterator(dir.path))  // the temporary file was renamed away
     CHECK(entry.path().filename() == "incarnation");
 }

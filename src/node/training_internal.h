@@ -219,6 +219,11 @@ struct TrainingDriver::Link {
   // and, once it declined one of our requests, when to ask it again.
   bool peer_declines_pairs = false;
   std::uint64_t pair_retry_at_ms = 0;
+  // Before this, the neighbour's pair requests get no reply and no pull
+  // (answer_pair): an honest one asks at most once a round, and after a
+  // decline waits what it was told; a member asking as fast as it can send
+  // had a reply and a pull for each (30 pulls a second at weight γ/2).
+  std::uint64_t pair_answer_after_ms = 0;
   // The neighbour mixes by rounds (neighbourhood, on-delta; its LinkHello):
   // it sends a delta every round and never pairs. A pairwise driver treats
   // this link as on-delta would: a delta every round, a pull on each of the

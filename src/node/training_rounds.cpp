@@ -437,6 +437,12 @@ void TrainingDriver::answer_pair(Link& link) {
     if (link.peer_declines_pairs) decline_pair(link);  // not training: no pull to make
     return;
   }
+  const std::uint64_t now = transport_.now_ms();
+  if (now < link.pair_answer_after_ms) {
+    ++counters_.pairs_too_soon;
+    if (link.peer_declines_pairs) decline_pair(link);
+    return;
+  }
   // The reply first: a delta of our model as it is now (after every pull we
   // took so far), so our copy at both ends is fresh; the initiator's copy is
   // its request, just applied. The pull then acts on today's gap, and the
@@ -476,6 +482,9 @@ void TrainingDriver::answer_pair(Link& link) {
   ++link.deltas_sent;
   ++counters_.deltas_sent;
   ++counters_.pair_mirrors;
+  // Its next request comes a round later at the earliest; half our floor
+  // leaves room for requests that travelled at different speeds.
+  link.pair_answer_after_ms = now + pacer_.floor_ms() / 2;
   pair_pull(link);
 }
 
@@ -497,6 +506,7 @@ void TrainingDriver::decline_pair(Link& link) {
   decline.epoch = link.state.epoch();
   decline.seq = link.state.next_receive_seq() - 1;  // the request, just applied
   decline.retry_after_ms = std::uint32_t(std::min(retry_ms, kMaxPairRetryMs));
+  link.pair_answer_after_ms = std::max(link.pair_answer_after_ms, transport_.now_ms() + decline.retry_after_ms / 2);
   if (send(link, wire::Message{decline})) ++counters_.pairs_declined;
 }
 

@@ -189,3 +189,32 @@ TEST_CASE("hostile link: a based snapshot naming a copy not wholly served on tha
   CHECK(victim.training()->status().neighbours.empty());  // closed at the based chunk
   CHECK(victim.training()->status().links_started_from_download == 0);
 }
+
+TEST_CASE("hostile link: pair requests faster than any honest round get no reply and no pull",
+          "[runtime][training][hostile]") {
+  Swarm swarm(65);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.mixing = Mixing::pairwise;
+  config.round_min_interval_ms = 50;  // starling peer's --round-floor
+  SwarmPeer& victim = swarm.add(config, {}, false, Eigen::VectorXf::Zero(kDimension));
+  swarm.run_for(1);
+  auto attacker = swarm.raw_member("attacker", victim, "test-model");
+  const std::uint64_t epoch = open_link(swarm, *attacker, Eigen::VectorXf::Constant(kDimension, 1.0f));
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 10));
+  swarm.run_for(1);
+  const auto before = victim.training()->status();
+
+  // A request every millisecond for 2 s: each used to earn a reply and a pull.
+  std::uint64_t seq = 0;
+  for (int tick = 0; tick < 2000; ++tick) {
+    attacker->send(wire::Message{empty_delta(epoch, seq++, true)});
+    swarm.run_for_ms(1);
+  }
+  const auto status = victim.training()->status();
+  const std::uint64_t answered = status.pair_mirrors - before.pair_mirrors;
+  INFO("answered " << answered << " of 2000, too soon " << status.pairs_too_soon);
+  CHECK(answered <= 2000 / 25 + 2);  // one per half round floor
+  CHECK(status.pairs_too_soon >= 1800);  // the rest: answers, and crossings with our own requests
+  CHECK(status.link_resets == before.link_resets);
+}

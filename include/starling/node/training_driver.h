@@ -299,6 +299,9 @@ struct TrainingDriverStatus {
   // Pair requests from a neighbour that cannot take a decline (an old peer)
   // left unanswered because the reply did not fit the upload budget.
   std::uint64_t pairs_unanswered = 0;
+  // Pair requests that came sooner than an honest neighbour's could
+  // (Link::pair_answer_after_ms): no reply, no pull.
+  std::uint64_t pairs_too_soon = 0;
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).
   double clip_radius = std::numeric_limits<double>::infinity();

@@ -55,6 +55,20 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   auto found = request.snapshot_id != 0 ? served_.find(request.snapshot_id) : served_.end();
   std::uint64_t offset = request.offset;
   if (found == served_.end()) {
+    // A link asking for a new snapshot again within kRefreezeMs gets the one
+    // it is being served: each freeze copies (and rounds) the whole model on
+    // this thread, and a member asking for 1 byte of a new one in a loop
+    // kept the loop thread busy copying.
+    const auto recent = std::find_if(served_.begin(), served_.end(), [&](const auto& entry) {
+      return entry.second.link == link.id && !entry.second.done && entry.second.precision == request.precision &&
+             now < entry.second.frozen_ms + kRefreezeMs;
+    });
+    if (recent != served_.end()) {
+      found = recent;
+      offset = 0;
+    }
+  }
+  if (found == served_.end()) {
     // A new snapshot, frozen so that a resumed download continues the same bytes.
     std::uint64_t id = 0;
     while (id == 0 || served_.count(id)) id = random_();
@@ -65,6 +79,7 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
     make_room_for_served_model();
     found = served_.emplace(id, frozen_model(request.precision, now)).first;
     found->second.link = link.id;
+    found->second.frozen_ms = now;
     offset = 0;
   }
   found->second.expires_ms = now + kServedModelLifetimeMs;
@@ -75,7 +90,11 @@ void TrainingDriver::on_model_request(Link& link, const wire::ModelRequest& requ
   if (offset > total) offset = 0;
   const std::uint64_t limit = request.max_bytes == 0 ? options_.model_chunk_bytes
                                                      : std::min<std::uint64_t>(request.max_bytes, options_.model_chunk_bytes);
-  const std::uint64_t size = std::min<std::uint64_t>(total - offset, std::max<std::uint64_t>(limit, 4));
+  // At least DownloadPace's smallest request (8 kB, or our chunk limit if
+  // smaller): an honest joiner never asks for less, and a member asking for a
+  // byte at a time held a serving slot for ever without its download ending.
+  const std::uint64_t floor = std::min<std::uint64_t>(DownloadPace::kMinBytes, options_.model_chunk_bytes);
+  const std::uint64_t size = std::min<std::uint64_t>(total - offset, std::max<std::uint64_t>({limit, floor, 4}));
   // The download is done: kept a while for resumes, and as the base the
   // joiner's link to us starts from (start_base).
   if (offset + size == total) {

@@ -54,6 +54,10 @@ inline constexpr std::uint64_t kJoinerAnswerMs = 300'000;
 // DownloadPace::kMaxWaitMs), or until its last chunk went out: a slow joiner
 // must not lose its slot, and with it its download's progress, between asks.
 inline constexpr std::uint64_t kServingSlotMs = 35'000;
+// A link that asks for a new snapshot of the model again within this time
+// gets the one it is being served (on_model_request): a freeze copies the
+// whole model.
+inline constexpr std::uint64_t kRefreezeMs = 2'000;
 
 // Whether we are serving a model download on this link (TrainingDriver's
 // serving_: link -> time of its last request). Its deltas wait meanwhile

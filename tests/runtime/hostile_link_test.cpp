@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <set>
 #include <vector>
 
 #include "starling/compress/spec.h"
@@ -152,12 +153,13 @@ TEST_CASE("hostile link: a member that says hello and never opens the link loses
 
 TEST_CASE("hostile link: a based snapshot naming a copy not wholly served on that link earns no snapshot of ours",
           "[runtime][training][hostile]") {
-  // A member asked for 1 byte of our model, named the copy in a based
+  // A member asked for 1 byte (now 8 kB) of our model, named the copy in a based
   // snapshot (taken as its snapshot), then sent a malformed chunk: each such
   // pair earned a whole snapshot of ours, 470 kB for the default MLP.
   Swarm swarm(64);
   SwarmConfig config;
   config.compressor = *compress::CompressorSpec::parse("sign");
+  config.model_chunk_bytes = 1000;  // the test model is 6 kB in bf16: one 8 kB chunk would hold it all
   SwarmPeer& victim = swarm.add(config, {}, false, swarm.random_model());
   swarm.run_for(1);
   auto attacker = swarm.raw_member("attacker", victim, "test-model", true);
@@ -170,7 +172,7 @@ TEST_CASE("hostile link: a based snapshot naming a copy not wholly served on tha
   REQUIRE(swarm.run_until([&] { return !attacker->chunks.empty(); }, 5));
   const std::uint64_t copy = attacker->chunks.back().snapshot_id;
   REQUIRE(copy != 0);
-  REQUIRE(attacker->chunks.back().data.size() < 8);
+  REQUIRE(attacker->chunks.back().data.size() < attacker->chunks.back().total);  // not all of it
   wire::SnapshotChunk based;
   based.epoch = 1;
   based.total = kDimension;
@@ -217,4 +219,35 @@ TEST_CASE("hostile link: pair requests faster than any honest round get no reply
   CHECK(answered <= 2000 / 25 + 2);  // one per half round floor
   CHECK(status.pairs_too_soon >= 1800);  // the rest: answers, and crossings with our own requests
   CHECK(status.link_resets == before.link_resets);
+}
+
+TEST_CASE("hostile link: requests for a new model copy in a loop reuse one copy, and get whole chunks",
+          "[runtime][training][hostile]") {
+  // Each request for a new snapshot froze (copied, rounded) the whole model
+  // on the loop thread, and a 1-byte request got 4 bytes: a loop of them
+  // kept the thread copying and a serving slot held for ever.
+  Swarm swarm(66);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("sign");
+  config.model_chunk_bytes = 1000;
+  SwarmPeer& victim = swarm.add(config, {}, false, swarm.random_model());
+  swarm.run_for(1);
+  auto attacker = swarm.raw_member("attacker", victim, "test-model", false, nullptr, true);
+  REQUIRE(swarm.run_until([&] { return attacker->connected; }, 5));
+  swarm.run_for_ms(200);
+  for (int k = 0; k < 100; ++k) {
+    wire::ModelRequest request;
+    request.request_id = std::uint64_t(k) + 1;
+    request.max_bytes = 1;
+    request.precision = wire::Precision::bf16;
+    attacker->send(wire::Message{request});
+    swarm.run_for_ms(5);
+  }
+  REQUIRE(swarm.run_until([&] { return attacker->chunks.size() == 100; }, 5));
+  std::set<std::uint64_t> copies;
+  for (const auto& chunk : attacker->chunks) {
+    copies.insert(chunk.snapshot_id);
+    CHECK(chunk.data.size() == 1000);  // the chunk limit, not the 1 byte asked
+  }
+  CHECK(copies.size() == 1);
 }

@@ -422,6 +422,7 @@ class TrainingDriver {
     wire::Precision precision = wire::Precision::f32;
     bool done = false;  // its last chunk went out: kept as a link's base
     ConnectionId link = 0;  // the joiner's link it is served on
+    std::uint64_t frozen_ms = 0;  // when it was made (training_download.cpp: kRefreezeMs)
   };
   struct Download {
     std::uint64_t snapshot_id = 0;

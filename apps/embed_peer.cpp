@@ -144,6 +144,29 @@ struct Peer::Impl {
     return true;
   }
 
+  // Waits up to kStatusWaitMs for work posted to the loop. `stopped`: the
+  // loop ended meanwhile, so the work may never run (a status() posted just
+  // as leave() stopped the loop waited the whole 2 s, then said the loop did
+  // not answer).
+  enum class Awaited { ready, stopped, timeout };
+  template <class Future>
+  Awaited await_loop(const Future& future) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStatusWaitMs);
+    while (true) {
+      if (future.wait_for(std::chrono::milliseconds(20)) == std::future_status::ready) return Awaited::ready;
+      bool looping = false;
+      {
+        std::lock_guard lock(loop_mutex);
+        looping = loop != nullptr;
+      }
+      if (!looping) {
+        return future.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready ? Awaited::ready
+                                                                                            : Awaited::stopped;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return Awaited::timeout;
+    }
+  }
+
   // A stop before the loop ran: the start is abandoned, the loop never runs.
   Status stopped_before_start() {
     return make_error(ErrorKind::disconnected, "the peer was stopped before its loop started");
@@ -614,9 +637,17 @@ Result<PeerStatus> Peer::status() const {
       })) {
     return s;  // not running: what the user's side knows
   }
-  if (future.wait_for(std::chrono::milliseconds(kStatusWaitMs)) != std::future_status::ready)
-    return make_error(ErrorKind::timeout, "status(): the peer's loop did not answer within 2 s");
-  return future.get();
+  switch (m.await_loop(future)) {
+    case Impl::Awaited::timeout:
+      return make_error(ErrorKind::timeout, "status(): the peer's loop did not answer within 2 s");
+    case Impl::Awaited::stopped: return s;  // the loop ended: what the user's side knows
+    case Impl::Awaited::ready: break;
+  }
+  try {
+    return future.get();
+  } catch (const std::future_error&) {
+    return s;  // the work was dropped with the loop (a broken promise)
+  }
 }
 
 Result<std::size_t> Peer::local_average(float* out, std::size_t count) const {
@@ -641,8 +672,18 @@ Result<std::size_t> Peer::local_average(float* out, std::size_t count) const {
       })) {
     return make_error(ErrorKind::disconnected, "local_average(): the peer's loop has stopped");
   }
-  if (finished.wait_for(std::chrono::milliseconds(kStatusWaitMs)) != std::future_status::ready)
-    return make_error(ErrorKind::timeout, "local_average(): the peer's loop did not answer within 2 s");
+  switch (m.await_loop(finished)) {
+    case Impl::Awaited::timeout:
+      return make_error(ErrorKind::timeout, "local_average(): the peer's loop did not answer within 2 s");
+    case Impl::Awaited::stopped:
+      return make_error(ErrorKind::disconnected, "local_average(): the peer's loop has stopped");
+    case Impl::Awaited::ready: break;
+  }
+  try {
+    finished.get();
+  } catch (const std::future_error&) {
+    return make_error(ErrorKind::disconnected, "local_average(): the peer's loop has stopped");
+  }
   if (!work->second) return work->second.error();
   std::memcpy(out, work->first.data(), m.count * sizeof(float));
   return *work->second;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -89,4 +90,34 @@ TEST_CASE("embedded peers: a membership-only peer without seeds starts a swarm",
   CHECK_FALSE(s->address.empty());  // was empty: the status came from the user's side only
   CHECK(member->after_step().error().kind == starling::ErrorKind::invalid_argument);
   CHECK(member->local_average(nullptr, 0).error().kind == starling::ErrorKind::invalid_argument);
+}
+
+TEST_CASE("embedded peers: status() on another thread while leave() stops the loop answers at once", "[embed]") {
+  // A status() posted just as the loop stopped waited its whole 2 s and then
+  // said the loop did not answer (a review's run: 60 such calls in 100
+  // rounds). Now it returns what the user's side knows.
+  TempDir dir;
+  for (int round = 0; round < 5; ++round) {
+    auto peer = make_peer(dir, "p" + std::to_string(round));
+    REQUIRE(peer->join(10'000));
+    std::atomic<bool> stop{false};
+    std::atomic<int> slow{0}, failed{0}, calls{0};
+    std::thread asker([&] {
+      for (int k = 0; k < 200'000 && !stop; ++k) {
+        const auto start = std::chrono::steady_clock::now();
+        auto s = peer->status();
+        if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(500)) ++slow;
+        if (!s) ++failed;
+        ++calls;
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(peer->leave());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+    asker.join();
+    INFO("round " << round << ": " << calls << " calls, " << slow << " slow, " << failed << " failed");
+    CHECK(slow == 0);
+    CHECK(failed == 0);
+  }
 }

@@ -311,7 +311,7 @@ Command add_peer_command(CLI::App& root) {
                   "Accept fault injection (network faults, byzantine modes, slowdowns) from the client with this "
                   "node id only; `starling scenario` sets it for the peers it runs. none: refused from everyone")
       ->type_name("NODE_ID")
-      ->check(parsed_check([](const std::string& text) { return crypto::NodeId::from_hex(text); }, "NODE_ID"));
+      ->check(parsed_check([](const std::string& text) { return crypto::NodeId::from_hex(text); }, ""));
   add_peer_training_options(*app, options->training);
   add_log_options(*app, options->log);
   auto config = std::make_shared<ConfigFlags>();

@@ -125,6 +125,10 @@ grep -q "warning: $work/ids.csv: 60 of the 60 classes have a single example" <<<
 expect_ok "train on contiguous labels" "${train[@]}" --epochs 1
 [[ -z "$out" ]] || fail "contiguous labels are not quiet: $out"
 
+# --fault-control-from takes a node id only (64 hex digits), checked as read.
+expect_refused "peer --fault-control-from not hex" "--fault-control-from: not a node id" \
+  "$starling" peer --listen 127.0.0.1:7000 --fault-control-from nothex --print-config
+
 # More shards than samples: the split sized its tables by N (0/100000000 took
 # 2.3 GB and 10 s, 0/2000000000 ran out of memory) before saying "empty".
 expect_refused "train --shard 0/2000000000" "2000000000 shards of [0-9]+ training samples" \

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -26,21 +27,35 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 thread_local Clock::time_point accepted_at;
+// Set on the accept thread around a task past the connection cap: its
+// connection is answered 503 and closed without reading.
+thread_local bool shed_connection = false;
 
-// httplib's ThreadPool, with each task stamped with the time it was queued.
+// httplib's ThreadPool, with each task stamped with the time it was queued,
+// holding at most `connections` tasks (each one an accepted connection).
 class StampedThreadPool final : public httplib::TaskQueue {
  public:
-  explicit StampedThreadPool(std::size_t threads) : pool_(threads) {}
+  StampedThreadPool(std::size_t threads, std::size_t connections) : pool_(threads), connections_(connections) {}
   void enqueue(std::function<void()> task) override {
-    pool_.enqueue([task = std::move(task), queued = Clock::now()] {
+    if (held_.fetch_add(1) >= connections_) {
+      held_.fetch_sub(1);
+      shed_connection = true;
+      task();
+      shed_connection = false;
+      return;
+    }
+    pool_.enqueue([this, task = std::move(task), queued = Clock::now()] {
       accepted_at = queued;
       task();
+      held_.fetch_sub(1);
     });
   }
   void shutdown() override { pool_.shutdown(); }
 
  private:
   httplib::ThreadPool pool_;
+  const std::size_t connections_;
+  std::atomic<std::size_t> held_{0};
 };
 
 // True once `socket` is ready for `events`, false at the deadline or on an
@@ -142,15 +157,24 @@ class DeadlineStream final : public httplib::Stream {
 
 }  // namespace
 
-BoundedHttpServer::BoundedHttpServer(std::size_t threads, HttpDeadlines deadlines) : deadlines_(deadlines) {
+BoundedHttpServer::BoundedHttpServer(std::size_t threads, HttpLimits limits) : limits_(limits) {
   const std::size_t count = std::max<std::size_t>(threads, 1);
-  new_task_queue = [count] { return new StampedThreadPool(count); };
+  const std::size_t connections = std::max<std::size_t>(limits_.connections, 1);
+  new_task_queue = [count, connections] { return new StampedThreadPool(count, connections); };
 }
 
 bool BoundedHttpServer::process_and_close_socket(socket_t socket) {
+  if (shed_connection) {
+    // Best effort, never blocking the accept thread: the scraper sees why.
+    static constexpr char kBusy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    (void)::send(socket, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(socket);
+    return false;
+  }
   bool answered = false;
   {
-    DeadlineStream stream(socket, accepted_at + deadlines_.head, deadlines_.write, deadlines_.request_bytes);
+    DeadlineStream stream(socket, accepted_at + limits_.head, limits_.write, limits_.request_bytes);
     bool closed = false;
     answered = process_request(stream, /*close_connection=*/true, closed, nullptr);
   }

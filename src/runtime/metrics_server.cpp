@@ -63,8 +63,9 @@ struct MetricsServer::Impl {
       : loop(loop_),
         options(std::move(options_)),
         server(std::size_t(std::max(options.http_threads, 1)),
-               HttpDeadlines{std::chrono::milliseconds(options.request_timeout_ms),
-                             std::chrono::milliseconds(options.write_timeout_ms)}) {}
+               HttpLimits{.head = std::chrono::milliseconds(options.request_timeout_ms),
+                          .write = std::chrono::milliseconds(options.write_timeout_ms),
+                          .connections = std::size_t(std::max(options.max_connections, 1))}) {}
 
   void handle(httplib::Response& response) {
     auto answer = std::make_shared<Answer>();

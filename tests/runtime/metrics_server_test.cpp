@@ -3,7 +3,8 @@
 // a loop that does not answer costs a 503 within the timeout; a busy port or
 // an address that is not an IP is an error at start; destroying the server
 // answers waiting requests at once; slow clients cannot hold the HTTP
-// threads. Every wait is bounded.
+// threads, nor a flood of idle connections the process's descriptors.
+// Every wait is bounded.
 #include <arpa/inet.h>
 #include <catch2/catch.hpp>
 #include <httplib.h>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -35,19 +37,25 @@ MetricsServerOptions loopback(std::uint64_t timeout_ms = 2'000) {
   return options;
 }
 
-// GETs path on another thread while the loop runs here (bounded).
-httplib::Result get_while_running(EventLoop& loop, const node::Address& at, const std::string& path) {
+// Runs `request` with a client on another thread while the loop runs here
+// (bounded).
+httplib::Result request_while_running(EventLoop& loop, const node::Address& at,
+                                      const std::function<httplib::Result(httplib::Client&)>& request) {
   auto answer = std::async(std::launch::async, [&] {
     httplib::Client client(at.host, at.port);
     client.set_connection_timeout(2);
     client.set_read_timeout(5);
-    auto result = client.Get(path.c_str());
+    auto result = request(client);
     loop.post([] {});  // wakes run_until to see the answer
     return result;
   });
   loop.run_until([&] { return answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 8'000);
   REQUIRE(answer.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
   return answer.get();
+}
+
+httplib::Result get_while_running(EventLoop& loop, const node::Address& at, const std::string& path) {
+  return request_while_running(loop, at, [&](httplib::Client& client) { return client.Get(path.c_str()); });
 }
 
 // A client that connected and sent the start of a request head (loopback,
@@ -256,34 +264,17 @@ TEST_CASE("metrics server: a request over 64 kB, a body and a Range header are r
 
   // No body: a POST is refused at its Content-Length (one announcing 20 GB
   // was read into memory until the deadline).
-  auto post = std::async(std::launch::async, [&] {
-    httplib::Client client(at.host, at.port);
-    client.set_connection_timeout(2);
-    client.set_read_timeout(5);
-    auto result = client.Post("/metrics", std::string(100'000, 'x'), "text/plain");
-    loop.post([] {});
-    return result;
-  });
-  loop.run_until([&] { return post.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 8'000);
-  REQUIRE(post.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-  auto posted = post.get();
+  auto posted = request_while_running(
+      loop, at, [](httplib::Client& client) { return client.Post("/metrics", std::string(100'000, 'x'), "text/plain"); });
   REQUIRE(posted);
   CHECK(posted->status == 413);  // was read whole into memory, then a 404
 
   // Ranges: 2,700 of them in an 8 kB header made a 12 MB multipart answer.
-  auto ranged = std::async(std::launch::async, [&] {
-    httplib::Client client(at.host, at.port);
-    client.set_connection_timeout(2);
-    client.set_read_timeout(5);
+  auto answer = request_while_running(loop, at, [](httplib::Client& client) {
     std::string ranges = "bytes=0-";
     for (int k = 0; k < 1000; ++k) ranges += ",0-";
-    auto result = client.Get("/metrics", httplib::Headers{{"Range", ranges}});
-    loop.post([] {});
-    return result;
+    return client.Get("/metrics", httplib::Headers{{"Range", ranges}});
   });
-  loop.run_until([&] { return ranged.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }, 8'000);
-  REQUIRE(ranged.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-  auto answer = ranged.get();
   REQUIRE(answer);
   CHECK(answer->status == 416);
   CHECK(answer->body.size() < 1024);
@@ -293,4 +284,63 @@ TEST_CASE("metrics server: a request over 64 kB, a body and a Range header are r
   REQUIRE(plain);
   CHECK(plain->status == 200);
   CHECK(plain->body == "x 1\n");
+}
+
+TEST_CASE("metrics server: a flood of idle connections is closed past the cap, not held to its deadline",
+          "[runtime][metrics][hostile]") {
+  EventLoop loop;
+  MetricsServerOptions options = loopback();
+  options.request_timeout_ms = 10'000;  // an idle connection would be held 10 s without the cap
+  options.max_connections = 8;
+  auto server = MetricsServer::start(loop, options, [] { return std::string("x 1\n"); });
+  REQUIRE(server.ok());
+  const node::Address at = (*server)->address();
+
+  // 100 connections that send nothing (with `ulimit -n 1024`, one client
+  // doing this in a loop held a peer at its file limit). All but the cap are
+  // answered 503 and closed at once; the cap's worth wait for their deadline.
+  constexpr int kIdle = 100;
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(at.port);
+    ::inet_pton(AF_INET, at.host.c_str(), &address.sin_addr);
+    timeval timeout{0, 200'000};  // a held connection stays silent for 10 s: 200 ms says it is held
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    idle.push_back(fd);
+  }
+  int closed = 0;
+  int busy = 0;
+  for (int fd : idle) {
+    char buffer[256];
+    std::string text;
+    ssize_t got = 0;
+    for (int reads = 0; reads < 8 && (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0; ++reads) {
+      text.append(buffer, std::size_t(got));
+    }
+    if (got == 0 || (got < 0 && errno == ECONNRESET)) ++closed;
+    if (text.rfind("HTTP/1.1 503", 0) == 0) ++busy;
+  }
+  INFO(closed << " of " << kIdle << " idle connections closed, " << busy << " with a 503");
+  CHECK(closed >= kIdle - options.max_connections);
+  CHECK(closed < kIdle);  // the cap's worth are held: the cap, not the deadline, closed the rest
+  CHECK(busy >= kIdle - options.max_connections - 4);
+  for (int fd : idle) ::close(fd);
+
+  // Once they are gone (closed by the client, the server sees it on its
+  // next read), a scrape is answered.
+  int status = 0;
+  std::string body;
+  for (int attempt = 0; attempt < 40 && status != 200; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto plain = get_while_running(loop, at, "/metrics");
+    status = plain ? plain->status : 0;
+    body = plain ? plain->body : std::string();
+  }
+  CHECK(status == 200);
+  CHECK(body == "x 1\n");
 }

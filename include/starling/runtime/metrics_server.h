@@ -7,7 +7,8 @@
 // head must arrive within request_timeout_ms of the accept (waiting for a
 // free HTTP thread included), and whose answer must leave within
 // write_timeout_ms; a scrape queued behind any number of slow connections is
-// read within about request_timeout_ms.
+// read within about request_timeout_ms. At most max_connections are held
+// at once (queued or answered); more are answered 503 and closed at once.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,7 @@ struct MetricsServerOptions {
   int http_threads = 2;  // a scraper or two at a time; more wait in the kernel's queue
   std::uint64_t request_timeout_ms = 2'000;  // the whole request head, from the accept
   std::uint64_t write_timeout_ms = 2'000;    // the whole answer, from its first byte
+  int max_connections = 64;  // held at once; a flood of idle ones cannot take the peer's file descriptors
 };
 
 class MetricsServer {

@@ -16,6 +16,13 @@ Status check_peer_checkpoint_target(const std::string& path, bool resume, std::s
   std::error_code ec;
   if (resume || !std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) == 0) return ok_status();
   auto earlier = ml::load_checkpoint(path);
+  if (!earlier && earlier.error().kind == ErrorKind::unsupported) {
+    // A newer starling's checkpoint (a rolled-back upgrade): replacing it
+    // would lose it to a format it cannot go back to.
+    return make_error(ErrorKind::invalid_argument, earlier.error().message +
+                                                  ": this peer would replace it; run the starling that wrote it, or "
+                                                  "move it out of --data-dir");
+  }
   if (!earlier) {
     // Damaged: nothing a run can continue, but say what goes.
     notice = earlier.error().message + "; this run replaces it at its first checkpoint";

@@ -1,6 +1,7 @@
 #include "starling/ml/checkpoint.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -60,19 +61,40 @@ std::filesystem::path folder_of(const std::filesystem::path& target) {
 // process id: one name per writer, so two processes never share one.
 std::string temporary_prefix(const std::filesystem::path& target) { return "." + target.filename().string() + ".tmp."; }
 
+// Where a write to `path` lands: the file a symlink names (written through,
+// so the link stays), else `path`. A link to a file not made yet names it
+// too, and the write creates it: fs::canonical failed there (and
+// fs::weakly_canonical stops at such a link), so a link the start-up check
+// had passed failed at the first checkpoint.
+Result<std::filesystem::path> write_target(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  constexpr int kMaxLinks = 40;  // as the kernel's ELOOP
+  std::error_code ec;
+  fs::path target = path;
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
+    if (hops == kMaxLinks) return make_error(ErrorKind::io, "cannot resolve the link " + path.string() + ": a loop");
+    const fs::path next = fs::read_symlink(target, ec);
+    if (ec) return make_error(ErrorKind::io, "cannot resolve the link " + path.string() + ": " + ec.message());
+    target = next.is_absolute() ? next : folder_of(target) / next;
+  }
+  return target;
+}
+
 }  // namespace
 
 Status check_writable_file(const std::string& path) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
   // The error_code forms: the others throw when stat fails other than "not
   // found" (a name too long, a symlink loop), and this returns a Status.
   std::error_code ec;
+  if (path.empty()) return make_error(ErrorKind::invalid_argument, "cannot write a file with no name");
+  auto resolved = write_target(fs::path(path));
+  if (!resolved) return resolved.error();
+  const fs::path& target = *resolved;
   const fs::file_status target_status = fs::status(target, ec);
   // "DIR/" or a directory: the temporary file would land beside it and the
   // rename fail only after all the work (a whole epoch of `train`).
-  if (path.empty()) return make_error(ErrorKind::invalid_argument, "cannot write a file with no name");
-  if (!target.has_filename() || fs::is_directory(target_status))
+  if (!fs::path(path).has_filename() || !target.has_filename() || fs::is_directory(target_status))
     return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
   if (target_status.type() == fs::file_type::none)
     return make_error(ErrorKind::io, "cannot create " + path + ": " + ec.message());
@@ -82,11 +104,14 @@ Status check_writable_file(const std::string& path) {
     return make_error(ErrorKind::invalid_argument,
                       "cannot write " + path + ": it exists and is not a regular file (a device, FIFO or socket); "
                       "refusing to replace it");
+  // The folder the temporary file and the rename go to: the link target's.
   const fs::path folder = folder_of(target);
+  const std::string through = target == fs::path(path) ? "" : " (the link names " + target.string() + ")";
   if (!fs::is_directory(folder, ec))
-    return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string());
+    return make_error(ErrorKind::io, "cannot create " + path + ": no directory " + folder.string() + through);
   if (::access(folder.c_str(), W_OK) != 0)
-    return make_error(ErrorKind::io, "cannot create " + path + ": directory " + folder.string() + ": " + errno_text());
+    return make_error(ErrorKind::io,
+                      "cannot create " + path + ": directory " + folder.string() + ": " + errno_text() + through);
   return ok_status();
 }
 
@@ -120,18 +145,26 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
   // The one place that says what a writable target is; its errors name `path`
   // (not the temporary file) and call a directory a bad argument.
   if (Status writable = check_writable_file(path); !writable) return writable;
-  // A symlink to a regular file: write the file it names, so the link keeps
-  // pointing at the new contents instead of being replaced by them.
-  std::error_code ec;
-  fs::path target(path);
-  if (fs::is_symlink(fs::symlink_status(target, ec))) {
-    target = fs::canonical(target, ec);
-    if (ec) return make_error(ErrorKind::io, "cannot resolve the link " + path + ": " + ec.message());
-  }
+  // A symlink: write the file it names, so the link keeps pointing at the
+  // new contents instead of being replaced by them.
+  auto resolved = write_target(fs::path(path));
+  if (!resolved) return resolved.error();
+  const fs::path target = *resolved;
   const fs::path folder = folder_of(target);
   const std::string temp = (folder / (temporary_prefix(target) + std::to_string(::getpid()))).string();
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A file that was kept private (0600) stays so.
+  struct stat existing {};
+  const mode_t mode = ::stat(target.c_str(), &existing) == 0 ? (existing.st_mode & 0777) : 0644;
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return make_error(ErrorKind::io, "cannot create " + temp + ": " + errno_text());
+  // O_CREAT's mode only applies to a new file: a temporary left by an
+  // earlier writer of the same pid keeps its own.
+  if (::fchmod(fd, mode) != 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return make_error(ErrorKind::io, "cannot set the mode of " + temp + ": " + why);
+  }
   std::size_t written = 0;
   while (written < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
@@ -144,8 +177,13 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
     }
     written += std::size_t(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = errno_text();
+  // Closed whatever fsync says: a failed flush used to leak the descriptor,
+  // and with it the unlinked temporary's blocks on a disk filling up.
+  const bool flushed = ::fsync(fd) == 0;
+  const std::string flush_error = flushed ? "" : errno_text();
+  const bool closed = ::close(fd) == 0;
+  if (!flushed || !closed) {
+    const std::string why = flushed ? errno_text() : flush_error;
     ::unlink(temp.c_str());
     return make_error(ErrorKind::io, "cannot flush " + temp + ": " + why);
   }
@@ -165,7 +203,9 @@ Status write_file_atomically(const std::string& path, const std::string& bytes) 
 
 std::size_t remove_stale_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
+  // The temporaries sit beside the file written: a link's target.
+  auto resolved = write_target(fs::path(path));
+  const fs::path target = resolved ? *resolved : fs::path(path);
   if (!target.has_filename()) return 0;
   const std::string prefix = temporary_prefix(target);
   std::error_code ec;

@@ -2,7 +2,8 @@
 # `starling peer`'s checkpoint DATA_DIR/model.ckpt (docs/checkpoints.md, "A
 # peer's checkpoint"). A file it cannot write, or must not replace, is refused
 # before the peer joins (exit 2): a folder failed only at the final checkpoint,
-# a `train` checkpoint or any other file was overwritten at the first one.
+# a `train` checkpoint, a newer starling's or any other file was overwritten
+# at the first one.
 # --resume refuses another model, optimizer, batch, shard or seed (it went on
 # and miscounted, or did not train at all while saying it did). Periodic
 # checkpoints survive kill -9, a killed write's temporary file is removed,
@@ -44,6 +45,14 @@ refused_at_start "a train checkpoint without --resume" \
   "$work/d1/model.ckpt holds a checkpoint .starling train. wrote .*pass --resume to start the peer from it" \
   --model mlp:4 --data-dir "$work/d1"
 cmp -s "$work/d1/model.ckpt" "$work/train.ckpt" || fail "the peer replaced a train checkpoint"
+# A newer starling's checkpoint (a rolled-back upgrade) was taken for a
+# damaged one, replaced at the first checkpoint in this version's format.
+mkdir -p "$work/v2"
+sed '1s/^starling-checkpoint 1$/starling-checkpoint 2/' "$work/train.ckpt" >"$work/v2/model.ckpt"
+cp "$work/v2/model.ckpt" "$work/v2.ckpt"
+refused_at_start "a newer format's checkpoint" "has format version 2; this starling reads version 1: this peer would replace it" \
+  --model mlp:4 --data-dir "$work/v2"
+cmp -s "$work/v2/model.ckpt" "$work/v2.ckpt" || fail "the peer replaced a newer starling's checkpoint"
 
 # --- --resume from the train checkpoint: the same layout, so it continues it.
 start_peer 1 -- --resume --checkpoint-every 0

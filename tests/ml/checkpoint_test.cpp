@@ -199,10 +199,36 @@ TEST_CASE("an atomic write never replaces a FIFO, and writes through a symlink t
   REQUIRE(write_file_atomically((dir.path / "link").string(), "new").ok());
   CHECK(fs::is_symlink(fs::symlink_status(dir.path / "link")));
   CHECK(read_all(dir.path / "real") == "new");
-  // A link to nowhere is an error, not a new file where the link was.
+  // A link into a folder that does not exist is an error, not a new file
+  // where the link was, and the early check says so too (it passed, and the
+  // write failed at the first checkpoint, an epoch in).
   fs::create_symlink("nowhere/x", dir.path / "dangling");
+  const Status dangling_checked = check_writable_file((dir.path / "dangling").string());
+  REQUIRE_FALSE(dangling_checked.ok());
+  CHECK_THAT(dangling_checked.error().message, Catch::Contains("no directory"));
   CHECK_FALSE(write_file_atomically((dir.path / "dangling").string(), "x").ok());
   CHECK(fs::is_symlink(fs::symlink_status(dir.path / "dangling")));
+  // A link to a file not made yet, in a folder that exists: both the check
+  // and the write go through, and the file appears where the link points
+  // (the write used to fail resolving it after the check had passed).
+  fs::create_directory(dir.path / "elsewhere");
+  fs::create_symlink("elsewhere/new.ckpt", dir.path / "ahead");
+  CHECK(check_writable_file((dir.path / "ahead").string()).ok());
+  REQUIRE(write_file_atomically((dir.path / "ahead").string(), "made").ok());
+  CHECK(fs::is_symlink(fs::symlink_status(dir.path / "ahead")));
+  CHECK(read_all(dir.path / "elsewhere" / "new.ckpt") == "made");
+}
+
+TEST_CASE("an atomic write keeps a private file private") {
+  TempDir dir;
+  const fs::path file = dir.path / "private.ckpt";
+  write_all(file, "old");
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  REQUIRE(write_file_atomically(file.string(), "new").ok());
+  CHECK(read_all(file) == "new");
+  CHECK(fs::status(file).permissions() == (fs::perms::owner_read | fs::perms::owner_write));  // was widened to 0644
+  REQUIRE(write_file_atomically((dir.path / "fresh").string(), "x").ok());
+  CHECK((fs::status(dir.path / "fresh").permissions() & fs::perms::owner_write) != fs::perms::none);
 }
 
 TEST_CASE("a checkpoint is never written over a file that is not one, nor over the command's input") {

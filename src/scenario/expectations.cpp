@@ -88,13 +88,26 @@ std::string fmt(const char* format, double value) {
 std::string num(double value) { return fmt("%.3f", value); }
 std::string secs(double value) { return fmt("%.1f s", value); }
 
-// The peer's latest accuracy at or before t (any life), if any.
-std::optional<double> accuracy_at(const Observations& obs, int peer, double t) {
-  std::optional<double> found;
+// The peer's accuracy as of its latest answer at or before t (any life):
+// none when that answer said it holds no evaluated model (failed or
+// downloading: its last evaluation was of a model it threw away), with the
+// state that says so. Counted, the simulator's byzantine-one-noclip passed
+// peer_accuracy at 0.858 with every replica diverged.
+struct AccuracyAt {
+  std::optional<double> accuracy;
+  std::string not_held;  // the training state when the latest answer holds no evaluated model
+};
+AccuracyAt accuracy_at(const Observations& obs, int peer, double t) {
+  AccuracyAt found;
   for (const Round& round : obs.rounds) {
     if (round.t > t + 1e-9) break;
     for (const Sample& s : round.samples) {
-      if (s.peer == peer && s.answered && s.accuracy) found = s.accuracy;
+      if (s.peer != peer || !s.answered) continue;
+      if (!holds_evaluated_model(s)) {
+        found = AccuracyAt{std::nullopt, s.training_state};
+      } else if (s.accuracy) {
+        found = AccuracyAt{s.accuracy, ""};
+      }
     }
   }
   return found;
@@ -215,14 +228,17 @@ class Evaluator {
         double worst_value = 2.0;
         int checked = 0;
         for (int p : selected(x.peers, obs_, false)) {
-          auto a = accuracy_at(obs_, p, at);
+          const AccuracyAt a = accuracy_at(obs_, p, at);
           ++checked;
-          if (!a) {
-            out.measured = "peer " + std::to_string(p) + " reported no accuracy by " + secs(at);
+          if (!a.accuracy) {
+            out.measured = "peer " + std::to_string(p) +
+                           (a.not_held.empty() ? " reported no accuracy by " + secs(at)
+                                               : " held no evaluated model at " + secs(at) + " (it was " + a.not_held +
+                                                     ", its last evaluation ignored)");
             return out;
           }
-          if (*a < worst_value) {
-            worst_value = *a;
+          if (*a.accuracy < worst_value) {
+            worst_value = *a.accuracy;
             worst = "peer " + std::to_string(p);
           }
         }
@@ -403,11 +419,11 @@ class Evaluator {
       if (round.t < start) continue;
       if (round.t > start + x.within_seconds + 1e-9) break;
       const Sample* mine = sample_of(round, x.peer);
-      if (mine == nullptr || !mine->answered || !mine->accuracy) continue;
+      if (mine == nullptr || !mine->answered || !mine->accuracy || !holds_evaluated_model(*mine)) continue;
       double sum = 0.0;
       int count = 0;
       for (const Sample* s : live_samples(round)) {
-        if (s->peer == x.peer || !s->accuracy) continue;
+        if (s->peer == x.peer || !s->accuracy || !holds_evaluated_model(*s)) continue;
         sum += *s->accuracy;
         ++count;
       }
@@ -434,7 +450,7 @@ class Evaluator {
       const Sample* s = sample_of(round, peer);
       if (s == nullptr || s->life != life || !s->answered) continue;
       const std::optional<double>& accuracy = served ? s->local_average_accuracy : s->accuracy;
-      if (!accuracy) continue;
+      if (!accuracy || !holds_evaluated_model(*s)) continue;
       sum += *accuracy;
       ++count;
     }

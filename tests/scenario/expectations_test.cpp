@@ -240,6 +240,53 @@ TEST_CASE("peer_accuracy, keeps_improving and catch_up", "[scenario]") {
   CHECK_FALSE(check(obs, catch_up).passed);
 }
 
+// A diverged replica (failed, or downloading the swarm's model again) keeps
+// reporting its last evaluation. peer_accuracy passed the simulator's
+// byzantine-one-noclip at 0.858 with every replica diverged; keeps_improving
+// and catch_up counted those evaluations too.
+TEST_CASE("peer_accuracy, keeps_improving and catch_up ignore evaluations of a model the peer threw away",
+          "[scenario]") {
+  for (const char* state : {"failed", "downloading"}) {
+    INFO("state " << state);
+    Observations obs = three_peers();
+    for (Round& r : obs.rounds)
+      if (r.t >= 8.0) r.samples[1].training_state = state;
+    Expectation end = expect(ExpectKind::peer_accuracy, 0.5);
+    const Outcome gone = check(obs, end);
+    CHECK_FALSE(gone.passed);
+    CHECK(gone.measured.find(std::string("peer 1 held no evaluated model at 10.0 s (it was ") + state) !=
+          std::string::npos);
+    Expectation before = end;
+    before.at_seconds = 7.0;  // it trained then
+    CHECK(check(obs, before).passed);
+
+    // keeps_improving: peer 1's last windows are all of the thrown-away model,
+    // so it is not compared; the others gain, and it alone would fail the bound.
+    Expectation improving = expect(ExpectKind::keeps_improving, 0.14);
+    improving.after_seconds = 5.0;
+    improving.window_seconds = 0.0;
+    for (Round& r : obs.rounds)
+      if (r.t >= 8.0) r.samples[1].accuracy = 0.99;  // a stale figure that would look like a gain
+    const Outcome compared = check(obs, improving);
+    CHECK(compared.measured.find("2 peers compared") != std::string::npos);
+
+    // catch_up: peer 1 "reaches" the others only through a model it no longer holds.
+    Observations late = three_peers();
+    for (Round& r : late.rounds) {
+      if (r.t >= 8.0) {
+        r.samples[1].training_state = state;
+        r.samples[1].accuracy = 0.99;
+      } else {
+        r.samples[1].accuracy = 0.1;
+      }
+    }
+    Expectation catch_up = expect(ExpectKind::catch_up, 0.01);
+    catch_up.peer = 1;
+    catch_up.within_seconds = 9.0;
+    CHECK_FALSE(check(late, catch_up).passed);
+  }
+}
+
 TEST_CASE("membership convergence counts from the last event and needs dead departed peers", "[scenario]") {
   Observations obs = three_peers();
   obs.last_event_seconds = 4.0;

@@ -79,7 +79,15 @@ int run(const ScenarioOptions& options) {
   const scenario::Scenario file_scenario = std::move(*loaded);
   const scenario::Scenario run_scenario_spec = scenario::scaled(file_scenario, options.speed);
   const std::uint64_t seed = options.seed.value_or(file_scenario.seed);
-  const fs::path out = options.out_dir.empty() ? default_report_dir(file_scenario.name, "") : fs::path(options.out_dir);
+  fs::path out(options.out_dir);
+  if (out.empty()) {
+    auto claimed = claim_default_report_dir(file_scenario.name, "");
+    if (!claimed) {
+      print_error("starling scenario", claimed.error().message);
+      return kExitFailed;
+    }
+    out = *claimed;
+  }
   // Before any peer starts: a folder we cannot use is bad input, not a failed run.
   const auto is_report_entry = [](const std::string& name) {
     return std::find(std::begin(scenario::kReportFiles), std::end(scenario::kReportFiles), name) !=

@@ -227,10 +227,42 @@ bool peer_log_usable(const SimulateCliOptions& o) {
   return false;
 }
 
+// --out DIR, or a folder of our own under scenario-runs/ (made here).
+std::optional<fs::path> report_dir_of(const SimulateCliOptions& o, std::string_view name) {
+  if (!o.out_dir.empty()) return fs::path(o.out_dir);
+  auto claimed = claim_default_report_dir(name, "-sim");
+  if (!claimed) {
+    print_error("starling simulate", claimed.error().message);
+    return std::nullopt;
+  }
+  return *claimed;
+}
+
+// True when `file` is `folder` or lies anywhere under it (links resolved as
+// far as they exist).
+bool inside(const fs::path& file, const fs::path& folder) {
+  std::error_code ec;
+  const fs::path f = fs::weakly_canonical(fs::absolute(file, ec), ec);
+  const fs::path d = fs::weakly_canonical(fs::absolute(folder, ec), ec);
+  auto fi = f.begin();
+  for (auto di = d.begin(); di != d.end(); ++di, ++fi) {
+    if (di->empty()) continue;  // a trailing separator
+    if (fi == f.end() || *fi != *di) return false;
+  }
+  return true;
+}
+
 // Opens --peer-log once the scenario and the report folder passed their
-// checks, so a refused run leaves an existing file as it was.
-bool open_peer_log(SimulateCliOptions& o) {
+// checks, so a refused run leaves an existing file as it was. Never inside
+// the report folder: it replaced events.jsonl or evaluations.csv there, and
+// the run said PASSED.
+bool open_peer_log(SimulateCliOptions& o, const fs::path& out) {
   if (o.peer_log.empty()) return true;
+  if (inside(o.peer_log, out)) {
+    print_error("starling simulate", "--peer-log " + o.peer_log + " is inside the report folder " + out.string() +
+                                         ", where the run writes its own files: give a FILE outside it");
+    return false;
+  }
   std::FILE* log_file = std::fopen(o.peer_log.c_str(), "w");
   if (!log_file) {
     print_error("starling simulate", "cannot write --peer-log " + o.peer_log + ": " + std::strerror(errno));
@@ -263,7 +295,9 @@ int run_file(SimulateCliOptions& o) {
                  o.file.c_str(), args.c_str());
   }
   const std::uint64_t seed = o.seed.value_or(s.seed);
-  const fs::path out = o.out_dir.empty() ? default_report_dir(s.name, "-sim") : fs::path(o.out_dir);
+  const std::optional<fs::path> claimed = report_dir_of(o, s.name);
+  if (!claimed) return kExitFailed;
+  const fs::path& out = *claimed;
   // Before the run, not after all its work: a folder we cannot use is bad input.
   const auto is_report_entry = [](const std::string& name) {
     return std::find(std::begin(scenario::kReportFiles), std::end(scenario::kReportFiles), name) !=
@@ -274,7 +308,11 @@ int run_file(SimulateCliOptions& o) {
     std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
     return kExitBadInput;
   }
-  if (!open_peer_log(o)) return kExitBadInput;
+  if (!open_peer_log(o, out)) {
+    std::error_code ec;
+    if (o.out_dir.empty()) fs::remove(out, ec);  // the empty folder claimed for this run
+    return kExitBadInput;
+  }
   RunOutcome run = run_one(o, s, o.file, base_options(o, seed), out, false);
   if (run.out_of_memory) return kExitFailed;
   if (o.json_summary) std::printf("%s\n", run.summary.c_str());
@@ -283,7 +321,9 @@ int run_file(SimulateCliOptions& o) {
 
 int run_random(SimulateCliOptions& o) {
   const std::uint64_t first = o.seed.value_or(1);
-  const fs::path out = o.out_dir.empty() ? default_report_dir("random", "-sim") : fs::path(o.out_dir);
+  const std::optional<fs::path> claimed = report_dir_of(o, "random");
+  if (!claimed) return kExitFailed;
+  const fs::path& out = *claimed;
   // Each seed writes random-SEED.toml and run-SEED/ here: an earlier run's
   // would be mixed with this one's.
   const auto is_report_entry = [](const std::string& name) {
@@ -293,7 +333,11 @@ int run_random(SimulateCliOptions& o) {
     std::fprintf(stderr, "starling simulate: error: %s\n", ready.error().message.c_str());
     return kExitBadInput;
   }
-  if (!open_peer_log(o)) return kExitBadInput;
+  if (!open_peer_log(o, out)) {
+    std::error_code ec;
+    if (o.out_dir.empty()) fs::remove(out, ec);  // the empty folder claimed for this run
+    return kExitBadInput;
+  }
   std::error_code ec;
   int failures = 0;
   std::string runs;

@@ -17,13 +17,26 @@ std::string safe_folder_name(std::string_view name) {
   return safe.empty() ? "scenario" : safe;
 }
 
-std::filesystem::path default_report_dir(std::string_view name, std::string_view suffix) {
+Result<std::filesystem::path> claim_default_report_dir(std::string_view name, std::string_view suffix) {
+  namespace fs = std::filesystem;
   const std::time_t now = std::time(nullptr);
   std::tm local{};
   ::localtime_r(&now, &local);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
-  return std::filesystem::path("scenario-runs") / (safe_folder_name(name) + std::string(suffix) + "-" + stamp);
+  const fs::path parent("scenario-runs");
+  const std::string base = safe_folder_name(name) + std::string(suffix) + "-" + stamp;
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) return make_error(ErrorKind::io, "cannot create the report folder " + parent.string() + ": " + ec.message());
+  constexpr int kMaxPerSecond = 1000;
+  for (int n = 1; n <= kMaxPerSecond; ++n) {
+    const fs::path dir = parent / (n == 1 ? base : base + "-" + std::to_string(n));
+    if (fs::create_directory(dir, ec)) return dir;  // made by us: no other run writes here
+    if (ec) return make_error(ErrorKind::io, "cannot create the report folder " + dir.string() + ": " + ec.message());
+  }
+  return make_error(ErrorKind::io, "cannot find a free report folder " + (parent / base).string() + "-N (" +
+                                       std::to_string(kMaxPerSecond) + " taken): give --out DIR");
 }
 
 }  // namespace starling::apps

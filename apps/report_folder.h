@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "starling/status.h"
+
 namespace starling::apps {
 
 // `name` as one path component that stays where it is put: letters, digits,
@@ -15,7 +17,10 @@ namespace starling::apps {
 // with nothing left is "scenario". "../../x" -> "_.._x", "/tmp/x" -> "_tmp_x".
 std::string safe_folder_name(std::string_view name);
 
-// scenario-runs/SAFE_NAME + `suffix` + "-YYYYmmdd-HHMMSS" (local time).
-std::filesystem::path default_report_dir(std::string_view name, std::string_view suffix);
+// Makes and returns scenario-runs/SAFE_NAME + `suffix` + "-YYYYmmdd-HHMMSS"
+// (local time), or the same with "-2", "-3", ... when a run started in the
+// same second took that one: each run claims its own folder with one mkdir,
+// so runs started together never share (the second used to be refused).
+Result<std::filesystem::path> claim_default_report_dir(std::string_view name, std::string_view suffix);
 
 }  // namespace starling::apps

@@ -568,11 +568,19 @@ void check_index(const Reader& r, int index, int existing, const std::string& wh
 
 // Cross-field checks: time order, peer indices against the peers that exist
 // at each event, durations inside the run.
-void validate(const Reader& r, const Scenario& s) {
+void validate(const Reader& r, const Scenario& s, const ParseOptions& options) {
   double previous = 0.0;
   int previous_line = 0;
   for (std::size_t i = 0; i < s.events.size(); ++i) {
     const Event& e = s.events[i];
+    // Joins count against the same limit as [swarm] peers: 30 joins of 64
+    // would have started 1,921 processes on one machine.
+    if (e.kind == EventKind::join && s.peers_started_by(e.at_seconds, i + 1) > options.max_peers) {
+      r.fail_at(static_cast<std::uint32_t>(e.line), 1,
+                "join event at " + seconds(e.at_seconds) + " brings the swarm to " +
+                    std::to_string(s.peers_started_by(e.at_seconds, i + 1)) + " peers started in all, above " +
+                    std::to_string(options.max_peers) + " (" + options.limit_reason + ")");
+    }
     if (e.at_seconds < previous) {
       r.fail_at(static_cast<std::uint32_t>(e.line), 1,
                 "event at " + seconds(e.at_seconds) + " comes after one at " + seconds(previous) +
@@ -733,7 +741,7 @@ Scenario read(const Reader& r, const toml::table& root, const ParseOptions& opti
       s.expectations.push_back(read_expectation(r, *item.as_table()));
     }
   }
-  validate(r, s);
+  validate(r, s, options);
   if (const toml::node* events = root.get("events")) warn_down_targets(r, s, *events->as_array());
   return s;
 }

@@ -107,7 +107,15 @@ for name in "../../escaped" "$work/absolute"; do
   # extra_args reach only `starling scenario`'s peer processes: said, not silently dropped.
   grep -q "warning: .*extra_args (--lr nan) are ignored" <<<"$out" || fail "simulate did not warn about extra_args: $out"
 done
-echo "ok: default report folders stay under scenario-runs/, simulate warns about extra_args"
+# Runs started in the same second each get their own default folder (the
+# second and third were refused: "already holds a run's report").
+printf 'name = "twin"\nduration = 2\n[swarm]\npeers = 2\ntrain = false\n' >"$work/twin.toml"
+mkdir -p "$work/twins"
+(cd "$work/twins" && for k in 1 2 3; do timeout 60 "$starling" simulate "$work/twin.toml" >"$work/twin-$k.out" 2>&1 &
+  done; wait)
+for k in 1 2 3; do grep -q "PASSED" "$work/twin-$k.out" || fail "twin run $k: $(cat "$work/twin-$k.out")"; done
+[[ $(ls "$work/twins/scenario-runs" | wc -l) == 3 ]] || fail "3 runs, not 3 folders: $(ls "$work/twins/scenario-runs")"
+echo "ok: default report folders stay under scenario-runs/, one per run, simulate warns about extra_args"
 
 # --peer-log writes what each simulated peer logs, with its virtual time and
 # index, and leaves the run (its trace) unchanged; an unwritable path is a
@@ -139,6 +147,12 @@ out=$("$starling" simulate "$work/kept.toml" --out "$work/self-log" --peer-log "
 mkfifo "$work/peers.fifo"
 out=$(timeout 20 "$starling" simulate "$work/logged.toml" --out "$work/fifo-log" --peer-log "$work/peers.fifo" 2>&1); rc=$?
 [[ $rc == 2 ]] && grep -q "not a regular file" <<<"$out" || fail "--peer-log on a FIFO: exit $rc: $out"
+# Nor over the run's own report files: it replaced events.jsonl, and PASSED.
+mkdir -p "$work/in-out/run-1"
+for inside in "$work/in-out/events.jsonl" "$work/in-out/run-1/x.log"; do
+  out=$("$starling" simulate "$work/logged.toml" --out "$work/in-out" --peer-log "$inside" 2>&1); rc=$?
+  [[ $rc == 2 ]] && grep -q "is inside the report folder" <<<"$out" || fail "--peer-log $inside: exit $rc: $out"
+done
 echo "keep me" > "$work/old.log"
 printf 'name = "broken"\n' > "$work/broken.toml"
 out=$("$starling" simulate "$work/broken.toml" --out "$work/broken-log" --peer-log "$work/old.log" 2>&1); rc=$?

@@ -455,6 +455,15 @@ TEST_CASE("the peer count is limited per backend and --peers replaces it before 
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().message.find("1..100000 (simulated)") != std::string::npos);
   }
+  SECTION("joins count against the same limit") {
+    // 60 + 4 = 64 passes; one more joiner, at the line of the join that adds it, does not.
+    const std::string head = "name = \"t\"\nduration = 60\n[swarm]\npeers = 60\n";
+    const std::string join4 = "[[events]]\nat = 5\nkind = \"join\"\ncount = 4\n";
+    CHECK(parse_scenario(head + join4, "x.toml").ok());
+    const std::string over = error_of(head + join4 + "[[events]]\nat = 6\nkind = \"join\"\ncount = 1\n");
+    CHECK(over.rfind("x.toml:9:", 0) == 0);
+    CHECK(over.find("brings the swarm to 65 peers started in all, above 64 (one machine)") != std::string::npos);
+  }
   SECTION("an event naming peer 5 passes with 6 peers and fails with 5") {
     CHECK(error_of(names_peer_5).find("names peer 5, but only peers 0..2 exist") != std::string::npos);
     ParseOptions six;

@@ -198,6 +198,18 @@ class Executor final : public SwarmLog {
     return out;
   }
 
+  // Every process that exists, running or paused: what a kill's or stop's
+  // "all" and "fraction" draw from. Drawn from the running ones, `kill
+  // "all"` left a paused peer to resume and run on, while the parser warned
+  // that every peer was down from then.
+  std::vector<int> up() const {
+    std::vector<int> out;
+    for (std::size_t i = 0; i < phase_.size(); ++i) {
+      if (phase_[i] != PeerPhase::down) out.push_back(static_cast<int>(i));
+    }
+    return out;
+  }
+
   // Every peer started so far, running or not: what a restart's "all" and
   // "fraction" draw from, since a restart brings back peers that are down
   // (drawn from the running ones, `kill "all"` then `restart "all"` left
@@ -231,6 +243,8 @@ class Executor final : public SwarmLog {
         break;
       case EventKind::heal: break;  // whoever holds a block (below)
       case EventKind::restart: targets = resolve(e.targets, started(), rng_); break;
+      case EventKind::kill:
+      case EventKind::stop: targets = resolve(e.targets, up(), rng_); break;
       default: targets = resolve(e.targets, live(), rng_);
     }
     resolved_[action.event] = targets;

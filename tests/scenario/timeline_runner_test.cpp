@@ -546,3 +546,32 @@ duration = 1
                                          "4 pause 1",        "5 resume 1"};
   CHECK(backend.calls == want);
 }
+
+// Drawn from the running peers only, `kill "all"` left a paused peer to
+// resume at the end of its pause and run on (and `stop "all"` the same),
+// while the parser warned that every peer was down from then.
+TEST_CASE("timeline executor: kill and stop of \"all\" take paused peers too", "[scenario]") {
+  for (const char* kind : {"kill", "stop"}) {
+    INFO(kind);
+    const Scenario s = scenario_from(std::string(R"(
+name = "t"
+duration = 20
+[swarm]
+peers = 4
+train = false
+[[events]]
+at = 2
+kind = "pause"
+peer = 1
+duration = 6
+[[events]]
+at = 4
+kind = ")") + kind + R"("
+peers = "all"
+)");
+    FakeBackend backend;
+    (void)run_timeline(s, backend, TimelineOptions{});
+    const std::vector<std::string> want = {"-3 start_swarm 4", "2 pause 1", std::string("4 ") + kind + " 0,1,2,3"};
+    CHECK(backend.calls == want);  // and no "8 resume 1"
+  }
+}

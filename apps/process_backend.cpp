@@ -60,6 +60,7 @@ void ProcessBackend::advance_to(double seconds) {
   while (true) {
     for (const auto& exit : processes_.reap()) handle_exit(exit);
     enforce_stop_deadlines();
+    enforce_answer_deadlines();
     const double left = seconds - now_seconds();
     if (left <= 0.0 || interrupted()) return;
     std::this_thread::sleep_for(std::chrono::duration<double>(std::min(left, 0.1)));
@@ -206,16 +207,7 @@ bool ProcessBackend::wait_until_answering(const std::vector<int>& indices, Probl
         continue;
       }
       s->phase = PeerPhase::down;
-      if (log_mentions(log_path(*s), "in use") && port_retries[s->index]++ < 3) {
-        std::set<int> used;
-        for (const Slot& other : slots_) used.insert(other.port);
-        auto port = find_free_port(used);
-        if (port) {
-          s->port = *port;
-          --s->life;
-          if (launch(*s, seeds_for(s->index))) continue;
-        }
-      }
+      if (log_mentions(log_path(*s), "in use") && port_retries[s->index]++ < 3 && retry_on_new_port(*s)) continue;
       problems.push_back(Problem{s->index, "peer " + std::to_string(s->index) + " did not start (" + exit.how +
                                                "); see " + log_path(*s).string() + ": " + peer_exit_reason(log_path(*s))});
       return false;
@@ -275,6 +267,41 @@ ProcessBackend::Slot* ProcessBackend::slot_of(pid_t pid) {
   return nullptr;
 }
 
+// The same slot, same life, on a port nobody holds now (its own was taken
+// between prepare() and the start).
+bool ProcessBackend::retry_on_new_port(Slot& s) {
+  std::set<int> used;
+  for (const Slot& other : slots_) used.insert(other.port);
+  auto port = find_free_port(used);
+  if (!port) return false;
+  s.port = *port;
+  --s.life;
+  return launch(s, seeds_for(s.index)).ok();
+}
+
+// How long a restarted or joined peer has to answer: at least two polls,
+// since answers are read only when the executor samples.
+double ProcessBackend::answer_timeout() const {
+  return std::max(kStartTimeoutSeconds, 2.0 * scenario_.poll_interval_seconds);
+}
+
+void ProcessBackend::await_answer(Slot& s) {
+  s.answer_deadline = now_seconds() + answer_timeout();
+  s.port_retries = 0;
+}
+
+void ProcessBackend::enforce_answer_deadlines() {
+  const double t = now_seconds();
+  for (Slot& s : slots_) {
+    if (s.pid == 0 || s.answer_deadline <= 0.0 || t <= s.answer_deadline) continue;
+    s.answer_deadline = 0.0;
+    if (log_ != nullptr)
+      log_->problem("peer " + std::to_string(s.index), "did not answer within " +
+                                                           fmt::format("{:.0f}", answer_timeout()) +
+                                                           " s of its start (see " + log_path(s).string() + ")");
+  }
+}
+
 void ProcessBackend::handle_exit(const PeerProcesses::Exit& exit) {
   Slot* s = slot_of(exit.pid);
   if (s == nullptr) return;
@@ -282,6 +309,19 @@ void ProcessBackend::handle_exit(const PeerProcesses::Exit& exit) {
   s->phase = PeerPhase::down;
   s->pid = 0;
   s->stop_deadline = 0.0;
+  if (!expected && s->answer_deadline > 0.0) {
+    // Restarted or joined, and gone before it ever answered: it never ran.
+    s->answer_deadline = 0.0;
+    if (log_mentions(log_path(*s), "in use") && s->port_retries++ < 3 && retry_on_new_port(*s)) {
+      s->answer_deadline = now_seconds() + answer_timeout();
+      note("port_retry", "", to_json_text(json{{"peer", s->index}, {"port", s->port}}), false);
+      return;
+    }
+    if (log_ != nullptr)
+      log_->problem("peer " + std::to_string(s->index),
+                    "did not start (" + exit.how + "); see " + log_path(*s).string() + ": " +
+                        peer_exit_reason(log_path(*s)));
+  }
   note("peer_exited", expected ? "" : "crash " + std::to_string(s->index),
        to_json_text(json{{"peer", s->index}, {"how", exit.how}, {"expected", expected}}), !expected);
   if (!expected) {
@@ -337,7 +377,11 @@ Problems ProcessBackend::restart(const std::vector<int>& peers, bool new_identit
       if (processes_.wait_for(s.pid, 5000, &exit)) s.pid = 0;
     }
     if (new_identity) ++s.identity_generation;
-    if (auto started = launch(s, seeds_for(p)); !started) problems.push_back(Problem{p, started.error().message});
+    if (auto started = launch(s, seeds_for(p)); !started) {
+      problems.push_back(Problem{p, started.error().message});
+    } else {
+      await_answer(s);
+    }
   }
   return problems;
 }
@@ -345,7 +389,11 @@ Problems ProcessBackend::restart(const std::vector<int>& peers, bool new_identit
 Problems ProcessBackend::join(const std::vector<int>& peers) {
   Problems problems;
   for (int p : peers) {
-    if (auto started = launch(slot(p), seeds_for(p)); !started) problems.push_back(Problem{p, started.error().message});
+    if (auto started = launch(slot(p), seeds_for(p)); !started) {
+      problems.push_back(Problem{p, started.error().message});
+    } else {
+      await_answer(slot(p));
+    }
   }
   return problems;
 }

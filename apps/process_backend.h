@@ -87,6 +87,12 @@ class ProcessBackend final : public scenario::SwarmBackend {
     scenario::ByzantineMode byzantine = scenario::ByzantineMode::none;
     double byzantine_scale = 1.0;
     bool resend_controls = false;  // a new process: its faults must be sent again
+    // Started by a restart or a join and not answered yet: a runner problem
+    // if it ends first, or is still silent at this time (0: none awaited).
+    // Unwatched, a restarted peer that could not listen counted as a crash
+    // only, and the run passed.
+    double answer_deadline = 0.0;
+    int port_retries = 0;  // of this start: a port taken meanwhile is retried on another
 
     bool network_faulted() const {
       return drop > 0 || duplicate > 0 || delay_ms > 0 || jitter_ms > 0 || bandwidth > 0 || !blocked.empty();
@@ -108,6 +114,10 @@ class ProcessBackend final : public scenario::SwarmBackend {
   Slot& slot(int index) { return slots_.at(static_cast<std::size_t>(index)); }
   void handle_exit(const PeerProcesses::Exit& exit);
   void enforce_stop_deadlines();
+  void enforce_answer_deadlines();
+  double answer_timeout() const;
+  void await_answer(Slot& slot);
+  bool retry_on_new_port(Slot& slot);
   void kill_peer(Slot& s);
   void note(const std::string& kind, const std::string& label, const std::string& fields_json, bool marker);
 

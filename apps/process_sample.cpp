@@ -80,6 +80,7 @@ void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::S
   const json status = json::parse(answer, nullptr, false);
   sample.answered = status.is_object();  // text that is no JSON object is no answer
   if (!sample.answered) return;
+  s.answer_deadline = 0.0;  // up: a restart or join came through
   // A new node id: the process restarted under a new identity.
   if (const std::string id = text_or(status, "node_id", ""); !id.empty()) s.node_id = id;
   sample.bytes_sent = number_as<std::uint64_t>(status, "bytes_sent").value_or(0);

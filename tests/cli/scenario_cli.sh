@@ -196,6 +196,35 @@ out=$(timeout 90 "$starling" scenario "$work/refused.toml" --out "$work/out-refu
 grep -q "did not start .*: --lr: 'nan' is not a finite number" <<<"$out" || fail "the runner does not quote the peer's error: $out"
 echo "ok: a peer that ends at start is quoted by its error line"
 
+# A restarted peer that cannot start fails the run, quoted by its error
+# line: it counted as a crash only, and a run without no_crash PASSED.
+printf 'name = "t"\nduration = 7\npoll_interval = 0.5\n[swarm]\npeers = 2\ntrain = false\n%s' \
+  '[[events]]
+at = 1
+kind = "kill"
+peer = 1
+[[events]]
+at = 4
+kind = "restart"
+peer = 1
+[[expect]]
+kind = "membership_converged"
+within = 3
+' >"$work/norestart.toml"
+timeout 90 "$starling" scenario "$work/norestart.toml" --out "$work/out-norestart" >"$work/norestart.out" 2>&1 &
+runner=$!
+# Peer 1 up, then killed at 1 s (its process gone): damage its identity file.
+peer1="--data-dir $work/out-norestart/peers/peer-1"
+for _ in $(seq 200); do pgrep -f -- "$peer1" >/dev/null && break; sleep 0.05; done
+for _ in $(seq 200); do pgrep -f -- "$peer1" >/dev/null || break; sleep 0.05; done
+pgrep -f -- "$peer1" >/dev/null && fail "peer 1 still runs 10 s in: $(cat "$work/norestart.out")"
+echo "not a key" >"$work/out-norestart/peers/peer-1/identity.key"  # before the restart at 4 s
+wait "$runner"; rc=$?; runner=""
+out=$(cat "$work/norestart.out")
+[[ $rc == 1 ]] || fail "a restart that cannot start: exit $rc, want 1: $out"
+grep -q "peer 1.*did not start .*identity" <<<"$out" || fail "the runner does not say why peer 1 did not start: $out"
+echo "ok: a restarted peer that cannot start fails the run"
+
 # A failed expectation: membership-only peers report no accuracy.
 printf '%s' "$header
 [[expect]]

@@ -46,8 +46,14 @@ void TrainingDriver::on_neighbour_check() {
   std::vector<ConnectionId> unanswered;
   std::vector<ConnectionId> never_opened;
   for (const auto& [id, link] : links_) {
-    if (!link->hello_done() && now > link->created_ms + kHandshakeStallMs) stalled.push_back(id);
-    else if (!link->start_epoch && !link->state.sending() && !link->state.receiving()) {
+    if (!link->hello_done()) {
+      // A dial still connecting, in its handshake or awaiting the hello: only
+      // the stall ends it. (It fell through to the rule below, whose clock
+      // has not started before the hello, so every dial slower than one
+      // neighbour check, 0.5 s, was dropped and dialled again: over a
+      // 200 ms path no link ever formed.)
+      if (now > link->created_ms + kHandshakeStallMs) stalled.push_back(id);
+    } else if (!link->start_epoch && !link->state.sending() && !link->state.receiving()) {
       // The neighbour opens this epoch (its snapshot first) and has not: a
       // member that says hello and then only keeps the connection alive held
       // the link, and eight of them every --max-links slot, for ever. A
@@ -155,6 +161,17 @@ bool TrainingDriver::claim(const ConnectionInfo& info, const wire::Message& firs
       break;
     }
     return false;  // a second inbound link from the same node
+  }
+  // A member we list as dead or left: the next neighbour check would drop
+  // the link ("no longer alive") after our hello, and the dialler, seeing a
+  // hello, would dial again at once (twice a second for 10 minutes after a
+  // restart that lost its incarnation). Refused before the hello, it backs off.
+  if (membership_.started()) {
+    if (const gossip::MemberRecord* record = membership_.membership().find(node); record && !is_live(record->state)) {
+      log(DriverLogLevel::debug, "refusing a link from " + address + ": we list it as " + to_string(record->state),
+          "link.refused", {{"peer", address}, {"reason", "not alive"}});
+      return false;
+    }
   }
   if (reset_banned(node)) {
     log(DriverLogLevel::debug, "refusing a link from " + address + ": its last link was reset too often",

@@ -198,6 +198,25 @@ TEST_CASE("training driver: the first peer of a swarm trains without waiting, a 
   CHECK(said);
 }
 
+// A path of 200 ms each way: the dial's connect, handshake and hellos take
+// about a second, two neighbour checks. Every such dial was dropped at the
+// first check ("never sent the snapshot that opens the link") and dialled
+// again, so no link ever formed (a review found it over real namespaces).
+TEST_CASE("training driver: a dial slower than a neighbour check still opens its link", "[runtime][training]") {
+  Swarm swarm(72);
+  swarm.network().set_latency_us(200'000);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("sign");
+  swarm.add(config, {}, false, swarm.random_model());
+  // Past the 5 s stall on the clock: the rule compared the clock with a
+  // time not set before the hello (0), and a real loop's clock counts from
+  // boot.
+  swarm.run_for(6);
+  swarm.add(config, {0}, false, swarm.random_model());
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 30));
+  for (const auto& peer : swarm.peers) CHECK(peer->training()->status().neighbours.size() == 1);
+}
+
 TEST_CASE("training driver: peers with different models refuse to link", "[runtime][training]") {
   Swarm swarm(15);
   SwarmConfig a;

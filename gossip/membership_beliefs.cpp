@@ -157,8 +157,13 @@ void Membership::ask_to_confirm(const MemberRecord& record) {
 void Membership::apply_signed(const MemberRecord& record, const NodeId& told_by, bool exempt, std::int64_t now_ms) {
   if (record.node_id == self_.node_id) {
     // Our own record with a higher incarnation than ours comes from a previous
-    // life (we restarted): supersede it. Only if it really is ours.
-    if (!leaving_ && record.incarnation > self_.incarnation && authority_->verify_record(record)) {
+    // life (we restarted): supersede it. So does our `left` at our own
+    // incarnation (a restart that lost its incarnation file): the others
+    // hold it over our `alive` of the same number, and they kept us out
+    // until they forgot it, 10 minutes later. Only if it really is ours.
+    const bool newer = record.incarnation > self_.incarnation;
+    const bool left_now = record.incarnation == self_.incarnation && record.state == MemberState::left;
+    if (!leaving_ && (newer || left_now) && authority_->verify_record(record)) {
       refute(record.incarnation, false, now_ms);
     }
     return;

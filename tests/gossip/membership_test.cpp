@@ -752,6 +752,38 @@ TEST_CASE("restart: an old record of ourselves is superseded", "[gossip][members
   CHECK(restarted.incarnation() == 8);
 }
 
+// Restarted without its incarnation file, a member starts at 0 again while
+// the others hold its `left` at 0, which wins over `alive` at the same
+// number: it was kept out (links refused as "no longer alive", twice a
+// second) until they forgot the record, 10 minutes later.
+TEST_CASE("restart: our own left record at our incarnation is superseded", "[gossip][membership]") {
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  REQUIRE(a.incarnation() == 0);
+  GossipMessage news;
+  news.sender = node(3);
+  news.sender_address = address(3);
+  news.body = PushPull{true, true, {record(1, 0, MemberState::left)}};
+  Actions actions = a.on_message(address(3), news, 10);
+  CHECK(has_event(actions, EventKind::self_refuted, node(1)));
+  CHECK(a.incarnation() == 1);
+  // And the other side takes the new alive over the left it held.
+  Membership c = make(3);
+  (void)c.join({}, 0);
+  GossipMessage left_news = news;
+  left_news.sender = node(2);
+  left_news.sender_address = address(2);
+  (void)c.on_message(address(2), left_news, 10);
+  GossipMessage alive_news;
+  alive_news.sender = node(1);
+  alive_news.sender_address = address(1);
+  alive_news.body = PushPull{true, true, {a.self()}};
+  (void)c.on_message(address(1), alive_news, 20);
+  REQUIRE(c.find(node(1)) != nullptr);
+  CHECK(c.find(node(1))->state == MemberState::alive);
+  CHECK(c.find(node(1))->incarnation == 1);
+}
+
 // Every Leave carries the leaver's signed `left` record: a member that
 // learned the leave from a bare Leave would list it left under a record
 // whose signature covers `alive`, and everyone would reject that in its full

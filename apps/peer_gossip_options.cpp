@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "starling/node/transport.h"
+#include "starling/node/wire_fit.h"
 #include "starling/runtime/thread_clock.h"
 #include "starling/text.h"
 
@@ -55,6 +57,10 @@ Result<node::TrainingDriverOptions> gossip_driver_options(const PeerTrainingOpti
   d.download_bf16 = options.download_precision == "bf16";
   d.clip = clip->mode;
   d.clip_radius = clip->radius;
+  if (Status fits = node::check_links_carry(d.layout, d.compressor, d.warmup,
+                                            node::TransportLimits{}.max_pending_outbound_bytes);
+      !fits)
+    return fits.error();
   return d;
 }
 

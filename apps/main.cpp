@@ -1,8 +1,11 @@
 // starling: a peer-to-peer decentralized trainer.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
 #include <exception>
 #include <new>
 #include <string>
@@ -14,6 +17,24 @@
 #include "error_output.h"
 #include "number_checks.h"
 #include "starling/text.h"
+
+namespace {
+
+// A command's exit status once what it printed has reached stdout: a full
+// disk or /dev/full lost `eval --json`'s answer (0 bytes) and the command
+// still exited 0.
+int finish_output(const std::string& command, int status) {
+  std::cout.flush();
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int error = errno;
+  if (flushed && !std::ferror(stdout) && std::cout.good()) return status;
+  starling::apps::print_error("starling " + command, std::string("cannot write the output: ") +
+                                                         (error != 0 ? std::strerror(error) : "write error"));
+  return status == 0 ? 1 : status;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // First: it may re-execute the program with better matrix kernels.
@@ -56,7 +77,7 @@ int main(int argc, char** argv) {
   for (auto& command : commands) {
     if (command.app->parsed()) {
       try {
-        return command.run();
+        return finish_output(command.app->get_name(), command.run());
       } catch (const std::bad_alloc&) {
         // Sizes that can be checked up front are (model, batch); this is
         // what is left: a host with less memory than the run needs.

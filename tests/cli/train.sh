@@ -37,6 +37,11 @@ done
 # The checkpoint evaluates to the same accuracy.
 eval_out=$("$starling" eval "$work/toy.ckpt" --data "$work/toy.csv" --json)
 grep -q "\"test_accuracy\":$accuracy" <<<"$eval_out" || fail "eval disagrees: $eval_out vs $accuracy"
+# An answer that cannot be written is an error: on a full disk (/dev/full)
+# eval --json exited 0 and left an empty file.
+full=$(bash -c '"$0" eval "$1" --data "$2" --json >/dev/full' "$starling" "$work/toy.ckpt" "$work/toy.csv" 2>&1) &&
+  fail "eval --json onto a full disk exited 0: $full"
+grep -q "eval: error: cannot write the output" <<<"$full" || fail "eval --json onto a full disk: $full"
 
 # Resume continues from the saved step instead of starting over.
 "$starling" train --data "$work/toy.csv" --model mlp:8 --epochs 4 --batch 16 --lr 0.05 \

@@ -123,16 +123,20 @@ int train(const TrainArgs& args, TrainingSetup& s) {
   } else if (args.resume) {
     auto loaded = ml::load_checkpoint(args.checkpoint);
     if (!loaded) return fail(loaded.error());
-    if (loaded->spec.to_string() != s.model->spec().to_string() || loaded->inputs != s.model->inputs() ||
-        loaded->classes != s.model->classes()) {
+    const auto refuse = [&](const std::pair<std::string, std::string>& differs) {
       return fail(make_error(ErrorKind::invalid_argument,
-                             "checkpoint " + args.checkpoint + " holds model " + loaded->spec.to_string() +
-                                 ", not " + s.model->spec().to_string() + " on this data"));
-    }
+                             "--resume: checkpoint " + args.checkpoint + " holds " + differs.first +
+                                 "; this run has " + differs.second +
+                                 ": resume with the checkpoint's, or pass --force instead of --resume to start a new "
+                                 "run over " + args.checkpoint));
+    };
+    if (auto differs = resume_difference(*loaded, *s.model, optimizer.config())) return refuse(*differs);
     std::vector<std::string> unrecorded;
     if (Status same = check_resume_layout(args.checkpoint, loaded->metadata, layout, unrecorded); !same) {
       return fail(same.error());
     }
+    // After the layout: another --seed splits another training set, and says so there.
+    if (auto differs = data_difference(*loaded, s.data_mean, s.data_std)) return refuse(*differs);
     if (!unrecorded.empty()) {
       std::string keys;
       for (const auto& key : unrecorded) keys += (keys.empty() ? "" : ", ") + key;

@@ -57,21 +57,8 @@ Status check_peer_resume(const std::string& path, const ml::Checkpoint& checkpoi
                           ": resume with the checkpoint's, or drop --resume (the peer then starts from the swarm's "
                           "model, or its own, and replaces it)");
   };
-  if (checkpoint.spec.to_string() != model.spec().to_string() || checkpoint.inputs != model.inputs() ||
-      checkpoint.classes != model.classes()) {
-    const auto shown = [](const ml::ModelSpec& spec, int inputs, int classes) {
-      return "--model " + spec.to_string() + " (" + std::to_string(inputs) + " inputs, " + std::to_string(classes) +
-             " classes)";
-    };
-    return refuse(shown(checkpoint.spec, checkpoint.inputs, checkpoint.classes),
-                  shown(model.spec(), model.inputs(), model.classes()) + " on this data");
-  }
-  const auto kind = [](ml::OptimizerConfig::Kind k) {
-    return std::string("--optimizer ") + (k == ml::OptimizerConfig::Kind::adam ? "adam" : "sgd");
-  };
-  if (checkpoint.optimizer.kind != optimizer.kind) {
-    return refuse("the state of " + kind(checkpoint.optimizer.kind), kind(optimizer.kind));
-  }
+  if (auto differs = resume_difference(checkpoint, model, optimizer))
+    return refuse(differs->first, differs->second);
   return check_resume_layout(path, checkpoint.metadata, run, unrecorded);
 }
 

@@ -63,6 +63,12 @@ class PeerTraining::Host {
       if (Status same = check_resume_layout(checkpoint_path, worker_options.resume->metadata, layout, unrecorded);
           !same)
         return same;
+      if (auto differs = data_difference(*worker_options.resume, data.data_mean, data.data_std)) {
+        return make_error(ErrorKind::invalid_argument,
+                          "--resume: checkpoint " + checkpoint_path + " holds " + differs->first + "; this run has " +
+                              differs->second + ": resume with the checkpoint's --data, or drop --resume (the peer "
+                              "then starts from the swarm's model, or its own, and replaces it)");
+      }
     }
     for (auto& [key, value] : run_metadata(layout)) worker_options.checkpoint_metadata[key] = value;
     if (batch != asked_batch) {

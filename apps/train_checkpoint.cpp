@@ -1,6 +1,9 @@
 #include "train_checkpoint.h"
 
+#include <cmath>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 namespace starling::apps {
 namespace {
@@ -79,6 +82,47 @@ Status check_resume_layout(const std::string& path, const std::map<std::string, 
                         ". A resumed run continues the checkpoint's step count, epochs and learning-rate "
                         "schedule, which these values define: resume with the checkpoint's, or " + run.start_over +
                         " " + path);
+}
+
+std::optional<std::pair<std::string, std::string>> resume_difference(const ml::Checkpoint& checkpoint,
+                                                                     const ml::Mlp& model,
+                                                                     const ml::OptimizerConfig& optimizer) {
+  if (checkpoint.spec.to_string() != model.spec().to_string() || checkpoint.inputs != model.inputs() ||
+      checkpoint.classes != model.classes()) {
+    const auto shown = [](const ml::ModelSpec& spec, int inputs, int classes) {
+      return "--model " + spec.to_string() + " (" + std::to_string(inputs) + " inputs, " + std::to_string(classes) +
+             " classes)";
+    };
+    return std::pair{shown(checkpoint.spec, checkpoint.inputs, checkpoint.classes),
+                     shown(model.spec(), model.inputs(), model.classes()) + " on this data"};
+  }
+  const auto kind = [](ml::OptimizerConfig::Kind k) {
+    return std::string("--optimizer ") + (k == ml::OptimizerConfig::Kind::adam ? "adam" : "sgd");
+  };
+  if (checkpoint.optimizer.kind != optimizer.kind)
+    return std::pair{"the state of " + kind(checkpoint.optimizer.kind), kind(optimizer.kind)};
+  return std::nullopt;
+}
+
+std::optional<std::pair<std::string, std::string>> data_difference(const ml::Checkpoint& checkpoint, float data_mean,
+                                                                   float data_std) {
+  // The same data standardises the same, bit for bit in one build; a margin
+  // for another build's summation order.
+  const auto differs = [](float a, float b) {
+    return !(std::abs(double(a) - double(b)) <= 1e-5 * std::max(1.0, std::abs(double(a))));
+  };
+  if (differs(checkpoint.data_mean, data_mean) || differs(checkpoint.data_std, data_std)) {
+    const auto shown = [](const std::string& what, float mean, float deviation) {
+      return what + " (features of mean " + fmt::format("{:g}", mean) + " and deviation " +
+             fmt::format("{:g}", deviation) + ")";
+    };
+    const auto recorded = checkpoint.metadata.find("data");
+    return std::pair{shown("a model trained on " + (recorded == checkpoint.metadata.end() ? std::string("other data")
+                                                                                           : recorded->second),
+                           checkpoint.data_mean, checkpoint.data_std),
+                     shown("another training set", data_mean, data_std)};
+  }
+  return std::nullopt;
 }
 
 }  // namespace starling::apps

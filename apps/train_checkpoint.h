@@ -6,9 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "starling/ml/checkpoint.h"
+#include "starling/ml/model.h"
+#include "starling/ml/optimizer.h"
 #include "starling/status.h"
 
 namespace starling::apps {
@@ -48,5 +53,19 @@ std::map<std::string, std::string> run_metadata(const RunLayout& run);
 // added to `unrecorded`, for the caller to say so.
 Status check_resume_layout(const std::string& path, const std::map<std::string, std::string>& metadata,
                            const RunLayout& run, std::vector<std::string>& unrecorded);
+
+// What a checkpoint holds that this run does not, as (the checkpoint's, this
+// run's) in flags' words: the model ("--model mlp:8 (8 inputs, 4 classes)")
+// or the optimizer; nullopt when they agree.
+std::optional<std::pair<std::string, std::string>> resume_difference(const ml::Checkpoint& checkpoint,
+                                                                     const ml::Mlp& model,
+                                                                     const ml::OptimizerConfig& optimizer);
+
+// The same for the training set: the checkpoint's model was trained on
+// features standardised with its data_mean and data_std, and another data
+// set of the same shape (which resumed in silence, its model fed features
+// scaled for another) standardises differently.
+std::optional<std::pair<std::string, std::string>> data_difference(const ml::Checkpoint& checkpoint, float data_mean,
+                                                                   float data_std);
 
 }  // namespace starling::apps

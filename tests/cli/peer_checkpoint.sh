@@ -75,6 +75,13 @@ refused_at_start "resume with another --optimizer" \
 refused_at_start "resume with another --model" \
   "holds --model mlp:4 \(4 inputs, 2 classes\); this run has --model mlp:8 \(4 inputs, 2 classes\)" \
   --model mlp:8 "${resume[@]}"
+# Another training set of the same shape and size (the toy set scaled): it
+# resumed in silence, the model fed features standardised for another.
+awk -F, -v OFS=, 'NR > 1 { for (i = 2; i <= NF; i++) $i = $i * 3 + 1 } { print }' "$work/toy.csv" >"$work/scaled.csv"
+expect_refused "resume on another training set" "holds a model trained on .*this run has another training set" \
+  timeout 30 "$starling" peer --listen "127.0.0.1:$(free_port)" --data "$work/scaled.csv" --eval-every 0 --model mlp:4 \
+  "${resume[@]}"
+((code_of_last == 2)) || fail "resume on another training set: exit $code_of_last, want 2: $out"
 cmp -s "$work/d1/model.ckpt" "$work/peer.ckpt" || fail "a refused resume changed the checkpoint"
 
 # --- Periodic checkpoints; kill -9 leaves the last whole one, and a killed

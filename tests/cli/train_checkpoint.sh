@@ -57,6 +57,17 @@ expect_refused "resume with another --seed" "with --seed 1; this run has --seed 
 toy_csv 500 > "$work/more.csv"
 expect_refused "resume on a training set that grew" "with 360 training samples; this run has 450 training samples" \
   "$starling" train --model mlp:4 -q --data "$work/more.csv" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
+# Another training set of the same shape and size: resumed in silence, its
+# model fed features standardised for another data set.
+toy_csv 400 >"$work/other.csv"  # the same samples, then scaled: the same shape and size
+awk -F, -v OFS=, 'NR > 1 { for (i = 2; i <= NF; i++) $i = $i * 3 + 1 } { print }' "$work/other.csv" >"$work/scaled.csv"
+expect_refused "resume on another training set" \
+  "holds a model trained on $work/toy.csv \(features of mean .* this run has another training set" \
+  "$starling" train --model mlp:4 -q --data "$work/scaled.csv" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
+expect_refused "resume with another optimizer" "holds the state of --optimizer sgd; this run has --optimizer adam" \
+  "${train[@]}" --batch 16 --epochs 3 --optimizer adam --checkpoint "$work/b.ckpt" --resume
+expect_refused "resume with another model" "holds --model mlp:4 \(4 inputs, 2 classes\); this run has --model mlp:8" \
+  "$starling" train --model mlp:8 -q --data "$work/toy.csv" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
 cmp -s "$work/b-before.ckpt" "$work/b.ckpt" || fail "a refused resume changed the checkpoint"
 expect_ok "resume as written" "${train[@]}" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
 grep -q "resumed from $work/b.ckpt at step 46" <<<"$out" || fail "resume as written: $out"

@@ -7,8 +7,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <system_error>
 
@@ -44,15 +50,38 @@ class Rollback {
   fs::path dir_;
 };
 
+// All of `text` at `path`, or nothing there: written to a private temporary
+// file, flushed, then linked to its name (link() fails if the name exists,
+// so a race cannot overwrite either). A full disk or a kill mid-write left a
+// truncated starling.toml (and a rerun refused: it exists).
 Status write_new_file(const fs::path& path, const std::string& text) {
-  // "x": fails if the file exists (O_EXCL), so a race cannot overwrite either.
-  std::FILE* file = std::fopen(path.c_str(), "wx");
-  if (file == nullptr) return make_error(ErrorKind::io, "cannot create " + path.string());
-  const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  const bool closed = std::fclose(file) == 0;
-  if (!written || !closed) return make_error(ErrorKind::io, "cannot write " + path.string());
-  std::error_code ec;
-  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+  const auto failed = [&](const char* what, int error) {
+    return make_error(ErrorKind::io, std::string("cannot ") + what + " " + path.string() + ": " + std::strerror(error));
+  };
+  std::string temp = (path.parent_path() / ("." + path.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(temp.data());  // mode 0600 from the start
+  if (fd < 0) return failed("create", errno);
+  int error = 0;
+  for (std::size_t written = 0; written < text.size() && error == 0;) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n > 0) written += std::size_t(n);
+    else if (n < 0 && errno != EINTR) error = errno;
+    else if (n == 0) error = EIO;
+  }
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error == 0 && ::link(temp.c_str(), path.c_str()) != 0) {
+    const int link_error = errno;
+    ::unlink(temp.c_str());
+    return failed("create", link_error);
+  }
+  ::unlink(temp.c_str());
+  if (error != 0) return failed("write", error);
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);  // the new name itself, durably
+    ::close(dir);
+  }
   return Ok{};
 }
 

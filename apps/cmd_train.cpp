@@ -77,6 +77,10 @@ int run_train(const TrainArgs& args) {
     if (Status vacant = check_checkpoint_overwrite(args.checkpoint, args.resume, args.force); !vacant) {
       return fail(vacant.error());
     }
+    // A killed run's ".NAME.tmp.PID" stayed for ever, a checkpoint's size each.
+    if (const std::size_t removed = ml::remove_stale_temporaries(args.checkpoint); removed > 0 && !args.quiet)
+      std::fprintf(stderr, "removed %zu temporary file(s) that killed checkpoint writes left beside %s\n", removed,
+                   args.checkpoint.c_str());
   }
   auto setup = prepare_training(args.training);
   if (!setup) return fail(setup.error());

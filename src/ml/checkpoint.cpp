@@ -1,6 +1,7 @@
 #include "starling/ml/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -212,10 +213,16 @@ std::size_t remove_stale_temporaries(const std::string& path) {
   std::size_t removed = 0;
   for (fs::directory_iterator it(folder_of(target), ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    const bool ours = name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+    const bool ours = name.size() > prefix.size() && name.size() - prefix.size() <= 9 &&
+                      name.compare(0, prefix.size(), prefix) == 0 &&
                       name.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
+    if (!ours) continue;
+    // Only a writer that is gone: a live process (a second run on the same
+    // file) may be between its write and its rename.
+    const auto pid = pid_t(std::stol(name.substr(prefix.size())));
+    if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) continue;
     std::error_code removing;
-    if (ours && it->is_regular_file(removing) && fs::remove(it->path(), removing)) ++removed;
+    if (it->is_regular_file(removing) && fs::remove(it->path(), removing)) ++removed;
   }
   return removed;
 }

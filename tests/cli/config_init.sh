@@ -72,4 +72,12 @@ expect_error "init over a swarm key" "exists" "$starling" init "$work/n"
 [[ ! -e $work/n/starling.toml && ! -e $work/n/identity.key ]] || fail "init left files after refusing"
 [[ $(cat "$work/n/swarm.key") == keep ]] || fail "init changed an existing file"
 
+# A write that fails (a full disk; here a 4 kB file size limit, under the
+# 5.6 kB config) leaves nothing: it left a truncated starling.toml beside the
+# keys, and a rerun refused because it existed.
+full=$(bash -c 'trap "" XFSZ; ulimit -f 4; "$0" init "$1"' "$starling" "$work/capped" 2>&1) &&
+  fail "init under a file size limit succeeded: $full"
+grep -q "cannot write $work/capped/starling.toml: File too large" <<<"$full" || fail "init's write error: $full"
+[[ ! -e $work/capped ]] || fail "init left files after a failed write: $(ls -la "$work/capped")"
+
 finish config_init

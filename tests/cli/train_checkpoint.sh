@@ -69,7 +69,9 @@ expect_refused "resume with another optimizer" "holds the state of --optimizer s
 expect_refused "resume with another model" "holds --model mlp:4 \(4 inputs, 2 classes\); this run has --model mlp:8" \
   "$starling" train --model mlp:8 -q --data "$work/toy.csv" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
 cmp -s "$work/b-before.ckpt" "$work/b.ckpt" || fail "a refused resume changed the checkpoint"
+head -c 5000 /dev/zero >"$work/.b.ckpt.tmp.999999999"  # a killed write's leftover: it stayed for ever
 expect_ok "resume as written" "${train[@]}" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
+[[ -e $work/.b.ckpt.tmp.999999999 ]] && fail "train left a killed write's temporary file"
 grep -q "resumed from $work/b.ckpt at step 46" <<<"$out" || fail "resume as written: $out"
 # --batch past the training set is cut to it: the same batches either way.
 expect_ok "one batch of everything" "${train[@]}" --batch 100000 --epochs 1 --checkpoint "$work/c.ckpt"

@@ -329,3 +329,21 @@ TEST_CASE("a header number that does not fit its field is corrupt, not a cast") 
     CHECK(loaded.error().kind == ErrorKind::corrupt);
   }
 }
+
+// A killed writer's ".NAME.tmp.PID" goes; a live process's (another run on
+// the same file, between its write and its rename) stays, and so does
+// anything that only looks alike.
+TEST_CASE("stale temporaries: only those of writers that are gone are removed") {
+  TempDir dir;
+  const fs::path target = dir.path / "m.ckpt";
+  // A pid above the kernel's limit (4,194,304 at most) never runs.
+  write_all(dir.path / ".m.ckpt.tmp.999999999", "dead writer");
+  write_all(dir.path / (".m.ckpt.tmp." + std::to_string(::getpid())), "live writer");
+  write_all(dir.path / ".m.ckpt.tmp.12x", "not ours");
+  write_all(dir.path / ".other.ckpt.tmp.999999999", "another file's");
+  CHECK(remove_stale_temporaries(target.string()) == 1);
+  CHECK_FALSE(fs::exists(dir.path / ".m.ckpt.tmp.999999999"));
+  CHECK(fs::exists(dir.path / (".m.ckpt.tmp." + std::to_string(::getpid()))));
+  CHECK(fs::exists(dir.path / ".m.ckpt.tmp.12x"));
+  CHECK(fs::exists(dir.path / ".other.ckpt.tmp.999999999"));
+}

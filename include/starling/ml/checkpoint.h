@@ -52,9 +52,9 @@ Status write_file_atomically(const std::string& path, const std::string& bytes);
 
 // Removes what write_file_atomically(path, ...) leaves beside `path` when its
 // process dies inside it (kill -9, a power cut): ".NAME.tmp.PID", one per
-// death, each as large as the file. For a caller that alone writes `path`
-// (a peer holding its data dir lock); a file it cannot remove stays. Returns
-// how many went.
+// death, each as large as the file. Only those whose writer's pid no longer
+// runs go (another run on the same file may be mid-write); a file it cannot
+// remove stays. Returns how many went.
 std::size_t remove_stale_temporaries(const std::string& path);
 
 // Whether write_file_atomically(path, ...) can work: path names a file (not

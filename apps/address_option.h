@@ -23,4 +23,10 @@ CLI::Validator numeric_address_check();
 Result<runtime::Address> parse_seed_address(std::string_view text);
 CLI::Validator seed_address_check();
 
+// A seed of the other address family than `listen` (IPv4 against IPv6):
+// membership datagrams cannot cross families (the UDP socket is bound to
+// one), so such a swarm joined over TCP, then cycled through suspect, dead
+// and refuted for ever. invalid_argument naming both; ok when they match.
+Status check_seed_family(const node::Address& listen, const runtime::Address& seed, std::string_view seed_text);
+
 }  // namespace starling::apps

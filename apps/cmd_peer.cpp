@@ -94,7 +94,10 @@ int run_peer(const PeerOptions& options) {
   if (!listen) return fail("--listen: " + listen.error().message + " (want IP:PORT, e.g. 127.0.0.1:7946)");
   if (listen->port == 0) return fail("--listen: give a port other than 0; others reach this peer at it");
   for (const auto& seed : options.seeds) {  // checked by the option already; this is the run's own guard
-    if (auto parsed = parse_seed_address(seed); !parsed) return fail("--seed: " + parsed.error().message);
+    auto parsed = parse_seed_address(seed);
+    if (!parsed) return fail("--seed: " + parsed.error().message);
+    if (Status same = check_seed_family(*listen, *parsed, seed); !same)
+      return fail(make_error(ErrorKind::invalid_argument, "--seed: " + same.error().message));
   }
   if (!options.metrics.empty()) {
     auto parsed = node::parse_address(options.metrics);

@@ -341,8 +341,10 @@ Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
   if (!listen) return make_error(ErrorKind::invalid_argument, "listen: " + listen.error().message + " (want IP:PORT)");
   impl->listen = *listen;
   for (const auto& seed : c.seeds) {  // the setting's check ran already; this is create()'s own guard
-    if (auto p = apps::parse_seed_address(seed); !p)
-      return make_error(ErrorKind::invalid_argument, "seed: " + p.error().message);
+    auto p = apps::parse_seed_address(seed);
+    if (!p) return make_error(ErrorKind::invalid_argument, "seed: " + p.error().message);
+    if (Status same = apps::check_seed_family(*listen, *p, seed); !same)
+      return make_error(ErrorKind::invalid_argument, "seed: " + same.error().message);
   }
   auto membership = gossip::config_for_profile(c.profile);
   if (!membership) return make_error(ErrorKind::invalid_argument, "profile: " + membership.error().message);

@@ -311,12 +311,21 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
     ++handshake_failures_;
     const std::string what = "secure handshake with " + stream.peer + " failed (" + to_string(reason.kind) +
                              ": " + reason.message + ")";
+    // Frames no starling sends, or a handshake message that does not decode:
+    // not a starling peer at all (blaming the swarm key sent users comparing
+    // fingerprints). A failed authentication, or the other side hanging up
+    // (its check failed): a key.
+    const bool not_starling = reason.kind == ErrorKind::corrupt || reason.kind == ErrorKind::overloaded;
+    const std::string likely =
+        !not_starling
+            ? "so that peer most likely uses a different swarm key (compare the fingerprints printed at start; "
+              "--swarm-key), or this peer's own identity (two peers started from one identity file: give each its "
+              "own --identity or --data-dir)"
+            : "and its bytes are not starling's handshake: most likely another program listens at that address "
+              "(a wrong port?), or a starling of an incompatible version";
     if (joining && handshake_failures_ >= options_.handshake_failures_reported) {
       log(DriverLogLevel::error, what + ": cannot join the swarm; " + std::to_string(handshake_failures_) +
-                                     " handshakes failed in a row, so that peer most likely uses a different "
-                                     "swarm key (compare the fingerprints printed at start; --swarm-key), or "
-                                     "this peer's own identity (two peers started from one identity file: give "
-                                     "each its own --identity or --data-dir)",
+                                     " handshakes failed in a row, " + likely,
           "handshake.failed", {{"peer", stream.peer}, {"reason", to_string(reason.kind)}, {"detail", reason.message}});
     } else {
       log(DriverLogLevel::warning, what, "handshake.failed",

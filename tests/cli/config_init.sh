@@ -59,6 +59,10 @@ expect_error "seed port 0 in --config" "$work/port0.toml:2: 'seed': .*port 0 can
   "$starling" peer --config "$work/port0.toml" --print-config
 [[ ! -e $work/o ]] || fail "init made $work/o for a refused port"
 expect_ok "IPv6 seed" "$starling" peer --listen 127.0.0.1:7000 --seed "[::1]:7001" --print-config
+# Run, a seed of the other family is refused at start: the swarm joined over
+# TCP, then its membership datagrams could not cross and it never settled.
+expect_error "a seed of another address family" "--seed: \[::1\]:7001 is an IPv6 address and this peer listens on IPv4" \
+  timeout 20 "$starling" peer --listen 127.0.0.1:7000 --seed "[::1]:7001" --no-train --data-dir "$work/family"
 
 # A folder whose name is not UTF-8: init wrote a config the peer then could
 # not read (TOML holds UTF-8 text only); now it is refused, nothing made.

@@ -145,6 +145,37 @@ wait_log "$work/same.log" "cannot join the swarm.*own identity.*own --identity o
   fail "a shared identity not named: $(cat "$work/same.log")"
 kill -TERM "$same"; wait "$same" || fail "shared-identity peer did not exit 0 on SIGTERM"
 
+# A seed address where another program answers with bytes no starling sends:
+# said so, not blamed on the swarm key (users compared fingerprints).
+junk=$((port + 3))
+python3 - "$junk" <<'PY' &
+import os, socket, sys, time
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+server.settimeout(0.5)
+end = time.time() + 30
+while time.time() < end:
+    try:
+        client, _ = server.accept()
+    except socket.timeout:
+        continue
+    try:
+        client.sendall(os.urandom(4096))
+    except OSError:
+        pass
+    client.close()
+PY
+pids+=("$!")
+: >"$work/junk.log"
+"$starling" peer --no-train --listen "127.0.0.1:$other" --seed "127.0.0.1:$junk" --data-dir "$work/junk" --swarm-key "$work/k1" 2>"$work/junk.log" &
+junk_peer=$!; pids+=("$junk_peer")
+wait_log "$work/junk.log" "cannot join the swarm.*not starling's handshake.*another program listens" 15 ||
+  fail "a seed that is no starling peer not named: $(cat "$work/junk.log")"
+grep -q "different swarm key" "$work/junk.log" && fail "a seed that is no starling peer blamed on the key"
+kill -TERM "$junk_peer"; wait "$junk_peer" || fail "the junk-seed peer did not exit 0 on SIGTERM"
+
 # Unreachable seed: keeps retrying and says so.
 : >"$work/c.log"
 "$starling" peer --no-train --listen "127.0.0.1:$other" --seed "127.0.0.1:$((port + 2))" --data-dir "$work/c" 2>"$work/c.log" &

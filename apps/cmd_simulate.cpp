@@ -3,6 +3,7 @@
 // scenario`, in virtual time from one seed, plus the invariants and a hash of
 // the event trace. `--random --seeds N` draws fault mixes and runs them.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -109,16 +110,22 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
   // Out of memory in a peer's handler ends the run (result.out_of_memory);
   // elsewhere (creating a peer, a poll round) it unwinds to here. Either
   // way too many peers for this machine, said so, never a hang.
+  bool unwound = false;
   try {
     result = sim::simulate(scenario, sim_options);
   } catch (const std::bad_alloc& error) {
     result.out_of_memory = error.what();
+    unwound = true;  // the run's own records went with it: no virtual time to say
   }
   if (result.out_of_memory) {
+    const std::string when = unwound ? std::string("during the run")
+                                     : "at " + fmt::format("{:.3g}", result.observations.end_seconds) + " virtual s";
     std::fprintf(stderr,
-                 "starling simulate: error: out of memory with %d peers (an allocation failed: %s) at %.3g virtual "
-                 "s; the run was stopped there, without a report: try fewer peers\n",
-                 scenario.total_peers(), result.out_of_memory->c_str(), result.observations.end_seconds);
+                 "starling simulate: error: out of memory with %d peers over %.0f s polled every %.3g s (an "
+                 "allocation failed: %s) %s; the run was stopped there, without a report: try fewer peers, a "
+                 "shorter duration or a larger poll_interval\n",
+                 scenario.total_peers(), scenario.duration_seconds, scenario.poll_interval_seconds,
+                 result.out_of_memory->c_str(), when.c_str());
     RunOutcome failed;
     failed.out_of_memory = true;
     return failed;

@@ -177,7 +177,9 @@ class Executor final : public SwarmLog {
       progress.running += s.phase == PeerPhase::running;
       progress.paused += s.phase == PeerPhase::paused;
     }
+    for (const Sample& s : round.samples) member_entries_ += s.members.size();
     obs().rounds.push_back(std::move(round));
+    thin_views();
     if (!o_.on_progress) return;
     progress.round = &obs().rounds.back();
     progress.final_round = final_round;
@@ -186,6 +188,29 @@ class Executor final : public SwarmLog {
       progress.next_action = action_name(s_.events[a.event].kind, a.undo) + fmt(" at %.0f s", a.at_seconds);
     }
     o_.on_progress(progress);
+  }
+
+  // Rounds keep their views only at multiples of a stride (the newest one
+  // always, for the progress line and the end); past the budget the stride
+  // doubles and the rounds off it let go of theirs, so the record stays
+  // evenly spaced, coarser the longer the run.
+  void thin_views() {
+    std::vector<Round>& rounds = obs().rounds;
+    const auto drop_views = [this](Round& r) {
+      for (Sample& s : r.samples) {
+        member_entries_ -= s.members.size();
+        std::vector<MemberSeen>().swap(s.members);
+        s.members_listed = false;
+      }
+    };
+    const std::size_t newest = rounds.size() - 1;
+    if (newest > 0 && (newest - 1) % view_stride_ != 0) drop_views(rounds[newest - 1]);  // kept as the newest only
+    if (o_.max_member_entries == 0) return;
+    while (member_entries_ > o_.max_member_entries && view_stride_ < rounds.size()) {
+      view_stride_ *= 2;
+      for (std::size_t i = 0; i < newest; ++i)
+        if (i % view_stride_ != 0) drop_views(rounds[i]);
+    }
   }
 
   // ---- events ------------------------------------------------------------------
@@ -458,6 +483,8 @@ class Executor final : public SwarmLog {
   std::set<int> blocking_;                             // peers that hold a partition block
   detail::FaultLayers layers_;                         // timed faults in force, per kind and peer
   std::set<std::string> seen_ids_;
+  std::size_t member_entries_ = 0;  // MemberSeen entries held in obs().rounds (thin_views)
+  std::size_t view_stride_ = 1;     // rounds keep views at multiples of it (thin_views)
   TimelineResult result_;
 };
 

@@ -455,6 +455,14 @@ TEST_CASE("the peer count is limited per backend and --peers replaces it before 
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().message.find("1..100000 (simulated)") != std::string::npos);
   }
+  SECTION("polls times peers stay within what a report keeps") {
+    // A day polled every 0.1 s with 64 peers grew by about 100 MB a second.
+    const std::string day = "name = \"t\"\nduration = 86400\npoll_interval = 0.1\n[swarm]\npeers = 64\n";
+    const std::string refused = error_of(day);
+    CHECK(refused.find("polling 64 peers every 0.1 s for 86400 s keeps 55,296,") != std::string::npos);
+    CHECK(refused.find("raise 'poll_interval' to at least 0.7 s") != std::string::npos);
+    CHECK(parse_scenario("name = \"t\"\nduration = 86400\npoll_interval = 1\n[swarm]\npeers = 64\n", "x.toml").ok());
+  }
   SECTION("joins count against the same limit") {
     // 60 + 4 = 64 passes; one more joiner, at the line of the join that adds it, does not.
     const std::string head = "name = \"t\"\nduration = 60\n[swarm]\npeers = 60\n";

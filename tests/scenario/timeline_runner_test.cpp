@@ -575,3 +575,51 @@ peers = "all"
     CHECK(backend.calls == want);  // and no "8 resume 1"
   }
 }
+
+// A long run kept every peer's view of every other at every poll: 64 peers
+// polled every 0.1 s for 300 s took 2.4 GB. Past the budget the executor
+// lets go of every other round's views; the newest round keeps its own, and
+// membership is still judged on the rounds that kept theirs.
+TEST_CASE("timeline executor: a long run keeps member views within the budget, evenly thinned", "[scenario]") {
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 100
+poll_interval = 0.5
+[swarm]
+peers = 5
+train = false
+[[expect]]
+kind = "membership_converged"
+within = 5
+)");
+  FakeBackend backend;
+  TimelineOptions options;
+  options.max_member_entries = 400;  // 20 views of 5 peers' 4 members each
+  std::size_t most = 0;
+  TimelineResult result = run_timeline(s, backend, options);
+  const std::vector<Round>& rounds = result.observations.rounds;
+  REQUIRE(rounds.size() >= 200);
+  std::size_t entries = 0;
+  std::vector<double> kept_at;
+  for (const Round& r : rounds) {
+    std::size_t here = 0;
+    for (const Sample& sample : r.samples) here += sample.members.size();
+    entries += here;
+    if (here > 0) kept_at.push_back(r.t);
+    most = std::max(most, here);
+  }
+  CHECK(entries <= options.max_member_entries + most);
+  CHECK(kept_at.size() >= 10);
+  CHECK(rounds.back().samples.front().members.size() == 4);  // the final round is whole
+  for (const Round& r : rounds)
+    for (const Sample& sample : r.samples) CHECK((sample.members_listed || sample.members.empty()));
+  // Evenly spaced: no gap between kept views much wider than the typical one.
+  double widest = 0.0;
+  for (std::size_t i = 1; i < kept_at.size(); ++i) widest = std::max(widest, kept_at[i] - kept_at[i - 1]);
+  CHECK(widest <= 3.0 * (100.0 / double(kept_at.size())));
+  // Judged on what was kept.
+  const auto outcomes = evaluate(s, result.observations);
+  REQUIRE(outcomes.size() == 1);
+  INFO(outcomes[0].measured);
+  CHECK(outcomes[0].passed);
+}

@@ -2,6 +2,7 @@
 // and line: "scenarios/x.toml:12:3: unknown event kind 'explode' (...)".
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -16,6 +17,10 @@ namespace starling::scenario {
 // simulated peers in one process.
 inline constexpr int kMaxProcessPeers = 64;
 inline constexpr int kMaxSimulatedPeers = 100'000;
+// Peer samples a run keeps for its report (polls x peers, every backend):
+// a few hundred bytes each without the views, which the executor thins
+// (timeline_runner.h).
+inline constexpr std::int64_t kMaxPeerSamples = 8'000'000;
 
 struct ParseOptions {
   // The most `[swarm] peers` (or `peers` below) may be; `limit_reason` says

@@ -41,6 +41,12 @@ struct TimelineOptions {
   std::function<void(double t, const std::string& label, int line)> on_action;
   // Every problem as it is recorded ("kill 1 at 12.0 s: peer 1 ...").
   std::function<void(const std::string& text)> on_problem;
+  // Member entries (one peer's view of one other) kept in all. Past it
+  // every other round still holding views, oldest first, lets go of them
+  // (Sample::members_listed false: the membership expectations skip it),
+  // so a long run keeps a coarser record instead of growing without end
+  // (64 peers polled every 0.1 s for 300 s took 2.4 GB). 0: no limit.
+  std::size_t max_member_entries = 2'000'000;
 };
 
 struct TimelineResult {

@@ -85,6 +85,19 @@ struct Peer::Impl {
   apps::EmbedConfig config;
   node::Address listen;
   gossip::Config membership;
+  // A folder made for this peer alone (port 0, no data-dir): removed with
+  // its identity once the peer leaves or fails to start. Each Peer() used to
+  // leave one, a private key in it, for ever.
+  struct OwnFolder {
+    fs::path path;
+    void remove() {
+      std::error_code ec;
+      if (!path.empty()) fs::remove_all(path, ec);
+      path.clear();
+    }
+    ~OwnFolder() { remove(); }
+  };
+  OwnFolder own_data_dir;  // declared before the lock: destroyed after it
   fs::path data_dir;
   std::optional<runtime::DataDirLock> data_dir_lock;  // held until leave() or a failed join()
   std::unique_ptr<runtime::FileIncarnationStore> incarnations;  // handed to the RuntimePeer in run()
@@ -281,6 +294,7 @@ struct Peer::Impl {
   void stop_and_unlock() {
     stop_loop();
     data_dir_lock.reset();
+    own_data_dir.remove();
   }
 
   // Loop thread: the graceful leave, bounded as `starling peer`'s.
@@ -308,7 +322,7 @@ struct Peer::Impl {
     s.recoveries = std::uint64_t(slot->training_recoveries());
     if (ps.training) {
       const node::TrainingDriverStatus& d = *ps.training;
-      if (d.state == "downloading") s.state = "downloading";
+      if (d.state == "downloading" && ps.joined) s.state = "downloading";  // before: still joining
       if (d.state == "failed" && s.state == "training") s.state = "withdrawn";
       s.rounds = d.rounds;
       s.deltas_sent = d.deltas_sent;
@@ -372,8 +386,9 @@ Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
     impl->data_dir = fs::temp_directory_path() / ("starling-embed-" + std::to_string(random()) + std::to_string(random()));
   }
   std::error_code ec;
-  fs::create_directories(impl->data_dir, ec);
+  const bool made_dir = fs::create_directories(impl->data_dir, ec);
   if (ec) return make_error(ErrorKind::io, "cannot create data dir " + impl->data_dir.string() + ": " + ec.message());
+  if (made_dir && c.data_dir.empty() && impl->listen.port == 0) impl->own_data_dir.path = impl->data_dir;
   fs::permissions(impl->data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   auto locked = runtime::DataDirLock::acquire(impl->data_dir);  // one peer per data dir, as `starling peer`
   if (!locked) return locked.error();
@@ -574,6 +589,10 @@ Status Peer::after_step() {
         if (Status joined = join(); !joined) return joined;
       } else if (m.phase == Phase::failed) {
         return make_error(ErrorKind::disconnected, "after_step(): the peer failed: " + m.error);
+      } else if (m.phase == Phase::joining) {
+        // join() runs on another thread: not a peer that left (it said so).
+        return make_error(ErrorKind::invalid_argument,
+                          "after_step(): join() is still running on another thread; step once it returns");
       } else {
         return make_error(ErrorKind::disconnected, "after_step(): the peer has left");
       }
@@ -659,8 +678,14 @@ Result<std::size_t> Peer::local_average(float* out, std::size_t count) const {
     return make_error(ErrorKind::invalid_argument, "local_average(): the output holds " + std::to_string(count) +
                                                        " floats, the attached buffer " + std::to_string(m.count));
   }
-  if (!m.running.load(std::memory_order_acquire))
-    return make_error(ErrorKind::disconnected, "local_average(): the peer is not training (join() first)");
+  if (!m.running.load(std::memory_order_acquire)) {
+    std::lock_guard lock(m.phase_mutex);
+    const char* why = m.phase == Phase::left      ? "the peer has left"
+                      : m.phase == Phase::failed  ? "the peer failed"
+                      : m.phase == Phase::joining ? "join() is still running"
+                                                  : "the peer is not training (join() first)";
+    return make_error(ErrorKind::disconnected, std::string("local_average(): ") + why);
+  }
   // The user's thread reads its buffer; the loop thread (the links' copies) averages the copy in place.
   auto work = std::make_shared<std::pair<Eigen::VectorXf, Result<std::size_t>>>(
       Eigen::Map<const Eigen::VectorXf>(m.data, Eigen::Index(m.count)),

@@ -195,6 +195,7 @@ std::size_t local_average_released(Peer& peer, float* out, std::size_t count) {
 struct PyPeer {
   std::unique_ptr<Peer> peer;
   std::unique_ptr<py::buffer_info> attached;  // the held export; null for none or a torch tensor
+  bool join_called = false;  // join() went through join_interruptible (after_step joins first otherwise)
 
   explicit PyPeer(std::unique_ptr<Peer> p) : peer(std::move(p)) {}
   PyPeer(const PyPeer&) = delete;
@@ -223,6 +224,7 @@ struct PyPeer {
 // the peer is then `left`, its data dir free for a new Peer.
 void join_interruptible(PyPeer& self, std::uint64_t timeout_ms) {
   Peer& peer = *self.peer;
+  self.join_called = true;
   std::promise<starling::Status> result;
   std::future<starling::Status> joined = result.get_future();
   std::thread worker([&peer, &result, timeout_ms] { result.set_value(peer.join(timeout_ms)); });
@@ -279,7 +281,14 @@ PYBIND11_MODULE(_starling, m) {
            })
       .def("join", [](PyPeer& self, std::uint64_t timeout_ms) { join_interruptible(self, timeout_ms); },
            py::arg("timeout_ms") = 0)
-      .def("after_step", [](PyPeer& self) { call_released([&] { return self.peer->after_step(); }); })
+      // A first after_step() joins: through join_interruptible, so Ctrl-C is
+      // not ignored for the whole join timeout (the C++ join ran with the
+      // GIL released and no signal check).
+      .def("after_step",
+           [](PyPeer& self) {
+             if (!self.join_called) join_interruptible(self, 0);
+             call_released([&] { return self.peer->after_step(); });
+           })
       .def("buffer_replacements", [](const PyPeer& self) { return self.peer->buffer_replacements(); })
       .def("status",
            [](PyPeer& self) {

@@ -27,13 +27,29 @@ TEST_CASE("a scenario's name becomes one safe folder under scenario-runs/", "[ap
   CHECK(safe_folder_name("two words\n") == "two_words_");
   CHECK(safe_folder_name("") == "scenario");
   CHECK(safe_folder_name(std::string(300, 'a')).size() == 100);
+  // The default folders are made in the working directory: a scratch one.
+  std::string scratch = (fs::temp_directory_path() / "starling-report-dirs-XXXXXX").string();
+  REQUIRE(::mkdtemp(scratch.data()) != nullptr);
+  const fs::path before = fs::current_path();
+  fs::current_path(scratch);
   for (const char* name : {"../../escaped", "/tmp/x", "..", "a/../../b"}) {
     INFO(name);
-    const fs::path dir = default_report_dir(name, "-sim");
+    auto claimed = claim_default_report_dir(name, "-sim");
+    REQUIRE(claimed.ok());
+    const fs::path dir = *claimed;
     CHECK(dir.parent_path() == "scenario-runs");
     CHECK(dir.lexically_normal().parent_path() == "scenario-runs");
     CHECK(dir.filename().string().find("-sim-") != std::string::npos);
+    CHECK(fs::is_directory(dir));
   }
+  // Runs started in the same second each get their own (the second was refused).
+  auto first = claim_default_report_dir("same", "");
+  auto second = claim_default_report_dir("same", "");
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  CHECK(*first != *second);
+  fs::current_path(before);
+  fs::remove_all(scratch);
 }
 
 namespace {

@@ -133,6 +133,54 @@ print("state", p.status()["state"])
     assert "state left" in r.stdout, r.stdout
 
 
+def test_ctrl_c_interrupts_the_join_of_a_first_after_step():
+    # after_step() joins when join() was not called: it ran the C++ join with
+    # no signal check, so Ctrl-C waited for the whole join timeout.
+    r = run_script(f"""
+import os, signal
+d = {data_dir()!r}
+p = starling.Peer(listen="127.0.0.1:0", data_dir=d, seeds=["127.0.0.1:9"], join_timeout=30000)
+p.attach(np.zeros(10, np.float32))
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+t0 = time.time()
+try:
+    p.after_step()
+    print("stepped?")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt after %.1f s" % (time.time() - t0))
+""", timeout=90)
+    assert "KeyboardInterrupt after" in r.stdout, r.stdout + r.stderr[-500:]
+    took = float(r.stdout.split("KeyboardInterrupt after ")[1].split()[0])
+    assert took < 5, f"KeyboardInterrupt came {took} s after after_step() began (SIGINT at 1 s)"
+
+
+def test_after_step_while_join_runs_elsewhere_says_so():
+    p = peer(seeds=["127.0.0.1:9"], join_timeout=3)
+    p.attach(np.zeros(10, np.float32))
+    t = threading.Thread(target=lambda: raises(TimeoutError, "no seed answered", p.join))
+    t.start()
+    time.sleep(0.5)
+    raises(ValueError, "join() is still running", p.after_step)  # it said "the peer has left"
+    assert p.status()["state"] != "downloading", p.status()  # nothing was downloading yet
+    t.join(timeout=20)
+    p.leave()
+
+
+def test_a_peer_without_a_data_dir_removes_its_own_folder():
+    # Port 0 and no data_dir: a fresh identity folder under the temp
+    # directory, removed once the peer leaves (each Peer() left one, a
+    # private key in it, for ever).
+    import glob, tempfile
+    pattern = os.path.join(tempfile.gettempdir(), "starling-embed-*")
+    before = set(glob.glob(pattern))
+    for _ in range(3):
+        with starling.Peer(listen="127.0.0.1:0") as p:
+            p.attach(np.zeros(4, np.float32))
+            p.join(timeout=10)
+            assert len(set(glob.glob(pattern)) - before) == 1
+    assert set(glob.glob(pattern)) - before == set(), set(glob.glob(pattern)) - before
+
+
 def test_the_data_dir_is_free_after_leave_and_a_failed_join():
     d = data_dir()
     with starling.Peer(listen="127.0.0.1:0", data_dir=d) as p:

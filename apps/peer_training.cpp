@@ -513,6 +513,7 @@ nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::Tr
           {"delta_pulls_skipped", d.delta_pulls_skipped},
           {"pairs_unanswered", d.pairs_unanswered},
           {"pairs_too_soon", d.pairs_too_soon},
+          {"deltas_unmade", d.deltas_unmade},
           {"pair_crossings", d.pair_crossings},
           {"rounds_pair_open", d.rounds_pair_open},
           {"pair_rtt_ms", d.pair_rtt_ms ? nlohmann::json(*d.pair_rtt_ms) : nlohmann::json(nullptr)},

@@ -18,6 +18,8 @@ namespace training_detail {
 
 
 inline constexpr std::uint64_t kDialBackoffMs = 3'000;
+// Rounds in a row whose delta for a link could not be made before the link is reset.
+inline constexpr int kDeltasUnmadeBeforeReset = 3;
 inline constexpr std::uint64_t kMaxRefusalBackoffMs = 60'000;
 // Each reset of a link costs a model-sized snapshot each way, sent at once.
 // A neighbour that keeps breaking a link (a replica whose model went to NaN,
@@ -191,6 +193,7 @@ struct TrainingDriver::Link {
   std::uint64_t snapshot_epoch = 0;
   std::uint64_t snapshot_filled = 0;
   std::uint64_t deltas_since_digest = 0;
+  int deltas_unmade_in_a_row = 0;  // make_delta failures since the last delta that went
   std::uint64_t deltas_sent = 0;
   std::uint64_t deltas_received = 0;
   std::uint64_t resets = 0;

@@ -299,6 +299,7 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   if (correction_.size() != x.size()) correction_.resize(x.size());
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
   std::vector<ConnectionId> broken;
+  std::vector<std::pair<ConnectionId, std::string>> unmade;  // deltas that failed kDeltasUnmadeBeforeReset times in a row
   for (const auto& [id, plan] : plans) {
     auto found = links_.find(id);
     if (found == links_.end()) continue;
@@ -321,9 +322,15 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     }
     auto delta = link.state.make_delta(x_send, scratch, plan.fraction_scale);
     if (!delta) {
-      log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
+      // Once per streak, not twice a round for as long as it lasts; a third
+      // in a row resets the link (its copies start again from our model).
+      ++counters_.deltas_unmade;
+      if (link.deltas_unmade_in_a_row++ == 0)
+        log(DriverLogLevel::warning, "cannot make a delta for " + link.address + ": " + delta.error().message);
+      if (link.deltas_unmade_in_a_row >= kDeltasUnmadeBeforeReset) unmade.emplace_back(id, delta.error().message);
       continue;
     }
+    link.deltas_unmade_in_a_row = 0;
     wire::Delta out = to_wire(std::move(*delta));
     out.degree = degree;
     out.pair = &link == partner;
@@ -349,6 +356,12 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     if (auto found = links_.find(id); found != links_.end()) maybe_start(*found->second);
   }
   for (ConnectionId id : broken) drop_link(id, "send failed");
+  for (const auto& [id, why] : unmade) {
+    auto found = links_.find(id);
+    if (found == links_.end()) continue;
+    found->second->deltas_unmade_in_a_row = 0;
+    reset_link(*found->second, wire::ResetReason::unspecified, "our deltas to it cannot be made (" + why + ")");
+  }
   const std::uint64_t cpu_end = cpu_clock_us();
   pacer_.on_round(last_round_ms_, cpu_end >= cpu_start_us ? cpu_end - cpu_start_us : 0,
                   step == kNoStep ? -1 : step);

@@ -15,6 +15,7 @@ void add_earlier_counters(TrainingDriverStatus& now, const TrainingDriverStatus&
                        &TrainingDriverStatus::pairs_declined, &TrainingDriverStatus::pair_declines_received,
                        &TrainingDriverStatus::delta_pulls, &TrainingDriverStatus::delta_pulls_skipped,
                        &TrainingDriverStatus::pairs_unanswered, &TrainingDriverStatus::pairs_too_soon,
+                       &TrainingDriverStatus::deltas_unmade,
                        &TrainingDriverStatus::model_bytes_downloaded,
                        &TrainingDriverStatus::model_bytes_served, &TrainingDriverStatus::model_requests_refused,
                        &TrainingDriverStatus::links_started_from_download,

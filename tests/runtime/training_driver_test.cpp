@@ -217,6 +217,31 @@ TEST_CASE("training driver: a dial slower than a neighbour check still opens its
   for (const auto& peer : swarm.peers) CHECK(peer->training()->status().neighbours.size() == 1);
 }
 
+// A model of finite but extreme values swings from +3e38 to -3e38: x - x̂
+// overflows float, so no delta can be made. It logged a warning twice a
+// round for as long as it lasted and the link never mixed again.
+TEST_CASE("training driver: deltas that cannot be made warn once and reset the link", "[runtime][training]") {
+  Swarm swarm(73);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("int8");
+  SwarmPeer& a = swarm.add(config, {}, false, Eigen::VectorXf::Constant(kDimension, 3e38f));
+  swarm.add(config, {0}, false, Eigen::VectorXf::Constant(kDimension, 3e38f));
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 20));
+  const std::uint64_t resets_before = a.training()->status().link_resets;
+  a.host.frozen = true;
+  a.host.x.setConstant(-3e38f);
+  swarm.run_for(5);
+  const auto status = a.training()->status();
+  CHECK(status.deltas_unmade >= 3);
+  CHECK(status.link_resets > resets_before);
+  const auto warnings = std::count_if(a.log.begin(), a.log.end(), [](const std::string& line) {
+    return line.find("cannot make a delta") != std::string::npos;
+  });
+  INFO(status.deltas_unmade << " deltas unmade, " << warnings << " warnings");
+  CHECK(warnings >= 1);
+  CHECK(std::uint64_t(warnings) * 3 <= status.deltas_unmade + 2);  // once per streak, not once per delta
+}
+
 TEST_CASE("training driver: peers with different models refuse to link", "[runtime][training]") {
   Swarm swarm(15);
   SwarmConfig a;

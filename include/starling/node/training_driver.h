@@ -302,6 +302,11 @@ struct TrainingDriverStatus {
   // Pair requests that came sooner than an honest neighbour's could
   // (Link::pair_answer_after_ms): no reply, no pull.
   std::uint64_t pairs_too_soon = 0;
+  // Deltas our compressor could not make (x - x̂ overflowing float: a model
+  // of finite but extreme values). Three in a row on a link reset it, so
+  // its copies start again from the model as it is (it logged a warning
+  // twice a round for as long as it ran, and never mixed).
+  std::uint64_t deltas_unmade = 0;
   // Last round's clipping radius (infinity: none) and our own displacement
   // per round (the radius's cap; 0 while unknown).
   double clip_radius = std::numeric_limits<double>::infinity();

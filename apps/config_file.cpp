@@ -301,6 +301,16 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
       }
       arguments.push_back(std::move(*argument));
     }
+    // No shell reads a config file: "~/x" was taken as a folder named "~"
+    // in the working directory (a new identity, no checkpoint, when started
+    // from elsewhere, as systemd starts services from /).
+    for (const std::string& argument : arguments) {
+      if (kind == Kind::text && (argument == "~" || argument.rfind("~/", 0) == 0)) {
+        return make_error(ErrorKind::invalid_argument,
+                          at(path, node.source()) + ": '" + name + "': " + quoted_text(argument) +
+                              ": '~' is not expanded in a config file (no shell reads it): write the whole path");
+      }
+    }
     if (kind == Kind::number) {
       // The command line's check, here too: the unit tests and embedders
       // build apps without check_numbers, and a float must not turn into 0.

@@ -58,6 +58,11 @@ printf 'listen = "127.0.0.1:7000"\nseed = ["10.0.0.1:0"]\n' >"$work/port0.toml"
 expect_error "seed port 0 in --config" "$work/port0.toml:2: 'seed': .*port 0 cannot be dialled" \
   "$starling" peer --config "$work/port0.toml" --print-config
 [[ ! -e $work/o ]] || fail "init made $work/o for a refused port"
+# '~' in a config file: no shell expands it, and it was a folder named "~"
+# in the working directory.
+printf 'listen = "127.0.0.1:7000"\ndata-dir = "~/stdir"\n' >"$work/tilde.toml"
+expect_error "~ in --config" "$work/tilde.toml:2: 'data-dir': '~/stdir': '~' is not expanded" \
+  "$starling" peer --config "$work/tilde.toml" --print-config
 expect_ok "IPv6 seed" "$starling" peer --listen 127.0.0.1:7000 --seed "[::1]:7001" --print-config
 # Run, a seed of the other family is refused at start: the swarm joined over
 # TCP, then its membership datagrams could not cross and it never settled.

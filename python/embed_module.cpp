@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <future>
@@ -154,8 +155,17 @@ py::buffer_info float_buffer(const py::buffer& buffer, const std::string& what) 
   } catch (const std::exception& e) {
     throw py::value_error(what + ": the buffer must be writable: " + e.what());
   }
-  if (info.format != py::format_descriptor<float>::format() || info.itemsize != sizeof(float))
-    throw py::type_error(what + ": the buffer must hold float32 values, not format '" + info.format + "'");
+  // "f", or with a byte-order prefix that means this machine's: ctypes
+  // exports '<f' ("<f is not float32" was the message for a float32 array).
+  const std::string& format = info.format;
+  const bool little = std::endian::native == std::endian::little;
+  const bool native_float =
+      format == "f" || format == "=f" || format == "@f" || format == (little ? "<f" : ">f");
+  if (!native_float || info.itemsize != sizeof(float)) {
+    const bool other_order = format == (little ? ">f" : "<f") || format == "!f";
+    throw py::type_error(what + ": the buffer must hold float32 values in this machine's byte order, not format '" +
+                         format + "'" + (other_order ? " (float32 of the other byte order: byteswap it first)" : ""));
+  }
   py::ssize_t expected = info.itemsize;
   for (py::ssize_t dim = info.ndim - 1; dim >= 0; --dim) {
     if (info.shape[std::size_t(dim)] > 1 && info.strides[std::size_t(dim)] != expected)

@@ -65,6 +65,10 @@ def shapes(value, call):
 def name(value, call):
     if not isinstance(value, str):
         raise TypeError(f"{call}: name must be a str, not {type(value).__name__} {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate: pybind11 would refuse it with its own text
+        raise ValueError(f"{call}: name {value!r} is not valid text (it cannot be UTF-8: {e.reason})") from None
     return value
 
 

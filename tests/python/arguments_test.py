@@ -73,6 +73,14 @@ def test_bad_shapes_are_refused_not_coerced():
         refused(exc, needles, lambda: p.attach(np.zeros(n, np.float32), shapes=shapes))
         p.leave()
     refused(TypeError, ["name must be a str"], lambda: peer().attach(buf, name=5))
+    # A lone surrogate reached pybind11, which refused it with its own text.
+    refused(ValueError, ["name '\\udcff' is not valid text"], lambda: peer().attach(buf, name="\udcff"))
+    # ctypes exports float32 as '<f': it was refused as "not format '<f'".
+    import ctypes
+    p = peer()
+    p.attach((ctypes.c_float * 10)())
+    p.leave()
+    refused(TypeError, ["other byte order"], lambda: peer().attach(np.zeros(10, ">f4")))
     refused(TypeError, ["model_id()", "float 2.5"], lambda: starling.model_id([[2.5]]))
     # Integers of numpy and a tuple of them are whole numbers: accepted as they are.
     assert starling.model_id([(np.int64(2), 5)]) == starling.model_id([[2, 5]])

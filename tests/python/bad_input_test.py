@@ -179,7 +179,7 @@ def test_local_average():
         raises(ValueError, "2000", lambda: second.local_average(np.empty(10, np.float32)))
         raises(TypeError, "float32", lambda: second.local_average(np.empty(2000, np.float64)))
         second.leave()
-        raises(ConnectionError, "not training", lambda: second.local_average())
+        raises(ConnectionError, "the peer has left", lambda: second.local_average())  # it said "join() first"
 
 
 def test_a_resized_tensor_is_refused():

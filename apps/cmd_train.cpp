@@ -119,11 +119,19 @@ int train(const TrainArgs& args, TrainingSetup& s) {
   const RunLayout layout{batch, std::to_string(s.shard_spec.index) + "/" + std::to_string(s.shard_spec.count),
                          s.partition.to_string(), args.training.seed, s.shard.size()};
 
-  if (std::error_code ec; args.resume && !std::filesystem::exists(args.checkpoint, ec)) {
+  std::error_code absent_ec;
+  // An empty file is no checkpoint (nothing was ever written to it), as for a
+  // peer's --resume: it was refused as corrupt here.
+  const bool absent = !std::filesystem::exists(args.checkpoint, absent_ec) ||
+                      (std::filesystem::is_regular_file(args.checkpoint, absent_ec) &&
+                       std::filesystem::file_size(args.checkpoint, absent_ec) == 0);
+  if (args.resume && absent) {
     // Said even with --quiet: a mistyped path must not pass for a resumed run
     // (docs/cli.md). Starting fresh is what a first run of a restart-on-failure
     // job that always passes --resume needs.
-    print_warning("starling train", "--resume: no checkpoint at " + args.checkpoint + ": starting from scratch");
+    const bool empty = std::filesystem::exists(args.checkpoint, absent_ec);
+    print_warning("starling train", "--resume: no checkpoint at " + args.checkpoint +
+                                        (empty ? " (an empty file)" : "") + ": starting from scratch");
   } else if (args.resume) {
     auto loaded = ml::load_checkpoint(args.checkpoint);
     if (!loaded) return fail(loaded.error());

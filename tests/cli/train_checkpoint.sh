@@ -69,6 +69,10 @@ expect_refused "resume with another optimizer" "holds the state of --optimizer s
 expect_refused "resume with another model" "holds --model mlp:4 \(4 inputs, 2 classes\); this run has --model mlp:8" \
   "$starling" train --model mlp:8 -q --data "$work/toy.csv" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
 cmp -s "$work/b-before.ckpt" "$work/b.ckpt" || fail "a refused resume changed the checkpoint"
+: >"$work/empty.ckpt"  # an empty file is no checkpoint, as for a peer (it was refused as corrupt)
+expect_ok "resume from an empty file" "${train[@]}" --batch 16 --epochs 1 --checkpoint "$work/empty.ckpt" --resume
+grep -q "no checkpoint at $work/empty.ckpt (an empty file): starting from scratch" <<<"$out" ||
+  fail "resume from an empty file: $out"
 head -c 5000 /dev/zero >"$work/.b.ckpt.tmp.999999999"  # a killed write's leftover: it stayed for ever
 expect_ok "resume as written" "${train[@]}" --batch 16 --epochs 3 --checkpoint "$work/b.ckpt" --resume
 [[ -e $work/.b.ckpt.tmp.999999999 ]] && fail "train left a killed write's temporary file"

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "starling/compress/compressor.h"
@@ -38,13 +39,20 @@ std::string megabytes(std::size_t bytes) {
   return text;
 }
 
+// The compressor's own largest delta: at its fraction, or the warm-up's
+// larger start.
+std::size_t own_delta_bytes(const compress::Layout& layout, const compress::CompressorSpec& spec,
+                            const compress::SparsityWarmup& warmup) {
+  double fraction = spec.fraction;
+  if (spec.sparsifies() && warmup.rounds > 0) fraction = std::max(fraction, warmup.start_fraction);
+  return bytes_of(layout, spec.kind, fraction);
+}
+
 }  // namespace
 
 std::size_t largest_delta_bytes(const compress::Layout& layout, const compress::CompressorSpec& spec,
                                 const compress::SparsityWarmup& warmup) {
-  double fraction = spec.fraction;
-  if (spec.sparsifies() && warmup.rounds > 0) fraction = std::max(fraction, warmup.start_fraction);
-  std::size_t largest = bytes_of(layout, spec.kind, fraction);
+  std::size_t largest = own_delta_bytes(layout, spec, warmup);
   // LinkState settles each new epoch with one int8 delta (node/link.h).
   if (spec.kind != compress::CompressorKind::none && spec.kind != compress::CompressorKind::int8)
     largest = std::max(largest, bytes_of(layout, compress::CompressorKind::int8, 1.0));
@@ -63,10 +71,9 @@ Status check_links_carry(const compress::Layout& layout, const compress::Compres
   // About the largest model that fits: both sizes grow in proportion to it.
   const double scale = std::min(double(delta_room) / double(delta), double(snapshot_room) / double(snapshot));
   const auto largest = std::size_t(double(d) * scale);
-  double own_fraction = spec.fraction;
-  if (spec.sparsifies() && warmup.rounds > 0) own_fraction = std::max(own_fraction, warmup.start_fraction);
-  const bool settle = bytes_of(layout, spec.kind, own_fraction) + kMessageOverheadBytes < delta;
-  const std::string which = settle ? "the int8 delta that opens each link's epoch" : "its largest " + spec.to_string() + " delta";
+  const bool settle = own_delta_bytes(layout, spec, warmup) + kMessageOverheadBytes < delta;
+  const std::string which =
+      settle ? "the int8 delta that opens each link's epoch" : "its largest " + spec.to_string() + " delta";
   const std::string what =
       delta > delta_room ? which + " (" + megabytes(delta) + ") is above the wire's " + megabytes(delta_room) +
                                " message limit"

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <new>
+#include <optional>
 
 #include "blas_startup.h"
 #include "commands.h"
@@ -19,6 +20,7 @@
 #include "path_option.h"
 #include "train_checkpoint.h"
 #include "starling/ml/checkpoint.h"
+#include "starling/runtime/checkpoint_lock.h"
 #include "starling/ml/dataset.h"
 #include "starling/ml/fpu.h"
 #include "starling/ml/trainer.h"
@@ -71,9 +73,16 @@ int run_train(const TrainArgs& args) {
                            "--force and --resume contradict each other: --resume continues the checkpoint, "
                            "--force replaces it"));
   }
+  std::optional<runtime::CheckpointLock> checkpoint_lock;  // held until the run ends
   if (!args.checkpoint.empty()) {
     // Before the data loads and an epoch trains, not when the first save fails.
     if (Status writable = ml::check_checkpoint_target(args.checkpoint); !writable) return fail(writable.error());
+    // Two runs on one checkpoint wrote it in turns and one silently won.
+    auto target = ml::write_target(args.checkpoint);  // a link and its file are one checkpoint
+    if (!target) return fail(target.error());
+    auto locked = runtime::CheckpointLock::acquire(*target);
+    if (!locked) return fail(locked.error());
+    checkpoint_lock.emplace(std::move(*locked));
     if (Status vacant = check_checkpoint_overwrite(args.checkpoint, args.resume, args.force); !vacant) {
       return fail(vacant.error());
     }

@@ -62,11 +62,12 @@ std::filesystem::path folder_of(const std::filesystem::path& target) {
 // process id: one name per writer, so two processes never share one.
 std::string temporary_prefix(const std::filesystem::path& target) { return "." + target.filename().string() + ".tmp."; }
 
-// Where a write to `path` lands: the file a symlink names (written through,
-// so the link stays), else `path`. A link to a file not made yet names it
-// too, and the write creates it: fs::canonical failed there (and
-// fs::weakly_canonical stops at such a link), so a link the start-up check
-// had passed failed at the first checkpoint.
+}  // namespace
+
+// A link to a file not made yet names it too, and the write creates it:
+// fs::canonical failed there (and fs::weakly_canonical stops at such a
+// link), so a link the start-up check had passed failed at the first
+// checkpoint.
 Result<std::filesystem::path> write_target(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   constexpr int kMaxLinks = 40;  // as the kernel's ELOOP
@@ -80,8 +81,6 @@ Result<std::filesystem::path> write_target(const std::filesystem::path& path) {
   }
   return target;
 }
-
-}  // namespace
 
 Status check_writable_file(const std::string& path) {
   namespace fs = std::filesystem;

@@ -40,6 +40,26 @@ expect_refused "--force still never writes over a file that is not a checkpoint"
   "${train[@]}" --epochs 1 --checkpoint "$work/notes.txt" --force
 [[ $(cat "$work/notes.txt") == "not a checkpoint" ]] || fail "--force replaced a file that is not a checkpoint"
 
+# --- One run per checkpoint: two wrote it in turns and one silently won.
+"${train[@]}" --batch 16 --epochs 100000 --checkpoint "$work/held.ckpt" 2>"$work/held.err" &
+held_pid=$!
+for _ in $(seq 100); do [[ -s $work/.held.ckpt.lock ]] && break; sleep 0.1; done
+[[ $(cat "$work/.held.ckpt.lock" 2>/dev/null) == "$held_pid" ]] || fail "a running train holds no .held.ckpt.lock"
+expect_refused "a second run on a checkpoint a run is writing" \
+  "checkpoint $work/held.ckpt is being written by another starling train \(pid $held_pid\): wait for that run to end" \
+  "${train[@]}" --epochs 1 --checkpoint "$work/held.ckpt" --force
+((code_of_last == 2)) || fail "a second run on a held checkpoint: exit $code_of_last, want 2"
+ln -s held.ckpt "$work/held-link.ckpt"
+expect_refused "a second run through a link to it" "checkpoint $work/held.ckpt is being written by another starling train" \
+  "${train[@]}" --epochs 1 --checkpoint "$work/held-link.ckpt" --force
+kill -INT "$held_pid"
+for _ in $(seq 100); do kill -0 "$held_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$held_pid"
+held_code=$?
+((held_code == 130)) || fail "the held run ended with exit $held_code at Ctrl-C, want 130: $(cat "$work/held.err")"
+[[ -e $work/.held.ckpt.lock ]] && fail "the lock file stayed after its run ended"
+expect_ok "the next run on it, once the first has ended" "${train[@]}" --epochs 1 --checkpoint "$work/held.ckpt" --force
+
 # --- --resume: the run must be laid out as the checkpoint's was.
 expect_ok "two epochs in batches of 16" "${train[@]}" --batch 16 --epochs 2 --checkpoint "$work/b.ckpt"
 cp "$work/b.ckpt" "$work/b-before.ckpt"

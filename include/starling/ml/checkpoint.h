@@ -11,6 +11,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -49,6 +50,11 @@ Result<Checkpoint> load_checkpoint(const std::string& path);
 // Runs check_writable_file(path) first, so it fails as that does: a path that
 // names a directory is invalid_argument; anything the OS refuses is io.
 Status write_file_atomically(const std::string& path, const std::string& bytes);
+
+// Where write_file_atomically(path, ...) lands: the file a symlink names
+// (written through, so the link stays, however many links lead there), else
+// `path`. io for a link loop or a link that cannot be read.
+Result<std::filesystem::path> write_target(const std::filesystem::path& path);
 
 // Removes what write_file_atomically(path, ...) leaves beside `path` when its
 // process dies inside it (kill -9, a power cut): ".NAME.tmp.PID", one per

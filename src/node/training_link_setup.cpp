@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "starling/assert.h"
+#include "starling/node/log_budget.h"
 #include "starling/wire/codec.h"
 
 #include "training_internal.h"
@@ -308,11 +309,24 @@ void TrainingDriver::on_based_snapshot(Link& link, const wire::SnapshotChunk& ch
 }
 
 void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
+  // The neighbour's words, up to 4 kB of its choosing: short in our log.
+  const std::string detail = remote_text(reset.detail);
+  if (reset.reason == wire::ResetReason::model_mismatch && link.hello_received) {
+    // Its hello matched ours (on_hello checked it): the claim contradicts
+    // what it said itself. A member could plant "start this peer with the
+    // swarm's --model" in our error log and status this way.
+    log(DriverLogLevel::warning,
+        "link to " + link.address + " closed: the neighbour says our models differ, but its own link hello " +
+            "matched ours (" + detail + ")",
+        "link.refused", {{"peer", link.address}, {"reason", detail}});
+    drop_link(link.id, "the neighbour's model mismatch contradicts its hello");
+    return;
+  }
   if (reset.reason == wire::ResetReason::shutdown || reset.reason == wire::ResetReason::model_mismatch) {
     if (reset.reason == wire::ResetReason::model_mismatch) {
-      log(DriverLogLevel::warning, "link to " + link.address + " refused: " + reset.detail, "link.refused",
-          {{"peer", link.address}, {"reason", reset.detail}});
-      on_model_mismatch(link, reset.detail);
+      log(DriverLogLevel::warning, "link to " + link.address + " refused: " + detail, "link.refused",
+          {{"peer", link.address}, {"reason", detail}});
+      on_model_mismatch(link, detail);
       // It will refuse again: not at every neighbour check (a joiner checks
       // every 20 ms; two peers with different models redialled each other
       // ~20 times a second, each time logging both ends).
@@ -321,13 +335,13 @@ void TrainingDriver::on_reset(Link& link, const wire::Reset& reset) {
         resample_neighbour(link);
       }
     }
-    drop_link(link.id, "neighbour closed the link (" + reset.detail + ")");
+    drop_link(link.id, "neighbour closed the link (" + detail + ")");
     return;
   }
-  log(DriverLogLevel::info, "link to " + link.address + " reset by the neighbour: " + reset.detail, "link.reset",
-      {{"peer", link.address}, {"by", "neighbour"}, {"reason", reset.detail}});
+  log(DriverLogLevel::info, "link to " + link.address + " reset by the neighbour: " + detail, "link.reset",
+      {{"peer", link.address}, {"by", "neighbour"}, {"reason", detail}});
   if (count_reset(link)) return;  // closed
-  link.state.on_reset(node::LinkReset{reset.epoch, reset.detail});
+  link.state.on_reset(node::LinkReset{reset.epoch, detail});
   link.opening_awaited_ms = transport_.now_ms();
   link.awaiting_pair_reply = false;
   // The neighbour restarts with a snapshot of a newer epoch; we answer it.

@@ -385,8 +385,10 @@ Message decode_words(kj::ArrayPtr<const capnp::word> words, const Limits& limits
   // The segment table says how long the message is; it must fill the input exactly.
   std::size_t expected_words = capnp::expectedSizeInWordsFromPrefix(words);
   if (expected_words > words.size()) {
-    fail(ErrorKind::corrupt, "truncated message: " + std::to_string(words.size() * 8) + " of " +
-                                 std::to_string(expected_words * 8) + " bytes");
+    // A frame arrives whole, so this is a cut message or one that never was
+    // (random bytes read as a segment table claim any size).
+    fail(ErrorKind::corrupt, "truncated message: " + std::to_string(words.size() * 8) + " bytes where its header says " +
+                                 std::to_string(expected_words * 8) + " (a cut message, or not a starling message)");
   }
   if (expected_words < words.size()) {
     fail(ErrorKind::corrupt, std::to_string((words.size() - expected_words) * 8) + " bytes after the message");

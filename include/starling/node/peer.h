@@ -29,6 +29,7 @@
 #include "starling/gossip/membership.h"
 #include "starling/node/connection_router.h"
 #include "starling/node/hostile_membership.h"
+#include "starling/node/log_budget.h"
 #include "starling/node/membership_driver.h"
 #include "starling/node/training_driver.h"
 #include "starling/node/transport.h"
@@ -98,10 +99,6 @@ struct PeerOptions {
   // Membership's one-message stream connections and control connections
   // still open after this are closed.
   std::uint64_t stream_timeout_ms = 10'000;
-  // A control connection holding more unread status answers than this is
-  // closed at its next query: a client asks and reads one at a time, and one
-  // that only asks would make us queue up to the transport's 32 MB a socket.
-  std::size_t max_control_backlog_bytes = 256 * 1024;
   // How many fake members a flooding peer makes up (HostileMembershipOptions).
   std::size_t hostile_fake_members_max = 4000;
   // Accepts no inbound connection or datagram (`--outbound-only`): reached
@@ -201,6 +198,7 @@ class Peer {
   struct ControlConnection {
     TimerId timer = 0;
     Bytes identity;  // the client's proven node id (ConnectionInfo::remote_identity)
+    bool answered = false;  // its one status query has been answered
   };
   void log(LogLevel level, std::string_view event, const std::string& message, const LogFields& fields = {}) const;
   void on_control_frame(ConnectionId id, ByteSpan frame);
@@ -219,6 +217,10 @@ class Peer {
   std::unique_ptr<TrainingDriver> training_;
   std::map<ConnectionId, ControlConnection> controls_;
   std::uint64_t controls_refused_ = 0;
+  // Lines other machines trigger (link ups and resets, bad control frames):
+  // 20 at once, then one a second per kind (log_budget.h).
+  static constexpr std::uint64_t kRemoteLineIntervalMs = 1000;
+  mutable LogBudget remote_lines_{20, kRemoteLineIntervalMs};
   std::string address_;
   bool started_ = false;
   bool stopped_ = false;

@@ -21,6 +21,7 @@
 #include "json_text.h"
 #include "path_option.h"
 #include "report_folder.h"
+#include "starling/ml/blas_kernels.h"
 #include "starling/scenario/expectations.h"
 #include "starling/scenario/parse.h"
 #include "starling/scenario/report.h"
@@ -67,7 +68,11 @@ const char* level_name(node::DriverLogLevel level) {
 
 
 std::string replay_command(const SimulateCliOptions& o, const std::string& file, std::uint64_t seed) {
-  std::string command = "starling simulate " + file + " --seed " + std::to_string(seed);
+  // An MLP's products run in OpenBLAS, whose kernels (picked per CPU) round
+  // differently: the same seed on another machine's kernels is another run.
+  const std::string kernels = ml::blas_kernels();
+  std::string command = (kernels.empty() ? "" : "OPENBLAS_CORETYPE=" + kernels + " ") + "starling simulate " + file +
+                        " --seed " + std::to_string(seed);
   if (o.peers) command += " --peers " + std::to_string(*o.peers);
   if (o.step_ms != 10.0) command += " --step-ms " + std::to_string(o.step_ms);
   if (o.handoff_ms != 0) command += " --handoff-ms " + std::to_string(o.handoff_ms);
@@ -170,9 +175,10 @@ RunOutcome run_one(const SimulateCliOptions& o, const scenario::Scenario& scenar
   if (result.stopped_early)
     std::printf("stopped early at %.1f virtual s: every training peer reached accuracy %.4g (moving average of %d)\n",
                 result.virtual_seconds, *sim_options.stop_at_accuracy, sim_options.stop_window);
-  std::printf("trace: %s (%llu messages, %llu bytes, %llu peer events)\n", result.trace_hash.c_str(),
-              static_cast<unsigned long long>(result.messages), static_cast<unsigned long long>(result.message_bytes),
-              static_cast<unsigned long long>(result.trace_events));
+  std::printf("trace: %s (%llu messages, %llu bytes, %llu peer events; OpenBLAS kernels %s)\n",
+              result.trace_hash.c_str(), static_cast<unsigned long long>(result.messages),
+              static_cast<unsigned long long>(result.message_bytes),
+              static_cast<unsigned long long>(result.trace_events), ml::blas_kernels().c_str());
   std::printf("report: %s\n", (out / "report.html").string().c_str());
   if (!passed) std::printf("seed: %llu\nreplay: %s\n", static_cast<unsigned long long>(seed), command.c_str());
   std::fflush(stdout);

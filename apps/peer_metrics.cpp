@@ -34,14 +34,14 @@ runtime::TrainingMetrics training_metrics(const node::PeerStatus& status, const 
   const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   const runtime::TrainingProgress p = training.progress();
   runtime::TrainingMetrics t;
-  // As the status JSON says it: the driver's download, else the worker's state.
-  t.state = d.state == "downloading" ? "downloading" : p.state;
+  t.state = training.state(status);  // as the status JSON says it (it said "idle" while status said "starting")
   t.steps = p.step;
   t.steps_per_second = p.steps_per_second;
   t.samples_per_second = p.steps_per_second * training.batch_size();
   t.train_loss = known(true, p.train_loss);
   t.test_accuracy = known(p.evaluated, p.test_accuracy);
   t.local_average_accuracy = known(p.local_average_evaluated, p.local_average_accuracy);
+  t.local_average_neighbours = known(p.local_average_evaluated, double(p.local_average_neighbours));
   t.consensus_distance = d.consensus_distance;
   for (const node::NeighbourStatus& n : d.neighbours) {
     ++(n.outbound ? t.neighbours_outbound : t.neighbours_inbound);
@@ -103,6 +103,7 @@ runtime::PeerMetrics collect_peer_metrics(const node::PeerStatus& status, const 
   m.datagrams_sent = s.datagrams_sent;
   m.datagram_bytes_sent = s.datagram_bytes_sent;
   m.datagrams_received = s.datagrams_received;
+  m.datagram_bytes_received = s.datagram_bytes_received;
   m.datagrams_rejected = s.datagrams_rejected;
   m.connections_rejected = s.connections_rejected;
   m.connections_dropped = s.connections_dropped;

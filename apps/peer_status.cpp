@@ -42,6 +42,8 @@ nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
           {"bytes_received", stats.bytes_received},
           {"datagrams_sent", stats.datagrams_sent},
           {"datagrams_received", stats.datagrams_received},
+          {"datagram_bytes_sent", stats.datagram_bytes_sent},
+          {"datagram_bytes_received", stats.datagram_bytes_received},
           {"datagrams_rejected", stats.datagrams_rejected},
           {"membership_messages_sent", traffic.messages_sent},
           {"membership_bytes_sent", traffic.bytes_sent},

@@ -538,15 +538,17 @@ nlohmann::json handoff_status_json(const node::PeerStatus& status, const node::T
   return out;
 }
 
+std::string PeerTraining::state(const node::PeerStatus& status) const {
+  if (status.training && status.training->state == "downloading") return "downloading";
+  if (!host_->worker) return "starting";
+  return host_->worker->progress().state;
+}
+
 nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
   runtime::TrainingProgress progress;
   if (host_->worker) progress = host_->worker->progress();
-  const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
-  std::string state = progress.state;
-  if (d.state == "downloading") state = "downloading";
-  if (!host_->worker && d.state != "downloading") state = "starting";
   nlohmann::json out = progress_json(progress, options_.export_model);
-  out["state"] = state;
+  out["state"] = state(status);
   out["trainer"] = "built-in";
   out["data_loaded"] = host_->data_ready;
   out.update(gossip_status_json(status, driver_options_));
@@ -554,6 +556,20 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
                             {"checkpoints_written", progress.checkpoints_written}});
   return out;
 }
+
+namespace {
+
+// The local average's accuracy, and how many neighbour copies it averaged: with
+// none it is the own model, which the line showed as a local average.
+std::string local_average_text(const runtime::TrainingProgress& progress) {
+  if (!progress.local_average_evaluated) return "-";
+  const std::string accuracy = fmt::format("{:.2f}%", 100.0 * progress.local_average_accuracy);
+  if (progress.local_average_neighbours == 0) return accuracy + " of no neighbour: the own model";
+  return fmt::format("{} of {} neighbour{}", accuracy, progress.local_average_neighbours,
+                     progress.local_average_neighbours == 1 ? "" : "s");
+}
+
+}  // namespace
 
 std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
   runtime::TrainingProgress progress;
@@ -570,8 +586,7 @@ std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
                      "links {}/{} ready | consensus distance {}",
                      progress.step, progress.epoch, progress.steps_per_second, progress.train_loss,
                      progress.evaluated ? fmt::format("{:.2f}%", 100.0 * progress.test_accuracy) : std::string("-"),
-                     progress.local_average_evaluated ? fmt::format("{:.2f}%", 100.0 * progress.local_average_accuracy)
-                                                      : std::string("-"),
+                     local_average_text(progress),
                      ready, d.neighbours.size(),
                      d.consensus_distance ? fmt::format("{:.2e}", *d.consensus_distance) : std::string("-"));
 }

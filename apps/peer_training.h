@@ -145,6 +145,9 @@ class PeerTraining {
   // and the minibatch size (for samples per second): --batch, or the shard's
   // size when that is smaller. Loop thread.
   runtime::TrainingProgress progress() const;
+  // The training state as status and /metrics both say it: the driver's
+  // download, else "starting" until the worker runs, else the worker's.
+  std::string state(const node::PeerStatus& status) const;
   int batch_size() const;
   // A line for the log: step, loss, accuracy, neighbours, consensus.
   std::string progress_line(const node::PeerStatus& status) const;

@@ -19,6 +19,15 @@ using nlohmann::json;
 // another type.
 std::optional<double> number(const json& object, const char* key) { return number_as<double>(object, key); }
 
+// Everything on the wire one way ("sent" or "received"): the streams and the
+// membership datagrams (a bootstrap node's traffic is ~80% datagrams). A peer
+// before the datagram counters answers with the streams alone.
+std::optional<double> wire_bytes(const json& object, const std::string& way) {
+  const std::optional<double> streams = number(object, ("bytes_" + way).c_str());
+  if (!streams) return std::nullopt;
+  return *streams + number(object, ("datagram_bytes_" + way).c_str()).value_or(0.0);
+}
+
 const json& child(const json& object, const char* key) {
   static const json none;
   if (!object.is_object()) return none;
@@ -101,8 +110,8 @@ void summary_lines(const json& s, const TopRates& rates, std::vector<std::string
   }
   out.push_back(fmt::format("traffic   in {}  out {}   total in {}  out {}   link resets {}",
                             rate(rates.bytes_in_per_second), rate(rates.bytes_out_per_second),
-                            format_bytes(number(s, "bytes_received").value_or(0)),
-                            format_bytes(number(s, "bytes_sent").value_or(0)),
+                            format_bytes(wire_bytes(s, "received").value_or(0)),
+                            format_bytes(wire_bytes(s, "sent").value_or(0)),
                             or_dash(number(t, "link_resets"), "{:.0f}")));
   std::map<int, int> counts;
   for (const json& m : array_of(s, "members")) ++counts[state_rank(text_or(m, "state", "?"))];
@@ -193,8 +202,8 @@ TopRates top_rates(const json* previous, const json& current) {
     if (!before || !after || *after < *before) return std::nullopt;
     return (*after - *before) / seconds;
   };
-  rates.bytes_in_per_second = per_second(number(*previous, "bytes_received"), number(current, "bytes_received"));
-  rates.bytes_out_per_second = per_second(number(*previous, "bytes_sent"), number(current, "bytes_sent"));
+  rates.bytes_in_per_second = per_second(wire_bytes(*previous, "received"), wire_bytes(current, "received"));
+  rates.bytes_out_per_second = per_second(wire_bytes(*previous, "sent"), wire_bytes(current, "sent"));
   const json& t0_training = child(*previous, "training");
   const json& t1_training = child(current, "training");
   rates.steps_per_second = per_second(number(t0_training, "step"), number(t1_training, "step"));

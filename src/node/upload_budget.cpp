@@ -34,7 +34,7 @@ void UploadBudget::charge(std::uint64_t bytes, std::uint64_t now_ms) {
   bytes_charged_ += bytes;
   if (limited()) tokens_ -= std::int64_t(bytes);
   const std::uint64_t second = now_ms / 1000;
-  const std::size_t slot = std::size_t(second % kWindowSeconds);
+  const std::size_t slot = std::size_t(second % kSlots);
   if (bucket_second_[slot] != second) {
     bucket_second_[slot] = second;
     bucket_bytes_[slot] = 0;
@@ -56,7 +56,7 @@ double UploadBudget::measured_bytes_per_second(std::uint64_t now_ms) const {
   const std::uint64_t seconds = std::min<std::uint64_t>(kWindowSeconds, current - std::min(current, first));
   if (seconds == 0) return 0.0;
   std::uint64_t total = 0;
-  for (std::size_t slot = 0; slot < kWindowSeconds; ++slot) {
+  for (std::size_t slot = 0; slot < kSlots; ++slot) {
     const std::uint64_t s = bucket_second_[slot];
     if (s < current && s + seconds >= current && bucket_bytes_[slot] > 0) total += bucket_bytes_[slot];
   }

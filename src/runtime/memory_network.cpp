@@ -293,7 +293,7 @@ class MemoryTransport final : public Transport {
       ++stats_.connections_rejected;
       network_.schedule(network_.now_us + network_.latency_us, [net = &network_, client_transport, client_connection] {
         if (MemoryTransport* client = net->transport(client_transport))
-          client->drop(client_connection, make_error(ErrorKind::disconnected, "connection closed by the peer"));
+          client->drop(client_connection, make_error(ErrorKind::disconnected, "connection closed by the peer", Reason::closed_by_peer));
       }, client_transport);
       return;
     }
@@ -309,7 +309,7 @@ class MemoryTransport final : public Transport {
                         if (MemoryTransport* client = net->transport(client_transport)) {
                           client->on_accepted(client_connection, server, id);
                         } else if (MemoryTransport* self = net->transport(server)) {
-                          self->drop(id, make_error(ErrorKind::disconnected, "connection closed by the peer"));
+                          self->drop(id, make_error(ErrorKind::disconnected, "connection closed by the peer", Reason::closed_by_peer));
                         }
                       },
                       client_transport);
@@ -484,6 +484,7 @@ class MemoryTransport final : public Transport {
       ++stats_.datagrams_dropped_by_faults;  // the host's firewall, not the sender's faults
       return;
     }
+    stats_.datagram_bytes_received += wire.size();
     if (wire.size() > options_.limits.max_datagram_bytes) {
       ++stats_.datagrams_rejected;
       return;
@@ -525,7 +526,7 @@ class MemoryTransport final : public Transport {
   void send_fin(std::uint64_t transport_id, ConnectionId connection) {
     network_.schedule(network_.now_us + network_.latency_us, [net = &network_, transport_id, connection] {
       if (MemoryTransport* peer = net->transport(transport_id))
-        peer->drop(connection, make_error(ErrorKind::disconnected, "connection closed by the peer"));
+        peer->drop(connection, make_error(ErrorKind::disconnected, "connection closed by the peer", Reason::closed_by_peer));
     }, transport_id);
   }
 
@@ -551,7 +552,7 @@ class MemoryTransport final : public Transport {
     reason = with_drop_reason(*endpoint, std::move(reason));
     count_handshake_failure(*endpoint, reason, stats_);
     forget(id);
-    ++stats_.connections_dropped;
+    if (reason.reason != Reason::closed_by_peer) ++stats_.connections_dropped;
     if (tell) call(0, events_.on_disconnected, id, reason);
   }
 

@@ -145,6 +145,10 @@ void render_training(Exposition& out, const TrainingMetrics& t) {
     if (t.test_accuracy) out.sample(*t.test_accuracy, {{"model", "own"}});
     if (t.local_average_accuracy) out.sample(*t.local_average_accuracy, {{"model", "local_average"}});
   }
+  if (t.local_average_neighbours)
+    out.gauge("starling_local_average_neighbours",
+              "Neighbour copies in the last evaluated local average (0: it was the own model alone).",
+              *t.local_average_neighbours);
   if (t.consensus_distance)
     out.gauge("starling_consensus_distance",
               "Relative squared distance of this replica to the mean of it and its neighbours' copies.",
@@ -225,6 +229,8 @@ std::string render_prometheus(const PeerMetrics& m) {
   out.counter("starling_datagrams_sent_total", "UDP datagrams sent.", m.datagrams_sent);
   out.counter("starling_datagram_bytes_sent_total", "Wire bytes of the UDP datagrams sent.", m.datagram_bytes_sent);
   out.counter("starling_datagrams_received_total", "UDP datagrams received.", m.datagrams_received);
+  out.counter("starling_datagram_bytes_received_total", "Wire bytes of the UDP datagrams received.",
+              m.datagram_bytes_received);
   out.counter("starling_datagrams_rejected_total", "UDP datagrams refused (failed to open, oversized, malformed).",
               m.datagrams_rejected);
   out.counter("starling_connections_rejected_total", "Inbound connections refused or evicted over a "

@@ -93,6 +93,8 @@ Error Session::deadline_error() const {
 }
 
 Error with_drop_reason(const ConnectionCore& connection, Error reason) {
+  // A hang-up during the handshake is a failed handshake, not an ending.
+  if (reason.reason == Reason::closed_by_peer && !connection.session.established()) reason.reason = Reason::none;
   if (reason.reason != Reason::none) return reason;
   if (reason.kind == ErrorKind::timeout) {
     reason.reason = Reason::timeout;

@@ -262,7 +262,7 @@ Status Tcp::read_start(AllocateFn allocate, ReadFn on_read) {
           if (bytes_read > 0) {
             tcp.on_read_(static_cast<std::size_t>(bytes_read));
           } else if (bytes_read == UV_EOF) {
-            tcp.on_read_(make_error(ErrorKind::disconnected, "connection closed by the peer"));
+            tcp.on_read_(make_error(ErrorKind::disconnected, "connection closed by the peer", Reason::closed_by_peer));
           } else if (bytes_read < 0) {
             tcp.on_read_(make_error_from(static_cast<int>(bytes_read), "tcp read"));
           }

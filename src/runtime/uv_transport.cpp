@@ -459,7 +459,10 @@ void UvTransport::drop(ConnectionId id, Error reason) {
   reason = with_drop_reason(*connection, std::move(reason));
   count_handshake_failure(*connection, reason, stats_);
   forget(id);
-  ++stats_.connections_dropped;
+  // A connection the other end closed once done (a status client that has
+  // its answer) is no error: they made this counter climb once a second
+  // under `starling top`.
+  if (reason.reason != Reason::closed_by_peer) ++stats_.connections_dropped;
   if (tell) call(0, events_.on_disconnected, id, reason);
 }
 

@@ -87,6 +87,7 @@ void UvTransport::on_datagram_received(Result<ByteSpan> datagram, const sockaddr
     ++stats_.datagrams_rejected;
     return;
   }
+  stats_.datagram_bytes_received += datagram->size();
   if (datagram->size() > options_.limits.max_datagram_bytes) {
     ++stats_.datagrams_rejected;
     return;

@@ -13,6 +13,8 @@ namespace {
 constexpr double kWidth = 900, kHeight = 300;
 constexpr double kLeft = 70, kRight = 160, kTop = 30, kBottom = 40;
 
+constexpr int kMaxTicks = 64;  // per axis: nice_step asks for 5 to 8
+
 const char* colour(std::size_t i) {
   static const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"};
@@ -27,7 +29,14 @@ std::string escape(const std::string& text) {
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
-      default: out += c;
+      default:
+        // XML has no place for control characters (a NUL made the report
+        // binary to grep); tab and newline stay.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
+          out += "?";
+        } else {
+          out += c;
+        }
     }
   }
   return out;
@@ -104,14 +113,21 @@ std::string svg_plot(const PlotSpec& spec, const std::vector<Series>& series, co
 
   // Grid and ticks.
   const double y_step = spec.log_y ? 1.0 : nice_step(y_max - y_min, 5);
-  for (double y = std::ceil(y_min / y_step) * y_step; y <= y_max + 1e-9; y += y_step) {
+  // Ticks by count, with a tolerance relative to the step: a 1e-15 s run
+  // stepped x by 1e-16 up to x_max + 1e-9, ~1e7 ticks and a string without end.
+  const double y_first = std::ceil(y_min / y_step) * y_step;
+  for (int i = 0; i <= kMaxTicks; ++i) {
+    const double y = y_first + double(i) * y_step;
+    if (y > y_max + y_step * 1e-6) break;
     out += "<line x1=\"" + f(kLeft) + "\" x2=\"" + f(kLeft + plot_w) + "\" y1=\"" + f(py_raw(y)) + "\" y2=\"" +
            f(py_raw(y)) + "\" stroke=\"#eee\"/>";
     out += "<text x=\"" + f(kLeft - 6) + "\" y=\"" + f(py_raw(y) + 4) + "\" text-anchor=\"end\">" +
            tick_label(y, spec.log_y) + "</text>\n";
   }
   const double x_step = nice_step(x_max, 8);
-  for (double x = 0.0; x <= x_max + 1e-9; x += x_step) {
+  for (int i = 0; i <= kMaxTicks; ++i) {
+    const double x = double(i) * x_step;
+    if (x > x_max + x_step * 1e-6) break;
     out += "<text x=\"" + f(px(x)) + "\" y=\"" + f(kTop + plot_h + 14) + "\" text-anchor=\"middle\">" +
            tick_label(x, false) + "</text>";
   }

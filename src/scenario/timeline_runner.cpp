@@ -190,6 +190,13 @@ class Executor final : public SwarmLog {
     o_.on_progress(progress);
   }
 
+  static constexpr std::size_t kMinViewRounds = 8;
+  static bool has_views(const Round& r) {
+    for (const Sample& sample : r.samples)
+      if (sample.members_listed) return true;
+    return false;
+  }
+
   // Rounds keep their views only at multiples of a stride (the newest one
   // always, for the progress line and the end); past the budget the stride
   // doubles and the rounds off it let go of theirs, so the record stays
@@ -206,7 +213,17 @@ class Executor final : public SwarmLog {
     const std::size_t newest = rounds.size() - 1;
     if (newest > 0 && (newest - 1) % view_stride_ != 0) drop_views(rounds[newest - 1]);  // kept as the newest only
     if (o_.max_member_entries == 0) return;
-    while (member_entries_ > o_.max_member_entries && view_stride_ < rounds.size()) {
+    // Rounds that would keep their views at twice the stride (the newest aside).
+    const auto kept_at = [&](std::size_t stride) {
+      std::size_t kept = 0;
+      for (std::size_t i = 0; i < newest; i += stride) kept += has_views(rounds[i]) ? 1 : 0;
+      return kept;
+    };
+    // Never fewer than kMinViewRounds: at 1,024 peers one round is ~1 M
+    // entries, and the budget alone left only the first round's views, so
+    // membership_converged could not be judged after any event.
+    while (member_entries_ > o_.max_member_entries && view_stride_ < rounds.size() &&
+           kept_at(view_stride_ * 2) >= kMinViewRounds) {
       view_stride_ *= 2;
       for (std::size_t i = 0; i < newest; ++i)
         if (i % view_stride_ != 0) drop_views(rounds[i]);

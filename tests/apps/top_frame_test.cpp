@@ -154,6 +154,18 @@ TEST_CASE("top: rates come from two answers over the peer's uptime", "[apps][top
     other["node_id"] = alive_id;
     CHECK_FALSE(apps::top_rates(&before, other).bytes_out_per_second);
   }
+  SECTION("membership datagrams count as traffic too") {
+    json with_udp_before = before;
+    json with_udp_after = after;
+    with_udp_before["datagram_bytes_sent"] = 100;
+    with_udp_after["datagram_bytes_sent"] = 100 + 2048;
+    with_udp_after["datagram_bytes_received"] = 512;  // none before: the old answer lacked the key
+    const apps::TopRates r = apps::top_rates(&with_udp_before, with_udp_after);
+    CHECK(*r.bytes_out_per_second == Approx(2048 + 1024));
+    CHECK(*r.bytes_in_per_second == Approx(1024 + 256));
+    const auto udp_lines = apps::render_top_frame(input_for(&with_udp_after, &with_udp_before));
+    CHECK(any_line_has(udp_lines, "total in 3.5 KiB  out 11.0 KiB"));
+  }
   SECTION("a counter that went down gives no rate, not a negative one") {
     json lower = after;
     lower["bytes_sent"] = 1;

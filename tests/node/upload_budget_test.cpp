@@ -65,6 +65,10 @@ TEST_CASE("upload budget: the measured rate counts whole seconds of the last ten
   for (std::uint64_t second = 0; second < 20; ++second) budget.charge(1000 * (second + 1), second * 1000 + 10);
   // At 20.5 s: seconds 10..19 carried 11..20 kB, mean 15.5 kB/s.
   CHECK(budget.measured_bytes_per_second(20'500) == Approx(15'500.0));
+  // Bytes of the current second leave the window's oldest second counted (it
+  // was overwritten: a peer at its budget read about 90% of it).
+  budget.charge(50'000, 20'600);
+  CHECK(budget.measured_bytes_per_second(20'700) == Approx(15'500.0));
   // At 2.5 s: seconds 0 and 1 only.
   UploadBudget early(UploadBudgetConfig{});
   early.advance(0);

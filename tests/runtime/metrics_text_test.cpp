@@ -83,6 +83,7 @@ PeerMetrics sample_metrics() {
   m.handshake_failures = {{"security", 5}, {"timeout", 0}, {"closed", 1}, {"protocol", 0}};
   m.messages = {{"membership", "ping", 10, 1000, 9, 900}, {"training", "delta", 3, 30'000, 4, 40'000}};
   m.stream_bytes_sent = 123456;
+  m.datagram_bytes_received = 4321;
   TrainingMetrics t;
   t.state = "training";
   t.steps = 1500;
@@ -91,6 +92,7 @@ PeerMetrics sample_metrics() {
   t.train_loss = 0.42;
   t.test_accuracy = 0.81;
   t.local_average_accuracy = 0.83;
+  t.local_average_neighbours = 3;
   t.consensus_distance = 1.5e-4;
   t.neighbours_outbound = 2;
   t.neighbours_inbound = 1;
@@ -136,6 +138,8 @@ TEST_CASE("metrics exposition: families, names, types and values", "[runtime][me
   CHECK(value_of(families, "starling_train_loss") == 0.42);
   CHECK(value_of(families, "starling_test_accuracy_ratio", "model=\"own\"") == 0.81);
   CHECK(value_of(families, "starling_test_accuracy_ratio", "model=\"local_average\"") == 0.83);
+  CHECK(value_of(families, "starling_local_average_neighbours") == 3);
+  CHECK(value_of(families, "starling_datagram_bytes_received_total") == 4321);
   CHECK(value_of(families, "starling_consensus_distance") == 1.5e-4);
   CHECK(value_of(families, "starling_neighbours", "direction=\"outbound\"") == 2);
   CHECK(value_of(families, "starling_links", "state=\"ready\"") == 2);
@@ -155,10 +159,12 @@ TEST_CASE("metrics exposition: unknown values and membership-only peers leave fa
   PeerMetrics m = sample_metrics();
   m.training->test_accuracy.reset();
   m.training->local_average_accuracy.reset();
+  m.training->local_average_neighbours.reset();
   m.training->consensus_distance.reset();
   m.training->train_loss.reset();
   auto families = parse(render_prometheus(m));
   CHECK(families.count("starling_test_accuracy_ratio") == 0);
+  CHECK(families.count("starling_local_average_neighbours") == 0);
   CHECK(families.count("starling_consensus_distance") == 0);
   CHECK(families.count("starling_train_loss") == 0);
   CHECK(families.count("starling_training_steps_total") == 1);

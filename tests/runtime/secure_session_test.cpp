@@ -162,6 +162,14 @@ TEMPLATE_TEST_CASE("secure: the right swarm key connects and proves identities",
   REQUIRE(client.transport->send(*id, Bytes(100, 1)).ok());
   REQUIRE(setup.run_until([&] { return server.events.frame_count() == 1; }, kWaitMs));
   CHECK(client.transport->stats().bytes_sent >= 100 + 16 + 4);
+
+  // The client closes, done: the server is told, and counts no error (it
+  // counted each `starling status` as a connection dropped for one).
+  client.transport->close(*id);
+  REQUIRE(setup.run_until([&] { return !server.events.disconnected.empty(); }, kWaitMs));
+  CHECK(server.events.disconnected.front().second.reason == Reason::closed_by_peer);
+  CHECK(server.transport->stats().connections_dropped == 0);
+  CHECK(client.transport->stats().connections_dropped == 0);
 }
 
 TEMPLATE_TEST_CASE("secure: sessions use AES-256-GCM when both ends can, ChaCha20-Poly1305 otherwise",

@@ -460,6 +460,19 @@ TEST_CASE("svg plots draw lines, log scales and say when there is no data", "[sc
   CHECK(svg_plot(PlotSpec{"x", "y", false, 1.0}, {}, {}).find("no data") != std::string::npos);
 }
 
+TEST_CASE("svg plots of a tiny duration or a tiny value range draw a few ticks, and no control characters",
+          "[scenario]") {
+  // A run of duration 1e-15 s stepped its x ticks up to x_max + 1e-9: ~1e7
+  // of them, and the report never finished.
+  Series tiny{"peer 0", {{0, 0.5}, {1e-15, 0.5 + 1e-14}}};
+  const std::string title = std::string("a\x01", 2) + "b";
+  const std::string svg =
+      svg_plot(PlotSpec{title, "y", false, 1e-15}, {tiny}, {Marker{1e-16, std::string("k\0ill", 5)}});
+  CHECK(svg.size() < 20'000);
+  for (const char c : svg) CHECK_FALSE((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t'));
+  CHECK(svg.find("a?b") != std::string::npos);
+}
+
 namespace {
 
 // three_peers() with real addresses, where each peer lists each other at its own.

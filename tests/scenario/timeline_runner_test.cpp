@@ -623,3 +623,38 @@ within = 5
   INFO(outcomes[0].measured);
   CHECK(outcomes[0].passed);
 }
+
+TEST_CASE("timeline executor: rounds larger than the view budget still keep the views of 8 of them",
+          "[scenario]") {
+  // At 1,024 peers one round's views are ~1 M entries; the 2 M budget kept
+  // only the first round's, and membership_converged could not be judged.
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 40
+poll_interval = 0.5
+[swarm]
+peers = 5
+train = false
+[[expect]]
+kind = "membership_converged"
+within = 5
+)");
+  FakeBackend backend;
+  TimelineOptions options;
+  options.max_member_entries = 10;  // less than one round's 20 entries
+  TimelineResult result = run_timeline(s, backend, options);
+  const std::vector<Round>& rounds = result.observations.rounds;
+  REQUIRE(rounds.size() >= 80);
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i + 1 < rounds.size(); ++i) {
+    bool listed = false;
+    for (const Sample& sample : rounds[i].samples) listed = listed || sample.members_listed;
+    kept += listed ? 1 : 0;
+  }
+  CHECK(kept >= 8);
+  CHECK(kept <= 16);  // and no more than the floor's stride allows
+  const auto outcomes = evaluate(s, result.observations);
+  REQUIRE(outcomes.size() == 1);
+  INFO(outcomes[0].measured);
+  CHECK(outcomes[0].passed);
+}

@@ -132,9 +132,10 @@ struct TransportStats {
   // the SealedDatagram envelope would weigh (docs/simulator.md, "Bytes").
   std::uint64_t secure_wire_bytes_sent = 0;
   std::uint64_t datagrams_received = 0;
+  std::uint64_t datagram_bytes_received = 0;  // wire bytes of every datagram that arrived, rejected ones too
   std::uint64_t datagrams_rejected = 0;  // failed to open, oversized, malformed
   std::uint64_t connections_rejected = 0;  // over a connection limit above, evicted by one, or accept() failed
-  std::uint64_t connections_dropped = 0;   // for any error (timeouts, bad frames, ...)
+  std::uint64_t connections_dropped = 0;   // for any error (timeouts, bad frames, ...), not a close by the other end
   std::uint64_t frames_dropped_by_faults = 0;
   std::uint64_t datagrams_dropped_by_faults = 0;
   HandshakeFailures handshake_failures;

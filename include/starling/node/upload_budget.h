@@ -78,9 +78,13 @@ class UploadBudget {
   bool started_ = false;
   std::uint64_t first_ms_ = 0;
   std::uint64_t bytes_charged_ = 0;
-  // Bytes per whole second of transport time, second s in slot s % window.
-  std::array<std::uint64_t, kWindowSeconds> bucket_bytes_{};
-  std::array<std::uint64_t, kWindowSeconds> bucket_second_{};
+  // Bytes per whole second of transport time, second s in slot s % kSlots:
+  // the window's seconds and the current one, each in a slot of its own (with
+  // only kWindowSeconds slots the current second overwrote the window's
+  // oldest, and the rate read 10% low).
+  static constexpr std::size_t kSlots = kWindowSeconds + 1;
+  std::array<std::uint64_t, kSlots> bucket_bytes_{};
+  std::array<std::uint64_t, kSlots> bucket_second_{};
 };
 
 // The decision for one link's delta this round.

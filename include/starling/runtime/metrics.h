@@ -39,6 +39,7 @@ struct TrainingMetrics {
   std::optional<double> train_loss;               // unset until a step reported one
   std::optional<double> test_accuracy;            // own model, 0..1; unset until evaluated
   std::optional<double> local_average_accuracy;   // the local average's, 0..1
+  std::optional<double> local_average_neighbours;  // neighbour copies in it (0: it was the own model)
   std::optional<double> consensus_distance;       // unset without a ready link
   std::uint64_t neighbours_outbound = 0;
   std::uint64_t neighbours_inbound = 0;
@@ -82,6 +83,7 @@ struct PeerMetrics {
   std::uint64_t datagrams_sent = 0;
   std::uint64_t datagram_bytes_sent = 0;
   std::uint64_t datagrams_received = 0;
+  std::uint64_t datagram_bytes_received = 0;
   std::uint64_t datagrams_rejected = 0;
   std::uint64_t connections_rejected = 0;
   std::uint64_t connections_dropped = 0;

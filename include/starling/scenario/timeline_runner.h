@@ -45,7 +45,9 @@ struct TimelineOptions {
   // every other round still holding views, oldest first, lets go of them
   // (Sample::members_listed false: the membership expectations skip it),
   // so a long run keeps a coarser record instead of growing without end
-  // (64 peers polled every 0.1 s for 300 s took 2.4 GB). 0: no limit.
+  // (64 peers polled every 0.1 s for 300 s took 2.4 GB); but at least 8
+  // rounds keep theirs (besides the newest) when rounds that large were
+  // read, so the membership expectations can still be judged. 0: no limit.
   std::size_t max_member_entries = 2'000'000;
 };
 

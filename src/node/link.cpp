@@ -179,7 +179,12 @@ Result<LinkDelta> LinkState::make_delta(const Eigen::VectorXf& x_i, std::span<fl
   if (&compressor == &compressor_) compressor_.scale_next_fraction(fraction_scale);
   if (Status s = compressor.compress_and_apply(x, x_hat, out.delta, scratch); !s) {
     if (s.error().kind != ErrorKind::corrupt) return s.error();  // NaN/Inf in x_i: the link is fine
-    return fail(s.error().kind, "link delta: own delta failed to decode: " + s.error().message);
+    // Our model is finite (a non-finite one fails as another kind, above), so
+    // the difference from the link's copy of it is not: values past float's
+    // range, as a hostile neighbour's pair deltas leave in the copies (the
+    // message used to blame our compressor).
+    return fail(s.error().kind, "link delta: our delta to this neighbour overflows (the link's copy of our model "
+                                "holds values out of range): " + s.error().message);
   }
   ++next_send_seq_;
   return out;

@@ -23,6 +23,25 @@ TEST_CASE("status table: a peer's own answer", "[apps][status]") {
   CHECK(table.find("(1 other member)\n") != std::string::npos);
 }
 
+TEST_CASE("status table: a training peer's step, accuracies, links and upload", "[apps][status]") {
+  // The plain table had no training figure at all (only --json had).
+  const json status = json::parse(R"({"node_id": "14", "joined": true, "training": {"state": "training",
+    "step": 12000, "train_loss": 0.41234, "test_accuracy": 0.8691, "evaluated_at_step": 12000,
+    "local_average_accuracy": 0.8712, "local_average_neighbours": 2,
+    "neighbours": [{"ready": true}, {"ready": false}, {"ready": true}],
+    "upload_budget_bytes_per_second": 1000000, "upload_bytes_per_second": 950123.4}})");
+  const std::string table = status_table(status);
+  CHECK(table.find("training  training   step 12000   train loss 0.4123   links 2/3 ready\n") != std::string::npos);
+  CHECK(table.find("accuracy  own 86.91% (step 12000)   local average 87.12% (2 neighbours)\n") != std::string::npos);
+  CHECK(table.find("upload    950123 B/s of a 1000000 B/s budget\n") != std::string::npos);
+  // Not evaluated yet, no budget; a membership-only peer has no such lines.
+  const std::string fresh = status_table(json::parse(R"({"training": {"state": "starting", "test_accuracy": null,
+    "upload_budget_bytes_per_second": 0}})"));
+  CHECK(fresh.find("accuracy  own - (step 0)   local average - (0 neighbours)\n") != std::string::npos);
+  CHECK(fresh.find("upload    0 B/s of no budget\n") != std::string::npos);
+  CHECK(status_table(json::parse(R"({"node_id": "14"})")).find("training") == std::string::npos);
+}
+
 TEST_CASE("status table: a hostile answer's wrong types and control bytes", "[apps][status]") {
   // Each of these threw out of nlohmann's value() before (exit 1), or reached
   // the terminal as an escape sequence.
@@ -38,6 +57,8 @@ TEST_CASE("status table: a hostile answer's wrong types and control bytes", "[ap
   CHECK(table.find("a?[2Jb") != std::string::npos);
   CHECK(table.find("(1 other member)\n") != std::string::npos);  // the 7 is no member
   REQUIRE_NOTHROW(status_table(json::parse(R"({"members": {"node_id": "x"}})")));
+  REQUIRE_NOTHROW(status_table(json::parse(R"({"training": {"state": {"a": 1}, "neighbours": [1, {"ready": "y"}],
+    "step": -5, "train_loss": "x", "local_average_neighbours": 1e300}})")));
   REQUIRE_NOTHROW(status_table(json::array()));
 }
 

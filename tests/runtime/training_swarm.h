@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "starling/compress/layout.h"
+#include "starling/crypto/hash.h"
 #include "starling/crypto/keys.h"
 #include "starling/gossip/config.h"
 #include "starling/runtime/crypto_security.h"
@@ -242,13 +243,16 @@ std::vector<M> received(const RawMember& member) {
 
 class Swarm {
  public:
-  explicit Swarm(std::uint64_t seed) : network_(seed), random_(seed) { network_.set_latency_us(500); }
+  explicit Swarm(std::uint64_t seed) : network_(seed), random_(seed), seed_(seed) { network_.set_latency_us(500); }
   ~Swarm() { peers.clear(); }
 
   SwarmPeer& add(const SwarmConfig& config, std::vector<int> seeds, bool joining, Eigen::VectorXf initial) {
     auto peer = std::make_unique<SwarmPeer>();
     const int index = int(peers.size());
-    crypto::Identity identity = crypto::Identity::generate();
+    // From the swarm's seed, as the simulator's: node ids order maps and
+    // samples, so random ones made each run of a test take another path
+    // (a failure seen once could not be replayed).
+    crypto::Identity identity = identity_for(index);
     gossip::Identity self;
     std::copy(identity.node_id().bytes().begin(), identity.node_id().bytes().end(), self.node_id.begin());
     self.authority = make_record_authority(identity.clone());
@@ -322,7 +326,7 @@ class Swarm {
     auto member = std::make_unique<RawMember>();
     MemoryTransportOptions transport_options;
     transport_options.security =
-        make_crypto_security(identity ? identity->clone() : crypto::Identity::generate(), swarm_key_.clone());
+        make_crypto_security(identity ? identity->clone() : identity_for(-1), swarm_key_.clone());
     member->transport = network_.create_transport(name, std::move(transport_options));
     RawMember* raw = member.get();
     TransportEvents events;
@@ -398,6 +402,13 @@ class Swarm {
  private:
   MemoryNetwork network_;
   std::mt19937_64 random_;
+  std::uint64_t seed_;
+  int identities_made_ = 0;  // a peer's restarts and extra clients get new ones
+  crypto::Identity identity_for(int index) {
+    const crypto::Hash256 seed = crypto::hash256("training-swarm identity " + std::to_string(seed_) + " " +
+                                                 std::to_string(index) + " " + std::to_string(identities_made_++));
+    return crypto::Identity::from_seed(std::span<const std::uint8_t, 32>(seed));
+  }
   crypto::SwarmKey swarm_key_ = crypto::SwarmKey::generate();
 };
 

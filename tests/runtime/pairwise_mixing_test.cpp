@@ -49,8 +49,12 @@ PairwiseRun run_pairwise(const char* compressor, int peers, std::uint64_t second
   config.mixing = Mixing::pairwise;
   if (latency_ms > 0) swarm.network().set_latency_us(latency_ms * 1000);
   build_swarm(swarm, config, peers);
-  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 30));
+  // The mean before any pull: at the moment every peer has a ready link, a
+  // pairing may be half done (one end pulled, the other's pull 150 ms away
+  // on a slow path), and a mean taken then moved by 0.04 in 3 of 400 seeds
+  // as that pairing completed, on the first, large gaps.
   const Eigen::VectorXf mean_before = swarm.mean();
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(1); }, 30));
   PairwiseRun run;
   run.before = swarm.consensus_distance();
   swarm.run_for(seconds);

@@ -580,18 +580,20 @@ peers = "all"
 // polled every 0.1 s for 300 s took 2.4 GB. Past the budget the executor
 // lets go of every other round's views; the newest round keeps its own, and
 // membership is still judged on the rounds that kept theirs.
+namespace {
+
+// 5 membership-only peers polled every 0.5 s for `duration` s, judged on
+// membership_converged: 20 view entries a round.
+Scenario polled_membership(int duration) {
+  return scenario_from("name = \"t\"\nduration = " + std::to_string(duration) +
+                       "\npoll_interval = 0.5\n[swarm]\npeers = 5\ntrain = false\n"
+                       "[[expect]]\nkind = \"membership_converged\"\nwithin = 5\n");
+}
+
+}  // namespace
+
 TEST_CASE("timeline executor: a long run keeps member views within the budget, evenly thinned", "[scenario]") {
-  const Scenario s = scenario_from(R"(
-name = "t"
-duration = 100
-poll_interval = 0.5
-[swarm]
-peers = 5
-train = false
-[[expect]]
-kind = "membership_converged"
-within = 5
-)");
+  const Scenario s = polled_membership(100);
   FakeBackend backend;
   TimelineOptions options;
   options.max_member_entries = 400;  // 20 views of 5 peers' 4 members each
@@ -628,17 +630,7 @@ TEST_CASE("timeline executor: rounds larger than the view budget still keep the 
           "[scenario]") {
   // At 1,024 peers one round's views are ~1 M entries; the 2 M budget kept
   // only the first round's, and membership_converged could not be judged.
-  const Scenario s = scenario_from(R"(
-name = "t"
-duration = 40
-poll_interval = 0.5
-[swarm]
-peers = 5
-train = false
-[[expect]]
-kind = "membership_converged"
-within = 5
-)");
+  const Scenario s = polled_membership(40);
   FakeBackend backend;
   TimelineOptions options;
   options.max_member_entries = 10;  // less than one round's 20 entries

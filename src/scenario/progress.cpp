@@ -27,14 +27,25 @@ std::string progress_line(const Scenario& scenario, const Progress& progress) {
   if (progress.paused > 0) line += ", " + std::to_string(progress.paused) + " paused";
   if (accuracy.reporting > 0) {
     line += fmt(" | acc min %.3f", accuracy.min) + fmt(" mean %.3f", accuracy.mean) + " [";
+    // Each answering peer up to kMaxPeersListed, then how many more: at
+    // 1,000 peers the line was 8 kB, dozens of terminal rows per redraw.
+    constexpr int kMaxPeersListed = 16;
     std::string per_peer;
+    int listed = 0;
+    int more = 0;
     for (const auto& sample : round.samples) {
       if (!sample.answered) continue;
+      if (listed == kMaxPeersListed) {
+        ++more;
+        continue;
+      }
       const std::string shown = !sample.accuracy               ? std::string("-")
                                 : holds_evaluated_model(sample) ? fmt("%.2f", *sample.accuracy)
                                                                 : sample.training_state;
       per_peer += (per_peer.empty() ? "" : " ") + std::to_string(sample.peer) + ":" + shown;
+      ++listed;
     }
+    if (more > 0) per_peer += " +" + std::to_string(more) + " more";
     line += per_peer + "]";
   } else if (scenario.swarm.train) {
     line += " | acc -";

@@ -126,6 +126,27 @@ TEST_CASE("the progress line shows a failed or re-downloading peer's state, not 
   CHECK(line.find("acc min 0.800 mean 0.805 [0:0.80 1:0.81 2:failed]") != std::string::npos);
 }
 
+TEST_CASE("the progress line lists 16 peers, then how many more", "[scenario]") {
+  // At 1,000 peers it listed each one: 8 kB a line.
+  Round round = converged_round(5.0, 0.8);
+  const Sample first = round.samples.front();
+  round.samples.clear();
+  for (int p = 0; p < 1000; ++p) {
+    Sample sample = first;
+    sample.peer = p;
+    round.samples.push_back(sample);
+  }
+  Scenario s;
+  s.duration_seconds = 10.0;
+  Progress progress;
+  progress.round = &round;
+  progress.running = 1000;
+  const std::string line = progress_line(s, progress);
+  INFO(line);
+  CHECK(line.find(" 15:0.80 +984 more]") != std::string::npos);
+  CHECK(line.size() < 400);
+}
+
 TEST_CASE("accuracy expectations judge the served model when told to", "[scenario]") {
   Observations obs = three_peers();  // own models end at 0.80, 0.81, 0.82
   // The local averages agree closely while peer 0's own model lags.

@@ -44,6 +44,18 @@ const char* to_string(ExpectKind kind) {
   return "?";
 }
 
+const char* to_string(ByzantineMode mode) {
+  switch (mode) {
+    case ByzantineMode::none: return "none";
+    case ByzantineMode::random_deltas: return "random";
+    case ByzantineMode::scaled_deltas: return "scaled";
+    case ByzantineMode::garbage_frames: return "garbage";
+    case ByzantineMode::membership_lies: return "membership_lies";
+    case ByzantineMode::membership_flood: return "membership_flood";
+  }
+  return "?";
+}
+
 int Scenario::peers_started_by(double t, std::size_t before_event) const {
   int count = swarm.peers;
   for (std::size_t i = 0; i < events.size() && i < before_event; ++i) {

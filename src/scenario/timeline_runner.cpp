@@ -377,7 +377,11 @@ class Executor final : public SwarmLog {
         break;
       case EventKind::bandwidth: record["bytes_per_second"] = e.bytes_per_second; break;
       case EventKind::straggler: record["factor"] = e.factor; break;
-      case EventKind::byzantine: record["scale"] = e.scale; break;
+      case EventKind::byzantine:
+        // The mode too: a membership_flood was recorded as {"scale": 1.0} alone.
+        record["mode"] = to_string(e.mode);
+        if (e.mode == ByzantineMode::random_deltas || e.mode == ByzantineMode::scaled_deltas) record["scale"] = e.scale;
+        break;
     }
     // A fault that sets a value: on top of the others at its start; at its
     // end back to the one still in force below it (fault_layers.h).

@@ -265,6 +265,11 @@ TEST_CASE("timeline executor: events reach the backend in order, at their time, 
   CHECK(result.observations.events.front().kind == "start");
   CHECK(result.observations.events.front().json.find("\"startup_t\":1.0") != std::string::npos);
   CHECK(result.observations.events.front().t == 0.0);
+  const auto byzantine = std::find_if(result.observations.events.begin(), result.observations.events.end(),
+                                      [](const LoggedEvent& e) { return e.kind == "byzantine"; });
+  REQUIRE(byzantine != result.observations.events.end());
+  CHECK(byzantine->json.find("\"mode\":\"scaled\"") != std::string::npos);
+  CHECK(byzantine->json.find("\"scale\":4.0") != std::string::npos);
 }
 
 TEST_CASE("timeline executor: samples every poll interval and once more at the end", "[scenario]") {

@@ -85,6 +85,8 @@ enum class ByzantineMode : std::uint8_t {
   membership_lies,   // trains normally; accuses every member of being dead, forges their records
   membership_flood,  // trains normally; announces thousands of made-up members
 };
+// As a scenario file spells it ("random", "scaled", ...; "none").
+const char* to_string(ByzantineMode mode);
 
 struct Event {
   double at_seconds = 0.0;

@@ -113,15 +113,24 @@ TEST_CASE("accuracy expectations at the end pass and fail by their bound", "[sce
   CHECK(check(obs, expect(ExpectKind::min_accuracy, 0.1)).passed);
 }
 
-TEST_CASE("the progress line shows a failed or re-downloading peer's state, not its last accuracy", "[scenario]") {
-  Round round = converged_round(5.0, 0.8);  // 0.80, 0.81, 0.82
-  round.samples[2].training_state = "failed";
+namespace {
+
+// The progress line of a 10 s scenario at `round`, with `running` peers up.
+std::string progress_of(const Round& round, int running) {
   Scenario s;
   s.duration_seconds = 10.0;
   Progress progress;
   progress.round = &round;
-  progress.running = 3;
-  const std::string line = progress_line(s, progress);
+  progress.running = running;
+  return progress_line(s, progress);
+}
+
+}  // namespace
+
+TEST_CASE("the progress line shows a failed or re-downloading peer's state, not its last accuracy", "[scenario]") {
+  Round round = converged_round(5.0, 0.8);  // 0.80, 0.81, 0.82
+  round.samples[2].training_state = "failed";
+  const std::string line = progress_of(round, 3);
   INFO(line);
   CHECK(line.find("acc min 0.800 mean 0.805 [0:0.80 1:0.81 2:failed]") != std::string::npos);
 }
@@ -136,12 +145,7 @@ TEST_CASE("the progress line lists 16 peers, then how many more", "[scenario]") 
     sample.peer = p;
     round.samples.push_back(sample);
   }
-  Scenario s;
-  s.duration_seconds = 10.0;
-  Progress progress;
-  progress.round = &round;
-  progress.running = 1000;
-  const std::string line = progress_line(s, progress);
+  const std::string line = progress_of(round, 1000);
   INFO(line);
   CHECK(line.find(" 15:0.80 +984 more]") != std::string::npos);
   CHECK(line.size() < 400);

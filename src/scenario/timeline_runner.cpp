@@ -415,17 +415,21 @@ class Executor final : public SwarmLog {
   }
 
   // A pause holds its peers until its end, and a peer another pause still
-  // holds stays paused.
+  // holds stays paused. The record names the peers it paused or resumed; a
+  // peer that was down is listed as such (its pause and resume did nothing).
   Problems pause(const Action& action, const std::vector<int>& targets, json& record) {
     std::vector<int> change;
     if (!action.undo) {
       std::vector<int> held;
+      std::vector<int> down;
       for (int p : targets) {
         const PeerPhase phase = phase_[static_cast<std::size_t>(p)];
         if (phase == PeerPhase::running) change.push_back(p);
-        if (phase != PeerPhase::down) held.push_back(p);
+        (phase == PeerPhase::down ? down : held).push_back(p);
       }
       layers_.push(EventKind::pause, action.event, held);
+      record["peers"] = held;
+      if (!down.empty()) record["down"] = down;
       if (change.empty()) return {};
       Problems problems = b_.pause(change);
       set_phase(change, PeerPhase::paused, problems);
@@ -440,6 +444,12 @@ class Executor final : public SwarmLog {
         if (phase_[static_cast<std::size_t>(p)] == PeerPhase::paused) change.push_back(p);
       }
     }
+    record["peers"] = change;
+    std::vector<int> down;
+    for (int p : targets) {
+      if (phase_[static_cast<std::size_t>(p)] == PeerPhase::down) down.push_back(p);
+    }
+    if (!down.empty()) record["down"] = down;
     if (change.empty()) return {};
     Problems problems = b_.resume(change);
     set_phase(change, PeerPhase::running, problems);

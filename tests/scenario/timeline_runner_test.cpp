@@ -552,6 +552,40 @@ duration = 1
   CHECK(backend.calls == want);
 }
 
+// events.jsonl said a down peer was paused and resumed: the records now name
+// the peers a pause held and resumed, and list a down one as down.
+TEST_CASE("timeline executor: the record of a pause of a down peer says it was down", "[scenario]") {
+  const Scenario s = scenario_from(R"(
+name = "t"
+duration = 10
+[swarm]
+peers = 3
+train = false
+[[events]]
+at = 1
+kind = "kill"
+peer = 2
+[[events]]
+at = 2
+kind = "pause"
+peers = [1, 2]
+duration = 2
+)");
+  FakeBackend backend;
+  const TimelineResult result = run_timeline(s, backend, TimelineOptions{});
+  const std::vector<std::string> want = {"-3 start_swarm 3", "1 kill 2", "2 pause 1", "4 resume 1"};
+  CHECK(backend.calls == want);
+  std::vector<std::string> records;
+  for (const LoggedEvent& e : result.observations.events) {
+    if (e.kind == "pause" || e.kind == "resume") records.push_back(e.json);
+  }
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].find(R"("peers":[1])") != std::string::npos);
+  CHECK(records[0].find(R"("down":[2])") != std::string::npos);
+  CHECK(records[1].find(R"("peers":[1])") != std::string::npos);
+  CHECK(records[1].find(R"("down":[2])") != std::string::npos);
+}
+
 // Drawn from the running peers only, `kill "all"` left a paused peer to
 // resume at the end of its pause and run on (and `stop "all"` the same),
 // while the parser warned that every peer was down from then.

@@ -107,6 +107,7 @@ runtime::PeerMetrics collect_peer_metrics(const node::PeerStatus& status, const 
   m.datagrams_rejected = s.datagrams_rejected;
   m.connections_rejected = s.connections_rejected;
   m.connections_dropped = s.connections_dropped;
+  m.inbound_buffer_bytes = s.inbound_buffer_bytes;
   if (training) m.training = training_metrics(status, *training);
   return m;
 }

@@ -237,6 +237,8 @@ std::string render_prometheus(const PeerMetrics& m) {
               "connection limit (per address, per identity, handshaking, inbound).", m.connections_rejected);
   out.counter("starling_connections_dropped_total", "Connections dropped for an error (timeouts, bad frames, ...).",
               m.connections_dropped);
+  out.gauge("starling_inbound_buffer_bytes", "Memory the connections' readers hold now for inbound frames "
+            "(bounded by the transport's max_inbound_buffer_bytes).", m.inbound_buffer_bytes);
   if (m.training) render_training(out, *m.training);
   return out.take();
 }

@@ -34,6 +34,8 @@ UvTransport::UvTransport(EventLoop& loop, UvTransportOptions options)
   // larger limit is a configuration bug.
   STARLING_ASSERT_MSG(options_.limits.max_frame_bytes + kMaxSealOverheadBytes < (std::size_t{1} << 29),
                       "max_frame_bytes does not fit one wire frame");
+  reader_budget_ = std::max(options_.limits.max_inbound_buffer_bytes,
+                            options_.limits.max_frame_bytes + kMaxSealOverheadBytes + (std::size_t{1} << 20));
 }
 
 UvTransport::~UvTransport() {
@@ -206,6 +208,7 @@ void UvTransport::on_read(ConnectionId id, Result<std::size_t> bytes_read) {
   }
   connection->reader.commit(*bytes_read);
   stats_.bytes_received += *bytes_read;
+  bool frame_done = false;
   for (;;) {
     connection->reader.set_limits(wire::FrameLimits{connection->session.max_incoming_wire_bytes()});
     auto frame = connection->reader.next();
@@ -213,7 +216,12 @@ void UvTransport::on_read(ConnectionId id, Result<std::size_t> bytes_read) {
       drop(id, frame.error());
       return;
     }
-    if (!frame->has_value()) return;
+    if (!frame->has_value()) {
+      count_reader(*connection, frame_done);
+      (void)fit_inbound_buffers(id);
+      return;
+    }
+    frame_done = true;
     auto output = connection->session.receive(**frame, loop_.now_ms());
     if (!output) {
       drop(id, output.error());
@@ -223,6 +231,51 @@ void UvTransport::on_read(ConnectionId id, Result<std::size_t> bytes_read) {
     connection = find(id);
     if (connection == nullptr) return;
   }
+}
+
+// After a read, with every whole frame taken: what the connection's reader
+// holds now, and since when its frame in progress has been arriving.
+void UvTransport::count_reader(Connection& connection, bool frame_done) {
+  // Large buffers of a reader between frames go back at once (it kept up to
+  // 8 MiB for the next frame: a member could finish one large frame on each of
+  // hundreds of connections, then hold them idle).
+  if (connection.reader.held_bytes() > (std::size_t{1} << 20)) connection.reader.release_if_idle();
+  const bool in_progress = connection.reader.buffered_bytes() != 0;
+  if (!in_progress) {
+    connection.frame_since_ms = 0;
+  } else if (frame_done || connection.frame_since_ms == 0) {
+    connection.frame_since_ms = loop_.now_ms() + 1;  // + 1: 0 means none
+  }
+  readers_held_ = readers_held_ - connection.reader_held + connection.reader.held_bytes();
+  connection.reader_held = connection.reader.held_bytes();
+}
+
+// Keeps the readers' memory within the budget: idle readers give their
+// buffers back, then the connections whose frame in progress began first are
+// dropped (an honest frame arrives at the path's speed; frames held unfinished
+// to pin our memory are the old ones). Returns false when `reading` was dropped.
+bool UvTransport::fit_inbound_buffers(ConnectionId reading) {
+  if (readers_held_ <= reader_budget_) return true;
+  std::vector<std::pair<std::uint64_t, ConnectionId>> in_progress;
+  for (auto& [id, connection] : connections_) {
+    if (connection->frame_since_ms == 0) {
+      connection->reader.release_if_idle();
+      readers_held_ = readers_held_ - connection->reader_held + connection->reader.held_bytes();
+      connection->reader_held = connection->reader.held_bytes();
+    } else {
+      in_progress.emplace_back(connection->frame_since_ms, id);
+    }
+  }
+  std::sort(in_progress.begin(), in_progress.end());
+  bool kept = true;
+  for (const auto& [since, id] : in_progress) {
+    if (readers_held_ <= reader_budget_) break;
+    kept = kept && id != reading;
+    drop(id, make_error(ErrorKind::overloaded,
+                        "inbound frames in progress on all connections passed " + std::to_string(reader_budget_) +
+                            " bytes (max_inbound_buffer_bytes): this connection's frame had waited longest"));
+  }
+  return kept;
 }
 
 // Acts on what the session decided. Returns false when the connection is gone.
@@ -440,6 +493,7 @@ void UvTransport::forget(ConnectionId id) {
   if (it == connections_.end()) return;
   std::unique_ptr<Connection> connection = std::move(it->second);
   connections_.erase(it);
+  readers_held_ -= connection->reader_held;
   identities_.release(*connection);
   if (connection->inbound) {
     inbound_handshaking_.erase(id);

@@ -40,7 +40,11 @@ class UvTransport final : public Transport {
   std::uint64_t now_ms() const override { return loop_.now_ms(); }
   void set_peer_label(ConnectionId id, std::string label) override;
   void shutdown() override;
-  TransportStats stats() const override { return stats_; }
+  TransportStats stats() const override {
+    TransportStats stats = stats_;
+    stats.inbound_buffer_bytes = readers_held_;
+    return stats;
+  }
   std::size_t connection_count() const override { return connections_.size(); }
 
  private:
@@ -51,6 +55,8 @@ class UvTransport final : public Transport {
           reader(wire::FrameLimits{kMaxHandshakeFrameBytes}) {}
 
     wire::FrameDecoder reader;  // cuts the stream into frames, in place
+    std::size_t reader_held = 0;      // reader.held_bytes() as last counted in readers_held_
+    std::uint64_t frame_since_ms = 0;  // when the frame in progress began to arrive (0: none)
     uv::Ptr<uv::Tcp> tcp;
     uv::Ptr<uv::Timer> deadline_timer;
   };
@@ -90,6 +96,8 @@ class UvTransport final : public Transport {
   bool make_room_for_inbound();
   void open_connection(ConnectionId id);
   void on_read(ConnectionId id, Result<std::size_t> bytes_read);
+  void count_reader(Connection& connection, bool frame_done);
+  bool fit_inbound_buffers(ConnectionId reading);
   bool process(ConnectionId id, Session::Output output);
   void on_write_done(ConnectionId id, Status status);
   void arm_deadline(Connection& connection);
@@ -125,6 +133,8 @@ class UvTransport final : public Transport {
   std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, std::size_t> inbound_per_host_;
   std::size_t inbound_count_ = 0;
+  std::size_t readers_held_ = 0;    // every connection's reader_held
+  std::size_t reader_budget_ = 0;   // max_inbound_buffer_bytes, at least one largest frame + 1 MiB
   std::size_t inbound_limit_ = 0;             // max_inbound_connections, within the fd limit (listen())
   std::set<ConnectionId> inbound_handshaking_;  // ids grow: the first is the oldest
   IdentityCounter identities_;

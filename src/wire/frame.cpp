@@ -196,6 +196,13 @@ std::span<std::uint8_t> FrameDecoder::prepare(std::size_t suggested_bytes) {
   return {base + read_end_, read_buffer_.size() * kWordBytes - read_end_};
 }
 
+void FrameDecoder::release_if_idle() {
+  if (buffered_bytes() != 0) return;
+  buffer_ = {};
+  read_buffer_ = {};
+  read_begin_ = read_end_ = 0;
+}
+
 void FrameDecoder::commit(std::size_t bytes) {
   STARLING_ASSERT(read_end_ + bytes <= read_buffer_.size() * kWordBytes);
   read_end_ += bytes;

@@ -84,6 +84,7 @@ PeerMetrics sample_metrics() {
   m.messages = {{"membership", "ping", 10, 1000, 9, 900}, {"training", "delta", 3, 30'000, 4, 40'000}};
   m.stream_bytes_sent = 123456;
   m.datagram_bytes_received = 4321;
+  m.inbound_buffer_bytes = 65536;
   TrainingMetrics t;
   t.state = "training";
   t.steps = 1500;
@@ -140,6 +141,7 @@ TEST_CASE("metrics exposition: families, names, types and values", "[runtime][me
   CHECK(value_of(families, "starling_test_accuracy_ratio", "model=\"local_average\"") == 0.83);
   CHECK(value_of(families, "starling_local_average_neighbours") == 3);
   CHECK(value_of(families, "starling_datagram_bytes_received_total") == 4321);
+  CHECK(value_of(families, "starling_inbound_buffer_bytes") == 65536);
   CHECK(value_of(families, "starling_consensus_distance") == 1.5e-4);
   CHECK(value_of(families, "starling_neighbours", "direction=\"outbound\"") == 2);
   CHECK(value_of(families, "starling_links", "state=\"ready\"") == 2);

@@ -45,6 +45,14 @@ struct TransportLimits {
   // Largest application frame (plaintext) sent or accepted; a bigger incoming
   // frame drops the connection.
   std::size_t max_frame_bytes = 16u << 20;
+  // Memory all connections' readers together may hold for inbound frames
+  // (libuv transport): a frame arrives into a buffer that grows with its bytes.
+  // Past it, idle readers give their buffers back, then the connections whose
+  // frame in progress started earliest are dropped until the rest fit. A
+  // member that started 16 MiB frames on hundreds of connections and never
+  // finished them held about 19 MiB on each. Never below one largest frame
+  // plus 1 MiB.
+  std::size_t max_inbound_buffer_bytes = 256u << 20;
   // Bytes queued towards one connection (not yet handed to the kernel or, in
   // memory, not yet delivered). send() beyond it returns overloaded.
   std::size_t max_pending_outbound_bytes = 32u << 20;
@@ -137,6 +145,9 @@ struct TransportStats {
   std::uint64_t connections_rejected = 0;  // over a connection limit above, evicted by one, or accept() failed
   std::uint64_t connections_dropped = 0;   // for any error (timeouts, bad frames, ...), not a close by the other end
   std::uint64_t frames_dropped_by_faults = 0;
+  // Memory the connections' readers hold now for inbound frames (libuv
+  // transport; max_inbound_buffer_bytes bounds it). 0 in memory.
+  std::uint64_t inbound_buffer_bytes = 0;
   std::uint64_t datagrams_dropped_by_faults = 0;
   HandshakeFailures handshake_failures;
 };

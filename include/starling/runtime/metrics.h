@@ -87,6 +87,7 @@ struct PeerMetrics {
   std::uint64_t datagrams_rejected = 0;
   std::uint64_t connections_rejected = 0;
   std::uint64_t connections_dropped = 0;
+  std::uint64_t inbound_buffer_bytes = 0;  // readers' memory for inbound frames now
   // Unset: membership only (--no-train).
   std::optional<TrainingMetrics> training;
 };

@@ -80,6 +80,11 @@ class FrameDecoder {
   // (zero-copy use: bytes received and not yet taken by next()).
   std::size_t buffered_bytes() const { return buffered_bytes_ + (read_end_ - read_begin_); }
   bool failed() const { return failed_; }
+  // Memory the decoder holds (its buffers' capacity), in bytes.
+  std::size_t held_bytes() const { return (buffer_.capacity() + read_buffer_.capacity()) * sizeof(std::uint64_t); }
+  // Frees the buffers when no frame is in progress (buffered_bytes() is 0);
+  // the next prepare() or feed() allocates again.
+  void release_if_idle();
 
  private:
   void take_frames(std::span<const std::uint8_t> bytes, std::vector<std::vector<std::uint8_t>>& out);

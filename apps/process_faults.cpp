@@ -32,6 +32,7 @@ wire::ByzantineMode to_wire(scenario::ByzantineMode mode) {
     case scenario::ByzantineMode::garbage_frames: return wire::ByzantineMode::garbage_frames;
     case scenario::ByzantineMode::membership_lies: return wire::ByzantineMode::membership_lies;
     case scenario::ByzantineMode::membership_flood: return wire::ByzantineMode::membership_flood;
+    case scenario::ByzantineMode::drift_deltas: return wire::ByzantineMode::drift_deltas;
   }
   return wire::ByzantineMode::none;
 }

@@ -33,6 +33,7 @@ ByzantineMode training_mode_of(wire::ByzantineMode mode) {
     case wire::ByzantineMode::random_deltas: return ByzantineMode::random_deltas;
     case wire::ByzantineMode::scaled_deltas: return ByzantineMode::scaled_deltas;
     case wire::ByzantineMode::garbage_frames: return ByzantineMode::garbage_frames;
+    case wire::ByzantineMode::drift_deltas: return ByzantineMode::drift_deltas;
     // A membership liar or flooder trains honestly: only its membership messages lie.
     case wire::ByzantineMode::membership_lies:
     case wire::ByzantineMode::membership_flood: return ByzantineMode::none;

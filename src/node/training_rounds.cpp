@@ -293,6 +293,8 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
   const Eigen::VectorXf& x_send = poison ? sent_model : x;
   const std::uint16_t degree = wire_degree();
+  const Eigen::VectorXf drift = byzantine_ == ByzantineMode::drift_deltas ? drift_offset(x) : Eigen::VectorXf();
+  Eigen::VectorXf drifted;  // drift_deltas: this link's neighbour copy + drift
 
   // Each delta's difference x − x̂ goes through correction_ (handed over
   // above), so one buffer is the round's only scratch.
@@ -320,7 +322,12 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
       broken.push_back(id);
       continue;
     }
-    auto delta = link.state.make_delta(x_send, scratch, plan.fraction_scale);
+    const Eigen::VectorXf* link_send = &x_send;
+    if (drift.size() == x.size() && link.state.in_copy().size() == x.size()) {
+      drifted = link.state.in_copy() + drift;
+      link_send = &drifted;
+    }
+    auto delta = link.state.make_delta(*link_send, scratch, plan.fraction_scale);
     if (!delta) {
       // Once per streak, not twice a round for as long as it lasts; a third
       // in a row resets the link (its copies start again from our model).
@@ -683,9 +690,33 @@ Eigen::VectorXf TrainingDriver::poisoned(const Eigen::VectorXf& x) {
   return out;
 }
 
+Eigen::VectorXf TrainingDriver::drift_offset(const Eigen::VectorXf& x) {
+  // Against our own progress since the last round: an estimate of the
+  // direction every honest replica's training takes.
+  Eigen::VectorXf direction;
+  if (drift_from_.size() == x.size()) direction = drift_from_ - x;
+  drift_from_ = x;
+  const float length = direction.size() > 0 ? direction.norm() : 0.0f;
+  if (!(length > 0.0f) || !std::isfinite(length)) return {};
+  // Sized by the median gap ‖x̂(j→i) − x̂(i→j)‖ of our ready links: an
+  // honest neighbour's correction norms are of that size, so `scale` below
+  // the clipping multiplier (3) is never clipped and never loses trust.
+  std::vector<double> gaps;
+  for (const auto& [id, link] : links_) {
+    if (!link->state.ready() || link->state.in_copy().size() != x.size()) continue;
+    gaps.push_back(double((link->state.in_copy() - link->state.out_copy()).norm()));
+  }
+  if (gaps.empty()) return {};
+  std::nth_element(gaps.begin(), gaps.begin() + std::ptrdiff_t((gaps.size() - 1) / 2), gaps.end());
+  const double gap = gaps[(gaps.size() - 1) / 2];
+  if (!(gap > 0.0) || !std::isfinite(gap)) return {};
+  return direction * float(byzantine_scale_ * gap / double(length));
+}
+
 void TrainingDriver::set_byzantine(ByzantineMode mode, double scale) {
   byzantine_ = mode;
   byzantine_scale_ = scale;
+  drift_from_ = Eigen::VectorXf();
   if (mode != ByzantineMode::none)
     log(DriverLogLevel::warning, "byzantine mode on (fault injection): this peer now misbehaves on purpose");
 }

@@ -444,13 +444,18 @@ Event read_event(const Reader& r, const toml::table& t) {
       else if (mode == "garbage") e.mode = ByzantineMode::garbage_frames;
       else if (mode == "membership_lies") e.mode = ByzantineMode::membership_lies;
       else if (mode == "membership_flood") e.mode = ByzantineMode::membership_flood;
+      else if (mode == "drift") e.mode = ByzantineMode::drift_deltas;
       else {
-        r.fail(t.get("mode"), "'mode' must be \"random\", \"scaled\", \"garbage\", \"membership_lies\" or "
+        r.fail(t.get("mode"), "'mode' must be \"random\", \"scaled\", \"drift\", \"garbage\", \"membership_lies\" or "
                               "\"membership_flood\"");
       }
-      const bool membership = e.mode == ByzantineMode::membership_lies || e.mode == ByzantineMode::membership_flood;
-      if (membership && t.contains("scale")) r.fail(t.get("scale"), "'scale' applies to modes random and scaled only");
-      e.scale = r.number(t, "scale", e.mode == ByzantineMode::scaled_deltas ? -10.0 : 1.0);
+      const bool scaled = e.mode == ByzantineMode::random_deltas || e.mode == ByzantineMode::scaled_deltas ||
+                          e.mode == ByzantineMode::drift_deltas;
+      if (!scaled && t.contains("scale"))
+        r.fail(t.get("scale"), "'scale' applies to modes random, scaled and drift only");
+      e.scale = r.number(t, "scale", e.mode == ByzantineMode::scaled_deltas ? -10.0
+                                     : e.mode == ByzantineMode::drift_deltas ? 2.5
+                                                                             : 1.0);
       if (std::abs(e.scale) > 1e6) r.fail(t.get("scale"), "'scale' must be at most 1e6 in magnitude");
       break;
     }

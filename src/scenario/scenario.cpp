@@ -52,6 +52,7 @@ const char* to_string(ByzantineMode mode) {
     case ByzantineMode::garbage_frames: return "garbage";
     case ByzantineMode::membership_lies: return "membership_lies";
     case ByzantineMode::membership_flood: return "membership_flood";
+    case ByzantineMode::drift_deltas: return "drift";
   }
   return "?";
 }

@@ -41,11 +41,12 @@ struct DrawnEvent {
 };
 
 // A hostile member: it lies or floods in membership, or (training runs)
-// sends random deltas, its deltas x -10 or garbage frames; half of them
+// sends random deltas, its deltas x -10, garbage frames or a drift inside
+// the clipping radius; half of them
 // for good, half for 1..10 s.
 DrawnEvent draw_byzantine(Draw& draw, int peers, bool train) {
-  static const char* const modes[] = {"membership_lies", "membership_flood", "random", "scaled", "garbage"};
-  const char* mode = modes[draw.integer(0, train ? 4 : 1)];
+  static const char* const modes[] = {"membership_lies", "membership_flood", "random", "scaled", "garbage", "drift"};
+  const char* mode = modes[draw.integer(0, train ? 5 : 1)];
   DrawnEvent e;
   e.at = draw.seconds(kFaultsFromSeconds, kFaultsUntilSeconds - 8.0);
   const int peer = draw.integer(0, peers - 1);

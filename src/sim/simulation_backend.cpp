@@ -331,6 +331,7 @@ void SimulationBackend::apply_training_faults(int p) {
     if (f.byzantine == M::random_deltas) mode = node::ByzantineMode::random_deltas;
     if (f.byzantine == M::scaled_deltas) mode = node::ByzantineMode::scaled_deltas;
     if (f.byzantine == M::garbage_frames) mode = node::ByzantineMode::garbage_frames;
+    if (f.byzantine == M::drift_deltas) mode = node::ByzantineMode::drift_deltas;
     peer.node->set_byzantine(mode, f.byzantine_scale);
   }
 }

@@ -39,6 +39,8 @@ enum ByzantineMode {
   membershipLies @4;   # trains normally; its membership messages accuse every
                        # other member of being dead and move them to its address
   membershipFlood @5;  # trains normally; announces thousands of made-up members
+  driftDeltas @6;      # on each link, the neighbour's copy moved against our
+                       # own progress by byzantineScale median link gaps
 }
 
 # Training behaviour of the receiving peer (scenario runner): replaces the
@@ -46,5 +48,5 @@ enum ByzantineMode {
 struct TrainingControl {
   slowdown @0 :Float64;          # 1: normal speed; 10: each step takes 10x as long
   byzantine @1 :ByzantineMode;
-  byzantineScale @2 :Float64;    # factor for scaledDeltas (also the size of randomDeltas)
+  byzantineScale @2 :Float64;    # factor for scaledDeltas (also the size of randomDeltas and driftDeltas)
 }

@@ -85,6 +85,7 @@ ByzantineMode from_schema(s::ByzantineMode mode) {
     case s::ByzantineMode::GARBAGE_FRAMES: return ByzantineMode::garbage_frames;
     case s::ByzantineMode::MEMBERSHIP_LIES: return ByzantineMode::membership_lies;
     case s::ByzantineMode::MEMBERSHIP_FLOOD: return ByzantineMode::membership_flood;
+    case s::ByzantineMode::DRIFT_DELTAS: return ByzantineMode::drift_deltas;
   }
   unknown_enum("byzantine mode", static_cast<unsigned>(mode));
 }

@@ -80,6 +80,7 @@ s::ByzantineMode to_schema(ByzantineMode mode) {
     case ByzantineMode::garbage_frames: return s::ByzantineMode::GARBAGE_FRAMES;
     case ByzantineMode::membership_lies: return s::ByzantineMode::MEMBERSHIP_LIES;
     case ByzantineMode::membership_flood: return s::ByzantineMode::MEMBERSHIP_FLOOD;
+    case ByzantineMode::drift_deltas: return s::ByzantineMode::DRIFT_DELTAS;
   }
   STARLING_ASSERT_MSG(false, "unknown ByzantineMode");
 }

@@ -576,11 +576,12 @@ namespace {
 // to the target after 20 s of attack, and the swarm for inspection.
 // `peer_defaults`: the compressor and mixing `starling peer` runs by default
 // (sign, pairwise) instead of top-k 10% and neighbourhood rounds.
-double two_attackers_damage(Swarm& swarm, double scale, bool attack, bool peer_defaults = false) {
+double two_attackers_damage(Swarm& swarm, double scale, bool attack, bool peer_defaults = false,
+                            ByzantineMode mode = ByzantineMode::scaled_deltas, ClipMode clip = ClipMode::adaptive) {
   SwarmConfig config;
   config.compressor = *compress::CompressorSpec::parse(peer_defaults ? "sign" : "topk:0.1");
   if (peer_defaults) config.mixing = Mixing::pairwise;
-  config.clip = ClipMode::adaptive;
+  config.clip = clip;
   std::mt19937_64 random(4);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   Eigen::VectorXf target(kDimension);
@@ -595,7 +596,7 @@ double two_attackers_damage(Swarm& swarm, double scale, bool attack, bool peer_d
   REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
   swarm.run_for(10);
   if (attack) {
-    for (int i : {4, 5}) swarm.peers[std::size_t(i)]->training()->set_byzantine(ByzantineMode::scaled_deltas, scale);
+    for (int i : {4, 5}) swarm.peers[std::size_t(i)]->training()->set_byzantine(mode, scale);
   }
   swarm.run_for(20);
   double damage = 0.0;
@@ -634,6 +635,36 @@ TEST_CASE("training driver: two attackers sending scaled deltas do not move hone
                   << fault_free);
     CHECK(damage < 2.0 * fault_free + 1e-3);
   }
+}
+
+// Inner-product manipulation inside the radius: each attacker sends every
+// neighbour its own copy moved against the attacker's progress by `scale`
+// median link gaps. Under 3 medians nothing is clipped and trust stays whole;
+// what bounds the harm is the radius itself (γ·w·3 gaps a round against the
+// honest peers' own progress). Unclipped, a large drift does push them away,
+// so the mode is an attack and not a no-op.
+TEST_CASE("training driver: two attackers drifting against progress inside the clipping radius stay within the "
+          "fault-free spread",
+          "[runtime][training][clip]") {
+  const bool peer_defaults = GENERATE(false, true);
+  INFO((peer_defaults ? "sign, pairwise" : "top-k 10%, neighbourhood"));
+  double fault_free = 0.0;
+  {
+    Swarm swarm(21);
+    fault_free = two_attackers_damage(swarm, 1.0, false, peer_defaults);
+  }
+  for (double scale : {2.5, 2.9, 50.0}) {
+    Swarm swarm(21);
+    const double damage = two_attackers_damage(swarm, scale, true, peer_defaults, ByzantineMode::drift_deltas);
+    INFO("drift " << scale << ": honest peers' worst distance to the target " << damage << ", fault-free "
+                  << fault_free);
+    CHECK(damage < 2.0 * fault_free + 1e-3);
+  }
+  Swarm unclipped(21);
+  const double damage =
+      two_attackers_damage(unclipped, 50.0, true, peer_defaults, ByzantineMode::drift_deltas, ClipMode::off);
+  INFO("drift 50 unclipped: " << damage << ", fault-free " << fault_free);
+  CHECK(damage > 4.0 * fault_free);
 }
 
 namespace {

@@ -384,8 +384,15 @@ value = 0.8
   CHECK(scaled(*parsed, 2.0).expectations[0].max_seconds == 4.0);
 
   const std::string lies = "[[events]]\nat = 5\nkind = \"byzantine\"\npeer = 1\nmode = \"membership_lies\"\n";
-  CHECK(error_of(with_event(lies + "scale = 2\n")).find("'scale' applies to modes random and scaled only") !=
+  CHECK(error_of(with_event(lies + "scale = 2\n")).find("'scale' applies to modes random, scaled and drift only") !=
         std::string::npos);
+  // A drift's scale is in median link gaps: inside the clipping radius (3) by default.
+  const std::string drift = "[[events]]\nat = 5\nkind = \"byzantine\"\npeer = 1\nmode = \"drift\"\n";
+  auto drifting = parse_scenario(with_event(drift), "x.toml");
+  REQUIRE(drifting);
+  CHECK(drifting->events.back().mode == ByzantineMode::drift_deltas);
+  CHECK(drifting->events.back().scale == 2.5);
+  CHECK(std::string(to_string(ByzantineMode::drift_deltas)) == "drift");
   CHECK(error_of(with_event("[[events]]\nat = 5\nkind = \"byzantine\"\npeer = 1\nmode = \"gossip_lies\"\n"))
             .find("\"membership_flood\"") != std::string::npos);
   // "honest" is known only after the run: events cannot target it.

@@ -143,7 +143,11 @@ enum class AverageWeights : std::uint8_t {
 };
 
 // Misbehaviour on purpose, for fault-injection scenarios (wire::TrainingControl).
-enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames };
+// drift_deltas: on each link, the neighbour's own copy moved against the
+// direction our model took since the last round, by `scale` times the median
+// gap of our links (inside the clipping radius of 3 medians at scale < 3): an
+// inner-product-manipulation attack that stays within the honest spread.
+enum class ByzantineMode : std::uint8_t { none, random_deltas, scaled_deltas, garbage_frames, drift_deltas };
 
 struct TrainingDriverOptions {
   compress::Layout layout = compress::Layout::whole(0);
@@ -563,6 +567,9 @@ class TrainingDriver {
     return byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
   }
   Eigen::VectorXf poisoned(const Eigen::VectorXf& x);
+  // drift_deltas: the offset every link's neighbour copy is moved by this
+  // round (empty: none yet); remembers x for the next round's direction.
+  Eigen::VectorXf drift_offset(const Eigen::VectorXf& x);
   // The consensus step of one round (pair null: every link that sent this
   // round, Metropolis-Hastings weights) or of one pairing (pair: that link
   // only, weight 1/2): fills correction_ with what the host gets; false when
@@ -691,6 +698,7 @@ class TrainingDriver {
   std::map<ConnectionId, std::uint64_t> serving_;  // link -> time of its last model request
   ByzantineMode byzantine_ = ByzantineMode::none;
   double byzantine_scale_ = 1.0;
+  Eigen::VectorXf drift_from_;  // drift_deltas: our model at the last round
   TrainingDriverStatus counters_;
   UploadBudget budget_;
 };

@@ -84,6 +84,7 @@ enum class ByzantineMode : std::uint8_t {
   garbage_frames,
   membership_lies,   // trains normally; accuses every member of being dead, forges their records
   membership_flood,  // trains normally; announces thousands of made-up members
+  drift_deltas,      // each link's neighbour moved against the attacker's progress, inside the clipping radius
 };
 // As a scenario file spells it ("random", "scaled", ...; "none").
 const char* to_string(ByzantineMode mode);

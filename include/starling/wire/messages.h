@@ -325,6 +325,7 @@ enum class ByzantineMode : std::uint8_t {
   garbage_frames,
   membership_lies,
   membership_flood,
+  drift_deltas,
 };
 
 // Replaces the receiving peer's training behaviour (scenario runner): a
@@ -332,7 +333,7 @@ enum class ByzantineMode : std::uint8_t {
 struct TrainingControl {
   double slowdown = 1.0;  // 1: normal; F > 1: each training step takes F times as long
   ByzantineMode byzantine = ByzantineMode::none;
-  double byzantine_scale = 1.0;  // scaled_deltas: factor on its corrections; random_deltas: their scale
+  double byzantine_scale = 1.0;  // scaled_deltas: factor on its corrections; random_deltas, drift_deltas: their size
   bool operator==(const TrainingControl&) const = default;
 };
 

@@ -183,6 +183,9 @@ void MembershipDriver::forget_link(ConnectionId id, StreamState& stream) {
 void MembershipDriver::maintain_links() {
   if (!membership_ || membership_->leaving()) return;
   const std::uint64_t now_ms = transport_.now_ms();
+  // Back-offs that ended are no longer needed (addresses of members long
+  // gone piled up for ever).
+  std::erase_if(link_backoff_until_ms_, [&](const auto& entry) { return entry.second <= now_ms; });
   const gossip::MemberRecord& self = membership_->self();
   // Keepalives: a ping the other end answers (sequence 0 is never a probe's),
   // so both ends' idle timers see traffic.

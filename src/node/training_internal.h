@@ -20,7 +20,16 @@ namespace training_detail {
 inline constexpr std::uint64_t kDialBackoffMs = 3'000;
 // Rounds in a row whose delta for a link could not be made before the link is reset.
 inline constexpr int kDeltasUnmadeBeforeReset = 3;
-inline constexpr std::uint64_t kMaxRefusalBackoffMs = 60'000;
+// A member that keeps refusing (a membership-only peer, another model) is
+// dialled again after at most this; under 3 minutes of refusals in a row the
+// back-off stays at 60 s or less, so a peer that refused while it loaded its
+// data is soon dialled again. At 60 s every training peer redialled each
+// membership-only member once a minute for ever (a soak review: 24-26 links
+// and handshakes per such member in 22 minutes).
+inline constexpr std::uint64_t kMaxRefusalBackoffMs = 600'000;
+// A dial back-off record whose time passed this long ago is forgotten, its
+// refusal count with it: addresses of members long gone piled up for ever.
+inline constexpr std::uint64_t kForgetDialRecordMs = 600'000;
 // Each reset of a link costs a model-sized snapshot each way, sent at once.
 // A neighbour that keeps breaking a link (a replica whose model went to NaN,
 // a hostile member sending a malformed chunk for each of our snapshots)

@@ -42,6 +42,7 @@ void TrainingDriver::on_neighbour_check() {
   for (ConnectionId id : gone) drop_link(id, "member is no longer alive");
 
   const std::uint64_t now = transport_.now_ms();
+  forget_old_dial_records(now);
   std::vector<ConnectionId> stalled;
   std::vector<ConnectionId> unanswered;
   std::vector<ConnectionId> never_opened;
@@ -237,13 +238,23 @@ void TrainingDriver::on_disconnected(ConnectionId id, const Error& reason) {
   }
 }
 
+void TrainingDriver::forget_old_dial_records(std::uint64_t now_ms) {
+  std::erase_if(dial_backoff_until_, [&](const auto& entry) {
+    if (entry.second + kForgetDialRecordMs > now_ms) return false;
+    dial_refusals_.erase(entry.first);
+    return true;
+  });
+  // Every refusal sets a back-off; a count without one is left over.
+  std::erase_if(dial_refusals_, [&](const auto& entry) { return dial_backoff_until_.count(entry.first) == 0; });
+}
+
 void TrainingDriver::back_off_refused_dial(const Link& link) {
   // Not again at every neighbour check: a withdrawn peer refuses every link
   // for as long as it stays a member, one with another model for good (found
   // on real peers: a redial and a handshake every 0.5 s from each neighbour).
   unsigned& refusals = dial_refusals_[link.address];
   refusals = std::min(refusals + 1, 16u);
-  const std::uint64_t backoff = std::min(kMaxRefusalBackoffMs, kDialBackoffMs << std::min(refusals - 1, 5u));
+  const std::uint64_t backoff = std::min(kMaxRefusalBackoffMs, kDialBackoffMs << std::min(refusals - 1, 8u));
   dial_backoff_until_[link.address] = transport_.now_ms() + backoff;
 }
 

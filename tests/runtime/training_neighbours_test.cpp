@@ -124,6 +124,52 @@ TEST_CASE("training driver: a peer whose training failed closes its links, and i
   CHECK(swarm.peers[0]->membership().membership().find(failed.node->membership().membership().self().node_id) != nullptr);
 }
 
+// A member that refuses every link for good (a membership-only peer, one
+// whose training failed): a soak review counted a redial and a handshake a
+// minute from every training peer, for ever, and the back-off records of
+// every address ever dialled were kept.
+TEST_CASE("training driver: a member that always refuses is dialled ever more rarely, and its records are forgotten",
+          "[runtime][training][neighbours]") {
+  Swarm swarm(67);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  build_swarm(swarm, config, 3);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 30));
+  SwarmPeer& refuser = *swarm.peers[2];
+  const std::string refuser_address = refuser.address;
+  refuser.host.frozen = true;
+  refuser.training()->withdraw("test: refuses every link");
+  std::vector<std::size_t> events_before;
+  for (int i = 0; i < 2; ++i) events_before.push_back(swarm.peers[std::size_t(i)]->events.size());
+  swarm.run_for(15 * 60);
+  for (int i = 0; i < 2; ++i) {
+    SwarmPeer& healthy = *swarm.peers[std::size_t(i)];
+    std::size_t dials = 0;
+    for (std::size_t e = events_before[std::size_t(i)]; e < healthy.events.size(); ++e) {
+      const auto& event = healthy.events[e];
+      if (event.event != "link.down") continue;
+      for (const auto& [key, value] : event.fields) dials += key == "peer" && value == refuser_address ? 1 : 0;
+    }
+    // Back-offs 3, 6, 12 ... 384 s, then 600 s: about 10 dials in 15 minutes
+    // (at a 60 s cap it was 20).
+    INFO("peer " << i << " dialled the refuser " << dials << " times in 15 minutes");
+    CHECK(dials >= 3);
+    CHECK(dials <= 13);
+    CHECK(healthy.training()->dial_records_for_test() >= 2);  // its back-off and its refusal count
+  }
+  // It leaves; 20 minutes later (its last back-off, then kForgetDialRecordMs)
+  // nobody keeps a record of its address.
+  refuser.node->leave([] {});
+  swarm.run_for(2);
+  refuser.stop();
+  swarm.run_for(21 * 60);
+  for (int i = 0; i < 2; ++i) {
+    INFO("peer " << i);
+    CHECK(swarm.peers[std::size_t(i)]->training()->dial_records_for_test() == 0);
+    CHECK(ready_links(*swarm.peers[std::size_t(i)]) == 1);
+  }
+}
+
 TEST_CASE("training driver: a withdrawn peer joins again with a neighbour's model (Peer::restart_training)",
           "[runtime][training][neighbours]") {
   Swarm swarm(71);

@@ -412,6 +412,9 @@ class TrainingDriver {
   void set_byzantine(ByzantineMode mode, double scale);
 
   TrainingDriverStatus status() const;
+  // Addresses with a dial back-off or refusal count on record (tests: they
+  // are forgotten, not kept for every address ever dialled).
+  std::size_t dial_records_for_test() const { return dial_backoff_until_.size() + dial_refusals_.size(); }
   const std::optional<Eigen::VectorXf>& last_parameters() const { return parameters_; }
 
   // The model this peer can serve besides its own: x_i averaged with the
@@ -518,8 +521,11 @@ class TrainingDriver {
   void on_model_mismatch(const Link& link, const std::string& problem);
   // A member refused the link we dialled (closed it before its hello, or
   // with a model mismatch): it is dialled again only after a back-off that
-  // doubles with each refusal in a row (3, 6, 12 ... 60 s).
+  // doubles with each refusal in a row (3, 6, 12 ... 384 s, then 600 s).
   void back_off_refused_dial(const Link& link);
+  // Forgets back-offs (and their refusal counts) that ended
+  // kForgetDialRecordMs ago.
+  void forget_old_dial_records(std::uint64_t now_ms);
   // Counts a reset of the link (ours or the neighbour's); true when it was
   // one too many: the link is closed (gone) and its neighbour banned.
   bool count_reset(Link& link);
@@ -655,7 +661,8 @@ class TrainingDriver {
   std::map<std::string, std::uint64_t> dial_backoff_until_;  // address -> time
   // Refusals in a row per address (closed before its hello came back: at
   // --max-links, or withdrawn after its training failed); each one doubles
-  // the back-off, up to kMaxRefusalBackoffMs. Cleared when a link comes up.
+  // the back-off, up to kMaxRefusalBackoffMs. Cleared when a link comes up,
+  // or with the back-off kForgetDialRecordMs after it ended.
   std::map<std::string, unsigned> dial_refusals_;
   // Neighbours whose links broke too often (training_internal.h,
   // kMaxLinkResets): no link with them until `until_ms`; each ban doubles

@@ -222,11 +222,19 @@ void Membership::handle_join(const GossipMessage& message, const Join& join, std
   // for the view to go.
   if (join.self.node_id != message.sender || join.self.state != MemberState::alive || join.self.address.empty())
     return;
+  // A joiner new to us lists nobody: the dead and left records of a full
+  // view teach it nothing (it drops news of members it never listed), and
+  // under churn they were most of a seed's join replies (a soak review: 467
+  // of 520 records, the seed's stream traffic 27 -> 60 kB/s). It gets the
+  // live members; its early push-pull brings the rest. A member we list (a
+  // restart, or one asking because we were unknown to it) gets the whole
+  // view: its own dead record makes it refute, others' may be news to it.
+  const bool known = members_.count(join.self.node_id) != 0;
   apply_signed(join.self, message.sender, false, now_ms);
   PushPull reply;
   reply.is_reply = true;
   reply.is_join_reply = true;
-  reply.members = snapshot();
+  reply.members = known ? snapshot() : live_snapshot();
   send_stream(join.self.address, std::move(reply));
 }
 
@@ -344,6 +352,17 @@ std::vector<MemberRecord> Membership::snapshot() const {
   records.reserve(members_.size() + 1);
   records.push_back(self_);
   for (const auto& [id, member] : members_) records.push_back(member.record);
+  return records;
+}
+
+std::vector<MemberRecord> Membership::live_snapshot() const {
+  std::vector<MemberRecord> records;
+  records.reserve(live_count_ + 1);
+  records.push_back(self_);
+  for (const auto& [id, member] : members_) {
+    if (member.record.state == MemberState::alive || member.record.state == MemberState::suspect)
+      records.push_back(member.record);
+  }
   return records;
 }
 

@@ -293,6 +293,8 @@ class Membership {
   GossipMessage envelope(MessageBody body) const;
   void attach(GossipMessage& message, Update update) const;
   std::vector<MemberRecord> snapshot() const;
+  // Ourselves and the members alive or suspect (a new joiner's reply).
+  std::vector<MemberRecord> live_snapshot() const;
   void emit(EventKind kind, const MemberRecord& member, const NodeId& source);
   Actions take_actions();
 

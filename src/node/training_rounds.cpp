@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <span>
@@ -638,6 +639,7 @@ bool TrainingDriver::consensus(const Eigen::VectorXf& x, Link* pair, double own_
     const double weight = options_.clip == ClipMode::adaptive ? round.weights[k] : 1.0;
     STARLING_ASSERT(float(double(link.mixing_weight) * weight) == factors[k]);
     if (weight < 1.0) ++distrusted;
+    if (options_.clip == ClipMode::adaptive) say_trust(link, weight);
     link.last_correction_norm = norms[k];
     if (weight <= 0.0) continue;
     total_weight += double(link.mixing_weight) * weight;
@@ -675,9 +677,32 @@ node::LinkTrust& TrainingDriver::trust_of(const gossip::NodeId& node) {
       if (linked) continue;
       if (victim == trust_.end() || it->second.clipped_share() < victim->second.clipped_share()) victim = it;
     }
-    if (victim != trust_.end()) trust_.erase(victim);
+    if (victim != trust_.end()) {
+      distrust_said_.erase(victim->first);
+      trust_.erase(victim);
+    }
   }
   return trust_[node];
+}
+
+void TrainingDriver::say_trust(const Link& link, double weight) {
+  const bool said = distrust_said_.count(link.node_id) != 0;
+  if (weight < 1.0 && !said) {
+    distrust_said_.insert(link.node_id);
+    const double share = trust_of(link.node_id).clipped_share();
+    char text[160];
+    std::snprintf(text, sizeof text, "%.0f%% of its recent corrections were past the clipping radius; its pull now "
+                  "weighs %.2f of a trusted neighbour's", 100.0 * share, weight);
+    log(DriverLogLevel::warning,
+        "neighbour " + link.address + " is losing our trust: " + text +
+            " (a faulty or hostile member; `starling status` shows each neighbour's trust)",
+        "link.distrusted", {{"peer", link.address}, {"clipped_share", std::to_string(share)},
+                            {"trust", std::to_string(weight)}});
+  } else if (weight >= 1.0 && said) {
+    distrust_said_.erase(link.node_id);
+    log(DriverLogLevel::info, "neighbour " + link.address + " is trusted again: its corrections stay within the "
+        "clipping radius", "link.trusted", {{"peer", link.address}});
+  }
 }
 
 Eigen::VectorXf TrainingDriver::poisoned(const Eigen::VectorXf& x) {

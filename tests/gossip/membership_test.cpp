@@ -829,7 +829,7 @@ TEST_CASE("a leave reaches a member that missed it through others' full views", 
 // listed (a soak review: 467 of 520 records). A new joiner gets the live
 // members; a member we list gets the whole view (its own dead record is what
 // makes a restarted member refute).
-TEST_CASE("a new joiner's reply lists the live members only; a known member's lists all", "[gossip][membership]") {
+TEST_CASE("a new joiner's reply lists the live members only, a known member's lists all", "[gossip][membership]") {
   Membership hub = make(1);
   (void)hub.join({}, 0);
   Membership stays = make(2);

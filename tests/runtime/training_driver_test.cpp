@@ -695,12 +695,20 @@ int check_clipped_links(std::uint64_t network_seed) {
       const bool attacker = is_attacker(n);
       INFO("peer " << i << " link to " << n.address << (attacker ? " (attacker)" : " (honest)") << ": trust "
                    << n.trust << ", clipped share " << n.clipped_share << ", norm " << n.correction_norm);
+      // The log names a neighbour that lost our trust (a warning, once).
+      std::size_t said_distrusted = 0;
+      for (const auto& event : swarm.peers[std::size_t(i)]->events) {
+        if (event.event != "link.distrusted") continue;
+        for (const auto& [key, value] : event.fields) said_distrusted += key == "peer" && value == n.address ? 1 : 0;
+      }
       if (attacker) {
         ++attacker_links;
         CHECK(n.trust == 0.0);
         CHECK(n.clipped_share > 0.9);
         CHECK(n.corrections_clipped > 20);
+        CHECK(said_distrusted >= 1);
       } else {
+        CHECK(said_distrusted == 0);
         CHECK(n.trust == 1.0);
         CHECK(n.clipped_share < 0.25);
       }

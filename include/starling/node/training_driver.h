@@ -34,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -611,6 +612,9 @@ class TrainingDriver {
   // A frozen copy of our parameters to serve, in bf16 if `asked` allows it.
   ServedModel frozen_model(wire::Precision asked, std::uint64_t now_ms);
   node::LinkTrust& trust_of(const gossip::NodeId& node);
+  // Tells the operator when a neighbour's trust weight leaves 1 (its
+  // corrections keep being clipped: faulty or hostile), and when it is back.
+  void say_trust(const Link& link, double weight);
   // The trust weight in [0, 1] the adaptive clip gives `node` now (1 for a
   // node never judged; the record is not created).
   double trust_weight(const gossip::NodeId& node) const;
@@ -631,6 +635,9 @@ class TrainingDriver {
   std::mt19937_64 random_;
   // Per node id (not per connection), so reconnecting does not clear a record.
   std::map<gossip::NodeId, node::LinkTrust> trust_;
+  // Neighbours we said lost our trust (said again only after they earned it
+  // back); a subset of trust_'s keys.
+  std::set<gossip::NodeId> distrust_said_;
   // Our own training's displacement per round: x now minus the last round's
   // corrected x (parameters_ holds x + correction after a round), so no
   // third vector is needed for "where the host should be now".

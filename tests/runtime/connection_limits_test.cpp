@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "raw_connect.h"
 #include "security_modes.h"
 
 using namespace starling;
@@ -26,25 +27,6 @@ namespace {
 
 constexpr int kStrangers = 300;
 constexpr std::size_t kHandshakingLimit = 32;
-
-// A non-blocking connection from 127.0.X.Y to the port; -1 if refused.
-int connect_from(int index, std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  from.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | static_cast<std::uint32_t>(2 + index));
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0 && errno != EINPROGRESS) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "raw_connect.h"
 #include "security_modes.h"
 #include "starling/wire/frame.h"
 
@@ -31,25 +32,6 @@ namespace {
 constexpr std::size_t kFrameLimit = 1u << 20;
 constexpr std::size_t kBudget = 3u << 20;  // above the floor of one largest frame + 1 MiB
 constexpr int kAttackers = 8;
-
-// A blocking connection from 127.1.0.(2 + index) to the port; -1 if refused.
-int connect_from(int index, std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  from.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | static_cast<std::uint32_t>(2 + index));
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 }  // namespace
 
@@ -70,7 +52,7 @@ TEST_CASE("hostile: frames started and never finished on many connections stay w
   std::vector<int> attackers;
   std::uint64_t most_held = 0;
   for (int i = 0; i < kAttackers; ++i) {
-    const int fd = connect_from(i, server.address.port);
+    const int fd = connect_from(i, server.address.port, true);
     REQUIRE(fd >= 0);
     attackers.push_back(fd);
     REQUIRE(::fcntl(fd, F_SETFL, O_NONBLOCK) == 0);

@@ -611,6 +611,12 @@ double two_attackers_damage(Swarm& swarm, double scale, bool attack, bool peer_d
   return damage;
 }
 
+// The same swarm with nobody attacking: the spread the attacks are held to.
+double fault_free_damage(bool peer_defaults) {
+  Swarm swarm(21);
+  return two_attackers_damage(swarm, 1.0, false, peer_defaults);
+}
+
 }  // namespace
 
 TEST_CASE("training driver: two attackers sending scaled deltas do not move honest peers beyond the fault-free spread",
@@ -620,11 +626,7 @@ TEST_CASE("training driver: two attackers sending scaled deltas do not move hone
   // honest peer of the byzantine-scaled scenario from 0.87 to 0.10.
   const bool peer_defaults = GENERATE(false, true);
   INFO((peer_defaults ? "sign, pairwise" : "top-k 10%, neighbourhood"));
-  double fault_free = 0.0;
-  {
-    Swarm swarm(21);
-    fault_free = two_attackers_damage(swarm, 1.0, false, peer_defaults);
-  }
+  const double fault_free = fault_free_damage(peer_defaults);
   // ±1e30: corrections far past the radius, where clipping by taking the
   // excess back off cancelled catastrophically: honest peers ended 1.4e13
   // times the target's norm away (byzantine-mixed: every honest peer diverged).
@@ -648,11 +650,7 @@ TEST_CASE("training driver: two attackers drifting against progress inside the c
           "[runtime][training][clip]") {
   const bool peer_defaults = GENERATE(false, true);
   INFO((peer_defaults ? "sign, pairwise" : "top-k 10%, neighbourhood"));
-  double fault_free = 0.0;
-  {
-    Swarm swarm(21);
-    fault_free = two_attackers_damage(swarm, 1.0, false, peer_defaults);
-  }
+  const double fault_free = fault_free_damage(peer_defaults);
   for (double scale : {2.5, 2.9, 50.0}) {
     Swarm swarm(21);
     const double damage = two_attackers_damage(swarm, scale, true, peer_defaults, ByzantineMode::drift_deltas);

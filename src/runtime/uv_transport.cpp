@@ -218,7 +218,7 @@ void UvTransport::on_read(ConnectionId id, Result<std::size_t> bytes_read) {
     }
     if (!frame->has_value()) {
       count_reader(*connection, frame_done);
-      (void)fit_inbound_buffers(id);
+      fit_inbound_buffers();
       return;
     }
     frame_done = true;
@@ -246,6 +246,10 @@ void UvTransport::count_reader(Connection& connection, bool frame_done) {
   } else if (frame_done || connection.frame_since_ms == 0) {
     connection.frame_since_ms = loop_.now_ms() + 1;  // + 1: 0 means none
   }
+  recount_reader(connection);
+}
+
+void UvTransport::recount_reader(Connection& connection) {
   readers_held_ = readers_held_ - connection.reader_held + connection.reader.held_bytes();
   connection.reader_held = connection.reader.held_bytes();
 }
@@ -253,29 +257,25 @@ void UvTransport::count_reader(Connection& connection, bool frame_done) {
 // Keeps the readers' memory within the budget: idle readers give their
 // buffers back, then the connections whose frame in progress began first are
 // dropped (an honest frame arrives at the path's speed; frames held unfinished
-// to pin our memory are the old ones). Returns false when `reading` was dropped.
-bool UvTransport::fit_inbound_buffers(ConnectionId reading) {
-  if (readers_held_ <= reader_budget_) return true;
+// to pin our memory are the old ones).
+void UvTransport::fit_inbound_buffers() {
+  if (readers_held_ <= reader_budget_) return;
   std::vector<std::pair<std::uint64_t, ConnectionId>> in_progress;
   for (auto& [id, connection] : connections_) {
     if (connection->frame_since_ms == 0) {
       connection->reader.release_if_idle();
-      readers_held_ = readers_held_ - connection->reader_held + connection->reader.held_bytes();
-      connection->reader_held = connection->reader.held_bytes();
+      recount_reader(*connection);
     } else {
       in_progress.emplace_back(connection->frame_since_ms, id);
     }
   }
   std::sort(in_progress.begin(), in_progress.end());
-  bool kept = true;
   for (const auto& [since, id] : in_progress) {
     if (readers_held_ <= reader_budget_) break;
-    kept = kept && id != reading;
     drop(id, make_error(ErrorKind::overloaded,
                         "inbound frames in progress on all connections passed " + std::to_string(reader_budget_) +
                             " bytes (max_inbound_buffer_bytes): this connection's frame had waited longest"));
   }
-  return kept;
 }
 
 // Acts on what the session decided. Returns false when the connection is gone.

@@ -97,7 +97,8 @@ class UvTransport final : public Transport {
   void open_connection(ConnectionId id);
   void on_read(ConnectionId id, Result<std::size_t> bytes_read);
   void count_reader(Connection& connection, bool frame_done);
-  bool fit_inbound_buffers(ConnectionId reading);
+  void recount_reader(Connection& connection);  // readers_held_ after its reader changed
+  void fit_inbound_buffers();
   bool process(ConnectionId id, Session::Output output);
   void on_write_done(ConnectionId id, Status status);
   void arm_deadline(Connection& connection);

@@ -449,9 +449,7 @@ Event read_event(const Reader& r, const toml::table& t) {
         r.fail(t.get("mode"), "'mode' must be \"random\", \"scaled\", \"drift\", \"garbage\", \"membership_lies\" or "
                               "\"membership_flood\"");
       }
-      const bool scaled = e.mode == ByzantineMode::random_deltas || e.mode == ByzantineMode::scaled_deltas ||
-                          e.mode == ByzantineMode::drift_deltas;
-      if (!scaled && t.contains("scale"))
+      if (!takes_scale(e.mode) && t.contains("scale"))
         r.fail(t.get("scale"), "'scale' applies to modes random, scaled and drift only");
       e.scale = r.number(t, "scale", e.mode == ByzantineMode::scaled_deltas ? -10.0
                                      : e.mode == ByzantineMode::drift_deltas ? 2.5

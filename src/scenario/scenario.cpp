@@ -57,6 +57,11 @@ const char* to_string(ByzantineMode mode) {
   return "?";
 }
 
+bool takes_scale(ByzantineMode mode) {
+  return mode == ByzantineMode::random_deltas || mode == ByzantineMode::scaled_deltas ||
+         mode == ByzantineMode::drift_deltas;
+}
+
 int Scenario::peers_started_by(double t, std::size_t before_event) const {
   int count = swarm.peers;
   for (std::size_t i = 0; i < events.size() && i < before_event; ++i) {

@@ -380,9 +380,7 @@ class Executor final : public SwarmLog {
       case EventKind::byzantine:
         // The mode too: a membership_flood was recorded as {"scale": 1.0} alone.
         record["mode"] = to_string(e.mode);
-        if (e.mode == ByzantineMode::random_deltas || e.mode == ByzantineMode::scaled_deltas ||
-            e.mode == ByzantineMode::drift_deltas)
-          record["scale"] = e.scale;
+        if (takes_scale(e.mode)) record["scale"] = e.scale;
         break;
     }
     // A fault that sets a value: on top of the others at its start; at its

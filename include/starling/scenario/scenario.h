@@ -88,6 +88,8 @@ enum class ByzantineMode : std::uint8_t {
 };
 // As a scenario file spells it ("random", "scaled", ...; "none").
 const char* to_string(ByzantineMode mode);
+// Whether the mode reads `scale` (random, scaled, drift).
+bool takes_scale(ByzantineMode mode);
 
 struct Event {
   double at_seconds = 0.0;

@@ -12,6 +12,7 @@ nlohmann::json members_json(const gossip::MembershipView& view, std::int64_t now
                        {"state", gossip::to_string(member.record.state)},
                        {"incarnation", member.record.incarnation},
                        {"outbound_only", member.record.outbound_only},
+                       {"membership_only", member.record.membership_only},
                        {"state_age_seconds", static_cast<double>(now_ms - member.state_since_ms) / 1000.0}});
   }
   return members;
@@ -33,6 +34,7 @@ nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
           {"state", gossip::to_string(view.self.state)},
           {"incarnation", view.self.incarnation},
           {"outbound_only", view.self.outbound_only},
+          {"membership_only", view.self.membership_only},
           {"uptime_seconds", static_cast<double>(view.uptime_ms) / 1000.0},
           {"joined", status.joined},
           {"health_score", view.health_score},

@@ -41,6 +41,7 @@ Membership::Membership(Config config, Identity identity, std::uint64_t random_se
                        MemberState::alive};
   self_.public_key = authority_->public_key();
   self_.outbound_only = identity.outbound_only;
+  self_.membership_only = identity.membership_only;
   sign_self();
   // Stagger periodic timers so members started together do not act in lockstep.
   next_probe_ms_ = now_ms + random_.between(0, config_.probe_interval_ms - 1);
@@ -267,7 +268,7 @@ void Membership::handle_push_pull(const GossipMessage& message, const PushPull& 
 }
 
 std::vector<MemberRecord> Membership::sample_neighbours(std::size_t fanout) {
-  const std::vector<NodeId>& ids = neighbours_.refresh(neighbour_ids(), fanout, random_);
+  const std::vector<NodeId>& ids = neighbours_.refresh(training_neighbour_ids(), fanout, random_);
   std::vector<MemberRecord> out;
   out.reserve(ids.size());
   for (const NodeId& id : ids) out.push_back(members_.at(id).record);
@@ -275,7 +276,7 @@ std::vector<MemberRecord> Membership::sample_neighbours(std::size_t fanout) {
 }
 
 bool Membership::replace_neighbour(const NodeId& node_id) {
-  return neighbours_.replace(node_id, neighbour_ids(), random_);
+  return neighbours_.replace(node_id, training_neighbour_ids(), random_);
 }
 
 MembershipView Membership::view(std::int64_t now_ms) const {

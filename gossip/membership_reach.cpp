@@ -52,6 +52,12 @@ std::vector<NodeId> Membership::neighbour_ids() const {
   return ids;
 }
 
+std::vector<NodeId> Membership::training_neighbour_ids() const {
+  std::vector<NodeId> ids = neighbour_ids();
+  std::erase_if(ids, [&](const NodeId& id) { return members_.at(id).record.membership_only; });
+  return ids;
+}
+
 std::vector<MemberRecord> Membership::dialable_members() const {
   std::vector<MemberRecord> out;
   for (const NodeId& id : neighbour_ids()) out.push_back(members_.at(id).record);

@@ -356,7 +356,7 @@ void Membership::run_rotation(std::int64_t now_ms) {
   if (now_ms < next_rotation_ms_) return;
   next_rotation_ms_ = now_ms + config_.neighbour_rotation_ms;
   if (neighbours_.fanout() == 0) return;
-  const std::vector<NodeId> ids = neighbour_ids();
+  const std::vector<NodeId> ids = training_neighbour_ids();
   neighbours_.refresh(ids, neighbours_.fanout(), random_);
   neighbours_.rotate(ids, random_);
 }

@@ -25,8 +25,8 @@ static_assert(std::is_same_v<gossip::NodeId, wire::NodeId>, "node ids map one to
 // ---- gossip -> wire ----
 
 wire::MemberRecord to_wire(const gossip::MemberRecord& in) {
-  return wire::MemberRecord{in.node_id,   in.address,   in.incarnation,
-                            to_wire_state(in.state), in.public_key, in.signature, in.outbound_only};
+  return wire::MemberRecord{in.node_id,   in.address,   in.incarnation,   to_wire_state(in.state),
+                            in.public_key, in.signature, in.outbound_only, in.membership_only};
 }
 
 template <typename Out>
@@ -107,7 +107,7 @@ gossip::MemberState from_wire(wire::MemberState state) {
 
 gossip::MemberRecord from_wire(wire::MemberRecord in) {
   return gossip::MemberRecord{in.node_id,    std::move(in.address), in.incarnation, from_wire(in.state),
-                              in.public_key, in.signature,          in.outbound_only};
+                              in.public_key, in.signature,          in.outbound_only, in.membership_only};
 }
 
 template <typename In>

@@ -219,6 +219,7 @@ void Peer::start(std::vector<std::string> seeds, bool joining) {
   self.initial_incarnation = last ? *last + 1 : 0;
   self.authority = options_.authority;
   self.outbound_only = options_.outbound_only;
+  self.membership_only = training_ == nullptr;
   incarnation_ = self.initial_incarnation;
   membership_->start(std::move(self), std::move(seeds));
   if (training_) training_->start(joining);

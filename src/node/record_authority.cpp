@@ -63,7 +63,8 @@ class Ed25519Authority final : public gossip::RecordAuthority {
  private:
   static std::vector<std::uint8_t> record_bytes(const gossip::MemberRecord& record) {
     return wire::record_statement(record.node_id, record.address, record.incarnation,
-                                  to_wire_state(gossip::signed_state(record.state)), record.outbound_only);
+                                  to_wire_state(gossip::signed_state(record.state)),
+                                  wire::RecordFlags{record.outbound_only, record.membership_only});
   }
 
   // A peer's own memo, when none is shared: its distinct records and

@@ -164,6 +164,7 @@ class BodyReader {
     out.public_key = fixed<32>(in.getPublicKey(), "member public key");
     out.signature = fixed<64>(in.getSignature(), "member signature");
     out.outbound_only = in.getOutboundOnly();
+    out.membership_only = in.getMembershipOnly();
     return out;
   }
 

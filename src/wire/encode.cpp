@@ -93,6 +93,7 @@ void fill_member(s::MemberRecord::Builder out, const MemberRecord& in) {
   out.setPublicKey(bytes_of(in.public_key));
   out.setSignature(bytes_of(in.signature));
   out.setOutboundOnly(in.outbound_only);
+  out.setMembershipOnly(in.membership_only);
 }
 
 void fill_members(capnp::List<s::MemberRecord>::Builder out, const std::vector<MemberRecord>& in) {

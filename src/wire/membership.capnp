@@ -26,6 +26,9 @@ struct MemberRecord {
   signature @5 :Data;        # exactly 64 bytes: the member's signature of RecordStatement
   outboundOnly @6 :Bool;     # accepts no inbound connection or datagram: reached over its own
                              # connections (docs/membership.md, "Outbound-only members"); signed
+  membershipOnly @7 :Bool;   # keeps membership only (`peer --no-train`): holds no model, takes no
+                             # training link, so training peers leave it out of their neighbour
+                             # sample (docs/membership.md, "Membership-only members"); signed
 }
 
 # One piggybacked update: a record plus who asserted it (for suspect, each
@@ -46,6 +49,7 @@ struct RecordStatement {
   state @4 :MemberState;     # alive or left
   outboundOnly @5 :Bool;     # false encodes exactly as before the field existed (canonical
                              # encoding drops zero data words), so older signatures still verify
+  membershipOnly @6 :Bool;   # the same: false signs exactly as before
 }
 
 # What an accuser signs (canonical encoding, never sent).

@@ -34,7 +34,7 @@ std::vector<std::uint8_t> canonical(Reader reader) {
 }  // namespace
 
 std::vector<std::uint8_t> record_statement(const NodeId& node_id, const std::string& address, std::uint64_t incarnation,
-                                           MemberState state, bool outbound_only) {
+                                           MemberState state, RecordFlags flags) {
   capnp::MallocMessageBuilder message;
   auto out = message.initRoot<s::RecordStatement>();
   out.setLabel("starling membership record v1");
@@ -42,7 +42,8 @@ std::vector<std::uint8_t> record_statement(const NodeId& node_id, const std::str
   out.setAddress(capnp::Text::Reader(address.c_str(), address.size()));
   out.setIncarnation(incarnation);
   out.setState(to_schema_state(state));
-  out.setOutboundOnly(outbound_only);
+  out.setOutboundOnly(flags.outbound_only);
+  out.setMembershipOnly(flags.membership_only);
   return canonical(out.asReader());
 }
 

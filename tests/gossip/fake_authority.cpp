@@ -53,15 +53,19 @@ Signature FakeAuthority::mix(const PublicKey& key, std::uint64_t label, const No
   return out;
 }
 
+std::uint64_t FakeAuthority::record_label(const MemberRecord& record) {
+  return kRecordLabel + (record.outbound_only ? 1 : 0) + (record.membership_only ? 2 : 0);
+}
+
 Signature FakeAuthority::sign_record(const MemberRecord& record) const {
-  // The outbound-only flag is signed too (a different label when set).
-  return mix(public_key_, kRecordLabel + (record.outbound_only ? 1 : 0), record.node_id, record.address,
+  // The outbound-only and membership-only flags are signed too (a different label when set).
+  return mix(public_key_, record_label(record), record.node_id, record.address,
              record.incarnation, signed_state(record.state));
 }
 
 bool FakeAuthority::verify_record(const MemberRecord& record) const {
   return id_of(record.public_key) == record.node_id &&
-         mix(record.public_key, kRecordLabel + (record.outbound_only ? 1 : 0), record.node_id, record.address,
+         mix(record.public_key, record_label(record), record.node_id, record.address,
              record.incarnation, signed_state(record.state)) == record.signature;
 }
 

@@ -34,6 +34,7 @@ class FakeAuthority final : public RecordAuthority {
   Update accusation(const MemberRecord& accused, MemberState state) const;
 
  private:
+  static std::uint64_t record_label(const MemberRecord& record);
   static Signature mix(const PublicKey& key, std::uint64_t label, const NodeId& id, const std::string& text,
                        std::uint64_t incarnation, MemberState state);
   PublicKey public_key_{};

@@ -958,3 +958,53 @@ TEST_CASE("members started together do not rotate neighbours in lockstep", "[gos
   c.tick(due);
   CHECK(c.next_rotation_ms() == due + period);
 }
+
+// Membership-only members (`peer --no-train`) hold no model: a training peer
+// that sampled one dialled it only to be refused, and held one of its few
+// neighbour slots for nothing (docs/membership.md, "Membership-only members").
+TEST_CASE("a membership-only member is probed like any other but never sampled as a training neighbour",
+          "[gossip][membership]") {
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  std::vector<Membership> others;
+  others.reserve(5);
+  for (std::uint8_t n = 2; n <= 6; ++n) {
+    Identity identity{node(n), address(n), 0, authority(n)};
+    identity.membership_only = n == 3 || n == 5;
+    others.emplace_back(lan_config(), identity, n, 0);
+    join_pair(a, others.back());
+  }
+  REQUIRE(a.find(node(3))->membership_only);  // its own signed flag
+  REQUIRE(a.find(node(5))->membership_only);
+  REQUIRE_FALSE(a.find(node(2))->membership_only);
+
+  // Room for four: only the three training members fill it.
+  std::vector<NodeId> sampled;
+  for (const MemberRecord& member : a.sample_neighbours(4)) sampled.push_back(member.node_id);
+  std::sort(sampled.begin(), sampled.end());
+  std::vector<NodeId> training{node(2), node(4), node(6)};
+  std::sort(training.begin(), training.end());
+  CHECK(sampled == training);
+  // A refusing neighbour has no membership-only stand-in.
+  CHECK_FALSE(a.replace_neighbour(node(2)));
+
+  // Membership itself treats them as any member: they are probed.
+  std::size_t pings_to_membership_only = 0;
+  std::int64_t now = 3;
+  for (int guard = 0; guard < 1000 && now < 12'000; ++guard) {
+    const Actions actions = a.tick(now);
+    for (const Outgoing& out : actions.sends)
+      if (std::holds_alternative<Ping>(out.message.body) && (out.to_address == address(3) || out.to_address == address(5)))
+        ++pings_to_membership_only;
+    now = std::max(now + 1, a.next_deadline_ms());
+  }
+  CHECK(pings_to_membership_only >= 2);
+
+  // The flag is signed: nobody else can set or clear it.
+  MemberRecord flipped = *a.find(node(3));
+  flipped.membership_only = false;
+  CHECK_FALSE(authority(3)->verify_record(flipped));
+  MemberRecord claimed = record(2, 0);
+  claimed.membership_only = true;
+  CHECK_FALSE(authority(2)->verify_record(claimed));
+}

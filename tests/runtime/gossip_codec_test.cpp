@@ -19,7 +19,10 @@ gossip::NodeId id(std::uint8_t seed) {
 }
 
 gossip::MemberRecord record(std::uint8_t seed, gossip::MemberState state) {
-  return gossip::MemberRecord{id(seed), "10.1.0." + std::to_string(seed) + ":7946", 1000u + seed, state};
+  gossip::MemberRecord out{id(seed), "10.1.0." + std::to_string(seed) + ":7946", 1000u + seed, state};
+  out.outbound_only = seed % 2 == 1;  // both flags in their combinations cross the codec
+  out.membership_only = seed % 4 >= 2;
+  return out;
 }
 
 gossip::GossipMessage message(gossip::MessageBody body, std::size_t update_count) {

@@ -242,6 +242,46 @@ TEST_CASE("peer: three peers form a swarm, link and train to consensus, status s
   CHECK(training_links_accepted >= 3);  // one end of each of the three links dialled the other
 }
 
+// A bootstrap node (`starling peer --no-train`) is a member like any other,
+// but its signed record says it holds no model: training peers never dial it
+// (before, each sampled it, was refused, and kept it in one of its three
+// neighbour slots, so a peer of a three-member swarm trained with one link).
+TEST_CASE("peer: training peers never dial a membership-only seed, and link with each other",
+          "[runtime][peer]") {
+  MemoryNetwork network(24);
+  network.set_latency_us(500);
+  std::vector<MemoryIncarnationStore> stores(4);
+  std::vector<std::unique_ptr<TestPeer>> peers;
+  for (int i = 0; i < 4; ++i) {
+    peers.push_back(std::make_unique<TestPeer>());
+    std::vector<std::string> seeds;
+    if (i > 0) seeds.push_back("p0:7000");
+    start_peer(network, *peers.back(), "p" + std::to_string(i), make_member(), stores[std::size_t(i)], seeds,
+               /*trains=*/i > 0, float(i));
+  }
+  REQUIRE(network.run_until(
+      [&] {
+        for (const auto& p : peers)
+          if (alive_members(*p->peer) != 3) return false;
+        for (std::size_t i = 1; i < peers.size(); ++i)
+          if (ready_links(*peers[i]->peer) != 2) return false;
+        return true;
+      },
+      20 * kSecondUs));
+  network.run_for(40 * kSecondUs);  // past a neighbour rotation (30 s)
+  const PeerStatus seed = peers[0]->peer->status();
+  CHECK(seed.view.self.membership_only);
+  CHECK(seed.router.refused_no_handler == 0);  // no link hello ever reached it
+  for (std::size_t i = 1; i < peers.size(); ++i) {
+    const PeerStatus status = peers[i]->peer->status();
+    INFO("peer " << i);
+    CHECK_FALSE(status.view.self.membership_only);
+    CHECK(ready_links(*peers[i]->peer) == 2);
+    for (const auto& member : status.view.members)
+      CHECK(member.record.membership_only == (member.record.node_id == seed.view.self.node_id));
+  }
+}
+
 TEST_CASE("peer: the router closes a connection whose first frame no route starts with", "[runtime][peer]") {
   MemoryNetwork network(22);
   MemoryIncarnationStore store;

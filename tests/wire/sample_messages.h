@@ -27,8 +27,10 @@ std::array<std::uint8_t, N> bytes(std::uint8_t seed) {
 }
 
 inline MemberRecord member(std::uint8_t seed, MemberState state) {
-  return MemberRecord{node_id(seed),         "10.0.0." + std::to_string(seed) + ":7946", 100u + seed, state,
-                      bytes<32>(seed),       bytes<64>(static_cast<std::uint8_t>(seed + 1))};
+  // Both flags in their combinations, so a round trip checks each.
+  return MemberRecord{node_id(seed),   "10.0.0." + std::to_string(seed) + ":7946", 100u + seed, state,
+                      bytes<32>(seed), bytes<64>(static_cast<std::uint8_t>(seed + 1)),
+                      /*outbound_only=*/seed % 2 == 1, /*membership_only=*/seed % 4 >= 2};
 }
 
 inline std::vector<MemberRecord> members(std::size_t count) {

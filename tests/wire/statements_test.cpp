@@ -1,7 +1,9 @@
 // The bytes members sign: deterministic, and different for every field and
 // for each kind of statement.
 #include <catch2/catch.hpp>
+#include <kj/encoding.h>
 
+#include <string>
 #include <vector>
 
 #include "sample_messages.h"
@@ -33,15 +35,34 @@ TEST_CASE("signed statements are canonical and bind every field", "[wire][statem
   }
 }
 
-TEST_CASE("record statement: the outbound-only flag changes the signed bytes", "[wire]") {
+TEST_CASE("record statement: the outbound-only and membership-only flags change the signed bytes", "[wire]") {
   NodeId a{};
   a[0] = 1;
   for (MemberState state : {MemberState::alive, MemberState::left}) {
     const auto plain = record_statement(a, "10.0.0.1:7946", 3, state);
-    CHECK(record_statement(a, "10.0.0.1:7946", 3, state, true) != plain);
-    // false is the default: a statement without the flag (canonical
-    // encoding truncates zero data words, so its bytes are as they were
-    // before the field existed).
-    CHECK(record_statement(a, "10.0.0.1:7946", 3, state, false) == plain);
+    const auto outbound = record_statement(a, "10.0.0.1:7946", 3, state, RecordFlags{true, false});
+    const auto membership_only = record_statement(a, "10.0.0.1:7946", 3, state, RecordFlags{false, true});
+    const auto both = record_statement(a, "10.0.0.1:7946", 3, state, RecordFlags{true, true});
+    CHECK(outbound != plain);
+    CHECK(membership_only != plain);
+    CHECK(membership_only != outbound);
+    CHECK(both != outbound);
+    CHECK(both != membership_only);
+    CHECK(record_statement(a, "10.0.0.1:7946", 3, state, RecordFlags{false, false}) == plain);
   }
+}
+
+// A record with neither flag signs the bytes it signed before either field
+// existed (canonical encoding drops zero data words), so a member that never
+// sets them keeps signatures older peers check. Bytes taken from the code
+// before the membership-only field.
+TEST_CASE("record statement: an ordinary record signs the bytes of before the flags", "[wire]") {
+  NodeId a{};
+  a[0] = 1;
+  const auto bytes = record_statement(a, "10.0.0.1:7946", 3, MemberState::alive);
+  const std::string hex = kj::encodeHex(kj::arrayPtr(bytes.data(), bytes.size())).cStr();
+  CHECK(hex ==
+        "0000000001000300030000000000000009000000f200000015000000020100002100000072000000737461726c696e67206d656d"
+        "62657273686970207265636f7264207631000000010000000000000000000000000000000000000000000000000000000000"
+        "000031302e302e302e313a37393436000000");
 }

@@ -48,6 +48,9 @@ struct Identity {
   // --outbound-only`): our signed record says so, nobody dials or pings us
   // directly, and we probe only members we are linked with (set_linked).
   bool outbound_only = false;
+  // We keep membership only (no model): our signed record says so, and
+  // training peers do not sample us as a neighbour (sample_neighbours).
+  bool membership_only = false;
 };
 
 enum class Transport : std::uint8_t {
@@ -154,7 +157,8 @@ class Membership {
   // stable between calls: members that die or leave are replaced, and one
   // member rotates every neighbour_rotation_ms (during tick()), the first
   // time at first_rotation_ms (a random phase, so members do not rotate in
-  // lockstep).
+  // lockstep). Never an outbound-only member (nobody dials it) nor a
+  // membership-only one (it holds no model and would refuse the link).
   std::vector<MemberRecord> sample_neighbours(std::size_t fanout);
   // When the next neighbour rotation is due (only once sample_neighbours was called).
   std::int64_t next_rotation_ms() const { return next_rotation_ms_; }
@@ -308,6 +312,7 @@ class Membership {
   bool can_send(const MemberRecord& record) const;
   bool can_probe(const MemberRecord& record) const;
   std::vector<NodeId> neighbour_ids() const;  // live and dialable
+  std::vector<NodeId> training_neighbour_ids() const;  // those, less membership-only members
   // Outbound-only: a candidate is pinged through a linked member (an
   // IndirectPing); its forwarded ack confirms it.
   void ping_candidate_via_link(const MemberRecord& candidate, std::int64_t now_ms);

@@ -62,6 +62,11 @@ struct MemberRecord {
   // opened (docs/membership.md, "Outbound-only members"). Covered by its
   // signature, so nobody else can mark it so.
   bool outbound_only = false;
+  // The member keeps membership only (`starling peer --no-train`): it holds
+  // no model and takes no training link, so training peers leave it out of
+  // their neighbour sample (docs/membership.md, "Membership-only members").
+  // Signed like outbound_only.
+  bool membership_only = false;
 
   friend bool operator==(const MemberRecord&, const MemberRecord&) = default;
 };

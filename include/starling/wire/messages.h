@@ -39,6 +39,7 @@ struct MemberRecord {
   PublicKey32 public_key{};  // the member's identity key
   Signature64 signature{};   // the member's signature of its record statement
   bool outbound_only = false;  // reached only over its own connections (signed)
+  bool membership_only = false;  // no model, no training links (`peer --no-train`; signed)
   bool operator==(const MemberRecord&) const = default;
 };
 

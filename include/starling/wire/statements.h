@@ -13,8 +13,15 @@
 
 namespace starling::wire {
 
+// What a member's record says of the member beyond where it is: both signed,
+// both false by default (and then signed exactly as before the fields existed).
+struct RecordFlags {
+  bool outbound_only = false;
+  bool membership_only = false;
+};
+
 std::vector<std::uint8_t> record_statement(const NodeId& node_id, const std::string& address, std::uint64_t incarnation,
-                                           MemberState state, bool outbound_only = false);
+                                           MemberState state, RecordFlags flags = {});
 std::vector<std::uint8_t> accusation_statement(const NodeId& accused, std::uint64_t incarnation, MemberState state);
 
 }  // namespace starling::wire

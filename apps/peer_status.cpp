@@ -22,7 +22,8 @@ std::vector<std::pair<std::string, std::uint64_t>> membership_event_counts(const
   return {{"member_joined", e.member_joined}, {"member_suspected", e.member_suspected},
           {"member_recovered", e.member_recovered}, {"member_dead", e.member_dead},
           {"member_left", e.member_left}, {"member_reaped", e.member_reaped},
-          {"self_refuted", e.self_refuted}, {"join_retry", e.join_retry}};
+          {"self_refuted", e.self_refuted}, {"join_retry", e.join_retry},
+          {"identity_in_use", e.identity_in_use}};
 }
 
 nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {

@@ -20,6 +20,7 @@ const char* to_string(EventKind kind) {
     case EventKind::member_left: return "member left";
     case EventKind::member_reaped: return "member reaped";
     case EventKind::self_refuted: return "refuted suspicion of self";
+    case EventKind::identity_in_use: return "identity in use elsewhere";
   }
   return "unknown";
 }

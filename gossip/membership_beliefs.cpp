@@ -163,9 +163,13 @@ void Membership::apply_signed(const MemberRecord& record, const NodeId& told_by,
     // until they forgot it, 10 minutes later. Only if it really is ours.
     const bool newer = record.incarnation > self_.incarnation;
     const bool left_now = record.incarnation == self_.incarnation && record.state == MemberState::left;
-    if (!leaving_ && (newer || left_now) && authority_->verify_record(record)) {
-      refute(record.incarnation, false, now_ms);
-    }
+    // Our record at our incarnation or above naming another address: only
+    // our key signs it, so another process holds that key (IdentityClash).
+    const bool elsewhere = record.incarnation >= self_.incarnation && record.address != self_.address;
+    if (leaving_ || !(newer || left_now || elsewhere) || !authority_->verify_record(record)) return;
+    if (elsewhere && identity_clash_.sighted(record.address, now_ms))
+      emit(EventKind::identity_in_use, record, told_by);
+    if (newer || left_now) refute(record.incarnation, false, now_ms);
     return;
   }
   // Cheap checks first: most updates repeat what we know, and verifying a

@@ -106,6 +106,7 @@ void MembershipDriver::count_event(gossip::EventKind kind) {
     case gossip::EventKind::member_left: ++c.member_left; return;
     case gossip::EventKind::member_reaped: ++c.member_reaped; return;
     case gossip::EventKind::self_refuted: ++c.self_refuted; return;
+    case gossip::EventKind::identity_in_use: ++c.identity_in_use; return;
   }
 }
 

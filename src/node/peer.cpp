@@ -429,6 +429,15 @@ EventLine describe(const gossip::Event& event) {
       return {LogLevel::warning, "member.refuted",
               "refuted a suspicion about us; incarnation now " + std::to_string(event.member.incarnation),
               {{"incarnation", std::to_string(event.member.incarnation)}}};
+    case gossip::EventKind::identity_in_use:
+      return {LogLevel::error, "member.identity_in_use",
+              "another process uses this peer's identity, at " + event.member.address + " (incarnation " +
+                  std::to_string(event.member.incarnation) +
+                  "): its records and ours replace each other, and members reach one of us in the other's name. "
+                  "A copied identity file, data dir or machine image? Give each peer its own --identity or "
+                  "--data-dir",
+              {{"address", event.member.address}, {"incarnation", std::to_string(event.member.incarnation)},
+               {"told_by", gossip::to_hex(event.source)}}};
   }
   return {LogLevel::info, "membership", "membership event", {}};
 }

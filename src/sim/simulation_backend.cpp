@@ -343,7 +343,7 @@ void SimulationBackend::on_member_event(int observer, const gossip::Event& event
   const SimPeer& viewer = world_->peer(observer);
   const bool reaped = event.kind == gossip::EventKind::member_reaped;
   if (event.kind != gossip::EventKind::joined_swarm && event.kind != gossip::EventKind::join_retry &&
-      event.kind != gossip::EventKind::self_refuted) {
+      event.kind != gossip::EventKind::self_refuted && event.kind != gossip::EventKind::identity_in_use) {
     checker_.observed_incarnation(t, observer, viewer.life, event.member.node_id, event.member.incarnation, reaped);
   }
   if (event.kind != gossip::EventKind::member_dead) return;

@@ -76,6 +76,7 @@ TEST_CASE("status JSON carries the membership event counters /metrics exports", 
   e.member_reaped = 6;
   e.self_refuted = 7;
   e.join_retry = 8;
+  e.identity_in_use = 9;
   const nlohmann::json json = apps::status_json(status, false);
   REQUIRE(json.contains("membership_events"));
   const nlohmann::json& events = json["membership_events"];
@@ -83,10 +84,11 @@ TEST_CASE("status JSON carries the membership event counters /metrics exports", 
   CHECK(events["member_dead"] == 4);
   CHECK(events["self_refuted"] == 7);
   CHECK(events["member_recovered"] == 3);
+  CHECK(events["identity_in_use"] == 9);
   // The same names and values as starling_membership_events_total{event=...}:
   // one list serves both, so neither can gain an event the other lacks.
   const runtime::PeerMetrics m = apps::collect_peer_metrics(status, nullptr);
-  REQUIRE(m.membership_events.size() == 8);
+  REQUIRE(m.membership_events.size() == 9);
   CHECK(events.size() == m.membership_events.size());
   std::uint64_t expected = 1;
   for (const auto& count : m.membership_events) {

@@ -1008,3 +1008,57 @@ TEST_CASE("a membership-only member is probed like any other but never sampled a
   claimed.membership_only = true;
   CHECK_FALSE(authority(2)->verify_record(claimed));
 }
+
+// One identity, two processes (a copied identity file or data dir): only our
+// key signs our record, so our record naming another address at our
+// incarnation or above is the other process's. A previous life that lost its
+// incarnation file is seen once and refuted; a clone keeps being seen.
+TEST_CASE("our own record at another address, seen twice, reports the identity in use elsewhere",
+          "[gossip][membership][identity]") {
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  const std::string clone_at = "10.9.9.9:7946";
+  auto hear = [&](const MemberRecord& record, std::int64_t now) {
+    return a.on_message(address(2), GossipMessage{node(2), address(2), Gossip{}, {Update{record, node(1), {}}}}, now);
+  };
+  auto count = [](const Actions& actions, EventKind kind) {
+    return std::count_if(actions.events.begin(), actions.events.end(), [&](const Event& e) { return e.kind == kind; });
+  };
+
+  // Our own record, as it is: nothing.
+  CHECK(hear(a.self(), 10).events.empty());
+  // A previous life at another address, above us: refuted once, no report.
+  Actions previous_life = hear(authority(1)->record("10.7.7.7:7946", 3), 20);
+  CHECK(count(previous_life, EventKind::self_refuted) == 1);
+  CHECK(count(previous_life, EventKind::identity_in_use) == 0);
+  REQUIRE(a.self().incarnation == 4);
+
+  // A clone at our incarnation: the first sighting could be anything, the
+  // second is reported, naming where it listens and who told us.
+  CHECK(count(hear(authority(1)->record(clone_at, 4), 1000), EventKind::identity_in_use) == 0);
+  const Actions second = hear(authority(1)->record(clone_at, 4), 2000);
+  REQUIRE(count(second, EventKind::identity_in_use) == 1);
+  const auto reported = std::find_if(second.events.begin(), second.events.end(),
+                                     [](const Event& e) { return e.kind == EventKind::identity_in_use; });
+  CHECK(reported->member.address == clone_at);
+  CHECK(reported->member.node_id == node(1));
+  CHECK(reported->source == node(2));  // who passed it on
+  CHECK(count(second, EventKind::self_refuted) == 0);  // equal: no incarnation war of ours
+  CHECK(a.self().address == address(1));
+  // At most one report in ten minutes, however often it is seen.
+  for (std::int64_t t = 3000; t < 500'000; t += 30'000)
+    CHECK(count(hear(authority(1)->record(clone_at, 4), t), EventKind::identity_in_use) == 0);
+  CHECK(count(hear(authority(1)->record(clone_at, 4), 2000 + IdentityClash::kWindowMs), EventKind::identity_in_use) ==
+        1);
+
+  // A record of ours nobody signed (address changed after signing) is no evidence.
+  MemberRecord forged = authority(1)->record(address(1), 9);
+  forged.address = "10.6.6.6:7946";
+  const std::int64_t later = 2000 + 3 * IdentityClash::kWindowMs;
+  CHECK(hear(forged, later).events.empty());
+  CHECK(hear(forged, later + 1000).events.empty());
+  CHECK(a.self().incarnation == 4);
+  // Nor is an old record of ours at a lower incarnation (a replayed past life).
+  CHECK(hear(authority(1)->record("10.5.5.5:7946", 1), later + 2000).events.empty());
+  CHECK(hear(authority(1)->record("10.5.5.5:7946", 1), later + 3000).events.empty());
+}

@@ -282,6 +282,29 @@ TEST_CASE("peer: training peers never dial a membership-only seed, and link with
   }
 }
 
+// Two processes started with one identity (a copied data dir or machine
+// image), joined through a third member: session 39's review found that
+// nobody could tell. Now at least one of them says so, naming the other.
+TEST_CASE("peer: two processes with one identity, seeded through a third, report the identity in use",
+          "[runtime][peer][identity]") {
+  MemoryNetwork network(25);
+  network.set_latency_us(500);
+  std::vector<MemoryIncarnationStore> stores(3);
+  TestPeer seed;
+  TestPeer original;
+  TestPeer copy;
+  const Member twin = make_member();
+  start_peer(network, seed, "s", make_member(), stores[0], {}, false, 0.0f);
+  start_peer(network, original, "c1", twin, stores[1], {"s:7000"}, false, 0.0f);
+  start_peer(network, copy, "c2", twin, stores[2], {"s:7000"}, false, 0.0f);
+  auto reported = [](const TestPeer& p) { return p.peer->status().membership_events.identity_in_use; };
+  REQUIRE(network.run_until([&] { return reported(original) + reported(copy) > 0; }, 120 * kSecondUs));
+  const bool original_said = original.said("another process uses this peer's identity, at c2:7000");
+  const bool copy_said = copy.said("another process uses this peer's identity, at c1:7000");
+  CHECK((original_said || copy_said));
+  CHECK(reported(seed) == 0);
+}
+
 TEST_CASE("peer: the router closes a connection whose first frame no route starts with", "[runtime][peer]") {
   MemoryNetwork network(22);
   MemoryIncarnationStore store;

@@ -27,6 +27,7 @@
 #include "starling/gossip/config.h"
 #include "starling/gossip/messages.h"
 #include "starling/gossip/neighbour_sampler.h"
+#include "starling/gossip/identity_clash.h"
 #include "starling/gossip/random.h"
 #include "starling/gossip/record_authority.h"
 #include "starling/gossip/suspicion.h"
@@ -75,6 +76,8 @@ enum class EventKind : std::uint8_t {
   member_left,       // left gracefully
   member_reaped,     // dropped from the view after its retention time
   self_refuted,      // someone suspected us or declared us dead; member: our new record
+  identity_in_use,   // another process signs records with our identity (IdentityClash);
+                     // member: its record (its address), source: who told us
 };
 
 const char* to_string(EventKind kind);
@@ -360,6 +363,7 @@ class Membership {
   Candidates candidates_;
   std::int64_t next_candidate_round_ms_ = 0;
   std::int64_t last_refute_ms_ = -1000000000;
+  IdentityClash identity_clash_;
   std::int64_t last_asked_unknown_ms_ = -1000000000;  // ask_unknown's pace
   std::map<NodeId, std::int64_t, NodeIdLess> told_ms_;  // may_tell's pace: last direct answer to each member
   std::uint64_t rejected_records_ = 0;

@@ -104,6 +104,7 @@ struct MembershipEventCounts {
   std::uint64_t member_left = 0;
   std::uint64_t member_reaped = 0;
   std::uint64_t self_refuted = 0;       // we refuted a suspicion about us
+  std::uint64_t identity_in_use = 0;    // another process signs records with our identity
   std::uint64_t join_retry = 0;
 };
 

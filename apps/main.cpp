@@ -8,7 +8,9 @@
 #include <iostream>
 #include <exception>
 #include <new>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "blas_startup.h"
@@ -20,18 +22,30 @@
 
 namespace {
 
-// A command's exit status once what it printed has reached stdout: a full
-// disk or /dev/full lost `eval --json`'s answer (0 bytes) and the command
-// still exited 0.
-int finish_output(const std::string& command, int status) {
-  std::cout.flush();
+// The exit status once what was printed has reached stdout: a full disk or
+// /dev/full lost `eval --json`'s answer (0 bytes) and `--help`'s text, and
+// the command still exited 0. `program` is "starling" or "starling CMD".
+// `last` is CLI11's answer to --help or --version, written here rather than
+// by CLI11 so that a failing write's errno is still there to report. A
+// command's own printf that failed before this leaves stdio's error flag,
+// not its reason: then the reason reads "write error", as in coreutils.
+int finish_output(const std::string& program, int status, std::string_view last = {}) {
   errno = 0;
+  std::fwrite(last.data(), 1, last.size(), stdout);
+  std::cout.flush();  // stdout's flush too (sync_with_stdio): errno is read after both
   const bool flushed = std::fflush(stdout) == 0;
   const int error = errno;
   if (flushed && !std::ferror(stdout) && std::cout.good()) return status;
-  starling::apps::print_error("starling " + command, std::string("cannot write the output: ") +
-                                                         (error != 0 ? std::strerror(error) : "write error"));
+  starling::apps::print_error(program, std::string("cannot write the output: ") +
+                                           (error != 0 ? std::strerror(error) : "write error"));
   return status == 0 ? 1 : status;
+}
+
+// Who answered a --help, --version or a parse error: the command whose
+// arguments were being read ("starling peer"), else "starling".
+std::string answering_program(const CLI::App& root) {
+  const std::vector<CLI::App*> commands = root.get_subcommands();
+  return commands.empty() ? "starling" : "starling " + commands.front()->get_name();
 }
 
 }  // namespace
@@ -73,11 +87,19 @@ int main(int argc, char** argv) {
   root.failure_message([](const CLI::App* app, const CLI::Error& error) {
     return starling::printable(CLI::FailureMessage::simple(app, error), "\n");
   });
-  CLI11_PARSE(root, int(arg_pointers.size()), arg_pointers.data());
+  try {
+    root.parse(int(arg_pointers.size()), arg_pointers.data());
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end the parse as an "error" whose answer goes to
+    // stdout (exit 0): it is checked as any command's output is.
+    std::ostringstream answer;  // --help's text, --version's line
+    const int status = root.exit(e, answer, std::cerr);
+    return finish_output(answering_program(root), status, answer.str());
+  }
   for (auto& command : commands) {
     if (command.app->parsed()) {
       try {
-        return finish_output(command.app->get_name(), command.run());
+        return finish_output("starling " + command.app->get_name(), command.run());
       } catch (const std::bad_alloc&) {
         // Sizes that can be checked up front are (model, batch); this is
         // what is left: a host with less memory than the run needs.

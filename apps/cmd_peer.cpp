@@ -23,6 +23,7 @@
 #include "path_option.h"
 #include "peer_gossip_options.h"
 #include "peer_metrics.h"
+#include "peer_status.h"
 #include "peer_training.h"
 #include "runtime_peer.h"
 #include "starling/compress/layout.h"
@@ -248,16 +249,17 @@ int run_peer(const PeerOptions& options) {
   peer.start(options.seeds, training ? training->download_on_join(joining) : false);
   log->info("peer {} listening on {} (profile {}, incarnation {}, data dir {})", gossip::to_hex(node_id),
             peer.address(), config->profile, peer.incarnation(), data_dir.string());
-  std::function<void()> report_progress;
-  if (training) {
-    constexpr std::uint64_t every_ms = 5'000;  // a progress line; evaluations follow steps (--eval-every)
-    report_progress = [&] {
-      if (leaving) return;
-      log->info("{}", training->progress_line(peer.status()));
-      transport.start_timer(every_ms, report_progress);
-    };
+  // A progress line every 5 s, with or without training (evaluations follow
+  // steps, --eval-every): a quiet membership-only peer logged nothing once
+  // it had joined, so its operator could not tell it was still up.
+  constexpr std::uint64_t every_ms = 5'000;
+  std::function<void()> report_progress = [&] {
+    if (leaving) return;
+    const node::PeerStatus status = peer.status();
+    log->info("{}", training ? training->progress_line(status) : membership_progress_line(status));
     transport.start_timer(every_ms, report_progress);
-  }
+  };
+  transport.start_timer(every_ms, report_progress);
 
   loop.run();
   metrics.reset();  // no scrape reads the peer from here on

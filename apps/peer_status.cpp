@@ -1,6 +1,10 @@
 #include "peer_status.h"
 
+#include <fmt/format.h>
+
 #include <utility>
+
+#include "top_frame.h"
 
 namespace starling::apps {
 
@@ -70,6 +74,23 @@ nlohmann::json status_json(const node::PeerStatus& status, bool swarm_open) {
   if (status.membership_fault != node::HostileMembershipMode::none)
     out["membership_fault"] = node::to_string(status.membership_fault);
   return out;
+}
+
+std::string members_text(const gossip::MembershipView& view) {
+  std::size_t live = 1;  // this peer
+  std::size_t suspect = 0;
+  for (const auto& member : view.members) {
+    const gossip::MemberState state = member.record.state;
+    if (state != gossip::MemberState::alive && state != gossip::MemberState::suspect) continue;
+    ++live;
+    if (state == gossip::MemberState::suspect) ++suspect;
+  }
+  return fmt::format("members {} ({} suspect)", live, suspect);
+}
+
+std::string membership_progress_line(const node::PeerStatus& status) {
+  return fmt::format("{}{} | up {}", members_text(status.view), status.joined ? "" : " | not joined yet",
+                     format_duration(static_cast<double>(status.view.uptime_ms) / 1000.0));
 }
 
 }  // namespace starling::apps

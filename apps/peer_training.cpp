@@ -13,6 +13,7 @@
 #include "blas_startup.h"
 #include "peer_checkpoint.h"
 #include "peer_gossip_options.h"
+#include "peer_status.h"
 #include "runtime_peer.h"
 #include "starling/compress/mlp_layout.h"
 #include "starling/compress/spec.h"
@@ -577,16 +578,17 @@ std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
   const node::TrainingDriverStatus d = status.training ? *status.training : node::TrainingDriverStatus{};
   std::size_t ready = 0;
   for (const auto& n : d.neighbours) ready += n.ready ? 1 : 0;
+  const std::string members = members_text(status.view);
   if (d.state == "downloading" && !d.model_mismatch.empty())
     return "waiting for a neighbour with this peer's model: the swarm's model has a different shape (" +
-           d.model_mismatch + ")";
-  if (d.state == "downloading") return "downloading the swarm's model from a neighbour";
-  if (!host_->data_ready) return "loading the data";
+           d.model_mismatch + ") | " + members;
+  if (d.state == "downloading") return "downloading the swarm's model from a neighbour | " + members;
+  if (!host_->data_ready) return "loading the data | " + members;
   return fmt::format("step {} ({:.2f} epochs, {:.0f} steps/s) | train loss {:.4f} | test accuracy {} (local average {}) | "
-                     "links {}/{} ready | consensus distance {}",
+                     "{} | links {}/{} ready | consensus distance {}",
                      progress.step, progress.epoch, progress.steps_per_second, progress.train_loss,
                      progress.evaluated ? fmt::format("{:.2f}%", 100.0 * progress.test_accuracy) : std::string("-"),
-                     local_average_text(progress),
+                     local_average_text(progress), members,
                      ready, d.neighbours.size(),
                      d.consensus_distance ? fmt::format("{:.2e}", *d.consensus_distance) : std::string("-"));
 }

@@ -149,7 +149,8 @@ class PeerTraining {
   // download, else "starting" until the worker runs, else the worker's.
   std::string state(const node::PeerStatus& status) const;
   int batch_size() const;
-  // A line for the log: step, loss, accuracy, neighbours, consensus.
+  // A line for the log: step, loss, accuracy, members, links, consensus
+  // (before training: what it waits for, and members).
   std::string progress_line(const node::PeerStatus& status) const;
 
   // The training-speed part of a TrainingControl (node::Peer applies the

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <vector>
+
 #include "json_text.h"
 #include "peer_metrics.h"
 #include "peer_status.h"
@@ -97,4 +99,38 @@ TEST_CASE("status JSON carries the membership event counters /metrics exports", 
     CHECK(events[count.label] == count.value);
     CHECK(count.value == expected++);  // every counter wired to its own field
   }
+}
+
+namespace {
+
+node::PeerStatus status_with(std::vector<gossip::MemberState> states) {
+  node::PeerStatus status;
+  status.started = true;
+  status.joined = true;
+  for (gossip::MemberState state : states) {
+    gossip::MemberView member;
+    member.record.state = state;
+    status.view.members.push_back(member);
+  }
+  return status;
+}
+
+}  // namespace
+
+// The 5-second progress line said nothing of membership: an operator watching
+// a peer saw its links, never how many members it knew or suspected.
+TEST_CASE("the progress lines count the live members (the peer itself too) and the suspects", "[apps][status]") {
+  using gossip::MemberState;
+  node::PeerStatus status = status_with(
+      {MemberState::alive, MemberState::alive, MemberState::suspect, MemberState::dead, MemberState::left});
+  CHECK(apps::members_text(status.view) == "members 4 (1 suspect)");  // as `starling top` counts: self too
+  CHECK(apps::members_text(gossip::MembershipView{}) == "members 1 (0 suspect)");  // alone
+
+  // A membership-only peer (--no-train) logged nothing once it had joined.
+  status.view.uptime_ms = 125'000;
+  CHECK(apps::membership_progress_line(status) == "members 4 (1 suspect) | up 2m05s");
+  node::PeerStatus joining = status_with({});
+  joining.joined = false;
+  joining.view.uptime_ms = 3'400;
+  CHECK(apps::membership_progress_line(joining) == "members 1 (0 suspect) | not joined yet | up 3s");
 }

@@ -2,11 +2,18 @@
 #include <catch2/catch.hpp>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <utility>
 #include <cmath>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "../ml/idx_files.h"
 
 #include "peer_gossip_options.h"
 #include "peer_training.h"
@@ -166,4 +173,34 @@ TEST_CASE("peer options: a round floor above the gossip interval is refused, not
   REQUIRE(equal.ok());
   CHECK(equal->round_min_interval_ms == 100);
   CHECK(equal->round_max_interval_ms == 100);
+}
+
+// A training peer's progress line carries the member counts too, before its
+// links, in each of its forms (training, downloading, loading the data):
+// before, it showed only the links.
+TEST_CASE("a training peer's progress line says how many members it knows and suspects", "[apps][training]") {
+  test::TempDir dir;
+  {
+    std::ofstream csv(dir.file("toy.csv"));
+    for (int i = 0; i < 40; ++i) csv << i % 2 << "," << i << "," << -i << "\n";
+  }
+  apps::PeerTrainingOptions options;
+  options.training.data = dir.file("toy.csv");
+  options.training.model = "linear";
+  auto log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto prepared = apps::PeerTraining::prepare(options, dir.path, log);
+  REQUIRE(prepared.ok());
+  const apps::PeerTraining& training = **prepared;
+
+  node::PeerStatus status;
+  for (gossip::MemberState state : {gossip::MemberState::alive, gossip::MemberState::suspect}) {
+    gossip::MemberView member;
+    member.record.state = state;
+    status.view.members.push_back(member);
+  }
+  // A CSV loads in prepare(): the training form, before the first step.
+  CHECK_THAT(training.progress_line(status), Catch::Contains(" | members 3 (1 suspect) | links 0/0 ready | "));
+  status.training = node::TrainingDriverStatus{};
+  status.training->state = "downloading";
+  CHECK(training.progress_line(status) == "downloading the swarm's model from a neighbour | members 3 (1 suspect)");
 }

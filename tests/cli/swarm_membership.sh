@@ -62,6 +62,9 @@ m0=$(field_sum membership_bytes_sent 0 1 2 3 4 5 6 7); w0=$(field_sum bytes_sent
 sleep $window
 m1=$(field_sum membership_bytes_sent 0 1 2 3 4 5 6 7); w1=$(field_sum bytes_sent 0 1 2 3 4 5 6 7)
 echo "traffic: $(( (m1 - m0) / 8 / window )) membership bytes/peer/s (encoded messages), $(( (w1 - w0) / 8 / window )) wire bytes/peer/s sent (sealed, framed)"
+# A membership-only peer logs a progress line every 5 s too (it logged
+# nothing once joined): the seed counts the 8 members, itself included.
+wait_for 6 "the seed's progress line counts 8 members" grep -qE "members 8 \(0 suspect\) \| up [0-9]" "$work/p0.log"
 
 # 3. kill -9 of one peer: dead everywhere within 20 s.
 kill -9 "${pids[7]}"; wait "${pids[7]}" 2>/dev/null; pids[7]=

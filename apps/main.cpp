@@ -36,6 +36,10 @@ int finish_output(const std::string& program, int status, std::string_view last 
   const bool flushed = std::fflush(stdout) == 0;
   const int error = errno;
   if (flushed && !std::ferror(stdout) && std::cout.good()) return status;
+  // The reader left (`starling peer --help | head -3`): it wanted no more,
+  // so no message, as a process killed by SIGPIPE (ignored here for the
+  // sockets' sake) would say nothing; the status still says it was cut.
+  if (error == EPIPE) return status == 0 ? 1 : status;
   starling::apps::print_error(program, std::string("cannot write the output: ") +
                                            (error != 0 ? std::strerror(error) : "write error"));
   return status == 0 ? 1 : status;

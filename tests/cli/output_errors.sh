@@ -43,6 +43,18 @@ expect_write_error "keygen --check onto a closed stdout" "starling keygen" "Bad 
 expect_write_error "peer --print-config onto /dev/full" "starling peer" "(No space left on device|write error)" full \
   peer --listen 127.0.0.1:7000 --print-config
 
+# A reader that left wanted no more: exit 1, no message (as SIGPIPE would).
+# The pipe's read end is closed before the command starts, so its first
+# write fails (`| head -1` would race the 64 KiB pipe buffer).
+rc=$(/usr/bin/python3 -c '
+import os, subprocess, sys
+read_end, write_end = os.pipe()
+os.close(read_end)
+done = subprocess.run([sys.argv[1], "peer", "--help"], stdout=write_end, stderr=open(sys.argv[2], "wb"))
+print(done.returncode)' "$starling" "$work/err")
+((rc == 1)) || fail "peer --help into a pipe nobody reads: exit $rc, want 1"
+[[ ! -s "$work/err" ]] || fail "peer --help into a pipe nobody reads wrote to stderr: $(cat "$work/err")"
+
 # What reaches stdout is unchanged, and a parse error keeps its own status
 # (nothing was written to stdout: no write error is added).
 expect_ok "--help" "$starling" --help

@@ -294,7 +294,8 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
   const Eigen::VectorXf sent_model = poison ? poisoned(x) : Eigen::VectorXf();
   const Eigen::VectorXf& x_send = poison ? sent_model : x;
   const std::uint16_t degree = wire_degree();
-  const Eigen::VectorXf drift = byzantine_ == ByzantineMode::drift_deltas ? drift_offset(x) : Eigen::VectorXf();
+  if (byzantine_ == ByzantineMode::drift_deltas) drift_ = drift_offset(x);
+  const Eigen::VectorXf& drift = drift_;
   Eigen::VectorXf drifted;  // drift_deltas: this link's neighbour copy + drift
 
   // Each delta's difference x − x̂ goes through correction_ (handed over
@@ -308,9 +309,7 @@ void TrainingDriver::run_round(std::int64_t step, std::uint64_t cpu_start_us) {
     if (found == links_.end()) continue;
     Link& link = *found->second;
     if (byzantine_ == ByzantineMode::garbage_frames) {
-      Bytes garbage(256);
-      for (auto& b : garbage) b = static_cast<std::uint8_t>(random_());
-      if (!transport_.send(id, garbage)) broken.push_back(id);
+      if (!transport_.send(id, garbage_frame())) broken.push_back(id);
       continue;
     }
     // Pairwise: a digest goes before the pair delta, while every pairing
@@ -493,7 +492,15 @@ void TrainingDriver::answer_pair(Link& link) {
   const auto dimension = Eigen::Index(options_.layout.dimension());
   if (correction_.size() != dimension) correction_.resize(dimension);
   const std::span<float> scratch(correction_.data(), std::size_t(correction_.size()));
-  auto reply = link.state.make_delta(*parameters_, scratch);
+  // A byzantine peer answers as it sends (it used to answer honestly, so
+  // under pairwise mixing half of its pairings were harmless).
+  Eigen::VectorXf made_up;
+  const Eigen::VectorXf* source = reply_source(link, *parameters_, made_up);
+  if (!source) {
+    (void)transport_.send(link.id, garbage_frame());  // a failed send shows as the connection's end
+    return;
+  }
+  auto reply = link.state.make_delta(*source, scratch);
   if (!reply) return;
   wire::Delta out = to_wire(std::move(*reply));
   out.degree = wire_degree();
@@ -738,10 +745,32 @@ Eigen::VectorXf TrainingDriver::drift_offset(const Eigen::VectorXf& x) {
   return direction * float(byzantine_scale_ * gap / double(length));
 }
 
+Bytes TrainingDriver::garbage_frame() {
+  Bytes garbage(256);
+  for (auto& b : garbage) b = static_cast<std::uint8_t>(random_());
+  return garbage;
+}
+
+const Eigen::VectorXf* TrainingDriver::reply_source(const Link& link, const Eigen::VectorXf& x,
+                                                    Eigen::VectorXf& storage) {
+  if (byzantine_ == ByzantineMode::garbage_frames) return nullptr;
+  if (poisoning()) {
+    storage = poisoned(x);
+    return &storage;
+  }
+  if (byzantine_ == ByzantineMode::drift_deltas && drift_.size() == x.size() &&
+      link.state.in_copy().size() == x.size()) {
+    storage = link.state.in_copy() + drift_;
+    return &storage;
+  }
+  return &x;
+}
+
 void TrainingDriver::set_byzantine(ByzantineMode mode, double scale) {
   byzantine_ = mode;
   byzantine_scale_ = scale;
   drift_from_ = Eigen::VectorXf();
+  drift_ = Eigen::VectorXf();
   if (mode != ByzantineMode::none)
     log(DriverLogLevel::warning, "byzantine mode on (fault injection): this peer now misbehaves on purpose");
 }

@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 
+#include <array>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -663,6 +664,46 @@ TEST_CASE("training driver: two attackers drifting against progress inside the c
       two_attackers_damage(unclipped, 50.0, true, peer_defaults, ByzantineMode::drift_deltas, ClipMode::off);
   INFO("drift 50 unclipped: " << damage << ", fault-free " << fault_free);
   CHECK(damage > 4.0 * fault_free);
+}
+
+// Under pairwise mixing half of an attacker's pairings are its neighbours'
+// requests: it answered those honestly, so only the pulls on its own
+// requests were poisoned (session 41's review). Now its replies carry what
+// its rounds carry, and nearly every pull an honest peer takes from it is
+// past the radius. Random deltas: 100 of 151 and 114 of 154 before (the
+// honest replies' pulls were not); scaled x -10 was clipped either way (an
+// honest reply moved the copy back from -10x, itself past the radius).
+TEST_CASE("training driver: a poisoning attacker's pair replies are poisoned too", "[runtime][training][clip]") {
+  const ByzantineMode mode = GENERATE(ByzantineMode::scaled_deltas, ByzantineMode::random_deltas);
+  INFO("mode " << int(mode));
+  Swarm swarm(29);
+  SwarmConfig config;
+  config.compressor = *compress::CompressorSpec::parse("none");
+  config.mixing = Mixing::pairwise;
+  config.clip = ClipMode::adaptive;
+  build_swarm(swarm, config, 3);
+  REQUIRE(swarm.run_until([&] { return swarm.all_links_ready(2); }, 20));
+  swarm.run_for(10);  // the radius learns honest corrections
+  SwarmPeer& attacker = *swarm.peers[2];
+  const gossip::NodeId attacker_id = attacker.membership().membership().self().node_id;
+  auto judged = [&](int i) {
+    for (const NeighbourStatus& n : swarm.peers[std::size_t(i)]->training()->status().neighbours)
+      if (n.node_id == attacker_id) return std::pair{n.trust_rounds, n.corrections_clipped};
+    return std::pair<std::uint64_t, std::uint64_t>{0, 0};
+  };
+  const auto before = std::array{judged(0), judged(1)};
+  const std::uint64_t replies_before = attacker.training()->status().pair_mirrors;
+  attacker.training()->set_byzantine(mode, mode == ByzantineMode::scaled_deltas ? -10.0 : 10.0);
+  swarm.run_for(10);
+  CHECK(attacker.training()->status().pair_mirrors > replies_before + 10);  // it did answer requests
+  for (int i = 0; i < 2; ++i) {
+    const auto [rounds, clipped] = judged(i);
+    const std::uint64_t attack_rounds = rounds - before[std::size_t(i)].first;
+    const std::uint64_t attack_clipped = clipped - before[std::size_t(i)].second;
+    INFO("honest peer " << i << ": " << attack_clipped << " of " << attack_rounds << " pulls from the attacker clipped");
+    REQUIRE(attack_rounds >= 10);
+    CHECK(double(attack_clipped) >= 0.9 * double(attack_rounds));
+  }
 }
 
 namespace {

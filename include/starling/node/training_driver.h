@@ -569,7 +569,8 @@ class TrainingDriver {
   void send_hello(Link& link);
   void drop_link(ConnectionId id, const std::string& why);
   // Fault injection: random_deltas and scaled_deltas send a poisoned model
-  // wherever ours would go: deltas, link snapshots and served downloads.
+  // wherever ours would go: deltas, pair replies, link snapshots and served
+  // downloads.
   bool poisoning() const {
     return byzantine_ == ByzantineMode::random_deltas || byzantine_ == ByzantineMode::scaled_deltas;
   }
@@ -577,6 +578,12 @@ class TrainingDriver {
   // drift_deltas: the offset every link's neighbour copy is moved by this
   // round (empty: none yet); remembers x for the next round's direction.
   Eigen::VectorXf drift_offset(const Eigen::VectorXf& x);
+  // What a pair reply on `link` is made from: `x`, or under a byzantine
+  // mode what that mode sends in its rounds (drift: the last round's
+  // offset). Null for garbage_frames, which sends no delta. `storage` holds
+  // a made-up model.
+  const Eigen::VectorXf* reply_source(const Link& link, const Eigen::VectorXf& x, Eigen::VectorXf& storage);
+  Bytes garbage_frame();  // garbage_frames: 256 random bytes, no message
   // The consensus step of one round (pair null: every link that sent this
   // round, Metropolis-Hastings weights) or of one pairing (pair: that link
   // only, weight 1/2): fills correction_ with what the host gets; false when
@@ -713,6 +720,7 @@ class TrainingDriver {
   ByzantineMode byzantine_ = ByzantineMode::none;
   double byzantine_scale_ = 1.0;
   Eigen::VectorXf drift_from_;  // drift_deltas: our model at the last round
+  Eigen::VectorXf drift_;       // drift_deltas: the last round's offset (pair replies carry it too)
   TrainingDriverStatus counters_;
   UploadBudget budget_;
 };

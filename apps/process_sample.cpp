@@ -99,6 +99,12 @@ void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::S
     sample.consensus_distance = number(*training, "consensus_distance");
     if (auto step = number_as<std::uint64_t>(*training, "step")) sample.step = *step;
     sample.training_state = text_or(*training, "state", "");
+    if (auto neighbours = training->find("neighbours"); neighbours != training->end() && neighbours->is_array()) {
+      for (const json& n : *neighbours) {
+        const std::optional<double> trust = n.is_object() ? number(n, "trust") : std::nullopt;
+        if (trust) sample.neighbour_trust.emplace_back(text_or(n, "node_id", ""), *trust);
+      }
+    }
   }
 }
 

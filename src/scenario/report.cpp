@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +36,56 @@ std::optional<double> members_alive(const Sample& s) {
   int count = 0;
   for (const MemberSeen& m : s.members) count += m.state == "alive";
   return count;
+}
+
+// How many training neighbours the peer trusts less than fully, and its
+// lowest trust (nothing when it reported no neighbour).
+std::optional<double> distrusted_neighbours(const Sample& s) {
+  if (!s.answered || s.neighbour_trust.empty()) return std::nullopt;
+  int count = 0;
+  for (const auto& [id, trust] : s.neighbour_trust) count += trust < 1.0;
+  return count;
+}
+std::optional<double> lowest_trust(const Sample& s) {
+  if (!s.answered || s.neighbour_trust.empty()) return std::nullopt;
+  double lowest = 1.0;
+  for (const auto& [id, trust] : s.neighbour_trust) lowest = std::min(lowest, trust);
+  return lowest;
+}
+
+// Who the peers distrust in the last round: one row per distrusted node id,
+// named by its peer index when it is one of the run's peers.
+std::string distrust_section(const Observations& obs) {
+  if (obs.rounds.empty()) return {};
+  const Round& last = obs.rounds.back();
+  std::map<std::string, int> peer_of;
+  for (const Sample& s : last.samples) peer_of[s.node_id] = s.peer;
+  struct Distrust {
+    std::vector<int> by;
+    double lowest = 1.0;
+  };
+  std::map<std::string, Distrust> distrusted;
+  for (const Sample& s : last.samples) {
+    if (!s.answered) continue;
+    for (const auto& [id, trust] : s.neighbour_trust) {
+      if (trust >= 1.0) continue;
+      Distrust& d = distrusted[id];
+      d.by.push_back(s.peer);
+      d.lowest = std::min(d.lowest, trust);
+    }
+  }
+  std::string html = "<h2>Distrusted neighbours at the end</h2>\n";
+  if (distrusted.empty()) return html + "<p>none: every peer trusts each of its neighbours fully.</p>\n";
+  html += "<table><tr><th>neighbour</th><th>distrusted by peers</th><th>lowest trust</th></tr>\n";
+  for (const auto& [id, d] : distrusted) {
+    const auto peer = peer_of.find(id);
+    std::string by;
+    for (int p : d.by) by += (by.empty() ? "" : ", ") + std::to_string(p);
+    html += "<tr><td>" + (peer != peer_of.end() ? "peer " + std::to_string(peer->second) + " " : std::string()) +
+            "<code>" + escape_html(id.substr(0, 16)) + "</code></td><td>" + by + "</td><td>" + fixed(d.lowest, "%.3f") +
+            "</td></tr>\n";
+  }
+  return html + "</table>\n";
 }
 
 std::vector<Marker> markers(const Observations& obs) {
@@ -73,7 +124,7 @@ std::string events_jsonl(const Observations& obs) {
 std::string metrics_csv(const Observations& obs) {
   std::string out =
       "time_s,peer,life,phase,answered,node_id,accuracy,loss,consensus_distance,step,bytes_sent,bytes_received,"
-      "members_alive,training_state,local_average_accuracy\n";
+      "members_alive,training_state,local_average_accuracy,distrusted_neighbours,lowest_trust\n";
   for (const Round& round : obs.rounds) {
     for (const Sample& s : round.samples) {
       out += fixed(round.t, "%.3f") + "," + std::to_string(s.peer) + "," + std::to_string(s.life) + "," +
@@ -82,7 +133,8 @@ std::string metrics_csv(const Observations& obs) {
              (s.answered ? std::to_string(s.bytes_sent) : "") + "," +
              (s.answered ? std::to_string(s.bytes_received) : "") + "," +
              cell(members_alive(s)) + "," + s.training_state + "," +
-             cell(s.local_average_accuracy) + "\n";
+             cell(s.local_average_accuracy) + "," + cell(distrusted_neighbours(s)) + "," + cell(lowest_trust(s)) +
+             "\n";
     }
   }
   return out;
@@ -132,7 +184,15 @@ std::string report_html(const Scenario& scenario, const Observations& obs, const
   html += svg_plot(PlotSpec{"Members each peer sees alive", "members", false, x_max}, alive, marks);
   auto loss = per_peer(obs, [](const Sample& s) { return s.loss; });
   html += svg_plot(PlotSpec{"Training loss", "loss", false, x_max}, loss, marks);
+  auto trust = per_peer(obs, [](const Sample& s) { return lowest_trust(s); });
+  const bool any_distrust = std::any_of(trust.begin(), trust.end(), [](const Series& line) {
+    return std::any_of(line.points.begin(), line.points.end(), [](const auto& point) { return point.second < 1.0; });
+  });
+  if (any_distrust)
+    html += svg_plot(PlotSpec{"Lowest trust each peer gives a neighbour (1: full trust)", "trust", false, x_max},
+                     trust, marks);
 
+  html += distrust_section(obs);
   html += "<h2>Events</h2>\n<table><tr><th>t (s)</th><th>event</th></tr>\n";
   for (const LoggedEvent& e : obs.events) {
     html += "<tr><td>" + fixed(e.t) + "</td><td><code>" + escape_html(e.json) + "</code></td></tr>\n";

@@ -500,6 +500,8 @@ void SimulationBackend::read_peer(const SimPeer& p, scenario::Sample& sample, bo
     const node::TrainingDriverStatus& status = *training;
     sample.training_state = status.state;
     sample.consensus_distance = status.consensus_distance;
+    for (const node::NeighbourStatus& n : status.neighbours)
+      sample.neighbour_trust.emplace_back(gossip::to_hex(n.node_id), n.trust);
     if (!byzantine_run_) checker_.digest_mismatches(t, p.index, p.life, status.digest_mismatches, fault_free_);
   }
 }

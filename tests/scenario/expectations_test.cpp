@@ -454,15 +454,15 @@ TEST_CASE("the report holds csv rows, json lines and inline svg plots", "[scenar
   std::string csv = metrics_csv(obs);
   CHECK(csv.rfind("time_s,peer,life,phase,answered,node_id,accuracy,loss,consensus_distance", 0) == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 30);
-  CHECK(csv.find(",training_state,local_average_accuracy\n") != std::string::npos);
-  // A local average accuracy lands in its own, last cell.
+  CHECK(csv.find(",training_state,local_average_accuracy,distrusted_neighbours,lowest_trust\n") != std::string::npos);
+  // A local average accuracy lands in its own cell, before the two of trust.
   Observations one = three_peers();
   one.rounds.resize(1);
   one.rounds[0].samples.resize(1);
   one.rounds[0].samples[0].local_average_accuracy = 0.875;
   const std::string one_csv = metrics_csv(one);
   const std::string row = one_csv.substr(one_csv.find('\n') + 1);
-  CHECK(row.substr(row.rfind(',') + 1) == "0.875\n");
+  CHECK(row.substr(row.size() - 8) == "0.875,,\n");
   CHECK(metrics_csv(obs).find(",0.875\n") == std::string::npos);
   CHECK(events_jsonl(obs) == std::string(R"({"t":4.0,"event":"kill","peers":[2]})") + "\n");
   std::string html = report_html(s, obs, outcomes, RunSummary{7, 1.0, "starling scenario x", true});
@@ -669,4 +669,38 @@ TEST_CASE("membership convergence needs a peer that runs", "[scenario]") {
   const Outcome outcome = check(obs, converged_within(4.0));
   CHECK_FALSE(outcome.passed);
   CHECK(outcome.measured == "not converged by the end (10.0 s): no honest peer runs");
+}
+
+// A byzantine run's report names who the honest peers distrust (session 41's
+// review: metrics.csv had no trust and the report named no suspect).
+TEST_CASE("the report's csv carries each peer's distrust, and its html names the distrusted peer", "[scenario]") {
+  Observations obs = three_peers();
+  for (Round& round : obs.rounds) {
+    for (Sample& s : round.samples) {
+      s.node_id = "id" + std::to_string(s.peer);
+      for (int j = 0; j < 3; ++j)
+        if (j != s.peer) s.neighbour_trust.emplace_back("id" + std::to_string(j), 1.0);
+    }
+  }
+  Scenario s;
+  s.name = "trust";
+  s.duration_seconds = 10.0;
+  const RunSummary summary{7, 1.0, "starling simulate x", true};
+  const std::string trusting = report_html(s, obs, evaluate(s, obs), summary);
+  CHECK(trusting.find("none: every peer trusts each of its neighbours fully") != std::string::npos);
+  CHECK(trusting.find("Lowest trust each peer") == std::string::npos);  // no plot of all ones
+
+  // In the last round peers 0 and 1 distrust peer 2.
+  Round& last = obs.rounds.back();
+  last.samples[0].neighbour_trust = {{"id1", 1.0}, {"id2", 0.25}};
+  last.samples[1].neighbour_trust = {{"id0", 1.0}, {"id2", 0.5}};
+  const std::string csv = metrics_csv(obs);
+  CHECK(csv.find("10.000,0,") != std::string::npos);
+  const std::string row0 = csv.substr(csv.find("10.000,0,"));
+  CHECK(row0.substr(0, row0.find('\n')).ends_with(",1,0.25"));
+  const std::string row2 = csv.substr(csv.find("10.000,2,"));
+  CHECK(row2.substr(0, row2.find('\n')).ends_with(",0,1"));
+  const std::string html = report_html(s, obs, evaluate(s, obs), summary);
+  CHECK(html.find("<tr><td>peer 2 <code>id2</code></td><td>0, 1</td><td>0.250</td></tr>") != std::string::npos);
+  CHECK(html.find("Lowest trust each peer") != std::string::npos);
 }

@@ -43,6 +43,10 @@ struct Sample {
   std::string training_state;
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
+  // Its trust in each training neighbour (status `training.neighbours`:
+  // node id, factor in [0, 1] on the link's weight; below 1 when that
+  // neighbour's corrections keep being clipped, docs/learning.md).
+  std::vector<std::pair<std::string, double>> neighbour_trust;
   std::vector<MemberSeen> members;  // its view of the others
   // False when this round did not read the view (the simulator reads views
   // every round only up to a swarm size): `members` is then empty, not an

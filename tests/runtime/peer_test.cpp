@@ -146,6 +146,22 @@ void start_peer(MemoryNetwork& network, TestPeer& out, const std::string& host, 
   out.peer->start(std::move(seeds), false);
 }
 
+// Peers p0, p1, ... (one per store), every one after p0 seeded through it;
+// peer i trains (towards target i) when trains(i).
+template <typename Trains>
+std::vector<std::unique_ptr<TestPeer>> start_star(MemoryNetwork& network, std::vector<MemoryIncarnationStore>& stores,
+                                                  Trains trains) {
+  std::vector<std::unique_ptr<TestPeer>> peers;
+  for (int i = 0; i < int(stores.size()); ++i) {
+    peers.push_back(std::make_unique<TestPeer>());
+    std::vector<std::string> seeds;
+    if (i > 0) seeds.push_back("p0:7000");
+    start_peer(network, *peers.back(), "p" + std::to_string(i), make_member(), stores[std::size_t(i)], seeds,
+               trains(i), float(i));
+  }
+  return peers;
+}
+
 std::size_t alive_members(const Peer& peer) {
   std::size_t alive = 0;
   for (const auto& member : peer.status().view.members)
@@ -197,14 +213,7 @@ TEST_CASE("peer: three peers form a swarm, link and train to consensus, status s
   MemoryNetwork network(21);
   network.set_latency_us(500);
   std::vector<MemoryIncarnationStore> stores(3);
-  std::vector<std::unique_ptr<TestPeer>> peers;
-  for (int i = 0; i < 3; ++i) {
-    peers.push_back(std::make_unique<TestPeer>());
-    std::vector<std::string> seeds;
-    if (i > 0) seeds.push_back("p0:7000");
-    start_peer(network, *peers.back(), "p" + std::to_string(i), make_member(), stores[std::size_t(i)], seeds, true,
-               float(i));
-  }
+  std::vector<std::unique_ptr<TestPeer>> peers = start_star(network, stores, [](int) { return true; });
   REQUIRE(network.run_until(
       [&] {
         for (const auto& p : peers)
@@ -251,14 +260,7 @@ TEST_CASE("peer: training peers never dial a membership-only seed, and link with
   MemoryNetwork network(24);
   network.set_latency_us(500);
   std::vector<MemoryIncarnationStore> stores(4);
-  std::vector<std::unique_ptr<TestPeer>> peers;
-  for (int i = 0; i < 4; ++i) {
-    peers.push_back(std::make_unique<TestPeer>());
-    std::vector<std::string> seeds;
-    if (i > 0) seeds.push_back("p0:7000");
-    start_peer(network, *peers.back(), "p" + std::to_string(i), make_member(), stores[std::size_t(i)], seeds,
-               /*trains=*/i > 0, float(i));
-  }
+  std::vector<std::unique_ptr<TestPeer>> peers = start_star(network, stores, [](int i) { return i > 0; });
   REQUIRE(network.run_until(
       [&] {
         for (const auto& p : peers)

@@ -181,7 +181,11 @@ std::string format_bytes(double bytes) {
 
 std::string format_duration(double seconds) {
   if (!(seconds >= 0)) seconds = 0;  // also NaN
-  const auto whole = static_cast<long long>(seconds);
+  // A status answer is another process's word: an uptime past any long
+  // long (1e300, infinity) made the cast below undefined. Shown as the
+  // largest it can be instead, about 31,700 years.
+  constexpr double kLongestSeconds = 1e12;
+  const auto whole = static_cast<long long>(std::min(seconds, kLongestSeconds));
   if (whole < 60) return fmt::format("{}s", whole);
   if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
   if (whole < 86400) return fmt::format("{}h{:02}m", whole / 3600, whole % 3600 / 60);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -278,4 +279,7 @@ TEST_CASE("top: sizes and durations read at a glance", "[apps][top]") {
   CHECK(apps::format_duration(3 * 3600 + 120) == "3h02m");
   CHECK(apps::format_duration(2 * 86400 + 5 * 3600) == "2d05h");
   CHECK(apps::format_duration(-5) == "0s");
+  // Another process's answer: anything beyond a long long is capped, not cast.
+  CHECK(apps::format_duration(1e300) == "11574074d01h");
+  CHECK(apps::format_duration(std::numeric_limits<double>::infinity()) == "11574074d01h");
 }

@@ -77,7 +77,12 @@ std::string distrust_section(const Observations& obs) {
   std::string html = "<h2>Distrusted neighbours at the end</h2>\n";
   if (distrusted.empty()) return html + "<p>none: every peer trusts each of its neighbours fully.</p>\n";
   html += "<table><tr><th>neighbour</th><th>distrusted by peers</th><th>lowest trust</th></tr>\n";
-  for (const auto& [id, d] : distrusted) {
+  // The most distrusted first: an attacker distrusts the honest peers it
+  // drifted from too, each by one peer, while they all distrust it.
+  std::vector<std::pair<std::string, Distrust>> rows(distrusted.begin(), distrusted.end());
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return a.second.by.size() > b.second.by.size(); });
+  for (const auto& [id, d] : rows) {
     const auto peer = peer_of.find(id);
     std::string by;
     for (int p : d.by) by += (by.empty() ? "" : ", ") + std::to_string(p);

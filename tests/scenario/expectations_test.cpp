@@ -694,13 +694,21 @@ TEST_CASE("the report's csv carries each peer's distrust, and its html names the
   Round& last = obs.rounds.back();
   last.samples[0].neighbour_trust = {{"id1", 1.0}, {"id2", 0.25}};
   last.samples[1].neighbour_trust = {{"id0", 1.0}, {"id2", 0.5}};
+  last.samples[2].neighbour_trust = {{"id0", 0.5}, {"id1", 1.0}};
   const std::string csv = metrics_csv(obs);
   CHECK(csv.find("10.000,0,") != std::string::npos);
   const std::string row0 = csv.substr(csv.find("10.000,0,"));
   CHECK(row0.substr(0, row0.find('\n')).ends_with(",1,0.25"));
   const std::string row2 = csv.substr(csv.find("10.000,2,"));
-  CHECK(row2.substr(0, row2.find('\n')).ends_with(",0,1"));
+  CHECK(row2.substr(0, row2.find('\n')).ends_with(",1,0.5"));
+  const std::string row1_early = csv.substr(csv.find("9.000,1,"));
+  CHECK(row1_early.substr(0, row1_early.find('\n')).ends_with(",0,1"));
   const std::string html = report_html(s, obs, evaluate(s, obs), summary);
-  CHECK(html.find("<tr><td>peer 2 <code>id2</code></td><td>0, 1</td><td>0.250</td></tr>") != std::string::npos);
+  const std::size_t suspect = html.find("<tr><td>peer 2 <code>id2</code></td><td>0, 1</td><td>0.250</td></tr>");
+  CHECK(suspect != std::string::npos);
+  // Peer 2 distrusts peer 0 back, alone: a row below the one most distrusted.
+  const std::size_t back = html.find("<tr><td>peer 0 <code>id0</code></td><td>2</td><td>0.500</td></tr>");
+  CHECK(back != std::string::npos);
+  CHECK(suspect < back);
   CHECK(html.find("Lowest trust each peer") != std::string::npos);
 }

@@ -102,7 +102,8 @@ void ProcessBackend::read_status(const std::string& answer, Slot& s, scenario::S
     if (auto neighbours = training->find("neighbours"); neighbours != training->end() && neighbours->is_array()) {
       for (const json& n : *neighbours) {
         const std::optional<double> trust = n.is_object() ? number(n, "trust") : std::nullopt;
-        if (trust) sample.neighbour_trust.emplace_back(text_or(n, "node_id", ""), *trust);
+        // Another process's word: a factor in [0, 1] (±1e308 made the plot's scale infinite).
+        if (trust) sample.neighbour_trust.emplace_back(text_or(n, "node_id", ""), std::clamp(*trust, 0.0, 1.0));
       }
     }
   }

@@ -85,9 +85,14 @@ void Membership::merge_state(const std::vector<MemberRecord>& records, const Nod
         // A full-state record carries no accuser's signature, so it is no
         // evidence against anyone else. About ourselves it is worth a
         // refutation: that is what heals a partition (each side learns it
-        // was declared dead and refutes). An incarnation we never signed is
-        // ignored: we only refute claims about a record that is ours.
-        if (record.node_id == self_.node_id && record.incarnation <= self_.incarnation) {
+        // was declared dead and refutes). An incarnation above ours counts
+        // only when we signed it (a dead record keeps the member's last
+        // alive signature): a previous life of ours that lost its
+        // incarnation file (before, the others held us dead at its
+        // incarnation for the hour of dead retention, and we never
+        // refuted). One we never signed is ignored.
+        if (record.node_id == self_.node_id &&
+            (record.incarnation <= self_.incarnation || authority_->verify_record(record))) {
           if (record.state == MemberState::dead) declared_dead_self(told_by);
           accused_self(record.incarnation, true, now_ms);
         } else {
@@ -164,12 +169,22 @@ void Membership::apply_signed(const MemberRecord& record, const NodeId& told_by,
     const bool newer = record.incarnation > self_.incarnation;
     const bool left_now = record.incarnation == self_.incarnation && record.state == MemberState::left;
     // Our record at our incarnation or above naming another address: only
-    // our key signs it, so another process holds that key (IdentityClash).
+    // our key signs it, so another process holds that key (IdentityClash),
+    // or it is a previous life that listened elsewhere and lost its
+    // incarnation file. Either way we refute, so our address wins: a
+    // previous life signs nothing newer and is not seen again (before, its
+    // record at our own incarnation went on circulating beside ours, and
+    // counting it reported a restart as a clone), while a live clone
+    // refutes in turn and is seen again, above the incarnation we took.
     const bool elsewhere = record.incarnation >= self_.incarnation && record.address != self_.address;
-    if (leaving_ || !(newer || left_now || elsewhere) || !authority_->verify_record(record)) return;
+    if (leaving_ || !(newer || left_now || elsewhere)) return;
+    if (!authority_->verify_record(record)) {
+      ++rejected_records_;
+      return;
+    }
     if (elsewhere && identity_clash_.sighted(record.address, now_ms))
       emit(EventKind::identity_in_use, record, told_by);
-    if (newer || left_now) refute(record.incarnation, false, now_ms);
+    refute(record.incarnation, false, now_ms);
     return;
   }
   // Cheap checks first: most updates repeat what we know, and verifying a
@@ -314,8 +329,9 @@ void Membership::apply_accusation(const Update& accusation, const NodeId& told_b
   if (record.node_id == self_.node_id) {
     // About us: a genuine accusation of our current incarnation is refuted.
     // An unsigned or unknown one is dropped (we would refute anyone's
-    // forgery otherwise, and an incarnation above ours we never signed).
-    if (key == nullptr || record.incarnation > self_.incarnation ||
+    // forgery otherwise), and so is one of an incarnation above ours that
+    // we never signed (one we did sign is a previous life's: refuted).
+    if (key == nullptr || (record.incarnation > self_.incarnation && !authority_->verify_record(record)) ||
         !authority_->verify_accusation(*key, record.node_id, record.incarnation, record.state,
                                        accusation.accusation)) {
       ++rejected_accusations_;

@@ -42,19 +42,18 @@ bool Membership::can_probe(const MemberRecord& record) const {
   return lost != lost_links_.end() && lost->second == record.incarnation;
 }
 
-std::vector<NodeId> Membership::neighbour_ids() const {
+std::vector<NodeId> Membership::neighbour_ids() const { return live_dialable_ids(false); }
+
+std::vector<NodeId> Membership::training_neighbour_ids() const { return live_dialable_ids(true); }
+
+std::vector<NodeId> Membership::live_dialable_ids(bool training_only) const {
   std::vector<NodeId> ids;
   ids.reserve(live_count_);
   for (const RosterEntry& member : roster_) {
     const bool live = member.state == MemberState::alive || member.state == MemberState::suspect;
-    if (live && !member.member->record.outbound_only) ids.push_back(member.id);
+    const MemberRecord& record = member.member->record;
+    if (live && !record.outbound_only && !(training_only && record.membership_only)) ids.push_back(member.id);
   }
-  return ids;
-}
-
-std::vector<NodeId> Membership::training_neighbour_ids() const {
-  std::vector<NodeId> ids = neighbour_ids();
-  std::erase_if(ids, [&](const NodeId& id) { return members_.at(id).record.membership_only; });
   return ids;
 }
 

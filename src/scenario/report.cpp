@@ -24,6 +24,18 @@ std::string cell(const std::optional<double>& v) {
   return buffer;
 }
 
+// Text another process reported (a node id, a training state) as one CSV
+// cell: a comma or a line break in it shifted every later column of the row.
+std::string csv_text(const std::string& text) {
+  std::string out = text;
+  for (char& c : out) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                       c == '_' || c == '.';
+    if (!plain) c = '?';
+  }
+  return out;
+}
+
 std::string fixed(double v, const char* format = "%.1f") {
   char buffer[40];
   std::snprintf(buffer, sizeof buffer, format, v);
@@ -70,7 +82,7 @@ std::string distrust_section(const Observations& obs) {
     for (const auto& [id, trust] : s.neighbour_trust) {
       if (trust >= 1.0) continue;
       Distrust& d = distrusted[id];
-      d.by.push_back(s.peer);
+      if (d.by.empty() || d.by.back() != s.peer) d.by.push_back(s.peer);  // one neighbour listed twice counts once
       d.lowest = std::min(d.lowest, trust);
     }
   }
@@ -133,11 +145,11 @@ std::string metrics_csv(const Observations& obs) {
   for (const Round& round : obs.rounds) {
     for (const Sample& s : round.samples) {
       out += fixed(round.t, "%.3f") + "," + std::to_string(s.peer) + "," + std::to_string(s.life) + "," +
-             to_string(s.phase) + "," + (s.answered ? "1" : "0") + "," + s.node_id + "," + cell(s.accuracy) + "," +
+             to_string(s.phase) + "," + (s.answered ? "1" : "0") + "," + csv_text(s.node_id) + "," + cell(s.accuracy) + "," +
              cell(s.loss) + "," + cell(s.consensus_distance) + "," + (s.step ? std::to_string(*s.step) : "") + "," +
              (s.answered ? std::to_string(s.bytes_sent) : "") + "," +
              (s.answered ? std::to_string(s.bytes_received) : "") + "," +
-             cell(members_alive(s)) + "," + s.training_state + "," +
+             cell(members_alive(s)) + "," + csv_text(s.training_state) + "," +
              cell(s.local_average_accuracy) + "," + cell(distrusted_neighbours(s)) + "," + cell(lowest_trust(s)) +
              "\n";
     }

@@ -1033,32 +1033,80 @@ TEST_CASE("our own record at another address, seen twice, reports the identity i
   CHECK(count(previous_life, EventKind::identity_in_use) == 0);
   REQUIRE(a.self().incarnation == 4);
 
-  // A clone at our incarnation: the first sighting could be anything, the
-  // second is reported, naming where it listens and who told us.
-  CHECK(count(hear(authority(1)->record(clone_at, 4), 1000), EventKind::identity_in_use) == 0);
-  const Actions second = hear(authority(1)->record(clone_at, 4), 2000);
+  // A previous life at our own incarnation (its incarnation file was lost
+  // and it listened elsewhere): refuted, so ours wins, and its copies still
+  // in flight are below us now. Never reported.
+  Actions equal_life = hear(authority(1)->record("10.8.8.8:7946", 4), 500);
+  CHECK(count(equal_life, EventKind::self_refuted) == 1);
+  REQUIRE(a.self().incarnation == 5);
+  for (int copy = 0; copy < 5; ++copy) CHECK(hear(authority(1)->record("10.8.8.8:7946", 4), 600 + copy).events.empty());
+
+  // A clone refutes in turn, so it is seen again at or above what we took:
+  // the first sighting could be a previous life, the second is reported,
+  // naming where it listens and who passed it on.
+  CHECK(count(hear(authority(1)->record(clone_at, 5), 1000), EventKind::identity_in_use) == 0);
+  REQUIRE(a.self().incarnation == 6);
+  const Actions second = hear(authority(1)->record(clone_at, 7), 2000);
   REQUIRE(count(second, EventKind::identity_in_use) == 1);
   const auto reported = std::find_if(second.events.begin(), second.events.end(),
                                      [](const Event& e) { return e.kind == EventKind::identity_in_use; });
   CHECK(reported->member.address == clone_at);
   CHECK(reported->member.node_id == node(1));
   CHECK(reported->source == node(2));  // who passed it on
-  CHECK(count(second, EventKind::self_refuted) == 0);  // equal: no incarnation war of ours
+  CHECK(count(second, EventKind::self_refuted) == 1);
   CHECK(a.self().address == address(1));
   // At most one report in ten minutes, however often it is seen.
   for (std::int64_t t = 3000; t < 500'000; t += 30'000)
-    CHECK(count(hear(authority(1)->record(clone_at, 4), t), EventKind::identity_in_use) == 0);
-  CHECK(count(hear(authority(1)->record(clone_at, 4), 2000 + IdentityClash::kWindowMs), EventKind::identity_in_use) ==
-        1);
+    CHECK(count(hear(authority(1)->record(clone_at, a.self().incarnation), t), EventKind::identity_in_use) == 0);
+  CHECK(count(hear(authority(1)->record(clone_at, a.self().incarnation), 2000 + IdentityClash::kWindowMs),
+              EventKind::identity_in_use) == 1);
 
   // A record of ours nobody signed (address changed after signing) is no evidence.
-  MemberRecord forged = authority(1)->record(address(1), 9);
+  const std::uint64_t now_at = a.self().incarnation;
+  MemberRecord forged = authority(1)->record(address(1), now_at + 5);
   forged.address = "10.6.6.6:7946";
   const std::int64_t later = 2000 + 3 * IdentityClash::kWindowMs;
   CHECK(hear(forged, later).events.empty());
   CHECK(hear(forged, later + 1000).events.empty());
-  CHECK(a.self().incarnation == 4);
+  CHECK(a.self().incarnation == now_at);
   // Nor is an old record of ours at a lower incarnation (a replayed past life).
   CHECK(hear(authority(1)->record("10.5.5.5:7946", 1), later + 2000).events.empty());
   CHECK(hear(authority(1)->record("10.5.5.5:7946", 1), later + 3000).events.empty());
+}
+
+// A previous life of ours that died at incarnation 3 and lost its
+// incarnation file: we start at 0 and the others hold us dead at 3. Its dead
+// record still carries our own signature of alive-at-3, so we refute above
+// it; before, we ignored "an incarnation we never signed" and stayed out for
+// the hour of dead retention. One we did not sign is still ignored.
+TEST_CASE("a member restarted below its own dead record refutes it, one never signed is ignored",
+          "[gossip][membership][identity]") {
+  Membership a = make(1);
+  (void)a.join({}, 0);
+  MemberRecord previous_life = record(1, 3);
+  previous_life.state = MemberState::dead;
+  PushPull full{false, false, {record(2, 0), previous_life}};
+  const Actions pulled = a.on_message(address(2), GossipMessage{node(2), address(2), full, {}}, 10);
+  CHECK(has_event(pulled, EventKind::self_refuted, node(1)));
+  CHECK(a.self().incarnation == 4);
+
+  // The same as a signed accusation (a gossip update) above us.
+  Membership b = make(1);
+  (void)b.join({}, 0);
+  (void)b.on_message(address(2), GossipMessage{node(2), address(2), Gossip{}, {Update{record(2, 0), node(2), {}}}}, 1);
+  const Actions accused =
+      b.on_message(address(2), GossipMessage{node(2), address(2), Gossip{}, {accusation(2, 1, 3, MemberState::dead)}}, 2);
+  CHECK(has_event(accused, EventKind::self_refuted, node(1)));
+  CHECK(b.self().incarnation == 4);
+
+  // Never signed by us (a made-up incarnation): no refutation, no jump.
+  Membership c = make(1);
+  (void)c.join({}, 0);
+  MemberRecord made_up = record(1, 3);
+  made_up.incarnation = 1'000'000;
+  made_up.state = MemberState::dead;
+  PushPull lie{false, false, {record(2, 0), made_up}};
+  CHECK_FALSE(has_event(c.on_message(address(2), GossipMessage{node(2), address(2), lie, {}}, 10), EventKind::self_refuted,
+                        node(1)));
+  CHECK(c.self().incarnation == 0);
 }

@@ -94,6 +94,13 @@ void SimSwarm::renew_identity(std::size_t index) {
   peer.id = peer.authority->node_id();
 }
 
+void SimSwarm::adopt_identity(std::size_t index, std::size_t from) {
+  Peer& peer = peers_.at(index);
+  STARLING_ASSERT(peer.machine == nullptr);
+  peer.authority = peers_.at(from).authority;
+  peer.id = peer.authority->node_id();
+}
+
 void SimSwarm::leave(std::size_t index) { apply(index, node(index).leave(now_ms_)); }
 
 Membership& SimSwarm::node(std::size_t index) {

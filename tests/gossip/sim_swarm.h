@@ -50,6 +50,9 @@ class SimSwarm {
   // A stopped peer's state is wiped: its next start() has a new key, so a
   // new node id, on the same address (`restart` with `identity = "new"`).
   void renew_identity(std::size_t index);
+  // A stopped peer takes `from`'s identity (a copied identity file): its
+  // next start() signs as `from`, at its own address.
+  void adopt_identity(std::size_t index, std::size_t from);
   void leave(std::size_t index);
 
   // Peers in different groups cannot reach each other; group of each peer.

@@ -494,3 +494,84 @@ TEST_CASE("old identities of members restarted under new ones are declared dead 
     CHECK(*took <= 20 * second);
   }
 }
+
+namespace {
+
+// Eight members, member 4 started at `old_incarnation`; it crashes and its
+// identity comes back `after_ms` later in a new process at a new address
+// (member 8), starting at `new_incarnation` (0: its incarnation file was lost).
+struct Restarted {
+  SimSwarm swarm;
+  std::size_t again = 0;
+  Restarted(std::uint64_t seed, std::uint64_t old_incarnation, std::int64_t after_ms, std::uint64_t new_incarnation)
+      : swarm(seed, test_config()) {
+    swarm.add_nodes(8);
+    for (std::size_t i = 0; i < 8; ++i)
+      swarm.start(i, i == 0 ? std::vector<std::size_t>{} : std::vector<std::size_t>{0}, i == 4 ? old_incarnation : 0);
+    REQUIRE(swarm.run_until_true([&] { return swarm.converged(); }, 60 * second));
+    swarm.run_for(5 * second);
+    again = swarm.add_nodes(1);
+    swarm.crash(4);
+    swarm.run_for(after_ms);
+    swarm.adopt_identity(again, 4);
+    swarm.start(again, {0}, new_incarnation);
+  }
+  bool all_see_new_address() const {
+    for (std::size_t i = 0; i < 8; ++i) {
+      if (i == 4) continue;
+      const std::optional<MemberRecord> record = swarm.belief(i, again);
+      if (!record || record->state != MemberState::alive || record->address != swarm.address(again)) return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+// Session 42's review: a restart at another address that lost its
+// incarnation file sees its previous life's record at its own incarnation;
+// counted twice, that was reported as another process holding our identity
+// (8 of 8 seeds at a 0-1 s restart). Now the first sighting is refuted, so
+// the new address wins everywhere and the old record is never seen again.
+TEST_CASE("a restart elsewhere at its old incarnation is taken back at its new address, not reported as a clone",
+          "[gossip][swarm][identity]") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    for (std::int64_t after_ms : {0, 1000}) {
+      INFO("seed " << seed << ", restart after " << after_ms << " ms");
+      Restarted run(seed, 0, after_ms, 0);
+      CHECK(run.swarm.run_until_true([&] { return run.all_see_new_address(); }, 60 * second));
+      run.swarm.run_for(30 * second);
+      CHECK(run.swarm.count_events(EventKind::identity_in_use) == 0);
+    }
+  }
+}
+
+// The same review: dead at incarnation 3, back at 0 (its file lost). The
+// others hold it dead at 3 and ignore its alive record at 0; it ignored its
+// own dead record above its incarnation, so it stayed out for the hour of
+// dead retention (never back within 30 minutes, 6 of 6 seeds). The dead
+// record keeps its own signature of alive-at-3: it refutes above it.
+TEST_CASE("a member back below the incarnation it died at is taken back", "[gossip][swarm][identity]") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    INFO("seed " << seed);
+    Restarted run(seed, 3, 10 * second, 0);
+    CHECK(run.swarm.run_until_true([&] { return run.all_see_new_address(); }, 60 * second));
+    CHECK(run.swarm.node(run.again).self().incarnation > 3);
+  }
+}
+
+// Two live processes with one identity: each refutes the other's record,
+// so each is seen again above its own incarnation and reports the other.
+TEST_CASE("two live processes with one identity report each other", "[gossip][swarm][identity]") {
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    INFO("seed " << seed);
+    SimSwarm swarm(seed, test_config());
+    swarm.add_nodes(8);
+    swarm.start_all(0);
+    REQUIRE(swarm.run_until_true([&] { return swarm.converged(); }, 60 * second));
+    const std::size_t clone = swarm.add_nodes(1);
+    swarm.adopt_identity(clone, 4);
+    swarm.start(clone, {0}, 0);
+    CHECK(swarm.run_until_true([&] { return swarm.count_events(EventKind::identity_in_use) >= 1; }, 120 * second));
+  }
+}

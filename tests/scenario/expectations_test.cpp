@@ -711,4 +711,13 @@ TEST_CASE("the report's csv carries each peer's distrust, and its html names the
   CHECK(back != std::string::npos);
   CHECK(suspect < back);
   CHECK(html.find("Lowest trust each peer") != std::string::npos);
+
+  // Text another process reported stays in its cell: a comma or a line
+  // break in it shifted every later column.
+  last.samples[1].training_state = "a,b\nc";
+  last.samples[1].node_id = "id1,\"x";
+  const std::string hostile = metrics_csv(obs);
+  CHECK(hostile.find(",id1??x,") != std::string::npos);
+  CHECK(hostile.find(",a?b?c,") != std::string::npos);
+  CHECK(std::count(hostile.begin(), hostile.end(), '\n') == std::count(csv.begin(), csv.end(), '\n'));
 }

@@ -316,6 +316,7 @@ class Membership {
   bool can_probe(const MemberRecord& record) const;
   std::vector<NodeId> neighbour_ids() const;  // live and dialable
   std::vector<NodeId> training_neighbour_ids() const;  // those, less membership-only members
+  std::vector<NodeId> live_dialable_ids(bool training_only) const;
   // Outbound-only: a candidate is pinged through a linked member (an
   // IndirectPing); its forwarded ack confirms it.
   void ping_candidate_via_link(const MemberRecord& candidate, std::int64_t now_ms);

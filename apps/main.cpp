@@ -1,5 +1,7 @@
 // starling: a peer-to-peer decentralized trainer.
 #include <CLI/CLI.hpp>
+#include <poll.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
@@ -29,6 +31,11 @@ namespace {
 // by CLI11 so that a failing write's errno is still there to report. A
 // command's own printf that failed before this leaves stdio's error flag,
 // not its reason: then the reason reads "write error", as in coreutils.
+bool stdout_reader_left() {
+  pollfd out{STDOUT_FILENO, 0, 0};
+  return ::poll(&out, 1, 0) == 1 && (out.revents & POLLERR) != 0;
+}
+
 int finish_output(const std::string& program, int status, std::string_view last = {}) {
   errno = 0;
   std::fwrite(last.data(), 1, last.size(), stdout);
@@ -39,7 +46,9 @@ int finish_output(const std::string& program, int status, std::string_view last 
   // The reader left (`starling peer --help | head -3`): it wanted no more,
   // so no message, as a process killed by SIGPIPE (ignored here for the
   // sockets' sake) would say nothing; the status still says it was cut.
-  if (error == EPIPE) return status == 0 ? 1 : status;
+  // When an earlier write of a long answer failed, stdio kept no errno: a
+  // pipe whose reader left then polls POLLERR (Linux).
+  if (error == EPIPE || (error == 0 && stdout_reader_left())) return status == 0 ? 1 : status;
   starling::apps::print_error(program, std::string("cannot write the output: ") +
                                            (error != 0 ? std::strerror(error) : "write error"));
   return status == 0 ? 1 : status;

@@ -54,6 +54,17 @@ done = subprocess.run([sys.argv[1], "peer", "--help"], stdout=write_end, stderr=
 print(done.returncode)' "$starling" "$work/err")
 ((rc == 1)) || fail "peer --help into a pipe nobody reads: exit $rc, want 1"
 [[ ! -s "$work/err" ]] || fail "peer --help into a pipe nobody reads wrote to stderr: $(cat "$work/err")"
+# The same for a command's own answer longer than stdio's buffer, whose
+# failed write left no reason behind by the end.
+rc=$(/usr/bin/python3 -c '
+import os, subprocess, sys
+read_end, write_end = os.pipe()
+os.close(read_end)
+done = subprocess.run([sys.argv[1], "peer", "--listen", "127.0.0.1:7000", "--print-config"], stdout=write_end,
+                      stderr=open(sys.argv[2], "wb"))
+print(done.returncode)' "$starling" "$work/err")
+((rc == 1)) || fail "peer --print-config into a pipe nobody reads: exit $rc, want 1"
+[[ ! -s "$work/err" ]] || fail "peer --print-config into a pipe nobody reads wrote to stderr: $(cat "$work/err")"
 
 # What reaches stdout is unchanged, and a parse error keeps its own status
 # (nothing was written to stdout: no write error is added).

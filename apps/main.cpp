@@ -38,7 +38,7 @@ bool stdout_reader_left() {
 
 int finish_output(const std::string& program, int status, std::string_view last = {}) {
   errno = 0;
-  std::fwrite(last.data(), 1, last.size(), stdout);
+  if (!last.empty()) std::fwrite(last.data(), 1, last.size(), stdout);  // fwrite's buffer must not be null (UBSan)
   std::cout.flush();  // stdout's flush too (sync_with_stdio): errno is read after both
   const bool flushed = std::fflush(stdout) == 0;
   const int error = errno;

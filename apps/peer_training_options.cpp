@@ -40,8 +40,8 @@ void add_peer_training_options(CLI::App& app, PeerTrainingOptions& o) {
       ->check(CLI::Range(1, 256));
   app.add_option("--mixing", o.mixing,
                  "How a round mixes: pairwise (one random neighbour, mirrored pull; one delta and its reply per round) | "
-                 "neighbourhood (a delta to every link, all pulls at our round, Metropolis-Hastings weights; scenario "
-                 "files' default) | on-delta (the same deltas; each link pulls when the neighbour's delta arrives)")
+                 "neighbourhood (a delta to every link, all pulls at our round, Metropolis-Hastings weights) | "
+                 "on-delta (the same deltas; each link pulls when the neighbour's delta arrives)")
       ->group(kGossipOptionGroup)
       ->capture_default_str()
       ->check(CLI::IsMember({"neighbourhood", "pairwise", "on-delta"}));

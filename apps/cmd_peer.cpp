@@ -87,6 +87,17 @@ Result<crypto::Identity> load_or_create_identity(const PeerOptions& options, con
   return identity;
 }
 
+// The checks of run_peer and PeerTraining::prepare that need no file,
+// address or network: what `--print-config` runs after printing.
+Status check_peer_options(const PeerOptions& options) {
+  if (auto config = gossip::config_for_profile(options.profile); !config)
+    return make_error(ErrorKind::invalid_argument, "--profile: " + config.error().message);
+  if (auto gossip = gossip_driver_options(options.training, compress::Layout::whole(1), {}); !gossip)
+    return gossip.error();
+  if (options.training.no_train) return ok_status();
+  return check_peer_training_options(options.training);
+}
+
 int run_peer(const PeerOptions& options) {
   auto log = make_peer_logger(options.log);
 
@@ -322,7 +333,9 @@ Command add_peer_command(CLI::App& root) {
   auto config = std::make_shared<ConfigFlags>();
   add_config_options(*app, *config);  // every option above is also a config key
   return Command{app, [options, app, config] {
-                   if (auto done = finish_config(*app, *config, "starling peer")) return *done;
+                   if (auto done = finish_config(*app, *config, "starling peer",
+                                                 [options] { return check_peer_options(*options); }))
+                     return *done;
                    return run_peer(*options);
                  }};
 }

@@ -123,6 +123,27 @@ std::string float_source(std::string_view source, const toml::source_region& whe
   return text;
 }
 
+// "a hexadecimal", "an octal" or "a binary" for a TOML integer written so, else "":
+// the command line takes numbers in decimal only (`--lr 0x10` is refused), so
+// `batch = 0o10` must not quietly mean 8 in a file.
+std::string integer_base(const toml::node& node) {
+  const auto* integer = node.as_integer();
+  if (integer == nullptr) return "";
+  // The base is a two-bit field of the flags (hexadecimal = binary | octal).
+  const auto base = integer->flags() & toml::value_flags::format_as_hexadecimal;
+  if (base == toml::value_flags::format_as_hexadecimal) return "a hexadecimal";
+  if (base == toml::value_flags::format_as_octal) return "an octal";
+  if (base == toml::value_flags::format_as_binary) return "a binary";
+  return "";
+}
+
+Status check_decimal(const std::filesystem::path& path, const std::string& name, const toml::node& node) {
+  const std::string base = integer_base(node);
+  if (base.empty()) return ok_status();
+  return make_error(ErrorKind::invalid_argument, at(path, node.source()) + ": '" + name + "': " + base +
+                                                     " integer: write numbers in decimal, as on the command line");
+}
+
 // One TOML value as the string CLI11 would have read on the command line;
 // nullopt: the value has the wrong type. A float comes with its source text
 // (float_source) when it has one.
@@ -285,6 +306,7 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
                                                            name + " = [...]" + got(node));
       }
       for (const toml::node& item : *array) {
+        if (Status decimal = check_decimal(path, name, item); !decimal) return decimal.error();
         auto argument = as_argument(item, kind, source);
         if (!argument) {
           return make_error(ErrorKind::invalid_argument,
@@ -294,6 +316,7 @@ Status apply_config_file(CLI::App& app, const std::filesystem::path& path) {
       }
       if (arguments.empty()) continue;  // [] : as if not given
     } else {
+      if (Status decimal = check_decimal(path, name, node); !decimal) return decimal.error();
       auto argument = as_argument(node, kind, source);
       if (!argument) {
         return make_error(ErrorKind::invalid_argument,
@@ -372,7 +395,8 @@ std::string effective_config_toml(const CLI::App& app, const std::string& title)
   return out;
 }
 
-std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const std::string& command) {
+std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const std::string& command,
+                                 const std::function<Status()>& check) {
   const auto fail = [&](const Error& error) {
     print_error(command, error.message);
     return 1;
@@ -382,6 +406,13 @@ std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const 
   }
   if (flags.print) {
     std::fputs(effective_config_toml(app, command + " configuration").c_str(), stdout);
+    if (check) {
+      std::fflush(stdout);
+      if (Status checked = check(); !checked) {
+        print_error(command, checked.error().message);
+        return checked.error().kind == ErrorKind::invalid_argument ? 2 : 1;  // as the command would exit
+      }
+    }
     return 0;
   }
   if (Status required = check_required(flags); !required) return fail(required.error());

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,11 @@ std::string effective_config_toml(const CLI::App& app, const std::string& title)
 // applies the file, checks required options, prints the configuration when
 // asked. Returns an exit code when the command must stop here (printed, or an
 // error already reported on stderr as "`command`: error: ..."), nullopt to run.
-std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const std::string& command);
+// `check`, when given, runs the command's own checks of the values that need
+// no file or network after printing: a configuration the command would refuse
+// prints, then exits as the command would (2 for a refused value, else 1)
+// with the reason, so `--print-config` vouches for what it shows.
+std::optional<int> finish_config(CLI::App& app, const ConfigFlags& flags, const std::string& command,
+                                 const std::function<Status()>& check = {});
 
 }  // namespace starling::apps

@@ -188,14 +188,22 @@ class PeerTraining::Host {
   }
 };
 
+Status check_peer_training_options(const PeerTrainingOptions& options) {
+  if (options.training.threads != 1)
+    return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
+  if (auto eval_every = parse_eval_every(options.eval_every); !eval_every) return eval_every.error();
+  return check_training_options(options.training);
+}
+
 Result<std::unique_ptr<PeerTraining>> PeerTraining::prepare(const PeerTrainingOptions& options,
                                                             const fs::path& data_dir,
                                                             std::shared_ptr<spdlog::logger> log) {
   // The gossip flags were checked by run_peer before the data dir was made
   // (gossip_driver_options with a stand-in layout); below they are turned
   // into the driver's options with the model's layout.
-  if (options.training.threads != 1)
-    return make_error(ErrorKind::invalid_argument, "--threads: a peer trains on one thread (run more peers instead)");
+  // Before the data is probed: `--classes 1` used to be reported as a label
+  // of the data that did not fit one class.
+  if (Status checked = check_peer_training_options(options); !checked) return checked.error();
   auto eval_every = parse_eval_every(options.eval_every);
   if (!eval_every) return eval_every.error();
   if (options.neighbours > options.max_links)  // not an error: scenario files raise neighbours alone

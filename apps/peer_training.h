@@ -99,6 +99,12 @@ nlohmann::json handoff_status_json(const node::PeerStatus& status, const node::T
 // evaluate nearly every step) with a message that says so.
 Result<std::int64_t> parse_eval_every(const std::string& text);
 
+// Every check of the training options that needs no file: one training
+// thread, --eval-every, and the trainer's own (check_training_options). Run
+// first by PeerTraining::prepare, and by `--print-config`, which must not
+// call a configuration good that the peer would then refuse.
+Status check_peer_training_options(const PeerTrainingOptions& options);
+
 class PeerTraining {
  public:
   // Checks the options, reads the data's shape from its headers and builds

@@ -90,6 +90,13 @@ Result<TrainingModel> checked_options(const TrainingOptions& o, ml::ModelSpec& s
 
 }  // namespace
 
+Status check_training_options(const TrainingOptions& o) {
+  ml::ModelSpec spec;
+  auto checked = checked_options(o, spec);
+  if (!checked) return checked.error();
+  return ok_status();
+}
+
 Result<TrainingModel> prepare_model(const TrainingOptions& o, const ml::DatasetShape& shape) {
   ml::ModelSpec spec;
   auto setup = checked_options(o, spec);

@@ -91,6 +91,11 @@ void fit_schedule_to_run(ml::LrSchedule& schedule, std::int64_t steps_per_epoch,
 // `shape` (no data is read). Every failure is an Error with a message.
 Result<TrainingModel> prepare_model(const TrainingOptions& options, const ml::DatasetShape& shape);
 
+// prepare_model's checks of the options alone (model spec, optimizer, lr
+// decay, shard, partition, classes, threads), without data: for
+// `--print-config` and for checks that must come before the data is read.
+Status check_training_options(const TrainingOptions& options);
+
 // Loads and standardises the data and cuts this replica's shard (the slow
 // part: about 0.3 s for Fashion-MNIST, most of it gzip). IDX data keeps only
 // the shard's training samples (shard then counts 0..n-1); text formats keep

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,25 @@
 
 namespace starling::apps {
 namespace {
+
+// A path as one shell word, for the command init prints: single quotes
+// unless every character is one no shell treats specially.
+std::string shell_word(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || (c != '\0' && std::strchr("/._-+=:,@%", c) != nullptr);
+  });
+  if (plain) return text;
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+bool has_control_character(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
 
 namespace fs = std::filesystem;
 
@@ -103,7 +123,7 @@ Result<std::string> peer_config_text(const InitOptions& options, const InitPaths
     return make_error(ErrorKind::invalid_argument, error.what());
   }
   return effective_config_toml(*peer.app, "starling peer configuration, written by `starling init`; start with: "
-                                          "starling peer --config " + paths.config.string());
+                                          "starling peer --config " + shell_word(paths.config.string()));
 }
 
 }  // namespace
@@ -127,6 +147,13 @@ Result<InitReport> init_machine(const InitOptions& options) {
     return make_error(ErrorKind::invalid_argument,
                       "DIR " + printable(paths.dir.string()) +
                           " is not valid UTF-8: starling.toml (TOML) holds UTF-8 text only; name a folder in UTF-8");
+  // The config's first line names its path in a comment, which a newline
+  // would end: the rest of the name became a line the peer refused to parse.
+  if (has_control_character(paths.dir.string()))
+    return make_error(ErrorKind::invalid_argument,
+                      "DIR " + printable(paths.dir.string()) +
+                          " holds a control character (a newline or tab?): starling.toml names its folder in a "
+                          "comment line; name a folder without one");
   // What `starling peer` would refuse at start is refused here, before any file is written.
   auto listen = runtime::parse_numeric_address(options.listen);
   if (!listen) return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message);
@@ -202,7 +229,8 @@ Command add_init_command(CLI::App& root) {
                    std::printf("wrote %s\nwrote %s (mode 0600), fingerprint %s\nwrote %s (mode 0600), node id %s\n",
                                p.config.c_str(), p.swarm_key.c_str(), done->fingerprint.c_str(), p.identity.c_str(),
                                done->node_id.c_str());
-                   std::printf("start this machine with:\n  starling peer --config %s\n", p.config.c_str());
+                   std::printf("start this machine with:\n  starling peer --config %s\n",
+                               shell_word(p.config.string()).c_str());
                    std::printf("give %s only to swarm members, over a secure channel; a new machine joins with:\n"
                                "  starling init DIR --swarm-key swarm.key --seed THIS_HOST:PORT\n",
                                p.swarm_key.c_str());

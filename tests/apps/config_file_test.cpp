@@ -145,6 +145,24 @@ TEST_CASE("a float that underflows to 0 or overflows in the file is refused, not
   CHECK(parsed->peer.app->get_option("--momentum")->as<double>() == 0.0);
 }
 
+TEST_CASE("a hexadecimal, octal or binary integer in the file is refused, as on the command line", "[apps][config]") {
+  // `batch = 0o10` ran with batch 8 and `lr = 0x10` with lr 16, where `--lr
+  // 0x10` is refused: the file takes numbers in decimal, as the flags do.
+  TempDir dir;
+  const fs::path file = dir / "bad.toml";
+  const std::string at = file.string() + ":";
+  CHECK(contains(config_error("lr = 0x10\n", file), at + "1: 'lr': a hexadecimal integer: write numbers in decimal"));
+  CHECK(contains(config_error("\nbatch = 0o10\n", file), at + "2: 'batch': an octal integer"));
+  CHECK(contains(config_error("max-upload = 0b11\n", file), at + "1: 'max-upload': a binary integer"));
+  CHECK(contains(config_error("random-seed = 0xFF\n", file), at + "1: 'random-seed': a hexadecimal integer"));
+  // TOML's digit separators are decimal: still read as written.
+  write(dir / "ok.toml", "batch = 1_024\nmax-upload = +1_000_000\n");
+  auto parsed = parse_peer({});
+  REQUIRE(apps::apply_config_file(*parsed->peer.app, dir / "ok.toml").ok());
+  CHECK(parsed->peer.app->get_option("--batch")->as<int>() == 1024);
+  CHECK(parsed->peer.app->get_option("--max-upload")->as<std::uint64_t>() == 1000000);
+}
+
 TEST_CASE("a string stands for an unsigned integer only where a TOML integer cannot", "[apps][config]") {
   TempDir dir;
   const fs::path file = dir / "bad.toml";

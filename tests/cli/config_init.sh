@@ -74,6 +74,37 @@ expect_error "a seed of another address family" "--seed: \[::1\]:7001 is an IPv6
 expect_error "init DIR not UTF-8" "is not valid UTF-8" "$starling" init "$work/m"$'\xff'"x"
 [[ ! -e "$work/m"$'\xff'"x" ]] || fail "init made a folder whose name it refused"
 
+# A folder name with a space or a quote: the command init prints is one shell
+# word that starts the peer (it was pasted as two words), and its config's
+# comment line says the same. A newline would end that comment line, and the
+# rest of the name became a line the peer refused: refused, nothing made.
+expect_ok "init DIR with a space and a quote" "$starling" init "$work/it's a dir" --listen 127.0.0.1:7946
+start=$(sed -n '/^start this machine with:/{n;s/^  starling //;p}' <<<"$out")
+[[ -n $start ]] || fail "init printed no start command: $out"
+bash -c "\"\$0\" $start --print-config" "$starling" >/dev/null 2>&1 ||
+  fail "init's printed start command does not run as printed: starling $start"
+head -1 "$work/it's a dir/starling.toml" | grep -qF -- "start with: starling $start" ||
+  fail "the config's comment names another command: $(head -1 "$work/it's a dir/starling.toml")"
+expect_error "init DIR with a newline" "holds a control character" "$starling" init "$work/nl"$'\n'"dir"
+[[ ! -e "$work/nl"$'\n'"dir" ]] || fail "init made a folder whose name it refused"
+
+# --print-config vouches for what it prints: values the peer refuses at start
+# (checked there only, after the data is probed) fail it too, as the peer
+# exits (2), with the peer's reason; the configuration still prints. It used
+# to exit 0 on all of these.
+for refused in "eval-every = '5s'|counts training steps" "shard = '3/2'|bad shard '3/2'" \
+               "model = 'mlp:'|bad hidden layer size" "classes = 1|--classes 1: a classifier needs at least 2" \
+               "threads = 2|a peer trains on one thread"; do
+  printf 'listen = "127.0.0.1:7000"\n%s\n' "${refused%%|*}" >"$work/refused.toml"
+  printed=$("$starling" peer --config "$work/refused.toml" --print-config 2>"$work/refused.err"); rc=$?
+  ((rc == 2)) || fail "print-config of ${refused%%|*}: exit $rc, want 2 ($(cat "$work/refused.err"))"
+  grep -qF -- "${refused#*|}" "$work/refused.err" || fail "print-config of ${refused%%|*}: $(cat "$work/refused.err")"
+  grep -q '^listen = ' <<<"$printed" || fail "print-config of ${refused%%|*} printed no configuration"
+done
+# The peer itself says the same about --classes 1 (it blamed the data's labels).
+expect_error "peer --classes 1" "--classes 1: a classifier needs at least 2" \
+  timeout 20 "$starling" peer --listen 127.0.0.1:7000 --classes 1 --data-dir "$work/classes"
+
 # init never overwrites, and leaves nothing behind when it refuses.
 expect_error "init twice" "exists: init never overwrites" "$starling" init "$work/m"
 mkdir "$work/n" && echo keep >"$work/n/swarm.key"

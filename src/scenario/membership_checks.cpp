@@ -78,12 +78,28 @@ std::vector<const Sample*> honest_viewers(const Round& round, const Observations
   return out;
 }
 
+namespace {
+
+// An expectation whose peers are none judges nothing, and passing it would
+// say that something held: `never_dead` by default protects the peers no
+// event touched, none once `pause peers = "all"` ran. It fails, saying so.
+bool judges_nobody(const std::vector<int>& peers, const Expectation& x, Outcome& out) {
+  if (!peers.empty()) return false;
+  out.passed = false;
+  out.measured = x.peers ? "no peer to judge: the peers named never ran"
+                         : "no peer to judge: an event faulted every peer; name the peers with peers = [...]";
+  return true;
+}
+
+}  // namespace
+
 Outcome check_never_dead(const Expectation& x, const Observations& obs) {
   Outcome out;
   const std::vector<int> protect = selected(x.peers, obs, true);
   const bool strict = !(x.max_seconds > 0.0);
   out.requirement = "no honest live peer lists peers [" + names(protect) + "] as dead while they run" +
                     (strict ? std::string() : " for longer than " + secs(x.max_seconds) + " at a stretch");
+  if (judges_nobody(protect, x, out)) return out;
   int sightings = 0;
   std::string first;
   double longest = 0.0;
@@ -131,6 +147,7 @@ Outcome check_addresses_stable(const Expectation& x, const Observations& obs) {
   Outcome out;
   const std::vector<int> subjects = selected(or_honest(x.peers), obs, false);
   out.requirement = "no honest live peer lists peers [" + names(subjects) + "] at an address other than their own";
+  if (judges_nobody(subjects, x, out)) return out;
   int wrong = 0;
   std::string first;
   std::set<std::string> wrong_addresses;
@@ -168,6 +185,7 @@ Outcome check_true_alive_count(const Expectation& x, const Observations& obs) {
   out.requirement = "peers [" + names(chosen) +
                     "] never list more members alive than other peer processes are up (running or paused), and "
                     "at the end every other honest running peer alive or suspected (not dead, not missing)";
+  if (judges_nobody(chosen, x, out)) return out;
   int over = 0;
   int worst_excess = 0;
   std::string worst;

@@ -641,7 +641,8 @@ void validate(const Reader& r, const Scenario& s, const ParseOptions& options) {
       r.fail_at(static_cast<std::uint32_t>(x.line), 1, what + ": 'at' must be within 0..duration");
     }
     if (x.kind == ExpectKind::keeps_improving && (x.after_seconds < 0.0 || x.after_seconds >= s.duration_seconds)) {
-      r.fail_at(static_cast<std::uint32_t>(x.line), 1, what + ": 'after' must be within 0..duration");
+      r.fail_at(static_cast<std::uint32_t>(x.line), 1,
+                what + ": 'after' must be before the end of the run (0 <= after < duration)");
     }
   }
 }

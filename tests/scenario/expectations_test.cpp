@@ -418,6 +418,30 @@ TEST_CASE("rounds that did not read the views are skipped, not judged as empty v
   CHECK(dead.measured.find("dead for 7.0 s") != std::string::npos);
 }
 
+TEST_CASE("a membership expectation with no peer to judge fails and says so, it does not pass vacuously", "[scenario]") {
+  // `pause peers = "all"` faults every peer, and never_dead protects the
+  // unfaulted ones by default: it passed as "lists peers [] as dead ... never".
+  Observations obs = three_peers();
+  obs.faulted = {true, true, true};
+  Expectation never_dead;
+  never_dead.kind = ExpectKind::never_dead;
+  auto nobody = check(obs, never_dead);
+  CHECK_FALSE(nobody.passed);
+  CHECK(nobody.measured.find("no peer to judge: an event faulted every peer") != std::string::npos);
+  // Named peers still count, faulted or not.
+  never_dead.peers = PeerSelector{PeerSelector::Kind::list, {0}};
+  CHECK(check(obs, never_dead).passed);
+  // Peers named that never ran: nothing to judge either.
+  never_dead.peers = PeerSelector{PeerSelector::Kind::list, {7}};
+  auto absent = check(obs, never_dead);
+  CHECK_FALSE(absent.passed);
+  CHECK(absent.measured.find("the peers named never ran") != std::string::npos);
+  Expectation addresses;
+  addresses.kind = ExpectKind::addresses_stable;
+  addresses.peers = PeerSelector{PeerSelector::Kind::list, {7}};
+  CHECK_FALSE(check(obs, addresses).passed);
+}
+
 TEST_CASE("never_dead, no_crash, bytes and consensus distance", "[scenario]") {
   Observations obs = three_peers();
   Expectation never_dead;

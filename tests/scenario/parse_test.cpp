@@ -427,6 +427,10 @@ value = 0.8
   CHECK_FALSE(improving->expectations.at(1).served);
   CHECK(error_of(with_event("[[expect]]\nkind = \"keeps_improving\"\nafter = 1\nmodel = \"best\"\n"))
             .find("'model' must be \"own\"") != std::string::npos);
+  // 'after' at the very end leaves nothing to judge; the message says so
+  // (it said "within 0..duration" of a value that was within it).
+  CHECK(error_of(with_event("[[expect]]\nkind = \"keeps_improving\"\nafter = 60\n"))
+            .find("'after' must be before the end of the run (0 <= after < duration)") != std::string::npos);
   // A negative value is the most a peer may lose.
   auto may_lose = parse_scenario(with_event("[[expect]]\nkind = \"keeps_improving\"\nafter = 1\nvalue = -0.01\n"), "l.toml");
   REQUIRE(may_lose.ok());

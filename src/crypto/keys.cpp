@@ -1,11 +1,13 @@
 #include "starling/crypto/keys.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
 
 #include "key_file.h"
 #include "sodium_support.h"
+#include "starling/text.h"
 #include "typed_secret.h"
 
 namespace starling::crypto {
@@ -79,9 +81,26 @@ Status check_header(std::string_view first_line, std::string_view expected, std:
                     std::string_view other_prefix, const std::filesystem::path& path, std::string_view kind,
                     std::string_view other_kind) {
   if (first_line == expected) return ok_status();
+  // The header with more on its line: the line break after it was lost (an
+  // editor, a copy through a chat), so the key runs on after the version.
+  // This was reported as a format this starling cannot read, quoting the
+  // whole line: the secret key too, onto a terminal or into a log.
+  if (first_line.starts_with(expected) && first_line.size() > expected.size()) {
+    return make_error(ErrorKind::corrupt, path.string() + ": its first line is the header '" + std::string(expected) +
+                                              "' with " + std::to_string(first_line.size() - expected.size()) +
+                                              " more characters on it: the line break after the header was lost? "
+                                              "Put the header and the key on lines of their own");
+  }
   if (first_line.starts_with(expected_prefix)) {
+    // Only the version's digits (at most 4) are quoted, so no key material
+    // that ran on after them follows them out.
+    constexpr std::size_t kLongestVersion = 4;
+    const std::string_view rest = first_line.substr(expected_prefix.size());
+    const std::size_t version = std::min({rest.find_first_not_of("0123456789"), rest.size(), kLongestVersion});
+    const std::string shown = std::string(expected_prefix) + std::string(rest.substr(0, version)) +
+                              (version < rest.size() ? "..." : "");
     return make_error(ErrorKind::unsupported, path.string() + " is " + std::string(kind) + " in format '" +
-                                                  std::string(first_line) + "'; this starling reads '" +
+                                                  printable(shown) + "'; this starling reads '" +
                                                   std::string(expected) + "'");
   }
   if (first_line.starts_with(other_prefix)) {

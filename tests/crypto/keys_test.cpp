@@ -230,6 +230,20 @@ TEST_CASE("bad key files give clear errors, never a crash", "[crypto][keyfile]")
   CHECK(error_kind(load_text(std::string(10000, 'x'))) == ErrorKind::corrupt);
   CHECK(error_kind(load_text("starling-swarm-key v2\n" + std::string(64, 'a') + "\n")) == ErrorKind::unsupported);
   const std::string hex = "B90A3D8D7A9616F40E52C26E0782937013D8CAA4C35A7143e4ee33f0924e4008";  // either case
+  // The line break after the header lost: it was "a format this starling
+  // cannot read", quoting the whole line, secret key and all.
+  Result<SwarmKey> run_on = load_text("starling-swarm-key v1" + hex + "\n");
+  CHECK(error_kind(run_on) == ErrorKind::corrupt);
+  CHECK_THAT(run_on.error().message, Catch::Contains("line break after the header was lost") &&
+                                         !Catch::Contains(hex.substr(0, 8)));
+  // Another version is named, but never more of its line than a version takes.
+  Result<SwarmKey> newer = load_text("starling-swarm-key v2 " + hex + "\n");
+  CHECK(error_kind(newer) == ErrorKind::unsupported);
+  CHECK_THAT(newer.error().message, Catch::Contains("format 'starling-swarm-key v2...'") && !Catch::Contains(hex.substr(0, 8)));
+  CHECK_THAT(load_text("starling-swarm-key v7" + hex + "\n").error().message,
+             Catch::Contains("format 'starling-swarm-key v7...'") && !Catch::Contains("v7B"));
+  write_file(dir / "id", "starling-identity v1" + std::string(64, 'c') + "\n");
+  CHECK(error_kind(Identity::load(dir / "id")) == ErrorKind::corrupt);
   CHECK(load_text("starling-swarm-key v1\r\n" + hex + "\r\n").ok());
   CHECK(load_text("starling-swarm-key v1\n" + hex).ok());  // no final newline
   // All zeros is the open swarm's public key: a file holding it was taken as a closed swarm.

@@ -566,19 +566,15 @@ nlohmann::json PeerTraining::status_json(const node::PeerStatus& status) const {
   return out;
 }
 
-namespace {
-
-// The local average's accuracy, and how many neighbour copies it averaged: with
-// none it is the own model, which the line showed as a local average.
-std::string local_average_text(const runtime::TrainingProgress& progress) {
+std::string local_average_progress_text(const runtime::TrainingProgress& progress) {
   if (!progress.local_average_evaluated) return "-";
-  const std::string accuracy = fmt::format("{:.2f}%", 100.0 * progress.local_average_accuracy);
-  if (progress.local_average_neighbours == 0) return accuracy + " of no neighbour: the own model";
-  return fmt::format("{} of {} neighbour{}", accuracy, progress.local_average_neighbours,
+  std::string text = fmt::format("{:.2f}%", 100.0 * progress.local_average_accuracy);
+  const bool earlier = progress.evaluated && progress.local_average_at_step != progress.evaluated_at_step;
+  if (earlier) text += fmt::format(" at step {}", progress.local_average_at_step);
+  if (progress.local_average_neighbours == 0) return text + " of no neighbour: the own model" + (earlier ? " then" : "");
+  return fmt::format("{} of {} neighbour{}", text, progress.local_average_neighbours,
                      progress.local_average_neighbours == 1 ? "" : "s");
 }
-
-}  // namespace
 
 std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
   runtime::TrainingProgress progress;
@@ -596,7 +592,7 @@ std::string PeerTraining::progress_line(const node::PeerStatus& status) const {
                      "{} | links {}/{} ready | consensus distance {}",
                      progress.step, progress.epoch, progress.steps_per_second, progress.train_loss,
                      progress.evaluated ? fmt::format("{:.2f}%", 100.0 * progress.test_accuracy) : std::string("-"),
-                     local_average_text(progress), members,
+                     local_average_progress_text(progress), members,
                      ready, d.neighbours.size(),
                      d.consensus_distance ? fmt::format("{:.2e}", *d.consensus_distance) : std::string("-"));
 }

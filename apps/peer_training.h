@@ -94,6 +94,12 @@ nlohmann::json gossip_status_json(const node::PeerStatus& status, const node::Tr
 nlohmann::json handoff_status_json(const node::PeerStatus& status, const node::TrainingDriverOptions& options,
                                    const runtime::StepHandoff& handoff);
 
+// The progress line's local average: its accuracy, "at step N" when that is
+// not the own model's evaluated step (`--local-average-every N` evaluates it
+// less often, and the two numbers read as one model's), and how many
+// neighbour copies it averaged (none: it was the own model). "-" before one.
+std::string local_average_progress_text(const runtime::TrainingProgress& progress);
+
 // `--eval-every`: a whole number of steps, 0 (never) or >= 10. Refuses "5s",
 // fractions and 1..9 (values that were seconds before issue 13 would now
 // evaluate nearly every step) with a message that says so.

@@ -88,6 +88,26 @@ TEST_CASE("peer options: --absorb-share takes 0..1 (0: 1 - momentum) and refuses
   }
 }
 
+TEST_CASE("the progress line names the local average's step when it is not the own model's", "[apps][status]") {
+  runtime::TrainingProgress p;
+  CHECK(apps::local_average_progress_text(p) == "-");
+  p.evaluated = true;
+  p.evaluated_at_step = 182000;
+  p.local_average_evaluated = true;
+  p.local_average_accuracy = 0.7931;
+  p.local_average_at_step = 182000;
+  CHECK(apps::local_average_progress_text(p) == "79.31% of no neighbour: the own model");
+  // --local-average-every 4: evaluated at an earlier step than the own model,
+  // which read as two accuracies of one model (82.20% against 79.31%).
+  p.local_average_at_step = 181000;
+  CHECK(apps::local_average_progress_text(p) == "79.31% at step 181000 of no neighbour: the own model then");
+  p.local_average_neighbours = 2;
+  CHECK(apps::local_average_progress_text(p) == "79.31% at step 181000 of 2 neighbours");
+  p.local_average_at_step = 182000;
+  p.local_average_neighbours = 1;
+  CHECK(apps::local_average_progress_text(p) == "79.31% of 1 neighbour");
+}
+
 TEST_CASE("status JSON reports the own model's and the local average's accuracy", "[apps][status]") {
   runtime::TrainingProgress p;
   p.state = "training";

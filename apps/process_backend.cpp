@@ -373,8 +373,10 @@ Problems ProcessBackend::restart(const std::vector<int>& peers, bool new_identit
     Slot& s = slot(p);
     if (s.pid != 0) {
       kill_peer(s);
+      // Reaped here, so the exit is recorded here: events.jsonl had no
+      // peer_exited line for a restarted peer's old process.
       PeerProcesses::Exit exit;
-      if (processes_.wait_for(s.pid, 5000, &exit)) s.pid = 0;
+      if (processes_.wait_for(s.pid, 5000, &exit)) handle_exit(exit);
     }
     if (new_identity) ++s.identity_generation;
     if (auto started = launch(s, seeds_for(p)); !started) {

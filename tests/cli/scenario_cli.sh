@@ -225,6 +225,28 @@ out=$(cat "$work/norestart.out")
 grep -q "peer 1.*did not start .*identity" <<<"$out" || fail "the runner does not say why peer 1 did not start: $out"
 echo "ok: a restarted peer that cannot start fails the run"
 
+# A restart of a running peer records its old process's exit: the runner
+# reaped it itself, and events.jsonl had no peer_exited line for it.
+printf 'name = "t"\nduration = 5\npoll_interval = 0.5\n[swarm]\npeers = 2\ntrain = false\n%s' \
+  '[[events]]
+at = 2
+kind = "restart"
+peer = 1
+[[expect]]
+kind = "no_crash"
+' >"$work/restart.toml"
+out=$(timeout 90 "$starling" scenario "$work/restart.toml" --out "$work/out-restart" 2>&1); rc=$?
+[[ $rc == 0 ]] || fail "a restart of a running peer: exit $rc: $out"
+/usr/bin/python3 -c '
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+kinds = [(e["event"], e.get("peer"), e.get("life")) for e in events if e["event"] in ("start", "peer_exited")]
+exit_at = kinds.index(("peer_exited", 1, None))
+assert kinds.index(("start", 1, 0)) < exit_at < kinds.index(("start", 1, 1)), kinds
+assert [e["expected"] for e in events if e["event"] == "peer_exited"] == [True], events
+' "$work/out-restart/events.jsonl" || fail "no peer_exited line for the restarted peer 1: $(head -c 2000 "$work/out-restart/events.jsonl")"
+echo "ok: a restart records the old process's exit"
+
 # A failed expectation: membership-only peers report no accuracy.
 printf '%s' "$header
 [[expect]]

@@ -6,8 +6,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -61,6 +63,41 @@ std::filesystem::path folder_of(const std::filesystem::path& target) {
 // The temporary file write_file_atomically writes `target` through, less its
 // process id: one name per writer, so two processes never share one.
 std::string temporary_prefix(const std::filesystem::path& target) { return "." + target.filename().string() + ".tmp."; }
+
+// A metadata value a run records as a positive whole number (docs/checkpoints.md,
+// "Resuming"), or 0 when absent or not one (an older starling's checkpoint).
+std::int64_t recorded_count(const Checkpoint& checkpoint, const char* key) {
+  const auto found = checkpoint.metadata.find(key);
+  if (found == checkpoint.metadata.end()) return 0;
+  const std::string& text = found->second;
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size() && value > 0 ? value : 0;
+}
+
+// Why the training counters cannot come from a run, or "". They hold for every
+// checkpoint `train` and `peer` write, resumed ones (a peer's starts its batch
+// order over) too: a step trains 1 to `batch` samples (fewer at an epoch's
+// end), and the epoch is samples over the shard's size (ml::Trainer). A
+// crafted header broke them: step 938 with 0 samples resumed, and the run
+// said "1.00 epochs" after two.
+std::string inconsistent_counters(const Checkpoint& c) {
+  const std::string counts = "step " + std::to_string(c.step) + " with " + std::to_string(c.samples) + " samples";
+  if (c.samples < c.step) return counts + ": every step trains at least one sample";
+  // samples > step * batch, without the product (batch is any recorded text).
+  const std::int64_t batch = recorded_count(c, "batch");
+  if (batch > 0 && c.samples > 0 && (c.samples - 1) / batch >= c.step)
+    return counts + ": more than the recorded batch of " + std::to_string(batch) + " per step";
+  if ((c.samples == 0) != (c.epoch == 0.0))
+    return counts + " at epoch " + std::to_string(c.epoch) + ": no epoch without samples, nor samples without one";
+  if (const std::int64_t shard = recorded_count(c, "shard_samples"); shard > 0) {
+    const double expected = double(c.samples) / double(shard);
+    if (!(std::abs(c.epoch - expected) <= 1e-9 * std::max(1.0, expected)))
+      return counts + " at epoch " + std::to_string(c.epoch) + ": a shard of " + std::to_string(shard) +
+             " samples makes that epoch " + std::to_string(expected);
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -368,6 +405,7 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
   if (checkpoint.step > kMaxCounter || checkpoint.samples > kMaxCounter || checkpoint.optimizer_steps > kMaxCounter ||
       checkpoint.epoch > double(kMaxCounter))
     return corrupt(path, "step, sample or epoch counters above 2^53 (no run gets there)");
+  if (std::string why = inconsistent_counters(checkpoint); !why.empty()) return corrupt(path, why);
   // Features are standardised with these: a zero, negative or infinite
   // spread turns every input into NaN or flips it.
   if (!std::isfinite(checkpoint.data_mean) || !std::isfinite(checkpoint.data_std) || !(checkpoint.data_std > 0.0f))

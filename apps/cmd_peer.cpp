@@ -219,7 +219,8 @@ int run_peer(const PeerOptions& options) {
         leaving = true;
         log->info("signal {}: leaving the swarm", signal_number);
         if (training) {
-          log->info("stopping training (final checkpoint)");
+          // Before the training thread runs, stop() says why there is no checkpoint.
+          log->info("stopping training{}", training->started() ? " (final checkpoint)" : "");
           training->stop();
           log->info("{}", "training stopped");
         }

@@ -45,6 +45,7 @@ class PeerTraining::Host {
   // The data arrives after the network is up (PeerTraining::begin_loading):
   // a start the node asks for before that waits for it.
   bool data_ready = false;
+  bool load_failed = false;  // on_failure heard why: stop() has nothing to add
   bool start_wanted = false;
   bool stopped = false;
   int batch_in_use = 0;  // what the worker steps with, once the data is in (install); 0: not yet
@@ -357,7 +358,8 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
     }
     Status shaped = data ? check_shape(*data, shape) : Status(data.error());
     if (!shaped) {
-      loop->post([on_failure, error = shaped.error()] {
+      loop->post([host, on_failure, error = shaped.error()] {
+        host->load_failed = true;
         on_failure(make_error(error.kind, "cannot load the training data: " + error.message));
       });
       return;
@@ -369,21 +371,42 @@ void PeerTraining::begin_loading(std::function<void(const Error&)> on_failure) {
     // The loop thread owns the worker's options: the data travels in the closure.
     auto moved = std::make_shared<TrainingData>(std::move(*data));
     loop->post([host, batch, moved, on_failure] {
-      if (Status installed = host->install(std::move(*moved), batch); !installed) on_failure(installed.error());
+      if (Status installed = host->install(std::move(*moved), batch); !installed) {
+        host->load_failed = true;
+        on_failure(installed.error());
+      }
     });
   });
 }
 
 void PeerTraining::stop() {
+  const bool data_was_ready = host_ && host_->data_ready;  // before the join: a late load is dropped
   if (loader_.joinable()) loader_.join();  // a load in flight finishes (its result is then dropped)
   if (host_) host_->stopped = true;
   if (host_ && host_->worker) {
     host_->worker->stop();  // joins; writes the final checkpoint of the own model unless we export the average
     if (export_local_average_ && !stopped_) write_local_average_checkpoint();
+  } else if (host_ && !stopped_ && !host_->load_failed) {
+    say_no_final_checkpoint(data_was_ready);
   }
   stopped_ = true;
   if (slot_) *slot_ = nullptr;
 }
+
+// Stopped before the training thread ran (the data still loading, or the
+// peer still joining): no model of this run to save. It said "stopping
+// training (final checkpoint)" and nothing more, and exited 0, so an operator
+// looked for a checkpoint that was never written.
+void PeerTraining::say_no_final_checkpoint(bool data_was_ready) {
+  std::error_code ec;
+  const bool earlier = fs::exists(checkpoint_path_, ec) && fs::file_size(checkpoint_path_, ec) > 0 && !ec;
+  log_->warn("no final checkpoint written: training had not started ({}), so this run has no model to save; {}",
+             data_was_ready ? "the peer was still joining the swarm" : "the data was still loading",
+             earlier ? checkpoint_path_.string() + " keeps its earlier checkpoint, untouched"
+                     : "there is no " + checkpoint_path_.string());
+}
+
+bool PeerTraining::started() const { return host_ && host_->worker; }
 
 std::optional<std::string> PeerTraining::final_checkpoint_error() const {
   if (average_checkpoint_error_) return average_checkpoint_error_;

@@ -146,8 +146,12 @@ class PeerTraining {
   // Waits for a load in flight, joins the training thread and writes the final checkpoint (the own
   // model, or the local average with --export-model local-average, made
   // from the links still held); the caller stops the peer's delta gossip
-  // afterwards. Loop thread; idempotent.
+  // afterwards. Before the training thread ran (the data still loading),
+  // there is nothing to save: it says so in the log, and the checkpoint
+  // file stays as it was. Loop thread; idempotent.
   void stop();
+  // Whether the training thread runs (or ran): only then has stop() a model to save.
+  bool started() const;
   // After stop(): why the final checkpoint was not written (nullopt: it was,
   // or none was due), so the process can exit non-zero.
   std::optional<std::string> final_checkpoint_error() const;
@@ -188,6 +192,8 @@ class PeerTraining {
   ml::Partition partition_;
   std::thread loader_;
   void write_local_average_checkpoint();
+  // The log line for a stop() before the training thread ran (nothing to save).
+  void say_no_final_checkpoint(bool data_was_ready);
 };
 
 // Applies a scenario runner's FaultControl to what this peer sends.

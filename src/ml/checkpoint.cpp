@@ -6,8 +6,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -62,15 +64,71 @@ std::filesystem::path folder_of(const std::filesystem::path& target) {
 // process id: one name per writer, so two processes never share one.
 std::string temporary_prefix(const std::filesystem::path& target) { return "." + target.filename().string() + ".tmp."; }
 
+// A metadata value a run records as a positive whole number (docs/checkpoints.md,
+// "Resuming"), or 0 when absent or not one (an older starling's checkpoint).
+std::int64_t recorded_count(const Checkpoint& checkpoint, const char* key) {
+  const auto found = checkpoint.metadata.find(key);
+  if (found == checkpoint.metadata.end()) return 0;
+  const std::string& text = found->second;
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size() && value > 0 ? value : 0;
+}
+
+// Why the training counters cannot come from a run, or "". They hold for every
+// checkpoint `train` and `peer` write, resumed ones (a peer's starts its batch
+// order over) too: a step trains 1 to `batch` samples (fewer at an epoch's
+// end), and the epoch is samples over the shard's size (ml::Trainer). A
+// crafted header broke them: step 938 with 0 samples resumed, and the run
+// said "1.00 epochs" after two.
+std::string inconsistent_counters(const Checkpoint& c) {
+  const std::string counts = "step " + std::to_string(c.step) + " with " + std::to_string(c.samples) + " samples";
+  if (c.samples < c.step) return counts + ": every step trains at least one sample";
+  // samples > step * batch, without the product (batch is any recorded text).
+  const std::int64_t batch = recorded_count(c, "batch");
+  if (batch > 0 && c.samples > 0 && (c.samples - 1) / batch >= c.step)
+    return counts + ": more than the recorded batch of " + std::to_string(batch) + " per step";
+  if ((c.samples == 0) != (c.epoch == 0.0))
+    return counts + " at epoch " + std::to_string(c.epoch) + ": no epoch without samples, nor samples without one";
+  if (const std::int64_t shard = recorded_count(c, "shard_samples"); shard > 0) {
+    const double expected = double(c.samples) / double(shard);
+    if (!(std::abs(c.epoch - expected) <= 1e-9 * std::max(1.0, expected)))
+      return counts + " at epoch " + std::to_string(c.epoch) + ": a shard of " + std::to_string(shard) +
+             " samples makes that epoch " + std::to_string(expected);
+  }
+  return "";
+}
+
 }  // namespace
 
 // A link to a file not made yet names it too, and the write creates it:
 // fs::canonical failed there (and fs::weakly_canonical stops at such a
 // link), so a link the start-up check had passed failed at the first
-// checkpoint.
+// checkpoint. A link to something that exists is resolved by the kernel
+// (stat, realpath), never by its text: /proc's links (/dev/stdout ->
+// /proc/self/fd/1 -> "pipe:[2465206]") name no path, and followed by their
+// text a pipe passed for a file not made yet.
 Result<std::filesystem::path> write_target(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   constexpr int kMaxLinks = 40;  // as the kernel's ELOOP
+  struct stat link {};
+  if (path.empty() || ::lstat(path.c_str(), &link) != 0 || !S_ISLNK(link.st_mode)) return path;
+  struct stat named {};
+  if (::stat(path.c_str(), &named) == 0) {
+    // A device, FIFO, socket or folder has no file to write through to: the
+    // caller refuses it by what stat says (check_writable_file).
+    if (!S_ISREG(named.st_mode)) return path;
+    std::error_code ec;
+    fs::path target = fs::canonical(path, ec);
+    // A regular file with no name (deleted, or a memfd, behind /proc/self/fd/N).
+    if (ec) return make_error(ErrorKind::io, "cannot resolve the link " + path.string() + ": " + ec.message());
+    return target;
+  }
+  if (errno == ELOOP) return make_error(ErrorKind::io, "cannot resolve the link " + path.string() + ": a loop");
+  if (errno != ENOENT)
+    return make_error(ErrorKind::io, "cannot resolve the link " + path.string() + ": " + errno_text());
+  // Nothing at the end of the links: each names a path (the kernel follows
+  // /proc's to what exists), so their text says where the write lands.
   std::error_code ec;
   fs::path target = path;
   for (int hops = 0; fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
@@ -82,29 +140,61 @@ Result<std::filesystem::path> write_target(const std::filesystem::path& path) {
   return target;
 }
 
+namespace {
+
+// Whether `file` is the process's standard output or error: the rename would
+// put a new file under its name, and what the command prints afterwards (its
+// summary) would go to the old one, unlinked: lost, with exit 0.
+bool is_own_standard_stream(const struct stat& file) {
+  for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+    struct stat stream {};
+    if (::fstat(fd, &stream) == 0 && stream.st_dev == file.st_dev && stream.st_ino == file.st_ino) return true;
+  }
+  return false;
+}
+
+Error not_a_regular_file(const std::string& path) {
+  return make_error(ErrorKind::invalid_argument,
+                    "cannot write " + path + ": it exists and is not a regular file (a device, FIFO or socket); "
+                    "refusing to replace it");
+}
+
+}  // namespace
+
 Status check_writable_file(const std::string& path) {
   namespace fs = std::filesystem;
-  // The error_code forms: the others throw when stat fails other than "not
-  // found" (a name too long, a symlink loop), and this returns a Status.
-  std::error_code ec;
   if (path.empty()) return make_error(ErrorKind::invalid_argument, "cannot write a file with no name");
+  const auto is_directory = [&] {
+    return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
+  };
+  // "DIR/": the temporary file would land beside it and the rename fail
+  // only after all the work (a whole epoch of `train`).
+  if (!fs::path(path).has_filename()) return is_directory();
+  // What the path names, as the kernel follows it (every link, /proc's too),
+  // as keygen's write_secret_file asks it. The rename replaces whatever that
+  // is: a device (/dev/null as root), a FIFO or a socket would be destroyed,
+  // and /dev/stdout is a link to one; a check that opens it to read waits on
+  // a pipe for ever.
+  struct stat named {};
+  if (::stat(path.c_str(), &named) == 0) {
+    if (S_ISDIR(named.st_mode)) return is_directory();
+    if (!S_ISREG(named.st_mode)) return not_a_regular_file(path);
+    if (is_own_standard_stream(named))
+      return make_error(ErrorKind::invalid_argument,
+                        "cannot write " + path + ": it is this command's standard output or error, which the "
+                        "atomic write would replace (what the command prints next would be lost): write to another "
+                        "file");
+  } else if (errno != ENOENT && errno != ENOTDIR) {
+    // A name too long, a symlink loop, a folder that cannot be searched (a
+    // missing folder, or a file where one should be, is said below).
+    return make_error(ErrorKind::io, "cannot create " + path + ": " + errno_text());
+  }
   auto resolved = write_target(fs::path(path));
   if (!resolved) return resolved.error();
   const fs::path& target = *resolved;
-  const fs::file_status target_status = fs::status(target, ec);
-  // "DIR/" or a directory: the temporary file would land beside it and the
-  // rename fail only after all the work (a whole epoch of `train`).
-  if (!fs::path(path).has_filename() || !target.has_filename() || fs::is_directory(target_status))
-    return make_error(ErrorKind::invalid_argument, "cannot write " + path + ": it is a directory, not a file name");
-  if (target_status.type() == fs::file_type::none)
-    return make_error(ErrorKind::io, "cannot create " + path + ": " + ec.message());
-  // The rename replaces whatever the path names: a device (/dev/null as root),
-  // a FIFO or a socket would be destroyed, and /dev/stdout is a symlink to one.
-  if (fs::exists(target_status) && !fs::is_regular_file(target_status))
-    return make_error(ErrorKind::invalid_argument,
-                      "cannot write " + path + ": it exists and is not a regular file (a device, FIFO or socket); "
-                      "refusing to replace it");
+  if (!target.has_filename()) return is_directory();
   // The folder the temporary file and the rename go to: the link target's.
+  std::error_code ec;
   const fs::path folder = folder_of(target);
   const std::string through = target == fs::path(path) ? "" : " (the link names " + target.string() + ")";
   if (!fs::is_directory(folder, ec))
@@ -117,12 +207,27 @@ Status check_writable_file(const std::string& path) {
 
 Status check_checkpoint_target(const std::string& path) {
   if (Status writable = check_writable_file(path); !writable) return writable;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ok_status();  // absent (or unreadable: the write will say)
+  auto resolved = write_target(std::filesystem::path(path));
+  if (!resolved) return resolved.error();
+  // O_NONBLOCK: should the path have become a FIFO since the check, the open
+  // returns at once (and fstat refuses it) instead of waiting for a writer.
+  const int fd = ::open(resolved->c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return ok_status();  // absent (or unreadable: the write will say)
+  struct stat opened {};
+  if (::fstat(fd, &opened) != 0 || !S_ISREG(opened.st_mode)) {
+    ::close(fd);
+    return not_a_regular_file(path);
+  }
   std::string head(std::strlen(kMagic), '\0');
-  in.read(head.data(), std::streamsize(head.size()));
-  const std::streamsize got = in.gcount();
-  if (got == 0 || (std::size_t(got) == head.size() && head == kMagic)) return ok_status();
+  std::size_t got = 0;
+  while (got < head.size()) {
+    const ssize_t n = ::read(fd, head.data() + got, head.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += std::size_t(n);
+  }
+  ::close(fd);
+  if (got == 0 || (got == head.size() && head == kMagic)) return ok_status();
   return make_error(ErrorKind::invalid_argument, path + " exists and is not a starling checkpoint; refusing to "
                                                         "overwrite it (move it away or choose another file)");
 }
@@ -300,6 +405,7 @@ Result<Checkpoint> load_checkpoint(const std::string& path) {
   if (checkpoint.step > kMaxCounter || checkpoint.samples > kMaxCounter || checkpoint.optimizer_steps > kMaxCounter ||
       checkpoint.epoch > double(kMaxCounter))
     return corrupt(path, "step, sample or epoch counters above 2^53 (no run gets there)");
+  if (std::string why = inconsistent_counters(checkpoint); !why.empty()) return corrupt(path, why);
   // Features are standardised with these: a zero, negative or infinite
   // spread turns every input into NaN or flips it.
   if (!std::isfinite(checkpoint.data_mean) || !std::isfinite(checkpoint.data_std) || !(checkpoint.data_std > 0.0f))

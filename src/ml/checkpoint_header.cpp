@@ -134,6 +134,12 @@ PayloadLayout read_layout(const Json& header) {
 ParsedHeader read_header(const Json& header) {
   ParsedHeader parsed;
   Checkpoint& checkpoint = parsed.checkpoint;
+  // The first line's version is checked before the header is read; this one
+  // was written alongside it and never read, so a header saying 0 loaded.
+  const int version = whole_field<int>(header, "version", "version");
+  if (version != kCheckpointVersion)
+    throw BadField{"'version' is " + std::to_string(version) + ", not " + std::to_string(kCheckpointVersion) +
+                   " as the file's first line says"};
   const std::string model = text_field(header, "model", "model");
   auto spec = ModelSpec::parse(model);
   if (!spec) {

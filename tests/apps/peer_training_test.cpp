@@ -3,13 +3,17 @@
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -223,4 +227,50 @@ TEST_CASE("a training peer's progress line says how many members it knows and su
   status.training = node::TrainingDriverStatus{};
   status.training->state = "downloading";
   CHECK(training.progress_line(status) == "downloading the swarm's model from a neighbour | members 3 (1 suspect)");
+}
+
+// SIGTERM before the data had loaded (an IDX set loads once the peer has
+// joined; "training waits for the data to load"): the peer logged "stopping
+// training (final checkpoint)", wrote none, said nothing more and exited 0.
+TEST_CASE("a peer stopped before its data loaded says it wrote no checkpoint and leaves the file alone",
+          "[apps][training]") {
+  namespace fs = std::filesystem;
+  test::TempDir dir;
+  fs::create_directories(dir.path / "idx");
+  for (const std::string split : {"train", "t10k"}) {
+    test::write_plain(dir.file("idx/" + split + "-images-idx3-ubyte"), test::idx_images(20, 2, 2));
+    test::write_plain(dir.file("idx/" + split + "-labels-idx1-ubyte"), test::idx_labels(20, 2));
+  }
+  apps::PeerTrainingOptions options;
+  options.training.data = dir.file("idx");
+  options.training.model = "linear";
+  // A damaged checkpoint of an earlier run: a peer replaces it only with a model of its own.
+  const std::string earlier_bytes = "starling-checkpoint 1\ncut short by a power loss\n";
+  for (const bool earlier : {false, true}) {
+    const fs::path data_dir = dir.path / (earlier ? "earlier" : "fresh");
+    const fs::path checkpoint = data_dir / "model.ckpt";
+    fs::create_directories(data_dir);
+    if (earlier) std::ofstream(checkpoint, std::ios::binary) << earlier_bytes;
+    std::ostringstream said;
+    auto log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(said));
+    auto prepared = apps::PeerTraining::prepare(options, data_dir, log);
+    REQUIRE(prepared.ok());
+    apps::PeerTraining& training = **prepared;
+    CHECK_FALSE(training.started());
+    training.stop();  // as at SIGTERM, the loader never having finished
+    training.stop();  // idempotent: said once
+    INFO(said.str());
+    CHECK_FALSE(training.final_checkpoint_error());  // exit 0: nothing was lost
+    const std::string line = "no final checkpoint written: training had not started (the data was still loading)";
+    CHECK_THAT(said.str(), Catch::Contains(line));
+    CHECK(said.str().find(line) == said.str().rfind(line));
+    if (earlier) {
+      CHECK_THAT(said.str(), Catch::Contains(checkpoint.string() + " keeps its earlier checkpoint, untouched"));
+      std::ifstream in(checkpoint, std::ios::binary);
+      CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == earlier_bytes);
+    } else {
+      CHECK_THAT(said.str(), Catch::Contains("there is no " + checkpoint.string()));
+      CHECK_FALSE(fs::exists(checkpoint));
+    }
+  }
 }

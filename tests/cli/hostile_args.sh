@@ -273,6 +273,22 @@ PY
   expect_refused "negative step" "corrupt: negative step" "$starling" eval "$work/negative.ckpt" --data "$work/toy.csv"
   expect_refused "resume from a negative step" "corrupt: negative step" \
     "${train[@]}" --epochs 2 --checkpoint "$work/negative.ckpt" --resume
+  # Fields that disagree, which no run writes: a header version 0 (never
+  # read) evaluated and resumed; steps without samples resumed, and the run
+  # then said "1.00 epochs" after two (docs/checkpoints.md).
+  craft version0.ckpt '{"version": 0}'
+  craft no-samples.ckpt '{"samples": 0}'
+  craft many-samples.ckpt '{"samples": 100000000}'
+  for crafted in "version0.ckpt:'version' is 0, not 1" "no-samples.ckpt:with 0 samples: every step trains at least one" \
+    "many-samples.ckpt:more than the recorded batch of 16 per step"; do
+    file=${crafted%%:*} why=${crafted#*:}
+    expect_refused "eval $file" "corrupt: bad header: $why|corrupt: step .*$why" \
+      "$starling" eval "$work/$file" --data "$work/toy.csv"
+    ((code_of_last == 1)) || fail "eval $file: exit $code_of_last, want 1"
+    expect_refused "resume from $file" "corrupt: bad header: $why|corrupt: step .*$why" \
+      "${train[@]}" --epochs 2 --checkpoint "$work/$file" --resume
+    ((code_of_last == 1)) || fail "resume from $file: exit $code_of_last, want 1"
+  done
   craft spread.ckpt '{"data_std": -1.0}'
   expect_refused "negative data_std" "bad feature standardisation" "$starling" eval "$work/spread.ckpt" --data "$work/toy.csv"
   craft overflow.ckpt '{"payload_scale": 1e30}'

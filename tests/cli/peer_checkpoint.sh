@@ -131,5 +131,33 @@ else
   echo "peer_checkpoint: cannot mount a small tmpfs (not root?): the full disk is skipped"
 fi
 
+# --- SIGTERM before the data has loaded (an IDX set loads once the peer has
+# joined, here some 47 MB): no model to save. It logged "stopping training
+# (final checkpoint)", wrote none, said nothing more and exited 0; it now
+# says why there is no checkpoint, still exits 0, and an earlier one stays.
+mkdir -p "$work/idx" "$work/d4"
+/usr/bin/python3 - "$work/idx" <<'PY'
+import struct, sys
+for split, count in (("train", 60000), ("t10k", 100)):
+    with open(f"{sys.argv[1]}/{split}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, count, 28, 28) + (bytes(range(256)) * (count * 784 // 256 + 1))[:count * 784])
+    with open(f"{sys.argv[1]}/{split}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, count) + bytes(i % 2 for i in range(count)))
+PY
+printf 'starling-checkpoint 1\ncut short\n' >"$work/d4/model.ckpt" && cp "$work/d4/model.ckpt" "$work/d4-before.ckpt"
+peer_flags=(--eval-every 0 --data "$work/idx" --model linear)
+start_peer 4
+wait_until 10 grep -q "training waits for the data to load" "$work/p4.log" || fail "the peer does not wait for its data"
+stop_peer 4; rc=$?
+((rc == 0)) || fail "stopped before the data loaded: exit $rc, want 0"
+if grep -q "training started" "$work/p4.log"; then
+  echo "peer_checkpoint: the data loaded before SIGTERM landed (a slow host): the early stop is not checked"
+else
+  grep -q "no final checkpoint written: training had not started (the data was still loading), .*$work/d4/model.ckpt keeps its earlier checkpoint, untouched" \
+    "$work/p4.log" || fail "no word of the checkpoint not written: $(tail -5 "$work/p4.log")"
+  grep -q "stopping training (final checkpoint)" "$work/p4.log" && fail "it announced a final checkpoint it cannot write"
+  cmp -s "$work/d4/model.ckpt" "$work/d4-before.ckpt" || fail "the earlier checkpoint changed"
+fi
+
 grep -hE "Assertion|terminate called|Sanitizer|runtime error" "$work"/*.log && fail "a peer crashed"
 echo "PASS peer_checkpoint"

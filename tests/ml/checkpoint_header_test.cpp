@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include <cstdint>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -59,6 +60,17 @@ std::string edited(const std::string& header, void (*edit)(nlohmann::json&)) {
   auto json = nlohmann::json::parse(header);
   edit(json);
   return json.dump();
+}
+
+// Sets the training counters and the run layout keys (docs/checkpoints.md,
+// "Resuming"; "" leaves a key out, as an older starling did).
+void counters(nlohmann::json& j, std::int64_t step, std::int64_t samples, double epoch, const std::string& batch,
+              const std::string& shard_samples) {
+  j["step"] = step;
+  j["samples"] = samples;
+  j["epoch"] = epoch;
+  if (!batch.empty()) j["metadata"]["batch"] = batch;
+  if (!shard_samples.empty()) j["metadata"]["shard_samples"] = shard_samples;
 }
 
 // `header` with the first `from` replaced by `to` (text the JSON library
@@ -115,6 +127,16 @@ TEST_CASE("a crafted checkpoint header is corrupt, in starling's words") {
       // Counters a resumed run would overflow (samples += batch at INT64_MAX).
       {edited(h, [](auto& j) { j["samples"] = 9223372036854775800ll; }), "counters above 2^53"},
       {edited(h, [](auto& j) { j["step"] = (1ll << 53) + 1; }), "counters above 2^53"},
+      // A version other than the first line's (it was never read).
+      {edited(h, [](auto& j) { j["version"] = 0; }), "'version' is 0, not 1 as the file's first line says"},
+      {edited(h, [](auto& j) { j.erase("version"); }), "field 'version' is missing"},
+      // Counters no run writes: step 938 with no samples resumed, and the
+      // run then said "1.00 epochs" after two.
+      {edited(h, [](auto& j) { j["step"] = 938; }), "step 938 with 0 samples: every step trains at least one"},
+      {edited(h, [](auto& j) { counters(j, 2, 200, 2.0, "64", "100"); }), "more than the recorded batch of 64"},
+      {edited(h, [](auto& j) { counters(j, 2, 128, 1.0, "64", "100"); }), "a shard of 100 samples makes that epoch"},
+      {edited(h, [](auto& j) { counters(j, 2, 128, 0.0, "64", ""); }), "no epoch without samples, nor samples"},
+      {edited(h, [](auto& j) { counters(j, 0, 0, 0.5, "", ""); }), "no epoch without samples, nor samples"},
   };
   for (const auto& [header, expected] : crafted) {
     write_with_header(path, parts, header);
@@ -137,4 +159,30 @@ TEST_CASE("a header with fields this starling does not know still loads") {
   const Parts parts = saved_parts(path);
   write_with_header(path, parts, edited(parts.header, [](auto& j) { j["comment"] = {{"from", "a later starling"}}; }));
   CHECK(load_checkpoint(path).ok());
+}
+
+// What `train` and `peer` write, resumed runs too: a step takes 1 to `batch`
+// samples (fewer at an epoch's end; a resumed peer starts its batch order
+// over), the epoch is samples over the shard's size, and an older starling
+// recorded neither.
+TEST_CASE("the training counters every run writes still load") {
+  TempDir dir;
+  const std::string path = (dir.path / "run.ckpt").string();
+  const Parts parts = saved_parts(path);
+  REQUIRE(load_checkpoint(path).ok());
+  const std::vector<std::string> consistent = {
+      edited(parts.header, [](auto& j) { counters(j, 2, 100, 1.0, "64", "100"); }),   // 64 + 36: an epoch
+      edited(parts.header, [](auto& j) { counters(j, 3, 164, 1.64, "64", "100"); }),  // and 64 more
+      edited(parts.header, [](auto& j) { counters(j, 3, 192, 1.92, "64", "100"); }),  // 64 each: resumed by a peer
+      edited(parts.header, [](auto& j) { counters(j, 938, 60000, 1.0, "64", "60000"); }),
+      edited(parts.header, [](auto& j) { counters(j, 5, 320, 3.2, "", ""); }),  // no layout recorded
+      edited(parts.header, [](auto& j) { counters(j, 0, 0, 0.0, "64", "100"); }),
+  };
+  for (const std::string& header : consistent) {
+    INFO("header: " << header);
+    write_with_header(path, parts, header);
+    auto loaded = load_checkpoint(path);
+    CHECK(loaded.ok());
+    if (!loaded) FAIL_CHECK(loaded.error().message);
+  }
 }

@@ -1,7 +1,9 @@
 // Checkpoints: exact round trip, and a clear error for every kind of damage.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -217,6 +219,42 @@ TEST_CASE("an atomic write never replaces a FIFO, and writes through a symlink t
   REQUIRE(write_file_atomically((dir.path / "ahead").string(), "made").ok());
   CHECK(fs::is_symlink(fs::symlink_status(dir.path / "ahead")));
   CHECK(read_all(dir.path / "elsewhere" / "new.ckpt") == "made");
+}
+
+// /dev/stdout is a link to /proc/self/fd/1, whose text ("pipe:[2465206]")
+// names no path: followed by its text, a pipe passed for a file not made
+// yet, check_checkpoint_target then opened it to read and waited for ever,
+// and a write made ".pipe:[...].tmp.PID" in /proc/self/fd.
+TEST_CASE("a /proc link to a pipe is refused as what it names and one to a file writes that file") {
+  TempDir dir;
+  int ends[2];
+  REQUIRE(::pipe(ends) == 0);
+  const std::string pipe_link = "/proc/self/fd/" + std::to_string(ends[1]);
+  fs::create_symlink(pipe_link, dir.path / "to-pipe");
+  for (const std::string& path : {pipe_link, (dir.path / "to-pipe").string()}) {
+    INFO(path);
+    for (const Status& status : {check_writable_file(path), check_checkpoint_target(path),
+                                 write_file_atomically(path, "x"), save_checkpoint(path, sample())}) {
+      REQUIRE_FALSE(status.ok());
+      CHECK(status.error().kind == ErrorKind::invalid_argument);
+      CHECK_THAT(status.error().message, Catch::Contains("is not a regular file (a device, FIFO or socket)"));
+    }
+  }
+  ::close(ends[0]);
+  ::close(ends[1]);
+
+  const fs::path file = dir.path / "real.ckpt";
+  write_all(file, "");
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const std::string file_link = "/proc/self/fd/" + std::to_string(fd);
+  auto target = write_target(file_link);
+  REQUIRE(target.ok());
+  CHECK(*target == fs::canonical(file));
+  CHECK(check_checkpoint_target(file_link).ok());
+  REQUIRE(save_checkpoint(file_link, sample()).ok());
+  ::close(fd);
+  CHECK(load_checkpoint(file.string()).ok());
 }
 
 TEST_CASE("an atomic write keeps a private file private") {

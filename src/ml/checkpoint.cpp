@@ -84,10 +84,10 @@ std::int64_t recorded_count(const Checkpoint& checkpoint, const char* key) {
 std::string inconsistent_counters(const Checkpoint& c) {
   const std::string counts = "step " + std::to_string(c.step) + " with " + std::to_string(c.samples) + " samples";
   if (c.samples < c.step) return counts + ": every step trains at least one sample";
-  // samples > step * batch, without the product (batch is any recorded text).
-  const std::int64_t batch = recorded_count(c, "batch");
-  if (batch > 0 && c.samples > 0 && (c.samples - 1) / batch >= c.step)
-    return counts + ": more than the recorded batch of " + std::to_string(batch) + " per step";
+  // No bound of samples by step x the recorded batch: a checkpoint from
+  // before batch was recorded, resumed with a smaller --batch, records the
+  // new batch beside samples of the old one, and such a run would write a
+  // checkpoint it could not read back.
   if ((c.samples == 0) != (c.epoch == 0.0))
     return counts + " at epoch " + std::to_string(c.epoch) + ": no epoch without samples, nor samples without one";
   if (const std::int64_t shard = recorded_count(c, "shard_samples"); shard > 0) {

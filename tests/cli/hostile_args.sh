@@ -280,7 +280,7 @@ PY
   craft no-samples.ckpt '{"samples": 0}'
   craft many-samples.ckpt '{"samples": 100000000}'
   for crafted in "version0.ckpt:'version' is 0, not 1" "no-samples.ckpt:with 0 samples: every step trains at least one" \
-    "many-samples.ckpt:more than the recorded batch of 16 per step"; do
+    "many-samples.ckpt:samples makes that epoch"; do
     file=${crafted%%:*} why=${crafted#*:}
     expect_refused "eval $file" "corrupt: bad header: $why|corrupt: step .*$why" \
       "$starling" eval "$work/$file" --data "$work/toy.csv"

@@ -133,7 +133,6 @@ TEST_CASE("a crafted checkpoint header is corrupt, in starling's words") {
       // Counters no run writes: step 938 with no samples resumed, and the
       // run then said "1.00 epochs" after two.
       {edited(h, [](auto& j) { j["step"] = 938; }), "step 938 with 0 samples: every step trains at least one"},
-      {edited(h, [](auto& j) { counters(j, 2, 200, 2.0, "64", "100"); }), "more than the recorded batch of 64"},
       {edited(h, [](auto& j) { counters(j, 2, 128, 1.0, "64", "100"); }), "a shard of 100 samples makes that epoch"},
       {edited(h, [](auto& j) { counters(j, 2, 128, 0.0, "64", ""); }), "no epoch without samples, nor samples"},
       {edited(h, [](auto& j) { counters(j, 0, 0, 0.5, "", ""); }), "no epoch without samples, nor samples"},

@@ -22,7 +22,6 @@
 #include "commands.h"
 #include "config_file.h"
 #include "starling/crypto/keys.h"
-#include "starling/runtime/numeric_address.h"
 #include "starling/text.h"
 
 namespace starling::apps {
@@ -128,10 +127,8 @@ Result<InitReport> init_machine(const InitOptions& options) {
                       "DIR " + printable(paths.dir.string()) +
                           " is not valid UTF-8: starling.toml (TOML) holds UTF-8 text only; name a folder in UTF-8");
   // What `starling peer` would refuse at start is refused here, before any file is written.
-  auto listen = runtime::parse_numeric_address(options.listen);
+  auto listen = parse_listen_address(options.listen);
   if (!listen) return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message);
-  if (listen->port == 0)
-    return make_error(ErrorKind::invalid_argument, "--listen: give a port other than 0; others reach this peer at it");
   for (const auto& seed : options.seeds) {
     if (auto parsed = parse_seed_address(seed); !parsed)
       return make_error(ErrorKind::invalid_argument, "--seed: " + parsed.error().message);
@@ -184,7 +181,7 @@ Command add_init_command(CLI::App& root) {
       ->type_name("DIR");
   app->add_option("--listen", options->listen, "Address the peer will listen on")
       ->type_name("HOST:PORT")
-      ->check(numeric_address_check())
+      ->check(listen_address_check())
       ->capture_default_str();
   app->add_option("--seed", options->seeds, "A member of the swarm to join, by numeric IP (repeatable; none: a new swarm)")
       ->type_name("HOST:PORT")

@@ -91,9 +91,9 @@ int run_peer(const PeerOptions& options) {
   auto log = make_peer_logger(options.log);
 
   // Everything the user typed is checked before anything starts.
-  auto listen = node::parse_address(options.listen);
-  if (!listen) return fail("--listen: " + listen.error().message + " (want IP:PORT, e.g. 127.0.0.1:7946)");
-  if (listen->port == 0) return fail("--listen: give a port other than 0; others reach this peer at it");
+  // Checked by the option already; this is the run's own guard.
+  auto listen = parse_listen_address(options.listen);
+  if (!listen) return fail(make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message));
   for (const auto& seed : options.seeds) {  // checked by the option already; this is the run's own guard
     auto parsed = parse_seed_address(seed);
     if (!parsed) return fail("--seed: " + parsed.error().message);
@@ -287,7 +287,7 @@ Command add_peer_command(CLI::App& root) {
       "peer", "Join a swarm (or start one) and train with it until stopped (SIGINT, SIGTERM or SIGHUP leaves gracefully)");
   app->add_option("--listen", options->listen, "Address to listen on (TCP and UDP), e.g. 127.0.0.1:7946")
       ->type_name("HOST:PORT")
-      ->check(numeric_address_check())
+      ->check(listen_address_check())
       ->required();
   app->add_option("--seed", options->seeds,
                   "A member to join through, by numeric IP (repeatable; none: start a new swarm)")

@@ -33,6 +33,7 @@
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/incarnation_file.h"
+#include "starling/runtime/numeric_address.h"
 #include "swarm_key_option.h"
 
 namespace starling::apps {
@@ -103,6 +104,16 @@ int run_peer(const PeerOptions& options) {
   if (!options.metrics.empty()) {
     auto parsed = node::parse_address(options.metrics);
     if (!parsed) return fail("--metrics: " + parsed.error().message + " (want IP:PORT, e.g. 127.0.0.1:9464)");
+    // The peer binds --listen's TCP port first, so the metrics server would
+    // fail with "address in use (another process holds this port)" though
+    // the process holding it is this one.
+    const bool overlaps = parsed->port == listen->port &&
+                          (parsed->host == listen->host || !runtime::unreachable_address_kind(*parsed).empty());
+    if (overlaps)
+      return fail(make_error(ErrorKind::invalid_argument,
+                             "--metrics " + options.metrics + " is the TCP port of this peer's own --listen " +
+                                 options.listen + ", which its swarm sessions use: give the metrics another port "
+                                 "(9464 is the usual one)"));
   }
   if (options.outbound_only && options.seeds.empty())
     return fail("--outbound-only needs a --seed: nobody can reach this peer to join it");

@@ -179,7 +179,7 @@ Command add_init_command(CLI::App& root) {
   app->add_option("dir", options->dir, "Folder to write into (made if missing; existing files are never replaced)")
       ->required()
       ->type_name("DIR");
-  app->add_option("--listen", options->listen, "Address the peer will listen on")
+  app->add_option("--listen", options->listen, "Address the peer will listen on and advertise: this machine's own, as the others reach it")
       ->type_name("HOST:PORT")
       ->check(listen_address_check())
       ->capture_default_str();

@@ -42,6 +42,12 @@ expect_refused "listen = 0.0.0.0 in --config" "wildcard.toml:1: 'listen'.*wildca
 printf 'listen = "127.0.0.1:7946"\nseed = ["0.0.0.0:7946"]\n' >"$work/wildcard-seed.toml"
 expect_refused "seed = 0.0.0.0 in --config" "wildcard-seed.toml:2: 'seed'.*wildcard" \
   "${peer_print[@]}" --config "$work/wildcard-seed.toml"
+# init's default --listen was 0.0.0.0:7946: now the packaged config's
+# loopback default, a config `peer --config` accepts.
+expect_ok "init without --listen" "$starling" init "$work/init-default"
+grep -qx "listen = '127.0.0.1:7946'" "$work/init-default/starling.toml" ||
+  fail "init's default listen: $(grep '^listen' "$work/init-default/starling.toml")"
+expect_ok "init's default config starts" "${peer_print[@]}" --config "$work/init-default/starling.toml"
 expect_ok "an ordinary address still passes" "${peer_print[@]}" --listen 192.0.2.10:7946 --seed '10.0.0.1:7946'
 
 # Port 0 in --listen: a flag error like --seed's, before anything is made.

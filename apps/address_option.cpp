@@ -8,14 +8,46 @@
 
 namespace starling::apps {
 
-CLI::Validator numeric_address_check() {
-  // No description: the options' type name (HOST:PORT) says it in --help.
-  return parsed_check(runtime::parse_numeric_address, "").name("numeric HOST:PORT");
+namespace {
+
+// "e.g. 192.0.2.10:7946" in the family the user wrote.
+std::string example_for(const runtime::Address& address) {
+  return address.host.find(':') != std::string::npos ? "[2001:db8::1]:7946" : "192.0.2.10:7946";
+}
+
+Result<runtime::Address> parse_own_address(std::string_view text, bool any_port) {
+  auto parsed = runtime::parse_numeric_address(text);
+  if (!parsed) return parsed;
+  if (const std::string kind = runtime::unreachable_address_kind(*parsed); !kind.empty())
+    return make_error(ErrorKind::invalid_argument,
+                      "'" + parsed->host + "' is " + kind +
+                          ": a peer advertises its listen address to the swarm and the others dial it, so give this "
+                          "machine's own address as the others reach it (e.g. " + example_for(*parsed) + ")");
+  if (!any_port && parsed->port == 0)
+    return make_error(ErrorKind::invalid_argument,
+                      "give a port other than 0: a peer listens on a fixed port, which the others dial (port 0 "
+                      "would pick another one at every start)");
+  return parsed;
+}
+
+}  // namespace
+
+Result<runtime::Address> parse_listen_address(std::string_view text) { return parse_own_address(text, false); }
+Result<runtime::Address> parse_embed_listen_address(std::string_view text) { return parse_own_address(text, true); }
+
+// No description: the options' type name (HOST:PORT) says it in --help.
+CLI::Validator listen_address_check() { return parsed_check(parse_listen_address, "").name("listen HOST:PORT"); }
+CLI::Validator embed_listen_address_check() {
+  return parsed_check(parse_embed_listen_address, "").name("listen HOST:PORT");
 }
 
 Result<runtime::Address> parse_seed_address(std::string_view text) {
   auto parsed = runtime::parse_numeric_address(text);
   if (!parsed) return parsed;
+  if (const std::string kind = runtime::unreachable_address_kind(*parsed); !kind.empty())
+    return make_error(ErrorKind::invalid_argument,
+                      "'" + parsed->host + "' is " + kind + ", which names no machine to dial: give the seed's own "
+                      "address as the others reach it (its --listen, e.g. " + example_for(*parsed) + ")");
   if (parsed->port == 0)
     return make_error(ErrorKind::invalid_argument,
                       std::string(text) + ": port 0 cannot be dialled (want the seed's --listen port)");

@@ -14,12 +14,23 @@
 
 namespace starling::apps {
 
-CLI::Validator numeric_address_check();
+// --listen: this peer's own address, which it also advertises to the swarm
+// (there is no separate advertise option), so the others must be able to
+// dial it: a wildcard (0.0.0.0, [::]), multicast or broadcast address was
+// accepted and advertised, and every member that dialled it reached itself.
+// `starling peer` and `init` also refuse port 0 (the port would change at
+// every start); an embedded peer takes it (a free port, for tests and
+// notebooks: embed.h). Errors: invalid_argument, saying which address to give.
+Result<runtime::Address> parse_listen_address(std::string_view text);
+Result<runtime::Address> parse_embed_listen_address(std::string_view text);
+CLI::Validator listen_address_check();
+CLI::Validator embed_listen_address_check();
 
 // A seed is dialled, so its port must be one a peer listens on: port 0 (which
-// --listen refuses too) was accepted and dialled every few seconds for ever.
-// Errors: invalid_argument, in runtime::parse_numeric_address's words or
-// saying that port 0 cannot be dialled.
+// --listen refuses too) was accepted and dialled every few seconds for ever;
+// and its host a machine: a wildcard, multicast or broadcast address is
+// refused as for --listen. Errors: invalid_argument, in
+// runtime::parse_numeric_address's words or saying what to give instead.
 Result<runtime::Address> parse_seed_address(std::string_view text);
 CLI::Validator seed_address_check();
 

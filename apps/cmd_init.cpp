@@ -23,7 +23,6 @@
 #include "commands.h"
 #include "config_file.h"
 #include "starling/crypto/keys.h"
-#include "starling/runtime/numeric_address.h"
 #include "starling/text.h"
 
 namespace starling::apps {
@@ -155,10 +154,8 @@ Result<InitReport> init_machine(const InitOptions& options) {
                           " holds a control character (a newline or tab?): starling.toml names its folder in a "
                           "comment line; name a folder without one");
   // What `starling peer` would refuse at start is refused here, before any file is written.
-  auto listen = runtime::parse_numeric_address(options.listen);
+  auto listen = parse_listen_address(options.listen);
   if (!listen) return make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message);
-  if (listen->port == 0)
-    return make_error(ErrorKind::invalid_argument, "--listen: give a port other than 0; others reach this peer at it");
   for (const auto& seed : options.seeds) {
     if (auto parsed = parse_seed_address(seed); !parsed)
       return make_error(ErrorKind::invalid_argument, "--seed: " + parsed.error().message);
@@ -209,9 +206,9 @@ Command add_init_command(CLI::App& root) {
   app->add_option("dir", options->dir, "Folder to write into (made if missing; existing files are never replaced)")
       ->required()
       ->type_name("DIR");
-  app->add_option("--listen", options->listen, "Address the peer will listen on")
+  app->add_option("--listen", options->listen, "Address the peer will listen on and advertise: this machine's own, as the others reach it")
       ->type_name("HOST:PORT")
-      ->check(numeric_address_check())
+      ->check(listen_address_check())
       ->capture_default_str();
   app->add_option("--seed", options->seeds, "A member of the swarm to join, by numeric IP (repeatable; none: a new swarm)")
       ->type_name("HOST:PORT")

@@ -33,6 +33,7 @@
 #include "starling/runtime/data_dir_lock.h"
 #include "starling/runtime/event_loop.h"
 #include "starling/runtime/incarnation_file.h"
+#include "starling/runtime/numeric_address.h"
 #include "swarm_key_option.h"
 
 namespace starling::apps {
@@ -102,9 +103,9 @@ int run_peer(const PeerOptions& options) {
   auto log = make_peer_logger(options.log);
 
   // Everything the user typed is checked before anything starts.
-  auto listen = node::parse_address(options.listen);
-  if (!listen) return fail("--listen: " + listen.error().message + " (want IP:PORT, e.g. 127.0.0.1:7946)");
-  if (listen->port == 0) return fail("--listen: give a port other than 0; others reach this peer at it");
+  // Checked by the option already; this is the run's own guard.
+  auto listen = parse_listen_address(options.listen);
+  if (!listen) return fail(make_error(ErrorKind::invalid_argument, "--listen: " + listen.error().message));
   for (const auto& seed : options.seeds) {  // checked by the option already; this is the run's own guard
     auto parsed = parse_seed_address(seed);
     if (!parsed) return fail("--seed: " + parsed.error().message);
@@ -114,6 +115,16 @@ int run_peer(const PeerOptions& options) {
   if (!options.metrics.empty()) {
     auto parsed = node::parse_address(options.metrics);
     if (!parsed) return fail("--metrics: " + parsed.error().message + " (want IP:PORT, e.g. 127.0.0.1:9464)");
+    // The peer binds --listen's TCP port first, so the metrics server would
+    // fail with "address in use (another process holds this port)" though
+    // the process holding it is this one.
+    const bool overlaps = parsed->port == listen->port &&
+                          (parsed->host == listen->host || !runtime::unreachable_address_kind(*parsed).empty());
+    if (overlaps)
+      return fail(make_error(ErrorKind::invalid_argument,
+                             "--metrics " + options.metrics + " is the TCP port of this peer's own --listen " +
+                                 options.listen + ", which its swarm sessions use: give the metrics another port "
+                                 "(9464 is the usual one)"));
   }
   if (options.outbound_only && options.seeds.empty())
     return fail("--outbound-only needs a --seed: nobody can reach this peer to join it");
@@ -299,7 +310,7 @@ Command add_peer_command(CLI::App& root) {
       "peer", "Join a swarm (or start one) and train with it until stopped (SIGINT, SIGTERM or SIGHUP leaves gracefully)");
   app->add_option("--listen", options->listen, "Address to listen on (TCP and UDP), e.g. 127.0.0.1:7946")
       ->type_name("HOST:PORT")
-      ->check(numeric_address_check())
+      ->check(listen_address_check())
       ->required();
   app->add_option("--seed", options->seeds,
                   "A member to join through, by numeric IP (repeatable; none: start a new swarm)")

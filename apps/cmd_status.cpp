@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "error_output.h"
+#include "number_checks.h"
 #include "path_option.h"
 #include "starling/runtime/control_client.h"
 #include "status_table.h"
@@ -66,7 +67,7 @@ Command add_status_command(CLI::App& root) {
       ->type_name("FILE")
       ->check(non_empty_path_check("an open swarm"));
   app->add_option("--timeout", options->timeout_seconds, "Seconds to wait for the answer")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_seconds("24 hours"))
       ->default_str("5");
   return Command{app, [options] { return run_status(*options); }};
 }

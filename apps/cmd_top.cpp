@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "error_output.h"
+#include "number_checks.h"
 #include "path_option.h"
 #include "starling/runtime/control_client.h"
 #include "swarm_key_option.h"
@@ -127,7 +128,7 @@ Command add_top_command(CLI::App& root) {
       ->check(CLI::Range(0.1, 3600.0))
       ->default_str("1");
   app->add_option("--timeout", options->timeout_seconds, "Seconds to wait for each answer")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_seconds("24 hours"))
       ->default_str("3");
   app->add_flag("--once", options->once,
                 "Print one frame as text and exit (two polls --interval apart, for the rates); exit 1 if the peer "

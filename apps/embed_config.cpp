@@ -41,7 +41,7 @@ Result<EmbedConfig> parse_embed_settings(const std::vector<std::pair<std::string
   config.training.download_precision = "f32";
   CLI::App app{"starling embedded peer", "peer"};
   // The same options, names and checks as `starling peer` (apps/cmd_peer.cpp).
-  app.add_option("--listen", config.listen)->check(numeric_address_check())->group(kEmbedOptionGroup);
+  app.add_option("--listen", config.listen)->check(embed_listen_address_check())->group(kEmbedOptionGroup);
   app.add_option("--seed", config.seeds)->check(seed_address_check())->group(kEmbedOptionGroup);
   app.add_option("--swarm-key", config.swarm_key_path)
       ->check(non_empty_path_check("an open swarm"))

@@ -351,8 +351,8 @@ Result<std::unique_ptr<Peer>> Peer::create(const Settings& settings) {
   impl->config = std::move(*parsed);
   const apps::EmbedConfig& c = impl->config;
 
-  auto listen = node::parse_address(c.listen);
-  if (!listen) return make_error(ErrorKind::invalid_argument, "listen: " + listen.error().message + " (want IP:PORT)");
+  auto listen = apps::parse_embed_listen_address(c.listen);  // the setting's check ran already: create()'s own guard
+  if (!listen) return make_error(ErrorKind::invalid_argument, "listen: " + listen.error().message);
   impl->listen = *listen;
   for (const auto& seed : c.seeds) {  // the setting's check ran already; this is create()'s own guard
     auto p = apps::parse_seed_address(seed);

@@ -12,7 +12,10 @@ namespace starling::apps {
 
 struct InitOptions {
   std::filesystem::path dir;
-  std::string listen = "0.0.0.0:7946";
+  // The packaged config's default (packaging/starling.toml): a one-machine
+  // swarm until changed. 0.0.0.0, the old default, is refused (the peer
+  // advertises its listen address: address_option.h).
+  std::string listen = "127.0.0.1:7946";
   std::vector<std::string> seeds;
   std::string swarm_key;  // "" : make a new one
 };

@@ -76,6 +76,19 @@ CLI::Validator zero_or_range(double min, double max, const std::string& zero_mea
       range, "");
 }
 
+CLI::Validator positive_seconds(const std::string& longest) {
+  const std::string wanted = "a number of seconds above 0, e.g. 5 (a longer wait than " + longest + " is cut to it)";
+  return CLI::Validator(
+      [wanted](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size()) return quoted_text(text) + " is not a number";
+        if (value > 0.0) return {};
+        return quoted_text(text) + " is out of range: give " + wanted;
+      },
+      "SECONDS above 0", "");
+}
+
 namespace {
 
 // The kind of number an option reads, from its type name: "INT", "UINT" or

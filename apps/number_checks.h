@@ -20,6 +20,11 @@ namespace starling::apps {
 // time". `zero_means` says what 0 does ("only at stop").
 CLI::Validator zero_or_range(double min, double max, const std::string& zero_means);
 
+// A wait in seconds above 0 (`status --timeout`): CLI::PositiveNumber said
+// "Value 0 not in range 0.000000 to 1797693134862315708145..." (DBL_MAX, 309
+// digits). `longest` (e.g. "24 hours") says where a longer wait is cut.
+CLI::Validator positive_seconds(const std::string& longest);
+
 // For the app and all its subcommands; call once, after every option exists.
 void check_numbers(CLI::App& app);
 

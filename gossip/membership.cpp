@@ -79,6 +79,17 @@ Actions Membership::join(std::vector<std::string> seeds, std::int64_t now_ms) {
   return take_actions();
 }
 
+Actions Membership::forget_seed(const std::string& address) {
+  const auto found = std::find(seeds_.begin(), seeds_.end(), address);
+  if (found == seeds_.end()) return take_actions();
+  seeds_.erase(found);
+  if (seeds_.empty() && !joined_) {
+    joined_ = true;
+    emit(EventKind::joined_swarm, self_, self_.node_id);
+  }
+  return take_actions();
+}
+
 Actions Membership::leave(std::int64_t now_ms) {
   if (leaving_) return take_actions();
   leaving_ = true;

@@ -50,12 +50,13 @@ enum class Reason : std::uint8_t {
   handshake_failed,  // it came up, but the secure handshake failed or the other side hung up during it
   timeout,           // the connect, the handshake or an idle connection ran out of time
   own_identity,      // the secure handshake failed because the other end proved this peer's own identity
+  own_address,       // the connection reached this very process: the address dialled is one of its own
   closed_by_peer,    // the other end closed an established connection: an ending, not an error
 };
 
 // Both handshake reasons: the connection came up but no secure session did.
 inline bool is_handshake_failure(Reason reason) {
-  return reason == Reason::handshake_failed || reason == Reason::own_identity;
+  return reason == Reason::handshake_failed || reason == Reason::own_identity || reason == Reason::own_address;
 }
 
 inline const char* to_string(Reason reason) {
@@ -65,6 +66,7 @@ inline const char* to_string(Reason reason) {
     case Reason::handshake_failed: return "handshake failed";
     case Reason::timeout: return "timeout";
     case Reason::own_identity: return "own identity";
+    case Reason::own_address: return "own address";
     case Reason::closed_by_peer: return "closed by the peer";
   }
   return "unknown";

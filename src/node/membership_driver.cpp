@@ -206,8 +206,8 @@ void MembershipDriver::on_timer() {
 // identity without telling the application (it never announced it), and the
 // other end cannot tell why we hung up (we say nothing to a failed
 // handshake): only this end knows that two processes may hold one identity.
-// It cannot tell that from this peer dialling itself under another address,
-// so it warns, naming both.
+// This peer's own dials to an address of its own are not counted here
+// (Reason::own_address: the dialler skips that address, on_own_address).
 void MembershipDriver::report_own_identity_inbound() {
   const HandshakeFailures& failures = transport_.stats().handshake_failures;
   if (failures.own_identity <= own_identity_reported_) return;
@@ -220,8 +220,7 @@ void MembershipDriver::report_own_identity_inbound() {
       std::to_string(fresh) + " inbound connection(s) proved this peer's own identity (latest from " +
           failures.own_identity_last_from +
           "): another process runs with this identity file (a copied data dir or machine image: give each peer "
-          "its own --identity or --data-dir), or this peer dialled an address of its own (a --seed naming this "
-          "peer is harmless)",
+          "its own --identity or --data-dir)",
       "handshake.own_identity", {{"peer", failures.own_identity_last_from}, {"count", std::to_string(fresh)}});
 }
 
@@ -301,6 +300,10 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
   // The connection came up but the secure session did not: either our check
   // failed, or the other side's did and it hung up. The transport says which
   // it was (Reason); a refused connect or a timeout is not a key mismatch.
+  if (reason.reason == Reason::own_address) {
+    on_own_address(stream.peer);
+    return;
+  }
   if (reason.reason == Reason::own_identity) {
     log(DriverLogLevel::error,
         "secure handshake with " + stream.peer + " failed: that peer holds this peer's own identity (two peers "
@@ -341,6 +344,27 @@ void MembershipDriver::on_disconnected(ConnectionId id, const Error& reason) {
     log(DriverLogLevel::info, "stream to " + stream.peer + " failed (" + reason.message + ")", "stream.failed",
         {{"peer", stream.peer}, {"reason", reason.message}});
   }
+}
+
+// The dial reached this very process (the transport knows: our own responder
+// refused the hello as ours): the address is this peer's own under another
+// name, e.g. one config shared by every machine that names each of them as a
+// seed. It failed as a key mismatch does and was retried for ever, so a peer
+// whose only seed was itself never started.
+void MembershipDriver::on_own_address(const std::string& address) {
+  if (seeds_.erase(address) == 0) {
+    log(DriverLogLevel::info, "the connection to " + address + " reached this peer itself (an address of its own)",
+        "stream.own_address", {{"peer", address}});
+    return;
+  }
+  const bool was_joined = membership_->joined();
+  gossip::Actions actions = membership_->forget_seed(address);
+  const bool alone = seeds_.empty() && !was_joined;
+  log(alone ? DriverLogLevel::warning : DriverLogLevel::info,
+      "seed " + address + " is this peer itself under another address (it listens at " + membership_->self().address +
+          "): skipping it" + (alone ? "; no other seed, so starting a new swarm" : ""),
+      "seed.own_address", {{"peer", address}});
+  process(std::move(actions));
 }
 
 bool MembershipDriver::sender_is_authenticated(const gossip::GossipMessage& message, const Bytes& identity,

@@ -40,13 +40,39 @@ ControlClient::~ControlClient() {
 
 namespace {
 
+// The words `starling peer` uses for the same bytes (node/membership_driver.cpp).
+constexpr const char* kNotStarling =
+    "most likely another program listens at that address (a wrong port?), or a starling of an incompatible version";
+
+// Bytes no starling sends (a frame that does not decode, or one past the
+// size limit): the decoder's own words (Cap'n Proto's) help nobody here.
+bool is_not_starling(const Error& error) {
+  return error.kind == ErrorKind::corrupt || error.kind == ErrorKind::overloaded;
+}
+
 // What the caller sees when a connection ended before the answer came.
 Error explain(const std::string& where, const Error& reason) {
   // The transport tells a refused connect from a refused handshake (Reason).
   if (is_handshake_failure(reason.reason)) {
-    return make_error(ErrorKind::security, "secure handshake with " + where + " failed: " + reason.message +
-                                               " (does --swarm-key match the peer's?)");
+    const std::string failed = "secure handshake with " + where + " failed";
+    // An HTTP server, an echo, random bytes: blaming the swarm key sent
+    // users comparing fingerprints.
+    if (is_not_starling(reason))
+      return make_error(ErrorKind::corrupt, failed + ": its bytes are not starling's handshake: " + kNotStarling);
+    // A reply that failed authentication: a starling peer with another key.
+    if (reason.kind == ErrorKind::security)
+      return make_error(ErrorKind::security, failed + ": " + reason.message + " (does --swarm-key match the peer's?)");
+    // A starling peer hangs up on a hello it cannot open (it says nothing to
+    // a stranger), and so may any other program.
+    if (reason.kind == ErrorKind::disconnected || reason.kind == ErrorKind::io)
+      return make_error(ErrorKind::security,
+                        failed + ": the other end hung up (" + reason.message +
+                            "); a starling peer does so when its swarm key differs (does --swarm-key match the "
+                            "peer's?), or it is not a starling peer at all");
+    return make_error(reason.kind, failed + ": " + reason.message);  // e.g. another handshake version
   }
+  if (is_not_starling(reason))
+    return make_error(ErrorKind::corrupt, "the answer from " + where + " is not starling's: " + kNotStarling);
   return make_error(reason.kind, "cannot reach " + where + " (" + to_string(reason.kind) + "): " + reason.message);
 }
 
@@ -77,8 +103,10 @@ std::vector<Result<std::string>> ControlClient::exchange(const std::vector<Contr
     const std::string where = to_string(requests[request.index].address);
     auto message = wire::decode(frame);
     if (!message) {
-      finish(request.index,
-             make_error(message.error().kind, "bad answer from " + where + ": " + message.error().message));
+      // Only an open swarm's client reads a frame it did not open first.
+      finish(request.index, make_error(ErrorKind::corrupt, "the answer from " + where + " is not starling's: " +
+                                                               kNotStarling + " (or a peer with a swarm key, which "
+                                                               "needs --swarm-key)"));
     } else if (const auto* answer = std::get_if<wire::StatusAnswer>(&*message);
                answer && answer->request_id == request.request_id) {
       finish(request.index, answer->json);

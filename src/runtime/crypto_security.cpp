@@ -4,6 +4,9 @@
 
 #include "starling/runtime/crypto_security.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <variant>
 
 #include "crypto_codec.h"
@@ -39,14 +42,54 @@ class CryptoFrameCipher final : public FrameCipher {
 
 Bytes node_id_bytes(const crypto::NodeId& id) { return Bytes(id.bytes().begin(), id.bytes().end()); }
 
+// The hellos this process has sent and not yet seen through: the ephemeral
+// key of each of its initiator handshakes. Its responder refuses a hello
+// that proves our own identity; with one of these keys that hello is our
+// own dial come back (a --seed naming this peer under another address: the
+// dialler then skips it), without, a stranger holding our identity file.
+// The key is fresh for every handshake: another process cannot hold one of
+// ours unless it sends our own hello back (a reflection, which costs us
+// only that seed, as dropping our traffic to it would).
+class OwnDials {
+ public:
+  void add(const crypto::EphemeralPublicKey& key, bool* reached) {
+    std::lock_guard lock(mutex_);
+    dials_[key] = reached;
+  }
+  void remove(const crypto::EphemeralPublicKey& key) {
+    std::lock_guard lock(mutex_);
+    dials_.erase(key);
+  }
+  // Marks the dial whose hello carried `key`; false when none of ours did.
+  bool mark_reached(const crypto::EphemeralPublicKey& key) {
+    std::lock_guard lock(mutex_);
+    auto found = dials_.find(key);
+    if (found == dials_.end()) return false;
+    *found->second = true;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;  // sessions live on their transport's loop thread; a Security could serve two
+  std::map<crypto::EphemeralPublicKey, bool*> dials_;
+};
+
 class InitiatorHandshake final : public Handshake {
  public:
-  InitiatorHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key, std::uint32_t frame_aeads)
-      : initiator_(identity, swarm_key, std::nullopt, frame_aeads) {}
+  InitiatorHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key, std::uint32_t frame_aeads,
+                     std::shared_ptr<OwnDials> own_dials)
+      : initiator_(identity, swarm_key, std::nullopt, frame_aeads), own_dials_(std::move(own_dials)) {}
+  ~InitiatorHandshake() override {
+    if (registered_) own_dials_->remove(ephemeral_key_);
+  }
 
   Result<HandshakeStep> start() override {
     HandshakeStep step;
-    step.frames_to_send.push_back(codec::encode(initiator_.start()));
+    const crypto::HandshakeHello hello = initiator_.start();
+    ephemeral_key_ = hello.ephemeral_public_key;
+    own_dials_->add(ephemeral_key_, &reached_itself_);
+    registered_ = true;
+    step.frames_to_send.push_back(codec::encode(hello));
     return step;
   }
 
@@ -65,17 +108,23 @@ class InitiatorHandshake final : public Handshake {
 
   std::unique_ptr<FrameCipher> take_cipher() override { return std::move(cipher_); }
   Bytes remote_identity() const override { return remote_; }
+  bool reached_itself() const override { return reached_itself_; }
 
  private:
   crypto::HandshakeInitiator initiator_;
+  std::shared_ptr<OwnDials> own_dials_;
+  crypto::EphemeralPublicKey ephemeral_key_{};
+  bool registered_ = false;
+  bool reached_itself_ = false;  // set by this process's responder (OwnDials)
   std::unique_ptr<FrameCipher> cipher_;
   Bytes remote_;
 };
 
 class ResponderHandshake final : public Handshake {
  public:
-  ResponderHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key, std::uint32_t frame_aeads)
-      : responder_(identity, swarm_key, frame_aeads) {}
+  ResponderHandshake(const crypto::Identity& identity, const crypto::SwarmKey& swarm_key, std::uint32_t frame_aeads,
+                     std::shared_ptr<OwnDials> own_dials)
+      : responder_(identity, swarm_key, frame_aeads), own_dials_(std::move(own_dials)) {}
 
   Result<HandshakeStep> start() override { return HandshakeStep{}; }
 
@@ -85,7 +134,14 @@ class ResponderHandshake final : public Handshake {
       auto hello = codec::decode_hello(frame);
       if (!hello) return hello.error();
       auto reply = responder_.on_hello(*hello);
-      if (!reply) return reply.error();
+      if (!reply) {
+        // Refused either way; only the reason differs (see OwnDials).
+        if (reply.error().reason == Reason::own_identity && own_dials_->mark_reached(hello->ephemeral_public_key))
+          return make_error(ErrorKind::invalid_argument,
+                            "handshake: the initiator is this very process (it dialled an address of its own)",
+                            Reason::own_address);
+        return reply.error();
+      }
       hello_seen_ = true;
       step.frames_to_send.push_back(codec::encode(*reply));
       return step;
@@ -105,6 +161,7 @@ class ResponderHandshake final : public Handshake {
 
  private:
   crypto::HandshakeResponder responder_;
+  std::shared_ptr<OwnDials> own_dials_;
   bool hello_seen_ = false;
   std::unique_ptr<FrameCipher> cipher_;
   Bytes remote_;
@@ -145,8 +202,8 @@ class CryptoSecurity final : public Security {
   std::string_view name() const override { return "sealed"; }
 
   std::unique_ptr<Handshake> new_handshake(bool initiator) override {
-    if (initiator) return std::make_unique<InitiatorHandshake>(identity_, swarm_key_, frame_aeads_);
-    return std::make_unique<ResponderHandshake>(identity_, swarm_key_, frame_aeads_);
+    if (initiator) return std::make_unique<InitiatorHandshake>(identity_, swarm_key_, frame_aeads_, own_dials_);
+    return std::make_unique<ResponderHandshake>(identity_, swarm_key_, frame_aeads_, own_dials_);
   }
 
   DatagramCipher* datagram_cipher() override { return &datagrams_; }
@@ -156,6 +213,8 @@ class CryptoSecurity final : public Security {
   crypto::SwarmKey swarm_key_;
   std::uint32_t frame_aeads_;  // offered in every handshake
   CryptoDatagramCipher datagrams_;
+  // Shared with the handshakes, which may outlive this object in a transport's teardown.
+  std::shared_ptr<OwnDials> own_dials_ = std::make_shared<OwnDials>();
 };
 
 }  // namespace

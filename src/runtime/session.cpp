@@ -93,6 +93,12 @@ Error Session::deadline_error() const {
 }
 
 Error with_drop_reason(const ConnectionCore& connection, Error reason) {
+  // Our own responder refused this dial (it proves our identity) and hung up:
+  // the address is ours, which no retry changes.
+  if (!connection.session.established() && connection.session.reached_itself())
+    return make_error(ErrorKind::invalid_argument,
+                      "the address dialled is this peer's own: the connection reached this very process",
+                      Reason::own_address);
   // A hang-up during the handshake is a failed handshake, not an ending.
   if (reason.reason == Reason::closed_by_peer && !connection.session.established()) reason.reason = Reason::none;
   if (reason.reason != Reason::none) return reason;
@@ -108,6 +114,8 @@ Error with_drop_reason(const ConnectionCore& connection, Error reason) {
 
 void count_handshake_failure(const ConnectionCore& connection, const Error& reason, node::TransportStats& stats) {
   if (!connection.opened || connection.session.established()) return;
+  // Both ends of a dial to one of our own addresses: no other party failed.
+  if (reason.reason == Reason::own_address) return;
   node::HandshakeFailures& failures = stats.handshake_failures;
   if (reason.reason == Reason::own_identity) {
     ++failures.own_identity;

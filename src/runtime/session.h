@@ -45,6 +45,8 @@ class Session {
   Result<Output> receive(std::span<std::uint8_t> wire_frame, std::uint64_t now_ms);
 
   bool established() const { return established_; }
+  // Before establishment: the handshake reached this very process (Handshake::reached_itself).
+  bool reached_itself() const { return handshake_ && handshake_->reached_itself(); }
   // Wire bytes for a plaintext frame of plaintext_bytes once established.
   std::size_t sealed_size(std::size_t plaintext_bytes) const { return plaintext_bytes + overhead_; }
   // Seals into out (exactly sealed_size bytes). Plain sessions copy.
@@ -156,7 +158,8 @@ class IdentityCounter {
 // connection was in, unless the code that produced it set one: a connection
 // that never opened was refused, one that opened but never finished its
 // handshake failed it, and timeouts stay timeouts (a silent host is not a
-// peer with another swarm key).
+// peer with another swarm key); a dial our own responder refused as our own
+// (Session::reached_itself) is own_address.
 Error with_drop_reason(const ConnectionCore& connection, Error reason);
 
 // Counts a dropped connection in stats.handshake_failures when it opened but

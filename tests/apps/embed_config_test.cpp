@@ -100,6 +100,23 @@ TEST_CASE("embed settings: a flag added to the gossip group later is a setting w
                                     {"join-timeout", "5"}, {"download", "false"}}));
 }
 
+// The embedded peer advertises its listen address as `starling peer` does: a
+// wildcard was accepted and advertised, so every member dialled itself.
+// Port 0 stays (a free port, for tests and notebooks).
+TEST_CASE("embed settings: a wildcard or multicast listen or seed is refused, port 0 is not", "[embed][config]") {
+  for (const char* listen : {"0.0.0.0:0", "[::]:7946", "224.0.0.1:7946"}) {
+    INFO(listen);
+    auto refused = apps::parse_embed_settings({{"listen", listen}});
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error().message, Catch::Contains("give this machine's own address as the others reach it"));
+  }
+  auto seed = apps::parse_embed_settings({{"listen", "127.0.0.1:0"}, {"seed", "0.0.0.0:7946"}});
+  REQUIRE_FALSE(seed);
+  CHECK_THAT(seed.error().message, Catch::Contains("names no machine to dial"));
+  CHECK(apps::parse_embed_settings({{"listen", "127.0.0.1:0"}}));
+  CHECK(apps::parse_embed_settings({{"listen", "[::1]:0"}}));
+}
+
 TEST_CASE("embed settings: an empty path is refused, not read as the default", "[embed][config]") {
   // An empty swarm-key was the OPEN swarm, an empty identity or data-dir the default one.
   const std::string name = GENERATE("data-dir", "swarm-key", "identity");

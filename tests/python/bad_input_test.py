@@ -44,6 +44,7 @@ def test_bad_settings():
     raises(ValueError, "built-in trainer", lambda: peer(lr=0.1))
     raises(ValueError, "--compress", lambda: peer(compress="zip"))
     raises(ValueError, "listen", lambda: starling.Peer(listen="nowhere"))
+    raises(ValueError, "own address", lambda: starling.Peer(listen="0.0.0.0:0"))  # it would advertise 0.0.0.0
 
 
 def test_config_file():

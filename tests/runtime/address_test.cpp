@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "starling/runtime/numeric_address.h"
 #include "starling/runtime/transport.h"
 
@@ -52,4 +56,28 @@ TEST_CASE("numeric addresses: IPv4 and IPv6 literals pass, host names are refuse
   CHECK_THAT(parse_numeric_address("localhost:17010").error().message,
              Catch::Contains("'localhost' is not a numeric IP address") && Catch::Contains("numeric IPv4 or IPv6 HOST:PORT"));
   CHECK_THAT(parse_numeric_address("127.0.0.1:99999").error().message, Catch::Contains("bad port"));  // syntax first
+}
+
+// A member advertises its listen address and dials its seeds: a wildcard
+// (which dials the dialler itself), a multicast group or the broadcast
+// address names no machine, and --listen 0.0.0.0 was advertised to the swarm.
+TEST_CASE("numeric addresses: wildcard, multicast and broadcast addresses are named as such", "[runtime][address]") {
+  const std::vector<std::pair<std::string, std::string>> special = {
+      {"0.0.0.0:7946", "wildcard"},        {"[::]:7946", "wildcard"},          {"[0:0::0]:1", "wildcard"},
+      {"224.0.0.1:7946", "multicast"},     {"239.255.255.250:1900", "multicast"}, {"[ff02::1]:7946", "multicast"},
+      {"255.255.255.255:7946", "broadcast"},
+  };
+  for (const auto& [text, kind] : special) {
+    INFO(text);
+    auto parsed = parse_numeric_address(text);
+    REQUIRE(parsed.ok());
+    CHECK_THAT(unreachable_address_kind(*parsed), Catch::Contains(kind));
+  }
+  for (const char* ordinary : {"127.0.0.1:7946", "192.0.2.10:7946", "10.255.255.255:1", "223.255.255.255:1",
+                               "240.0.0.1:1", "[::1]:7946", "[2001:db8::1]:7946", "[fe80::1]:1"}) {
+    INFO(ordinary);
+    auto parsed = parse_numeric_address(ordinary);
+    REQUIRE(parsed.ok());
+    CHECK(unreachable_address_kind(*parsed).empty());
+  }
 }

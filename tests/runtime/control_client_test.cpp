@@ -6,11 +6,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -91,7 +93,88 @@ class StandInPeer {
   std::vector<wire::FaultControl> faults_;
 };
 
+// Not a starling peer: a loopback listener that answers its one connection
+// with `answer(bytes read so far)` (an HTTP server, random bytes, zeros, an
+// echo), then hangs up. Every wait is bounded.
+class Impostor {
+ public:
+  explicit Impostor(std::function<std::string(const std::string&)> answer) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in bound{};
+    bound.sin_family = AF_INET;
+    bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof bound;
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&bound), sizeof bound) == 0);
+    REQUIRE(::listen(listener_, 4) == 0);
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&bound), &length) == 0);
+    address_ = Address{"127.0.0.1", ntohs(bound.sin_port)};
+    thread_ = std::thread([this, answer = std::move(answer)] {
+      pollfd waiting{listener_, POLLIN, 0};
+      if (::poll(&waiting, 1, 5'000) != 1) return;
+      const int connection = ::accept(listener_, nullptr, nullptr);
+      if (connection < 0) return;
+      std::string received;
+      pollfd readable{connection, POLLIN, 0};
+      char buffer[4096];
+      while (received.size() < 64 && ::poll(&readable, 1, 1'000) == 1) {  // the client's hello
+        const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        received.append(buffer, std::size_t(n));
+      }
+      const std::string reply = answer(received);
+      (void)::send(connection, reply.data(), reply.size(), MSG_NOSIGNAL);
+      ::shutdown(connection, SHUT_WR);
+      for (int reads = 0; reads < 100 && ::poll(&readable, 1, 1'000) == 1; ++reads)
+        if (::recv(connection, buffer, sizeof buffer, 0) <= 0) break;
+      ::close(connection);
+    });
+  }
+  ~Impostor() {
+    thread_.join();
+    ::close(listener_);
+  }
+  const Address& address() const { return address_; }
+
+ private:
+  int listener_ = -1;
+  Address address_;
+  std::thread thread_;
+};
+
 }  // namespace
+
+// `starling status` against something that is not a starling peer printed
+// Cap'n Proto's words ("expected array.size() >= offset + segmentSize") or
+// "expected handshake_reply, got handshake_hello", each followed by "does
+// --swarm-key match the peer's?". It now says what `starling peer` says.
+TEST_CASE("control: bytes that are not starling's handshake are named so, without blaming the swarm key",
+          "[runtime][control]") {
+  std::string random_bytes(512, '\0');
+  std::uint32_t state = 12345;
+  for (char& byte : random_bytes) byte = char((state = state * 1103515245u + 12345u) >> 24);
+  const std::vector<std::pair<std::string, std::function<std::string(const std::string&)>>> impostors = {
+      {"an HTTP server",
+       [](const std::string&) { return std::string("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"); }},
+      {"random bytes", [&](const std::string&) { return random_bytes; }},
+      {"zeros", [](const std::string&) { return std::string(512, '\0'); }},
+      {"an echo server", [](const std::string& received) { return received; }},
+  };
+  ControlClient client(crypto::SwarmKey::generate());
+  for (const auto& [name, answer] : impostors) {
+    INFO(name);
+    Impostor impostor(answer);
+    auto status = client.status(impostor.address(), 5'000);
+    REQUIRE_FALSE(status.ok());
+    const std::string& message = status.error().message;
+    INFO(message);
+    CHECK(status.error().kind == ErrorKind::corrupt);
+    CHECK_THAT(message, Catch::Contains("its bytes are not starling's handshake") &&
+                            Catch::Contains("another program listens at that address"));
+    CHECK_THAT(message, !Catch::Contains("swarm-key") && !Catch::Contains("segment") &&
+                            !Catch::Contains("expected") && !Catch::Contains("handshake_hello"));
+  }
+}
 
 TEST_CASE("controls arrive in order before the status query, many peers at once", "[runtime][control]") {
   crypto::SwarmKey key = crypto::SwarmKey::generate();

@@ -313,12 +313,14 @@ TEMPLATE_TEST_CASE("secure: replayed datagrams are dropped", "[runtime][secure]"
 // Two processes started from one identity file: the responder is the only end
 // that can tell (it says nothing to a failed handshake), so it counts the
 // failure as own_identity, with the address it came from, not as security.
+// Another process with our identity file: a Security of its own (one per
+// process) holding the same identity.
 TEMPLATE_TEST_CASE("secure: a peer holding our own identity is counted as such", "[runtime][secure]", UvHarness,
                    MemoryHarness) {
   SecureSetup<TestType> setup;
-  std::shared_ptr<Security> shared = setup.mode.make();
-  Peer& server = setup.make_peer({}, shared);
-  Peer& twin = setup.make_peer({}, shared);
+  const crypto::Identity identity = crypto::Identity::generate();
+  Peer& server = setup.make_peer({}, make_crypto_security(identity.clone(), setup.mode.swarm_key.clone()));
+  Peer& twin = setup.make_peer({}, make_crypto_security(identity.clone(), setup.mode.swarm_key.clone()));
   auto id = twin.transport->connect(server.address);
   REQUIRE(id.ok());
   REQUIRE(setup.run_until([&] { return twin.events.disconnected_with(*id); }, kWaitMs));
@@ -330,4 +332,28 @@ TEMPLATE_TEST_CASE("secure: a peer holding our own identity is counted as such",
   CHECK(twin.events.connected.empty());
   // The twin learns only that the handshake failed.
   CHECK(is_handshake_failure(twin.events.reason_for(*id)->reason));
+  CHECK(twin.events.reason_for(*id)->reason != Reason::own_address);
+}
+
+// A peer dialling an address of its own (a seed that names it under another
+// address) reaches its own responder, which refuses the handshake as ours:
+// the dial ends with own_address, which the membership driver acts on, not
+// as a failed handshake (retried for ever, blamed on the swarm key), and
+// neither end counts a clone of its identity.
+TEMPLATE_TEST_CASE("secure: a dial that reaches this very process ends with own_address", "[runtime][secure]",
+                   UvHarness, MemoryHarness) {
+  SecureSetup<TestType> setup;
+  Peer& peer = setup.make_peer({}, setup.mode.make());
+  auto id = peer.transport->connect(peer.address);
+  REQUIRE(id.ok());
+  REQUIRE(setup.run_until([&] { return peer.events.disconnected_with(*id); }, kWaitMs));
+  const auto reason = peer.events.reason_for(*id);
+  REQUIRE(reason);
+  CHECK(reason->reason == Reason::own_address);
+  CHECK_THAT(reason->message, Catch::Contains("this peer's own"));
+  const node::HandshakeFailures& failures = peer.transport->stats().handshake_failures;
+  CHECK(failures.own_identity == 0);
+  CHECK(failures.security == 0);
+  CHECK(failures.closed == 0);
+  CHECK(peer.events.connected.empty());
 }

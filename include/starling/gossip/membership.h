@@ -141,6 +141,13 @@ class Membership {
   // also retried whenever we find ourselves alone with no live member.
   Actions join(std::vector<std::string> seeds, std::int64_t now_ms);
 
+  // The seed at `address` turned out to be ourselves under another address
+  // (the driver's dial reached its own process): skip it from now on, as
+  // join() skips our own address. Without another seed, and not joined yet,
+  // we are the first member (joined_swarm), as with no seed at all. Nothing
+  // happens when `address` is no seed.
+  Actions forget_seed(const std::string& address);
+
   // Announces that we leave: stops probing and spreads `left` about ourselves.
   // Keep calling tick() until leave_complete(), then stop.
   Actions leave(std::int64_t now_ms);

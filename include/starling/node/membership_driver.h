@@ -191,6 +191,7 @@ class MembershipDriver {
   void forget_link(ConnectionId id, StreamState& stream);
   void maintain_links();
   void report_own_identity_inbound();
+  void on_own_address(const std::string& address);
   bool outbound_only() const { return membership_ && membership_->self().outbound_only; }
 
   ConnectionRouter& router_;

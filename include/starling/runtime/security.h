@@ -50,6 +50,11 @@ class Handshake {
   // After completion: the connection's cipher (taken once) and who the peer is.
   virtual std::unique_ptr<FrameCipher> take_cipher() = 0;
   virtual Bytes remote_identity() const = 0;
+  // An initiator's handshake whose hello arrived at this very process's own
+  // responder (which refused it: it proves our own identity): the address
+  // dialled is one of this peer's own. Known only once that responder has
+  // read the hello; a stranger holding our identity never sets it.
+  virtual bool reached_itself() const { return false; }
 };
 
 // A datagram that passed the security layer, and who provably sent it.

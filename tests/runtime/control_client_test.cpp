@@ -93,22 +93,28 @@ class StandInPeer {
   std::vector<wire::FaultControl> faults_;
 };
 
+// A listening TCP socket on a free loopback port, named in `address`.
+int loopback_listener(Address& address) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in bound{};
+  bound.sin_family = AF_INET;
+  bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof bound;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&bound), sizeof bound) == 0);
+  REQUIRE(::listen(listener, 4) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &length) == 0);
+  address = Address{"127.0.0.1", ntohs(bound.sin_port)};
+  return listener;
+}
+
 // Not a starling peer: a loopback listener that answers its one connection
 // with `answer(bytes read so far)` (an HTTP server, random bytes, zeros, an
 // echo), then hangs up. Every wait is bounded.
 class Impostor {
  public:
   explicit Impostor(std::function<std::string(const std::string&)> answer) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(listener_ >= 0);
-    sockaddr_in bound{};
-    bound.sin_family = AF_INET;
-    bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof bound;
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&bound), sizeof bound) == 0);
-    REQUIRE(::listen(listener_, 4) == 0);
-    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&bound), &length) == 0);
-    address_ = Address{"127.0.0.1", ntohs(bound.sin_port)};
+    listener_ = loopback_listener(address_);
     thread_ = std::thread([this, answer = std::move(answer)] {
       pollfd waiting{listener_, POLLIN, 0};
       if (::poll(&waiting, 1, 5'000) != 1) return;
@@ -280,19 +286,12 @@ TEST_CASE("cancel from another thread ends a request to a silent peer at once", 
 // deadline ended the request before the caller's longer timeout
 // (`starling status --timeout 20` gave up after 5 s).
 TEST_CASE("a request to a listener that never handshakes waits the caller's whole timeout", "[runtime][control]") {
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(listener >= 0);
-  sockaddr_in bound{};
-  bound.sin_family = AF_INET;
-  bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof bound;
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&bound), sizeof bound) == 0);
-  REQUIRE(::listen(listener, 4) == 0);
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &length) == 0);
+  Address address;
+  const int listener = loopback_listener(address);
 
   ControlClient client(crypto::SwarmKey::generate());
   const auto start = std::chrono::steady_clock::now();
-  auto answer = client.status(Address{"127.0.0.1", ntohs(bound.sin_port)}, 6'500);
+  auto answer = client.status(address, 6'500);
   const auto took = std::chrono::steady_clock::now() - start;
   ::close(listener);
   REQUIRE_FALSE(answer.ok());
